@@ -1,0 +1,77 @@
+"""The ``stream-detect`` command line: parse, hand over to a command module, report errors.
+
+Each sub-command lives in its own module, which exposes
+``add_arguments(parser)`` and ``run(args) -> int``. This module only wires
+them together and turns every :class:`~stream_detect.errors.StreamDetectError`
+into one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from stream_detect import __version__
+from stream_detect.errors import StreamDetectError
+
+__all__ = ["main"]
+
+#: sub-command -> (module under stream_detect.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "score a stream of events and emit alerts"),
+    "fit": ("fit", "fit a Gaussian model on a file and choose epsilon on a labelled one"),
+    "evaluate": ("evaluate", "score a labelled file with a saved model"),
+    "inspect": ("inspect", "describe features, suggest transforms, plot histograms"),
+    "demo": ("demo", "run the detector on a generated labelled stream"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the full argument parser (all sub-commands registered).
+
+    >>> build_parser().prog
+    'stream-detect'
+    """
+    parser = argparse.ArgumentParser(
+        prog="stream-detect",
+        description="Streaming anomaly detection with running Gaussian density models.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"stream_detect.commands.{module_name}")
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 success, 2 usage or input error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except StreamDetectError as exc:
+        print(f"stream-detect {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (``| head``): not an error of ours, and nothing more to say.
+        _silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass

@@ -1,0 +1,1 @@
+"""Sub-commands of ``stream-detect``; each module has ``add_arguments`` and ``run``."""

@@ -1,0 +1,88 @@
+"""The source interface: batches of raw records, each with its position.
+
+Lifecycle a caller may rely on:
+
+1. A source is built (usually by :func:`stream_detect.sources.open_source`).
+2. :meth:`Source.seek` may be called once, before the first read, with a token
+   that an earlier :meth:`Source.resume_token` returned (restart from a checkpoint).
+3. :meth:`Source.read_batch` is called repeatedly. It returns records in order,
+   each exactly once, and never blocks longer than its ``timeout_s``.
+4. After the records of a batch have been scored and their results flushed,
+   the caller may :meth:`Source.commit` the token taken after that batch
+   (at-least-once delivery for sources that keep offsets, such as Kafka).
+5. :meth:`Source.close` is called once; nothing is called after it.
+
+``exhausted`` turns true when no record will ever come again (end of a file
+that is not followed, a closed pipe); the batch that reached the end is still
+returned first.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["RawBatch", "Source"]
+
+
+@dataclass
+class RawBatch:
+    """Raw records in arrival order, with one position per record.
+
+    ``positions[i]`` is a small JSON-able dict saying where ``payloads[i]``
+    came from: ``{"line": 12, "offset": 345}`` for a line source (1-based
+    line number, byte offset of the line's start), ``{"topic": ..., "partition":
+    ..., "offset": ...}`` for Kafka.
+
+    >>> batch = RawBatch([b'{"x": 1}'], [{"line": 1, "offset": 0}])
+    >>> len(batch)
+    1
+    """
+
+    payloads: list[bytes] = field(default_factory=list)
+    positions: list[dict[str, Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+
+class Source(ABC):
+    """Where raw records come from. See the module docstring for the lifecycle."""
+
+    #: The URI the source was opened with, as the user wrote it.
+    uri: str = ""
+
+    @abstractmethod
+    def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
+        """Return the next records, at most ``max_records`` of them.
+
+        Waits up to ``timeout_s`` for a first record (an empty batch means none
+        came). Once one has arrived, waits at most ``linger_s`` more for others
+        to fill the batch, so a slow producer's events are not held back while
+        a fast producer's fill whole batches.
+        """
+
+    @property
+    @abstractmethod
+    def exhausted(self) -> bool:
+        """True once no record will ever come again."""
+
+    @abstractmethod
+    def resume_token(self) -> dict[str, Any]:
+        """A JSON-able token for the position just after the last record returned."""
+
+    def seek(self, token: dict[str, Any]) -> None:
+        """Continue after the position ``token`` describes; call before the first read.
+
+        The default refuses: a source that cannot resume says so.
+        """
+        from stream_detect.errors import InputError
+
+        raise InputError(f"source {self.uri!r} cannot resume from a saved position")
+
+    def commit(self, token: dict[str, Any]) -> None:  # noqa: B027 - optional hook, default no-op
+        """Record that everything up to ``token`` has been fully processed."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, default no-op
+        """Release what the source holds; called once, last."""

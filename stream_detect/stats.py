@@ -1,0 +1,426 @@
+"""Running moments: Welford updates, Chan merges and the exact prequential batch.
+
+Two statistics share one algebra and differ only in their second moment:
+
+* :class:`RunningMoments` keeps, per feature, the count ``n``, the ``mean``
+  and ``m2`` (the sum of squared deviations from the mean) — the diagonal model.
+* :class:`RunningCovariance` keeps the full co-moment matrix instead — the
+  full-covariance model.
+
+Both support exponential forgetting with a half-life counted in *learned*
+events: before each event is learned, the weight of everything learned before
+it is multiplied by ``0.5 ** (1 / half_life)``. With no half-life every event
+weighs 1 and the statistics are the plain population moments.
+
+:meth:`RunningMoments.prequential` answers the question the detector asks of a
+micro-batch: *what were the statistics just before each row*, given which rows
+are learned. It is computed with prefix sums (no Python loop per event) and
+equals the one-event-at-a-time Welford loop to about 1e-12 relative; the sums
+are taken around a reference point close to the data, and a chunk in which they
+would cancel too many digits is split and retried, so exactness holds whatever
+the offset and scale of the data.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.errors import ModelError
+
+__all__ = ["Prefix", "RunningCovariance", "RunningMoments", "decay_factor"]
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+M = TypeVar("M", bound="_Moments")
+
+#: Prefix sums that cancel more than this share of their digits are recomputed
+#: on a smaller chunk around a closer reference point.
+_MAX_CANCELLATION = 1e6
+#: Bounds the dynamic range of the decay weights inside one chunk, in half-lives.
+_MAX_HALF_LIVES_PER_CHUNK = 256.0
+#: Bounds the memory of the full-covariance prefix sums (elements of B * d * d).
+_MAX_OUTER_ELEMENTS = 4_000_000
+
+
+def decay_factor(half_life: float | None) -> float:
+    """Weight kept per learned event for a half-life in events (1.0: no forgetting).
+
+    >>> decay_factor(None), decay_factor(1.0)
+    (1.0, 0.5)
+    """
+    if half_life is None:
+        return 1.0
+    if not half_life > 0:
+        raise ValueError(f"half_life must be > 0 events, got {half_life!r}")
+    return float(0.5 ** (1.0 / half_life))
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """Statistics just before each row of a batch.
+
+    ``n[i]``, ``mean[i]`` and ``second[i]`` describe the model that scores row
+    ``i``: everything learned before the batch plus the learned rows before
+    ``i``. ``second`` is ``m2`` (shape ``(B, d)``) or the co-moment matrix
+    (shape ``(B, d, d)``); divide by ``n`` for the population (co)variance.
+    """
+
+    n: Array
+    mean: Array
+    second: Array
+
+    @property
+    def spread(self) -> Array:
+        """Population variance ``(B, d)`` or covariance ``(B, d, d)``; zero where ``n`` is 0."""
+        n = self.n.reshape((-1,) + (1,) * (self.second.ndim - 1))
+        safe = np.where(n > 0, n, 1.0)
+        out: Array = np.where(n > 0, self.second / safe, 0.0)
+        return out
+
+
+class _Moments(ABC):
+    """Count, mean and a second moment, with Welford updates and Chan merges."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, d: int, half_life: float | None = None) -> None:
+        if d < 1:
+            raise ValueError(f"d must be >= 1 feature, got {d}")
+        self.half_life = half_life
+        self.decay = decay_factor(half_life)
+        self.n = 0.0
+        self.mean: Array = np.zeros(d)
+        self.second: Array = np.zeros(self._second_shape(d))
+
+    @classmethod
+    def empty(cls: type[M], d: int, half_life: float | None = None) -> M:
+        """A state that has learned nothing, for ``d`` features."""
+        return cls(d, half_life)
+
+    @property
+    def d(self) -> int:
+        """Number of features."""
+        return int(self.mean.shape[0])
+
+    @staticmethod
+    @abstractmethod
+    def _second_shape(d: int) -> tuple[int, ...]:
+        """Shape of the second moment for d features."""
+
+    @staticmethod
+    @abstractmethod
+    def _outer(a: Array, b: Array) -> Array:
+        """Second-moment contribution of paired deviations (broadcast over leading axes)."""
+
+    def copy(self: M) -> M:
+        """An independent copy of this state."""
+        other = type(self)(self.d, self.half_life)
+        other.n = self.n
+        other.mean = self.mean.copy()
+        other.second = self.second.copy()
+        return other
+
+    def update(self: M, x: Array) -> M:
+        """Learn one event with Welford's recurrence; return ``self``.
+
+        >>> RunningMoments(1).update(np.array([1.0])).update(np.array([3.0])).var.tolist()
+        [1.0]
+        """
+        x = np.asarray(x, dtype=np.float64)
+        self.n = self.decay * self.n + 1.0
+        delta = x - self.mean
+        self.mean = self.mean + delta / self.n
+        self.second = self.decay * self.second + self._outer(delta, x - self.mean)
+        return self
+
+    def learn(self: M, X: Array) -> M:
+        """Learn the rows of ``X`` in order, exactly as repeated :meth:`update` would; return ``self``.
+
+        The batch's own moments are computed around their mean and merged with
+        Chan et al.'s formula, so the cost is one pass of numpy.
+
+        >>> X = np.array([[1.0, 10.0], [2.0, 20.0], [6.0, 30.0]])
+        >>> s = RunningMoments(2).learn(X)
+        >>> s.mean.tolist(), np.allclose(s.var, X.var(axis=0))
+        ([3.0, 20.0], True)
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"expected rows of {self.d} features, got shape {X.shape}")
+        rows = X.shape[0]
+        if rows == 0:
+            return self
+        if self.decay == 1.0:
+            weights = np.ones(rows)
+        else:
+            weights = self.decay ** np.arange(rows - 1, -1, -1, dtype=np.float64)
+        total = float(weights.sum())
+        batch_mean = weights @ X / total
+        dev = X - batch_mean
+        batch = type(self)(self.d, self.half_life)
+        batch.n = total
+        batch.mean = batch_mean
+        batch.second = np.einsum("k,k...->...", weights, self._outer(dev, dev))
+        scale = self.decay**rows
+        self.n *= scale
+        self.second = self.second * scale
+        merged = self.merge(batch)
+        self.n, self.mean, self.second = merged.n, merged.mean, merged.second
+        return self
+
+    def merge(self: M, other: M) -> M:
+        """Return the state of both event sets together (Chan et al.); neither input changes.
+
+        >>> a = RunningMoments(1).learn(np.array([[1.0], [2.0]]))
+        >>> b = RunningMoments(1).learn(np.array([[6.0]]))
+        >>> a.merge(b).var.round(6).tolist()
+        [4.666667]
+        """
+        if other.d != self.d:
+            raise ValueError(f"cannot merge states of {self.d} and {other.d} features")
+        out = self.copy()
+        n = self.n + other.n
+        if other.n == 0:
+            return out
+        if self.n == 0:
+            out.n, out.mean, out.second = other.n, other.mean.copy(), other.second.copy()
+            return out
+        delta = other.mean - self.mean
+        out.n = n
+        out.mean = self.mean + delta * (other.n / n)
+        out.second = self.second + other.second + self._outer(delta, delta) * (self.n * other.n / n)
+        return out
+
+    def prequential(self, X: Array, learn: BoolArray | None = None) -> Prefix:
+        """Statistics just before each row of ``X``, learning the rows where ``learn`` is true.
+
+        The state itself does not change (call :meth:`learn` with the learned
+        rows to commit them). Row ``i`` sees every earlier learned row of the
+        batch, weighted by the half-life, exactly as the per-event loop would.
+
+        >>> s = RunningMoments(1).learn(np.array([[0.0], [2.0]]))
+        >>> p = s.prequential(np.array([[4.0], [100.0], [6.0]]), np.array([True, False, True]))
+        >>> p.n.tolist(), p.mean[:, 0].tolist()
+        ([2.0, 3.0, 3.0], [1.0, 2.0, 2.0])
+        """
+        X = np.asarray(X, dtype=np.float64)
+        rows = X.shape[0]
+        mask = np.ones(rows, dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
+        if mask.shape != (rows,):
+            raise ValueError(f"learn mask has shape {mask.shape}, expected ({rows},)")
+        n_out = np.empty(rows)
+        mean_out = np.empty((rows, self.d))
+        second_out = np.empty((rows, *self.second.shape))
+        state = self.copy()
+        limit = self._chunk_limit()
+        start, size = 0, limit
+        while start < rows:
+            stop = min(rows, start + size)
+            result = state._prefix_chunk(X[start:stop], mask[start:stop])
+            if result is None:
+                # Too many digits would cancel: retry a shorter chunk, whose end
+                # moves the reference point closer to the data that follows.
+                size = max(1, (stop - start) // 2)
+                continue
+            n_out[start:stop], mean_out[start:stop], second_out[start:stop] = result
+            state.learn(X[start:stop][mask[start:stop]])
+            start, size = stop, min(limit, 2 * size)
+        return Prefix(n_out, mean_out, second_out)
+
+    def _chunk_limit(self) -> int:
+        """Rows per chunk that keep decay weights and outer products in bounds."""
+        limit = 1 << 30
+        if self.decay < 1.0 and self.half_life is not None:
+            limit = max(1, int(_MAX_HALF_LIVES_PER_CHUNK * self.half_life))
+        per_row = int(np.prod(self.second.shape))
+        if per_row > self.d:
+            limit = min(limit, max(1, _MAX_OUTER_ELEMENTS // per_row))
+        return limit
+
+    def _prefix_chunk(self, X: Array, learn: BoolArray) -> tuple[Array, Array, Array] | None:
+        """Prefix statistics of one chunk, or None if the sums would lose too many digits."""
+        rows = X.shape[0]
+        if self.n > 0:
+            center = self.mean
+        else:
+            learned = np.flatnonzero(learn)
+            center = X[learned[0]] if learned.size else np.zeros(self.d)
+        y = X - center
+        w = learn.astype(np.float64)
+        # learned_before[i]: learned rows before row i; each learned row decays
+        # everything before it once, so weights are powers of the decay.
+        learned_before = np.concatenate(([0.0], np.cumsum(w)[:-1]))
+        if self.decay == 1.0:
+            row_weight = w
+            prior_scale = np.ones(rows)
+        else:
+            # Row k's weight seen from row i is decay**(L_i - L_k - 1): factor
+            # out decay**L_i and keep decay**-(L_k + 1) per row.
+            log_decay = math.log(self.decay)
+            row_weight = w * np.exp(-log_decay * (learned_before + 1.0))
+            prior_scale = np.exp(log_decay * learned_before)
+        shift = self.mean - center
+        prior_second = self.second + self._outer(shift, shift) * self.n
+        weighted_y = row_weight[:, None] * y
+        cum_w = _exclusive_cumsum(row_weight)
+        cum_y = _exclusive_cumsum(weighted_y)
+        cum_yy = _exclusive_cumsum(self._outer(weighted_y, y))
+        expand = (slice(None),) + (None,) * (cum_yy.ndim - 1)
+        n = prior_scale * (self.n + cum_w)
+        sum_y = prior_scale[:, None] * (self.n * shift + cum_y)
+        sum_yy = prior_scale[expand] * (prior_second + cum_yy)
+        safe_n = np.where(n > 0, n, 1.0)
+        mean_y = sum_y / safe_n[:, None]
+        second = sum_yy - self._outer(sum_y, mean_y)
+        diag_second = second if second.ndim == 2 else np.diagonal(second, axis1=1, axis2=2)
+        diag_raw = sum_yy if sum_yy.ndim == 2 else np.diagonal(sum_yy, axis1=1, axis2=2)
+        lost_digits = (diag_raw > _tiny(center)) & (
+            diag_raw > _MAX_CANCELLATION * np.maximum(diag_second, 0.0)
+        )
+        if rows > 1 and np.any(lost_digits):
+            return None
+        second = self._clip_second(second)
+        mean = center + mean_y
+        mean = np.where((n > 0)[:, None], mean, 0.0)
+        return n, mean, second
+
+    @staticmethod
+    def _clip_second(second: Array) -> Array:
+        """Zero out negative rounding residue on the variance diagonal."""
+        if second.ndim == 2:
+            out: Array = np.maximum(second, 0.0)
+            return out
+        idx = np.arange(second.shape[-1])
+        second[:, idx, idx] = np.maximum(second[:, idx, idx], 0.0)
+        return second
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able snapshot; :meth:`from_dict` restores it exactly (floats round-trip)."""
+        return {
+            "kind": self.kind,
+            "half_life": self.half_life,
+            "n": self.n,
+            "mean": self.mean.tolist(),
+            "second": self.second.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls: type[M], data: dict[str, Any]) -> M:
+        """Restore a state written by :meth:`to_dict`; :class:`ModelError` if it does not fit.
+
+        >>> s = RunningCovariance(2).learn(np.array([[1.0, 2.0], [3.0, 5.0]]))
+        >>> t = RunningCovariance.from_dict(s.to_dict())
+        >>> bool(np.array_equal(t.second, s.second)), t.n
+        (True, 2.0)
+        """
+        try:
+            if data["kind"] != cls.kind:
+                raise ModelError(f"state is of kind {data['kind']!r}, expected {cls.kind!r}")
+            mean = np.asarray(data["mean"], dtype=np.float64)
+            state = cls(int(mean.shape[0]), data.get("half_life"))
+            second = np.asarray(data["second"], dtype=np.float64)
+            if second.shape != state.second.shape:
+                raise ModelError(
+                    f"second moment has shape {second.shape}, expected {state.second.shape}"
+                )
+            state.n = float(data["n"])
+            state.mean = mean
+            state.second = second
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelError(f"malformed {cls.kind} state: {exc}") from exc
+        return state
+
+
+def _exclusive_cumsum(values: Array) -> Array:
+    """Cumulative sums along axis 0 of everything strictly before each row."""
+    out = np.empty_like(values)
+    out[0] = 0.0
+    np.cumsum(values[:-1], axis=0, out=out[1:])
+    return out
+
+
+def _tiny(center: Array) -> float:
+    """Scale below which a raw second moment is rounding noise of values near ``center``."""
+    return float(1e-20 * (1.0 + np.max(np.square(center))))
+
+
+class RunningMoments(_Moments):
+    """Per-feature count, mean and m2 (sum of squared deviations): the diagonal model.
+
+    ``var`` is the population variance ``m2 / n`` (1/m, as in the classic method).
+
+    >>> s = RunningMoments(2)
+    >>> for row in [[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]]:
+    ...     _ = s.update(np.array(row))
+    >>> s.n, s.mean.tolist(), s.var.round(6).tolist()
+    (3.0, [2.0, 0.0], [0.666667, 0.0])
+    """
+
+    kind = "diagonal"
+
+    @staticmethod
+    def _second_shape(d: int) -> tuple[int, ...]:
+        return (d,)
+
+    @staticmethod
+    def _outer(a: Array, b: Array) -> Array:
+        out: Array = a * b
+        return out
+
+    @property
+    def m2(self) -> Array:
+        """Sum of squared deviations from the mean, per feature."""
+        return self.second
+
+    @property
+    def var(self) -> Array:
+        """Population variance per feature (zeros before anything is learned)."""
+        if self.n <= 0:
+            return np.zeros(self.d)
+        out: Array = self.second / self.n
+        return out
+
+
+class RunningCovariance(_Moments):
+    """Count, mean and co-moment matrix: the full-covariance model.
+
+    >>> X = np.array([[1.0, 2.0], [2.0, 4.1], [3.0, 5.9], [4.0, 8.2]])
+    >>> s = RunningCovariance(2).learn(X)
+    >>> bool(np.allclose(s.cov, np.cov(X.T, bias=True)))
+    True
+    """
+
+    kind = "full"
+
+    @staticmethod
+    def _second_shape(d: int) -> tuple[int, ...]:
+        return (d, d)
+
+    @staticmethod
+    def _outer(a: Array, b: Array) -> Array:
+        out: Array = a[..., :, None] * b[..., None, :]
+        return out
+
+    @property
+    def comoment(self) -> Array:
+        """Sum of outer products of deviations from the mean."""
+        return self.second
+
+    @property
+    def cov(self) -> Array:
+        """Population covariance matrix (zeros before anything is learned)."""
+        if self.n <= 0:
+            return np.zeros((self.d, self.d))
+        out: Array = self.second / self.n
+        return out
+
+    @property
+    def var(self) -> Array:
+        """Population variance per feature (the covariance diagonal)."""
+        return np.diagonal(self.cov).copy()
