@@ -96,7 +96,9 @@ def diagonal_log_pdf(X: Array, mean: Array, var: Array) -> Array:
     [-1.837877, -4.337877]
     """
     z2 = np.square(X - mean) / var
-    return -0.5 * (np.sum(z2, axis=-1) + np.sum(np.log(var), axis=-1) + X.shape[-1] * LOG_2PI)
+    log_det = np.sum(np.log(var), axis=-1)
+    result: Array = -0.5 * (np.sum(z2, axis=-1) + log_det + X.shape[-1] * LOG_2PI)
+    return result
 
 
 def diagonal_contributions(X: Array, mean: Array, var: Array) -> Array:

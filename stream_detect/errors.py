@@ -49,8 +49,8 @@ class ConfigError(StreamDetectError):
 class InputError(StreamDetectError):
     """An input cannot be used; ``source`` and ``line`` say where, when known.
 
-    >>> str(InputError("non-numeric cell 'abc' in column x", source="train.csv", line=3))
-    'train.csv:3: non-numeric cell \\'abc\\' in column x'
+    >>> print(InputError("non-numeric cell 'abc' in column x", source="train.csv", line=3))
+    train.csv:3: non-numeric cell 'abc' in column x
     """
 
     def __init__(self, message: str, *, source: str | None = None, line: int | None = None) -> None:

@@ -140,7 +140,7 @@ class _Moments(ABC):
         return self
 
     def learn(self: M, X: Array) -> M:
-        """Learn the rows of ``X`` in order, exactly as repeated :meth:`update` would; return ``self``.
+        """Learn the rows of ``X`` in order, exactly as repeated :meth:`update` would; return self.
 
         The batch's own moments are computed around their mean and merged with
         Chan et al.'s formula, so the cost is one pass of numpy.
