@@ -18,12 +18,15 @@ from numpy.typing import NDArray
 __all__ = [
     "DEFAULT_RELATIVE_FLOOR",
     "DEFAULT_VARIANCE_FLOOR",
+    "LOG_2PI",
     "diagonal_contributions",
     "diagonal_log_pdf",
     "floor_covariance",
     "floor_variance",
     "full_contributions",
+    "full_distance",
     "full_log_pdf",
+    "log_pdf_from_distance",
     "mahalanobis_sq",
     "scale_free_log_pdf",
 ]
@@ -95,10 +98,8 @@ def diagonal_log_pdf(X: Array, mean: Array, var: Array) -> Array:
     >>> diagonal_log_pdf(X, np.zeros(2), np.ones(2)).round(6).tolist()
     [-1.837877, -4.337877]
     """
-    z2 = np.square(X - mean) / var
-    log_det = np.sum(np.log(var), axis=-1)
-    result: Array = -0.5 * (np.sum(z2, axis=-1) + log_det + X.shape[-1] * LOG_2PI)
-    return result
+    distance_sq = np.sum(np.square(X - mean) / var, axis=-1)
+    return log_pdf_from_distance(distance_sq, np.sum(np.log(var), axis=-1), X.shape[-1])
 
 
 def diagonal_contributions(X: Array, mean: Array, var: Array) -> Array:
@@ -114,17 +115,36 @@ def diagonal_contributions(X: Array, mean: Array, var: Array) -> Array:
     return out
 
 
-def _cholesky_solve(X: Array, mean: Array, cov: Array) -> tuple[Array, Array, Array]:
-    """Return (deviation, whitened deviation, log-determinant) for full-covariance scoring."""
+def full_distance(X: Array, mean: Array, cov: Array) -> tuple[Array, Array]:
+    """Squared Mahalanobis distance and log-determinant of ``cov`` for each row.
+
+    ``cov`` is one ``(d, d)`` matrix or one per row ``(B, d, d)``, positive
+    definite (see :func:`floor_covariance`); one Cholesky factor serves both.
+
+    >>> d2, log_det = full_distance(np.array([[1.0, 2.0]]), np.zeros(2), np.eye(2) * 2)
+    >>> d2.tolist(), log_det.round(6).tolist()
+    ([2.5], [1.386294])
+    """
     dev = X - mean
     chol = np.linalg.cholesky(cov)
     if chol.ndim == 2:
         white = np.linalg.solve(chol, dev.T).T
-        logdet = np.full(X.shape[0], 2.0 * np.sum(np.log(np.diagonal(chol))))
+        log_det = np.full(X.shape[0], 2.0 * np.sum(np.log(np.diagonal(chol))))
     else:
         white = np.linalg.solve(chol, dev[..., None])[..., 0]
-        logdet = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
-    return dev, white, logdet
+        log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+    distance_sq: Array = np.sum(np.square(white), axis=-1)
+    return distance_sq, log_det
+
+
+def log_pdf_from_distance(distance_sq: Array, log_det: Array, d: int) -> Array:
+    """Gaussian log-density from the squared distance and log det of the covariance.
+
+    >>> log_pdf_from_distance(np.array([0.0]), np.array([0.0]), 1).round(6).tolist()
+    [-0.918939]
+    """
+    result: Array = -0.5 * (distance_sq + log_det + d * LOG_2PI)
+    return result
 
 
 def full_log_pdf(X: Array, mean: Array, cov: Array) -> Array:
@@ -137,9 +157,8 @@ def full_log_pdf(X: Array, mean: Array, cov: Array) -> Array:
     >>> full_log_pdf(np.array([[1.0, 2.0]]), np.zeros(2), cov).round(6).tolist()
     [-4.337877]
     """
-    _, white, logdet = _cholesky_solve(X, mean, cov)
-    result: Array = -0.5 * (np.sum(np.square(white), axis=-1) + logdet + X.shape[-1] * LOG_2PI)
-    return result
+    distance_sq, log_det = full_distance(X, mean, cov)
+    return log_pdf_from_distance(distance_sq, log_det, X.shape[-1])
 
 
 def full_contributions(X: Array, mean: Array, cov: Array) -> Array:
@@ -182,5 +201,4 @@ def scale_free_log_pdf(distance_sq: Array, d: int) -> Array:
     >>> round(float(scale_free_log_pdf(np.array([0.0]), 1)[0]), 6)
     -0.918939
     """
-    result: Array = -0.5 * (distance_sq + d * LOG_2PI)
-    return result
+    return log_pdf_from_distance(distance_sq, np.zeros_like(distance_sq), d)

@@ -1,0 +1,110 @@
+"""Typed settings of the streaming detector and of ``stream-detect run``.
+
+Each field carries its help text and its rule in ``metadata``, so the command
+line flags, the TOML keys and the validation all come from this one place:
+flag ``--max-latency-ms`` is key ``max_latency_ms`` is field ``max_latency_ms``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DetectorSettings", "RunSettings"]
+
+
+def _opt(default: Any, help_text: str, **rules: Any) -> Any:
+    """A dataclass field with its help text and validation rules as metadata."""
+    return field(default=default, metadata={"help": help_text, **rules})
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """How events are scored, thresholded and learned.
+
+    >>> DetectorSettings().flagged
+    'exclude'
+    """
+
+    features: tuple[str, ...] | None = _opt(
+        None, "features to model, comma-separated (default: numeric fields of the first good event)"
+    )
+    key_field: str | None = _opt(None, "field whose value selects a separate model per key")
+    id_field: str | None = _opt(None, "field that identifies an event (for feedback labels)")
+    label_field: str = _opt("label", "field holding an inline label (1 anomaly, 0 normal)")
+    timestamp_field: str | None = _opt(None, "field holding the event time, copied to alerts")
+    model: str = _opt(
+        "diagonal",
+        "diagonal | full | river:NAME (any river.anomaly detector)",
+        pattern=r"^(diagonal|full|river:[A-Za-z_][A-Za-z0-9_]*)$",
+    )
+    model_params: dict[str, Any] | None = _opt(
+        None, "parameters of a river model (config table [model_params] only)", cli=False
+    )
+    river_scaler: str = _opt(
+        "minmax",
+        "scaler in front of a river model: minmax | standard | none",
+        choices=("minmax", "standard", "none"),
+    )
+    transforms: dict[str, str] | None = _opt(
+        None, "per-feature transforms FEATURE=SPEC (log, log:C, sqrt, root:K)", cli=False
+    )
+    min_samples: int = _opt(50, "events a model learns before it may raise alerts", min=1)
+    log_epsilon: float | None = _opt(
+        None, "initial log epsilon (default: chosen from labels or the contamination quantile)"
+    )
+    contamination: float | None = _opt(
+        0.01,
+        "share of events to flag while there are too few labels (quantile fallback; 0 turns it off)",
+        min=0.0,
+        max=0.5,
+    )
+    flagged: str = _opt(
+        "exclude",
+        "what a flagged event does to the model: exclude | clip | learn",
+        choices=("exclude", "clip", "learn"),
+    )
+    learn_labelled: bool = _opt(False, "also learn labelled events (default: hold them out)")
+    relearn_after: int = _opt(
+        25, "learn a run of this many consecutive alerts of one key (0 turns it off)", min=0
+    )
+    half_life: float | None = _opt(
+        None, "forget exponentially with this half-life in learned events (default: off)", min=1.0
+    )
+    retune_every: int = _opt(1000, "re-tune epsilon every N events (0 turns it off)", min=0)
+    retune_labels: int = _opt(10, "re-tune epsilon after K new labels (0 turns it off)", min=0)
+    retune_seconds: float = _opt(60.0, "re-tune epsilon every T seconds (0 turns it off)", min=0.0)
+    min_positive_labels: int = _opt(2, "anomaly labels needed to tune epsilon by F1", min=1)
+    min_negative_labels: int = _opt(10, "normal labels needed to tune epsilon by F1", min=1)
+    validation_size: int = _opt(2000, "labelled events kept for re-tuning, per class", min=1)
+    max_keys: int = _opt(10000, "models kept at once; the least recently seen is evicted", min=1)
+    id_memory: int = _opt(10000, "recent events remembered by id for feedback labels", min=0)
+    variance_floor: float = _opt(1e-12, "absolute lower bound on a variance", min=0.0)
+    top_contributions: int = _opt(3, "features listed in an alert's contributions", min=1)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where events come from and go, batching, checkpoints and output."""
+
+    source: str = _opt("-", "input URI: - (stdin), file:PATH[?follow=true]")
+    sink: str = _opt("-", "output URI: - (stdout), stderr, file:PATH")
+    dead_letter: str = _opt("stderr", "URI for bad records: stderr, -, file:PATH")
+    labels: str | None = _opt(None, "URI of feedback labels: JSON lines {id, label}")
+    format: str = _opt(
+        "auto",
+        "input format when the source does not say: auto | json | csv",
+        choices=("auto", "json", "csv"),
+    )
+    emit: str = _opt("alerts", "what to write: alerts | all", choices=("alerts", "all"))
+    checkpoint: str | None = _opt(None, "checkpoint file (JSON), restored at start if present")
+    checkpoint_every: int = _opt(10000, "checkpoint every N events (0: only on exit)", min=0)
+    checkpoint_seconds: float = _opt(30.0, "checkpoint every T seconds (0: only on exit)", min=0.0)
+    batch_size: int = _opt(
+        1024, "events scored together (results are identical for any size)", min=1
+    )
+    max_latency_ms: float = _opt(
+        100.0, "longest an event waits before its result is written", min=1.0
+    )
+    max_line_bytes: int = _opt(1 << 20, "longer input lines go to dead letters", min=64)
+    summary: bool = _opt(True, "print a JSON summary to stderr at exit")
