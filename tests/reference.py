@@ -1,0 +1,121 @@
+"""A slow, obviously-correct per-event detector: the yardstick for the vectorised one.
+
+It follows DESIGN's semantics literally, one event at a time, with Welford
+updates and the density functions; it does no re-tuning (tests that compare
+against it fix log epsilon).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.density import (
+    diagonal_log_pdf,
+    floor_covariance,
+    floor_variance,
+    full_distance,
+    full_log_pdf,
+    scale_free_log_pdf,
+)
+from stream_detect.settings import DetectorSettings
+from stream_detect.stats import RunningCovariance, RunningMoments
+
+
+@dataclass
+class _Key:
+    stats: RunningMoments | RunningCovariance
+    learned: int = 0
+    run_length: int = 0
+    pending: list[NDArray[np.float64]] = field(default_factory=list)
+
+
+@dataclass
+class ReferenceResult:
+    log_p: NDArray[np.float64]
+    score: NDArray[np.float64]
+    alert: NDArray[np.bool_]
+    warmup: NDArray[np.bool_]
+    n: NDArray[np.int64]
+
+
+def reference_run(
+    settings: DetectorSettings,
+    X: NDArray[np.float64],
+    labels: NDArray[np.int8],
+    keys: list[str] | None = None,
+) -> ReferenceResult:
+    rows, d = X.shape
+    full = settings.model == "full"
+    min_samples = max(settings.min_samples, d + 1) if full else settings.min_samples
+    threshold = -math.inf if settings.log_epsilon is None else settings.log_epsilon
+    keyed = settings.key_field is not None
+    models: dict[str, _Key] = {}
+    out = ReferenceResult(
+        np.full(rows, np.nan),
+        np.full(rows, np.nan),
+        np.zeros(rows, bool),
+        np.zeros(rows, bool),
+        np.zeros(rows, np.int64),
+    )
+    after = settings.relearn_after
+    for i in range(rows):
+        key = keys[i] if keyed and keys is not None else ""
+        if key not in models:
+            cls = RunningCovariance if full else RunningMoments
+            models[key] = _Key(cls(d, settings.half_life))
+        m = models[key]
+        x = X[i]
+        mean = m.stats.mean
+        if m.stats.n > 0:
+            if full:
+                assert isinstance(m.stats, RunningCovariance)
+                cov = floor_covariance(m.stats.cov, mean, settings.variance_floor)
+                log_p = float(full_log_pdf(x[None], mean, cov)[0])
+                d2 = float(full_distance(x[None], mean, cov)[0][0])
+            else:
+                var = floor_variance(m.stats.var, mean, settings.variance_floor)
+                log_p = float(diagonal_log_pdf(x[None], mean, var)[0])
+                d2 = float(np.sum((x - mean) ** 2 / var))
+        else:
+            log_p = d2 = math.nan
+        score = float(scale_free_log_pdf(np.array([d2]), d)[0]) if keyed else log_p
+        warm = m.learned < min_samples
+        alert = (not warm) and score < threshold
+        out.log_p[i], out.score[i], out.alert[i], out.warmup[i], out.n[i] = (
+            log_p,
+            score,
+            alert,
+            warm,
+            m.learned,
+        )
+        if labels[i] >= 0 and not settings.learn_labelled:
+            continue
+        if not alert:
+            m.stats.update(x)
+            m.learned += 1
+            m.run_length = 0
+            m.pending.clear()
+            continue
+        m.run_length += 1
+        if settings.flagged == "learn" or (
+            settings.flagged == "exclude" and after and m.run_length > after
+        ):
+            m.stats.update(x)
+            m.learned += 1
+        elif settings.flagged == "clip":
+            at_mean = score + 0.5 * d2
+            shrink = math.sqrt(2 * (at_mean - threshold) / d2) if at_mean > threshold else 0.0
+            m.stats.update(mean + min(1.0, shrink) * (x - mean))
+            m.learned += 1
+        else:
+            m.pending.append(x)
+            if after and m.run_length >= after:
+                for p in m.pending:
+                    m.stats.update(p)
+                    m.learned += 1
+                m.pending.clear()
+    return out
