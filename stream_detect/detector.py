@@ -287,7 +287,8 @@ class Detector:
         return -math.inf if self.log_epsilon is None else self.log_epsilon
 
     def _decision_scores(self, block: ScoreBlock) -> Array:
-        return block.scale_free if self.keyed else block.log_p
+        scores: Array = block.scale_free if self.keyed else block.log_p
+        return scores
 
     def _score_group(
         self,
