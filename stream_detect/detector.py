@@ -398,12 +398,12 @@ class Detector:
     def _clipped(self, x: Array, block: ScoreBlock, row: int, log_epsilon: float) -> Array:
         """``x`` pulled towards the mean until its score equals log ε (the alert boundary)."""
         assert block.mean is not None
-        mean = block.mean[row]
+        mean: Array = np.array(block.mean[row], dtype=np.float64)
         distance_sq = float(block.distance_sq[row])
         score = float(self._decision_scores(block)[row])
         at_mean = score + 0.5 * distance_sq
         if distance_sq <= 0 or at_mean <= log_epsilon:
-            return mean.copy()
+            return mean
         shrink = math.sqrt(2.0 * (at_mean - log_epsilon) / distance_sq)
         clipped: Array = mean + min(1.0, shrink) * (x - mean)
         return clipped
