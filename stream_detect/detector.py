@@ -448,8 +448,9 @@ class Detector:
 
         With enough labels of both classes, log ε is the exact best-F1
         threshold on the validation buffer re-scored under the current models.
-        Otherwise the ``contamination`` quantile of recent scores is used, once
-        enough scores have been seen to estimate it; else log ε stays as it is.
+        Otherwise, if log ε was never given nor tuned on labels, the
+        ``contamination`` quantile of recent scores is used once enough scores
+        have been seen to estimate it; else log ε stays as it is.
         """
         self.retunes += 1
         self.labels_since_retune = 0
@@ -482,7 +483,8 @@ class Detector:
 
     def _retune_by_quantile(self) -> bool:
         contamination = self.settings.contamination
-        if not contamination:
+        # A log ε the user gave, or one tuned on labels, is kept until labels re-tune it.
+        if not contamination or self.epsilon_source not in ("unset", "quantile"):
             return False
         held = min(self.recent_count, _SCORE_MEMORY)
         if held < max(50, math.ceil(2.0 / contamination)):

@@ -1,0 +1,54 @@
+"""``stream-detect run``: score a stream of events and emit alerts.
+
+Every flag has a config key of the same name (``--max-latency-ms`` is
+``max_latency_ms``); flags override the ``--config`` file, which overrides the
+defaults. SIGINT and SIGTERM stop reading, flush, checkpoint and exit 0 with a
+summary on stderr; a second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+import orjson
+
+from stream_detect.config import add_settings_arguments, load_settings
+from stream_detect.pipeline import run_stream
+from stream_detect.settings import DetectorSettings, RunSettings
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register every run and detector setting as a flag, plus ``--config``."""
+    add_settings_arguments(parser, RunSettings, DetectorSettings)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the stream until its end or a signal; return 0."""
+    run_settings, detector_settings = load_settings(args)
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            # A second signal means "now": give the default behaviour back.
+            signal.signal(signum, signal.SIG_DFL)
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, request_stop)
+    try:
+        summary = run_stream(run_settings, detector_settings, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if run_settings.summary:
+        sys.stderr.write(orjson.dumps({"summary": summary.to_dict()}).decode() + "\n")
+        sys.stderr.flush()
+    return 0

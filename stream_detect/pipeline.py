@@ -1,0 +1,407 @@
+"""The streaming loop: read a batch, decode, detect, write, flush, then commit and checkpoint.
+
+This is the only place that loops over time. Each turn:
+
+1. reads a batch from the source (waiting at most ``max_latency_ms / 2`` for it
+   to fill, so a slow producer's events are not held back);
+2. decodes it; bad records go to the dead-letter sink with their position and
+   reason, never dropped silently;
+3. transforms, scores and learns the good events (:class:`Detector`);
+4. writes the results and flushes the sink and the dead letters;
+5. only then commits the source position and, when due, checkpoints the
+   detector state *with* that position, so a restart learns each event once
+   and re-delivers at most what came after the checkpoint.
+
+A stop request (``stop`` set, e.g. by SIGTERM) ends the loop after the batch in
+hand; the end of the input does the same. Either way the last results are
+flushed, a final checkpoint is written and a summary is returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from stream_detect.detector import Detections, Detector
+from stream_detect.errors import ConfigError
+from stream_detect.records import Decoded, RecordDecoder
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sinks import open_sink
+from stream_detect.sinks.base import Sink
+from stream_detect.sources import open_source
+from stream_detect.sources.base import RawBatch, Source
+from stream_detect.state import Checkpoint, load_checkpoint, save_checkpoint
+
+__all__ = ["Pipeline", "Summary", "run_stream"]
+
+#: Longest a read waits for a first record before the loop looks at its timers again.
+_POLL_S = 0.1
+#: Feedback label records read per loop turn at most.
+_LABELS_PER_TURN = 10_000
+
+
+@dataclass
+class Summary:
+    """What a run did; printed as JSON on stderr at exit."""
+
+    events: int = 0
+    alerts: int = 0
+    bad_records: int = 0
+    blank_lines: int = 0
+    feedback_labels: int = 0
+    unmatched_feedback: int = 0
+    checkpoints: int = 0
+    resumed_from: dict[str, Any] | None = None
+    stopped_by: str = "end of input"
+    seconds: float = 0.0
+    detector: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able view, the detector's own counters flattened in."""
+        out = {k: v for k, v in vars(self).items() if k != "detector"}
+        out.update({k: v for k, v in self.detector.items() if k not in ("events", "alerts")})
+        return out
+
+
+class Pipeline:
+    """One source, one detector, one sink, one dead-letter sink; see the module docstring.
+
+    The caller owns the source and sinks passed in; :meth:`run` closes them.
+    """
+
+    def __init__(
+        self,
+        run: RunSettings,
+        detector: DetectorSettings,
+        *,
+        source: Source,
+        sink: Sink,
+        dead_letter: Sink,
+        labels: Source | None = None,
+        on_progress: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if labels is not None and detector.id_field is None:
+            raise ConfigError("labels", run.labels, "an id_field too (feedback names events by id)")
+        self.run_settings = run
+        self.detector_settings = detector
+        self.source = source
+        self.sink = sink
+        self.dead_letter = dead_letter
+        self.labels = labels
+        self.on_progress = on_progress
+        self.clock = clock
+        fmt = getattr(source, "format_hint", None) or run.format
+        self.decoder = RecordDecoder(
+            fmt,
+            list(detector.features) if detector.features else None,
+            label_field=detector.label_field,
+            key_field=detector.key_field,
+            id_field=detector.id_field,
+            timestamp_field=detector.timestamp_field,
+            max_record_bytes=run.max_line_bytes,
+        )
+        self.detector: Detector | None = None
+        self.summary = Summary()
+        self._events_at_checkpoint = 0
+        self._checkpoint_clock = clock()
+        self._retune_clock = clock()
+
+    # ------------------------------------------------------------------ state
+
+    def restore(self) -> bool:
+        """Resume from the checkpoint file, if one is configured and exists."""
+        path = self.run_settings.checkpoint
+        checkpoint = None if path is None else load_checkpoint(path)
+        if checkpoint is None:
+            return False
+        features = checkpoint.detector.get("features")
+        if not isinstance(features, list) or not features:
+            from stream_detect.errors import ModelError
+
+            raise ModelError(f"checkpoint {path}: it names no features")
+        self.decoder = RecordDecoder(
+            self.decoder.format,
+            features,
+            label_field=self.detector_settings.label_field,
+            key_field=self.detector_settings.key_field,
+            id_field=self.detector_settings.id_field,
+            timestamp_field=self.detector_settings.timestamp_field,
+            max_record_bytes=self.run_settings.max_line_bytes,
+        )
+        if checkpoint.header is not None:
+            self.decoder.decode(RawBatch([checkpoint.header.encode()], [{"line": 1, "offset": 0}]))
+        self.detector = Detector(self.detector_settings, features)
+        self.detector.restore(checkpoint.detector)
+        self.source.seek(checkpoint.source)
+        if self.labels is not None and checkpoint.labels is not None:
+            self.labels.seek(checkpoint.labels)
+        self.summary.resumed_from = checkpoint.source
+        return True
+
+    def checkpoint(self) -> None:
+        """Write the detector state with the position it reflects (needs a checkpoint path)."""
+        path = self.run_settings.checkpoint
+        if path is None or self.detector is None:
+            return
+        columns = self.decoder.columns
+        header = None
+        if columns is not None:
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="").writerow(columns)
+            header = buffer.getvalue()
+        save_checkpoint(
+            path,
+            Checkpoint(
+                detector=self.detector.to_dict(),
+                source=self.source.resume_token(),
+                labels=None if self.labels is None else self.labels.resume_token(),
+                header=header,
+                settings={"model": self.detector_settings.model},
+            ),
+        )
+        self.summary.checkpoints += 1
+        self._events_at_checkpoint = self.summary.events
+        self._checkpoint_clock = self.clock()
+
+    # ------------------------------------------------------------------- loop
+
+    def run(self, stop: threading.Event | None = None) -> Summary:
+        """Process until the input ends or ``stop`` is set; return the summary."""
+        stop = stop or threading.Event()
+        started = self.clock()
+        run = self.run_settings
+        linger = run.max_latency_ms / 2000.0
+        delivered = True
+        try:
+            while not stop.is_set():
+                batch = self.source.read_batch(run.batch_size, linger, min(_POLL_S, linger * 2))
+                self._poll_labels()
+                if len(batch):
+                    try:
+                        self._handle(batch)
+                    except BrokenPipeError:
+                        delivered = False
+                        self.summary.stopped_by = "output closed"
+                        break
+                    self.source.commit(self.source.resume_token())
+                self._timers()
+                if self.source.exhausted:
+                    break
+            else:
+                self.summary.stopped_by = "signal"
+            if delivered:
+                self.checkpoint()
+        finally:
+            self._close(delivered)
+        self.summary.seconds = round(self.clock() - started, 3)
+        if self.detector is not None:
+            self.summary.detector = self.detector.summary()
+        return self.summary
+
+    def _handle(self, batch: RawBatch) -> None:
+        decoded = self.decoder.decode(batch)
+        self.summary.blank_lines += decoded.n_blank
+        dead = [bad.to_dict() for bad in decoded.bad]
+        results: list[dict[str, Any]] = []
+        if len(decoded):
+            if self.detector is None:
+                self.detector = Detector(self.detector_settings, self.decoder.features or [])
+            values, reasons = self.detector.transform(decoded.values)
+            keep = np.array([reason is None for reason in reasons], dtype=bool)
+            for i in np.flatnonzero(~keep).tolist():
+                dead.append(
+                    {
+                        "position": decoded.positions[i],
+                        "reason": reasons[i],
+                        "raw": decoded.records[i],
+                    }
+                )
+            if not keep.all():
+                decoded = _subset(decoded, keep)
+                values = values[keep]
+            detections = self.detector.process(values, decoded.labels, decoded.keys, decoded.ids)
+            results = self._results(decoded, detections)
+            self.summary.events += len(decoded)
+            self.summary.alerts += int(np.count_nonzero(detections.alert))
+        self.summary.bad_records += len(dead)
+        if results:
+            self.sink.write_batch(results)
+        self.sink.flush()
+        if dead:
+            self.dead_letter.write_batch(dead)
+            self.dead_letter.flush()
+        if self.on_progress is not None:
+            self.on_progress(len(batch))
+
+    def _results(self, decoded: Decoded, found: Detections) -> list[dict[str, Any]]:
+        """Output records: the event's fields plus what the detector found."""
+        emit_all = self.run_settings.emit == "all"
+        rows = range(len(decoded)) if emit_all else np.flatnonzero(found.alert).tolist()
+        if not rows:
+            return []
+        log_p = _floats(found.log_p)
+        score = _floats(found.score)
+        distance = _floats(found.distance_sq)
+        log_epsilon = _floats(found.log_epsilon)
+        alert = found.alert.tolist()
+        warmup = found.warmup.tolist()
+        n = found.n.tolist()
+        keys = decoded.keys
+        out = []
+        for i in rows:
+            record = dict(decoded.records[i])
+            record.update(
+                log_p=log_p[i],
+                score=score[i],
+                mahalanobis_sq=distance[i],
+                log_epsilon=log_epsilon[i],
+                alert=alert[i],
+                warmup=warmup[i],
+                n=n[i],
+                key=None if keys is None else keys[i],
+                position=decoded.positions[i],
+            )
+            if alert[i]:
+                record["contributions"] = found.contributions.get(i, {})
+            out.append(record)
+        return out
+
+    def _poll_labels(self) -> None:
+        if self.labels is None or self.labels.exhausted or self.detector is None:
+            return
+        batch = self.labels.read_batch(_LABELS_PER_TURN, 0.0, 0.0)
+        if not len(batch):
+            return
+        id_field = self.detector_settings.id_field
+        label_field = self.detector_settings.label_field
+        dead = []
+        for payload, position in zip(batch.payloads, batch.positions, strict=True):
+            reason = None
+            try:
+                entry = orjson.loads(payload)
+                event_id = entry[id_field]
+                label = entry[label_field]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                reason = (
+                    f"a feedback label must be a JSON object with {id_field!r} and {label_field!r}"
+                )
+            else:
+                if label not in (0, 1) or (isinstance(label, float) and not label.is_integer()):
+                    reason = f"label {label!r} is not 0 or 1"
+                elif self.detector.add_feedback(str(event_id), int(label)):
+                    self.summary.feedback_labels += 1
+                else:
+                    reason = f"no recent event has id {event_id!r} (remembered: the last id_memory)"
+                    self.summary.unmatched_feedback += 1
+            if reason is not None:
+                dead.append(
+                    {
+                        "position": position,
+                        "reason": reason,
+                        "raw": payload.decode("utf-8", "replace"),
+                    }
+                )
+        if dead:
+            self.summary.bad_records += len(dead)
+            self.dead_letter.write_batch(dead)
+            self.dead_letter.flush()
+
+    def _timers(self) -> None:
+        run = self.run_settings
+        now = self.clock()
+        seconds = self.detector_settings.retune_seconds
+        if self.detector is not None and seconds and now - self._retune_clock >= seconds:
+            self.detector.retune()
+            self._retune_clock = now
+        due_events = run.checkpoint_every and (
+            self.summary.events - self._events_at_checkpoint >= run.checkpoint_every
+        )
+        due_time = run.checkpoint_seconds and now - self._checkpoint_clock >= run.checkpoint_seconds
+        if due_events or due_time:
+            self.checkpoint()
+
+    def _close(self, delivered: bool) -> None:
+        for closer in (self.sink.close, self.dead_letter.close):
+            try:
+                closer()
+            except (BrokenPipeError, OSError):
+                if closer is self.sink.close and delivered:
+                    self.summary.stopped_by = "output closed"
+        self.source.close()
+        if self.labels is not None:
+            self.labels.close()
+
+
+def _dead_letter(position: dict[str, Any], reason: str | None, raw: Any) -> dict[str, Any]:
+    """A dead-letter record, shaped like :meth:`stream_detect.records.BadRecord.to_dict`."""
+    return {"position": position, "reason": reason, "raw": raw}
+
+
+def _floats(values: np.ndarray[Any, Any]) -> list[float | None]:
+    """Python floats with NaN as None (JSON has no NaN)."""
+    return [v if math.isfinite(v) else None for v in values.tolist()]
+
+
+def _subset(decoded: Decoded, keep: np.ndarray[Any, Any]) -> Decoded:
+    """The rows of ``decoded`` where ``keep`` is true."""
+    rows = np.flatnonzero(keep).tolist()
+
+    def pick(items: list[Any] | None) -> list[Any] | None:
+        return None if items is None else [items[i] for i in rows]
+
+    return Decoded(
+        values=decoded.values[keep],
+        records=[decoded.records[i] for i in rows],
+        positions=[decoded.positions[i] for i in rows],
+        labels=decoded.labels[keep],
+        keys=pick(decoded.keys),
+        ids=pick(decoded.ids),
+        timestamps=pick(decoded.timestamps),
+        bad=decoded.bad,
+        n_blank=decoded.n_blank,
+        n_header=decoded.n_header,
+    )
+
+
+def run_stream(
+    run: RunSettings,
+    detector: DetectorSettings,
+    *,
+    source: Source | None = None,
+    sink: Sink | None = None,
+    dead_letter: Sink | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Summary:
+    """Open what the settings name (unless given), resume from any checkpoint, run to the end.
+
+    >>> from stream_detect.testing import ListSource, ListSink
+    >>> events = [{"x": float(i % 7)} for i in range(300)] + [{"x": 40.0}]
+    >>> sink = ListSink()
+    >>> summary = run_stream(RunSettings(), DetectorSettings(log_epsilon=-10.0),
+    ...                      source=ListSource(events), sink=sink, dead_letter=ListSink())
+    >>> summary.events, [r["x"] for r in sink.records]
+    (301, [40.0])
+    """
+    opened_source = source or open_source(run.source, max_line_bytes=run.max_line_bytes)
+    pipeline = Pipeline(
+        run,
+        detector,
+        source=opened_source,
+        sink=sink or open_sink(run.sink),
+        dead_letter=dead_letter or open_sink(run.dead_letter, config_key="dead_letter"),
+        labels=None if run.labels is None else open_source(run.labels, config_key="labels"),
+        on_progress=on_progress,
+    )
+    pipeline.restore()
+    return pipeline.run(stop)

@@ -1,0 +1,128 @@
+"""Checkpoints: the detector's state together with the input positions it reflects.
+
+A checkpoint is one JSON document (never pickle: a state file is data, not
+code) written atomically: to a temporary file in the same directory, flushed
+to disk, then renamed over the old one, so a crash leaves either the old
+checkpoint or the new one, never half of one.
+
+Restoring the detector and resuming the source from the saved position means
+every event is learned exactly once across a restart; results written after
+the checkpoint are written again (at-least-once delivery).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stream_detect.errors import ModelError
+
+__all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
+
+FORMAT = "stream-detect-checkpoint"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a restart needs: detector state, source positions, decoder context.
+
+    ``source`` is the token of :meth:`Source.resume_token` after the last
+    event the detector state includes; ``labels`` the same for the feedback
+    source; ``header`` the CSV header line of the input, if any, since a
+    resumed CSV file starts after it.
+    """
+
+    detector: dict[str, Any]
+    source: dict[str, Any]
+    labels: dict[str, Any] | None = None
+    header: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    written_at: float = 0.0
+
+
+def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> None:
+    """Write ``checkpoint`` to ``path`` atomically (temp file, fsync, rename).
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "state.json"
+    >>> save_checkpoint(target, Checkpoint({"n": 1}, {"line": 3, "offset": 20}))
+    >>> load_checkpoint(target).source
+    {'line': 3, 'offset': 20}
+    """
+    target = Path(path)
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "written_at": checkpoint.written_at or time.time(),
+        "source": checkpoint.source,
+        "labels": checkpoint.labels,
+        "header": checkpoint.header,
+        "settings": checkpoint.settings,
+        "detector": checkpoint.detector,
+    }
+    payload = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename itself durable (where the platform allows opening a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint | None:
+    """Read a checkpoint; None if the file does not exist, :class:`ModelError` if unusable."""
+    target = Path(path)
+    try:
+        raw = target.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ModelError(f"checkpoint {target}: cannot be read ({exc.strerror})") from exc
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ModelError(f"checkpoint {target}: not valid JSON ({exc})") from exc
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ModelError(f"checkpoint {target}: not a stream-detect checkpoint")
+    if document.get("version") != VERSION:
+        raise ModelError(
+            f"checkpoint {target}: version {document.get('version')!r}, this build reads {VERSION}"
+        )
+    try:
+        return Checkpoint(
+            detector=document["detector"],
+            source=document["source"],
+            labels=document.get("labels"),
+            header=document.get("header"),
+            settings=document.get("settings") or {},
+            written_at=float(document.get("written_at") or 0.0),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"checkpoint {target}: missing or malformed field {exc}") from exc
