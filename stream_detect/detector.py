@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from stream_detect.errors import ModelError
 from stream_detect.models import GaussianModel, Model, ScoreBlock, build_model
+from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings
 from stream_detect.threshold import (
     ThresholdChoice,
@@ -148,7 +149,7 @@ class Detector:
         self.validation = ValidationBuffer(settings.validation_size, d)
         self.recent_scores = np.full(_SCORE_MEMORY, np.nan)
         self.recent_count = 0
-        self.id_memory: OrderedDict[str, tuple[str, Array]] = OrderedDict()
+        self.recent_events = RecentEvents(settings.id_memory, d)
         self.events = 0
         self.alerts = 0
         self.retunes = 0
@@ -519,16 +520,8 @@ class Detector:
     # --------------------------------------------------------------- feedback
 
     def _remember(self, X: Array, keys: list[str] | None, ids: list[str | None] | None) -> None:
-        limit = self.settings.id_memory
-        if ids is None or limit == 0:
-            return
-        for i, event_id in enumerate(ids):
-            if event_id is None:
-                continue
-            self.id_memory[event_id] = (keys[i] if keys is not None else _SINGLE, X[i].copy())
-            self.id_memory.move_to_end(event_id)
-        while len(self.id_memory) > limit:
-            self.id_memory.popitem(last=False)
+        if ids is not None:
+            self.recent_events.add(ids, keys, X)
 
     def add_feedback(self, event_id: str, label: int) -> bool:
         """Label an earlier event by its id; return False if it is no longer remembered.
@@ -536,7 +529,7 @@ class Detector:
         The event joins the validation buffer (it stays learned if it was); after
         ``retune_labels`` new labels log ε is re-tuned.
         """
-        found = self.id_memory.get(event_id)
+        found = self.recent_events.get(event_id)
         if found is None:
             return False
         key, vector = found
@@ -600,7 +593,7 @@ class Detector:
             ],
             "validation": self.validation.to_dict(),
             "recent_scores": self.recent_scores[order].tolist(),
-            "id_memory": [[i, k, v.tolist()] for i, (k, v) in self.id_memory.items()],
+            "recent_events": self.recent_events.to_dict(),
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -644,9 +637,7 @@ class Detector:
             self.recent_scores = np.full(_SCORE_MEMORY, np.nan)
             self.recent_scores[: scores.size] = scores
             self.recent_count = int(scores.size)
-            self.id_memory = OrderedDict(
-                (str(i), (str(k), np.asarray(v, dtype=np.float64))) for i, k, v in data["id_memory"]
-            )
+            self.recent_events.restore(data["recent_events"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"checkpoint state is malformed: {exc!r}") from exc
 
