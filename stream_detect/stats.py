@@ -217,7 +217,7 @@ class _Moments(ABC):
         n_out = np.empty(rows)
         mean_out = np.empty((rows, self.d))
         second_out = np.empty((rows, *self.second.shape))
-        state = self.copy()
+        state = self
         limit = self._chunk_limit()
         start, size = 0, limit
         while start < rows:
@@ -229,7 +229,10 @@ class _Moments(ABC):
                 size = max(1, (stop - start) // 2)
                 continue
             n_out[start:stop], mean_out[start:stop], second_out[start:stop] = result
-            state.learn(X[start:stop][mask[start:stop]])
+            if stop < rows:
+                # Later chunks start from this one's end; the caller's state stays as it was.
+                state = state.copy() if state is self else state
+                state.learn(X[start:stop][mask[start:stop]])
             start, size = stop, min(limit, 2 * size)
         return Prefix(n_out, mean_out, second_out)
 
