@@ -494,11 +494,14 @@ def format_report(
     if written:
         lines += ["", "Wrote " + " and ".join(written) + "."]
     source = f"--source file:{save_events}" if save_events else "--source file:EVENTS.jsonl"
+    transform_flags = "".join(
+        f" --transform {name}={spec}" for name, spec in report.transforms.items()
+    )
     lines += [
         "",
         f"Your own events: stream-detect run {source} --model {report.model} "
-        f"--key-field {_KEY_FIELD} --id-field {_ID_FIELD} (transforms go in a --config "
-        "file; stream-detect run --help lists every option).",
+        f"--key-field {_KEY_FIELD} --id-field {_ID_FIELD}{transform_flags} "
+        "(stream-detect run --help lists every option).",
     ]
     return "\n".join(lines)
 
