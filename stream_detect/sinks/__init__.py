@@ -1,0 +1,132 @@
+"""Sinks for output records, addressed by URI.
+
+:func:`open_sink` turns what the user wrote into a :class:`Sink`:
+
+=====================  ==============================================
+``-`` or ``stdout``    JSON lines on standard output
+``stderr``             JSON lines on standard error
+``file:PATH``          JSON lines appended to a file; ``?fsync=true``
+                       makes ``flush`` also fsync
+=====================  ==============================================
+
+The URI grammar is the sources' (:func:`stream_detect.sources.parse_uri`);
+each scheme is one entry of :data:`SINK_SCHEMES`, so a new kind of sink
+(Kafka, Alertmanager) plugs in by adding an entry.
+
+>>> type(open_sink("-")).__name__
+'StdoutSink'
+>>> open_sink("alertmanager://localhost:9093")
+Traceback (most recent call last):
+...
+stream_detect.errors.ConfigError: config key sink: got 'alertmanager://localhost:9093', \
+expected one of: '-' (stdout), 'stderr', 'file:PATH[?fsync=true]'; alertmanager:// sinks \
+are not available in this build
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stream_detect.errors import ConfigError
+from stream_detect.sinks.base import Sink
+from stream_detect.sinks.streams import (
+    FileSink,
+    JsonLinesSink,
+    StderrSink,
+    StdoutSink,
+    encode_json_line,
+)
+from stream_detect.sources import ParsedURI, parse_uri
+
+__all__ = [
+    "SINK_SCHEMES",
+    "UNAVAILABLE_SINK_SCHEMES",
+    "FileSink",
+    "JsonLinesSink",
+    "Sink",
+    "SinkScheme",
+    "StderrSink",
+    "StdoutSink",
+    "encode_json_line",
+    "open_sink",
+]
+
+#: Builds a sink from a parsed URI; raises ConfigError when it cannot.
+SinkFactory = Callable[[ParsedURI], Sink]
+
+
+@dataclass(frozen=True)
+class SinkScheme:
+    """A registry entry: how to build the sink, and how to write its URI (for errors)."""
+
+    factory: SinkFactory
+    usage: str
+
+
+def _open_stdout(uri: ParsedURI) -> Sink:
+    uri.check_params([])
+    return StdoutSink(uri=uri.uri)
+
+
+def _open_stderr(uri: ParsedURI) -> Sink:
+    uri.check_params([])
+    return StderrSink(uri=uri.uri)
+
+
+def _open_file(uri: ParsedURI) -> Sink:
+    uri.check_params(["fsync"])
+    if not uri.target:
+        raise ConfigError(uri.config_key, uri.uri, "file:PATH with a non-empty path")
+    return FileSink(uri.target, fsync=uri.flag("fsync"), uri=uri.uri, config_key=uri.config_key)
+
+
+#: scheme -> how to open it. ``-``, ``stdout`` and ``stderr`` are bare words.
+SINK_SCHEMES: dict[str, SinkScheme] = {
+    "-": SinkScheme(_open_stdout, "'-' (stdout)"),
+    "stdout": SinkScheme(_open_stdout, "'-' (stdout)"),
+    "stderr": SinkScheme(_open_stderr, "'stderr'"),
+    "file": SinkScheme(_open_file, "'file:PATH[?fsync=true]'"),
+}
+
+#: Schemes the product knows of but this build does not provide, with the form they take.
+UNAVAILABLE_SINK_SCHEMES: dict[str, str] = {
+    "kafka": "kafka://HOST:PORT/TOPIC",
+    "alertmanager": "alertmanager://HOST:PORT",
+}
+
+
+def open_sink(uri: str, *, config_key: str = "sink") -> Sink:
+    """Open the sink ``uri`` names (see the module docstring for the forms).
+
+    Parameters
+    ----------
+    uri
+        As the user wrote it.
+    config_key
+        The setting ``uri`` came from (``sink``, ``dead_letter``), named in errors.
+
+    Raises
+    ------
+    ConfigError
+        Unknown scheme (the message lists the supported ones) or query
+        parameter, or a file in a directory that does not exist.
+
+    >>> open_sink("file:/no/such/dir/alerts.jsonl", config_key="dead_letter")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ConfigError: config key dead_letter: got \
+'file:/no/such/dir/alerts.jsonl', expected a file in an existing directory; \
+'/no/such/dir' does not exist
+    """
+    parsed = parse_uri(uri, config_key=config_key)
+    scheme = SINK_SCHEMES.get(parsed.scheme)
+    if scheme is None:
+        usages = ", ".join(dict.fromkeys(entry.usage for entry in SINK_SCHEMES.values()))
+        expected = f"one of: {usages}"
+        if parsed.scheme in UNAVAILABLE_SINK_SCHEMES:
+            expected += f"; {parsed.scheme}:// sinks are not available in this build"
+        elif parsed.scheme == "":
+            expected += " (to write a file, write file:PATH)"
+        raise ConfigError(config_key, uri, expected)
+    return scheme.factory(parsed)

@@ -1,0 +1,281 @@
+"""Sinks that write JSON lines to a stream: stdout, stderr or a file.
+
+One implementation, :class:`JsonLinesSink`, writes to any file descriptor;
+:class:`StdoutSink`, :class:`StderrSink` and :class:`FileSink` only choose the
+descriptor. Records are encoded with orjson, one line each (numpy scalars and
+arrays are fine; bytes become text, invalid UTF-8 as ``\\xNN`` escapes), joined
+into one bytes object per batch and kept in memory until :meth:`~JsonLinesSink.flush`
+(or until ``buffer_bytes`` have piled up). Writes go straight to the descriptor
+with ``os.write``, bypassing ``sys.stdout``'s buffer, so that after ``flush``
+returns the bytes are in the OS and nothing is left for the interpreter to
+flush at exit.
+
+**Broken pipe.** When the reader of stdout goes away (``stream-detect run |
+head``), ``write_batch``, ``flush`` or ``close`` raise :class:`BrokenPipeError`
+and the sink drops what it buffered: the caller should stop reading, skip
+committing positions (the records were not delivered), and exit quietly;
+:func:`stream_detect.cli.main` does so and points stdout at ``/dev/null``.
+After the first, every ``write_batch`` and ``flush`` raise it again, while
+``close`` then only releases the sink. Python ignores SIGPIPE, which is what
+turns the signal into this exception.
+
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "alerts.jsonl")
+>>> sink = FileSink(path)
+>>> sink.write_batch([{"alert": True, "log_p": -31.5}, {"alert": False, "log_p": -2.0}])
+>>> sink.flush()
+>>> open(path, "rb").read()
+b'{"alert":true,"log_p":-31.5}\\n{"alert":false,"log_p":-2.0}\\n'
+>>> sink.close()
+"""
+
+from __future__ import annotations
+
+import os
+import select
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stream_detect.errors import ConfigError
+from stream_detect.sinks.base import Sink
+
+__all__ = [
+    "DEFAULT_BUFFER_BYTES",
+    "FileSink",
+    "JsonLinesSink",
+    "StderrSink",
+    "StdoutSink",
+    "encode_json_line",
+]
+
+#: Buffered bytes beyond which ``write_batch`` hands data to the OS without waiting for ``flush``.
+DEFAULT_BUFFER_BYTES = 1 << 20
+
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+
+
+def _json_default(value: Any) -> Any:
+    # Dead letters carry the raw line, which may not be valid UTF-8; escapes keep it readable.
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    raise TypeError(f"type {type(value).__name__} is not JSON serializable")
+
+
+def encode_json_line(record: Mapping[str, Any]) -> bytes:
+    """Encode one record as a JSON line (with its ``"\\n"``), as every stream sink does.
+
+    NaN and infinities become ``null`` (JSON has no such numbers).
+
+    >>> import numpy as np
+    >>> encode_json_line({"x": np.float64(1.5), "v": np.array([1, 2]), "raw": b"ok"})
+    b'{"x":1.5,"v":[1,2],"raw":"ok"}\\n'
+
+    Raises
+    ------
+    TypeError
+        A value has a type JSON cannot represent (``orjson.JSONEncodeError``).
+    """
+    if not isinstance(record, dict):
+        record = dict(record)
+    return orjson.dumps(record, default=_json_default, option=_JSON_OPTIONS)
+
+
+class JsonLinesSink(Sink):
+    """JSON lines written to a file descriptor; see the module docstring.
+
+    Parameters
+    ----------
+    fd
+        A writable descriptor.
+    uri
+        The URI as the user wrote it (kept in :attr:`uri`).
+    name
+        What messages call the destination.
+    close_fd
+        Close ``fd`` in :meth:`close`.
+    fsync
+        After writing, ``flush`` also calls ``os.fsync`` so the data survives a
+        crash of the machine, not only of the process (slower; files only).
+    buffer_bytes
+        Buffered bytes beyond which ``write_batch`` writes without waiting for ``flush``.
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        *,
+        uri: str,
+        name: str,
+        close_fd: bool = False,
+        fsync: bool = False,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+    ) -> None:
+        self.uri = uri
+        self.name = name
+        self.fsync = fsync
+        self.buffer_bytes = buffer_bytes
+        self._fd = fd
+        self._close_fd = close_fd
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._broken = False
+        self._closed = False
+
+    @property
+    def broken(self) -> bool:
+        """True once the reader went away (a broken pipe); nothing more can be written."""
+        return self._broken
+
+    def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Encode ``records`` as JSON lines and buffer them, in order.
+
+        Raises
+        ------
+        BrokenPipeError
+            The reader went away (possibly detected now because the buffer was full).
+        TypeError
+            A record holds a value JSON cannot represent; nothing of the batch is queued.
+        ValueError
+            The sink is closed.
+        """
+        self._check_usable()
+        if not records:
+            return
+        chunk = b"".join([encode_json_line(record) for record in records])
+        self._buffer.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered >= self.buffer_bytes:
+            self._write_out()
+
+    def flush(self) -> None:
+        """Write everything buffered to the descriptor (and fsync it if asked).
+
+        Raises
+        ------
+        BrokenPipeError
+            The reader went away; what was buffered is dropped.
+        ValueError
+            The sink is closed.
+        """
+        self._check_usable()
+        self._write_out()
+        if self.fsync:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Flush and release; a sink whose pipe already broke is released silently.
+
+        Raises
+        ------
+        BrokenPipeError
+            The reader went away and this is the first the caller hears of it.
+        """
+        if self._closed:
+            return
+        try:
+            if not self._broken:
+                self.flush()
+        finally:
+            self._closed = True
+            self._buffer = []
+            if self._close_fd:
+                os.close(self._fd)
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise ValueError(f"sink {self.uri!r} is closed")
+        if self._broken:
+            raise BrokenPipeError(f"the reader of {self.name} went away")
+
+    def _write_out(self) -> None:
+        if not self._buffer:
+            return
+        data = self._buffer[0] if len(self._buffer) == 1 else b"".join(self._buffer)
+        self._buffer = []
+        self._buffered = 0
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self._fd, view)
+            except BlockingIOError:
+                # An inherited descriptor may have been made non-blocking by someone else.
+                poller = select.poll()
+                poller.register(self._fd, select.POLLOUT)
+                poller.poll()
+                continue
+            except BrokenPipeError:
+                self._broken = True
+                raise
+            view = view[written:]
+
+
+class StdoutSink(JsonLinesSink):
+    """JSON lines on standard output (URI ``-``); the descriptor is left open."""
+
+    def __init__(self, *, uri: str = "-", buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
+        super().__init__(1, uri=uri, name="stdout", buffer_bytes=buffer_bytes)
+
+
+class StderrSink(JsonLinesSink):
+    """JSON lines on standard error (URI ``stderr``); the default for dead letters."""
+
+    def __init__(self, *, uri: str = "stderr", buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
+        super().__init__(2, uri=uri, name="stderr", buffer_bytes=buffer_bytes)
+
+
+class FileSink(JsonLinesSink):
+    """JSON lines appended to a file (URI ``file:PATH``), created if missing.
+
+    The directory must exist: a typo in it should fail loudly, not create a
+    tree somewhere unexpected.
+
+    Parameters
+    ----------
+    path
+        The file; existing content is kept and new lines are appended.
+    fsync
+        ``flush`` also fsyncs (``file:PATH?fsync=true``).
+    uri
+        The URI as written; defaults to ``file:PATH``.
+    config_key
+        The setting the path came from, named in errors.
+
+    Raises
+    ------
+    ConfigError
+        The directory does not exist, the path is a directory, or it cannot be
+        written; the message names the path.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+        uri: str | None = None,
+        config_key: str = "sink",
+    ) -> None:
+        name = os.fspath(path)
+        uri = uri if uri is not None else f"file:{name}"
+        directory = Path(name).parent
+        if not directory.is_dir():
+            raise ConfigError(
+                config_key,
+                uri,
+                f"a file in an existing directory; {str(directory)!r} does not exist",
+            )
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except IsADirectoryError:
+            raise ConfigError(config_key, uri, f"a file, but {name!r} is a directory") from None
+        except OSError as error:
+            raise ConfigError(
+                config_key, uri, f"a writable file; {name!r}: {error.strerror}"
+            ) from None
+        super().__init__(
+            fd, uri=uri, name=name, close_fd=True, fsync=fsync, buffer_bytes=buffer_bytes
+        )

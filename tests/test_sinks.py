@@ -1,0 +1,275 @@
+"""JSON-lines sinks: files, stdout and stderr through real processes, broken pipes, URIs."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from stream_detect.errors import ConfigError
+from stream_detect.sinks import (
+    FileSink,
+    JsonLinesSink,
+    StderrSink,
+    StdoutSink,
+    encode_json_line,
+    open_sink,
+)
+
+
+def lines_of(path: Path) -> list[Any]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def run_python(code: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, timeout=30, check=False
+    )
+
+
+# -- files -----------------------------------------------------------------------------
+
+
+def test_file_sink_appends_and_flush_hands_data_to_the_os(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.jsonl"
+    path.write_bytes(b'{"old":true}\n')
+    sink = open_sink(f"file:{path}")
+    assert isinstance(sink, FileSink)
+    sink.write_batch([{"i": 1}, {"i": 2}])
+    assert path.read_bytes() == b'{"old":true}\n'  # buffered until flush
+    sink.flush()
+    assert lines_of(path) == [{"old": True}, {"i": 1}, {"i": 2}]
+    sink.write_batch([{"i": 3}])
+    sink.close()  # close flushes
+    sink.close()
+    again = FileSink(path)
+    again.write_batch([{"i": 4}])
+    again.close()
+    assert lines_of(path) == [{"old": True}, {"i": 1}, {"i": 2}, {"i": 3}, {"i": 4}]
+    with pytest.raises(ValueError, match="closed"):
+        again.write_batch([{"i": 5}])
+
+
+def test_large_batches_are_written_before_flush(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    sink = FileSink(path, buffer_bytes=100)
+    sink.write_batch([{"i": i} for i in range(50)])
+    assert len(lines_of(path)) == 50
+    sink.close()
+
+
+def test_values_json_cannot_hold(tmp_path: Path) -> None:
+    record = {
+        "f32": np.float32(0.5),
+        "i64": np.int64(7),
+        "flag": np.bool_(True),
+        "vector": np.arange(3.0),
+        "nan": math.nan,
+        "inf": np.float64(np.inf),
+        "raw": b'{"x": \xff}',
+    }
+    assert orjson.loads(encode_json_line(record)) == {
+        "f32": 0.5,
+        "i64": 7,
+        "flag": True,
+        "vector": [0.0, 1.0, 2.0],
+        "nan": None,
+        "inf": None,
+        "raw": '{"x": \\xff}',
+    }
+    assert encode_json_line(MappingProxyType({"a": 1})) == b'{"a":1}\n'
+    path = tmp_path / "out.jsonl"
+    sink = FileSink(path)
+    with pytest.raises(TypeError):
+        sink.write_batch([{"ok": 1}, {"bad": object()}])
+    sink.write_batch([{"ok": 2}])
+    sink.close()
+    assert lines_of(path) == [{"ok": 2}]  # the failed batch was not half-queued
+
+
+def test_fsync_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    plain = open_sink(f"file:{tmp_path / 'a.jsonl'}")
+    durable = open_sink(f"file:{tmp_path / 'b.jsonl'}?fsync=true")
+    assert isinstance(durable, FileSink) and durable.fsync
+    for sink in (plain, durable):
+        sink.write_batch([{"x": 1}])
+        sink.flush()
+        sink.close()
+    assert len(synced) == 2  # the durable sink's flush and its close
+
+
+def test_missing_directory_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(ConfigError) as caught:
+        open_sink(f"file:{missing / 'alerts.jsonl'}", config_key="dead_letter")
+    assert caught.value.key == "dead_letter"
+    assert str(missing) in str(caught.value) and "does not exist" in str(caught.value)
+    assert not missing.exists()
+    with pytest.raises(ConfigError, match="is a directory"):
+        open_sink(f"file:{tmp_path}")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only file")
+def test_unwritable_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "ro.jsonl"
+    path.write_bytes(b"")
+    path.chmod(0o444)
+    with pytest.raises(ConfigError, match="Permission denied"):
+        open_sink(f"file:{path}")
+
+
+# -- standard streams through real processes -------------------------------------------
+
+WRITER = """
+import sys
+from stream_detect.sinks import open_sink
+sink = open_sink(sys.argv[1])
+for start in range(0, 1000, 100):
+    sink.write_batch([{"i": i, "half": i / 2} for i in range(start, start + 100)])
+    sink.flush()
+sink.close()
+"""
+
+CONSUMER = """
+import sys, orjson
+rows = [orjson.loads(line) for line in sys.stdin.buffer]
+assert [row["i"] for row in rows] == list(range(1000)), rows[:3]
+print(len(rows), sum(row["half"] for row in rows))
+"""
+
+
+def test_stdout_sink_feeds_a_consumer_process() -> None:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert writer.stdout is not None
+    consumer = subprocess.run(
+        [sys.executable, "-c", CONSUMER],
+        stdin=writer.stdout,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    writer.stdout.close()
+    assert writer.wait(timeout=30) == 0
+    assert consumer.returncode == 0, consumer.stderr.decode()
+    assert consumer.stdout.split() == [b"1000", b"249750.0"]
+
+
+def test_stderr_sink_writes_json_lines() -> None:
+    result = run_python(WRITER, "stderr")
+    assert result.returncode == 0
+    assert result.stdout == b""
+    rows = [orjson.loads(line) for line in result.stderr.splitlines()]
+    assert [row["i"] for row in rows] == list(range(1000))
+
+
+BROKEN_PIPE_WRITER = """
+import sys
+from stream_detect.sinks import open_sink
+sink = open_sink("-")
+written = 0
+try:
+    while True:
+        sink.write_batch([{"i": written, "pad": "x" * 100}])
+        sink.flush()
+        written += 1
+except BrokenPipeError:
+    pass
+assert sink.broken
+for again in (lambda: sink.write_batch([{"i": -1}]), sink.flush):
+    try:
+        again()
+    except BrokenPipeError:
+        pass
+    else:
+        raise AssertionError("a broken sink must keep saying so")
+sink.close()  # already reported: releases quietly
+sys.stderr.write(f"stopped cleanly after {written} batches\\n")
+"""
+
+
+def test_broken_pipe_is_an_exception_not_a_traceback() -> None:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", BROKEN_PIPE_WRITER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert writer.stdout is not None and writer.stderr is not None
+    first = writer.stdout.readline()
+    assert orjson.loads(first)["i"] == 0
+    writer.stdout.close()  # the consumer goes away, like `| head -1`
+    stderr = writer.stderr.read().decode()
+    assert writer.wait(timeout=30) == 0, stderr
+    assert "stopped cleanly" in stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
+def test_broken_pipe_in_process() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    sink = JsonLinesSink(write_end, uri="pipe", name="pipe", close_fd=True)
+    sink.write_batch([{"x": 1}])
+    with pytest.raises(BrokenPipeError):
+        sink.flush()
+    assert sink.broken
+    with pytest.raises(BrokenPipeError):
+        sink.write_batch([{"x": 2}])
+    sink.close()
+
+
+def test_broken_pipe_first_seen_in_close_is_raised() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    sink = JsonLinesSink(write_end, uri="pipe", name="pipe", close_fd=True)
+    sink.write_batch([{"x": 1}])
+    with pytest.raises(BrokenPipeError):
+        sink.close()
+    sink.close()
+
+
+# -- opening by URI --------------------------------------------------------------------
+
+
+def test_open_sink_forms() -> None:
+    assert isinstance(open_sink("-"), StdoutSink)
+    assert isinstance(open_sink("stdout"), StdoutSink)
+    assert isinstance(open_sink("stderr"), StderrSink)
+    assert open_sink("stderr").uri == "stderr"
+
+
+@pytest.mark.parametrize(
+    ("uri", "fragments"),
+    [
+        ("kafka://broker:9092/alerts", ["kafka:// sinks are not available", "'-' (stdout)"]),
+        ("alertmanager://host:9093", ["alertmanager:// sinks are not available"]),
+        ("alerts.jsonl", ["to write a file, write file:PATH"]),
+        ("smtp://mail", ["one of: '-' (stdout), 'stderr', 'file:PATH[?fsync=true]'"]),
+        ("file:a.jsonl?mode=w", ["unknown: 'mode'"]),
+        ("file:a.jsonl?fsync=sometimes", ["fsync=true or fsync=false"]),
+        ("stderr?x=1", ["one of:"]),
+        ("file:", ["non-empty path"]),
+    ],
+)
+def test_bad_sink_uris_are_config_errors(uri: str, fragments: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_sink(uri)
+    assert caught.value.key == "sink" and caught.value.value == uri
+    for fragment in fragments:
+        assert fragment in str(caught.value)

@@ -1,0 +1,532 @@
+"""Line sources over real pipes, processes and files; URI parsing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream_detect.errors import ConfigError, InputError
+from stream_detect.sources import (
+    FileSource,
+    LineSource,
+    RawBatch,
+    Source,
+    StdinSource,
+    open_source,
+    parse_uri,
+)
+
+Record = tuple[bytes, dict[str, Any]]
+
+
+def reference_records(data: bytes, max_line_bytes: int) -> list[Record]:
+    """The records a line source must produce from ``data``, one obvious line at a time."""
+    records: list[Record] = []
+    offset, line = 0, 1
+    while offset < len(data):
+        end = data.find(b"\n", offset)
+        raw, next_offset = (data[offset:], len(data)) if end < 0 else (data[offset:end], end + 1)
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        position: dict[str, Any] = {"line": line, "offset": offset}
+        if len(raw) > max_line_bytes:
+            position.update(truncated=True, length=len(raw))
+            raw = raw[:max_line_bytes]
+        records.append((raw, position))
+        offset, line = next_offset, line + 1
+    return records
+
+
+def read_all(source: Source, max_records: int = 1000) -> list[Record]:
+    records: list[Record] = []
+    while not source.exhausted:
+        batch = source.read_batch(max_records, linger_s=0.05, timeout_s=1.0)
+        records.extend(zip(batch.payloads, batch.positions, strict=True))
+    return records
+
+
+def pipe_source(data: bytes, **kwargs: Any) -> LineSource:
+    """A source over a pipe that already holds ``data`` and whose writer is closed."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)
+    os.close(write_end)
+    return LineSource(read_end, uri="pipe", name="<pipe>", close_fd=True, **kwargs)
+
+
+def python_producer(code: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+
+
+@pytest.fixture
+def write_file(tmp_path: Path) -> Iterator[Any]:
+    def write(data: bytes, name: str = "events.jsonl") -> Path:
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    yield write
+
+
+# -- latency and batching over real pipes -----------------------------------------------
+
+SLOW_PRODUCER = """
+import os, time
+for i in range(5):
+    time.sleep(0.3)
+    os.write(1, f'{{"i": {i}, "sent": {time.monotonic()!r}}}\\n'.encode())
+"""
+
+
+def test_slow_producer_each_line_comes_out_within_linger() -> None:
+    import orjson
+
+    producer = python_producer(SLOW_PRODUCER)
+    assert producer.stdout is not None
+    source = LineSource(producer.stdout.fileno(), uri="pipe", name="producer")
+    latencies = []
+    received = []
+    while not source.exhausted:
+        batch = source.read_batch(max_records=1024, linger_s=0.1, timeout_s=0.5)
+        now = time.monotonic()  # CLOCK_MONOTONIC is system-wide on Linux: comparable
+        for payload in batch.payloads:
+            event = orjson.loads(payload)
+            received.append(event["i"])
+            latencies.append(now - event["sent"])
+    producer.wait(timeout=5)
+    assert received == [0, 1, 2, 3, 4]
+    assert max(latencies) < 0.25, latencies
+
+
+def test_fast_producer_fills_batches_to_max_records() -> None:
+    producer = python_producer(
+        "import os\nos.write(1, b''.join(b'%d\\n' % i for i in range(20000)))"
+    )
+    assert producer.stdout is not None
+    source = LineSource(producer.stdout.fileno(), uri="pipe", name="producer")
+    sizes = []
+    payloads: list[bytes] = []
+    while not source.exhausted:
+        batch = source.read_batch(max_records=500, linger_s=0.5, timeout_s=2.0)
+        sizes.append(len(batch))
+        payloads.extend(batch.payloads)
+    producer.wait(timeout=5)
+    assert payloads == [b"%d" % i for i in range(20000)]
+    # The end of the pipe shows only when read, so the last call may come back empty.
+    assert sizes in ([500] * 40, [500] * 40 + [0])
+
+
+def test_idle_pipe_returns_empty_batch_within_timeout() -> None:
+    producer = python_producer("import time\ntime.sleep(3)")
+    assert producer.stdout is not None
+    source = LineSource(producer.stdout.fileno(), uri="pipe", name="producer")
+    try:
+        started = time.monotonic()
+        batch = source.read_batch(max_records=10, linger_s=0.1, timeout_s=0.2)
+        elapsed = time.monotonic() - started
+        assert len(batch) == 0 and not source.exhausted
+        assert 0.15 < elapsed < 0.5
+        started = time.monotonic()
+        source.read_batch(max_records=10, linger_s=0.1, timeout_s=0.0)
+        assert time.monotonic() - started < 0.1
+    finally:
+        producer.kill()
+        producer.wait()
+
+
+def test_signal_handler_does_not_extend_the_timeout() -> None:
+    """PEP 475 resumes the wait after a handler returns, within the same deadline."""
+    producer = python_producer("import time\ntime.sleep(3)")
+    assert producer.stdout is not None
+    source = LineSource(producer.stdout.fileno(), uri="pipe", name="producer")
+    stop = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: stop.append(signum))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        started = time.monotonic()
+        batch = source.read_batch(max_records=10, linger_s=0.1, timeout_s=0.3)
+        elapsed = time.monotonic() - started
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        producer.kill()
+        producer.wait()
+    assert stop == [signal.SIGALRM]
+    assert len(batch) == 0 and elapsed < 0.6
+
+
+def test_end_of_pipe_exhausts_after_the_last_batch() -> None:
+    producer = python_producer("import os\nos.write(1, b'a\\nb\\nlast')")
+    assert producer.stdout is not None
+    source = LineSource(producer.stdout.fileno(), uri="pipe", name="producer")
+    assert read_all(source) == [
+        (b"a", {"line": 1, "offset": 0}),
+        (b"b", {"line": 2, "offset": 2}),
+        (b"last", {"line": 3, "offset": 4}),
+    ]
+    assert source.exhausted
+    assert source.resume_token() == {"line": 4, "offset": 8}
+    assert len(source.read_batch(10, linger_s=0.1, timeout_s=0.1)) == 0
+    producer.wait(timeout=5)
+
+
+# -- line splitting, positions, truncation ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\n",
+        b"a",
+        b"a\n",
+        b"a\r\nbb\r\n\r\nccc",
+        b"\n\nx\n\n",
+        b"no newline at the end\r",
+        b"r\rin the middle\n",
+    ],
+)
+def test_records_and_positions_match_the_file(write_file: Any, data: bytes) -> None:
+    source = FileSource(write_file(data))
+    assert read_all(source) == reference_records(data, 1 << 20)
+    assert source.resume_token()["offset"] == len(data)
+
+
+def test_crlf_lines_are_stripped(write_file: Any) -> None:
+    source = FileSource(write_file(b'{"x": 1}\r\n{"x": 2}\r\n'))
+    batch = source.read_batch(10, linger_s=0.1, timeout_s=1.0)
+    assert batch.payloads == [b'{"x": 1}', b'{"x": 2}']
+    assert batch.positions == [{"line": 1, "offset": 0}, {"line": 2, "offset": 10}]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.text(alphabet="ab\r\n", max_size=200).map(str.encode),
+    max_line_bytes=st.integers(1, 6),
+    read_size=st.integers(1, 9),
+    max_records=st.integers(1, 5),
+)
+def test_any_content_any_chunking_matches_the_reference(
+    data: bytes, max_line_bytes: int, read_size: int, max_records: int
+) -> None:
+    source = pipe_source(data, max_line_bytes=max_line_bytes, read_size=read_size)
+    expected = reference_records(data, max_line_bytes)
+    got: list[Record] = []
+    while not source.exhausted:
+        batch = source.read_batch(max_records, linger_s=1.0, timeout_s=1.0)
+        assert len(batch) == max_records or source.exhausted
+        got.extend(zip(batch.payloads, batch.positions, strict=True))
+        # The token names the next record, or the end of the data.
+        following = expected[len(got)][1] if len(got) < len(expected) else None
+        token = source.resume_token()
+        if following is None:
+            assert token == {"line": len(expected) + 1, "offset": len(data)}
+        else:
+            assert token == {"line": following["line"], "offset": following["offset"]}
+    source.close()
+    assert got == expected
+
+
+def test_enormous_line_is_truncated_with_bounded_memory(write_file: Any) -> None:
+    max_line_bytes = 64 * 1024
+    enormous = b"x" * (10 * 1024 * 1024)
+    data = b"first\n" + enormous + b"\r\nnext\n"
+    path = write_file(data)
+    tracemalloc.start()
+    try:
+        source = FileSource(path, max_line_bytes=max_line_bytes)
+        records = read_all(source)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del data
+    assert peak < 4 * 1024 * 1024, f"peak {peak} bytes for a 10 MiB line"
+    assert [payload[:5] for payload, _ in records] == [b"first", b"xxxxx", b"next"]
+    payload, position = records[1]
+    assert len(payload) == max_line_bytes
+    assert position == {"line": 2, "offset": 6, "truncated": True, "length": len(enormous)}
+    assert records[2] == (b"next", {"line": 3, "offset": 6 + len(enormous) + 2})
+
+
+def test_enormous_line_through_a_pipe_from_a_process() -> None:
+    producer = python_producer(
+        "import os\n"
+        "os.write(1, b'a\\n')\n"
+        "for _ in range(160):\n"
+        "    os.write(1, b'y' * 65536)\n"
+        "os.write(1, b'\\nb\\n')\n"
+    )
+    assert producer.stdout is not None
+    source = LineSource(producer.stdout.fileno(), uri="pipe", name="producer", max_line_bytes=1000)
+    records = read_all(source)
+    producer.wait(timeout=10)
+    length = 160 * 65536
+    assert records == [
+        (b"a", {"line": 1, "offset": 0}),
+        (b"y" * 1000, {"line": 2, "offset": 2, "truncated": True, "length": length}),
+        (b"b", {"line": 3, "offset": 2 + length + 1}),
+    ]
+
+
+def test_unterminated_enormous_last_line(write_file: Any) -> None:
+    source = FileSource(write_file(b"a\n" + b"z" * 100), max_line_bytes=10, read_size=7)
+    assert read_all(source) == [
+        (b"a", {"line": 1, "offset": 0}),
+        (b"z" * 10, {"line": 2, "offset": 2, "truncated": True, "length": 100}),
+    ]
+    assert source.resume_token() == {"line": 3, "offset": 102}
+
+
+def test_line_of_exactly_max_bytes_is_whole(write_file: Any) -> None:
+    source = FileSource(write_file(b"abcd\r\nabcde\n"), max_line_bytes=4, read_size=1)
+    assert read_all(source) == [
+        (b"abcd", {"line": 1, "offset": 0}),
+        (b"abcd", {"line": 2, "offset": 6, "truncated": True, "length": 5}),
+    ]
+
+
+# -- resume ----------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.text(alphabet="ab\r\n", max_size=120).map(str.encode),
+    split=st.integers(0, 60),
+    max_line_bytes=st.integers(1, 5),
+    read_size=st.integers(1, 8),
+)
+def test_resume_at_a_token_yields_exactly_the_remaining_lines(
+    data: bytes, split: int, max_line_bytes: int, read_size: int
+) -> None:
+    expected = reference_records(data, max_line_bytes)
+    split = min(split, len(expected))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "events.jsonl"
+        path.write_bytes(data)
+        before: list[Record] = []
+        first = FileSource(path, max_line_bytes=max_line_bytes, read_size=read_size)
+        while len(before) < split:
+            batch = first.read_batch(split - len(before), linger_s=1.0, timeout_s=1.0)
+            before.extend(zip(batch.payloads, batch.positions, strict=True))
+        token = first.resume_token()
+        first.close()
+        second = FileSource(path, max_line_bytes=max_line_bytes, read_size=read_size)
+        second.seek(token)
+        after = read_all(second)
+        second.close()
+    assert before + after == expected
+
+
+def test_seek_then_follow_continues_numbering(write_file: Any) -> None:
+    path = write_file(b"a\nb\nc\n")
+    source = FileSource(path, follow=True)
+    source.seek({"line": 3, "offset": 4})
+    batch = source.read_batch(10, linger_s=0.05, timeout_s=0.5)
+    assert batch.payloads == [b"c"] and batch.positions == [{"line": 3, "offset": 4}]
+    source.close()
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ({"line": 9, "offset": 100}, "has only 6 bytes"),
+        ({"line": 2, "offset": 1}, "not the start of a line"),
+        ({"line": 0, "offset": 0}, "not a line position"),
+        ({"line": 2, "offset": 0}, "not a line position"),
+        ({"line": True, "offset": 2}, "not a line position"),
+        ({"offset": 2}, "not a line position"),
+    ],
+)
+def test_bad_resume_token_names_the_file(write_file: Any, token: Any, message: str) -> None:
+    path = write_file(b"a\nb\nc\n")
+    source = FileSource(path)
+    with pytest.raises(InputError, match=message) as caught:
+        source.seek(token)
+    assert caught.value.source == str(path)
+    assert str(path) in str(caught.value)
+
+
+def test_token_at_the_end_of_an_unterminated_file_is_accepted(write_file: Any) -> None:
+    source = FileSource(write_file(b"a\nbc"))
+    source.seek({"line": 3, "offset": 4})
+    assert read_all(source) == [] and source.exhausted
+
+
+def test_stdin_can_only_resume_at_the_start() -> None:
+    source = StdinSource()
+    source.seek({"line": 1, "offset": 0})
+    with pytest.raises(InputError, match="stdin cannot resume"):
+        source.seek({"line": 3, "offset": 10})
+    source.close()
+
+
+# -- follow mode -----------------------------------------------------------------------
+
+
+def test_follow_picks_up_appended_lines(write_file: Any) -> None:
+    path = write_file(b"one\ntwo\n")
+    source = FileSource(path, follow=True, poll_interval_s=0.02)
+    assert source.read_batch(10, linger_s=0.05, timeout_s=0.5).payloads == [b"one", b"two"]
+    started = time.monotonic()
+    assert len(source.read_batch(10, linger_s=0.05, timeout_s=0.2)) == 0
+    assert time.monotonic() - started < 0.5
+    assert not source.exhausted
+    with path.open("ab") as appender:
+        appender.write(b"three\nfou")  # a writer half-way through a line
+    batch = source.read_batch(10, linger_s=0.05, timeout_s=0.5)
+    assert batch.payloads == [b"three"]
+    assert len(source.read_batch(10, linger_s=0.05, timeout_s=0.1)) == 0
+    with path.open("ab") as appender:
+        appender.write(b"r\r\n")
+    batch = source.read_batch(10, linger_s=0.05, timeout_s=0.5)
+    assert batch.payloads == [b"four"]
+    assert batch.positions == [{"line": 4, "offset": 14}]
+    assert source.resume_token() == {"line": 5, "offset": 20}
+    assert not source.exhausted
+    source.close()
+
+
+def test_follow_sees_a_slowly_growing_file_promptly(write_file: Any) -> None:
+    path = write_file(b"")
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "with open(sys.argv[1], 'ab', buffering=0) as f:\n"
+            "    for i in range(4):\n"
+            "        time.sleep(0.2)\n"
+            "        f.write(b'%r\\n' % time.monotonic())\n",
+            str(path),
+        ]
+    )
+    source = FileSource(path, follow=True, poll_interval_s=0.02)
+    latencies: list[float] = []
+    deadline = time.monotonic() + 5
+    while len(latencies) < 4 and time.monotonic() < deadline:
+        batch = source.read_batch(10, linger_s=0.05, timeout_s=0.2)
+        now = time.monotonic()
+        latencies.extend(now - float(payload) for payload in batch.payloads)
+    writer.wait(timeout=5)
+    assert len(latencies) == 4
+    assert max(latencies) < 0.25, latencies
+
+
+def test_follow_reports_a_truncated_file(write_file: Any) -> None:
+    path = write_file(b"one\ntwo\n")
+    source = FileSource(path, follow=True, poll_interval_s=0.02)
+    source.read_batch(10, linger_s=0.05, timeout_s=0.5)
+    path.write_bytes(b"")
+    with pytest.raises(InputError, match="shrank"):
+        source.read_batch(10, linger_s=0.05, timeout_s=0.5)
+
+
+def test_not_followed_file_stops_at_the_end(write_file: Any) -> None:
+    path = write_file(b"one\n")
+    source = FileSource(path)
+    assert read_all(source) == [(b"one", {"line": 1, "offset": 0})]
+    with path.open("ab") as appender:
+        appender.write(b"late\n")
+    assert source.exhausted
+    assert len(source.read_batch(10, linger_s=0.05, timeout_s=0.1)) == 0
+
+
+# -- opening by URI --------------------------------------------------------------------
+
+
+def test_open_source_forms(write_file: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_file(b"a\n", name="data.csv")
+    monkeypatch.chdir(path.parent)
+    assert isinstance(open_source("-"), StdinSource)
+    assert isinstance(open_source("stdin"), StdinSource)
+    for uri in ("file:data.csv", "file://data.csv", f"file:{path}", f"file://{path}"):
+        source = open_source(uri)
+        assert isinstance(source, FileSource)
+        assert source.uri == uri and source.format_hint == "csv" and not source.follow
+        assert read_all(source) == [(b"a", {"line": 1, "offset": 0})]
+        source.close()
+    for uri in ("file:data.csv?follow=true", "file:data.csv?follow", "file:data.csv?follow=1"):
+        source = open_source(uri)
+        assert isinstance(source, FileSource) and source.follow
+        source.close()
+    source = open_source("file:data.csv?follow=false", max_line_bytes=7)
+    assert isinstance(source, FileSource)
+    assert not source.follow and source.max_line_bytes == 7
+    source.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [("a.csv", "csv"), ("a.jsonl", "json"), ("a.ndjson", "json"), ("a.JSON", "json"), ("a", None)],
+)
+def test_format_hint(write_file: Any, name: str, hint: str | None) -> None:
+    source = open_source(f"file:{write_file(b'', name=name)}")
+    assert isinstance(source, LineSource) and source.format_hint == hint
+    source.close()
+    stdin = open_source("-")
+    assert isinstance(stdin, LineSource) and stdin.format_hint is None
+
+
+@pytest.mark.parametrize(
+    ("uri", "fragments"),
+    [
+        ("kafka://broker:9092/events", ["kafka:// sources are not available", "file:PATH"]),
+        ("prometheus://host:9100/metrics", ["prometheus:// sources are not available"]),
+        ("http://example.com/x", ["one of: '-' (stdin), 'file:PATH[?follow=true]'"]),
+        ("events.jsonl", ["to read a file, write file:PATH"]),
+        ("file:x.jsonl?folow=true", ["unknown: 'folow'", "follow"]),
+        ("file:x.jsonl?follow=maybe", ["follow=true or follow=false"]),
+        ("file:x.jsonl?follow=1&follow=0", ["'follow' at most once"]),
+        ("file:x.jsonl?=1", ["name=value"]),
+        ("file:", ["non-empty path"]),
+        ("-?follow=true", ["file:PATH"]),
+    ],
+)
+def test_bad_uris_are_config_errors(uri: str, fragments: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_source(uri, config_key="labels")
+    assert caught.value.key == "labels" and caught.value.value == uri
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+def test_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.jsonl"
+    with pytest.raises(InputError, match="no such file") as caught:
+        open_source(f"file:{missing}")
+    assert caught.value.source == str(missing)
+    with pytest.raises(InputError, match="is a directory"):
+        open_source(f"file:{tmp_path}")
+
+
+def test_parse_uri_parts() -> None:
+    parsed = parse_uri("kafka://broker:9092/events?group=g&from=%2Fx", config_key="source")
+    assert (parsed.scheme, parsed.target) == ("kafka", "broker:9092/events")
+    assert dict(parsed.params) == {"group": "g", "from": "/x"}
+    assert parse_uri("FILE:/a/b").scheme == "file"
+
+
+def test_read_after_close_and_bad_arguments(write_file: Any) -> None:
+    source = FileSource(write_file(b"a\n"))
+    with pytest.raises(ConfigError, match="max_records"):
+        source.read_batch(0, linger_s=0.1, timeout_s=0.1)
+    source.close()
+    source.close()
+    with pytest.raises(InputError, match="closed"):
+        source.read_batch(1, linger_s=0.1, timeout_s=0.1)
+
+
+def test_read_batch_returns_a_raw_batch(write_file: Any) -> None:
+    batch = FileSource(write_file(b"a\n")).read_batch(1, linger_s=0.0, timeout_s=0.0)
+    assert isinstance(batch, RawBatch) and batch.payloads == [b"a"]
