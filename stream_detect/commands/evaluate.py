@@ -1,0 +1,78 @@
+"""``stream-detect evaluate MODEL.json TEST``: score labelled events with a saved model.
+
+Reads a model written by ``stream-detect fit --out``, scores every event of
+TEST (CSV or JSON lines, with the model's features and a label column) and
+flags those with log p(x) < log ε. Prints one JSON object: tp, fp, fn, tn,
+precision, recall, f1 and n_flagged, with n and the log ε used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from stream_detect.errors import InputError, ModelError
+from stream_detect.modelfile import load_model
+from stream_detect.tables import load_table
+from stream_detect.threshold import confusion_counts
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``evaluate``."""
+    parser.add_argument("model", metavar="MODEL.json", help="a model written by fit --out")
+    parser.add_argument("test", metavar="TEST", help="labelled events, CSV or JSON lines")
+    parser.add_argument(
+        "--label-field",
+        default="label",
+        metavar="NAME",
+        help="column holding the labels, 1 anomaly and 0 normal (default: label)",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="draw precision/recall/F1 against log epsilon and the log p histograms (PNG)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score TEST with the model, compare with its labels, print the JSON report."""
+    model = load_model(args.model)
+    if model.log_epsilon is None:
+        raise ModelError(
+            f"model file {args.model} has no threshold (log_epsilon is null): "
+            "fit it with labelled data (--val) to choose one"
+        )
+    test = load_table(args.test, label_field=args.label_field, features=list(model.features))
+    if test.y is None:
+        raise InputError(
+            f"no {args.label_field!r} column; evaluating needs labels (1 anomaly, 0 normal)",
+            source=args.test,
+        )
+    labels = np.asarray(test.y).ravel()
+    valid = (labels == 0) | (labels == 1)
+    if not np.all(valid):
+        bad = labels[~valid][0].item()
+        raise InputError(
+            f"the {args.label_field!r} column holds {bad!r}; labels are 1 (anomaly) or 0 (normal)",
+            source=args.test,
+        )
+    log_p = model.log_p(test.X, source=args.test)
+    counts = confusion_counts(labels, model.flag(log_p))
+    if args.plot is not None:
+        from stream_detect.plots import plot_threshold_curves
+
+        plot_threshold_curves(labels, log_p, model.log_epsilon, args.plot)
+    report = {
+        "model_file": args.model,
+        "test": args.test,
+        "n": len(labels),
+        "log_epsilon": model.to_dict()["log_epsilon"],
+        **counts.to_dict(),
+        "plot": args.plot,
+    }
+    print(json.dumps(report))
+    return 0

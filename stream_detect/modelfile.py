@@ -1,0 +1,463 @@
+"""A Gaussian model fitted on a batch of events, with its threshold, kept as a JSON file.
+
+``stream-detect fit`` writes one, ``stream-detect evaluate`` reads one. The file
+is data, never code (no pickle)::
+
+    {
+      "format": "stream_detect.model", "version": 1,
+      "kind": "diagonal",                  # or "full"
+      "features": ["latency", "bytes"],
+      "transforms": {"bytes": "log:1"},    # feature -> spec; features not named are used as is
+      "n": 1000.0,                         # events the statistics were fitted on
+      "mean": [...],                       # in transformed units
+      "var": [...],                        # diagonal model: population variances (1/m)
+      "cov": [[...], ...],                 # full model instead of "var": population covariance
+      "variance_floor": 1e-12, "relative_floor": 1e-12,
+      "log_epsilon": -9.31, "epsilon": 9.1e-05,  # null when no labels chose one
+      "threshold_method": "exact",         # exact | grid | classic | null
+      "validation": {"tp": ..., "f1": ..., ...}  # what the threshold achieved, or null
+    }
+
+``log_epsilon`` is what decisions use (flag when log p(x) < log ε); ``epsilon``
+is written for people and ignored on reading. A non-finite log ε is written as
+the string ``"-inf"`` or ``"inf"``, since JSON has no infinities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from stream_detect.density import (
+    DEFAULT_RELATIVE_FLOOR,
+    DEFAULT_VARIANCE_FLOOR,
+    diagonal_log_pdf,
+    floor_covariance,
+    floor_variance,
+    full_log_pdf,
+)
+from stream_detect.errors import ConfigError, InputError, ModelError
+from stream_detect.stats import RunningCovariance, RunningMoments
+from stream_detect.threshold import exp_or_inf
+from stream_detect.transforms import FeatureTransforms
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "FittedModel",
+    "ModelKind",
+    "fit_model",
+    "load_model",
+    "save_model",
+    "transform_rows",
+]
+
+Array = NDArray[np.float64]
+ModelKind = Literal["diagonal", "full"]
+
+#: Marker in every model file, so another JSON file is never mistaken for a model.
+FORMAT = "stream_detect.model"
+#: Layout version this module writes and reads.
+VERSION = 1
+
+_THRESHOLD_METHODS = ("exact", "grid", "classic")
+
+
+@dataclass(frozen=True, eq=False)
+class FittedModel:
+    """A Gaussian density of "normal" events and, once chosen, its threshold log ε.
+
+    ``mean``, ``var`` and ``cov`` are in the units of the transformed features;
+    :meth:`log_p` takes rows in the original units and applies the transforms
+    first. ``var`` is the diagonal of ``cov`` for a full model. The floors are
+    applied when scoring, never stored into the statistics.
+
+    Build one with :func:`fit_model`; read one with :func:`load_model`.
+
+    >>> model = fit_model(np.array([[1.0], [3.0]]), ["x"])
+    >>> model.n, model.mean.tolist(), model.var.tolist()
+    (2.0, [2.0], [1.0])
+    >>> model.log_p(np.array([[2.0]])).round(6).tolist()
+    [-0.918939]
+    """
+
+    kind: ModelKind
+    features: tuple[str, ...]
+    n: float
+    mean: Array
+    var: Array
+    cov: Array | None = None
+    transforms: FeatureTransforms = field(default_factory=FeatureTransforms)
+    variance_floor: float = DEFAULT_VARIANCE_FLOOR
+    relative_floor: float = DEFAULT_RELATIVE_FLOOR
+    log_epsilon: float | None = None
+    threshold_method: str | None = None
+    validation: dict[str, Any] | None = None
+
+    @property
+    def d(self) -> int:
+        """Number of features."""
+        return len(self.features)
+
+    @property
+    def epsilon(self) -> float | None:
+        """ε = exp(log ε), for display (may underflow to 0.0); None without a threshold."""
+        return None if self.log_epsilon is None else exp_or_inf(self.log_epsilon)
+
+    def with_threshold(
+        self,
+        log_epsilon: float,
+        method: str,
+        validation: Mapping[str, Any] | None = None,
+    ) -> FittedModel:
+        """A copy of this model with a threshold and what it achieved on validation data."""
+        if method not in _THRESHOLD_METHODS:
+            raise ValueError(
+                f"method must be one of {', '.join(_THRESHOLD_METHODS)}, got {method!r}"
+            )
+        return dataclasses.replace(
+            self,
+            log_epsilon=float(log_epsilon),
+            threshold_method=method,
+            validation=None if validation is None else dict(validation),
+        )
+
+    def transform(
+        self, X: ArrayLike, *, source: str | None = None, lines: Sequence[int] | None = None
+    ) -> Array:
+        """Rows of ``X`` (original units, columns in ``features`` order) after the transforms.
+
+        :class:`InputError` names the first value that is not finite after its
+        transform (``source`` and ``lines`` say where the rows came from).
+        """
+        return transform_rows(X, self.features, self.transforms, source=source, lines=lines)
+
+    def log_p(
+        self, X: ArrayLike, *, source: str | None = None, lines: Sequence[int] | None = None
+    ) -> Array:
+        """log p(x) of each row of ``X`` (original units), with the variance floors applied.
+
+        Lower is more anomalous. Raises :class:`InputError` as :meth:`transform`.
+        """
+        values = self.transform(X, source=source, lines=lines)
+        if self.cov is None:
+            var = floor_variance(self.var, self.mean, self.variance_floor, self.relative_floor)
+            return diagonal_log_pdf(values, self.mean, var)
+        cov = floor_covariance(self.cov, self.mean, self.variance_floor, self.relative_floor)
+        return full_log_pdf(values, self.mean, cov)
+
+    def flag(self, log_p: ArrayLike) -> NDArray[np.bool_]:
+        """Decisions ``log_p < log ε``; ModelError when the model has no threshold."""
+        if self.log_epsilon is None:
+            raise ModelError(
+                "the model has no threshold (log_epsilon is null): fit it with labelled "
+                "validation data (--val) to choose one"
+            )
+        flagged: NDArray[np.bool_] = np.asarray(log_p, dtype=np.float64) < self.log_epsilon
+        return flagged
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able file content (see the module docstring)."""
+        data: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "kind": self.kind,
+            "features": list(self.features),
+            "transforms": self.transforms.to_dict(),
+            "n": int(self.n) if self.n.is_integer() else self.n,
+            "mean": self.mean.tolist(),
+        }
+        if self.cov is None:
+            data["var"] = self.var.tolist()
+        else:
+            data["cov"] = self.cov.tolist()
+        data.update(
+            variance_floor=self.variance_floor,
+            relative_floor=self.relative_floor,
+            log_epsilon=_encode_float(self.log_epsilon),
+            epsilon=_encode_float(self.epsilon),
+            threshold_method=self.threshold_method,
+            validation=self.validation,
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FittedModel:
+        """Check and rebuild a model from :meth:`to_dict` output; ModelError names the problem.
+
+        >>> model = fit_model(np.array([[1.0, 5.0], [3.0, 7.0]]), ["a", "b"], kind="full")
+        >>> FittedModel.from_dict(model.to_dict()).cov.tolist()
+        [[1.0, 1.0], [1.0, 1.0]]
+        >>> FittedModel.from_dict({"format": FORMAT, "version": 99})
+        Traceback (most recent call last):
+        ...
+        stream_detect.errors.ModelError: it is version 99 of the model format; this \
+stream_detect reads version 1
+        """
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ModelError(f'it is not a stream_detect model (no "format": "{FORMAT}")')
+        version = data.get("version")
+        if version != VERSION:
+            raise ModelError(
+                f"it is version {version!r} of the model format; "
+                f"this stream_detect reads version {VERSION}"
+            )
+        kind = data.get("kind")
+        if kind not in ("diagonal", "full"):
+            raise ModelError(f"kind is {kind!r}, expected 'diagonal' or 'full'")
+        features = _features(data.get("features"))
+        d = len(features)
+        mean = _float_array(data, "mean", (d,))
+        if kind == "diagonal":
+            var = _float_array(data, "var", (d,))
+            if np.any(var < 0):
+                raise ModelError("var holds a negative variance")
+            cov = None
+        else:
+            cov = _float_array(data, "cov", (d, d))
+            var = np.diagonal(cov).copy()
+        n = _number(data, "n", minimum=0.0)
+        variance_floor = _number(data, "variance_floor", minimum=0.0)
+        relative_floor = _number(data, "relative_floor", minimum=0.0)
+        if cov is not None:
+            _check_covariance(cov, mean, variance_floor, relative_floor)
+        try:
+            transforms = FeatureTransforms.from_dict(data.get("transforms") or {})
+            transforms.apply(np.zeros((0, d)), features)  # every named feature must be modelled
+        except ConfigError as exc:
+            raise ModelError(f"transforms: {exc}") from exc
+        log_epsilon = _decode_float(data.get("log_epsilon"), "log_epsilon")
+        method = data.get("threshold_method")
+        if method is not None and method not in _THRESHOLD_METHODS:
+            raise ModelError(
+                f"threshold_method is {method!r}, expected one of "
+                f"{', '.join(_THRESHOLD_METHODS)} or null"
+            )
+        validation = data.get("validation")
+        if validation is not None and not isinstance(validation, dict):
+            raise ModelError("validation must be an object or null")
+        return cls(
+            kind=kind,
+            features=features,
+            n=n,
+            mean=mean,
+            var=var,
+            cov=cov,
+            transforms=transforms,
+            variance_floor=variance_floor,
+            relative_floor=relative_floor,
+            log_epsilon=log_epsilon,
+            threshold_method=method,
+            validation=validation,
+        )
+
+
+def transform_rows(
+    X: ArrayLike,
+    features: Sequence[str],
+    transforms: FeatureTransforms,
+    *,
+    source: str | None = None,
+    lines: Sequence[int] | None = None,
+) -> Array:
+    """Apply ``transforms`` to the rows of ``X``; every value must come out finite.
+
+    Raises :class:`InputError` naming ``source``, where the first bad row is
+    (its line ``lines[i]`` when given, else "data row" and its 1-based number
+    among the rows, not counting a header or blank lines) and the feature
+    whose value is outside the domain of its transform, or not finite.
+
+    >>> ft = FeatureTransforms.from_dict({"x": "log"})
+    >>> transform_rows([[1.0], [0.0]], ["x"], ft, source="train.csv", lines=[2, 3])
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.InputError: train.csv:3: feature 'x' = 0.0 is outside the domain of \
+transform 'log'
+    """
+    values = np.asarray(X, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != len(features):
+        raise ValueError(f"expected rows of {len(features)} features, got shape {values.shape}")
+    transformed = transforms.apply(values, features)
+    bad = ~np.isfinite(transformed)
+    if np.any(bad):
+        row, column = (int(i[0]) for i in np.nonzero(bad))
+        name = features[column]
+        raw = float(values[row, column])
+        spec = transforms.get_transform(name).spec
+        if math.isfinite(raw) and spec != "none":
+            reason = f"feature {name!r} = {raw!r} is outside the domain of transform {spec!r}"
+        else:
+            reason = f"feature {name!r} = {raw!r} is not a finite number"
+        if lines is not None:
+            raise InputError(reason, source=source, line=int(lines[row]))
+        raise InputError(f"data row {row + 1}: {reason}", source=source)
+    return transformed
+
+
+def fit_model(
+    X: ArrayLike,
+    features: Sequence[str],
+    *,
+    kind: ModelKind = "diagonal",
+    transforms: FeatureTransforms | None = None,
+    variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+    relative_floor: float = DEFAULT_RELATIVE_FLOOR,
+    source: str | None = None,
+    lines: Sequence[int] | None = None,
+) -> FittedModel:
+    """Fit mean and population variance (or covariance) of the transformed rows of ``X``.
+
+    The statistics come from :mod:`stream_detect.stats`, so a model fitted
+    here equals one learned event by event. No threshold is set; see
+    :meth:`FittedModel.with_threshold`. ``source`` and ``lines`` only serve
+    error messages (see :func:`transform_rows`).
+
+    >>> model = fit_model(np.array([[1.0, 2.0], [3.0, 6.0]]), ["a", "b"], kind="full")
+    >>> model.cov.tolist()
+    [[1.0, 2.0], [2.0, 4.0]]
+    """
+    if kind not in ("diagonal", "full"):
+        raise ValueError(f"kind must be 'diagonal' or 'full', got {kind!r}")
+    names = _features(list(features), error=ValueError)
+    transforms = transforms if transforms is not None else FeatureTransforms()
+    values = transform_rows(X, names, transforms, source=source, lines=lines)
+    if len(values) == 0:
+        raise InputError("no events to fit the model on", source=source)
+    cov: Array | None = None
+    if kind == "diagonal":
+        moments = RunningMoments.empty(len(names)).learn(values)
+        n, mean, var = float(moments.n), moments.mean.copy(), moments.var.copy()
+    else:
+        covariance = RunningCovariance.empty(len(names)).learn(values)
+        # Symmetric to the last bit, so the file does not depend on summation order.
+        cov = (covariance.cov + covariance.cov.T) / 2
+        n, mean, var = float(covariance.n), covariance.mean.copy(), np.diagonal(cov).copy()
+    return FittedModel(
+        kind,
+        names,
+        n,
+        mean,
+        var,
+        cov,
+        transforms=transforms,
+        variance_floor=variance_floor,
+        relative_floor=relative_floor,
+    )
+
+
+def save_model(model: FittedModel, path: str | os.PathLike[str]) -> None:
+    """Write ``model`` to ``path`` as JSON, atomically (a temporary file, then a rename).
+
+    :class:`ModelError` names the file when it cannot be written.
+    """
+    target = Path(path)
+    text = json.dumps(model.to_dict(), indent=2, allow_nan=False) + "\n"
+    try:
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+        )
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise ModelError(f"cannot write model file {target}: {exc.strerror or exc}") from exc
+
+
+def load_model(path: str | os.PathLike[str]) -> FittedModel:
+    """Read a model written by :func:`save_model`.
+
+    :class:`ModelError` names the file and the problem: missing or unreadable,
+    not JSON, not a model, another format version, or inconsistent content.
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ModelError(f"cannot read model file {source}: {reason}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelError(
+            f"model file {source} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    try:
+        return FittedModel.from_dict(data)
+    except ModelError as exc:
+        raise ModelError(f"model file {source}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- checks of file content
+
+
+def _features(value: Any, error: type[Exception] = ModelError) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(f, str) for f in value):
+        raise error("features must be a non-empty list of names")
+    if len(set(value)) != len(value):
+        repeated = next(f for f in value if value.count(f) > 1)
+        raise error(f"features name {repeated!r} more than once")
+    return tuple(value)
+
+
+def _float_array(data: dict[str, Any], key: str, shape: tuple[int, ...]) -> Array:
+    if key not in data:
+        raise ModelError(f"the key {key!r} is missing")
+    try:
+        array = np.asarray(data[key], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{key} must hold numbers only") from exc
+    if array.shape != shape:
+        raise ModelError(f"{key} has shape {array.shape}, expected {shape} for the features given")
+    if not np.all(np.isfinite(array)):
+        raise ModelError(f"{key} holds a value that is not a finite number")
+    return array
+
+
+def _number(data: dict[str, Any], key: str, minimum: float) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise ModelError(f"{key} is {value!r}, expected a number >= {minimum:g}")
+    return float(value)
+
+
+def _check_covariance(
+    cov: Array, mean: Array, variance_floor: float, relative_floor: float
+) -> None:
+    if not np.allclose(cov, cov.T, rtol=1e-12, atol=0.0):
+        raise ModelError("cov is not symmetric")
+    try:
+        np.linalg.cholesky(floor_covariance(cov, mean, variance_floor, relative_floor))
+    except np.linalg.LinAlgError:
+        raise ModelError("cov is not a covariance matrix (not positive semi-definite)") from None
+
+
+def _encode_float(value: float | None) -> float | str | None:
+    if value is None or math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def _decode_float(value: Any, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value in ("inf", "-inf"):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ModelError(f'{key} is {value!r}, expected a number, "inf", "-inf" or null')
+    return float(value)

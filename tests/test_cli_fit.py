@@ -1,0 +1,431 @@
+"""Tests of ``stream-detect fit`` and ``stream-detect evaluate``, in-process and as a program."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.io
+import scipy.stats
+
+from stream_detect.cli import main
+from stream_detect.modelfile import load_model
+from stream_detect.threshold import (
+    best_log_threshold,
+    confusion_counts,
+    grid_log_threshold,
+    select_threshold,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+# ---------------------------------------------------------------- helpers
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Any) -> Path:
+    lines = [",".join(header)]
+    lines += [",".join(_cell(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _cell(value: Any) -> str:
+    return repr(float(value)) if isinstance(value, (float, np.floating)) else str(value)
+
+
+def write_jsonl(path: Path, header: Sequence[str], rows: Any) -> Path:
+    events = [dict(zip(header, (v.item() for v in row), strict=True)) for row in np.asarray(rows)]
+    path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> dict[str, Any]:
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, "")
+    assert out.count("\n") == 1, "one JSON object on one line"
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> None:
+    assert code == 2
+    assert out == ""
+    assert "Traceback" not in err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+
+
+def diagonal_log_p(train: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """log p under independent normals with the population moments of ``train``, via SciPy."""
+    result: np.ndarray = scipy.stats.norm.logpdf(X, train.mean(axis=0), train.std(axis=0)).sum(
+        axis=1
+    )
+    return result
+
+
+# ---------------------------------------------------------------- generated data
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Any]:
+    """Normal training events, labelled validation and test events with rare anomalies."""
+    rng = np.random.default_rng(42)
+    cov = [[1.0, 0.6], [0.6, 2.0]]
+    train = rng.multivariate_normal([5.0, -3.0], cov, size=400)
+
+    def labelled(n_normal: int, n_anomalous: int) -> tuple[np.ndarray, np.ndarray]:
+        normal = rng.multivariate_normal([5.0, -3.0], cov, size=n_normal)
+        anomalous = rng.multivariate_normal([9.0, 2.0], [[4.0, 0.0], [0.0, 4.0]], n_anomalous)
+        X = np.vstack([normal, anomalous])
+        y = np.r_[np.zeros(n_normal, dtype=int), np.ones(n_anomalous, dtype=int)]
+        order = rng.permutation(len(y))
+        return X[order], y[order]
+
+    X_val, y_val = labelled(150, 12)
+    X_test, y_test = labelled(150, 10)
+    return {
+        "train": write_csv(tmp_path / "train.csv", ["cpu", "mem"], train),
+        "val": write_csv(
+            tmp_path / "val.csv",
+            ["cpu", "mem", "label"],
+            [[a, b, int(c)] for (a, b), c in zip(X_val, y_val, strict=True)],
+        ),
+        "test": write_jsonl(
+            tmp_path / "test.jsonl", ["cpu", "mem", "label"], np.column_stack([X_test, y_test])
+        ),
+        "X": train,
+        "X_val": X_val,
+        "y_val": y_val,
+        "X_test": X_test,
+        "y_test": y_test,
+        "dir": tmp_path,
+    }
+
+
+def test_fit_reports_the_model_and_the_exact_threshold(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    result = run_json(capsys, "fit", files["train"], "--val", files["val"])
+    X, X_val, y_val = files["X"], files["X_val"], files["y_val"]
+    assert (result["n"], result["d"], result["features"]) == (400, 2, ["cpu", "mem"])
+    assert (result["kind"], result["transforms"], result["threshold_method"]) == (
+        "diagonal",
+        {},
+        "exact",
+    )
+    np.testing.assert_allclose(result["mean"], X.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(result["var"], X.var(axis=0), rtol=1e-12)
+    choice = best_log_threshold(y_val, diagonal_log_p(X, X_val))
+    assert result["log_epsilon"] == pytest.approx(choice.log_epsilon, rel=1e-12)
+    assert result["epsilon"] == pytest.approx(math.exp(choice.log_epsilon), rel=1e-12)
+    assert result["f1"] == choice.f1 > 0.5
+    assert (result["precision"], result["recall"]) == (choice.precision, choice.recall)
+    assert result["n_flagged"] == choice.n_flagged
+    assert result["tp"] + result["fp"] + result["fn"] + result["tn"] == len(y_val)
+    expected_train = int(np.sum(diagonal_log_p(X, X) < choice.log_epsilon))
+    assert result["n_flagged_train"] == expected_train
+    assert (result["validation_source"], result["n_validation"]) == (str(files["val"]), 162)
+    assert "note" not in result
+
+
+def test_grid_and_classic_thresholds(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    log_p = diagonal_log_p(files["X"], files["X_val"])
+    grid = run_json(capsys, "fit", files["train"], "--val", files["val"], "--threshold", "grid")
+    expected = grid_log_threshold(files["y_val"], log_p)
+    assert grid["log_epsilon"] == pytest.approx(expected.log_epsilon, rel=1e-9)
+    assert grid["f1"] == expected.f1
+    classic = run_json(
+        capsys, "fit", files["train"], "--val", files["val"], "--threshold", "classic"
+    )
+    epsilon, f1 = select_threshold(files["y_val"], np.exp(log_p))
+    assert classic["epsilon"] == pytest.approx(epsilon, rel=1e-9)
+    assert classic["f1"] == pytest.approx(f1, rel=1e-12)
+    assert classic["log_epsilon"] == pytest.approx(math.log(epsilon), rel=1e-12)
+    exact = run_json(capsys, "fit", files["train"], "--val", files["val"])
+    assert exact["f1"] >= max(grid["f1"], classic["f1"])
+
+
+def test_full_model(capsys: pytest.CaptureFixture[str], files: dict[str, Any]) -> None:
+    result = run_json(capsys, "fit", files["train"], "--val", files["val"], "--model", "full")
+    X = files["X"]
+    assert result["kind"] == "full"
+    np.testing.assert_allclose(result["cov"], np.cov(X.T, bias=True), rtol=1e-12)
+    log_p = scipy.stats.multivariate_normal(X.mean(axis=0), np.cov(X.T, bias=True)).logpdf(
+        files["X_val"]
+    )
+    choice = best_log_threshold(files["y_val"], log_p)
+    assert result["f1"] == choice.f1
+    assert result["log_epsilon"] == pytest.approx(choice.log_epsilon, rel=1e-8)
+
+
+def test_transforms_explicit_and_auto(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    latency = rng.lognormal(2.0, 0.8, 2000)
+    load = rng.normal(0.0, 1.0, 2000)
+    train = write_csv(tmp_path / "train.csv", ["latency", "load"], np.column_stack([latency, load]))
+    result = run_json(capsys, "fit", train, "--transform", "latency=log")
+    assert result["transforms"] == {"latency": "log"}
+    assert result["mean"][0] == pytest.approx(np.log(latency).mean(), rel=1e-12)
+    auto = run_json(capsys, "fit", train, "--transform", "auto")
+    assert auto["transforms"] == {"latency": "log"}
+    mixed = run_json(capsys, "fit", train, "--transform", "auto", "--transform", "latency=sqrt")
+    assert mixed["transforms"] == {"latency": "sqrt"}
+    one = run_json(capsys, "fit", train, "--transform", "latency=auto")
+    assert one["transforms"] == {"latency": "log"}
+
+
+def test_fit_out_then_evaluate(capsys: pytest.CaptureFixture[str], files: dict[str, Any]) -> None:
+    model_path = files["dir"] / "model.json"
+    fitted = run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model_path)
+    assert fitted["model_file"] == str(model_path)
+    model = load_model(model_path)
+    assert model.log_epsilon == fitted["log_epsilon"]
+    assert model.validation is not None and model.validation["f1"] == fitted["f1"]
+    result = run_json(capsys, "evaluate", model_path, files["test"])
+    log_p = diagonal_log_p(files["X"], files["X_test"])
+    counts = confusion_counts(files["y_test"], log_p < fitted["log_epsilon"])
+    for key, value in counts.to_dict().items():
+        assert result[key] == value, key
+    assert (result["n"], result["log_epsilon"]) == (160, fitted["log_epsilon"])
+
+
+def test_train_labels_serve_when_there_is_no_val(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    X, y = files["X_val"], files["y_val"]
+    train = write_jsonl(
+        files["dir"] / "labelled.jsonl", ["a", "b", "label"], np.column_stack([X, y])
+    )
+    result = run_json(capsys, "fit", train)
+    assert result["features"] == ["a", "b"]  # the label is never a feature
+    choice = best_log_threshold(y, diagonal_log_p(X, X))
+    assert result["f1"] == choice.f1
+    assert result["validation_source"] == str(train)
+    assert result["n_flagged_train"] == result["n_flagged"]
+
+
+def test_a_differently_named_label_field(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    X, y = files["X_val"], files["y_val"]
+    train = write_csv(
+        files["dir"] / "t.csv",
+        ["a", "is_bad", "b"],
+        np.column_stack([X[:, 0], y, X[:, 1]]).tolist(),
+    )
+    result = run_json(capsys, "fit", train, "--label-field", "is_bad")
+    assert result["features"] == ["a", "b"]
+    assert result["n_validation"] == len(y)
+
+
+def test_without_labels_no_epsilon_is_invented(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    model_path = files["dir"] / "m.json"
+    result = run_json(capsys, "fit", files["train"], "--out", model_path)
+    for key in ("log_epsilon", "epsilon", "f1", "precision", "recall", "n_flagged_train"):
+        assert result[key] is None, key
+    assert "no labels" in result["note"] and "--val" in result["note"]
+    assert load_model(model_path).log_epsilon is None
+    code, out, err = run(capsys, "evaluate", model_path, files["test"])
+    assert_one_line_error(code, out, err, str(model_path), "no threshold")
+
+
+def test_one_class_labels_in_train_give_a_note(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    train = write_csv(tmp_path / "t.csv", ["x", "label"], [[float(i), 0] for i in range(20)])
+    result = run_json(capsys, "fit", train)
+    assert result["log_epsilon"] is None
+    assert "holds only 0 (20 events)" in result["note"]
+
+
+def test_plots_are_written(capsys: pytest.CaptureFixture[str], files: dict[str, Any]) -> None:
+    pytest.importorskip("matplotlib")
+    curves = files["dir"] / "curves.png"
+    model_path = files["dir"] / "m.json"
+    result = run_json(
+        capsys, "fit", files["train"], "--val", files["val"], "--plot", curves, "--out", model_path
+    )
+    assert result["plot"] == str(curves)
+    assert curves.read_bytes().startswith(b"\x89PNG")
+    test_curves = files["dir"] / "test.png"
+    run_json(capsys, "evaluate", model_path, files["test"], "--plot", test_curves)
+    assert test_curves.read_bytes().startswith(b"\x89PNG")
+
+
+# ---------------------------------------------------------------- errors: exit 2, one line
+
+
+@pytest.fixture
+def bad_files(files: dict[str, Any]) -> dict[str, Path]:
+    folder: Path = files["dir"]
+    paths = {
+        "text": folder / "text.csv",
+        "ragged": folder / "ragged.csv",
+        "unlabelled": folder / "unlabelled.csv",
+        "one_class": folder / "one_class.csv",
+        "negative": folder / "negative.csv",
+        "no_mem": folder / "no_mem.csv",
+        "not_json": folder / "not_json.json",
+        "future": folder / "future.json",
+    }
+    paths["text"].write_text("cpu,mem\n1,2\n3,abc\n")
+    paths["ragged"].write_text("cpu,mem\n1,2\n3,4\n5\n")
+    paths["unlabelled"].write_text("cpu,mem\n1,2\n3,4\n")
+    paths["one_class"].write_text("cpu,mem,label\n1,2,0\n3,4,0\n")
+    paths["negative"].write_text("cpu,mem,label\n5,-3,0\n-1,-3,1\n")
+    paths["no_mem"].write_text("cpu,label\n1,0\n2,1\n")
+    paths["not_json"].write_text("{oops\n")
+    paths["future"].write_text(json.dumps({"format": "stream_detect.model", "version": 9}))
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["fit", "{dir}/absent.csv"], ["absent.csv", "no such file"]),
+        (["fit", "{text}"], ["text.csv:3:", "abc"]),
+        (["fit", "{ragged}"], ["ragged.csv:4:", "columns"]),
+        (["fit", "{train}", "--val", "{ragged}"], ["ragged.csv:4:"]),
+        (["fit", "{train}", "--val", "{unlabelled}"], ["unlabelled.csv:", "no 'label' column"]),
+        (["fit", "{train}", "--val", "{one_class}"], ["one_class.csv:", "holds only 0"]),
+        (["fit", "{train}", "--val", "{no_mem}"], ["no_mem.csv", "mem"]),
+        (
+            ["fit", "{train}", "--val", "{negative}", "--transform", "cpu=log"],
+            [
+                "negative.csv:",
+                "data row 2",
+                "'cpu' = -1.0",
+                "outside the domain of transform 'log'",
+            ],
+        ),
+        (["fit", "{train}", "--transform", "cpu=cube"], ["--transform", "'cube'"]),
+        (["fit", "{train}", "--transform", "disk=log"], ["--transform", "'disk=log'", "'cpu'"]),
+        (["fit", "{train}", "--transform", "disk=auto"], ["--transform", "'disk=auto'"]),
+        (["fit", "{train}", "--plot", "{dir}/p.png"], ["--plot", "labelled events"]),
+        (["fit", "{train}", "--val", "{val}", "--out", "{dir}/no/m.json"], ["no/m.json"]),
+        (["evaluate", "{dir}/absent.json", "{test}"], ["absent.json"]),
+        (["evaluate", "{not_json}", "{test}"], ["not_json.json is not JSON", "line 1"]),
+        (["evaluate", "{future}", "{test}"], ["future.json", "version 9"]),
+        (["evaluate", "{train}", "{test}"], ["train.csv is not JSON"]),
+    ],
+)
+def test_errors_are_one_line_naming_the_file(
+    capsys: pytest.CaptureFixture[str],
+    files: dict[str, Any],
+    bad_files: dict[str, Path],
+    argv: list[str],
+    fragments: list[str],
+) -> None:
+    names = {**{k: str(v) for k, v in files.items() if isinstance(v, Path)}, **bad_files}
+    code, out, err = run(capsys, *(a.format(**names) for a in argv))
+    assert_one_line_error(code, out, err, *fragments)
+
+
+def test_evaluate_errors_on_the_test_file(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any], bad_files: dict[str, Path]
+) -> None:
+    model_path = files["dir"] / "m.json"
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model_path)
+    code, out, err = run(capsys, "evaluate", model_path, bad_files["unlabelled"])
+    assert_one_line_error(code, out, err, "unlabelled.csv:", "no 'label' column")
+    code, out, err = run(capsys, "evaluate", model_path, bad_files["no_mem"])
+    assert_one_line_error(code, out, err, "no_mem.csv", "mem")
+    code, out, err = run(capsys, "evaluate", model_path, bad_files["text"])
+    assert_one_line_error(code, out, err, "text.csv:3:")
+
+
+# ---------------------------------------------------------------- the classic exercise
+
+
+def _exercise_files(folder: Path, part: int, target: Path) -> tuple[Path, Path]:
+    data = scipy.io.loadmat(folder / f"ex8data{part}.mat")
+    names = [f"x{j}" for j in range(data["X"].shape[1])]
+    train = write_csv(target / f"train{part}.csv", names, data["X"])
+    val_rows = np.column_stack([data["Xval"], data["yval"]]).tolist()
+    val = write_jsonl(target / f"val{part}.jsonl", [*names, "label"], np.array(val_rows))
+    return train, val
+
+
+@pytest.mark.parametrize(
+    ("part", "epsilon", "f1", "n_flagged_train"),
+    [(1, 8.990853e-05, 0.875, 6), (2, 1.377229e-18, 0.615385, 117)],
+)
+def test_fit_classic_reproduces_the_exercise(
+    capsys: pytest.CaptureFixture[str],
+    shared_data: Path,
+    tmp_path: Path,
+    part: int,
+    epsilon: float,
+    f1: float,
+    n_flagged_train: int,
+) -> None:
+    train, val = _exercise_files(shared_data / "ng_ex8", part, tmp_path)
+    result = run_json(capsys, "fit", train, "--val", val, "--threshold", "classic")
+    assert result["epsilon"] == pytest.approx(epsilon, rel=1e-6)
+    assert result["f1"] == pytest.approx(f1, abs=5e-7)
+    assert result["n_flagged_train"] == n_flagged_train
+    exact = run_json(capsys, "fit", train, "--val", val)
+    assert exact["f1"] >= result["f1"]
+
+
+def test_fit_on_the_exercise_set_1_parameters(
+    capsys: pytest.CaptureFixture[str], shared_data: Path, tmp_path: Path
+) -> None:
+    train, val = _exercise_files(shared_data / "ng_ex8", 1, tmp_path)
+    result = run_json(capsys, "fit", train, "--val", val, "--threshold", "classic")
+    np.testing.assert_allclose(result["mean"], [14.1122, 14.9977], atol=5e-5)
+    np.testing.assert_allclose(result["var"], [1.8326, 1.7097], atol=5e-5)
+
+
+# ---------------------------------------------------------------- as a real program
+
+
+def _program(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stream_detect", *(str(a) for a in argv)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_fit_and_evaluate_as_a_program(files: dict[str, Any]) -> None:
+    model_path = files["dir"] / "m.json"
+    fitted = _program("fit", files["train"], "--val", files["val"], "--out", model_path)
+    assert (fitted.returncode, fitted.stderr) == (0, "")
+    report = json.loads(fitted.stdout)
+    assert report["f1"] > 0.5
+    evaluated = _program("evaluate", model_path, files["test"])
+    assert (evaluated.returncode, evaluated.stderr) == (0, "")
+    assert json.loads(evaluated.stdout)["n"] == 160
+
+
+def test_an_error_as_a_program(files: dict[str, Any], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("cpu,mem\n1,2\n3,x\n")
+    finished = _program("fit", files["train"], "--val", bad)
+    assert finished.returncode == 2
+    assert finished.stdout == ""
+    assert "Traceback" not in finished.stderr
+    assert finished.stderr.count("\n") == 1
+    assert f"{bad}:3:" in finished.stderr

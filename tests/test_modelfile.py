@@ -1,0 +1,230 @@
+"""Tests of stream_detect.modelfile: fitting, scoring, and the JSON file with its checks."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from stream_detect.errors import InputError, ModelError
+from stream_detect.modelfile import (
+    FORMAT,
+    VERSION,
+    FittedModel,
+    fit_model,
+    load_model,
+    save_model,
+    transform_rows,
+)
+from stream_detect.stats import RunningMoments
+from stream_detect.transforms import FeatureTransforms
+
+
+@pytest.fixture
+def data() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    latency = rng.lognormal(3.0, 0.5, 500)
+    load = rng.normal(10.0, 2.0, 500)
+    return np.column_stack([latency, load, 0.5 * load + rng.normal(0.0, 0.3, 500)])
+
+
+FEATURES = ["latency", "load", "echo"]
+
+
+def test_diagonal_fit_matches_numpy_and_scipy(data: np.ndarray) -> None:
+    model = fit_model(data, FEATURES)
+    assert (model.kind, model.features, model.n, model.d) == ("diagonal", tuple(FEATURES), 500, 3)
+    np.testing.assert_allclose(model.mean, data.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(model.var, data.var(axis=0), rtol=1e-12)
+    assert model.cov is None
+    expected = scipy.stats.multivariate_normal(model.mean, np.diag(model.var)).logpdf(data)
+    np.testing.assert_allclose(model.log_p(data), expected, rtol=1e-12)
+
+
+def test_full_fit_matches_numpy_and_scipy(data: np.ndarray) -> None:
+    model = fit_model(data, FEATURES, kind="full")
+    assert model.cov is not None
+    np.testing.assert_allclose(model.cov, np.cov(data.T, bias=True), rtol=1e-12)
+    np.testing.assert_array_equal(model.cov, model.cov.T)
+    np.testing.assert_array_equal(model.var, np.diagonal(model.cov))
+    expected = scipy.stats.multivariate_normal(model.mean, model.cov).logpdf(data)
+    # The ridge of floor_covariance (about 1e-10 of the variances) is all that differs.
+    np.testing.assert_allclose(model.log_p(data), expected, rtol=1e-8)
+
+
+def test_fit_equals_event_by_event_learning(data: np.ndarray) -> None:
+    model = fit_model(data, FEATURES)
+    state = RunningMoments.empty(3)
+    for row in data:
+        state.update(row)
+    np.testing.assert_allclose(model.mean, state.mean, rtol=1e-12)
+    np.testing.assert_allclose(model.var, state.var, rtol=1e-10)
+
+
+def test_transforms_are_applied_before_fitting_and_scoring(data: np.ndarray) -> None:
+    transforms = FeatureTransforms.from_dict({"latency": "log"})
+    model = fit_model(data, FEATURES, transforms=transforms)
+    logged = data.copy()
+    logged[:, 0] = np.log(logged[:, 0])
+    np.testing.assert_allclose(model.mean, logged.mean(axis=0), rtol=1e-13)
+    plain = fit_model(logged, FEATURES)
+    np.testing.assert_allclose(model.log_p(data), plain.log_p(logged), rtol=1e-13)
+    np.testing.assert_array_equal(model.transform(data), logged)
+
+
+def test_a_constant_feature_scores_finitely() -> None:
+    X = np.column_stack([np.arange(10.0), np.full(10, 3.0)])
+    for kind in ("diagonal", "full"):
+        model = fit_model(X, ["a", "b"], kind=kind)  # type: ignore[arg-type]
+        log_p = model.log_p(np.array([[4.0, 3.0], [4.0, 3.1]]))
+        assert np.all(np.isfinite(log_p))
+        assert log_p[0] > log_p[1]
+
+
+def test_values_outside_a_transform_domain_name_their_place() -> None:
+    transforms = FeatureTransforms.from_dict({"b": "log"})
+    with pytest.raises(InputError, match=r"^t\.csv: data row 2: feature 'b' = -1\.0 is outside"):
+        fit_model([[1.0, 2.0], [1.0, -1.0]], ["a", "b"], transforms=transforms, source="t.csv")
+    with pytest.raises(InputError, match=r"^t\.csv:7: feature 'a' = inf is not a finite number"):
+        transform_rows(
+            [[1.0, 2.0], [math.inf, 2.0]], ["a", "b"], transforms, source="t.csv", lines=[6, 7]
+        )
+    model = fit_model([[1.0, 2.0], [2.0, 3.0]], ["a", "b"], transforms=transforms)
+    with pytest.raises(InputError, match=r"v\.csv: data row 1"):
+        model.log_p([[1.0, 0.0]], source="v.csv")
+
+
+def test_fit_refuses_bad_arguments() -> None:
+    with pytest.raises(InputError, match="no events"):
+        fit_model(np.zeros((0, 1)), ["a"], source="empty.csv")
+    with pytest.raises(ValueError, match="kind"):
+        fit_model(np.zeros((1, 1)), ["a"], kind="tree")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="more than once"):
+        fit_model(np.zeros((1, 2)), ["a", "a"])
+    with pytest.raises(ValueError, match="rows of 2 features"):
+        fit_model(np.zeros((1, 3)), ["a", "b"])
+
+
+def test_threshold_and_flags(data: np.ndarray) -> None:
+    model = fit_model(data, FEATURES)
+    assert model.epsilon is None
+    with pytest.raises(ModelError, match="no threshold"):
+        model.flag(np.zeros(2))
+    chosen = model.with_threshold(-12.0, "exact", {"f1": 0.5})
+    assert chosen.epsilon == pytest.approx(math.exp(-12.0))
+    assert chosen.flag(np.array([-13.0, -12.0, -11.0])).tolist() == [True, False, False]
+    assert model.log_epsilon is None  # the original is unchanged
+    with pytest.raises(ValueError, match="method"):
+        model.with_threshold(-1.0, "magic")
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "full"])
+def test_save_and_load_round_trip(tmp_path: Path, data: np.ndarray, kind: str) -> None:
+    transforms = FeatureTransforms.from_dict({"latency": "log:1"})
+    model = fit_model(data, FEATURES, kind=kind, transforms=transforms)  # type: ignore[arg-type]
+    model = model.with_threshold(-9.5, "grid", {"tp": 3, "f1": 0.75})
+    path = tmp_path / "model.json"
+    save_model(model, path)
+    text = path.read_text()
+    content = json.loads(text)  # plain JSON, no pickle
+    assert (content["format"], content["version"], content["kind"]) == (FORMAT, VERSION, kind)
+    assert content["transforms"] == {"latency": "log:1"}
+    assert content["n"] == 500
+    assert ("cov" in content) == (kind == "full") and ("var" in content) == (kind == "diagonal")
+    assert content["epsilon"] == pytest.approx(math.exp(-9.5))
+    loaded = load_model(path)
+    assert loaded.features == model.features
+    assert loaded.transforms == model.transforms
+    assert (loaded.log_epsilon, loaded.threshold_method) == (-9.5, "grid")
+    assert loaded.validation == {"tp": 3, "f1": 0.75}
+    np.testing.assert_array_equal(loaded.mean, model.mean)
+    np.testing.assert_array_equal(loaded.var, model.var)
+    np.testing.assert_array_equal(loaded.log_p(data), model.log_p(data))
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_infinite_log_epsilon_is_written_as_a_string(tmp_path: Path) -> None:
+    model = fit_model([[1.0], [2.0]], ["x"]).with_threshold(-math.inf, "classic")
+    path = tmp_path / "m.json"
+    save_model(model, path)
+    content = json.loads(path.read_text())
+    assert (content["log_epsilon"], content["epsilon"]) == ("-inf", 0.0)
+    assert load_model(path).log_epsilon == -math.inf
+
+
+def test_saving_into_a_missing_folder_names_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "absent" / "m.json"
+    with pytest.raises(ModelError, match=rf"cannot write model file {target}"):
+        save_model(fit_model([[1.0]], ["x"]), target)
+
+
+def _good_file() -> dict[str, Any]:
+    model = fit_model(np.array([[1.0, 2.0], [3.0, 5.0], [4.0, 4.0]]), ["a", "b"], kind="full")
+    return model.with_threshold(-3.0, "exact").to_dict()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format": "other"}, "it is not a stream_detect model"),
+        ({"version": 2}, "it is version 2 of the model format; this stream_detect reads version 1"),
+        ({"kind": "tree"}, "kind is 'tree'"),
+        ({"features": []}, "features must be a non-empty list"),
+        ({"features": ["a", "a"]}, "features name 'a' more than once"),
+        ({"mean": [1.0]}, r"mean has shape \(1,\), expected \(2,\)"),
+        ({"mean": ["x", 1.0]}, "mean must hold numbers only"),
+        ({"cov": [[1.0, 2.0], [0.0, 1.0]]}, "cov is not symmetric"),
+        ({"cov": [[1.0, 2.0], [2.0, 1.0]]}, r"cov is not a covariance matrix \(not positive"),
+        ({"n": -1}, "n is -1, expected a number >= 0"),
+        ({"variance_floor": "big"}, "variance_floor is 'big'"),
+        ({"transforms": {"a": "cube"}}, "transforms: config key transforms.a"),
+        ({"transforms": {"zzz": "log"}}, "transforms: .*'zzz'"),
+        ({"log_epsilon": "low"}, "log_epsilon is 'low'"),
+        ({"threshold_method": "magic"}, "threshold_method is 'magic'"),
+        ({"validation": [1]}, "validation must be an object"),
+    ],
+)
+def test_a_bad_model_file_is_refused_with_its_name(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({**_good_file(), **change}))
+    with pytest.raises(ModelError, match=rf"^model file {re.escape(str(path))}: {message}"):
+        load_model(path)
+
+
+def test_missing_keys_and_negative_variances(tmp_path: Path) -> None:
+    content = _good_file()
+    del content["cov"]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ModelError, match="the key 'cov' is missing"):
+        load_model(path)
+    diagonal = fit_model([[1.0], [2.0]], ["x"]).to_dict()
+    path.write_text(json.dumps({**diagonal, "var": [-1.0]}))
+    with pytest.raises(ModelError, match="negative variance"):
+        load_model(path)
+
+
+def test_unreadable_or_non_json_files(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"cannot read model file .*absent\.json"):
+        load_model(tmp_path / "absent.json")
+    path = tmp_path / "text.json"
+    path.write_text("{not json")
+    with pytest.raises(ModelError, match=r"model file .*text\.json is not JSON: .* line 1"):
+        load_model(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ModelError, match="not a stream_detect model"):
+        load_model(path)
+
+
+def test_from_dict_round_trips_in_memory() -> None:
+    content = _good_file()
+    model = FittedModel.from_dict(json.loads(json.dumps(content)))
+    assert model.to_dict() == content

@@ -1,0 +1,270 @@
+"""Checkpoints: round trip, atomic writes, refusal of files that are not ours or do not fit."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from stream_detect import state as state_module
+from stream_detect.errors import ModelError, StreamDetectError
+from stream_detect.pipeline import run_stream
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.state import FORMAT, VERSION, Checkpoint, load_checkpoint, save_checkpoint
+from stream_detect.testing import ListSink, ListSource
+
+SAMPLE = Checkpoint(
+    detector={"features": ["a", "b"], "n": 3, "mean": [0.1, 1e-300], "nested": {"x": [1, 2]}},
+    source={"line": 41, "offset": 1234},
+    labels={"line": 7, "offset": 99},
+    header="a,b,label",
+    settings={"model": "diagonal"},
+    written_at=1700000000.25,
+)
+
+
+def leftovers(directory: Path, keep: str) -> list[str]:
+    """Files in ``directory`` other than ``keep``: temp files a write left behind."""
+    return sorted(p.name for p in directory.iterdir() if p.name != keep)
+
+
+def write_document(path: Path, **changes: Any) -> None:
+    """A checkpoint file as save_checkpoint writes it, with some fields changed or dropped."""
+    save_checkpoint(path, SAMPLE)
+    document = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            document.pop(key)
+        else:
+            document[key] = value
+    path.write_text(json.dumps(document))
+
+
+# -- round trip and atomic writes -------------------------------------------------------------
+
+
+def test_round_trip_keeps_every_field_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    save_checkpoint(path, SAMPLE)
+    assert load_checkpoint(path) == SAMPLE
+    document = json.loads(path.read_text())
+    assert document["format"] == FORMAT and document["version"] == VERSION
+
+
+def test_numpy_values_are_saved_as_data(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    values = np.array([0.1, 2.0 / 3.0, -1e-17])
+    save_checkpoint(path, Checkpoint({"mean": values}, {"line": 1, "offset": 0}))
+    loaded = load_checkpoint(path)
+    assert loaded is not None
+    # Floats round-trip bit for bit: restored models continue exactly.
+    assert np.array_equal(np.asarray(loaded.detector["mean"]), values)
+    assert path.read_bytes().startswith(b"{")
+
+
+def test_written_at_defaults_to_now(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    save_checkpoint(path, Checkpoint({}, {"line": 1, "offset": 0}))
+    loaded = load_checkpoint(path)
+    assert loaded is not None and loaded.written_at > 1.6e9
+
+
+def test_a_missing_file_means_no_checkpoint(tmp_path: Path) -> None:
+    assert load_checkpoint(tmp_path / "absent.json") is None
+
+
+def test_writes_leave_no_temp_files_and_replace_the_old_state(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    for line in range(1, 6):
+        save_checkpoint(path, Checkpoint({"n": line}, {"line": line, "offset": 10 * line}))
+    loaded = load_checkpoint(path)
+    assert loaded is not None and loaded.detector == {"n": 5}
+    assert leftovers(tmp_path, "state.json") == []
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace"])
+def test_a_failing_write_keeps_the_old_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    path = tmp_path / "state.json"
+    save_checkpoint(path, SAMPLE)
+    before = path.read_bytes()
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(state_module.os, failing, fail)
+    with pytest.raises(OSError):
+        save_checkpoint(path, Checkpoint({"n": 999}, {"line": 1000, "offset": 0}))
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert load_checkpoint(path) == SAMPLE
+    assert leftovers(tmp_path, "state.json") == []
+
+
+def test_an_unencodable_state_keeps_the_old_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    save_checkpoint(path, SAMPLE)
+    with pytest.raises(TypeError):
+        save_checkpoint(path, Checkpoint({"model": object()}, {"line": 1, "offset": 0}))
+    assert load_checkpoint(path) == SAMPLE
+    assert leftovers(tmp_path, "state.json") == []
+
+
+# -- files that are not usable checkpoints -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "not valid JSON"),
+        (b'{"format": "stream-detect-checkpoint", "vers', "not valid JSON"),
+        (b"\x80\x81 binary junk", "not valid JSON"),
+        (b"[1, 2, 3]", "not a stream-detect checkpoint"),
+        (b'{"model": {"mu": [0.0]}}', "not a stream-detect checkpoint"),
+        (b'{"format": "something-else", "version": 1}', "not a stream-detect checkpoint"),
+    ],
+    ids=["empty", "truncated", "binary", "array", "foreign-json", "foreign-format"],
+)
+def test_corrupt_and_foreign_files_are_refused_by_name(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(content)
+    with pytest.raises(ModelError) as caught:
+        load_checkpoint(path)
+    assert str(path) in str(caught.value)
+    assert words in str(caught.value)
+
+
+@pytest.mark.parametrize("version", [0, 2, "1", None])
+def test_another_version_is_refused_by_name(tmp_path: Path, version: Any) -> None:
+    path = tmp_path / "state.json"
+    save_checkpoint(path, SAMPLE)
+    document = orjson.loads(path.read_bytes())
+    document["version"] = version
+    path.write_bytes(orjson.dumps(document))
+    with pytest.raises(ModelError, match="version") as caught:
+        load_checkpoint(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("dropped", ["detector", "source"])
+def test_a_checkpoint_missing_a_part_is_refused_by_name(tmp_path: Path, dropped: str) -> None:
+    path = tmp_path / "state.json"
+    write_document(path, **{dropped: None})
+    with pytest.raises(ModelError) as caught:
+        load_checkpoint(path)
+    assert str(path) in str(caught.value)
+    assert dropped in str(caught.value)
+
+
+def test_an_unreadable_path_is_a_model_error(tmp_path: Path) -> None:
+    directory = tmp_path / "state.json"
+    directory.mkdir()
+    with pytest.raises(ModelError, match="cannot be read") as caught:
+        load_checkpoint(directory)
+    assert str(directory) in str(caught.value)
+
+
+# -- a checkpoint meets the run that restores it -----------------------------------------------
+
+
+def events(count: int) -> list[dict[str, float]]:
+    rng = np.random.default_rng(11)
+    values = rng.normal(size=(count, 3))
+    return [{"a": a, "b": b, "c": c} for a, b, c in values.tolist()]
+
+
+def checkpoint_run(path: Path, detector: DetectorSettings, count: int = 120) -> None:
+    run_stream(
+        RunSettings(checkpoint=str(path)),
+        detector,
+        source=ListSource(events(count)),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    )
+
+
+def restart(path: Path, detector: DetectorSettings, count: int = 200) -> None:
+    checkpoint_run(path, detector, count)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "setting"),
+    [
+        (DetectorSettings(), DetectorSettings(model="full"), "model"),
+        (DetectorSettings(model="full"), DetectorSettings(), "model"),
+        (DetectorSettings(), DetectorSettings(half_life=500.0), "half_life"),
+        (DetectorSettings(), DetectorSettings(key_field="host"), "keyed"),
+    ],
+    ids=["diagonal-to-full", "full-to-diagonal", "half-life", "keyed"],
+)
+def test_a_checkpoint_of_another_model_is_refused(
+    tmp_path: Path, first: DetectorSettings, second: DetectorSettings, setting: str
+) -> None:
+    path = tmp_path / "state.json"
+    checkpoint_run(path, first)
+    before = path.read_bytes()
+    with pytest.raises(ModelError) as caught:
+        restart(path, second)
+    message = str(caught.value)
+    assert setting in message
+    assert repr(getattr(first, setting, None)) in message or setting == "keyed"
+    # The refused checkpoint is left as it was, for the run it belongs to.
+    assert path.read_bytes() == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Pipeline.restore (stream_detect/pipeline.py, restore()) builds the decoder and "
+    "Detector from the checkpoint's features and never compares them with "
+    "DetectorSettings.features, so --features x,z silently runs on the checkpoint's x,y",
+)
+def test_a_checkpoint_of_other_features_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    checkpoint_run(path, DetectorSettings(features=("a", "b")))
+    with pytest.raises(ModelError, match="features"):
+        restart(path, DetectorSettings(features=("a", "c")))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Detector.restore's ModelError (stream_detect/detector.py, restore()) says "
+    "'checkpoint was written with ...' without the path; Pipeline.restore does not add it",
+)
+def test_a_refused_checkpoint_is_named_in_the_message(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    checkpoint_run(path, DetectorSettings())
+    with pytest.raises(ModelError) as caught:
+        restart(path, DetectorSettings(model="full"))
+    assert str(path) in str(caught.value)
+
+
+def test_restoring_the_same_settings_continues(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    checkpoint_run(path, DetectorSettings(), count=120)
+    restart(path, DetectorSettings(), count=200)
+    loaded = load_checkpoint(path)
+    assert loaded is not None
+    assert loaded.source == {"line": 201, "offset": loaded.source["offset"]}
+    (model,) = loaded.detector["models"]
+    assert model["state"]["stats"]["n"] == 200.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="save_checkpoint (stream_detect/state.py) lets tempfile.mkstemp's FileNotFoundError "
+    "out when the checkpoint's directory does not exist; nothing checks the directory up front "
+    "(open_sink does, for file sinks), so the CLI crashes with a traceback after the whole "
+    "stream was processed",
+)
+def test_a_checkpoint_in_a_missing_directory_is_a_stream_detect_error(tmp_path: Path) -> None:
+    with pytest.raises(StreamDetectError):
+        checkpoint_run(tmp_path / "no" / "such" / "state.json", DetectorSettings())
+    assert os.listdir(tmp_path) == []

@@ -1,0 +1,223 @@
+"""Tests for stream_detect.tables: strict loading of CSV and JSON-lines tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stream_detect.errors import InputError
+from stream_detect.tables import iter_table, load_table, table_format
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(text, str):
+        path.write_text(text)
+    else:
+        path.write_bytes(text)
+    return path
+
+
+def raise_message(path: Path, **kwargs: object) -> InputError:
+    with pytest.raises(InputError) as raised:
+        load_table(path, **kwargs)  # type: ignore[arg-type]
+    return raised.value
+
+
+def test_load_csv_with_labels(tmp_path: Path) -> None:
+    path = write(tmp_path, "train.csv", "host,x,y,label\na,1,2.5,0\n\nb,3,4,1\n")
+    table = load_table(path)
+    assert table.features == ["x", "y"]
+    assert table.X.tolist() == [[1.0, 2.5], [3.0, 4.0]]
+    assert table.X.dtype == np.float64 and table.X.flags["C_CONTIGUOUS"]
+    assert table.y is not None and table.y.dtype == np.int8
+    assert table.y.tolist() == [0, 1]
+    assert table.source == str(path)
+
+
+def test_load_jsonl_with_labels_and_explicit_features(tmp_path: Path) -> None:
+    lines = [{"a": 1, "b": 2, "label": True}, {"a": 3, "b": 4, "label": 0}]
+    path = write(tmp_path, "val.jsonl", "\n".join(orjson.dumps(x).decode() for x in lines))
+    table = load_table(path, features=["b", "a"])
+    assert table.features == ["b", "a"]
+    assert table.X.tolist() == [[2.0, 1.0], [4.0, 3.0]]
+    assert table.y is not None and table.y.tolist() == [1, 0]
+
+
+def test_table_without_labels_has_y_none(tmp_path: Path) -> None:
+    assert load_table(write(tmp_path, "x.csv", "x,y\n1,2\n")).y is None
+    assert load_table(write(tmp_path, "x.ndjson", '{"x": 1}\n{"x": 2}\n')).y is None
+    # A label column that is empty in every row is no labels at all.
+    assert load_table(write(tmp_path, "e.csv", "x,label\n1,\n2,\n")).y is None
+
+
+def test_label_field_is_configurable_and_never_a_feature(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", "x,is_anomaly,y\n1,1,2\n3,0,4\n")
+    table = load_table(path, label_field="is_anomaly")
+    assert table.features == ["x", "y"]
+    assert table.y is not None and table.y.tolist() == [1, 0]
+    unlabelled = load_table(path, label_field=None)
+    assert unlabelled.features == ["x", "is_anomaly", "y"] and unlabelled.y is None
+
+
+def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
+    assert load_table(write(tmp_path, "a.txt", '\n{"v": 1}\n')).X.tolist() == [[1.0]]
+    assert load_table(write(tmp_path, "b.data", "v\n2\n")).X.tolist() == [[2.0]]
+    assert table_format(tmp_path / "c.JSON") == "json"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "message"),
+    [
+        ("t.csv", "x,y\n1,2\n3,abc\n", 3, "feature 'y' is 'abc', not a number"),
+        ("t.csv", "x,y\n1,2\n\n3\n", 4, "expected 2 columns as in the header, got 1"),
+        ("t.csv", "x,y\n1,2\n3,4,5\n", 3, "expected 2 columns as in the header, got 3"),
+        ("t.csv", "x,y\n1,2\n3,nan\n", 3, "feature 'y' is 'nan', not a finite number"),
+        ("t.csv", "x,y\n1,2\n-inf,4\n", 3, "feature 'x' is '-inf', not a finite number"),
+        ("t.csv", "x,y\n1,2\n,4\n", 3, "feature 'x' is empty"),
+        (
+            "t.csv",
+            "x,label\n1,0\n2,maybe\n",
+            3,
+            "label 'label' is 'maybe'; expected 0, 1, true or false (empty for unlabelled)",
+        ),
+        (
+            "t.csv",
+            "x,label\n1,0\n2,\n",
+            3,
+            "missing label 'label'; the first row is labelled, so every row must be",
+        ),
+        (
+            "t.csv",
+            "x,label\n1,\n2,1\n",
+            3,
+            "label 'label' on this row but not on the first row; label every row or none",
+        ),
+        ("t.csv", "x,x\n1,2\n", 1, "the CSV header names column 'x' twice"),
+        (
+            "t.jsonl",
+            '{"x": 1}\n{"x": 1,\n',
+            2,
+            "invalid JSON at character 8: unexpected end of data",
+        ),
+        ("t.jsonl", '{"x": 1, "y": 2}\n\n{"x": 1}\n', 3, "missing feature 'y'"),
+        ("t.jsonl", '{"x": 1}\n{"x": "2"}\n', 2, "feature 'x' is the string \"2\"; numbers"),
+        ("t.jsonl", '{"x": 1}\n{"x": null}\n', 2, "feature 'x' is null, not a number"),
+        ("t.jsonl", '{"x": 1}\n{"x": 1, "label": 3}\n', 2, "label 'label' is 3"),
+        ("t.jsonl", '{"x": 1}\n[1]\n', 2, "expected a JSON object, got an array"),
+        ("t.json", '\n[{"x": 1}]\n', 2, "the file holds a JSON array; expected JSON lines"),
+    ],
+)
+def test_each_problem_raises_with_file_and_line(
+    tmp_path: Path, name: str, text: str, line: int, message: str
+) -> None:
+    path = write(tmp_path, name, text)
+    error = raise_message(path)
+    assert error.source == str(path)
+    assert error.line == line
+    assert str(error).startswith(f"{path}:{line}: {message}")
+
+
+def test_invalid_utf8_and_infinite_json_number(tmp_path: Path) -> None:
+    error = raise_message(write(tmp_path, "u.csv", b"x\n1\n\xff\n"))
+    assert (error.line, error.reason) == (3, "invalid UTF-8 at byte 0")
+    error = raise_message(write(tmp_path, "i.jsonl", b'{"x": 1}\n{"x": 1e999}\n'))
+    assert error.line == 2 and "infinity" in error.reason
+
+
+def test_feature_missing_from_csv_header(tmp_path: Path) -> None:
+    error = raise_message(write(tmp_path, "t.csv", "x,y\n1,2\n"), features=["x", "z"])
+    assert str(error) == (
+        f"{tmp_path / 't.csv'}:1: feature 'z' is not a column of the CSV header (columns: x, y)"
+    )
+
+
+def test_missing_empty_and_header_only_files(tmp_path: Path) -> None:
+    missing = raise_message(tmp_path / "nope.csv")
+    assert str(missing) == f"{tmp_path / 'nope.csv'}: no such file" and missing.line is None
+    assert raise_message(write(tmp_path, "e.csv", "")).reason == "the file is empty"
+    assert raise_message(write(tmp_path, "b.jsonl", "\n\n  \n")).reason == "the file is empty"
+    header_only = raise_message(write(tmp_path, "h.csv", "x,y\n"))
+    assert header_only.reason == "the file has a header but no data rows"
+    assert raise_message(tmp_path).reason == "is a directory, not a file"
+
+
+def test_error_line_numbers_are_right_across_chunks(tmp_path: Path) -> None:
+    lines = ["x,y"] + [f"{i},{i}" for i in range(50)]
+    lines[37] = "1,oops"
+    path = write(tmp_path, "t.csv", "\n".join(lines) + "\n")
+    with pytest.raises(InputError) as raised:
+        list(iter_table(path, chunk_rows=8))
+    assert raised.value.line == 38
+
+
+def test_chunks_report_progress(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", "x\n" + "".join(f"{i}\n" for i in range(100)))
+    chunks = list(iter_table(path, chunk_rows=16))
+    progress = [chunk.bytes_read for chunk in chunks]
+    assert progress == sorted(progress)
+    assert progress[-1] == chunks[-1].total_bytes == path.stat().st_size
+    assert sum(len(chunk.X) for chunk in chunks) == 100
+
+
+rows_strategy = st.lists(
+    st.tuples(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(-(10**9), 10**9),
+        st.sampled_from([0, 1]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=rows_strategy, chunk_rows=st.integers(1, 20), blank_every=st.integers(2, 9))
+def test_iter_table_chunks_concatenate_to_load_table(
+    tmp_path: Path, rows: list[tuple[float, int, int]], chunk_rows: int, blank_every: int
+) -> None:
+    csv_lines = ["a,b,label"]
+    json_lines = []
+    for number, (a, b, label) in enumerate(rows):
+        if number % blank_every == 0:
+            csv_lines.append("")
+            json_lines.append("")
+        csv_lines.append(f"{a!r},{b},{label}")
+        json_lines.append(orjson.dumps({"a": a, "b": b, "label": label}).decode())
+    expected_x = [[float(a), float(b)] for a, b, _ in rows]
+    expected_y = [label for _, _, label in rows]
+    for name, lines in (("t.csv", csv_lines), ("t.jsonl", json_lines)):
+        path = write(tmp_path, name, "\n".join(lines) + "\n")
+        table = load_table(path)
+        chunks = list(iter_table(path, chunk_rows=chunk_rows))
+        assert np.array_equal(np.concatenate([chunk.X for chunk in chunks]), table.X)
+        assert np.array_equal(
+            np.concatenate([chunk.y for chunk in chunks if chunk.y is not None]), table.y
+        )
+        assert all(chunk.features == ["a", "b"] for chunk in chunks)
+        assert table.X.tolist() == expected_x
+        assert table.y is not None and table.y.tolist() == expected_y
+
+
+def test_nab_csv_from_reference_data() -> None:
+    path = (
+        SHARED_DATA / "nab" / "data" / "realKnownCause" / "machine_temperature_system_failure.csv"
+    )
+    if not path.exists():
+        pytest.skip(f"reference data not found at {path} (the ../shared checkout is absent)")
+    table = load_table(path)
+    # The timestamp column is text, so the one numeric column is the feature.
+    assert table.features == ["value"]
+    n_rows = sum(1 for line in path.read_bytes().splitlines()[1:] if line.strip())
+    assert table.X.shape == (n_rows, 1)
+    assert table.y is None
+    assert np.isfinite(table.X).all()
