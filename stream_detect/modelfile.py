@@ -147,14 +147,28 @@ class FittedModel:
     ) -> Array:
         """log p(x) of each row of ``X`` (original units), with the variance floors applied.
 
-        Lower is more anomalous. Raises :class:`InputError` as :meth:`transform`.
+        Lower is more anomalous; an event too far out for float64 gets -inf.
+        Raises :class:`InputError` as :meth:`transform`, and for a row whose
+        log p is not a number at all.
         """
         values = self.transform(X, source=source, lines=lines)
-        if self.cov is None:
-            var = floor_variance(self.var, self.mean, self.variance_floor, self.relative_floor)
-            return diagonal_log_pdf(values, self.mean, var)
-        cov = floor_covariance(self.cov, self.mean, self.variance_floor, self.relative_floor)
-        return full_log_pdf(values, self.mean, cov)
+        # An event too far out for float64 scores -inf: as anomalous as can be, not a warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.cov is None:
+                var = floor_variance(self.var, self.mean, self.variance_floor, self.relative_floor)
+                log_p = diagonal_log_pdf(values, self.mean, var)
+            else:
+                cov = floor_covariance(
+                    self.cov, self.mean, self.variance_floor, self.relative_floor
+                )
+                log_p = full_log_pdf(values, self.mean, cov)
+        if np.any(np.isnan(log_p)):
+            row = int(np.argmax(np.isnan(log_p)))
+            reason = "log p(x) is not a number: the event is too far out for float64"
+            if lines is not None:
+                raise InputError(reason, source=source, line=int(lines[row]))
+            raise InputError(f"data row {row + 1}: {reason}", source=source)
+        return log_p
 
     def flag(self, log_p: ArrayLike) -> NDArray[np.bool_]:
         """Decisions ``log_p < log ε``; ModelError when the model has no threshold."""
@@ -334,14 +348,24 @@ def fit_model(
     if len(values) == 0:
         raise InputError("no events to fit the model on", source=source)
     cov: Array | None = None
-    if kind == "diagonal":
-        moments = RunningMoments.empty(len(names)).learn(values)
-        n, mean, var = float(moments.n), moments.mean.copy(), moments.var.copy()
-    else:
-        covariance = RunningCovariance.empty(len(names)).learn(values)
-        # Symmetric to the last bit, so the file does not depend on summation order.
-        cov = (covariance.cov + covariance.cov.T) / 2
-        n, mean, var = float(covariance.n), covariance.mean.copy(), np.diagonal(cov).copy()
+    # Overflow is checked for below, with a message that says what to do about it.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if kind == "diagonal":
+            moments = RunningMoments.empty(len(names)).learn(values)
+            n, mean, var = float(moments.n), moments.mean.copy(), moments.var.copy()
+        else:
+            covariance = RunningCovariance.empty(len(names)).learn(values)
+            # Symmetric to the last bit, so the file does not depend on summation order.
+            cov = (covariance.cov + covariance.cov.T) / 2
+            n, mean, var = float(covariance.n), covariance.mean.copy(), np.diagonal(cov).copy()
+    too_large = ~(np.isfinite(mean) & np.isfinite(var))
+    if np.any(too_large):
+        name = names[int(np.argmax(too_large))]
+        raise InputError(
+            f"the variance of feature {name!r} overflows float64; rescale the feature "
+            "(change its units) or transform it",
+            source=source,
+        )
     return FittedModel(
         kind,
         names,

@@ -278,7 +278,7 @@ class RecordDecoder:
         )
         self._features: list[str] | None = None
         if features is not None:
-            self._set_features(self._checked_features(features))
+            self._features = self._checked_features(features)
         self._first_line_pending = True
         self._columns: list[str] | None = None
         self._feature_columns: list[int] = []
@@ -359,10 +359,7 @@ class RecordDecoder:
 
     # -- shared ---------------------------------------------------------------------------
 
-    def _set_features(self, names: list[str]) -> None:
-        self._features = names
-
-    def _empty(self, n_blank: int = 0, n_header: int = 0) -> Decoded:
+    def _empty(self, n_blank: int = 0) -> Decoded:
         d = 0 if self._features is None else len(self._features)
         return Decoded(
             values=np.empty((0, d), dtype=np.float64),
@@ -373,7 +370,6 @@ class RecordDecoder:
             ids=None if self.id_field is None else [],
             timestamps=None if self.timestamp_field is None else [],
             n_blank=n_blank,
-            n_header=n_header,
         )
 
     def _oversize(self, payload: bytes, position: dict[str, Any]) -> str | None:
@@ -408,7 +404,7 @@ class RecordDecoder:
             inferred = self._json_numeric_fields(events[0])
             if not inferred:
                 return None
-            self._set_features(inferred)
+            self._features = inferred
         features = self._features
         assert features is not None
         try:
@@ -496,7 +492,7 @@ class RecordDecoder:
                     )
                     bad.append(BadRecord(position, reason, payload))
                     continue
-                self._set_features(inferred)
+                self._features = inferred
             features = self._features
             assert features is not None
             try:
@@ -614,7 +610,7 @@ class RecordDecoder:
         ]
         if not chosen:
             return False
-        self._set_features([self._columns[i] for i in chosen])
+        self._features = [self._columns[i] for i in chosen]
         self._feature_columns = chosen
         return True
 

@@ -27,6 +27,7 @@ Nothing here does I/O; arrays in, numbers out.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,6 +42,7 @@ __all__ = [
     "ValidationBuffer",
     "best_log_threshold",
     "confusion_counts",
+    "exp_or_inf",
     "grid_log_threshold",
     "quantile_log_threshold",
     "select_log_threshold",
@@ -549,7 +551,7 @@ class ValidationBuffer:
         return self.n_negative + self.n_positive
 
     def add(
-        self, X: ArrayLike, y: ArrayLike, keys: list[str] | list[str | None] | None = None
+        self, X: ArrayLike, y: ArrayLike, keys: Sequence[str | None] | None = None
     ) -> ValidationBuffer:
         """Add rows ``X`` (m, d) with labels ``y`` (m,) or (m, 1) and optional keys; return self.
 

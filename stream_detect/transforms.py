@@ -41,6 +41,7 @@ from numpy.typing import ArrayLike, NDArray
 from stream_detect.errors import ConfigError
 
 __all__ = [
+    "IDENTITY",
     "SPEC_HELP",
     "FeatureTransforms",
     "Suggestion",
@@ -111,7 +112,7 @@ class Transform:
         if self.kind not in ("none", "log", "root"):
             raise ConfigError("transform", self.kind, SPEC_HELP)
         if not math.isfinite(self.shift):
-            raise ConfigError("transform", self.spec_hint(), "a finite shift C in log:C")
+            raise ConfigError("transform", self._spec_hint(), "a finite shift C in log:C")
         if self.kind == "root":
             try:
                 degree = operator.index(self.degree)
@@ -127,7 +128,7 @@ class Transform:
         if self.kind != "root":
             object.__setattr__(self, "degree", 1)
 
-    def spec_hint(self) -> str:
+    def _spec_hint(self) -> str:
         """The spec as far as it can be written, for error messages."""
         return f"{self.kind}:{self.shift}" if self.kind == "log" else self.kind
 
@@ -218,6 +219,7 @@ class Transform:
             return out
 
 
+#: The transform that changes nothing (spec ``none``).
 IDENTITY = Transform()
 
 
@@ -609,7 +611,9 @@ def suggest_transform(
     standard deviations, so an event a little below the smallest one seen
     still has a logarithm). The simplest candidate whose |skewness after| is
     within ``tolerance`` of the best is chosen, and ``none`` is kept when
-    |skewness| is already below ``max_abs_skew``. Left-skewed data keep
+    |skewness| is already below ``max_abs_skew``, or below ``2 * sqrt(6 / n)``
+    (twice its standard error for n Gaussian values: with few values a
+    skewness that size is noise, e.g. |skew| < 1.1 for 20 values). Left-skewed data keep
     ``none``: every candidate pulls in the right tail and would make them worse.
 
     >>> rng = np.random.default_rng(0)
@@ -621,7 +625,10 @@ def suggest_transform(
     values = np.asarray(x, dtype=np.float64).ravel()
     values = values[np.isfinite(values)]
     before = skewness(values)
-    if values.size < 3 or math.isnan(before) or abs(before) < max_abs_skew:
+    # Twice the standard error of the skewness of n Gaussian values, sqrt(6/n):
+    # below it, a few rows' skewness is noise, not a shape worth transforming.
+    noise = 2.0 * math.sqrt(6.0 / values.size) if values.size else math.inf
+    if values.size < 3 or math.isnan(before) or abs(before) < max(max_abs_skew, noise):
         return Suggestion(IDENTITY, before, before)
     low = float(values.min())
     candidates: list[Transform] = []

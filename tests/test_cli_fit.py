@@ -161,6 +161,27 @@ def test_grid_and_classic_thresholds(
     assert exact["f1"] >= max(grid["f1"], classic["f1"])
 
 
+def test_log_space_works_where_densities_overflow(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 60 features of spread 1e-7: log p is about +900, so p itself overflows float64.
+    rng = np.random.default_rng(9)
+    names = [f"f{j}" for j in range(60)]
+    train = write_csv(tmp_path / "t.csv", names, 1.0 + 1e-7 * rng.normal(size=(300, 60)))
+    val_X = 1.0 + 1e-7 * rng.normal(size=(40, 60))
+    val_X[:4] += 1e-6
+    val_rows = np.column_stack([val_X, np.r_[np.ones(4), np.zeros(36)]]).tolist()
+    val = write_csv(
+        tmp_path / "v.csv", [*names, "label"], [[*r[:-1], int(r[-1])] for r in val_rows]
+    )
+    exact = run_json(capsys, "fit", train, "--val", val)
+    assert exact["f1"] == 1.0
+    assert exact["log_epsilon"] > 709
+    assert exact["epsilon"] == "inf"
+    code, out, err = run(capsys, "fit", train, "--val", val, "--threshold", "classic")
+    assert_one_line_error(code, out, err, "v.csv", "--threshold exact")
+
+
 def test_full_model(capsys: pytest.CaptureFixture[str], files: dict[str, Any]) -> None:
     result = run_json(capsys, "fit", files["train"], "--val", files["val"], "--model", "full")
     X = files["X"]

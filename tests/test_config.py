@@ -313,7 +313,7 @@ ERRORS: list[tuple[str, str | None, list[str], str, Any, str]] = [
     ("transform-of-no-feature", '[transforms]\ncpus = "log"\n', ["--features", "cpu,mem"],
      "transforms.cpus", "cpus", "a feature named in features (cpu, mem) (did you mean 'cpu'?)"),
     ("small-buffer", "validation_size = 5\n", [], "validation_size", 5,
-     "an integer >= min_negative_labels = 10"),
+     f"an integer >= min_negative_labels = {DetectorSettings().min_negative_labels}"),
     ("labels-on-stdin", None, ["--labels", "-"], "labels", "-", "stdin carries one stream"),
 ]
 # fmt: on

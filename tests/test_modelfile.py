@@ -100,6 +100,25 @@ def test_values_outside_a_transform_domain_name_their_place() -> None:
         model.log_p([[1.0, 0.0]], source="v.csv")
 
 
+def test_an_event_too_far_out_scores_minus_infinity() -> None:
+    for kind in ("diagonal", "full"):
+        model = fit_model([[0.0, 1.0], [1.0, 0.0]], ["a", "b"], kind=kind)  # type: ignore[arg-type]
+        log_p = model.log_p([[1e200, 0.0], [0.5, 0.5]])
+        assert log_p[0] == -math.inf
+        assert np.isfinite(log_p[1])
+
+
+def test_overflowing_statistics_are_an_input_error() -> None:
+    for kind in ("diagonal", "full"):
+        with pytest.raises(InputError, match=r"^big\.csv: the variance of feature 'b' overflows"):
+            fit_model(
+                [[1.0, 1e300], [2.0, -1e300]],
+                ["a", "b"],
+                kind=kind,  # type: ignore[arg-type]
+                source="big.csv",
+            )
+
+
 def test_fit_refuses_bad_arguments() -> None:
     with pytest.raises(InputError, match="no events"):
         fit_model(np.zeros((0, 1)), ["a"], source="empty.csv")

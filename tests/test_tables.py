@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -25,9 +26,9 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-def raise_message(path: Path, **kwargs: object) -> InputError:
+def raise_message(path: Path, **kwargs: Any) -> InputError:
     with pytest.raises(InputError) as raised:
-        load_table(path, **kwargs)  # type: ignore[arg-type]
+        load_table(path, **kwargs)
     return raised.value
 
 
@@ -199,13 +200,13 @@ def test_iter_table_chunks_concatenate_to_load_table(
         path = write(tmp_path, name, "\n".join(lines) + "\n")
         table = load_table(path)
         chunks = list(iter_table(path, chunk_rows=chunk_rows))
+        chunk_ys = [chunk.y for chunk in chunks if chunk.y is not None]
+        assert len(chunk_ys) == len(chunks) and table.y is not None
         assert np.array_equal(np.concatenate([chunk.X for chunk in chunks]), table.X)
-        assert np.array_equal(
-            np.concatenate([chunk.y for chunk in chunks if chunk.y is not None]), table.y
-        )
+        assert np.array_equal(np.concatenate(chunk_ys), table.y)
         assert all(chunk.features == ["a", "b"] for chunk in chunks)
         assert table.X.tolist() == expected_x
-        assert table.y is not None and table.y.tolist() == expected_y
+        assert table.y.tolist() == expected_y
 
 
 def test_nab_csv_from_reference_data() -> None:

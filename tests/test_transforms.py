@@ -540,3 +540,10 @@ def test_third_moments_track_extremes_of_finite_values() -> None:
     assert m.min.tolist() == [-3.0, 2.0]
     assert m.max.tolist() == [1.0, 5.0]
     assert ThirdMoments(1).min.tolist() == [math.inf]
+
+
+def test_few_values_need_a_significant_skewness() -> None:
+    x = np.array([0.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 5.0, 0.0, 1.0])  # skewness about 1.9
+    assert suggest_transform(x[:3]).transform == Transform()  # 3 values: |skew| 0.7 is noise
+    assert skewness(x) > 2 * math.sqrt(6 / x.size) > 1.5
+    assert suggest_transform(x).transform != Transform()

@@ -95,21 +95,15 @@ def run(args: argparse.Namespace) -> int:
     model = fit_model(train.X, features, kind=args.model, transforms=transforms, source=args.train)
     train_log_p = model.log_p(train.X, source=args.train)
 
-    labelled = _labelled_scores(args, model, train.y, train_log_p)
-    extra: dict[str, Any] = {}
-    if labelled is None:
-        extra["note"] = (
-            f"no labels to choose epsilon with: TRAIN has no {args.label_field!r} column "
-            "and no --val was given"
-        )
-    elif isinstance(labelled, str):
-        extra["note"] = labelled
-        labelled = None
+    labelled, note = _labelled_scores(args, model, train.y, train_log_p)
+    extra: dict[str, Any] = {} if note is None else {"note": note}
 
     counts: ConfusionCounts | None = None
     n_flagged_train: int | None = None
     if labelled is not None:
-        threshold = _choose(args.threshold, labelled.y, labelled.log_p, train_log_p)
+        threshold = _choose(
+            args.threshold, labelled.y, labelled.log_p, train_log_p, labelled.source
+        )
         counts = confusion_counts(labelled.y, threshold.flagged)
         n_flagged_train = int(np.count_nonzero(threshold.flagged_train))
         validation = {"source": labelled.source, "n": len(labelled.y), **counts.to_dict()}
@@ -218,8 +212,8 @@ def _labelled_scores(
     model: FittedModel,
     train_y: NDArray[Any] | None,
     train_log_p: Array,
-) -> _Labelled | str | None:
-    """The labelled events to choose ε on; a note when TRAIN's labels cannot serve; None."""
+) -> tuple[_Labelled | None, str | None]:
+    """The labelled events to choose ε on, or None and a note saying why there are none."""
     if args.val is not None:
         val = load_table(args.val, label_field=args.label_field, features=list(model.features))
         problem = label_problem(val.y, args.label_field)
@@ -227,16 +221,19 @@ def _labelled_scores(
             raise InputError(problem[1], source=args.val)
         assert val.y is not None
         log_p = model.log_p(val.X, source=args.val)
-        return _Labelled(args.val, np.asarray(val.y, dtype=np.int8).ravel(), log_p)
+        return _Labelled(args.val, np.asarray(val.y, dtype=np.int8).ravel(), log_p), None
     if train_y is None:
-        return None
+        return None, (
+            f"no labels to choose epsilon with: TRAIN has no {args.label_field!r} column "
+            "and no --val was given"
+        )
     problem = label_problem(train_y, args.label_field)
     if problem is not None:
         fatal, reason = problem
         if fatal:
             raise InputError(reason, source=args.train)
-        return f"no epsilon chosen: in TRAIN {reason}; pass --val FILE with labels of both"
-    return _Labelled(args.train, np.asarray(train_y, dtype=np.int8).ravel(), train_log_p)
+        return None, f"no epsilon chosen: in TRAIN {reason}; pass --val FILE with labels of both"
+    return _Labelled(args.train, np.asarray(train_y, dtype=np.int8).ravel(), train_log_p), None
 
 
 @dataclass(frozen=True)
@@ -249,12 +246,21 @@ class _Threshold:
     flagged_train: NDArray[np.bool_]
 
 
-def _choose(method: str, y: NDArray[np.int8], log_p: Array, train_log_p: Array) -> _Threshold:
+def _choose(
+    method: str, y: NDArray[np.int8], log_p: Array, train_log_p: Array, source: str
+) -> _Threshold:
     """Choose log ε by ``method``: exact, grid (both in log space) or classic."""
     if method == "classic":
         # The exercise compares densities, not their logs; flag the same way, and report
         # its ε rather than exp(log ε), so that its published numbers come out exactly.
-        p, p_train = np.exp(log_p), np.exp(train_log_p)
+        with np.errstate(over="ignore"):
+            p, p_train = np.exp(log_p), np.exp(train_log_p)
+        if not np.all(np.isfinite(p)):
+            raise InputError(
+                "a density overflows float64 in probability space, where the classic "
+                "threshold works; use --threshold exact, which works with log p",
+                source=source,
+            )
         epsilon, _ = select_threshold(y, p)
         log_epsilon = math.log(epsilon) if epsilon > 0 else -math.inf
         return _Threshold(log_epsilon, epsilon, p < epsilon, p_train < epsilon)

@@ -223,6 +223,8 @@ def inspect_chunks(
         if features is None:
             features = list(chunk.features)
             d = len(features)
+            if d == 0:
+                raise InputError("no numeric features to inspect", source=source)
             moments = ThirdMoments(d)
             capacity = max(1, min(sample_rows, _MAX_SAMPLE_VALUES // d))
             reservoir = RowReservoir(capacity, d, seed)
@@ -351,6 +353,11 @@ def run(args: argparse.Namespace) -> int:
     if args.sample_rows < 1:
         raise ConfigError("--sample-rows", args.sample_rows, "an integer >= 1")
     features = _parse_features(args.features)
+    if args.plot is not None:
+        # Fail now on a folder that does not exist, not after reading a large file.
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder):
+            raise InputError("cannot write the plot: no such folder", source=args.plot)
     report = inspect_file(
         args.data,
         label_field=args.label_field or None,

@@ -1,0 +1,391 @@
+"""Tests of ``stream-detect inspect``: the streaming summary, the sample, the CLI and its errors."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import math
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from stream_detect.cli import main
+from stream_detect.commands import inspect as inspect_command
+from stream_detect.commands.inspect import RowReservoir, format_table, inspect_chunks, inspect_file
+from stream_detect.errors import ConfigError, InputError
+
+REPO = Path(__file__).resolve().parents[1]
+N_ROWS = 3000
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def make_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "cpu": rng.normal(50.0, 5.0, n),
+        "bytes": rng.lognormal(3.0, 1.0, n),
+        "latency": rng.exponential(2.0, n),
+        "offset": rng.lognormal(0.0, 1.0, n) - 2.0,
+        "errors": np.where(rng.random(n) < 0.25, 0.0, rng.normal(0.0, 1.0, n)),
+    }
+
+
+def write_csv(path: Path, columns: dict[str, np.ndarray], labels: np.ndarray | None) -> Path:
+    names = list(columns)
+    table = np.column_stack([columns[name] for name in names])
+    header = ",".join(["host", *names] + (["label"] if labels is not None else []))
+    lines = [header]
+    for i, row in enumerate(table):
+        cells = [f"h{i % 3}", *(repr(float(v)) for v in row)]
+        if labels is not None:
+            cells.append(str(int(labels[i])))
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def data_csv(tmp_path: Path) -> Path:
+    labels = (np.arange(N_ROWS) % 50 == 0).astype(int)
+    return write_csv(tmp_path / "events.csv", make_columns(N_ROWS), labels)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(["inspect", *argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+# ---------------------------------------------------------------- RowReservoir
+
+
+def test_reservoir_keeps_a_short_stream_whole_and_in_order() -> None:
+    reservoir = RowReservoir(100, d=2, seed=1)
+    X = np.arange(60.0).reshape(30, 2)
+    reservoir.add(X[:7])
+    reservoir.add(X[7:])
+    assert np.array_equal(reservoir.sample, X)
+    assert reservoir.seen == 30
+
+
+@pytest.mark.parametrize("chunks", [[1000], [10, 990], [3, 500, 1, 496], [1] * 30 + [970]])
+def test_reservoir_gives_every_row_the_same_chance(chunks: list[int]) -> None:
+    capacity, n, trials = 10, 1000, 600
+    counts = np.zeros(n)
+    X = np.arange(float(n))[:, None]
+    for seed in range(trials):
+        reservoir = RowReservoir(capacity, d=1, seed=seed)
+        start = 0
+        for size in chunks:
+            reservoir.add(X[start : start + size])
+            start += size
+        sample = reservoir.sample[:, 0].astype(int)
+        assert sample.size == capacity and np.unique(sample).size == capacity
+        counts[sample] += 1
+    # Each row is kept with probability capacity / n; compare tenths of the stream,
+    # each expected to hold trials * capacity / 10 = 600 inclusions (sd about 23).
+    per_tenth = counts.reshape(10, -1).sum(axis=1)
+    assert np.all(np.abs(per_tenth - trials * capacity / 10) < 6 * math.sqrt(600))
+
+
+def test_reservoir_rejects_zero_capacity() -> None:
+    with pytest.raises(ValueError):
+        RowReservoir(0, d=1)
+
+
+# ---------------------------------------------------------------- inspect_chunks
+
+
+def chunked(
+    X: np.ndarray, y: np.ndarray | None, features: list[str], sizes: list[int]
+) -> list[SimpleNamespace]:
+    out, start = [], 0
+    for size in sizes:
+        part_y = None if y is None else y[start : start + size]
+        out.append(SimpleNamespace(X=X[start : start + size], y=part_y, features=features))
+        start += size
+    return out
+
+
+def test_streaming_statistics_equal_numpy_on_the_whole_table() -> None:
+    columns = make_columns(5000, seed=3)
+    names = list(columns)
+    X = np.column_stack([columns[n] for n in names])
+    y = (np.arange(5000) % 100 == 0).astype(np.int8)
+    report = inspect_chunks(chunked(X, y, names, [1, 999, 2500, 1500]), "t", sample_rows=700)
+    assert report.rows == 5000
+    assert report.labels == {"anomalous": 50, "normal": 4950}
+    assert report.sample_rows == 700
+    assert report.feature_names == names
+    for j, feature in enumerate(report.features):
+        column = X[:, j]
+        assert feature.count == 5000
+        assert feature.mean == pytest.approx(column.mean(), rel=1e-12, abs=1e-12)
+        assert feature.variance == pytest.approx(column.var(), rel=1e-10)
+        assert feature.skewness == pytest.approx(scipy.stats.skew(column), rel=1e-8, abs=1e-10)
+        assert feature.minimum == column.min() and feature.maximum == column.max()
+        assert feature.zero_share == np.mean(column == 0)
+        assert feature.negative_share == np.mean(column < 0)
+        # before, and after "none", the skewness is the exact one, not the sample's
+        assert feature.suggestion.skew_before == feature.skewness
+        if feature.suggestion.transform.is_identity:
+            assert feature.suggestion.skew_after == feature.skewness
+    specs = report.transforms.to_dict()
+    assert specs["bytes"] == "log"
+    assert specs["offset"].startswith("log:")
+    assert specs["latency"].startswith(("sqrt", "root:"))
+    assert "cpu" not in specs
+
+
+def test_sample_is_bounded_and_suggestions_use_it() -> None:
+    X = np.random.default_rng(0).lognormal(size=(20_000, 1))
+    report = inspect_chunks(chunked(X, None, ["x"], [20_000]), "t", sample_rows=500, seed=7)
+    assert report.sample.shape == (500, 1)
+    assert set(report.sample[:, 0]).issubset(set(X[:, 0]))
+    assert report.labels is None
+    again = inspect_chunks(chunked(X, None, ["x"], [20_000]), "t", sample_rows=500, seed=7)
+    assert np.array_equal(again.sample, report.sample)
+
+
+def test_inspect_chunks_errors() -> None:
+    with pytest.raises(InputError, match="no data rows"):
+        inspect_chunks([], "empty.csv")
+    with pytest.raises(InputError, match="no data rows"):
+        inspect_chunks([SimpleNamespace(X=np.empty((0, 1)), y=None, features=["a"])], "e")
+    chunks = [
+        SimpleNamespace(X=np.ones((2, 1)), y=None, features=["a"]),
+        SimpleNamespace(X=np.ones((2, 1)), y=None, features=["b"]),
+    ]
+    with pytest.raises(InputError, match="features changed"):
+        inspect_chunks(chunks, "t")
+    with pytest.raises(ConfigError):
+        inspect_chunks([], "t", sample_rows=0)
+    with pytest.raises(InputError, match="no numeric features"):
+        inspect_chunks([SimpleNamespace(X=np.empty((3, 0)), y=None, features=[])], "t")
+
+
+def test_to_dict_is_strict_json() -> None:
+    X = np.array([[1.0], [1.0]])
+    report = inspect_chunks(chunked(X, None, ["const"], [2]), "t")
+    text = json.dumps(report.to_dict(), allow_nan=False)
+    data = json.loads(text)
+    assert data["features"][0]["skewness"] == 0.0
+    assert data["transforms"] == {}
+
+
+def test_table_notes_the_sample_and_the_flags() -> None:
+    X = np.random.default_rng(0).lognormal(size=(2000, 1))
+    report = inspect_chunks(chunked(X, None, ["bytes"], [2000]), "big.csv", sample_rows=100)
+    text = format_table(report, plot="h.png")
+    assert "uniform sample of 100 of 2,000 rows" in text
+    assert "--transform bytes=log" in text
+    assert text.splitlines()[-1] == "histograms: h.png"
+
+
+# ---------------------------------------------------------------- the command, in process
+
+
+def test_inspect_prints_a_table(capsys: pytest.CaptureFixture[str], data_csv: Path) -> None:
+    status, out, err = run_cli(capsys, str(data_csv), "--no-progress")
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == f"{data_csv}: 3,000 rows, 5 features, labels: 60 anomalous, 2,940 normal"
+    assert lines[1].split() == [
+        "feature", "count", "mean", "variance", "skewness", "zeros", "negatives",
+        "suggested", "skew", "after",
+    ]  # fmt: skip
+    rows = {line.split()[0]: line.split() for line in lines[2:7]}
+    assert list(rows) == ["cpu", "bytes", "latency", "offset", "errors"]
+    assert "label" not in rows and "host" not in rows
+    assert rows["bytes"][7] == "log"
+    assert rows["offset"][7].startswith("log:")
+    assert rows["cpu"][7] == "none"
+    zeros = np.mean(make_columns(N_ROWS)["errors"] == 0)
+    assert rows["errors"][5] == f"{100 * zeros:.1f}%"
+    assert "--transform bytes=log" in out
+
+
+def test_inspect_json_matches_numpy(capsys: pytest.CaptureFixture[str], data_csv: Path) -> None:
+    status, out, _ = run_cli(capsys, str(data_csv), "--json", "--no-progress")
+    assert status == 0
+    report = json.loads(out)
+    columns = make_columns(N_ROWS)
+    assert report["rows"] == N_ROWS and report["d"] == 5
+    assert report["labels"] == {"anomalous": 60, "normal": 2940}
+    assert report["plot"] is None
+    for feature in report["features"]:
+        column = columns[feature["name"]]
+        assert feature["count"] == N_ROWS
+        assert feature["mean"] == pytest.approx(column.mean(), rel=1e-12)
+        assert feature["variance"] == pytest.approx(column.var(), rel=1e-10)
+        assert feature["skewness"] == pytest.approx(scipy.stats.skew(column), rel=1e-8)
+        assert feature["negative_share"] == pytest.approx(np.mean(column < 0))
+        assert feature["zero_share"] == pytest.approx(np.mean(column == 0))
+    assert report["transforms"]["bytes"] == "log"
+
+
+def test_inspect_json_lines_with_features_and_no_labels(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "events.jsonl"
+    rng = np.random.default_rng(0)
+    path.write_text(
+        "".join(
+            json.dumps({"a": float(a), "b": float(b), "label": 0}) + "\n"
+            for a, b in zip(rng.lognormal(size=500), rng.normal(size=500), strict=True)
+        )
+    )
+    status, out, _ = run_cli(capsys, str(path), "--json", "--features", "b", "--no-progress")
+    assert status == 0
+    report = json.loads(out)
+    assert [f["name"] for f in report["features"]] == ["b"]
+    assert report["labels"] == {"anomalous": 0, "normal": 500}
+    status, out, _ = run_cli(capsys, str(path), "--json", "--label-field", "", "--no-progress")
+    report = json.loads(out)
+    assert report["labels"] is None
+    assert [f["name"] for f in report["features"]] == ["a", "b", "label"]
+
+
+def test_inspect_plot_writes_a_png_of_the_documented_size(
+    capsys: pytest.CaptureFixture[str], data_csv: Path, tmp_path: Path
+) -> None:
+    plot = tmp_path / "hist.png"
+    status, out, _ = run_cli(capsys, str(data_csv), "--plot", str(plot), "--json", "--no-progress")
+    assert status == 0
+    assert json.loads(out)["plot"] == str(plot)
+    assert png_size(plot) == (1000, 250 * 5)
+
+
+def test_inspect_large_file_is_sampled_and_exact(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # More rows than one chunk of the table reader (65,536 lines), so moments are merged.
+    n = 70_000
+    rng = np.random.default_rng(11)
+    columns = {"x": rng.lognormal(size=n), "y": rng.normal(size=n)}
+    path = tmp_path / "big.csv"
+    body = np.column_stack([columns["x"], columns["y"]])
+    with path.open("w") as handle:
+        handle.write("x,y\n")
+        np.savetxt(handle, body, delimiter=",", fmt="%.17g")
+    status, out, _ = run_cli(capsys, str(path), "--json", "--sample-rows", "5000", "--no-progress")
+    assert status == 0
+    report = json.loads(out)
+    assert report["rows"] == n and report["sample_rows"] == 5000
+    for feature in report["features"]:
+        column = columns[feature["name"]]
+        assert feature["mean"] == pytest.approx(column.mean(), rel=1e-12)
+        assert feature["skewness"] == pytest.approx(scipy.stats.skew(column), rel=1e-8)
+    assert report["transforms"] == {"x": "log"}
+
+
+@pytest.mark.parametrize(
+    ("content", "argv", "fragment"),
+    [
+        ("a,b\n1,2\n3,x\n", [], "bad.csv:3:"),
+        ("a,b\n1,2\n3\n", [], "bad.csv:3:"),
+        ("a,b\n", [], "no data rows"),
+        ("", [], "empty"),
+        ("a,b\n1,2\n", ["--features", "a,zz"], "zz"),
+        ("a,b\n1,2\n", ["--features", "a,,b"], "--features"),
+        ("a,b\n1,2\n", ["--sample-rows", "0"], "--sample-rows"),
+        ("a,b\n1,2\n", ["--plot", "/nonexistent-folder/h.png"], "no such folder"),
+    ],
+)
+def test_inspect_errors_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    content: str,
+    argv: list[str],
+    fragment: str,
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    status, out, err = run_cli(capsys, str(path), *argv)
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("stream-detect inspect: error: ")
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+def test_inspect_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = run_cli(capsys, str(tmp_path / "nope.csv"))
+    assert status == 2
+    assert err == f"stream-detect inspect: error: {tmp_path / 'nope.csv'}: no such file\n"
+
+
+def test_inspect_drives_a_progress_bar_by_bytes(
+    data_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No delay, so even this small file reports; the stream is not a terminal.
+    monkeypatch.setattr(
+        inspect_command, "Progress", functools.partial(inspect_command.Progress, delay=0.0)
+    )
+    stream = io.StringIO()
+    inspect_file(str(data_csv), progress_stream=stream)
+    lines = stream.getvalue().splitlines()
+    size = data_csv.stat().st_size
+    assert lines[-1].startswith(f"inspect events.csv: done, {size / 1024:.1f} KiB in ")
+    assert len(lines) <= 3
+
+
+def test_progress_is_quiet_on_error(data_csv: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a\n1\nx\n")
+    stream = io.StringIO()
+    with pytest.raises(InputError):
+        inspect_file(str(bad), progress_stream=stream)
+    assert stream.getvalue() == ""
+
+
+# ---------------------------------------------------------------- a real process
+
+
+def run_process(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stream_detect", "inspect", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
+    )
+
+
+def test_subprocess_json(data_csv: Path) -> None:
+    result = run_process(str(data_csv), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["transforms"]["bytes"] == "log"
+    assert "Traceback" not in result.stderr
+
+
+def test_subprocess_bad_cell_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b\n1,2\n3,abc\n")
+    result = run_process(str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"stream-detect inspect: error: {path}:3: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_subprocess_missing_file(tmp_path: Path) -> None:
+    result = run_process(str(tmp_path / "missing.jsonl"))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("missing.jsonl: no such file")
+    assert "Traceback" not in result.stderr
