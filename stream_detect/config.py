@@ -46,7 +46,7 @@ import difflib
 import inspect
 import math
 import re
-import sys
+import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,11 +55,6 @@ from typing import Any, TypeVar, overload
 
 from stream_detect.errors import ConfigError
 from stream_detect.settings import DetectorSettings, RunSettings
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 needs the tomli backport
-    import tomli as tomllib
 
 __all__ = [
     "ALL_SETTINGS",

@@ -252,9 +252,37 @@ class Detector:
         self._remember_scores(out.score[usable])
 
     def _groups(self, keys: list[str] | None, start: int, stop: int) -> list[tuple[str, IntArray]]:
-        """Rows of ``[start, stop)`` per key, each in arrival order."""
+        """Rows of ``[start, stop)`` per key, each in arrival order, keys by first appearance.
+
+        Scoring a key's rows together equals the event-by-event order as long
+        as no model is evicted between two rows of its key. That can only
+        happen when a stretch holds more distinct keys than ``max_keys``; such
+        stretches are cut where the next key would be one too many.
+        """
         if keys is None or not self.keyed:
             return [(_SINGLE, np.arange(start, stop))]
+        groups: list[tuple[str, IntArray]] = []
+        for begin, end in self._stretches(keys, start, stop):
+            groups.extend(self._stretch_groups(keys, begin, end))
+        return groups
+
+    def _stretches(self, keys: list[str], start: int, stop: int) -> list[tuple[int, int]]:
+        """Cut ``[start, stop)`` so no piece holds more than ``max_keys`` distinct keys."""
+        limit = self.settings.max_keys
+        if len(set(keys[start:stop])) <= limit:
+            return [(start, stop)]
+        pieces = []
+        begin = start
+        seen: set[str] = set()
+        for i in range(start, stop):
+            if keys[i] not in seen and len(seen) == limit:
+                pieces.append((begin, i))
+                begin, seen = i, set()
+            seen.add(keys[i])
+        pieces.append((begin, stop))
+        return pieces
+
+    def _stretch_groups(self, keys: list[str], start: int, stop: int) -> list[tuple[str, IntArray]]:
         segment = np.asarray(keys[start:stop], dtype=object)
         uniques, inverse = np.unique(segment, return_inverse=True)
         order = np.argsort(inverse, kind="stable")

@@ -26,13 +26,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
 from stream_detect.detector import Detections, Detector
-from stream_detect.errors import ConfigError
+from stream_detect.errors import ConfigError, ModelError
 from stream_detect.records import Decoded, RecordDecoder
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks import open_sink
@@ -92,6 +93,14 @@ class Pipeline:
     ) -> None:
         if labels is not None and detector.id_field is None:
             raise ConfigError("labels", run.labels, "an id_field too (feedback names events by id)")
+        if run.checkpoint is not None:
+            folder = Path(run.checkpoint).parent
+            if not folder.is_dir():
+                raise ConfigError(
+                    "checkpoint",
+                    run.checkpoint,
+                    f"a file in an existing directory; {folder} is not one",
+                )
         self.run_settings = run
         self.detector_settings = detector
         self.source = source
@@ -126,9 +135,13 @@ class Pipeline:
             return False
         features = checkpoint.detector.get("features")
         if not isinstance(features, list) or not features:
-            from stream_detect.errors import ModelError
-
             raise ModelError(f"checkpoint {path}: it names no features")
+        wanted = self.detector_settings.features
+        if wanted is not None and list(wanted) != features:
+            raise ModelError(
+                f"checkpoint {path}: written for features {features}, this run asks for "
+                f"{list(wanted)}; use a new checkpoint file or the same features"
+            )
         self.decoder = RecordDecoder(
             self.decoder.format,
             features,
@@ -141,7 +154,10 @@ class Pipeline:
         if checkpoint.header is not None:
             self.decoder.decode(RawBatch([checkpoint.header.encode()], [{"line": 1, "offset": 0}]))
         self.detector = Detector(self.detector_settings, features)
-        self.detector.restore(checkpoint.detector)
+        try:
+            self.detector.restore(checkpoint.detector)
+        except ModelError as exc:
+            raise ModelError(f"checkpoint {path}: {exc}") from exc
         self.source.seek(checkpoint.source)
         if self.labels is not None and checkpoint.labels is not None:
             self.labels.seek(checkpoint.labels)
@@ -185,7 +201,6 @@ class Pipeline:
         try:
             while not stop.is_set():
                 batch = self.source.read_batch(run.batch_size, linger, min(_POLL_S, linger * 2))
-                self._poll_labels()
                 if len(batch):
                     try:
                         self._handle(batch)
@@ -194,8 +209,11 @@ class Pipeline:
                         self.summary.stopped_by = "output closed"
                         break
                     self.source.commit(self.source.resume_token())
+                # After the batch, so feedback may name events it just delivered.
+                self._poll_labels()
                 self._timers()
                 if self.source.exhausted:
+                    self._drain_labels()
                     break
             else:
                 self.summary.stopped_by = "signal"
@@ -276,12 +294,18 @@ class Pipeline:
             out.append(record)
         return out
 
-    def _poll_labels(self) -> None:
+    def _drain_labels(self) -> None:
+        """At the end of the input, apply the feedback that is already there."""
+        while self._poll_labels():
+            pass
+
+    def _poll_labels(self) -> bool:
+        """Apply the feedback labels waiting now; return True if there were any."""
         if self.labels is None or self.labels.exhausted or self.detector is None:
-            return
+            return False
         batch = self.labels.read_batch(_LABELS_PER_TURN, 0.0, 0.0)
         if not len(batch):
-            return
+            return False
         id_field = self.detector_settings.id_field
         label_field = self.detector_settings.label_field
         dead = []
@@ -315,6 +339,7 @@ class Pipeline:
             self.summary.bad_records += len(dead)
             self.dead_letter.write_batch(dead)
             self.dead_letter.flush()
+        return True
 
     def _timers(self) -> None:
         run = self.run_settings

@@ -127,6 +127,13 @@ def _figure(width_px: int, height_px: int) -> Figure:
     return figure
 
 
+def _check_folder(path: str | os.PathLike[str]) -> None:
+    """InputError now, before any drawing, when the folder of ``path`` does not exist."""
+    folder = Path(path).absolute().parent
+    if not folder.is_dir():
+        raise InputError("cannot write the plot: no such folder", source=os.fspath(path))
+
+
 def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
     """Write ``figure`` as a PNG of its own pixel size (no tight bounding box); return the path."""
     target = Path(path)
@@ -162,6 +169,7 @@ def plot_threshold_curves(
     labels = np.asarray(y).ravel().astype(bool)
     scores = np.asarray(log_p, dtype=np.float64).ravel()
     curves = threshold_curves(labels, scores)
+    _check_folder(path)
     figure = _figure(*CURVES_SIZE)
     top, bottom = figure.subplots(2, 1)
     finite_cuts = np.isfinite(curves.log_epsilon)
@@ -256,6 +264,7 @@ def plot_histograms(
         raise ConfigError(
             "features", len(names), f"between 1 and {MAX_HISTOGRAM_FEATURES} features to plot"
         )
+    _check_folder(path)
     figure = _figure(HISTOGRAM_WIDTH, HISTOGRAM_ROW_HEIGHT * len(names))
     axes = figure.subplots(len(names), 2, squeeze=False)
     for row, name in enumerate(names):

@@ -55,7 +55,7 @@ class DetectorSettings:
     )
     contamination: float | None = _opt(
         0.01,
-        "share of events to flag while there are too few labels (quantile fallback; 0 turns it off)",
+        "share of events to flag while there is no epsilon yet (quantile fallback; 0: off)",
         min=0.0,
         max=0.5,
     )

@@ -69,7 +69,10 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
     }
     payload = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
     directory = target.parent if str(target.parent) else Path(".")
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ModelError(f"checkpoint {target}: cannot be written ({exc.strerror})") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)

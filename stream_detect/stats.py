@@ -161,7 +161,8 @@ class _Moments(ABC):
         else:
             weights = self.decay ** np.arange(rows - 1, -1, -1, dtype=np.float64)
         total = float(weights.sum())
-        batch_mean = weights @ X / total
+        # Averaging deviations from the first row keeps a constant feature exactly constant.
+        batch_mean = X[0] + weights @ (X - X[0]) / total
         dev = X - batch_mean
         batch = type(self)(self.d, self.half_life)
         batch.n = total

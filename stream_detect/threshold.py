@@ -245,9 +245,9 @@ def grid_log_threshold(y: ArrayLike, log_p: ArrayLike, steps: int = 1000) -> Thr
     replaces the best so far only when its F1 (computed as 2·prec·rec/(prec+rec),
     as in the exercise) is strictly greater. Where the exercise would return
     ε = 0 because no candidate has F1 > 0, this returns the first candidate,
-    ``lo``. All finite scores equal, or none finite: the single candidate ``lo``
-    (0.0 when no score is finite). Prefer :func:`best_log_threshold`, which is
-    never worse.
+    ``lo``. All finite scores equal (or a step that underflows to 0), or none
+    finite: the single candidate ``lo`` (0.0 when no score is finite).
+    Prefer :func:`best_log_threshold`, which is never worse.
 
     >>> choice = grid_log_threshold([1, 0, 1, 0, 0], [-9.0, -7.0, -5.0, -3.0, -1.0], steps=4)
     >>> choice.log_epsilon, choice.f1
@@ -257,11 +257,18 @@ def grid_log_threshold(y: ArrayLike, log_p: ArrayLike, steps: int = 1000) -> Thr
         raise ValueError(f"steps must be at least 1, got {steps}")
     labels, scores = _labels_and_scores(y, log_p)
     finite = scores[np.isfinite(scores)]
+    candidates: Array
     if finite.size == 0:
         candidates = np.zeros(1)
     else:
         lo, hi = float(finite.min()), float(finite.max())
-        candidates = np.arange(lo, hi, (hi - lo) / steps) if hi > lo else np.array([lo])
+        step = (hi - lo) / steps
+        if not math.isfinite(step):
+            # The spread itself overflows float64; weighting the ends keeps the grid finite.
+            fraction = np.arange(steps) / steps
+            candidates = lo * (1.0 - fraction) + hi * fraction
+        else:
+            candidates = np.arange(lo, hi, step) if step > 0 else np.array([lo])
     best = int(np.argmax(_classic_f1(labels, scores, candidates)))
     log_epsilon = float(candidates[best])
     return _choice(log_epsilon, confusion_counts(labels, scores < log_epsilon))
@@ -275,7 +282,8 @@ def select_threshold(y_val: ArrayLike, p_val: ArrayLike) -> tuple[float, float]:
     ``step = (max(p) - min(p)) / 1000``, predict anomaly when ``p < ε``, and a
     candidate is kept only if its F1 = 2·prec·rec/(prec+rec) is strictly greater
     than the best so far, starting from ε = 0, F1 = 0. So ``(0.0, 0.0)`` comes
-    back when no candidate reaches F1 > 0, or when all densities are equal.
+    back when no candidate reaches F1 > 0, or when all densities are equal (or
+    so close that the step underflows to 0, where the exercise would fail).
 
     Densities of many features underflow to 0; decisions belong in log space
     (:func:`select_log_threshold`).
@@ -289,9 +297,11 @@ def select_threshold(y_val: ArrayLike, p_val: ArrayLike) -> tuple[float, float]:
     if not np.all(np.isfinite(p)):
         raise ValueError("p_val must hold finite densities")
     lo, hi = float(p.min()), float(p.max())
-    if hi <= lo:
+    step = (hi - lo) / 1000
+    if not step > 0:
+        # All densities equal, or so close that the step underflows: no grid to search.
         return 0.0, 0.0
-    candidates = np.arange(lo, hi, (hi - lo) / 1000)
+    candidates = np.arange(lo, hi, step)
     f1 = _classic_f1(labels, p, candidates)
     best = int(np.argmax(f1))
     if not f1[best] > 0.0:

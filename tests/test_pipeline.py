@@ -44,10 +44,17 @@ def scored(
     sink, dead = ListSink(), ListSink()
     settings = RunSettings(**{"emit": "all", **run})
     if labels is None:
-        summary = run_stream(settings, detector, source=ListSource(events), sink=sink, dead_letter=dead)
+        summary = run_stream(
+            settings, detector, source=ListSource(events), sink=sink, dead_letter=dead
+        )
     else:
         pipeline = Pipeline(
-            settings, detector, source=ListSource(events), sink=sink, dead_letter=dead, labels=labels
+            settings,
+            detector,
+            source=ListSource(events),
+            sink=sink,
+            dead_letter=dead,
+            labels=labels,
         )
         summary = pipeline.run()
     assert sink.closed and dead.closed
@@ -126,7 +133,9 @@ def test_scores_equal_the_per_event_reference_for_any_batch_size(policy: dict[st
     assert 10 < expected.alert.sum() < len(X) // 2
     outputs = []
     for batch_size in (1, 7, 4096):
-        summary, results, dead = scored(as_events(X, labels, hosts), detector, batch_size=batch_size)
+        summary, results, dead = scored(
+            as_events(X, labels, hosts), detector, batch_size=batch_size
+        )
         assert dead == [] and summary.events == len(X)
         assert [r["position"]["line"] for r in results] == list(range(1, len(X) + 1))
         log_p, n = column(results, "log_p"), column(results, "n")
@@ -165,7 +174,7 @@ def test_output_fields_and_contributions() -> None:
     assert alert["alert"] is True and alert["warmup"] is False and alert["n"] == 250
     assert alert["key"] is None and alert["log_epsilon"] == -40.0
     assert alert["log_p"] < -40.0 and alert["mahalanobis_sq"] > 600
-    assert list(alert["contributions"])[0] == "c"
+    assert next(iter(alert["contributions"])) == "c"
     assert len(alert["contributions"]) == DetectorSettings().top_contributions
     assert {"a", "b", "c"} <= alert.keys()
 
@@ -215,7 +224,7 @@ def test_every_kind_of_bad_json_record_goes_to_dead_letters_with_its_line() -> N
     payloads: list[Any] = [*GOOD[:30], *(raw for raw, _ in BAD_JSON), b"", b"  ", *GOOD[30:]]
     summary, results, dead = scored(payloads, DetectorSettings(**FIXED), max_line_bytes=256)
     assert [entry["position"]["line"] for entry in dead] == list(range(31, 31 + len(BAD_JSON)))
-    for entry, (raw, words) in zip(dead, BAD_JSON, strict=True):
+    for entry, (_, words) in zip(dead, BAD_JSON, strict=True):
         assert words in entry["reason"], entry
         assert entry["raw"], entry
     assert summary.events == len(results) == len(GOOD)
@@ -515,8 +524,13 @@ def test_eviction_does_not_depend_on_the_batch_size() -> None:
 
 
 def test_an_event_without_its_key_is_a_dead_letter() -> None:
-    events = [{"host": "a", "x": 1.0}, {"x": 2.0}, {"host": None, "x": 3.0}, {"host": [1], "x": 4.0}]
-    summary, results, dead = scored(events, DetectorSettings(key_field="host", **FIXED))
+    events = [
+        {"host": "a", "x": 1.0},
+        {"x": 2.0},
+        {"host": None, "x": 3.0},
+        {"host": [1], "x": 4.0},
+    ]
+    _, results, dead = scored(events, DetectorSettings(key_field="host", **FIXED))
     assert len(results) == 1 and [d["position"]["line"] for d in dead] == [2, 3, 4]
     assert all("'host'" in d["reason"] for d in dead)
 

@@ -175,10 +175,14 @@ def test_histograms_reject_shape_mismatch_and_too_many_features(tmp_path: Path) 
 
 
 def test_unwritable_path_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot write the plot"):
+    with pytest.raises(InputError, match="cannot write the plot: no such folder"):
         plot_threshold_curves([0, 1], [-1.0, -5.0], -3.0, tmp_path / "missing" / "c.png")
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="no such folder"):
         plot_histograms(np.ones((2, 1)), ["a"], {}, tmp_path / "missing" / "h.png")
+    # a folder where the file should be: the write itself fails
+    (tmp_path / "taken.png").mkdir()
+    with pytest.raises(InputError, match="cannot write the plot"):
+        plot_threshold_curves([0, 1], [-1.0, -5.0], -3.0, tmp_path / "taken.png")
 
 
 def test_missing_matplotlib_is_a_dependency_error(

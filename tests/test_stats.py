@@ -457,12 +457,6 @@ def test_prequential_variance_is_never_negative(
     assert np.all(spread >= 0.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="learn() takes the batch mean as weights @ X / sum(weights), which rounds: 1800 "
-    "copies of 1e6 + 0.1 give a mean ~130 ulp off and var 2.4e-16 instead of exactly 0 "
-    "(update() and prequential() are exact); harmless behind the variance floor",
-)
 def test_learn_keeps_a_constant_feature_exactly_constant() -> None:
     value = 1e6 + 0.1
     state = RunningMoments.empty(1).learn(np.full((1800, 1), value))

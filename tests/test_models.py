@@ -1,0 +1,237 @@
+"""Tests of stream_detect.models: prequential scoring, river detectors and build_model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+from river import anomaly, preprocessing
+
+from stream_detect.errors import ConfigError, ModelError
+from stream_detect.models import GaussianModel, RiverModel, ScoreBlock, build_model
+
+Array = NDArray[np.float64]
+FEATURES = ("a", "b", "c")
+
+
+def one_row_at_a_time(model: GaussianModel, X: Array, learn: NDArray[np.bool_]) -> list[ScoreBlock]:
+    """Score each row with score(), then learn it if told to: the definition of prequential."""
+    blocks = []
+    for x, learned in zip(X, learn, strict=True):
+        blocks.append(model.score(x[None, :]))
+        if learned:
+            model.learn(x[None, :])
+    return blocks
+
+
+# ---------------------------------------------------------------- GaussianModel
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(1, 300),
+    st.booleans(),
+    st.sampled_from([None, 5.0, 100.0]),
+    st.sampled_from([0.0, 0.3, 0.9, 1.0]),
+    st.integers(0, 2**32 - 1),
+)
+def test_prequential_equals_scoring_each_row_after_learning_the_previous_ones(
+    rows: int, full: bool, half_life: float | None, p_learn: float, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    scale = np.array([1.0, 1e3, 1e-3])
+    X = rng.normal(size=(rows, 3)) * scale + [5.0, -2e4, 0.0]
+    learn = rng.random(rows) < p_learn
+    batch = GaussianModel(3, full=full, half_life=half_life)
+    warm = X[: rows // 3]
+    batch.learn(warm)
+    looped = GaussianModel(3, full=full, half_life=half_life)
+    looped.learn(warm)
+    block = batch.prequential(X, learn)
+    assert batch.n == looped.n, "prequential must not learn"
+    expected = one_row_at_a_time(looped, X, learn)
+    log_p = np.array([b.log_p[0] for b in expected])
+    distance_sq = np.array([b.distance_sq[0] for b in expected])
+    assert np.array_equal(np.isnan(block.log_p), np.isnan(log_p))
+    # A full covariance of fewer than d + 1 events is singular up to the ridge,
+    # so its scores are ill-conditioned; the detector does not use them either.
+    learned_before = warm.shape[0] + np.concatenate(([0], np.cumsum(learn)[:-1]))
+    seen = learned_before >= (4 if full else 1)
+    np.testing.assert_allclose(block.log_p[seen], log_p[seen], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(block.distance_sq[seen], distance_sq[seen], rtol=1e-9, atol=1e-9)
+    assert block.mean is not None and block.spread is not None
+    for i in np.flatnonzero(seen)[:: max(1, rows // 10)]:
+        assert expected[i].mean is not None and expected[i].spread is not None
+        assert np.all(np.abs(block.mean[i] - expected[i].mean[0]) <= 1e-9 * scale)
+        spread_scale = np.outer(scale, scale) if full else scale**2
+        error = np.abs(block.spread[i] - expected[i].spread)
+        assert np.all(error <= 1e-9 * (np.abs(expected[i].spread) + spread_scale))
+
+
+def test_a_model_that_learned_nothing_scores_nan() -> None:
+    for full in (False, True):
+        model = GaussianModel(2, full=full)
+        assert np.all(np.isnan(model.score(np.ones((3, 2))).log_p))
+        block = model.prequential(np.ones((3, 2)), np.array([False, True, True]))
+        assert np.isnan(block.log_p[:2]).all() and np.isfinite(block.log_p[2])
+        assert np.isnan(block.distance_sq[:2]).all()
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_score_is_the_gaussian_log_pdf_of_the_learned_moments(full: bool) -> None:
+    rng = np.random.default_rng(0)
+    train = rng.multivariate_normal(
+        [1.0, -1.0, 3.0], [[2, 0.8, 0], [0.8, 1, 0.3], [0, 0.3, 4]], 500
+    )
+    X = rng.normal(size=(20, 3)) * 3
+    model = GaussianModel(3, full=full)
+    model.learn(train)
+    block = model.score(X)
+    mean = train.mean(axis=0)
+    if full:
+        expected = scipy.stats.multivariate_normal(mean, np.cov(train.T, bias=True)).logpdf(X)
+    else:
+        sd = train.std(axis=0, ddof=0)
+        expected = scipy.stats.norm.logpdf(X, mean, sd).sum(axis=1)
+    np.testing.assert_allclose(block.log_p, expected, rtol=1e-9)
+    contributions = model.contributions(X, block, np.arange(20))
+    assert contributions is not None
+    np.testing.assert_allclose(contributions.sum(axis=1), block.distance_sq, rtol=1e-9)
+    # The scale-free score drops log det: it is log N(z; 0, I) of the whitened event.
+    np.testing.assert_allclose(
+        block.scale_free, -0.5 * (block.distance_sq + 3 * math.log(2 * math.pi)), rtol=1e-13
+    )
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_prequential_contributions_match_each_rows_own_model(full: bool) -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    model = GaussianModel(3, full=full)
+    model.learn(rng.normal(size=(10, 3)))
+    block = model.prequential(X, np.ones(60, dtype=bool))
+    rows = np.array([0, 17, 59])
+    contributions = model.contributions(X, block, rows)
+    assert contributions is not None
+    np.testing.assert_allclose(contributions.sum(axis=1), block.distance_sq[rows], rtol=1e-9)
+
+
+def test_a_constant_feature_does_not_make_every_event_an_anomaly() -> None:
+    rng = np.random.default_rng(2)
+    train = np.column_stack([np.full(300, 5.0), rng.normal(size=300)])
+    for full in (False, True):
+        model = GaussianModel(2, full=full)
+        model.learn(train)
+        block = model.score(np.array([[5.0, 0.1], [5.0, 4.0], [5.5, 0.0]]))
+        assert np.all(np.isfinite(block.log_p))
+        # Ordinary events outscore the one that left the constant.
+        assert block.log_p[0] > block.log_p[1] > block.log_p[2]
+
+
+def test_gaussian_state_round_trips_and_rejects_another_width() -> None:
+    rng = np.random.default_rng(3)
+    model = GaussianModel(3, full=True, half_life=50.0)
+    model.learn(rng.normal(size=(80, 3)))
+    copy = GaussianModel(3, full=True, half_life=50.0)
+    copy.restore(model.to_dict())
+    X = rng.normal(size=(5, 3))
+    np.testing.assert_array_equal(copy.score(X).log_p, model.score(X).log_p)
+    assert copy.stats.decay == model.stats.decay
+    with pytest.raises(ModelError, match="features"):
+        GaussianModel(2, full=True).restore(model.to_dict())
+    with pytest.raises(ModelError, match="kind"):
+        GaussianModel(3, full=False).restore(model.to_dict())
+
+
+# ---------------------------------------------------------------- RiverModel
+
+
+def river_stream(rows: int = 400) -> Array:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(rows, 3))
+    X[::50] += 8.0
+    return X
+
+
+def test_river_half_space_trees_score_is_the_negated_anomaly_score() -> None:
+    X = river_stream()
+    params = {"seed": 7, "n_trees": 5, "height": 4, "window_size": 50}
+    model = RiverModel("HalfSpaceTrees", FEATURES, params)
+    assert model.exact_blocks is False
+    twin = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(**params)
+    log_p = []
+    for x in X:
+        log_p.append(model.prequential(x[None, :], np.ones(1, dtype=bool)).log_p[0])
+        model.learn(x[None, :])
+        row = dict(zip(FEATURES, x.tolist(), strict=True))
+        assert log_p[-1] == -twin.score_one(row)
+        twin.learn_one(row)
+    scores = np.array(log_p)
+    # It learned: after the first window the scores move, and lower still means stranger.
+    assert np.ptp(scores[100:]) > 0
+    assert np.mean(scores[100::50]) < np.median(scores[100:])
+    block = model.score(X[:3])
+    assert np.all(np.isnan(block.distance_sq))
+    assert model.contributions(X[:3], block, np.arange(3)) is None
+
+
+def test_river_model_scores_one_row_at_a_time_and_is_not_saved() -> None:
+    model = RiverModel("HalfSpaceTrees", FEATURES, {"seed": 1})
+    with pytest.raises(ValueError, match="one row"):
+        model.prequential(np.zeros((2, 3)), np.ones(2, dtype=bool))
+    with pytest.raises(ModelError, match="pickle"):
+        model.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("scaler", "front"), [("minmax", "MinMaxScaler"), ("standard", "StandardScaler"), ("none", "")]
+)
+def test_river_model_puts_the_chosen_scaler_in_front(scaler: str, front: str) -> None:
+    model = RiverModel("HalfSpaceTrees", FEATURES, {"seed": 1}, scaler=scaler)
+    if front:
+        assert front in str(model.detector)
+    else:
+        assert isinstance(model.detector, anomaly.HalfSpaceTrees)
+
+
+# ---------------------------------------------------------------- build_model
+
+
+def test_build_model_by_name() -> None:
+    diagonal = build_model("diagonal", FEATURES, half_life=30.0, variance_floor=1e-6)
+    assert isinstance(diagonal, GaussianModel) and not diagonal.full
+    assert diagonal.stats.half_life == 30.0 and diagonal.variance_floor == 1e-6
+    full = build_model("full", FEATURES, half_life=30.0)
+    assert isinstance(full, GaussianModel) and full.full and full.stats.d == 3
+    assert full.stats.half_life == 30.0 and full.stats.decay == 0.5 ** (1 / 30.0)
+    river = build_model("river:HalfSpaceTrees", FEATURES, params={"seed": 3})
+    assert isinstance(river, RiverModel) and river.features == FEATURES
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "Diagonal", "", "river", "full "])
+def test_build_model_rejects_an_unknown_name_and_lists_the_options(kind: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_model(kind, FEATURES)
+    assert info.value.key == "model" and info.value.value == kind
+    for option in ("diagonal", "full", "river:NAME"):
+        assert option in str(info.value)
+
+
+def test_build_model_rejects_an_unknown_river_detector_and_lists_those_it_knows() -> None:
+    with pytest.raises(ConfigError) as info:
+        build_model("river:NoSuchTrees", FEATURES)
+    message = str(info.value)
+    assert info.value.key == "model"
+    assert "river:HalfSpaceTrees" in message and "river:LODA" in message
+
+
+def test_build_model_rejects_parameters_the_river_detector_does_not_take() -> None:
+    with pytest.raises(ConfigError) as info:
+        build_model("river:HalfSpaceTrees", FEATURES, params={"no_such_parameter": 1})
+    assert info.value.key == "model_params"
+    assert "HalfSpaceTrees" in str(info.value)
