@@ -57,6 +57,7 @@ class Summary:
     events: int = 0
     alerts: int = 0
     bad_records: int = 0
+    bad_feedback: int = 0
     blank_lines: int = 0
     feedback_labels: int = 0
     unmatched_feedback: int = 0
@@ -200,7 +201,8 @@ class Pipeline:
         delivered = True
         try:
             while not stop.is_set():
-                batch = self.source.read_batch(run.batch_size, linger, min(_POLL_S, linger * 2))
+                # The wait for a first record is also the longest a batch can fill for.
+                batch = self.source.read_batch(run.batch_size, linger, max(_POLL_S, linger))
                 if len(batch):
                     try:
                         self._handle(batch)
@@ -336,7 +338,7 @@ class Pipeline:
                     }
                 )
         if dead:
-            self.summary.bad_records += len(dead)
+            self.summary.bad_feedback += len(dead)
             self.dead_letter.write_batch(dead)
             self.dead_letter.flush()
         return True

@@ -29,6 +29,14 @@ def one_row_at_a_time(model: GaussianModel, X: Array, learn: NDArray[np.bool_]) 
     return blocks
 
 
+def correlation_condition(spread: Array | None) -> float:
+    """Condition number of the correlation matrix of a (floored) covariance; 1 if diagonal."""
+    if spread is None or spread.ndim == 1:
+        return 1.0
+    sd = np.sqrt(np.diagonal(spread))
+    return float(np.linalg.cond(spread / np.outer(sd, sd)))
+
+
 # ---------------------------------------------------------------- GaussianModel
 
 
@@ -62,8 +70,12 @@ def test_prequential_equals_scoring_each_row_after_learning_the_previous_ones(
     # so its scores are ill-conditioned; the detector does not use them either.
     learned_before = warm.shape[0] + np.concatenate(([0], np.cumsum(learn)[:-1]))
     seen = learned_before >= (4 if full else 1)
-    np.testing.assert_allclose(block.log_p[seen], log_p[seen], rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(block.distance_sq[seen], distance_sq[seen], rtol=1e-9, atol=1e-9)
+    # Rounding in the moments is amplified by the conditioning of the correlation
+    # matrix: a few events in 3-D can span a nearly flat cloud.
+    rtol = np.array([1e-9 + 1e-15 * correlation_condition(b.spread) for b in expected])
+    for got, want in ((block.log_p, log_p), (block.distance_sq, distance_sq)):
+        error = np.abs(got[seen] - want[seen])
+        assert np.all(error <= rtol[seen] * np.abs(want[seen]) + 1e-9)
     assert block.mean is not None and block.spread is not None
     for i in np.flatnonzero(seen)[:: max(1, rows // 10)]:
         assert expected[i].mean is not None and expected[i].spread is not None

@@ -37,13 +37,13 @@ def scored(
     events: list[Any],
     detector: DetectorSettings,
     *,
-    labels: Source | None = None,
+    feedback: Source | None = None,
     **run: Any,
 ) -> tuple[Summary, list[dict[str, Any]], list[dict[str, Any]]]:
     """Run ``events`` through a pipeline; return the summary, the results and the dead letters."""
     sink, dead = ListSink(), ListSink()
     settings = RunSettings(**{"emit": "all", **run})
-    if labels is None:
+    if feedback is None:
         summary = run_stream(
             settings, detector, source=ListSource(events), sink=sink, dead_letter=dead
         )
@@ -54,7 +54,7 @@ def scored(
             source=ListSource(events),
             sink=sink,
             dead_letter=dead,
-            labels=labels,
+            labels=feedback,
         )
         summary = pipeline.run()
     assert sink.closed and dead.closed
@@ -419,7 +419,7 @@ def test_feedback_labels_join_earlier_events_by_id() -> None:
     summary = pipeline.run()
     assert summary.feedback_labels == early.size
     assert summary.unmatched_feedback == 1
-    assert summary.bad_records == 3
+    assert summary.bad_feedback == 3 and summary.bad_records == 0
     unknown, not_binary, garbage = dead_letters.records
     assert "ev-never-seen" in unknown["reason"]
     assert unknown["position"]["line"] == early.size + 1
@@ -431,21 +431,14 @@ def test_feedback_labels_join_earlier_events_by_id() -> None:
     assert (epsilons[:600] == -40.0).all() and epsilons[-1] != -40.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pipeline.run (stream_detect/pipeline.py) polls feedback labels before it handles "
-    "the batch it just read, and stops at the end of the event source without a last poll: "
-    "labels of a finite file are never read when the events fit in one batch, and labels "
-    "naming events of the batch in hand are dead-lettered as unknown",
-)
 def test_feedback_labels_of_a_finished_stream_are_all_applied() -> None:
     events = [{"id": f"e{i}", "x": float(i % 7), "y": float(i % 3)} for i in range(300)]
     feedback = [{"id": f"e{i}", "label": int(i % 50 == 0)} for i in range(0, 300, 3)]
     summary, _, dead = scored(
         events,
         DetectorSettings(id_field="id", retune_seconds=0.0),
-        labels=ListSource(feedback),
-        labels_uri="list:",
+        feedback=ListSource(feedback),
+        labels="list:",
     )
     assert dead == []
     assert summary.feedback_labels == len(feedback)
@@ -508,13 +501,6 @@ def test_keys_beyond_max_keys_evict_the_least_recently_seen() -> None:
     assert results[-2]["n"] == 0 and results[-1]["n"] == 0 and results[-1]["warmup"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Detector._groups (stream_detect/detector.py) scores all rows of a key in a batch "
-    "together, keys in order of first appearance; a key that appears before and after a new "
-    "key in one batch is never evicted in between, so with max_keys exceeded the results "
-    "depend on the batch size",
-)
 def test_eviction_does_not_depend_on_the_batch_size() -> None:
     detector = DetectorSettings(key_field="host", max_keys=3, **FIXED)
     one, by_one, _ = scored(EVICTING, detector, batch_size=1)
@@ -627,6 +613,87 @@ def test_a_restart_from_the_checkpoint_learns_each_event_once(tmp_path: Path) ->
         assert (mine["alert"], mine["n"]) == (theirs["alert"], theirs["n"])
 
 
+RESTARTS = {
+    "keyed": {"key_field": "host"},
+    "half-life": {"half_life": 100.0},
+    "keyed-full-forgetting-evicting": {
+        "key_field": "host",
+        "model": "full",
+        "half_life": 300.0,
+        "max_keys": 3,
+    },
+}
+
+
+@pytest.mark.parametrize("extra", RESTARTS.values(), ids=list(RESTARTS))
+def test_every_model_kind_resumes_exactly(tmp_path: Path, extra: dict[str, Any]) -> None:
+    rng = np.random.default_rng(0)
+    events = [
+        {"host": f"h{i % 4}", "x": (1 + i % 4) * float(rng.normal()), "y": float(rng.normal())}
+        for i in range(800)
+    ]
+    detector = DetectorSettings(log_epsilon=-10.0, retune_seconds=0.0, **extra)
+    whole, parts = tmp_path / "whole.json", tmp_path / "parts.json"
+    _, straight, _ = scored(events, detector, checkpoint=str(whole))
+    _, before, _ = scored(events[:333], detector, checkpoint=str(parts), batch_size=50)
+    _, after, _ = scored(events, detector, checkpoint=str(parts), batch_size=7)
+    assert len(before) + len(after) == len(straight)
+    for mine, theirs in zip(before + after, straight, strict=True):
+        assert (mine["alert"], mine["warmup"], mine["n"]) == (
+            theirs["alert"],
+            theirs["warmup"],
+            theirs["n"],
+        )
+    assert_close(column(before + after, "log_p"), column(straight, "log_p"))
+
+    def models(path: Path) -> dict[str, dict[str, Any]]:
+        checkpoint = load_checkpoint(path)
+        assert checkpoint is not None
+        return {m["key"]: m["state"]["stats"] for m in checkpoint.detector["models"]}
+
+    resumed, uninterrupted = models(parts), models(whole)
+    assert resumed.keys() == uninterrupted.keys()
+    for key, state in resumed.items():
+        assert state["n"] == pytest.approx(uninterrupted[key]["n"], rel=1e-12)
+        assert np.allclose(state["mean"], uninterrupted[key]["mean"], rtol=1e-10, atol=1e-12)
+        assert np.allclose(state["second"], uninterrupted[key]["second"], rtol=1e-10, atol=1e-12)
+
+
+def test_feedback_labels_resume_where_they_were(tmp_path: Path) -> None:
+    X, labels = labelled_stream(count=1000)
+    events = as_events(X)
+    for i, event in enumerate(events):
+        event["id"] = f"ev{i}"
+    feedback = [{"id": f"ev{i}", "label": int(labels[i])} for i in np.flatnonzero(labels >= 0)]
+    detector = DetectorSettings(
+        id_field="id",
+        log_epsilon=-40.0,
+        retune_every=0,
+        retune_seconds=0.0,
+        retune_labels=5,
+        **FEW_LABELS,
+    )
+    run = RunSettings(emit="all", checkpoint=str(tmp_path / "state.json"), labels="list:")
+    counts = []
+    for stream, given in ((events[:500], feedback[:20]), (events, feedback)):
+        pipeline = Pipeline(
+            run,
+            detector,
+            source=ListSource(stream),
+            sink=ListSink(),
+            dead_letter=(dead := ListSink()),
+            labels=ListSource(given),
+        )
+        pipeline.restore()
+        summary = pipeline.run()
+        assert dead.records == [] and summary.unmatched_feedback == 0
+        counts.append(summary.feedback_labels)
+    # The second run skipped the 20 labels the checkpoint said were applied.
+    assert counts == [20, len(feedback) - 20]
+    detail = summary.to_dict()
+    assert detail["validation_positive"] + detail["validation_negative"] == len(feedback)
+
+
 class CrashingSink(ListSink):
     """A sink whose process dies (an exception that is not a broken pipe) after some records."""
 
@@ -716,3 +783,30 @@ def test_a_closed_output_stops_the_stream_quietly(tmp_path: Path) -> None:
     assert source.commits[-1]["line"] <= 101
     saved = load_checkpoint(path)
     assert saved is not None and saved.source["line"] <= 101
+
+
+def test_timers_run_on_the_pipelines_clock(tmp_path: Path) -> None:
+    now = [0.0]
+
+    def one_second_per_batch(count: int) -> None:
+        now[0] += 1.0
+
+    pipeline = Pipeline(
+        RunSettings(
+            batch_size=10,
+            checkpoint=str(tmp_path / "state.json"),
+            checkpoint_every=0,
+            checkpoint_seconds=30.0,
+        ),
+        DetectorSettings(log_epsilon=-9.0, retune_every=0, retune_labels=0, retune_seconds=20.0),
+        source=ListSource(as_events(np.random.default_rng(0).normal(size=(1000, 2)))),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+        on_progress=one_second_per_batch,
+        clock=lambda: now[0],
+    )
+    summary = pipeline.run()
+    # 100 batches, 100 seconds: checkpoints at 30, 60, 90 and at the end; re-tunes every 20.
+    assert summary.checkpoints == 4
+    assert summary.to_dict()["retunes"] == 5
+    assert summary.seconds == 100.0

@@ -221,12 +221,6 @@ def test_a_checkpoint_of_another_model_is_refused(
     assert path.read_bytes() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pipeline.restore (stream_detect/pipeline.py, restore()) builds the decoder and "
-    "Detector from the checkpoint's features and never compares them with "
-    "DetectorSettings.features, so --features x,z silently runs on the checkpoint's x,y",
-)
 def test_a_checkpoint_of_other_features_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     checkpoint_run(path, DetectorSettings(features=("a", "b")))
@@ -234,11 +228,6 @@ def test_a_checkpoint_of_other_features_is_refused(tmp_path: Path) -> None:
         restart(path, DetectorSettings(features=("a", "c")))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Detector.restore's ModelError (stream_detect/detector.py, restore()) says "
-    "'checkpoint was written with ...' without the path; Pipeline.restore does not add it",
-)
 def test_a_refused_checkpoint_is_named_in_the_message(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     checkpoint_run(path, DetectorSettings())
@@ -258,14 +247,22 @@ def test_restoring_the_same_settings_continues(tmp_path: Path) -> None:
     assert model["state"]["stats"]["n"] == 200.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="save_checkpoint (stream_detect/state.py) lets tempfile.mkstemp's FileNotFoundError "
-    "out when the checkpoint's directory does not exist; nothing checks the directory up front "
-    "(open_sink does, for file sinks), so the CLI crashes with a traceback after the whole "
-    "stream was processed",
-)
-def test_a_checkpoint_in_a_missing_directory_is_a_stream_detect_error(tmp_path: Path) -> None:
-    with pytest.raises(StreamDetectError):
-        checkpoint_run(tmp_path / "no" / "such" / "state.json", DetectorSettings())
+def test_a_checkpoint_in_a_missing_directory_is_refused_before_the_run(tmp_path: Path) -> None:
+    sink = ListSink()
+    with pytest.raises(StreamDetectError, match="checkpoint"):
+        run_stream(
+            RunSettings(checkpoint=str(tmp_path / "no" / "such" / "state.json")),
+            DetectorSettings(),
+            source=ListSource(events(50)),
+            sink=sink,
+            dead_letter=ListSink(),
+        )
+    assert sink.records == [], "refused before anything was processed"
     assert os.listdir(tmp_path) == []
+
+
+def test_saving_into_a_missing_directory_is_a_model_error_naming_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "gone" / "state.json"
+    with pytest.raises(ModelError) as caught:
+        save_checkpoint(target, SAMPLE)
+    assert str(target) in str(caught.value)
