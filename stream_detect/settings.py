@@ -108,3 +108,4 @@ class RunSettings:
     )
     max_line_bytes: int = _opt(1 << 20, "longer input lines go to dead letters", min=64)
     summary: bool = _opt(True, "print a JSON summary to stderr at exit")
+    progress: bool = _opt(True, "show events/s on stderr while it is a terminal")

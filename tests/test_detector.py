@@ -280,6 +280,17 @@ def test_warm_up_is_per_key() -> None:
     np.testing.assert_array_equal(out.warmup[150:], np.arange(50) < 30)
 
 
+def test_a_full_model_warms_up_for_at_least_d_plus_one_events() -> None:
+    X = normal_rows(40, 18)
+    X[5] = [30.0, -30.0, 30.0]
+    settings = DetectorSettings(model="full", min_samples=1, log_epsilon=-15.0, retune_every=0)
+    out = Detector(settings, FEATURES).process(X, unlabelled(40))
+    np.testing.assert_array_equal(out.warmup, out.n < D + 1)
+    assert out.alert[5] and not out.alert[:5].any()
+    diagonal = Detector(replace(settings, model="diagonal"), FEATURES).process(X, unlabelled(40))
+    np.testing.assert_array_equal(diagonal.warmup, diagonal.n < 1)
+
+
 @pytest.mark.parametrize("learn_labelled", [False, True])
 def test_labelled_events_are_held_out_unless_asked(learn_labelled: bool) -> None:
     X = normal_rows(300, 3, loc=5.0)
@@ -579,7 +590,7 @@ def test_a_restored_detector_continues_exactly_like_an_uninterrupted_one(
     stream: Stream, model: str
 ) -> None:
     settings = retuning_settings(model=model, half_life=200.0)
-    split = 293
+    split = 256  # inside the level shift: a run of alerts is pending re-admission
     first = slice(0, split)
     head = Stream(stream.X[first], stream.labels[first], stream.keys[first], stream.ids[first])
     rest = slice(split, None)
@@ -589,9 +600,12 @@ def test_a_restored_detector_continues_exactly_like_an_uninterrupted_one(
     run(uninterrupted, head, 50, keyed=True)
     interrupted = Detector(settings, FEATURES)
     run(interrupted, head, 50, keyed=True)
+    assert any(state.pending for state in interrupted.models.values())
+    assert interrupted.labels_since_retune > 0
     saved = orjson.dumps(interrupted.to_dict())
     restored = Detector(settings, FEATURES)
     restored.restore(orjson.loads(saved))
+    assert orjson.dumps(restored.to_dict()) == saved
     assert restored.summary() == uninterrupted.summary()
     # Feedback on an event from before the checkpoint still finds it.
     assert restored.add_feedback("e10", 0) == uninterrupted.add_feedback("e10", 0) is True

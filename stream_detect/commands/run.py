@@ -9,6 +9,7 @@ summary on stderr; a second signal exits at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ import orjson
 
 from stream_detect.config import add_settings_arguments, load_settings
 from stream_detect.pipeline import run_stream
+from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
 
 __all__ = ["add_arguments", "run"]
@@ -43,8 +45,18 @@ def run(args: argparse.Namespace) -> int:
 
     for sig in previous:
         signal.signal(sig, request_stop)
+    # Only on a terminal: a log or pipe on stderr already carries dead letters.
+    progress = None
+    if run_settings.progress and sys.stderr.isatty():
+        progress = Progress(None, "stream-detect run", unit="events", tty=True)
     try:
-        summary = run_stream(run_settings, detector_settings, stop=stop)
+        with progress or contextlib.nullcontext():
+            summary = run_stream(
+                run_settings,
+                detector_settings,
+                stop=stop,
+                on_progress=None if progress is None else progress.advance,
+            )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
