@@ -241,8 +241,17 @@ class Detector:
         stop: int,
         out: Detections,
     ) -> None:
-        for key, rows in self._groups(keys, start, stop):
-            self._score_group(self._state_for(key), X, labels, rows, out)
+        if keys is None or not self.keyed:
+            self._score_group(self._state_for(_SINGLE), X, labels, np.arange(start, stop), out)
+        else:
+            for begin, end in self._stretches(keys, start, stop):
+                groups = self._stretch_groups(keys, begin, end)
+                for key, rows in groups:
+                    self._score_group(self._state_for(key), X, labels, rows, out)
+                # Event by event, recency follows each key's last event, not its first.
+                for key, _ in sorted(groups, key=lambda group: int(group[1][-1])):
+                    if key in self.models:
+                        self.models.move_to_end(key)
         segment = np.arange(start, stop)
         labelled = segment[labels[start:stop] >= 0]
         if labelled.size:
@@ -251,23 +260,13 @@ class Detector:
         usable = segment[(labels[start:stop] < 0) & ~out.warmup[start:stop]]
         self._remember_scores(out.score[usable])
 
-    def _groups(self, keys: list[str] | None, start: int, stop: int) -> list[tuple[str, IntArray]]:
-        """Rows of ``[start, stop)`` per key, each in arrival order, keys by first appearance.
+    def _stretches(self, keys: list[str], start: int, stop: int) -> list[tuple[int, int]]:
+        """Cut ``[start, stop)`` so no piece holds more than ``max_keys`` distinct keys.
 
         Scoring a key's rows together equals the event-by-event order as long
-        as no model is evicted between two rows of its key. That can only
-        happen when a stretch holds more distinct keys than ``max_keys``; such
-        stretches are cut where the next key would be one too many.
+        as no model is evicted between two rows of its key, which can only
+        happen when a stretch holds more distinct keys than ``max_keys``.
         """
-        if keys is None or not self.keyed:
-            return [(_SINGLE, np.arange(start, stop))]
-        groups: list[tuple[str, IntArray]] = []
-        for begin, end in self._stretches(keys, start, stop):
-            groups.extend(self._stretch_groups(keys, begin, end))
-        return groups
-
-    def _stretches(self, keys: list[str], start: int, stop: int) -> list[tuple[int, int]]:
-        """Cut ``[start, stop)`` so no piece holds more than ``max_keys`` distinct keys."""
         limit = self.settings.max_keys
         if len(set(keys[start:stop])) <= limit:
             return [(start, stop)]
@@ -283,6 +282,7 @@ class Detector:
         return pieces
 
     def _stretch_groups(self, keys: list[str], start: int, stop: int) -> list[tuple[str, IntArray]]:
+        """Rows of ``[start, stop)`` per key, each in arrival order, keys by first appearance."""
         segment = np.asarray(keys[start:stop], dtype=object)
         uniques, inverse = np.unique(segment, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
