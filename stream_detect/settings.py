@@ -71,7 +71,11 @@ class DetectorSettings:
     half_life: float | None = _opt(
         None, "forget exponentially with this half-life in learned events (default: off)", min=1.0
     )
-    retune_every: int = _opt(1000, "re-tune epsilon every N events (0 turns it off)", min=0)
+    retune_every: int = _opt(
+        1000,
+        "re-tune epsilon every N events (0: off; while no epsilon is set, every 100 events)",
+        min=0,
+    )
     retune_labels: int = _opt(10, "re-tune epsilon after K new labels (0 turns it off)", min=0)
     retune_seconds: float = _opt(60.0, "re-tune epsilon every T seconds (0 turns it off)", min=0.0)
     min_positive_labels: int = _opt(5, "anomaly labels needed to tune epsilon by F1", min=1)

@@ -133,6 +133,7 @@ def assert_matches_reference(
             result[name][comparable], getattr(expected, name)[comparable], rtol=1e-9, atol=1e-9
         )
     assert np.all(np.isnan(result["log_p"][result["n"] == 0]))
+    assert np.all(result["log_epsilon"] == settings.log_epsilon), "epsilon must stay fixed"
     assert expected.alert.sum() >= 10, "the stream should raise alerts under every policy"
 
 

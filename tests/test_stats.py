@@ -508,6 +508,19 @@ def test_a_step_of_a_thousand_deviations_inside_one_batch_still_agrees(
         assert refused, "the step never made a chunk split"
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_stationary_data_far_from_zero_needs_no_chunk_split(
+    kind: type[Moments], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sums are taken around the first learned row, not around 0, so an
+    # offset of 1e6 standard deviations costs no digits and no retries.
+    refused = find_splits(monkeypatch)
+    X = data(np.random.default_rng(12), 4096, 3, 1.0, np.full(3, 1e6))
+    learn = np.arange(4096) % 3 > 0
+    kind.empty(3).prequential(X, learn)
+    assert refused == []
+
+
 # ---------------------------------------------------------------- persistence
 
 
