@@ -71,7 +71,8 @@ def scaled_sigmoid(position: Array) -> Array:
     """
     position = np.asarray(position, dtype=np.float64)
     # 2 * sigmoid(y) - 1 == tanh(y / 2), without overflow for large |y|.
-    inside: Array = np.tanh(-2.5 * position)
+    # (+ 0.0 turns the -0.0 at position 0 into 0.0.)
+    inside: Array = np.tanh(-2.5 * position) + 0.0
     return np.where(position > 3.0, -1.0, inside)
 
 
@@ -361,7 +362,8 @@ def sweep_thresholds(
     [inf, 0.9, 0.8, 0.5, 0.2, 0.0]
     >>> sweep.scores.round(4).tolist()
     [-1.0, -1.11, 0.7498, 0.89, 0.78, 0.1215]
-    >>> sweep.best()
+    >>> threshold, raw = sweep.best()
+    >>> threshold, round(raw, 4)
     (0.5, 0.89)
     """
     if len(anomaly_scores) != len(layouts):

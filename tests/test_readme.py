@@ -1,0 +1,35 @@
+"""The README's commands and examples stay true."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+CI_SCRIPT = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_python_example_runs_and_finds_the_alert() -> None:
+    section = README.split("## From Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code.group(1), "README.md", "exec"), {})
+    assert printed.getvalue().startswith("1 {'cpu':")
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    commands = re.findall(r"^(python3 -m venv .*)$", README, re.M)
+    test_command = [c for c in commands if "pytest" in c]
+    assert len(test_command) == 1
+    assert test_command[0] in CI_SCRIPT.splitlines()
+
+
+def test_the_readme_names_every_subcommand() -> None:
+    from stream_detect.cli import COMMANDS
+
+    for name in COMMANDS:
+        assert f"stream-detect {name}" in README
