@@ -7,16 +7,17 @@ optimised over the whole corpus, normalised so the null detector scores 0 and
 the perfect one 100. Prints one row per policy for what a flagged event does
 to the model, next to NAB's published windowedGaussian and the null detector:
 
-    python bench/nab.py [--data ../shared/data/nab] [--alert-z 4] [--jobs 2]
+    python bench/nab.py [--data ../shared/data/nab] [--alert-z 4] [--sweep z2|erf] [--jobs 2]
 
 Anomaly score. With d = 1 the squared Mahalanobis distance is z², and NAB's
 anomaly score is its chi-square(1) distribution function,
 ``erf(|z| / sqrt 2) = 1 - P(|Z| >= |z|)``, the two-sided Gaussian tail; warm-up
 events score 0. That score reaches 1.0 in floating point from |z| of about 8.3
-on, which would merge every larger deviation into one threshold, so the
-threshold sweep runs on z² itself: NAB's sweep depends only on the order of the
-scores, and z² orders events as the erf score would in exact arithmetic. The
-chosen thresholds are printed as |z|.
+on, which merges every larger deviation into one threshold, so by default the
+threshold sweep ranks events by z² itself: NAB's sweep depends only on the
+order of the scores, and z² orders events as the erf score would in exact
+arithmetic. ``--sweep erf`` ranks by the saturating score, as NAB would on a
+results file. The chosen thresholds are printed as |z|.
 
 The detector's own alerts only decide what it learns (NAB has no labels in the
 stream): a fixed log ε on the scale-free score, equivalent to ``|z| > --alert-z``.
@@ -182,12 +183,18 @@ class StreamResult:
     relearned: int
 
     @property
-    def sweep_values(self) -> Array:
+    def distance_values(self) -> Array:
         """z², 0 during warm-up: orders events as the NAB score does, without saturating."""
         values: Array = np.where(
             self.warmup | ~np.isfinite(self.distance_sq), 0.0, self.distance_sq
         )
         return values
+
+    def sweep_values(self, on: str) -> Array:
+        """What the threshold sweep ranks: ``"z2"`` (exact order) or ``"erf"`` (NAB's score)."""
+        if on == "erf":
+            return nab_anomaly_score(self.distance_sq, self.warmup)
+        return self.distance_values
 
 
 def stream(values: Array, settings: DetectorSettings, batch_size: int) -> StreamResult:
@@ -260,9 +267,13 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def _z_note(thresholds: dict[str, float]) -> str:
-    z = [math.sqrt(thresholds[p]) if math.isfinite(thresholds[p]) else math.inf for p in PROFILES]
-    return "|z| >= " + " / ".join(f"{v:.2f}" for v in z)
+def _threshold_note(thresholds: dict[str, float], on: str) -> str:
+    """The chosen thresholds per profile, as |z| (inf: detecting nothing scored best)."""
+    if on == "erf":
+        cells = [f"{thresholds[p]:.6f}" for p in PROFILES]
+        return "score >= " + " / ".join(cells)
+    z = [math.sqrt(thresholds[p]) for p in PROFILES]
+    return "|z| >= " + " / ".join(f"{v:.2f}" if v < 1e3 else f"{v:.3g}" for v in z)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -307,13 +318,13 @@ def run(args: argparse.Namespace) -> int:
     n_files = len(corpus.names)
     for p, policy in enumerate(chosen):
         per_file = [results[p * n_files + f] for f in range(n_files)]
-        sweep_values = [r.sweep_values for r in per_file]
+        sweep_values = [r.sweep_values(args.sweep) for r in per_file]
         scores, thresholds = {}, {}
         for profile in PROFILES:
             scores[profile], thresholds[profile] = corpus.normalised(sweep_values, profile)
         alerts = sum(r.alerts for r in per_file) / corpus.events
         relearned = sum(r.relearned for r in per_file)
-        note = f"{_z_note(thresholds)}; alerts {alerts:.2%}"
+        note = f"{_threshold_note(thresholds, args.sweep)}; alerts {alerts:.2%}"
         if relearned:
             note += f", relearned {relearned}"
         rows.append(Row(f"stream_detect flagged={policy.label}", scores, note))
@@ -324,7 +335,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"NAB v1.1 from {args.data}: {n_files} series, {corpus.events:,} events; "
         f"detector d=1, min_samples={args.min_samples}, alerts (for learning) at "
-        f"|z| > {args.alert_z:g}; NAB threshold optimised per profile over the corpus"
+        f"|z| > {args.alert_z:g}; NAB threshold optimised per profile over the corpus "
+        f"(sweep on {'z²' if args.sweep == 'z2' else 'the erf score'})"
     )
     print(format_table(rows))
     print(
@@ -364,6 +376,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-samples", type=int, default=DetectorSettings.min_samples)
     parser.add_argument("--half-life", type=float, default=1000.0, help="for the half-life row")
     parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument(
+        "--sweep",
+        choices=("z2", "erf"),
+        default="z2",
+        help="rank events by z² (default) or by the erf score, which is 1.0 from |z| ~ 8.3 on",
+    )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args(argv)
     if not (args.data / "data").is_dir() or not (args.data / "labels").is_dir():
