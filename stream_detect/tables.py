@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
+from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
 from stream_detect.sources.base import RawBatch
 
@@ -196,8 +197,13 @@ def load_table(
     path: str | os.PathLike[str],
     label_field: str | None = "label",
     features: Sequence[str] | None = None,
+    *,
+    progress: bool = False,
 ) -> Table:
     """Load a whole table; strict, see :func:`iter_table` for the rules and errors.
+
+    With ``progress``, a read that takes more than a second reports bytes
+    read on stderr (see :class:`stream_detect.progress.Progress`).
 
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.csv"
@@ -212,7 +218,15 @@ def load_table(
     stream_detect.errors.InputError: ...train.csv:3: expected 2 columns as in the header, got 1
     """
     source = os.fspath(path)
-    chunks = list(iter_table(source, label_field, features))
+    if progress:
+        chunks = []
+        with Progress(None, f"reading {source}", unit="bytes") as bar:
+            for chunk in iter_table(source, label_field, features):
+                bar.total = chunk.total_bytes
+                bar.advance_to(chunk.bytes_read)
+                chunks.append(chunk)
+    else:
+        chunks = list(iter_table(source, label_field, features))
     y_parts = [chunk.y for chunk in chunks if chunk.y is not None]
     return Table(
         X=np.concatenate([chunk.X for chunk in chunks]),

@@ -46,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
             f"model file {args.model} has no threshold (log_epsilon is null): "
             "fit it with labelled data (--val) to choose one"
         )
-    test = load_table(args.test, label_field=args.label_field, features=list(model.features))
+    test = load_table(
+        args.test, label_field=args.label_field, features=list(model.features), progress=True
+    )
     if test.y is None:
         raise InputError(
             f"no {args.label_field!r} column; evaluating needs labels (1 anomaly, 0 normal)",

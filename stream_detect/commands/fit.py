@@ -89,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fit, choose ε, write the model and the plot if asked, print the JSON report."""
-    train = load_table(args.train, label_field=args.label_field)
+    train = load_table(args.train, label_field=args.label_field, progress=True)
     features = list(train.features)
     transforms = parse_transforms(args.transform, train.X, features)
     model = fit_model(train.X, features, kind=args.model, transforms=transforms, source=args.train)
@@ -215,7 +215,9 @@ def _labelled_scores(
 ) -> tuple[_Labelled | None, str | None]:
     """The labelled events to choose ε on, or None and a note saying why there are none."""
     if args.val is not None:
-        val = load_table(args.val, label_field=args.label_field, features=list(model.features))
+        val = load_table(
+            args.val, label_field=args.label_field, features=list(model.features), progress=True
+        )
         problem = label_problem(val.y, args.label_field)
         if problem is not None:
             raise InputError(problem[1], source=args.val)
