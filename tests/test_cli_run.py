@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 from reference import reference_run
+from streams import assert_same_state, column, labelled_stream, model_state
 
 from stream_detect.cli import main
 from stream_detect.pipeline import run_stream
@@ -155,14 +156,6 @@ def finish(proc: subprocess.Popen[bytes], stderr_file: Path) -> dict[str, Any]:
     return summary_of(stderr)
 
 
-def model_state(path: Path) -> dict[str, Any]:
-    checkpoint = load_checkpoint(path)
-    assert checkpoint is not None
-    (model,) = checkpoint.detector["models"]
-    stats: dict[str, Any] = model["state"]["stats"]
-    return stats
-
-
 def uninterrupted_state(
     events: list[dict[str, Any]], detector: DetectorSettings, path: Path
 ) -> Any:
@@ -175,16 +168,6 @@ def uninterrupted_state(
         dead_letter=ListSink(),
     )
     return model_state(path)
-
-
-def assert_same_state(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
-    assert mine["n"] == theirs["n"]
-    assert np.allclose(mine["mean"], theirs["mean"], rtol=1e-12, atol=1e-12)
-    assert np.allclose(mine["second"], theirs["second"], rtol=1e-12, atol=1e-12)
-
-
-def column(results: list[dict[str, Any]], name: str) -> Array:
-    return np.array([np.nan if r[name] is None else r[name] for r in results], dtype=np.float64)
 
 
 # -- streams --------------------------------------------------------------------------------------
@@ -481,27 +464,11 @@ def test_every_bad_csv_row_lands_in_the_dead_letters(tmp_path: Path) -> None:
 # -- 5. re-tuning and labels ----------------------------------------------------------------------
 
 
-def labelled_events(count: int, seed: int) -> tuple[Array, NDArray[np.int8]]:
-    """Normal events with rare big deviations; every 20th labelled, the last one too."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(count, 2))
-    labels = np.full(count, -1, dtype=np.int8)
-    labelled = np.arange(10, count, 20)
-    anomalous = labelled[::5]
-    X[anomalous] += rng.choice([-1.0, 1.0], size=(anomalous.size, 2)) * rng.uniform(
-        2.5, 5.0, size=(anomalous.size, 1)
-    )
-    labels[labelled] = 0
-    labels[anomalous] = 1
-    labels[-1] = 0
-    return X, labels
-
-
 LABEL_SETTINGS = ["--min-positive-labels", "2", "--min-negative-labels", "10"]
 
 
 def test_retuning_moves_epsilon_to_the_best_f1(tmp_path: Path) -> None:
-    X, labels = labelled_events(1190, seed=4)
+    X, labels = labelled_stream(1190, seed=4)
     events = []
     for i, (x, y) in enumerate(X.tolist()):
         event: dict[str, Any] = {"x": x, "y": y}
@@ -534,7 +501,7 @@ def test_retuning_moves_epsilon_to_the_best_f1(tmp_path: Path) -> None:
 
 
 def test_feedback_labels_join_earlier_events(processes: Processes, tmp_path: Path) -> None:
-    X, labels = labelled_events(600, seed=12)
+    X, labels = labelled_stream(600, seed=12)
     events = [{"id": f"ev{i}", "x": x, "y": y} for i, (x, y) in enumerate(X.tolist())]
     feedback_file, dead = tmp_path / "labels.jsonl", tmp_path / "dead.jsonl"
     feedback_file.touch()

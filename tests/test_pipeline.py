@@ -6,7 +6,6 @@ needs no processes; ``test_cli_run.py`` drives the same behaviour through real p
 
 from __future__ import annotations
 
-import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 from reference import reference_run
+from streams import assert_same_state, column, labelled_stream, model_state
 
 from stream_detect.errors import ConfigError
 from stream_detect.pipeline import Pipeline, Summary, run_stream
@@ -59,11 +59,6 @@ def scored(
         summary = pipeline.run()
     assert sink.closed and dead.closed
     return summary, sink.records, dead.records
-
-
-def column(results: list[dict[str, Any]], name: str) -> Array:
-    """One output field over all results, null as NaN."""
-    return np.array([math.nan if r[name] is None else r[name] for r in results], dtype=np.float64)
 
 
 def flags(results: list[dict[str, Any]], name: str) -> NDArray[np.bool_]:
@@ -272,22 +267,6 @@ def test_a_value_outside_a_transforms_domain_is_a_dead_letter() -> None:
 
 
 # -- thresholds and labels ------------------------------------------------------------------------
-
-
-def labelled_stream(count: int = 1500, seed: int = 4) -> tuple[Array, NDArray[np.int8]]:
-    """Normal events with rare big deviations; every 20th event labelled, the last one too."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(count, 2))
-    labels = np.full(count, -1, dtype=np.int8)
-    labelled = np.arange(10, count, 20)
-    anomalous = labelled[::5]
-    X[anomalous] += rng.choice([-1.0, 1.0], size=(anomalous.size, 2)) * rng.uniform(
-        2.5, 5.0, size=(anomalous.size, 1)
-    )
-    labels[labelled] = 0
-    labels[anomalous] = 1
-    labels[-1] = 0
-    return X, labels
 
 
 def diagonal_log_p(X: Array, learned: Array) -> Array:
@@ -572,20 +551,6 @@ def test_a_river_model_runs_through_the_same_pipeline() -> None:
 
 
 # -- state and shutdown -------------------------------------------------------------------------
-
-
-def model_state(path: Path) -> dict[str, Any]:
-    checkpoint = load_checkpoint(path)
-    assert checkpoint is not None
-    (model,) = checkpoint.detector["models"]
-    stats: dict[str, Any] = model["state"]["stats"]
-    return stats
-
-
-def assert_same_state(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
-    assert mine["n"] == theirs["n"]
-    assert np.allclose(mine["mean"], theirs["mean"], rtol=1e-12, atol=1e-12)
-    assert np.allclose(mine["second"], theirs["second"], rtol=1e-12, atol=1e-12)
 
 
 def test_a_restart_from_the_checkpoint_learns_each_event_once(tmp_path: Path) -> None:
