@@ -33,3 +33,11 @@ def test_the_readme_names_every_subcommand() -> None:
 
     for name in COMMANDS:
         assert f"stream-detect {name}" in README
+
+
+def test_the_config_excerpt_is_taken_from_the_real_file() -> None:
+    excerpt = re.search(r"```toml\n# (configs/\S+) \(abridged\)\n(.*?)```", README, re.S)
+    assert excerpt is not None
+    real = (Path(__file__).resolve().parents[1] / excerpt.group(1)).read_text(encoding="utf-8")
+    for line in excerpt.group(2).splitlines():
+        assert line in real.splitlines()
