@@ -7,7 +7,10 @@ optimised over the whole corpus, normalised so the null detector scores 0 and
 the perfect one 100. Prints one row per policy for what a flagged event does
 to the model, next to NAB's published windowedGaussian and the null detector:
 
-    python bench/nab.py [--data ../shared/data/nab] [--alert-z 4] [--sweep z2|erf] [--jobs 2]
+    python bench/nab.py [--data NAB_DIR] [--alert-z 4] [--sweep z2|erf] [--jobs 2]
+
+NAB_DIR is a copy of NAB v1.1's data/ and labels/ (default: $STREAM_DETECT_REFERENCE_DATA/nab,
+else shared/data/nab beside the repository).
 
 Anomaly score. With d = 1 the squared Mahalanobis distance is z², and NAB's
 anomaly score is its chi-square(1) distribution function,
@@ -58,8 +61,14 @@ Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 Timestamps = NDArray[np.datetime64]
 
-#: Where the reference data lives: beside the repository (see ../shared/data/README.md).
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
+#: NAB v1.1's folder: $STREAM_DETECT_REFERENCE_DATA/nab, else shared/data/nab beside the repository.
+DEFAULT_DATA = (
+    Path(
+        os.environ.get("STREAM_DETECT_REFERENCE_DATA")
+        or Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+    / "nab"
+)
 #: Profiles in the order NAB's scoreboard lists them, with the short column names used here.
 PROFILES = {"standard": "standard", "reward_low_FP_rate": "low FP", "reward_low_FN_rate": "low FN"}
 #: NAB's scoreboard entry for its windowedGaussian detector (results/final_results.json).
@@ -370,7 +379,7 @@ def _windowed_gaussian_rows(corpus: Corpus) -> list[Row]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="NAB folder (default ../shared/data/nab)"
+        "--data", type=Path, default=DEFAULT_DATA, help=f"NAB v1.1 folder (default {DEFAULT_DATA})"
     )
     parser.add_argument("--alert-z", type=float, default=4.0, help="|z| above which it alerts")
     parser.add_argument("--min-samples", type=int, default=DetectorSettings.min_samples)
@@ -387,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (args.data / "data").is_dir() or not (args.data / "labels").is_dir():
         print(
             f"nab.py: no NAB corpus at {args.data} (expected data/ and labels/ there; "
-            "pass --data DIR, see ../shared/data/README.md)",
+            "pass --data DIR or set STREAM_DETECT_REFERENCE_DATA)",
             file=sys.stderr,
         )
         return 2

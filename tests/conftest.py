@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-#: The reference data sets live beside the repository, not in it (see ../shared/data/README.md).
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: The public reference data sets (the exercise's ex8 data, ODDS, NAB v1.1) are
+#: not part of the repository: $STREAM_DETECT_REFERENCE_DATA names their folder,
+#: else ``shared/data`` beside the repository is used.
+SHARED_DATA = Path(
+    os.environ.get("STREAM_DETECT_REFERENCE_DATA")
+    or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 
 @pytest.fixture
 def shared_data() -> Path:
-    """Path of ../shared/data, or skip the test when the folder is not there."""
+    """The reference data folder, or skip the test when it is not there."""
     if not SHARED_DATA.is_dir():
         pytest.skip(
-            "../shared/data is absent: reference-data checks need the shared folder beside the repo"
+            f"reference data not found at {SHARED_DATA}: set STREAM_DETECT_REFERENCE_DATA "
+            "or put shared/data beside the repository"
         )
     return SHARED_DATA
