@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.errors import ModelError
+from stream_detect.errors import ConfigError, ModelError
 from stream_detect.models import GaussianModel, Model, ScoreBlock, build_model
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings
@@ -43,7 +43,7 @@ from stream_detect.threshold import (
 )
 from stream_detect.transforms import FeatureTransforms
 
-__all__ = ["Detections", "Detector"]
+__all__ = ["MAX_ABS_VALUE", "Detections", "Detector"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -57,6 +57,9 @@ _UNSET_RETUNE_EVERY = 100
 _MIN_WINDOW = 32
 #: Key of the single model when there is no key field.
 _SINGLE = ""
+#: Largest feature magnitude learned: squares and sums of squares of larger
+#: values overflow float64 (about 1.8e308) and would leave a model of NaN.
+MAX_ABS_VALUE = 1e150
 
 
 @dataclass
@@ -131,11 +134,13 @@ class Detector:
         self.transforms = FeatureTransforms.from_dict(settings.transforms or {})
         unknown = set(self.transforms) - set(self.features)
         if unknown:
-            from stream_detect.errors import ConfigError
-
             raise ConfigError(
                 "transforms", sorted(unknown), f"features among {list(self.features)}"
             )
+        if not self.features:
+            raise ConfigError("features", list(self.features), "at least one feature")
+        if settings.flagged == "clip" and settings.model not in ("diagonal", "full"):
+            raise ConfigError("flagged", "clip", "a Gaussian model (clipping needs a mean)")
         self.keyed = settings.key_field is not None
         d = len(self.features)
         self.min_samples = settings.min_samples
@@ -163,21 +168,31 @@ class Detector:
     def transform(self, X: Array) -> tuple[Array, list[str | None]]:
         """Apply the feature transforms; return the rows and, per row, why it cannot be used.
 
-        A reason is None for a usable row, else a sentence naming the feature
-        whose transformed value is not finite (outside the transform's domain).
+        A reason is None for a usable row, else a sentence naming the first
+        feature that makes it unusable: a value that is not finite, one outside
+        a transform's domain, or one so large (beyond ``MAX_ABS_VALUE``) that its
+        square would overflow the running statistics and silence the model.
         """
-        if not self.transforms:
-            return X, [None] * X.shape[0]
-        out = self.transforms.apply(X, self.features)
-        bad = ~np.isfinite(out)
+        out = self.transforms.apply(X, self.features) if self.transforms else X
+        bad = ~(np.abs(out) <= MAX_ABS_VALUE)
         reasons: list[str | None] = [None] * X.shape[0]
         for row in np.flatnonzero(bad.any(axis=1)).tolist():
             j = int(np.flatnonzero(bad[row])[0])
             name = self.features[j]
-            reasons[row] = (
-                f"feature {name!r} = {X[row, j]!r} is outside the domain of transform "
-                f"{self.transforms[name].spec}"
-            )
+            value = float(X[row, j])
+            transform = self.transforms.get_transform(name)
+            if not np.isfinite(value):
+                reasons[row] = f"feature {name!r} = {value!r} is not a finite number"
+            elif not transform.is_identity and not np.isfinite(out[row, j]):
+                reasons[row] = (
+                    f"feature {name!r} = {value!r} is outside the domain of transform "
+                    f"{transform.spec}"
+                )
+            else:
+                reasons[row] = (
+                    f"feature {name!r} = {value!r} is beyond +-{MAX_ABS_VALUE:g}, "
+                    "too large to square in floating point"
+                )
         return out, reasons
 
     # ---------------------------------------------------------------- scoring
@@ -197,6 +212,7 @@ class Detector:
         is the same whatever the batch boundaries.
         """
         rows = X.shape[0]
+        self._check_batch(X, labels, keys, ids)
         out = Detections.empty(rows)
         labelled = labels >= 0
         start = 0
@@ -211,6 +227,28 @@ class Detector:
         self._remember(X, keys, ids)
         self.alerts += int(np.count_nonzero(out.alert))
         return out
+
+    def _check_batch(
+        self,
+        X: Array,
+        labels: NDArray[np.int8],
+        keys: list[str] | None,
+        ids: list[str | None] | None,
+    ) -> None:
+        """Refuse a batch that would corrupt the state, before anything is learned."""
+        rows = X.shape[0]
+        if X.ndim != 2 or X.shape[1] != len(self.features):
+            raise ValueError(f"expected rows of {len(self.features)} features, got {X.shape}")
+        if labels.shape != (rows,) or not np.isin(labels, (-1, 0, 1)).all():
+            raise ValueError("labels must hold one of -1 (none), 0 or 1 per row")
+        if not (np.abs(X) <= MAX_ABS_VALUE).all():
+            raise ValueError(
+                f"rows must be finite and within +-{MAX_ABS_VALUE:g}; see Detector.transform"
+            )
+        if self.keyed and (keys is None or len(keys) != rows):
+            raise ValueError("a keyed detector needs one key per row")
+        if ids is not None and len(ids) != rows:
+            raise ValueError("ids must have one entry per row")
 
     def _segment_end(self, start: int, rows: int, labelled: BoolArray) -> int:
         """End of the rows that can be scored before the next re-tune is due."""
@@ -413,16 +451,16 @@ class Detector:
             state.model.learn(self._clipped(x, block, row, log_epsilon)[None, :])
             state.learned += 1
             return
-        state.pending.append(x)
         after = self.settings.relearn_after
-        if after and state.run_length >= after:
+        if not after:
+            return
+        state.pending.append(x)
+        if self._admitting(state):
             # A sustained run is a new normal, not an anomaly: learn it after all.
             state.model.learn(np.array(state.pending))
             state.learned += len(state.pending)
             self.relearned += len(state.pending)
             state.pending.clear()
-        elif len(state.pending) > max(after, 1):
-            state.pending.pop(0)
 
     def _clipped(self, x: Array, block: ScoreBlock, row: int, log_epsilon: float) -> Array:
         """``x`` pulled towards the mean until its score equals log ε (the alert boundary)."""
@@ -523,26 +561,24 @@ class Detector:
         return True
 
     def score_rows(self, X: Array, keys: list[str | None] | list[str] | None = None) -> Array:
-        """Decision scores of transformed rows under the current models (NaN where no model).
+        """Decision scores of transformed rows under the current models.
 
         Nothing is learned. Rows whose key has no model (never seen, or
-        evicted) score NaN.
+        evicted) or whose model is still in warm-up score NaN.
         """
         scores = np.full(X.shape[0], np.nan)
         if X.shape[0] == 0:
             return scores
         if not self.keyed:
-            state = self.models.get(_SINGLE)
-            if state is not None:
-                scores[:] = self._decision_scores(state.model.score(X))
-            return scores
-        key_list = [k or "" for k in (keys or [None] * X.shape[0])]
-        for key in set(key_list):
+            groups = [(_SINGLE, np.arange(X.shape[0]))]
+        else:
+            names = [k or "" for k in (keys or [None] * X.shape[0])]
+            groups = self._stretch_groups(names, 0, len(names))
+        for key, rows in groups:
             state = self.models.get(key)
-            if state is None:
-                continue
-            rows = np.array([i for i, k in enumerate(key_list) if k == key])
-            scores[rows] = self._decision_scores(state.model.score(X[rows]))
+            # A model in warm-up raises no alert, so its scores must not steer ε either.
+            if state is not None and state.learned >= self.min_samples:
+                scores[rows] = self._decision_scores(state.model.score(X[rows]))
         return scores
 
     # --------------------------------------------------------------- feedback
@@ -660,7 +696,10 @@ class Detector:
                 state.learned = int(entry["learned"])
                 state.run_length = int(entry["run_length"])
                 state.pending = [np.asarray(p, dtype=np.float64) for p in entry["pending"]]
-            self.validation = ValidationBuffer.from_dict(data["validation"])
+            saved = ValidationBuffer.from_dict(data["validation"])
+            # This run's validation_size holds; the newest labels of each class are kept.
+            self.validation = ValidationBuffer(self.settings.validation_size, len(self.features))
+            self.validation.add(*saved.arrays())
             scores = np.asarray(data["recent_scores"], dtype=np.float64)
             self.recent_scores = np.full(_SCORE_MEMORY, np.nan)
             self.recent_scores[: scores.size] = scores

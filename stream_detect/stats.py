@@ -56,9 +56,10 @@ def decay_factor(half_life: float | None) -> float:
     """
     if half_life is None:
         return 1.0
-    if not half_life > 0:
-        raise ValueError(f"half_life must be > 0 events, got {half_life!r}")
-    return float(0.5 ** (1.0 / half_life))
+    decay = 0.5 ** (1.0 / half_life) if half_life > 0 else 0.0
+    if not decay > 0:
+        raise ValueError(f"half_life must be a positive number of events, got {half_life!r}")
+    return float(decay)
 
 
 @dataclass(frozen=True)

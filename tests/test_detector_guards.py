@@ -1,0 +1,124 @@
+"""Inputs and settings that must not corrupt a detector, and the fixes that guard them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stream_detect.detector import MAX_ABS_VALUE, Detector
+from stream_detect.errors import ConfigError
+from stream_detect.pipeline import run_stream
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.stats import decay_factor
+from stream_detect.testing import ListSink, ListSource
+
+
+def unlabelled(rows: int) -> np.ndarray:
+    return np.full(rows, -1, dtype=np.int8)
+
+
+def test_transform_names_why_each_bad_row_is_unusable() -> None:
+    detector = Detector(DetectorSettings(transforms={"b": "log"}), ("a", "b"))
+    X = np.array([[1.0, 1.0], [np.nan, 1.0], [1e200, 1.0], [1.0, -1.0], [1.0, 2.0]])
+    _, reasons = detector.transform(X)
+    assert reasons[0] is None and reasons[4] is None
+    assert reasons[1] == "feature 'a' = nan is not a finite number"
+    assert "1e+200" in str(reasons[2]) and "too large" in str(reasons[2])
+    assert reasons[3] == "feature 'b' = -1.0 is outside the domain of transform log"
+
+
+def test_a_huge_value_is_a_dead_letter_and_the_model_keeps_alerting() -> None:
+    rng = np.random.default_rng(3)
+    events = [{"x": float(v)} for v in rng.normal(size=400)]
+    events[10] = {"x": 1e200}
+    events[300] = {"x": 50.0}
+    sink, dead = ListSink(), ListSink()
+    summary = run_stream(
+        RunSettings(),
+        DetectorSettings(log_epsilon=-12.0, min_samples=20),
+        source=ListSource(events),
+        sink=sink,
+        dead_letter=dead,
+    )
+    assert summary.bad_records == 1 and dead.records[0]["position"]["line"] == 11
+    assert [r["x"] for r in sink.records] == [50.0]
+
+
+@pytest.mark.parametrize(
+    ("X", "labels", "message"),
+    [
+        (np.array([[1.0], [np.inf]]), unlabelled(2), "finite"),
+        (np.array([[1.0], [2 * MAX_ABS_VALUE]]), unlabelled(2), "finite"),
+        (np.array([[1.0], [2.0]]), np.array([-1, 2], dtype=np.int8), "labels"),
+        (np.array([[1.0, 2.0]]), unlabelled(1), "features"),
+    ],
+)
+def test_a_bad_batch_is_refused_before_anything_is_learned(
+    X: np.ndarray, labels: np.ndarray, message: str
+) -> None:
+    detector = Detector(DetectorSettings(), ("a",))
+    with pytest.raises(ValueError, match=message):
+        detector.process(X, labels)
+    assert detector.events == 0 and not detector.models
+
+
+def test_a_keyed_detector_needs_keys() -> None:
+    detector = Detector(DetectorSettings(key_field="host"), ("a",))
+    with pytest.raises(ValueError, match="key"):
+        detector.process(np.zeros((2, 1)), unlabelled(2))
+
+
+def test_validation_rows_of_a_model_in_warm_up_do_not_steer_epsilon() -> None:
+    settings = DetectorSettings(key_field="host", min_samples=20, retune_every=0)
+    detector = Detector(settings, ("a",))
+    rng = np.random.default_rng(1)
+    detector.process(rng.normal(size=(50, 1)), unlabelled(50), ["old"] * 50)
+    detector.process(np.array([[0.3]]), unlabelled(1), ["new"])
+    scores = detector.score_rows(np.array([[0.0], [0.0]]), ["old", "new"])
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])
+
+
+def test_a_river_model_per_key_scores_and_alerts() -> None:
+    settings = DetectorSettings(
+        model="river:HalfSpaceTrees", key_field="host", log_epsilon=-0.9, min_samples=10
+    )
+    detector = Detector(settings, ("a",))
+    X = np.random.default_rng(0).uniform(size=(300, 1))
+    out = detector.process(X, unlabelled(300), ["h"] * 300)
+    assert np.isfinite(out.score[10:]).all()
+    assert np.array_equal(out.score, out.log_p)
+
+
+@pytest.mark.parametrize(
+    ("settings", "features", "key"),
+    [
+        (DetectorSettings(), (), "features"),
+        (DetectorSettings(model="river:HalfSpaceTrees", flagged="clip"), ("a",), "flagged"),
+        (DetectorSettings(transforms={"z": "log"}), ("a",), "transforms"),
+    ],
+)
+def test_settings_the_detector_cannot_honour_are_refused(
+    settings: DetectorSettings, features: tuple[str, ...], key: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Detector(settings, features)
+    assert caught.value.key == key
+
+
+def test_a_restored_detector_keeps_this_runs_validation_size() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 1))
+    labels = np.where(np.arange(300) % 3 == 0, 0, -1).astype(np.int8)
+    big = Detector(DetectorSettings(validation_size=500, retune_every=0), ("a",))
+    big.process(X, labels)
+    small = Detector(DetectorSettings(validation_size=40, retune_every=0), ("a",))
+    small.restore(big.to_dict())
+    X_val, y_val, _ = small.validation.arrays()
+    assert small.validation.capacity_per_class == 40 and len(y_val) == 40
+    assert np.array_equal(X_val, X[labels == 0][-40:])
+
+
+def test_a_half_life_too_short_to_represent_is_refused() -> None:
+    with pytest.raises(ValueError, match="half_life"):
+        decay_factor(1e-5)
+    assert decay_factor(1.0) == 0.5
