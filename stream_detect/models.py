@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
+    DEFAULT_VARIANCE_FLOOR,
     diagonal_contributions,
     floor_covariance,
     floor_variance,
@@ -59,8 +60,10 @@ class ScoreBlock:
     @property
     def scale_free(self) -> Array:
         """log p of the standardised event, ``-0.5 (D**2 + d log 2 pi)``: comparable across keys."""
-        d = 1 if self.mean is None else self.mean.shape[-1]
-        return scale_free_log_pdf(self.distance_sq, d)
+        if self.mean is None:
+            # No Gaussian distance (a river model): its own score is already free of scale.
+            return self.log_p
+        return scale_free_log_pdf(self.distance_sq, self.mean.shape[-1])
 
 
 class Model(ABC):
@@ -106,7 +109,7 @@ class GaussianModel(Model):
         *,
         full: bool,
         half_life: float | None = None,
-        variance_floor: float = 1e-12,
+        variance_floor: float = DEFAULT_VARIANCE_FLOOR,
         relative_floor: float = DEFAULT_RELATIVE_FLOOR,
     ) -> None:
         self.full = full
@@ -238,7 +241,7 @@ def build_model(
     features: tuple[str, ...],
     *,
     half_life: float | None = None,
-    variance_floor: float = 1e-12,
+    variance_floor: float = DEFAULT_VARIANCE_FLOOR,
     params: dict[str, Any] | None = None,
     river_scaler: str = "minmax",
 ) -> Model:
