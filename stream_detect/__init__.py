@@ -24,6 +24,7 @@ from stream_detect.errors import (
     DependencyError,
     InputError,
     ModelError,
+    OutputError,
     RecordError,
     StreamDetectError,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "FeatureTransforms",
     "InputError",
     "ModelError",
+    "OutputError",
     "Pipeline",
     "RecordError",
     "RunSettings",

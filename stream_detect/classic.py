@@ -7,10 +7,11 @@ can be reproduced, but the density is computed in log space by
 functions are the ones to build on: a product of many small densities
 underflows to 0 long before its logarithm is in any danger.
 
-Variances are floored (:func:`stream_detect.density.floor_variance`) and a
-singular covariance gets the ridge of :func:`stream_detect.density.floor_covariance`,
-so a constant feature gives a finite density instead of a division by zero;
-parameters that are not degenerate are used exactly as given.
+Variances are floored as everywhere else
+(:func:`stream_detect.density.gaussian_log_pdf`). A covariance matrix is used
+exactly as given, so results agree with SciPy's, and only a singular one gets
+the ridge of :func:`stream_detect.density.floor_covariance`: a constant feature
+gives a finite density instead of a division by zero.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from numpy.typing import ArrayLike, NDArray
 from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
-    diagonal_log_pdf,
     floor_covariance,
-    floor_variance,
     full_log_pdf,
+    gaussian_log_pdf,
 )
 
 __all__ = [
@@ -88,8 +88,7 @@ def log_multivariate_gaussian(
     if mean.shape != (d,):
         raise ValueError(f"mu must have shape ({d},) to match X, got {mean.shape}")
     if spread.shape == (d,):
-        floored = floor_variance(spread, mean, variance_floor, relative_floor)
-        return diagonal_log_pdf(data, mean, floored)
+        return gaussian_log_pdf(data, mean, spread, variance_floor, relative_floor)
     if spread.shape == (d, d):
         if not np.allclose(spread, spread.T, rtol=1e-10, atol=0.0):
             raise ValueError("the covariance matrix var is not symmetric")

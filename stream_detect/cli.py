@@ -3,7 +3,9 @@
 Each sub-command lives in its own module, which exposes
 ``add_arguments(parser)`` and ``run(args) -> int``. This module only wires
 them together and turns every :class:`~stream_detect.errors.StreamDetectError`
-into one line on stderr and exit status 2, never a traceback.
+into one line on stderr and exit status 2, never a traceback. A
+:class:`~stream_detect.errors.ConfigError` about a command-line option (its key
+starts with ``--``) is worded "option --plot: got ...", not "config key".
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from stream_detect import __version__
-from stream_detect.errors import StreamDetectError
+from stream_detect.errors import ConfigError, StreamDetectError
 
 __all__ = ["main"]
 
@@ -55,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except StreamDetectError as exc:
-        print(f"stream-detect {args.command}: error: {exc}", file=sys.stderr)
+        print(f"stream-detect {args.command}: error: {_error_message(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (``| head``): not an error of ours, and nothing more to say.
@@ -64,6 +66,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return status
+
+
+def _error_message(error: StreamDetectError) -> str:
+    """The one line shown for ``error``: its message, with an option called an option.
+
+    >>> _error_message(ConfigError("--events", 10, "an integer >= 500"))
+    'option --events: got 10, expected an integer >= 500'
+    >>> _error_message(ConfigError("batch_size", 0, "an integer >= 1"))
+    'config key batch_size: got 0, expected an integer >= 1'
+    """
+    if isinstance(error, ConfigError) and error.key.startswith("--"):
+        return f"option {error.key}: got {error.value!r}, expected {error.expected}"
+    return str(error)
 
 
 def _silence_stdout() -> None:

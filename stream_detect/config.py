@@ -442,9 +442,12 @@ def _check_together(values: Mapping[str, Any]) -> None:
                 "to tune epsilon)",
             )
 
-    if values.get("labels") == "-" and values.get("source") == "-":
+    stdin = ("-", "stdin")
+    if values.get("labels") in stdin and values.get("source") in stdin:
         raise ConfigError(
-            "labels", "-", "a URI other than - while the source is - (stdin carries one stream)"
+            "labels",
+            values["labels"],
+            "a URI other than stdin while the source is stdin (stdin carries one stream)",
         )
 
 

@@ -26,8 +26,8 @@ __all__ = [
     "full_contributions",
     "full_distance",
     "full_log_pdf",
+    "gaussian_log_pdf",
     "log_pdf_from_distance",
-    "mahalanobis_sq",
     "scale_free_log_pdf",
 ]
 
@@ -102,11 +102,47 @@ def diagonal_log_pdf(X: Array, mean: Array, var: Array) -> Array:
     return log_pdf_from_distance(distance_sq, np.sum(np.log(var), axis=-1), X.shape[-1])
 
 
+def gaussian_log_pdf(
+    X: Array,
+    mean: Array,
+    spread: Array,
+    variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+    relative_floor: float = DEFAULT_RELATIVE_FLOOR,
+) -> Array:
+    """log p(x) of each row of ``X`` under a Gaussian whose variances are floored first.
+
+    ``spread`` holds the variances of independent features when it has the
+    shape of ``mean`` (``(d,)``, or ``(B, d)`` per row): they are raised to
+    :func:`floor_variance` and scored by :func:`diagonal_log_pdf`. One more
+    dimension (``(d, d)`` or ``(B, d, d)``) makes it a covariance matrix, which
+    gets the ridge of :func:`floor_covariance` and is scored by
+    :func:`full_log_pdf`. The statistics are never changed in place.
+
+    >>> X = np.array([[1.0, 2.0]])
+    >>> gaussian_log_pdf(X, np.zeros(2), np.ones(2)).round(6).tolist()
+    [-4.337877]
+    >>> gaussian_log_pdf(X, np.zeros(2), np.eye(2), 0.0, 0.0).round(6).tolist()
+    [-4.337877]
+    >>> gaussian_log_pdf(np.array([[5.0]]), np.array([5.0]), np.array([0.0]), 1e-2, 0.0).round(3)
+    array([1.383])
+    """
+    if spread.ndim == mean.ndim:
+        var = floor_variance(spread, mean, variance_floor, relative_floor)
+        return diagonal_log_pdf(X, mean, var)
+    if spread.ndim == mean.ndim + 1:
+        cov = floor_covariance(spread, mean, variance_floor, relative_floor)
+        return full_log_pdf(X, mean, cov)
+    raise ValueError(
+        f"spread must have the shape of mean {mean.shape} (variances) or one more dimension "
+        f"(a covariance matrix), got {spread.shape}"
+    )
+
+
 def diagonal_contributions(X: Array, mean: Array, var: Array) -> Array:
     """Per-feature share of the squared standardised distance, ``(x_j - mean_j)**2 / var_j``.
 
-    The row sums are the squared Mahalanobis distance of the diagonal model;
-    a large entry names a feature that made the event unlikely.
+    The row sums (``np.sum(..., axis=-1)``) are the squared Mahalanobis
+    distance of the diagonal model; a large entry names a feature that made the event unlikely.
 
     >>> diagonal_contributions(np.array([[3.0, 1.0]]), np.zeros(2), np.ones(2)).tolist()
     [[9.0, 1.0]]
@@ -178,16 +214,6 @@ def full_contributions(X: Array, mean: Array, cov: Array) -> Array:
     else:
         solved = np.linalg.solve(cov, dev[..., None])[..., 0]
     out: Array = dev * solved
-    return out
-
-
-def mahalanobis_sq(contributions: Array) -> Array:
-    """Squared Mahalanobis distance from per-feature contributions (their row sum).
-
-    >>> mahalanobis_sq(np.array([[9.0, 1.0]])).tolist()
-    [10.0]
-    """
-    out: Array = np.sum(contributions, axis=-1)
     return out
 
 

@@ -629,10 +629,7 @@ class Detector:
         held = min(self.recent_count, _SCORE_MEMORY)
         order = (self.recent_count - held + np.arange(held)) % _SCORE_MEMORY
         return {
-            "features": list(self.features),
-            "model": self.settings.model,
-            "keyed": self.keyed,
-            "half_life": self.settings.half_life,
+            **self._fingerprint(),
             "log_epsilon": self.log_epsilon,
             "epsilon_source": self.epsilon_source,
             "last_choice": None if self.last_choice is None else vars(self.last_choice),
@@ -660,15 +657,21 @@ class Detector:
             "recent_events": self.recent_events.to_dict(),
         }
 
-    def restore(self, data: dict[str, Any]) -> None:
-        """Load a state written by :meth:`to_dict`; :class:`ModelError` if it was made otherwise."""
-        expected = {
+    def _fingerprint(self) -> dict[str, Any]:
+        """The settings a saved state only means something under."""
+        return {
             "features": list(self.features),
             "model": self.settings.model,
             "keyed": self.keyed,
+            "key_field": self.settings.key_field,
             "half_life": self.settings.half_life,
+            "transforms": self.transforms.to_dict(),
+            "variance_floor": self.settings.variance_floor,
         }
-        for name, value in expected.items():
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load a state written by :meth:`to_dict`; :class:`ModelError` if it was made otherwise."""
+        for name, value in self._fingerprint().items():
             if data.get(name) != value:
                 raise ModelError(
                     f"checkpoint was written with {name} = {data.get(name)!r}, "

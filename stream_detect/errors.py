@@ -8,7 +8,11 @@ caller can catch them all at once::
     ├── InputError           an input file or record cannot be used
     │   └── RecordError      one record is bad (carries its position and reason)
     ├── ModelError           a model file or checkpoint cannot be loaded or is inconsistent
+    ├── OutputError          a sink's destination refused the data (disk full, I/O error)
     └── DependencyError      an optional dependency is missing (names the extra to install)
+
+A reader that went away (a broken pipe on stdout) is not an error of the
+program and stays the built-in :class:`BrokenPipeError`.
 
 The message of each is a sentence a user can act on; the data behind it is kept
 as attributes so programs need not parse the message.
@@ -23,6 +27,7 @@ __all__ = [
     "DependencyError",
     "InputError",
     "ModelError",
+    "OutputError",
     "RecordError",
     "StreamDetectError",
 ]
@@ -69,6 +74,38 @@ class RecordError(InputError):
 
 class ModelError(StreamDetectError):
     """A model file or a checkpoint cannot be loaded, or does not fit the data."""
+
+
+class OutputError(StreamDetectError):
+    """A sink's destination refused the data: a full disk, an I/O error, a closed descriptor.
+
+    ``destination`` names it (a path, ``stdout``), ``action`` is what failed
+    (``"write to"``, ``"fsync"``, ``"close"``), ``errno`` and ``reason`` come
+    from the operating system. Whatever the sink still held is lost; the
+    positions of its records must not be committed.
+
+    >>> import errno, os
+    >>> error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    >>> print(OutputError.from_os_error("/dev/full", error))
+    cannot write to /dev/full: No space left on device
+    """
+
+    def __init__(
+        self, destination: str, reason: str, *, action: str = "write to", errno: int | None = None
+    ) -> None:
+        self.destination = destination
+        self.reason = reason
+        self.action = action
+        self.errno = errno
+        super().__init__(f"cannot {action} {destination}: {reason}")
+
+    @classmethod
+    def from_os_error(
+        cls, destination: str, error: OSError, *, action: str = "write to"
+    ) -> OutputError:
+        """The error for ``error``, raised by the OS while doing ``action`` on ``destination``."""
+        reason = error.strerror or str(error)
+        return cls(destination, reason, action=action, errno=error.errno)
 
 
 class DependencyError(StreamDetectError):

@@ -41,10 +41,8 @@ from numpy.typing import ArrayLike, NDArray
 from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
-    diagonal_log_pdf,
     floor_covariance,
-    floor_variance,
-    full_log_pdf,
+    gaussian_log_pdf,
 )
 from stream_detect.errors import ConfigError, InputError, ModelError
 from stream_detect.stats import RunningCovariance, RunningMoments
@@ -56,6 +54,7 @@ __all__ = [
     "VERSION",
     "FittedModel",
     "ModelKind",
+    "check_model_path",
     "fit_model",
     "load_model",
     "save_model",
@@ -132,41 +131,33 @@ class FittedModel:
             validation=None if validation is None else dict(validation),
         )
 
-    def transform(
-        self, X: ArrayLike, *, source: str | None = None, lines: Sequence[int] | None = None
-    ) -> Array:
+    def transform(self, X: ArrayLike, *, source: str | None = None) -> Array:
         """Rows of ``X`` (original units, columns in ``features`` order) after the transforms.
 
-        :class:`InputError` names the first value that is not finite after its
-        transform (``source`` and ``lines`` say where the rows came from).
+        :class:`InputError` names ``source`` and the first value that is not
+        finite after its transform, by its data row (see :func:`transform_rows`).
         """
-        return transform_rows(X, self.features, self.transforms, source=source, lines=lines)
+        return transform_rows(X, self.features, self.transforms, source=source)
 
-    def log_p(
-        self, X: ArrayLike, *, source: str | None = None, lines: Sequence[int] | None = None
-    ) -> Array:
+    def log_p(self, X: ArrayLike, *, source: str | None = None) -> Array:
         """log p(x) of each row of ``X`` (original units), with the variance floors applied.
 
-        Lower is more anomalous; an event too far out for float64 gets -inf.
-        Raises :class:`InputError` as :meth:`transform`, and for a row whose
-        log p is not a number at all.
+        The density is :func:`~stream_detect.density.gaussian_log_pdf`, the
+        one the streaming models use. Lower is more anomalous; an event too far
+        out for float64 gets -inf. Raises :class:`InputError` as
+        :meth:`transform`, and for a row whose log p is not a number at all
+        ("data row N", as :func:`transform_rows` counts rows).
         """
-        values = self.transform(X, source=source, lines=lines)
+        values = self.transform(X, source=source)
+        spread = self.var if self.cov is None else self.cov
         # An event too far out for float64 scores -inf: as anomalous as can be, not a warning.
         with np.errstate(over="ignore", invalid="ignore"):
-            if self.cov is None:
-                var = floor_variance(self.var, self.mean, self.variance_floor, self.relative_floor)
-                log_p = diagonal_log_pdf(values, self.mean, var)
-            else:
-                cov = floor_covariance(
-                    self.cov, self.mean, self.variance_floor, self.relative_floor
-                )
-                log_p = full_log_pdf(values, self.mean, cov)
+            log_p = gaussian_log_pdf(
+                values, self.mean, spread, self.variance_floor, self.relative_floor
+            )
         if np.any(np.isnan(log_p)):
             row = int(np.argmax(np.isnan(log_p)))
             reason = "log p(x) is not a number: the event is too far out for float64"
-            if lines is not None:
-                raise InputError(reason, source=source, line=int(lines[row]))
             raise InputError(f"data row {row + 1}: {reason}", source=source)
         return log_p
 
@@ -282,21 +273,21 @@ def transform_rows(
     transforms: FeatureTransforms,
     *,
     source: str | None = None,
-    lines: Sequence[int] | None = None,
 ) -> Array:
     """Apply ``transforms`` to the rows of ``X``; every value must come out finite.
 
-    Raises :class:`InputError` naming ``source``, where the first bad row is
-    (its line ``lines[i]`` when given, else "data row" and its 1-based number
-    among the rows, not counting a header or blank lines) and the feature
-    whose value is outside the domain of its transform, or not finite.
+    Raises :class:`InputError` naming ``source``, the first bad row as "data
+    row N" (its 1-based number among the rows, not counting a header or blank
+    lines, so not always its line in the file: the rows come as an array,
+    without their lines) and the feature whose value is outside the domain of
+    its transform, or not finite.
 
     >>> ft = FeatureTransforms.from_dict({"x": "log"})
-    >>> transform_rows([[1.0], [0.0]], ["x"], ft, source="train.csv", lines=[2, 3])
+    >>> transform_rows([[1.0], [0.0]], ["x"], ft, source="train.csv")
     Traceback (most recent call last):
     ...
-    stream_detect.errors.InputError: train.csv:3: feature 'x' = 0.0 is outside the domain of \
-transform 'log'
+    stream_detect.errors.InputError: train.csv: data row 2: feature 'x' = 0.0 is outside the \
+domain of transform 'log'
     """
     values = np.asarray(X, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != len(features):
@@ -312,8 +303,6 @@ transform 'log'
             reason = f"feature {name!r} = {raw!r} is outside the domain of transform {spec!r}"
         else:
             reason = f"feature {name!r} = {raw!r} is not a finite number"
-        if lines is not None:
-            raise InputError(reason, source=source, line=int(lines[row]))
         raise InputError(f"data row {row + 1}: {reason}", source=source)
     return transformed
 
@@ -327,14 +316,13 @@ def fit_model(
     variance_floor: float = DEFAULT_VARIANCE_FLOOR,
     relative_floor: float = DEFAULT_RELATIVE_FLOOR,
     source: str | None = None,
-    lines: Sequence[int] | None = None,
 ) -> FittedModel:
     """Fit mean and population variance (or covariance) of the transformed rows of ``X``.
 
     The statistics come from :mod:`stream_detect.stats`, so a model fitted
     here equals one learned event by event. No threshold is set; see
-    :meth:`FittedModel.with_threshold`. ``source`` and ``lines`` only serve
-    error messages (see :func:`transform_rows`).
+    :meth:`FittedModel.with_threshold`. ``source`` only serves error
+    messages (see :func:`transform_rows`).
 
     >>> model = fit_model(np.array([[1.0, 2.0], [3.0, 6.0]]), ["a", "b"], kind="full")
     >>> model.cov.tolist()
@@ -344,7 +332,7 @@ def fit_model(
         raise ValueError(f"kind must be 'diagonal' or 'full', got {kind!r}")
     names = _features(list(features), error=ValueError)
     transforms = transforms if transforms is not None else FeatureTransforms()
-    values = transform_rows(X, names, transforms, source=source, lines=lines)
+    values = transform_rows(X, names, transforms, source=source)
     if len(values) == 0:
         raise InputError("no events to fit the model on", source=source)
     cov: Array | None = None
@@ -377,6 +365,25 @@ def fit_model(
         variance_floor=variance_floor,
         relative_floor=relative_floor,
     )
+
+
+def check_model_path(path: str | os.PathLike[str]) -> None:
+    """Fail now if :func:`save_model` could not write ``path``: its folder is missing or it is one.
+
+    Raises :class:`ModelError` worded as :func:`save_model` words a failed
+    write, so a command can check its ``--out`` before the work.
+
+    >>> check_model_path("/no/such/folder/model.json")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: cannot write model file /no/such/folder/model.json: no such \
+folder
+    """
+    target = Path(path)
+    if not target.absolute().parent.is_dir():
+        raise ModelError(f"cannot write model file {target}: no such folder")
+    if target.is_dir():
+        raise ModelError(f"cannot write model file {target}: it is a folder")
 
 
 def save_model(model: FittedModel, path: str | os.PathLike[str]) -> None:

@@ -19,6 +19,7 @@ flushed, a final checkpoint is written and a summary is returned.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -27,14 +28,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
 
 from stream_detect.detector import Detections, Detector
-from stream_detect.errors import ConfigError, ModelError
-from stream_detect.records import Decoded, RecordDecoder
+from stream_detect.errors import ConfigError, ModelError, OutputError
+from stream_detect.records import BadRecord, Decoded, RecordDecoder
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
@@ -44,8 +45,15 @@ from stream_detect.state import Checkpoint, load_checkpoint, save_checkpoint
 
 __all__ = ["Pipeline", "Summary", "run_stream"]
 
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
 #: Longest a read waits for a first record before the loop looks at its timers again.
 _POLL_S = 0.1
+#: Longest a read may block, so a stop request is honoured within about this.
+_MAX_WAIT_S = 1.0
 #: Feedback label records read per loop turn at most.
 _LABELS_PER_TURN = 10_000
 
@@ -92,8 +100,10 @@ class Pipeline:
         on_progress: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if labels is not None and detector.id_field is None:
-            raise ConfigError("labels", run.labels, "an id_field too (feedback names events by id)")
+        if labels is not None and (detector.id_field is None or detector.label_field is None):
+            raise ConfigError(
+                "labels", run.labels, "an id_field and a label_field too (feedback names events)"
+            )
         if run.checkpoint is not None:
             folder = Path(run.checkpoint).parent
             if not folder.is_dir():
@@ -110,16 +120,9 @@ class Pipeline:
         self.labels = labels
         self.on_progress = on_progress
         self.clock = clock
-        fmt = getattr(source, "format_hint", None) or run.format
-        self.decoder = RecordDecoder(
-            fmt,
-            list(detector.features) if detector.features else None,
-            label_field=detector.label_field,
-            key_field=detector.key_field,
-            id_field=detector.id_field,
-            timestamp_field=detector.timestamp_field,
-            max_record_bytes=run.max_line_bytes,
-        )
+        # A format the user names wins over what the file name suggests.
+        self.format = run.format if run.format != "auto" else source.format_hint or "auto"
+        self.decoder = self._decoder(list(detector.features) if detector.features else None)
         self.detector: Detector | None = None
         self.summary = Summary()
         self._events_at_checkpoint = 0
@@ -129,7 +132,13 @@ class Pipeline:
     # ------------------------------------------------------------------ state
 
     def restore(self) -> bool:
-        """Resume from the checkpoint file, if one is configured and exists."""
+        """Resume from the checkpoint file, if one is configured and exists.
+
+        A source that can be repositioned (a file) continues after the saved
+        position, so every event is learned once across the restart. One that
+        cannot (stdin) keeps the learned model and reads on from wherever the
+        new stream starts; the summary's ``resumed_from`` says which.
+        """
         path = self.run_settings.checkpoint
         checkpoint = None if path is None else load_checkpoint(path)
         if checkpoint is None:
@@ -143,15 +152,7 @@ class Pipeline:
                 f"checkpoint {path}: written for features {features}, this run asks for "
                 f"{list(wanted)}; use a new checkpoint file or the same features"
             )
-        self.decoder = RecordDecoder(
-            self.decoder.format,
-            features,
-            label_field=self.detector_settings.label_field,
-            key_field=self.detector_settings.key_field,
-            id_field=self.detector_settings.id_field,
-            timestamp_field=self.detector_settings.timestamp_field,
-            max_record_bytes=self.run_settings.max_line_bytes,
-        )
+        self.decoder = self._decoder(features)
         if checkpoint.header is not None:
             self.decoder.decode(RawBatch([checkpoint.header.encode()], [{"line": 1, "offset": 0}]))
         self.detector = Detector(self.detector_settings, features)
@@ -159,11 +160,27 @@ class Pipeline:
             self.detector.restore(checkpoint.detector)
         except ModelError as exc:
             raise ModelError(f"checkpoint {path}: {exc}") from exc
-        self.source.seek(checkpoint.source)
-        if self.labels is not None and checkpoint.labels is not None:
+        if self.source.resumable:
+            self.source.seek(checkpoint.source)
+            self.summary.resumed_from = checkpoint.source
+        else:
+            # A pipe cannot be rewound: keep what the model learned, read the new stream.
+            self.summary.resumed_from = {"model_only": True}
+        if self.labels is not None and checkpoint.labels is not None and self.labels.resumable:
             self.labels.seek(checkpoint.labels)
-        self.summary.resumed_from = checkpoint.source
         return True
+
+    def _decoder(self, features: list[str] | None) -> RecordDecoder:
+        settings = self.detector_settings
+        return RecordDecoder(
+            self.format,
+            features,
+            label_field=settings.label_field,
+            key_field=settings.key_field,
+            id_field=settings.id_field,
+            timestamp_field=settings.timestamp_field,
+            max_record_bytes=self.run_settings.max_line_bytes,
+        )
 
     def checkpoint(self) -> None:
         """Write the detector state with the position it reflects (needs a checkpoint path)."""
@@ -193,34 +210,39 @@ class Pipeline:
     # ------------------------------------------------------------------- loop
 
     def run(self, stop: threading.Event | None = None) -> Summary:
-        """Process until the input ends or ``stop`` is set; return the summary."""
+        """Process until the input ends or ``stop`` is set; return the summary.
+
+        On a stop request, the records the source has already read are still
+        processed (nothing read from a pipe is lost), then everything is
+        flushed, checkpointed and closed.
+        """
         stop = stop or threading.Event()
         started = self.clock()
         run = self.run_settings
         linger = run.max_latency_ms / 2000.0
+        # The wait for a first record is also the longest a batch can fill for;
+        # it is capped so a stop request is honoured within about a second.
+        wait = min(max(_POLL_S, linger), _MAX_WAIT_S)
         delivered = True
         try:
             while not stop.is_set():
-                # The wait for a first record is also the longest a batch can fill for.
-                batch = self.source.read_batch(run.batch_size, linger, max(_POLL_S, linger))
-                if len(batch):
-                    try:
-                        self._handle(batch)
-                    except BrokenPipeError:
-                        delivered = False
-                        self.summary.stopped_by = "output closed"
-                        break
-                    self.source.commit(self.source.resume_token())
-                # After the batch, so feedback may name events it just delivered.
-                self._poll_labels()
-                self._timers()
+                batch = self.source.read_batch(run.batch_size, linger, wait)
+                self._step(batch)
                 if self.source.exhausted:
                     self._drain_labels()
                     break
             else:
                 self.summary.stopped_by = "signal"
-            if delivered:
-                self.checkpoint()
+                while len(batch := self.source.take_buffered(run.batch_size)):
+                    self._step(batch)
+            self.checkpoint()
+        except BrokenPipeError:
+            delivered = False
+            self.summary.stopped_by = "output closed"
+        except OutputError:
+            # Nothing after the last delivered batch may be committed or checkpointed.
+            delivered = False
+            raise
         finally:
             self._close(delivered)
         self.summary.seconds = round(self.clock() - started, 3)
@@ -228,31 +250,45 @@ class Pipeline:
             self.summary.detector = self.detector.summary()
         return self.summary
 
+    def _step(self, batch: RawBatch) -> None:
+        """Handle one batch, commit its position, then feedback and timers."""
+        if len(batch):
+            self._handle(batch)
+            self.source.commit(self.source.resume_token())
+        # After the batch, so feedback may name events it just delivered.
+        self._poll_labels()
+        self._timers()
+
     def _handle(self, batch: RawBatch) -> None:
         decoded = self.decoder.decode(batch)
         self.summary.blank_lines += decoded.n_blank
-        dead = [bad.to_dict() for bad in decoded.bad]
+        bad = list(decoded.bad)
         results: list[dict[str, Any]] = []
         if len(decoded):
             if self.detector is None:
                 self.detector = Detector(self.detector_settings, self.decoder.features or [])
             values, reasons = self.detector.transform(decoded.values)
-            keep = np.array([reason is None for reason in reasons], dtype=bool)
-            for i in np.flatnonzero(~keep).tolist():
-                dead.append(
-                    {
-                        "position": decoded.positions[i],
-                        "reason": reasons[i],
-                        "raw": decoded.records[i],
-                    }
-                )
-            if not keep.all():
+            unusable = [i for i, reason in enumerate(reasons) if reason is not None]
+            if unusable:
+                payloads = {
+                    id(position): payload
+                    for payload, position in zip(batch.payloads, batch.positions, strict=True)
+                }
+                for i in unusable:
+                    position = decoded.positions[i]
+                    bad.append(BadRecord(position, str(reasons[i]), payloads[id(position)]))
+                # Dead letters leave in arrival order, whichever step refused them.
+                arrival = {id(position): n for n, position in enumerate(batch.positions)}
+                bad.sort(key=lambda record: arrival.get(id(record.position), len(arrival)))
+                keep = np.ones(len(decoded), dtype=bool)
+                keep[unusable] = False
                 decoded = _subset(decoded, keep)
                 values = values[keep]
             detections = self.detector.process(values, decoded.labels, decoded.keys, decoded.ids)
             results = self._results(decoded, detections)
             self.summary.events += len(decoded)
             self.summary.alerts += int(np.count_nonzero(detections.alert))
+        dead = [record.to_dict() for record in bad]
         self.summary.bad_records += len(dead)
         if results:
             self.sink.write_batch(results)
@@ -308,40 +344,42 @@ class Pipeline:
         batch = self.labels.read_batch(_LABELS_PER_TURN, 0.0, 0.0)
         if not len(batch):
             return False
+        dead: list[BadRecord] = []
+        for payload, position in zip(batch.payloads, batch.positions, strict=True):
+            if not payload.strip():
+                continue
+            reason = self._apply_feedback(payload)
+            if reason is not None:
+                dead.append(BadRecord(position, reason, payload))
+        if dead:
+            self.dead_letter.write_batch([record.to_dict() for record in dead])
+            self.dead_letter.flush()
+        self.labels.commit(self.labels.resume_token())
+        return True
+
+    def _apply_feedback(self, payload: bytes) -> str | None:
+        """Join one feedback label to its event; return why it could not be, or None."""
+        assert self.detector is not None
         id_field = self.detector_settings.id_field
         label_field = self.detector_settings.label_field
-        dead = []
-        for payload, position in zip(batch.payloads, batch.positions, strict=True):
-            reason = None
-            try:
-                entry = orjson.loads(payload)
-                event_id = entry[id_field]
-                label = entry[label_field]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                reason = (
-                    f"a feedback label must be a JSON object with {id_field!r} and {label_field!r}"
-                )
-            else:
-                if label not in (0, 1) or (isinstance(label, float) and not label.is_integer()):
-                    reason = f"label {label!r} is not 0 or 1"
-                elif self.detector.add_feedback(str(event_id), int(label)):
-                    self.summary.feedback_labels += 1
-                else:
-                    reason = f"no recent event has id {event_id!r} (remembered: the last id_memory)"
-                    self.summary.unmatched_feedback += 1
-            if reason is not None:
-                dead.append(
-                    {
-                        "position": position,
-                        "reason": reason,
-                        "raw": payload.decode("utf-8", "replace"),
-                    }
-                )
-        if dead:
-            self.summary.bad_feedback += len(dead)
-            self.dead_letter.write_batch(dead)
-            self.dead_letter.flush()
-        return True
+        try:
+            entry = orjson.loads(payload)
+            event_id = entry[id_field]
+            label = entry[label_field]
+        except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+            self.summary.bad_feedback += 1
+            return f"a feedback label must be a JSON object with {id_field!r} and {label_field!r}"
+        if label not in (0, 1):  # true and false count, as in the events
+            self.summary.bad_feedback += 1
+            return f"label {label!r} is not 0, 1, true or false"
+        # Ids are matched as the decoder writes them: strings as they are, others as JSON.
+        key = event_id if isinstance(event_id, str) else orjson.dumps(event_id).decode()
+        if self.detector.add_feedback(key, int(label)):
+            self.summary.feedback_labels += 1
+            return None
+        self.summary.unmatched_feedback += 1
+        memory = self.detector_settings.id_memory
+        return f"no event with id {key!r} among the last {memory} remembered (id_memory)"
 
     def _timers(self) -> None:
         run = self.run_settings
@@ -361,17 +399,13 @@ class Pipeline:
         for closer in (self.sink.close, self.dead_letter.close):
             try:
                 closer()
-            except (BrokenPipeError, OSError):
+            except (BrokenPipeError, OSError, OutputError):
+                # A failure while closing must not hide the error that ended the run.
                 if closer is self.sink.close and delivered:
                     self.summary.stopped_by = "output closed"
         self.source.close()
         if self.labels is not None:
             self.labels.close()
-
-
-def _dead_letter(position: dict[str, Any], reason: str | None, raw: Any) -> dict[str, Any]:
-    """A dead-letter record, shaped like :meth:`stream_detect.records.BadRecord.to_dict`."""
-    return {"position": position, "reason": reason, "raw": raw}
 
 
 def _floats(values: np.ndarray[Any, Any]) -> list[float | None]:
@@ -412,6 +446,9 @@ def run_stream(
 ) -> Summary:
     """Open what the settings name (unless given), resume from any checkpoint, run to the end.
 
+    Everything is closed at the end, what was passed in included. If setting
+    up fails (a bad checkpoint, say), what this function opened is closed again.
+
     >>> from stream_detect.testing import ListSource, ListSink
     >>> events = [{"x": float(i % 7)} for i in range(300)] + [{"x": 40.0}]
     >>> sink = ListSink()
@@ -420,15 +457,26 @@ def run_stream(
     >>> summary.events, [r["x"] for r in sink.records]
     (301, [40.0])
     """
-    opened_source = source or open_source(run.source, max_line_bytes=run.max_line_bytes)
-    pipeline = Pipeline(
-        run,
-        detector,
-        source=opened_source,
-        sink=sink or open_sink(run.sink),
-        dead_letter=dead_letter or open_sink(run.dead_letter, config_key="dead_letter"),
-        labels=None if run.labels is None else open_source(run.labels, config_key="labels"),
-        on_progress=on_progress,
-    )
-    pipeline.restore()
+    with contextlib.ExitStack() as opened:
+
+        def own(resource: _Closable) -> Any:
+            opened.callback(resource.close)
+            return resource
+
+        pipeline = Pipeline(
+            run,
+            detector,
+            source=source or own(open_source(run.source, max_line_bytes=run.max_line_bytes)),
+            sink=sink or own(open_sink(run.sink)),
+            dead_letter=dead_letter or own(open_sink(run.dead_letter, config_key="dead_letter")),
+            labels=None
+            if run.labels is None
+            else own(
+                open_source(run.labels, max_line_bytes=run.max_line_bytes, config_key="labels")
+            ),
+            on_progress=on_progress,
+        )
+        pipeline.restore()
+        # From here on, Pipeline.run closes everything, however it ends.
+        opened.pop_all()
     return pipeline.run(stop)

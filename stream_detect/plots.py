@@ -12,7 +12,10 @@ Pixel sizes are fixed, so a caller (or a test) knows what it gets:
 * :func:`plot_threshold_curves`: 800 x 800 pixels;
 * :func:`plot_histograms`: 1000 pixels wide and 250 pixels per feature high.
 
-:func:`threshold_curves` is the pure computation behind the first plot.
+The curves of the first plot come from :func:`stream_detect.threshold.threshold_curves`.
+Before any work whose result is to be plotted, call :func:`check_plot_path`:
+it fails at once on what would otherwise fail only at the end (no matplotlib,
+no such folder).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.errors import ConfigError, DependencyError, InputError
+from stream_detect.threshold import ThresholdCurves, threshold_curves
 from stream_detect.transforms import Transform, skewness
 
 if TYPE_CHECKING:
@@ -39,10 +42,10 @@ __all__ = [
     "HISTOGRAM_ROW_HEIGHT",
     "HISTOGRAM_WIDTH",
     "MAX_HISTOGRAM_FEATURES",
-    "ThresholdCurves",
+    "check_plot_path",
+    "histogram_edges",
     "plot_histograms",
     "plot_threshold_curves",
-    "threshold_curves",
 ]
 
 Array = NDArray[np.float64]
@@ -58,80 +61,89 @@ HISTOGRAM_ROW_HEIGHT = 250
 #: More rows than this would make an image taller than viewers (and Agg) handle well.
 MAX_HISTOGRAM_FEATURES = 200
 _BINS = 50
+#: matplotlib's axis arithmetic (margins, ticks) overflows near the float limit;
+#: larger values are drawn divided by a power of ten, which the axis label gives.
+_MAX_DRAWN = 1e100
 _NORMAL_COLOR = "tab:blue"
 _ANOMALY_COLOR = "tab:red"
 
 
-@dataclass(frozen=True)
-class ThresholdCurves:
-    """Precision, recall and F1 of the rule ``log_p < log_epsilon`` for every cut.
+def check_plot_path(path: str | os.PathLike[str]) -> None:
+    """Fail now if a plot cannot be written to ``path``, before any work is done for it.
 
-    ``log_epsilon[k]`` is the k-th distinct log p value, in increasing order;
-    ``precision[k]``, ``recall[k]`` and ``f1[k]`` hold for every ``log_epsilon``
-    in the half-open interval ``(log_epsilon[k], log_epsilon[k + 1]]``, i.e.
-    when the events flagged are those with ``log_p <= log_epsilon[k]``. Below
-    the smallest value nothing is flagged and all three are 0. Undefined
-    precision (nothing flagged) and recall (no anomalies) are 0, not NaN.
+    Raises :class:`~stream_detect.errors.DependencyError` when matplotlib is
+    not installed, and :class:`~stream_detect.errors.InputError` naming
+    ``path`` when its folder does not exist or ``path`` is itself a folder.
+    The commands call it first, so a long fit does not end in one of these.
+
+    >>> check_plot_path("/no/such/folder/plot.png")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.InputError: /no/such/folder/plot.png: cannot write the plot: no such folder
     """
+    _agg_classes()
+    target = Path(path)
+    if not target.absolute().parent.is_dir():
+        raise InputError("cannot write the plot: no such folder", source=os.fspath(path))
+    if target.is_dir():
+        raise InputError("cannot write the plot: it is a folder", source=os.fspath(path))
 
-    log_epsilon: Array
-    precision: Array
-    recall: Array
-    f1: Array
-    n_flagged: NDArray[np.int64]
 
+def histogram_edges(values: ArrayLike, bins: int = _BINS) -> Array:
+    """At most ``bins + 1`` finite, strictly increasing bin edges spanning the finite ``values``.
 
-def threshold_curves(y: ArrayLike, log_p: ArrayLike) -> ThresholdCurves:
-    """Exact precision, recall and F1 at every cut point, from one sort and cumulative sums.
+    Unlike ``np.histogram_bin_edges`` this never fails on finite data: a
+    range wider than the largest float (values near ±1e308) is split without
+    computing its width, a range too narrow for ``bins`` distinct edges gets
+    fewer bins, and a constant gets bins around it (±0.5, or the
+    neighbouring floats when 0.5 is below its precision). No finite values:
+    the edges of ``[0, 1]``.
 
-    ``y`` holds labels (1 or True: anomaly); ``log_p`` the scores (lower is
-    more anomalous). Non-finite ``-inf`` scores are the most anomalous of all
-    and are kept; NaN scores are an error.
-
-    >>> c = threshold_curves([1, 0, 1, 0], [-9.0, -5.0, -7.0, -1.0])
-    >>> c.log_epsilon.tolist(), c.recall.tolist(), c.f1.round(3).tolist()
-    ([-9.0, -7.0, -5.0, -1.0], [0.5, 1.0, 1.0, 1.0], [0.667, 1.0, 0.8, 0.667])
+    >>> histogram_edges([1.0, 2.0], bins=4).tolist()
+    [1.0, 1.25, 1.5, 1.75, 2.0]
+    >>> edges = histogram_edges([-1e308, 1e308])
+    >>> bool(np.isfinite(edges).all()), bool(np.all(np.diff(edges) > 0))
+    (True, True)
+    >>> edges = histogram_edges([1e20, 1e20])
+    >>> bool(edges[0] < 1e20 < edges[-1])
+    True
     """
-    labels = np.asarray(y).ravel()
-    scores = np.asarray(log_p, dtype=np.float64).ravel()
-    if labels.shape != scores.shape:
-        raise ValueError(f"y has {labels.size} values but log_p has {scores.size}")
-    if np.isnan(scores).any():
-        raise ValueError("log_p contains NaN; every event needs a score")
-    positive = labels.astype(bool)
-    order = np.argsort(scores, kind="stable")
-    sorted_scores = scores[order]
-    tp = np.cumsum(positive[order], dtype=np.int64)
-    flagged = np.arange(1, scores.size + 1, dtype=np.int64)
-    # Tied scores are flagged together: keep the last row of each run of equal values.
-    last_of_run = np.append(sorted_scores[1:] != sorted_scores[:-1], True)
-    if scores.size == 0:
-        last_of_run = np.zeros(0, dtype=bool)
-    tp, flagged, cuts = tp[last_of_run], flagged[last_of_run], sorted_scores[last_of_run]
-    n_positive = int(positive.sum())
-    precision = tp / flagged
-    recall = tp / n_positive if n_positive else np.zeros(tp.shape)
-    f1 = 2.0 * tp / (flagged + n_positive)
-    return ThresholdCurves(cuts, precision, recall.astype(np.float64), f1, flagged)
+    data = np.asarray(values, dtype=np.float64).ravel()
+    data = data[np.isfinite(data)]
+    if data.size == 0:
+        return np.linspace(0.0, 1.0, bins + 1)
+    lo, hi = float(data.min()), float(data.max())
+    if lo == hi:
+        below, above = lo - 0.5, hi + 0.5
+        lo = below if below < lo else math.nextafter(lo, -math.inf)
+        hi = above if above > hi else math.nextafter(hi, math.inf)
+        # At ±the largest float the neighbour outside is infinite: keep that end.
+        lo = lo if math.isfinite(lo) else float(data[0])
+        hi = hi if math.isfinite(hi) else float(data[0])
+    fraction = np.linspace(0.0, 1.0, bins + 1)
+    # Weighting the ends, rather than lo + (hi - lo) * fraction, cannot overflow.
+    edges = lo * (1.0 - fraction) + hi * fraction
+    edges[0], edges[-1] = lo, hi
+    unique: Array = np.unique(np.clip(edges, lo, hi))
+    return unique
 
 
-def _figure(width_px: int, height_px: int) -> Figure:
-    """A Figure of exactly this pixel size on an Agg canvas; DependencyError without matplotlib."""
+def _agg_classes() -> tuple[Any, Any]:
+    """matplotlib's Figure and Agg canvas classes; DependencyError without matplotlib."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise DependencyError("matplotlib", "plot") from exc
-    figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
-    FigureCanvasAgg(figure)
+    return Figure, FigureCanvasAgg
+
+
+def _figure(width_px: int, height_px: int) -> Figure:
+    """A Figure of exactly this pixel size on an Agg canvas; DependencyError without matplotlib."""
+    figure_class, canvas_class = _agg_classes()
+    figure: Figure = figure_class(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
+    canvas_class(figure)
     return figure
-
-
-def _check_folder(path: str | os.PathLike[str]) -> None:
-    """InputError now, before any drawing, when the folder of ``path`` does not exist."""
-    folder = Path(path).absolute().parent
-    if not folder.is_dir():
-        raise InputError("cannot write the plot: no such folder", source=os.fspath(path))
 
 
 def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
@@ -155,31 +167,36 @@ def plot_threshold_curves(
 ) -> Path:
     """Draw precision, recall and F1 against log ε, and the log p of normal vs anomalous events.
 
-    The top panel shows the three curves of :func:`threshold_curves` as step
-    functions, with a vertical line at the chosen ``log_epsilon``. The bottom
-    panel shows histograms (as densities, so the rare anomalies are visible) of
-    the finite log p of normal and anomalous events, sharing their bins, with
-    the same vertical line. Writes an 800 x 800 PNG to ``path`` and returns it.
+    The top panel shows the three curves of
+    :func:`~stream_detect.threshold.threshold_curves` as step functions, with
+    a vertical line at the chosen ``log_epsilon``. The bottom panel shows
+    histograms (as densities, so the rare anomalies are visible) of the finite
+    log p of normal and anomalous events, sharing their bins
+    (:func:`histogram_edges`), with the same vertical line. Scores beyond
+    ±1e100 are drawn divided by a power of ten, named in the axis labels.
+    Writes an 800 x 800 PNG to ``path`` and returns it.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> plot_threshold_curves([0, 0, 1], [-1.0, -2.0, -9.0], -5.0, folder / "c.png").name
     'c.png'
     """
+    curves = threshold_curves(y, log_p)
     labels = np.asarray(y).ravel().astype(bool)
     scores = np.asarray(log_p, dtype=np.float64).ravel()
-    curves = threshold_curves(labels, scores)
-    _check_folder(path)
+    check_plot_path(path)
     figure = _figure(*CURVES_SIZE)
     top, bottom = figure.subplots(2, 1)
+    scale = _display_scale(np.append(curves.log_epsilon, log_epsilon))
+    unit = _unit_text(scale)
     finite_cuts = np.isfinite(curves.log_epsilon)
-    x = curves.log_epsilon[finite_cuts]
+    x = curves.log_epsilon[finite_cuts] / scale
     for values, name in ((curves.precision, "precision"), (curves.recall, "recall")):
         top.step(x, values[finite_cuts], where="post", label=name)
     top.step(x, curves.f1[finite_cuts], where="post", label="F1", linewidth=2.0)
     chosen = _describe_choice(curves, log_epsilon)
-    _mark_epsilon(top, log_epsilon, chosen)
-    top.set_xlabel("log ε (flag when log p(x) < log ε)")
+    _mark_epsilon(top, log_epsilon / scale, chosen)
+    top.set_xlabel(f"log ε{unit} (flag when log p(x) < log ε)")
     top.set_ylabel("score")
     top.set_ylim(-0.02, 1.05)
     top.set_title(title or "Precision, recall and F1 against the threshold")
@@ -188,7 +205,8 @@ def plot_threshold_curves(
 
     finite = np.isfinite(scores)
     if finite.any():
-        edges = np.histogram_bin_edges(scores[finite], bins=_BINS)
+        scores = scores / scale
+        edges = histogram_edges(scores[finite])
         for mask, name, color in (
             (~labels, "normal", _NORMAL_COLOR),
             (labels, "anomalous", _ANOMALY_COLOR),
@@ -205,8 +223,8 @@ def plot_threshold_curves(
                     color=color,
                     label=f"{name} ({chosen_scores.size}{note})",
                 )
-    _mark_epsilon(bottom, log_epsilon, None)
-    bottom.set_xlabel("log p(x)")
+    _mark_epsilon(bottom, log_epsilon / scale, None)
+    bottom.set_xlabel(f"log p(x){unit}")
     bottom.set_ylabel("density")
     bottom.set_title("log p of normal and anomalous events")
     if bottom.get_legend_handles_labels()[0]:
@@ -221,6 +239,20 @@ def _describe_choice(curves: ThresholdCurves, log_epsilon: float) -> str:
     index = int(np.searchsorted(curves.log_epsilon, log_epsilon, side="left")) - 1
     f1 = float(curves.f1[index]) if index >= 0 else 0.0
     return f"log ε = {log_epsilon:.4g} (F1 {f1:.3f})"
+
+
+def _display_scale(values: Array) -> float:
+    """1.0, or the power of ten that brings finite values beyond ±1e100 back below ±10."""
+    finite = values[np.isfinite(values)]
+    largest = float(np.max(np.abs(finite))) if finite.size else 0.0
+    if largest <= _MAX_DRAWN:
+        return 1.0
+    return 10.0 ** math.floor(math.log10(largest))
+
+
+def _unit_text(scale: float) -> str:
+    """What the axis label says of values drawn divided by ``scale``."""
+    return "" if scale == 1.0 else f" / {scale:.0e}"
 
 
 def _mark_epsilon(axes: Any, log_epsilon: float, label: str | None) -> None:
@@ -241,7 +273,8 @@ def plot_histograms(
     the raw values on the left, the transformed ones on the right (the same
     values again, marked "no transform", for features without one). Only
     finite values are drawn; values outside a transform's domain are counted in
-    the title. ``transforms`` may be a
+    the title. Bins come from :func:`histogram_edges`; values beyond ±1e100
+    are drawn divided by a power of ten, named in the axis label. ``transforms`` may be a
     :class:`~stream_detect.transforms.FeatureTransforms` or any mapping from
     feature name to :class:`~stream_detect.transforms.Transform`. ``title``, if
     given, goes above the first row (e.g. to say the rows are a sample). Writes a PNG of
@@ -264,7 +297,7 @@ def plot_histograms(
         raise ConfigError(
             "features", len(names), f"between 1 and {MAX_HISTOGRAM_FEATURES} features to plot"
         )
-    _check_folder(path)
+    check_plot_path(path)
     figure = _figure(HISTOGRAM_WIDTH, HISTOGRAM_ROW_HEIGHT * len(names))
     axes = figure.subplots(len(names), 2, squeeze=False)
     for row, name in enumerate(names):
@@ -296,7 +329,11 @@ def _skew_text(values: Array) -> str:
 def _histogram(axes: Any, values: Array, title: str, color: str) -> None:
     axes.set_title(title, fontsize="medium")
     if values.size:
-        axes.hist(values, bins=_BINS, color=color, alpha=0.8)
+        scale = _display_scale(values)
+        drawn = values / scale
+        axes.hist(drawn, bins=histogram_edges(drawn), color=color, alpha=0.8)
+        if scale != 1.0:
+            axes.set_xlabel(f"value{_unit_text(scale)}", fontsize="small")
     else:
         axes.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=axes.transAxes)
     axes.tick_params(labelsize="small")

@@ -219,6 +219,9 @@ class RecordDecoder:
     keep_records
         False leaves :attr:`Decoded.records` empty, which saves building a
         dict per CSV row when only the arrays are wanted.
+    source
+        What the records come from (a source URI or path), named in the
+        errors about the CSV header; None leaves it out.
 
     Notes
     -----
@@ -257,6 +260,7 @@ class RecordDecoder:
         timestamp_field: str | None = None,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         keep_records: bool = True,
+        source: str | None = None,
     ) -> None:
         if format not in FORMATS:
             raise ConfigError("format", format, "one of 'json', 'csv', 'auto'")
@@ -270,6 +274,7 @@ class RecordDecoder:
         self.timestamp_field = timestamp_field
         self.max_record_bytes = max_record_bytes
         self.keep_records = keep_records
+        self.source = source
         #: Blank lines skipped so far, over all batches.
         self.skipped_blank = 0
         self._format = format
@@ -560,33 +565,43 @@ class RecordDecoder:
         where = line if isinstance(line, int) else None
         reason = self._oversize(payload, position)
         if reason is not None:
-            raise InputError(f"the CSV header is too long: {reason}", line=where)
+            raise InputError(
+                f"the CSV header is too long: {reason}", source=self.source, line=where
+            )
         try:
             text = payload.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as error:
             raise InputError(
-                f"the CSV header is not valid UTF-8 (byte {error.start})", line=where
+                f"the CSV header is not valid UTF-8 (byte {error.start})",
+                source=self.source,
+                line=where,
             ) from None
         try:
             columns = [name.strip() for name in _split_csv(text)]
         except csv.Error as error:
-            raise InputError(f"the CSV header is malformed: {error}", line=where) from None
+            raise InputError(
+                f"the CSV header is malformed: {error}", source=self.source, line=where
+            ) from None
         seen: set[str] = set()
         for name in columns:
             if name in seen and name:
-                raise InputError(f"the CSV header names column {name!r} twice", line=where)
+                raise InputError(
+                    f"the CSV header names column {name!r} twice", source=self.source, line=where
+                )
             seen.add(name)
         listing = ", ".join(columns)
         for name in self._features or []:
             if name not in seen:
                 raise InputError(
                     f"feature {name!r} is not a column of the CSV header (columns: {listing})",
+                    source=self.source,
                     line=where,
                 )
         if self.key_field is not None and self.key_field not in seen:
             raise InputError(
                 f"key field {self.key_field!r} is not a column of the CSV header "
                 f"(columns: {listing})",
+                source=self.source,
                 line=where,
             )
         index = {name: i for i, name in enumerate(columns)}

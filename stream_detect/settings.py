@@ -31,7 +31,9 @@ class DetectorSettings:
     )
     key_field: str | None = _opt(None, "field whose value selects a separate model per key")
     id_field: str | None = _opt(None, "field that identifies an event (for feedback labels)")
-    label_field: str = _opt("label", "field holding an inline label (1 anomaly, 0 normal)")
+    label_field: str | None = _opt(
+        "label", "field holding an inline label: 1 anomaly, 0 normal (none: events carry no labels)"
+    )
     timestamp_field: str | None = _opt(None, "field holding the event time, copied to alerts")
     model: str = _opt(
         "diagonal",
@@ -94,7 +96,11 @@ class RunSettings:
     source: str = _opt("-", "input URI: - (stdin), file:PATH[?follow=true]")
     sink: str = _opt("-", "output URI: - (stdout), stderr, file:PATH")
     dead_letter: str = _opt("stderr", "URI for bad records: stderr, -, file:PATH")
-    labels: str | None = _opt(None, "URI of feedback labels: JSON lines {id, label}")
+    labels: str | None = _opt(
+        None,
+        "URI of feedback labels: JSON lines naming an earlier event by its --id-field, "
+        "with its --label-field",
+    )
     format: str = _opt(
         "auto",
         "input format when the source does not say: auto | json | csv",
@@ -102,10 +108,12 @@ class RunSettings:
     )
     emit: str = _opt("alerts", "what to write: alerts | all", choices=("alerts", "all"))
     checkpoint: str | None = _opt(None, "checkpoint file (JSON), restored at start if present")
-    checkpoint_every: int = _opt(10000, "checkpoint every N events (0: only on exit)", min=0)
-    checkpoint_seconds: float = _opt(30.0, "checkpoint every T seconds (0: only on exit)", min=0.0)
+    checkpoint_every: int = _opt(100000, "checkpoint every N events (0: off)", min=0)
+    checkpoint_seconds: float = _opt(
+        30.0, "checkpoint every T seconds (0: off; with both off, only at exit)", min=0.0
+    )
     batch_size: int = _opt(
-        1024, "events scored together (results are identical for any size)", min=1
+        1024, "events scored together (the scores are identical for any size)", min=1
     )
     max_latency_ms: float = _opt(
         100.0, "longest an event waits before its result is written", min=1.0

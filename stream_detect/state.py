@@ -79,8 +79,10 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp_name, target)
-    except BaseException:
+    except BaseException as exc:
         Path(temp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ModelError(f"checkpoint {target}: cannot be written ({exc.strerror})") from exc
         raise
     _sync_directory(directory)
 
@@ -118,14 +120,27 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint | None:
         raise ModelError(
             f"checkpoint {target}: version {document.get('version')!r}, this build reads {VERSION}"
         )
+    shapes: dict[str, type | tuple[type, ...]] = {
+        "detector": dict,
+        "source": dict,
+        "labels": (dict, type(None)),
+        "header": (str, type(None)),
+        "settings": (dict, type(None)),
+    }
+    for name, kinds in shapes.items():
+        if name in ("detector", "source") and name not in document:
+            raise ModelError(f"checkpoint {target}: the field {name!r} is missing")
+        if not isinstance(document.get(name), kinds):
+            raise ModelError(f"checkpoint {target}: the field {name!r} is malformed")
     try:
-        return Checkpoint(
-            detector=document["detector"],
-            source=document["source"],
-            labels=document.get("labels"),
-            header=document.get("header"),
-            settings=document.get("settings") or {},
-            written_at=float(document.get("written_at") or 0.0),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"checkpoint {target}: missing or malformed field {exc}") from exc
+        written_at = float(document.get("written_at") or 0.0)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"checkpoint {target}: the field 'written_at' is malformed") from exc
+    return Checkpoint(
+        detector=document["detector"],
+        source=document["source"],
+        labels=document.get("labels"),
+        header=document.get("header"),
+        settings=document.get("settings") or {},
+        written_at=written_at,
+    )

@@ -17,18 +17,32 @@ label (0/1/true/false), every row must have one; if it has none (no label
 column, an empty cell, null, absent), no row may have one and ``y`` is None.
 The label field is never a feature.
 
+Features: when they are not given, the first data row decides them, as in the
+stream: its numeric fields, leaving out the label. **A field the first row did
+not make a feature must then never hold a number in a later row** (a CSV cell
+that parses as a finite number, a JSON number); if one does, that line is an
+error, since the first row's empty or text cell would otherwise drop a numeric
+column silently. Unnamed CSV columns are never features and never checked.
+Fields that are neither features nor the label are listed in
+``ignored_columns``, so a caller can say what was left out.
+
 Files are read in chunks of rows; the raw text of the whole file is never held.
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import os
+import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from itertools import islice
+from dataclasses import dataclass, field
+from itertools import islice, repeat
+from operator import itemgetter
 from typing import Any, Final
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
@@ -36,12 +50,26 @@ from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
 from stream_detect.sources.base import RawBatch
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "Table", "TableChunk", "iter_table", "load_table", "table_format"]
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "Table",
+    "TableChunk",
+    "iter_table",
+    "load_table",
+    "parse_feature_names",
+    "table_format",
+]
 
 #: Rows decoded at a time by :func:`iter_table`.
 DEFAULT_CHUNK_ROWS: Final = 65536
 
 _FORMAT_BY_EXTENSION: Final = {".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json"}
+#: Every finite number has a digit; a cell without one need not be parsed.
+_DIGIT: Final = re.compile(r"\d")
+#: The ASCII bytes a number may be written with, whitespace and "_" included.
+#: What a JSON number decodes to (bool is a type of its own).
+_NUMBER_TYPES: Final = frozenset({int, float})
+_NUMBER_BYTES: Final = b"0123456789._eE+- \t\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,12 +77,15 @@ class Table:
     """A whole table: features ``X`` (n, d) float64, labels ``y`` (n,) int8 or None.
 
     ``source`` is the path as the caller gave it, for messages.
+    ``ignored_columns`` are the named fields that are neither features nor the
+    label, in the order they first appear.
     """
 
     X: NDArray[np.float64]
     y: NDArray[np.int8] | None
     features: list[str]
     source: str
+    ignored_columns: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,7 +93,8 @@ class TableChunk:
     """Consecutive rows of a table, with how far into the file they reach.
 
     ``bytes_read / total_bytes`` is the fraction of the file read so far,
-    for a progress bar.
+    for a progress bar. ``ignored_columns`` are the fields seen so far that
+    are neither features nor the label (see :class:`Table`).
     """
 
     X: NDArray[np.float64]
@@ -70,6 +102,7 @@ class TableChunk:
     features: list[str]
     bytes_read: int
     total_bytes: int
+    ignored_columns: list[str] = field(default_factory=list)
 
 
 def table_format(path: str | os.PathLike[str]) -> str:
@@ -80,6 +113,34 @@ def table_format(path: str | os.PathLike[str]) -> str:
     """
     extension = os.path.splitext(os.fspath(path))[1].lower()
     return _FORMAT_BY_EXTENSION.get(extension, "auto")
+
+
+def parse_feature_names(
+    text: str | None, key: str = "features", label_field: str | None = None
+) -> list[str] | None:
+    """Feature names from comma-separated text (``--features a,b``); None for None.
+
+    :class:`~stream_detect.errors.ConfigError` naming ``key`` for an empty
+    name, a name given twice, or the label field among them.
+
+    >>> parse_feature_names(" cpu, mem ")
+    ['cpu', 'mem']
+    >>> parse_feature_names("cpu,label", "--features", "label")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ConfigError: config key --features: got 'cpu,label', expected \
+feature names other than the label field 'label'
+    """
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise ConfigError(key, text, "comma-separated feature names, none empty")
+    if len(set(names)) != len(names):
+        raise ConfigError(key, text, "comma-separated feature names, each at most once")
+    if label_field is not None and label_field in names:
+        raise ConfigError(key, text, f"feature names other than the label field {label_field!r}")
+    return names
 
 
 def iter_table(
@@ -98,7 +159,8 @@ def iter_table(
         The label column or field; None when the table has no labels.
     features
         The feature columns, in order; None takes the numeric fields of the
-        first data row (leaving out the label), as the stream does.
+        first data row (leaving out the label), as the stream does, and then
+        no other field may hold a number in a later row.
     chunk_rows
         Lines read per chunk (blank lines and the header included).
 
@@ -108,7 +170,7 @@ def iter_table(
         At the first problem, naming the file and the 1-based line: a missing
         or empty file, a non-numeric or empty cell, a row with the wrong number
         of columns, invalid JSON, a missing field, NaN or infinity, an invalid
-        or missing label.
+        or missing label, a number in a field the first row did not make a feature.
 
     Examples
     --------
@@ -122,12 +184,21 @@ def iter_table(
     Traceback (most recent call last):
     ...
     stream_detect.errors.InputError: ...events.jsonl:2: missing feature 'y'
+    >>> _ = path.write_text('{"x": 1, "y": null}\\n{"x": 3, "y": 4}\\n')
+    >>> list(iter_table(path))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.InputError: ...events.jsonl:2: field 'y' holds a number (4) but is not \
+a feature: the first data row (line 1), which decides the features, has null there; fix that row \
+or choose the features (--features)
     """
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise ConfigError("chunk_rows", chunk_rows, "an integer >= 1")
     source = os.fspath(path)
     fmt = table_format(source)
-    decoder = RecordDecoder(fmt, features, label_field=label_field, keep_records=False)
+    # JSON events are kept at no cost (they are parsed anyway) for the fields left out.
+    decoder = RecordDecoder(fmt, features, label_field=label_field, keep_records=fmt != "csv")
+    left_out = _LeftOutFields(label_field, check=features is None)
     try:
         handle = open(source, "rb")  # noqa: SIM115 - closed by the with below, in the generator
     except FileNotFoundError:
@@ -150,35 +221,58 @@ def iter_table(
                 {"line": number}
                 for number in range(lines_before + 1, lines_before + len(lines) + 1)
             ]
+            first_line = lines_before + 1
             lines_before += len(lines)
             try:
                 decoded = decoder.decode(RawBatch(lines, positions))
             except InputError as error:
                 raise InputError(error.reason, source=source, line=error.line) from None
+            if decoder.format == "csv":
+                decoder.keep_records = False
+            # Several rules may be broken in one chunk; the earliest line is reported.
+            problems: list[tuple[int, str]] = []
             if decoded.bad:
                 first_bad = decoded.bad[0]
-                raise InputError(first_bad.reason, source=source, line=first_bad.position["line"])
+                problems.append((first_bad.position["line"], first_bad.reason))
+            if len(decoded):
+                assert decoder.features is not None
+                if decoder.format == "csv":
+                    assert decoder.columns is not None
+                    problem = left_out.scan_csv(
+                        decoder.columns, decoder.features, lines, first_line, decoded.positions
+                    )
+                else:
+                    problem = left_out.scan_json(
+                        decoder.features, decoded.records, decoded.positions
+                    )
+                if problem is not None:
+                    problems.append(problem)
+                has_label = decoded.labels >= 0
+                if labelled is None:
+                    labelled = bool(has_label[0])
+                if labelled and not has_label.all():
+                    line = decoded.positions[int(np.argmin(has_label))]["line"]
+                    problems.append(
+                        (
+                            line,
+                            f"missing label {label_field!r}; the first row is labelled, so "
+                            "every row must be",
+                        )
+                    )
+                if not labelled and has_label.any():
+                    line = decoded.positions[int(np.argmax(has_label))]["line"]
+                    problems.append(
+                        (
+                            line,
+                            f"label {label_field!r} on this row but not on the first row; "
+                            "label every row or none",
+                        )
+                    )
+            if problems:
+                line, reason = min(problems, key=lambda problem: problem[0])
+                raise InputError(reason, source=source, line=line)
             if not len(decoded):
                 continue
-            has_label = decoded.labels >= 0
-            if labelled is None:
-                labelled = bool(has_label[0])
-            if labelled and not has_label.all():
-                line = decoded.positions[int(np.argmin(has_label))]["line"]
-                raise InputError(
-                    f"missing label {label_field!r}; the first row is labelled, so every row "
-                    "must be",
-                    source=source,
-                    line=line,
-                )
-            if not labelled and has_label.any():
-                line = decoded.positions[int(np.argmax(has_label))]["line"]
-                raise InputError(
-                    f"label {label_field!r} on this row but not on the first row; label every "
-                    "row or none",
-                    source=source,
-                    line=line,
-                )
             assert decoder.features is not None
             yield TableChunk(
                 X=decoded.values,
@@ -186,6 +280,7 @@ def iter_table(
                 features=decoder.features,
                 bytes_read=handle.tell(),
                 total_bytes=total_bytes,
+                ignored_columns=list(left_out.names),
             )
         if labelled is None:
             if decoder.columns is not None:
@@ -233,6 +328,7 @@ def load_table(
         y=np.concatenate(y_parts) if y_parts else None,
         features=chunks[0].features,
         source=source,
+        ignored_columns=chunks[-1].ignored_columns,
     )
 
 
@@ -249,3 +345,155 @@ def _refuse_json_array(lines: list[bytes], source: str) -> None:
                     line=number,
                 )
             return
+
+
+class _LeftOutFields:
+    """The fields that are neither features nor the label, and the numbers found in them.
+
+    ``names`` lists them in the order they first appear. With ``check``
+    (features inferred from the first data row), :meth:`scan_csv` and
+    :meth:`scan_json` return the first row where one of them holds a number,
+    as ``(line, reason)``, or None.
+    """
+
+    def __init__(self, label_field: str | None, *, check: bool) -> None:
+        self.label_field = label_field
+        self.check = check
+        self.names: dict[str, None] = {}
+        self._first_line: int | None = None
+        self._first_row: dict[str, Any] = {}
+        self._columns: list[tuple[int, str]] | None = None
+
+    def _reason(self, kind: str, name: str, number: str, first: str) -> str:
+        return (
+            f"{kind} {name!r} holds a number ({number}) but is not a feature: the first data "
+            f"row (line {self._first_line}), which decides the features, {first}; fix that row "
+            "or choose the features (--features)"
+        )
+
+    def scan_csv(
+        self,
+        columns: list[str],
+        features: list[str],
+        lines: list[bytes],
+        first_line: int,
+        positions: list[dict[str, Any]],
+    ) -> tuple[int, str] | None:
+        """Scan the good rows (at ``positions``) of a CSV chunk of ``lines`` from ``first_line``."""
+        if self._columns is None:
+            known = {*features, self.label_field}
+            # Unnamed columns (an index column, a trailing comma) are never features.
+            self._columns = [
+                (i, name) for i, name in enumerate(columns) if name and name not in known
+            ]
+            self.names.update(dict.fromkeys(name for _, name in self._columns))
+        if not self.check or not self._columns or not positions:
+            return None
+        if len(positions) == len(lines):
+            rows = lines
+        else:
+            offsets = [line - first_line for line in map(itemgetter("line"), positions)]
+            rows = list(map(lines.__getitem__, offsets))
+        stripped = [row.rstrip(b"\r\n") for row in rows]
+        quoted = b'"' in b"".join(stripped)
+        if self._first_line is None:
+            self._first_line = positions[0]["line"]
+            first_cells = _split_row(stripped[0])
+            self._first_row = {name: first_cells[i].decode("utf-8") for i, name in self._columns}
+        found: list[tuple[int, str, str]] = []
+        for i, name in self._columns:
+            if quoted:
+                # Quoted cells may hold commas: split those rows as CSV (rare, so slower).
+                cells = [_split_row(row)[i] for row in stripped]
+            else:
+                cells = [row.split(b",", i + 1)[i] for row in stripped]
+            row_index = _first_number(cells)
+            if row_index is not None:
+                found.append((row_index, name, cells[row_index].decode("utf-8").strip()))
+        if not found:
+            return None
+        row_index, name, number = min(found)
+        first = self._first_row[name]
+        shown = "an empty cell" if not first.strip() else repr(first)
+        return positions[row_index]["line"], self._reason(
+            "column", name, number, f"has {shown} there"
+        )
+
+    def scan_json(
+        self,
+        features: list[str],
+        events: list[dict[str, Any]],
+        positions: list[dict[str, Any]],
+    ) -> tuple[int, str] | None:
+        """Scan the good events of a JSON-lines chunk."""
+        if not events:
+            return None
+        known = {*features, self.label_field}
+        if self._first_line is None:
+            self._first_line = positions[0]["line"]
+            self._first_row = events[0]
+        new = set().union(*events) - known - self.names.keys()
+        for event in events:
+            if not new:
+                break
+            for name in event:
+                if name in new:
+                    self.names[name] = None
+                    new.discard(name)
+        if not self.check:
+            return None
+        found: list[tuple[int, str]] = []
+        for name in self.names:
+            values = list(map(dict.get, events, repeat(name)))
+            if _NUMBER_TYPES.isdisjoint(map(type, values)):
+                continue
+            found.append((next(i for i, v in enumerate(values) if type(v) in _NUMBER_TYPES), name))
+        if not found:
+            return None
+        row_index, name = min(found)
+        value = events[row_index][name]
+        first = (
+            f"has {orjson.dumps(self._first_row[name]).decode()} there"
+            if name in self._first_row
+            else "lacks it"
+        )
+        return positions[row_index]["line"], self._reason("field", name, repr(value), first)
+
+
+def _split_row(row: bytes) -> list[bytes]:
+    """The cells of a CSV row the decoder has accepted (so valid UTF-8, one record)."""
+    if b'"' not in row:
+        return row.split(b",")
+    text = row.decode("utf-8")
+    return [cell.encode("utf-8") for cell in next(csv.reader([text]))]
+
+
+def _first_number(cells: list[bytes]) -> int | None:
+    """Index of the first cell that is a finite number (as ``float`` parses it), or None.
+
+    Most cells of a text column hold a letter, which no finite number does, so
+    deleting the bytes a number can be written with (in bulk) leaves all but
+    the few candidates non-empty; only those are parsed.
+    """
+    joined = b"\n".join(cells)
+    if not joined.isascii():
+        # Digits and spaces beyond ASCII parse too; check every cell the slow way.
+        candidates: Iterator[int] = iter(range(len(cells)))
+    else:
+        rest = joined.translate(None, _NUMBER_BYTES)
+        if rest and b"\n\n" not in rest and rest[:1] != b"\n" and rest[-1:] != b"\n":
+            return None
+        candidates = (index for index, part in enumerate(rest.split(b"\n")) if not part)
+    for index in candidates:
+        text = cells[index].decode("utf-8")
+        if _DIGIT.search(text) and _is_finite_number(text):
+            return index
+    return None
+
+
+def _is_finite_number(cell: str) -> bool:
+    """Whether a CSV cell is a finite number, by the rule the decoder parses features with."""
+    try:
+        return math.isfinite(float(cell))
+    except ValueError:
+        return False

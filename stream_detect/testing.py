@@ -25,12 +25,13 @@ after the first read).
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from stream_detect.errors import InputError
+from stream_detect.errors import InputError, OutputError
 from stream_detect.sinks.base import Sink
 from stream_detect.sinks.streams import encode_json_line
 from stream_detect.sources.base import RawBatch, Source
@@ -39,7 +40,7 @@ __all__ = ["ListSink", "ListSource"]
 
 
 class ListSource(Source):
-    """A source over records held in memory.
+    """A source over records held in memory; it can resume from its own tokens.
 
     Parameters
     ----------
@@ -58,6 +59,9 @@ class ListSource(Source):
     gives the same records written one per line: ``{"line": i + 1, "offset":
     byte offset of record i}`` (each record counted with a one-byte newline).
     ``read_batch`` never waits: records are there, or the source is exhausted.
+    Nothing is read ahead, so :meth:`take_buffered` always returns an empty
+    batch: records not yet returned stay in the list, where a restart from
+    :meth:`resume_token` finds them. The source is :attr:`resumable`.
     Every token passed to :meth:`commit` is appended to :attr:`commits`.
 
     >>> source = ListSource([b"a", b"bb", b"ccc"])
@@ -70,6 +74,8 @@ class ListSource(Source):
     >>> restarted.read_batch(10, linger_s=0.1, timeout_s=1.0).payloads
     [b'ccc']
     """
+
+    resumable = True
 
     def __init__(
         self,
@@ -116,6 +122,20 @@ class ListSource(Source):
             self.payloads[start:end],
             [{"line": index + 1, "offset": self.offsets[index]} for index in range(start, end)],
         )
+
+    def take_buffered(self, max_records: int) -> RawBatch:
+        """Return an empty batch: a list source holds nothing read but not returned.
+
+        Raises
+        ------
+        RuntimeError
+            Called after ``close``.
+        """
+        if self.closed:
+            raise RuntimeError("take_buffered called after close")
+        if max_records < 1:
+            raise ValueError(f"max_records must be >= 1, got {max_records}")
+        return RawBatch()
 
     def resume_token(self) -> dict[str, Any]:
         """``{"line": N, "offset": O}`` of the next record (or of the end)."""
@@ -169,6 +189,10 @@ class ListSink(Sink):
     broken_pipe_after
         Raise :class:`BrokenPipeError` from ``write_batch`` once more than this
         many records have been written, like a stdout whose reader went away.
+    output_error_after
+        Raise :class:`~stream_detect.errors.OutputError` (no space left) from
+        ``write_batch`` once more than this many records have been written,
+        like a file sink on a full disk.
 
     :attr:`records` holds every record written (shallow copies as dicts, in
     order), :attr:`n_flushed` how many of them the last ``flush`` covered,
@@ -183,10 +207,17 @@ class ListSink(Sink):
     ([{'alert': True}], 1)
     """
 
-    def __init__(self, *, check_json: bool = True, broken_pipe_after: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        check_json: bool = True,
+        broken_pipe_after: int | None = None,
+        output_error_after: int | None = None,
+    ) -> None:
         self.uri = "list:"
         self.check_json = check_json
         self.broken_pipe_after = broken_pipe_after
+        self.output_error_after = output_error_after
         self.records: list[dict[str, Any]] = []
         self.n_flushed = 0
         self.flush_count = 0
@@ -209,6 +240,13 @@ class ListSink(Sink):
             and len(self.records) + len(records) > self.broken_pipe_after
         ):
             raise BrokenPipeError("ListSink: the reader went away (broken_pipe_after)")
+        if (
+            self.output_error_after is not None
+            and len(self.records) + len(records) > self.output_error_after
+        ):
+            raise OutputError(
+                "ListSink", "No space left on device (output_error_after)", errno=errno.ENOSPC
+            )
         self.records.extend(dict(record) for record in records)
 
     def flush(self) -> None:

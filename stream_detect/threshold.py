@@ -14,6 +14,10 @@ three ways:
 * :func:`select_threshold` -- the classic exercise itself, in probability
   space, kept to reproduce published numbers.
 
+:func:`threshold_curves` gives precision, recall and F1 at every cut point
+(the curves :func:`best_log_threshold` maximises, and the ones
+:mod:`stream_detect.plots` draws).
+
 Precision, recall and F1 are 0.0, never NaN, when their denominators vanish.
 Label arrays may be bool or integer (0/1) and shaped ``(m,)`` or ``(m, 1)``.
 
@@ -39,6 +43,7 @@ from stream_detect.errors import ModelError
 __all__ = [
     "ConfusionCounts",
     "ThresholdChoice",
+    "ThresholdCurves",
     "ValidationBuffer",
     "best_log_threshold",
     "confusion_counts",
@@ -47,6 +52,7 @@ __all__ = [
     "quantile_log_threshold",
     "select_log_threshold",
     "select_threshold",
+    "threshold_curves",
 ]
 
 Array = NDArray[np.float64]
@@ -172,12 +178,79 @@ class ThresholdChoice:
         return exp_or_inf(self.log_epsilon)
 
 
+@dataclass(frozen=True)
+class ThresholdCurves:
+    """Counts and metrics of the rule "flag when log p <= cut" at every distinct cut.
+
+    ``log_epsilon[k]`` is the k-th distinct log p value, in increasing order;
+    ``tp[k]``, ``fp[k]``, ``n_flagged[k]``, ``precision[k]``, ``recall[k]``
+    and ``f1[k]`` hold for every log ε in the half-open interval
+    ``(log_epsilon[k], log_epsilon[k + 1]]``, i.e. when the events flagged
+    (``log_p < log ε``) are those with ``log_p <= log_epsilon[k]``. Below the
+    smallest value nothing is flagged and all metrics are 0. Undefined
+    precision (nothing flagged) and recall (no anomalies) are 0, not NaN.
+    ``n_positive`` is the number of anomalies.
+    """
+
+    log_epsilon: Array
+    tp: IntArray
+    fp: IntArray
+    n_flagged: IntArray
+    precision: Array
+    recall: Array
+    f1: Array
+    n_positive: int
+
+
+def threshold_curves(y: ArrayLike, log_p: ArrayLike) -> ThresholdCurves:
+    """Exact counts, precision, recall and F1 at every cut point, from one sort.
+
+    Every distinct set of flagged events is "the k lowest scores" for some k,
+    so one stable sort and the cumulative count of anomalies give tp and fp at
+    every cut at once: O(n log n). Tied scores are flagged together, so a cut
+    inside a run of ties is not a cut. ``y`` holds 0/1 (or bool) labels,
+    1 anomalous; ``log_p`` the scores (lower is more anomalous), which may be
+    ±inf but not NaN. No scores at all give empty curves.
+
+    >>> c = threshold_curves([1, 0, 1, 0], [-9.0, -5.0, -7.0, -1.0])
+    >>> c.log_epsilon.tolist(), c.tp.tolist(), c.recall.tolist(), c.f1.round(3).tolist()
+    ([-9.0, -7.0, -5.0, -1.0], [1, 2, 2, 2], [0.5, 1.0, 1.0, 1.0], [0.667, 1.0, 0.8, 0.667])
+    """
+    labels = _as_labels(y, "y")
+    scores = _column(log_p, "log_p").astype(np.float64, copy=False)
+    if labels.shape != scores.shape:
+        raise ValueError(f"y has {labels.size} values but log_p has {scores.size}")
+    if np.isnan(scores).any():
+        raise ValueError("log_p contains NaN; every event needs a score")
+    order = np.argsort(scores, kind="stable")
+    sorted_scores = scores[order]
+    tp = np.cumsum(labels[order], dtype=np.int64)
+    flagged = np.arange(1, scores.size + 1, dtype=np.int64)
+    # Tied scores are flagged together: keep the last row of each run of equal values.
+    last_of_run = np.append(sorted_scores[1:] != sorted_scores[:-1], True)[: scores.size]
+    tp, flagged, cuts = tp[last_of_run], flagged[last_of_run], sorted_scores[last_of_run]
+    n_positive = int(tp[-1]) if tp.size else 0
+    precision = tp / flagged
+    recall = tp / n_positive if n_positive else np.zeros(tp.shape)
+    # 2tp + fp + fn = k + P, so F1 = 2tp / (k + P), one exact rational per cut.
+    f1 = 2.0 * tp / (flagged + n_positive)
+    return ThresholdCurves(
+        log_epsilon=cuts,
+        tp=tp,
+        fp=flagged - tp,
+        n_flagged=flagged,
+        precision=precision,
+        recall=recall.astype(np.float64),
+        f1=f1,
+        n_positive=n_positive,
+    )
+
+
 def best_log_threshold(y: ArrayLike, log_p: ArrayLike) -> ThresholdChoice:
     """The log ε that maximises F1 on ``(y, log_p)``, exactly, under the rule ``log_p < log ε``.
 
-    Every distinct set of flagged events is "the k lowest scores" for some
-    cut k, so one stable sort and the cumulative count of positives give
-    tp, fp and fn at every cut at once: O(n log n) in all.
+    The F1 of every cut comes from :func:`threshold_curves` (one sort and
+    cumulative counts): O(n log n) in all.
 
     Which log ε is returned
         A cut flagging the k lowest scores is reached by any log ε in the
@@ -213,27 +286,23 @@ def best_log_threshold(y: ArrayLike, log_p: ArrayLike) -> ThresholdChoice:
     """
     labels, scores = _labels_and_scores(y, log_p)
     n = len(scores)
-    order = np.argsort(scores, kind="stable")
-    sorted_scores = scores[order]
-    cum_tp = np.concatenate(([0], np.cumsum(labels[order], dtype=np.int64)))
-    n_positive = int(cum_tp[-1])
-
-    cuts = np.arange(n + 1)
-    reachable = np.ones(n + 1, dtype=bool)
-    reachable[1:n] = sorted_scores[:-1] < sorted_scores[1:]
+    curves = threshold_curves(labels, scores)
+    n_positive = curves.n_positive
+    # Candidate 0 flags nothing; candidate j + 1 flags the events up to cut j.
+    f1 = np.concatenate(([0.0], curves.f1))
     # Flagging everything needs a log ε above the largest score, impossible at +inf.
-    reachable[n] = bool(sorted_scores[-1] < np.inf)
-    # 2tp + fp + fn = k + P, so F1 = 2tp / (k + P), one exact rational per cut.
-    denominator = cuts + n_positive
-    f1 = np.zeros(n + 1)
-    np.divide(2.0 * cum_tp, denominator, out=f1, where=(cum_tp > 0) & reachable)
-    f1[~reachable] = -1.0
+    if curves.log_epsilon[-1] == np.inf:
+        f1[-1] = -1.0
     best = int(np.argmax(f1))  # first maximum = fewest flagged
 
-    lower = float(sorted_scores[best - 1]) if best > 0 else -math.inf
-    upper = float(sorted_scores[best]) if best < n else math.inf
-    tp = int(cum_tp[best])
-    counts = ConfusionCounts(tp=tp, fp=best - tp, fn=n_positive - tp, tn=n - best - n_positive + tp)
+    cuts = curves.log_epsilon
+    if best == 0:
+        lower, upper, tp, k = -math.inf, float(cuts[0]), 0, 0
+    else:
+        lower = float(cuts[best - 1])
+        upper = float(cuts[best]) if best < len(cuts) else math.inf
+        tp, k = int(curves.tp[best - 1]), int(curves.n_flagged[best - 1])
+    counts = ConfusionCounts(tp=tp, fp=k - tp, fn=n_positive - tp, tn=n - k - n_positive + tp)
     return _choice(_interval_point(lower, upper, nothing_flagged=best == 0), counts)
 
 

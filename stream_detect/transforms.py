@@ -75,6 +75,10 @@ _ROOT_DEGREES = (2, 3, 4, 5, 6)
 #: None is tiny: a future event just below the smallest one seen must stay in the domain.
 _LOG_MARGINS = (10.0, 5.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.05)
 _EPS = float(np.finfo(np.float64).eps)
+#: Above this magnitude, sums and differences of values may overflow float64.
+_LARGE = 1e300
+#: Share of the values left out at each end before a suggestion is measured.
+_TRIM_SHARE = 0.005
 
 
 def _format_number(value: float) -> str:
@@ -179,7 +183,8 @@ class Transform:
             return values.copy()
         out = np.full(values.shape, np.nan)
         if self.kind == "log":
-            shifted = values + self.shift
+            with np.errstate(over="ignore"):  # x + C beyond the float range is inf, log inf
+                shifted = values + self.shift
             np.log(shifted, out=out, where=shifted > 0)
         elif self.degree == 2:
             np.sqrt(values, out=out, where=values >= 0)
@@ -411,6 +416,11 @@ def skewness(x: ArrayLike) -> float:
     values = np.asarray(x, dtype=np.float64).ravel()
     if values.size == 0 or not np.isfinite(values).all():
         return math.nan
+    magnitude = float(np.max(np.abs(values)))
+    if magnitude > _LARGE:
+        # The mean and the deviations of values near ±1e308 overflow. Skewness does not
+        # change with the scale, and a power of two scales exactly, so nothing else changes.
+        values = np.ldexp(values, -math.frexp(magnitude)[1])
     mean = float(values.mean())
     dev = values - mean
     # Scaled deviations neither overflow when cubed nor underflow when squared.
@@ -472,10 +482,12 @@ class ThirdMoments:
         var = self.var
         seen = self.n > 0
         # Equal extremes: constant, whatever the rounding of the mean left in m2.
-        flat = seen & ((self.min == self.max) | (var <= np.square(_EPS * self.mean)))
+        # sqrt(var) <= eps |mean| is var <= (eps mean)², without squaring a huge mean.
+        flat = seen & ((self.min == self.max) | (np.sqrt(var) <= _EPS * np.abs(self.mean)))
         shaped = seen & ~flat
         out[flat] = 0.0
-        with np.errstate(over="ignore", under="ignore"):
+        # Moments of values near ±1e308 overflow to inf: the skewness is then NaN, quietly.
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             third = self.m3[shaped] / self.n[shaped]
             out[shaped] = third / var[shaped] / np.sqrt(var[shaped])
         return out
@@ -589,10 +601,15 @@ def _log_shifts(low: float, spread: float) -> list[float]:
     """
     shifts: list[float] = []
     for margin in (m * spread for m in _LOG_MARGINS):
+        if not 0.0 < margin < math.inf:
+            continue
         exponent = math.floor(math.log10(margin)) - 1
         step = 10.0**exponent
-        shift = round(math.ceil((margin - low) / step) * step, max(0, -exponent))
-        if shift + low > 0 and shift not in shifts:
+        steps = (margin - low) / step
+        if not math.isfinite(steps):
+            continue  # C itself would be beyond the float range
+        shift = round(math.ceil(steps) * step, max(0, -exponent))
+        if math.isfinite(shift) and shift + low > 0 and shift not in shifts:
             shifts.append(shift)
     return shifts
 
@@ -604,31 +621,52 @@ def suggest_transform(
 ) -> Suggestion:
     """Suggest the transform that brings the skewness of ``x`` closest to zero.
 
-    Only finite values count. Candidates, from simplest to least simple:
-    ``none``; ``log`` when every value is positive; ``sqrt`` and ``root:K``
-    (K = 3..6) when none is negative; ``log:C`` when some value is zero or
-    negative, with C a little above ``-min(x)`` (margins from 10 down to 0.05
-    standard deviations, so an event a little below the smallest one seen
-    still has a logarithm). The simplest candidate whose |skewness after| is
-    within ``tolerance`` of the best is chosen, and ``none`` is kept when
-    |skewness| is already below ``max_abs_skew``, or below ``2 * sqrt(6 / n)``
-    (twice its standard error for n Gaussian values: with few values a
-    skewness that size is noise, e.g. |skew| < 1.1 for 20 values). Left-skewed data keep
+    Only finite values count. The suggestion is made on the **central 99 %**
+    of them: the ``floor(n / 200)`` smallest and as many largest values are
+    left out (none for fewer than 200 values), so that a few anomalies in the
+    data -- the events the model is meant to flag -- do not choose the
+    transform. Domains are checked on **all** the values: ``log`` only when
+    every value is positive, roots only when none is negative, and ``log:C``
+    only with C above ``-min(x)``.
+
+    Candidates, from simplest to least simple: ``none``; ``log``; ``sqrt``
+    and ``root:K`` (K = 3..6); ``log:C`` when some value is zero or negative,
+    with C a little above ``-min(x)`` (margins from 10 down to 0.05 standard
+    deviations of the central values, so an event a little below the
+    smallest one seen still has a logarithm). The simplest candidate whose
+    |skewness| on the central values is within ``tolerance`` of the best is
+    chosen, and ``none`` is kept when the |skewness| of the central values is
+    already below ``max_abs_skew``, or below ``2 * sqrt(6 / n)`` (twice its
+    standard error for n Gaussian values: with few values a skewness that
+    size is noise, e.g. |skew| < 1.1 for 20 values). Left-skewed data keep
     ``none``: every candidate pulls in the right tail and would make them worse.
+
+    The returned ``skew_before`` and ``skew_after`` are those of all the
+    finite values, before and after the suggested transform.
 
     >>> rng = np.random.default_rng(0)
     >>> suggest_transform(rng.lognormal(0.0, 1.0, 10_000)).transform.spec
     'log'
     >>> suggest_transform(rng.normal(0.0, 1.0, 10_000)).transform.spec
     'none'
+    >>> normal = rng.normal(0.0, 1.0, 10_000)
+    >>> normal[:50] += 6.0  # 0.5 % anomalies far out do not make it skewed
+    >>> suggest_transform(normal).transform.spec
+    'none'
     """
     values = np.asarray(x, dtype=np.float64).ravel()
     values = values[np.isfinite(values)]
     before = skewness(values)
+    central = _central(values)
+    central_before = skewness(central)
     # Twice the standard error of the skewness of n Gaussian values, sqrt(6/n):
     # below it, a few rows' skewness is noise, not a shape worth transforming.
     noise = 2.0 * math.sqrt(6.0 / values.size) if values.size else math.inf
-    if values.size < 3 or math.isnan(before) or abs(before) < max(max_abs_skew, noise):
+    if (
+        values.size < 3
+        or math.isnan(central_before)
+        or abs(central_before) < max(max_abs_skew, noise)
+    ):
         return Suggestion(IDENTITY, before, before)
     low = float(values.min())
     candidates: list[Transform] = []
@@ -637,15 +675,45 @@ def suggest_transform(
     if low >= 0:
         candidates.extend(Transform("root", degree=k) for k in _ROOT_DEGREES)
     if low <= 0:
-        spread = float(values.std())
-        candidates.extend(Transform("log", shift=c) for c in _log_shifts(low, spread))
-    scored = [(IDENTITY, before)] + [(t, skewness(t.forward(values))) for t in candidates]
+        spread = _spread(central)
+        if math.isfinite(spread) and spread > 0:
+            shifts = _log_shifts(low, spread)
+            candidates.extend(Transform("log", shift=c) for c in shifts if math.isfinite(c))
+    scored = [(IDENTITY, central_before)] + [(t, skewness(t.forward(central))) for t in candidates]
     finite_scores = [abs(s) for _, s in scored if math.isfinite(s)]
     best = min(finite_scores)
     for transform, after in scored:
         if math.isfinite(after) and abs(after) <= best + tolerance:
-            return Suggestion(transform, before, after)
+            if transform.is_identity:
+                return Suggestion(IDENTITY, before, before)
+            return Suggestion(transform, before, skewness(transform.forward(values)))
     raise AssertionError("unreachable: the best candidate is within tolerance of itself")
+
+
+def _central(values: Array) -> Array:
+    """``values`` without their ``floor(n * 0.005)`` smallest and as many largest, sorted.
+
+    >>> _central(np.arange(400.0))[[0, -1]].tolist()
+    [2.0, 397.0]
+    >>> _central(np.arange(199.0)).size
+    199
+    """
+    cut = math.floor(values.size * _TRIM_SHARE)
+    ordered = np.sort(values)
+    return ordered[cut : values.size - cut]
+
+
+def _spread(values: Array) -> float:
+    """Standard deviation of ``values``; inf, without a warning, beyond the float range."""
+    magnitude = float(np.max(np.abs(values))) if values.size else 0.0
+    if not magnitude > _LARGE:
+        return float(values.std())
+    exponent = math.frexp(magnitude)[1]
+    scaled = float(np.ldexp(values, -exponent).std())
+    try:
+        return math.ldexp(scaled, exponent)
+    except OverflowError:
+        return math.inf
 
 
 def suggest_transforms(

@@ -18,6 +18,7 @@ from stream_detect.classic import (
     log_multivariate_gaussian,
     multivariate_gaussian,
 )
+from stream_detect.density import DEFAULT_RELATIVE_FLOOR, DEFAULT_VARIANCE_FLOOR, gaussian_log_pdf
 
 rows = hnp.arrays(
     np.float64,
@@ -137,3 +138,14 @@ def test_exercise_set_2_full_covariance_matches_scipy(shared_data: Path) -> None
     expected = scipy.stats.multivariate_normal(mu, cov).logpdf(data["Xval"])
     got = log_multivariate_gaussian(data["Xval"], mu, cov)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_the_diagonal_density_is_the_package_density() -> None:
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(40, 3))
+    mu, var = estimate_gaussian(X)
+    var[1] = 0.0  # floored, as everywhere else
+    np.testing.assert_array_equal(
+        log_multivariate_gaussian(X, mu, var),
+        gaussian_log_pdf(X, mu, var, DEFAULT_VARIANCE_FLOOR, DEFAULT_RELATIVE_FLOOR),
+    )

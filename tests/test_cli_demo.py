@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,13 @@ import numpy as np
 import pytest
 
 from stream_detect.cli import main
-from stream_detect.commands.demo import choose_transforms, evaluate, run_demo
+from stream_detect.commands.demo import (
+    MAX_EVENTS,
+    choose_transforms,
+    evaluate,
+    format_report,
+    run_demo,
+)
 from stream_detect.synthetic import generate_events
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +137,9 @@ def test_transform_none_models_the_raw_values(capsys: pytest.CaptureFixture[str]
     [
         (["--events", "100"], "--events"),
         (["--emit-alerts", "/no/such/dir/alerts.jsonl"], "--emit-alerts"),
+        (["--seed", "-1"], "option --seed: got -1, expected an integer >= 0"),
+        (["--events", "100000000000"], "option --events: got 100000000000, expected an integer <="),
+        (["--events", str(MAX_EVENTS + 1)], f"an integer <= {MAX_EVENTS}"),
     ],
 )
 def test_bad_options_are_one_line_errors(
@@ -180,3 +190,15 @@ def test_choose_transforms_ignores_the_gaps_between_hosts() -> None:
     stream = generate_events(5000, seed=9)
     chosen = choose_transforms(stream)
     assert set(chosen) == {"latency_ms", "error_rate"}
+
+
+def test_the_second_half_note_says_how_epsilon_was_chosen() -> None:
+    report = run_demo(1000, seed=3)
+    by_source = {
+        source: format_report(replace(report, summary={**report.summary, "epsilon_source": source}))
+        for source in ("f1", "quantile", "initial")
+    }
+    assert "(epsilon tuned on more labels by then)" in by_source["f1"]
+    for source in ("quantile", "initial"):
+        assert "tuned on more labels" not in by_source[source]
+    assert "(epsilon from more recent scores by then)" in by_source["quantile"]

@@ -122,6 +122,7 @@ def test_fit_reports_the_model_and_the_exact_threshold(
     result = run_json(capsys, "fit", files["train"], "--val", files["val"])
     X, X_val, y_val = files["X"], files["X_val"], files["y_val"]
     assert (result["n"], result["d"], result["features"]) == (400, 2, ["cpu", "mem"])
+    assert result["ignored_columns"] == []
     assert (result["kind"], result["transforms"], result["threshold_method"]) == (
         "diagonal",
         {},
@@ -209,6 +210,22 @@ def test_transforms_explicit_and_auto(capsys: pytest.CaptureFixture[str], tmp_pa
     assert mixed["transforms"] == {"latency": "sqrt"}
     one = run_json(capsys, "fit", train, "--transform", "latency=auto")
     assert one["transforms"] == {"latency": "log"}
+
+
+def test_features_option_chooses_the_columns_and_the_report_lists_the_rest(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    train = tmp_path / "train.csv"
+    train.write_text("host,cpu,mem,note,label\nweb-1,1,10,,0\nweb-2,2,12,3,0\nweb-3,4,11,x,1\n")
+    # Inferred, "note" (empty in the first row, 3 later) would be dropped: refused.
+    code, out, err = run(capsys, "fit", train)
+    assert_one_line_error(code, out, err, "train.csv:3:", "column 'note'")
+    result = run_json(capsys, "fit", train, "--features", "mem,cpu")
+    assert (result["features"], result["d"]) == (["mem", "cpu"], 2)
+    assert result["ignored_columns"] == ["host", "note"]
+    assert result["mean"] == pytest.approx([11.0, 7 / 3])
+    only = run_json(capsys, "fit", train, "--features", "cpu")
+    assert only["ignored_columns"] == ["host", "mem", "note"]
 
 
 def test_fit_out_then_evaluate(capsys: pytest.CaptureFixture[str], files: dict[str, Any]) -> None:
@@ -315,6 +332,8 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
     paths["no_mem"].write_text("cpu,label\n1,0\n2,1\n")
     paths["not_json"].write_text("{oops\n")
     paths["future"].write_text(json.dumps({"format": "stream_detect.model", "version": 9}))
+    paths["late_number"] = folder / "late_number.csv"
+    paths["late_number"].write_text("cpu,mem\n1,\n3,4\n")
     return paths
 
 
@@ -342,6 +361,19 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
         (["fit", "{train}", "--transform", "disk=auto"], ["--transform", "'disk=auto'"]),
         (["fit", "{train}", "--plot", "{dir}/p.png"], ["--plot", "labelled events"]),
         (["fit", "{train}", "--val", "{val}", "--out", "{dir}/no/m.json"], ["no/m.json"]),
+        # A column whose first cell is no number, but later ones are, is not dropped silently.
+        (["fit", "{late_number}"], ["late_number.csv:3:", "column 'mem' holds a number (4)"]),
+        (["fit", "{train}", "--features", "cpu,label"], ["option --features: got 'cpu,label'"]),
+        (["fit", "{train}", "--features", "cpu,disk"], ["train.csv", "'disk'"]),
+        (["fit", "{train}", "--transform", "cpu=cube"], ["option --transform: got 'cube'"]),
+        # The destinations are checked first: TRAIN does not even exist here.
+        (["fit", "{dir}/absent.csv", "--plot", "{dir}/no/p.png"], ["no/p.png", "no such folder"]),
+        (["fit", "{dir}/absent.csv", "--out", "{dir}/no/m.json"], ["no/m.json", "no such folder"]),
+        (["fit", "{dir}/absent.csv", "--out", "{dir}"], ["cannot write model file", "a folder"]),
+        (
+            ["evaluate", "{dir}/absent.json", "{test}", "--plot", "{dir}/no/p.png"],
+            ["no/p.png", "no such folder"],
+        ),
         (["evaluate", "{dir}/absent.json", "{test}"], ["absent.json"]),
         (["evaluate", "{not_json}", "{test}"], ["not_json.json is not JSON", "line 1"]),
         (["evaluate", "{future}", "{test}"], ["future.json", "version 9"]),

@@ -303,6 +303,9 @@ def test_inspect_large_file_is_sampled_and_exact(
         ("a,b\n1,2\n", ["--features", "a,,b"], "--features"),
         ("a,b\n1,2\n", ["--sample-rows", "0"], "--sample-rows"),
         ("a,b\n1,2\n", ["--plot", "/nonexistent-folder/h.png"], "no such folder"),
+        ("a,b\n1,2\n", ["--features", "a,a"], "each at most once"),
+        ("a,b\n1,\n2,3\n", [], "bad.csv:3: column 'b' holds a number (3) but is not a feature"),
+        ("a,b\n1,2\n", ["--sample-rows", "0"], "option --sample-rows: got 0"),
     ],
 )
 def test_inspect_errors_are_one_line_and_exit_2(
@@ -389,3 +392,27 @@ def test_subprocess_missing_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().endswith("missing.jsonl: no such file")
     assert "Traceback" not in result.stderr
+
+
+def test_the_plot_destination_is_checked_before_the_file_is_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The data file does not exist either: the plot's folder is what is reported.
+    status, _, err = run_cli(capsys, str(tmp_path / "nope.csv"), "--plot", str(tmp_path))
+    assert status == 2
+    assert (
+        err == f"stream-detect inspect: error: {tmp_path}: cannot write the plot: it is a folder\n"
+    )
+
+
+def test_subprocess_values_near_the_float_limit_plot_quietly(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("x,y\n1e308,1\n-1e308,2\n1e307,3\n0,4\n1.7e308,5\n")
+    plot = tmp_path / "big.png"
+    result = run_process(str(path), "--plot", str(plot))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # neither a traceback nor a RuntimeWarning
+    assert png_size(plot) == (1000, 500)
+    result = run_process(str(path), "--json", "--no-progress")
+    assert result.returncode == 0 and result.stderr == ""
+    assert json.loads(result.stdout)["features"][0]["max"] == 1.7e308

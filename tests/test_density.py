@@ -20,8 +20,8 @@ from stream_detect.density import (
     full_contributions,
     full_distance,
     full_log_pdf,
+    gaussian_log_pdf,
     log_pdf_from_distance,
-    mahalanobis_sq,
     scale_free_log_pdf,
 )
 
@@ -243,7 +243,7 @@ def test_diagonal_contributions_are_squared_z_scores_summing_to_the_distance() -
     mean, var = rng.normal(size=6), rng.uniform(0.2, 4.0, 6)
     contributions = diagonal_contributions(X, mean, var)
     np.testing.assert_allclose(contributions, ((X - mean) / np.sqrt(var)) ** 2, rtol=1e-13)
-    distance = mahalanobis_sq(contributions)
+    distance = np.sum(contributions, axis=1)
     np.testing.assert_allclose(distance, np.sum(((X - mean) / np.sqrt(var)) ** 2, axis=1))
     # ... and that distance is what log p is built on.
     np.testing.assert_allclose(
@@ -264,7 +264,7 @@ def test_full_contributions_sum_to_dev_inv_cov_dev(d: int) -> None:
     inverse = np.linalg.inv(cov)
     np.testing.assert_allclose(contributions, dev * (dev @ inverse), rtol=1e-9, atol=1e-12)
     expected = np.einsum("bi,ij,bj->b", dev, inverse, dev)
-    np.testing.assert_allclose(mahalanobis_sq(contributions), expected, rtol=1e-9)
+    np.testing.assert_allclose(np.sum(contributions, axis=1), expected, rtol=1e-9)
     np.testing.assert_allclose(full_distance(X, mean, cov)[0], expected, rtol=1e-9)
 
 
@@ -273,6 +273,45 @@ def test_a_full_contribution_can_be_negative_for_a_correlated_pair() -> None:
     # Feature 1 moved less than feature 0 predicts: it pulls the distance down.
     contributions = full_contributions(np.array([[2.0, 0.5]]), np.zeros(2), cov)
     assert contributions[0, 1] < 0 < contributions[0, 0]
-    assert mahalanobis_sq(contributions)[0] == pytest.approx(
+    assert np.sum(contributions) == pytest.approx(
         np.array([2.0, 0.5]) @ np.linalg.inv(cov) @ np.array([2.0, 0.5])
     )
+
+
+# ---------------------------------------------------------------- the one Gaussian density
+
+
+def test_gaussian_log_pdf_floors_then_dispatches_on_the_shape_of_spread() -> None:
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(30, 3)) * 2
+    mean = np.array([1e6, 0.0, -2.0])
+    var = np.array([0.0, 1.5, 4.0])  # a constant feature: only the floor keeps it finite
+    floored = floor_variance(var, mean, 1e-6, 1e-12)
+    expected = scipy.stats.norm.logpdf(X, loc=mean, scale=np.sqrt(floored)).sum(axis=1)
+    got = gaussian_log_pdf(X, mean, var, 1e-6, 1e-12)
+    np.testing.assert_array_equal(got, diagonal_log_pdf(X, mean, floored))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+    cov = random_cov(rng, 3)
+    cov[0, :] = cov[:, 0] = 0.0  # singular: only the ridge gives a Cholesky factor
+    ridged = floor_covariance(cov, mean, 1e-6, 1e-12)
+    expected_full = scipy.stats.multivariate_normal(mean, ridged).logpdf(X)
+    got_full = gaussian_log_pdf(X, mean, cov, 1e-6, 1e-12)
+    np.testing.assert_array_equal(got_full, full_log_pdf(X, mean, ridged))
+    np.testing.assert_allclose(got_full, expected_full, rtol=1e-9)
+    assert cov[0, 0] == 0.0, "the statistics are never changed in place"
+
+
+def test_gaussian_log_pdf_takes_parameters_per_row() -> None:
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(4, 2))
+    means = rng.normal(size=(4, 2))
+    variances = rng.uniform(0.5, 2.0, size=(4, 2))
+    per_row = gaussian_log_pdf(X, means, variances)
+    one_by_one = [gaussian_log_pdf(X[i : i + 1], means[i], variances[i])[0] for i in range(4)]
+    np.testing.assert_allclose(per_row, one_by_one, rtol=1e-14)
+    covs = np.stack([np.diag(v) for v in variances])
+    # The ridge is added to the variances where the floor is a maximum: 1e-12 apart.
+    np.testing.assert_allclose(gaussian_log_pdf(X, means, covs), per_row, rtol=1e-9)
+    with pytest.raises(ValueError, match="spread"):
+        gaussian_log_pdf(X, means[0], np.ones((2, 2, 2)))

@@ -12,16 +12,19 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from stream_detect.density import gaussian_log_pdf
 from stream_detect.errors import InputError, ModelError
 from stream_detect.modelfile import (
     FORMAT,
     VERSION,
     FittedModel,
+    check_model_path,
     fit_model,
     load_model,
     save_model,
     transform_rows,
 )
+from stream_detect.models import GaussianModel
 from stream_detect.stats import RunningMoments
 from stream_detect.transforms import FeatureTransforms
 
@@ -91,10 +94,11 @@ def test_values_outside_a_transform_domain_name_their_place() -> None:
     transforms = FeatureTransforms.from_dict({"b": "log"})
     with pytest.raises(InputError, match=r"^t\.csv: data row 2: feature 'b' = -1\.0 is outside"):
         fit_model([[1.0, 2.0], [1.0, -1.0]], ["a", "b"], transforms=transforms, source="t.csv")
-    with pytest.raises(InputError, match=r"^t\.csv:7: feature 'a' = inf is not a finite number"):
-        transform_rows(
-            [[1.0, 2.0], [math.inf, 2.0]], ["a", "b"], transforms, source="t.csv", lines=[6, 7]
-        )
+    # Rows come as an array, without their lines: the place is the data row.
+    with pytest.raises(
+        InputError, match=r"^t\.csv: data row 2: feature 'a' = inf is not a finite number"
+    ):
+        transform_rows([[1.0, 2.0], [math.inf, 2.0]], ["a", "b"], transforms, source="t.csv")
     model = fit_model([[1.0, 2.0], [2.0, 3.0]], ["a", "b"], transforms=transforms)
     with pytest.raises(InputError, match=r"v\.csv: data row 1"):
         model.log_p([[1.0, 0.0]], source="v.csv")
@@ -247,3 +251,24 @@ def test_from_dict_round_trips_in_memory() -> None:
     content = _good_file()
     model = FittedModel.from_dict(json.loads(json.dumps(content)))
     assert model.to_dict() == content
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "full"])
+def test_log_p_is_the_density_the_streaming_model_uses(data: np.ndarray, kind: str) -> None:
+    # A constant feature makes the floor matter; both paths floor the same way.
+    X = np.column_stack([data, np.full(len(data), 3.0)])
+    model = fit_model(X, ["a", "b", "c", "d"], kind=kind)  # type: ignore[arg-type]
+    spread = model.var if model.cov is None else model.cov
+    expected = gaussian_log_pdf(X, model.mean, spread, model.variance_floor, model.relative_floor)
+    np.testing.assert_array_equal(model.log_p(X), expected)
+    streaming = GaussianModel(4, full=kind == "full")
+    streaming.learn(X)
+    np.testing.assert_allclose(model.log_p(X), streaming.score(X).log_p, rtol=1e-9)
+
+
+def test_check_model_path_fails_before_any_work(tmp_path: Path) -> None:
+    check_model_path(tmp_path / "m.json")  # a new file in a folder that exists: fine
+    with pytest.raises(ModelError, match=r"cannot write model file .*: no such folder"):
+        check_model_path(tmp_path / "absent" / "m.json")
+    with pytest.raises(ModelError, match=r"cannot write model file .*: it is a folder"):
+        check_model_path(tmp_path)

@@ -398,7 +398,7 @@ def test_feedback_labels_join_earlier_events_by_id() -> None:
     summary = pipeline.run()
     assert summary.feedback_labels == early.size
     assert summary.unmatched_feedback == 1
-    assert summary.bad_feedback == 3 and summary.bad_records == 0
+    assert summary.bad_feedback == 2 and summary.bad_records == 0
     unknown, not_binary, garbage = dead_letters.records
     assert "ev-never-seen" in unknown["reason"]
     assert unknown["position"]["line"] == early.size + 1

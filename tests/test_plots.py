@@ -1,4 +1,4 @@
-"""Tests of stream_detect.plots: exact threshold curves, and PNGs of the documented size."""
+"""Tests of stream_detect.plots: PNGs of the documented size, whatever the values."""
 
 from __future__ import annotations
 
@@ -12,15 +12,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stream_detect.commands.inspect import inspect_chunks
 from stream_detect.errors import ConfigError, DependencyError, InputError
 from stream_detect.plots import (
     CURVES_SIZE,
     HISTOGRAM_ROW_HEIGHT,
     HISTOGRAM_WIDTH,
     MAX_HISTOGRAM_FEATURES,
+    check_plot_path,
+    histogram_edges,
     plot_histograms,
     plot_threshold_curves,
-    threshold_curves,
 )
 from stream_detect.transforms import FeatureTransforms, parse_transform, suggest_transforms
 
@@ -44,69 +46,6 @@ def png_size(path: Path) -> tuple[int, int]:
     assert b"IDAT" in chunk_types
     width, height = struct.unpack(">II", data[16:24])
     return width, height
-
-
-# ---------------------------------------------------------------- threshold curves
-
-
-def brute_force(y: np.ndarray, log_p: np.ndarray, log_epsilon: float) -> tuple[float, float, float]:
-    flagged = log_p < log_epsilon
-    tp = int(np.sum(flagged & (y == 1)))
-    fp = int(np.sum(flagged & (y == 0)))
-    fn = int(np.sum(~flagged & (y == 1)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.tuples(st.integers(0, 1), st.integers(-20, 5)), min_size=1, max_size=60),
-)
-def test_threshold_curves_equal_a_brute_force_sweep(pairs: list[tuple[int, int]]) -> None:
-    y = np.array([label for label, _ in pairs])
-    log_p = np.array([float(score) for _, score in pairs])  # small integers: many ties
-    curves = threshold_curves(y, log_p)
-    assert np.array_equal(curves.log_epsilon, np.unique(log_p))
-    for k, cut in enumerate(curves.log_epsilon):
-        # any log epsilon in (cut, next cut] flags exactly the events with log_p <= cut
-        upper = curves.log_epsilon[k + 1] if k + 1 < curves.log_epsilon.size else cut + 1.0
-        for log_epsilon in (np.nextafter(cut, np.inf), (cut + upper) / 2, upper):
-            expected = brute_force(y, log_p, log_epsilon)
-            got = (curves.precision[k], curves.recall[k], curves.f1[k])
-            np.testing.assert_allclose(got, expected, atol=1e-12)
-        assert curves.n_flagged[k] == int(np.sum(log_p <= cut))
-
-
-def test_threshold_curves_agree_with_the_threshold_module() -> None:
-    threshold = pytest.importorskip("stream_detect.threshold")
-    rng = np.random.default_rng(0)
-    y = (rng.random(500) < 0.05).astype(int)
-    log_p = np.where(y == 1, rng.normal(-12, 3, 500), rng.normal(-5, 1, 500))
-    curves = threshold_curves(y, log_p)
-    for k in range(0, curves.log_epsilon.size, 37):
-        counts = threshold.confusion_counts(y, log_p <= curves.log_epsilon[k])
-        assert counts.precision == pytest.approx(curves.precision[k])
-        assert counts.recall == pytest.approx(curves.recall[k])
-        assert counts.f1 == pytest.approx(curves.f1[k])
-    best = threshold.best_log_threshold(y, log_p)
-    assert best.f1 == pytest.approx(curves.f1.max())
-
-
-def test_threshold_curves_edge_cases() -> None:
-    empty = threshold_curves([], [])
-    assert empty.log_epsilon.size == 0
-    no_anomalies = threshold_curves([0, 0], [-1.0, -2.0])
-    assert no_anomalies.recall.tolist() == [0.0, 0.0]
-    assert no_anomalies.f1.tolist() == [0.0, 0.0]
-    with_inf = threshold_curves([1, 0, 1], [-np.inf, -1.0, -np.inf])
-    assert with_inf.log_epsilon.tolist() == [-np.inf, -1.0]
-    assert with_inf.recall.tolist() == [1.0, 1.0]
-    with pytest.raises(ValueError, match="NaN"):
-        threshold_curves([0, 1], [np.nan, 1.0])
-    with pytest.raises(ValueError, match="values"):
-        threshold_curves([0, 1, 1], [1.0, 2.0])
 
 
 # ---------------------------------------------------------------- PNGs
@@ -207,3 +146,79 @@ def test_plotting_leaves_the_pyplot_backend_alone(tmp_path: Path) -> None:
     backend = matplotlib.get_backend()
     plot_threshold_curves([0, 1], [-1.0, -5.0], -3.0, tmp_path / "c.png")
     assert matplotlib.get_backend() == backend
+
+
+# ---------------------------------------------------------------- extreme values
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.sampled_from([1.7976931348623157e308, -1.7976931348623157e308, 1e20, 0.0]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_histogram_edges_are_finite_increasing_and_span_the_values(values: list[float]) -> None:
+    edges = histogram_edges(values)
+    assert np.isfinite(edges).all()
+    assert np.all(np.diff(edges) > 0)
+    assert 2 <= edges.size <= 51
+    assert edges[0] <= min(values) and max(values) <= edges[-1]
+    counts, _ = np.histogram(values, bins=edges)  # numpy accepts them as they are
+    assert counts.sum() == len(values)
+
+
+HUGE = [
+    [1e308, -1e308, 1e307, 0.0],  # the range overflows float64
+    [1.7976931348623157e308, 1.7e308, 1.75e308],  # near the largest float
+    [1e20, 1e20, 1e20],  # a constant too large for +-0.5
+    [-1e308, -np.inf, 0.0, 5.0],
+]
+
+
+@pytest.mark.parametrize("values", HUGE)
+def test_plots_of_huge_values_draw_without_errors_or_warnings(
+    tmp_path: Path, values: list[float]
+) -> None:
+    # matplotlib's own overflow warnings would be errors here too.
+    import warnings
+
+    column = np.array(values)
+    X = np.column_stack([column, np.abs(column)])
+    transforms = {"b": parse_transform("root:3")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = plot_histograms(X, ["a", "b"], transforms, tmp_path / "h.png")
+        assert png_size(path) == (1000, 500)
+        y = [i % 2 for i in range(len(values))]
+        curves = plot_threshold_curves(y, column, float(np.nanmax(column)), tmp_path / "c.png")
+        assert png_size(curves) == CURVES_SIZE
+
+
+def test_inspect_report_of_huge_values_plots(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    X = np.array([[1e308], [-1e308], [1e307], [0.0]])
+    report = inspect_chunks([SimpleNamespace(X=X, y=None, features=["x"])], "big.csv")
+    path = plot_histograms(report.sample, ["x"], report.transforms, tmp_path / "h.png")
+    assert png_size(path) == (1000, 250)
+
+
+def test_check_plot_path_fails_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_plot_path(tmp_path / "fine.png")
+    with pytest.raises(InputError, match="cannot write the plot: no such folder"):
+        check_plot_path(tmp_path / "missing" / "p.png")
+    with pytest.raises(InputError, match="cannot write the plot: it is a folder"):
+        check_plot_path(tmp_path)
+    for name in list(sys.modules):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(DependencyError, match=r"stream-detect\[plot\]"):
+        check_plot_path(tmp_path / "fine.png")

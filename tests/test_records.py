@@ -571,3 +571,29 @@ def test_any_bytes_are_accounted_for_and_never_raise(lines: list[bytes]) -> None
     for bad in decoded.bad:
         assert bad.reason
         orjson.dumps(bad.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("header", "options", "message"),
+    [
+        (b"x,y", {"features": ["x", "zz"]}, "feature 'zz' is not a column of the CSV header"),
+        (b"x,y", {"key_field": "host"}, "key field 'host' is not a column of the CSV header"),
+        (b"x,y,x", {}, "the CSV header names column 'x' twice"),
+        (b"x,\xff", {}, "the CSV header is not valid UTF-8 (byte 2)"),
+        (b'"x,y', {}, "the CSV header is malformed"),
+        (b"x" * 20, {"max_record_bytes": 10}, "the CSV header is too long"),
+    ],
+)
+def test_csv_header_errors_name_the_source_when_known(
+    header: bytes, options: dict[str, Any], message: str
+) -> None:
+    decoder = RecordDecoder("csv", source="file:events.csv", **options)
+    with pytest.raises(InputError) as raised:
+        decoder.decode(make_batch([b"", header, b"1,2"]))
+    assert (raised.value.source, raised.value.line) == ("file:events.csv", 2)
+    assert str(raised.value).startswith(f"file:events.csv:2: {message}")
+    # Without a source, the message is what it always was.
+    anonymous = RecordDecoder("csv", **options)
+    with pytest.raises(InputError) as raised:
+        anonymous.decode(make_batch([b"", header, b"1,2"]))
+    assert raised.value.source is None and str(raised.value).startswith(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import subprocess
@@ -14,7 +15,7 @@ import numpy as np
 import orjson
 import pytest
 
-from stream_detect.errors import ConfigError
+from stream_detect.errors import ConfigError, OutputError, StreamDetectError
 from stream_detect.sinks import (
     FileSink,
     JsonLinesSink,
@@ -111,7 +112,114 @@ def test_fsync_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         sink.write_batch([{"x": 1}])
         sink.flush()
         sink.close()
-    assert len(synced) == 2  # the durable sink's flush and its close
+    assert len(synced) == 1  # the durable sink's flush; its close had nothing new to sync
+
+
+def test_fsync_only_after_something_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    sink = FileSink(tmp_path / "alerts.jsonl", fsync=True, buffer_bytes=1 << 20)
+    sink.flush()  # nothing written yet
+    assert synced == []
+    sink.write_batch([])
+    sink.flush()  # an empty batch writes nothing
+    assert synced == []
+    sink.write_batch([{"x": 1}])
+    sink.flush()
+    assert len(synced) == 1
+    sink.flush()
+    sink.flush()
+    assert len(synced) == 1
+    sink.buffer_bytes = 1  # the next batch is written by write_batch itself
+    sink.write_batch([{"x": 2}])
+    assert len(synced) == 1
+    sink.flush()  # nothing was buffered, but bytes were written since the last fsync
+    assert len(synced) == 2
+    sink.close()
+    assert len(synced) == 2
+    assert lines_of(tmp_path / "alerts.jsonl") == [{"x": 1}, {"x": 2}]
+
+
+# -- output errors ---------------------------------------------------------------------
+
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+
+
+@needs_dev_full
+def test_full_device_is_an_output_error_naming_it() -> None:
+    sink = open_sink("file:/dev/full")
+    sink.write_batch([{"x": 1}])
+    with pytest.raises(OutputError) as caught:
+        sink.flush()
+    error = caught.value
+    assert isinstance(error, StreamDetectError) and not isinstance(error, OSError)
+    assert str(error) == "cannot write to /dev/full: No space left on device"
+    assert (error.destination, error.action, error.errno) == ("/dev/full", "write to", errno.ENOSPC)
+    assert isinstance(error.__cause__, OSError)
+    # The sink stays failed: later calls say so again instead of losing records quietly.
+    with pytest.raises(OutputError, match="No space left on device"):
+        sink.write_batch([{"x": 2}])
+    with pytest.raises(OutputError, match="No space left on device"):
+        sink.flush()
+    sink.close()  # already reported: releases quietly
+    sink.close()
+
+
+@needs_dev_full
+def test_full_device_seen_by_write_batch_or_close() -> None:
+    eager = FileSink("/dev/full", buffer_bytes=1)
+    with pytest.raises(OutputError, match=r"^cannot write to /dev/full: "):
+        eager.write_batch([{"x": 1}])
+    eager.close()
+    lazy = FileSink("/dev/full")
+    lazy.write_batch([{"x": 1}])
+    with pytest.raises(OutputError, match=r"^cannot write to /dev/full: "):
+        lazy.close()
+    lazy.close()
+
+
+@needs_dev_full
+def test_output_error_names_a_stream_sink_by_its_name() -> None:
+    fd = os.open("/dev/full", os.O_WRONLY)
+    sink = JsonLinesSink(fd, uri="-", name="stdout", close_fd=True)
+    sink.write_batch([{"x": 1}])
+    with pytest.raises(OutputError, match=r"^cannot write to stdout: No space left on device$"):
+        sink.flush()
+    sink.close()
+
+
+def test_failed_fsync_is_an_output_error() -> None:
+    read_end, write_end = os.pipe()
+    # A pipe cannot be fsynced (EINVAL), which stands in for a disk that fails it.
+    sink = JsonLinesSink(write_end, uri="pipe", name="pipe", close_fd=True, fsync=True)
+    try:
+        sink.write_batch([{"x": 1}])
+        with pytest.raises(OutputError) as caught:
+            sink.flush()
+        assert caught.value.action == "fsync"
+        assert str(caught.value) == f"cannot fsync pipe: {os.strerror(errno.EINVAL)}"
+        sink.close()
+    finally:
+        os.close(read_end)
+
+
+def test_broken_pipe_is_not_an_output_error() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    sink = JsonLinesSink(write_end, uri="pipe", name="pipe", close_fd=True)
+    sink.write_batch([{"x": 1}])
+    with pytest.raises(OSError) as caught:
+        sink.flush()
+    assert type(caught.value) is BrokenPipeError
+    sink.close()
 
 
 def test_missing_directory_is_named(tmp_path: Path) -> None:

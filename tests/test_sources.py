@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.sources import (
+    DEFAULT_MAX_LINE_BYTES,
     FileSource,
     LineSource,
     RawBatch,
@@ -530,3 +531,180 @@ def test_read_after_close_and_bad_arguments(write_file: Any) -> None:
 def test_read_batch_returns_a_raw_batch(write_file: Any) -> None:
     batch = FileSource(write_file(b"a\n")).read_batch(1, linger_s=0.0, timeout_s=0.0)
     assert isinstance(batch, RawBatch) and batch.payloads == [b"a"]
+
+
+# -- bounded buffer --------------------------------------------------------------------
+
+
+def test_returned_records_are_not_kept_over_a_long_stream(write_file: Any) -> None:
+    # Lines of 10 bytes read 4000 bytes at a time give exactly 400 records per read;
+    # full batches of 997 (prime; a file never makes read_batch linger) then never end
+    # where a read ended, so the buffer is never empty after a batch and only dropping
+    # returned records keeps it small.
+    count, lines_per_read, max_records = 100_000, 400, 997
+    data = b"".join(b"%09d\n" % i for i in range(count))
+    expected = reference_records(data, DEFAULT_MAX_LINE_BYTES)
+    source = FileSource(write_file(data), read_size=10 * lines_per_read)
+    records: list[Record] = []
+    largest_held = 0
+    while not source.exhausted:
+        batch = source.read_batch(max_records, linger_s=1.0, timeout_s=1.0)
+        assert len(batch) == max_records or source.exhausted
+        records.extend(zip(batch.payloads, batch.positions, strict=True))
+        # Internal lists: what the source holds, returned or not.
+        largest_held = max(largest_held, len(source._payloads), len(source._positions))
+        following = expected[len(records)][1] if len(records) < count else None
+        assert source.resume_token() == (following or {"line": count + 1, "offset": len(data)})
+    assert records == expected
+    assert largest_held <= 2 * (max_records + lines_per_read)
+
+
+# -- take_buffered ---------------------------------------------------------------------
+
+
+def test_take_buffered_drains_parsed_lines_without_waiting() -> None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"a\nbb\nc\nd\npartial")  # the writer stays open: no end
+    source = LineSource(read_end, uri="pipe", name="<pipe>", close_fd=True)
+    try:
+        assert source.read_batch(2, linger_s=0.0, timeout_s=1.0).payloads == [b"a", b"bb"]
+        started = time.monotonic()
+        first = source.take_buffered(1)
+        assert (first.payloads, first.positions) == ([b"c"], [{"line": 3, "offset": 5}])
+        assert source.resume_token() == {"line": 4, "offset": 7}
+        rest = source.take_buffered(10)
+        assert (rest.payloads, rest.positions) == ([b"d"], [{"line": 4, "offset": 7}])
+        assert source.resume_token() == {"line": 5, "offset": 9}
+        # The unterminated line is not a record yet, and the open pipe is not waited on.
+        assert len(source.take_buffered(10)) == 0
+        assert time.monotonic() - started < 0.5
+        assert not source.exhausted
+        # Nothing was lost: the line completes later and comes out of read_batch.
+        os.write(write_end, b"\n")
+        os.close(write_end)
+        last = source.read_batch(10, linger_s=0.0, timeout_s=1.0)
+        assert (last.payloads, last.positions) == ([b"partial"], [{"line": 5, "offset": 9}])
+    finally:
+        source.close()
+
+
+def test_take_buffered_never_reads(write_file: Any) -> None:
+    source = FileSource(write_file(b"a\nb\n"))
+    assert len(source.take_buffered(10)) == 0
+    assert source.resume_token() == {"line": 1, "offset": 0}
+    assert read_all(source) == [(b"a", {"line": 1, "offset": 0}), (b"b", {"line": 2, "offset": 2})]
+    assert len(source.take_buffered(10)) == 0
+    with pytest.raises(ConfigError, match="max_records"):
+        source.take_buffered(0)
+    source.close()
+    with pytest.raises(InputError, match="closed"):
+        source.take_buffered(1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.text(alphabet="ab\r\n", max_size=200).map(str.encode),
+    read_size=st.integers(1, 9),
+    steps=st.lists(st.tuples(st.booleans(), st.integers(1, 5)), min_size=1, max_size=20),
+)
+def test_read_batch_and_take_buffered_interleaved_match_the_reference(
+    data: bytes, read_size: int, steps: list[tuple[bool, int]]
+) -> None:
+    source = pipe_source(data, max_line_bytes=4, read_size=read_size)
+    expected = reference_records(data, 4)
+    got: list[Record] = []
+    steps = [*steps, (False, 1)]  # take_buffered alone never reads, so never reaches the end
+    step = 0
+    while not source.exhausted:
+        drain, max_records = steps[step % len(steps)]
+        step += 1
+        if drain:
+            batch = source.take_buffered(max_records)
+        else:
+            batch = source.read_batch(max_records, linger_s=1.0, timeout_s=1.0)
+        assert len(batch) <= max_records
+        got.extend(zip(batch.payloads, batch.positions, strict=True))
+        if len(got) < len(expected):
+            following = expected[len(got)][1]
+            assert source.resume_token() == {
+                "line": following["line"],
+                "offset": following["offset"],
+            }
+        else:
+            assert source.resume_token() == {"line": len(expected) + 1, "offset": len(data)}
+    source.close()
+    assert got == expected
+
+
+class MinimalSource(Source):
+    """Implements only the abstract methods, to see the base class's defaults."""
+
+    @property
+    def exhausted(self) -> bool:
+        return True
+
+    def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
+        return RawBatch()
+
+    def resume_token(self) -> dict[str, Any]:
+        return {}
+
+
+def test_base_source_defaults() -> None:
+    source = MinimalSource()
+    assert source.resumable is False and source.format_hint is None
+    batch = source.take_buffered(10)
+    assert isinstance(batch, RawBatch) and len(batch) == 0
+
+
+def test_resumable_says_whether_seek_can_continue(write_file: Any) -> None:
+    regular = FileSource(write_file(b"a\nb\n"))
+    assert regular.resumable is True
+    regular.seek({"line": 2, "offset": 2})
+    regular.close()
+    device = FileSource(os.devnull)
+    assert device.resumable is False
+    with pytest.raises(InputError, match="not a regular file"):
+        device.seek({"line": 2, "offset": 2})
+    device.close()
+    stdin = StdinSource()
+    assert stdin.resumable is False
+    stdin.close()
+    assert pipe_source(b"").resumable is False
+
+
+# -- closed stdin ----------------------------------------------------------------------
+
+CLOSED_STDIN_READER = """
+import os, sys
+from stream_detect.errors import InputError
+from stream_detect.sources import open_source
+try:
+    os.fstat(0)
+except OSError:
+    pass
+else:
+    sys.exit("stdin should be closed")
+try:
+    open_source("-")
+except InputError as error:
+    print(f"{error.source}|{error}")
+"""
+
+
+def test_closed_stdin_is_an_input_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", CLOSED_STDIN_READER],
+        capture_output=True,
+        timeout=30,
+        check=False,
+        # Like `stream-detect run <&-`: descriptor 0 not open at all (DEVNULL would be open).
+        preexec_fn=lambda: os.close(0),
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    source, message = result.stdout.decode().strip().split("|")
+    assert source == "<stdin>"
+    assert message.startswith("<stdin>: stdin is closed")
+    assert "file:PATH" in message

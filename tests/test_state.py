@@ -99,7 +99,7 @@ def test_a_failing_write_keeps_the_old_checkpoint(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(state_module.os, failing, fail)
-    with pytest.raises(OSError):
+    with pytest.raises(ModelError, match="cannot be written"):
         save_checkpoint(path, Checkpoint({"n": 999}, {"line": 1000, "offset": 0}))
     monkeypatch.undo()
     assert path.read_bytes() == before

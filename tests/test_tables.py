@@ -222,3 +222,78 @@ def test_nab_csv_from_reference_data() -> None:
     assert table.X.shape == (n_rows, 1)
     assert table.y is None
     assert np.isfinite(table.X).all()
+
+
+# ---------------------------------------------------------------- fields left out of the features
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "message"),
+    [
+        (
+            "t.csv",
+            "a,b\n1,x\n2,3\n",
+            3,
+            "column 'b' holds a number (3) but is not a feature: the first data row (line 2), "
+            "which decides the features, has 'x' there; fix that row or choose the features",
+        ),
+        ("t.csv", "a,b\n1,\n2,3\n", 3, "column 'b' holds a number (3) but is not a feature"),
+        ("t.csv", "a,b\n\n1, \n2,x\n3,-4.5e1\n", 5, "has an empty cell there"),
+        ("t.csv", 'a,b\n1,"x,y"\n2,"7"\n', 3, "column 'b' holds a number (7)"),
+        ("t.jsonl", '{"a": 1, "b": "x"}\n{"a": 2, "b": 3}\n', 2, "field 'b' holds a number (3)"),
+        ("t.jsonl", '{"a": 1}\n{"a": 2, "c": 0.5}\n', 2, "the first data row (line 1), which "),
+        ("t.jsonl", '{"a": 1, "b": null}\n{"a": 2, "b": 3}\n', 2, "has null there"),
+        # The earliest problem is reported, whichever rule it breaks.
+        ("t.csv", "a,b\n1,x\n2,3\n4,y,z\n", 3, "column 'b' holds a number"),
+        ("t.csv", "a,b\n1,x\n2,y,z\n4,5\n", 3, "expected 2 columns as in the header, got 3"),
+    ],
+)
+def test_a_number_in_a_field_left_out_is_an_error(
+    tmp_path: Path, name: str, text: str, line: int, message: str
+) -> None:
+    path = write(tmp_path, name, text)
+    error = raise_message(path)
+    assert (error.source, error.line) == (str(path), line)
+    assert message in str(error)
+
+
+def test_fields_that_never_hold_numbers_are_ignored_and_listed(tmp_path: Path) -> None:
+    csv_path = write(
+        tmp_path,
+        "t.csv",
+        ",host,a,time,label,b\n0,web-1,1,2024-01-01T00:00:00Z,0,x\n1,web-2,2,,1,nan\n"
+        "2,web-3,3,2024-01-01T00:01:00Z,0,inf\n",
+    )
+    table = load_table(csv_path)
+    # The unnamed index column holds numbers but is never a feature; nan and inf are no
+    # finite numbers, so a text column may hold them.
+    assert table.features == ["a"]
+    assert table.ignored_columns == ["host", "time", "b"]
+    json_path = write(
+        tmp_path,
+        "t.jsonl",
+        '{"host": "a", "x": 1, "label": 0}\n{"host": "b", "x": 2, "tags": [1], "ok": true, '
+        '"label": 1}\n',
+    )
+    table = load_table(json_path)
+    assert table.features == ["x"]
+    assert table.ignored_columns == ["host", "tags", "ok"]
+
+
+def test_explicit_features_ignore_the_other_columns_whatever_they_hold(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", "a,b,c,label\n1,,5,0\n2,3,x,1\n")
+    table = load_table(path, features=["a"])
+    assert table.X.tolist() == [[1.0], [2.0]]
+    assert table.ignored_columns == ["b", "c"]
+    json_path = write(tmp_path, "t.jsonl", '{"a": 1}\n{"a": 2, "b": 3}\n')
+    table = load_table(json_path, features=["a"])
+    assert table.ignored_columns == ["b"]
+
+
+def test_a_late_number_is_found_in_a_later_chunk(tmp_path: Path) -> None:
+    rows = [f"{i},web-{i}" for i in range(50)] + ["50,51"]
+    path = write(tmp_path, "t.csv", "a,host\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InputError) as raised:
+        list(iter_table(path, chunk_rows=7))
+    assert raised.value.line == 52
+    assert "column 'host' holds a number (51)" in str(raised.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_detect.errors import InputError
+from stream_detect.errors import InputError, OutputError
 from stream_detect.sinks import Sink
-from stream_detect.sources import FileSource, Source
+from stream_detect.sources import FileSource, RawBatch, Source
 from stream_detect.testing import ListSink, ListSource
 
 
@@ -122,3 +123,29 @@ def test_list_sink_imitates_failures() -> None:
     with pytest.raises(BrokenPipeError):
         broken.write_batch([{"i": 2}, {"i": 3}])
     assert len(broken.records) == 2
+
+
+def test_list_source_holds_nothing_read_ahead_and_can_resume() -> None:
+    source = ListSource([b"a", b"b", b"c"], format_hint="json")
+    assert source.resumable is True and source.format_hint == "json"
+    assert len(source.take_buffered(10)) == 0  # before any read
+    assert source.read_batch(1, 0.0, 0.0).payloads == [b"a"]
+    drained = source.take_buffered(10)
+    assert isinstance(drained, RawBatch) and len(drained) == 0
+    # Draining changes nothing: the records not returned are still there for a restart.
+    assert source.resume_token() == {"line": 2, "offset": 2}
+    assert not source.exhausted
+    with pytest.raises(ValueError):
+        source.take_buffered(0)
+    source.close()
+    with pytest.raises(RuntimeError, match="after close"):
+        source.take_buffered(1)
+
+
+def test_list_sink_imitates_an_output_error() -> None:
+    sink = ListSink(output_error_after=2)
+    sink.write_batch([{"x": 1}, {"x": 2}])
+    with pytest.raises(OutputError, match=r"^cannot write to ListSink: No space left") as caught:
+        sink.write_batch([{"x": 3}])
+    assert caught.value.errno == errno.ENOSPC
+    assert sink.records == [{"x": 1}, {"x": 2}]  # the failed batch was not kept

@@ -26,6 +26,7 @@ from stream_detect.threshold import (
     quantile_log_threshold,
     select_log_threshold,
     select_threshold,
+    threshold_curves,
 )
 
 # ---------------------------------------------------------------- references
@@ -551,3 +552,106 @@ def test_buffer_from_dict_names_the_problem() -> None:
         ValidationBuffer.from_dict({**good, "rows": [[1.0], ["x"]]})
     with pytest.raises(ModelError, match="invalid"):
         ValidationBuffer.from_dict([])  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- threshold curves
+
+
+def brute_force_metrics(
+    y: np.ndarray, log_p: np.ndarray, log_epsilon: float
+) -> tuple[float, float, float]:
+    flagged = log_p < log_epsilon
+    tp = int(np.sum(flagged & (y == 1)))
+    fp = int(np.sum(flagged & (y == 0)))
+    fn = int(np.sum(~flagged & (y == 1)))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 1), st.integers(-20, 5)), min_size=1, max_size=60),
+)
+def test_threshold_curves_equal_a_brute_force_sweep(pairs: list[tuple[int, int]]) -> None:
+    y = np.array([label for label, _ in pairs])
+    log_p = np.array([float(score) for _, score in pairs])  # small integers: many ties
+    curves = threshold_curves(y, log_p)
+    assert np.array_equal(curves.log_epsilon, np.unique(log_p))
+    assert curves.n_positive == int(y.sum())
+    for k, cut in enumerate(curves.log_epsilon):
+        # any log epsilon in (cut, next cut] flags exactly the events with log_p <= cut
+        upper = curves.log_epsilon[k + 1] if k + 1 < curves.log_epsilon.size else cut + 1.0
+        for log_epsilon in (np.nextafter(cut, np.inf), (cut + upper) / 2, upper):
+            expected = brute_force_metrics(y, log_p, log_epsilon)
+            got = (curves.precision[k], curves.recall[k], curves.f1[k])
+            np.testing.assert_allclose(got, expected, atol=1e-12)
+        flagged = log_p <= cut
+        assert curves.n_flagged[k] == int(np.sum(flagged))
+        assert curves.tp[k] == int(np.sum(flagged & (y == 1)))
+        assert curves.fp[k] == int(np.sum(flagged & (y == 0)))
+
+
+def test_threshold_curves_agree_with_confusion_counts() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(500) < 0.05).astype(int)
+    log_p = np.where(y == 1, rng.normal(-12, 3, 500), rng.normal(-5, 1, 500))
+    curves = threshold_curves(y, log_p)
+    for k in range(0, curves.log_epsilon.size, 37):
+        counts = confusion_counts(y, log_p <= curves.log_epsilon[k])
+        assert counts.precision == pytest.approx(curves.precision[k])
+        assert counts.recall == pytest.approx(curves.recall[k])
+        assert counts.f1 == pytest.approx(curves.f1[k])
+    best = best_log_threshold(y, log_p)
+    assert best.f1 == pytest.approx(curves.f1.max())
+
+
+def test_threshold_curves_edge_cases() -> None:
+    empty = threshold_curves([], [])
+    assert empty.log_epsilon.size == 0 and empty.n_positive == 0
+    no_anomalies = threshold_curves([0, 0], [-1.0, -2.0])
+    assert no_anomalies.recall.tolist() == [0.0, 0.0]
+    assert no_anomalies.f1.tolist() == [0.0, 0.0]
+    with_inf = threshold_curves([1, 0, 1], [-np.inf, -1.0, -np.inf])
+    assert with_inf.log_epsilon.tolist() == [-np.inf, -1.0]
+    assert with_inf.recall.tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="NaN"):
+        threshold_curves([0, 1], [np.nan, 1.0])
+    with pytest.raises(ValueError, match="values"):
+        threshold_curves([0, 1, 1], [1.0, 2.0])
+
+
+def best_log_threshold_before_the_curves(y: list[int], log_p: list[float]) -> ThresholdChoice:
+    """best_log_threshold as it was before it used threshold_curves, kept to pin its results."""
+    from stream_detect.threshold import _choice, _interval_point, _labels_and_scores
+
+    labels, scores = _labels_and_scores(y, log_p)
+    n = len(scores)
+    order = np.argsort(scores, kind="stable")
+    sorted_scores = scores[order]
+    cum_tp = np.concatenate(([0], np.cumsum(labels[order], dtype=np.int64)))
+    n_positive = int(cum_tp[-1])
+    cuts = np.arange(n + 1)
+    reachable = np.ones(n + 1, dtype=bool)
+    reachable[1:n] = sorted_scores[:-1] < sorted_scores[1:]
+    reachable[n] = bool(sorted_scores[-1] < np.inf)
+    denominator = cuts + n_positive
+    f1 = np.zeros(n + 1)
+    np.divide(2.0 * cum_tp, denominator, out=f1, where=(cum_tp > 0) & reachable)
+    f1[~reachable] = -1.0
+    best = int(np.argmax(f1))
+    lower = float(sorted_scores[best - 1]) if best > 0 else -math.inf
+    upper = float(sorted_scores[best]) if best < n else math.inf
+    tp = int(cum_tp[best])
+    counts = ConfusionCounts(tp=tp, fp=best - tp, fn=n_positive - tp, tn=n - best - n_positive + tp)
+    return _choice(_interval_point(lower, upper, nothing_flagged=best == 0), counts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(labelled_scores())
+def test_best_log_threshold_is_bit_identical_to_the_version_before_the_curves(
+    data: tuple[list[int], list[float]],
+) -> None:
+    y, scores = data
+    assert best_log_threshold(y, scores) == best_log_threshold_before_the_curves(y, scores)

@@ -6,10 +6,16 @@ labelled events of ``--val``; without ``--val``, on TRAIN's own label column if
 it has one with both classes. Otherwise there is nothing to choose ε with, and
 the report says so (``log_epsilon`` null) rather than inventing one.
 
-Prints one JSON object on stdout: the model (n, d, features, transforms, mean,
-var or cov), the threshold (log_epsilon, epsilon, threshold_method), what it
-achieves on the labelled events (tp, fp, fn, tn, precision, recall, f1,
-n_flagged) and ``n_flagged_train``, the events of TRAIN it flags.
+The features are TRAIN's numeric columns (inferred from its first data row,
+see :mod:`stream_detect.tables`), or those named by ``--features``; other
+columns are ignored and listed as ``ignored_columns``. The destinations of
+``--plot`` and ``--out`` are checked before any file is read.
+
+Prints one JSON object on stdout: the model (n, d, features, ignored_columns,
+transforms, mean, var or cov), the threshold (log_epsilon, epsilon,
+threshold_method), what it achieves on the labelled events (tp, fp, fn, tn,
+precision, recall, f1, n_flagged) and ``n_flagged_train``, the events of TRAIN
+it flags.
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
-from stream_detect.modelfile import FittedModel, fit_model, save_model
-from stream_detect.tables import load_table
+from stream_detect.modelfile import FittedModel, check_model_path, fit_model, save_model
+from stream_detect.tables import load_table, parse_feature_names
 from stream_detect.threshold import (
     ConfusionCounts,
     best_log_threshold,
@@ -45,6 +51,12 @@ _AUTO = "auto"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``fit``."""
     parser.add_argument("train", metavar="TRAIN", help="CSV or JSON-lines events to fit on")
+    parser.add_argument(
+        "--features",
+        metavar="A,B,...",
+        help="comma-separated feature columns, in order; other columns are ignored "
+        "(default: the numeric columns of the first data row, except the label)",
+    )
     parser.add_argument(
         "--val",
         metavar="VAL",
@@ -89,7 +101,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fit, choose ε, write the model and the plot if asked, print the JSON report."""
-    train = load_table(args.train, label_field=args.label_field, progress=True)
+    # Fail on a destination that cannot be written now, not after reading large files.
+    if args.plot is not None:
+        from stream_detect.plots import check_plot_path
+
+        check_plot_path(args.plot)
+    if args.out is not None:
+        check_model_path(args.out)
+    chosen_features = parse_feature_names(args.features, "--features", args.label_field)
+    train = load_table(
+        args.train, label_field=args.label_field, features=chosen_features, progress=True
+    )
     features = list(train.features)
     transforms = parse_transforms(args.transform, train.X, features)
     model = fit_model(train.X, features, kind=args.model, transforms=transforms, source=args.train)
@@ -122,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         save_model(model, args.out)
 
-    print(json.dumps(_report(model, counts, n_flagged_train, labelled, args, extra)))
+    report = _report(model, train.ignored_columns, counts, n_flagged_train, labelled, args, extra)
+    print(json.dumps(report))
     return 0
 
 
@@ -175,8 +198,9 @@ class _Labelled:
 def label_problem(y: NDArray[Any] | None, label_field: str) -> tuple[bool, str] | None:
     """Why labels ``y`` cannot choose ε, or None if they can: ``(fatal, reason)``.
 
-    Labels must exist and be 0 or 1 (otherwise ``fatal`` is True) and include
-    both classes (``fatal`` False: the file is fine, it just cannot choose ε).
+    Labels must exist (otherwise ``fatal`` is True) and include both classes
+    (``fatal`` False: the file is fine, it just cannot choose ε). Labels other
+    than 0 and 1 never get here: the table decoder refuses them.
 
     >>> label_problem(np.array([0, 0]), "label")
     (False, "the 'label' column holds only 0 (2 events); choosing epsilon needs both \
@@ -190,13 +214,6 @@ normal (0) and anomalous (1) events")
             f"no {label_field!r} column; choosing epsilon needs labels (1 anomaly, 0 normal)",
         )
     labels = np.asarray(y).ravel()
-    valid = (labels == 0) | (labels == 1)
-    if not np.all(valid):
-        bad = labels[~valid][0].item()
-        return (
-            True,
-            f"the {label_field!r} column holds {bad!r}; labels are 1 (anomaly) or 0 (normal)",
-        )
     classes = np.unique(labels)
     if len(classes) < 2:
         only = str(int(classes[0])) if len(classes) else "nothing"
@@ -273,6 +290,7 @@ def _choose(
 
 def _report(
     model: FittedModel,
+    ignored_columns: list[str],
     counts: ConfusionCounts | None,
     n_flagged_train: int | None,
     labelled: _Labelled | None,
@@ -284,6 +302,7 @@ def _report(
         "n": data["n"],
         "d": model.d,
         "features": data["features"],
+        "ignored_columns": ignored_columns,
         "kind": model.kind,
         "transforms": data["transforms"],
         "mean": data["mean"],

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.progress import Progress
+from stream_detect.tables import iter_table, parse_feature_names
 from stream_detect.transforms import FeatureTransforms, Suggestion, ThirdMoments, suggest_transform
 
 __all__ = [
@@ -295,8 +296,6 @@ def inspect_file(
     Errors in the file raise :class:`~stream_detect.errors.InputError` naming
     the file and line.
     """
-    from stream_detect.tables import iter_table
-
     chunks = iter_table(path, label_field=label_field, features=features)
     if progress_stream is None:
         return inspect_chunks(chunks, path, sample_rows, seed)
@@ -352,15 +351,16 @@ def run(args: argparse.Namespace) -> int:
     """Inspect, plot if asked, print the table or the JSON object."""
     if args.sample_rows < 1:
         raise ConfigError("--sample-rows", args.sample_rows, "an integer >= 1")
-    features = _parse_features(args.features)
     if args.plot is not None:
-        # Fail now on a folder that does not exist, not after reading a large file.
-        folder = os.path.dirname(os.path.abspath(args.plot))
-        if not os.path.isdir(folder):
-            raise InputError("cannot write the plot: no such folder", source=args.plot)
+        from stream_detect.plots import check_plot_path
+
+        # Fail on a destination that cannot be written now, not after reading a large file.
+        check_plot_path(args.plot)
+    label_field = args.label_field or None
+    features = parse_feature_names(args.features, "--features", label_field)
     report = inspect_file(
         args.data,
-        label_field=args.label_field or None,
+        label_field=label_field,
         features=features,
         sample_rows=args.sample_rows,
         seed=args.seed,
@@ -380,15 +380,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(report, plot=args.plot))
     return 0
-
-
-def _parse_features(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise ConfigError("--features", text, "comma-separated feature names, none empty")
-    return names
 
 
 def format_table(report: InspectReport, plot: str | None = None) -> str:

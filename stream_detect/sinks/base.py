@@ -7,7 +7,15 @@ A record is a JSON-able mapping; each sink chooses its encoding.
 
 After ``flush`` returns, everything written before it has been handed to the
 destination (the OS for streams and files, the broker for Kafka), so a crash
-after that loses none of it.
+of this process after that loses none of it. A crash of the machine (power
+loss, kernel panic) may still lose what the OS had not yet written to disk;
+a file sink survives that only with fsync (``file:PATH?fsync=true``).
+
+A destination that refuses the data raises
+:class:`~stream_detect.errors.OutputError` from ``write_batch``, ``flush`` or
+``close``; a reader that went away (a broken pipe) raises
+:class:`BrokenPipeError`. Either way the records were not delivered: the
+caller must not commit their positions.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ class Sink(ABC):
 
     @abstractmethod
     def flush(self) -> None:
-        """Hand everything written so far to the destination."""
+        """Hand everything written so far to the destination; see the module docstring."""
 
     def close(self) -> None:
         """Flush and release; called once, last."""

@@ -19,6 +19,17 @@ After the first, every ``write_batch`` and ``flush`` raise it again, while
 ``close`` then only releases the sink. Python ignores SIGPIPE, which is what
 turns the signal into this exception.
 
+**Output errors.** Any other failure of the destination (``file:/dev/full``:
+no space left; an I/O error; stdout closed with ``>&-``) raises
+:class:`~stream_detect.errors.OutputError`, which names the destination and
+the OS error, and the sink drops what it buffered. As with a broken pipe, the
+records were not delivered, so their positions must not be committed; every
+later ``write_batch`` and ``flush`` raise it again, and ``close`` only
+releases the sink.
+
+**fsync.** With ``fsync=True``, ``flush`` fsyncs the descriptor when bytes were
+written since the last fsync (a flush with nothing new costs no disk sync).
+
 >>> import os, tempfile
 >>> path = os.path.join(tempfile.mkdtemp(), "alerts.jsonl")
 >>> sink = FileSink(path)
@@ -39,7 +50,7 @@ from typing import Any
 
 import orjson
 
-from stream_detect.errors import ConfigError
+from stream_detect.errors import ConfigError, OutputError
 from stream_detect.sinks.base import Sink
 
 __all__ = [
@@ -98,7 +109,8 @@ class JsonLinesSink(Sink):
         Close ``fd`` in :meth:`close`.
     fsync
         After writing, ``flush`` also calls ``os.fsync`` so the data survives a
-        crash of the machine, not only of the process (slower; files only).
+        crash of the machine, not only of the process (slower; files only). A
+        flush with nothing written since the last fsync does not fsync again.
     buffer_bytes
         Buffered bytes beyond which ``write_batch`` writes without waiting for ``flush``.
     """
@@ -122,6 +134,9 @@ class JsonLinesSink(Sink):
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._broken = False
+        self._failure: OutputError | None = None
+        # Bytes reached the descriptor since the last fsync (or since opening).
+        self._unsynced = False
         self._closed = False
 
     @property
@@ -136,6 +151,8 @@ class JsonLinesSink(Sink):
         ------
         BrokenPipeError
             The reader went away (possibly detected now because the buffer was full).
+        OutputError
+            The destination refused the data (now or earlier); what was buffered is dropped.
         TypeError
             A record holds a value JSON cannot represent; nothing of the batch is queued.
         ValueError
@@ -153,42 +170,80 @@ class JsonLinesSink(Sink):
     def flush(self) -> None:
         """Write everything buffered to the descriptor (and fsync it if asked).
 
+        With ``fsync``, the descriptor is fsynced only if bytes were written
+        since the last fsync.
+
         Raises
         ------
         BrokenPipeError
             The reader went away; what was buffered is dropped.
+        OutputError
+            The destination refused the data or the fsync (now or earlier); what
+            was buffered is dropped.
         ValueError
             The sink is closed.
         """
         self._check_usable()
         self._write_out()
-        if self.fsync:
-            os.fsync(self._fd)
+        if self.fsync and self._unsynced:
+            try:
+                os.fsync(self._fd)
+            except OSError as error:
+                raise self._fail(error, "fsync") from error
+            self._unsynced = False
 
     def close(self) -> None:
-        """Flush and release; a sink whose pipe already broke is released silently.
+        """Flush and release; a sink that already failed is released silently.
+
+        "Failed" means a broken pipe or an output error was raised before.
 
         Raises
         ------
         BrokenPipeError
             The reader went away and this is the first the caller hears of it.
+        OutputError
+            The final flush, or closing the descriptor, failed, and this is the
+            first the caller hears of it.
         """
         if self._closed:
             return
         try:
-            if not self._broken:
+            if not self._broken and self._failure is None:
                 self.flush()
-        finally:
-            self._closed = True
-            self._buffer = []
-            if self._close_fd:
-                os.close(self._fd)
+        except BaseException:
+            # The flush's error is the one to report; a close error now would hide it.
+            self._release(report=False)
+            raise
+        self._release(report=self._failure is None and not self._broken)
+
+    def _release(self, *, report: bool) -> None:
+        self._closed = True
+        self._buffer = []
+        self._buffered = 0
+        if not self._close_fd:
+            return
+        try:
+            os.close(self._fd)
+        except OSError as error:
+            # Some file systems (NFS) report a failed write-back only here.
+            if report:
+                raise OutputError.from_os_error(self.name, error, action="close") from error
 
     def _check_usable(self) -> None:
         if self._closed:
             raise ValueError(f"sink {self.uri!r} is closed")
         if self._broken:
             raise BrokenPipeError(f"the reader of {self.name} went away")
+        if self._failure is not None:
+            failure = self._failure
+            raise OutputError(
+                failure.destination, failure.reason, action=failure.action, errno=failure.errno
+            )
+
+    def _fail(self, error: OSError, action: str) -> OutputError:
+        """Remember that the destination failed; return the error to raise."""
+        self._failure = OutputError.from_os_error(self.name, error, action=action)
+        return self._failure
 
     def _write_out(self) -> None:
         if not self._buffer:
@@ -209,6 +264,9 @@ class JsonLinesSink(Sink):
             except BrokenPipeError:
                 self._broken = True
                 raise
+            except OSError as error:
+                raise self._fail(error, "write to") from error
+            self._unsynced = True
             view = view[written:]
 
 

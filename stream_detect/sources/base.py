@@ -5,12 +5,19 @@ Lifecycle a caller may rely on:
 1. A source is built (usually by :func:`stream_detect.sources.open_source`).
 2. :meth:`Source.seek` may be called once, before the first read, with a token
    that an earlier :meth:`Source.resume_token` returned (restart from a checkpoint).
+   Only a source whose :attr:`Source.resumable` is true can continue after a
+   saved position; the others refuse any token but the start.
 3. :meth:`Source.read_batch` is called repeatedly. It returns records in order,
    each exactly once, and never blocks longer than its ``timeout_s``.
-4. After the records of a batch have been scored and their results flushed,
+4. To stop early (a SIGTERM), the caller may stop calling ``read_batch`` and
+   call :meth:`Source.take_buffered` until it returns an empty batch: it hands
+   out the records the source already read but has not returned, without
+   reading or waiting, so nothing taken from a pipe is lost. Its records
+   continue the same order and positions as ``read_batch``'s.
+5. After the records of a batch have been scored and their results flushed,
    the caller may :meth:`Source.commit` the token taken after that batch
    (at-least-once delivery for sources that keep offsets, such as Kafka).
-5. :meth:`Source.close` is called once; nothing is called after it.
+6. :meth:`Source.close` is called once; nothing is called after it.
 
 ``exhausted`` turns true when no record will ever come again (end of a file
 that is not followed, a closed pipe); the batch that reached the end is still
@@ -52,6 +59,12 @@ class Source(ABC):
 
     #: The URI the source was opened with, as the user wrote it.
     uri: str = ""
+    #: True when :meth:`seek` can continue after a saved position (a regular
+    #: file), False when the stream cannot be rewound (stdin, a pipe).
+    resumable: bool = False
+    #: The record format the source suggests (``"csv"``, ``"json"``), e.g. from a
+    #: file name; None when it cannot tell.
+    format_hint: str | None = None
 
     @abstractmethod
     def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
@@ -62,6 +75,19 @@ class Source(ABC):
         to fill the batch, so a slow producer's events are not held back while
         a fast producer's fill whole batches.
         """
+
+    def take_buffered(self, max_records: int) -> RawBatch:
+        """Return at most ``max_records`` records already read but not yet returned.
+
+        Never reads and never waits: an empty batch means the source holds
+        nothing more (what is still in the pipe or file stays there, and a
+        line not yet complete is not a record). The records follow those of
+        the last ``read_batch`` in order, with their positions, and
+        :meth:`resume_token` moves past them. Called to drain a source on
+        shutdown; the default, for a source that reads nothing ahead, returns
+        an empty batch.
+        """
+        return RawBatch()
 
     @property
     @abstractmethod
@@ -75,7 +101,8 @@ class Source(ABC):
     def seek(self, token: dict[str, Any]) -> None:
         """Continue after the position ``token`` describes; call before the first read.
 
-        The default refuses: a source that cannot resume says so.
+        The default refuses: a source that cannot resume says so (and has
+        :attr:`resumable` false).
         """
         from stream_detect.errors import InputError
 

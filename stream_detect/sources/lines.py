@@ -24,6 +24,9 @@ What a record is:
   the writer may be half-way through the line);
 * its position is ``{"line": N, "offset": O}``: 1-based line number and the
   byte offset of the line's first byte;
+* records parsed ahead of the caller (a chunk holds many lines) wait in the
+  source until a ``read_batch`` or :meth:`~LineSource.take_buffered` returns
+  them; the source keeps only those, never the ones it already returned;
 * a line longer than ``max_line_bytes`` (not counting its line terminator) is
   never held whole: the first ``max_line_bytes`` bytes are kept, the rest is
   skipped up to the newline, and the position gains ``"truncated": True`` and
@@ -132,7 +135,7 @@ class LineSource(Source):
         In follow mode, how long to wait before looking again at a file whose
         end was reached.
     format_hint
-        ``"csv"``, ``"json"`` or None, exposed as :attr:`format_hint`.
+        ``"csv"``, ``"json"`` or None, kept in :attr:`format_hint`.
     close_fd
         Close ``fd`` in :meth:`close`.
     first_line, first_offset
@@ -169,7 +172,7 @@ class LineSource(Source):
         self.max_line_bytes = max_line_bytes
         self.read_size = read_size
         self.poll_interval_s = poll_interval_s
-        self._format_hint = format_hint
+        self.format_hint = format_hint
         self._fd = fd
         self._close_fd = close_fd
         self._closed = False
@@ -201,11 +204,6 @@ class LineSource(Source):
         self._resume = (line, offset)
 
     # -- Source interface -------------------------------------------------------------
-
-    @property
-    def format_hint(self) -> str | None:
-        """``"csv"`` or ``"json"`` when the file name says so, else None (stdin)."""
-        return self._format_hint
 
     @property
     def exhausted(self) -> bool:
@@ -248,6 +246,28 @@ class LineSource(Source):
                 break
             first_pass = False
             self._fill(max(wait_s, 0.0))
+        return self._take(max_records)
+
+    def take_buffered(self, max_records: int) -> RawBatch:
+        """Return at most ``max_records`` complete lines already read, without reading more.
+
+        The lines come in order after those ``read_batch`` returned, with their
+        positions, and :meth:`resume_token` moves past them. What is not yet a
+        complete line (the bytes after the last newline, while the stream has
+        not ended) is not returned; the unread rest of a file or pipe stays
+        unread.
+
+        Raises
+        ------
+        ConfigError
+            ``max_records`` is below 1.
+        InputError
+            The source is closed.
+        """
+        if max_records < 1:
+            raise ConfigError("max_records", max_records, "an integer >= 1")
+        if self._closed:
+            raise InputError("read from a closed source", source=self.name)
         return self._take(max_records)
 
     def resume_token(self) -> dict[str, Any]:
@@ -427,9 +447,17 @@ class LineSource(Source):
             self._start = 0
             self._resume = (self._line, self._offset)
         else:
-            self._start = end
             following = self._positions[end]
             self._resume = (following["line"], following["offset"])
+            if 2 * end >= len(self._payloads):
+                # Drop the returned prefix once it is at least half the lists, or they
+                # would grow with the whole stream. The records moved are never more
+                # than those dropped, so this costs O(1) per record on average.
+                del self._payloads[:end]
+                del self._positions[:end]
+                self._start = 0
+            else:
+                self._start = end
         while self._arrivals and self._arrivals[0][0] <= self._returned_total:
             self._arrivals.popleft()
         return batch
@@ -459,8 +487,16 @@ class StdinSource(LineSource):
     """Records from standard input (URI ``-``).
 
     Stdin cannot be rewound, so :meth:`seek` accepts only the start of the
-    stream. The descriptor is not closed by :meth:`close`.
+    stream and :attr:`resumable` is False. The descriptor is not closed by
+    :meth:`close`.
+
+    Raises
+    ------
+    InputError
+        Stdin is closed (``stream-detect run <&-``).
     """
+
+    resumable = False
 
     def __init__(
         self,
@@ -469,6 +505,14 @@ class StdinSource(LineSource):
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         read_size: int | None = None,
     ) -> None:
+        try:
+            os.fstat(0)
+        except OSError as error:
+            raise InputError(
+                f"stdin is closed ({error.strerror}); pipe or redirect the input into "
+                "it, or read a file with file:PATH",
+                source="<stdin>",
+            ) from None
         super().__init__(
             0,
             uri=uri,
@@ -510,6 +554,10 @@ class FileSource(LineSource):
     uri
         The URI as written; defaults to ``file:PATH``.
 
+    :attr:`resumable` is True for a regular file, False for anything else that
+    can be opened by name (a named pipe, a character device), since only a
+    regular file can go back to a saved offset.
+
     Raises
     ------
     InputError
@@ -519,8 +567,8 @@ class FileSource(LineSource):
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.jsonl"
     >>> _ = path.write_bytes(b'{"x": 1}\\n{"x": 2}\\n{"x": 3}\\n')
     >>> source = FileSource(path)
-    >>> source.format_hint
-    'json'
+    >>> source.format_hint, source.resumable
+    ('json', True)
     >>> source.read_batch(2, linger_s=0.1, timeout_s=1.0).payloads
     [b'{"x": 1}', b'{"x": 2}']
     >>> token = source.resume_token(); token
@@ -533,6 +581,8 @@ class FileSource(LineSource):
     ([b'{"x": 3}'], [{'line': 3, 'offset': 18}], True)
     >>> again.close()
     """
+
+    resumable = True
 
     def __init__(
         self,
@@ -558,6 +608,7 @@ class FileSource(LineSource):
             os.close(fd)
             raise InputError("is a directory, not a file", source=name)
         self._seekable = stat.S_ISREG(mode)
+        self.resumable = self._seekable
         super().__init__(
             fd,
             uri=uri if uri is not None else f"file:{name}",
