@@ -37,9 +37,14 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 #: Absolute lower bound on a variance (or on the ridge added to a covariance).
 DEFAULT_VARIANCE_FLOOR = 1e-12
-#: Lower bound relative to the feature's squared magnitude, so that a constant
-#: feature of size 1e6 gets a floor that still means something in float64.
-DEFAULT_RELATIVE_FLOOR = 1e-12
+#: Lower bound relative to the feature's squared magnitude (a standard deviation
+#: of at least 1e-10 of the mean): well below any spread float64 can resolve
+#: around that mean, so real variances are used as they are, yet a constant
+#: feature of size 1e6 still gets a floor that means something.
+DEFAULT_RELATIVE_FLOOR = 1e-20
+#: Ridge of a covariance relative to its average variance, which keeps the
+#: Cholesky factor of a singular (or nearly singular) covariance well conditioned.
+TRACE_RIDGE = 1e-12
 
 
 def floor_variance(
@@ -55,7 +60,7 @@ def floor_variance(
     divides by zero.
 
     >>> floor_variance(np.array([0.0, 2.0]), np.array([1e6, 0.0])).tolist()
-    [1.000000000001, 2.0]
+    [1.0001e-08, 2.0]
     """
     floor = variance_floor + relative_floor * np.square(mean)
     return np.maximum(var, floor)
@@ -69,9 +74,11 @@ def floor_covariance(
 ) -> Array:
     """Return ``cov`` plus a ridge on the diagonal that makes it positive definite.
 
-    The ridge is ``variance_floor + relative_floor * (mean**2 + trace/d)`` per
-    feature, so a singular covariance (a constant feature, two identical
-    features, fewer events than features) still has a Cholesky factor.
+    The ridge is ``variance_floor + relative_floor * mean**2 + TRACE_RIDGE *
+    trace/d`` per feature, so a singular covariance (a constant feature, two
+    identical features, fewer events than features) still has a Cholesky
+    factor; the part relative to the average variance (1e-12 of it) changes a
+    real covariance by no more than rounding would.
     Works on one ``(d, d)`` matrix or a stack ``(B, d, d)``.
 
     >>> floor_covariance(np.ones((2, 2)), np.zeros(2), 1e-3, 0.0).tolist()
@@ -80,7 +87,7 @@ def floor_covariance(
     d = cov.shape[-1]
     diag = np.diagonal(cov, axis1=-2, axis2=-1)
     mean_trace = diag.sum(axis=-1, keepdims=True) / d
-    ridge = variance_floor + relative_floor * (np.square(mean) + mean_trace)
+    ridge = variance_floor + relative_floor * np.square(mean) + TRACE_RIDGE * mean_trace
     out = np.array(cov, dtype=np.float64, copy=True)
     idx = np.arange(d)
     out[..., idx, idx] += ridge

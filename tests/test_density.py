@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from stream_detect.density import (
     LOG_2PI,
+    TRACE_RIDGE,
     diagonal_contributions,
     diagonal_log_pdf,
     floor_covariance,
@@ -209,7 +210,7 @@ def test_the_ridge_follows_the_documented_formula() -> None:
     cov = np.array([[4.0, 0.0], [0.0, 0.0]])
     mean = np.array([10.0, 0.0])
     floored = floor_covariance(cov, mean, variance_floor=1e-3, relative_floor=1e-2)
-    ridge = 1e-3 + 1e-2 * (mean**2 + 2.0)  # trace / d = 2
+    ridge = 1e-3 + 1e-2 * mean**2 + TRACE_RIDGE * 2.0  # trace / d = 2
     np.testing.assert_allclose(floored, cov + np.diag(ridge), rtol=1e-15)
 
 
@@ -315,3 +316,10 @@ def test_gaussian_log_pdf_takes_parameters_per_row() -> None:
     np.testing.assert_allclose(gaussian_log_pdf(X, means, covs), per_row, rtol=1e-9)
     with pytest.raises(ValueError, match="spread"):
         gaussian_log_pdf(X, means[0], np.ones((2, 2, 2)))
+
+
+def test_a_small_real_variance_far_from_zero_is_used_as_it_is() -> None:
+    """A latitude of 48.85 varying by 1e-5: the floor must not widen it."""
+    mean = np.array([48.85])
+    var = np.array([1e-10])
+    assert floor_variance(var, mean)[0] == 1e-10
