@@ -35,6 +35,7 @@ from stream_detect.errors import ConfigError, ModelError
 from stream_detect.models import GaussianModel, Model, ScoreBlock, build_model
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings
+from stream_detect.stats import exclusive_cumsum
 from stream_detect.threshold import (
     ThresholdChoice,
     ValidationBuffer,
@@ -384,7 +385,7 @@ class Detector:
             end = min(total, begin + window)
             block = model.prequential(Xg[begin:end], learnable[begin:end])
             learn_here = learnable[begin:end]
-            learned_before = state.learned + _exclusive_count(learn_here)
+            learned_before = state.learned + exclusive_cumsum(learn_here.astype(np.int64))
             warm = learned_before < self.min_samples
             score = self._decision_scores(block)
             alert = ~warm & (score < log_epsilon)
@@ -710,10 +711,3 @@ class Detector:
             self.recent_events.restore(data["recent_events"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"checkpoint state is malformed: {exc!r}") from exc
-
-
-def _exclusive_count(mask: BoolArray) -> NDArray[np.int64]:
-    """Number of true entries strictly before each position."""
-    out = np.zeros(mask.size, dtype=np.int64)
-    np.cumsum(mask[:-1], out=out[1:])
-    return out

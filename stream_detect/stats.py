@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from stream_detect.errors import ModelError
 
-__all__ = ["Prefix", "RunningCovariance", "RunningMoments", "decay_factor"]
+__all__ = ["Prefix", "RunningCovariance", "RunningMoments", "decay_factor", "exclusive_cumsum"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -260,7 +260,7 @@ class _Moments(ABC):
         w = learn.astype(np.float64)
         # learned_before[i]: learned rows before row i; each learned row decays
         # everything before it once, so weights are powers of the decay.
-        learned_before = np.concatenate(([0.0], np.cumsum(w)[:-1]))
+        learned_before = exclusive_cumsum(w)
         if self.decay == 1.0:
             row_weight = w
             prior_scale = np.ones(rows)
@@ -273,9 +273,9 @@ class _Moments(ABC):
         shift = self.mean - center
         prior_second = self.second + self._outer(shift, shift) * self.n
         weighted_y = row_weight[:, None] * y
-        cum_w = _exclusive_cumsum(row_weight)
-        cum_y = _exclusive_cumsum(weighted_y)
-        cum_yy = _exclusive_cumsum(self._outer(weighted_y, y))
+        cum_w = exclusive_cumsum(row_weight)
+        cum_y = exclusive_cumsum(weighted_y)
+        cum_yy = exclusive_cumsum(self._outer(weighted_y, y))
         expand = (slice(None),) + (None,) * (cum_yy.ndim - 1)
         n = prior_scale * (self.n + cum_w)
         sum_y = prior_scale[:, None] * (self.n * shift + cum_y)
@@ -342,11 +342,16 @@ class _Moments(ABC):
         return state
 
 
-def _exclusive_cumsum(values: Array) -> Array:
-    """Cumulative sums along axis 0 of everything strictly before each row."""
+def exclusive_cumsum(values: NDArray[Any]) -> NDArray[Any]:
+    """Cumulative sums along axis 0 of everything strictly before each row.
+
+    >>> exclusive_cumsum(np.array([1, 0, 1, 1])).tolist()
+    [0, 1, 1, 2]
+    """
     out = np.empty_like(values)
-    out[0] = 0.0
-    np.cumsum(values[:-1], axis=0, out=out[1:])
+    if len(values):
+        out[0] = 0
+        np.cumsum(values[:-1], axis=0, out=out[1:])
     return out
 
 
