@@ -24,11 +24,16 @@ A config file looks like this (every key is optional)::
 
 Rules a user may rely on:
 
-* Every value, from the file or from a flag, is checked by
-  :func:`settings_from_mapping` before anything runs; the first problem raises
-  :class:`~stream_detect.errors.ConfigError` naming the key, the value and
-  what was expected. A bad value in the file is reported even when a flag
+* The rules themselves live with the settings (:mod:`stream_detect.validation`,
+  run when a settings object is built); this module turns text into values and
+  says where a bad one came from. The first problem raises
+  :class:`~stream_detect.errors.ConfigError` naming the flag (``--batch-size``)
+  when the value came from the command line, the key and the file
+  (``batch_size in run.toml``) when it came from a config file, the value
+  and what was expected. A bad value in the file is reported even when a flag
   overrides it: a broken file stays broken.
+* A flag is given once: ``--features a --features b`` is refused (name
+  every feature in one ``--features a,b``). Only ``--transform`` repeats.
 * An integer is accepted where a number is expected; a boolean is never a number.
 * TOML has no null: for a field whose default may be unset (``checkpoint``,
   ``log_epsilon``, ...), the string ``"none"`` (any case) means unset, in the
@@ -41,29 +46,32 @@ Rules a user may rely on:
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import difflib
 import inspect
-import math
-import re
 import tomllib
-import types
-import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from stream_detect.errors import ConfigError
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.validation import (
+    NONE_TEXT,
+    FieldSpec,
+    check_run_with_detector,
+    check_value,
+    did_you_mean,
+    expected_text,
+    field_specs,
+    specs_by_name,
+)
 
 __all__ = [
     "ALL_SETTINGS",
     "add_settings_arguments",
     "load_settings",
+    "locate_error",
     "read_config_file",
     "settings_from_mapping",
-    "settings_to_dict",
-    "validate_settings",
 ]
 
 #: Every settings class; a config file may hold the keys of all of them, whichever a command uses.
@@ -72,160 +80,30 @@ ALL_SETTINGS: tuple[type[Any], ...] = (RunSettings, DetectorSettings)
 _T1 = TypeVar("_T1")
 _T2 = TypeVar("_T2")
 
-#: The text that means "unset" for a field whose value may be None (TOML has no null).
-_NONE_TEXT = "none"
-#: Fields whose "role" in an event excludes them from being a feature.
-_ROLE_FIELDS = ("label_field", "key_field", "id_field", "timestamp_field")
 
-
-@dataclasses.dataclass(frozen=True)
-class _FieldSpec:
-    """What the config machinery needs to know about one settings field."""
-
-    name: str
-    owner: str
-    kind: type[Any]  # bool, int, float, str, tuple (of str) or dict
-    optional: bool
-    str_values: bool  # for dicts: values must be strings
-    default: Any
-    help: str
-    rules: Mapping[str, Any]
-    cli: bool
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-
-_SPECS: dict[type[Any], tuple[_FieldSpec, ...]] = {}
-
-
-def _field_specs(cls: type[Any]) -> tuple[_FieldSpec, ...]:
-    """Describe every field of a settings dataclass; TypeError for a type no parser exists for.
-
-    >>> [s.flag for s in _field_specs(RunSettings)][:3]
-    ['--source', '--sink', '--dead-letter']
-    """
-    if cls not in _SPECS:
-        _SPECS[cls] = _describe_fields(cls)
-    return _SPECS[cls]
-
-
-def _describe_fields(cls: type[Any]) -> tuple[_FieldSpec, ...]:
-    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-        raise TypeError(f"{cls!r} is not a settings dataclass")
-    hints = typing.get_type_hints(cls)
-    specs = []
-    for field in dataclasses.fields(cls):
-        hint = hints[field.name]
-        optional = False
-        if typing.get_origin(hint) in (types.UnionType, typing.Union):
-            members = [a for a in typing.get_args(hint) if a is not type(None)]
-            optional = len(members) < len(typing.get_args(hint))
-            if len(members) != 1:
-                raise TypeError(f"{cls.__name__}.{field.name}: cannot configure a {hint}")
-            hint = members[0]
-        origin = typing.get_origin(hint)
-        str_values = False
-        if hint in (bool, int, float, str):
-            kind: type[Any] = hint
-        elif origin is tuple and typing.get_args(hint) == (str, ...):
-            kind = tuple
-        elif origin is dict and typing.get_args(hint)[0] is str:
-            kind = dict
-            str_values = typing.get_args(hint)[1] is str
-        else:
-            raise TypeError(f"{cls.__name__}.{field.name}: cannot configure a {hint}")
-        metadata = dict(field.metadata)
-        specs.append(
-            _FieldSpec(
-                name=field.name,
-                owner=cls.__name__,
-                kind=kind,
-                optional=optional,
-                str_values=str_values,
-                default=field.default,
-                help=str(metadata.pop("help", "")),
-                cli=bool(metadata.pop("cli", True)),
-                rules=metadata,
-            )
-        )
-    return tuple(specs)
-
-
-def _specs_by_name(classes: Iterable[type[Any]]) -> dict[str, _FieldSpec]:
-    """Field specs of several classes by name; a name in two classes is a programming error."""
-    out: dict[str, _FieldSpec] = {}
-    for cls in classes:
-        for spec in _field_specs(cls):
-            other = out.get(spec.name)
-            if other is not None and other.owner != spec.owner:
-                raise TypeError(f"field {spec.name!r} is in both {other.owner} and {spec.owner}")
-            out[spec.name] = spec
-    return out
+#: The flag of a config key, where it is not the key's own (``[transforms]`` has ``--transform``).
+_FLAG_OF = {"transforms": "--transform"}
+#: Where ``load_settings`` keeps the flags given more than once, until it reports them.
+_REPEATED = "_settings_flags_repeated"
 
 
 def _unique_classes(classes: Iterable[type[Any]]) -> tuple[type[Any], ...]:
     return tuple(dict.fromkeys(classes))
 
 
-# -- what a field expects, in words ---------------------------------------------------------
-
-
-def _expected(spec: _FieldSpec) -> str:
-    """A description of the values ``spec`` accepts, for error messages.
-
-    >>> _expected(_specs_by_name(ALL_SETTINGS)["contamination"])
-    'a number between 0.0 and 0.5, or none'
-    >>> _expected(_specs_by_name(ALL_SETTINGS)["batch_size"])
-    'an integer >= 1'
-    """
-    rules = spec.rules
-    if "choices" in rules:
-        text = "one of " + ", ".join(repr(c) for c in rules["choices"])
-    elif spec.kind is bool:
-        text = "true or false"
-    elif spec.kind in (int, float):
-        text = "an integer" if spec.kind is int else "a number"
-        low, high = rules.get("min"), rules.get("max")
-        if low is not None and high is not None:
-            text += f" between {low!r} and {high!r}"
-        elif low is not None:
-            text += f" >= {low!r}"
-        elif high is not None:
-            text += f" <= {high!r}"
-    elif spec.kind is tuple:
-        text = "feature names, as a list or a comma-separated string, each named once"
-    elif spec.kind is dict:
-        text = f"a table [{spec.name}]" + (' of NAME = "TEXT" entries' if spec.str_values else "")
-    elif "pattern" in rules:
-        text = f"text matching {rules['pattern']} ({spec.help})"
-    else:
-        text = "a non-empty string"
-    if spec.optional:
-        text += f", or {_NONE_TEXT}"
-    return text
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the closest choice, or nothing when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 # -- one value -------------------------------------------------------------------------------
 
 
-def _from_text(spec: _FieldSpec, value: Any) -> Any:
+def _from_text(spec: FieldSpec, value: Any) -> Any:
     """Turn command-line text into the value a config file would hold; non-text passes through.
 
-    >>> specs = _specs_by_name(ALL_SETTINGS)
+    >>> specs = specs_by_name(ALL_SETTINGS)
     >>> _from_text(specs["batch_size"], "7"), _from_text(specs["log_epsilon"], "none")
     (7, None)
     """
     if not isinstance(value, str):
         return value
-    if spec.optional and value.strip().lower() == _NONE_TEXT:
+    if spec.optional and value.strip().lower() == NONE_TEXT:
         return None
     try:
         if spec.kind is int:
@@ -233,295 +111,13 @@ def _from_text(spec: _FieldSpec, value: Any) -> Any:
         if spec.kind is float:
             return float(value)
     except ValueError:
-        raise ConfigError(spec.name, value, _expected(spec)) from None
+        raise ConfigError(spec.name, value, expected_text(spec)) from None
     if spec.kind is bool:
         word = value.strip().lower()
         if word not in ("true", "false"):
-            raise ConfigError(spec.name, value, _expected(spec))
+            raise ConfigError(spec.name, value, expected_text(spec))
         return word == "true"
     return value
-
-
-def _check_value(spec: _FieldSpec, value: Any) -> Any:
-    """Check one value as a config file gives it; return it normalised.
-
-    Integers become floats where a number is expected, lists become tuples.
-
-    >>> specs = _specs_by_name(ALL_SETTINGS)
-    >>> _check_value(specs["features"], "cpu, bytes_in")
-    ('cpu', 'bytes_in')
-    >>> _check_value(specs["min_samples"], True)
-    Traceback (most recent call last):
-    ...
-    stream_detect.errors.ConfigError: config key min_samples: got True, expected an integer >= 1
-    """
-    name = spec.name
-    if spec.optional and (
-        value is None or (isinstance(value, str) and value.strip().lower() == _NONE_TEXT)
-    ):
-        return None
-    wrong = ConfigError(name, value, _expected(spec))
-    if spec.kind is bool:
-        if not isinstance(value, bool):
-            raise wrong
-    elif spec.kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong
-    elif spec.kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise wrong
-        try:
-            value = float(value)
-        except OverflowError:
-            raise wrong from None
-        if not math.isfinite(value):
-            raise ConfigError(name, value, "a finite " + _expected(spec).removeprefix("a "))
-    elif spec.kind is str:
-        if not isinstance(value, str) or not value.strip():
-            raise wrong
-    elif spec.kind is tuple:
-        value = _check_names(spec, value)
-    elif spec.kind is dict:
-        value = _check_table(spec, value)
-    _check_rules(spec, value)
-    hook = _FIELD_HOOKS.get(name)
-    return value if hook is None else hook(value)
-
-
-def _check_rules(spec: _FieldSpec, value: Any) -> None:
-    """The metadata rules: min, max, choices, pattern."""
-    rules = spec.rules
-    if "min" in rules and value < rules["min"]:
-        raise ConfigError(spec.name, value, _expected(spec))
-    if "max" in rules and value > rules["max"]:
-        raise ConfigError(spec.name, value, _expected(spec))
-    if "choices" in rules and value not in rules["choices"]:
-        raise ConfigError(
-            spec.name, value, _expected(spec) + _did_you_mean(value, rules["choices"])
-        )
-    if "pattern" in rules and re.fullmatch(rules["pattern"], value) is None:
-        raise ConfigError(spec.name, value, _expected(spec))
-
-
-def _check_names(spec: _FieldSpec, value: Any) -> tuple[str, ...]:
-    """A list of names, or a comma-separated string of them (spaces around names dropped)."""
-    if isinstance(value, str):
-        names = [part.strip() for part in value.split(",")]
-    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        names = list(value)
-    else:
-        raise ConfigError(spec.name, value, _expected(spec))
-    if not names or any(not n.strip() for n in names):
-        raise ConfigError(spec.name, value, "at least one name and no empty names, e.g. cpu,mem")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ConfigError(spec.name, value, f"each name once ({repeated[0]!r} is repeated)")
-    return tuple(names)
-
-
-def _check_table(spec: _FieldSpec, value: Any) -> dict[str, Any] | None:
-    """A TOML table with JSON-able contents (settings are recorded in checkpoints as JSON)."""
-    if not isinstance(value, Mapping):
-        raise ConfigError(spec.name, value, _expected(spec))
-    table: dict[str, Any] = {}
-    for key, item in value.items():
-        where = f"{spec.name}.{key}"
-        if not isinstance(key, str) or not key.strip():
-            raise ConfigError(spec.name, key, "non-empty names as keys")
-        if spec.str_values and not isinstance(item, str):
-            raise ConfigError(where, item, "text in quotes")
-        table[key] = _json_value(where, item)
-    return table or None
-
-
-def _json_value(key: str, value: Any) -> Any:
-    """A copy of ``value`` if it is JSON-able (finite numbers, text, booleans, arrays, tables)."""
-    if isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_json_value(key, v) for v in value]
-    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
-        return {k: _json_value(f"{key}.{k}", v) for k, v in value.items()}
-    raise ConfigError(key, value, "a finite number, text, true/false, an array or a table")
-
-
-def _check_transforms(table: dict[str, str] | None) -> dict[str, str] | None:
-    """Every spec parses; return the table with canonical specs (``root:2`` becomes ``sqrt``)."""
-    if table is None:
-        return None
-    try:
-        from stream_detect.transforms import parse_transform
-    except ImportError:  # pragma: no cover - the transforms module is optional for this one
-        return {feature: spec.strip() for feature, spec in table.items()}
-    return {
-        feature: parse_transform(spec, key=f"transforms.{feature}").spec
-        for feature, spec in table.items()
-    }
-
-
-#: Checks that only make sense for one field, run after the generic ones.
-_FIELD_HOOKS: dict[str, Callable[[Any], Any]] = {"transforms": _check_transforms}
-
-
-# -- several values together -------------------------------------------------------------------
-
-
-def _river_model_name(model: Any) -> str | None:
-    """``"HalfSpaceTrees"`` for ``"river:HalfSpaceTrees"``, None for the built-in models."""
-    if isinstance(model, str) and model.startswith("river:"):
-        return model.removeprefix("river:")
-    return None
-
-
-def _check_together(values: Mapping[str, Any]) -> None:
-    """Rules that involve several fields; each applies only when all its fields are loaded."""
-    model = values.get("model")
-    river_name = _river_model_name(model)
-
-    min_samples = values.get("min_samples")
-    if model == "full" and min_samples is not None and min_samples < 2:
-        raise ConfigError(
-            "min_samples",
-            min_samples,
-            'an integer >= 2 with model = "full" (a covariance needs two events; '
-            "d + 1 for d features is enforced once the features are known)",
-        )
-    if river_name is not None:
-        if values.get("checkpoint") is not None:
-            raise ConfigError(
-                "checkpoint",
-                values["checkpoint"],
-                "no checkpoint with a river:* model (river models cannot be saved without pickle)",
-            )
-        if values.get("flagged") == "clip":
-            raise ConfigError(
-                "flagged",
-                "clip",
-                "exclude or learn with a river:* model (clipping to the alert boundary "
-                "needs a Gaussian model)",
-            )
-        _check_river_model(river_name, values.get("model_params"))
-    elif values.get("model_params") is not None and "model" in values:
-        raise ConfigError(
-            "model_params",
-            values["model_params"],
-            f'no [model_params] table with model = "{model}" (only river:NAME models take '
-            "parameters)",
-        )
-
-    features = values.get("features")
-    if features is not None:
-        for role in _ROLE_FIELDS:
-            field_name = values.get(role)
-            if field_name is not None and field_name in features:
-                raise ConfigError(
-                    "features",
-                    ",".join(features),
-                    f"features other than {field_name!r}, the {role} (a field cannot be both)",
-                )
-        for feature in values.get("transforms") or {}:
-            if feature not in features:
-                raise ConfigError(
-                    f"transforms.{feature}",
-                    feature,
-                    "a feature named in features ("
-                    + ", ".join(features)
-                    + ")"
-                    + _did_you_mean(feature, features),
-                )
-
-    size = values.get("validation_size")
-    for needed in ("min_positive_labels", "min_negative_labels"):
-        if size is not None and values.get(needed) is not None and size < values[needed]:
-            raise ConfigError(
-                "validation_size",
-                size,
-                f"an integer >= {needed} = {values[needed]} (the buffer must hold enough labels "
-                "to tune epsilon)",
-            )
-
-    stdin = ("-", "stdin")
-    if values.get("labels") in stdin and values.get("source") in stdin:
-        raise ConfigError(
-            "labels",
-            values["labels"],
-            "a URI other than stdin while the source is stdin (stdin carries one stream)",
-        )
-
-
-def _check_river_model(name: str, params: Mapping[str, Any] | None) -> None:
-    """The detector exists in ``river.anomaly``, takes these parameters, and can be built."""
-    import river.anomaly
-    import river.base
-
-    detectors = sorted(
-        attribute
-        for attribute in dir(river.anomaly)
-        if isinstance(getattr(river.anomaly, attribute), type)
-        and issubclass(getattr(river.anomaly, attribute), river.base.AnomalyDetector)
-    )
-    if name not in detectors:
-        raise ConfigError(
-            "model",
-            f"river:{name}",
-            "river:NAME with NAME an unsupervised river.anomaly detector: "
-            + ", ".join(detectors)
-            + _did_you_mean(name, detectors),
-        )
-    detector = getattr(river.anomaly, name)
-    parameters = inspect.signature(detector).parameters.values()
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-    known = [
-        p.name
-        for p in parameters
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    ]
-    defaults = {p.name: p.default for p in parameters}
-    for key, value in (params or {}).items():
-        if key not in known and not takes_any:
-            raise ConfigError(
-                f"model_params.{key}",
-                value,
-                f"a parameter of river.anomaly.{name}: "
-                + ", ".join(known)
-                + _did_you_mean(key, known),
-            )
-        # river checks few parameters when a model is built; a value of another kind than
-        # the default (n_trees = "ten") would only fail on the first event.
-        default = defaults.get(key)
-        if not _same_kind(value, default):
-            raise ConfigError(
-                f"model_params.{key}",
-                value,
-                f"a value like the default {default!r} of river.anomaly.{name}",
-            )
-    try:
-        detector(**(params or {}))
-    except Exception as exc:  # river checks little itself; whatever it raises, say which table
-        raise ConfigError(
-            "model_params",
-            dict(params or {}),
-            f"parameters that river.anomaly.{name} accepts ({type(exc).__name__}: {exc})",
-        ) from exc
-
-
-def _same_kind(value: Any, default: Any) -> bool:
-    """Whether ``value`` is of the kind of a scalar ``default`` (any value if it has none).
-
-    >>> _same_kind(3, 2.5), _same_kind(True, 10), _same_kind("x", None)
-    (True, False, True)
-    """
-    if isinstance(default, bool) or isinstance(value, bool):
-        return not isinstance(default, (bool, int, float, str)) or (
-            isinstance(default, bool) and isinstance(value, bool)
-        )
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    if isinstance(default, (int, str)):
-        return isinstance(value, type(default))
-    return True
 
 
 # -- public API ---------------------------------------------------------------------------------
@@ -555,7 +151,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
         group = parser.add_argument_group(
             f"{cls.__name__} (config keys named like the flags)", description=doc
         )
-        for spec in _field_specs(cls):
+        for spec in field_specs(cls):
             if spec.name == "transforms":
                 group.add_argument(
                     "--transform",
@@ -576,7 +172,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
                 group.add_argument(
                     spec.flag,
                     dest=spec.name,
-                    action=argparse.BooleanOptionalAction,
+                    action=_BooleanOnce,
                     default=None,
                     help=_escape(help_text),
                 )
@@ -584,10 +180,51 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
                 group.add_argument(
                     spec.flag,
                     dest=spec.name,
+                    action=_StoreOnce,
                     metavar=_metavar(spec),
                     default=None,
                     help=_escape(help_text),
                 )
+
+
+def _note_repeat(namespace: argparse.Namespace, flag: str, first: Any, second: Any) -> None:
+    """Remember a flag given twice; :func:`load_settings` refuses it in one line."""
+    repeats = list(getattr(namespace, _REPEATED, None) or [])
+    repeats.append((flag, first, second))
+    setattr(namespace, _REPEATED, repeats)
+
+
+class _StoreOnce(argparse.Action):
+    """Store a flag's value, noting a second occurrence instead of dropping the first."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        first = getattr(namespace, self.dest, None)
+        if first is not None:
+            _note_repeat(namespace, option_string or self.dest, first, values)
+        setattr(namespace, self.dest, values)
+
+
+class _BooleanOnce(argparse.BooleanOptionalAction):
+    """``--x/--no-x``, noting a second occurrence of either."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        first = getattr(namespace, self.dest, None)
+        super().__call__(parser, namespace, values, option_string)
+        if first is not None:
+            flag = self.option_strings[0]
+            _note_repeat(namespace, flag, first, getattr(namespace, self.dest))
 
 
 def _escape(text: str) -> str:
@@ -595,7 +232,7 @@ def _escape(text: str) -> str:
     return text.replace("%", "%%")
 
 
-def _metavar(spec: _FieldSpec) -> str:
+def _metavar(spec: FieldSpec) -> str:
     if "choices" in spec.rules:
         return "{" + ",".join(str(c) for c in spec.rules["choices"]) + "}"
     if spec.kind is tuple:
@@ -608,7 +245,7 @@ def _metavar(spec: _FieldSpec) -> str:
 def _default_text(value: Any) -> str:
     """A default as a user would write it in TOML (``true``, ``none``)."""
     if value is None:
-        return _NONE_TEXT
+        return NONE_TEXT
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -631,6 +268,11 @@ existing TOML file
             return tomllib.load(stream)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", str(path), f"valid TOML ({exc})") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise ConfigError(
+            "config", str(path), "a TOML file with arrays and tables nested a few levels deep"
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError("config", str(path), "a UTF-8 encoded TOML file") from None
     except OSError as exc:
@@ -686,37 +328,87 @@ features are known)
 
 
 def _build(
-    values: Mapping[str, Any], overrides: Mapping[str, Any], classes: tuple[type[Any], ...]
+    values: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    classes: tuple[type[Any], ...],
+    *,
+    file: str | None = None,
+    flags: bool = False,
 ) -> tuple[Any, ...]:
-    """The body of :func:`settings_from_mapping`, untyped in ``classes``."""
+    """The body of :func:`settings_from_mapping`, untyped in ``classes``.
+
+    ``file`` names where ``values`` came from and ``flags`` says whether
+    ``overrides`` are command-line flags, so an error can say where its value was given.
+    """
     built = _unique_classes((*classes, *ALL_SETTINGS))
-    specs = _specs_by_name(built)
+    specs = specs_by_name(built)
     for key, value in (*values.items(), *overrides.items()):
         if key not in specs:
             raise ConfigError(
                 key,
                 value,
                 "a known key"
-                + _did_you_mean(key, specs)
+                + did_you_mean(key, specs)
                 + "; known keys: "
                 + ", ".join(sorted(specs)),
+                source=file if key in values else None,
             )
+    from_flags = overrides.keys() if flags else ()
     final: dict[str, Any] = {}
     for name, spec in specs.items():
         value = spec.default
-        if name in values:
-            value = _check_value(spec, values[name])
-        if name in overrides:
-            override = _check_value(spec, _from_text(spec, overrides[name]))
-            if spec.kind is dict and isinstance(value, dict) and override is not None:
-                override = {**value, **override}
-            value = override
+        try:
+            if name in values:
+                value = check_value(spec, values[name])
+        except ConfigError as error:
+            raise locate_error(error, (), values.keys(), file) from None
+        try:
+            if name in overrides:
+                override = check_value(spec, _from_text(spec, overrides[name]))
+                if spec.kind is dict and isinstance(value, dict) and override is not None:
+                    override = {**value, **override}
+                value = override
+        except ConfigError as error:
+            raise locate_error(error, from_flags, (), file) from None
         final[name] = value
-    instances = {
-        cls: cls(**{spec.name: final[spec.name] for spec in _field_specs(cls)}) for cls in built
-    }
-    _check_together(final)
+    try:
+        instances = {
+            cls: cls(**{spec.name: final[spec.name] for spec in field_specs(cls)}) for cls in built
+        }
+        run, detector = instances[RunSettings], instances[DetectorSettings]
+        check_run_with_detector(run, detector)
+    except ConfigError as error:
+        raise locate_error(error, from_flags, values.keys(), file) from None
     return tuple(instances[cls] for cls in classes)
+
+
+def locate_error(
+    error: ConfigError,
+    from_flags: Iterable[str],
+    from_file: Iterable[str],
+    file: str | None,
+) -> ConfigError:
+    """``error`` naming the flag its key came from (if in ``from_flags``), else the file.
+
+    A key in neither (a default, a value set in code) stays a plain config key.
+
+    >>> located = locate_error(ConfigError("batch_size", "0", "an integer >= 1"),
+    ...                        ["batch_size"], [], None)
+    >>> str(located)
+    "option --batch-size: got '0', expected an integer >= 1"
+    >>> str(locate_error(ConfigError("transforms.x", "cube", "a transform"), [],
+    ...                  ["transforms"], "run.toml"))
+    "config key transforms.x in run.toml: got 'cube', expected a transform"
+    """
+    if error.flag is not None or error.source is not None:
+        return error
+    root = error.key.partition(".")[0]
+    if root in set(from_flags):
+        flag = _FLAG_OF.get(root, "--" + root.replace("_", "-"))
+        return ConfigError(error.key, error.value, error.expected, flag=flag)
+    if root in set(from_file) and file is not None:
+        return ConfigError(error.key, error.value, error.expected, source=file)
+    return error
 
 
 @overload
@@ -748,11 +440,21 @@ def load_settings(
     >>> load_settings(parser.parse_args(["--batch-size", "seven"]))
     Traceback (most recent call last):
     ...
-    stream_detect.errors.ConfigError: config key batch_size: got 'seven', expected an integer >= 1
+    stream_detect.errors.ConfigError: option --batch-size: got 'seven', expected an integer >= 1
     """
+    repeated = getattr(args, _REPEATED, None)
+    if repeated:
+        flag, first, second = repeated[0]
+        raise ConfigError(
+            flag.removeprefix("--").replace("-", "_"),
+            second,
+            f"{flag} once (it was also given as {first!r}; a repeated flag is refused "
+            "rather than one value silently dropped: give every value in one flag)",
+            flag=flag,
+        )
     config = getattr(args, "config", None)
     values = read_config_file(config) if config is not None else {}
-    specs = _specs_by_name(_unique_classes((*classes, *ALL_SETTINGS)))
+    specs = specs_by_name(_unique_classes((*classes, *ALL_SETTINGS)))
     overrides: dict[str, Any] = {
         name: getattr(args, name)
         for name, spec in specs.items()
@@ -761,7 +463,7 @@ def load_settings(
     items = getattr(args, "transform", None)
     if items and "transforms" in specs:
         overrides["transforms"] = _transform_items(items)
-    return _build(values, overrides, classes)
+    return _build(values, overrides, classes, file=config, flags=True)
 
 
 def _transform_items(items: Sequence[str]) -> dict[str, str]:
@@ -777,50 +479,17 @@ def _transform_items(items: Sequence[str]) -> dict[str, str]:
         feature = feature.strip()
         if not sep or not feature or not spec.strip():
             raise ConfigError(
-                "transform", item, "FEATURE=SPEC, e.g. bytes=log:1 (SPEC: log, log:C, sqrt, root:K)"
+                "transform",
+                item,
+                "FEATURE=SPEC, e.g. bytes=log:1 (SPEC: log, log:C, sqrt, root:K)",
+                flag="--transform",
             )
         if feature in table:
-            raise ConfigError("transform", item, f"each feature once ({feature!r} is repeated)")
+            raise ConfigError(
+                "transform",
+                item,
+                f"each feature once ({feature!r} is repeated)",
+                flag="--transform",
+            )
         table[feature] = spec.strip()
     return table
-
-
-def validate_settings(*instances: Any) -> None:
-    """Check settings built in code by the same rules as :func:`settings_from_mapping`.
-
-    >>> validate_settings(RunSettings(), DetectorSettings())
-    >>> validate_settings(DetectorSettings(model="river:HalfSpaceTrees", flagged="clip"))
-    Traceback (most recent call last):
-    ...
-    stream_detect.errors.ConfigError: config key flagged: got 'clip', expected exclude or learn \
-with a river:* model (clipping to the alert boundary needs a Gaussian model)
-    """
-    _specs_by_name(type(instance) for instance in instances)  # refuses a name in two classes
-    values = {}
-    for instance in instances:
-        for spec in _field_specs(type(instance)):
-            values[spec.name] = _check_value(spec, getattr(instance, spec.name))
-    _check_together(values)
-
-
-def settings_to_dict(*instances: Any) -> dict[str, Any]:
-    """All fields of ``instances`` in one JSON-able dict, keyed as in a config file.
-
-    Unset fields are ``None`` (JSON ``null``). :func:`settings_from_mapping`
-    builds the same settings back from it.
-
-    >>> settings_to_dict(DetectorSettings(features=("a", "b")))["features"]
-    ['a', 'b']
-    >>> run, detector = RunSettings(batch_size=7), DetectorSettings()
-    >>> settings_from_mapping(settings_to_dict(run, detector)) == (run, detector)
-    True
-    """
-    _specs_by_name(type(instance) for instance in instances)  # refuses a name in two classes
-    out: dict[str, Any] = {}
-    for instance in instances:
-        for field in dataclasses.fields(instance):
-            if field.name in out:
-                raise TypeError(f"field {field.name!r} is in two of the settings given")
-            value = getattr(instance, field.name)
-            out[field.name] = None if value is None else _json_value(field.name, value)
-    return out

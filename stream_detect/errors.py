@@ -40,15 +40,37 @@ class StreamDetectError(Exception):
 class ConfigError(StreamDetectError):
     """A configuration key got a value it does not accept.
 
+    ``key`` is always the config key (``batch_size``, ``transforms.x``).
+    When the value came from a flag, ``flag`` names it; when it came from a
+    config file, ``source`` names the file; the message says which:
+
     >>> str(ConfigError("batch_size", 0, "an integer >= 1"))
     'config key batch_size: got 0, expected an integer >= 1'
+    >>> str(ConfigError("batch_size", "0", "an integer >= 1", flag="--batch-size"))
+    "option --batch-size: got '0', expected an integer >= 1"
+    >>> str(ConfigError("batch_size", 0, "an integer >= 1", source="run.toml"))
+    'config key batch_size in run.toml: got 0, expected an integer >= 1'
     """
 
-    def __init__(self, key: str, value: Any, expected: str) -> None:
+    def __init__(
+        self,
+        key: str,
+        value: Any,
+        expected: str,
+        *,
+        flag: str | None = None,
+        source: str | None = None,
+    ) -> None:
         self.key = key
         self.value = value
         self.expected = expected
-        super().__init__(f"config key {key}: got {value!r}, expected {expected}")
+        self.flag = flag
+        self.source = source
+        if flag is not None:
+            where = f"option {flag}"
+        else:
+            where = f"config key {key}" + ("" if source is None else f" in {source}")
+        super().__init__(f"{where}: got {value!r}, expected {expected}")
 
 
 class InputError(StreamDetectError):

@@ -36,7 +36,7 @@ import orjson
 from stream_detect.detector import Detections, Detector
 from stream_detect.errors import ConfigError, ModelError, OutputError
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
-from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
@@ -100,6 +100,7 @@ class Pipeline:
         on_progress: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        check_run_with_detector(run, detector)
         if labels is not None and (detector.id_field is None or detector.label_field is None):
             raise ConfigError(
                 "labels", run.labels, "an id_field and a label_field too (feedback names events)"

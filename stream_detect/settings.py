@@ -3,6 +3,17 @@
 Each field carries its help text and its rule in ``metadata``, so the command
 line flags, the TOML keys and the validation all come from this one place:
 flag ``--max-latency-ms`` is key ``max_latency_ms`` is field ``max_latency_ms``.
+The classes check themselves when built (:mod:`stream_detect.validation`), so
+settings made in Python meet the same rules, and the same errors, as flags and
+config files:
+
+>>> RunSettings(batch_size=0)
+Traceback (most recent call last):
+...
+stream_detect.errors.ConfigError: config key batch_size: got 0, expected an integer >= 1
+
+The ``[transforms]`` table has no flag of its name: ``--transform FEATURE=SPEC``
+adds one entry; ``[model_params]`` is a config table only.
 """
 
 from __future__ import annotations
@@ -10,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DetectorSettings", "RunSettings"]
+from stream_detect.validation import check_detector, check_fields, check_run_with_detector
+
+__all__ = ["DetectorSettings", "RunSettings", "check_run_with_detector"]
 
 
 def _opt(default: Any, help_text: str, **rules: Any) -> Any:
@@ -37,8 +50,10 @@ class DetectorSettings:
     timestamp_field: str | None = _opt(None, "field holding the event time, copied to alerts")
     model: str = _opt(
         "diagonal",
-        "diagonal | full | river:NAME (any river.anomaly detector)",
+        "diagonal | full | river:NAME, NAME an unsupervised river.anomaly detector "
+        "(HalfSpaceTrees, LODA, OneClassSVM, ...; a bad name lists them all)",
         pattern=r"^(diagonal|full|river:[A-Za-z_][A-Za-z0-9_]*)$",
+        words="diagonal, full, or river:NAME",
     )
     model_params: dict[str, Any] | None = _opt(
         None, "parameters of a river model (config table [model_params] only)", cli=False
@@ -82,11 +97,19 @@ class DetectorSettings:
     retune_seconds: float = _opt(60.0, "re-tune epsilon every T seconds (0 turns it off)", min=0.0)
     min_positive_labels: int = _opt(5, "anomaly labels needed to tune epsilon by F1", min=1)
     min_negative_labels: int = _opt(50, "normal labels needed to tune epsilon by F1", min=1)
-    validation_size: int = _opt(2000, "labelled events kept for re-tuning, per class", min=1)
+    validation_size: int = _opt(
+        2000, "labelled events kept for re-tuning, per class", min=1, bytes_each=48
+    )
     max_keys: int = _opt(10000, "models kept at once; the least recently seen is evicted", min=1)
-    id_memory: int = _opt(10000, "recent events remembered by id for feedback labels", min=0)
+    id_memory: int = _opt(
+        10000, "recent events remembered by id for feedback labels", min=0, bytes_each=24
+    )
     variance_floor: float = _opt(1e-12, "absolute lower bound on a variance", min=0.0)
     top_contributions: int = _opt(3, "features listed in an alert's contributions", min=1)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_detector(self)
 
 
 @dataclass(frozen=True)
@@ -94,8 +117,12 @@ class RunSettings:
     """Where events come from and go, batching, checkpoints and output."""
 
     source: str = _opt("-", "input URI: - (stdin), file:PATH[?follow=true]")
-    sink: str = _opt("-", "output URI: - (stdout), stderr, file:PATH")
-    dead_letter: str = _opt("stderr", "URI for bad records: stderr, -, file:PATH")
+    sink: str = _opt(
+        "-",
+        "output URI: - (stdout), stderr, file:PATH[?fsync=true] (fsync=true: every flush "
+        "also syncs the file to disk, so results survive a power cut)",
+    )
+    dead_letter: str = _opt("stderr", "URI for bad records: stderr, -, file:PATH[?fsync=true]")
     labels: str | None = _opt(
         None,
         "URI of feedback labels: JSON lines naming an earlier event by its --id-field, "
@@ -121,3 +148,6 @@ class RunSettings:
     max_line_bytes: int = _opt(1 << 20, "longer input lines go to dead letters", min=64)
     summary: bool = _opt(True, "print a JSON summary to stderr at exit")
     progress: bool = _opt(True, "show events/s on stderr while it is a terminal")
+
+    def __post_init__(self) -> None:
+        check_fields(self)

@@ -25,11 +25,10 @@ from stream_detect.config import (
     load_settings,
     read_config_file,
     settings_from_mapping,
-    settings_to_dict,
-    validate_settings,
 )
 from stream_detect.errors import ConfigError
-from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
+from stream_detect.validation import specs_by_name
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 EXAMPLES = sorted(CONFIGS.glob("*.toml"))
@@ -274,7 +273,7 @@ ERRORS: list[tuple[str, str | None, list[str], str, Any, str]] = [
     ("half-life", "half_life = 0.5\n", [], "half_life", 0.5, "a number >= 1.0, or none"),
     ("choice", 'flagged = "drop"\n', [], "flagged", "drop", "'exclude', 'clip', 'learn'"),
     ("choice-typo", 'emit = "alert"\n', [], "emit", "alert", "did you mean 'alerts'?"),
-    ("pattern", 'model = "gauss"\n', [], "model", "gauss", "diagonal | full | river:NAME"),
+    ("pattern", 'model = "gauss"\n', [], "model", "gauss", "diagonal, full, or river:NAME with NAME one of HalfSpaceTrees, LODA"),
     ("table-not-table", 'transforms = "x=log"\n', [], "transforms", "x=log", "a table"),
     ("spec-not-text", "[transforms]\nx = 5\n", [], "transforms.x", 5, "text in quotes"),
     ("bad-spec", '[transforms]\nx = "cube"\n', [], "transforms.x", "cube", "sqrt"),
@@ -333,7 +332,15 @@ def test_errors_name_the_key_the_value_and_the_expectation(
     assert error.key == key
     assert expected in error.expected
     message = str(error)
-    assert f"config key {key}:" in message and expected in message
+    # The message says where the value was given: the flag, or the key and the file.
+    root = key.partition(".")[0]
+    flag = "--transform" if root == "transforms" else "--" + root.replace("_", "-")
+    if flag in cli:
+        assert error.flag == flag and message.startswith(f"option {flag}: ")
+    else:
+        path = str(tmp_path / "settings.toml")
+        assert error.source == path and message.startswith(f"config key {key} in {path}: ")
+    assert expected in message
     if value is None:
         return  # a value that has no short literal (a TOML date)
     if isinstance(value, float) and math.isnan(value):
@@ -373,18 +380,29 @@ def test_a_bad_file_value_is_reported_even_when_a_flag_overrides_it(tmp_path: Pa
         load(tmp_path, "batch_size = 0\n", ["--batch-size", "5"])
 
 
-def test_validate_settings_built_in_code() -> None:
-    validate_settings(RunSettings(), DetectorSettings())
+def test_settings_built_in_code_check_themselves() -> None:
+    RunSettings()
+    DetectorSettings()
     with pytest.raises(ConfigError, match="config key min_samples: got 0"):
-        validate_settings(DetectorSettings(min_samples=0))
+        DetectorSettings(min_samples=0)
     with pytest.raises(ConfigError, match="config key checkpoint"):
-        validate_settings(RunSettings(checkpoint="s.json"), DetectorSettings(model="river:LODA"))
+        check_run_with_detector(
+            RunSettings(checkpoint="s.json"), DetectorSettings(model="river:LODA")
+        )
 
 
 # -- settings as data ------------------------------------------------------------------------
 
 
-def test_settings_to_dict_is_json_and_builds_the_same_settings() -> None:
+def settings_dict(*instances: Any) -> dict[str, Any]:
+    """All fields of ``instances`` in one dict, keyed as in a config file."""
+    out: dict[str, Any] = {}
+    for instance in instances:
+        out.update(dataclasses.asdict(instance))
+    return out
+
+
+def test_settings_as_json_build_the_same_settings() -> None:
     run = RunSettings(batch_size=7, labels="file:l.jsonl")
     detector = DetectorSettings(
         features=("a", "b"),
@@ -392,17 +410,15 @@ def test_settings_to_dict_is_json_and_builds_the_same_settings() -> None:
         model_params={"n_trees": 3, "limits": {"a": [0.0, 1.0]}},
         transforms={"a": "log"},
     )
-    data = json.loads(json.dumps(settings_to_dict(run, detector)))
+    data = json.loads(json.dumps(settings_dict(run, detector)))
     assert data["features"] == ["a", "b"] and data["checkpoint"] is None
     assert set(data) == {field.name for _, field in FIELDS}
     assert settings_from_mapping(data) == (run, detector)
 
 
-def test_settings_to_dict_refuses_a_field_name_twice() -> None:
-    with pytest.raises(TypeError, match="two of the settings"):
-        settings_to_dict(RunSettings(), RunSettings())
+def test_a_field_name_in_two_settings_classes_is_refused() -> None:
     with pytest.raises(TypeError, match="both RunSettings and _Other"):
-        settings_to_dict(RunSettings(), _Other())
+        specs_by_name([RunSettings, _Other])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -427,7 +443,7 @@ def test_the_documented_examples_exist() -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_every_example_config_loads(path: Path) -> None:
     settings = load_settings(make_parser().parse_args(["--config", str(path)]))
-    data = settings_to_dict(*settings)
+    data = settings_dict(*settings)
     # Examples are copied and run anywhere: every path in them stays below the working directory.
     for key in ("source", "sink", "dead_letter", "labels", "checkpoint"):
         value = data[key]
@@ -451,7 +467,7 @@ def test_the_minimal_example_spells_out_every_default() -> None:
 def test_the_examples_show_what_they_are_named_for() -> None:
     def settings(name: str) -> dict[str, Any]:
         args = make_parser().parse_args(["--config", str(CONFIGS / name)])
-        return settings_to_dict(*load_settings(args))
+        return settings_dict(*load_settings(args))
 
     keyed = settings("keyed-hosts.toml")
     assert keyed["key_field"] and keyed["id_field"] and keyed["labels"] and keyed["checkpoint"]

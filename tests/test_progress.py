@@ -31,7 +31,14 @@ class TerminalBuffer(io.StringIO):
 
 
 class BrokenStream(io.StringIO):
+    """A stream whose reader went away; it counts the writes tried on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
     def write(self, text: str) -> int:
+        self.attempts += 1
         raise BrokenPipeError("gone")
 
 
@@ -141,9 +148,13 @@ def test_bytes_are_shown_with_binary_prefixes() -> None:
 
 def test_a_broken_stream_does_not_stop_the_work() -> None:
     clock = FakeClock()
-    progress = Progress(10, "x", stream=BrokenStream(), clock=clock, delay=0.0)
+    stream = BrokenStream()
+    progress = Progress(10, "x", stream=stream, clock=clock, delay=0.0)
     run_work(progress, clock, 10, 1.0, 1)
     progress.close()  # idempotent
+    # The work was all counted, and after the first failed write no more were tried.
+    assert progress.done == 10
+    assert stream.attempts == 1
 
 
 def test_close_is_idempotent_and_advance_after_close_is_silent() -> None:
