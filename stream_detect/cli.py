@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 success, 2 usage or input error)."""
+    """Run the command line; return the exit status.
+
+    0 success, 2 a usage or input error, 3 a ``run`` that read records but could use none.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -46,6 +46,7 @@ Rules a user may rely on:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -70,6 +71,7 @@ __all__ = [
     "add_settings_arguments",
     "load_settings",
     "locate_error",
+    "locate_error_in_args",
     "read_config_file",
     "settings_from_mapping",
 ]
@@ -453,7 +455,10 @@ def load_settings(
             flag=flag,
         )
     config = getattr(args, "config", None)
-    values = read_config_file(config) if config is not None else {}
+    try:
+        values = read_config_file(config) if config is not None else {}
+    except ConfigError as error:
+        raise ConfigError(error.key, error.value, error.expected, flag="--config") from None
     specs = specs_by_name(_unique_classes((*classes, *ALL_SETTINGS)))
     overrides: dict[str, Any] = {
         name: getattr(args, name)
@@ -464,6 +469,33 @@ def load_settings(
     if items and "transforms" in specs:
         overrides["transforms"] = _transform_items(items)
     return _build(values, overrides, classes, file=config, flags=True)
+
+
+def locate_error_in_args(error: ConfigError, args: argparse.Namespace) -> ConfigError:
+    """``error``, raised after :func:`load_settings` (opening a source, say), located in ``args``.
+
+    It names the flag when ``args`` gave the key, else the ``--config`` file when
+    that holds it, as :func:`load_settings` does for its own errors.
+
+    >>> parser = argparse.ArgumentParser()
+    >>> add_settings_arguments(parser)
+    >>> args = parser.parse_args(["--source", "kafka:x"])
+    >>> print(locate_error_in_args(ConfigError("source", "kafka:x", "a known scheme"), args))
+    option --source: got 'kafka:x', expected a known scheme
+    """
+    specs = specs_by_name(ALL_SETTINGS)
+    from_flags = [
+        name for name, spec in specs.items() if spec.cli and getattr(args, name, None) is not None
+    ]
+    if getattr(args, "transform", None):
+        from_flags.append("transforms")
+    config = getattr(args, "config", None)
+    from_file: Iterable[str] = ()
+    if config is not None:
+        # The file was read once already; if it cannot be read now, say nothing of it.
+        with contextlib.suppress(ConfigError):
+            from_file = read_config_file(config).keys()
+    return locate_error(error, from_flags, from_file, config)
 
 
 def _transform_items(items: Sequence[str]) -> dict[str, str]:

@@ -23,6 +23,7 @@ import contextlib
 import csv
 import io
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.state import Checkpoint, load_checkpoint, save_checkpoint
+from stream_detect.unusable import UnusableStreamWatch
 
 __all__ = ["Pipeline", "Summary", "run_stream"]
 
@@ -71,6 +73,8 @@ class Summary:
     unmatched_feedback: int = 0
     checkpoints: int = 0
     resumed_from: dict[str, Any] | None = None
+    #: The most common reason among the dead letters since the last scored event.
+    bad_reason: str | None = None
     stopped_by: str = "end of input"
     seconds: float = 0.0
     detector: dict[str, Any] = field(default_factory=dict)
@@ -98,6 +102,7 @@ class Pipeline:
         dead_letter: Sink,
         labels: Source | None = None,
         on_progress: Callable[[int], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         check_run_with_detector(run, detector)
@@ -120,6 +125,7 @@ class Pipeline:
         self.dead_letter = dead_letter
         self.labels = labels
         self.on_progress = on_progress
+        self.unusable = UnusableStreamWatch(on_warning or _warn_on_stderr)
         self.clock = clock
         # A format the user names wins over what the file name suggests.
         self.format = run.format if run.format != "auto" else source.format_hint or "auto"
@@ -265,6 +271,7 @@ class Pipeline:
         self.summary.blank_lines += decoded.n_blank
         bad = list(decoded.bad)
         results: list[dict[str, Any]] = []
+        scored = 0
         if len(decoded):
             if self.detector is None:
                 self.detector = Detector(self.detector_settings, self.decoder.features or [])
@@ -287,10 +294,13 @@ class Pipeline:
                 values = values[keep]
             detections = self.detector.process(values, decoded.labels, decoded.keys, decoded.ids)
             results = self._results(decoded, detections)
-            self.summary.events += len(decoded)
+            scored = len(decoded)
+            self.summary.events += scored
             self.summary.alerts += int(np.count_nonzero(detections.alert))
         dead = [record.to_dict() for record in bad]
         self.summary.bad_records += len(dead)
+        self.unusable.observe(scored, [record.reason for record in bad])
+        self.summary.bad_reason = self.unusable.most_common_reason
         if results:
             self.sink.write_batch(results)
         self.sink.flush()
@@ -409,6 +419,11 @@ class Pipeline:
             self.labels.close()
 
 
+def _warn_on_stderr(message: str) -> None:
+    sys.stderr.write(f"stream-detect: warning: {message}\n")
+    sys.stderr.flush()
+
+
 def _floats(values: np.ndarray[Any, Any]) -> list[float | None]:
     """Python floats with NaN as None (JSON has no NaN)."""
     return [v if math.isfinite(v) else None for v in values.tolist()]
@@ -443,6 +458,7 @@ def run_stream(
     sink: Sink | None = None,
     dead_letter: Sink | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> Summary:
     """Open what the settings name (unless given), resume from any checkpoint, run to the end.
@@ -476,6 +492,7 @@ def run_stream(
                 open_source(run.labels, max_line_bytes=run.max_line_bytes, config_key="labels")
             ),
             on_progress=on_progress,
+            on_warning=on_warning,
         )
         pipeline.restore()
         # From here on, Pipeline.run closes everything, however it ends.

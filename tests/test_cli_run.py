@@ -708,11 +708,11 @@ def test_flags_override_the_config(capsys: pytest.CaptureFixture[str], tmp_path:
     ("args", "words"),
     [
         (["--emit", "sometimes"], "emit"),
-        (["--batch-size", "0"], "batch_size"),
+        (["--batch-size", "0"], "option --batch-size: got '0'"),
         (["--model", "gaussian"], "model"),
-        (["--log-epsilon", "low"], "log_epsilon"),
+        (["--log-epsilon", "low"], "option --log-epsilon: got 'low'"),
         (["--flagged", "ignore"], "flagged"),
-        (["--transform", "x=cube"], "transforms.x"),
+        (["--transform", "x=cube"], "option --transform: got 'cube'"),
         (["--source", "file:/no/such/events.jsonl"], "no such file"),
         (["--source", "kafka://broker:9092/events"], "source"),
         (["--sink", "file:/no/such/dir/out.jsonl"], "sink"),
@@ -786,3 +786,37 @@ def test_a_closed_consumer_ends_the_run_quietly(processes: Processes, tmp_path: 
     assert json.loads(first)["position"]["line"] == 1
     summary = finish(detector, stderr)
     assert summary["stopped_by"] == "output closed"
+
+
+# -- a stream whose records are all unusable ------------------------------------------------------
+
+
+def test_a_run_that_dead_letters_every_record_exits_3_and_says_why_early() -> None:
+    events = [{"a": float(i)} for i in range(2000)]
+    done = cli(
+        "--features", "a,nope", "--batch-size", "100", "--dead-letter", "-", input=jsonl(events)
+    )
+    assert done.returncode == 3, done.stderr[-2000:]
+    lines = done.stderr.decode().splitlines()
+    warnings = [line for line in lines if line.startswith("stream-detect run: warning:")]
+    # Said once, as soon as 500 dead letters came in a row, long before the end of the stream.
+    assert warnings == [
+        "stream-detect run: warning: the last 500 records were all dead letters and no event "
+        "has been scored yet; the most common reason: missing feature 'nope' (500 times)"
+    ]
+    summary = summary_of(done.stderr)
+    assert summary["events"] == 0 and summary["bad_records"] == 2000
+    assert summary["bad_reason"] == "missing feature 'nope'"
+    assert lines[-1] == (
+        "stream-detect run: error: no event was usable: all 2000 records were dead letters "
+        "(most common reason: missing feature 'nope')"
+    )
+    assert len(parse_lines(done.stdout)) == 2000  # the dead letters, on stdout as asked
+
+
+def test_a_run_with_some_usable_events_exits_0() -> None:
+    events = [{"a": float(i)} for i in range(600)] + [{"a": 1.0, "b": 2.0}]
+    done = cli("--features", "a,b", "--dead-letter", "-", input=jsonl(events[::-1]))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert summary_of(done.stderr)["events"] == 1
+    assert b"warning" in done.stderr  # 600 dead letters in a row after the one good event

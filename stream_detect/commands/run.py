@@ -1,9 +1,15 @@
 """``stream-detect run``: score a stream of events and emit alerts.
 
 Every flag has a config key of the same name (``--max-latency-ms`` is
-``max_latency_ms``); flags override the ``--config`` file, which overrides the
-defaults. SIGINT and SIGTERM stop reading, flush, checkpoint and exit 0 with a
-summary on stderr; a second signal exits at once.
+``max_latency_ms``), except ``--transform FEATURE=SPEC``, which adds one entry
+to the ``[transforms]`` table; ``[model_params]`` is a config table only.
+Flags override the ``--config`` file, which overrides the defaults. SIGINT and
+SIGTERM stop reading, flush, checkpoint and exit 0 with a summary on stderr; a
+second signal exits at once.
+
+Exit status: 0 when the stream was processed; 2 for a bad setting or input
+that stops the run; :data:`NOTHING_USABLE` (3) when records were read but every
+one was a dead letter, so nothing was scored.
 """
 
 from __future__ import annotations
@@ -17,21 +23,34 @@ from types import FrameType
 
 import orjson
 
-from stream_detect.config import add_settings_arguments, load_settings
+from stream_detect.config import add_settings_arguments, load_settings, locate_error_in_args
+from stream_detect.errors import ConfigError
 from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["NOTHING_USABLE", "add_arguments", "run"]
+
+#: Exit status of a run that read records but could score none of them.
+NOTHING_USABLE = 3
+
+#: Shown under ``stream-detect run --help``.
+EPILOG = (
+    "exit status: 0 the stream was processed; 2 a bad setting or input stopped the run; "
+    "3 records were read but every one was a dead letter, so nothing was scored "
+    "(the reason is on stderr). Output URIs take ?fsync=true (file:alerts.jsonl?fsync=true): "
+    "every flush then also syncs the file to disk."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register every run and detector setting as a flag, plus ``--config``."""
     add_settings_arguments(parser, RunSettings, DetectorSettings)
+    parser.epilog = EPILOG
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the stream until its end or a signal; return 0."""
+    """Run the stream until its end or a signal; return the exit status (see the module)."""
     run_settings, detector_settings = load_settings(args)
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -56,11 +75,25 @@ def run(args: argparse.Namespace) -> int:
                 detector_settings,
                 stop=stop,
                 on_progress=None if progress is None else progress.advance,
+                on_warning=_warn,
             )
+    except ConfigError as error:
+        raise locate_error_in_args(error, args) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if run_settings.summary:
         sys.stderr.write(orjson.dumps({"summary": summary.to_dict()}).decode() + "\n")
         sys.stderr.flush()
+    if summary.events == 0 and summary.bad_records > 0:
+        sys.stderr.write(
+            f"stream-detect run: error: no event was usable: all {summary.bad_records} records "
+            f"were dead letters (most common reason: {summary.bad_reason})\n"
+        )
+        return NOTHING_USABLE
     return 0
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"stream-detect run: warning: {message}\n")
+    sys.stderr.flush()

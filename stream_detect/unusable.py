@@ -1,0 +1,72 @@
+"""Noticing a stream whose records cannot be used at all.
+
+A stream whose every record is a dead letter (a ``--features`` list naming a
+field the events never carry, a CSV read as JSON) would otherwise run to its
+end in silence and report zero events. :class:`UnusableStreamWatch` counts
+dead letters since the last scored event and, once there are
+:data:`WARN_AFTER` of them in a row, says so once, with the most common reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+__all__ = ["WARN_AFTER", "UnusableStreamWatch"]
+
+#: Consecutive dead letters after which a stream is reported as unusable.
+WARN_AFTER = 500
+#: Distinct reasons counted at most (a reason may quote each bad record).
+_MAX_REASONS = 100
+
+
+class UnusableStreamWatch:
+    """Count consecutive dead letters and warn once when nothing has been usable.
+
+    ``warn`` receives one line of text. Batches are the unit of "consecutive":
+    a batch with any scored event ends a run of dead letters.
+
+    >>> lines = []
+    >>> watch = UnusableStreamWatch(lines.append, after=3)
+    >>> watch.observe(0, ["missing feature 'x'", "missing feature 'x'"])
+    >>> watch.observe(0, ["missing feature 'x'", "invalid JSON"])
+    >>> print(lines[0])
+    the last 4 records were all dead letters and no event has been scored yet; the most \
+common reason: missing feature 'x' (3 times)
+    >>> watch.most_common_reason
+    "missing feature 'x'"
+    """
+
+    def __init__(self, warn: Callable[[str], None], *, after: int = WARN_AFTER) -> None:
+        self.warn = warn
+        self.after = after
+        self.scored = 0
+        self.in_a_row = 0
+        self.reasons: Counter[str] = Counter()
+        self._warned = False
+
+    @property
+    def most_common_reason(self) -> str | None:
+        """The reason given most often in the current run of dead letters, if any."""
+        common = self.reasons.most_common(1)
+        return common[0][0] if common else None
+
+    def observe(self, scored: int, reasons: Sequence[str]) -> None:
+        """Record one batch: ``scored`` events were scored, ``reasons`` are its dead letters'."""
+        if scored:
+            self.scored += scored
+            self.in_a_row = 0
+            self.reasons.clear()
+            self._warned = False
+        for reason in reasons:
+            if reason in self.reasons or len(self.reasons) < _MAX_REASONS:
+                self.reasons[reason] += 1
+        self.in_a_row += len(reasons)
+        if self.in_a_row >= self.after and not self._warned:
+            self._warned = True
+            reason, count = self.reasons.most_common(1)[0]
+            when = "no event has been scored yet" if not self.scored else "none was scored"
+            self.warn(
+                f"the last {self.in_a_row} records were all dead letters and {when}; "
+                f"the most common reason: {reason} ({count} times)"
+            )

@@ -1,0 +1,197 @@
+"""Settings check themselves: the Python API, flags and config files share one rule set."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stream_detect.cli import main
+from stream_detect.errors import ConfigError
+from stream_detect.pipeline import run_stream
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.testing import ListSink, ListSource
+from stream_detect.validation import MEMORY_LIMIT, river_detectors
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    """Exit status and stderr lines of ``stream-detect ARGV`` run in this process."""
+    status = main(argv)
+    return status, capsys.readouterr().err.splitlines()
+
+
+# -- the Python API ---------------------------------------------------------------------------
+
+
+def test_a_value_outside_its_choices_is_refused_when_built() -> None:
+    with pytest.raises(ConfigError) as caught:
+        DetectorSettings(flagged="bogus")
+    error = caught.value
+    assert (error.key, error.value) == ("flagged", "bogus")
+    assert "'exclude', 'clip', 'learn'" in error.expected
+
+
+def test_a_size_below_its_minimum_is_refused_when_built() -> None:
+    with pytest.raises(ConfigError, match="config key batch_size: got 0, expected an integer >= 1"):
+        RunSettings(batch_size=0)
+
+
+def test_values_are_normalised_as_a_config_file_would_be() -> None:
+    detector = DetectorSettings(features=["a", "b"], contamination=0, transforms={"a": "root:2"})  # type: ignore[arg-type]
+    assert detector.features == ("a", "b")
+    assert detector.contamination == 0.0 and isinstance(detector.contamination, float)
+    assert detector.transforms == {"a": "sqrt"}
+    assert RunSettings(checkpoint="none").checkpoint is None
+
+
+def test_rules_between_fields_hold_in_code() -> None:
+    with pytest.raises(ConfigError, match="config key min_samples: got 1"):
+        DetectorSettings(model="full", min_samples=1)
+    with pytest.raises(ConfigError, match="config key features"):
+        DetectorSettings(features=("cpu", "label"))
+    with pytest.raises(ConfigError, match="config key validation_size"):
+        DetectorSettings(validation_size=10)
+
+
+def test_rules_between_run_and_detector_settings_hold_in_run_stream() -> None:
+    with pytest.raises(ConfigError, match="config key checkpoint"):
+        run_stream(
+            RunSettings(checkpoint="state.json"),
+            DetectorSettings(model="river:LODA"),
+            source=ListSource([{"x": 1.0}]),
+            sink=ListSink(),
+            dead_letter=ListSink(),
+        )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("id_memory", 100_000_000), ("id_memory", 10**12), ("validation_size", 10**12)],
+)
+def test_sizes_that_would_not_fit_in_memory_are_refused_with_their_cost(
+    field: str, value: int
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        DetectorSettings(**{field: value})
+    assert caught.value.key == field and caught.value.value == value
+    assert "GiB" in caught.value.expected and "would take at least" in caught.value.expected
+
+
+def test_sizes_within_the_memory_limit_are_accepted() -> None:
+    assert DetectorSettings(id_memory=1_000_000).id_memory == 1_000_000
+    assert DetectorSettings(validation_size=1_000_000).validation_size < MEMORY_LIMIT // 48
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--validation-size", "1000000000000"],
+        ["--id-memory", "100000000"],
+    ],
+)
+def test_absurd_sizes_on_the_command_line_get_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, lines = run_cli(["run", *argv], capsys)
+    assert status == 2
+    assert len(lines) == 1 and lines[0].startswith(f"stream-detect run: error: option {argv[0]}:")
+    assert "would take at least" in lines[0]
+
+
+def test_absurd_sizes_in_a_config_file_get_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "big.toml"
+    config.write_text("id_memory = 1000000000000\n", encoding="utf-8")
+    status, lines = run_cli(["run", "--config", str(config)], capsys)
+    assert status == 2 and len(lines) == 1
+    assert f"config key id_memory in {config}: got 1000000000000" in lines[0]
+    config.write_text("id_memory = 1e12\n", encoding="utf-8")
+    status, lines = run_cli(["run", "--config", str(config)], capsys)
+    assert status == 2 and len(lines) == 1 and "expected an integer" in lines[0]
+
+
+def test_a_deeply_nested_config_file_gets_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "deep.toml"
+    config.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    status, lines = run_cli(["run", "--config", str(config)], capsys)
+    assert status == 2 and len(lines) == 1
+    assert lines[0].startswith("stream-detect run: error: option --config:")
+    assert "nested" in lines[0]
+
+
+def test_an_error_names_the_flag_or_the_key_and_file_it_came_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, lines = run_cli(["run", "--source", "nowhere:x"], capsys)
+    assert status == 2
+    assert lines == [lines[0]] and lines[0].startswith(
+        "stream-detect run: error: option --source: got 'nowhere:x'"
+    )
+    config = tmp_path / "run.toml"
+    config.write_text('source = "nowhere:y"\n', encoding="utf-8")
+    status, lines = run_cli(["run", "--config", str(config)], capsys)
+    assert status == 2
+    assert lines[0].startswith(f"stream-detect run: error: config key source in {config}: got")
+    config.write_text('model = "full"\nmin_samples = 1\n', encoding="utf-8")
+    status, lines = run_cli(["run", "--config", str(config)], capsys)
+    assert lines[0].startswith(f"stream-detect run: error: config key min_samples in {config}:")
+    status, lines = run_cli(["run", "--transform", "x"], capsys)
+    assert lines[0].startswith("stream-detect run: error: option --transform: got 'x'")
+
+
+def test_an_unknown_model_lists_the_choices_in_words(capsys: pytest.CaptureFixture[str]) -> None:
+    status, lines = run_cli(["run", "--model", "gaussian"], capsys)
+    assert status == 2 and len(lines) == 1
+    assert "expected diagonal, full, or river:NAME with NAME one of " in lines[0]
+    assert ", ".join(river_detectors()) in lines[0]
+    assert "^(" not in lines[0] and "[A-Za-z" not in lines[0]
+    _, lines = run_cli(["run", "--model", "river:HalfSpaceTree"], capsys)
+    assert "did you mean 'HalfSpaceTrees'?" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--features", "a", "--features", "b"],
+        ["--summary", "--no-summary"],
+        ["--batch-size", "5", "--batch-size", "5"],
+    ],
+)
+def test_a_repeated_flag_is_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    status, lines = run_cli(["run", *argv], capsys)
+    assert status == 2 and len(lines) == 1
+    assert lines[0].startswith(f"stream-detect run: error: option {argv[0]}:")
+    assert "once" in lines[0]
+
+
+def test_transform_may_repeat(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps({"a": i + 1, "b": i + 2}) + "\n" for i in range(60)))
+    argv = ["run", "--source", f"file:{events}", "--features", "a,b", "--no-summary"]
+    status = main([*argv, "--transform", "a=log", "--transform", "b=sqrt"])
+    assert status == 0, capsys.readouterr().err
+
+
+def test_help_documents_fsync_the_transforms_table_and_the_exit_status() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "stream_detect", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    text = " ".join(done.stdout.split())
+    assert "file:PATH[?fsync=true]" in text and "?fsync=true" in text
+    assert "[transforms] table" in text
+    assert (
+        "exit status: 0" in text and "3 records were read but every one was a dead letter" in text
+    )
