@@ -708,7 +708,7 @@ def test_flags_override_the_config(capsys: pytest.CaptureFixture[str], tmp_path:
     ("args", "words"),
     [
         (["--emit", "sometimes"], "emit"),
-        (["--batch-size", "0"], "option --batch-size: got '0'"),
+        (["--batch-size", "0"], "option --batch-size: got 0,"),
         (["--model", "gaussian"], "model"),
         (["--log-epsilon", "low"], "option --log-epsilon: got 'low'"),
         (["--flagged", "ignore"], "flagged"),
