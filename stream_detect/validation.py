@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import inspect
 import math
 import re
 import types
@@ -28,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from stream_detect.errors import ConfigError
+from stream_detect.river_params import check_river_model, river_detectors
 from stream_detect.transforms import parse_transform
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "expected_text",
     "field_specs",
     "json_value",
-    "river_detectors",
     "specs_by_name",
 ]
 
@@ -285,23 +284,6 @@ def _pattern_hint(spec: FieldSpec, value: Any) -> str:
     return f" with NAME one of {', '.join(names)}" + did_you_mean(str(value), choices)
 
 
-def river_detectors() -> list[str]:
-    """The unsupervised ``river.anomaly`` detectors a ``river:NAME`` model may name.
-
-    >>> "HalfSpaceTrees" in river_detectors()
-    True
-    """
-    import river.anomaly
-    import river.base
-
-    return sorted(
-        attribute
-        for attribute in dir(river.anomaly)
-        if isinstance(getattr(river.anomaly, attribute), type)
-        and issubclass(getattr(river.anomaly, attribute), river.base.AnomalyDetector)
-    )
-
-
 def _check_names(spec: FieldSpec, value: Any) -> tuple[str, ...]:
     """A list of names, or a comma-separated string of them (spaces around names dropped)."""
     if isinstance(value, str):
@@ -415,7 +397,7 @@ with a river:* model (clipping to the alert boundary needs a Gaussian model)
                 "exclude or learn with a river:* model (clipping to the alert boundary "
                 "needs a Gaussian model)",
             )
-        _check_river_model(river_name, values.get("model_params"))
+        check_river_model(river_name, values.get("model_params"))
     elif values.get("model_params") is not None:
         raise ConfigError(
             "model_params",
@@ -480,70 +462,3 @@ checkpoint with a river:* model (river models cannot be saved without pickle)
             run.labels,
             "a URI other than stdin while the source is stdin (stdin carries one stream)",
         )
-
-
-def _check_river_model(name: str, params: Mapping[str, Any] | None) -> None:
-    """The detector exists in ``river.anomaly``, takes these parameters, and can be built."""
-    import river.anomaly
-
-    detectors = river_detectors()
-    if name not in detectors:
-        raise ConfigError(
-            "model",
-            f"river:{name}",
-            "river:NAME with NAME an unsupervised river.anomaly detector: "
-            + ", ".join(detectors)
-            + did_you_mean(name, detectors),
-        )
-    detector = getattr(river.anomaly, name)
-    parameters = inspect.signature(detector).parameters.values()
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-    known = [
-        p.name
-        for p in parameters
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    ]
-    defaults = {p.name: p.default for p in parameters}
-    for key, value in (params or {}).items():
-        if key not in known and not takes_any:
-            raise ConfigError(
-                f"model_params.{key}",
-                value,
-                f"a parameter of river.anomaly.{name}: "
-                + ", ".join(known)
-                + did_you_mean(key, known),
-            )
-        # river checks few parameters when a model is built; a value of another kind than
-        # the default (n_trees = "ten") would only fail on the first event.
-        default = defaults.get(key)
-        if not _same_kind(value, default):
-            raise ConfigError(
-                f"model_params.{key}",
-                value,
-                f"a value like the default {default!r} of river.anomaly.{name}",
-            )
-    try:
-        detector(**(params or {}))
-    except Exception as exc:  # river checks little itself; whatever it raises, say which table
-        raise ConfigError(
-            "model_params",
-            dict(params or {}),
-            f"parameters that river.anomaly.{name} accepts ({type(exc).__name__}: {exc})",
-        ) from exc
-
-
-def _same_kind(value: Any, default: Any) -> bool:
-    """Whether ``value`` is of the kind of a scalar ``default`` (any value if it has none).
-
-    >>> _same_kind(3, 2.5), _same_kind(True, 10), _same_kind("x", None)
-    (True, False, True)
-    """
-    if isinstance(default, bool) or isinstance(value, bool):
-        return not isinstance(default, (bool, int, float, str)) or (
-            isinstance(default, bool) and isinstance(value, bool)
-        )
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    if isinstance(default, (int, str)):
-        return isinstance(value, type(default))
-    return True

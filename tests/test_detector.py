@@ -298,12 +298,13 @@ def test_warm_up_is_per_key() -> None:
 def test_a_full_model_warms_up_for_at_least_d_plus_one_events() -> None:
     X = normal_rows(40, 18)
     X[5] = [30.0, -30.0, 30.0]
-    settings = DetectorSettings(model="full", min_samples=1, log_epsilon=-15.0, retune_every=0)
+    # 2 is the least min_samples a full model accepts; d + 1 = 4 is what it needs.
+    settings = DetectorSettings(model="full", min_samples=2, log_epsilon=-15.0, retune_every=0)
     out = Detector(settings, FEATURES).process(X, unlabelled(40))
     np.testing.assert_array_equal(out.warmup, out.n < D + 1)
     assert out.alert[5] and not out.alert[:5].any()
     diagonal = Detector(replace(settings, model="diagonal"), FEATURES).process(X, unlabelled(40))
-    np.testing.assert_array_equal(diagonal.warmup, diagonal.n < 1)
+    np.testing.assert_array_equal(diagonal.warmup, diagonal.n < 2)
 
 
 @pytest.mark.parametrize("learn_labelled", [False, True])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -92,16 +94,17 @@ def test_a_river_model_per_key_scores_and_alerts() -> None:
 @pytest.mark.parametrize(
     ("settings", "features", "key"),
     [
-        (DetectorSettings(), (), "features"),
-        (DetectorSettings(model="river:HalfSpaceTrees", flagged="clip"), ("a",), "flagged"),
-        (DetectorSettings(transforms={"z": "log"}), ("a",), "transforms"),
+        (lambda: DetectorSettings(), (), "features"),
+        # Refused as soon as the settings are built, before a detector exists.
+        (lambda: DetectorSettings(model="river:HalfSpaceTrees", flagged="clip"), ("a",), "flagged"),
+        (lambda: DetectorSettings(transforms={"z": "log"}), ("a",), "transforms"),
     ],
 )
 def test_settings_the_detector_cannot_honour_are_refused(
-    settings: DetectorSettings, features: tuple[str, ...], key: str
+    settings: Callable[[], DetectorSettings], features: tuple[str, ...], key: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        Detector(settings, features)
+        Detector(settings(), features)
     assert caught.value.key == key
 
 
@@ -111,7 +114,9 @@ def test_a_restored_detector_keeps_this_runs_validation_size() -> None:
     labels = np.where(np.arange(300) % 3 == 0, 0, -1).astype(np.int8)
     big = Detector(DetectorSettings(validation_size=500, retune_every=0), ("a",))
     big.process(X, labels)
-    small = Detector(DetectorSettings(validation_size=40, retune_every=0), ("a",))
+    small = Detector(
+        DetectorSettings(validation_size=40, min_negative_labels=40, retune_every=0), ("a",)
+    )
     small.restore(big.to_dict())
     X_val, y_val, _ = small.validation.arrays()
     assert small.validation.capacity_per_class == 40 and len(y_val) == 40
