@@ -302,9 +302,9 @@ def settings_from_mapping(
 ) -> tuple[Any, ...]:
     """Build and check settings from config-file ``values`` and command-line ``overrides``.
 
-    This is the one place where settings are validated. ``values`` are as a
-    TOML file gives them (and as :func:`settings_to_dict` writes them, so
-    JSON ``null`` is unset). ``overrides`` win over ``values``; text in them
+    The rules are the settings' own (:mod:`stream_detect.validation`); this
+    adds the conversion of text and the merging. ``values`` are as a TOML
+    file gives them (a JSON ``null`` is unset too). ``overrides`` win over ``values``; text in them
     is parsed as a flag would parse it (``"7"`` for an integer), and a table
     in them adds to the table of ``values``. Keys of every class in
     :data:`ALL_SETTINGS` are accepted and checked, whichever ``classes`` are
