@@ -56,7 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     0 success, 2 a usage or input error, 3 a ``run`` that read records but could use none.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        # A flag given twice is refused while parsing (config.StoreOnce).
+        args = parser.parse_args(argv)
+    except StreamDetectError as exc:
+        words = sys.argv[1:] if argv is None else list(argv)
+        command = next((word for word in words if word in COMMANDS), None)
+        prefix = "stream-detect" if command is None else f"stream-detect {command}"
+        print(f"{prefix}: error: {_error_message(exc)}", file=sys.stderr)
+        return 2
     try:
         status: int = args.handler(args)
     except StreamDetectError as exc:

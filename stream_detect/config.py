@@ -68,6 +68,7 @@ from stream_detect.validation import (
 
 __all__ = [
     "ALL_SETTINGS",
+    "StoreOnce",
     "add_settings_arguments",
     "load_settings",
     "locate_error",
@@ -85,8 +86,8 @@ _T2 = TypeVar("_T2")
 
 #: The flag of a config key, where it is not the key's own (``[transforms]`` has ``--transform``).
 _FLAG_OF = {"transforms": "--transform"}
-#: Where ``load_settings`` keeps the flags given more than once, until it reports them.
-_REPEATED = "_settings_flags_repeated"
+#: Where :class:`StoreOnce` notes the flags already given on a command line.
+_SEEN = "_flags_given"
 
 
 def _unique_classes(classes: Iterable[type[Any]]) -> tuple[type[Any], ...]:
@@ -182,22 +183,38 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
                 group.add_argument(
                     spec.flag,
                     dest=spec.name,
-                    action=_StoreOnce,
+                    action=StoreOnce,
                     metavar=_metavar(spec),
                     default=None,
                     help=_escape(help_text),
                 )
 
 
-def _note_repeat(namespace: argparse.Namespace, flag: str, first: Any, second: Any) -> None:
-    """Remember a flag given twice; :func:`load_settings` refuses it in one line."""
-    repeats = list(getattr(namespace, _REPEATED, None) or [])
-    repeats.append((flag, first, second))
-    setattr(namespace, _REPEATED, repeats)
+def _refuse_repeat(namespace: argparse.Namespace, flag: str, dest: str, value: Any) -> None:
+    """Raise :class:`ConfigError` if ``flag`` was given before on this command line."""
+    seen: set[str] = getattr(namespace, _SEEN, None) or set()
+    if dest in seen:
+        raise ConfigError(
+            dest,
+            value,
+            f"{flag} once (it was given before; give every value in one flag rather than "
+            "have one silently dropped)",
+            flag=flag,
+        )
+    setattr(namespace, _SEEN, seen | {dest})
 
 
-class _StoreOnce(argparse.Action):
-    """Store a flag's value, noting a second occurrence instead of dropping the first."""
+class StoreOnce(argparse.Action):
+    """Store a flag's value; a second occurrence raises :class:`ConfigError` naming the flag.
+
+    >>> parser = argparse.ArgumentParser()
+    >>> _ = parser.add_argument("--features", action=StoreOnce)
+    >>> parser.parse_args(["--features", "a", "--features", "b"])
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ConfigError: option --features: got 'b', expected --features once \
+(it was given before; give every value in one flag rather than have one silently dropped)
+    """
 
     def __call__(
         self,
@@ -206,14 +223,12 @@ class _StoreOnce(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        first = getattr(namespace, self.dest, None)
-        if first is not None:
-            _note_repeat(namespace, option_string or self.dest, first, values)
+        _refuse_repeat(namespace, option_string or self.dest, self.dest, values)
         setattr(namespace, self.dest, values)
 
 
 class _BooleanOnce(argparse.BooleanOptionalAction):
-    """``--x/--no-x``, noting a second occurrence of either."""
+    """``--x/--no-x``; a second occurrence of either raises :class:`ConfigError`."""
 
     def __call__(
         self,
@@ -222,11 +237,9 @@ class _BooleanOnce(argparse.BooleanOptionalAction):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        first = getattr(namespace, self.dest, None)
+        flag = option_string or self.option_strings[0]
+        _refuse_repeat(namespace, flag, self.dest, flag)
         super().__call__(parser, namespace, values, option_string)
-        if first is not None:
-            flag = self.option_strings[0]
-            _note_repeat(namespace, flag, first, getattr(namespace, self.dest))
 
 
 def _escape(text: str) -> str:
@@ -444,16 +457,6 @@ def load_settings(
     ...
     stream_detect.errors.ConfigError: option --batch-size: got 'seven', expected an integer >= 1
     """
-    repeated = getattr(args, _REPEATED, None)
-    if repeated:
-        flag, first, second = repeated[0]
-        raise ConfigError(
-            flag.removeprefix("--").replace("-", "_"),
-            second,
-            f"{flag} once (it was also given as {first!r}; a repeated flag is refused "
-            "rather than one value silently dropped: give every value in one flag)",
-            flag=flag,
-        )
     config = getattr(args, "config", None)
     try:
         values = read_config_file(config) if config is not None else {}

@@ -159,18 +159,34 @@ def test_an_unknown_model_lists_the_choices_in_words(capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "second"),
     [
-        ["--features", "a", "--features", "b"],
-        ["--summary", "--no-summary"],
-        ["--batch-size", "5", "--batch-size", "5"],
+        (["--features", "a", "--features", "b"], "--features"),
+        (["--summary", "--no-summary"], "--no-summary"),
+        (["--batch-size", "5", "--batch-size", "5"], "--batch-size"),
     ],
 )
-def test_a_repeated_flag_is_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_repeated_flag_is_refused(
+    argv: list[str], second: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     status, lines = run_cli(["run", *argv], capsys)
     assert status == 2 and len(lines) == 1
-    assert lines[0].startswith(f"stream-detect run: error: option {argv[0]}:")
+    # The second occurrence is named.
+    assert lines[0].startswith(f"stream-detect run: error: option {second}: got ")
     assert "once" in lines[0]
+
+
+@pytest.mark.parametrize("command", ["fit", "inspect"])
+def test_repeated_features_are_refused_by_every_command(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, lines = run_cli([command, "train.csv", "--features", "a", "--features", "b"], capsys)
+    assert status == 2
+    assert lines == [
+        f"stream-detect {command}: error: option --features: got 'b', expected --features once "
+        "(it was given before; give every value in one flag rather than have one silently "
+        "dropped)"
+    ]
 
 
 def test_transform_may_repeat(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

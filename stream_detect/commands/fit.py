@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.config import StoreOnce
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.modelfile import FittedModel, check_model_path, fit_model, save_model
 from stream_detect.tables import load_table, parse_feature_names
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("train", metavar="TRAIN", help="CSV or JSON-lines events to fit on")
     parser.add_argument(
         "--features",
+        action=StoreOnce,
         metavar="A,B,...",
         help="comma-separated feature columns, in order; other columns are ignored "
         "(default: the numeric columns of the first data row, except the label)",

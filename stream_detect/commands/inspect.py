@@ -33,6 +33,7 @@ from typing import Any, Protocol, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.config import StoreOnce
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.progress import Progress
 from stream_detect.tables import iter_table, parse_feature_names
@@ -329,6 +330,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--features",
+        action=StoreOnce,
         metavar="A,B,...",
         help="comma-separated features to inspect (default: every numeric field)",
     )

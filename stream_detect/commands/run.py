@@ -39,7 +39,8 @@ EPILOG = (
     "exit status: 0 the stream was processed; 2 a bad setting or input stopped the run; "
     "3 records were read but every one was a dead letter, so nothing was scored "
     "(the reason is on stderr). Output URIs take ?fsync=true (file:alerts.jsonl?fsync=true): "
-    "every flush then also syncs the file to disk."
+    "every flush then also syncs the file to disk. A flag given twice is refused "
+    "(only --transform repeats): give every feature in one --features a,b."
 )
 
 
