@@ -176,14 +176,17 @@ def test_river_half_space_trees_score_is_the_negated_anomaly_score() -> None:
     model = RiverModel("HalfSpaceTrees", FEATURES, params)
     assert model.exact_blocks is False
     twin = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(**params)
-    log_p = []
+    own_scores = []
     for x in X:
-        log_p.append(model.prequential(x[None, :], np.ones(1, dtype=bool)).log_p[0])
+        block = model.prequential(x[None, :], np.ones(1, dtype=bool))
+        # An anomaly score is not a log density: it is the block's model_score, never its log_p.
+        assert block.model_score is not None and np.isnan(block.log_p[0])
+        own_scores.append(block.model_score[0])
         model.learn(x[None, :])
         row = dict(zip(FEATURES, x.tolist(), strict=True))
-        assert log_p[-1] == -twin.score_one(row)
+        assert own_scores[-1] == -twin.score_one(row)
         twin.learn_one(row)
-    scores = np.array(log_p)
+    scores = np.array(own_scores)
     # It learned: after the first window the scores move, and lower still means stranger.
     assert np.ptp(scores[100:]) > 0
     assert np.mean(scores[100::50]) < np.median(scores[100:])
