@@ -254,13 +254,14 @@ class ThresholdTuner:
         """
         given = self.settings.log_epsilon
         saved_given = data.get("given_log_epsilon", given)
+        choice = data.get("last_choice")
+        self.last_choice = None if choice is None else ThresholdChoice(**choice)
         if given is not None and given != saved_given:
-            self.log_epsilon, self.epsilon_source = given, "initial"
+            # The saved choice's F1 describes a threshold no longer in force.
+            self.log_epsilon, self.epsilon_source, self.last_choice = given, "initial", None
         else:
             self.log_epsilon = data["log_epsilon"]
             self.epsilon_source = data["epsilon_source"]
-        choice = data.get("last_choice")
-        self.last_choice = None if choice is None else ThresholdChoice(**choice)
         self.events = int(counters["events"])
         self.retunes = int(counters["retunes"])
         self.labels_since_retune = int(counters["labels_since_retune"])

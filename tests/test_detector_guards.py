@@ -123,3 +123,20 @@ def test_a_half_life_too_short_to_represent_is_refused() -> None:
     with pytest.raises(ValueError, match="half_life"):
         decay_factor(1e-5)
     assert decay_factor(1.0) == 0.5
+
+
+def test_labels_keys_and_ids_are_optional() -> None:
+    X = np.random.default_rng(8).normal(size=(120, 1))
+    X[100] = [40.0]
+    settings = DetectorSettings(log_epsilon=-12.0, min_samples=20)
+    given = Detector(settings, ("a",)).process(X, unlabelled(120))
+    for omitted in (Detector(settings, ("a",)).process(X), Detector(settings, ("a",)).process(X, None)):
+        np.testing.assert_array_equal(omitted.score, given.score)
+        np.testing.assert_array_equal(omitted.alert, given.alert)
+    assert np.flatnonzero(given.alert).tolist() == [100]
+
+
+def test_a_keyed_detector_still_needs_keys_when_labels_are_omitted() -> None:
+    detector = Detector(DetectorSettings(key_field="host"), ("a",))
+    with pytest.raises(ValueError, match="one key per row"):
+        detector.process(np.zeros((3, 1)))
