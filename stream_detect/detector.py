@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
 from stream_detect.errors import ConfigError, ModelError
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, KeyState, groups
@@ -51,9 +52,6 @@ BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.intp]
 Int8Array = NDArray[np.int8]
 
-#: Largest feature magnitude learned: squares and sums of squares of larger
-#: values overflow float64 (about 1.8e308) and would leave a model of NaN.
-MAX_ABS_VALUE = 1e150
 
 class Detector:
     """Scores, thresholds and learns a stream of feature vectors.
@@ -169,31 +167,10 @@ class Detector:
         """Apply the feature transforms; return the rows and, per row, why it cannot be used.
 
         A reason is None for a usable row, else a sentence naming the first
-        feature that makes it unusable: a value that is not finite, one outside
-        a transform's domain, or one so large (beyond ``MAX_ABS_VALUE``) that its
-        square would overflow the running statistics and silence the model.
+        feature that makes it unusable (see :func:`~stream_detect.admission.unusable_reasons`).
         """
         out = self.transforms.apply(X, self.features) if self.transforms else X
-        bad = ~(np.abs(out) <= MAX_ABS_VALUE)
-        reasons: list[str | None] = [None] * X.shape[0]
-        for row in np.flatnonzero(bad.any(axis=1)).tolist():
-            j = int(np.flatnonzero(bad[row])[0])
-            name = self.features[j]
-            value = float(X[row, j])
-            transform = self.transforms.get_transform(name)
-            if not np.isfinite(value):
-                reasons[row] = f"feature {name!r} = {value!r} is not a finite number"
-            elif not transform.is_identity and not np.isfinite(out[row, j]):
-                reasons[row] = (
-                    f"feature {name!r} = {value!r} is outside the domain of transform "
-                    f"{transform.spec}"
-                )
-            else:
-                reasons[row] = (
-                    f"feature {name!r} = {value!r} is beyond +-{MAX_ABS_VALUE:g}, "
-                    "too large to square in floating point"
-                )
-        return out, reasons
+        return out, unusable_reasons(X, out, self.features, self.transforms)
 
     # ---------------------------------------------------------------- scoring
 
@@ -215,7 +192,7 @@ class Detector:
         rows = X.shape[0] if X.ndim >= 1 else 0
         if labels is None:
             labels = np.full(rows, -1, dtype=np.int8)
-        self._check_batch(X, labels, keys, ids)
+        check_batch(X, labels, keys, ids, n_features=len(self.features), keyed=self.keyed)
         out = Detections.empty(rows)
         labelled = labels >= 0
         start = 0
@@ -231,28 +208,6 @@ class Detector:
         self.alerts += int(np.count_nonzero(out.alert))
         self.tick()
         return out
-
-    def _check_batch(
-        self,
-        X: Array,
-        labels: Int8Array,
-        keys: list[str] | None,
-        ids: list[str | None] | None,
-    ) -> None:
-        """Refuse a batch that would corrupt the state, before anything is learned."""
-        if X.ndim != 2 or X.shape[1] != len(self.features):
-            raise ValueError(f"expected rows of {len(self.features)} features, got {X.shape}")
-        rows = X.shape[0]
-        if labels.shape != (rows,) or not np.isin(labels, (-1, 0, 1)).all():
-            raise ValueError("labels must hold one of -1 (none), 0 or 1 per row")
-        if not (np.abs(X) <= MAX_ABS_VALUE).all():
-            raise ValueError(
-                f"rows must be finite and within +-{MAX_ABS_VALUE:g}; see Detector.transform"
-            )
-        if self.keyed and (keys is None or len(keys) != rows):
-            raise ValueError("a keyed detector needs one key per row")
-        if ids is not None and len(ids) != rows:
-            raise ValueError("ids must have one entry per row")
 
     def _process_segment(
         self,

@@ -146,7 +146,9 @@ class ThresholdTuner:
 
     # ------------------------------------------------------------ evidence
 
-    def add_labelled(self, X: Array, labels: NDArray[np.int8], keys: list[str | None] | None) -> None:
+    def add_labelled(
+        self, X: Array, labels: NDArray[np.int8], keys: list[str | None] | None
+    ) -> None:
         """Keep labelled raw rows for re-tuning (labels 0 or 1)."""
         if X.shape[0]:
             self.validation.add(X, labels, keys)

@@ -130,7 +130,10 @@ def test_labels_keys_and_ids_are_optional() -> None:
     X[100] = [40.0]
     settings = DetectorSettings(log_epsilon=-12.0, min_samples=20)
     given = Detector(settings, ("a",)).process(X, unlabelled(120))
-    for omitted in (Detector(settings, ("a",)).process(X), Detector(settings, ("a",)).process(X, None)):
+    for omitted in (
+        Detector(settings, ("a",)).process(X),
+        Detector(settings, ("a",)).process(X, None),
+    ):
         np.testing.assert_array_equal(omitted.score, given.score)
         np.testing.assert_array_equal(omitted.alert, given.alert)
     assert np.flatnonzero(given.alert).tolist() == [100]
