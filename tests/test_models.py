@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -13,7 +14,16 @@ from numpy.typing import NDArray
 from river import anomaly, preprocessing
 
 from stream_detect.errors import ConfigError, ModelError
-from stream_detect.models import GaussianModel, RiverModel, ScoreBlock, build_model
+from stream_detect.models import (
+    MODEL_PATTERN,
+    GaussianModel,
+    RiverModel,
+    ScoreBlock,
+    build_model,
+    model_kind,
+    model_kinds,
+    supports,
+)
 
 Array = NDArray[np.float64]
 FEATURES = ("a", "b", "c")
@@ -250,3 +260,37 @@ def test_build_model_rejects_parameters_the_river_detector_does_not_take() -> No
         build_model("river:HalfSpaceTrees", FEATURES, params={"no_such_parameter": 1})
     assert info.value.key == "model_params"
     assert "HalfSpaceTrees" in str(info.value)
+
+
+# ---------------------------------------------------------------- model kinds
+
+
+@pytest.mark.parametrize(
+    ("model", "checkpointable", "gaussian", "clipped"),
+    [
+        ("diagonal", True, True, True),
+        ("full", True, True, True),
+        ("river:HalfSpaceTrees", False, False, False),
+    ],
+)
+def test_each_model_kind_declares_what_it_supports(
+    model: str, checkpointable: bool, gaussian: bool, clipped: bool
+) -> None:
+    assert supports(model, "checkpointable") is checkpointable
+    assert supports(model, "gaussian_score") is gaussian
+    assert supports(model, "clipped_learning") is clipped
+    assert re.fullmatch(MODEL_PATTERN, model)
+    built = build_model(model, FEATURES, params={"seed": 1} if model.startswith("river") else None)
+    assert isinstance(built, GaussianModel) is gaussian
+
+
+@pytest.mark.parametrize("model", ["gaussian", "river:", "full ", "river:1x"])
+def test_an_unknown_model_supports_nothing_and_names_the_choices(model: str) -> None:
+    assert not any(
+        supports(model, capability)  # type: ignore[arg-type]
+        for capability in ("checkpointable", "gaussian_score", "clipped_learning")
+    )
+    assert re.fullmatch(MODEL_PATTERN, model) is None
+    with pytest.raises(ConfigError) as info:
+        model_kind(model)
+    assert all(kind.spelling in str(info.value) for kind in model_kinds())
