@@ -7,16 +7,23 @@ are learned; the model only does the arithmetic.
 
 * :class:`GaussianModel` — the diagonal or full-covariance Gaussian on running
   moments; scores a whole block exactly with prefix sums.
-* :class:`RiverModel` — any ``river.anomaly`` detector, one event at a time;
-  its score is the negated anomaly score, so lower is still more anomalous.
+* :class:`RiverModel` — a ``river.anomaly`` detector, one event at a time;
+  it has no density: its ``log_p`` is NaN and its own score is the negated
+  anomaly score, so lower is still more anomalous.
+
+Which model names exist and what each kind supports (a checkpoint, a Gaussian
+score that is comparable across keys, learning clipped to the alert boundary)
+is declared once, in :data:`MODEL_KINDS`; ask :func:`model_kind` or
+:func:`supports` rather than testing a name's spelling.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +42,20 @@ from stream_detect.density import (
 from stream_detect.errors import ConfigError, DependencyError, ModelError
 from stream_detect.stats import RunningCovariance, RunningMoments
 
-__all__ = ["GaussianModel", "Model", "RiverModel", "ScoreBlock", "build_model"]
+__all__ = [
+    "MODEL_KINDS",
+    "MODEL_PATTERN",
+    "Capability",
+    "GaussianModel",
+    "Model",
+    "ModelKind",
+    "RiverModel",
+    "ScoreBlock",
+    "build_model",
+    "model_kind",
+    "model_kinds",
+    "supports",
+]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -45,10 +65,12 @@ BoolArray = NDArray[np.bool_]
 class ScoreBlock:
     """Scores of a block of rows, each under the model it was scored against.
 
-    ``log_p`` is log p(x) (NaN while the model has learned nothing);
-    ``distance_sq`` the squared Mahalanobis distance (NaN for models without
-    one); ``mean`` and ``spread`` the floored parameters per row (None for
-    models without them), kept so contributions and clipping need no rescoring.
+    ``log_p`` is log p(x) (NaN while the model has learned nothing, and for
+    models without a density); ``distance_sq`` the squared Mahalanobis
+    distance (NaN for models without one); ``mean`` and ``spread`` the floored
+    parameters per row (None for models without them), kept so contributions
+    and clipping need no rescoring; ``model_score`` the own score of a model
+    without a density (lower is more anomalous), None for a Gaussian.
     """
 
     log_p: Array
@@ -56,14 +78,32 @@ class ScoreBlock:
     mean: Array | None = None
     spread: Array | None = None
     contributions: Array | None = None
+    model_score: Array | None = None
 
     @property
     def scale_free(self) -> Array:
-        """log p of the standardised event, ``-0.5 (D**2 + d log 2 pi)``: comparable across keys."""
+        """log p of the standardised event, ``-0.5 (D**2 + d log 2 pi)``: comparable across keys.
+
+        A model without a Gaussian distance gives its own score, already free of scale.
+        """
         if self.mean is None:
-            # No Gaussian distance (a river model): its own score is already free of scale.
-            return self.log_p
+            return self.model_score if self.model_score is not None else self.log_p
         return scale_free_log_pdf(self.distance_sq, self.mean.shape[-1])
+
+    def decision(self, keyed: bool) -> Array:
+        """The scores alerts are decided on; lower is more anomalous.
+
+        A model's own score when it has no density; else the scale-free
+        score with a model per key (one ε means the same deviation for every
+        key) and log p(x), the classic rule, with a single model.
+
+        >>> block = ScoreBlock(np.array([-3.0]), np.array([1.0]), np.zeros((1, 1)))
+        >>> block.decision(False).tolist(), block.decision(True).round(4).tolist()
+        ([-3.0], [-1.4189])
+        """
+        if self.model_score is not None:
+            return self.model_score
+        return self.scale_free if keyed else self.log_p
 
 
 class Model(ABC):
@@ -92,6 +132,10 @@ class Model(ABC):
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able snapshot of the learned state."""
         raise ModelError(f"{type(self).__name__} cannot be saved without pickle")
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load a state written by :meth:`to_dict`; :class:`ModelError` if it does not fit."""
+        raise ModelError(f"{type(self).__name__} cannot be restored from a checkpoint")
 
 
 class GaussianModel(Model):
@@ -182,8 +226,9 @@ class GaussianModel(Model):
 class RiverModel(Model):
     """A ``river.anomaly`` detector, scored and learned one event at a time.
 
-    Its ``log_p`` is the negated anomaly score, so that lower still means more
-    anomalous and one thresholding rule serves every model.
+    The anomaly score is not a log density: ``log_p`` is NaN and the block's
+    ``model_score`` is the negated anomaly score, so that lower still means
+    more anomalous and one thresholding rule serves every model.
     """
 
     exact_blocks = False
@@ -225,8 +270,9 @@ class RiverModel(Model):
         return self.score(X)
 
     def score(self, X: Array) -> ScoreBlock:
-        log_p = np.array([-float(self.detector.score_one(self._row(x))) for x in X])
-        return ScoreBlock(log_p, np.full(X.shape[0], np.nan))
+        own = np.array([-float(self.detector.score_one(self._row(x))) for x in X])
+        missing = np.full(X.shape[0], np.nan)
+        return ScoreBlock(missing, missing.copy(), model_score=own)
 
     def learn(self, X: Array) -> None:
         for x in X:
@@ -234,6 +280,88 @@ class RiverModel(Model):
 
     def contributions(self, X: Array, block: ScoreBlock, rows: NDArray[np.intp]) -> Array | None:
         return None
+
+
+Capability = Literal["checkpointable", "gaussian_score", "clipped_learning"]
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A kind of model and what it supports.
+
+    ``spelling`` is how the ``model`` setting names it (``river:NAME`` for a
+    family); ``checkpointable`` says its state can be saved as data;
+    ``gaussian_score`` that it gives log p(x) and a Mahalanobis distance
+    (so a scale-free score and contributions); ``clipped_learning`` that a
+    flagged event can be learned clipped to the alert boundary (it needs a mean).
+    """
+
+    spelling: str
+    pattern: str
+    description: str
+    checkpointable: bool
+    gaussian_score: bool
+    clipped_learning: bool
+
+    def matches(self, model: str) -> bool:
+        """True if ``model`` names this kind."""
+        return re.fullmatch(self.pattern, model) is not None
+
+    def supports(self, capability: Capability) -> bool:
+        """True if this kind has ``capability``."""
+        return bool(getattr(self, capability))
+
+
+#: Every model kind, in the order they are listed to users.
+MODEL_KINDS: tuple[ModelKind, ...] = (
+    ModelKind("diagonal", "diagonal", "per-feature Gaussians", True, True, True),
+    ModelKind("full", "full", "the multivariate Gaussian", True, True, True),
+    ModelKind(
+        "river:NAME",
+        r"river:[A-Za-z_][A-Za-z0-9_]*",
+        "a river.anomaly detector, for comparison",
+        False,
+        False,
+        False,
+    ),
+)
+
+#: A regular expression every valid ``model`` setting matches.
+MODEL_PATTERN = "^(" + "|".join(kind.pattern for kind in MODEL_KINDS) + ")$"
+
+
+def model_kinds() -> tuple[ModelKind, ...]:
+    """Every model kind.
+
+    >>> [kind.spelling for kind in model_kinds()]
+    ['diagonal', 'full', 'river:NAME']
+    """
+    return MODEL_KINDS
+
+
+def model_kind(model: str) -> ModelKind:
+    """The kind ``model`` names; :class:`ConfigError` listing the choices if none.
+
+    >>> model_kind("river:LODA").checkpointable
+    False
+    """
+    for kind in MODEL_KINDS:
+        if kind.matches(model):
+            return kind
+    choices = ", ".join(kind.spelling for kind in MODEL_KINDS[:-1])
+    raise ConfigError("model", model, f"{choices} or {MODEL_KINDS[-1].spelling}")
+
+
+def supports(model: str, capability: Capability) -> bool:
+    """True if the model ``model`` names has ``capability``; False for an unknown name.
+
+    >>> supports("full", "clipped_learning"), supports("river:LODA", "checkpointable")
+    (True, False)
+    """
+    try:
+        return model_kind(model).supports(capability)
+    except ConfigError:
+        return False
 
 
 def build_model(
@@ -250,10 +378,8 @@ def build_model(
     >>> type(build_model("full", ("a", "b"))).__name__
     'GaussianModel'
     """
-    if kind in ("diagonal", "full"):
+    if model_kind(kind).gaussian_score:
         return GaussianModel(
             len(features), full=kind == "full", half_life=half_life, variance_floor=variance_floor
         )
-    if kind.startswith("river:"):
-        return RiverModel(kind.removeprefix("river:"), features, params, river_scaler)
-    raise ConfigError("model", kind, "diagonal, full or river:NAME")
+    return RiverModel(kind.removeprefix("river:"), features, params, river_scaler)

@@ -94,8 +94,8 @@ class Pipeline:
 
     def __init__(
         self,
-        run: RunSettings,
-        detector: DetectorSettings,
+        run_settings: RunSettings,
+        detector_settings: DetectorSettings,
         *,
         source: Source,
         sink: Sink,
@@ -105,6 +105,8 @@ class Pipeline:
         on_warning: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        run = run_settings
+        detector = detector_settings
         check_run_with_detector(run, detector)
         if labels is not None and (detector.id_field is None or detector.label_field is None):
             raise ConfigError(
@@ -134,7 +136,6 @@ class Pipeline:
         self.summary = Summary()
         self._events_at_checkpoint = 0
         self._checkpoint_clock = clock()
-        self._retune_clock = clock()
 
     # ------------------------------------------------------------------ state
 
@@ -162,7 +163,7 @@ class Pipeline:
         self.decoder = self._decoder(features)
         if checkpoint.header is not None:
             self.decoder.decode(RawBatch([checkpoint.header.encode()], [{"line": 1, "offset": 0}]))
-        self.detector = Detector(self.detector_settings, features)
+        self.detector = Detector(self.detector_settings, features, clock=self.clock)
         try:
             self.detector.restore(checkpoint.detector)
         except ModelError as exc:
@@ -274,7 +275,9 @@ class Pipeline:
         scored = 0
         if len(decoded):
             if self.detector is None:
-                self.detector = Detector(self.detector_settings, self.decoder.features or [])
+                self.detector = Detector(
+                    self.detector_settings, self.decoder.features or [], clock=self.clock
+                )
             values, reasons = self.detector.transform(decoded.values)
             unusable = [i for i, reason in enumerate(reasons) if reason is not None]
             if unusable:
@@ -395,10 +398,9 @@ class Pipeline:
     def _timers(self) -> None:
         run = self.run_settings
         now = self.clock()
-        seconds = self.detector_settings.retune_seconds
-        if self.detector is not None and seconds and now - self._retune_clock >= seconds:
-            self.detector.retune()
-            self._retune_clock = now
+        if self.detector is not None:
+            # The detector keeps its own re-tune schedule; this only lets it look at the clock.
+            self.detector.tick()
         due_events = run.checkpoint_every and (
             self.summary.events - self._events_at_checkpoint >= run.checkpoint_every
         )
@@ -451,8 +453,8 @@ def _subset(decoded: Decoded, keep: np.ndarray[Any, Any]) -> Decoded:
 
 
 def run_stream(
-    run: RunSettings,
-    detector: DetectorSettings,
+    run_settings: RunSettings,
+    detector_settings: DetectorSettings,
     *,
     source: Source | None = None,
     sink: Sink | None = None,
@@ -474,6 +476,7 @@ def run_stream(
     >>> summary.events, [r["x"] for r in sink.records]
     (301, [40.0])
     """
+    run = run_settings
     with contextlib.ExitStack() as opened:
 
         def own(resource: _Closable) -> Any:
@@ -482,7 +485,7 @@ def run_stream(
 
         pipeline = Pipeline(
             run,
-            detector,
+            detector_settings,
             source=source or own(open_source(run.source, max_line_bytes=run.max_line_bytes)),
             sink=sink or own(open_sink(run.sink)),
             dead_letter=dead_letter or own(open_sink(run.dead_letter, config_key="dead_letter")),

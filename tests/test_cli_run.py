@@ -608,6 +608,25 @@ def run_in_process(
     return parse_lines(out.read_bytes()), summary_of(captured.err.encode())
 
 
+def test_log_epsilon_on_the_command_line_wins_over_the_checkpoint(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    events = [{"x": float(v)} for v in np.random.default_rng(9).normal(size=400)]
+    checkpoint = str(tmp_path / "state.json")
+    common = ["--emit", "all", "--checkpoint", checkpoint, "--retune-seconds", "0"]
+    before, _ = run_in_process(capsys, tmp_path, events[:200], *common, "--log-epsilon", "-40")
+    assert {r["log_epsilon"] for r in before} == {-40.0}
+    # The same file, grown: the restart resumes after line 200 with this run's threshold.
+    output, second = run_in_process(capsys, tmp_path, events, *common, "--log-epsilon", "-3")
+    # The sink file is appended to: the restart's results follow the first run's.
+    after = output[len(before) :]
+    assert second["resumed_from"]["line"] == 201
+    assert [r["position"]["line"] for r in after] == list(range(201, 401))
+    assert {r["log_epsilon"] for r in after} == {-3.0}
+    assert (second["log_epsilon"], second["epsilon_source"]) == (-3.0, "initial")
+    assert any(r["alert"] for r in after), "-3 flags what -40 did not"
+
+
 def test_a_river_model_runs_in_the_same_pipeline(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

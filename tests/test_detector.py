@@ -605,7 +605,7 @@ def test_a_restored_detector_continues_exactly_like_an_uninterrupted_one(
     interrupted = Detector(settings, FEATURES)
     run(interrupted, head, 50, keyed=True)
     assert any(state.pending for state in interrupted.models.values())
-    assert interrupted.labels_since_retune > 0
+    assert interrupted.tuner.labels_since_retune > 0
     saved = orjson.dumps(interrupted.to_dict())
     restored = Detector(settings, FEATURES)
     restored.restore(orjson.loads(saved))

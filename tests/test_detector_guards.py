@@ -88,7 +88,8 @@ def test_a_river_model_per_key_scores_and_alerts() -> None:
     X = np.random.default_rng(0).uniform(size=(300, 1))
     out = detector.process(X, unlabelled(300), ["h"] * 300)
     assert np.isfinite(out.score[10:]).all()
-    assert np.array_equal(out.score, out.log_p)
+    # An anomaly score is not a log density: log_p stays empty, score carries it.
+    assert np.isnan(out.log_p).all()
 
 
 @pytest.mark.parametrize(
@@ -127,3 +128,23 @@ def test_a_half_life_too_short_to_represent_is_refused() -> None:
     with pytest.raises(ValueError, match="half_life"):
         decay_factor(1e-5)
     assert decay_factor(1.0) == 0.5
+
+
+def test_labels_keys_and_ids_are_optional() -> None:
+    X = np.random.default_rng(8).normal(size=(120, 1))
+    X[100] = [40.0]
+    settings = DetectorSettings(log_epsilon=-12.0, min_samples=20)
+    given = Detector(settings, ("a",)).process(X, unlabelled(120))
+    for omitted in (
+        Detector(settings, ("a",)).process(X),
+        Detector(settings, ("a",)).process(X, None),
+    ):
+        np.testing.assert_array_equal(omitted.score, given.score)
+        np.testing.assert_array_equal(omitted.alert, given.alert)
+    assert np.flatnonzero(given.alert).tolist() == [100]
+
+
+def test_a_keyed_detector_still_needs_keys_when_labels_are_omitted() -> None:
+    detector = Detector(DetectorSettings(key_field="host"), ("a",))
+    with pytest.raises(ValueError, match="one key per row"):
+        detector.process(np.zeros((3, 1)))

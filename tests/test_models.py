@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -13,7 +14,16 @@ from numpy.typing import NDArray
 from river import anomaly, preprocessing
 
 from stream_detect.errors import ConfigError, ModelError
-from stream_detect.models import GaussianModel, RiverModel, ScoreBlock, build_model
+from stream_detect.models import (
+    MODEL_PATTERN,
+    GaussianModel,
+    RiverModel,
+    ScoreBlock,
+    build_model,
+    model_kind,
+    model_kinds,
+    supports,
+)
 
 Array = NDArray[np.float64]
 FEATURES = ("a", "b", "c")
@@ -176,14 +186,17 @@ def test_river_half_space_trees_score_is_the_negated_anomaly_score() -> None:
     model = RiverModel("HalfSpaceTrees", FEATURES, params)
     assert model.exact_blocks is False
     twin = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(**params)
-    log_p = []
+    own_scores = []
     for x in X:
-        log_p.append(model.prequential(x[None, :], np.ones(1, dtype=bool)).log_p[0])
+        block = model.prequential(x[None, :], np.ones(1, dtype=bool))
+        # An anomaly score is not a log density: it is the block's model_score, never its log_p.
+        assert block.model_score is not None and np.isnan(block.log_p[0])
+        own_scores.append(block.model_score[0])
         model.learn(x[None, :])
         row = dict(zip(FEATURES, x.tolist(), strict=True))
-        assert log_p[-1] == -twin.score_one(row)
+        assert own_scores[-1] == -twin.score_one(row)
         twin.learn_one(row)
-    scores = np.array(log_p)
+    scores = np.array(own_scores)
     # It learned: after the first window the scores move, and lower still means stranger.
     assert np.ptp(scores[100:]) > 0
     assert np.mean(scores[100::50]) < np.median(scores[100:])
@@ -247,3 +260,37 @@ def test_build_model_rejects_parameters_the_river_detector_does_not_take() -> No
         build_model("river:HalfSpaceTrees", FEATURES, params={"no_such_parameter": 1})
     assert info.value.key == "model_params"
     assert "HalfSpaceTrees" in str(info.value)
+
+
+# ---------------------------------------------------------------- model kinds
+
+
+@pytest.mark.parametrize(
+    ("model", "checkpointable", "gaussian", "clipped"),
+    [
+        ("diagonal", True, True, True),
+        ("full", True, True, True),
+        ("river:HalfSpaceTrees", False, False, False),
+    ],
+)
+def test_each_model_kind_declares_what_it_supports(
+    model: str, checkpointable: bool, gaussian: bool, clipped: bool
+) -> None:
+    assert supports(model, "checkpointable") is checkpointable
+    assert supports(model, "gaussian_score") is gaussian
+    assert supports(model, "clipped_learning") is clipped
+    assert re.fullmatch(MODEL_PATTERN, model)
+    built = build_model(model, FEATURES, params={"seed": 1} if model.startswith("river") else None)
+    assert isinstance(built, GaussianModel) is gaussian
+
+
+@pytest.mark.parametrize("model", ["gaussian", "river:", "full ", "river:1x"])
+def test_an_unknown_model_supports_nothing_and_names_the_choices(model: str) -> None:
+    assert not any(
+        supports(model, capability)  # type: ignore[arg-type]
+        for capability in ("checkpointable", "gaussian_score", "clipped_learning")
+    )
+    assert re.fullmatch(MODEL_PATTERN, model) is None
+    with pytest.raises(ConfigError) as info:
+        model_kind(model)
+    assert all(kind.spelling in str(info.value) for kind in model_kinds())

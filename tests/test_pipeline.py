@@ -578,6 +578,27 @@ def test_a_restart_from_the_checkpoint_learns_each_event_once(tmp_path: Path) ->
         assert (mine["alert"], mine["n"]) == (theirs["alert"], theirs["n"])
 
 
+def test_a_log_epsilon_given_at_restart_wins_over_the_checkpoint(tmp_path: Path) -> None:
+    X, labels = labelled_stream(count=800)
+    events = as_events(X, labels)
+    path = str(tmp_path / "state.json")
+    tuned = DetectorSettings(log_epsilon=-40.0, retune_every=100, retune_seconds=0.0, **FEW_LABELS)
+    first, _, _ = scored(events[:400], tuned, checkpoint=path)
+    assert first.to_dict()["epsilon_source"] == "f1"
+    saved = load_checkpoint(path)
+    assert saved is not None and saved.detector["log_epsilon"] != -5.0
+
+    mine = DetectorSettings(log_epsilon=-5.0, retune_every=0, retune_labels=0, retune_seconds=0.0)
+    second, results, _ = scored(events, mine, checkpoint=path)
+    assert second.resumed_from is not None and second.resumed_from["line"] == 401
+    assert {r["log_epsilon"] for r in results} == {-5.0}
+    detail = second.to_dict()
+    assert (detail["log_epsilon"], detail["epsilon_source"]) == (-5.0, "initial")
+    assert detail["f1"] is None, "the saved threshold's F1 is not reported for the user's"
+    # The models learned before the restart are kept: only the threshold is the user's.
+    assert results[0]["n"] > 0
+
+
 RESTARTS = {
     "keyed": {"key_field": "host"},
     "half-life": {"half_life": 100.0},

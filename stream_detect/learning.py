@@ -1,0 +1,201 @@
+"""The learning policy: what each event teaches its model, scored prequentially and exactly.
+
+:meth:`LearningPolicy.score_and_learn` is the one place that says what an
+event teaches the model of its key:
+
+* a labelled event is held out for validation (unless ``learn_labelled``);
+* an unlabelled event that raised no alert is learned;
+* an event that raised an alert is excluded (``flagged = "exclude"``, the
+  default), learned clipped to the alert boundary -- pulled towards the mean
+  until its score equals log ε (``"clip"``) -- or learned fully (``"learn"``);
+* a run of ``relearn_after`` consecutive alerts of one key is learned after
+  all, so a real level shift does not leave the model alerting forever.
+
+Each event is scored against the model as it stood just before it, so the
+result does not depend on batching. A block of a key's rows is scored assuming
+every learnable row is learned; the first flagged row whose learning differs
+ends the block, the rows before it are learned, it is handled, and scoring
+resumes after it. Anomalies are rare, so blocks are long and the cost stays
+near one vectorised pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.detections import Detections
+from stream_detect.keyed_models import KeyState
+from stream_detect.models import ScoreBlock
+from stream_detect.settings import DetectorSettings
+from stream_detect.stats import exclusive_cumsum
+
+__all__ = ["LearningPolicy"]
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.intp]
+#: Called for a block with alerts: the key's state, the block's rows, their scores,
+#: which raised an alert, the rows of ``out`` they fill, and ``out``.
+Explainer = Callable[[KeyState, Array, ScoreBlock, BoolArray, IntArray, Detections], None]
+
+#: Smallest block re-scored after a flagged event changed what is learned.
+_MIN_BLOCK = 32
+
+
+class LearningPolicy:
+    """Scores a key's rows in order and decides what its model learns from each.
+
+    Parameters
+    ----------
+    settings
+        Reads ``flagged``, ``learn_labelled`` and ``relearn_after``.
+    min_samples
+        Events a model learns before it may raise alerts.
+    keyed
+        True with a model per key: alerts are then taken on the scale-free score.
+
+    Examples
+    --------
+    >>> from stream_detect.keyed_models import KeyState
+    >>> from stream_detect.models import build_model
+    >>> policy = LearningPolicy(DetectorSettings(), min_samples=3, keyed=False)
+    >>> state = KeyState(build_model("diagonal", ("x",)))
+    >>> X = np.array([[0.0], [1.0], [0.0], [1.0], [50.0], [0.5]])
+    >>> out = Detections.empty(6)
+    >>> policy.score_and_learn(state, X, np.full(6, -1, np.int8), np.arange(6), -10.0, out)
+    >>> out.alert.tolist(), state.learned
+    ([False, False, False, False, True, False], 5)
+    """
+
+    def __init__(self, settings: DetectorSettings, *, min_samples: int, keyed: bool) -> None:
+        self.flagged = settings.flagged
+        self.learn_labelled = settings.learn_labelled
+        self.relearn_after = settings.relearn_after
+        self.min_samples = min_samples
+        self.keyed = keyed
+        #: Flagged events learned after all because their run lasted.
+        self.relearned = 0
+
+    def scores(self, block: ScoreBlock) -> Array:
+        """The scores alerts are decided on (see :meth:`ScoreBlock.decision`)."""
+        return block.decision(self.keyed)
+
+    def score_and_learn(
+        self,
+        state: KeyState,
+        X: Array,
+        labels: NDArray[np.int8],
+        rows: IntArray,
+        log_epsilon: float | None,
+        out: Detections,
+        explain: Explainer | None = None,
+    ) -> None:
+        """Score ``X[rows]`` (one key's rows, in order) into ``out`` and learn what the policy says.
+
+        ``log_epsilon`` is the threshold (None: not set, nothing is flagged); ``explain``, if
+        given, is called for every block with alerts, with the rows of ``out``
+        they belong to.
+        """
+        model = state.model
+        threshold = -math.inf if log_epsilon is None else log_epsilon
+        shown = np.nan if log_epsilon is None else log_epsilon
+        group = X[rows]
+        learnable = (labels[rows] < 0) | self.learn_labelled
+        total = rows.size
+        block_size = total if model.exact_blocks else 1
+        begin = 0
+        while begin < total:
+            end = min(total, begin + block_size)
+            block = model.prequential(group[begin:end], learnable[begin:end])
+            learn_here = learnable[begin:end]
+            learned_before = state.learned + exclusive_cumsum(learn_here.astype(np.int64))
+            warm = learned_before < self.min_samples
+            score = self.scores(block)
+            alert = ~warm & (score < threshold)
+            trigger = self._first_trigger(state, alert, learn_here)
+            accepted = (end - begin) if trigger is None else trigger + 1
+            done = rows[begin : begin + accepted]
+            out.log_p[done] = block.log_p[:accepted]
+            out.score[done] = score[:accepted]
+            out.distance_sq[done] = block.distance_sq[:accepted]
+            out.log_epsilon[done] = shown
+            out.alert[done] = alert[:accepted]
+            out.warmup[done] = warm[:accepted]
+            out.n[done] = learned_before[:accepted]
+            if explain is not None and alert[:accepted].any():
+                explain(state, group[begin:end], block, alert[:accepted], done, out)
+            clean = accepted if trigger is None else trigger
+            prefix_learned = learn_here[:clean]
+            model.learn(group[begin : begin + clean][prefix_learned])
+            state.learned += int(np.count_nonzero(prefix_learned))
+            self._count_run(state, alert[:clean], prefix_learned)
+            if trigger is not None:
+                self._handle_flagged(state, group[begin + trigger], block, trigger, threshold)
+                block_size = max(_MIN_BLOCK, 2 * (trigger + 1)) if model.exact_blocks else 1
+            elif model.exact_blocks:
+                block_size = min(total, 2 * block_size)
+            begin += accepted
+
+    def _first_trigger(self, state: KeyState, alert: BoolArray, learnable: BoolArray) -> int | None:
+        """Offset of the first flagged row the dry run learned wrongly, or None."""
+        if self.flagged == "learn":
+            return None
+        candidates = alert & learnable
+        if self.flagged == "exclude" and self._admitting(state):
+            # The run is being learned; it ends at the first unflagged learnable row.
+            ended = np.flatnonzero(learnable & ~alert)
+            if ended.size == 0:
+                return None
+            candidates = candidates.copy()
+            candidates[: ended[0]] = False
+        hits = np.flatnonzero(candidates)
+        return int(hits[0]) if hits.size else None
+
+    def _admitting(self, state: KeyState) -> bool:
+        return bool(self.relearn_after) and state.run_length >= self.relearn_after
+
+    @staticmethod
+    def _count_run(state: KeyState, alert: BoolArray, learned: BoolArray) -> None:
+        """Update the run of consecutive alerts with rows that were learned as scored."""
+        calm = np.flatnonzero(learned & ~alert)
+        if calm.size:
+            state.run_length = int(np.count_nonzero(alert[calm[-1] :] & learned[calm[-1] :]))
+            state.pending.clear()
+        else:
+            state.run_length += int(np.count_nonzero(alert & learned))
+
+    def _handle_flagged(
+        self, state: KeyState, x: Array, block: ScoreBlock, row: int, log_epsilon: float
+    ) -> None:
+        """What one flagged, learnable event teaches its model."""
+        state.run_length += 1
+        if self.flagged == "clip":
+            state.model.learn(self._clipped(x, block, row, log_epsilon)[None, :])
+            state.learned += 1
+            return
+        if not self.relearn_after:
+            return
+        state.pending.append(x)
+        if self._admitting(state):
+            # A sustained run is a new normal, not an anomaly: learn it after all.
+            state.model.learn(np.array(state.pending))
+            state.learned += len(state.pending)
+            self.relearned += len(state.pending)
+            state.pending.clear()
+
+    def _clipped(self, x: Array, block: ScoreBlock, row: int, log_epsilon: float) -> Array:
+        """``x`` pulled towards the mean until its score equals log ε (the alert boundary)."""
+        assert block.mean is not None
+        mean: Array = np.array(block.mean[row], dtype=np.float64)
+        distance_sq = float(block.distance_sq[row])
+        score = float(self.scores(block)[row])
+        at_mean = score + 0.5 * distance_sq
+        if distance_sq <= 0 or at_mean <= log_epsilon:
+            return mean
+        shrink = math.sqrt(2.0 * (at_mean - log_epsilon) / distance_sq)
+        clipped: Array = mean + min(1.0, shrink) * (x - mean)
+        return clipped

@@ -1,0 +1,278 @@
+"""The threshold schedule: when log ε is re-chosen, on what, and what stands in without labels.
+
+:class:`ThresholdTuner` is the one home of every rule about log ε in a stream:
+
+* **when** -- every ``retune_every`` events, after ``retune_labels`` new
+  labels (at exactly those events, whatever the batching), and every
+  ``retune_seconds`` on a clock passed in (``time.monotonic`` by default);
+* **on what** -- the labelled raw feature vectors of a
+  :class:`~stream_detect.threshold.ValidationBuffer`, re-scored under the
+  current models by a function the caller passes to :meth:`ThresholdTuner.retune`,
+  and cut at the exact best F1 (:func:`~stream_detect.threshold.best_log_threshold`);
+* **without labels** -- :meth:`ThresholdTuner._no_label_threshold`, today the
+  ``contamination`` quantile of recent scores, used only while log ε was
+  neither given nor tuned on labels. It is the one method to replace to
+  change the no-label rule.
+
+The tuner does no scoring and no I/O; it holds numbers and decides.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.settings import DetectorSettings
+from stream_detect.threshold import (
+    ThresholdChoice,
+    ValidationBuffer,
+    best_log_threshold,
+    quantile_log_threshold,
+)
+
+__all__ = ["RECENT_SCORES", "UNSET_RETUNE_EVERY", "ThresholdTuner"]
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+#: Scores the caller gives for validation rows: (raw rows, their keys) -> scores.
+RowScorer = Callable[[Array, list[str | None]], Array]
+
+#: Recent unlabelled scores kept for the no-label fallback.
+RECENT_SCORES = 10_000
+#: While no ε is set, re-tuning is tried this often (in events).
+UNSET_RETUNE_EVERY = 100
+#: Fewest recent scores the quantile fallback is taken from.
+_MIN_FALLBACK_SCORES = 50
+#: Far enough that a count-based re-tune that is off never comes due.
+_NEVER = 1 << 62
+
+
+class ThresholdTuner:
+    """Holds log ε and decides when and how it is re-chosen.
+
+    Parameters
+    ----------
+    settings
+        The detector settings; the tuner reads ``log_epsilon``,
+        ``contamination``, ``retune_every``, ``retune_labels``,
+        ``retune_seconds``, ``min_positive_labels``, ``min_negative_labels``
+        and ``validation_size``.
+    n_features
+        Width of the rows the validation buffer holds.
+    clock
+        Seconds on a monotonic clock, for ``retune_seconds``.
+
+    Examples
+    --------
+    >>> tuner = ThresholdTuner(DetectorSettings(log_epsilon=-5.0, retune_every=10), 1)
+    >>> tuner.rows_until_due(np.zeros(25, dtype=bool)), tuner.threshold
+    (10, -5.0)
+    >>> tuner.advance(10, 0)
+    True
+    """
+
+    def __init__(
+        self,
+        settings: DetectorSettings,
+        n_features: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.n_features = n_features
+        self.clock = clock
+        self.log_epsilon: float | None = settings.log_epsilon
+        self.epsilon_source = "initial" if settings.log_epsilon is not None else "unset"
+        self.last_choice: ThresholdChoice | None = None
+        self.validation = ValidationBuffer(settings.validation_size, n_features)
+        self.recent_scores: Array = np.full(RECENT_SCORES, np.nan)
+        self.recent_count = 0
+        self.events = 0
+        self.retunes = 0
+        self.labels_since_retune = 0
+        self.next_retune_at = self._interval_end()
+        self.last_retune_time = clock()
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def threshold(self) -> float:
+        """The log ε events are compared with now; -inf (nothing flagged) while none is set."""
+        return -math.inf if self.log_epsilon is None else self.log_epsilon
+
+    # -------------------------------------------------------------- schedule
+
+    def rows_until_due(self, labelled: BoolArray) -> int:
+        """How many of the next rows (``labelled`` marks those with a label) end at a re-tune.
+
+        The count- and label-based re-tunes fall at exactly these events, so
+        the caller scores this many rows, calls :meth:`advance`, and goes on.
+        Returns at least 1 and at most ``len(labelled)``.
+        """
+        rows = labelled.size
+        stop = min(rows, max(1, self.next_retune_at - self.events))
+        need = self.settings.retune_labels - self.labels_since_retune
+        if self.settings.retune_labels and need >= 1:
+            positions = np.flatnonzero(labelled[:stop])
+            if positions.size >= need:
+                stop = int(positions[need - 1]) + 1
+        return stop
+
+    def advance(self, events: int, labels: int) -> bool:
+        """Count ``events`` processed and ``labels`` new labels; return True if a re-tune is due."""
+        self.events += events
+        self.labels_since_retune += labels
+        return self._due_by_count()
+
+    def due_by_time(self) -> bool:
+        """True if ``retune_seconds`` have passed on the clock since the last re-tune."""
+        seconds = self.settings.retune_seconds
+        return bool(seconds) and self.clock() - self.last_retune_time >= seconds
+
+    def _due_by_count(self) -> bool:
+        by_labels = 0 < self.settings.retune_labels <= self.labels_since_retune
+        return by_labels or self.events >= self.next_retune_at
+
+    def _interval_end(self) -> int:
+        every = self.settings.retune_every or _NEVER
+        if self.log_epsilon is None:
+            every = min(every, UNSET_RETUNE_EVERY)
+        return self.events + every
+
+    # ------------------------------------------------------------ evidence
+
+    def add_labelled(
+        self, X: Array, labels: NDArray[np.int8], keys: list[str | None] | None
+    ) -> None:
+        """Keep labelled raw rows for re-tuning (labels 0 or 1)."""
+        if X.shape[0]:
+            self.validation.add(X, labels, keys)
+
+    def remember_scores(self, scores: Array) -> None:
+        """Keep the decision scores of unlabelled, past-warm-up events for the fallback."""
+        scores = scores[np.isfinite(scores)]
+        if scores.size == 0:
+            return
+        scores = scores[-RECENT_SCORES:]
+        slots = (self.recent_count + np.arange(scores.size)) % RECENT_SCORES
+        self.recent_scores[slots] = scores
+        self.recent_count += scores.size
+
+    # --------------------------------------------------------------- tuning
+
+    def retune(self, score_rows: RowScorer) -> bool:
+        """Re-choose log ε now; return True if it was set.
+
+        With enough labels of both classes, log ε is the exact best-F1
+        threshold on the validation buffer scored by ``score_rows`` (which
+        returns NaN for rows it cannot score). Otherwise, if log ε was never
+        given nor tuned on labels, the no-label rule sets it once there is
+        enough to go on; else log ε stays as it is. Either way the schedule
+        restarts from now.
+        """
+        self.retunes += 1
+        self.labels_since_retune = 0
+        chosen = self._by_labels(score_rows) or self._without_labels()
+        self.next_retune_at = self._interval_end()
+        self.last_retune_time = self.clock()
+        return chosen
+
+    def _by_labels(self, score_rows: RowScorer) -> bool:
+        settings = self.settings
+        if (
+            self.validation.n_positive < settings.min_positive_labels
+            or self.validation.n_negative < settings.min_negative_labels
+        ):
+            return False
+        X, y, keys = self.validation.arrays()
+        scores = score_rows(X, keys)
+        usable = np.isfinite(scores)
+        y = y[usable]
+        if np.count_nonzero(y) < settings.min_positive_labels or np.count_nonzero(y == 0) < (
+            settings.min_negative_labels
+        ):
+            return False
+        choice = best_log_threshold(y, scores[usable])
+        if not math.isfinite(choice.log_epsilon):
+            return False
+        self.log_epsilon = choice.log_epsilon
+        self.last_choice = choice
+        self.epsilon_source = "f1"
+        return True
+
+    def _without_labels(self) -> bool:
+        # A log ε the user gave, or one tuned on labels, is kept until labels re-tune it.
+        if self.epsilon_source not in ("unset", "quantile"):
+            return False
+        log_epsilon = self._no_label_threshold()
+        if log_epsilon is None:
+            return False
+        self.log_epsilon = log_epsilon
+        self.epsilon_source = "quantile"
+        return True
+
+    def _no_label_threshold(self) -> float | None:
+        """The log ε to use while labels are too few, or None if there is not enough to go on.
+
+        Today the ``contamination`` quantile of the recent scores, once at
+        least ``max(50, 2 / contamination)`` were seen.
+        """
+        contamination = self.settings.contamination
+        if not contamination:
+            return None
+        held = min(self.recent_count, RECENT_SCORES)
+        if held < max(_MIN_FALLBACK_SCORES, math.ceil(2.0 / contamination)):
+            return None
+        return quantile_log_threshold(self.recent_scores[:held], contamination)
+
+    # ----------------------------------------------------------- persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        """The tuner's state, JSON-able, in the detector checkpoint's layout."""
+        held = min(self.recent_count, RECENT_SCORES)
+        order = (self.recent_count - held + np.arange(held)) % RECENT_SCORES
+        return {
+            "log_epsilon": self.log_epsilon,
+            "epsilon_source": self.epsilon_source,
+            "given_log_epsilon": self.settings.log_epsilon,
+            "last_choice": None if self.last_choice is None else vars(self.last_choice),
+            "validation": self.validation.to_dict(),
+            "recent_scores": self.recent_scores[order].tolist(),
+        }
+
+    def restore(self, data: dict[str, Any], counters: dict[str, Any]) -> None:
+        """Load what :meth:`to_dict` wrote (and the schedule's counters).
+
+        A ``log_epsilon`` given in this run's settings that differs from the
+        one the saved run was given wins over the saved threshold: what the
+        user says this run is in force (``epsilon_source`` "initial") until
+        labels re-tune it. Given unchanged, the saved threshold resumes, so a
+        restart continues exactly where the run stopped.
+        """
+        given = self.settings.log_epsilon
+        saved_given = data.get("given_log_epsilon", given)
+        choice = data.get("last_choice")
+        self.last_choice = None if choice is None else ThresholdChoice(**choice)
+        if given is not None and given != saved_given:
+            # The saved choice's F1 describes a threshold no longer in force.
+            self.log_epsilon, self.epsilon_source, self.last_choice = given, "initial", None
+        else:
+            self.log_epsilon = data["log_epsilon"]
+            self.epsilon_source = data["epsilon_source"]
+        self.events = int(counters["events"])
+        self.retunes = int(counters["retunes"])
+        self.labels_since_retune = int(counters["labels_since_retune"])
+        self.next_retune_at = int(counters["next_retune_at"])
+        saved = ValidationBuffer.from_dict(data["validation"])
+        # This run's validation_size holds; the newest labels of each class are kept.
+        self.validation = ValidationBuffer(self.settings.validation_size, self.n_features)
+        self.validation.add(*saved.arrays())
+        scores = np.asarray(data["recent_scores"], dtype=np.float64)
+        self.recent_scores = np.full(RECENT_SCORES, np.nan)
+        self.recent_scores[: scores.size] = scores
+        self.recent_count = int(scores.size)
