@@ -46,6 +46,7 @@ import orjson
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
+from stream_detect.formats import format_for_path
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
 from stream_detect.sources.base import RawBatch
@@ -57,13 +58,11 @@ __all__ = [
     "iter_table",
     "load_table",
     "parse_feature_names",
-    "table_format",
 ]
 
 #: Rows decoded at a time by :func:`iter_table`.
 DEFAULT_CHUNK_ROWS: Final = 65536
 
-_FORMAT_BY_EXTENSION: Final = {".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json"}
 #: Every finite number has a digit; a cell without one need not be parsed.
 _DIGIT: Final = re.compile(r"\d")
 #: The ASCII bytes a number may be written with, whitespace and "_" included.
@@ -103,16 +102,6 @@ class TableChunk:
     bytes_read: int
     total_bytes: int
     ignored_columns: list[str] = field(default_factory=list)
-
-
-def table_format(path: str | os.PathLike[str]) -> str:
-    """Return the decoder format for a file name: ``"csv"``, ``"json"`` or ``"auto"``.
-
-    >>> table_format("train.CSV"), table_format("events.ndjson"), table_format("data.txt")
-    ('csv', 'json', 'auto')
-    """
-    extension = os.path.splitext(os.fspath(path))[1].lower()
-    return _FORMAT_BY_EXTENSION.get(extension, "auto")
 
 
 def parse_feature_names(
@@ -195,7 +184,7 @@ or choose the features (--features)
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise ConfigError("chunk_rows", chunk_rows, "an integer >= 1")
     source = os.fspath(path)
-    fmt = table_format(source)
+    fmt = format_for_path(source) or "auto"
     # JSON events are kept at no cost (they are parsed anyway) for the fields left out.
     decoder = RecordDecoder(fmt, features, label_field=label_field, keep_records=fmt != "csv")
     left_out = _LeftOutFields(label_field, check=features is None)

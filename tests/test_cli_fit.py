@@ -308,6 +308,18 @@ def test_plots_are_written(capsys: pytest.CaptureFixture[str], files: dict[str, 
     assert test_curves.read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.parametrize(
+    ("name", "magic"), [("curves.png", b"\x89PNG"), ("curves.svg", b"<?xml"), ("c.PDF", b"%PDF")]
+)
+def test_plot_format_follows_the_extension(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any], name: str, magic: bytes
+) -> None:
+    pytest.importorskip("matplotlib")
+    curves = files["dir"] / name
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--plot", curves)
+    assert curves.read_bytes().startswith(magic)
+
+
 # ---------------------------------------------------------------- errors: exit 2, one line
 
 
@@ -369,6 +381,9 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
         # The destinations are checked first: TRAIN does not even exist here.
         (["fit", "{dir}/absent.csv", "--plot", "{dir}/no/p.png"], ["no/p.png", "no such folder"]),
         (["fit", "{dir}/absent.csv", "--out", "{dir}/no/m.json"], ["no/m.json", "no such folder"]),
+        # The plot's format comes from its name: any other extension is refused first.
+        (["fit", "{dir}/absent.csv", "--plot", "{dir}/p.jpg"], ["p.jpg", ".png, .svg or .pdf"]),
+        (["evaluate", "{dir}/absent.json", "{test}", "--plot", "{dir}/p"], ["p:", ".png, .svg"]),
         (["fit", "{dir}/absent.csv", "--out", "{dir}"], ["cannot write model file", "a folder"]),
         (
             ["evaluate", "{dir}/absent.json", "{test}", "--plot", "{dir}/no/p.png"],

@@ -17,7 +17,6 @@ from stream_detect.records import (
     BadRecord,
     Decoded,
     RecordDecoder,
-    encode_result,
 )
 from stream_detect.sources.base import RawBatch
 
@@ -145,7 +144,7 @@ def test_every_json_bad_kind_in_one_batch_counts_add_up() -> None:
     decoded = decoder.decode(batch)
     assert_accounted(decoded, batch)
     assert len(decoded) == 2
-    assert decoded.n_blank == 2 and decoder.skipped_blank == 2
+    assert decoded.n_blank == 2
     assert len(decoded.bad) == len(lines) - 4
     assert all(bad.reason for bad in decoded.bad)
 
@@ -201,9 +200,7 @@ def test_csv_blank_lines_are_counted_and_skipped_before_and_after_the_header() -
     assert_accounted(decoded, batch)
     assert decoded.n_blank == 4 and decoded.n_header == 1
     assert decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
-    assert decoder.skipped_blank == 4
-    decoder.decode(make_batch([b""], first_line=8))
-    assert decoder.skipped_blank == 5
+    assert decoder.decode(make_batch([b""], first_line=8)).n_blank == 1
 
 
 def test_csv_quoted_fields() -> None:
@@ -468,19 +465,6 @@ def test_bad_record_to_dict_cuts_long_raw_text_and_escapes_invalid_utf8() -> Non
     assert len(text) == RAW_TEXT_LIMIT
     assert note == f"[cut: the record has {len(payload)} bytes]"
     orjson.dumps(entry)
-
-
-def test_encode_result_extra_wins_and_numpy_values_encode() -> None:
-    result = encode_result(
-        {"v": 1, "log_p": "user field"},
-        {"log_p": np.float64(-2.5), "alert": np.bool_(True), "contributions": np.array([1.0])},
-    )
-    assert orjson.loads(orjson.dumps(result, option=JSON_OPTIONS)) == {
-        "v": 1,
-        "log_p": -2.5,
-        "alert": True,
-        "contributions": [1.0],
-    }
 
 
 # -- properties ------------------------------------------------------------------------------

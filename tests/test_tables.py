@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream_detect.errors import InputError
-from stream_detect.tables import iter_table, load_table, table_format
+from stream_detect.formats import format_for_path
+from stream_detect.tables import iter_table, load_table
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -71,7 +72,7 @@ def test_label_field_is_configurable_and_never_a_feature(tmp_path: Path) -> None
 def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
     assert load_table(write(tmp_path, "a.txt", '\n{"v": 1}\n')).X.tolist() == [[1.0]]
     assert load_table(write(tmp_path, "b.data", "v\n2\n")).X.tolist() == [[2.0]]
-    assert table_format(tmp_path / "c.JSON") == "json"
+    assert format_for_path(tmp_path / "c.JSON") == "json"
 
 
 @pytest.mark.parametrize(

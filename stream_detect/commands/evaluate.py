@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plot",
         metavar="PATH",
-        help="draw precision/recall/F1 against log epsilon and the log p histograms (PNG)",
+        help="draw precision/recall/F1 against log epsilon and the log p histograms"
+        " (.png, .svg or .pdf)",
     )
 
 

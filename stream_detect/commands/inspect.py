@@ -318,7 +318,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plot",
         metavar="PATH",
-        help="draw each feature's histogram before and after its suggested transform (PNG)",
+        help="draw each feature's histogram before and after its suggested transform"
+        " (.png, .svg or .pdf)",
     )
     parser.add_argument(
         "--label-field",
