@@ -77,10 +77,19 @@ each at most once
     return check_feature_names([name.strip() for name in text.split(",")], key=key, roles=roles)
 
 
-def optional_field_name(text: str) -> str | None:
+def optional_field_name(text: str, key: str = "label_field") -> str | None:
     """A field name given as text, or None for :data:`NONE_TEXT` (in any case).
+
+    An empty name is a :class:`~stream_detect.errors.ConfigError` naming ``key``.
 
     >>> optional_field_name("label"), optional_field_name("None")
     ('label', None)
+    >>> optional_field_name(" ", "--label-field")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ConfigError: config key --label-field: got ' ', expected a field name, \
+or none for no such field
     """
+    if not text.strip():
+        raise ConfigError(key, text, f"a field name, or {NONE_TEXT} for no such field")
     return None if text.strip().lower() == NONE_TEXT else text

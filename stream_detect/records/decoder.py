@@ -101,6 +101,8 @@ class RecordDecoder:
     source
         What the records come from (a source URI or path), named in the
         errors about the CSV header; None leaves it out.
+    leave_out_rising
+        False keeps inferred features that only rise over the first batch.
 
     Notes
     -----
@@ -144,6 +146,7 @@ class RecordDecoder:
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         keep_records: bool = True,
         source: str | None = None,
+        leave_out_rising: bool = True,
     ) -> None:
         if format not in FORMATS:
             raise ConfigError("format", format, "one of 'json', 'csv', 'auto'")
@@ -159,6 +162,7 @@ class RecordDecoder:
         self.max_record_bytes = max_record_bytes
         self.keep_records = keep_records
         self.source = source
+        self.leave_out_rising = leave_out_rising
         #: Fields left out of the inferred features because they only rose over the first batch.
         self.left_out: list[str] = []
         self._format = format
@@ -265,7 +269,11 @@ class RecordDecoder:
         bulk = self._decode_bulk(reader, payloads, positions)
         # "is None", not "or": an empty Decoded is falsy.
         decoded = self._decode_each(reader, payloads, positions) if bulk is None else bulk
-        if not inferring or self._features is None or len(decoded) < MIN_ROWS_FOR_RISING:
+        if (
+            not (inferring and self.leave_out_rising)
+            or self._features is None
+            or len(decoded) < MIN_ROWS_FOR_RISING
+        ):
             return decoded
         rising = np.all(np.diff(decoded.values, axis=0) > 0, axis=0).tolist()
         if not any(rising) or all(rising):
