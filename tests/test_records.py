@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.records import (
-    JSON_OPTIONS,
     RAW_TEXT_LIMIT,
     BadRecord,
     Decoded,

@@ -30,8 +30,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
-from stream_detect.modelfile import FittedModel, check_model_path, fit_model, save_model
 from stream_detect.field_names import parse_feature_names
+from stream_detect.modelfile import FittedModel, check_model_path, fit_model, save_model
 from stream_detect.tables import load_table
 from stream_detect.threshold import (
     ConfusionCounts,

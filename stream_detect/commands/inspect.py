@@ -34,8 +34,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
-from stream_detect.progress import Progress
 from stream_detect.field_names import optional_field_name, parse_feature_names
+from stream_detect.progress import Progress
 from stream_detect.tables import iter_table
 from stream_detect.transforms import FeatureTransforms, Suggestion, ThirdMoments, suggest_transform
 
