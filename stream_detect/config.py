@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from stream_detect.errors import ConfigError
+from stream_detect.field_names import check_feature_names
 from stream_detect.settings import DetectorSettings, RunSettings
 
 __all__ = [
@@ -413,14 +414,7 @@ def _check_together(values: Mapping[str, Any]) -> None:
 
     features = values.get("features")
     if features is not None:
-        for role in _ROLE_FIELDS:
-            field_name = values.get(role)
-            if field_name is not None and field_name in features:
-                raise ConfigError(
-                    "features",
-                    ",".join(features),
-                    f"features other than {field_name!r}, the {role} (a field cannot be both)",
-                )
+        check_feature_names(features, roles={role: values.get(role) for role in _ROLE_FIELDS})
         for feature in values.get("transforms") or {}:
             if feature not in features:
                 raise ConfigError(
