@@ -73,6 +73,7 @@ class Summary:
     resumed_from: dict[str, Any] | None = None
     stopped_by: str = "end of input"
     seconds: float = 0.0
+    features: list[str] | None = None
     detector: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +99,7 @@ class Pipeline:
         dead_letter: Sink,
         labels: Source | None = None,
         on_progress: Callable[[int], None] | None = None,
+        on_features: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if labels is not None and (detector.id_field is None or detector.label_field is None):
@@ -119,6 +121,7 @@ class Pipeline:
         self.dead_letter = dead_letter
         self.labels = labels
         self.on_progress = on_progress
+        self.on_features = on_features
         self.clock = clock
         # A format the user names wins over what the file name suggests.
         self.format = run.format if run.format != "auto" else source.format_hint or "auto"
@@ -154,8 +157,8 @@ class Pipeline:
             )
         self.decoder = self._decoder(features)
         if checkpoint.header is not None:
-            self.decoder.decode(RawBatch([checkpoint.header.encode()], [{"line": 1, "offset": 0}]))
-        self.detector = Detector(self.detector_settings, features)
+            self.decoder.use_csv_header(checkpoint.header)
+        self.detector = self._start_detector(features)
         try:
             self.detector.restore(checkpoint.detector)
         except ModelError as exc:
@@ -169,6 +172,25 @@ class Pipeline:
         if self.labels is not None and checkpoint.labels is not None and self.labels.resumable:
             self.labels.seek(checkpoint.labels)
         return True
+
+    def _start_detector(self, features: list[str]) -> Detector:
+        """Build the detector for these features and announce them (one JSON line)."""
+        self.summary.features = list(features)
+        if self.on_features is not None:
+            self._announce(features)
+        return Detector(self.detector_settings, features)
+
+    def _announce(self, features: list[str]) -> None:
+        assert self.on_features is not None
+        announcement: dict[str, Any] = {"features": features}
+        left_out = self.decoder.left_out
+        if left_out:
+            names = ", ".join(left_out)
+            announcement["note"] = (
+                f"left out {names}: they only rise over the first batch (a counter or a clock); "
+                "name them in --features to include them"
+            )
+        self.on_features(orjson.dumps(announcement).decode())
 
     def _decoder(self, features: list[str] | None) -> RecordDecoder:
         settings = self.detector_settings
@@ -266,7 +288,7 @@ class Pipeline:
         results: list[dict[str, Any]] = []
         if len(decoded):
             if self.detector is None:
-                self.detector = Detector(self.detector_settings, self.decoder.features or [])
+                self.detector = self._start_detector(self.decoder.features or [])
             values, reasons = self.detector.transform(decoded.values)
             unusable = [i for i, reason in enumerate(reasons) if reason is not None]
             if unusable:
@@ -442,11 +464,14 @@ def run_stream(
     sink: Sink | None = None,
     dead_letter: Sink | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_features: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> Summary:
     """Open what the settings name (unless given), resume from any checkpoint, run to the end.
 
-    Everything is closed at the end, what was passed in included. If setting
+    ``on_features`` gets one JSON line naming the features once they are known
+    (with a note on any field left out of inferred features). Everything is
+    closed at the end, what was passed in included. If setting
     up fails (a bad checkpoint, say), what this function opened is closed again.
 
     >>> from stream_detect.testing import ListSource, ListSink
@@ -475,6 +500,7 @@ def run_stream(
                 open_source(run.labels, max_line_bytes=run.max_line_bytes, config_key="labels")
             ),
             on_progress=on_progress,
+            on_features=on_features,
         )
         pipeline.restore()
         # From here on, Pipeline.run closes everything, however it ends.

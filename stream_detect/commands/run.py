@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
                 detector_settings,
                 stop=stop,
                 on_progress=None if progress is None else progress.advance,
+                on_features=lambda line: print(line, file=sys.stderr, flush=True),
             )
     finally:
         for sig, handler in previous.items():

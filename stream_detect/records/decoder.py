@@ -243,7 +243,9 @@ class RecordDecoder:
                 n_blank, n_header = first, 1
                 payloads = payloads[first + 1 :]
                 positions = positions[first + 1 :]
-        decoded = self._decode_rows(self._reader, payloads, positions)
+        assert self._reader is not None
+        reader: _Format[Any] = self._reader
+        decoded = self._decode_rows(reader, payloads, positions)
         decoded.n_blank += n_blank
         decoded.n_header = n_header
         return decoded
