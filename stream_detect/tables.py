@@ -31,8 +31,6 @@ Files are read in chunks of rows; the raw text of the whole file is never held.
 
 from __future__ import annotations
 
-import csv
-import math
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -49,6 +47,8 @@ from stream_detect.errors import ConfigError, InputError
 from stream_detect.formats import format_for_path
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
+from stream_detect.records.csv_rows import split_csv
+from stream_detect.records.fields import NUMBER_TYPES, reads_as_finite_number
 from stream_detect.sources.base import RawBatch
 
 __all__ = [
@@ -65,8 +65,6 @@ DEFAULT_CHUNK_ROWS: Final = 65536
 #: Every finite number has a digit; a cell without one need not be parsed.
 _DIGIT: Final = re.compile(r"\d")
 #: The ASCII bytes a number may be written with, whitespace and "_" included.
-#: What a JSON number decodes to (bool is a type of its own).
-_NUMBER_TYPES: Final = frozenset({int, float})
 _NUMBER_BYTES: Final = b"0123456789._eE+- \t\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
@@ -392,9 +390,9 @@ class _LeftOutFields:
         found: list[tuple[int, str]] = []
         for name in self.names:
             values = list(map(dict.get, events, repeat(name)))
-            if _NUMBER_TYPES.isdisjoint(map(type, values)):
+            if NUMBER_TYPES.isdisjoint(map(type, values)):
                 continue
-            found.append((next(i for i, v in enumerate(values) if type(v) in _NUMBER_TYPES), name))
+            found.append((next(i for i, v in enumerate(values) if type(v) in NUMBER_TYPES), name))
         if not found:
             return None
         row_index, name = min(found)
@@ -411,8 +409,7 @@ def _split_row(row: bytes) -> list[bytes]:
     """The cells of a CSV row the decoder has accepted (so valid UTF-8, one record)."""
     if b'"' not in row:
         return row.split(b",")
-    text = row.decode("utf-8")
-    return [cell.encode("utf-8") for cell in next(csv.reader([text]))]
+    return [cell.encode("utf-8") for cell in split_csv(row.decode("utf-8"))]
 
 
 def _first_number(cells: list[bytes]) -> int | None:
@@ -433,14 +430,6 @@ def _first_number(cells: list[bytes]) -> int | None:
         candidates = (index for index, part in enumerate(rest.split(b"\n")) if not part)
     for index in candidates:
         text = cells[index].decode("utf-8")
-        if _DIGIT.search(text) and _is_finite_number(text):
+        if _DIGIT.search(text) and reads_as_finite_number(text):
             return index
     return None
-
-
-def _is_finite_number(cell: str) -> bool:
-    """Whether a CSV cell is a finite number, by the rule the decoder parses features with."""
-    try:
-        return math.isfinite(float(cell))
-    except ValueError:
-        return False

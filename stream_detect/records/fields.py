@@ -41,6 +41,7 @@ __all__ = [
     "optional_texts",
     "oversize_reason",
     "parses_as_float",
+    "reads_as_finite_number",
     "texts",
 ]
 
@@ -260,6 +261,19 @@ def cell_number(cell: str, name: str) -> float:
     if not math.isfinite(value):
         raise Reject(f"feature {name!r} is {cell.strip()!r}, not a finite number")
     return value
+
+
+def reads_as_finite_number(cell: str) -> bool:
+    """Whether :func:`cell_number` accepts ``cell``.
+
+    >>> reads_as_finite_number(" 1e3"), reads_as_finite_number("inf"), reads_as_finite_number("")
+    (True, False, False)
+    """
+    try:
+        cell_number(cell, "")
+    except Reject:
+        return False
+    return True
 
 
 def cell_numbers(cells: Sequence[str]) -> list[int | float] | None:
