@@ -158,11 +158,12 @@ class Pipeline:
         self.decoder = self._decoder(features)
         if checkpoint.header is not None:
             self.decoder.use_csv_header(checkpoint.header)
-        self.detector = self._start_detector(features)
+        self.detector = Detector(self.detector_settings, features)
         try:
             self.detector.restore(checkpoint.detector)
         except ModelError as exc:
             raise ModelError(f"checkpoint {path}: {exc}") from exc
+        self._features_known(features)
         if self.source.resumable:
             self.source.seek(checkpoint.source)
             self.summary.resumed_from = checkpoint.source
@@ -173,15 +174,11 @@ class Pipeline:
             self.labels.seek(checkpoint.labels)
         return True
 
-    def _start_detector(self, features: list[str]) -> Detector:
-        """Build the detector for these features and announce them (one JSON line)."""
+    def _features_known(self, features: list[str]) -> None:
+        """Put the features in the summary and announce them (one JSON line)."""
         self.summary.features = list(features)
-        if self.on_features is not None:
-            self._announce(features)
-        return Detector(self.detector_settings, features)
-
-    def _announce(self, features: list[str]) -> None:
-        assert self.on_features is not None
+        if self.on_features is None:
+            return
         announcement: dict[str, Any] = {"features": features}
         left_out = self.decoder.left_out
         if left_out:
@@ -288,7 +285,8 @@ class Pipeline:
         results: list[dict[str, Any]] = []
         if len(decoded):
             if self.detector is None:
-                self.detector = self._start_detector(self.decoder.features or [])
+                self.detector = Detector(self.detector_settings, self.decoder.features or [])
+                self._features_known(self.decoder.features or [])
             values, reasons = self.detector.transform(decoded.values)
             unusable = [i for i, reason in enumerate(reasons) if reason is not None]
             if unusable:
