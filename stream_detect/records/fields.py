@@ -286,7 +286,7 @@ def cell_numbers(cells: Sequence[str]) -> list[int | float] | None:
     numbers come back as they are; the caller checks finiteness in bulk.
 
     >>> cell_numbers(["1", ".5", "2e3"]), cell_numbers(["1", "x"])
-    ([1, 0.5, 2000.0], None)
+    ([1.0, 0.5, 2000.0], None)
     """
     try:
         numbers: list[Any] = orjson.loads("[" + ",".join(cells) + "]")
