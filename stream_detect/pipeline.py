@@ -77,6 +77,7 @@ class Summary:
     bad_reason: str | None = None
     stopped_by: str = "end of input"
     seconds: float = 0.0
+    features: list[str] | None = None
     detector: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +104,7 @@ class Pipeline:
         labels: Source | None = None,
         on_progress: Callable[[int], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
+        on_features: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         run = run_settings
@@ -128,6 +130,7 @@ class Pipeline:
         self.labels = labels
         self.on_progress = on_progress
         self.unusable = UnusableStreamWatch(on_warning or _warn_on_stderr)
+        self.on_features = on_features
         self.clock = clock
         # A format the user names wins over what the file name suggests.
         self.format = run.format if run.format != "auto" else source.format_hint or "auto"
@@ -162,12 +165,13 @@ class Pipeline:
             )
         self.decoder = self._decoder(features)
         if checkpoint.header is not None:
-            self.decoder.decode(RawBatch([checkpoint.header.encode()], [{"line": 1, "offset": 0}]))
+            self.decoder.use_csv_header(checkpoint.header)
         self.detector = Detector(self.detector_settings, features, clock=self.clock)
         try:
             self.detector.restore(checkpoint.detector)
         except ModelError as exc:
             raise ModelError(f"checkpoint {path}: {exc}") from exc
+        self._features_known(features)
         if self.source.resumable:
             self.source.seek(checkpoint.source)
             self.summary.resumed_from = checkpoint.source
@@ -177,6 +181,21 @@ class Pipeline:
         if self.labels is not None and checkpoint.labels is not None and self.labels.resumable:
             self.labels.seek(checkpoint.labels)
         return True
+
+    def _features_known(self, features: list[str]) -> None:
+        """Put the features in the summary and announce them (one JSON line)."""
+        self.summary.features = list(features)
+        if self.on_features is None:
+            return
+        announcement: dict[str, Any] = {"features": features}
+        left_out = self.decoder.left_out
+        if left_out:
+            names = ", ".join(left_out)
+            announcement["note"] = (
+                f"left out {names}: they only rise over the first batch (a counter or a clock); "
+                "name them in --features to include them"
+            )
+        self.on_features(orjson.dumps(announcement).decode())
 
     def _decoder(self, features: list[str] | None) -> RecordDecoder:
         settings = self.detector_settings
@@ -278,6 +297,7 @@ class Pipeline:
                 self.detector = Detector(
                     self.detector_settings, self.decoder.features or [], clock=self.clock
                 )
+                self._features_known(self.decoder.features or [])
             values, reasons = self.detector.transform(decoded.values)
             unusable = [i for i, reason in enumerate(reasons) if reason is not None]
             if unusable:
@@ -461,11 +481,14 @@ def run_stream(
     dead_letter: Sink | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    on_features: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> Summary:
     """Open what the settings name (unless given), resume from any checkpoint, run to the end.
 
-    Everything is closed at the end, what was passed in included. If setting
+    ``on_features`` gets one JSON line naming the features once they are known
+    (with a note on any field left out of inferred features). Everything is
+    closed at the end, what was passed in included. If setting
     up fails (a bad checkpoint, say), what this function opened is closed again.
 
     >>> from stream_detect.testing import ListSource, ListSink
@@ -496,6 +519,7 @@ def run_stream(
             ),
             on_progress=on_progress,
             on_warning=on_warning,
+            on_features=on_features,
         )
         pipeline.restore()
         # From here on, Pipeline.run closes everything, however it ends.

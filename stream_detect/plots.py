@@ -1,4 +1,7 @@
-"""PNG plots for looking at data and thresholds: feature histograms and threshold curves.
+"""Plots for looking at data and thresholds: feature histograms and threshold curves.
+
+The file format comes from the extension of the path: ``.png``, ``.svg`` or
+``.pdf`` (any case); any other name is refused by :func:`check_plot_path`.
 
 matplotlib is optional (``pip install 'stream-detect[plot]'``); it is imported
 only when a plot is drawn, and its absence is a
@@ -42,14 +45,18 @@ __all__ = [
     "HISTOGRAM_ROW_HEIGHT",
     "HISTOGRAM_WIDTH",
     "MAX_HISTOGRAM_FEATURES",
+    "PLOT_FORMATS",
     "check_plot_path",
     "histogram_edges",
+    "plot_format",
     "plot_histograms",
     "plot_threshold_curves",
 ]
 
 Array = NDArray[np.float64]
 
+#: The plot formats, each written for the file extension of its name.
+PLOT_FORMATS = ("png", "svg", "pdf")
 #: Dots per inch of every PNG written here.
 DPI = 100
 #: Pixel size (width, height) of :func:`plot_threshold_curves`.
@@ -73,7 +80,8 @@ def check_plot_path(path: str | os.PathLike[str]) -> None:
 
     Raises :class:`~stream_detect.errors.DependencyError` when matplotlib is
     not installed, and :class:`~stream_detect.errors.InputError` naming
-    ``path`` when its folder does not exist or ``path`` is itself a folder.
+    ``path`` when its folder does not exist, ``path`` is itself a folder, or
+    its extension is not one of :data:`PLOT_FORMATS`.
     The commands call it first, so a long fit does not end in one of these.
 
     >>> check_plot_path("/no/such/folder/plot.png")
@@ -87,6 +95,27 @@ def check_plot_path(path: str | os.PathLike[str]) -> None:
         raise InputError("cannot write the plot: no such folder", source=os.fspath(path))
     if target.is_dir():
         raise InputError("cannot write the plot: it is a folder", source=os.fspath(path))
+    plot_format(path)
+
+
+def plot_format(path: str | os.PathLike[str]) -> str:
+    """The format a plot is written in, from the extension of ``path``: png, svg or pdf.
+
+    >>> plot_format("curves.PNG"), plot_format("curves.svg"), plot_format("a/b.pdf")
+    ('png', 'svg', 'pdf')
+    >>> plot_format("curves.jpg")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.InputError: curves.jpg: cannot write the plot: the name must end in \
+.png, .svg or .pdf
+    """
+    extension = Path(path).suffix.lower().lstrip(".")
+    if extension not in PLOT_FORMATS:
+        raise InputError(
+            "cannot write the plot: the name must end in .png, .svg or .pdf",
+            source=os.fspath(path),
+        )
+    return extension
 
 
 def histogram_edges(values: ArrayLike, bins: int = _BINS) -> Array:
@@ -147,10 +176,15 @@ def _figure(width_px: int, height_px: int) -> Figure:
 
 
 def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``figure`` as a PNG of its own pixel size (no tight bounding box); return the path."""
+    """Write ``figure`` in the format its extension names, at its own size; return the path.
+
+    A PNG has the figure's pixel size (no tight bounding box); SVG and PDF the
+    same size in points.
+    """
     target = Path(path)
+    file_format = plot_format(target)
     try:
-        figure.savefig(target, format="png", dpi=DPI)
+        figure.savefig(target, format=file_format, dpi=DPI)
     except OSError as exc:
         raise InputError(
             f"cannot write the plot: {exc.strerror or exc}", source=str(target)
@@ -174,7 +208,7 @@ def plot_threshold_curves(
     log p of normal and anomalous events, sharing their bins
     (:func:`histogram_edges`), with the same vertical line. Scores beyond
     ±1e100 are drawn divided by a power of ten, named in the axis labels.
-    Writes an 800 x 800 PNG to ``path`` and returns it.
+    Writes an 800 x 800 image to ``path`` (in the format its extension names) and returns it.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -277,7 +311,7 @@ def plot_histograms(
     are drawn divided by a power of ten, named in the axis label. ``transforms`` may be a
     :class:`~stream_detect.transforms.FeatureTransforms` or any mapping from
     feature name to :class:`~stream_detect.transforms.Transform`. ``title``, if
-    given, goes above the first row (e.g. to say the rows are a sample). Writes a PNG of
+    given, goes above the first row (e.g. to say the rows are a sample). Writes an image of
     1000 x (250 x number of features) pixels to ``path`` and returns it;
     :class:`ConfigError` for more than :data:`MAX_HISTOGRAM_FEATURES` features.
 

@@ -12,10 +12,10 @@ The format comes from the extension: ``.csv`` is CSV with a header line;
 any other name is sniffed from its first non-blank line (``{`` means JSON
 lines). Blank lines are skipped.
 
-Labels: the first data row decides whether the table is labelled. If it has a
-label (0/1/true/false), every row must have one; if it has none (no label
-column, an empty cell, null, absent), no row may have one and ``y`` is None.
-The label field is never a feature.
+Labels follow the rule of every command (:mod:`stream_detect.records.fields`):
+1/true an anomaly, 0/false normal, an empty cell, null or an absent field
+unlabelled, which any row may be (``-1`` in ``y``). ``y`` is None when no row
+has a label. The label field is never a feature.
 
 Features: when they are not given, the first data row decides them, as in the
 stream: its numeric fields, leaving out the label. **A field the first row did
@@ -31,8 +31,6 @@ Files are read in chunks of rows; the raw text of the whole file is never held.
 
 from __future__ import annotations
 
-import csv
-import math
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -46,8 +44,11 @@ import orjson
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
+from stream_detect.formats import format_for_path
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
+from stream_detect.records.csv_rows import split_csv
+from stream_detect.records.fields import NUMBER_TYPES, reads_as_finite_number
 from stream_detect.sources.base import RawBatch
 
 __all__ = [
@@ -56,25 +57,22 @@ __all__ = [
     "TableChunk",
     "iter_table",
     "load_table",
-    "parse_feature_names",
-    "table_format",
 ]
 
 #: Rows decoded at a time by :func:`iter_table`.
 DEFAULT_CHUNK_ROWS: Final = 65536
 
-_FORMAT_BY_EXTENSION: Final = {".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json"}
 #: Every finite number has a digit; a cell without one need not be parsed.
 _DIGIT: Final = re.compile(r"\d")
 #: The ASCII bytes a number may be written with, whitespace and "_" included.
-#: What a JSON number decodes to (bool is a type of its own).
-_NUMBER_TYPES: Final = frozenset({int, float})
 _NUMBER_BYTES: Final = b"0123456789._eE+- \t\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 @dataclass(frozen=True, eq=False)
 class Table:
     """A whole table: features ``X`` (n, d) float64, labels ``y`` (n,) int8 or None.
+
+    ``y`` is 1 (anomaly), 0 (normal) or -1 (unlabelled); None when no row has a label.
 
     ``source`` is the path as the caller gave it, for messages.
     ``ignored_columns`` are the named fields that are neither features nor the
@@ -103,44 +101,6 @@ class TableChunk:
     bytes_read: int
     total_bytes: int
     ignored_columns: list[str] = field(default_factory=list)
-
-
-def table_format(path: str | os.PathLike[str]) -> str:
-    """Return the decoder format for a file name: ``"csv"``, ``"json"`` or ``"auto"``.
-
-    >>> table_format("train.CSV"), table_format("events.ndjson"), table_format("data.txt")
-    ('csv', 'json', 'auto')
-    """
-    extension = os.path.splitext(os.fspath(path))[1].lower()
-    return _FORMAT_BY_EXTENSION.get(extension, "auto")
-
-
-def parse_feature_names(
-    text: str | None, key: str = "features", label_field: str | None = None
-) -> list[str] | None:
-    """Feature names from comma-separated text (``--features a,b``); None for None.
-
-    :class:`~stream_detect.errors.ConfigError` naming ``key`` for an empty
-    name, a name given twice, or the label field among them.
-
-    >>> parse_feature_names(" cpu, mem ")
-    ['cpu', 'mem']
-    >>> parse_feature_names("cpu,label", "--features", "label")
-    Traceback (most recent call last):
-    ...
-    stream_detect.errors.ConfigError: config key --features: got 'cpu,label', expected \
-feature names other than the label field 'label'
-    """
-    if text is None:
-        return None
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise ConfigError(key, text, "comma-separated feature names, none empty")
-    if len(set(names)) != len(names):
-        raise ConfigError(key, text, "comma-separated feature names, each at most once")
-    if label_field is not None and label_field in names:
-        raise ConfigError(key, text, f"feature names other than the label field {label_field!r}")
-    return names
 
 
 def iter_table(
@@ -195,9 +155,11 @@ or choose the features (--features)
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise ConfigError("chunk_rows", chunk_rows, "an integer >= 1")
     source = os.fspath(path)
-    fmt = table_format(source)
+    fmt = format_for_path(source) or "auto"
     # JSON events are kept at no cost (they are parsed anyway) for the fields left out.
-    decoder = RecordDecoder(fmt, features, label_field=label_field, keep_records=fmt != "csv")
+    decoder = RecordDecoder(
+        fmt, features, label_field=label_field, keep_records=fmt != "csv", leave_out_rising=False
+    )
     left_out = _LeftOutFields(label_field, check=features is None)
     try:
         handle = open(source, "rb")  # noqa: SIM115 - closed by the with below, in the generator
@@ -210,7 +172,7 @@ or choose the features (--features)
     with handle:
         total_bytes = os.fstat(handle.fileno()).st_size
         lines_before = 0
-        labelled: bool | None = None
+        seen_rows = False
         while True:
             lines = list(islice(handle, chunk_rows))
             if not lines:
@@ -247,27 +209,7 @@ or choose the features (--features)
                     )
                 if problem is not None:
                     problems.append(problem)
-                has_label = decoded.labels >= 0
-                if labelled is None:
-                    labelled = bool(has_label[0])
-                if labelled and not has_label.all():
-                    line = decoded.positions[int(np.argmin(has_label))]["line"]
-                    problems.append(
-                        (
-                            line,
-                            f"missing label {label_field!r}; the first row is labelled, so "
-                            "every row must be",
-                        )
-                    )
-                if not labelled and has_label.any():
-                    line = decoded.positions[int(np.argmax(has_label))]["line"]
-                    problems.append(
-                        (
-                            line,
-                            f"label {label_field!r} on this row but not on the first row; "
-                            "label every row or none",
-                        )
-                    )
+                seen_rows = True
             if problems:
                 line, reason = min(problems, key=lambda problem: problem[0])
                 raise InputError(reason, source=source, line=line)
@@ -276,13 +218,13 @@ or choose the features (--features)
             assert decoder.features is not None
             yield TableChunk(
                 X=decoded.values,
-                y=decoded.labels if labelled else None,
+                y=decoded.labels if bool(np.any(decoded.labels >= 0)) else None,
                 features=decoder.features,
                 bytes_read=handle.tell(),
                 total_bytes=total_bytes,
                 ignored_columns=list(left_out.names),
             )
-        if labelled is None:
+        if not seen_rows:
             if decoder.columns is not None:
                 raise InputError("the file has a header but no data rows", source=source)
             raise InputError("the file is empty", source=source)
@@ -322,10 +264,13 @@ def load_table(
                 chunks.append(chunk)
     else:
         chunks = list(iter_table(source, label_field, features))
-    y_parts = [chunk.y for chunk in chunks if chunk.y is not None]
+    labelled = any(chunk.y is not None for chunk in chunks)
+    y_parts = [
+        np.full(len(chunk.X), -1, dtype=np.int8) if chunk.y is None else chunk.y for chunk in chunks
+    ]
     return Table(
         X=np.concatenate([chunk.X for chunk in chunks]),
-        y=np.concatenate(y_parts) if y_parts else None,
+        y=np.concatenate(y_parts) if labelled else None,
         features=chunks[0].features,
         source=source,
         ignored_columns=chunks[-1].ignored_columns,
@@ -445,9 +390,9 @@ class _LeftOutFields:
         found: list[tuple[int, str]] = []
         for name in self.names:
             values = list(map(dict.get, events, repeat(name)))
-            if _NUMBER_TYPES.isdisjoint(map(type, values)):
+            if NUMBER_TYPES.isdisjoint(map(type, values)):
                 continue
-            found.append((next(i for i, v in enumerate(values) if type(v) in _NUMBER_TYPES), name))
+            found.append((next(i for i, v in enumerate(values) if type(v) in NUMBER_TYPES), name))
         if not found:
             return None
         row_index, name = min(found)
@@ -464,8 +409,7 @@ def _split_row(row: bytes) -> list[bytes]:
     """The cells of a CSV row the decoder has accepted (so valid UTF-8, one record)."""
     if b'"' not in row:
         return row.split(b",")
-    text = row.decode("utf-8")
-    return [cell.encode("utf-8") for cell in next(csv.reader([text]))]
+    return [cell.encode("utf-8") for cell in split_csv(row.decode("utf-8"))]
 
 
 def _first_number(cells: list[bytes]) -> int | None:
@@ -486,14 +430,6 @@ def _first_number(cells: list[bytes]) -> int | None:
         candidates = (index for index, part in enumerate(rest.split(b"\n")) if not part)
     for index in candidates:
         text = cells[index].decode("utf-8")
-        if _DIGIT.search(text) and _is_finite_number(text):
+        if _DIGIT.search(text) and reads_as_finite_number(text):
             return index
     return None
-
-
-def _is_finite_number(cell: str) -> bool:
-    """Whether a CSV cell is a finite number, by the rule the decoder parses features with."""
-    try:
-        return math.isfinite(float(cell))
-    except ValueError:
-        return False

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from stream_detect.errors import ConfigError
+from stream_detect.field_names import check_feature_names
 from stream_detect.river_params import check_river_model, river_detectors
 from stream_detect.transforms import parse_transform
 
@@ -408,14 +409,7 @@ with a river:* model (clipping to the alert boundary needs a Gaussian model)
 
     features = values.get("features")
     if features is not None:
-        for role in _ROLE_FIELDS:
-            field_name = values.get(role)
-            if field_name is not None and field_name in features:
-                raise ConfigError(
-                    "features",
-                    ",".join(features),
-                    f"features other than {field_name!r}, the {role} (a field cannot be both)",
-                )
+        check_feature_names(features, roles={role: values.get(role) for role in _ROLE_FIELDS})
         for feature in values.get("transforms") or {}:
             if feature not in features:
                 raise ConfigError(

@@ -308,6 +308,45 @@ def test_plots_are_written(capsys: pytest.CaptureFixture[str], files: dict[str, 
     assert test_curves.read_bytes().startswith(b"\x89PNG")
 
 
+def test_partly_labelled_files_use_their_labelled_rows(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    # The label rule of every command: an empty label cell is an unlabelled row.
+    folder: Path = files["dir"]
+    rows = [[a, b, int(c)] for (a, b), c in zip(files["X_val"], files["y_val"], strict=True)]
+    partly = [[a, b, "" if i % 3 == 0 else c] for i, (a, b, c) in enumerate(rows)]
+    write_csv(folder / "partly.csv", ["cpu", "mem", "label"], partly)
+    kept = [row for i, row in enumerate(rows) if i % 3 != 0]
+    write_csv(folder / "kept.csv", ["cpu", "mem", "label"], kept)
+    partly_fit = run_json(capsys, "fit", files["train"], "--val", folder / "partly.csv")
+    kept_fit = run_json(capsys, "fit", files["train"], "--val", folder / "kept.csv")
+    assert partly_fit["log_epsilon"] == kept_fit["log_epsilon"]
+    assert partly_fit["n_validation"] == len(kept)
+    assert {k: v for k, v in partly_fit.items() if "validation" not in k} == {
+        k: v for k, v in kept_fit.items() if "validation" not in k
+    }
+    model_path = folder / "m.json"
+    run_json(capsys, "fit", files["train"], "--val", folder / "partly.csv", "--out", model_path)
+    partly_eval = run_json(capsys, "evaluate", model_path, folder / "partly.csv")
+    kept_eval = run_json(capsys, "evaluate", model_path, folder / "kept.csv")
+    assert partly_eval["n"] == kept_eval["n"] == len(kept)
+    assert {k: v for k, v in partly_eval.items() if k != "test"} == {
+        k: v for k, v in kept_eval.items() if k != "test"
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "magic"), [("curves.png", b"\x89PNG"), ("curves.svg", b"<?xml"), ("c.PDF", b"%PDF")]
+)
+def test_plot_format_follows_the_extension(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any], name: str, magic: bytes
+) -> None:
+    pytest.importorskip("matplotlib")
+    curves = files["dir"] / name
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--plot", curves)
+    assert curves.read_bytes().startswith(magic)
+
+
 # ---------------------------------------------------------------- errors: exit 2, one line
 
 
@@ -369,6 +408,9 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
         # The destinations are checked first: TRAIN does not even exist here.
         (["fit", "{dir}/absent.csv", "--plot", "{dir}/no/p.png"], ["no/p.png", "no such folder"]),
         (["fit", "{dir}/absent.csv", "--out", "{dir}/no/m.json"], ["no/m.json", "no such folder"]),
+        # The plot's format comes from its name: any other extension is refused first.
+        (["fit", "{dir}/absent.csv", "--plot", "{dir}/p.jpg"], ["p.jpg", ".png, .svg or .pdf"]),
+        (["evaluate", "{dir}/absent.json", "{test}", "--plot", "{dir}/p"], ["p:", ".png, .svg"]),
         (["fit", "{dir}/absent.csv", "--out", "{dir}"], ["cannot write model file", "a folder"]),
         (
             ["evaluate", "{dir}/absent.json", "{test}", "--plot", "{dir}/no/p.png"],

@@ -253,10 +253,25 @@ def test_inspect_json_lines_with_features_and_no_labels(
     report = json.loads(out)
     assert [f["name"] for f in report["features"]] == ["b"]
     assert report["labels"] == {"anomalous": 0, "normal": 500}
-    status, out, _ = run_cli(capsys, str(path), "--json", "--label-field", "", "--no-progress")
+    status, out, _ = run_cli(capsys, str(path), "--json", "--label-field", "none", "--no-progress")
     report = json.loads(out)
     assert report["labels"] is None
     assert [f["name"] for f in report["features"]] == ["a", "b", "label"]
+
+
+def test_inspect_accepts_a_partly_labelled_file_as_run_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "partly.csv"
+    path.write_text("x,label\n1,0\n2,\n3,1\n4,\n")
+    status, out, _ = run_cli(capsys, str(path), "--json", "--no-progress")
+    assert status == 0
+    report = json.loads(out)
+    assert report["rows"] == 4
+    assert report["labels"] == {"anomalous": 1, "normal": 1}
+    status, _, err = run_cli(capsys, str(path), "--label-field", "", "--no-progress")
+    assert status == 2
+    assert "--label-field" in err and "none" in err
 
 
 def test_inspect_plot_writes_a_png_of_the_documented_size(

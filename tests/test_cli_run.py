@@ -839,3 +839,54 @@ def test_a_run_with_some_usable_events_exits_0() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert summary_of(done.stderr)["events"] == 1
     assert b"warning" in done.stderr  # 600 dead letters in a row after the one good event
+
+
+# -- what the first lines decide ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first", [b"garbage", b"[1,2]"])
+def test_a_bad_first_line_on_stdin_does_not_lose_the_json_stream(first: bytes) -> None:
+    events = [{"x": float(i % 7), "y": float(i % 3)} for i in range(1000)]
+    done = cli("--format", "auto", "--emit", "all", input=first + b"\n" + jsonl(events))
+    results, summary = ok(done)
+    assert summary["events"] == len(results) == 1000
+    assert summary["bad_records"] == 1
+    letters = [
+        json.loads(line) for line in done.stderr.splitlines() if line.startswith(b'{"position"')
+    ]
+    assert [(letter["position"]["line"], letter["raw"]) for letter in letters] == [
+        (1, first.decode())
+    ]
+
+
+def test_counters_and_clocks_are_not_chosen_as_features_and_the_choice_is_announced() -> None:
+    rng = np.random.default_rng(7)
+    events = [
+        {
+            "ts": 1_700_000_000 + 1.5 * i,
+            "seq": i,
+            "cpu": float(rng.normal(50.0, 5.0)),
+            "mem": float(rng.normal(2.0, 0.3)),
+        }
+        for i in range(5000)
+    ]
+    done = cli(input=jsonl(events))
+    _, summary = ok(done)
+    assert summary["features"] == ["cpu", "mem"]
+    assert summary["alerts"] < 100, "5,000 noise events raise few alerts"
+    (announcement,) = [
+        json.loads(line) for line in done.stderr.splitlines() if line.startswith(b'{"features"')
+    ]
+    assert announcement["features"] == ["cpu", "mem"]
+    assert "ts, seq" in announcement["note"] and "--features" in announcement["note"]
+    # Named, they are features (and, rising without end, they drive the alerts).
+    _, named = ok(cli("--features", "cpu,mem,ts,seq", input=jsonl(events)))
+    assert named["features"] == ["cpu", "mem", "ts", "seq"]
+    assert named["alerts"] > summary["alerts"]
+
+
+def test_role_fields_are_never_chosen_as_features() -> None:
+    events = [{"id": i, "when": i % 5, "host": i % 2, "x": float(i % 7)} for i in range(300)]
+    roles = ["--id-field", "id", "--timestamp-field", "when", "--key-field", "host"]
+    _, summary = ok(cli(*roles, input=jsonl(events)))
+    assert summary["features"] == ["x"]

@@ -12,13 +12,12 @@ from hypothesis import strategies as st
 
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.records import (
-    JSON_OPTIONS,
     RAW_TEXT_LIMIT,
     BadRecord,
     Decoded,
     RecordDecoder,
-    encode_result,
 )
+from stream_detect.records.decoder import MIN_ROWS_FOR_RISING
 from stream_detect.sources.base import RawBatch
 
 
@@ -145,7 +144,7 @@ def test_every_json_bad_kind_in_one_batch_counts_add_up() -> None:
     decoded = decoder.decode(batch)
     assert_accounted(decoded, batch)
     assert len(decoded) == 2
-    assert decoded.n_blank == 2 and decoder.skipped_blank == 2
+    assert decoded.n_blank == 2
     assert len(decoded.bad) == len(lines) - 4
     assert all(bad.reason for bad in decoded.bad)
 
@@ -201,9 +200,7 @@ def test_csv_blank_lines_are_counted_and_skipped_before_and_after_the_header() -
     assert_accounted(decoded, batch)
     assert decoded.n_blank == 4 and decoded.n_header == 1
     assert decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
-    assert decoder.skipped_blank == 4
-    decoder.decode(make_batch([b""], first_line=8))
-    assert decoder.skipped_blank == 5
+    assert decoder.decode(make_batch([b""], first_line=8)).n_blank == 1
 
 
 def test_csv_quoted_fields() -> None:
@@ -417,6 +414,70 @@ def test_auto_detects_json_after_blank_lines_and_bom() -> None:
     assert decoded.n_blank == 1
 
 
+@pytest.mark.parametrize("first", [b"garbage", b"[1,2]", b"42"])
+def test_auto_a_bad_first_line_is_one_bad_record_of_a_json_stream(first: bytes) -> None:
+    lines = [b"", first, GOOD_1, GOOD_2]
+    decoder = RecordDecoder("auto")
+    batch = make_batch(lines)
+    decoded = decoder.decode(batch)
+    assert_accounted(decoded, batch)
+    assert decoder.format == "json" and decoder.columns is None
+    assert decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert [(bad.position["line"], bad.payload) for bad in decoded.bad] == [(2, first)]
+
+
+def test_auto_a_first_line_alone_in_its_batch_waits_for_the_next_line() -> None:
+    # The same stream, one line a batch: the same events and the same bad record.
+    decoder = RecordDecoder("auto")
+    first = decoder.decode(make_batch([b"garbage", b""]))
+    assert decoder.format == "auto" and len(first) == 0 and first.bad == []
+    assert first.n_blank == 1
+    second = decoder.decode(make_batch([GOOD_1], first_line=3))
+    assert decoder.format == "json"
+    assert [bad.position["line"] for bad in second.bad] == [1]
+    assert second.values.tolist() == [[1.0, 2.0]]
+    # A CSV header alone in its batch is a header once the next row comes.
+    decoder = RecordDecoder("auto")
+    assert len(decoder.decode(make_batch([b"x,y"]))) == 0
+    decoded = decoder.decode(make_batch([b"1,2", b"3,4"], first_line=2))
+    assert decoder.format == "csv" and decoded.n_header == 1
+    assert decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def rising_batch(n: int) -> RawBatch:
+    rows = [f'{{"ts": {1000 + 10 * i}, "seq": {i}, "x": {(i * 7) % 5}}}' for i in range(n)]
+    return make_batch([row.encode() for row in rows])
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_inferred_features_leave_out_fields_that_only_rise(fmt: str) -> None:
+    batch = rising_batch(MIN_ROWS_FOR_RISING)
+    if fmt == "csv":
+        rows = [orjson.loads(line) for line in batch.payloads]
+        lines = [b"ts,seq,x"] + [f"{r['ts']},{r['seq']},{r['x']}".encode() for r in rows]
+        batch = make_batch(lines)
+    decoder = RecordDecoder(fmt)
+    decoded = decoder.decode(batch)
+    assert decoder.features == ["x"] and decoder.left_out == ["ts", "seq"]
+    assert decoded.values.shape == (MIN_ROWS_FOR_RISING, 1)
+    assert_accounted(decoded, batch)
+
+
+def test_rising_fields_stay_when_named_too_few_rows_or_nothing_else() -> None:
+    named = RecordDecoder("json", ["x", "ts", "seq"])
+    named.decode(rising_batch(50))
+    assert named.features == ["x", "ts", "seq"] and named.left_out == []
+    few = RecordDecoder("json")
+    few.decode(rising_batch(MIN_ROWS_FOR_RISING - 1))
+    assert few.features == ["ts", "seq", "x"] and few.left_out == []
+    only_rising = RecordDecoder("json")
+    only_rising.decode(make_batch([f'{{"n": {i}}}'.encode() for i in range(20)]))
+    assert only_rising.features == ["n"]
+    kept = RecordDecoder("json", leave_out_rising=False)
+    kept.decode(rising_batch(50))
+    assert kept.features == ["ts", "seq", "x"]
+
+
 def test_all_blank_batch_before_anything_is_known() -> None:
     decoder = RecordDecoder("auto")
     batch = make_batch([b"", b"\n"])
@@ -468,19 +529,6 @@ def test_bad_record_to_dict_cuts_long_raw_text_and_escapes_invalid_utf8() -> Non
     assert len(text) == RAW_TEXT_LIMIT
     assert note == f"[cut: the record has {len(payload)} bytes]"
     orjson.dumps(entry)
-
-
-def test_encode_result_extra_wins_and_numpy_values_encode() -> None:
-    result = encode_result(
-        {"v": 1, "log_p": "user field"},
-        {"log_p": np.float64(-2.5), "alert": np.bool_(True), "contributions": np.array([1.0])},
-    )
-    assert orjson.loads(orjson.dumps(result, option=JSON_OPTIONS)) == {
-        "v": 1,
-        "log_p": -2.5,
-        "alert": True,
-        "contributions": [1.0],
-    }
 
 
 # -- properties ------------------------------------------------------------------------------

@@ -12,9 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream_detect.errors import InputError
-from stream_detect.tables import iter_table, load_table, table_format
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from stream_detect.formats import format_for_path
+from stream_detect.tables import iter_table, load_table
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
@@ -59,6 +58,22 @@ def test_table_without_labels_has_y_none(tmp_path: Path) -> None:
     assert load_table(write(tmp_path, "e.csv", "x,label\n1,\n2,\n")).y is None
 
 
+def test_partly_labelled_rows_are_unlabelled_where_the_label_is_empty(tmp_path: Path) -> None:
+    # The one label rule of every command: any row may be unlabelled (-1).
+    for name, text in [
+        ("p.csv", "x,label\n1,0\n2,\n3,1\n"),
+        ("p.jsonl", '{"x": 1}\n{"x": 2, "label": true}\n{"x": 3, "label": null}\n'),
+    ]:
+        table = load_table(write(tmp_path, name, text))
+        assert table.X.tolist() == [[1.0], [2.0], [3.0]]
+        assert table.y is not None
+        assert table.y.tolist() == ([0, -1, 1] if name == "p.csv" else [-1, 1, -1])
+    chunks = list(iter_table(write(tmp_path, "c.csv", "x,label\n1,\n2,\n3,1\n"), chunk_rows=2))
+    assert [None if chunk.y is None else chunk.y.tolist() for chunk in chunks] == [None, [-1, 1]]
+    table = load_table(tmp_path / "c.csv")
+    assert table.y is not None and table.y.tolist() == [-1, -1, 1]
+
+
 def test_label_field_is_configurable_and_never_a_feature(tmp_path: Path) -> None:
     path = write(tmp_path, "t.csv", "x,is_anomaly,y\n1,1,2\n3,0,4\n")
     table = load_table(path, label_field="is_anomaly")
@@ -71,7 +86,7 @@ def test_label_field_is_configurable_and_never_a_feature(tmp_path: Path) -> None
 def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
     assert load_table(write(tmp_path, "a.txt", '\n{"v": 1}\n')).X.tolist() == [[1.0]]
     assert load_table(write(tmp_path, "b.data", "v\n2\n")).X.tolist() == [[2.0]]
-    assert table_format(tmp_path / "c.JSON") == "json"
+    assert format_for_path(tmp_path / "c.JSON") == "json"
 
 
 @pytest.mark.parametrize(
@@ -88,18 +103,6 @@ def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
             "x,label\n1,0\n2,maybe\n",
             3,
             "label 'label' is 'maybe'; expected 0, 1, true or false (empty for unlabelled)",
-        ),
-        (
-            "t.csv",
-            "x,label\n1,0\n2,\n",
-            3,
-            "missing label 'label'; the first row is labelled, so every row must be",
-        ),
-        (
-            "t.csv",
-            "x,label\n1,\n2,1\n",
-            3,
-            "label 'label' on this row but not on the first row; label every row or none",
         ),
         ("t.csv", "x,x\n1,2\n", 1, "the CSV header names column 'x' twice"),
         (
@@ -209,12 +212,12 @@ def test_iter_table_chunks_concatenate_to_load_table(
         assert table.y.tolist() == expected_y
 
 
-def test_nab_csv_from_reference_data() -> None:
+def test_nab_csv_from_reference_data(shared_data: Path) -> None:
     path = (
-        SHARED_DATA / "nab" / "data" / "realKnownCause" / "machine_temperature_system_failure.csv"
+        shared_data / "nab" / "data" / "realKnownCause" / "machine_temperature_system_failure.csv"
     )
     if not path.exists():
-        pytest.skip(f"reference data not found at {path} (the ../shared checkout is absent)")
+        pytest.skip(f"reference data not found at {path}")
     table = load_table(path)
     # The timestamp column is text, so the one numeric column is the feature.
     assert table.features == ["value"]

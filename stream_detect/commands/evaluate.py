@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plot",
         metavar="PATH",
-        help="draw precision/recall/F1 against log epsilon and the log p histograms (PNG)",
+        help="draw precision/recall/F1 against log epsilon and the log p histograms"
+        " (.png, .svg or .pdf)",
     )
 
 
@@ -59,9 +60,12 @@ def run(args: argparse.Namespace) -> int:
             f"no {args.label_field!r} column; evaluating needs labels (1 anomaly, 0 normal)",
             source=args.test,
         )
-    # The table decoder has refused labels other than 0 and 1.
+    # The table decoder has refused labels other than 0 and 1; unlabelled rows (-1) are
+    # not evaluated.
     labels = np.asarray(test.y).ravel()
-    log_p = model.log_p(test.X, source=args.test)
+    labelled = labels >= 0
+    labels = labels[labelled]
+    log_p = model.log_p(test.X, source=args.test)[labelled]
     counts = confusion_counts(labels, model.flag(log_p))
     if args.plot is not None:
         from stream_detect.plots import plot_threshold_curves

@@ -31,8 +31,9 @@ from numpy.typing import NDArray
 
 from stream_detect.config import StoreOnce
 from stream_detect.errors import ConfigError, InputError
+from stream_detect.field_names import parse_feature_names
 from stream_detect.modelfile import FittedModel, check_model_path, fit_model, save_model
-from stream_detect.tables import load_table, parse_feature_names
+from stream_detect.tables import load_table
 from stream_detect.threshold import (
     ConfusionCounts,
     best_log_threshold,
@@ -97,7 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plot",
         metavar="PATH",
-        help="draw precision/recall/F1 against log epsilon and the log p histograms (PNG)",
+        help="draw precision/recall/F1 against log epsilon and the log p histograms"
+        " (.png, .svg or .pdf)",
     )
 
 
@@ -110,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
         check_plot_path(args.plot)
     if args.out is not None:
         check_model_path(args.out)
-    chosen_features = parse_feature_names(args.features, "--features", args.label_field)
+    chosen_features = parse_feature_names(
+        args.features, "--features", {"label_field": args.label_field}
+    )
     train = load_table(
         args.train, label_field=args.label_field, features=chosen_features, progress=True
     )
@@ -201,8 +205,9 @@ def label_problem(y: NDArray[Any] | None, label_field: str) -> tuple[bool, str] 
     """Why labels ``y`` cannot choose ε, or None if they can: ``(fatal, reason)``.
 
     Labels must exist (otherwise ``fatal`` is True) and include both classes
-    (``fatal`` False: the file is fine, it just cannot choose ε). Labels other
-    than 0 and 1 never get here: the table decoder refuses them.
+    (``fatal`` False: the file is fine, it just cannot choose ε). Unlabelled
+    rows (-1) are left out; labels other than 0, 1 and -1 never get here: the
+    table decoder refuses them.
 
     >>> label_problem(np.array([0, 0]), "label")
     (False, "the 'label' column holds only 0 (2 events); choosing epsilon needs both \
@@ -216,6 +221,7 @@ normal (0) and anomalous (1) events")
             f"no {label_field!r} column; choosing epsilon needs labels (1 anomaly, 0 normal)",
         )
     labels = np.asarray(y).ravel()
+    labels = labels[labels >= 0]
     classes = np.unique(labels)
     if len(classes) < 2:
         only = str(int(classes[0])) if len(classes) else "nothing"
@@ -242,7 +248,7 @@ def _labelled_scores(
             raise InputError(problem[1], source=args.val)
         assert val.y is not None
         log_p = model.log_p(val.X, source=args.val)
-        return _Labelled(args.val, np.asarray(val.y, dtype=np.int8).ravel(), log_p), None
+        return _labelled_only(args.val, val.y, log_p), None
     if train_y is None:
         return None, (
             f"no labels to choose epsilon with: TRAIN has no {args.label_field!r} column "
@@ -254,7 +260,14 @@ def _labelled_scores(
         if fatal:
             raise InputError(reason, source=args.train)
         return None, f"no epsilon chosen: in TRAIN {reason}; pass --val FILE with labels of both"
-    return _Labelled(args.train, np.asarray(train_y, dtype=np.int8).ravel(), train_log_p), None
+    return _labelled_only(args.train, train_y, train_log_p), None
+
+
+def _labelled_only(source: str, y: NDArray[Any], log_p: Array) -> _Labelled:
+    """The labelled events only: an unlabelled row (-1) neither helps nor hurts a threshold."""
+    labels = np.asarray(y, dtype=np.int8).ravel()
+    labelled = labels >= 0
+    return _Labelled(source, labels[labelled], log_p[labelled])
 
 
 @dataclass(frozen=True)

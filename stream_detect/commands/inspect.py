@@ -35,8 +35,9 @@ from numpy.typing import NDArray
 
 from stream_detect.config import StoreOnce
 from stream_detect.errors import ConfigError, InputError
+from stream_detect.field_names import optional_field_name, parse_feature_names
 from stream_detect.progress import Progress
-from stream_detect.tables import iter_table, parse_feature_names
+from stream_detect.tables import iter_table
 from stream_detect.transforms import FeatureTransforms, Suggestion, ThirdMoments, suggest_transform
 
 __all__ = [
@@ -319,14 +320,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plot",
         metavar="PATH",
-        help="draw each feature's histogram before and after its suggested transform (PNG)",
+        help="draw each feature's histogram before and after its suggested transform"
+        " (.png, .svg or .pdf)",
     )
     parser.add_argument(
         "--label-field",
         default="label",
         metavar="NAME",
         help="column holding the labels; never a feature, its counts are reported "
-        "(default: label; '' for none)",
+        "(default: label; none for no label column)",
     )
     parser.add_argument(
         "--features",
@@ -358,8 +360,8 @@ def run(args: argparse.Namespace) -> int:
 
         # Fail on a destination that cannot be written now, not after reading a large file.
         check_plot_path(args.plot)
-    label_field = args.label_field or None
-    features = parse_feature_names(args.features, "--features", label_field)
+    label_field = optional_field_name(args.label_field, "--label-field")
+    features = parse_feature_names(args.features, "--features", {"label_field": label_field})
     report = inspect_file(
         args.data,
         label_field=label_field,

@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                 stop=stop,
                 on_progress=None if progress is None else progress.advance,
                 on_warning=_warn,
+                on_features=lambda line: print(line, file=sys.stderr, flush=True),
             )
     except ConfigError as error:
         raise locate_error_in_args(error, args) from None

@@ -9,7 +9,7 @@
                        makes ``flush`` also fsync
 =====================  ==============================================
 
-The URI grammar is the sources' (:func:`stream_detect.sources.parse_uri`);
+The URI grammar is :func:`stream_detect.uris.parse_uri`, shared with sources;
 each scheme is one entry of :data:`SINK_SCHEMES`, so a new kind of sink
 (Kafka, Alertmanager) plugs in by adding an entry.
 
@@ -37,7 +37,7 @@ from stream_detect.sinks.streams import (
     StdoutSink,
     encode_json_line,
 )
-from stream_detect.sources import ParsedURI, parse_uri
+from stream_detect.uris import ParsedURI, parse_uri
 
 __all__ = [
     "SINK_SCHEMES",

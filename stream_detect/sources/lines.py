@@ -58,10 +58,10 @@ import stat
 import time
 from collections import deque
 from itertools import accumulate
-from pathlib import Path
 from typing import Any
 
 from stream_detect.errors import ConfigError, InputError
+from stream_detect.formats import format_for_path
 from stream_detect.sources.base import RawBatch, Source
 
 __all__ = [
@@ -72,7 +72,6 @@ __all__ = [
     "FileSource",
     "LineSource",
     "StdinSource",
-    "format_hint_for",
 ]
 
 #: Longest line kept whole; longer lines are truncated to this many bytes.
@@ -85,17 +84,7 @@ PIPE_READ_SIZE = 1 << 16
 #: How often a followed file is checked for growth once its end was reached.
 DEFAULT_POLL_INTERVAL_S = 0.05
 
-_FORMAT_HINTS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
 _CR = 13
-
-
-def format_hint_for(path: str | os.PathLike[str]) -> str | None:
-    """Return the record format a file name suggests: ``"csv"``, ``"json"`` or None.
-
-    >>> format_hint_for("events.jsonl"), format_hint_for("train.CSV"), format_hint_for("log.txt")
-    ('json', 'csv', None)
-    """
-    return _FORMAT_HINTS.get(Path(path).suffix.lower())
 
 
 class _LongLine:
@@ -617,7 +606,7 @@ class FileSource(LineSource):
             max_line_bytes=max_line_bytes,
             read_size=read_size,
             poll_interval_s=poll_interval_s,
-            format_hint=format_hint_for(name),
+            format_hint=format_for_path(name),
             close_fd=True,
         )
 

@@ -1,0 +1,35 @@
+"""Decode raw records (JSON lines or CSV) into arrays.
+
+A :class:`RecordDecoder` turns the :class:`~stream_detect.sources.base.RawBatch`
+a source hands out into a :class:`Decoded` batch: a float64 matrix of the good
+events' features plus what the detector and the output need (labels, keys,
+ids, timestamps, the original fields, the positions). Bad records never raise
+and are never dropped: each one comes back in :attr:`Decoded.bad` with its
+position and a sentence saying what is wrong with which field.
+
+The modules, one concept each:
+
+* :mod:`~stream_detect.records.batch`: the decoded batch types;
+* :mod:`~stream_detect.records.fields`: the field rules (a number, a label, a
+  key, an id, in a JSON value or a CSV cell) and their reasons;
+* :mod:`~stream_detect.records.json_lines` and :mod:`~stream_detect.records.csv_rows`:
+  the two formats;
+* :mod:`~stream_detect.records.decoder`: the front that picks the format and
+  runs the bulk and record-by-record paths.
+"""
+
+from __future__ import annotations
+
+from stream_detect.formats import FORMATS
+from stream_detect.records.batch import JSON_OPTIONS, RAW_TEXT_LIMIT, BadRecord, Decoded
+from stream_detect.records.decoder import DEFAULT_MAX_RECORD_BYTES, RecordDecoder
+
+__all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
+    "FORMATS",
+    "JSON_OPTIONS",
+    "RAW_TEXT_LIMIT",
+    "BadRecord",
+    "Decoded",
+    "RecordDecoder",
+]

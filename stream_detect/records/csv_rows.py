@@ -1,0 +1,238 @@
+"""CSV: a header line naming the columns, then one row per record, read by the cell rules.
+
+:class:`CsvRows` is the CSV half of :class:`~stream_detect.records.RecordDecoder`:
+it reads the header, splits rows and reads their cells, one row at a time (the
+exact path, which says why a row is bad) or a whole batch at once (the fast
+path, which gives up, returning None, at the first doubt). A quoted field
+cannot span lines: each line is one record.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from itertools import repeat
+from typing import Any
+
+from stream_detect.errors import InputError
+from stream_detect.records.batch import FloatMatrix
+from stream_detect.records.fields import (
+    CELL_LABELS,
+    Reject,
+    cell_key,
+    cell_label,
+    cell_number,
+    cell_numbers,
+    oversize_reason,
+    parses_as_float,
+)
+from stream_detect.records.roles import FieldRoles
+
+__all__ = ["CsvRows", "split_csv"]
+
+Row = list[str]
+
+
+class CsvRows:
+    """Read CSV rows by the columns of a header.
+
+    Parameters
+    ----------
+    roles
+        The label, key, id and timestamp fields.
+    header
+        The header line, as bytes.
+    position
+        Where the header line is, for errors.
+    features
+        The configured features, or None when they are to be inferred.
+    max_record_bytes, source
+        The record length limit, and what to name in errors.
+
+    Raises
+    ------
+    InputError
+        The header cannot be read (too long, not UTF-8, malformed, a column
+        named twice) or lacks a configured feature or the key column, since
+        every row after it would be bad too.
+
+    Examples
+    --------
+    >>> rows = CsvRows(FieldRoles(), b"x,y,label", {"line": 1}, None, 100)
+    >>> rows.columns, rows.numeric_fields(rows.parse(b"1,a,0"))
+    (['x', 'y', 'label'], ['x'])
+    """
+
+    name = "csv"
+
+    def __init__(
+        self,
+        roles: FieldRoles,
+        header: bytes,
+        position: dict[str, Any],
+        features: Sequence[str] | None,
+        max_record_bytes: int,
+        source: str | None = None,
+    ) -> None:
+        self.roles = roles
+        self.columns = _read_header(header, position, max_record_bytes, source)
+        line = position.get("line")
+        listing = ", ".join(self.columns)
+        for name in [*(features or []), roles.key_field]:
+            if name is not None and name not in self.columns:
+                what = "key field" if name == roles.key_field else "feature"
+                raise InputError(
+                    f"{what} {name!r} is not a column of the CSV header (columns: {listing})",
+                    source=source,
+                    line=line if isinstance(line, int) else None,
+                )
+        self._index = {name: i for i, name in enumerate(self.columns)}
+        self._label = None if roles.label_field is None else self._index.get(roles.label_field)
+        self.features: list[str] = []
+        self._feature_columns: list[int] = []
+
+    def bind(self, features: list[str]) -> None:
+        """Read these features (columns of the header) from now on."""
+        self.features = features
+        self._feature_columns = [self._index[name] for name in features]
+
+    # -- one row -----------------------------------------------------------------------
+
+    def parse(self, payload: bytes) -> Row:
+        """The cells of one line; Reject saying what is wrong with the line."""
+        try:
+            text = payload.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as error:
+            raise Reject(f"invalid UTF-8 at byte {error.start}") from None
+        try:
+            row = split_csv(text)
+        except csv.Error as error:
+            raise Reject(f"malformed CSV: {error}") from None
+        if len(row) != len(self.columns):
+            raise Reject(f"expected {len(self.columns)} columns as in the header, got {len(row)}")
+        return row
+
+    def numeric_fields(self, row: Row) -> list[str]:
+        """The named columns whose cell reads as a number, leaving out those with a role."""
+        reserved = self.roles.reserved
+        return [
+            name
+            for name, cell in zip(self.columns, row, strict=True)
+            if name and name not in reserved and parses_as_float(cell)
+        ]
+
+    def numbers(self, row: Row) -> list[float]:
+        """The features of one row."""
+        return [
+            cell_number(row[i], name)
+            for i, name in zip(self._feature_columns, self.features, strict=True)
+        ]
+
+    def label(self, row: Row) -> int:
+        """The row's label, -1 for none."""
+        if self._label is None:
+            return -1
+        assert self.roles.label_field is not None
+        return cell_label(row[self._label], self.roles.label_field)
+
+    def key(self, row: Row, name: str) -> str:
+        """The row's key."""
+        return cell_key(row[self._index[name]], name)
+
+    def ident(self, row: Row, name: str) -> str | None:
+        """The row's id, None for an empty cell or no such column."""
+        column = self._index.get(name)
+        return None if column is None else row[column] or None
+
+    def timestamp(self, row: Row, name: str) -> str | None:
+        """The row's timestamp as written, None for an empty cell or no such column."""
+        return self.ident(row, name)
+
+    def to_dicts(self, rows: list[Row], values: FloatMatrix) -> list[dict[str, Any]]:
+        """One dict per row, feature cells replaced by their numbers."""
+        records: list[dict[str, Any]] = [dict(zip(self.columns, row, strict=True)) for row in rows]
+        for record, numbers in zip(records, values.tolist(), strict=True):
+            record.update(zip(self.features, numbers, strict=True))
+        return records
+
+    # -- a whole batch: None at the first doubt ------------------------------------------
+
+    def parse_all(self, payloads: list[bytes]) -> list[Row] | None:
+        """Every line's cells, or None."""
+        if any(map(bytes.endswith, payloads, repeat((b"\r", b"\n")))):
+            payloads = [payload.rstrip(b"\r\n") for payload in payloads]
+        try:
+            lines = list(map(bytes.decode, payloads))
+            rows = [line.split(",") if '"' not in line else split_csv(line) for line in lines]
+        except (UnicodeDecodeError, csv.Error):
+            return None
+        return rows if set(map(len, rows)) == {len(self.columns)} else None
+
+    def all_numbers(self, rows: list[Row]) -> list[int | float] | None:
+        """Every row's features, row after row, or None."""
+        columns = self._feature_columns
+        return cell_numbers([row[i] for row in rows for i in columns])
+
+    def all_labels(self, rows: list[Row]) -> list[int] | None:
+        """Every row's label (with a label field), or None."""
+        column = self._label
+        if column is None:
+            return [-1] * len(rows)
+        try:
+            return [CELL_LABELS[row[column]] for row in rows]
+        except KeyError:
+            return None
+
+    def all_keys(self, rows: list[Row], name: str) -> list[str] | None:
+        """Every row's key, or None."""
+        column = self._index[name]
+        keys = [row[column] for row in rows]
+        return None if "" in keys else keys
+
+    def all_idents(self, rows: list[Row], name: str) -> list[str | None] | None:
+        """Every row's id."""
+        return [self.ident(row, name) for row in rows]
+
+
+def split_csv(text: str) -> Row:
+    """Split one CSV line; the csv module only when a quote makes it necessary.
+
+    >>> split_csv('a,"b,c",d')
+    ['a', 'b,c', 'd']
+    """
+    if '"' not in text:
+        return text.split(",")
+    rows = list(csv.reader([text], strict=True))
+    if len(rows) != 1:
+        raise csv.Error("a quoted field spans lines")
+    return rows[0]
+
+
+def _read_header(
+    payload: bytes, position: dict[str, Any], max_record_bytes: int, source: str | None
+) -> list[str]:
+    line = position.get("line")
+    where = line if isinstance(line, int) else None
+    reason = oversize_reason(payload, position, max_record_bytes)
+    if reason is not None:
+        raise InputError(f"the CSV header is too long: {reason}", source=source, line=where)
+    try:
+        text = payload.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"the CSV header is not valid UTF-8 (byte {error.start})", source=source, line=where
+        ) from None
+    try:
+        columns = [name.strip() for name in split_csv(text)]
+    except csv.Error as error:
+        raise InputError(
+            f"the CSV header is malformed: {error}", source=source, line=where
+        ) from None
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen and name:
+            raise InputError(
+                f"the CSV header names column {name!r} twice", source=source, line=where
+            )
+        seen.add(name)
+    return columns

@@ -1,0 +1,151 @@
+"""JSON lines: one JSON object per record, its fields read by the JSON field rules.
+
+:class:`JsonLines` is the JSON half of :class:`~stream_detect.records.RecordDecoder`:
+it parses records and reads their fields, one record at a time (the exact
+path, which says why a record is bad) or a whole batch at once (the fast path,
+which gives up, returning None, at the first doubt).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from stream_detect.records.fields import (
+    JSON_LABELS,
+    NUMBER_TYPES,
+    Reject,
+    json_id,
+    json_key,
+    json_kind,
+    json_label,
+    json_number,
+    optional_texts,
+    texts,
+)
+from stream_detect.records.roles import FieldRoles
+
+__all__ = ["JsonLines"]
+
+Event = dict[str, Any]
+
+
+class JsonLines:
+    """Read JSON-line records: parse them, find their numeric fields, read each field.
+
+    >>> fmt = JsonLines(FieldRoles(label_field="label"))
+    >>> event = fmt.parse(b'{"x": 1, "label": 1}')
+    >>> fmt.numeric_fields(event), fmt.label(event)
+    (['x'], 1)
+    >>> fmt.parse(b"[1, 2]")
+    Traceback (most recent call last):
+    ...
+    stream_detect.records.fields.Reject: expected a JSON object, got an array
+    """
+
+    name = "json"
+
+    def __init__(self, roles: FieldRoles) -> None:
+        self.roles = roles
+        self.features: list[str] = []
+
+    def bind(self, features: list[str]) -> None:
+        """Read these features from now on."""
+        self.features = features
+
+    # -- one record --------------------------------------------------------------------
+
+    def parse(self, payload: bytes) -> Event:
+        """The JSON object on one line; Reject saying what is wrong with the line."""
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError as error:
+            raise Reject(_invalid_json_reason(payload, error)) from None
+        if type(event) is not dict:
+            raise Reject(f"expected a JSON object, got {json_kind(event)}")
+        return event
+
+    def numeric_fields(self, event: Event) -> list[str]:
+        """The fields holding JSON numbers, leaving out the fields with a role."""
+        reserved = self.roles.reserved
+        return [
+            name
+            for name, value in event.items()
+            if type(value) in NUMBER_TYPES and name not in reserved
+        ]
+
+    def numbers(self, event: Event) -> list[int | float]:
+        """The features of one event."""
+        return [json_number(event, name) for name in self.features]
+
+    def label(self, event: Event) -> int:
+        """The event's label, -1 for none."""
+        return json_label(event, self.roles.label_field)
+
+    def key(self, event: Event, name: str) -> str:
+        """The event's key."""
+        return json_key(event, name)
+
+    def ident(self, event: Event, name: str) -> str | None:
+        """The event's id, None for none."""
+        return json_id(event, name)
+
+    def timestamp(self, event: Event, name: str) -> Any:
+        """The event's timestamp as written, None for none."""
+        return event.get(name)
+
+    def to_dicts(self, events: list[Event], values: Any) -> list[Event]:
+        """The events' original fields, for output: the events themselves."""
+        return events
+
+    # -- a whole batch: None at the first doubt ------------------------------------------
+
+    def parse_all(self, payloads: list[bytes]) -> list[Event] | None:
+        """Every line's JSON object, or None."""
+        try:
+            events: list[Any] = list(map(orjson.loads, payloads))
+        except orjson.JSONDecodeError:
+            return None
+        return events if set(map(type, events)) == {dict} else None
+
+    def all_numbers(self, events: list[Event]) -> list[int | float] | None:
+        """Every event's features, row after row, or None."""
+        try:
+            flat = [event[name] for event in events for name in self.features]
+        except KeyError:
+            return None
+        return flat if set(map(type, flat)) <= NUMBER_TYPES else None
+
+    def all_labels(self, events: list[Event]) -> list[int] | None:
+        """Every event's label (with a label field), or None."""
+        name = self.roles.label_field
+        try:
+            return [JSON_LABELS[event.get(name)] for event in events]  # type: ignore[arg-type]
+        except (KeyError, TypeError):
+            return None
+
+    def all_keys(self, events: list[Event], name: str) -> list[str] | None:
+        """Every event's key, or None."""
+        try:
+            return texts([event[name] for event in events])
+        except KeyError:
+            return None
+
+    def all_idents(self, events: list[Event], name: str) -> list[str | None] | None:
+        """Every event's id, or None."""
+        return optional_texts([event.get(name) for event in events])
+
+
+def _invalid_json_reason(payload: bytes, error: orjson.JSONDecodeError) -> str:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as bad_utf8:
+        return f"invalid UTF-8 at byte {bad_utf8.start}"
+    # Parse again without the line ending a file reader leaves on, so that "at
+    # character N" counts within the line as the user sees it.
+    try:
+        orjson.loads(payload.rstrip(b"\r\n"))
+    except orjson.JSONDecodeError as within_line:
+        error = within_line
+    return f"invalid JSON at character {error.pos}: {error.msg}"

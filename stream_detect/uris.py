@@ -1,0 +1,120 @@
+"""Source and sink URIs: the one grammar both are addressed with.
+
+::
+
+    SCHEME:TARGET?NAME=VALUE&NAME=VALUE     ("//" after the colon is optional)
+    WORD                                     (a bare scheme: "-", "stdin", "stderr")
+
+The first ``?`` starts the query, so a path containing ``?`` cannot be named.
+A bare query name (``?follow``) means ``true``. What a scheme means is up to
+the registry that opens it (:mod:`stream_detect.sources`, :mod:`stream_detect.sinks`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from stream_detect.errors import ConfigError
+
+__all__ = ["ParsedURI", "parse_uri"]
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_BARE_WORD = re.compile(r"-|[a-z]+")
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass(frozen=True)
+class ParsedURI:
+    """A source or sink URI split into its parts.
+
+    ``config_key`` names the setting the URI came from (``source``, ``sink``,
+    ``dead_letter``...), so every error about it can say where to look.
+
+    >>> parsed = parse_uri("file:///var/log/events.jsonl?follow=true")
+    >>> parsed.scheme, parsed.target, dict(parsed.params)
+    ('file', '/var/log/events.jsonl', {'follow': 'true'})
+    >>> parsed.flag("follow")
+    True
+    """
+
+    uri: str
+    scheme: str
+    target: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    config_key: str = "source"
+
+    def check_params(self, allowed: Iterable[str]) -> None:
+        """Raise ConfigError naming any query parameter not in ``allowed``.
+
+        >>> parse_uri("file:x.jsonl?folow=true").check_params(["follow"])
+        Traceback (most recent call last):
+        ...
+        stream_detect.errors.ConfigError: config key source: got 'file:x.jsonl?folow=true', \
+expected only the query parameters follow for file: (unknown: 'folow')
+        """
+        allowed = sorted(allowed)
+        unknown = [name for name in self.params if name not in allowed]
+        if unknown:
+            names = ", ".join(repr(name) for name in unknown)
+            accepted = ", ".join(allowed) if allowed else "none"
+            raise ConfigError(
+                self.config_key,
+                self.uri,
+                f"only the query parameters {accepted} for {self.scheme}: (unknown: {names})",
+            )
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """Return the boolean query parameter ``name`` (true/false, 1/0, yes/no, on/off).
+
+        >>> parse_uri("file:x?follow=no").flag("follow"), parse_uri("file:x").flag("follow")
+        (False, False)
+        """
+        value = self.params.get(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ConfigError(
+            self.config_key, self.uri, f"{name}=true or {name}=false, not {name}={value!r}"
+        )
+
+
+def parse_uri(uri: str, *, config_key: str = "source") -> ParsedURI:
+    """Split ``uri`` into scheme, target and query parameters.
+
+    A string that is neither a bare word nor ``SCHEME:...`` gets the scheme
+    ``""``, which no registry knows, so the caller reports it as unknown.
+
+    >>> parse_uri("-").scheme, parse_uri("stderr").scheme, parse_uri("file:a/b.csv").target
+    ('-', 'stderr', 'a/b.csv')
+    >>> parse_uri("events.jsonl").scheme
+    ''
+
+    Raises
+    ------
+    ConfigError
+        The query is malformed or names a parameter twice.
+    """
+    if _BARE_WORD.fullmatch(uri):
+        return ParsedURI(uri, uri, "", {}, config_key)
+    scheme, colon, rest = uri.partition(":")
+    if not colon or not _SCHEME.fullmatch(scheme):
+        return ParsedURI(uri, "", uri, {}, config_key)
+    if rest.startswith("//"):
+        rest = rest[2:]
+    target, _, query = rest.partition("?")
+    params: dict[str, str] = {}
+    for item in query.split("&") if query else []:
+        name, equals, value = item.partition("=")
+        if not name:
+            raise ConfigError(config_key, uri, "query parameters written as name=value&name=value")
+        if name in params:
+            raise ConfigError(config_key, uri, f"the query parameter {name!r} at most once")
+        params[name] = unquote(value) if equals else "true"
+    return ParsedURI(uri, scheme.lower(), target, params, config_key)
