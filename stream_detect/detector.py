@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, ModelError
+from stream_detect.modelfile import FittedModel
 from stream_detect.models import GaussianModel, Model, ScoreBlock, build_model
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings
@@ -129,8 +130,16 @@ class Detector:
     ([150], ['a', 'b'])
     """
 
-    def __init__(self, settings: DetectorSettings, features: tuple[str, ...] | list[str]) -> None:
+    def __init__(
+        self,
+        settings: DetectorSettings,
+        features: tuple[str, ...] | list[str],
+        *,
+        initial_model: FittedModel | None = None,
+    ) -> None:
         self.settings = settings
+        # Every model (each new key's too) starts from it, as having learned its n events.
+        self.initial_model = initial_model
         self.features = tuple(features)
         self.transforms = FeatureTransforms.from_dict(settings.transforms or {})
         unknown = set(self.transforms) - set(self.features)
@@ -335,15 +344,22 @@ class Detector:
     def _state_for(self, key: str) -> _KeyState:
         state = self.models.get(key)
         if state is None:
-            model = build_model(
-                self.settings.model,
-                self.features,
-                half_life=self.settings.half_life,
-                variance_floor=self.settings.variance_floor,
-                params=self.settings.model_params,
-                river_scaler=self.settings.river_scaler,
-            )
-            state = self.models[key] = _KeyState(model)
+            if self.initial_model is not None:
+                state = _KeyState(
+                    self.initial_model.streaming_model(self.settings.half_life),
+                    learned=round(self.initial_model.n),
+                )
+            else:
+                model = build_model(
+                    self.settings.model,
+                    self.features,
+                    half_life=self.settings.half_life,
+                    variance_floor=self.settings.variance_floor,
+                    params=self.settings.model_params,
+                    river_scaler=self.settings.river_scaler,
+                )
+                state = _KeyState(model)
+            self.models[key] = state
             while len(self.models) > self.settings.max_keys:
                 self.models.popitem(last=False)
                 self.evicted += 1
@@ -702,8 +718,7 @@ class Detector:
                 state.pending = [np.asarray(p, dtype=np.float64) for p in entry["pending"]]
             saved = ValidationBuffer.from_dict(data["validation"])
             # This run's validation_size holds; the newest labels of each class are kept.
-            self.validation = ValidationBuffer(self.settings.validation_size, len(self.features))
-            self.validation.add(*saved.arrays())
+            self.validation = saved.resized(self.settings.validation_size)
             scores = np.asarray(data["recent_scores"], dtype=np.float64)
             self.recent_scores = np.full(_SCORE_MEMORY, np.nan)
             self.recent_scores[: scores.size] = scores
