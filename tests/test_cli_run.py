@@ -672,15 +672,13 @@ def test_every_example_config_runs(config: Path, tmp_path: Path) -> None:
     events = config_events()
     source, out, dead = tmp_path / "events.jsonl", tmp_path / "out.jsonl", tmp_path / "dead.jsonl"
     source.write_bytes(jsonl(events))
-    # Relative paths in a config are relative to the working directory: give them one.
-    (tmp_path / "feedback").mkdir()
-    (tmp_path / "feedback" / "labels.jsonl").write_bytes(
-        jsonl([{"event_id": "ev3", "label": 0}, {"event_id": "ev10", "label": 1}])
-    )
-    (tmp_path / "state").mkdir()
+    # Relative paths in a config are relative to the working directory: an empty one,
+    # without the labels file or the checkpoint directory a config names.
+    workdir = tmp_path / "empty"
+    workdir.mkdir()
     files = ["--source", f"file:{source}", "--sink", f"file:{out}", "--dead-letter", f"file:{dead}"]
     flags = ["--emit", "all", "--retune-seconds", "0"]
-    done = cli("--config", str(config), *files, *flags, cwd=tmp_path)
+    done = cli("--config", str(config), *files, *flags, cwd=workdir)
     _, summary = ok(done)
     results = parse_lines(out.read_bytes())
     assert dead.read_bytes() == b""
@@ -699,7 +697,7 @@ def test_every_example_config_runs(config: Path, tmp_path: Path) -> None:
                 assert set(result["contributions"]) <= set(features)
     checkpoint = settings.get("checkpoint")
     if checkpoint is not None:
-        assert (tmp_path / checkpoint).exists()
+        assert (workdir / checkpoint).exists()
 
 
 def test_flags_override_the_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -759,10 +757,21 @@ def test_a_missing_source_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "absent.jsonl" in line and "Traceback" not in line
 
 
-def test_a_checkpoint_in_a_missing_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    done = cli("--checkpoint", str(tmp_path / "no" / "state.json"), input=b'{"x": 1.0}\n')
+def test_a_missing_checkpoint_directory_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "state.json"
+    ok(cli("--checkpoint", str(path), input=b'{"x": 1.0}\n'))
+    assert load_checkpoint(path) is not None
+
+
+def test_a_checkpoint_directory_that_cannot_be_made_is_one_line_and_exit_2(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plain").write_text("a file")
+    done = cli("--checkpoint", str(tmp_path / "plain" / "state.json"), input=b'{"x": 1.0}\n')
     assert b"Traceback" not in done.stderr
     assert done.returncode == 2
+    (line,) = done.stderr.decode().splitlines()
+    assert "checkpoint" in line
 
 
 def test_a_checkpoint_of_another_model_is_refused_at_restart(
