@@ -43,13 +43,13 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from stream_detect.atomic import write_atomically
 from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
     floor_covariance,
     gaussian_score,
 )
-from stream_detect.atomic import write_atomically
 from stream_detect.errors import ConfigError, InputError, ModelError
 from stream_detect.models import GaussianModel
 from stream_detect.settings import DetectorSettings
@@ -417,7 +417,8 @@ def detector_settings_for(
     >>> detector_settings_for(DetectorSettings(features=("y",)), fitted, "m.json")
     Traceback (most recent call last):
     ...
-    stream_detect.errors.ModelError: features ['y'] conflict with features ['x'] of the initial model m.json: name the model's features or none
+    stream_detect.errors.ModelError: features ['y'] conflict with features ['x'] of the initial \
+model m.json: name the model's features or none
     """
     transforms = model.transforms.to_dict()
     conflicts: list[tuple[str, Any, Any]] = []

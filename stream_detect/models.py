@@ -126,16 +126,22 @@ class GaussianModel(Model):
         variance_floor: float = DEFAULT_VARIANCE_FLOOR,
         relative_floor: float = DEFAULT_RELATIVE_FLOOR,
     ) -> GaussianModel:
-        """A model that has learned ``n`` events of this mean and population variance (or covariance).
+        """A model that has learned ``n`` events of this mean and population variance.
 
-        A ``(d, d)`` ``spread`` makes a full-covariance model. It learns on from there.
+        A ``(d, d)`` ``spread`` (a population covariance) makes a full-covariance
+        model. It learns on from there.
 
         >>> m = GaussianModel.from_moments(2.0, np.array([1.0]), np.array([1.0]))
         >>> m.learn(np.array([[1.0]])); m.n, m.stats.var.round(6).tolist()
         (3.0, [0.666667])
         """
-        model = cls(mean.shape[0], full=spread.ndim == 2, half_life=half_life,
-                    variance_floor=variance_floor, relative_floor=relative_floor)
+        model = cls(
+            mean.shape[0],
+            full=spread.ndim == 2,
+            half_life=half_life,
+            variance_floor=variance_floor,
+            relative_floor=relative_floor,
+        )
         model.stats.n = float(n)
         model.stats.mean = np.array(mean, dtype=np.float64)
         model.stats.second = np.asarray(spread, dtype=np.float64) * float(n)

@@ -168,9 +168,7 @@ class Pipeline:
         self.decoder = self._decoder(features)
         if checkpoint.header is not None:
             self.decoder.decode(RawBatch([checkpoint.header.encode()], [{"line": 1, "offset": 0}]))
-        self.detector = Detector(
-            self.detector_settings, features, initial_model=self.initial_model
-        )
+        self.detector = Detector(self.detector_settings, features, initial_model=self.initial_model)
         try:
             self.detector.restore(checkpoint.detector)
         except ModelError as exc:

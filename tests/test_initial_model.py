@@ -32,7 +32,9 @@ def fitted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     """A model written by ``stream-detect fit --out``, with y log-transformed and log ε set."""
     rng = np.random.default_rng(3)
     train = tmp_path / "train.csv"
-    rows = [f"{x},{y}" for x, y in zip(rng.normal(size=500), rng.lognormal(1.0, 0.3, 500))]
+    rows = [
+        f"{x},{y}" for x, y in zip(rng.normal(size=500), rng.lognormal(1.0, 0.3, 500), strict=True)
+    ]
     train.write_text("x,y\n" + "\n".join(rows) + "\n")
     path = tmp_path / "model.json"
     assert main(["fit", str(train), "--transform", "y=log", "--out", str(path)]) == 0
@@ -44,7 +46,7 @@ def fitted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 def stream_events(count: int = 100) -> list[dict[str, Any]]:
     rng = np.random.default_rng(4)
     xs, ys = rng.normal(size=count), rng.lognormal(1.0, 0.3, count)
-    events = [{"x": float(x), "y": float(y)} for x, y in zip(xs, ys)]
+    events = [{"x": float(x), "y": float(y)} for x, y in zip(xs, ys, strict=True)]
     events[10] = {"x": 9.0, "y": 2.7}
     return events
 
@@ -170,6 +172,4 @@ def test_the_streaming_model_of_a_fit_scores_as_the_fit_does() -> None:
         stream.learn(X[200:])
         everything = fit_model(X, ["a", "b", "c"], kind=kind)
         np.testing.assert_allclose(stream.stats.mean, everything.mean, rtol=1e-12)
-        np.testing.assert_allclose(
-            stream.score(X[:5]).log_p, everything.log_p(X[:5]), rtol=1e-9
-        )
+        np.testing.assert_allclose(stream.score(X[:5]).log_p, everything.log_p(X[:5]), rtol=1e-9)
