@@ -726,7 +726,8 @@ def test_flags_override_the_config(capsys: pytest.CaptureFixture[str], tmp_path:
         (["--source", "file:/no/such/events.jsonl"], "no such file"),
         (["--source", "kafka://broker:9092/events"], "source"),
         (["--sink", "file:/no/such/dir/out.jsonl"], "sink"),
-        (["--labels", "file:/no/such/labels.jsonl", "--id-field", "id"], "no such file"),
+        # A labels file that does not exist yet is waited for; a directory is refused.
+        (["--labels", "file:/", "--id-field", "id"], "directory"),
         (["--config", "/no/such/config.toml"], "config"),
         (["--model", "river:NoSuchDetector"], "model"),
     ],

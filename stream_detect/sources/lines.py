@@ -675,8 +675,10 @@ class AwaitedFileSource(Source):
     >>> len(source.read_batch(10, 0.0, 0.0)), source.exhausted
     (0, False)
     >>> _ = path.write_bytes(b'{"id": "a", "label": 1}\\n')
-    >>> source.read_batch(10, 0.0, 0.0).payloads, source.exhausted
-    ([b'{"id": "a", "label": 1}'], True)
+    >>> source.read_batch(10, 0.0, 1.0).payloads
+    [b'{"id": "a", "label": 1}']
+    >>> source.read_batch(10, 0.0, 1.0).payloads, source.exhausted
+    ([], True)
     >>> source.close()
     """
 
