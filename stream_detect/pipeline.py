@@ -42,8 +42,8 @@ from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source, parse_uri
+from stream_detect.sources.awaited import AwaitedFileSource
 from stream_detect.sources.base import RawBatch, Source
-from stream_detect.sources.lines import AwaitedFileSource
 from stream_detect.state import Checkpoint, load_checkpoint, save_checkpoint
 
 __all__ = ["Pipeline", "Summary", "run_stream"]

@@ -13,7 +13,7 @@ import pytest
 
 from stream_detect.cli import main
 from stream_detect.recent import Feedback, HeldFeedback
-from stream_detect.sources.lines import AwaitedFileSource
+from stream_detect.sources.awaited import AwaitedFileSource
 
 RUN = [sys.executable, "-m", "stream_detect", "run"]
 TIMEOUT_S = 90.0
