@@ -11,6 +11,7 @@ anomalous**.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,6 +20,7 @@ __all__ = [
     "DEFAULT_RELATIVE_FLOOR",
     "DEFAULT_VARIANCE_FLOOR",
     "LOG_2PI",
+    "GaussianScore",
     "diagonal_contributions",
     "diagonal_log_pdf",
     "floor_covariance",
@@ -27,6 +29,7 @@ __all__ = [
     "full_distance",
     "full_log_pdf",
     "gaussian_log_pdf",
+    "gaussian_score",
     "log_pdf_from_distance",
     "scale_free_log_pdf",
 ]
@@ -109,6 +112,59 @@ def diagonal_log_pdf(X: Array, mean: Array, var: Array) -> Array:
     return log_pdf_from_distance(distance_sq, np.sum(np.log(var), axis=-1), X.shape[-1])
 
 
+class GaussianScore(NamedTuple):
+    """What :func:`gaussian_score` finds for each row.
+
+    ``spread`` is the floored variances (diagonal) or covariance (full) that
+    were used; ``contributions`` the per-feature terms of ``distance_sq`` for
+    a diagonal model (None for a full one, whose terms need a solve; see
+    :func:`full_contributions`).
+    """
+
+    log_p: Array
+    distance_sq: Array
+    spread: Array
+    contributions: Array | None
+
+
+def gaussian_score(
+    X: Array,
+    mean: Array,
+    spread: Array,
+    variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+    relative_floor: float = DEFAULT_RELATIVE_FLOOR,
+) -> GaussianScore:
+    """Score each row of ``X`` under a Gaussian whose variances are floored first.
+
+    The one Gaussian log-density of the package: the streaming models and a
+    model fitted on a batch both score through it. ``spread`` holds the
+    variances of independent features when it has the shape of ``mean``
+    (``(d,)``, or ``(B, d)`` per row): they are raised to
+    :func:`floor_variance`. One more dimension (``(d, d)`` or ``(B, d, d)``)
+    makes it a covariance matrix, which gets the ridge of
+    :func:`floor_covariance`. The statistics are never changed in place.
+
+    >>> s = gaussian_score(np.array([[1.0, 2.0]]), np.zeros(2), np.ones(2))
+    >>> s.log_p.round(6).tolist(), s.distance_sq.tolist(), s.contributions.tolist()
+    ([-4.337877], [5.0], [[1.0, 4.0]])
+    """
+    d = X.shape[-1]
+    if spread.ndim == mean.ndim:
+        var = floor_variance(spread, mean, variance_floor, relative_floor)
+        contributions = diagonal_contributions(X, mean, var)
+        distance_sq: Array = np.sum(contributions, axis=-1)
+        log_p = log_pdf_from_distance(distance_sq, np.sum(np.log(var), axis=-1), d)
+        return GaussianScore(log_p, distance_sq, var, contributions)
+    if spread.ndim == mean.ndim + 1:
+        cov = floor_covariance(spread, mean, variance_floor, relative_floor)
+        distance_sq, log_det = full_distance(X, mean, cov)
+        return GaussianScore(log_pdf_from_distance(distance_sq, log_det, d), distance_sq, cov, None)
+    raise ValueError(
+        f"spread must have the shape of mean {mean.shape} (variances) or one more dimension "
+        f"(a covariance matrix), got {spread.shape}"
+    )
+
+
 def gaussian_log_pdf(
     X: Array,
     mean: Array,
@@ -116,14 +172,7 @@ def gaussian_log_pdf(
     variance_floor: float = DEFAULT_VARIANCE_FLOOR,
     relative_floor: float = DEFAULT_RELATIVE_FLOOR,
 ) -> Array:
-    """log p(x) of each row of ``X`` under a Gaussian whose variances are floored first.
-
-    ``spread`` holds the variances of independent features when it has the
-    shape of ``mean`` (``(d,)``, or ``(B, d)`` per row): they are raised to
-    :func:`floor_variance` and scored by :func:`diagonal_log_pdf`. One more
-    dimension (``(d, d)`` or ``(B, d, d)``) makes it a covariance matrix, which
-    gets the ridge of :func:`floor_covariance` and is scored by
-    :func:`full_log_pdf`. The statistics are never changed in place.
+    """log p(x) of each row of ``X``: the ``log_p`` of :func:`gaussian_score`.
 
     >>> X = np.array([[1.0, 2.0]])
     >>> gaussian_log_pdf(X, np.zeros(2), np.ones(2)).round(6).tolist()
@@ -133,16 +182,7 @@ def gaussian_log_pdf(
     >>> gaussian_log_pdf(np.array([[5.0]]), np.array([5.0]), np.array([0.0]), 1e-2, 0.0).round(3)
     array([1.383])
     """
-    if spread.ndim == mean.ndim:
-        var = floor_variance(spread, mean, variance_floor, relative_floor)
-        return diagonal_log_pdf(X, mean, var)
-    if spread.ndim == mean.ndim + 1:
-        cov = floor_covariance(spread, mean, variance_floor, relative_floor)
-        return full_log_pdf(X, mean, cov)
-    raise ValueError(
-        f"spread must have the shape of mean {mean.shape} (variances) or one more dimension "
-        f"(a covariance matrix), got {spread.shape}"
-    )
+    return gaussian_score(X, mean, spread, variance_floor, relative_floor).log_p
 
 
 def diagonal_contributions(X: Array, mean: Array, var: Array) -> Array:

@@ -38,6 +38,7 @@ from stream_detect.detections import Detections
 from stream_detect.errors import ConfigError, ModelError
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, KeyState, groups
 from stream_detect.learning import LearningPolicy
+from stream_detect.modelfile import FittedModel
 from stream_detect.models import Model, ScoreBlock, build_model, model_kind
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings
@@ -82,8 +83,11 @@ class Detector:
         features: tuple[str, ...] | list[str],
         *,
         clock: Callable[[], float] = time.monotonic,
+        initial_model: FittedModel | None = None,
     ) -> None:
         self.settings = settings
+        # Every model (each new key's too) starts from it, as having learned its n events.
+        self.initial_model = initial_model
         self.features = tuple(features)
         self.transforms = FeatureTransforms.from_dict(settings.transforms or {})
         unknown = set(self.transforms) - set(self.features)
@@ -102,7 +106,11 @@ class Detector:
         if settings.model == "full":
             # A covariance needs more events than features before it means anything.
             self.min_samples = max(self.min_samples, d + 1)
-        self.models = KeyedModels(settings.max_keys, self._new_model)
+        self.models = KeyedModels(
+            settings.max_keys,
+            self._new_model,
+            initial_learned=0 if initial_model is None else round(initial_model.n),
+        )
         self.policy = LearningPolicy(settings, min_samples=self.min_samples, keyed=self.keyed)
         self.tuner = ThresholdTuner(settings, d, clock=clock)
         self.recent_events = RecentEvents(settings.id_memory, d)
@@ -110,6 +118,8 @@ class Detector:
 
     def _new_model(self) -> Model:
         settings = self.settings
+        if self.initial_model is not None:
+            return self.initial_model.streaming_model(settings.half_life)
         return build_model(
             settings.model,
             self.features,

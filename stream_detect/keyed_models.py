@@ -55,7 +55,10 @@ class KeyedModels(Mapping[str, KeyState]):
     max_keys
         Most models held at once (>= 1).
     new_model
-        Builds the empty model of a key seen for the first time.
+        Builds the model of a key seen for the first time.
+    initial_learned
+        Events that new model counts as learned already (a model started from
+        a fitted one skips warm-up).
 
     Examples
     --------
@@ -67,9 +70,12 @@ class KeyedModels(Mapping[str, KeyState]):
     (['a', 'c'], 1)
     """
 
-    def __init__(self, max_keys: int, new_model: Callable[[], Model]) -> None:
+    def __init__(
+        self, max_keys: int, new_model: Callable[[], Model], *, initial_learned: int = 0
+    ) -> None:
         self.max_keys = max_keys
         self.new_model = new_model
+        self.initial_learned = initial_learned
         self.evicted = 0
         self._states: OrderedDict[str, KeyState] = OrderedDict()
 
@@ -96,7 +102,7 @@ class KeyedModels(Mapping[str, KeyState]):
         if state is not None:
             self._states.move_to_end(key)
             return state
-        state = self._states[key] = KeyState(self.new_model())
+        state = self._states[key] = KeyState(self.new_model(), learned=self.initial_learned)
         while len(self._states) > self.max_keys:
             self._states.popitem(last=False)
             self.evicted += 1

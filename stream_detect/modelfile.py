@@ -12,7 +12,7 @@ is data, never code (no pickle)::
       "mean": [...],                       # in transformed units
       "var": [...],                        # diagonal model: population variances (1/m)
       "cov": [[...], ...],                 # full model instead of "var": population covariance
-      "variance_floor": 1e-12, "relative_floor": 1e-12,
+      "variance_floor": 1e-12, "relative_floor": 1e-20,
       "log_epsilon": -9.31, "epsilon": 9.1e-05,  # null when no labels chose one
       "threshold_method": "exact",         # exact | grid | classic | null
       "validation": {"tp": ..., "f1": ..., ...}  # what the threshold achieved, or null
@@ -21,6 +21,12 @@ is data, never code (no pickle)::
 ``log_epsilon`` is what decisions use (flag when log p(x) < log ε); ``epsilon``
 is written for people and ignored on reading. A non-finite log ε is written as
 the string ``"-inf"`` or ``"inf"``, since JSON has no infinities.
+
+A fitted model and a streaming one are the same Gaussian: both score through
+:func:`~stream_detect.density.gaussian_score`, and
+:meth:`FittedModel.streaming_model` turns a fitted model into the
+:class:`~stream_detect.models.GaussianModel` that ``stream-detect run
+--initial-model`` starts from and keeps learning.
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +43,16 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from stream_detect.atomic import write_atomically
 from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
     floor_covariance,
-    gaussian_log_pdf,
+    gaussian_score,
 )
 from stream_detect.errors import ConfigError, InputError, ModelError
+from stream_detect.models import GaussianModel
+from stream_detect.settings import DetectorSettings
 from stream_detect.stats import RunningCovariance, RunningMoments
 from stream_detect.threshold import exp_or_inf
 from stream_detect.transforms import FeatureTransforms
@@ -55,6 +63,7 @@ __all__ = [
     "FittedModel",
     "ModelKind",
     "check_model_path",
+    "detector_settings_for",
     "fit_model",
     "load_model",
     "save_model",
@@ -109,6 +118,31 @@ class FittedModel:
         return len(self.features)
 
     @property
+    def spread(self) -> Array:
+        """The variances (diagonal model) or the covariance matrix (full model)."""
+        return self.var if self.cov is None else self.cov
+
+    def streaming_model(self, half_life: float | None = None) -> GaussianModel:
+        """The streaming model that has learned what this one was fitted on, to learn on from.
+
+        It counts as having learned ``n`` events, scores every event exactly as
+        :meth:`log_p` does (on transformed rows), and keeps learning.
+
+        >>> model = fit_model(np.array([[1.0], [3.0]]), ["x"])
+        >>> stream = model.streaming_model()
+        >>> stream.n, bool(stream.score(np.array([[2.0]])).log_p[0] == model.log_p([[2.0]])[0])
+        (2.0, True)
+        """
+        return GaussianModel.from_moments(
+            self.n,
+            self.mean,
+            self.spread,
+            half_life=half_life,
+            variance_floor=self.variance_floor,
+            relative_floor=self.relative_floor,
+        )
+
+    @property
     def epsilon(self) -> float | None:
         """ε = exp(log ε), for display (may underflow to 0.0); None without a threshold."""
         return None if self.log_epsilon is None else exp_or_inf(self.log_epsilon)
@@ -142,19 +176,18 @@ class FittedModel:
     def log_p(self, X: ArrayLike, *, source: str | None = None) -> Array:
         """log p(x) of each row of ``X`` (original units), with the variance floors applied.
 
-        The density is :func:`~stream_detect.density.gaussian_log_pdf`, the
+        The density is :func:`~stream_detect.density.gaussian_score`, the
         one the streaming models use. Lower is more anomalous; an event too far
         out for float64 gets -inf. Raises :class:`InputError` as
         :meth:`transform`, and for a row whose log p is not a number at all
         ("data row N", as :func:`transform_rows` counts rows).
         """
         values = self.transform(X, source=source)
-        spread = self.var if self.cov is None else self.cov
         # An event too far out for float64 scores -inf: as anomalous as can be, not a warning.
         with np.errstate(over="ignore", invalid="ignore"):
-            log_p = gaussian_log_pdf(
-                values, self.mean, spread, self.variance_floor, self.relative_floor
-            )
+            log_p = gaussian_score(
+                values, self.mean, self.spread, self.variance_floor, self.relative_floor
+            ).log_p
         if np.any(np.isnan(log_p)):
             row = int(np.argmax(np.isnan(log_p)))
             reason = "log p(x) is not a number: the event is too far out for float64"
@@ -367,6 +400,61 @@ def fit_model(
     )
 
 
+def detector_settings_for(
+    settings: DetectorSettings, model: FittedModel, name: str
+) -> DetectorSettings:
+    """``settings`` for a stream that starts from ``model`` (read from the file ``name``).
+
+    The stream takes the model's features, transforms, kind and variance
+    floor, and its log ε when ``settings`` names none. Settings that name
+    something else are refused with a :class:`ModelError` naming both (a
+    ``model`` of ``diagonal`` is the default and yields to a full model).
+
+    >>> fitted = fit_model(np.array([[1.0], [3.0]]), ["x"]).with_threshold(-5.0, "exact")
+    >>> chosen = detector_settings_for(DetectorSettings(), fitted, "m.json")
+    >>> chosen.features, chosen.log_epsilon
+    (('x',), -5.0)
+    >>> detector_settings_for(DetectorSettings(features=("y",)), fitted, "m.json")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: features ['y'] conflict with features ['x'] of the initial \
+model m.json: name the model's features or none
+    """
+    transforms = model.transforms.to_dict()
+    conflicts: list[tuple[str, Any, Any]] = []
+    if settings.features is not None:
+        conflicts.append(("features", list(settings.features), list(model.features)))
+    if settings.transforms is not None:
+        # Compared as parsed, so "log:1" and "log:1.0" are the same transform.
+        wanted = FeatureTransforms.from_dict(settings.transforms).to_dict()
+        conflicts.append(("transforms", wanted, transforms))
+    for key, wanted, given in conflicts:
+        if wanted != given:
+            raise ModelError(
+                f"{key} {wanted!r} conflict with {key} {given!r} of the initial "
+                f"model {name}: name the model's {key} or none"
+            )
+    if settings.model not in ("diagonal", model.kind):
+        raise ModelError(
+            f"model {settings.model!r} conflicts with the {model.kind!r} initial model {name}: "
+            "leave model unset or name the model's kind"
+        )
+    if model.relative_floor != DEFAULT_RELATIVE_FLOOR:
+        raise ModelError(
+            f"the initial model {name} has relative_floor {model.relative_floor:g}; streams "
+            f"use {DEFAULT_RELATIVE_FLOOR:g}: fit it again with stream-detect fit"
+        )
+    log_epsilon = settings.log_epsilon if settings.log_epsilon is not None else model.log_epsilon
+    return dataclasses.replace(
+        settings,
+        features=model.features,
+        transforms=transforms or None,
+        model=model.kind,
+        variance_floor=model.variance_floor,
+        log_epsilon=log_epsilon,
+    )
+
+
 def check_model_path(path: str | os.PathLike[str]) -> None:
     """Fail now if :func:`save_model` could not write ``path``: its folder is missing or it is one.
 
@@ -394,18 +482,7 @@ def save_model(model: FittedModel, path: str | os.PathLike[str]) -> None:
     target = Path(path)
     text = json.dumps(model.to_dict(), indent=2, allow_nan=False) + "\n"
     try:
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-        )
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomically(target, text.encode("utf-8"))
     except OSError as exc:
         raise ModelError(f"cannot write model file {target}: {exc.strerror or exc}") from exc
 

@@ -31,12 +31,8 @@ from numpy.typing import NDArray
 from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
-    diagonal_contributions,
-    floor_covariance,
-    floor_variance,
     full_contributions,
-    full_distance,
-    log_pdf_from_distance,
+    gaussian_score,
     scale_free_log_pdf,
 )
 from stream_detect.errors import ConfigError, DependencyError, ModelError
@@ -163,6 +159,38 @@ class GaussianModel(Model):
         self.variance_floor = variance_floor
         self.relative_floor = relative_floor
 
+    @classmethod
+    def from_moments(
+        cls,
+        n: float,
+        mean: Array,
+        spread: Array,
+        *,
+        half_life: float | None = None,
+        variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+        relative_floor: float = DEFAULT_RELATIVE_FLOOR,
+    ) -> GaussianModel:
+        """A model that has learned ``n`` events of this mean and population variance.
+
+        A ``(d, d)`` ``spread`` (a population covariance) makes a full-covariance
+        model. It learns on from there.
+
+        >>> m = GaussianModel.from_moments(2.0, np.array([1.0]), np.array([1.0]))
+        >>> m.learn(np.array([[1.0]])); m.n, m.stats.var.round(6).tolist()
+        (3.0, [0.666667])
+        """
+        model = cls(
+            mean.shape[0],
+            full=spread.ndim == 2,
+            half_life=half_life,
+            variance_floor=variance_floor,
+            relative_floor=relative_floor,
+        )
+        model.stats.n = float(n)
+        model.stats.mean = np.array(mean, dtype=np.float64)
+        model.stats.second = np.asarray(spread, dtype=np.float64) * float(n)
+        return model
+
     @property
     def n(self) -> float:
         """Weight of what has been learned (the event count when nothing is forgotten)."""
@@ -186,18 +214,11 @@ class GaussianModel(Model):
         return block
 
     def _score_with(self, X: Array, mean: Array, spread: Array) -> ScoreBlock:
-        d = X.shape[-1]
+        scored = gaussian_score(X, mean, spread, self.variance_floor, self.relative_floor)
         shared_mean = np.broadcast_to(mean, X.shape)
-        if self.full:
-            cov = floor_covariance(spread, mean, self.variance_floor, self.relative_floor)
-            distance_sq, log_det = full_distance(X, mean, cov)
-            log_p = log_pdf_from_distance(distance_sq, log_det, d)
-            return ScoreBlock(log_p, distance_sq, shared_mean, cov)
-        var = floor_variance(spread, mean, self.variance_floor, self.relative_floor)
-        contrib = diagonal_contributions(X, mean, var)
-        distance_sq = np.sum(contrib, axis=-1)
-        log_p = log_pdf_from_distance(distance_sq, np.sum(np.log(var), axis=-1), d)
-        return ScoreBlock(log_p, distance_sq, shared_mean, var, contrib)
+        return ScoreBlock(
+            scored.log_p, scored.distance_sq, shared_mean, scored.spread, scored.contributions
+        )
 
     def learn(self, X: Array) -> None:
         if X.shape[0]:

@@ -36,14 +36,18 @@ import orjson
 
 from stream_detect.detector import Detections, Detector
 from stream_detect.errors import ConfigError, ModelError, OutputError
+from stream_detect.modelfile import FittedModel, detector_settings_for, load_model
+from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
+from stream_detect.sources.awaited import AwaitedFileSource
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.state import Checkpoint, load_checkpoint, save_checkpoint
 from stream_detect.unusable import UnusableStreamWatch
+from stream_detect.uris import parse_uri
 
 __all__ = ["Pipeline", "Summary", "run_stream"]
 
@@ -116,12 +120,18 @@ class Pipeline:
             )
         if run.checkpoint is not None:
             folder = Path(run.checkpoint).parent
-            if not folder.is_dir():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
                 raise ConfigError(
                     "checkpoint",
                     run.checkpoint,
-                    f"a file in an existing directory; {folder} is not one",
-                )
+                    f"a file in a directory that exists or can be made ({folder}: {exc.strerror})",
+                ) from exc
+        self.initial_model: FittedModel | None = None
+        if run.initial_model is not None:
+            self.initial_model = load_model(run.initial_model)
+            detector = detector_settings_for(detector, self.initial_model, run.initial_model)
         self.run_settings = run
         self.detector_settings = detector
         self.source = source
@@ -137,6 +147,8 @@ class Pipeline:
         self.decoder = self._decoder(list(detector.features) if detector.features else None)
         self.detector: Detector | None = None
         self.summary = Summary()
+        # Feedback labels read before their event arrived (a labels file read ahead of the events).
+        self.held_feedback = HeldFeedback(detector.id_memory)
         self._events_at_checkpoint = 0
         self._checkpoint_clock = clock()
 
@@ -153,6 +165,8 @@ class Pipeline:
         path = self.run_settings.checkpoint
         checkpoint = None if path is None else load_checkpoint(path)
         if checkpoint is None:
+            if self.initial_model is not None:
+                self.summary.resumed_from = {"initial_model": self.run_settings.initial_model}
             return False
         features = checkpoint.detector.get("features")
         if not isinstance(features, list) or not features:
@@ -166,7 +180,9 @@ class Pipeline:
         self.decoder = self._decoder(features)
         if checkpoint.header is not None:
             self.decoder.use_csv_header(checkpoint.header)
-        self.detector = Detector(self.detector_settings, features, clock=self.clock)
+        self.detector = Detector(
+            self.detector_settings, features, clock=self.clock, initial_model=self.initial_model
+        )
         try:
             self.detector.restore(checkpoint.detector)
         except ModelError as exc:
@@ -180,6 +196,7 @@ class Pipeline:
             self.summary.resumed_from = {"model_only": True}
         if self.labels is not None and checkpoint.labels is not None and self.labels.resumable:
             self.labels.seek(checkpoint.labels)
+            self.held_feedback.restore(checkpoint.held_feedback)
         return True
 
     def _features_known(self, features: list[str]) -> None:
@@ -227,7 +244,7 @@ class Pipeline:
                 source=self.source.resume_token(),
                 labels=None if self.labels is None else self.labels.resume_token(),
                 header=header,
-                settings={"model": self.detector_settings.model},
+                held_feedback=self.held_feedback.to_list(),
             ),
         )
         self.summary.checkpoints += 1
@@ -257,11 +274,15 @@ class Pipeline:
                 self._step(batch)
                 if self.source.exhausted:
                     self._drain_labels()
+                    self._release_held_feedback()
                     break
             else:
                 self.summary.stopped_by = "signal"
                 while len(batch := self.source.take_buffered(run.batch_size)):
                     self._step(batch)
+                if run.checkpoint is None:
+                    # Nothing will keep the labels still held: say so rather than lose them.
+                    self._release_held_feedback()
             self.checkpoint()
         except BrokenPipeError:
             delivered = False
@@ -295,7 +316,10 @@ class Pipeline:
         if len(decoded):
             if self.detector is None:
                 self.detector = Detector(
-                    self.detector_settings, self.decoder.features or [], clock=self.clock
+                    self.detector_settings,
+                    self.decoder.features or [],
+                    clock=self.clock,
+                    initial_model=self.initial_model,
                 )
                 self._features_known(self.decoder.features or [])
             values, reasons = self.detector.transform(decoded.values)
@@ -316,6 +340,11 @@ class Pipeline:
                 decoded = _subset(decoded, keep)
                 values = values[keep]
             detections = self.detector.process(values, decoded.labels, decoded.keys, decoded.ids)
+            if decoded.ids is not None and len(self.held_feedback):
+                # Labels read before these events arrived apply now that they have.
+                for feedback in self.held_feedback.take(decoded.ids):
+                    if not self._join_feedback(feedback):
+                        bad.append(self._unmatched(feedback))
             results = self._results(decoded, detections)
             scored = len(decoded)
             self.summary.events += scored
@@ -372,7 +401,12 @@ class Pipeline:
             pass
 
     def _poll_labels(self) -> bool:
-        """Apply the feedback labels waiting now; return True if there were any."""
+        """Apply the feedback labels waiting now; return True if there were any.
+
+        A label whose event has not arrived yet is held (see
+        :class:`~stream_detect.recent.HeldFeedback`) and applied when it does,
+        so what is matched does not depend on how the events are batched.
+        """
         if self.labels is None or self.labels.exhausted or self.detector is None:
             return False
         batch = self.labels.read_batch(_LABELS_PER_TURN, 0.0, 0.0)
@@ -382,18 +416,31 @@ class Pipeline:
         for payload, position in zip(batch.payloads, batch.positions, strict=True):
             if not payload.strip():
                 continue
-            reason = self._apply_feedback(payload)
-            if reason is not None:
-                dead.append(BadRecord(position, reason, payload))
-        if dead:
-            self.dead_letter.write_batch([record.to_dict() for record in dead])
-            self.dead_letter.flush()
+            parsed = self._parse_feedback(payload)
+            if isinstance(parsed, str):
+                self.summary.bad_feedback += 1
+                dead.append(BadRecord(position, parsed, payload))
+                continue
+            feedback = Feedback(parsed[0], parsed[1], position, payload)
+            if not self._join_feedback(feedback):
+                dropped = self.held_feedback.hold(feedback)
+                if dropped is not None:
+                    dead.append(self._unmatched(dropped))
+        self._write_dead(dead)
         self.labels.commit(self.labels.resume_token())
         return True
 
-    def _apply_feedback(self, payload: bytes) -> str | None:
-        """Join one feedback label to its event; return why it could not be, or None."""
-        assert self.detector is not None
+    def _release_held_feedback(self) -> None:
+        """Send the labels still held to the dead letters: their events will not come now."""
+        self._write_dead([self._unmatched(f) for f in self.held_feedback.drain()])
+
+    def _write_dead(self, dead: list[BadRecord]) -> None:
+        if dead:
+            self.dead_letter.write_batch([record.to_dict() for record in dead])
+            self.dead_letter.flush()
+
+    def _parse_feedback(self, payload: bytes) -> tuple[str, int] | str:
+        """``(event id, label)`` of one feedback record, or why it is not one."""
         id_field = self.detector_settings.id_field
         label_field = self.detector_settings.label_field
         try:
@@ -401,19 +448,30 @@ class Pipeline:
             event_id = entry[id_field]
             label = entry[label_field]
         except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
-            self.summary.bad_feedback += 1
             return f"a feedback label must be a JSON object with {id_field!r} and {label_field!r}"
         if label not in (0, 1):  # true and false count, as in the events
-            self.summary.bad_feedback += 1
             return f"label {label!r} is not 0, 1, true or false"
         # Ids are matched as the decoder writes them: strings as they are, others as JSON.
         key = event_id if isinstance(event_id, str) else orjson.dumps(event_id).decode()
-        if self.detector.add_feedback(key, int(label)):
+        return key, int(label)
+
+    def _join_feedback(self, feedback: Feedback) -> bool:
+        """Label the remembered event ``feedback`` names; False if it is not remembered."""
+        assert self.detector is not None
+        if self.detector.add_feedback(feedback.event_id, feedback.label):
             self.summary.feedback_labels += 1
-            return None
+            return True
+        return False
+
+    def _unmatched(self, feedback: Feedback) -> BadRecord:
+        """The dead letter of a label whose event was never found."""
         self.summary.unmatched_feedback += 1
         memory = self.detector_settings.id_memory
-        return f"no event with id {key!r} among the last {memory} remembered (id_memory)"
+        reason = (
+            f"no event with id {feedback.event_id!r} among the last {memory} remembered "
+            "(id_memory), nor among the events read after the label"
+        )
+        return BadRecord(feedback.position, reason, feedback.payload)
 
     def _timers(self) -> None:
         run = self.run_settings
@@ -472,6 +530,20 @@ def _subset(decoded: Decoded, keep: np.ndarray[Any, Any]) -> Decoded:
     )
 
 
+def _open_labels(uri: str, max_line_bytes: int) -> Source:
+    """Open the feedback labels; a labels file that does not exist yet is read once it appears."""
+    parsed = parse_uri(uri, config_key="labels")
+    if parsed.scheme == "file" and parsed.target and not Path(parsed.target).exists():
+        parsed.check_params(["follow"])
+        return AwaitedFileSource(
+            parsed.target,
+            follow=parsed.flag("follow"),
+            max_line_bytes=max_line_bytes,
+            uri=uri,
+        )
+    return open_source(uri, max_line_bytes=max_line_bytes, config_key="labels")
+
+
 def run_stream(
     run_settings: RunSettings,
     detector_settings: DetectorSettings,
@@ -514,9 +586,7 @@ def run_stream(
             dead_letter=dead_letter or own(open_sink(run.dead_letter, config_key="dead_letter")),
             labels=None
             if run.labels is None
-            else own(
-                open_source(run.labels, max_line_bytes=run.max_line_bytes, config_key="labels")
-            ),
+            else own(_open_labels(run.labels, run.max_line_bytes)),
             on_progress=on_progress,
             on_warning=on_warning,
             on_features=on_features,

@@ -1,20 +1,25 @@
-"""A bounded memory of recent events by id, so feedback labels can find them.
+"""Bounded memories by id that join feedback labels to their events.
 
 An operator confirms or rejects an alert some time after it was raised; the
 label names the event by id. :class:`RecentEvents` keeps the feature vectors
 of the last ``capacity`` identified events in a ring, with a dict from id to
 slot; adding a batch costs a few bulk operations, not a Python loop of dict
-surgery per event.
+surgery per event. A label can also come before its event (both read from
+files, at their own pace): :class:`HeldFeedback` keeps such labels, bounded,
+until the event arrives.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["RecentEvents"]
+__all__ = ["Feedback", "HeldFeedback", "RecentEvents"]
 
 Array = NDArray[np.float64]
 
@@ -97,3 +102,91 @@ class RecentEvents:
         rows = np.asarray(data["rows"], dtype=np.float64).reshape(-1, self._rows.shape[1])
         self.clear()
         self.add([str(i) for i in data["ids"]], [str(k) for k in data["keys"]], rows)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One feedback label read from the labels source, waiting for its event.
+
+    ``position`` and ``payload`` are where it was read and what it said, kept
+    so it can still go to the dead letters if its event never comes.
+    """
+
+    event_id: str
+    label: int
+    position: dict[str, Any]
+    payload: bytes
+
+
+class HeldFeedback:
+    """Feedback labels that named an event not seen yet, held (bounded) until it arrives.
+
+    Labels read from a file race with the events: a label can be read before
+    the batch that holds its event. Holding it by id until that event arrives
+    makes what is matched independent of how the input is batched. At most
+    ``capacity`` labels are held; :meth:`hold` returns the oldest one it drops
+    to make room. A second label for the same id replaces the first (the
+    latest word of the operator counts), and the replaced one is returned.
+
+    >>> held = HeldFeedback(capacity=1)
+    >>> held.hold(Feedback("a", 1, {"line": 1}, b"")) is None
+    True
+    >>> held.hold(Feedback("b", 0, {"line": 2}, b"")).event_id
+    'a'
+    >>> [f.event_id for f in held.take(["x", "b"])], len(held)
+    (['b'], 0)
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._held: OrderedDict[str, Feedback] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hold(self, feedback: Feedback) -> Feedback | None:
+        """Keep ``feedback``; return the label that had to go for it, if any."""
+        replaced = self._held.pop(feedback.event_id, None)
+        if self.capacity < 1:
+            return feedback
+        self._held[feedback.event_id] = feedback
+        if replaced is None and len(self._held) > self.capacity:
+            return self._held.popitem(last=False)[1]
+        return replaced
+
+    def take(self, ids: Iterable[str | None]) -> list[Feedback]:
+        """Remove and return the held labels for these ids, in the order of ``ids``."""
+        if not self._held:
+            return []
+        return [self._held.pop(i) for i in ids if i is not None and i in self._held]
+
+    def drain(self) -> list[Feedback]:
+        """Remove and return every held label, oldest first."""
+        held = list(self._held.values())
+        self._held.clear()
+        return held
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """JSON-able contents, oldest first."""
+        return [
+            {
+                "id": f.event_id,
+                "label": f.label,
+                "position": f.position,
+                "payload": f.payload.decode("utf-8", "replace"),
+            }
+            for f in self._held.values()
+        ]
+
+    def restore(self, items: Iterable[dict[str, Any]]) -> None:
+        """Hold again what :meth:`to_list` wrote (within this capacity; the newest are kept)."""
+        self._held.clear()
+        for item in items:
+            self.hold(
+                Feedback(
+                    str(item["id"]),
+                    int(item["label"]),
+                    dict(item["position"]),
+                    str(item["payload"]).encode(),
+                )
+            )

@@ -135,6 +135,11 @@ class RunSettings:
     )
     emit: str = _opt("alerts", "what to write: alerts | all", choices=("alerts", "all"))
     checkpoint: str | None = _opt(None, "checkpoint file (JSON), restored at start if present")
+    initial_model: str | None = _opt(
+        None,
+        "model file written by `stream-detect fit --out` to start from: no warm-up, its "
+        "features, transforms and log epsilon; it keeps learning (a checkpoint, if present, wins)",
+    )
     checkpoint_every: int = _opt(100000, "checkpoint every N events (0: off)", min=0)
     checkpoint_seconds: float = _opt(
         30.0, "checkpoint every T seconds (0: off; with both off, only at exit)", min=0.0

@@ -1,9 +1,8 @@
 """Checkpoints: the detector's state together with the input positions it reflects.
 
 A checkpoint is one JSON document (never pickle: a state file is data, not
-code) written atomically: to a temporary file in the same directory, flushed
-to disk, then renamed over the old one, so a crash leaves either the old
-checkpoint or the new one, never half of one.
+code) written atomically by :func:`~stream_detect.atomic.write_atomically`,
+so a crash leaves either the old checkpoint or the new one, never half of one.
 
 Restoring the detector and resuming the source from the saved position means
 every event is learned exactly once across a restart; results written after
@@ -13,7 +12,6 @@ the checkpoint are written again (at-least-once delivery).
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from stream_detect.atomic import write_atomically
 from stream_detect.errors import ModelError
 
 __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
@@ -36,14 +35,19 @@ class Checkpoint:
     ``source`` is the token of :meth:`Source.resume_token` after the last
     event the detector state includes; ``labels`` the same for the feedback
     source; ``header`` the CSV header line of the input, if any, since a
-    resumed CSV file starts after it.
+    resumed CSV file starts after it; ``held_feedback`` the feedback labels
+    already read that name events not seen yet (see
+    :class:`~stream_detect.recent.HeldFeedback`), so a restart keeps them.
+
+    The settings the detector state only means something under travel inside
+    ``detector`` (its fingerprint) and are checked when it is restored.
     """
 
     detector: dict[str, Any]
     source: dict[str, Any]
     labels: dict[str, Any] | None = None
     header: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
+    held_feedback: list[dict[str, Any]] = field(default_factory=list)
     written_at: float = 0.0
 
 
@@ -64,41 +68,14 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
         "source": checkpoint.source,
         "labels": checkpoint.labels,
         "header": checkpoint.header,
-        "settings": checkpoint.settings,
+        "held_feedback": checkpoint.held_feedback,
         "detector": checkpoint.detector,
     }
     payload = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
-    directory = target.parent if str(target.parent) else Path(".")
     try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        write_atomically(target, payload)
     except OSError as exc:
         raise ModelError(f"checkpoint {target}: cannot be written ({exc.strerror})") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, target)
-    except BaseException as exc:
-        Path(temp_name).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ModelError(f"checkpoint {target}: cannot be written ({exc.strerror})") from exc
-        raise
-    _sync_directory(directory)
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename itself durable (where the platform allows opening a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint | None:
@@ -115,7 +92,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint | None:
     except orjson.JSONDecodeError as exc:
         raise ModelError(f"checkpoint {target}: not valid JSON ({exc})") from exc
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ModelError(f"checkpoint {target}: not a stream-detect checkpoint")
+        hint = ""
+        if isinstance(document, dict) and document.get("format") == "stream_detect.model":
+            hint = (
+                "; it is a model written by `stream-detect fit --out`: "
+                "start from it with --initial-model instead"
+            )
+        raise ModelError(f"checkpoint {target}: not a stream-detect checkpoint{hint}")
     if document.get("version") != VERSION:
         raise ModelError(
             f"checkpoint {target}: version {document.get('version')!r}, this build reads {VERSION}"
@@ -125,7 +108,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint | None:
         "source": dict,
         "labels": (dict, type(None)),
         "header": (str, type(None)),
-        "settings": (dict, type(None)),
+        "held_feedback": (list, type(None)),
     }
     for name, kinds in shapes.items():
         if name in ("detector", "source") and name not in document:
@@ -141,6 +124,6 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint | None:
         source=document["source"],
         labels=document.get("labels"),
         header=document.get("header"),
-        settings=document.get("settings") or {},
+        held_feedback=document.get("held_feedback") or [],
         written_at=written_at,
     )

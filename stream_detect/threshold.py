@@ -732,3 +732,17 @@ class ValidationBuffer:
             raise ModelError(f"validation buffer state is invalid: {exc}") from exc
         buffer._n_seen = n_seen
         return buffer
+
+    def resized(self, capacity_per_class: int) -> ValidationBuffer:
+        """A buffer of another capacity holding the newest rows of each class; ``n_seen`` is kept.
+
+        >>> buffer = ValidationBuffer(3).add(np.array([[1.0], [2.0], [3.0]]), [0, 0, 0])
+        >>> smaller = buffer.resized(2)
+        >>> smaller.arrays()[0].ravel().tolist(), smaller.n_seen
+        ([2.0, 3.0], 3)
+        """
+        resized = ValidationBuffer(capacity_per_class, self._n_features)
+        if len(self):
+            resized.add(*self.arrays())
+        resized._n_seen = self._n_seen
+        return resized

@@ -270,8 +270,7 @@ class ThresholdTuner:
         self.next_retune_at = int(counters["next_retune_at"])
         saved = ValidationBuffer.from_dict(data["validation"])
         # This run's validation_size holds; the newest labels of each class are kept.
-        self.validation = ValidationBuffer(self.settings.validation_size, self.n_features)
-        self.validation.add(*saved.arrays())
+        self.validation = saved.resized(self.settings.validation_size)
         scores = np.asarray(data["recent_scores"], dtype=np.float64)
         self.recent_scores = np.full(RECENT_SCORES, np.nan)
         self.recent_scores[: scores.size] = scores

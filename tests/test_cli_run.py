@@ -500,17 +500,27 @@ def test_retuning_moves_epsilon_to_the_best_f1(tmp_path: Path) -> None:
     )
 
 
+def feedback_read(checkpoint: Path) -> int:
+    """Line number of the next feedback label the run will read, as its checkpoint says."""
+    saved = load_checkpoint(checkpoint)
+    if saved is None or saved.labels is None:
+        return 1
+    return int(saved.labels["line"])
+
+
 def test_feedback_labels_join_earlier_events(processes: Processes, tmp_path: Path) -> None:
     X, labels = labelled_stream(600, seed=12)
     events = [{"id": f"ev{i}", "x": x, "y": y} for i, (x, y) in enumerate(X.tolist())]
     feedback_file, dead = tmp_path / "labels.jsonl", tmp_path / "dead.jsonl"
     feedback_file.touch()
+    checkpoint = tmp_path / "state.json"
     stderr = tmp_path / "stderr"
     with stderr.open("wb") as errors:
         command = [*RUN, "--labels", f"file:{feedback_file}?follow=true"]
         command += ["--dead-letter", f"file:{dead}", "--id-field", "id", "--emit", "all"]
         command += ["--log-epsilon", "-40", "--retune-labels", "10", *LABEL_SETTINGS]
         command += ["--retune-every", "0", "--retune-seconds", "0"]
+        command += ["--checkpoint", str(checkpoint), "--checkpoint-seconds", "0.05"]
         proc = processes.start(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors
         )
@@ -525,9 +535,11 @@ def test_feedback_labels_join_earlier_events(processes: Processes, tmp_path: Pat
         [{"id": f"ev{i}", "label": int(labels[i])} for i in known]
         + [{"id": "ev-unknown", "label": 1}],
     )
-    # The unknown id is the last feedback line: once it is dead, all feedback was read.
+    # A label for an id not seen yet is held for its event, so the unknown id leaves
+    # the dead letters only at the end: the checkpoint's labels position says when all
+    # feedback was read.
     deadline = time.monotonic() + 30
-    while b"ev-unknown" not in (dead.read_bytes() if dead.exists() else b""):
+    while feedback_read(checkpoint) <= len(known) + 1:
         assert time.monotonic() < deadline, "the feedback labels were not read"
         time.sleep(0.05)
     proc.stdin.write(jsonl(events[400:]))
@@ -679,15 +691,13 @@ def test_every_example_config_runs(config: Path, tmp_path: Path) -> None:
     events = config_events()
     source, out, dead = tmp_path / "events.jsonl", tmp_path / "out.jsonl", tmp_path / "dead.jsonl"
     source.write_bytes(jsonl(events))
-    # Relative paths in a config are relative to the working directory: give them one.
-    (tmp_path / "feedback").mkdir()
-    (tmp_path / "feedback" / "labels.jsonl").write_bytes(
-        jsonl([{"event_id": "ev3", "label": 0}, {"event_id": "ev10", "label": 1}])
-    )
-    (tmp_path / "state").mkdir()
+    # Relative paths in a config are relative to the working directory: an empty one,
+    # without the labels file or the checkpoint directory a config names.
+    workdir = tmp_path / "empty"
+    workdir.mkdir()
     files = ["--source", f"file:{source}", "--sink", f"file:{out}", "--dead-letter", f"file:{dead}"]
     flags = ["--emit", "all", "--retune-seconds", "0"]
-    done = cli("--config", str(config), *files, *flags, cwd=tmp_path)
+    done = cli("--config", str(config), *files, *flags, cwd=workdir)
     _, summary = ok(done)
     results = parse_lines(out.read_bytes())
     assert dead.read_bytes() == b""
@@ -706,7 +716,7 @@ def test_every_example_config_runs(config: Path, tmp_path: Path) -> None:
                 assert set(result["contributions"]) <= set(features)
     checkpoint = settings.get("checkpoint")
     if checkpoint is not None:
-        assert (tmp_path / checkpoint).exists()
+        assert (workdir / checkpoint).exists()
 
 
 def test_flags_override_the_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -735,7 +745,8 @@ def test_flags_override_the_config(capsys: pytest.CaptureFixture[str], tmp_path:
         (["--source", "file:/no/such/events.jsonl"], "no such file"),
         (["--source", "kafka://broker:9092/events"], "source"),
         (["--sink", "file:/no/such/dir/out.jsonl"], "sink"),
-        (["--labels", "file:/no/such/labels.jsonl", "--id-field", "id"], "no such file"),
+        # A labels file that does not exist yet is waited for; a directory is refused.
+        (["--labels", "file:/", "--id-field", "id"], "directory"),
         (["--config", "/no/such/config.toml"], "config"),
         (["--model", "river:NoSuchDetector"], "model"),
     ],
@@ -766,10 +777,21 @@ def test_a_missing_source_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "absent.jsonl" in line and "Traceback" not in line
 
 
-def test_a_checkpoint_in_a_missing_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    done = cli("--checkpoint", str(tmp_path / "no" / "state.json"), input=b'{"x": 1.0}\n')
+def test_a_missing_checkpoint_directory_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "state.json"
+    ok(cli("--checkpoint", str(path), input=b'{"x": 1.0}\n'))
+    assert load_checkpoint(path) is not None
+
+
+def test_a_checkpoint_directory_that_cannot_be_made_is_one_line_and_exit_2(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plain").write_text("a file")
+    done = cli("--checkpoint", str(tmp_path / "plain" / "state.json"), input=b'{"x": 1.0}\n')
     assert b"Traceback" not in done.stderr
     assert done.returncode == 2
+    (line,) = done.stderr.decode().splitlines()
+    assert "checkpoint" in line
 
 
 def test_a_checkpoint_of_another_model_is_refused_at_restart(

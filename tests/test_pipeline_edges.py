@@ -174,7 +174,8 @@ def test_stdin_cannot_carry_both_events_and_labels() -> None:
             DetectorSettings(id_field="id", label_field=None),
             "labels",
         ),
-        (RunSettings(checkpoint="/no/such/dir/state.json"), DetectorSettings(), "checkpoint"),
+        # A missing checkpoint directory is made; one under a plain file cannot be.
+        (RunSettings(checkpoint="labels.jsonl/state.json"), DetectorSettings(), "checkpoint"),
     ],
 )
 def test_settings_that_cannot_work_together_are_refused_before_reading(

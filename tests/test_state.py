@@ -23,7 +23,7 @@ SAMPLE = Checkpoint(
     source={"line": 41, "offset": 1234},
     labels={"line": 7, "offset": 99},
     header="a,b,label",
-    settings={"model": "diagonal"},
+    held_feedback=[{"id": "e9", "label": 1, "position": {"line": 3, "offset": 40}, "payload": "x"}],
     written_at=1700000000.25,
 )
 
@@ -247,18 +247,53 @@ def test_restoring_the_same_settings_continues(tmp_path: Path) -> None:
     assert model["state"]["stats"]["n"] == 200.0
 
 
-def test_a_checkpoint_in_a_missing_directory_is_refused_before_the_run(tmp_path: Path) -> None:
+def test_a_missing_checkpoint_directory_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "state.json"
+    run_stream(
+        RunSettings(checkpoint=str(path)),
+        DetectorSettings(),
+        source=ListSource(events(50)),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    )
+    loaded = load_checkpoint(path)
+    assert loaded is not None and loaded.detector["counters"]["events"] == 50
+
+
+def test_a_checkpoint_directory_that_cannot_be_made_is_refused_before_the_run(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plain").write_text("a file, not a directory")
     sink = ListSink()
     with pytest.raises(StreamDetectError, match="checkpoint"):
         run_stream(
-            RunSettings(checkpoint=str(tmp_path / "no" / "such" / "state.json")),
+            RunSettings(checkpoint=str(tmp_path / "plain" / "state.json")),
             DetectorSettings(),
             source=ListSource(events(50)),
             sink=sink,
             dead_letter=ListSink(),
         )
     assert sink.records == [], "refused before anything was processed"
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == ["plain"]
+
+
+def test_the_validation_count_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    rows = [{"a": float(i % 5), "b": float(i % 3), "label": int(i % 40 == 0)} for i in range(300)]
+    settings = DetectorSettings(validation_size=20)
+    run_stream(
+        RunSettings(checkpoint=str(path)),
+        settings,
+        source=ListSource(rows),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    )
+    saved = load_checkpoint(path)
+    assert saved is not None and saved.detector["validation"]["n_seen"] == 300
+    restart = RunSettings(checkpoint=str(path), checkpoint_every=0, checkpoint_seconds=0.0)
+    run_stream(restart, settings, source=ListSource(rows), sink=ListSink(), dead_letter=ListSink())
+    again = load_checkpoint(path)
+    assert again is not None and again.detector["validation"]["n_seen"] == 300
 
 
 def test_saving_into_a_missing_directory_is_a_model_error_naming_the_file(tmp_path: Path) -> None:

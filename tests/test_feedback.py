@@ -1,0 +1,156 @@
+"""Feedback labels that race with their events: held by id, and a labels file that comes later."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stream_detect.cli import main
+from stream_detect.recent import Feedback, HeldFeedback
+from stream_detect.sources.awaited import AwaitedFileSource
+
+RUN = [sys.executable, "-m", "stream_detect", "run"]
+TIMEOUT_S = 90.0
+
+
+def jsonl(records: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(record).encode() + b"\n" for record in records)
+
+
+def summary_of(stderr: str) -> dict[str, Any]:
+    lines = [line for line in stderr.splitlines() if line.startswith('{"summary"')]
+    assert lines, stderr[-2000:]
+    summary: dict[str, Any] = json.loads(lines[-1])["summary"]
+    return summary
+
+
+def events(count: int) -> list[dict[str, Any]]:
+    return [{"id": f"e{i}", "x": float(i % 7), "y": float(i % 3)} for i in range(count)]
+
+
+def feedback(count: int) -> list[dict[str, Any]]:
+    return [{"id": f"e{i}", "label": int(i % 50 == 0)} for i in range(count)]
+
+
+# -- the held labels -------------------------------------------------------------------------------
+
+
+def held(event_id: str, label: int = 1, line: int = 1) -> Feedback:
+    return Feedback(event_id, label, {"line": line, "offset": 0}, b"{}")
+
+
+def test_held_labels_are_bounded_and_the_oldest_is_dropped_first() -> None:
+    memory = HeldFeedback(capacity=2)
+    assert memory.hold(held("a")) is None and memory.hold(held("b")) is None
+    dropped = memory.hold(held("c"))
+    assert dropped is not None and dropped.event_id == "a"
+    assert [f.event_id for f in memory.take(["c", None, "a", "b"])] == ["c", "b"]
+    assert len(memory) == 0
+
+
+def test_a_second_label_for_an_id_replaces_the_first() -> None:
+    memory = HeldFeedback(capacity=5)
+    memory.hold(held("a", label=0, line=1))
+    replaced = memory.hold(held("a", label=1, line=2))
+    assert replaced is not None and replaced.position["line"] == 1
+    (kept,) = memory.drain()
+    assert (kept.label, kept.position["line"]) == (1, 2)
+
+
+def test_held_labels_survive_their_json_form() -> None:
+    memory = HeldFeedback(capacity=5)
+    memory.hold(held("a", line=3))
+    memory.hold(held("b", label=0, line=4))
+    again = HeldFeedback(capacity=5)
+    again.restore(json.loads(json.dumps(memory.to_list())))
+    assert again.to_list() == memory.to_list()
+
+
+def test_nothing_is_held_without_room() -> None:
+    memory = HeldFeedback(capacity=0)
+    label = held("a")
+    assert memory.hold(label) is label and len(memory) == 0
+
+
+# -- a labels file read ahead of the events --------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 1024, 4096])
+def test_the_labels_matched_do_not_depend_on_the_batch_size(
+    batch_size: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, labels = tmp_path / "events.jsonl", tmp_path / "fb.jsonl"
+    source.write_bytes(jsonl(events(300)))
+    labels.write_bytes(jsonl(feedback(300)))
+    dead = tmp_path / "dead.jsonl"
+    args = ["run", "--source", f"file:{source}", "--sink", f"file:{tmp_path / 'out.jsonl'}"]
+    args += ["--labels", f"file:{labels}", "--id-field", "id", "--dead-letter", f"file:{dead}"]
+    assert main([*args, "--batch-size", str(batch_size), "--retune-seconds", "0"]) == 0
+    summary = summary_of(capsys.readouterr().err)
+    assert (summary["feedback_labels"], summary["unmatched_feedback"]) == (300, 0)
+    assert summary["validation_positive"] == 6 and summary["validation_negative"] == 294
+    assert dead.read_bytes() == b""
+
+
+def test_a_label_whose_event_never_comes_is_a_dead_letter_at_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, labels = tmp_path / "events.jsonl", tmp_path / "fb.jsonl"
+    source.write_bytes(jsonl(events(100)))
+    labels.write_bytes(jsonl([{"id": "nowhere", "label": 1}, *feedback(100)]))
+    dead = tmp_path / "dead.jsonl"
+    args = ["run", "--source", f"file:{source}", "--sink", f"file:{tmp_path / 'out.jsonl'}"]
+    args += ["--labels", f"file:{labels}", "--id-field", "id", "--dead-letter", f"file:{dead}"]
+    assert main([*args, "--batch-size", "1"]) == 0
+    summary = summary_of(capsys.readouterr().err)
+    assert (summary["feedback_labels"], summary["unmatched_feedback"]) == (100, 1)
+    (letter,) = [json.loads(line) for line in dead.read_bytes().splitlines()]
+    assert letter["position"]["line"] == 1 and "nowhere" in letter["reason"]
+
+
+def test_a_labels_file_written_after_the_start_is_read(tmp_path: Path) -> None:
+    labels = tmp_path / "feedback" / "labels.jsonl"
+    command = [*RUN, "--labels", f"file:{labels}", "--id-field", "id", "--emit", "all"]
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        stream = events(400)
+        proc.stdin.write(jsonl(stream[:200]))
+        proc.stdin.flush()
+        for _ in range(200):  # the run has started and scored these: the file is still missing
+            assert proc.stdout.readline()
+        assert not labels.exists()
+        labels.parent.mkdir()
+        written = tmp_path / "feedback" / ".labels.jsonl.tmp"
+        written.write_bytes(jsonl(feedback(400)))
+        os.replace(written, labels)
+        proc.stdin.write(jsonl(stream[200:]))
+        proc.stdin.close()
+        proc.stdout.read()
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=TIMEOUT_S) == 0, stderr[-2000:]
+    summary = summary_of(stderr)
+    assert (summary["feedback_labels"], summary["unmatched_feedback"]) == (400, 0)
+
+
+def test_an_awaited_file_resumes_at_a_saved_position_once_it_appears(tmp_path: Path) -> None:
+    path = tmp_path / "labels.jsonl"
+    source = AwaitedFileSource(path)
+    source.seek({"line": 2, "offset": 6})
+    assert source.resume_token() == {"line": 2, "offset": 6}
+    assert len(source.read_batch(10, 0.0, 0.0)) == 0 and not source.exhausted
+    path.write_bytes(b'"one"\n"two"\n')
+    batch = source.read_batch(10, 0.0, 0.0)
+    assert batch.payloads == [b'"two"'] and batch.positions == [{"line": 2, "offset": 6}]
+    source.close()

@@ -1,0 +1,175 @@
+"""``stream-detect run --initial-model``: a stream that starts from a model ``fit`` wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from stream_detect.cli import main
+from stream_detect.modelfile import fit_model, load_model, save_model
+from stream_detect.models import GaussianModel
+from stream_detect.state import load_checkpoint
+from stream_detect.transforms import FeatureTransforms
+
+
+def jsonl(records: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(record).encode() + b"\n" for record in records)
+
+
+def summary_of(stderr: str) -> dict[str, Any]:
+    lines = [line for line in stderr.splitlines() if line.startswith('{"summary"')]
+    assert lines, stderr[-2000:]
+    summary: dict[str, Any] = json.loads(lines[-1])["summary"]
+    return summary
+
+
+@pytest.fixture
+def fitted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A model written by ``stream-detect fit --out``, with y log-transformed and log ε set."""
+    rng = np.random.default_rng(3)
+    train = tmp_path / "train.csv"
+    rows = [
+        f"{x},{y}" for x, y in zip(rng.normal(size=500), rng.lognormal(1.0, 0.3, 500), strict=True)
+    ]
+    train.write_text("x,y\n" + "\n".join(rows) + "\n")
+    path = tmp_path / "model.json"
+    assert main(["fit", str(train), "--transform", "y=log", "--out", str(path)]) == 0
+    capsys.readouterr()
+    save_model(load_model(path).with_threshold(-12.0, "exact"), path)
+    return path
+
+
+def stream_events(count: int = 100) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(4)
+    xs, ys = rng.normal(size=count), rng.lognormal(1.0, 0.3, count)
+    events = [{"x": float(x), "y": float(y)} for x, y in zip(xs, ys, strict=True)]
+    events[10] = {"x": 9.0, "y": 2.7}
+    return events
+
+
+def run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, list[dict[str, Any]], str]:
+    source, out = tmp_path / "events.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(jsonl(stream_events()))
+    status = main(["run", "--source", f"file:{source}", "--sink", f"file:{out}", *args])
+    err = capsys.readouterr().err
+    results = [json.loads(line) for line in out.read_bytes().splitlines()] if status == 0 else []
+    return status, results, err
+
+
+def test_a_run_starts_from_the_fitted_model_and_keeps_learning(
+    fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = tmp_path / "state.json"
+    status, results, err = run(
+        tmp_path, capsys, "--initial-model", str(fitted), "--emit", "all",
+        "--checkpoint", str(checkpoint), "--retune-every", "0", "--retune-seconds", "0",
+    )  # fmt: skip
+    assert status == 0, err
+    model = load_model(fitted)
+    first = results[0]
+    # No warm-up: the first event is judged by the fitted model, with its log ε.
+    assert (first["n"], first["warmup"], first["log_epsilon"]) == (500, False, -12.0)
+    expected = model.log_p(np.array([[first["x"], first["y"]]]))[0]
+    assert first["log_p"] == pytest.approx(expected, rel=1e-12)
+    assert [i for i, r in enumerate(results) if r["alert"]] == [10]
+    summary = summary_of(err)
+    assert summary["resumed_from"] == {"initial_model": str(fitted)}
+    saved = load_checkpoint(checkpoint)
+    assert saved is not None
+    assert saved.detector["transforms"] == {"y": "log"}
+    (state,) = saved.detector["models"]
+    assert state["learned"] == 500 + 99 and state["state"]["stats"]["n"] == 599.0
+
+
+def test_the_log_epsilon_the_run_names_wins(
+    fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, results, err = run(
+        tmp_path, capsys, "--initial-model", str(fitted), "--emit", "all", "--log-epsilon", "-30"
+    )
+    assert status == 0, err
+    assert {r["log_epsilon"] for r in results} == {-30.0}
+
+
+def test_the_config_key_names_the_model_too(
+    fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text(f'initial_model = "{fitted}"\nemit = "all"\n')
+    status, results, err = run(tmp_path, capsys, "--config", str(config))
+    assert status == 0, err
+    assert results[0]["n"] == 500 and not results[0]["warmup"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--features", "x"], ["features", "['x']", "['x', 'y']"]),
+        (["--transform", "y=sqrt"], ["transforms", "'sqrt'", "'log'"]),
+        (["--model", "river:HalfSpaceTrees"], ["river:HalfSpaceTrees", "'diagonal'"]),
+    ],
+)
+def test_settings_that_contradict_the_model_are_one_line_and_exit_2(
+    fitted: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    words: list[str],
+) -> None:
+    status, _, err = run(tmp_path, capsys, "--initial-model", str(fitted), *flags)
+    assert status == 2
+    (line,) = err.splitlines()
+    assert str(fitted) in line and all(word in line for word in words), line
+
+
+def test_the_same_features_and_transforms_are_accepted(
+    fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--features", "x,y", "--transform", "y=log", "--emit", "all"]
+    status, results, err = run(tmp_path, capsys, "--initial-model", str(fitted), *flags)
+    assert status == 0, err
+    assert results[0]["n"] == 500
+
+
+def test_a_model_file_given_as_checkpoint_points_to_initial_model(
+    fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(tmp_path, capsys, "--checkpoint", str(fitted))
+    assert status == 2
+    (line,) = err.splitlines()
+    assert "--initial-model" in line and str(fitted) in line
+
+
+def test_a_checkpoint_wins_over_the_initial_model_at_restart(
+    fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = tmp_path / "state.json"
+    flags = ["--initial-model", str(fitted), "--checkpoint", str(checkpoint)]
+    assert run(tmp_path, capsys, *flags)[0] == 0
+    (tmp_path / "out.jsonl").unlink()
+    status, results, err = run(tmp_path, capsys, *flags, "--emit", "all")
+    assert status == 0, err
+    assert results == []  # the file was read to its end before the restart
+    saved = load_checkpoint(checkpoint)
+    assert saved is not None and saved.detector["models"][0]["learned"] == 599
+
+
+def test_the_streaming_model_of_a_fit_scores_as_the_fit_does() -> None:
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 3)) @ np.array([[1.0, 0.4, 0.0], [0.0, 1.0, 0.3], [0, 0, 1.0]])
+    for kind in ("diagonal", "full"):
+        model = fit_model(X[:200], ["a", "b", "c"], kind=kind, transforms=FeatureTransforms())
+        stream = model.streaming_model()
+        assert isinstance(stream, GaussianModel) and stream.full == (kind == "full")
+        np.testing.assert_array_equal(stream.score(X[200:]).log_p, model.log_p(X[200:]))
+        # Learning on equals having fitted on everything.
+        stream.learn(X[200:])
+        everything = fit_model(X, ["a", "b", "c"], kind=kind)
+        np.testing.assert_allclose(stream.stats.mean, everything.mean, rtol=1e-12)
+        np.testing.assert_allclose(stream.score(X[:5]).log_p, everything.log_p(X[:5]), rtol=1e-9)
