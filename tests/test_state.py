@@ -280,7 +280,7 @@ def test_a_checkpoint_directory_that_cannot_be_made_is_refused_before_the_run(
 def test_the_validation_count_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     rows = [{"a": float(i % 5), "b": float(i % 3), "label": int(i % 40 == 0)} for i in range(300)]
-    settings = DetectorSettings(validation_size=20)
+    settings = DetectorSettings(validation_size=20, min_negative_labels=20)
     run_stream(
         RunSettings(checkpoint=str(path)),
         settings,
