@@ -3,7 +3,8 @@
 Every flag has a config key of the same name (``--max-latency-ms`` is
 ``max_latency_ms``); flags override the ``--config`` file, which overrides the
 defaults. SIGINT and SIGTERM stop reading, flush, checkpoint and exit 0 with a
-summary on stderr; a second signal exits at once.
+summary on stderr; a second signal exits at once. SIGHUP re-reads the config
+file and applies what may change while running (:mod:`stream_detect.reload`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from stream_detect.config import add_settings_arguments, load_settings
 from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sidecar import Sidecar
 
 __all__ = ["add_arguments", "run"]
 
@@ -33,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the stream until its end or a signal; return 0."""
     run_settings, detector_settings = load_settings(args)
+    sidecar = Sidecar(run_settings, detector_settings)
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
@@ -45,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
     for sig in previous:
         signal.signal(sig, request_stop)
+
+    def request_reload(signum: int, frame: FrameType | None) -> None:
+        sidecar.request_reload(lambda: load_settings(args))
+
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, request_reload)
     # Only on a terminal: a log or pipe on stderr already carries dead letters.
     progress = None
     if run_settings.progress and sys.stderr.isatty():
@@ -56,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 detector_settings,
                 stop=stop,
                 on_progress=None if progress is None else progress.advance,
+                sidecar=sidecar,
             )
     finally:
         for sig, handler in previous.items():
