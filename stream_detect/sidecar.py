@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 from prometheus_client import CollectorRegistry
@@ -64,6 +64,8 @@ class Sidecar:
         The run's settings; ``run.http`` starts the HTTP endpoint.
     wall_clock
         Unix time, for the per-key alert times and the last turn.
+    errors
+        Where a reload's one-line refusals go (default: stderr).
 
     Raises
     ------
@@ -77,7 +79,7 @@ class Sidecar:
         detector: DetectorSettings,
         *,
         wall_clock: Callable[[], float] = time.time,
-        errors: Any = None,
+        errors: TextIO | None = None,
     ) -> None:
         self.run_settings = run
         self.detector_settings = detector
