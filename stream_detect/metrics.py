@@ -63,7 +63,7 @@ GAUGES: dict[str, str] = {
     "f1": "F1 on the validation buffer at the last re-tune on labels",
     "models_active": "models held (one per key)",
     "learned_events": "events learned by the models held",
-    "source_lag": "what the source still has to deliver, in its own unit",
+    "source_lag": "what the source still has to deliver: bytes of a file, records of Kafka",
     "last_turn_timestamp_seconds": "Unix time of the last loop turn",
 }
 

@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -34,18 +35,39 @@ from stream_detect.errors import StreamDetectError
 from stream_detect.metrics import RunMetrics
 from stream_detect.server import Health, MetricsServer
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sources.lines import FileSource
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detections
     from stream_detect.pipeline import Pipeline
     from stream_detect.records import Decoded
 
-__all__ = ["Sidecar", "bind_fields"]
+__all__ = ["Sidecar", "bind_fields", "source_lag"]
 
 #: Seconds between refreshes of the gauges that walk every model.
 _GAUGE_EVERY_S = 1.0
 
 SettingsLoader = Callable[[], tuple[RunSettings, DetectorSettings]]
+
+
+def source_lag(source: object) -> float | None:
+    """What ``source`` still has to deliver, when it can tell; None otherwise.
+
+    A source with a ``lag()`` method answers for itself (Kafka: records behind
+    the end of its partitions); a regular file that is read says how many
+    bytes follow the position reached.
+    """
+    lag = getattr(source, "lag", None)
+    if callable(lag):
+        value = lag()
+        return None if value is None else float(value)
+    if isinstance(source, FileSource) and source.resumable:
+        try:
+            size = os.stat(source.name).st_size
+        except OSError:
+            return None
+        return float(max(size - int(source.resume_token()["offset"]), 0))
+    return None
 
 
 def bind_fields(part: object, settings: DetectorSettings) -> None:
@@ -151,8 +173,7 @@ class Sidecar:
             return
         self._gauges_at = now
         gauges: dict[str, float | None] = {"last_turn_timestamp_seconds": self.wall_clock()}
-        lag = getattr(pipeline.source, "lag", None)
-        gauges["source_lag"] = lag() if callable(lag) else None
+        gauges["source_lag"] = source_lag(pipeline.source)
         validation = None
         if detector is not None:
             log_epsilon = detector.log_epsilon

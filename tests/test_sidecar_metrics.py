@@ -16,6 +16,7 @@ from stream_detect.errors import ConfigError
 from stream_detect.pipeline import Pipeline, Summary, run_stream
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sidecar import Sidecar
+from stream_detect.sources import FileSource
 from stream_detect.testing import ListSink, ListSource
 
 
@@ -78,6 +79,33 @@ def test_metrics_health_and_readiness_follow_the_run() -> None:
     assert (("key", "h3"),) in {
         labels for name, labels in found if name == "stream_detect_key_last_alert_timestamp_seconds"
     }
+
+
+def test_source_lag_is_the_bytes_a_file_still_holds(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(orjson.dumps({"x": float(i % 5)}) + b"\n" for i in range(100)))
+    run = RunSettings(http="127.0.0.1:0")
+    pipeline = Pipeline(
+        run,
+        DetectorSettings(min_samples=10),
+        source=FileSource(events),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    )
+    sidecar = Sidecar(run, DetectorSettings())
+    sidecar.attach(pipeline)
+    try:
+        pipeline.run()
+        sidecar.refresh(pipeline)
+        assert sidecar.server is not None
+        base = f"http://{sidecar.server.address}/metrics"
+        assert samples(http_get(base).decode())[("stream_detect_source_lag", ())] == 0.0
+        with events.open("ab") as more:
+            more.write(b'{"x": 1.0}\n')
+        sidecar.refresh(pipeline)
+        assert samples(http_get(base).decode())[("stream_detect_source_lag", ())] == 11.0
+    finally:
+        sidecar.close()
 
 
 def test_http_address_that_cannot_be_used_is_one_config_error() -> None:
