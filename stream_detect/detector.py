@@ -315,6 +315,19 @@ class Detector:
             return True
         return False
 
+    def reconfigure(self, settings: DetectorSettings) -> None:
+        """Take new threshold settings while running (a config reload).
+
+        The threshold schedule and the fallback read the new values from the
+        next event on; a ``log_epsilon`` that changes is in force at once, as
+        a threshold the user gave. Settings that shape the models (features,
+        model, floors) must not differ: the caller refuses those.
+        """
+        self.settings = settings
+        self.tuner.settings = settings
+        if settings.log_epsilon is not None and settings.log_epsilon != self.tuner.log_epsilon:
+            self.tuner.override(settings.log_epsilon)
+
     # --------------------------------------------------------------- feedback
 
     def add_feedback(self, event_id: str, label: int) -> bool:

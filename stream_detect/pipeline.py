@@ -40,6 +40,7 @@ from stream_detect.modelfile import FittedModel, detector_settings_for, load_mod
 from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
+from stream_detect.sidecar import Sidecar
 from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
@@ -54,6 +55,15 @@ __all__ = ["Pipeline", "Summary", "run_stream"]
 
 class _Closable(Protocol):
     def close(self) -> None: ...
+
+
+class TurnObserver(Protocol):
+    """Told after each loop turn what it did (see :mod:`stream_detect.sidecar`)."""
+
+    def after_turn(
+        self, pipeline: Pipeline, found: tuple[Decoded, Detections] | None, seconds: float
+    ) -> None:
+        """``found``: the events scored this turn and their results (None if none came)."""
 
 
 #: Longest a read waits for a first record before the loop looks at its timers again.
@@ -151,6 +161,8 @@ class Pipeline:
         self.held_feedback = HeldFeedback(detector.id_memory)
         self._events_at_checkpoint = 0
         self._checkpoint_clock = clock()
+        #: Told after every loop turn what it did (metrics, health, reloads); None: nobody.
+        self.observer: TurnObserver | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -300,14 +312,21 @@ class Pipeline:
 
     def _step(self, batch: RawBatch) -> None:
         """Handle one batch, commit its position, then feedback and timers."""
+        started = self.clock()
+        found = None
         if len(batch):
-            self._handle(batch)
+            found = self._handle(batch)
             self.source.commit(self.source.resume_token())
+        seconds = self.clock() - started
         # After the batch, so feedback may name events it just delivered.
         self._poll_labels()
         self._timers()
+        if self.observer is not None:
+            self.observer.after_turn(self, found, seconds)
 
-    def _handle(self, batch: RawBatch) -> None:
+    def _handle(self, batch: RawBatch) -> tuple[Decoded, Detections] | None:
+        """Decode, detect and write one batch; return the events scored and their results."""
+        found = None
         decoded = self.decoder.decode(batch)
         self.summary.blank_lines += decoded.n_blank
         bad = list(decoded.bad)
@@ -346,6 +365,7 @@ class Pipeline:
                     if not self._join_feedback(feedback):
                         bad.append(self._unmatched(feedback))
             results = self._results(decoded, detections)
+            found = decoded, detections
             scored = len(decoded)
             self.summary.events += scored
             self.summary.alerts += int(np.count_nonzero(detections.alert))
@@ -361,6 +381,7 @@ class Pipeline:
             self.dead_letter.flush()
         if self.on_progress is not None:
             self.on_progress(len(batch))
+        return found
 
     def _results(self, decoded: Decoded, found: Detections) -> list[dict[str, Any]]:
         """Output records: the event's fields plus what the detector found."""
@@ -555,6 +576,7 @@ def run_stream(
     on_warning: Callable[[str], None] | None = None,
     on_features: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    sidecar: Sidecar | None = None,
 ) -> Summary:
     """Open what the settings name (unless given), resume from any checkpoint, run to the end.
 
@@ -562,6 +584,8 @@ def run_stream(
     (with a note on any field left out of inferred features). Everything is
     closed at the end, what was passed in included. If setting
     up fails (a bad checkpoint, say), what this function opened is closed again.
+    ``sidecar`` observes the loop (metrics, health, reloads); one is made from
+    the settings when none is given.
 
     >>> from stream_detect.testing import ListSource, ListSink
     >>> events = [{"x": float(i % 7)} for i in range(300)] + [{"x": 40.0}]
@@ -592,6 +616,11 @@ def run_stream(
             on_features=on_features,
         )
         pipeline.restore()
+        sidecar = own(sidecar or Sidecar(run, detector_settings))
+        sidecar.attach(pipeline)
         # From here on, Pipeline.run closes everything, however it ends.
         opened.pop_all()
-    return pipeline.run(stop)
+    try:
+        return pipeline.run(stop)
+    finally:
+        sidecar.close()

@@ -153,6 +153,10 @@ class RunSettings:
     max_line_bytes: int = _opt(1 << 20, "longer input lines go to dead letters", min=64)
     summary: bool = _opt(True, "print a JSON summary to stderr at exit")
     progress: bool = _opt(True, "show events/s on stderr while it is a terminal")
+    http: str | None = _opt(
+        None, "serve /metrics, /healthz and /readyz on HOST:PORT, 127.0.0.1:9464 (default off)"
+    )
+    metrics_top_keys: int = _opt(20, "keys with their own score series on /metrics at most", min=0)
 
     def __post_init__(self) -> None:
         check_fields(self)

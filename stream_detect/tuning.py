@@ -232,6 +232,10 @@ class ThresholdTuner:
 
     # ----------------------------------------------------------- persistence
 
+    def override(self, log_epsilon: float) -> None:
+        """Put ``log_epsilon`` in force as a threshold the user gave (until labels re-tune it)."""
+        self.log_epsilon, self.epsilon_source, self.last_choice = log_epsilon, "initial", None
+
     def to_dict(self) -> dict[str, Any]:
         """The tuner's state, JSON-able, in the detector checkpoint's layout."""
         held = min(self.recent_count, RECENT_SCORES)
@@ -260,7 +264,7 @@ class ThresholdTuner:
         self.last_choice = None if choice is None else ThresholdChoice(**choice)
         if given is not None and given != saved_given:
             # The saved choice's F1 describes a threshold no longer in force.
-            self.log_epsilon, self.epsilon_source, self.last_choice = given, "initial", None
+            self.override(given)
         else:
             self.log_epsilon = data["log_epsilon"]
             self.epsilon_source = data["epsilon_source"]

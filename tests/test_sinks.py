@@ -366,7 +366,11 @@ def test_open_sink_forms() -> None:
     ("uri", "fragments"),
     [
         ("kafka://broker:9092/alerts", ["kafka:// sinks are not available", "'-' (stdout)"]),
-        ("alertmanager://host:9093", ["alertmanager:// sinks are not available"]),
+        ("alertmanager://host:9093/api", ["alertmanager://HOST:PORT"]),
+        (
+            "alertmanager://host:9093?resend=soon",
+            ["resend=DURATION with a duration of at least 0.01 s"],
+        ),
         ("alerts.jsonl", ["to write a file, write file:PATH"]),
         ("smtp://mail", ["one of: '-' (stdout), 'stderr', 'file:PATH[?fsync=true]'"]),
         ("file:a.jsonl?mode=w", ["unknown: 'mode'"]),

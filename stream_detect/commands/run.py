@@ -5,7 +5,8 @@ Every flag has a config key of the same name (``--max-latency-ms`` is
 to the ``[transforms]`` table; ``[model_params]`` is a config table only.
 Flags override the ``--config`` file, which overrides the defaults. SIGINT and
 SIGTERM stop reading, flush, checkpoint and exit 0 with a summary on stderr; a
-second signal exits at once.
+second signal exits at once. SIGHUP re-reads the config file and applies what
+may change while running (:mod:`stream_detect.reload`).
 
 Exit status: 0 when the stream was processed; 2 for a bad setting or input
 that stops the run; :data:`NOTHING_USABLE` (3) when records were read but every
@@ -28,6 +29,7 @@ from stream_detect.errors import ConfigError
 from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sidecar import Sidecar
 
 __all__ = ["NOTHING_USABLE", "add_arguments", "run"]
 
@@ -53,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the stream until its end or a signal; return the exit status (see the module)."""
     run_settings, detector_settings = load_settings(args)
+    sidecar = Sidecar(run_settings, detector_settings)
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
@@ -65,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
 
     for sig in previous:
         signal.signal(sig, request_stop)
+
+    def request_reload(signum: int, frame: FrameType | None) -> None:
+        sidecar.request_reload(lambda: load_settings(args))
+
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, request_reload)
     # Only on a terminal: a log or pipe on stderr already carries dead letters.
     progress = None
     if run_settings.progress and sys.stderr.isatty():
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
                 on_progress=None if progress is None else progress.advance,
                 on_warning=_warn,
                 on_features=lambda line: print(line, file=sys.stderr, flush=True),
+                sidecar=sidecar,
             )
     except ConfigError as error:
         raise locate_error_in_args(error, args) from None

@@ -7,6 +7,8 @@
 ``stderr``             JSON lines on standard error
 ``file:PATH``          JSON lines appended to a file; ``?fsync=true``
                        makes ``flush`` also fsync
+``alertmanager://H:P`` alerts posted to Alertmanager's v2 API
+                       (:mod:`stream_detect.sinks.alertmanager`)
 =====================  ==============================================
 
 The URI grammar is :func:`stream_detect.uris.parse_uri`, shared with sources;
@@ -15,12 +17,11 @@ each scheme is one entry of :data:`SINK_SCHEMES`, so a new kind of sink
 
 >>> type(open_sink("-")).__name__
 'StdoutSink'
->>> open_sink("alertmanager://localhost:9093")
+>>> open_sink("kafka://localhost:9092/alerts")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-stream_detect.errors.ConfigError: config key sink: got 'alertmanager://localhost:9093', \
-expected one of: '-' (stdout), 'stderr', 'file:PATH[?fsync=true]'; alertmanager:// sinks \
-are not available in this build
+stream_detect.errors.ConfigError: config key sink: got 'kafka://localhost:9092/alerts', \
+expected one of: ...; kafka:// sinks are not available in this build
 """
 
 from __future__ import annotations
@@ -81,18 +82,25 @@ def _open_file(uri: ParsedURI) -> Sink:
     return FileSink(uri.target, fsync=uri.flag("fsync"), uri=uri.uri, config_key=uri.config_key)
 
 
+def _open_alertmanager(uri: ParsedURI) -> Sink:
+    from stream_detect.sinks.alertmanager import ALERTMANAGER_PARAMS, open_alertmanager
+
+    uri.check_params(ALERTMANAGER_PARAMS)
+    return open_alertmanager(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)
+
+
 #: scheme -> how to open it. ``-``, ``stdout`` and ``stderr`` are bare words.
 SINK_SCHEMES: dict[str, SinkScheme] = {
     "-": SinkScheme(_open_stdout, "'-' (stdout)"),
     "stdout": SinkScheme(_open_stdout, "'-' (stdout)"),
     "stderr": SinkScheme(_open_stderr, "'stderr'"),
     "file": SinkScheme(_open_file, "'file:PATH[?fsync=true]'"),
+    "alertmanager": SinkScheme(_open_alertmanager, "'alertmanager://HOST:PORT'"),
 }
 
 #: Schemes the product knows of but this build does not provide, with the form they take.
 UNAVAILABLE_SINK_SCHEMES: dict[str, str] = {
     "kafka": "kafka://HOST:PORT/TOPIC",
-    "alertmanager": "alertmanager://HOST:PORT",
 }
 
 

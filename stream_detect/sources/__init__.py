@@ -6,6 +6,10 @@
 ``-`` or ``stdin``      standard input, one record per line
 ``file:PATH``           a file, one record per line; ``file://PATH`` too
 ``file:PATH?follow=1``  the same, following the file as it grows
+``prometheus://...``    an exporter scraped, ``promql://...`` a PromQL
+                        query (:mod:`stream_detect.sources.prometheus`)
+``alertmanager-``       operators' silences as feedback labels
+``silences://H:P``      (:mod:`stream_detect.sources.silences`)
 ======================  ===============================================
 
 Each scheme is one entry of :data:`SOURCE_SCHEMES`, a small registry from
@@ -16,11 +20,11 @@ one grammar shared with sinks.
 >>> source = open_source("-")
 >>> type(source).__name__, source.format_hint
 ('StdinSource', None)
->>> open_source("kafka://broker:9092/events")
+>>> open_source("kafka://broker:9092/events")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 stream_detect.errors.ConfigError: config key source: got 'kafka://broker:9092/events', \
-expected one of: '-' (stdin), 'file:PATH[?follow=true]'; kafka:// sources are not \
+expected one of: '-' (stdin), 'file:PATH[?follow=true]', ...; kafka:// sources are not \
 available in this build
 """
 
@@ -84,17 +88,40 @@ def _open_file(uri: ParsedURI, *, max_line_bytes: int) -> Source:
     )
 
 
+def _open_scrape(uri: ParsedURI, *, max_line_bytes: int) -> Source:
+    from stream_detect.sources.prometheus import SCRAPE_PARAMS, open_scrape
+
+    uri.check_params(SCRAPE_PARAMS)
+    return open_scrape(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)
+
+
+def _open_promql(uri: ParsedURI, *, max_line_bytes: int) -> Source:
+    from stream_detect.sources.prometheus import PROMQL_PARAMS, open_promql
+
+    uri.check_params(PROMQL_PARAMS)
+    return open_promql(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)
+
+
+def _open_silences(uri: ParsedURI, *, max_line_bytes: int) -> Source:
+    from stream_detect.sources.silences import SILENCES_PARAMS, open_silences
+
+    uri.check_params(SILENCES_PARAMS)
+    return open_silences(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)
+
+
 #: scheme -> how to open it. ``-`` and ``stdin`` are bare words, not ``scheme:``.
 SOURCE_SCHEMES: dict[str, SourceScheme] = {
     "-": SourceScheme(_open_stdin, "'-' (stdin)"),
     "stdin": SourceScheme(_open_stdin, "'-' (stdin)"),
     "file": SourceScheme(_open_file, "'file:PATH[?follow=true]'"),
+    "prometheus": SourceScheme(_open_scrape, "'prometheus://HOST:PORT/metrics?every=15s'"),
+    "promql": SourceScheme(_open_promql, "'promql://HOST:PORT?query=EXPR&every=15s'"),
+    "alertmanager-silences": SourceScheme(_open_silences, "'alertmanager-silences://HOST:PORT'"),
 }
 
 #: Schemes the product knows of but this build does not provide, with the form they take.
 UNAVAILABLE_SOURCE_SCHEMES: dict[str, str] = {
     "kafka": "kafka://HOST:PORT/TOPIC?group=GROUP",
-    "prometheus": "prometheus://HOST:PORT/metrics?every=5s",
 }
 
 

@@ -1,0 +1,195 @@
+"""Prometheus metrics of one run, in a registry of its own.
+
+:class:`RunMetrics` is fed once per loop turn by the pipeline's observer
+(:mod:`stream_detect.sidecar`) and read by the HTTP server's ``/metrics``
+(:mod:`stream_detect.server`). The registry is built per run and passed in,
+never the process-global one, so two runs (or two tests) never share series.
+
+What it exposes, all prefixed ``stream_detect_``:
+
+* counters: ``events_total``, ``alerts_total``, ``bad_records_total``,
+  ``feedback_labels_total``, ``retunes_total``, ``checkpoints_total``, and for
+  an Alertmanager sink ``alertmanager_sent_total`` / ``alertmanager_dropped_total``;
+* gauges: ``log_epsilon``, ``f1`` (of the last re-tune on labels),
+  ``models_active``, ``learned_events``, ``validation_labels{class}``,
+  ``source_lag`` (where the source knows it), ``last_turn_timestamp_seconds``;
+* a histogram ``scoring_seconds`` of the time to decode, score and write one batch;
+* per key, for the ``top_keys`` keys with the most alerts (then the most
+  recent): ``key_last_score{key}`` and ``key_last_alert_timestamp_seconds{key}``.
+
+The loop thread writes a snapshot under a lock; the HTTP thread reads it, so a
+scrape never walks the detector's models while the loop changes them.
+
+>>> from prometheus_client import CollectorRegistry, generate_latest
+>>> registry = CollectorRegistry()
+>>> metrics = RunMetrics(registry, top_keys=2)
+>>> metrics.observe_counts({"events": 3, "alerts": 1})
+>>> metrics.observe_keys(["a", "b", "a"], [-1.0, -2.0, -30.0], [False, False, True], now=100.0)
+>>> text = generate_latest(registry).decode()
+>>> "stream_detect_events_total 3.0" in text
+True
+>>> 'stream_detect_key_last_score{key="a"} -30.0' in text
+True
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["COUNTERS", "GAUGES", "RunMetrics"]
+
+#: Counter name (without ``_total``) -> help text; the values come from the run's summary.
+COUNTERS: dict[str, str] = {
+    "events": "events scored",
+    "alerts": "events that raised an alert",
+    "bad_records": "records sent to the dead letters",
+    "feedback_labels": "feedback labels joined to an earlier event",
+    "retunes": "times log epsilon was re-chosen",
+    "checkpoints": "checkpoints written",
+    "alertmanager_sent": "alerts posted to Alertmanager",
+    "alertmanager_dropped": "alerts dropped because Alertmanager was unreachable too long",
+}
+
+#: Gauge name -> help text.
+GAUGES: dict[str, str] = {
+    "log_epsilon": "the log epsilon in force (NaN while unset)",
+    "f1": "F1 on the validation buffer at the last re-tune on labels",
+    "models_active": "models held (one per key)",
+    "learned_events": "events learned by the models held",
+    "source_lag": "what the source still has to deliver: bytes of a file, records of Kafka",
+    "last_turn_timestamp_seconds": "Unix time of the last loop turn",
+}
+
+_PREFIX = "stream_detect_"
+#: Keys remembered for the per-key series; the top ones are exposed.
+_KEY_MEMORY = 10_000
+
+
+@dataclass
+class _KeySeries:
+    last_score: float
+    alerts: int = 0
+    last_alert: float | None = None
+
+
+class RunMetrics(Collector):
+    """The metrics of one run, registered in ``registry``; see the module docstring.
+
+    Parameters
+    ----------
+    registry
+        Where the metrics are registered (one per run).
+    top_keys
+        Keys with per-key series at most; the rest are tracked but not exposed.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, top_keys: int = 20) -> None:
+        self.registry = registry
+        self.top_keys = top_keys
+        self._lock = threading.Lock()
+        self._counts: dict[str, float] = {}
+        self._gauges: dict[str, float] = {}
+        self._validation: dict[str, float] = {}
+        self._keys: OrderedDict[str, _KeySeries] = OrderedDict()
+        self.scoring_seconds = Histogram(
+            _PREFIX + "scoring_seconds",
+            "seconds to decode, score and write one batch",
+            registry=registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )
+        registry.register(self)
+
+    # ------------------------------------------------------------- from the loop
+
+    def observe_counts(self, counts: Mapping[str, float]) -> None:
+        """Set the counters named in :data:`COUNTERS` to these running totals."""
+        with self._lock:
+            self._counts.update({k: float(v) for k, v in counts.items() if k in COUNTERS})
+
+    def observe_gauges(
+        self, gauges: Mapping[str, float | None], validation: Mapping[str, int] | None = None
+    ) -> None:
+        """Set gauges (None means not known: the series is left out)."""
+        with self._lock:
+            for name, value in gauges.items():
+                if name not in GAUGES:
+                    continue
+                if value is None:
+                    self._gauges.pop(name, None)
+                else:
+                    self._gauges[name] = float(value)
+            if validation is not None:
+                self._validation = {k: float(v) for k, v in validation.items()}
+
+    def observe_keys(
+        self,
+        keys: Sequence[str],
+        scores: Iterable[float],
+        alerts: Iterable[bool],
+        *,
+        now: float,
+    ) -> None:
+        """Remember each key's last score, and count and time its alerts."""
+        with self._lock:
+            for key, score, alert in zip(keys, scores, alerts, strict=True):
+                series = self._keys.get(key)
+                if series is None:
+                    series = self._keys[key] = _KeySeries(float(score))
+                else:
+                    series.last_score = float(score)
+                    self._keys.move_to_end(key)
+                if alert:
+                    series.alerts += 1
+                    series.last_alert = now
+            while len(self._keys) > _KEY_MEMORY:
+                self._keys.popitem(last=False)
+
+    # ---------------------------------------------------------- to the scraper
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing: the series depend on the run, so the registry must not cache them."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """The current counters, gauges and bounded per-key series."""
+        with self._lock:
+            counts = dict(self._counts)
+            gauges = dict(self._gauges)
+            validation = dict(self._validation)
+            recency = {key: rank for rank, key in enumerate(self._keys)}
+            top = sorted(self._keys.items(), key=lambda kv: (-kv[1].alerts, -recency[kv[0]]))
+            top = [(key, _KeySeries(s.last_score, s.alerts, s.last_alert)) for key, s in top]
+        for name, value in counts.items():
+            yield CounterMetricFamily(_PREFIX + name, COUNTERS[name], value=value)
+        for name, value in gauges.items():
+            yield GaugeMetricFamily(_PREFIX + name, GAUGES[name], value=value)
+        if validation:
+            family = GaugeMetricFamily(
+                _PREFIX + "validation_labels",
+                "labelled events held for re-tuning, per class",
+                labels=["class"],
+            )
+            for label_class, value in validation.items():
+                family.add_metric([label_class], value)
+            yield family
+        score = GaugeMetricFamily(
+            _PREFIX + "key_last_score", "the last decision score of a key", labels=["key"]
+        )
+        alert_time = GaugeMetricFamily(
+            _PREFIX + "key_last_alert_timestamp_seconds",
+            "Unix time of a key's last alert",
+            labels=["key"],
+        )
+        for key, series in top[: self.top_keys]:
+            score.add_metric([key], series.last_score)
+            if series.last_alert is not None:
+                alert_time.add_metric([key], series.last_alert)
+        yield score
+        yield alert_time

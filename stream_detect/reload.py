@@ -1,0 +1,87 @@
+"""Applying re-read settings to a running pipeline (SIGHUP).
+
+Only what can change without breaking a guarantee takes effect:
+
+* thresholds: ``log_epsilon`` (set again as the threshold in force, until
+  labels re-tune it), ``contamination``, ``retune_labels``,
+  ``retune_seconds``, ``min_positive_labels``, ``min_negative_labels``,
+  ``top_contributions``;
+* output: ``sink`` (the old sink is flushed and closed, the new one opened),
+  ``emit``;
+* checkpoint timing: ``checkpoint_every``, ``checkpoint_seconds``;
+* metrics options: ``metrics_top_keys``.
+
+Anything else (features, model, key field, transforms, the source, the
+checkpoint file, the HTTP address...) would change what the learned state
+means or where it comes from; :func:`apply_reload` keeps it as it was and
+returns its name, so the caller can say so in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sinks import open_sink
+
+if TYPE_CHECKING:
+    from stream_detect.pipeline import Pipeline
+
+__all__ = ["RELOADABLE", "apply_reload", "changed_fields"]
+
+#: Settings a reload may change, by name.
+RELOADABLE = frozenset(
+    {
+        "log_epsilon",
+        "contamination",
+        "retune_labels",
+        "retune_seconds",
+        "min_positive_labels",
+        "min_negative_labels",
+        "top_contributions",
+        "sink",
+        "emit",
+        "checkpoint_every",
+        "checkpoint_seconds",
+        "metrics_top_keys",
+    }
+)
+
+
+def changed_fields(old: Any, new: Any) -> dict[str, Any]:
+    """The fields whose value differs from ``old`` to ``new``, with their new values.
+
+    >>> changed_fields(DetectorSettings(), DetectorSettings(log_epsilon=-9.0, min_samples=3))
+    {'min_samples': 3, 'log_epsilon': -9.0}
+    """
+    return {
+        field.name: getattr(new, field.name)
+        for field in dataclasses.fields(old)
+        if getattr(old, field.name) != getattr(new, field.name)
+    }
+
+
+def apply_reload(pipeline: Pipeline, run: RunSettings, detector: DetectorSettings) -> list[str]:
+    """Apply what may change of ``run`` and ``detector``; return the names refused.
+
+    Call between loop turns (the sidecar does). A new sink that cannot be
+    opened raises :class:`~stream_detect.errors.ConfigError` before anything
+    changed.
+    """
+    run_changes = changed_fields(pipeline.run_settings, run)
+    detector_changes = changed_fields(pipeline.detector_settings, detector)
+    refused = sorted(name for name in (*run_changes, *detector_changes) if name not in RELOADABLE)
+    run_changes = {k: v for k, v in run_changes.items() if k in RELOADABLE}
+    detector_changes = {k: v for k, v in detector_changes.items() if k in RELOADABLE}
+    if "sink" in run_changes:
+        new_sink = open_sink(run_changes["sink"])
+        old_sink = pipeline.sink
+        pipeline.sink = new_sink
+        old_sink.close()
+    pipeline.run_settings = dataclasses.replace(pipeline.run_settings, **run_changes)
+    pipeline.detector_settings = dataclasses.replace(pipeline.detector_settings, **detector_changes)
+    model = pipeline.detector
+    if model is not None and detector_changes:
+        model.reconfigure(dataclasses.replace(model.settings, **detector_changes))
+    return refused

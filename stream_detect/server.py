@@ -1,0 +1,150 @@
+"""The sidecar's HTTP endpoint: ``/metrics``, ``/healthz`` and ``/readyz``.
+
+* ``/metrics`` is the run's own registry in Prometheus's text format.
+* ``/healthz`` answers 200 while the loop turns: its last turn was at most
+  ``stale_after_s`` seconds ago (a source waiting for input still turns, at
+  least once a second); 503 otherwise, e.g. when a sink blocks the loop.
+* ``/readyz`` answers 200 once the source delivered events and a model is
+  past its warm-up, 503 before.
+
+The server runs in daemon threads; :meth:`MetricsServer.close` stops it.
+
+>>> import urllib.request
+>>> from prometheus_client import CollectorRegistry
+>>> server = MetricsServer("127.0.0.1:0", CollectorRegistry(), Health())
+>>> with urllib.request.urlopen(f"http://{server.address}/healthz") as reply:
+...     reply.status, reply.read()
+(200, b'ok\\n')
+>>> server.close()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from stream_detect.errors import ConfigError
+
+__all__ = ["Health", "MetricsServer", "parse_listen_address"]
+
+
+class Health:
+    """Liveness and readiness as the loop reports them; read by the HTTP thread.
+
+    >>> health = Health(clock=lambda: 10.0)
+    >>> health.alive(stale_after_s=5.0), health.ready
+    (True, False)
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last_turn = clock()
+        self.ready = False
+
+    def turned(self, *, ready: bool) -> None:
+        """The loop finished a turn; ``ready`` says whether it is past warm-up."""
+        self.last_turn = self.clock()
+        self.ready = ready
+
+    def alive(self, stale_after_s: float) -> bool:
+        """True if the loop turned within the last ``stale_after_s`` seconds."""
+        return self.clock() - self.last_turn <= stale_after_s
+
+
+def parse_listen_address(text: str, *, config_key: str = "http") -> tuple[str, int]:
+    """``HOST:PORT`` as a host and a port (``[::1]:9464`` for IPv6).
+
+    >>> parse_listen_address("127.0.0.1:9464")
+    ('127.0.0.1', 9464)
+    >>> parse_listen_address("9464")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ConfigError: config key http: got '9464', expected HOST:PORT, \
+e.g. 127.0.0.1:9464 (0.0.0.0:9464 to listen on every interface)
+    """
+    host, colon, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(
+            config_key,
+            text,
+            "HOST:PORT, e.g. 127.0.0.1:9464 (0.0.0.0:9464 to listen on every interface)",
+        )
+    return host, int(port)
+
+
+class MetricsServer:
+    """Serves the three endpoints on ``listen`` (``HOST:PORT``; port 0 picks a free one).
+
+    Raises
+    ------
+    ConfigError
+        The address is malformed or cannot be bound (in use, not local).
+    """
+
+    def __init__(
+        self,
+        listen: str,
+        registry: CollectorRegistry,
+        health: Health,
+        *,
+        stale_after_s: float = 5.0,
+    ) -> None:
+        host, port = parse_listen_address(listen)
+        handler = _handler_for(registry, health, stale_after_s)
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            expected = f"an address this host can listen on ({exc})"
+            raise ConfigError("http", listen, expected) from None
+        self._server.daemon_threads = True
+        bound_host, bound_port = self._server.server_address[:2]
+        bound = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
+        shown = f"[{bound}]" if ":" in bound else bound
+        #: ``HOST:PORT`` actually bound (the port is known even when 0 was asked).
+        self.address = f"{shown}:{bound_port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def _handler_for(
+    registry: CollectorRegistry, health: Health, stale_after_s: float
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.partition("?")[0]
+            if path == "/metrics":
+                self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                alive = health.alive(stale_after_s)
+                self._reply(200 if alive else 503, b"ok\n" if alive else b"loop stalled\n")
+            elif path == "/readyz":
+                ready = health.ready
+                self._reply(200 if ready else 503, b"ready\n" if ready else b"warming up\n")
+            else:
+                self._reply(404, b"try /metrics, /healthz or /readyz\n")
+
+        def _reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            # stderr carries dead letters and the summary; request logs would mix in.
+            pass
+
+    return Handler

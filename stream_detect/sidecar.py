@@ -1,0 +1,219 @@
+"""What runs beside the loop: metrics, health, field binding and config reloads.
+
+A :class:`Sidecar` is the pipeline's one observer. After every loop turn it
+
+1. applies a config reload that was asked for (SIGHUP), on the loop's own
+   thread, so the detector never changes under a batch
+   (:func:`stream_detect.reload.apply_reload` says what may change);
+2. updates the run's metrics and health for the HTTP endpoint, if one was
+   asked for (``--http HOST:PORT``).
+
+When attached it also tells the sink and the labels source that want them the
+detector's id and label field names (an Alertmanager sink puts the event's id
+in its alert's labels; the Alertmanager silences source writes feedback in
+the fields the detector reads).
+
+>>> from stream_detect.settings import DetectorSettings, RunSettings
+>>> sidecar = Sidecar(RunSettings(), DetectorSettings())
+>>> sidecar.server is None
+True
+>>> sidecar.close()
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from stream_detect.errors import StreamDetectError
+from stream_detect.metrics import RunMetrics
+from stream_detect.server import Health, MetricsServer
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sources.lines import FileSource
+
+if TYPE_CHECKING:
+    from stream_detect.detector import Detections
+    from stream_detect.pipeline import Pipeline
+    from stream_detect.records import Decoded
+
+__all__ = ["Sidecar", "bind_fields", "source_lag"]
+
+#: Seconds between refreshes of the gauges that walk every model.
+_GAUGE_EVERY_S = 1.0
+
+SettingsLoader = Callable[[], tuple[RunSettings, DetectorSettings]]
+
+
+def source_lag(source: object) -> float | None:
+    """What ``source`` still has to deliver, when it can tell; None otherwise.
+
+    A source with a ``lag()`` method answers for itself (Kafka: records behind
+    the end of its partitions); a regular file that is read says how many
+    bytes follow the position reached.
+    """
+    lag = getattr(source, "lag", None)
+    if callable(lag):
+        value = lag()
+        return None if value is None else float(value)
+    if isinstance(source, FileSource) and source.resumable:
+        try:
+            size = os.stat(source.name).st_size
+        except OSError:
+            return None
+        return float(max(size - int(source.resume_token()["offset"]), 0))
+    return None
+
+
+def bind_fields(part: object, settings: DetectorSettings) -> None:
+    """Give ``part`` (a sink or source) the detector's id and label fields, if it wants them."""
+    bind = getattr(part, "bind_fields", None)
+    if callable(bind):
+        bind(id_field=settings.id_field, label_field=settings.label_field)
+
+
+class Sidecar:
+    """The pipeline's observer; see the module docstring.
+
+    Parameters
+    ----------
+    run, detector
+        The run's settings; ``run.http`` starts the HTTP endpoint.
+    wall_clock
+        Unix time, for the per-key alert times and the last turn.
+    errors
+        Where a reload's one-line refusals go (default: stderr).
+
+    Raises
+    ------
+    ConfigError
+        ``run.http`` cannot be listened on.
+    """
+
+    def __init__(
+        self,
+        run: RunSettings,
+        detector: DetectorSettings,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        errors: TextIO | None = None,
+    ) -> None:
+        self.run_settings = run
+        self.detector_settings = detector
+        self.wall_clock = wall_clock
+        self.errors = errors
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.metrics = RunMetrics(self.registry, top_keys=run.metrics_top_keys)
+        self.health = Health()
+        self.server = (
+            None if run.http is None else MetricsServer(run.http, self.registry, self.health)
+        )
+        self._pending: SettingsLoader | None = None
+        self._warm = False
+        self._gauges_at = -np.inf
+        self.reloads = 0
+
+    def attach(self, pipeline: Pipeline) -> None:
+        """Observe ``pipeline`` from now on and bind the field names its parts want."""
+        pipeline.observer = self
+        bind_fields(pipeline.sink, pipeline.detector_settings)
+        if pipeline.labels is not None:
+            bind_fields(pipeline.labels, pipeline.detector_settings)
+
+    def request_reload(self, loader: SettingsLoader) -> None:
+        """Reload settings with ``loader`` at the end of the current turn (signal-safe)."""
+        self._pending = loader
+
+    def after_turn(
+        self, pipeline: Pipeline, found: tuple[Decoded, Detections] | None, seconds: float
+    ) -> None:
+        """Apply a pending reload, then refresh metrics and health."""
+        loader, self._pending = self._pending, None
+        if loader is not None:
+            self._reload(pipeline, loader)
+        if self.server is None:
+            return
+        if found is not None:
+            self.metrics.scoring_seconds.observe(seconds)
+            decoded, detections = found
+            keys = decoded.keys if decoded.keys is not None else [""] * len(decoded)
+            self.metrics.observe_keys(
+                keys, detections.score.tolist(), detections.alert.tolist(), now=self.wall_clock()
+            )
+        self.refresh(pipeline, force=False)
+
+    def refresh(self, pipeline: Pipeline, *, force: bool = True) -> None:
+        """Copy the pipeline's counters (and, at most once a second, its gauges) to the metrics."""
+        summary = pipeline.summary
+        detector = pipeline.detector
+        counts: dict[str, float] = {
+            "events": summary.events,
+            "alerts": summary.alerts,
+            "bad_records": summary.bad_records,
+            "feedback_labels": summary.feedback_labels,
+            "checkpoints": summary.checkpoints,
+            "retunes": 0 if detector is None else detector.retunes,
+        }
+        for name in ("sent", "dropped"):
+            value = getattr(pipeline.sink, name, None)
+            if isinstance(value, int):
+                counts[f"alertmanager_{name}"] = value
+        self.metrics.observe_counts(counts)
+        if detector is not None and not self._warm:
+            self._warm = any(s.learned >= detector.min_samples for s in detector.models.values())
+        connected = bool(getattr(pipeline.source, "connected", True))
+        self.health.turned(ready=self._warm and connected)
+        now = self.health.clock()
+        if not force and now - self._gauges_at < _GAUGE_EVERY_S:
+            return
+        self._gauges_at = now
+        gauges: dict[str, float | None] = {"last_turn_timestamp_seconds": self.wall_clock()}
+        gauges["source_lag"] = source_lag(pipeline.source)
+        validation = None
+        if detector is not None:
+            log_epsilon = detector.log_epsilon
+            choice = detector.last_choice
+            gauges.update(
+                log_epsilon=np.nan if log_epsilon is None else log_epsilon,
+                f1=None if choice is None else choice.f1,
+                models_active=len(detector.models),
+                learned_events=sum(state.learned for state in detector.models.values()),
+            )
+            validation = {
+                "anomaly": detector.validation.n_positive,
+                "normal": detector.validation.n_negative,
+            }
+        self.metrics.observe_gauges(gauges, validation)
+
+    def _reload(self, pipeline: Pipeline, loader: SettingsLoader) -> None:
+        from stream_detect.reload import apply_reload
+
+        stream = self.errors or sys.stderr
+        try:
+            run, detector = loader()
+            refused = apply_reload(pipeline, run, detector)
+        except StreamDetectError as exc:
+            stream.write(f"stream-detect: config reload refused: {exc}\n")
+            stream.flush()
+            return
+        self.reloads += 1
+        self.metrics.top_keys = pipeline.run_settings.metrics_top_keys
+        bind_fields(pipeline.sink, pipeline.detector_settings)
+        if refused:
+            stream.write(
+                "stream-detect: config reload: "
+                + ", ".join(refused)
+                + " cannot change while running (kept as they were; restart to change them)\n"
+            )
+            stream.flush()
+
+    def close(self) -> None:
+        """Stop the HTTP endpoint."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None

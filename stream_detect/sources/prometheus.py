@@ -1,0 +1,285 @@
+"""Events from Prometheus: an exporter's ``/metrics`` scraped, or a PromQL query.
+
+``prometheus://HOST:PORT/metrics?every=15s&match=REGEX&key=LABEL``
+    Reads the exporter's text exposition format every ``every``. Series whose
+    sample name fully matches ``match`` (default: all) are kept. Cumulative
+    series (counters, and a histogram's or summary's ``_bucket``, ``_sum`` and
+    ``_count``) become per-second rates between two scrapes, so the first
+    scrape only primes them and yields no event; a counter that went down (a
+    restart) yields no rate that time. Gauges are taken as they are.
+
+``promql://HOST:PORT?query=EXPR&every=15s&key=LABEL``
+    Evaluates ``EXPR`` with a Prometheus server's ``/api/v1/query`` every
+    ``every``; each series of the resulting vector is a feature.
+
+Each remaining label set is one feature named like the series,
+``metric{a="b",c="d"}`` (labels sorted; a series without labels is just its
+name). With ``key=LABEL``, series are grouped by that label's value: one
+event per value, carrying it in a field named ``LABEL`` (run with
+``--key-field LABEL`` for a model per value), and the key label is left out
+of the feature names. Non-finite values are left out of the event.
+
+Each scrape yields JSON event lines (one per key value) with a ``timestamp``
+field (Unix seconds of the scrape), so the usual decoder reads them; their
+positions say ``{"scrape": N, "time": ..., "url": ...}``. A failed scrape
+yields nothing, sets :attr:`connected` false until one succeeds, and is
+counted in :attr:`scrape_errors`; the stream goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream_detect.durations import duration_param
+from stream_detect.errors import ConfigError
+from stream_detect.sources.base import RawBatch, Source
+
+__all__ = ["PrometheusSource", "feature_name", "series_to_events"]
+
+#: A series: sample name, labels, value.
+Series = tuple[str, Mapping[str, str], float]
+_CUMULATIVE_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+_CUMULATIVE_SUFFIXES = ("_total", "_bucket", "_sum", "_count")
+
+
+def feature_name(name: str, labels: Mapping[str, str]) -> str:
+    """The feature a series becomes.
+
+    >>> feature_name("http_requests_total", {"code": "200", "method": "get"})
+    'http_requests_total{code="200",method="get"}'
+    >>> feature_name("up", {})
+    'up'
+    """
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+def series_to_events(
+    series: Iterable[Series], *, key_label: str | None, timestamp: float
+) -> list[dict[str, Any]]:
+    """One event per key value (one event without a key), each series a feature.
+
+    >>> series_to_events([("up", {"job": "a"}, 1.0), ("up", {"job": "b"}, 0.0)],
+    ...                  key_label="job", timestamp=5.0)
+    [{'timestamp': 5.0, 'job': 'a', 'up': 1.0}, {'timestamp': 5.0, 'job': 'b', 'up': 0.0}]
+    """
+    events: dict[str | None, dict[str, Any]] = {}
+    for name, labels, value in series:
+        if not math.isfinite(value):
+            continue
+        key = None
+        if key_label is not None:
+            key = labels.get(key_label)
+            if key is None:
+                continue
+            labels = {k: v for k, v in labels.items() if k != key_label}
+        event = events.get(key)
+        if event is None:
+            event = events[key] = {"timestamp": timestamp}
+            if key_label is not None:
+                event[key_label] = key
+        event[feature_name(name, labels)] = value
+    return list(events.values())
+
+
+def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], set[str]]:
+    """The matching series of a text exposition, and which of them are cumulative.
+
+    >>> series, cumulative = parse_exposition(
+    ...     "# TYPE jobs_total counter\\njobs_total 3\\n# TYPE temp gauge\\ntemp 21.5\\n",
+    ...     re.compile(".*"))
+    >>> series, sorted(cumulative)
+    ([('jobs_total', {}, 3.0), ('temp', {}, 21.5)], ['jobs_total'])
+    """
+    series: list[Series] = []
+    cumulative: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        is_cumulative = family.type in _CUMULATIVE_TYPES
+        for sample in family.samples:
+            if sample.name.endswith("_created") or not match.fullmatch(sample.name):
+                continue
+            series.append((sample.name, sample.labels, float(sample.value)))
+            if is_cumulative and sample.name.endswith(_CUMULATIVE_SUFFIXES):
+                cumulative.add(feature_name(sample.name, sample.labels))
+    return series, cumulative
+
+
+class PrometheusSource(Source):
+    """Scrapes (or queries) every ``every_s`` seconds; see the module docstring.
+
+    ``fetch`` returns the series of one scrape and the feature names among
+    them that are cumulative (to be turned into rates).
+    """
+
+    format_hint = "json"
+
+    def __init__(
+        self,
+        url: str,
+        fetch: Callable[[], tuple[list[Series], set[str]]],
+        *,
+        every_s: float,
+        key_label: str | None = None,
+        uri: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = url
+        self.fetch = fetch
+        self.every_s = every_s
+        self.key_label = key_label
+        self.uri = uri or url
+        self.clock = clock
+        #: False after a failed scrape, until one succeeds.
+        self.connected = False
+        self.scrape_errors = 0
+        self.last_error: str | None = None
+        self.scrapes = 0
+        self._next_at = 0.0
+        self._previous: dict[str, tuple[float, float]] = {}
+        self._buffer: deque[tuple[bytes, dict[str, Any]]] = deque()
+
+    @property
+    def exhausted(self) -> bool:
+        """Never: an exporter can always be scraped again."""
+        return False
+
+    def resume_token(self) -> dict[str, Any]:
+        """Scrapes cannot be replayed; the token only counts them."""
+        return {"scrape": self.scrapes}
+
+    def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
+        """Scrape when due (waiting at most ``timeout_s`` for that); return its events."""
+        if not self._buffer:
+            wait = self._next_at - time.monotonic()
+            if wait > timeout_s:
+                time.sleep(max(timeout_s, 0.0))
+                return RawBatch()
+            if wait > 0:
+                time.sleep(wait)
+            self._next_at = time.monotonic() + self.every_s
+            self._scrape()
+        return self.take_buffered(max_records)
+
+    def take_buffered(self, max_records: int) -> RawBatch:
+        """Events of the last scrape not yet returned."""
+        batch = RawBatch()
+        while self._buffer and len(batch) < max_records:
+            payload, position = self._buffer.popleft()
+            batch.payloads.append(payload)
+            batch.positions.append(position)
+        return batch
+
+    def _scrape(self) -> None:
+        now = self.clock()
+        try:
+            series, cumulative = self.fetch()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            self.connected = False
+            self.scrape_errors += 1
+            self.last_error = str(exc)
+            return
+        self.connected = True
+        self.last_error = None
+        self.scrapes += 1
+        previous, self._previous = self._previous, {}
+        values: list[Series] = []
+        for name, labels, value in series:
+            feature = feature_name(name, labels)
+            if feature not in cumulative:
+                values.append((name, labels, value))
+                continue
+            self._previous[feature] = (now, value)
+            before = previous.get(feature)
+            if before is not None and value >= before[1] and now > before[0]:
+                values.append((name, labels, (value - before[1]) / (now - before[0])))
+        if cumulative and not previous:
+            return  # the first scrape only primes the rates
+        position = {"scrape": self.scrapes, "time": now, "url": self.url}
+        for event in series_to_events(values, key_label=self.key_label, timestamp=now):
+            where = dict(position)
+            if self.key_label is not None:
+                where["key"] = event[self.key_label]
+            self._buffer.append((orjson.dumps(event), where))
+
+
+def _get(url: str, timeout_s: float) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout_s) as reply:
+        body: bytes = reply.read()
+    return body
+
+
+def open_scrape(
+    target: str, params: Mapping[str, str], *, uri: str, config_key: str
+) -> PrometheusSource:
+    """The ``prometheus://`` source (``target`` is ``HOST:PORT/PATH``).
+
+    >>> source = open_scrape("localhost:9100/metrics", {"every": "5s"}, uri="u", config_key="s")
+    >>> source.url, source.every_s
+    ('http://localhost:9100/metrics', 5.0)
+    """
+    if not target or target.startswith("/"):
+        raise ConfigError(config_key, uri, "prometheus://HOST:PORT/metrics?every=15s")
+    url = f"http://{target}" if "/" in target else f"http://{target}/metrics"
+    every = _every(params, uri, config_key)
+    try:
+        match = re.compile(params.get("match", ".*"))
+    except re.error as exc:
+        raise ConfigError(config_key, uri, f"match=REGEX with a valid regex ({exc})") from None
+
+    def fetch() -> tuple[list[Series], set[str]]:
+        text = _get(url, min(every, 10.0)).decode("utf-8", "replace")
+        return parse_exposition(text, match)
+
+    return PrometheusSource(url, fetch, every_s=every, key_label=params.get("key"), uri=uri)
+
+
+def open_promql(
+    target: str, params: Mapping[str, str], *, uri: str, config_key: str
+) -> PrometheusSource:
+    """The ``promql://`` source (``target`` is ``HOST:PORT``).
+
+    >>> source = open_promql("localhost:9090", {"query": "up"}, uri="u", config_key="source")
+    >>> source.url
+    'http://localhost:9090/api/v1/query?query=up'
+    """
+    query = params.get("query")
+    if not target or "/" in target.strip("/") or not query:
+        raise ConfigError(config_key, uri, "promql://HOST:PORT?query=EXPR&every=15s")
+    url = f"http://{target.strip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    every = _every(params, uri, config_key)
+
+    def fetch() -> tuple[list[Series], set[str]]:
+        reply = orjson.loads(_get(url, min(every, 10.0)))
+        data = reply.get("data", {}) if isinstance(reply, dict) else {}
+        if reply.get("status") != "success" or data.get("resultType") != "vector":
+            raise ValueError(f"query {query!r} did not return an instant vector")
+        series: list[Series] = []
+        for item in data["result"]:
+            labels = dict(item["metric"])
+            name = labels.pop("__name__", "value")
+            series.append((name, labels, float(item["value"][1])))
+        return series, set()
+
+    return PrometheusSource(url, fetch, every_s=every, key_label=params.get("key"), uri=uri)
+
+
+def _every(params: Mapping[str, str], uri: str, config_key: str) -> float:
+    return duration_param(params, "every", 15.0, uri=uri, config_key=config_key, minimum=0.05)
+
+
+#: Query parameters each scheme accepts.
+SCRAPE_PARAMS = ("every", "match", "key")
+PROMQL_PARAMS = ("query", "every", "key")

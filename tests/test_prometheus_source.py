@@ -1,0 +1,179 @@
+"""Events from Prometheus: rates and features, a real Prometheus scraped and queried."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from monitoring import running_prometheus, wait_for
+
+from stream_detect.pipeline import Summary, run_stream
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sources.prometheus import PrometheusSource, Series, parse_exposition
+from stream_detect.testing import ListSink
+
+
+class Exporter:
+    """A tiny exporter: ``render(n)`` writes the text of the n-th scrape (from 1)."""
+
+    def __init__(self) -> None:
+        self.render: Callable[[int], str] = lambda n: ""
+        self.scrapes = 0
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                exporter.scrapes += 1
+                data = exporter.render(exporter.scrapes).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def exporter() -> Iterator[Exporter]:
+    served = Exporter()
+    yield served
+    served.close()
+
+
+def events_of(source: PrometheusSource) -> list[dict[str, Any]]:
+    events = [orjson.loads(p) for p in source.read_batch(100, 0.0, 0.0).payloads]
+    return sorted(events, key=lambda event: str(event.get("queue")))
+
+
+def test_counters_become_rates_and_gauges_stay_values() -> None:
+    scrapes: list[tuple[list[Series], set[str]]] = []
+    times = iter([100.0, 102.0, 104.0])
+    text = (
+        '# TYPE jobs_total counter\njobs_total{queue="a"} {a}\njobs_total{queue="b"} {b}\n'
+        '# TYPE depth gauge\ndepth{queue="a"} {d}\n'
+    )
+    for a, b, d in [(10, 5, 1.5), (30, 6, 2.5), (20, 10, 3.5)]:
+        body = text.replace("{a}", str(a)).replace("{b}", str(b)).replace("{d}", str(d))
+        scrapes.append(parse_exposition(body, re.compile(".*")))
+    source = PrometheusSource(
+        "u", lambda: scrapes.pop(0), every_s=0.0, key_label="queue", clock=lambda: next(times)
+    )
+    assert events_of(source) == []  # the first scrape only primes the rates
+    assert events_of(source) == [
+        {"timestamp": 102.0, "queue": "a", "jobs_total": 10.0, "depth": 2.5},
+        {"timestamp": 102.0, "queue": "b", "jobs_total": 0.5},
+    ]
+    # queue a's counter went down (a restart): no rate for it this time.
+    assert events_of(source) == [
+        {"timestamp": 104.0, "queue": "a", "depth": 3.5},
+        {"timestamp": 104.0, "queue": "b", "jobs_total": 2.0},
+    ]
+
+
+def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
+    def fail() -> tuple[list[Series], set[str]]:
+        raise OSError("connection refused")
+
+    source = PrometheusSource("u", fail, every_s=0.0)
+    assert events_of(source) == [] and not source.connected and source.scrape_errors == 1
+    assert not source.exhausted
+
+
+def run_until(
+    run: RunSettings, detector: DetectorSettings, sink: ListSink, done: Any, what: str
+) -> Summary:
+    stop = threading.Event()
+    result: list[Summary] = []
+    runner = threading.Thread(
+        target=lambda: result.append(
+            run_stream(run, detector, sink=sink, dead_letter=ListSink(), stop=stop)
+        )
+    )
+    runner.start()
+    try:
+        wait_for(lambda: done(sink.records), what)
+    finally:
+        stop.set()
+        runner.join()
+    return result[0]
+
+
+def test_prometheus_own_metrics_scraped_become_events(tmp_path: Path) -> None:
+    with running_prometheus(tmp_path / "prometheus", []) as prometheus:
+        run = RunSettings(
+            source=f"prometheus://127.0.0.1:{prometheus.port}/metrics?every=200ms"
+            "&match=go_goroutines|process_.*|prometheus_tsdb_head_series",
+            emit="all",
+        )
+        summary = run_until(
+            run,
+            DetectorSettings(min_samples=2, log_epsilon=-1e6),
+            sink := ListSink(),
+            lambda records: len(records) >= 3,
+            "three scrapes of Prometheus's own metrics",
+        )
+    assert summary.events >= 3 and summary.bad_records == 0
+    first = sink.records[0]
+    assert first["go_goroutines"] > 0
+    # process_cpu_seconds_total is a counter: it arrives as a rate.
+    assert first["process_cpu_seconds_total"] >= 0.0
+    assert first["position"]["url"].endswith("/metrics")
+
+
+def test_promql_reads_a_query_result(tmp_path: Path) -> None:
+    with running_prometheus(tmp_path / "prometheus", []) as prometheus:
+        run = RunSettings(
+            source=f"promql://127.0.0.1:{prometheus.port}?query=vector(3)&every=200ms", emit="all"
+        )
+        run_until(
+            run,
+            DetectorSettings(min_samples=2, log_epsilon=-1e6),
+            sink := ListSink(),
+            lambda records: len(records) >= 2,
+            "two query results",
+        )
+    assert sink.records[0]["value"] == 3.0
+
+
+def test_an_anomaly_injected_into_an_exporter_raises_an_alert(exporter: Exporter) -> None:
+    rng = np.random.default_rng(0)
+
+    def render(scrape: int) -> str:
+        a, b = rng.normal(10.0, 1.0), rng.normal(50.0, 2.0)
+        if scrape > 60:  # past warm-up, host b's queue suddenly runs deep
+            b = 500.0
+        return (
+            f'# TYPE queue_depth gauge\nqueue_depth{{host="a"}} {a}\nqueue_depth{{host="b"}} {b}\n'
+        )
+
+    exporter.render = render
+    summary = run_until(
+        RunSettings(source=f"prometheus://{exporter.address}/metrics?every=50ms&key=host"),
+        DetectorSettings(key_field="host", min_samples=30, log_epsilon=-15.0),
+        sink := ListSink(),
+        lambda records: len(records) >= 1,
+        "an alert for the injected anomaly",
+    )
+    assert summary.alerts >= 1
+    alert = sink.records[0]
+    assert alert["host"] == "b" and alert["queue_depth"] == 500.0 and alert["alert"]
+    assert alert["position"]["scrape"] > 60
+    assert next(iter(alert["contributions"])) == "queue_depth"

@@ -1,0 +1,149 @@
+"""The HTTP endpoint: /metrics, /healthz, /readyz, and Prometheus scraping it for real."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from monitoring import free_port, http_get, prometheus_value, running_prometheus, wait_for
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream_detect.errors import ConfigError
+from stream_detect.pipeline import Pipeline, Summary, run_stream
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sidecar import Sidecar
+from stream_detect.sources import FileSource
+from stream_detect.testing import ListSink, ListSource
+
+
+def keyed_events(n_keys: int, per_key: int, seed: int = 0) -> list[dict[str, object]]:
+    rng = np.random.default_rng(seed)
+    events: list[dict[str, object]] = []
+    for i in range(per_key):
+        for k in range(n_keys):
+            events.append({"id": f"{k}-{i}", "host": f"h{k}", "x": float(rng.normal(10.0, 1.0))})
+    return events
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_metrics_health_and_readiness_follow_the_run() -> None:
+    events = keyed_events(n_keys=5, per_key=80)
+    events.append({"id": "odd", "host": "h3", "x": 60.0})
+    run = RunSettings(http="127.0.0.1:0", metrics_top_keys=2)
+    detector = DetectorSettings(key_field="host", id_field="id", log_epsilon=-12.0, min_samples=30)
+    sidecar = Sidecar(run, detector)
+    assert sidecar.server is not None
+    base = f"http://{sidecar.server.address}"
+    with pytest.raises(urllib.error.HTTPError) as not_ready:
+        http_get(base + "/readyz")
+    assert not_ready.value.code == 503
+    pipeline = Pipeline(
+        run,
+        detector,
+        source=ListSource(events, batch_size=64),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    )
+    sidecar.attach(pipeline)
+    try:
+        summary = pipeline.run()
+        sidecar.refresh(pipeline)
+        assert http_get(base + "/readyz") == b"ready\n"
+        assert http_get(base + "/healthz") == b"ok\n"
+        found = samples(http_get(base + "/metrics").decode())
+    finally:
+        sidecar.close()
+    assert found[("stream_detect_events_total", ())] == summary.events == len(events)
+    assert found[("stream_detect_alerts_total", ())] == summary.alerts >= 1
+    assert found[("stream_detect_models_active", ())] == 5
+    assert found[("stream_detect_learned_events", ())] == sum(
+        state.learned
+        for state in pipeline.detector.models.values()  # type: ignore[union-attr]
+    )
+    assert found[("stream_detect_log_epsilon", ())] == -12.0
+    assert found[("stream_detect_scoring_seconds_count", ())] >= 1
+    per_key = {labels for name, labels in found if name == "stream_detect_key_last_score"}
+    # Bounded to the top 2 keys, the one with an alert first.
+    assert len(per_key) == 2 and (("key", "h3"),) in per_key
+    assert (("key", "h3"),) in {
+        labels for name, labels in found if name == "stream_detect_key_last_alert_timestamp_seconds"
+    }
+
+
+def test_source_lag_is_the_bytes_a_file_still_holds(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(orjson.dumps({"x": float(i % 5)}) + b"\n" for i in range(100)))
+    run = RunSettings(http="127.0.0.1:0")
+    pipeline = Pipeline(
+        run,
+        DetectorSettings(min_samples=10),
+        source=FileSource(events),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    )
+    sidecar = Sidecar(run, DetectorSettings())
+    sidecar.attach(pipeline)
+    try:
+        pipeline.run()
+        sidecar.refresh(pipeline)
+        assert sidecar.server is not None
+        base = f"http://{sidecar.server.address}/metrics"
+        assert samples(http_get(base).decode())[("stream_detect_source_lag", ())] == 0.0
+        with events.open("ab") as more:
+            more.write(b'{"x": 1.0}\n')
+        sidecar.refresh(pipeline)
+        assert samples(http_get(base).decode())[("stream_detect_source_lag", ())] == 11.0
+    finally:
+        sidecar.close()
+
+
+def test_http_address_that_cannot_be_used_is_one_config_error() -> None:
+    with pytest.raises(ConfigError, match="config key http"):
+        Sidecar(RunSettings(http="localhost"), DetectorSettings())
+
+
+def test_prometheus_scrapes_the_detector_and_counts_match(tmp_path: Path) -> None:
+    port = free_port()
+    rng = np.random.default_rng(1)
+    values = rng.normal(5.0, 1.0, 600)
+    values[[300, 450, 520]] = 40.0
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(orjson.dumps({"x": float(v)}) + b"\n" for v in values))
+    run = RunSettings(
+        source=f"file:{events}?follow=true",
+        sink=f"file:{tmp_path / 'alerts.jsonl'}",
+        dead_letter=f"file:{tmp_path / 'dead.jsonl'}",
+        http=f"127.0.0.1:{port}",
+    )
+    stop = threading.Event()
+    result: list[Summary] = []
+    runner = threading.Thread(
+        target=lambda: result.append(
+            run_stream(run, DetectorSettings(log_epsilon=-20.0, min_samples=50), stop=stop)
+        )
+    )
+    with running_prometheus(tmp_path / "prometheus", [f"127.0.0.1:{port}"]) as prometheus:
+        runner.start()
+        try:
+            wait_for(
+                lambda: prometheus_value(prometheus, "stream_detect_events_total") == 600,
+                "Prometheus to scrape 600 events",
+            )
+            alerts = prometheus_value(prometheus, "stream_detect_alerts_total")
+        finally:
+            stop.set()
+            runner.join()
+    (summary,) = result
+    assert summary.events == 600
+    assert alerts == summary.alerts == 3
