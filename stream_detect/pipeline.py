@@ -43,7 +43,13 @@ from stream_detect.sources import open_source
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.state import Checkpoint, load_checkpoint, save_checkpoint
 
-__all__ = ["Pipeline", "Summary", "run_stream"]
+__all__ = [
+    "Pipeline",
+    "Summary",
+    "parse_feedback",
+    "run_stream",
+    "unmatched_feedback_reason",
+]
 
 
 class _Closable(Protocol):
@@ -360,26 +366,24 @@ class Pipeline:
     def _apply_feedback(self, payload: bytes) -> str | None:
         """Join one feedback label to its event; return why it could not be, or None."""
         assert self.detector is not None
-        id_field = self.detector_settings.id_field
-        label_field = self.detector_settings.label_field
-        try:
-            entry = orjson.loads(payload)
-            event_id = entry[id_field]
-            label = entry[label_field]
-        except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+        settings = self.detector_settings
+        parsed = parse_feedback(payload, settings.id_field or "", settings.label_field or "")
+        if isinstance(parsed, str):
             self.summary.bad_feedback += 1
-            return f"a feedback label must be a JSON object with {id_field!r} and {label_field!r}"
-        if label not in (0, 1):  # true and false count, as in the events
-            self.summary.bad_feedback += 1
-            return f"label {label!r} is not 0, 1, true or false"
-        # Ids are matched as the decoder writes them: strings as they are, others as JSON.
-        key = event_id if isinstance(event_id, str) else orjson.dumps(event_id).decode()
-        if self.detector.add_feedback(key, int(label)):
+            return parsed
+        if self.detector.add_feedback(*parsed):
             self.summary.feedback_labels += 1
             return None
         self.summary.unmatched_feedback += 1
-        memory = self.detector_settings.id_memory
-        return f"no event with id {key!r} among the last {memory} remembered (id_memory)"
+        return unmatched_feedback_reason(parsed[0], settings.id_memory)
+
+    def process_batch(self, batch: RawBatch) -> None:
+        """Handle one batch as :meth:`run` does: score, write, flush, commit, then timers.
+
+        For a caller that reads the source itself (one pipeline per Kafka
+        partition); an empty batch only runs the timers (re-tune, checkpoint).
+        """
+        self._step(batch)
 
     def _timers(self) -> None:
         run = self.run_settings
@@ -434,6 +438,33 @@ def _subset(decoded: Decoded, keep: np.ndarray[Any, Any]) -> Decoded:
     )
 
 
+def parse_feedback(payload: bytes, id_field: str, label_field: str) -> tuple[str, int] | str:
+    """The event id and label a feedback record names, or why it names none.
+
+    Ids are matched as the decoder writes them: strings as they are, others as JSON.
+
+    >>> parse_feedback(b'{"id": 7, "label": true}', "id", "label")
+    ('7', 1)
+    >>> parse_feedback(b'{"id": "a", "label": 2}', "id", "label")
+    'label 2 is not 0, 1, true or false'
+    """
+    try:
+        entry = orjson.loads(payload)
+        event_id = entry[id_field]
+        label = entry[label_field]
+    except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+        return f"a feedback label must be a JSON object with {id_field!r} and {label_field!r}"
+    if label not in (0, 1):  # true and false count, as in the events
+        return f"label {label!r} is not 0, 1, true or false"
+    key = event_id if isinstance(event_id, str) else orjson.dumps(event_id).decode()
+    return key, int(label)
+
+
+def unmatched_feedback_reason(event_id: str, id_memory: int) -> str:
+    """Why a feedback label joined no event (its dead letter's reason)."""
+    return f"no event with id {event_id!r} among the last {id_memory} remembered (id_memory)"
+
+
 def run_stream(
     run: RunSettings,
     detector: DetectorSettings,
@@ -457,6 +488,12 @@ def run_stream(
     >>> summary.events, [r["x"] for r in sink.records]
     (301, [40.0])
     """
+    if source is None and run.source.lower().startswith("kafka:"):
+        # State per partition: a pipeline per partition the group assigns.
+        from stream_detect.kafka.partitioned import run_partitioned
+
+        return run_partitioned(run, detector, sink=sink, dead_letter=dead_letter, stop=stop)
+    table = run.kafka
     with contextlib.ExitStack() as opened:
 
         def own(resource: _Closable) -> Any:
@@ -466,13 +503,20 @@ def run_stream(
         pipeline = Pipeline(
             run,
             detector,
-            source=source or own(open_source(run.source, max_line_bytes=run.max_line_bytes)),
-            sink=sink or own(open_sink(run.sink)),
-            dead_letter=dead_letter or own(open_sink(run.dead_letter, config_key="dead_letter")),
+            source=source
+            or own(open_source(run.source, max_line_bytes=run.max_line_bytes, client_table=table)),
+            sink=sink or own(open_sink(run.sink, client_table=table)),
+            dead_letter=dead_letter
+            or own(open_sink(run.dead_letter, config_key="dead_letter", client_table=table)),
             labels=None
             if run.labels is None
             else own(
-                open_source(run.labels, max_line_bytes=run.max_line_bytes, config_key="labels")
+                open_source(
+                    run.labels,
+                    max_line_bytes=run.max_line_bytes,
+                    config_key="labels",
+                    client_table=table,
+                )
             ),
             on_progress=on_progress,
         )

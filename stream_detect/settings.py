@@ -93,9 +93,13 @@ class DetectorSettings:
 class RunSettings:
     """Where events come from and go, batching, checkpoints and output."""
 
-    source: str = _opt("-", "input URI: - (stdin), file:PATH[?follow=true]")
-    sink: str = _opt("-", "output URI: - (stdout), stderr, file:PATH")
-    dead_letter: str = _opt("stderr", "URI for bad records: stderr, -, file:PATH")
+    source: str = _opt(
+        "-", "input URI: - (stdin), file:PATH[?follow=true], kafka://HOST:PORT/TOPIC?group=G"
+    )
+    sink: str = _opt("-", "output URI: - (stdout), stderr, file:PATH, kafka://HOST:PORT/TOPIC")
+    dead_letter: str = _opt(
+        "stderr", "URI for bad records: stderr, -, file:PATH, kafka://HOST:PORT/TOPIC"
+    )
     labels: str | None = _opt(
         None,
         "URI of feedback labels: JSON lines naming an earlier event by its --id-field, "
@@ -108,6 +112,15 @@ class RunSettings:
     )
     emit: str = _opt("alerts", "what to write: alerts | all", choices=("alerts", "all"))
     checkpoint: str | None = _opt(None, "checkpoint file (JSON), restored at start if present")
+    state_dir: str | None = _opt(
+        None,
+        "directory of per-partition checkpoints of a kafka:// source, restored on assignment",
+    )
+    kafka: dict[str, Any] | None = _opt(
+        None,
+        "kafka-python client options (config table [kafka] only; NAME_env reads $VALUE)",
+        cli=False,
+    )
     checkpoint_every: int = _opt(100000, "checkpoint every N events (0: off)", min=0)
     checkpoint_seconds: float = _opt(
         30.0, "checkpoint every T seconds (0: off; with both off, only at exit)", min=0.0

@@ -482,7 +482,7 @@ def test_format_hint(write_file: Any, name: str, hint: str | None) -> None:
 @pytest.mark.parametrize(
     ("uri", "fragments"),
     [
-        ("kafka://broker:9092/events", ["kafka:// sources are not available", "file:PATH"]),
+        ("kafka://broker:9092/", ["kafka://HOST:PORT[,HOST:PORT]/TOPIC"]),
         ("prometheus://host:9100/metrics", ["prometheus:// sources are not available"]),
         ("http://example.com/x", ["one of: '-' (stdin), 'file:PATH[?follow=true]'"]),
         ("events.jsonl", ["to read a file, write file:PATH"]),

@@ -7,6 +7,8 @@
 ``stderr``             JSON lines on standard error
 ``file:PATH``          JSON lines appended to a file; ``?fsync=true``
                        makes ``flush`` also fsync
+``kafka://HOST:PORT/T``  JSON records produced to a Kafka topic
+                       (:mod:`stream_detect.kafka`)
 =====================  ==============================================
 
 The URI grammar is the sources' (:func:`stream_detect.sources.parse_uri`);
@@ -19,14 +21,15 @@ each scheme is one entry of :data:`SINK_SCHEMES`, so a new kind of sink
 Traceback (most recent call last):
 ...
 stream_detect.errors.ConfigError: config key sink: got 'alertmanager://localhost:9093', \
-expected one of: '-' (stdout), 'stderr', 'file:PATH[?fsync=true]'; alertmanager:// sinks \
-are not available in this build
+expected one of: '-' (stdout), 'stderr', 'file:PATH[?fsync=true]', \
+'kafka://HOST:PORT[,HOST:PORT]/TOPIC'; alertmanager:// sinks are not available in this build
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from stream_detect.errors import ConfigError
 from stream_detect.sinks.base import Sink
@@ -52,8 +55,9 @@ __all__ = [
     "open_sink",
 ]
 
-#: Builds a sink from a parsed URI; raises ConfigError when it cannot.
-SinkFactory = Callable[[ParsedURI], Sink]
+#: Builds a sink from a parsed URI and the network client options (the ``[kafka]``
+#: table); raises ConfigError when it cannot.
+SinkFactory = Callable[[ParsedURI, Mapping[str, Any] | None], Sink]
 
 
 @dataclass(frozen=True)
@@ -64,21 +68,29 @@ class SinkScheme:
     usage: str
 
 
-def _open_stdout(uri: ParsedURI) -> Sink:
+def _open_stdout(uri: ParsedURI, client_table: Mapping[str, Any] | None) -> Sink:
     uri.check_params([])
     return StdoutSink(uri=uri.uri)
 
 
-def _open_stderr(uri: ParsedURI) -> Sink:
+def _open_stderr(uri: ParsedURI, client_table: Mapping[str, Any] | None) -> Sink:
     uri.check_params([])
     return StderrSink(uri=uri.uri)
 
 
-def _open_file(uri: ParsedURI) -> Sink:
+def _open_file(uri: ParsedURI, client_table: Mapping[str, Any] | None) -> Sink:
     uri.check_params(["fsync"])
     if not uri.target:
         raise ConfigError(uri.config_key, uri.uri, "file:PATH with a non-empty path")
     return FileSink(uri.target, fsync=uri.flag("fsync"), uri=uri.uri, config_key=uri.config_key)
+
+
+def _open_kafka(uri: ParsedURI, client_table: Mapping[str, Any] | None) -> Sink:
+    # Imported here: the Kafka modules build on this one.
+    from stream_detect.kafka.address import parse_kafka_uri
+    from stream_detect.kafka.sink import KafkaSink
+
+    return KafkaSink(parse_kafka_uri(uri), client_table)
 
 
 #: scheme -> how to open it. ``-``, ``stdout`` and ``stderr`` are bare words.
@@ -87,16 +99,18 @@ SINK_SCHEMES: dict[str, SinkScheme] = {
     "stdout": SinkScheme(_open_stdout, "'-' (stdout)"),
     "stderr": SinkScheme(_open_stderr, "'stderr'"),
     "file": SinkScheme(_open_file, "'file:PATH[?fsync=true]'"),
+    "kafka": SinkScheme(_open_kafka, "'kafka://HOST:PORT[,HOST:PORT]/TOPIC'"),
 }
 
 #: Schemes the product knows of but this build does not provide, with the form they take.
 UNAVAILABLE_SINK_SCHEMES: dict[str, str] = {
-    "kafka": "kafka://HOST:PORT/TOPIC",
     "alertmanager": "alertmanager://HOST:PORT",
 }
 
 
-def open_sink(uri: str, *, config_key: str = "sink") -> Sink:
+def open_sink(
+    uri: str, *, config_key: str = "sink", client_table: Mapping[str, Any] | None = None
+) -> Sink:
     """Open the sink ``uri`` names (see the module docstring for the forms).
 
     Parameters
@@ -105,6 +119,8 @@ def open_sink(uri: str, *, config_key: str = "sink") -> Sink:
         As the user wrote it.
     config_key
         The setting ``uri`` came from (``sink``, ``dead_letter``), named in errors.
+    client_table
+        Client options of network sinks (the ``[kafka]`` config table).
 
     Raises
     ------
@@ -129,4 +145,4 @@ def open_sink(uri: str, *, config_key: str = "sink") -> Sink:
         elif parsed.scheme == "":
             expected += " (to write a file, write file:PATH)"
         raise ConfigError(config_key, uri, expected)
-    return scheme.factory(parsed)
+    return scheme.factory(parsed, client_table)

@@ -6,6 +6,8 @@
 ``-`` or ``stdin``      standard input, one record per line
 ``file:PATH``           a file, one record per line; ``file://PATH`` too
 ``file:PATH?follow=1``  the same, following the file as it grows
+``kafka://HOST:PORT/T``  a Kafka topic, read as a consumer group member
+                        (:mod:`stream_detect.kafka`)
 ======================  ===============================================
 
 Each scheme is one entry of :data:`SOURCE_SCHEMES`, a small registry from
@@ -21,11 +23,12 @@ A bare query name (``?follow``) means ``true``.
 >>> source = open_source("-")
 >>> type(source).__name__, source.format_hint
 ('StdinSource', None)
->>> open_source("kafka://broker:9092/events")
+>>> open_source("prometheus://host:9100/metrics")
 Traceback (most recent call last):
 ...
-stream_detect.errors.ConfigError: config key source: got 'kafka://broker:9092/events', \
-expected one of: '-' (stdin), 'file:PATH[?follow=true]'; kafka:// sources are not \
+stream_detect.errors.ConfigError: config key source: got 'prometheus://host:9100/metrics', \
+expected one of: '-' (stdin), 'file:PATH[?follow=true]', \
+'kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP'; prometheus:// sources are not \
 available in this build
 """
 
@@ -34,7 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from stream_detect.errors import ConfigError
@@ -166,7 +169,9 @@ def parse_uri(uri: str, *, config_key: str = "source") -> ParsedURI:
 class SourceFactory(Protocol):
     """Builds a source from a parsed URI; raises ConfigError or InputError when it cannot."""
 
-    def __call__(self, uri: ParsedURI, *, max_line_bytes: int) -> Source: ...
+    def __call__(
+        self, uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+    ) -> Source: ...
 
 
 @dataclass(frozen=True)
@@ -177,12 +182,16 @@ class SourceScheme:
     usage: str
 
 
-def _open_stdin(uri: ParsedURI, *, max_line_bytes: int) -> Source:
+def _open_stdin(
+    uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+) -> Source:
     uri.check_params([])
     return StdinSource(uri=uri.uri, max_line_bytes=max_line_bytes)
 
 
-def _open_file(uri: ParsedURI, *, max_line_bytes: int) -> Source:
+def _open_file(
+    uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+) -> Source:
     uri.check_params(["follow"])
     if not uri.target:
         raise ConfigError(uri.config_key, uri.uri, "file:PATH with a non-empty path")
@@ -191,22 +200,36 @@ def _open_file(uri: ParsedURI, *, max_line_bytes: int) -> Source:
     )
 
 
+def _open_kafka(
+    uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+) -> Source:
+    # Imported here: the Kafka modules build on this one.
+    from stream_detect.kafka.address import parse_kafka_uri
+    from stream_detect.kafka.source import KafkaSource
+
+    return KafkaSource(parse_kafka_uri(uri), client_table)
+
+
 #: scheme -> how to open it. ``-`` and ``stdin`` are bare words, not ``scheme:``.
 SOURCE_SCHEMES: dict[str, SourceScheme] = {
     "-": SourceScheme(_open_stdin, "'-' (stdin)"),
     "stdin": SourceScheme(_open_stdin, "'-' (stdin)"),
     "file": SourceScheme(_open_file, "'file:PATH[?follow=true]'"),
+    "kafka": SourceScheme(_open_kafka, "'kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP'"),
 }
 
 #: Schemes the product knows of but this build does not provide, with the form they take.
 UNAVAILABLE_SOURCE_SCHEMES: dict[str, str] = {
-    "kafka": "kafka://HOST:PORT/TOPIC?group=GROUP",
     "prometheus": "prometheus://HOST:PORT/metrics?every=5s",
 }
 
 
 def open_source(
-    uri: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, config_key: str = "source"
+    uri: str,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    config_key: str = "source",
+    client_table: Mapping[str, Any] | None = None,
 ) -> Source:
     """Open the source ``uri`` names (see the module docstring for the forms).
 
@@ -221,6 +244,8 @@ def open_source(
         Longest record kept whole; longer lines are truncated and marked.
     config_key
         The setting ``uri`` came from, named in errors.
+    client_table
+        Client options of network sources (the ``[kafka]`` config table).
 
     Raises
     ------
@@ -233,7 +258,7 @@ def open_source(
     scheme = SOURCE_SCHEMES.get(parsed.scheme)
     if scheme is None:
         raise ConfigError(config_key, uri, _expected_schemes(parsed.scheme))
-    return scheme.factory(parsed, max_line_bytes=max_line_bytes)
+    return scheme.factory(parsed, max_line_bytes=max_line_bytes, client_table=client_table)
 
 
 def _expected_schemes(scheme: str) -> str:

@@ -1,0 +1,60 @@
+"""Kafka end to end against a real broker: results equal the stdin run of the same events."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from kafka_clients import REPO, RUN, kafka_uri, produce, read_topic
+
+from stream_detect.kafka.broker import EmbeddedBroker
+
+TIMEOUT_S = 120.0
+
+
+def events(count: int, seed: int = 3) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(count, 2))
+    X[::97] += 6.0
+    return [{"id": i, "a": float(a), "b": float(b)} for i, (a, b) in enumerate(X)]
+
+
+def run_cli(*args: str, input: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    done = subprocess.run(
+        [*RUN, *args], input=input, capture_output=True, cwd=REPO, timeout=TIMEOUT_S
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert b"Traceback" not in done.stderr
+    return done
+
+
+def test_results_equal_the_stdin_run(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str]
+) -> None:
+    stream = events(1500)
+    source, sink = fresh_topic(kafka_broker), fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, source, stream)
+    settings = ["--emit", "all", "--batch-size", "100", "--id-field", "id"]
+    run_cli(
+        "--source",
+        kafka_uri(kafka_broker.bootstrap, source, group="e2e", until="end"),
+        "--sink",
+        kafka_uri(kafka_broker.bootstrap, sink),
+        *settings,
+    )
+    from_kafka = read_topic(kafka_broker.bootstrap, sink, len(stream))
+    piped = run_cli(*settings, input=b"".join(json.dumps(e).encode() + b"\n" for e in stream))
+    from_stdin = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert len(from_kafka) == len(from_stdin) == len(stream)
+    for kafka_result, stdin_result in zip(from_kafka, from_stdin, strict=True):
+        assert kafka_result["position"] == {
+            "topic": source,
+            "partition": 0,
+            "offset": kafka_result["id"],
+        }
+        for name in ("id", "log_p", "score", "alert", "warmup", "log_epsilon", "n"):
+            assert kafka_result[name] == stdin_result[name]
+    assert sum(r["alert"] for r in from_kafka) > 0
