@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,34 @@ def kafka_uri(bootstrap: str, topic: str, **params: str) -> str:
     """``kafka://BOOTSTRAP/TOPIC?...`` with the quick group options."""
     query = "&".join([QUICK, *(f"{name}={value}" for name, value in params.items())])
     return f"kafka://{bootstrap}/{topic}?{query}"
+
+
+class TopicReader:
+    """A reader of every partition of a topic from its start, kept open between reads."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int = 1) -> None:
+        self.consumer = confluent_kafka.Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "reader", "enable.auto.commit": False}
+        )
+        self.consumer.assign(
+            [
+                confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING)
+                for p in range(partitions)
+            ]
+        )
+        self.records: list[dict[str, Any]] = []
+
+    def until(
+        self, done: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """Read on until ``done(records so far)`` is true; fail the test after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not done(self.records):
+            assert time.monotonic() < deadline, f"only {len(self.records)} records came"
+            for message in self.consumer.consume(num_messages=10_000, timeout=0.5):
+                if message.error() is None:
+                    self.records.append(json.loads(message.value()))
+        return self.records
+
+    def close(self) -> None:
+        self.consumer.close()

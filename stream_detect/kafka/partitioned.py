@@ -15,7 +15,7 @@ The guarantees, per partition:
   with the next offset it reflects; when the group assigns the partition,
   here or to another process sharing the directory, the state is restored
   and the consumer continues at that offset, so no event is learned twice and
-  none is skipped;
+  none is skipped (a partition without a checkpoint starts at its beginning);
 * **rebalances**: a revoked partition is checkpointed and committed before
   the group hands it on;
 * **stop** (SIGTERM): the batch in hand is finished, every partition is
@@ -30,6 +30,7 @@ Scale-out is Kafka's consumer group: several processes with the same
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 import time
 from pathlib import Path
@@ -172,6 +173,7 @@ class PartitionedRun:
 
     def _assign(self, partitions: list[Partition]) -> None:
         """Build each new partition's pipeline and restore its checkpoint, if any."""
+        restored = self.partitions_restored
         for partition in partitions:
             if partition in self.pipelines:
                 continue
@@ -190,8 +192,24 @@ class PartitionedRun:
             )
             if pipeline.restore():
                 self.partitions_restored += 1
+            elif checkpoint is not None and self.source.address.start == "earliest":
+                # No state yet means nothing learned yet: start at the partition's
+                # beginning, not at an offset committed by a member that died before
+                # its first checkpoint, or those events would never be learned.
+                topic, number = partition
+                self.source.seek({"offsets": [{"topic": topic, "partition": number, "offset": 0}]})
             self.feeds[partition] = feed
             self.pipelines[partition] = pipeline
+        names = " ".join(f"{topic}/{number}" for topic, number in sorted(self.pipelines))
+        self._say(
+            f"partitions assigned: {names or 'none'} "
+            f"({self.partitions_restored - restored} restored from checkpoints)"
+        )
+
+    def _say(self, text: str) -> None:
+        """One line on stderr about the group (rebalances are rare, and worth a line)."""
+        sys.stderr.write(f"stream-detect: {self.source.uri}: {text}\n")
+        sys.stderr.flush()
 
     def _revoke(self, partitions: list[Partition]) -> None:
         """Checkpoint and commit each revoked partition, then let it go."""
