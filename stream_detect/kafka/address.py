@@ -21,6 +21,7 @@ value becomes the option without the suffix (``sasl_plain_password_env =
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ __all__ = ["KafkaAddress", "client_options", "parse_kafka_uri"]
 
 #: Query parameters a URI may carry that are not client options.
 URI_PARAMS = ("group", "from", "until")
+#: How long one attempt to reach the brokers may take, unless the options say otherwise.
+_BOOTSTRAP_TIMEOUT_MS = 2000
 #: Options whose values must never appear in a message or a log line.
 _SECRET_WORDS = ("password", "secret", "token")
 
@@ -114,21 +117,22 @@ def client_options(
 ) -> dict[str, Any]:
     """The keyword arguments for a kafka-python ``role`` client (``consumer``/``producer``).
 
-    The ``[kafka]`` table comes first, the URI's own options override it;
-    ``NAME_env`` entries are read from the environment. Options the other
-    role's client knows are left out, so one table serves both; an option
-    neither knows is a ConfigError (without its value, which may be secret).
+        The ``[kafka]`` table comes first, the URI's own options override it;
+        ``NAME_env`` entries are read from the environment. Options the other
+        role's client knows are left out, so one table serves both; an option
+        neither knows is a ConfigError (without its value, which may be secret).
 
-    >>> import os
-    >>> os.environ["DOCTEST_KAFKA_PASSWORD"] = "s3cret"
-    >>> from stream_detect.sources import parse_uri
-    >>> address = parse_kafka_uri(parse_uri("kafka://b:9092/t?client_id=d"))
-    >>> table = {"sasl_plain_password_env": "DOCTEST_KAFKA_PASSWORD", "linger_ms": 20}
-    >>> options = client_options(address, table, role="producer")
-    >>> options["sasl_plain_password"], options["linger_ms"], options["client_id"]
-    ('s3cret', 20, 'd')
-    >>> "linger_ms" in client_options(address, table, role="consumer")
-    False
+        >>> import difflib
+    import os
+        >>> os.environ["DOCTEST_KAFKA_PASSWORD"] = "s3cret"
+        >>> from stream_detect.sources import parse_uri
+        >>> address = parse_kafka_uri(parse_uri("kafka://b:9092/t?client_id=d"))
+        >>> table = {"sasl_plain_password_env": "DOCTEST_KAFKA_PASSWORD", "linger_ms": 20}
+        >>> options = client_options(address, table, role="producer")
+        >>> options["sasl_plain_password"], options["linger_ms"], options["client_id"]
+        ('s3cret', 20, 'd')
+        >>> "linger_ms" in client_options(address, table, role="consumer")
+        False
     """
     known = {
         "consumer": set(kafka.KafkaConsumer.DEFAULT_CONFIG),
@@ -153,9 +157,19 @@ def client_options(
                 f"kafka.{name}", _shown(name, value), "no such entry (the URI sets it)"
             )
         if name not in known["consumer"] | known["producer"]:
-            raise ConfigError(f"kafka.{name}", _shown(name, value), "a kafka-python client option")
+            # A misspelt secret's name need not look like one: its value is never shown.
+            close = difflib.get_close_matches(
+                name, sorted(known["consumer"] | known["producer"]), 1
+            )
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"kafka.{name}", "(not shown)", f"the name of a kafka-python client option{hint}"
+            )
         if name in known[role]:
             out[name] = value
+    # One connection attempt must end soon, so a stop request is honoured while the
+    # broker is away (the client's default waits 30 s).
+    out.setdefault("bootstrap_timeout_ms", _BOOTSTRAP_TIMEOUT_MS)
     return out
 
 

@@ -37,6 +37,11 @@ from stream_detect.sources.base import RawBatch, Source
 
 __all__ = ["KafkaSource", "Partition"]
 
+#: How long one commit waits for the broker before it counts as a failed attempt.
+_COMMIT_ATTEMPT_MS = 5000
+#: How long closing may wait to leave the group politely (a stop must stay prompt).
+_CLOSE_MS = 1000
+
 #: A topic partition as a plain pair.
 Partition = tuple[str, int]
 
@@ -232,7 +237,7 @@ class KafkaSource(Source):
         errors = kafka_errors
         while True:
             try:
-                self._consumer.commit(offsets)
+                self._consumer.commit(offsets, timeout_ms=_COMMIT_ATTEMPT_MS)
             except errors.CommitFailedError:
                 return
             except errors.KafkaError as exc:
@@ -256,7 +261,7 @@ class KafkaSource(Source):
             return
         self._closed = True
         if self._consumer is not None:
-            self._consumer.close(autocommit=False)
+            self._consumer.close(autocommit=False, timeout_ms=_CLOSE_MS)
 
 
 class _Listener(kafka.ConsumerRebalanceListener):  # type: ignore[misc]
