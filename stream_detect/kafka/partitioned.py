@@ -166,6 +166,7 @@ class PartitionedRun:
         self.summary = Summary()
         self._retired: list[Summary] = []
         self.partitions_restored = 0
+        self.partitions_seen: set[Partition] = set()
         source.on_assigned = self._assign
         source.on_revoked = self._revoke
 
@@ -200,6 +201,7 @@ class PartitionedRun:
                 self.source.seek({"offsets": [{"topic": topic, "partition": number, "offset": 0}]})
             self.feeds[partition] = feed
             self.pipelines[partition] = pipeline
+            self.partitions_seen.add(partition)
         names = " ".join(f"{topic}/{number}" for topic, number in sorted(self.pipelines))
         self._say(
             f"partitions assigned: {names or 'none'} "
@@ -340,7 +342,7 @@ class PartitionedRun:
             setattr(self.summary, name, sum(getattr(part, name) for part in parts))
         self.summary.bad_records += self.summary.bad_feedback + self.summary.unmatched_feedback
         self.summary.detector = {
-            "partitions": sorted(f"{topic}/{number}" for topic, number in self.pipelines),
+            "partitions": sorted(f"{topic}/{number}" for topic, number in self.partitions_seen),
             "partitions_restored": self.partitions_restored,
         }
 
@@ -369,6 +371,9 @@ def run_partitioned(
         labels = None
         if run.labels is not None:
             labels = open_source(run.labels, config_key="labels", client_table=table)
+            if isinstance(labels, KafkaSource):
+                # Feedback may name an event of any partition: every member reads it all.
+                labels.whole_topics = True
             opened.append(labels)
         runner = PartitionedRun(
             run, detector, source=source, sink=sink, dead_letter=dead_letter, labels=labels

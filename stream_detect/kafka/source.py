@@ -79,6 +79,10 @@ class KafkaSource(Source):
         self._seeks: dict[Partition, int] = {}
         self._caught_up = False
         self._closed = False
+        #: Read every partition of the topics instead of the group's share of them
+        #: (feedback labels, which every member needs); offsets are still committed
+        #: for the group, and a new reader starts at its last commit.
+        self.whole_topics = False
         #: When set (a stop request), a commit still retrying an unreachable broker gives up.
         self.abandon = threading.Event()
 
@@ -99,7 +103,19 @@ class KafkaSource(Source):
         except kafka_errors.KafkaError as exc:
             self.link.failed(_reason(exc))
             return False
-        consumer.subscribe(self.address.topics, listener=_Listener(self))
+        if self.whole_topics:
+            partitions = [
+                kafka.TopicPartition(topic, number)
+                for topic in self.address.topics
+                for number in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            if not partitions:
+                consumer.close(autocommit=False, timeout_ms=_CLOSE_MS)
+                self.link.failed(f"no partitions of {', '.join(self.address.topics)} yet")
+                return False
+            consumer.assign(partitions)
+        else:
+            consumer.subscribe(self.address.topics, listener=_Listener(self))
         self._consumer = consumer
         self.link.ok()
         return True
@@ -279,4 +295,5 @@ class _Listener(kafka.ConsumerRebalanceListener):  # type: ignore[misc]
 
 def _reason(error: Exception) -> str:
     """A short, secret-free description of a client error."""
-    return type(error).__name__ + (f": {error}" if str(error) else "")
+    name, text = type(error).__name__, str(error)
+    return text if text.startswith(name) else f"{name}: {text}" if text else name
