@@ -58,3 +58,16 @@ def test_results_equal_the_stdin_run(
         for name in ("id", "log_p", "score", "alert", "warmup", "log_epsilon", "n"):
             assert kafka_result[name] == stdin_result[name]
     assert sum(r["alert"] for r in from_kafka) > 0
+
+
+def test_the_demo_through_kafka_reports_what_the_in_memory_demo_does(
+    kafka_broker: EmbeddedBroker,
+) -> None:
+    from stream_detect.commands.demo import run_demo
+
+    in_memory = run_demo(1500, seed=2)
+    through_kafka = run_demo(1500, seed=2, kafka=kafka_broker.bootstrap)
+    assert through_kafka.counts == in_memory.counts
+    assert through_kafka.recall_by_kind == in_memory.recall_by_kind
+    assert through_kafka.summary["log_epsilon"] == in_memory.summary["log_epsilon"]
+    assert through_kafka.summary["events"] == 1500

@@ -166,7 +166,7 @@ class PartitionedRun:
         self.summary = Summary()
         self._retired: list[Summary] = []
         self.partitions_restored = 0
-        self.partitions_seen: set[Partition] = set()
+        self.latest: dict[Partition, Pipeline] = {}
         source.on_assigned = self._assign
         source.on_revoked = self._revoke
 
@@ -201,7 +201,7 @@ class PartitionedRun:
                 self.source.seek({"offsets": [{"topic": topic, "partition": number, "offset": 0}]})
             self.feeds[partition] = feed
             self.pipelines[partition] = pipeline
-            self.partitions_seen.add(partition)
+            self.latest[partition] = pipeline
         names = " ".join(f"{topic}/{number}" for topic, number in sorted(self.pipelines))
         self._say(
             f"partitions assigned: {names or 'none'} "
@@ -341,10 +341,21 @@ class PartitionedRun:
         ):
             setattr(self.summary, name, sum(getattr(part, name) for part in parts))
         self.summary.bad_records += self.summary.bad_feedback + self.summary.unmatched_feedback
+        # The latest pipeline of each partition this member handled, revoked ones too.
+        detectors = {
+            f"{topic}/{number}": pipeline.detector.summary()
+            for (topic, number), pipeline in self.latest.items()
+            if pipeline.detector is not None
+        }
+        # One partition: its detector's summary reads as a single-stream run's does.
+        only = next(iter(detectors.values())) if len(detectors) == 1 else {}
         self.summary.detector = {
-            "partitions": sorted(f"{topic}/{number}" for topic, number in self.partitions_seen),
+            **{k: v for k, v in only.items() if k not in ("events", "alerts")},
+            "partitions": sorted(detectors),
             "partitions_restored": self.partitions_restored,
         }
+        if len(detectors) > 1:
+            self.summary.detector["by_partition"] = detectors
 
 
 def run_partitioned(

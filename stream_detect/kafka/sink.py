@@ -63,7 +63,10 @@ class KafkaSink(Sink):
         self.topic = address.topic
         self.address = address
         self.options = client_options(address, table, role="producer")
-        self.options.setdefault("linger_ms", 5)
+        # Larger batches than the client's defaults: every new batch wakes the
+        # client's sender thread, which costs more than the record itself.
+        self.options.setdefault("linger_ms", 20)
+        self.options.setdefault("batch_size", 1 << 18)
         self.options.setdefault("acks", "all")
         self.abandon = abandon or threading.Event()
         self.link = link or BrokerLink(address.uri)
