@@ -167,6 +167,9 @@ class PartitionedRun:
         self._retired: list[Summary] = []
         self.partitions_restored = 0
         self.latest: dict[Partition, Pipeline] = {}
+        # False once a result could not be delivered: from then on nothing may be
+        # checkpointed or committed (the state would claim undelivered results).
+        self._delivered = True
         source.on_assigned = self._assign
         source.on_revoked = self._revoke
 
@@ -218,7 +221,7 @@ class PartitionedRun:
         for partition in partitions:
             pipeline = self.pipelines.pop(partition, None)
             feed = self.feeds.pop(partition, None)
-            if pipeline is None or feed is None:
+            if pipeline is None or feed is None or not self._delivered:
                 continue
             pipeline.checkpoint()
             self._commit([feed])
@@ -263,7 +266,7 @@ class PartitionedRun:
             self._commit(list(self.feeds.values()))
         except (OutputError, InputError):
             # What was not delivered must be neither committed nor checkpointed.
-            delivered = False
+            delivered = self._delivered = False
             if not stop.is_set():
                 raise
             self.summary.stopped_by = "signal (broker unreachable)"
