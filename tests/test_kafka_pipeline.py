@@ -71,3 +71,26 @@ def test_the_demo_through_kafka_reports_what_the_in_memory_demo_does(
     assert through_kafka.recall_by_kind == in_memory.recall_by_kind
     assert through_kafka.summary["log_epsilon"] == in_memory.summary["log_epsilon"]
     assert through_kafka.summary["events"] == 1500
+
+
+def test_the_message_key_and_timestamp_can_be_the_model_key_and_event_time(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str]
+) -> None:
+    stream = events(300)
+    hosts = [f"host-{i % 3}" for i in range(len(stream))]
+    source, sink = fresh_topic(kafka_broker), fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, source, stream, keys=hosts)
+    uri = kafka_uri(
+        kafka_broker.bootstrap,
+        source,
+        group="keys",
+        until="end",
+        key="message",
+        timestamp="message",
+    )
+    run_cli("--source", uri, "--sink", kafka_uri(kafka_broker.bootstrap, sink), "--emit", "all")
+    results = read_topic(kafka_broker.bootstrap, sink, len(stream))
+    assert [r["key"] for r in results] == hosts
+    assert all(isinstance(r["timestamp"], int) and r["timestamp"] > 0 for r in results)
+    # One model per host: each host's first event is its model's first.
+    assert [r["n"] for r in results[:6]] == [0, 0, 0, 1, 1, 1]

@@ -7,7 +7,9 @@ A URI names the brokers, the topics and a few per-URI choices::
 ``group`` is the consumer group (default ``stream-detect``); ``from`` is where a
 group without committed offsets starts (``earliest``, the default, or ``latest``);
 ``until=end`` stops a source once it has caught up with the end of its
-partitions (a finite run over what a topic holds now). Any other query
+partitions (a finite run over what a topic holds now); ``key=message`` makes
+each message's key its event's model key and ``timestamp=message`` its
+timestamp (milliseconds since the epoch) the event's time. Any other query
 parameter is a kafka-python client option, as are the keys of the ``[kafka]``
 config table; a key ending in ``_env`` names an environment variable whose
 value becomes the option without the suffix (``sasl_plain_password_env =
@@ -35,7 +37,7 @@ from stream_detect.sources import ParsedURI
 __all__ = ["KafkaAddress", "client_options", "parse_kafka_uri"]
 
 #: Query parameters a URI may carry that are not client options.
-URI_PARAMS = ("group", "from", "until")
+URI_PARAMS = ("group", "from", "until", "key", "timestamp")
 #: How long one attempt to reach the brokers may take, unless the options say otherwise.
 _BOOTSTRAP_TIMEOUT_MS = 2000
 #: Options whose values must never appear in a message or a log line.
@@ -53,6 +55,8 @@ class KafkaAddress:
     group: str = "stream-detect"
     start: str = "earliest"
     until_end: bool = False
+    key_from_message: bool = False
+    timestamp_from_message: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -88,6 +92,9 @@ kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP
     until = uri.params.get("until")
     if until not in (None, "end"):
         raise ConfigError(uri.config_key, uri.uri, "until=end or no until")
+    for name in ("key", "timestamp"):
+        if uri.params.get(name, "message") != "message":
+            raise ConfigError(uri.config_key, uri.uri, f"{name}=message or no {name}")
     options = {
         name: _option_value(value) for name, value in uri.params.items() if name not in URI_PARAMS
     }
@@ -99,6 +106,8 @@ kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP
         group=uri.params.get("group", "stream-detect"),
         start=start,
         until_end=until == "end",
+        key_from_message="key" in uri.params,
+        timestamp_from_message="timestamp" in uri.params,
         options=options,
     )
 
@@ -117,22 +126,21 @@ def client_options(
 ) -> dict[str, Any]:
     """The keyword arguments for a kafka-python ``role`` client (``consumer``/``producer``).
 
-        The ``[kafka]`` table comes first, the URI's own options override it;
-        ``NAME_env`` entries are read from the environment. Options the other
-        role's client knows are left out, so one table serves both; an option
-        neither knows is a ConfigError (without its value, which may be secret).
+    The ``[kafka]`` table comes first, the URI's own options override it;
+    ``NAME_env`` entries are read from the environment. Options the other
+    role's client knows are left out, so one table serves both; an option
+    neither knows is a ConfigError (without its value, which may be secret).
 
-        >>> import difflib
-    import os
-        >>> os.environ["DOCTEST_KAFKA_PASSWORD"] = "s3cret"
-        >>> from stream_detect.sources import parse_uri
-        >>> address = parse_kafka_uri(parse_uri("kafka://b:9092/t?client_id=d"))
-        >>> table = {"sasl_plain_password_env": "DOCTEST_KAFKA_PASSWORD", "linger_ms": 20}
-        >>> options = client_options(address, table, role="producer")
-        >>> options["sasl_plain_password"], options["linger_ms"], options["client_id"]
-        ('s3cret', 20, 'd')
-        >>> "linger_ms" in client_options(address, table, role="consumer")
-        False
+    >>> import os
+    >>> os.environ["DOCTEST_KAFKA_PASSWORD"] = "s3cret"
+    >>> from stream_detect.sources import parse_uri
+    >>> address = parse_kafka_uri(parse_uri("kafka://b:9092/t?client_id=d"))
+    >>> table = {"sasl_plain_password_env": "DOCTEST_KAFKA_PASSWORD", "linger_ms": 20}
+    >>> options = client_options(address, table, role="producer")
+    >>> options["sasl_plain_password"], options["linger_ms"], options["client_id"]
+    ('s3cret', 20, 'd')
+    >>> "linger_ms" in client_options(address, table, role="consumer")
+    False
     """
     known = {
         "consumer": set(kafka.KafkaConsumer.DEFAULT_CONFIG),

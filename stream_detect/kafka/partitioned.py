@@ -374,6 +374,15 @@ def run_partitioned(
     source = open_source(run.source, client_table=table)
     if not isinstance(source, KafkaSource):
         raise ConfigError("source", run.source, "a kafka:// URI")
+    # key=message / timestamp=message: the message's own key and time become fields.
+    if source.address.key_from_message:
+        detector = dataclasses.replace(detector, key_field=detector.key_field or "key")
+        source.key_field = detector.key_field
+    if source.address.timestamp_from_message:
+        detector = dataclasses.replace(
+            detector, timestamp_field=detector.timestamp_field or "timestamp"
+        )
+        source.timestamp_field = detector.timestamp_field
     opened: list[Any] = [source]
     try:
         sink = sink or open_sink(run.sink, client_table=table)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import kafka
+import orjson
 from kafka import errors as kafka_errors
 
 from stream_detect.errors import InputError
@@ -35,7 +36,7 @@ from stream_detect.kafka.address import KafkaAddress, client_options
 from stream_detect.kafka.status import BrokerLink
 from stream_detect.sources.base import RawBatch, Source
 
-__all__ = ["KafkaSource", "Partition"]
+__all__ = ["KafkaSource", "Partition", "with_fields"]
 
 #: How long one commit waits for the broker before it counts as a failed attempt.
 _COMMIT_ATTEMPT_MS = 5000
@@ -79,6 +80,10 @@ class KafkaSource(Source):
         self._seeks: dict[Partition, int] = {}
         self._caught_up = False
         self._closed = False
+        #: The event fields the message key and timestamp go into (``key=message``,
+        #: ``timestamp=message``); set by the caller, who knows the field names.
+        self.key_field: str | None = None
+        self.timestamp_field: str | None = None
         #: Read every partition of the topics instead of the group's share of them
         #: (feedback labels, which every member needs); offsets are still committed
         #: for the group, and a new reader starts at its last commit.
@@ -151,7 +156,7 @@ class KafkaSource(Source):
             polled = self._poll(max_records - len(batch), wait)
             for records in polled.values():
                 for record in records:
-                    batch.payloads.append(record.value)
+                    batch.payloads.append(self._payload(record))
                     batch.positions.append(
                         {
                             "topic": record.topic,
@@ -170,6 +175,19 @@ class KafkaSource(Source):
         if not len(batch) and self.address.until_end:
             self._caught_up = self._at_end()
         return batch
+
+    def _payload(self, record: Any) -> bytes:
+        """The record's value, with its message key and timestamp as fields if asked for."""
+        fields = []
+        if self.key_field is not None and record.key is not None:
+            key = record.key.decode("utf-8", errors="replace")
+            fields.append(orjson.dumps(self.key_field) + b":" + orjson.dumps(key))
+        if self.timestamp_field is not None and record.timestamp is not None:
+            fields.append(
+                orjson.dumps(self.timestamp_field) + b":" + str(record.timestamp).encode()
+            )
+        value: bytes = record.value or b""
+        return with_fields(value, b",".join(fields)) if fields else value
 
     def _poll(self, max_records: int, wait_s: float) -> dict[Any, Any]:
         try:
@@ -291,6 +309,25 @@ class _Listener(kafka.ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.source._assigned(sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+def with_fields(payload: bytes, fields: bytes) -> bytes:
+    """``payload``, a JSON object, with ``fields`` (``"name":value`` pairs) added last.
+
+    Added last, they win over fields of the same name (the decoder keeps the
+    last). A payload that is not an object is left as it is, for the decoder
+    to report.
+
+    >>> with_fields(b'{"x": 1} ', b'"host":"a"'), with_fields(b"{}", b'"host":"a"')
+    (b'{"x": 1,"host":"a"}', b'{"host":"a"}')
+    >>> with_fields(b"[1]", b'"host":"a"')
+    b'[1]'
+    """
+    body = payload.rstrip()
+    if not body.endswith(b"}"):
+        return payload
+    inner = body[:-1].rstrip()
+    return inner + (b"" if inner.endswith(b"{") else b",") + fields + b"}"
 
 
 def _reason(error: Exception) -> str:

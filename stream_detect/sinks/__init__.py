@@ -7,7 +7,7 @@
 ``stderr``             JSON lines on standard error
 ``file:PATH``          JSON lines appended to a file; ``?fsync=true``
                        makes ``flush`` also fsync
-``kafka://HOST:PORT/T``  JSON records produced to a Kafka topic
+``kafka://H:P/TOPIC``  JSON records produced to a Kafka topic
                        (:mod:`stream_detect.kafka`)
 =====================  ==============================================
 

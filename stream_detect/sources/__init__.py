@@ -6,7 +6,7 @@
 ``-`` or ``stdin``      standard input, one record per line
 ``file:PATH``           a file, one record per line; ``file://PATH`` too
 ``file:PATH?follow=1``  the same, following the file as it grows
-``kafka://HOST:PORT/T``  a Kafka topic, read as a consumer group member
+``kafka://H:P/TOPIC``   a Kafka topic, read as a consumer group member
                         (:mod:`stream_detect.kafka`)
 ======================  ===============================================
 
