@@ -33,6 +33,7 @@ import dataclasses
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,7 @@ class PartitionedRun:
         sink: Sink,
         dead_letter: Sink,
         labels: Source | None = None,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if run.checkpoint is not None:
             raise ConfigError(
