@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,13 @@ class Detectors:
         names = lines[-1].split("partitions assigned: ")[1].split(" (")[0].split()
         return {int(name.rsplit("/", 1)[1]) for name in names if name != "none"}
 
+    def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Wait for ``condition`` (about the processes' logs), failing the test after a while."""
+        deadline = time.monotonic() + TIMEOUT_S
+        while not condition():
+            assert time.monotonic() < deadline, "the group never settled"
+            time.sleep(0.2)
+
     def stop(self, proc: subprocess.Popen[bytes]) -> str:
         """SIGTERM ``proc``, wait for a clean exit, return its stderr."""
         proc.send_signal(signal.SIGTERM)
@@ -153,9 +161,9 @@ def test_two_members_split_the_partitions_and_a_killed_ones_are_taken_over(
     two = detectors.start(source, kafka_uri(bootstrap, sink), shared)
     reader = TopicReader(bootstrap, sink)
     reader.until(covers({e["id"] for e in first}))
-    # The group split the partitions: each member's last assignment holds two of them.
+    # The group splits the partitions: each member's last assignment holds two of them.
+    detectors.wait_until(lambda: len(detectors.owned(one)) == len(detectors.owned(two)) == 2)
     assert detectors.owned(one) | detectors.owned(two) == set(range(PARTITIONS))
-    assert len(detectors.owned(one)) == len(detectors.owned(two)) == 2
     # Both members own partitions: the first results of each came through the group.
     one.kill()  # SIGKILL: no checkpoint, no commit, no goodbye to the group
     one.wait(timeout=TIMEOUT_S)
