@@ -222,11 +222,12 @@ class PartitionedRun:
         for partition in partitions:
             pipeline = self.pipelines.pop(partition, None)
             feed = self.feeds.pop(partition, None)
-            if pipeline is None or feed is None or not self._delivered:
+            if pipeline is None or feed is None:
                 continue
-            pipeline.checkpoint()
-            self._commit([feed])
             self._retired.append(pipeline.summary)
+            if self._delivered:
+                pipeline.checkpoint()
+                self._commit([feed])
 
     def _commit(self, feeds: list[PartitionFeed]) -> None:
         """Commit the queued offsets of ``feeds`` in one request."""
