@@ -26,7 +26,7 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +36,7 @@ import orjson
 
 from stream_detect.detector import Detections, Detector
 from stream_detect.errors import ConfigError, ModelError, OutputError
+from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
 from stream_detect.modelfile import FittedModel, detector_settings_for, load_model
 from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
@@ -50,7 +51,13 @@ from stream_detect.state import Checkpoint, load_checkpoint, save_checkpoint
 from stream_detect.unusable import UnusableStreamWatch
 from stream_detect.uris import parse_uri
 
-__all__ = ["Pipeline", "Summary", "run_stream"]
+__all__ = [
+    "Pipeline",
+    "Summary",
+    "parse_feedback",
+    "run_stream",
+    "unmatched_feedback_reason",
+]
 
 
 class _Closable(Protocol):
@@ -462,19 +469,8 @@ class Pipeline:
 
     def _parse_feedback(self, payload: bytes) -> tuple[str, int] | str:
         """``(event id, label)`` of one feedback record, or why it is not one."""
-        id_field = self.detector_settings.id_field
-        label_field = self.detector_settings.label_field
-        try:
-            entry = orjson.loads(payload)
-            event_id = entry[id_field]
-            label = entry[label_field]
-        except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
-            return f"a feedback label must be a JSON object with {id_field!r} and {label_field!r}"
-        if label not in (0, 1):  # true and false count, as in the events
-            return f"label {label!r} is not 0, 1, true or false"
-        # Ids are matched as the decoder writes them: strings as they are, others as JSON.
-        key = event_id if isinstance(event_id, str) else orjson.dumps(event_id).decode()
-        return key, int(label)
+        settings = self.detector_settings
+        return parse_feedback(payload, settings.id_field or "", settings.label_field or "")
 
     def _join_feedback(self, feedback: Feedback) -> bool:
         """Label the remembered event ``feedback`` names; False if it is not remembered."""
@@ -487,12 +483,16 @@ class Pipeline:
     def _unmatched(self, feedback: Feedback) -> BadRecord:
         """The dead letter of a label whose event was never found."""
         self.summary.unmatched_feedback += 1
-        memory = self.detector_settings.id_memory
-        reason = (
-            f"no event with id {feedback.event_id!r} among the last {memory} remembered "
-            "(id_memory), nor among the events read after the label"
-        )
+        reason = unmatched_feedback_reason(feedback.event_id, self.detector_settings.id_memory)
         return BadRecord(feedback.position, reason, feedback.payload)
+
+    def process_batch(self, batch: RawBatch) -> None:
+        """Handle one batch as :meth:`run` does: score, write, flush, commit, then timers.
+
+        For a caller that reads the source itself (one pipeline per Kafka
+        partition); an empty batch only runs the timers (re-tune, checkpoint).
+        """
+        self._step(batch)
 
     def _timers(self) -> None:
         run = self.run_settings
@@ -551,7 +551,9 @@ def _subset(decoded: Decoded, keep: np.ndarray[Any, Any]) -> Decoded:
     )
 
 
-def _open_labels(uri: str, max_line_bytes: int) -> Source:
+def _open_labels(
+    uri: str, max_line_bytes: int, client_table: Mapping[str, Any] | None = None
+) -> Source:
     """Open the feedback labels; a labels file that does not exist yet is read once it appears."""
     parsed = parse_uri(uri, config_key="labels")
     if parsed.scheme == "file" and parsed.target and not Path(parsed.target).exists():
@@ -562,7 +564,9 @@ def _open_labels(uri: str, max_line_bytes: int) -> Source:
             max_line_bytes=max_line_bytes,
             uri=uri,
         )
-    return open_source(uri, max_line_bytes=max_line_bytes, config_key="labels")
+    return open_source(
+        uri, max_line_bytes=max_line_bytes, config_key="labels", client_table=client_table
+    )
 
 
 def run_stream(
@@ -596,6 +600,14 @@ def run_stream(
     (301, [40.0])
     """
     run = run_settings
+    if source is None and run.source.lower().startswith("kafka:"):
+        # State per partition: a pipeline per partition the group assigns.
+        from stream_detect.kafka.partitioned import run_partitioned
+
+        return run_partitioned(
+            run, detector_settings, sink=sink, dead_letter=dead_letter, stop=stop
+        )
+    table = run.kafka
     with contextlib.ExitStack() as opened:
 
         def own(resource: _Closable) -> Any:
@@ -605,12 +617,14 @@ def run_stream(
         pipeline = Pipeline(
             run,
             detector_settings,
-            source=source or own(open_source(run.source, max_line_bytes=run.max_line_bytes)),
-            sink=sink or own(open_sink(run.sink)),
-            dead_letter=dead_letter or own(open_sink(run.dead_letter, config_key="dead_letter")),
+            source=source
+            or own(open_source(run.source, max_line_bytes=run.max_line_bytes, client_table=table)),
+            sink=sink or own(open_sink(run.sink, client_table=table)),
+            dead_letter=dead_letter
+            or own(open_sink(run.dead_letter, config_key="dead_letter", client_table=table)),
             labels=None
             if run.labels is None
-            else own(_open_labels(run.labels, run.max_line_bytes)),
+            else own(_open_labels(run.labels, run.max_line_bytes, table)),
             on_progress=on_progress,
             on_warning=on_warning,
             on_features=on_features,

@@ -116,13 +116,20 @@ class DetectorSettings:
 class RunSettings:
     """Where events come from and go, batching, checkpoints and output."""
 
-    source: str = _opt("-", "input URI: - (stdin), file:PATH[?follow=true]")
+    source: str = _opt(
+        "-",
+        "input URI: - (stdin), file:PATH[?follow=true], kafka://HOST:PORT/TOPIC?group=G, "
+        "prometheus://HOST:PORT/metrics?every=15s, promql://HOST:PORT?query=EXPR",
+    )
     sink: str = _opt(
         "-",
-        "output URI: - (stdout), stderr, file:PATH[?fsync=true] (fsync=true: every flush "
-        "also syncs the file to disk, so results survive a power cut)",
+        "output URI: - (stdout), stderr, file:PATH[?fsync=true], kafka://HOST:PORT/TOPIC, "
+        "alertmanager://HOST:PORT (fsync=true: every flush also syncs the file to disk, so "
+        "results survive a power cut)",
     )
-    dead_letter: str = _opt("stderr", "URI for bad records: stderr, -, file:PATH[?fsync=true]")
+    dead_letter: str = _opt(
+        "stderr", "URI for bad records: stderr, -, file:PATH[?fsync=true], kafka://HOST:PORT/TOPIC"
+    )
     labels: str | None = _opt(
         None,
         "URI of feedback labels: JSON lines naming an earlier event by its --id-field, "
@@ -139,6 +146,15 @@ class RunSettings:
         None,
         "model file written by `stream-detect fit --out` to start from: no warm-up, its "
         "features, transforms and log epsilon; it keeps learning (a checkpoint, if present, wins)",
+    )
+    state_dir: str | None = _opt(
+        None,
+        "directory of per-partition checkpoints of a kafka:// source, restored on assignment",
+    )
+    kafka: dict[str, Any] | None = _opt(
+        None,
+        "kafka-python client options (config table [kafka] only; NAME_env reads $VALUE)",
+        cli=False,
     )
     checkpoint_every: int = _opt(100000, "checkpoint every N events (0: off)", min=0)
     checkpoint_seconds: float = _opt(

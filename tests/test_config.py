@@ -42,6 +42,7 @@ SPECIAL_SAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "model_params": ({"n_trees": 3, "seed": 1}, {"model": "river:HalfSpaceTrees"}),
     "transforms": ({"bytes": "root:2", "cpu": "log:1"}, {}),
     "features": (("cpu", "bytes"), {}),
+    "kafka": ({"client_id": "detector-1", "security_protocol": "SSL"}, {}),
 }
 
 

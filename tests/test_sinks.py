@@ -365,12 +365,12 @@ def test_open_sink_forms() -> None:
 @pytest.mark.parametrize(
     ("uri", "fragments"),
     [
-        ("kafka://broker:9092/alerts", ["kafka:// sinks are not available", "'-' (stdout)"]),
         ("alertmanager://host:9093/api", ["alertmanager://HOST:PORT"]),
         (
             "alertmanager://host:9093?resend=soon",
             ["resend=DURATION with a duration of at least 0.01 s"],
         ),
+        ("kafka://broker:9092/a,b", ["exactly one topic"]),
         ("alerts.jsonl", ["to write a file, write file:PATH"]),
         ("smtp://mail", ["one of: '-' (stdout), 'stderr', 'file:PATH[?fsync=true]'"]),
         ("file:a.jsonl?mode=w", ["unknown: 'mode'"]),

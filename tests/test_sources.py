@@ -482,13 +482,13 @@ def test_format_hint(write_file: Any, name: str, hint: str | None) -> None:
 @pytest.mark.parametrize(
     ("uri", "fragments"),
     [
-        ("kafka://broker:9092/events", ["kafka:// sources are not available", "file:PATH"]),
         (
             "prometheus://host:9100/metrics?every=often",
             ["every=DURATION with a duration of at least 0.05 s"],
         ),
         ("prometheus://host:9100/metrics?match=(", ["match=REGEX with a valid regex"]),
         ("promql://host:9090", ["promql://HOST:PORT?query=EXPR"]),
+        ("kafka://broker:9092/", ["kafka://HOST:PORT[,HOST:PORT]/TOPIC"]),
         ("http://example.com/x", ["one of: '-' (stdin), 'file:PATH[?follow=true]'"]),
         ("events.jsonl", ["to read a file, write file:PATH"]),
         ("file:x.jsonl?folow=true", ["unknown: 'folow'", "follow"]),

@@ -121,6 +121,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "with stream-detect run (replaced if it exists)",
     )
     parser.add_argument(
+        "--kafka",
+        nargs="?",
+        const="",
+        metavar="HOST:PORT",
+        help="run the stream through Kafka: events to a topic, the detector from it to a "
+        "results topic, read back; without HOST:PORT an embedded broker is started on a "
+        "free loopback port (pip install 'stream-detect[kafka-demo]')",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print the report as one JSON object instead of text",
@@ -153,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         transform=args.transform,
         progress_stream=sys.stderr,
         keep_records=args.emit_alerts is not None or args.save_events is not None,
+        kafka=args.kafka,
     )
     if args.save_events is not None:
         _write_lines(args.save_events, report.stream.events, "--save-events")
@@ -249,12 +259,15 @@ def run_demo(
     transform: str = "auto",
     progress_stream: TextIO | None = None,
     keep_records: bool = False,
+    kafka: str | None = None,
 ) -> DemoReport:
     """Generate a stream, run it through the pipeline, compare the alerts with the truth.
 
     ``progress_stream`` receives the progress bar (None: no bar).
     ``keep_records`` keeps the alerts' output records in
-    :attr:`DemoReport.alert_records` (for ``--emit-alerts``).
+    :attr:`DemoReport.alert_records` (for ``--emit-alerts``). ``kafka``, when
+    not None, runs the stream through Kafka (:mod:`stream_detect.kafka.demo`):
+    ``""`` with an embedded broker, else at the ``HOST:PORT`` it names.
 
     >>> report = run_demo(2000, seed=1)
     >>> report.counts.f1 > 5 * report.chance_f1
@@ -282,7 +295,14 @@ def run_demo(
     sink = ListSink(check_json=False)
     dead_letter = ListSink(check_json=False)
     source = ListSource(stream.events)
-    if progress_stream is None:
+    if kafka is not None:
+        from stream_detect.kafka.demo import detect_through_kafka
+
+        records, summary = detect_through_kafka(
+            stream.events, settings, detector, bootstrap=kafka or None
+        )
+        sink.write_batch(records)
+    elif progress_stream is None:
         summary = run_stream(settings, detector, source=source, sink=sink, dead_letter=dead_letter)
     else:
         with Progress(

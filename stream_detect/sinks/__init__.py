@@ -9,6 +9,8 @@
                        makes ``flush`` also fsync
 ``alertmanager://H:P`` alerts posted to Alertmanager's v2 API
                        (:mod:`stream_detect.sinks.alertmanager`)
+``kafka://H:P/TOPIC``  JSON records produced to a Kafka topic
+                       (:mod:`stream_detect.kafka`)
 =====================  ==============================================
 
 The URI grammar is :func:`stream_detect.uris.parse_uri`, shared with sources;
@@ -17,17 +19,18 @@ each scheme is one entry of :data:`SINK_SCHEMES`, so a new kind of sink
 
 >>> type(open_sink("-")).__name__
 'StdoutSink'
->>> open_sink("kafka://localhost:9092/alerts")  # doctest: +ELLIPSIS
+>>> open_sink("mqtt://localhost/alerts")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-stream_detect.errors.ConfigError: config key sink: got 'kafka://localhost:9092/alerts', \
-expected one of: ...; kafka:// sinks are not available in this build
+stream_detect.errors.ConfigError: config key sink: got 'mqtt://localhost/alerts', \
+expected one of: '-' (stdout), 'stderr', 'file:PATH[?fsync=true]', ...
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from stream_detect.errors import ConfigError
 from stream_detect.sinks.base import Sink
@@ -53,8 +56,9 @@ __all__ = [
     "open_sink",
 ]
 
-#: Builds a sink from a parsed URI; raises ConfigError when it cannot.
-SinkFactory = Callable[[ParsedURI], Sink]
+#: Builds a sink from a parsed URI and the network client options (the ``[kafka]``
+#: table); raises ConfigError when it cannot.
+SinkFactory = Callable[[ParsedURI, Mapping[str, Any] | None], Sink]
 
 
 @dataclass(frozen=True)
@@ -65,28 +69,36 @@ class SinkScheme:
     usage: str
 
 
-def _open_stdout(uri: ParsedURI) -> Sink:
+def _open_stdout(uri: ParsedURI, client_table: Mapping[str, Any] | None) -> Sink:
     uri.check_params([])
     return StdoutSink(uri=uri.uri)
 
 
-def _open_stderr(uri: ParsedURI) -> Sink:
+def _open_stderr(uri: ParsedURI, client_table: Mapping[str, Any] | None) -> Sink:
     uri.check_params([])
     return StderrSink(uri=uri.uri)
 
 
-def _open_file(uri: ParsedURI) -> Sink:
+def _open_file(uri: ParsedURI, client_table: Mapping[str, Any] | None) -> Sink:
     uri.check_params(["fsync"])
     if not uri.target:
         raise ConfigError(uri.config_key, uri.uri, "file:PATH with a non-empty path")
     return FileSink(uri.target, fsync=uri.flag("fsync"), uri=uri.uri, config_key=uri.config_key)
 
 
-def _open_alertmanager(uri: ParsedURI) -> Sink:
+def _open_alertmanager(uri: ParsedURI, client_table: Mapping[str, Any] | None) -> Sink:
     from stream_detect.sinks.alertmanager import ALERTMANAGER_PARAMS, open_alertmanager
 
     uri.check_params(ALERTMANAGER_PARAMS)
     return open_alertmanager(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)
+
+
+def _open_kafka(uri: ParsedURI, client_table: Mapping[str, Any] | None) -> Sink:
+    # Imported here: the Kafka modules build on this one.
+    from stream_detect.kafka.address import parse_kafka_uri
+    from stream_detect.kafka.sink import KafkaSink
+
+    return KafkaSink(parse_kafka_uri(uri), client_table)
 
 
 #: scheme -> how to open it. ``-``, ``stdout`` and ``stderr`` are bare words.
@@ -96,15 +108,16 @@ SINK_SCHEMES: dict[str, SinkScheme] = {
     "stderr": SinkScheme(_open_stderr, "'stderr'"),
     "file": SinkScheme(_open_file, "'file:PATH[?fsync=true]'"),
     "alertmanager": SinkScheme(_open_alertmanager, "'alertmanager://HOST:PORT'"),
+    "kafka": SinkScheme(_open_kafka, "'kafka://HOST:PORT[,HOST:PORT]/TOPIC'"),
 }
 
 #: Schemes the product knows of but this build does not provide, with the form they take.
-UNAVAILABLE_SINK_SCHEMES: dict[str, str] = {
-    "kafka": "kafka://HOST:PORT/TOPIC",
-}
+UNAVAILABLE_SINK_SCHEMES: dict[str, str] = {}
 
 
-def open_sink(uri: str, *, config_key: str = "sink") -> Sink:
+def open_sink(
+    uri: str, *, config_key: str = "sink", client_table: Mapping[str, Any] | None = None
+) -> Sink:
     """Open the sink ``uri`` names (see the module docstring for the forms).
 
     Parameters
@@ -113,6 +126,8 @@ def open_sink(uri: str, *, config_key: str = "sink") -> Sink:
         As the user wrote it.
     config_key
         The setting ``uri`` came from (``sink``, ``dead_letter``), named in errors.
+    client_table
+        Client options of network sinks (the ``[kafka]`` config table).
 
     Raises
     ------
@@ -137,4 +152,4 @@ def open_sink(uri: str, *, config_key: str = "sink") -> Sink:
         elif parsed.scheme == "":
             expected += " (to write a file, write file:PATH)"
         raise ConfigError(config_key, uri, expected)
-    return scheme.factory(parsed)
+    return scheme.factory(parsed, client_table)

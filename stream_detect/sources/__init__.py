@@ -10,6 +10,8 @@
                         query (:mod:`stream_detect.sources.prometheus`)
 ``alertmanager-``       operators' silences as feedback labels
 ``silences://H:P``      (:mod:`stream_detect.sources.silences`)
+``kafka://H:P/TOPIC``   a Kafka topic, read as a consumer group member
+                        (:mod:`stream_detect.kafka`)
 ======================  ===============================================
 
 Each scheme is one entry of :data:`SOURCE_SCHEMES`, a small registry from
@@ -20,18 +22,18 @@ one grammar shared with sinks.
 >>> source = open_source("-")
 >>> type(source).__name__, source.format_hint
 ('StdinSource', None)
->>> open_source("kafka://broker:9092/events")  # doctest: +ELLIPSIS
+>>> open_source("mqtt://broker/events")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-stream_detect.errors.ConfigError: config key source: got 'kafka://broker:9092/events', \
-expected one of: '-' (stdin), 'file:PATH[?follow=true]', ...; kafka:// sources are not \
-available in this build
+stream_detect.errors.ConfigError: config key source: got 'mqtt://broker/events', \
+expected one of: '-' (stdin), 'file:PATH[?follow=true]', ...
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from stream_detect.errors import ConfigError
 from stream_detect.sources.base import RawBatch, Source
@@ -63,7 +65,9 @@ __all__ = [
 class SourceFactory(Protocol):
     """Builds a source from a parsed URI; raises ConfigError or InputError when it cannot."""
 
-    def __call__(self, uri: ParsedURI, *, max_line_bytes: int) -> Source: ...
+    def __call__(
+        self, uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+    ) -> Source: ...
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,16 @@ class SourceScheme:
     usage: str
 
 
-def _open_stdin(uri: ParsedURI, *, max_line_bytes: int) -> Source:
+def _open_stdin(
+    uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+) -> Source:
     uri.check_params([])
     return StdinSource(uri=uri.uri, max_line_bytes=max_line_bytes)
 
 
-def _open_file(uri: ParsedURI, *, max_line_bytes: int) -> Source:
+def _open_file(
+    uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+) -> Source:
     uri.check_params(["follow"])
     if not uri.target:
         raise ConfigError(uri.config_key, uri.uri, "file:PATH with a non-empty path")
@@ -88,25 +96,41 @@ def _open_file(uri: ParsedURI, *, max_line_bytes: int) -> Source:
     )
 
 
-def _open_scrape(uri: ParsedURI, *, max_line_bytes: int) -> Source:
+def _open_scrape(
+    uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+) -> Source:
     from stream_detect.sources.prometheus import SCRAPE_PARAMS, open_scrape
 
     uri.check_params(SCRAPE_PARAMS)
     return open_scrape(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)
 
 
-def _open_promql(uri: ParsedURI, *, max_line_bytes: int) -> Source:
+def _open_promql(
+    uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+) -> Source:
     from stream_detect.sources.prometheus import PROMQL_PARAMS, open_promql
 
     uri.check_params(PROMQL_PARAMS)
     return open_promql(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)
 
 
-def _open_silences(uri: ParsedURI, *, max_line_bytes: int) -> Source:
+def _open_silences(
+    uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+) -> Source:
     from stream_detect.sources.silences import SILENCES_PARAMS, open_silences
 
     uri.check_params(SILENCES_PARAMS)
     return open_silences(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)
+
+
+def _open_kafka(
+    uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
+) -> Source:
+    # Imported here: the Kafka modules build on this one.
+    from stream_detect.kafka.address import parse_kafka_uri
+    from stream_detect.kafka.source import KafkaSource
+
+    return KafkaSource(parse_kafka_uri(uri), client_table)
 
 
 #: scheme -> how to open it. ``-`` and ``stdin`` are bare words, not ``scheme:``.
@@ -117,16 +141,19 @@ SOURCE_SCHEMES: dict[str, SourceScheme] = {
     "prometheus": SourceScheme(_open_scrape, "'prometheus://HOST:PORT/metrics?every=15s'"),
     "promql": SourceScheme(_open_promql, "'promql://HOST:PORT?query=EXPR&every=15s'"),
     "alertmanager-silences": SourceScheme(_open_silences, "'alertmanager-silences://HOST:PORT'"),
+    "kafka": SourceScheme(_open_kafka, "'kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP'"),
 }
 
 #: Schemes the product knows of but this build does not provide, with the form they take.
-UNAVAILABLE_SOURCE_SCHEMES: dict[str, str] = {
-    "kafka": "kafka://HOST:PORT/TOPIC?group=GROUP",
-}
+UNAVAILABLE_SOURCE_SCHEMES: dict[str, str] = {}
 
 
 def open_source(
-    uri: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, config_key: str = "source"
+    uri: str,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    config_key: str = "source",
+    client_table: Mapping[str, Any] | None = None,
 ) -> Source:
     """Open the source ``uri`` names (see the module docstring for the forms).
 
@@ -141,6 +168,8 @@ def open_source(
         Longest record kept whole; longer lines are truncated and marked.
     config_key
         The setting ``uri`` came from, named in errors.
+    client_table
+        Client options of network sources (the ``[kafka]`` config table).
 
     Raises
     ------
@@ -153,7 +182,7 @@ def open_source(
     scheme = SOURCE_SCHEMES.get(parsed.scheme)
     if scheme is None:
         raise ConfigError(config_key, uri, _expected_schemes(parsed.scheme))
-    return scheme.factory(parsed, max_line_bytes=max_line_bytes)
+    return scheme.factory(parsed, max_line_bytes=max_line_bytes, client_table=client_table)
 
 
 def _expected_schemes(scheme: str) -> str:

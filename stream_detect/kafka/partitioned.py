@@ -1,0 +1,406 @@
+"""A Kafka source run with one detector per partition, its state checkpointed per partition.
+
+State belongs to a partition: each assigned topic partition gets its own
+:class:`~stream_detect.pipeline.Pipeline` (its own models, validation buffer
+and ε), fed only that partition's records. Without a key field that is one
+model per partition; with one, a key's events all sit on the partition the
+producer's partitioner hashes it to, so its model lives there too.
+
+The guarantees, per partition:
+
+* **at-least-once results**: a batch is scored, its results and dead letters
+  written and flushed (acknowledged), and only then its offsets committed;
+* **exactly-once learning**: with ``state_dir``, the partition's detector
+  state is checkpointed (``TOPIC-PARTITION.json``, written atomically, JSON)
+  with the next offset it reflects; when the group assigns the partition,
+  here or to another process sharing the directory, the state is restored
+  and the consumer continues at that offset, so no event is learned twice and
+  none is skipped (a partition without a checkpoint starts at its beginning);
+* **rebalances**: a revoked partition is checkpointed and committed before
+  the group hands it on;
+* **stop** (SIGTERM): the batch in hand is finished, every partition is
+  checkpointed and committed, and the group is left. If the broker is
+  unreachable the run still stops within a couple of seconds, leaving the
+  checkpoints of what was delivered.
+
+Scale-out is Kafka's consumer group: several processes with the same
+``group`` split the partitions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stream_detect.errors import ConfigError, InputError, OutputError
+from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
+from stream_detect.kafka.sink import KafkaSink
+from stream_detect.kafka.source import KafkaSource, Partition
+from stream_detect.pipeline import Pipeline, Summary
+from stream_detect.records import BadRecord
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sinks import open_sink
+from stream_detect.sinks.base import Sink
+from stream_detect.sources import open_source
+from stream_detect.sources.base import RawBatch, Source
+
+__all__ = ["PartitionFeed", "PartitionedRun", "state_file_name"]
+
+#: Longest a read waits for a first record before the timers are looked at again.
+_POLL_S = 0.1
+#: Longest a read may block, so a stop request is honoured within about this.
+_MAX_WAIT_S = 1.0
+#: Feedback label records read per loop turn at most.
+_LABELS_PER_TURN = 10_000
+
+
+def state_file_name(partition: Partition) -> str:
+    """The checkpoint file of one topic partition in the state directory.
+
+    >>> state_file_name(("events", 3))
+    'events-3.json'
+    """
+    topic, number = partition
+    return f"{topic}-{number}.json"
+
+
+class PartitionFeed(Source):
+    """The position of one partition, as that partition's pipeline sees its source.
+
+    The runner reads from Kafka and hands each partition's records to its
+    pipeline; the pipeline's calls come back here: :meth:`seek` (a restored
+    checkpoint) tells the consumer where to continue, :meth:`commit` queues
+    the partition's offset for the runner's next commit.
+    """
+
+    resumable = True
+
+    def __init__(self, kafka_source: KafkaSource, partition: Partition) -> None:
+        self.uri = f"{kafka_source.uri}#{partition[0]}/{partition[1]}"
+        self.kafka_source = kafka_source
+        self.partition = partition
+        self.next_offset: int | None = None
+        self.to_commit: int | None = None
+
+    def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
+        """Nothing: the runner hands this partition's records to its pipeline."""
+        return RawBatch()
+
+    @property
+    def exhausted(self) -> bool:
+        """Never: the runner decides when the topic has ended."""
+        return False
+
+    def advance(self, batch: RawBatch) -> None:
+        """Note that ``batch``, this partition's next records, is being processed."""
+        self.next_offset = int(batch.positions[-1]["offset"]) + 1
+
+    def resume_token(self) -> dict[str, Any]:
+        """This partition's next offset, as :class:`KafkaSource` tokens hold it."""
+        topic, number = self.partition
+        if self.next_offset is None:
+            return {"offsets": []}
+        return {"offsets": [{"topic": topic, "partition": number, "offset": self.next_offset}]}
+
+    def seek(self, token: dict[str, Any]) -> None:
+        """Continue this partition at the offset of ``token`` (a restored checkpoint)."""
+        mine = [
+            entry
+            for entry in token.get("offsets", [])
+            if (entry.get("topic"), entry.get("partition")) == self.partition
+        ]
+        if mine:
+            self.next_offset = int(mine[0]["offset"])
+            self.kafka_source.seek({"offsets": mine})
+
+    def commit(self, token: dict[str, Any]) -> None:
+        """Queue this partition's offset in ``token`` for the runner's next commit."""
+        for entry in token.get("offsets", []):
+            self.to_commit = int(entry["offset"])
+
+
+class PartitionedRun:
+    """A Kafka source, a pipeline per assigned partition, shared sinks; see the module docstring.
+
+    The caller owns the source and sinks passed in; :meth:`run` closes them.
+    """
+
+    def __init__(
+        self,
+        run: RunSettings,
+        detector: DetectorSettings,
+        *,
+        source: KafkaSource,
+        sink: Sink,
+        dead_letter: Sink,
+        labels: Source | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if run.checkpoint is not None:
+            raise ConfigError(
+                "checkpoint", run.checkpoint, "state_dir instead with a kafka:// source"
+            )
+        if labels is not None and (detector.id_field is None or detector.label_field is None):
+            raise ConfigError(
+                "labels", run.labels, "an id_field and a label_field too (feedback names events)"
+            )
+        if run.state_dir is not None and not Path(run.state_dir).is_dir():
+            raise ConfigError("state_dir", run.state_dir, "an existing directory")
+        self.run_settings = run
+        self.detector_settings = detector
+        self.source = source
+        self.sink = sink
+        self.dead_letter = dead_letter
+        self.labels = labels
+        self.clock = clock
+        self.pipelines: dict[Partition, Pipeline] = {}
+        self.feeds: dict[Partition, PartitionFeed] = {}
+        self.summary = Summary()
+        self._retired: list[Summary] = []
+        self.partitions_restored = 0
+        self.latest: dict[Partition, Pipeline] = {}
+        # False once a result could not be delivered: from then on nothing may be
+        # checkpointed or committed (the state would claim undelivered results).
+        self._delivered = True
+        source.on_assigned = self._assign
+        source.on_revoked = self._revoke
+
+    # ------------------------------------------------------------ rebalances
+
+    def _assign(self, partitions: list[Partition]) -> None:
+        """Build each new partition's pipeline and restore its checkpoint, if any."""
+        restored = self.partitions_restored
+        for partition in partitions:
+            if partition in self.pipelines:
+                continue
+            feed = PartitionFeed(self.source, partition)
+            checkpoint = None
+            if self.run_settings.state_dir is not None:
+                checkpoint = str(Path(self.run_settings.state_dir) / state_file_name(partition))
+            settings = dataclasses.replace(self.run_settings, checkpoint=checkpoint)
+            pipeline = Pipeline(
+                settings,
+                self.detector_settings,
+                source=feed,
+                sink=self.sink,
+                dead_letter=self.dead_letter,
+                clock=self.clock,
+            )
+            if pipeline.restore():
+                self.partitions_restored += 1
+            elif checkpoint is not None and self.source.address.start == "earliest":
+                # No state yet means nothing learned yet: start at the partition's
+                # beginning, not at an offset committed by a member that died before
+                # its first checkpoint, or those events would never be learned.
+                topic, number = partition
+                self.source.seek({"offsets": [{"topic": topic, "partition": number, "offset": 0}]})
+            self.feeds[partition] = feed
+            self.pipelines[partition] = pipeline
+            self.latest[partition] = pipeline
+        names = " ".join(f"{topic}/{number}" for topic, number in sorted(self.pipelines))
+        self._say(
+            f"partitions assigned: {names or 'none'} "
+            f"({self.partitions_restored - restored} restored from checkpoints)"
+        )
+
+    def _say(self, text: str) -> None:
+        """One line on stderr about the group (rebalances are rare, and worth a line)."""
+        sys.stderr.write(f"stream-detect: {self.source.uri}: {text}\n")
+        sys.stderr.flush()
+
+    def _revoke(self, partitions: list[Partition]) -> None:
+        """Checkpoint and commit each revoked partition, then let it go."""
+        for partition in partitions:
+            pipeline = self.pipelines.pop(partition, None)
+            feed = self.feeds.pop(partition, None)
+            if pipeline is None or feed is None:
+                continue
+            self._retired.append(pipeline.summary)
+            if self._delivered:
+                pipeline.checkpoint()
+                self._commit([feed])
+
+    def _commit(self, feeds: list[PartitionFeed]) -> None:
+        """Commit the queued offsets of ``feeds`` in one request."""
+        offsets = []
+        for feed in feeds:
+            if feed.to_commit is not None:
+                topic, number = feed.partition
+                offsets.append({"topic": topic, "partition": number, "offset": feed.to_commit})
+                feed.to_commit = None
+        if offsets:
+            self.source.commit({"offsets": offsets})
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self, stop: threading.Event | None = None) -> Summary:
+        """Process until ``stop`` is set (or, with ``until=end``, the topics are read)."""
+        stop = stop or threading.Event()
+        self.source.abandon = stop
+        for sink in (self.sink, self.dead_letter):
+            if isinstance(sink, KafkaSink):
+                sink.abandon = stop
+        started = self.clock()
+        run = self.run_settings
+        linger = run.max_latency_ms / 2000.0
+        wait = min(max(_POLL_S, linger), _MAX_WAIT_S)
+        delivered = True
+        try:
+            while not stop.is_set():
+                batch = self.source.read_batch(run.batch_size, linger, wait)
+                self._step(batch)
+                if self.source.exhausted:
+                    break
+            else:
+                self.summary.stopped_by = "signal"
+            self._poll_labels()
+            for pipeline in self.pipelines.values():
+                pipeline.checkpoint()
+            self._commit(list(self.feeds.values()))
+        except (OutputError, InputError):
+            # What was not delivered must be neither committed nor checkpointed.
+            delivered = self._delivered = False
+            if not stop.is_set():
+                raise
+            self.summary.stopped_by = "signal (broker unreachable)"
+        finally:
+            self._close(delivered)
+        self.summary.seconds = round(self.clock() - started, 3)
+        self._total()
+        return self.summary
+
+    def _step(self, batch: RawBatch) -> None:
+        """Hand each partition its records (or nothing, for its timers), then commit."""
+        by_partition: dict[Partition, RawBatch] = {}
+        for payload, position in zip(batch.payloads, batch.positions, strict=True):
+            part = by_partition.setdefault((position["topic"], position["partition"]), RawBatch())
+            part.payloads.append(payload)
+            part.positions.append(position)
+        for partition, pipeline in list(self.pipelines.items()):
+            part = by_partition.get(partition, RawBatch())
+            if len(part):
+                self.feeds[partition].advance(part)
+            pipeline.process_batch(part)
+        self._commit(list(self.feeds.values()))
+        self._poll_labels()
+
+    def _poll_labels(self) -> None:
+        """Give each waiting feedback label to the partition that remembers its event."""
+        if self.labels is None:
+            return
+        batch = self.labels.read_batch(_LABELS_PER_TURN, 0.0, 0.0)
+        if not len(batch):
+            return
+        settings = self.detector_settings
+        dead = []
+        for payload, position in zip(batch.payloads, batch.positions, strict=True):
+            if not payload.strip():
+                continue
+            parsed = parse_feedback(payload, settings.id_field or "", settings.label_field or "")
+            if isinstance(parsed, str):
+                self.summary.bad_feedback += 1
+                dead.append(BadRecord(position, parsed, payload).to_dict())
+                continue
+            # The event's partition is the one whose detector remembers its id.
+            detectors = [p.detector for p in self.pipelines.values() if p.detector is not None]
+            if any(detector.add_feedback(*parsed) for detector in detectors):
+                self.summary.feedback_labels += 1
+            else:
+                self.summary.unmatched_feedback += 1
+                reason = unmatched_feedback_reason(parsed[0], settings.id_memory)
+                dead.append(BadRecord(position, reason, payload).to_dict())
+        if dead:
+            self.dead_letter.write_batch(dead)
+            self.dead_letter.flush()
+        self.labels.commit(self.labels.resume_token())
+
+    def _close(self, delivered: bool) -> None:
+        for closer in (self.sink.close, self.dead_letter.close):
+            try:
+                closer()
+            except (OSError, OutputError):
+                if delivered:
+                    raise
+        self.source.close()
+        if self.labels is not None:
+            self.labels.close()
+
+    def _total(self) -> None:
+        """Add up the partitions' summaries into this run's."""
+        parts = self._retired + [pipeline.summary for pipeline in self.pipelines.values()]
+        for name in (
+            "events",
+            "alerts",
+            "bad_records",
+            "blank_lines",
+            "checkpoints",
+        ):
+            setattr(self.summary, name, sum(getattr(part, name) for part in parts))
+        self.summary.bad_records += self.summary.bad_feedback + self.summary.unmatched_feedback
+        # The latest pipeline of each partition this member handled, revoked ones too.
+        detectors = {
+            f"{topic}/{number}": pipeline.detector.summary()
+            for (topic, number), pipeline in self.latest.items()
+            if pipeline.detector is not None
+        }
+        # One partition: its detector's summary reads as a single-stream run's does.
+        only = next(iter(detectors.values())) if len(detectors) == 1 else {}
+        self.summary.detector = {
+            **{k: v for k, v in only.items() if k not in ("events", "alerts")},
+            "partitions": sorted(detectors),
+            "partitions_restored": self.partitions_restored,
+        }
+        if len(detectors) > 1:
+            self.summary.detector["by_partition"] = detectors
+
+
+def run_partitioned(
+    run: RunSettings,
+    detector: DetectorSettings,
+    *,
+    sink: Sink | None = None,
+    dead_letter: Sink | None = None,
+    stop: threading.Event | None = None,
+) -> Summary:
+    """Open what ``run`` names (the source a ``kafka://`` URI) and run it partition by partition."""
+    table = run.kafka
+    source = open_source(run.source, client_table=table)
+    if not isinstance(source, KafkaSource):
+        raise ConfigError("source", run.source, "a kafka:// URI")
+    # key=message / timestamp=message: the message's own key and time become fields.
+    if source.address.key_from_message:
+        detector = dataclasses.replace(detector, key_field=detector.key_field or "key")
+        source.key_field = detector.key_field
+    if source.address.timestamp_from_message:
+        detector = dataclasses.replace(
+            detector, timestamp_field=detector.timestamp_field or "timestamp"
+        )
+        source.timestamp_field = detector.timestamp_field
+    opened: list[Any] = [source]
+    try:
+        sink = sink or open_sink(run.sink, client_table=table)
+        opened.append(sink)
+        dead_letter = dead_letter or open_sink(
+            run.dead_letter, config_key="dead_letter", client_table=table
+        )
+        opened.append(dead_letter)
+        labels = None
+        if run.labels is not None:
+            labels = open_source(run.labels, config_key="labels", client_table=table)
+            if isinstance(labels, KafkaSource):
+                # Feedback may name an event of any partition: every member reads it all.
+                labels.whole_topics = True
+            opened.append(labels)
+        runner = PartitionedRun(
+            run, detector, source=source, sink=sink, dead_letter=dead_letter, labels=labels
+        )
+    except BaseException:
+        for resource in reversed(opened):
+            resource.close()
+        raise
+    return runner.run(stop)

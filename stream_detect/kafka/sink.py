@@ -1,0 +1,135 @@
+"""A Kafka topic as a sink: JSON records, flushed means acknowledged by the broker.
+
+:meth:`KafkaSink.write_batch` hands the records to the producer, which sends
+them in batches (``linger_ms`` and ``batch_size`` in the ``[kafka]`` table);
+:meth:`KafkaSink.flush` returns only once the broker has acknowledged every
+one of them. A send that failed for a reason that may pass (the broker
+restarting, a timeout) is sent again, with a growing pause and one line on
+stderr per change of reachability (:class:`BrokerLink`), so a caller that
+commits its input positions after ``flush`` never commits an undelivered
+result. A record may then reach the topic twice: consumers drop duplicates
+by the record's ``position``.
+
+Each record's message key is its model ``key`` when it has one, so all the
+results of one key land on one partition of the output topic, in order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import kafka
+from kafka import errors as kafka_errors
+
+from stream_detect.errors import OutputError
+from stream_detect.kafka.address import KafkaAddress, client_options
+from stream_detect.kafka.status import BrokerLink
+from stream_detect.sinks.base import Sink
+from stream_detect.sinks.streams import encode_json_line
+
+__all__ = ["KafkaSink"]
+
+#: How long one flush waits for acknowledgements before it counts as a failed attempt.
+_FLUSH_ATTEMPT_S = 5.0
+
+
+class KafkaSink(Sink):
+    """JSON records produced to the address's one topic.
+
+    Parameters
+    ----------
+    address
+        Brokers and the topic (exactly one).
+    table
+        The ``[kafka]`` config table (client options), or None.
+    abandon
+        When set (a stop request), a flush that is still retrying an
+        unreachable broker gives up with :class:`OutputError` instead of
+        waiting on, so the caller commits nothing more and can exit.
+    """
+
+    def __init__(
+        self,
+        address: KafkaAddress,
+        table: Mapping[str, Any] | None = None,
+        *,
+        abandon: threading.Event | None = None,
+        link: BrokerLink | None = None,
+    ) -> None:
+        self.uri = address.uri
+        self.topic = address.topic
+        self.address = address
+        self.options = client_options(address, table, role="producer")
+        # Larger batches than the client's defaults: every new batch wakes the
+        # client's sender thread, which costs more than the record itself.
+        self.options.setdefault("linger_ms", 20)
+        self.options.setdefault("batch_size", 1 << 18)
+        self.options.setdefault("acks", "all")
+        self.abandon = abandon or threading.Event()
+        self.link = link or BrokerLink(address.uri)
+        self._producer: Any = None
+        self._unacknowledged: list[tuple[bytes | None, bytes, Any]] = []
+        self._closed = False
+
+    def _connect(self) -> None:
+        """Build the producer, retrying (reported) until a broker answers."""
+        while self._producer is None:
+            try:
+                self._producer = kafka.KafkaProducer(
+                    bootstrap_servers=self.address.bootstrap, **self.options
+                )
+            except kafka_errors.KafkaError as exc:
+                self._wait(exc)
+            else:
+                self.link.ok()
+
+    def _wait(self, error: Exception) -> None:
+        """Note a failed attempt and pause; give up if the caller is stopping."""
+        self.link.failed(type(error).__name__)
+        if self.abandon.is_set():
+            raise OutputError(self.uri, "the broker is unreachable and the run is stopping")
+        time.sleep(self.link.pause_s)
+
+    def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Queue ``records`` for the topic, in order (sending starts at once)."""
+        self._connect()
+        for record in records:
+            key = record.get("key")
+            encoded_key = None if key is None else str(key).encode()
+            value = encode_json_line(record)[:-1]
+            future = self._producer.send(self.topic, value=value, key=encoded_key)
+            self._unacknowledged.append((encoded_key, value, future))
+
+    def flush(self) -> None:
+        """Return once the broker acknowledged everything written; resend what failed."""
+        while self._unacknowledged:
+            try:
+                self._producer.flush(timeout=_FLUSH_ATTEMPT_S)
+            except kafka_errors.KafkaTimeoutError as exc:
+                self._wait(exc)
+                continue
+            failed = [(k, v, f.exception) for k, v, f in self._unacknowledged if f.failed()]
+            self._unacknowledged = []
+            if not failed:
+                self.link.ok()
+                return
+            for key, value, error in failed:
+                if not getattr(error, "retriable", False):
+                    raise OutputError(self.uri, f"the broker refused a record ({error})")
+                future = self._producer.send(self.topic, value=value, key=key)
+                self._unacknowledged.append((key, value, future))
+            self._wait(failed[0][2])
+
+    def close(self) -> None:
+        """Flush, then close the producer."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            if self._producer is not None:
+                self._producer.close(timeout=1)

@@ -1,0 +1,336 @@
+"""A Kafka topic as a source: a consumer group member that commits only what was delivered.
+
+:class:`KafkaSource` follows the :mod:`stream_detect.sources.base` lifecycle:
+
+* auto-commit is off; :meth:`KafkaSource.commit` commits the offsets of a
+  token, which the pipeline calls only after the batch's results were flushed
+  (acknowledged by their destination), so alerts are delivered at least once;
+* each record's position is ``{"topic": T, "partition": P, "offset": O}``;
+* :meth:`KafkaSource.resume_token` lists the next offset of every partition
+  read so far, and :meth:`KafkaSource.seek` continues there once the group
+  assigns those partitions (a checkpoint restore);
+* a broker that cannot be reached, at start or later, is retried with a
+  growing pause, reported once per change on stderr (:class:`BrokerLink`);
+  ``read_batch`` still returns within its timeout, so a stop request is
+  honoured while the broker is away.
+
+Rebalances are Kafka's: :attr:`KafkaSource.on_assigned` and
+:attr:`KafkaSource.on_revoked` are called from inside ``read_batch`` with the
+``(topic, partition)`` pairs concerned, before any record of a newly assigned
+partition is returned and after every record of a revoked one was.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import kafka
+import orjson
+from kafka import errors as kafka_errors
+
+from stream_detect.errors import InputError
+from stream_detect.kafka.address import KafkaAddress, client_options
+from stream_detect.kafka.status import BrokerLink
+from stream_detect.sources.base import RawBatch, Source
+
+__all__ = ["KafkaSource", "Partition", "with_fields"]
+
+#: How long one commit waits for the broker before it counts as a failed attempt.
+_COMMIT_ATTEMPT_MS = 5000
+#: How long closing may wait to leave the group politely (a stop must stay prompt).
+_CLOSE_MS = 1000
+
+#: A topic partition as a plain pair.
+Partition = tuple[str, int]
+
+
+class KafkaSource(Source):
+    """Records of the address's topics, read as a member of its consumer group.
+
+    Parameters
+    ----------
+    address
+        Brokers, topics, group (see :mod:`stream_detect.kafka.address`).
+    table
+        The ``[kafka]`` config table (client options), or None.
+    link
+        Reports broker reachability; one is made for the URI when None.
+    """
+
+    resumable = True
+
+    def __init__(
+        self,
+        address: KafkaAddress,
+        table: Mapping[str, Any] | None = None,
+        *,
+        link: BrokerLink | None = None,
+    ) -> None:
+        self.uri = address.uri
+        self.address = address
+        self.options = client_options(address, table, role="consumer")
+        self.link = link or BrokerLink(address.uri)
+        self.on_assigned: Callable[[list[Partition]], None] | None = None
+        self.on_revoked: Callable[[list[Partition]], None] | None = None
+        self._consumer: Any = None
+        self._next: dict[Partition, int] = {}
+        self._seeks: dict[Partition, int] = {}
+        self._caught_up = False
+        self._closed = False
+        #: The event fields the message key and timestamp go into (``key=message``,
+        #: ``timestamp=message``); set by the caller, who knows the field names.
+        self.key_field: str | None = None
+        self.timestamp_field: str | None = None
+        #: Read every partition of the topics instead of the group's share of them
+        #: (feedback labels, which every member needs); offsets are still committed
+        #: for the group, and a new reader starts at its last commit.
+        self.whole_topics = False
+        #: When set (a stop request), a commit still retrying an unreachable broker gives up.
+        self.abandon = threading.Event()
+
+    # --------------------------------------------------------------- connecting
+
+    def _connect(self) -> bool:
+        """Build the consumer and join the group; False (reported) if no broker answers."""
+        if self._consumer is not None:
+            return True
+        try:
+            consumer = kafka.KafkaConsumer(
+                bootstrap_servers=self.address.bootstrap,
+                group_id=self.address.group,
+                enable_auto_commit=False,
+                auto_offset_reset=self.address.start,
+                **self.options,
+            )
+        except kafka_errors.KafkaError as exc:
+            self.link.failed(_reason(exc))
+            return False
+        if self.whole_topics:
+            partitions = [
+                kafka.TopicPartition(topic, number)
+                for topic in self.address.topics
+                for number in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            if not partitions:
+                consumer.close(autocommit=False, timeout_ms=_CLOSE_MS)
+                self.link.failed(f"no partitions of {', '.join(self.address.topics)} yet")
+                return False
+            consumer.assign(partitions)
+        else:
+            consumer.subscribe(self.address.topics, listener=_Listener(self))
+        self._consumer = consumer
+        self.link.ok()
+        return True
+
+    def _assigned(self, partitions: list[Partition]) -> None:
+        for partition in partitions:
+            self._next.pop(partition, None)
+        if self.on_assigned is not None:
+            self.on_assigned(partitions)
+        for partition in partitions:
+            if partition in self._seeks:
+                offset = self._seeks.pop(partition)
+                self._consumer.seek(kafka.TopicPartition(*partition), offset)
+                self._next[partition] = offset
+
+    def _revoked(self, partitions: list[Partition]) -> None:
+        if self.on_revoked is not None:
+            self.on_revoked(partitions)
+        for partition in partitions:
+            self._next.pop(partition, None)
+
+    # ------------------------------------------------------------------ reading
+
+    def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
+        """Up to ``max_records`` records of the assigned partitions, in partition order."""
+        deadline = time.monotonic() + timeout_s
+        if not self._connect():
+            time.sleep(min(self.link.pause_s, max(0.0, timeout_s)))
+            return RawBatch()
+        batch = RawBatch()
+        wait = timeout_s
+        while True:
+            polled = self._poll(max_records - len(batch), wait)
+            for records in polled.values():
+                for record in records:
+                    batch.payloads.append(self._payload(record))
+                    batch.positions.append(
+                        {
+                            "topic": record.topic,
+                            "partition": record.partition,
+                            "offset": record.offset,
+                        }
+                    )
+                last = records[-1]
+                self._next[(last.topic, last.partition)] = last.offset + 1
+            if not polled or len(batch) >= max_records:
+                break
+            # Something came: give the rest of the batch ``linger_s`` to fill.
+            wait = min(linger_s, max(0.0, deadline - time.monotonic()))
+            if wait <= 0:
+                break
+        if not len(batch) and self.address.until_end:
+            self._caught_up = self._at_end()
+        return batch
+
+    def _payload(self, record: Any) -> bytes:
+        """The record's value, with its message key and timestamp as fields if asked for."""
+        fields = []
+        if self.key_field is not None and record.key is not None:
+            key = record.key.decode("utf-8", errors="replace")
+            fields.append(orjson.dumps(self.key_field) + b":" + orjson.dumps(key))
+        if self.timestamp_field is not None and record.timestamp is not None:
+            fields.append(
+                orjson.dumps(self.timestamp_field) + b":" + str(record.timestamp).encode()
+            )
+        value: bytes = record.value or b""
+        return with_fields(value, b",".join(fields)) if fields else value
+
+    def _poll(self, max_records: int, wait_s: float) -> dict[Any, Any]:
+        try:
+            polled: dict[Any, Any] = self._consumer.poll(
+                timeout_ms=int(wait_s * 1000), max_records=max_records
+            )
+        except kafka_errors.KafkaError as exc:
+            self.link.failed(_reason(exc))
+            time.sleep(min(self.link.pause_s, wait_s))
+            return {}
+        return polled
+
+    def _at_end(self) -> bool:
+        """True when every assigned partition has been read to its current end."""
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return False
+        try:
+            ends = self._consumer.end_offsets(list(assigned))
+        except kafka_errors.KafkaError as exc:
+            self.link.failed(_reason(exc))
+            return False
+        return all(self._consumer.position(tp) >= end for tp, end in ends.items())
+
+    @property
+    def exhausted(self) -> bool:
+        """True only with ``until=end``, once the assigned partitions were read to their end."""
+        return self._caught_up
+
+    # ---------------------------------------------------------------- positions
+
+    def resume_token(self) -> dict[str, Any]:
+        """The next offset of every partition read so far.
+
+        >>> from stream_detect.kafka.address import parse_kafka_uri
+        >>> from stream_detect.sources import parse_uri
+        >>> source = KafkaSource(parse_kafka_uri(parse_uri("kafka://127.0.0.1:9/t")))
+        >>> source.seek({"offsets": [{"topic": "t", "partition": 0, "offset": 7}]})
+        >>> source.resume_token()
+        {'offsets': [{'topic': 't', 'partition': 0, 'offset': 7}]}
+        """
+        pending = {**self._seeks, **self._next}
+        return {
+            "offsets": [
+                {"topic": topic, "partition": partition, "offset": offset}
+                for (topic, partition), offset in sorted(pending.items())
+            ]
+        }
+
+    def seek(self, token: dict[str, Any]) -> None:
+        """Continue each partition of ``token`` at its offset once the group assigns it."""
+        try:
+            entries = token["offsets"]
+            seeks = {(str(e["topic"]), int(e["partition"])): int(e["offset"]) for e in entries}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"source {self.uri!r}: not a Kafka position: {token!r}") from exc
+        self._seeks.update(seeks)
+
+    def commit(self, token: dict[str, Any]) -> None:
+        """Commit the offsets of ``token`` for the partitions this member still owns.
+
+        Retries while the broker is unreachable; a partition the group has
+        meanwhile given to another member is skipped (its new owner resumes
+        from its checkpoint or the last commit, so nothing is lost).
+        """
+        if self._consumer is None:
+            return
+        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        offsets = {
+            kafka.TopicPartition(e["topic"], e["partition"]): kafka.OffsetAndMetadata(
+                e["offset"], "", -1
+            )
+            for e in token.get("offsets", [])
+            if (e["topic"], e["partition"]) in owned
+        }
+        if offsets:
+            self.commit_offsets(offsets)
+
+    def commit_offsets(self, offsets: dict[Any, Any]) -> None:
+        """Commit kafka-python ``offsets``, retrying with backoff while the broker is away."""
+        errors = kafka_errors
+        while True:
+            try:
+                self._consumer.commit(offsets, timeout_ms=_COMMIT_ATTEMPT_MS)
+            except errors.CommitFailedError:
+                return
+            except errors.KafkaError as exc:
+                if not getattr(exc, "retriable", False) and not isinstance(
+                    exc, errors.KafkaTimeoutError
+                ):
+                    raise InputError(f"source {self.uri!r}: commit refused: {exc}") from exc
+                self.link.failed(_reason(exc))
+                if self.abandon.is_set():
+                    raise InputError(
+                        f"source {self.uri!r}: the broker is unreachable and the run is stopping"
+                    ) from exc
+                time.sleep(self.link.pause_s)
+                continue
+            self.link.ok()
+            return
+
+    def close(self) -> None:
+        """Leave the group (without committing anything more) and close the connections."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False, timeout_ms=_CLOSE_MS)
+
+
+class _Listener(kafka.ConsumerRebalanceListener):  # type: ignore[misc]
+    """kafka-python's rebalance callbacks, forwarded as plain (topic, partition) pairs."""
+
+    def __init__(self, source: KafkaSource) -> None:
+        self.source = source
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.source._revoked(sorted((tp.topic, tp.partition) for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.source._assigned(sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+def with_fields(payload: bytes, fields: bytes) -> bytes:
+    """``payload``, a JSON object, with ``fields`` (``"name":value`` pairs) added last.
+
+    Added last, they win over fields of the same name (the decoder keeps the
+    last). A payload that is not an object is left as it is, for the decoder
+    to report.
+
+    >>> with_fields(b'{"x": 1} ', b'"host":"a"'), with_fields(b"{}", b'"host":"a"')
+    (b'{"x": 1,"host":"a"}', b'{"host":"a"}')
+    >>> with_fields(b"[1]", b'"host":"a"')
+    b'[1]'
+    """
+    body = payload.rstrip()
+    if not body.endswith(b"}"):
+        return payload
+    inner = body[:-1].rstrip()
+    return inner + (b"" if inner.endswith(b"{") else b",") + fields + b"}"
+
+
+def _reason(error: Exception) -> str:
+    """A short, secret-free description of a client error."""
+    name, text = type(error).__name__, str(error)
+    return text if text.startswith(name) else f"{name}: {text}" if text else name

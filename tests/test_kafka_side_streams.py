@@ -1,0 +1,75 @@
+"""Dead letters and feedback labels over Kafka topics, against a real broker."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from kafka_clients import REPO, RUN, TopicReader, kafka_uri, produce
+
+from stream_detect.kafka.broker import EmbeddedBroker
+
+TIMEOUT_S = 120.0
+
+
+def test_dead_letters_and_feedback_labels_travel_by_kafka(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    bootstrap = kafka_broker.bootstrap
+    events, results, dead, labels = (fresh_topic(kafka_broker) for _ in range(4))
+    stream: list[object] = [{"id": i, "x": float(i % 11)} for i in range(400)]
+    stream[100] = b'{"id": 100, "x": '  # cut short
+    stream[200] = {"id": 200, "x": "high"}  # not a number
+    produce(bootstrap, events, stream)
+    log = tmp_path / "detector.log"
+    proc = subprocess.Popen(
+        [
+            *RUN,
+            "--source",
+            kafka_uri(bootstrap, events, group="side"),
+            "--sink",
+            kafka_uri(bootstrap, results),
+            "--dead-letter",
+            kafka_uri(bootstrap, dead),
+            "--labels",
+            kafka_uri(bootstrap, labels, group="side"),
+            "--emit",
+            "all",
+            "--id-field",
+            "id",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        cwd=REPO,
+    )
+    try:
+        TopicReader(bootstrap, results).until(lambda records: len(records) >= 398)
+        feedback = [{"id": i, "label": int(i % 50 == 0)} for i in range(0, 400, 10)]
+        feedback = [f for f in feedback if f["id"] not in (100, 200)]
+        produce(bootstrap, labels, [*feedback, {"id": 99_999, "label": 1}, b"not json"])
+        letters = TopicReader(bootstrap, dead).until(lambda records: len(records) >= 4)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT_S) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert "Traceback" not in text
+    summary = json.loads(text.splitlines()[-1])["summary"]
+    assert summary["feedback_labels"] == len(feedback)
+    assert summary["unmatched_feedback"] == 1 and summary["bad_feedback"] == 1
+    bad_events = [letter for letter in letters if letter["position"].get("topic") == events]
+    assert [letter["position"] for letter in bad_events] == [
+        {"topic": events, "partition": 0, "offset": 100},
+        {"topic": events, "partition": 0, "offset": 200},
+    ]
+    assert all(letter["reason"] for letter in letters)
+    bad_labels = [letter for letter in letters if letter["position"].get("topic") == labels]
+    assert [letter["position"]["offset"] for letter in bad_labels] == [
+        len(feedback),
+        len(feedback) + 1,
+    ]

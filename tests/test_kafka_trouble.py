@@ -1,0 +1,180 @@
+"""Broker trouble against a real broker: a paused broker, a stop during an outage, no broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kafka_clients import QUICK, REPO, RUN, TopicReader, kafka_uri, produce
+
+from stream_detect.kafka.address import client_options, parse_kafka_uri
+from stream_detect.kafka.broker import EmbeddedBroker, free_port
+from stream_detect.sources import parse_uri
+
+TIMEOUT_S = 120.0
+#: A stop must not wait for the broker; this bounds "a couple of seconds" with room
+#: for a loaded machine, and fails a run that would wait for the broker forever.
+STOP_BOUND_S = 20.0
+
+
+@pytest.fixture
+def detector_log(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "detector.log"
+
+
+def start_detector(log: Path, source: str, sink: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*RUN, "--source", source, "--sink", sink, "--emit", "all", "--id-field", "id"],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        cwd=REPO,
+    )
+
+
+def events(start: int, count: int) -> list[dict[str, float]]:
+    return [{"id": i, "x": float(i % 13)} for i in range(start, start + count)]
+
+
+def test_a_broker_paused_for_ten_seconds_loses_nothing(
+    own_kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], detector_log: Path
+) -> None:
+    broker = own_kafka_broker
+    source, sink = fresh_topic(broker), fresh_topic(broker)
+    produce(broker.bootstrap, source, events(0, 300))
+    proc = start_detector(
+        detector_log,
+        kafka_uri(broker.bootstrap, source, group="pause"),
+        kafka_uri(broker.bootstrap, sink),
+    )
+    try:
+        reader = TopicReader(broker.bootstrap, sink)
+        reader.until(lambda records: len(records) >= 300)
+        # Events keep coming while the broker is paused: the producer holds them.
+        feeding = threading.Thread(
+            target=produce, args=(broker.bootstrap, source, events(300, 300))
+        )
+        assert broker.process is not None
+        os.kill(broker.process.pid, signal.SIGSTOP)
+        feeding.start()
+        time.sleep(10)
+        os.kill(broker.process.pid, signal.SIGCONT)
+        feeding.join(timeout=TIMEOUT_S)
+        results = reader.until(
+            lambda records: {r["id"] for r in records} >= set(range(600)), timeout_s=TIMEOUT_S
+        )
+        reader.close()
+        assert {r["id"] for r in results} == set(range(600))
+        assert proc.poll() is None, "the detector gave up instead of waiting for the broker"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT_S) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in detector_log.read_text()
+
+
+def test_a_stop_during_an_outage_is_prompt(
+    own_kafka_broker: EmbeddedBroker,
+    fresh_topic: Callable[..., str],
+    detector_log: Path,
+    tmp_path: Path,
+) -> None:
+    broker = own_kafka_broker
+    source, sink = fresh_topic(broker), fresh_topic(broker)
+    produce(broker.bootstrap, source, events(0, 200))
+    state = tmp_path / "state"
+    state.mkdir()
+    proc = subprocess.Popen(
+        [
+            *RUN,
+            "--source",
+            kafka_uri(broker.bootstrap, source, group="outage"),
+            "--sink",
+            kafka_uri(broker.bootstrap, sink),
+            "--emit",
+            "all",
+            "--state-dir",
+            str(state),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=detector_log.open("wb"),
+        cwd=REPO,
+    )
+    assert broker.process is not None
+    try:
+        TopicReader(broker.bootstrap, sink).until(lambda records: len(records) >= 200)
+        os.kill(broker.process.pid, signal.SIGSTOP)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=STOP_BOUND_S) == 0, detector_log.read_text()[-3000:]
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # What was delivered before the outage is in the partition's checkpoint.
+    assert (state / f"{source}-0.json").exists()
+    assert "Traceback" not in detector_log.read_text()
+
+
+def test_an_unreachable_tls_endpoint_is_one_clear_line(detector_log: Path) -> None:
+    port = free_port()
+    uri = f"kafka://127.0.0.1:{port}/events?{QUICK}&security_protocol=SSL"
+    proc = start_detector(detector_log, uri, "-")
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while "unreachable" not in detector_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3.0)  # more failed attempts, which must not add lines
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=STOP_BOUND_S) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = [line for line in detector_log.read_text().splitlines() if "summary" not in line]
+    assert len(lines) == 1, lines
+    assert f"127.0.0.1:{port}" in lines[0] and "broker unreachable" in lines[0]
+
+
+def test_security_settings_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_KAFKA_SECRET", "hunter2")
+    table = {
+        "client_id": "detector-7",
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "detector",
+        "sasl_plain_password_env": "TEST_KAFKA_SECRET",
+        "ssl_cafile": "ca.pem",
+        "ssl_certfile": "client.pem",
+        "ssl_keyfile": "client.key",
+        "linger_ms": 20,
+        "fetch_max_wait_ms": 50,
+    }
+    address = parse_kafka_uri(parse_uri("kafka://b:9092/t?client_id=override"))
+    consumer = client_options(address, table, role="consumer")
+    producer = client_options(address, table, role="producer")
+    for options in (consumer, producer):
+        assert options["client_id"] == "override"
+        assert options["security_protocol"] == "SASL_SSL"
+        assert options["sasl_plain_password"] == "hunter2"
+        assert options["ssl_keyfile"] == "client.key"
+    assert producer["linger_ms"] == 20 and "linger_ms" not in consumer
+    assert consumer["fetch_max_wait_ms"] == 50 and "fetch_max_wait_ms" not in producer
+
+
+def test_a_secret_is_never_shown_in_an_error() -> None:
+    from stream_detect.errors import ConfigError
+
+    address = parse_kafka_uri(parse_uri("kafka://b:9092/t"))
+    with pytest.raises(ConfigError) as caught:
+        client_options(address, {"sasl_plain_pasword": "hunter2"}, role="consumer")
+    assert "hunter2" not in str(caught.value)
+    assert "kafka.sasl_plain_pasword" in str(caught.value)
