@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import deque
@@ -104,7 +105,7 @@ def test_batches_equal_the_per_row_reference(
     )
     log_p, alerts = [], []
     edges = [0, *sorted(cuts), 250]
-    for start, stop in zip(edges, edges[1:], strict=False):
+    for start, stop in itertools.pairwise(edges):
         # A checkpoint between batches must not change anything either.
         layer = AnomalyLikelihood.from_dict(json.loads(json.dumps(layer.to_dict())))
         result = layer.update(scores[start:stop], values[start:stop])
