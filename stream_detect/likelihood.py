@@ -8,7 +8,11 @@ feature against the feature's own recent history:
 1. ``a`` = the mean of the last ``averaging`` raw scores (the current one
    included);
 2. a Gaussian of ``a`` over the last ``window`` rows, re-estimated every
-   ``reestimate_every`` rows from the rows *before* the current one, with its
+   ``reestimate_every`` rows from the rows *before* the current one, leaving
+   out the first ``learning_period`` rows of the stream (a detector's first
+   scores are wild and would widen the Gaussian for a whole window) and kept
+   at the uninformative mean 0.5, σ 1000 while fewer than
+   ``reestimate_every`` rows are available; with its
    mean at least ``min_mean`` and its variance at least ``min_variance``; a
    feature whose *values* barely moved over the window (variance below
    ``flat_variance``) gets the uninformative mean 0.5, σ 1000 instead;
@@ -105,6 +109,8 @@ class AnomalyLikelihood:
         Rows after an alert in which no other alert is raised.
     alert_p : float
         Combined tail at or below which a row alerts.
+    learning_period : int
+        Rows at the start of the stream never used to estimate the Gaussian.
     min_mean, min_variance, flat_variance : float
         Lower bounds of the Gaussian's mean and variance, and the value
         variance below which a feature counts as flat.
@@ -113,7 +119,7 @@ class AnomalyLikelihood:
 
     Examples
     --------
-    >>> layer = AnomalyLikelihood(1, reestimate_every=50)
+    >>> layer = AnomalyLikelihood(1, reestimate_every=50, learning_period=0)
     >>> rng = np.random.default_rng(0)
     >>> scores = np.abs(rng.normal(size=(300, 1)))
     >>> scores[250] = 40.0
@@ -130,6 +136,7 @@ class AnomalyLikelihood:
         reestimate_every: int = 100,
         refractory: int = 30,
         alert_p: float = 1e-5,
+        learning_period: int = 0,
         min_mean: float = 0.03,
         min_variance: float = 3e-4,
         flat_variance: float = 1.5e-5,
@@ -144,8 +151,9 @@ class AnomalyLikelihood:
         ):
             if not (isinstance(count, int) and count >= 1):
                 raise ConfigError(key, count, "an integer >= 1")
-        if not (isinstance(refractory, int) and refractory >= 0):
-            raise ConfigError("refractory", refractory, "an integer >= 0")
+        for key, count in (("refractory", refractory), ("learning_period", learning_period)):
+            if not (isinstance(count, int) and count >= 0):
+                raise ConfigError(key, count, "an integer >= 0")
         for key, prob in (("alert_p", alert_p), ("onset_p", onset_p)):
             if not 0.0 < prob < 1.0:
                 raise ConfigError(key, prob, "a probability strictly between 0 and 1")
@@ -155,6 +163,7 @@ class AnomalyLikelihood:
         self.reestimate_every = reestimate_every
         self.refractory = refractory
         self.alert_p = alert_p
+        self.learning_period = learning_period
         self.min_mean = min_mean
         self.min_variance = min_variance
         self.flat_variance = flat_variance
@@ -189,7 +198,7 @@ class AnomalyLikelihood:
 
     def _estimate(self, averaged: Array, values: Array) -> tuple[Array, Array]:
         """The Gaussian of the averaged scores over one window (rows oldest first)."""
-        if averaged.shape[0] == 0:
+        if averaged.shape[0] < self.reestimate_every:
             return np.full(self.n_features, FLAT_MEAN), np.full(self.n_features, FLAT_STD)
         mean = np.mean(averaged, axis=0)
         variance = np.mean(np.square(averaged - mean), axis=0)
@@ -228,7 +237,10 @@ class AnomalyLikelihood:
             means[: bounds[0]], stds[: bounds[0]] = mean, std
         for start, stop in zip(starts, bounds[1:], strict=False):
             end = offset + start
-            first = max(0, end - self.window)
+            # Row index in all_averaged of the stream's row `learning_period`.
+            learned = self.learning_period - (self.rows - offset)
+            first = max(0, end - self.window, learned)
+            first = min(first, end)
             mean, std = self._estimate(all_averaged[first:end], all_values[first:end])
             means[start:stop], stds[start:stop] = mean, std
 
@@ -262,6 +274,7 @@ class AnomalyLikelihood:
         "reestimate_every",
         "refractory",
         "alert_p",
+        "learning_period",
         "min_mean",
         "min_variance",
         "flat_variance",

@@ -20,8 +20,10 @@ from stream_detect.likelihood import AnomalyLikelihood
 class ReferenceLikelihood:
     """The rules of the module docstring, written out for one row at a time."""
 
-    def __init__(self, d: int, window: int, averaging: int, period: int, refractory: int) -> None:
-        self.d, self.window, self.averaging = d, window, averaging
+    def __init__(
+        self, d: int, window: int, averaging: int, period: int, refractory: int, learning: int
+    ) -> None:
+        self.d, self.window, self.averaging, self.learning = d, window, averaging, learning
         self.period, self.refractory = period, refractory
         self.raw: list[deque[float]] = [deque(maxlen=averaging) for _ in range(d)]
         self.averaged: deque[list[float]] = deque(maxlen=window)
@@ -33,9 +35,13 @@ class ReferenceLikelihood:
         self.last_alert: int | None = None
 
     def step(self, scores: list[float], values: list[float]) -> tuple[float, bool]:
-        if self.rows % self.period == 0 and self.averaged:
-            history = np.array(self.averaged)
-            value_history = np.array(self.values)
+        # Rows of the window that are past the learning period.
+        usable = min(len(self.averaged), max(0, self.rows - self.learning))
+        if self.rows % self.period == 0 and usable < self.period:
+            self.mean, self.std = [0.5] * self.d, [1000.0] * self.d
+        elif self.rows % self.period == 0:
+            history = np.array(list(self.averaged)[len(self.averaged) - usable :])
+            value_history = np.array(list(self.values)[len(self.values) - usable :])
             for j in range(self.d):
                 column = history[:, j]
                 mean = float(np.mean(column, axis=0))
@@ -90,18 +96,31 @@ def _stream(rows: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     averaging=st.integers(1, 12),
     period=st.integers(1, 30),
     refractory=st.integers(0, 15),
+    learning=st.integers(0, 40),
     seed=st.integers(0, 1000),
     cuts=st.lists(st.integers(0, 250), max_size=6),
 )
 def test_batches_equal_the_per_row_reference(
-    d: int, window: int, averaging: int, period: int, refractory: int, seed: int, cuts: list[int]
+    d: int,
+    window: int,
+    averaging: int,
+    period: int,
+    refractory: int,
+    learning: int,
+    seed: int,
+    cuts: list[int],
 ) -> None:
     scores, values = _stream(250, d, seed)
-    reference = ReferenceLikelihood(d, window, averaging, period, refractory)
+    reference = ReferenceLikelihood(d, window, averaging, period, refractory, learning)
     expected = [reference.step(scores[i].tolist(), values[i].tolist()) for i in range(250)]
 
     layer = AnomalyLikelihood(
-        d, window=window, averaging=averaging, reestimate_every=period, refractory=refractory
+        d,
+        window=window,
+        averaging=averaging,
+        reestimate_every=period,
+        refractory=refractory,
+        learning_period=learning,
     )
     log_p, alerts = [], []
     edges = [0, *sorted(cuts), 250]
@@ -135,7 +154,7 @@ def test_state_stays_bounded() -> None:
 
 
 def test_onset_rule_and_refractory() -> None:
-    layer = AnomalyLikelihood(1, window=200, reestimate_every=200, refractory=30)
+    layer = AnomalyLikelihood(1, window=200, reestimate_every=200, refractory=30, learning_period=0)
     rng = np.random.default_rng(5)
     values = rng.normal(size=(400, 1))
     scores = np.abs(values)

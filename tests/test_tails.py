@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from stream_detect.tails import chi2_log_sf, log_upper_gamma, normal_log_tail
+from stream_detect.tails import chi2_log_sf, log_upper_gamma, normal_log_tail, student_t_log_tail
 
 RELATIVE = 1e-10
 #: Near log p = 0 SciPy rounds 1 - 1e-23 to 1; an absolute slack of 1e-14 in log p covers it.
@@ -56,6 +56,30 @@ def test_log_upper_gamma_matches_scipy(a: float, x: float) -> None:
     if not theirs > -700.0:
         return
     _close(float(log_upper_gamma(a, x)), theirs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    t=st.one_of(st.floats(0.0, 60.0), st.floats(60.0, 1e12)),
+    log10_dof=st.floats(-1.0, 6.0),
+)
+def test_student_t_tail_matches_scipy(t: float, log10_dof: float) -> None:
+    dof = 10.0**log10_dof
+    theirs = float(stats.t.logsf(t, dof))
+    ours = float(student_t_log_tail(t, dof, two_sided=False))
+    if theirs > -1.0:
+        # SciPy's logsf is log(sf) there, which rounds; its sf does not.
+        assert math.exp(ours) == pytest.approx(float(stats.t.sf(t, dof)), rel=RELATIVE)
+    elif theirs > -700.0:
+        _close(ours, theirs)
+    _close(float(student_t_log_tail(-t, dof)), ours + math.log(2.0))
+
+
+def test_student_t_tail_tends_to_the_normal() -> None:
+    z = np.array([0.5, 3.0, 10.0])
+    # At ν = 1e6 the two differ by about z⁴ / (4ν) in log tail.
+    np.testing.assert_allclose(student_t_log_tail(z, 1e6), normal_log_tail(z), rtol=1e-4)
+    assert student_t_log_tail(np.inf, 4.0).tolist() == -math.inf
 
 
 def test_far_tail_is_finite_and_decreasing() -> None:
