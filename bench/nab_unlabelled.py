@@ -55,6 +55,8 @@ from stream_detect.nab import (
     perfect_score,
     score_file,
 )
+from stream_detect.prior import NormalInverseGammaPrior
+from stream_detect.tails import student_t_log_tail
 from stream_detect.timestamps import wall_clock_seconds
 
 Array = NDArray[np.float64]
@@ -67,8 +69,8 @@ DEFAULT_DATA = (
     / "nab"
 )
 PROFILES = {"standard": "standard", "reward_low_FP_rate": "low FP", "reward_low_FN_rate": "low FN"}
-#: Candidate thresholds on p (an alert when p <= threshold): 1e-1 .. 1e-12.
-LOG_THRESHOLDS = np.log(10.0 ** -np.arange(1.0, 12.01, 0.1))
+#: Candidate thresholds on p (an alert when p <= threshold): 1e-2 .. 1e-10.
+LOG_THRESHOLDS = np.log(10.0 ** -np.arange(2.0, 10.01, 0.1))
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class Config:
     refractory: int = 30
     learning_period: int = 0
     resolution_floor: bool = True
+    floor_divisor: float = 12.0
+    sample_variance: bool = False
+    flat_variance: float = 1.5e-5
+    raw_score: str = "z"
 
     def label(self) -> str:
         base = Config()
@@ -116,9 +122,13 @@ def load(root: Path) -> tuple[list[Series], dict[str, CostMatrix]]:
     return series, {p: CostMatrix.from_profile(raw[p]) for p in PROFILES}
 
 
-def gaussian_scores(values: Array, policy: str, clip: float, resolution_floor: bool) -> Array:
+def gaussian_scores(values: Array, config: Config) -> Array:
     """|z| of each row against a Welford Gaussian of the rows before (see the docstring)."""
     out = np.zeros(values.size)
+    # For raw_score "t": the Student-t predictive of the weak prior, as |z| of equal tail.
+    prior = NormalInverseGammaPrior()
+    t_ratio = np.zeros(values.size)
+    dof = np.ones(values.size)
     count, mean, m2 = 0, 0.0, 0.0
     step = math.inf
     previous = math.nan
@@ -127,20 +137,30 @@ def gaussian_scores(values: Array, policy: str, clip: float, resolution_floor: b
             step = abs(x - previous)
         previous = x
         if count:
-            floor = step * step / 12.0 if resolution_floor and math.isfinite(step) else 0.0
-            var = max(m2 / count, floor, 1e-300)
+            resolved = config.resolution_floor and math.isfinite(step)
+            floor = step * step / config.floor_divisor if resolved else 0.0
+            spread = m2 / (count - 1) if config.sample_variance and count > 1 else m2 / count
+            var = max(spread, floor, 1e-300)
             std = math.sqrt(var)
             z = (x - mean) / std
-            out[row] = abs(z)
-            if abs(z) > clip:
-                if policy == "exclude":
+            out[row] = abs(z) if config.raw_score == "z" else math.erf(abs(z) / math.sqrt(2.0))
+            kappa = prior.kappa + count
+            alpha = prior.alpha + count / 2.0
+            beta = prior.beta + m2 / 2.0 + prior.kappa * count * mean * mean / (2.0 * kappa)
+            location = count * mean / kappa
+            t_ratio[row] = (x - location) / math.sqrt(beta * (kappa + 1.0) / (alpha * kappa))
+            dof[row] = 2.0 * alpha
+            if abs(z) > config.clip:
+                if config.policy == "exclude":
                     continue
-                if policy == "clip":
-                    x = mean + math.copysign(clip * std, z)
+                if config.policy == "clip":
+                    x = mean + math.copysign(config.clip * std, z)
         count += 1
         delta = x - mean
         mean += delta / count
         m2 += delta * (x - mean)
+    if config.raw_score == "t":
+        out = np.sqrt(-2.0 * student_t_log_tail(t_ratio, dof))
     return out
 
 
@@ -153,10 +173,10 @@ def run_series(task: tuple[int, Series, Config]) -> tuple[int, Array]:
         RollingStd(config.rolling_std),
     ]
     keys = ["series"] * series.values.size
-    derived = np.column_stack([f.update(series.values, keys, series.wall_seconds) for f in features])
-    scores = np.column_stack(
-        [gaussian_scores(derived[:, j], config.policy, config.clip, config.resolution_floor) for j in range(3)]
+    derived = np.column_stack(
+        [f.update(series.values, keys, series.wall_seconds) for f in features]
     )
+    scores = np.column_stack([gaussian_scores(derived[:, j], config) for j in range(3)])
     layer = AnomalyLikelihood(
         3,
         window=config.window,
@@ -164,6 +184,7 @@ def run_series(task: tuple[int, Series, Config]) -> tuple[int, Array]:
         reestimate_every=config.reestimate_every,
         refractory=config.refractory,
         learning_period=config.learning_period,
+        flat_variance=config.flat_variance,
     )
     return index, layer.update(scores, derived).log_p
 
@@ -200,6 +221,17 @@ def configurations(grid: bool) -> list[Config]:
             replace(base, refractory=60),
             replace(base, learning_period=288),
             replace(base, resolution_floor=False),
+            replace(base, floor_divisor=1.0),
+            replace(base, floor_divisor=48.0),
+            replace(base, sample_variance=True),
+            replace(base, flat_variance=0.0),
+            replace(base, clip=7.0),
+            replace(base, refractory=45),
+            replace(base, raw_score="erf"),
+            replace(base, raw_score="erf", policy="exclude"),
+            replace(base, raw_score="erf", policy="learn"),
+            replace(base, raw_score="t"),
+            replace(base, raw_score="t", policy="exclude"),
         ]
     return configs
 
@@ -217,7 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     series, profiles = load(args.data)
     configs = configurations(args.grid)
-    tasks = [(c * len(series) + f, s, cfg) for c, cfg in enumerate(configs) for f, s in enumerate(series)]
+    tasks = [
+        (c * len(series) + f, s, cfg) for c, cfg in enumerate(configs) for f, s in enumerate(series)
+    ]
     tasks.sort(key=lambda task: -task[1].values.size)
     results: dict[int, Array] = {}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -229,7 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for c, cfg in enumerate(configs):
         per_file = {
             p: np.array(
-                [score_table([results[c * n + f]], [layouts[f]], cost, cfg.refractory) for f in range(n)]
+                [
+                    score_table([results[c * n + f]], [layouts[f]], cost, cfg.refractory)
+                    for f in range(n)
+                ]
             )
             for p, cost in profiles.items()
         }
@@ -237,7 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = sum(s.values.size for s in series)
     print(f"NAB v1.1: {n} series, {rows:,} rows; {len(configs)} configurations tried")
-    print(f"{'configuration':<32}" + "".join(f"{short:>9}" for short in PROFILES.values()) + "  p threshold (std)")
+    print(
+        f"{'configuration':<32}"
+        + "".join(f"{short:>9}" for short in PROFILES.values())
+        + "  p threshold (std)"
+    )
     for c, cfg in enumerate(configs):
         cells, best_threshold = [], 0.0
         for p, cost in profiles.items():
@@ -246,7 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             cells.append(scores[best])
             if p == "standard":
                 best_threshold = math.exp(LOG_THRESHOLDS[best])
-        print(f"{cfg.label():<32}" + "".join(f"{v:9.2f}" for v in cells) + f"  {best_threshold:.1e}")
+        print(
+            f"{cfg.label():<32}" + "".join(f"{v:9.2f}" for v in cells) + f"  {best_threshold:.1e}"
+        )
 
     # Split-half: choose config and threshold on half A, score them on half B.
     rng = np.random.default_rng(0)
@@ -256,8 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         order = rng.permutation(n)
         a, b = order[: n // 2], order[n // 2 :]
         la, lb = [layouts[i] for i in a], [layouts[i] for i in b]
-        score_a = [normalised(tables[c]["standard"][a].sum(axis=0), la, cost) for c in range(len(configs))]
-        score_b = [normalised(tables[c]["standard"][b].sum(axis=0), lb, cost) for c in range(len(configs))]
+        score_a = [
+            normalised(tables[c]["standard"][a].sum(axis=0), la, cost) for c in range(len(configs))
+        ]
+        score_b = [
+            normalised(tables[c]["standard"][b].sum(axis=0), lb, cost) for c in range(len(configs))
+        ]
         c_best = int(np.argmax([s.max() for s in score_a]))
         t_best = int(np.argmax(score_a[c_best]))
         chosen.append(score_b[c_best][t_best])
