@@ -51,6 +51,9 @@ BoolArray = NDArray[np.bool_]
 #: The Gaussian given to a feature whose values were flat over the window.
 FLAT_MEAN = 0.5
 FLAT_STD = 1000.0
+#: Raw scores are capped here: large enough to be certain, small enough that
+#: squares of averages stay finite.
+_SCORE_CAP = 1e100
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,10 @@ class AnomalyLikelihood:
                 f"scores and values must both be (B, {self.n_features}); "
                 f"got {scores.shape} and {values.shape}"
             )
+        if np.isnan(scores).any():
+            raise ValueError("raw scores must not be NaN")
+        # An infinite score would turn the window's Gaussian into NaN for a whole window.
+        scores = np.minimum(scores, _SCORE_CAP)
         batch = scores.shape[0]
         averaged = self._averages(scores)
         all_averaged = np.concatenate([self._averaged, averaged])

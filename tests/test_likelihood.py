@@ -166,6 +166,16 @@ def test_onset_rule_and_refractory() -> None:
     assert np.flatnonzero(result.alert).tolist() == [300]
 
 
+def test_infinite_scores_do_not_poison_the_window() -> None:
+    layer = AnomalyLikelihood(1, window=50, reestimate_every=10)
+    scores = np.abs(np.random.default_rng(2).normal(size=(200, 1)))
+    scores[60] = np.inf
+    values = np.random.default_rng(3).normal(size=(200, 1))
+    result = layer.update(scores, values)
+    assert np.all(np.isfinite(result.log_p[np.r_[0:60, 150:200]]))
+    assert result.alert[60]
+
+
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ConfigError, match="window"):
         AnomalyLikelihood(1, window=0)
