@@ -232,6 +232,10 @@ def configurations(grid: bool) -> list[Config]:
             replace(base, raw_score="erf", policy="learn"),
             replace(base, raw_score="t"),
             replace(base, raw_score="t", policy="exclude"),
+            replace(base, policy="exclude", refractory=60),
+            replace(base, policy="exclude", clip=8.0),
+            replace(base, policy="exclude", refractory=60, clip=8.0),
+            replace(base, policy="exclude", refractory=90),
         ]
     return configs
 
