@@ -113,7 +113,9 @@ class AnomalyLikelihood:
     alert_p : float
         Combined tail at or below which a row alerts.
     learning_period : int
-        Rows at the start of the stream never used to estimate the Gaussian.
+        Rows at the start of the stream never used to estimate the Gaussian
+        (Numenta uses 288; on NAB, with |z| scores counted from the first
+        row, 288 scores about 2.5 points lower than 0: ``bench/nab_unlabelled.py``).
     min_mean, min_variance, flat_variance : float
         Lower bounds of the Gaussian's mean and variance, and the value
         variance below which a feature counts as flat.
