@@ -19,9 +19,12 @@ The pipeline, per series and causal row by row:
 Prints the configurations tried with their NAB standard / low-FP / low-FN
 scores, and a split-half estimate of how much the best one owes to being the
 best of those tried (choose config and threshold on a random half of the
-files, score on the other half; 50 splits):
+files, score on the other half; ``--splits``, 50 by default):
 
-    python bench/nab_unlabelled.py [NAB_DIR] [--jobs 2] [--grid]
+    python bench/nab_unlabelled.py [NAB_DIR] [--jobs 2] [--grid] [--splits 200]
+
+Without ``--grid`` it runs the three flagged-event policies (about a minute
+on two cores); ``--grid`` adds the 25 variants tried (about 7 minutes).
 
 NAB_DIR defaults to $STREAM_DETECT_REFERENCE_DATA/nab (else shared/data/nab
 beside the repository).
