@@ -2,7 +2,7 @@
 
 Streams the value column of each of NAB's 58 series (d = 1, one model per
 series) through :class:`stream_detect.detector.Detector` and scores the result
-with NAB's own rules (``bench/nab_scoring.py``): a threshold per profile
+with NAB's own rules (:mod:`stream_detect.nab`): a threshold per profile
 optimised over the whole corpus, normalised so the null detector scores 0 and
 the perfect one 100. Prints one row per policy for what a flagged event does
 to the model, next to NAB's published windowedGaussian and the null detector:
@@ -42,7 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from nab_scoring import (
+from numpy.typing import NDArray
+
+from stream_detect.detector import Detector
+from stream_detect.nab import (
     CostMatrix,
     FileLayout,
     file_layout,
@@ -52,9 +55,6 @@ from nab_scoring import (
     score_file,
     sweep_thresholds,
 )
-from numpy.typing import NDArray
-
-from stream_detect.detector import Detector
 from stream_detect.settings import DetectorSettings
 
 Array = NDArray[np.float64]

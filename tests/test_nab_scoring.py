@@ -1,4 +1,4 @@
-"""Tests of the NAB scorer in bench/nab_scoring.py (and the corpus reading of bench/nab.py).
+"""Tests of the NAB scorer in stream_detect/nab.py (and the corpus reading of bench/nab.py).
 
 Small files whose scores are worked out by hand from NAB's rules pin the
 semantics (earliest detection per window, false positives weighted by their
@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from stream_detect import nab as nab_scoring
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -32,14 +34,13 @@ def _load(name: str, filename: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, BENCH / filename)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    # Registered before running it: dataclasses look their module up, and
-    # bench/nab.py imports the scorer as ``nab_scoring``.
+    # Registered before running it: dataclasses look their module up.
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-scoring = _load("nab_scoring", "nab_scoring.py")
+scoring = nab_scoring
 bench_nab = _load("nab_bench", "nab.py")
 
 STANDARD = scoring.CostMatrix(tp_weight=1.0, fp_weight=0.11, fn_weight=1.0)

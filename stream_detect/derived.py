@@ -1,0 +1,232 @@
+"""Causal time-series features of one value column, per key, with bounded state.
+
+A plain Gaussian of a raw value misses what a time series makes obvious: a
+value normal at noon is odd at midnight, a level that drifts, a series that
+suddenly turns noisy. Each class here turns a value column into one derived
+feature, using only the current and earlier rows of the same key:
+
+=========================  ==================================================  ============
+class                      feature of row t                                    state per key
+=========================  ==================================================  ============
+:class:`SeasonalResidual`  x_t minus the mean of earlier x in t's bucket       2 per bucket
+                           (hour of day, day of week or hour of week; 0 if
+                           the bucket is empty); buckets never mix
+:class:`MovingMean`        mean of the last ``k`` values (fewer at the start)  k - 1 values
+:class:`RollingStd`        population std of the last ``w`` values             w - 1 values
+:class:`Difference`        x_t - x_(t-1) (0 for a key's first row)             1 value
+=========================  ==================================================  ============
+
+Every feature's ``update(values, keys, wall_seconds)`` takes a batch and gives
+the feature per row; feeding a batch gives exactly the floats feeding its rows
+one at a time would (sums run in one fixed order). ``to_dict`` / ``from_dict``
+carry the state through a checkpoint as JSON-able values.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.errors import ConfigError
+from stream_detect.timestamps import SEASONS, Season, season_bucket
+
+__all__ = ["DerivedFeature", "Difference", "MovingMean", "RollingStd", "SeasonalResidual"]
+
+Array = NDArray[np.float64]
+
+
+def _groups(keys: Sequence[Hashable]) -> dict[Hashable, NDArray[np.intp]]:
+    """Row indices of each key, in order of first appearance."""
+    rows: dict[Hashable, list[int]] = {}
+    for row, key in enumerate(keys):
+        rows.setdefault(key, []).append(row)
+    return {key: np.array(indices, dtype=np.intp) for key, indices in rows.items()}
+
+
+class DerivedFeature(ABC):
+    """One derived feature of a value column, kept per key."""
+
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
+        """The feature of one key's rows (in time order), updating its state."""
+
+    def update(
+        self, values: Array, keys: Sequence[Hashable], wall_seconds: Array | None = None
+    ) -> Array:
+        """The feature of each row of a batch; ``wall_seconds`` only for seasonal features."""
+        values = np.asarray(values, dtype=np.float64)
+        out = np.empty(values.size)
+        for key, rows in _groups(keys).items():
+            seconds = None if wall_seconds is None else np.asarray(wall_seconds)[rows]
+            out[rows] = self._update_key(str(key), values[rows], seconds)
+        return out
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """Parameters and per-key state as JSON-able values."""
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> DerivedFeature:
+        """The feature :meth:`to_dict` described, whichever class it is."""
+        kinds = {sub.kind: sub for sub in (SeasonalResidual, MovingMean, RollingStd, Difference)}
+        return kinds[state["kind"]]._restore(state)
+
+    @classmethod
+    @abstractmethod
+    def _restore(cls, state: dict[str, Any]) -> DerivedFeature: ...
+
+
+class _WindowFeature(DerivedFeature):
+    """A feature of the last ``size`` values of a key."""
+
+    def __init__(self, size: int) -> None:
+        if not (isinstance(size, int) and size >= 1):
+            raise ConfigError(f"{self.kind} window", size, "an integer >= 1")
+        self.size = size
+        self._recent: dict[str, list[float]] = {}
+
+    def _windows(self, key: str, values: Array) -> tuple[Array, Array]:
+        """Each row's window, newest first, as (B, size) with NaN where there is none."""
+        history = np.concatenate([np.array(self._recent.get(key, []), dtype=np.float64), values])
+        offset = history.size - values.size
+        keep = history[max(0, history.size - (self.size - 1)) :] if self.size > 1 else history[:0]
+        self._recent[key] = keep.tolist()
+        rows = np.arange(values.size) + offset
+        lags = rows[:, None] - np.arange(self.size)[None, :]
+        window = np.where(lags >= 0, history[np.maximum(lags, 0)], np.nan)
+        return window, np.sum(lags >= 0, axis=1).astype(np.float64)
+
+    @staticmethod
+    def _ordered_sum(window: Array) -> Array:
+        # Newest first, one lag at a time: the order the per-row sum uses.
+        total = np.zeros(window.shape[0])
+        for lag in range(window.shape[1]):
+            column = window[:, lag]
+            total = total + np.where(np.isnan(column), 0.0, column)
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "size": self.size, "recent": self._recent}
+
+    @classmethod
+    def _restore(cls, state: dict[str, Any]) -> DerivedFeature:
+        feature = cls(int(state["size"]))
+        feature._recent = {key: list(map(float, v)) for key, v in state["recent"].items()}
+        return feature
+
+
+class MovingMean(_WindowFeature):
+    """Mean of the last ``size`` values of the key (all of them while fewer).
+
+    >>> MovingMean(2).update(np.array([1.0, 3.0, 7.0]), ["a"] * 3).tolist()
+    [1.0, 2.0, 5.0]
+    """
+
+    kind = "moving_mean"
+
+    def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
+        window, count = self._windows(key, values)
+        mean: Array = self._ordered_sum(window) / count
+        return mean
+
+
+class RollingStd(_WindowFeature):
+    """Population standard deviation of the last ``size`` values of the key.
+
+    >>> RollingStd(2).update(np.array([1.0, 3.0, 3.0]), ["a"] * 3).tolist()
+    [0.0, 1.0, 0.0]
+    """
+
+    kind = "rolling_std"
+
+    def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
+        window, count = self._windows(key, values)
+        mean = self._ordered_sum(window) / count
+        deviations = np.square(window - mean[:, None])
+        std: Array = np.sqrt(self._ordered_sum(deviations) / count)
+        return std
+
+
+class Difference(_WindowFeature):
+    """The change from the key's previous value (0 for its first row).
+
+    >>> Difference().update(np.array([1.0, 3.0, 2.5]), ["a"] * 3).tolist()
+    [0.0, 2.0, -0.5]
+    """
+
+    kind = "difference"
+
+    def __init__(self, size: int = 2) -> None:
+        super().__init__(2)
+
+    def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
+        window, _ = self._windows(key, values)
+        change: Array = np.where(np.isnan(window[:, 1]), 0.0, window[:, 0] - window[:, 1])
+        return change
+
+
+class SeasonalResidual(DerivedFeature):
+    """The value minus the running mean of earlier values of the key in the same bucket.
+
+    Parameters
+    ----------
+    season : {"hour_of_day", "day_of_week", "hour_of_week"}
+        Which bucket a row's wall-clock time falls in.
+
+    Examples
+    --------
+    >>> feature = SeasonalResidual("hour_of_day")
+    >>> hours = np.array([0.0, 1.0, 24.0, 25.0, 48.0]) * 3600
+    >>> feature.update(np.array([10.0, 50.0, 12.0, 52.0, 14.0]), ["a"] * 5, hours).tolist()
+    [0.0, 0.0, 2.0, 2.0, 3.0]
+    """
+
+    kind = "seasonal_residual"
+
+    def __init__(self, season: Season) -> None:
+        if season not in SEASONS:
+            raise ConfigError("season", season, "one of " + ", ".join(SEASONS))
+        self.season = season
+        # Per key: count and sum of values seen in each bucket.
+        self._counts: dict[str, Array] = {}
+        self._sums: dict[str, Array] = {}
+
+    def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
+        if wall_seconds is None:
+            raise ConfigError("timestamp_field", None, "a timestamp for a seasonal feature")
+        buckets = season_bucket(wall_seconds, self.season)
+        size = SEASONS[self.season]
+        counts = self._counts.setdefault(key, np.zeros(size))
+        sums = self._sums.setdefault(key, np.zeros(size))
+        out = np.empty(values.size)
+        for bucket in np.unique(buckets):
+            rows = np.flatnonzero(buckets == bucket)
+            # cumsum adds left to right from the stored sum: the per-row order.
+            running = np.cumsum(np.concatenate([[sums[bucket]], values[rows]]))
+            seen = counts[bucket] + np.arange(rows.size)
+            before = np.divide(running[:-1], seen, out=np.zeros(rows.size), where=seen > 0)
+            out[rows] = np.where(seen > 0, values[rows] - before, 0.0)
+            sums[bucket] = running[-1]
+            counts[bucket] += rows.size
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "season": self.season,
+            "counts": {key: v.tolist() for key, v in self._counts.items()},
+            "sums": {key: v.tolist() for key, v in self._sums.items()},
+        }
+
+    @classmethod
+    def _restore(cls, state: dict[str, Any]) -> DerivedFeature:
+        feature = cls(state["season"])
+        feature._counts = {k: np.array(v, dtype=np.float64) for k, v in state["counts"].items()}
+        feature._sums = {k: np.array(v, dtype=np.float64) for k, v in state["sums"].items()}
+        return feature

@@ -1,0 +1,137 @@
+"""Derived time-series features against a per-row reference, for any batch split and key mix."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections import defaultdict, deque
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream_detect.derived import (
+    DerivedFeature,
+    Difference,
+    MovingMean,
+    RollingStd,
+    SeasonalResidual,
+)
+from stream_detect.errors import ConfigError, InputError
+from stream_detect.timestamps import season_bucket, wall_clock_seconds
+
+
+def reference(kind: str, size: int, values: list[float], keys: list[str], hours: list[int]):
+    """The features of the module's table, one row at a time, from plain lists."""
+    recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=size))
+    sums: dict[tuple[str, int], float] = defaultdict(float)
+    counts: dict[tuple[str, int], int] = defaultdict(int)
+    out = []
+    for value, key, hour in zip(values, keys, hours, strict=True):
+        window = recent[key]
+        previous = window[-1] if window else None
+        window.append(value)
+        newest_first = list(reversed(window))
+        total = 0.0
+        for v in newest_first:
+            total += v
+        mean = total / len(window)
+        if kind == "moving_mean":
+            out.append(mean)
+        elif kind == "rolling_std":
+            squares = 0.0
+            for v in newest_first:
+                squares += (v - mean) ** 2
+            out.append(math.sqrt(squares / len(window)))
+        elif kind == "difference":
+            out.append(0.0 if previous is None else value - previous)
+        else:
+            bucket = (key, hour % 24)
+            seen = counts[bucket]
+            out.append(value - sums[bucket] / seen if seen else 0.0)
+            sums[bucket] += value
+            counts[bucket] += 1
+    return out
+
+
+def _make(kind: str, size: int) -> DerivedFeature:
+    if kind == "moving_mean":
+        return MovingMean(size)
+    if kind == "rolling_std":
+        return RollingStd(size)
+    if kind == "difference":
+        return Difference()
+    return SeasonalResidual("hour_of_day")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(["moving_mean", "rolling_std", "difference", "seasonal"]),
+    size=st.integers(1, 50),
+    values=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=120),
+    key_count=st.integers(1, 3),
+    cuts=st.lists(st.integers(0, 120), max_size=5),
+    seed=st.integers(0, 100),
+)
+def test_batches_equal_the_per_row_reference(
+    kind: str, size: int, values: list[float], key_count: int, cuts: list[int], seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    rows = len(values)
+    keys = [f"k{i}" for i in rng.integers(0, key_count, size=rows)]
+    hours = np.cumsum(rng.integers(0, 5, size=rows)).tolist()
+    expected = reference(kind, 2 if kind == "difference" else size, values, keys, hours)
+
+    feature = _make(kind, size)
+    got: list[float] = []
+    edges = [0, *sorted(c for c in cuts if c <= rows), rows]
+    for start, stop in itertools.pairwise(edges):
+        feature = DerivedFeature.from_dict(json.loads(json.dumps(feature.to_dict())))
+        seconds = np.array(hours[start:stop], dtype=np.float64) * 3600.0
+        batch = feature.update(np.array(values[start:stop]), keys[start:stop], seconds)
+        got.extend(batch.tolist())
+    assert got == expected  # exactly the same floats
+
+
+def test_seasonal_buckets_never_mix() -> None:
+    # Hour 3 is always 100, every other hour 0: residuals stay 0 in both groups.
+    hours = np.arange(24 * 20)
+    values = np.where(hours % 24 == 3, 100.0, 0.0)
+    residual = SeasonalResidual("hour_of_day").update(values, ["a"] * hours.size, hours * 3600.0)
+    assert np.all(residual == 0.0)
+    week = SeasonalResidual("hour_of_week")
+    values = np.where(hours % 168 == 3, 100.0, 0.0)
+    assert np.all(week.update(values, ["a"] * hours.size, hours * 3600.0) == 0.0)
+
+
+def test_state_stays_bounded() -> None:
+    feature = RollingStd(48)
+    feature.update(np.arange(10_000.0), ["a"] * 10_000)
+    assert len(feature.to_dict()["recent"]["a"]) == 47
+    seasonal = SeasonalResidual("hour_of_week")
+    seasonal.update(np.arange(10_000.0), ["a"] * 10_000, np.arange(10_000.0) * 600)
+    assert len(seasonal.to_dict()["counts"]["a"]) == 168
+
+
+def test_timestamps_and_buckets() -> None:
+    seconds = wall_clock_seconds(["2014-04-01 00:00:00", "2014-04-06 23:59:59"])
+    assert season_bucket(seconds, "day_of_week").tolist() == [1, 6]  # Tuesday, Sunday
+    assert season_bucket(seconds, "hour_of_week").tolist() == [24, 167]
+    # An instant is shown on the wall clock of the time zone, daylight saving included.
+    summer = wall_clock_seconds(["2014-07-01T00:00:00Z"], time_zone="Europe/Berlin")
+    assert season_bucket(summer, "hour_of_day").tolist() == [2]
+    epoch = wall_clock_seconds([1404172800.0, "1404172800"], time_zone="America/New_York")
+    assert season_bucket(epoch, "hour_of_day").tolist() == [20, 20]
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(InputError, match="neither ISO 8601 nor epoch"):
+        wall_clock_seconds(["yesterday"])
+    with pytest.raises(ConfigError, match="time_zone"):
+        wall_clock_seconds(["0"], time_zone="Mars/Olympus")
+    with pytest.raises(ConfigError, match="season"):
+        SeasonalResidual("minute_of_hour")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="window"):
+        MovingMean(0)

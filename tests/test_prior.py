@@ -1,0 +1,75 @@
+"""The Normal–Inverse-Gamma prior: Student-t tails from the first events on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from stream_detect.errors import ConfigError
+from stream_detect.prior import NormalInverseGammaPrior
+from stream_detect.stats import RunningMoments
+from tests.test_reference_data import PUBLISHED_AUC, load_odds, roc_auc
+
+
+def test_predictive_is_the_conjugate_posterior_t() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(4.0, 2.0, size=(40, 2))
+    prior = NormalInverseGammaPrior(mean=1.0, kappa=0.5, alpha=2.0, beta=3.0)
+    before = RunningMoments(2).prequential(X)
+    tails = prior.log_tails(X, before)
+    for row in (1, 7, 39):
+        seen = X[:row]
+        for j in range(2):
+            n, xbar = row, seen[:, j].mean()
+            kappa, alpha = 0.5 + n, 2.0 + n / 2
+            mu = (0.5 * 1.0 + n * xbar) / kappa
+            beta = 3.0 + 0.5 * np.sum((seen[:, j] - xbar) ** 2)
+            beta += 0.5 * n * (xbar - 1.0) ** 2 / (2 * kappa)  # kappa0 = 0.5
+            scale = np.sqrt(beta * (kappa + 1) / (alpha * kappa))
+            expected = np.log(2 * stats.t.sf(abs(X[row, j] - mu) / scale, 2 * alpha))
+            assert tails.feature_log_p[row, j] == pytest.approx(expected, rel=1e-9)
+        fisher = -2 * tails.feature_log_p[row].sum()
+        assert tails.log_p[row] == pytest.approx(stats.chi2.logsf(fisher, 4), rel=1e-9)
+    assert tails.log_p[0] == 0.0
+
+
+def test_constant_feature_does_not_make_a_change_impossible() -> None:
+    # A plain Gaussian with a variance floor gives log p ~ -1e14 here.
+    X = np.array([[3.0]] * 500 + [[3.5], [3.0], [4.0]])
+    tails = NormalInverseGammaPrior().log_tails(X, RunningMoments(1).prequential(X))
+    assert -1e4 < tails.log_p[500] < -10.0
+    assert np.all(tails.log_p[:500] > -0.05)  # the constant itself is no surprise
+    # Once the feature has moved, its spread is known: a return is ordinary, more is not.
+    assert tails.log_p[501] > -1.0
+    assert tails.log_p[502] < tails.log_p[501]
+
+
+def test_batches_agree_with_one_event_at_a_time() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3)) * [1.0, 1e3, 1e-3] + [0.0, 5e4, 1.0]
+    prior = NormalInverseGammaPrior()
+    whole = prior.log_tails(X, RunningMoments(3).prequential(X)).log_p
+    state = RunningMoments(3)
+    pieces = []
+    for row in X:
+        pieces.append(prior.log_tails(row[None, :], state.prequential(row[None, :])).log_p)
+        state.learn(row[None, :])
+    np.testing.assert_allclose(np.concatenate(pieces), whole, rtol=1e-9, atol=1e-12)
+
+
+def test_bad_prior_is_refused() -> None:
+    with pytest.raises(ConfigError, match="prior beta"):
+        NormalInverseGammaPrior(beta=0.0)
+
+
+def test_cardio_stream_auc_is_near_the_batch_gaussian(shared_data: Path) -> None:
+    """Shuffled cardio, scored as it streams: within 0.01 of the batch Gaussian's AUC."""
+    X, y = load_odds(shared_data, "cardio")
+    order = np.random.default_rng(7).permutation(len(X))
+    X, y = X[order], y[order]
+    tails = NormalInverseGammaPrior().log_tails(X, RunningMoments(X.shape[1]).prequential(X))
+    assert np.all(np.isfinite(tails.log_p)) and tails.log_p.min() > -1e4
+    assert roc_auc(y, -tails.log_p) >= PUBLISHED_AUC["cardio"] + 0.001 - 0.01
