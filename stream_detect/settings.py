@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream_detect.models import MODEL_PATTERN
 from stream_detect.validation import check_detector, check_fields, check_run_with_detector
 
 __all__ = ["DetectorSettings", "RunSettings", "check_run_with_detector"]
@@ -52,7 +53,7 @@ class DetectorSettings:
         "diagonal",
         "diagonal | full | river:NAME, NAME an unsupervised river.anomaly detector "
         "(HalfSpaceTrees, LODA, OneClassSVM, ...; a bad name lists them all)",
-        pattern=r"^(diagonal|full|river:[A-Za-z_][A-Za-z0-9_]*)$",
+        pattern=MODEL_PATTERN,
         words="diagonal, full, or river:NAME",
     )
     model_params: dict[str, Any] | None = _opt(

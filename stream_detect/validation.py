@@ -28,6 +28,7 @@ from typing import Any
 
 from stream_detect.errors import ConfigError
 from stream_detect.field_names import check_feature_names
+from stream_detect.models import MODEL_PATTERN, supports
 from stream_detect.river_params import check_river_model, river_detectors
 from stream_detect.transforms import parse_transform
 
@@ -368,6 +369,11 @@ def check_fields(settings: Any) -> None:
             object.__setattr__(settings, spec.name, value)
 
 
+def model_kind_known(model: str) -> bool:
+    """True if ``model`` names a model kind (the pattern check reports the others)."""
+    return re.fullmatch(MODEL_PATTERN, model) is not None
+
+
 def check_detector(settings: Any) -> None:
     """The rules between fields of :class:`~stream_detect.settings.DetectorSettings`.
 
@@ -390,14 +396,19 @@ with a river:* model (clipping to the alert boundary needs a Gaussian model)
             'an integer >= 2 with model = "full" (a covariance needs two events; '
             "d + 1 for d features is enforced once the features are known)",
         )
+    if (
+        values.get("flagged") == "clip"
+        and isinstance(model, str)
+        and model_kind_known(model)
+        and not supports(model, "clipped_learning")
+    ):
+        raise ConfigError(
+            "flagged",
+            "clip",
+            "exclude or learn with a river:* model (clipping to the alert boundary "
+            "needs a Gaussian model)",
+        )
     if river_name is not None:
-        if values.get("flagged") == "clip":
-            raise ConfigError(
-                "flagged",
-                "clip",
-                "exclude or learn with a river:* model (clipping to the alert boundary "
-                "needs a Gaussian model)",
-            )
         check_river_model(river_name, values.get("model_params"))
     elif values.get("model_params") is not None:
         raise ConfigError(
@@ -443,7 +454,7 @@ def check_run_with_detector(run: Any, detector: Any) -> None:
     stream_detect.errors.ConfigError: config key checkpoint: got 's.json', expected no \
 checkpoint with a river:* model (river models cannot be saved without pickle)
     """
-    if _river_model_name(detector.model) is not None and run.checkpoint is not None:
+    if run.checkpoint is not None and not supports(detector.model, "checkpointable"):
         raise ConfigError(
             "checkpoint",
             run.checkpoint,
