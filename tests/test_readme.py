@@ -41,3 +41,19 @@ def test_the_config_excerpt_is_taken_from_the_real_file() -> None:
     real = (Path(__file__).resolve().parents[1] / excerpt.group(1)).read_text(encoding="utf-8")
     for line in excerpt.group(2).splitlines():
         assert line in real.splitlines()
+
+
+def test_the_organisation_section_names_every_module_and_only_real_ones() -> None:
+    package = Path(__file__).resolve().parents[1] / "stream_detect"
+    section = README.split("## How the code is organised", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(?:[a-z_]+/)?([a-z_]+\.py)`", section))
+    modules = {
+        path.name
+        for path in package.rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py") and path.parent.name != "commands"
+    }
+    assert modules - named == set(), "modules the README's organisation section does not name"
+    assert named - modules == set(), "names in the organisation section that are not modules"
+    commands = {path.stem for path in (package / "commands").glob("*.py")} - {"__init__"}
+    for command in commands:
+        assert f"`{command}`" in section
