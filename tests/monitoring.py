@@ -38,7 +38,7 @@ def free_port() -> int:
 def need(program: str | None, package: str) -> str:
     """The program's path, or skip the test naming the package to install."""
     if program is None:
-        pytest.skip(f"{package} is not installed (apt-get install -y {package}); .ci/run does")
+        pytest.skip(f"{package} is not installed (apt-get install -y {package}); .ci/programs does")
     return program
 
 

@@ -22,7 +22,7 @@ def test_the_python_example_runs_and_finds_the_alert() -> None:
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
-    commands = re.findall(r"^(python3 -m venv .*)$", README, re.M)
+    commands = re.findall(r"^((?:bash \.ci/programs && )?python3 -m venv .*)$", README, re.M)
     test_command = [c for c in commands if "pytest" in c]
     assert len(test_command) == 1
     assert test_command[0] in CI_SCRIPT.splitlines()
