@@ -34,7 +34,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -43,7 +42,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
-from stream_detect.sources.base import RawBatch, Source
+from stream_detect.sources.polled import PolledSource
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
 
@@ -117,7 +116,7 @@ def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], s
     return series, cumulative
 
 
-class PrometheusSource(Source):
+class PrometheusSource(PolledSource):
     """Scrapes (or queries) every ``every_s`` seconds; see the module docstring.
 
     ``fetch`` returns the series of one scrape and the feature names among
@@ -136,9 +135,9 @@ class PrometheusSource(Source):
         uri: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(every_s)
         self.url = url
         self.fetch = fetch
-        self.every_s = every_s
         self.key_label = key_label
         self.uri = uri or url
         self.clock = clock
@@ -147,42 +146,14 @@ class PrometheusSource(Source):
         self.scrape_errors = 0
         self.last_error: str | None = None
         self.scrapes = 0
-        self._next_at = 0.0
         self._previous: dict[str, tuple[float, float]] = {}
-        self._buffer: deque[tuple[bytes, dict[str, Any]]] = deque()
-
-    @property
-    def exhausted(self) -> bool:
-        """Never: an exporter can always be scraped again."""
-        return False
 
     def resume_token(self) -> dict[str, Any]:
         """Scrapes cannot be replayed; the token only counts them."""
         return {"scrape": self.scrapes}
 
-    def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
-        """Scrape when due (waiting at most ``timeout_s`` for that); return its events."""
-        if not self._buffer:
-            wait = self._next_at - time.monotonic()
-            if wait > timeout_s:
-                time.sleep(max(timeout_s, 0.0))
-                return RawBatch()
-            if wait > 0:
-                time.sleep(wait)
-            self._next_at = time.monotonic() + self.every_s
-            self._scrape()
-        return self.take_buffered(max_records)
-
-    def take_buffered(self, max_records: int) -> RawBatch:
-        """Events of the last scrape not yet returned."""
-        batch = RawBatch()
-        while self._buffer and len(batch) < max_records:
-            payload, position = self._buffer.popleft()
-            batch.payloads.append(payload)
-            batch.positions.append(position)
-        return batch
-
-    def _scrape(self) -> None:
+    def poll(self) -> None:
+        """Scrape once; queue one event of the selected series (none on the first scrape)."""
         now = self.clock()
         try:
             series, cumulative = self.fetch()

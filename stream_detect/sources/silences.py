@@ -20,10 +20,9 @@ holds: each silence seen is answered once per run (the ids of the last
 
 from __future__ import annotations
 
-import time
 import urllib.error
 import urllib.request
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +30,7 @@ import orjson
 
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
-from stream_detect.sources.base import RawBatch, Source
+from stream_detect.sources.polled import PolledSource
 
 __all__ = ["SILENCES_PARAMS", "SilencesSource", "feedback_from_silence", "open_silences"]
 
@@ -59,58 +58,33 @@ def feedback_from_silence(silence: Mapping[str, Any]) -> str | None:
     return None
 
 
-class SilencesSource(Source):
+class SilencesSource(PolledSource):
     """Polls Alertmanager's silences; see the module docstring."""
 
     format_hint = "json"
 
     def __init__(self, base_url: str, *, every_s: float = 15.0, uri: str = "") -> None:
+        super().__init__(every_s)
         self.url = base_url.rstrip("/") + "/api/v2/silences"
         self.uri = uri or base_url
-        self.every_s = every_s
         self.id_field = "id"
         self.label_field = "label"
         self.poll_errors = 0
         self.last_error: str | None = None
         self.polls = 0
-        self._next_at = 0.0
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._buffer: deque[tuple[bytes, dict[str, Any]]] = deque()
 
     def bind_fields(self, *, id_field: str | None, label_field: str | None) -> None:
         """Write feedback in the detector's id and label fields."""
         self.id_field = id_field or self.id_field
         self.label_field = label_field or self.label_field
 
-    @property
-    def exhausted(self) -> bool:
-        """Never: operators may silence alerts at any time."""
-        return False
-
     def resume_token(self) -> dict[str, Any]:
         """Silences cannot be replayed; the token only counts the polls."""
         return {"poll": self.polls}
 
-    def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
-        """Poll when due (never waiting longer than ``timeout_s``); return new feedback."""
-        if not self._buffer:
-            wait = self._next_at - time.monotonic()
-            if wait > timeout_s:
-                if timeout_s > 0:
-                    time.sleep(timeout_s)
-                return RawBatch()
-            if wait > 0:
-                time.sleep(wait)
-            self._next_at = time.monotonic() + self.every_s
-            self._poll()
-        batch = RawBatch()
-        while self._buffer and len(batch) < max_records:
-            payload, position = self._buffer.popleft()
-            batch.payloads.append(payload)
-            batch.positions.append(position)
-        return batch
-
-    def _poll(self) -> None:
+    def poll(self) -> None:
+        """Ask for the silences once; queue a label 0 for each new one naming an event."""
         try:
             with urllib.request.urlopen(self.url, timeout=min(self.every_s, 10.0)) as reply:
                 silences = orjson.loads(reply.read())
