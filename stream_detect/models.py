@@ -33,9 +33,14 @@ from stream_detect.density import (
     scale_free_log_pdf,
 )
 from stream_detect.errors import ConfigError, DependencyError, ModelError
+from stream_detect.precision import RunningPrecision
 from stream_detect.stats import RunningCovariance, RunningMoments
 
 __all__ = ["GaussianModel", "Model", "RiverModel", "ScoreBlock", "build_model"]
+
+#: From this many features on, the full model scores a block one row at a time
+#: with a running inverse (d² per event) instead of a factorisation per row (d³).
+SEQUENTIAL_FULL_FEATURES = 32
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -49,6 +54,8 @@ class ScoreBlock:
     ``distance_sq`` the squared Mahalanobis distance (NaN for models without
     one); ``mean`` and ``spread`` the floored parameters per row (None for
     models without them), kept so contributions and clipping need no rescoring.
+    A full model scored with a running inverse keeps ``contributions`` instead
+    of a ``(B, d, d)`` stack of covariances, and its ``spread`` is None.
     """
 
     log_p: Array
@@ -111,6 +118,7 @@ class GaussianModel(Model):
         half_life: float | None = None,
         variance_floor: float = DEFAULT_VARIANCE_FLOOR,
         relative_floor: float = DEFAULT_RELATIVE_FLOOR,
+        sequential: bool | None = None,
     ) -> None:
         self.full = full
         self.stats: RunningMoments | RunningCovariance = (
@@ -118,6 +126,12 @@ class GaussianModel(Model):
         )
         self.variance_floor = variance_floor
         self.relative_floor = relative_floor
+        if sequential is None:
+            sequential = d >= SEQUENTIAL_FULL_FEATURES
+        #: The full model's running inverse (built when first needed), if it scores row by row.
+        self.sequential = full and sequential
+        self._precision: RunningPrecision | None = None
+        self._precision_of: object = None
 
     @property
     def n(self) -> float:
@@ -125,6 +139,11 @@ class GaussianModel(Model):
         return self.stats.n
 
     def prequential(self, X: Array, learn: BoolArray) -> ScoreBlock:
+        if self.sequential:
+            scored = self._running_precision().prequential(X, learn)
+            return ScoreBlock(
+                scored.log_p, scored.distance_sq, scored.mean, None, scored.contributions
+            )
         prefix = self.stats.prequential(X, learn)
         block = self._score_with(X, prefix.mean, prefix.spread)
         empty = prefix.n <= 0
@@ -155,9 +174,21 @@ class GaussianModel(Model):
         log_p = log_pdf_from_distance(distance_sq, np.sum(np.log(var), axis=-1), d)
         return ScoreBlock(log_p, distance_sq, shared_mean, var, contrib)
 
+    def _running_precision(self) -> RunningPrecision:
+        if self._precision is None or self._precision_of is not self.stats:
+            # Built from (and then kept in step with) this very stats object.
+            assert isinstance(self.stats, RunningCovariance)
+            self._precision_of = self.stats
+            self._precision = RunningPrecision.from_moments(
+                self.stats, self.variance_floor, self.relative_floor
+            )
+        return self._precision
+
     def learn(self, X: Array) -> None:
         if X.shape[0]:
             self.stats.learn(X)
+            if self._precision is not None and self._precision_of is self.stats:
+                self._precision.learn(X)
 
     def contributions(self, X: Array, block: ScoreBlock, rows: NDArray[np.intp]) -> Array | None:
         if block.contributions is not None:
