@@ -40,7 +40,7 @@ __all__ = ["GaussianModel", "Model", "RiverModel", "ScoreBlock", "build_model"]
 
 #: From this many features on, the full model scores a block one row at a time
 #: with a running inverse (d² per event) instead of a factorisation per row (d³).
-SEQUENTIAL_FULL_FEATURES = 32
+SEQUENTIAL_FULL_FEATURES = 64
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
