@@ -71,11 +71,15 @@ class PrecisionBlock:
 class RunningPrecision:
     """Full-covariance running moments that score each event in O(d²).
 
+    >>> from stream_detect.density import floor_covariance, full_distance
     >>> X = np.array([[1.0, 2.0], [2.0, 4.5], [3.0, 5.5], [4.0, 8.2]])
-    >>> p = RunningPrecision.from_moments(RunningCovariance(2).learn(X))
+    >>> stats = RunningCovariance(2).learn(X)
+    >>> p = RunningPrecision.from_moments(stats)
     >>> block = p.prequential(np.array([[2.0, 4.0]]), np.array([True]))
-    >>> round(float(block.distance_sq[0]), 6)
-    1.081967
+    >>> floored = floor_covariance(stats.cov, stats.mean)
+    >>> direct, _ = full_distance(np.array([[2.0, 4.0]]), stats.mean, floored)
+    >>> round(float(block.distance_sq[0]), 6), round(float(direct[0]), 6)
+    (0.237548, 0.237548)
     """
 
     def __init__(
@@ -179,7 +183,8 @@ class RunningPrecision:
         delta = x - self.mean
         weight = self.decay * self.n / n
         self.mean = self.mean + delta / n
-        self.second *= self.decay
+        if self.decay != 1.0:
+            self.second *= self.decay
         self.second += weight * np.outer(delta, delta)
         self.n = n
         if self._inverse is None:
