@@ -41,9 +41,9 @@ def make_rows(layout: str, rows: int, d: int, rng: np.random.Generator) -> Array
 def assert_scores_match(got: Any, want: list[Any], seen: NDArray[np.bool_]) -> None:
     """Within the tolerance of the block path: 1e-9 plus rounding amplified by conditioning.
 
-    The amplified rounding is taken relative to the score and to 1, since a
-    direction held up only by the ridge (two equal features) carries an error
-    of that size even when the event's distance along it is nearly zero.
+    The amplified rounding is taken relative to the score, to the squared
+    distance inside log p and to 1: a direction held up only by the ridge (two
+    equal features) carries an error of that size even when log p is near zero.
     """
     log_p = np.array([b.log_p[0] for b in want])
     distance_sq = np.array([b.distance_sq[0] for b in want])
@@ -51,7 +51,7 @@ def assert_scores_match(got: Any, want: list[Any], seen: NDArray[np.bool_]) -> N
     rtol = np.array([1e-9 + 1e-15 * correlation_condition(b.spread) for b in want])
     for have, expected in ((got.log_p, log_p), (got.distance_sq, distance_sq)):
         error = np.abs(have[seen] - expected[seen])
-        conditioning = rtol[seen] - 1e-9
+        conditioning = (rtol[seen] - 1e-9) * (1.0 + np.abs(distance_sq[seen]))
         assert np.all(error <= rtol[seen] * np.abs(expected[seen]) + conditioning + 1e-9)
 
 
