@@ -30,11 +30,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the full argument parser (all sub-commands registered).
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the argument parser; with ``command``, only that sub-command gets its options.
+
+    Every sub-command is listed in ``--help``, but a command module is imported
+    only when its options are needed, so ``stream-detect run`` does not pay for
+    the imports of ``fit`` or ``inspect``.
 
     >>> build_parser().prog
     'stream-detect'
+    >>> build_parser("run").parse_args(["run"]).handler.__module__
+    'stream_detect.commands.run'
     """
     parser = argparse.ArgumentParser(
         prog="stream-detect",
@@ -43,10 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(f"stream_detect.commands.{module_name}")
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(command_parser)
-        command_parser.set_defaults(handler=module.run)
+        if command is None or name == command:
+            module = importlib.import_module(f"stream_detect.commands.{module_name}")
+            module.add_arguments(command_parser)
+            command_parser.set_defaults(handler=module.run)
     return parser
 
 
@@ -55,14 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     0 success, 2 a usage or input error, 3 a ``run`` that read records but could use none.
     """
-    parser = build_parser()
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    chosen = arguments[0] if arguments and arguments[0] in COMMANDS else None
+    parser = build_parser(chosen)
     try:
         # A flag given twice is refused while parsing (config.StoreOnce).
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except StreamDetectError as exc:
-        words = sys.argv[1:] if argv is None else list(argv)
-        command = next((word for word in words if word in COMMANDS), None)
-        prefix = "stream-detect" if command is None else f"stream-detect {command}"
+        prefix = "stream-detect" if chosen is None else f"stream-detect {chosen}"
         print(f"{prefix}: error: {_error_message(exc)}", file=sys.stderr)
         return 2
     try:

@@ -36,6 +36,7 @@ from stream_detect.density import (
     scale_free_log_pdf,
 )
 from stream_detect.errors import ConfigError, DependencyError, ModelError
+from stream_detect.precision import RunningPrecision
 from stream_detect.stats import RunningCovariance, RunningMoments
 
 __all__ = [
@@ -53,6 +54,10 @@ __all__ = [
     "supports",
 ]
 
+#: From this many features on, the full model scores a block one row at a time
+#: with a running inverse (d² per event) instead of a factorisation per row (d³).
+SEQUENTIAL_FULL_FEATURES = 64
+
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
@@ -67,6 +72,8 @@ class ScoreBlock:
     parameters per row (None for models without them), kept so contributions
     and clipping need no rescoring; ``model_score`` the own score of a model
     without a density (lower is more anomalous), None for a Gaussian.
+    A full model scored with a running inverse keeps ``contributions`` instead
+    of a ``(B, d, d)`` stack of covariances, and its ``spread`` is None.
     """
 
     log_p: Array
@@ -151,6 +158,7 @@ class GaussianModel(Model):
         half_life: float | None = None,
         variance_floor: float = DEFAULT_VARIANCE_FLOOR,
         relative_floor: float = DEFAULT_RELATIVE_FLOOR,
+        sequential: bool | None = None,
     ) -> None:
         self.full = full
         self.stats: RunningMoments | RunningCovariance = (
@@ -158,6 +166,12 @@ class GaussianModel(Model):
         )
         self.variance_floor = variance_floor
         self.relative_floor = relative_floor
+        if sequential is None:
+            sequential = d >= SEQUENTIAL_FULL_FEATURES
+        #: The full model's running inverse (built when first needed), if it scores row by row.
+        self.sequential = full and sequential
+        self._precision: RunningPrecision | None = None
+        self._precision_of: object = None
 
     @classmethod
     def from_moments(
@@ -197,6 +211,11 @@ class GaussianModel(Model):
         return self.stats.n
 
     def prequential(self, X: Array, learn: BoolArray) -> ScoreBlock:
+        if self.sequential:
+            scored = self._running_precision().prequential(X, learn)
+            return ScoreBlock(
+                scored.log_p, scored.distance_sq, scored.mean, None, scored.contributions
+            )
         prefix = self.stats.prequential(X, learn)
         block = self._score_with(X, prefix.mean, prefix.spread)
         empty = prefix.n <= 0
@@ -220,9 +239,21 @@ class GaussianModel(Model):
             scored.log_p, scored.distance_sq, shared_mean, scored.spread, scored.contributions
         )
 
+    def _running_precision(self) -> RunningPrecision:
+        if self._precision is None or self._precision_of is not self.stats:
+            # Built from (and then kept in step with) this very stats object.
+            assert isinstance(self.stats, RunningCovariance)
+            self._precision_of = self.stats
+            self._precision = RunningPrecision.from_moments(
+                self.stats, self.variance_floor, self.relative_floor
+            )
+        return self._precision
+
     def learn(self, X: Array) -> None:
         if X.shape[0]:
             self.stats.learn(X)
+            if self._precision is not None and self._precision_of is self.stats:
+                self._precision.learn(X)
 
     def contributions(self, X: Array, block: ScoreBlock, rows: NDArray[np.intp]) -> Array | None:
         if block.contributions is not None:
