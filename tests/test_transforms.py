@@ -15,17 +15,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from stream_detect.errors import ConfigError
-from stream_detect.transforms import (
-    SPEC_HELP,
-    FeatureTransforms,
-    Suggestion,
-    ThirdMoments,
-    Transform,
-    parse_transform,
-    skewness,
-    suggest_transform,
-    suggest_transforms,
-)
+from stream_detect.skewness import ThirdMoments, skewness
+from stream_detect.transform_suggestions import Suggestion, suggest_transform, suggest_transforms
+from stream_detect.transforms import SPEC_HELP, FeatureTransforms, Transform, parse_transform
 
 # ---------------------------------------------------------------- specs
 
