@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.config import StoreOnce
 from stream_detect.confusion import ConfusionCounts, confusion_counts
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.field_names import parse_feature_names
 from stream_detect.fitted_model import FittedModel
 from stream_detect.fitting import fit_model
+from stream_detect.flags import StoreOnce
 from stream_detect.modelfile import check_model_path, save_model
 from stream_detect.tables import load_table
 from stream_detect.threshold import best_log_threshold, grid_log_threshold, select_threshold

@@ -34,9 +34,9 @@ from typing import Any, Protocol, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.config import StoreOnce
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.field_names import optional_field_name, parse_feature_names
+from stream_detect.flags import StoreOnce
 from stream_detect.progress import Progress
 from stream_detect.skewness import ThirdMoments
 from stream_detect.tables import iter_table
