@@ -18,6 +18,7 @@ from stream_detect.classic import (
     log_multivariate_gaussian,
     multivariate_gaussian,
 )
+from stream_detect.confusion import ConfusionCounts, confusion_counts
 from stream_detect.detector import Detections, Detector
 from stream_detect.errors import (
     ConfigError,
@@ -32,22 +33,20 @@ from stream_detect.pipeline import Pipeline, Summary, run_stream
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.stats import RunningCovariance, RunningMoments
 from stream_detect.threshold import (
-    ConfusionCounts,
     ThresholdChoice,
-    ValidationBuffer,
     best_log_threshold,
-    confusion_counts,
     grid_log_threshold,
     quantile_log_threshold,
     select_log_threshold,
     select_threshold,
 )
+from stream_detect.transform_suggestions import suggest_transform
 from stream_detect.transforms import (
     FeatureTransforms,
     Transform,
     parse_transform,
-    suggest_transform,
 )
+from stream_detect.validation_buffer import ValidationBuffer
 
 __all__ = [
     "ConfigError",

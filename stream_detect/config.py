@@ -1,11 +1,12 @@
-"""Settings from the command line and TOML files, validated in one place.
+"""Settings from a TOML config file and command-line overrides, merged and checked.
 
 Every field of the settings dataclasses (:mod:`stream_detect.settings`) is at
-once a command-line flag and a key of a ``--config`` TOML file: flag
-``--max-latency-ms`` is key ``max_latency_ms`` is field ``max_latency_ms``.
-Fields marked ``cli=False`` in their metadata are config-only tables
-(``[model_params]``, ``[transforms]``); ``--transform FEATURE=SPEC`` adds to
-or overrides entries of the ``[transforms]`` table.
+once a key of a ``--config`` TOML file and a command-line flag
+(:mod:`stream_detect.flags`): key ``max_latency_ms`` is flag
+``--max-latency-ms`` is field ``max_latency_ms``. Fields marked ``cli=False``
+in their metadata are config-only tables (``[model_params]``,
+``[transforms]``); ``--transform FEATURE=SPEC`` adds to or overrides entries
+of the ``[transforms]`` table.
 
 Where a value comes from, strongest first:
 
@@ -32,8 +33,6 @@ Rules a user may rely on:
   (``batch_size in run.toml``) when it came from a config file, the value
   and what was expected. A bad value in the file is reported even when a flag
   overrides it: a broken file stays broken.
-* A flag is given once: ``--features a --features b`` is refused (name
-  every feature in one ``--features a,b``). Only ``--transform`` repeats.
 * An integer is accepted where a number is expected; a boolean is never a number.
 * TOML has no null: for a field whose default may be unset (``checkpoint``,
   ``log_epsilon``, ...), the string ``"none"`` (any case) means unset, in the
@@ -45,11 +44,8 @@ Rules a user may rely on:
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import inspect
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -68,13 +64,11 @@ from stream_detect.validation import (
 
 __all__ = [
     "ALL_SETTINGS",
-    "StoreOnce",
-    "add_settings_arguments",
-    "load_settings",
+    "build_settings",
     "locate_error",
-    "locate_error_in_args",
     "read_config_file",
     "settings_from_mapping",
+    "unique_classes",
 ]
 
 #: Every settings class; a config file may hold the keys of all of them, whichever a command uses.
@@ -86,11 +80,14 @@ _T2 = TypeVar("_T2")
 
 #: The flag of a config key, where it is not the key's own (``[transforms]`` has ``--transform``).
 _FLAG_OF = {"transforms": "--transform"}
-#: Where :class:`StoreOnce` notes the flags already given on a command line.
-_SEEN = "_flags_given"
 
 
-def _unique_classes(classes: Iterable[type[Any]]) -> tuple[type[Any], ...]:
+def unique_classes(classes: Iterable[type[Any]]) -> tuple[type[Any], ...]:
+    """``classes`` without repeats, in their first order.
+
+    >>> unique_classes([RunSettings, DetectorSettings, RunSettings]) == ALL_SETTINGS
+    True
+    """
     return tuple(dict.fromkeys(classes))
 
 
@@ -123,147 +120,7 @@ def _from_text(spec: FieldSpec, value: Any) -> Any:
     return value
 
 
-# -- public API ---------------------------------------------------------------------------------
-
-
-def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any]) -> None:
-    """Add ``--config``, one flag per field of ``classes``, and ``--transform``.
-
-    ``classes`` defaults to :data:`ALL_SETTINGS`. Flags leave ``None`` in the
-    namespace when not given, so :func:`load_settings` can tell "not given"
-    from "given"; values stay text until :func:`load_settings` checks them.
-    Boolean fields get ``--x/--no-x``. The help shows each dataclass default.
-
-    >>> parser = argparse.ArgumentParser(prog="run")
-    >>> add_settings_arguments(parser)
-    >>> args = parser.parse_args(["--batch-size", "7", "--no-summary", "--features", "a,b"])
-    >>> args.batch_size, args.summary, args.features, args.min_samples, args.config
-    ('7', False, 'a,b', None, None)
-    >>> "(default: 1024)" in parser.format_help()
-    True
-    """
-    parser.add_argument(
-        "--config",
-        metavar="FILE.toml",
-        default=None,
-        help="TOML file of settings: keys named like the flags with underscores "
-        "(batch_size = 512), tables [model_params] and [transforms]; flags override it",
-    )
-    for cls in _unique_classes(classes or ALL_SETTINGS):
-        doc = (inspect.getdoc(cls) or cls.__name__).splitlines()[0]
-        group = parser.add_argument_group(
-            f"{cls.__name__} (config keys named like the flags)", description=doc
-        )
-        for spec in field_specs(cls):
-            if spec.name == "transforms":
-                group.add_argument(
-                    "--transform",
-                    action="append",
-                    metavar="FEATURE=SPEC",
-                    default=None,
-                    help=_escape(
-                        "transform a feature before modelling: log, log:C, sqrt, root:K "
-                        "(repeat for several; adds to and overrides the [transforms] table)"
-                    ),
-                )
-            if not spec.cli:
-                continue
-            help_text = spec.help
-            if "default" not in help_text:
-                help_text += f" (default: {_default_text(spec.default)})"
-            if spec.kind is bool:
-                group.add_argument(
-                    spec.flag,
-                    dest=spec.name,
-                    action=_BooleanOnce,
-                    default=None,
-                    help=_escape(help_text),
-                )
-            else:
-                group.add_argument(
-                    spec.flag,
-                    dest=spec.name,
-                    action=StoreOnce,
-                    metavar=_metavar(spec),
-                    default=None,
-                    help=_escape(help_text),
-                )
-
-
-def _refuse_repeat(namespace: argparse.Namespace, flag: str, dest: str, value: Any) -> None:
-    """Raise :class:`ConfigError` if ``flag`` was given before on this command line."""
-    seen: set[str] = getattr(namespace, _SEEN, None) or set()
-    if dest in seen:
-        raise ConfigError(
-            dest,
-            value,
-            f"{flag} once (it was given before; give every value in one flag rather than "
-            "have one silently dropped)",
-            flag=flag,
-        )
-    setattr(namespace, _SEEN, seen | {dest})
-
-
-class StoreOnce(argparse.Action):
-    """Store a flag's value; a second occurrence raises :class:`ConfigError` naming the flag.
-
-    >>> parser = argparse.ArgumentParser()
-    >>> _ = parser.add_argument("--features", action=StoreOnce)
-    >>> parser.parse_args(["--features", "a", "--features", "b"])
-    Traceback (most recent call last):
-    ...
-    stream_detect.errors.ConfigError: option --features: got 'b', expected --features once \
-(it was given before; give every value in one flag rather than have one silently dropped)
-    """
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        _refuse_repeat(namespace, option_string or self.dest, self.dest, values)
-        setattr(namespace, self.dest, values)
-
-
-class _BooleanOnce(argparse.BooleanOptionalAction):
-    """``--x/--no-x``; a second occurrence of either raises :class:`ConfigError`."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        flag = option_string or self.option_strings[0]
-        _refuse_repeat(namespace, flag, self.dest, flag)
-        super().__call__(parser, namespace, values, option_string)
-
-
-def _escape(text: str) -> str:
-    """Help text is a %-format for argparse."""
-    return text.replace("%", "%%")
-
-
-def _metavar(spec: FieldSpec) -> str:
-    if "choices" in spec.rules:
-        return "{" + ",".join(str(c) for c in spec.rules["choices"]) + "}"
-    if spec.kind is tuple:
-        return "A,B,..."
-    if spec.name.endswith("_field"):
-        return "FIELD"
-    return {int: "N", float: "X"}.get(spec.kind, spec.name.upper())
-
-
-def _default_text(value: Any) -> str:
-    """A default as a user would write it in TOML (``true``, ``none``)."""
-    if value is None:
-        return NONE_TEXT
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+# -- config files and mappings ---------------------------------------------------------------
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -339,10 +196,10 @@ features are known)
     stream_detect.errors.ConfigError: config key batch_sise: got 5, expected a known key \
 (did you mean 'batch_size'?); known keys: batch_size, checkpoint, ...
     """
-    return _build(values, overrides or {}, classes)
+    return build_settings(values, overrides or {}, classes)
 
 
-def _build(
+def build_settings(
     values: Mapping[str, Any],
     overrides: Mapping[str, Any],
     classes: tuple[type[Any], ...],
@@ -350,12 +207,16 @@ def _build(
     file: str | None = None,
     flags: bool = False,
 ) -> tuple[Any, ...]:
-    """The body of :func:`settings_from_mapping`, untyped in ``classes``.
+    """:func:`settings_from_mapping`, untyped in ``classes``, for callers that know the origins.
 
     ``file`` names where ``values`` came from and ``flags`` says whether
     ``overrides`` are command-line flags, so an error can say where its value was given.
+
+    >>> (run,) = build_settings({}, {"batch_size": "7"}, (RunSettings,), flags=True)
+    >>> run.batch_size
+    7
     """
-    built = _unique_classes((*classes, *ALL_SETTINGS))
+    built = unique_classes((*classes, *ALL_SETTINGS))
     specs = specs_by_name(built)
     for key, value in (*values.items(), *overrides.items()):
         if key not in specs:
@@ -424,107 +285,3 @@ def locate_error(
     if root in set(from_file) and file is not None:
         return ConfigError(error.key, error.value, error.expected, source=file)
     return error
-
-
-@overload
-def load_settings(args: argparse.Namespace) -> tuple[RunSettings, DetectorSettings]: ...
-@overload
-def load_settings(args: argparse.Namespace, classes: tuple[type[_T1]]) -> tuple[_T1]: ...
-@overload
-def load_settings(
-    args: argparse.Namespace, classes: tuple[type[_T1], type[_T2]]
-) -> tuple[_T1, _T2]: ...
-def load_settings(
-    args: argparse.Namespace, classes: tuple[type[Any], ...] = ALL_SETTINGS
-) -> tuple[Any, ...]:
-    """Settings from ``args.config`` (if given) and the flags of :func:`add_settings_arguments`.
-
-    Flags beat the file, the file beats the defaults; see
-    :func:`settings_from_mapping` for the checks. Returns one instance per
-    class of ``classes``, in that order.
-
-    >>> parser = argparse.ArgumentParser()
-    >>> add_settings_arguments(parser)
-    >>> args = parser.parse_args(["--batch-size", "7", "--transform", "x=root:2"])
-    >>> run, detector = load_settings(args)
-    >>> run.batch_size, detector.transforms, detector.min_samples
-    (7, {'x': 'sqrt'}, 50)
-    >>> (detector,) = load_settings(parser.parse_args(["--model", "full"]), (DetectorSettings,))
-    >>> detector.model
-    'full'
-    >>> load_settings(parser.parse_args(["--batch-size", "seven"]))
-    Traceback (most recent call last):
-    ...
-    stream_detect.errors.ConfigError: option --batch-size: got 'seven', expected an integer >= 1
-    """
-    config = getattr(args, "config", None)
-    try:
-        values = read_config_file(config) if config is not None else {}
-    except ConfigError as error:
-        raise ConfigError(error.key, error.value, error.expected, flag="--config") from None
-    specs = specs_by_name(_unique_classes((*classes, *ALL_SETTINGS)))
-    overrides: dict[str, Any] = {
-        name: getattr(args, name)
-        for name, spec in specs.items()
-        if spec.cli and getattr(args, name, None) is not None
-    }
-    items = getattr(args, "transform", None)
-    if items and "transforms" in specs:
-        overrides["transforms"] = _transform_items(items)
-    return _build(values, overrides, classes, file=config, flags=True)
-
-
-def locate_error_in_args(error: ConfigError, args: argparse.Namespace) -> ConfigError:
-    """``error``, raised after :func:`load_settings` (opening a source, say), located in ``args``.
-
-    It names the flag when ``args`` gave the key, else the ``--config`` file when
-    that holds it, as :func:`load_settings` does for its own errors.
-
-    >>> parser = argparse.ArgumentParser()
-    >>> add_settings_arguments(parser)
-    >>> args = parser.parse_args(["--source", "kafka:x"])
-    >>> print(locate_error_in_args(ConfigError("source", "kafka:x", "a known scheme"), args))
-    option --source: got 'kafka:x', expected a known scheme
-    """
-    specs = specs_by_name(ALL_SETTINGS)
-    from_flags = [
-        name for name, spec in specs.items() if spec.cli and getattr(args, name, None) is not None
-    ]
-    if getattr(args, "transform", None):
-        from_flags.append("transforms")
-    config = getattr(args, "config", None)
-    from_file: Iterable[str] = ()
-    if config is not None:
-        # The file was read once already; if it cannot be read now, say nothing of it.
-        with contextlib.suppress(ConfigError):
-            from_file = read_config_file(config).keys()
-    return locate_error(error, from_flags, from_file, config)
-
-
-def _transform_items(items: Sequence[str]) -> dict[str, str]:
-    """``["FEATURE=SPEC", ...]`` from ``--transform`` as a table (specs are checked later).
-
-    >>> _transform_items(["bytes=log:1", "latency = sqrt"])
-    {'bytes': 'log:1', 'latency': 'sqrt'}
-    """
-    table: dict[str, str] = {}
-    for item in items:
-        # A spec never holds "=", a feature name might.
-        feature, sep, spec = item.rpartition("=")
-        feature = feature.strip()
-        if not sep or not feature or not spec.strip():
-            raise ConfigError(
-                "transform",
-                item,
-                "FEATURE=SPEC, e.g. bytes=log:1 (SPEC: log, log:C, sqrt, root:K)",
-                flag="--transform",
-            )
-        if feature in table:
-            raise ConfigError(
-                "transform",
-                item,
-                f"each feature once ({feature!r} is repeated)",
-                flag="--transform",
-            )
-        table[feature] = spec.strip()
-    return table

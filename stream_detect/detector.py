@@ -36,9 +36,9 @@ from numpy.typing import NDArray
 from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
 from stream_detect.errors import ConfigError, ModelError
+from stream_detect.fitted_model import FittedModel
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, KeyState, groups
 from stream_detect.learning import LearningPolicy
-from stream_detect.modelfile import FittedModel
 from stream_detect.models import Model, ScoreBlock, build_model, model_kind
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings

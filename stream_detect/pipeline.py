@@ -37,7 +37,9 @@ import orjson
 from stream_detect.detector import Detections, Detector
 from stream_detect.errors import ConfigError, ModelError, OutputError
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
-from stream_detect.modelfile import FittedModel, detector_settings_for, load_model
+from stream_detect.fitted_model import FittedModel
+from stream_detect.initial_model import detector_settings_for
+from stream_detect.modelfile import load_model
 from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector

@@ -33,8 +33,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.errors import ConfigError, DependencyError, InputError
+from stream_detect.skewness import skewness
 from stream_detect.threshold import ThresholdCurves, threshold_curves
-from stream_detect.transforms import Transform, skewness
+from stream_detect.transforms import Transform
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

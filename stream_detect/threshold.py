@@ -1,4 +1,4 @@
-"""Choosing log ε: confusion counts, F1-optimal thresholds, and the validation buffer.
+"""Choosing log ε: F1-optimal thresholds on labelled scores, and the quantile fallback.
 
 An event is flagged when ``log_p < log_epsilon`` (lower log p(x) is more
 anomalous). On labelled validation scores the threshold is chosen to maximise
@@ -18,12 +18,16 @@ three ways:
 (the curves :func:`best_log_threshold` maximises, and the ones
 :mod:`stream_detect.plots` draws).
 
-Precision, recall and F1 are 0.0, never NaN, when their denominators vanish.
-Label arrays may be bool or integer (0/1) and shaped ``(m,)`` or ``(m, 1)``.
+:func:`quantile_log_threshold` is the choice without labels: flag a given
+fraction of the lowest scores.
 
-:class:`ValidationBuffer` keeps the labelled raw feature vectors that the
-threshold is re-chosen on: bounded, with one FIFO per class so that rare
-positives are never evicted by the flood of negatives.
+Precision, recall and F1 are 0.0, never NaN, when their denominators vanish
+(the counts themselves are :class:`~stream_detect.confusion.ConfusionCounts`).
+Label arrays may be bool or integer (0/1) and shaped ``(m,)`` or ``(m, 1)``.
+:class:`~stream_detect.confusion.ConfusionCounts`,
+:func:`~stream_detect.confusion.confusion_counts` and
+:class:`~stream_detect.validation_buffer.ValidationBuffer` are re-exported
+here, so ``from stream_detect.threshold import ...`` keeps working for them.
 
 Nothing here does I/O; arrays in, numbers out.
 """
@@ -31,14 +35,20 @@ Nothing here does I/O; arrays in, numbers out.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from stream_detect.errors import ModelError
+from stream_detect.confusion import (
+    ConfusionCounts,
+    as_column,
+    as_labels,
+    as_scores,
+    confusion_counts,
+)
+from stream_detect.validation_buffer import ValidationBuffer
 
 __all__ = [
     "ConfusionCounts",
@@ -65,95 +75,6 @@ _ONE_SIDED_MARGIN = 1.0
 
 #: Above this log ε, exp() overflows a float64.
 _LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
-
-
-# --------------------------------------------------------------------------- counts
-
-
-@dataclass(frozen=True)
-class ConfusionCounts:
-    """Counts of a binary decision against labels; positive = anomalous = flagged.
-
-    >>> c = ConfusionCounts(tp=3, fp=1, fn=3, tn=93)
-    >>> c.precision, c.recall, round(c.f1, 6), c.n_flagged
-    (0.75, 0.5, 0.6, 4)
-    >>> ConfusionCounts(tp=0, fp=0, fn=2, tn=5).f1
-    0.0
-    """
-
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @property
-    def precision(self) -> float:
-        """tp / (tp + fp); 0.0 when nothing is flagged."""
-        flagged = self.tp + self.fp
-        return self.tp / flagged if flagged else 0.0
-
-    @property
-    def recall(self) -> float:
-        """tp / (tp + fn); 0.0 when there is no positive label."""
-        positives = self.tp + self.fn
-        return self.tp / positives if positives else 0.0
-
-    @property
-    def f1(self) -> float:
-        """2·prec·rec / (prec + rec), computed as 2tp / (2tp + fp + fn); 0.0 when tp = 0.
-
-        The integer form is the same number, rounded once, so equal F1 values
-        compare equal (which the tie rules of the threshold search rely on).
-        """
-        if self.tp == 0:
-            return 0.0
-        return 2 * self.tp / (2 * self.tp + self.fp + self.fn)
-
-    @property
-    def n_flagged(self) -> int:
-        """Number of flagged events, tp + fp."""
-        return self.tp + self.fp
-
-    def to_dict(self) -> dict[str, int | float]:
-        """JSON-able dict of the counts and the three metrics.
-
-        >>> ConfusionCounts(1, 0, 1, 2).to_dict()["recall"]
-        0.5
-        """
-        return {
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-            "tn": self.tn,
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
-            "n_flagged": self.n_flagged,
-        }
-
-
-def confusion_counts(y_true: ArrayLike, flagged: ArrayLike) -> ConfusionCounts:
-    """Count tp, fp, fn, tn of ``flagged`` against the 0/1 labels ``y_true``.
-
-    Parameters
-    ----------
-    y_true
-        Labels, 1 = anomalous; bool or integer, shape ``(m,)`` or ``(m, 1)``.
-    flagged
-        The decisions, True = flagged; same length.
-
-    >>> confusion_counts([1, 0, 1, 0], [True, True, False, False])
-    ConfusionCounts(tp=1, fp=1, fn=1, tn=1)
-    """
-    labels = _as_labels(y_true, "y_true")
-    decisions = _as_flags(flagged, len(labels))
-    tp = int(np.count_nonzero(labels & decisions))
-    fp = int(np.count_nonzero(~labels & decisions))
-    fn = int(np.count_nonzero(labels & ~decisions))
-    return ConfusionCounts(tp=tp, fp=fp, fn=fn, tn=len(labels) - tp - fp - fn)
-
-
-# --------------------------------------------------------------------------- threshold search
 
 
 @dataclass(frozen=True)
@@ -216,8 +137,8 @@ def threshold_curves(y: ArrayLike, log_p: ArrayLike) -> ThresholdCurves:
     >>> c.log_epsilon.tolist(), c.tp.tolist(), c.recall.tolist(), c.f1.round(3).tolist()
     ([-9.0, -7.0, -5.0, -1.0], [1, 2, 2, 2], [0.5, 1.0, 1.0, 1.0], [0.667, 1.0, 0.8, 0.667])
     """
-    labels = _as_labels(y, "y")
-    scores = _column(log_p, "log_p").astype(np.float64, copy=False)
+    labels = as_labels(y, "y")
+    scores = as_column(log_p, "log_p").astype(np.float64, copy=False)
     if labels.shape != scores.shape:
         raise ValueError(f"y has {labels.size} values but log_p has {scores.size}")
     if np.isnan(scores).any():
@@ -361,8 +282,8 @@ def select_threshold(y_val: ArrayLike, p_val: ArrayLike) -> tuple[float, float]:
     >>> round(epsilon, 5), f1
     (0.02029, 1.0)
     """
-    labels = _as_labels(y_val, "y_val")
-    p = _as_scores(p_val, len(labels), "p_val")
+    labels = as_labels(y_val, "y_val")
+    p = as_scores(p_val, len(labels), "p_val")
     if not np.all(np.isfinite(p)):
         raise ValueError("p_val must hold finite densities")
     lo, hi = float(p.min()), float(p.max())
@@ -410,7 +331,7 @@ def quantile_log_threshold(log_p: ArrayLike, contamination: float) -> float:
     """
     if not 0.0 < contamination < 1.0:
         raise ValueError(f"contamination must lie strictly between 0 and 1, got {contamination}")
-    scores = np.sort(_as_scores(log_p, None, "log_p"))
+    scores = np.sort(as_scores(log_p, None, "log_p"))
     n = len(scores)
     if n == 0:
         raise ValueError("log_p is empty: no scores to take a quantile of")
@@ -477,272 +398,9 @@ def _choice(log_epsilon: float, counts: ConfusionCounts) -> ThresholdChoice:
     )
 
 
-# --------------------------------------------------------------------------- validation of inputs
-
-
-def _column(values: ArrayLike, name: str) -> NDArray[Any]:
-    array = np.asarray(values)
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1:
-        raise ValueError(f"{name} must have shape (m,) or (m, 1), got {array.shape}")
-    return array
-
-
-def _as_labels(y: ArrayLike, name: str = "y") -> BoolArray:
-    """0/1 labels of any numeric or bool dtype, as a bool vector."""
-    array = _column(y, name)
-    if array.dtype == np.bool_:
-        flags: BoolArray = array.astype(np.bool_, copy=False)
-        return flags
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"{name} must hold 0/1 labels, got dtype {array.dtype}")
-    positive: BoolArray = array == 1
-    if not np.all(positive | (array == 0)):
-        bad = array[~(positive | (array == 0))][0].item()
-        raise ValueError(f"{name} must hold only 0 and 1 labels, found {bad!r}")
-    return positive
-
-
-def _as_flags(flagged: ArrayLike, n: int) -> BoolArray:
-    array = _column(flagged, "flagged")
-    if len(array) != n:
-        raise ValueError(f"flagged has {len(array)} entries but y_true has {n}")
-    return array.astype(bool, copy=False)
-
-
-def _as_scores(values: ArrayLike, n: int | None, name: str) -> Array:
-    array = _column(values, name).astype(np.float64, copy=False)
-    if n is not None and len(array) != n:
-        raise ValueError(f"{name} has {len(array)} entries but the labels have {n}")
-    if np.any(np.isnan(array)):
-        raise ValueError(f"{name} holds NaN; scores must be numbers (±inf is allowed)")
-    return array
-
-
 def _labels_and_scores(y: ArrayLike, log_p: ArrayLike) -> tuple[BoolArray, Array]:
-    labels = _as_labels(y)
-    scores = _as_scores(log_p, len(labels), "log_p")
+    labels = as_labels(y)
+    scores = as_scores(log_p, len(labels), "log_p")
     if len(labels) == 0:
         raise ValueError("no scores: cannot choose a threshold on an empty validation set")
     return labels, scores
-
-
-# --------------------------------------------------------------------------- validation buffer
-
-
-class _ClassRing:
-    """A FIFO of at most ``capacity`` rows of one class, in a preallocated ring."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.rows: Array | None = None
-        self.seq = np.zeros(capacity, dtype=np.int64)
-        self.keys: NDArray[np.object_] = np.full(capacity, None, dtype=object)
-        self.start = 0
-        self.count = 0
-
-    def push(self, rows: Array, seq: IntArray, keys: NDArray[np.object_]) -> None:
-        if len(rows) > self.capacity:
-            # Older rows of the batch would be overwritten by its newer ones anyway.
-            rows, seq, keys = rows[-self.capacity :], seq[-self.capacity :], keys[-self.capacity :]
-        if self.rows is None:
-            self.rows = np.zeros((self.capacity, rows.shape[1]))
-        m = len(rows)
-        slots = (self.start + self.count + np.arange(m)) % self.capacity
-        self.rows[slots] = rows
-        self.seq[slots] = seq
-        self.keys[slots] = keys
-        overflow = max(self.count + m - self.capacity, 0)
-        self.start = (self.start + overflow) % self.capacity
-        self.count = min(self.count + m, self.capacity)
-
-    def ordered(self) -> IntArray:
-        """Slots from oldest to newest."""
-        return (self.start + np.arange(self.count)) % self.capacity
-
-
-class ValidationBuffer:
-    """Bounded, class-stratified store of labelled raw feature vectors.
-
-    The threshold is re-chosen by re-scoring these vectors under the current
-    model, so the buffer keeps the vectors themselves (float64 rows), not
-    their scores. Each class has its own FIFO of ``capacity_per_class`` rows:
-    a flood of negatives evicts only older negatives, never the rare
-    positives. Each row may carry a string key (an event id, an entity).
-
-    Parameters
-    ----------
-    capacity_per_class
-        Most rows kept per class (>= 1).
-    n_features
-        Width of the rows; taken from the first :meth:`add` when omitted.
-
-    Examples
-    --------
-    >>> buffer = ValidationBuffer(capacity_per_class=2)
-    >>> _ = buffer.add(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 1, 0, 0]))
-    >>> buffer.n_negative, buffer.n_positive
-    (2, 1)
-    >>> X, y, keys = buffer.arrays()
-    >>> X[:, 0].tolist(), y.tolist(), keys
-    ([1.0, 2.0, 3.0], [1, 0, 0], [None, None, None])
-    """
-
-    def __init__(self, capacity_per_class: int = 1000, n_features: int | None = None) -> None:
-        if isinstance(capacity_per_class, bool) or not isinstance(capacity_per_class, int):
-            raise ValueError(f"capacity_per_class must be an integer, got {capacity_per_class!r}")
-        if capacity_per_class < 1:
-            raise ValueError(f"capacity_per_class must be at least 1, got {capacity_per_class}")
-        if n_features is not None and n_features < 1:
-            raise ValueError(f"n_features must be at least 1, got {n_features}")
-        self._capacity = capacity_per_class
-        self._n_features = n_features
-        self._rings = (_ClassRing(capacity_per_class), _ClassRing(capacity_per_class))
-        self._n_seen = 0
-
-    @property
-    def capacity_per_class(self) -> int:
-        """Most rows kept per class."""
-        return self._capacity
-
-    @property
-    def n_features(self) -> int | None:
-        """Width of the stored rows, None before the first row."""
-        return self._n_features
-
-    @property
-    def n_negative(self) -> int:
-        """Rows labelled 0 held now."""
-        return self._rings[0].count
-
-    @property
-    def n_positive(self) -> int:
-        """Rows labelled 1 held now."""
-        return self._rings[1].count
-
-    @property
-    def n_seen(self) -> int:
-        """Rows ever added, including those evicted since."""
-        return self._n_seen
-
-    def __len__(self) -> int:
-        return self.n_negative + self.n_positive
-
-    def add(
-        self, X: ArrayLike, y: ArrayLike, keys: Sequence[str | None] | None = None
-    ) -> ValidationBuffer:
-        """Add rows ``X`` (m, d) with labels ``y`` (m,) or (m, 1) and optional keys; return self.
-
-        Raises ValueError, naming the problem, for a wrong shape, a label other
-        than 0/1, a non-finite value, or keys that are not strings.
-        """
-        rows = np.asarray(X, dtype=np.float64)
-        if rows.ndim != 2:
-            raise ValueError(f"X must be a 2-D array of rows (m, d), got shape {rows.shape}")
-        m, d = rows.shape
-        labels = _as_labels(y, "y")
-        if len(labels) != m:
-            raise ValueError(f"X has {m} rows but y has {len(labels)} labels")
-        expected = self._n_features
-        if expected is not None and d != expected:
-            raise ValueError(f"X rows have {d} features but the buffer holds rows of {expected}")
-        if d == 0:
-            raise ValueError("X rows have no features")
-        if not np.all(np.isfinite(rows)):
-            raise ValueError("X holds NaN or infinite values; the buffer keeps finite vectors")
-        key_array: NDArray[np.object_] = np.full(m, None, dtype=object)
-        if keys is not None:
-            if len(keys) != m:
-                raise ValueError(f"X has {m} rows but {len(keys)} keys were given")
-            for key in keys:
-                if key is not None and not isinstance(key, str):
-                    raise ValueError(f"keys must be strings or None, got {key!r}")
-            key_array[:] = keys
-        if m == 0:
-            return self
-        self._n_features = d
-        seq = self._n_seen + np.arange(m, dtype=np.int64)
-        for label, ring in enumerate(self._rings):
-            mask = labels == bool(label)
-            if np.any(mask):
-                ring.push(rows[mask], seq[mask], key_array[mask])
-        self._n_seen += m
-        return self
-
-    def arrays(self) -> tuple[Array, NDArray[np.int8], list[str | None]]:
-        """``(X, y, keys)`` of every row held, oldest first (so in insertion order within class).
-
-        ``X`` is a fresh (m, d) float64 array, ``y`` int8 0/1, ``keys`` a list.
-        """
-        parts_X: list[Array] = []
-        parts_y: list[NDArray[np.int8]] = []
-        parts_seq: list[IntArray] = []
-        parts_keys: list[NDArray[np.object_]] = []
-        for label, ring in enumerate(self._rings):
-            if ring.rows is None or ring.count == 0:
-                continue
-            slots = ring.ordered()
-            parts_X.append(ring.rows[slots])
-            parts_y.append(np.full(len(slots), label, dtype=np.int8))
-            parts_seq.append(ring.seq[slots])
-            parts_keys.append(ring.keys[slots])
-        if not parts_X:
-            return np.zeros((0, self._n_features or 0)), np.zeros(0, dtype=np.int8), []
-        order = np.argsort(np.concatenate(parts_seq), kind="stable")
-        keys: list[str | None] = np.concatenate(parts_keys)[order].tolist()
-        return np.concatenate(parts_X)[order], np.concatenate(parts_y)[order], keys
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able state for a checkpoint; :meth:`from_dict` restores it exactly.
-
-        >>> buffer = ValidationBuffer(4).add(np.array([[0.5, 1.0]]), [1], keys=["e1"])
-        >>> restored = ValidationBuffer.from_dict(buffer.to_dict())
-        >>> restored.arrays()[0].tolist(), restored.arrays()[2], restored.n_seen
-        ([[0.5, 1.0]], ['e1'], 1)
-        """
-        X, y, keys = self.arrays()
-        return {
-            "capacity_per_class": self._capacity,
-            "n_features": self._n_features,
-            "n_seen": self._n_seen,
-            "rows": X.tolist(),
-            "labels": y.tolist(),
-            "keys": keys,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ValidationBuffer:
-        """Rebuild a buffer from :meth:`to_dict`; ModelError names what is wrong with ``data``."""
-        try:
-            buffer = cls(data["capacity_per_class"], data["n_features"])
-            rows, labels, keys, n_seen = data["rows"], data["labels"], data["keys"], data["n_seen"]
-            if len(rows):
-                buffer.add(np.asarray(rows, dtype=np.float64), np.asarray(labels), keys)
-            if len(buffer) != len(rows):
-                raise ValueError(
-                    f"its {len(rows)} rows hold more of one class than "
-                    f"capacity_per_class = {buffer.capacity_per_class}"
-                )
-            if isinstance(n_seen, bool) or not isinstance(n_seen, int) or n_seen < len(rows):
-                raise ValueError(f"n_seen must be an integer >= {len(rows)}, got {n_seen!r}")
-        except KeyError as exc:
-            raise ModelError(f"validation buffer state lacks the key {exc.args[0]!r}") from exc
-        except (TypeError, ValueError) as exc:
-            raise ModelError(f"validation buffer state is invalid: {exc}") from exc
-        buffer._n_seen = n_seen
-        return buffer
-
-    def resized(self, capacity_per_class: int) -> ValidationBuffer:
-        """A buffer of another capacity holding the newest rows of each class; ``n_seen`` is kept.
-
-        >>> buffer = ValidationBuffer(3).add(np.array([[1.0], [2.0], [3.0]]), [0, 0, 0])
-        >>> smaller = buffer.resized(2)
-        >>> smaller.arrays()[0].ravel().tolist(), smaller.n_seen
-        ([2.0, 3.0], 3)
-        """
-        resized = ValidationBuffer(capacity_per_class, self._n_features)
-        if len(self):
-            resized.add(*self.arrays())
-        resized._n_seen = self._n_seen
-        return resized

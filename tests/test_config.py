@@ -19,14 +19,9 @@ from typing import Any
 
 import pytest
 
-from stream_detect.config import (
-    ALL_SETTINGS,
-    add_settings_arguments,
-    load_settings,
-    read_config_file,
-    settings_from_mapping,
-)
+from stream_detect.config import ALL_SETTINGS, read_config_file, settings_from_mapping
 from stream_detect.errors import ConfigError
+from stream_detect.flags import add_settings_arguments, load_settings
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.validation import specs_by_name
 

@@ -20,7 +20,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
 from stream_detect.cli import build_parser
-from stream_detect.config import load_settings
+from stream_detect.flags import load_settings
 from stream_detect.metrics import RunMetrics
 from stream_detect.sources import parse_uri
 

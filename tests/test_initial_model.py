@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from stream_detect.cli import main
-from stream_detect.modelfile import fit_model, load_model, save_model
+from stream_detect.fitting import fit_model
+from stream_detect.modelfile import load_model, save_model
 from stream_detect.models import GaussianModel
 from stream_detect.state import load_checkpoint
 from stream_detect.transforms import FeatureTransforms

@@ -1,4 +1,4 @@
-"""Tests of stream_detect.modelfile: fitting, scoring, and the JSON file with its checks."""
+"""Tests of stream_detect.fitted_model, fitting and modelfile: fitting, scoring, the JSON file."""
 
 from __future__ import annotations
 
@@ -14,16 +14,9 @@ import scipy.stats
 
 from stream_detect.density import gaussian_log_pdf
 from stream_detect.errors import InputError, ModelError
-from stream_detect.modelfile import (
-    FORMAT,
-    VERSION,
-    FittedModel,
-    check_model_path,
-    fit_model,
-    load_model,
-    save_model,
-    transform_rows,
-)
+from stream_detect.fitted_model import FORMAT, VERSION, FittedModel, transform_rows
+from stream_detect.fitting import fit_model
+from stream_detect.modelfile import check_model_path, load_model, save_model
 from stream_detect.models import GaussianModel
 from stream_detect.stats import RunningMoments
 from stream_detect.transforms import FeatureTransforms

@@ -16,13 +16,14 @@ from numpy.typing import NDArray
 from reference import reference_run
 from streams import assert_same_state, column, labelled_stream, model_state
 
+from stream_detect.confusion import confusion_counts
 from stream_detect.errors import ConfigError
 from stream_detect.pipeline import Pipeline, Summary, run_stream
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.state import load_checkpoint
 from stream_detect.testing import ListSink, ListSource
-from stream_detect.threshold import best_log_threshold, confusion_counts
+from stream_detect.threshold import best_log_threshold
 
 Array = NDArray[np.float64]
 

@@ -24,7 +24,8 @@ from stream_detect.plots import (
     plot_histograms,
     plot_threshold_curves,
 )
-from stream_detect.transforms import FeatureTransforms, parse_transform, suggest_transforms
+from stream_detect.transform_suggestions import suggest_transforms
+from stream_detect.transforms import FeatureTransforms, parse_transform
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stream_detect.skewness import skewness
 from stream_detect.synthetic import (
     ANOMALY_KINDS,
     CORRELATED_PAIRS,
@@ -18,7 +19,6 @@ from stream_detect.synthetic import (
     SyntheticStream,
     generate_events,
 )
-from stream_detect.transforms import skewness
 
 SKEWED = ("latency_ms", "error_rate")
 

@@ -42,6 +42,7 @@ from typing import Any, TextIO
 import numpy as np
 import orjson
 
+from stream_detect.confusion import ConfusionCounts, confusion_counts
 from stream_detect.errors import ConfigError
 from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
@@ -49,8 +50,7 @@ from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.streams import encode_json_line
 from stream_detect.synthetic import ANOMALY_KINDS, SyntheticStream, generate_events
 from stream_detect.testing import ListSink, ListSource
-from stream_detect.threshold import ConfusionCounts, confusion_counts
-from stream_detect.transforms import suggest_transform
+from stream_detect.transform_suggestions import suggest_transform
 
 __all__ = [
     "MAX_EVENTS",
@@ -334,7 +334,7 @@ def choose_transforms(stream: SyntheticStream, sample: int = TRANSFORM_SAMPLE) -
     """Transforms for ``--transform auto``: suggested per host, kept where all hosts agree.
 
     Each host's events among the first ``sample`` of the stream get a
-    suggestion per feature from :func:`~stream_detect.transforms.suggest_transform`,
+    suggestion per feature from :func:`~stream_detect.transform_suggestions.suggest_transform`,
     which looks at the central 99 % of the values, so that the anomalies in the
     sample do not decide the transform. A feature is transformed only when
     every host with enough events suggests a transform, and then by the

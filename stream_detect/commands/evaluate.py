@@ -13,10 +13,10 @@ import json
 
 import numpy as np
 
+from stream_detect.confusion import confusion_counts
 from stream_detect.errors import InputError, ModelError
 from stream_detect.modelfile import load_model
 from stream_detect.tables import load_table
-from stream_detect.threshold import confusion_counts
 
 __all__ = ["add_arguments", "run"]
 

@@ -29,19 +29,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.config import StoreOnce
+from stream_detect.confusion import ConfusionCounts, confusion_counts
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.field_names import parse_feature_names
-from stream_detect.modelfile import FittedModel, check_model_path, fit_model, save_model
+from stream_detect.fitted_model import FittedModel
+from stream_detect.fitting import fit_model
+from stream_detect.flags import StoreOnce
+from stream_detect.modelfile import check_model_path, save_model
 from stream_detect.tables import load_table
-from stream_detect.threshold import (
-    ConfusionCounts,
-    best_log_threshold,
-    confusion_counts,
-    grid_log_threshold,
-    select_threshold,
-)
-from stream_detect.transforms import SPEC_HELP, FeatureTransforms, suggest_transforms
+from stream_detect.threshold import best_log_threshold, grid_log_threshold, select_threshold
+from stream_detect.transform_suggestions import suggest_transforms
+from stream_detect.transforms import SPEC_HELP, FeatureTransforms
 
 __all__ = ["add_arguments", "label_problem", "parse_transforms", "run"]
 
@@ -161,7 +159,7 @@ def parse_transforms(
     """Transforms from ``--transform`` items: ``FEATURE=SPEC``, ``FEATURE=auto`` or ``auto``.
 
     ``auto`` takes the suggestion of
-    :func:`~stream_detect.transforms.suggest_transforms` from the skewness of
+    :func:`~stream_detect.transform_suggestions.suggest_transforms` from the skewness of
     the feature's values in ``X``; a feature named explicitly keeps its own spec.
 
     >>> X = np.column_stack([np.exp(np.linspace(0.0, 5.0, 200)), np.linspace(0.0, 1.0, 200)])

@@ -1,16 +1,17 @@
 """``stream-detect inspect DATA``: describe each feature and suggest a transform towards Gaussian.
 
 Per feature: count, mean, population variance, skewness, share of zeros and of
-negative values, the suggested transform (:func:`~stream_detect.transforms.suggest_transform`)
-and the skewness after it. Printed as a table on stdout, or as one JSON object
-with ``--json``; ``--plot PATH`` draws the histograms before and after each
+negative values, the suggested transform
+(:func:`~stream_detect.transform_suggestions.suggest_transform`) and the
+skewness after it. Printed as a table on stdout, or as one JSON object with
+``--json``; ``--plot PATH`` draws the histograms before and after each
 suggested transform (:func:`~stream_detect.plots.plot_histograms`).
 
 DATA is CSV with a header or JSON lines (:func:`~stream_detect.tables.iter_table`),
 read in one streaming pass, so files larger than memory are fine:
 
 * count, mean, variance and skewness are exact, from running moments up to the
-  third merged chunk by chunk (:class:`~stream_detect.transforms.ThirdMoments`);
+  third merged chunk by chunk (:class:`~stream_detect.skewness.ThirdMoments`);
 * the suggestions, the skewness after them and the histograms come from a
   uniform sample of at most ``--sample-rows`` rows (reservoir sampling), which
   is the whole file when it is smaller. The output says when it is a sample.
@@ -33,12 +34,14 @@ from typing import Any, Protocol, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.config import StoreOnce
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.field_names import optional_field_name, parse_feature_names
+from stream_detect.flags import StoreOnce
 from stream_detect.progress import Progress
+from stream_detect.skewness import ThirdMoments
 from stream_detect.tables import iter_table
-from stream_detect.transforms import FeatureTransforms, Suggestion, ThirdMoments, suggest_transform
+from stream_detect.transform_suggestions import Suggestion, suggest_transform
+from stream_detect.transforms import FeatureTransforms
 
 __all__ = [
     "DEFAULT_SAMPLE_ROWS",

@@ -24,8 +24,8 @@ from types import FrameType
 
 import orjson
 
-from stream_detect.config import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.errors import ConfigError
+from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings

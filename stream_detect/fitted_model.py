@@ -1,0 +1,385 @@
+"""A Gaussian model fitted on a batch of events, with its threshold log ε, and its dict form.
+
+:class:`FittedModel` holds the statistics (in the units of the transformed
+features), the transforms, the variance floors and, once chosen, log ε and
+what it achieved on validation data. It scores rows in the original units
+(:meth:`FittedModel.log_p`) and flags them. Its dict form is
+the content of a model file (:mod:`stream_detect.modelfile`), checked on the
+way in. :func:`transform_rows` applies transforms and names the first value
+that does not come out finite.
+
+A fitted model and a streaming one are the same Gaussian: both score through
+:func:`~stream_detect.density.gaussian_score`, and
+:meth:`FittedModel.streaming_model` turns a fitted model into the
+:class:`~stream_detect.models.GaussianModel` that ``stream-detect run
+--initial-model`` starts from and keeps learning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from stream_detect.density import (
+    DEFAULT_RELATIVE_FLOOR,
+    DEFAULT_VARIANCE_FLOOR,
+    floor_covariance,
+    gaussian_score,
+)
+from stream_detect.errors import ConfigError, InputError, ModelError
+from stream_detect.models import GaussianModel
+from stream_detect.threshold import exp_or_inf
+from stream_detect.transforms import FeatureTransforms
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "FittedModel",
+    "ModelKind",
+    "feature_names",
+    "transform_rows",
+]
+
+Array = NDArray[np.float64]
+ModelKind = Literal["diagonal", "full"]
+
+#: Marker in every model file, so another JSON file is never mistaken for a model.
+FORMAT = "stream_detect.model"
+#: Layout version of the dict form this module writes and reads.
+VERSION = 1
+
+_THRESHOLD_METHODS = ("exact", "grid", "classic")
+
+
+@dataclass(frozen=True, eq=False)
+class FittedModel:
+    """A Gaussian density of "normal" events and, once chosen, its threshold log ε.
+
+    ``mean``, ``var`` and ``cov`` are in the units of the transformed features;
+    :meth:`log_p` takes rows in the original units and applies the transforms
+    first. ``var`` is the diagonal of ``cov`` for a full model. The floors are
+    applied when scoring, never stored into the statistics.
+
+    Build one with :func:`~stream_detect.fitting.fit_model`; read one with
+    :func:`~stream_detect.modelfile.load_model`.
+
+    >>> from stream_detect.fitting import fit_model
+    >>> model = fit_model(np.array([[1.0], [3.0]]), ["x"])
+    >>> model.n, model.mean.tolist(), model.var.tolist()
+    (2.0, [2.0], [1.0])
+    >>> model.log_p(np.array([[2.0]])).round(6).tolist()
+    [-0.918939]
+    """
+
+    kind: ModelKind
+    features: tuple[str, ...]
+    n: float
+    mean: Array
+    var: Array
+    cov: Array | None = None
+    transforms: FeatureTransforms = field(default_factory=FeatureTransforms)
+    variance_floor: float = DEFAULT_VARIANCE_FLOOR
+    relative_floor: float = DEFAULT_RELATIVE_FLOOR
+    log_epsilon: float | None = None
+    threshold_method: str | None = None
+    validation: dict[str, Any] | None = None
+
+    @property
+    def d(self) -> int:
+        """Number of features."""
+        return len(self.features)
+
+    @property
+    def spread(self) -> Array:
+        """The variances (diagonal model) or the covariance matrix (full model)."""
+        return self.var if self.cov is None else self.cov
+
+    def streaming_model(self, half_life: float | None = None) -> GaussianModel:
+        """The streaming model that has learned what this one was fitted on, to learn on from.
+
+        It counts as having learned ``n`` events, scores every event exactly as
+        :meth:`log_p` does (on transformed rows), and keeps learning.
+
+        >>> from stream_detect.fitting import fit_model
+        >>> model = fit_model(np.array([[1.0], [3.0]]), ["x"])
+        >>> stream = model.streaming_model()
+        >>> stream.n, bool(stream.score(np.array([[2.0]])).log_p[0] == model.log_p([[2.0]])[0])
+        (2.0, True)
+        """
+        return GaussianModel.from_moments(
+            self.n,
+            self.mean,
+            self.spread,
+            half_life=half_life,
+            variance_floor=self.variance_floor,
+            relative_floor=self.relative_floor,
+        )
+
+    @property
+    def epsilon(self) -> float | None:
+        """ε = exp(log ε), for display (may underflow to 0.0); None without a threshold."""
+        return None if self.log_epsilon is None else exp_or_inf(self.log_epsilon)
+
+    def with_threshold(
+        self,
+        log_epsilon: float,
+        method: str,
+        validation: Mapping[str, Any] | None = None,
+    ) -> FittedModel:
+        """A copy of this model with a threshold and what it achieved on validation data."""
+        if method not in _THRESHOLD_METHODS:
+            raise ValueError(
+                f"method must be one of {', '.join(_THRESHOLD_METHODS)}, got {method!r}"
+            )
+        return dataclasses.replace(
+            self,
+            log_epsilon=float(log_epsilon),
+            threshold_method=method,
+            validation=None if validation is None else dict(validation),
+        )
+
+    def transform(self, X: ArrayLike, *, source: str | None = None) -> Array:
+        """Rows of ``X`` (original units, columns in ``features`` order) after the transforms.
+
+        :class:`InputError` names ``source`` and the first value that is not
+        finite after its transform, by its data row (see :func:`transform_rows`).
+        """
+        return transform_rows(X, self.features, self.transforms, source=source)
+
+    def log_p(self, X: ArrayLike, *, source: str | None = None) -> Array:
+        """log p(x) of each row of ``X`` (original units), with the variance floors applied.
+
+        The density is :func:`~stream_detect.density.gaussian_score`, the
+        one the streaming models use. Lower is more anomalous; an event too far
+        out for float64 gets -inf. Raises :class:`InputError` as
+        :meth:`transform`, and for a row whose log p is not a number at all
+        ("data row N", as :func:`transform_rows` counts rows).
+        """
+        values = self.transform(X, source=source)
+        # An event too far out for float64 scores -inf: as anomalous as can be, not a warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            log_p = gaussian_score(
+                values, self.mean, self.spread, self.variance_floor, self.relative_floor
+            ).log_p
+        if np.any(np.isnan(log_p)):
+            row = int(np.argmax(np.isnan(log_p)))
+            reason = "log p(x) is not a number: the event is too far out for float64"
+            raise InputError(f"data row {row + 1}: {reason}", source=source)
+        return log_p
+
+    def flag(self, log_p: ArrayLike) -> NDArray[np.bool_]:
+        """Decisions ``log_p < log ε``; ModelError when the model has no threshold."""
+        if self.log_epsilon is None:
+            raise ModelError(
+                "the model has no threshold (log_epsilon is null): fit it with labelled "
+                "validation data (--val) to choose one"
+            )
+        flagged: NDArray[np.bool_] = np.asarray(log_p, dtype=np.float64) < self.log_epsilon
+        return flagged
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able file content (its layout is in :mod:`stream_detect.modelfile`)."""
+        data: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "kind": self.kind,
+            "features": list(self.features),
+            "transforms": self.transforms.to_dict(),
+            "n": int(self.n) if self.n.is_integer() else self.n,
+            "mean": self.mean.tolist(),
+        }
+        if self.cov is None:
+            data["var"] = self.var.tolist()
+        else:
+            data["cov"] = self.cov.tolist()
+        data.update(
+            variance_floor=self.variance_floor,
+            relative_floor=self.relative_floor,
+            log_epsilon=_encode_float(self.log_epsilon),
+            epsilon=_encode_float(self.epsilon),
+            threshold_method=self.threshold_method,
+            validation=self.validation,
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FittedModel:
+        """Check and rebuild a model from :meth:`to_dict` output; ModelError names the problem.
+
+        >>> from stream_detect.fitting import fit_model
+        >>> model = fit_model(np.array([[1.0, 5.0], [3.0, 7.0]]), ["a", "b"], kind="full")
+        >>> FittedModel.from_dict(model.to_dict()).cov.tolist()
+        [[1.0, 1.0], [1.0, 1.0]]
+        >>> FittedModel.from_dict({"format": FORMAT, "version": 99})
+        Traceback (most recent call last):
+        ...
+        stream_detect.errors.ModelError: it is version 99 of the model format; this \
+stream_detect reads version 1
+        """
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ModelError(f'it is not a stream_detect model (no "format": "{FORMAT}")')
+        version = data.get("version")
+        if version != VERSION:
+            raise ModelError(
+                f"it is version {version!r} of the model format; "
+                f"this stream_detect reads version {VERSION}"
+            )
+        kind = data.get("kind")
+        if kind not in ("diagonal", "full"):
+            raise ModelError(f"kind is {kind!r}, expected 'diagonal' or 'full'")
+        features = feature_names(data.get("features"))
+        d = len(features)
+        mean = _float_array(data, "mean", (d,))
+        if kind == "diagonal":
+            var = _float_array(data, "var", (d,))
+            if np.any(var < 0):
+                raise ModelError("var holds a negative variance")
+            cov = None
+        else:
+            cov = _float_array(data, "cov", (d, d))
+            var = np.diagonal(cov).copy()
+        n = _number(data, "n", minimum=0.0)
+        variance_floor = _number(data, "variance_floor", minimum=0.0)
+        relative_floor = _number(data, "relative_floor", minimum=0.0)
+        if cov is not None:
+            _check_covariance(cov, mean, variance_floor, relative_floor)
+        try:
+            transforms = FeatureTransforms.from_dict(data.get("transforms") or {})
+            transforms.apply(np.zeros((0, d)), features)  # every named feature must be modelled
+        except ConfigError as exc:
+            raise ModelError(f"transforms: {exc}") from exc
+        log_epsilon = _decode_float(data.get("log_epsilon"), "log_epsilon")
+        method = data.get("threshold_method")
+        if method is not None and method not in _THRESHOLD_METHODS:
+            raise ModelError(
+                f"threshold_method is {method!r}, expected one of "
+                f"{', '.join(_THRESHOLD_METHODS)} or null"
+            )
+        validation = data.get("validation")
+        if validation is not None and not isinstance(validation, dict):
+            raise ModelError("validation must be an object or null")
+        return cls(
+            kind=kind,
+            features=features,
+            n=n,
+            mean=mean,
+            var=var,
+            cov=cov,
+            transforms=transforms,
+            variance_floor=variance_floor,
+            relative_floor=relative_floor,
+            log_epsilon=log_epsilon,
+            threshold_method=method,
+            validation=validation,
+        )
+
+
+def transform_rows(
+    X: ArrayLike,
+    features: Sequence[str],
+    transforms: FeatureTransforms,
+    *,
+    source: str | None = None,
+) -> Array:
+    """Apply ``transforms`` to the rows of ``X``; every value must come out finite.
+
+    Raises :class:`InputError` naming ``source``, the first bad row as "data
+    row N" (its 1-based number among the rows, not counting a header or blank
+    lines, so not always its line in the file: the rows come as an array,
+    without their lines) and the feature whose value is outside the domain of
+    its transform, or not finite.
+
+    >>> ft = FeatureTransforms.from_dict({"x": "log"})
+    >>> transform_rows([[1.0], [0.0]], ["x"], ft, source="train.csv")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.InputError: train.csv: data row 2: feature 'x' = 0.0 is outside the \
+domain of transform 'log'
+    """
+    values = np.asarray(X, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != len(features):
+        raise ValueError(f"expected rows of {len(features)} features, got shape {values.shape}")
+    transformed = transforms.apply(values, features)
+    bad = ~np.isfinite(transformed)
+    if np.any(bad):
+        row, column = (int(i[0]) for i in np.nonzero(bad))
+        name = features[column]
+        raw = float(values[row, column])
+        spec = transforms.get_transform(name).spec
+        if math.isfinite(raw) and spec != "none":
+            reason = f"feature {name!r} = {raw!r} is outside the domain of transform {spec!r}"
+        else:
+            reason = f"feature {name!r} = {raw!r} is not a finite number"
+        raise InputError(f"data row {row + 1}: {reason}", source=source)
+    return transformed
+
+
+# --------------------------------------------------------------------------- checks of file content
+
+
+def feature_names(value: Any, error: type[Exception] = ModelError) -> tuple[str, ...]:
+    """``value`` as a tuple of feature names: a non-empty list of distinct strings, or ``error``.
+
+    >>> feature_names(["a", "b"])
+    ('a', 'b')
+    """
+    if not isinstance(value, list) or not value or not all(isinstance(f, str) for f in value):
+        raise error("features must be a non-empty list of names")
+    if len(set(value)) != len(value):
+        repeated = next(f for f in value if value.count(f) > 1)
+        raise error(f"features name {repeated!r} more than once")
+    return tuple(value)
+
+
+def _float_array(data: dict[str, Any], key: str, shape: tuple[int, ...]) -> Array:
+    if key not in data:
+        raise ModelError(f"the key {key!r} is missing")
+    try:
+        array = np.asarray(data[key], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{key} must hold numbers only") from exc
+    if array.shape != shape:
+        raise ModelError(f"{key} has shape {array.shape}, expected {shape} for the features given")
+    if not np.all(np.isfinite(array)):
+        raise ModelError(f"{key} holds a value that is not a finite number")
+    return array
+
+
+def _number(data: dict[str, Any], key: str, minimum: float) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise ModelError(f"{key} is {value!r}, expected a number >= {minimum:g}")
+    return float(value)
+
+
+def _check_covariance(
+    cov: Array, mean: Array, variance_floor: float, relative_floor: float
+) -> None:
+    if not np.allclose(cov, cov.T, rtol=1e-12, atol=0.0):
+        raise ModelError("cov is not symmetric")
+    try:
+        np.linalg.cholesky(floor_covariance(cov, mean, variance_floor, relative_floor))
+    except np.linalg.LinAlgError:
+        raise ModelError("cov is not a covariance matrix (not positive semi-definite)") from None
+
+
+def _encode_float(value: float | None) -> float | str | None:
+    if value is None or math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def _decode_float(value: Any, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value in ("inf", "-inf"):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ModelError(f'{key} is {value!r}, expected a number, "inf", "-inf" or null')
+    return float(value)

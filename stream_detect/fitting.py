@@ -1,0 +1,84 @@
+"""Fitting a Gaussian model on a batch of events: mean and variance (or covariance).
+
+:func:`fit_model` transforms the rows, checks every value comes out finite,
+and learns the statistics with :mod:`stream_detect.stats`, so a model fitted
+here equals one learned event by event. The threshold is chosen afterwards
+(:meth:`~stream_detect.fitted_model.FittedModel.with_threshold`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from stream_detect.density import DEFAULT_RELATIVE_FLOOR, DEFAULT_VARIANCE_FLOOR
+from stream_detect.errors import InputError
+from stream_detect.fitted_model import FittedModel, ModelKind, feature_names, transform_rows
+from stream_detect.stats import RunningCovariance, RunningMoments
+from stream_detect.transforms import FeatureTransforms
+
+__all__ = ["fit_model"]
+
+Array = NDArray[np.float64]
+
+
+def fit_model(
+    X: ArrayLike,
+    features: Sequence[str],
+    *,
+    kind: ModelKind = "diagonal",
+    transforms: FeatureTransforms | None = None,
+    variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+    relative_floor: float = DEFAULT_RELATIVE_FLOOR,
+    source: str | None = None,
+) -> FittedModel:
+    """Fit mean and population variance (or covariance) of the transformed rows of ``X``.
+
+    The statistics come from :mod:`stream_detect.stats`, so a model fitted
+    here equals one learned event by event. No threshold is set; see
+    :meth:`~stream_detect.fitted_model.FittedModel.with_threshold`. ``source`` only serves error
+    messages (see :func:`~stream_detect.fitted_model.transform_rows`).
+
+    >>> model = fit_model(np.array([[1.0, 2.0], [3.0, 6.0]]), ["a", "b"], kind="full")
+    >>> model.cov.tolist()
+    [[1.0, 2.0], [2.0, 4.0]]
+    """
+    if kind not in ("diagonal", "full"):
+        raise ValueError(f"kind must be 'diagonal' or 'full', got {kind!r}")
+    names = feature_names(list(features), error=ValueError)
+    transforms = transforms if transforms is not None else FeatureTransforms()
+    values = transform_rows(X, names, transforms, source=source)
+    if len(values) == 0:
+        raise InputError("no events to fit the model on", source=source)
+    cov: Array | None = None
+    # Overflow is checked for below, with a message that says what to do about it.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if kind == "diagonal":
+            moments = RunningMoments.empty(len(names)).learn(values)
+            n, mean, var = float(moments.n), moments.mean.copy(), moments.var.copy()
+        else:
+            covariance = RunningCovariance.empty(len(names)).learn(values)
+            # Symmetric to the last bit, so the file does not depend on summation order.
+            cov = (covariance.cov + covariance.cov.T) / 2
+            n, mean, var = float(covariance.n), covariance.mean.copy(), np.diagonal(cov).copy()
+    too_large = ~(np.isfinite(mean) & np.isfinite(var))
+    if np.any(too_large):
+        name = names[int(np.argmax(too_large))]
+        raise InputError(
+            f"the variance of feature {name!r} overflows float64; rescale the feature "
+            "(change its units) or transform it",
+            source=source,
+        )
+    return FittedModel(
+        kind,
+        names,
+        n,
+        mean,
+        var,
+        cov,
+        transforms=transforms,
+        variance_floor=variance_floor,
+        relative_floor=relative_floor,
+    )

@@ -1,0 +1,76 @@
+"""Starting a stream from a fitted model: the detector settings the model implies.
+
+:func:`detector_settings_for` gives the stream the model's features,
+transforms, kind, variance floor and log ε, and refuses settings that name
+something else, naming both values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from stream_detect.density import DEFAULT_RELATIVE_FLOOR
+from stream_detect.errors import ModelError
+from stream_detect.fitted_model import FittedModel
+from stream_detect.settings import DetectorSettings
+from stream_detect.transforms import FeatureTransforms
+
+__all__ = ["detector_settings_for"]
+
+
+def detector_settings_for(
+    settings: DetectorSettings, model: FittedModel, name: str
+) -> DetectorSettings:
+    """``settings`` for a stream that starts from ``model`` (read from the file ``name``).
+
+    The stream takes the model's features, transforms, kind and variance
+    floor, and its log ε when ``settings`` names none. Settings that name
+    something else are refused with a :class:`ModelError` naming both (a
+    ``model`` of ``diagonal`` is the default and yields to a full model).
+
+    >>> import numpy as np
+    >>> from stream_detect.fitting import fit_model
+    >>> fitted = fit_model(np.array([[1.0], [3.0]]), ["x"]).with_threshold(-5.0, "exact")
+    >>> chosen = detector_settings_for(DetectorSettings(), fitted, "m.json")
+    >>> chosen.features, chosen.log_epsilon
+    (('x',), -5.0)
+    >>> detector_settings_for(DetectorSettings(features=("y",)), fitted, "m.json")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: features ['y'] conflict with features ['x'] of the initial \
+model m.json: name the model's features or none
+    """
+    transforms = model.transforms.to_dict()
+    conflicts: list[tuple[str, Any, Any]] = []
+    if settings.features is not None:
+        conflicts.append(("features", list(settings.features), list(model.features)))
+    if settings.transforms is not None:
+        # Compared as parsed, so "log:1" and "log:1.0" are the same transform.
+        wanted = FeatureTransforms.from_dict(settings.transforms).to_dict()
+        conflicts.append(("transforms", wanted, transforms))
+    for key, wanted, given in conflicts:
+        if wanted != given:
+            raise ModelError(
+                f"{key} {wanted!r} conflict with {key} {given!r} of the initial "
+                f"model {name}: name the model's {key} or none"
+            )
+    if settings.model not in ("diagonal", model.kind):
+        raise ModelError(
+            f"model {settings.model!r} conflicts with the {model.kind!r} initial model {name}: "
+            "leave model unset or name the model's kind"
+        )
+    if model.relative_floor != DEFAULT_RELATIVE_FLOOR:
+        raise ModelError(
+            f"the initial model {name} has relative_floor {model.relative_floor:g}; streams "
+            f"use {DEFAULT_RELATIVE_FLOOR:g}: fit it again with stream-detect fit"
+        )
+    log_epsilon = settings.log_epsilon if settings.log_epsilon is not None else model.log_epsilon
+    return dataclasses.replace(
+        settings,
+        features=model.features,
+        transforms=transforms or None,
+        model=model.kind,
+        variance_floor=model.variance_floor,
+        log_epsilon=log_epsilon,
+    )
