@@ -543,7 +543,12 @@ def test_a_river_model_runs_through_the_same_pipeline() -> None:
     rng = np.random.default_rng(6)
     X = rng.normal(size=(400, 2)) * [1.0, 50.0]
     X[350] = [30.0, 3000.0]
-    detector = DetectorSettings(model="river:HalfSpaceTrees", log_epsilon=None, retune_seconds=0.0)
+    detector = DetectorSettings(
+        model="river:HalfSpaceTrees",
+        model_params={"seed": 7},
+        log_epsilon=None,
+        retune_seconds=0.0,
+    )
     summary, results, dead = scored(as_events(X), detector)
     assert dead == [] and summary.events == 400 == len(results)
     assert summary.to_dict()["epsilon_source"] == "quantile"
