@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from kafka_clients import REPO, RUN, TopicReader, kafka_uri, produce
+from kafka_clients import REPO, RUN, TopicReader, kafka_uri, kill_if_running, produce, stop
 from monitoring import free_port, http_get, wait_for
 
 from stream_detect.kafka.broker import EmbeddedBroker
@@ -66,14 +65,11 @@ def test_dead_letters_and_feedback_labels_travel_by_kafka(
         )
         produce(bootstrap, events, [{"id": i, "x": 3.0} for i in range(400, 405)])
         TopicReader(bootstrap, results).until(lambda records: len(records) >= 403)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=TIMEOUT_S) == 0
+        stop(proc, TIMEOUT_S)
         # A label whose event never came goes to the dead letters when the run ends.
         letters = reader.until(lambda records: len(records) >= 4)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     text = log.read_text()
     assert "Traceback" not in text
     summary = json.loads(text.splitlines()[-1])["summary"]

@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from kafka_clients import REPO, RUN, TopicReader, kafka_uri, produce
+from kafka_clients import REPO, RUN, TopicReader, kafka_uri, kill_if_running, produce, stop
 from monitoring import free_port, http_get, wait_for
 
 from stream_detect.kafka.broker import EmbeddedBroker
@@ -114,12 +114,9 @@ def test_a_kafka_run_serves_metrics_per_partition_and_reloads_every_partition(
         assert metrics["stream_detect_alerts_total"] == 200
         alerts = partition_values(metrics, "partition_alerts_total", events)
         assert all(count > 0 for count in alerts.values()) and sum(alerts.values()) == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=TIMEOUT_S) == 0
+        stop(proc, TIMEOUT_S)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     text = log.read_text()
     assert "Traceback" not in text and "config reload" not in text
     summary = json.loads(text.splitlines()[-1])["summary"]
