@@ -12,10 +12,21 @@ What it exposes, all prefixed ``stream_detect_``:
   an Alertmanager sink ``alertmanager_sent_total`` / ``alertmanager_dropped_total``;
 * gauges: ``log_epsilon``, ``f1`` (of the last re-tune on labels),
   ``models_active``, ``learned_events``, ``validation_labels{class}``,
+  ``feedback_held`` (labels waiting for the event they name),
   ``source_lag`` (where the source knows it), ``last_turn_timestamp_seconds``;
 * a histogram ``scoring_seconds`` of the time to decode, score and write one batch;
 * per key, for the ``top_keys`` keys with the most alerts (then the most
-  recent): ``key_last_score{key}`` and ``key_last_alert_timestamp_seconds{key}``.
+  recent): ``key_last_score{key}`` and ``key_last_alert_timestamp_seconds{key}``;
+* for a Kafka run, whose state is per partition, the counters and gauges
+  above are totals over the partitions (``log_epsilon`` and ``f1`` are left
+  out: they differ per partition), and per assigned partition
+  (``partition="TOPIC/N"``, as few as the topic's partitions):
+  ``partition_events_total``, ``partition_alerts_total``,
+  ``partition_log_epsilon``, ``partition_learned_events`` and
+  ``partition_source_lag`` (end offset minus position); per Kafka client
+  (``client`` = source, sink, dead_letter, labels)
+  ``kafka_broker_reachable`` is 1 while its broker answers, 0 while it is
+  retried.
 
 The loop thread writes a snapshot under a lock; the HTTP thread reads it, so a
 scrape never walks the detector's models while the loop changes them.
@@ -43,7 +54,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["COUNTERS", "GAUGES", "RunMetrics"]
+__all__ = ["COUNTERS", "GAUGES", "PARTITION_SERIES", "RunMetrics"]
 
 #: Counter name (without ``_total``) -> help text; the values come from the run's summary.
 COUNTERS: dict[str, str] = {
@@ -63,8 +74,18 @@ GAUGES: dict[str, str] = {
     "f1": "F1 on the validation buffer at the last re-tune on labels",
     "models_active": "models held (one per key)",
     "learned_events": "events learned by the models held",
+    "feedback_held": "feedback labels held until the event they name arrives",
     "source_lag": "what the source still has to deliver: bytes of a file, records of Kafka",
     "last_turn_timestamp_seconds": "Unix time of the last loop turn",
+}
+
+#: Per-partition series of a Kafka run: name -> (kind, help text).
+PARTITION_SERIES: dict[str, tuple[str, str]] = {
+    "events": ("counter", "events of the partition scored by this member"),
+    "alerts": ("counter", "alerts raised on the partition's events by this member"),
+    "log_epsilon": ("gauge", "the log epsilon in force for the partition (NaN while unset)"),
+    "learned_events": ("gauge", "events learned by the partition's models"),
+    "source_lag": ("gauge", "records of the partition not read yet (end offset - position)"),
 }
 
 _PREFIX = "stream_detect_"
@@ -98,6 +119,8 @@ class RunMetrics(Collector):
         self._gauges: dict[str, float] = {}
         self._validation: dict[str, float] = {}
         self._keys: OrderedDict[str, _KeySeries] = OrderedDict()
+        self._partitions: dict[str, dict[str, float]] = {}
+        self._brokers: dict[str, float] = {}
         self.scoring_seconds = Histogram(
             _PREFIX + "scoring_seconds",
             "seconds to decode, score and write one batch",
@@ -127,6 +150,24 @@ class RunMetrics(Collector):
                     self._gauges[name] = float(value)
             if validation is not None:
                 self._validation = {k: float(v) for k, v in validation.items()}
+
+    def observe_partitions(self, rows: Mapping[str, Mapping[str, float | None]]) -> None:
+        """Replace the per-partition series: partition name -> series of :data:`PARTITION_SERIES`.
+
+        A partition no longer assigned is left out of ``rows``, and its series go.
+        """
+        with self._lock:
+            self._partitions = {
+                name: {
+                    k: float(v) for k, v in row.items() if k in PARTITION_SERIES and v is not None
+                }
+                for name, row in rows.items()
+            }
+
+    def observe_brokers(self, reachable: Mapping[str, bool]) -> None:
+        """Set whether each Kafka client (source, sink...) reaches its broker now."""
+        with self._lock:
+            self._brokers = {client: float(up) for client, up in reachable.items()}
 
     def observe_keys(
         self,
@@ -166,6 +207,8 @@ class RunMetrics(Collector):
             recency = {key: rank for rank, key in enumerate(self._keys)}
             top = sorted(self._keys.items(), key=lambda kv: (-kv[1].alerts, -recency[kv[0]]))
             top = [(key, _KeySeries(s.last_score, s.alerts, s.last_alert)) for key, s in top]
+            partitions = {name: dict(row) for name, row in self._partitions.items()}
+            brokers = dict(self._brokers)
         for name, value in counts.items():
             yield CounterMetricFamily(_PREFIX + name, COUNTERS[name], value=value)
         for name, value in gauges.items():
@@ -193,3 +236,26 @@ class RunMetrics(Collector):
                 alert_time.add_metric([key], series.last_alert)
         yield score
         yield alert_time
+        yield from _partition_families(partitions)
+        if brokers:
+            family = GaugeMetricFamily(
+                _PREFIX + "kafka_broker_reachable",
+                "1 while the Kafka client's broker answers, 0 while it is retried",
+                labels=["client"],
+            )
+            for client, value in sorted(brokers.items()):
+                family.add_metric([client], value)
+            yield family
+
+
+def _partition_families(partitions: Mapping[str, Mapping[str, float]]) -> Iterator[Metric]:
+    """The per-partition families (none when the run has no partitions)."""
+    if not partitions:
+        return
+    for name, (kind, text) in PARTITION_SERIES.items():
+        family_type = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+        family = family_type(_PREFIX + "partition_" + name, text, labels=["partition"])
+        for partition, row in sorted(partitions.items()):
+            if name in row:
+                family.add_metric([partition], row[name])
+        yield family

@@ -610,7 +610,14 @@ def run_stream(
         from stream_detect.kafka.partitioned import run_partitioned
 
         return run_partitioned(
-            run, detector_settings, sink=sink, dead_letter=dead_letter, stop=stop
+            run,
+            detector_settings,
+            sink=sink,
+            dead_letter=dead_letter,
+            stop=stop,
+            sidecar=sidecar,
+            on_warning=on_warning,
+            on_features=on_features,
         )
     table = run.kafka
     with contextlib.ExitStack() as opened:

@@ -20,15 +20,29 @@ returns its name, so the caller can say so in one line.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks import open_sink
+from stream_detect.sinks.base import Sink
 
 if TYPE_CHECKING:
-    from stream_detect.pipeline import Pipeline
+    from stream_detect.detector import Detector
 
-__all__ = ["RELOADABLE", "apply_reload", "changed_fields"]
+__all__ = ["RELOADABLE", "Reloadable", "apply_reload", "changed_fields"]
+
+
+class Reloadable(Protocol):
+    """What a reload changes: a pipeline, or a Kafka run that makes one per partition."""
+
+    run_settings: RunSettings
+    detector_settings: DetectorSettings
+    sink: Sink
+
+    @property
+    def detector(self) -> Detector | None:
+        """The detector to reconfigure (None: none yet, or one per partition)."""
+
 
 #: Settings a reload may change, by name.
 RELOADABLE = frozenset(
@@ -62,7 +76,7 @@ def changed_fields(old: Any, new: Any) -> dict[str, Any]:
     }
 
 
-def apply_reload(pipeline: Pipeline, run: RunSettings, detector: DetectorSettings) -> list[str]:
+def apply_reload(pipeline: Reloadable, run: RunSettings, detector: DetectorSettings) -> list[str]:
     """Apply what may change of ``run`` and ``detector``; return the names refused.
 
     Call between loop turns (the sidecar does). A new sink that cannot be
@@ -75,7 +89,7 @@ def apply_reload(pipeline: Pipeline, run: RunSettings, detector: DetectorSetting
     run_changes = {k: v for k, v in run_changes.items() if k in RELOADABLE}
     detector_changes = {k: v for k, v in detector_changes.items() if k in RELOADABLE}
     if "sink" in run_changes:
-        new_sink = open_sink(run_changes["sink"])
+        new_sink = open_sink(run_changes["sink"], client_table=run.kafka)
         old_sink = pipeline.sink
         pipeline.sink = new_sink
         old_sink.close()

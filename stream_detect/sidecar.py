@@ -38,11 +38,18 @@ from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sources.lines import FileSource
 
 if TYPE_CHECKING:
-    from stream_detect.detector import Detections
+    from stream_detect.detector import Detections, Detector
     from stream_detect.pipeline import Pipeline
     from stream_detect.records import Decoded
 
-__all__ = ["Sidecar", "bind_fields", "source_lag"]
+__all__ = [
+    "Sidecar",
+    "bind_fields",
+    "detector_warm",
+    "pipeline_counts",
+    "pipeline_gauges",
+    "source_lag",
+]
 
 #: Seconds between refreshes of the gauges that walk every model.
 _GAUGE_EVERY_S = 1.0
@@ -75,6 +82,55 @@ def bind_fields(part: object, settings: DetectorSettings) -> None:
     bind = getattr(part, "bind_fields", None)
     if callable(bind):
         bind(id_field=settings.id_field, label_field=settings.label_field)
+
+
+def detector_warm(detector: Detector) -> bool:
+    """True once one of ``detector``'s models is past its warm-up."""
+    return any(state.learned >= detector.min_samples for state in detector.models.values())
+
+
+def pipeline_counts(pipeline: Pipeline) -> dict[str, float]:
+    """The running totals of ``pipeline`` shown by the counters of :mod:`~stream_detect.metrics`."""
+    summary = pipeline.summary
+    counts: dict[str, float] = {
+        "events": summary.events,
+        "alerts": summary.alerts,
+        "bad_records": summary.bad_records,
+        "feedback_labels": summary.feedback_labels,
+        "checkpoints": summary.checkpoints,
+        "retunes": 0 if pipeline.detector is None else pipeline.detector.retunes,
+    }
+    for name in ("sent", "dropped"):
+        value = getattr(pipeline.sink, name, None)
+        if isinstance(value, int):
+            counts[f"alertmanager_{name}"] = value
+    return counts
+
+
+def pipeline_gauges(
+    pipeline: Pipeline,
+) -> tuple[dict[str, float | None], dict[str, int] | None]:
+    """The gauges of ``pipeline`` (None: not known) and its validation buffer's sizes."""
+    detector = pipeline.detector
+    gauges: dict[str, float | None] = {
+        "source_lag": source_lag(pipeline.source),
+        "feedback_held": len(pipeline.held_feedback),
+    }
+    if detector is None:
+        return gauges, None
+    log_epsilon = detector.log_epsilon
+    choice = detector.last_choice
+    gauges.update(
+        log_epsilon=np.nan if log_epsilon is None else log_epsilon,
+        f1=None if choice is None else choice.f1,
+        models_active=len(detector.models),
+        learned_events=sum(state.learned for state in detector.models.values()),
+    )
+    validation = {
+        "anomaly": detector.validation.n_positive,
+        "normal": detector.validation.n_negative,
+    }
+    return gauges, validation
 
 
 class Sidecar:
@@ -133,84 +189,93 @@ class Sidecar:
         self, pipeline: Pipeline, found: tuple[Decoded, Detections] | None, seconds: float
     ) -> None:
         """Apply a pending reload, then refresh metrics and health."""
-        loader, self._pending = self._pending, None
+        loader = self.take_reload()
         if loader is not None:
             self._reload(pipeline, loader)
         if self.server is None:
             return
-        if found is not None:
-            self.metrics.scoring_seconds.observe(seconds)
-            decoded, detections = found
-            keys = decoded.keys if decoded.keys is not None else [""] * len(decoded)
-            self.metrics.observe_keys(
-                keys, detections.score.tolist(), detections.alert.tolist(), now=self.wall_clock()
-            )
+        self.observe_turn(found, seconds)
         self.refresh(pipeline, force=False)
+
+    def take_reload(self) -> SettingsLoader | None:
+        """The reload asked for since the last call, if any (it is then no longer pending)."""
+        loader, self._pending = self._pending, None
+        return loader
+
+    def observe_turn(self, found: tuple[Decoded, Detections] | None, seconds: float) -> None:
+        """Count one batch's scoring time and its keys' scores and alerts."""
+        if found is None:
+            return
+        self.metrics.scoring_seconds.observe(seconds)
+        decoded, detections = found
+        keys = decoded.keys if decoded.keys is not None else [""] * len(decoded)
+        self.metrics.observe_keys(
+            keys, detections.score.tolist(), detections.alert.tolist(), now=self.wall_clock()
+        )
 
     def refresh(self, pipeline: Pipeline, *, force: bool = True) -> None:
         """Copy the pipeline's counters (and, at most once a second, its gauges) to the metrics."""
-        summary = pipeline.summary
         detector = pipeline.detector
-        counts: dict[str, float] = {
-            "events": summary.events,
-            "alerts": summary.alerts,
-            "bad_records": summary.bad_records,
-            "feedback_labels": summary.feedback_labels,
-            "checkpoints": summary.checkpoints,
-            "retunes": 0 if detector is None else detector.retunes,
-        }
-        for name in ("sent", "dropped"):
-            value = getattr(pipeline.sink, name, None)
-            if isinstance(value, int):
-                counts[f"alertmanager_{name}"] = value
+        self.publish(
+            pipeline_counts(pipeline),
+            warm=detector is not None and detector_warm(detector),
+            connected=bool(getattr(pipeline.source, "connected", True)),
+            gauges=lambda: pipeline_gauges(pipeline),
+            force=force,
+        )
+
+    def publish(
+        self,
+        counts: dict[str, float],
+        *,
+        warm: bool,
+        connected: bool,
+        gauges: Callable[[], tuple[dict[str, float | None], dict[str, int] | None]],
+        force: bool,
+    ) -> bool:
+        """Set the counters and health; the gauges too when due. Return True if they were.
+
+        ``gauges`` is only called when due (at most once a second unless
+        ``force``): it may walk every model.
+        """
         self.metrics.observe_counts(counts)
-        if detector is not None and not self._warm:
-            self._warm = any(s.learned >= detector.min_samples for s in detector.models.values())
-        connected = bool(getattr(pipeline.source, "connected", True))
+        self._warm = self._warm or warm
         self.health.turned(ready=self._warm and connected)
         now = self.health.clock()
         if not force and now - self._gauges_at < _GAUGE_EVERY_S:
-            return
+            return False
         self._gauges_at = now
-        gauges: dict[str, float | None] = {"last_turn_timestamp_seconds": self.wall_clock()}
-        gauges["source_lag"] = source_lag(pipeline.source)
-        validation = None
-        if detector is not None:
-            log_epsilon = detector.log_epsilon
-            choice = detector.last_choice
-            gauges.update(
-                log_epsilon=np.nan if log_epsilon is None else log_epsilon,
-                f1=None if choice is None else choice.f1,
-                models_active=len(detector.models),
-                learned_events=sum(state.learned for state in detector.models.values()),
-            )
-            validation = {
-                "anomaly": detector.validation.n_positive,
-                "normal": detector.validation.n_negative,
-            }
-        self.metrics.observe_gauges(gauges, validation)
+        values, validation = gauges()
+        values["last_turn_timestamp_seconds"] = self.wall_clock()
+        self.metrics.observe_gauges(values, validation)
+        return True
 
-    def _reload(self, pipeline: Pipeline, loader: SettingsLoader) -> None:
-        from stream_detect.reload import apply_reload
-
+    def report_reload(self, refused: list[str] | StreamDetectError) -> None:
+        """Say on one line what a reload refused (a whole reload, or settings it kept)."""
         stream = self.errors or sys.stderr
-        try:
-            run, detector = loader()
-            refused = apply_reload(pipeline, run, detector)
-        except StreamDetectError as exc:
-            stream.write(f"stream-detect: config reload refused: {exc}\n")
-            stream.flush()
-            return
-        self.reloads += 1
-        self.metrics.top_keys = pipeline.run_settings.metrics_top_keys
-        bind_fields(pipeline.sink, pipeline.detector_settings)
-        if refused:
+        if isinstance(refused, StreamDetectError):
+            stream.write(f"stream-detect: config reload refused: {refused}\n")
+        elif refused:
             stream.write(
                 "stream-detect: config reload: "
                 + ", ".join(refused)
                 + " cannot change while running (kept as they were; restart to change them)\n"
             )
-            stream.flush()
+        stream.flush()
+
+    def _reload(self, pipeline: Pipeline, loader: SettingsLoader) -> None:
+        from stream_detect.reload import apply_reload
+
+        try:
+            run, detector = loader()
+            refused = apply_reload(pipeline, run, detector)
+        except StreamDetectError as exc:
+            self.report_reload(exc)
+            return
+        self.reloads += 1
+        self.metrics.top_keys = pipeline.run_settings.metrics_top_keys
+        bind_fields(pipeline.sink, pipeline.detector_settings)
+        self.report_reload(refused)
 
     def close(self) -> None:
         """Stop the HTTP endpoint."""

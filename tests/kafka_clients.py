@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -58,6 +60,19 @@ def read_topic(
         consumer.close()
     assert len(out) >= count, f"only {len(out)} of {count} records came from {topic}"
     return out
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Ask the detector ``proc`` to stop (SIGTERM) and check that it exits 0 in time."""
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=timeout_s) == 0
+
+
+def kill_if_running(proc: subprocess.Popen[bytes]) -> None:
+    """Kill ``proc`` if a failed test left it running, and reap it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 def kafka_uri(bootstrap: str, topic: str, **params: str) -> str:

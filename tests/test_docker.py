@@ -21,8 +21,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from stream_detect.cli import build_parser
 from stream_detect.flags import load_settings
+from stream_detect.kafka.address import parse_kafka_uri
+from stream_detect.kafka.partitioned import PartitionedRun
+from stream_detect.kafka.source import KafkaSource
 from stream_detect.metrics import RunMetrics
-from stream_detect.sources import parse_uri
+from stream_detect.sources import open_source, parse_uri
+from stream_detect.testing import ListSink
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
@@ -54,7 +58,9 @@ def test_every_file_the_stack_mounts_or_builds_from_exists() -> None:
             assert (DOCKER / build["context"] / build["dockerfile"]).is_file()
 
 
-def test_the_detector_flags_and_config_load(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_detector_flags_and_config_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     flags = detector_flags()
     config = flags["--config"]
     assert config.startswith(IMAGE_CONFIGS)
@@ -65,11 +71,19 @@ def test_the_detector_flags_and_config_load(monkeypatch: pytest.MonkeyPatch) -> 
     run, detector = load_settings(build_parser().parse_args(["run", *args]))
     assert run.http == "0.0.0.0:9464"
     assert detector.id_field is not None and run.labels is not None
-    # Relative paths in the config land in the state volume of the image.
-    assert run.checkpoint is not None and run.checkpoint.startswith("state/")
+    # A Kafka source keeps its state per partition in state_dir (a checkpoint file is
+    # refused), relative to the working directory: the state volume of the image.
+    assert run.checkpoint is None and run.state_dir == "state"
     (state,) = SERVICES["detector"]["volumes"]
     assert state.split(":")[1] == "/home/detector/state"
     assert "WORKDIR /home/detector\n" in DOCKERFILE
+    # The run the container starts accepts these settings (in a folder like the image's).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "state").mkdir()
+    source = open_source(run.source, client_table=run.kafka)
+    assert isinstance(source, KafkaSource) and source.address.group == "detector"
+    PartitionedRun(run, detector, source=source, sink=ListSink(), dead_letter=ListSink())
+    source.close()
 
 
 def host_port(uri: str) -> tuple[str, int]:
@@ -100,8 +114,11 @@ def test_ports_and_urls_agree() -> None:
         assert host == "alertmanager" and port in published("alertmanager") and port == 9093
     kafka_host, kafka_port = host_port(flags["--source"])
     assert kafka_host == "kafka"
-    advertised = SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
-    assert f"PLAINTEXT://kafka:{kafka_port}" in advertised
+    broker = SERVICES["kafka"]["environment"]
+    assert f"PLAINTEXT://kafka:{kafka_port}" in broker["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert f"PLAINTEXT://:{kafka_port}" in broker["KAFKA_LISTENERS"].split(",")
+    assert parse_kafka_uri(parse_uri(flags["--source"])).group == "detector"
+    assert "kafka" in SERVICES["detector"]["depends_on"]
     topic = parse_uri(flags["--source"]).target.split("/")[1]
     assert SERVICES["producer"]["command"][:2] == [f"kafka:{kafka_port}", topic]
     mounted = {

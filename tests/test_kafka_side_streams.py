@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from kafka_clients import REPO, RUN, TopicReader, kafka_uri, produce
+from kafka_clients import REPO, RUN, TopicReader, kafka_uri, kill_if_running, produce, stop
+from monitoring import free_port, http_get, wait_for
 
 from stream_detect.kafka.broker import EmbeddedBroker
 
@@ -25,6 +25,7 @@ def test_dead_letters_and_feedback_labels_travel_by_kafka(
     stream[200] = {"id": 200, "x": "high"}  # not a number
     produce(bootstrap, events, stream)
     log = tmp_path / "detector.log"
+    http = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
         [
             *RUN,
@@ -40,6 +41,8 @@ def test_dead_letters_and_feedback_labels_travel_by_kafka(
             "all",
             "--id-field",
             "id",
+            "--http",
+            http,
         ],
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
@@ -50,17 +53,27 @@ def test_dead_letters_and_feedback_labels_travel_by_kafka(
         feedback = [{"id": i, "label": int(i % 50 == 0)} for i in range(0, 400, 10)]
         feedback = [f for f in feedback if f["id"] not in (100, 200)]
         produce(bootstrap, labels, [*feedback, {"id": 99_999, "label": 1}, b"not json"])
-        letters = TopicReader(bootstrap, dead).until(lambda records: len(records) >= 4)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=TIMEOUT_S) == 0
+        reader = TopicReader(bootstrap, dead)
+        reader.until(lambda records: len(records) >= 3)
+        # Labels that come before their events are held until the events arrive.
+        early = [{"id": i, "label": 0} for i in range(400, 405)]
+        produce(bootstrap, labels, early)
+        wait_for(
+            lambda: b"stream_detect_feedback_held 6.0" in http_get(f"http://{http}/metrics"),
+            "the early labels held",
+            TIMEOUT_S,
+        )
+        produce(bootstrap, events, [{"id": i, "x": 3.0} for i in range(400, 405)])
+        TopicReader(bootstrap, results).until(lambda records: len(records) >= 403)
+        stop(proc, TIMEOUT_S)
+        # A label whose event never came goes to the dead letters when the run ends.
+        letters = reader.until(lambda records: len(records) >= 4)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     text = log.read_text()
     assert "Traceback" not in text
     summary = json.loads(text.splitlines()[-1])["summary"]
-    assert summary["feedback_labels"] == len(feedback)
+    assert summary["feedback_labels"] == len(feedback) + len(early)
     assert summary["unmatched_feedback"] == 1 and summary["bad_feedback"] == 1
     bad_events = [letter for letter in letters if letter["position"].get("topic") == events]
     assert [letter["position"] for letter in bad_events] == [
@@ -69,7 +82,9 @@ def test_dead_letters_and_feedback_labels_travel_by_kafka(
     ]
     assert all(letter["reason"] for letter in letters)
     bad_labels = [letter for letter in letters if letter["position"].get("topic") == labels]
+    # The record that is no label leaves at once, the unmatched label when the run ends.
     assert [letter["position"]["offset"] for letter in bad_labels] == [
-        len(feedback),
         len(feedback) + 1,
+        len(feedback),
     ]
+    assert "no event with id '99999'" in bad_labels[1]["reason"]

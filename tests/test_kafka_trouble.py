@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from kafka_clients import QUICK, REPO, RUN, TopicReader, kafka_uri, produce
+from kafka_clients import QUICK, REPO, RUN, TopicReader, kafka_uri, kill_if_running, produce, stop
 
 from stream_detect.kafka.address import client_options, parse_kafka_uri
 from stream_detect.kafka.broker import EmbeddedBroker, free_port
@@ -71,12 +71,9 @@ def test_a_broker_paused_for_ten_seconds_loses_nothing(
         reader.close()
         assert {r["id"] for r in results} == set(range(600))
         assert proc.poll() is None, "the detector gave up instead of waiting for the broker"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=TIMEOUT_S) == 0
+        stop(proc, TIMEOUT_S)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert "Traceback" not in detector_log.read_text()
 
 
@@ -116,9 +113,7 @@ def test_a_stop_during_an_outage_is_prompt(
         assert proc.wait(timeout=STOP_BOUND_S) == 0, detector_log.read_text()[-3000:]
     finally:
         os.kill(broker.process.pid, signal.SIGCONT)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     # What was delivered before the outage is in the partition's checkpoint.
     assert (state / f"{source}-0.json").exists()
     assert "Traceback" not in detector_log.read_text()
@@ -133,12 +128,9 @@ def test_an_unreachable_tls_endpoint_is_one_clear_line(detector_log: Path) -> No
         while "unreachable" not in detector_log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(3.0)  # more failed attempts, which must not add lines
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=STOP_BOUND_S) == 0
+        stop(proc, STOP_BOUND_S)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     lines = [line for line in detector_log.read_text().splitlines() if "summary" not in line]
     assert len(lines) == 1, lines
     assert f"127.0.0.1:{port}" in lines[0] and "broker unreachable" in lines[0]

@@ -23,6 +23,7 @@ value becomes the option without the suffix (``sasl_plain_password_env =
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 from collections.abc import Mapping
@@ -32,9 +33,10 @@ from typing import Any
 import kafka
 
 from stream_detect.errors import ConfigError
+from stream_detect.settings import DetectorSettings
 from stream_detect.uris import ParsedURI
 
-__all__ = ["KafkaAddress", "client_options", "parse_kafka_uri"]
+__all__ = ["KafkaAddress", "client_options", "message_fields", "parse_kafka_uri"]
 
 #: Query parameters a URI may carry that are not client options.
 URI_PARAMS = ("group", "from", "until", "key", "timestamp")
@@ -184,3 +186,24 @@ def client_options(
 def _shown(name: str, value: Any) -> Any:
     """``value`` as an error may show it: secrets masked."""
     return "***" if any(word in name for word in _SECRET_WORDS) else value
+
+
+def message_fields(detector: DetectorSettings, address: KafkaAddress) -> DetectorSettings:
+    """``detector`` with the fields ``key=message`` and ``timestamp=message`` fill named.
+
+    The message's own key and time become the ``key`` and ``timestamp``
+    fields, unless the settings name other fields for them.
+
+    >>> from stream_detect.kafka.address import parse_kafka_uri
+    >>> from stream_detect.sources import parse_uri
+    >>> address = parse_kafka_uri(parse_uri("kafka://b:9092/t?key=message"))
+    >>> message_fields(DetectorSettings(), address).key_field
+    'key'
+    """
+    if address.key_from_message:
+        detector = dataclasses.replace(detector, key_field=detector.key_field or "key")
+    if address.timestamp_from_message:
+        detector = dataclasses.replace(
+            detector, timestamp_field=detector.timestamp_field or "timestamp"
+        )
+    return detector

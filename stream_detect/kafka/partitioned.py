@@ -39,11 +39,16 @@ from typing import Any
 
 from stream_detect.errors import ConfigError, InputError, OutputError
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
+from stream_detect.kafka.address import message_fields
+from stream_detect.kafka.feed import PartitionFeed
+from stream_detect.kafka.observed import PartitionedSidecar
 from stream_detect.kafka.sink import KafkaSink
 from stream_detect.kafka.source import KafkaSource, Partition
 from stream_detect.pipeline import Pipeline, Summary
+from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.records import BadRecord
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sidecar import Sidecar
 from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
@@ -69,66 +74,21 @@ def state_file_name(partition: Partition) -> str:
     return f"{topic}-{number}.json"
 
 
-class PartitionFeed(Source):
-    """The position of one partition, as that partition's pipeline sees its source.
-
-    The runner reads from Kafka and hands each partition's records to its
-    pipeline; the pipeline's calls come back here: :meth:`seek` (a restored
-    checkpoint) tells the consumer where to continue, :meth:`commit` queues
-    the partition's offset for the runner's next commit.
-    """
-
-    resumable = True
-
-    def __init__(self, kafka_source: KafkaSource, partition: Partition) -> None:
-        self.uri = f"{kafka_source.uri}#{partition[0]}/{partition[1]}"
-        self.kafka_source = kafka_source
-        self.partition = partition
-        self.next_offset: int | None = None
-        self.to_commit: int | None = None
-
-    def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
-        """Nothing: the runner hands this partition's records to its pipeline."""
-        return RawBatch()
-
-    @property
-    def exhausted(self) -> bool:
-        """Never: the runner decides when the topic has ended."""
-        return False
-
-    def advance(self, batch: RawBatch) -> None:
-        """Note that ``batch``, this partition's next records, is being processed."""
-        self.next_offset = int(batch.positions[-1]["offset"]) + 1
-
-    def resume_token(self) -> dict[str, Any]:
-        """This partition's next offset, as :class:`KafkaSource` tokens hold it."""
-        topic, number = self.partition
-        if self.next_offset is None:
-            return {"offsets": []}
-        return {"offsets": [{"topic": topic, "partition": number, "offset": self.next_offset}]}
-
-    def seek(self, token: dict[str, Any]) -> None:
-        """Continue this partition at the offset of ``token`` (a restored checkpoint)."""
-        mine = [
-            entry
-            for entry in token.get("offsets", [])
-            if (entry.get("topic"), entry.get("partition")) == self.partition
-        ]
-        if mine:
-            self.next_offset = int(mine[0]["offset"])
-            self.kafka_source.seek({"offsets": mine})
-
-    def commit(self, token: dict[str, Any]) -> None:
-        """Queue this partition's offset in ``token`` for the runner's next commit."""
-        for entry in token.get("offsets", []):
-            self.to_commit = int(entry["offset"])
-
-
 class PartitionedRun:
     """A Kafka source, a pipeline per assigned partition, shared sinks; see the module docstring.
 
     The caller owns the source and sinks passed in; :meth:`run` closes them.
+
+    Feedback labels (``labels``) join the event they name in whichever
+    partition's detector remembers it; a label whose event no partition has
+    seen yet is held (bounded by ``id_memory``, shared by the partitions) and
+    applied when the event arrives, as a single stream's pipeline does. Held
+    labels are not checkpointed: at the end of the run those still held go
+    to the dead letters, so none is lost silently.
     """
+
+    #: No detector of its own (each partition's pipeline has one); a reload sees None.
+    detector = None
 
     def __init__(
         self,
@@ -139,6 +99,9 @@ class PartitionedRun:
         sink: Sink,
         dead_letter: Sink,
         labels: Source | None = None,
+        observer: PartitionedSidecar | None = None,
+        on_warning: Callable[[str], None] | None = None,
+        on_features: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if run.checkpoint is not None:
@@ -164,6 +127,14 @@ class PartitionedRun:
         self._retired: list[Summary] = []
         self.partitions_restored = 0
         self.latest: dict[Partition, Pipeline] = {}
+        self.observer = observer
+        self.on_warning = on_warning
+        self.on_features = _once_each(on_features)
+        # Labels whose event no partition has seen yet; every partition's pipeline
+        # looks here for its new events' ids.
+        self.held_feedback = HeldFeedback(detector.id_memory)
+        self._retired_retunes = 0
+        self.stop: threading.Event | None = None
         # False once a result could not be delivered: from then on nothing may be
         # checkpointed or committed (the state would claim undelivered results).
         self._delivered = True
@@ -189,8 +160,12 @@ class PartitionedRun:
                 source=feed,
                 sink=self.sink,
                 dead_letter=self.dead_letter,
+                on_warning=self.on_warning,
+                on_features=self.on_features,
                 clock=self.clock,
             )
+            pipeline.held_feedback = self.held_feedback
+            pipeline.observer = self.observer
             if pipeline.restore():
                 self.partitions_restored += 1
             elif checkpoint is not None and self.source.address.start == "earliest":
@@ -221,6 +196,8 @@ class PartitionedRun:
             if pipeline is None or feed is None:
                 continue
             self._retired.append(pipeline.summary)
+            if pipeline.detector is not None:
+                self._retired_retunes += pipeline.detector.retunes
             if self._delivered:
                 pipeline.checkpoint()
                 self._commit([feed])
@@ -240,7 +217,7 @@ class PartitionedRun:
 
     def run(self, stop: threading.Event | None = None) -> Summary:
         """Process until ``stop`` is set (or, with ``until=end``, the topics are read)."""
-        stop = stop or threading.Event()
+        stop = self.stop = stop or threading.Event()
         self.source.abandon = stop
         for sink in (self.sink, self.dead_letter):
             if isinstance(sink, KafkaSink):
@@ -262,6 +239,7 @@ class PartitionedRun:
             for pipeline in self.pipelines.values():
                 pipeline.checkpoint()
             self._commit(list(self.feeds.values()))
+            self._release_held_feedback()
         except (OutputError, InputError):
             # What was not delivered must be neither committed nor checkpointed.
             delivered = self._delivered = False
@@ -288,6 +266,8 @@ class PartitionedRun:
             pipeline.process_batch(part)
         self._commit(list(self.feeds.values()))
         self._poll_labels()
+        if self.observer is not None:
+            self.observer.after_step(self)
 
     def _poll_labels(self) -> None:
         """Give each waiting feedback label to the partition that remembers its event."""
@@ -310,14 +290,27 @@ class PartitionedRun:
             detectors = [p.detector for p in self.pipelines.values() if p.detector is not None]
             if any(detector.add_feedback(*parsed) for detector in detectors):
                 self.summary.feedback_labels += 1
-            else:
-                self.summary.unmatched_feedback += 1
-                reason = unmatched_feedback_reason(parsed[0], settings.id_memory)
-                dead.append(BadRecord(position, reason, payload).to_dict())
+                continue
+            dropped = self.held_feedback.hold(Feedback(parsed[0], parsed[1], position, payload))
+            if dropped is not None:
+                dead.append(self._unmatched(dropped))
+        self._write_dead(dead)
+        self.labels.commit(self.labels.resume_token())
+
+    def _unmatched(self, feedback: Feedback) -> dict[str, Any]:
+        """The dead letter of a label whose event was not found (and is counted)."""
+        self.summary.unmatched_feedback += 1
+        reason = unmatched_feedback_reason(feedback.event_id, self.detector_settings.id_memory)
+        return BadRecord(feedback.position, reason, feedback.payload).to_dict()
+
+    def _write_dead(self, dead: list[dict[str, Any]]) -> None:
         if dead:
             self.dead_letter.write_batch(dead)
             self.dead_letter.flush()
-        self.labels.commit(self.labels.resume_token())
+
+    def _release_held_feedback(self) -> None:
+        """Send the labels still held to the dead letters: held labels are not checkpointed."""
+        self._write_dead([self._unmatched(f) for f in self.held_feedback.drain()])
 
     def _close(self, delivered: bool) -> None:
         for closer in (self.sink.close, self.dead_letter.close):
@@ -330,18 +323,30 @@ class PartitionedRun:
         if self.labels is not None:
             self.labels.close()
 
+    def totals(self) -> Summary:
+        """The run's counts so far: its partitions' (revoked ones too) with its own feedback's.
+
+        A partition's pipeline counts the held labels it joined (or sent to
+        the dead letters); the run counts the labels it joined or dropped itself.
+        """
+        parts = self._retired + [pipeline.summary for pipeline in self.pipelines.values()]
+        totals = dataclasses.replace(self.summary)
+        for name in ("events", "alerts", "bad_records", "blank_lines", "checkpoints"):
+            setattr(totals, name, sum(getattr(part, name) for part in parts))
+        for name in ("feedback_labels", "unmatched_feedback"):
+            own = getattr(self.summary, name)
+            setattr(totals, name, own + sum(getattr(part, name) for part in parts))
+        totals.bad_records += self.summary.bad_feedback + self.summary.unmatched_feedback
+        return totals
+
+    def retunes(self) -> int:
+        """Times ε was re-chosen by this member's partitions, revoked ones included."""
+        current = [p.detector.retunes for p in self.pipelines.values() if p.detector is not None]
+        return self._retired_retunes + sum(current)
+
     def _total(self) -> None:
         """Add up the partitions' summaries into this run's."""
-        parts = self._retired + [pipeline.summary for pipeline in self.pipelines.values()]
-        for name in (
-            "events",
-            "alerts",
-            "bad_records",
-            "blank_lines",
-            "checkpoints",
-        ):
-            setattr(self.summary, name, sum(getattr(part, name) for part in parts))
-        self.summary.bad_records += self.summary.bad_feedback + self.summary.unmatched_feedback
+        self.summary = self.totals()
         # The latest pipeline of each partition this member handled, revoked ones too.
         detectors = {
             f"{topic}/{number}": pipeline.detector.summary()
@@ -366,20 +371,23 @@ def run_partitioned(
     sink: Sink | None = None,
     dead_letter: Sink | None = None,
     stop: threading.Event | None = None,
+    sidecar: Sidecar | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    on_features: Callable[[str], None] | None = None,
 ) -> Summary:
-    """Open what ``run`` names (the source a ``kafka://`` URI) and run it partition by partition."""
+    """Open what ``run`` names (the source a ``kafka://`` URI) and run it partition by partition.
+
+    ``sidecar`` serves the run's metrics and applies its reloads (one is made
+    from the settings when none is given); it is closed at the end.
+    """
     table = run.kafka
     source = open_source(run.source, client_table=table)
     if not isinstance(source, KafkaSource):
         raise ConfigError("source", run.source, "a kafka:// URI")
-    # key=message / timestamp=message: the message's own key and time become fields.
+    detector = message_fields(detector, source.address)
     if source.address.key_from_message:
-        detector = dataclasses.replace(detector, key_field=detector.key_field or "key")
         source.key_field = detector.key_field
     if source.address.timestamp_from_message:
-        detector = dataclasses.replace(
-            detector, timestamp_field=detector.timestamp_field or "timestamp"
-        )
         source.timestamp_field = detector.timestamp_field
     opened: list[Any] = [source]
     try:
@@ -396,11 +404,40 @@ def run_partitioned(
                 # Feedback may name an event of any partition: every member reads it all.
                 labels.whole_topics = True
             opened.append(labels)
+        sidecar = sidecar or Sidecar(run, detector)
+        opened.append(sidecar)
+        observer = PartitionedSidecar(sidecar)
         runner = PartitionedRun(
-            run, detector, source=source, sink=sink, dead_letter=dead_letter, labels=labels
+            run,
+            detector,
+            source=source,
+            sink=sink,
+            dead_letter=dead_letter,
+            labels=labels,
+            observer=observer,
+            on_warning=on_warning,
+            on_features=on_features,
         )
+        observer.attach(runner)
     except BaseException:
         for resource in reversed(opened):
             resource.close()
         raise
-    return runner.run(stop)
+    try:
+        return runner.run(stop)
+    finally:
+        sidecar.close()
+
+
+def _once_each(announce: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    """``announce``, called once per distinct line: every partition announces the same features."""
+    if announce is None:
+        return None
+    said: set[str] = set()
+
+    def once(line: str) -> None:
+        if line not in said:
+            said.add(line)
+            announce(line)
+
+    return once

@@ -213,6 +213,33 @@ class KafkaSource(Source):
         return all(self._consumer.position(tp) >= end for tp, end in ends.items())
 
     @property
+    def connected(self) -> bool:
+        """True while the consumer is built and the broker answered its last request."""
+        return self._consumer is not None and self.link.reachable
+
+    def lag_by_partition(self) -> dict[Partition, int]:
+        """Records behind the end of each assigned partition: end offset minus position.
+
+        The end offsets are the ones the broker sent with its last fetch
+        responses, so asking costs no request (a partition not fetched from
+        yet is left out).
+        """
+        if self._consumer is None:
+            return {}
+        lags = {}
+        for tp in self._consumer.assignment():
+            end = self._consumer.highwater(tp)
+            position = self._next.get((tp.topic, tp.partition))
+            if end is not None and position is not None:
+                lags[(tp.topic, tp.partition)] = max(int(end) - position, 0)
+        return lags
+
+    def lag(self) -> int | None:
+        """Records behind the end of the assigned partitions, in all; None before any fetch."""
+        lags = self.lag_by_partition()
+        return sum(lags.values()) if lags else None
+
+    @property
     def exhausted(self) -> bool:
         """True only with ``until=end``, once the assigned partitions were read to their end."""
         return self._caught_up

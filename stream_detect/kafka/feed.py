@@ -1,0 +1,65 @@
+"""One partition of a Kafka source, as the pipeline of that partition sees its source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stream_detect.kafka.source import KafkaSource, Partition
+from stream_detect.sources.base import RawBatch, Source
+
+__all__ = ["PartitionFeed"]
+
+
+class PartitionFeed(Source):
+    """The position of one partition, as that partition's pipeline sees its source.
+
+    The runner reads from Kafka and hands each partition's records to its
+    pipeline; the pipeline's calls come back here: :meth:`seek` (a restored
+    checkpoint) tells the consumer where to continue, :meth:`commit` queues
+    the partition's offset for the runner's next commit.
+    """
+
+    resumable = True
+
+    def __init__(self, kafka_source: KafkaSource, partition: Partition) -> None:
+        self.uri = f"{kafka_source.uri}#{partition[0]}/{partition[1]}"
+        self.kafka_source = kafka_source
+        self.partition = partition
+        self.next_offset: int | None = None
+        self.to_commit: int | None = None
+
+    def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
+        """Nothing: the runner hands this partition's records to its pipeline."""
+        return RawBatch()
+
+    @property
+    def exhausted(self) -> bool:
+        """Never: the runner decides when the topic has ended."""
+        return False
+
+    def advance(self, batch: RawBatch) -> None:
+        """Note that ``batch``, this partition's next records, is being processed."""
+        self.next_offset = int(batch.positions[-1]["offset"]) + 1
+
+    def resume_token(self) -> dict[str, Any]:
+        """This partition's next offset, as :class:`KafkaSource` tokens hold it."""
+        topic, number = self.partition
+        if self.next_offset is None:
+            return {"offsets": []}
+        return {"offsets": [{"topic": topic, "partition": number, "offset": self.next_offset}]}
+
+    def seek(self, token: dict[str, Any]) -> None:
+        """Continue this partition at the offset of ``token`` (a restored checkpoint)."""
+        mine = [
+            entry
+            for entry in token.get("offsets", [])
+            if (entry.get("topic"), entry.get("partition")) == self.partition
+        ]
+        if mine:
+            self.next_offset = int(mine[0]["offset"])
+            self.kafka_source.seek({"offsets": mine})
+
+    def commit(self, token: dict[str, Any]) -> None:
+        """Queue this partition's offset in ``token`` for the runner's next commit."""
+        for entry in token.get("offsets", []):
+            self.to_commit = int(entry["offset"])
