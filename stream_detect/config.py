@@ -53,6 +53,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from stream_detect.derived_specs import derive_items
 from stream_detect.errors import ConfigError
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.validation import (
@@ -85,7 +86,7 @@ _T2 = TypeVar("_T2")
 
 
 #: The flag of a config key, where it is not the key's own (``[transforms]`` has ``--transform``).
-_FLAG_OF = {"transforms": "--transform"}
+_FLAG_OF = {"transforms": "--transform", "derived": "--derive"}
 #: Where :class:`StoreOnce` notes the flags already given on a command line.
 _SEEN = "_flags_given"
 
@@ -164,6 +165,18 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
                     help=_escape(
                         "transform a feature before modelling: log, log:C, sqrt, root:K "
                         "(repeat for several; adds to and overrides the [transforms] table)"
+                    ),
+                )
+            if spec.name == "derived":
+                group.add_argument(
+                    "--derive",
+                    action="append",
+                    metavar="NAME=KIND:FIELD[:ARG]",
+                    default=None,
+                    help=_escape(
+                        "a time-series feature: seasonal:FIELD:hour_of_day|day_of_week|"
+                        "hour_of_week, moving_mean:FIELD:K, rolling_std:FIELD:W, "
+                        "difference:FIELD, value:FIELD (repeat; adds to the [derived] table)"
                     ),
                 )
             if not spec.cli:
@@ -471,6 +484,9 @@ def load_settings(
     items = getattr(args, "transform", None)
     if items and "transforms" in specs:
         overrides["transforms"] = _transform_items(items)
+    derives = getattr(args, "derive", None)
+    if derives and "derived" in specs:
+        overrides["derived"] = derive_items(derives)
     return _build(values, overrides, classes, file=config, flags=True)
 
 
@@ -492,6 +508,8 @@ def locate_error_in_args(error: ConfigError, args: argparse.Namespace) -> Config
     ]
     if getattr(args, "transform", None):
         from_flags.append("transforms")
+    if getattr(args, "derive", None):
+        from_flags.append("derived")
     config = getattr(args, "config", None)
     from_file: Iterable[str] = ()
     if config is not None:
