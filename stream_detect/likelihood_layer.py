@@ -44,21 +44,24 @@ class FeatureDeviations:
 
     n_features: int
     clip: float = 6.0
+    #: What a value past ``clip`` σ teaches: ``clip`` (learned at ±clip σ), ``exclude``, ``learn``.
+    flagged: str = "clip"
 
     def __post_init__(self) -> None:
         d = self.n_features
-        self.count = 0
+        #: Values learned per feature (an excluded value is not).
+        self.counts = [0] * d
         self.mean = [0.0] * d
         self.m2 = [0.0] * d
         self.step = [math.inf] * d
         self.previous = [math.nan] * d
 
     def update(self, X: Array) -> Array:
-        """|z| per row and feature (0 for the first row); then each row is learned."""
+        """|z| per row and feature (0 before a value was learned); then each row is learned."""
         out = np.zeros(X.shape)
         for row, values in enumerate(X.tolist()):
-            count = self.count
             for j, x in enumerate(values):
+                count = self.counts[j]
                 if count and x != self.previous[j]:
                     self.step[j] = min(self.step[j], abs(x - self.previous[j]))
                 self.previous[j] = x
@@ -69,11 +72,14 @@ class FeatureDeviations:
                     z = (x - self.mean[j]) / std
                     out[row, j] = abs(z)
                     if abs(z) > self.clip:
-                        x = self.mean[j] + math.copysign(self.clip * std, z)
+                        if self.flagged == "exclude":
+                            continue
+                        if self.flagged == "clip":
+                            x = self.mean[j] + math.copysign(self.clip * std, z)
                 delta = x - self.mean[j]
+                self.counts[j] = count + 1
                 self.mean[j] += delta / (count + 1)
                 self.m2[j] += delta * (x - self.mean[j])
-            self.count += 1
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,7 +87,8 @@ class FeatureDeviations:
         return {
             "n_features": self.n_features,
             "clip": self.clip,
-            "count": self.count,
+            "flagged": self.flagged,
+            "counts": self.counts,
             "mean": self.mean,
             "m2": self.m2,
             "step": [None if math.isinf(s) else s for s in self.step],
@@ -91,8 +98,8 @@ class FeatureDeviations:
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> FeatureDeviations:
         """The deviations :meth:`to_dict` described."""
-        deviations = cls(int(state["n_features"]), float(state["clip"]))
-        deviations.count = int(state["count"])
+        deviations = cls(int(state["n_features"]), float(state["clip"]), str(state["flagged"]))
+        deviations.counts = [int(v) for v in state["counts"]]
         deviations.mean = [float(v) for v in state["mean"]]
         deviations.m2 = [float(v) for v in state["m2"]]
         deviations.step = [math.inf if s is None else float(s) for s in state["step"]]
@@ -113,18 +120,25 @@ class KeyedLikelihood:
     """
 
     def __init__(
-        self, n_features: int, parameters: dict[str, Any], *, clip: float, max_keys: int
+        self,
+        n_features: int,
+        parameters: dict[str, Any],
+        *,
+        clip: float,
+        max_keys: int,
+        flagged: str = "clip",
     ) -> None:
         self.n_features = n_features
         self.parameters = dict(parameters)
         self.clip = clip
+        self.flagged = flagged
         self.max_keys = max_keys
         self._keys: OrderedDict[str, tuple[FeatureDeviations, AnomalyLikelihood]] = OrderedDict()
 
     def _state(self, key: str) -> tuple[FeatureDeviations, AnomalyLikelihood]:
         if key not in self._keys:
             self._keys[key] = (
-                FeatureDeviations(self.n_features, self.clip),
+                FeatureDeviations(self.n_features, self.clip, self.flagged),
                 AnomalyLikelihood(self.n_features, **self.parameters),
             )
             while len(self._keys) > self.max_keys:

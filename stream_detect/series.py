@@ -129,6 +129,7 @@ class SeriesDetector(Detector):
                 },
                 clip=settings.likelihood_clip,
                 max_keys=settings.max_keys,
+                flagged=settings.likelihood_flagged,
             )
 
     def transform(self, X: Array) -> tuple[Array, list[str | None]]:
@@ -187,7 +188,11 @@ class SeriesDetector(Detector):
             "derived": self.derived_specs,
             "likelihood": None
             if self.likelihood is None
-            else {**self.likelihood.parameters, "clip": self.likelihood.clip},
+            else {
+                **self.likelihood.parameters,
+                "clip": self.likelihood.clip,
+                "flagged": self.likelihood.flagged,
+            },
             "time_zone": settings.time_zone,
         }
 

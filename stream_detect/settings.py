@@ -126,7 +126,13 @@ class DetectorSettings:
         1e-5, "likelihood tail p at or below which an event alerts", min=1e-300, max=0.5
     )
     likelihood_clip: float = _opt(
-        6.0, "the likelihood's Gaussians learn a value past k sigma clipped to k sigma", min=0.5
+        6.0, "|z| past which the likelihood's Gaussians treat a value as flagged", min=0.5
+    )
+    likelihood_flagged: str = _opt(
+        "clip",
+        "what a flagged value teaches the likelihood's Gaussians: clip (to likelihood_clip "
+        "sigma) | exclude | learn",
+        choices=("clip", "exclude", "learn"),
     )
 
     def __post_init__(self) -> None:
