@@ -118,7 +118,10 @@ def derive_items(items: Sequence[str]) -> dict[str, dict[str, Any]]:
             entry[parameter] = int(arg) if arg.isdigit() else arg
         elif len(parts) == 3:
             entry["arg"] = parts[2]
-        table[name] = _check_entry(name, entry)
+        try:
+            table[name] = _check_entry(name, entry)
+        except ConfigError as error:
+            raise ConfigError(error.key, error.value, error.expected, flag="--derive") from None
     return table
 
 

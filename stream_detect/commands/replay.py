@@ -57,7 +57,7 @@ def replay(
 ) -> tuple[ReplayReport, list[dict[str, Any]]]:
     """Replay ``data`` through :func:`~stream_detect.pipeline.run_stream`: report and results."""
     if not Path(data).is_file():
-        raise InputError(f"no such file: {data}", source=data)
+        raise InputError("no such file", source=data)
     if windows is not None and detector_settings.timestamp_field is None:
         raise ConfigError("timestamp_field", None, "a timestamp field to place --windows in time")
     detector = detector_settings
