@@ -60,6 +60,8 @@ VARIANTS: list[dict[str, Any]] = [
     {"likelihood_flagged": "exclude", "likelihood_refractory": 90},
     {"likelihood_alert_p": 3e-5},
     {"likelihood_alert_p": 3e-5, "likelihood_flagged": "exclude", "likelihood_refractory": 90},
+    {"likelihood_alert_p": 5e-5, "likelihood_flagged": "exclude", "likelihood_refractory": 90},
+    {"likelihood_alert_p": 3e-5, "likelihood_flagged": "exclude", "likelihood_refractory": 60},
 ]
 
 
@@ -93,10 +95,22 @@ def raw_scores(alerts: Sequence[list[bool]], layouts: Sequence[FileLayout]) -> d
 
 def normalised(raw: Any, layouts: Sequence[FileLayout], files: Sequence[int], name: str) -> float:
     """The normalised NAB score of the files given under one profile."""
-    cost = NAB_PROFILES[name]
-    chosen = [layouts[f] for f in files]
     total = float(np.sum(raw[name][list(files)]))
-    return normalised_score(total, null_score(chosen, cost), perfect_score(chosen, cost))
+    null = sum(_bounds(layouts[f], name)[0] for f in files)
+    perfect = sum(_bounds(layouts[f], name)[1] for f in files)
+    return normalised_score(total, null, perfect)
+
+
+_BOUNDS: dict[tuple[int, str], tuple[float, float]] = {}
+
+
+def _bounds(layout: FileLayout, name: str) -> tuple[float, float]:
+    """Null and perfect raw scores of one file (cached: the split-half asks often)."""
+    key = (id(layout), name)
+    if key not in _BOUNDS:
+        cost = NAB_PROFILES[name]
+        _BOUNDS[key] = (null_score([layout], cost), perfect_score([layout], cost))
+    return _BOUNDS[key]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
