@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +136,29 @@ def test_run_stream_reads_iso_timestamps_from_csv_rows() -> None:
     assert len(records) == 720
     assert any(r["alert"] for r in records[700:705])
     assert isinstance(run, RunSettings)
+
+
+def test_a_checkpointed_restart_continues_the_derived_and_likelihood_state(tmp_path: Path) -> None:
+    X, stamps, keys = _stream(720)
+    events = [
+        {"t": s, "k": k, "v": float(x)} for s, k, x in zip(stamps, keys, X[:, 0], strict=True)
+    ]
+    mapping = {
+        "timestamp_field": "t",
+        "key_field": "k",
+        "likelihood": True,
+        "derived": DERIVED,
+        "emit": "all",
+        "batch_size": 64,
+    }
+    run, detector = settings_from_mapping(mapping)
+    whole = ListSink()
+    run_stream(run, detector, source=ListSource(events), sink=whole, dead_letter=ListSink())
+    restarted, _ = settings_from_mapping({**mapping, "checkpoint": str(tmp_path / "state.json")})
+    first, second = ListSink(), ListSink()
+    run_stream(
+        restarted, detector, source=ListSource(events[:400]), sink=first, dead_letter=ListSink()
+    )
+    run_stream(restarted, detector, source=ListSource(events), sink=second, dead_letter=ListSink())
+    scores = [r["score"] for r in first.records + second.records]
+    assert scores == [r["score"] for r in whole.records]
