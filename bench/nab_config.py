@@ -50,18 +50,29 @@ DEFAULT_DATA = (
     / "nab"
 )
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "nab.toml"
-#: Changes of the config tried with --variants (the config itself comes first).
+
+
+def _variant(alert_p: float, flagged: str, refractory: int) -> dict[str, Any]:
+    return {
+        "likelihood_alert_p": alert_p,
+        "likelihood_flagged": flagged,
+        "likelihood_refractory": refractory,
+    }
+
+
+#: The configurations tried with --variants: the config as it is, then the config with
+#: these likelihood settings (the first is the issue's recipe).
 VARIANTS: list[dict[str, Any]] = [
     {},
-    {"likelihood_alert_p": 1e-4},
-    {"likelihood_alert_p": 1e-6},
-    {"likelihood_refractory": 90},
-    {"likelihood_flagged": "exclude"},
-    {"likelihood_flagged": "exclude", "likelihood_refractory": 90},
-    {"likelihood_alert_p": 3e-5},
-    {"likelihood_alert_p": 3e-5, "likelihood_flagged": "exclude", "likelihood_refractory": 90},
-    {"likelihood_alert_p": 5e-5, "likelihood_flagged": "exclude", "likelihood_refractory": 90},
-    {"likelihood_alert_p": 3e-5, "likelihood_flagged": "exclude", "likelihood_refractory": 60},
+    _variant(1e-5, "clip", 30),
+    _variant(1e-4, "clip", 30),
+    _variant(1e-6, "clip", 30),
+    _variant(1e-5, "clip", 90),
+    _variant(1e-5, "exclude", 30),
+    _variant(1e-5, "exclude", 90),
+    _variant(3e-5, "clip", 30),
+    _variant(5e-5, "exclude", 90),
+    _variant(3e-5, "exclude", 60),
 ]
 
 
@@ -142,12 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             alerts[v][f] = found
     every = list(range(len(names)))
     print(f"NAB v1.1: {len(names)} files; config {args.config.name}")
-    print(f"{'variant':<60}{'standard':>10}{'low FP':>10}{'low FN':>10}")
+    print(f"{'configuration':<44}{'standard':>10}{'low FP':>10}{'low FN':>10}")
     raws = [raw_scores(alerts[v], layouts) for v in range(len(variants))]
     for v, change in enumerate(variants):
         scores = [normalised(raws[v], layouts, every, name) for name in NAB_PROFILES]
-        label = ", ".join(f"{k}={val}" for k, val in change.items()) or "as shipped"
-        print(f"{label:<60}" + "".join(f"{s:10.2f}" for s in scores))
+        label = ", ".join(f"{k.removeprefix('likelihood_')}={val}" for k, val in change.items())
+        print(f"{label or 'as shipped':<44}" + "".join(f"{s:10.2f}" for s in scores))
     if len(variants) > 1:
         rng = np.random.default_rng(0)
         chosen, best = [], []
