@@ -27,6 +27,7 @@ import orjson
 from stream_detect.config import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.pipeline import run_stream
+from stream_detect.plots import check_plot_path
 from stream_detect.replay import ReplayReport, evaluate, label_windows, time_windows, windows_for
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink
@@ -58,6 +59,9 @@ def replay(
     """Replay ``data`` through :func:`~stream_detect.pipeline.run_stream`: report and results."""
     if not Path(data).is_file():
         raise InputError("no such file", source=data)
+    if plot is not None:
+        # A plot that cannot be written fails now, not after the whole replay.
+        check_plot_path(plot)
     if windows is not None and detector_settings.timestamp_field is None:
         raise ConfigError("timestamp_field", None, "a timestamp field to place --windows in time")
     detector = detector_settings
