@@ -132,6 +132,20 @@ class SeriesDetector(Detector):
                 flagged=settings.likelihood_flagged,
             )
 
+    @property
+    def log_epsilon(self) -> float | None:
+        """The threshold in force: log ``likelihood_alert_p`` with the likelihood rule."""
+        if getattr(self, "likelihood", None) is not None:
+            return math.log(self.settings.likelihood_alert_p)
+        return self.tuner.log_epsilon
+
+    @property
+    def epsilon_source(self) -> str:
+        """``likelihood`` with the likelihood rule, else where the Gaussian's log ε came from."""
+        if getattr(self, "likelihood", None) is not None:
+            return "likelihood"
+        return self.tuner.epsilon_source
+
     def transform(self, X: Array) -> tuple[Array, list[str | None]]:
         """Transforms of the event fields; a reason per row that cannot be used (see Detector)."""
         out = self.transforms.apply(X, self.event_features) if self.transforms else X

@@ -72,6 +72,8 @@ def test_alert_names_the_feature_that_drove_it() -> None:
     assert set(contributions) <= set(DERIVED)
     assert out.score[first] <= np.log(1e-5)
     assert all(v <= 0 for v in contributions.values())
+    assert detector.summary()["epsilon_source"] == "likelihood"
+    assert detector.log_epsilon == pytest.approx(np.log(1e-5))
 
 
 def test_model_features_keep_fields_not_derived_from() -> None:
