@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "score a labelled file with a saved model"),
     "inspect": ("inspect", "describe features, suggest transforms, plot histograms"),
     "demo": ("demo", "run the detector on a generated labelled stream"),
+    "replay": ("replay", "run the detector over a file as it would stream, and score it"),
 }
 
 

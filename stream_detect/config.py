@@ -79,7 +79,7 @@ _T2 = TypeVar("_T2")
 
 
 #: The flag of a config key, where it is not the key's own (``[transforms]`` has ``--transform``).
-_FLAG_OF = {"transforms": "--transform"}
+_FLAG_OF = {"transforms": "--transform", "derived": "--derive"}
 
 
 def unique_classes(classes: Iterable[type[Any]]) -> tuple[type[Any], ...]:

@@ -27,7 +27,7 @@ order), a piece into *groups* (one key's rows), and a group is scored in
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -190,14 +190,17 @@ class Detector:
         labels: Int8Array | None = None,
         keys: list[str] | None = None,
         ids: list[str | None] | None = None,
+        timestamps: Sequence[Any] | None = None,
     ) -> Detections:
         """Score, threshold and learn a batch of transformed rows, in order.
 
         ``labels`` holds 1 (anomaly), 0 (normal) or -1 (unlabelled) per row
         (None: all unlabelled); ``keys`` the model key of each row, needed
         when the detector is keyed; ``ids`` the event ids remembered for
-        feedback labels (None: none). The result for each row is the same
-        whatever the batch boundaries.
+        feedback labels (None: none); ``timestamps`` the events' times as
+        written, which only time-series features read
+        (:class:`~stream_detect.series.SeriesDetector`). The result for each
+        row is the same whatever the batch boundaries.
         """
         rows = X.shape[0] if X.ndim >= 1 else 0
         if labels is None:

@@ -9,7 +9,7 @@ override it (:mod:`stream_detect.config` merges and checks them).
 Rules a user may rely on:
 
 * A flag is given once: ``--features a --features b`` is refused (name
-  every feature in one ``--features a,b``). Only ``--transform`` repeats.
+  every feature in one ``--features a,b``). Only ``--transform`` and ``--derive`` repeat.
 * An error about a value names the flag when the flag gave it, else the key
   and the ``--config`` file, as :mod:`stream_detect.config` words it.
 """
@@ -29,6 +29,7 @@ from stream_detect.config import (
     read_config_file,
     unique_classes,
 )
+from stream_detect.derived_specs import derive_items
 from stream_detect.errors import ConfigError
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.validation import NONE_TEXT, FieldSpec, field_specs, specs_by_name
@@ -85,6 +86,18 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
                     help=_escape(
                         "transform a feature before modelling: log, log:C, sqrt, root:K "
                         "(repeat for several; adds to and overrides the [transforms] table)"
+                    ),
+                )
+            if spec.name == "derived":
+                group.add_argument(
+                    "--derive",
+                    action="append",
+                    metavar="NAME=KIND:FIELD[:ARG]",
+                    default=None,
+                    help=_escape(
+                        "a time-series feature: seasonal:FIELD:hour_of_day|day_of_week|"
+                        "hour_of_week, moving_mean:FIELD:K, rolling_std:FIELD:W, "
+                        "difference:FIELD, value:FIELD (repeat; adds to the [derived] table)"
                     ),
                 )
             if not spec.cli:
@@ -232,6 +245,9 @@ def load_settings(
     items = getattr(args, "transform", None)
     if items and "transforms" in specs:
         overrides["transforms"] = _transform_items(items)
+    derives = getattr(args, "derive", None)
+    if derives and "derived" in specs:
+        overrides["derived"] = derive_items(derives)
     return build_settings(values, overrides, classes, file=config, flags=True)
 
 
@@ -253,6 +269,8 @@ def locate_error_in_args(error: ConfigError, args: argparse.Namespace) -> Config
     ]
     if getattr(args, "transform", None):
         from_flags.append("transforms")
+    if getattr(args, "derive", None):
+        from_flags.append("derived")
     config = getattr(args, "config", None)
     from_file: Iterable[str] = ()
     if config is not None:

@@ -269,7 +269,9 @@ class AnomalyLikelihood:
             self._previous_log_p = float(raw_log_p[-1])
         keep = self.averaging - 1
         raw_history = np.concatenate([self._recent_raw, scores])
-        self._recent_raw = raw_history[raw_history.shape[0] - keep :] if keep else raw_history[:0]
+        self._recent_raw = (
+            raw_history[max(0, raw_history.shape[0] - keep) :] if keep else raw_history[:0]
+        )
         self._averaged = all_averaged[-self.window :]
         self._values = all_values[-self.window :]
         return LikelihoodResult(log_p, feature_log_p, alert)

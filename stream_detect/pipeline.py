@@ -42,6 +42,7 @@ from stream_detect.initial_model import detector_settings_for
 from stream_detect.modelfile import load_model
 from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
+from stream_detect.series import build_detector
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.sidecar import Sidecar
 from stream_detect.sinks import open_sink
@@ -201,7 +202,7 @@ class Pipeline:
         self.decoder = self._decoder(features)
         if checkpoint.header is not None:
             self.decoder.use_csv_header(checkpoint.header)
-        self.detector = Detector(
+        self.detector = build_detector(
             self.detector_settings, features, clock=self.clock, initial_model=self.initial_model
         )
         try:
@@ -343,7 +344,7 @@ class Pipeline:
         scored = 0
         if len(decoded):
             if self.detector is None:
-                self.detector = Detector(
+                self.detector = build_detector(
                     self.detector_settings,
                     self.decoder.features or [],
                     clock=self.clock,
@@ -367,7 +368,9 @@ class Pipeline:
                 keep[unusable] = False
                 decoded = _subset(decoded, keep)
                 values = values[keep]
-            detections = self.detector.process(values, decoded.labels, decoded.keys, decoded.ids)
+            detections = self.detector.process(
+                values, decoded.labels, decoded.keys, decoded.ids, decoded.timestamps
+            )
             if decoded.ids is not None and len(self.held_feedback):
                 # Labels read before these events arrived apply now that they have.
                 for feedback in self.held_feedback.take(decoded.ids):

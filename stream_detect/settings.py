@@ -107,6 +107,34 @@ class DetectorSettings:
     )
     variance_floor: float = _opt(1e-12, "absolute lower bound on a variance", min=0.0)
     top_contributions: int = _opt(3, "features listed in an alert's contributions", min=1)
+    derived: dict[str, Any] | None = _opt(
+        None,
+        "time-series features NAME = {of = FIELD, kind = seasonal | moving_mean | rolling_std | "
+        "difference | value, ...} (config table [derived]; --derive NAME=KIND:FIELD[:ARG])",
+        cli=False,
+    )
+    time_zone: str = _opt("UTC", "IANA time zone of the wall clock seasonal features use")
+    likelihood: bool = _opt(
+        False, "alert on the anomaly likelihood of each feature's |z| (score: its log p)"
+    )
+    likelihood_window: int = _opt(8640, "rows the likelihood's Gaussian is estimated on", min=1)
+    likelihood_averaging: int = _opt(10, "raw scores averaged by the likelihood", min=1)
+    likelihood_reestimate_every: int = _opt(
+        100, "rows between re-estimations of the likelihood's Gaussian", min=1
+    )
+    likelihood_refractory: int = _opt(30, "rows after a likelihood alert with no alert", min=0)
+    likelihood_alert_p: float = _opt(
+        1e-5, "likelihood tail p at or below which an event alerts", min=1e-300, max=0.5
+    )
+    likelihood_clip: float = _opt(
+        6.0, "|z| past which the likelihood's Gaussians treat a value as flagged", min=0.5
+    )
+    likelihood_flagged: str = _opt(
+        "clip",
+        "what a flagged value teaches the likelihood's Gaussians: clip (to likelihood_clip "
+        "sigma) | exclude | learn",
+        choices=("clip", "exclude", "learn"),
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)

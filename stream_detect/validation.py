@@ -26,10 +26,12 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from stream_detect.derived_specs import check_derived_table
 from stream_detect.errors import ConfigError
 from stream_detect.field_names import check_feature_names
 from stream_detect.models import MODEL_PATTERN, supports
 from stream_detect.river_params import check_river_model, river_detectors
+from stream_detect.timestamps import wall_clock_seconds
 from stream_detect.transforms import parse_transform
 
 __all__ = [
@@ -341,7 +343,10 @@ def _check_transforms(table: dict[str, str] | None) -> dict[str, str] | None:
 
 
 #: Checks that only make sense for one field, run after the generic ones.
-_FIELD_HOOKS: dict[str, Callable[[Any], Any]] = {"transforms": _check_transforms}
+_FIELD_HOOKS: dict[str, Callable[[Any], Any]] = {
+    "transforms": _check_transforms,
+    "derived": check_derived_table,
+}
 
 
 # -- several values together -------------------------------------------------------------------
@@ -374,6 +379,21 @@ def model_kind_known(model: str) -> bool:
     return re.fullmatch(MODEL_PATTERN, model) is not None
 
 
+def _check_series(values: dict[str, Any]) -> None:
+    """Seasonal features need a timestamp; the time zone must exist."""
+    derived = values.get("derived") or {}
+    seasonal = [name for name, spec in derived.items() if spec["kind"] == "seasonal"]
+    if seasonal and values.get("timestamp_field") is None:
+        raise ConfigError(
+            f"derived.{seasonal[0]}",
+            derived[seasonal[0]],
+            "a timestamp_field too (a seasonal feature needs the event time)",
+        )
+    zone = values.get("time_zone")
+    if zone is not None:
+        wall_clock_seconds([0.0], time_zone=zone)
+
+
 def check_detector(settings: Any) -> None:
     """The rules between fields of :class:`~stream_detect.settings.DetectorSettings`.
 
@@ -387,6 +407,7 @@ with a river:* model (clipping to the alert boundary needs a Gaussian model)
     values = vars(settings)
     model = values.get("model")
     river_name = _river_model_name(model)
+    _check_series(values)
 
     min_samples = values.get("min_samples")
     if model == "full" and min_samples is not None and min_samples < 2:

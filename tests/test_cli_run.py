@@ -679,6 +679,8 @@ def config_events(count: int = 600) -> list[dict[str, Any]]:
                 "requests_per_s": requests,
                 "latency_ms": float(rng.lognormal(3.0, 0.5)),
                 "bytes_out": float(rng.poisson(3.0)),
+                "timestamp": f"2014-04-{1 + i // 288:02d} {i % 288 // 12:02d}:{i % 12 * 5:02d}:00",
+                "value": requests,
             }
         )
     return events

@@ -38,6 +38,8 @@ SPECIAL_SAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "transforms": ({"bytes": "root:2", "cpu": "log:1"}, {}),
     "features": (("cpu", "bytes"), {}),
     "kafka": ({"client_id": "detector-1", "security_protocol": "SSL"}, {}),
+    "derived": ({"cpu_mean": {"of": "cpu", "kind": "moving_mean", "k": 12}}, {}),
+    "time_zone": ("Europe/Berlin", {}),
 }
 
 
@@ -89,6 +91,8 @@ def toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(value)
 
 
@@ -173,7 +177,7 @@ def test_the_parser_has_no_flag_without_a_field() -> None:
     cli_fields = {field.name for _, field in FIELDS if is_cli(field)}
     bools = {field.name for _, field in FIELDS if isinstance(field.default, bool)}
     expected = {flag(name) for name in cli_fields} | {"--no-" + flag(n)[2:] for n in bools}
-    expected |= {"-h", "--help", "--config", "--transform"}
+    expected |= {"-h", "--help", "--config", "--transform", "--derive"}
     assert set(make_parser()._option_string_actions) == expected
 
 

@@ -1,0 +1,61 @@
+"""A picture of a replay: the value and the score over time, with threshold, alerts and windows."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from stream_detect.plots import _figure, _save, check_plot_path
+
+__all__ = ["plot_replay"]
+
+
+def plot_replay(
+    path: str | os.PathLike[str],
+    values: ArrayLike,
+    score: ArrayLike,
+    log_threshold: ArrayLike,
+    alert: ArrayLike,
+    windows: NDArray[np.intp] | None = None,
+    *,
+    value_name: str = "value",
+    title: str | None = None,
+) -> Path:
+    """Two panels over the row index: the value with alerts, and the score with the threshold.
+
+    Anomaly windows (row pairs, inclusive) are shaded in both. Needs the ``plot`` extra.
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "replay.png"
+    >>> rows = np.arange(50.0)
+    >>> plot_replay(out, rows, -rows, np.full(50, -40.0), rows > 45, np.array([[44, 48]])).exists()
+    True
+    """
+    check_plot_path(path)
+    value = np.asarray(values, dtype=np.float64)
+    scores = np.asarray(score, dtype=np.float64)
+    threshold = np.asarray(log_threshold, dtype=np.float64)
+    alerts = np.asarray(alert, dtype=bool)
+    rows = np.arange(value.size)
+    figure = _figure(1400, 700)
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    for axes in (top, bottom):
+        for first, last in (windows if windows is not None else np.zeros((0, 2))).tolist():
+            axes.axvspan(first, last, color="tab:orange", alpha=0.2, linewidth=0)
+    top.plot(rows, value, color="tab:blue", linewidth=0.8)
+    top.scatter(rows[alerts], value[alerts], color="tab:red", s=18, zorder=3, label="alert")
+    top.set_ylabel(value_name)
+    top.legend(loc="upper left")
+    bottom.plot(rows, scores, color="tab:gray", linewidth=0.8, label="score")
+    bottom.plot(rows, threshold, color="tab:red", linewidth=0.8, linestyle="--", label="threshold")
+    bottom.scatter(rows[alerts], scores[alerts], color="tab:red", s=18, zorder=3)
+    bottom.set_ylabel("score (log)")
+    bottom.set_xlabel("row")
+    bottom.legend(loc="lower left")
+    if title:
+        top.set_title(title)
+    figure.tight_layout()
+    return _save(figure, path)

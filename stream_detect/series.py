@@ -1,0 +1,238 @@
+"""The detector with time-series features and the likelihood alert rule in front of it.
+
+:class:`SeriesDetector` is a :class:`~stream_detect.detector.Detector` whose
+*events* carry the fields the decoder reads and whose *model* sees the
+features of the ``[derived]`` table (:mod:`stream_detect.derived_specs`):
+each event field that no derived feature is made of stays a model feature
+as it is, and each derived feature follows, in the table's order. Derived
+features are causal and kept per key (the ``key_field``).
+
+With ``likelihood = true`` the alert rule is the anomaly likelihood of each
+model feature's |z| (:mod:`stream_detect.likelihood_layer`): ``score`` is its
+combined log p, ``log_epsilon`` is log ``likelihood_alert_p`` and an alert's
+``contributions`` are the per-feature log tails of the features that drove
+it, smallest first. ``log_p`` and ``mahalanobis_sq`` stay those of the
+Gaussian model. Labels do not move this threshold.
+
+The state of both parts travels in the detector's checkpoint; the results of
+a stream are the same for any batch size. :func:`build_detector` gives a plain
+:class:`Detector` when neither is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.admission import unusable_reasons
+from stream_detect.derived import DerivedFeature
+from stream_detect.derived_specs import build_feature
+from stream_detect.detections import Detections
+from stream_detect.detector import Detector
+from stream_detect.errors import ConfigError, InputError, ModelError
+from stream_detect.fitted_model import FittedModel
+from stream_detect.likelihood_layer import KeyedLikelihood
+from stream_detect.settings import DetectorSettings
+from stream_detect.timestamps import wall_clock_seconds
+from stream_detect.transforms import FeatureTransforms
+
+__all__ = ["SeriesDetector", "build_detector", "model_features"]
+
+Array = NDArray[np.float64]
+
+
+def model_features(event_features: Sequence[str], derived: dict[str, Any] | None) -> list[str]:
+    """The model's features: event fields no derived feature is made of, then the derived ones.
+
+    >>> model_features(["value", "cpu"], {"m": {"of": "value", "kind": "moving_mean", "k": 3}})
+    ['cpu', 'm']
+    """
+    table = derived or {}
+    for name, spec in table.items():
+        if spec["of"] not in event_features:
+            raise ConfigError(f"derived.{name}.of", spec["of"], f"one of {list(event_features)}")
+    used = {spec["of"] for spec in table.values()}
+    return [f for f in event_features if f not in used] + list(table)
+
+
+def build_detector(
+    settings: DetectorSettings,
+    features: Sequence[str],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    initial_model: FittedModel | None = None,
+) -> Detector:
+    """A :class:`SeriesDetector` with derived features or the likelihood, else a Detector."""
+    if settings.derived or settings.likelihood:
+        if initial_model is not None:
+            raise ConfigError(
+                "initial_model", "a model file", "no [derived] table and likelihood = false"
+            )
+        return SeriesDetector(settings, features, clock=clock)
+    return Detector(settings, tuple(features), clock=clock, initial_model=initial_model)
+
+
+class SeriesDetector(Detector):
+    """Derived features per key, then the detector, then (optionally) the likelihood rule.
+
+    Examples
+    --------
+    >>> settings = DetectorSettings(
+    ...     derived={"v_mean": {"of": "v", "kind": "moving_mean", "k": 3}},
+    ...     likelihood=True, likelihood_reestimate_every=50, min_samples=10)
+    >>> detector = SeriesDetector(settings, ["v"])
+    >>> X = np.random.default_rng(3).normal(size=(400, 1))
+    >>> X[300:303] = 25.0
+    >>> out = detector.process(X)
+    >>> np.flatnonzero(out.alert).tolist(), list(out.contributions[300])
+    ([300], ['v_mean'])
+    """
+
+    def __init__(
+        self,
+        settings: DetectorSettings,
+        features: Sequence[str],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.event_features = tuple(features)
+        derived = settings.derived or {}
+        modelled = model_features(self.event_features, derived)
+        # Transforms apply to event fields, before any feature is derived from them.
+        super().__init__(_without_transforms(settings), modelled, clock=clock)
+        self.settings = settings
+        self.transforms = FeatureTransforms.from_dict(settings.transforms or {})
+        unknown = set(self.transforms) - set(self.event_features)
+        if unknown:
+            raise ConfigError("transforms", sorted(unknown), f"fields among {features}")
+        self.derived_specs = derived
+        self.derived: dict[str, DerivedFeature | None] = {
+            name: build_feature(spec) for name, spec in derived.items()
+        }
+        self._columns = {name: i for i, name in enumerate(self.event_features)}
+        self.likelihood: KeyedLikelihood | None = None
+        if settings.likelihood:
+            self.likelihood = KeyedLikelihood(
+                len(self.features),
+                {
+                    "window": settings.likelihood_window,
+                    "averaging": settings.likelihood_averaging,
+                    "reestimate_every": settings.likelihood_reestimate_every,
+                    "refractory": settings.likelihood_refractory,
+                    "alert_p": settings.likelihood_alert_p,
+                },
+                clip=settings.likelihood_clip,
+                max_keys=settings.max_keys,
+                flagged=settings.likelihood_flagged,
+            )
+
+    @property
+    def log_epsilon(self) -> float | None:
+        """The threshold in force: log ``likelihood_alert_p`` with the likelihood rule."""
+        if getattr(self, "likelihood", None) is not None:
+            return math.log(self.settings.likelihood_alert_p)
+        return self.tuner.log_epsilon
+
+    @property
+    def epsilon_source(self) -> str:
+        """``likelihood`` with the likelihood rule, else where the Gaussian's log ε came from."""
+        if getattr(self, "likelihood", None) is not None:
+            return "likelihood"
+        return self.tuner.epsilon_source
+
+    def transform(self, X: Array) -> tuple[Array, list[str | None]]:
+        """Transforms of the event fields; a reason per row that cannot be used (see Detector)."""
+        out = self.transforms.apply(X, self.event_features) if self.transforms else X
+        return out, unusable_reasons(X, out, self.event_features, self.transforms)
+
+    def derive(self, X: Array, keys: list[str] | None, timestamps: Sequence[Any] | None) -> Array:
+        """The model's features of a batch of event rows, updating the derived features' state."""
+        names = keys if keys is not None and self.keyed else [""] * X.shape[0]
+        wall = None
+        if any(spec["kind"] == "seasonal" for spec in self.derived_specs.values()):
+            if timestamps is None or any(stamp is None for stamp in timestamps):
+                raise InputError("a seasonal feature needs every event to carry its timestamp")
+            wall = wall_clock_seconds(list(timestamps), self.settings.time_zone)
+        columns = []
+        for name in self.features:
+            feature = self.derived.get(name)
+            source = self.derived_specs[name]["of"] if name in self.derived_specs else name
+            values = X[:, self._columns[source]]
+            columns.append(values if feature is None else feature.update(values, names, wall))
+        return np.column_stack(columns) if columns else np.zeros((X.shape[0], 0))
+
+    def process(
+        self,
+        X: Array,
+        labels: NDArray[np.int8] | None = None,
+        keys: list[str] | None = None,
+        ids: list[str | None] | None = None,
+        timestamps: Sequence[Any] | None = None,
+    ) -> Detections:
+        """Derive the model's features, run the detector on them, then the likelihood rule."""
+        modelled = self.derive(X, keys, timestamps)
+        out = super().process(modelled, labels, keys, ids)
+        if self.likelihood is None:
+            return out
+        names = keys if keys is not None and self.keyed else [""] * X.shape[0]
+        result = self.likelihood.update(modelled, list(names))
+        self.alerts += int(np.count_nonzero(result.alert)) - int(np.count_nonzero(out.alert))
+        out.score = result.log_p
+        out.alert = result.alert
+        out.log_epsilon = np.full(X.shape[0], math.log(self.settings.likelihood_alert_p))
+        top = self.settings.top_contributions
+        out.contributions = {}
+        for row in np.flatnonzero(result.alert).tolist():
+            tails = result.feature_log_p[row]
+            ranked = np.argsort(tails, kind="stable")[:top]
+            out.contributions[row] = {self.features[j]: round(float(tails[j]), 6) for j in ranked}
+        return out
+
+    def _fingerprint(self) -> dict[str, Any]:
+        settings = self.settings
+        return {
+            **super()._fingerprint(),
+            "features": list(self.event_features),
+            "derived": self.derived_specs,
+            "likelihood": None
+            if self.likelihood is None
+            else {
+                **self.likelihood.parameters,
+                "clip": self.likelihood.clip,
+                "flagged": self.likelihood.flagged,
+            },
+            "time_zone": settings.time_zone,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The detector's state plus the derived features' and the likelihood's."""
+        return {
+            **super().to_dict(),
+            "derived_state": {
+                name: feature.to_dict()
+                for name, feature in self.derived.items()
+                if feature is not None
+            },
+            "likelihood_state": None if self.likelihood is None else self.likelihood.to_dict(),
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load what :meth:`to_dict` wrote (:class:`ModelError` if made under other settings)."""
+        super().restore(data)
+        try:
+            for name, state in data["derived_state"].items():
+                self.derived[name] = DerivedFeature.from_dict(state)
+            if self.likelihood is not None:
+                self.likelihood.restore(data["likelihood_state"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"checkpoint state is malformed: {exc!r}") from exc
+
+
+def _without_transforms(settings: DetectorSettings) -> DetectorSettings:
+    return replace(settings, transforms=None) if settings.transforms else settings

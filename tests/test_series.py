@@ -1,0 +1,166 @@
+"""Time-series features and the likelihood alert rule inside the streaming detector."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream_detect.config import settings_from_mapping
+from stream_detect.errors import ConfigError
+from stream_detect.likelihood import AnomalyLikelihood
+from stream_detect.pipeline import run_stream
+from stream_detect.series import SeriesDetector, build_detector
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.testing import ListSink, ListSource
+
+DERIVED = {
+    "v_seasonal": {"of": "v", "kind": "seasonal", "season": "hour_of_day"},
+    "v_mean": {"of": "v", "kind": "moving_mean", "k": 12},
+    "v_std": {"of": "v", "kind": "rolling_std", "w": 48},
+}
+
+
+def _stream(rows: int, seed: int = 0) -> tuple[np.ndarray, list[str], list[str]]:
+    rng = np.random.default_rng(seed)
+    hours = np.arange(rows)
+    values = 10 + 3 * np.sin(2 * np.pi * hours / 24) + rng.normal(size=rows)
+    values[700:705] += 15.0
+    stamps = [f"2014-04-{1 + h // 24:02d} {h % 24:02d}:00:00" for h in hours]
+    keys = ["a" if i % 3 else "b" for i in range(rows)]
+    return values[:, None], stamps, keys
+
+
+def _settings(**extra: object) -> DetectorSettings:
+    return DetectorSettings(
+        timestamp_field="t", key_field="k", derived=DERIVED, likelihood=True, **extra
+    )
+
+
+def test_any_batch_size_and_a_checkpoint_give_identical_results() -> None:
+    X, stamps, keys = _stream(720)
+    whole = SeriesDetector(_settings(), ["v"]).process(X, keys=keys, timestamps=stamps)
+    detector = SeriesDetector(_settings(), ["v"])
+    parts = []
+    for start in range(0, 720, 7):
+        if start == 350:
+            state = json.loads(json.dumps(detector.to_dict()))
+            detector = SeriesDetector(_settings(), ["v"])
+            detector.restore(state)
+        stop = start + 7
+        parts.append(
+            detector.process(X[start:stop], keys=keys[start:stop], timestamps=stamps[start:stop])
+        )
+    score = np.concatenate([p.score for p in parts])
+    alert = np.concatenate([p.alert for p in parts])
+    np.testing.assert_array_equal(score, whole.score)
+    np.testing.assert_array_equal(alert, whole.alert)
+    assert whole.alert[700:705].any()
+
+
+def test_alert_names_the_feature_that_drove_it() -> None:
+    X, stamps, _ = _stream(720)
+    detector = SeriesDetector(
+        DetectorSettings(timestamp_field="t", derived=DERIVED, likelihood=True), ["v"]
+    )
+    out = detector.process(X, timestamps=stamps)
+    first = int(np.flatnonzero(out.alert[690:])[0]) + 690
+    assert 700 <= first < 705
+    contributions = out.contributions[first]
+    assert set(contributions) <= set(DERIVED)
+    assert out.score[first] <= np.log(1e-5)
+    assert all(v <= 0 for v in contributions.values())
+    assert detector.summary()["epsilon_source"] == "likelihood"
+    assert detector.log_epsilon == pytest.approx(np.log(1e-5))
+
+
+def test_model_features_keep_fields_not_derived_from() -> None:
+    settings = DetectorSettings(derived={"a_change": {"of": "a", "kind": "difference"}})
+    detector = build_detector(settings, ["a", "b"])
+    assert detector.features == ("b", "a_change")
+    out = detector.process(np.array([[1.0, 5.0], [4.0, 5.0]]))
+    assert out.n.tolist() == [0, 1]
+
+
+def test_likelihood_small_batches_equal_one_batch() -> None:
+    rng = np.random.default_rng(0)
+    scores, values = np.abs(rng.normal(size=(300, 2))), rng.normal(size=(300, 2))
+    whole = AnomalyLikelihood(2).update(scores, values).log_p
+    layer = AnomalyLikelihood(2)
+    parts = [layer.update(scores[a : a + 7], values[a : a + 7]).log_p for a in range(0, 300, 7)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_derived_table_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"derived\.m\.kind"):
+        DetectorSettings(derived={"m": {"of": "v", "kind": "median"}})
+    with pytest.raises(ConfigError, match=r"derived\.s.*timestamp_field"):
+        DetectorSettings(derived={"s": {"of": "v", "kind": "seasonal", "season": "hour_of_day"}})
+    with pytest.raises(ConfigError, match="time_zone"):
+        DetectorSettings(time_zone="Mars/Olympus")
+    with pytest.raises(ConfigError, match=r"derived\.m\.of"):
+        build_detector(DetectorSettings(derived={"m": {"of": "w", "kind": "difference"}}), ["v"])
+
+
+def test_derive_flags_extend_the_table() -> None:
+    from stream_detect.cli import build_parser
+    from stream_detect.config import load_settings
+
+    args = build_parser().parse_args(
+        ["run", "--derive", "m=moving_mean:v:3", "--derive", "d=difference:v"]
+    )
+    _, detector = load_settings(args)
+    assert detector.derived == {
+        "m": {"of": "v", "kind": "moving_mean", "k": 3},
+        "d": {"of": "v", "kind": "difference"},
+    }
+    with pytest.raises(ConfigError, match="--derive"):
+        load_settings(build_parser().parse_args(["run", "--derive", "m=moving_mean"]))
+
+
+def test_run_stream_reads_iso_timestamps_from_csv_rows() -> None:
+    X, stamps, _ = _stream(720)
+    lines = ["timestamp,v"] + [f"{s},{x:.6f}" for s, x in zip(stamps, X[:, 0], strict=True)]
+    run, detector = settings_from_mapping(
+        {
+            "timestamp_field": "timestamp",
+            "likelihood": True,
+            "emit": "all",
+            "format": "csv",
+            "derived": DERIVED,
+        }
+    )
+    sink = ListSink()
+    run_stream(run, detector, source=ListSource(lines), sink=sink, dead_letter=ListSink())
+    records = sink.records
+    assert len(records) == 720
+    assert any(r["alert"] for r in records[700:705])
+    assert isinstance(run, RunSettings)
+
+
+def test_a_checkpointed_restart_continues_the_derived_and_likelihood_state(tmp_path: Path) -> None:
+    X, stamps, keys = _stream(720)
+    events = [
+        {"t": s, "k": k, "v": float(x)} for s, k, x in zip(stamps, keys, X[:, 0], strict=True)
+    ]
+    mapping = {
+        "timestamp_field": "t",
+        "key_field": "k",
+        "likelihood": True,
+        "derived": DERIVED,
+        "emit": "all",
+        "batch_size": 64,
+    }
+    run, detector = settings_from_mapping(mapping)
+    whole = ListSink()
+    run_stream(run, detector, source=ListSource(events), sink=whole, dead_letter=ListSink())
+    restarted, _ = settings_from_mapping({**mapping, "checkpoint": str(tmp_path / "state.json")})
+    first, second = ListSink(), ListSink()
+    run_stream(
+        restarted, detector, source=ListSource(events[:400]), sink=first, dead_letter=ListSink()
+    )
+    run_stream(restarted, detector, source=ListSource(events), sink=second, dead_letter=ListSink())
+    scores = [r["score"] for r in first.records + second.records]
+    assert scores == [r["score"] for r in whole.records]
