@@ -106,7 +106,7 @@ def test_derived_table_errors_name_the_key() -> None:
 
 def test_derive_flags_extend_the_table() -> None:
     from stream_detect.cli import build_parser
-    from stream_detect.config import load_settings
+    from stream_detect.flags import load_settings
 
     args = build_parser().parse_args(
         ["run", "--derive", "m=moving_mean:v:3", "--derive", "d=difference:v"]
