@@ -14,7 +14,13 @@ This is the only place that loops over time. Each turn:
 
 A stop request (``stop`` set, e.g. by SIGTERM) ends the loop after the batch in
 hand; the end of the input does the same. Either way the last results are
-flushed, a final checkpoint is written and a summary is returned.
+flushed, a final checkpoint is written and a summary is returned. Lines read
+ahead are still processed after a stop only when nothing could replay them
+(a pipe, or no checkpoint); a checkpointed file resumes at them instead. A
+stop that finds the output stalled (a pipe nobody reads) gives up the write
+in hand (:class:`~stream_detect.errors.WriteInterrupted`) and writes no final
+checkpoint, since the detector has learned events whose results were not
+delivered: the last checkpoint stands, and a restart re-delivers from there.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import numpy as np
 import orjson
 
 from stream_detect.detector import Detections, Detector
-from stream_detect.errors import ConfigError, ModelError, OutputError
+from stream_detect.errors import ConfigError, ModelError, OutputError, WriteInterrupted
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
 from stream_detect.modelfile import FittedModel, detector_settings_for, load_model
 from stream_detect.recent import Feedback, HeldFeedback
@@ -287,6 +293,8 @@ class Pipeline:
         # it is capped so a stop request is honoured within about a second.
         wait = min(max(_POLL_S, linger), _MAX_WAIT_S)
         delivered = True
+        self.sink.interrupt_on(stop)
+        self.dead_letter.interrupt_on(stop)
         try:
             while not stop.is_set():
                 batch = self.source.read_batch(run.batch_size, linger, wait)
@@ -297,7 +305,8 @@ class Pipeline:
                     break
             else:
                 self.summary.stopped_by = "signal"
-                while len(batch := self.source.take_buffered(run.batch_size)):
+                replayable = self.source.resumable and run.checkpoint is not None
+                while not replayable and len(batch := self.source.take_buffered(run.batch_size)):
                     self._step(batch)
                 if run.checkpoint is None:
                     # Nothing will keep the labels still held: say so rather than lose them.
@@ -306,6 +315,9 @@ class Pipeline:
         except BrokenPipeError:
             delivered = False
             self.summary.stopped_by = "output closed"
+        except WriteInterrupted:
+            delivered = False
+            self.summary.stopped_by = "signal, output stalled"
         except OutputError:
             # Nothing after the last delivered batch may be committed or checkpointed.
             delivered = False
