@@ -55,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the stream until its end or a signal; return the exit status (see the module)."""
     run_settings, detector_settings = load_settings(args)
+    _refuse_closed_outputs(run_settings, getattr(args, "closed_streams", frozenset()))
     sidecar = Sidecar(run_settings, detector_settings)
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -108,3 +109,23 @@ def run(args: argparse.Namespace) -> int:
 def _warn(message: str) -> None:
     sys.stderr.write(f"stream-detect run: warning: {message}\n")
     sys.stderr.flush()
+
+
+def _refuse_closed_outputs(settings: RunSettings, closed: frozenset[int]) -> None:
+    """Refuse to send results or dead letters to a standard stream that was closed.
+
+    Raises
+    ------
+    ConfigError
+        stdout (descriptor 1) is closed and results go there, or stderr (2) and
+        dead letters go there.
+    """
+    for key, value, fd, stream in (
+        ("sink", settings.sink, 1, "standard output"),
+        ("dead_letter", settings.dead_letter, 2, "standard error"),
+    ):
+        names = {"-", "stdout"} if fd == 1 else {"stderr"}
+        if fd in closed and value in names:
+            raise ConfigError(
+                key, value, f"an open destination: {stream} is closed; name a file:PATH instead"
+            )
