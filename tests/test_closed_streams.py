@@ -18,7 +18,9 @@ def run_with_closed(fd: int, tmp_path: Path, *args: str) -> subprocess.Completed
     source = tmp_path / "events.jsonl"
     source.write_bytes(EVENTS)
     return subprocess.run(
-        [*RUN, "--source", f"file:{source}", "--emit", "all", *args],
+        [*RUN, "--source", f"file:{source}", "--emit", "all", *args]
+        if fd != 0
+        else [*RUN, "--emit", "all", *args],
         capture_output=True,
         preexec_fn=lambda: os.close(fd),
         cwd=REPO,
@@ -45,3 +47,9 @@ def test_results_to_a_closed_stdout_are_refused_with_one_line(tmp_path: Path) ->
     done = run_with_closed(1, tmp_path)
     assert done.returncode == 2
     assert done.stderr.count(b"\n") == 1 and b"standard output is closed" in done.stderr
+
+
+def test_a_closed_stdin_is_refused_with_one_line(tmp_path: Path) -> None:
+    done = run_with_closed(0, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count(b"\n") == 1 and b"stdin is closed" in done.stderr

@@ -25,7 +25,7 @@ from types import FrameType
 import orjson
 
 from stream_detect.config import add_settings_arguments, load_settings, locate_error_in_args
-from stream_detect.errors import ConfigError
+from stream_detect.errors import ConfigError, InputError
 from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
@@ -112,14 +112,21 @@ def _warn(message: str) -> None:
 
 
 def _refuse_closed_outputs(settings: RunSettings, closed: frozenset[int]) -> None:
-    """Refuse to send results or dead letters to a standard stream that was closed.
+    """Refuse to read a closed stdin, or send results or dead letters to a closed stdout/stderr.
 
     Raises
     ------
+    InputError
+        stdin (descriptor 0) is closed and the source is ``-``.
     ConfigError
         stdout (descriptor 1) is closed and results go there, or stderr (2) and
         dead letters go there.
     """
+    if 0 in closed and settings.source == "-":
+        raise InputError(
+            "stdin is closed; pipe or redirect the input into it, or read a file with file:PATH",
+            source="<stdin>",
+        )
     for key, value, fd, stream in (
         ("sink", settings.sink, 1, "standard output"),
         ("dead_letter", settings.dead_letter, 2, "standard error"),
