@@ -266,7 +266,7 @@ class Pipeline:
             path,
             Checkpoint(
                 detector=self.detector.to_dict(),
-                source=self.source.resume_token(),
+                source={**self.source.resume_token(), **self.source.identity()},
                 labels=None if self.labels is None else self.labels.resume_token(),
                 header=header,
                 held_feedback=self.held_feedback.to_list(),
