@@ -40,6 +40,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from stream_detect.checkpoint_rules import check_detector_state
 from stream_detect.detector import Detections, Detector
 from stream_detect.errors import ConfigError, ModelError, OutputError, WriteInterrupted
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
@@ -202,6 +203,10 @@ class Pipeline:
                 f"checkpoint {path}: written for features {features}, this run asks for "
                 f"{list(wanted)}; use a new checkpoint file or the same features"
             )
+        try:
+            check_detector_state(checkpoint.detector)
+        except ModelError as exc:
+            raise ModelError(f"checkpoint {path}: {exc}") from exc
         self.decoder = self._decoder(features)
         if checkpoint.header is not None:
             self.decoder.use_csv_header(checkpoint.header)
