@@ -335,6 +335,12 @@ class FileSink(JsonLinesSink):
     The directory must exist: a typo in it should fail loudly, not create a
     tree somewhere unexpected.
 
+    A file whose last line has no newline holds a write that was cut short (a
+    full disk, a crash in mid-write): its records were never delivered, so
+    their input positions were never checkpointed and a restart delivers
+    them again. Opening such a file removes that partial last line first, so
+    new lines never join it; complete lines are never touched.
+
     Parameters
     ----------
     path
@@ -372,13 +378,50 @@ class FileSink(JsonLinesSink):
                 f"a file in an existing directory; {str(directory)!r} does not exist",
             )
         try:
-            fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            # Read access too: a partial last line is found by reading the end.
+            fd = os.open(name, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except IsADirectoryError:
             raise ConfigError(config_key, uri, f"a file, but {name!r} is a directory") from None
         except OSError as error:
             raise ConfigError(
                 config_key, uri, f"a writable file; {name!r}: {error.strerror}"
             ) from None
+        try:
+            _drop_partial_last_line(fd)
+        except OSError as error:
+            os.close(fd)
+            raise ConfigError(
+                config_key, uri, f"a file whose end can be repaired; {name!r}: {error.strerror}"
+            ) from None
         super().__init__(
             fd, uri=uri, name=name, close_fd=True, fsync=fsync, buffer_bytes=buffer_bytes
         )
+
+
+def _drop_partial_last_line(fd: int, chunk: int = 1 << 16) -> None:
+    """Truncate a regular file after its last newline (nothing if it ends with one or is empty).
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.jsonl")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b'{"a":1}\\n{"a":2}\\n{"a"')
+    >>> fd = os.open(path, os.O_RDWR)
+    >>> _drop_partial_last_line(fd, chunk=4); os.close(fd)
+    >>> open(path, "rb").read()
+    b'{"a":1}\\n{"a":2}\\n'
+    """
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return
+    end = info.st_size
+    if os.pread(fd, 1, end - 1) == b"\n":
+        return
+    start = end
+    while start > 0:
+        start = max(0, start - chunk)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            os.truncate(fd, start + newline + 1)
+            return
+        end = start
+    os.truncate(fd, 0)
