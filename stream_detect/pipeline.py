@@ -254,6 +254,7 @@ class Pipeline:
             id_field=settings.id_field,
             timestamp_field=settings.timestamp_field,
             max_record_bytes=self.run_settings.max_line_bytes,
+            max_key_bytes=self.run_settings.max_key_bytes,
         )
 
     def checkpoint(self) -> None:

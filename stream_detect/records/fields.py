@@ -29,6 +29,7 @@ __all__ = [
     "NUMBER_TYPES",
     "Reject",
     "any_oversize",
+    "any_too_long",
     "cell_key",
     "cell_label",
     "cell_number",
@@ -43,6 +44,7 @@ __all__ = [
     "parses_as_float",
     "reads_as_finite_number",
     "texts",
+    "too_long_reason",
 ]
 
 #: What a JSON number decodes to (bool is a type of its own).
@@ -78,6 +80,35 @@ class Reject(Exception):
 
 
 # -- the record as a whole ---------------------------------------------------------------
+
+
+def too_long_reason(role: str, value: str | None, limit: int) -> str | None:
+    """Why a key or id value is too long to be remembered (over ``limit`` UTF-8 bytes), or None.
+
+    Keys and ids are held in memory (one model per key, a lookup of recent
+    ids), so their length bounds that memory in bytes.
+
+    >>> too_long_reason("key", "host-1", 4)
+    "key 'host' ... is 6 bytes, longer than max_key_bytes = 4"
+    >>> too_long_reason("id", "e1", 4) is None
+    True
+    """
+    # Fast path: no string of at most limit / 4 characters exceeds limit bytes in UTF-8.
+    if value is None or len(value) <= limit // 4:
+        return None
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size <= limit:
+        return None
+    return f"{role} {value[:limit]!r} ... is {size} bytes, longer than max_key_bytes = {limit}"
+
+
+def any_too_long(values: Sequence[str | None], limit: int) -> bool:
+    """True if one of ``values`` is over ``limit`` UTF-8 bytes (see :func:`too_long_reason`)."""
+    quick = limit // 4
+    return any(
+        value is not None and len(value) > quick and too_long_reason("", value, limit) is not None
+        for value in values
+    )
 
 
 def oversize_reason(payload: bytes, position: dict[str, Any], limit: int) -> str | None:
