@@ -264,20 +264,42 @@ def optional_texts(values: list[Any]) -> list[str | None] | None:
 # -- CSV cells ---------------------------------------------------------------------------
 
 
+def _plain_float(text: str) -> float:
+    """``float(text)`` for plain ASCII number text; ValueError otherwise.
+
+    Python's ``float`` also reads digit separators (``1_000``) and non-ASCII
+    digits (``１２``), which no CSV producer means as numbers (``1_000`` is as
+    likely a product code): those are refused.
+    """
+    if "_" in text or not text.isascii():
+        raise ValueError(text)
+    return float(text)
+
+
 def parses_as_float(text: str) -> bool:
-    """Whether Python's ``float`` reads ``text`` (``nan`` and ``inf`` included)."""
+    """Whether ``text`` is a plain ASCII float (``nan`` and ``inf`` included; no ``1_000``).
+
+    >>> parses_as_float(" 1e3"), parses_as_float("nan"), parses_as_float("1_000")
+    (True, True, False)
+    """
     try:
-        float(text)
+        _plain_float(text)
     except ValueError:
         return False
     return True
 
 
 def cell_number(cell: str, name: str) -> float:
-    """Feature ``name`` from a CSV cell: what ``float`` reads, finite.
+    """Feature ``name`` from a CSV cell: what ``float`` reads, finite, plain ASCII.
+
+    Digit separators and non-ASCII digits are refused (see :func:`parses_as_float`).
 
     >>> cell_number(" 2.5", "x")
     2.5
+    >>> cell_number("1_000", "x")
+    Traceback (most recent call last):
+    ...
+    stream_detect.records.fields.Reject: feature 'x' is '1_000', not a number
     >>> cell_number("nan", "x")
     Traceback (most recent call last):
     ...
@@ -286,7 +308,7 @@ def cell_number(cell: str, name: str) -> float:
     if not cell.strip():
         raise Reject(f"feature {name!r} is empty")
     try:
-        value = float(cell)
+        value = _plain_float(cell)
     except ValueError:
         raise Reject(f"feature {name!r} is {cell[:60]!r}, not a number") from None
     if not math.isfinite(value):
@@ -327,7 +349,7 @@ def cell_numbers(cells: Sequence[str]) -> list[int | float] | None:
     if len(numbers) == len(cells) and set(map(type, numbers)) <= NUMBER_TYPES:
         return numbers
     try:
-        return list(map(float, cells))
+        return list(map(_plain_float, cells))
     except ValueError:
         return None
 
