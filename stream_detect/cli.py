@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -62,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
     0 success, 2 a usage or input error, 3 a ``run`` that read records but could use none.
+    A closed standard output or error (``2>&-``) that the command would write
+    to is a usage error (2), though with stderr closed nothing can say so.
     """
+    closed_streams = _occupy_closed_standard_streams()
     arguments = sys.argv[1:] if argv is None else list(argv)
     chosen = arguments[0] if arguments and arguments[0] in COMMANDS else None
     parser = build_parser(chosen)
@@ -73,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix = "stream-detect" if chosen is None else f"stream-detect {chosen}"
         print(f"{prefix}: error: {_error_message(exc)}", file=sys.stderr)
         return 2
+    args.closed_streams = closed_streams
     try:
         status: int = args.handler(args)
     except StreamDetectError as exc:
@@ -109,3 +114,27 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except OSError:
         pass
+
+
+def _occupy_closed_standard_streams() -> frozenset[int]:
+    """Open /dev/null on whichever of descriptors 0, 1, 2 is closed; return which were.
+
+    Otherwise the next file opened (a checkpoint, the input) would get the
+    number and text meant for stderr would land in it. Commands refuse to
+    write to a stream that was closed (see ``closed_streams``).
+    """
+    closed = set()
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.add(fd)
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if 2 in closed:
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - lives as long as the process
+    if 1 in closed:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - lives as long as the process
+    return frozenset(closed)

@@ -9,6 +9,7 @@ caller can catch them all at once::
     │   └── RecordError      one record is bad (carries its position and reason)
     ├── ModelError           a model file or checkpoint cannot be loaded or is inconsistent
     ├── OutputError          a sink's destination refused the data (disk full, I/O error)
+    ├── WriteInterrupted     a stop request ended a write the destination was not taking
     └── DependencyError      an optional dependency is missing (names the extra to install)
 
 A reader that went away (a broken pipe on stdout) is not an error of the
@@ -30,6 +31,7 @@ __all__ = [
     "OutputError",
     "RecordError",
     "StreamDetectError",
+    "WriteInterrupted",
 ]
 
 
@@ -141,3 +143,21 @@ class DependencyError(StreamDetectError):
         self.module = module
         self.extra = extra
         super().__init__(f"this feature needs {module}: pip install 'stream-detect[{extra}]'")
+
+
+class WriteInterrupted(StreamDetectError):
+    """A stop request arrived while a sink waited for its destination to take data.
+
+    The records of the write in hand were not (all) delivered, so their input
+    positions must not be committed or checkpointed; the run ends at once
+    rather than waiting for a stalled reader.
+
+    >>> str(WriteInterrupted("stdout"))
+    'stopped while stdout was not taking output; the last batch was not delivered'
+    """
+
+    def __init__(self, destination: str) -> None:
+        self.destination = destination
+        super().__init__(
+            f"stopped while {destination} was not taking output; the last batch was not delivered"
+        )

@@ -14,7 +14,13 @@ This is the only place that loops over time. Each turn:
 
 A stop request (``stop`` set, e.g. by SIGTERM) ends the loop after the batch in
 hand; the end of the input does the same. Either way the last results are
-flushed, a final checkpoint is written and a summary is returned.
+flushed, a final checkpoint is written and a summary is returned. Lines read
+ahead are still processed after a stop only when nothing could replay them
+(a pipe, or no checkpoint); a checkpointed file resumes at them instead. A
+stop that finds the output stalled (a pipe nobody reads) gives up the write
+in hand (:class:`~stream_detect.errors.WriteInterrupted`) and writes no final
+checkpoint, since the detector has learned events whose results were not
+delivered: the last checkpoint stands, and a restart re-delivers from there.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from stream_detect.checkpoint_rules import check_detector_state
 from stream_detect.detector import Detections, Detector
-from stream_detect.errors import ConfigError, ModelError, OutputError
+from stream_detect.errors import ConfigError, ModelError, OutputError, WriteInterrupted
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
 from stream_detect.fitted_model import FittedModel
 from stream_detect.initial_model import detector_settings_for
@@ -199,6 +206,10 @@ class Pipeline:
                 f"checkpoint {path}: written for features {features}, this run asks for "
                 f"{list(wanted)}; use a new checkpoint file or the same features"
             )
+        try:
+            check_detector_state(checkpoint.detector)
+        except ModelError as exc:
+            raise ModelError(f"checkpoint {path}: {exc}") from exc
         self.decoder = self._decoder(features)
         if checkpoint.header is not None:
             self.decoder.use_csv_header(checkpoint.header)
@@ -246,6 +257,7 @@ class Pipeline:
             id_field=settings.id_field,
             timestamp_field=settings.timestamp_field,
             max_record_bytes=self.run_settings.max_line_bytes,
+            max_key_bytes=self.run_settings.max_key_bytes,
         )
 
     def checkpoint(self) -> None:
@@ -263,7 +275,7 @@ class Pipeline:
             path,
             Checkpoint(
                 detector=self.detector.to_dict(),
-                source=self.source.resume_token(),
+                source={**self.source.resume_token(), **self.source.identity()},
                 labels=None if self.labels is None else self.labels.resume_token(),
                 header=header,
                 held_feedback=self.held_feedback.to_list(),
@@ -290,6 +302,8 @@ class Pipeline:
         # it is capped so a stop request is honoured within about a second.
         wait = min(max(_POLL_S, linger), _MAX_WAIT_S)
         delivered = True
+        self.sink.interrupt_on(stop)
+        self.dead_letter.interrupt_on(stop)
         try:
             while not stop.is_set():
                 batch = self.source.read_batch(run.batch_size, linger, wait)
@@ -300,7 +314,8 @@ class Pipeline:
                     break
             else:
                 self.summary.stopped_by = "signal"
-                while len(batch := self.source.take_buffered(run.batch_size)):
+                replayable = self.source.resumable and run.checkpoint is not None
+                while not replayable and len(batch := self.source.take_buffered(run.batch_size)):
                     self._step(batch)
                 if run.checkpoint is None:
                     # Nothing will keep the labels still held: say so rather than lose them.
@@ -309,6 +324,9 @@ class Pipeline:
         except BrokenPipeError:
             delivered = False
             self.summary.stopped_by = "output closed"
+        except WriteInterrupted:
+            delivered = False
+            self.summary.stopped_by = "signal, output stalled"
         except OutputError:
             # Nothing after the last delivered batch may be committed or checkpointed.
             delivered = False

@@ -196,6 +196,9 @@ class RunSettings:
         100.0, "longest an event waits before its result is written", min=1.0
     )
     max_line_bytes: int = _opt(1 << 20, "longer input lines go to dead letters", min=64)
+    max_key_bytes: int = _opt(
+        256, "events whose key or id is longer (UTF-8 bytes) go to dead letters", min=1
+    )
     summary: bool = _opt(True, "print a JSON summary to stderr at exit")
     progress: bool = _opt(True, "show events/s on stderr while it is a terminal")
     http: str | None = _opt(

@@ -24,7 +24,7 @@ from types import FrameType
 
 import orjson
 
-from stream_detect.errors import ConfigError
+from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
@@ -55,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the stream until its end or a signal; return the exit status (see the module)."""
     run_settings, detector_settings = load_settings(args)
+    _refuse_closed_outputs(run_settings, getattr(args, "closed_streams", frozenset()))
     sidecar = Sidecar(run_settings, detector_settings)
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -108,3 +109,30 @@ def run(args: argparse.Namespace) -> int:
 def _warn(message: str) -> None:
     sys.stderr.write(f"stream-detect run: warning: {message}\n")
     sys.stderr.flush()
+
+
+def _refuse_closed_outputs(settings: RunSettings, closed: frozenset[int]) -> None:
+    """Refuse to read a closed stdin, or send results or dead letters to a closed stdout/stderr.
+
+    Raises
+    ------
+    InputError
+        stdin (descriptor 0) is closed and the source is ``-``.
+    ConfigError
+        stdout (descriptor 1) is closed and results go there, or stderr (2) and
+        dead letters go there.
+    """
+    if 0 in closed and settings.source == "-":
+        raise InputError(
+            "stdin is closed; pipe or redirect the input into it, or read a file with file:PATH",
+            source="<stdin>",
+        )
+    for key, value, fd, stream in (
+        ("sink", settings.sink, 1, "standard output"),
+        ("dead_letter", settings.dead_letter, 2, "standard error"),
+    ):
+        names = {"-", "stdout"} if fd == 1 else {"stderr"}
+        if fd in closed and value in names:
+            raise ConfigError(
+                key, value, f"an open destination: {stream} is closed; name a file:PATH instead"
+            )

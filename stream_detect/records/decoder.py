@@ -24,15 +24,28 @@ from stream_detect.field_names import check_feature_names
 from stream_detect.formats import FORMATS
 from stream_detect.records.batch import BadRecord, Decoded, FloatMatrix
 from stream_detect.records.csv_rows import CsvRows
-from stream_detect.records.fields import Reject, any_oversize, oversize_reason
+from stream_detect.records.fields import (
+    Reject,
+    any_oversize,
+    any_too_long,
+    oversize_reason,
+    too_long_reason,
+)
 from stream_detect.records.json_lines import JsonLines
 from stream_detect.records.roles import FieldRoles
 from stream_detect.sources.base import RawBatch
 
-__all__ = ["DEFAULT_MAX_RECORD_BYTES", "MIN_ROWS_FOR_RISING", "RecordDecoder"]
+__all__ = [
+    "DEFAULT_MAX_KEY_BYTES",
+    "DEFAULT_MAX_RECORD_BYTES",
+    "MIN_ROWS_FOR_RISING",
+    "RecordDecoder",
+]
 
 #: Records longer than this many bytes are bad records by default.
 DEFAULT_MAX_RECORD_BYTES: Final = 1 << 20
+#: Longest key or id value kept, in UTF-8 bytes; longer ones make the record a bad record.
+DEFAULT_MAX_KEY_BYTES: Final = 256
 #: Inferred features are checked for "only rises" (a counter, a clock) over the
 #: first batch when it has at least this many good rows.
 MIN_ROWS_FOR_RISING: Final = 8
@@ -95,6 +108,9 @@ class RecordDecoder:
         Field holding the event time, passed through as written.
     max_record_bytes
         Longer records are bad records ("line of N bytes exceeds ...").
+    max_key_bytes
+        A key or id value longer than this many UTF-8 bytes makes its record
+        a bad record: keys and ids are remembered, so this bounds their memory.
     keep_records
         False leaves :attr:`Decoded.records` empty, which saves building a
         dict per CSV row when only the arrays are wanted.
@@ -144,6 +160,7 @@ class RecordDecoder:
         id_field: str | None = None,
         timestamp_field: str | None = None,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        max_key_bytes: int = DEFAULT_MAX_KEY_BYTES,
         keep_records: bool = True,
         source: str | None = None,
         leave_out_rising: bool = True,
@@ -160,6 +177,7 @@ class RecordDecoder:
         self.id_field = id_field
         self.timestamp_field = timestamp_field
         self.max_record_bytes = max_record_bytes
+        self.max_key_bytes = max_key_bytes
         self.keep_records = keep_records
         self.source = source
         self.leave_out_rising = leave_out_rising
@@ -324,11 +342,11 @@ class RecordDecoder:
         keys = ids = None
         if self.key_field is not None:
             keys = reader.all_keys(records, self.key_field)
-            if keys is None:
+            if keys is None or any_too_long(keys, self.max_key_bytes):
                 return None
         if self.id_field is not None:
             ids = reader.all_idents(records, self.id_field)
-            if ids is None:
+            if ids is None or any_too_long(ids, self.max_key_bytes):
                 return None
         timestamps = None
         if self.timestamp_field is not None:
@@ -374,6 +392,11 @@ class RecordDecoder:
                 label = reader.label(record)
                 key = None if key_field is None else reader.key(record, key_field)
                 ident = None if id_field is None else reader.ident(record, id_field)
+                too_long = too_long_reason("key", key, self.max_key_bytes) or too_long_reason(
+                    "id", ident, self.max_key_bytes
+                )
+                if too_long is not None:
+                    raise Reject(too_long)
             except Reject as reject:
                 bad.append(BadRecord(position, reject.reason, payload))
                 continue

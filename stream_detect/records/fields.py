@@ -29,6 +29,7 @@ __all__ = [
     "NUMBER_TYPES",
     "Reject",
     "any_oversize",
+    "any_too_long",
     "cell_key",
     "cell_label",
     "cell_number",
@@ -43,6 +44,7 @@ __all__ = [
     "parses_as_float",
     "reads_as_finite_number",
     "texts",
+    "too_long_reason",
 ]
 
 #: What a JSON number decodes to (bool is a type of its own).
@@ -78,6 +80,35 @@ class Reject(Exception):
 
 
 # -- the record as a whole ---------------------------------------------------------------
+
+
+def too_long_reason(role: str, value: str | None, limit: int) -> str | None:
+    """Why a key or id value is too long to be remembered (over ``limit`` UTF-8 bytes), or None.
+
+    Keys and ids are held in memory (one model per key, a lookup of recent
+    ids), so their length bounds that memory in bytes.
+
+    >>> too_long_reason("key", "host-1", 4)
+    "key 'host' ... is 6 bytes, longer than max_key_bytes = 4"
+    >>> too_long_reason("id", "e1", 4) is None
+    True
+    """
+    # Fast path: no string of at most limit / 4 characters exceeds limit bytes in UTF-8.
+    if value is None or len(value) <= limit // 4:
+        return None
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size <= limit:
+        return None
+    return f"{role} {value[:limit]!r} ... is {size} bytes, longer than max_key_bytes = {limit}"
+
+
+def any_too_long(values: Sequence[str | None], limit: int) -> bool:
+    """True if one of ``values`` is over ``limit`` UTF-8 bytes (see :func:`too_long_reason`)."""
+    quick = limit // 4
+    return any(
+        value is not None and len(value) > quick and too_long_reason("", value, limit) is not None
+        for value in values
+    )
 
 
 def oversize_reason(payload: bytes, position: dict[str, Any], limit: int) -> str | None:
@@ -233,20 +264,42 @@ def optional_texts(values: list[Any]) -> list[str | None] | None:
 # -- CSV cells ---------------------------------------------------------------------------
 
 
+def _plain_float(text: str) -> float:
+    """``float(text)`` for plain ASCII number text; ValueError otherwise.
+
+    Python's ``float`` also reads digit separators (``1_000``) and non-ASCII
+    digits (``１２``), which no CSV producer means as numbers (``1_000`` is as
+    likely a product code): those are refused.
+    """
+    if "_" in text or not text.isascii():
+        raise ValueError(text)
+    return float(text)
+
+
 def parses_as_float(text: str) -> bool:
-    """Whether Python's ``float`` reads ``text`` (``nan`` and ``inf`` included)."""
+    """Whether ``text`` is a plain ASCII float (``nan`` and ``inf`` included; no ``1_000``).
+
+    >>> parses_as_float(" 1e3"), parses_as_float("nan"), parses_as_float("1_000")
+    (True, True, False)
+    """
     try:
-        float(text)
+        _plain_float(text)
     except ValueError:
         return False
     return True
 
 
 def cell_number(cell: str, name: str) -> float:
-    """Feature ``name`` from a CSV cell: what ``float`` reads, finite.
+    """Feature ``name`` from a CSV cell: what ``float`` reads, finite, plain ASCII.
+
+    Digit separators and non-ASCII digits are refused (see :func:`parses_as_float`).
 
     >>> cell_number(" 2.5", "x")
     2.5
+    >>> cell_number("1_000", "x")
+    Traceback (most recent call last):
+    ...
+    stream_detect.records.fields.Reject: feature 'x' is '1_000', not a number
     >>> cell_number("nan", "x")
     Traceback (most recent call last):
     ...
@@ -255,7 +308,7 @@ def cell_number(cell: str, name: str) -> float:
     if not cell.strip():
         raise Reject(f"feature {name!r} is empty")
     try:
-        value = float(cell)
+        value = _plain_float(cell)
     except ValueError:
         raise Reject(f"feature {name!r} is {cell[:60]!r}, not a number") from None
     if not math.isfinite(value):
@@ -296,7 +349,7 @@ def cell_numbers(cells: Sequence[str]) -> list[int | float] | None:
     if len(numbers) == len(cells) and set(map(type, numbers)) <= NUMBER_TYPES:
         return numbers
     try:
-        return list(map(float, cells))
+        return list(map(_plain_float, cells))
     except ValueError:
         return None
 

@@ -22,9 +22,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["Sink"]
+
+
+class StopFlag(Protocol):
+    """What a sink watches to give up a stalled write (a :class:`threading.Event`)."""
+
+    def is_set(self) -> bool:
+        """True once a stop was requested."""
+        ...
 
 
 class Sink(ABC):
@@ -44,3 +52,12 @@ class Sink(ABC):
     def close(self) -> None:
         """Flush and release; called once, last."""
         self.flush()
+
+    def interrupt_on(self, stop: StopFlag | None) -> None:
+        """Give up a write that waits for the destination once ``stop`` is set.
+
+        A sink that can block on a slow reader (a pipe) then raises
+        :class:`~stream_detect.errors.WriteInterrupted` instead of waiting;
+        the default does nothing (the destination never stalls for long).
+        """
+        return

@@ -27,6 +27,16 @@ records were not delivered, so their positions must not be committed; every
 later ``write_batch`` and ``flush`` raise it again, and ``close`` only
 releases the sink.
 
+**A stalled reader.** A pipe or socket whose reader stops reading would
+block a write forever. Such a descriptor is written non-blocking (its mode is
+restored after each write), waiting for room in short polls; once the flag
+given to :meth:`~JsonLinesSink.interrupt_on` is set (SIGTERM), the write is
+given up with :class:`~stream_detect.errors.WriteInterrupted`, so a stop
+request is honoured within a fraction of a second whatever the reader does.
+The batch in hand is then not delivered (the reader may see its last line
+cut off) and the sink behaves as failed. Regular files and terminals are
+written as before.
+
 **fsync.** With ``fsync=True``, ``flush`` fsyncs the descriptor when bytes were
 written since the last fsync (a flush with nothing new costs no disk sync).
 
@@ -42,16 +52,18 @@ b'{"alert":true,"log_p":-31.5}\\n{"alert":false,"log_p":-2.0}\\n'
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from stream_detect.errors import ConfigError, OutputError
-from stream_detect.sinks.base import Sink
+from stream_detect.errors import ConfigError, OutputError, WriteInterrupted
+from stream_detect.sinks.base import Sink, StopFlag
 
 __all__ = [
     "DEFAULT_BUFFER_BYTES",
@@ -64,6 +76,9 @@ __all__ = [
 
 #: Buffered bytes beyond which ``write_batch`` hands data to the OS without waiting for ``flush``.
 DEFAULT_BUFFER_BYTES = 1 << 20
+
+#: Longest a write waiting for a stalled reader goes without looking at the stop flag.
+_STALL_POLL_MS = 100
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 
@@ -138,6 +153,18 @@ class JsonLinesSink(Sink):
         # Bytes reached the descriptor since the last fsync (or since opening).
         self._unsynced = False
         self._closed = False
+        self._stop: StopFlag | None = None
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            mode = 0
+        # Only a pipe or a socket waits on a reader; toggling a terminal's mode could
+        # disturb the shell that shares it.
+        self._may_stall = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+    def interrupt_on(self, stop: StopFlag | None) -> None:
+        """Give up a write to a stalled pipe or socket once ``stop`` is set (see the module)."""
+        self._stop = stop
 
     @property
     def broken(self) -> bool:
@@ -251,15 +278,33 @@ class JsonLinesSink(Sink):
         data = self._buffer[0] if len(self._buffer) == 1 else b"".join(self._buffer)
         self._buffer = []
         self._buffered = 0
-        view = memoryview(data)
+        if not self._may_stall:
+            self._write_all(memoryview(data))
+            return
+        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        try:
+            self._write_all(memoryview(data))
+        finally:
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, flags)
+
+    def _write_all(self, view: memoryview) -> None:
+        poller: select.poll | None = None
         while view:
             try:
                 written = os.write(self._fd, view)
             except BlockingIOError:
-                # An inherited descriptor may have been made non-blocking by someone else.
-                poller = select.poll()
-                poller.register(self._fd, select.POLLOUT)
-                poller.poll()
+                # The reader is not keeping up: wait for room, a stop request ends the wait.
+                if poller is None:
+                    poller = select.poll()
+                    poller.register(self._fd, select.POLLOUT)
+                while not poller.poll(_STALL_POLL_MS):
+                    if self._stop is not None and self._stop.is_set():
+                        self._failure = OutputError(self.name, "a stop was requested")
+                        raise WriteInterrupted(self.name) from None
+                if self._stop is not None and self._stop.is_set():
+                    self._failure = OutputError(self.name, "a stop was requested")
+                    raise WriteInterrupted(self.name) from None
                 continue
             except BrokenPipeError:
                 self._broken = True
@@ -289,6 +334,12 @@ class FileSink(JsonLinesSink):
 
     The directory must exist: a typo in it should fail loudly, not create a
     tree somewhere unexpected.
+
+    A file whose last line has no newline holds a write that was cut short (a
+    full disk, a crash in mid-write): its records were never delivered, so
+    their input positions were never checkpointed and a restart delivers
+    them again. Opening such a file removes that partial last line first, so
+    new lines never join it; complete lines are never touched.
 
     Parameters
     ----------
@@ -327,13 +378,50 @@ class FileSink(JsonLinesSink):
                 f"a file in an existing directory; {str(directory)!r} does not exist",
             )
         try:
-            fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            # Read access too: a partial last line is found by reading the end.
+            fd = os.open(name, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except IsADirectoryError:
             raise ConfigError(config_key, uri, f"a file, but {name!r} is a directory") from None
         except OSError as error:
             raise ConfigError(
                 config_key, uri, f"a writable file; {name!r}: {error.strerror}"
             ) from None
+        try:
+            _drop_partial_last_line(fd)
+        except OSError as error:
+            os.close(fd)
+            raise ConfigError(
+                config_key, uri, f"a file whose end can be repaired; {name!r}: {error.strerror}"
+            ) from None
         super().__init__(
             fd, uri=uri, name=name, close_fd=True, fsync=fsync, buffer_bytes=buffer_bytes
         )
+
+
+def _drop_partial_last_line(fd: int, chunk: int = 1 << 16) -> None:
+    """Truncate a regular file after its last newline (nothing if it ends with one or is empty).
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.jsonl")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b'{"a":1}\\n{"a":2}\\n{"a"')
+    >>> fd = os.open(path, os.O_RDWR)
+    >>> _drop_partial_last_line(fd, chunk=4); os.close(fd)
+    >>> open(path, "rb").read()
+    b'{"a":1}\\n{"a":2}\\n'
+    """
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return
+    end = info.st_size
+    if os.pread(fd, 1, end - 1) == b"\n":
+        return
+    start = end
+    while start > 0:
+        start = max(0, start - chunk)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            os.truncate(fd, start + newline + 1)
+            return
+        end = start
+    os.truncate(fd, 0)

@@ -98,6 +98,14 @@ class Source(ABC):
     def resume_token(self) -> dict[str, Any]:
         """A JSON-able token for the position just after the last record returned."""
 
+    def identity(self) -> dict[str, Any]:
+        """What tells this input from another, kept beside a resume token (may be empty).
+
+        A checkpoint stores the token merged with this; :meth:`seek` of a source
+        that has one refuses a token taken in another input.
+        """
+        return {}
+
     def seek(self, token: dict[str, Any]) -> None:
         """Continue after the position ``token`` describes; call before the first read.
 

@@ -51,6 +51,7 @@ What a record is:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import select
@@ -83,6 +84,8 @@ DEFAULT_READ_SIZE = 1 << 20
 PIPE_READ_SIZE = 1 << 16
 #: How often a followed file is checked for growth once its end was reached.
 DEFAULT_POLL_INTERVAL_S = 0.05
+#: Leading bytes of a file whose hash a resume token carries, to recognise the file.
+IDENTITY_BYTES = 4096
 
 _CR = 13
 
@@ -598,6 +601,10 @@ class FileSource(LineSource):
             raise InputError("is a directory, not a file", source=name)
         self._seekable = stat.S_ISREG(mode)
         self.resumable = self._seekable
+        info = os.fstat(fd)
+        self._identity = (info.st_dev, info.st_ino)
+        # (length, SHA-256) of the first bytes, cached: they do not change while read.
+        self._head: tuple[int, str] | None = None
         super().__init__(
             fd,
             uri=uri if uri is not None else f"file:{name}",
@@ -610,6 +617,71 @@ class FileSource(LineSource):
             close_fd=True,
         )
 
+    def identity(self) -> dict[str, Any]:
+        """What tells this file from another, to keep with a resume token.
+
+        ``device`` and ``inode`` name the file; ``head_bytes`` and ``head_sha256``
+        are the length and SHA-256 of its first bytes (up to
+        :data:`IDENTITY_BYTES`, never past the current resume position). A
+        token merged with these makes :meth:`seek` refuse another file.
+
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.jsonl"
+        >>> _ = path.write_bytes(b'{"x": 1}\\n{"x": 2}\\n')
+        >>> source = FileSource(path)
+        >>> _ = source.read_batch(1, linger_s=0.0, timeout_s=1.0)
+        >>> token = {**source.resume_token(), **source.identity()}
+        >>> token["head_bytes"]
+        9
+        >>> source.close()
+        >>> _ = path.write_bytes(b'{"y": 1}\\n{"y": 2}\\n')
+        >>> FileSource(path).seek(token)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        stream_detect.errors.InputError: ...: cannot resume: its first bytes differ ...
+        """
+        if not self._seekable:
+            return {}
+        length = min(self._resume[1], IDENTITY_BYTES)
+        if self._head is None or self._head[0] != length:
+            self._head = (length, self._head_digest(length))
+        return {
+            "device": self._identity[0],
+            "inode": self._identity[1],
+            "head_bytes": length,
+            "head_sha256": self._head[1],
+        }
+
+    def _head_digest(self, length: int) -> str:
+        return hashlib.sha256(os.pread(self._fd, length, 0)).hexdigest()
+
+    def _check_identity(self, token: dict[str, Any]) -> None:
+        """Refuse a token taken in another file (a token without identity is trusted)."""
+        length, digest = token.get("head_bytes"), token.get("head_sha256")
+        if length is None and digest is None:
+            return
+        if (
+            type(length) is not int
+            or not 0 <= length <= IDENTITY_BYTES
+            or not isinstance(digest, str)
+        ):
+            raise InputError(
+                f"resume token {token!r} has a malformed file identity", source=self.name
+            )
+        same_file = (token.get("device"), token.get("inode")) == self._identity
+        if self._head_digest(length) != digest:
+            raise InputError(
+                "cannot resume: its first bytes differ from those of the file the checkpoint "
+                "was written for (replaced or rewritten); use a new checkpoint file",
+                source=self.name,
+            )
+        if not same_file:
+            raise InputError(
+                "cannot resume: it is not the file the checkpoint was written for (another "
+                "device or inode, e.g. a copy or a rotated file); use a new checkpoint file",
+                source=self.name,
+            )
+
     def seek(self, token: dict[str, Any]) -> None:
         """Continue after the position ``token`` describes (from :meth:`resume_token`).
 
@@ -621,8 +693,9 @@ class FileSource(LineSource):
         ------
         InputError
             The token is malformed, lies beyond the end of the file, or does not
-            fall at the start of a line (the file was replaced or rewritten); or
-            the file is not a regular file (a named pipe cannot seek).
+            fall at the start of a line; the token names another file (other
+            device or inode, or other first bytes: the file was replaced or
+            rewritten); or the file is not a regular file (a named pipe cannot seek).
         """
         line, offset = self._validated_token(token)
         if not self._seekable:
@@ -642,5 +715,6 @@ class FileSource(LineSource):
                 "line; was the file replaced since the checkpoint?",
                 source=self.name,
             )
+        self._check_identity(token)
         os.lseek(self._fd, offset, os.SEEK_SET)
         self._reset(line, offset)

@@ -1,0 +1,55 @@
+"""Standard output or error closed by the caller (``>&-``, ``2>&-``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RUN = [sys.executable, "-m", "stream_detect", "run"]
+EVENTS = b'{"a": 1, "b": 2}\nnot json\n{"a": 2, "b": 3}\n'
+
+
+def run_with_closed(fd: int, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run over a stream with one bad line, descriptor ``fd`` closed in the child."""
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(EVENTS)
+    return subprocess.run(
+        [*RUN, "--source", f"file:{source}", "--emit", "all", *args]
+        if fd != 0
+        else [*RUN, "--emit", "all", *args],
+        capture_output=True,
+        preexec_fn=lambda: os.close(fd),
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+def test_dead_letters_to_a_closed_stderr_are_refused_with_exit_2(tmp_path: Path) -> None:
+    done = run_with_closed(2, tmp_path)
+    # Nothing can carry a message when stderr is closed: the status says it, not 1.
+    assert done.returncode == 2
+    assert done.stdout == b"", "refused before anything was scored"
+
+
+def test_a_closed_stderr_does_not_matter_when_nothing_goes_there(tmp_path: Path) -> None:
+    dead = tmp_path / "dead.jsonl"
+    done = run_with_closed(2, tmp_path, "--dead-letter", f"file:{dead}")
+    assert done.returncode == 0
+    assert [json.loads(line)["position"]["line"] for line in done.stdout.splitlines()] == [1, 3]
+    assert json.loads(dead.read_bytes())["position"]["line"] == 2
+
+
+def test_results_to_a_closed_stdout_are_refused_with_one_line(tmp_path: Path) -> None:
+    done = run_with_closed(1, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count(b"\n") == 1 and b"standard output is closed" in done.stderr
+
+
+def test_a_closed_stdin_is_refused_with_one_line(tmp_path: Path) -> None:
+    done = run_with_closed(0, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count(b"\n") == 1 and b"stdin is closed" in done.stderr

@@ -1,0 +1,173 @@
+"""A stop request (SIGTERM, SIGHUP without a config) while the output is slow or stalled.
+
+Each test starts ``python -m stream_detect run`` as a real process. Waits are
+bounded only to keep a hang from blocking the suite: a run that ignored the
+stop request while its reader stalled would never end by itself.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import signal
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from streams import assert_same_state, model_state
+
+from stream_detect.pipeline import run_stream
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.state import load_checkpoint
+from stream_detect.testing import ListSink, ListSource
+
+REPO = Path(__file__).resolve().parents[1]
+RUN = [sys.executable, "-m", "stream_detect", "run"]
+#: Far above what a stop needs; only a run that waits for its reader reaches it.
+HANG_S = 60.0
+EVENTS = 4_000
+FLAGS = ["--emit", "all", "--log-epsilon", "-14", "--retune-seconds", "0"]
+
+
+def write_events(path: Path, count: int = EVENTS) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(11)
+    events = [{"a": a, "b": b} for a, b in rng.normal(size=(count, 2)).tolist()]
+    path.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in events))
+    return events
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=HANG_S)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def pipe_queued(fd: int) -> int:
+    """Bytes waiting in a pipe, read from its reading end without taking them."""
+    queued = bytearray(4)
+    fcntl.ioctl(fd, termios.FIONREAD, queued)
+    return int.from_bytes(queued, sys.byteorder)
+
+
+def wait_until_stalled(proc: subprocess.Popen[bytes]) -> None:
+    """Wait until the run has filled its stdout pipe and can write no more."""
+    assert proc.stdout is not None
+    capacity = fcntl.fcntl(proc.stdout.fileno(), fcntl.F_GETPIPE_SZ)
+    deadline = time.monotonic() + HANG_S
+    before = -1
+    # Full enough and no longer growing (a pipe's pages are not all filled to the byte).
+    while (queued := pipe_queued(proc.stdout.fileno())) < capacity // 2 or queued != before:
+        assert proc.poll() is None, "the run ended before its output stalled"
+        assert time.monotonic() < deadline, "the output never filled"
+        before = queued
+        time.sleep(0.2)
+
+
+def complete_lines(data: bytes) -> list[dict[str, Any]]:
+    """The complete JSON lines of ``data``; a cut-off last line is not delivered."""
+    lines = data.split(b"\n")[:-1]
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def summary_of(stderr: bytes) -> dict[str, Any]:
+    lines = [line for line in stderr.splitlines() if line.startswith(b'{"summary"')]
+    assert lines, stderr[-2000:]
+    found: dict[str, Any] = json.loads(lines[-1])["summary"]
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_ends_the_run_while_nobody_reads_its_output(
+    started: list[subprocess.Popen[bytes]], tmp_path: Path, signum: int
+) -> None:
+    source, checkpoint = tmp_path / "big.jsonl", tmp_path / "ck.json"
+    events = write_events(source)
+    command = [
+        *RUN,
+        "--source",
+        f"file:{source}",
+        "--checkpoint",
+        str(checkpoint),
+        "--batch-size",
+        "50",
+        "--checkpoint-every",
+        "100",
+        *FLAGS,
+    ]
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as errors:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, cwd=REPO)
+    started.append(proc)
+    wait_until_stalled(proc)
+    proc.send_signal(signum)
+    # The old behaviour waited here for a reader that never comes.
+    status = proc.wait(timeout=HANG_S)
+    assert proc.stdout is not None
+    delivered = complete_lines(proc.stdout.read())
+    summary = summary_of(stderr.read_bytes())
+    assert status == 0 and summary["stopped_by"] == "signal, output stalled"
+    assert b"Traceback" not in stderr.read_bytes()
+
+    # Never checkpointed past what was delivered: every line before the resume point came out.
+    saved = load_checkpoint(checkpoint)
+    assert saved is not None, "checkpoints of the batches delivered before the stall"
+    resume_line = saved.source["line"]
+    assert resume_line > 1
+    delivered_lines = {r["position"]["line"] for r in delivered}
+    assert set(range(1, resume_line)) <= delivered_lines
+
+    # A restart with a reader re-delivers the rest; together nothing is missing.
+    done = subprocess.run(command, capture_output=True, cwd=REPO, timeout=HANG_S)
+    assert done.returncode == 0, done.stderr[-2000:]
+    resumed = complete_lines(done.stdout)
+    assert resumed[0]["position"]["line"] == resume_line
+    lines = delivered_lines | {r["position"]["line"] for r in resumed}
+    assert lines == set(range(1, EVENTS + 1))
+    # Exactly-once learning across the interrupted write.
+    whole = tmp_path / "whole.json"
+    run_stream(
+        RunSettings(checkpoint=str(whole)),
+        DetectorSettings(log_epsilon=-14.0, retune_seconds=0.0),
+        source=ListSource(events),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    )
+    assert_same_state(model_state(checkpoint), model_state(whole))
+
+
+def test_sighup_without_a_config_does_not_end_the_run(
+    started: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    source = tmp_path / "events.jsonl"
+    write_events(source, 300)
+    command = [*RUN, "--source", f"file:{source}?follow=true", *FLAGS]
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as errors:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, cwd=REPO)
+    started.append(proc)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert json.loads(first)["position"]["line"] == 1
+    proc.send_signal(signal.SIGHUP)
+    with source.open("ab") as more:
+        more.write(b'{"a": 0.5, "b": -0.5}\n')
+    # Still running after the SIGHUP: the appended line is scored.
+    lines = [proc.stdout.readline() for _ in range(300)]
+    assert json.loads(lines[-1])["position"]["line"] == 301
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=HANG_S) == 0
+    summary = summary_of(stderr.read_bytes())
+    assert summary["events"] == 301 and summary["stopped_by"] == "signal"
