@@ -85,7 +85,13 @@ _T2 = TypeVar("_T2")
 
 
 #: The flag of a config key, where it is not the key's own (``[transforms]`` has ``--transform``).
-_FLAG_OF = {"transforms": "--transform"}
+_FLAG_OF = {"transforms": "--transform", "direction": "--direction"}
+#: Settings that no longer exist, with what to use instead.
+REMOVED_KEYS = {
+    "contamination": "no such setting: without labels alerts compare the calibrated log tail "
+    "with log_tail_epsilon (remove contamination)",
+    "relearn_after": "no such setting: it is now accept_after, counted the same way",
+}
 #: Where :class:`StoreOnce` notes the flags already given on a command line.
 _SEEN = "_flags_given"
 
@@ -164,6 +170,17 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
                     help=_escape(
                         "transform a feature before modelling: log, log:C, sqrt, root:K "
                         "(repeat for several; adds to and overrides the [transforms] table)"
+                    ),
+                )
+            if spec.name == "direction":
+                group.add_argument(
+                    "--direction",
+                    action="append",
+                    metavar="FEATURE=high|low|both",
+                    default=None,
+                    help=_escape(
+                        "only alert on high (or low) values of a feature (repeat for several; "
+                        "adds to and overrides the [direction] table)"
                     ),
                 )
             if not spec.cli:
@@ -337,7 +354,7 @@ features are known)
     Traceback (most recent call last):
     ...
     stream_detect.errors.ConfigError: config key batch_sise: got 5, expected a known key \
-(did you mean 'batch_size'?); known keys: batch_size, checkpoint, ...
+(did you mean 'batch_size'?); known keys: accept_after, batch_size, ...
     """
     return _build(values, overrides or {}, classes)
 
@@ -358,6 +375,8 @@ def _build(
     built = _unique_classes((*classes, *ALL_SETTINGS))
     specs = specs_by_name(built)
     for key, value in (*values.items(), *overrides.items()):
+        if key in REMOVED_KEYS:
+            raise ConfigError(key, value, REMOVED_KEYS[key], source=file if key in values else None)
         if key not in specs:
             raise ConfigError(
                 key,
@@ -471,6 +490,9 @@ def load_settings(
     items = getattr(args, "transform", None)
     if items and "transforms" in specs:
         overrides["transforms"] = _transform_items(items)
+    directions = getattr(args, "direction", None)
+    if directions and "direction" in specs:
+        overrides["direction"] = _direction_items(directions)
     return _build(values, overrides, classes, file=config, flags=True)
 
 
@@ -492,6 +514,8 @@ def locate_error_in_args(error: ConfigError, args: argparse.Namespace) -> Config
     ]
     if getattr(args, "transform", None):
         from_flags.append("transforms")
+    if getattr(args, "direction", None):
+        from_flags.append("direction")
     config = getattr(args, "config", None)
     from_file: Iterable[str] = ()
     if config is not None:
@@ -527,4 +551,24 @@ def _transform_items(items: Sequence[str]) -> dict[str, str]:
                 flag="--transform",
             )
         table[feature] = spec.strip()
+    return table
+
+
+def _direction_items(items: Sequence[str]) -> dict[str, str]:
+    """``["FEATURE=high", ...]`` from ``--direction`` as a table (words are checked later).
+
+    >>> _direction_items(["cpu=high", "free = low"])
+    {'cpu': 'high', 'free': 'low'}
+    """
+    table: dict[str, str] = {}
+    for item in items:
+        feature, sep, word = item.rpartition("=")
+        if not sep or not feature.strip() or feature.strip() in table:
+            raise ConfigError(
+                "direction",
+                item,
+                "FEATURE=high, FEATURE=low or FEATURE=both, each feature once",
+                flag="--direction",
+            )
+        table[feature.strip()] = word.strip()
     return table

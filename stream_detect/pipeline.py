@@ -399,6 +399,7 @@ class Pipeline:
         log_p = _floats(found.log_p)
         score = _floats(found.score)
         distance = _floats(found.distance_sq)
+        log_tail = _floats(found.log_tail)
         log_epsilon = _floats(found.log_epsilon)
         alert = found.alert.tolist()
         warmup = found.warmup.tolist()
@@ -411,6 +412,7 @@ class Pipeline:
                 log_p=log_p[i],
                 score=score[i],
                 mahalanobis_sq=distance[i],
+                log_tail=log_tail[i],
                 log_epsilon=log_epsilon[i],
                 alert=alert[i],
                 warmup=warmup[i],

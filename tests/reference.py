@@ -61,7 +61,8 @@ def reference_run(
         np.zeros(rows, bool),
         np.zeros(rows, np.int64),
     )
-    after = settings.relearn_after
+    after = settings.accept_after
+    flagged = settings.flagged or "clip"
     for i in range(rows):
         key = keys[i] if keyed and keys is not None else ""
         if key not in models:
@@ -101,17 +102,17 @@ def reference_run(
             m.pending.clear()
             continue
         m.run_length += 1
-        if settings.flagged == "learn" or (
-            settings.flagged == "exclude" and after and m.run_length > after
-        ):
+        if flagged == "learn" or (after and m.run_length > after):
             m.stats.update(x)
             m.learned += 1
-        elif settings.flagged == "clip":
-            at_mean = score + 0.5 * d2
-            shrink = math.sqrt(2 * (at_mean - threshold) / d2) if at_mean > threshold else 0.0
-            m.stats.update(mean + min(1.0, shrink) * (x - mean))
+            continue
+        if flagged == "clip":
+            # Learned at most clip_sigma Mahalanobis units from the mean.
+            radius = settings.clip_sigma
+            shrink = radius / math.sqrt(d2) if d2 > radius**2 else 1.0
+            m.stats.update(mean + shrink * (x - mean))
             m.learned += 1
-        else:
+        if after:
             m.pending.append(x)
             if after and m.run_length >= after:
                 for p in m.pending:
