@@ -6,11 +6,13 @@ event teaches the model of its key:
 * a labelled event is held out for validation (unless ``learn_labelled``);
 * an unlabelled event that raised no alert is learned;
 * an event that raised an alert is learned clipped (``flagged = "clip"``, the
-  default for a Gaussian model): pulled towards the mean until its squared
-  Mahalanobis distance is at most ``clip_sigma``² (μ ± kσ for one feature), so
-  one wild value cannot inflate the variance and blind the model; or it is
-  excluded (``"exclude"``, the default for a river model) or learned fully
-  (``"learn"``);
+  default for a Gaussian model) if it starts a run of alerts: pulled towards
+  the mean until its squared Mahalanobis distance is at most ``clip_sigma``²
+  (μ ± kσ for one feature), so one wild value cannot inflate the variance and
+  blind the model, while isolated alerts still widen it a little (excluding
+  every tail event would shrink the variance until everything alerts); the
+  later alerts of the run are not learned. Or it is excluded (``"exclude"``,
+  the default for a river model) or learned fully (``"learn"``);
 * a run of ``accept_after`` consecutive alerts of one key is accepted as the
   new normal: the run's events are learned as they are (with ``clip``, on
   top of their clipped copies), and so is the rest of the run, so a lasting
@@ -191,7 +193,9 @@ class LearningPolicy:
     def _handle_flagged(self, state: KeyState, x: Array, block: ScoreBlock, row: int) -> None:
         """What one flagged, learnable event teaches its model."""
         state.run_length += 1
-        if self.flagged == "clip":
+        if self.flagged == "clip" and state.run_length == 1:
+            # Only the alert that starts a run is learned (clipped): a fault that lasts
+            # must not drag the model towards itself before accept_after says so.
             state.model.learn(self._clipped(x, block, row)[None, :])
             state.learned += 1
         if not self.accept_after:

@@ -106,8 +106,8 @@ def reference_run(
             m.stats.update(x)
             m.learned += 1
             continue
-        if flagged == "clip":
-            # Learned at most clip_sigma Mahalanobis units from the mean.
+        if flagged == "clip" and m.run_length == 1:
+            # The first alert of a run is learned at most clip_sigma Mahalanobis units out.
             radius = settings.clip_sigma
             shrink = radius / math.sqrt(d2) if d2 > radius**2 else 1.0
             m.stats.update(mean + shrink * (x - mean))
