@@ -155,6 +155,11 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
         help="TOML file of settings: keys named like the flags with underscores "
         "(batch_size = 512), tables [model_params] and [transforms]; flags override it",
     )
+    for removed in REMOVED_KEYS:
+        # Hidden: a removed flag gets the sentence saying what replaced it, not argparse's usage.
+        parser.add_argument(
+            "--" + removed.replace("_", "-"), dest=removed, default=None, help=argparse.SUPPRESS
+        )
     for cls in _unique_classes(classes or ALL_SETTINGS):
         doc = (inspect.getdoc(cls) or cls.__name__).splitlines()[0]
         group = parser.add_argument_group(
@@ -487,6 +492,10 @@ def load_settings(
         for name, spec in specs.items()
         if spec.cli and getattr(args, name, None) is not None
     }
+    for removed in REMOVED_KEYS:
+        if getattr(args, removed, None) is not None:
+            flag = "--" + removed.replace("_", "-")
+            raise ConfigError(removed, getattr(args, removed), REMOVED_KEYS[removed], flag=flag)
     items = getattr(args, "transform", None)
     if items and "transforms" in specs:
         overrides["transforms"] = _transform_items(items)

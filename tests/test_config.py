@@ -185,6 +185,8 @@ def test_the_parser_has_no_flag_without_a_field() -> None:
     bools = {field.name for _, field in FIELDS if isinstance(field.default, bool)}
     expected = {flag(name) for name in cli_fields} | {"--no-" + flag(n)[2:] for n in bools}
     expected |= {"-h", "--help", "--config", "--transform", "--direction"}
+    # Removed settings keep a hidden flag that says what replaced them.
+    expected |= {"--contamination", "--relearn-after"}
     assert set(make_parser()._option_string_actions) == expected
 
 
@@ -281,6 +283,8 @@ ERRORS: list[tuple[str, str | None, list[str], str, Any, str]] = [
     ("renamed-key", "relearn_after = 25\n", [], "relearn_after", 25, "now accept_after"),
     ("bad-direction", '[direction]\ncpu = "up"\n', [], "direction.cpu", "up", "high, low"),
     ("direction-no-eq", None, ["--direction", "cpu"], "direction", "cpu", "FEATURE=high"),
+    ("removed-flag", None, ["--contamination", "0.01"], "contamination", "0.01",
+     "log_tail_epsilon"),
     ("half-life", "half_life = 0.5\n", [], "half_life", 0.5, "a number >= 1.0, or none"),
     ("choice", 'flagged = "drop"\n', [], "flagged", "drop", "'exclude', 'clip', 'learn'"),
     ("choice-typo", 'emit = "alert"\n', [], "emit", "alert", "did you mean 'alerts'?"),
