@@ -43,6 +43,8 @@ DEFAULT_DATA = Path(
     os.environ.get("STREAM_DETECT_REFERENCE_DATA")
     or Path(__file__).resolve().parents[2] / "shared" / "data"
 )
+#: The per-event fields of :class:`Detections` (all but the contributions).
+_FIELDS = ("log_p", "score", "distance_sq", "log_tail", "log_epsilon", "alert", "warmup", "n")
 #: Acceptance times compared on the equipment fault, in events.
 ACCEPT_AFTER = (0, 25, 100, 300, 600, 1200)
 
@@ -52,11 +54,7 @@ def stream(X: Array, settings: DetectorSettings, batch: int = 4096) -> Detection
     detector = Detector(settings, tuple(f"f{j}" for j in range(X.shape[1])))
     parts = [detector.process(X[i : i + batch]) for i in range(0, X.shape[0], batch)]
     return Detections(
-        **{
-            name: np.concatenate([getattr(p, name) for p in parts])
-            for name in ("log_p", "score", "distance_sq", "log_tail", "log_epsilon")
-            + ("alert", "warmup", "n")
-        }
+        **{name: np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS}
     )
 
 
