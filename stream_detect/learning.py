@@ -13,10 +13,12 @@ event teaches the model of its key:
   every tail event would shrink the variance until everything alerts); the
   later alerts of the run are not learned. Or it is excluded (``"exclude"``,
   the default for a river model) or learned fully (``"learn"``);
-* a run of ``accept_after`` consecutive alerts of one key is accepted as the
-  new normal: the run's events are learned as they are (with ``clip``, on
-  top of their clipped copies), and so is the rest of the run, so a lasting
-  level shift stops alerting while a shorter fault keeps alerting throughout.
+* a deviation is counted per key: +1 per alert, -1 per calm row, between 0
+  and ``accept_after``; when the count reaches ``accept_after`` the deviation
+  is accepted as the new normal: its pending alerts (the last
+  ``accept_after``) are learned as they are, and so are its alerts from then
+  on until a calm row, so a lasting level shift stops alerting while a
+  shorter fault keeps alerting throughout.
 
 Each event is scored against the model as it stood just before it, so the
 result does not depend on batching. A block of a key's rows is scored assuming
@@ -180,27 +182,40 @@ class LearningPolicy:
     def _admitting(self, state: KeyState) -> bool:
         return bool(self.accept_after) and state.run_length >= self.accept_after
 
-    @staticmethod
-    def _count_run(state: KeyState, alert: BoolArray, learned: BoolArray) -> None:
-        """Update the run of consecutive alerts with rows that were learned as scored."""
+    def _count_run(self, state: KeyState, alert: BoolArray, learned: BoolArray) -> None:
+        """Update the deviation count with rows that were learned as scored.
+
+        The count rises by one per alert and falls by one per calm row, never
+        below 0 nor above ``accept_after``: a deviation whose rows alert more
+        often than not builds up to acceptance even if some rows fall under the
+        threshold, and its pending alerts are forgotten once the count is back
+        at 0. Learned alerts only come before the first calm row here (after it
+        the deviation is no longer accepted, so an alert ends the clean prefix).
+        """
+        if self.flagged == "learn":
+            return
         calm = np.flatnonzero(learned & ~alert)
-        if calm.size:
-            state.run_length = int(np.count_nonzero(alert[calm[-1] :] & learned[calm[-1] :]))
+        stop = calm[0] if calm.size else alert.size
+        count = state.run_length + int(np.count_nonzero(alert[:stop] & learned[:stop]))
+        if self.accept_after:
+            count = min(count, self.accept_after)
+        state.run_length = max(0, count - calm.size)
+        if state.run_length == 0:
             state.pending.clear()
-        else:
-            state.run_length += int(np.count_nonzero(alert & learned))
 
     def _handle_flagged(self, state: KeyState, x: Array, block: ScoreBlock, row: int) -> None:
         """What one flagged, learnable event teaches its model."""
         state.run_length += 1
         if self.flagged == "clip" and state.run_length == 1:
-            # Only the alert that starts a run is learned (clipped): a fault that lasts
-            # must not drag the model towards itself before accept_after says so.
+            # Only the alert that starts a deviation is learned (clipped): a fault that
+            # lasts must not drag the model towards itself before accept_after says so.
             state.model.learn(self._clipped(x, block, row)[None, :])
             state.learned += 1
         if not self.accept_after:
             return
         state.pending.append(x)
+        if len(state.pending) > self.accept_after:
+            del state.pending[0]
         if self._admitting(state):
             # A run this long is a new normal, not an anomaly: learn it as it is.
             state.model.learn(np.array(state.pending))
