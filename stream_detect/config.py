@@ -90,7 +90,7 @@ _FLAG_OF = {"transforms": "--transform", "direction": "--direction"}
 REMOVED_KEYS = {
     "contamination": "no such setting: without labels alerts compare the calibrated log tail "
     "with log_tail_epsilon (remove contamination)",
-    "relearn_after": "no such setting: it is now accept_after, counted the same way",
+    "relearn_after": "no such setting: it is now accept_after (alerts count up, calm events down)",
 }
 #: Where :class:`StoreOnce` notes the flags already given on a command line.
 _SEEN = "_flags_given"

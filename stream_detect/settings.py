@@ -112,8 +112,8 @@ class DetectorSettings:
     learn_labelled: bool = _opt(False, "also learn labelled events (default: hold them out)")
     accept_after: int = _opt(
         DEFAULT_ACCEPT_AFTER,
-        "a run of this many consecutive alerts of one key is accepted as the new normal and "
-        "learned as it is (0: never)",
+        "events a persistent deviation takes to be accepted as the new normal: alerts of a "
+        "key count up, calm events down; at this count its alerts are learned (0: never)",
         min=0,
     )
     half_life: float | None = _opt(
