@@ -8,6 +8,7 @@ the perfect one 100. Prints one row per policy for what a flagged event does
 to the model, next to NAB's published windowedGaussian and the null detector:
 
     python bench/nab.py [--data NAB_DIR] [--alert-z 4] [--sweep z2|erf] [--jobs 2]
+    python bench/nab.py --defaults [--accept-after N ...]
 
 NAB_DIR is a copy of NAB v1.1's data/ and labels/ (default: $STREAM_DETECT_REFERENCE_DATA/nab,
 else shared/data/nab beside the repository).
@@ -24,6 +25,13 @@ results file. The chosen thresholds are printed as |z|.
 
 The detector's own alerts only decide what it learns (NAB has no labels in the
 stream): a fixed log ε on the scale-free score, equivalent to ``|z| > --alert-z``.
+
+``--defaults`` runs ``stream-detect run``'s defaults instead: alerts compare the
+log tail probability (the prior's Student-t tail) with the default
+``log_tail_epsilon``, an alert is learned clipped at ``clip_sigma`` and a run of
+``accept_after`` alerts is accepted; the sweep then ranks events by that same
+log tail (warm-up events rank last). ``--accept-after`` adds rows of ``clip``
+with other acceptance times.
 """
 
 from __future__ import annotations
@@ -190,6 +198,7 @@ class StreamResult:
     warmup: BoolArray
     alerts: int
     relearned: int
+    log_tail: Array
 
     @property
     def distance_values(self) -> Array:
@@ -200,9 +209,12 @@ class StreamResult:
         return values
 
     def sweep_values(self, on: str) -> Array:
-        """What the threshold sweep ranks: ``"z2"`` (exact order) or ``"erf"`` (NAB's score)."""
+        """What the sweep ranks: ``"z2"`` (exact order), ``"erf"`` (NAB's score) or ``"tail"``."""
         if on == "erf":
             return nab_anomaly_score(self.distance_sq, self.warmup)
+        if on == "tail":
+            values: Array = np.where(self.warmup | ~np.isfinite(self.log_tail), 0.0, -self.log_tail)
+            return values
         return self.distance_values
 
 
@@ -214,13 +226,15 @@ def stream(values: Array, settings: DetectorSettings, batch_size: int) -> Stream
     labels = np.full(rows, -1, dtype=np.int8)
     keys = [_KEY] * rows
     distance_sq = np.empty(rows)
+    log_tail = np.empty(rows)
     warmup = np.empty(rows, dtype=bool)
     for start in range(0, rows, batch_size):
         stop = min(rows, start + batch_size)
         out = detector.process(X[start:stop], labels[start:stop], keys[start:stop])
         distance_sq[start:stop] = out.distance_sq
+        log_tail[start:stop] = out.log_tail
         warmup[start:stop] = out.warmup
-    return StreamResult(distance_sq, warmup, detector.alerts, detector.relearned)
+    return StreamResult(distance_sq, warmup, detector.alerts, detector.relearned, log_tail)
 
 
 def _stream_task(task: tuple[int, Array, DetectorSettings, int]) -> tuple[int, StreamResult]:
@@ -236,16 +250,30 @@ class Policy:
     settings: DetectorSettings
 
 
+def default_policies(base: DetectorSettings, accept_after: Sequence[int]) -> list[Policy]:
+    """``run``'s defaults with each learning policy, and ``clip`` with other acceptance times."""
+    rows = [
+        Policy(f"{flagged}, accept_after={base.accept_after}", replace(base, flagged=flagged))
+        for flagged in ("exclude", "clip", "learn")
+    ]
+    rows += [
+        Policy(f"clip, accept_after={after}", replace(base, accept_after=after))
+        for after in accept_after
+        if after != base.accept_after
+    ]
+    return rows
+
+
 def policies(base: DetectorSettings, half_life: float) -> list[Policy]:
     """The learning policies compared: what a flagged event does to the model."""
-    default_relearn = base.relearn_after
+    default_accept = 25
     return [
-        Policy("exclude, relearn off", replace(base, flagged="exclude", relearn_after=0)),
+        Policy("exclude, accept off", replace(base, flagged="exclude", accept_after=0)),
         Policy(
-            f"exclude, relearn_after={default_relearn}",
-            replace(base, flagged="exclude", relearn_after=default_relearn),
+            f"exclude, accept_after={default_accept}",
+            replace(base, flagged="exclude", accept_after=default_accept),
         ),
-        Policy("clip", replace(base, flagged="clip")),
+        Policy("clip", replace(base, flagged="clip", accept_after=default_accept)),
         Policy("learn", replace(base, flagged="learn")),
         Policy(
             f"learn, half_life={half_life:g}", replace(base, flagged="learn", half_life=half_life)
@@ -281,6 +309,8 @@ def _threshold_note(thresholds: dict[str, float], on: str) -> str:
     if on == "erf":
         cells = [f"{thresholds[p]:.6f}" for p in PROFILES]
         return "score >= " + " / ".join(cells)
+    if on == "tail":
+        return "log tail <= " + " / ".join(f"{-thresholds[p]:.2f}" for p in PROFILES)
     z = [math.sqrt(thresholds[p]) for p in PROFILES]
     return "|z| >= " + " / ".join(f"{v:.2f}" if v < 1e3 else f"{v:.3g}" for v in z)
 
@@ -296,18 +326,24 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    # log p of the standardised event at |z| = alert_z, so an alert means |z| > alert_z.
-    log_epsilon = -0.5 * (args.alert_z**2 + math.log(2.0 * math.pi))
-    base = DetectorSettings(
-        key_field=_KEY,
-        min_samples=args.min_samples,
-        log_epsilon=log_epsilon,
-        contamination=0.0,
-        retune_every=0,
-        retune_labels=0,
-        retune_seconds=0.0,
-    )
-    chosen = policies(base, args.half_life)
+    if args.defaults:
+        base = DetectorSettings(
+            key_field=_KEY, min_samples=args.min_samples, retune_every=0, retune_seconds=0.0
+        )
+        chosen = default_policies(base, args.accept_after)
+        args.sweep = "tail"
+    else:
+        # log p of the standardised event at |z| = alert_z, so an alert means |z| > alert_z.
+        log_epsilon = -0.5 * (args.alert_z**2 + math.log(2.0 * math.pi))
+        base = DetectorSettings(
+            key_field=_KEY,
+            min_samples=args.min_samples,
+            log_epsilon=log_epsilon,
+            retune_every=0,
+            retune_labels=0,
+            retune_seconds=0.0,
+        )
+        chosen = policies(base, args.half_life)
     tasks = [
         (p * len(corpus.names) + f, values, policy.settings, args.batch_size)
         for p, policy in enumerate(chosen)
@@ -341,11 +377,16 @@ def run(args: argparse.Namespace) -> int:
     rows.extend(_windowed_gaussian_rows(corpus))
     rows.append(Row("null", dict.fromkeys(PROFILES, 0.0)))
 
+    alerting = (
+        f"log tail < {base.log_tail_epsilon:.2f} (run's defaults)"
+        if args.defaults
+        else f"|z| > {args.alert_z:g}"
+    )
+    ranked = {"z2": "z²", "erf": "the erf score", "tail": "the log tail"}[args.sweep]
     print(
         f"NAB v1.1 from {args.data}: {n_files} series, {corpus.events:,} events; "
         f"detector d=1, min_samples={args.min_samples}, alerts (for learning) at "
-        f"|z| > {args.alert_z:g}; NAB threshold optimised per profile over the corpus "
-        f"(sweep on {'z²' if args.sweep == 'z2' else 'the erf score'})"
+        f"{alerting}; NAB threshold optimised per profile over the corpus (sweep on {ranked})"
     )
     print(format_table(rows))
     print(
@@ -392,6 +433,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="rank events by z² (default) or by the erf score, which is 1.0 from |z| ~ 8.3 on",
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help="run's default thresholds and learning, ranked by the log tail",
+    )
+    parser.add_argument(
+        "--accept-after",
+        type=int,
+        nargs="*",
+        default=[],
+        help="with --defaults: more clip rows with these acceptance times (in events)",
+    )
     args = parser.parse_args(argv)
     if not (args.data / "data").is_dir() or not (args.data / "labels").is_dir():
         print(

@@ -64,6 +64,7 @@ from stream_detect.validation import (
 
 __all__ = [
     "ALL_SETTINGS",
+    "REMOVED_KEYS",
     "build_settings",
     "locate_error",
     "read_config_file",
@@ -79,7 +80,13 @@ _T2 = TypeVar("_T2")
 
 
 #: The flag of a config key, where it is not the key's own (``[transforms]`` has ``--transform``).
-_FLAG_OF = {"transforms": "--transform", "derived": "--derive"}
+_FLAG_OF = {"transforms": "--transform", "derived": "--derive", "direction": "--direction"}
+#: Settings that no longer exist, with what to use instead.
+REMOVED_KEYS = {
+    "contamination": "no such setting: without labels alerts compare the calibrated log tail "
+    "with log_tail_epsilon (remove contamination)",
+    "relearn_after": "no such setting: it is now accept_after (alerts count up, calm events down)",
+}
 
 
 def unique_classes(classes: Iterable[type[Any]]) -> tuple[type[Any], ...]:
@@ -194,7 +201,7 @@ features are known)
     Traceback (most recent call last):
     ...
     stream_detect.errors.ConfigError: config key batch_sise: got 5, expected a known key \
-(did you mean 'batch_size'?); known keys: batch_size, checkpoint, ...
+(did you mean 'batch_size'?); known keys: accept_after, batch_size, ...
     """
     return build_settings(values, overrides or {}, classes)
 
@@ -219,6 +226,8 @@ def build_settings(
     built = unique_classes((*classes, *ALL_SETTINGS))
     specs = specs_by_name(built)
     for key, value in (*values.items(), *overrides.items()):
+        if key in REMOVED_KEYS:
+            raise ConfigError(key, value, REMOVED_KEYS[key], source=file if key in values else None)
         if key not in specs:
             raise ConfigError(
                 key,

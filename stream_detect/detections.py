@@ -17,10 +17,11 @@ BoolArray = NDArray[np.bool_]
 class Detections:
     """Per-event results of one batch, aligned with its rows.
 
-    ``score`` is what was compared with ``log_epsilon``: log p(x) with one
-    Gaussian model, the scale-free log-density with a model per key, and a
-    model's own score (lower is more anomalous) for a model that has no
-    density, whose ``log_p`` is then NaN. ``n`` is the number of events the
+    ``score`` is what was compared with ``log_epsilon``: the log tail
+    probability ``log_tail`` unless a ``log_epsilon`` was given; with one, log
+    p(x) with one Gaussian model and the scale-free log-density with a model
+    per key; a model's own score (lower is more anomalous) for a model that
+    has no density, whose ``log_p`` and ``log_tail`` are then NaN. ``n`` is the number of events the
     model had learned when it scored the event. ``contributions`` maps a row
     that raised an alert to its top features, largest contribution to the
     squared distance first.
@@ -32,6 +33,7 @@ class Detections:
     log_p: Array
     score: Array
     distance_sq: Array
+    log_tail: Array
     log_epsilon: Array
     alert: BoolArray
     warmup: BoolArray
@@ -46,6 +48,7 @@ class Detections:
             log_p=nan.copy(),
             score=nan.copy(),
             distance_sq=nan.copy(),
+            log_tail=nan.copy(),
             log_epsilon=nan.copy(),
             alert=np.zeros(rows, dtype=bool),
             warmup=np.zeros(rows, dtype=bool),

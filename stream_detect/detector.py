@@ -9,14 +9,19 @@
    warm-up, and what the event teaches its model is decided by the
    :class:`~stream_detect.learning.LearningPolicy`;
 3. log ε is held and re-chosen by the :class:`~stream_detect.tuning.ThresholdTuner`
-   (every N events, K new labels or T seconds; a no-label fallback), which the
-   detector asks after every segment of a batch and after each feedback label.
+   (every N events, K new labels or T seconds), which the detector asks after
+   every segment of a batch and after each feedback label.
 
-With one Gaussian model the score is log p(x), the classic rule. With a model
-per key the score is the scale-free ``-0.5 (D² + d log 2π)``, so one
-threshold means the same deviation for a quiet key as for a noisy one (see
-DESIGN point 9). A model without a density (river) is thresholded on its own
-score, and its ``log_p`` is NaN.
+Which score alerts compare is fixed when the detector is built. Without a
+``log_epsilon`` it is the log tail probability of a Gaussian model (the
+prior's Student-t tails combined by Fisher's method, or the χ²_d tail of the
+squared Mahalanobis distance), compared with ``log_tail_epsilon``: the same
+false alert rate on every stream and key, from the first event past warm-up,
+and never moved by the alerts themselves. Given a ``log_epsilon``, the
+classic rule holds: log p(x) with one model, the scale-free
+``-0.5 (D² + d log 2π)`` with a model per key (DESIGN point 9). Labels re-tune
+log ε on the same score. A model without a density (river) is thresholded on
+its own score, and its ``log_p`` and ``log_tail`` are NaN.
 
 Words used below: a batch is cut into *segments* (the rows before the next
 re-tune), a segment into *pieces* (so eviction matches the event-by-event
@@ -38,8 +43,16 @@ from stream_detect.detections import Detections
 from stream_detect.errors import ConfigError, ModelError
 from stream_detect.fitted_model import FittedModel
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, KeyState, groups
-from stream_detect.learning import LearningPolicy
-from stream_detect.models import Model, ScoreBlock, build_model, model_kind
+from stream_detect.learning import LearningPolicy, flagged_policy
+from stream_detect.models import (
+    Model,
+    ScoreBlock,
+    ScoreRule,
+    build_model,
+    direction_codes,
+    model_kind,
+)
+from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings
 from stream_detect.threshold import ThresholdChoice, ValidationBuffer
@@ -98,7 +111,7 @@ class Detector:
         if not self.features:
             raise ConfigError("features", list(self.features), "at least one feature")
         kind = model_kind(settings.model)
-        if settings.flagged == "clip" and not kind.clipped_learning:
+        if flagged_policy(settings) == "clip" and not kind.clipped_learning:
             raise ConfigError("flagged", "clip", "a Gaussian model (clipping needs a mean)")
         self.keyed = settings.key_field is not None
         d = len(self.features)
@@ -111,15 +124,20 @@ class Detector:
             self._new_model,
             initial_learned=0 if initial_model is None else round(initial_model.n),
         )
-        self.policy = LearningPolicy(settings, min_samples=self.min_samples, keyed=self.keyed)
+        self.rule: ScoreRule = score_rule(settings)
+        self.policy = LearningPolicy(settings, min_samples=self.min_samples, rule=self.rule)
         self.tuner = ThresholdTuner(settings, d, clock=clock)
         self.recent_events = RecentEvents(settings.id_memory, d)
         self.alerts = 0
 
     def _new_model(self) -> Model:
         settings = self.settings
+        prior = NormalInverseGammaPrior() if settings.prior else None
         if self.initial_model is not None:
-            return self.initial_model.streaming_model(settings.half_life)
+            model = self.initial_model.streaming_model(settings.half_life)
+            model.prior = None if model.full else prior
+            model.direction = direction_codes(self.features, settings.direction)
+            return model
         return build_model(
             settings.model,
             self.features,
@@ -127,6 +145,8 @@ class Detector:
             variance_floor=settings.variance_floor,
             params=settings.model_params,
             river_scaler=settings.river_scaler,
+            prior=prior,
+            direction=settings.direction,
         )
 
     # ------------------------------------------------- views of the parts
@@ -143,7 +163,7 @@ class Detector:
 
     @property
     def epsilon_source(self) -> str:
-        """Where log ε came from: ``unset``, ``initial``, ``f1`` or ``quantile``."""
+        """Where log ε came from: ``unset``, ``default`` (the tail), ``initial`` or ``f1``."""
         return self.tuner.epsilon_source
 
     @property
@@ -251,8 +271,6 @@ class Detector:
         if labelled.size:
             group_keys = None if keys is None else [keys[i] for i in labelled.tolist()]
             self.tuner.add_labelled(X[labelled], labels[labelled], group_keys)
-        usable = segment[(labels[start:stop] < 0) & ~out.warmup[start:stop]]
-        self.tuner.remember_scores(out.score[usable])
 
     def _explain(
         self,
@@ -321,15 +339,28 @@ class Detector:
     def reconfigure(self, settings: DetectorSettings) -> None:
         """Take new threshold settings while running (a config reload).
 
-        The threshold schedule and the fallback read the new values from the
-        next event on; a ``log_epsilon`` that changes is in force at once, as
-        a threshold the user gave. Settings that shape the models (features,
-        model, floors) must not differ: the caller refuses those.
+        The threshold schedule reads the new values from the next event on; a
+        ``log_epsilon`` that changes is in force at once, as a threshold the
+        user gave, and so is a changed ``log_tail_epsilon`` while that is the
+        threshold. Settings that shape the models (features, model, floors)
+        must not differ: the caller refuses those; so does this method,
+        with :class:`ConfigError`, a ``log_epsilon`` given or removed, which
+        would change the score itself.
         """
+        if score_rule(settings) != self.rule:
+            raise ConfigError(
+                "log_epsilon",
+                settings.log_epsilon,
+                f"a value only if one was given at start ({self.settings.log_epsilon}): it "
+                "chooses which score alerts compare; restart to change it",
+            )
+        old_tail = self.settings.log_tail_epsilon
         self.settings = settings
         self.tuner.settings = settings
         if settings.log_epsilon is not None and settings.log_epsilon != self.tuner.log_epsilon:
             self.tuner.override(settings.log_epsilon)
+        elif self.tuner.epsilon_source == "default" and settings.log_tail_epsilon != old_tail:
+            self.tuner.reset_default()
 
     # --------------------------------------------------------------- feedback
 
@@ -409,6 +440,9 @@ class Detector:
             "half_life": self.settings.half_life,
             "transforms": self.transforms.to_dict(),
             "variance_floor": self.settings.variance_floor,
+            "score_rule": self.rule,
+            "prior": self.settings.prior,
+            "direction": self.settings.direction or {},
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -442,3 +476,16 @@ class Detector:
             self.recent_events.restore(data["recent_events"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"checkpoint state is malformed: {exc!r}") from exc
+
+
+def score_rule(settings: DetectorSettings) -> ScoreRule:
+    """The score alerts compare under ``settings`` (see :meth:`ScoreBlock.decision`).
+
+    >>> score_rule(DetectorSettings()), score_rule(DetectorSettings(log_epsilon=-9.0))
+    ('tail', 'log_p')
+    >>> score_rule(DetectorSettings(log_epsilon=-9.0, key_field="host"))
+    'scale_free'
+    """
+    if settings.log_epsilon is None:
+        return "tail"
+    return "log_p" if settings.key_field is None else "scale_free"

@@ -9,7 +9,8 @@ override it (:mod:`stream_detect.config` merges and checks them).
 Rules a user may rely on:
 
 * A flag is given once: ``--features a --features b`` is refused (name
-  every feature in one ``--features a,b``). Only ``--transform`` and ``--derive`` repeat.
+  every feature in one ``--features a,b``). Only ``--transform``,
+  ``--derive`` and ``--direction`` repeat.
 * An error about a value names the flag when the flag gave it, else the key
   and the ``--config`` file, as :mod:`stream_detect.config` words it.
 """
@@ -24,6 +25,7 @@ from typing import Any, TypeVar, overload
 
 from stream_detect.config import (
     ALL_SETTINGS,
+    REMOVED_KEYS,
     build_settings,
     locate_error,
     read_config_file,
@@ -71,6 +73,11 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
         help="TOML file of settings: keys named like the flags with underscores "
         "(batch_size = 512), tables [model_params] and [transforms]; flags override it",
     )
+    for removed in REMOVED_KEYS:
+        # Hidden: a removed flag gets the sentence saying what replaced it, not argparse's usage.
+        parser.add_argument(
+            "--" + removed.replace("_", "-"), dest=removed, default=None, help=argparse.SUPPRESS
+        )
     for cls in unique_classes(classes or ALL_SETTINGS):
         doc = (inspect.getdoc(cls) or cls.__name__).splitlines()[0]
         group = parser.add_argument_group(
@@ -86,6 +93,17 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
                     help=_escape(
                         "transform a feature before modelling: log, log:C, sqrt, root:K "
                         "(repeat for several; adds to and overrides the [transforms] table)"
+                    ),
+                )
+            if spec.name == "direction":
+                group.add_argument(
+                    "--direction",
+                    action="append",
+                    metavar="FEATURE=high|low|both",
+                    default=None,
+                    help=_escape(
+                        "only alert on high (or low) values of a feature (repeat for several; "
+                        "adds to and overrides the [direction] table)"
                     ),
                 )
             if spec.name == "derived":
@@ -242,12 +260,19 @@ def load_settings(
         for name, spec in specs.items()
         if spec.cli and getattr(args, name, None) is not None
     }
+    for removed in REMOVED_KEYS:
+        if getattr(args, removed, None) is not None:
+            flag = "--" + removed.replace("_", "-")
+            raise ConfigError(removed, getattr(args, removed), REMOVED_KEYS[removed], flag=flag)
     items = getattr(args, "transform", None)
     if items and "transforms" in specs:
         overrides["transforms"] = _transform_items(items)
     derives = getattr(args, "derive", None)
     if derives and "derived" in specs:
         overrides["derived"] = derive_items(derives)
+    directions = getattr(args, "direction", None)
+    if directions and "direction" in specs:
+        overrides["direction"] = _direction_items(directions)
     return build_settings(values, overrides, classes, file=config, flags=True)
 
 
@@ -271,6 +296,8 @@ def locate_error_in_args(error: ConfigError, args: argparse.Namespace) -> Config
         from_flags.append("transforms")
     if getattr(args, "derive", None):
         from_flags.append("derived")
+    if getattr(args, "direction", None):
+        from_flags.append("direction")
     config = getattr(args, "config", None)
     from_file: Iterable[str] = ()
     if config is not None:
@@ -306,4 +333,24 @@ def _transform_items(items: Sequence[str]) -> dict[str, str]:
                 flag="--transform",
             )
         table[feature] = spec.strip()
+    return table
+
+
+def _direction_items(items: Sequence[str]) -> dict[str, str]:
+    """``["FEATURE=high", ...]`` from ``--direction`` as a table (words are checked later).
+
+    >>> _direction_items(["cpu=high", "free = low"])
+    {'cpu': 'high', 'free': 'low'}
+    """
+    table: dict[str, str] = {}
+    for item in items:
+        feature, sep, word = item.rpartition("=")
+        if not sep or not feature.strip() or feature.strip() in table:
+            raise ConfigError(
+                "direction",
+                item,
+                "FEATURE=high, FEATURE=low or FEATURE=both, each feature once",
+                flag="--direction",
+            )
+        table[feature.strip()] = word.strip()
     return table

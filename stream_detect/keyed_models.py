@@ -34,8 +34,9 @@ class KeyState:
     """A key's model and what the learning policy remembers about the key.
 
     ``learned`` counts the events the model learned; ``run_length`` the
-    current run of consecutive alerts; ``pending`` the flagged events of that
-    run not learned yet (learned together if the run lasts).
+    current deviation count (alerts up, calm events down, see
+    :mod:`stream_detect.learning`); ``pending`` the flagged events of that
+    deviation not learned yet (learned together if it is accepted).
     """
 
     model: Model

@@ -5,11 +5,20 @@ event teaches the model of its key:
 
 * a labelled event is held out for validation (unless ``learn_labelled``);
 * an unlabelled event that raised no alert is learned;
-* an event that raised an alert is excluded (``flagged = "exclude"``, the
-  default), learned clipped to the alert boundary -- pulled towards the mean
-  until its score equals log ε (``"clip"``) -- or learned fully (``"learn"``);
-* a run of ``relearn_after`` consecutive alerts of one key is learned after
-  all, so a real level shift does not leave the model alerting forever.
+* an event that raised an alert is learned clipped (``flagged = "clip"``, the
+  default for a Gaussian model) if it starts a run of alerts: pulled towards
+  the mean until its squared Mahalanobis distance is at most ``clip_sigma``²
+  (μ ± kσ for one feature), so one wild value cannot inflate the variance and
+  blind the model, while isolated alerts still widen it a little (excluding
+  every tail event would shrink the variance until everything alerts); the
+  later alerts of the run are not learned. Or it is excluded (``"exclude"``,
+  the default for a river model) or learned fully (``"learn"``);
+* a deviation is counted per key: +1 per alert, -1 per calm row, between 0
+  and ``accept_after``; when the count reaches ``accept_after`` the deviation
+  is accepted as the new normal: its pending alerts (the last
+  ``accept_after``) are learned as they are, and so are its alerts from then
+  on until a calm row, so a lasting level shift stops alerting while a
+  shorter fault keeps alerting throughout.
 
 Each event is scored against the model as it stood just before it, so the
 result does not depend on batching. A block of a key's rows is scored assuming
@@ -29,11 +38,11 @@ from numpy.typing import NDArray
 
 from stream_detect.detections import Detections
 from stream_detect.keyed_models import KeyState
-from stream_detect.models import ScoreBlock
+from stream_detect.models import ScoreBlock, ScoreRule, model_kind
 from stream_detect.settings import DetectorSettings
 from stream_detect.stats import exclusive_cumsum
 
-__all__ = ["LearningPolicy"]
+__all__ = ["LearningPolicy", "flagged_policy"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -46,43 +55,57 @@ Explainer = Callable[[KeyState, Array, ScoreBlock, BoolArray, IntArray, Detectio
 _MIN_BLOCK = 32
 
 
+def flagged_policy(settings: DetectorSettings) -> str:
+    """What an alert teaches the model: ``flagged``, or its default for the model.
+
+    >>> flagged_policy(DetectorSettings()), flagged_policy(DetectorSettings(model="river:LODA"))
+    ('clip', 'exclude')
+    """
+    if settings.flagged is not None:
+        return settings.flagged
+    return "clip" if model_kind(settings.model).clipped_learning else "exclude"
+
+
 class LearningPolicy:
     """Scores a key's rows in order and decides what its model learns from each.
 
     Parameters
     ----------
     settings
-        Reads ``flagged``, ``learn_labelled`` and ``relearn_after``.
+        Reads ``flagged``, ``clip_sigma``, ``learn_labelled`` and ``accept_after``.
     min_samples
         Events a model learns before it may raise alerts.
-    keyed
-        True with a model per key: alerts are then taken on the scale-free score.
+    rule
+        The score alerts compare (see :meth:`ScoreBlock.decision`).
 
     Examples
     --------
+    The 50 alerts and is learned clipped to 6 σ from the mean (0.5 + 6 · 0.5 = 3.5):
+
     >>> from stream_detect.keyed_models import KeyState
     >>> from stream_detect.models import build_model
-    >>> policy = LearningPolicy(DetectorSettings(), min_samples=3, keyed=False)
+    >>> policy = LearningPolicy(DetectorSettings(), min_samples=3, rule="log_p")
     >>> state = KeyState(build_model("diagonal", ("x",)))
     >>> X = np.array([[0.0], [1.0], [0.0], [1.0], [50.0], [0.5]])
     >>> out = Detections.empty(6)
     >>> policy.score_and_learn(state, X, np.full(6, -1, np.int8), np.arange(6), -10.0, out)
-    >>> out.alert.tolist(), state.learned
-    ([False, False, False, False, True, False], 5)
+    >>> out.alert.tolist(), state.learned, float(state.model.stats.mean[0])  # (0+1+0+1+3.5+.5)/6
+    ([False, False, False, False, True, False], 6, 1.0)
     """
 
-    def __init__(self, settings: DetectorSettings, *, min_samples: int, keyed: bool) -> None:
-        self.flagged = settings.flagged
+    def __init__(self, settings: DetectorSettings, *, min_samples: int, rule: ScoreRule) -> None:
+        self.flagged = flagged_policy(settings)
+        self.clip_sigma = settings.clip_sigma
         self.learn_labelled = settings.learn_labelled
-        self.relearn_after = settings.relearn_after
+        self.accept_after = settings.accept_after
         self.min_samples = min_samples
-        self.keyed = keyed
+        self.rule: ScoreRule = rule
         #: Flagged events learned after all because their run lasted.
         self.relearned = 0
 
     def scores(self, block: ScoreBlock) -> Array:
         """The scores alerts are decided on (see :meth:`ScoreBlock.decision`)."""
-        return block.decision(self.keyed)
+        return block.decision(self.rule)
 
     def score_and_learn(
         self,
@@ -122,6 +145,7 @@ class LearningPolicy:
             out.log_p[done] = block.log_p[:accepted]
             out.score[done] = score[:accepted]
             out.distance_sq[done] = block.distance_sq[:accepted]
+            out.log_tail[done] = block.tail[:accepted]
             out.log_epsilon[done] = shown
             out.alert[done] = alert[:accepted]
             out.warmup[done] = warm[:accepted]
@@ -134,7 +158,7 @@ class LearningPolicy:
             state.learned += int(np.count_nonzero(prefix_learned))
             self._count_run(state, alert[:clean], prefix_learned)
             if trigger is not None:
-                self._handle_flagged(state, group[begin + trigger], block, trigger, threshold)
+                self._handle_flagged(state, group[begin + trigger], block, trigger)
                 block_size = max(_MIN_BLOCK, 2 * (trigger + 1)) if model.exact_blocks else 1
             elif model.exact_blocks:
                 block_size = min(total, 2 * block_size)
@@ -145,7 +169,7 @@ class LearningPolicy:
         if self.flagged == "learn":
             return None
         candidates = alert & learnable
-        if self.flagged == "exclude" and self._admitting(state):
+        if self.flagged != "learn" and self._admitting(state):
             # The run is being learned; it ends at the first unflagged learnable row.
             ended = np.flatnonzero(learnable & ~alert)
             if ended.size == 0:
@@ -156,46 +180,55 @@ class LearningPolicy:
         return int(hits[0]) if hits.size else None
 
     def _admitting(self, state: KeyState) -> bool:
-        return bool(self.relearn_after) and state.run_length >= self.relearn_after
+        return bool(self.accept_after) and state.run_length >= self.accept_after
 
-    @staticmethod
-    def _count_run(state: KeyState, alert: BoolArray, learned: BoolArray) -> None:
-        """Update the run of consecutive alerts with rows that were learned as scored."""
+    def _count_run(self, state: KeyState, alert: BoolArray, learned: BoolArray) -> None:
+        """Update the deviation count with rows that were learned as scored.
+
+        The count rises by one per alert and falls by one per calm row, never
+        below 0 nor above ``accept_after``: a deviation whose rows alert more
+        often than not builds up to acceptance even if some rows fall under the
+        threshold, and its pending alerts are forgotten once the count is back
+        at 0. Learned alerts only come before the first calm row here (after it
+        the deviation is no longer accepted, so an alert ends the clean prefix).
+        """
+        if self.flagged == "learn":
+            return
         calm = np.flatnonzero(learned & ~alert)
-        if calm.size:
-            state.run_length = int(np.count_nonzero(alert[calm[-1] :] & learned[calm[-1] :]))
+        stop = calm[0] if calm.size else alert.size
+        count = state.run_length + int(np.count_nonzero(alert[:stop] & learned[:stop]))
+        if self.accept_after:
+            count = min(count, self.accept_after)
+        state.run_length = max(0, count - calm.size)
+        if state.run_length == 0:
             state.pending.clear()
-        else:
-            state.run_length += int(np.count_nonzero(alert & learned))
 
-    def _handle_flagged(
-        self, state: KeyState, x: Array, block: ScoreBlock, row: int, log_epsilon: float
-    ) -> None:
+    def _handle_flagged(self, state: KeyState, x: Array, block: ScoreBlock, row: int) -> None:
         """What one flagged, learnable event teaches its model."""
         state.run_length += 1
-        if self.flagged == "clip":
-            state.model.learn(self._clipped(x, block, row, log_epsilon)[None, :])
+        if self.flagged == "clip" and state.run_length == 1:
+            # Only the alert that starts a deviation is learned (clipped): a fault that
+            # lasts must not drag the model towards itself before accept_after says so.
+            state.model.learn(self._clipped(x, block, row)[None, :])
             state.learned += 1
-            return
-        if not self.relearn_after:
+        if not self.accept_after:
             return
         state.pending.append(x)
+        if len(state.pending) > self.accept_after:
+            del state.pending[0]
         if self._admitting(state):
-            # A sustained run is a new normal, not an anomaly: learn it after all.
+            # A run this long is a new normal, not an anomaly: learn it as it is.
             state.model.learn(np.array(state.pending))
             state.learned += len(state.pending)
             self.relearned += len(state.pending)
             state.pending.clear()
 
-    def _clipped(self, x: Array, block: ScoreBlock, row: int, log_epsilon: float) -> Array:
-        """``x`` pulled towards the mean until its score equals log ε (the alert boundary)."""
+    def _clipped(self, x: Array, block: ScoreBlock, row: int) -> Array:
+        """``x`` pulled towards the mean until its Mahalanobis distance is ``clip_sigma``."""
         assert block.mean is not None
         mean: Array = np.array(block.mean[row], dtype=np.float64)
         distance_sq = float(block.distance_sq[row])
-        score = float(self.scores(block)[row])
-        at_mean = score + 0.5 * distance_sq
-        if distance_sq <= 0 or at_mean <= log_epsilon:
-            return mean
-        shrink = math.sqrt(2.0 * (at_mean - log_epsilon) / distance_sq)
-        clipped: Array = mean + min(1.0, shrink) * (x - mean)
+        if not distance_sq > self.clip_sigma**2:
+            return np.array(x, dtype=np.float64)
+        clipped: Array = mean + (self.clip_sigma / math.sqrt(distance_sq)) * (x - mean)
         return clipped

@@ -37,7 +37,9 @@ from stream_detect.density import (
 )
 from stream_detect.errors import ConfigError, DependencyError, ModelError
 from stream_detect.precision import RunningPrecision
-from stream_detect.stats import RunningCovariance, RunningMoments
+from stream_detect.prior import NormalInverseGammaPrior
+from stream_detect.stats import Prefix, RunningCovariance, RunningMoments
+from stream_detect.tails import chi2_log_sf
 
 __all__ = [
     "MODEL_KINDS",
@@ -48,6 +50,7 @@ __all__ = [
     "ModelKind",
     "RiverModel",
     "ScoreBlock",
+    "ScoreRule",
     "build_model",
     "model_kind",
     "model_kinds",
@@ -60,6 +63,11 @@ SEQUENTIAL_FULL_FEATURES = 64
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+#: Which score alerts compare: the calibrated log tail, log p(x) (the classic
+#: rule of one model) or the scale-free log density (the classic rule per key).
+ScoreRule = Literal["tail", "log_p", "scale_free"]
+#: Per-feature direction codes: +1 only high values count, -1 only low, 0 both.
+DIRECTION_CODES = {"both": 0, "high": 1, "low": -1}
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,10 @@ class ScoreBlock:
     distance (NaN for models without one); ``mean`` and ``spread`` the floored
     parameters per row (None for models without them), kept so contributions
     and clipping need no rescoring; ``model_score`` the own score of a model
-    without a density (lower is more anomalous), None for a Gaussian.
+    without a density (lower is more anomalous), None for a Gaussian;
+    ``log_tail`` the log probability that a normal event lies at least this
+    far out (a χ² tail of ``distance_sq``, or the prior's Student-t tails
+    combined by Fisher's method), NaN for models without one.
     A full model scored with a running inverse keeps ``contributions`` instead
     of a ``(B, d, d)`` stack of covariances, and its ``spread`` is None.
     """
@@ -82,6 +93,7 @@ class ScoreBlock:
     spread: Array | None = None
     contributions: Array | None = None
     model_score: Array | None = None
+    log_tail: Array | None = None
 
     @property
     def scale_free(self) -> Array:
@@ -93,20 +105,32 @@ class ScoreBlock:
             return self.model_score if self.model_score is not None else self.log_p
         return scale_free_log_pdf(self.distance_sq, self.mean.shape[-1])
 
-    def decision(self, keyed: bool) -> Array:
-        """The scores alerts are decided on; lower is more anomalous.
+    @property
+    def tail(self) -> Array:
+        """The log tail probability; NaN for every row of a model without one."""
+        if self.log_tail is None:
+            return np.full(self.log_p.shape, np.nan)
+        return self.log_tail
 
-        A model's own score when it has no density; else the scale-free
-        score with a model per key (one ε means the same deviation for every
-        key) and log p(x), the classic rule, with a single model.
+    def decision(self, rule: ScoreRule) -> Array:
+        """The scores alerts are decided on under ``rule``; lower is more anomalous.
 
-        >>> block = ScoreBlock(np.array([-3.0]), np.array([1.0]), np.zeros((1, 1)))
-        >>> block.decision(False).tolist(), block.decision(True).round(4).tolist()
-        ([-3.0], [-1.4189])
+        A model's own score when it has no density, whatever the rule; else
+        the log tail (``"tail"``: the same false alert rate on every stream
+        and key), log p(x) (``"log_p"``, the classic rule of one model) or
+        the scale-free log density (``"scale_free"``, the classic rule with a
+        model per key).
+
+        >>> block = ScoreBlock(np.array([-3.0]), np.array([1.0]), np.zeros((1, 1)),
+        ...                    log_tail=np.array([-1.2]))
+        >>> [block.decision(r).round(4).tolist() for r in ("log_p", "scale_free", "tail")]
+        [[-3.0], [-1.4189], [-1.2]]
         """
         if self.model_score is not None:
             return self.model_score
-        return self.scale_free if keyed else self.log_p
+        if rule == "tail":
+            return self.tail
+        return self.scale_free if rule == "scale_free" else self.log_p
 
 
 class Model(ABC):
@@ -159,6 +183,8 @@ class GaussianModel(Model):
         variance_floor: float = DEFAULT_VARIANCE_FLOOR,
         relative_floor: float = DEFAULT_RELATIVE_FLOOR,
         sequential: bool | None = None,
+        prior: NormalInverseGammaPrior | None = None,
+        direction: NDArray[np.int8] | None = None,
     ) -> None:
         self.full = full
         self.stats: RunningMoments | RunningCovariance = (
@@ -166,10 +192,15 @@ class GaussianModel(Model):
         )
         self.variance_floor = variance_floor
         self.relative_floor = relative_floor
+        # The Student-t tails are per feature: a full covariance keeps the χ² tail.
+        self.prior = None if full else prior
+        self.direction = direction if direction is not None and np.any(direction) else None
         if sequential is None:
             sequential = d >= SEQUENTIAL_FULL_FEATURES
         #: The full model's running inverse (built when first needed), if it scores row by row.
-        self.sequential = full and sequential
+        #: Directions move a value to the mean before scoring, which the running
+        #: inverse does not know ahead of each row: such a model factorises per row.
+        self.sequential = full and sequential and self.direction is None
         self._precision: RunningPrecision | None = None
         self._precision_of: object = None
 
@@ -213,30 +244,74 @@ class GaussianModel(Model):
     def prequential(self, X: Array, learn: BoolArray) -> ScoreBlock:
         if self.sequential:
             scored = self._running_precision().prequential(X, learn)
+            log_tail = np.full(X.shape[0], np.nan)
+            known = np.isfinite(scored.distance_sq)
+            log_tail[known] = chi2_log_sf(scored.distance_sq[known], X.shape[1])
             return ScoreBlock(
-                scored.log_p, scored.distance_sq, scored.mean, None, scored.contributions
+                scored.log_p,
+                scored.distance_sq,
+                scored.mean,
+                None,
+                scored.contributions,
+                log_tail=log_tail,
             )
-        prefix = self.stats.prequential(X, learn)
-        block = self._score_with(X, prefix.mean, prefix.spread)
-        empty = prefix.n <= 0
-        if np.any(empty):
-            block.log_p[empty] = np.nan
-            block.distance_sq[empty] = np.nan
-        return block
+        before = self.stats.prequential(X, learn)
+        return self._score_with(X, before, before.mean, before.spread)
 
     def score(self, X: Array) -> ScoreBlock:
-        spread = self.stats.cov if isinstance(self.stats, RunningCovariance) else self.stats.var
-        block = self._score_with(X, self.stats.mean, spread)
-        if self.stats.n <= 0:
-            block.log_p[:] = np.nan
-            block.distance_sq[:] = np.nan
-        return block
+        stats = self.stats
+        rows = X.shape[0]
+        # The tails need the statistics per row; the density is cheaper on the shared ones.
+        before = Prefix(
+            np.full(rows, stats.n),
+            np.broadcast_to(stats.mean, (rows, *stats.mean.shape)),
+            np.broadcast_to(stats.second, (rows, *stats.second.shape)),
+        )
+        spread = stats.cov if isinstance(stats, RunningCovariance) else stats.var
+        return self._score_with(X, before, stats.mean, spread)
 
-    def _score_with(self, X: Array, mean: Array, spread: Array) -> ScoreBlock:
+    def watched(self, X: Array, mean: Array) -> Array:
+        """``X`` with each value on a feature's ignored side of the mean moved to the mean.
+
+        With ``direction`` +1 (only high values matter) a value below the
+        mean scores as the mean itself, with -1 a value above it: a deviation
+        the user does not care about adds nothing to the distance, log p, the
+        tail or the contributions. Without directions ``X`` is returned as is.
+
+        >>> m = GaussianModel(2, full=False, direction=np.array([1, 0], dtype=np.int8))
+        >>> m.watched(np.array([[-3.0, -3.0], [3.0, 3.0]]), np.zeros(2)).tolist()
+        [[0.0, -3.0], [3.0, 3.0]]
+        """
+        if self.direction is None:
+            return X
+        below = mean > X
+        ignored = ((self.direction > 0) & below) | ((self.direction < 0) & ~below)
+        out: Array = np.where(ignored, np.broadcast_to(mean, X.shape), X)
+        return out
+
+    def _score_with(self, X: Array, before: Prefix, mean: Array, spread: Array) -> ScoreBlock:
+        """Score rows against ``before`` each one (NaN where nothing was learned).
+
+        ``mean`` and ``spread`` are those of ``before``, per row or shared by all rows.
+        """
+        X = self.watched(X, mean)
         scored = gaussian_score(X, mean, spread, self.variance_floor, self.relative_floor)
-        shared_mean = np.broadcast_to(mean, X.shape)
+        empty = before.n <= 0
+        scored.log_p[empty] = np.nan
+        scored.distance_sq[empty] = np.nan
+        if self.prior is not None:
+            log_tail = self.prior.log_tails(X, before).log_p
+        else:
+            log_tail = np.full(X.shape[0], np.nan)
+            known = ~empty & np.isfinite(scored.distance_sq)
+            log_tail[known] = chi2_log_sf(scored.distance_sq[known], X.shape[1])
         return ScoreBlock(
-            scored.log_p, scored.distance_sq, shared_mean, scored.spread, scored.contributions
+            scored.log_p,
+            scored.distance_sq,
+            np.broadcast_to(mean, X.shape),
+            scored.spread,
+            scored.contributions,
+            log_tail=log_tail,
         )
 
     def _running_precision(self) -> RunningPrecision:
@@ -424,14 +499,42 @@ def build_model(
     variance_floor: float = DEFAULT_VARIANCE_FLOOR,
     params: dict[str, Any] | None = None,
     river_scaler: str = "minmax",
+    prior: NormalInverseGammaPrior | None = None,
+    direction: dict[str, str] | None = None,
 ) -> Model:
     """Build an empty model from its name: ``diagonal``, ``full`` or ``river:NAME``.
+
+    ``prior`` gives a diagonal model Student-t tails; ``direction`` maps a
+    feature to ``high``, ``low`` or ``both`` (the default) for a Gaussian model.
 
     >>> type(build_model("full", ("a", "b"))).__name__
     'GaussianModel'
     """
     if model_kind(kind).gaussian_score:
         return GaussianModel(
-            len(features), full=kind == "full", half_life=half_life, variance_floor=variance_floor
+            len(features),
+            full=kind == "full",
+            half_life=half_life,
+            variance_floor=variance_floor,
+            prior=prior,
+            direction=direction_codes(features, direction),
         )
     return RiverModel(kind.removeprefix("river:"), features, params, river_scaler)
+
+
+def direction_codes(
+    features: tuple[str, ...], direction: dict[str, str] | None
+) -> NDArray[np.int8] | None:
+    """Per-feature codes of a ``[direction]`` table (+1 high, -1 low, 0 both); None if empty.
+
+    >>> direction_codes(("a", "b"), {"b": "low"}).tolist()
+    [0, -1]
+    """
+    if not direction:
+        return None
+    for name, word in direction.items():
+        if name not in features:
+            raise ConfigError(f"direction.{name}", word, f"a feature among {list(features)}")
+        if word not in DIRECTION_CODES:
+            raise ConfigError(f"direction.{name}", word, "high, low or both")
+    return np.array([DIRECTION_CODES[direction.get(f, "both")] for f in features], dtype=np.int8)

@@ -425,6 +425,7 @@ class Pipeline:
         log_p = _floats(found.log_p[rows])
         score = _floats(found.score[rows])
         distance = _floats(found.distance_sq[rows])
+        log_tail = _floats(found.log_tail[rows])
         log_epsilon = _floats(found.log_epsilon[rows])
         alert = found.alert[rows].tolist()
         warmup = found.warmup[rows].tolist()
@@ -437,6 +438,7 @@ class Pipeline:
                 log_p=log_p[j],
                 score=score[j],
                 mahalanobis_sq=distance[j],
+                log_tail=log_tail[j],
                 log_epsilon=log_epsilon[j],
                 alert=alert[j],
                 warmup=warmup[j],

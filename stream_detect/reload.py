@@ -3,7 +3,8 @@
 Only what can change without breaking a guarantee takes effect:
 
 * thresholds: ``log_epsilon`` (set again as the threshold in force, until
-  labels re-tune it), ``contamination``, ``retune_labels``,
+  labels re-tune it; it must stay given, or stay unset, since that chooses
+  the score), ``log_tail_epsilon``, ``retune_labels``,
   ``retune_seconds``, ``min_positive_labels``, ``min_negative_labels``,
   ``top_contributions``;
 * output: ``sink`` (the old sink is flushed and closed, the new one opened),
@@ -48,7 +49,7 @@ class Reloadable(Protocol):
 RELOADABLE = frozenset(
     {
         "log_epsilon",
-        "contamination",
+        "log_tail_epsilon",
         "retune_labels",
         "retune_seconds",
         "min_positive_labels",
@@ -86,6 +87,12 @@ def apply_reload(pipeline: Reloadable, run: RunSettings, detector: DetectorSetti
     run_changes = changed_fields(pipeline.run_settings, run)
     detector_changes = changed_fields(pipeline.detector_settings, detector)
     refused = sorted(name for name in (*run_changes, *detector_changes) if name not in RELOADABLE)
+    if "log_epsilon" in detector_changes and (
+        (pipeline.detector_settings.log_epsilon is None) != (detector.log_epsilon is None)
+    ):
+        # Given or unset, log_epsilon chooses the score alerts compare: only a restart changes it.
+        del detector_changes["log_epsilon"]
+        refused = sorted([*refused, "log_epsilon"])
     run_changes = {k: v for k, v in run_changes.items() if k in RELOADABLE}
     detector_changes = {k: v for k, v in detector_changes.items() if k in RELOADABLE}
     if "sink" in run_changes:

@@ -18,13 +18,25 @@ adds one entry; ``[model_params]`` is a config table only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from stream_detect.models import MODEL_PATTERN
 from stream_detect.validation import check_detector, check_fields, check_run_with_detector
 
-__all__ = ["DetectorSettings", "RunSettings", "check_run_with_detector"]
+__all__ = [
+    "DEFAULT_ACCEPT_AFTER",
+    "DEFAULT_LOG_TAIL_EPSILON",
+    "DetectorSettings",
+    "RunSettings",
+    "check_run_with_detector",
+]
+
+#: log 1e-6: one false alert per million normal events, on any stream and key.
+DEFAULT_LOG_TAIL_EPSILON = math.log(1e-6)
+#: Consecutive alerts after which a persistent deviation is the new normal.
+DEFAULT_ACCEPT_AFTER = 600
 
 
 def _opt(default: Any, help_text: str, **rules: Any) -> Any:
@@ -36,8 +48,8 @@ def _opt(default: Any, help_text: str, **rules: Any) -> Any:
 class DetectorSettings:
     """How events are scored, thresholded and learned.
 
-    >>> DetectorSettings().flagged
-    'exclude'
+    >>> DetectorSettings().log_tail_epsilon == DEFAULT_LOG_TAIL_EPSILON
+    True
     """
 
     features: tuple[str, ...] | None = _opt(
@@ -69,22 +81,41 @@ class DetectorSettings:
     )
     min_samples: int = _opt(50, "events a model learns before it may raise alerts", min=1)
     log_epsilon: float | None = _opt(
-        None, "initial log epsilon (default: chosen from labels or the contamination quantile)"
+        None,
+        "threshold on the classic score: log p(x) with one model, the scale-free log density "
+        "with a model per key (default: none; alerts compare the log tail with --log-tail-epsilon)",
     )
-    contamination: float | None = _opt(
-        0.01,
-        "share of events to flag while there is no epsilon yet (quantile fallback; 0: off)",
-        min=0.0,
-        max=0.5,
+    log_tail_epsilon: float = _opt(
+        DEFAULT_LOG_TAIL_EPSILON,
+        "without --log-epsilon, alert when the log tail probability is below this "
+        "(log 1e-6: about one false alert per million normal events)",
+        max=0.0,
     )
-    flagged: str = _opt(
-        "exclude",
-        "what a flagged event does to the model: exclude | clip | learn",
+    prior: bool = _opt(
+        True,
+        "score a diagonal model's tail with a weak Normal-Inverse-Gamma prior per feature "
+        "(Student-t predictive; off: the chi-squared tail of the floored Gaussian)",
+    )
+    direction: dict[str, str] | None = _opt(
+        None,
+        "per-feature direction FEATURE=high|low|both: a deviation the other way scores as the mean",
+        cli=False,
+    )
+    flagged: str | None = _opt(
+        None,
+        "what an alert teaches the model: exclude | clip (learned at most --clip-sigma from "
+        "the mean) | learn (default: clip; exclude for a river model)",
         choices=("exclude", "clip", "learn"),
     )
+    clip_sigma: float = _opt(
+        6.0, "with --flagged clip, an alert is learned pulled to this many sigma", min=0.0
+    )
     learn_labelled: bool = _opt(False, "also learn labelled events (default: hold them out)")
-    relearn_after: int = _opt(
-        25, "learn a run of this many consecutive alerts of one key (0 turns it off)", min=0
+    accept_after: int = _opt(
+        DEFAULT_ACCEPT_AFTER,
+        "events a persistent deviation takes to be accepted as the new normal: alerts of a "
+        "key count up, calm events down; at this count its alerts are learned (0: never)",
+        min=0,
     )
     half_life: float | None = _opt(
         None, "forget exponentially with this half-life in learned events (default: off)", min=1.0

@@ -1,4 +1,4 @@
-"""The threshold schedule: when log ε is re-chosen, on what, and what stands in without labels.
+"""The threshold schedule: when log ε is re-chosen, on what, and what holds without labels.
 
 :class:`ThresholdTuner` is the one home of every rule about log ε in a stream:
 
@@ -9,10 +9,11 @@
   :class:`~stream_detect.threshold.ValidationBuffer`, re-scored under the
   current models by a function the caller passes to :meth:`ThresholdTuner.retune`,
   and cut at the exact best F1 (:func:`~stream_detect.threshold.best_log_threshold`);
-* **without labels** -- :meth:`ThresholdTuner._no_label_threshold`, today the
-  ``contamination`` quantile of recent scores, used only while log ε was
-  neither given nor tuned on labels. It is the one method to replace to
-  change the no-label rule.
+* **without labels** -- :meth:`ThresholdTuner._no_label_threshold`: the
+  ``log_epsilon`` the user gave, else the fixed ``log_tail_epsilon`` on the
+  calibrated log tail (a model without a tail, river, has none: it raises no
+  alert until labels set log ε). Nothing is ever learned from the scores of
+  unlabelled events, so alerts cannot lower the bar they are judged by.
 
 The tuner does no scoring and no I/O; it holds numbers and decides.
 """
@@ -27,27 +28,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.models import model_kind
 from stream_detect.settings import DetectorSettings
-from stream_detect.threshold import (
-    ThresholdChoice,
-    ValidationBuffer,
-    best_log_threshold,
-    quantile_log_threshold,
-)
+from stream_detect.threshold import ThresholdChoice, ValidationBuffer, best_log_threshold
 
-__all__ = ["RECENT_SCORES", "UNSET_RETUNE_EVERY", "ThresholdTuner"]
+__all__ = ["UNSET_RETUNE_EVERY", "ThresholdTuner"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 #: Scores the caller gives for validation rows: (raw rows, their keys) -> scores.
 RowScorer = Callable[[Array, list[str | None]], Array]
 
-#: Recent unlabelled scores kept for the no-label fallback.
-RECENT_SCORES = 10_000
 #: While no ε is set, re-tuning is tried this often (in events).
 UNSET_RETUNE_EVERY = 100
-#: Fewest recent scores the quantile fallback is taken from.
-_MIN_FALLBACK_SCORES = 50
 #: Far enough that a count-based re-tune that is off never comes due.
 _NEVER = 1 << 62
 
@@ -59,7 +52,7 @@ class ThresholdTuner:
     ----------
     settings
         The detector settings; the tuner reads ``log_epsilon``,
-        ``contamination``, ``retune_every``, ``retune_labels``,
+        ``log_tail_epsilon``, ``model``, ``retune_every``, ``retune_labels``,
         ``retune_seconds``, ``min_positive_labels``, ``min_negative_labels``
         and ``validation_size``.
     n_features
@@ -86,12 +79,11 @@ class ThresholdTuner:
         self.settings = settings
         self.n_features = n_features
         self.clock = clock
-        self.log_epsilon: float | None = settings.log_epsilon
-        self.epsilon_source = "initial" if settings.log_epsilon is not None else "unset"
+        self.log_epsilon: float | None = None
+        self.epsilon_source = "unset"
+        self.reset_default()
         self.last_choice: ThresholdChoice | None = None
         self.validation = ValidationBuffer(settings.validation_size, n_features)
-        self.recent_scores: Array = np.full(RECENT_SCORES, np.nan)
-        self.recent_count = 0
         self.events = 0
         self.retunes = 0
         self.labels_since_retune = 0
@@ -153,16 +145,6 @@ class ThresholdTuner:
         if X.shape[0]:
             self.validation.add(X, labels, keys)
 
-    def remember_scores(self, scores: Array) -> None:
-        """Keep the decision scores of unlabelled, past-warm-up events for the fallback."""
-        scores = scores[np.isfinite(scores)]
-        if scores.size == 0:
-            return
-        scores = scores[-RECENT_SCORES:]
-        slots = (self.recent_count + np.arange(scores.size)) % RECENT_SCORES
-        self.recent_scores[slots] = scores
-        self.recent_count += scores.size
-
     # --------------------------------------------------------------- tuning
 
     def retune(self, score_rows: RowScorer) -> bool:
@@ -170,14 +152,13 @@ class ThresholdTuner:
 
         With enough labels of both classes, log ε is the exact best-F1
         threshold on the validation buffer scored by ``score_rows`` (which
-        returns NaN for rows it cannot score). Otherwise, if log ε was never
-        given nor tuned on labels, the no-label rule sets it once there is
-        enough to go on; else log ε stays as it is. Either way the schedule
-        restarts from now.
+        returns NaN for rows it cannot score). Otherwise log ε stays as it
+        is. Either way the schedule restarts from now.
         """
         self.retunes += 1
         self.labels_since_retune = 0
-        chosen = self._by_labels(score_rows) or self._without_labels()
+        # Without enough labels the threshold stays: the given one, the default, or a tuned one.
+        chosen = self._by_labels(score_rows)
         self.next_retune_at = self._interval_end()
         self.last_retune_time = self.clock()
         return chosen
@@ -205,30 +186,24 @@ class ThresholdTuner:
         self.epsilon_source = "f1"
         return True
 
-    def _without_labels(self) -> bool:
-        # A log ε the user gave, or one tuned on labels, is kept until labels re-tune it.
-        if self.epsilon_source not in ("unset", "quantile"):
-            return False
-        log_epsilon = self._no_label_threshold()
-        if log_epsilon is None:
-            return False
-        self.log_epsilon = log_epsilon
-        self.epsilon_source = "quantile"
-        return True
+    def _no_label_threshold(self) -> tuple[float | None, str]:
+        """The log ε in force before any label, and where it comes from.
 
-    def _no_label_threshold(self) -> float | None:
-        """The log ε to use while labels are too few, or None if there is not enough to go on.
-
-        Today the ``contamination`` quantile of the recent scores, once at
-        least ``max(50, 2 / contamination)`` were seen.
+        The user's ``log_epsilon`` (``initial``); else ``log_tail_epsilon``
+        on the log tail (``default``); else, for a model without a tail,
+        none (``unset``).
         """
-        contamination = self.settings.contamination
-        if not contamination:
-            return None
-        held = min(self.recent_count, RECENT_SCORES)
-        if held < max(_MIN_FALLBACK_SCORES, math.ceil(2.0 / contamination)):
-            return None
-        return quantile_log_threshold(self.recent_scores[:held], contamination)
+        settings = self.settings
+        if settings.log_epsilon is not None:
+            return settings.log_epsilon, "initial"
+        if model_kind(settings.model).gaussian_score:
+            return settings.log_tail_epsilon, "default"
+        return None, "unset"
+
+    def reset_default(self) -> None:
+        """Put the threshold of :meth:`_no_label_threshold` in force (forgetting a tuned one)."""
+        self.log_epsilon, self.epsilon_source = self._no_label_threshold()
+        self.last_choice = None
 
     # ----------------------------------------------------------- persistence
 
@@ -238,15 +213,12 @@ class ThresholdTuner:
 
     def to_dict(self) -> dict[str, Any]:
         """The tuner's state, JSON-able, in the detector checkpoint's layout."""
-        held = min(self.recent_count, RECENT_SCORES)
-        order = (self.recent_count - held + np.arange(held)) % RECENT_SCORES
         return {
             "log_epsilon": self.log_epsilon,
             "epsilon_source": self.epsilon_source,
             "given_log_epsilon": self.settings.log_epsilon,
             "last_choice": None if self.last_choice is None else vars(self.last_choice),
             "validation": self.validation.to_dict(),
-            "recent_scores": self.recent_scores[order].tolist(),
         }
 
     def restore(self, data: dict[str, Any], counters: dict[str, Any]) -> None:
@@ -275,7 +247,3 @@ class ThresholdTuner:
         saved = ValidationBuffer.from_dict(data["validation"])
         # This run's validation_size holds; the newest labels of each class are kept.
         self.validation = saved.resized(self.settings.validation_size)
-        scores = np.asarray(data["recent_scores"], dtype=np.float64)
-        self.recent_scores = np.full(RECENT_SCORES, np.nan)
-        self.recent_scores[: scores.size] = scores
-        self.recent_count = int(scores.size)

@@ -152,8 +152,8 @@ def expected_text(spec: FieldSpec) -> str:
     """A description of the values ``spec`` accepts, for error messages.
 
     >>> from stream_detect.settings import DetectorSettings, RunSettings
-    >>> expected_text(specs_by_name([DetectorSettings])["contamination"])
-    'a number between 0.0 and 0.5, or none'
+    >>> expected_text(specs_by_name([DetectorSettings])["log_tail_epsilon"])
+    'a number <= 0.0'
     >>> expected_text(specs_by_name([RunSettings])["batch_size"])
     'an integer >= 1'
     >>> expected_text(specs_by_name([DetectorSettings])["model"])
@@ -342,10 +342,19 @@ def _check_transforms(table: dict[str, str] | None) -> dict[str, str] | None:
     }
 
 
+def _check_direction(table: dict[str, str] | None) -> dict[str, str] | None:
+    """Every direction is ``high``, ``low`` or ``both``."""
+    for feature, word in (table or {}).items():
+        if word not in ("high", "low", "both"):
+            raise ConfigError(f"direction.{feature}", word, "high, low or both")
+    return table
+
+
 #: Checks that only make sense for one field, run after the generic ones.
 _FIELD_HOOKS: dict[str, Callable[[Any], Any]] = {
     "transforms": _check_transforms,
     "derived": check_derived_table,
+    "direction": _check_direction,
 }
 
 
@@ -402,7 +411,7 @@ def check_detector(settings: Any) -> None:
     Traceback (most recent call last):
     ...
     stream_detect.errors.ConfigError: config key flagged: got 'clip', expected exclude or learn \
-with a river:* model (clipping to the alert boundary needs a Gaussian model)
+with a river:* model (clipping needs a Gaussian model's mean and spread)
     """
     values = vars(settings)
     model = values.get("model")
@@ -426,8 +435,8 @@ with a river:* model (clipping to the alert boundary needs a Gaussian model)
         raise ConfigError(
             "flagged",
             "clip",
-            "exclude or learn with a river:* model (clipping to the alert boundary "
-            "needs a Gaussian model)",
+            "exclude or learn with a river:* model (clipping needs a Gaussian model's "
+            "mean and spread)",
         )
     if river_name is not None:
         check_river_model(river_name, values.get("model_params"))

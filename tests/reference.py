@@ -61,7 +61,8 @@ def reference_run(
         np.zeros(rows, bool),
         np.zeros(rows, np.int64),
     )
-    after = settings.relearn_after
+    after = settings.accept_after
+    flagged = settings.flagged or "clip"
     for i in range(rows):
         key = keys[i] if keyed and keys is not None else ""
         if key not in models:
@@ -97,23 +98,27 @@ def reference_run(
         if not alert:
             m.stats.update(x)
             m.learned += 1
-            m.run_length = 0
-            m.pending.clear()
+            if flagged != "learn":
+                # A calm row takes one from the deviation count; at 0 it is forgotten.
+                m.run_length = max(0, m.run_length - 1)
+                if m.run_length == 0:
+                    m.pending.clear()
             continue
-        m.run_length += 1
-        if settings.flagged == "learn" or (
-            settings.flagged == "exclude" and after and m.run_length > after
-        ):
+        accepted = bool(after) and m.run_length >= after
+        m.run_length = min(after, m.run_length + 1) if after else m.run_length + 1
+        if flagged == "learn" or accepted:
             m.stats.update(x)
             m.learned += 1
-        elif settings.flagged == "clip":
-            at_mean = score + 0.5 * d2
-            shrink = math.sqrt(2 * (at_mean - threshold) / d2) if at_mean > threshold else 0.0
-            m.stats.update(mean + min(1.0, shrink) * (x - mean))
+            continue
+        if flagged == "clip" and m.run_length == 1:
+            # The first alert of a deviation is learned at most clip_sigma units out.
+            radius = settings.clip_sigma
+            shrink = radius / math.sqrt(d2) if d2 > radius**2 else 1.0
+            m.stats.update(mean + shrink * (x - mean))
             m.learned += 1
-        else:
-            m.pending.append(x)
-            if after and m.run_length >= after:
+        if after:
+            m.pending = [*m.pending, x][-after:]
+            if m.run_length >= after:
                 for p in m.pending:
                     m.stats.update(p)
                     m.learned += 1

@@ -27,7 +27,7 @@ ACCEPTED = [
     ["--batch-size", "1000000000000"],
     ["--max-line-bytes", "100000000000000"],
     ["--max-key-bytes", "100000000000000"],
-    ["--relearn-after", "100000000000000"],
+    ["--accept-after", "100000000000000"],
     ["--retune-every", "100000000000000000000"],
     ["--top-contributions", "1000000000000"],
 ]

@@ -476,7 +476,7 @@ def test_retuning_moves_epsilon_to_the_best_f1(tmp_path: Path) -> None:
         if labels[i] >= 0:
             event["label"] = int(labels[i])
         events.append(event)
-    flags = "--emit all --log-epsilon -40 --retune-labels 15 --contamination 0 --batch-size 64"
+    flags = "--emit all --log-epsilon -40 --flagged exclude --retune-labels 15 --batch-size 64"
     retune = "--retune-every 0 --retune-seconds 0"
     results, summary = ok(
         cli(*flags.split(), *retune.split(), *LABEL_SETTINGS, input=jsonl(events))
@@ -598,7 +598,11 @@ def test_the_alert_burst_after_a_step_ends_by_itself() -> None:
     x = rng.normal(size=2000)
     x[1000:] += 8.0
     results, summary = ok(
-        cli("--emit", "all", "--log-epsilon", "-12", input=jsonl([{"x": v} for v in x.tolist()]))
+        cli(
+            *("--emit", "all", "--log-epsilon", "-12", "--flagged", "exclude"),
+            *("--accept-after", "25"),
+            input=jsonl([{"x": v} for v in x.tolist()]),
+        )
     )
     alerts = np.flatnonzero([r["alert"] for r in results])
     assert alerts.size >= 10 and alerts.min() >= 1000
@@ -655,8 +659,10 @@ def test_a_river_model_runs_in_the_same_pipeline(
     assert summary["events"] == len(results) == 500
     for result in results:
         assert {"log_p", "log_epsilon", "alert", "warmup", "n", "key", "position"} <= result.keys()
-    assert results[-1]["log_epsilon"] is not None
-    assert any(r["alert"] for r in results)
+    # A river score has no calibrated tail: with too few labels to tune ε (one anomaly),
+    # no threshold is made up, so nothing alerts.
+    assert results[-1]["log_epsilon"] is None and summary["epsilon_source"] == "unset"
+    assert not any(r["alert"] for r in results)
 
 
 # -- 9. every example config ----------------------------------------------------------------------
@@ -899,16 +905,15 @@ def test_counters_and_clocks_are_not_chosen_as_features_and_the_choice_is_announ
     done = cli(input=jsonl(events))
     _, summary = ok(done)
     assert summary["features"] == ["cpu", "mem"]
-    assert summary["alerts"] < 100, "5,000 noise events raise few alerts"
+    assert summary["alerts"] <= 1, "5,000 noise events: the default is one per million"
     (announcement,) = [
         json.loads(line) for line in done.stderr.splitlines() if line.startswith(b'{"features"')
     ]
     assert announcement["features"] == ["cpu", "mem"]
     assert "ts, seq" in announcement["note"] and "--features" in announcement["note"]
-    # Named, they are features (and, rising without end, they drive the alerts).
+    # Named, they are features.
     _, named = ok(cli("--features", "cpu,mem,ts,seq", input=jsonl(events)))
     assert named["features"] == ["cpu", "mem", "ts", "seq"]
-    assert named["alerts"] > summary["alerts"]
 
 
 def test_role_fields_are_never_chosen_as_features() -> None:

@@ -36,6 +36,7 @@ SPECIAL_SAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "model": ("full", {}),
     "model_params": ({"n_trees": 3, "seed": 1}, {"model": "river:HalfSpaceTrees"}),
     "transforms": ({"bytes": "root:2", "cpu": "log:1"}, {}),
+    "direction": ({"cpu": "high", "free": "low"}, {}),
     "features": (("cpu", "bytes"), {}),
     "kafka": ({"client_id": "detector-1", "security_protocol": "SSL"}, {}),
     "derived": ({"cpu_mean": {"of": "cpu", "kind": "moving_mean", "k": 12}}, {}),
@@ -157,6 +158,11 @@ def test_every_field_but_tables_is_a_flag(
     value, needs = sample(cls, field)
     parser = make_parser()
     if not is_cli(field):
+        if field.name == "direction":
+            # A table whose flag adds one FEATURE=WORD entry at a time, like --transform.
+            assert parser._option_string_actions["--direction"].dest == "direction"
+            assert isinstance(parser._option_string_actions["--direction"], argparse._AppendAction)
+            return
         assert flag(field.name) not in parser._option_string_actions
         return
     action = parser._option_string_actions[flag(field.name)]
@@ -177,7 +183,9 @@ def test_the_parser_has_no_flag_without_a_field() -> None:
     cli_fields = {field.name for _, field in FIELDS if is_cli(field)}
     bools = {field.name for _, field in FIELDS if isinstance(field.default, bool)}
     expected = {flag(name) for name in cli_fields} | {"--no-" + flag(n)[2:] for n in bools}
-    expected |= {"-h", "--help", "--config", "--transform", "--derive"}
+    expected |= {"-h", "--help", "--config", "--transform", "--derive", "--direction"}
+    # Removed settings keep a hidden flag that says what replaced them.
+    expected |= {"--contamination", "--relearn-after"}
     assert set(make_parser()._option_string_actions) == expected
 
 
@@ -269,7 +277,13 @@ ERRORS: list[tuple[str, str | None, list[str], str, Any, str]] = [
     ("repeated", 'features = ["a", "a"]\n', [], "features", ["a", "a"], "'a' is repeated"),
     ("empty-string", 'key_field = ""\n', [], "key_field", "", "a non-empty string"),
     ("below-min", "batch_size = 0\n", [], "batch_size", 0, "an integer >= 1"),
-    ("above-max", "contamination = 0.6\n", [], "contamination", 0.6, "between 0.0 and 0.5"),
+    ("above-max", "log_tail_epsilon = 0.6\n", [], "log_tail_epsilon", 0.6, "a number <= 0.0"),
+    ("removed-key", "contamination = 0.01\n", [], "contamination", 0.01, "log_tail_epsilon"),
+    ("renamed-key", "relearn_after = 25\n", [], "relearn_after", 25, "now accept_after"),
+    ("bad-direction", '[direction]\ncpu = "up"\n', [], "direction.cpu", "up", "high, low"),
+    ("direction-no-eq", None, ["--direction", "cpu"], "direction", "cpu", "FEATURE=high"),
+    ("removed-flag", None, ["--contamination", "0.01"], "contamination", "0.01",
+     "log_tail_epsilon"),
     ("half-life", "half_life = 0.5\n", [], "half_life", 0.5, "a number >= 1.0, or none"),
     ("choice", 'flagged = "drop"\n', [], "flagged", "drop", "'exclude', 'clip', 'learn'"),
     ("choice-typo", 'emit = "alert"\n', [], "emit", "alert", "did you mean 'alerts'?"),
@@ -475,7 +489,7 @@ def test_the_examples_show_what_they_are_named_for() -> None:
     full = settings("full-covariance.toml")
     assert full["model"] == "full" and full["transforms"]
     drift = settings("drift.toml")
-    assert drift["half_life"] and drift["relearn_after"] and drift["flagged"] == "clip"
+    assert drift["half_life"] and drift["accept_after"] and drift["flagged"] == "clip"
 
 
 def test_the_river_example_builds_its_river_model() -> None:

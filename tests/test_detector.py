@@ -23,8 +23,8 @@ from reference import ReferenceResult, reference_run
 
 from stream_detect.detector import Detector
 from stream_detect.errors import ModelError
-from stream_detect.settings import DetectorSettings
-from stream_detect.threshold import best_log_threshold, quantile_log_threshold
+from stream_detect.settings import DEFAULT_LOG_TAIL_EPSILON, DetectorSettings
+from stream_detect.threshold import best_log_threshold
 
 Array = NDArray[np.float64]
 Labels = NDArray[np.int8]
@@ -88,13 +88,13 @@ def run(detector: Detector, stream: Stream, batch: int, *, keyed: bool) -> dict[
 
 
 def settings_for(
-    policy: str, relearn_after: int, keyed: bool, half_life: float | None, model: str
+    policy: str, accept_after: int, keyed: bool, half_life: float | None, model: str
 ) -> DetectorSettings:
     """Fixed log epsilon, no re-tuning: the conditions the reference models."""
     return DetectorSettings(
         model=model,
         flagged=policy,
-        relearn_after=relearn_after,
+        accept_after=accept_after,
         key_field="host" if keyed else None,
         half_life=half_life,
         # log p of this stream sits near -5; the scale-free score near -3.
@@ -102,7 +102,6 @@ def settings_for(
         min_samples=20,
         retune_every=0,
         retune_labels=0,
-        contamination=0.0,
     )
 
 
@@ -217,12 +216,12 @@ def retuning_settings(**overrides: Any) -> DetectorSettings:
         key_field="host",
         min_samples=20,
         log_epsilon=None,
-        contamination=0.02,
         retune_every=60,
         retune_labels=4,
         min_positive_labels=2,
         min_negative_labels=5,
-        relearn_after=10,
+        flagged="exclude",
+        accept_after=10,
     )
     return replace(base, **overrides)
 
@@ -437,8 +436,9 @@ def burst(settings: DetectorSettings, X: Array, before: int = 2000) -> NDArray[n
     return np.flatnonzero(out.alert[before:])
 
 
-# Defaults but a fixed log epsilon (no labels, so it stays): chi-square_3 > 24 is rare.
-DEFAULTS = DetectorSettings(log_epsilon=-15.0)
+# Flagged events excluded, a run of 25 accepted, a fixed log epsilon (no labels, so it
+# stays): chi-square_3 > 24 is rare.
+DEFAULTS = DetectorSettings(log_epsilon=-15.0, flagged="exclude", accept_after=25)
 
 
 def test_a_step_change_gives_a_burst_of_alerts_that_ends_by_itself() -> None:
@@ -450,9 +450,9 @@ def test_a_step_change_gives_a_burst_of_alerts_that_ends_by_itself() -> None:
 
 
 def test_without_relearning_a_step_change_alerts_forever() -> None:
-    # The trade-off behind relearn_after: excluding every flagged event means
+    # The trade-off behind accept_after: excluding every flagged event means
     # the model never sees the new level, so every later event is an alert.
-    alerts = burst(replace(DEFAULTS, relearn_after=0), step_stream())
+    alerts = burst(replace(DEFAULTS, accept_after=0), step_stream())
     assert alerts.size == 1500
 
 
@@ -482,13 +482,12 @@ def labelled_validation(seed: int = 9) -> tuple[Array, Array, Labels]:
 
 
 def test_retune_sets_the_best_f1_threshold_of_the_rescored_validation_buffer() -> None:
+    # The classic rule: a given log epsilon makes the score log p(x), and F1 re-tunes it.
     train, X_val, y_val = labelled_validation()
-    settings = DetectorSettings(
-        log_epsilon=None, contamination=0.0, retune_every=0, retune_labels=0
-    )
+    settings = DetectorSettings(log_epsilon=-1e6, retune_every=0, retune_labels=0)
     detector = Detector(settings, FEATURES)
     first = detector.process(train, unlabelled(train.shape[0]))
-    assert not first.alert.any() and detector.epsilon_source == "unset"
+    assert not first.alert.any() and detector.epsilon_source == "initial"
     detector.process(X_val, y_val)
     assert detector.retune()
     # Independently: the Gaussian of the (unlabelled) training rows, scored by SciPy.
@@ -502,6 +501,29 @@ def test_retune_sets_the_best_f1_threshold_of_the_rescored_validation_buffer() -
     assert detector.last_choice.f1 == expected.f1 and expected.f1 > 0.5
     summary = detector.summary()
     assert summary["epsilon_source"] == "f1" and summary["f1"] == expected.f1
+
+
+def test_without_a_given_epsilon_f1_retunes_the_log_tail() -> None:
+    # No log epsilon given: the score is the prior's Student-t tails combined by
+    # Fisher's method, and F1 re-tunes the threshold on that same score.
+    train, X_val, y_val = labelled_validation()
+    settings = DetectorSettings(retune_every=0, retune_labels=0)
+    detector = Detector(settings, FEATURES)
+    detector.process(train, unlabelled(train.shape[0]))
+    detector.process(X_val, y_val)
+    assert detector.retune()
+    n = train.shape[0]
+    kappa, alpha = 1e-3 + n, 1.0 + n / 2
+    mean = n * train.mean(axis=0) / kappa
+    beta = 1e-6 + 0.5 * n * train.var(axis=0) + 1e-3 * n * train.mean(axis=0) ** 2 / (2 * kappa)
+    scale = np.sqrt(beta * (kappa + 1) / (alpha * kappa))
+    t = np.abs(X_val - mean) / scale
+    feature_log_p = np.log(2.0) + scipy.stats.t.logsf(t, 2 * alpha)
+    expected_scores = scipy.stats.chi2.logsf(-2.0 * feature_log_p.sum(axis=1), 2 * D)
+    expected = best_log_threshold(y_val, expected_scores)
+    assert detector.epsilon_source == "f1"
+    assert detector.log_epsilon == pytest.approx(expected.log_epsilon, rel=1e-6)
+    assert detector.last_choice is not None and detector.last_choice.f1 == expected.f1
 
 
 def test_labels_trigger_retuning_by_themselves() -> None:
@@ -519,29 +541,29 @@ def test_labels_trigger_retuning_by_themselves() -> None:
     assert out.log_epsilon[0] == -30.0 and first_change >= 10
 
 
-def test_too_few_labels_fall_back_to_the_contamination_quantile() -> None:
+def test_too_few_labels_keep_the_fixed_tail_default() -> None:
+    # The no-label rule: log_tail_epsilon on the log tail, from the first event, never
+    # moved by the scores of the stream (so alerts cannot lower it).
     X = normal_rows(1000, 10)
+    X[600:700] += 25.0  # an incident: a quantile of these scores would drop
     labels = unlabelled(1000)
     labels[500] = 1  # one positive label: too few to tune by F1
-    settings = DetectorSettings(
-        log_epsilon=None, contamination=0.05, retune_every=0, min_samples=20
-    )
+    settings = DetectorSettings(retune_every=100, min_samples=20, accept_after=0)
     detector = Detector(settings, FEATURES)
     out = detector.process(X, labels)
-    assert detector.retune() is True
-    usable = (labels < 0) & ~out.warmup
-    expected = quantile_log_threshold(out.score[usable], 0.05)
-    assert detector.epsilon_source == "quantile"
-    assert detector.log_epsilon == expected
-    # The quantile was already in use during the stream, once enough scores were seen.
-    assert np.isfinite(out.log_epsilon[-1]) and np.isnan(out.log_epsilon[0])
+    assert detector.retune() is False
+    assert detector.epsilon_source == "default"
+    assert detector.log_epsilon == DEFAULT_LOG_TAIL_EPSILON
+    assert np.all(out.log_epsilon == DEFAULT_LOG_TAIL_EPSILON)
+    np.testing.assert_array_equal(out.score, out.log_tail)
+    assert out.alert[600:700].all()
 
 
 def test_too_few_labels_keep_an_explicit_epsilon() -> None:
     X = normal_rows(1000, 11)
     labels = unlabelled(1000)
     labels[[100, 200]] = [1, 0]
-    settings = DetectorSettings(log_epsilon=-20.0, contamination=0.05, retune_every=100)
+    settings = DetectorSettings(log_epsilon=-20.0, retune_every=100)
     detector = Detector(settings, FEATURES)
     out = detector.process(X, labels)
     assert detector.retune() is False
@@ -550,10 +572,10 @@ def test_too_few_labels_keep_an_explicit_epsilon() -> None:
     assert detector.retunes >= 10
 
 
-def test_without_any_epsilon_nothing_alerts() -> None:
+def test_a_model_without_a_tail_raises_nothing_until_labels_set_epsilon() -> None:
     X = normal_rows(300, 12)
     X[200] = 100.0
-    settings = DetectorSettings(log_epsilon=None, contamination=0.0, min_samples=10)
+    settings = DetectorSettings(model="river:HalfSpaceTrees", min_samples=10)
     out = Detector(settings, FEATURES).process(X, unlabelled(300))
     assert not out.alert.any() and np.isnan(out.log_epsilon).all()
 
@@ -594,7 +616,7 @@ def test_a_restored_detector_continues_exactly_like_an_uninterrupted_one(
     stream: Stream, model: str
 ) -> None:
     settings = retuning_settings(model=model, half_life=200.0)
-    split = 256  # inside the level shift: a run of alerts is pending re-admission
+    split = 254  # inside the level shift: a run of alerts is pending acceptance
     first = slice(0, split)
     head = Stream(stream.X[first], stream.labels[first], stream.keys[first], stream.ids[first])
     rest = slice(split, None)

@@ -85,7 +85,8 @@ def test_a_run_starts_from_the_fitted_model_and_keeps_learning(
     assert saved is not None
     assert saved.detector["transforms"] == {"y": "log"}
     (state,) = saved.detector["models"]
-    assert state["learned"] == 500 + 99 and state["state"]["stats"]["n"] == 599.0
+    # Every event is learned: the one alert (it starts a run) clipped to 6 sigma.
+    assert state["learned"] == 500 + 100 and state["state"]["stats"]["n"] == 600.0
 
 
 def test_the_log_epsilon_the_run_names_wins(
@@ -158,7 +159,7 @@ def test_a_checkpoint_wins_over_the_initial_model_at_restart(
     assert status == 0, err
     assert results == []  # the file was read to its end before the restart
     saved = load_checkpoint(checkpoint)
-    assert saved is not None and saved.detector["models"][0]["learned"] == 599
+    assert saved is not None and saved.detector["models"][0]["learned"] == 600  # alert clipped
 
 
 def test_the_streaming_model_of_a_fit_scores_as_the_fit_does() -> None:

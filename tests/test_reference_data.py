@@ -61,7 +61,8 @@ def test_streaming_detector_ends_at_the_batch_fit(shared_data: Path) -> None:
     """After learning every event, the detector scores as the batch fit does."""
     X, y = load_odds(shared_data, "cardio")
     features = tuple(f"x{j}" for j in range(X.shape[1]))
-    settings = DetectorSettings(flagged="learn", retune_every=0, retune_labels=0)
+    # A given log epsilon keeps the classic score, log p(x), which the batch fit ranks by.
+    settings = DetectorSettings(flagged="learn", log_epsilon=-30.0, retune_every=0, retune_labels=0)
     detector = Detector(settings, features)
     detector.process(X, np.full(len(X), -1, dtype=np.int8))
     scores = detector.score_rows(X)

@@ -40,9 +40,9 @@ def test_a_size_below_its_minimum_is_refused_when_built() -> None:
 
 
 def test_values_are_normalised_as_a_config_file_would_be() -> None:
-    detector = DetectorSettings(features=["a", "b"], contamination=0, transforms={"a": "root:2"})  # type: ignore[arg-type]
+    detector = DetectorSettings(features=["a", "b"], clip_sigma=6, transforms={"a": "root:2"})  # type: ignore[arg-type]
     assert detector.features == ("a", "b")
-    assert detector.contamination == 0.0 and isinstance(detector.contamination, float)
+    assert detector.clip_sigma == 6.0 and isinstance(detector.clip_sigma, float)
     assert detector.transforms == {"a": "sqrt"}
     assert RunSettings(checkpoint="none").checkpoint is None
 

@@ -1,4 +1,4 @@
-"""The threshold schedule: re-tunes by events, labels and the clock, and the no-label fallback."""
+"""The threshold schedule: re-tunes by events, labels and the clock, and the no-label rule."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from stream_detect.settings import DetectorSettings
-from stream_detect.threshold import quantile_log_threshold
-from stream_detect.tuning import RECENT_SCORES, UNSET_RETUNE_EVERY, ThresholdTuner
+from stream_detect.settings import DEFAULT_LOG_TAIL_EPSILON, DetectorSettings
+from stream_detect.tuning import UNSET_RETUNE_EVERY, ThresholdTuner
 
 
 def no_scores(X: np.ndarray, keys: list[str | None]) -> np.ndarray:
@@ -59,24 +58,29 @@ def test_the_clock_decides_the_time_based_retune() -> None:
     assert not off.due_by_time()
 
 
-def test_without_epsilon_the_quantile_fallback_is_tried_every_hundred_events() -> None:
-    tuner = ThresholdTuner(DetectorSettings(contamination=0.1, retune_every=1000), 1)
+def test_without_epsilon_a_gaussian_model_holds_the_fixed_tail_default() -> None:
+    # The rule: no ε given means log_tail_epsilon on the log tail, from the first event,
+    # and re-tunes without labels never move it (no scores of unlabelled events are kept).
+    tuner = ThresholdTuner(DetectorSettings(retune_every=1000), 1)
+    assert tuner.log_epsilon == DEFAULT_LOG_TAIL_EPSILON == math.log(1e-6)
+    assert tuner.epsilon_source == "default"
+    assert tuner.rows_until_due(np.zeros(5000, dtype=bool)) == 1000
+    assert not tuner.retune(no_scores)
+    assert (tuner.log_epsilon, tuner.epsilon_source) == (DEFAULT_LOG_TAIL_EPSILON, "default")
+    assert "recent_scores" not in tuner.to_dict()
+
+
+def test_a_model_without_a_tail_has_no_epsilon_until_labels_set_one() -> None:
+    tuner = ThresholdTuner(DetectorSettings(model="river:HalfSpaceTrees", retune_every=1000), 1)
     assert tuner.log_epsilon is None and tuner.threshold == -math.inf
     assert tuner.rows_until_due(np.zeros(1000, dtype=bool)) == UNSET_RETUNE_EVERY
-    assert not tuner.retune(no_scores), "too few scores for a quantile yet"
-    scores = np.arange(100, dtype=np.float64)
-    tuner.remember_scores(scores)
-    assert tuner.retune(no_scores)
-    assert tuner.epsilon_source == "quantile"
-    assert tuner.log_epsilon == quantile_log_threshold(scores, 0.1)
+    assert not tuner.retune(no_scores) and tuner.epsilon_source == "unset"
 
 
-def test_the_fallback_never_replaces_a_given_epsilon_and_keeps_the_newest_scores() -> None:
-    tuner = ThresholdTuner(DetectorSettings(log_epsilon=-7.0, contamination=0.1), 1)
-    tuner.remember_scores(np.arange(RECENT_SCORES + 5, dtype=np.float64))
-    assert not tuner.retune(no_scores) and tuner.log_epsilon == -7.0
-    assert tuner.recent_count == RECENT_SCORES
-    assert tuner.recent_scores.min() == 5.0
+def test_a_given_epsilon_is_kept_without_labels() -> None:
+    tuner = ThresholdTuner(DetectorSettings(log_epsilon=-7.0), 1)
+    assert not tuner.retune(no_scores)
+    assert (tuner.log_epsilon, tuner.epsilon_source) == (-7.0, "initial")
 
 
 def test_labels_of_both_classes_tune_by_f1() -> None:

@@ -533,13 +533,11 @@ def format_report(
 def _second_half_note(epsilon_source: str | None) -> str:
     """Why the second half may differ, which depends on how ε was chosen.
 
-    >>> _second_half_note("f1"), _second_half_note("quantile")
-    ('(epsilon tuned on more labels by then)', '(epsilon from more recent scores by then)')
+    >>> _second_half_note("f1"), _second_half_note("default")
+    ('(epsilon tuned on more labels by then)', '(the models have learned more events by then)')
     """
     if epsilon_source == "f1":
         return "(epsilon tuned on more labels by then)"
-    if epsilon_source == "quantile":
-        return "(epsilon from more recent scores by then)"
     return "(the models have learned more events by then)"
 
 
@@ -549,7 +547,7 @@ def _epsilon_sentence(data: dict[str, Any]) -> str:
     if log_epsilon is None:
         return "never set (too few events and labels): no alerts"
     summary = data["summary"]
-    scale = "on the scale-free score -(D² + d log 2π)/2, one model per host"
+    scale = "on the log tail probability of each event, one model per host"
     source = data["epsilon_source"]
     if source == "f1":
         labels = (summary.get("validation_positive"), summary.get("validation_negative"))
@@ -557,8 +555,8 @@ def _epsilon_sentence(data: dict[str, Any]) -> str:
         f1 = summary.get("f1")
         tuned += f"; F1 {f1:.3f} on them)" if isinstance(f1, float) else ")"
         how = tuned
-    elif source == "quantile":
-        how = "the contamination quantile of recent scores (too few labels to tune by F1)"
+    elif source == "default":
+        how = "the default tail (too few labels to tune by F1)"
     else:
         how = f"{source}"
     retunes = summary.get("retunes")
