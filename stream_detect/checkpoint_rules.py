@@ -52,7 +52,12 @@ def check_detector_state(state: dict[str, Any]) -> None:
     features = state.get("features")
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
         _refuse("features", features, "a list of feature names")
-    d = len(features)
+    # A detector with derived features names the event's fields in ``features``
+    # and the columns its models see in ``model_features``.
+    modelled = state.get("model_features", features)
+    if not isinstance(modelled, list) or not all(isinstance(f, str) for f in modelled):
+        _refuse("model_features", modelled, "a list of feature names")
+    d = len(modelled)
     for name in ("log_epsilon", "given_log_epsilon"):
         if state.get(name) is not None:
             _finite(name, state[name])

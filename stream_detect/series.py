@@ -214,6 +214,8 @@ class SeriesDetector(Detector):
         """The detector's state plus the derived features' and the likelihood's."""
         return {
             **super().to_dict(),
+            # The models see the derived features, not the event's fields.
+            "model_features": list(self.features),
             "derived_state": {
                 name: feature.to_dict()
                 for name, feature in self.derived.items()
