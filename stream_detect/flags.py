@@ -313,27 +313,8 @@ def _transform_items(items: Sequence[str]) -> dict[str, str]:
     >>> _transform_items(["bytes=log:1", "latency = sqrt"])
     {'bytes': 'log:1', 'latency': 'sqrt'}
     """
-    table: dict[str, str] = {}
-    for item in items:
-        # A spec never holds "=", a feature name might.
-        feature, sep, spec = item.rpartition("=")
-        feature = feature.strip()
-        if not sep or not feature or not spec.strip():
-            raise ConfigError(
-                "transform",
-                item,
-                "FEATURE=SPEC, e.g. bytes=log:1 (SPEC: log, log:C, sqrt, root:K)",
-                flag="--transform",
-            )
-        if feature in table:
-            raise ConfigError(
-                "transform",
-                item,
-                f"each feature once ({feature!r} is repeated)",
-                flag="--transform",
-            )
-        table[feature] = spec.strip()
-    return table
+    usage = "FEATURE=SPEC, e.g. bytes=log:1 (SPEC: log, log:C, sqrt, root:K)"
+    return _feature_table(items, "transform", usage, name_repeats=True, value_required=True)
 
 
 def _direction_items(items: Sequence[str]) -> dict[str, str]:
@@ -342,15 +323,26 @@ def _direction_items(items: Sequence[str]) -> dict[str, str]:
     >>> _direction_items(["cpu=high", "free = low"])
     {'cpu': 'high', 'free': 'low'}
     """
+    usage = "FEATURE=high, FEATURE=low or FEATURE=both, each feature once"
+    return _feature_table(items, "direction", usage, name_repeats=False, value_required=False)
+
+
+def _feature_table(
+    items: Sequence[str], key: str, usage: str, *, name_repeats: bool, value_required: bool
+) -> dict[str, str]:
+    """``FEATURE=VALUE`` flag values as a table; ConfigError naming ``--KEY`` if one is not.
+
+    A value never holds "=", a feature name might, so the last "=" splits them.
+    A feature given twice is refused: saying which (``name_repeats``) or with ``usage``.
+    """
     table: dict[str, str] = {}
     for item in items:
-        feature, sep, word = item.rpartition("=")
-        if not sep or not feature.strip() or feature.strip() in table:
-            raise ConfigError(
-                "direction",
-                item,
-                "FEATURE=high, FEATURE=low or FEATURE=both, each feature once",
-                flag="--direction",
-            )
-        table[feature.strip()] = word.strip()
+        feature, sep, value = item.rpartition("=")
+        feature = feature.strip()
+        if not sep or not feature or (value_required and not value.strip()):
+            raise ConfigError(key, item, usage, flag=f"--{key}")
+        if feature in table:
+            expected = f"each feature once ({feature!r} is repeated)" if name_repeats else usage
+            raise ConfigError(key, item, expected, flag=f"--{key}")
+        table[feature] = value.strip()
     return table
