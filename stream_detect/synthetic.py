@@ -88,6 +88,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.synthetic_hosts import DECIMALS, HOST_PROFILES, HostProfile
+
 __all__ = [
     "ANOMALY_KINDS",
     "FEATURES",
@@ -135,76 +137,6 @@ CORRELATED_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class HostProfile:
-    """Scale of one host's metrics: where each latent normal is mapped to.
-
-    ``latency_ms`` is ``exp(log(latency_median_ms) + latency_sigma * z)``;
-    ``error_rate`` is ``1 / (1 + exp(-(logit(error_median) + error_sigma * z)))``;
-    the other features are ``mean + sd * z``.
-    """
-
-    name: str
-    weight: float
-    requests: tuple[float, float]
-    cpu: tuple[float, float]
-    latency_median_ms: float
-    latency_sigma: float
-    error_median: float
-    error_sigma: float
-    temperature_c: tuple[float, float]
-    fan_rpm: tuple[float, float]
-
-
-#: Hosts, with the share of events each reports and their scales.
-HOST_PROFILES: tuple[HostProfile, ...] = (
-    HostProfile(
-        name="web-1",
-        weight=0.45,
-        requests=(200.0, 30.0),
-        cpu=(38.0, 7.0),
-        latency_median_ms=40.0,
-        latency_sigma=0.5,
-        error_median=0.010,
-        error_sigma=0.45,
-        temperature_c=(45.0, 3.0),
-        fan_rpm=(2200.0, 150.0),
-    ),
-    HostProfile(
-        name="web-2",
-        weight=0.35,
-        requests=(120.0, 20.0),
-        cpu=(27.0, 5.0),
-        latency_median_ms=60.0,
-        latency_sigma=0.55,
-        error_median=0.015,
-        error_sigma=0.5,
-        temperature_c=(50.0, 2.5),
-        fan_rpm=(2600.0, 120.0),
-    ),
-    HostProfile(
-        name="db-1",
-        weight=0.20,
-        requests=(60.0, 8.0),
-        cpu=(55.0, 6.0),
-        latency_median_ms=15.0,
-        latency_sigma=0.45,
-        error_median=0.004,
-        error_sigma=0.4,
-        temperature_c=(60.0, 2.0),
-        fan_rpm=(3400.0, 180.0),
-    ),
-)
-
-#: Decimals each feature is reported with (requests and fan speed are whole numbers).
-_DECIMALS: dict[str, int] = {
-    "requests": 0,
-    "cpu": 1,
-    "latency_ms": 2,
-    "error_rate": 5,
-    "temperature_c": 2,
-    "fan_rpm": 0,
-}
 #: Direction a fault pushes each feature in a point anomaly (0: either way).
 _FAULT_DIRECTION = {
     _REQUESTS: 0.0,
@@ -468,7 +400,7 @@ def _to_features(latent: Array, host_index: IntArray, profiles: tuple[HostProfil
     X[:, _CPU] = np.clip(X[:, _CPU], 0.0, 100.0)
     X[:, _FAN] = np.maximum(X[:, _FAN], 0.0)
     for column, name in enumerate(FEATURES):
-        X[:, column] = np.round(X[:, column], _DECIMALS[name])
+        X[:, column] = np.round(X[:, column], DECIMALS[name])
     # Rounding must not make a skewed positive feature zero (log-transforms need x > 0).
     X[:, _LATENCY] = np.maximum(X[:, _LATENCY], 0.01)
     X[:, _ERRORS] = np.maximum(X[:, _ERRORS], 1e-5)
@@ -497,7 +429,7 @@ def _to_events(
     """Build the event dicts; integers stay ints so the JSON reads as an agent's would."""
     columns: list[list[Any]] = []
     for column, name in enumerate(FEATURES):
-        whole = _DECIMALS[name] == 0
+        whole = DECIMALS[name] == 0
         columns.append((X[:, column].astype(np.int64) if whole else X[:, column]).tolist())
     width = max(6, len(str(len(hosts))))
     events: list[dict[str, Any]] = []
