@@ -18,9 +18,15 @@ Q(a, x) is evaluated by its power series when ``x < a + 1`` (where the
 series converges quickly and Q = 1 - P loses nothing) and by its continued
 fraction otherwise (the incomplete beta likewise: its continued fraction on
 the side where it converges), whose result is already the upper tail, so a tail of
-1e-300 or of exp(-1e6) keeps its full relative precision in log space. Both
-run as fixed-length numpy loops over the whole batch, stopping when every
-element has converged.
+1e-300 or of exp(-1e6) keeps its full relative precision in log space. Two
+exact shortcuts come first: for a whole a up to 40 (χ² with an even number
+of degrees of freedom, as Fisher's method always has) Q is the finite sum
+e^-x Σ_(i<a) x^i / i!, and for t² <= min(12, ν/3) the t tail is 1 minus the
+power series of I_y(1/2, ν/2), y = t²/(ν+t²), which there converges in a few
+dozen positive terms. The loops iterate only the elements not yet converged,
+each stopping at its own term, so a batch gives exactly what its elements
+one at a time would give. log B(ν/2, 1/2) comes from its asymptotic series
+(after the recurrence for small ν), once per distinct ν of a broadcast axis.
 """
 
 from __future__ import annotations
