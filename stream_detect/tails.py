@@ -39,6 +39,8 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = ["chi2_log_sf", "log_upper_gamma", "normal_log_tail", "student_t_log_tail"]
 
 Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+IndexArray = NDArray[np.intp]
 
 #: Relative change below which a series or continued fraction has converged.
 _TOLERANCE = 1e-16
@@ -89,6 +91,22 @@ def _log_prefactor(a: Array, x: Array) -> Array:
     return out
 
 
+def _settle(
+    done: BoolArray, running: BoolArray, where: IndexArray, values: Array, out: Array
+) -> tuple[BoolArray, int]:
+    """Record the running elements that are ``done`` into ``out``; the still running, and how many.
+
+    Recorded elements may keep being iterated (their later values are never
+    recorded), so the caller cuts its arrays down only once half have finished:
+    cutting them every time an element finishes costs more than it saves.
+    """
+    finished = running & done
+    if finished.any():
+        out[where[finished]] = values[finished]
+        running = running & ~finished
+    return running, int(np.count_nonzero(running))
+
+
 def _log_lower_by_series(a: Array, x: Array) -> Array:
     """log P(a, x) from its power series; converges fast for x < a + 1.
 
@@ -103,16 +121,18 @@ def _log_lower_by_series(a: Array, x: Array) -> Array:
     shared = a.min() == a.max()
     shape: Array | float = float(a.flat[0]) if shared else a
     where, x_now = np.arange(x.size), x
+    running: BoolArray = np.ones(x.shape, dtype=bool)
     for n in range(1, _MAX_ITERATIONS, _CHECK_EVERY):
         for k in range(n, n + _CHECK_EVERY):
             term = term * x_now / (shape + k)
             total = total + term
-        active = term > total * _TOLERANCE
-        if not active.all():
-            sums[where[~active]] = total[~active]
-            if not active.any():
-                break
-            where, x_now, term, total = where[active], x_now[active], term[active], total[active]
+        running, left = _settle(term <= total * _TOLERANCE, running, where, total, sums)
+        if left == 0:
+            break
+        if 2 * left < running.size:
+            where = where[running]
+            x_now, term, total = x_now[running], term[running], total[running]
+            running = np.ones(left, dtype=bool)
             if not shared:
                 shape = a[where]
     out: Array = _log_prefactor(a, x) + np.log(sums)
@@ -120,30 +140,50 @@ def _log_lower_by_series(a: Array, x: Array) -> Array:
 
 
 def _log_upper_by_fraction(a: Array, x: Array) -> Array:
-    """log Q(a, x) from its continued fraction (modified Lentz); for x >= a + 1."""
+    """log Q(a, x) from its continued fraction (modified Lentz); for x >= a + 1.
+
+    Run first without guarding the denominators against zero, which costs a
+    third of each step; an element where one was zero ends as NaN, infinite
+    or not positive, and only those are run again with the guards.
+    """
+    with np.errstate(all="ignore"):
+        products = _gamma_fraction(a, x, guarded=False)
+    failed = ~(np.isfinite(products) & (products > 0.0))
+    if failed.any():
+        products[failed] = _gamma_fraction(a[failed], x[failed], guarded=True)
+    out: Array = _log_prefactor(a, x) + np.log(products)
+    return out
+
+
+def _gamma_fraction(a: Array, x: Array, guarded: bool) -> Array:
+    """The continued fraction of Q(a, x) e^x x^-a Γ(a), each element to its own convergence."""
     b = x + 1.0 - a
     c = np.full_like(x, 1.0 / _TINY)
     d = 1.0 / b
     h = d.copy()
     products = np.empty(x.shape)
     where, a_now = np.arange(x.size), a
+    running: BoolArray = np.ones(x.shape, dtype=bool)
     for i in range(1, _MAX_ITERATIONS):
         an = -i * (i - a_now)
         b = b + 2.0
-        d = _guard(an * d + b)
-        c = _guard(b + an / c)
+        d = an * d + b
+        c = b + an / c
+        if guarded:
+            d, c = _guard(d), _guard(c)
         d = 1.0 / d
         delta = d * c
         h = h * delta
-        active = np.abs(delta - 1.0) > _TOLERANCE
-        if not active.all():
-            products[where[~active]] = h[~active]
-            if not active.any():
-                break
-            where = where[active]
-            a_now, b, c, d, h = (v[active] for v in (a_now, b, c, d, h))
-    out: Array = _log_prefactor(a, x) + np.log(products)
-    return out
+        # A NaN delta (a zero denominator) counts as done; the caller redoes it guarded.
+        done = ~(np.abs(delta - 1.0) > _TOLERANCE)
+        running, left = _settle(done, running, where, h, products)
+        if left == 0:
+            break
+        if 2 * left < running.size:
+            where = where[running]
+            a_now, b, c, d, h = (v[running] for v in (a_now, b, c, d, h))
+            running = np.ones(left, dtype=bool)
+    return products
 
 
 def _log_upper_closed_form(k: int, x: Array) -> Array:
@@ -288,6 +328,7 @@ def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
         d = 1.0 / _guard(1.0 - (a + b) * x / (a + 1.0))
         h = d.copy()
         where, a_now, b_now, x_now = np.arange(x.size), a, b, x
+        running: BoolArray = np.ones(x.shape, dtype=bool)
         for m in range(1, _MAX_ITERATIONS):
             twice = a_now + 2 * m
             even = (m * x_now) * (b_now - m) / ((twice - 1.0) * twice)
@@ -300,13 +341,14 @@ def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
             delta = d * c
             h = h * delta
             # A NaN delta (a zero denominator) stops here too, and is redone below.
-            active = np.abs(delta - 1.0) > _TOLERANCE
-            if not active.all():
-                out[where[~active]] = h[~active]
-                if not active.any():
-                    break
-                where = where[active]
-                a_now, b_now, x_now, c, d, h = (v[active] for v in (a_now, b_now, x_now, c, d, h))
+            done = ~(np.abs(delta - 1.0) > _TOLERANCE)
+            running, left = _settle(done, running, where, h, out)
+            if left == 0:
+                break
+            if 2 * left < running.size:
+                where = where[running]
+                a_now, b_now, x_now, c, d, h = (v[running] for v in (a_now, b_now, x_now, c, d, h))
+                running = np.ones(left, dtype=bool)
     failed = ~(np.isfinite(out) & (out > 0.0))
     if failed.any():
         out[failed] = _beta_fraction_guarded(a[failed], b[failed], x[failed])
@@ -355,24 +397,18 @@ def _log_t_tail_by_series(t: Array, t2: Array, nu: Array, log_beta: Array) -> Ar
     sums = np.empty(y.shape)
     where, y_now, step = np.arange(y.size), y, y * (0.5 * nu + 0.5)
     term, total = np.ones_like(y), np.ones_like(y)
-    # Elements already summed keep running (their later sums are ignored) until
-    # half have finished: cutting the arrays every time costs more than it saves.
-    running: NDArray[np.bool_] = np.ones(y.shape, dtype=bool)
+    running: BoolArray = np.ones(y.shape, dtype=bool)
     for n in range(0, _MAX_ITERATIONS, _CHECK_EVERY):
         for k in range(n, n + _CHECK_EVERY):
             term *= (step + k * y_now) * (1.0 / (1.5 + k))
             total += term
-        finished = running & (term <= total * _TOLERANCE)
-        if finished.any():
-            sums[where[finished]] = total[finished]
-            running &= ~finished
-            left = int(np.count_nonzero(running))
-            if left == 0:
-                break
-            if 2 * left < running.size:
-                where = where[running]
-                y_now, step, term, total = (v[running] for v in (y_now, step, term, total))
-                running = np.ones(left, dtype=bool)
+        running, left = _settle(term <= total * _TOLERANCE, running, where, total, sums)
+        if left == 0:
+            break
+        if 2 * left < running.size:
+            where = where[running]
+            y_now, step, term, total = (v[running] for v in (y_now, step, term, total))
+            running = np.ones(left, dtype=bool)
     # √y (1-y)^(ν/2), each factor's log formed without cancellation.
     log_factors = np.log(t) - 0.5 * np.log(nu + t2) - 0.5 * nu * np.log1p(t2 / nu)
     log_complement = math.log(2.0) + log_factors - log_beta + np.log(sums)

@@ -204,3 +204,12 @@ def test_student_t_batch_equals_one_at_a_time() -> None:
     # And a row-shared ν, as the prior passes it, gives the same numbers.
     rows = np.broadcast_to(dof[:, None], (300, 2))
     np.testing.assert_array_equal(student_t_log_tail(np.stack([t, t], axis=1), rows)[:, 0], batch)
+
+
+@settings(max_examples=100, deadline=None)
+@given(a=st.floats(1e-3, 1e4), excess=st.floats(1.0, 1e5))
+def test_unguarded_gamma_fraction_equals_the_guarded_one(a: float, excess: float) -> None:
+    x = np.array([a + excess])
+    fast = tails._gamma_fraction(np.array([a]), x, guarded=False)
+    slow = tails._gamma_fraction(np.array([a]), x, guarded=True)
+    assert fast[0] == pytest.approx(slow[0], rel=1e-13)
