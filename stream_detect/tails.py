@@ -18,9 +18,15 @@ Q(a, x) is evaluated by its power series when ``x < a + 1`` (where the
 series converges quickly and Q = 1 - P loses nothing) and by its continued
 fraction otherwise (the incomplete beta likewise: its continued fraction on
 the side where it converges), whose result is already the upper tail, so a tail of
-1e-300 or of exp(-1e6) keeps its full relative precision in log space. Both
-run as fixed-length numpy loops over the whole batch, stopping when every
-element has converged.
+1e-300 or of exp(-1e6) keeps its full relative precision in log space. Two
+exact shortcuts come first: for a whole a up to 40 (χ² with an even number
+of degrees of freedom, as Fisher's method always has) Q is the finite sum
+e^-x Σ_(i<a) x^i / i!, and for t² <= min(12, ν/3) the t tail is 1 minus the
+power series of I_y(1/2, ν/2), y = t²/(ν+t²), which there converges in a few
+dozen positive terms. The loops iterate only the elements not yet converged,
+each stopping at its own term, so a batch gives exactly what its elements
+one at a time would give. log B(ν/2, 1/2) comes from its asymptotic series
+(after the recurrence for small ν), once per distinct ν of a broadcast axis.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = ["chi2_log_sf", "log_upper_gamma", "normal_log_tail", "student_t_log_tail"]
 
 Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+IndexArray = NDArray[np.intp]
 
 #: Relative change below which a series or continued fraction has converged.
 _TOLERANCE = 1e-16
@@ -41,12 +49,36 @@ _TINY = 1e-300
 #: Iterations are O(sqrt(a)); this covers a up to ~1e6 (d up to two million).
 _MAX_ITERATIONS = 20_000
 
+#: The power series of the t tail runs where t² is at most this (and y = t²/(ν+t²) <= 1/4):
+#: there it converges within ~50 terms and the tail is above 5e-4, so 1 - I keeps 13 digits.
+_SERIES_MAX_T2 = 12.0
+#: Series are tested for convergence every this many terms.
+_CHECK_EVERY = 4
+#: log B(a, 1/2) is taken from its asymptotic series from this a up (the first
+#: term left out, 0.36 a^-17, is then below 4e-18).
+_ASYMPTOTIC_FROM = 10.0
+#: (2^(1-n) - 2) B_n / (n (n-1)) for n = 16, 14, ..., 2: log Γ(a+½)/Γ(a) - ½ log a in powers of 1/a.
+_LOG_RATIO_SERIES = (
+    929569 / 15728640,
+    -5461 / 425984,
+    691 / 180224,
+    -31 / 18432,
+    17 / 14336,
+    -1 / 640,
+    1 / 192,
+    -1 / 8,
+)
+#: Up to this shape the closed form of Q beats the continued fraction.
+_CLOSED_FORM_MAX = 40
+
 _log_gamma = np.frompyfunc(math.lgamma, 1, 1)
 _LOG_SQRT_PI = 0.5 * math.log(math.pi)
 
 
 def _lgamma(a: Array) -> Array:
     # Only the distinct shapes need math.lgamma: a batch usually has one d.
+    if a.size and a.min() == a.max():
+        return np.full(a.shape, math.lgamma(float(a.flat[0])))
     unique, inverse = np.unique(a, return_inverse=True)
     values = np.asarray(_log_gamma(unique), dtype=np.float64)
     out: Array = values[inverse].reshape(a.shape)
@@ -59,44 +91,129 @@ def _log_prefactor(a: Array, x: Array) -> Array:
     return out
 
 
+def _settle(
+    done: BoolArray, running: BoolArray, where: IndexArray, values: Array, out: Array
+) -> tuple[BoolArray, int]:
+    """Record the running elements that are ``done`` into ``out``; the still running, and how many.
+
+    Recorded elements may keep being iterated (their later values are never
+    recorded), so the caller cuts its arrays down only once half have finished:
+    cutting them every time an element finishes costs more than it saves.
+    """
+    finished = running & done
+    if finished.any():
+        out[where[finished]] = values[finished]
+        running = running & ~finished
+    return running, int(np.count_nonzero(running))
+
+
 def _log_lower_by_series(a: Array, x: Array) -> Array:
-    """log P(a, x) from its power series; converges fast for x < a + 1."""
-    term = np.ones_like(x) / a
-    total = term.copy()
-    denominator = a.copy()
-    active = np.ones(x.shape, dtype=bool)
-    for _ in range(_MAX_ITERATIONS):
-        denominator = denominator + 1.0
-        term = np.where(active, term * x / denominator, 0.0)
-        total = total + term
-        active = term > total * _TOLERANCE
-        if not active.any():
+    """log P(a, x) from its power series; converges fast for x < a + 1.
+
+    Only the elements still converging are iterated, each until its terms fall
+    below the tolerance, tested every few terms at the same terms for every
+    element: an element's value does not depend on the rest of the batch.
+    """
+    total = 1.0 / a
+    term = total.copy()
+    sums = np.empty(x.shape)
+    # One d per batch makes every denominator a scalar: the same values, fewer passes.
+    shared = a.min() == a.max()
+    shape: Array | float = float(a.flat[0]) if shared else a
+    where, x_now = np.arange(x.size), x
+    running: BoolArray = np.ones(x.shape, dtype=bool)
+    for n in range(1, _MAX_ITERATIONS, _CHECK_EVERY):
+        for k in range(n, n + _CHECK_EVERY):
+            term = term * x_now / (shape + k)
+            total = total + term
+        running, left = _settle(term <= total * _TOLERANCE, running, where, total, sums)
+        if left == 0:
             break
-    out: Array = _log_prefactor(a, x) + np.log(total)
+        if 2 * left < running.size:
+            where = where[running]
+            x_now, term, total = x_now[running], term[running], total[running]
+            running = np.ones(left, dtype=bool)
+            if not shared:
+                shape = a[where]
+    out: Array = _log_prefactor(a, x) + np.log(sums)
     return out
 
 
 def _log_upper_by_fraction(a: Array, x: Array) -> Array:
-    """log Q(a, x) from its continued fraction (modified Lentz); for x >= a + 1."""
+    """log Q(a, x) from its continued fraction (modified Lentz); for x >= a + 1.
+
+    Run first without guarding the denominators against zero, which costs a
+    third of each step; an element where one was zero ends as NaN, infinite
+    or not positive, and only those are run again with the guards.
+    """
+    with np.errstate(all="ignore"):
+        products = _gamma_fraction(a, x, guarded=False)
+    failed = ~(np.isfinite(products) & (products > 0.0))
+    if failed.any():
+        products[failed] = _gamma_fraction(a[failed], x[failed], guarded=True)
+    out: Array = _log_prefactor(a, x) + np.log(products)
+    return out
+
+
+def _gamma_fraction(a: Array, x: Array, guarded: bool) -> Array:
+    """The continued fraction of Q(a, x) e^x x^-a Γ(a), each element to its own convergence."""
     b = x + 1.0 - a
     c = np.full_like(x, 1.0 / _TINY)
     d = 1.0 / b
     h = d.copy()
-    active = np.ones(x.shape, dtype=bool)
+    products = np.empty(x.shape)
+    where, a_now = np.arange(x.size), a
+    running: BoolArray = np.ones(x.shape, dtype=bool)
     for i in range(1, _MAX_ITERATIONS):
-        an = -i * (i - a)
+        an = -i * (i - a_now)
         b = b + 2.0
         d = an * d + b
-        d = np.where(np.abs(d) < _TINY, _TINY, d)
         c = b + an / c
-        c = np.where(np.abs(c) < _TINY, _TINY, c)
+        if guarded:
+            d, c = _guard(d), _guard(c)
         d = 1.0 / d
-        delta = np.where(active, d * c, 1.0)
+        delta = d * c
         h = h * delta
-        active = np.abs(delta - 1.0) > _TOLERANCE
-        if not active.any():
+        # A NaN delta (a zero denominator) counts as done; the caller redoes it guarded.
+        done = ~(np.abs(delta - 1.0) > _TOLERANCE)
+        running, left = _settle(done, running, where, h, products)
+        if left == 0:
             break
-    out: Array = _log_prefactor(a, x) + np.log(h)
+        if 2 * left < running.size:
+            where = where[running]
+            a_now, b, c, d, h = (v[running] for v in (a_now, b, c, d, h))
+            running = np.ones(left, dtype=bool)
+    return products
+
+
+def _log_upper_closed_form(k: int, x: Array) -> Array:
+    """log Q(k, x) for a whole number k, as log(e^-x Σ_{i<k} x^i / i!); for x >= k - 1.
+
+    The sum is taken from its largest term down, x^(k-1)/(k-1)! (1 + (k-1)/x (1 +
+    (k-2)/x (1 + ...))), so every term is positive and at most 1: exact to a few
+    ulps in k operations, with nothing to converge.
+    """
+    inverse = 1.0 / x
+    total = np.ones_like(x)
+    for m in range(1, k):
+        total = 1.0 + (m * inverse) * total
+    out: Array = (k - 1) * np.log(x) - x - math.lgamma(k) + np.log(total)
+    return out
+
+
+def _log_upper_where_fraction(a: Array, x: Array) -> Array:
+    """log Q(a, x) for x >= a + 1: the closed form for whole a up to 40, else the fraction."""
+    out = np.empty(x.shape)
+    whole = (a == np.round(a)) & (a <= _CLOSED_FORM_MAX)
+    if whole.any():
+        shapes = a[whole]
+        # A batch usually has one d; then there is nothing to sort.
+        distinct = [shapes[0]] if shapes.min() == shapes.max() else np.unique(shapes)
+        for k in distinct:
+            chosen = whole & (a == k)
+            out[chosen] = _log_upper_closed_form(int(k), x[chosen])
+    if not whole.all():
+        out[~whole] = _log_upper_by_fraction(a[~whole], x[~whole])
     return out
 
 
@@ -124,7 +241,7 @@ def log_upper_gamma(a: ArrayLike, x: ArrayLike) -> Array:
         # P < 1 - 1e-3 here, so log1p(-P) keeps Q's relative precision.
         out[series] = np.log1p(-np.exp(log_lower))
     if fraction.any():
-        out[fraction] = _log_upper_by_fraction(a_arr[fraction], x_arr[fraction])
+        out[fraction] = _log_upper_where_fraction(a_arr[fraction], x_arr[fraction])
     return out
 
 
@@ -170,8 +287,12 @@ def _guard(values: Array) -> Array:
     return out
 
 
-def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
-    """The continued fraction of I_x(a, b) (modified Lentz); converges for x < (a+1)/(a+b+2)."""
+def _beta_fraction_guarded(a: Array, b: Array, x: Array) -> Array:
+    """The continued fraction of I_x(a, b) (modified Lentz); converges for x < (a+1)/(a+b+2).
+
+    The reference form, guarding every denominator against zero; it is only
+    run for the elements where :func:`_beta_fraction` met a zero denominator.
+    """
     c = np.ones_like(x)
     d = 1.0 / _guard(1.0 - (a + b) * x / (a + 1.0))
     h = d.copy()
@@ -192,21 +313,148 @@ def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
     return h
 
 
-def _log_beta_with_half(a: Array) -> Array:
-    """log B(a, 1/2), without the cancellation of three large log-gammas when a is large."""
-    exact = _lgamma(a) + _LOG_SQRT_PI - _lgamma(a + 0.5)
-    # log Γ(a + 1/2) / Γ(a) = log √a + log(1 - 1/(8a) + 1/(128a²) + 5/(1024a³) - 21/(32768a⁴)).
-    big = np.maximum(a, 1.0)
-    inverse = 1.0 / big
-    series = inverse * (-1 / 8 + inverse * (1 / 128 + inverse * (5 / 1024 - inverse * 21 / 32768)))
-    asymptotic = _LOG_SQRT_PI - 0.5 * np.log(big) - np.log1p(series)
-    out: Array = np.where(a > 1e3, asymptotic, exact)
+def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
+    """:func:`_beta_fraction_guarded`, iterating only the elements not yet converged.
+
+    Each element stops at its own convergence, so its value does not depend on
+    the rest of the batch. Denominators are not guarded: where one was zero the
+    result is not a finite positive number, and that element is recomputed by
+    the guarded form (inside the fraction's region of convergence this does
+    not happen in practice, and guarding every step would double the cost).
+    """
+    out = np.empty(x.shape)
+    with np.errstate(all="ignore"):
+        c = np.ones_like(x)
+        d = 1.0 / _guard(1.0 - (a + b) * x / (a + 1.0))
+        h = d.copy()
+        where, a_now, b_now, x_now = np.arange(x.size), a, b, x
+        running: BoolArray = np.ones(x.shape, dtype=bool)
+        for m in range(1, _MAX_ITERATIONS):
+            twice = a_now + 2 * m
+            even = (m * x_now) * (b_now - m) / ((twice - 1.0) * twice)
+            d = 1.0 / (1.0 + even * d)
+            c = 1.0 + even / c
+            h = h * (d * c)
+            odd = x_now * (a_now + m) * (a_now + b_now + m) / (twice * (twice + 1.0))
+            d = 1.0 / (1.0 - odd * d)
+            c = 1.0 - odd / c
+            delta = d * c
+            h = h * delta
+            # A NaN delta (a zero denominator) stops here too, and is redone below.
+            done = ~(np.abs(delta - 1.0) > _TOLERANCE)
+            running, left = _settle(done, running, where, h, out)
+            if left == 0:
+                break
+            if 2 * left < running.size:
+                where = where[running]
+                a_now, b_now, x_now, c, d, h = (v[running] for v in (a_now, b_now, x_now, c, d, h))
+                running = np.ones(left, dtype=bool)
+    failed = ~(np.isfinite(out) & (out > 0.0))
+    if failed.any():
+        out[failed] = _beta_fraction_guarded(a[failed], b[failed], x[failed])
     return out
 
 
-def _log_incomplete_beta(a: Array, b: Array, x: Array, log_x: Array, log_1mx: Array) -> Array:
+def _log_beta_with_half(a: Array) -> Array:
+    """log B(a, 1/2) = log √π - log(Γ(a + 1/2) / Γ(a)), to a few ulps for every a > 0.
+
+    The ratio's log is ½ log a plus its asymptotic series (the Bernoulli terms
+    (2^(1-n) - 2) B_n / (n (n-1) a^(n-1))), which past a = 10 is below 4e-18
+    after the a^-15 term; smaller a are first shifted up by the recurrence
+    Γ(a + 3/2) / Γ(a + 1) = (a + 1/2) / a · Γ(a + 1/2) / Γ(a). No log-gamma of
+    a large number is ever formed, so nothing cancels.
+    """
+    shape, a = a.shape, a.reshape(-1)
+    shift = np.maximum(np.ceil(_ASYMPTOTIC_FROM - a), 0.0)
+    big = a + shift
+    inverse = 1.0 / big
+    square = inverse * inverse
+    # Highest power first: Horner in 1/a², the coefficients of a^-15 down to a^-1.
+    series = np.zeros(a.shape)
+    for coefficient in _LOG_RATIO_SERIES:
+        series = coefficient + square * series
+    log_ratio = 0.5 * np.log(big) + inverse * series
+    low = shift > 0.0
+    if low.any():
+        start, steps = a[low], shift[low]
+        for step in range(int(steps.max())):
+            # log Γ(s + 1/2)/Γ(s) = log Γ(s + 3/2)/Γ(s + 1) - log1p(1/(2s)).
+            log_ratio[low] -= np.where(step < steps, np.log1p(0.5 / (start + step)), 0.0)
+    out: Array = (_LOG_SQRT_PI - log_ratio).reshape(shape)
+    return out
+
+
+def _log_t_tail_by_series(t: Array, t2: Array, nu: Array, log_beta: Array) -> Array:
+    """log P(|T| >= t) = log(1 - I_y(1/2, ν/2)), y = t²/(ν+t²) <= 1/4, from the power series of I_y.
+
+    I_y(1/2, b) = 2 √y (1-y)^b / B(1/2, b) · Σ c_n, c_0 = 1, c_(n+1) = c_n y (b + 1/2 + n)
+    / (3/2 + n): positive terms whose ratio falls towards y, so each element stops within a
+    few terms of its largest one (about t²/2 + 6|t| + 20 terms). Convergence is
+    tested every fourth term, at the same terms for every element, so no
+    element's value depends on the rest of the batch.
+    """
+    y = t2 / (nu + t2)
+    sums = np.empty(y.shape)
+    where, y_now, step = np.arange(y.size), y, y * (0.5 * nu + 0.5)
+    term, total = np.ones_like(y), np.ones_like(y)
+    running: BoolArray = np.ones(y.shape, dtype=bool)
+    for n in range(0, _MAX_ITERATIONS, _CHECK_EVERY):
+        for k in range(n, n + _CHECK_EVERY):
+            term *= (step + k * y_now) * (1.0 / (1.5 + k))
+            total += term
+        running, left = _settle(term <= total * _TOLERANCE, running, where, total, sums)
+        if left == 0:
+            break
+        if 2 * left < running.size:
+            where = where[running]
+            y_now, step, term, total = (v[running] for v in (y_now, step, term, total))
+            running = np.ones(left, dtype=bool)
+    # √y (1-y)^(ν/2), each factor's log formed without cancellation.
+    log_factors = np.log(t) - 0.5 * np.log(nu + t2) - 0.5 * nu * np.log1p(t2 / nu)
+    log_complement = math.log(2.0) + log_factors - log_beta + np.log(sums)
+    # The tail is above 5e-4 here (t² <= 12), so forming 1 - I costs at most about
+    # 2000 ulps of the tail: near 1e-13 relative in its log.
+    out: Array = np.log1p(-np.exp(log_complement))
+    return out
+
+
+def _log_t_tail_by_fraction(t: Array, t2: Array, nu: Array, log_beta: Array) -> Array:
+    """log P(|T| >= t) = log I_x(ν/2, 1/2), x = ν/(ν+t²), from the continued fraction.
+
+    The fraction is run on I_x(ν/2, 1/2) where it converges (large t) and on
+    its complement I_(1-x)(1/2, ν/2) otherwise.
+    """
+    a, b = 0.5 * nu, np.full(nu.shape, 0.5)
+    # x = ν/(ν+t²) and 1 - x = t²/(ν+t²), each formed without cancellation.
+    x, one_minus_x = nu / (nu + t2), t2 / (nu + t2)
+    log_x = -np.log1p(t2 / nu)
+    # t² may underflow where t does not.
+    log_1mx = 2.0 * np.log(t) - np.log(nu + t2)
+    direct = x < (a + 1.0) / (a + b + 2.0)
+    out = np.empty(x.shape)
+    if direct.any():
+        out[direct] = _log_incomplete_beta(
+            a[direct], b[direct], x[direct], log_x[direct], log_1mx[direct], log_beta[direct]
+        )
+    if not direct.all():
+        flip = ~direct
+        complement = _log_incomplete_beta(
+            b[flip], a[flip], one_minus_x[flip], log_1mx[flip], log_x[flip], log_beta[flip]
+        )
+        out[flip] = np.log1p(-np.exp(complement))
+    return out
+
+
+def _without_repeats(values: Array) -> Array:
+    """``values`` with every broadcast (zero-stride) axis cut to length 1; it broadcasts back."""
+    out: Array = values[tuple(slice(0, 1) if step == 0 else slice(None) for step in values.strides)]
+    return out
+
+
+def _log_incomplete_beta(
+    a: Array, b: Array, x: Array, log_x: Array, log_1mx: Array, log_beta: Array
+) -> Array:
     """log I_x(a, b), one of a and b being 1/2, where its continued fraction converges directly."""
-    log_beta = _log_beta_with_half(np.where(b == 0.5, a, b))
     out: Array = a * log_x + b * log_1mx - log_beta + np.log(_beta_fraction(a, b, x)) - np.log(a)
     return out
 
@@ -234,25 +482,19 @@ def student_t_log_tail(t: ArrayLike, dof: ArrayLike, two_sided: bool = True) -> 
     out = np.zeros(t_arr.shape)
     out[np.isinf(t_arr)] = -np.inf
     finite = np.isfinite(t_arr) & (t_arr > 0.0)
-    a, b = 0.5 * nu[finite], np.full(int(finite.sum()), 0.5)
-    t2 = np.square(t_arr[finite])
-    # x = ν/(ν+t²) and 1 - x = t²/(ν+t²), each formed without cancellation.
-    x, one_minus_x = nu[finite] / (nu[finite] + t2), t2 / (nu[finite] + t2)
-    log_x = -np.log1p(t2 / nu[finite])
-    # t² may underflow where t does not.
-    log_1mx = 2.0 * np.log(t_arr[finite]) - np.log(nu[finite] + t2)
-    direct = x < (a + 1.0) / (a + b + 2.0)
-    tail = np.empty(x.shape)
-    if direct.any():
-        tail[direct] = _log_incomplete_beta(
-            a[direct], b[direct], x[direct], log_x[direct], log_1mx[direct]
+    # ν is usually shared along an axis (one per row): its log-gammas are taken once per value.
+    log_beta = np.broadcast_to(_log_beta_with_half(0.5 * _without_repeats(nu)), nu.shape)[finite]
+    t_some, nu_some = t_arr[finite], nu[finite]
+    t2 = np.square(t_some)
+    series = t2 <= np.minimum(_SERIES_MAX_T2, nu_some / 3.0)
+    tail = np.empty(t2.shape)
+    if series.any():
+        tail[series] = _log_t_tail_by_series(
+            t_some[series], t2[series], nu_some[series], log_beta[series]
         )
-    if (~direct).any():
-        flip = ~direct
-        complement = _log_incomplete_beta(
-            b[flip], a[flip], one_minus_x[flip], log_1mx[flip], log_x[flip]
-        )
-        tail[flip] = np.log1p(-np.exp(complement))
+    if not series.all():
+        rest = ~series
+        tail[rest] = _log_t_tail_by_fraction(t_some[rest], t2[rest], nu_some[rest], log_beta[rest])
     out[finite] = tail
     if not two_sided:
         out = out - math.log(2.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from stream_detect import tails
 from stream_detect.tails import chi2_log_sf, log_upper_gamma, normal_log_tail, student_t_log_tail
 
 RELATIVE = 1e-10
@@ -113,3 +115,101 @@ def test_edges() -> None:
         log_upper_gamma(0.0, 1.0)
     with pytest.raises(ValueError, match="x >= 0"):
         chi2_log_sf(np.nan, 2)
+
+
+# The fast paths: each against SciPy over the whole range, and against the slow form it replaces.
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    t=st.one_of(st.floats(0.0, 4.0), st.floats(0.0, 1e3)),
+    log10_dof=st.floats(0.0, 9.0),
+)
+def test_student_t_tail_matches_scipy_up_to_a_billion_dof(t: float, log10_dof: float) -> None:
+    dof = 10.0**log10_dof
+    theirs = float(stats.t.logsf(t, dof))
+    ours = float(student_t_log_tail(t, dof, two_sided=False))
+    # Rounding of ν-sized terms costs about ν · 1e-16 relative beyond ν = 1e6 (see the docstring).
+    relative = max(RELATIVE, dof * 1e-16)
+    if theirs > -1.0:
+        assert math.exp(ours) == pytest.approx(
+            float(stats.t.sf(t, dof)), rel=relative, abs=max(1e-12, t)
+        )
+    elif theirs > -700.0:
+        assert ours == pytest.approx(theirs, rel=relative, abs=ABSOLUTE)
+
+
+@settings(max_examples=200, deadline=None)
+@given(y_share=st.floats(0.0, 1.0), log10_dof=st.floats(-1.0, 9.0))
+def test_t_series_equals_the_continued_fraction_where_both_run(
+    y_share: float, log10_dof: float
+) -> None:
+    dof = np.array([10.0**log10_dof])
+    t2 = y_share * np.minimum(tails._SERIES_MAX_T2, dof / 3.0)
+    t = np.sqrt(t2)
+    if not t[0] > 0.0:
+        return
+    log_beta = tails._log_beta_with_half(0.5 * dof)
+    series = float(tails._log_t_tail_by_series(t, t2, dof, log_beta)[0])
+    fraction = float(tails._log_t_tail_by_fraction(t, t2, dof, log_beta)[0])
+    assert series == pytest.approx(fraction, rel=max(1e-12, float(dof[0]) * 1e-16), abs=1e-15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(k=st.integers(1, tails._CLOSED_FORM_MAX), excess=st.floats(1.0, 1e6))
+def test_gamma_closed_form_equals_the_continued_fraction(k: int, excess: float) -> None:
+    x = np.array([k + excess])
+    closed = float(tails._log_upper_closed_form(k, x)[0])
+    fraction = float(tails._log_upper_by_fraction(np.array([float(k)]), x)[0])
+    assert closed == pytest.approx(fraction, rel=1e-13)
+
+
+@pytest.mark.parametrize("d", [2, 8, 16, 64, 80, 100])
+def test_chi2_even_dof_closed_form_matches_scipy(d: int) -> None:
+    distance_sq = np.concatenate([np.linspace(d + 2.0, 40.0 * d + 100.0, 200), [1e4, 3e4]])
+    theirs = stats.chi2.logsf(distance_sq, d)
+    keep = theirs > -700.0
+    np.testing.assert_allclose(chi2_log_sf(distance_sq, d)[keep], theirs[keep], rtol=RELATIVE)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 3000))
+def test_log_beta_with_half_is_exact_to_an_ulp_or_two(n: int) -> None:
+    # B(n, 1/2) = 4^n n! (n-1)! / (2n)! exactly; float() of the fraction rounds once.
+    exact = Fraction(4**n * math.factorial(n) * math.factorial(n - 1), math.factorial(2 * n))
+    expected = math.log(float(exact))
+    ours = float(tails._log_beta_with_half(np.array([float(n)]))[0])
+    assert ours == pytest.approx(expected, rel=1e-15, abs=5e-16)
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=st.floats(1e-6, 0.999), log10_a=st.floats(-1.0, 4.0))
+def test_unguarded_beta_fraction_equals_the_guarded_one(x: float, log10_a: float) -> None:
+    a, b = np.array([10.0**log10_a]), np.array([0.5])
+    # Only inside the region of convergence, where both are used.
+    if not x < (a[0] + 1.0) / (a[0] + b[0] + 2.0):
+        return
+    fast = tails._beta_fraction(a, b, np.array([x]))
+    slow = tails._beta_fraction_guarded(a, b, np.array([x]))
+    assert fast[0] == pytest.approx(slow[0], rel=1e-13)
+
+
+def test_student_t_batch_equals_one_at_a_time() -> None:
+    rng = np.random.default_rng(11)
+    t = rng.standard_t(3, size=300) * rng.choice([1.0, 5.0, 100.0], size=300)
+    dof = rng.choice([0.5, 2.0, 30.0, 1e3, 1e5, 1e8], size=300)
+    batch = student_t_log_tail(t, dof)
+    one_by_one = [float(student_t_log_tail(v, n)) for v, n in zip(t, dof, strict=True)]
+    assert batch.tolist() == one_by_one
+    # And a row-shared ν, as the prior passes it, gives the same numbers.
+    rows = np.broadcast_to(dof[:, None], (300, 2))
+    np.testing.assert_array_equal(student_t_log_tail(np.stack([t, t], axis=1), rows)[:, 0], batch)
+
+
+@settings(max_examples=100, deadline=None)
+@given(a=st.floats(1e-3, 1e4), excess=st.floats(1.0, 1e5))
+def test_unguarded_gamma_fraction_equals_the_guarded_one(a: float, excess: float) -> None:
+    x = np.array([a + excess])
+    fast = tails._gamma_fraction(np.array([a]), x, guarded=False)
+    slow = tails._gamma_fraction(np.array([a]), x, guarded=True)
+    assert fast[0] == pytest.approx(slow[0], rel=1e-13)
