@@ -26,7 +26,6 @@ delivered: the last checkpoint stands, and a restart re-delivers from there.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import math
 import sys
@@ -268,6 +267,8 @@ class Pipeline:
         columns = self.decoder.columns
         header = None
         if columns is not None:
+            import csv  # only a CSV stream's checkpoint keeps its header
+
             buffer = io.StringIO()
             csv.writer(buffer, lineterminator="").writerow(columns)
             header = buffer.getvalue()

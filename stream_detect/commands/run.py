@@ -26,7 +26,6 @@ import orjson
 
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
-from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sidecar import Sidecar
@@ -54,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the stream until its end or a signal; return the exit status (see the module)."""
+    # Imported here: ``run --help`` needs the flags, not the detector.
+    from stream_detect.pipeline import run_stream
+
     run_settings, detector_settings = load_settings(args)
     _refuse_closed_outputs(run_settings, getattr(args, "closed_streams", frozenset()))
     sidecar = Sidecar(run_settings, detector_settings)
