@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import sys
 import threading
 import time
@@ -48,6 +47,7 @@ from stream_detect.initial_model import detector_settings_for
 from stream_detect.modelfile import load_model
 from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
+from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.sidecar import Sidecar
@@ -359,7 +359,7 @@ class Pipeline:
         decoded = self.decoder.decode(batch)
         self.summary.blank_lines += decoded.n_blank
         bad = list(decoded.bad)
-        results: list[dict[str, Any]] = []
+        results: ResultBatch | None = None
         scored = 0
         if len(decoded):
             if self.detector is None:
@@ -395,7 +395,7 @@ class Pipeline:
                 for feedback in self.held_feedback.take(decoded.ids):
                     if not self._join_feedback(feedback):
                         bad.append(self._unmatched(feedback))
-            results = self._results(decoded, detections)
+            results = ResultBatch.of(decoded, detections, emit=self.run_settings.emit)
             found = decoded, detections
             scored = len(decoded)
             self.summary.events += scored
@@ -413,44 +413,6 @@ class Pipeline:
         if self.on_progress is not None:
             self.on_progress(len(batch))
         return found
-
-    def _results(self, decoded: Decoded, found: Detections) -> list[dict[str, Any]]:
-        """Output records: the event's fields plus what the detector found."""
-        if self.run_settings.emit == "all":
-            rows = np.arange(len(decoded))
-        else:
-            rows = np.flatnonzero(found.alert)
-        if not rows.size:
-            return []
-        # Only the rows written are converted: with alerts only, about 1 in 100.
-        log_p = _floats(found.log_p[rows])
-        score = _floats(found.score[rows])
-        distance = _floats(found.distance_sq[rows])
-        log_tail = _floats(found.log_tail[rows])
-        log_epsilon = _floats(found.log_epsilon[rows])
-        alert = found.alert[rows].tolist()
-        warmup = found.warmup[rows].tolist()
-        n = found.n[rows].tolist()
-        keys = decoded.keys
-        out = []
-        for j, i in enumerate(rows.tolist()):
-            record = dict(decoded.records[i])
-            record.update(
-                log_p=log_p[j],
-                score=score[j],
-                mahalanobis_sq=distance[j],
-                log_tail=log_tail[j],
-                log_epsilon=log_epsilon[j],
-                alert=alert[j],
-                warmup=warmup[j],
-                n=n[j],
-                key=None if keys is None else keys[i],
-                position=decoded.positions[i],
-            )
-            if alert[j]:
-                record["contributions"] = found.contributions.get(i, {})
-            out.append(record)
-        return out
 
     def _drain_labels(self) -> None:
         """At the end of the input, apply the feedback that is already there."""
@@ -552,11 +514,6 @@ class Pipeline:
 def _warn_on_stderr(message: str) -> None:
     sys.stderr.write(f"stream-detect: warning: {message}\n")
     sys.stderr.flush()
-
-
-def _floats(values: np.ndarray[Any, Any]) -> list[float | None]:
-    """Python floats with NaN as None (JSON has no NaN)."""
-    return [v if math.isfinite(v) else None for v in values.tolist()]
 
 
 def _subset(decoded: Decoded, keep: np.ndarray[Any, Any]) -> Decoded:
