@@ -54,9 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the stream until its end or a signal; return the exit status (see the module)."""
     # Imported here: ``run --help`` needs the flags, not the detector.
+    from stream_detect.allocator import hold_freed_memory
     from stream_detect.pipeline import run_stream
 
     run_settings, detector_settings = load_settings(args)
+    # A long run: keep what each batch frees for the next one (see the module).
+    hold_freed_memory()
     _refuse_closed_outputs(run_settings, getattr(args, "closed_streams", frozenset()))
     sidecar = Sidecar(run_settings, detector_settings)
     stop = threading.Event()
