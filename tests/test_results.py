@@ -108,7 +108,7 @@ def test_an_event_field_named_like_a_result_keeps_its_place_and_takes_the_result
     first = orjson.loads(lines[0])
     assert list(first)[:2] == ["n", "x"]
     assert first["n"] == 0
-    assert list(orjson.loads(lines[1]))[0] == "log_p"
+    assert next(iter(orjson.loads(lines[1]))) == "log_p"
 
 
 def test_the_records_are_the_event_fields_then_the_results_in_order() -> None:
