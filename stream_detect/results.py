@@ -32,7 +32,6 @@ b'{"x":40,"log_p":null,"score":null,"mahalanobis_sq":null,"log'
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 from collections.abc import Iterator, Sequence
@@ -44,7 +43,7 @@ from numpy.typing import NDArray
 
 from stream_detect.detections import Detections
 from stream_detect.records.batch import Decoded
-from stream_detect.sinks.streams import encode_json_line, json_default
+from stream_detect.sinks.streams import encode_json_line
 
 __all__ = ["PIECE_EVENTS", "RESULT_FIELDS", "ResultBatch"]
 
@@ -69,28 +68,39 @@ PIECE_EVENTS: Final = 64
 
 _NAMES = frozenset(RESULT_FIELDS)
 _OPTIONS: Final = orjson.OPT_SERIALIZE_NUMPY
-#: Each result field between two values, ready to join: ``,"log_p":`` ... The
-#: position's (and a key's) first byte, ``{`` (``"``), is part of its separator.
+#: Each result field between two values, ready to join: ``,"log_p":`` ... A key's
+#: opening quote and the position's opening brace are part of their separators.
 _SEPARATORS: Final = [
     *(f',"{name}":'.encode() for name in RESULT_FIELDS[:-3]),
     b',"key":',
     b',"position":{',
 ]
 _SEPARATORS_QUOTED_KEY: Final = [*_SEPARATORS[:-2], b',"key":"', b',"position":{']
-_CONTRIBUTIONS: Final = b',"contributions":'
-_END: Final = b"}\n"
+#: The position's closing brace, then the event's (after contributions on an alert).
+_CONTRIBUTIONS: Final = b'},"contributions":'
+_END: Final = b"}}\n"
 #: Per event: its fields without the closing brace, then a separator and a value per result field.
 _PARTS: Final = 2 + 2 * len(_SEPARATORS)
 _without_last_byte = operator.itemgetter(slice(None, -1))
 _without_first_byte = operator.itemgetter(slice(1, None))
 
 
-_dumps_record = functools.partial(orjson.dumps, default=json_default, option=_OPTIONS)
-
-
 def _floats(values: NDArray[Any]) -> list[float | None]:
     """Python floats with NaN and infinities as None (JSON has no such numbers)."""
     return [v if math.isfinite(v) else None for v in values.tolist()]
+
+
+def _inner_texts(positions: list[dict[str, Any]]) -> list[bytes]:
+    """Each position's JSON text without its braces, from one encoding of them all.
+
+    Splitting ``[{...},{...}]`` at ``},{`` gives one piece per position
+    unless a value holds that text too; then there are more pieces, and each
+    position is encoded on its own instead.
+    """
+    pieces = orjson.dumps(positions, option=_OPTIONS)[2:-2].split(b"},{")
+    if len(pieces) == len(positions) and b"" not in pieces:
+        return pieces
+    return [orjson.dumps(position, option=_OPTIONS)[1:-1] for position in positions]
 
 
 def _column(values: NDArray[Any]) -> list[bytes]:
@@ -202,14 +212,19 @@ class ResultBatch(Sequence[dict[str, Any]]):
         decoded, found = self.decoded, self.found
         everything = rows.size == len(decoded)
         picked = decoded.records if everything else [decoded.records[i] for i in rows.tolist()]
-        if not all(map(_NAMES.isdisjoint, picked)):
+        if not _NAMES.isdisjoint(set().union(*picked)):
             # An event with a field named like a result field: its result fields
             # are not simply appended, so encode record by record.
             return self._json_lines_one_by_one()
-        # Each JSON text is cut as soon as it is made (the cut is a small copy, and
-        # orjson's own buffer is freed at once), so the allocator keeps reusing the
-        # same few blocks instead of growing the heap by a batch and trimming it.
-        heads = list(map(_without_last_byte, map(_dumps_record, picked)))
+        try:
+            # Decoded events hold JSON's own types only, which need no options;
+            # anything else is left to the record-by-record path. Each JSON text is
+            # cut as soon as it is made (the cut is a small copy, and orjson's own
+            # buffer is freed at once), so the allocator keeps reusing the same few
+            # blocks instead of growing the heap by a batch and trimming it.
+            heads = list(map(_without_last_byte, map(orjson.dumps, picked)))
+        except TypeError:
+            return self._json_lines_one_by_one()
         if b"{" in heads:
             return self._json_lines_one_by_one()  # an event without fields: no comma after it
         count = len(heads)
@@ -231,7 +246,7 @@ class ResultBatch(Sequence[dict[str, Any]]):
             [b"null"] * count
             if keys is None
             else list(map(_without_first_byte, map(orjson.dumps, keys))),
-            list(map(_without_first_byte, map(orjson.dumps, positions))),
+            _inner_texts(positions),
         ]
         separators = _SEPARATORS if keys is None else _SEPARATORS_QUOTED_KEY
         # One flat list, event after event: head, then separator and value per
@@ -246,7 +261,7 @@ class ResultBatch(Sequence[dict[str, Any]]):
         for j in np.flatnonzero(found.alert[whole]).tolist():
             row = j if everything else int(rows[j])
             parts[(j + 1) * _PARTS - 1] = (
-                _CONTRIBUTIONS + orjson.dumps(contributions.get(row, {}), option=_OPTIONS) + _END
+                _CONTRIBUTIONS + orjson.dumps(contributions.get(row, {}), option=_OPTIONS) + b"}\n"
             )
         step = PIECE_EVENTS * _PARTS
         return [b"".join(parts[start : start + step]) for start in range(0, len(parts), step)]

@@ -128,3 +128,20 @@ def test_nothing_to_write_gives_no_pieces() -> None:
     assert len(results) == 0
     assert results.json_lines() == []
     assert list(results) == []
+
+
+def test_positions_whose_text_holds_the_split_mark_are_encoded_one_by_one() -> None:
+    decoded, found = make_batch([{"x": 1}, {"x": 2}], [[0.0] * 5, [1.0] * 5], [False, True], None)
+    decoded.positions = [{"topic": "a},{b", "offset": 1}, {}]
+    results = ResultBatch.of(decoded, found, emit="all")
+    assert b"".join(results.json_lines()) == one_by_one(results)
+
+
+def test_a_field_json_cannot_hold_as_such_is_encoded_as_each_record() -> None:
+    decoded, found = make_batch(
+        [{"x": np.float32(1.5)}, {"x": b"raw"}], [[0.0] * 5] * 2, [False] * 2, None
+    )
+    results = ResultBatch.of(decoded, found, emit="all")
+    lines = b"".join(results.json_lines())
+    assert lines == one_by_one(results)
+    assert b'"x":1.5' in lines and b'"x":"raw"' in lines
