@@ -44,17 +44,24 @@ def make_lines(events: int, d: int) -> list[bytes]:
     ]
 
 
-def measured(work: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Least CPU seconds of ``repeats`` runs, and the page faults of the last."""
-    best = float("inf")
-    faults = 0
+def measured(
+    stages: dict[str, Callable[[], object]], repeats: int
+) -> dict[str, tuple[float, float]]:
+    """Least CPU seconds of each stage over ``repeats`` rounds, and its page faults.
+
+    The stages take turns within each round, so a machine busy with other
+    work slows them alike.
+    """
+    best = dict.fromkeys(stages, float("inf"))
+    faults = dict.fromkeys(stages, 0.0)
     for _ in range(repeats):
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        start = time.process_time()
-        work()
-        best = min(best, time.process_time() - start)
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    return best, faults
+        for label, work in stages.items():
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            start = time.process_time()
+            work()
+            best[label] = min(best[label], time.process_time() - start)
+            faults[label] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    return {label: (best[label], faults[label]) for label in stages}
 
 
 def main() -> None:
@@ -98,13 +105,16 @@ def main() -> None:
     alerts = sum(int(found.alert.sum()) for _, found in scored)
     print(f"{n:,} events, d = {args.features}, batch size {args.batch_size}, {alerts:,} alerts")
     print(f"{'stage':28} {'events/s':>12} {'x decode':>9} {'faults/100k':>12}")
-    decode_seconds, _ = measured(decode_only, args.repeats)
-    for label, work in [
-        ("orjson.loads (decode only)", decode_only),
-        ("output, --emit all", output("all")),
-        ("output, alerts only", output("alerts")),
-    ]:
-        seconds, faults = measured(work, args.repeats)
+    results = measured(
+        {
+            "orjson.loads (decode only)": decode_only,
+            "output, --emit all": output("all"),
+            "output, alerts only": output("alerts"),
+        },
+        args.repeats,
+    )
+    decode_seconds = results["orjson.loads (decode only)"][0]
+    for label, (seconds, faults) in results.items():
         print(
             f"{label:28} {n / seconds:12,.0f} {decode_seconds / seconds:9.2f} "
             f"{faults * 100_000 / n:12,.0f}"
