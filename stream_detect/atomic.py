@@ -7,7 +7,6 @@ files and checkpoints are both written this way.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 __all__ = ["write_atomically"]
@@ -29,6 +28,8 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     >>> target.read_bytes(), [p.name for p in target.parent.iterdir()]
     (b'{}', ['state.json'])
     """
+    import tempfile  # only runs that write state need it
+
     target = Path(path)
     directory = target.parent
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)

@@ -44,7 +44,6 @@ Rules a user may rely on:
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -139,6 +138,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     stream_detect.errors.ConfigError: config key config: got 'no/such/file.toml', expected an \
 existing TOML file
     """
+    # Imported here: most runs are configured by flags alone.
+    import tomllib
+
     file = Path(path)
     if not file.exists():
         raise ConfigError("config", str(path), "an existing TOML file")

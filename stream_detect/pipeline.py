@@ -26,40 +26,37 @@ delivered: the last checkpoint stands, and a restart re-delivers from there.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
-import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import orjson
 
-from stream_detect.checkpoint_rules import check_detector_state
-from stream_detect.detector import Detections, Detector
 from stream_detect.errors import ConfigError, ModelError, OutputError, WriteInterrupted
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
-from stream_detect.fitted_model import FittedModel
-from stream_detect.initial_model import detector_settings_for
-from stream_detect.modelfile import load_model
-from stream_detect.recent import Feedback, HeldFeedback
-from stream_detect.records import BadRecord, Decoded, RecordDecoder
+from stream_detect.label_feedback import FeedbackLabels, open_labels
+from stream_detect.recent import HeldFeedback
+from stream_detect.records import Decoded, RecordDecoder
+from stream_detect.refused_rows import set_aside_refused
+from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.sidecar import Sidecar
 from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
-from stream_detect.sources.awaited import AwaitedFileSource
 from stream_detect.sources.base import RawBatch, Source
-from stream_detect.state import Checkpoint, load_checkpoint, save_checkpoint
+from stream_detect.summary import Summary
 from stream_detect.unusable import UnusableStreamWatch
-from stream_detect.uris import parse_uri
+
+if TYPE_CHECKING:
+    from stream_detect.detector import Detections, Detector
+    from stream_detect.fitted_model import FittedModel
 
 __all__ = [
     "Pipeline",
@@ -87,35 +84,6 @@ class TurnObserver(Protocol):
 _POLL_S = 0.1
 #: Longest a read may block, so a stop request is honoured within about this.
 _MAX_WAIT_S = 1.0
-#: Feedback label records read per loop turn at most.
-_LABELS_PER_TURN = 10_000
-
-
-@dataclass
-class Summary:
-    """What a run did; printed as JSON on stderr at exit."""
-
-    events: int = 0
-    alerts: int = 0
-    bad_records: int = 0
-    bad_feedback: int = 0
-    blank_lines: int = 0
-    feedback_labels: int = 0
-    unmatched_feedback: int = 0
-    checkpoints: int = 0
-    resumed_from: dict[str, Any] | None = None
-    #: The most common reason among the dead letters since the last scored event.
-    bad_reason: str | None = None
-    stopped_by: str = "end of input"
-    seconds: float = 0.0
-    features: list[str] | None = None
-    detector: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able view, the detector's own counters flattened in."""
-        out = {k: v for k, v in vars(self).items() if k != "detector"}
-        out.update({k: v for k, v in self.detector.items() if k not in ("events", "alerts")})
-        return out
 
 
 class Pipeline:
@@ -157,6 +125,9 @@ class Pipeline:
                 ) from exc
         self.initial_model: FittedModel | None = None
         if run.initial_model is not None:
+            from stream_detect.initial_model import detector_settings_for
+            from stream_detect.modelfile import load_model
+
             self.initial_model = load_model(run.initial_model)
             detector = detector_settings_for(detector, self.initial_model, run.initial_model)
         self.run_settings = run
@@ -176,6 +147,7 @@ class Pipeline:
         self.summary = Summary()
         # Feedback labels read before their event arrived (a labels file read ahead of the events).
         self.held_feedback = HeldFeedback(detector.id_memory)
+        self.feedback = FeedbackLabels(self)
         self._events_at_checkpoint = 0
         self._checkpoint_clock = clock()
         #: Told after every loop turn what it did (metrics, health, reloads); None: nobody.
@@ -191,6 +163,10 @@ class Pipeline:
         cannot (stdin) keeps the learned model and reads on from wherever the
         new stream starts; the summary's ``resumed_from`` says which.
         """
+        # Imported here: a run without a checkpoint never reads or writes state.
+        from stream_detect.checkpoint_rules import check_detector_state
+        from stream_detect.state import load_checkpoint
+
         path = self.run_settings.checkpoint
         checkpoint = None if path is None else load_checkpoint(path)
         if checkpoint is None:
@@ -265,9 +241,13 @@ class Pipeline:
         path = self.run_settings.checkpoint
         if path is None or self.detector is None:
             return
+        from stream_detect.state import Checkpoint, save_checkpoint
+
         columns = self.decoder.columns
         header = None
         if columns is not None:
+            import csv  # only a CSV stream's checkpoint keeps its header
+
             buffer = io.StringIO()
             csv.writer(buffer, lineterminator="").writerow(columns)
             header = buffer.getvalue()
@@ -309,8 +289,8 @@ class Pipeline:
                 batch = self.source.read_batch(run.batch_size, linger, wait)
                 self._step(batch)
                 if self.source.exhausted:
-                    self._drain_labels()
-                    self._release_held_feedback()
+                    self.feedback.drain()
+                    self.feedback.release_held()
                     break
             else:
                 self.summary.stopped_by = "signal"
@@ -319,7 +299,7 @@ class Pipeline:
                     self._step(batch)
                 if run.checkpoint is None:
                     # Nothing will keep the labels still held: say so rather than lose them.
-                    self._release_held_feedback()
+                    self.feedback.release_held()
             self.checkpoint()
         except BrokenPipeError:
             delivered = False
@@ -347,7 +327,7 @@ class Pipeline:
             self.source.commit(self.source.resume_token())
         seconds = self.clock() - started
         # After the batch, so feedback may name events it just delivered.
-        self._poll_labels()
+        self.feedback.poll()
         self._timers()
         if self.observer is not None:
             self.observer.after_turn(self, found, seconds)
@@ -358,7 +338,7 @@ class Pipeline:
         decoded = self.decoder.decode(batch)
         self.summary.blank_lines += decoded.n_blank
         bad = list(decoded.bad)
-        results: list[dict[str, Any]] = []
+        results: ResultBatch | None = None
         scored = 0
         if len(decoded):
             if self.detector is None:
@@ -370,31 +350,15 @@ class Pipeline:
                 )
                 self._features_known(self.decoder.features or [])
             values, reasons = self.detector.transform(decoded.values)
-            unusable = [i for i, reason in enumerate(reasons) if reason is not None]
-            if unusable:
-                payloads = {
-                    id(position): payload
-                    for payload, position in zip(batch.payloads, batch.positions, strict=True)
-                }
-                for i in unusable:
-                    position = decoded.positions[i]
-                    bad.append(BadRecord(position, str(reasons[i]), payloads[id(position)]))
-                # Dead letters leave in arrival order, whichever step refused them.
-                arrival = {id(position): n for n, position in enumerate(batch.positions)}
-                bad.sort(key=lambda record: arrival.get(id(record.position), len(arrival)))
-                keep = np.ones(len(decoded), dtype=bool)
-                keep[unusable] = False
-                decoded = _subset(decoded, keep)
-                values = values[keep]
+            if any(reason is not None for reason in reasons):
+                decoded, values = set_aside_refused(batch, decoded, values, reasons, bad)
             detections = self.detector.process(
                 values, decoded.labels, decoded.keys, decoded.ids, decoded.timestamps
             )
             if decoded.ids is not None and len(self.held_feedback):
                 # Labels read before these events arrived apply now that they have.
-                for feedback in self.held_feedback.take(decoded.ids):
-                    if not self._join_feedback(feedback):
-                        bad.append(self._unmatched(feedback))
-            results = self._results(decoded, detections)
+                bad.extend(self.feedback.apply_held(decoded.ids))
+            results = ResultBatch.of(decoded, detections, emit=self.run_settings.emit)
             found = decoded, detections
             scored = len(decoded)
             self.summary.events += scored
@@ -412,107 +376,6 @@ class Pipeline:
         if self.on_progress is not None:
             self.on_progress(len(batch))
         return found
-
-    def _results(self, decoded: Decoded, found: Detections) -> list[dict[str, Any]]:
-        """Output records: the event's fields plus what the detector found."""
-        if self.run_settings.emit == "all":
-            rows = np.arange(len(decoded))
-        else:
-            rows = np.flatnonzero(found.alert)
-        if not rows.size:
-            return []
-        # Only the rows written are converted: with alerts only, about 1 in 100.
-        log_p = _floats(found.log_p[rows])
-        score = _floats(found.score[rows])
-        distance = _floats(found.distance_sq[rows])
-        log_tail = _floats(found.log_tail[rows])
-        log_epsilon = _floats(found.log_epsilon[rows])
-        alert = found.alert[rows].tolist()
-        warmup = found.warmup[rows].tolist()
-        n = found.n[rows].tolist()
-        keys = decoded.keys
-        out = []
-        for j, i in enumerate(rows.tolist()):
-            record = dict(decoded.records[i])
-            record.update(
-                log_p=log_p[j],
-                score=score[j],
-                mahalanobis_sq=distance[j],
-                log_tail=log_tail[j],
-                log_epsilon=log_epsilon[j],
-                alert=alert[j],
-                warmup=warmup[j],
-                n=n[j],
-                key=None if keys is None else keys[i],
-                position=decoded.positions[i],
-            )
-            if alert[j]:
-                record["contributions"] = found.contributions.get(i, {})
-            out.append(record)
-        return out
-
-    def _drain_labels(self) -> None:
-        """At the end of the input, apply the feedback that is already there."""
-        while self._poll_labels():
-            pass
-
-    def _poll_labels(self) -> bool:
-        """Apply the feedback labels waiting now; return True if there were any.
-
-        A label whose event has not arrived yet is held (see
-        :class:`~stream_detect.recent.HeldFeedback`) and applied when it does,
-        so what is matched does not depend on how the events are batched.
-        """
-        if self.labels is None or self.labels.exhausted or self.detector is None:
-            return False
-        batch = self.labels.read_batch(_LABELS_PER_TURN, 0.0, 0.0)
-        if not len(batch):
-            return False
-        dead: list[BadRecord] = []
-        for payload, position in zip(batch.payloads, batch.positions, strict=True):
-            if not payload.strip():
-                continue
-            parsed = self._parse_feedback(payload)
-            if isinstance(parsed, str):
-                self.summary.bad_feedback += 1
-                dead.append(BadRecord(position, parsed, payload))
-                continue
-            feedback = Feedback(parsed[0], parsed[1], position, payload)
-            if not self._join_feedback(feedback):
-                dropped = self.held_feedback.hold(feedback)
-                if dropped is not None:
-                    dead.append(self._unmatched(dropped))
-        self._write_dead(dead)
-        self.labels.commit(self.labels.resume_token())
-        return True
-
-    def _release_held_feedback(self) -> None:
-        """Send the labels still held to the dead letters: their events will not come now."""
-        self._write_dead([self._unmatched(f) for f in self.held_feedback.drain()])
-
-    def _write_dead(self, dead: list[BadRecord]) -> None:
-        if dead:
-            self.dead_letter.write_batch([record.to_dict() for record in dead])
-            self.dead_letter.flush()
-
-    def _parse_feedback(self, payload: bytes) -> tuple[str, int] | str:
-        """``(event id, label)`` of one feedback record, or why it is not one."""
-        settings = self.detector_settings
-        return parse_feedback(payload, settings.id_field or "", settings.label_field or "")
-
-    def _join_feedback(self, feedback: Feedback) -> bool:
-        """Label the remembered event ``feedback`` names; False if it is not remembered."""
-        assert self.detector is not None
-        if self.detector.add_feedback(feedback.event_id, feedback.label):
-            self.summary.feedback_labels += 1
-            return True
-        return False
-
-    def _unmatched(self, feedback: Feedback) -> BadRecord:
-        """The dead letter of a label whose event was never found."""
-        self.summary.unmatched_feedback += 1
-        reason = unmatched_feedback_reason(feedback.event_id, self.detector_settings.id_memory)
-        return BadRecord(feedback.position, reason, feedback.payload)
 
     def process_batch(self, batch: RawBatch) -> None:
         """Handle one batch as :meth:`run` does: score, write, flush, commit, then timers.
@@ -551,50 +414,6 @@ class Pipeline:
 def _warn_on_stderr(message: str) -> None:
     sys.stderr.write(f"stream-detect: warning: {message}\n")
     sys.stderr.flush()
-
-
-def _floats(values: np.ndarray[Any, Any]) -> list[float | None]:
-    """Python floats with NaN as None (JSON has no NaN)."""
-    return [v if math.isfinite(v) else None for v in values.tolist()]
-
-
-def _subset(decoded: Decoded, keep: np.ndarray[Any, Any]) -> Decoded:
-    """The rows of ``decoded`` where ``keep`` is true."""
-    rows = np.flatnonzero(keep).tolist()
-
-    def pick(items: list[Any] | None) -> list[Any] | None:
-        return None if items is None else [items[i] for i in rows]
-
-    return Decoded(
-        values=decoded.values[keep],
-        records=[decoded.records[i] for i in rows],
-        positions=[decoded.positions[i] for i in rows],
-        labels=decoded.labels[keep],
-        keys=pick(decoded.keys),
-        ids=pick(decoded.ids),
-        timestamps=pick(decoded.timestamps),
-        bad=decoded.bad,
-        n_blank=decoded.n_blank,
-        n_header=decoded.n_header,
-    )
-
-
-def _open_labels(
-    uri: str, max_line_bytes: int, client_table: Mapping[str, Any] | None = None
-) -> Source:
-    """Open the feedback labels; a labels file that does not exist yet is read once it appears."""
-    parsed = parse_uri(uri, config_key="labels")
-    if parsed.scheme == "file" and parsed.target and not Path(parsed.target).exists():
-        parsed.check_params(["follow"])
-        return AwaitedFileSource(
-            parsed.target,
-            follow=parsed.flag("follow"),
-            max_line_bytes=max_line_bytes,
-            uri=uri,
-        )
-    return open_source(
-        uri, max_line_bytes=max_line_bytes, config_key="labels", client_table=client_table
-    )
 
 
 def run_stream(
@@ -659,7 +478,7 @@ def run_stream(
             or own(open_sink(run.dead_letter, config_key="dead_letter", client_table=table)),
             labels=None
             if run.labels is None
-            else own(_open_labels(run.labels, run.max_line_bytes, table)),
+            else own(open_labels(run.labels, run.max_line_bytes, table)),
             on_progress=on_progress,
             on_warning=on_warning,
             on_features=on_features,

@@ -21,38 +21,14 @@ The server runs in daemon threads; :meth:`MetricsServer.close` stops it.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from stream_detect.errors import ConfigError
+from stream_detect.health import Health
 
 __all__ = ["Health", "MetricsServer", "parse_listen_address"]
-
-
-class Health:
-    """Liveness and readiness as the loop reports them; read by the HTTP thread.
-
-    >>> health = Health(clock=lambda: 10.0)
-    >>> health.alive(stale_after_s=5.0), health.ready
-    (True, False)
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self.last_turn = clock()
-        self.ready = False
-
-    def turned(self, *, ready: bool) -> None:
-        """The loop finished a turn; ``ready`` says whether it is past warm-up."""
-        self.last_turn = self.clock()
-        self.ready = ready
-
-    def alive(self, stale_after_s: float) -> bool:
-        """True if the loop turned within the last ``stale_after_s`` seconds."""
-        return self.clock() - self.last_turn <= stale_after_s
 
 
 def parse_listen_address(text: str, *, config_key: str = "http") -> tuple[str, int]:

@@ -22,25 +22,26 @@ True
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-import numpy as np
-from prometheus_client import CollectorRegistry
-
 from stream_detect.errors import StreamDetectError
-from stream_detect.metrics import RunMetrics
-from stream_detect.server import Health, MetricsServer
+from stream_detect.health import Health
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sources.lines import FileSource
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from stream_detect.detector import Detections, Detector
+    from stream_detect.metrics import RunMetrics
     from stream_detect.pipeline import Pipeline
     from stream_detect.records import Decoded
+    from stream_detect.server import MetricsServer
 
 __all__ = [
     "Sidecar",
@@ -121,7 +122,7 @@ def pipeline_gauges(
     log_epsilon = detector.log_epsilon
     choice = detector.last_choice
     gauges.update(
-        log_epsilon=np.nan if log_epsilon is None else log_epsilon,
+        log_epsilon=math.nan if log_epsilon is None else log_epsilon,
         f1=None if choice is None else choice.f1,
         models_active=len(detector.models),
         learned_events=sum(state.learned for state in detector.models.values()),
@@ -163,16 +164,38 @@ class Sidecar:
         self.detector_settings = detector
         self.wall_clock = wall_clock
         self.errors = errors
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.metrics = RunMetrics(self.registry, top_keys=run.metrics_top_keys)
         self.health = Health()
-        self.server = (
-            None if run.http is None else MetricsServer(run.http, self.registry, self.health)
-        )
+        self._metrics: RunMetrics | None = None
+        self.server: MetricsServer | None = None
+        if run.http is not None:
+            from stream_detect.server import MetricsServer
+
+            self.server = MetricsServer(run.http, self.registry, self.health)
         self._pending: SettingsLoader | None = None
         self._warm = False
-        self._gauges_at = -np.inf
+        self._gauges_at = -math.inf
         self.reloads = 0
+
+    @property
+    def metrics(self) -> RunMetrics:
+        """The run's metrics, in a registry of their own; made when first asked for.
+
+        A run without an HTTP endpoint never asks, so it never loads the
+        Prometheus client.
+        """
+        if self._metrics is None:
+            from prometheus_client import CollectorRegistry
+
+            from stream_detect.metrics import RunMetrics
+
+            registry = CollectorRegistry(auto_describe=False)
+            self._metrics = RunMetrics(registry, top_keys=self.run_settings.metrics_top_keys)
+        return self._metrics
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The registry :attr:`metrics` are in."""
+        return self.metrics.registry
 
     def attach(self, pipeline: Pipeline) -> None:
         """Observe ``pipeline`` from now on and bind the field names its parts want."""
@@ -273,7 +296,8 @@ class Sidecar:
             self.report_reload(exc)
             return
         self.reloads += 1
-        self.metrics.top_keys = pipeline.run_settings.metrics_top_keys
+        if self._metrics is not None:
+            self._metrics.top_keys = pipeline.run_settings.metrics_top_keys
         bind_fields(pipeline.sink, pipeline.detector_settings)
         self.report_reload(refused)
 

@@ -21,7 +21,6 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +45,9 @@ _THURSDAY = 3
 def _zone(time_zone: str) -> dt.tzinfo:
     if time_zone.upper() == "UTC":
         return dt.UTC
+    # Imported here: only a named time zone needs the tz database.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError) as error:

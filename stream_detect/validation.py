@@ -18,7 +18,6 @@ refused with the amount it would take, instead of failing with a MemoryError.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 import types
@@ -206,6 +205,8 @@ def _size_text(n_bytes: float) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``" (did you mean 'x'?)"`` for the closest choice, or nothing when none is close."""
+    import difflib  # only a misspelt setting needs it
+
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

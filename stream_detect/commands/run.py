@@ -26,7 +26,6 @@ import orjson
 
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
-from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sidecar import Sidecar
@@ -54,7 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the stream until its end or a signal; return the exit status (see the module)."""
+    # Imported here: ``run --help`` needs the flags, not the detector.
+    from stream_detect.allocator import hold_freed_memory
+    from stream_detect.pipeline import run_stream
+
     run_settings, detector_settings = load_settings(args)
+    # A long run: keep what each batch frees for the next one (see the module).
+    hold_freed_memory()
     _refuse_closed_outputs(run_settings, getattr(args, "closed_streams", frozenset()))
     sidecar = Sidecar(run_settings, detector_settings)
     stop = threading.Event()

@@ -3,7 +3,10 @@
 Lifecycle a caller may rely on: :meth:`Sink.write_batch` any number of times,
 :meth:`Sink.flush` after each batch whose input positions are about to be
 committed or checkpointed, :meth:`Sink.close` once at the end (it flushes).
-A record is a JSON-able mapping; each sink chooses its encoding.
+A record is a JSON-able mapping; each sink chooses its encoding. A batch may
+also offer its records already encoded as JSON lines (:class:`EncodedAsJsonLines`,
+as the pipeline's :class:`~stream_detect.results.ResultBatch` does), which a
+sink writing JSON lines uses instead of encoding record by record.
 
 After ``flush`` returns, everything written before it has been handed to the
 destination (the OS for streams and files, the broker for Kafka), so a crash
@@ -22,9 +25,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Sink"]
+__all__ = ["EncodedAsJsonLines", "Sink"]
+
+
+@runtime_checkable
+class EncodedAsJsonLines(Protocol):
+    """A batch of records that can give its own JSON lines."""
+
+    def json_lines(self) -> list[bytes]:
+        """The records as JSON lines, in pieces of whole lines.
+
+        Joined, the pieces are byte for byte what encoding each record with
+        :func:`~stream_detect.sinks.streams.encode_json_line` gives.
+        """
+        ...
 
 
 class StopFlag(Protocol):

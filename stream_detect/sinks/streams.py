@@ -3,8 +3,9 @@
 One implementation, :class:`JsonLinesSink`, writes to any file descriptor;
 :class:`StdoutSink`, :class:`StderrSink` and :class:`FileSink` only choose the
 descriptor. Records are encoded with orjson, one line each (numpy scalars and
-arrays are fine; bytes become text, invalid UTF-8 as ``\\xNN`` escapes), joined
-into one bytes object per batch and kept in memory until :meth:`~JsonLinesSink.flush`
+arrays are fine; bytes become text, invalid UTF-8 as ``\\xNN`` escapes); a batch
+that offers its own JSON lines (:class:`~stream_detect.sinks.base.EncodedAsJsonLines`)
+is taken as it is. The lines are kept in memory until :meth:`~JsonLinesSink.flush`
 (or until ``buffer_bytes`` have piled up). Writes go straight to the descriptor
 with ``os.write``, bypassing ``sys.stdout``'s buffer, so that after ``flush``
 returns the bytes are in the OS and nothing is left for the interpreter to
@@ -56,14 +57,14 @@ import fcntl
 import os
 import select
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from stream_detect.errors import ConfigError, OutputError, WriteInterrupted
-from stream_detect.sinks.base import Sink, StopFlag
+from stream_detect.sinks.base import EncodedAsJsonLines, Sink, StopFlag
 
 __all__ = [
     "DEFAULT_BUFFER_BYTES",
@@ -72,6 +73,7 @@ __all__ = [
     "StderrSink",
     "StdoutSink",
     "encode_json_line",
+    "json_default",
 ]
 
 #: Buffered bytes beyond which ``write_batch`` hands data to the OS without waiting for ``flush``.
@@ -83,8 +85,20 @@ _STALL_POLL_MS = 100
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 
 
-def _json_default(value: Any) -> Any:
-    # Dead letters carry the raw line, which may not be valid UTF-8; escapes keep it readable.
+def json_default(value: Any) -> Any:
+    """What orjson writes for a value it cannot encode itself: bytes as text.
+
+    Dead letters carry the raw line, which may not be valid UTF-8: invalid
+    bytes become ``\\xNN`` escapes, which keep it readable.
+
+    >>> json_default(b"caf\\xc3\\xa9 \\xff")
+    'café \\\\xff'
+
+    Raises
+    ------
+    TypeError
+        Any other type (orjson then raises ``JSONEncodeError``).
+    """
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "backslashreplace")
     raise TypeError(f"type {type(value).__name__} is not JSON serializable")
@@ -106,7 +120,7 @@ def encode_json_line(record: Mapping[str, Any]) -> bytes:
     """
     if not isinstance(record, dict):
         record = dict(record)
-    return orjson.dumps(record, default=_json_default, option=_JSON_OPTIONS)
+    return orjson.dumps(record, default=json_default, option=_JSON_OPTIONS)
 
 
 class JsonLinesSink(Sink):
@@ -146,7 +160,9 @@ class JsonLinesSink(Sink):
         self.buffer_bytes = buffer_bytes
         self._fd = fd
         self._close_fd = close_fd
-        self._buffer: list[bytes] = []
+        # One buffer for the sink's life: filled from the start after each write,
+        # never shrunk, so a batch's output costs no allocation once it is big enough.
+        self._buffer = bytearray()
         self._buffered = 0
         self._broken = False
         self._failure: OutputError | None = None
@@ -188,9 +204,21 @@ class JsonLinesSink(Sink):
         self._check_usable()
         if not records:
             return
-        chunk = b"".join([encode_json_line(record) for record in records])
-        self._buffer.append(chunk)
-        self._buffered += len(chunk)
+        pieces: Iterable[bytes]
+        if isinstance(records, EncodedAsJsonLines):
+            pieces = records.json_lines()
+        else:
+            pieces = map(encode_json_line, records)
+        start = self._buffered
+        try:
+            for piece in pieces:
+                end = self._buffered + len(piece)
+                # Overwrites the buffer in place; grows it only past its end.
+                self._buffer[self._buffered : end] = piece
+                self._buffered = end
+        except BaseException:
+            self._buffered = start
+            raise
         if self._buffered >= self.buffer_bytes:
             self._write_out()
 
@@ -245,7 +273,7 @@ class JsonLinesSink(Sink):
 
     def _release(self, *, report: bool) -> None:
         self._closed = True
-        self._buffer = []
+        self._buffer = bytearray()
         self._buffered = 0
         if not self._close_fd:
             return
@@ -273,46 +301,50 @@ class JsonLinesSink(Sink):
         return self._failure
 
     def _write_out(self) -> None:
-        if not self._buffer:
+        if not self._buffered:
             return
-        data = self._buffer[0] if len(self._buffer) == 1 else b"".join(self._buffer)
-        self._buffer = []
+        size = self._buffered
         self._buffered = 0
-        if not self._may_stall:
-            self._write_all(memoryview(data))
-            return
-        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
-        fcntl.fcntl(self._fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
-        try:
-            self._write_all(memoryview(data))
-        finally:
-            fcntl.fcntl(self._fd, fcntl.F_SETFL, flags)
+        with memoryview(self._buffer) as buffer:
+            if not self._may_stall:
+                self._write_all(buffer[:size])
+                return
+            flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+            try:
+                self._write_all(buffer[:size])
+            finally:
+                fcntl.fcntl(self._fd, fcntl.F_SETFL, flags)
 
     def _write_all(self, view: memoryview) -> None:
         poller: select.poll | None = None
-        while view:
-            try:
-                written = os.write(self._fd, view)
-            except BlockingIOError:
-                # The reader is not keeping up: wait for room, a stop request ends the wait.
-                if poller is None:
-                    poller = select.poll()
-                    poller.register(self._fd, select.POLLOUT)
-                while not poller.poll(_STALL_POLL_MS):
+        try:
+            while view:
+                try:
+                    written = os.write(self._fd, view)
+                except BlockingIOError:
+                    # The reader is not keeping up: wait for room, a stop request ends the wait.
+                    if poller is None:
+                        poller = select.poll()
+                        poller.register(self._fd, select.POLLOUT)
+                    while not poller.poll(_STALL_POLL_MS):
+                        if self._stop is not None and self._stop.is_set():
+                            self._failure = OutputError(self.name, "a stop was requested")
+                            raise WriteInterrupted(self.name) from None
                     if self._stop is not None and self._stop.is_set():
                         self._failure = OutputError(self.name, "a stop was requested")
                         raise WriteInterrupted(self.name) from None
-                if self._stop is not None and self._stop.is_set():
-                    self._failure = OutputError(self.name, "a stop was requested")
-                    raise WriteInterrupted(self.name) from None
-                continue
-            except BrokenPipeError:
-                self._broken = True
-                raise
-            except OSError as error:
-                raise self._fail(error, "write to") from error
-            self._unsynced = True
-            view = view[written:]
+                    continue
+                except BrokenPipeError:
+                    self._broken = True
+                    raise
+                except OSError as error:
+                    raise self._fail(error, "write to") from error
+                self._unsynced = True
+                view = view[written:]
+        finally:
+            # The buffer may only grow again once no view of it is left.
+            view.release()
 
 
 class StdoutSink(JsonLinesSink):

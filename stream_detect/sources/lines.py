@@ -51,7 +51,6 @@ What a record is:
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import select
@@ -653,6 +652,8 @@ class FileSource(LineSource):
         }
 
     def _head_digest(self, length: int) -> str:
+        import hashlib  # only a checkpointed file's identity needs it
+
         return hashlib.sha256(os.pread(self._fd, length, 0)).hexdigest()
 
     def _check_identity(self, token: dict[str, Any]) -> None:

@@ -1,0 +1,35 @@
+"""What a run did: the counters the pipeline keeps and prints as JSON on stderr at exit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Summary"]
+
+
+@dataclass
+class Summary:
+    """What a run did; printed as JSON on stderr at exit."""
+
+    events: int = 0
+    alerts: int = 0
+    bad_records: int = 0
+    bad_feedback: int = 0
+    blank_lines: int = 0
+    feedback_labels: int = 0
+    unmatched_feedback: int = 0
+    checkpoints: int = 0
+    resumed_from: dict[str, Any] | None = None
+    #: The most common reason among the dead letters since the last scored event.
+    bad_reason: str | None = None
+    stopped_by: str = "end of input"
+    seconds: float = 0.0
+    features: list[str] | None = None
+    detector: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able view, the detector's own counters flattened in."""
+        out = {k: v for k, v in vars(self).items() if k != "detector"}
+        out.update({k: v for k, v in self.detector.items() if k not in ("events", "alerts")})
+        return out

@@ -1,0 +1,87 @@
+"""Start-up loads only what the command at hand needs: heavy optional packages stay unloaded.
+
+Each check runs a fresh interpreter, since this test process has long
+imported everything; it looks at ``sys.modules`` after the command, so it
+fails as soon as a module-level import of one of these packages creeps back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+#: Needed only by some models, plots, sources, sinks or the HTTP endpoint.
+HEAVY = (
+    "river",
+    "matplotlib",
+    "scipy",
+    "kafka",
+    "prometheus_client",
+    "http.server",
+    "stream_detect.server",
+    "stream_detect.metrics",
+)
+
+_PROBE = """
+import json, runpy, sys
+sys.argv = ["stream-detect", *{argv!r}]
+try:
+    {body}
+except SystemExit:
+    pass
+sys.__stdout__.flush()
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def loaded_modules(body: str, argv: list[str], stdin: bytes = b"") -> set[str]:
+    """The modules a fresh interpreter holds after running ``body``."""
+    code = _PROBE.format(argv=argv, body=body)
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=stdin, capture_output=True, check=True, timeout=120
+    )
+    return set(json.loads(done.stderr.decode().strip().splitlines()[-1]))
+
+
+def heavy_in(modules: set[str]) -> list[str]:
+    """The packages of :data:`HEAVY` that ``modules`` holds (or holds a submodule of)."""
+    return [
+        name
+        for name in HEAVY
+        if any(module == name or module.startswith(f"{name}.") for module in modules)
+    ]
+
+
+def test_importing_the_command_line_loads_neither_heavy_packages_nor_numpy() -> None:
+    modules = loaded_modules("import stream_detect.cli", [])
+    assert heavy_in(modules) == []
+    assert "numpy" not in modules
+    assert "stream_detect.pipeline" not in modules
+
+
+@pytest.mark.parametrize(
+    "argv", [["run", "--help"], ["fit", "--help"], ["inspect", "--help"], ["--version"]]
+)
+def test_help_loads_no_heavy_package(argv: list[str]) -> None:
+    body = "runpy.run_module('stream_detect', run_name='__main__')"
+    modules = loaded_modules(body, argv)
+    assert heavy_in(modules) == []
+
+
+def test_a_run_without_an_http_endpoint_loads_no_heavy_package() -> None:
+    body = "runpy.run_module('stream_detect', run_name='__main__')"
+    modules = loaded_modules(body, ["run", "--no-summary"], stdin=b'{"a": 1}\n{"a": 2}\n')
+    assert "stream_detect.pipeline" in modules  # the run did happen
+    assert heavy_in(modules) == []
+
+
+def test_a_run_with_an_http_endpoint_does_load_the_metrics() -> None:
+    # The other side of the coin: the probe sees a lazily imported package once it is needed.
+    body = "runpy.run_module('stream_detect', run_name='__main__')"
+    argv = ["run", "--no-summary", "--http", "127.0.0.1:0"]
+    modules = loaded_modules(body, argv, stdin=b'{"a": 1}\n')
+    assert "prometheus_client" in modules
+    assert "stream_detect.server" in modules
