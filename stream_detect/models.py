@@ -7,9 +7,10 @@ are learned; the model only does the arithmetic.
 
 * :class:`GaussianModel` — the diagonal or full-covariance Gaussian on running
   moments; scores a whole block exactly with prefix sums.
-* :class:`RiverModel` — a ``river.anomaly`` detector, one event at a time;
-  it has no density: its ``log_p`` is NaN and its own score is the negated
-  anomaly score, so lower is still more anomalous.
+* :class:`~stream_detect.river_model.RiverModel` (its own module) — a
+  ``river.anomaly`` detector, one event at a time; it has no density: its
+  ``log_p`` is NaN and its own score is the negated anomaly score, so lower
+  is still more anomalous.
 
 Which model names exist and what each kind supports (a checkpoint, a Gaussian
 score that is comparable across keys, learning clipped to the alert boundary)
@@ -19,7 +20,6 @@ is declared once, in :data:`MODEL_KINDS`; ask :func:`model_kind` or
 
 from __future__ import annotations
 
-import importlib
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -35,7 +35,7 @@ from stream_detect.density import (
     gaussian_score,
     scale_free_log_pdf,
 )
-from stream_detect.errors import ConfigError, DependencyError, ModelError
+from stream_detect.errors import ConfigError, ModelError
 from stream_detect.precision import RunningPrecision
 from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.stats import Prefix, RunningCovariance, RunningMoments
@@ -48,7 +48,6 @@ __all__ = [
     "GaussianModel",
     "Model",
     "ModelKind",
-    "RiverModel",
     "ScoreBlock",
     "ScoreRule",
     "build_model",
@@ -350,65 +349,6 @@ class GaussianModel(Model):
         self.stats = stats
 
 
-class RiverModel(Model):
-    """A ``river.anomaly`` detector, scored and learned one event at a time.
-
-    The anomaly score is not a log density: ``log_p`` is NaN and the block's
-    ``model_score`` is the negated anomaly score, so that lower still means
-    more anomalous and one thresholding rule serves every model.
-    """
-
-    exact_blocks = False
-
-    def __init__(
-        self,
-        name: str,
-        features: tuple[str, ...],
-        params: dict[str, Any] | None = None,
-        scaler: str = "minmax",
-    ) -> None:
-        try:
-            anomaly = importlib.import_module("river.anomaly")
-            preprocessing = importlib.import_module("river.preprocessing")
-        except ImportError as exc:  # pragma: no cover - river is a core dependency
-            raise DependencyError("river", "river") from exc
-        factory = getattr(anomaly, name, None)
-        if factory is None or not isinstance(factory, type):
-            known = sorted(n for n in dir(anomaly) if n[:1].isupper())
-            raise ConfigError("model", f"river:{name}", f"one of river:{', river:'.join(known)}")
-        try:
-            detector = factory(**(params or {}))
-        except (TypeError, ValueError) as exc:
-            expected = f"parameters river.anomaly.{name} takes ({exc})"
-            raise ConfigError("model_params", params, expected) from exc
-        if scaler == "minmax":
-            detector = preprocessing.MinMaxScaler() | detector
-        elif scaler == "standard":
-            detector = preprocessing.StandardScaler() | detector
-        self.detector = detector
-        self.features = features
-
-    def _row(self, x: Array) -> dict[str, float]:
-        return dict(zip(self.features, x.tolist(), strict=True))
-
-    def prequential(self, X: Array, learn: BoolArray) -> ScoreBlock:
-        if X.shape[0] != 1:
-            raise ValueError("a river model scores one row at a time")
-        return self.score(X)
-
-    def score(self, X: Array) -> ScoreBlock:
-        own = np.array([-float(self.detector.score_one(self._row(x))) for x in X])
-        missing = np.full(X.shape[0], np.nan)
-        return ScoreBlock(missing, missing.copy(), model_score=own)
-
-    def learn(self, X: Array) -> None:
-        for x in X:
-            self.detector.learn_one(self._row(x))
-
-    def contributions(self, X: Array, block: ScoreBlock, rows: NDArray[np.intp]) -> Array | None:
-        return None
-
-
 Capability = Literal["checkpointable", "gaussian_score", "clipped_learning"]
 
 
@@ -519,6 +459,9 @@ def build_model(
             prior=prior,
             direction=direction_codes(features, direction),
         )
+    # Imported here: the river model's module imports this one for its interface.
+    from stream_detect.river_model import RiverModel
+
     return RiverModel(kind.removeprefix("river:"), features, params, river_scaler)
 
 
