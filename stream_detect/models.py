@@ -36,7 +36,7 @@ from stream_detect.density import (
     scale_free_log_pdf,
 )
 from stream_detect.errors import ConfigError, ModelError
-from stream_detect.precision import RunningPrecision
+from stream_detect.precision import score_full_prequential
 from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.stats import Prefix, RunningCovariance, RunningMoments
 from stream_detect.tails import chi2_log_sf
@@ -56,9 +56,10 @@ __all__ = [
     "supports",
 ]
 
-#: From this many features on, the full model scores a block one row at a time
-#: with a running inverse (d² per event) instead of a factorisation per row (d³).
-SEQUENTIAL_FULL_FEATURES = 64
+#: From this many features on, the full model scores a block with low-rank
+#: updates of one factorisation per run of rows (d² per event) instead of a
+#: factorisation per row (d³); measured by ``bench/full_covariance.py``.
+LOW_RANK_FULL_FEATURES = 1
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -82,7 +83,7 @@ class ScoreBlock:
     ``log_tail`` the log probability that a normal event lies at least this
     far out (a χ² tail of ``distance_sq``, or the prior's Student-t tails
     combined by Fisher's method), NaN for models without one.
-    A full model scored with a running inverse keeps ``contributions`` instead
+    A full model scored by low-rank updates keeps ``contributions`` instead
     of a ``(B, d, d)`` stack of covariances, and its ``spread`` is None.
     """
 
@@ -181,7 +182,7 @@ class GaussianModel(Model):
         half_life: float | None = None,
         variance_floor: float = DEFAULT_VARIANCE_FLOOR,
         relative_floor: float = DEFAULT_RELATIVE_FLOOR,
-        sequential: bool | None = None,
+        low_rank: bool | None = None,
         prior: NormalInverseGammaPrior | None = None,
         direction: NDArray[np.int8] | None = None,
     ) -> None:
@@ -194,14 +195,11 @@ class GaussianModel(Model):
         # The Student-t tails are per feature: a full covariance keeps the χ² tail.
         self.prior = None if full else prior
         self.direction = direction if direction is not None and np.any(direction) else None
-        if sequential is None:
-            sequential = d >= SEQUENTIAL_FULL_FEATURES
-        #: The full model's running inverse (built when first needed), if it scores row by row.
-        #: Directions move a value to the mean before scoring, which the running
-        #: inverse does not know ahead of each row: such a model factorises per row.
-        self.sequential = full and sequential and self.direction is None
-        self._precision: RunningPrecision | None = None
-        self._precision_of: object = None
+        if low_rank is None:
+            low_rank = d >= LOW_RANK_FULL_FEATURES
+        #: True if the full model scores blocks by low-rank updates (precision.py)
+        #: rather than by a factorisation of every row's covariance.
+        self.low_rank = full and low_rank
 
     @classmethod
     def from_moments(
@@ -241,19 +239,8 @@ class GaussianModel(Model):
         return self.stats.n
 
     def prequential(self, X: Array, learn: BoolArray) -> ScoreBlock:
-        if self.sequential:
-            scored = self._running_precision().prequential(X, learn)
-            log_tail = np.full(X.shape[0], np.nan)
-            known = np.isfinite(scored.distance_sq)
-            log_tail[known] = chi2_log_sf(scored.distance_sq[known], X.shape[1])
-            return ScoreBlock(
-                scored.log_p,
-                scored.distance_sq,
-                scored.mean,
-                None,
-                scored.contributions,
-                log_tail=log_tail,
-            )
+        if self.low_rank:
+            return self._score_low_rank(X, learn)
         before = self.stats.prequential(X, learn)
         return self._score_with(X, before, before.mean, before.spread)
 
@@ -313,21 +300,32 @@ class GaussianModel(Model):
             log_tail=log_tail,
         )
 
-    def _running_precision(self) -> RunningPrecision:
-        if self._precision is None or self._precision_of is not self.stats:
-            # Built from (and then kept in step with) this very stats object.
-            assert isinstance(self.stats, RunningCovariance)
-            self._precision_of = self.stats
-            self._precision = RunningPrecision.from_moments(
-                self.stats, self.variance_floor, self.relative_floor
-            )
-        return self._precision
+    def _score_low_rank(self, X: Array, learn: BoolArray) -> ScoreBlock:
+        """Prequential scores of the full model in O(d²) per row (see ``precision.py``)."""
+        assert isinstance(self.stats, RunningCovariance)
+        scored = score_full_prequential(
+            self.stats,
+            X,
+            learn,
+            variance_floor=self.variance_floor,
+            relative_floor=self.relative_floor,
+            direction=self.direction,
+        )
+        log_tail = np.full(X.shape[0], np.nan)
+        known = np.isfinite(scored.distance_sq)
+        log_tail[known] = chi2_log_sf(scored.distance_sq[known], X.shape[1])
+        return ScoreBlock(
+            scored.log_p,
+            scored.distance_sq,
+            scored.mean,
+            None,
+            scored.contributions,
+            log_tail=log_tail,
+        )
 
     def learn(self, X: Array) -> None:
         if X.shape[0]:
             self.stats.learn(X)
-            if self._precision is not None and self._precision_of is self.stats:
-                self._precision.learn(X)
 
     def contributions(self, X: Array, block: ScoreBlock, rows: NDArray[np.intp]) -> Array | None:
         if block.contributions is not None:

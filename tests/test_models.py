@@ -55,16 +55,17 @@ def correlation_condition(spread: Array | None) -> float:
     st.booleans(),
     st.sampled_from([None, 5.0, 100.0]),
     st.sampled_from([0.0, 0.3, 0.9, 1.0]),
+    st.booleans(),
     st.integers(0, 2**32 - 1),
 )
 def test_prequential_equals_scoring_each_row_after_learning_the_previous_ones(
-    rows: int, full: bool, half_life: float | None, p_learn: float, seed: int
+    rows: int, full: bool, half_life: float | None, p_learn: float, low_rank: bool, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
     scale = np.array([1.0, 1e3, 1e-3])
     X = rng.normal(size=(rows, 3)) * scale + [5.0, -2e4, 0.0]
     learn = rng.random(rows) < p_learn
-    batch = GaussianModel(3, full=full, half_life=half_life)
+    batch = GaussianModel(3, full=full, half_life=half_life, low_rank=low_rank)
     warm = X[: rows // 3]
     batch.learn(warm)
     looped = GaussianModel(3, full=full, half_life=half_life)
@@ -85,10 +86,17 @@ def test_prequential_equals_scoring_each_row_after_learning_the_previous_ones(
     for got, want in ((block.log_p, log_p), (block.distance_sq, distance_sq)):
         error = np.abs(got[seen] - want[seen])
         assert np.all(error <= rtol[seen] * np.abs(want[seen]) + 1e-9)
-    assert block.mean is not None and block.spread is not None
+    assert block.mean is not None
+    # Low-rank updates never form a row's covariance: they keep its contributions instead.
+    assert (block.spread is None) == (full and low_rank)
     for i in np.flatnonzero(seen)[:: max(1, rows // 10)]:
         assert expected[i].mean is not None and expected[i].spread is not None
         assert np.all(np.abs(block.mean[i] - expected[i].mean[0]) <= 1e-9 * scale)
+        if block.spread is None:
+            assert block.contributions is not None
+            total = block.contributions[i].sum()
+            assert abs(total - block.distance_sq[i]) <= 1e-9 * abs(block.distance_sq[i])
+            continue
         spread_scale = np.outer(scale, scale) if full else scale**2
         error = np.abs(block.spread[i] - expected[i].spread)
         assert np.all(error <= 1e-9 * (np.abs(expected[i].spread) + spread_scale))
