@@ -59,7 +59,7 @@ __all__ = [
 #: From this many features on, the full model scores a block with low-rank
 #: updates of one factorisation per run of rows (d² per event) instead of a
 #: factorisation per row (d³); measured by ``bench/full_covariance.py``.
-LOW_RANK_FULL_FEATURES = 1
+LOW_RANK_FULL_FEATURES = 16
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]

@@ -8,19 +8,20 @@ only once, at its first row ``s``:
 
 * learning an event adds a rank-one term to the co-moment matrix (and, with a
   half-life, scales it), so ``n_i A_i = κ_i (G + U_i U_iᵀ + E_i)`` with
-  ``G = n_s A_s`` factorised, ``U_i`` the (scaled) deviations learned in the
-  run before row ``i`` and ``E_i`` the small diagonal by which row ``i``'s
-  ridge differs from row ``s``'s;
+  ``G`` the first row's co-moment plus the run's smallest ridge (factorised),
+  ``U_i`` the (scaled) deviations learned in the run before row ``i`` and
+  ``E_i >= 0`` the diagonal by which row ``i``'s ridge exceeds the smallest;
 * the capacitance matrices ``I + U_iᵀ G⁻¹ U_i`` of successive rows are the
   leading blocks of one matrix, so one Cholesky factor of it serves every row
   of the run (Woodbury's identity, evaluated for all rows with a handful of
   matrix products: about ``d² + run·d + run²`` operations per row);
-* ``E_i`` is taken into account by iterative refinement (the distance) and
-  the first term of the series of ``log det(I + G_i⁻¹ E_i)``, each with an
-  error bound; the run ends at the first row whose bound is not small enough,
-  or whose updates have grown the covariance enough to cancel digits, and the
-  next run factorises afresh from the exact moments (so rounding never
-  accumulates across runs).
+* ``E_i`` adds, while it is small (``sum_j E_ij (G_i⁻¹)_jj <= 1e-6``), its
+  first-order terms to the distance and the log-determinant, exact to the
+  square of that bound; otherwise the features where it matters get an exact
+  second Woodbury step of their own (``m`` such features: m³ per row);
+* a run ends at the first row whose learned updates have grown the covariance
+  enough to cancel digits, and the next run factorises afresh from the exact
+  moments (so rounding never accumulates across runs).
 
 A feature whose co-moments are all exactly zero (constant so far) is scored
 on its own, so its fast-moving ridge never ends a run. The results equal the
@@ -29,6 +30,8 @@ conditioning of the correlation matrix).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,9 +52,12 @@ BoolArray = NDArray[np.bool_]
 #: Error allowed in a log-determinant (absolute) and a squared distance
 #: (relative) from leaving out the ridge drift of the features below it.
 _LOG_DET_TOLERANCE = 1e-12
+#: Relative size of the ridge drift up to which first-order corrections are
+#: exact to its square (1e-12).
+_FIRST_ORDER_SPREAD = 1e-6
 #: A run ends before its updates can grow the covariance by this factor in some
 #: direction (the Woodbury difference would cancel that many digits).
-_MAX_GROWTH = 1e4
+_MAX_GROWTH = 1e2
 #: Bounds the dynamic range of the decay inside one run, in half-lives.
 _MAX_HALF_LIVES_PER_RUN = 30.0
 
@@ -74,10 +80,12 @@ class PrecisionBlock:
 def default_run_rows(d: int) -> int:
     """Rows per factorisation: enough to share its d³ cost, few enough to keep run² small.
 
-    >>> default_run_rows(8), default_run_rows(500)
-    (64, 500)
+    Measured by ``bench/full_covariance.py``: about 4 d rows up to d = 32, d rows beyond.
+
+    >>> default_run_rows(8), default_run_rows(32), default_run_rows(500)
+    (64, 128, 500)
     """
-    return max(64, d)
+    return min(max(64, 4 * d), max(128, d))
 
 
 def score_full_prequential(
@@ -113,7 +121,7 @@ def score_full_prequential(
     limit = default_run_rows(d) if run_rows is None else max(1, run_rows)
     if stats.decay < 1.0 and stats.half_life is not None:
         limit = min(limit, max(1, int(_MAX_HALF_LIVES_PER_RUN * stats.half_life)))
-    floors = (variance_floor, relative_floor)
+    prepared = _prepare(stats, X, learn, direction, (variance_floor, relative_floor))
     state = stats
     start, size = 0, limit
     while start < rows:
@@ -122,9 +130,7 @@ def score_full_prequential(
             block.mean[start] = state.mean
             stop = start + 1
         else:
-            stop = _score_run(
-                state, X, learn, direction, start, min(rows, start + size), floors, block
-            )
+            stop = _score_run(state, prepared, start, min(rows, start + size), block)
         # A run cut short (the covariance still grows fast) suggests a short next one.
         size = min(limit, 2 * (stop - start)) if stop - start < size else min(limit, 2 * size)
         if stop < rows:
@@ -134,74 +140,94 @@ def score_full_prequential(
     return block
 
 
-def _ridge(n: Array, mean: Array, trace: Array, d: int, floors: tuple[float, float]) -> Array:
-    """``n`` times the ridge :func:`floor_covariance` adds, per row ``(rows, d)``."""
-    variance_floor, relative_floor = floors
-    mean_trace = np.maximum(trace, 0.0) / (n * d)
-    per_feature = (
-        variance_floor + relative_floor * np.square(mean) + (TRACE_RIDGE * mean_trace)[:, None]
-    )
-    out: Array = n[:, None] * per_feature
-    return out
+class _Prepared(NamedTuple):
+    """What every row of a block needs, whatever run it falls in."""
+
+    n: Array
+    mean: Array
+    learned_before: Array
+    weight: Array
+    delta: Array
+    dev: Array
+    ridge: Array
 
 
-def _score_run(
-    state: RunningCovariance,
+def _prepare(
+    stats: RunningCovariance,
     X: Array,
     learn: BoolArray,
     direction: NDArray[np.int8] | None,
-    start: int,
-    stop: int,
     floors: tuple[float, float],
-    block: PrecisionBlock,
-) -> int:
-    """Score rows ``start:stop`` under one factorisation; return the first row left unscored."""
-    d = state.d
-    rows = X[start:stop]
-    learned = learn[start:stop]
-    diagonal = RunningMoments(d, state.half_life)
-    diagonal.n, diagonal.mean = state.n, state.mean
-    diagonal.second = np.diagonal(state.second).copy()
-    before = diagonal.prequential(rows, learned)
+) -> _Prepared:
+    """Count, mean, deviations and ``n`` times the ridge before each row (O(d) per row).
+
+    They depend only on which rows are learned, not on where runs end: the
+    per-feature moments of the diagonal model give them exactly.
+    """
+    d = stats.d
+    diagonal = RunningMoments(d, stats.half_life)
+    diagonal.n, diagonal.mean = stats.n, stats.mean
+    diagonal.second = np.diagonal(stats.second).copy()
+    before = diagonal.prequential(X, learn)
     n, mean = before.n, before.mean
-    trace = before.second.sum(axis=1)
-    # kappa[i]: the decay applied to the run's first co-moment by row i.
-    learned_before = exclusive_cumsum(learned.astype(np.float64))
-    kappa = state.decay**learned_before
-    # Welford adds weight * delta deltaᵀ (weight = decay n / (decay n + 1)) after
-    # scaling by the decay; in units of the first row's co-moment that is c * delta deltaᵀ.
-    delta = rows - mean
-    weight = state.decay * n / (state.decay * n + 1.0)
-    scale = np.where(learned, weight / (kappa * state.decay), 0.0)
-    updates = delta * np.sqrt(scale)[:, None]
-    dev = rows - mean
+    delta = X - mean
+    dev = delta
     if direction is not None:
         below = dev < 0.0
         dev = np.where(((direction > 0) & below) | ((direction < 0) & ~below), 0.0, dev)
-    ridge = _ridge(n, mean, trace, d, floors)
+    # Welford adds weight * delta deltaᵀ (weight = decay n / (decay n + 1)) after
+    # scaling everything before by the decay.
+    weight = np.where(learn, stats.decay * n / (stats.decay * n + 1.0), 0.0)
+    variance_floor, relative_floor = floors
+    safe_n = np.where(n > 0, n, 1.0)
+    mean_trace = np.maximum(before.second.sum(axis=1), 0.0) / (safe_n * d)
+    per_feature = (
+        variance_floor + relative_floor * np.square(mean) + (TRACE_RIDGE * mean_trace)[:, None]
+    )
+    learned_before = exclusive_cumsum(learn.astype(np.float64))
+    return _Prepared(n, mean, learned_before, weight, delta, dev, n[:, None] * per_feature)
+
+
+def _score_run(
+    state: RunningCovariance, prepared: _Prepared, start: int, stop: int, block: PrecisionBlock
+) -> int:
+    """Score rows ``start:stop`` under one factorisation; return the first row left unscored."""
+    d = state.d
+    run = slice(start, stop)
+    n, mean, dev = prepared.n[run], prepared.mean[run], prepared.dev[run]
+    # kappa[i]: the decay applied to the run's first co-moment by row i; in its
+    # units, learning row k adds weight_k / kappa[k + 1] * delta deltaᵀ.
+    kappa = state.decay ** (prepared.learned_before[run] - prepared.learned_before[start])
+    scale = prepared.weight[run] / (kappa * state.decay)
+    updates = prepared.delta[run] * np.sqrt(scale)[:, None]
+    ridge = prepared.ridge[run]
     active = np.any(state.second != 0.0, axis=0) | np.any(updates[:-1] != 0.0, axis=0)
     # A feature without co-moments is its own 1x1 block: variance = ridge / n.
     alone = ~active
     contributions = np.zeros_like(dev)
-    log_det = np.zeros(rows.shape[0])
+    log_det = np.zeros(dev.shape[0])
     if np.any(alone):
         alone_ridge = ridge[:, alone] / n[:, None]
         contributions[:, alone] = np.square(dev[:, alone]) / alone_ridge
         log_det += np.sum(np.log(alone_ridge), axis=1)
-    end = rows.shape[0]
+    end = int(dev.shape[0])
     if np.any(active):
+        everything = bool(np.all(active))
         scored = _woodbury(
-            state.second[np.ix_(active, active)],
-            ridge[:, active] / kappa[:, None],
-            updates[:, active],
-            dev[:, active],
+            state.second if everything else state.second[np.ix_(active, active)],
+            (ridge if everything else ridge[:, active]) / kappa[:, None],
+            updates if everything else updates[:, active],
+            dev if everything else dev[:, active],
         )
         end = scored.end
         sub = slice(0, end)
         factor = (n / kappa)[sub, None]
-        contributions[sub][:, active] = factor * dev[sub][:, active] * scored.solved
+        if everything:
+            contributions[sub] = factor * scored.terms
+        else:
+            contributions[sub][:, active] = factor * scored.terms
         size = int(active.sum())
-        log_det[sub] += scored.log_det + size * np.log(kappa[sub]) - size * np.log(n[sub])
+        log_det[sub] += scored.log_det + size * np.log(kappa[sub] / n[sub])
     distance_sq = contributions[:end].sum(axis=1)
     out = slice(start, start + end)
     block.mean[out] = mean[:end]
@@ -211,13 +237,12 @@ def _score_run(
     return start + end
 
 
-class _RunScores:
+class _RunScores(NamedTuple):
     """What :func:`_woodbury` finds for the first ``end`` rows of a run."""
 
-    def __init__(self, end: int, solved: Array, log_det: Array) -> None:
-        self.end = end
-        self.solved = solved
-        self.log_det = log_det
+    end: int
+    terms: Array
+    log_det: Array
 
 
 def _woodbury(second: Array, ridge: Array, updates: Array, dev: Array) -> _RunScores:
@@ -261,9 +286,17 @@ def _woodbury(second: Array, ridge: Array, updates: Array, dev: Array) -> _RunSc
     inverse_diagonal = np.einsum("ij,ij->j", whiten, whiten) - exclusive_cumsum(
         np.square(downdates)
     )
+    influence = drift * inverse_diagonal
+    # sum_j drift_j (G_i⁻¹)_jj bounds the drift's relative size; while it is
+    # small, first-order terms leave errors of its square.
+    spread = influence.sum(axis=1)
+    if float(spread.max(initial=0.0)) <= _FIRST_ORDER_SPREAD:
+        log_det += spread
+        # dev w = dev G_i⁻¹ dev - (G_i⁻¹ dev)ᵀ E_i (G_i⁻¹ dev), feature by feature.
+        return _RunScores(rows, dev * solved - drift * np.square(solved), log_det)
     # Leaving out the drift of feature j changes log det by at most drift_j (G_i⁻¹)_jj
     # and the distance by that factor: features above the tolerance are solved exactly.
-    exact = np.flatnonzero(np.any(drift * inverse_diagonal > _LOG_DET_TOLERANCE / d, axis=0))
+    exact = np.flatnonzero(np.any(influence > _LOG_DET_TOLERANCE / d, axis=0))
     if exact.size:
         root = np.sqrt(drift[:, exact])
         picked = whiten[:, exact]
@@ -278,4 +311,4 @@ def _woodbury(second: Array, ridge: Array, updates: Array, dev: Array) -> _RunSc
         spread_out = np.zeros_like(solved)
         spread_out[:, exact] = root * inner
         solved = solved - apply(spread_out)
-    return _RunScores(rows, solved, log_det)
+    return _RunScores(rows, dev * solved, log_det)

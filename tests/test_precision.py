@@ -150,6 +150,7 @@ def test_full_models_use_low_rank_updates_from_the_threshold_on() -> None:
     threshold = models.LOW_RANK_FULL_FEATURES
     assert GaussianModel(threshold, full=True).low_rank
     assert GaussianModel(threshold + 100, full=True).low_rank
+    assert not GaussianModel(threshold - 1, full=True).low_rank
     assert not GaussianModel(threshold + 100, full=True, low_rank=False).low_rank
     assert not GaussianModel(100, full=False).low_rank
 
@@ -226,8 +227,7 @@ def test_low_rank_updates_equal_a_per_event_numpy_reference(
     # A covariance of fewer events than features rests on its ridge alone:
     # the model starts from 4 d learned events (learned by the reference too).
     warm = 4 * d
-    model = GaussianModel(d, full=True, half_life=half_life)
-    assert model.low_rank
+    model = GaussianModel(d, full=True, half_life=half_life, low_rank=True)
     model.learn(X[:warm][learn[:warm]])
     block = model.prequential(X[warm:], learn[warm:])
     log_p, distance_sq = per_event_reference(X, learn, half_life, score_from=warm)
