@@ -7,9 +7,10 @@ are learned; the model only does the arithmetic.
 
 * :class:`GaussianModel` — the diagonal or full-covariance Gaussian on running
   moments; scores a whole block exactly with prefix sums.
-* :class:`RiverModel` — a ``river.anomaly`` detector, one event at a time;
-  it has no density: its ``log_p`` is NaN and its own score is the negated
-  anomaly score, so lower is still more anomalous.
+* :class:`~stream_detect.river_model.RiverModel` (its own module) — a
+  ``river.anomaly`` detector, one event at a time; it has no density: its
+  ``log_p`` is NaN and its own score is the negated anomaly score, so lower
+  is still more anomalous.
 
 Which model names exist and what each kind supports (a checkpoint, a Gaussian
 score that is comparable across keys, learning clipped to the alert boundary)
@@ -19,7 +20,6 @@ is declared once, in :data:`MODEL_KINDS`; ask :func:`model_kind` or
 
 from __future__ import annotations
 
-import importlib
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -35,8 +35,8 @@ from stream_detect.density import (
     gaussian_score,
     scale_free_log_pdf,
 )
-from stream_detect.errors import ConfigError, DependencyError, ModelError
-from stream_detect.precision import RunningPrecision
+from stream_detect.errors import ConfigError, ModelError
+from stream_detect.precision import score_full_prequential
 from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.stats import Prefix, RunningCovariance, RunningMoments
 from stream_detect.tails import chi2_log_sf
@@ -48,7 +48,6 @@ __all__ = [
     "GaussianModel",
     "Model",
     "ModelKind",
-    "RiverModel",
     "ScoreBlock",
     "ScoreRule",
     "build_model",
@@ -57,9 +56,10 @@ __all__ = [
     "supports",
 ]
 
-#: From this many features on, the full model scores a block one row at a time
-#: with a running inverse (d² per event) instead of a factorisation per row (d³).
-SEQUENTIAL_FULL_FEATURES = 64
+#: From this many features on, the full model scores a block with low-rank
+#: updates of one factorisation per run of rows (d² per event) instead of a
+#: factorisation per row (d³); measured by ``bench/full_covariance.py``.
+LOW_RANK_FULL_FEATURES = 16
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -83,7 +83,7 @@ class ScoreBlock:
     ``log_tail`` the log probability that a normal event lies at least this
     far out (a χ² tail of ``distance_sq``, or the prior's Student-t tails
     combined by Fisher's method), NaN for models without one.
-    A full model scored with a running inverse keeps ``contributions`` instead
+    A full model scored by low-rank updates keeps ``contributions`` instead
     of a ``(B, d, d)`` stack of covariances, and its ``spread`` is None.
     """
 
@@ -182,7 +182,7 @@ class GaussianModel(Model):
         half_life: float | None = None,
         variance_floor: float = DEFAULT_VARIANCE_FLOOR,
         relative_floor: float = DEFAULT_RELATIVE_FLOOR,
-        sequential: bool | None = None,
+        low_rank: bool | None = None,
         prior: NormalInverseGammaPrior | None = None,
         direction: NDArray[np.int8] | None = None,
     ) -> None:
@@ -195,14 +195,11 @@ class GaussianModel(Model):
         # The Student-t tails are per feature: a full covariance keeps the χ² tail.
         self.prior = None if full else prior
         self.direction = direction if direction is not None and np.any(direction) else None
-        if sequential is None:
-            sequential = d >= SEQUENTIAL_FULL_FEATURES
-        #: The full model's running inverse (built when first needed), if it scores row by row.
-        #: Directions move a value to the mean before scoring, which the running
-        #: inverse does not know ahead of each row: such a model factorises per row.
-        self.sequential = full and sequential and self.direction is None
-        self._precision: RunningPrecision | None = None
-        self._precision_of: object = None
+        if low_rank is None:
+            low_rank = d >= LOW_RANK_FULL_FEATURES
+        #: True if the full model scores blocks by low-rank updates (precision.py)
+        #: rather than by a factorisation of every row's covariance.
+        self.low_rank = full and low_rank
 
     @classmethod
     def from_moments(
@@ -242,19 +239,8 @@ class GaussianModel(Model):
         return self.stats.n
 
     def prequential(self, X: Array, learn: BoolArray) -> ScoreBlock:
-        if self.sequential:
-            scored = self._running_precision().prequential(X, learn)
-            log_tail = np.full(X.shape[0], np.nan)
-            known = np.isfinite(scored.distance_sq)
-            log_tail[known] = chi2_log_sf(scored.distance_sq[known], X.shape[1])
-            return ScoreBlock(
-                scored.log_p,
-                scored.distance_sq,
-                scored.mean,
-                None,
-                scored.contributions,
-                log_tail=log_tail,
-            )
+        if self.low_rank:
+            return self._score_low_rank(X, learn)
         before = self.stats.prequential(X, learn)
         return self._score_with(X, before, before.mean, before.spread)
 
@@ -314,21 +300,32 @@ class GaussianModel(Model):
             log_tail=log_tail,
         )
 
-    def _running_precision(self) -> RunningPrecision:
-        if self._precision is None or self._precision_of is not self.stats:
-            # Built from (and then kept in step with) this very stats object.
-            assert isinstance(self.stats, RunningCovariance)
-            self._precision_of = self.stats
-            self._precision = RunningPrecision.from_moments(
-                self.stats, self.variance_floor, self.relative_floor
-            )
-        return self._precision
+    def _score_low_rank(self, X: Array, learn: BoolArray) -> ScoreBlock:
+        """Prequential scores of the full model in O(d²) per row (see ``precision.py``)."""
+        assert isinstance(self.stats, RunningCovariance)
+        scored = score_full_prequential(
+            self.stats,
+            X,
+            learn,
+            variance_floor=self.variance_floor,
+            relative_floor=self.relative_floor,
+            direction=self.direction,
+        )
+        log_tail = np.full(X.shape[0], np.nan)
+        known = np.isfinite(scored.distance_sq)
+        log_tail[known] = chi2_log_sf(scored.distance_sq[known], X.shape[1])
+        return ScoreBlock(
+            scored.log_p,
+            scored.distance_sq,
+            scored.mean,
+            None,
+            scored.contributions,
+            log_tail=log_tail,
+        )
 
     def learn(self, X: Array) -> None:
         if X.shape[0]:
             self.stats.learn(X)
-            if self._precision is not None and self._precision_of is self.stats:
-                self._precision.learn(X)
 
     def contributions(self, X: Array, block: ScoreBlock, rows: NDArray[np.intp]) -> Array | None:
         if block.contributions is not None:
@@ -348,65 +345,6 @@ class GaussianModel(Model):
             raise ModelError(f"saved model has {stats.d} features, this one {self.stats.d}")
         stats.half_life, stats.decay = self.stats.half_life, self.stats.decay
         self.stats = stats
-
-
-class RiverModel(Model):
-    """A ``river.anomaly`` detector, scored and learned one event at a time.
-
-    The anomaly score is not a log density: ``log_p`` is NaN and the block's
-    ``model_score`` is the negated anomaly score, so that lower still means
-    more anomalous and one thresholding rule serves every model.
-    """
-
-    exact_blocks = False
-
-    def __init__(
-        self,
-        name: str,
-        features: tuple[str, ...],
-        params: dict[str, Any] | None = None,
-        scaler: str = "minmax",
-    ) -> None:
-        try:
-            anomaly = importlib.import_module("river.anomaly")
-            preprocessing = importlib.import_module("river.preprocessing")
-        except ImportError as exc:  # pragma: no cover - river is a core dependency
-            raise DependencyError("river", "river") from exc
-        factory = getattr(anomaly, name, None)
-        if factory is None or not isinstance(factory, type):
-            known = sorted(n for n in dir(anomaly) if n[:1].isupper())
-            raise ConfigError("model", f"river:{name}", f"one of river:{', river:'.join(known)}")
-        try:
-            detector = factory(**(params or {}))
-        except (TypeError, ValueError) as exc:
-            expected = f"parameters river.anomaly.{name} takes ({exc})"
-            raise ConfigError("model_params", params, expected) from exc
-        if scaler == "minmax":
-            detector = preprocessing.MinMaxScaler() | detector
-        elif scaler == "standard":
-            detector = preprocessing.StandardScaler() | detector
-        self.detector = detector
-        self.features = features
-
-    def _row(self, x: Array) -> dict[str, float]:
-        return dict(zip(self.features, x.tolist(), strict=True))
-
-    def prequential(self, X: Array, learn: BoolArray) -> ScoreBlock:
-        if X.shape[0] != 1:
-            raise ValueError("a river model scores one row at a time")
-        return self.score(X)
-
-    def score(self, X: Array) -> ScoreBlock:
-        own = np.array([-float(self.detector.score_one(self._row(x))) for x in X])
-        missing = np.full(X.shape[0], np.nan)
-        return ScoreBlock(missing, missing.copy(), model_score=own)
-
-    def learn(self, X: Array) -> None:
-        for x in X:
-            self.detector.learn_one(self._row(x))
-
-    def contributions(self, X: Array, block: ScoreBlock, rows: NDArray[np.intp]) -> Array | None:
-        return None
 
 
 Capability = Literal["checkpointable", "gaussian_score", "clipped_learning"]
@@ -519,6 +457,9 @@ def build_model(
             prior=prior,
             direction=direction_codes(features, direction),
         )
+    # Imported here: the river model's module imports this one for its interface.
+    from stream_detect.river_model import RiverModel
+
     return RiverModel(kind.removeprefix("river:"), features, params, river_scaler)
 
 

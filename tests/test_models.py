@@ -1,4 +1,4 @@
-"""Tests of stream_detect.models: prequential scoring, river detectors and build_model."""
+"""Tests of stream_detect.models: prequential scoring and build_model."""
 
 from __future__ import annotations
 
@@ -11,19 +11,18 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
-from river import anomaly, preprocessing
 
 from stream_detect.errors import ConfigError, ModelError
 from stream_detect.models import (
     MODEL_PATTERN,
     GaussianModel,
-    RiverModel,
     ScoreBlock,
     build_model,
     model_kind,
     model_kinds,
     supports,
 )
+from stream_detect.river_model import RiverModel
 
 Array = NDArray[np.float64]
 FEATURES = ("a", "b", "c")
@@ -56,16 +55,17 @@ def correlation_condition(spread: Array | None) -> float:
     st.booleans(),
     st.sampled_from([None, 5.0, 100.0]),
     st.sampled_from([0.0, 0.3, 0.9, 1.0]),
+    st.booleans(),
     st.integers(0, 2**32 - 1),
 )
 def test_prequential_equals_scoring_each_row_after_learning_the_previous_ones(
-    rows: int, full: bool, half_life: float | None, p_learn: float, seed: int
+    rows: int, full: bool, half_life: float | None, p_learn: float, low_rank: bool, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
     scale = np.array([1.0, 1e3, 1e-3])
     X = rng.normal(size=(rows, 3)) * scale + [5.0, -2e4, 0.0]
     learn = rng.random(rows) < p_learn
-    batch = GaussianModel(3, full=full, half_life=half_life)
+    batch = GaussianModel(3, full=full, half_life=half_life, low_rank=low_rank)
     warm = X[: rows // 3]
     batch.learn(warm)
     looped = GaussianModel(3, full=full, half_life=half_life)
@@ -86,10 +86,17 @@ def test_prequential_equals_scoring_each_row_after_learning_the_previous_ones(
     for got, want in ((block.log_p, log_p), (block.distance_sq, distance_sq)):
         error = np.abs(got[seen] - want[seen])
         assert np.all(error <= rtol[seen] * np.abs(want[seen]) + 1e-9)
-    assert block.mean is not None and block.spread is not None
+    assert block.mean is not None
+    # Low-rank updates never form a row's covariance: they keep its contributions instead.
+    assert (block.spread is None) == (full and low_rank)
     for i in np.flatnonzero(seen)[:: max(1, rows // 10)]:
         assert expected[i].mean is not None and expected[i].spread is not None
         assert np.all(np.abs(block.mean[i] - expected[i].mean[0]) <= 1e-9 * scale)
+        if block.spread is None:
+            assert block.contributions is not None
+            total = block.contributions[i].sum()
+            assert abs(total - block.distance_sq[i]) <= 1e-9 * abs(block.distance_sq[i])
+            continue
         spread_scale = np.outer(scale, scale) if full else scale**2
         error = np.abs(block.spread[i] - expected[i].spread)
         assert np.all(error <= 1e-9 * (np.abs(expected[i].spread) + spread_scale))
@@ -168,60 +175,6 @@ def test_gaussian_state_round_trips_and_rejects_another_width() -> None:
         GaussianModel(2, full=True).restore(model.to_dict())
     with pytest.raises(ModelError, match="kind"):
         GaussianModel(3, full=False).restore(model.to_dict())
-
-
-# ---------------------------------------------------------------- RiverModel
-
-
-def river_stream(rows: int = 400) -> Array:
-    rng = np.random.default_rng(4)
-    X = rng.normal(size=(rows, 3))
-    X[::50] += 8.0
-    return X
-
-
-def test_river_half_space_trees_score_is_the_negated_anomaly_score() -> None:
-    X = river_stream()
-    params = {"seed": 7, "n_trees": 5, "height": 4, "window_size": 50}
-    model = RiverModel("HalfSpaceTrees", FEATURES, params)
-    assert model.exact_blocks is False
-    twin = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(**params)
-    own_scores = []
-    for x in X:
-        block = model.prequential(x[None, :], np.ones(1, dtype=bool))
-        # An anomaly score is not a log density: it is the block's model_score, never its log_p.
-        assert block.model_score is not None and np.isnan(block.log_p[0])
-        own_scores.append(block.model_score[0])
-        model.learn(x[None, :])
-        row = dict(zip(FEATURES, x.tolist(), strict=True))
-        assert own_scores[-1] == -twin.score_one(row)
-        twin.learn_one(row)
-    scores = np.array(own_scores)
-    # It learned: after the first window the scores move, and lower still means stranger.
-    assert np.ptp(scores[100:]) > 0
-    assert np.mean(scores[100::50]) < np.median(scores[100:])
-    block = model.score(X[:3])
-    assert np.all(np.isnan(block.distance_sq))
-    assert model.contributions(X[:3], block, np.arange(3)) is None
-
-
-def test_river_model_scores_one_row_at_a_time_and_is_not_saved() -> None:
-    model = RiverModel("HalfSpaceTrees", FEATURES, {"seed": 1})
-    with pytest.raises(ValueError, match="one row"):
-        model.prequential(np.zeros((2, 3)), np.ones(2, dtype=bool))
-    with pytest.raises(ModelError, match="pickle"):
-        model.to_dict()
-
-
-@pytest.mark.parametrize(
-    ("scaler", "front"), [("minmax", "MinMaxScaler"), ("standard", "StandardScaler"), ("none", "")]
-)
-def test_river_model_puts_the_chosen_scaler_in_front(scaler: str, front: str) -> None:
-    model = RiverModel("HalfSpaceTrees", FEATURES, {"seed": 1}, scaler=scaler)
-    if front:
-        assert front in str(model.detector)
-    else:
-        assert isinstance(model.detector, anomaly.HalfSpaceTrees)
 
 
 # ---------------------------------------------------------------- build_model

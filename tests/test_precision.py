@@ -1,4 +1,4 @@
-"""The running inverse of the full model equals factorising every row's covariance."""
+"""Low-rank updates of the full model equal factorising every row's covariance."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from test_models import correlation_condition, one_row_at_a_time
 from stream_detect import models
 from stream_detect.detector import Detector
 from stream_detect.models import GaussianModel
-from stream_detect.precision import RunningPrecision
+from stream_detect.precision import score_full_prequential
 from stream_detect.stats import RunningCovariance
 
 Array = NDArray[np.float64]
@@ -62,27 +62,28 @@ def assert_scores_match(got: Any, want: list[Any], seen: NDArray[np.bool_]) -> N
     st.sampled_from(LAYOUTS),
     st.sampled_from([None, 3.0, 50.0]),
     st.sampled_from([0.0, 0.5, 1.0]),
-    st.sampled_from([None, 1, 1000]),
+    st.sampled_from([None, 1, 7, 1000]),
     st.integers(0, 2**32 - 1),
 )
-def test_running_inverse_equals_factorising_each_row(
+def test_low_rank_updates_equal_factorising_each_row(
     rows: int,
     d: int,
     layout: str,
     half_life: float | None,
     p_learn: float,
-    refresh_every: int | None,
+    run_rows: int | None,
     seed: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     X = make_rows(layout, rows + 3 * d, d, rng)
     warm, X = X[: 3 * d], X[3 * d :]
     learn = rng.random(rows) < p_learn
-    direct = GaussianModel(d, full=True, half_life=half_life, sequential=False)
+    direct = GaussianModel(d, full=True, half_life=half_life, low_rank=False)
     direct.learn(warm)
-    precision = RunningPrecision.from_moments(direct.stats, refresh_every=refresh_every)
-    block = precision.prequential(X, learn)
-    assert precision.n == direct.n, "prequential must not learn"
+    learned = direct.stats.copy()
+    block = score_full_prequential(direct.stats, X, learn, run_rows=run_rows)
+    assert direct.n == learned.n, "prequential must not learn"
+    assert np.array_equal(direct.stats.second, learned.second)
     expected = one_row_at_a_time(direct, X, learn)
     assert_scores_match(block, expected, np.ones(rows, dtype=bool))
     for i in range(0, rows, max(1, rows // 5)):
@@ -99,9 +100,9 @@ def test_a_model_that_starts_empty_scores_like_the_direct_one(
     rng = np.random.default_rng(seed)
     X = make_rows(layout, rows, 4, rng)
     learn = np.ones(rows, dtype=bool)
-    sequential = GaussianModel(4, full=True, sequential=True)
-    block = sequential.prequential(X, learn)
-    expected = one_row_at_a_time(GaussianModel(4, full=True, sequential=False), X, learn)
+    low_rank = GaussianModel(4, full=True, low_rank=True)
+    block = low_rank.prequential(X, learn)
+    expected = one_row_at_a_time(GaussianModel(4, full=True, low_rank=False), X, learn)
     # Fewer than d + 1 events leave the covariance singular up to the ridge: ill-conditioned.
     assert_scores_match(block, expected, np.arange(rows) >= 5)
     assert np.isnan(block.log_p[0])
@@ -116,9 +117,9 @@ def test_scoring_in_two_calls_equals_one_call(
     X = make_rows("plain", rows + 10, 3, rng)
     cut = min(cut, rows - 1)
     learn = rng.random(rows) < 0.8
-    whole = GaussianModel(3, full=True, half_life=half_life, sequential=True)
+    whole = GaussianModel(3, full=True, half_life=half_life, low_rank=True)
     whole.learn(X[:10])
-    parts = GaussianModel(3, full=True, half_life=half_life, sequential=True)
+    parts = GaussianModel(3, full=True, half_life=half_life, low_rank=True)
     parts.learn(X[:10])
     once = whole.prequential(X[10:], learn)
     first = parts.prequential(X[10 : 10 + cut], learn[:cut])
@@ -132,23 +133,26 @@ def test_scoring_in_two_calls_equals_one_call(
 
 def test_the_model_follows_a_replaced_state() -> None:
     rng = np.random.default_rng(3)
-    model = GaussianModel(3, full=True, sequential=True)
+    model = GaussianModel(3, full=True, low_rank=True)
     model.learn(rng.normal(size=(50, 3)))
     model.prequential(rng.normal(size=(5, 3)), np.ones(5, dtype=bool))
     other = RunningCovariance(3).learn(rng.normal(size=(40, 3)) + 10.0)
     model.restore({"type": "gaussian", "stats": other.to_dict()})
     X = rng.normal(size=(4, 3)) + 10.0
-    direct = GaussianModel(3, full=True, sequential=False)
+    direct = GaussianModel(3, full=True, low_rank=False)
     direct.stats = other.copy()
     expected = direct.prequential(X, np.ones(4, dtype=bool))
     got = model.prequential(X, np.ones(4, dtype=bool))
     np.testing.assert_allclose(got.log_p, expected.log_p, rtol=1e-10)
 
 
-def test_many_features_use_the_running_inverse() -> None:
-    assert GaussianModel(models.SEQUENTIAL_FULL_FEATURES, full=True).sequential
-    assert not GaussianModel(models.SEQUENTIAL_FULL_FEATURES - 1, full=True).sequential
-    assert not GaussianModel(100, full=False).sequential
+def test_full_models_use_low_rank_updates_from_the_threshold_on() -> None:
+    threshold = models.LOW_RANK_FULL_FEATURES
+    assert GaussianModel(threshold, full=True).low_rank
+    assert GaussianModel(threshold + 100, full=True).low_rank
+    assert not GaussianModel(threshold - 1, full=True).low_rank
+    assert not GaussianModel(threshold + 100, full=True, low_rank=False).low_rank
+    assert not GaussianModel(100, full=False).low_rank
 
 
 @pytest.mark.parametrize(
@@ -161,16 +165,72 @@ def test_many_features_use_the_running_inverse() -> None:
     ],
 )
 @pytest.mark.parametrize("batch", [7, 4096])
-def test_detector_with_the_running_inverse_equals_the_per_event_reference(
+def test_detector_with_low_rank_updates_equals_the_per_event_reference(
     monkeypatch: pytest.MonkeyPatch, config: tuple[Any, ...], batch: int
 ) -> None:
-    monkeypatch.setattr(models, "SEQUENTIAL_FULL_FEATURES", 1)
+    monkeypatch.setattr(models, "LOW_RANK_FULL_FEATURES", 1)
     stream = make_stream()
     settings = settings_for(*config)
     detector = Detector(settings, ("x", "y", "z"))
     result = run(detector, stream, batch, keyed=settings.key_field is not None)
     assert_matches_reference(result, settings, stream)
     assert any(
-        isinstance(state.model, GaussianModel) and state.model.sequential
+        isinstance(state.model, GaussianModel) and state.model.low_rank
         for state in detector.models.values()
     )
+
+
+def per_event_reference(
+    X: Array, learn: NDArray[np.bool_], half_life: float | None, score_from: int = 0
+) -> tuple[Array, Array]:
+    """log p and squared distance of each row, by Welford and a factorisation per row.
+
+    Written from the definitions alone (population covariance, the ridge of
+    ``floor_covariance``, the decay applied before each learned event), with
+    no code of the package, so both sides cannot share a mistake. Rows before
+    ``score_from`` are only learned.
+    """
+    rows, d = X.shape
+    decay = 1.0 if half_life is None else 0.5 ** (1.0 / half_life)
+    n, mean, comoment = 0.0, np.zeros(d), np.zeros((d, d))
+    log_p, distance_sq = np.full(rows, np.nan), np.full(rows, np.nan)
+    for i, x in enumerate(X):
+        if n > 0 and i >= score_from:
+            cov = comoment / n
+            ridge = 1e-12 + 1e-20 * mean**2 + 1e-12 * np.trace(cov) / d
+            floored = cov + np.diag(ridge)
+            dev = x - mean
+            distance_sq[i] = dev @ np.linalg.solve(floored, dev)
+            sign, log_det = np.linalg.slogdet(floored)
+            assert sign > 0
+            log_p[i] = -0.5 * (distance_sq[i] + log_det + d * np.log(2 * np.pi))
+        if learn[i]:
+            n_after = decay * n + 1.0
+            delta = x - mean
+            mean = mean + delta / n_after
+            comoment = decay * comoment + np.outer(delta, x - mean)
+            n = n_after
+    return log_p, distance_sq
+
+
+@pytest.mark.parametrize("half_life", [None, 150.0])
+@pytest.mark.parametrize("d", [8, 32, 128])
+def test_low_rank_updates_equal_a_per_event_numpy_reference(
+    d: int, half_life: float | None
+) -> None:
+    rng = np.random.default_rng(d)
+    rows = 4 * d + 300
+    mixing = np.eye(d) + rng.normal(size=(d, d)) / np.sqrt(d)
+    X = rng.normal(size=(rows, d)) @ mixing * np.linspace(0.5, 3.0, d) + 10.0
+    X[rng.random(rows) < 0.02] += 6.0
+    learn = rng.random(rows) < 0.9
+    # A covariance of fewer events than features rests on its ridge alone:
+    # the model starts from 4 d learned events (learned by the reference too).
+    warm = 4 * d
+    model = GaussianModel(d, full=True, half_life=half_life, low_rank=True)
+    model.learn(X[:warm][learn[:warm]])
+    block = model.prequential(X[warm:], learn[warm:])
+    log_p, distance_sq = per_event_reference(X, learn, half_life, score_from=warm)
+    np.testing.assert_allclose(block.log_p, log_p[warm:], rtol=1e-9)
+    np.testing.assert_allclose(block.distance_sq, distance_sq[warm:], rtol=1e-9)
+    np.testing.assert_allclose(block.contributions.sum(axis=1), distance_sq[warm:], rtol=1e-9)
