@@ -85,3 +85,19 @@ def test_a_run_with_an_http_endpoint_does_load_the_metrics() -> None:
     modules = loaded_modules(body, argv, stdin=b'{"a": 1}\n')
     assert "prometheus_client" in modules
     assert "stream_detect.server" in modules
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("2", "2")])
+def test_the_command_line_runs_blas_on_one_thread_unless_told_otherwise(
+    given: str | None, expected: str
+) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    probe = "import os, stream_detect.cli; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.strip() == expected
