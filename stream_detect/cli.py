@@ -16,9 +16,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-# The command scores small matrices batch by batch: BLAS worker threads only spin
-# (on a busy 2-core machine, a 128x128 factorisation took about 20 times the CPU), so one
-# thread unless the user asks for more. It must be set before numpy is first imported.
+# The command scores small matrices batch by batch, where BLAS worker threads add CPU
+# time (spinning, waiting) without making a batch faster: one thread unless the user
+# asks for more. It must be set before numpy is first imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from stream_detect import __version__
