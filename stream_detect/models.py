@@ -140,9 +140,26 @@ class Model(ABC):
     #: False if the caller must pass one row at a time.
     exact_blocks: bool = True
 
+    @property
+    def taught_blocks(self) -> bool:
+        """True if :meth:`prequential_taught` is available (rows may teach other vectors)."""
+        return False
+
     @abstractmethod
     def prequential(self, X: Array, learn: BoolArray) -> ScoreBlock:
         """Score each row against the model of everything before it; learn nothing."""
+
+    def prequential_taught(
+        self, X: Array, taught: Array, learn: BoolArray, slots: NDArray[np.intp]
+    ) -> ScoreBlock:
+        """Score row ``i`` of ``X`` against the model just before ``taught[slots[i]]``.
+
+        The model is taken to learn, in order, the rows of ``taught`` where
+        ``learn`` is true (a row may teach a clipped copy of itself, nothing,
+        or be followed by other rows); nothing is learned for real. Only a
+        model whose :attr:`taught_blocks` is True implements it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} scores only its own rows")
 
     @abstractmethod
     def score(self, X: Array) -> ScoreBlock:
@@ -256,6 +273,23 @@ class GaussianModel(Model):
                 log_tail=log_tail,
             )
         before = self.stats.prequential(X, learn)
+        return self._score_with(X, before, before.mean, before.spread)
+
+    @property
+    def taught_blocks(self) -> bool:
+        # A running inverse only learns the rows it scores.
+        return not self.sequential
+
+    def prequential_taught(
+        self, X: Array, taught: Array, learn: BoolArray, slots: NDArray[np.intp]
+    ) -> ScoreBlock:
+        if self.sequential:
+            raise NotImplementedError("a model scored with a running inverse learns its own rows")
+        every = self.stats.prequential(taught, learn)
+        if taught.shape[0] == X.shape[0]:
+            before = every
+        else:
+            before = Prefix(every.n[slots], every.mean[slots], every.second[slots])
         return self._score_with(X, before, before.mean, before.spread)
 
     def score(self, X: Array) -> ScoreBlock:
