@@ -42,9 +42,11 @@ from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
 from stream_detect.errors import ConfigError, ModelError
 from stream_detect.fitted_model import FittedModel
+from stream_detect.keyed_bank import KeyedBank
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, KeyState, groups
 from stream_detect.learning import LearningPolicy, flagged_policy
 from stream_detect.models import (
+    GaussianModel,
     Model,
     ScoreBlock,
     ScoreRule,
@@ -119,11 +121,14 @@ class Detector:
         if settings.model == "full":
             # A covariance needs more events than features before it means anything.
             self.min_samples = max(self.min_samples, d + 1)
-        self.models = KeyedModels(
-            settings.max_keys,
-            self._new_model,
-            initial_learned=0 if initial_model is None else round(initial_model.n),
+        initial_learned = 0 if initial_model is None else round(initial_model.n)
+        self.models: KeyedModels | KeyedBank = KeyedModels(
+            settings.max_keys, self._new_model, initial_learned=initial_learned
         )
+        template = self._new_model()
+        if self.keyed and isinstance(template, GaussianModel) and not template.full:
+            # Many keys' diagonal models are rows of a few arrays, scored a batch at a time.
+            self.models = KeyedBank(settings.max_keys, template, initial_learned=initial_learned)
         self.rule: ScoreRule = score_rule(settings)
         self.policy = LearningPolicy(settings, min_samples=self.min_samples, rule=self.rule)
         self.tuner = ThresholdTuner(settings, d, clock=clock)
@@ -253,7 +258,12 @@ class Detector:
     ) -> None:
         """Score and learn rows ``[start, stop)``, all under the same log ε."""
         log_epsilon = self.tuner.log_epsilon
-        if keys is None or not self.keyed:
+        if isinstance(self.models, KeyedBank):
+            assert keys is not None
+            self.models.score_and_learn(
+                self.policy, X, labels, keys, start, stop, log_epsilon, out, self._explain
+            )
+        elif keys is None or not self.keyed:
             state = self.models.state_for(SINGLE_KEY)
             rows = np.arange(start, stop)
             self.policy.score_and_learn(state, X, labels, rows, log_epsilon, out, self._explain)
@@ -468,11 +478,12 @@ class Detector:
             self.policy.relearned = int(counters["relearned"])
             self.models.clear()
             for entry in data["models"]:
-                state = self.models.state_for(str(entry["key"]))
+                state = KeyState(self._new_model())
                 state.model.restore(entry["state"])
                 state.learned = int(entry["learned"])
                 state.run_length = int(entry["run_length"])
                 state.pending = [np.asarray(p, dtype=np.float64) for p in entry["pending"]]
+                self.models.put(str(entry["key"]), state)
             self.recent_events.restore(data["recent_events"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"checkpoint state is malformed: {exc!r}") from exc

@@ -292,6 +292,23 @@ class GaussianModel(Model):
             before = Prefix(every.n[slots], every.mean[slots], every.second[slots])
         return self._score_with(X, before, before.mean, before.spread)
 
+    def score_against(self, X: Array, before: Prefix) -> ScoreBlock:
+        """Score row ``i`` of ``X`` against the statistics ``before`` it (one row of ``before``)."""
+        return self._score_with(X, before, before.mean, before.spread)
+
+    def clone_empty(self) -> GaussianModel:
+        """A model with this one's settings (floors, prior, directions) that has learned nothing."""
+        return GaussianModel(
+            self.stats.d,
+            full=self.full,
+            half_life=self.stats.half_life,
+            variance_floor=self.variance_floor,
+            relative_floor=self.relative_floor,
+            sequential=self.sequential,
+            prior=self.prior,
+            direction=self.direction,
+        )
+
     def score(self, X: Array) -> ScoreBlock:
         stats = self.stats
         rows = X.shape[0]
