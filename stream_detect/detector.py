@@ -192,6 +192,16 @@ class Detector:
         return self.models.evicted
 
     @property
+    def learned_events(self) -> int:
+        """Events learned by the models held now."""
+        return int(self.models.learned_counts().sum())
+
+    @property
+    def warm(self) -> bool:
+        """True once one of the models held is past its warm-up."""
+        return bool(np.any(self.models.learned_counts() >= self.min_samples))
+
+    @property
     def relearned(self) -> int:
         """Flagged events learned after all, as part of a lasting run."""
         return self.policy.relearned

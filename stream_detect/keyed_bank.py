@@ -100,6 +100,12 @@ class KeyedBank(Mapping[str, KeyState]):
             [p.copy() for p in self.pending.get(slot, [])],
         )
 
+    def learned_counts(self) -> NDArray[np.int64]:
+        """Events each model has learned, least recently seen key first."""
+        live = np.fromiter(self._slots.values(), np.intp, count=len(self._slots))
+        counts: NDArray[np.int64] = self.learned[live]
+        return counts
+
     def clear(self) -> None:
         """Forget every model (the eviction count stays)."""
         self._slots.clear()

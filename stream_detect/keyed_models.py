@@ -90,6 +90,10 @@ class KeyedModels(Mapping[str, KeyState]):
     def __getitem__(self, key: str) -> KeyState:
         return self._states[key]
 
+    def learned_counts(self) -> NDArray[np.int64]:
+        """Events each model has learned, least recently seen key first."""
+        return np.array([state.learned for state in self._states.values()], dtype=np.int64)
+
     def clear(self) -> None:
         """Forget every model (the eviction count stays)."""
         self._states.clear()
