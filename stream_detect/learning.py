@@ -38,7 +38,8 @@ from numpy.typing import NDArray
 
 from stream_detect.detections import Detections
 from stream_detect.keyed_models import KeyState
-from stream_detect.models import ScoreBlock, ScoreRule, model_kind
+from stream_detect.clipping import refine_clipped
+from stream_detect.models import GaussianModel, Model, ScoreBlock, ScoreRule, model_kind
 from stream_detect.settings import DetectorSettings
 from stream_detect.stats import exclusive_cumsum
 from stream_detect.teaching import RunState, TeachingPlan, plan_teaching
@@ -204,6 +205,10 @@ class LearningPolicy:
         )
         new_values = self._clip_rows(block_rows, block, replan.clipped)
         differs = plan.first_difference(replan, values, new_values, _scale(block))
+        if differs is not None:
+            new_values = self._refine(
+                model, block, plan, replan, values, new_values, block_rows, learned_before, differs
+            )
         settled = block_rows.shape[0] if differs is None else differs + 1
         done = rows[begin : begin + settled]
         out.log_p[done] = block.log_p[:settled]
@@ -238,6 +243,52 @@ class LearningPolicy:
         if differs is None:
             return begin + settled, run, replan, new_values
         return begin + settled, run, replan.after(differs, run), new_values[settled:]
+
+    def _refine(
+        self,
+        model: Model,
+        block: ScoreBlock,
+        plan: TeachingPlan,
+        replan: TeachingPlan,
+        used: Array,
+        taught: Array,
+        X: Array,
+        learned_before: NDArray[np.int64],
+        first: int,
+    ) -> Array:
+        """``taught`` with the clipped rows after ``first`` guessed closer (see :mod:`clipping`).
+
+        Only for a diagonal model whose plans learn the same rows from ``first`` on.
+        """
+        if (
+            not isinstance(model, GaussianModel)
+            or model.full
+            or block.before is None
+            or plan.accepted
+            or replan.accepted
+            or not np.array_equal(plan.learned[first:], replan.learned[first:])
+        ):
+            return taught
+        clipped = np.flatnonzero(replan.clipped[first + 1 :]) + first + 1
+        if clipped.size == 0:
+            return taught
+        changed = np.flatnonzero(replan.learned[first:] & np.any(used[first:] != taught[first:], 1))
+        before = block.before
+        return refine_clipped(
+            X,
+            used,
+            taught,
+            learned_before,
+            before.n,
+            before.mean,
+            before.second,
+            np.union1d(changed + first, clipped),
+            clipped,
+            clip_sigma=self.clip_sigma,
+            decay=model.stats.decay,
+            variance_floor=model.variance_floor,
+            relative_floor=model.relative_floor,
+        )
 
     def _clip_rows(self, X: Array, block: ScoreBlock, clipped: BoolArray) -> Array:
         """``X`` with each row marked ``clipped`` replaced by the vector it teaches clipped."""

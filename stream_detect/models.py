@@ -94,6 +94,8 @@ class ScoreBlock:
     contributions: Array | None = None
     model_score: Array | None = None
     log_tail: Array | None = None
+    #: The statistics each row was scored against, when the model scores from running moments.
+    before: Prefix | None = None
 
     @property
     def scale_free(self) -> Array:
@@ -363,6 +365,7 @@ class GaussianModel(Model):
             scored.spread,
             scored.contributions,
             log_tail=log_tail,
+            before=before,
         )
 
     def _running_precision(self) -> RunningPrecision:
