@@ -36,9 +36,9 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.clipping import refine_clipped
 from stream_detect.detections import Detections
 from stream_detect.keyed_models import KeyState
-from stream_detect.clipping import refine_clipped
 from stream_detect.models import GaussianModel, Model, ScoreBlock, ScoreRule, model_kind
 from stream_detect.settings import DetectorSettings
 from stream_detect.stats import exclusive_cumsum
