@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.clipping import clip_towards_mean
 from stream_detect.detections import Detections
 from stream_detect.keyed_models import KeyState, pieces
 from stream_detect.learning import Explainer, LearningPolicy
-from stream_detect.models import GaussianModel
-from stream_detect.segmented import segmented_prefix
+from stream_detect.models import GaussianModel, ScoreBlock
+from stream_detect.segmented import Segments, segmented_prefix
 from stream_detect.stats import Prefix
+from stream_detect.teaching import RunState, plan_teaching
 
 __all__ = ["KeyedBank"]
 
@@ -188,19 +190,28 @@ class KeyedBank(Mapping[str, KeyState]):
         score = policy.scores(block)
         threshold = -np.inf if log_epsilon is None else log_epsilon
         alert = ~warm & (score < threshold)
+        # A key whose first learnable alert is its last row has every score right
+        # already: only what that row teaches is left. Others are scored again alone.
+        hits = np.flatnonzero(alert & learnable) if policy.flagged != "learn" else np.zeros(0, int)
+        hit_keys, first = np.unique(row_key[hits], return_index=True)
+        last_row = starts + counts - 1
         alone = scan.unsure.copy()
-        alone[row_key[alert]] = True
-        calm = ~alone[row_key]
-        done = rows[calm]
-        out.log_p[done] = block.log_p[calm]
-        out.score[done] = score[calm]
-        out.distance_sq[done] = block.distance_sq[calm]
-        out.log_tail[done] = block.tail[calm]
+        alone[hit_keys[hits[first] != last_row[hit_keys]]] = True
+        at_end = np.zeros(len(distinct), bool)
+        at_end[hit_keys] = ~alone[hit_keys]
+        scanned = ~alone[row_key]
+        done = rows[scanned]
+        out.log_p[done] = block.log_p[scanned]
+        out.score[done] = score[scanned]
+        out.distance_sq[done] = block.distance_sq[scanned]
+        out.log_tail[done] = block.tail[scanned]
         out.log_epsilon[done] = np.nan if log_epsilon is None else log_epsilon
-        out.alert[done] = False
-        out.warmup[done] = warm[calm]
-        out.n[done] = learned_before[calm]
-        settled = np.flatnonzero(~alone)
+        out.alert[done] = alert[scanned]
+        out.warmup[done] = warm[scanned]
+        out.n[done] = learned_before[scanned]
+        if explain is not None and np.any(alert & scanned):
+            explain(KeyState(self.template), sorted_X, block, alert & scanned, rows, out)
+        settled = np.flatnonzero(~alone & ~at_end)
         kept = slots[settled]
         self.n[kept] = scan.n_after[settled]
         self.mean[kept] = scan.mean_after[settled]
@@ -209,6 +220,11 @@ class KeyedBank(Mapping[str, KeyState]):
         self.learned[kept] += taught.astype(np.int64)
         if policy.flagged != "learn":
             self._wind_down(kept, taught.astype(np.int64))
+        for g in np.flatnonzero(at_end).tolist():
+            lo, hi = int(starts[g]), int(starts[g] + counts[g])
+            self._teach_last(
+                policy, int(slots[g]), sorted_X[lo:hi], learnable[lo:hi], scan, block, hi - 1
+            )
         for g in np.flatnonzero(alone).tolist():
             slot = int(slots[g])
             state = self[distinct[g]]
@@ -216,6 +232,55 @@ class KeyedBank(Mapping[str, KeyState]):
                 state, X, labels, rows[starts[g] : starts[g] + counts[g]], log_epsilon, out, explain
             )
             self._store(slot, state)
+
+    def _teach_last(
+        self,
+        policy: LearningPolicy,
+        slot: int,
+        X: Array,
+        learnable: NDArray[np.bool_],
+        scan: Segments,
+        block: ScoreBlock,
+        last: int,
+    ) -> None:
+        """Learn a key's rows whose only learnable alert is the last, ``X[-1]`` (row ``last``)."""
+        before = self.pending.get(slot, [])
+        run = RunState(int(self.run_length[slot]), [-1 - k for k in range(len(before))])
+        alert = np.zeros(X.shape[0], bool)
+        alert[-1] = True
+        plan = plan_teaching(
+            run, alert, learnable, flagged=policy.flagged, accept_after=policy.accept_after
+        )
+        vectors = []
+        if plan.learned[-1]:
+            assert block.mean is not None
+            vectors.append(
+                clip_towards_mean(
+                    X[-1:],
+                    block.mean[last : last + 1],
+                    block.distance_sq[last : last + 1],
+                    policy.clip_sigma,
+                )[0]
+                if plan.clipped[-1]
+                else X[-1]
+            )
+        for i in plan.accepted.get(X.shape[0] - 1, ()):
+            vectors.append(X[i] if i >= 0 else before[-1 - i])
+        stats = self.template.stats.copy()
+        stats.n = float(scan.n[last])
+        stats.mean = scan.mean[last].copy()
+        stats.second = scan.second[last].copy()
+        if vectors:
+            stats.learn(np.array(vectors))
+        self.n[slot], self.mean[slot], self.second[slot] = stats.n, stats.mean, stats.second
+        self.learned[slot] += int(np.count_nonzero(learnable[:-1])) + len(vectors)
+        self.run_length[slot] = plan.end.run_length
+        policy.relearned += plan.end.relearned
+        pending = [X[i] if i >= 0 else before[-1 - i] for i in plan.end.pending]
+        if pending:
+            self.pending[slot] = [np.array(p, dtype=np.float64) for p in pending]
+        else:
+            self.pending.pop(slot, None)
 
     def _wind_down(self, slots: IntArray, calm: NDArray[np.int64]) -> None:
         """Lower the deviation count by the calm rows learned; forget pending alerts at 0."""
