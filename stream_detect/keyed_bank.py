@@ -75,6 +75,7 @@ class KeyedBank(Mapping[str, KeyState]):
         self.d = template.stats.d
         self._slots: dict[str, int] = {}
         self._free: list[int] = []
+        self._fresh: list[int] = []
         self.n = np.zeros(0)
         self.mean = np.zeros((0, self.d))
         self.second = np.zeros((0, self.d))
@@ -112,12 +113,14 @@ class KeyedBank(Mapping[str, KeyState]):
         """Forget every model (the eviction count stays)."""
         self._slots.clear()
         self._free.clear()
+        self._fresh.clear()
         self.pending.clear()
         self._resize(0)
 
     def put(self, key: str, state: KeyState) -> None:
         """Set ``key``'s state (a restored checkpoint), marking it most recently seen."""
         slot = self._slot_for(key)
+        self._reset_fresh()
         self._store(slot, state)
 
     # ---------------------------------------------------------------- scoring
@@ -157,6 +160,7 @@ class KeyedBank(Mapping[str, KeyState]):
         piece = keys[begin:end]
         distinct = list(dict.fromkeys(piece))
         slots = np.array([self._slot_for(key) for key in distinct], dtype=np.intp)
+        self._reset_fresh()
         # Recency as the event loop leaves it: by each key's last event.
         for key in reversed(list(dict.fromkeys(reversed(piece)))):
             self._slots[key] = self._slots.pop(key)
@@ -292,7 +296,11 @@ class KeyedBank(Mapping[str, KeyState]):
     # ----------------------------------------------------------------- slots
 
     def _slot_for(self, key: str) -> int:
-        """``key``'s slot, marked most recently seen; a fresh model if it had none."""
+        """``key``'s slot, marked most recently seen; a new slot if it had none.
+
+        A new slot holds a fresh model only after :meth:`_reset_fresh`, which
+        resets every slot handed out since in one go.
+        """
         slot = self._slots.pop(key, None)
         if slot is not None:
             self._slots[key] = slot
@@ -305,14 +313,24 @@ class KeyedBank(Mapping[str, KeyState]):
             self._grow()
         slot = self._free.pop()
         self._slots[key] = slot
-        stats = self.template.stats
-        self.n[slot] = stats.n
-        self.mean[slot] = stats.mean
-        self.second[slot] = stats.second
-        self.learned[slot] = self.initial_learned
-        self.run_length[slot] = 0
-        self.pending.pop(slot, None)
+        self._fresh.append(slot)
         return slot
+
+    def _reset_fresh(self) -> None:
+        """Give every slot handed out since the last call the template's fresh model."""
+        if not self._fresh:
+            return
+        fresh = np.array(self._fresh, dtype=np.intp)
+        self._fresh.clear()
+        stats = self.template.stats
+        self.n[fresh] = stats.n
+        self.mean[fresh] = stats.mean
+        self.second[fresh] = stats.second
+        self.learned[fresh] = self.initial_learned
+        self.run_length[fresh] = 0
+        if self.pending:
+            for slot in fresh.tolist():
+                self.pending.pop(slot, None)
 
     def _grow(self) -> None:
         old = self.n.size
