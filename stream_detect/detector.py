@@ -243,14 +243,20 @@ class Detector:
         check_batch(X, labels, keys, ids, n_features=len(self.features), keyed=self.keyed)
         out = Detections.empty(rows)
         labelled = labels >= 0
-        start = 0
+        start = scored = 0
         while start < rows:
             stop = start + self.tuner.rows_until_due(labelled[start:])
-            self._process_segment(X, labels, keys, start, stop, out)
+            self._add_labelled(X, labels, keys, start, stop)
             added = int(np.count_nonzero(labelled[start:stop]))
             if self.tuner.advance(stop - start, added):
+                # A re-tune that cannot choose changes no score: it need not cut the batch.
+                if self.tuner.can_choose():
+                    self._process_segment(X, labels, keys, scored, stop, out)
+                    scored = stop
                 self.retune()
             start = stop
+        if scored < rows:
+            self._process_segment(X, labels, keys, scored, rows, out)
         if ids is not None:
             self.recent_events.add(ids, keys, X)
         self.alerts += int(np.count_nonzero(out.alert))
@@ -286,10 +292,16 @@ class Detector:
                         state, X, labels, rows, log_epsilon, out, self._explain
                     )
                 self.models.mark_seen(piece)
-        segment = np.arange(start, stop)
-        labelled = segment[labels[start:stop] >= 0]
+
+    def _add_labelled(
+        self, X: Array, labels: Int8Array, keys: list[str] | None, start: int, stop: int
+    ) -> None:
+        """Put the labelled rows of ``[start, stop)`` in the validation buffer."""
+        labelled = start + np.flatnonzero(labels[start:stop] >= 0)
         if labelled.size:
-            group_keys = None if keys is None else [keys[i] for i in labelled.tolist()]
+            group_keys: list[str | None] | None = (
+                None if keys is None else [keys[i] for i in labelled.tolist()]
+            )
             self.tuner.add_labelled(X[labelled], labels[labelled], group_keys)
 
     def _explain(
