@@ -449,16 +449,7 @@ class Detector:
                 "labels_since_retune": tuner.labels_since_retune,
                 "next_retune_at": tuner.next_retune_at,
             },
-            "models": [
-                {
-                    "key": key,
-                    "state": state.model.to_dict(),
-                    "learned": state.learned,
-                    "run_length": state.run_length,
-                    "pending": [p.tolist() for p in state.pending],
-                }
-                for key, state in self.models.items()
-            ],
+            "models": self.models.to_list(),
             "recent_events": self.recent_events.to_dict(),
         }
 

@@ -109,6 +109,46 @@ class KeyedBank(Mapping[str, KeyState]):
         counts: NDArray[np.int64] = self.learned[live]
         return counts
 
+    def to_list(self) -> list[dict[str, Any]]:
+        """Every key's state, JSON-able, least recently seen first, as :class:`KeyedModels` has it.
+
+        >>> bank = KeyedBank(4, GaussianModel(1, full=False))
+        >>> bank.put("a", KeyState(GaussianModel(1, full=False), learned=2))
+        >>> bank.to_list()[0]["state"]["stats"]["n"], bank.to_list()[0]["learned"]
+        (0.0, 2)
+        """
+        live = np.fromiter(self._slots.values(), np.intp, count=len(self._slots))
+        half_life = self.template.stats.half_life
+        rows = zip(
+            self._slots,
+            live.tolist(),
+            self.n[live].tolist(),
+            self.mean[live].tolist(),
+            self.second[live].tolist(),
+            self.learned[live].tolist(),
+            self.run_length[live].tolist(),
+            strict=True,
+        )
+        return [
+            {
+                "key": key,
+                "state": {
+                    "type": "gaussian",
+                    "stats": {
+                        "kind": "diagonal",
+                        "half_life": half_life,
+                        "n": n,
+                        "mean": mean,
+                        "second": second,
+                    },
+                },
+                "learned": learned,
+                "run_length": run_length,
+                "pending": [p.tolist() for p in self.pending.get(slot, [])],
+            }
+            for key, slot, n, mean, second, learned, run_length in rows
+        ]
+
     def clear(self) -> None:
         """Forget every model (the eviction count stays)."""
         self._slots.clear()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -93,6 +94,19 @@ class KeyedModels(Mapping[str, KeyState]):
     def learned_counts(self) -> NDArray[np.int64]:
         """Events each model has learned, least recently seen key first."""
         return np.array([state.learned for state in self._states.values()], dtype=np.int64)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """Every key's state, JSON-able, least recently seen first (as checkpoints hold them)."""
+        return [
+            {
+                "key": key,
+                "state": state.model.to_dict(),
+                "learned": state.learned,
+                "run_length": state.run_length,
+                "pending": [p.tolist() for p in state.pending],
+            }
+            for key, state in self._states.items()
+        ]
 
     def clear(self) -> None:
         """Forget every model (the eviction count stays)."""

@@ -96,13 +96,31 @@ def test_a_bank_checkpoint_restores_the_same_models() -> None:
     rng = np.random.default_rng(3)
     X = rng.normal(size=(300, 3))
     X[::37] += 9.0
-    keys = [f"k{k}" for k in rng.integers(0, 12, 300)]
+    X[190:200] += 20.0  # a deviation still pending when the state is saved
+    keys = [f"k{k}" for k in rng.integers(0, 6, 300)]
     detector_settings = DetectorSettings(
-        key_field="host", max_keys=8, accept_after=3, min_samples=5, retune_every=0
+        key_field="host",
+        max_keys=6,
+        accept_after=3,
+        min_samples=5,
+        retune_every=0,
+        log_epsilon=-7.0,
     )
     first = Detector(detector_settings, FEATURES)
     first.process(X[:200], keys=keys[:200])
     saved = first.to_dict()
+    # The same entries as one model object per key would write.
+    assert saved["models"] == [
+        {
+            "key": key,
+            "state": state.model.to_dict(),
+            "learned": state.learned,
+            "run_length": state.run_length,
+            "pending": [p.tolist() for p in state.pending],
+        }
+        for key, state in first.models.items()
+    ]
+    assert any(entry["pending"] for entry in saved["models"])
     second = Detector(detector_settings, FEATURES)
     second.restore(saved)
     assert second.to_dict() == saved
