@@ -42,9 +42,11 @@ from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
 from stream_detect.errors import ConfigError, ModelError
 from stream_detect.fitted_model import FittedModel
+from stream_detect.keyed_bank import KeyedBank
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, KeyState, groups
 from stream_detect.learning import LearningPolicy, flagged_policy
 from stream_detect.models import (
+    GaussianModel,
     Model,
     ScoreBlock,
     ScoreRule,
@@ -119,11 +121,14 @@ class Detector:
         if settings.model == "full":
             # A covariance needs more events than features before it means anything.
             self.min_samples = max(self.min_samples, d + 1)
-        self.models = KeyedModels(
-            settings.max_keys,
-            self._new_model,
-            initial_learned=0 if initial_model is None else round(initial_model.n),
+        initial_learned = 0 if initial_model is None else round(initial_model.n)
+        self.models: KeyedModels | KeyedBank = KeyedModels(
+            settings.max_keys, self._new_model, initial_learned=initial_learned
         )
+        template = self._new_model()
+        if self.keyed and isinstance(template, GaussianModel) and not template.full:
+            # Many keys' diagonal models are rows of a few arrays, scored a batch at a time.
+            self.models = KeyedBank(settings.max_keys, template, initial_learned=initial_learned)
         self.rule: ScoreRule = score_rule(settings)
         self.policy = LearningPolicy(settings, min_samples=self.min_samples, rule=self.rule)
         self.tuner = ThresholdTuner(settings, d, clock=clock)
@@ -187,6 +192,16 @@ class Detector:
         return self.models.evicted
 
     @property
+    def learned_events(self) -> int:
+        """Events learned by the models held now."""
+        return int(self.models.learned_counts().sum())
+
+    @property
+    def warm(self) -> bool:
+        """True once one of the models held is past its warm-up."""
+        return bool(np.any(self.models.learned_counts() >= self.min_samples))
+
+    @property
     def relearned(self) -> int:
         """Flagged events learned after all, as part of a lasting run."""
         return self.policy.relearned
@@ -228,14 +243,20 @@ class Detector:
         check_batch(X, labels, keys, ids, n_features=len(self.features), keyed=self.keyed)
         out = Detections.empty(rows)
         labelled = labels >= 0
-        start = 0
+        start = scored = 0
         while start < rows:
             stop = start + self.tuner.rows_until_due(labelled[start:])
-            self._process_segment(X, labels, keys, start, stop, out)
+            self._add_labelled(X, labels, keys, start, stop)
             added = int(np.count_nonzero(labelled[start:stop]))
             if self.tuner.advance(stop - start, added):
+                # A re-tune that cannot choose changes no score: it need not cut the batch.
+                if self.tuner.can_choose():
+                    self._process_segment(X, labels, keys, scored, stop, out)
+                    scored = stop
                 self.retune()
             start = stop
+        if scored < rows:
+            self._process_segment(X, labels, keys, scored, rows, out)
         if ids is not None:
             self.recent_events.add(ids, keys, X)
         self.alerts += int(np.count_nonzero(out.alert))
@@ -253,7 +274,12 @@ class Detector:
     ) -> None:
         """Score and learn rows ``[start, stop)``, all under the same log ε."""
         log_epsilon = self.tuner.log_epsilon
-        if keys is None or not self.keyed:
+        if isinstance(self.models, KeyedBank):
+            assert keys is not None
+            self.models.score_and_learn(
+                self.policy, X, labels, keys, start, stop, log_epsilon, out, self._explain
+            )
+        elif keys is None or not self.keyed:
             state = self.models.state_for(SINGLE_KEY)
             rows = np.arange(start, stop)
             self.policy.score_and_learn(state, X, labels, rows, log_epsilon, out, self._explain)
@@ -266,10 +292,16 @@ class Detector:
                         state, X, labels, rows, log_epsilon, out, self._explain
                     )
                 self.models.mark_seen(piece)
-        segment = np.arange(start, stop)
-        labelled = segment[labels[start:stop] >= 0]
+
+    def _add_labelled(
+        self, X: Array, labels: Int8Array, keys: list[str] | None, start: int, stop: int
+    ) -> None:
+        """Put the labelled rows of ``[start, stop)`` in the validation buffer."""
+        labelled = start + np.flatnonzero(labels[start:stop] >= 0)
         if labelled.size:
-            group_keys = None if keys is None else [keys[i] for i in labelled.tolist()]
+            group_keys: list[str | None] | None = (
+                None if keys is None else [keys[i] for i in labelled.tolist()]
+            )
             self.tuner.add_labelled(X[labelled], labels[labelled], group_keys)
 
     def _explain(
@@ -417,16 +449,7 @@ class Detector:
                 "labels_since_retune": tuner.labels_since_retune,
                 "next_retune_at": tuner.next_retune_at,
             },
-            "models": [
-                {
-                    "key": key,
-                    "state": state.model.to_dict(),
-                    "learned": state.learned,
-                    "run_length": state.run_length,
-                    "pending": [p.tolist() for p in state.pending],
-                }
-                for key, state in self.models.items()
-            ],
+            "models": self.models.to_list(),
             "recent_events": self.recent_events.to_dict(),
         }
 
@@ -468,11 +491,12 @@ class Detector:
             self.policy.relearned = int(counters["relearned"])
             self.models.clear()
             for entry in data["models"]:
-                state = self.models.state_for(str(entry["key"]))
+                state = KeyState(self._new_model())
                 state.model.restore(entry["state"])
                 state.learned = int(entry["learned"])
                 state.run_length = int(entry["run_length"])
                 state.pending = [np.asarray(p, dtype=np.float64) for p in entry["pending"]]
+                self.models.put(str(entry["key"]), state)
             self.recent_events.restore(data["recent_events"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"checkpoint state is malformed: {exc!r}") from exc

@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.models import Model
 
-__all__ = ["SINGLE_KEY", "KeyState", "KeyedModels", "groups"]
+__all__ = ["SINGLE_KEY", "KeyState", "KeyedModels", "groups", "pieces"]
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -90,6 +91,23 @@ class KeyedModels(Mapping[str, KeyState]):
     def __getitem__(self, key: str) -> KeyState:
         return self._states[key]
 
+    def learned_counts(self) -> NDArray[np.int64]:
+        """Events each model has learned, least recently seen key first."""
+        return np.array([state.learned for state in self._states.values()], dtype=np.int64)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """Every key's state, JSON-able, least recently seen first (as checkpoints hold them)."""
+        return [
+            {
+                "key": key,
+                "state": state.model.to_dict(),
+                "learned": state.learned,
+                "run_length": state.run_length,
+                "pending": [p.tolist() for p in state.pending],
+            }
+            for key, state in self._states.items()
+        ]
+
     def clear(self) -> None:
         """Forget every model (the eviction count stays)."""
         self._states.clear()
@@ -109,6 +127,11 @@ class KeyedModels(Mapping[str, KeyState]):
             self.evicted += 1
         return state
 
+    def put(self, key: str, state: KeyState) -> None:
+        """Set ``key``'s state (a restored checkpoint), marking it most recently seen."""
+        self.state_for(key)
+        self._states[key] = state
+
     def mark_seen(self, groups: list[tuple[str, IntArray]]) -> None:
         """Order recency as the event-by-event loop would: by each key's last row."""
         for key, _ in sorted(groups, key=lambda group: int(group[1][-1])):
@@ -116,30 +139,38 @@ class KeyedModels(Mapping[str, KeyState]):
                 self._states.move_to_end(key)
 
     def pieces(self, keys: list[str], start: int, stop: int) -> list[tuple[int, int]]:
-        """Cut ``[start, stop)`` so that no piece holds more than ``max_keys`` distinct keys.
-
-        Scoring a key's rows together equals the event-by-event order as long
-        as no model is evicted between two rows of its key, which can only
-        happen when a piece holds more distinct keys than ``max_keys``.
+        """Cut ``[start, stop)`` into pieces of at most ``max_keys`` keys (see :func:`pieces`).
 
         >>> from stream_detect.models import build_model
         >>> models = KeyedModels(2, lambda: build_model("diagonal", ("x",)))
         >>> models.pieces(["a", "b", "a", "c", "b"], 0, 5)
         [(0, 3), (3, 5)]
         """
-        limit = self.max_keys
-        if len(set(keys[start:stop])) <= limit:
-            return [(start, stop)]
-        pieces = []
-        begin = start
-        seen: set[str] = set()
-        for i in range(start, stop):
-            if keys[i] not in seen and len(seen) == limit:
-                pieces.append((begin, i))
-                begin, seen = i, set()
-            seen.add(keys[i])
-        pieces.append((begin, stop))
-        return pieces
+        return pieces(keys, start, stop, self.max_keys)
+
+
+def pieces(keys: list[str], start: int, stop: int, limit: int) -> list[tuple[int, int]]:
+    """Cut ``[start, stop)`` so that no piece holds more than ``limit`` distinct keys.
+
+    Scoring a key's rows together equals the event-by-event order as long
+    as no model is evicted between two rows of its key, which can only
+    happen when a piece holds more distinct keys than the models kept.
+
+    >>> pieces(["a", "b", "a", "c", "b"], 0, 5, 2)
+    [(0, 3), (3, 5)]
+    """
+    if len(set(keys[start:stop])) <= limit:
+        return [(start, stop)]
+    cut = []
+    begin = start
+    seen: set[str] = set()
+    for i in range(start, stop):
+        if keys[i] not in seen and len(seen) == limit:
+            cut.append((begin, i))
+            begin, seen = i, set()
+        seen.add(keys[i])
+    cut.append((begin, stop))
+    return cut
 
 
 def groups(keys: list[str], start: int, stop: int) -> list[tuple[str, IntArray]]:

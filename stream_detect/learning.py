@@ -36,11 +36,13 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.clipping import refine_clipped
 from stream_detect.detections import Detections
 from stream_detect.keyed_models import KeyState
-from stream_detect.models import ScoreBlock, ScoreRule, model_kind
+from stream_detect.models import GaussianModel, Model, ScoreBlock, ScoreRule, model_kind
 from stream_detect.settings import DetectorSettings
 from stream_detect.stats import exclusive_cumsum
+from stream_detect.teaching import RunState, TeachingPlan, plan_teaching
 
 __all__ = ["LearningPolicy", "flagged_policy"]
 
@@ -53,6 +55,9 @@ Explainer = Callable[[KeyState, Array, ScoreBlock, BoolArray, IntArray, Detectio
 
 #: Smallest block re-scored after a flagged event changed what is learned.
 _MIN_BLOCK = 32
+#: Passes of :meth:`LearningPolicy.score_and_learn` before it falls back to
+#: blocks that end at each mislearned row (exact too, and bounded in cost).
+_MAX_PASSES = 8
 
 
 def flagged_policy(settings: DetectorSettings) -> str:
@@ -123,11 +128,195 @@ class LearningPolicy:
         given, is called for every block with alerts, with the rows of ``out``
         they belong to.
         """
-        model = state.model
-        threshold = -math.inf if log_epsilon is None else log_epsilon
-        shown = np.nan if log_epsilon is None else log_epsilon
         group = X[rows]
         learnable = (labels[rows] < 0) | self.learn_labelled
+        threshold = -math.inf if log_epsilon is None else log_epsilon
+        if not state.model.taught_blocks:
+            self._score_in_blocks(state, group, learnable, rows, threshold, out, explain)
+            return
+        before = list(state.pending)
+        run = RunState(state.run_length, [-1 - k for k in range(len(before))])
+        plan = TeachingPlan.as_is(learnable, run)
+        values = group
+        begin, passes = 0, 0
+        while begin < rows.size:
+            if passes == _MAX_PASSES:
+                # Every pass settled little: finish the way that is cheapest then.
+                state.pending = [_vector(source, group, before) for source in run.pending]
+                self._score_in_blocks(
+                    state, group[begin:], learnable[begin:], rows[begin:], threshold, out, explain
+                )
+                return
+            passes += 1
+            begin, run, plan, values = self._settle(
+                state,
+                group,
+                learnable,
+                rows,
+                begin,
+                run,
+                plan,
+                values,
+                before,
+                threshold,
+                out,
+                explain,
+            )
+        state.pending = [_vector(source, group, before) for source in run.pending]
+
+    def _settle(
+        self,
+        state: KeyState,
+        group: Array,
+        learnable: BoolArray,
+        rows: IntArray,
+        begin: int,
+        run: RunState,
+        plan: TeachingPlan,
+        values: Array,
+        before: list[Array],
+        threshold: float,
+        out: Detections,
+        explain: Explainer | None,
+    ) -> tuple[int, RunState, TeachingPlan, Array]:
+        """Score rows from ``begin`` on under ``plan``; commit those it got right.
+
+        Rows up to the first one whose teaching differs from ``plan`` (that
+        one included: its score only depends on the rows before it) are final:
+        they are written to ``out`` and learned. Returns where to go on from,
+        the policy's state there, and the plan (with its clipped values) the
+        rest of the rows are scored under next.
+        """
+        model = state.model
+        block_rows = group[begin:]
+        taught, taught_mask, slots = _layout(plan, values, group, before)
+        block = model.prequential_taught(block_rows, taught, taught_mask, slots)
+        learned_before = state.learned + exclusive_cumsum(taught_mask.astype(np.int64))[slots]
+        warm = learned_before < self.min_samples
+        score = self.scores(block)
+        alert = ~warm & (score < threshold)
+        replan = plan_teaching(
+            run,
+            alert,
+            learnable[begin:],
+            flagged=self.flagged,
+            accept_after=self.accept_after,
+            offset=begin,
+        )
+        new_values = self._clip_rows(block_rows, block, replan.clipped)
+        differs = plan.first_difference(replan, values, new_values, _scale(block))
+        if differs is not None:
+            new_values = self._refine(
+                model, block, plan, replan, values, new_values, block_rows, learned_before, differs
+            )
+        settled = block_rows.shape[0] if differs is None else differs + 1
+        done = rows[begin : begin + settled]
+        out.log_p[done] = block.log_p[:settled]
+        out.score[done] = score[:settled]
+        out.distance_sq[done] = block.distance_sq[:settled]
+        out.log_tail[done] = block.tail[:settled]
+        out.log_epsilon[done] = np.nan if threshold == -math.inf else threshold
+        out.alert[done] = alert[:settled]
+        out.warmup[done] = warm[:settled]
+        out.n[done] = learned_before[:settled]
+        if explain is not None and alert[:settled].any():
+            explain(state, block_rows, block, alert[:settled], done, out)
+        if differs is not None:
+            # Re-plan the settled rows alone: that gives the policy's state after them.
+            replan_settled = plan_teaching(
+                run,
+                alert[:settled],
+                learnable[begin : begin + settled],
+                flagged=self.flagged,
+                accept_after=self.accept_after,
+                offset=begin,
+            )
+        else:
+            replan_settled = replan
+        taught, taught_mask, slots = _layout(replan_settled, new_values[:settled], group, before)
+        model.learn(taught[taught_mask])
+        state.learned += int(np.count_nonzero(taught_mask))
+        end = replan_settled.end
+        self.relearned += end.relearned
+        state.run_length = end.run_length
+        run = RunState(end.run_length, end.pending)
+        if differs is None:
+            return begin + settled, run, replan, new_values
+        return begin + settled, run, replan.after(differs, run), new_values[settled:]
+
+    def _refine(
+        self,
+        model: Model,
+        block: ScoreBlock,
+        plan: TeachingPlan,
+        replan: TeachingPlan,
+        used: Array,
+        taught: Array,
+        X: Array,
+        learned_before: NDArray[np.int64],
+        first: int,
+    ) -> Array:
+        """``taught`` with the clipped rows after ``first`` guessed closer (see :mod:`clipping`).
+
+        Only for a diagonal model whose plans learn the same rows from ``first`` on.
+        """
+        if (
+            not isinstance(model, GaussianModel)
+            or model.full
+            or block.before is None
+            or plan.accepted
+            or replan.accepted
+            or not np.array_equal(plan.learned[first:], replan.learned[first:])
+        ):
+            return taught
+        clipped = np.flatnonzero(replan.clipped[first + 1 :]) + first + 1
+        if clipped.size == 0:
+            return taught
+        changed = np.flatnonzero(replan.learned[first:] & np.any(used[first:] != taught[first:], 1))
+        before = block.before
+        return refine_clipped(
+            X,
+            used,
+            taught,
+            learned_before,
+            before.n,
+            before.mean,
+            before.second,
+            np.union1d(changed + first, clipped),
+            clipped,
+            clip_sigma=self.clip_sigma,
+            decay=model.stats.decay,
+            variance_floor=model.variance_floor,
+            relative_floor=model.relative_floor,
+        )
+
+    def _clip_rows(self, X: Array, block: ScoreBlock, clipped: BoolArray) -> Array:
+        """``X`` with each row marked ``clipped`` replaced by the vector it teaches clipped."""
+        hits = np.flatnonzero(clipped)
+        if hits.size == 0:
+            return X
+        out = X.copy()
+        for row in hits.tolist():
+            out[row] = self._clipped(X[row], block, row)
+        return out
+
+    def _score_in_blocks(
+        self,
+        state: KeyState,
+        group: Array,
+        learnable: BoolArray,
+        rows: IntArray,
+        threshold: float,
+        out: Detections,
+        explain: Explainer | None,
+    ) -> None:
+        """Score and learn a key's rows block by block, each ending at its first mislearned row.
+
+        The way of a model that scores one row at a time, and the fallback of
+        :meth:`score_and_learn` when re-planning settles few rows per pass.
+        """
+        model = state.model
+        shown = np.nan if threshold == -math.inf else threshold
         total = rows.size
         block_size = total if model.exact_blocks else 1
         begin = 0
@@ -232,3 +421,45 @@ class LearningPolicy:
             return np.array(x, dtype=np.float64)
         clipped: Array = mean + (self.clip_sigma / math.sqrt(distance_sq)) * (x - mean)
         return clipped
+
+
+def _vector(source: int, group: Array, before: list[Array]) -> Array:
+    """The vector a :class:`RunState` source names (a row of ``group``, or one of ``before``)."""
+    vector: Array = group[source] if source >= 0 else before[-1 - source]
+    return vector
+
+
+def _layout(
+    plan: TeachingPlan, values: Array, group: Array, before: list[Array]
+) -> tuple[Array, BoolArray, IntArray]:
+    """The vectors ``plan`` teaches in order, which are learned, and each row's place among them.
+
+    Row ``i`` sits at ``slots[i]`` holding ``values[i]`` (learned if the plan
+    says so); the pending rows a deviation accepted at row ``i`` follow it.
+    """
+    rows = values.shape[0]
+    if not plan.accepted:
+        return values, plan.learned, np.arange(rows)
+    extra = np.zeros(rows, np.intp)
+    for row, sources in plan.accepted.items():
+        extra[row - plan.offset] = len(sources)
+    slots = np.arange(rows) + exclusive_cumsum(extra)
+    taught = np.empty((rows + int(extra.sum()), values.shape[1]))
+    learned = np.zeros(taught.shape[0], bool)
+    taught[slots] = values
+    learned[slots] = plan.learned
+    for row, sources in plan.accepted.items():
+        at = int(slots[row - plan.offset]) + 1
+        taught[at : at + len(sources)] = [_vector(s, group, before) for s in sources]
+        learned[at : at + len(sources)] = True
+    return taught, learned, slots
+
+
+def _scale(block: ScoreBlock) -> Array:
+    """Per row and feature, the size a taught value is compared against: |mean| + σ."""
+    assert block.mean is not None
+    scale: Array = np.abs(block.mean)
+    if block.spread is not None:
+        variance = block.spread if block.spread.ndim == 2 else np.diagonal(block.spread, 0, 1, 2)
+        scale = scale + np.sqrt(variance)
+    return scale

@@ -94,6 +94,8 @@ class ScoreBlock:
     contributions: Array | None = None
     model_score: Array | None = None
     log_tail: Array | None = None
+    #: The statistics each row was scored against, when the model scores from running moments.
+    before: Prefix | None = None
 
     @property
     def scale_free(self) -> Array:
@@ -140,9 +142,26 @@ class Model(ABC):
     #: False if the caller must pass one row at a time.
     exact_blocks: bool = True
 
+    @property
+    def taught_blocks(self) -> bool:
+        """True if :meth:`prequential_taught` is available (rows may teach other vectors)."""
+        return False
+
     @abstractmethod
     def prequential(self, X: Array, learn: BoolArray) -> ScoreBlock:
         """Score each row against the model of everything before it; learn nothing."""
+
+    def prequential_taught(
+        self, X: Array, taught: Array, learn: BoolArray, slots: NDArray[np.intp]
+    ) -> ScoreBlock:
+        """Score row ``i`` of ``X`` against the model just before ``taught[slots[i]]``.
+
+        The model is taken to learn, in order, the rows of ``taught`` where
+        ``learn`` is true (a row may teach a clipped copy of itself, nothing,
+        or be followed by other rows); nothing is learned for real. Only a
+        model whose :attr:`taught_blocks` is True implements it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} scores only its own rows")
 
     @abstractmethod
     def score(self, X: Array) -> ScoreBlock:
@@ -244,6 +263,40 @@ class GaussianModel(Model):
         before = self.stats.prequential(X, learn)
         return self._score_with(X, before, before.mean, before.spread)
 
+    @property
+    def taught_blocks(self) -> bool:
+        # A running inverse only learns the rows it scores.
+        return not self.sequential
+
+    def prequential_taught(
+        self, X: Array, taught: Array, learn: BoolArray, slots: NDArray[np.intp]
+    ) -> ScoreBlock:
+        if self.sequential:
+            raise NotImplementedError("a model scored with a running inverse learns its own rows")
+        every = self.stats.prequential(taught, learn)
+        if taught.shape[0] == X.shape[0]:
+            before = every
+        else:
+            before = Prefix(every.n[slots], every.mean[slots], every.second[slots])
+        return self._score_with(X, before, before.mean, before.spread)
+
+    def score_against(self, X: Array, before: Prefix) -> ScoreBlock:
+        """Score row ``i`` of ``X`` against the statistics ``before`` it (one row of ``before``)."""
+        return self._score_with(X, before, before.mean, before.spread)
+
+    def clone_empty(self) -> GaussianModel:
+        """A model with this one's settings (floors, prior, directions) that has learned nothing."""
+        return GaussianModel(
+            self.stats.d,
+            full=self.full,
+            half_life=self.stats.half_life,
+            variance_floor=self.variance_floor,
+            relative_floor=self.relative_floor,
+            sequential=self.sequential,
+            prior=self.prior,
+            direction=self.direction,
+        )
+
     def score(self, X: Array) -> ScoreBlock:
         stats = self.stats
         rows = X.shape[0]
@@ -298,6 +351,7 @@ class GaussianModel(Model):
             scored.spread,
             scored.contributions,
             log_tail=log_tail,
+            before=before,
         )
 
     def _score_low_rank(self, X: Array, learn: BoolArray) -> ScoreBlock:

@@ -87,7 +87,7 @@ def bind_fields(part: object, settings: DetectorSettings) -> None:
 
 def detector_warm(detector: Detector) -> bool:
     """True once one of ``detector``'s models is past its warm-up."""
-    return any(state.learned >= detector.min_samples for state in detector.models.values())
+    return detector.warm
 
 
 def pipeline_counts(pipeline: Pipeline) -> dict[str, float]:
@@ -125,7 +125,7 @@ def pipeline_gauges(
         log_epsilon=math.nan if log_epsilon is None else log_epsilon,
         f1=None if choice is None else choice.f1,
         models_active=len(detector.models),
-        learned_events=sum(state.learned for state in detector.models.values()),
+        learned_events=detector.learned_events,
     )
     validation = {
         "anomaly": detector.validation.n_positive,

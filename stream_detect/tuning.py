@@ -163,12 +163,20 @@ class ThresholdTuner:
         self.last_retune_time = self.clock()
         return chosen
 
+    def can_choose(self) -> bool:
+        """True if the validation buffer holds enough labels of each class to choose log ε.
+
+        While it does not, a re-tune leaves log ε as it is without scoring anything.
+        """
+        settings = self.settings
+        return (
+            self.validation.n_positive >= settings.min_positive_labels
+            and self.validation.n_negative >= settings.min_negative_labels
+        )
+
     def _by_labels(self, score_rows: RowScorer) -> bool:
         settings = self.settings
-        if (
-            self.validation.n_positive < settings.min_positive_labels
-            or self.validation.n_negative < settings.min_negative_labels
-        ):
+        if not self.can_choose():
             return False
         X, y, keys = self.validation.arrays()
         scores = score_rows(X, keys)

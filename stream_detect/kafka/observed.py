@@ -136,7 +136,7 @@ class PartitionedSidecar:
                 "source_lag": lags.get((topic, number)),
             }
             if detector is not None:
-                partition_learned = sum(state.learned for state in detector.models.values())
+                partition_learned = detector.learned_events
                 log_epsilon = detector.log_epsilon
                 row.update(
                     log_epsilon=float("nan") if log_epsilon is None else log_epsilon,

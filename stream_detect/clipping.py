@@ -1,0 +1,105 @@
+"""Clipped learning: the vector an alert teaches, and a close guess of a block's clipped vectors.
+
+An alert that starts a deviation is learned pulled towards the mean until its
+squared Mahalanobis distance is ``clip_sigma``² (:func:`clip_towards_mean`).
+Each clipped vector depends on the model just before its row, so on every
+vector clipped before it in the block: scoring a block under guessed clipped
+vectors and correcting them takes one pass per link of that chain.
+:func:`refine_clipped` shortens the chain for the diagonal model: it
+corrects the statistics the last pass saw at each clipped row for the vectors
+that have changed since (a weighted replacement in the running sums, exact
+for the count, mean and m2), and iterates on the clipped rows alone. It only
+improves the guess; the next pass still checks it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.density import floor_variance
+
+__all__ = ["clip_towards_mean", "refine_clipped"]
+
+Array = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+
+#: Rounds of :func:`refine_clipped`: each one makes the guess about n times closer.
+_ROUNDS = 6
+
+
+def clip_towards_mean(X: Array, mean: Array, distance_sq: Array, clip_sigma: float) -> Array:
+    """Each row of ``X`` pulled towards its ``mean`` to a squared distance of ``clip_sigma``².
+
+    A row already closer (or with an unknown distance) stays as it is.
+
+    >>> clip_towards_mean(np.array([[10.0]]), np.array([[0.0]]), np.array([100.0]), 2.0)
+    array([[2.]])
+    """
+    far = distance_sq > clip_sigma**2
+    shrink = np.where(far, clip_sigma / np.sqrt(np.where(far, distance_sq, 1.0)), 1.0)
+    out: Array = np.where(far[:, None], mean + shrink[:, None] * (X - mean), X)
+    return out
+
+
+def refine_clipped(
+    X: Array,
+    used: Array,
+    taught: Array,
+    learned_before: NDArray[np.int64],
+    n: Array,
+    mean: Array,
+    second: Array,
+    changed: IntArray,
+    clipped: IntArray,
+    *,
+    clip_sigma: float,
+    decay: float,
+    variance_floor: float,
+    relative_floor: float,
+) -> Array:
+    """Better vectors for the ``clipped`` rows than a pass that learned ``used`` gave.
+
+    ``n``, ``mean`` and ``second`` (m2) are the statistics each row was
+    scored against when the rows learned ``used``; ``taught`` holds what the
+    rows learn now, which differs at the rows ``changed`` (all learned either
+    way); ``learned_before`` counts the learned rows before each row. Returns
+    ``taught`` with the ``clipped`` rows (a subset of ``changed``) re-clipped
+    under the corrected statistics.
+
+    >>> X = np.array([[0.0], [2.0], [20.0], [0.0], [30.0]])
+    >>> used = X.copy()
+    >>> taught = X.copy(); taught[2] = 5.0  # row 2 is now learned clipped
+    >>> n = np.arange(5.0); mean = np.array([[0], [0], [1], [22 / 3], [5.5]])
+    >>> second = np.array([[0], [0], [2], [2184 / 9], [283]])
+    >>> out = refine_clipped(X, used, taught, np.arange(5), n, mean, second, np.array([2, 4]),
+    ...                      np.array([4]), clip_sigma=2.0, decay=1.0, variance_floor=1e-9,
+    ...                      relative_floor=0.0)
+    >>> round(float(out[4, 0]), 6)  # rows 0..3 are 0, 2, 5, 0: 1.75 + 2 * sqrt(16.75 / 4)
+    5.842676
+    """
+    taught = taught.copy()
+    if clipped.size == 0:
+        return taught
+    rows_n = n[clipped][:, None]
+    weight = np.where(
+        changed[None, :] < clipped[:, None],
+        decay ** (learned_before[clipped][:, None] - learned_before[changed][None, :] - 1.0),
+        0.0,
+    )[..., None]
+    before_mean = mean[clipped][:, None, :]
+    old = used[changed][None, :, :] - before_mean
+    for _ in range(_ROUNDS):
+        new = taught[changed][None, :, :] - before_mean
+        shift = np.sum(weight * (new - old), axis=1)
+        square = np.sum(weight * (new * new - old * old), axis=1)
+        safe_n = np.where(rows_n > 0, rows_n, 1.0)
+        fixed_mean = mean[clipped] + shift / safe_n
+        fixed_second = np.maximum(second[clipped] + square - shift * shift / safe_n, 0.0)
+        var = floor_variance(fixed_second / safe_n, fixed_mean, variance_floor, relative_floor)
+        distance_sq = np.sum(np.square(X[clipped] - fixed_mean) / var, axis=1)
+        guess = clip_towards_mean(X[clipped], fixed_mean, distance_sq, clip_sigma)
+        if np.array_equal(guess, taught[clipped]):
+            break
+        taught[clipped] = guess
+    return taught
