@@ -265,14 +265,14 @@ class GaussianModel(Model):
 
     @property
     def taught_blocks(self) -> bool:
-        # A running inverse only learns the rows it scores.
-        return not self.sequential
+        # The low-rank path scores rows against their own prefix only, not a taught one.
+        return not self.low_rank
 
     def prequential_taught(
         self, X: Array, taught: Array, learn: BoolArray, slots: NDArray[np.intp]
     ) -> ScoreBlock:
-        if self.sequential:
-            raise NotImplementedError("a model scored with a running inverse learns its own rows")
+        if self.low_rank:
+            raise NotImplementedError("a low-rank full model scores only the rows it learns")
         every = self.stats.prequential(taught, learn)
         if taught.shape[0] == X.shape[0]:
             before = every
@@ -292,7 +292,7 @@ class GaussianModel(Model):
             half_life=self.stats.half_life,
             variance_floor=self.variance_floor,
             relative_floor=self.relative_floor,
-            sequential=self.sequential,
+            low_rank=self.low_rank,
             prior=self.prior,
             direction=self.direction,
         )
