@@ -232,6 +232,12 @@ class Detector:
         while start < rows:
             stop = start + self.tuner.rows_until_due(labelled[start:])
             self._process_segment(X, labels, keys, start, stop, out)
+            self.tuner.observe(
+                out.score[start:stop],
+                out.alert[start:stop],
+                out.warmup[start:stop],
+                None if timestamps is None else timestamps[start:stop],
+            )
             added = int(np.count_nonzero(labelled[start:stop]))
             if self.tuner.advance(stop - start, added):
                 self.retune()

@@ -91,6 +91,17 @@ class DetectorSettings:
         "(log 1e-6: about one false alert per million normal events)",
         max=0.0,
     )
+    alerts_per_day: float | None = _opt(
+        None,
+        "budget mode: re-tune --log-tail-epsilon so that about N alerts a day are raised, from "
+        "the scores of events that did not alert (needs --timestamp-field or --events-per-day)",
+        min=1e-9,
+    )
+    events_per_day: float | None = _opt(
+        None,
+        "events a day that --alerts-per-day assumes (default: measured from --timestamp-field)",
+        min=1e-9,
+    )
     prior: bool = _opt(
         True,
         "score a diagonal model's tail with a weak Normal-Inverse-Gamma prior per feature "

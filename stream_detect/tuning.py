@@ -13,7 +13,13 @@
   ``log_epsilon`` the user gave, else the fixed ``log_tail_epsilon`` on the
   calibrated log tail (a model without a tail, river, has none: it raises no
   alert until labels set log ε). Nothing is ever learned from the scores of
-  unlabelled events, so alerts cannot lower the bar they are judged by.
+  unlabelled events, so alerts cannot lower the bar they are judged by;
+* **with an alert budget** (``alerts_per_day``) -- at each re-tune without
+  enough labels, log ε on the log tail is re-chosen by
+  :class:`~stream_detect.budget.AlertBudget` from the scores of events that
+  did not alert (:meth:`ThresholdTuner.observe` feeds it), so about that many
+  alerts a day are raised on normal events and an incident's own alerts do
+  not move the bar.
 
 The tuner does no scoring and no I/O; it holds numbers and decides.
 """
@@ -22,12 +28,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.budget import AlertBudget
 from stream_detect.models import model_kind
 from stream_detect.settings import DetectorSettings
 from stream_detect.threshold import ThresholdChoice, ValidationBuffer, best_log_threshold
@@ -84,6 +91,9 @@ class ThresholdTuner:
         self.reset_default()
         self.last_choice: ThresholdChoice | None = None
         self.validation = ValidationBuffer(settings.validation_size, n_features)
+        self.budget: AlertBudget | None = None
+        if settings.alerts_per_day is not None:
+            self.budget = AlertBudget(settings.alerts_per_day, settings.events_per_day)
         self.events = 0
         self.retunes = 0
         self.labels_since_retune = 0
@@ -145,6 +155,17 @@ class ThresholdTuner:
         if X.shape[0]:
             self.validation.add(X, labels, keys)
 
+    def observe(
+        self,
+        scores: Array,
+        alert: BoolArray,
+        warmup: BoolArray,
+        timestamps: Sequence[Any] | None = None,
+    ) -> None:
+        """Take the decision scores of rows just scored (for the alert budget, if any)."""
+        if self.budget is not None:
+            self.budget.observe(scores, alert, warmup, timestamps)
+
     # --------------------------------------------------------------- tuning
 
     def retune(self, score_rows: RowScorer) -> bool:
@@ -157,8 +178,9 @@ class ThresholdTuner:
         """
         self.retunes += 1
         self.labels_since_retune = 0
-        # Without enough labels the threshold stays: the given one, the default, or a tuned one.
-        chosen = self._by_labels(score_rows)
+        # Without enough labels the threshold stays (the given one, the default, or a
+        # tuned one), unless an alert budget re-chooses it.
+        chosen = self._by_labels(score_rows) or self._by_budget()
         self.next_retune_at = self._interval_end()
         self.last_retune_time = self.clock()
         return chosen
@@ -184,6 +206,16 @@ class ThresholdTuner:
         self.log_epsilon = choice.log_epsilon
         self.last_choice = choice
         self.epsilon_source = "f1"
+        return True
+
+    def _by_budget(self) -> bool:
+        """Re-choose log ε from the alert budget; False without a budget or enough evidence."""
+        if self.budget is None or self.epsilon_source == "f1":
+            return False
+        chosen = self.budget.log_epsilon(self.threshold)
+        if chosen is None:
+            return False
+        self.log_epsilon, self.epsilon_source = chosen, "budget"
         return True
 
     def _no_label_threshold(self) -> tuple[float | None, str]:
@@ -219,6 +251,7 @@ class ThresholdTuner:
             "given_log_epsilon": self.settings.log_epsilon,
             "last_choice": None if self.last_choice is None else vars(self.last_choice),
             "validation": self.validation.to_dict(),
+            "budget": None if self.budget is None else self.budget.to_dict(),
         }
 
     def restore(self, data: dict[str, Any], counters: dict[str, Any]) -> None:
@@ -244,6 +277,8 @@ class ThresholdTuner:
         self.retunes = int(counters["retunes"])
         self.labels_since_retune = int(counters["labels_since_retune"])
         self.next_retune_at = int(counters["next_retune_at"])
+        if self.budget is not None and data.get("budget") is not None:
+            self.budget.restore(data["budget"])
         saved = ValidationBuffer.from_dict(data["validation"])
         # This run's validation_size holds; the newest labels of each class are kept.
         self.validation = saved.resized(self.settings.validation_size)
