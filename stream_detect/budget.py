@@ -40,14 +40,12 @@ events a day is ε = 0.001, wherever it starts from.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.errors import InputError
-from stream_detect.timestamps import wall_clock_seconds
+from stream_detect.event_rate import EventRate
 
 __all__ = ["BUDGET_WINDOW", "AlertBudget"]
 
@@ -62,7 +60,6 @@ _MIN_ORDER = 20
 _SPAN = 4
 #: Exponents of the tail's power law the estimate may find (1: a calibrated tail).
 _MIN_EXPONENT, _MAX_EXPONENT = 0.05, 4.0
-_SECONDS_PER_DAY = 86_400.0
 
 
 class AlertBudget:
@@ -73,7 +70,9 @@ class AlertBudget:
     alerts_per_day
         The target alert rate.
     events_per_day
-        The event rate; None: measured from the timestamps given to :meth:`observe`.
+        The event rate; None: ``measured``'s.
+    measured
+        The stream's measured event rate (:class:`~stream_detect.event_rate.EventRate`).
     window
         Most recent non-alerting scores kept.
     """
@@ -83,65 +82,33 @@ class AlertBudget:
         alerts_per_day: float,
         events_per_day: float | None = None,
         *,
+        measured: EventRate | None = None,
         window: int = BUDGET_WINDOW,
     ) -> None:
         self.alerts_per_day = alerts_per_day
         self.events_per_day = events_per_day
         self.window = window
         self._scores = np.empty(0)
-        #: Events with a timestamp, and the earliest and latest of those timestamps (seconds).
-        self.timed_events = 0
-        self.first_second = math.inf
-        self.last_second = -math.inf
+        #: The measured event rate, used when ``events_per_day`` is not given.
+        self.measured = measured
 
     @property
     def kept(self) -> int:
         """Non-alerting scores held."""
         return int(self._scores.size)
 
-    def observe(
-        self,
-        scores: Array,
-        alert: BoolArray,
-        warmup: BoolArray,
-        timestamps: Sequence[Any] | None = None,
-    ) -> None:
-        """Take a batch's decision scores; keep those of rows that neither alerted nor warmed up.
-
-        ``timestamps`` (as written in the events; None for a row without one)
-        feed the measured event rate; an unreadable one is skipped.
-        """
+    def observe(self, scores: Array, alert: BoolArray, warmup: BoolArray) -> None:
+        """Take a batch's decision scores; keep those of rows that neither alerted nor warmed up."""
         normal = ~alert & ~warmup & np.isfinite(scores)
         if normal.any():
             kept = np.concatenate([self._scores, np.asarray(scores, dtype=np.float64)[normal]])
             self._scores = kept[-self.window :]
-        if timestamps is not None and self.events_per_day is None:
-            self._observe_times(timestamps)
-
-    def _observe_times(self, timestamps: Sequence[Any]) -> None:
-        present = [stamp for stamp in timestamps if stamp is not None and stamp != ""]
-        if not present:
-            return
-        try:
-            seconds = wall_clock_seconds(present)
-        except InputError:
-            seconds = np.array([s for s in map(_seconds_or_nan, present) if math.isfinite(s)])
-        if seconds.size == 0:
-            return
-        self.timed_events += int(seconds.size)
-        # Earliest and latest, so events slightly out of order do not shorten the span.
-        self.first_second = min(self.first_second, float(seconds.min()))
-        self.last_second = max(self.last_second, float(seconds.max()))
 
     def rate_per_day(self) -> float | None:
-        """Events a day: the one given, else measured from the timestamps (None: unknown yet)."""
+        """Events a day: the one given, else the measured one (None: unknown yet)."""
         if self.events_per_day is not None:
             return self.events_per_day
-        span = self.last_second - self.first_second
-        if self.timed_events < 2 or not (math.isfinite(span) and span > 0.0):
-            return None
-        # n timestamps span n - 1 intervals.
-        return (self.timed_events - 1) / (span / _SECONDS_PER_DAY)
+        return None if self.measured is None else self.measured.per_day()
 
     def log_epsilon(self, current: float) -> float | None:
         """The log ε that spends the budget, given the log ε in force; None if not known yet.
@@ -167,20 +134,11 @@ class AlertBudget:
 
     def to_dict(self) -> dict[str, Any]:
         """The state, JSON-able."""
-        return {
-            "scores": self._scores.tolist(),
-            "timed_events": self.timed_events,
-            "first_second": None if math.isinf(self.first_second) else self.first_second,
-            "last_second": None if math.isinf(self.last_second) else self.last_second,
-        }
+        return {"scores": self._scores.tolist()}
 
     def restore(self, data: dict[str, Any]) -> None:
         """Load what :meth:`to_dict` wrote (this budget's ``window`` holds)."""
         self._scores = np.asarray(data["scores"], dtype=np.float64)[-self.window :]
-        self.timed_events = int(data["timed_events"])
-        first, last = data["first_second"], data["last_second"]
-        self.first_second = math.inf if first is None else float(first)
-        self.last_second = -math.inf if last is None else float(last)
 
 
 def _log_excess(log_x: float, log_floor: float, exponent: float) -> float:
@@ -209,10 +167,3 @@ def _tail_exponent(log_near: float, log_far: float, log_floor: float) -> float:
         else:
             high = middle
     return 0.5 * (low + high)
-
-
-def _seconds_or_nan(stamp: Any) -> float:
-    try:
-        return float(wall_clock_seconds([stamp])[0])
-    except InputError:
-        return math.nan

@@ -231,6 +231,8 @@ class Detector:
         start = 0
         while start < rows:
             stop = start + self.tuner.rows_until_due(labelled[start:])
+            # With timestamps the acceptance time is a duration, in events at the stream's rate.
+            self.policy.accept_after = self.tuner.accept_after
             self._process_segment(X, labels, keys, start, stop, out)
             self.tuner.observe(
                 out.score[start:stop],

@@ -11,6 +11,7 @@ from stream_detect.budget import AlertBudget
 from stream_detect.cli import main
 from stream_detect.detector import Detector
 from stream_detect.errors import ConfigError
+from stream_detect.event_rate import EventRate
 from stream_detect.settings import DetectorSettings
 
 #: 10,000 events a day and 20 alerts a day: a target of 0.002 per event.
@@ -55,14 +56,13 @@ def test_an_incident_does_not_tighten_the_budget() -> None:
 
 
 def test_the_event_rate_comes_from_the_timestamps() -> None:
-    budget = AlertBudget(alerts_per_day=1.0)
+    rate = EventRate()
     stamps = [f"2014-04-01 {h:02d}:{m:02d}:00" for h in range(24) for m in range(0, 60, 5)]
-    budget.observe(
-        np.zeros(len(stamps)), np.zeros(len(stamps), bool), np.ones(len(stamps), bool), stamps
-    )
+    rate.observe([None, "not a time", *stamps[::-1]])  # unreadable ones skipped, any order
     # 288 events five minutes apart span 23 h 55 min: 287 intervals of 5 min, 288 a day.
-    assert budget.rate_per_day() == pytest.approx(288.0)
+    assert rate.per_day() == pytest.approx(288.0)
     assert AlertBudget(alerts_per_day=1.0).rate_per_day() is None
+    assert AlertBudget(alerts_per_day=1.0, measured=rate).rate_per_day() == pytest.approx(288.0)
     assert AlertBudget(alerts_per_day=1.0, events_per_day=50.0).rate_per_day() == 50.0
 
 
