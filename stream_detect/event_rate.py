@@ -38,7 +38,7 @@ class EventRate:
         self.last_second = -math.inf
 
     def observe(self, timestamps: Sequence[Any]) -> None:
-        """Count the events of a batch by their timestamps as written (None or unreadable: skipped)."""
+        """Count a batch of events by their timestamps as written (None, unreadable: skipped)."""
         present = [stamp for stamp in timestamps if stamp is not None and stamp != ""]
         if not present:
             return
