@@ -1,10 +1,13 @@
 """How many events a day a stream carries, measured from the events' own timestamps.
 
-:class:`EventRate` keeps the number of events that carried a readable
-timestamp and the earliest and latest of those times; the rate is the
-number of intervals over the span. It is what turns a duration (an alert
-budget per day, an acceptance time in seconds) into a number of events on
-any stream, 1 Hz sensors or 5-minute metrics alike.
+:class:`EventRate` keeps the number of events that carried a timestamp and
+the times of the first and of the latest of them, in arrival order; the
+rate is the number of intervals over that span. Only those two timestamps
+are parsed per batch, so measuring costs next to nothing, and what it
+measures up to an event does not depend on how the stream was batched. It is
+what turns a duration (an alert budget per day, an acceptance time in
+seconds) into a number of events on any stream, 1 Hz sensors or 5-minute
+metrics alike.
 
 >>> rate = EventRate()
 >>> rate.observe(["2014-04-01 00:00:00", "2014-04-01 00:05:00", "2014-04-01 00:10:00"])
@@ -18,8 +21,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from stream_detect.errors import InputError
 from stream_detect.timestamps import wall_clock_seconds
 
@@ -32,29 +33,25 @@ class EventRate:
     """Events a day, from the span of the timestamps seen (None until two differ)."""
 
     def __init__(self) -> None:
-        #: Events with a readable timestamp, and the earliest and latest of them (seconds).
+        #: Events with a timestamp, and the times of the first and the latest of them.
         self.timed_events = 0
         self.first_second = math.inf
         self.last_second = -math.inf
 
     def observe(self, timestamps: Sequence[Any]) -> None:
-        """Count a batch of events by their timestamps as written (None, unreadable: skipped)."""
+        """Count a batch of events by their timestamps as written (None or unreadable: skipped)."""
         present = [stamp for stamp in timestamps if stamp is not None and stamp != ""]
         if not present:
             return
-        try:
-            seconds = wall_clock_seconds(present)
-        except InputError:
-            seconds = np.array([s for s in map(_seconds_or_nan, present) if math.isfinite(s)])
-        if seconds.size == 0:
-            return
-        self.timed_events += int(seconds.size)
-        # Earliest and latest, so events slightly out of order do not shorten the span.
-        self.first_second = min(self.first_second, float(seconds.min()))
-        self.last_second = max(self.last_second, float(seconds.max()))
+        self.timed_events += len(present)
+        if not math.isfinite(self.first_second):
+            self.first_second = _first_readable(present)
+        latest = _first_readable(present[::-1])
+        if math.isfinite(latest):
+            self.last_second = latest
 
     def per_day(self) -> float | None:
-        """Events a day so far; None while fewer than two distinct times were seen."""
+        """Events a day so far; None until the latest time is past the first."""
         span = self.last_second - self.first_second
         if self.timed_events < 2 or not (math.isfinite(span) and span > 0.0):
             return None
@@ -77,8 +74,11 @@ class EventRate:
         self.last_second = -math.inf if last is None else float(last)
 
 
-def _seconds_or_nan(stamp: Any) -> float:
-    try:
-        return float(wall_clock_seconds([stamp])[0])
-    except InputError:
-        return math.nan
+def _first_readable(stamps: Sequence[Any]) -> float:
+    """Seconds of the first timestamp that reads (inf if none does)."""
+    for stamp in stamps:
+        try:
+            return float(wall_clock_seconds([stamp])[0])
+        except InputError:
+            continue
+    return math.inf
