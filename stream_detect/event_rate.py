@@ -27,6 +27,8 @@ from stream_detect.timestamps import wall_clock_seconds
 __all__ = ["SECONDS_PER_DAY", "EventRate"]
 
 SECONDS_PER_DAY = 86_400.0
+#: Epoch numbers at least this large are taken for milli-, micro- or nanoseconds.
+_LARGEST_EPOCH_SECONDS = 1e11
 
 
 class EventRate:
@@ -74,11 +76,30 @@ class EventRate:
         self.last_second = -math.inf if last is None else float(last)
 
 
+def _epoch_seconds(stamp: Any) -> Any:
+    """An epoch number in milli-, micro- or nanoseconds as seconds; anything else as it is.
+
+    Kafka's message time is in milliseconds; no event of this era is 1e11
+    seconds (3,000 years) past 1970.
+
+    >>> _epoch_seconds(1700000000123), _epoch_seconds("1700000000"), _epoch_seconds("2014-04-01")
+    (1700000000.123, 1700000000.0, '2014-04-01')
+    """
+    try:
+        value = float(stamp)
+    except (TypeError, ValueError):
+        return stamp
+    for scale in (1.0, 1e3, 1e6, 1e9):
+        if abs(value / scale) < _LARGEST_EPOCH_SECONDS:
+            return value / scale
+    return value
+
+
 def _first_readable(stamps: Sequence[Any]) -> float:
     """Seconds of the first timestamp that reads (inf if none does)."""
     for stamp in stamps:
         try:
-            return float(wall_clock_seconds([stamp])[0])
-        except InputError:
+            return float(wall_clock_seconds([_epoch_seconds(stamp)])[0])
+        except (InputError, ValueError, OverflowError, OSError):
             continue
     return math.inf

@@ -64,6 +64,11 @@ def test_the_event_rate_comes_from_the_timestamps() -> None:
     assert rate.per_day() == pytest.approx(288.0)
     rate.observe(["not a time"])  # counted, but the latest readable time stays
     assert rate.per_day() == pytest.approx(288.0 * 288 / 287)
+    # Kafka's message time is epoch milliseconds; garbage never stops the stream.
+    kafka = EventRate()
+    kafka.observe([1_700_000_000_000, "1700000060000", 1e300, "never", float("nan")])
+    # Five events counted (only the first and latest times are read), 60 s apart.
+    assert kafka.per_day() == pytest.approx((5 - 1) / (60 / 86_400))
     assert AlertBudget(alerts_per_day=1.0).rate_per_day() is None
     assert AlertBudget(alerts_per_day=1.0, measured=rate).rate_per_day() == pytest.approx(
         288.0 * 288 / 287
