@@ -138,7 +138,11 @@ def test_bad_input_is_refused() -> None:
 
 
 def reference_bounded(kind: str, size: int, values: list[float], keys: list[str], limit: int):
-    """The per-row reference with at most ``limit`` keys held, least recently seen forgotten."""
+    """Row by row with at most ``limit`` keys held, least recently seen forgotten.
+
+    Each row's value is an unbounded feature's over the history its key kept
+    since it was last forgotten, so eviction is checked apart from the arithmetic.
+    """
     out: list[float] = []
     held: list[str] = []  # least recently seen first
     history: dict[str, list[float]] = {}
@@ -149,12 +153,8 @@ def reference_bounded(kind: str, size: int, values: list[float], keys: list[str]
             history.pop(held.pop(0))
         held.append(key)
         seen = history.setdefault(key, [])
-        out.extend(
-            reference(kind, size, [*seen, value], [key] * (len(seen) + 1), [0] * (len(seen) + 1))[
-                -1:
-            ]
-        )
         seen.append(value)
+        out.append(float(_make(kind, size).update(np.array(seen), [key] * len(seen))[-1]))
     return out, held
 
 
