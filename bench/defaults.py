@@ -2,7 +2,7 @@
 
     python bench/defaults.py [--events 1000000] [--data REFERENCE_DIR] [--skip-odds]
 
-Prints three tables:
+Prints four tables:
 
 * false alerts per million events of pure Gaussian noise (d = 1 and d = 3,
   independent features), with the defaults: the log tail against
@@ -11,6 +11,13 @@ Prints three tables:
   of normal running, then one sensor stuck 8σ off for ten minutes, then 30
   minutes of normal running again; the share of the fault's rows that alert and
   the false alerts before and after it, for several ``accept_after``;
+* correlated sensors: the 1 Hz scenario of ``tests/test_metrics_config.py``
+  (four sensors following one load, a stuck or a decoupled sensor for ten
+  minutes after an hour; seeds 0-3) under the default tail threshold with
+  ``min_samples = 300``, ``flagged = "exclude"`` and ``accept_after = 1800``
+  (as ``configs/metrics.toml``), for the diagonal model (Fisher's combination
+  of per-feature tails, which assumes independent features) and the full one
+  (the chi-squared tail of the Mahalanobis distance);
 * ODDS ROC AUC (each set shuffled with seed 7, streamed once, ranked by the log
   tail) for ``--flagged exclude``, ``clip`` and ``learn``, beside the batch
   Gaussian's published AUC. Needs the reference data (``odds/*.mat``).
@@ -34,6 +41,7 @@ from stream_detect.detector import Detector
 from stream_detect.settings import DetectorSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.test_metrics_config import FAULT, HOUR, _sensors
 from tests.test_reference_data import PUBLISHED_AUC, load_odds, roc_auc
 
 Array = NDArray[np.float64]
@@ -91,6 +99,29 @@ def fault_table() -> list[str]:
     return lines
 
 
+def correlated_table() -> list[str]:
+    """False alerts in the hour before and fault rows alerting, diagonal against full."""
+    lines = [
+        "| model | fault | alerts in the hour before (4 seeds) | fault rows alerting |",
+        "|---|---|---|---|",
+    ]
+    for model in ("diagonal", "full"):
+        settings = DetectorSettings(
+            model=model, min_samples=300, flagged="exclude", accept_after=1800
+        )
+        for fault in ("stuck", "decoupled"):
+            before, during = [], []
+            for seed in range(4):
+                alert = stream(_sensors(fault, seed), settings).alert
+                before.append(int(alert[:HOUR].sum()))
+                during.append(float(alert[HOUR : HOUR + FAULT].mean()))
+            lines.append(
+                f"| {model} | {fault} | {', '.join(map(str, before))} | "
+                f"{min(during):.0%} to {max(during):.0%} |"
+            )
+    return lines
+
+
 def odds_table(data: Path) -> list[str]:
     """Stream ROC AUC on the ODDS sets for each learning policy under the defaults."""
     lines = [
@@ -118,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     print("\n".join(noise_table(args.events)), end="\n\n")
     print("\n".join(fault_table()), end="\n\n")
+    print("\n".join(correlated_table()), end="\n\n")
     if not args.skip_odds:
         if not (args.data / "odds").is_dir():
             print(f"defaults.py: no ODDS data under {args.data}/odds", file=sys.stderr)

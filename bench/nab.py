@@ -8,7 +8,7 @@ the perfect one 100. Prints one row per policy for what a flagged event does
 to the model, next to NAB's published windowedGaussian and the null detector:
 
     python bench/nab.py [--data NAB_DIR] [--alert-z 4] [--sweep z2|erf] [--jobs 2]
-    python bench/nab.py --defaults [--accept-after N ...]
+    python bench/nab.py --defaults [--accept-after N ...] [--accept-after-seconds S ...]
 
 NAB_DIR is a copy of NAB v1.1's data/ and labels/ (default: $STREAM_DETECT_REFERENCE_DATA/nab,
 else shared/data/nab beside the repository).
@@ -30,8 +30,11 @@ stream): a fixed log ε on the scale-free score, equivalent to ``|z| > --alert-z
 log tail probability (the prior's Student-t tail) with the default
 ``log_tail_epsilon``, an alert is learned clipped at ``clip_sigma`` and a run of
 ``accept_after`` alerts is accepted; the sweep then ranks events by that same
-log tail (warm-up events rank last). ``--accept-after`` adds rows of ``clip``
-with other acceptance times.
+log tail (warm-up events rank last). The defaults read NAB's timestamps, so a
+persistent deviation is accepted after ``accept_after_seconds`` of event time
+(600 s: two 5-minute rows). ``--accept-after-seconds`` adds rows of ``clip``
+with other acceptance times, ``--accept-after`` rows that count events
+(as on a stream without timestamps).
 """
 
 from __future__ import annotations
@@ -135,19 +138,21 @@ class Corpus:
     values: list[Array]
     layouts: list[FileLayout]
     profiles: dict[str, CostMatrix]
+    timestamps: list[list[str]]
 
     @classmethod
     def load(cls, root: Path) -> Corpus:
         """Read ``data/``, ``labels/combined_windows.json`` and ``config/profiles.json``."""
         windows = read_windows(root / "labels" / "combined_windows.json")
         names = sorted(windows)
-        values, layouts = [], []
+        values, layouts, stamps = [], [], []
         for name in names:
             timestamps, columns = read_table(root / "data" / name)
             values.append(columns["value"])
             layouts.append(file_layout(timestamps, windows[name]))
+            stamps.append(np.datetime_as_string(timestamps, unit="s").tolist())
         profiles = read_profiles(root / "config" / "profiles.json")
-        return cls(root, names, values, layouts, profiles)
+        return cls(root, names, values, layouts, profiles, stamps)
 
     @property
     def events(self) -> int:
@@ -218,8 +223,18 @@ class StreamResult:
         return self.distance_values
 
 
-def stream(values: Array, settings: DetectorSettings, batch_size: int) -> StreamResult:
-    """Run one series through a fresh detector, ``batch_size`` events at a time."""
+def stream(
+    values: Array,
+    settings: DetectorSettings,
+    batch_size: int,
+    timestamps: Sequence[str] | None = None,
+) -> StreamResult:
+    """Run one series through a fresh detector, ``batch_size`` events at a time.
+
+    ``timestamps`` reach the detector only when ``settings.timestamp_field`` is set.
+    """
+    if settings.timestamp_field is None:
+        timestamps = None
     detector = Detector(settings, ("value",))
     rows = values.size
     X = values.reshape(rows, 1)
@@ -230,16 +245,19 @@ def stream(values: Array, settings: DetectorSettings, batch_size: int) -> Stream
     warmup = np.empty(rows, dtype=bool)
     for start in range(0, rows, batch_size):
         stop = min(rows, start + batch_size)
-        out = detector.process(X[start:stop], labels[start:stop], keys[start:stop])
+        stamps = None if timestamps is None else timestamps[start:stop]
+        out = detector.process(X[start:stop], labels[start:stop], keys[start:stop], None, stamps)
         distance_sq[start:stop] = out.distance_sq
         log_tail[start:stop] = out.log_tail
         warmup[start:stop] = out.warmup
     return StreamResult(distance_sq, warmup, detector.alerts, detector.relearned, log_tail)
 
 
-def _stream_task(task: tuple[int, Array, DetectorSettings, int]) -> tuple[int, StreamResult]:
-    index, values, settings, batch_size = task
-    return index, stream(values, settings, batch_size)
+def _stream_task(
+    task: tuple[int, Array, DetectorSettings, int, list[str]],
+) -> tuple[int, StreamResult]:
+    index, values, settings, batch_size, timestamps = task
+    return index, stream(values, settings, batch_size, timestamps)
 
 
 @dataclass(frozen=True)
@@ -250,16 +268,31 @@ class Policy:
     settings: DetectorSettings
 
 
-def default_policies(base: DetectorSettings, accept_after: Sequence[int]) -> list[Policy]:
-    """``run``'s defaults with each learning policy, and ``clip`` with other acceptance times."""
+def default_policies(
+    base: DetectorSettings, accept_after: Sequence[int], accept_seconds: Sequence[float]
+) -> list[Policy]:
+    """``run``'s defaults with each learning policy, and ``clip`` with other acceptance times.
+
+    The defaults read NAB's timestamps, so the acceptance time is
+    ``accept_after_seconds`` of event time; ``accept_after`` rows count events
+    instead, as a stream without timestamps does.
+    """
+    seconds = f"{base.accept_after_seconds:g} s"
     rows = [
-        Policy(f"{flagged}, accept_after={base.accept_after}", replace(base, flagged=flagged))
+        Policy(f"{flagged}, accept after {seconds}", replace(base, flagged=flagged))
         for flagged in ("exclude", "clip", "learn")
     ]
     rows += [
-        Policy(f"clip, accept_after={after}", replace(base, accept_after=after))
+        Policy(f"clip, accept after {after:g} s", replace(base, accept_after_seconds=after))
+        for after in accept_seconds
+        if after != base.accept_after_seconds
+    ]
+    rows += [
+        Policy(
+            f"clip, accept after {after} events",
+            replace(base, accept_after=after, accept_after_seconds=0.0),
+        )
         for after in accept_after
-        if after != base.accept_after
     ]
     return rows
 
@@ -328,9 +361,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.defaults:
         base = DetectorSettings(
-            key_field=_KEY, min_samples=args.min_samples, retune_every=0, retune_seconds=0.0
+            key_field=_KEY,
+            timestamp_field="timestamp",
+            min_samples=args.min_samples,
+            retune_every=0,
+            retune_seconds=0.0,
         )
-        chosen = default_policies(base, args.accept_after)
+        chosen = default_policies(base, args.accept_after, args.accept_after_seconds)
         args.sweep = "tail"
     else:
         # log p of the standardised event at |z| = alert_z, so an alert means |z| > alert_z.
@@ -345,9 +382,9 @@ def run(args: argparse.Namespace) -> int:
         )
         chosen = policies(base, args.half_life)
     tasks = [
-        (p * len(corpus.names) + f, values, policy.settings, args.batch_size)
+        (p * len(corpus.names) + f, values, policy.settings, args.batch_size, stamps)
         for p, policy in enumerate(chosen)
-        for f, values in enumerate(corpus.values)
+        for f, (values, stamps) in enumerate(zip(corpus.values, corpus.timestamps, strict=True))
     ]
     # Longest series first, so the last worker does not start the biggest job.
     tasks.sort(key=lambda task: -task[1].size)
@@ -443,7 +480,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         nargs="*",
         default=[],
-        help="with --defaults: more clip rows with these acceptance times (in events)",
+        help="with --defaults: more clip rows with these acceptance times in events "
+        "(timestamps ignored for acceptance, as on a stream without them)",
+    )
+    parser.add_argument(
+        "--accept-after-seconds",
+        type=float,
+        nargs="*",
+        default=[],
+        help="with --defaults: more clip rows with these acceptance times in seconds",
     )
     args = parser.parse_args(argv)
     if not (args.data / "data").is_dir() or not (args.data / "labels").is_dir():

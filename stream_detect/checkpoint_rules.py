@@ -26,7 +26,7 @@ from stream_detect.errors import ModelError
 __all__ = ["EPSILON_SOURCES", "MAX_MEAN_MAGNITUDE", "MODEL_TYPES", "check_detector_state"]
 
 #: Where a threshold in force came from; a state naming anything else was not written here.
-EPSILON_SOURCES = frozenset({"unset", "initial", "f1", "default", "likelihood"})
+EPSILON_SOURCES = frozenset({"unset", "initial", "f1", "default", "likelihood", "budget"})
 #: Model state types a checkpoint may hold (data only: never pickle or code).
 MODEL_TYPES = frozenset({"gaussian"})
 #: Largest saved mean accepted: its square must stay a finite double (about 1.3e154).

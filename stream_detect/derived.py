@@ -18,13 +18,18 @@ class                      feature of row t                                    s
 
 Every feature's ``update(values, keys, wall_seconds)`` takes a batch and gives
 the feature per row; feeding a batch gives exactly the floats feeding its rows
-one at a time would (sums run in one fixed order). ``to_dict`` / ``from_dict``
+one at a time would (sums run in one fixed order). With ``max_keys`` a feature
+holds the state of at most that many keys and forgets the least recently seen
+one first, in the order the event-by-event loop would, which is also the order
+the detector evicts its models in (:mod:`stream_detect.keyed_models`): the
+derived state of a key goes when its model goes. ``to_dict`` / ``from_dict``
 carry the state through a checkpoint as JSON-able values.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
@@ -47,14 +52,53 @@ def _groups(keys: Sequence[Hashable]) -> dict[Hashable, NDArray[np.intp]]:
     return {key: np.array(indices, dtype=np.intp) for key, indices in rows.items()}
 
 
+def _pieces(keys: Sequence[Hashable], limit: int) -> list[tuple[int, int]]:
+    """Cut a batch so that no piece holds more than ``limit`` distinct keys.
+
+    Within such a piece no key's state can be evicted between two of its rows,
+    so handling the piece a key at a time equals the event-by-event order.
+
+    >>> _pieces(["a", "b", "a", "c", "b"], 2)
+    [(0, 3), (3, 5)]
+    """
+    pieces = []
+    begin = 0
+    seen: set[Hashable] = set()
+    for i, key in enumerate(keys):
+        if key not in seen and len(seen) == limit:
+            pieces.append((begin, i))
+            begin, seen = i, set()
+        seen.add(key)
+    pieces.append((begin, len(keys)))
+    return pieces
+
+
 class DerivedFeature(ABC):
-    """One derived feature of a value column, kept per key."""
+    """One derived feature of a value column, kept per key (at most ``max_keys`` of them)."""
 
     kind: ClassVar[str]
+
+    def __init__(self, max_keys: int | None = None) -> None:
+        if max_keys is not None and not (isinstance(max_keys, int) and max_keys >= 1):
+            raise ConfigError("max_keys", max_keys, "an integer >= 1")
+        self.max_keys = max_keys
+        #: Keys with state, least recently seen first.
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        #: Keys whose state was forgotten to stay within ``max_keys``.
+        self.evicted = 0
+
+    @property
+    def keys(self) -> list[str]:
+        """The keys the feature holds state for, least recently seen first."""
+        return list(self._seen)
 
     @abstractmethod
     def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
         """The feature of one key's rows (in time order), updating its state."""
+
+    @abstractmethod
+    def _forget(self, key: str) -> None:
+        """Drop the state of ``key`` (it starts afresh if it comes back)."""
 
     def update(
         self, values: Array, keys: Sequence[Hashable], wall_seconds: Array | None = None
@@ -62,10 +106,42 @@ class DerivedFeature(ABC):
         """The feature of each row of a batch; ``wall_seconds`` only for seasonal features."""
         values = np.asarray(values, dtype=np.float64)
         out = np.empty(values.size)
-        for key, rows in _groups(keys).items():
-            seconds = None if wall_seconds is None else np.asarray(wall_seconds)[rows]
-            out[rows] = self._update_key(str(key), values[rows], seconds)
+        names = [str(key) for key in keys]
+        limit = self.max_keys
+        pieces = [(0, len(names))] if limit is None else _pieces(names, limit)
+        for begin, end in pieces:
+            groups = _groups(names[begin:end])
+            for key, rows in groups.items():
+                rows = rows + begin
+                self._touch(str(key))
+                seconds = None if wall_seconds is None else np.asarray(wall_seconds)[rows]
+                out[rows] = self._update_key(str(key), values[rows], seconds)
+            # Recency follows each key's last row, as the event-by-event loop leaves it.
+            for key, _ in sorted(groups.items(), key=lambda group: int(group[1][-1])):
+                self._seen.move_to_end(str(key))
         return out
+
+    def _touch(self, key: str) -> None:
+        """Mark ``key`` seen; a new key beyond ``max_keys`` evicts the least recently seen."""
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return
+        self._seen[key] = None
+        while self.max_keys is not None and len(self._seen) > self.max_keys:
+            oldest, _ = self._seen.popitem(last=False)
+            self._forget(oldest)
+            self.evicted += 1
+
+    def _bounds(self) -> dict[str, Any]:
+        """The key bound and recency order, for :meth:`to_dict`."""
+        return {"max_keys": self.max_keys, "order": list(self._seen), "evicted": self.evicted}
+
+    def _restore_bounds(self, state: dict[str, Any], held: Sequence[str]) -> None:
+        """Load what :meth:`_bounds` wrote (a state without it holds ``held``, unbounded)."""
+        limit = state.get("max_keys")
+        self.max_keys = None if limit is None else int(limit)
+        self._seen = OrderedDict.fromkeys(str(key) for key in state.get("order", held))
+        self.evicted = int(state.get("evicted", 0))
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:
@@ -85,11 +161,15 @@ class DerivedFeature(ABC):
 class _WindowFeature(DerivedFeature):
     """A feature of the last ``size`` values of a key."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_keys: int | None = None) -> None:
+        super().__init__(max_keys)
         if not (isinstance(size, int) and size >= 1):
             raise ConfigError(f"{self.kind} window", size, "an integer >= 1")
         self.size = size
         self._recent: dict[str, list[float]] = {}
+
+    def _forget(self, key: str) -> None:
+        self._recent.pop(key, None)
 
     def _windows(self, key: str, values: Array) -> tuple[Array, Array]:
         """Each row's window, newest first, as (B, size) with NaN where there is none."""
@@ -112,12 +192,13 @@ class _WindowFeature(DerivedFeature):
         return total
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "size": self.size, "recent": self._recent}
+        return {"kind": self.kind, "size": self.size, "recent": self._recent, **self._bounds()}
 
     @classmethod
     def _restore(cls, state: dict[str, Any]) -> DerivedFeature:
         feature = cls(int(state["size"]))
         feature._recent = {key: list(map(float, v)) for key, v in state["recent"].items()}
+        feature._restore_bounds(state, list(feature._recent))
         return feature
 
 
@@ -162,8 +243,8 @@ class Difference(_WindowFeature):
 
     kind = "difference"
 
-    def __init__(self, size: int = 2) -> None:
-        super().__init__(2)
+    def __init__(self, size: int = 2, max_keys: int | None = None) -> None:
+        super().__init__(2, max_keys)
 
     def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
         window, _ = self._windows(key, values)
@@ -178,6 +259,8 @@ class SeasonalResidual(DerivedFeature):
     ----------
     season : {"hour_of_day", "day_of_week", "hour_of_week"}
         Which bucket a row's wall-clock time falls in.
+    max_keys
+        Most keys held (None: every key seen); the least recently seen goes first.
 
     Examples
     --------
@@ -189,7 +272,8 @@ class SeasonalResidual(DerivedFeature):
 
     kind = "seasonal_residual"
 
-    def __init__(self, season: Season) -> None:
+    def __init__(self, season: Season, max_keys: int | None = None) -> None:
+        super().__init__(max_keys)
         if season not in SEASONS:
             raise ConfigError("season", season, "one of " + ", ".join(SEASONS))
         self.season = season
@@ -222,11 +306,17 @@ class SeasonalResidual(DerivedFeature):
             "season": self.season,
             "counts": {key: v.tolist() for key, v in self._counts.items()},
             "sums": {key: v.tolist() for key, v in self._sums.items()},
+            **self._bounds(),
         }
+
+    def _forget(self, key: str) -> None:
+        self._counts.pop(key, None)
+        self._sums.pop(key, None)
 
     @classmethod
     def _restore(cls, state: dict[str, Any]) -> DerivedFeature:
         feature = cls(state["season"])
         feature._counts = {k: np.array(v, dtype=np.float64) for k, v in state["counts"].items()}
         feature._sums = {k: np.array(v, dtype=np.float64) for k, v in state["sums"].items()}
+        feature._restore_bounds(state, list(feature._counts))
         return feature

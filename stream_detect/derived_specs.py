@@ -125,19 +125,22 @@ def derive_items(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     return table
 
 
-def build_feature(spec: Mapping[str, Any]) -> DerivedFeature | None:
+def build_feature(spec: Mapping[str, Any], max_keys: int | None = None) -> DerivedFeature | None:
     """The feature a checked entry describes; None for kind ``value`` (the field itself).
 
-    >>> type(build_feature({"of": "x", "kind": "rolling_std", "w": 48})).__name__
-    'RollingStd'
+    ``max_keys`` bounds the keys it holds state for (None: unbounded).
+
+    >>> feature = build_feature({"of": "x", "kind": "rolling_std", "w": 48}, max_keys=10)
+    >>> type(feature).__name__, feature.max_keys
+    ('RollingStd', 10)
     """
     kind = spec["kind"]
     if kind == "seasonal":
-        return SeasonalResidual(spec["season"])
+        return SeasonalResidual(spec["season"], max_keys)
     if kind == "moving_mean":
-        return MovingMean(int(spec["k"]))
+        return MovingMean(int(spec["k"]), max_keys)
     if kind == "rolling_std":
-        return RollingStd(int(spec["w"]))
+        return RollingStd(int(spec["w"]), max_keys)
     if kind == "difference":
-        return Difference()
+        return Difference(max_keys=max_keys)
     return None

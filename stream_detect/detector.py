@@ -243,25 +243,48 @@ class Detector:
         check_batch(X, labels, keys, ids, n_features=len(self.features), keyed=self.keyed)
         out = Detections.empty(rows)
         labelled = labels >= 0
+        # A restored checkpoint may carry an acceptance time read from the event rate.
+        self.policy.accept_after = self.tuner.accept_after
         start = scored = 0
         while start < rows:
             stop = start + self.tuner.rows_until_due(labelled[start:])
             self._add_labelled(X, labels, keys, start, stop)
+            if timestamps is not None:
+                self.tuner.observe_times(timestamps[start:stop])
             added = int(np.count_nonzero(labelled[start:stop]))
-            if self.tuner.advance(stop - start, added):
-                # A re-tune that cannot choose changes no score: it need not cut the batch.
-                if self.tuner.can_choose():
-                    self._process_segment(X, labels, keys, scored, stop, out)
-                    scored = stop
+            due = self.tuner.advance(stop - start, added)
+            # A boundary cuts the batch only if what comes after may be scored differently:
+            # a re-tune that can change log ε, or an acceptance time re-read from the rate.
+            if (due and self.tuner.can_choose()) or (
+                self.tuner.accept_after != self.policy.accept_after
+            ):
+                self._score(X, labels, keys, scored, stop, out)
+                scored = stop
+            # With timestamps the acceptance time is a duration, in events at the stream's rate.
+            self.policy.accept_after = self.tuner.accept_after
+            if due:
                 self.retune()
             start = stop
         if scored < rows:
-            self._process_segment(X, labels, keys, scored, rows, out)
+            self._score(X, labels, keys, scored, rows, out)
         if ids is not None:
             self.recent_events.add(ids, keys, X)
         self.alerts += int(np.count_nonzero(out.alert))
         self.tick()
         return out
+
+    def _score(
+        self,
+        X: Array,
+        labels: Int8Array,
+        keys: list[str] | None,
+        start: int,
+        stop: int,
+        out: Detections,
+    ) -> None:
+        """Score and learn rows ``[start, stop)``, and show their scores to the tuner."""
+        self._process_segment(X, labels, keys, start, stop, out)
+        self.tuner.observe(out.score[start:stop], out.alert[start:stop], out.warmup[start:stop])
 
     def _process_segment(
         self,

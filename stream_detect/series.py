@@ -113,7 +113,9 @@ class SeriesDetector(Detector):
             raise ConfigError("transforms", sorted(unknown), f"fields among {features}")
         self.derived_specs = derived
         self.derived: dict[str, DerivedFeature | None] = {
-            name: build_feature(spec) for name, spec in derived.items()
+            # Bounded like the models: a key's derived state goes when its model goes.
+            name: build_feature(spec, settings.max_keys)
+            for name, spec in derived.items()
         }
         self._columns = {name: i for i, name in enumerate(self.event_features)}
         self.likelihood: KeyedLikelihood | None = None
@@ -229,7 +231,9 @@ class SeriesDetector(Detector):
         super().restore(data)
         try:
             for name, state in data["derived_state"].items():
-                self.derived[name] = DerivedFeature.from_dict(state)
+                feature = DerivedFeature.from_dict(state)
+                feature.max_keys = self.settings.max_keys
+                self.derived[name] = feature
             if self.likelihood is not None:
                 self.likelihood.restore(data["likelihood_state"])
         except (KeyError, TypeError, ValueError) as exc:

@@ -27,6 +27,7 @@ from stream_detect.validation import check_detector, check_fields, check_run_wit
 
 __all__ = [
     "DEFAULT_ACCEPT_AFTER",
+    "DEFAULT_ACCEPT_AFTER_SECONDS",
     "DEFAULT_LOG_TAIL_EPSILON",
     "DetectorSettings",
     "RunSettings",
@@ -37,6 +38,8 @@ __all__ = [
 DEFAULT_LOG_TAIL_EPSILON = math.log(1e-6)
 #: Consecutive alerts after which a persistent deviation is the new normal.
 DEFAULT_ACCEPT_AFTER = 600
+#: The same in seconds of event time, for streams whose events carry timestamps.
+DEFAULT_ACCEPT_AFTER_SECONDS = 600.0
 
 
 def _opt(default: Any, help_text: str, **rules: Any) -> Any:
@@ -91,6 +94,17 @@ class DetectorSettings:
         "(log 1e-6: about one false alert per million normal events)",
         max=0.0,
     )
+    alerts_per_day: float | None = _opt(
+        None,
+        "budget mode: re-tune --log-tail-epsilon so that about N alerts a day are raised, from "
+        "the scores of events that did not alert (needs --timestamp-field or --events-per-day)",
+        min=1e-9,
+    )
+    events_per_day: float | None = _opt(
+        None,
+        "events a day that --alerts-per-day assumes (default: measured from --timestamp-field)",
+        min=1e-9,
+    )
     prior: bool = _opt(
         True,
         "score a diagonal model's tail with a weak Normal-Inverse-Gamma prior per feature "
@@ -116,6 +130,13 @@ class DetectorSettings:
         "events a persistent deviation takes to be accepted as the new normal: alerts of a "
         "key count up, calm events down; at this count its alerts are learned (0: never)",
         min=0,
+    )
+    accept_after_seconds: float = _opt(
+        DEFAULT_ACCEPT_AFTER_SECONDS,
+        "with --timestamp-field, --accept-after as a duration of event time: converted to "
+        "events at the stream's measured event rate (600 s: 600 events at 1 Hz, 2 events of "
+        "5-minute metrics); 0: --accept-after events whatever the rate",
+        min=0.0,
     )
     half_life: float | None = _opt(
         None, "forget exponentially with this half-life in learned events (default: off)", min=1.0

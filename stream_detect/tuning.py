@@ -13,7 +13,13 @@
   ``log_epsilon`` the user gave, else the fixed ``log_tail_epsilon`` on the
   calibrated log tail (a model without a tail, river, has none: it raises no
   alert until labels set log ε). Nothing is ever learned from the scores of
-  unlabelled events, so alerts cannot lower the bar they are judged by.
+  unlabelled events, so alerts cannot lower the bar they are judged by;
+* **with an alert budget** (``alerts_per_day``) -- at each re-tune without
+  enough labels, log ε on the log tail is re-chosen by
+  :class:`~stream_detect.budget.AlertBudget` from the scores of events that
+  did not alert (:meth:`ThresholdTuner.observe` feeds it), so about that many
+  alerts a day are raised on normal events and an incident's own alerts do
+  not move the bar.
 
 The tuner does no scoring and no I/O; it holds numbers and decides.
 """
@@ -22,12 +28,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.budget import AlertBudget
+from stream_detect.event_rate import SECONDS_PER_DAY, EventRate
 from stream_detect.models import model_kind
 from stream_detect.settings import DetectorSettings
 from stream_detect.threshold import ThresholdChoice, ValidationBuffer, best_log_threshold
@@ -43,6 +51,9 @@ RowScorer = Callable[[Array, list[str | None]], Array]
 UNSET_RETUNE_EVERY = 100
 #: Far enough that a count-based re-tune that is off never comes due.
 _NEVER = 1 << 62
+#: Event counts at which a timed acceptance is re-read from the event rate: 10, 100,
+#: 1000, then every 1000 (exact counts, so the result does not depend on batching).
+_FIRST_RATE_AT, _RATE_EVERY = 10, 1000
 
 
 class ThresholdTuner:
@@ -84,6 +95,16 @@ class ThresholdTuner:
         self.reset_default()
         self.last_choice: ThresholdChoice | None = None
         self.validation = ValidationBuffer(settings.validation_size, n_features)
+        #: The event rate, measured from the events' timestamps when they carry them.
+        self.rate = EventRate() if settings.timestamp_field is not None else None
+        self.budget: AlertBudget | None = None
+        if settings.alerts_per_day is not None:
+            self.budget = AlertBudget(
+                settings.alerts_per_day, settings.events_per_day, measured=self.rate
+            )
+        #: Events a persistent deviation takes to be accepted (see :attr:`accept_after`).
+        self.accept_after = settings.accept_after
+        self.next_rate_at = _FIRST_RATE_AT if self._timed_acceptance else _NEVER
         self.events = 0
         self.retunes = 0
         self.labels_since_retune = 0
@@ -97,6 +118,13 @@ class ThresholdTuner:
         """The log ε events are compared with now; -inf (nothing flagged) while none is set."""
         return -math.inf if self.log_epsilon is None else self.log_epsilon
 
+    @property
+    def _timed_acceptance(self) -> bool:
+        settings = self.settings
+        return bool(
+            self.rate is not None and settings.accept_after and settings.accept_after_seconds
+        )
+
     # -------------------------------------------------------------- schedule
 
     def rows_until_due(self, labelled: BoolArray) -> int:
@@ -107,7 +135,8 @@ class ThresholdTuner:
         Returns at least 1 and at most ``len(labelled)``.
         """
         rows = labelled.size
-        stop = min(rows, max(1, self.next_retune_at - self.events))
+        due = min(self.next_retune_at, self.next_rate_at)
+        stop = min(rows, max(1, due - self.events))
         need = self.settings.retune_labels - self.labels_since_retune
         if self.settings.retune_labels and need >= 1:
             positions = np.flatnonzero(labelled[:stop])
@@ -119,7 +148,23 @@ class ThresholdTuner:
         """Count ``events`` processed and ``labels`` new labels; return True if a re-tune is due."""
         self.events += events
         self.labels_since_retune += labels
+        if self.events >= self.next_rate_at:
+            self._reread_acceptance()
         return self._due_by_count()
+
+    def _reread_acceptance(self) -> None:
+        """``accept_after_seconds`` in events at the measured rate (``accept_after`` until known).
+
+        The acceptance time is a duration of event time: 600 s is 600 events
+        of a 1 Hz stream and 2 events of 5-minute metrics.
+        """
+        events = self.events
+        self.next_rate_at = 10 * events if events < _RATE_EVERY else events + _RATE_EVERY
+        assert self.rate is not None
+        per_day = self.rate.per_day()
+        if per_day is not None:
+            per_second = per_day / SECONDS_PER_DAY
+            self.accept_after = max(1, round(self.settings.accept_after_seconds * per_second))
 
     def due_by_time(self) -> bool:
         """True if ``retune_seconds`` have passed on the clock since the last re-tune."""
@@ -145,6 +190,16 @@ class ThresholdTuner:
         if X.shape[0]:
             self.validation.add(X, labels, keys)
 
+    def observe_times(self, timestamps: Sequence[Any]) -> None:
+        """Take the timestamps of the next rows, before they are scored (event rate)."""
+        if self.rate is not None:
+            self.rate.observe(timestamps)
+
+    def observe(self, scores: Array, alert: BoolArray, warmup: BoolArray) -> None:
+        """Take the decision scores of rows just scored (alert budget)."""
+        if self.budget is not None:
+            self.budget.observe(scores, alert, warmup)
+
     # --------------------------------------------------------------- tuning
 
     def retune(self, score_rows: RowScorer) -> bool:
@@ -157,17 +212,22 @@ class ThresholdTuner:
         """
         self.retunes += 1
         self.labels_since_retune = 0
-        # Without enough labels the threshold stays: the given one, the default, or a tuned one.
-        chosen = self._by_labels(score_rows)
+        # Without enough labels the threshold stays (the given one, the default, or a
+        # tuned one), unless an alert budget re-chooses it.
+        chosen = self._by_labels(score_rows) or self._by_budget()
         self.next_retune_at = self._interval_end()
         self.last_retune_time = self.clock()
         return chosen
 
     def can_choose(self) -> bool:
-        """True if the validation buffer holds enough labels of each class to choose log ε.
+        """True if a re-tune now may change log ε: an alert budget, or enough labels.
 
-        While it does not, a re-tune leaves log ε as it is without scoring anything.
+        While it is False, a re-tune leaves log ε as it is without scoring anything.
         """
+        return self.budget is not None or self._enough_labels()
+
+    def _enough_labels(self) -> bool:
+        """True if the validation buffer holds enough labels of each class to choose log ε."""
         settings = self.settings
         return (
             self.validation.n_positive >= settings.min_positive_labels
@@ -176,7 +236,7 @@ class ThresholdTuner:
 
     def _by_labels(self, score_rows: RowScorer) -> bool:
         settings = self.settings
-        if not self.can_choose():
+        if not self._enough_labels():
             return False
         X, y, keys = self.validation.arrays()
         scores = score_rows(X, keys)
@@ -192,6 +252,16 @@ class ThresholdTuner:
         self.log_epsilon = choice.log_epsilon
         self.last_choice = choice
         self.epsilon_source = "f1"
+        return True
+
+    def _by_budget(self) -> bool:
+        """Re-choose log ε from the alert budget; False without a budget or enough evidence."""
+        if self.budget is None or self.epsilon_source == "f1":
+            return False
+        chosen = self.budget.log_epsilon(self.threshold)
+        if chosen is None:
+            return False
+        self.log_epsilon, self.epsilon_source = chosen, "budget"
         return True
 
     def _no_label_threshold(self) -> tuple[float | None, str]:
@@ -227,6 +297,10 @@ class ThresholdTuner:
             "given_log_epsilon": self.settings.log_epsilon,
             "last_choice": None if self.last_choice is None else vars(self.last_choice),
             "validation": self.validation.to_dict(),
+            "budget": None if self.budget is None else self.budget.to_dict(),
+            "rate": None if self.rate is None else self.rate.to_dict(),
+            "accept_after": self.accept_after,
+            "next_rate_at": self.next_rate_at,
         }
 
     def restore(self, data: dict[str, Any], counters: dict[str, Any]) -> None:
@@ -252,6 +326,12 @@ class ThresholdTuner:
         self.retunes = int(counters["retunes"])
         self.labels_since_retune = int(counters["labels_since_retune"])
         self.next_retune_at = int(counters["next_retune_at"])
+        if self.budget is not None and data.get("budget") is not None:
+            self.budget.restore(data["budget"])
+        if self.rate is not None and data.get("rate") is not None:
+            self.rate.restore(data["rate"])
+            self.accept_after = int(data["accept_after"])
+            self.next_rate_at = int(data["next_rate_at"])
         saved = ValidationBuffer.from_dict(data["validation"])
         # This run's validation_size holds; the newest labels of each class are kept.
         self.validation = saved.resized(self.settings.validation_size)

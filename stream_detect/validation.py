@@ -404,6 +404,27 @@ def _check_series(values: dict[str, Any]) -> None:
         wall_clock_seconds([0.0], time_zone=zone)
 
 
+def _check_budget(values: dict[str, Any], river_name: str | None) -> None:
+    """An alert budget sets the log tail's threshold: it needs a tail and an event rate."""
+    budget = values.get("alerts_per_day")
+    if budget is None:
+        return
+    for other, reason in (
+        ("log_epsilon", "no log_epsilon (the budget sets the threshold on the log tail)"),
+        ("likelihood", "likelihood = false (the likelihood has its own threshold)"),
+    ):
+        if values.get(other):
+            raise ConfigError("alerts_per_day", budget, reason)
+    if river_name is not None:
+        raise ConfigError("alerts_per_day", budget, "a Gaussian model (a river model has no tail)")
+    if values.get("timestamp_field") is None and values.get("events_per_day") is None:
+        raise ConfigError(
+            "alerts_per_day",
+            budget,
+            "a timestamp_field or events_per_day too (a budget per day needs the event rate)",
+        )
+
+
 def check_detector(settings: Any) -> None:
     """The rules between fields of :class:`~stream_detect.settings.DetectorSettings`.
 
@@ -418,6 +439,7 @@ with a river:* model (clipping needs a Gaussian model's mean and spread)
     model = values.get("model")
     river_name = _river_model_name(model)
     _check_series(values)
+    _check_budget(values, river_name)
 
     min_samples = values.get("min_samples")
     if model == "full" and min_samples is not None and min_samples < 2:

@@ -41,6 +41,7 @@ SPECIAL_SAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "kafka": ({"client_id": "detector-1", "security_protocol": "SSL"}, {}),
     "derived": ({"cpu_mean": {"of": "cpu", "kind": "moving_mean", "k": 12}}, {}),
     "time_zone": ("Europe/Berlin", {}),
+    "alerts_per_day": (5.0, {"events_per_day": 1440.0}),
 }
 
 

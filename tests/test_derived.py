@@ -135,3 +135,65 @@ def test_bad_input_is_refused() -> None:
         SeasonalResidual("minute_of_hour")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="window"):
         MovingMean(0)
+
+
+def reference_bounded(kind: str, size: int, values: list[float], keys: list[str], limit: int):
+    """Row by row with at most ``limit`` keys held, least recently seen forgotten.
+
+    Each row's value is an unbounded feature's over the history its key kept
+    since it was last forgotten, so eviction is checked apart from the arithmetic.
+    """
+    out: list[float] = []
+    held: list[str] = []  # least recently seen first
+    history: dict[str, list[float]] = {}
+    for value, key in zip(values, keys, strict=True):
+        if key in held:
+            held.remove(key)
+        elif len(held) == limit:
+            history.pop(held.pop(0))
+        held.append(key)
+        seen = history.setdefault(key, [])
+        seen.append(value)
+        out.append(float(_make(kind, size).update(np.array(seen), [key] * len(seen))[-1]))
+    return out, held
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(["moving_mean", "rolling_std", "difference"]),
+    values=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=80),
+    key_count=st.integers(1, 6),
+    limit=st.integers(1, 4),
+    cuts=st.lists(st.integers(0, 80), max_size=4),
+    seed=st.integers(0, 100),
+)
+def test_keys_beyond_max_keys_are_forgotten_least_recently_seen_first(
+    kind: str, values: list[float], key_count: int, limit: int, cuts: list[int], seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    keys = [f"k{i}" for i in rng.integers(0, key_count, size=len(values))]
+    expected, held = reference_bounded(kind, 5, values, keys, limit)
+    feature = _make(kind, 5)
+    feature.max_keys = limit
+    got: list[float] = []
+    edges = [0, *sorted(c for c in cuts if c <= len(values)), len(values)]
+    for start, stop in itertools.pairwise(edges):
+        feature = DerivedFeature.from_dict(json.loads(json.dumps(feature.to_dict())))
+        got.extend(feature.update(np.array(values[start:stop]), keys[start:stop]).tolist())
+    assert got == expected
+    assert feature.keys == held
+    assert len(feature.to_dict()["recent"]) <= limit
+
+
+def test_seasonal_state_is_bounded_in_keys() -> None:
+    seasonal = SeasonalResidual("hour_of_day", max_keys=3)
+    keys = [f"host{i}" for i in range(1000)]
+    seasonal.update(np.ones(1000), keys, np.arange(1000.0) * 3600)
+    state = seasonal.to_dict()
+    assert sorted(state["counts"]) == ["host997", "host998", "host999"]
+    assert seasonal.evicted == 997
+
+
+def test_max_keys_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="max_keys"):
+        MovingMean(3, max_keys=0)

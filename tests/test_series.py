@@ -164,3 +164,32 @@ def test_a_checkpointed_restart_continues_the_derived_and_likelihood_state(tmp_p
     run_stream(restarted, detector, source=ListSource(events), sink=second, dead_letter=ListSink())
     scores = [r["score"] for r in first.records + second.records]
     assert scores == [r["score"] for r in whole.records]
+
+
+def test_derived_state_is_evicted_with_the_keyed_models() -> None:
+    rng = np.random.default_rng(11)
+    rows = 400
+    keys = [f"host{i}" for i in rng.integers(0, 12, size=rows)]
+    stamps = [f"2014-04-{1 + (i // 24) % 28:02d} {i % 24:02d}:00:00" for i in range(rows)]
+    X = rng.normal(size=(rows, 1))
+    settings = DetectorSettings(
+        timestamp_field="t", key_field="k", derived=DERIVED, max_keys=5, min_samples=3
+    )
+    whole = SeriesDetector(settings, ["v"])
+    out = whole.process(X, keys=keys, timestamps=stamps)
+    for feature in whole.derived.values():
+        assert feature is not None
+        # The same keys as the models, in the same recency order: bounded by max_keys.
+        assert feature.keys == list(whole.models)
+        assert len(feature.keys) == 5
+    one_by_one = SeriesDetector(settings, ["v"])
+    single = [
+        one_by_one.process(X[i : i + 1], keys=keys[i : i + 1], timestamps=stamps[i : i + 1])
+        for i in range(rows)
+    ]
+    # Scores as exact as the prequential batch (about 1e-12), alerts identical.
+    np.testing.assert_allclose(np.concatenate([s.score for s in single]), out.score, rtol=1e-9)
+    np.testing.assert_array_equal(np.concatenate([s.alert for s in single]), out.alert)
+    restored = SeriesDetector(settings, ["v"])
+    restored.restore(json.loads(json.dumps(whole.to_dict())))
+    assert all(f is not None and f.keys == list(whole.models) for f in restored.derived.values())

@@ -1,0 +1,135 @@
+"""The alert budget: about N alerts a day on normal events, from the events that did not alert."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from stream_detect.budget import AlertBudget
+from stream_detect.cli import main
+from stream_detect.detector import Detector
+from stream_detect.errors import ConfigError
+from stream_detect.event_rate import EventRate
+from stream_detect.settings import DetectorSettings
+
+#: 10,000 events a day and 20 alerts a day: a target of 0.002 per event.
+BUDGET = {"alerts_per_day": 20.0, "events_per_day": 10_000.0, "retune_seconds": 0.0}
+TARGET = 20.0 / 10_000.0
+
+
+def alerts_of(X: np.ndarray, settings: DetectorSettings, batch: int = 4096) -> np.ndarray:
+    detector = Detector(settings, tuple(f"f{j}" for j in range(X.shape[1])))
+    return np.concatenate(
+        [detector.process(X[i : i + batch]).alert for i in range(0, len(X), batch)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "draw"),
+    [
+        ("gaussian", lambda rng, n: rng.normal(size=(n, 1))),
+        ("student-t, 3 dof", lambda rng, n: rng.standard_t(3, size=(n, 1))),
+    ],
+)
+def test_the_alert_rate_meets_the_budget(name: str, draw) -> None:  # type: ignore[no-untyped-def]
+    X = draw(np.random.default_rng(0), 60_000)
+    alerts = alerts_of(X, DetectorSettings(**BUDGET))  # type: ignore[arg-type]
+    rate = alerts[30_000:].mean()
+    # Within a factor of two of the target, where the default 1e-6 is far off it either way.
+    assert TARGET / 2 <= rate <= 2 * TARGET, (name, rate)
+
+
+def test_an_incident_does_not_tighten_the_budget() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=40_000)
+    x[20_000:21_000] = 12.0  # an incident of a thousand alerts
+    detector = Detector(DetectorSettings(**BUDGET), ("x",))  # type: ignore[arg-type]
+    thresholds = []
+    for start in range(0, x.size, 1000):
+        detector.process(x[start : start + 1000, None])
+        thresholds.append(detector.log_epsilon)
+    before, after = thresholds[19], thresholds[21]
+    assert detector.epsilon_source == "budget"
+    assert after is not None and before is not None and after >= before - 0.5
+
+
+def test_the_event_rate_comes_from_the_timestamps() -> None:
+    rate = EventRate()
+    stamps = [f"2014-04-01 {h:02d}:{m:02d}:00" for h in range(24) for m in range(0, 60, 5)]
+    rate.observe([None, *stamps[:100]])  # an event without a time is not counted
+    rate.observe(stamps[100:])
+    # 288 events five minutes apart span 23 h 55 min: 287 intervals of 5 min, 288 a day.
+    assert rate.per_day() == pytest.approx(288.0)
+    rate.observe(["not a time"])  # counted, but the latest readable time stays
+    assert rate.per_day() == pytest.approx(288.0 * 288 / 287)
+    # Kafka's message time is epoch milliseconds; garbage never stops the stream.
+    kafka = EventRate()
+    kafka.observe([1_700_000_000_000, "1700000060000", 1e300, "never", float("nan")])
+    # Five events counted (only the first and latest times are read), 60 s apart.
+    assert kafka.per_day() == pytest.approx((5 - 1) / (60 / 86_400))
+    assert AlertBudget(alerts_per_day=1.0).rate_per_day() is None
+    assert AlertBudget(alerts_per_day=1.0, measured=rate).rate_per_day() == pytest.approx(
+        288.0 * 288 / 287
+    )
+    assert AlertBudget(alerts_per_day=1.0, events_per_day=50.0).rate_per_day() == 50.0
+
+
+def test_a_run_with_timestamps_spends_the_budget_and_says_so() -> None:
+    rng = np.random.default_rng(2)
+    rows = 20_000
+    X = rng.standard_t(3, size=(rows, 1))
+    stamps = [float(60 * i) for i in range(rows)]  # one event a minute: 1,440 a day
+    settings = DetectorSettings(alerts_per_day=2.88, timestamp_field="t", retune_seconds=0.0)
+    detector = Detector(settings, ("x",))
+    alerts = np.concatenate(
+        [
+            detector.process(X[i : i + 1000], timestamps=stamps[i : i + 1000]).alert
+            for i in range(0, rows, 1000)
+        ]
+    )
+    assert detector.epsilon_source == "budget"
+    assert 0.001 <= alerts[10_000:].mean() <= 0.004  # target 2.88 / 1440 = 0.002
+
+
+@pytest.mark.parametrize("batch", [7, 1000])
+def test_the_budget_gives_the_same_alerts_for_any_batch_size(batch: int) -> None:
+    X = np.random.default_rng(3).standard_t(3, size=(6000, 2))
+    settings = DetectorSettings(**BUDGET, retune_every=500)  # type: ignore[arg-type]
+    whole = alerts_of(X, settings, batch=6000)
+    np.testing.assert_array_equal(alerts_of(X, settings, batch=batch), whole)
+
+
+def test_a_checkpoint_carries_the_budget() -> None:
+    X = np.random.default_rng(4).standard_t(3, size=(8000, 1))
+    settings = DetectorSettings(**BUDGET, retune_every=500)  # type: ignore[arg-type]
+    whole = alerts_of(X, settings, batch=8000)
+    first = Detector(settings, ("f0",))
+    head = first.process(X[:5000]).alert
+    second = Detector(settings, ("f0",))
+    second.restore(json.loads(json.dumps(first.to_dict())))
+    tail = second.process(X[5000:]).alert
+    np.testing.assert_array_equal(np.concatenate([head, tail]), whole)
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({}, "timestamp_field or events_per_day"),
+        ({"events_per_day": 10.0, "log_epsilon": -20.0}, "no log_epsilon"),
+        ({"events_per_day": 10.0, "likelihood": True}, "likelihood = false"),
+        ({"events_per_day": 10.0, "model": "river:LODA", "flagged": "exclude"}, "river"),
+        ({"alerts_per_day": 0.0}, ">= 1e-09"),
+    ],
+)
+def test_bad_budget_settings_are_refused(extra: dict[str, object], words: str) -> None:
+    with pytest.raises(ConfigError, match=r"alerts_per_day.*" + words.replace("(", r"\(")):
+        DetectorSettings(**{"alerts_per_day": 5.0, **extra})  # type: ignore[arg-type]
+
+
+def test_the_flag_is_checked_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--alerts-per-day", "5", "--source", "file:nowhere.jsonl"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "--alerts-per-day" in err[0] and "events_per_day" in err[0]
