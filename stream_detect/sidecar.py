@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, TextIO
 from stream_detect.errors import StreamDetectError
 from stream_detect.health import Health
 from stream_detect.settings import DetectorSettings, RunSettings
-from stream_detect.sources.lines import FileSource
+from stream_detect.sources.files import FileSource
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry

@@ -37,12 +37,9 @@ from typing import Any, Protocol
 
 from stream_detect.errors import ConfigError
 from stream_detect.sources.base import RawBatch, Source
-from stream_detect.sources.lines import (
-    DEFAULT_MAX_LINE_BYTES,
-    FileSource,
-    LineSource,
-    StdinSource,
-)
+from stream_detect.sources.files import FileSource
+from stream_detect.sources.lines import DEFAULT_MAX_LINE_BYTES, LineSource
+from stream_detect.sources.stdin import StdinSource
 from stream_detect.uris import ParsedURI, parse_uri
 
 __all__ = [

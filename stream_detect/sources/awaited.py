@@ -13,11 +13,8 @@ from typing import Any
 
 from stream_detect.formats import format_for_path
 from stream_detect.sources.base import RawBatch, Source
-from stream_detect.sources.lines import (
-    DEFAULT_MAX_LINE_BYTES,
-    DEFAULT_POLL_INTERVAL_S,
-    FileSource,
-)
+from stream_detect.sources.files import FileSource
+from stream_detect.sources.lines import DEFAULT_MAX_LINE_BYTES, DEFAULT_POLL_INTERVAL_S
 
 __all__ = ["AwaitedFileSource"]
 

@@ -1,10 +1,12 @@
 """Line sources: newline-delimited records from stdin, a pipe or a file.
 
 One reader, :class:`LineSource`, works over any readable file descriptor;
-:class:`StdinSource` and :class:`FileSource` only open the descriptor and say
-whether it can resume. The reader uses ``poll()`` and ``os.read`` in the calling
-thread (no reader thread), so :meth:`LineSource.read_batch` keeps its promises
-exactly:
+:class:`~stream_detect.sources.stdin.StdinSource` and
+:class:`~stream_detect.sources.files.FileSource` only open the descriptor and
+say whether and how it can resume. Parsing the bytes into records and handing
+them out in batches is :class:`~stream_detect.sources.line_buffer.LineBuffer`'s.
+The reader uses ``poll()`` and ``os.read`` in the calling thread (no reader
+thread), so :meth:`LineSource.read_batch` keeps its promises exactly:
 
 * it waits at most ``timeout_s`` for a first record, so a caller that set a
   stop flag in a SIGTERM handler sees it promptly (PEP 475 resumes the wait
@@ -56,22 +58,18 @@ import os
 import select
 import stat
 import time
-from collections import deque
-from itertools import accumulate
 from typing import Any
 
 from stream_detect.errors import ConfigError, InputError
-from stream_detect.formats import format_for_path
 from stream_detect.sources.base import RawBatch, Source
+from stream_detect.sources.line_buffer import LineBuffer
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_POLL_INTERVAL_S",
     "DEFAULT_READ_SIZE",
     "PIPE_READ_SIZE",
-    "FileSource",
     "LineSource",
-    "StdinSource",
 ]
 
 #: Longest line kept whole; longer lines are truncated to this many bytes.
@@ -83,25 +81,9 @@ DEFAULT_READ_SIZE = 1 << 20
 PIPE_READ_SIZE = 1 << 16
 #: How often a followed file is checked for growth once its end was reached.
 DEFAULT_POLL_INTERVAL_S = 0.05
-#: Leading bytes of a file whose hash a resume token carries, to recognise the file.
-IDENTITY_BYTES = 4096
-
-_CR = 13
 
 
-class _LongLine:
-    """The line being skipped because it outgrew ``max_line_bytes``."""
-
-    __slots__ = ("ends_with_cr", "head", "length")
-
-    def __init__(self, head: bytes, length: int, ends_with_cr: bool) -> None:
-        self.head = head
-        #: bytes seen so far, excluding the newline
-        self.length = length
-        self.ends_with_cr = ends_with_cr
-
-
-class LineSource(Source):
+class LineSource(LineBuffer, Source):
     """Newline-delimited records read from a file descriptor.
 
     Parameters
@@ -171,28 +153,6 @@ class LineSource(Source):
         self._poller = select.poll()
         self._poller.register(fd, select.POLLIN)
         self._reset(first_line, first_offset)
-
-    def _reset(self, line: int, offset: int) -> None:
-        """Forget everything buffered; the descriptor is at ``offset``, which starts ``line``."""
-        # Records parsed but not yet returned: lists plus a start index, so taking
-        # a batch is two slices, not a pop per record.
-        self._payloads: list[bytes] = []
-        self._positions: list[dict[str, Any]] = []
-        self._start = 0
-        # (records parsed in total after a read, monotonic time of that read): the
-        # oldest unreturned record's arrival time drives the linger deadline.
-        self._arrivals: deque[tuple[int, float]] = deque()
-        self._parsed_total = 0
-        self._returned_total = 0
-        # Parse cursor: where the next unparsed line starts.
-        self._line = line
-        self._offset = offset
-        self._pending = bytearray()
-        self._long: _LongLine | None = None
-        self._read_offset = offset
-        self._at_end = False
-        self._eof = False
-        self._resume = (line, offset)
 
     # -- Source interface -------------------------------------------------------------
 
@@ -319,140 +279,6 @@ class LineSource(Source):
                 source=self.name,
             )
 
-    def _ingest(self, chunk: bytes) -> None:
-        """Parse a chunk: complete lines become records, the tail waits for more."""
-        if self._long is not None:
-            newline = chunk.find(b"\n")
-            if newline < 0:
-                self._long.length += len(chunk)
-                self._long.ends_with_cr = chunk[-1] == _CR
-                return
-            self._long.length += newline
-            if newline > 0:
-                self._long.ends_with_cr = chunk[newline - 1] == _CR
-            self._emit_long(terminator=1)
-            chunk = chunk[newline + 1 :]
-        lines = chunk.split(b"\n")
-        tail = lines.pop()
-        if lines:
-            may_have_cr = b"\r" in chunk
-            if self._pending:
-                may_have_cr = may_have_cr or b"\r" in self._pending
-                lines[0] = bytes(self._pending) + lines[0]
-                self._pending = bytearray()
-            self._emit_lines(lines, may_have_cr)
-        self._pending += tail
-        # +1: a line of exactly max_line_bytes may still be followed by its "\r".
-        if len(self._pending) > self.max_line_bytes + 1:
-            self._long = _LongLine(
-                bytes(self._pending[: self.max_line_bytes]),
-                len(self._pending),
-                self._pending[-1] == _CR,
-            )
-            self._pending = bytearray()
-
-    def _emit_lines(self, lines: list[bytes], may_have_cr: bool = True) -> None:
-        """Append complete lines (each followed by a newline in the input) as records.
-
-        ``may_have_cr=False`` promises that no line contains ``"\\r"``.
-        """
-        line_no = self._line
-        offset = self._offset
-        limit = self.max_line_bytes
-        count = len(lines)
-        if not may_have_cr and max(map(len, lines)) <= limit:
-            # The common case, without a Python loop per line: line i starts after the
-            # i previous lines and their i newlines.
-            self._payloads.extend(lines)
-            # One start more than lines (the end of the last): zip stops at the lines.
-            starts = accumulate(map(len, lines), initial=offset)
-            self._positions.extend(
-                [
-                    {"line": line_no + index, "offset": start + index}
-                    for index, start in zip(range(count), starts, strict=False)
-                ]
-            )
-            self._parsed_total += count
-            self._line = line_no + count
-            self._offset = offset + sum(map(len, lines)) + count
-            return
-        payloads = self._payloads
-        positions = self._positions
-        for raw in lines:
-            size = len(raw)
-            position: dict[str, Any] = {"line": line_no, "offset": offset}
-            line_no += 1
-            offset += size + 1
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-                size -= 1
-            if size > limit:
-                position["truncated"] = True
-                position["length"] = size
-                raw = raw[:limit]
-            payloads.append(raw)
-            positions.append(position)
-        self._parsed_total += count
-        self._line = line_no
-        self._offset = offset
-
-    def _emit_long(self, terminator: int) -> None:
-        """Turn the skipped long line into a truncated record; ``terminator``: 1 or 0 bytes."""
-        assert self._long is not None
-        long_line = self._long
-        self._long = None
-        self._payloads.append(long_line.head)
-        self._positions.append(
-            {
-                "line": self._line,
-                "offset": self._offset,
-                "truncated": True,
-                "length": long_line.length - long_line.ends_with_cr,
-            }
-        )
-        self._parsed_total += 1
-        self._line += 1
-        self._offset += long_line.length + terminator
-
-    def _finish(self) -> None:
-        """The stream ended: the unterminated last line, if any, is a record too."""
-        self._eof = True
-        if self._long is not None:
-            self._emit_long(terminator=0)
-        elif self._pending:
-            self._emit_lines([bytes(self._pending)])
-            self._pending = bytearray()
-            # _emit_lines stepped over a newline that this last line does not have.
-            self._offset -= 1
-
-    def _take(self, max_records: int) -> RawBatch:
-        start = self._start
-        end = min(start + max_records, len(self._payloads))
-        if end == start:
-            return RawBatch()
-        batch = RawBatch(self._payloads[start:end], self._positions[start:end])
-        self._returned_total += end - start
-        if end == len(self._payloads):
-            self._payloads = []
-            self._positions = []
-            self._start = 0
-            self._resume = (self._line, self._offset)
-        else:
-            following = self._positions[end]
-            self._resume = (following["line"], following["offset"])
-            if 2 * end >= len(self._payloads):
-                # Drop the returned prefix once it is at least half the lists, or they
-                # would grow with the whole stream. The records moved are never more
-                # than those dropped, so this costs O(1) per record on average.
-                del self._payloads[:end]
-                del self._positions[:end]
-                self._start = 0
-            else:
-                self._start = end
-        while self._arrivals and self._arrivals[0][0] <= self._returned_total:
-            self._arrivals.popleft()
-        return batch
-
     # -- resuming ---------------------------------------------------------------------
 
     def _validated_token(self, token: dict[str, Any]) -> tuple[int, int]:
@@ -472,250 +298,3 @@ class LineSource(Source):
                 source=self.name,
             )
         return line, offset
-
-
-class StdinSource(LineSource):
-    """Records from standard input (URI ``-``).
-
-    Stdin cannot be rewound, so :meth:`seek` accepts only the start of the
-    stream and :attr:`resumable` is False. The descriptor is not closed by
-    :meth:`close`.
-
-    Raises
-    ------
-    InputError
-        Stdin is closed (``stream-detect run <&-``).
-    """
-
-    resumable = False
-
-    def __init__(
-        self,
-        *,
-        uri: str = "-",
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-        read_size: int | None = None,
-    ) -> None:
-        try:
-            os.fstat(0)
-        except OSError as error:
-            raise InputError(
-                f"stdin is closed ({error.strerror}); pipe or redirect the input into "
-                "it, or read a file with file:PATH",
-                source="<stdin>",
-            ) from None
-        super().__init__(
-            0,
-            uri=uri,
-            name="<stdin>",
-            max_line_bytes=max_line_bytes,
-            read_size=read_size,
-        )
-
-    def seek(self, token: dict[str, Any]) -> None:
-        """Accept only the start of the stream; stdin cannot go back to a saved position.
-
-        Raises
-        ------
-        InputError
-            For any token but ``{"line": 1, "offset": 0}``.
-        """
-        line, offset = self._validated_token(token)
-        if (line, offset) != (1, 0) or self._read_offset != 0:
-            raise InputError(
-                f"stdin cannot resume from a saved position (line {line}, offset {offset}); "
-                "read the input with file:PATH to resume after a restart",
-                source=self.name,
-            )
-
-
-class FileSource(LineSource):
-    """Records from a file (URI ``file:PATH``), optionally followed as it grows.
-
-    Parameters
-    ----------
-    path
-        The file to read. It must exist.
-    follow
-        Keep reading new lines as they are appended, like ``tail -f`` (the file
-        is followed by descriptor, so a rename-and-recreate rotation is not
-        seen; a truncation raises :class:`~stream_detect.errors.InputError`).
-    max_line_bytes, read_size, poll_interval_s
-        As for :class:`LineSource`.
-    uri
-        The URI as written; defaults to ``file:PATH``.
-
-    :attr:`resumable` is True for a regular file, False for anything else that
-    can be opened by name (a named pipe, a character device), since only a
-    regular file can go back to a saved offset.
-
-    Raises
-    ------
-    InputError
-        The file is missing, unreadable or a directory; the message names it.
-
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.jsonl"
-    >>> _ = path.write_bytes(b'{"x": 1}\\n{"x": 2}\\n{"x": 3}\\n')
-    >>> source = FileSource(path)
-    >>> source.format_hint, source.resumable
-    ('json', True)
-    >>> source.read_batch(2, linger_s=0.1, timeout_s=1.0).payloads
-    [b'{"x": 1}', b'{"x": 2}']
-    >>> token = source.resume_token(); token
-    {'line': 3, 'offset': 18}
-    >>> source.close()
-    >>> again = FileSource(path)
-    >>> again.seek(token)
-    >>> batch = again.read_batch(10, linger_s=0.1, timeout_s=1.0)
-    >>> batch.payloads, batch.positions, again.exhausted
-    ([b'{"x": 3}'], [{'line': 3, 'offset': 18}], True)
-    >>> again.close()
-    """
-
-    resumable = True
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        follow: bool = False,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-        read_size: int | None = None,
-        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
-        uri: str | None = None,
-    ) -> None:
-        name = os.fspath(path)
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise InputError("no such file", source=name) from None
-        except PermissionError:
-            raise InputError("permission denied", source=name) from None
-        except OSError as error:
-            raise InputError(f"cannot open: {error.strerror}", source=name) from None
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            os.close(fd)
-            raise InputError("is a directory, not a file", source=name)
-        self._seekable = stat.S_ISREG(mode)
-        self.resumable = self._seekable
-        info = os.fstat(fd)
-        self._identity = (info.st_dev, info.st_ino)
-        # (length, SHA-256) of the first bytes, cached: they do not change while read.
-        self._head: tuple[int, str] | None = None
-        super().__init__(
-            fd,
-            uri=uri if uri is not None else f"file:{name}",
-            name=name,
-            follow=follow,
-            max_line_bytes=max_line_bytes,
-            read_size=read_size,
-            poll_interval_s=poll_interval_s,
-            format_hint=format_for_path(name),
-            close_fd=True,
-        )
-
-    def identity(self) -> dict[str, Any]:
-        """What tells this file from another, to keep with a resume token.
-
-        ``device`` and ``inode`` name the file; ``head_bytes`` and ``head_sha256``
-        are the length and SHA-256 of its first bytes (up to
-        :data:`IDENTITY_BYTES`, never past the current resume position). A
-        token merged with these makes :meth:`seek` refuse another file.
-
-        >>> import tempfile, pathlib
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.jsonl"
-        >>> _ = path.write_bytes(b'{"x": 1}\\n{"x": 2}\\n')
-        >>> source = FileSource(path)
-        >>> _ = source.read_batch(1, linger_s=0.0, timeout_s=1.0)
-        >>> token = {**source.resume_token(), **source.identity()}
-        >>> token["head_bytes"]
-        9
-        >>> source.close()
-        >>> _ = path.write_bytes(b'{"y": 1}\\n{"y": 2}\\n')
-        >>> FileSource(path).seek(token)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        stream_detect.errors.InputError: ...: cannot resume: its first bytes differ ...
-        """
-        if not self._seekable:
-            return {}
-        length = min(self._resume[1], IDENTITY_BYTES)
-        if self._head is None or self._head[0] != length:
-            self._head = (length, self._head_digest(length))
-        return {
-            "device": self._identity[0],
-            "inode": self._identity[1],
-            "head_bytes": length,
-            "head_sha256": self._head[1],
-        }
-
-    def _head_digest(self, length: int) -> str:
-        import hashlib  # only a checkpointed file's identity needs it
-
-        return hashlib.sha256(os.pread(self._fd, length, 0)).hexdigest()
-
-    def _check_identity(self, token: dict[str, Any]) -> None:
-        """Refuse a token taken in another file (a token without identity is trusted)."""
-        length, digest = token.get("head_bytes"), token.get("head_sha256")
-        if length is None and digest is None:
-            return
-        if (
-            type(length) is not int
-            or not 0 <= length <= IDENTITY_BYTES
-            or not isinstance(digest, str)
-        ):
-            raise InputError(
-                f"resume token {token!r} has a malformed file identity", source=self.name
-            )
-        same_file = (token.get("device"), token.get("inode")) == self._identity
-        if self._head_digest(length) != digest:
-            raise InputError(
-                "cannot resume: its first bytes differ from those of the file the checkpoint "
-                "was written for (replaced or rewritten); use a new checkpoint file",
-                source=self.name,
-            )
-        if not same_file:
-            raise InputError(
-                "cannot resume: it is not the file the checkpoint was written for (another "
-                "device or inode, e.g. a copy or a rotated file); use a new checkpoint file",
-                source=self.name,
-            )
-
-    def seek(self, token: dict[str, Any]) -> None:
-        """Continue after the position ``token`` describes (from :meth:`resume_token`).
-
-        The next record gets line number ``token["line"]`` and starts at byte
-        ``token["offset"]``. Meant to be called before the first read; called
-        later, it drops whatever was buffered.
-
-        Raises
-        ------
-        InputError
-            The token is malformed, lies beyond the end of the file, or does not
-            fall at the start of a line; the token names another file (other
-            device or inode, or other first bytes: the file was replaced or
-            rewritten); or the file is not a regular file (a named pipe cannot seek).
-        """
-        line, offset = self._validated_token(token)
-        if not self._seekable:
-            raise InputError("cannot resume: not a regular file", source=self.name)
-        size = os.fstat(self._fd).st_size
-        if offset > size:
-            raise InputError(
-                f"cannot resume at byte {offset} (line {line}): the file has only {size} bytes; "
-                "was it replaced or truncated since the checkpoint?",
-                source=self.name,
-            )
-        # The byte before a line start is a newline; the end of a file whose last
-        # line had none is the one other place a token can point to.
-        if 0 < offset < size and os.pread(self._fd, 1, offset - 1) != b"\n":
-            raise InputError(
-                f"cannot resume at byte {offset} (line {line}): it is not the start of a "
-                "line; was the file replaced since the checkpoint?",
-                source=self.name,
-            )
-        self._check_identity(token)
-        os.lseek(self._fd, offset, os.SEEK_SET)
-        self._reset(line, offset)

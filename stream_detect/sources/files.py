@@ -1,0 +1,216 @@
+"""A file as a line source (URI ``file:PATH``).
+
+The file is read or followed as it grows, and a resume token carries what
+identifies the file, so a restart resumes only in the file it was taken in.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+from stream_detect.errors import InputError
+from stream_detect.formats import format_for_path
+from stream_detect.sources.lines import (
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_POLL_INTERVAL_S,
+    LineSource,
+)
+
+__all__ = ["IDENTITY_BYTES", "FileSource"]
+
+#: Leading bytes of a file whose hash a resume token carries, to recognise the file.
+IDENTITY_BYTES = 4096
+
+
+class FileSource(LineSource):
+    """Records from a file (URI ``file:PATH``), optionally followed as it grows.
+
+    Parameters
+    ----------
+    path
+        The file to read. It must exist.
+    follow
+        Keep reading new lines as they are appended, like ``tail -f`` (the file
+        is followed by descriptor, so a rename-and-recreate rotation is not
+        seen; a truncation raises :class:`~stream_detect.errors.InputError`).
+    max_line_bytes, read_size, poll_interval_s
+        As for :class:`LineSource`.
+    uri
+        The URI as written; defaults to ``file:PATH``.
+
+    :attr:`resumable` is True for a regular file, False for anything else that
+    can be opened by name (a named pipe, a character device), since only a
+    regular file can go back to a saved offset.
+
+    Raises
+    ------
+    InputError
+        The file is missing, unreadable or a directory; the message names it.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.jsonl"
+    >>> _ = path.write_bytes(b'{"x": 1}\\n{"x": 2}\\n{"x": 3}\\n')
+    >>> source = FileSource(path)
+    >>> source.format_hint, source.resumable
+    ('json', True)
+    >>> source.read_batch(2, linger_s=0.1, timeout_s=1.0).payloads
+    [b'{"x": 1}', b'{"x": 2}']
+    >>> token = source.resume_token(); token
+    {'line': 3, 'offset': 18}
+    >>> source.close()
+    >>> again = FileSource(path)
+    >>> again.seek(token)
+    >>> batch = again.read_batch(10, linger_s=0.1, timeout_s=1.0)
+    >>> batch.payloads, batch.positions, again.exhausted
+    ([b'{"x": 3}'], [{'line': 3, 'offset': 18}], True)
+    >>> again.close()
+    """
+
+    resumable = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        follow: bool = False,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        read_size: int | None = None,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        uri: str | None = None,
+    ) -> None:
+        name = os.fspath(path)
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise InputError("no such file", source=name) from None
+        except PermissionError:
+            raise InputError("permission denied", source=name) from None
+        except OSError as error:
+            raise InputError(f"cannot open: {error.strerror}", source=name) from None
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            os.close(fd)
+            raise InputError("is a directory, not a file", source=name)
+        self._seekable = stat.S_ISREG(mode)
+        self.resumable = self._seekable
+        info = os.fstat(fd)
+        self._identity = (info.st_dev, info.st_ino)
+        # (length, SHA-256) of the first bytes, cached: they do not change while read.
+        self._head: tuple[int, str] | None = None
+        super().__init__(
+            fd,
+            uri=uri if uri is not None else f"file:{name}",
+            name=name,
+            follow=follow,
+            max_line_bytes=max_line_bytes,
+            read_size=read_size,
+            poll_interval_s=poll_interval_s,
+            format_hint=format_for_path(name),
+            close_fd=True,
+        )
+
+    def identity(self) -> dict[str, Any]:
+        """What tells this file from another, to keep with a resume token.
+
+        ``device`` and ``inode`` name the file; ``head_bytes`` and ``head_sha256``
+        are the length and SHA-256 of its first bytes (up to
+        :data:`IDENTITY_BYTES`, never past the current resume position). A
+        token merged with these makes :meth:`seek` refuse another file.
+
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.jsonl"
+        >>> _ = path.write_bytes(b'{"x": 1}\\n{"x": 2}\\n')
+        >>> source = FileSource(path)
+        >>> _ = source.read_batch(1, linger_s=0.0, timeout_s=1.0)
+        >>> token = {**source.resume_token(), **source.identity()}
+        >>> token["head_bytes"]
+        9
+        >>> source.close()
+        >>> _ = path.write_bytes(b'{"y": 1}\\n{"y": 2}\\n')
+        >>> FileSource(path).seek(token)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        stream_detect.errors.InputError: ...: cannot resume: its first bytes differ ...
+        """
+        if not self._seekable:
+            return {}
+        length = min(self._resume[1], IDENTITY_BYTES)
+        if self._head is None or self._head[0] != length:
+            self._head = (length, self._head_digest(length))
+        return {
+            "device": self._identity[0],
+            "inode": self._identity[1],
+            "head_bytes": length,
+            "head_sha256": self._head[1],
+        }
+
+    def _head_digest(self, length: int) -> str:
+        import hashlib  # only a checkpointed file's identity needs it
+
+        return hashlib.sha256(os.pread(self._fd, length, 0)).hexdigest()
+
+    def _check_identity(self, token: dict[str, Any]) -> None:
+        """Refuse a token taken in another file (a token without identity is trusted)."""
+        length, digest = token.get("head_bytes"), token.get("head_sha256")
+        if length is None and digest is None:
+            return
+        if (
+            type(length) is not int
+            or not 0 <= length <= IDENTITY_BYTES
+            or not isinstance(digest, str)
+        ):
+            raise InputError(
+                f"resume token {token!r} has a malformed file identity", source=self.name
+            )
+        same_file = (token.get("device"), token.get("inode")) == self._identity
+        if self._head_digest(length) != digest:
+            raise InputError(
+                "cannot resume: its first bytes differ from those of the file the checkpoint "
+                "was written for (replaced or rewritten); use a new checkpoint file",
+                source=self.name,
+            )
+        if not same_file:
+            raise InputError(
+                "cannot resume: it is not the file the checkpoint was written for (another "
+                "device or inode, e.g. a copy or a rotated file); use a new checkpoint file",
+                source=self.name,
+            )
+
+    def seek(self, token: dict[str, Any]) -> None:
+        """Continue after the position ``token`` describes (from :meth:`resume_token`).
+
+        The next record gets line number ``token["line"]`` and starts at byte
+        ``token["offset"]``. Meant to be called before the first read; called
+        later, it drops whatever was buffered.
+
+        Raises
+        ------
+        InputError
+            The token is malformed, lies beyond the end of the file, or does not
+            fall at the start of a line; the token names another file (other
+            device or inode, or other first bytes: the file was replaced or
+            rewritten); or the file is not a regular file (a named pipe cannot seek).
+        """
+        line, offset = self._validated_token(token)
+        if not self._seekable:
+            raise InputError("cannot resume: not a regular file", source=self.name)
+        size = os.fstat(self._fd).st_size
+        if offset > size:
+            raise InputError(
+                f"cannot resume at byte {offset} (line {line}): the file has only {size} bytes; "
+                "was it replaced or truncated since the checkpoint?",
+                source=self.name,
+            )
+        # The byte before a line start is a newline; the end of a file whose last
+        # line had none is the one other place a token can point to.
+        if 0 < offset < size and os.pread(self._fd, 1, offset - 1) != b"\n":
+            raise InputError(
+                f"cannot resume at byte {offset} (line {line}): it is not the start of a "
+                "line; was the file replaced since the checkpoint?",
+                source=self.name,
+            )
+        self._check_identity(token)
+        os.lseek(self._fd, offset, os.SEEK_SET)
+        self._reset(line, offset)
