@@ -64,6 +64,16 @@ class FeedbackLabels:
         labels = run.labels
         if labels is None or labels.exhausted or run.detector is None:
             return False
+        return self.apply_waiting(labels)
+
+    def apply_waiting(self, labels: Source) -> bool:
+        """Read the records waiting in ``labels`` now and apply them; False if there were none.
+
+        Each label is joined (:meth:`join`) or held for its event; a record that is
+        not feedback, or a label dropped from the held ones, goes to the dead letters.
+        The labels source's position is committed after them.
+        """
+        run = self.run
         batch = labels.read_batch(LABELS_PER_TURN, 0.0, 0.0)
         if not len(batch):
             return False

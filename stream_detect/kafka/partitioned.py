@@ -35,18 +35,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stream_detect.errors import ConfigError, InputError, OutputError
-from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
 from stream_detect.kafka.address import message_fields
 from stream_detect.kafka.feed import PartitionFeed
 from stream_detect.kafka.observed import PartitionedSidecar
 from stream_detect.kafka.sink import KafkaSink
 from stream_detect.kafka.source import KafkaSource, Partition
+from stream_detect.label_feedback import FeedbackLabels
 from stream_detect.pipeline import Pipeline, Summary
 from stream_detect.recent import Feedback, HeldFeedback
-from stream_detect.records import BadRecord
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sidecar import Sidecar
 from stream_detect.sinks import open_sink
@@ -54,14 +53,15 @@ from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
 from stream_detect.sources.base import RawBatch, Source
 
+if TYPE_CHECKING:
+    from stream_detect.detector import Detector
+
 __all__ = ["PartitionFeed", "PartitionedRun", "state_file_name"]
 
 #: Longest a read waits for a first record before the timers are looked at again.
 _POLL_S = 0.1
 #: Longest a read may block, so a stop request is honoured within about this.
 _MAX_WAIT_S = 1.0
-#: Feedback label records read per loop turn at most.
-_LABELS_PER_TURN = 10_000
 
 
 def state_file_name(partition: Partition) -> str:
@@ -88,7 +88,7 @@ class PartitionedRun:
     """
 
     #: No detector of its own (each partition's pipeline has one); a reload sees None.
-    detector = None
+    detector: Detector | None = None
 
     def __init__(
         self,
@@ -133,6 +133,7 @@ class PartitionedRun:
         # Labels whose event no partition has seen yet; every partition's pipeline
         # looks here for its new events' ids.
         self.held_feedback = HeldFeedback(detector.id_memory)
+        self.feedback = _AnyPartitionLabels(self)
         self._retired_retunes = 0
         self.stop: threading.Event | None = None
         # False once a result could not be delivered: from then on nothing may be
@@ -239,7 +240,7 @@ class PartitionedRun:
             for pipeline in self.pipelines.values():
                 pipeline.checkpoint()
             self._commit(list(self.feeds.values()))
-            self._release_held_feedback()
+            self.feedback.release_held()
         except (OutputError, InputError):
             # What was not delivered must be neither committed nor checkpointed.
             delivered = self._delivered = False
@@ -271,46 +272,8 @@ class PartitionedRun:
 
     def _poll_labels(self) -> None:
         """Give each waiting feedback label to the partition that remembers its event."""
-        if self.labels is None:
-            return
-        batch = self.labels.read_batch(_LABELS_PER_TURN, 0.0, 0.0)
-        if not len(batch):
-            return
-        settings = self.detector_settings
-        dead = []
-        for payload, position in zip(batch.payloads, batch.positions, strict=True):
-            if not payload.strip():
-                continue
-            parsed = parse_feedback(payload, settings.id_field or "", settings.label_field or "")
-            if isinstance(parsed, str):
-                self.summary.bad_feedback += 1
-                dead.append(BadRecord(position, parsed, payload).to_dict())
-                continue
-            # The event's partition is the one whose detector remembers its id.
-            detectors = [p.detector for p in self.pipelines.values() if p.detector is not None]
-            if any(detector.add_feedback(*parsed) for detector in detectors):
-                self.summary.feedback_labels += 1
-                continue
-            dropped = self.held_feedback.hold(Feedback(parsed[0], parsed[1], position, payload))
-            if dropped is not None:
-                dead.append(self._unmatched(dropped))
-        self._write_dead(dead)
-        self.labels.commit(self.labels.resume_token())
-
-    def _unmatched(self, feedback: Feedback) -> dict[str, Any]:
-        """The dead letter of a label whose event was not found (and is counted)."""
-        self.summary.unmatched_feedback += 1
-        reason = unmatched_feedback_reason(feedback.event_id, self.detector_settings.id_memory)
-        return BadRecord(feedback.position, reason, feedback.payload).to_dict()
-
-    def _write_dead(self, dead: list[dict[str, Any]]) -> None:
-        if dead:
-            self.dead_letter.write_batch(dead)
-            self.dead_letter.flush()
-
-    def _release_held_feedback(self) -> None:
-        """Send the labels still held to the dead letters: held labels are not checkpointed."""
-        self._write_dead([self._unmatched(f) for f in self.held_feedback.drain()])
+        if self.labels is not None:
+            self.feedback.apply_waiting(self.labels)
 
     def _close(self, delivered: bool) -> None:
         for closer in (self.sink.close, self.dead_letter.close):
@@ -362,6 +325,24 @@ class PartitionedRun:
         }
         if len(detectors) > 1:
             self.summary.detector["by_partition"] = detectors
+
+
+class _AnyPartitionLabels(FeedbackLabels):
+    """Feedback labels joined in whichever partition's detector remembers the event."""
+
+    def __init__(self, run: PartitionedRun) -> None:
+        super().__init__(run)
+        self.partitioned = run
+
+    def join(self, feedback: Feedback) -> bool:
+        """Label the event in the partition that remembers it; False if none does."""
+        # The event's partition is the one whose detector remembers its id.
+        pipelines = self.partitioned.pipelines.values()
+        detectors = [p.detector for p in pipelines if p.detector is not None]
+        if any(detector.add_feedback(feedback.event_id, feedback.label) for detector in detectors):
+            self.partitioned.summary.feedback_labels += 1
+            return True
+        return False
 
 
 def run_partitioned(
