@@ -40,7 +40,8 @@ from numpy.typing import NDArray
 
 from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
-from stream_detect.errors import ConfigError, ModelError
+from stream_detect.detector_state import detector_state, restore_detector, settings_fingerprint
+from stream_detect.errors import ConfigError
 from stream_detect.fitted_model import FittedModel
 from stream_detect.keyed_bank import KeyedBank
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, KeyState, groups
@@ -459,37 +460,11 @@ class Detector:
 
     def to_dict(self) -> dict[str, Any]:
         """The whole learned state, JSON-able; :meth:`restore` brings it back exactly."""
-        tuner = self.tuner
-        return {
-            **self._fingerprint(),
-            **tuner.to_dict(),
-            "counters": {
-                "events": tuner.events,
-                "alerts": self.alerts,
-                "retunes": tuner.retunes,
-                "evicted": self.models.evicted,
-                "relearned": self.policy.relearned,
-                "labels_since_retune": tuner.labels_since_retune,
-                "next_retune_at": tuner.next_retune_at,
-            },
-            "models": self.models.to_list(),
-            "recent_events": self.recent_events.to_dict(),
-        }
+        return detector_state(self, self._fingerprint())
 
     def _fingerprint(self) -> dict[str, Any]:
         """The settings a saved state only means something under."""
-        return {
-            "features": list(self.features),
-            "model": self.settings.model,
-            "keyed": self.keyed,
-            "key_field": self.settings.key_field,
-            "half_life": self.settings.half_life,
-            "transforms": self.transforms.to_dict(),
-            "variance_floor": self.settings.variance_floor,
-            "score_rule": self.rule,
-            "prior": self.settings.prior,
-            "direction": self.settings.direction or {},
-        }
+        return settings_fingerprint(self)
 
     def restore(self, data: dict[str, Any]) -> None:
         """Load a state written by :meth:`to_dict`; :class:`ModelError` if it was made otherwise.
@@ -498,31 +473,7 @@ class Detector:
         saved run was given replaces the saved threshold (see
         :meth:`ThresholdTuner.restore`).
         """
-        for name, value in self._fingerprint().items():
-            if data.get(name) != value:
-                raise ModelError(
-                    f"checkpoint was written with {name} = {data.get(name)!r}, "
-                    f"this run has {value!r}; use a new checkpoint file or the same settings"
-                )
-        if not model_kind(self.settings.model).checkpointable:
-            raise ModelError(f"a {self.settings.model} model cannot be restored from a checkpoint")
-        try:
-            counters = data["counters"]
-            self.tuner.restore(data, counters)
-            self.alerts = int(counters["alerts"])
-            self.models.evicted = int(counters["evicted"])
-            self.policy.relearned = int(counters["relearned"])
-            self.models.clear()
-            for entry in data["models"]:
-                state = KeyState(self._new_model())
-                state.model.restore(entry["state"])
-                state.learned = int(entry["learned"])
-                state.run_length = int(entry["run_length"])
-                state.pending = [np.asarray(p, dtype=np.float64) for p in entry["pending"]]
-                self.models.put(str(entry["key"]), state)
-            self.recent_events.restore(data["recent_events"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"checkpoint state is malformed: {exc!r}") from exc
+        restore_detector(self, data, self._fingerprint(), self._new_model)
 
 
 def score_rule(settings: DetectorSettings) -> ScoreRule:

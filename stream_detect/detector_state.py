@@ -1,0 +1,112 @@
+"""A detector's checkpoint: its learned state as JSON-able data, and loading it back.
+
+:func:`detector_state` writes everything a :class:`~stream_detect.detector.Detector`
+has learned (threshold, counters, models, remembered events) together with the
+settings it only means something under (:func:`settings_fingerprint`);
+:func:`restore_detector` refuses a state written under other settings and
+loads the rest exactly, so a restarted run goes on as if it never stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stream_detect.errors import ModelError
+from stream_detect.keyed_models import KeyState
+from stream_detect.models import Model, model_kind
+
+if TYPE_CHECKING:
+    from stream_detect.detector import Detector
+
+__all__ = ["detector_state", "restore_detector", "settings_fingerprint"]
+
+
+def settings_fingerprint(detector: Detector) -> dict[str, Any]:
+    """The settings a saved state of ``detector`` only means something under."""
+    return {
+        "features": list(detector.features),
+        "model": detector.settings.model,
+        "keyed": detector.keyed,
+        "key_field": detector.settings.key_field,
+        "half_life": detector.settings.half_life,
+        "transforms": detector.transforms.to_dict(),
+        "variance_floor": detector.settings.variance_floor,
+        "score_rule": detector.rule,
+        "prior": detector.settings.prior,
+        "direction": detector.settings.direction or {},
+    }
+
+
+def detector_state(detector: Detector, fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """The whole learned state of ``detector``, JSON-able, with its settings' ``fingerprint``.
+
+    >>> from stream_detect.detector import Detector
+    >>> from stream_detect.settings import DetectorSettings
+    >>> detector = Detector(DetectorSettings(), ("x",))
+    >>> _ = detector.process(np.array([[1.0], [2.0]]))
+    >>> state = detector_state(detector, settings_fingerprint(detector))
+    >>> state["counters"]["events"], state["features"]
+    (2, ['x'])
+    """
+    tuner = detector.tuner
+    return {
+        **fingerprint,
+        **tuner.to_dict(),
+        "counters": {
+            "events": tuner.events,
+            "alerts": detector.alerts,
+            "retunes": tuner.retunes,
+            "evicted": detector.models.evicted,
+            "relearned": detector.policy.relearned,
+            "labels_since_retune": tuner.labels_since_retune,
+            "next_retune_at": tuner.next_retune_at,
+        },
+        "models": detector.models.to_list(),
+        "recent_events": detector.recent_events.to_dict(),
+    }
+
+
+def restore_detector(
+    detector: Detector,
+    data: dict[str, Any],
+    fingerprint: dict[str, Any],
+    new_model: Callable[[], Model],
+) -> None:
+    """Load ``data`` (from :func:`detector_state`) into ``detector``.
+
+    ``new_model`` builds each restored key's empty model before its state is loaded.
+
+    Raises
+    ------
+    ModelError
+        ``data`` was written under settings other than ``fingerprint``, the
+        model kind cannot be restored, or ``data`` is malformed.
+    """
+    for name, value in fingerprint.items():
+        if data.get(name) != value:
+            raise ModelError(
+                f"checkpoint was written with {name} = {data.get(name)!r}, "
+                f"this run has {value!r}; use a new checkpoint file or the same settings"
+            )
+    if not model_kind(detector.settings.model).checkpointable:
+        raise ModelError(f"a {detector.settings.model} model cannot be restored from a checkpoint")
+    try:
+        counters = data["counters"]
+        detector.tuner.restore(data, counters)
+        detector.alerts = int(counters["alerts"])
+        detector.models.evicted = int(counters["evicted"])
+        detector.policy.relearned = int(counters["relearned"])
+        detector.models.clear()
+        for entry in data["models"]:
+            state = KeyState(new_model())
+            state.model.restore(entry["state"])
+            state.learned = int(entry["learned"])
+            state.run_length = int(entry["run_length"])
+            state.pending = [np.asarray(p, dtype=np.float64) for p in entry["pending"]]
+            detector.models.put(str(entry["key"]), state)
+        detector.recent_events.restore(data["recent_events"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"checkpoint state is malformed: {exc!r}") from exc
