@@ -259,7 +259,7 @@ class Detector:
             if (due and self.tuner.can_choose()) or (
                 self.tuner.accept_after != self.policy.accept_after
             ):
-                self._score(X, labels, keys, scored, stop, out)
+                self._process_segment(X, labels, keys, scored, stop, out)
                 scored = stop
             # With timestamps the acceptance time is a duration, in events at the stream's rate.
             self.policy.accept_after = self.tuner.accept_after
@@ -267,25 +267,12 @@ class Detector:
                 self.retune()
             start = stop
         if scored < rows:
-            self._score(X, labels, keys, scored, rows, out)
+            self._process_segment(X, labels, keys, scored, rows, out)
         if ids is not None:
             self.recent_events.add(ids, keys, X)
         self.alerts += int(np.count_nonzero(out.alert))
         self.tick()
         return out
-
-    def _score(
-        self,
-        X: Array,
-        labels: Int8Array,
-        keys: list[str] | None,
-        start: int,
-        stop: int,
-        out: Detections,
-    ) -> None:
-        """Score and learn rows ``[start, stop)``, and show their scores to the tuner."""
-        self._process_segment(X, labels, keys, start, stop, out)
-        self.tuner.observe(out.score[start:stop], out.alert[start:stop], out.warmup[start:stop])
 
     def _process_segment(
         self,
@@ -296,7 +283,7 @@ class Detector:
         stop: int,
         out: Detections,
     ) -> None:
-        """Score and learn rows ``[start, stop)``, all under the same log ε."""
+        """Score and learn rows ``[start, stop)``, all under the same log ε; show the tuner."""
         log_epsilon = self.tuner.log_epsilon
         if isinstance(self.models, KeyedBank):
             assert keys is not None
@@ -316,6 +303,7 @@ class Detector:
                         state, X, labels, rows, log_epsilon, out, self._explain
                     )
                 self.models.mark_seen(piece)
+        self.tuner.observe(out.score[start:stop], out.alert[start:stop], out.warmup[start:stop])
 
     def _add_labelled(
         self, X: Array, labels: Int8Array, keys: list[str] | None, start: int, stop: int
