@@ -49,11 +49,11 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from stream_detect.errors import ConfigError
+from stream_detect.setting_combinations import check_run_with_detector
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.validation import (
     NONE_TEXT,
     FieldSpec,
-    check_run_with_detector,
     check_value,
     did_you_mean,
     expected_text,

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_detect.models import MODEL_PATTERN
-from stream_detect.validation import check_detector, check_fields, check_run_with_detector
+from stream_detect.setting_combinations import check_detector, check_run_with_detector
+from stream_detect.validation import check_fields
 
 __all__ = [
     "DEFAULT_ACCEPT_AFTER",
