@@ -409,8 +409,3 @@ class KeyedBank(Mapping[str, KeyState]):
             self.pending[slot] = [np.asarray(p, dtype=np.float64) for p in state.pending]
         else:
             self.pending.pop(slot, None)
-
-    def memory_bytes(self) -> int:
-        """Bytes of the per-key arrays (not the key map)."""
-        arrays = (self.n, self.mean, self.second, self.learned, self.run_length)
-        return sum(int(a.nbytes) for a in arrays)
