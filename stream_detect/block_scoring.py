@@ -34,6 +34,9 @@ Explainer = Callable[[KeyState, Array, ScoreBlock, BoolArray, IntArray, Detectio
 
 #: Smallest block re-scored after a flagged event changed what is learned.
 _MIN_BLOCK = 32
+#: Relative margin by which a row's tail floor must clear log ε to skip its exact
+#: tail: far above the rounding of either (about 1e-10 relative).
+_FLOOR_MARGIN = 1e-6
 
 
 class BlockScoring:
@@ -55,10 +58,43 @@ class BlockScoring:
     rule: ScoreRule
     #: Flagged events learned after all because their run lasted.
     relearned: int
+    #: True: every row's score and log tail are written; False: only the alerts'.
+    every_score: bool
 
     def scores(self, block: ScoreBlock) -> Array:
         """The scores alerts are decided on (see :meth:`ScoreBlock.decision`)."""
         return block.decision(self.rule)
+
+    def decide(self, block: ScoreBlock, threshold: float) -> Array:
+        """Scores that decide alerts against ``threshold`` exactly, NaN where a bound sufficed.
+
+        Under the tail rule a row whose cheap floor on the prior's tail (see
+        :meth:`~stream_detect.prior.DeferredTails.floor`) clears the threshold
+        cannot alert: its exact tail is left for :meth:`written_scores`.
+        """
+        if self.rule != "tail" or block.deferred is None or block.model_score is not None:
+            return self.scores(block)
+        floor = block.deferred.floor()
+        doubt = np.flatnonzero(floor < threshold + _FLOOR_MARGIN * (1.0 + abs(threshold)))
+        score = np.full(floor.shape, np.nan)
+        score[doubt] = block.deferred.at(doubt)
+        return score
+
+    def written_scores(
+        self, block: ScoreBlock, score: Array, alert: BoolArray, rows: IntArray
+    ) -> tuple[Array, Array]:
+        """The scores and log tails of ``rows`` of ``block`` as they are written.
+
+        ``score`` is :meth:`decide`'s. Every row's are exact, or with
+        ``every_score`` False only the alerts' (NaN for the other rows): their
+        tails are what costs, and a caller that writes alerts only never reads them.
+        """
+        exact = rows if self.every_score else rows[alert[rows]]
+        tail = np.full(rows.shape, np.nan)
+        tail[np.searchsorted(rows, exact)] = block.tail_at(exact)
+        if self.rule == "tail" and block.model_score is None:
+            return tail, tail
+        return score[rows], tail
 
     def _score_in_blocks(
         self,
@@ -86,15 +122,16 @@ class BlockScoring:
             learn_here = learnable[begin:end]
             learned_before = state.learned + exclusive_cumsum(learn_here.astype(np.int64))
             warm = learned_before < self.min_samples
-            score = self.scores(block)
+            score = self.decide(block, threshold)
             alert = ~warm & (score < threshold)
             trigger = self._first_trigger(state, alert, learn_here)
             accepted = (end - begin) if trigger is None else trigger + 1
             done = rows[begin : begin + accepted]
             out.log_p[done] = block.log_p[:accepted]
-            out.score[done] = score[:accepted]
+            written, tail = self.written_scores(block, score, alert, np.arange(accepted))
+            out.score[done] = written
             out.distance_sq[done] = block.distance_sq[:accepted]
-            out.log_tail[done] = block.tail[:accepted]
+            out.log_tail[done] = tail
             out.log_epsilon[done] = shown
             out.alert[done] = alert[:accepted]
             out.warmup[done] = warm[:accepted]

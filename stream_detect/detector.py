@@ -227,6 +227,8 @@ class Detector:
         keys: list[str] | None = None,
         ids: list[str | None] | None = None,
         timestamps: Sequence[Any] | None = None,
+        *,
+        every_score: bool = True,
     ) -> Detections:
         """Score, threshold and learn a batch of transformed rows, in order.
 
@@ -236,7 +238,11 @@ class Detector:
         feedback labels (None: none); ``timestamps`` the events' times as
         written, which only time-series features read
         (:class:`~stream_detect.series.SeriesDetector`). The result for each
-        row is the same whatever the batch boundaries.
+        row is the same whatever the batch boundaries. With ``every_score``
+        False only the rows that raise an alert get their ``score`` and
+        ``log_tail`` (NaN for the others, whose decisions are the same): for a
+        caller that writes alerts only, it saves the exact tails of the rows
+        a cheap bound clears.
         """
         rows = X.shape[0] if X.ndim >= 1 else 0
         if labels is None:
@@ -246,6 +252,8 @@ class Detector:
         labelled = labels >= 0
         # A restored checkpoint may carry an acceptance time read from the event rate.
         self.policy.accept_after = self.tuner.accept_after
+        # An alert budget learns from every row's score.
+        self.policy.every_score = every_score or self.tuner.budget is not None
         start = scored = 0
         while start < rows:
             stop = start + self.tuner.rows_until_due(labelled[start:])

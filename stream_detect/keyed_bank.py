@@ -231,8 +231,8 @@ class KeyedBank(Mapping[str, KeyState]):
             self.learned[slots][row_key] + learned_within - learned_within[starts][row_key]
         )
         warm = learned_before < policy.min_samples
-        score = policy.scores(block)
         threshold = -np.inf if log_epsilon is None else log_epsilon
+        score = policy.decide(block, threshold)
         alert = ~warm & (score < threshold)
         # A key whose first learnable alert is its last row has every score right
         # already: only what that row teaches is left. Others are scored again alone.
@@ -246,9 +246,10 @@ class KeyedBank(Mapping[str, KeyState]):
         scanned = ~alone[row_key]
         done = rows[scanned]
         out.log_p[done] = block.log_p[scanned]
-        out.score[done] = score[scanned]
+        out.score[done], out.log_tail[done] = policy.written_scores(
+            block, score, alert, np.flatnonzero(scanned)
+        )
         out.distance_sq[done] = block.distance_sq[scanned]
-        out.log_tail[done] = block.tail[scanned]
         out.log_epsilon[done] = np.nan if log_epsilon is None else log_epsilon
         out.alert[done] = alert[scanned]
         out.warmup[done] = warm[scanned]

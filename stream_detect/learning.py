@@ -78,6 +78,9 @@ class LearningPolicy(BlockScoring):
         Events a model learns before it may raise alerts.
     rule
         The score alerts compare (see :meth:`ScoreBlock.decision`).
+    every_score
+        False: only the rows that raise an alert get their score and log tail
+        (the others' are NaN; their decisions are the same).
 
     Examples
     --------
@@ -94,8 +97,16 @@ class LearningPolicy(BlockScoring):
     ([False, False, False, False, True, False], 6, 1.0)
     """
 
-    def __init__(self, settings: DetectorSettings, *, min_samples: int, rule: ScoreRule) -> None:
+    def __init__(
+        self,
+        settings: DetectorSettings,
+        *,
+        min_samples: int,
+        rule: ScoreRule,
+        every_score: bool = True,
+    ) -> None:
         self.flagged = flagged_policy(settings)
+        self.every_score = every_score
         self.clip_sigma = settings.clip_sigma
         self.learn_labelled = settings.learn_labelled
         self.accept_after = settings.accept_after
@@ -185,7 +196,7 @@ class LearningPolicy(BlockScoring):
         block = model.prequential_taught(block_rows, taught, taught_mask, slots)
         learned_before = state.learned + exclusive_cumsum(taught_mask.astype(np.int64))[slots]
         warm = learned_before < self.min_samples
-        score = self.scores(block)
+        score = self.decide(block, threshold)
         alert = ~warm & (score < threshold)
         replan = plan_teaching(
             run,
@@ -204,9 +215,10 @@ class LearningPolicy(BlockScoring):
         settled = block_rows.shape[0] if differs is None else differs + 1
         done = rows[begin : begin + settled]
         out.log_p[done] = block.log_p[:settled]
-        out.score[done] = score[:settled]
+        out.score[done], out.log_tail[done] = self.written_scores(
+            block, score, alert, np.arange(settled)
+        )
         out.distance_sq[done] = block.distance_sq[:settled]
-        out.log_tail[done] = block.tail[:settled]
         out.log_epsilon[done] = np.nan if threshold == -math.inf else threshold
         out.alert[done] = alert[:settled]
         out.warmup[done] = warm[:settled]

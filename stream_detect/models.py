@@ -46,7 +46,7 @@ from stream_detect.model_kinds import (
     supports,
 )
 from stream_detect.precision import score_full_prequential
-from stream_detect.prior import NormalInverseGammaPrior
+from stream_detect.prior import DeferredTails, NormalInverseGammaPrior
 from stream_detect.stats import Prefix, RunningCovariance, RunningMoments
 from stream_detect.tails import chi2_log_sf
 
@@ -105,6 +105,8 @@ class ScoreBlock:
     log_tail: Array | None = None
     #: The statistics each row was scored against, when the model scores from running moments.
     before: Prefix | None = None
+    #: The prior's tails, computed for the rows asked for, in place of ``log_tail``.
+    deferred: DeferredTails | None = None
 
     @property
     def scale_free(self) -> Array:
@@ -119,9 +121,16 @@ class ScoreBlock:
     @property
     def tail(self) -> Array:
         """The log tail probability; NaN for every row of a model without one."""
+        return self.tail_at(np.arange(self.log_p.shape[0]))
+
+    def tail_at(self, rows: NDArray[np.intp]) -> Array:
+        """The log tail probability of ``rows`` alone (NaN for a model without one)."""
+        if self.deferred is not None:
+            return self.deferred.at(rows)
         if self.log_tail is None:
-            return np.full(self.log_p.shape, np.nan)
-        return self.log_tail
+            return np.full(rows.shape, np.nan)
+        out: Array = self.log_tail[rows]
+        return out
 
     def decision(self, rule: ScoreRule) -> Array:
         """The scores alerts are decided on under ``rule``; lower is more anomalous.
@@ -347,8 +356,9 @@ class GaussianModel(Model):
         empty = before.n <= 0
         scored.log_p[empty] = np.nan
         scored.distance_sq[empty] = np.nan
+        log_tail = deferred = None
         if self.prior is not None:
-            log_tail = self.prior.log_tails(X, before).log_p
+            deferred = self.prior.deferred_tails(X, before)
         else:
             log_tail = np.full(X.shape[0], np.nan)
             known = ~empty & np.isfinite(scored.distance_sq)
@@ -361,6 +371,7 @@ class GaussianModel(Model):
             scored.contributions,
             log_tail=log_tail,
             before=before,
+            deferred=deferred,
         )
 
     def _score_low_rank(self, X: Array, learn: BoolArray) -> ScoreBlock:

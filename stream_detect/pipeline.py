@@ -74,6 +74,10 @@ class _Closable(Protocol):
 class TurnObserver(Protocol):
     """Told after each loop turn what it did (see :mod:`stream_detect.sidecar`)."""
 
+    @property
+    def reads_scores(self) -> bool:
+        """True if :meth:`after_turn` reads every event's score, not only the alerts'."""
+
     def after_turn(
         self, pipeline: Pipeline, found: tuple[Decoded, Detections] | None, seconds: float
     ) -> None:
@@ -353,7 +357,13 @@ class Pipeline:
             if any(reason is not None for reason in reasons):
                 decoded, values = set_aside_refused(batch, decoded, values, reasons, bad)
             detections = self.detector.process(
-                values, decoded.labels, decoded.keys, decoded.ids, decoded.timestamps
+                values,
+                decoded.labels,
+                decoded.keys,
+                decoded.ids,
+                decoded.timestamps,
+                every_score=self.run_settings.emit == "all"
+                or (self.observer is not None and self.observer.reads_scores),
             )
             if decoded.ids is not None and len(self.held_feedback):
                 # Labels read before these events arrived apply now that they have.

@@ -24,6 +24,7 @@ the first event, and only matters while a feature has shown no spread.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,10 @@ from stream_detect.errors import ConfigError
 from stream_detect.stats import Prefix
 from stream_detect.tails import chi2_log_sf, student_t_log_tail
 
-__all__ = ["NormalInverseGammaPrior", "PredictiveTails"]
+__all__ = ["DeferredTails", "NormalInverseGammaPrior", "PredictiveTails"]
+
+#: log(π/2): twice -log of the bound 2φ(0) = 2/√(2π) on a two-sided tail at zero.
+_LOG_HALF_PI = math.log(math.pi / 2.0)
 
 Array = NDArray[np.float64]
 
@@ -92,10 +96,75 @@ class NormalInverseGammaPrior:
         ``before`` holds the statistics just before each row, as
         :meth:`stream_detect.stats.RunningMoments.prequential` gives them.
         """
+        tails = self.deferred_tails(X, before)
+        feature_log_p = tails.feature_log_p(np.arange(tails.rows))
+        return PredictiveTails(feature_log_p, tails.combine(feature_log_p))
+
+    def deferred_tails(self, X: Array, before: Prefix) -> DeferredTails:
+        """The rows' tails, computed for the rows asked for (see :class:`DeferredTails`)."""
         X = np.asarray(X, dtype=np.float64)
         location, scale, dof = self.predictive(before)
-        feature_log_p = student_t_log_tail((X - location) / scale, dof)
+        return DeferredTails((X - location) / scale, dof, before.n == 0)
+
+
+class DeferredTails:
+    """Combined Student-t tails of a block's rows, exact for the rows asked for.
+
+    The exact tails cost a series or continued fraction per feature and row;
+    a row whose :meth:`floor` is above the threshold cannot alert, so only the
+    rows in doubt and the rows whose score is written need them.
+
+    ``t`` (B, d) holds the standardised values, ``dof`` (B, d) the degrees of
+    freedom, ``unseen`` (B,) marks rows scored before any event (tails 0).
+
+    >>> tails = DeferredTails(np.array([[0.5, -1.0], [4.0, 6.0]]), np.full((2, 2), 1e9),
+    ...                       np.zeros(2, bool))
+    >>> exact = tails.at(np.arange(2))
+    >>> bool(np.all(tails.floor() <= exact)), exact.round(2).tolist()
+    (True, [-0.66, -26.29])
+    """
+
+    def __init__(self, t: Array, dof: Array, unseen: NDArray[np.bool_]) -> None:
+        self.t = t
+        self.dof = dof
+        self.unseen = unseen
+        self.rows = t.shape[0]
+        self._known = np.full(self.rows, np.nan)
+        self._done = np.zeros(self.rows, dtype=bool)
+
+    def floor(self) -> Array:
+        """A lower bound on each row's combined log tail, for a fraction of its cost.
+
+        For every ν, Student's t puts at least as much mass beyond ``|t|`` as
+        the standard normal (its density is below the normal's up to one
+        crossing, above it after), and the normal's two-sided tail is at least
+        ``2 φ(z) / (1 + z)`` (Birnbaum's bound on Mills' ratio, loosened). So
+        each feature's ``-2 log p_j`` is at most ``z² + 2 log(1 + z) + log(π/2)``;
+        the χ² tail of their sum bounds the Fisher combination from below.
+        """
+        z = np.abs(self.t)
+        d = z.shape[1]
+        statistic = np.sum(np.square(z) + 2.0 * np.log1p(z), axis=1) + d * _LOG_HALF_PI
+        statistic[self.unseen] = 0.0
+        return chi2_log_sf(statistic, 2 * d)
+
+    def at(self, rows: NDArray[np.intp]) -> Array:
+        """The exact combined log tails of ``rows`` (computed once per row)."""
+        missing = rows[~self._done[rows]]
+        if missing.size:
+            self._known[missing] = self.combine(self.feature_log_p(missing))
+            self._done[missing] = True
+        out: Array = self._known[rows]
+        return out
+
+    def feature_log_p(self, rows: NDArray[np.intp]) -> Array:
+        """Each feature's two-sided log tail for ``rows`` (0 for a row before any event)."""
+        feature_log_p = student_t_log_tail(self.t[rows], self.dof[rows])
         # Before any event the prior alone would judge the scale of the data: no evidence.
-        feature_log_p[before.n == 0] = 0.0
+        feature_log_p[self.unseen[rows]] = 0.0
+        return feature_log_p
+
+    def combine(self, feature_log_p: Array) -> Array:
+        """Fisher's combination of per-feature log tails: ``log P(χ²_2d ≥ -2 Σ log p_j)``."""
         fisher = -2.0 * feature_log_p.sum(axis=1)
-        return PredictiveTails(feature_log_p, chi2_log_sf(fisher, 2 * X.shape[1]))
+        return chi2_log_sf(fisher, 2 * feature_log_p.shape[1])

@@ -176,10 +176,14 @@ class SeriesDetector(Detector):
         keys: list[str] | None = None,
         ids: list[str | None] | None = None,
         timestamps: Sequence[Any] | None = None,
+        *,
+        every_score: bool = True,
     ) -> Detections:
         """Derive the model's features, run the detector on them, then the likelihood rule."""
         modelled = self.derive(X, keys, timestamps)
-        out = super().process(modelled, labels, keys, ids)
+        # The likelihood's alerts show the model's log tail, whether or not it alerted.
+        every_score = every_score or self.likelihood is not None
+        out = super().process(modelled, labels, keys, ids, every_score=every_score)
         if self.likelihood is None:
             return out
         names = keys if keys is not None and self.keyed else [""] * X.shape[0]

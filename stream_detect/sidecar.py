@@ -204,6 +204,11 @@ class Sidecar:
         if pipeline.labels is not None:
             bind_fields(pipeline.labels, pipeline.detector_settings)
 
+    @property
+    def reads_scores(self) -> bool:
+        """True if every event's score goes to the metrics (the last score of each key)."""
+        return self.server is not None
+
     def request_reload(self, loader: SettingsLoader) -> None:
         """Reload settings with ``loader`` at the end of the current turn (signal-safe)."""
         self._pending = loader

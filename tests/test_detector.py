@@ -668,3 +668,47 @@ def test_an_alert_names_the_features_that_drove_it() -> None:
     assert np.flatnonzero(out.alert).tolist() == [250]
     explanation = out.contributions[250]
     assert list(explanation) == ["y", "z"] and explanation["y"] > 60
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"log_epsilon": -12.0},
+        {"key_field": "host"},
+        {"key_field": "host", "log_epsilon": -20.0},
+        {"flagged": "exclude", "accept_after": 30},
+        {"flagged": "learn", "half_life": 200.0},
+        {"model": "full"},
+    ],
+)
+def test_scoring_alerts_only_decides_and_learns_exactly_as_scoring_every_row(
+    changes: dict[str, Any],
+) -> None:
+    rng = np.random.default_rng(11)
+    X = rng.standard_t(4, size=(3000, 3))
+    X[rng.random(3000) < 0.02] += 9.0
+    X[2000:2100] += 6.0  # a level shift: a run of alerts, then acceptance
+    keys = [f"h{k}" for k in rng.integers(0, 5, size=3000)] if "key_field" in changes else None
+    settings = DetectorSettings(min_samples=20, **changes)
+    every, alerts_only = Detector(settings, ("a", "b", "c")), Detector(settings, ("a", "b", "c"))
+    alerts = 0
+    for start in range(0, 3000, 700):
+        rows = slice(start, start + 700)
+        part = keys[rows] if keys is not None else None
+        full = every.process(X[rows], keys=part)
+        some = alerts_only.process(X[rows], keys=part, every_score=False)
+        alerts += int(full.alert.sum())
+        for name in ("alert", "warmup", "n", "log_p", "distance_sq", "log_epsilon"):
+            np.testing.assert_array_equal(getattr(some, name), getattr(full, name))
+        assert some.contributions == full.contributions
+        for name in ("score", "log_tail"):
+            written = getattr(some, name)[full.alert]
+            np.testing.assert_array_equal(written, getattr(full, name)[full.alert])
+        if settings.model != "full":
+            # The tails of the rows that are not written are never computed.
+            assert np.isnan(some.log_tail[~full.alert]).all()
+    assert alerts > 20
+    assert orjson.dumps(every.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY) == orjson.dumps(
+        alerts_only.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY
+    )

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from stream_detect.errors import ConfigError
-from stream_detect.prior import NormalInverseGammaPrior
+from stream_detect.prior import DeferredTails, NormalInverseGammaPrior
 from stream_detect.stats import RunningMoments
 from tests.test_reference_data import PUBLISHED_AUC, load_odds, roc_auc
 
@@ -73,3 +75,32 @@ def test_cardio_stream_auc_is_near_the_batch_gaussian(shared_data: Path) -> None
     tails = NormalInverseGammaPrior().log_tails(X, RunningMoments(X.shape[1]).prequential(X))
     assert np.all(np.isfinite(tails.log_p)) and tails.log_p.min() > -1e4
     assert roc_auc(y, -tails.log_p) >= PUBLISHED_AUC["cardio"] + 0.001 - 0.01
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    t=st.lists(
+        st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False), min_size=1, max_size=4
+    ),
+    dof=st.floats(0.05, 1e10),
+)
+def test_the_tail_floor_never_exceeds_the_exact_tail(t: list[float], dof: float) -> None:
+    values = np.array([t])
+    tails = DeferredTails(values, np.full(values.shape, dof), np.zeros(1, bool))
+    exact = tails.at(np.arange(1))
+    assert tails.floor()[0] <= exact[0]
+    # Tight enough to be worth it: within a few units of log for Gaussian-sized values.
+    if dof > 100 and np.all(np.abs(values) < 5):
+        assert exact[0] - tails.floor()[0] < 2.5 * values.shape[1]
+
+
+def test_deferred_tails_compute_each_row_once_and_equal_the_whole_block() -> None:
+    rng = np.random.default_rng(5)
+    X = rng.standard_t(3, size=(300, 4))
+    before = RunningMoments(4).prequential(X)
+    prior = NormalInverseGammaPrior()
+    whole = prior.log_tails(X, before).log_p
+    deferred = prior.deferred_tails(X, before)
+    some = np.array([3, 0, 299, 3])
+    np.testing.assert_array_equal(deferred.at(some), whole[some])
+    np.testing.assert_array_equal(deferred.at(np.arange(300)), whole)

@@ -72,6 +72,11 @@ class PartitionedSidecar:
         if run.labels is not None:
             bind_fields(run.labels, run.detector_settings)
 
+    @property
+    def reads_scores(self) -> bool:
+        """True if every event's score goes to the metrics (the last score of each key)."""
+        return self.sidecar.reads_scores
+
     def after_turn(
         self, pipeline: Pipeline, found: tuple[Decoded, Detections] | None, seconds: float
     ) -> None:
