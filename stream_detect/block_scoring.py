@@ -34,9 +34,6 @@ Explainer = Callable[[KeyState, Array, ScoreBlock, BoolArray, IntArray, Detectio
 
 #: Smallest block re-scored after a flagged event changed what is learned.
 _MIN_BLOCK = 32
-#: Relative margin by which a row's tail floor must clear log ε to skip its exact
-#: tail: far above the rounding of either (about 1e-10 relative).
-_FLOOR_MARGIN = 1e-6
 
 
 class BlockScoring:
@@ -74,9 +71,8 @@ class BlockScoring:
         """
         if self.rule != "tail" or block.deferred is None or block.model_score is not None:
             return self.scores(block)
-        floor = block.deferred.floor()
-        doubt = np.flatnonzero(floor < threshold + _FLOOR_MARGIN * (1.0 + abs(threshold)))
-        score = np.full(floor.shape, np.nan)
+        doubt = block.deferred.in_doubt(threshold)
+        score = np.full(block.log_p.shape, np.nan)
         score[doubt] = block.deferred.at(doubt)
         return score
 

@@ -24,6 +24,7 @@ the first event, and only matters while a feature has shown no spread.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -34,10 +35,13 @@ from stream_detect.errors import ConfigError
 from stream_detect.stats import Prefix
 from stream_detect.tails import chi2_log_sf, student_t_log_tail
 
-__all__ = ["DeferredTails", "NormalInverseGammaPrior", "PredictiveTails"]
+__all__ = ["DeferredTails", "NormalInverseGammaPrior", "PredictiveTails", "fisher_statistic_at"]
 
 #: log(π/2): twice -log of the bound 2φ(0) = 2/√(2π) on a two-sided tail at zero.
 _LOG_HALF_PI = math.log(math.pi / 2.0)
+#: Relative margin by which a row's floor must clear log ε for its exact tail to be
+#: skipped: far above the rounding of either (about 1e-10 relative).
+_CLEARANCE = 1e-6
 
 Array = NDArray[np.float64]
 
@@ -107,6 +111,37 @@ class NormalInverseGammaPrior:
         return DeferredTails((X - location) / scale, dof, before.n == 0)
 
 
+@functools.lru_cache(maxsize=64)
+def fisher_statistic_at(log_tail: float, dof: int) -> float:
+    """A value ``x`` with ``log P(χ²_dof ≥ x) ≥ log_tail`` by a margin far above rounding.
+
+    Every statistic below it has a log tail above ``log_tail``: the largest
+    such ``x`` to within 1e-12 relative, found by bisection; ``-inf`` when no
+    statistic qualifies (``log_tail`` at or above 0), ``inf`` when every one
+    does (``log_tail`` is ``-inf``).
+
+    >>> x = fisher_statistic_at(-13.8, 16)
+    >>> bool(chi2_log_sf(x, 16) > -13.8), bool(chi2_log_sf(x * 1.001, 16) < -13.8)
+    (True, True)
+    """
+    if log_tail == -math.inf:
+        return math.inf
+    # The exact tails are good to about 1e-10 relative; ask for a clear margin over that.
+    target = log_tail + _CLEARANCE * (1.0 + abs(log_tail))
+    if not target < 0.0:
+        return -math.inf
+    low, high = 0.0, 1.0
+    while chi2_log_sf(high, dof) >= target:
+        low, high = high, 2.0 * high
+    while high - low > 1e-12 * high:
+        middle = 0.5 * (low + high)
+        if chi2_log_sf(middle, dof) >= target:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 class DeferredTails:
     """Combined Student-t tails of a block's rows, exact for the rows asked for.
 
@@ -142,11 +177,25 @@ class DeferredTails:
         each feature's ``-2 log p_j`` is at most ``z² + 2 log(1 + z) + log(π/2)``;
         the χ² tail of their sum bounds the Fisher combination from below.
         """
+        return chi2_log_sf(self._statistic_bound(), 2 * self.t.shape[1])
+
+    def in_doubt(self, threshold: float) -> NDArray[np.intp]:
+        """The rows whose exact log tail may be below ``threshold`` (the others' floor is not).
+
+        Compares the bound on the Fisher statistic with the statistic at the
+        threshold, found once per threshold, so no row's χ² tail is computed.
+        """
+        critical = fisher_statistic_at(threshold, 2 * self.t.shape[1])
+        return np.flatnonzero(~(self._statistic_bound() < critical))
+
+    def _statistic_bound(self) -> Array:
+        """An upper bound on each row's Fisher statistic ``-2 Σ log p_j`` (see :meth:`floor`)."""
         z = np.abs(self.t)
-        d = z.shape[1]
-        statistic = np.sum(np.square(z) + 2.0 * np.log1p(z), axis=1) + d * _LOG_HALF_PI
+        # One log per row: Σ log(1 + z_j) = log Π (1 + z_j) (an overflow gives inf: in doubt).
+        statistic: Array = np.sum(np.square(z), axis=1) + 2.0 * np.log(np.prod(1.0 + z, axis=1))
+        statistic += z.shape[1] * _LOG_HALF_PI
         statistic[self.unseen] = 0.0
-        return chi2_log_sf(statistic, 2 * d)
+        return statistic
 
     def at(self, rows: NDArray[np.intp]) -> Array:
         """The exact combined log tails of ``rows`` (computed once per row)."""

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from stream_detect.errors import ConfigError
-from stream_detect.prior import DeferredTails, NormalInverseGammaPrior
+from stream_detect.prior import DeferredTails, NormalInverseGammaPrior, fisher_statistic_at
 from stream_detect.stats import RunningMoments
+from stream_detect.tails import chi2_log_sf
 from tests.test_reference_data import PUBLISHED_AUC, load_odds, roc_auc
 
 
@@ -104,3 +105,26 @@ def test_deferred_tails_compute_each_row_once_and_equal_the_whole_block() -> Non
     some = np.array([3, 0, 299, 3])
     np.testing.assert_array_equal(deferred.at(some), whole[some])
     np.testing.assert_array_equal(deferred.at(np.arange(300)), whole)
+
+
+@settings(max_examples=100, deadline=None)
+@given(log_tail=st.floats(-1e5, 0.5), dof=st.integers(2, 400).map(lambda k: 2 * (k // 2)))
+def test_the_fisher_statistic_at_a_threshold_brackets_it(log_tail: float, dof: int) -> None:
+    x = fisher_statistic_at(log_tail, dof)
+    if x == -np.inf:
+        assert log_tail > -1e-5
+        return
+    assert chi2_log_sf(x, dof) > log_tail
+    assert chi2_log_sf(x * (1 + 1e-5) + 1e-5, dof) < log_tail + 1e-5 * (1 + abs(log_tail))
+
+
+def test_in_doubt_keeps_every_row_whose_exact_tail_is_below_the_threshold() -> None:
+    rng = np.random.default_rng(8)
+    t = rng.standard_t(2, size=(5000, 6)) * rng.choice([0.3, 1.0, 4.0], size=(5000, 1))
+    tails = DeferredTails(t, np.full(t.shape, 7.0), rng.random(5000) < 0.01)
+    exact = tails.at(np.arange(5000))
+    for threshold in (-40.0, -13.8, -3.0, -1e-12, 0.0, -np.inf):
+        doubt = np.zeros(5000, bool)
+        doubt[tails.in_doubt(threshold)] = True
+        assert not np.any(~doubt & (exact < threshold))
+        assert doubt.mean() < 0.6 or threshold > -5
