@@ -242,8 +242,10 @@ class RunSettings:
     checkpoint_seconds: float = _opt(
         30.0, "checkpoint every T seconds (0: off; with both off, only at exit)", min=0.0
     )
+    # A batch's numpy work is fixed cost per call: up to a few thousand rows it shrinks
+    # per event; max_latency_ms bounds the wait when events come slowly.
     batch_size: int = _opt(
-        1024, "events scored together (the scores are identical for any size)", min=1
+        4096, "events scored together (the scores are identical for any size)", min=1
     )
     max_latency_ms: float = _opt(
         100.0, "longest an event waits before its result is written", min=1.0
