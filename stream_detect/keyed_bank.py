@@ -7,10 +7,12 @@ and the learning policy's deviation count; the rare pending alerts sit in a
 dict. A key maps to its row (its *slot*) in a dict whose order is recency,
 so eviction of the least recently seen key is the one of the event-by-event
 loop (see :func:`~stream_detect.keyed_models.pieces`). A batch is sorted by
-key and scanned once (:func:`~stream_detect.segmented.segmented_prefix`);
-keys with an alert in the batch, or whose sums were unsure, are then scored
-again on their own by the learning policy. A key costs no Python work beyond
-the map otherwise.
+key and scanned (:func:`~stream_detect.segmented.segmented_prefix`) in
+rounds: a round settles each key's rows up to its first alert that is
+learned (what that alert teaches is worked out for its key alone), and the
+key's later rows go to the next round; keys whose sums were unsure are
+scored on their own by the learning policy. A key costs no Python work
+beyond the map unless it alerts.
 """
 
 from __future__ import annotations
@@ -206,10 +208,37 @@ class KeyedBank(Mapping[str, KeyState]):
             self._slots[key] = self._slots.pop(key)
         position = {key: i for i, key in enumerate(distinct)}
         group = np.fromiter((position[key] for key in piece), np.intp, count=len(piece))
+        rows = begin + np.arange(len(piece))
+        # Each round settles every key's rows up to its first learnable alert; the
+        # key's later rows are scored in the next round, from what that alert taught.
+        while rows.size:
+            rows, group = self._score_round(
+                policy, X, labels, distinct, slots, rows, group, log_epsilon, out, explain
+            )
+
+    def _score_round(
+        self,
+        policy: LearningPolicy,
+        X: Array,
+        labels: NDArray[np.int8],
+        distinct: list[str],
+        all_slots: IntArray,
+        batch_rows: IntArray,
+        all_group: IntArray,
+        log_epsilon: float | None,
+        out: Detections,
+        explain: Explainer | None,
+    ) -> tuple[IntArray, IntArray]:
+        """Score ``batch_rows`` (in event order; ``all_group`` indexes their keys in ``distinct``).
+
+        Returns the rows left for the next round, with their keys' indices.
+        """
+        present, group = np.unique(all_group, return_inverse=True)
+        slots = all_slots[present]
         order = np.argsort(group, kind="stable")
-        counts = np.bincount(group, minlength=len(distinct))
+        counts = np.bincount(group, minlength=present.size)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        rows = begin + order
+        rows = batch_rows[order]
         sorted_X = X[rows]
         learnable = (labels[rows] < 0) | policy.learn_labelled
         stats = self.template.stats
@@ -234,49 +263,54 @@ class KeyedBank(Mapping[str, KeyState]):
         threshold = -np.inf if log_epsilon is None else log_epsilon
         score = policy.decide(block, threshold)
         alert = ~warm & (score < threshold)
-        # A key whose first learnable alert is its last row has every score right
-        # already: only what that row teaches is left. Others are scored again alone.
+        # A key's scores are right up to its first learnable alert (inclusive): only
+        # what that alert teaches is left, and its later rows wait for the next round.
+        # Keys whose sums were unsure are scored on their own.
         hits = np.flatnonzero(alert & learnable) if policy.flagged != "learn" else np.zeros(0, int)
         hit_keys, first = np.unique(row_key[hits], return_index=True)
-        last_row = starts + counts - 1
-        alone = scan.unsure.copy()
-        alone[hit_keys[hits[first] != last_row[hit_keys]]] = True
-        at_end = np.zeros(len(distinct), bool)
-        at_end[hit_keys] = ~alone[hit_keys]
-        scanned = ~alone[row_key]
-        done = rows[scanned]
-        out.log_p[done] = block.log_p[scanned]
+        hit = np.zeros(present.size, bool)
+        hit[hit_keys] = True
+        ends = starts + counts
+        cut = ends.copy()
+        cut[hit_keys] = hits[first] + 1
+        hit &= ~scan.unsure
+        written = (np.arange(rows.size) < cut[row_key]) & ~scan.unsure[row_key]
+        done = rows[written]
+        out.log_p[done] = block.log_p[written]
         out.score[done], out.log_tail[done] = policy.written_scores(
-            block, score, alert, np.flatnonzero(scanned)
+            block, score, alert, np.flatnonzero(written)
         )
-        out.distance_sq[done] = block.distance_sq[scanned]
+        out.distance_sq[done] = block.distance_sq[written]
         out.log_epsilon[done] = np.nan if log_epsilon is None else log_epsilon
-        out.alert[done] = alert[scanned]
-        out.warmup[done] = warm[scanned]
-        out.n[done] = learned_before[scanned]
-        if explain is not None and np.any(alert & scanned):
-            explain(KeyState(self.template), sorted_X, block, alert & scanned, rows, out)
-        settled = np.flatnonzero(~alone & ~at_end)
+        out.alert[done] = alert[written]
+        out.warmup[done] = warm[written]
+        out.n[done] = learned_before[written]
+        if explain is not None and np.any(alert & written):
+            explain(KeyState(self.template), sorted_X, block, alert & written, rows, out)
+        settled = np.flatnonzero(~scan.unsure & ~hit)
         kept = slots[settled]
         self.n[kept] = scan.n_after[settled]
         self.mean[kept] = scan.mean_after[settled]
         self.second[kept] = scan.second_after[settled]
-        taught = np.bincount(row_key, weights=learnable, minlength=len(distinct))[settled]
+        taught = np.bincount(row_key, weights=learnable, minlength=present.size)[settled]
         self.learned[kept] += taught.astype(np.int64)
         if policy.flagged != "learn":
             self._wind_down(kept, taught.astype(np.int64))
-        for g in np.flatnonzero(at_end).tolist():
-            lo, hi = int(starts[g]), int(starts[g] + counts[g])
+        for g in np.flatnonzero(hit).tolist():
+            lo, hi = int(starts[g]), int(cut[g])
             self._teach_last(
                 policy, int(slots[g]), sorted_X[lo:hi], learnable[lo:hi], scan, block, hi - 1
             )
-        for g in np.flatnonzero(alone).tolist():
+        for g in np.flatnonzero(scan.unsure).tolist():
             slot = int(slots[g])
-            state = self[distinct[g]]
+            state = self[distinct[present[g]]]
             policy.score_and_learn(
-                state, X, labels, rows[starts[g] : starts[g] + counts[g]], log_epsilon, out, explain
+                state, X, labels, rows[starts[g] : ends[g]], log_epsilon, out, explain
             )
             self._store(slot, state)
+        later = (np.arange(rows.size) >= cut[row_key]) & hit[row_key]
+        back = np.argsort(rows[later], kind="stable")
+        return rows[later][back], present[row_key[later]][back]
 
     def _teach_last(
         self,

@@ -35,7 +35,8 @@ def test_apply_reload_changes_thresholds_and_sink_and_names_the_rest(tmp_path: P
     assert refused == ["batch_size", "min_samples", "model"]
     assert pipeline.detector is not None and pipeline.detector.log_epsilon == -4.0
     assert pipeline.detector_settings.log_epsilon == -4.0
-    assert pipeline.detector_settings.min_samples == 5 and pipeline.run_settings.batch_size == RunSettings().batch_size
+    assert pipeline.detector_settings.min_samples == 5
+    assert pipeline.run_settings.batch_size == RunSettings().batch_size
     assert old_sink.closed and pipeline.sink.uri == f"file:{new_sink}"
     pipeline.sink.close()
 
