@@ -238,6 +238,8 @@ class Pipeline:
             timestamp_field=settings.timestamp_field,
             max_record_bytes=self.run_settings.max_line_bytes,
             max_key_bytes=self.run_settings.max_key_bytes,
+            # Unless every event is written, few records are read: parse them only then.
+            lazy_records=self.run_settings.emit != "all",
         )
 
     def checkpoint(self) -> None:

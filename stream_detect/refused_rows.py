@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.records import BadRecord, Decoded
+from stream_detect.records.lazy_records import LazyRecords
 from stream_detect.sources.base import RawBatch
 
 __all__ = ["set_aside_refused", "subset"]
@@ -64,9 +65,13 @@ def subset(decoded: Decoded, keep: np.ndarray[Any, Any]) -> Decoded:
     def pick(items: list[Any] | None) -> list[Any] | None:
         return None if items is None else [items[i] for i in rows]
 
+    records = decoded.records
     return Decoded(
         values=decoded.values[keep],
-        records=[decoded.records[i] for i in rows],
+        # Lazy records stay lazy: the kept rows' lines are parsed only if written.
+        records=records.take(rows)
+        if isinstance(records, LazyRecords)
+        else [records[i] for i in rows],
         positions=[decoded.positions[i] for i in rows],
         labels=decoded.labels[keep],
         keys=pick(decoded.keys),

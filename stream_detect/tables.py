@@ -367,7 +367,7 @@ class _LeftOutFields:
     def scan_json(
         self,
         features: list[str],
-        events: list[dict[str, Any]],
+        events: Sequence[dict[str, Any]],
         positions: list[dict[str, Any]],
     ) -> tuple[int, str] | None:
         """Scan the good events of a JSON-lines chunk."""

@@ -6,6 +6,7 @@ Results are plain dicts; they may hold numpy scalars, so encode them with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -80,7 +81,10 @@ class Decoded:
     records
         The original fields of each good event, for output. For CSV, the
         feature cells hold the parsed floats and the other cells their text.
-        Empty when the decoder was built with ``keep_records=False``.
+        Empty when the decoder was built with ``keep_records=False``. A
+        read-only sequence: a list, or with ``lazy_records=True`` a
+        :class:`~stream_detect.records.lazy_records.LazyRecords` that parses
+        each event's line when it is first read.
     positions
         The source position of each good event.
     labels
@@ -106,7 +110,7 @@ class Decoded:
     """
 
     values: FloatMatrix
-    records: list[dict[str, Any]]
+    records: Sequence[dict[str, Any]]
     positions: list[dict[str, Any]]
     labels: LabelArray
     keys: list[str] | None

@@ -1,0 +1,229 @@
+"""JSON lines decoded a whole batch at a time by msgspec, into the columns the detector needs.
+
+Once the features are known, a batch of JSON lines can be decoded in one
+msgspec call into typed structs, checked in C as they are read: a feature is
+a ``float`` (a JSON number, never a bool, a string or null), a key, id or
+timestamp a scalar, every other field a scalar too. No dict is built per
+event; the decoder parses an event's own fields later, only if it is written
+(:class:`~stream_detect.records.lazy_records.LazyRecords`).
+
+Like the other bulk path, this one may only accept what the record-by-record
+path accepts, with the same values; it gives up (returns None) at any doubt:
+
+* The lines are joined as ``[[line],[line],...]`` with a newline in each
+  separator: a JSON string cannot hold a raw newline and an object of
+  scalars cannot hold a ``]``, so no line can reach into the next, and a
+  line holding more than one object shows as a count that does not match.
+* Every field of an event must have a type: msgspec skips unknown fields
+  without checking their UTF-8 or whether their numbers overflow, which
+  orjson refuses. Fields beyond the features and roles are learned from the
+  batch that first has them (:data:`MAX_OTHER_FIELDS` at most) and typed
+  ``str | float | bool | None``; a nested object or array there gives up.
+* Integers in a key, id, timestamp or label must fit in 64 bits signed
+  (orjson turns larger ones into floats, msgspec does not).
+* msgspec reads a JSON integer in a ``float`` field exactly as numpy turns
+  orjson's Python int into a float64 (both round to nearest, ties to even),
+  and a number beyond the float range is an error in both; last of a
+  duplicated key wins in both.
+
+A batch that gives up goes down the orjson bulk path, then record by record.
+After a run of batches that gave up (nested fields in every event, say), the
+next tries wait longer and longer: 1, 3, 7 ... up to 63 batches.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Callable
+from typing import Annotated, Any, Final, NamedTuple
+
+import msgspec
+import numpy as np
+import orjson
+
+from stream_detect.records.batch import FloatMatrix, LabelArray
+from stream_detect.records.fields import JSON_LABELS, optional_texts, texts
+from stream_detect.records.roles import FieldRoles
+
+__all__ = ["MAX_OTHER_FIELDS", "Columns", "TypedLines"]
+
+#: Fields an event may have beyond its features and roles; more, and this path is off.
+MAX_OTHER_FIELDS: Final = 64
+#: The longest wait between tries after batches that gave up, in batches.
+MAX_WAIT: Final = 63
+
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_Scalar = str | _Int64 | float | bool
+_OptionalScalar = str | _Int64 | float | bool | None
+_Other = str | float | bool | None
+_OPEN: Final = b"[["
+_SEPARATOR: Final = b"]\n,["
+_CLOSE: Final = b"]]"
+_first = operator.itemgetter(0)
+
+
+class Columns(NamedTuple):
+    """A batch's columns, row for row: what :class:`~stream_detect.records.Decoded` holds."""
+
+    values: FloatMatrix
+    labels: LabelArray
+    keys: list[str] | None
+    ids: list[str | None] | None
+    timestamps: list[Any] | None
+
+
+class TypedLines:
+    """Decode batches of JSON lines with these features into :class:`Columns`, or give up.
+
+    >>> typed = TypedLines(FieldRoles(key_field="host"), ["cpu", "mem"])
+    >>> columns = typed.decode([b'{"cpu": 0.5, "mem": 2, "host": "a", "label": true}',
+    ...                         b'{"mem": 3, "cpu": -1e-3, "host": 7}'])
+    >>> columns.values.tolist(), columns.labels.tolist(), columns.keys
+    ([[0.5, 2.0], [-0.001, 3.0]], [1, -1], ['a', '7'])
+    >>> typed.decode([b'{"cpu": true, "mem": 2, "host": "a"}']) is None
+    True
+    >>> typed.decode([b'{"cpu": 1, "mem": 2, "host": "a", "note": "learned"}']).keys
+    ['a']
+    >>> typed.other_fields
+    ('note',)
+    """
+
+    def __init__(self, roles: FieldRoles, features: list[str]) -> None:
+        self.roles = roles
+        self.features = list(features)
+        #: The fields beyond the features and roles learned so far, in the order first seen.
+        self.other_fields: tuple[str, ...] = ()
+        self._decoder: msgspec.json.Decoder[list[tuple[Any]]] | None = None
+        self._usable = bool(features)
+        self._values: Callable[[Any], Any] = (
+            operator.attrgetter(*(f"v{j}" for j in range(len(features)))) if features else tuple
+        )
+        self._failures = 0
+        self._wait = 0
+        self._build(())
+
+    @property
+    def usable(self) -> bool:
+        """False once this path cannot serve the stream (a field name msgspec cannot take)."""
+        return self._usable
+
+    def decode(self, payloads: list[bytes]) -> Columns | None:
+        """The columns of a batch of lines, or None if any line is in doubt (see the module)."""
+        if not self._usable or not payloads:
+            return None
+        if self._wait:
+            self._wait -= 1
+            return None
+        columns = self._decode(payloads)
+        if columns is None:
+            self._failures += 1
+            self._wait = min((1 << (self._failures - 1)) - 1, MAX_WAIT)
+        else:
+            self._failures = 0
+        return columns
+
+    def _decode(self, payloads: list[bytes]) -> Columns | None:
+        assert self._decoder is not None
+        joined = _OPEN + _SEPARATOR.join(payloads) + _CLOSE
+        try:
+            wrapped = self._decoder.decode(joined)
+        except msgspec.ValidationError as error:
+            # The message is only a hint: if its wording changes, nothing is learned.
+            if "unknown field" not in str(error) or not self._learn(payloads):
+                return None
+            try:
+                wrapped = self._decoder.decode(joined)
+            except msgspec.MsgspecError:
+                return None
+        except msgspec.DecodeError:
+            return None
+        n = len(payloads)
+        if len(wrapped) != n:
+            return None
+        events = list(map(_first, wrapped))
+        d = len(self.features)
+        rows = map(self._values, events)
+        flat = rows if d == 1 else itertools.chain.from_iterable(rows)
+        values = np.fromiter(flat, np.float64, n * d).reshape(n, d)
+        roles = self.roles
+        if roles.label_field is None:
+            labels = np.full(n, -1, dtype=np.int8)
+        else:
+            try:
+                found = map(JSON_LABELS.__getitem__, map(operator.attrgetter("label"), events))
+                labels = np.fromiter(found, np.int8, n)
+            except KeyError:
+                return None
+        keys = ids = timestamps = None
+        if roles.key_field is not None:
+            keys = texts(list(map(operator.attrgetter("key"), events)))
+            if keys is None:
+                return None
+        if roles.id_field is not None:
+            ids = optional_texts(list(map(operator.attrgetter("ident"), events)))
+            if ids is None:
+                return None
+        if roles.timestamp_field is not None:
+            timestamps = list(map(operator.attrgetter("timestamp"), events))
+        return Columns(values, labels, keys, ids, timestamps)
+
+    def _learn(self, payloads: list[bytes]) -> bool:
+        """Add the batch's fields not yet known; False if none are new or they cannot be added."""
+        known = {*self.features, *self.other_fields, *self.roles.reserved}
+        new: dict[str, None] = {}
+        for payload in payloads:
+            try:
+                event = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if type(event) is dict:
+                new.update(dict.fromkeys(name for name in event if name not in known))
+        if not new:
+            return False
+        others = (*self.other_fields, *new)
+        if len(others) > MAX_OTHER_FIELDS:
+            self._usable = False
+            return False
+        self._build(others)
+        return self._usable
+
+    def _build(self, others: tuple[str, ...]) -> None:
+        """The msgspec decoder for the features, the roles and ``others``."""
+        roles = self.roles
+        fields: list[tuple[str, Any, Any]] = []
+        names: dict[str, str] = {}
+        for j, name in enumerate(self.features):
+            fields.append((f"v{j}", float, msgspec.NODEFAULT))
+            names[f"v{j}"] = name
+        if roles.key_field is not None:
+            fields.append(("key", _Scalar, msgspec.NODEFAULT))
+            names["key"] = roles.key_field
+        for attribute, role_field in (
+            ("label", roles.label_field),
+            ("ident", roles.id_field),
+            ("timestamp", roles.timestamp_field),
+        ):
+            if role_field is not None:
+                fields.append((attribute, _OptionalScalar, None))
+                names[attribute] = role_field
+        for j, name in enumerate(others):
+            fields.append((f"o{j}", _Other, None))
+            names[f"o{j}"] = name
+        if len(set(names.values())) != len(names):
+            self._usable = False  # one field in two roles: left to the other paths
+            return
+        try:
+            event = msgspec.defstruct(
+                "Event",
+                fields,
+                kw_only=True,
+                forbid_unknown_fields=True,
+                rename=names,
+                gc=False,
+            )
+        except (ValueError, TypeError):
+            self._usable = False  # a name msgspec cannot match (a quote, a backslash...)
+            return
+        self._decoder = msgspec.json.Decoder(list[tuple[event]])  # type: ignore[valid-type]
+        self.other_fields = others
