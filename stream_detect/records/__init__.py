@@ -14,6 +14,8 @@ The modules, one concept each:
   key, an id, in a JSON value or a CSV cell) and their reasons;
 * :mod:`~stream_detect.records.json_lines` and :mod:`~stream_detect.records.csv_rows`:
   the two formats;
+* :mod:`~stream_detect.records.typed_lines`: the msgspec bulk path for JSON lines,
+  and :mod:`~stream_detect.records.lazy_records`: the records it parses only when read;
 * :mod:`~stream_detect.records.decoder`: the front that picks the format and
   runs the bulk and record-by-record paths.
 """

@@ -61,6 +61,7 @@ _OPEN: Final = b"[["
 _SEPARATOR: Final = b"]\n,["
 _CLOSE: Final = b"]]"
 _first = operator.itemgetter(0)
+_label = operator.attrgetter("label")
 
 
 class Columns(NamedTuple):
@@ -147,12 +148,12 @@ class TypedLines:
         flat = rows if d == 1 else itertools.chain.from_iterable(rows)
         values = np.fromiter(flat, np.float64, n * d).reshape(n, d)
         roles = self.roles
-        if roles.label_field is None:
+        written = [] if roles.label_field is None else list(map(_label, events))
+        if written.count(None) == len(written):  # no label at all, the common case
             labels = np.full(n, -1, dtype=np.int8)
         else:
             try:
-                found = map(JSON_LABELS.__getitem__, map(operator.attrgetter("label"), events))
-                labels = np.fromiter(found, np.int8, n)
+                labels = np.fromiter(map(JSON_LABELS.__getitem__, written), np.int8, n)
             except KeyError:
                 return None
         keys = ids = timestamps = None
