@@ -11,8 +11,9 @@ which is also the event's record for output. The msgspec one
 (:mod:`~stream_detect.records.typed_lines`) decodes the whole batch in one
 call into typed structs and builds no dict; the records are parsed from
 their lines only when read (:mod:`~stream_detect.records.lazy_records`). It
-runs about 1.6 times as fast when few records are read (alerts only, about 1
-in 100), and slower when every one is, since each line is then parsed twice.
+runs about 1.8 times as fast when few records are read (alerts only, about 1
+in 100), and at about 0.8 times the speed when every one is, since each line
+is then parsed twice (``python bench/decode_paths.py``).
 So the decoder tries it first, once the features are known, when
 ``lazy_records`` is set (the pipeline sets it unless every event is
 written: ``--emit all``) or when no records are kept; otherwise, or when it

@@ -118,7 +118,7 @@ class TypedLines:
             return None
         columns = self._decode(payloads)
         if columns is None:
-            self._failures += 1
+            self._failures = min(self._failures + 1, MAX_WAIT.bit_length() + 1)
             self._wait = min((1 << (self._failures - 1)) - 1, MAX_WAIT)
         else:
             self._failures = 0
