@@ -54,6 +54,8 @@ _MAX_ITERATIONS = 20_000
 _SERIES_MAX_T2 = 12.0
 #: Series are tested for convergence every this many terms.
 _CHECK_EVERY = 4
+#: The t series orders its elements by step + 8y in steps of 1/16 (it stays below 9).
+_ORDER_SCALE = 16.0
 #: log B(a, 1/2) is taken from its asymptotic series from this a up (the first
 #: term left out, 0.36 a^-17, is then below 4e-18).
 _ASYMPTOTIC_FROM = 10.0
@@ -68,11 +70,16 @@ _LOG_RATIO_SERIES = (
     1 / 192,
     -1 / 8,
 )
+#: The beta continued fraction forms its coefficients for this many steps at a time.
+_FRACTION_BLOCK = 8
+#: ... on at most this many elements (beyond, one step at a time).
+_FRACTION_BLOCK_ROWS = 256
 #: Up to this shape the closed form of Q beats the continued fraction.
 _CLOSED_FORM_MAX = 40
 
 _log_gamma = np.frompyfunc(math.lgamma, 1, 1)
 _LOG_SQRT_PI = 0.5 * math.log(math.pi)
+_LOG_2 = math.log(2.0)
 
 
 def _lgamma(a: Array) -> Array:
@@ -321,6 +328,9 @@ def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
     result is not a finite positive number, and that element is recomputed by
     the guarded form (inside the fraction's region of convergence this does
     not happen in practice, and guarding every step would double the cost).
+    The coefficients are formed for a block of steps at once, as (steps,
+    elements) arrays, and the arrays are cut down to the running elements between
+    blocks: on the few rows that usually come here, numpy calls are the cost.
     """
     out = np.empty(x.shape)
     with np.errstate(all="ignore"):
@@ -329,26 +339,42 @@ def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
         h = d.copy()
         where, a_now, b_now, x_now = np.arange(x.size), a, b, x
         running: BoolArray = np.ones(x.shape, dtype=bool)
-        for m in range(1, _MAX_ITERATIONS):
-            twice = a_now + 2 * m
-            even = (m * x_now) * (b_now - m) / ((twice - 1.0) * twice)
-            d = 1.0 / (1.0 + even * d)
-            c = 1.0 + even / c
-            h = h * (d * c)
-            odd = x_now * (a_now + m) * (a_now + b_now + m) / (twice * (twice + 1.0))
-            d = 1.0 / (1.0 - odd * d)
-            c = 1.0 - odd / c
-            delta = d * c
-            h = h * delta
-            # A NaN delta (a zero denominator) stops here too, and is redone below.
-            done = ~(np.abs(delta - 1.0) > _TOLERANCE)
-            running, left = _settle(done, running, where, h, out)
-            if left == 0:
-                break
-            if 2 * left < running.size:
-                where = where[running]
-                a_now, b_now, x_now, c, d, h = (v[running] for v in (a_now, b_now, x_now, c, d, h))
-                running = np.ones(left, dtype=bool)
+        recorded = np.empty(x.shape)
+        # Many rows cost per element, not per call: then a block would form unused coefficients.
+        block = _FRACTION_BLOCK if x.size <= _FRACTION_BLOCK_ROWS else 1
+        for first in range(1, _MAX_ITERATIONS, block):
+            m = np.arange(first, first + block, dtype=np.float64)[:, None]
+            twice = a_now + 2.0 * m
+            evens = (m * x_now) * (b_now - m) / ((twice - 1.0) * twice)
+            odds = x_now * (a_now + m) * ((a_now + b_now) + m)
+            odds /= twice * (twice + 1.0)
+            for step in range(block):
+                even, odd = evens[step], odds[step]
+                d = 1.0 / (1.0 + even * d)
+                c = 1.0 + even / c
+                h *= d * c
+                d = 1.0 / (1.0 - odd * d)
+                c = 1.0 - odd / c
+                delta = d * c
+                h *= delta
+                np.copyto(recorded, h, where=running)
+                # A NaN delta (a zero denominator) ends the element too; it is redone below.
+                running &= np.abs(delta - 1.0) > _TOLERANCE
+                left = int(np.count_nonzero(running))
+                if left == 0 or 2 * left < running.size:
+                    finished = np.flatnonzero(~running)
+                    out[where[finished]] = recorded[finished]
+                    if left == 0:
+                        break
+                    kept = np.flatnonzero(running)
+                    where, a_now, b_now, x_now, c, d, h, recorded = (
+                        v[kept] for v in (where, a_now, b_now, x_now, c, d, h, recorded)
+                    )
+                    evens, odds = evens[:, kept], odds[:, kept]
+                    running = np.ones(left, dtype=bool)
+            else:
+                continue
+            break
     failed = ~(np.isfinite(out) & (out > 0.0))
     if failed.any():
         out[failed] = _beta_fraction_guarded(a[failed], b[failed], x[failed])
@@ -384,37 +410,86 @@ def _log_beta_with_half(a: Array) -> Array:
     return out
 
 
+def _t_series_sums(y: Array, excess: Array) -> Array:
+    """Σ c_n, c_0 = 1, c_(n+1) = c_n (y + excess / (3/2 + n)): the t series, each element to its end.
+
+    Convergence is tested every fourth term, at the same terms for every
+    element, and an element's sum is the one at its first passed test, so no
+    element's value depends on the rest of the batch. The elements are first
+    put in order of their expected length, excess + 9.5 y (how far the terms
+    rise, and how slowly they fall after: their ratio tends to y), so those
+    still running are nearly a suffix: each pass works in place on views from
+    the first of them on, copying nothing. Elements finished behind that one
+    keep being iterated; only their sum at the first passed test is recorded.
+    """
+    key = np.minimum(_ORDER_SCALE * (excess + 9.5 * y), 255.0).astype(np.uint8)
+    # A radix sort: few distinct keys, linear time; stable, so the order is deterministic too.
+    order = np.argsort(key, kind="stable")
+    y, excess = y[order], excess[order]
+    term, total, ratio = np.ones(y.size), np.ones(y.size), np.empty(y.size)
+    done, fresh = np.empty(y.size, dtype=bool), np.empty(y.size, dtype=bool)
+    recorded = np.zeros(y.size, dtype=bool)
+    sums = np.empty(y.size)
+    first = 0
+    for n in range(0, _MAX_ITERATIONS, _CHECK_EVERY):
+        y_now, excess_now, term_now, total_now = (v[first:] for v in (y, excess, term, total))
+        ratio_now, done_now, fresh_now = ratio[first:], done[first:], fresh[first:]
+        for k in range(n, n + _CHECK_EVERY):
+            np.multiply(excess_now, 1.0 / (1.5 + k), out=ratio_now)
+            ratio_now += y_now
+            term_now *= ratio_now
+            total_now += term_now
+        np.multiply(total_now, _TOLERANCE, out=ratio_now)
+        np.less_equal(term_now, ratio_now, out=done_now)
+        np.greater(done_now, recorded[first:], out=fresh_now)
+        passed = first + np.flatnonzero(fresh_now)
+        sums[passed] = total[passed]
+        recorded[passed] = True
+        ahead = int(np.argmin(recorded[first:]))
+        if recorded[first + ahead]:
+            break
+        first += ahead
+    out = np.empty(y.size)
+    out[order] = sums
+    return out
+
+
 def _log_t_tail_by_series(t: Array, t2: Array, nu: Array, log_beta: Array) -> Array:
     """log P(|T| >= t) = log(1 - I_y(1/2, ν/2)), y = t²/(ν+t²) <= 1/4, from the power series of I_y.
 
     I_y(1/2, b) = 2 √y (1-y)^b / B(1/2, b) · Σ c_n, c_0 = 1, c_(n+1) = c_n y (b + 1/2 + n)
-    / (3/2 + n): positive terms whose ratio falls towards y, so each element stops within a
-    few terms of its largest one (about t²/2 + 6|t| + 20 terms). Convergence is
-    tested every fourth term, at the same terms for every element, so no
-    element's value depends on the rest of the batch.
+    / (3/2 + n) = c_n (y + y (b - 1) / (3/2 + n)): positive terms whose ratio falls
+    towards y, so each element stops within a few terms of its largest one (about
+    t²/2 + 6|t| + 20 terms); see :func:`_t_series_sums`.
     """
     y = t2 / (nu + t2)
-    sums = np.empty(y.shape)
-    where, y_now, step = np.arange(y.size), y, y * (0.5 * nu + 0.5)
-    term, total = np.ones_like(y), np.ones_like(y)
-    running: BoolArray = np.ones(y.shape, dtype=bool)
-    for n in range(0, _MAX_ITERATIONS, _CHECK_EVERY):
-        for k in range(n, n + _CHECK_EVERY):
-            term *= (step + k * y_now) * (1.0 / (1.5 + k))
-            total += term
-        running, left = _settle(term <= total * _TOLERANCE, running, where, total, sums)
-        if left == 0:
-            break
-        if 2 * left < running.size:
-            where = where[running]
-            y_now, step, term, total = (v[running] for v in (y_now, step, term, total))
-            running = np.ones(left, dtype=bool)
-    # √y (1-y)^(ν/2), each factor's log formed without cancellation.
-    log_factors = np.log(t) - 0.5 * np.log(nu + t2) - 0.5 * nu * np.log1p(t2 / nu)
-    log_complement = math.log(2.0) + log_factors - log_beta + np.log(sums)
-    # The tail is above 5e-4 here (t² <= 12), so forming 1 - I costs at most about
-    # 2000 ulps of the tail: near 1e-13 relative in its log.
-    out: Array = np.log1p(-np.exp(log_complement))
+    sums = _t_series_sums(y, y * (0.5 * nu - 1.0))
+    # 2 √y (1-y)^(ν/2) / B: √y as t / √(ν+t²) (t² may underflow where t does not),
+    # the power from its log, formed without cancellation.
+    power = np.log1p(t2 / nu)
+    power *= -0.5 * nu
+    power += _LOG_2
+    power -= log_beta
+    complement = np.exp(power, out=power)
+    complement *= t
+    complement /= np.sqrt(nu + t2)
+    complement *= sums
+    return _log_one_minus(complement)
+
+
+def _log_one_minus(c: Array) -> Array:
+    """log(1 - c) for 0 <= c < 1, to an ulp or two, at half the cost of numpy's log1p(-c).
+
+    With u = 1 - c rounded, its rounding error e = (1 - u) - c is exact, and
+    log(1 - c) = log(u) + log(1 + e/u) = log(u) + e/u: |e/u| <= 2^-53, so the
+    term dropped is below an ulp of the result, and for c < 2^-54 the result is -c.
+    """
+    u = 1.0 - c
+    error = np.subtract(1.0, u)
+    error -= c
+    error /= u
+    out: Array = np.log(u, out=u)
+    out += error
     return out
 
 
@@ -446,8 +521,14 @@ def _log_t_tail_by_fraction(t: Array, t2: Array, nu: Array, log_beta: Array) -> 
 
 
 def _without_repeats(values: Array) -> Array:
-    """``values`` with every broadcast (zero-stride) axis cut to length 1; it broadcasts back."""
+    """``values`` with every axis along which it repeats cut to length 1; it broadcasts back.
+
+    A broadcast (zero-stride) axis is cut outright; the last axis also when
+    every row holds one value, as a per-row ν indexed out of a broadcast has.
+    """
     out: Array = values[tuple(slice(0, 1) if step == 0 else slice(None) for step in values.strides)]
+    if out.ndim and out.shape[-1] > 1 and bool(np.all(out == out[..., :1])):
+        out = out[..., :1]
     return out
 
 
@@ -474,28 +555,32 @@ def student_t_log_tail(t: ArrayLike, dof: ArrayLike, two_sided: bool = True) -> 
     >>> float(student_t_log_tail(1e6, 3.0, two_sided=False).round(6))
     -41.348808
     """
-    t_arr, nu = np.broadcast_arrays(
+    t_arr, nu_arr = np.broadcast_arrays(
         np.abs(np.asarray(t, dtype=np.float64)), np.asarray(dof, dtype=np.float64)
     )
-    if np.any(~(nu > 0.0)) or np.any(np.isnan(t_arr)):
+    # ν is usually shared along an axis (one per row): checked, and its log-gammas taken, once per value.
+    distinct = _without_repeats(nu_arr)
+    if np.any(~(distinct > 0.0)) or np.isnan(t_arr).any():
         raise ValueError("student_t_log_tail needs dof > 0 and t not NaN")
-    out = np.zeros(t_arr.shape)
-    out[np.isinf(t_arr)] = -np.inf
-    finite = np.isfinite(t_arr) & (t_arr > 0.0)
-    # ν is usually shared along an axis (one per row): its log-gammas are taken once per value.
-    log_beta = np.broadcast_to(_log_beta_with_half(0.5 * _without_repeats(nu)), nu.shape)[finite]
-    t_some, nu_some = t_arr[finite], nu[finite]
-    t2 = np.square(t_some)
-    series = t2 <= np.minimum(_SERIES_MAX_T2, nu_some / 3.0)
-    tail = np.empty(t2.shape)
-    if series.any():
-        tail[series] = _log_t_tail_by_series(
-            t_some[series], t2[series], nu_some[series], log_beta[series]
-        )
-    if not series.all():
-        rest = ~series
-        tail[rest] = _log_t_tail_by_fraction(t_some[rest], t2[rest], nu_some[rest], log_beta[rest])
-    out[finite] = tail
+    log_beta = np.broadcast_to(_log_beta_with_half(0.5 * distinct), nu_arr.shape).ravel()
+    t_all, nu, t2 = t_arr.ravel(), nu_arr.ravel(), np.square(t_arr).ravel()
+    # Whole-array masks, but integer indices to gather with: far cheaper when nearly all are chosen.
+    series = (t2 <= np.minimum(_SERIES_MAX_T2, nu / 3.0)) & (t_all > 0.0)
+    out = np.zeros(t_all.shape)
+    chosen = np.flatnonzero(series)
+    if chosen.size == out.size:
+        out = _log_t_tail_by_series(t_all, t2, nu, log_beta)
+    elif chosen.size:
+        gathered = (v.take(chosen) for v in (t_all, t2, nu, log_beta))
+        out[chosen] = _log_t_tail_by_series(*gathered)
+    if chosen.size < out.size:
+        rest = np.flatnonzero(~series)
+        t_rest = t_all[rest]
+        out[rest[np.isinf(t_rest)]] = -np.inf
+        chosen = rest[np.isfinite(t_rest) & (t_rest > 0.0)]
+        gathered = (v.take(chosen) for v in (t_all, t2, nu, log_beta))
+        out[chosen] = _log_t_tail_by_fraction(*gathered)
+    out = out.reshape(t_arr.shape)
     if not two_sided:
-        out = out - math.log(2.0)
+        out -= _LOG_2
     return out
