@@ -31,6 +31,7 @@ one at a time would give. log B(ν/2, 1/2) comes from its asymptotic series
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -54,8 +55,16 @@ _MAX_ITERATIONS = 20_000
 _SERIES_MAX_T2 = 12.0
 #: Series are tested for convergence every this many terms.
 _CHECK_EVERY = 4
-#: The t series orders its elements by step + 8y in steps of 1/16 (it stays below 9).
-_ORDER_SCALE = 16.0
+#: The t series' term counts are tabulated on cells of 1/16 in excess = y (ν/2 - 1),
+#: from -1/4 (it is at least -y) to 6.75 (it stays below 6.1), by 1/64 in √y <= 1/2.
+_EXCESS_STEPS = 16
+_EXCESS_FROM = -0.25
+_ROOT_Y_STEPS = 64
+_SERIES_TABLE_SHAPE = (112, 34)
+#: More than any cell of that table needs (at most about 60).
+_MAX_SERIES_TERMS = 100
+#: Below one element in this many outside the series, all go through it and the rest are redone.
+_MOSTLY_SERIES = 8
 #: log B(a, 1/2) is taken from its asymptotic series from this a up (the first
 #: term left out, 0.36 a^-17, is then below 4e-18).
 _ASYMPTOTIC_FROM = 10.0
@@ -410,48 +419,87 @@ def _log_beta_with_half(a: Array) -> Array:
     return out
 
 
-def _t_series_sums(y: Array, excess: Array) -> Array:
-    """Σ c_n, c_0 = 1, c_(n+1) = c_n (y + excess / (3/2 + n)): the t series, each element to its end.
+@functools.cache
+def _series_length_table() -> NDArray[np.uint8]:
+    """Terms the t series needs on each cell of (excess, √y), flattened row by row.
 
-    Convergence is tested every fourth term, at the same terms for every
-    element, and an element's sum is the one at its first passed test, so no
-    element's value depends on the rest of the batch. The elements are first
-    put in order of their expected length, excess + 9.5 y (how far the terms
-    rise, and how slowly they fall after: their ratio tends to y), so those
-    still running are nearly a suffix: each pass works in place on views from
-    the first of them on, copying nothing. Elements finished behind that one
-    keep being iterated; only their sum at the first passed test is recorded.
+    The terms c_n = Π_(k<n) r_k, r_k = y + excess / (3/2 + k) >= 0, grow with
+    excess and with y, so a cell's upper corner bounds every c_n in it and its
+    lower corner (its ratios clipped at 0) bounds the sum S from below. The
+    ratios move monotonically towards y, so after c_N the rest is at most
+    c_N ρ / (1 - ρ), ρ = max(r_N, y), at the upper corner; the count is the first
+    N where that is at most 2^-53 of the lower corner's sum: below half an ulp
+    of S anywhere in the cell.
     """
-    key = np.minimum(_ORDER_SCALE * (excess + 9.5 * y), 255.0).astype(np.uint8)
-    # A radix sort: few distinct keys, linear time; stable, so the order is deterministic too.
-    order = np.argsort(key, kind="stable")
-    y, excess = y[order], excess[order]
-    term, total, ratio = np.ones(y.size), np.ones(y.size), np.empty(y.size)
-    done, fresh = np.empty(y.size, dtype=bool), np.empty(y.size, dtype=bool)
-    recorded = np.zeros(y.size, dtype=bool)
-    sums = np.empty(y.size)
-    first = 0
-    for n in range(0, _MAX_ITERATIONS, _CHECK_EVERY):
-        y_now, excess_now, term_now, total_now = (v[first:] for v in (y, excess, term, total))
-        ratio_now, done_now, fresh_now = ratio[first:], done[first:], fresh[first:]
-        for k in range(n, n + _CHECK_EVERY):
-            np.multiply(excess_now, 1.0 / (1.5 + k), out=ratio_now)
-            ratio_now += y_now
-            term_now *= ratio_now
-            total_now += term_now
-        np.multiply(total_now, _TOLERANCE, out=ratio_now)
-        np.less_equal(term_now, ratio_now, out=done_now)
-        np.greater(done_now, recorded[first:], out=fresh_now)
-        passed = first + np.flatnonzero(fresh_now)
-        sums[passed] = total[passed]
-        recorded[passed] = True
-        ahead = int(np.argmin(recorded[first:]))
-        if recorded[first + ahead]:
-            break
-        first += ahead
-    out = np.empty(y.size)
-    out[order] = sums
+    rows, columns = _SERIES_TABLE_SHAPE
+    excess_low = np.arange(rows)[:, None] / _EXCESS_STEPS + _EXCESS_FROM
+    root_low = np.arange(columns)[None, :] / _ROOT_Y_STEPS
+    excess_high, y_high, y_low = (
+        excess_low + 1.0 / _EXCESS_STEPS,
+        np.square(root_low + 1.0 / _ROOT_Y_STEPS),
+        np.square(root_low),
+    )
+    low_term, low_sum = np.ones(_SERIES_TABLE_SHAPE), np.ones(_SERIES_TABLE_SHAPE)
+    for k in range(_MAX_SERIES_TERMS):
+        low_term *= np.maximum(y_low + excess_low / (1.5 + k), 0.0)
+        low_sum += low_term
+    term, lengths = np.ones(_SERIES_TABLE_SHAPE), np.zeros(_SERIES_TABLE_SHAPE, dtype=np.uint8)
+    for n in range(1, _MAX_SERIES_TERMS):
+        term *= y_high + excess_high / (0.5 + n)
+        later = np.maximum(y_high + excess_high / (1.5 + n), y_high)
+        with np.errstate(divide="ignore"):
+            fits = (lengths == 0) & (later < 1.0) & (term * later / (1.0 - later) <= 2.0**-53 * low_sum)
+        lengths[fits] = n
+    if not lengths.all():
+        raise AssertionError("the t series table needs more terms")  # pragma: no cover
+    out: NDArray[np.uint8] = lengths.ravel()
     return out
+
+
+def _t_series_sums(t2: Array, nu: Array) -> Array:
+    """Σ c_n, c_0 = 1, c_(n+1) = c_n (y + excess / (3/2 + n)), y = t²/(ν+t²), excess = y (ν/2 - 1).
+
+    Flat, one sum per element of ``t2`` (``nu`` broadcasts against it). Each is
+    taken to its own number of terms, from :func:`_series_length_table` by its
+    own (excess, y) alone, so no element's value depends on the rest of the
+    batch; backwards, 1 + r_0 (1 + r_1 (... (1 + r_(N-1)))), with nothing to
+    test. Sorted by count, the elements still summing at term k are a suffix:
+    each step works in place on views. Few arrays are made: at this size
+    every fresh one costs more in page faults than a pass over it.
+    """
+    y = np.add(nu, t2)
+    np.divide(t2, y, out=y)
+    y = y.reshape(-1)
+    excess = np.multiply(y.reshape(t2.shape), 0.5 * nu - 1.0).reshape(-1)
+    if not y.size:
+        return y
+    # The flat cell (row by row) of each element: floor((excess + 1/4) 16) 34 + floor(64 √y).
+    cell = np.subtract(excess, _EXCESS_FROM)
+    cell *= _EXCESS_STEPS
+    np.floor(cell, out=cell)
+    cell *= _SERIES_TABLE_SHAPE[1]
+    column = np.sqrt(y)
+    column *= _ROOT_Y_STEPS
+    np.floor(column, out=column)
+    cell += column
+    del column
+    # Outside the table only when not a series element (no NaN): clipped, and not used.
+    lengths = _series_length_table().take(cell.astype(np.intp), mode="clip")
+    del cell
+    # A radix sort (the counts are bytes): linear time, and stable, so deterministic too.
+    order = np.argsort(lengths, kind="stable")
+    lengths, y, excess = lengths[order], y[order], excess[order]
+    starts = np.searchsorted(lengths, np.arange(int(lengths[-1])), side="right")
+    sums, ratio = np.ones(y.size), np.empty(y.size)
+    for k in range(starts.size - 1, -1, -1):
+        first = int(starts[k])
+        ratio_now, sums_now = ratio[first:], sums[first:]
+        np.multiply(excess[first:], 1.0 / (1.5 + k), out=ratio_now)
+        ratio_now += y[first:]
+        sums_now *= ratio_now
+        sums_now += 1.0
+    ratio[order] = sums
+    return ratio
 
 
 def _log_t_tail_by_series(t: Array, t2: Array, nu: Array, log_beta: Array) -> Array:
@@ -459,21 +507,27 @@ def _log_t_tail_by_series(t: Array, t2: Array, nu: Array, log_beta: Array) -> Ar
 
     I_y(1/2, b) = 2 √y (1-y)^b / B(1/2, b) · Σ c_n, c_0 = 1, c_(n+1) = c_n y (b + 1/2 + n)
     / (3/2 + n) = c_n (y + y (b - 1) / (3/2 + n)): positive terms whose ratio falls
-    towards y, so each element stops within a few terms of its largest one (about
-    t²/2 + 6|t| + 20 terms); see :func:`_t_series_sums`.
+    towards y, so each element needs a few terms past its largest one (about
+    t²/2 + 6|t| + 20); see :func:`_t_series_sums`. ``nu`` and ``log_beta``
+    broadcast against ``t`` and ``t2``.
     """
-    y = t2 / (nu + t2)
-    sums = _t_series_sums(y, y * (0.5 * nu - 1.0))
-    # 2 √y (1-y)^(ν/2) / B: √y as t / √(ν+t²) (t² may underflow where t does not),
-    # the power from its log, formed without cancellation.
-    power = np.log1p(t2 / nu)
-    power *= -0.5 * nu
-    power += _LOG_2
-    power -= log_beta
-    complement = np.exp(power, out=power)
+    sums = _t_series_sums(t2, nu).reshape(t2.shape)
+    # 2 √y (1-y)^(ν/2) / B: the power from its log, formed without cancellation,
+    # and √y as t / √(ν+t²) (t² may underflow where t does not).
+    complement = np.divide(t2, nu)
+    np.log1p(complement, out=complement)
+    complement *= -0.5 * nu
+    complement += _LOG_2
+    complement -= log_beta
+    np.exp(complement, out=complement)
     complement *= t
-    complement /= np.sqrt(nu + t2)
+    root = np.add(nu, t2)
+    complement /= np.sqrt(root, out=root)
+    del root
     complement *= sums
+    del sums
+    # The tail is above 5e-4 here (t² <= 12), so forming 1 - I costs at most about
+    # 2000 ulps of the tail: near 1e-13 relative in its log.
     return _log_one_minus(complement)
 
 
@@ -484,7 +538,7 @@ def _log_one_minus(c: Array) -> Array:
     log(1 - c) = log(u) + log(1 + e/u) = log(u) + e/u: |e/u| <= 2^-53, so the
     term dropped is below an ulp of the result, and for c < 2^-54 the result is -c.
     """
-    u = 1.0 - c
+    u = np.subtract(1.0, c)
     error = np.subtract(1.0, u)
     error -= c
     error /= u
@@ -558,29 +612,42 @@ def student_t_log_tail(t: ArrayLike, dof: ArrayLike, two_sided: bool = True) -> 
     t_arr, nu_arr = np.broadcast_arrays(
         np.abs(np.asarray(t, dtype=np.float64)), np.asarray(dof, dtype=np.float64)
     )
-    # ν is usually shared along an axis (one per row): checked, and its log-gammas taken, once per value.
-    distinct = _without_repeats(nu_arr)
-    if np.any(~(distinct > 0.0)) or np.isnan(t_arr).any():
+    shape = t_arr.shape
+    # At least one axis, so that every step can work in place.
+    t_arr, nu_arr = t_arr.reshape(shape or (1,)), nu_arr.reshape(shape or (1,))
+    # ν is usually one per row: checked, and its log-gammas taken, once per value.
+    nu = _without_repeats(nu_arr)
+    if np.any(~(nu > 0.0)) or np.isnan(t_arr).any():
         raise ValueError("student_t_log_tail needs dof > 0 and t not NaN")
-    log_beta = np.broadcast_to(_log_beta_with_half(0.5 * distinct), nu_arr.shape).ravel()
-    t_all, nu, t2 = t_arr.ravel(), nu_arr.ravel(), np.square(t_arr).ravel()
-    # Whole-array masks, but integer indices to gather with: far cheaper when nearly all are chosen.
-    series = (t2 <= np.minimum(_SERIES_MAX_T2, nu / 3.0)) & (t_all > 0.0)
-    out = np.zeros(t_all.shape)
-    chosen = np.flatnonzero(series)
-    if chosen.size == out.size:
-        out = _log_t_tail_by_series(t_all, t2, nu, log_beta)
-    elif chosen.size:
-        gathered = (v.take(chosen) for v in (t_all, t2, nu, log_beta))
-        out[chosen] = _log_t_tail_by_series(*gathered)
-    if chosen.size < out.size:
-        rest = np.flatnonzero(~series)
-        t_rest = t_all[rest]
-        out[rest[np.isinf(t_rest)]] = -np.inf
-        chosen = rest[np.isfinite(t_rest) & (t_rest > 0.0)]
-        gathered = (v.take(chosen) for v in (t_all, t2, nu, log_beta))
-        out[chosen] = _log_t_tail_by_fraction(*gathered)
-    out = out.reshape(t_arr.shape)
+    log_beta = _log_beta_with_half(0.5 * nu)
+    t2 = np.square(t_arr)
+    series = t2 <= np.minimum(_SERIES_MAX_T2, nu / 3.0)
+    series &= t_arr > 0.0
+    rest = np.flatnonzero(~series)
+    if _MOSTLY_SERIES * rest.size <= series.size:
+        # Every element through the series (no arrays to gather); the few others,
+        # whose values there mean nothing, are overwritten below.
+        with np.errstate(all="ignore"):
+            out = _log_t_tail_by_series(t_arr, t2, nu, log_beta)
+    else:
+        out = np.zeros(t2.shape)
+        if rest.size < series.size:
+            nu_all, log_beta_all = (np.broadcast_to(v, t2.shape) for v in (nu, log_beta))
+            out[series] = _log_t_tail_by_series(
+                t_arr[series], t2[series], nu_all[series], log_beta_all[series]
+            )
+    if rest.size:
+        flat, t_rest = out.reshape(-1), t_arr.reshape(-1)[rest]
+        flat[rest] = np.where(np.isinf(t_rest), -np.inf, 0.0)
+        chosen = np.isfinite(t_rest) & (t_rest > 0.0)
+        if chosen.any():
+            rest = rest[chosen]
+            flat[rest] = _log_t_tail_by_fraction(
+                t_rest[chosen],
+                t2.reshape(-1)[rest],
+                np.broadcast_to(nu, t2.shape).reshape(-1)[rest],
+                np.broadcast_to(log_beta, t2.shape).reshape(-1)[rest],
+            )
     if not two_sided:
         out -= _LOG_2
-    return out
+    return out.reshape(shape)
