@@ -25,8 +25,13 @@ e^-x Σ_(i<a) x^i / i!, and for t² <= min(12, ν/3) the t tail is 1 minus the
 power series of I_y(1/2, ν/2), y = t²/(ν+t²), which there converges in a few
 dozen positive terms. The loops iterate only the elements not yet converged,
 each stopping at its own term, so a batch gives exactly what its elements
-one at a time would give. log B(ν/2, 1/2) comes from its asymptotic series
-(after the recurrence for small ν), once per distinct ν of a broadcast axis.
+one at a time would give; the t series goes further: each element's number
+of terms is read beforehand from a table of bounds on its own (ν, t), and
+its sum taken backwards with nothing to test. log B(ν/2, 1/2) comes from its
+asymptotic series (after the recurrence for small ν), once per distinct ν of
+a broadcast axis. The t tails of a batch are computed in blocks of rows, in
+place where possible: at a few thousand rows a fresh array costs more in page
+faults than a pass over it.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ _SERIES_TABLE_SHAPE = (112, 34)
 _MAX_SERIES_TERMS = 100
 #: Below one element in this many outside the series, all go through it and the rest are redone.
 _MOSTLY_SERIES = 8
+#: The t tails of a batch are computed in blocks of about this many elements:
+#: their arrays stay in the memory the allocator keeps between blocks and calls.
+_BLOCK_ELEMENTS = 8192
 #: log B(a, 1/2) is taken from its asymptotic series from this a up (the first
 #: term left out, 0.36 a^-17, is then below 4e-18).
 _ASYMPTOTIC_FROM = 10.0
@@ -348,7 +356,8 @@ def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
         h = d.copy()
         where, a_now, b_now, x_now = np.arange(x.size), a, b, x
         running: BoolArray = np.ones(x.shape, dtype=bool)
-        recorded = np.empty(x.shape)
+        recorded, scratch = np.empty(x.shape), np.empty(x.shape)
+        still = np.empty(x.shape, dtype=bool)
         # Many rows cost per element, not per call: then a block would form unused coefficients.
         block = _FRACTION_BLOCK if x.size <= _FRACTION_BLOCK_ROWS else 1
         for first in range(1, _MAX_ITERATIONS, block):
@@ -359,16 +368,25 @@ def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
             odds /= twice * (twice + 1.0)
             for step in range(block):
                 even, odd = evens[step], odds[step]
-                d = 1.0 / (1.0 + even * d)
-                c = 1.0 + even / c
-                h *= d * c
-                d = 1.0 / (1.0 - odd * d)
-                c = 1.0 - odd / c
-                delta = d * c
+                # In place, operation for operation: d = 1 / (1 + even d), c = 1 + even / c,
+                # h *= d c; then d = 1 / (1 - odd d), c = 1 - odd / c, h *= delta = d c.
+                np.multiply(even, d, out=d)
+                d += 1.0
+                np.divide(1.0, d, out=d)
+                np.divide(even, c, out=c)
+                c += 1.0
+                h *= np.multiply(d, c, out=scratch)
+                np.multiply(odd, d, out=d)
+                np.subtract(1.0, d, out=d)
+                np.divide(1.0, d, out=d)
+                np.divide(odd, c, out=c)
+                np.subtract(1.0, c, out=c)
+                delta = np.multiply(d, c, out=scratch)
                 h *= delta
                 np.copyto(recorded, h, where=running)
                 # A NaN delta (a zero denominator) ends the element too; it is redone below.
-                running &= np.abs(delta - 1.0) > _TOLERANCE
+                delta -= 1.0
+                running &= np.greater(np.abs(delta, out=delta), _TOLERANCE, out=still)
                 left = int(np.count_nonzero(running))
                 if left == 0 or 2 * left < running.size:
                     finished = np.flatnonzero(~running)
@@ -376,8 +394,9 @@ def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
                     if left == 0:
                         break
                     kept = np.flatnonzero(running)
-                    where, a_now, b_now, x_now, c, d, h, recorded = (
-                        v[kept] for v in (where, a_now, b_now, x_now, c, d, h, recorded)
+                    where, still = where[kept], still[kept]
+                    a_now, b_now, x_now, c, d, h, recorded, scratch = (
+                        v[kept] for v in (a_now, b_now, x_now, c, d, h, recorded, scratch)
                     )
                     evens, odds = evens[:, kept], odds[:, kept]
                     running = np.ones(left, dtype=bool)
@@ -448,7 +467,11 @@ def _series_length_table() -> NDArray[np.uint8]:
         term *= y_high + excess_high / (0.5 + n)
         later = np.maximum(y_high + excess_high / (1.5 + n), y_high)
         with np.errstate(divide="ignore"):
-            fits = (lengths == 0) & (later < 1.0) & (term * later / (1.0 - later) <= 2.0**-53 * low_sum)
+            fits = (
+                (lengths == 0)
+                & (later < 1.0)
+                & (term * later / (1.0 - later) <= 2.0**-53 * low_sum)
+            )
         lengths[fits] = n
     if not lengths.all():
         raise AssertionError("the t series table needs more terms")  # pragma: no cover
@@ -464,56 +487,60 @@ def _t_series_sums(t2: Array, nu: Array) -> Array:
     own (excess, y) alone, so no element's value depends on the rest of the
     batch; backwards, 1 + r_0 (1 + r_1 (... (1 + r_(N-1)))), with nothing to
     test. Sorted by count, the elements still summing at term k are a suffix:
-    each step works in place on views. Few arrays are made: at this size
-    every fresh one costs more in page faults than a pass over it.
+    each step works in place on views. Four arrays serve every step: on a
+    batch of rows a fresh array costs more in page faults than a pass over it.
     """
     y = np.add(nu, t2)
     np.divide(t2, y, out=y)
+    excess = np.multiply(y, 0.5 * nu - 1.0).reshape(-1)
     y = y.reshape(-1)
-    excess = np.multiply(y.reshape(t2.shape), 0.5 * nu - 1.0).reshape(-1)
     if not y.size:
         return y
-    # The flat cell (row by row) of each element: floor((excess + 1/4) 16) 34 + floor(64 √y).
+    # Each element's flat cell in the table: floor((excess + 1/4) 16) 34 + floor(64 √y).
     cell = np.subtract(excess, _EXCESS_FROM)
     cell *= _EXCESS_STEPS
     np.floor(cell, out=cell)
     cell *= _SERIES_TABLE_SHAPE[1]
-    column = np.sqrt(y)
-    column *= _ROOT_Y_STEPS
-    np.floor(column, out=column)
-    cell += column
-    del column
-    # Outside the table only when not a series element (no NaN): clipped, and not used.
-    lengths = _series_length_table().take(cell.astype(np.intp), mode="clip")
-    del cell
+    spare = np.sqrt(y)
+    spare *= _ROOT_Y_STEPS
+    np.floor(spare, out=spare)
+    cell += spare
+    index = spare.view(np.intp)
+    np.copyto(index, cell, casting="unsafe")
+    # Outside the table (clipped) only where the element is not in the series and not used.
+    lengths = _series_length_table().take(index, mode="clip")
     # A radix sort (the counts are bytes): linear time, and stable, so deterministic too.
     order = np.argsort(lengths, kind="stable")
-    lengths, y, excess = lengths[order], y[order], excess[order]
+    lengths = lengths[order]
+    y_sorted, excess_sorted = np.take(y, order, out=cell), np.take(excess, order, out=spare)
+    sums, ratio = y, excess
+    sums.fill(1.0)
     starts = np.searchsorted(lengths, np.arange(int(lengths[-1])), side="right")
-    sums, ratio = np.ones(y.size), np.empty(y.size)
     for k in range(starts.size - 1, -1, -1):
         first = int(starts[k])
         ratio_now, sums_now = ratio[first:], sums[first:]
-        np.multiply(excess[first:], 1.0 / (1.5 + k), out=ratio_now)
-        ratio_now += y[first:]
+        np.multiply(excess_sorted[first:], 1.0 / (1.5 + k), out=ratio_now)
+        ratio_now += y_sorted[first:]
         sums_now *= ratio_now
         sums_now += 1.0
     ratio[order] = sums
     return ratio
 
 
-def _log_t_tail_by_series(t: Array, t2: Array, nu: Array, log_beta: Array) -> Array:
-    """log P(|T| >= t) = log(1 - I_y(1/2, ν/2)), y = t²/(ν+t²) <= 1/4, from the power series of I_y.
+def _log_t_tail_by_series(
+    t: Array, t2: Array, nu: Array, log_beta: Array, out: Array | None = None
+) -> Array:
+    """log P(|T| >= |t|) = log(1 - I_y(1/2, ν/2)), y = t²/(ν+t²) <= 1/4, by the series of I_y.
 
     I_y(1/2, b) = 2 √y (1-y)^b / B(1/2, b) · Σ c_n, c_0 = 1, c_(n+1) = c_n y (b + 1/2 + n)
     / (3/2 + n) = c_n (y + y (b - 1) / (3/2 + n)): positive terms whose ratio falls
-    towards y, so each element needs a few terms past its largest one (about
-    t²/2 + 6|t| + 20); see :func:`_t_series_sums`. ``nu`` and ``log_beta``
-    broadcast against ``t`` and ``t2``.
+    towards y, so each element needs a few terms past its largest one (at most
+    about 60); see :func:`_t_series_sums`. ``nu`` and ``log_beta`` broadcast
+    against ``t`` and ``t2``; the result goes to ``out`` if given.
     """
     sums = _t_series_sums(t2, nu).reshape(t2.shape)
     # 2 √y (1-y)^(ν/2) / B: the power from its log, formed without cancellation,
-    # and √y as t / √(ν+t²) (t² may underflow where t does not).
+    # and √y as |t| / √(ν+t²) (t² may underflow where t does not).
     complement = np.divide(t2, nu)
     np.log1p(complement, out=complement)
     complement *= -0.5 * nu
@@ -521,30 +548,29 @@ def _log_t_tail_by_series(t: Array, t2: Array, nu: Array, log_beta: Array) -> Ar
     complement -= log_beta
     np.exp(complement, out=complement)
     complement *= t
-    root = np.add(nu, t2)
-    complement /= np.sqrt(root, out=root)
-    del root
+    np.abs(complement, out=complement)
     complement *= sums
-    del sums
+    root = np.add(nu, t2, out=sums)
+    complement /= np.sqrt(root, out=root)
     # The tail is above 5e-4 here (t² <= 12), so forming 1 - I costs at most about
     # 2000 ulps of the tail: near 1e-13 relative in its log.
-    return _log_one_minus(complement)
+    return _log_one_minus(complement, out=root if out is None else out)
 
 
-def _log_one_minus(c: Array) -> Array:
-    """log(1 - c) for 0 <= c < 1, to an ulp or two, at half the cost of numpy's log1p(-c).
+def _log_one_minus(c: Array, out: Array) -> Array:
+    """log(1 - c) into ``out``, for 0 <= c < 1, to an ulp or two, at half the cost of log1p(-c).
 
     With u = 1 - c rounded, its rounding error e = (1 - u) - c is exact, and
     log(1 - c) = log(u) + log(1 + e/u) = log(u) + e/u: |e/u| <= 2^-53, so the
     term dropped is below an ulp of the result, and for c < 2^-54 the result is -c.
     """
-    u = np.subtract(1.0, c)
+    u = np.subtract(1.0, c, out=out)
     error = np.subtract(1.0, u)
     error -= c
     error /= u
-    out: Array = np.log(u, out=u)
-    out += error
-    return out
+    np.log(u, out=u)
+    u += error
+    return u
 
 
 def _log_t_tail_by_fraction(t: Array, t2: Array, nu: Array, log_beta: Array) -> Array:
@@ -560,6 +586,9 @@ def _log_t_tail_by_fraction(t: Array, t2: Array, nu: Array, log_beta: Array) -> 
     # t² may underflow where t does not.
     log_1mx = 2.0 * np.log(t) - np.log(nu + t2)
     direct = x < (a + 1.0) / (a + b + 2.0)
+    if direct.all():
+        # Usually so (large t): then nothing needs gathering.
+        return _log_incomplete_beta(a, b, x, log_x, log_1mx, log_beta)
     out = np.empty(x.shape)
     if direct.any():
         out[direct] = _log_incomplete_beta(
@@ -610,44 +639,65 @@ def student_t_log_tail(t: ArrayLike, dof: ArrayLike, two_sided: bool = True) -> 
     -41.348808
     """
     t_arr, nu_arr = np.broadcast_arrays(
-        np.abs(np.asarray(t, dtype=np.float64)), np.asarray(dof, dtype=np.float64)
+        np.asarray(t, dtype=np.float64), np.asarray(dof, dtype=np.float64)
     )
     shape = t_arr.shape
-    # At least one axis, so that every step can work in place.
-    t_arr, nu_arr = t_arr.reshape(shape or (1,)), nu_arr.reshape(shape or (1,))
+    # At least one axis, so that every step can work in place. |t| is taken
+    # where it is used: a copy of the batch costs more than those passes.
+    values: Array = t_arr.reshape(shape or (1,))
     # ν is usually one per row: checked, and its log-gammas taken, once per value.
-    nu = _without_repeats(nu_arr)
-    if np.any(~(nu > 0.0)) or np.isnan(t_arr).any():
+    nu = _without_repeats(nu_arr.reshape(values.shape))
+    if np.any(~(nu > 0.0)) or np.isnan(values).any():
         raise ValueError("student_t_log_tail needs dof > 0 and t not NaN")
     log_beta = _log_beta_with_half(0.5 * nu)
-    t2 = np.square(t_arr)
-    series = t2 <= np.minimum(_SERIES_MAX_T2, nu / 3.0)
-    series &= t_arr > 0.0
-    rest = np.flatnonzero(~series)
-    if _MOSTLY_SERIES * rest.size <= series.size:
-        # Every element through the series (no arrays to gather); the few others,
-        # whose values there mean nothing, are overwritten below.
-        with np.errstate(all="ignore"):
-            out = _log_t_tail_by_series(t_arr, t2, nu, log_beta)
-    else:
-        out = np.zeros(t2.shape)
-        if rest.size < series.size:
-            nu_all, log_beta_all = (np.broadcast_to(v, t2.shape) for v in (nu, log_beta))
-            out[series] = _log_t_tail_by_series(
-                t_arr[series], t2[series], nu_all[series], log_beta_all[series]
-            )
-    if rest.size:
-        flat, t_rest = out.reshape(-1), t_arr.reshape(-1)[rest]
-        flat[rest] = np.where(np.isinf(t_rest), -np.inf, 0.0)
-        chosen = np.isfinite(t_rest) & (t_rest > 0.0)
-        if chosen.any():
-            rest = rest[chosen]
-            flat[rest] = _log_t_tail_by_fraction(
-                t_rest[chosen],
-                t2.reshape(-1)[rest],
-                np.broadcast_to(nu, t2.shape).reshape(-1)[rest],
-                np.broadcast_to(log_beta, t2.shape).reshape(-1)[rest],
-            )
+    out = np.empty(values.shape)
+    rows, per_row = values.shape[0], values.size // max(values.shape[0], 1)
+    step = max(1, _BLOCK_ELEMENTS // max(per_row, 1))
+    left: list[IndexArray] = []
+    for start in range(0, rows, step):
+        block = slice(start, start + step)
+        nu_block, log_beta_block = (v if v.shape[0] == 1 else v[block] for v in (nu, log_beta))
+        rest = _log_t_tail_of_block(values[block], nu_block, log_beta_block, out[block])
+        left.append(rest + start * per_row)
+    # The continued fraction costs per call on the few elements that need it: one call for all.
+    chosen = np.concatenate(left)
+    if chosen.size:
+        t_rest = np.abs(values.reshape(-1)[chosen])
+        where = np.unravel_index(chosen, values.shape)
+        nu_rest, log_beta_rest = (np.broadcast_to(v, values.shape)[where] for v in (nu, log_beta))
+        out.reshape(-1)[chosen] = _log_t_tail_by_fraction(
+            t_rest, np.square(t_rest), nu_rest, log_beta_rest
+        )
     if not two_sided:
         out -= _LOG_2
     return out.reshape(shape)
+
+
+def _log_t_tail_of_block(t: Array, nu: Array, log_beta: Array, out: Array) -> IndexArray:
+    """log P(|T| >= |t|) into ``out`` (contiguous), but for the elements the series cannot take.
+
+    ``nu`` and ``log_beta`` broadcast against ``t``. Zero and infinite t are
+    done here; the flat indices of the elements left for the continued
+    fraction are returned. Every element's value is the same whichever way
+    its block goes through the series.
+    """
+    t2 = np.square(t)
+    series = t2 <= np.minimum(_SERIES_MAX_T2, nu / 3.0)
+    series &= t != 0.0
+    rest = np.flatnonzero(~series)
+    if _MOSTLY_SERIES * rest.size <= series.size:
+        # The whole block through the series (no arrays to gather); the few
+        # others, whose values there mean nothing, are overwritten below.
+        with np.errstate(all="ignore"):
+            _log_t_tail_by_series(t, t2, nu, log_beta, out=out)
+    elif rest.size < series.size:
+        nu_all, log_beta_all = (np.broadcast_to(v, t2.shape) for v in (nu, log_beta))
+        out[series] = _log_t_tail_by_series(
+            t[series], t2[series], nu_all[series], log_beta_all[series]
+        )
+    if not rest.size:
+        return rest
+    t_rest = np.abs(t.reshape(-1)[rest])
+    out.reshape(-1)[rest] = np.where(np.isinf(t_rest), -np.inf, 0.0)
+    fraction: IndexArray = rest[np.isfinite(t_rest) & (t_rest > 0.0)]
+    return fraction
