@@ -515,9 +515,9 @@ def _t_series_sums(t2: Array, nu: Array) -> Array:
     y_sorted, excess_sorted = np.take(y, order, out=cell), np.take(excess, order, out=spare)
     sums, ratio = y, excess
     sums.fill(1.0)
-    starts = np.searchsorted(lengths, np.arange(int(lengths[-1])), side="right")
-    for k in range(starts.size - 1, -1, -1):
-        first = int(starts[k])
+    starts = np.searchsorted(lengths, np.arange(int(lengths[-1])), side="right").tolist()
+    for k in range(len(starts) - 1, -1, -1):
+        first = starts[k]
         ratio_now, sums_now = ratio[first:], sums[first:]
         np.multiply(excess_sorted[first:], 1.0 / (1.5 + k), out=ratio_now)
         ratio_now += y_sorted[first:]
@@ -687,7 +687,8 @@ def _log_t_tail_of_block(t: Array, nu: Array, log_beta: Array, out: Array) -> In
     rest = np.flatnonzero(~series)
     if _MOSTLY_SERIES * rest.size <= series.size:
         # The whole block through the series (no arrays to gather); the few
-        # others, whose values there mean nothing, are overwritten below.
+        # others go as t² = 0, the shortest, and are overwritten below.
+        t2.reshape(-1)[rest] = 0.0
         with np.errstate(all="ignore"):
             _log_t_tail_by_series(t, t2, nu, log_beta, out=out)
     elif rest.size < series.size:
