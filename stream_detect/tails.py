@@ -653,7 +653,7 @@ def student_t_log_tail(t: ArrayLike, dof: ArrayLike, two_sided: bool = True) -> 
     out = np.empty(values.shape)
     rows, per_row = values.shape[0], values.size // max(values.shape[0], 1)
     step = max(1, _BLOCK_ELEMENTS // max(per_row, 1))
-    left: list[IndexArray] = []
+    left: list[IndexArray] = [np.zeros(0, dtype=np.intp)]
     for start in range(0, rows, step):
         block = slice(start, start + step)
         nu_block, log_beta_block = (v if v.shape[0] == 1 else v[block] for v in (nu, log_beta))
