@@ -270,4 +270,4 @@ def test_student_t_blocks_give_what_rows_one_at_a_time_give() -> None:
     np.testing.assert_array_equal(student_t_log_tail(t, np.array(dof)), batch)
     # No rows, and no features, are batches too.
     assert student_t_log_tail(np.zeros((0, 8)), 3.0).shape == (0, 8)
-    assert student_t_log_tail(np.zeros((8, 0)), dof[:, :0]).shape == (8, 0)
+    assert student_t_log_tail(np.zeros((rows, 0)), dof[:, :0]).shape == (rows, 0)
