@@ -25,12 +25,18 @@ e^-x Σ_(i<a) x^i / i!, and for t² <= min(12, ν/3) the t tail is 1 minus the
 power series of I_y(1/2, ν/2), y = t²/(ν+t²), which there converges in a few
 dozen positive terms. The loops iterate only the elements not yet converged,
 each stopping at its own term, so a batch gives exactly what its elements
-one at a time would give. log B(ν/2, 1/2) comes from its asymptotic series
-(after the recurrence for small ν), once per distinct ν of a broadcast axis.
+one at a time would give; the t series goes further: each element's number
+of terms is read beforehand from a table of bounds on its own (ν, t), and
+its sum taken backwards with nothing to test. log B(ν/2, 1/2) comes from its
+asymptotic series (after the recurrence for small ν), once per distinct ν of
+a broadcast axis. The t tails of a batch are computed in blocks of rows, in
+place where possible: at a few thousand rows a fresh array costs more in page
+faults than a pass over it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -54,6 +60,19 @@ _MAX_ITERATIONS = 20_000
 _SERIES_MAX_T2 = 12.0
 #: Series are tested for convergence every this many terms.
 _CHECK_EVERY = 4
+#: The t series' term counts are tabulated on cells of 1/16 in excess = y (ν/2 - 1),
+#: from -1/4 (it is at least -y) to 6.75 (it stays below 6.1), by 1/64 in √y <= 1/2.
+_EXCESS_STEPS = 16
+_EXCESS_FROM = -0.25
+_ROOT_Y_STEPS = 64
+_SERIES_TABLE_SHAPE = (112, 34)
+#: More than any cell of that table needs (at most about 60).
+_MAX_SERIES_TERMS = 100
+#: Below one element in this many outside the series, all go through it and the rest are redone.
+_MOSTLY_SERIES = 8
+#: The t tails of a batch are computed in blocks of about this many elements:
+#: their arrays stay in the memory the allocator keeps between blocks and calls.
+_BLOCK_ELEMENTS = 8192
 #: log B(a, 1/2) is taken from its asymptotic series from this a up (the first
 #: term left out, 0.36 a^-17, is then below 4e-18).
 _ASYMPTOTIC_FROM = 10.0
@@ -68,11 +87,16 @@ _LOG_RATIO_SERIES = (
     1 / 192,
     -1 / 8,
 )
+#: The beta continued fraction forms its coefficients for this many steps at a time.
+_FRACTION_BLOCK = 8
+#: ... on at most this many elements (beyond, one step at a time).
+_FRACTION_BLOCK_ROWS = 256
 #: Up to this shape the closed form of Q beats the continued fraction.
 _CLOSED_FORM_MAX = 40
 
 _log_gamma = np.frompyfunc(math.lgamma, 1, 1)
 _LOG_SQRT_PI = 0.5 * math.log(math.pi)
+_LOG_2 = math.log(2.0)
 
 
 def _lgamma(a: Array) -> Array:
@@ -321,6 +345,9 @@ def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
     result is not a finite positive number, and that element is recomputed by
     the guarded form (inside the fraction's region of convergence this does
     not happen in practice, and guarding every step would double the cost).
+    The coefficients are formed for a block of steps at once, as (steps,
+    elements) arrays, and the arrays are cut down to the running elements between
+    blocks: on the few rows that usually come here, numpy calls are the cost.
     """
     out = np.empty(x.shape)
     with np.errstate(all="ignore"):
@@ -329,26 +356,53 @@ def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
         h = d.copy()
         where, a_now, b_now, x_now = np.arange(x.size), a, b, x
         running: BoolArray = np.ones(x.shape, dtype=bool)
-        for m in range(1, _MAX_ITERATIONS):
-            twice = a_now + 2 * m
-            even = (m * x_now) * (b_now - m) / ((twice - 1.0) * twice)
-            d = 1.0 / (1.0 + even * d)
-            c = 1.0 + even / c
-            h = h * (d * c)
-            odd = x_now * (a_now + m) * (a_now + b_now + m) / (twice * (twice + 1.0))
-            d = 1.0 / (1.0 - odd * d)
-            c = 1.0 - odd / c
-            delta = d * c
-            h = h * delta
-            # A NaN delta (a zero denominator) stops here too, and is redone below.
-            done = ~(np.abs(delta - 1.0) > _TOLERANCE)
-            running, left = _settle(done, running, where, h, out)
-            if left == 0:
-                break
-            if 2 * left < running.size:
-                where = where[running]
-                a_now, b_now, x_now, c, d, h = (v[running] for v in (a_now, b_now, x_now, c, d, h))
-                running = np.ones(left, dtype=bool)
+        recorded, scratch = np.empty(x.shape), np.empty(x.shape)
+        still = np.empty(x.shape, dtype=bool)
+        # Many rows cost per element, not per call: then a block would form unused coefficients.
+        block = _FRACTION_BLOCK if x.size <= _FRACTION_BLOCK_ROWS else 1
+        for first in range(1, _MAX_ITERATIONS, block):
+            m = np.arange(first, first + block, dtype=np.float64)[:, None]
+            twice = a_now + 2.0 * m
+            evens = (m * x_now) * (b_now - m) / ((twice - 1.0) * twice)
+            odds = x_now * (a_now + m) * ((a_now + b_now) + m)
+            odds /= twice * (twice + 1.0)
+            for step in range(block):
+                even, odd = evens[step], odds[step]
+                # In place, operation for operation: d = 1 / (1 + even d), c = 1 + even / c,
+                # h *= d c; then d = 1 / (1 - odd d), c = 1 - odd / c, h *= delta = d c.
+                np.multiply(even, d, out=d)
+                d += 1.0
+                np.divide(1.0, d, out=d)
+                np.divide(even, c, out=c)
+                c += 1.0
+                h *= np.multiply(d, c, out=scratch)
+                np.multiply(odd, d, out=d)
+                np.subtract(1.0, d, out=d)
+                np.divide(1.0, d, out=d)
+                np.divide(odd, c, out=c)
+                np.subtract(1.0, c, out=c)
+                delta = np.multiply(d, c, out=scratch)
+                h *= delta
+                np.copyto(recorded, h, where=running)
+                # A NaN delta (a zero denominator) ends the element too; it is redone below.
+                delta -= 1.0
+                running &= np.greater(np.abs(delta, out=delta), _TOLERANCE, out=still)
+                left = int(np.count_nonzero(running))
+                if left == 0 or 2 * left < running.size:
+                    finished = np.flatnonzero(~running)
+                    out[where[finished]] = recorded[finished]
+                    if left == 0:
+                        break
+                    kept = np.flatnonzero(running)
+                    where, still = where[kept], still[kept]
+                    a_now, b_now, x_now, c, d, h, recorded, scratch = (
+                        v[kept] for v in (a_now, b_now, x_now, c, d, h, recorded, scratch)
+                    )
+                    evens, odds = evens[:, kept], odds[:, kept]
+                    running = np.ones(left, dtype=bool)
+            else:
+                continue
+            break
     failed = ~(np.isfinite(out) & (out > 0.0))
     if failed.any():
         out[failed] = _beta_fraction_guarded(a[failed], b[failed], x[failed])
@@ -384,38 +438,139 @@ def _log_beta_with_half(a: Array) -> Array:
     return out
 
 
-def _log_t_tail_by_series(t: Array, t2: Array, nu: Array, log_beta: Array) -> Array:
-    """log P(|T| >= t) = log(1 - I_y(1/2, ν/2)), y = t²/(ν+t²) <= 1/4, from the power series of I_y.
+@functools.cache
+def _series_length_table() -> NDArray[np.uint8]:
+    """Terms the t series needs on each cell of (excess, √y), flattened row by row.
+
+    The terms c_n = Π_(k<n) r_k, r_k = y + excess / (3/2 + k) >= 0, grow with
+    excess and with y, so a cell's upper corner bounds every c_n in it and its
+    lower corner (its ratios clipped at 0) bounds the sum S from below. The
+    ratios move monotonically towards y, so after c_N the rest is at most
+    c_N ρ / (1 - ρ), ρ = max(r_N, y), at the upper corner; the count is the first
+    N where that is at most 2^-53 of the lower corner's sum: below half an ulp
+    of S anywhere in the cell.
+    """
+    rows, columns = _SERIES_TABLE_SHAPE
+    excess_low = np.arange(rows)[:, None] / _EXCESS_STEPS + _EXCESS_FROM
+    root_low = np.arange(columns)[None, :] / _ROOT_Y_STEPS
+    excess_high, y_high, y_low = (
+        excess_low + 1.0 / _EXCESS_STEPS,
+        np.square(root_low + 1.0 / _ROOT_Y_STEPS),
+        np.square(root_low),
+    )
+    low_term, low_sum = np.ones(_SERIES_TABLE_SHAPE), np.ones(_SERIES_TABLE_SHAPE)
+    for k in range(_MAX_SERIES_TERMS):
+        low_term *= np.maximum(y_low + excess_low / (1.5 + k), 0.0)
+        low_sum += low_term
+    term, lengths = np.ones(_SERIES_TABLE_SHAPE), np.zeros(_SERIES_TABLE_SHAPE, dtype=np.uint8)
+    for n in range(1, _MAX_SERIES_TERMS):
+        term *= y_high + excess_high / (0.5 + n)
+        later = np.maximum(y_high + excess_high / (1.5 + n), y_high)
+        with np.errstate(divide="ignore"):
+            fits = (
+                (lengths == 0)
+                & (later < 1.0)
+                & (term * later / (1.0 - later) <= 2.0**-53 * low_sum)
+            )
+        lengths[fits] = n
+    if not lengths.all():
+        raise AssertionError("the t series table needs more terms")  # pragma: no cover
+    out: NDArray[np.uint8] = lengths.ravel()
+    return out
+
+
+def _t_series_sums(t2: Array, nu: Array) -> Array:
+    """Σ c_n, c_0 = 1, c_(n+1) = c_n (y + excess / (3/2 + n)), y = t²/(ν+t²), excess = y (ν/2 - 1).
+
+    Flat, one sum per element of ``t2`` (``nu`` broadcasts against it). Each is
+    taken to its own number of terms, from :func:`_series_length_table` by its
+    own (excess, y) alone, so no element's value depends on the rest of the
+    batch; backwards, 1 + r_0 (1 + r_1 (... (1 + r_(N-1)))), with nothing to
+    test. Sorted by count, the elements still summing at term k are a suffix:
+    each step works in place on views. Four arrays serve every step: on a
+    batch of rows a fresh array costs more in page faults than a pass over it.
+    """
+    y = np.add(nu, t2)
+    np.divide(t2, y, out=y)
+    excess = np.multiply(y, 0.5 * nu - 1.0).reshape(-1)
+    y = y.reshape(-1)
+    if not y.size:
+        return y
+    # Each element's flat cell in the table: floor((excess + 1/4) 16) 34 + floor(64 √y).
+    cell = np.subtract(excess, _EXCESS_FROM)
+    cell *= _EXCESS_STEPS
+    np.floor(cell, out=cell)
+    cell *= _SERIES_TABLE_SHAPE[1]
+    spare = np.sqrt(y)
+    spare *= _ROOT_Y_STEPS
+    np.floor(spare, out=spare)
+    cell += spare
+    index = spare.view(np.intp)
+    np.copyto(index, cell, casting="unsafe")
+    # Outside the table (clipped) only where the element is not in the series and not used.
+    lengths = _series_length_table().take(index, mode="clip")
+    # A radix sort (the counts are bytes): linear time, and stable, so deterministic too.
+    order = np.argsort(lengths, kind="stable")
+    lengths = lengths[order]
+    y_sorted, excess_sorted = np.take(y, order, out=cell), np.take(excess, order, out=spare)
+    sums, ratio = y, excess
+    sums.fill(1.0)
+    starts = np.searchsorted(lengths, np.arange(int(lengths[-1])), side="right").tolist()
+    for k in range(len(starts) - 1, -1, -1):
+        first = starts[k]
+        ratio_now, sums_now = ratio[first:], sums[first:]
+        np.multiply(excess_sorted[first:], 1.0 / (1.5 + k), out=ratio_now)
+        ratio_now += y_sorted[first:]
+        sums_now *= ratio_now
+        sums_now += 1.0
+    ratio[order] = sums
+    return ratio
+
+
+def _log_t_tail_by_series(
+    t: Array, t2: Array, nu: Array, log_beta: Array, out: Array | None = None
+) -> Array:
+    """log P(|T| >= |t|) = log(1 - I_y(1/2, ν/2)), y = t²/(ν+t²) <= 1/4, by the series of I_y.
 
     I_y(1/2, b) = 2 √y (1-y)^b / B(1/2, b) · Σ c_n, c_0 = 1, c_(n+1) = c_n y (b + 1/2 + n)
-    / (3/2 + n): positive terms whose ratio falls towards y, so each element stops within a
-    few terms of its largest one (about t²/2 + 6|t| + 20 terms). Convergence is
-    tested every fourth term, at the same terms for every element, so no
-    element's value depends on the rest of the batch.
+    / (3/2 + n) = c_n (y + y (b - 1) / (3/2 + n)): positive terms whose ratio falls
+    towards y, so each element needs a few terms past its largest one (at most
+    about 60); see :func:`_t_series_sums`. ``nu`` and ``log_beta`` broadcast
+    against ``t`` and ``t2``; the result goes to ``out`` if given.
     """
-    y = t2 / (nu + t2)
-    sums = np.empty(y.shape)
-    where, y_now, step = np.arange(y.size), y, y * (0.5 * nu + 0.5)
-    term, total = np.ones_like(y), np.ones_like(y)
-    running: BoolArray = np.ones(y.shape, dtype=bool)
-    for n in range(0, _MAX_ITERATIONS, _CHECK_EVERY):
-        for k in range(n, n + _CHECK_EVERY):
-            term *= (step + k * y_now) * (1.0 / (1.5 + k))
-            total += term
-        running, left = _settle(term <= total * _TOLERANCE, running, where, total, sums)
-        if left == 0:
-            break
-        if 2 * left < running.size:
-            where = where[running]
-            y_now, step, term, total = (v[running] for v in (y_now, step, term, total))
-            running = np.ones(left, dtype=bool)
-    # √y (1-y)^(ν/2), each factor's log formed without cancellation.
-    log_factors = np.log(t) - 0.5 * np.log(nu + t2) - 0.5 * nu * np.log1p(t2 / nu)
-    log_complement = math.log(2.0) + log_factors - log_beta + np.log(sums)
+    sums = _t_series_sums(t2, nu).reshape(t2.shape)
+    # 2 √y (1-y)^(ν/2) / B: the power from its log, formed without cancellation,
+    # and √y as |t| / √(ν+t²) (t² may underflow where t does not).
+    complement = np.divide(t2, nu)
+    np.log1p(complement, out=complement)
+    complement *= -0.5 * nu
+    complement += _LOG_2
+    complement -= log_beta
+    np.exp(complement, out=complement)
+    complement *= t
+    np.abs(complement, out=complement)
+    complement *= sums
+    root = np.add(nu, t2, out=sums)
+    complement /= np.sqrt(root, out=root)
     # The tail is above 5e-4 here (t² <= 12), so forming 1 - I costs at most about
     # 2000 ulps of the tail: near 1e-13 relative in its log.
-    out: Array = np.log1p(-np.exp(log_complement))
-    return out
+    return _log_one_minus(complement, out=root if out is None else out)
+
+
+def _log_one_minus(c: Array, out: Array) -> Array:
+    """log(1 - c) into ``out``, for 0 <= c < 1, to an ulp or two, at half the cost of log1p(-c).
+
+    With u = 1 - c rounded, its rounding error e = (1 - u) - c is exact, and
+    log(1 - c) = log(u) + log(1 + e/u) = log(u) + e/u: |e/u| <= 2^-53, so the
+    term dropped is below an ulp of the result, and for c < 2^-54 the result is -c.
+    """
+    u = np.subtract(1.0, c, out=out)
+    error = np.subtract(1.0, u)
+    error -= c
+    error /= u
+    np.log(u, out=u)
+    u += error
+    return u
 
 
 def _log_t_tail_by_fraction(t: Array, t2: Array, nu: Array, log_beta: Array) -> Array:
@@ -431,6 +586,9 @@ def _log_t_tail_by_fraction(t: Array, t2: Array, nu: Array, log_beta: Array) -> 
     # t² may underflow where t does not.
     log_1mx = 2.0 * np.log(t) - np.log(nu + t2)
     direct = x < (a + 1.0) / (a + b + 2.0)
+    if direct.all():
+        # Usually so (large t): then nothing needs gathering.
+        return _log_incomplete_beta(a, b, x, log_x, log_1mx, log_beta)
     out = np.empty(x.shape)
     if direct.any():
         out[direct] = _log_incomplete_beta(
@@ -446,8 +604,14 @@ def _log_t_tail_by_fraction(t: Array, t2: Array, nu: Array, log_beta: Array) -> 
 
 
 def _without_repeats(values: Array) -> Array:
-    """``values`` with every broadcast (zero-stride) axis cut to length 1; it broadcasts back."""
+    """``values`` with every axis along which it repeats cut to length 1; it broadcasts back.
+
+    A broadcast (zero-stride) axis is cut outright; the last axis also when
+    every row holds one value, as a per-row ν indexed out of a broadcast has.
+    """
     out: Array = values[tuple(slice(0, 1) if step == 0 else slice(None) for step in values.strides)]
+    if out.ndim and out.shape[-1] > 1 and bool(np.all(out == out[..., :1])):
+        out = out[..., :1]
     return out
 
 
@@ -474,28 +638,67 @@ def student_t_log_tail(t: ArrayLike, dof: ArrayLike, two_sided: bool = True) -> 
     >>> float(student_t_log_tail(1e6, 3.0, two_sided=False).round(6))
     -41.348808
     """
-    t_arr, nu = np.broadcast_arrays(
-        np.abs(np.asarray(t, dtype=np.float64)), np.asarray(dof, dtype=np.float64)
+    t_arr, nu_arr = np.broadcast_arrays(
+        np.asarray(t, dtype=np.float64), np.asarray(dof, dtype=np.float64)
     )
-    if np.any(~(nu > 0.0)) or np.any(np.isnan(t_arr)):
+    shape = t_arr.shape
+    # At least one axis, so that every step can work in place. |t| is taken
+    # where it is used: a copy of the batch costs more than those passes.
+    values: Array = t_arr.reshape(shape or (1,))
+    # ν is usually one per row: checked, and its log-gammas taken, once per value.
+    nu = _without_repeats(nu_arr.reshape(values.shape))
+    if np.any(~(nu > 0.0)) or np.isnan(values).any():
         raise ValueError("student_t_log_tail needs dof > 0 and t not NaN")
-    out = np.zeros(t_arr.shape)
-    out[np.isinf(t_arr)] = -np.inf
-    finite = np.isfinite(t_arr) & (t_arr > 0.0)
-    # ν is usually shared along an axis (one per row): its log-gammas are taken once per value.
-    log_beta = np.broadcast_to(_log_beta_with_half(0.5 * _without_repeats(nu)), nu.shape)[finite]
-    t_some, nu_some = t_arr[finite], nu[finite]
-    t2 = np.square(t_some)
-    series = t2 <= np.minimum(_SERIES_MAX_T2, nu_some / 3.0)
-    tail = np.empty(t2.shape)
-    if series.any():
-        tail[series] = _log_t_tail_by_series(
-            t_some[series], t2[series], nu_some[series], log_beta[series]
+    log_beta = _log_beta_with_half(0.5 * nu)
+    out = np.empty(values.shape)
+    rows, per_row = values.shape[0], values.size // max(values.shape[0], 1)
+    step = max(1, _BLOCK_ELEMENTS // max(per_row, 1))
+    left: list[IndexArray] = [np.zeros(0, dtype=np.intp)]
+    for start in range(0, rows, step):
+        block = slice(start, start + step)
+        nu_block, log_beta_block = (v if v.shape[0] == 1 else v[block] for v in (nu, log_beta))
+        rest = _log_t_tail_of_block(values[block], nu_block, log_beta_block, out[block])
+        left.append(rest + start * per_row)
+    # The continued fraction costs per call on the few elements that need it: one call for all.
+    chosen = np.concatenate(left)
+    if chosen.size:
+        t_rest = np.abs(values.reshape(-1)[chosen])
+        where = np.unravel_index(chosen, values.shape)
+        nu_rest, log_beta_rest = (np.broadcast_to(v, values.shape)[where] for v in (nu, log_beta))
+        out.reshape(-1)[chosen] = _log_t_tail_by_fraction(
+            t_rest, np.square(t_rest), nu_rest, log_beta_rest
         )
-    if not series.all():
-        rest = ~series
-        tail[rest] = _log_t_tail_by_fraction(t_some[rest], t2[rest], nu_some[rest], log_beta[rest])
-    out[finite] = tail
     if not two_sided:
-        out = out - math.log(2.0)
-    return out
+        out -= _LOG_2
+    return out.reshape(shape)
+
+
+def _log_t_tail_of_block(t: Array, nu: Array, log_beta: Array, out: Array) -> IndexArray:
+    """log P(|T| >= |t|) into ``out`` (contiguous), but for the elements the series cannot take.
+
+    ``nu`` and ``log_beta`` broadcast against ``t``. Zero and infinite t are
+    done here; the flat indices of the elements left for the continued
+    fraction are returned. Every element's value is the same whichever way
+    its block goes through the series.
+    """
+    t2 = np.square(t)
+    series = t2 <= np.minimum(_SERIES_MAX_T2, nu / 3.0)
+    series &= t != 0.0
+    rest = np.flatnonzero(~series)
+    if _MOSTLY_SERIES * rest.size <= series.size:
+        # The whole block through the series (no arrays to gather); the few
+        # others go as t² = 0, the shortest, and are overwritten below.
+        t2.reshape(-1)[rest] = 0.0
+        with np.errstate(all="ignore"):
+            _log_t_tail_by_series(t, t2, nu, log_beta, out=out)
+    elif rest.size < series.size:
+        nu_all, log_beta_all = (np.broadcast_to(v, t2.shape) for v in (nu, log_beta))
+        out[series] = _log_t_tail_by_series(
+            t[series], t2[series], nu_all[series], log_beta_all[series]
+        )
+    if not rest.size:
+        return rest
+    t_rest = np.abs(t.reshape(-1)[rest])
+    out.reshape(-1)[rest] = np.where(np.isinf(t_rest), -np.inf, 0.0)
+    fraction: IndexArray = rest[np.isfinite(t_rest) & (t_rest > 0.0)]
+    return fraction

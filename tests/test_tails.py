@@ -213,3 +213,61 @@ def test_unguarded_gamma_fraction_equals_the_guarded_one(a: float, excess: float
     fast = tails._gamma_fraction(np.array([a]), x, guarded=False)
     slow = tails._gamma_fraction(np.array([a]), x, guarded=True)
     assert fast[0] == pytest.approx(slow[0], rel=1e-13)
+
+
+# The t series takes each element's term count from a table, and a batch in blocks of rows.
+
+
+def _t_series_terms(t2: float, dof: float, count: int) -> list[float]:
+    """c_0 .. c_(count-1) of the t series, as :func:`tails._t_series_sums` defines them."""
+    y = t2 / (dof + t2)
+    excess = y * (0.5 * dof - 1.0)
+    terms = [1.0]
+    for k in range(count - 1):
+        terms.append(terms[-1] * (y + excess / (1.5 + k)))
+    return terms
+
+
+@settings(max_examples=300, deadline=None)
+@given(share=st.floats(0.0, 1.0), log10_dof=st.floats(-1.0, 9.0))
+def test_t_series_term_counts_leave_less_than_half_an_ulp(share: float, log10_dof: float) -> None:
+    dof = 10.0**log10_dof
+    t2 = share * min(tails._SERIES_MAX_T2, dof / 3.0)
+    y = t2 / (dof + t2)
+    excess = y * (0.5 * dof - 1.0)
+    row = math.floor((excess - tails._EXCESS_FROM) * tails._EXCESS_STEPS)
+    column = math.floor(math.sqrt(y) * tails._ROOT_Y_STEPS)
+    count = int(tails._series_length_table()[row * tails._SERIES_TABLE_SHAPE[1] + column])
+    terms = _t_series_terms(t2, dof, 400)
+    # Summed from the smallest term up, so that the sums themselves hardly round.
+    kept, left_out = math.fsum(terms[: count + 1]), math.fsum(terms[count + 1 :])
+    assert left_out <= 2.0**-53 * kept * (1.0 + 1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(share=st.floats(0.0, 1.0), log10_dof=st.floats(-1.0, 9.0))
+def test_t_series_sums_match_the_whole_series(share: float, log10_dof: float) -> None:
+    dof = 10.0**log10_dof
+    t2 = share * min(tails._SERIES_MAX_T2, dof / 3.0)
+    ours = float(tails._t_series_sums(np.array([t2]), np.array([dof]))[0])
+    assert ours == pytest.approx(math.fsum(_t_series_terms(t2, dof, 400)), rel=4e-16)
+
+
+def test_student_t_blocks_give_what_rows_one_at_a_time_give() -> None:
+    rng = np.random.default_rng(13)
+    rows = 3 * tails._BLOCK_ELEMENTS // 8 + 5
+    t = rng.normal(size=(rows, 8)) * rng.choice([1.0, 1.0, 1.0, 3.0, 30.0], size=(rows, 1))
+    t[rng.random(t.shape) < 0.01] = 0.0
+    t[rng.random(t.shape) < 0.001] = -np.inf
+    dof = np.broadcast_to(rng.choice([0.5, 3.0, 40.0, 2e3, 1e6], size=(rows, 1)), t.shape)
+    batch = student_t_log_tail(t, dof)
+    # Rows alone go through other blocks, and through the series whole or gathered.
+    one_by_one = np.stack([student_t_log_tail(t[i], dof[i]) for i in range(rows)])
+    np.testing.assert_array_equal(batch, one_by_one)
+    shuffled = rng.permutation(rows)
+    np.testing.assert_array_equal(student_t_log_tail(t[shuffled], dof[shuffled]), batch[shuffled])
+    # ν per element (no axis to share it along) gives the same numbers.
+    np.testing.assert_array_equal(student_t_log_tail(t, np.array(dof)), batch)
+    # No rows, and no features, are batches too.
+    assert student_t_log_tail(np.zeros((0, 8)), 3.0).shape == (0, 8)
+    assert student_t_log_tail(np.zeros((rows, 0)), dof[:, :0]).shape == (rows, 0)
