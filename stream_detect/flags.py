@@ -63,7 +63,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
     >>> args = parser.parse_args(["--batch-size", "7", "--no-summary", "--features", "a,b"])
     >>> args.batch_size, args.summary, args.features, args.min_samples, args.config
     ('7', False, 'a,b', None, None)
-    >>> "(default: 1024)" in parser.format_help()
+    >>> "(default: 4096)" in parser.format_help()
     True
     """
     parser.add_argument(

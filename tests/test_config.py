@@ -193,7 +193,7 @@ def test_the_parser_has_no_flag_without_a_field() -> None:
 def test_help_shows_the_dataclass_defaults() -> None:
     text = " ".join(make_parser().format_help().split())
     assert "--batch-size N events scored together" in text
-    assert "(default: 1024)" in text
+    assert "(default: 4096)" in text
     assert "--summary, --no-summary print a JSON summary to stderr at exit (default: true)" in text
     assert "--checkpoint CHECKPOINT checkpoint file (JSON), restored at start if present" in text
     assert "(default: none)" in text
