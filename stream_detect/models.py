@@ -283,14 +283,13 @@ class GaussianModel(Model):
 
     @property
     def taught_blocks(self) -> bool:
-        # The low-rank path scores rows against their own prefix only, not a taught one.
-        return not self.low_rank
+        return True
 
     def prequential_taught(
         self, X: Array, taught: Array, learn: BoolArray, slots: NDArray[np.intp]
     ) -> ScoreBlock:
         if self.low_rank:
-            raise NotImplementedError("a low-rank full model scores only the rows it learns")
+            return self._score_low_rank_taught(X, taught, learn, slots)
         every = self.stats.prequential(taught, learn)
         if taught.shape[0] == X.shape[0]:
             before = every
@@ -374,8 +373,14 @@ class GaussianModel(Model):
             deferred=deferred,
         )
 
-    def _score_low_rank(self, X: Array, learn: BoolArray) -> ScoreBlock:
-        """Prequential scores of the full model in O(d²) per row (see ``precision.py``)."""
+    def _score_low_rank(
+        self, X: Array, learn: BoolArray, targets: Array | None = None
+    ) -> ScoreBlock:
+        """Prequential scores of the full model in O(d²) per row (see ``precision.py``).
+
+        Row ``i`` learns ``X[i]`` (if ``learn[i]``) and is scored as ``targets[i]``
+        (default ``X[i]``).
+        """
         assert isinstance(self.stats, RunningCovariance)
         scored = score_full_prequential(
             self.stats,
@@ -384,6 +389,7 @@ class GaussianModel(Model):
             variance_floor=self.variance_floor,
             relative_floor=self.relative_floor,
             direction=self.direction,
+            targets=targets,
         )
         log_tail = np.full(X.shape[0], np.nan)
         known = np.isfinite(scored.distance_sq)
@@ -395,6 +401,30 @@ class GaussianModel(Model):
             None,
             scored.contributions,
             log_tail=log_tail,
+        )
+
+    def _score_low_rank_taught(
+        self, X: Array, taught: Array, learn: BoolArray, slots: NDArray[np.intp]
+    ) -> ScoreBlock:
+        """:meth:`prequential_taught` on the low-rank path: ``X`` scored in its ``slots``."""
+        if taught.shape[0] == X.shape[0]:
+            return self._score_low_rank(taught, learn, targets=X)
+        # The vectors a deviation accepted inserts are scored too (rare), then dropped.
+        targets = taught.copy()
+        targets[slots] = X
+        every = self._score_low_rank(taught, learn, targets=targets)
+        assert (
+            every.mean is not None
+            and every.contributions is not None
+            and every.log_tail is not None
+        )
+        return ScoreBlock(
+            every.log_p[slots],
+            every.distance_sq[slots],
+            every.mean[slots],
+            None,
+            every.contributions[slots],
+            log_tail=every.log_tail[slots],
         )
 
     def learn(self, X: Array) -> None:

@@ -356,7 +356,7 @@ class Pipeline:
                 )
                 self._features_known(self.decoder.features or [])
             values, reasons = self.detector.transform(decoded.values)
-            if any(reason is not None for reason in reasons):
+            if reasons.count(None) != len(reasons):
                 decoded, values = set_aside_refused(batch, decoded, values, reasons, bad)
             detections = self.detector.process(
                 values,

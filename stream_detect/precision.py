@@ -97,11 +97,15 @@ def score_full_prequential(
     relative_floor: float = DEFAULT_RELATIVE_FLOOR,
     direction: NDArray[np.int8] | None = None,
     run_rows: int | None = None,
+    targets: Array | None = None,
 ) -> PrecisionBlock:
     """Score each row against everything learned before it; ``stats`` does not change.
 
-    ``direction`` (optional, per feature: +1 only high values count, -1 only
-    low, 0 both) makes a deviation on a feature's ignored side of row ``i``'s
+    Row ``i`` of ``X`` is learned after it is scored if ``learn[i]``; the
+    vector scored there is ``targets[i]`` (default ``X[i]``): a row that
+    teaches a clipped copy of itself is scored as it came. ``direction``
+    (optional, per feature: +1 only high values count, -1 only low, 0 both)
+    makes a deviation on a feature's ignored side of row ``i``'s
     mean count as zero; learning always uses the raw rows. ``run_rows`` caps
     the rows that share one factorisation.
 
@@ -121,7 +125,10 @@ def score_full_prequential(
     limit = default_run_rows(d) if run_rows is None else max(1, run_rows)
     if stats.decay < 1.0 and stats.half_life is not None:
         limit = min(limit, max(1, int(_MAX_HALF_LIVES_PER_RUN * stats.half_life)))
-    prepared = _prepare(stats, X, learn, direction, (variance_floor, relative_floor))
+    scored = X if targets is None else np.asarray(targets, dtype=np.float64)
+    if scored.shape != X.shape:
+        raise ValueError(f"targets have shape {scored.shape}, expected {X.shape}")
+    prepared = _prepare(stats, X, scored, learn, direction, (variance_floor, relative_floor))
     state = stats
     start, size = 0, limit
     while start < rows:
@@ -155,11 +162,14 @@ class _Prepared(NamedTuple):
 def _prepare(
     stats: RunningCovariance,
     X: Array,
+    targets: Array,
     learn: BoolArray,
     direction: NDArray[np.int8] | None,
     floors: tuple[float, float],
 ) -> _Prepared:
     """Count, mean, deviations and ``n`` times the ridge before each row (O(d) per row).
+
+    ``delta`` is what a learned row adds (from ``X``), ``dev`` what is scored (from ``targets``).
 
     They depend only on which rows are learned, not on where runs end: the
     per-feature moments of the diagonal model give them exactly.
@@ -171,7 +181,7 @@ def _prepare(
     before = diagonal.prequential(X, learn)
     n, mean = before.n, before.mean
     delta = X - mean
-    dev = delta
+    dev = delta if targets is X else targets - mean
     if direction is not None:
         below = dev < 0.0
         dev = np.where(((direction > 0) & below) | ((direction < 0) & ~below), 0.0, dev)

@@ -119,6 +119,11 @@ class _Moments(ABC):
     def _outer(a: Array, b: Array) -> Array:
         """Second-moment contribution of paired deviations (broadcast over leading axes)."""
 
+    def _weighted_second(self, weights: Array, dev: Array) -> Array:
+        """``sum_k weights[k] * outer(dev[k], dev[k])``: the second moment of weighted deviations."""
+        out: Array = np.einsum("k,k...->...", weights, self._outer(dev, dev))
+        return out
+
     def copy(self: M) -> M:
         """An independent copy of this state."""
         other = type(self)(self.d, self.half_life)
@@ -168,7 +173,7 @@ class _Moments(ABC):
         batch = type(self)(self.d, self.half_life)
         batch.n = total
         batch.mean = batch_mean
-        batch.second = np.einsum("k,k...->...", weights, self._outer(dev, dev))
+        batch.second = self._weighted_second(weights, dev)
         scale = self.decay**rows
         self.n *= scale
         self.second = self.second * scale
@@ -415,6 +420,14 @@ class RunningCovariance(_Moments):
     @staticmethod
     def _outer(a: Array, b: Array) -> Array:
         out: Array = a[..., :, None] * b[..., None, :]
+        return out
+
+    def _weighted_second(self, weights: Array, dev: Array) -> Array:
+        # One matrix product instead of a (rows, d, d) stack of outer products:
+        # d² per row without the memory traffic. Aᵀ A is computed as a symmetric
+        # product, so the co-moment stays exactly symmetric.
+        scaled = dev if self.decay == 1.0 else dev * np.sqrt(weights)[:, None]
+        out: Array = scaled.T @ scaled
         return out
 
     @property
