@@ -120,7 +120,7 @@ class _Moments(ABC):
         """Second-moment contribution of paired deviations (broadcast over leading axes)."""
 
     def _weighted_second(self, weights: Array, dev: Array) -> Array:
-        """``sum_k weights[k] * outer(dev[k], dev[k])``: the second moment of weighted deviations."""
+        """``sum_k weights[k] * outer(dev[k], dev[k])``: the weighted deviations' second moment."""
         out: Array = np.einsum("k,k...->...", weights, self._outer(dev, dev))
         return out
 

@@ -1,0 +1,226 @@
+"""Many keys' diagonal Gaussian statistics as rows of a few arrays, bounded, least recent out.
+
+:class:`KeyedArrays` keeps, per key, the weight learned ``n``, the ``mean``
+and ``m2`` (``(K, d)`` arrays), the events learned and the learning policy's
+deviation count; the rare pending alerts sit in a dict. A key maps to its
+row (its *slot*) in a dict whose order is recency, so eviction of the least
+recently seen key is the one of the event-by-event loop (see
+:func:`~stream_detect.keyed_models.pieces`). A slot freed by eviction is
+handed to the next new key; a new key's slot is reset to the template's
+fresh model in one go for a batch. How a batch is scored against these
+arrays is :mod:`stream_detect.keyed_bank`'s concern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.keyed_models import KeyState
+from stream_detect.models import GaussianModel
+
+__all__ = ["KeyedArrays"]
+
+Array = NDArray[np.float64]
+
+
+class KeyedArrays(Mapping[str, KeyState]):
+    """Diagonal Gaussian statistics of the most recently seen keys, at most ``max_keys``.
+
+    A read-only mapping from key to a snapshot :class:`KeyState`, least
+    recently seen first.
+
+    Parameters
+    ----------
+    max_keys
+        Most models held at once (>= 1).
+    template
+        The diagonal model every new key starts as (its statistics, floors,
+        prior, directions and half-life are every key's).
+    initial_learned
+        Events a new key counts as learned already.
+
+    Examples
+    --------
+    >>> arrays = KeyedArrays(2, GaussianModel(1, full=False))
+    >>> arrays.put("a", KeyState(GaussianModel.from_moments(2.0, np.array([1.0]),
+    ...                                                    np.array([0.25]))))
+    >>> arrays.put("b", KeyState(GaussianModel(1, full=False)))
+    >>> arrays.put("c", KeyState(GaussianModel(1, full=False)))
+    >>> list(arrays), arrays.evicted
+    (['b', 'c'], 1)
+    """
+
+    def __init__(self, max_keys: int, template: GaussianModel, *, initial_learned: int = 0) -> None:
+        if template.full:
+            raise ValueError("a keyed bank holds diagonal models only")
+        self.max_keys = max_keys
+        self.template = template
+        self.initial_learned = initial_learned
+        self.evicted = 0
+        self.d = template.stats.d
+        self._slots: dict[str, int] = {}
+        self._free: list[int] = []
+        self._fresh: list[int] = []
+        self.n = np.zeros(0)
+        self.mean = np.zeros((0, self.d))
+        self.second = np.zeros((0, self.d))
+        self.learned = np.zeros(0, np.int64)
+        self.run_length = np.zeros(0, np.int64)
+        self.pending: dict[int, list[Array]] = {}
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __iter__(self) -> Iterator[str]:
+        """Keys from least to most recently seen."""
+        return iter(self._slots)
+
+    def __getitem__(self, key: str) -> KeyState:
+        """A snapshot of ``key``'s state (changing it changes nothing here)."""
+        slot = self._slots[key]
+        model = self._model_at(slot)
+        return KeyState(
+            model,
+            int(self.learned[slot]),
+            int(self.run_length[slot]),
+            [p.copy() for p in self.pending.get(slot, [])],
+        )
+
+    def learned_counts(self) -> NDArray[np.int64]:
+        """Events each model has learned, least recently seen key first."""
+        live = np.fromiter(self._slots.values(), np.intp, count=len(self._slots))
+        counts: NDArray[np.int64] = self.learned[live]
+        return counts
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """Every key's state, JSON-able, least recently seen first, as :class:`KeyedModels` has it.
+
+        >>> bank = KeyedArrays(4, GaussianModel(1, full=False))
+        >>> bank.put("a", KeyState(GaussianModel(1, full=False), learned=2))
+        >>> bank.to_list()[0]["state"]["stats"]["n"], bank.to_list()[0]["learned"]
+        (0.0, 2)
+        """
+        live = np.fromiter(self._slots.values(), np.intp, count=len(self._slots))
+        half_life = self.template.stats.half_life
+        rows = zip(
+            self._slots,
+            live.tolist(),
+            self.n[live].tolist(),
+            self.mean[live].tolist(),
+            self.second[live].tolist(),
+            self.learned[live].tolist(),
+            self.run_length[live].tolist(),
+            strict=True,
+        )
+        return [
+            {
+                "key": key,
+                "state": {
+                    "type": "gaussian",
+                    "stats": {
+                        "kind": "diagonal",
+                        "half_life": half_life,
+                        "n": n,
+                        "mean": mean,
+                        "second": second,
+                    },
+                },
+                "learned": learned,
+                "run_length": run_length,
+                "pending": [p.tolist() for p in self.pending.get(slot, [])],
+            }
+            for key, slot, n, mean, second, learned, run_length in rows
+        ]
+
+    def clear(self) -> None:
+        """Forget every model (the eviction count stays)."""
+        self._slots.clear()
+        self._free.clear()
+        self._fresh.clear()
+        self.pending.clear()
+        self._resize(0)
+
+    def put(self, key: str, state: KeyState) -> None:
+        """Set ``key``'s state (a restored checkpoint), marking it most recently seen."""
+        slot = self._slot_for(key)
+        self._reset_fresh()
+        self._store(slot, state)
+
+    def _slot_for(self, key: str) -> int:
+        """``key``'s slot, marked most recently seen; a new slot if it had none.
+
+        A new slot holds a fresh model only after :meth:`_reset_fresh`, which
+        resets every slot handed out since in one go.
+        """
+        slot = self._slots.pop(key, None)
+        if slot is not None:
+            self._slots[key] = slot
+            return slot
+        if len(self._slots) >= self.max_keys:
+            oldest = next(iter(self._slots))
+            self._free.append(self._slots.pop(oldest))
+            self.evicted += 1
+        if not self._free:
+            self._grow()
+        slot = self._free.pop()
+        self._slots[key] = slot
+        self._fresh.append(slot)
+        return slot
+
+    def _reset_fresh(self) -> None:
+        """Give every slot handed out since the last call the template's fresh model."""
+        if not self._fresh:
+            return
+        fresh = np.array(self._fresh, dtype=np.intp)
+        self._fresh.clear()
+        stats = self.template.stats
+        self.n[fresh] = stats.n
+        self.mean[fresh] = stats.mean
+        self.second[fresh] = stats.second
+        self.learned[fresh] = self.initial_learned
+        self.run_length[fresh] = 0
+        if self.pending:
+            for slot in fresh.tolist():
+                self.pending.pop(slot, None)
+
+    def _grow(self) -> None:
+        old = self.n.size
+        new = min(self.max_keys, max(16, 2 * old))
+        self._resize(new)
+        self._free.extend(range(new - 1, old - 1, -1))
+
+    def _resize(self, size: int) -> None:
+        keep = min(size, self.n.size)
+
+        def resized(array: Any) -> Any:
+            out = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
+            out[:keep] = array[:keep]
+            return out
+
+        self.n, self.mean, self.second = resized(self.n), resized(self.mean), resized(self.second)
+        self.learned, self.run_length = resized(self.learned), resized(self.run_length)
+
+    def _model_at(self, slot: int) -> GaussianModel:
+        model = self.template.clone_empty()
+        stats = model.stats
+        stats.n = float(self.n[slot])
+        stats.mean = self.mean[slot].copy()
+        stats.second = self.second[slot].copy()
+        return model
+
+    def _store(self, slot: int, state: KeyState) -> None:
+        assert isinstance(state.model, GaussianModel)
+        stats = state.model.stats
+        self.n[slot] = stats.n
+        self.mean[slot] = stats.mean
+        self.second[slot] = stats.second
+        self.learned[slot] = state.learned
+        self.run_length[slot] = state.run_length
+        if state.pending:
+            self.pending[slot] = [np.asarray(p, dtype=np.float64) for p in state.pending]
+        else:
+            self.pending.pop(slot, None)
