@@ -26,6 +26,7 @@ from stream_detect.records.fields import (
     oversize_reason,
     parses_as_float,
 )
+from stream_detect.records.lazy_records import LazyRecords
 from stream_detect.records.roles import FieldRoles
 
 __all__ = ["CsvRows", "split_csv"]
@@ -148,11 +149,30 @@ class CsvRows:
         """The row's timestamp as written, None for an empty cell or no such column."""
         return self.ident(row, name)
 
-    def to_dicts(self, rows: list[Row], values: FloatMatrix) -> list[dict[str, Any]]:
-        """One dict per row, feature cells replaced by their numbers."""
-        records: list[dict[str, Any]] = [dict(zip(self.columns, row, strict=True)) for row in rows]
+    def to_dicts(
+        self, rows: list[Row], values: FloatMatrix, *, lazy: bool = False
+    ) -> Sequence[dict[str, Any]]:
+        """One dict per row, feature cells as their numbers; ``lazy``: each built when read.
+
+        >>> import numpy as np
+        >>> rows = CsvRows(FieldRoles(), b"x,host", {"line": 1}, ["x"], 100)
+        >>> rows.bind(["x"])
+        >>> lazy = rows.to_dicts([["1", "a"], ["2.5", "b"]], np.array([[1.0], [2.5]]), lazy=True)
+        >>> lazy[1], lazy.parsed
+        ({'x': 2.5, 'host': 'b'}, 1)
+        """
+        columns, features = self.columns, self.features
+        if lazy:
+
+            def build(i: int) -> dict[str, Any]:
+                record = dict(zip(columns, rows[i], strict=True))
+                record.update(zip(features, values[i].tolist(), strict=True))
+                return record
+
+            return LazyRecords(range(len(rows)), parse=build)
+        records: list[dict[str, Any]] = [dict(zip(columns, row, strict=True)) for row in rows]
         for record, numbers in zip(records, values.tolist(), strict=True):
-            record.update(zip(self.features, numbers, strict=True))
+            record.update(zip(features, numbers, strict=True))
         return records
 
     # -- a whole batch: None at the first doubt ------------------------------------------

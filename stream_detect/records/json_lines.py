@@ -95,8 +95,8 @@ class JsonLines:
         """The event's timestamp as written, None for none."""
         return event.get(name)
 
-    def to_dicts(self, events: list[Event], values: Any) -> list[Event]:
-        """The events' original fields, for output: the events themselves."""
+    def to_dicts(self, events: list[Event], values: Any, *, lazy: bool = False) -> list[Event]:
+        """The events' original fields, for output: the events themselves (built already)."""
         return events
 
     # -- a whole batch: None at the first doubt ------------------------------------------

@@ -1,15 +1,15 @@
-"""The original fields of a batch's events, each parsed from its JSON line only when read.
+"""The original fields of a batch's events, each built from its line only when read.
 
 A run that writes only its alerts reads the fields of about one event in a
-hundred. :class:`LazyRecords` keeps the raw lines of the good events and
-parses a line with ``orjson.loads`` the first time its record is read (then
-keeps the dict), so it gives exactly the dicts the record-by-record path
+hundred. :class:`LazyRecords` keeps what each good event was read from (its
+JSON line, or its CSV row) and builds the event's dict the first time it is
+read (then keeps it), so it gives exactly the dicts the record-by-record path
 would have built, without building the other ninety-nine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 import orjson
@@ -18,10 +18,11 @@ __all__ = ["LazyRecords"]
 
 
 class LazyRecords(Sequence[dict[str, Any]]):
-    """A read-only sequence of the JSON objects on ``payloads``, parsed when first read.
+    """A read-only sequence of the dicts ``parse`` makes of ``payloads``, each made when first read.
 
-    Every payload must be a line that ``orjson.loads`` turns into a dict (the
-    decoder hands over only lines it has checked). Reading a record twice
+    By default every payload is a JSON line that ``orjson.loads`` turns into a
+    dict (the decoder hands over only lines it has checked); any other
+    ``parse`` must turn each payload into a dict. Reading a record twice
     gives the same dict; it compares equal to any sequence of equal dicts.
 
     >>> records = LazyRecords([b'{"x": 1}', b'{"x": 2, "host": "a"}'])
@@ -35,11 +36,17 @@ class LazyRecords(Sequence[dict[str, Any]]):
     (True, True)
     """
 
-    __slots__ = ("_parsed", "_payloads")
+    __slots__ = ("_parse", "_parsed", "_payloads")
 
-    def __init__(self, payloads: Sequence[bytes], parsed: dict[int, dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        payloads: Sequence[Any],
+        parsed: dict[int, dict[str, Any]] | None = None,
+        parse: Callable[[Any], dict[str, Any]] = orjson.loads,
+    ):
         self._payloads = payloads
         self._parsed: dict[int, dict[str, Any]] = {} if parsed is None else parsed
+        self._parse = parse
 
     @property
     def parsed(self) -> int:
@@ -86,10 +93,11 @@ class LazyRecords(Sequence[dict[str, Any]]):
         return LazyRecords(
             [self._payloads[i] for i in rows],
             {j: parsed[i] for j, i in enumerate(rows) if i in parsed},
+            self._parse,
         )
 
     def _record(self, index: int) -> dict[str, Any]:
         record = self._parsed.get(index)
         if record is None:
-            record = self._parsed[index] = orjson.loads(self._payloads[index])
+            record = self._parsed[index] = self._parse(self._payloads[index])
         return record
