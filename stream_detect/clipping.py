@@ -5,11 +5,11 @@ squared Mahalanobis distance is ``clip_sigma``² (:func:`clip_towards_mean`).
 Each clipped vector depends on the model just before its row, so on every
 vector clipped before it in the block: scoring a block under guessed clipped
 vectors and correcting them takes one pass per link of that chain.
-:func:`refine_clipped` shortens the chain for the diagonal model: it
-corrects the statistics the last pass saw at each clipped row for the vectors
-that have changed since (a weighted replacement in the running sums, exact
-for the count, mean and m2), and iterates on the clipped rows alone. It only
-improves the guess; the next pass still checks it.
+:func:`refine_clipped` shortens the chain: it corrects the statistics the
+last pass saw at each clipped row for the vectors that have changed since (a
+weighted replacement in the running sums, exact for the count, mean and m2 or
+co-moment matrix), and iterates on the clipped rows alone. It only improves
+the guess; the next pass still checks it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.density import floor_variance
+from stream_detect.density import floor_covariance, floor_variance, full_distance
 
 __all__ = ["clip_towards_mean", "refine_clipped"]
 
@@ -60,18 +60,18 @@ def refine_clipped(
 ) -> Array:
     """Better vectors for the ``clipped`` rows than a pass that learned ``used`` gave.
 
-    ``n``, ``mean`` and ``second`` (m2) are the statistics each row was
-    scored against when the rows learned ``used``; ``taught`` holds what the
-    rows learn now, which differs at the rows ``changed`` (all learned either
-    way); ``learned_before`` counts the learned rows before each row. Returns
-    ``taught`` with the ``clipped`` rows (a subset of ``changed``) re-clipped
-    under the corrected statistics.
+    ``n``, ``mean`` and ``second`` (m2 per feature, ``(k, d)``, or the
+    co-moment matrix, ``(k, d, d)``, of a full covariance) are the statistics
+    each of the ``k`` clipped rows was scored against when the rows learned
+    ``used``; ``taught`` holds what the rows learn now, which differs at the
+    rows ``changed`` (all learned either way); ``learned_before`` counts the
+    learned rows before each row. Returns ``taught`` with the ``clipped`` rows
+    (a subset of ``changed``) re-clipped under the corrected statistics.
 
     >>> X = np.array([[0.0], [2.0], [20.0], [0.0], [30.0]])
     >>> used = X.copy()
     >>> taught = X.copy(); taught[2] = 5.0  # row 2 is now learned clipped
-    >>> n = np.arange(5.0); mean = np.array([[0], [0], [1], [22 / 3], [5.5]])
-    >>> second = np.array([[0], [0], [2], [2184 / 9], [283]])
+    >>> n, mean, second = np.array([4.0]), np.array([[5.5]]), np.array([[283.0]])
     >>> out = refine_clipped(X, used, taught, np.arange(5), n, mean, second, np.array([2, 4]),
     ...                      np.array([4]), clip_sigma=2.0, decay=1.0, variance_floor=1e-9,
     ...                      relative_floor=0.0)
@@ -81,23 +81,39 @@ def refine_clipped(
     taught = taught.copy()
     if clipped.size == 0:
         return taught
-    rows_n = n[clipped][:, None]
+    full = second.ndim == 3
+    rows_n = n[:, None]
     weight = np.where(
         changed[None, :] < clipped[:, None],
         decay ** (learned_before[clipped][:, None] - learned_before[changed][None, :] - 1.0),
         0.0,
     )[..., None]
-    before_mean = mean[clipped][:, None, :]
+    before_mean = mean[:, None, :]
     old = used[changed][None, :, :] - before_mean
+    weighted_old = weight * old
     for _ in range(_ROUNDS):
         new = taught[changed][None, :, :] - before_mean
-        shift = np.sum(weight * (new - old), axis=1)
-        square = np.sum(weight * (new * new - old * old), axis=1)
+        weighted_new = weight * new
+        shift = np.sum(weighted_new - weighted_old, axis=1)
         safe_n = np.where(rows_n > 0, rows_n, 1.0)
-        fixed_mean = mean[clipped] + shift / safe_n
-        fixed_second = np.maximum(second[clipped] + square - shift * shift / safe_n, 0.0)
-        var = floor_variance(fixed_second / safe_n, fixed_mean, variance_floor, relative_floor)
-        distance_sq = np.sum(np.square(X[clipped] - fixed_mean) / var, axis=1)
+        fixed_mean = mean + shift / safe_n
+        if full:
+            # The same replacement in the co-moment matrices: sum w (new newᵀ - old oldᵀ).
+            square = np.einsum("kci,kcj->kij", weighted_new, new) - np.einsum(
+                "kci,kcj->kij", weighted_old, old
+            )
+            fixed_second = (
+                second + square - shift[:, :, None] * shift[:, None, :] / safe_n[..., None]
+            )
+            cov = floor_covariance(
+                fixed_second / safe_n[..., None], fixed_mean, variance_floor, relative_floor
+            )
+            distance_sq, _ = full_distance(X[clipped], fixed_mean, cov)
+        else:
+            square = np.sum(weighted_new * new - weighted_old * old, axis=1)
+            fixed_second = np.maximum(second + square - shift * shift / safe_n, 0.0)
+            var = floor_variance(fixed_second / safe_n, fixed_mean, variance_floor, relative_floor)
+            distance_sq = np.sum(np.square(X[clipped] - fixed_mean) / var, axis=1)
         guess = clip_towards_mean(X[clipped], fixed_mean, distance_sq, clip_sigma)
         if np.array_equal(guess, taught[clipped]):
             break

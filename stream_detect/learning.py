@@ -262,12 +262,10 @@ class LearningPolicy(BlockScoring):
     ) -> Array:
         """``taught`` with the clipped rows after ``first`` guessed closer (see :mod:`clipping`).
 
-        Only for a diagonal model whose plans learn the same rows from ``first`` on.
+        Only for a Gaussian model whose plans learn the same rows from ``first`` on.
         """
         if (
             not isinstance(model, GaussianModel)
-            or model.full
-            or block.before is None
             or plan.accepted
             or replan.accepted
             or not np.array_equal(plan.learned[first:], replan.learned[first:])
@@ -277,15 +275,15 @@ class LearningPolicy(BlockScoring):
         if clipped.size == 0:
             return taught
         changed = np.flatnonzero(replan.learned[first:] & np.any(used[first:] != taught[first:], 1))
-        before = block.before
+        n, mean, second = _statistics_before(model, block, used, plan.learned, clipped)
         return refine_clipped(
             X,
             used,
             taught,
             learned_before,
-            before.n,
-            before.mean,
-            before.second,
+            n,
+            mean,
+            second,
             np.union1d(changed + first, clipped),
             clipped,
             clip_sigma=self.clip_sigma,
@@ -303,6 +301,30 @@ class LearningPolicy(BlockScoring):
         for row in hits.tolist():
             out[row] = self._clipped(X[row], block, row)
         return out
+
+
+def _statistics_before(
+    model: GaussianModel, block: ScoreBlock, used: Array, learned: BoolArray, rows: IntArray
+) -> tuple[Array, Array, Array]:
+    """Count, mean and second moment of ``model`` just before each of ``rows`` (ascending).
+
+    As the block saw them, learning ``used`` where ``learned``. The low-rank
+    full model keeps no per-row statistics: the learned rows are replayed up
+    to each of ``rows`` (a few per block), one batch update between two of them.
+    """
+    if block.before is not None:
+        before = block.before
+        return before.n[rows], before.mean[rows], before.second[rows]
+    state = model.stats.copy()
+    n = np.empty(rows.size)
+    mean = np.empty((rows.size, state.d))
+    second = np.empty((rows.size, *state.second.shape))
+    done = 0
+    for i, row in enumerate(rows.tolist()):
+        state.learn(used[done:row][learned[done:row]])
+        n[i], mean[i], second[i] = state.n, state.mean, state.second
+        done = row
+    return n, mean, second
 
 
 def _vector(source: int, group: Array, before: list[Array]) -> Array:
