@@ -44,7 +44,13 @@ from stream_detect.keyed_models import KeyState
 from stream_detect.models import GaussianModel, Model, ScoreBlock, ScoreRule, model_kind
 from stream_detect.settings import DetectorSettings
 from stream_detect.stats import exclusive_cumsum
-from stream_detect.teaching import RunState, TeachingPlan, plan_teaching
+from stream_detect.teaching import (
+    CLIP_TOLERANCE,
+    LOW_RANK_CLIP_TOLERANCE,
+    RunState,
+    TeachingPlan,
+    plan_teaching,
+)
 
 __all__ = ["Explainer", "LearningPolicy", "flagged_policy"]
 
@@ -207,7 +213,9 @@ class LearningPolicy(BlockScoring):
             offset=begin,
         )
         new_values = self._clip_rows(block_rows, block, replan.clipped)
-        differs = plan.first_difference(replan, values, new_values, _scale(block))
+        low_rank = isinstance(model, GaussianModel) and model.low_rank
+        tolerance = LOW_RANK_CLIP_TOLERANCE if low_rank else CLIP_TOLERANCE
+        differs = plan.first_difference(replan, values, new_values, _scale(block), tolerance)
         if differs is not None:
             new_values = self._refine(
                 model, block, plan, replan, values, new_values, block_rows, learned_before, differs

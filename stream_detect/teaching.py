@@ -31,6 +31,10 @@ IntArray = NDArray[np.intp]
 #: Two plans agree on a clipped value that differs by less than this share of
 #: the row's scale: the learned statistics then agree to rounding.
 CLIP_TOLERANCE = 1e-13
+#: The same for the full model's low-rank path, whose scores are exact to about
+#: 1e-12 times the conditioning of the covariance (``precision.py``): two passes
+#: that factorise at different rows agree on a clipped value only that closely.
+LOW_RANK_CLIP_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -69,19 +73,24 @@ class TeachingPlan:
         return cls(learnable.copy(), np.zeros(learnable.size, bool), {}, state, offset)
 
     def first_difference(
-        self, other: TeachingPlan, values: Array, other_values: Array, scale: Array
+        self,
+        other: TeachingPlan,
+        values: Array,
+        other_values: Array,
+        scale: Array,
+        tolerance: float = CLIP_TOLERANCE,
     ) -> int | None:
         """First row (counted from ``offset``) whose teaching differs between two plans, or None.
 
         Both plans must start at the same row. ``values`` and ``other_values``
         hold the vectors each plan's clipped rows teach; they agree when within
-        :data:`CLIP_TOLERANCE` of ``scale`` (per row and feature).
+        ``tolerance`` (:data:`CLIP_TOLERANCE`) of ``scale`` (per row and feature).
         """
         differs = (self.learned != other.learned) | (self.clipped != other.clipped)
         both = np.flatnonzero(self.clipped & other.clipped)
         if both.size:
             gap = np.abs(values[both] - other_values[both])
-            far = np.any(gap > CLIP_TOLERANCE * scale[both], axis=1)
+            far = np.any(gap > tolerance * scale[both], axis=1)
             differs[both[far]] = True
         for row in set(self.accepted) | set(other.accepted):
             if self.accepted.get(row) != other.accepted.get(row):
