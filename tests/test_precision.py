@@ -103,8 +103,10 @@ def test_a_model_that_starts_empty_scores_like_the_direct_one(
     low_rank = GaussianModel(4, full=True, low_rank=True)
     block = low_rank.prequential(X, learn)
     expected = one_row_at_a_time(GaussianModel(4, full=True, low_rank=False), X, learn)
-    # Fewer than d + 1 events leave the covariance singular up to the ridge: ill-conditioned.
-    assert_scores_match(block, expected, np.arange(rows) >= 5)
+    # Fewer than d + 1 events leave the covariance singular up to the ridge, and a
+    # few more still leave it so ill-conditioned that the offset layout's rounding
+    # (values near 1e6, deviations near 1) exceeds the bound: compare from 2 d events.
+    assert_scores_match(block, expected, np.arange(rows) >= 8)
     assert np.isnan(block.log_p[0])
 
 
