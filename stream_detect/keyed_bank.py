@@ -27,6 +27,7 @@ from stream_detect.teaching import RunState, plan_teaching
 __all__ = ["KeyedBank"]
 
 Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.intp]
 
 
@@ -91,10 +92,30 @@ class KeyedBank(KeyedArrays):
         rows = begin + np.arange(len(piece))
         # Each round settles every key's rows up to its first learnable alert; the
         # key's later rows are scored in the next round, from what that alert taught.
+        # A round scans a key's rows only up to the next alert the last scan of them
+        # raised: the rows after it would be scanned again in the round after.
+        expected: BoolArray | None = None
+        learnable = (labels < 0) | policy.learn_labelled
         while rows.size:
-            rows, group = self._score_round(
-                policy, X, labels, distinct, slots, rows, group, log_epsilon, out, explain
+            scanned = _window(group, expected, learnable[rows])
+            later, later_group, later_alert = self._score_round(
+                policy,
+                X,
+                labels,
+                distinct,
+                slots,
+                rows[scanned],
+                group[scanned],
+                log_epsilon,
+                out,
+                explain,
             )
+            waiting = ~scanned
+            old = np.zeros(0, bool) if expected is None else expected[waiting]
+            merged = np.concatenate((later, rows[waiting]))
+            order = np.argsort(merged, kind="stable")
+            rows, group = merged[order], np.concatenate((later_group, group[waiting]))[order]
+            expected = np.concatenate((later_alert, old))[order]
 
     def _score_round(
         self,
@@ -108,10 +129,11 @@ class KeyedBank(KeyedArrays):
         log_epsilon: float | None,
         out: Detections,
         explain: Explainer | None,
-    ) -> tuple[IntArray, IntArray]:
+    ) -> tuple[IntArray, IntArray, BoolArray]:
         """Score ``batch_rows`` (in event order; ``all_group`` indexes their keys in ``distinct``).
 
-        Returns the rows left for the next round, with their keys' indices.
+        Returns the rows left for the next round, with their keys' indices and
+        whether this round's scan found them alerting (learnable or not).
         """
         present, group = np.unique(all_group, return_inverse=True)
         slots = all_slots[present]
@@ -190,7 +212,7 @@ class KeyedBank(KeyedArrays):
             self._store(slot, state)
         later = (np.arange(rows.size) >= cut[row_key]) & hit[row_key]
         back = np.argsort(rows[later], kind="stable")
-        return rows[later][back], present[row_key[later]][back]
+        return rows[later][back], present[row_key[later]][back], alert[later][back]
 
     def _teach_last(
         self,
@@ -247,3 +269,23 @@ class KeyedBank(KeyedArrays):
         self.run_length[slots] = np.maximum(0, self.run_length[slots] - calm)
         for slot in ended.tolist():
             self.pending.pop(slot, None)
+
+
+def _window(group: IntArray, expected: BoolArray | None, learnable: BoolArray) -> BoolArray:
+    """The rows a round scans: each key's rows up to its first ``expected`` learnable alert.
+
+    ``group`` holds each row's key (rows in event order); ``expected`` whether
+    the last scan that reached a row found it alerting (None: no scan yet, all
+    rows). A key without an expected alert has all its rows scanned.
+
+    >>> _window(np.array([0, 1, 0, 0, 1]), np.array([0, 0, 1, 0, 0], bool), np.ones(5, bool))
+    array([ True,  True,  True, False,  True])
+    """
+    if expected is None:
+        return np.ones(group.size, bool)
+    hits = np.flatnonzero(expected & learnable)
+    limit = np.full(int(group.max(initial=-1)) + 1, group.size)
+    keys, first = np.unique(group[hits], return_index=True)
+    limit[keys] = hits[first]
+    scanned: BoolArray = np.arange(group.size) <= limit[group]
+    return scanned
