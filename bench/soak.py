@@ -3,7 +3,7 @@
 Generates JSON events on the fly (nothing is held but the current batch):
 every event has a unique id (so the id memory is always full), with ``--keys
 N`` a key from a pool of N (above ``--max-keys``, models are evicted all the
-time; keyed runs are much slower today, so start with fewer events), a label
+time), a label
 now and then (so the validation buffer fills), and the odd spike. Every
 ``--report-every`` events it prints the resident set size; at the end it
 compares the last reading with the one taken once every bound had filled
