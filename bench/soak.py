@@ -3,8 +3,8 @@
 Generates JSON events on the fly (nothing is held but the current batch):
 every event has a unique id (so the id memory is always full), with ``--keys
 N`` a key from a pool of N (above ``--max-keys``, models are evicted all the
-time), a label
-now and then (so the validation buffer fills), and the odd spike. Every
+time), a label now and then (so the validation buffer fills), and the odd
+spike. Every
 ``--report-every`` events it prints the resident set size; at the end it
 compares the last reading with the one taken once every bound had filled
 (after the first ``--warm`` events) and exits 1 if memory grew by more than
