@@ -6,8 +6,9 @@ Each clipped vector depends on the model just before its row, so on every
 vector clipped before it in the block: scoring a block under guessed clipped
 vectors and correcting them takes one pass per link of that chain.
 :func:`refine_clipped` shortens the chain: it corrects the statistics the
-last pass saw at each clipped row for the vectors that have changed since (a
-weighted replacement in the running sums, exact for the count, mean and m2 or
+last pass saw at each clipped row for the vectors that have changed since,
+and for the rows one of the two learns and the other does not (a weighted
+replacement in the running sums, exact for the count, mean and m2 or
 co-moment matrix), and iterates on the clipped rows alone. It only improves
 the guess; the next pass still checks it.
 """
@@ -23,6 +24,7 @@ __all__ = ["clip_towards_mean", "refine_clipped"]
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.intp]
+BoolArray = NDArray[np.bool_]
 
 #: Rounds of :func:`refine_clipped`: each one makes the guess about n times closer.
 _ROUNDS = 6
@@ -57,6 +59,8 @@ def refine_clipped(
     decay: float,
     variance_floor: float,
     relative_floor: float,
+    was_learned: BoolArray | None = None,
+    is_learned: BoolArray | None = None,
 ) -> Array:
     """Better vectors for the ``clipped`` rows than a pass that learned ``used`` gave.
 
@@ -64,9 +68,13 @@ def refine_clipped(
     co-moment matrix, ``(k, d, d)``, of a full covariance) are the statistics
     each of the ``k`` clipped rows was scored against when the rows learned
     ``used``; ``taught`` holds what the rows learn now, which differs at the
-    rows ``changed`` (all learned either way); ``learned_before`` counts the
-    learned rows before each row. Returns ``taught`` with the ``clipped`` rows
-    (a subset of ``changed``) re-clipped under the corrected statistics.
+    rows ``changed``; ``learned_before`` counts the learned rows before each
+    row as the pass learned them. A changed row was learned in the pass
+    where ``was_learned`` says so and is now where ``is_learned`` does (both
+    all True if not given); with a ``decay`` below 1 they must agree, since
+    one row more or less would age every row before it. Returns ``taught``
+    with the ``clipped`` rows (a subset of ``changed``) re-clipped under the
+    corrected statistics.
 
     >>> X = np.array([[0.0], [2.0], [20.0], [0.0], [30.0]])
     >>> used = X.copy()
@@ -82,20 +90,24 @@ def refine_clipped(
     if clipped.size == 0:
         return taught
     full = second.ndim == 3
-    rows_n = n[:, None]
     weight = np.where(
         changed[None, :] < clipped[:, None],
         decay ** (learned_before[clipped][:, None] - learned_before[changed][None, :] - 1.0),
         0.0,
     )[..., None]
+    old_weight = weight if was_learned is None else weight * was_learned[None, :, None]
+    new_weight = weight if is_learned is None else weight * is_learned[None, :, None]
+    # Sums of deviations from the mean the pass saw: the rows it learned then
+    # sum to zero there, so the corrected sets' sums are what changed.
+    fixed_n = n + np.sum(new_weight - old_weight, axis=(1, 2))
+    safe_n = np.where(fixed_n > 0, fixed_n, 1.0)[:, None]
     before_mean = mean[:, None, :]
     old = used[changed][None, :, :] - before_mean
-    weighted_old = weight * old
+    weighted_old = old_weight * old
     for _ in range(_ROUNDS):
         new = taught[changed][None, :, :] - before_mean
-        weighted_new = weight * new
+        weighted_new = new_weight * new
         shift = np.sum(weighted_new - weighted_old, axis=1)
-        safe_n = np.where(rows_n > 0, rows_n, 1.0)
         fixed_mean = mean + shift / safe_n
         if full:
             # The same replacement in the co-moment matrices: sum w (new newᵀ - old oldᵀ).

@@ -270,19 +270,21 @@ class LearningPolicy(BlockScoring):
     ) -> Array:
         """``taught`` with the clipped rows after ``first`` guessed closer (see :mod:`clipping`).
 
-        Only for a Gaussian model whose plans learn the same rows from ``first`` on.
+        Only for a Gaussian model; with a half-life, only while both plans
+        learn the same rows from ``first`` on.
         """
-        if (
-            not isinstance(model, GaussianModel)
-            or plan.accepted
-            or replan.accepted
-            or not np.array_equal(plan.learned[first:], replan.learned[first:])
-        ):
+        if not isinstance(model, GaussianModel) or plan.accepted or replan.accepted:
+            return taught
+        then, now = plan.learned[first:], replan.learned[first:]
+        decay = model.stats.decay
+        if decay != 1.0 and not np.array_equal(then, now):
             return taught
         clipped = np.flatnonzero(replan.clipped[first + 1 :]) + first + 1
         if clipped.size == 0:
             return taught
-        changed = np.flatnonzero(replan.learned[first:] & np.any(used[first:] != taught[first:], 1))
+        # Rows learned in one plan only, or learned in both with other values.
+        differs = (then != now) | (now & np.any(used[first:] != taught[first:], 1))
+        changed = np.union1d(np.flatnonzero(differs) + first, clipped)
         n, mean, second = _statistics_before(model, block, used, plan.learned, clipped)
         return refine_clipped(
             X,
@@ -292,12 +294,14 @@ class LearningPolicy(BlockScoring):
             n,
             mean,
             second,
-            np.union1d(changed + first, clipped),
+            changed,
             clipped,
             clip_sigma=self.clip_sigma,
-            decay=model.stats.decay,
+            decay=decay,
             variance_floor=model.variance_floor,
             relative_floor=model.relative_floor,
+            was_learned=plan.learned[changed],
+            is_learned=replan.learned[changed],
         )
 
     def _clip_rows(self, X: Array, block: ScoreBlock, clipped: BoolArray) -> Array:
