@@ -41,7 +41,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 import orjson
 
-from stream_detect.models import GaussianModel
+from stream_detect.gaussian_model import GaussianModel
 
 #: The detector's settings in every command-line row: the default threshold (an
 #: event alerts when its tail probability is below 1e-6, at any d) never re-tuned,

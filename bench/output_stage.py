@@ -28,7 +28,7 @@ from stream_detect.records import Decoded, RecordDecoder
 from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
 from stream_detect.settings import DetectorSettings
-from stream_detect.sinks.streams import FileSink
+from stream_detect.sinks import FileSink
 from stream_detect.sources.base import RawBatch
 
 

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from stream_detect.detections import Detections
 from stream_detect.keyed_models import KeyState
-from stream_detect.models import ScoreBlock, ScoreRule
+from stream_detect.model_interface import ScoreBlock, ScoreRule
 from stream_detect.stats import exclusive_cumsum
 
 __all__ = ["BlockScoring", "Explainer"]

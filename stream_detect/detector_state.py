@@ -16,7 +16,8 @@ import numpy as np
 
 from stream_detect.errors import ModelError
 from stream_detect.keyed_models import KeyState
-from stream_detect.models import Model, model_kind
+from stream_detect.model_interface import Model
+from stream_detect.model_kinds import model_kind
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detector

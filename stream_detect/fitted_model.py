@@ -11,7 +11,7 @@ that does not come out finite.
 A fitted model and a streaming one are the same Gaussian: both score through
 :func:`~stream_detect.density.gaussian_score`, and
 :meth:`FittedModel.streaming_model` turns a fitted model into the
-:class:`~stream_detect.models.GaussianModel` that ``stream-detect run
+:class:`~stream_detect.gaussian_model.GaussianModel` that ``stream-detect run
 --initial-model`` starts from and keeps learning.
 """
 
@@ -33,7 +33,7 @@ from stream_detect.density import (
     gaussian_score,
 )
 from stream_detect.errors import ConfigError, InputError, ModelError
-from stream_detect.models import GaussianModel
+from stream_detect.gaussian_model import GaussianModel
 from stream_detect.threshold import exp_or_inf
 from stream_detect.transforms import FeatureTransforms
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyState
-from stream_detect.models import GaussianModel
 
 __all__ = ["KeyedArrays"]
 

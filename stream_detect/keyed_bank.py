@@ -19,7 +19,7 @@ from stream_detect.detections import Detections
 from stream_detect.keyed_arrays import KeyedArrays
 from stream_detect.keyed_models import KeyState, pieces
 from stream_detect.learning import Explainer, LearningPolicy
-from stream_detect.models import ScoreBlock
+from stream_detect.model_interface import ScoreBlock
 from stream_detect.segmented import Segments, segmented_prefix
 from stream_detect.stats import Prefix
 from stream_detect.teaching import RunState, plan_teaching
@@ -36,7 +36,7 @@ class KeyedBank(KeyedArrays):
 
     Examples
     --------
-    >>> from stream_detect.models import GaussianModel
+    >>> from stream_detect.gaussian_model import GaussianModel
     >>> from stream_detect.settings import DetectorSettings
     >>> bank = KeyedBank(2, GaussianModel(1, full=False))
     >>> policy = LearningPolicy(DetectorSettings(), min_samples=2, rule="log_p")

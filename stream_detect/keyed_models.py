@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.models import Model
+from stream_detect.model_interface import Model
 
 __all__ = ["SINGLE_KEY", "KeyState", "KeyedModels", "groups", "pieces"]
 

@@ -40,8 +40,10 @@ from numpy.typing import NDArray
 from stream_detect.block_scoring import BlockScoring, Explainer
 from stream_detect.clipping import refine_clipped
 from stream_detect.detections import Detections
+from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyState
-from stream_detect.models import GaussianModel, Model, ScoreBlock, ScoreRule, model_kind
+from stream_detect.model_interface import Model, ScoreBlock, ScoreRule
+from stream_detect.model_kinds import model_kind
 from stream_detect.settings import DetectorSettings
 from stream_detect.stats import exclusive_cumsum
 from stream_detect.teaching import (

@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 
 from stream_detect.detections import Detections
 from stream_detect.records.batch import Decoded
-from stream_detect.sinks.streams import encode_json_line
+from stream_detect.sinks.json_encoding import encode_json_line
 
 __all__ = ["PIECE_EVENTS", "RESULT_FIELDS", "ResultBatch"]
 
@@ -198,7 +198,7 @@ class ResultBatch(Sequence[dict[str, Any]]):
         """The records as JSON lines, in pieces of whole lines (joined, they are the output).
 
         Byte for byte ``encode_json_line`` of each record in turn (see
-        :mod:`stream_detect.sinks.streams`). Pieces of at most
+        :mod:`stream_detect.sinks.json_encoding`). Pieces of at most
         :data:`PIECE_EVENTS` lines keep every allocation small.
 
         Raises

@@ -1,4 +1,4 @@
-"""A ``river.anomaly`` detector behind the :class:`~stream_detect.models.Model` interface.
+"""A ``river.anomaly`` detector behind the :class:`~stream_detect.model_interface.Model` interface.
 
 It has no density: its ``log_p`` is NaN and its own score is the negated
 anomaly score, so lower is still more anomalous and one thresholding rule
@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, DependencyError
-from stream_detect.models import BoolArray, Model, ScoreBlock
+from stream_detect.model_interface import BoolArray, Model, ScoreBlock
 
 __all__ = ["RiverModel"]
 

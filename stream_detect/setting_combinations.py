@@ -15,7 +15,7 @@ from typing import Any
 
 from stream_detect.errors import ConfigError
 from stream_detect.field_names import check_feature_names
-from stream_detect.models import MODEL_PATTERN, supports
+from stream_detect.model_kinds import MODEL_PATTERN, supports
 from stream_detect.river_params import check_river_model
 from stream_detect.timestamps import wall_clock_seconds
 from stream_detect.validation import ROLE_FIELDS, did_you_mean

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_detect.models import MODEL_PATTERN
+from stream_detect.model_kinds import MODEL_PATTERN
 from stream_detect.setting_combinations import check_detector, check_run_with_detector
 from stream_detect.validation import check_fields
 

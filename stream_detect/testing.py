@@ -33,7 +33,7 @@ import orjson
 
 from stream_detect.errors import InputError, OutputError
 from stream_detect.sinks.base import Sink
-from stream_detect.sinks.streams import encode_json_line
+from stream_detect.sinks.json_encoding import encode_json_line
 from stream_detect.sources.base import RawBatch, Source
 
 __all__ = ["ListSink", "ListSource"]

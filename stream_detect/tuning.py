@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from stream_detect.budget import AlertBudget
 from stream_detect.event_rate import SECONDS_PER_DAY, EventRate
-from stream_detect.models import model_kind
+from stream_detect.model_kinds import model_kind
 from stream_detect.settings import DetectorSettings
 from stream_detect.threshold import ThresholdChoice, ValidationBuffer, best_log_threshold
 

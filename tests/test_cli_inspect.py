@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from stream_detect import inspection
 from stream_detect.cli import main
-from stream_detect.commands import inspect as inspect_command
-from stream_detect.commands.inspect import RowReservoir, format_table, inspect_chunks, inspect_file
+from stream_detect.commands.inspect import format_table
 from stream_detect.errors import ConfigError, InputError
+from stream_detect.inspection import inspect_chunks, inspect_file
+from stream_detect.reservoir import RowReservoir
 
 REPO = Path(__file__).resolve().parents[1]
 N_ROWS = 3000
@@ -350,9 +352,7 @@ def test_inspect_drives_a_progress_bar_by_bytes(
     data_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No delay, so even this small file reports; the stream is not a terminal.
-    monkeypatch.setattr(
-        inspect_command, "Progress", functools.partial(inspect_command.Progress, delay=0.0)
-    )
+    monkeypatch.setattr(inspection, "Progress", functools.partial(inspection.Progress, delay=0.0))
     stream = io.StringIO()
     inspect_file(str(data_csv), progress_stream=stream)
     lines = stream.getvalue().splitlines()

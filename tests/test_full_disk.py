@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream_detect.sinks.streams import FileSink
+from stream_detect.sinks import FileSink
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = [sys.executable, "-m", "stream_detect", "run"]

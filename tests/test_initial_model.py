@@ -11,8 +11,8 @@ import pytest
 
 from stream_detect.cli import main
 from stream_detect.fitting import fit_model
+from stream_detect.gaussian_model import GaussianModel
 from stream_detect.modelfile import load_model, save_model
-from stream_detect.models import GaussianModel
 from stream_detect.state import load_checkpoint
 from stream_detect.transforms import FeatureTransforms
 

@@ -1,4 +1,4 @@
-"""Tests of stream_detect.models: prequential scoring and build_model."""
+"""Tests of the models: the Gaussian model's prequential scoring, build_model, the model kinds."""
 
 from __future__ import annotations
 
@@ -13,15 +13,10 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, ModelError
-from stream_detect.models import (
-    MODEL_PATTERN,
-    GaussianModel,
-    ScoreBlock,
-    build_model,
-    model_kind,
-    model_kinds,
-    supports,
-)
+from stream_detect.gaussian_model import GaussianModel
+from stream_detect.model_interface import ScoreBlock
+from stream_detect.model_kinds import MODEL_PATTERN, model_kind, model_kinds, supports
+from stream_detect.models import build_model
 from stream_detect.river_model import RiverModel
 
 Array = NDArray[np.float64]

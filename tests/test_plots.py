@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_detect.commands.inspect import inspect_chunks
 from stream_detect.errors import ConfigError, DependencyError, InputError
+from stream_detect.inspection import inspect_chunks
 from stream_detect.plots import (
     CURVES_SIZE,
     HISTOGRAM_ROW_HEIGHT,

@@ -12,9 +12,9 @@ from numpy.typing import NDArray
 from test_detector import assert_matches_reference, make_stream, run, settings_for
 from test_models import correlation_condition, one_row_at_a_time
 
-from stream_detect import models
+from stream_detect import gaussian_model
 from stream_detect.detector import Detector
-from stream_detect.models import GaussianModel
+from stream_detect.gaussian_model import GaussianModel
 from stream_detect.precision import score_full_prequential
 from stream_detect.stats import RunningCovariance
 
@@ -149,7 +149,7 @@ def test_the_model_follows_a_replaced_state() -> None:
 
 
 def test_full_models_use_low_rank_updates_from_the_threshold_on() -> None:
-    threshold = models.LOW_RANK_FULL_FEATURES
+    threshold = gaussian_model.LOW_RANK_FULL_FEATURES
     assert GaussianModel(threshold, full=True).low_rank
     assert GaussianModel(threshold + 100, full=True).low_rank
     assert not GaussianModel(threshold - 1, full=True).low_rank
@@ -170,7 +170,7 @@ def test_full_models_use_low_rank_updates_from_the_threshold_on() -> None:
 def test_detector_with_low_rank_updates_equals_the_per_event_reference(
     monkeypatch: pytest.MonkeyPatch, config: tuple[Any, ...], batch: int
 ) -> None:
-    monkeypatch.setattr(models, "LOW_RANK_FULL_FEATURES", 1)
+    monkeypatch.setattr(gaussian_model, "LOW_RANK_FULL_FEATURES", 1)
     stream = make_stream()
     settings = settings_for(*config)
     detector = Detector(settings, ("x", "y", "z"))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stream_detect.detections import Detections
 from stream_detect.records import Decoded
 from stream_detect.results import PIECE_EVENTS, RESULT_FIELDS, ResultBatch
-from stream_detect.sinks.streams import encode_json_line
+from stream_detect.sinks import encode_json_line
 
 any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
 field_names = st.text(min_size=1, max_size=8) | st.sampled_from(RESULT_FIELDS)

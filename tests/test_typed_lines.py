@@ -23,7 +23,7 @@ from stream_detect.records.lazy_records import LazyRecords
 from stream_detect.records.roles import FieldRoles
 from stream_detect.records.typed_lines import MAX_OTHER_FIELDS, TypedLines
 from stream_detect.settings import DetectorSettings, RunSettings
-from stream_detect.sinks.streams import FileSink
+from stream_detect.sinks import FileSink
 from stream_detect.sources.base import RawBatch
 from stream_detect.testing import ListSink, ListSource
 

@@ -52,7 +52,7 @@ from stream_detect.errors import ConfigError
 from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
-from stream_detect.sinks.streams import encode_json_line
+from stream_detect.sinks.json_encoding import encode_json_line
 from stream_detect.synthetic import SyntheticStream, generate_events
 from stream_detect.testing import ListSink, ListSource
 from stream_detect.transform_suggestions import suggest_transform

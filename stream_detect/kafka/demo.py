@@ -29,7 +29,7 @@ from stream_detect.kafka.broker import QUICK_GROUP_OPTIONS, EmbeddedBroker
 from stream_detect.kafka.partitioned import run_partitioned
 from stream_detect.pipeline import Summary
 from stream_detect.settings import DetectorSettings, RunSettings
-from stream_detect.sinks.streams import encode_json_line
+from stream_detect.sinks.json_encoding import encode_json_line
 
 __all__ = ["detect_through_kafka"]
 

@@ -28,7 +28,7 @@ from stream_detect.errors import OutputError
 from stream_detect.kafka.address import KafkaAddress, client_options
 from stream_detect.kafka.status import BrokerLink
 from stream_detect.sinks.base import Sink
-from stream_detect.sinks.streams import encode_json_line
+from stream_detect.sinks.json_encoding import encode_json_line
 
 __all__ = ["KafkaSink"]
 

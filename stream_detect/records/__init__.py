@@ -16,8 +16,13 @@ The modules, one concept each:
   the two formats;
 * :mod:`~stream_detect.records.typed_lines`: the msgspec bulk path for JSON lines,
   and :mod:`~stream_detect.records.lazy_records`: the records it parses only when read;
-* :mod:`~stream_detect.records.decoder`: the front that picks the format and
-  runs the bulk and record-by-record paths.
+* :mod:`~stream_detect.records.record_format`: what a format does, and which one
+  a stream's first line says it is in;
+* :mod:`~stream_detect.records.bulk`: the bulk path, and
+  :mod:`~stream_detect.records.record_by_record`: the path that says which
+  records are bad and why;
+* :mod:`~stream_detect.records.decoder`: the front that keeps what the first
+  lines decided and runs the two paths.
 """
 
 from __future__ import annotations

@@ -1,51 +1,37 @@
-"""The decoder front: pick the format, then decode each batch in bulk or record by record.
+"""The decoder front: pick the format, fix the features, then decode each batch.
 
-Speed comes from doing the per-batch work in bulk: one parse per line, one
-list of all feature values, one ``np.array`` and one ``np.isfinite`` per batch.
-Only when that bulk path meets a problem does the decoder go over the batch
-record by record to find which records are bad and why; the record-by-record
-path is the authority and the bulk paths only ever accept what it accepts.
-
-JSON lines have two bulk paths. The orjson one parses each line into a dict,
-which is also the event's record for output. The msgspec one
-(:mod:`~stream_detect.records.typed_lines`) decodes the whole batch in one
-call into typed structs and builds no dict; the records are parsed from
-their lines only when read (:mod:`~stream_detect.records.lazy_records`). It
-runs about 1.8 times as fast when few records are read (alerts only, about 1
-in 100), and at about 0.8 times the speed when every one is, since each line
-is then parsed twice (``python bench/decode_paths.py``).
-So the decoder tries it first, once the features are known, when
-``lazy_records`` is set (the pipeline sets it unless every event is
-written: ``--emit all``) or when no records are kept; otherwise, or when it
-gives up on a batch, the orjson path runs, then record by record.
-Both paths, for both formats, are written once here; what differs between
-JSON lines and CSV is in :mod:`~stream_detect.records.json_lines` and
+:class:`RecordDecoder` keeps what a stream's first lines decide (the format,
+:class:`~stream_detect.records.record_format.StreamStart`; the CSV header;
+the features, given or inferred) and hands each batch to the bulk path
+(:mod:`~stream_detect.records.bulk`), and to the record-by-record path
+(:mod:`~stream_detect.records.record_by_record`, the authority on bad
+records) when the bulk path meets a problem. Both paths, for both formats,
+are written once; what differs between JSON lines and CSV is in
+:mod:`~stream_detect.records.json_lines` and
 :mod:`~stream_detect.records.csv_rows`, the field rules in
 :mod:`~stream_detect.records.fields`.
+
+Inferred features leave out a field that only rises over the first batch (a
+counter, an epoch timestamp): it would make every later event an anomaly.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import orjson
 
 from stream_detect.errors import ConfigError
 from stream_detect.field_names import check_feature_names
 from stream_detect.formats import FORMATS
-from stream_detect.records.batch import BadRecord, Decoded, FloatMatrix
+from stream_detect.records.batch import Decoded
+from stream_detect.records.bulk import decode_bulk
 from stream_detect.records.csv_rows import CsvRows
-from stream_detect.records.fields import (
-    Reject,
-    any_oversize,
-    any_too_long,
-    oversize_reason,
-    too_long_reason,
-)
 from stream_detect.records.json_lines import JsonLines
-from stream_detect.records.lazy_records import LazyRecords
+from stream_detect.records.record_by_record import decode_each
+from stream_detect.records.record_format import RecordFormat, StreamStart
 from stream_detect.records.roles import FieldRoles
 from stream_detect.sources.base import RawBatch
 
@@ -66,32 +52,6 @@ DEFAULT_MAX_KEY_BYTES: Final = 256
 #: Inferred features are checked for "only rises" (a counter, a clock) over the
 #: first batch when it has at least this many good rows.
 MIN_ROWS_FOR_RISING: Final = 8
-_BOM: Final = b"\xef\xbb\xbf"
-
-_Record = TypeVar("_Record")
-
-
-class _Format(Protocol[_Record]):
-    """What a record format does: :class:`JsonLines` and :class:`CsvRows` are the two."""
-
-    name: str
-
-    def bind(self, features: list[str]) -> None: ...
-    def parse(self, payload: bytes) -> _Record: ...
-    def numeric_fields(self, record: _Record) -> list[str]: ...
-    def numbers(self, record: _Record) -> Sequence[int | float]: ...
-    def label(self, record: _Record) -> int: ...
-    def key(self, record: _Record, name: str) -> str: ...
-    def ident(self, record: _Record, name: str) -> str | None: ...
-    def timestamp(self, record: _Record, name: str) -> Any: ...
-    def to_dicts(
-        self, records: list[_Record], values: FloatMatrix, *, lazy: bool = False
-    ) -> Sequence[dict[str, Any]]: ...
-    def parse_all(self, payloads: list[bytes]) -> list[_Record] | None: ...
-    def all_numbers(self, records: list[_Record]) -> list[int | float] | None: ...
-    def all_labels(self, records: list[_Record]) -> list[int] | None: ...
-    def all_keys(self, records: list[_Record], name: str) -> list[str] | None: ...
-    def all_idents(self, records: list[_Record], name: str) -> list[str | None] | None: ...
 
 
 class RecordDecoder:
@@ -208,14 +168,12 @@ class RecordDecoder:
         self.leave_out_rising = leave_out_rising
         #: Fields left out of the inferred features because they only rose over the first batch.
         self.left_out: list[str] = []
-        self._format = format
+        self._start = StreamStart(format)
         self._features: list[str] | None = None
         if features is not None:
             self._features = check_feature_names(features, roles=self.roles.as_mapping())
         self._reader: JsonLines | CsvRows | None = None
         self._typed: TypedLines | None = None
-        self._first_line_pending = True
-        self._held: tuple[bytes, dict[str, Any]] | None = None
 
     @property
     def features(self) -> list[str] | None:
@@ -225,7 +183,7 @@ class RecordDecoder:
     @property
     def format(self) -> str:
         """``"json"`` or ``"csv"``; ``"auto"`` until the first line that parses decides."""
-        return self._format
+        return self._start.format
 
     @property
     def columns(self) -> list[str] | None:
@@ -234,8 +192,7 @@ class RecordDecoder:
 
     def use_csv_header(self, header: str) -> None:
         """Read the stream as CSV with this header line (a resumed stream's, say)."""
-        self._format = "csv"
-        self._first_line_pending = False
+        self._start.known("csv")
         self._start_csv(header.encode("utf-8"), {"line": 1})
 
     def decode(self, batch: RawBatch) -> Decoded:
@@ -259,26 +216,17 @@ class RecordDecoder:
                 f"a batch needs one position per payload, got {len(payloads)} payloads "
                 f"and {len(positions)} positions"
             )
-        if self._held is not None:
-            payloads = [self._held[0], *payloads]
-            positions = [self._held[1], *positions]
-            self._held = None
+        payloads, positions = self._start.with_held(payloads, positions)
         n_blank = n_header = 0
         if self._reader is None:
             first = next((i for i, payload in enumerate(payloads) if payload.strip()), None)
             if first is None:
                 return self._empty(n_blank=len(payloads))
-            if self._first_line_pending and payloads[first].startswith(_BOM):
-                payloads = list(payloads)
-                payloads[first] = payloads[first][len(_BOM) :]
-            self._first_line_pending = False
-            if self._format == "auto":
-                decided = _sniff(payloads, first)
-                if decided is None:
-                    self._held = (payloads[first], positions[first])
-                    return self._empty(n_blank=len(payloads) - 1)
-                self._format = decided
-            if self._format == "json":
+            started = self._start.read_first(payloads, positions, first)
+            if started is None:
+                return self._empty(n_blank=len(payloads) - 1)
+            payloads = started
+            if self._start.format == "json":
                 self._reader = JsonLines(self.roles)
                 if self._features is not None:
                     self._reader.bind(self._features)
@@ -288,13 +236,13 @@ class RecordDecoder:
                 payloads = payloads[first + 1 :]
                 positions = positions[first + 1 :]
         assert self._reader is not None
-        reader: _Format[Any] = self._reader
+        reader: RecordFormat[Any] = self._reader
         decoded = self._decode_rows(reader, payloads, positions)
         decoded.n_blank += n_blank
         decoded.n_header = n_header
         return decoded
 
-    # -- the two paths, for any format ------------------------------------------------
+    # -- the state the paths share -----------------------------------------------------
 
     def _start_csv(self, header: bytes, position: dict[str, Any]) -> None:
         reader = CsvRows(
@@ -304,17 +252,15 @@ class RecordDecoder:
             reader.bind(self._features)
         self._reader = reader
 
-    def _set_features(self, reader: _Format[Any], features: list[str]) -> None:
+    def _set_features(self, reader: RecordFormat[Any], features: list[str]) -> None:
         self._features = features
+        # The msgspec path is built for one list of features.
         self._typed = None
         reader.bind(features)
 
-    def _typed_lines(self, reader: _Format[Any]) -> TypedLines | None:
-        """The msgspec path for this batch, or None where it does not serve (see the module)."""
-        if reader.name != "json" or self._features is None:
-            return None
-        if self.keep_records and not self.lazy_records:
-            return None
+    def _typed_lines(self) -> TypedLines | None:
+        """The msgspec path for the features fixed, while it is usable (see :mod:`bulk`)."""
+        assert self._features is not None
         if self._typed is None:
             # Imported here: a run that never takes this path does not load msgspec.
             from stream_detect.records.typed_lines import TypedLines
@@ -322,13 +268,15 @@ class RecordDecoder:
             self._typed = TypedLines(self.roles, self._features)
         return self._typed if self._typed.usable else None
 
+    # -- one batch ------------------------------------------------------------------------
+
     def _decode_rows(
-        self, reader: _Format[_Record], payloads: list[bytes], positions: list[dict[str, Any]]
+        self, reader: RecordFormat[Any], payloads: list[bytes], positions: list[dict[str, Any]]
     ) -> Decoded:
+        if not payloads:
+            return self._empty()
         inferring = self._features is None
-        bulk = self._decode_bulk(reader, payloads, positions)
-        # "is None", not "or": an empty Decoded is falsy.
-        decoded = self._decode_each(reader, payloads, positions) if bulk is None else bulk
+        decoded = self._decode_paths(reader, payloads, positions)
         if (
             not (inferring and self.leave_out_rising)
             or self._features is None
@@ -343,162 +291,21 @@ class RecordDecoder:
         self._set_features(
             reader, [name for name, up in zip(features, rising, strict=True) if not up]
         )
-        bulk = self._decode_bulk(reader, payloads, positions)
-        return self._decode_each(reader, payloads, positions) if bulk is None else bulk
+        return self._decode_paths(reader, payloads, positions)
 
-    def _decode_bulk(
-        self, reader: _Format[_Record], payloads: list[bytes], positions: list[dict[str, Any]]
-    ) -> Decoded | None:
-        """Decode a batch in which nothing is wrong, or return None at the first doubt."""
-        if not payloads:
-            return self._empty()
-        if any_oversize(payloads, positions, self.max_record_bytes):
-            return None
-        typed = self._typed_lines(reader)
-        columns = None if typed is None else typed.decode(payloads)
-        if columns is not None:
-            if self._any_too_long(columns.keys, columns.ids):
-                return None
-            return Decoded(
-                values=columns.values,
-                records=LazyRecords(payloads) if self.keep_records else [],
-                positions=list(positions),
-                labels=columns.labels,
-                keys=columns.keys,
-                ids=columns.ids,
-                timestamps=columns.timestamps,
-            )
-        records = reader.parse_all(payloads)
-        if records is None:
-            return None
-        if self._features is None:
-            inferred = reader.numeric_fields(records[0])
-            if not inferred:
-                return None
-            self._set_features(reader, inferred)
-        assert self._features is not None
-        numbers = reader.all_numbers(records)
-        if numbers is None:
-            return None
-        try:
-            values = np.array(numbers, dtype=np.float64).reshape(len(records), len(self._features))
-        except OverflowError:
-            return None
-        if not np.isfinite(values).all():
-            return None
-        if self.label_field is None:
-            labels = np.full(len(records), -1, dtype=np.int8)
-        else:
-            label_list = reader.all_labels(records)
-            if label_list is None:
-                return None
-            labels = np.array(label_list, dtype=np.int8)
-        keys = ids = None
-        if self.key_field is not None:
-            keys = reader.all_keys(records, self.key_field)
-            if keys is None:
-                return None
-        if self.id_field is not None:
-            ids = reader.all_idents(records, self.id_field)
-            if ids is None:
-                return None
-        if self._any_too_long(keys, ids):
-            return None
-        timestamps = None
-        if self.timestamp_field is not None:
-            name = self.timestamp_field
-            timestamps = [reader.timestamp(record, name) for record in records]
-        return Decoded(
-            values=values,
-            records=reader.to_dicts(records, values, lazy=self.lazy_records)
-            if self.keep_records
-            else [],
-            positions=list(positions),
-            labels=labels,
-            keys=keys,
-            ids=ids,
-            timestamps=timestamps,
-        )
-
-    def _any_too_long(self, keys: list[str] | None, ids: list[str | None] | None) -> bool:
-        """Whether a key or an id is longer than ``max_key_bytes`` (see :func:`too_long_reason`)."""
-        limit = self.max_key_bytes
-        return (keys is not None and any_too_long(keys, limit)) or (
-            ids is not None and any_too_long(ids, limit)
-        )
-
-    def _decode_each(
-        self, reader: _Format[_Record], payloads: list[bytes], positions: list[dict[str, Any]]
+    def _decode_paths(
+        self, reader: RecordFormat[Any], payloads: list[bytes], positions: list[dict[str, Any]]
     ) -> Decoded:
-        """Decode record by record, sorting out exactly which records are bad and why."""
-        rows: list[Sequence[int | float]] = []
-        records: list[_Record] = []
-        good_positions: list[dict[str, Any]] = []
-        labels: list[int] = []
-        keys: list[str] = []
-        ids: list[str | None] = []
-        timestamps: list[Any] = []
-        bad: list[BadRecord] = []
-        n_blank = 0
-        key_field, id_field, timestamp_field = self.key_field, self.id_field, self.timestamp_field
-        for payload, position in zip(payloads, positions, strict=True):
-            reason = oversize_reason(payload, position, self.max_record_bytes)
-            if reason is not None:
-                bad.append(BadRecord(position, reason, payload))
-                continue
-            if not payload.strip():
-                n_blank += 1
-                continue
-            try:
-                record = reader.parse(payload)
-                if self._features is None:
-                    self._infer(reader, record)
-                row = reader.numbers(record)
-                label = reader.label(record)
-                key = None if key_field is None else reader.key(record, key_field)
-                ident = None if id_field is None else reader.ident(record, id_field)
-                too_long = too_long_reason("key", key, self.max_key_bytes) or too_long_reason(
-                    "id", ident, self.max_key_bytes
-                )
-                if too_long is not None:
-                    raise Reject(too_long)
-            except Reject as reject:
-                bad.append(BadRecord(position, reject.reason, payload))
-                continue
-            rows.append(row)
-            records.append(record)
-            good_positions.append(position)
-            labels.append(label)
-            if key is not None:
-                keys.append(key)
-            ids.append(ident)
-            if timestamp_field is not None:
-                timestamps.append(reader.timestamp(record, timestamp_field))
-        d = 0 if self._features is None else len(self._features)
-        values = np.array(rows, dtype=np.float64).reshape(len(rows), d)
-        return Decoded(
-            values=values,
-            records=reader.to_dicts(records, values) if self.keep_records and records else [],
-            positions=good_positions,
-            labels=np.array(labels, dtype=np.int8),
-            keys=None if key_field is None else keys,
-            ids=None if id_field is None else ids,
-            timestamps=None if timestamp_field is None else timestamps,
-            bad=bad,
-            n_blank=n_blank,
+        """The bulk path's batch, or the record-by-record path's where the bulk one gives up."""
+        fix_features = functools.partial(self._set_features, reader)
+        bulk = decode_bulk(
+            reader, payloads, positions, self, self._features, fix_features, self._typed_lines
         )
-
-    def _infer(self, reader: _Format[_Record], record: _Record) -> None:
-        """Fix the features from a record's numeric fields; Reject when it has none."""
-        inferred = reader.numeric_fields(record)
-        if not inferred:
-            noun = "field" if reader.name == "json" else "cell"
-            event = "event" if reader.name == "json" else "row"
-            raise Reject(
-                f"no numeric {noun} to take the features from (features are inferred "
-                f"from the first {event} that has numeric {noun}s)"
-            )
-        self._set_features(reader, inferred)
+        # "is not None", not "or": an empty Decoded is falsy.
+        if bulk is not None:
+            return bulk
+        # The bulk path may have fixed the features before it gave up: read them again.
+        return decode_each(reader, payloads, positions, self, self._features, fix_features)
 
     def _empty(self, n_blank: int = 0) -> Decoded:
         return Decoded.empty(
@@ -508,27 +315,3 @@ class RecordDecoder:
             timestamps=self.timestamp_field is not None,
             n_blank=n_blank,
         )
-
-
-def _sniff(payloads: list[bytes], first: int) -> str | None:
-    """The format of a stream whose first non-blank line is ``payloads[first]``; None: undecided.
-
-    >>> _sniff([b"[1, 2]"], 0), _sniff([b"x,y", b"1,2"], 0), _sniff([b"oops", b'{"x": 1}'], 0)
-    ('json', 'csv', 'json')
-    >>> _sniff([b"oops", b""], 0) is None
-    True
-    """
-    line = payloads[first].strip()
-    if line.startswith(b"{"):
-        return "json"
-    try:
-        orjson.loads(line)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        # No CSV header is valid JSON; a JSON stream's bad first line may well be.
-        return "json"
-    following = next((p.strip() for p in payloads[first + 1 :] if p.strip()), None)
-    if following is None:
-        return None
-    return "json" if following.startswith(b"{") else "csv"

@@ -34,13 +34,9 @@ from typing import Any
 
 from stream_detect.errors import ConfigError
 from stream_detect.sinks.base import Sink
-from stream_detect.sinks.streams import (
-    FileSink,
-    JsonLinesSink,
-    StderrSink,
-    StdoutSink,
-    encode_json_line,
-)
+from stream_detect.sinks.files import FileSink
+from stream_detect.sinks.json_encoding import encode_json_line
+from stream_detect.sinks.streams import JsonLinesSink, StderrSink, StdoutSink
 from stream_detect.uris import ParsedURI, parse_uri
 
 __all__ = [

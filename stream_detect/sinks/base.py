@@ -38,7 +38,7 @@ class EncodedAsJsonLines(Protocol):
         """The records as JSON lines, in pieces of whole lines.
 
         Joined, the pieces are byte for byte what encoding each record with
-        :func:`~stream_detect.sinks.streams.encode_json_line` gives.
+        :func:`~stream_detect.sinks.json_encoding.encode_json_line` gives.
         """
         ...
 

@@ -1,10 +1,11 @@
-"""Sinks that write JSON lines to a stream: stdout, stderr or a file.
+"""Sinks that write JSON lines to a file descriptor: stdout, stderr, a pipe or a file.
 
 One implementation, :class:`JsonLinesSink`, writes to any file descriptor;
-:class:`StdoutSink`, :class:`StderrSink` and :class:`FileSink` only choose the
-descriptor. Records are encoded with orjson, one line each (numpy scalars and
-arrays are fine; bytes become text, invalid UTF-8 as ``\\xNN`` escapes); a batch
-that offers its own JSON lines (:class:`~stream_detect.sinks.base.EncodedAsJsonLines`)
+:class:`StdoutSink` and :class:`StderrSink` only choose the descriptor, and
+:class:`~stream_detect.sinks.files.FileSink` opens (and repairs) a file for it.
+Records are encoded one line each by
+:func:`~stream_detect.sinks.json_encoding.encode_json_line`; a batch that
+offers its own JSON lines (:class:`~stream_detect.sinks.base.EncodedAsJsonLines`)
 is taken as it is. The lines are kept in memory until :meth:`~JsonLinesSink.flush`
 (or until ``buffer_bytes`` have piled up). Writes go straight to the descriptor
 with ``os.write``, bypassing ``sys.stdout``'s buffer, so that after ``flush``
@@ -41,14 +42,13 @@ written as before.
 **fsync.** With ``fsync=True``, ``flush`` fsyncs the descriptor when bytes were
 written since the last fsync (a flush with nothing new costs no disk sync).
 
->>> import os, tempfile
->>> path = os.path.join(tempfile.mkdtemp(), "alerts.jsonl")
->>> sink = FileSink(path)
+>>> read_end, write_end = os.pipe()
+>>> sink = JsonLinesSink(write_end, uri="pipe", name="a pipe", close_fd=True)
 >>> sink.write_batch([{"alert": True, "log_p": -31.5}, {"alert": False, "log_p": -2.0}])
->>> sink.flush()
->>> open(path, "rb").read()
+>>> sink.flush(); sink.close()
+>>> os.read(read_end, 100)
 b'{"alert":true,"log_p":-31.5}\\n{"alert":false,"log_p":-2.0}\\n'
->>> sink.close()
+>>> os.close(read_end)
 """
 
 from __future__ import annotations
@@ -58,69 +58,19 @@ import os
 import select
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import orjson
-
-from stream_detect.errors import ConfigError, OutputError, WriteInterrupted
+from stream_detect.errors import OutputError, WriteInterrupted
 from stream_detect.sinks.base import EncodedAsJsonLines, Sink, StopFlag
+from stream_detect.sinks.json_encoding import encode_json_line
 
-__all__ = [
-    "DEFAULT_BUFFER_BYTES",
-    "FileSink",
-    "JsonLinesSink",
-    "StderrSink",
-    "StdoutSink",
-    "encode_json_line",
-    "json_default",
-]
+__all__ = ["DEFAULT_BUFFER_BYTES", "JsonLinesSink", "StderrSink", "StdoutSink"]
 
 #: Buffered bytes beyond which ``write_batch`` hands data to the OS without waiting for ``flush``.
 DEFAULT_BUFFER_BYTES = 1 << 20
 
 #: Longest a write waiting for a stalled reader goes without looking at the stop flag.
 _STALL_POLL_MS = 100
-
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-
-
-def json_default(value: Any) -> Any:
-    """What orjson writes for a value it cannot encode itself: bytes as text.
-
-    Dead letters carry the raw line, which may not be valid UTF-8: invalid
-    bytes become ``\\xNN`` escapes, which keep it readable.
-
-    >>> json_default(b"caf\\xc3\\xa9 \\xff")
-    'café \\\\xff'
-
-    Raises
-    ------
-    TypeError
-        Any other type (orjson then raises ``JSONEncodeError``).
-    """
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", "backslashreplace")
-    raise TypeError(f"type {type(value).__name__} is not JSON serializable")
-
-
-def encode_json_line(record: Mapping[str, Any]) -> bytes:
-    """Encode one record as a JSON line (with its ``"\\n"``), as every stream sink does.
-
-    NaN and infinities become ``null`` (JSON has no such numbers).
-
-    >>> import numpy as np
-    >>> encode_json_line({"x": np.float64(1.5), "v": np.array([1, 2]), "raw": b"ok"})
-    b'{"x":1.5,"v":[1,2],"raw":"ok"}\\n'
-
-    Raises
-    ------
-    TypeError
-        A value has a type JSON cannot represent (``orjson.JSONEncodeError``).
-    """
-    if not isinstance(record, dict):
-        record = dict(record)
-    return orjson.dumps(record, default=json_default, option=_JSON_OPTIONS)
 
 
 class JsonLinesSink(Sink):
@@ -359,101 +309,3 @@ class StderrSink(JsonLinesSink):
 
     def __init__(self, *, uri: str = "stderr", buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
         super().__init__(2, uri=uri, name="stderr", buffer_bytes=buffer_bytes)
-
-
-class FileSink(JsonLinesSink):
-    """JSON lines appended to a file (URI ``file:PATH``), created if missing.
-
-    The directory must exist: a typo in it should fail loudly, not create a
-    tree somewhere unexpected.
-
-    A file whose last line has no newline holds a write that was cut short (a
-    full disk, a crash in mid-write): its records were never delivered, so
-    their input positions were never checkpointed and a restart delivers
-    them again. Opening such a file removes that partial last line first, so
-    new lines never join it; complete lines are never touched.
-
-    Parameters
-    ----------
-    path
-        The file; existing content is kept and new lines are appended.
-    fsync
-        ``flush`` also fsyncs (``file:PATH?fsync=true``).
-    uri
-        The URI as written; defaults to ``file:PATH``.
-    config_key
-        The setting the path came from, named in errors.
-
-    Raises
-    ------
-    ConfigError
-        The directory does not exist, the path is a directory, or it cannot be
-        written; the message names the path.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        fsync: bool = False,
-        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
-        uri: str | None = None,
-        config_key: str = "sink",
-    ) -> None:
-        name = os.fspath(path)
-        uri = uri if uri is not None else f"file:{name}"
-        directory = Path(name).parent
-        if not directory.is_dir():
-            raise ConfigError(
-                config_key,
-                uri,
-                f"a file in an existing directory; {str(directory)!r} does not exist",
-            )
-        try:
-            # Read access too: a partial last line is found by reading the end.
-            fd = os.open(name, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except IsADirectoryError:
-            raise ConfigError(config_key, uri, f"a file, but {name!r} is a directory") from None
-        except OSError as error:
-            raise ConfigError(
-                config_key, uri, f"a writable file; {name!r}: {error.strerror}"
-            ) from None
-        try:
-            _drop_partial_last_line(fd)
-        except OSError as error:
-            os.close(fd)
-            raise ConfigError(
-                config_key, uri, f"a file whose end can be repaired; {name!r}: {error.strerror}"
-            ) from None
-        super().__init__(
-            fd, uri=uri, name=name, close_fd=True, fsync=fsync, buffer_bytes=buffer_bytes
-        )
-
-
-def _drop_partial_last_line(fd: int, chunk: int = 1 << 16) -> None:
-    """Truncate a regular file after its last newline (nothing if it ends with one or is empty).
-
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "out.jsonl")
-    >>> with open(path, "wb") as f:
-    ...     _ = f.write(b'{"a":1}\\n{"a":2}\\n{"a"')
-    >>> fd = os.open(path, os.O_RDWR)
-    >>> _drop_partial_last_line(fd, chunk=4); os.close(fd)
-    >>> open(path, "rb").read()
-    b'{"a":1}\\n{"a":2}\\n'
-    """
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
-        return
-    end = info.st_size
-    if os.pread(fd, 1, end - 1) == b"\n":
-        return
-    start = end
-    while start > 0:
-        start = max(0, start - chunk)
-        newline = os.pread(fd, end - start, start).rfind(b"\n")
-        if newline >= 0:
-            os.truncate(fd, start + newline + 1)
-            return
-        end = start
-    os.truncate(fd, 0)
