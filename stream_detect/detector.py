@@ -43,18 +43,13 @@ from stream_detect.detections import Detections
 from stream_detect.detector_state import detector_state, restore_detector, settings_fingerprint
 from stream_detect.errors import ConfigError
 from stream_detect.fitted_model import FittedModel
+from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_bank import KeyedBank
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, KeyState, groups
 from stream_detect.learning import LearningPolicy, flagged_policy
-from stream_detect.models import (
-    GaussianModel,
-    Model,
-    ScoreBlock,
-    ScoreRule,
-    build_model,
-    direction_codes,
-    model_kind,
-)
+from stream_detect.model_interface import Model, ScoreBlock, ScoreRule
+from stream_detect.model_kinds import model_kind
+from stream_detect.models import build_model, direction_codes
 from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings

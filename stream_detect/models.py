@@ -21,21 +21,11 @@ from numpy.typing import NDArray
 from stream_detect.density import DEFAULT_VARIANCE_FLOOR
 from stream_detect.errors import ConfigError
 from stream_detect.gaussian_model import GaussianModel
-from stream_detect.model_interface import Model, ScoreBlock, ScoreRule
+from stream_detect.model_interface import Model
 from stream_detect.model_kinds import model_kind
 from stream_detect.prior import NormalInverseGammaPrior
 
-__all__ = [
-    # detector.py still imports these five from here; their homes are
-    # model_interface.py, gaussian_model.py and model_kinds.py.
-    "GaussianModel",
-    "Model",
-    "ScoreBlock",
-    "ScoreRule",
-    "build_model",
-    "direction_codes",
-    "model_kind",
-]
+__all__ = ["build_model", "direction_codes"]
 
 #: Per-feature direction codes: +1 only high values count, -1 only low, 0 both.
 DIRECTION_CODES = {"both": 0, "high": 1, "low": -1}
