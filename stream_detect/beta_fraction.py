@@ -6,6 +6,23 @@ tail (:mod:`stream_detect.tails`) uses it with one of a and b equal to 1/2,
 for the values of t its power series (:mod:`stream_detect.t_series`) does
 not take. Each element's value depends on its own arguments alone, not on
 the rest of the batch.
+
+The fraction is I_x(a, b) = x^a (1-x)^b / (a B(a, b)) · 1/(1 + d_1/(1 + d_2/(1 +
+...))), d_(2m+1) = -(a+m)(a+b+m) x / ((a+2m)(a+2m+1)), d_(2m) = m(b-m) x /
+((a+2m-1)(a+2m)). :func:`_beta_fraction` evaluates it bottom-up, from a
+fixed depth to the top, at two depths at once, and takes the deeper value
+where the two agree: a few levels of its even part serve nearly every
+element. With nothing to test and no denominators to guard on the way, a
+level costs two numpy operations, against about fourteen for a step of
+Lentz's algorithm (:func:`_beta_fraction_by_lentz`), which remains for the
+elements that do not settle; bottom-up is also the more accurate of the two
+(to about 3e-16 times the fraction's condition number, against 1.3e-15).
+
+I_x(1, 1/2) = 1 - √(1-x), so at x = 1/2 the fraction is 4√2 - 4:
+
+>>> one = np.array([1.0])
+>>> abs(float(_beta_fraction(one, one / 2, one / 2)[0]) - (4 * 2**0.5 - 4)) < 1e-15
+True
 """
 
 from __future__ import annotations
@@ -18,7 +35,15 @@ from stream_detect.gamma_tails import _MAX_ITERATIONS, _TOLERANCE, _guard
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-#: The beta continued fraction forms its coefficients for this many steps at a time.
+#: Bottom-up evaluations, in order, each a (shallow, deep) pair of depths in levels of the
+#: even part (two of the fraction's each): all elements at the first, those not yet settled
+#: at the next. Spaced so that an element is carried about as deep as Lentz would go.
+_DEPTHS = ((6, 8), (12, 14), (18, 20), (26, 28), (38, 40))
+#: An element settles where its two values agree to this relative difference (two ulps).
+_AGREEMENT = 2.0**-51
+#: Elements are taken this many at a time: their (levels, elements) arrays stay in cache.
+_CHUNK = 4096
+#: Lentz's algorithm forms its coefficients for this many steps at a time.
 _FRACTION_BLOCK = 8
 #: ... on at most this many elements (beyond, one step at a time).
 _FRACTION_BLOCK_ROWS = 256
@@ -28,7 +53,7 @@ def _beta_fraction_guarded(a: Array, b: Array, x: Array) -> Array:
     """The continued fraction of I_x(a, b) (modified Lentz); converges for x < (a+1)/(a+b+2).
 
     The reference form, guarding every denominator against zero; it is only
-    run for the elements where :func:`_beta_fraction` met a zero denominator.
+    run for the elements where :func:`_beta_fraction_by_lentz` met a zero denominator.
     """
     c = np.ones_like(x)
     d = 1.0 / _guard(1.0 - (a + b) * x / (a + 1.0))
@@ -51,6 +76,123 @@ def _beta_fraction_guarded(a: Array, b: Array, x: Array) -> Array:
 
 
 def _beta_fraction(a: Array, b: Array, x: Array) -> Array:
+    """The continued fraction of I_x(a, b): bottom-up where that settles, else by Lentz.
+
+    Each pair of :data:`_DEPTHS` in turn is tried on the elements not yet
+    settled (:func:`_bottom_up`); what none settles goes to
+    :func:`_beta_fraction_by_lentz`. The levels formed for one pair are kept
+    for the next. Whether and where an element settles depends on its own
+    arguments alone, so its value does too.
+
+    >>> a, b, x = np.array([1.0, 40.0]), np.array([0.5, 0.5]), np.array([0.5, 0.9])
+    >>> bool(np.allclose(_beta_fraction(a, b, x), _beta_fraction_by_lentz(a, b, x), rtol=1e-15))
+    True
+    """
+    if x.size <= _CHUNK:
+        return _beta_fraction_of_chunk(a, b, x)
+    out = np.empty(x.shape)
+    for start in range(0, x.size, _CHUNK):
+        chunk = slice(start, start + _CHUNK)
+        out[chunk] = _beta_fraction_of_chunk(a[chunk], b[chunk], x[chunk])
+    return out
+
+
+def _beta_fraction_of_chunk(a: Array, b: Array, x: Array) -> Array:
+    """:func:`_beta_fraction` of flat arrays, all at once."""
+    shallow, deep = _DEPTHS[0]
+    beta, product = np.empty((deep + 1, x.size)), np.empty((deep + 1, x.size))
+    following = _levels(a, b, x, 0, beta, product, None)
+    out, settled = _bottom_up(beta, product, shallow, deep)
+    if settled.all():
+        return out
+    left = np.flatnonzero(~settled)
+    for shallow, deep in _DEPTHS[1:]:
+        # The levels formed so far, for the elements still unsettled, and new ones below them.
+        kept = np.flatnonzero(~settled)
+        a, b, x, following = a[kept], b[kept], x[kept], following[kept]
+        formed = beta.shape[0]
+        beta_kept, product_kept = np.empty((deep + 1, kept.size)), np.empty((deep + 1, kept.size))
+        np.take(beta, kept, axis=1, out=beta_kept[:formed])
+        np.take(product, kept, axis=1, out=product_kept[:formed])
+        beta, product = beta_kept, product_kept
+        following = _levels(a, b, x, formed, beta[formed:], product[formed:], following)
+        values, settled = _bottom_up(beta, product, shallow, deep)
+        out[left[settled]] = values[settled]
+        if settled.all():
+            return out
+        left = left[~settled]
+    kept = np.flatnonzero(~settled)
+    out[left] = _beta_fraction_by_lentz(a[kept], b[kept], x[kept])
+    return out
+
+
+def _levels(
+    a: Array, b: Array, x: Array, first: int, beta: Array, product: Array, previous: Array | None
+) -> Array:
+    """Levels ``first`` on of the even part into the rows of ``beta`` and ``product``.
+
+    Level j has β_j = 1 + d_(2j) + d_(2j+1) and product_j = -d_(2j+1) d_(2j+2),
+    so that T_j = β_j + product_j / T_(j+1). ``previous`` is the d_(2j) of
+    level ``first`` (d_0 = 0: None when ``first`` is 0); the d_(2j+2) of the
+    last level is returned, for the levels after it. An element's values
+    are formed from its own arguments and j alone.
+    """
+    j = np.arange(first, first + beta.shape[0], dtype=np.float64)[:, None]
+    # |d_(2j+1)| = (a+j)(a+b+j) x / ((a+2j)(a+2j+1)).
+    shifted = a + j
+    odd = shifted + b
+    odd *= shifted
+    twice = np.add(shifted, j, out=shifted)
+    next_twice = twice + 1.0
+    twice *= next_twice
+    odd /= twice
+    odd *= x
+    # d_(2j+2) = (j+1)(b-j-1) x / ((a+2j+1)(a+2j+2)).
+    following = b - (j + 1.0)
+    following *= j + 1.0
+    following *= x
+    next_twice *= np.add(next_twice, 1.0, out=twice)
+    following /= next_twice
+    np.subtract(1.0, odd, out=beta)
+    if previous is not None:
+        beta[0] += previous
+    beta[1:] += following[:-1]
+    np.multiply(odd, following, out=product)
+    last: Array = following[-1]
+    return last
+
+
+def _bottom_up(beta: Array, product: Array, shallow: int, deep: int) -> tuple[Array, BoolArray]:
+    """The even part evaluated from level ``deep`` up and from ``shallow`` up; where they agree.
+
+    The even part of 1/(1 + d_1/(1 + d_2/(1 + ...))) is 1/T_0, T_j = β_j +
+    product_j / T_(j+1) (see :func:`_levels`): each of its levels carries two
+    of the fraction's. Cut at T_deep = β_deep, it is the fraction cut after
+    d_(2 deep + 1). The same pass gives the value cut at ``shallow``
+    alongside; an element is settled where the two agree to
+    :data:`_AGREEMENT` (a NaN or an infinity never agrees), and its value is
+    then the deeper one. Denominators are not guarded: a zero one, not met
+    inside the region of convergence in practice, leaves the element
+    unsettled, for Lentz's guarded form to take.
+    """
+    levels = np.empty((2, beta.shape[1]))
+    deeper = levels[0]
+    np.copyto(deeper, beta[deep])
+    for j in range(deep - 1, shallow - 1, -1):
+        np.divide(product[j], deeper, out=deeper)
+        deeper += beta[j]
+    np.copyto(levels[1], beta[shallow])
+    for j in range(shallow - 1, -1, -1):
+        np.divide(product[j], levels, out=levels)
+        levels += beta[j]
+    shallower = levels[1]
+    shallower -= deeper
+    settled: BoolArray = np.abs(shallower, out=shallower) <= _AGREEMENT * np.abs(deeper)
+    out: Array = np.divide(1.0, deeper, out=deeper)
+    return out, settled
+
+
+def _beta_fraction_by_lentz(a: Array, b: Array, x: Array) -> Array:
     """:func:`_beta_fraction_guarded`, iterating only the elements not yet converged.
 
     Each element stops at its own convergence, so its value does not depend on
