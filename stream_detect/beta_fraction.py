@@ -27,6 +27,8 @@ True
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -137,7 +139,7 @@ def _levels(
     last level is returned, for the levels after it. An element's values
     are formed from its own arguments and j alone.
     """
-    j = np.arange(first, first + beta.shape[0], dtype=np.float64)[:, None]
+    j, j_next = _level_columns(first, beta.shape[0])
     # |d_(2j+1)| = (a+j)(a+b+j) x / ((a+2j)(a+2j+1)).
     shifted = a + j
     odd = shifted + b
@@ -148,8 +150,8 @@ def _levels(
     odd /= twice
     odd *= x
     # d_(2j+2) = (j+1)(b-j-1) x / ((a+2j+1)(a+2j+2)).
-    following = b - (j + 1.0)
-    following *= j + 1.0
+    following = b - j_next
+    following *= j_next
     following *= x
     next_twice *= np.add(next_twice, 1.0, out=twice)
     following /= next_twice
@@ -160,6 +162,15 @@ def _levels(
     np.multiply(odd, following, out=product)
     last: Array = following[-1]
     return last
+
+
+@functools.cache
+def _level_columns(first: int, count: int) -> tuple[Array, Array]:
+    """The levels j = first .. first + count - 1 and j + 1, as read-only columns."""
+    j = np.arange(first, first + count, dtype=np.float64)[:, None]
+    j_next = j + 1.0
+    j.flags.writeable = j_next.flags.writeable = False
+    return j, j_next
 
 
 def _bottom_up(beta: Array, product: Array, shallow: int, deep: int) -> tuple[Array, BoolArray]:
@@ -268,5 +279,9 @@ def _log_incomplete_beta(
     a: Array, b: Array, x: Array, log_x: Array, log_1mx: Array, log_beta: Array
 ) -> Array:
     """log I_x(a, b), one of a and b being 1/2, where its continued fraction converges directly."""
-    out: Array = a * log_x + b * log_1mx - log_beta + np.log(_beta_fraction(a, b, x)) - np.log(a)
+    out: Array = np.log(_beta_fraction(a, b, x))
+    out -= np.log(a)
+    out += a * log_x
+    out += b * log_1mx
+    out -= log_beta
     return out

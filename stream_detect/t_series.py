@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
+IndexArray = NDArray[np.intp]
 
 #: The power series of the t tail runs where t² is at most this (and y = t²/(ν+t²) <= 1/4):
 #: there it converges within ~50 terms and the tail is above 5e-4, so 1 - I keeps 13 digits.
@@ -126,7 +127,12 @@ def _t_series_sums(t2: Array, nu: Array) -> Array:
 
 
 def _log_t_tail_by_series(
-    t: Array, t2: Array, nu: Array, log_beta: Array, out: Array | None = None
+    t: Array,
+    t2: Array,
+    nu: Array,
+    log_beta: Array,
+    out: Array | None = None,
+    left_out: IndexArray | None = None,
 ) -> Array:
     """log P(|T| >= |t|) = log(1 - I_y(1/2, ν/2)), y = t²/(ν+t²) <= 1/4, by the series of I_y.
 
@@ -134,7 +140,10 @@ def _log_t_tail_by_series(
     / (3/2 + n) = c_n (y + y (b - 1) / (3/2 + n)): positive terms whose ratio falls
     towards y, so each element needs a few terms past its largest one (at most
     about 60); see :func:`_t_series_sums`. ``nu`` and ``log_beta`` broadcast
-    against ``t`` and ``t2``; the result goes to ``out`` if given.
+    against ``t`` and ``t2``; the result goes to ``out`` if given. ``left_out``
+    are the flat indices of elements the caller overwrites (sent with t² = 0
+    whatever their t): their I is taken as 0, so that an infinite or large t
+    there raises no floating-point warning, with no error state to set.
     """
     sums = _t_series_sums(t2, nu).reshape(t2.shape)
     # 2 √y (1-y)^(ν/2) / B: the power from its log, formed without cancellation,
@@ -150,6 +159,8 @@ def _log_t_tail_by_series(
     complement *= sums
     root = np.add(nu, t2, out=sums)
     complement /= np.sqrt(root, out=root)
+    if left_out is not None:
+        complement.reshape(-1)[left_out] = 0.0
     # The tail is above 5e-4 here (t² <= 12), so forming 1 - I costs at most about
     # 2000 ulps of the tail: near 1e-13 relative in its log.
     return _log_one_minus(complement, out=root if out is None else out)

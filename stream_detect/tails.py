@@ -105,29 +105,33 @@ def _log_t_tail_by_fraction(t: Array, t2: Array, nu: Array, log_beta: Array) -> 
     """log P(|T| >= t) = log I_x(ν/2, 1/2), x = ν/(ν+t²), from the continued fraction.
 
     The fraction is run on I_x(ν/2, 1/2) where it converges (large t) and on
-    its complement I_(1-x)(1/2, ν/2) otherwise.
+    its complement I_(1-x)(1/2, ν/2) otherwise, both in one call: on the few
+    elements that come here, numpy calls are the cost.
     """
-    a, b = 0.5 * nu, np.full(nu.shape, 0.5)
-    # x = ν/(ν+t²) and 1 - x = t²/(ν+t²), each formed without cancellation.
-    x, one_minus_x = nu / (nu + t2), t2 / (nu + t2)
-    log_x = -np.log1p(t2 / nu)
-    # t² may underflow where t does not.
-    log_1mx = 2.0 * np.log(t) - np.log(nu + t2)
-    direct = x < (a + 1.0) / (a + b + 2.0)
+    total = nu + t2
+    # log x and log(1 - x), each formed without cancellation (t² may underflow where t does not).
+    log_x = np.divide(t2, nu)
+    np.log1p(log_x, out=log_x)
+    np.negative(log_x, out=log_x)
+    log_1mx = np.log(t)
+    log_1mx *= 2.0
+    log_1mx -= np.log(total)
+    a = 0.5 * nu
+    x = nu / total
+    direct = x < (a + 1.0) / (a + 2.5)
     if direct.all():
-        # Usually so (large t): then nothing needs gathering.
-        return _log_incomplete_beta(a, b, x, log_x, log_1mx, log_beta)
-    out = np.empty(x.shape)
-    if direct.any():
-        out[direct] = _log_incomplete_beta(
-            a[direct], b[direct], x[direct], log_x[direct], log_1mx[direct], log_beta[direct]
-        )
-    if not direct.all():
-        flip = ~direct
-        complement = _log_incomplete_beta(
-            b[flip], a[flip], one_minus_x[flip], log_1mx[flip], log_x[flip], log_beta[flip]
-        )
-        out[flip] = np.log1p(-np.exp(complement))
+        # Usually so (large t): then nothing needs choosing.
+        return _log_incomplete_beta(a, np.full(a.shape, 0.5), x, log_x, log_1mx, log_beta)
+    out = _log_incomplete_beta(
+        np.where(direct, a, 0.5),
+        np.where(direct, 0.5, a),
+        np.where(direct, x, t2 / total),
+        np.where(direct, log_x, log_1mx),
+        np.where(direct, log_1mx, log_x),
+        log_beta,
+    )
+    flip = ~direct
+    out[flip] = np.log1p(-np.exp(out[flip]))
     return out
 
 
@@ -209,8 +213,7 @@ def _log_t_tail_of_block(t: Array, nu: Array, log_beta: Array, out: Array) -> In
         # The whole block through the series (no arrays to gather); the few
         # others go as t² = 0, the shortest, and are overwritten below.
         t2.reshape(-1)[rest] = 0.0
-        with np.errstate(all="ignore"):
-            _log_t_tail_by_series(t, t2, nu, log_beta, out=out)
+        _log_t_tail_by_series(t, t2, nu, log_beta, out=out, left_out=rest)
     elif rest.size < series.size:
         nu_all, log_beta_all = (np.broadcast_to(v, t2.shape) for v in (nu, log_beta))
         out[series] = _log_t_tail_by_series(
