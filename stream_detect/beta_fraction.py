@@ -43,6 +43,9 @@ BoolArray = NDArray[np.bool_]
 _DEPTHS = ((6, 8), (12, 14), (18, 20), (26, 28), (38, 40))
 #: An element settles where its two values agree to this relative difference (two ulps).
 _AGREEMENT = 2.0**-51
+#: Up to this many elements, levels are formed all at once as (levels, elements) arrays
+#: (numpy calls are the cost); beyond, a level at a time (numpy's loops over one axis are).
+_BROADCAST_MAX = 256
 #: Elements are taken this many at a time: their (levels, elements) arrays stay in cache.
 _CHUNK = 4096
 #: Lentz's algorithm forms its coefficients for this many steps at a time.
@@ -137,8 +140,11 @@ def _levels(
     so that T_j = β_j + product_j / T_(j+1). ``previous`` is the d_(2j) of
     level ``first`` (d_0 = 0: None when ``first`` is 0); the d_(2j+2) of the
     last level is returned, for the levels after it. An element's values
-    are formed from its own arguments and j alone.
+    are formed from its own arguments and j alone, operation for operation
+    the same on both paths.
     """
+    if x.size > _BROADCAST_MAX:
+        return _levels_one_at_a_time(a, b, x, first, beta, product, previous)
     j, j_next = _level_columns(first, beta.shape[0])
     # |d_(2j+1)| = (a+j)(a+b+j) x / ((a+2j)(a+2j+1)).
     shifted = a + j
@@ -164,6 +170,34 @@ def _levels(
     return last
 
 
+def _levels_one_at_a_time(
+    a: Array, b: Array, x: Array, first: int, beta: Array, product: Array, previous: Array | None
+) -> Array:
+    """:func:`_levels`, a level at a time: on many elements, with j a scalar, numpy's fast loops."""
+    following = np.zeros(x.shape) if previous is None else previous
+    shifted, odd, twice, next_twice = (np.empty(x.shape) for _ in range(4))
+    for row in range(beta.shape[0]):
+        j = float(first + row)
+        np.add(a, j, out=shifted)
+        np.add(shifted, b, out=odd)
+        odd *= shifted
+        np.add(shifted, j, out=twice)
+        np.add(twice, 1.0, out=next_twice)
+        twice *= next_twice
+        odd /= twice
+        odd *= x
+        np.subtract(1.0, odd, out=beta[row])
+        if row or previous is not None:
+            beta[row] += following
+        following = np.subtract(b, j + 1.0)
+        following *= j + 1.0
+        following *= x
+        next_twice *= np.add(next_twice, 1.0, out=twice)
+        following /= next_twice
+        np.multiply(odd, following, out=product[row])
+    return following
+
+
 @functools.cache
 def _level_columns(first: int, count: int) -> tuple[Array, Array]:
     """The levels j = first .. first + count - 1 and j + 1, as read-only columns."""
@@ -187,16 +221,18 @@ def _bottom_up(beta: Array, product: Array, shallow: int, deep: int) -> tuple[Ar
     unsettled, for Lentz's guarded form to take.
     """
     levels = np.empty((2, beta.shape[1]))
-    deeper = levels[0]
+    deeper, shallower = levels
     np.copyto(deeper, beta[deep])
     for j in range(deep - 1, shallow - 1, -1):
         np.divide(product[j], deeper, out=deeper)
         deeper += beta[j]
-    np.copyto(levels[1], beta[shallow])
+    np.copyto(shallower, beta[shallow])
+    # Both rows in one call on few elements; on many, each row alone runs numpy's fast loops.
+    rows = [levels] if beta.shape[1] <= _BROADCAST_MAX else [deeper, shallower]
     for j in range(shallow - 1, -1, -1):
-        np.divide(product[j], levels, out=levels)
-        levels += beta[j]
-    shallower = levels[1]
+        for values in rows:
+            np.divide(product[j], values, out=values)
+            values += beta[j]
     shallower -= deeper
     settled: BoolArray = np.abs(shallower, out=shallower) <= _AGREEMENT * np.abs(deeper)
     out: Array = np.divide(1.0, deeper, out=deeper)
