@@ -92,14 +92,22 @@ def workloads(rows: int, count: int, d: int = 8) -> dict[str, list[tuple[Array, 
     return {name: [make() for _ in range(count)] for name, make in makers.items()}
 
 
-def timed(function: Callable[[], list[Array]], repeat: int) -> tuple[float, list[Array]]:
-    """The best of ``repeat`` CPU seconds (steadier than wall-clock), and the results."""
-    best, results = float("inf"), []
+def timed(
+    new: Callable[[], list[Array]], old: Callable[[], list[Array]], repeat: int
+) -> tuple[float, list[Array], float, list[Array]]:
+    """The best of ``repeat`` CPU seconds of each (steadier than wall-clock), and the results.
+
+    The two run in turn, so that a machine whose speed drifts (shared cores)
+    slows both alike.
+    """
+    best = {new: float("inf"), old: float("inf")}
+    results: dict[Callable[[], list[Array]], list[Array]] = {}
     for _ in range(repeat):
-        start = time.process_time()
-        results = function()
-        best = min(best, time.process_time() - start)
-    return best, results
+        for function in (new, old):
+            start = time.process_time()
+            results[function] = function()
+            best[function] = min(best[function], time.process_time() - start)
+    return best[new], results[new], best[old], results[old]
 
 
 def difference(new: list[Array], old: list[Array]) -> tuple[float, float]:
@@ -142,8 +150,7 @@ def main() -> None:
         f"{'function':28} {'old s':>8} {'new s':>8} {'speed-up':>9} {'max rel':>9} {'max abs':>9}"
     )
     for name, (new, old) in cases.items():
-        new_seconds, new_values = timed(new, args.repeat)
-        old_seconds, old_values = timed(old, args.repeat)
+        new_seconds, new_values, old_seconds, old_values = timed(new, old, args.repeat)
         relative, absolute = difference(new_values, old_values)
         print(
             f"{name:28} {old_seconds:8.3f} {new_seconds:8.3f} {old_seconds / new_seconds:8.1f}× "
@@ -156,8 +163,8 @@ def main() -> None:
         f" {'old ns':>7} {'new ns':>7}"
     )
     for name, pairs in workloads(args.rows, args.blocks).items():
-        new_seconds, new_values = timed(over(student_t_log_tail, pairs), args.repeat)
-        old_seconds, old_values = timed(over(tails_before.student_t_log_tail, pairs), args.repeat)
+        new, old = over(student_t_log_tail, pairs), over(tails_before.student_t_log_tail, pairs)
+        new_seconds, new_values, old_seconds, old_values = timed(new, old, args.repeat)
         relative, absolute = difference(new_values, old_values)
         print(
             f"{name:28} {old_seconds:8.3f} {new_seconds:8.3f} {old_seconds / new_seconds:8.1f}× "

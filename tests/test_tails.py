@@ -117,7 +117,8 @@ def test_edges() -> None:
         chi2_log_sf(np.nan, 2)
 
 
-# The fast paths: each against SciPy over the whole range, and against the slow form it replaces.
+# The fast paths against SciPy over the whole range; each against the form it replaces is in
+# test_gamma_tails, test_t_series and test_beta_fraction.
 
 
 @settings(max_examples=300, deadline=None)
@@ -139,31 +140,6 @@ def test_student_t_tail_matches_scipy_up_to_a_billion_dof(t: float, log10_dof: f
         assert ours == pytest.approx(theirs, rel=relative, abs=ABSOLUTE)
 
 
-@settings(max_examples=200, deadline=None)
-@given(y_share=st.floats(0.0, 1.0), log10_dof=st.floats(-1.0, 9.0))
-def test_t_series_equals_the_continued_fraction_where_both_run(
-    y_share: float, log10_dof: float
-) -> None:
-    dof = np.array([10.0**log10_dof])
-    t2 = y_share * np.minimum(tails._SERIES_MAX_T2, dof / 3.0)
-    t = np.sqrt(t2)
-    if not t[0] > 0.0:
-        return
-    log_beta = tails._log_beta_with_half(0.5 * dof)
-    series = float(tails._log_t_tail_by_series(t, t2, dof, log_beta)[0])
-    fraction = float(tails._log_t_tail_by_fraction(t, t2, dof, log_beta)[0])
-    assert series == pytest.approx(fraction, rel=max(1e-12, float(dof[0]) * 1e-16), abs=1e-15)
-
-
-@settings(max_examples=200, deadline=None)
-@given(k=st.integers(1, tails._CLOSED_FORM_MAX), excess=st.floats(1.0, 1e6))
-def test_gamma_closed_form_equals_the_continued_fraction(k: int, excess: float) -> None:
-    x = np.array([k + excess])
-    closed = float(tails._log_upper_closed_form(k, x)[0])
-    fraction = float(tails._log_upper_by_fraction(np.array([float(k)]), x)[0])
-    assert closed == pytest.approx(fraction, rel=1e-13)
-
-
 @pytest.mark.parametrize("d", [2, 8, 16, 64, 80, 100])
 def test_chi2_even_dof_closed_form_matches_scipy(d: int) -> None:
     distance_sq = np.concatenate([np.linspace(d + 2.0, 40.0 * d + 100.0, 200), [1e4, 3e4]])
@@ -182,18 +158,6 @@ def test_log_beta_with_half_is_exact_to_an_ulp_or_two(n: int) -> None:
     assert ours == pytest.approx(expected, rel=1e-15, abs=5e-16)
 
 
-@settings(max_examples=100, deadline=None)
-@given(x=st.floats(1e-6, 0.999), log10_a=st.floats(-1.0, 4.0))
-def test_unguarded_beta_fraction_equals_the_guarded_one(x: float, log10_a: float) -> None:
-    a, b = np.array([10.0**log10_a]), np.array([0.5])
-    # Only inside the region of convergence, where both are used.
-    if not x < (a[0] + 1.0) / (a[0] + b[0] + 2.0):
-        return
-    fast = tails._beta_fraction(a, b, np.array([x]))
-    slow = tails._beta_fraction_guarded(a, b, np.array([x]))
-    assert fast[0] == pytest.approx(slow[0], rel=1e-13)
-
-
 def test_student_t_batch_equals_one_at_a_time() -> None:
     rng = np.random.default_rng(11)
     t = rng.standard_t(3, size=300) * rng.choice([1.0, 5.0, 100.0], size=300)
@@ -204,53 +168,6 @@ def test_student_t_batch_equals_one_at_a_time() -> None:
     # And a row-shared ν, as the prior passes it, gives the same numbers.
     rows = np.broadcast_to(dof[:, None], (300, 2))
     np.testing.assert_array_equal(student_t_log_tail(np.stack([t, t], axis=1), rows)[:, 0], batch)
-
-
-@settings(max_examples=100, deadline=None)
-@given(a=st.floats(1e-3, 1e4), excess=st.floats(1.0, 1e5))
-def test_unguarded_gamma_fraction_equals_the_guarded_one(a: float, excess: float) -> None:
-    x = np.array([a + excess])
-    fast = tails._gamma_fraction(np.array([a]), x, guarded=False)
-    slow = tails._gamma_fraction(np.array([a]), x, guarded=True)
-    assert fast[0] == pytest.approx(slow[0], rel=1e-13)
-
-
-# The t series takes each element's term count from a table, and a batch in blocks of rows.
-
-
-def _t_series_terms(t2: float, dof: float, count: int) -> list[float]:
-    """c_0 .. c_(count-1) of the t series, as :func:`tails._t_series_sums` defines them."""
-    y = t2 / (dof + t2)
-    excess = y * (0.5 * dof - 1.0)
-    terms = [1.0]
-    for k in range(count - 1):
-        terms.append(terms[-1] * (y + excess / (1.5 + k)))
-    return terms
-
-
-@settings(max_examples=300, deadline=None)
-@given(share=st.floats(0.0, 1.0), log10_dof=st.floats(-1.0, 9.0))
-def test_t_series_term_counts_leave_less_than_half_an_ulp(share: float, log10_dof: float) -> None:
-    dof = 10.0**log10_dof
-    t2 = share * min(tails._SERIES_MAX_T2, dof / 3.0)
-    y = t2 / (dof + t2)
-    excess = y * (0.5 * dof - 1.0)
-    row = math.floor((excess - tails._EXCESS_FROM) * tails._EXCESS_STEPS)
-    column = math.floor(math.sqrt(y) * tails._ROOT_Y_STEPS)
-    count = int(tails._series_length_table()[row * tails._SERIES_TABLE_SHAPE[1] + column])
-    terms = _t_series_terms(t2, dof, 400)
-    # Summed from the smallest term up, so that the sums themselves hardly round.
-    kept, left_out = math.fsum(terms[: count + 1]), math.fsum(terms[count + 1 :])
-    assert left_out <= 2.0**-53 * kept * (1.0 + 1e-12)
-
-
-@settings(max_examples=200, deadline=None)
-@given(share=st.floats(0.0, 1.0), log10_dof=st.floats(-1.0, 9.0))
-def test_t_series_sums_match_the_whole_series(share: float, log10_dof: float) -> None:
-    dof = 10.0**log10_dof
-    t2 = share * min(tails._SERIES_MAX_T2, dof / 3.0)
-    ours = float(tails._t_series_sums(np.array([t2]), np.array([dof]))[0])
-    assert ours == pytest.approx(math.fsum(_t_series_terms(t2, dof, 400)), rel=4e-16)
 
 
 def test_student_t_blocks_give_what_rows_one_at_a_time_give() -> None:
