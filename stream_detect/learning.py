@@ -62,6 +62,11 @@ IntArray = NDArray[np.intp]
 #: Passes of :meth:`LearningPolicy.score_and_learn` before it falls back to
 #: blocks that end at each mislearned row (exact too, and bounded in cost).
 _MAX_PASSES = 8
+#: Rows a pass scores at most: a pass re-scores every row after the first one
+#: whose teaching changed, so on one long block with many alerts the passes
+#: would cost the square of its length. Blocks of the command line's batch
+#: size keep the cost linear; where a block ends does not change a result.
+_MAX_BLOCK_ROWS = 4096
 
 
 def flagged_policy(settings: DetectorSettings) -> str:
@@ -139,6 +144,11 @@ class LearningPolicy(BlockScoring):
         given, is called for every block with alerts, with the rows of ``out``
         they belong to.
         """
+        if state.model.taught_blocks and rows.size > _MAX_BLOCK_ROWS:
+            for start in range(0, rows.size, _MAX_BLOCK_ROWS):
+                part = rows[start : start + _MAX_BLOCK_ROWS]
+                self.score_and_learn(state, X, labels, part, log_epsilon, out, explain)
+            return
         group = X[rows]
         learnable = (labels[rows] < 0) | self.learn_labelled
         threshold = -math.inf if log_epsilon is None else log_epsilon

@@ -102,3 +102,23 @@ def test_rows_that_are_not_learnable_leave_the_count_alone() -> None:
     plan = plan_teaching(RunState(), alert, learnable, flagged="clip", accept_after=5)
     assert plan.clipped.tolist() == [True, False, False]
     assert plan.end.run_length == 1 and plan.end.pending == [0]
+
+
+def test_a_block_longer_than_a_pass_gives_what_short_batches_give() -> None:
+    # One process() call over many rows with many alerts is cut into blocks of a
+    # batch's size (a pass re-scores everything after its first change); the cut
+    # must not show.
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(9000, 3))
+    spikes = rng.random(9000) < 0.05
+    X[spikes] += rng.choice([-9.0, 9.0], size=(int(spikes.sum()), 3))
+    X[6000:6400] += 6.0  # a deviation long enough to be accepted
+    settings = DetectorSettings(accept_after=50)
+    whole = Detector(settings, ("a", "b", "c")).process(X)
+    detector = Detector(settings, ("a", "b", "c"))
+    parts = [detector.process(X[i : i + 700]) for i in range(0, 9000, 700)]
+    np.testing.assert_array_equal(np.concatenate([p.alert for p in parts]), whole.alert)
+    np.testing.assert_allclose(
+        np.concatenate([p.log_tail for p in parts]), whole.log_tail, rtol=1e-9, atol=1e-9
+    )
+    assert whole.alert.sum() > 300 and detector.relearned > 0
