@@ -104,6 +104,9 @@ def refine_clipped(
     before_mean = mean[:, None, :]
     old = used[changed][None, :, :] - before_mean
     weighted_old = old_weight * old
+    if full:
+        # sum_c w_c old_c old_cᵀ per clipped row, as one batched matrix product.
+        old_square = np.matmul(weighted_old.transpose(0, 2, 1), old)
     for _ in range(_ROUNDS):
         new = taught[changed][None, :, :] - before_mean
         weighted_new = new_weight * new
@@ -111,9 +114,7 @@ def refine_clipped(
         fixed_mean = mean + shift / safe_n
         if full:
             # The same replacement in the co-moment matrices: sum w (new newᵀ - old oldᵀ).
-            square = np.einsum("kci,kcj->kij", weighted_new, new) - np.einsum(
-                "kci,kcj->kij", weighted_old, old
-            )
+            square = np.matmul(weighted_new.transpose(0, 2, 1), new) - old_square
             fixed_second = (
                 second + square - shift[:, :, None] * shift[:, None, :] / safe_n[..., None]
             )
