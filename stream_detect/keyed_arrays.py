@@ -164,6 +164,25 @@ class KeyedArrays(Mapping[str, KeyState]):
             oldest = next(iter(self._slots))
             self._free.append(self._slots.pop(oldest))
             self.evicted += 1
+        return self._new_slot(key)
+
+    def _slots_for(self, keys: list[str]) -> list[int]:
+        """The slots of distinct ``keys``, as :meth:`_slot_for` one after the other gives them.
+
+        When the new keys fit without evicting any, the order in which keys are
+        marked seen changes nothing, so the known keys are only looked up (the
+        caller marks them seen in the order it needs).
+        """
+        found = list(map(self._slots.get, keys))
+        if len(self._slots) + found.count(None) > self.max_keys:
+            return [self._slot_for(key) for key in keys]
+        return [
+            self._new_slot(key) if slot is None else slot
+            for key, slot in zip(keys, found, strict=True)
+        ]
+
+    def _new_slot(self, key: str) -> int:
+        """A slot for ``key``, which has none, while the map has room."""
         if not self._free:
             self._grow()
         slot = self._free.pop()

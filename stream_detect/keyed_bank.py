@@ -82,7 +82,7 @@ class KeyedBank(KeyedArrays):
     ) -> None:
         piece = keys[begin:end]
         distinct = list(dict.fromkeys(piece))
-        slots = np.array([self._slot_for(key) for key in distinct], dtype=np.intp)
+        slots = np.array(self._slots_for(distinct), dtype=np.intp)
         self._reset_fresh()
         # Recency as the event loop leaves it: by each key's last event.
         for key in reversed(list(dict.fromkeys(reversed(piece)))):
