@@ -10,7 +10,6 @@ cannot span lines: each line is one record.
 from __future__ import annotations
 
 import csv
-import itertools
 import operator
 from collections.abc import Sequence
 from itertools import repeat
@@ -27,6 +26,7 @@ from stream_detect.records.fields import (
     cell_numbers,
     oversize_reason,
     parses_as_float,
+    picked_flat,
 )
 from stream_detect.records.lazy_records import LazyRecords
 from stream_detect.records.roles import FieldRoles
@@ -196,12 +196,7 @@ class CsvRows:
 
     def all_numbers(self, rows: list[Row]) -> list[int | float] | None:
         """Every row's features, row after row, or None."""
-        columns = self._feature_columns
-        if len(columns) == 1:
-            return cell_numbers(list(map(operator.itemgetter(columns[0]), rows)))
-        # Row after row, feature after feature, without a Python step per cell.
-        pick = operator.itemgetter(*columns)
-        return cell_numbers(list(itertools.chain.from_iterable(map(pick, rows))))
+        return cell_numbers(picked_flat(rows, self._feature_columns))
 
     def all_labels(self, rows: list[Row]) -> list[int] | None:
         """Every row's label (with a label field), or None."""

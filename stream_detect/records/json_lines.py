@@ -8,8 +8,6 @@ which gives up, returning None, at the first doubt).
 
 from __future__ import annotations
 
-import itertools
-import operator
 from typing import Any
 
 import orjson
@@ -24,6 +22,7 @@ from stream_detect.records.fields import (
     json_label,
     json_number,
     optional_texts,
+    picked_flat,
     texts,
 )
 from stream_detect.records.roles import FieldRoles
@@ -113,14 +112,8 @@ class JsonLines:
 
     def all_numbers(self, events: list[Event]) -> list[int | float] | None:
         """Every event's features, row after row, or None."""
-        features = self.features
         try:
-            # Event after event, feature after feature, without a Python step per value.
-            if len(features) == 1:
-                flat = list(map(operator.itemgetter(features[0]), events))
-            else:
-                pick = operator.itemgetter(*features) if features else lambda event: ()
-                flat = list(itertools.chain.from_iterable(map(pick, events)))
+            flat = picked_flat(events, self.features)
         except KeyError:
             return None
         return flat if set(map(type, flat)) <= NUMBER_TYPES else None
