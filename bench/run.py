@@ -319,6 +319,8 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=Path(__file__).with_name("speed.png"))
     parser.add_argument("--repeats", type=int, help="runs of each row, the least CPU counting (3)")
     args = parser.parse_args()
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     global REPEATS
     REPEATS = args.repeats or (1 if args.quick else REPEATS)
     quick = args.quick
