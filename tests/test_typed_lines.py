@@ -8,6 +8,7 @@ control characters, lines that are two objects or half of one.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,25 @@ def test_the_msgspec_path_gives_what_the_record_by_record_path_gives(
         assert texts_of(columns.timestamps) == texts_of(unlimited.timestamps)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lines=st.lists(json_objects(clean=True), min_size=1, max_size=6),
+    cuts=st.lists(st.integers(0, 400), max_size=8),
+)
+def test_clean_lines_cut_anywhere_are_never_read_across_the_cuts(
+    lines: list[bytes], cuts: list[int]
+) -> None:
+    """Payloads that start or end mid-event are refused, whatever braces they end in."""
+    text = b"\n".join(lines)
+    marks = sorted({0, len(text), *(cut for cut in cuts if cut < len(text))})
+    pieces = [text[start:stop] for start, stop in pairwise(marks)]
+    pieces = [piece for piece in pieces if piece.strip()] or [text]
+    fast = RecordDecoder("json", FEATURES, key_field="host", lazy_records=True).decode(
+        make_batch(pieces)
+    )
+    assert_same(fast, exact(pieces, key_field="host"))
+
+
 # -- what it accepts, learns and gives up on -----------------------------------------------
 
 
@@ -277,6 +297,25 @@ TWO = b'{"f0":1,"f1":2,"f2":3,"host":"b"}],[{"f0":1,"f1":2,"f2":3,"host":"b"}'
             [TWO.replace(b"],[", b"]\n,["), b'{"f0":1,"f1":2,"f2":3,"host":"a', b'"}'],
             {"key_field": "host"},
         ),
+        # Lines framed as one object each (a brace at each end) that are not: a payload
+        # holding a newline and two events, then one event cut in two.
+        (
+            [
+                b'{"f0":1,"f1":2,"f2":3}\n{"f0":4,"f1":5,"f2":6}',
+                b'{"f0":7,"f1":8,',
+                b' "f2":9}',
+            ],
+            {},
+        ),
+        (
+            [
+                b'{"f0":1,"f1":2,"f2":3} {"f0":4,"f1":5,"f2":6}',
+                b'{"f0":7,"f1":8,',
+                b' "f2":9}',
+            ],
+            {},
+        ),
+        ([b'{"f0":1,"f1":2,"f2":{}', b'{"f0":1,"f1":2,"f2":3}}'], {}),
         ([b'{"f0":1,"f1":2,"f2":3}', b'{"f0":1,"f0":true,"f1":2,"f2":3}'], {}),
         ([b'{"f0":1,"f1":2,"f2":3,"label":1,"label":2}'], {}),
         ([b'{"f0":1,"f1":2,"f2":3}', b""], {}),

@@ -10,10 +10,15 @@ event; the decoder parses an event's own fields later, only if it is written
 Like the other bulk path, this one may only accept what the record-by-record
 path accepts, with the same values; it gives up (returns None) at any doubt:
 
-* The lines are joined as ``[[line],[line],...]`` with a newline in each
-  separator: a JSON string cannot hold a raw newline and an object of
-  scalars cannot hold a ``]``, so no line can reach into the next, and a
-  line holding more than one object shows as a count that does not match.
+* The common batch, lines that each start with ``{``, end with ``}`` and
+  hold no newline, is joined with newlines and read by msgspec's
+  ``decode_lines``. No object can reach from one line into the next: a JSON
+  string cannot hold a raw newline, so every ``}`` ending a line is outside
+  a string, and a ``{`` may follow it only where an object ended at the top
+  level. A line holding more than one object shows as a count that does not
+  match. Any other batch is joined as ``[[line],[line],...]`` with a
+  newline in each separator, for the same reasons plus one: an object of
+  scalars cannot hold a ``]``.
 * Every field of an event must have a type: msgspec skips unknown fields
   without checking their UTF-8 or whether their numbers overflow, which
   orjson refuses. Fields beyond the features and roles are learned from the
@@ -60,6 +65,8 @@ _Other = str | float | bool | None
 _OPEN: Final = b"[["
 _SEPARATOR: Final = b"]\n,["
 _CLOSE: Final = b"]]"
+_NEWLINE: Final = b"\n"
+_OBJECT_PER_LINE: Final = b"}\n{"
 _first = operator.itemgetter(0)
 _label = operator.attrgetter("label")
 
@@ -96,6 +103,7 @@ class TypedLines:
         #: The fields beyond the features and roles learned so far, in the order first seen.
         self.other_fields: tuple[str, ...] = ()
         self._decoder: msgspec.json.Decoder[list[tuple[Any]]] | None = None
+        self._line_decoder: msgspec.json.Decoder[Any] | None = None
         self._usable = bool(features)
         self._values: Callable[[Any], Any] = (
             operator.attrgetter(*(f"v{j}" for j in range(len(features)))) if features else tuple
@@ -125,24 +133,10 @@ class TypedLines:
         return columns
 
     def _decode(self, payloads: list[bytes]) -> Columns | None:
-        assert self._decoder is not None
-        joined = _OPEN + _SEPARATOR.join(payloads) + _CLOSE
-        try:
-            wrapped = self._decoder.decode(joined)
-        except msgspec.ValidationError as error:
-            # The message is only a hint: if its wording changes, nothing is learned.
-            if "unknown field" not in str(error) or not self._learn(payloads):
-                return None
-            try:
-                wrapped = self._decoder.decode(joined)
-            except msgspec.MsgspecError:
-                return None
-        except msgspec.DecodeError:
+        events = self._events(payloads)
+        if events is None:
             return None
         n = len(payloads)
-        if len(wrapped) != n:
-            return None
-        events = list(map(_first, wrapped))
         d = len(self.features)
         rows = map(self._values, events)
         flat = rows if d == 1 else itertools.chain.from_iterable(rows)
@@ -168,6 +162,39 @@ class TypedLines:
         if roles.timestamp_field is not None:
             timestamps = list(map(operator.attrgetter("timestamp"), events))
         return Columns(values, labels, keys, ids, timestamps)
+
+    def _events(self, payloads: list[bytes]) -> list[Any] | None:
+        """One typed struct per line, or None if the batch does not decode line for line."""
+        n = len(payloads)
+        joined = _NEWLINE.join(payloads)
+        one_per_line = (
+            joined[:1] == b"{"
+            and joined[-1:] == b"}"
+            and joined.count(_NEWLINE) == n - 1
+            and joined.count(_OBJECT_PER_LINE) == n - 1
+        )
+        if not one_per_line:
+            joined = _OPEN + _SEPARATOR.join(payloads) + _CLOSE
+        try:
+            events = self._parse(joined, one_per_line)
+        except msgspec.ValidationError as error:
+            # The message is only a hint: if its wording changes, nothing is learned.
+            if "unknown field" not in str(error) or not self._learn(payloads):
+                return None
+            try:
+                events = self._parse(joined, one_per_line)
+            except msgspec.MsgspecError:
+                return None
+        except msgspec.DecodeError:
+            return None
+        return events if len(events) == n else None
+
+    def _parse(self, joined: bytes, one_per_line: bool) -> list[Any]:
+        if one_per_line:
+            assert self._line_decoder is not None
+            return self._line_decoder.decode_lines(joined)
+        assert self._decoder is not None
+        return list(map(_first, self._decoder.decode(joined)))
 
     def _learn(self, payloads: list[bytes]) -> bool:
         """Add the batch's fields not yet known; False if none are new or they cannot be added."""
@@ -227,4 +254,5 @@ class TypedLines:
             self._usable = False  # a name msgspec cannot match (a quote, a backslash...)
             return
         self._decoder = msgspec.json.Decoder(list[tuple[event]])  # type: ignore[valid-type]
+        self._line_decoder = msgspec.json.Decoder(event)
         self.other_fields = others
