@@ -90,14 +90,14 @@ def _floats(values: NDArray[Any]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values.tolist()]
 
 
-def _inner_texts(positions: list[dict[str, Any]]) -> list[bytes]:
+def _inner_texts(positions: Sequence[dict[str, Any]]) -> list[bytes]:
     """Each position's JSON text without its braces, from one encoding of them all.
 
     Splitting ``[{...},{...}]`` at ``},{`` gives one piece per position
     unless a value holds that text too; then there are more pieces, and each
     position is encoded on its own instead.
     """
-    pieces = orjson.dumps(positions, option=_OPTIONS)[2:-2].split(b"},{")
+    pieces = orjson.dumps(list(positions), option=_OPTIONS)[2:-2].split(b"},{")
     if len(pieces) == len(positions) and b"" not in pieces:
         return pieces
     return [orjson.dumps(position, option=_OPTIONS)[1:-1] for position in positions]

@@ -322,7 +322,7 @@ class _LeftOutFields:
         features: list[str],
         lines: list[bytes],
         first_line: int,
-        positions: list[dict[str, Any]],
+        positions: Sequence[dict[str, Any]],
     ) -> tuple[int, str] | None:
         """Scan the good rows (at ``positions``) of a CSV chunk of ``lines`` from ``first_line``."""
         if self._columns is None:
@@ -368,7 +368,7 @@ class _LeftOutFields:
         self,
         features: list[str],
         events: Sequence[dict[str, Any]],
-        positions: list[dict[str, Any]],
+        positions: Sequence[dict[str, Any]],
     ) -> tuple[int, str] | None:
         """Scan the good events of a JSON-lines chunk."""
         if not events:

@@ -557,7 +557,7 @@ def test_returned_records_are_not_kept_over_a_long_stream(write_file: Any) -> No
         assert len(batch) == max_records or source.exhausted
         records.extend(zip(batch.payloads, batch.positions, strict=True))
         # Internal lists: what the source holds, returned or not.
-        largest_held = max(largest_held, len(source._payloads), len(source._positions))
+        largest_held = max(largest_held, len(source._payloads), len(source._offsets))
         following = expected[len(records)][1] if len(records) < count else None
         assert source.resume_token() == (following or {"line": count + 1, "offset": len(data)})
     assert records == expected

@@ -255,13 +255,15 @@ class PartitionedRun:
 
     def _step(self, batch: RawBatch) -> None:
         """Hand each partition its records (or nothing, for its timers), then commit."""
-        by_partition: dict[Partition, RawBatch] = {}
+        by_partition: dict[Partition, tuple[list[bytes], list[dict[str, Any]]]] = {}
         for payload, position in zip(batch.payloads, batch.positions, strict=True):
-            part = by_partition.setdefault((position["topic"], position["partition"]), RawBatch())
-            part.payloads.append(payload)
-            part.positions.append(position)
+            payloads, positions = by_partition.setdefault(
+                (position["topic"], position["partition"]), ([], [])
+            )
+            payloads.append(payload)
+            positions.append(position)
         for partition, pipeline in list(self.pipelines.items()):
-            part = by_partition.get(partition, RawBatch())
+            part = RawBatch(*by_partition.get(partition, ([], [])))
             if len(part):
                 self.feeds[partition].advance(part)
             pipeline.process_batch(part)

@@ -150,14 +150,16 @@ class KafkaSource(Source):
         if not self._connect():
             time.sleep(min(self.link.pause_s, max(0.0, timeout_s)))
             return RawBatch()
-        batch = RawBatch()
+        payloads: list[bytes] = []
+        positions: list[dict[str, Any]] = []
+        batch = RawBatch(payloads, positions)
         wait = timeout_s
         while True:
             polled = self._poll(max_records - len(batch), wait)
             for records in polled.values():
                 for record in records:
-                    batch.payloads.append(self._payload(record))
-                    batch.positions.append(
+                    payloads.append(self._payload(record))
+                    positions.append(
                         {
                             "topic": record.topic,
                             "partition": record.partition,

@@ -111,7 +111,7 @@ class Decoded:
 
     values: FloatMatrix
     records: Sequence[dict[str, Any]]
-    positions: list[dict[str, Any]]
+    positions: Sequence[dict[str, Any]]
     labels: LabelArray
     keys: list[str] | None
     ids: list[str | None] | None

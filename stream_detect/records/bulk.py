@@ -23,7 +23,7 @@ all``) or not kept; when it gives up on a batch, the orjson path runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -49,7 +49,7 @@ class BulkSettings(DecodeSettings, Protocol):
 def decode_bulk(
     reader: RecordFormat[Record],
     payloads: list[bytes],
-    positions: list[dict[str, Any]],
+    positions: Sequence[dict[str, Any]],
     settings: BulkSettings,
     features: list[str] | None,
     fix_features: Callable[[list[str]], None],
@@ -90,7 +90,7 @@ def decode_bulk(
         return Decoded(
             values=columns.values,
             records=LazyRecords(payloads) if settings.keep_records else [],
-            positions=list(positions),
+            positions=positions,
             labels=columns.labels,
             keys=columns.keys,
             ids=columns.ids,
@@ -141,7 +141,7 @@ def decode_bulk(
         records=reader.to_dicts(records, values, lazy=settings.lazy_records)
         if settings.keep_records
         else [],
-        positions=list(positions),
+        positions=positions,
         labels=labels,
         keys=keys,
         ids=ids,

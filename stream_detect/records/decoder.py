@@ -271,7 +271,7 @@ class RecordDecoder:
     # -- one batch ------------------------------------------------------------------------
 
     def _decode_rows(
-        self, reader: RecordFormat[Any], payloads: list[bytes], positions: list[dict[str, Any]]
+        self, reader: RecordFormat[Any], payloads: list[bytes], positions: Sequence[dict[str, Any]]
     ) -> Decoded:
         if not payloads:
             return self._empty()
@@ -294,7 +294,7 @@ class RecordDecoder:
         return self._decode_paths(reader, payloads, positions)
 
     def _decode_paths(
-        self, reader: RecordFormat[Any], payloads: list[bytes], positions: list[dict[str, Any]]
+        self, reader: RecordFormat[Any], payloads: list[bytes], positions: Sequence[dict[str, Any]]
     ) -> Decoded:
         """The bulk path's batch, or the record-by-record path's where the bulk one gives up."""
         fix_features = functools.partial(self._set_features, reader)

@@ -24,6 +24,8 @@ from typing import Any, Final
 
 import orjson
 
+from stream_detect.sources.line_positions import LinePositions
+
 __all__ = [
     "CELL_LABELS",
     "JSON_LABELS",
@@ -132,9 +134,13 @@ def oversize_reason(payload: bytes, position: dict[str, Any], limit: int) -> str
     return None
 
 
-def any_oversize(payloads: list[bytes], positions: list[dict[str, Any]], limit: int) -> bool:
+def any_oversize(payloads: list[bytes], positions: Sequence[dict[str, Any]], limit: int) -> bool:
     """Whether :func:`oversize_reason` would refuse any record of a non-empty batch."""
-    return max(map(len, payloads)) > limit or any(map(dict.get, positions, repeat("truncated")))
+    if max(map(len, payloads)) > limit:
+        return True
+    if isinstance(positions, LinePositions):
+        return positions.truncated  # without making a dict per line
+    return any(map(dict.get, positions, repeat("truncated")))
 
 
 # -- JSON values -------------------------------------------------------------------------

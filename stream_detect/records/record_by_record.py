@@ -36,7 +36,7 @@ class DecodeSettings(Protocol):
 def decode_each(
     reader: RecordFormat[Record],
     payloads: list[bytes],
-    positions: list[dict[str, Any]],
+    positions: Sequence[dict[str, Any]],
     settings: DecodeSettings,
     features: list[str] | None,
     fix_features: Callable[[list[str]], None],

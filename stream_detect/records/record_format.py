@@ -109,8 +109,8 @@ class StreamStart:
         self._at_start = False
 
     def with_held(
-        self, payloads: list[bytes], positions: list[dict[str, Any]]
-    ) -> tuple[list[bytes], list[dict[str, Any]]]:
+        self, payloads: list[bytes], positions: Sequence[dict[str, Any]]
+    ) -> tuple[list[bytes], Sequence[dict[str, Any]]]:
         """The batch, after the first line held back from the batch before, if any."""
         if self._held is None:
             return payloads, positions
@@ -118,7 +118,7 @@ class StreamStart:
         return [held[0], *payloads], [held[1], *positions]
 
     def read_first(
-        self, payloads: list[bytes], positions: list[dict[str, Any]], first: int
+        self, payloads: list[bytes], positions: Sequence[dict[str, Any]], first: int
     ) -> list[bytes] | None:
         """The payloads with ``payloads[first]`` read as the first line; None: it is held.
 

@@ -27,6 +27,7 @@ returned first.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ class RawBatch:
     """
 
     payloads: list[bytes] = field(default_factory=list)
-    positions: list[dict[str, Any]] = field(default_factory=list)
+    positions: Sequence[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.payloads)

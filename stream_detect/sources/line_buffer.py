@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections import deque
 from itertools import accumulate
-from typing import Any
+from typing import Any, Final
 
 from stream_detect.sources.base import RawBatch
+from stream_detect.sources.line_positions import LinePositions
 
 __all__ = ["LineBuffer"]
 
 _CR = 13
+#: A line's length plus its newline.
+_WITH_NEWLINE: Final = (1).__add__
 
 
 class _LongLine:
@@ -47,9 +50,13 @@ class LineBuffer:
     def _reset(self, line: int, offset: int) -> None:
         """Forget everything buffered; the descriptor is at ``offset``, which starts ``line``."""
         # Records parsed but not yet returned: lists plus a start index, so taking
-        # a batch is two slices, not a pop per record.
+        # a batch is two slices, not a pop per record. Records are consecutive
+        # lines, so a position is the line number of the first plus an offset per
+        # record (and a note for a truncated line), made into a dict only if read.
         self._payloads: list[bytes] = []
-        self._positions: list[dict[str, Any]] = []
+        self._offsets: list[int] = []
+        self._first_line = line
+        self._notes: dict[int, dict[str, Any]] = {}
         self._start = 0
         # (records parsed in total after a read, monotonic time of that read): the
         # oldest unreturned record's arrival time drives the linger deadline.
@@ -111,34 +118,27 @@ class LineBuffer:
             # The common case, without a Python loop per line: line i starts after the
             # i previous lines and their i newlines.
             self._payloads.extend(lines)
-            # One start more than lines (the end of the last): zip stops at the lines.
-            starts = accumulate(map(len, lines), initial=offset)
-            self._positions.extend(
-                [
-                    {"line": line_no + index, "offset": start + index}
-                    for index, start in zip(range(count), starts, strict=False)
-                ]
-            )
+            # One start more than lines: the last is where the next line starts.
+            starts = list(accumulate(map(_WITH_NEWLINE, map(len, lines)), initial=offset))
+            self._offset = starts.pop()
+            self._offsets.extend(starts)
             self._parsed_total += count
             self._line = line_no + count
-            self._offset = offset + sum(map(len, lines)) + count
             return
         payloads = self._payloads
-        positions = self._positions
+        offsets = self._offsets
         for raw in lines:
             size = len(raw)
-            position: dict[str, Any] = {"line": line_no, "offset": offset}
-            line_no += 1
+            offsets.append(offset)
             offset += size + 1
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
                 size -= 1
             if size > limit:
-                position["truncated"] = True
-                position["length"] = size
+                self._notes[line_no] = {"truncated": True, "length": size}
                 raw = raw[:limit]
             payloads.append(raw)
-            positions.append(position)
+            line_no += 1
         self._parsed_total += count
         self._line = line_no
         self._offset = offset
@@ -149,14 +149,11 @@ class LineBuffer:
         long_line = self._long
         self._long = None
         self._payloads.append(long_line.head)
-        self._positions.append(
-            {
-                "line": self._line,
-                "offset": self._offset,
-                "truncated": True,
-                "length": long_line.length - long_line.ends_with_cr,
-            }
-        )
+        self._offsets.append(self._offset)
+        self._notes[self._line] = {
+            "truncated": True,
+            "length": long_line.length - long_line.ends_with_cr,
+        }
         self._parsed_total += 1
         self._line += 1
         self._offset += long_line.length + terminator
@@ -177,22 +174,30 @@ class LineBuffer:
         end = min(start + max_records, len(self._payloads))
         if end == start:
             return RawBatch()
-        batch = RawBatch(self._payloads[start:end], self._positions[start:end])
+        notes: dict[int, dict[str, Any]] = {}
+        if self._notes:
+            # The batch takes its lines' notes along; the buffer forgets them.
+            after = self._first_line + end
+            taken = [line for line in self._notes if line < after]
+            notes = {line: self._notes.pop(line) for line in taken}
+        positions = LinePositions(self._first_line + start, self._offsets[start:end], notes)
+        batch = RawBatch(self._payloads[start:end], positions)
         self._returned_total += end - start
         if end == len(self._payloads):
             self._payloads = []
-            self._positions = []
+            self._offsets = []
+            self._first_line = self._line
             self._start = 0
             self._resume = (self._line, self._offset)
         else:
-            following = self._positions[end]
-            self._resume = (following["line"], following["offset"])
+            self._resume = (self._first_line + end, self._offsets[end])
             if 2 * end >= len(self._payloads):
                 # Drop the returned prefix once it is at least half the lists, or they
                 # would grow with the whole stream. The records moved are never more
                 # than those dropped, so this costs O(1) per record on average.
                 del self._payloads[:end]
-                del self._positions[:end]
+                del self._offsets[:end]
+                self._first_line += end
                 self._start = 0
             else:
                 self._start = end

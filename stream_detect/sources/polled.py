@@ -54,9 +54,10 @@ class PolledSource(Source):
 
     def take_buffered(self, max_records: int) -> RawBatch:
         """Records of the last poll not yet returned, at most ``max_records``."""
-        batch = RawBatch()
-        while self._buffer and len(batch) < max_records:
+        payloads: list[bytes] = []
+        positions: list[dict[str, Any]] = []
+        while self._buffer and len(payloads) < max_records:
             payload, position = self._buffer.popleft()
-            batch.payloads.append(payload)
-            batch.positions.append(position)
-        return batch
+            payloads.append(payload)
+            positions.append(position)
+        return RawBatch(payloads, positions)

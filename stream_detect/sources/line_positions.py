@@ -1,0 +1,109 @@
+"""The positions of a batch of lines, each position's dict made only when read.
+
+A line source knows a record's position as two numbers: its line number
+(a batch is consecutive lines) and the byte offset where it starts. Most
+positions are never read: a run that writes only its alerts reads about one
+in a hundred. :class:`LinePositions` keeps the numbers and makes a record's
+``{"line": ..., "offset": ...}`` dict the first time it is read, then keeps
+it: a position read twice, or through a slice, is the same dict, since
+callers match positions by identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
+
+__all__ = ["LinePositions"]
+
+
+class LinePositions(Sequence[dict[str, Any]]):
+    """Positions of the lines from ``first_line`` on, starting at byte ``offsets[i]``.
+
+    ``notes`` maps a line number to the fields its position has beyond the
+    line and offset (a truncated line's ``truncated`` and ``length``). The
+    sequence compares equal to any sequence of equal dicts.
+
+    >>> positions = LinePositions(7, [0, 12, 30], {9: {"truncated": True, "length": 4096}})
+    >>> positions[0], positions.made
+    ({'line': 7, 'offset': 0}, 1)
+    >>> positions[1:][0] is positions[1], positions[-1]
+    (True, {'line': 9, 'offset': 30, 'truncated': True, 'length': 4096})
+    >>> positions.truncated, positions[:2].truncated, list(positions[:2])
+    (True, False, [{'line': 7, 'offset': 0}, {'line': 8, 'offset': 12}])
+    """
+
+    __slots__ = ("_first_line", "_made", "_notes", "_offsets")
+
+    def __init__(
+        self,
+        first_line: int,
+        offsets: Sequence[int],
+        notes: Mapping[int, dict[str, Any]] | None = None,
+        made: dict[int, dict[str, Any]] | None = None,
+    ) -> None:
+        self._first_line = first_line
+        self._offsets = offsets
+        self._notes: Mapping[int, dict[str, Any]] = {} if notes is None else notes
+        # Shared with every slice, by line number: one dict per position however it is reached.
+        self._made: dict[int, dict[str, Any]] = {} if made is None else made
+
+    @property
+    def made(self) -> int:
+        """How many positions of this batch (and its slices) have been made into dicts."""
+        return len(self._made)
+
+    @property
+    def truncated(self) -> bool:
+        """True if any of these lines was cut short (its position says ``truncated``)."""
+        first, stop = self._first_line, self._first_line + len(self._offsets)
+        return any(
+            first <= line < stop and note.get("truncated") for line, note in self._notes.items()
+        )
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
+        size = len(self._offsets)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(size)
+            if step != 1:
+                return [self._position(i) for i in range(start, stop, step)]
+            stop = max(start, stop)
+            return LinePositions(
+                self._first_line + start, self._offsets[start:stop], self._notes, self._made
+            )
+        if not -size <= index < size:
+            raise IndexError(f"position {index} of a batch of {size}")
+        return self._position(index % size)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._position, range(len(self._offsets)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable dicts inside, like a list
+
+    def __repr__(self) -> str:
+        return repr(list(self))  # what a list of the same positions shows
+
+    def _position(self, index: int) -> dict[str, Any]:
+        line = self._first_line + index
+        position = self._made.get(line)
+        if position is None:
+            position = {"line": line, "offset": self._offsets[index]}
+            note = self._notes.get(line)
+            if note is not None:
+                position.update(note)
+            self._made[line] = position
+        return position
