@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from stream_detect.pipeline import run_stream
+from stream_detect.assembly import run_stream
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.base import Sink
 from stream_detect.sources.base import RawBatch, Source

@@ -28,9 +28,9 @@ from collections.abc import Callable
 import numpy as np
 import orjson
 
+from stream_detect.assembly import run_stream
 from stream_detect.density import diagonal_log_pdf, floor_variance
 from stream_detect.detector import Detector
-from stream_detect.pipeline import run_stream
 from stream_detect.records import RecordDecoder
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sources.base import RawBatch

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from stream_detect.assembly import run_stream
     from stream_detect.classic import (
         estimate_gaussian,
         log_multivariate_gaussian,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
         RecordError,
         StreamDetectError,
     )
-    from stream_detect.pipeline import Pipeline, Summary, run_stream
+    from stream_detect.pipeline import Pipeline, Summary
     from stream_detect.settings import DetectorSettings, RunSettings
     from stream_detect.stats import RunningCovariance, RunningMoments
     from stream_detect.threshold import (
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _HOMES: dict[str, str] = {
+    "run_stream": "assembly",
     **dict.fromkeys(
         ["estimate_gaussian", "log_multivariate_gaussian", "multivariate_gaussian"], "classic"
     ),
@@ -77,7 +79,7 @@ _HOMES: dict[str, str] = {
         ],
         "errors",
     ),
-    **dict.fromkeys(["Pipeline", "Summary", "run_stream"], "pipeline"),
+    **dict.fromkeys(["Pipeline", "Summary"], "pipeline"),
     **dict.fromkeys(["DetectorSettings", "RunSettings"], "settings"),
     **dict.fromkeys(["RunningCovariance", "RunningMoments"], "stats"),
     **dict.fromkeys(

@@ -21,35 +21,34 @@ stop that finds the output stalled (a pipe nobody reads) gives up the write
 in hand (:class:`~stream_detect.errors.WriteInterrupted`) and writes no final
 checkpoint, since the detector has learned events whose results were not
 delivered: the last checkpoint stands, and a restart re-delivers from there.
+
+What a checkpoint holds, when one is due and how a run resumes from it is
+:mod:`stream_detect.pipeline_checkpoint`; opening what the settings name and
+running a pipeline over it is :func:`stream_detect.assembly.run_stream`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import orjson
 
-from stream_detect.errors import ConfigError, ModelError, OutputError, WriteInterrupted
+from stream_detect.errors import ConfigError, OutputError, WriteInterrupted
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
-from stream_detect.label_feedback import FeedbackLabels, open_labels
+from stream_detect.label_feedback import FeedbackLabels
+from stream_detect.pipeline_checkpoint import PipelineCheckpoints, make_checkpoint_folder
 from stream_detect.recent import HeldFeedback
 from stream_detect.records import Decoded, RecordDecoder
 from stream_detect.refused_rows import set_aside_refused
 from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
-from stream_detect.sidecar import Sidecar
-from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
-from stream_detect.sources import open_source
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.summary import Summary
 from stream_detect.unusable import UnusableStreamWatch
@@ -62,13 +61,8 @@ __all__ = [
     "Pipeline",
     "Summary",
     "parse_feedback",
-    "run_stream",
     "unmatched_feedback_reason",
 ]
-
-
-class _Closable(Protocol):
-    def close(self) -> None: ...
 
 
 class TurnObserver(Protocol):
@@ -117,16 +111,7 @@ class Pipeline:
             raise ConfigError(
                 "labels", run.labels, "an id_field and a label_field too (feedback names events)"
             )
-        if run.checkpoint is not None:
-            folder = Path(run.checkpoint).parent
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(
-                    "checkpoint",
-                    run.checkpoint,
-                    f"a file in a directory that exists or can be made ({folder}: {exc.strerror})",
-                ) from exc
+        make_checkpoint_folder(run)
         self.initial_model: FittedModel | None = None
         if run.initial_model is not None:
             from stream_detect.initial_model import detector_settings_for
@@ -146,14 +131,13 @@ class Pipeline:
         self.clock = clock
         # A format the user names wins over what the file name suggests.
         self.format = run.format if run.format != "auto" else source.format_hint or "auto"
-        self.decoder = self._decoder(list(detector.features) if detector.features else None)
+        self.decoder = self.decoder_for(list(detector.features) if detector.features else None)
         self.detector: Detector | None = None
         self.summary = Summary()
         # Feedback labels read before their event arrived (a labels file read ahead of the events).
         self.held_feedback = HeldFeedback(detector.id_memory)
         self.feedback = FeedbackLabels(self)
-        self._events_at_checkpoint = 0
-        self._checkpoint_clock = clock()
+        self.checkpoints = PipelineCheckpoints(self)
         #: Told after every loop turn what it did (metrics, health, reloads); None: nobody.
         self.observer: TurnObserver | None = None
 
@@ -167,52 +151,9 @@ class Pipeline:
         cannot (stdin) keeps the learned model and reads on from wherever the
         new stream starts; the summary's ``resumed_from`` says which.
         """
-        # Imported here: a run without a checkpoint never reads or writes state.
-        from stream_detect.checkpoint_rules import check_detector_state
-        from stream_detect.state import load_checkpoint
+        return self.checkpoints.restore()
 
-        path = self.run_settings.checkpoint
-        checkpoint = None if path is None else load_checkpoint(path)
-        if checkpoint is None:
-            if self.initial_model is not None:
-                self.summary.resumed_from = {"initial_model": self.run_settings.initial_model}
-            return False
-        features = checkpoint.detector.get("features")
-        if not isinstance(features, list) or not features:
-            raise ModelError(f"checkpoint {path}: it names no features")
-        wanted = self.detector_settings.features
-        if wanted is not None and list(wanted) != features:
-            raise ModelError(
-                f"checkpoint {path}: written for features {features}, this run asks for "
-                f"{list(wanted)}; use a new checkpoint file or the same features"
-            )
-        try:
-            check_detector_state(checkpoint.detector)
-        except ModelError as exc:
-            raise ModelError(f"checkpoint {path}: {exc}") from exc
-        self.decoder = self._decoder(features)
-        if checkpoint.header is not None:
-            self.decoder.use_csv_header(checkpoint.header)
-        self.detector = build_detector(
-            self.detector_settings, features, clock=self.clock, initial_model=self.initial_model
-        )
-        try:
-            self.detector.restore(checkpoint.detector)
-        except ModelError as exc:
-            raise ModelError(f"checkpoint {path}: {exc}") from exc
-        self._features_known(features)
-        if self.source.resumable:
-            self.source.seek(checkpoint.source)
-            self.summary.resumed_from = checkpoint.source
-        else:
-            # A pipe cannot be rewound: keep what the model learned, read the new stream.
-            self.summary.resumed_from = {"model_only": True}
-        if self.labels is not None and checkpoint.labels is not None and self.labels.resumable:
-            self.labels.seek(checkpoint.labels)
-            self.held_feedback.restore(checkpoint.held_feedback)
-        return True
-
-    def _features_known(self, features: list[str]) -> None:
+    def features_known(self, features: list[str]) -> None:
         """Put the features in the summary and announce them (one JSON line)."""
         self.summary.features = list(features)
         if self.on_features is None:
@@ -227,7 +168,8 @@ class Pipeline:
             )
         self.on_features(orjson.dumps(announcement).decode())
 
-    def _decoder(self, features: list[str] | None) -> RecordDecoder:
+    def decoder_for(self, features: list[str] | None) -> RecordDecoder:
+        """A record decoder for ``features`` (None: inferred from the first records)."""
         settings = self.detector_settings
         return RecordDecoder(
             self.format,
@@ -244,32 +186,7 @@ class Pipeline:
 
     def checkpoint(self) -> None:
         """Write the detector state with the position it reflects (needs a checkpoint path)."""
-        path = self.run_settings.checkpoint
-        if path is None or self.detector is None:
-            return
-        from stream_detect.state import Checkpoint, save_checkpoint
-
-        columns = self.decoder.columns
-        header = None
-        if columns is not None:
-            import csv  # only a CSV stream's checkpoint keeps its header
-
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="").writerow(columns)
-            header = buffer.getvalue()
-        save_checkpoint(
-            path,
-            Checkpoint(
-                detector=self.detector.to_dict(),
-                source={**self.source.resume_token(), **self.source.identity()},
-                labels=None if self.labels is None else self.labels.resume_token(),
-                header=header,
-                held_feedback=self.held_feedback.to_list(),
-            ),
-        )
-        self.summary.checkpoints += 1
-        self._events_at_checkpoint = self.summary.events
-        self._checkpoint_clock = self.clock()
+        self.checkpoints.write()
 
     # ------------------------------------------------------------------- loop
 
@@ -354,7 +271,7 @@ class Pipeline:
                     clock=self.clock,
                     initial_model=self.initial_model,
                 )
-                self._features_known(self.decoder.features or [])
+                self.features_known(self.decoder.features or [])
             values, reasons = self.detector.transform(decoded.values)
             if reasons.count(None) != len(reasons):
                 decoded, values = set_aside_refused(batch, decoded, values, reasons, bad)
@@ -398,16 +315,11 @@ class Pipeline:
         self._step(batch)
 
     def _timers(self) -> None:
-        run = self.run_settings
         now = self.clock()
         if self.detector is not None:
             # The detector keeps its own re-tune schedule; this only lets it look at the clock.
             self.detector.tick()
-        due_events = run.checkpoint_every and (
-            self.summary.events - self._events_at_checkpoint >= run.checkpoint_every
-        )
-        due_time = run.checkpoint_seconds and now - self._checkpoint_clock >= run.checkpoint_seconds
-        if due_events or due_time:
+        if self.checkpoints.due(now):
             self.checkpoint()
 
     def _close(self, delivered: bool) -> None:
@@ -426,81 +338,3 @@ class Pipeline:
 def _warn_on_stderr(message: str) -> None:
     sys.stderr.write(f"stream-detect: warning: {message}\n")
     sys.stderr.flush()
-
-
-def run_stream(
-    run_settings: RunSettings,
-    detector_settings: DetectorSettings,
-    *,
-    source: Source | None = None,
-    sink: Sink | None = None,
-    dead_letter: Sink | None = None,
-    on_progress: Callable[[int], None] | None = None,
-    on_warning: Callable[[str], None] | None = None,
-    on_features: Callable[[str], None] | None = None,
-    stop: threading.Event | None = None,
-    sidecar: Sidecar | None = None,
-) -> Summary:
-    """Open what the settings name (unless given), resume from any checkpoint, run to the end.
-
-    ``on_features`` gets one JSON line naming the features once they are known
-    (with a note on any field left out of inferred features). Everything is
-    closed at the end, what was passed in included. If setting
-    up fails (a bad checkpoint, say), what this function opened is closed again.
-    ``sidecar`` observes the loop (metrics, health, reloads); one is made from
-    the settings when none is given.
-
-    >>> from stream_detect.testing import ListSource, ListSink
-    >>> events = [{"x": float(i % 7)} for i in range(300)] + [{"x": 40.0}]
-    >>> sink = ListSink()
-    >>> summary = run_stream(RunSettings(), DetectorSettings(log_epsilon=-10.0),
-    ...                      source=ListSource(events), sink=sink, dead_letter=ListSink())
-    >>> summary.events, [r["x"] for r in sink.records]
-    (301, [40.0])
-    """
-    run = run_settings
-    if source is None and run.source.lower().startswith("kafka:"):
-        # State per partition: a pipeline per partition the group assigns.
-        from stream_detect.kafka.partitioned import run_partitioned
-
-        return run_partitioned(
-            run,
-            detector_settings,
-            sink=sink,
-            dead_letter=dead_letter,
-            stop=stop,
-            sidecar=sidecar,
-            on_warning=on_warning,
-            on_features=on_features,
-        )
-    table = run.kafka
-    with contextlib.ExitStack() as opened:
-
-        def own(resource: _Closable) -> Any:
-            opened.callback(resource.close)
-            return resource
-
-        pipeline = Pipeline(
-            run,
-            detector_settings,
-            source=source
-            or own(open_source(run.source, max_line_bytes=run.max_line_bytes, client_table=table)),
-            sink=sink or own(open_sink(run.sink, client_table=table)),
-            dead_letter=dead_letter
-            or own(open_sink(run.dead_letter, config_key="dead_letter", client_table=table)),
-            labels=None
-            if run.labels is None
-            else own(open_labels(run.labels, run.max_line_bytes, table)),
-            on_progress=on_progress,
-            on_warning=on_warning,
-            on_features=on_features,
-        )
-        pipeline.restore()
-        sidecar = own(sidecar or Sidecar(run, detector_settings))
-        sidecar.attach(pipeline)
-        # From here on, Pipeline.run closes everything, however it ends.
-        opened.pop_all()
-    try:
-        return pipeline.run(stop)
-    finally:
-        sidecar.close()

@@ -13,7 +13,8 @@ import orjson
 from monitoring import free_port, http_get, http_json, start_alertmanager, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream_detect.pipeline import Summary, run_stream
+from stream_detect.assembly import run_stream
+from stream_detect.pipeline import Summary
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.alertmanager import AlertmanagerSink
 from stream_detect.sinks.base import Sink

@@ -26,9 +26,9 @@ from numpy.typing import NDArray
 from reference import reference_run
 from streams import assert_same_state, column, labelled_stream, model_state
 
+from stream_detect.assembly import run_stream
 from stream_detect.cli import main
 from stream_detect.confusion import confusion_counts
-from stream_detect.pipeline import run_stream
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.state import load_checkpoint
 from stream_detect.testing import ListSink, ListSource

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from streams import assert_same_state, model_state
 
-from stream_detect.pipeline import run_stream
+from stream_detect.assembly import run_stream
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink, ListSource
 

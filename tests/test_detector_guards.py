@@ -7,9 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from stream_detect.assembly import run_stream
 from stream_detect.detector import MAX_ABS_VALUE, Detector
 from stream_detect.errors import ConfigError
-from stream_detect.pipeline import run_stream
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.stats import decay_factor
 from stream_detect.testing import ListSink, ListSource

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from hostile import BAD_CSV, BAD_JSON, Maker, Mixed, good_csv, good_json, mixed_stream
 
-from stream_detect.pipeline import Summary, run_stream
+from stream_detect.assembly import run_stream
+from stream_detect.pipeline import Summary
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stream_detect.pipeline import run_stream
+from stream_detect.assembly import run_stream
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink, ListSource
 

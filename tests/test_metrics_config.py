@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stream_detect.assembly import run_stream
 from stream_detect.config import read_config_file, settings_from_mapping
-from stream_detect.pipeline import run_stream
 from stream_detect.testing import ListSink, ListSource
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "metrics.toml"

@@ -16,9 +16,10 @@ from numpy.typing import NDArray
 from reference import reference_run
 from streams import assert_same_state, column, labelled_stream, model_state
 
+from stream_detect.assembly import run_stream
 from stream_detect.confusion import confusion_counts
 from stream_detect.errors import ConfigError
-from stream_detect.pipeline import Pipeline, Summary, run_stream
+from stream_detect.pipeline import Pipeline, Summary
 from stream_detect.settings import DEFAULT_LOG_TAIL_EPSILON, DetectorSettings, RunSettings
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.state import load_checkpoint

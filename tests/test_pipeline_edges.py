@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
+from stream_detect.assembly import run_stream
 from stream_detect.config import settings_from_mapping
 from stream_detect.errors import ConfigError, ModelError
-from stream_detect.pipeline import Pipeline, run_stream
+from stream_detect.pipeline import Pipeline
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sources import open_source
 from stream_detect.state import load_checkpoint, save_checkpoint

@@ -14,7 +14,8 @@ import orjson
 import pytest
 from monitoring import running_prometheus, wait_for
 
-from stream_detect.pipeline import Summary, run_stream
+from stream_detect.assembly import run_stream
+from stream_detect.pipeline import Summary
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sources.prometheus import PrometheusSource, Series, parse_exposition
 from stream_detect.testing import ListSink

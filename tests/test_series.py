@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stream_detect.assembly import run_stream
 from stream_detect.config import settings_from_mapping
 from stream_detect.errors import ConfigError
 from stream_detect.likelihood import AnomalyLikelihood
-from stream_detect.pipeline import run_stream
 from stream_detect.series import SeriesDetector, build_detector
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink, ListSource

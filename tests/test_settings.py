@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from stream_detect.assembly import run_stream
 from stream_detect.cli import main
 from stream_detect.errors import ConfigError
-from stream_detect.pipeline import run_stream
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink, ListSource
 from stream_detect.validation import MEMORY_LIMIT, river_detectors

@@ -12,8 +12,9 @@ import pytest
 from monitoring import free_port, http_get, prometheus_value, running_prometheus, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
+from stream_detect.assembly import run_stream
 from stream_detect.errors import ConfigError
-from stream_detect.pipeline import Pipeline, Summary, run_stream
+from stream_detect.pipeline import Pipeline, Summary
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sidecar import Sidecar
 from stream_detect.sources import FileSource

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from stream_detect import state as state_module
+from stream_detect.assembly import run_stream
 from stream_detect.errors import ModelError, StreamDetectError
-from stream_detect.pipeline import run_stream
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.state import FORMAT, VERSION, Checkpoint, load_checkpoint, save_checkpoint
 from stream_detect.testing import ListSink, ListSource

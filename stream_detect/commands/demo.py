@@ -4,7 +4,7 @@ The stream comes from :func:`stream_detect.synthetic.generate_events`: server
 metrics from three hosts with skewed features, correlated pairs, about 1 %
 point, contextual and burst anomalies, and inline labels on 3 % of the events.
 It runs through the same pipeline as ``stream-detect run``
-(:func:`stream_detect.pipeline.run_stream`, every event in, every result out),
+(:func:`stream_detect.assembly.run_stream`, every event in, every result out),
 with one model per host (key field ``host``) and ε re-tuned on the labels as
 they arrive. Then the results are compared with the ground truth the
 generator knows.
@@ -41,6 +41,7 @@ from typing import Any, TextIO
 import numpy as np
 import orjson
 
+from stream_detect.assembly import run_stream
 from stream_detect.commands.demo_report import (
     ID_FIELD,
     KEY_FIELD,
@@ -49,7 +50,6 @@ from stream_detect.commands.demo_report import (
     format_report,
 )
 from stream_detect.errors import ConfigError
-from stream_detect.pipeline import run_stream
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.json_encoding import encode_json_line

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from stream_detect.assembly import run_stream
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
-from stream_detect.pipeline import run_stream
 from stream_detect.plots import check_plot_path
 from stream_detect.replay import ReplayReport, evaluate, label_windows, time_windows, windows_for
 from stream_detect.settings import DetectorSettings, RunSettings
@@ -56,7 +56,7 @@ def replay(
     windows: list[tuple[str, str]] | None = None,
     plot: str | None = None,
 ) -> tuple[ReplayReport, list[dict[str, Any]]]:
-    """Replay ``data`` through :func:`~stream_detect.pipeline.run_stream`: report and results."""
+    """Replay ``data`` through :func:`~stream_detect.assembly.run_stream`: report and results."""
     if not Path(data).is_file():
         raise InputError("no such file", source=data)
     if plot is not None:

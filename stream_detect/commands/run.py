@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the stream until its end or a signal; return the exit status (see the module)."""
     # Imported here: ``run --help`` needs the flags, not the detector.
     from stream_detect.allocator import hold_freed_memory
-    from stream_detect.pipeline import run_stream
+    from stream_detect.assembly import run_stream
 
     run_settings, detector_settings = load_settings(args)
     # A long run: keep what each batch frees for the next one (see the module).

@@ -1,0 +1,207 @@
+"""A pipeline's checkpoint: where it goes, when it is due, what it holds, resuming from it.
+
+:class:`PipelineCheckpoints` writes the detector state of a
+:class:`~stream_detect.pipeline.Pipeline` together with the positions it
+reflects (the source's, the labels source's), the CSV header of the input and
+the feedback labels held for events not seen yet, into a
+:class:`~stream_detect.state.Checkpoint`; it says when the next one is due
+(``checkpoint_every`` events or ``checkpoint_seconds`` since the last); and it
+resumes a pipeline from one, refusing a checkpoint written for other features
+or holding values a detector could not use. The pipeline decides *when in its
+loop* a checkpoint may be written (only after the results it reflects are
+delivered); this module only knows how.
+
+>>> import pathlib, tempfile
+>>> from stream_detect.pipeline import Pipeline
+>>> from stream_detect.settings import DetectorSettings, RunSettings
+>>> from stream_detect.testing import ListSink, ListSource
+>>> path = str(pathlib.Path(tempfile.mkdtemp()) / "state.json")
+>>> def pipeline(events):
+...     return Pipeline(RunSettings(checkpoint=path), DetectorSettings(),
+...                     source=ListSource(events), sink=ListSink(), dead_letter=ListSink())
+>>> first = pipeline([{"x": float(i % 5)} for i in range(50)])
+>>> first.restore()  # nothing saved yet
+False
+>>> first.run().checkpoints
+1
+>>> second = pipeline([{"x": float(i % 5)} for i in range(60)])
+>>> second.restore(), second.summary.resumed_from["line"]
+(True, 51)
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from stream_detect.errors import ConfigError, ModelError
+from stream_detect.series import build_detector
+
+if TYPE_CHECKING:
+    from stream_detect.detector import Detector
+    from stream_detect.fitted_model import FittedModel
+    from stream_detect.recent import HeldFeedback
+    from stream_detect.records import RecordDecoder
+    from stream_detect.settings import DetectorSettings, RunSettings
+    from stream_detect.sources.base import Source
+    from stream_detect.summary import Summary
+
+__all__ = ["CheckpointedRun", "PipelineCheckpoints", "make_checkpoint_folder"]
+
+
+class CheckpointedRun(Protocol):
+    """What checkpoints need of the pipeline they belong to, read at each call.
+
+    Read at each call because a reload replaces the settings, and a
+    partitioned run replaces the held feedback, after the pipeline is made.
+    """
+
+    run_settings: RunSettings
+    detector_settings: DetectorSettings
+    initial_model: FittedModel | None
+    source: Source
+    labels: Source | None
+    decoder: RecordDecoder
+    detector: Detector | None
+    summary: Summary
+    held_feedback: HeldFeedback
+    clock: Callable[[], float]
+
+    def decoder_for(self, features: list[str] | None) -> RecordDecoder:
+        """A record decoder for ``features`` (None: inferred from the first records)."""
+
+    def features_known(self, features: list[str]) -> None:
+        """Put the features in the summary and announce them."""
+
+
+def make_checkpoint_folder(run: RunSettings) -> None:
+    """Make the checkpoint file's directory, so a bad path is refused before the run starts.
+
+    Raises
+    ------
+    ConfigError
+        The directory cannot be made; the message names the reason.
+    """
+    if run.checkpoint is None:
+        return
+    folder = Path(run.checkpoint).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            "checkpoint",
+            run.checkpoint,
+            f"a file in a directory that exists or can be made ({folder}: {exc.strerror})",
+        ) from exc
+
+
+class PipelineCheckpoints:
+    """The checkpoints of ``run``; see the module docstring.
+
+    Each checkpoint written counts in ``run.summary.checkpoints``.
+    """
+
+    def __init__(self, run: CheckpointedRun) -> None:
+        self.run = run
+        self._events_at_checkpoint = 0
+        self._checkpoint_clock = run.clock()
+
+    def restore(self) -> bool:
+        """Resume ``run`` from its checkpoint file, if one is configured and exists.
+
+        What resuming means for each kind of source is in
+        :meth:`~stream_detect.pipeline.Pipeline.restore`.
+        """
+        # Imported here: a run without a checkpoint never reads or writes state.
+        from stream_detect.checkpoint_rules import check_detector_state
+        from stream_detect.state import load_checkpoint
+
+        run = self.run
+        path = run.run_settings.checkpoint
+        checkpoint = None if path is None else load_checkpoint(path)
+        if checkpoint is None:
+            if run.initial_model is not None:
+                run.summary.resumed_from = {"initial_model": run.run_settings.initial_model}
+            return False
+        features = checkpoint.detector.get("features")
+        if not isinstance(features, list) or not features:
+            raise ModelError(f"checkpoint {path}: it names no features")
+        wanted = run.detector_settings.features
+        if wanted is not None and list(wanted) != features:
+            raise ModelError(
+                f"checkpoint {path}: written for features {features}, this run asks for "
+                f"{list(wanted)}; use a new checkpoint file or the same features"
+            )
+        try:
+            check_detector_state(checkpoint.detector)
+        except ModelError as exc:
+            raise ModelError(f"checkpoint {path}: {exc}") from exc
+        run.decoder = run.decoder_for(features)
+        if checkpoint.header is not None:
+            run.decoder.use_csv_header(checkpoint.header)
+        run.detector = build_detector(
+            run.detector_settings, features, clock=run.clock, initial_model=run.initial_model
+        )
+        try:
+            run.detector.restore(checkpoint.detector)
+        except ModelError as exc:
+            raise ModelError(f"checkpoint {path}: {exc}") from exc
+        run.features_known(features)
+        if run.source.resumable:
+            run.source.seek(checkpoint.source)
+            run.summary.resumed_from = checkpoint.source
+        else:
+            # A pipe cannot be rewound: keep what the model learned, read the new stream.
+            run.summary.resumed_from = {"model_only": True}
+        if run.labels is not None and checkpoint.labels is not None and run.labels.resumable:
+            run.labels.seek(checkpoint.labels)
+            run.held_feedback.restore(checkpoint.held_feedback)
+        return True
+
+    def write(self) -> None:
+        """Write the detector state with the positions it reflects (needs a checkpoint path)."""
+        run = self.run
+        path = run.run_settings.checkpoint
+        if path is None or run.detector is None:
+            return
+        from stream_detect.state import Checkpoint, save_checkpoint
+
+        columns = run.decoder.columns
+        header = None
+        if columns is not None:
+            import csv  # only a CSV stream's checkpoint keeps its header
+
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="").writerow(columns)
+            header = buffer.getvalue()
+        save_checkpoint(
+            path,
+            Checkpoint(
+                detector=run.detector.to_dict(),
+                source={**run.source.resume_token(), **run.source.identity()},
+                labels=None if run.labels is None else run.labels.resume_token(),
+                header=header,
+                held_feedback=run.held_feedback.to_list(),
+            ),
+        )
+        run.summary.checkpoints += 1
+        self._events_at_checkpoint = run.summary.events
+        self._checkpoint_clock = run.clock()
+
+    def due(self, now: float) -> bool:
+        """True if ``checkpoint_every`` events or ``checkpoint_seconds`` passed since the last one.
+
+        ``now`` is the run's clock, read by the caller.
+        """
+        run = self.run
+        settings = run.run_settings
+        due_events = settings.checkpoint_every and (
+            run.summary.events - self._events_at_checkpoint >= settings.checkpoint_every
+        )
+        due_time = (
+            settings.checkpoint_seconds
+            and now - self._checkpoint_clock >= settings.checkpoint_seconds
+        )
+        return bool(due_events or due_time)
