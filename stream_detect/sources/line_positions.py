@@ -85,7 +85,14 @@ class LinePositions(Sequence[dict[str, Any]]):
         return self._position(index % size)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return map(self._position, range(len(self._offsets)))
+        if self._made or self._notes:
+            return map(self._position, range(len(self._offsets)))
+        # None made yet (a run that writes every event reads them all at once): one pass.
+        offsets = self._offsets
+        lines = range(self._first_line, self._first_line + len(offsets))
+        positions = [{"line": line, "offset": at} for line, at in zip(lines, offsets, strict=True)]
+        self._made.update(zip(lines, positions, strict=True))
+        return iter(positions)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):
