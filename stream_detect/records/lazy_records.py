@@ -9,15 +9,17 @@ would have built, without building the other ninety-nine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import orjson
+
+from stream_detect.made_when_read import MadeWhenRead
 
 __all__ = ["LazyRecords"]
 
 
-class LazyRecords(Sequence[dict[str, Any]]):
+class LazyRecords(MadeWhenRead[dict[str, Any]]):
     """A read-only sequence of the dicts ``parse`` makes of ``payloads``, each made when first read.
 
     By default every payload is a JSON line that ``orjson.loads`` turns into a
@@ -37,6 +39,7 @@ class LazyRecords(Sequence[dict[str, Any]]):
     """
 
     __slots__ = ("_parse", "_parsed", "_payloads")
+    item_name = "record"
 
     def __init__(
         self,
@@ -56,30 +59,6 @@ class LazyRecords(Sequence[dict[str, Any]]):
     def __len__(self) -> int:
         return len(self._payloads)
 
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
-
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        if isinstance(index, slice):
-            return [self._record(i) for i in range(*index.indices(len(self._payloads)))]
-        size = len(self._payloads)
-        if not -size <= index < size:
-            raise IndexError(f"record {index} of a batch of {size}")
-        return self._record(index % size)
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return map(self._record, range(len(self._payloads)))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]  # mutable dicts inside, like a list
-
     def __repr__(self) -> str:
         return f"LazyRecords({len(self)} records, {self.parsed} parsed)"
 
@@ -96,7 +75,7 @@ class LazyRecords(Sequence[dict[str, Any]]):
             self._parse,
         )
 
-    def _record(self, index: int) -> dict[str, Any]:
+    def _item(self, index: int) -> dict[str, Any]:
         record = self._parsed.get(index)
         if record is None:
             record = self._parsed[index] = self._parse(self._payloads[index])

@@ -12,12 +12,14 @@ callers match positions by identity.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any
+
+from stream_detect.made_when_read import MadeWhenRead
 
 __all__ = ["LinePositions"]
 
 
-class LinePositions(Sequence[dict[str, Any]]):
+class LinePositions(MadeWhenRead[dict[str, Any]]):
     """Positions of the lines from ``first_line`` on, starting at byte ``offsets[i]``.
 
     ``notes`` maps a line number to the fields its position has beyond the
@@ -34,6 +36,7 @@ class LinePositions(Sequence[dict[str, Any]]):
     """
 
     __slots__ = ("_first_line", "_made", "_notes", "_offsets")
+    item_name = "position"
 
     def __init__(
         self,
@@ -64,29 +67,20 @@ class LinePositions(Sequence[dict[str, Any]]):
     def __len__(self) -> int:
         return len(self._offsets)
 
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    def __repr__(self) -> str:
+        return repr(list(self))  # what a list of the same positions shows
 
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
-
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
-        size = len(self._offsets)
-        if isinstance(index, slice):
-            start, stop, step = index.indices(size)
-            if step != 1:
-                return [self._position(i) for i in range(start, stop, step)]
-            stop = max(start, stop)
-            return LinePositions(
-                self._first_line + start, self._offsets[start:stop], self._notes, self._made
-            )
-        if not -size <= index < size:
-            raise IndexError(f"position {index} of a batch of {size}")
-        return self._position(index % size)
+    def _slice(self, start: int, stop: int, step: int) -> Sequence[dict[str, Any]]:
+        if step != 1:
+            return super()._slice(start, stop, step)
+        stop = max(start, stop)
+        return LinePositions(
+            self._first_line + start, self._offsets[start:stop], self._notes, self._made
+        )
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self._made or self._notes:
-            return map(self._position, range(len(self._offsets)))
+            return super().__iter__()
         # None made yet (a run that writes every event reads them all at once): one pass.
         offsets = self._offsets
         lines = range(self._first_line, self._first_line + len(offsets))
@@ -94,17 +88,7 @@ class LinePositions(Sequence[dict[str, Any]]):
         self._made.update(zip(lines, positions, strict=True))
         return iter(positions)
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]  # mutable dicts inside, like a list
-
-    def __repr__(self) -> str:
-        return repr(list(self))  # what a list of the same positions shows
-
-    def _position(self, index: int) -> dict[str, Any]:
+    def _item(self, index: int) -> dict[str, Any]:
         line = self._first_line + index
         position = self._made.get(line)
         if position is None:
