@@ -114,3 +114,23 @@ def test_demo_kafka_starts_an_embedded_broker_and_stops_it() -> None:
     port = int(re.search(rb"kafka://127\.0\.0\.1:(\d+)/", through_kafka.stderr).group(1))
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2.0).close()
+
+
+def test_until_end_stops_with_the_batch_that_reaches_the_end(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str]
+) -> None:
+    """The end is the one the last fetch reported: no empty read, no request, to learn it."""
+    from stream_detect.sources import open_source
+
+    topic = fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, topic, events(250))
+    source = open_source(kafka_uri(kafka_broker.bootstrap, topic, group="to-the-end", until="end"))
+    try:
+        sizes: list[int] = []
+        while not source.exhausted:
+            assert len(sizes) < 100, f"still reading after {sum(sizes)} events: {sizes[-5:]}"
+            sizes.append(len(source.read_batch(100, linger_s=0.5, timeout_s=1.0)))
+        assert sum(sizes) == 250
+        assert sizes[-1] > 0, sizes  # the read that got the last events knew it was the end
+    finally:
+        source.close()

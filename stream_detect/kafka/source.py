@@ -154,6 +154,7 @@ class KafkaSource(Source):
         positions: list[dict[str, Any]] = []
         batch = RawBatch(payloads, positions)
         wait = timeout_s
+        caught_up = False
         while True:
             polled = self._poll(max_records - len(batch), wait)
             for records in polled.values():
@@ -170,12 +171,14 @@ class KafkaSource(Source):
                 self._next[(last.topic, last.partition)] = last.offset + 1
             if not polled or len(batch) >= max_records:
                 break
+            if self.address.until_end and (caught_up := self._at_end()):
+                break  # nothing more will come: no point lingering
             # Something came: give the rest of the batch ``linger_s`` to fill.
             wait = min(linger_s, max(0.0, deadline - time.monotonic()))
             if wait <= 0:
                 break
-        if not len(batch) and self.address.until_end:
-            self._caught_up = self._at_end()
+        if self.address.until_end and len(batch) < max_records:
+            self._caught_up = caught_up or self._at_end()
         return batch
 
     def _payload(self, record: Any) -> bytes:
@@ -203,15 +206,24 @@ class KafkaSource(Source):
         return polled
 
     def _at_end(self) -> bool:
-        """True when every assigned partition has been read to its current end."""
+        """True when every assigned partition has been read to its current end.
+
+        A partition's end is the one the broker sent with its last fetch
+        response (the consumer keeps fetching while it polls), so knowing it
+        costs no request; only a partition not fetched from yet is asked for
+        its end offset.
+        """
         assigned = self._consumer.assignment()
         if not assigned:
             return False
-        try:
-            ends = self._consumer.end_offsets(list(assigned))
-        except kafka_errors.KafkaError as exc:
-            self.link.failed(_reason(exc))
-            return False
+        ends = {tp: self._consumer.highwater(tp) for tp in assigned}
+        unknown = [tp for tp, end in ends.items() if end is None]
+        if unknown:
+            try:
+                ends.update(self._consumer.end_offsets(unknown))
+            except kafka_errors.KafkaError as exc:
+                self.link.failed(_reason(exc))
+                return False
         return all(self._consumer.position(tp) >= end for tp, end in ends.items())
 
     @property
