@@ -361,13 +361,11 @@ class Detector:
     def reconfigure(self, settings: DetectorSettings) -> None:
         """Take new threshold settings while running (a config reload).
 
-        The threshold schedule reads the new values from the next event on; a
-        ``log_epsilon`` that changes is in force at once, as a threshold the
-        user gave, and so is a changed ``log_tail_epsilon`` while that is the
-        threshold. Settings that shape the models (features, model, floors)
-        must not differ: the caller refuses those; so does this method,
-        with :class:`ConfigError`, a ``log_epsilon`` given or removed, which
-        would change the score itself.
+        The threshold takes the new values as :meth:`ThresholdTuner.reconfigure`
+        says; ``top_contributions`` holds from the next batch on. Settings that
+        shape the models (features, model, floors) must not differ: the caller
+        refuses those; so does this method, with :class:`ConfigError`, a
+        ``log_epsilon`` given or removed, which would change the score itself.
         """
         if score_rule(settings) != self.rule:
             raise ConfigError(
@@ -376,13 +374,8 @@ class Detector:
                 f"a value only if one was given at start ({self.settings.log_epsilon}): it "
                 "chooses which score alerts compare; restart to change it",
             )
-        old_tail = self.settings.log_tail_epsilon
         self.settings = settings
-        self.tuner.settings = settings
-        if settings.log_epsilon is not None and settings.log_epsilon != self.tuner.log_epsilon:
-            self.tuner.override(settings.log_epsilon)
-        elif self.tuner.epsilon_source == "default" and settings.log_tail_epsilon != old_tail:
-            self.tuner.reset_default()
+        self.tuner.reconfigure(settings)
 
     # --------------------------------------------------------------- feedback
 
