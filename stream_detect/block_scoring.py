@@ -13,24 +13,21 @@ starts after it. Blocks double while nothing is flagged.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.detections import Detections
+from stream_detect.explanations import Explainer
 from stream_detect.keyed_models import KeyState
 from stream_detect.model_interface import ScoreBlock, ScoreRule
 from stream_detect.stats import exclusive_cumsum
 
-__all__ = ["BlockScoring", "Explainer"]
+__all__ = ["BlockScoring"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.intp]
-#: Called for a block with alerts: the key's state, the block's rows, their scores,
-#: which raised an alert, the rows of ``out`` they fill, and ``out``.
-Explainer = Callable[[KeyState, Array, ScoreBlock, BoolArray, IntArray, Detections], None]
 
 #: Smallest block re-scored after a flagged event changed what is learned.
 _MIN_BLOCK = 32

@@ -7,7 +7,8 @@
    batched); the models live in a bounded :class:`~stream_detect.keyed_models.KeyedModels`;
 2. an alert is raised when the score is below log ε and the model is past
    warm-up, and what the event teaches its model is decided by the
-   :class:`~stream_detect.learning.LearningPolicy`;
+   :class:`~stream_detect.learning.LearningPolicy`; the features that drove
+   each alert are named by an :class:`~stream_detect.explanations.AlertExplainer`;
 3. log ε is held and re-chosen by the :class:`~stream_detect.tuning.ThresholdTuner`
    (every N events, K new labels or T seconds), which the detector asks after
    every segment of a batch and after each feedback label.
@@ -42,12 +43,13 @@ from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
 from stream_detect.detector_state import detector_state, restore_detector, settings_fingerprint
 from stream_detect.errors import ConfigError
+from stream_detect.explanations import AlertExplainer
 from stream_detect.fitted_model import FittedModel
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_bank import KeyedBank
-from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, KeyState, groups
+from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, groups
 from stream_detect.learning import LearningPolicy, flagged_policy
-from stream_detect.model_interface import Model, ScoreBlock, ScoreRule
+from stream_detect.model_interface import Model, ScoreRule
 from stream_detect.model_kinds import model_kind
 from stream_detect.models import build_model, direction_codes
 from stream_detect.prior import NormalInverseGammaPrior
@@ -60,8 +62,6 @@ from stream_detect.tuning import ThresholdTuner
 __all__ = ["MAX_ABS_VALUE", "Detections", "Detector"]
 
 Array = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
-IntArray = NDArray[np.intp]
 Int8Array = NDArray[np.int8]
 
 
@@ -288,23 +288,23 @@ class Detector:
     ) -> None:
         """Score and learn rows ``[start, stop)``, all under the same log ε; show the tuner."""
         log_epsilon = self.tuner.log_epsilon
+        # Made per segment: a reload may change top_contributions between two batches.
+        explain = AlertExplainer(self.features, self.settings.top_contributions)
         if isinstance(self.models, KeyedBank):
             assert keys is not None
             self.models.score_and_learn(
-                self.policy, X, labels, keys, start, stop, log_epsilon, out, self._explain
+                self.policy, X, labels, keys, start, stop, log_epsilon, out, explain
             )
         elif keys is None or not self.keyed:
             state = self.models.state_for(SINGLE_KEY)
             rows = np.arange(start, stop)
-            self.policy.score_and_learn(state, X, labels, rows, log_epsilon, out, self._explain)
+            self.policy.score_and_learn(state, X, labels, rows, log_epsilon, out, explain)
         else:
             for begin, end in self.models.pieces(keys, start, stop):
                 piece = groups(keys, begin, end)
                 for key, rows in piece:
                     state = self.models.state_for(key)
-                    self.policy.score_and_learn(
-                        state, X, labels, rows, log_epsilon, out, self._explain
-                    )
+                    self.policy.score_and_learn(state, X, labels, rows, log_epsilon, out, explain)
                 self.models.mark_seen(piece)
         self.tuner.observe(out.score[start:stop], out.alert[start:stop], out.warmup[start:stop])
 
@@ -318,31 +318,6 @@ class Detector:
                 None if keys is None else [keys[i] for i in labelled.tolist()]
             )
             self.tuner.add_labelled(X[labelled], labels[labelled], group_keys)
-
-    def _explain(
-        self,
-        state: KeyState,
-        X: Array,
-        block: ScoreBlock,
-        alert: BoolArray,
-        done: IntArray,
-        out: Detections,
-    ) -> None:
-        """Name the top features of each alert of a block in ``out.contributions``."""
-        hits = np.flatnonzero(alert)
-        if hits.size == 0:
-            return
-        contributions = state.model.contributions(X, block, hits)
-        if contributions is None:
-            for i in hits.tolist():
-                out.contributions[int(done[i])] = {}
-            return
-        top = self.settings.top_contributions
-        order = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
-        for local, (i, ranked) in enumerate(zip(hits.tolist(), order.tolist(), strict=True)):
-            out.contributions[int(done[i])] = {
-                self.features[j]: round(float(contributions[local, j]), 6) for j in ranked
-            }
 
     def score_rows(self, X: Array, keys: list[str | None] | list[str] | None = None) -> Array:
         """Decision scores of transformed rows under the current models.
@@ -386,13 +361,11 @@ class Detector:
     def reconfigure(self, settings: DetectorSettings) -> None:
         """Take new threshold settings while running (a config reload).
 
-        The threshold schedule reads the new values from the next event on; a
-        ``log_epsilon`` that changes is in force at once, as a threshold the
-        user gave, and so is a changed ``log_tail_epsilon`` while that is the
-        threshold. Settings that shape the models (features, model, floors)
-        must not differ: the caller refuses those; so does this method,
-        with :class:`ConfigError`, a ``log_epsilon`` given or removed, which
-        would change the score itself.
+        The threshold takes the new values as :meth:`ThresholdTuner.reconfigure`
+        says; ``top_contributions`` holds from the next batch on. Settings that
+        shape the models (features, model, floors) must not differ: the caller
+        refuses those; so does this method, with :class:`ConfigError`, a
+        ``log_epsilon`` given or removed, which would change the score itself.
         """
         if score_rule(settings) != self.rule:
             raise ConfigError(
@@ -401,13 +374,8 @@ class Detector:
                 f"a value only if one was given at start ({self.settings.log_epsilon}): it "
                 "chooses which score alerts compare; restart to change it",
             )
-        old_tail = self.settings.log_tail_epsilon
         self.settings = settings
-        self.tuner.settings = settings
-        if settings.log_epsilon is not None and settings.log_epsilon != self.tuner.log_epsilon:
-            self.tuner.override(settings.log_epsilon)
-        elif self.tuner.epsilon_source == "default" and settings.log_tail_epsilon != old_tail:
-            self.tuner.reset_default()
+        self.tuner.reconfigure(settings)
 
     # --------------------------------------------------------------- feedback
 

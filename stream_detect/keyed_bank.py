@@ -16,9 +16,10 @@ from numpy.typing import NDArray
 
 from stream_detect.clipping import clip_towards_mean
 from stream_detect.detections import Detections
+from stream_detect.explanations import Explainer
 from stream_detect.keyed_arrays import KeyedArrays
 from stream_detect.keyed_models import KeyState, pieces
-from stream_detect.learning import Explainer, LearningPolicy
+from stream_detect.learning import LearningPolicy
 from stream_detect.model_interface import ScoreBlock
 from stream_detect.segmented import Segments, segmented_prefix
 from stream_detect.stats import Prefix

@@ -37,9 +37,10 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.block_scoring import BlockScoring, Explainer
+from stream_detect.block_scoring import BlockScoring
 from stream_detect.clipping import refine_clipped
 from stream_detect.detections import Detections
+from stream_detect.explanations import Explainer
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyState
 from stream_detect.model_interface import Model, ScoreBlock, ScoreRule
@@ -54,7 +55,7 @@ from stream_detect.teaching import (
     plan_teaching,
 )
 
-__all__ = ["Explainer", "LearningPolicy", "flagged_policy"]
+__all__ = ["LearningPolicy", "flagged_policy"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]

@@ -36,6 +36,7 @@ from stream_detect.derived_specs import build_feature
 from stream_detect.detections import Detections
 from stream_detect.detector import Detector
 from stream_detect.errors import ConfigError, InputError, ModelError
+from stream_detect.explanations import top_features
 from stream_detect.fitted_model import FittedModel
 from stream_detect.likelihood_layer import KeyedLikelihood
 from stream_detect.settings import DetectorSettings
@@ -192,12 +193,10 @@ class SeriesDetector(Detector):
         out.score = result.log_p
         out.alert = result.alert
         out.log_epsilon = np.full(X.shape[0], math.log(self.settings.likelihood_alert_p))
-        top = self.settings.top_contributions
-        out.contributions = {}
-        for row in np.flatnonzero(result.alert).tolist():
-            tails = result.feature_log_p[row]
-            ranked = np.argsort(tails, kind="stable")[:top]
-            out.contributions[row] = {self.features[j]: round(float(tails[j]), 6) for j in ranked}
+        alerts = np.flatnonzero(result.alert)
+        tails = result.feature_log_p[alerts]
+        named = top_features(self.features, tails, self.settings.top_contributions, largest=False)
+        out.contributions = dict(zip(alerts.tolist(), named, strict=True))
         return out
 
     def _fingerprint(self) -> dict[str, Any]:

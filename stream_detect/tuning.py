@@ -20,6 +20,8 @@
   did not alert (:meth:`ThresholdTuner.observe` feeds it), so about that many
   alerts a day are raised on normal events and an incident's own alerts do
   not move the bar.
+* **on a reload** -- :meth:`ThresholdTuner.reconfigure`: which new values
+  are in force at once, and which wait for the next re-tune.
 
 The tuner does no scoring and no I/O; it holds numbers and decides.
 """
@@ -283,11 +285,36 @@ class ThresholdTuner:
         self.log_epsilon, self.epsilon_source = self._no_label_threshold()
         self.last_choice = None
 
-    # ----------------------------------------------------------- persistence
-
     def override(self, log_epsilon: float) -> None:
         """Put ``log_epsilon`` in force as a threshold the user gave (until labels re-tune it)."""
         self.log_epsilon, self.epsilon_source, self.last_choice = log_epsilon, "initial", None
+
+    def reconfigure(self, settings: DetectorSettings) -> None:
+        """Take new settings while running (a config reload).
+
+        The schedule reads the new values from the next event on; a
+        ``log_epsilon`` that changes is in force at once, as a threshold the
+        user gave, and so is a changed ``log_tail_epsilon`` while that is the
+        threshold. The caller keeps ``log_epsilon`` given, or unset, as it was:
+        that chooses the score the threshold is compared with.
+
+        >>> tuner = ThresholdTuner(DetectorSettings(log_epsilon=-9.0), 1)
+        >>> tuner.reconfigure(DetectorSettings(log_epsilon=-6.0))
+        >>> tuner.log_epsilon, tuner.epsilon_source
+        (-6.0, 'initial')
+        >>> tuner = ThresholdTuner(DetectorSettings(), 1)
+        >>> tuner.reconfigure(DetectorSettings(log_tail_epsilon=-8.0))
+        >>> tuner.log_epsilon, tuner.epsilon_source
+        (-8.0, 'default')
+        """
+        old_tail = self.settings.log_tail_epsilon
+        self.settings = settings
+        if settings.log_epsilon is not None and settings.log_epsilon != self.log_epsilon:
+            self.override(settings.log_epsilon)
+        elif self.epsilon_source == "default" and settings.log_tail_epsilon != old_tail:
+            self.reset_default()
+
+    # ----------------------------------------------------------- persistence
 
     def to_dict(self) -> dict[str, Any]:
         """The tuner's state, JSON-able, in the detector checkpoint's layout."""
