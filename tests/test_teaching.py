@@ -82,9 +82,7 @@ def test_the_engine_equals_the_per_event_reference(
     np.testing.assert_array_equal(n, expected.n)
     np.testing.assert_array_equal(alert, expected.alert)
     known = n > 0
-    np.testing.assert_allclose(
-        score[known], expected.score[known], rtol=agreement(X), atol=1e-9
-    )
+    np.testing.assert_allclose(score[known], expected.score[known], rtol=agreement(X), atol=1e-9)
 
 
 def agreement(X: np.ndarray) -> float:
