@@ -21,7 +21,7 @@ first line says which was used. The group join
 the group assigns the partition. Each stage runs ``--repeats`` times (a fresh
 consumer group each time) and its best run counts.
 
-    python bench/kafka_throughput.py [--events 100000] [--features 8] [--batch-size 1024]
+    python bench/kafka_throughput.py [--events 100000] [--features 8] [--batch-size 4096]
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--features", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=1024)
+    # What `stream-detect run` uses unless told otherwise: the batches users get.
+    parser.add_argument("--batch-size", type=int, default=RunSettings().batch_size)
     parser.add_argument("--repeats", type=int, default=3, help="runs per stage; the best counts")
     args = parser.parse_args()
     rng = np.random.default_rng(0)

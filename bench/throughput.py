@@ -5,7 +5,7 @@ events per second and the ratio to orjson decoding alone, side by side, so the
 numbers are comparable on whatever machine runs it (each stage runs
 ``--repeats`` times and its best run counts):
 
-    python bench/throughput.py [--events 200000] [--features 8] [--batch-size 1024]
+    python bench/throughput.py [--events 200000] [--features 8] [--batch-size 4096]
 
 Stages:
   orjson.loads          decode only: the floor every JSON pipeline pays
@@ -51,7 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--features", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=1024)
+    # What `stream-detect run` uses unless told otherwise: the batches users get.
+    parser.add_argument("--batch-size", type=int, default=RunSettings().batch_size)
     parser.add_argument("--loop-events", type=int, default=20_000, help="events for slow loops")
     parser.add_argument("--repeats", type=int, default=3, help="runs per stage; the best counts")
     args = parser.parse_args()
