@@ -80,6 +80,9 @@ class Prefix:
     def spread(self) -> Array:
         """Population variance ``(B, d)`` or covariance ``(B, d, d)``; zero where ``n`` is 0."""
         n = self.n.reshape((-1,) + (1,) * (self.second.ndim - 1))
+        if n.all():
+            every: Array = self.second / n
+            return every
         safe = np.where(n > 0, n, 1.0)
         out: Array = np.where(n > 0, self.second / safe, 0.0)
         return out
@@ -266,9 +269,9 @@ class _Moments(ABC):
         # learned_before[i]: learned rows before row i; each learned row decays
         # everything before it once, so weights are powers of the decay.
         learned_before = exclusive_cumsum(w)
+        prior_scale: Array | None = None
         if self.decay == 1.0:
             row_weight = w
-            prior_scale = np.ones(rows)
         else:
             # Row k's weight seen from row i is decay**(L_i - L_k - 1): factor
             # out decay**L_i and keep decay**-(L_k + 1) per row.
@@ -282,10 +285,15 @@ class _Moments(ABC):
         cum_y = exclusive_cumsum(weighted_y)
         cum_yy = exclusive_cumsum(self._outer(weighted_y, y))
         expand = (slice(None),) + (None,) * (cum_yy.ndim - 1)
-        n = prior_scale * (self.n + cum_w)
-        sum_y = prior_scale[:, None] * (self.n * shift + cum_y)
-        sum_yy = prior_scale[expand] * (prior_second + cum_yy)
-        safe_n = np.where(n > 0, n, 1.0)
+        n = self.n + cum_w
+        sum_y = self.n * shift + cum_y
+        sum_yy = prior_second + cum_yy
+        if prior_scale is not None:  # None without a half-life: a scale of 1 changes nothing
+            n *= prior_scale
+            sum_y *= prior_scale[:, None]
+            sum_yy *= prior_scale[expand]
+        every_row_has_data = bool(n.all())
+        safe_n = n if every_row_has_data else np.where(n > 0, n, 1.0)
         mean_y = sum_y / safe_n[:, None]
         second = sum_yy - self._outer(sum_y, mean_y)
         diag_second = second if second.ndim == 2 else np.diagonal(second, axis1=1, axis2=2)
@@ -297,7 +305,8 @@ class _Moments(ABC):
             return None
         second = self._clip_second(second)
         mean = center + mean_y
-        mean = np.where((n > 0)[:, None], mean, 0.0)
+        if not every_row_has_data:
+            mean = np.where((n > 0)[:, None], mean, 0.0)
         return n, mean, second
 
     @staticmethod
