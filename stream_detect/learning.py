@@ -32,6 +32,7 @@ that re-planning settles slowly, go block by block instead
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -228,7 +229,9 @@ class LearningPolicy(BlockScoring):
         new_values = self._clip_rows(block_rows, block, replan.clipped)
         low_rank = isinstance(model, GaussianModel) and model.low_rank
         tolerance = LOW_RANK_CLIP_TOLERANCE if low_rank else CLIP_TOLERANCE
-        differs = plan.first_difference(replan, values, new_values, _scale(block), tolerance)
+        differs = plan.first_difference(
+            replan, values, new_values, functools.partial(_scale, block), tolerance
+        )
         if differs is not None:
             new_values = self._refine(
                 model, block, plan, replan, values, new_values, block_rows, learned_before, differs
@@ -387,11 +390,12 @@ def _layout(
     return taught, learned, slots
 
 
-def _scale(block: ScoreBlock) -> Array:
-    """Per row and feature, the size a taught value is compared against: |mean| + σ."""
+def _scale(block: ScoreBlock, rows: IntArray) -> Array:
+    """Per row of ``rows`` and feature, the size a taught value is compared against: |mean| + σ."""
     assert block.mean is not None
-    scale: Array = np.abs(block.mean)
+    scale: Array = np.abs(block.mean[rows])
     if block.spread is not None:
-        variance = block.spread if block.spread.ndim == 2 else np.diagonal(block.spread, 0, 1, 2)
+        spread = block.spread[rows]
+        variance = spread if spread.ndim == 2 else np.diagonal(spread, 0, 1, 2)
         scale = scale + np.sqrt(variance)
     return scale

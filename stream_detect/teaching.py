@@ -17,6 +17,7 @@ time, so a block without alerts costs a few numpy calls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,20 +78,21 @@ class TeachingPlan:
         other: TeachingPlan,
         values: Array,
         other_values: Array,
-        scale: Array,
+        scale: Callable[[IntArray], Array],
         tolerance: float = CLIP_TOLERANCE,
     ) -> int | None:
         """First row (counted from ``offset``) whose teaching differs between two plans, or None.
 
         Both plans must start at the same row. ``values`` and ``other_values``
         hold the vectors each plan's clipped rows teach; they agree when within
-        ``tolerance`` (:data:`CLIP_TOLERANCE`) of ``scale`` (per row and feature).
+        ``tolerance`` (:data:`CLIP_TOLERANCE`) of ``scale(rows)`` (per row and
+        feature; asked only for the rows both plans clip).
         """
         differs = (self.learned != other.learned) | (self.clipped != other.clipped)
         both = np.flatnonzero(self.clipped & other.clipped)
         if both.size:
             gap = np.abs(values[both] - other_values[both])
-            far = np.any(gap > tolerance * scale[both], axis=1)
+            far = np.any(gap > tolerance * scale(both), axis=1)
             differs[both[far]] = True
         for row in set(self.accepted) | set(other.accepted):
             if self.accepted.get(row) != other.accepted.get(row):
