@@ -300,7 +300,8 @@ class LearningPolicy(BlockScoring):
             return taught
         # Rows learned in one plan only, or learned in both with other values.
         differs = (then != now) | (now & np.any(used[first:] != taught[first:], 1))
-        changed = np.union1d(np.flatnonzero(differs) + first, clipped)
+        differs[clipped - first] = True
+        changed = np.flatnonzero(differs) + first
         n, mean, second = _statistics_before(model, block, used, plan.learned, clipped)
         return refine_clipped(
             X,
