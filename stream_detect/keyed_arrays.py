@@ -174,12 +174,29 @@ class KeyedArrays(Mapping[str, KeyState]):
         caller marks them seen in the order it needs).
         """
         found = list(map(self._slots.get, keys))
-        if len(self._slots) + found.count(None) > self.max_keys:
+        new = found.count(None)
+        if len(self._slots) + new > self.max_keys:
             return [self._slot_for(key) for key in keys]
-        return [
-            self._new_slot(key) if slot is None else slot
-            for key, slot in zip(keys, found, strict=True)
-        ]
+        if not new:
+            return found  # type: ignore[return-value]  # no None left in it
+        # The new keys' slots in one go, in the order one _new_slot call per key gives.
+        slots = self._take_free(new)
+        unseen = [key for key, slot in zip(keys, found, strict=True) if slot is None]
+        self._slots.update(zip(unseen, slots, strict=True))
+        self._fresh.extend(slots)
+        handed = iter(slots)
+        return [next(handed) if slot is None else slot for slot in found]
+
+    def _take_free(self, count: int) -> list[int]:
+        """``count`` free slots, in the order popping them one by one (growing when out) gives."""
+        taken: list[int] = []
+        while len(taken) < count:
+            if not self._free:
+                self._grow()
+            size = min(count - len(taken), len(self._free))
+            taken.extend(self._free[: -size - 1 : -1])
+            del self._free[-size:]
+        return taken
 
     def _new_slot(self, key: str) -> int:
         """A slot for ``key``, which has none, while the map has room."""
