@@ -122,6 +122,10 @@ class _Moments(ABC):
     def _outer(a: Array, b: Array) -> Array:
         """Second-moment contribution of paired deviations (broadcast over leading axes)."""
 
+    def _prefix_outer(self, weighted: Array, y: Array) -> Array:
+        """Per row, the sum of ``_outer(weighted[k], y[k])`` over the rows ``k`` before it."""
+        return exclusive_cumsum(self._outer(weighted, y))
+
     def _weighted_second(self, weights: Array, dev: Array) -> Array:
         """``sum_k weights[k] * outer(dev[k], dev[k])``: the weighted deviations' second moment."""
         out: Array = np.einsum("k,k...->...", weights, self._outer(dev, dev))
@@ -283,7 +287,7 @@ class _Moments(ABC):
         weighted_y = row_weight[:, None] * y
         cum_w = exclusive_cumsum(row_weight)
         cum_y = exclusive_cumsum(weighted_y)
-        cum_yy = exclusive_cumsum(self._outer(weighted_y, y))
+        cum_yy = self._prefix_outer(weighted_y, y)
         expand = (slice(None),) + (None,) * (cum_yy.ndim - 1)
         n = self.n + cum_w
         sum_y = self.n * shift + cum_y
@@ -429,6 +433,19 @@ class RunningCovariance(_Moments):
     @staticmethod
     def _outer(a: Array, b: Array) -> Array:
         out: Array = a[..., :, None] * b[..., None, :]
+        return out
+
+    def _prefix_outer(self, weighted: Array, y: Array) -> Array:
+        # Co-moments are symmetric: the running sums of the lower triangle's
+        # products (the same products as the whole outer one) fill both halves.
+        # A running sum along the rows costs numpy a chain of dependent additions
+        # per column, so d(d+1)/2 columns instead of d² is most of the saving.
+        rows, d = y.shape
+        lower, upper = np.tril_indices(d)
+        running = exclusive_cumsum(weighted[:, lower] * y[:, upper])
+        out: Array = np.empty((rows, d, d))
+        out[:, lower, upper] = running
+        out[:, upper, lower] = running
         return out
 
     def _weighted_second(self, weights: Array, dev: Array) -> Array:
