@@ -443,9 +443,10 @@ class RunningCovariance(_Moments):
         rows, d = y.shape
         lower, upper = np.tril_indices(d)
         running = exclusive_cumsum(weighted[:, lower] * y[:, upper])
-        out: Array = np.empty((rows, d, d))
-        out[:, lower, upper] = running
-        out[:, upper, lower] = running
+        # Entries (i, j) and (j, i) both read the running sum of the pair.
+        pair = np.empty((d, d), dtype=np.intp)
+        pair[lower, upper] = pair[upper, lower] = np.arange(lower.size)
+        out: Array = np.take(running, pair.reshape(-1), axis=1).reshape(rows, d, d)
         return out
 
     def _weighted_second(self, weights: Array, dev: Array) -> Array:
