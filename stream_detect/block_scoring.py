@@ -17,6 +17,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.clipping import clip_towards_mean
 from stream_detect.detections import Detections
 from stream_detect.explanations import Explainer
 from stream_detect.keyed_models import KeyState
@@ -205,9 +206,8 @@ class BlockScoring:
     def _clipped(self, x: Array, block: ScoreBlock, row: int) -> Array:
         """``x`` pulled towards the mean until its Mahalanobis distance is ``clip_sigma``."""
         assert block.mean is not None
-        mean: Array = np.array(block.mean[row], dtype=np.float64)
-        distance_sq = float(block.distance_sq[row])
-        if not distance_sq > self.clip_sigma**2:
-            return np.array(x, dtype=np.float64)
-        clipped: Array = mean + (self.clip_sigma / math.sqrt(distance_sq)) * (x - mean)
+        one = slice(row, row + 1)
+        clipped: Array = clip_towards_mean(
+            x[None, :], block.mean[one], block.distance_sq[one], self.clip_sigma
+        )[0]
         return clipped

@@ -200,9 +200,7 @@ class KeyedArrays(Mapping[str, KeyState]):
 
     def _new_slot(self, key: str) -> int:
         """A slot for ``key``, which has none, while the map has room."""
-        if not self._free:
-            self._grow()
-        slot = self._free.pop()
+        (slot,) = self._take_free(1)
         self._slots[key] = slot
         self._fresh.append(slot)
         return slot

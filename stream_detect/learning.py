@@ -328,7 +328,7 @@ class LearningPolicy(BlockScoring):
             return X
         assert block.mean is not None
         out = X.copy()
-        # All rows in one go, with the arithmetic BlockScoring._clipped does for one row.
+        # All rows in one go; BlockScoring._clipped clips one row by the same function.
         out[hits] = clip_towards_mean(
             X[hits], block.mean[hits], block.distance_sq[hits], self.clip_sigma
         )
