@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 # The command scores small matrices batch by batch, where BLAS worker threads add CPU
 # time (spinning, waiting) without making a batch faster: one thread unless the user
@@ -37,6 +38,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, as every other error is.
+
+    argparse prints the whole usage before its message; for ``run`` that is
+    dozens of lines above the one that says what is wrong.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Return the argument parser; with ``command``, only that sub-command gets its options.
 
@@ -49,7 +61,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     >>> build_parser("run").parse_args(["run"]).handler.__module__
     'stream_detect.commands.run'
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stream-detect",
         description="Streaming anomaly detection with running Gaussian density models.",
     )

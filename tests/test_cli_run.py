@@ -921,3 +921,22 @@ def test_role_fields_are_never_chosen_as_features() -> None:
     roles = ["--id-field", "id", "--timestamp-field", "when", "--key-field", "host"]
     _, summary = ok(cli(*roles, input=jsonl(events)))
     assert summary["features"] == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["run", "--key-field"], "stream-detect run: error: argument --key-field: expected one"),
+        (["run", "--no-such-flag"], "stream-detect: error: unrecognized arguments: --no-such"),
+        (["no-such-command"], "stream-detect: error: argument COMMAND: invalid choice"),
+        ([], "stream-detect: error: the following arguments are required: COMMAND"),
+    ],
+)
+def test_a_malformed_command_line_is_one_line_and_status_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(says) and "--help)" in err
