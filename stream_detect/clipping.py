@@ -26,8 +26,15 @@ Array = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 BoolArray = NDArray[np.bool_]
 
-#: Rounds of :func:`refine_clipped`: each one makes the guess about n times closer.
-_ROUNDS = 6
+#: Most rounds of :func:`refine_clipped`: each one makes the guess a hundred or
+#: more times closer (fewer when a block clips many rows of a model that has
+#: learned few), and a round costs a small share of the pass it may save.
+_MAX_ROUNDS = 16
+#: A round that moves no clipped value by more than this share of its feature's
+#: scale (|mean| + σ) ends the refinement: the guess is then far inside the
+#: tolerance a pass checks it to (``teaching.CLIP_TOLERANCE``), and rounding
+#: keeps the last bits moving.
+_SETTLED = 1e-14
 
 
 def clip_towards_mean(X: Array, mean: Array, distance_sq: Array, clip_sigma: float) -> Array:
@@ -107,7 +114,7 @@ def refine_clipped(
     if full:
         # sum_c w_c old_c old_cᵀ per clipped row, as one batched matrix product.
         old_square = np.matmul(weighted_old.transpose(0, 2, 1), old)
-    for _ in range(_ROUNDS):
+    for _ in range(_MAX_ROUNDS):
         new = taught[changed][None, :, :] - before_mean
         weighted_new = new_weight * new
         shift = np.sum(weighted_new - weighted_old, axis=1)
@@ -122,13 +129,16 @@ def refine_clipped(
                 fixed_second / safe_n[..., None], fixed_mean, variance_floor, relative_floor
             )
             distance_sq, _ = full_distance(X[clipped], fixed_mean, cov)
+            variance = np.diagonal(cov, 0, 1, 2)
         else:
             square = np.sum(weighted_new * new - weighted_old * old, axis=1)
             fixed_second = np.maximum(second + square - shift * shift / safe_n, 0.0)
             var = floor_variance(fixed_second / safe_n, fixed_mean, variance_floor, relative_floor)
             distance_sq = np.sum(np.square(X[clipped] - fixed_mean) / var, axis=1)
+            variance = var
         guess = clip_towards_mean(X[clipped], fixed_mean, distance_sq, clip_sigma)
-        if np.array_equal(guess, taught[clipped]):
-            break
+        moved = np.abs(guess - taught[clipped])
         taught[clipped] = guess
+        if np.all(moved <= _SETTLED * (np.abs(fixed_mean) + np.sqrt(variance))):
+            break
     return taught

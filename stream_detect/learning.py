@@ -42,6 +42,7 @@ from stream_detect.block_scoring import BlockScoring
 from stream_detect.clipping import clip_towards_mean, refine_clipped
 from stream_detect.detections import Detections
 from stream_detect.explanations import Explainer
+from stream_detect.first_plan import first_plan
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyState
 from stream_detect.model_interface import Model, ScoreBlock, ScoreRule
@@ -159,8 +160,7 @@ class LearningPolicy(BlockScoring):
             return
         before = list(state.pending)
         run = RunState(state.run_length, [-1 - k for k in range(len(before))])
-        plan = TeachingPlan.as_is(learnable, run)
-        values = group
+        plan, values = first_plan(self, state, group, learnable, run, threshold)
         begin, passes = 0, 0
         while begin < rows.size:
             if passes == _MAX_PASSES:

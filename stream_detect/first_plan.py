@@ -1,0 +1,151 @@
+"""The plan a block is first scored under: its alerts foreseen from the model as the block starts.
+
+Scoring a block needs its teaching plan and the plan needs the scores (see
+:mod:`stream_detect.teaching`). Guessing that every row teaches itself costs
+a second pass over any block with an alert: the first pass finds the alerts,
+the second scores the rows after them under the clipped vectors they teach.
+With the default tail rule the alerts can be foreseen for a few whole-block
+numpy calls, without the pass: a row can only alert if the cheap bound on its
+tail (:meth:`~stream_detect.prior.DeferredTails.in_doubt`) reaches the
+threshold, and the model moves little within a block, so the rows in doubt
+against the model as the block starts are, as a rule, the block's alerts.
+Their clipped vectors are then found as :mod:`stream_detect.clipping` finds
+them after a pass, from the statistics each would be scored against if every
+row taught itself, summed for those rows alone.
+
+This is only a guess, checked as every plan is: the first pass scores the
+block under it and keeps the rows up to the first that it got wrong, so the
+results are those of any other first plan. A wrong guess costs the pass it
+would have saved. Anything the guess does not cover (another rule, a
+half-life, a full covariance, directions, a deviation accepted within the
+block) starts from the plan in which every row teaches itself.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.block_scoring import BlockScoring
+from stream_detect.clipping import refine_clipped
+from stream_detect.gaussian_model import GaussianModel
+from stream_detect.keyed_models import KeyState
+from stream_detect.prior import DeferredTails
+from stream_detect.stats import Prefix, exclusive_cumsum
+from stream_detect.teaching import RunState, TeachingPlan, plan_teaching
+
+__all__ = ["first_plan"]
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.intp]
+
+
+def first_plan(
+    policy: BlockScoring,
+    state: KeyState,
+    group: Array,
+    learnable: BoolArray,
+    run: RunState,
+    threshold: float,
+) -> tuple[TeachingPlan, Array]:
+    """The plan to score ``group`` under first, and the vectors its rows teach.
+
+    ``state`` is the key's model and policy state before the block, ``run``
+    the policy's state, ``threshold`` the log ε alerts are decided against.
+    Falls back to :meth:`TeachingPlan.as_is` with ``group`` itself wherever
+    the alerts cannot be foreseen cheaply (see the module docstring).
+
+    >>> from stream_detect.learning import LearningPolicy
+    >>> from stream_detect.models import build_model
+    >>> from stream_detect.settings import DetectorSettings
+    >>> policy = LearningPolicy(DetectorSettings(), min_samples=3, rule="tail")
+    >>> from stream_detect.prior import NormalInverseGammaPrior
+    >>> state = KeyState(build_model("diagonal", ("x",), prior=NormalInverseGammaPrior()))
+    >>> state.model.learn(np.array([[0.0], [1.0]] * 5)); state.learned = 10
+    >>> X = np.array([[0.4], [50.0], [0.6]])
+    >>> plan, values = first_plan(policy, state, X, np.ones(3, bool), RunState(), -13.8)
+    >>> plan.clipped.tolist(), round(float(values[1, 0]), 6)
+    ([False, True, False], 3.356493)
+    """
+    as_is = TeachingPlan.as_is(learnable, run), group
+    model = state.model
+    if not (
+        policy.rule == "tail"
+        and policy.flagged in ("clip", "exclude")
+        and threshold > -math.inf
+        and isinstance(model, GaussianModel)
+        and model.prior is not None
+        and not model.full
+        and model.direction is None
+        and model.stats.decay == 1.0
+        and model.stats.n > 0
+    ):
+        return as_is
+    alert = _foreseen_alerts(model, group, threshold)
+    learned_before = state.learned + exclusive_cumsum(learnable.astype(np.int64))
+    alert &= learned_before >= policy.min_samples
+    if not alert.any():
+        return as_is
+    plan = plan_teaching(
+        run, alert, learnable, flagged=policy.flagged, accept_after=policy.accept_after
+    )
+    if plan.accepted:
+        return as_is
+    clipped = np.flatnonzero(plan.clipped)
+    if not clipped.size:
+        return plan, group
+    n, mean, second = _statistics_taught_as_is(model, group, learnable, clipped)
+    changed = np.flatnonzero((learnable != plan.learned) | plan.clipped)
+    values = refine_clipped(
+        group,
+        group,
+        group,
+        learned_before,
+        n,
+        mean,
+        second,
+        changed,
+        clipped,
+        clip_sigma=policy.clip_sigma,
+        decay=1.0,
+        variance_floor=model.variance_floor,
+        relative_floor=model.relative_floor,
+        was_learned=learnable[changed],
+        is_learned=plan.learned[changed],
+    )
+    return plan, values
+
+
+def _foreseen_alerts(model: GaussianModel, X: Array, threshold: float) -> BoolArray:
+    """The rows whose tail bound, against the model as it stands, may reach ``threshold``."""
+    assert model.prior is not None
+    stats = model.stats
+    now = Prefix(np.array([stats.n]), stats.mean[None, :], stats.second[None, :])
+    location, scale, dof = model.prior.predictive(now)
+    tails = DeferredTails((X - location) / scale, dof, np.zeros(X.shape[0], bool))
+    alert = np.zeros(X.shape[0], bool)
+    alert[tails.in_doubt(threshold)] = True
+    return alert
+
+
+def _statistics_taught_as_is(
+    model: GaussianModel, X: Array, learnable: BoolArray, rows: IntArray
+) -> tuple[Array, Array, Array]:
+    """Count, mean and m2 just before each of ``rows`` if every learnable row taught itself.
+
+    Summed about the model's mean, where what it learned before sums to zero,
+    as a pass sums them (see :meth:`stream_detect.stats.RunningMoments.prequential`).
+    """
+    stats = model.stats
+    weight = learnable.astype(np.float64)
+    y = X - stats.mean
+    weighted = weight[:, None] * y
+    count = stats.n + exclusive_cumsum(weight)[rows]
+    sum_y = exclusive_cumsum(weighted)[rows]
+    sum_yy = exclusive_cumsum(weighted * y)[rows]
+    mean: Array = stats.mean + sum_y / count[:, None]
+    second: Array = np.maximum(stats.second + sum_yy - sum_y * (sum_y / count[:, None]), 0.0)
+    return count, mean, second
