@@ -12,7 +12,7 @@ The format comes from the extension: ``.csv`` is CSV with a header line;
 any other name is sniffed from its first non-blank line (``{`` means JSON
 lines). Blank lines are skipped.
 
-Labels follow the rule of every command (:mod:`stream_detect.records.fields`):
+Labels follow the rule of every command (:mod:`stream_detect.records.labels`):
 1/true an anomaly, 0/false normal, an empty cell, null or an absent field
 unlabelled, which any row may be (``-1`` in ``y``). ``y`` is None when no row
 has a label. The label field is never a feature.
@@ -48,7 +48,7 @@ from stream_detect.formats import format_for_path
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
 from stream_detect.records.csv_rows import split_csv
-from stream_detect.records.fields import NUMBER_TYPES, reads_as_finite_number
+from stream_detect.records.feature_values import NUMBER_TYPES, reads_as_finite_number
 from stream_detect.sources.base import RawBatch
 
 __all__ = [

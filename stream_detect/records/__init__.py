@@ -10,8 +10,14 @@ position and a sentence saying what is wrong with which field.
 The modules, one concept each:
 
 * :mod:`~stream_detect.records.batch`: the decoded batch types;
-* :mod:`~stream_detect.records.fields`: the field rules (a number, a label, a
-  key, an id, in a JSON value or a CSV cell) and their reasons;
+* the field rules, each for a JSON value and a CSV cell, which both formats,
+  both paths and the table loader read fields through, so each rule is said
+  once: :mod:`~stream_detect.records.feature_values` (a feature is a finite
+  number), :mod:`~stream_detect.records.labels` (what a label is) and
+  :mod:`~stream_detect.records.keys_and_ids` (a key or an id as text);
+* :mod:`~stream_detect.records.size_limits`: how long a record, a key or an id
+  may be, and :mod:`~stream_detect.records.reject`: a refused record and how
+  its reason names a value;
 * :mod:`~stream_detect.records.json_lines` and :mod:`~stream_detect.records.csv_rows`:
   the two formats;
 * :mod:`~stream_detect.records.typed_lines`: the msgspec bulk path for JSON lines,

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from stream_detect.records.batch import Decoded
-from stream_detect.records.fields import any_oversize, any_too_long
 from stream_detect.records.lazy_records import LazyRecords
 from stream_detect.records.record_by_record import DecodeSettings
 from stream_detect.records.record_format import Record, RecordFormat
+from stream_detect.records.size_limits import any_oversize, any_too_long
 
 if TYPE_CHECKING:
     from stream_detect.records.typed_lines import TypedLines

@@ -17,19 +17,18 @@ from typing import Any
 
 from stream_detect.errors import InputError
 from stream_detect.records.batch import FloatMatrix
-from stream_detect.records.fields import (
-    CELL_LABELS,
-    Reject,
-    cell_key,
-    cell_label,
+from stream_detect.records.feature_values import (
     cell_number,
     cell_numbers,
-    oversize_reason,
     parses_as_float,
     picked_flat,
 )
+from stream_detect.records.keys_and_ids import cell_key
+from stream_detect.records.labels import CELL_LABELS, cell_label
 from stream_detect.records.lazy_records import LazyRecords
+from stream_detect.records.reject import Reject
 from stream_detect.records.roles import FieldRoles
+from stream_detect.records.size_limits import oversize_reason
 
 __all__ = ["CsvRows", "split_csv"]
 

@@ -9,7 +9,8 @@ records) when the bulk path meets a problem. Both paths, for both formats,
 are written once; what differs between JSON lines and CSV is in
 :mod:`~stream_detect.records.json_lines` and
 :mod:`~stream_detect.records.csv_rows`, the field rules in
-:mod:`~stream_detect.records.fields`.
+:mod:`~stream_detect.records.feature_values`, :mod:`~stream_detect.records.labels`
+and :mod:`~stream_detect.records.keys_and_ids`.
 
 Inferred features leave out a field that only rises over the first batch (a
 counter, an epoch timestamp): it would make every later event an anomaly.

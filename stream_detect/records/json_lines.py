@@ -12,19 +12,10 @@ from typing import Any
 
 import orjson
 
-from stream_detect.records.fields import (
-    JSON_LABELS,
-    NUMBER_TYPES,
-    Reject,
-    json_id,
-    json_key,
-    json_kind,
-    json_label,
-    json_number,
-    optional_texts,
-    picked_flat,
-    texts,
-)
+from stream_detect.records.feature_values import NUMBER_TYPES, json_number, picked_flat
+from stream_detect.records.keys_and_ids import json_id, json_key, optional_texts, texts
+from stream_detect.records.labels import JSON_LABELS, json_label
+from stream_detect.records.reject import Reject, json_kind
 from stream_detect.records.roles import FieldRoles
 
 __all__ = ["JsonLines"]
@@ -42,7 +33,7 @@ class JsonLines:
     >>> fmt.parse(b"[1, 2]")
     Traceback (most recent call last):
     ...
-    stream_detect.records.fields.Reject: expected a JSON object, got an array
+    stream_detect.records.reject.Reject: expected a JSON object, got an array
     """
 
     name = "json"

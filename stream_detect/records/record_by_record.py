@@ -5,8 +5,9 @@ This is the authority on what a good record is: the bulk paths
 the same values, and hand a batch over to it at their first doubt. It never
 raises for a bad record: every payload ends up a good row, a blank line, or a
 :class:`~stream_detect.records.batch.BadRecord` with its position and a
-sentence naming the field and the problem (the sentences come from
-:mod:`~stream_detect.records.fields` and the formats' readers).
+sentence naming the field and the problem (the sentences come from the
+field rules, the size limits of :mod:`~stream_detect.records.size_limits`
+and the formats' readers).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from stream_detect.records.batch import BadRecord, Decoded
-from stream_detect.records.fields import Reject, oversize_reason, too_long_reason
 from stream_detect.records.record_format import Record, RecordFormat
+from stream_detect.records.reject import Reject
 from stream_detect.records.roles import FieldRoles
+from stream_detect.records.size_limits import oversize_reason, too_long_reason
 
 __all__ = ["DecodeSettings", "decode_each", "infer_features"]
 

@@ -5,7 +5,7 @@ through (:class:`~stream_detect.records.json_lines.JsonLines` and
 :class:`~stream_detect.records.csv_rows.CsvRows` are the two formats), so
 each path is written once for both. Every ``all_*`` method reads a whole
 batch and returns None at the first doubt; the methods for one record raise
-:class:`~stream_detect.records.fields.Reject` saying what is wrong.
+:class:`~stream_detect.records.reject.Reject` saying what is wrong.
 
 :class:`StreamStart` keeps what a stream's first non-blank line decides:
 its format, for a stream read with ``"auto"`` (:func:`sniff_format`; a

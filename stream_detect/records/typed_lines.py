@@ -48,7 +48,8 @@ import numpy as np
 import orjson
 
 from stream_detect.records.batch import FloatMatrix, LabelArray
-from stream_detect.records.fields import JSON_LABELS, optional_texts, texts
+from stream_detect.records.keys_and_ids import optional_texts, texts
+from stream_detect.records.labels import JSON_LABELS
 from stream_detect.records.roles import FieldRoles
 
 __all__ = ["MAX_OTHER_FIELDS", "Columns", "TypedLines"]

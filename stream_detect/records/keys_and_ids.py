@@ -1,0 +1,86 @@
+"""Keys and ids as text, from a JSON value or a CSV cell.
+
+A key picks the event's model, so every event needs one; an id is optional.
+A JSON string is taken as it is, a number or a boolean as JSON writes it, an
+array or an object is refused (:func:`json_key`, :func:`json_id`); a CSV cell
+is its own text (:func:`cell_key`). :func:`texts` and :func:`optional_texts`
+read a batch's keys and ids in bulk, the same way. How long a key or id may
+be: :mod:`~stream_detect.records.size_limits`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from stream_detect.records.reject import Reject, json_kind
+
+__all__ = ["cell_key", "json_id", "json_key", "optional_texts", "texts"]
+
+_SCALAR_TYPES: Final = frozenset({str, int, float, bool})
+
+
+def _scalar_text(value: str | int | float | bool) -> str:
+    """Text of a key or id: strings as they are, numbers and booleans as JSON writes them."""
+    return value if type(value) is str else orjson.dumps(value).decode("utf-8")
+
+
+def json_key(event: dict[str, Any], name: str) -> str:
+    """The key of a JSON event as text; every event needs one.
+
+    >>> json_key({"host": 7}, "host")
+    '7'
+    """
+    value = event.get(name)
+    if value is None:
+        state = "null" if name in event else "missing"
+        raise Reject(f"key field {name!r} is {state}; every event needs a key")
+    if type(value) not in _SCALAR_TYPES:
+        raise Reject(f"key field {name!r} is {json_kind(value)}; expected a string or a number")
+    return _scalar_text(value)
+
+
+def json_id(event: dict[str, Any], name: str) -> str | None:
+    """The id of a JSON event as text, None when it has none.
+
+    >>> json_id({"id": 3}, "id"), json_id({}, "id")
+    ('3', None)
+    """
+    value = event.get(name)
+    if value is None:
+        return None
+    if type(value) not in _SCALAR_TYPES:
+        raise Reject(f"id field {name!r} is {json_kind(value)}; expected a string or a number")
+    return _scalar_text(value)
+
+
+def texts(values: list[Any]) -> list[str] | None:
+    """Keys as text in bulk, as :func:`json_key` reads them, or None at the first doubt."""
+    kinds = set(map(type, values))
+    if kinds <= {str}:
+        return values
+    if kinds <= _SCALAR_TYPES:
+        return list(map(_scalar_text, values))
+    return None
+
+
+def optional_texts(values: list[Any]) -> list[str | None] | None:
+    """Ids as text in bulk, as :func:`json_id` reads them, or None at the first doubt."""
+    kinds = set(map(type, values))
+    if kinds <= {str, type(None)}:
+        return values
+    if kinds <= _SCALAR_TYPES | {type(None)}:
+        return [None if value is None else _scalar_text(value) for value in values]
+    return None
+
+
+def cell_key(cell: str, name: str) -> str:
+    """The key in a CSV cell; every event needs one.
+
+    >>> cell_key("a", "host")
+    'a'
+    """
+    if not cell:
+        raise Reject(f"key field {name!r} is empty")
+    return cell
