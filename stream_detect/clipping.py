@@ -101,29 +101,27 @@ def refine_clipped(
         changed[None, :] < clipped[:, None],
         decay ** (learned_before[clipped][:, None] - learned_before[changed][None, :] - 1.0),
         0.0,
-    )[..., None]
-    old_weight = weight if was_learned is None else weight * was_learned[None, :, None]
-    new_weight = weight if is_learned is None else weight * is_learned[None, :, None]
-    # Sums of deviations from the mean the pass saw: the rows it learned then
-    # sum to zero there, so the corrected sets' sums are what changed.
-    fixed_n = n + np.sum(new_weight - old_weight, axis=(1, 2))
+    )
+    old_weight = weight if was_learned is None else weight * was_learned[None, :]
+    new_weight = weight if is_learned is None else weight * is_learned[None, :]
+    fixed_n = n + np.sum(new_weight - old_weight, axis=1)
     safe_n = np.where(fixed_n > 0, fixed_n, 1.0)[:, None]
-    before_mean = mean[:, None, :]
-    old = used[changed][None, :, :] - before_mean
-    weighted_old = old_weight * old
-    if full:
-        # sum_c w_c old_c old_cᵀ per clipped row, as one batched matrix product.
-        old_square = np.matmul(weighted_old.transpose(0, 2, 1), old)
+    # Sums of deviations from the mean each clipped row saw: the rows learned
+    # then sum to zero there, so the corrected sets' sums are what changed.
+    # Each is a weighted sum over the changed rows, taken as matrix products of
+    # the rows about one point near them all (so no digits cancel), moved to
+    # each clipped row's mean after: sum w (v - m) = W v - (sum w) m, and the
+    # same for the squares.
+    point = mean[0]
+    offset = mean - point
+    old = _Sums(old_weight, used[changed] - point, offset, full)
     for _ in range(_MAX_ROUNDS):
-        new = taught[changed][None, :, :] - before_mean
-        weighted_new = new_weight * new
-        shift = np.sum(weighted_new - weighted_old, axis=1)
+        new = _Sums(new_weight, taught[changed] - point, offset, full)
+        shift = new.first - old.first
         fixed_mean = mean + shift / safe_n
         if full:
-            # The same replacement in the co-moment matrices: sum w (new newᵀ - old oldᵀ).
-            square = np.matmul(weighted_new.transpose(0, 2, 1), new) - old_square
             fixed_second = (
-                second + square - shift[:, :, None] * shift[:, None, :] / safe_n[..., None]
+                second + (new.second - old.second) - _outer(shift, shift) / safe_n[..., None]
             )
             cov = floor_covariance(
                 fixed_second / safe_n[..., None], fixed_mean, variance_floor, relative_floor
@@ -131,8 +129,9 @@ def refine_clipped(
             distance_sq, _ = full_distance(X[clipped], fixed_mean, cov)
             variance = np.diagonal(cov, 0, 1, 2)
         else:
-            square = np.sum(weighted_new * new - weighted_old * old, axis=1)
-            fixed_second = np.maximum(second + square - shift * shift / safe_n, 0.0)
+            fixed_second = np.maximum(
+                second + (new.second - old.second) - shift * shift / safe_n, 0.0
+            )
             var = floor_variance(fixed_second / safe_n, fixed_mean, variance_floor, relative_floor)
             distance_sq = np.sum(np.square(X[clipped] - fixed_mean) / var, axis=1)
             variance = var
@@ -142,3 +141,39 @@ def refine_clipped(
         if np.all(moved <= _SETTLED * (np.abs(fixed_mean) + np.sqrt(variance))):
             break
     return taught
+
+
+def _outer(a: Array, b: Array) -> Array:
+    """Row-wise outer products: ``(k, d)`` and ``(k, d)`` to ``(k, d, d)``."""
+    out: Array = a[:, :, None] * b[:, None, :]
+    return out
+
+
+class _Sums:
+    """Weighted sums of vectors' deviations from each clipped row's mean.
+
+    ``weight`` (k, c) weighs the ``c`` vectors ``values`` (given about a
+    common point) for each of the ``k`` clipped rows, whose means sit at
+    ``offset`` (k, d) from that point. ``first`` (k, d) is
+    ``sum_c w (v_c - m_k)``; ``second`` the sum of their squares (k, d), or of
+    their outer products (k, d, d) when ``full``.
+    """
+
+    def __init__(self, weight: Array, values: Array, offset: Array, full: bool) -> None:
+        total = weight.sum(axis=1)[:, None]
+        linear = weight @ values
+        self.first: Array = linear - total * offset
+        if full:
+            d = values.shape[1]
+            squares = (weight @ _outer(values, values).reshape(-1, d * d)).reshape(-1, d, d)
+            cross = _outer(linear, offset)
+            self.second: Array = (
+                squares
+                - cross
+                - cross.transpose(0, 2, 1)
+                + total[..., None] * _outer(offset, offset)
+            )
+        else:
+            self.second = (
+                weight @ np.square(values) - 2.0 * offset * linear + total * np.square(offset)
+            )
