@@ -10,15 +10,19 @@ event; the decoder parses an event's own fields later, only if it is written
 Like the other bulk path, this one may only accept what the record-by-record
 path accepts, with the same values; it gives up (returns None) at any doubt:
 
-* The common batch, lines that each start with ``{``, end with ``}`` and
-  hold no newline, is joined with newlines and read by msgspec's
-  ``decode_lines``. No object can reach from one line into the next: a JSON
-  string cannot hold a raw newline, so every ``}`` ending a line is outside
-  a string, and a ``{`` may follow it only where an object ended at the top
-  level. A line holding more than one object shows as a count that does not
-  match. Any other batch is joined as ``[[line],[line],...]`` with a
-  newline in each separator, for the same reasons plus one: an object of
-  scalars cannot hold a ``]``.
+* The common batch, lines that each start with ``{`` and end with ``}``, is
+  joined with newlines and read by msgspec's ``decode_lines`` (which reads
+  JSON values separated by any whitespace). No object can reach from one
+  line into the next: a JSON string cannot hold a raw newline, so the ``}``
+  ending a line, just before a joining newline, is outside any string, and
+  a ``{`` may follow it only where an object ended at the top level. So each
+  line holds whole objects, at least one, and a line holding more than one
+  shows as more objects than lines. The braces are looked up where the
+  lines' lengths put them, not searched for: a newline inside a line (one
+  object, or two, on either side of it) cannot move a boundary. Any other
+  batch is joined as ``[[line],[line],...]`` with a newline in each
+  separator, for the same reasons plus one: an object of scalars cannot hold
+  a ``]``.
 * Every field of an event must have a type: msgspec skips unknown fields
   without checking their UTF-8 or whether their numbers overflow, which
   orjson refuses. Fields beyond the features and roles are learned from the
@@ -67,7 +71,8 @@ _OPEN: Final = b"[["
 _SEPARATOR: Final = b"]\n,["
 _CLOSE: Final = b"]]"
 _NEWLINE: Final = b"\n"
-_OBJECT_PER_LINE: Final = b"}\n{"
+_OPEN_BRACE: Final = ord("{")
+_CLOSE_BRACE: Final = ord("}")
 _first = operator.itemgetter(0)
 _label = operator.attrgetter("label")
 
@@ -168,12 +173,7 @@ class TypedLines:
         """One typed struct per line, or None if the batch does not decode line for line."""
         n = len(payloads)
         joined = _NEWLINE.join(payloads)
-        one_per_line = (
-            joined[:1] == b"{"
-            and joined[-1:] == b"}"
-            and joined.count(_NEWLINE) == n - 1
-            and joined.count(_OBJECT_PER_LINE) == n - 1
-        )
+        one_per_line = _braced(joined, payloads)
         if not one_per_line:
             joined = _OPEN + _SEPARATOR.join(payloads) + _CLOSE
         try:
@@ -257,3 +257,20 @@ class TypedLines:
         self._decoder = msgspec.json.Decoder(list[tuple[event]])  # type: ignore[valid-type]
         self._line_decoder = msgspec.json.Decoder(event)
         self.other_fields = others
+
+
+def _braced(joined: bytes, payloads: list[bytes]) -> bool:
+    """True if each payload starts with ``{`` and ends with ``}``; ``joined``: them, newline-joined.
+
+    >>> lines = [b'{"a": 1}', b'{"b": 2}']
+    >>> _braced(b"\\n".join(lines), lines), _braced(b"{}\\n", [b"{}", b""])
+    (True, False)
+    """
+    lengths = np.fromiter(map(len, payloads), np.intp, len(payloads))
+    if not lengths.all():
+        return False
+    ends = np.cumsum(lengths + 1) - 2
+    text = np.frombuffer(joined, np.uint8)
+    return bool(
+        np.all(text[ends] == _CLOSE_BRACE) and np.all(text[ends - lengths + 1] == _OPEN_BRACE)
+    )
