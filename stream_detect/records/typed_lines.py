@@ -42,9 +42,7 @@ next tries wait longer and longer: 1, 3, 7 ... up to 63 batches.
 
 from __future__ import annotations
 
-import itertools
 import operator
-from collections.abc import Callable
 from typing import Annotated, Any, Final, NamedTuple
 
 import msgspec
@@ -111,9 +109,7 @@ class TypedLines:
         self._decoder: msgspec.json.Decoder[list[tuple[Any]]] | None = None
         self._line_decoder: msgspec.json.Decoder[Any] | None = None
         self._usable = bool(features)
-        self._values: Callable[[Any], Any] = (
-            operator.attrgetter(*(f"v{j}" for j in range(len(features)))) if features else tuple
-        )
+        self._columns = [operator.attrgetter(f"v{j}") for j in range(len(features))]
         self._failures = 0
         self._wait = 0
         self._build(())
@@ -143,10 +139,11 @@ class TypedLines:
         if events is None:
             return None
         n = len(payloads)
-        d = len(self.features)
-        rows = map(self._values, events)
-        flat = rows if d == 1 else itertools.chain.from_iterable(rows)
-        values = np.fromiter(flat, np.float64, n * d).reshape(n, d)
+        # A column at a time: one attribute per call, no tuple per event to flatten.
+        by_feature = np.empty((len(self._columns), n))
+        for j, column in enumerate(self._columns):
+            by_feature[j] = np.fromiter(map(column, events), np.float64, n)
+        values = np.ascontiguousarray(by_feature.T)
         roles = self.roles
         written = [] if roles.label_field is None else list(map(_label, events))
         if written.count(None) == len(written):  # no label at all, the common case
