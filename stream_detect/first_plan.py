@@ -140,12 +140,32 @@ def _statistics_taught_as_is(
     as a pass sums them (see :meth:`stream_detect.stats.RunningMoments.prequential`).
     """
     stats = model.stats
-    weight = learnable.astype(np.float64)
     y = X - stats.mean
+    weight = learnable.astype(np.float64)
     weighted = weight[:, None] * y
-    count = stats.n + exclusive_cumsum(weight)[rows]
-    sum_y = exclusive_cumsum(weighted)[rows]
-    sum_yy = exclusive_cumsum(weighted * y)[rows]
+    count = stats.n + _sums_before(weight, rows)
+    sum_y = _sums_before(weighted, rows)
+    sum_yy = _sums_before(weighted * y, rows)
     mean: Array = stats.mean + sum_y / count[:, None]
     second: Array = np.maximum(stats.second + sum_yy - sum_y * (sum_y / count[:, None]), 0.0)
     return count, mean, second
+
+
+def _sums_before(values: Array, stops: IntArray) -> Array:
+    """``values[:stop].sum(axis=0)`` for each of ``stops`` (ascending), in one pass.
+
+    Only the k sums are formed (np.add.reduceat between consecutive stops,
+    accumulated), not a prefix sum per row.
+
+    >>> _sums_before(np.arange(6.0), np.array([0, 2, 6])).tolist()
+    [0.0, 1.0, 15.0]
+    """
+    last = int(stops[-1])
+    if last == 0:
+        return np.zeros((stops.size, *values.shape[1:]))
+    starts = np.concatenate(([0], stops[:-1]))
+    pieces = np.add.reduceat(values[:last], starts, axis=0)
+    # reduceat gives the element at a start for an empty piece, which sums to 0.
+    pieces[np.append(starts[1:] == starts[:-1], False)] = 0.0
+    out: Array = np.cumsum(pieces, axis=0)
+    return out

@@ -128,3 +128,26 @@ def test_in_doubt_keeps_every_row_whose_exact_tail_is_below_the_threshold() -> N
         doubt[tails.in_doubt(threshold)] = True
         assert not np.any(~doubt & (exact < threshold))
         assert doubt.mean() < 0.6 or threshold > -5
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(1, 200),
+    d=st.integers(1, 16),
+    spread=st.sampled_from([0.1, 1.0, 5.0, 40.0]),
+    odd=st.sampled_from([None, np.nan, np.inf]),
+    threshold=st.sampled_from([-np.inf, -1e3, -40.0, -13.8, -2.0, -1e-12, 0.0]),
+)
+def test_in_doubt_is_exactly_the_rows_whose_bound_reaches_the_threshold(
+    seed: int, rows: int, d: int, spread: float, odd: float | None, threshold: float
+) -> None:
+    """The coarse first bound only saves work: the rows are those of the bound itself."""
+    rng = np.random.default_rng(seed)
+    t = rng.standard_t(3, size=(rows, d)) * spread
+    if odd is not None:
+        t[rng.random((rows, d)) < 0.05] = odd
+    tails = DeferredTails(t, np.full(t.shape, 5.0), rng.random(rows) < 0.05)
+    bound = tails._statistic_bound()
+    expected = np.flatnonzero(~(bound < fisher_statistic_at(threshold, 2 * d)))
+    np.testing.assert_array_equal(tails.in_doubt(threshold), expected)
