@@ -282,16 +282,22 @@ class _Moments(ABC):
             log_decay = math.log(self.decay)
             row_weight = w * np.exp(-log_decay * (learned_before + 1.0))
             prior_scale = np.exp(log_decay * learned_before)
-        shift = self.mean - center
-        prior_second = self.second + self._outer(shift, shift) * self.n
-        weighted_y = row_weight[:, None] * y
-        cum_w = exclusive_cumsum(row_weight)
+        every_row_learns = prior_scale is None and bool(learn.all())
+        # Weights of 1 and a shift of 0 (centred on the mean) change nothing: skipped.
+        weighted_y = y if every_row_learns else row_weight[:, None] * y
+        cum_w = (
+            np.arange(rows, dtype=np.float64) if every_row_learns else exclusive_cumsum(row_weight)
+        )
         cum_y = exclusive_cumsum(weighted_y)
         cum_yy = self._prefix_outer(weighted_y, y)
         expand = (slice(None),) + (None,) * (cum_yy.ndim - 1)
         n = self.n + cum_w
-        sum_y = self.n * shift + cum_y
-        sum_yy = prior_second + cum_yy
+        if self.n > 0:
+            sum_y, sum_yy = cum_y, self.second + cum_yy
+        else:
+            shift = self.mean - center
+            sum_y = self.n * shift + cum_y
+            sum_yy = self.second + self._outer(shift, shift) * self.n + cum_yy
         if prior_scale is not None:  # None without a half-life: a scale of 1 changes nothing
             n *= prior_scale
             sum_y *= prior_scale[:, None]
