@@ -60,16 +60,18 @@ class BlockScoring:
         """The scores alerts are decided on (see :meth:`ScoreBlock.decision`)."""
         return block.decision(self.rule)
 
-    def decide(self, block: ScoreBlock, threshold: float) -> Array:
-        """Scores that decide alerts against ``threshold`` exactly, NaN where a bound sufficed.
+    def decide(self, block: ScoreBlock, threshold: float, warm: BoolArray) -> Array:
+        """Scores that decide alerts against ``threshold`` exactly, NaN where none is needed.
 
         Under the tail rule a row whose cheap floor on the prior's tail (see
         :meth:`~stream_detect.prior.DeferredTails.floor`) clears the threshold
-        cannot alert: its exact tail is left for :meth:`written_scores`.
+        cannot alert, nor can a ``warm`` row (its model has learned too little):
+        their exact tails are left for :meth:`written_scores`.
         """
         if self.rule != "tail" or block.deferred is None or block.model_score is not None:
             return self.scores(block)
         doubt = block.deferred.in_doubt(threshold)
+        doubt = doubt[~warm[doubt]]
         score = np.full(block.log_p.shape, np.nan)
         score[doubt] = block.deferred.at(doubt)
         return score
@@ -116,7 +118,7 @@ class BlockScoring:
             learn_here = learnable[begin:end]
             learned_before = state.learned + exclusive_cumsum(learn_here.astype(np.int64))
             warm = learned_before < self.min_samples
-            score = self.decide(block, threshold)
+            score = self.decide(block, threshold, warm)
             alert = ~warm & (score < threshold)
             trigger = self._first_trigger(state, alert, learn_here)
             accepted = (end - begin) if trigger is None else trigger + 1

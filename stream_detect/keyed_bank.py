@@ -164,7 +164,7 @@ class KeyedBank(KeyedArrays):
         )
         warm = learned_before < policy.min_samples
         threshold = -np.inf if log_epsilon is None else log_epsilon
-        score = policy.decide(block, threshold)
+        score = policy.decide(block, threshold, warm)
         alert = ~warm & (score < threshold)
         # A key's scores are right up to its first learnable alert (inclusive): only
         # what that alert teaches is left, and its later rows wait for the next round.

@@ -216,7 +216,7 @@ class LearningPolicy(BlockScoring):
         block = model.prequential_taught(block_rows, taught, taught_mask, slots)
         learned_before = state.learned + exclusive_cumsum(taught_mask.astype(np.int64))[slots]
         warm = learned_before < self.min_samples
-        score = self.decide(block, threshold)
+        score = self.decide(block, threshold, warm)
         alert = ~warm & (score < threshold)
         replan = plan_teaching(
             run,
