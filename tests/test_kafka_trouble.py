@@ -170,3 +170,19 @@ def test_a_secret_is_never_shown_in_an_error() -> None:
         client_options(address, {"sasl_plain_pasword": "hunter2"}, role="consumer")
     assert "hunter2" not in str(caught.value)
     assert "kafka.sasl_plain_pasword" in str(caught.value)
+
+
+def test_an_illegal_topic_name_is_one_config_error(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str]
+) -> None:
+    bootstrap = kafka_broker.bootstrap
+    source = fresh_topic(kafka_broker)
+    produce(bootstrap, source, [b"not json", *events(0, 3)])
+    for flag, topic in (("--sink", "alerts$"), ("--source", "x" * 250), ("--dead-letter", "..")):
+        args = [*RUN, flag, f"kafka://{bootstrap}/{topic}", "--emit", "all"]
+        if flag != "--source":
+            args += ["--source", kafka_uri(bootstrap, source, group="names", until="end")]
+        done = subprocess.run(args, capture_output=True, cwd=REPO, timeout=TIMEOUT_S)
+        lines = done.stderr.decode().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, lines
+        assert flag in lines[0] and "topic names" in lines[0]
