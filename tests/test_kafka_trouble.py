@@ -186,3 +186,36 @@ def test_an_illegal_topic_name_is_one_config_error(
         lines = done.stderr.decode().splitlines()
         assert done.returncode == 2 and len(lines) == 1, lines
         assert flag in lines[0] and "topic names" in lines[0]
+
+
+def test_a_result_larger_than_the_producer_allows_is_one_line_and_loses_nothing(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], detector_log: Path
+) -> None:
+    bootstrap = kafka_broker.bootstrap
+    source, sink = fresh_topic(kafka_broker), fresh_topic(kafka_broker)
+    # Under the input's line limit (1 MiB); its result, with the scores, is over the
+    # producer's default max_request_size (1 MiB).
+    big = {"id": 3, "x": 1.0, "pad": "a" * (1_048_576 - 100)}
+    produce(
+        bootstrap,
+        source,
+        [*events(0, 3), big, *events(4, 3)],
+        options={"message.max.bytes": 4_000_000},
+    )
+
+    def run(sink_uri: str) -> subprocess.CompletedProcess[bytes]:
+        args = ["--source", kafka_uri(bootstrap, source, group="big", until="end")]
+        args += ["--sink", sink_uri, "--emit", "all"]
+        return subprocess.run([*RUN, *args], capture_output=True, cwd=REPO, timeout=TIMEOUT_S)
+
+    refused = run(kafka_uri(bootstrap, sink))
+    stderr = refused.stderr.decode()
+    assert refused.returncode == 2 and "Traceback" not in stderr, stderr[-3000:]
+    assert "max_request_size" in stderr.splitlines()[-1]
+    # Nothing was committed past the refused batch: a run allowed larger records writes it.
+    allowed = run(kafka_uri(bootstrap, sink, max_request_size="4000000"))
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    reader = TopicReader(bootstrap, sink)
+    results = reader.until(lambda records: {r["id"] for r in records} >= set(range(7)))
+    reader.close()
+    assert len(next(r for r in results if r["id"] == 3)["pad"]) == len(big["pad"])

@@ -100,7 +100,16 @@ class KafkaSink(Sink):
             key = record.get("key")
             encoded_key = None if key is None else str(key).encode()
             value = encode_json_line(record)[:-1]
-            future = self._producer.send(self.topic, value=value, key=encoded_key)
+            try:
+                future = self._producer.send(self.topic, value=value, key=encoded_key)
+            except kafka_errors.MessageSizeTooLargeError as exc:
+                # Sending it again cannot help, and skipping it would lose a result.
+                raise OutputError(
+                    self.uri,
+                    f"a record of {len(value)} bytes is larger than the producer allows "
+                    "(raise max_request_size in the [kafka] table, and the topic's "
+                    "max.message.bytes with it)",
+                ) from exc
             self._unacknowledged.append((encoded_key, value, future))
 
     def flush(self) -> None:
