@@ -219,3 +219,45 @@ def test_a_result_larger_than_the_producer_allows_is_one_line_and_loses_nothing(
     results = reader.until(lambda records: {r["id"] for r in records} >= set(range(7)))
     reader.close()
     assert len(next(r for r in results if r["id"] == 3)["pad"]) == len(big["pad"])
+
+
+def test_a_broker_restarted_without_its_state_is_written_to_again(
+    own_kafka_broker: EmbeddedBroker, detector_log: Path
+) -> None:
+    # The embedded broker keeps nothing over a restart: the producer's id, its
+    # topics and the group's offsets are gone, as after a long quiet spell the
+    # producer's id is on a real broker.
+    broker = own_kafka_broker
+    broker.create_topic("events", 1)
+    broker.create_topic("results", 1)
+    produce(broker.bootstrap, "events", events(0, 20))
+    proc = start_detector(
+        detector_log,
+        kafka_uri(broker.bootstrap, "events", group="restart"),
+        kafka_uri(broker.bootstrap, "results"),
+    )
+    try:
+        reader = TopicReader(broker.bootstrap, "results")
+        reader.until(lambda records: len(records) >= 20, timeout_s=TIMEOUT_S)
+        reader.close()
+        assert broker.process is not None
+        broker.process.kill()
+        broker.process.wait()
+        broker.process = None
+        broker.start()
+        broker.create_topic("events", 1)
+        broker.create_topic("results", 1)
+        # The new log starts at offset 0 again; the detector's position is 20.
+        produce(broker.bootstrap, "events", events(1000, 40))
+        reader = TopicReader(broker.bootstrap, "results")
+        results = reader.until(
+            lambda records: {r["id"] for r in records} >= set(range(1020, 1040)),
+            timeout_s=TIMEOUT_S,
+        )
+        reader.close()
+        assert proc.poll() is None, detector_log.read_text()[-3000:]
+        stop(proc, TIMEOUT_S)
+    finally:
+        kill_if_running(proc)
+    assert "Traceback" not in detector_log.read_text()
+    assert {r["id"] for r in results} >= set(range(1020, 1040))
