@@ -24,10 +24,19 @@ QUICK = "max_poll_interval_ms=3000&session_timeout_ms=6000&heartbeat_interval_ms
 
 
 def produce(
-    bootstrap: str, topic: str, events: list[Any], *, keys: list[str] | None = None
+    bootstrap: str,
+    topic: str,
+    events: list[Any],
+    *,
+    keys: list[str] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> None:
-    """Produce ``events`` (JSON-encoded unless bytes) in order, acknowledged before returning."""
-    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    """Produce ``events`` (JSON-encoded unless bytes) in order, acknowledged before returning.
+
+    ``options`` are more librdkafka producer settings (``message.max.bytes``).
+    """
+    config = {"bootstrap.servers": bootstrap, "linger.ms": 5, **(options or {})}
+    producer = confluent_kafka.Producer(config)
     for i, event in enumerate(events):
         value = event if isinstance(event, bytes) else json.dumps(event).encode()
         producer.produce(topic, value=value, key=None if keys is None else keys[i].encode())

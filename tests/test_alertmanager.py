@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import urllib.request
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +195,64 @@ def test_a_silence_on_an_alert_comes_back_as_a_negative_label(tmp_path: Path) ->
     assert summary.alerts == 1
     # The rejected event now sits in the validation buffer as a normal one.
     assert summary.detector["validation_negative"] == 1
+
+
+class _CutsOffFirstAnswer:
+    """A proxy before Alertmanager that hangs up on its first answer halfway (a crash, a
+    load balancer's reset) and passes every later request through."""
+
+    def __init__(self, alertmanager_url: str) -> None:
+        self.posts = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                proxy.posts += 1
+                if proxy.posts == 1:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    self.wfile.write(b"{")
+                    self.close_connection = True
+                    return
+                request = urllib.request.Request(
+                    alertmanager_url + self.path,
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                    method="POST",
+                )
+                with urllib.request.urlopen(request, timeout=5) as reply:
+                    answer = reply.read()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_answer_cut_off_halfway_is_retried_and_delivery_goes_on(tmp_path: Path) -> None:
+    alertmanager = start_alertmanager(tmp_path / "am")
+    proxy = _CutsOffFirstAnswer(alertmanager.url)
+    sink = AlertmanagerSink(proxy.url, resend_s=600.0, timeout_s=2.0)
+    try:
+        sink.write_batch([{"alert": True, "key": "a", "score": -50.0, "contributions": {"x": 9.0}}])
+        wait_for(lambda: proxy.posts >= 1, "the first post")
+        sink.write_batch([{"alert": True, "key": "b", "score": -60.0, "contributions": {"y": 9.0}}])
+        wait_for(lambda: sink.sent >= 2, "both alerts delivered after the cut-off answer")
+        keys = {alert["labels"]["key"] for alert in ours(alertmanager.url)}
+        assert keys == {"a", "b"}
+    finally:
+        sink.close(wait_s=1.0)
+        proxy.close()
+        alertmanager.stop()

@@ -170,3 +170,94 @@ def test_a_secret_is_never_shown_in_an_error() -> None:
         client_options(address, {"sasl_plain_pasword": "hunter2"}, role="consumer")
     assert "hunter2" not in str(caught.value)
     assert "kafka.sasl_plain_pasword" in str(caught.value)
+
+
+def test_an_illegal_topic_name_is_one_config_error(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str]
+) -> None:
+    bootstrap = kafka_broker.bootstrap
+    source = fresh_topic(kafka_broker)
+    produce(bootstrap, source, [b"not json", *events(0, 3)])
+    for flag, topic in (("--sink", "alerts$"), ("--source", "x" * 250), ("--dead-letter", "..")):
+        args = [*RUN, flag, f"kafka://{bootstrap}/{topic}", "--emit", "all"]
+        if flag != "--source":
+            args += ["--source", kafka_uri(bootstrap, source, group="names", until="end")]
+        done = subprocess.run(args, capture_output=True, cwd=REPO, timeout=TIMEOUT_S)
+        lines = done.stderr.decode().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, lines
+        assert flag in lines[0] and "topic names" in lines[0]
+
+
+def test_a_result_larger_than_the_producer_allows_is_one_line_and_loses_nothing(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], detector_log: Path
+) -> None:
+    bootstrap = kafka_broker.bootstrap
+    source, sink = fresh_topic(kafka_broker), fresh_topic(kafka_broker)
+    # Under the input's line limit (1 MiB); its result, with the scores, is over the
+    # producer's default max_request_size (1 MiB).
+    big = {"id": 3, "x": 1.0, "pad": "a" * (1_048_576 - 100)}
+    produce(
+        bootstrap,
+        source,
+        [*events(0, 3), big, *events(4, 3)],
+        options={"message.max.bytes": 4_000_000},
+    )
+
+    def run(sink_uri: str) -> subprocess.CompletedProcess[bytes]:
+        args = ["--source", kafka_uri(bootstrap, source, group="big", until="end")]
+        args += ["--sink", sink_uri, "--emit", "all"]
+        return subprocess.run([*RUN, *args], capture_output=True, cwd=REPO, timeout=TIMEOUT_S)
+
+    refused = run(kafka_uri(bootstrap, sink))
+    stderr = refused.stderr.decode()
+    assert refused.returncode == 2 and "Traceback" not in stderr, stderr[-3000:]
+    assert "max_request_size" in stderr.splitlines()[-1]
+    # Nothing was committed past the refused batch: a run allowed larger records writes it.
+    allowed = run(kafka_uri(bootstrap, sink, max_request_size="4000000"))
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    reader = TopicReader(bootstrap, sink)
+    results = reader.until(lambda records: {r["id"] for r in records} >= set(range(7)))
+    reader.close()
+    assert len(next(r for r in results if r["id"] == 3)["pad"]) == len(big["pad"])
+
+
+def test_a_broker_restarted_without_its_state_is_written_to_again(
+    own_kafka_broker: EmbeddedBroker, detector_log: Path
+) -> None:
+    # The embedded broker keeps nothing over a restart: the producer's id, its
+    # topics and the group's offsets are gone, as after a long quiet spell the
+    # producer's id is on a real broker.
+    broker = own_kafka_broker
+    broker.create_topic("events", 1)
+    broker.create_topic("results", 1)
+    produce(broker.bootstrap, "events", events(0, 20))
+    proc = start_detector(
+        detector_log,
+        kafka_uri(broker.bootstrap, "events", group="restart"),
+        kafka_uri(broker.bootstrap, "results"),
+    )
+    try:
+        reader = TopicReader(broker.bootstrap, "results")
+        reader.until(lambda records: len(records) >= 20, timeout_s=TIMEOUT_S)
+        reader.close()
+        assert broker.process is not None
+        broker.process.kill()
+        broker.process.wait()
+        broker.process = None
+        broker.start()
+        broker.create_topic("events", 1)
+        broker.create_topic("results", 1)
+        # The new log starts at offset 0 again; the detector's position is 20.
+        produce(broker.bootstrap, "events", events(1000, 40))
+        reader = TopicReader(broker.bootstrap, "results")
+        results = reader.until(
+            lambda records: {r["id"] for r in records} >= set(range(1020, 1040)),
+            timeout_s=TIMEOUT_S,
+        )
+        reader.close()
+        assert proc.poll() is None, detector_log.read_text()[-3000:]
+        stop(proc, TIMEOUT_S)
+    finally:
+        kill_if_running(proc)
+    assert "Traceback" not in detector_log.read_text()
+    assert {r["id"] for r in results} >= set(range(1020, 1040))

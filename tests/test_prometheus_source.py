@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,8 +21,17 @@ from monitoring import running_prometheus, wait_for
 from stream_detect.assembly import run_stream
 from stream_detect.pipeline import Summary
 from stream_detect.settings import DetectorSettings, RunSettings
-from stream_detect.sources.prometheus import PrometheusSource, Series, parse_exposition
+from stream_detect.sources.polled import MAX_BODY_BYTES
+from stream_detect.sources.prometheus import (
+    PrometheusSource,
+    Series,
+    open_promql,
+    open_scrape,
+    parse_exposition,
+)
 from stream_detect.testing import ListSink
+
+RUN = [sys.executable, "-m", "stream_detect", "run"]
 
 
 class Exporter:
@@ -26,12 +39,18 @@ class Exporter:
 
     def __init__(self) -> None:
         self.render: Callable[[int], str] = lambda n: ""
+        #: When set, answers each scrape itself (a misbehaving exporter).
+        self.answer: Callable[[BaseHTTPRequestHandler], None] | None = None
         self.scrapes = 0
+        self.closing = threading.Event()
         exporter = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 exporter.scrapes += 1
+                if exporter.answer is not None:
+                    exporter.answer(self)
+                    return
                 data = exporter.render(exporter.scrapes).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -48,6 +67,7 @@ class Exporter:
         self.thread.start()
 
     def close(self) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -96,6 +116,99 @@ def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
     source = PrometheusSource("u", fail, every_s=0.0)
     assert events_of(source) == [] and not source.connected and source.scrape_errors == 1
     assert not source.exhausted
+
+
+def cut_off(handler: BaseHTTPRequestHandler) -> None:
+    """Promise 1000 bytes, send a few, hang up (an exporter that crashed mid-answer)."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    handler.wfile.write(b"up 1\n")
+    handler.close_connection = True
+
+
+def too_large(handler: BaseHTTPRequestHandler) -> None:
+    """An answer bigger than any scrape should be, all comments."""
+    line = b"#" + b" " * 65534 + b"\n"
+    count = MAX_BODY_BYTES // len(line) + 2
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(count * len(line)))
+    handler.end_headers()
+    with contextlib.suppress(OSError):
+        for _ in range(count):
+            handler.wfile.write(line)
+
+
+def never_ending(exporter: Exporter) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A comment line now and then for a minute: an answer that a reader waiting for its
+    end never sees end (a minute, so that such a reader fails the test, not hangs it)."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.end_headers()
+        with contextlib.suppress(OSError):
+            for _ in range(300):
+                if exporter.closing.wait(0.2):
+                    break
+                handler.wfile.write(b"# still here\n")
+                handler.wfile.flush()
+
+    return answer
+
+
+def test_an_answer_cut_off_too_large_or_never_ending_is_a_failed_scrape(
+    exporter: Exporter,
+) -> None:
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
+    for answer in (cut_off, too_large, never_ending(exporter)):
+        exporter.answer = answer
+        before = source.scrape_errors
+        source._next_at = 0.0  # due now
+        assert events_of(source) == [], answer
+        assert source.scrape_errors == before + 1 and not source.connected, answer
+
+
+def test_a_promql_answer_that_is_not_a_query_result_is_a_failed_query(
+    exporter: Exporter,
+) -> None:
+    source = open_promql(exporter.address, {"query": "up", "every": "1s"}, uri="u", config_key="s")
+    answers = [
+        "[]",
+        '{"status": "success", "data": []}',
+        '{"status": "success", "data": {"resultType": "vector", "result": [{"value": [1, "2"]}]}}',
+        '{"status": "success", "data": {"resultType": "vector", "result": [7]}}',
+        '{"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}}]}}',
+    ]
+    for answer in answers:
+        exporter.render = lambda n, answer=answer: answer
+        before = source.scrape_errors
+        source._next_at = 0.0
+        assert events_of(source) == [], answer
+        assert source.scrape_errors == before + 1, answer
+    exporter.render = lambda n: (
+        '{"status": "success", "data": {"resultType": "vector", '
+        + ('"result": [{"metric": {"__name__": "up"}, "value": [1, "1"]}]}}')
+    )
+    source._next_at = 0.0
+    assert [event["up"] for event in events_of(source)] == [1.0]
+
+
+def test_a_stop_is_honoured_while_an_exporter_never_ends_its_answer(exporter: Exporter) -> None:
+    exporter.answer = never_ending(exporter)
+    proc = subprocess.Popen(
+        [*RUN, "--source", f"prometheus://{exporter.address}/metrics?every=2s"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: exporter.scrapes >= 1, "a first scrape")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and b"Traceback" not in stderr, stderr[-3000:]
 
 
 def run_until(

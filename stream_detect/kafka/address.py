@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,9 @@ __all__ = ["KafkaAddress", "client_options", "message_fields", "parse_kafka_uri"
 URI_PARAMS = ("group", "from", "until", "key", "timestamp")
 #: How long one attempt to reach the brokers may take, unless the options say otherwise.
 _BOOTSTRAP_TIMEOUT_MS = 2000
+#: The topic names Kafka accepts.
+_TOPIC_MAX_LENGTH = 249
+_TOPIC_NAME = re.compile(rf"[A-Za-z0-9._-]{{1,{_TOPIC_MAX_LENGTH}}}")
 #: Options whose values must never appear in a message or a log line.
 _SECRET_WORDS = ("password", "secret", "token")
 
@@ -80,6 +84,12 @@ def parse_kafka_uri(uri: ParsedURI) -> KafkaAddress:
     ...
     stream_detect.errors.ConfigError: config key source: got 'kafka://b:9092', expected \
 kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP
+    >>> parse_kafka_uri(parse_uri("kafka://b:9092/alerts!"))
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ConfigError: config key source: got 'kafka://b:9092/alerts!', expected \
+topic names of 1 to 249 ASCII letters, digits, '.', '_' or '-', other than '.' and '..' \
+(not 'alerts!')
     """
     hosts, _, topics = uri.target.partition("/")
     bootstrap = [host.strip() for host in hosts.split(",") if host.strip()]
@@ -88,6 +98,15 @@ kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP
         raise ConfigError(
             uri.config_key, uri.uri, "kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP"
         )
+    for name in names:
+        if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+            # Kafka refuses such a name; the client would only say so at the first write.
+            raise ConfigError(
+                uri.config_key,
+                uri.uri,
+                f"topic names of 1 to {_TOPIC_MAX_LENGTH} ASCII letters, digits, '.', '_' "
+                f"or '-', other than '.' and '..' (not {name[:60]!r})",
+            )
     start = uri.params.get("from", "earliest")
     if start not in ("earliest", "latest"):
         raise ConfigError(uri.config_key, uri.uri, "from=earliest or from=latest")

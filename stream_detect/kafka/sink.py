@@ -34,6 +34,15 @@ __all__ = ["KafkaSink"]
 
 #: How long one flush waits for acknowledgements before it counts as a failed attempt.
 _FLUSH_ATTEMPT_S = 5.0
+#: Errors that say the broker no longer knows this producer's id (it restarted without
+#: the producer's state, or expired it after a long quiet spell). The client's own
+#: recovery (an epoch bump) is not one every broker grants; a new producer, with a new
+#: id, is, and the records that failed are sent again.
+_PRODUCER_STATE_ERRORS = (
+    kafka_errors.UnknownProducerIdError,
+    kafka_errors.OutOfOrderSequenceNumberError,
+    kafka_errors.InvalidProducerEpochError,
+)
 
 
 class KafkaSink(Sink):
@@ -100,7 +109,16 @@ class KafkaSink(Sink):
             key = record.get("key")
             encoded_key = None if key is None else str(key).encode()
             value = encode_json_line(record)[:-1]
-            future = self._producer.send(self.topic, value=value, key=encoded_key)
+            try:
+                future = self._producer.send(self.topic, value=value, key=encoded_key)
+            except kafka_errors.MessageSizeTooLargeError as exc:
+                # Sending it again cannot help, and skipping it would lose a result.
+                raise OutputError(
+                    self.uri,
+                    f"a record of {len(value)} bytes is larger than the producer allows "
+                    "(raise max_request_size in the [kafka] table, and the topic's "
+                    "max.message.bytes with it)",
+                ) from exc
             self._unacknowledged.append((encoded_key, value, future))
 
     def flush(self) -> None:
@@ -116,8 +134,15 @@ class KafkaSink(Sink):
             if not failed:
                 self.link.ok()
                 return
+            renewed = any(isinstance(error, _PRODUCER_STATE_ERRORS) for _, _, error in failed)
+            if renewed:
+                # The old producer may have failed the others for its lost state too: the
+                # new one sends them all, and says itself what the broker truly refuses.
+                self._producer.close(timeout=0)
+                self._producer = None
+                self._connect()
             for key, value, error in failed:
-                if not getattr(error, "retriable", False):
+                if not renewed and not getattr(error, "retriable", False):
                     raise OutputError(self.uri, f"the broker refused a record ({error})")
                 future = self._producer.send(self.topic, value=value, key=key)
                 self._unacknowledged.append((key, value, future))

@@ -31,6 +31,7 @@ delivery is best effort: flushing does not wait for Alertmanager.
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 import urllib.error
@@ -252,8 +253,10 @@ class AlertmanagerSink(Sink):
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
                 reply.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            self.last_error = str(exc)
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            # An answer cut off halfway (IncompleteRead) is a failed attempt like any other:
+            # escaping, it would end the sender thread and every later alert with it.
+            self.last_error = f"{type(exc).__name__}: {exc}"
             return False
         self.last_error = None
         return True

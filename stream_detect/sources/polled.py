@@ -3,19 +3,58 @@
 Scraping an exporter and polling Alertmanager's silences share one schedule:
 a poll is due every ``every_s`` seconds; a read waits for the next poll only
 as long as the caller allows, and hands out what the last poll brought in
-batches of the size asked for. Subclasses say what one poll fetches.
+batches of the size asked for. Subclasses say what one poll fetches; :func:`http_body` is how a poll
+reads a server's answer, bounded in time and size, so a server that answers
+slowly, endlessly or not at all costs one failed poll, never the run.
 """
 
 from __future__ import annotations
 
+import http.client
 import time
+import urllib.request
 from abc import abstractmethod
 from collections import deque
 from typing import Any
 
 from stream_detect.sources.base import RawBatch, Source
 
-__all__ = ["PolledSource"]
+__all__ = ["MAX_BODY_BYTES", "PolledSource", "http_body"]
+
+#: The largest answer a poll reads (an exporter's page, a query's result, the silences).
+MAX_BODY_BYTES = 64 << 20
+
+
+def http_body(url: str, timeout_s: float, max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """The body of a GET of ``url``, read within about ``timeout_s`` in all.
+
+    A server that fails, is too slow, sends more than ``max_bytes`` or
+    breaks off its answer raises OSError or ValueError, the errors of a
+    failed poll; the loop that polls is never held longer than that.
+
+    >>> http_body("http://127.0.0.1:9/metrics", 0.5)
+    Traceback (most recent call last):
+    ...
+    urllib.error.URLError: <urlopen error [Errno 111] Connection refused>
+    """
+    deadline = time.monotonic() + timeout_s
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as reply:
+            while chunk := reply.read1(1 << 16):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ValueError(f"{url} answered more than {max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{url} did not finish its answer in {timeout_s:g} s")
+                chunks.append(chunk)
+            if reply.length:  # read1 takes an early end quietly, read would not
+                raise http.client.IncompleteRead(b"".join(chunks), reply.length)
+    except http.client.HTTPException as exc:
+        # A connection cut mid-answer (IncompleteRead) or a reply that is not HTTP.
+        raise OSError(f"{url}: {type(exc).__name__}: {exc}") from exc
+    return b"".join(chunks)
 
 
 class PolledSource(Source):

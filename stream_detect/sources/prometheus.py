@@ -33,7 +33,6 @@ import re
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -42,7 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
-from stream_detect.sources.polled import PolledSource
+from stream_detect.sources.polled import PolledSource, http_body
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
 
@@ -186,12 +185,6 @@ class PrometheusSource(PolledSource):
             self._buffer.append((orjson.dumps(event), where))
 
 
-def _get(url: str, timeout_s: float) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout_s) as reply:
-        body: bytes = reply.read()
-    return body
-
-
 def open_scrape(
     target: str, params: Mapping[str, str], *, uri: str, config_key: str
 ) -> PrometheusSource:
@@ -211,7 +204,7 @@ def open_scrape(
         raise ConfigError(config_key, uri, f"match=REGEX with a valid regex ({exc})") from None
 
     def fetch() -> tuple[list[Series], set[str]]:
-        text = _get(url, min(every, 10.0)).decode("utf-8", "replace")
+        text = http_body(url, min(every, 10.0)).decode("utf-8", "replace")
         return parse_exposition(text, match)
 
     return PrometheusSource(url, fetch, every_s=every, key_label=params.get("key"), uri=uri)
@@ -233,15 +226,23 @@ def open_promql(
     every = _every(params, uri, config_key)
 
     def fetch() -> tuple[list[Series], set[str]]:
-        reply = orjson.loads(_get(url, min(every, 10.0)))
-        data = reply.get("data", {}) if isinstance(reply, dict) else {}
-        if reply.get("status") != "success" or data.get("resultType") != "vector":
+        reply = orjson.loads(http_body(url, min(every, 10.0)))
+        data = reply.get("data") if isinstance(reply, dict) else None
+        if (
+            not isinstance(data, dict)
+            or reply.get("status") != "success"
+            or data.get("resultType") != "vector"
+        ):
             raise ValueError(f"query {query!r} did not return an instant vector")
         series: list[Series] = []
-        for item in data["result"]:
-            labels = dict(item["metric"])
-            name = labels.pop("__name__", "value")
-            series.append((name, labels, float(item["value"][1])))
+        try:
+            for item in data["result"]:
+                labels = {str(k): str(v) for k, v in item["metric"].items()}
+                name = labels.pop("__name__", "value")
+                series.append((name, labels, float(item["value"][1])))
+        except (AttributeError, KeyError, TypeError, IndexError) as exc:
+            # Not what a Prometheus server answers: a failed query, not a broken run.
+            raise ValueError(f"query {query!r}: not a Prometheus query result ({exc!r})") from exc
         return series, set()
 
     return PrometheusSource(url, fetch, every_s=every, key_label=params.get("key"), uri=uri)

@@ -21,7 +21,6 @@ holds: each silence seen is answered once per run (the ids of the last
 from __future__ import annotations
 
 import urllib.error
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -30,7 +29,7 @@ import orjson
 
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
-from stream_detect.sources.polled import PolledSource
+from stream_detect.sources.polled import PolledSource, http_body
 
 __all__ = ["SILENCES_PARAMS", "SilencesSource", "feedback_from_silence", "open_silences"]
 
@@ -47,9 +46,11 @@ def feedback_from_silence(silence: Mapping[str, Any]) -> str | None:
     'e-7'
     >>> feedback_from_silence({"matchers": [{"name": "key", "value": "a", "isRegex": False}]})
     """
-    for matcher in silence.get("matchers") or []:
+    matchers = silence.get("matchers")
+    for matcher in matchers if isinstance(matchers, list) else []:
         if (
-            matcher.get("name") == EVENT_LABEL
+            isinstance(matcher, dict)
+            and matcher.get("name") == EVENT_LABEL
             and not matcher.get("isRegex", False)
             and matcher.get("isEqual", True)
         ):
@@ -86,10 +87,9 @@ class SilencesSource(PolledSource):
     def poll(self) -> None:
         """Ask for the silences once; queue a label 0 for each new one naming an event."""
         try:
-            with urllib.request.urlopen(self.url, timeout=min(self.every_s, 10.0)) as reply:
-                silences = orjson.loads(reply.read())
-            if not isinstance(silences, list):
-                raise ValueError("the silences API did not return a list")
+            silences = orjson.loads(http_body(self.url, min(self.every_s, 10.0)))
+            if not isinstance(silences, list) or not all(isinstance(s, dict) for s in silences):
+                raise ValueError("the silences API did not return a list of silences")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             self.poll_errors += 1
             self.last_error = str(exc)
