@@ -6,10 +6,33 @@ files and checkpoints are both written this way.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["check_replaceable", "write_atomically"]
+
+
+def check_replaceable(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`OSError` if ``path`` exists and is not a regular file (or a link to one).
+
+    A rename over a device, a FIFO or a socket would not write into it but
+    replace it: as root, ``/dev/null`` would become a regular file.
+
+    >>> check_replaceable("/dev/null")
+    Traceback (most recent call last):
+    ...
+    OSError: [Errno 22] not a regular file: '/dev/null'
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
@@ -18,7 +41,8 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     The bytes go to a temporary file in the same directory (a rename is only
     atomic within one file system), which is fsynced, renamed over ``path``,
     and then the directory is fsynced too, so the rename itself survives a
-    power cut where the platform allows opening a directory. On failure the
+    power cut where the platform allows opening a directory. A ``path`` that
+    is not a regular file is refused (:func:`check_replaceable`). On failure the
     temporary file is removed and the :class:`OSError` propagates: the caller
     words the message, since only it knows what the file is.
 
@@ -31,6 +55,7 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     import tempfile  # only runs that write state need it
 
     target = Path(path)
+    check_replaceable(target)
     directory = target.parent
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:

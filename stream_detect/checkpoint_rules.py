@@ -23,7 +23,13 @@ from typing import Any, NoReturn
 
 from stream_detect.errors import ModelError
 
-__all__ = ["EPSILON_SOURCES", "MAX_MEAN_MAGNITUDE", "MODEL_TYPES", "check_detector_state"]
+__all__ = [
+    "EPSILON_SOURCES",
+    "MAX_COUNT",
+    "MAX_MEAN_MAGNITUDE",
+    "MODEL_TYPES",
+    "check_detector_state",
+]
 
 #: Where a threshold in force came from; a state naming anything else was not written here.
 EPSILON_SOURCES = frozenset({"unset", "initial", "f1", "default", "likelihood", "budget"})
@@ -31,8 +37,19 @@ EPSILON_SOURCES = frozenset({"unset", "initial", "f1", "default", "likelihood", 
 MODEL_TYPES = frozenset({"gaussian"})
 #: Largest saved mean accepted: its square must stay a finite double (about 1.3e154).
 MAX_MEAN_MAGNITUDE = 1e154
+#: Largest count accepted: the checkpoint is written back with 64-bit integers.
+MAX_COUNT = 2**63 - 1
 
-_COUNTERS = ("events", "alerts", "retunes", "evicted", "relearned", "labels_since_retune")
+_COUNTERS = (
+    "events",
+    "alerts",
+    "retunes",
+    "evicted",
+    "relearned",
+    "labels_since_retune",
+    "next_retune_at",
+)
+_CHOICE_NUMBERS = ("log_epsilon", "f1", "precision", "recall")
 
 
 def check_detector_state(state: dict[str, Any]) -> None:
@@ -61,8 +78,13 @@ def check_detector_state(state: dict[str, Any]) -> None:
     for name in ("log_epsilon", "given_log_epsilon"):
         if state.get(name) is not None:
             _finite(name, state[name])
-    if "epsilon_source" in state and state["epsilon_source"] not in EPSILON_SOURCES:
-        _refuse("epsilon_source", state["epsilon_source"], f"one of {sorted(EPSILON_SOURCES)}")
+    source = state.get("epsilon_source", "unset")
+    if not isinstance(source, str) or source not in EPSILON_SOURCES:
+        _refuse("epsilon_source", source, f"one of {sorted(EPSILON_SOURCES)}")
+    for name in ("accept_after", "next_rate_at"):
+        if name in state:
+            _count(name, state[name])
+    _check_tuning(state)
     counters = state.get("counters", {})
     if not isinstance(counters, dict):
         _refuse("counters", counters, "a table of counts")
@@ -76,6 +98,9 @@ def check_detector_state(state: dict[str, Any]) -> None:
         _refuse("models", models, "at least one model for a state that learned events")
     for i, entry in enumerate(models):
         _check_model(f"models[{i}]", entry, d)
+    recent_events = state.get("recent_events")
+    if recent_events is not None:
+        _check_recent_events(recent_events, d)
     recent = state.get("recent_scores")
     if recent is not None:
         if not isinstance(recent, list):
@@ -94,7 +119,10 @@ def _check_model(where: str, entry: Any, d: int) -> None:
     for name in ("learned", "run_length"):
         if name in entry:
             _count(f"{where}.{name}", entry[name])
-    for j, row in enumerate(entry.get("pending", [])):
+    pending = entry.get("pending", [])
+    if not isinstance(pending, list):
+        _refuse(f"{where}.pending", pending, "a list of feature vectors")
+    for j, row in enumerate(pending):
         _vector(f"{where}.pending[{j}]", row, d, limit=math.inf)
     model = entry.get("state")
     if not isinstance(model, dict):
@@ -108,8 +136,8 @@ def _check_model(where: str, entry: Any, d: int) -> None:
     n = stats.get("n")
     _finite(f"{at}.n", n)
     assert n is not None
-    if n < 0:
-        _refuse(f"{at}.n", n, "a count >= 0")
+    if not 0 <= n <= MAX_COUNT:
+        _refuse(f"{at}.n", n, f"a count >= 0 and at most {MAX_COUNT}")
     _vector(f"{at}.mean", stats.get("mean"), d, limit=MAX_MEAN_MAGNITUDE)
     second: Any = stats.get("second")
     if isinstance(second, list) and second and isinstance(second[0], list):
@@ -126,6 +154,61 @@ def _check_model(where: str, entry: Any, d: int) -> None:
             _refuse(f"{at}.second", value, f"sums of squared deviations >= 0 (feature {j})")
 
 
+def _check_tuning(state: dict[str, Any]) -> None:
+    """The last threshold choice, the event rate and the alert budget, when saved."""
+    choice = state.get("last_choice")
+    if choice is not None:
+        if not isinstance(choice, dict):
+            _refuse("last_choice", choice, "a table or null")
+        for name in _CHOICE_NUMBERS:
+            _finite(f"last_choice.{name}", choice.get(name))
+        _count("last_choice.n_flagged", choice.get("n_flagged"))
+    rate = state.get("rate")
+    if rate is not None:
+        if not isinstance(rate, dict):
+            _refuse("rate", rate, "a table or null")
+        _count("rate.timed_events", rate.get("timed_events"))
+        for name in ("first_second", "last_second"):
+            # No timed event yet is saved as null.
+            if rate.get(name) is not None:
+                _finite(f"rate.{name}", rate[name])
+    budget = state.get("budget")
+    if budget is not None:
+        if not isinstance(budget, dict):
+            _refuse("budget", budget, "a table or null")
+        scores = budget.get("scores")
+        if not isinstance(scores, list):
+            _refuse("budget.scores", scores, "a list of numbers")
+        for i, score in enumerate(scores):
+            if score is not None and not _is_number(score):
+                _refuse(f"budget.scores[{i}]", score, "a number or null")
+
+
+def _check_recent_events(recent: Any, d: int) -> None:
+    """Remembered events (for feedback labels): ids, keys and rows, one of each per event."""
+    if not isinstance(recent, dict):
+        _refuse("recent_events", recent, "a table of ids, keys and rows")
+    lists: dict[str, list[Any]] = {}
+    for name in ("ids", "keys", "rows"):
+        values = recent.get(name)
+        if not isinstance(values, list):
+            _refuse(f"recent_events.{name}", values, "a list")
+        lists[name] = values
+    ids, keys, rows = lists["ids"], lists["keys"], lists["rows"]
+    if not len(ids) == len(keys) == len(rows):
+        _refuse(
+            "recent_events",
+            f"{len(ids)} ids, {len(keys)} keys, {len(rows)} rows",
+            "one key and one row per id",
+        )
+    for name, values in (("ids", ids), ("keys", keys)):
+        for i, value in enumerate(values):
+            if not isinstance(value, str):
+                _refuse(f"recent_events.{name}[{i}]", value, "a string")
+    for i, row in enumerate(rows):
+        _vector(f"recent_events.rows[{i}]", row, d, limit=math.inf)
+
+
 def _vector(where: str, values: Any, d: int, *, limit: float) -> None:
     if not isinstance(values, list) or len(values) != d:
         _refuse(where, _short(values), f"a list of {d} numbers")
@@ -138,6 +221,8 @@ def _vector(where: str, values: Any, d: int, *, limit: float) -> None:
 def _count(where: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         _refuse(where, value, "an integer >= 0")
+    if value > MAX_COUNT:
+        _refuse(where, value, f"an integer at most {MAX_COUNT}")
 
 
 def _finite(where: str, value: Any) -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # The command scores small matrices batch by batch, where BLAS worker threads add CPU
 # time (spinning, waiting) without making a batch faster: one thread unless the user
@@ -38,12 +39,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: A command-line word that is a negative number (or minus infinity / NaN), not an option.
+_NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d|inf$|infinity$|nan$)", re.IGNORECASE)
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, as every other error is.
 
     argparse prints the whole usage before its message; for ``run`` that is
     dozens of lines above the one that says what is wrong.
+
+    A value that starts with a minus and reads as a number in any notation
+    (``-1e5``, ``-.5``, ``-inf``) is a value, not an unknown option: argparse
+    alone knows only ``-5`` and ``-0.5``, and says "expected one argument" to
+    ``--log-epsilon -1e5``. No option of this command line starts with a digit.
+
+    >>> _Parser()._negative_number_matcher.match("-1e5") is not None
+    True
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_NUMBER
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

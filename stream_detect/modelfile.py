@@ -32,7 +32,7 @@ import json
 import os
 from pathlib import Path
 
-from stream_detect.atomic import write_atomically
+from stream_detect.atomic import check_replaceable, write_atomically
 from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
 
@@ -40,7 +40,7 @@ __all__ = ["check_model_path", "load_model", "save_model"]
 
 
 def check_model_path(path: str | os.PathLike[str]) -> None:
-    """Fail now if :func:`save_model` could not write ``path``: its folder is missing or it is one.
+    """Fail now if :func:`save_model` could not write ``path``: no folder, a folder, not a file.
 
     Raises :class:`ModelError` worded as :func:`save_model` words a failed
     write, so a command can check its ``--out`` before the work.
@@ -56,6 +56,10 @@ folder
         raise ModelError(f"cannot write model file {target}: no such folder")
     if target.is_dir():
         raise ModelError(f"cannot write model file {target}: it is a folder")
+    try:
+        check_replaceable(target)
+    except OSError as exc:
+        raise ModelError(f"cannot write model file {target}: {exc.strerror}") from exc
 
 
 def save_model(model: FittedModel, path: str | os.PathLike[str]) -> None:

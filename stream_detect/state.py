@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from stream_detect.atomic import write_atomically
+from stream_detect.atomic import check_replaceable, write_atomically
 from stream_detect.errors import ModelError
 
 __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
@@ -82,6 +82,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint | None:
     """Read a checkpoint; None if the file does not exist, :class:`ModelError` if unusable."""
     target = Path(path)
     try:
+        # The next checkpoint replaces the file, so only a regular file will do; and
+        # opening a FIFO to read it would wait, deaf to signals, for a writer.
+        check_replaceable(target)
         raw = target.read_bytes()
     except FileNotFoundError:
         return None

@@ -81,3 +81,83 @@ def test_the_unedited_checkpoint_is_accepted(saved: tuple[Path, bytes], tmp_path
     checkpoint = tmp_path / "ck.json"
     checkpoint.write_bytes(good)
     assert main(["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint)]) == 0
+
+
+# The parts of a checkpoint written only by a run with timestamps, ids, labels and an
+# alert budget: each was restored without a check, and the run then stopped with a
+# traceback (or wrote a checkpoint it could not read back) instead of one line.
+TIMED_EDITS: dict[str, tuple[Edit, str]] = {
+    "event count beyond 64 bits": (
+        lambda s: s["rate"].update(timed_events=1e308),
+        "rate.timed_events",
+    ),
+    "event rate seconds as text": (lambda s: s["rate"].update(first_second="x"), "first_second"),
+    "rate re-read beyond 64 bits": (lambda s: s.update(next_rate_at=1e30), "next_rate_at"),
+    "negative acceptance count": (lambda s: s.update(accept_after=-1), "accept_after"),
+    "budget scores not a list": (lambda s: s["budget"].update(scores=1.5), "budget.scores"),
+    "recent keys shorter than ids": (lambda s: s["recent_events"].update(keys=[]), "recent_events"),
+    "recent rows missing": (lambda s: s["recent_events"].update(rows=[]), "recent_events"),
+    "pending not a list": (lambda s: model(s).update(pending=None), "pending"),
+    "count beyond any stream": (lambda s: stats(s).update(n=1e308), "stats.n"),
+    "epsilon source a list": (lambda s: s.update(epsilon_source=[]), "epsilon_source"),
+    "last choice f1 as text": (lambda s: s["last_choice"].update(f1="x"), "last_choice.f1"),
+}
+
+TIMED_FLAGS = ["--timestamp-field", "t", "--id-field", "id", "--alerts-per-day", "5"]
+
+
+@pytest.fixture(scope="module")
+def saved_timed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A checkpoint holding an event rate, a budget, remembered ids and a threshold choice."""
+    folder = tmp_path_factory.mktemp("ck-timed")
+    source = folder / "events.jsonl"
+    rng = np.random.default_rng(3)
+    lines = []
+    for i, (a, b) in enumerate(rng.normal(size=(400, 2)).tolist()):
+        event: dict[str, Any] = {"t": 1_700_000_000 + i, "id": f"e{i}", "a": a, "b": b}
+        if i % 3 == 0:
+            event["label"] = int(i % 15 == 0)
+            event["a"] += 8.0 * event["label"]
+        lines.append(json.dumps(event) + "\n")
+    source.write_text("".join(lines[:300]))
+    checkpoint = folder / "ck.json"
+    run = ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), "--no-summary"]
+    assert main([*run, *TIMED_FLAGS]) == 0
+    # The file grows after the checkpoint, so a resumed run uses the state on new events.
+    with source.open("a") as grown:
+        grown.writelines(lines[300:])
+    state = json.loads(checkpoint.read_bytes())["detector"]
+    assert state["rate"] and state["budget"] and state["recent_events"]["ids"]
+    assert state["last_choice"], "the fixture's labels choose a threshold"
+    return source, checkpoint.read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(TIMED_EDITS))
+def test_unusable_rate_budget_and_memory_values_are_refused(
+    name: str, saved_timed: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, good = saved_timed
+    edit, expected = TIMED_EDITS[name]
+    document = json.loads(good)
+    edit(document["detector"])
+    checkpoint = tmp_path / "ck.json"
+    written = json.dumps(document).encode()
+    checkpoint.write_bytes(written)
+    capsys.readouterr()
+    status = main(
+        ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), *TIMED_FLAGS]
+    )
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert status == 2
+    assert len(errors) == 1 and expected in errors[0], errors
+    assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
+
+
+def test_the_unedited_timed_checkpoint_is_accepted(
+    saved_timed: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    source, good = saved_timed
+    checkpoint = tmp_path / "ck.json"
+    checkpoint.write_bytes(good)
+    run = ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), "--no-summary"]
+    assert main([*run, *TIMED_FLAGS]) == 0

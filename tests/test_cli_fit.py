@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -237,6 +239,21 @@ def test_fit_out_then_evaluate(capsys: pytest.CaptureFixture[str], files: dict[s
     for key, value in counts.to_dict().items():
         assert result[key] == value, key
     assert (result["n"], result["log_epsilon"]) == (160, fitted["log_epsilon"])
+
+
+def test_fit_out_to_a_fifo_or_device_is_refused_and_left_in_place(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    # A model file is written to a temporary file and renamed over the target: over
+    # /dev/null or /dev/full (as root) that replaced the device by a regular file.
+    fifo = files["dir"] / "model.fifo"
+    os.mkfifo(fifo)
+    capsys.readouterr()
+    status = main(["fit", str(files["train"]), "--out", str(fifo)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert err == [f"stream-detect fit: error: cannot write model file {fifo}: not a regular file"]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
 def test_train_labels_serve_when_there_is_no_val(

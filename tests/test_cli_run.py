@@ -27,7 +27,7 @@ from reference import reference_run
 from streams import assert_same_state, column, labelled_stream, model_state
 
 from stream_detect.assembly import run_stream
-from stream_detect.cli import main
+from stream_detect.cli import build_parser, main
 from stream_detect.confusion import confusion_counts
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.state import load_checkpoint
@@ -940,3 +940,26 @@ def test_a_malformed_command_line_is_one_line_and_status_2(
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(says) and "--help)" in err
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("-1e5", -1e5), ("-2.5E-1", -0.25), ("-.5", -0.5), ("-20", -20.0)]
+)
+def test_a_negative_number_in_any_notation_is_a_value_not_an_option(
+    value: str, expected: float
+) -> None:
+    # argparse alone takes "-1e5" for an unknown option and says "expected one argument".
+    args = build_parser("run").parse_args(
+        ["run", "--log-epsilon", value, "--log-tail-epsilon", value]
+    )
+    assert float(args.log_epsilon) == expected
+    assert float(args.log_tail_epsilon) == expected
+
+
+def test_minus_infinity_is_refused_as_a_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--log-epsilon", "-inf"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        "stream-detect run: error: option --log-epsilon: "
+        "got -inf, expected a finite number, or none"
+    )

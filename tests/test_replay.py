@@ -96,3 +96,25 @@ def test_nab_file_runs_through_the_nab_config(
     assert main(["replay", str(data), "--config", config, "--windows", str(windows), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["nab"]["standard"] > 50
+
+
+def test_bad_rows_go_to_the_dead_letters_not_nowhere(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Replay kept its dead letters in memory and dropped them: "rows 100" and nothing
+    # said about the two lines that were not events.
+    data = tmp_path / "events.jsonl"
+    rng = np.random.default_rng(4)
+    good = [json.dumps({"a": a, "b": b}) + "\n" for a, b in rng.normal(size=(100, 2)).tolist()]
+    data.write_text("".join(good[:50]) + "garbage\n" + '{"a": "x", "b": 1}\n' + "".join(good[50:]))
+    assert main(["replay", str(data)]) == 0
+    captured = capfd.readouterr()
+    assert captured.out.startswith("rows 100, alerts")
+    letters = [json.loads(line) for line in captured.err.splitlines()]
+    assert [letter["position"]["line"] for letter in letters] == [51, 52]
+    assert "invalid JSON" in letters[0]["reason"] and "'a'" in letters[1]["reason"]
+    # --dead-letter names where they go, as for `run`.
+    dead = tmp_path / "dead.jsonl"
+    assert main(["replay", str(data), "--dead-letter", f"file:{dead}"]) == 0
+    assert capfd.readouterr().err == ""
+    assert len(dead.read_text().splitlines()) == 2

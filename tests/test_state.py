@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,20 @@ def test_writes_leave_no_temp_files_and_replace_the_old_state(tmp_path: Path) ->
     loaded = load_checkpoint(path)
     assert loaded is not None and loaded.detector == {"n": 5}
     assert leftovers(tmp_path, "state.json") == []
+
+
+def test_a_checkpoint_path_that_is_not_a_regular_file_is_refused_and_left_in_place(
+    tmp_path: Path,
+) -> None:
+    fifo = tmp_path / "state.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelError, match="not a regular file"):
+        save_checkpoint(fifo, Checkpoint({"n": 1}, {"line": 1, "offset": 0}))
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert leftovers(tmp_path, "state.json") == []
+    # Nor is it read: opening a FIFO without a writer would wait for one.
+    with pytest.raises(ModelError, match="cannot be read \\(not a regular file\\)"):
+        load_checkpoint(fifo)
 
 
 @pytest.mark.parametrize("failing", ["fsync", "replace"])

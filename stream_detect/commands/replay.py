@@ -9,7 +9,9 @@ list of ``[start, end]`` timestamps, or a table of such lists by file path;
 needs ``--timestamp-field``). The report (text, or ``--json``) gives
 point-wise and window-wise precision / recall / F1, the NAB score per
 profile when windows are given, and alerts per day; ``--plot OUT.png`` draws
-value and score over time (the ``plot`` extra).
+value and score over time (the ``plot`` extra). Rows that are not usable
+events go to ``--dead-letter`` (stderr by default), with their position and
+reason, as in ``run``.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def replay(
         progress=False,
     )
     sink = ListSink()
-    run_stream(run, detector, sink=sink, dead_letter=ListSink())
+    # Bad rows go where --dead-letter says (stderr by default), as in `run`: never nowhere.
+    run_stream(run, detector, sink=sink)
     records = sink.records
     alert = np.array([bool(r["alert"]) for r in records], dtype=bool)
     stamps = None
