@@ -3,12 +3,17 @@
 :class:`KeyedArrays` keeps, per key, the weight learned ``n``, the ``mean``
 and ``m2`` (``(K, d)`` arrays), the events learned and the learning policy's
 deviation count; the rare pending alerts sit in a dict. A key maps to its
-row (its *slot*) in a dict whose order is recency, so eviction of the least
-recently seen key is the one of the event-by-event loop (see
-:func:`~stream_detect.keyed_models.pieces`). A slot freed by eviction is
-handed to the next new key; a new key's slot is reset to the template's
-fresh model in one go for a batch. How a batch is scored against these
-arrays is :mod:`stream_detect.keyed_bank`'s concern.
+row (its *slot*) in a dict; each slot's recency is a stamp, the count of
+sightings when its key was last seen, so a batch marks its keys seen with one
+array assignment (:meth:`KeyedArrays.mark_seen`) and no per-key work. The
+least recently seen key, the smallest stamp, is evicted as in the
+event-by-event loop (see :func:`~stream_detect.keyed_models.pieces`),
+through a queue of the live slots by stamp, built when needed and read
+lazily (a slot seen since it was queued is skipped: it is newer than every
+slot still queued). A slot freed by eviction is handed to the next new key;
+a new key's slot is reset to the template's fresh model in one go for a
+batch. How a batch is scored against these arrays is
+:mod:`stream_detect.keyed_bank`'s concern.
 """
 
 from __future__ import annotations
@@ -65,6 +70,14 @@ class KeyedArrays(Mapping[str, KeyState]):
         self._slots: dict[str, int] = {}
         self._free: list[int] = []
         self._fresh: list[int] = []
+        #: Per slot: its key (None while free) and when it was last seen.
+        self._key_of: list[str | None] = []
+        self.seen = np.zeros(0, np.int64)
+        self._clock = 0
+        # The eviction queue: live slots and their stamps when queued, oldest first.
+        self._queue_slots: list[int] = []
+        self._queue_stamps: list[int] = []
+        self._queued = 0
         self.n = np.zeros(0)
         self.mean = np.zeros((0, self.d))
         self.second = np.zeros((0, self.d))
@@ -77,7 +90,8 @@ class KeyedArrays(Mapping[str, KeyState]):
 
     def __iter__(self) -> Iterator[str]:
         """Keys from least to most recently seen."""
-        return iter(self._slots)
+        keys, _ = self._by_recency()
+        return iter(keys)
 
     def __getitem__(self, key: str) -> KeyState:
         """A snapshot of ``key``'s state (changing it changes nothing here)."""
@@ -92,7 +106,7 @@ class KeyedArrays(Mapping[str, KeyState]):
 
     def learned_counts(self) -> NDArray[np.int64]:
         """Events each model has learned, least recently seen key first."""
-        live = np.fromiter(self._slots.values(), np.intp, count=len(self._slots))
+        _, live = self._by_recency()
         counts: NDArray[np.int64] = self.learned[live]
         return counts
 
@@ -104,10 +118,10 @@ class KeyedArrays(Mapping[str, KeyState]):
         >>> bank.to_list()[0]["state"]["stats"]["n"], bank.to_list()[0]["learned"]
         (0.0, 2)
         """
-        live = np.fromiter(self._slots.values(), np.intp, count=len(self._slots))
+        keys, live = self._by_recency()
         half_life = self.template.stats.half_life
         rows = zip(
-            self._slots,
+            keys,
             live.tolist(),
             self.n[live].tolist(),
             self.mean[live].tolist(),
@@ -141,8 +155,22 @@ class KeyedArrays(Mapping[str, KeyState]):
         self._slots.clear()
         self._free.clear()
         self._fresh.clear()
+        self._key_of.clear()
+        self._drop_queue()
         self.pending.clear()
         self._resize(0)
+
+    def mark_seen(self, slots: NDArray[np.intp]) -> None:
+        """Mark the keys of ``slots`` (distinct, least recent first) as just seen, in that order."""
+        self.seen[slots] = np.arange(self._clock, self._clock + slots.size)
+        self._clock += int(slots.size)
+
+    def _by_recency(self) -> tuple[list[str], NDArray[np.intp]]:
+        """The keys and their slots, least recently seen first."""
+        keys = list(self._slots)
+        live = np.fromiter(self._slots.values(), np.intp, count=len(keys))
+        order = np.argsort(self.seen[live], kind="stable")
+        return [keys[i] for i in order.tolist()], live[order]
 
     def put(self, key: str, state: KeyState) -> None:
         """Set ``key``'s state (a restored checkpoint), marking it most recently seen."""
@@ -156,15 +184,41 @@ class KeyedArrays(Mapping[str, KeyState]):
         A new slot holds a fresh model only after :meth:`_reset_fresh`, which
         resets every slot handed out since in one go.
         """
-        slot = self._slots.pop(key, None)
-        if slot is not None:
-            self._slots[key] = slot
-            return slot
-        if len(self._slots) >= self.max_keys:
-            oldest = next(iter(self._slots))
-            self._free.append(self._slots.pop(oldest))
-            self.evicted += 1
-        return self._new_slot(key)
+        slot = self._slots.get(key)
+        if slot is None:
+            if len(self._slots) >= self.max_keys:
+                self._evict_oldest()
+            slot = self._new_slot(key)
+        self.seen[slot] = self._clock
+        self._clock += 1
+        return slot
+
+    def _evict_oldest(self) -> None:
+        """Free the slot of the least recently seen key."""
+        while True:
+            if self._queued == len(self._queue_slots):
+                self._build_queue()
+            slot = self._queue_slots[self._queued]
+            stamp = self._queue_stamps[self._queued]
+            self._queued += 1
+            # Freed, or seen again, since it was queued: no longer the oldest.
+            if self._key_of[slot] is not None and self.seen[slot] == stamp:
+                break
+        key = self._key_of[slot]
+        assert key is not None
+        del self._slots[key]
+        self._key_of[slot] = None
+        self._free.append(slot)
+        self.evicted += 1
+
+    def _build_queue(self) -> None:
+        _, live = self._by_recency()
+        self._queue_slots = live.tolist()
+        self._queue_stamps = self.seen[live].tolist()
+        self._queued = 0
+
+    def _drop_queue(self) -> None:
+        self._queue_slots, self._queue_stamps, self._queued = [], [], 0
 
     def _slots_for(self, keys: list[str]) -> list[int]:
         """The slots of distinct ``keys``, as :meth:`_slot_for` one after the other gives them.
@@ -183,6 +237,9 @@ class KeyedArrays(Mapping[str, KeyState]):
         slots = self._take_free(new)
         unseen = [key for key, slot in zip(keys, found, strict=True) if slot is None]
         self._slots.update(zip(unseen, slots, strict=True))
+        key_of = self._key_of
+        for key, slot in zip(unseen, slots, strict=True):
+            key_of[slot] = key
         self._fresh.extend(slots)
         handed = iter(slots)
         return [next(handed) if slot is None else slot for slot in found]
@@ -202,6 +259,7 @@ class KeyedArrays(Mapping[str, KeyState]):
         """A slot for ``key``, which has none, while the map has room."""
         (slot,) = self._take_free(1)
         self._slots[key] = slot
+        self._key_of[slot] = key
         self._fresh.append(slot)
         return slot
 
@@ -237,6 +295,9 @@ class KeyedArrays(Mapping[str, KeyState]):
 
         self.n, self.mean, self.second = resized(self.n), resized(self.mean), resized(self.second)
         self.learned, self.run_length = resized(self.learned), resized(self.run_length)
+        self.seen = resized(self.seen)
+        del self._key_of[size:]
+        self._key_of.extend([None] * (size - len(self._key_of)))
 
     def _model_at(self, slot: int) -> GaussianModel:
         model = self.template.clone_empty()

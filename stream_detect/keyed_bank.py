@@ -85,11 +85,11 @@ class KeyedBank(KeyedArrays):
         distinct = list(dict.fromkeys(piece))
         slots = np.array(self._slots_for(distinct), dtype=np.intp)
         self._reset_fresh()
-        # Recency as the event loop leaves it: by each key's last event.
-        for key in reversed(list(dict.fromkeys(reversed(piece)))):
-            self._slots[key] = self._slots.pop(key)
         position = {key: i for i, key in enumerate(distinct)}
         group = np.fromiter((position[key] for key in piece), np.intp, count=len(piece))
+        # Recency as the event loop leaves it: by each key's last event.
+        _, from_end = np.unique(group[::-1], return_index=True)  # every key of the piece
+        self.mark_seen(slots[np.argsort(-from_end, kind="stable")])
         rows = begin + np.arange(len(piece))
         # Each round settles every key's rows up to its first learnable alert; the
         # key's later rows are scored in the next round, from what that alert taught.
