@@ -86,7 +86,7 @@ class KeyedBank(KeyedArrays):
         slots = np.array(self._slots_for(distinct), dtype=np.intp)
         self._reset_fresh()
         position = {key: i for i, key in enumerate(distinct)}
-        group = np.fromiter((position[key] for key in piece), np.intp, count=len(piece))
+        group = np.fromiter(map(position.__getitem__, piece), np.intp, count=len(piece))
         # Recency as the event loop leaves it: by each key's last event.
         _, from_end = np.unique(group[::-1], return_index=True)  # every key of the piece
         self.mark_seen(slots[np.argsort(-from_end, kind="stable")])

@@ -122,21 +122,21 @@ def _scan_bucket(
     )
     y = np.where(inside[..., None], values - center[:, None, :], 0.0)
     learned_before = _exclusive(weight)
-    if decay == 1.0:
-        row_weight = weight
-        prior_scale = np.ones_like(weight)
-    else:
-        log_decay = math.log(decay)
-        row_weight = weight * np.exp(-log_decay * (learned_before + 1.0))
-        prior_scale = np.exp(log_decay * learned_before)
     shift = mean0[members] - center
     prior_second = second0[members] + shift * shift * start_n[:, None]
+    row_weight = weight
+    if decay != 1.0:
+        log_decay = math.log(decay)
+        row_weight = weight * np.exp(-log_decay * (learned_before + 1.0))
     weighted_y = row_weight[..., None] * y
-    n = prior_scale * (start_n[:, None] + _exclusive(row_weight))
-    sum_y = prior_scale[..., None] * (
-        (start_n[:, None] * shift)[:, None, :] + _exclusive(weighted_y)
-    )
-    sum_yy = prior_scale[..., None] * (prior_second[:, None, :] + _exclusive(weighted_y * y))
+    n = start_n[:, None] + _exclusive(row_weight)
+    sum_y = (start_n[:, None] * shift)[:, None, :] + _exclusive(weighted_y)
+    sum_yy = prior_second[:, None, :] + _exclusive(weighted_y * y)
+    if decay != 1.0:  # without a half-life every scale is 1 and changes nothing
+        prior_scale = np.exp(log_decay * learned_before)
+        n *= prior_scale
+        sum_y *= prior_scale[..., None]
+        sum_yy *= prior_scale[..., None]
     safe_n = np.where(n > 0, n, 1.0)
     mean_y = sum_y / safe_n[..., None]
     second = sum_yy - sum_y * mean_y
