@@ -10,8 +10,9 @@ Reading the bytes is left to the class that mixes it in
 from __future__ import annotations
 
 from collections import deque
-from itertools import accumulate
-from typing import Any, Final
+from typing import Any
+
+import numpy as np
 
 from stream_detect.sources.base import RawBatch
 from stream_detect.sources.line_positions import LinePositions
@@ -19,8 +20,6 @@ from stream_detect.sources.line_positions import LinePositions
 __all__ = ["LineBuffer"]
 
 _CR = 13
-#: A line's length plus its newline.
-_WITH_NEWLINE: Final = (1).__add__
 
 
 class _LongLine:
@@ -114,14 +113,16 @@ class LineBuffer:
         offset = self._offset
         limit = self.max_line_bytes
         count = len(lines)
-        if not may_have_cr and max(map(len, lines)) <= limit:
+        lengths = np.fromiter(map(len, lines), np.int64, count)
+        if not may_have_cr and int(lengths.max()) <= limit:
             # The common case, without a Python loop per line: line i starts after the
             # i previous lines and their i newlines.
             self._payloads.extend(lines)
-            # One start more than lines: the last is where the next line starts.
-            starts = list(accumulate(map(_WITH_NEWLINE, map(len, lines)), initial=offset))
-            self._offset = starts.pop()
-            self._offsets.extend(starts)
+            ends = np.cumsum(lengths + 1)
+            ends += offset
+            self._offsets.append(offset)
+            self._offsets.extend(ends[:-1].tolist())
+            self._offset = int(ends[-1])
             self._parsed_total += count
             self._line = line_no + count
             return
