@@ -80,10 +80,11 @@ def decode_bulk(
     True
     """
     roles, max_key_bytes = settings.roles, settings.max_key_bytes
-    if any_oversize(payloads, positions, settings.max_record_bytes):
+    lengths = np.fromiter(map(len, payloads), np.intp, len(payloads))
+    if any_oversize(int(lengths.max()), positions, settings.max_record_bytes):
         return None
     typed = typed_lines() if _typed_serves(reader, settings, features) else None
-    columns = None if typed is None else typed.decode(payloads)
+    columns = None if typed is None else typed.decode(payloads, lengths)
     if columns is not None:
         if _any_too_long(columns.keys, columns.ids, max_key_bytes):
             return None

@@ -66,9 +66,12 @@ def oversize_reason(payload: bytes, position: dict[str, Any], limit: int) -> str
     return None
 
 
-def any_oversize(payloads: list[bytes], positions: Sequence[dict[str, Any]], limit: int) -> bool:
-    """Whether :func:`oversize_reason` would refuse any record of a non-empty batch."""
-    if max(map(len, payloads)) > limit:
+def any_oversize(longest: int, positions: Sequence[dict[str, Any]], limit: int) -> bool:
+    """Whether :func:`oversize_reason` would refuse any record of a non-empty batch.
+
+    ``longest`` is the length of the batch's longest payload.
+    """
+    if longest > limit:
         return True
     if isinstance(positions, LinePositions):
         return positions.truncated  # without making a dict per line

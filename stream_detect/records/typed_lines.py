@@ -48,6 +48,7 @@ from typing import Annotated, Any, Final, NamedTuple
 import msgspec
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 
 from stream_detect.records.batch import FloatMatrix, LabelArray
 from stream_detect.records.keys_and_ids import optional_texts, texts
@@ -72,6 +73,7 @@ _NEWLINE: Final = b"\n"
 _OPEN_BRACE: Final = ord("{")
 _CLOSE_BRACE: Final = ord("}")
 _first = operator.itemgetter(0)
+IntArray = NDArray[np.intp]
 _label = operator.attrgetter("label")
 
 
@@ -119,14 +121,19 @@ class TypedLines:
         """False once this path cannot serve the stream (a field name msgspec cannot take)."""
         return self._usable
 
-    def decode(self, payloads: list[bytes]) -> Columns | None:
-        """The columns of a batch of lines, or None if any line is in doubt (see the module)."""
+    def decode(self, payloads: list[bytes], lengths: IntArray | None = None) -> Columns | None:
+        """The columns of a batch of lines, or None if any line is in doubt (see the module).
+
+        ``lengths`` are the payloads' lengths, if the caller has them already.
+        """
         if not self._usable or not payloads:
             return None
         if self._wait:
             self._wait -= 1
             return None
-        columns = self._decode(payloads)
+        if lengths is None:
+            lengths = np.fromiter(map(len, payloads), np.intp, len(payloads))
+        columns = self._decode(payloads, lengths)
         if columns is None:
             self._failures = min(self._failures + 1, MAX_WAIT.bit_length() + 1)
             self._wait = min((1 << (self._failures - 1)) - 1, MAX_WAIT)
@@ -134,8 +141,8 @@ class TypedLines:
             self._failures = 0
         return columns
 
-    def _decode(self, payloads: list[bytes]) -> Columns | None:
-        events = self._events(payloads)
+    def _decode(self, payloads: list[bytes], lengths: IntArray) -> Columns | None:
+        events = self._events(payloads, lengths)
         if events is None:
             return None
         n = len(payloads)
@@ -166,11 +173,11 @@ class TypedLines:
             timestamps = list(map(operator.attrgetter("timestamp"), events))
         return Columns(values, labels, keys, ids, timestamps)
 
-    def _events(self, payloads: list[bytes]) -> list[Any] | None:
+    def _events(self, payloads: list[bytes], lengths: IntArray) -> list[Any] | None:
         """One typed struct per line, or None if the batch does not decode line for line."""
         n = len(payloads)
         joined = _NEWLINE.join(payloads)
-        one_per_line = _braced(joined, payloads)
+        one_per_line = _braced(joined, lengths)
         if not one_per_line:
             joined = _OPEN + _SEPARATOR.join(payloads) + _CLOSE
         try:
@@ -256,14 +263,14 @@ class TypedLines:
         self.other_fields = others
 
 
-def _braced(joined: bytes, payloads: list[bytes]) -> bool:
-    """True if each payload starts with ``{`` and ends with ``}``; ``joined``: them, newline-joined.
+def _braced(joined: bytes, lengths: IntArray) -> bool:
+    """True if each payload starts with ``{`` and ends with ``}``.
 
-    >>> lines = [b'{"a": 1}', b'{"b": 2}']
-    >>> _braced(b"\\n".join(lines), lines), _braced(b"{}\\n", [b"{}", b""])
+    ``joined`` holds the payloads joined by newlines, ``lengths`` their lengths.
+
+    >>> _braced(b'{"a": 1}\\n{"b": 2}', np.array([8, 8])), _braced(b"{}\\n", np.array([2, 0]))
     (True, False)
     """
-    lengths = np.fromiter(map(len, payloads), np.intp, len(payloads))
     if not lengths.all():
         return False
     ends = np.cumsum(lengths + 1) - 2
