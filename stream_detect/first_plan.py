@@ -4,21 +4,22 @@ Scoring a block needs its teaching plan and the plan needs the scores (see
 :mod:`stream_detect.teaching`). Guessing that every row teaches itself costs
 a second pass over any block with an alert: the first pass finds the alerts,
 the second scores the rows after them under the clipped vectors they teach.
-With the default tail rule the alerts can be foreseen for a few whole-block
-numpy calls, without the pass: a row can only alert if the cheap bound on its
-tail (:meth:`~stream_detect.prior.DeferredTails.in_doubt`) reaches the
-threshold, and the model moves little within a block, so the rows in doubt
-against the model as the block starts are, as a rule, the block's alerts.
-Their clipped vectors are then found as :mod:`stream_detect.clipping` finds
-them after a pass, from the statistics each would be scored against if every
-row taught itself, summed for those rows alone.
+Under the default tail rule the alerts can be foreseen for a few whole-block
+numpy calls, without the pass: a row can only alert if its tail, against
+the model as it stands, may reach the threshold (the cheap bound of
+:meth:`~stream_detect.prior.DeferredTails.in_doubt` with the prior; the χ²
+quantile of the squared distance for the full covariance), and the model
+moves little within a block, so those rows are, as a rule, the block's
+alerts. Their clipped vectors are then found as :mod:`stream_detect.clipping`
+finds them after a pass, from the statistics each would be scored against
+if every row taught itself, summed for those rows alone.
 
 This is only a guess, checked as every plan is: the first pass scores the
 block under it and keeps the rows up to the first that it got wrong, so the
 results are those of any other first plan. A wrong guess costs the pass it
 would have saved. Anything the guess does not cover (another rule, a
-half-life, a full covariance, directions, a deviation accepted within the
-block) starts from the plan in which every row teaches itself.
+half-life, the full model's low-rank path, directions, a deviation accepted
+within the block) starts from the plan in which every row teaches itself.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from numpy.typing import NDArray
 
 from stream_detect.block_scoring import BlockScoring
 from stream_detect.clipping import refine_clipped
+from stream_detect.density import gaussian_score
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyState
-from stream_detect.prior import DeferredTails
+from stream_detect.prior import DeferredTails, fisher_statistic_at
 from stream_detect.stats import Prefix, exclusive_cumsum
 from stream_detect.teaching import RunState, TeachingPlan, plan_teaching
 
@@ -77,8 +79,7 @@ def first_plan(
         and policy.flagged in ("clip", "exclude")
         and threshold > -math.inf
         and isinstance(model, GaussianModel)
-        and model.prior is not None
-        and not model.full
+        and not model.low_rank
         and model.direction is None
         and model.stats.decay == 1.0
         and model.stats.n > 0
@@ -120,21 +121,31 @@ def first_plan(
 
 
 def _foreseen_alerts(model: GaussianModel, X: Array, threshold: float) -> BoolArray:
-    """The rows whose tail bound, against the model as it stands, may reach ``threshold``."""
-    assert model.prior is not None
+    """The rows whose tail, against the model as it stands, may reach ``threshold``.
+
+    With the prior, the bound on the combined Student-t tails; without (the
+    full covariance), the χ² tail of the squared Mahalanobis distance.
+    """
     stats = model.stats
-    now = Prefix(np.array([stats.n]), stats.mean[None, :], stats.second[None, :])
-    location, scale, dof = model.prior.predictive(now)
-    tails = DeferredTails((X - location) / scale, dof, np.zeros(X.shape[0], bool))
     alert = np.zeros(X.shape[0], bool)
-    alert[tails.in_doubt(threshold)] = True
-    return alert
+    if model.prior is not None:
+        now = Prefix(np.array([stats.n]), stats.mean[None, :], stats.second[None, :])
+        location, scale, dof = model.prior.predictive(now)
+        tails = DeferredTails((X - location) / scale, dof, np.zeros(X.shape[0], bool))
+        alert[tails.in_doubt(threshold)] = True
+        return alert
+    scored = gaussian_score(
+        X, stats.mean, stats.second / stats.n, model.variance_floor, model.relative_floor
+    )
+    # Distances below the χ² quantile at the threshold (less a margin) cannot alert.
+    return ~(scored.distance_sq < fisher_statistic_at(threshold, X.shape[1]))
 
 
 def _statistics_taught_as_is(
     model: GaussianModel, X: Array, learnable: BoolArray, rows: IntArray
 ) -> tuple[Array, Array, Array]:
-    """Count, mean and m2 just before each of ``rows`` if every learnable row taught itself.
+    """Count, mean and m2 (or co-moments) just before each of ``rows`` if every learnable row
+    taught itself.
 
     Summed about the model's mean, where what it learned before sums to zero,
     as a pass sums them (see :meth:`stream_detect.stats.RunningMoments.prequential`).
@@ -145,10 +156,14 @@ def _statistics_taught_as_is(
     weighted = weight[:, None] * y
     count = stats.n + _sums_before(weight, rows)
     sum_y = _sums_before(weighted, rows)
+    mean_y = sum_y / count[:, None]
+    mean: Array = stats.mean + mean_y
+    if model.full:
+        sum_yy = _sums_before(weighted[:, :, None] * y[:, None, :], rows)
+        second: Array = stats.second + sum_yy - sum_y[:, :, None] * mean_y[:, None, :]
+        return count, mean, second
     sum_yy = _sums_before(weighted * y, rows)
-    mean: Array = stats.mean + sum_y / count[:, None]
-    second: Array = np.maximum(stats.second + sum_yy - sum_y * (sum_y / count[:, None]), 0.0)
-    return count, mean, second
+    return count, mean, np.maximum(stats.second + sum_yy - sum_y * mean_y, 0.0)
 
 
 def _sums_before(values: Array, stops: IntArray) -> Array:

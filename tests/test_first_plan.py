@@ -61,39 +61,41 @@ def _as_is(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+@pytest.mark.parametrize("model", ["diagonal", "full"])
 def test_a_batch_of_isolated_spikes_settles_in_one_pass(
-    passes: list[int], monkeypatch: pytest.MonkeyPatch
+    passes: list[int], monkeypatch: pytest.MonkeyPatch, model: str
 ) -> None:
     X = _spiky(5096, seed=1)
-    detector = Detector(DetectorSettings(retune_every=0), FEATURES)
+    detector = Detector(DetectorSettings(retune_every=0, model=model), FEATURES)
     detector.process(X[:1000])
     passes[0] = 0
     out = detector.process(X[1000:])
     assert out.alert.sum() >= 20 and passes[0] == 1
     _as_is(monkeypatch)
-    detector = Detector(DetectorSettings(retune_every=0), FEATURES)
+    detector = Detector(DetectorSettings(retune_every=0, model=model), FEATURES)
     detector.process(X[:1000])
     passes[0] = 0
     detector.process(X[1000:])
     assert passes[0] == 2  # the pass the foreseen plan saves
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     share=st.sampled_from([0.0, 0.01, 0.3, 1.0]),
     flagged=st.sampled_from(["clip", "exclude"]),
     accept_after=st.sampled_from([0, 3, 100]),
     batch=st.sampled_from([7, 300, 4096]),
+    model=st.sampled_from(["diagonal", "full"]),
 )
 def test_any_guess_gives_the_result_of_scoring_every_row_as_itself_first(
-    seed: int, share: float, flagged: str, accept_after: int, batch: int
+    seed: int, share: float, flagged: str, accept_after: int, batch: int, model: str
 ) -> None:
     """Foreseen alerts replaced by random rows: only the number of passes may change."""
     X = _spiky(3000, seed, far_from_zero=True)
     X[2000:2100] += 50.0  # a run: pending rows, and an accepted deviation with 3
     rng = np.random.default_rng(seed)
-    detector_settings = DetectorSettings(flagged=flagged, accept_after=accept_after)
+    detector_settings = DetectorSettings(flagged=flagged, accept_after=accept_after, model=model)
 
     def run() -> list[np.ndarray]:
         detector = Detector(detector_settings, FEATURES)
