@@ -52,9 +52,10 @@ def top_features(
     [{'a': 1.0}, {'b': 0.25}]
     """
     order = np.argsort(-values if largest else values, axis=1, kind="stable")[:, :top]
+    ranked_values = np.take_along_axis(values, order, axis=1).tolist()
     return [
-        {features[j]: round(float(values[row, j]), 6) for j in ranked}
-        for row, ranked in enumerate(order.tolist())
+        {features[j]: round(value, 6) for j, value in zip(ranked, row, strict=True)}
+        for ranked, row in zip(order.tolist(), ranked_values, strict=True)
     ]
 
 
