@@ -65,7 +65,9 @@ COUNTERS: dict[str, str] = {
     "retunes": "times log epsilon was re-chosen",
     "checkpoints": "checkpoints written",
     "alertmanager_sent": "alerts posted to Alertmanager",
-    "alertmanager_dropped": "alerts dropped because Alertmanager was unreachable too long",
+    "alertmanager_dropped": (
+        "alerts dropped: the queue was full while delivery failed, or Alertmanager refused them"
+    ),
 }
 
 #: Gauge name -> help text.

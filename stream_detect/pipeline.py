@@ -330,6 +330,10 @@ class Pipeline:
                 # A failure while closing must not hide the error that ended the run.
                 if closer is self.sink.close and delivered:
                     self.summary.stopped_by = "output closed"
+        not_delivered = getattr(self.sink, "not_delivered", None)
+        if isinstance(not_delivered, int):
+            # A best-effort sink (Alertmanager) counts what it could not deliver, once closed.
+            self.summary.alertmanager_not_delivered = not_delivered
         self.source.close()
         if self.labels is not None:
             self.labels.close()

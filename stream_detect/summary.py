@@ -26,10 +26,25 @@ class Summary:
     stopped_by: str = "end of input"
     seconds: float = 0.0
     features: list[str] | None = None
+    #: Alertmanager alerts not delivered (dropped, refused, still queued at the end);
+    #: None without an Alertmanager sink.
+    alertmanager_not_delivered: int | None = None
     detector: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able view, the detector's own counters flattened in."""
-        out = {k: v for k, v in vars(self).items() if k != "detector"}
+        """JSON-able view, the detector's own counters flattened in.
+
+        ``alertmanager_not_delivered`` is left out when the sink does not count it.
+
+        >>> "alertmanager_not_delivered" in Summary().to_dict()
+        False
+        >>> Summary(alertmanager_not_delivered=2).to_dict()["alertmanager_not_delivered"]
+        2
+        """
+        out = {
+            k: v
+            for k, v in vars(self).items()
+            if k != "detector" and not (k == "alertmanager_not_delivered" and v is None)
+        }
         out.update({k: v for k, v in self.detector.items() if k not in ("events", "alerts")})
         return out

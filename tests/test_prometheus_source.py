@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import signal
 import subprocess
@@ -291,3 +292,47 @@ def test_an_anomaly_injected_into_an_exporter_raises_an_alert(exporter: Exporter
     assert alert["host"] == "b" and alert["queue_depth"] == 500.0 and alert["alert"]
     assert alert["position"]["scrape"] > 60
     assert next(iter(alert["contributions"])) == "queue_depth"
+
+
+def test_a_failing_exporter_is_one_line_when_it_fails_and_one_when_it_recovers(
+    exporter: Exporter,
+) -> None:
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        broken = 3 <= exporter.scrapes <= 5
+        body = b"collector broke\n" if broken else b"# TYPE up gauge\nup 1\n"
+        handler.send_response(500 if broken else 200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    exporter.answer = answer
+    uri = f"prometheus://{exporter.address}/metrics?every=50ms"
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "50ms"}, uri=uri, config_key="s")
+    source.link.stream = stream = io.StringIO()
+    events = 0
+    while exporter.scrapes < 8:
+        events += len(source.read_batch(100, 0.0, 1.0))
+    assert events >= 4 and source.scrape_errors == 3
+    lost, back = stream.getvalue().splitlines()
+    assert lost.startswith(f"stream-detect: {uri}: ") and "HTTP 500" in lost, lost
+    assert "collector broke" in lost and "no events" in lost, lost
+    assert back.startswith(f"stream-detect: {uri}: ") and "again" in back, back
+    assert source.connected
+
+
+def test_a_query_prometheus_refuses_is_said_once_with_its_reason(tmp_path: Path) -> None:
+    with running_prometheus(tmp_path / "prometheus", []) as prometheus:
+        uri = f"promql://127.0.0.1:{prometheus.port}?query=rate(up&every=50ms"
+        source = open_promql(
+            f"127.0.0.1:{prometheus.port}",
+            {"query": "rate(up", "every": "50ms"},
+            uri=uri,
+            config_key="source",
+        )
+        source.link.stream = stream = io.StringIO()
+        while source.scrape_errors < 4:
+            assert not source.read_batch(100, 0.0, 1.0)
+    (lost,) = stream.getvalue().splitlines()
+    assert lost.startswith(f"stream-detect: {uri}: ") and "HTTP 400" in lost, lost
+    # Prometheus's own words on what is wrong with the query.
+    assert "parse error" in lost, lost

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from stream_detect.errors import StreamDetectError
 from stream_detect.kafka.address import message_fields
 from stream_detect.kafka.sink import KafkaSink
+from stream_detect.kafka.status import BrokerLink
 from stream_detect.reload import apply_reload
 from stream_detect.sidecar import SettingsLoader, Sidecar, bind_fields, detector_warm
 
@@ -42,7 +43,8 @@ __all__ = ["PartitionedSidecar", "broker_states"]
 def broker_states(parts: dict[str, object]) -> dict[str, bool]:
     """Whether each Kafka client among ``parts`` (name -> source or sink) reaches its broker.
 
-    Parts that are not Kafka clients (a file, Alertmanager) are left out.
+    Parts that are not Kafka clients (a file; Alertmanager and the HTTP sources,
+    whose links say so on stderr but are no broker) are left out.
 
     >>> broker_states({"sink": object()})
     {}
@@ -50,9 +52,8 @@ def broker_states(parts: dict[str, object]) -> dict[str, bool]:
     states = {}
     for name, part in parts.items():
         link = getattr(part, "link", None)
-        reachable = getattr(link, "reachable", None)
-        if isinstance(reachable, bool):
-            states[name] = reachable
+        if isinstance(link, BrokerLink):
+            states[name] = link.reachable
     return states
 
 

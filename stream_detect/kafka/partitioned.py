@@ -284,6 +284,10 @@ class PartitionedRun:
             except (OSError, OutputError):
                 if delivered:
                     raise
+        not_delivered = getattr(self.sink, "not_delivered", None)
+        if isinstance(not_delivered, int):
+            # A best-effort sink (Alertmanager) counts what it could not deliver, once closed.
+            self.summary.alertmanager_not_delivered = not_delivered
         self.source.close()
         if self.labels is not None:
             self.labels.close()

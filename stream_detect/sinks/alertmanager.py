@@ -19,38 +19,39 @@ Every alerting event re-sends it, and it is re-sent every ``resend`` while it
 lasts; its ``endsAt`` is always the last alert plus ``resolve_after``, so once
 the key is quiet that long Alertmanager resolves it (a last post says so).
 
-Delivery happens in a background thread: :meth:`AlertmanagerSink.write_batch`
+Delivery happens in a background thread
+(:mod:`stream_detect.sinks.alert_delivery`): :meth:`AlertmanagerSink.write_batch`
 and :meth:`~AlertmanagerSink.flush` only hand alerts over, so a slow or absent
 Alertmanager never holds up the stream. Unsent alerts wait in a queue of at
-most ``max_pending`` (one entry per alert, the newest version of it); the
-sender retries with exponential backoff (0.1 s doubling up to ``max_backoff``),
-and when the queue is full the oldest entry is dropped and counted in
-:attr:`~AlertmanagerSink.dropped`. Unlike the file and Kafka sinks, this
-delivery is best effort: flushing does not wait for Alertmanager.
+most ``max_pending`` (one entry per alert, the newest version of it); an
+outage, a 5xx, 408 or 429 is retried with exponential backoff (0.1 s doubling
+up to ``max_backoff``), and when the queue is full the oldest entry is dropped
+and counted in :attr:`~AlertmanagerSink.dropped`; an alert Alertmanager
+refuses for good (any other 4xx) is dropped alone, counted in
+:attr:`~AlertmanagerSink.rejected` too, and never holds up the others.
+Stderr hears of each: when delivery starts failing and when it works again,
+each distinct refusal, and at close how many alerts were not delivered.
+Unlike the file and Kafka sinks, this delivery is best effort: flushing does
+not wait for Alertmanager, and what it did not deliver does not fail the run.
 """
 
 from __future__ import annotations
 
-import http.client
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
+from stream_detect.reachability import Reachability
+from stream_detect.sinks.alert_delivery import AlertDelivery
 from stream_detect.sinks.base import Sink
 
 __all__ = ["AlertmanagerSink", "alert_labels", "rfc3339"]
-
-_FIRST_BACKOFF_S = 0.1
 
 
 def rfc3339(seconds: float) -> str:
@@ -110,6 +111,8 @@ class AlertmanagerSink(Sink):
         Longest wait between two attempts while Alertmanager is unreachable.
     timeout_s
         Longest one HTTP request may take.
+    stream
+        Where the lines about delivery go (standard error by default).
     """
 
     def __init__(
@@ -124,6 +127,7 @@ class AlertmanagerSink(Sink):
         alertname: str = "StreamDetectAnomaly",
         uri: str = "",
         clock: Callable[[], float] = time.time,
+        stream: TextIO | None = None,
     ) -> None:
         self.url = base_url.rstrip("/") + "/api/v2/alerts"
         self.uri = uri or base_url
@@ -135,17 +139,48 @@ class AlertmanagerSink(Sink):
         self.alertname = alertname
         self.clock = clock
         self.id_field: str | None = None
-        #: Alerts Alertmanager accepted, and alerts dropped from a full queue.
-        self.sent = 0
-        self.dropped = 0
-        #: The last delivery error, None once a delivery succeeds.
-        self.last_error: str | None = None
         self._anomalies: dict[str, _Anomaly] = {}
-        self._pending: OrderedDict[tuple[tuple[str, str], ...], dict[str, Any]] = OrderedDict()
-        self._wake = threading.Condition()
-        self._closing = False
-        self._thread = threading.Thread(target=self._send_loop, daemon=True)
-        self._thread.start()
+        self.delivery = AlertDelivery(
+            self.url,
+            uri=self.uri,
+            max_pending=max_pending,
+            max_backoff_s=max_backoff_s,
+            timeout_s=timeout_s,
+            idle_s=min(resend_s, resolve_after_s) / 4,
+            before_attempt=lambda: self._due(self.clock()),
+            stream=stream,
+        )
+        self.delivery.start()
+
+    @property
+    def sent(self) -> int:
+        """Alerts Alertmanager accepted."""
+        return self.delivery.sent
+
+    @property
+    def dropped(self) -> int:
+        """Alerts dropped: from a full queue, or refused by Alertmanager for good."""
+        return self.delivery.dropped
+
+    @property
+    def rejected(self) -> int:
+        """Alerts dropped because Alertmanager refused them for good (part of ``dropped``)."""
+        return self.delivery.rejected
+
+    @property
+    def not_delivered(self) -> int:
+        """Alerts that did not reach Alertmanager: dropped, and (once closed) still queued."""
+        return self.delivery.not_delivered
+
+    @property
+    def last_error(self) -> str | None:
+        """The last delivery error, None once a delivery succeeds."""
+        return self.delivery.last_error
+
+    @property
+    def link(self) -> Reachability:
+        """Whether Alertmanager takes posts (it says on stderr when that changes)."""
+        return self.delivery.link
 
     def bind_fields(self, *, id_field: str | None, label_field: str | None) -> None:
         """Take the detector's id field, so each anomaly's labels name its first event."""
@@ -154,11 +189,11 @@ class AlertmanagerSink(Sink):
     def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Start or extend an anomaly per alerting record (others are ignored)."""
         now = self.clock()
-        with self._wake:
+        with self.delivery.lock:
             for record in records:
                 if record.get("alert"):
                     self._extend(record, now)
-            self._wake.notify()
+            self.delivery.wake()
 
     def _extend(self, record: Mapping[str, Any], now: float) -> None:
         key = "" if record.get("key") is None else str(record["key"])
@@ -180,31 +215,28 @@ class AlertmanagerSink(Sink):
     def _queue(self, anomaly: _Anomaly, now: float) -> None:
         """Put the anomaly's current state in the send queue (called with the lock held)."""
         anomaly.last_sent = now
-        fingerprint = tuple(sorted(anomaly.labels.items()))
-        self._pending.pop(fingerprint, None)
-        self._pending[fingerprint] = {
+        alert = {
             "labels": anomaly.labels,
             "annotations": anomaly.annotations,
             "startsAt": rfc3339(anomaly.starts_at),
             "endsAt": rfc3339(anomaly.last_alert + self.resolve_after_s),
         }
-        while len(self._pending) > self.max_pending:
-            self._pending.popitem(last=False)
-            self.dropped += 1
+        self.delivery.put(tuple(sorted(anomaly.labels.items())), alert)
 
     def flush(self) -> None:
         """Wake the sender; never waits for Alertmanager."""
-        with self._wake:
-            self._wake.notify()
+        with self.delivery.lock:
+            self.delivery.wake()
 
     def close(self, wait_s: float | None = None) -> None:
-        """Stop the sender after one last attempt to deliver what is queued."""
-        with self._wake:
-            self._closing = True
-            self._wake.notify()
-        self._thread.join(self.timeout_s + 1.0 if wait_s is None else wait_s)
+        """Stop the sender after one last attempt to deliver what is queued.
 
-    # ---------------------------------------------------------------- sender
+        If alerts were not delivered (still queued then, or dropped during
+        the run), one line on stderr says how many and why.
+        """
+        self.delivery.close(self.timeout_s + 1.0 if wait_s is None else wait_s)
+
+    # ------------------------------------------------------------- re-sends
 
     def _due(self, now: float) -> None:
         """Queue re-sends and resolutions that are due (called with the lock held)."""
@@ -214,52 +246,6 @@ class AlertmanagerSink(Sink):
                 del self._anomalies[key]
             elif now - anomaly.last_sent >= self.resend_s:
                 self._queue(anomaly, now)
-
-    def _send_loop(self) -> None:
-        backoff = 0.0
-        retry_at = 0.0
-        while True:
-            with self._wake:
-                timeout = backoff if backoff else min(self.resend_s, self.resolve_after_s) / 4
-                if not self._closing:
-                    self._wake.wait(timeout)
-                closing = self._closing
-                self._due(self.clock())
-                batch = list(self._pending.items())
-            # New alerts wake the sender, but while Alertmanager is down only the backoff may.
-            if batch and (closing or time.monotonic() >= retry_at):
-                delivered = self._post([alert for _, alert in batch])
-                if delivered:
-                    backoff = 0.0
-                    with self._wake:
-                        for fingerprint, alert in batch:
-                            # A newer version queued meanwhile still has to go.
-                            if self._pending.get(fingerprint) is alert:
-                                del self._pending[fingerprint]
-                        self.sent += len(batch)
-                else:
-                    backoff = min(max(backoff * 2, _FIRST_BACKOFF_S), self.max_backoff_s)
-                    retry_at = time.monotonic() + backoff
-            if closing:
-                return
-
-    def _post(self, alerts: list[dict[str, Any]]) -> bool:
-        request = urllib.request.Request(
-            self.url,
-            data=orjson.dumps(alerts),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
-                reply.read()
-        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
-            # An answer cut off halfway (IncompleteRead) is a failed attempt like any other:
-            # escaping, it would end the sender thread and every later alert with it.
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            return False
-        self.last_error = None
-        return True
 
 
 def open_alertmanager(

@@ -6,6 +6,12 @@ as long as the caller allows, and hands out what the last poll brought in
 batches of the size asked for. Subclasses say what one poll fetches; :func:`http_body` is how a poll
 reads a server's answer, bounded in time and size, so a server that answers
 slowly, endlessly or not at all costs one failed poll, never the run.
+
+A failed poll is counted and makes the source not :attr:`~PolledSource.connected`
+(``/readyz`` says not ready) until one works again. The operator is told on
+stderr once when polls start failing (the URI, the reason, and that nothing
+comes in until a poll works) and once when they work again, never once per
+poll (:class:`~stream_detect.reachability.Reachability`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from abc import abstractmethod
 from collections import deque
 from typing import Any
 
+from stream_detect.http_failure import failure_reason
+from stream_detect.reachability import Reachability
 from stream_detect.sources.base import RawBatch, Source
 
 __all__ = ["MAX_BODY_BYTES", "PolledSource", "http_body"]
@@ -61,17 +69,54 @@ class PolledSource(Source):
     """Polls every ``every_s`` seconds; :meth:`poll` queues what it found.
 
     Never exhausted: a server can always be asked again. A poll that fails
-    queues nothing; the subclass records why (its ``last_error``).
+    (:meth:`poll` raises OSError or ValueError) queues nothing; it is
+    counted in :attr:`poll_errors`, its reason kept in :attr:`last_error`,
+    and said on stderr if the poll before it worked (:attr:`link`).
+
+    Parameters
+    ----------
+    every_s
+        Seconds from one poll to the next.
+    uri
+        What the stderr lines name (the URI as the user wrote it).
+    what, yields
+        What one poll is (``scrape``, ``query``) and what it brings
+        (``events``), for those lines.
     """
 
-    def __init__(self, every_s: float) -> None:
+    def __init__(self, every_s: float, *, uri: str, what: str, yields: str) -> None:
         self.every_s = every_s
+        self.uri = uri
         self._next_at = 0.0
         self._buffer: deque[tuple[bytes, dict[str, Any]]] = deque()
+        self.link = Reachability(uri, lost=f"{what} failed", back=f"{what} works again")
+        self._then = f"no {yields} until one works; trying again every {every_s:g} s"
+        #: False until a poll works, and after a failed one until one works again.
+        self.connected = False
+        self.poll_errors = 0
+        #: Why the last poll failed; None once one works.
+        self.last_error: str | None = None
 
     @abstractmethod
     def poll(self) -> None:
-        """Ask the server once; append each new record and its position to ``_buffer``."""
+        """Ask the server once; append each new record and its position to ``_buffer``.
+
+        Raises OSError or ValueError when the server cannot be asked, fails,
+        or answers something unreadable.
+        """
+
+    def poll_reported(self) -> None:
+        """Poll once, keeping count of failures and saying when polls start or stop failing."""
+        try:
+            self.poll()
+        except (OSError, ValueError) as exc:
+            self.connected = False
+            self.poll_errors += 1
+            self.last_error = failure_reason(exc)
+            self.link.failed(self.last_error, self._then)
+            return
+        failed, self.connected, self.last_error = self.link.failures, True, None
+        self.link.ok(note=f"after {failed} failed" if failed else "")
 
     @property
     def exhausted(self) -> bool:
@@ -88,7 +133,7 @@ class PolledSource(Source):
             if wait > 0:
                 time.sleep(wait)
             self._next_at = time.monotonic() + self.every_s
-            self.poll()
+            self.poll_reported()
         return self.take_buffered(max_records)
 
     def take_buffered(self, max_records: int) -> RawBatch:

@@ -22,8 +22,11 @@ of the feature names. Non-finite values are left out of the event.
 Each scrape yields JSON event lines (one per key value) with a ``timestamp``
 field (Unix seconds of the scrape), so the usual decoder reads them; their
 positions say ``{"scrape": N, "time": ..., "url": ...}``. A failed scrape
-yields nothing, sets :attr:`connected` false until one succeeds, and is
-counted in :attr:`scrape_errors`; the stream goes on.
+(or query) yields nothing, sets :attr:`connected` false until one succeeds,
+and is counted in :attr:`scrape_errors`; the stream goes on. Stderr gets one
+line when scrapes start failing, naming the URI and the reason (the status
+and what the server said, such as Prometheus's error for a query it cannot
+run), and one when they work again (:mod:`stream_detect.sources.polled`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from __future__ import annotations
 import math
 import re
 import time
-import urllib.error
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -120,6 +122,7 @@ class PrometheusSource(PolledSource):
 
     ``fetch`` returns the series of one scrape and the feature names among
     them that are cumulative (to be turned into rates).
+    ``what`` names one poll in the stderr lines (``scrape``, ``query``).
     """
 
     format_hint = "json"
@@ -132,20 +135,21 @@ class PrometheusSource(PolledSource):
         every_s: float,
         key_label: str | None = None,
         uri: str = "",
+        what: str = "scrape",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(every_s)
+        super().__init__(every_s, uri=uri or url, what=what, yields="events")
         self.url = url
         self.fetch = fetch
         self.key_label = key_label
-        self.uri = uri or url
         self.clock = clock
-        #: False after a failed scrape, until one succeeds.
-        self.connected = False
-        self.scrape_errors = 0
-        self.last_error: str | None = None
         self.scrapes = 0
         self._previous: dict[str, tuple[float, float]] = {}
+
+    @property
+    def scrape_errors(self) -> int:
+        """Scrapes (or queries) that failed."""
+        return self.poll_errors
 
     def resume_token(self) -> dict[str, Any]:
         """Scrapes cannot be replayed; the token only counts them."""
@@ -154,15 +158,7 @@ class PrometheusSource(PolledSource):
     def poll(self) -> None:
         """Scrape once; queue one event of the selected series (none on the first scrape)."""
         now = self.clock()
-        try:
-            series, cumulative = self.fetch()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            self.connected = False
-            self.scrape_errors += 1
-            self.last_error = str(exc)
-            return
-        self.connected = True
-        self.last_error = None
+        series, cumulative = self.fetch()
         self.scrapes += 1
         previous, self._previous = self._previous, {}
         values: list[Series] = []
@@ -245,7 +241,9 @@ def open_promql(
             raise ValueError(f"query {query!r}: not a Prometheus query result ({exc!r})") from exc
         return series, set()
 
-    return PrometheusSource(url, fetch, every_s=every, key_label=params.get("key"), uri=uri)
+    return PrometheusSource(
+        url, fetch, every_s=every, key_label=params.get("key"), uri=uri, what="query"
+    )
 
 
 def _every(params: Mapping[str, str], uri: str, config_key: str) -> float:

@@ -15,12 +15,13 @@ event, puts it in the validation buffer and re-tunes ε.
 Silences are not replayed after a restart beyond what Alertmanager still
 holds: each silence seen is answered once per run (the ids of the last
 100,000 are remembered). A poll that fails yields nothing and is counted in
-:attr:`SilencesSource.poll_errors`; the stream goes on.
+:attr:`SilencesSource.poll_errors`; the stream goes on, and stderr gets one
+line when polls start failing and one when they work again
+(:mod:`stream_detect.sources.polled`).
 """
 
 from __future__ import annotations
 
-import urllib.error
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -65,13 +66,13 @@ class SilencesSource(PolledSource):
     format_hint = "json"
 
     def __init__(self, base_url: str, *, every_s: float = 15.0, uri: str = "") -> None:
-        super().__init__(every_s)
-        self.url = base_url.rstrip("/") + "/api/v2/silences"
-        self.uri = uri or base_url
+        url = base_url.rstrip("/") + "/api/v2/silences"
+        super().__init__(
+            every_s, uri=uri or base_url, what="silences poll", yields="feedback labels"
+        )
+        self.url = url
         self.id_field = "id"
         self.label_field = "label"
-        self.poll_errors = 0
-        self.last_error: str | None = None
         self.polls = 0
         self._seen: OrderedDict[str, None] = OrderedDict()
 
@@ -86,14 +87,9 @@ class SilencesSource(PolledSource):
 
     def poll(self) -> None:
         """Ask for the silences once; queue a label 0 for each new one naming an event."""
-        try:
-            silences = orjson.loads(http_body(self.url, min(self.every_s, 10.0)))
-            if not isinstance(silences, list) or not all(isinstance(s, dict) for s in silences):
-                raise ValueError("the silences API did not return a list of silences")
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            self.poll_errors += 1
-            self.last_error = str(exc)
-            return
+        silences = orjson.loads(http_body(self.url, min(self.every_s, 10.0)))
+        if not isinstance(silences, list) or not all(isinstance(s, dict) for s in silences):
+            raise ValueError("the silences API did not return a list of silences")
         self.polls += 1
         for silence in silences:
             silence_id = str(silence.get("id"))

@@ -1,0 +1,281 @@
+"""Alertmanager trouble against a real Alertmanager: outages, errors and refused alerts.
+
+An outage or a retryable error answer is one stderr line when delivery starts
+failing and one when it works again; an alert Alertmanager refuses (a 4xx
+other than 408 and 429) is dropped alone, said once, and never blocks the
+others; a run that ends with alerts not delivered says how many.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from monitoring import free_port, http_json, start_alertmanager, wait_for
+
+from stream_detect.sinks.alertmanager import AlertmanagerSink
+
+RUN = [sys.executable, "-m", "stream_detect", "run"]
+
+
+def ours(alertmanager_url: str) -> set[str]:
+    """The keys of our alerts Alertmanager holds."""
+    alerts = http_json(alertmanager_url + "/api/v2/alerts")
+    return {
+        a["labels"]["key"] for a in alerts if a["labels"].get("alertname") == "StreamDetectAnomaly"
+    }
+
+
+def alert(key: str) -> dict[str, Any]:
+    return {"alert": True, "key": key, "score": -50.0, "contributions": {"x": 9.0}}
+
+
+class Proxy:
+    """A proxy before a real Alertmanager: it can answer the first posts itself with an
+    error status, and can alter each alert before passing the post on (so that the real
+    Alertmanager refuses it); Alertmanager's answer goes back as it was."""
+
+    def __init__(self, alertmanager_url: str) -> None:
+        self.posts = 0
+        self.fail_first = 0
+        self.fail_status = 503
+        self.alter: Callable[[dict[str, Any]], None] = lambda alert: None
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                proxy.posts += 1
+                if proxy.posts <= proxy.fail_first:
+                    self.answer(proxy.fail_status, b'"not now"')
+                    return
+                alerts = orjson.loads(body)
+                for each in alerts:
+                    proxy.alter(each)
+                request = urllib.request.Request(
+                    alertmanager_url + self.path,
+                    data=orjson.dumps(alerts),
+                    headers={"Content-Type": "application/json"},
+                    method="POST",
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as reply:
+                        self.answer(reply.status, reply.read())
+                except urllib.error.HTTPError as refused:
+                    self.answer(refused.code, refused.read())
+
+            def answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def lines(stream: io.StringIO) -> list[str]:
+    return stream.getvalue().splitlines()
+
+
+def test_an_outage_is_one_line_when_it_starts_and_one_when_it_ends(tmp_path: Path) -> None:
+    alertmanager = start_alertmanager(tmp_path / "am")
+    stream = io.StringIO()
+    sink = AlertmanagerSink(
+        alertmanager.url,
+        resend_s=600.0,
+        max_backoff_s=0.2,
+        uri=f"alertmanager://127.0.0.1:{alertmanager.port}",
+        stream=stream,
+    )
+    try:
+        sink.write_batch([alert("a")])
+        wait_for(lambda: sink.sent >= 1, "the first alert delivered")
+        assert lines(stream) == []
+        alertmanager.stop()
+        sink.write_batch([alert("b")])
+        wait_for(lambda: sink.link.failures >= 3, "several failed attempts")
+        (lost,) = lines(stream)
+        assert f"alertmanager://127.0.0.1:{alertmanager.port}" in lost
+        assert "Connection refused" in lost and "retrying" in lost, lost
+        alertmanager = start_alertmanager(tmp_path / "am", port=alertmanager.port)
+        wait_for(lambda: sink.sent >= 2, "the queued alert delivered once Alertmanager is back")
+        # Alertmanager keeps alerts in memory: the restarted one only has the queued alert.
+        assert ours(alertmanager.url) == {"b"}
+        assert len(lines(stream)) == 2
+        assert "delivered again" in lines(stream)[1], lines(stream)
+        assert sink.dropped == 0
+    finally:
+        sink.close(wait_s=1.0)
+        alertmanager.stop()
+
+
+@pytest.mark.parametrize("status", [503, 429, 408])
+def test_a_retryable_error_answer_is_retried_and_said_once(tmp_path: Path, status: int) -> None:
+    alertmanager = start_alertmanager(tmp_path / "am")
+    proxy = Proxy(alertmanager.url)
+    proxy.fail_first, proxy.fail_status = 4, status
+    stream = io.StringIO()
+    sink = AlertmanagerSink(proxy.url, resend_s=600.0, max_backoff_s=0.1, stream=stream)
+    try:
+        sink.write_batch([alert("a"), alert("b")])
+        wait_for(lambda: sink.sent >= 2, f"delivery after {status} answers")
+        assert ours(alertmanager.url) == {"a", "b"}
+        lost, back = lines(stream)
+        assert proxy.url in lost and f"HTTP {status}" in lost and "retrying" in lost, lost
+        assert "delivered again" in back
+        assert sink.dropped == 0
+    finally:
+        sink.close(wait_s=1.0)
+        proxy.close()
+        alertmanager.stop()
+
+
+def start_after_end(alert: dict[str, Any]) -> None:
+    """Alertmanager refuses this alert alone and stores the others of its post."""
+    if alert["labels"].get("key") == "poison":
+        alert["startsAt"] = "2100-01-01T00:00:00+00:00"
+
+
+def unreadable_start(alert: dict[str, Any]) -> None:
+    """Alertmanager refuses the whole post, storing none of its alerts."""
+    if alert["labels"].get("key") == "poison":
+        alert["startsAt"] = "yesterday"
+
+
+@pytest.mark.parametrize(
+    ("alter", "reason"),
+    [
+        (start_after_end, "start time must be before end time"),
+        (unreadable_start, 'parsing time "yesterday"'),
+    ],
+)
+def test_a_refused_alert_is_dropped_alone_and_the_others_are_delivered(
+    tmp_path: Path, alter: Callable[[dict[str, Any]], None], reason: str
+) -> None:
+    alertmanager = start_alertmanager(tmp_path / "am")
+    proxy = Proxy(alertmanager.url)
+    proxy.alter = alter
+    stream = io.StringIO()
+    sink = AlertmanagerSink(proxy.url, resend_s=600.0, max_backoff_s=0.1, stream=stream)
+    try:
+        sink.write_batch([alert("a"), alert("poison"), alert("b"), alert("c")])
+        wait_for(lambda: sink.sent >= 3, "the alerts Alertmanager accepts delivered", 20)
+        assert ours(alertmanager.url) == {"a", "b", "c"}
+        wait_for(lambda: sink.dropped >= 1, "the refused alert dropped", 20)
+        assert sink.dropped == sink.rejected == 1
+        (refused,) = lines(stream)
+        assert "HTTP 400" in refused and reason in refused, refused
+        assert "poison" in refused and "dropped" in refused
+        # The queue is not blocked: later alerts go through, and the same refusal
+        # again is counted, not said again.
+        sink.write_batch([alert("d"), alert("poison")])
+        wait_for(lambda: sink.sent >= 4 and sink.dropped >= 2, "the next post", 20)
+        assert ours(alertmanager.url) == {"a", "b", "c", "d"}
+        assert len(lines(stream)) == 1
+    finally:
+        sink.close(wait_s=1.0)
+        proxy.close()
+        alertmanager.stop()
+
+
+def test_alerts_posted_to_a_wrong_path_are_dropped_not_retried_forever(tmp_path: Path) -> None:
+    alertmanager = start_alertmanager(tmp_path / "am")
+    stream = io.StringIO()
+    # Alertmanager answers 404 under a path prefix it does not serve.
+    sink = AlertmanagerSink(alertmanager.url + "/nowhere", resend_s=600.0, stream=stream)
+    try:
+        sink.write_batch([alert("a"), alert("b")])
+        wait_for(lambda: sink.dropped >= 2, "both alerts dropped", 20)
+        assert sink.rejected == 2 and sink.sent == 0
+        (refused,) = lines(stream)
+        assert "HTTP 404" in refused and "dropped" in refused, refused
+    finally:
+        sink.close(wait_s=1.0)
+        alertmanager.stop()
+
+
+def events_file(tmp_path: Path) -> Path:
+    events = [{"host": "web-1", "x": float(i % 7)} for i in range(200)]
+    events += [{"host": "web-1", "x": 90.0}, {"host": "web-2", "x": 1.0}]
+    events += [{"host": "web-2", "x": float(i % 5)} for i in range(200)] + [
+        {"host": "web-2", "x": 70.0}
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(event) + b"\n" for event in events))
+    return path
+
+
+def finite_run(tmp_path: Path, sink: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [
+            *RUN,
+            "--source",
+            f"file:{events_file(tmp_path)}",
+            "--sink",
+            sink,
+            "--key-field",
+            "host",
+            "--log-epsilon",
+            "-20",
+            "--min-samples",
+            "50",
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def summary_of(stderr: bytes) -> dict[str, Any]:
+    (line,) = [line for line in stderr.splitlines() if line.startswith(b'{"summary"')]
+    summary: dict[str, Any] = orjson.loads(line)["summary"]
+    return summary
+
+
+def test_a_finite_run_says_how_many_alerts_were_not_delivered(tmp_path: Path) -> None:
+    port = free_port()
+    done = finite_run(tmp_path, f"alertmanager://127.0.0.1:{port}?max_backoff=200ms")
+    assert done.returncode == 0, done.stderr.decode()
+    summary = summary_of(done.stderr)
+    assert summary["alerts"] == 2
+    assert summary["alertmanager_not_delivered"] == 2
+    text = done.stderr.decode()
+    said = [line for line in text.splitlines() if f"127.0.0.1:{port}" in line]
+    # A line when delivery started failing, if the sender tried before the run ended
+    # (a short run may end first), and a last one with the count and the reason.
+    assert 1 <= len(said) <= 2, text
+    if len(said) == 2:
+        assert "Connection refused" in said[0] and "retrying" in said[0], said[0]
+    assert "2 alerts not delivered" in said[-1] and "Connection refused" in said[-1], said[-1]
+
+
+def test_a_finite_run_that_delivered_everything_says_nothing_more(tmp_path: Path) -> None:
+    alertmanager = start_alertmanager(tmp_path / "am")
+    try:
+        done = finite_run(tmp_path, f"alertmanager://127.0.0.1:{alertmanager.port}")
+        assert done.returncode == 0, done.stderr.decode()
+        assert summary_of(done.stderr)["alertmanager_not_delivered"] == 0
+        assert f"127.0.0.1:{alertmanager.port}" not in done.stderr.decode()
+        assert ours(alertmanager.url) == {"web-1", "web-2"}
+    finally:
+        alertmanager.stop()
