@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from stream_detect.errors import ConfigError
 from stream_detect.health import Health
 
-__all__ = ["Health", "MetricsServer", "parse_listen_address"]
+__all__ = ["Health", "MetricsServer", "QuietHandler", "parse_listen_address"]
 
 
 def parse_listen_address(text: str, *, config_key: str = "http") -> tuple[str, int]:
@@ -95,32 +95,39 @@ class MetricsServer:
         self._thread.join()
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that answers with one call and logs nothing.
+
+    stderr carries dead letters and the summary; request logs would mix in.
+    """
+
+    def reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+        """Send ``body`` whole, with its length, under ``status``."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 def _handler_for(
     registry: CollectorRegistry, health: Health, stale_after_s: float
 ) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             path = self.path.partition("?")[0]
             if path == "/metrics":
-                self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                self.reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 alive = health.alive(stale_after_s)
-                self._reply(200 if alive else 503, b"ok\n" if alive else b"loop stalled\n")
+                self.reply(200 if alive else 503, b"ok\n" if alive else b"loop stalled\n")
             elif path == "/readyz":
                 ready = health.ready
-                self._reply(200 if ready else 503, b"ready\n" if ready else b"warming up\n")
+                self.reply(200 if ready else 503, b"ready\n" if ready else b"warming up\n")
             else:
-                self._reply(404, b"try /metrics, /healthz or /readyz\n")
-
-        def _reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            # stderr carries dead letters and the summary; request logs would mix in.
-            pass
+                self.reply(404, b"try /metrics, /healthz or /readyz\n")
 
     return Handler

@@ -6,17 +6,18 @@ import threading
 import urllib.request
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
+from local_http import LocalServer
 from monitoring import free_port, http_get, http_json, start_alertmanager, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream_detect.assembly import run_stream
 from stream_detect.pipeline import Summary
+from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.alertmanager import AlertmanagerSink
 from stream_detect.sinks.base import Sink
@@ -205,7 +206,7 @@ class _CutsOffFirstAnswer:
         self.posts = 0
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 proxy.posts += 1
@@ -223,22 +224,13 @@ class _CutsOffFirstAnswer:
                     method="POST",
                 )
                 with urllib.request.urlopen(request, timeout=5) as reply:
-                    answer = reply.read()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                    self.reply(200, reply.read(), "application/json")
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.served = LocalServer(Handler)
+        self.url = self.served.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.close()
 
 
 def test_an_answer_cut_off_halfway_is_retried_and_delivery_goes_on(tmp_path: Path) -> None:

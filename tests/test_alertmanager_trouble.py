@@ -11,18 +11,18 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from local_http import LocalServer
 from monitoring import free_port, http_json, start_alertmanager, wait_for
 
+from stream_detect.server import QuietHandler
 from stream_detect.sinks.alertmanager import AlertmanagerSink
 
 RUN = [sys.executable, "-m", "stream_detect", "run"]
@@ -52,12 +52,12 @@ class Proxy:
         self.alter: Callable[[dict[str, Any]], None] = lambda alert: None
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 proxy.posts += 1
                 if proxy.posts <= proxy.fail_first:
-                    self.answer(proxy.fail_status, b'"not now"')
+                    self.reply(proxy.fail_status, b'"not now"', "application/json")
                     return
                 alerts = orjson.loads(body)
                 for each in alerts:
@@ -70,27 +70,15 @@ class Proxy:
                 )
                 try:
                     with urllib.request.urlopen(request, timeout=5) as reply:
-                        self.answer(reply.status, reply.read())
+                        self.reply(reply.status, reply.read(), "application/json")
                 except urllib.error.HTTPError as refused:
-                    self.answer(refused.code, refused.read())
+                    self.reply(refused.code, refused.read(), "application/json")
 
-            def answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.served = LocalServer(Handler)
+        self.url = self.served.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.close()
 
 
 def lines(stream: io.StringIO) -> list[str]:

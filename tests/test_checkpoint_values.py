@@ -61,15 +61,26 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
 def test_a_checkpoint_with_unusable_values_is_refused(
     name: str, saved: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert_refused(saved, *EDITS[name], tmp_path, capsys, [])
+
+
+def assert_refused(
+    saved: tuple[Path, bytes],
+    edit: Edit,
+    expected: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+) -> None:
+    """Resuming from the saved checkpoint, edited, is one error line naming ``expected``."""
     source, good = saved
-    edit, expected = EDITS[name]
     document = json.loads(good)
     edit(document["detector"])
     checkpoint = tmp_path / "ck.json"
     written = json.dumps(document).encode()
     checkpoint.write_bytes(written)
     capsys.readouterr()
-    status = main(["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint)])
+    status = main(["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), *flags])
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert status == 2
     assert len(errors) == 1 and expected in errors[0], errors
@@ -136,21 +147,7 @@ def saved_timed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
 def test_unusable_rate_budget_and_memory_values_are_refused(
     name: str, saved_timed: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source, good = saved_timed
-    edit, expected = TIMED_EDITS[name]
-    document = json.loads(good)
-    edit(document["detector"])
-    checkpoint = tmp_path / "ck.json"
-    written = json.dumps(document).encode()
-    checkpoint.write_bytes(written)
-    capsys.readouterr()
-    status = main(
-        ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), *TIMED_FLAGS]
-    )
-    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert status == 2
-    assert len(errors) == 1 and expected in errors[0], errors
-    assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
+    assert_refused(saved_timed, *TIMED_EDITS[name], tmp_path, capsys, TIMED_FLAGS)
 
 
 def test_the_unedited_timed_checkpoint_is_accepted(

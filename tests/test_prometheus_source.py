@@ -10,17 +10,19 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from local_http import LocalServer
 from monitoring import running_prometheus, wait_for
 
 from stream_detect.assembly import run_stream
 from stream_detect.pipeline import Summary
+from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sources.polled import MAX_BODY_BYTES
 from stream_detect.sources.prometheus import (
@@ -46,31 +48,21 @@ class Exporter:
         self.closing = threading.Event()
         exporter = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 exporter.scrapes += 1
                 if exporter.answer is not None:
                     exporter.answer(self)
                     return
                 data = exporter.render(exporter.scrapes).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(200, data, "text/plain; version=0.0.4")
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.served = LocalServer(Handler)
+        self.address = self.served.address
 
     def close(self) -> None:
         self.closing.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.close()
 
 
 @pytest.fixture
