@@ -144,8 +144,7 @@ def _foreseen_alerts(model: GaussianModel, X: Array, threshold: float) -> BoolAr
 def _statistics_taught_as_is(
     model: GaussianModel, X: Array, learnable: BoolArray, rows: IntArray
 ) -> tuple[Array, Array, Array]:
-    """Count, mean and m2 (or co-moments) just before each of ``rows`` if every learnable row
-    taught itself.
+    """Count, mean and m2 (or co-moments) before each of ``rows``, each learnable row taught as is.
 
     Summed about the model's mean, where what it learned before sums to zero,
     as a pass sums them (see :meth:`stream_detect.stats.RunningMoments.prequential`).
