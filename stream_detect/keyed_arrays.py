@@ -3,14 +3,12 @@
 :class:`KeyedArrays` keeps, per key, the weight learned ``n``, the ``mean``
 and ``m2`` (``(K, d)`` arrays), the events learned and the learning policy's
 deviation count; the rare pending alerts sit in a dict. A key maps to its
-row (its *slot*) in a dict; each slot's recency is a stamp, the count of
-sightings when its key was last seen, so a batch marks its keys seen with one
-array assignment (:meth:`KeyedArrays.mark_seen`) and no per-key work. The
-least recently seen key, the smallest stamp, is evicted as in the
-event-by-event loop (see :func:`~stream_detect.keyed_models.pieces`),
-through a queue of the live slots by stamp, built when needed and read
-lazily (a slot seen since it was queued is skipped: it is newer than every
-slot still queued). A slot freed by eviction is handed to the next new key;
+row (its *slot*) in a dict; when each slot was last seen is kept by
+:class:`~stream_detect.recency.Recency`, so a batch marks its keys seen with
+one array assignment (:meth:`KeyedArrays.mark_seen`) and no per-key work, and
+the least recently seen key is evicted as in the event-by-event loop (see
+:func:`~stream_detect.keyed_models.pieces`). A slot freed by eviction is
+handed to the next new key;
 a new key's slot is reset to the template's fresh model in one go for a
 batch. How a batch is scored against these arrays is
 :mod:`stream_detect.keyed_bank`'s concern.
@@ -26,6 +24,7 @@ from numpy.typing import NDArray
 
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyState
+from stream_detect.recency import Recency
 
 __all__ = ["KeyedArrays"]
 
@@ -70,14 +69,9 @@ class KeyedArrays(Mapping[str, KeyState]):
         self._slots: dict[str, int] = {}
         self._free: list[int] = []
         self._fresh: list[int] = []
-        #: Per slot: its key (None while free) and when it was last seen.
+        #: Per slot: its key (None while free), and when it was last seen.
         self._key_of: list[str | None] = []
-        self.seen = np.zeros(0, np.int64)
-        self._clock = 0
-        # The eviction queue: live slots and their stamps when queued, oldest first.
-        self._queue_slots: list[int] = []
-        self._queue_stamps: list[int] = []
-        self._queued = 0
+        self.recency = Recency()
         self.n = np.zeros(0)
         self.mean = np.zeros((0, self.d))
         self.second = np.zeros((0, self.d))
@@ -156,21 +150,23 @@ class KeyedArrays(Mapping[str, KeyState]):
         self._free.clear()
         self._fresh.clear()
         self._key_of.clear()
-        self._drop_queue()
+        self.recency.clear()
         self.pending.clear()
         self._resize(0)
 
     def mark_seen(self, slots: NDArray[np.intp]) -> None:
         """Mark the keys of ``slots`` (distinct, least recent first) as just seen, in that order."""
-        self.seen[slots] = np.arange(self._clock, self._clock + slots.size)
-        self._clock += int(slots.size)
+        self.recency.mark(slots)
 
     def _by_recency(self) -> tuple[list[str], NDArray[np.intp]]:
         """The keys and their slots, least recently seen first."""
         keys = list(self._slots)
-        live = np.fromiter(self._slots.values(), np.intp, count=len(keys))
-        order = np.argsort(self.seen[live], kind="stable")
+        live = self._live()
+        order = self.recency.order(live)
         return [keys[i] for i in order.tolist()], live[order]
+
+    def _live(self) -> NDArray[np.intp]:
+        return np.fromiter(self._slots.values(), np.intp, count=len(self._slots))
 
     def put(self, key: str, state: KeyState) -> None:
         """Set ``key``'s state (a restored checkpoint), marking it most recently seen."""
@@ -189,36 +185,18 @@ class KeyedArrays(Mapping[str, KeyState]):
             if len(self._slots) >= self.max_keys:
                 self._evict_oldest()
             slot = self._new_slot(key)
-        self.seen[slot] = self._clock
-        self._clock += 1
+        self.recency.mark_one(slot)
         return slot
 
     def _evict_oldest(self) -> None:
         """Free the slot of the least recently seen key."""
-        while True:
-            if self._queued == len(self._queue_slots):
-                self._build_queue()
-            slot = self._queue_slots[self._queued]
-            stamp = self._queue_stamps[self._queued]
-            self._queued += 1
-            # Freed, or seen again, since it was queued: no longer the oldest.
-            if self._key_of[slot] is not None and self.seen[slot] == stamp:
-                break
+        slot = self.recency.oldest(self._live, lambda slot: self._key_of[slot] is not None)
         key = self._key_of[slot]
         assert key is not None
         del self._slots[key]
         self._key_of[slot] = None
         self._free.append(slot)
         self.evicted += 1
-
-    def _build_queue(self) -> None:
-        _, live = self._by_recency()
-        self._queue_slots = live.tolist()
-        self._queue_stamps = self.seen[live].tolist()
-        self._queued = 0
-
-    def _drop_queue(self) -> None:
-        self._queue_slots, self._queue_stamps, self._queued = [], [], 0
 
     def _slots_for(self, keys: list[str]) -> list[int]:
         """The slots of distinct ``keys``, as :meth:`_slot_for` one after the other gives them.
@@ -295,7 +273,7 @@ class KeyedArrays(Mapping[str, KeyState]):
 
         self.n, self.mean, self.second = resized(self.n), resized(self.mean), resized(self.second)
         self.learned, self.run_length = resized(self.learned), resized(self.run_length)
-        self.seen = resized(self.seen)
+        self.recency.resize(size)
         del self._key_of[size:]
         self._key_of.extend([None] * (size - len(self._key_of)))
 
