@@ -11,6 +11,7 @@ anomalous**.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,7 +20,9 @@ from numpy.typing import NDArray
 __all__ = [
     "DEFAULT_RELATIVE_FLOOR",
     "DEFAULT_VARIANCE_FLOOR",
+    "LARGEST_DISTANCE_SQ",
     "LOG_2PI",
+    "SMALLEST_VARIANCE_FLOOR",
     "GaussianScore",
     "diagonal_contributions",
     "diagonal_log_pdf",
@@ -40,6 +43,15 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 #: Absolute lower bound on a variance (or on the ridge added to a covariance).
 DEFAULT_VARIANCE_FLOOR = 1e-12
+#: The smallest absolute floor a stream accepts: the smallest normal double.
+#: With 0 a feature that has been 0 so far keeps variance 0, where log p(x) is
+#: no number (0/0 and log 0) and a covariance of zeros has no Cholesky factor;
+#: a subnormal floor would be held with less than full precision.
+SMALLEST_VARIANCE_FLOOR = sys.float_info.min
+#: Where a squared distance saturates: the largest double. A tiny floored variance
+#: and a far value (up to 1e150 is admitted) square past the float range; such an
+#: event scores as if it were this far, a finite number that still alerts.
+LARGEST_DISTANCE_SQ = sys.float_info.max
 #: Lower bound relative to the feature's squared magnitude (a standard deviation
 #: of at least 1e-10 of the mean): well below any spread float64 can resolve
 #: around that mean, so real variances are used as they are, yet a constant
@@ -108,7 +120,7 @@ def diagonal_log_pdf(X: Array, mean: Array, var: Array) -> Array:
     >>> diagonal_log_pdf(X, np.zeros(2), np.ones(2)).round(6).tolist()
     [-1.837877, -4.337877]
     """
-    distance_sq = np.sum(np.square(X - mean) / var, axis=-1)
+    _, distance_sq = _contributions_and_distance(X, mean, var)
     return log_pdf_from_distance(distance_sq, np.sum(np.log(var), axis=-1), X.shape[-1])
 
 
@@ -151,8 +163,7 @@ def gaussian_score(
     d = X.shape[-1]
     if spread.ndim == mean.ndim:
         var = floor_variance(spread, mean, variance_floor, relative_floor)
-        contributions = diagonal_contributions(X, mean, var)
-        distance_sq: Array = np.sum(contributions, axis=-1)
+        contributions, distance_sq = _contributions_and_distance(X, mean, var)
         log_p = log_pdf_from_distance(distance_sq, np.sum(np.log(var), axis=-1), d)
         return GaussianScore(log_p, distance_sq, var, contributions)
     if spread.ndim == mean.ndim + 1:
@@ -191,10 +202,15 @@ def diagonal_contributions(X: Array, mean: Array, var: Array) -> Array:
     The row sums (``np.sum(..., axis=-1)``) are the squared Mahalanobis
     distance of the diagonal model; a large entry names a feature that made the event unlikely.
 
+    A term past the float range saturates at :data:`LARGEST_DISTANCE_SQ`, and
+    so does their sum.
+
     >>> diagonal_contributions(np.array([[3.0, 1.0]]), np.zeros(2), np.ones(2)).tolist()
     [[9.0, 1.0]]
+    >>> diagonal_contributions(np.array([[1e150]]), np.zeros(1), np.array([1e-12])).tolist()
+    [[1.7976931348623157e+308]]
     """
-    out: Array = np.square(X - mean) / var
+    out, _ = _contributions_and_distance(X, mean, var)
     return out
 
 
@@ -203,20 +219,26 @@ def full_distance(X: Array, mean: Array, cov: Array) -> tuple[Array, Array]:
 
     ``cov`` is one ``(d, d)`` matrix or one per row ``(B, d, d)``, positive
     definite (see :func:`floor_covariance`); one Cholesky factor serves both.
+    A distance past the float range saturates at :data:`LARGEST_DISTANCE_SQ`.
 
     >>> d2, log_det = full_distance(np.array([[1.0, 2.0]]), np.zeros(2), np.eye(2) * 2)
     >>> d2.tolist(), log_det.round(6).tolist()
     ([2.5], [1.386294])
     """
-    dev = X - mean
     chol = np.linalg.cholesky(cov)
+    # Finite X and a positive definite cov: an infinity or NaN (inf - inf in the
+    # substitution) here can only come from an overflow, a distance past the range.
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = X - mean
+        if chol.ndim == 2:
+            white = np.linalg.solve(chol, dev.T).T
+        else:
+            white = lower_triangular_solve(chol, dev)
+        distance_sq: Array = np.fmin(np.sum(np.square(white), axis=-1), LARGEST_DISTANCE_SQ)
     if chol.ndim == 2:
-        white = np.linalg.solve(chol, dev.T).T
         log_det = np.full(X.shape[0], 2.0 * np.sum(np.log(np.diagonal(chol))))
     else:
-        white = lower_triangular_solve(chol, dev)
         log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
-    distance_sq: Array = np.sum(np.square(white), axis=-1)
     return distance_sq, log_det
 
 
@@ -237,6 +259,18 @@ def lower_triangular_solve(chol: NDArray[np.floating[Any]], b: Array) -> Array:
         known = np.einsum("bk,bk->b", chol[:, j, :j], out[:, :j]) if j else 0.0
         out[:, j] = (b[:, j] - known) / chol[:, j, j]
     return out
+
+
+def _contributions_and_distance(X: Array, mean: Array, var: Array) -> tuple[Array, Array]:
+    """The diagonal model's terms of D² and their row sums, saturating at the largest double."""
+    with np.errstate(over="ignore"):
+        contributions: Array = np.square(X - mean) / var
+        distance_sq: Array = np.sum(contributions, axis=-1)
+    # The terms are >= 0, so one past the range makes its sum infinite: one check per row.
+    if not np.all(distance_sq <= LARGEST_DISTANCE_SQ):
+        np.minimum(contributions, LARGEST_DISTANCE_SQ, out=contributions)
+        np.minimum(distance_sq, LARGEST_DISTANCE_SQ, out=distance_sq)
+    return contributions, distance_sq
 
 
 def log_pdf_from_distance(distance_sq: Array, log_det: Array, d: int) -> Array:
@@ -267,20 +301,27 @@ def full_contributions(X: Array, mean: Array, cov: Array) -> Array:
     """Per-feature terms ``dev_j * (cov^-1 dev)_j`` of the squared Mahalanobis distance.
 
     They sum to the squared distance; a term can be negative when a feature
-    moved the way its correlated partner predicts.
+    moved the way its correlated partner predicts. A term past the float range
+    saturates at ``±LARGEST_DISTANCE_SQ``, and one left undefined by such an
+    overflow (0 times infinity) counts 0.
 
     >>> cov = np.array([[1.0, 0.9], [0.9, 1.0]])
     >>> c = full_contributions(np.array([[1.0, -1.0]]), np.zeros(2), cov)
     >>> c.round(3).tolist()
     [[10.0, 10.0]]
+    >>> full_contributions(np.array([[1e150, 0.0]]), np.zeros(2), np.eye(2) * 1e-12).tolist()
+    [[1.7976931348623157e+308, 0.0]]
     """
-    dev = X - mean
-    if cov.ndim == 2:
-        solved = np.linalg.solve(cov, dev.T).T
-    else:
-        solved = np.linalg.solve(cov, dev[..., None])[..., 0]
-    out: Array = dev * solved
-    return out
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = X - mean
+        if cov.ndim == 2:
+            solved = np.linalg.solve(cov, dev.T).T
+        else:
+            solved = np.linalg.solve(cov, dev[..., None])[..., 0]
+        out: Array = dev * solved
+    return np.nan_to_num(
+        out, copy=False, nan=0.0, posinf=LARGEST_DISTANCE_SQ, neginf=-LARGEST_DISTANCE_SQ
+    )
 
 
 def scale_free_log_pdf(distance_sq: Array, d: int) -> Array:

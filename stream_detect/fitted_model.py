@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
+    SMALLEST_VARIANCE_FLOOR,
     floor_covariance,
     gaussian_score,
 )
@@ -156,13 +157,15 @@ class FittedModel:
         """log p(x) of each row of ``X`` (original units), with the variance floors applied.
 
         The density is :func:`~stream_detect.density.gaussian_score`, the
-        one the streaming models use. Lower is more anomalous; an event too far
-        out for float64 gets -inf. Raises :class:`InputError` as
+        one the streaming models use. Lower is more anomalous; an event whose
+        squared distance passes float64 scores as if at the largest double
+        (log p about -9e307: finite, and below any threshold). Raises :class:`InputError` as
         :meth:`transform`, and for a row whose log p is not a number at all
         ("data row N", as :func:`transform_rows` counts rows).
         """
         values = self.transform(X, source=source)
-        # An event too far out for float64 scores -inf: as anomalous as can be, not a warning.
+        # Values near the float range (not bounded here as in streams) may overflow on the
+        # way; the distance saturates, and nothing of it is worth a warning.
         with np.errstate(over="ignore", invalid="ignore"):
             log_p = gaussian_score(
                 values, self.mean, self.spread, self.variance_floor, self.relative_floor
@@ -245,7 +248,7 @@ stream_detect reads version 1
             cov = _float_array(data, "cov", (d, d))
             var = np.diagonal(cov).copy()
         n = _number(data, "n", minimum=0.0)
-        variance_floor = _number(data, "variance_floor", minimum=0.0)
+        variance_floor = _number(data, "variance_floor", minimum=SMALLEST_VARIANCE_FLOOR)
         relative_floor = _number(data, "relative_floor", minimum=0.0)
         if cov is not None:
             _check_covariance(cov, mean, variance_floor, relative_floor)
@@ -354,7 +357,7 @@ def _float_array(data: dict[str, Any], key: str, shape: tuple[int, ...]) -> Arra
 def _number(data: dict[str, Any], key: str, minimum: float) -> float:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
-        raise ModelError(f"{key} is {value!r}, expected a number >= {minimum:g}")
+        raise ModelError(f"{key} is {value!r}, expected a number >= {minimum:.17g}")
     return float(value)
 
 

@@ -45,6 +45,11 @@ _CLEARANCE = 1e-6
 #: Relative margin of the coarse bound of :meth:`DeferredTails.in_doubt` below the
 #: critical statistic: far above the rounding of either bound.
 _COARSE_MARGIN = 1e-9
+#: Largest |t| a tail is taken at. A value constant so far and then 1e150 away
+#: (the largest a stream admits) has a t whose square passes the float range;
+#: held here, squares summed over features stay finite, and the tail of a value
+#: farther out is the tail at this |t|: a finite score that still alerts.
+_LARGEST_T = 1e150
 
 Array = NDArray[np.float64]
 
@@ -152,8 +157,9 @@ class DeferredTails:
     a row whose :meth:`floor` is above the threshold cannot alert, so only the
     rows in doubt and the rows whose score is written need them.
 
-    ``t`` (B, d) holds the standardised values, ``dof`` (B, d) the degrees of
-    freedom, ``unseen`` (B,) marks rows scored before any event (tails 0).
+    ``t`` (B, d) holds the standardised values (held to ±1e150, in place),
+    ``dof`` (B, d) the degrees of freedom, ``unseen`` (B,) marks rows scored
+    before any event (tails 0).
 
     >>> tails = DeferredTails(np.array([[0.5, -1.0], [4.0, 6.0]]), np.full((2, 2), 1e9),
     ...                       np.zeros(2, bool))
@@ -163,7 +169,7 @@ class DeferredTails:
     """
 
     def __init__(self, t: Array, dof: Array, unseen: NDArray[np.bool_]) -> None:
-        self.t = t
+        self.t = np.clip(t, -_LARGEST_T, _LARGEST_T, out=t)
         self.dof = dof
         self.unseen = unseen
         self.rows = t.shape[0]
@@ -210,8 +216,14 @@ class DeferredTails:
         See :meth:`floor`.
         """
         z = np.abs(self.t if rows is None else self.t[rows])
-        # One log per row: Σ log(1 + z_j) = log Π (1 + z_j) (an overflow gives inf: in doubt).
-        statistic: Array = np.sum(np.square(z), axis=1) + 2.0 * np.log(np.prod(1.0 + z, axis=1))
+        # One log per row: Σ log(1 + z_j) = log Π (1 + z_j); where the product
+        # passes the float range (|t| out near the hold), the sum of the logs does not.
+        with np.errstate(over="ignore"):
+            log_product = np.log(np.prod(1.0 + z, axis=1))
+        far = np.isposinf(log_product)
+        if far.any():
+            log_product[far] = np.sum(np.log1p(z[far]), axis=1)
+        statistic: Array = np.sum(np.square(z), axis=1) + 2.0 * log_product
         statistic += z.shape[1] * _LOG_HALF_PI
         statistic[self.unseen if rows is None else self.unseen[rows]] = 0.0
         return statistic

@@ -19,6 +19,7 @@ adds one entry; ``[model_params]`` is a config table only.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,7 +159,14 @@ class DetectorSettings:
     id_memory: int = _opt(
         10000, "recent events remembered by id for feedback labels", min=0, bytes_each=24
     )
-    variance_floor: float = _opt(1e-12, "absolute lower bound on a variance", min=0.0)
+    # The smallest normal double (density.SMALLEST_VARIANCE_FLOOR, whose note says why;
+    # not imported, since the command line starts without numpy).
+    variance_floor: float = _opt(
+        1e-12,
+        "absolute lower bound on a variance, at least 2.2250738585072014e-308 (the smallest "
+        "normal double; 0 would leave a feature constant at 0 without a density)",
+        min=sys.float_info.min,
+    )
     top_contributions: int = _opt(3, "features listed in an alert's contributions", min=1)
     derived: dict[str, Any] | None = _opt(
         None,

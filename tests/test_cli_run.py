@@ -963,3 +963,49 @@ def test_minus_infinity_is_refused_as_a_value(capsys: pytest.CaptureFixture[str]
         "stream-detect run: error: option --log-epsilon: "
         "got -inf, expected a finite number, or none"
     )
+
+
+def floor_stream(count: int = 160) -> bytes:
+    """Two hosts; ``c`` is 0 and ``k`` is 5 for 100 events, then both move, ``c`` by up to 1e150."""
+    rng = np.random.default_rng(5)
+    jumps = [1.0, 1e150, -1e150, 3.0]
+    events = [
+        {
+            "host": f"h{i % 2}",
+            "a": float(rng.normal()),
+            "b": float(rng.normal(10.0, 2.0)),
+            "c": 0.0 if i < 100 else jumps[i % 4],
+            "k": 5.0 if i < 100 else float(5.0 + rng.normal()),
+        }
+        for i in range(count)
+    ]
+    return jsonl(events)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [[], ["--no-prior"], ["--model", "full"], ["--key-field", "host"], ["--log-epsilon", "-20"]],
+    ids=lambda path: " ".join(path) or "defaults",
+)
+@pytest.mark.parametrize("floor", [repr(sys.float_info.min), "1e300"])
+def test_any_accepted_variance_floor_scores_numbers_without_a_warning(
+    path: list[str], floor: str
+) -> None:
+    done = cli(
+        "--emit",
+        "all",
+        "--variance-floor",
+        floor,
+        "--min-samples",
+        "20",
+        *path,
+        input=floor_stream(),
+    )
+    results, _ = ok(done)
+    assert b"Warning" not in done.stderr, done.stderr.decode()[-2000:]
+    scored = [r for r in results if r["n"] > 0]
+    assert len(scored) >= len(results) - 2
+    for field in ("log_p", "score", "mahalanobis_sq", "log_tail"):
+        assert all(isinstance(r[field], float) for r in scored), field
+    if floor != "1e300":  # under a floor that large, nothing is far
+        assert all(r["alert"] for r in results if abs(r["c"]) == 1e150)

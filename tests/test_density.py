@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -12,7 +13,10 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from stream_detect.density import (
+    DEFAULT_VARIANCE_FLOOR,
+    LARGEST_DISTANCE_SQ,
     LOG_2PI,
+    SMALLEST_VARIANCE_FLOOR,
     TRACE_RIDGE,
     diagonal_contributions,
     diagonal_log_pdf,
@@ -22,6 +26,7 @@ from stream_detect.density import (
     full_distance,
     full_log_pdf,
     gaussian_log_pdf,
+    gaussian_score,
     log_pdf_from_distance,
     scale_free_log_pdf,
 )
@@ -323,3 +328,28 @@ def test_a_small_real_variance_far_from_zero_is_used_as_it_is() -> None:
     mean = np.array([48.85])
     var = np.array([1e-10])
     assert floor_variance(var, mean)[0] == 1e-10
+
+
+# ---------------------------------------------------------------- overflow
+
+
+@pytest.mark.parametrize("floor", [SMALLEST_VARIANCE_FLOOR, DEFAULT_VARIANCE_FLOOR])
+@pytest.mark.parametrize("full", [False, True], ids=["diagonal", "full"])
+def test_a_distance_beyond_the_float_range_saturates_without_a_warning(
+    floor: float, full: bool
+) -> None:
+    # Feature 0 was constant at 0: its variance is the floor, and 1e150 away (the largest
+    # value a stream admits) is a squared distance past 1.8e308.
+    mean = np.array([0.0, 10.0, 0.0])
+    spread = np.diag([0.0, 4.0, 0.0]) if full else np.array([0.0, 4.0, 0.0])
+    X = np.array([[1e150, 10.0, 0.0], [1e150, 10.0, -1e150], [1.0, 12.0, 0.0], [0.0, 10.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scored = gaussian_score(X, mean, spread, floor, 0.0)
+    assert scored.distance_sq[:2].tolist() == [LARGEST_DISTANCE_SQ] * 2
+    assert np.all(np.isfinite(scored.log_p)) and scored.log_p[0] < -1e307
+    assert 1e11 < scored.distance_sq[2] < LARGEST_DISTANCE_SQ  # 1 away from a constant: far
+    assert scored.distance_sq[3] == 0.0 and scored.log_p[3] > 0.0
+    if not full:
+        assert scored.contributions is not None
+        assert scored.contributions[1].tolist() == [LARGEST_DISTANCE_SQ, 0.0, LARGEST_DISTANCE_SQ]

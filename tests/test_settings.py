@@ -11,6 +11,7 @@ import pytest
 
 from stream_detect.assembly import run_stream
 from stream_detect.cli import main
+from stream_detect.density import SMALLEST_VARIANCE_FLOOR
 from stream_detect.errors import ConfigError
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink, ListSource
@@ -211,3 +212,27 @@ def test_help_documents_fsync_the_transforms_table_and_the_exit_status() -> None
     assert (
         "exit status: 0" in text and "3 records were read but every one was a dead letter" in text
     )
+
+
+# -- the variance floor ---------------------------------------------------------------------------
+
+#: The smallest normal double: the smallest variance floor a run accepts.
+SMALLEST_FLOOR = SMALLEST_VARIANCE_FLOOR
+
+
+@pytest.mark.parametrize("floor", ["0", "-0", "1e-320", "5e-324", "-1"])
+def test_a_variance_floor_below_the_smallest_normal_double_is_one_line_naming_it(
+    floor: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, lines = run_cli(["run", "--variance-floor", floor], capsys)
+    assert status == 2 and len(lines) == 1
+    assert lines[0].startswith("stream-detect run: error: option --variance-floor: got ")
+    assert f">= {SMALLEST_FLOOR!r}" in lines[0]
+
+
+def test_the_smallest_variance_floor_is_accepted_and_zero_is_refused_in_code() -> None:
+    assert DetectorSettings(variance_floor=SMALLEST_FLOOR).variance_floor == SMALLEST_FLOOR
+    with pytest.raises(ConfigError) as caught:
+        DetectorSettings(variance_floor=0.0)
+    assert (caught.value.key, caught.value.value) == ("variance_floor", 0.0)
+    assert caught.value.expected == f"a number >= {SMALLEST_FLOOR!r}"
