@@ -114,32 +114,43 @@ def refine_clipped(
     # same for the squares.
     point = mean[0]
     offset = mean - point
-    old = _Sums(old_weight, used[changed] - point, offset, full)
-    for _ in range(_MAX_ROUNDS):
-        new = _Sums(new_weight, taught[changed] - point, offset, full)
-        shift = new.first - old.first
-        fixed_mean = mean + shift / safe_n
-        if full:
-            fixed_second = (
-                second + (new.second - old.second) - _outer(shift, shift) / safe_n[..., None]
-            )
-            cov = floor_covariance(
-                fixed_second / safe_n[..., None], fixed_mean, variance_floor, relative_floor
-            )
-            distance_sq, _ = full_distance(X[clipped], fixed_mean, cov)
-            variance = np.diagonal(cov, 0, 1, 2)
-        else:
-            fixed_second = np.maximum(
-                second + (new.second - old.second) - shift * shift / safe_n, 0.0
-            )
-            var = floor_variance(fixed_second / safe_n, fixed_mean, variance_floor, relative_floor)
-            distance_sq = np.sum(np.square(X[clipped] - fixed_mean) / var, axis=1)
-            variance = var
-        guess = clip_towards_mean(X[clipped], fixed_mean, distance_sq, clip_sigma)
-        moved = np.abs(guess - taught[clipped])
-        taught[clipped] = guess
-        if np.all(moved <= _SETTLED * (np.abs(fixed_mean) + np.sqrt(variance))):
-            break
+    # Values so far out that these sums leave the float range (or a corrected
+    # covariance that is no longer positive definite) end the refinement with the
+    # guess as it stands: it is only a guess, and the pass works out the exact one.
+    with np.errstate(all="ignore"):
+        old = _Sums(old_weight, used[changed] - point, offset, full)
+        for _ in range(_MAX_ROUNDS):
+            new = _Sums(new_weight, taught[changed] - point, offset, full)
+            shift = new.first - old.first
+            fixed_mean = mean + shift / safe_n
+            if full:
+                fixed_second = (
+                    second + (new.second - old.second) - _outer(shift, shift) / safe_n[..., None]
+                )
+                cov = floor_covariance(
+                    fixed_second / safe_n[..., None], fixed_mean, variance_floor, relative_floor
+                )
+                try:
+                    distance_sq, _ = full_distance(X[clipped], fixed_mean, cov)
+                except np.linalg.LinAlgError:
+                    break
+                variance = np.diagonal(cov, 0, 1, 2)
+            else:
+                fixed_second = np.maximum(
+                    second + (new.second - old.second) - shift * shift / safe_n, 0.0
+                )
+                var = floor_variance(
+                    fixed_second / safe_n, fixed_mean, variance_floor, relative_floor
+                )
+                distance_sq = np.sum(np.square(X[clipped] - fixed_mean) / var, axis=1)
+                variance = var
+            guess = clip_towards_mean(X[clipped], fixed_mean, distance_sq, clip_sigma)
+            if not np.all(np.isfinite(guess)):
+                break
+            moved = np.abs(guess - taught[clipped])
+            taught[clipped] = guess
+            if np.all(moved <= _SETTLED * (np.abs(fixed_mean) + np.sqrt(variance))):
+                break
     return taught
 
 

@@ -85,7 +85,10 @@ def first_plan(
         and model.stats.n > 0
     ):
         return as_is
-    alert = _foreseen_alerts(model, group, threshold)
+    try:
+        alert = _foreseen_alerts(model, group, threshold)
+    except np.linalg.LinAlgError:
+        return as_is  # a covariance the pass will report on its own terms
     learned_before = state.learned + exclusive_cumsum(learnable.astype(np.int64))
     alert &= learned_before >= policy.min_samples
     if not alert.any():

@@ -8,6 +8,8 @@ statistics of everything learned before it, as the new plan teaches it.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -15,6 +17,8 @@ from hypothesis import strategies as st
 
 from stream_detect.clipping import clip_towards_mean, refine_clipped
 from stream_detect.density import floor_covariance, floor_variance, full_distance
+from stream_detect.detector import Detector
+from stream_detect.settings import DetectorSettings
 
 SIGMA = 3.0
 FLOOR = 1e-9
@@ -126,3 +130,23 @@ def test_without_masks_every_changed_row_counts_as_learned() -> None:
     dropped = refine(both, np.array([False, True]))
     # Rows 0, 1, 3 alone before row 4: mean 2/3, m2 8/3, so 2/3 + 2 * sqrt(8/9).
     assert dropped[4, 0] == pytest.approx(2 / 3 + 2 * np.sqrt(8 / 9), rel=1e-12)
+
+
+@pytest.mark.parametrize("model", ["diagonal", "full"])
+@pytest.mark.parametrize("batch", [7, 4096])
+def test_values_whose_squares_leave_the_float_range_do_not_end_a_run(
+    model: str, batch: int
+) -> None:
+    """A feature constant at 0, then jumping to ±1e150: the refined guesses give up, the
+    passes decide (the full model's corrected co-moments lost positive definiteness)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 3))
+    X[:, 2] = 0.0
+    X[1000:, 2] = rng.choice([1e150, -1e150, 1.0, 1e-300, 5.0], size=2000)
+    detector = Detector(DetectorSettings(model=model), ("a", "b", "c"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the prefix sums' own overflow
+        alerts = sum(
+            int(detector.process(X[i : i + batch]).alert.sum()) for i in range(0, 3000, batch)
+        )
+    assert alerts >= 500  # the jumps to ±1e150 alert
