@@ -118,3 +118,26 @@ def test_bad_rows_go_to_the_dead_letters_not_nowhere(
     assert main(["replay", str(data), "--dead-letter", f"file:{dead}"]) == 0
     assert capfd.readouterr().err == ""
     assert len(dead.read_text().splitlines()) == 2
+
+
+def test_a_file_with_no_usable_row_exits_3_as_run_does(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Replay printed "rows 0, alerts 0" and exited 0 where `run` over the same file exits 3.
+    data = tmp_path / "events.jsonl"
+    data.write_text("".join(json.dumps({"a": "x", "b": 1}) + "\n" for _ in range(3)))
+    reason = "feature 'a' is the string \"x\", not a number"
+    expected = (
+        "no event was usable: all 3 records were dead letters (most common reason: " + reason + ")"
+    )
+    flags = ["--features", "a,b", "--dead-letter", f"file:{tmp_path / 'dead.jsonl'}"]
+    assert main(["run", "--source", f"file:{data}", "--no-summary", *flags]) == 3
+    assert capfd.readouterr().err.splitlines() == [f"stream-detect run: error: {expected}"]
+    assert main(["replay", str(data), *flags]) == 3
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [f"stream-detect replay: error: {expected}"]
+    # An empty file is not an unusable one: nothing was read, as for `run`.
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["replay", str(empty)]) == 0

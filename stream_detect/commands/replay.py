@@ -11,7 +11,8 @@ point-wise and window-wise precision / recall / F1, the NAB score per
 profile when windows are given, and alerts per day; ``--plot OUT.png`` draws
 value and score over time (the ``plot`` extra). Rows that are not usable
 events go to ``--dead-letter`` (stderr by default), with their position and
-reason, as in ``run``.
+reason, as in ``run``; a file none of whose rows is usable exits 3, as ``run``
+does.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from stream_detect.replay import ReplayReport, evaluate, label_windows, time_win
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink
 from stream_detect.timestamps import wall_clock_seconds
+from stream_detect.unusable import refuse_if_nothing_usable
 
 __all__ = ["add_arguments", "replay", "run"]
 
@@ -58,7 +60,13 @@ def replay(
     windows: list[tuple[str, str]] | None = None,
     plot: str | None = None,
 ) -> tuple[ReplayReport, list[dict[str, Any]]]:
-    """Replay ``data`` through :func:`~stream_detect.assembly.run_stream`: report and results."""
+    """Replay ``data`` through :func:`~stream_detect.assembly.run_stream`: report and results.
+
+    Raises
+    ------
+    NothingUsable
+        ``data`` holds records and every one is a dead letter.
+    """
     if not Path(data).is_file():
         raise InputError("no such file", source=data)
     if plot is not None:
@@ -82,7 +90,7 @@ def replay(
     )
     sink = ListSink()
     # Bad rows go where --dead-letter says (stderr by default), as in `run`: never nowhere.
-    run_stream(run, detector, sink=sink)
+    refuse_if_nothing_usable(run_stream(run, detector, sink=sink))
     records = sink.records
     alert = np.array([bool(r["alert"]) for r in records], dtype=bool)
     stamps = None
@@ -117,7 +125,7 @@ def replay(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Replay, print the report; exit 0 (2 on bad input, by the CLI)."""
+    """Replay, print the report; exit 0 (by the CLI: 2 on bad input, 3 if no row was usable)."""
     run_settings, detector_settings = load_settings(args)
     windows = None
     if args.windows is not None:
