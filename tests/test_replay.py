@@ -141,3 +141,47 @@ def test_a_file_with_no_usable_row_exits_3_as_run_does(
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert main(["replay", str(empty)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--sink", "file:{out}"], "--sink"),
+        (["--source", "file:{out}"], "--source"),
+        (["--emit", "alerts"], "--emit"),
+        (["--checkpoint", "{out}"], "--checkpoint"),
+        (["--state-dir", "{out}"], "--state-dir"),
+        (["--labels", "file:{out}"], "--labels"),
+        (["--http", "127.0.0.1:0"], "--http"),
+        (["--summary"], "--summary"),
+        (["--progress"], "--progress"),
+    ],
+)
+def test_run_flags_replay_does_not_use_are_refused(
+    flags: list[str], named: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # `replay --sink file:out.jsonl` printed its report and wrote nothing to out.jsonl.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=200)
+    out = tmp_path / "out.jsonl"
+    status = main(["replay", str(data), *(flag.format(out=out) for flag in flags)])
+    captured = capfd.readouterr()
+    assert status == 2
+    assert captured.out == "" and not out.exists()
+    [line] = captured.err.splitlines()
+    assert line.startswith(f"stream-detect replay: error: option {named}: got "), line
+    assert "replay does not use it" in line
+
+
+def test_a_config_file_shared_with_run_may_name_a_sink(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The config serves `run` too: its sink, checkpoint and emit keys are not replay's business.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=200)
+    out = tmp_path / "out.jsonl"
+    config = tmp_path / "run.toml"
+    config.write_text(f'sink = "file:{out}"\nemit = "alerts"\n')
+    assert main(["replay", str(data), "--config", str(config)]) == 0
+    assert capfd.readouterr().out.startswith("rows 200, alerts")
+    assert not out.exists()
