@@ -6,9 +6,11 @@ walks the saved detector state and refuses, with one sentence naming the
 field (``models[0].state.stats.mean[1]``) and the rule, whatever a restored
 detector could not use: a wrong type, a NaN or infinity, a negative count or
 second moment, a mean so large its square overflows, arrays of the wrong
-shape, an unknown model type or threshold source, or no model at all for a
-state that learned events. Nothing is coerced: a value is used as saved or
-refused.
+shape, an unknown model type or threshold source, no model at all for a
+state that learned events, or a field the detector reads that is missing.
+Nothing is coerced: a value is used as saved or refused. The time-series
+parts (derived features, the likelihood layer) are checked by
+:mod:`stream_detect.series_state_rules`; the helpers below serve both.
 
 >>> check_detector_state({"features": ["x"], "log_epsilon": "x"})
 Traceback (most recent call last):
@@ -19,6 +21,8 @@ stream_detect.errors.ModelError: log_epsilon is 'x', expected a finite number or
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from stream_detect.errors import ModelError
@@ -28,13 +32,23 @@ __all__ = [
     "MAX_COUNT",
     "MAX_MEAN_MAGNITUDE",
     "MODEL_TYPES",
+    "STATS_KINDS",
+    "check_count",
     "check_detector_state",
+    "check_finite",
+    "check_vector",
+    "is_number",
+    "refuse",
+    "required",
+    "restoring",
 ]
 
 #: Where a threshold in force came from; a state naming anything else was not written here.
 EPSILON_SOURCES = frozenset({"unset", "initial", "f1", "default", "likelihood", "budget"})
 #: Model state types a checkpoint may hold (data only: never pickle or code).
 MODEL_TYPES = frozenset({"gaussian"})
+#: The running statistics a Gaussian model's state may hold.
+STATS_KINDS = frozenset({"diagonal", "full"})
 #: Largest saved mean accepted: its square must stay a finite double (about 1.3e154).
 MAX_MEAN_MAGNITUDE = 1e154
 #: Largest count accepted: the checkpoint is written back with 64-bit integers.
@@ -50,16 +64,32 @@ _COUNTERS = (
     "next_retune_at",
 )
 _CHOICE_NUMBERS = ("log_epsilon", "f1", "precision", "recall")
+_CHOICE_FIELDS = (*_CHOICE_NUMBERS, "n_flagged")
 
 
 def check_detector_state(state: dict[str, Any]) -> None:
     """Refuse a detector state whose values a detector could not use; see the module.
 
-    Only what is present is checked for its value; the detector's own restore
-    still refuses missing keys and settings that differ from this run's.
+    Every field the detector reads must be there; the detector's own restore
+    still refuses settings that differ from this run's.
 
-    >>> check_detector_state({"features": ["x", "y"], "log_epsilon": -3.5,
-    ...     "epsilon_source": "f1", "counters": {"events": 0}, "models": []})
+    >>> counters = dict.fromkeys(_COUNTERS, 0)
+    >>> validation = {"capacity_per_class": 10, "n_features": 2, "n_seen": 0, "rows": [],
+    ...     "labels": [], "keys": []}
+    >>> recent = {"ids": [], "keys": [], "rows": []}
+    >>> state = {"features": ["x", "y"], "log_epsilon": -3.5, "epsilon_source": "f1",
+    ...     "counters": counters, "models": [], "validation": validation,
+    ...     "recent_events": recent}
+    >>> check_detector_state(state)
+    >>> check_detector_state({**state, "validation": {**validation, "rows": 7}})
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: validation.rows is 7, expected a list of rows of 2 numbers
+    >>> del counters["alerts"]
+    >>> check_detector_state(state)
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: counters.alerts is missing, expected an integer >= 0
 
     Raises
     ------
@@ -68,90 +98,98 @@ def check_detector_state(state: dict[str, Any]) -> None:
     """
     features = state.get("features")
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        _refuse("features", features, "a list of feature names")
+        refuse("features", features, "a list of feature names")
     # A detector with derived features names the event's fields in ``features``
     # and the columns its models see in ``model_features``.
     modelled = state.get("model_features", features)
     if not isinstance(modelled, list) or not all(isinstance(f, str) for f in modelled):
-        _refuse("model_features", modelled, "a list of feature names")
+        refuse("model_features", modelled, "a list of feature names")
     d = len(modelled)
+    required(state, "log_epsilon", "log_epsilon", "a finite number or null")
     for name in ("log_epsilon", "given_log_epsilon"):
         if state.get(name) is not None:
-            _finite(name, state[name])
-    source = state.get("epsilon_source", "unset")
+            check_finite(name, state[name])
+    sources = f"one of {sorted(EPSILON_SOURCES)}"
+    source = required(state, "epsilon_source", "epsilon_source", sources)
     if not isinstance(source, str) or source not in EPSILON_SOURCES:
-        _refuse("epsilon_source", source, f"one of {sorted(EPSILON_SOURCES)}")
+        refuse("epsilon_source", source, sources)
     for name in ("accept_after", "next_rate_at"):
         if name in state:
-            _count(name, state[name])
+            check_count(name, state[name])
     _check_tuning(state)
-    counters = state.get("counters", {})
+    _check_validation(required(state, "validation", "validation", "a table"))
+    counters = required(state, "counters", "counters", "a table of counts")
     if not isinstance(counters, dict):
-        _refuse("counters", counters, "a table of counts")
+        refuse("counters", counters, "a table of counts")
     for name in _COUNTERS:
-        if name in counters:
-            _count(f"counters.{name}", counters[name])
-    models = state.get("models", [])
+        check_count(f"counters.{name}", required(counters, name, "counters", "an integer >= 0"))
+    models = required(state, "models", "models", "a list of models")
     if not isinstance(models, list):
-        _refuse("models", models, "a list of models")
+        refuse("models", models, "a list of models")
     if not models and counters.get("events", 0):
-        _refuse("models", models, "at least one model for a state that learned events")
+        refuse("models", models, "at least one model for a state that learned events")
     for i, entry in enumerate(models):
         _check_model(f"models[{i}]", entry, d)
-    recent_events = state.get("recent_events")
-    if recent_events is not None:
-        _check_recent_events(recent_events, d)
+    _check_recent_events(
+        required(state, "recent_events", "recent_events", "a table of ids, keys and rows"), d
+    )
     recent = state.get("recent_scores")
     if recent is not None:
         if not isinstance(recent, list):
-            _refuse("recent_scores", recent, "a list of numbers")
+            refuse("recent_scores", recent, "a list of numbers")
         for i, score in enumerate(recent):
             # A score of an unusable event is NaN, saved as null.
-            if score is not None and not _is_number(score):
-                _refuse(f"recent_scores[{i}]", score, "a number or null")
+            if score is not None and not is_number(score):
+                refuse(f"recent_scores[{i}]", score, "a number or null")
 
 
 def _check_model(where: str, entry: Any, d: int) -> None:
     if not isinstance(entry, dict):
-        _refuse(where, entry, "a table")
-    if not isinstance(entry.get("key", ""), str):
-        _refuse(f"{where}.key", entry.get("key"), "a string")
+        refuse(where, entry, "a table")
+    if not isinstance(required(entry, "key", where, "a string"), str):
+        refuse(f"{where}.key", entry["key"], "a string")
     for name in ("learned", "run_length"):
-        if name in entry:
-            _count(f"{where}.{name}", entry[name])
-    pending = entry.get("pending", [])
+        check_count(f"{where}.{name}", required(entry, name, where, "an integer >= 0"))
+    pending = required(entry, "pending", where, "a list of feature vectors")
     if not isinstance(pending, list):
-        _refuse(f"{where}.pending", pending, "a list of feature vectors")
+        refuse(f"{where}.pending", pending, "a list of feature vectors")
     for j, row in enumerate(pending):
-        _vector(f"{where}.pending[{j}]", row, d, limit=math.inf)
-    model = entry.get("state")
+        check_vector(f"{where}.pending[{j}]", row, d, limit=math.inf)
+    model = required(entry, "state", where, "a table")
     if not isinstance(model, dict):
-        _refuse(f"{where}.state", model, "a table")
-    if model.get("type") not in MODEL_TYPES:
-        _refuse(f"{where}.state.type", model.get("type"), f"one of {sorted(MODEL_TYPES)}")
-    stats = model.get("stats")
+        refuse(f"{where}.state", model, "a table")
+    kind = model.get("type")
+    if not isinstance(kind, str) or kind not in MODEL_TYPES:
+        refuse(f"{where}.state.type", kind, f"one of {sorted(MODEL_TYPES)}")
+    stats = required(model, "stats", f"{where}.state", "a table")
     if not isinstance(stats, dict):
-        _refuse(f"{where}.state.stats", stats, "a table")
+        refuse(f"{where}.state.stats", stats, "a table")
     at = f"{where}.state.stats"
+    kind = required(stats, "kind", at, f"one of {sorted(STATS_KINDS)}")
+    if not isinstance(kind, str) or kind not in STATS_KINDS:
+        refuse(f"{at}.kind", kind, f"one of {sorted(STATS_KINDS)}")
+    half_life = stats.get("half_life")
+    if half_life is not None and not (is_number(half_life) and 0 < half_life < math.inf):
+        refuse(f"{at}.half_life", half_life, "a positive number of events or null")
     n = stats.get("n")
-    _finite(f"{at}.n", n)
+    check_finite(f"{at}.n", n)
     assert n is not None
     if not 0 <= n <= MAX_COUNT:
-        _refuse(f"{at}.n", n, f"a count >= 0 and at most {MAX_COUNT}")
-    _vector(f"{at}.mean", stats.get("mean"), d, limit=MAX_MEAN_MAGNITUDE)
+        refuse(f"{at}.n", n, f"a count >= 0 and at most {MAX_COUNT}")
+    check_vector(f"{at}.mean", stats.get("mean"), d, limit=MAX_MEAN_MAGNITUDE)
     second: Any = stats.get("second")
     if isinstance(second, list) and second and isinstance(second[0], list):
         if len(second) != d:
-            _refuse(f"{at}.second", f"{len(second)} rows", f"{d} rows of {d}")
+            refuse(f"{at}.second", f"{len(second)} rows", f"{d} rows of {d}")
         for j, row in enumerate(second):
-            _vector(f"{at}.second[{j}]", row, d, limit=math.inf)
+            check_vector(f"{at}.second[{j}]", row, d, limit=math.inf)
         diagonal = [row[j] for j, row in enumerate(second)]
     else:
-        _vector(f"{at}.second", second, d, limit=math.inf)
+        check_vector(f"{at}.second", second, d, limit=math.inf)
         diagonal = second
     for j, value in enumerate(diagonal):
         if value < 0:
-            _refuse(f"{at}.second", value, f"sums of squared deviations >= 0 (feature {j})")
+            refuse(f"{at}.second", value, f"sums of squared deviations >= 0 (feature {j})")
 
 
 def _check_tuning(state: dict[str, Any]) -> None:
@@ -159,44 +197,86 @@ def _check_tuning(state: dict[str, Any]) -> None:
     choice = state.get("last_choice")
     if choice is not None:
         if not isinstance(choice, dict):
-            _refuse("last_choice", choice, "a table or null")
+            refuse("last_choice", choice, "a table or null")
+        for name in choice:
+            if name not in _CHOICE_FIELDS:
+                refuse("last_choice", f"a field {name!r}", f"only {', '.join(_CHOICE_FIELDS)}")
         for name in _CHOICE_NUMBERS:
-            _finite(f"last_choice.{name}", choice.get(name))
-        _count("last_choice.n_flagged", choice.get("n_flagged"))
+            check_finite(f"last_choice.{name}", choice.get(name))
+        check_count("last_choice.n_flagged", choice.get("n_flagged"))
     rate = state.get("rate")
     if rate is not None:
         if not isinstance(rate, dict):
-            _refuse("rate", rate, "a table or null")
-        _count("rate.timed_events", rate.get("timed_events"))
+            refuse("rate", rate, "a table or null")
+        check_count("rate.timed_events", rate.get("timed_events"))
         for name in ("first_second", "last_second"):
             # No timed event yet is saved as null.
-            if rate.get(name) is not None:
-                _finite(f"rate.{name}", rate[name])
+            if required(rate, name, "rate", "a finite number or null") is not None:
+                check_finite(f"rate.{name}", rate[name])
+        # The rate is re-read on a schedule saved beside it.
+        for name in ("accept_after", "next_rate_at"):
+            required(state, name, name, "an integer >= 0")
     budget = state.get("budget")
     if budget is not None:
         if not isinstance(budget, dict):
-            _refuse("budget", budget, "a table or null")
+            refuse("budget", budget, "a table or null")
         scores = budget.get("scores")
         if not isinstance(scores, list):
-            _refuse("budget.scores", scores, "a list of numbers")
+            refuse("budget.scores", scores, "a list of numbers")
         for i, score in enumerate(scores):
-            if score is not None and not _is_number(score):
-                _refuse(f"budget.scores[{i}]", score, "a number or null")
+            if score is not None and not is_number(score):
+                refuse(f"budget.scores[{i}]", score, "a number or null")
+
+
+def _check_validation(validation: Any) -> None:
+    """The labelled rows ε is tuned on: rows, 0/1 labels and keys, one of each per row."""
+    if not isinstance(validation, dict):
+        refuse("validation", validation, "a table")
+    for name in ("capacity_per_class", "n_features"):
+        value = required(validation, name, "validation", "an integer >= 1")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            refuse(f"validation.{name}", value, "an integer >= 1")
+    d = validation["n_features"]
+    lists: dict[str, list[Any]] = {}
+    for name, expected in (
+        ("rows", f"a list of rows of {d} numbers"),
+        ("labels", "a list of 0/1 labels"),
+        ("keys", "a list of keys (strings or null)"),
+    ):
+        values = required(validation, name, "validation", expected)
+        if not isinstance(values, list):
+            refuse(f"validation.{name}", values, expected)
+        lists[name] = values
+    rows, labels, keys = lists["rows"], lists["labels"], lists["keys"]
+    if not len(rows) == len(labels) == len(keys):
+        counts = f"{len(rows)} rows, {len(labels)} labels, {len(keys)} keys"
+        refuse("validation", counts, "one label and one key per row")
+    for i, row in enumerate(rows):
+        check_vector(f"validation.rows[{i}]", row, d, limit=math.inf)
+    for i, label in enumerate(labels):
+        if isinstance(label, bool) or label not in (0, 1):
+            refuse(f"validation.labels[{i}]", label, "0 or 1")
+    for i, key in enumerate(keys):
+        if key is not None and not isinstance(key, str):
+            refuse(f"validation.keys[{i}]", key, "a string or null")
+    check_count("validation.n_seen", required(validation, "n_seen", "validation", "a count"))
+    if validation["n_seen"] < len(rows):
+        refuse("validation.n_seen", validation["n_seen"], f"at least its {len(rows)} rows")
 
 
 def _check_recent_events(recent: Any, d: int) -> None:
     """Remembered events (for feedback labels): ids, keys and rows, one of each per event."""
     if not isinstance(recent, dict):
-        _refuse("recent_events", recent, "a table of ids, keys and rows")
+        refuse("recent_events", recent, "a table of ids, keys and rows")
     lists: dict[str, list[Any]] = {}
     for name in ("ids", "keys", "rows"):
         values = recent.get(name)
         if not isinstance(values, list):
-            _refuse(f"recent_events.{name}", values, "a list")
+            refuse(f"recent_events.{name}", values, "a list")
         lists[name] = values
     ids, keys, rows = lists["ids"], lists["keys"], lists["rows"]
     if not len(ids) == len(keys) == len(rows):
-        _refuse(
+        refuse(
             "recent_events",
             f"{len(ids)} ids, {len(keys)} keys, {len(rows)} rows",
             "one key and one row per id",
@@ -204,33 +284,75 @@ def _check_recent_events(recent: Any, d: int) -> None:
     for name, values in (("ids", ids), ("keys", keys)):
         for i, value in enumerate(values):
             if not isinstance(value, str):
-                _refuse(f"recent_events.{name}[{i}]", value, "a string")
+                refuse(f"recent_events.{name}[{i}]", value, "a string")
     for i, row in enumerate(rows):
-        _vector(f"recent_events.rows[{i}]", row, d, limit=math.inf)
+        check_vector(f"recent_events.rows[{i}]", row, d, limit=math.inf)
 
 
-def _vector(where: str, values: Any, d: int, *, limit: float) -> None:
+@contextmanager
+def restoring(part: str) -> Iterator[None]:
+    """Word what a restore of ``part`` stumbles on, should the checks above have let it through.
+
+    A KeyError, TypeError, ValueError or IndexError raised inside becomes a
+    :class:`ModelError` that names ``part`` in words, never Python's text.
+
+    >>> with restoring("the detector state"):
+    ...     {}["counters"]
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: the detector state lacks the field 'counters'
+    """
+    try:
+        yield
+    except KeyError as exc:
+        raise ModelError(f"{part} lacks the field {exc.args[0]!r}") from exc
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ModelError(
+            f"{part} holds a value of a type or shape this version does not write"
+        ) from exc
+
+
+def required(table: dict[str, Any], name: str, where: str, expected: str) -> Any:
+    """``table[name]``; :class:`ModelError` naming ``where.name`` and ``expected`` if missing.
+
+    >>> required({"n": 3}, "mean", "models[0].state.stats", "a list of 2 numbers")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: models[0].state.stats.mean is missing, expected a list of 2 \
+numbers
+    """
+    if name not in table:
+        at = name if where == name else f"{where}.{name}"
+        raise ModelError(f"{at} is missing, expected {expected}")
+    return table[name]
+
+
+def check_vector(where: str, values: Any, d: int, *, limit: float) -> None:
+    """Refuse ``values`` unless it is a list of ``d`` finite numbers of magnitude <= ``limit``."""
     if not isinstance(values, list) or len(values) != d:
-        _refuse(where, _short(values), f"a list of {d} numbers")
+        refuse(where, _short(values), f"a list of {d} numbers")
     for j, value in enumerate(values):
-        _finite(f"{where}[{j}]", value)
+        check_finite(f"{where}[{j}]", value)
         if abs(value) > limit:
-            _refuse(f"{where}[{j}]", value, f"a number of magnitude at most {limit:g}")
+            refuse(f"{where}[{j}]", value, f"a number of magnitude at most {limit:g}")
 
 
-def _count(where: str, value: Any) -> None:
+def check_count(where: str, value: Any) -> None:
+    """Refuse ``value`` unless it is an integer from 0 to :data:`MAX_COUNT`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        _refuse(where, value, "an integer >= 0")
+        refuse(where, value, "an integer >= 0")
     if value > MAX_COUNT:
-        _refuse(where, value, f"an integer at most {MAX_COUNT}")
+        refuse(where, value, f"an integer at most {MAX_COUNT}")
 
 
-def _finite(where: str, value: Any) -> None:
-    if not _is_number(value) or not math.isfinite(value):
-        _refuse(where, value, "a finite number" + (" or null" if "epsilon" in where else ""))
+def check_finite(where: str, value: Any) -> None:
+    """Refuse ``value`` unless it is a finite number (not a bool)."""
+    if not is_number(value) or not math.isfinite(value):
+        refuse(where, value, "a finite number" + (" or null" if "epsilon" in where else ""))
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """True for an int or float that is not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -239,5 +361,6 @@ def _short(value: Any) -> Any:
     return value if len(text) <= 60 else text[:57] + "..."
 
 
-def _refuse(where: str, value: Any, expected: str) -> NoReturn:
+def refuse(where: str, value: Any, expected: str) -> NoReturn:
+    """Raise :class:`ModelError`: ``where`` is ``value`` (shortened), ``expected`` was expected."""
     raise ModelError(f"{where} is {_short(value)!r}, expected {expected}")

@@ -3,7 +3,8 @@
 Each sub-command lives in its own module, which exposes
 ``add_arguments(parser)`` and ``run(args) -> int``. This module only wires
 them together and turns every :class:`~stream_detect.errors.StreamDetectError`
-into one line on stderr and exit status 2, never a traceback. A
+into one line on stderr and its exit status (2, or 3 for
+:class:`~stream_detect.errors.NothingUsable`), never a traceback. A
 :class:`~stream_detect.errors.ConfigError` about a command-line option (its key
 starts with ``--``) is worded "option --plot: got ...", not "config key".
 """
@@ -96,7 +97,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
-    0 success, 2 a usage or input error, 3 a ``run`` that read records but could use none.
+    0 success, 2 a usage or input error, 3 a ``run`` or ``replay`` that read records but
+    could use none.
     A closed standard output or error (``2>&-``) that the command would write
     to is a usage error (2), though with stderr closed nothing can say so.
     """
@@ -116,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.handler(args)
     except StreamDetectError as exc:
         print(f"stream-detect {args.command}: error: {_error_message(exc)}", file=sys.stderr)
-        return 2
+        return exc.exit_status
     except BrokenPipeError:
         # The reader went away (``| head``): not an error of ours, and nothing more to say.
         _silence_stdout()

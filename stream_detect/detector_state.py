@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stream_detect.checkpoint_rules import restoring
 from stream_detect.errors import ModelError
 from stream_detect.keyed_models import KeyState
 from stream_detect.model_interface import Model
@@ -84,7 +85,8 @@ def restore_detector(
     ------
     ModelError
         ``data`` was written under settings other than ``fingerprint``, the
-        model kind cannot be restored, or ``data`` is malformed.
+        model kind cannot be restored, or ``data`` lacks a field or holds a
+        value of the wrong type (:func:`~stream_detect.checkpoint_rules.restoring`).
     """
     for name, value in fingerprint.items():
         if data.get(name) != value:
@@ -94,7 +96,7 @@ def restore_detector(
             )
     if not model_kind(detector.settings.model).checkpointable:
         raise ModelError(f"a {detector.settings.model} model cannot be restored from a checkpoint")
-    try:
+    with restoring("the detector state"):
         counters = data["counters"]
         detector.tuner.restore(data, counters)
         detector.alerts = int(counters["alerts"])
@@ -109,5 +111,3 @@ def restore_detector(
             state.pending = [np.asarray(p, dtype=np.float64) for p in entry["pending"]]
             detector.models.put(str(entry["key"]), state)
         detector.recent_events.restore(data["recent_events"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"checkpoint state is malformed: {exc!r}") from exc

@@ -6,7 +6,8 @@ caller can catch them all at once::
     StreamDetectError
     ├── ConfigError          a configuration key has a value outside its rules
     ├── InputError           an input file or record cannot be used
-    │   └── RecordError      one record is bad (carries its position and reason)
+    │   ├── RecordError      one record is bad (carries its position and reason)
+    │   └── NothingUsable    records were read but every one was a dead letter (exit 3)
     ├── ModelError           a model file or checkpoint cannot be loaded or is inconsistent
     ├── OutputError          a sink's destination refused the data (disk full, I/O error)
     ├── WriteInterrupted     a stop request ended a write the destination was not taking
@@ -16,7 +17,8 @@ A reader that went away (a broken pipe on stdout) is not an error of the
 program and stays the built-in :class:`BrokenPipeError`.
 
 The message of each is a sentence a user can act on; the data behind it is kept
-as attributes so programs need not parse the message.
+as attributes so programs need not parse the message. ``exit_status`` is the
+status the command line exits with after printing it: 2, except where noted.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "DependencyError",
     "InputError",
     "ModelError",
+    "NothingUsable",
     "OutputError",
     "RecordError",
     "StreamDetectError",
@@ -37,6 +40,9 @@ __all__ = [
 
 class StreamDetectError(Exception):
     """Base of every error stream_detect raises on purpose."""
+
+    #: The command line's exit status for this error.
+    exit_status = 2
 
 
 class ConfigError(StreamDetectError):
@@ -94,6 +100,29 @@ class InputError(StreamDetectError):
 
 class RecordError(InputError):
     """One record in a stream is bad; the stream goes on and the record goes to dead letters."""
+
+
+class NothingUsable(InputError):
+    """Records were read but every one was a dead letter, so no event was scored.
+
+    ``bad_records`` is how many were read, ``reason`` the one given most often.
+    Commands exit with status 3 for it, apart from the 2 of other bad input: the
+    input was there and was read, and the dead letters say what is wrong with it.
+
+    >>> print(NothingUsable(2000, "missing feature 'nope'"))
+    no event was usable: all 2000 records were dead letters (most common reason: \
+missing feature 'nope')
+    """
+
+    exit_status = 3
+
+    def __init__(self, bad_records: int, reason: str | None) -> None:
+        self.bad_records = bad_records
+        self.most_common_reason = reason
+        super().__init__(
+            f"no event was usable: all {bad_records} records were dead letters "
+            f"(most common reason: {reason})"
+        )
 
 
 class ModelError(StreamDetectError):

@@ -116,6 +116,7 @@ class PipelineCheckpoints:
         """
         # Imported here: a run without a checkpoint never reads or writes state.
         from stream_detect.checkpoint_rules import check_detector_state
+        from stream_detect.series_state_rules import check_series_state
         from stream_detect.state import load_checkpoint
 
         run = self.run
@@ -136,6 +137,7 @@ class PipelineCheckpoints:
             )
         try:
             check_detector_state(checkpoint.detector)
+            check_series_state(checkpoint.detector)
         except ModelError as exc:
             raise ModelError(f"checkpoint {path}: {exc}") from exc
         run.decoder = run.decoder_for(features)

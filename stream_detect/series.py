@@ -31,11 +31,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.admission import unusable_reasons
+from stream_detect.checkpoint_rules import restoring
 from stream_detect.derived import DerivedFeature
 from stream_detect.derived_specs import build_feature
 from stream_detect.detections import Detections
 from stream_detect.detector import Detector
-from stream_detect.errors import ConfigError, InputError, ModelError
+from stream_detect.errors import ConfigError, InputError
 from stream_detect.explanations import top_features
 from stream_detect.fitted_model import FittedModel
 from stream_detect.likelihood_layer import KeyedLikelihood
@@ -232,15 +233,13 @@ class SeriesDetector(Detector):
     def restore(self, data: dict[str, Any]) -> None:
         """Load what :meth:`to_dict` wrote (:class:`ModelError` if made under other settings)."""
         super().restore(data)
-        try:
+        with restoring("the derived features' or the likelihood's state"):
             for name, state in data["derived_state"].items():
                 feature = DerivedFeature.from_dict(state)
                 feature.max_keys = self.settings.max_keys
                 self.derived[name] = feature
             if self.likelihood is not None:
                 self.likelihood.restore(data["likelihood_state"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"checkpoint state is malformed: {exc!r}") from exc
 
 
 def _without_transforms(settings: DetectorSettings) -> DetectorSettings:

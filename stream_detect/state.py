@@ -102,31 +102,55 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint | None:
                 "start from it with --initial-model instead"
             )
         raise ModelError(f"checkpoint {target}: not a stream-detect checkpoint{hint}")
-    if document.get("version") != VERSION:
+    version = document.get("version")
+    # true == 1 in Python, not in a checkpoint.
+    if isinstance(version, bool) or version != VERSION:
         raise ModelError(
             f"checkpoint {target}: version {document.get('version')!r}, this build reads {VERSION}"
         )
-    shapes: dict[str, type | tuple[type, ...]] = {
-        "detector": dict,
-        "source": dict,
-        "labels": (dict, type(None)),
-        "header": (str, type(None)),
-        "held_feedback": (list, type(None)),
-    }
-    for name, kinds in shapes.items():
+    for name, (kinds, expected) in _PARTS.items():
         if name in ("detector", "source") and name not in document:
-            raise ModelError(f"checkpoint {target}: the field {name!r} is missing")
-        if not isinstance(document.get(name), kinds):
-            raise ModelError(f"checkpoint {target}: the field {name!r} is malformed")
-    try:
-        written_at = float(document.get("written_at") or 0.0)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"checkpoint {target}: the field 'written_at' is malformed") from exc
+            raise ModelError(
+                f"checkpoint {target}: the field {name!r} is missing, expected {expected}"
+            )
+        value = document.get(name)
+        if not isinstance(value, kinds):
+            raise ModelError(
+                f"checkpoint {target}: the field {name!r} is {_shown(value)}, expected {expected}"
+            )
+    written_at = document.get("written_at")
+    if written_at is not None and (
+        isinstance(written_at, bool) or not isinstance(written_at, (int, float))
+    ):
+        raise ModelError(
+            f"checkpoint {target}: the field 'written_at' is {_shown(written_at)}, "
+            "expected a time in seconds since 1970 or null"
+        )
     return Checkpoint(
         detector=document["detector"],
         source=document["source"],
         labels=document.get("labels"),
         header=document.get("header"),
         held_feedback=document.get("held_feedback") or [],
-        written_at=written_at,
+        written_at=float(written_at or 0.0),
     )
+
+
+#: The parts of a checkpoint document: the types each may have, and those in words.
+_PARTS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "detector": (dict, "a table (the detector's state)"),
+    "source": (dict, "a table (the input's position)"),
+    "labels": ((dict, type(None)), "a table (the labels input's position) or null"),
+    "header": ((str, type(None)), "a string (the CSV header line) or null"),
+    "held_feedback": ((list, type(None)), "a list of held feedback labels or null"),
+}
+
+
+def _shown(value: Any) -> str:
+    """``value`` as the other checkpoint messages quote it (:mod:`stream_detect.checkpoint_rules`).
+
+    >>> _shown(7), _shown("x"), _shown(list(range(40)))[-5:]
+    ('7', "'x'", '16...')
+    """
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -5,14 +5,23 @@ field the events never carry, a CSV read as JSON) would otherwise run to its
 end in silence and report zero events. :class:`UnusableStreamWatch` counts
 dead letters since the last scored event and, once there are
 :data:`WARN_AFTER` of them in a row, says so once, with the most common reason.
+At the end, :func:`refuse_if_nothing_usable` turns such a stream into an
+error (:class:`~stream_detect.errors.NothingUsable`, exit status 3), the same
+for every command that reads one.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["WARN_AFTER", "UnusableStreamWatch"]
+from stream_detect.errors import NothingUsable
+
+if TYPE_CHECKING:
+    from stream_detect.summary import Summary
+
+__all__ = ["WARN_AFTER", "UnusableStreamWatch", "refuse_if_nothing_usable"]
 
 #: Consecutive dead letters after which a stream is reported as unusable.
 WARN_AFTER = 500
@@ -70,3 +79,20 @@ common reason: missing feature 'x' (3 times)
                 f"the last {self.in_a_row} records were all dead letters and {when}; "
                 f"the most common reason: {reason} ({count} times)"
             )
+
+
+def refuse_if_nothing_usable(summary: Summary) -> None:
+    """Raise :class:`NothingUsable` if records were read and none was scored.
+
+    A stream that held no record at all (an empty file) is not refused.
+
+    >>> from stream_detect.summary import Summary
+    >>> refuse_if_nothing_usable(Summary(events=0, bad_records=0))
+    >>> refuse_if_nothing_usable(Summary(events=0, bad_records=2, bad_reason="invalid JSON"))
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.NothingUsable: no event was usable: all 2 records were dead letters \
+(most common reason: invalid JSON)
+    """
+    if summary.events == 0 and summary.bad_records > 0:
+        raise NothingUsable(summary.bad_records, summary.bad_reason)

@@ -37,7 +37,44 @@ EDITS: dict[str, tuple[Edit, str]] = {
     "negative counter": (lambda s: s["counters"].update(alerts=-1), "counters.alerts"),
     "learned as text": (lambda s: model(s).update(learned="many"), "learned"),
     "bad recent score": (lambda s: s.update(recent_scores=["x"]), "recent_scores[0]"),
+    # Each of these was refused with Python's words (KeyError('alerts'), "'NoneType' object is
+    # not subscriptable", ...) or, for a model type that is a list, a traceback.
+    "a counter missing": (
+        lambda s: s["counters"].pop("alerts"),
+        "counters.alerts is missing, expected an integer >= 0",
+    ),
+    "threshold missing": (
+        lambda s: s.pop("log_epsilon"),
+        "log_epsilon is missing, expected a finite number or null",
+    ),
+    "remembered events null": (
+        lambda s: s.update(recent_events=None),
+        "recent_events is None, expected a table of ids, keys and rows",
+    ),
+    "validation buffer a number": (
+        lambda s: s.update(validation=7),
+        "validation is 7, expected a table",
+    ),
+    "validation rows text": (
+        lambda s: s["validation"].update(rows="x"),
+        "validation.rows is 'x', expected a list of rows of 2 numbers",
+    ),
+    "model type a list": (
+        lambda s: model(s)["state"].update(type=[]),
+        "models[0].state.type is [], expected one of ['gaussian']",
+    ),
+    "model key missing": (
+        lambda s: model(s).pop("key"),
+        "models[0].key is missing, expected a string",
+    ),
+    "statistics of no kind": (
+        lambda s: stats(s).pop("kind"),
+        "models[0].state.stats.kind is missing, expected one of ['diagonal', 'full']",
+    ),
 }
+
+#: Python's own words, which a message about a checkpoint must not quote.
+PYTHON_WORDS = ("Error(", "object", "subscriptable", "iterable", "int()", "float()", "unhashable")
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +121,7 @@ def assert_refused(
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert status == 2
     assert len(errors) == 1 and expected in errors[0], errors
+    assert not [words for words in PYTHON_WORDS if words in errors[0]], errors
     assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
 
 
@@ -112,6 +150,14 @@ TIMED_EDITS: dict[str, tuple[Edit, str]] = {
     "count beyond any stream": (lambda s: stats(s).update(n=1e308), "stats.n"),
     "epsilon source a list": (lambda s: s.update(epsilon_source=[]), "epsilon_source"),
     "last choice f1 as text": (lambda s: s["last_choice"].update(f1="x"), "last_choice.f1"),
+    "validation label text": (
+        lambda s: s["validation"].update(labels=["x"] * len(s["validation"]["rows"])),
+        "validation.labels[0] is 'x', expected 0 or 1",
+    ),
+    "last choice with a field of another program": (
+        lambda s: s["last_choice"].update(weight=1.0),
+        "last_choice is \"a field 'weight'\", expected only log_epsilon, f1",
+    ),
 }
 
 TIMED_FLAGS = ["--timestamp-field", "t", "--id-field", "id", "--alerts-per-day", "5"]
@@ -158,3 +204,88 @@ def test_the_unedited_timed_checkpoint_is_accepted(
     checkpoint.write_bytes(good)
     run = ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), "--no-summary"]
     assert main([*run, *TIMED_FLAGS]) == 0
+
+
+def likelihood(state: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = next(iter(state["likelihood_state"].values()))["likelihood"]
+    return found
+
+
+# The state of derived features and of the likelihood layer was restored unchecked: a wrong
+# type there was quoted as Python's TypeError or KeyError, or ended the run with a traceback.
+SERIES_EDITS: dict[str, tuple[Edit, str]] = {
+    "derived state a number": (
+        lambda s: s.update(derived_state=7),
+        "derived_state is 7, expected a table of derived features by name",
+    ),
+    "derived kind unknown": (
+        lambda s: s["derived_state"]["mean5"].update(kind="x"),
+        "derived_state['mean5'].kind is 'x', expected one of",
+    ),
+    "window size text": (
+        lambda s: s["derived_state"]["mean5"].update(size="x"),
+        "derived_state['mean5'].size is 'x', expected an integer >= 1",
+    ),
+    "recent values a number": (
+        lambda s: s["derived_state"]["mean5"].update(recent=7),
+        "derived_state['mean5'].recent is 7, expected a table of lists of recent values by key",
+    ),
+    "likelihood state null": (
+        lambda s: s.update(likelihood_state=None),
+        "likelihood_state is None, expected a table of likelihood states by key",
+    ),
+    "likelihood parameters a number": (
+        lambda s: likelihood(s).update(parameters=7),
+        "likelihood_state[''].likelihood.parameters is 7, expected a table",
+    ),
+    "likelihood threshold text": (
+        lambda s: likelihood(s)["parameters"].update(alert_p="x"),
+        "likelihood_state[''].likelihood.parameters.alert_p is 'x', expected a number",
+    ),
+    "likelihood threshold out of range": (
+        lambda s: likelihood(s)["parameters"].update(alert_p=2.0),
+        "parameters.alert_p is 2.0, expected a probability strictly between 0 and 1",
+    ),
+    "likelihood rows of another width": (
+        lambda s: likelihood(s)["parameters"].update(n_features=7),
+        "likelihood_state[''].likelihood.recent_raw[0] is",
+    ),
+    "deviation counts missing": (
+        lambda s: next(iter(s["likelihood_state"].values()))["deviations"].pop("counts"),
+        "likelihood_state[''].deviations.counts is missing, expected a list of 1 counts",
+    ),
+}
+
+SERIES_FLAGS = ["--derive", "mean5=moving_mean:a:5", "--likelihood", "--features", "a"]
+
+
+@pytest.fixture(scope="module")
+def saved_series(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A checkpoint holding a derived feature's state and a likelihood layer's."""
+    folder = tmp_path_factory.mktemp("ck-series")
+    source = folder / "events.jsonl"
+    rng = np.random.default_rng(5)
+    source.write_text("".join(json.dumps({"a": a}) + "\n" for a in rng.normal(size=200).tolist()))
+    checkpoint = folder / "ck.json"
+    run = ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), "--no-summary"]
+    assert main([*run, *SERIES_FLAGS]) == 0
+    state = json.loads(checkpoint.read_bytes())["detector"]
+    assert state["derived_state"]["mean5"]["recent"] and state["likelihood_state"]
+    return source, checkpoint.read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(SERIES_EDITS))
+def test_unusable_derived_and_likelihood_values_are_refused(
+    name: str, saved_series: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_refused(saved_series, *SERIES_EDITS[name], tmp_path, capsys, SERIES_FLAGS)
+
+
+def test_the_unedited_series_checkpoint_is_accepted(
+    saved_series: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    source, good = saved_series
+    checkpoint = tmp_path / "ck.json"
+    checkpoint.write_bytes(good)
+    run = ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), "--no-summary"]
+    assert main([*run, *SERIES_FLAGS]) == 0

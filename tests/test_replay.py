@@ -118,3 +118,70 @@ def test_bad_rows_go_to_the_dead_letters_not_nowhere(
     assert main(["replay", str(data), "--dead-letter", f"file:{dead}"]) == 0
     assert capfd.readouterr().err == ""
     assert len(dead.read_text().splitlines()) == 2
+
+
+def test_a_file_with_no_usable_row_exits_3_as_run_does(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Replay printed "rows 0, alerts 0" and exited 0 where `run` over the same file exits 3.
+    data = tmp_path / "events.jsonl"
+    data.write_text("".join(json.dumps({"a": "x", "b": 1}) + "\n" for _ in range(3)))
+    reason = "feature 'a' is the string \"x\", not a number"
+    expected = (
+        "no event was usable: all 3 records were dead letters (most common reason: " + reason + ")"
+    )
+    flags = ["--features", "a,b", "--dead-letter", f"file:{tmp_path / 'dead.jsonl'}"]
+    assert main(["run", "--source", f"file:{data}", "--no-summary", *flags]) == 3
+    assert capfd.readouterr().err.splitlines() == [f"stream-detect run: error: {expected}"]
+    assert main(["replay", str(data), *flags]) == 3
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [f"stream-detect replay: error: {expected}"]
+    # An empty file is not an unusable one: nothing was read, as for `run`.
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["replay", str(empty)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--sink", "file:{out}"], "--sink"),
+        (["--source", "file:{out}"], "--source"),
+        (["--emit", "alerts"], "--emit"),
+        (["--checkpoint", "{out}"], "--checkpoint"),
+        (["--state-dir", "{out}"], "--state-dir"),
+        (["--labels", "file:{out}"], "--labels"),
+        (["--http", "127.0.0.1:0"], "--http"),
+        (["--summary"], "--summary"),
+        (["--progress"], "--progress"),
+    ],
+)
+def test_run_flags_replay_does_not_use_are_refused(
+    flags: list[str], named: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # `replay --sink file:out.jsonl` printed its report and wrote nothing to out.jsonl.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=200)
+    out = tmp_path / "out.jsonl"
+    status = main(["replay", str(data), *(flag.format(out=out) for flag in flags)])
+    captured = capfd.readouterr()
+    assert status == 2
+    assert captured.out == "" and not out.exists()
+    [line] = captured.err.splitlines()
+    assert line.startswith(f"stream-detect replay: error: option {named}: got "), line
+    assert "replay does not use it" in line
+
+
+def test_a_config_file_shared_with_run_may_name_a_sink(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The config serves `run` too: its sink, checkpoint and emit keys are not replay's business.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=200)
+    out = tmp_path / "out.jsonl"
+    config = tmp_path / "run.toml"
+    config.write_text(f'sink = "file:{out}"\nemit = "alerts"\n')
+    assert main(["replay", str(data), "--config", str(config)]) == 0
+    assert capfd.readouterr().out.startswith("rows 200, alerts")
+    assert not out.exists()

@@ -179,6 +179,30 @@ def test_a_checkpoint_missing_a_part_is_refused_by_name(tmp_path: Path, dropped:
     assert dropped in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"labels": 7}, "the field 'labels' is 7, expected a table (the labels input's position)"),
+        ({"header": [1]}, "the field 'header' is [1], expected a string (the CSV header line)"),
+        ({"held_feedback": {}}, "the field 'held_feedback' is {}, expected a list of held"),
+        ({"source": "x"}, "the field 'source' is 'x', expected a table (the input's position)"),
+        ({"written_at": "soon"}, "the field 'written_at' is 'soon', expected a time in seconds"),
+        ({"written_at": []}, "the field 'written_at' is [], expected a time in seconds"),
+        ({"version": True}, "version True, this build reads 1"),
+    ],
+)
+def test_a_part_of_the_wrong_type_is_refused_saying_what_was_expected(
+    tmp_path: Path, changes: dict[str, Any], words: str
+) -> None:
+    # These said only "the field 'labels' is malformed"; a list as written_at, and true as
+    # the version, were taken.
+    path = tmp_path / "state.json"
+    write_document(path, **changes)
+    with pytest.raises(ModelError) as caught:
+        load_checkpoint(path)
+    assert words in str(caught.value)
+
+
 def test_an_unreadable_path_is_a_model_error(tmp_path: Path) -> None:
     directory = tmp_path / "state.json"
     directory.mkdir()

@@ -11,7 +11,13 @@ point-wise and window-wise precision / recall / F1, the NAB score per
 profile when windows are given, and alerts per day; ``--plot OUT.png`` draws
 value and score over time (the ``plot`` extra). Rows that are not usable
 events go to ``--dead-letter`` (stderr by default), with their position and
-reason, as in ``run``.
+reason, as in ``run``; a file none of whose rows is usable exits 3, as ``run``
+does.
+
+The run settings replay decides itself (:data:`NOT_USED`: it reads ``DATA``,
+keeps every result, prints a report) are refused as flags, with one line
+saying why; in a ``--config`` file, which may serve ``run`` too, they are
+ignored.
 """
 
 from __future__ import annotations
@@ -34,8 +40,23 @@ from stream_detect.replay import ReplayReport, evaluate, label_windows, time_win
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink
 from stream_detect.timestamps import wall_clock_seconds
+from stream_detect.unusable import refuse_if_nothing_usable
 
-__all__ = ["add_arguments", "replay", "run"]
+__all__ = ["NOT_USED", "add_arguments", "replay", "run"]
+
+#: Run settings replay decides itself -> why a flag giving one is refused.
+NOT_USED: dict[str, str] = {
+    "source": "it reads DATA",
+    "sink": "it prints a report, not each row's result; "
+    "stream-detect run --source file:DATA --emit all --sink URI writes those",
+    "emit": "it keeps every row's result for the report",
+    "checkpoint": "it starts from nothing and saves no state",
+    "state_dir": "it starts from nothing and saves no state",
+    "labels": "its labels come from --labels-column or --windows",
+    "http": "it serves no metrics",
+    "summary": "it prints its report instead",
+    "progress": "it shows no progress bar",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="OUT.png", help="draw value and score over time")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     add_settings_arguments(parser, RunSettings, DetectorSettings)
+    refused = ", ".join("--" + name.replace("_", "-") for name in NOT_USED)
+    parser.epilog = (
+        "exit status: 0 the report was printed; 2 a bad setting or input; 3 no row was usable. "
+        f"The run flags {refused} are refused: replay reads DATA and prints a report."
+    )
 
 
 def replay(
@@ -58,7 +84,15 @@ def replay(
     windows: list[tuple[str, str]] | None = None,
     plot: str | None = None,
 ) -> tuple[ReplayReport, list[dict[str, Any]]]:
-    """Replay ``data`` through :func:`~stream_detect.assembly.run_stream`: report and results."""
+    """Replay ``data`` through :func:`~stream_detect.assembly.run_stream`: report and results.
+
+    The settings of :data:`NOT_USED` in ``run_settings`` are replaced, not used.
+
+    Raises
+    ------
+    NothingUsable
+        ``data`` holds records and every one is a dead letter.
+    """
     if not Path(data).is_file():
         raise InputError("no such file", source=data)
     if plot is not None:
@@ -82,7 +116,7 @@ def replay(
     )
     sink = ListSink()
     # Bad rows go where --dead-letter says (stderr by default), as in `run`: never nowhere.
-    run_stream(run, detector, sink=sink)
+    refuse_if_nothing_usable(run_stream(run, detector, sink=sink))
     records = sink.records
     alert = np.array([bool(r["alert"]) for r in records], dtype=bool)
     stamps = None
@@ -117,7 +151,8 @@ def replay(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Replay, print the report; exit 0 (2 on bad input, by the CLI)."""
+    """Replay, print the report; exit 0 (by the CLI: 2 on bad input, 3 if no row was usable)."""
+    _refuse_unused_flags(args)
     run_settings, detector_settings = load_settings(args)
     windows = None
     if args.windows is not None:
@@ -144,6 +179,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_text(report))
     return 0
+
+
+def _refuse_unused_flags(args: argparse.Namespace) -> None:
+    """Refuse a flag that gives a setting of :data:`NOT_USED`, rather than drop it in silence.
+
+    ``--no-summary`` and ``--no-progress`` ask for what replay does anyway.
+    """
+    for name, why in NOT_USED.items():
+        value = getattr(args, name, None)
+        if value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        raise ConfigError(name, value, f"no {flag}: replay does not use it ({why})", flag=flag)
 
 
 def _text(report: ReplayReport) -> str:

@@ -24,16 +24,17 @@ from types import FrameType
 
 import orjson
 
-from stream_detect.errors import ConfigError, InputError
+from stream_detect.errors import ConfigError, InputError, NothingUsable
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sidecar import Sidecar
+from stream_detect.unusable import refuse_if_nothing_usable
 
 __all__ = ["NOTHING_USABLE", "add_arguments", "run"]
 
 #: Exit status of a run that read records but could score none of them.
-NOTHING_USABLE = 3
+NOTHING_USABLE = NothingUsable.exit_status
 
 #: Shown under ``stream-detect run --help``.
 EPILOG = (
@@ -102,12 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if run_settings.summary:
         sys.stderr.write(orjson.dumps({"summary": summary.to_dict()}).decode() + "\n")
         sys.stderr.flush()
-    if summary.events == 0 and summary.bad_records > 0:
-        sys.stderr.write(
-            f"stream-detect run: error: no event was usable: all {summary.bad_records} records "
-            f"were dead letters (most common reason: {summary.bad_reason})\n"
-        )
-        return NOTHING_USABLE
+    # After the summary, so the error is the last line; the command line exits 3 for it.
+    refuse_if_nothing_usable(summary)
     return 0
 
 
