@@ -41,6 +41,11 @@ _MAX_ITERATIONS = 20_000
 _CHECK_EVERY = 4
 #: Up to this shape the closed form of Q beats the continued fraction.
 _CLOSED_FORM_MAX = 40
+#: Beyond this many times 1 + a, log Q(a, x) is its leading term to rounding: Q(a, x) =
+#: x^(a-1) e^-x / Γ(a) · (1 + (a-1)/x + ...), and the log of the bracket, under
+#: (a-1)/x, is below 1e-16 of |log Q| >= x. The fraction's steps there move h by
+#: less than an ulp of its terms, so it would never meet its tolerance.
+_LEADING_TERM_FROM = 1e8
 
 _log_gamma = np.frompyfunc(math.lgamma, 1, 1)
 
@@ -153,6 +158,9 @@ def _gamma_fraction(a: Array, x: Array, guarded: bool) -> Array:
             where = where[running]
             a_now, b, c, d, h = (v[running] for v in (a_now, b, c, d, h))
             running = np.ones(left, dtype=bool)
+    else:
+        # Out of steps: what is left keeps its last value rather than none.
+        products[where[running]] = h[running]
     return products
 
 
@@ -210,7 +218,12 @@ def log_upper_gamma(a: ArrayLike, x: ArrayLike) -> Array:
     infinite = np.isinf(x_arr)
     out[infinite] = -np.inf
     series = (x_arr > 0.0) & (x_arr < a_arr + 1.0)
-    fraction = ~infinite & (x_arr >= a_arr + 1.0)
+    # So far out the leading term is exact, and the fraction would not settle.
+    leading = ~infinite & (x_arr > _LEADING_TERM_FROM * (1.0 + a_arr))
+    fraction = ~infinite & ~leading & (x_arr >= a_arr + 1.0)
+    if leading.any():
+        a_far, x_far = a_arr[leading], x_arr[leading]
+        out[leading] = (a_far - 1.0) * np.log(x_far) - x_far - _lgamma(a_far)
     if series.any():
         log_lower = _log_lower_by_series(a_arr[series], x_arr[series])
         # P < 1 - 1e-3 here, so log1p(-P) keeps Q's relative precision.

@@ -308,9 +308,12 @@ class _Moments(ABC):
         second = sum_yy - self._outer(sum_y, mean_y)
         diag_second = second if second.ndim == 2 else np.diagonal(second, axis1=1, axis2=2)
         diag_raw = sum_yy if sum_yy.ndim == 2 else np.diagonal(sum_yy, axis1=1, axis2=2)
-        lost_digits = (diag_raw > _tiny(center)) & (
-            diag_raw > _MAX_CANCELLATION * np.maximum(diag_second, 0.0)
-        )
+        # A plan that teaches values near the float's square root as they are (a
+        # guess the next pass replaces) can put m2 past 1e302: infinite here, as it should.
+        with np.errstate(over="ignore"):
+            lost_digits = (diag_raw > _tiny(center)) & (
+                diag_raw > _MAX_CANCELLATION * np.maximum(diag_second, 0.0)
+            )
         if rows > 1 and np.any(lost_digits):
             return None
         second = self._clip_second(second)
