@@ -45,13 +45,12 @@ if TYPE_CHECKING:
     from stream_detect.settings import DetectorSettings, RunSettings
     from stream_detect.stats import RunningCovariance, RunningMoments
     from stream_detect.threshold import (
-        ThresholdChoice,
         best_log_threshold,
-        grid_log_threshold,
         quantile_log_threshold,
         select_log_threshold,
-        select_threshold,
     )
+    from stream_detect.threshold_choice import ThresholdChoice
+    from stream_detect.threshold_grid import grid_log_threshold, select_threshold
     from stream_detect.transform_suggestions import suggest_transform
     from stream_detect.transforms import (
         FeatureTransforms,
@@ -85,16 +84,10 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(["DetectorSettings", "RunSettings"], "settings"),
     **dict.fromkeys(["RunningCovariance", "RunningMoments"], "stats"),
     **dict.fromkeys(
-        [
-            "ThresholdChoice",
-            "best_log_threshold",
-            "grid_log_threshold",
-            "quantile_log_threshold",
-            "select_log_threshold",
-            "select_threshold",
-        ],
-        "threshold",
+        ["best_log_threshold", "quantile_log_threshold", "select_log_threshold"], "threshold"
     ),
+    "ThresholdChoice": "threshold_choice",
+    **dict.fromkeys(["grid_log_threshold", "select_threshold"], "threshold_grid"),
     "suggest_transform": "transform_suggestions",
     **dict.fromkeys(["FeatureTransforms", "Transform", "parse_transform"], "transforms"),
     "ValidationBuffer": "validation_buffer",

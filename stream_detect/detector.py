@@ -55,9 +55,10 @@ from stream_detect.models import build_model, direction_codes
 from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings
-from stream_detect.threshold import ThresholdChoice, ValidationBuffer
+from stream_detect.threshold_choice import ThresholdChoice
 from stream_detect.transforms import FeatureTransforms
 from stream_detect.tuning import ThresholdTuner
+from stream_detect.validation_buffer import ValidationBuffer
 
 __all__ = ["MAX_ABS_VALUE", "Detections", "Detector"]
 

@@ -35,7 +35,7 @@ from stream_detect.density import (
 )
 from stream_detect.errors import ConfigError, InputError, ModelError
 from stream_detect.gaussian_model import GaussianModel
-from stream_detect.threshold import exp_or_inf
+from stream_detect.threshold_choice import exp_or_inf
 from stream_detect.transforms import FeatureTransforms
 
 __all__ = [

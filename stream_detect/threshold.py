@@ -1,22 +1,16 @@
-"""Choosing log ε: F1-optimal thresholds on labelled scores, and the quantile fallback.
+"""Choosing log ε: the exact F1-optimal threshold on labelled scores, and the quantile fallback.
 
 An event is flagged when ``log_p < log_epsilon`` (lower log p(x) is more
 anomalous). On labelled validation scores the threshold is chosen to maximise
 
-    F1 = 2·prec·rec / (prec + rec),   prec = tp / (tp + fp),   rec = tp / (tp + fn),
+    F1 = 2·prec·rec / (prec + rec),   prec = tp / (tp + fp),   rec = tp / (tp + fn).
 
-three ways:
-
-* :func:`best_log_threshold` -- the exact optimum over every cut point, from one
-  sort and cumulative counts, O(n log n);
-* :func:`grid_log_threshold` -- the 1000-step grid of the classic exercise, in
-  log space;
-* :func:`select_threshold` -- the classic exercise itself, in probability
-  space, kept to reproduce published numbers.
-
-:func:`threshold_curves` gives precision, recall and F1 at every cut point
-(the curves :func:`best_log_threshold` maximises, and the ones
-:mod:`stream_detect.plots` draws).
+:func:`best_log_threshold` finds the exact optimum over every cut point, from
+one sort and cumulative counts, O(n log n). :func:`threshold_curves` gives
+precision, recall and F1 at every cut point (the curves
+:func:`best_log_threshold` maximises, and the ones :mod:`stream_detect.plots`
+draws). :func:`select_log_threshold` chooses between it and the classic
+exercise's 1000-step grid (:mod:`stream_detect.threshold_grid`).
 
 :func:`quantile_log_threshold` is the choice without labels: flag a given
 fraction of the lowest scores.
@@ -25,9 +19,13 @@ Precision, recall and F1 are 0.0, never NaN, when their denominators vanish
 (the counts themselves are :class:`~stream_detect.confusion.ConfusionCounts`).
 Label arrays may be bool or integer (0/1) and shaped ``(m,)`` or ``(m, 1)``.
 :class:`~stream_detect.confusion.ConfusionCounts`,
-:func:`~stream_detect.confusion.confusion_counts` and
-:class:`~stream_detect.validation_buffer.ValidationBuffer` are re-exported
-here, so ``from stream_detect.threshold import ...`` keeps working for them.
+:func:`~stream_detect.confusion.confusion_counts`,
+:class:`~stream_detect.validation_buffer.ValidationBuffer`,
+:class:`~stream_detect.threshold_choice.ThresholdChoice`,
+:func:`~stream_detect.threshold_choice.exp_or_inf` and the grid's
+:func:`~stream_detect.threshold_grid.grid_log_threshold` and
+:func:`~stream_detect.threshold_grid.select_threshold` are re-exported here, so
+``from stream_detect.threshold import ...`` keeps working for them.
 
 Nothing here does I/O; arrays in, numbers out.
 """
@@ -48,6 +46,13 @@ from stream_detect.confusion import (
     as_scores,
     confusion_counts,
 )
+from stream_detect.threshold_choice import (
+    ThresholdChoice,
+    choice_from_counts,
+    exp_or_inf,
+    labels_and_scores,
+)
+from stream_detect.threshold_grid import grid_log_threshold, select_threshold
 from stream_detect.validation_buffer import ValidationBuffer
 
 __all__ = [
@@ -66,37 +71,11 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.int64]
 
 #: Distance in nats (a factor e in density) between log ε and the finite end of
 #: an optimal interval whose other end is infinite.
 _ONE_SIDED_MARGIN = 1.0
-
-#: Above this log ε, exp() overflows a float64.
-_LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
-
-
-@dataclass(frozen=True)
-class ThresholdChoice:
-    """A chosen log ε and what it achieves on the scores it was chosen on.
-
-    >>> choice = ThresholdChoice(log_epsilon=-2.5, f1=0.8, precision=1.0, recall=2 / 3,
-    ...                          n_flagged=2)
-    >>> round(choice.epsilon, 6)
-    0.082085
-    """
-
-    log_epsilon: float
-    f1: float
-    precision: float
-    recall: float
-    n_flagged: int
-
-    @property
-    def epsilon(self) -> float:
-        """ε = exp(log ε) in probability space, for display; it may underflow to 0.0."""
-        return exp_or_inf(self.log_epsilon)
 
 
 @dataclass(frozen=True)
@@ -205,7 +184,7 @@ def best_log_threshold(y: ArrayLike, log_p: ArrayLike) -> ThresholdChoice:
     >>> best_log_threshold([1, 1], [-2.0, -2.0]).log_epsilon
     -1.0
     """
-    labels, scores = _labels_and_scores(y, log_p)
+    labels, scores = labels_and_scores(y, log_p)
     n = len(scores)
     curves = threshold_curves(labels, scores)
     n_positive = curves.n_positive
@@ -224,79 +203,7 @@ def best_log_threshold(y: ArrayLike, log_p: ArrayLike) -> ThresholdChoice:
         upper = float(cuts[best]) if best < len(cuts) else math.inf
         tp, k = int(curves.tp[best - 1]), int(curves.n_flagged[best - 1])
     counts = ConfusionCounts(tp=tp, fp=k - tp, fn=n_positive - tp, tn=n - k - n_positive + tp)
-    return _choice(_interval_point(lower, upper, nothing_flagged=best == 0), counts)
-
-
-def grid_log_threshold(y: ArrayLike, log_p: ArrayLike, steps: int = 1000) -> ThresholdChoice:
-    """The classic exercise grid, in log space: best F1 over ``steps`` evenly spaced log ε.
-
-    Candidates are ``np.arange(lo, hi, (hi - lo) / steps)`` with ``lo``, ``hi`` the
-    smallest and largest finite score, tried in increasing order; a candidate
-    replaces the best so far only when its F1 (computed as 2·prec·rec/(prec+rec),
-    as in the exercise) is strictly greater. Where the exercise would return
-    ε = 0 because no candidate has F1 > 0, this returns the first candidate,
-    ``lo``. All finite scores equal (or a step that underflows to 0), or none
-    finite: the single candidate ``lo`` (0.0 when no score is finite).
-    Prefer :func:`best_log_threshold`, which is never worse.
-
-    >>> choice = grid_log_threshold([1, 0, 1, 0, 0], [-9.0, -7.0, -5.0, -3.0, -1.0], steps=4)
-    >>> choice.log_epsilon, choice.f1
-    (-3.0, 0.8)
-    """
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    labels, scores = _labels_and_scores(y, log_p)
-    finite = scores[np.isfinite(scores)]
-    candidates: Array
-    if finite.size == 0:
-        candidates = np.zeros(1)
-    else:
-        lo, hi = float(finite.min()), float(finite.max())
-        step = (hi - lo) / steps
-        if not math.isfinite(step):
-            # The spread itself overflows float64; weighting the ends keeps the grid finite.
-            fraction = np.arange(steps) / steps
-            candidates = lo * (1.0 - fraction) + hi * fraction
-        else:
-            candidates = np.arange(lo, hi, step) if step > 0 else np.array([lo])
-    best = int(np.argmax(_classic_f1(labels, scores, candidates)))
-    log_epsilon = float(candidates[best])
-    return _choice(log_epsilon, confusion_counts(labels, scores < log_epsilon))
-
-
-def select_threshold(y_val: ArrayLike, p_val: ArrayLike) -> tuple[float, float]:
-    """The classic exercise: best ε and its F1, on a 1000-step grid in probability space.
-
-    Reproduces ``selectThreshold`` of the Coursera exercise 8 exactly:
-    candidates ``np.arange(min(p), max(p), step)`` with
-    ``step = (max(p) - min(p)) / 1000``, predict anomaly when ``p < ε``, and a
-    candidate is kept only if its F1 = 2·prec·rec/(prec+rec) is strictly greater
-    than the best so far, starting from ε = 0, F1 = 0. So ``(0.0, 0.0)`` comes
-    back when no candidate reaches F1 > 0, or when all densities are equal (or
-    so close that the step underflows to 0, where the exercise would fail).
-
-    Densities of many features underflow to 0; decisions belong in log space
-    (:func:`select_log_threshold`).
-
-    >>> epsilon, f1 = select_threshold([0, 1, 0, 1], [0.5, 0.01, 0.4, 0.02])
-    >>> round(epsilon, 5), f1
-    (0.02029, 1.0)
-    """
-    labels = as_labels(y_val, "y_val")
-    p = as_scores(p_val, len(labels), "p_val")
-    if not np.all(np.isfinite(p)):
-        raise ValueError("p_val must hold finite densities")
-    lo, hi = float(p.min()), float(p.max())
-    step = (hi - lo) / 1000
-    if not step > 0:
-        # All densities equal, or so close that the step underflows: no grid to search.
-        return 0.0, 0.0
-    candidates = np.arange(lo, hi, step)
-    f1 = _classic_f1(labels, p, candidates)
-    best = int(np.argmax(f1))
-    if not f1[best] > 0.0:
-        return 0.0, 0.0
-    return float(candidates[best]), float(f1[best])
+    return choice_from_counts(_interval_point(lower, upper, nothing_flagged=best == 0), counts)
 
 
 def select_log_threshold(
@@ -343,34 +250,6 @@ def quantile_log_threshold(log_p: ArrayLike, contamination: float) -> float:
     return _interval_point(lower, float(scores[k]), nothing_flagged=k == 0)
 
 
-def exp_or_inf(log_value: float) -> float:
-    """exp(log_value) without an overflow error: +inf above the float range.
-
-    >>> exp_or_inf(0.0), exp_or_inf(1e6), exp_or_inf(-1e6)
-    (1.0, inf, 0.0)
-    """
-    if math.isnan(log_value):
-        return math.nan
-    return math.exp(log_value) if log_value < _LOG_FLOAT_MAX else math.inf
-
-
-def _classic_f1(labels: BoolArray, scores: Array, candidates: Array) -> Array:
-    """F1 of ``scores < c`` for every candidate c, with the exercise's formula and rounding."""
-    order = np.argsort(scores, kind="stable")
-    cum_tp = np.concatenate(([0], np.cumsum(labels[order], dtype=np.int64)))
-    n_flagged = np.searchsorted(scores[order], candidates, side="left")
-    tp = cum_tp[n_flagged]
-    n_positive = int(cum_tp[-1])
-    has_tp = tp > 0
-    precision = np.zeros(len(candidates))
-    recall = np.zeros(len(candidates))
-    np.divide(tp, n_flagged, out=precision, where=has_tp)
-    np.divide(tp, n_positive, out=recall, where=has_tp)
-    f1 = np.zeros(len(candidates))
-    np.divide(2 * precision * recall, precision + recall, out=f1, where=has_tp)
-    return f1
-
-
 def _interval_point(lower: float, upper: float, *, nothing_flagged: bool) -> float:
     """A log ε in ``(lower, upper]``: the midpoint, or one nat inside a half-infinite interval."""
     if nothing_flagged and upper == -math.inf:
@@ -386,21 +265,3 @@ def _interval_point(lower: float, upper: float, *, nothing_flagged: bool) -> flo
     # Halving first cannot overflow; rounding can land on an end for adjacent floats.
     point = lower / 2 + upper / 2
     return point if lower < point <= upper else upper
-
-
-def _choice(log_epsilon: float, counts: ConfusionCounts) -> ThresholdChoice:
-    return ThresholdChoice(
-        log_epsilon=log_epsilon,
-        f1=counts.f1,
-        precision=counts.precision,
-        recall=counts.recall,
-        n_flagged=counts.n_flagged,
-    )
-
-
-def _labels_and_scores(y: ArrayLike, log_p: ArrayLike) -> tuple[BoolArray, Array]:
-    labels = as_labels(y)
-    scores = as_scores(log_p, len(labels), "log_p")
-    if len(labels) == 0:
-        raise ValueError("no scores: cannot choose a threshold on an empty validation set")
-    return labels, scores

@@ -40,7 +40,9 @@ from stream_detect.budget import AlertBudget
 from stream_detect.event_rate import SECONDS_PER_DAY, EventRate
 from stream_detect.model_kinds import model_kind
 from stream_detect.settings import DetectorSettings
-from stream_detect.threshold import ThresholdChoice, ValidationBuffer, best_log_threshold
+from stream_detect.threshold import best_log_threshold
+from stream_detect.threshold_choice import ThresholdChoice
+from stream_detect.validation_buffer import ValidationBuffer
 
 __all__ = ["UNSET_RETUNE_EVERY", "ThresholdTuner"]
 

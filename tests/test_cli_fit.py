@@ -20,7 +20,8 @@ import scipy.stats
 from stream_detect.cli import main
 from stream_detect.confusion import confusion_counts
 from stream_detect.modelfile import load_model
-from stream_detect.threshold import best_log_threshold, grid_log_threshold, select_threshold
+from stream_detect.threshold import best_log_threshold
+from stream_detect.threshold_grid import grid_log_threshold, select_threshold
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,14 +16,13 @@ from numpy.typing import NDArray
 from stream_detect.classic import estimate_gaussian, multivariate_gaussian
 from stream_detect.confusion import ConfusionCounts, confusion_counts
 from stream_detect.threshold import (
-    ThresholdChoice,
     best_log_threshold,
-    grid_log_threshold,
     quantile_log_threshold,
     select_log_threshold,
-    select_threshold,
     threshold_curves,
 )
+from stream_detect.threshold_choice import ThresholdChoice
+from stream_detect.threshold_grid import grid_log_threshold, select_threshold
 
 # ---------------------------------------------------------------- references
 
@@ -512,9 +511,10 @@ def test_threshold_curves_edge_cases() -> None:
 
 def best_log_threshold_before_the_curves(y: list[int], log_p: list[float]) -> ThresholdChoice:
     """best_log_threshold as it was before it used threshold_curves, kept to pin its results."""
-    from stream_detect.threshold import _choice, _interval_point, _labels_and_scores
+    from stream_detect.threshold import _interval_point
+    from stream_detect.threshold_choice import choice_from_counts, labels_and_scores
 
-    labels, scores = _labels_and_scores(y, log_p)
+    labels, scores = labels_and_scores(y, log_p)
     n = len(scores)
     order = np.argsort(scores, kind="stable")
     sorted_scores = scores[order]
@@ -533,7 +533,7 @@ def best_log_threshold_before_the_curves(y: list[int], log_p: list[float]) -> Th
     upper = float(sorted_scores[best]) if best < n else math.inf
     tp = int(cum_tp[best])
     counts = ConfusionCounts(tp=tp, fp=best - tp, fn=n_positive - tp, tn=n - best - n_positive + tp)
-    return _choice(_interval_point(lower, upper, nothing_flagged=best == 0), counts)
+    return choice_from_counts(_interval_point(lower, upper, nothing_flagged=best == 0), counts)
 
 
 @settings(max_examples=500, deadline=None)

@@ -37,7 +37,8 @@ from stream_detect.fitting import fit_model
 from stream_detect.flags import StoreOnce
 from stream_detect.modelfile import check_model_path, save_model
 from stream_detect.tables import load_table
-from stream_detect.threshold import best_log_threshold, grid_log_threshold, select_threshold
+from stream_detect.threshold import best_log_threshold
+from stream_detect.threshold_grid import grid_log_threshold, select_threshold
 from stream_detect.transform_suggestions import suggest_transforms
 from stream_detect.transforms import SPEC_HELP, FeatureTransforms
 
