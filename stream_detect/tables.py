@@ -22,7 +22,8 @@ stream: its numeric fields, leaving out the label. **A field the first row did
 not make a feature must then never hold a number in a later row** (a CSV cell
 that parses as a finite number, a JSON number); if one does, that line is an
 error, since the first row's empty or text cell would otherwise drop a numeric
-column silently. Unnamed CSV columns are never features and never checked.
+column silently (:mod:`stream_detect.left_out_fields` finds such numbers).
+Unnamed CSV columns are never features and never checked.
 Fields that are neither features nor the label are listed in
 ``ignored_columns``, so a caller can say what was left out.
 
@@ -32,23 +33,19 @@ Files are read in chunks of rows; the raw text of the whole file is never held.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice, repeat
-from operator import itemgetter
+from itertools import islice
 from typing import Any, Final
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.formats import format_for_path
+from stream_detect.left_out_fields import LeftOutFields
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
-from stream_detect.records.csv_rows import split_csv
-from stream_detect.records.feature_values import NUMBER_TYPES, reads_as_finite_number
 from stream_detect.sources.base import RawBatch
 
 __all__ = [
@@ -61,11 +58,6 @@ __all__ = [
 
 #: Rows decoded at a time by :func:`iter_table`.
 DEFAULT_CHUNK_ROWS: Final = 65536
-
-#: Every finite number has a digit; a cell without one need not be parsed.
-_DIGIT: Final = re.compile(r"\d")
-#: The ASCII bytes a number may be written with, whitespace and "_" included.
-_NUMBER_BYTES: Final = b"0123456789._eE+- \t\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,7 +152,7 @@ or choose the features (--features)
     decoder = RecordDecoder(
         fmt, features, label_field=label_field, keep_records=fmt != "csv", leave_out_rising=False
     )
-    left_out = _LeftOutFields(label_field, check=features is None)
+    left_out = LeftOutFields(label_field, check=features is None)
     try:
         handle = open(source, "rb")  # noqa: SIM115 - closed by the with below, in the generator
     except FileNotFoundError:
@@ -290,146 +282,3 @@ def _refuse_json_array(lines: list[bytes], source: str) -> None:
                     line=number,
                 )
             return
-
-
-class _LeftOutFields:
-    """The fields that are neither features nor the label, and the numbers found in them.
-
-    ``names`` lists them in the order they first appear. With ``check``
-    (features inferred from the first data row), :meth:`scan_csv` and
-    :meth:`scan_json` return the first row where one of them holds a number,
-    as ``(line, reason)``, or None.
-    """
-
-    def __init__(self, label_field: str | None, *, check: bool) -> None:
-        self.label_field = label_field
-        self.check = check
-        self.names: dict[str, None] = {}
-        self._first_line: int | None = None
-        self._first_row: dict[str, Any] = {}
-        self._columns: list[tuple[int, str]] | None = None
-
-    def _reason(self, kind: str, name: str, number: str, first: str) -> str:
-        return (
-            f"{kind} {name!r} holds a number ({number}) but is not a feature: the first data "
-            f"row (line {self._first_line}), which decides the features, {first}; fix that row "
-            "or choose the features (--features)"
-        )
-
-    def scan_csv(
-        self,
-        columns: list[str],
-        features: list[str],
-        lines: list[bytes],
-        first_line: int,
-        positions: Sequence[dict[str, Any]],
-    ) -> tuple[int, str] | None:
-        """Scan the good rows (at ``positions``) of a CSV chunk of ``lines`` from ``first_line``."""
-        if self._columns is None:
-            known = {*features, self.label_field}
-            # Unnamed columns (an index column, a trailing comma) are never features.
-            self._columns = [
-                (i, name) for i, name in enumerate(columns) if name and name not in known
-            ]
-            self.names.update(dict.fromkeys(name for _, name in self._columns))
-        if not self.check or not self._columns or not positions:
-            return None
-        if len(positions) == len(lines):
-            rows = lines
-        else:
-            offsets = [line - first_line for line in map(itemgetter("line"), positions)]
-            rows = list(map(lines.__getitem__, offsets))
-        stripped = [row.rstrip(b"\r\n") for row in rows]
-        quoted = b'"' in b"".join(stripped)
-        if self._first_line is None:
-            self._first_line = positions[0]["line"]
-            first_cells = _split_row(stripped[0])
-            self._first_row = {name: first_cells[i].decode("utf-8") for i, name in self._columns}
-        found: list[tuple[int, str, str]] = []
-        for i, name in self._columns:
-            if quoted:
-                # Quoted cells may hold commas: split those rows as CSV (rare, so slower).
-                cells = [_split_row(row)[i] for row in stripped]
-            else:
-                cells = [row.split(b",", i + 1)[i] for row in stripped]
-            row_index = _first_number(cells)
-            if row_index is not None:
-                found.append((row_index, name, cells[row_index].decode("utf-8").strip()))
-        if not found:
-            return None
-        row_index, name, number = min(found)
-        first = self._first_row[name]
-        shown = "an empty cell" if not first.strip() else repr(first)
-        return positions[row_index]["line"], self._reason(
-            "column", name, number, f"has {shown} there"
-        )
-
-    def scan_json(
-        self,
-        features: list[str],
-        events: Sequence[dict[str, Any]],
-        positions: Sequence[dict[str, Any]],
-    ) -> tuple[int, str] | None:
-        """Scan the good events of a JSON-lines chunk."""
-        if not events:
-            return None
-        known = {*features, self.label_field}
-        if self._first_line is None:
-            self._first_line = positions[0]["line"]
-            self._first_row = events[0]
-        new = set().union(*events) - known - self.names.keys()
-        for event in events:
-            if not new:
-                break
-            for name in event:
-                if name in new:
-                    self.names[name] = None
-                    new.discard(name)
-        if not self.check:
-            return None
-        found: list[tuple[int, str]] = []
-        for name in self.names:
-            values = list(map(dict.get, events, repeat(name)))
-            if NUMBER_TYPES.isdisjoint(map(type, values)):
-                continue
-            found.append((next(i for i, v in enumerate(values) if type(v) in NUMBER_TYPES), name))
-        if not found:
-            return None
-        row_index, name = min(found)
-        value = events[row_index][name]
-        first = (
-            f"has {orjson.dumps(self._first_row[name]).decode()} there"
-            if name in self._first_row
-            else "lacks it"
-        )
-        return positions[row_index]["line"], self._reason("field", name, repr(value), first)
-
-
-def _split_row(row: bytes) -> list[bytes]:
-    """The cells of a CSV row the decoder has accepted (so valid UTF-8, one record)."""
-    if b'"' not in row:
-        return row.split(b",")
-    return [cell.encode("utf-8") for cell in split_csv(row.decode("utf-8"))]
-
-
-def _first_number(cells: list[bytes]) -> int | None:
-    """Index of the first cell that is a finite number (as ``float`` parses it), or None.
-
-    Most cells of a text column hold a letter, which no finite number does, so
-    deleting the bytes a number can be written with (in bulk) leaves all but
-    the few candidates non-empty; only those are parsed.
-    """
-    joined = b"\n".join(cells)
-    if not joined.isascii():
-        # Digits and spaces beyond ASCII parse too; check every cell the slow way.
-        candidates: Iterator[int] = iter(range(len(cells)))
-    else:
-        rest = joined.translate(None, _NUMBER_BYTES)
-        if rest and b"\n\n" not in rest and rest[:1] != b"\n" and rest[-1:] != b"\n":
-            return None
-        candidates = (index for index, part in enumerate(rest.split(b"\n")) if not part)
-    for index in candidates:
-        text = cells[index].decode("utf-8")
-        if _DIGIT.search(text) and reads_as_finite_number(text):
-            return index
-    return None
