@@ -56,14 +56,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.detector import Detector
-from stream_detect.nab import (
-    CostMatrix,
-    FileLayout,
-    file_layout,
+from stream_detect.nab import CostMatrix, FileLayout, file_layout, score_file
+from stream_detect.nab_corpus import (
     normalised_score,
     null_score,
     perfect_score,
-    score_file,
     sweep_thresholds,
 )
 from stream_detect.settings import DetectorSettings

@@ -32,14 +32,8 @@ import numpy as np
 
 from stream_detect.commands.replay import replay
 from stream_detect.config import read_config_file, settings_from_mapping
-from stream_detect.nab import (
-    FileLayout,
-    file_layout,
-    normalised_score,
-    null_score,
-    perfect_score,
-    score_file,
-)
+from stream_detect.nab import FileLayout, file_layout, score_file
+from stream_detect.nab_corpus import normalised_score, null_score, perfect_score
 from stream_detect.replay import NAB_PROFILES
 
 DEFAULT_DATA = (

@@ -49,15 +49,8 @@ from numpy.typing import NDArray
 
 from stream_detect.derived import DerivedFeature, MovingMean, RollingStd, SeasonalResidual
 from stream_detect.likelihood import AnomalyLikelihood, refractory_alerts
-from stream_detect.nab import (
-    CostMatrix,
-    FileLayout,
-    file_layout,
-    normalised_score,
-    null_score,
-    perfect_score,
-    score_file,
-)
+from stream_detect.nab import CostMatrix, FileLayout, file_layout, score_file
+from stream_detect.nab_corpus import normalised_score, null_score, perfect_score
 from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.tails import student_t_log_tail
 from stream_detect.timestamps import wall_clock_seconds

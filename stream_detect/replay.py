@@ -23,14 +23,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.nab import (
-    CostMatrix,
-    file_layout,
-    normalised_score,
-    null_score,
-    perfect_score,
-    score_file,
-)
+from stream_detect.nab import CostMatrix, file_layout, score_file
+from stream_detect.nab_corpus import normalised_score, null_score, perfect_score
 
 __all__ = ["NAB_PROFILES", "Metrics", "ReplayReport", "evaluate", "label_windows", "time_windows"]
 

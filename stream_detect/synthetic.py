@@ -14,43 +14,15 @@ Each event is a JSON-able dict::
      "requests": 203, "cpu": 36.4, "latency_ms": 41.7, "error_rate": 0.0112,
      "temperature_c": 44.1, "fan_rpm": 2231}
 
-==================  =========================================================
-``requests``        requests per second; Gaussian
-``cpu``             CPU percent; Gaussian, correlated with ``requests`` (0.9)
-``latency_ms``      log-normal: right-skewed (skewness about 1.8), positive
-``error_rate``      logit-normal in (0, 1): right-skewed, bounded
-``temperature_c``   Gaussian
-``fan_rpm``         Gaussian, correlated with ``temperature_c`` (0.9)
-==================  =========================================================
-
-``latency_ms`` also rises with ``cpu`` (0.3) and ``error_rate`` with
-``latency_ms`` (0.4). Underneath, each event is a vector of correlated
-standard normals (:data:`LATENT_CORRELATION`) mapped feature by feature onto
-its host's scale (:data:`HOST_PROFILES`): hosts differ in traffic, load,
-latency and temperature, so one model across hosts sees a mixture, and a model
-per host (``key_field="host"``) sees a Gaussian after a log transform of the
-two skewed features. Values are rounded as an agent would report them.
+:mod:`stream_detect.synthetic_features` says how each feature is distributed
+and which features move together.
 
 The anomalies
 -------------
 About ``anomaly_rate`` of the events (1 % by default) are anomalous, none in
-the first ``clean_start`` events (a detector needs a normal start to learn
-from). Three kinds, in :attr:`SyntheticStream.kinds`:
-
-``point``
-    one feature far outside its normal range (5 to 8 standard deviations of
-    its latent normal, in the direction a fault would push it): any model
-    catches most of these.
-``contextual``
-    a correlated pair broken: ``requests`` high while ``cpu`` is low (or the
-    reverse), or ``temperature_c`` high while ``fan_rpm`` is low. Each value
-    stays within its normal range (1.4 to 2 standard deviations), so a
-    per-feature (diagonal) model scores the event as ordinary; only the
-    full-covariance model, which knows the pair moves together, sees the
-    deviation (a squared Mahalanobis distance of 40 to 80 in the pair).
-``burst``
-    a short incident: ``burst_length`` consecutive events of one host with
-    ``latency_ms`` and ``error_rate`` both raised by 4 to 6 standard deviations.
+the first ``clean_start`` events, of three kinds (:data:`ANOMALY_KINDS`):
+``point``, ``contextual`` and ``burst``, described in
+:mod:`stream_detect.synthetic_anomalies`.
 
 Labels
 ------
@@ -88,13 +60,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.synthetic_anomalies import ANOMALY_KINDS, inject_anomalies
+from stream_detect.synthetic_features import FEATURES, LATENT_CORRELATION, to_features
 from stream_detect.synthetic_hosts import DECIMALS, HOST_PROFILES, HostProfile
 
 __all__ = [
-    "ANOMALY_KINDS",
-    "FEATURES",
     "HOST_PROFILES",
-    "LATENT_CORRELATION",
     "HostProfile",
     "SyntheticStream",
     "generate_events",
@@ -103,49 +74,6 @@ __all__ = [
 Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-#: Feature names, in the column order of :attr:`SyntheticStream.X`.
-FEATURES: tuple[str, ...] = (
-    "requests",
-    "cpu",
-    "latency_ms",
-    "error_rate",
-    "temperature_c",
-    "fan_rpm",
-)
-#: Kinds of anomaly, as in :attr:`SyntheticStream.kinds` (``"normal"`` otherwise).
-ANOMALY_KINDS: tuple[str, ...] = ("point", "contextual", "burst")
-
-_REQUESTS, _CPU, _LATENCY, _ERRORS, _TEMPERATURE, _FAN = range(len(FEATURES))
-
-#: Correlation of the latent standard normals behind the features.
-LATENT_CORRELATION: Array = np.array(
-    [
-        # req   cpu   lat   err   temp  fan
-        [1.00, 0.90, 0.27, 0.11, 0.00, 0.00],
-        [0.90, 1.00, 0.30, 0.12, 0.00, 0.00],
-        [0.27, 0.30, 1.00, 0.40, 0.00, 0.00],
-        [0.11, 0.12, 0.40, 1.00, 0.00, 0.00],
-        [0.00, 0.00, 0.00, 0.00, 1.00, 0.90],
-        [0.00, 0.00, 0.00, 0.00, 0.90, 1.00],
-    ]
-)
-
-#: The correlated pairs a contextual anomaly breaks: (feature, feature).
-CORRELATED_PAIRS: tuple[tuple[str, str], ...] = (
-    ("requests", "cpu"),
-    ("temperature_c", "fan_rpm"),
-)
-
-
-#: Direction a fault pushes each feature in a point anomaly (0: either way).
-_FAULT_DIRECTION = {
-    _REQUESTS: 0.0,
-    _CPU: 1.0,
-    _LATENCY: 1.0,
-    _ERRORS: 1.0,
-    _TEMPERATURE: 1.0,
-    _FAN: -1.0,
-}
 _START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
@@ -278,13 +206,13 @@ def generate_events(
     )
 
     kinds = np.full(n_events, "normal", dtype=object)
-    _inject_anomalies(
+    inject_anomalies(
         rng, latent, kinds, host_index, anomaly_rate, contextual_share, burst_length, clean_start
     )
     if step_at is not None:
         latent[step_at:, FEATURES.index(step_feature)] += step_size
 
-    X = _to_features(latent, host_index, profiles)
+    X = to_features(latent, host_index, profiles)
     truth = (kinds != "normal").astype(np.int64)
     labelled = _choose_labelled(rng, truth, label_rate, anomaly_label_share)
     hosts = tuple(profiles[i].name for i in host_index)
@@ -325,86 +253,6 @@ def _check(
 def _check_share(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-
-
-def _inject_anomalies(
-    rng: np.random.Generator,
-    latent: Array,
-    kinds: NDArray[np.object_],
-    host_index: IntArray,
-    anomaly_rate: float,
-    contextual_share: float,
-    burst_length: int,
-    clean_start: int,
-) -> None:
-    """Overwrite latent rows with anomalies and record their kind, in place."""
-    n_events = latent.shape[0]
-    n_anomalies = round(anomaly_rate * n_events)
-    first = min(clean_start, n_events // 2)
-    if n_anomalies == 0 or first >= n_events:
-        return
-    free = np.ones(n_events, dtype=bool)
-    free[:first] = False
-
-    if burst_length and n_anomalies >= 2 * burst_length and n_events - first > 10 * burst_length:
-        # One host's incident: its next ``burst_length`` events, wherever other hosts' fall.
-        start = int(rng.integers(first, n_events - 10 * burst_length))
-        host = host_index[start]
-        rows = np.flatnonzero(host_index[start:] == host)[:burst_length] + start
-        for column in (_LATENCY, _ERRORS):
-            latent[rows, column] = rng.uniform(4.0, 6.0, rows.size)
-        kinds[rows] = "burst"
-        free[rows.min() : rows.max() + 1] = False
-        n_anomalies -= rows.size
-
-    n_anomalies = min(n_anomalies, int(free.sum()))
-    rows = np.sort(rng.choice(np.flatnonzero(free), size=n_anomalies, replace=False))
-    contextual = rng.random(n_anomalies) < contextual_share
-    for row, is_contextual in zip(rows.tolist(), contextual.tolist(), strict=True):
-        if is_contextual:
-            pair = CORRELATED_PAIRS[int(rng.integers(len(CORRELATED_PAIRS)))]
-            high, low = (FEATURES.index(name) for name in pair)
-            if rng.random() < 0.5:
-                high, low = low, high
-            # Both within the normal range; only their disagreement is abnormal.
-            latent[row, high] = rng.uniform(1.4, 2.0)
-            latent[row, low] = -rng.uniform(1.4, 2.0)
-            kinds[row] = "contextual"
-        else:
-            column = int(rng.integers(len(FEATURES)))
-            direction = _FAULT_DIRECTION[column] or float(rng.choice([-1.0, 1.0]))
-            latent[row, column] = direction * rng.uniform(5.0, 8.0)
-            kinds[row] = "point"
-
-
-def _to_features(latent: Array, host_index: IntArray, profiles: tuple[HostProfile, ...]) -> Array:
-    """Map latent normals onto each host's scale, rounded as reported."""
-    X = np.empty_like(latent)
-    for i, profile in enumerate(profiles):
-        rows = host_index == i
-        z = latent[rows]
-        out = np.empty_like(z)
-        out[:, _REQUESTS] = profile.requests[0] + profile.requests[1] * z[:, _REQUESTS]
-        out[:, _CPU] = profile.cpu[0] + profile.cpu[1] * z[:, _CPU]
-        out[:, _LATENCY] = np.exp(
-            math.log(profile.latency_median_ms) + profile.latency_sigma * z[:, _LATENCY]
-        )
-        logit = math.log(profile.error_median / (1.0 - profile.error_median))
-        out[:, _ERRORS] = 1.0 / (1.0 + np.exp(-(logit + profile.error_sigma * z[:, _ERRORS])))
-        temperature = profile.temperature_c
-        out[:, _TEMPERATURE] = temperature[0] + temperature[1] * z[:, _TEMPERATURE]
-        out[:, _FAN] = profile.fan_rpm[0] + profile.fan_rpm[1] * z[:, _FAN]
-        X[rows] = out
-    # Physical bounds: a point anomaly can push load past them, an agent would not report it.
-    X[:, _REQUESTS] = np.maximum(X[:, _REQUESTS], 0.0)
-    X[:, _CPU] = np.clip(X[:, _CPU], 0.0, 100.0)
-    X[:, _FAN] = np.maximum(X[:, _FAN], 0.0)
-    for column, name in enumerate(FEATURES):
-        X[:, column] = np.round(X[:, column], DECIMALS[name])
-    # Rounding must not make a skewed positive feature zero (log-transforms need x > 0).
-    X[:, _LATENCY] = np.maximum(X[:, _LATENCY], 0.01)
-    X[:, _ERRORS] = np.maximum(X[:, _ERRORS], 1e-5)
-    return X
 
 
 def _choose_labelled(

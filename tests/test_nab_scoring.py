@@ -1,4 +1,4 @@
-"""Tests of the NAB scorer in stream_detect/nab.py (and the corpus reading of bench/nab.py).
+"""Tests of the NAB scorer in stream_detect/nab.py and nab_corpus.py (and bench/nab.py's reading).
 
 Small files whose scores are worked out by hand from NAB's rules pin the
 semantics (earliest detection per window, false positives weighted by their
@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from stream_detect import nab as nab_scoring
+from stream_detect import nab_corpus
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -79,9 +80,9 @@ def test_cost_matrix_reads_nab_profile_entries() -> None:
 
 
 def test_normalised_score_maps_null_to_0_and_perfect_to_100() -> None:
-    assert scoring.normalised_score(-116.0, -116.0, 116.0) == 0.0
-    assert scoring.normalised_score(116.0, -232.0, 116.0) == 100.0
-    assert scoring.normalised_score(0.0, -116.0, 116.0) == pytest.approx(50.0)
+    assert nab_corpus.normalised_score(-116.0, -116.0, 116.0) == 0.0
+    assert nab_corpus.normalised_score(116.0, -232.0, 116.0) == 100.0
+    assert nab_corpus.normalised_score(0.0, -116.0, 116.0) == pytest.approx(50.0)
 
 
 # ---------------------------------------------------------- hand-worked files
@@ -146,8 +147,8 @@ def test_window_inside_probation_does_not_count() -> None:
     # but a false positive after it is still measured from its right edge.
     layout = scoring.file_layout(np.arange(40), [(1, 3), (20, 23)])
     assert layout.scored_windows.tolist() == [1]
-    assert scoring.null_score([layout], LOW_FN) == -2.0
-    assert scoring.perfect_score([layout], STANDARD) == pytest.approx(1.0)
+    assert nab_corpus.null_score([layout], LOW_FN) == -2.0
+    assert nab_corpus.perfect_score([layout], STANDARD) == pytest.approx(1.0)
     scores = np.zeros(40)
     scores[6] = 1.0  # 3 rows past a window of width 3: position 3 / 2
     expected = -1.0 + 0.11 * _sigmoid_value(1.5)
@@ -160,7 +161,7 @@ def test_window_straddling_probation_is_worth_its_first_scorable_row() -> None:
     layout = scoring.file_layout(np.arange(20), [(1, 6)])
     expected = _sigmoid_value(-2.0 / 3.0) / MAX_TP
     assert expected == pytest.approx(0.9437422612, abs=1e-10)
-    assert scoring.perfect_score([layout], STANDARD) == pytest.approx(expected)
+    assert nab_corpus.perfect_score([layout], STANDARD) == pytest.approx(expected)
     scores = np.zeros(20)
     scores[2] = 1.0  # probationary: as if nothing were detected
     assert scoring.score_file(scores, layout, STANDARD, 0.5).score == -1.0
@@ -195,10 +196,10 @@ def test_sweep_equals_scoring_each_threshold() -> None:
         # Rounded, so many rows tie on one threshold.
         scores.append(rng.random(rows).round(2))
     for cost in (STANDARD, LOW_FP, LOW_FN):
-        sweep = scoring.sweep_thresholds(scores, layouts, cost)
+        sweep = nab_corpus.sweep_thresholds(scores, layouts, cost)
         assert sweep.thresholds[0] == np.inf
         assert np.all(np.diff(sweep.thresholds) < 0)
-        assert sweep.scores[0] == scoring.null_score(layouts, cost) == -3 * cost.fn_weight
+        assert sweep.scores[0] == nab_corpus.null_score(layouts, cost) == -3 * cost.fn_weight
         for threshold, total in zip(sweep.thresholds, sweep.scores, strict=True):
             direct = sum(
                 scoring.score_file(s, layout, cost, threshold).score
@@ -213,8 +214,8 @@ def test_sweep_equals_scoring_each_threshold() -> None:
 def test_sweep_depends_only_on_the_order_of_scores() -> None:
     layout = scoring.file_layout(np.arange(60), [(10, 14), (40, 49)])
     scores = np.random.default_rng(3).random(60)
-    plain = scoring.sweep_thresholds([scores], [layout], STANDARD)
-    squared = scoring.sweep_thresholds([np.exp(10 * scores)], [layout], STANDARD)
+    plain = nab_corpus.sweep_thresholds([scores], [layout], STANDARD)
+    squared = nab_corpus.sweep_thresholds([np.exp(10 * scores)], [layout], STANDARD)
     np.testing.assert_array_equal(plain.scores, squared.scores)
 
 
@@ -223,19 +224,21 @@ def test_best_threshold_ties_go_to_the_highest_threshold() -> None:
     scores = np.zeros(20)
     scores[8] = 0.9  # the window's left edge: perfect
     scores[9] = 0.5  # later in the same window: lowering the threshold to it changes nothing
-    sweep = scoring.sweep_thresholds([scores], [layout], STANDARD)
+    sweep = nab_corpus.sweep_thresholds([scores], [layout], STANDARD)
     assert sweep.best() == (0.9, 1.0)
 
 
 def test_sweep_refuses_mismatched_inputs() -> None:
     layout = scoring.file_layout(np.arange(20), [(8, 11)])
     with pytest.raises(ValueError, match="19 anomaly scores"):
-        scoring.sweep_thresholds([np.zeros(19)], [layout], STANDARD)
+        nab_corpus.sweep_thresholds([np.zeros(19)], [layout], STANDARD)
     with pytest.raises(ValueError, match="2 score arrays for 1 layouts"):
-        scoring.sweep_thresholds([np.zeros(20), np.zeros(20)], [layout], STANDARD)
+        nab_corpus.sweep_thresholds([np.zeros(20), np.zeros(20)], [layout], STANDARD)
 
 
-@pytest.mark.parametrize("module", [scoring, bench_nab], ids=["nab_scoring", "nab"])
+@pytest.mark.parametrize(
+    "module", [scoring, nab_corpus, bench_nab], ids=["nab_scoring", "nab_corpus", "nab"]
+)
 def test_docstring_examples(module: ModuleType) -> None:
     # bench/ is outside pytest's doctest paths, so its examples are run here.
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
@@ -359,13 +362,13 @@ def test_windowed_gaussian_reproduces_published_totals(shared_data: Path, profil
     assert (total.tp, total.tn, total.fp, total.fn) == tuple(int(v) for v in totals[5:9])
 
     raw, normalised = PUBLISHED[profile]
-    null = scoring.null_score(layouts, cost)
-    perfect = scoring.perfect_score(layouts, cost)
+    null = nab_corpus.null_score(layouts, cost)
+    perfect = nab_corpus.perfect_score(layouts, cost)
     assert null == -116.0 * cost.fn_weight
     assert perfect == pytest.approx(116.0, abs=1e-9)
     assert total.score == pytest.approx(raw, abs=1e-3)
     assert total.score == pytest.approx(float(totals[4]), abs=1e-6)
-    assert scoring.normalised_score(total.score, null, perfect) == pytest.approx(
+    assert nab_corpus.normalised_score(total.score, null, perfect) == pytest.approx(
         normalised, abs=1e-3
     )
 
@@ -376,6 +379,6 @@ def test_windowed_gaussian_optimised_threshold_is_nabs(shared_data: Path) -> Non
     _, layouts, scores = _windowed_gaussian(nab_root)
     thresholds = json.loads((nab_root / "config" / "thresholds.json").read_text())
     for profile, cost in bench_nab.read_profiles(nab_root / "config" / "profiles.json").items():
-        threshold, raw = scoring.sweep_thresholds(scores, layouts, cost).best()
+        threshold, raw = nab_corpus.sweep_thresholds(scores, layouts, cost).best()
         assert threshold == thresholds["windowedGaussian"][profile]["threshold"] == 1.0
         assert raw == pytest.approx(PUBLISHED[profile][0], abs=1e-3)

@@ -11,14 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_detect.skewness import skewness
-from stream_detect.synthetic import (
-    ANOMALY_KINDS,
-    CORRELATED_PAIRS,
-    FEATURES,
-    HOST_PROFILES,
-    SyntheticStream,
-    generate_events,
-)
+from stream_detect.synthetic import HOST_PROFILES, SyntheticStream, generate_events
+from stream_detect.synthetic_anomalies import ANOMALY_KINDS, CORRELATED_PAIRS
+from stream_detect.synthetic_features import FEATURES
 
 SKEWED = ("latency_ms", "error_rate")
 

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from stream_detect.confusion import ConfusionCounts, confusion_counts
-from stream_detect.synthetic import ANOMALY_KINDS, SyntheticStream
+from stream_detect.synthetic import SyntheticStream
+from stream_detect.synthetic_anomalies import ANOMALY_KINDS
 
 __all__ = ["ID_FIELD", "KEY_FIELD", "DemoReport", "evaluate", "format_report"]
 
