@@ -126,10 +126,16 @@ def assert_refused(
 
 
 def test_the_unedited_checkpoint_is_accepted(saved: tuple[Path, bytes], tmp_path: Path) -> None:
+    assert_accepted(saved, tmp_path, [])
+
+
+def assert_accepted(saved: tuple[Path, bytes], tmp_path: Path, flags: list[str]) -> None:
+    """Resuming from the saved checkpoint as it was written runs to the end."""
     source, good = saved
     checkpoint = tmp_path / "ck.json"
     checkpoint.write_bytes(good)
-    assert main(["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint)]) == 0
+    run = ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), "--no-summary"]
+    assert main([*run, *flags]) == 0
 
 
 # The parts of a checkpoint written only by a run with timestamps, ids, labels and an
@@ -199,11 +205,7 @@ def test_unusable_rate_budget_and_memory_values_are_refused(
 def test_the_unedited_timed_checkpoint_is_accepted(
     saved_timed: tuple[Path, bytes], tmp_path: Path
 ) -> None:
-    source, good = saved_timed
-    checkpoint = tmp_path / "ck.json"
-    checkpoint.write_bytes(good)
-    run = ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), "--no-summary"]
-    assert main([*run, *TIMED_FLAGS]) == 0
+    assert_accepted(saved_timed, tmp_path, TIMED_FLAGS)
 
 
 def likelihood(state: dict[str, Any]) -> dict[str, Any]:
@@ -284,8 +286,4 @@ def test_unusable_derived_and_likelihood_values_are_refused(
 def test_the_unedited_series_checkpoint_is_accepted(
     saved_series: tuple[Path, bytes], tmp_path: Path
 ) -> None:
-    source, good = saved_series
-    checkpoint = tmp_path / "ck.json"
-    checkpoint.write_bytes(good)
-    run = ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), "--no-summary"]
-    assert main([*run, *SERIES_FLAGS]) == 0
+    assert_accepted(saved_series, tmp_path, SERIES_FLAGS)
