@@ -18,7 +18,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.density import floor_covariance, floor_variance, full_distance
+from stream_detect.density import (
+    diagonal_distance,
+    floor_covariance,
+    floor_variance,
+    full_distance,
+)
 
 __all__ = ["clip_towards_mean", "refine_clipped"]
 
@@ -142,7 +147,7 @@ def refine_clipped(
                 var = floor_variance(
                     fixed_second / safe_n, fixed_mean, variance_floor, relative_floor
                 )
-                distance_sq = np.sum(np.square(X[clipped] - fixed_mean) / var, axis=1)
+                distance_sq = diagonal_distance(X[clipped], fixed_mean, var)
                 variance = var
             guess = clip_towards_mean(X[clipped], fixed_mean, distance_sq, clip_sigma)
             if not np.all(np.isfinite(guess)):

@@ -25,6 +25,7 @@ __all__ = [
     "SMALLEST_VARIANCE_FLOOR",
     "GaussianScore",
     "diagonal_contributions",
+    "diagonal_distance",
     "diagonal_log_pdf",
     "floor_covariance",
     "floor_variance",
@@ -120,7 +121,7 @@ def diagonal_log_pdf(X: Array, mean: Array, var: Array) -> Array:
     >>> diagonal_log_pdf(X, np.zeros(2), np.ones(2)).round(6).tolist()
     [-1.837877, -4.337877]
     """
-    _, distance_sq = _contributions_and_distance(X, mean, var)
+    distance_sq = diagonal_distance(X, mean, var)
     return log_pdf_from_distance(distance_sq, np.sum(np.log(var), axis=-1), X.shape[-1])
 
 
@@ -212,6 +213,20 @@ def diagonal_contributions(X: Array, mean: Array, var: Array) -> Array:
     """
     out, _ = _contributions_and_distance(X, mean, var)
     return out
+
+
+def diagonal_distance(X: Array, mean: Array, var: Array) -> Array:
+    """The diagonal model's squared Mahalanobis distance of each row, ``Σ (x_j - mean_j)² / var_j``.
+
+    Past the float range it saturates at :data:`LARGEST_DISTANCE_SQ`.
+
+    >>> diagonal_distance(np.array([[3.0, 1.0]]), np.zeros(2), np.ones(2)).tolist()
+    [10.0]
+    >>> diagonal_distance(np.array([[1e150]]), np.zeros(1), np.array([1e-12])).tolist()
+    [1.7976931348623157e+308]
+    """
+    _, distance_sq = _contributions_and_distance(X, mean, var)
+    return distance_sq
 
 
 def full_distance(X: Array, mean: Array, cov: Array) -> tuple[Array, Array]:
