@@ -8,10 +8,9 @@ row (its *slot*) in a dict; when each slot was last seen is kept by
 one array assignment (:meth:`KeyedArrays.mark_seen`) and no per-key work, and
 the least recently seen key is evicted as in the event-by-event loop (see
 :func:`~stream_detect.keyed_models.pieces`). A slot freed by eviction is
-handed to the next new key;
-a new key's slot is reset to the template's fresh model in one go for a
-batch. How a batch is scored against these arrays is
-:mod:`stream_detect.keyed_bank`'s concern.
+handed to the next new key; a new key's slot is reset to the template's
+fresh model in one go for a batch. How a batch is scored against these
+arrays is :mod:`stream_detect.keyed_bank`'s concern.
 """
 
 from __future__ import annotations

@@ -73,8 +73,8 @@ _NEWLINE: Final = b"\n"
 _OPEN_BRACE: Final = ord("{")
 _CLOSE_BRACE: Final = ord("}")
 _first = operator.itemgetter(0)
-IntArray = NDArray[np.intp]
 _label = operator.attrgetter("label")
+IntArray = NDArray[np.intp]
 
 
 class Columns(NamedTuple):

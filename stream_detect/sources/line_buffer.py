@@ -113,8 +113,8 @@ class LineBuffer:
         offset = self._offset
         limit = self.max_line_bytes
         count = len(lines)
-        lengths = np.fromiter(map(len, lines), np.int64, count)
-        if not may_have_cr and int(lengths.max()) <= limit:
+        lengths = None if may_have_cr else np.fromiter(map(len, lines), np.int64, count)
+        if lengths is not None and int(lengths.max()) <= limit:
             # The common case, without a Python loop per line: line i starts after the
             # i previous lines and their i newlines.
             self._payloads.extend(lines)
