@@ -10,7 +10,8 @@ shape, an unknown model type or threshold source, no model at all for a
 state that learned events, or a field the detector reads that is missing.
 Nothing is coerced: a value is used as saved or refused. The time-series
 parts (derived features, the likelihood layer) are checked by
-:mod:`stream_detect.series_state_rules`; the helpers below serve both.
+:mod:`stream_detect.series_state_rules`; both are built from
+:mod:`stream_detect.field_checks`.
 
 >>> check_detector_state({"features": ["x"], "log_epsilon": "x"})
 Traceback (most recent call last):
@@ -21,26 +22,24 @@ stream_detect.errors.ModelError: log_epsilon is 'x', expected a finite number or
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any
 
-from stream_detect.errors import ModelError
+from stream_detect.field_checks import (
+    MAX_COUNT,
+    check_count,
+    check_finite,
+    check_vector,
+    is_number,
+    refuse,
+    required,
+)
 
 __all__ = [
     "EPSILON_SOURCES",
-    "MAX_COUNT",
     "MAX_MEAN_MAGNITUDE",
     "MODEL_TYPES",
     "STATS_KINDS",
-    "check_count",
     "check_detector_state",
-    "check_finite",
-    "check_vector",
-    "is_number",
-    "refuse",
-    "required",
-    "restoring",
 ]
 
 #: Where a threshold in force came from; a state naming anything else was not written here.
@@ -51,8 +50,6 @@ MODEL_TYPES = frozenset({"gaussian"})
 STATS_KINDS = frozenset({"diagonal", "full"})
 #: Largest saved mean accepted: its square must stay a finite double (about 1.3e154).
 MAX_MEAN_MAGNITUDE = 1e154
-#: Largest count accepted: the checkpoint is written back with 64-bit integers.
-MAX_COUNT = 2**63 - 1
 
 _COUNTERS = (
     "events",
@@ -287,80 +284,3 @@ def _check_recent_events(recent: Any, d: int) -> None:
                 refuse(f"recent_events.{name}[{i}]", value, "a string")
     for i, row in enumerate(rows):
         check_vector(f"recent_events.rows[{i}]", row, d, limit=math.inf)
-
-
-@contextmanager
-def restoring(part: str) -> Iterator[None]:
-    """Word what a restore of ``part`` stumbles on, should the checks above have let it through.
-
-    A KeyError, TypeError, ValueError or IndexError raised inside becomes a
-    :class:`ModelError` that names ``part`` in words, never Python's text.
-
-    >>> with restoring("the detector state"):
-    ...     {}["counters"]
-    Traceback (most recent call last):
-    ...
-    stream_detect.errors.ModelError: the detector state lacks the field 'counters'
-    """
-    try:
-        yield
-    except KeyError as exc:
-        raise ModelError(f"{part} lacks the field {exc.args[0]!r}") from exc
-    except (TypeError, ValueError, IndexError) as exc:
-        raise ModelError(
-            f"{part} holds a value of a type or shape this version does not write"
-        ) from exc
-
-
-def required(table: dict[str, Any], name: str, where: str, expected: str) -> Any:
-    """``table[name]``; :class:`ModelError` naming ``where.name`` and ``expected`` if missing.
-
-    >>> required({"n": 3}, "mean", "models[0].state.stats", "a list of 2 numbers")
-    Traceback (most recent call last):
-    ...
-    stream_detect.errors.ModelError: models[0].state.stats.mean is missing, expected a list of 2 \
-numbers
-    """
-    if name not in table:
-        at = name if where == name else f"{where}.{name}"
-        raise ModelError(f"{at} is missing, expected {expected}")
-    return table[name]
-
-
-def check_vector(where: str, values: Any, d: int, *, limit: float) -> None:
-    """Refuse ``values`` unless it is a list of ``d`` finite numbers of magnitude <= ``limit``."""
-    if not isinstance(values, list) or len(values) != d:
-        refuse(where, _short(values), f"a list of {d} numbers")
-    for j, value in enumerate(values):
-        check_finite(f"{where}[{j}]", value)
-        if abs(value) > limit:
-            refuse(f"{where}[{j}]", value, f"a number of magnitude at most {limit:g}")
-
-
-def check_count(where: str, value: Any) -> None:
-    """Refuse ``value`` unless it is an integer from 0 to :data:`MAX_COUNT`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        refuse(where, value, "an integer >= 0")
-    if value > MAX_COUNT:
-        refuse(where, value, f"an integer at most {MAX_COUNT}")
-
-
-def check_finite(where: str, value: Any) -> None:
-    """Refuse ``value`` unless it is a finite number (not a bool)."""
-    if not is_number(value) or not math.isfinite(value):
-        refuse(where, value, "a finite number" + (" or null" if "epsilon" in where else ""))
-
-
-def is_number(value: Any) -> bool:
-    """True for an int or float that is not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _short(value: Any) -> Any:
-    text = repr(value)
-    return value if len(text) <= 60 else text[:57] + "..."
-
-
-def refuse(where: str, value: Any, expected: str) -> NoReturn:
-    """Raise :class:`ModelError`: ``where`` is ``value`` (shortened), ``expected`` was expected."""
-    raise ModelError(f"{where} is {_short(value)!r}, expected {expected}")

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stream_detect.checkpoint_rules import restoring
 from stream_detect.errors import ModelError
+from stream_detect.field_checks import restoring
 from stream_detect.keyed_models import KeyState
 from stream_detect.model_interface import Model
 from stream_detect.model_kinds import model_kind
@@ -86,7 +86,7 @@ def restore_detector(
     ModelError
         ``data`` was written under settings other than ``fingerprint``, the
         model kind cannot be restored, or ``data`` lacks a field or holds a
-        value of the wrong type (:func:`~stream_detect.checkpoint_rules.restoring`).
+        value of the wrong type (:func:`~stream_detect.field_checks.restoring`).
     """
     for name, value in fingerprint.items():
         if data.get(name) != value:

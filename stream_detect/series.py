@@ -31,13 +31,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.admission import unusable_reasons
-from stream_detect.checkpoint_rules import restoring
 from stream_detect.derived import DerivedFeature
 from stream_detect.derived_specs import build_feature
 from stream_detect.detections import Detections
 from stream_detect.detector import Detector
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.explanations import top_features
+from stream_detect.field_checks import restoring
 from stream_detect.fitted_model import FittedModel
 from stream_detect.likelihood_layer import KeyedLikelihood
 from stream_detect.settings import DetectorSettings

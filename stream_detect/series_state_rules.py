@@ -20,7 +20,8 @@ import inspect
 import math
 from typing import Any
 
-from stream_detect.checkpoint_rules import (
+from stream_detect.errors import ConfigError
+from stream_detect.field_checks import (
     check_count,
     check_finite,
     check_vector,
@@ -28,7 +29,6 @@ from stream_detect.checkpoint_rules import (
     refuse,
     required,
 )
-from stream_detect.errors import ConfigError
 from stream_detect.timestamps import SEASONS
 
 __all__ = ["DERIVED_KINDS", "check_series_state"]
