@@ -15,6 +15,8 @@ the guess; the next pass still checks it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -25,7 +27,10 @@ from stream_detect.density import (
     full_distance,
 )
 
-__all__ = ["clip_towards_mean", "refine_clipped"]
+if TYPE_CHECKING:
+    from stream_detect.model_interface import ScoreBlock
+
+__all__ = ["clip_towards_mean", "refine_clipped", "taught_scale"]
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -54,6 +59,21 @@ def clip_towards_mean(X: Array, mean: Array, distance_sq: Array, clip_sigma: flo
     shrink = np.where(far, clip_sigma / np.sqrt(np.where(far, distance_sq, 1.0)), 1.0)
     out: Array = np.where(far[:, None], mean + shrink[:, None] * (X - mean), X)
     return out
+
+
+def taught_scale(block: ScoreBlock, rows: IntArray) -> Array:
+    """Per row of ``rows`` and feature, the size a clipped value is compared against: |mean| + σ.
+
+    Two plans agree on a row's clipped vector when they differ by a tiny share
+    of this (see :meth:`~stream_detect.teaching.TeachingPlan.first_difference`).
+    """
+    assert block.mean is not None
+    scale: Array = np.abs(block.mean[rows])
+    if block.spread is not None:
+        spread = block.spread[rows]
+        variance = spread if spread.ndim == 2 else np.diagonal(spread, 0, 1, 2)
+        scale = scale + np.sqrt(variance)
+    return scale
 
 
 def refine_clipped(

@@ -18,6 +18,7 @@ from stream_detect.clipping import clip_towards_mean
 from stream_detect.detections import Detections
 from stream_detect.explanations import Explainer
 from stream_detect.keyed_arrays import KeyedArrays
+from stream_detect.keyed_foresight import KeyPlan, foresee, taught_rows
 from stream_detect.keyed_models import KeyState, pieces
 from stream_detect.learning import LearningPolicy
 from stream_detect.model_interface import ScoreBlock
@@ -95,8 +96,11 @@ class KeyedBank(KeyedArrays):
         # key's later rows are scored in the next round, from what that alert taught.
         # A round scans a key's rows only up to the next alert the last scan of them
         # raised: the rows after it would be scanned again in the round after.
+        # Keys with many rows are scanned first under their foreseen alerts instead.
         expected: BoolArray | None = None
         learnable = (labels < 0) | policy.learn_labelled
+        threshold = -np.inf if log_epsilon is None else log_epsilon
+        plans = foresee(policy, self, X, labels, distinct, group, rows, threshold)
         while rows.size:
             scanned = _window(group, expected, learnable[rows])
             later, later_group, later_alert = self._score_round(
@@ -110,7 +114,9 @@ class KeyedBank(KeyedArrays):
                 log_epsilon,
                 out,
                 explain,
+                plans,
             )
+            plans = {}
             waiting = ~scanned
             old = np.zeros(0, bool) if expected is None else expected[waiting]
             merged = np.concatenate((later, rows[waiting]))
@@ -130,11 +136,14 @@ class KeyedBank(KeyedArrays):
         log_epsilon: float | None,
         out: Detections,
         explain: Explainer | None,
+        plans: dict[int, KeyPlan],
     ) -> tuple[IntArray, IntArray, BoolArray]:
         """Score ``batch_rows`` (in event order; ``all_group`` indexes their keys in ``distinct``).
 
-        Returns the rows left for the next round, with their keys' indices and
-        whether this round's scan found them alerting (learnable or not).
+        The keys in ``plans`` (all of whose rows are in ``batch_rows``) are
+        scanned under their plans. Returns the rows left for the next round,
+        with their keys' indices and whether this round's scan found them
+        alerting (learnable or not).
         """
         present, group = np.unique(all_group, return_inverse=True)
         slots = all_slots[present]
@@ -144,10 +153,12 @@ class KeyedBank(KeyedArrays):
         rows = batch_rows[order]
         sorted_X = X[rows]
         learnable = (labels[rows] < 0) | policy.learn_labelled
+        taught, teach = taught_rows(X, (labels < 0) | policy.learn_labelled, plans)
+        taught, teach = taught[rows], teach[rows]
         stats = self.template.stats
         scan = segmented_prefix(
-            sorted_X,
-            learnable,
+            taught,
+            teach,
             starts,
             self.n[slots],
             self.mean[slots],
@@ -158,7 +169,7 @@ class KeyedBank(KeyedArrays):
         before = Prefix(scan.n, scan.mean, scan.second)
         block = self.template.score_against(sorted_X, before)
         row_key = group[order]
-        learned_within: NDArray[np.int64] = np.cumsum(learnable, dtype=np.int64) - learnable
+        learned_within: NDArray[np.int64] = np.cumsum(teach, dtype=np.int64) - teach
         learned_before = (
             self.learned[slots][row_key] + learned_within - learned_within[starts][row_key]
         )
@@ -176,7 +187,18 @@ class KeyedBank(KeyedArrays):
         ends = starts + counts
         cut = ends.copy()
         cut[hit_keys] = hits[first] + 1
+        # A planned key's rows are right up to the first the plan got wrong.
+        planned = np.zeros(present.size, bool)
+        for p in np.flatnonzero(np.isin(present, list(plans))).tolist():
+            lo, hi = int(starts[p]), int(ends[p])
+            wrong = plans[int(present[p])].first_difference(
+                policy, sorted_X[lo:hi], learnable[lo:hi], alert[lo:hi], block, lo
+            )
+            planned[p] = wrong is None
+            hit[p] = wrong is not None
+            cut[p] = hi if wrong is None else lo + wrong + 1
         hit &= ~scan.unsure
+        planned &= ~scan.unsure
         written = (np.arange(rows.size) < cut[row_key]) & ~scan.unsure[row_key]
         done = rows[written]
         out.log_p[done] = block.log_p[written]
@@ -195,14 +217,25 @@ class KeyedBank(KeyedArrays):
         self.n[kept] = scan.n_after[settled]
         self.mean[kept] = scan.mean_after[settled]
         self.second[kept] = scan.second_after[settled]
-        taught = np.bincount(row_key, weights=learnable, minlength=present.size)[settled]
-        self.learned[kept] += taught.astype(np.int64)
+        learned = np.bincount(row_key, weights=teach, minlength=present.size).astype(np.int64)
+        self.learned[kept] += learned[settled]
+        calm = settled[~planned[settled]]
         if policy.flagged != "learn":
-            self._wind_down(kept, taught.astype(np.int64))
-        for g in np.flatnonzero(hit).tolist():
+            self._wind_down(slots[calm], learned[calm])
+        # Planned keys (all rows right) and keys cut at an alert: their policy state
+        # is worked out from their alerts, row by row.
+        for g in np.flatnonzero(planned | hit).tolist():
             lo, hi = int(starts[g]), int(cut[g])
-            self._teach_last(
-                policy, int(slots[g]), sorted_X[lo:hi], learnable[lo:hi], scan, block, hi - 1
+            self._teach(
+                policy,
+                int(slots[g]),
+                sorted_X[lo:hi],
+                learnable[lo:hi],
+                alert[lo:hi],
+                scan,
+                block,
+                lo,
+                settled=bool(planned[g]),
             )
         for g in np.flatnonzero(scan.unsure).tolist():
             slot = int(slots[g])
@@ -215,47 +248,53 @@ class KeyedBank(KeyedArrays):
         back = np.argsort(rows[later], kind="stable")
         return rows[later][back], present[row_key[later]][back], alert[later][back]
 
-    def _teach_last(
+    def _teach(
         self,
         policy: LearningPolicy,
         slot: int,
         X: Array,
-        learnable: NDArray[np.bool_],
+        learnable: BoolArray,
+        alert: BoolArray,
         scan: Segments,
         block: ScoreBlock,
-        last: int,
+        first: int,
+        *,
+        settled: bool,
     ) -> None:
-        """Learn a key's rows whose only learnable alert is the last, ``X[-1]`` (row ``last``)."""
+        """The key's policy state after its rows ``X`` (rows ``first`` on of the scan).
+
+        If ``settled``, the scan learned them as the policy does and its
+        statistics after them stand; otherwise they are right up to the last,
+        which is learned here, after the scan's statistics before it.
+        """
         before = self.pending.get(slot, [])
         run = RunState(int(self.run_length[slot]), [-1 - k for k in range(len(before))])
-        alert = np.zeros(X.shape[0], bool)
-        alert[-1] = True
         plan = plan_teaching(
             run, alert, learnable, flagged=policy.flagged, accept_after=policy.accept_after
         )
-        vectors = []
-        if plan.learned[-1]:
-            assert block.mean is not None
-            vectors.append(
-                clip_towards_mean(
-                    X[-1:],
-                    block.mean[last : last + 1],
-                    block.distance_sq[last : last + 1],
-                    policy.clip_sigma,
-                )[0]
-                if plan.clipped[-1]
-                else X[-1]
-            )
-        for i in plan.accepted.get(X.shape[0] - 1, ()):
-            vectors.append(X[i] if i >= 0 else before[-1 - i])
-        stats = self.template.stats.copy()
-        stats.n = float(scan.n[last])
-        stats.mean = scan.mean[last].copy()
-        stats.second = scan.second[last].copy()
-        if vectors:
-            stats.learn(np.array(vectors))
-        self.n[slot], self.mean[slot], self.second[slot] = stats.n, stats.mean, stats.second
-        self.learned[slot] += int(np.count_nonzero(learnable[:-1])) + len(vectors)
+        if not settled:
+            last = X.shape[0] - 1
+            vectors = []
+            if plan.learned[last]:
+                assert block.mean is not None
+                at = slice(first + last, first + last + 1)
+                vectors.append(
+                    clip_towards_mean(
+                        X[last:], block.mean[at], block.distance_sq[at], policy.clip_sigma
+                    )[0]
+                    if plan.clipped[last]
+                    else X[last]
+                )
+            for i in plan.accepted.get(last, ()):
+                vectors.append(X[i] if i >= 0 else before[-1 - i])
+            stats = self.template.stats.copy()
+            stats.n = float(scan.n[first + last])
+            stats.mean = scan.mean[first + last].copy()
+            stats.second = scan.second[first + last].copy()
+            if vectors:
+                stats.learn(np.array(vectors))
+            self.n[slot], self.mean[slot], self.second[slot] = stats.n, stats.mean, stats.second
+            self.learned[slot] += int(np.count_nonzero(plan.learned[:last])) + len(vectors)
         self.run_length[slot] = plan.end.run_length
         policy.relearned += plan.end.relearned
         pending = [X[i] if i >= 0 else before[-1 - i] for i in plan.end.pending]

@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.block_scoring import BlockScoring
-from stream_detect.clipping import clip_towards_mean, refine_clipped
+from stream_detect.clipping import clip_towards_mean, refine_clipped, taught_scale
 from stream_detect.detections import Detections
 from stream_detect.explanations import Explainer
 from stream_detect.first_plan import first_plan
@@ -230,7 +230,7 @@ class LearningPolicy(BlockScoring):
         low_rank = isinstance(model, GaussianModel) and model.low_rank
         tolerance = LOW_RANK_CLIP_TOLERANCE if low_rank else CLIP_TOLERANCE
         differs = plan.first_difference(
-            replan, values, new_values, functools.partial(_scale, block), tolerance
+            replan, values, new_values, functools.partial(taught_scale, block), tolerance
         )
         if differs is not None:
             new_values = self._refine(
@@ -389,14 +389,3 @@ def _layout(
         taught[at : at + len(sources)] = [_vector(s, group, before) for s in sources]
         learned[at : at + len(sources)] = True
     return taught, learned, slots
-
-
-def _scale(block: ScoreBlock, rows: IntArray) -> Array:
-    """Per row of ``rows`` and feature, the size a taught value is compared against: |mean| + σ."""
-    assert block.mean is not None
-    scale: Array = np.abs(block.mean[rows])
-    if block.spread is not None:
-        spread = block.spread[rows]
-        variance = spread if spread.ndim == 2 else np.diagonal(spread, 0, 1, 2)
-        scale = scale + np.sqrt(variance)
-    return scale

@@ -8,10 +8,13 @@ end with the same models in the same recency order.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stream_detect import keyed_foresight
 from stream_detect.detector import Detector
 from stream_detect.keyed_bank import KeyedBank
 from stream_detect.keyed_models import KeyedModels
@@ -26,7 +29,7 @@ def per_key(detector: Detector) -> Detector:
     return detector
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n_keys=st.integers(1, 40),
@@ -37,8 +40,29 @@ def per_key(detector: Detector) -> Detector:
     prior=st.booleans(),
     tail_rule=st.booleans(),
     batch=st.sampled_from([1, 16, 500]),
+    foresight=st.sampled_from([2, keyed_foresight.FORESIGHT_ROWS]),
 )
 def test_the_bank_equals_one_model_per_key(
+    seed: int,
+    n_keys: int,
+    max_keys: int,
+    flagged: str,
+    accept_after: int,
+    half_life: float | None,
+    prior: bool,
+    tail_rule: bool,
+    batch: int,
+    foresight: int,
+) -> None:
+    # The keys with at least ``foresight`` rows in a batch are scanned first
+    # under their foreseen alerts (keyed_foresight); few rows make most keys so.
+    with mock.patch.object(keyed_foresight, "FORESIGHT_ROWS", foresight):
+        _compare_bank_and_loop(
+            seed, n_keys, max_keys, flagged, accept_after, half_life, prior, tail_rule, batch
+        )
+
+
+def _compare_bank_and_loop(
     seed: int,
     n_keys: int,
     max_keys: int,
