@@ -93,6 +93,7 @@ def refine_clipped(
     relative_floor: float,
     was_learned: BoolArray | None = None,
     is_learned: BoolArray | None = None,
+    keys: IntArray | None = None,
 ) -> Array:
     """Better vectors for the ``clipped`` rows than a pass that learned ``used`` gave.
 
@@ -104,7 +105,9 @@ def refine_clipped(
     row as the pass learned them. A changed row was learned in the pass
     where ``was_learned`` says so and is now where ``is_learned`` does (both
     all True if not given); with a ``decay`` below 1 they must agree, since
-    one row more or less would age every row before it. Returns ``taught``
+    one row more or less would age every row before it. With ``keys`` (each
+    row's key), the rows are many keys' and a clipped row only sees the
+    changed rows of its own key. Returns ``taught``
     with the ``clipped`` rows (a subset of ``changed``) re-clipped under the
     corrected statistics.
 
@@ -122,8 +125,11 @@ def refine_clipped(
     if clipped.size == 0:
         return taught
     full = second.ndim == 3
+    earlier = changed[None, :] < clipped[:, None]
+    if keys is not None:
+        earlier &= keys[changed][None, :] == keys[clipped][:, None]
     weight = np.where(
-        changed[None, :] < clipped[:, None],
+        earlier,
         decay ** (learned_before[clipped][:, None] - learned_before[changed][None, :] - 1.0),
         0.0,
     )
@@ -137,15 +143,15 @@ def refine_clipped(
     # the rows about one point near them all (so no digits cancel), moved to
     # each clipped row's mean after: sum w (v - m) = W v - (sum w) m, and the
     # same for the squares.
-    point = mean[0]
+    point, changed_point = _points(mean, changed, clipped, keys)
     offset = mean - point
     # Values so far out that these sums leave the float range (or a corrected
     # covariance that is no longer positive definite) end the refinement with the
     # guess as it stands: it is only a guess, and the pass works out the exact one.
     with np.errstate(all="ignore"):
-        old = _Sums(old_weight, used[changed] - point, offset, full)
+        old = _Sums(old_weight, used[changed] - changed_point, offset, full)
         for _ in range(_MAX_ROUNDS):
-            new = _Sums(new_weight, taught[changed] - point, offset, full)
+            new = _Sums(new_weight, taught[changed] - changed_point, offset, full)
             shift = new.first - old.first
             fixed_mean = mean + shift / safe_n
             if full:
@@ -177,6 +183,23 @@ def refine_clipped(
             if np.all(moved <= _SETTLED * (np.abs(fixed_mean) + np.sqrt(variance))):
                 break
     return taught
+
+
+def _points(
+    mean: Array, changed: IntArray, clipped: IntArray, keys: IntArray | None
+) -> tuple[Array, Array]:
+    """The point the sums are taken about, for each clipped row and each changed row.
+
+    One point for all (the first clipped row's mean); with ``keys``, one per
+    key, so that no key's sums lose digits to another's far-off values. A
+    changed row of a key without clipped rows weighs nothing; it gets any point.
+    """
+    if keys is None:
+        return mean[0], mean[0]
+    clipped_keys, first, inverse = np.unique(keys[clipped], return_index=True, return_inverse=True)
+    points = mean[first]
+    where = np.minimum(np.searchsorted(clipped_keys, keys[changed]), clipped_keys.size - 1)
+    return points[inverse], points[where]
 
 
 def _outer(a: Array, b: Array) -> Array:

@@ -38,7 +38,7 @@ from stream_detect.prior import DeferredTails, fisher_statistic_at
 from stream_detect.stats import Prefix, exclusive_cumsum
 from stream_detect.teaching import RunState, TeachingPlan, plan_teaching
 
-__all__ = ["first_plan"]
+__all__ = ["first_plan", "foreseen_alerts", "statistics_taught_as_is"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -85,8 +85,10 @@ def first_plan(
         and model.stats.n > 0
     ):
         return as_is
+    stats = model.stats
+    now = Prefix(np.array([stats.n]), stats.mean[None], stats.second[None])
     try:
-        alert = _foreseen_alerts(model, group, threshold)
+        alert = foreseen_alerts(model, group, now, threshold)
     except np.linalg.LinAlgError:
         return as_is  # a covariance the pass will report on its own terms
     learned_before = state.learned + exclusive_cumsum(learnable.astype(np.int64))
@@ -101,7 +103,7 @@ def first_plan(
     clipped = np.flatnonzero(plan.clipped)
     if not clipped.size:
         return plan, group
-    n, mean, second = _statistics_taught_as_is(model, group, learnable, clipped)
+    n, mean, second = statistics_taught_as_is(model, group, learnable, clipped)
     changed = np.flatnonzero((learnable != plan.learned) | plan.clipped)
     values = refine_clipped(
         group,
@@ -123,28 +125,29 @@ def first_plan(
     return plan, values
 
 
-def _foreseen_alerts(model: GaussianModel, X: Array, threshold: float) -> BoolArray:
-    """The rows whose tail, against the model as it stands, may reach ``threshold``.
+def foreseen_alerts(model: GaussianModel, X: Array, now: Prefix, threshold: float) -> BoolArray:
+    """The rows whose tail, against the model's statistics ``now``, may reach ``threshold``.
 
-    With the prior, the bound on the combined Student-t tails; without (the
-    full covariance), the χ² tail of the squared Mahalanobis distance.
+    ``now`` holds one set of statistics for every row, or one per row (many
+    keys' models). With the prior, the bound on the combined Student-t tails;
+    without (the full covariance), the χ² tail of the squared Mahalanobis distance.
     """
-    stats = model.stats
     alert = np.zeros(X.shape[0], bool)
     if model.prior is not None:
-        now = Prefix(np.array([stats.n]), stats.mean[None, :], stats.second[None, :])
         location, scale, dof = model.prior.predictive(now)
         tails = DeferredTails((X - location) / scale, dof, np.zeros(X.shape[0], bool))
         alert[tails.in_doubt(threshold)] = True
         return alert
-    scored = gaussian_score(
-        X, stats.mean, stats.second / stats.n, model.variance_floor, model.relative_floor
-    )
+    count = now.n.reshape(-1, *(1,) * (now.second.ndim - 1))
+    mean, spread = now.mean, now.second / count
+    if now.n.size == 1:
+        mean, spread = mean[0], spread[0]
+    scored = gaussian_score(X, mean, spread, model.variance_floor, model.relative_floor)
     # Distances below the χ² quantile at the threshold (less a margin) cannot alert.
     return ~(scored.distance_sq < fisher_statistic_at(threshold, X.shape[1]))
 
 
-def _statistics_taught_as_is(
+def statistics_taught_as_is(
     model: GaussianModel, X: Array, learnable: BoolArray, rows: IntArray
 ) -> tuple[Array, Array, Array]:
     """Count, mean and m2 (or co-moments) before each of ``rows``, each learnable row taught as is.

@@ -89,7 +89,7 @@ class KeyedArrays(Mapping[str, KeyState]):
     def __getitem__(self, key: str) -> KeyState:
         """A snapshot of ``key``'s state (changing it changes nothing here)."""
         slot = self._slots[key]
-        model = self._model_at(slot)
+        model = self.model_at(slot)
         return KeyState(
             model,
             int(self.learned[slot]),
@@ -276,7 +276,8 @@ class KeyedArrays(Mapping[str, KeyState]):
         del self._key_of[size:]
         self._key_of.extend([None] * (size - len(self._key_of)))
 
-    def _model_at(self, slot: int) -> GaussianModel:
+    def model_at(self, slot: int) -> GaussianModel:
+        """A new model holding the statistics in ``slot`` (a copy: changes stay in it)."""
         model = self.template.clone_empty()
         stats = model.stats
         stats.n = float(self.n[slot])

@@ -100,7 +100,7 @@ class KeyedBank(KeyedArrays):
         expected: BoolArray | None = None
         learnable = (labels < 0) | policy.learn_labelled
         threshold = -np.inf if log_epsilon is None else log_epsilon
-        plans = foresee(policy, self, X, labels, distinct, group, rows, threshold)
+        plans = foresee(policy, self, X, labels, slots, group, rows, threshold)
         while rows.size:
             scanned = _window(group, expected, learnable[rows])
             later, later_group, later_alert = self._score_round(

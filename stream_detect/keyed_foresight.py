@@ -15,16 +15,18 @@ little: their alerts seldom have rows after them within the batch.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.clipping import clip_towards_mean, taught_scale
-from stream_detect.first_plan import first_plan
+from stream_detect.clipping import clip_towards_mean, refine_clipped, taught_scale
+from stream_detect.first_plan import foreseen_alerts, statistics_taught_as_is
 from stream_detect.keyed_arrays import KeyedArrays
 from stream_detect.learning import LearningPolicy
 from stream_detect.model_interface import ScoreBlock
+from stream_detect.stats import Prefix
 from stream_detect.teaching import CLIP_TOLERANCE, RunState, TeachingPlan, plan_teaching
 
 __all__ = ["FORESIGHT_ROWS", "KeyPlan", "foresee", "taught_rows"]
@@ -87,27 +89,121 @@ def foresee(
     bank: KeyedArrays,
     X: Array,
     labels: NDArray[np.int8],
-    keys: list[str],
+    slots: IntArray,
     group: IntArray,
     rows: IntArray,
     threshold: float,
 ) -> dict[int, KeyPlan]:
-    """The plans of the keys (indices into ``keys``) with many ``rows`` and foreseen alerts.
+    """The plans of the keys with many ``rows`` and foreseen alerts, by key index.
 
-    ``group`` holds each row's key. A key whose plan is to learn every
-    learnable row as it is gets none: the rounds already scan it so.
+    ``group`` holds each row's key, an index into ``slots`` (the keys' slots
+    in ``bank``). What :func:`~stream_detect.first_plan.first_plan` does for
+    one model, for all these keys at once: the rows that may alert against
+    their key's model as the batch starts, the policy's plan for them, and
+    the clipped vectors, refined together (each key's rows apart). A key
+    whose plan is to learn every learnable row as it is gets none.
     """
-    counts = np.bincount(group, minlength=len(keys))
+    model = bank.template
+    if not (
+        policy.rule == "tail"
+        and policy.flagged in ("clip", "exclude")
+        and threshold > -math.inf
+        and model.stats.decay == 1.0
+    ):
+        return {}
+    counts = np.bincount(group, minlength=slots.size)
+    busy = np.flatnonzero((counts >= FORESIGHT_ROWS) & (bank.n[slots] > 0))
+    if not busy.size:
+        return {}
+    # The busy keys' rows, key after key, each key's in event order.
+    taken = np.flatnonzero(np.isin(group, busy))
+    taken = taken[np.argsort(group[taken], kind="stable")]
+    X_rows = X[rows[taken]]
+    key = np.searchsorted(busy, group[taken])
+    where = slots[busy][key]
+    now = Prefix(bank.n[where], bank.mean[where], bank.second[where])
+    alert = foreseen_alerts(model, X_rows, now, threshold)
+    learnable = (labels[rows[taken]] < 0) | policy.learn_labelled
+    starts = np.searchsorted(key, np.arange(busy.size))
+    within: NDArray[np.int64] = np.cumsum(learnable, dtype=np.int64) - learnable
+    learned_before = bank.learned[where] + within - within[starts][key]
+    alert &= learned_before >= policy.min_samples
     plans: dict[int, KeyPlan] = {}
-    for g in np.flatnonzero(counts >= FORESIGHT_ROWS).tolist():
-        key_rows = rows[group == g]
-        state = bank[keys[g]]
-        learnable = (labels[key_rows] < 0) | policy.learn_labelled
-        run = RunState(state.run_length, [-1 - k for k in range(len(state.pending))])
-        plan, values = first_plan(policy, state, X[key_rows], learnable, run, threshold)
-        if plan.clipped.any() or not np.array_equal(plan.learned, learnable):
-            plans[g] = KeyPlan(key_rows, plan, values, run)
+    refined: list[tuple[int, int, int]] = []
+    ends = np.append(starts[1:], key.size)
+    for k in np.unique(key[alert]).tolist():
+        lo, hi = int(starts[k]), int(ends[k])
+        slot = int(slots[busy[k]])
+        pending = len(bank.pending.get(slot, []))
+        run = RunState(int(bank.run_length[slot]), [-1 - j for j in range(pending)])
+        plan = plan_teaching(
+            run,
+            alert[lo:hi],
+            learnable[lo:hi],
+            flagged=policy.flagged,
+            accept_after=policy.accept_after,
+        )
+        if not plan.accepted:
+            plans[int(busy[k])] = KeyPlan(rows[taken[lo:hi]], plan, X_rows[lo:hi], run)
+            if plan.clipped.any():
+                refined.append((int(busy[k]), lo, slot))
+    if refined:
+        _refine(policy, bank, plans, refined, X_rows, learnable, learned_before, key)
     return plans
+
+
+def _refine(
+    policy: LearningPolicy,
+    bank: KeyedArrays,
+    plans: dict[int, KeyPlan],
+    refined: list[tuple[int, int, int]],
+    X_rows: Array,
+    learnable: BoolArray,
+    learned_before: NDArray[np.int64],
+    key: IntArray,
+) -> None:
+    """The clipped vectors of the ``refined`` keys' plans (key, first row, slot), in place.
+
+    From the statistics each clipped row would see if every row taught itself,
+    corrected for the rows clipped or left out before it in its key's plan
+    (:func:`~stream_detect.clipping.refine_clipped`, all keys in one call).
+    """
+    learned = learnable.copy()
+    clipped_rows, changed_rows, n, mean, second = [], [], [], [], []
+    for g, lo, slot in refined:
+        plan = plans[g].plan
+        hi = lo + plan.learned.size
+        learned[lo:hi] = plan.learned
+        clipped = np.flatnonzero(plan.clipped)
+        stats = statistics_taught_as_is(
+            bank.model_at(slot), X_rows[lo:hi], learnable[lo:hi], clipped
+        )
+        n.append(stats[0])
+        mean.append(stats[1])
+        second.append(stats[2])
+        clipped_rows.append(lo + clipped)
+        changed_rows.append(lo + np.flatnonzero((learnable[lo:hi] != plan.learned) | plan.clipped))
+    changed = np.concatenate(changed_rows)
+    values = refine_clipped(
+        X_rows,
+        X_rows,
+        X_rows,
+        learned_before,
+        np.concatenate(n),
+        np.concatenate(mean),
+        np.concatenate(second),
+        changed,
+        np.concatenate(clipped_rows),
+        clip_sigma=policy.clip_sigma,
+        decay=1.0,
+        variance_floor=bank.template.variance_floor,
+        relative_floor=bank.template.relative_floor,
+        was_learned=learnable[changed],
+        is_learned=learned[changed],
+        keys=key,
+    )
+    for g, lo, _ in refined:
+        plans[g].values = values[lo : lo + plans[g].plan.learned.size]
 
 
 def taught_rows(X: Array, teach: BoolArray, plans: dict[int, KeyPlan]) -> tuple[Array, BoolArray]:

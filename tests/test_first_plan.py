@@ -109,8 +109,8 @@ def test_any_guess_gives_the_result_of_scoring_every_row_as_itself_first(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(
             first_plan_module,
-            "_foreseen_alerts",
-            lambda model, group, threshold: rng.random(group.shape[0]) < share,
+            "foreseen_alerts",
+            lambda model, group, now, threshold: rng.random(group.shape[0]) < share,
         )
         guessed = run()
     with pytest.MonkeyPatch.context() as patch:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from unittest import mock
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +40,7 @@ def per_key(detector: Detector) -> Detector:
     half_life=st.sampled_from([None, 15.0]),
     prior=st.booleans(),
     tail_rule=st.booleans(),
-    batch=st.sampled_from([1, 16, 500]),
+    batch=st.sampled_from([1, 16, 100, 500]),
     foresight=st.sampled_from([2, keyed_foresight.FORESIGHT_ROWS]),
 )
 def test_the_bank_equals_one_model_per_key(
@@ -152,3 +153,22 @@ def test_a_bank_checkpoint_restores_the_same_models() -> None:
         first.process(X[200:], keys=keys[200:]).score,
         second.process(X[200:], keys=keys[200:]).score,
     )
+
+
+@pytest.mark.parametrize("share", [0.02, 0.3])
+@pytest.mark.parametrize("flagged", ["clip", "exclude"])
+@pytest.mark.parametrize("accept_after", [0, 2])
+def test_a_wrong_foresight_changes_no_result(share: float, flagged: str, accept_after: int) -> None:
+    # Rows guessed at random as the foreseen alerts: the first scan under that
+    # plan settles the rows up to the first it got wrong, so the results are the
+    # per-key loop's whatever the guess.
+    rng = np.random.default_rng(7)
+
+    def guess(model: object, X: np.ndarray, now: object, threshold: float) -> np.ndarray:
+        return rng.random(X.shape[0]) < share
+
+    with (
+        mock.patch.object(keyed_foresight, "foreseen_alerts", guess),
+        mock.patch.object(keyed_foresight, "FORESIGHT_ROWS", 8),
+    ):
+        _compare_bank_and_loop(3, 3, 10, flagged, accept_after, None, True, True, 100)
