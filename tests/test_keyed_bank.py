@@ -8,6 +8,7 @@ end with the same models in the same recency order.
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from unittest import mock
 
 import numpy as np
@@ -30,50 +31,45 @@ def per_key(detector: Detector) -> Detector:
     return detector
 
 
+class Case(NamedTuple):
+    """One stream and detector set-up, run through the bank and the per-key loop."""
+
+    seed: int
+    n_keys: int
+    max_keys: int
+    flagged: str
+    accept_after: int
+    half_life: float | None
+    prior: bool
+    tail_rule: bool
+    batch: int
+
+
 @settings(max_examples=40, deadline=None)
 @given(
-    seed=st.integers(0, 2**32 - 1),
-    n_keys=st.integers(1, 40),
-    max_keys=st.integers(1, 25),
-    flagged=st.sampled_from(["exclude", "clip", "learn"]),
-    accept_after=st.sampled_from([0, 2, 5]),
-    half_life=st.sampled_from([None, 15.0]),
-    prior=st.booleans(),
-    tail_rule=st.booleans(),
-    batch=st.sampled_from([1, 16, 100, 500]),
+    case=st.builds(
+        Case,
+        seed=st.integers(0, 2**32 - 1),
+        n_keys=st.integers(1, 40),
+        max_keys=st.integers(1, 25),
+        flagged=st.sampled_from(["exclude", "clip", "learn"]),
+        accept_after=st.sampled_from([0, 2, 5]),
+        half_life=st.sampled_from([None, 15.0]),
+        prior=st.booleans(),
+        tail_rule=st.booleans(),
+        batch=st.sampled_from([1, 16, 100, 500]),
+    ),
     foresight=st.sampled_from([2, keyed_foresight.FORESIGHT_ROWS]),
 )
-def test_the_bank_equals_one_model_per_key(
-    seed: int,
-    n_keys: int,
-    max_keys: int,
-    flagged: str,
-    accept_after: int,
-    half_life: float | None,
-    prior: bool,
-    tail_rule: bool,
-    batch: int,
-    foresight: int,
-) -> None:
+def test_the_bank_equals_one_model_per_key(case: Case, foresight: int) -> None:
     # The keys with at least ``foresight`` rows in a batch are scanned first
     # under their foreseen alerts (keyed_foresight); few rows make most keys so.
     with mock.patch.object(keyed_foresight, "FORESIGHT_ROWS", foresight):
-        _compare_bank_and_loop(
-            seed, n_keys, max_keys, flagged, accept_after, half_life, prior, tail_rule, batch
-        )
+        _compare_bank_and_loop(case)
 
 
-def _compare_bank_and_loop(
-    seed: int,
-    n_keys: int,
-    max_keys: int,
-    flagged: str,
-    accept_after: int,
-    half_life: float | None,
-    prior: bool,
-    tail_rule: bool,
-    batch: int,
-) -> None:
+def _compare_bank_and_loop(case: Case) -> None:
+    seed, n_keys, max_keys, flagged, accept_after, half_life, prior, tail_rule, batch = case
     rng = np.random.default_rng(seed)
     rows = 300
     X = rng.normal(size=(rows, 3)) * [1.0, 10.0, 0.1] + [0.0, 100.0, -5.0]
@@ -171,4 +167,4 @@ def test_a_wrong_foresight_changes_no_result(share: float, flagged: str, accept_
         mock.patch.object(keyed_foresight, "foreseen_alerts", guess),
         mock.patch.object(keyed_foresight, "FORESIGHT_ROWS", 8),
     ):
-        _compare_bank_and_loop(3, 3, 10, flagged, accept_after, None, True, True, 100)
+        _compare_bank_and_loop(Case(3, 3, 10, flagged, accept_after, None, True, True, 100))
