@@ -189,7 +189,7 @@ class KeyedArrays(Mapping[str, KeyState]):
 
     def _evict_oldest(self) -> None:
         """Free the slot of the least recently seen key."""
-        slot = self.recency.oldest(self._live, lambda slot: self._key_of[slot] is not None)
+        slot = self.recency.oldest(self._live, self._is_live)
         key = self._key_of[slot]
         assert key is not None
         del self._slots[key]
@@ -200,18 +200,26 @@ class KeyedArrays(Mapping[str, KeyState]):
     def _slots_for(self, keys: list[str]) -> list[int]:
         """The slots of distinct ``keys``, as :meth:`_slot_for` one after the other gives them.
 
-        When the new keys fit without evicting any, the order in which keys are
-        marked seen changes nothing, so the known keys are only looked up (the
-        caller marks them seen in the order it needs).
+        The known keys are only looked up (the caller marks them seen in the
+        order it needs): the order in which keys are marked seen changes
+        nothing when the new keys fit without evicting any, nor when none of
+        the keys they evict is in ``keys`` (see :meth:`_victims`); otherwise
+        the keys go one by one.
         """
         found = list(map(self._slots.get, keys))
         new = found.count(None)
-        if len(self._slots) + new > self.max_keys:
-            return [self._slot_for(key) for key in keys]
+        # Past max_keys (a reload may lower it), each new key evicts one key.
+        room = max(self.max_keys - len(self._slots), 0)
+        victims: list[int] = []
+        if new > room:
+            victims = self._victims(new - room, found)
+            if len(victims) != new - room:
+                return [self._slot_for(key) for key in keys]
         if not new:
             return found  # type: ignore[return-value]  # no None left in it
-        # The new keys' slots in one go, in the order one _new_slot call per key gives.
-        slots = self._take_free(new)
+        # The new keys' slots in one go, in the order one _new_slot call per key gives:
+        # the free slots first, then each victim's slot, freed as its new key comes.
+        slots = self._take_free(new - len(victims)) + victims
         unseen = [key for key, slot in zip(keys, found, strict=True) if slot is None]
         self._slots.update(zip(unseen, slots, strict=True))
         key_of = self._key_of
@@ -220,6 +228,33 @@ class KeyedArrays(Mapping[str, KeyState]):
         self._fresh.extend(slots)
         handed = iter(slots)
         return [next(handed) if slot is None else slot for slot in found]
+
+    def _victims(self, count: int, found: list[int | None]) -> list[int]:
+        """Evict the ``count`` least recently seen keys unless one is in ``found``; their slots.
+
+        Evicting them one by one, as each new key of the batch comes, would
+        evict these same keys, in this order, when none of the batch's known
+        keys (``found``, their slots) is among them: a known key seen in the
+        batch before a new one would no longer be the oldest. Otherwise
+        nothing is evicted and the result is empty, for the caller to go key by key.
+        """
+        picked = self.recency.oldest_many(count, self._live, self._is_live)
+        if picked is None:
+            return []
+        slots, position = picked
+        victims: list[int] = slots.tolist()
+        if not set(found).isdisjoint(victims):
+            return []
+        self.recency.take_until(position)
+        key_of = self._key_of
+        for slot in victims:
+            del self._slots[key_of[slot]]  # type: ignore[arg-type]  # a live slot has a key
+            key_of[slot] = None
+        self.evicted += count
+        return victims
+
+    def _is_live(self, slot: int) -> bool:
+        return self._key_of[slot] is not None
 
     def _take_free(self, count: int) -> list[int]:
         """``count`` free slots, in the order popping them one by one (growing when out) gives."""

@@ -67,6 +67,48 @@ class Recency:
         order: IntArray = np.argsort(self.stamps[slots], kind="stable")
         return order
 
+    def oldest_many(
+        self, count: int, live: Callable[[], IntArray], is_live: Callable[[int], bool]
+    ) -> tuple[IntArray, int] | None:
+        """The ``count`` live slots :meth:`oldest` would give one after the other, none taken.
+
+        Also the queue position after them, for :meth:`take_until` to take them.
+        None when fewer than ``count`` slots are live.
+
+        >>> recency = Recency()
+        >>> recency.resize(3)
+        >>> recency.mark(np.array([2, 0, 1]))
+        >>> slots, end = recency.oldest_many(2, lambda: np.array([0, 1, 2]), lambda slot: True)
+        >>> slots.tolist(), recency.oldest_many(4, lambda: np.array([0, 1, 2]), lambda s: True)
+        ([2, 0], None)
+        """
+        for _ in range(2):
+            start = self._queued
+            queued = np.array(self._queue_slots[start:], dtype=np.intp)
+            unseen = self.stamps[queued] == np.array(self._queue_stamps[start:], np.int64)
+            valid: list[int] = []
+            for i in np.flatnonzero(unseen).tolist():
+                if len(valid) == count:
+                    break
+                if is_live(int(queued[i])):
+                    valid.append(i)
+            if len(valid) == count:
+                end = start + (valid[-1] + 1 if valid else 0)
+                return queued[valid], end
+            self._requeue(live)
+        return None
+
+    def take_until(self, position: int) -> None:
+        """Take the queued slots before ``position`` (see :meth:`oldest_many`)."""
+        self._queued = position
+
+    def _requeue(self, live: Callable[[], IntArray]) -> None:
+        slots = live()
+        ordered = slots[self.order(slots)]
+        self._queue_slots = ordered.tolist()
+        self._queue_stamps = self.stamps[ordered].tolist()
+        self._queued = 0
+
     def oldest(self, live: Callable[[], IntArray], is_live: Callable[[int], bool]) -> int:
         """The live slot seen least recently (there must be one).
 
@@ -75,11 +117,7 @@ class Recency:
         """
         while True:
             if self._queued == len(self._queue_slots):
-                slots = live()
-                ordered = slots[self.order(slots)]
-                self._queue_slots = ordered.tolist()
-                self._queue_stamps = self.stamps[ordered].tolist()
-                self._queued = 0
+                self._requeue(live)
             slot = self._queue_slots[self._queued]
             stamp = self._queue_stamps[self._queued]
             self._queued += 1
