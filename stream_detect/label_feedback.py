@@ -7,8 +7,8 @@ detector, which labels the event if it still remembers it. A label that comes
 before its event (a labels file read ahead of the events) is held
 (:class:`~stream_detect.recent.HeldFeedback`) and applied when the event
 arrives, so what is matched does not depend on how the events are batched.
-A record that is not feedback, or whose event never comes, goes to the dead
-letters with the reason.
+A record that is not feedback (a Kafka tombstone included), or whose event
+never comes, goes to the dead letters with the reason.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
 from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.records import BadRecord
+from stream_detect.records.tombstones import TOMBSTONE_REASON, is_tombstone
 from stream_detect.settings import DetectorSettings
 from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
@@ -80,9 +81,15 @@ class FeedbackLabels:
         settings = run.detector_settings
         dead: list[BadRecord] = []
         for payload, position in zip(batch.payloads, batch.positions, strict=True):
-            if not payload.strip():
+            parsed: tuple[str, int] | str
+            if is_tombstone(position):
+                parsed = TOMBSTONE_REASON
+            elif not payload.strip():
                 continue
-            parsed = parse_feedback(payload, settings.id_field or "", settings.label_field or "")
+            else:
+                parsed = parse_feedback(
+                    payload, settings.id_field or "", settings.label_field or ""
+                )
             if isinstance(parsed, str):
                 run.summary.bad_feedback += 1
                 dead.append(BadRecord(position, parsed, payload))

@@ -26,7 +26,11 @@ What it exposes, all prefixed ``stream_detect_``:
   ``partition_source_lag`` (end offset minus position); per Kafka client
   (``client`` = source, sink, dead_letter, labels)
   ``kafka_broker_reachable`` is 1 while its broker answers, 0 while it is
-  retried.
+  retried;
+* per client of a server (Kafka, Prometheus, Alertmanager):
+  ``server_reachable{client,kind}`` and
+  ``server_failed_attempts_total{client,kind}``
+  (:mod:`stream_detect.reachability_metrics`, in :attr:`RunMetrics.servers`).
 
 The loop thread writes a snapshot under a lock; the HTTP thread reads it, so a
 scrape never walks the detector's models while the loop changes them.
@@ -53,6 +57,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from stream_detect.reachability_metrics import ReachabilityMetrics
 
 __all__ = ["COUNTERS", "GAUGES", "PARTITION_SERIES", "RunMetrics"]
 
@@ -130,6 +136,8 @@ class RunMetrics(Collector):
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
         )
         registry.register(self)
+        #: Whether the servers the run talks to answer, and their failed attempts.
+        self.servers = ReachabilityMetrics(registry)
 
     # ------------------------------------------------------------- from the loop
 

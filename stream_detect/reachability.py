@@ -5,7 +5,9 @@ is not an error of the run: the client tries again, and stderr gets one line
 when the link goes from working to failing (what failed, why, and what
 happens meanwhile) and one when it works again, never a line per attempt.
 Clients that retry at once wait :attr:`Reachability.pause_s`, a backoff that
-doubles with each consecutive failure.
+doubles with each consecutive failure. The state and the count of failed
+attempts are also the run's metrics
+(:mod:`~stream_detect.reachability_metrics`).
 
 >>> import io
 >>> stream = io.StringIO()
@@ -17,6 +19,8 @@ doubles with each consecutive failure.
 >>> print(stream.getvalue(), end="")
 stream-detect: prometheus://h:9100/metrics: scrape failed (HTTP 500); no events until one works
 stream-detect: prometheus://h:9100/metrics: scrapes work again (after 2 failed)
+>>> link.reachable, link.failures, link.failed_attempts
+(True, 0, 2)
 """
 
 from __future__ import annotations
@@ -62,16 +66,23 @@ class Reachability:
         self.reachable = True
         #: Failed attempts since the last one that worked.
         self.failures = 0
+        #: Failed attempts in all, since the link was made (never goes down).
+        self.failed_attempts = 0
+        #: True once an attempt was made (``reachable`` says more than a guess).
+        self.tried = False
 
     def failed(self, reason: str, then: str = "retrying") -> None:
         """Note a failed attempt; the first of a run of them is said, with ``then``."""
+        self.tried = True
         self.failures += 1
+        self.failed_attempts += 1
         if self.reachable:
             self.reachable = False
             self.say(f"{self.lost} ({reason}); {then}")
 
     def ok(self, note: str = "") -> None:
         """Note an attempt that worked; said (with ``note``) if the last one had failed."""
+        self.tried = True
         self.failures = 0
         if not self.reachable:
             self.reachable = True

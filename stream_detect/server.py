@@ -7,6 +7,9 @@
 * ``/readyz`` answers 200 once the source delivered events and a model is
   past its warm-up, 503 before.
 
+Up to :data:`LISTEN_BACKLOG` connections wait to be accepted, so a burst of
+scrapers is queued, not refused.
+
 The server runs in daemon threads; :meth:`MetricsServer.close` stops it.
 
 >>> import urllib.request
@@ -28,7 +31,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from stream_detect.errors import ConfigError
 from stream_detect.health import Health
 
-__all__ = ["Health", "MetricsServer", "QuietHandler", "parse_listen_address"]
+__all__ = ["LISTEN_BACKLOG", "Health", "MetricsServer", "QuietHandler", "parse_listen_address"]
+
+#: Connections the kernel queues before they are accepted. Python's default of
+#: 5 makes a burst of scrapers (several Prometheus replicas, a probe, a
+#: dashboard at once) see connections refused or stalled while the loop that
+#: accepts them is busy.
+LISTEN_BACKLOG = 128
 
 
 def parse_listen_address(text: str, *, config_key: str = "http") -> tuple[str, int]:
@@ -73,11 +82,10 @@ class MetricsServer:
         host, port = parse_listen_address(listen)
         handler = _handler_for(registry, health, stale_after_s)
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            self._server = _ScrapeServer((host, port), handler)
         except OSError as exc:
             expected = f"an address this host can listen on ({exc})"
             raise ConfigError("http", listen, expected) from None
-        self._server.daemon_threads = True
         bound_host, bound_port = self._server.server_address[:2]
         bound = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
         shown = f"[{bound}]" if ":" in bound else bound
@@ -93,6 +101,13 @@ class MetricsServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+class _ScrapeServer(ThreadingHTTPServer):
+    """A thread per request, daemon threads, and a listen backlog of :data:`LISTEN_BACKLOG`."""
+
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
 
 
 class QuietHandler(BaseHTTPRequestHandler):

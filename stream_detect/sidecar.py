@@ -6,7 +6,8 @@ A :class:`Sidecar` is the pipeline's one observer. After every loop turn it
    thread, so the detector never changes under a batch
    (:func:`stream_detect.reload.apply_reload` says what may change);
 2. updates the run's metrics and health for the HTTP endpoint, if one was
-   asked for (``--http HOST:PORT``).
+   asked for (``--http HOST:PORT``), the state of the servers its sources
+   and sinks talk to included.
 
 When attached it also tells the sink and the labels source that want them the
 detector's id and label field names (an Alertmanager sink puts the event's id
@@ -26,7 +27,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from stream_detect.errors import StreamDetectError
@@ -249,6 +250,12 @@ class Sidecar:
             warm=detector is not None and detector_warm(detector),
             connected=bool(getattr(pipeline.source, "connected", True)),
             gauges=lambda: pipeline_gauges(pipeline),
+            parts={
+                "source": pipeline.source,
+                "sink": pipeline.sink,
+                "dead_letter": pipeline.dead_letter,
+                "labels": pipeline.labels,
+            },
             force=force,
         )
 
@@ -259,14 +266,19 @@ class Sidecar:
         warm: bool,
         connected: bool,
         gauges: Callable[[], tuple[dict[str, float | None], dict[str, int] | None]],
+        parts: Mapping[str, object],
         force: bool,
     ) -> bool:
-        """Set the counters and health; the gauges too when due. Return True if they were.
+        """Set the counters, health and servers' state; the gauges too when due.
 
-        ``gauges`` is only called when due (at most once a second unless
-        ``force``): it may walk every model.
+        Return True if the gauges were set. ``gauges`` is only called when due
+        (at most once a second unless ``force``): it may walk every model.
+        ``parts`` names the run's sources and sinks by role (``source``,
+        ``sink``, ``dead_letter``, ``labels``), for the state of the servers
+        they talk to.
         """
         self.metrics.observe_counts(counts)
+        self.metrics.servers.observe(parts)
         self._warm = self._warm or warm
         self.health.turned(ready=self._warm and connected)
         now = self.health.clock()

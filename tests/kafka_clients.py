@@ -33,12 +33,13 @@ def produce(
 ) -> None:
     """Produce ``events`` (JSON-encoded unless bytes) in order, acknowledged before returning.
 
+    An event that is None is produced with a null value: a tombstone.
     ``options`` are more librdkafka producer settings (``message.max.bytes``).
     """
     config = {"bootstrap.servers": bootstrap, "linger.ms": 5, **(options or {})}
     producer = confluent_kafka.Producer(config)
     for i, event in enumerate(events):
-        value = event if isinstance(event, bytes) else json.dumps(event).encode()
+        value = event if event is None or isinstance(event, bytes) else json.dumps(event).encode()
         producer.produce(topic, value=value, key=None if keys is None else keys[i].encode())
         if i % 1000 == 999:
             producer.poll(0)

@@ -88,3 +88,64 @@ def test_dead_letters_and_feedback_labels_travel_by_kafka(
         len(feedback),
     ]
     assert "no event with id '99999'" in bad_labels[1]["reason"]
+
+
+def test_tombstones_are_dead_letters_with_their_position_not_blank_lines(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """A record with a null value, on the events or the labels topic, is a counted dead letter."""
+    bootstrap = kafka_broker.bootstrap
+    events, results, dead, labels = (fresh_topic(kafka_broker) for _ in range(4))
+    stream: list[object] = [{"id": i, "x": float(i % 7)} for i in range(300)]
+    # The first record a tombstone too: it must not be what decides the format.
+    for offset in (0, 150, 299):
+        stream[offset] = None
+    produce(bootstrap, events, stream)
+    log = tmp_path / "detector.log"
+    proc = subprocess.Popen(
+        [
+            *RUN,
+            "--source",
+            kafka_uri(bootstrap, events, group="tombstones"),
+            "--sink",
+            kafka_uri(bootstrap, results),
+            "--dead-letter",
+            kafka_uri(bootstrap, dead),
+            "--labels",
+            kafka_uri(bootstrap, labels, group="tombstones"),
+            "--id-field",
+            "id",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        cwd=REPO,
+    )
+    reader = TopicReader(bootstrap, dead)
+    try:
+        reader.until(lambda records: len(records) >= 3)
+        produce(bootstrap, labels, [{"id": 5, "label": 0}, None])
+        letters = reader.until(lambda records: len(records) >= 4)
+        stop(proc, TIMEOUT_S)
+    finally:
+        reader.close()
+        kill_if_running(proc)
+    text = log.read_text()
+    assert "Traceback" not in text
+    summary = json.loads(text.splitlines()[-1])["summary"]
+    assert summary["events"] == 297 and summary["blank_lines"] == 0
+    assert summary["bad_feedback"] == 1 and summary["feedback_labels"] == 1
+    assert summary["bad_records"] == 4
+    assert letters == [
+        {
+            "position": {"topic": events, "partition": 0, "offset": offset, "tombstone": True},
+            "reason": "null value (Kafka tombstone)",
+            "raw": "",
+        }
+        for offset in (0, 150, 299)
+    ] + [
+        {
+            "position": {"topic": labels, "partition": 0, "offset": 1, "tombstone": True},
+            "reason": "null value (Kafka tombstone)",
+            "raw": "",
+        }
+    ]

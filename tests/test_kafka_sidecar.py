@@ -84,6 +84,10 @@ def test_a_kafka_run_serves_metrics_per_partition_and_reloads_every_partition(
         assert metrics["stream_detect_alerts_total"] == 0
         assert metrics["stream_detect_source_lag"] == 0
         assert metrics['stream_detect_kafka_broker_reachable{client="source"}'] == 1
+        assert metrics['stream_detect_server_reachable{client="source",kind="kafka"}'] == 1
+        assert 'stream_detect_server_failed_attempts_total{client="sink",kind="kafka"}' in metrics
+        # The sink has written nothing yet (no alert): it has tried nothing to say about.
+        assert 'stream_detect_server_reachable{client="sink",kind="kafka"}' not in metrics
         assert metrics["stream_detect_models_active"] == 2
         assert metrics["stream_detect_learned_events"] == 600
         assert partition_values(metrics, "partition_log_epsilon", events) == {
@@ -117,6 +121,7 @@ def test_a_kafka_run_serves_metrics_per_partition_and_reloads_every_partition(
 
         metrics = wait_for(settled, "the 200 events after the reload", TIMEOUT_S)
         assert metrics["stream_detect_alerts_total"] == 200
+        assert metrics['stream_detect_server_reachable{client="sink",kind="kafka"}'] == 1
         alerts = partition_values(metrics, "partition_alerts_total", events)
         assert all(count > 0 for count in alerts.values())
         stop(proc, TIMEOUT_S)

@@ -44,7 +44,7 @@ def broker_states(parts: dict[str, object]) -> dict[str, bool]:
     """Whether each Kafka client among ``parts`` (name -> source or sink) reaches its broker.
 
     Parts that are not Kafka clients (a file; Alertmanager and the HTTP sources,
-    whose links say so on stderr but are no broker) are left out.
+    whose state is in ``server_reachable`` with the brokers') are left out.
 
     >>> broker_states({"sink": object()})
     {}
@@ -109,24 +109,22 @@ class PartitionedSidecar:
             if isinstance(value, int):
                 counts[f"alertmanager_{name}"] = value
         detectors = [p.detector for p in run.pipelines.values() if p.detector is not None]
+        parts: dict[str, object] = {
+            "source": run.source,
+            "sink": run.sink,
+            "dead_letter": run.dead_letter,
+            "labels": run.labels,
+        }
         published = self.sidecar.publish(
             counts,
             warm=any(detector_warm(detector) for detector in detectors),
             connected=run.source.connected,
             gauges=lambda: self._gauges(run),
+            parts=parts,
             force=force,
         )
         if published:
-            self.sidecar.metrics.observe_brokers(
-                broker_states(
-                    {
-                        "source": run.source,
-                        "sink": run.sink,
-                        "dead_letter": run.dead_letter,
-                        "labels": run.labels,
-                    }
-                )
-            )
+            self.sidecar.metrics.observe_brokers(broker_states(parts))
 
     def _gauges(self, run: PartitionedRun) -> tuple[dict[str, float | None], dict[str, int] | None]:
         """The run's summed gauges and validation sizes; the partitions' own series meanwhile."""

@@ -5,7 +5,10 @@
 * auto-commit is off; :meth:`KafkaSource.commit` commits the offsets of a
   token, which the pipeline calls only after the batch's results were flushed
   (acknowledged by their destination), so alerts are delivered at least once;
-* each record's position is ``{"topic": T, "partition": P, "offset": O}``;
+* each record's position is ``{"topic": T, "partition": P, "offset": O}``; a
+  record with a null value (a tombstone) comes as an empty payload whose
+  position also says ``"tombstone": true``, for the decoder to refuse
+  (:mod:`stream_detect.records.tombstones`);
 * :meth:`KafkaSource.resume_token` lists the next offset of every partition
   read so far, and :meth:`KafkaSource.seek` continues there once the group
   assigns those partitions (a checkpoint restore);
@@ -159,14 +162,18 @@ class KafkaSource(Source):
             polled = self._poll(max_records - len(batch), wait)
             for records in polled.values():
                 for record in records:
-                    payloads.append(self._payload(record))
-                    positions.append(
-                        {
-                            "topic": record.topic,
-                            "partition": record.partition,
-                            "offset": record.offset,
-                        }
-                    )
+                    position = {
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                    }
+                    if record.value is None:
+                        # A tombstone holds no event: the decoder makes it a dead letter.
+                        position["tombstone"] = True
+                        payloads.append(b"")
+                    else:
+                        payloads.append(self._payload(record))
+                    positions.append(position)
                 last = records[-1]
                 self._next[(last.topic, last.partition)] = last.offset + 1
             if not polled or len(batch) >= max_records:
@@ -191,7 +198,7 @@ class KafkaSource(Source):
             fields.append(
                 orjson.dumps(self.timestamp_field) + b":" + str(record.timestamp).encode()
             )
-        value: bytes = record.value or b""
+        value: bytes = record.value
         return with_fields(value, b",".join(fields)) if fields else value
 
     def _poll(self, max_records: int, wait_s: float) -> dict[Any, Any]:

@@ -34,6 +34,7 @@ from stream_detect.records.json_lines import JsonLines
 from stream_detect.records.record_by_record import decode_each
 from stream_detect.records.record_format import RecordFormat, StreamStart
 from stream_detect.records.roles import FieldRoles
+from stream_detect.records.tombstones import in_arrival_order, set_aside_tombstones
 from stream_detect.sources.base import RawBatch
 
 if TYPE_CHECKING:
@@ -110,6 +111,9 @@ class RecordDecoder:
     raise :class:`~stream_detect.errors.InputError` is a CSV header the stream
     cannot be read with (not UTF-8, a duplicate column, a configured feature
     or key column missing), since every row after it would be bad too.
+
+    A Kafka record with a null value (a tombstone) is a bad record, never a
+    blank line (:mod:`~stream_detect.records.tombstones`).
 
     Every payload of a batch is accounted for exactly once (a held first line
     counts in the batch that decides the format)::
@@ -210,13 +214,23 @@ class RecordDecoder:
         >>> decoded.n_header, decoded.n_blank
         (1, 1)
         """
-        payloads = batch.payloads
-        positions = batch.positions
-        if len(payloads) != len(positions):
+        if len(batch.payloads) != len(batch.positions):
             raise ValueError(
-                f"a batch needs one position per payload, got {len(payloads)} payloads "
-                f"and {len(positions)} positions"
+                f"a batch needs one position per payload, got {len(batch.payloads)} payloads "
+                f"and {len(batch.positions)} positions"
             )
+        # Set aside first: an empty tombstone must neither pass for a blank line
+        # nor be the line that decides the format.
+        payloads, positions, tombstones = set_aside_tombstones(batch.payloads, batch.positions)
+        decoded = self._decode_records(payloads, positions)
+        if tombstones:
+            decoded.bad = in_arrival_order(decoded.bad + tombstones, batch.positions)
+        return decoded
+
+    def _decode_records(
+        self, payloads: list[bytes], positions: Sequence[dict[str, Any]]
+    ) -> Decoded:
+        """Decode a batch's records (its tombstones set aside): the format, then the rows."""
         payloads, positions = self._start.with_held(payloads, positions)
         n_blank = n_header = 0
         if self._reader is None:

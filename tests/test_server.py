@@ -1,0 +1,53 @@
+"""The HTTP endpoint's listening socket: a burst of scrapers is queued, not refused."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import urllib.request
+
+from prometheus_client import CollectorRegistry
+
+from stream_detect.server import LISTEN_BACKLOG, Health, MetricsServer
+
+#: Connections opened at once: far more than Python's default backlog of 5.
+BURST = 100
+
+
+def test_the_backlog_holds_a_burst_of_connections_while_none_is_accepted() -> None:
+    assert LISTEN_BACKLOG >= BURST
+    server = MetricsServer("127.0.0.1:0", CollectorRegistry(), Health())
+    port = int(server.address.rpartition(":")[2])
+    # Stop accepting (the socket still listens): every connection must wait in the backlog.
+    # Beyond it the kernel drops the handshake, and the connect below would time out.
+    server._server.shutdown()
+    opened: list[socket.socket] = []
+    try:
+        for _ in range(BURST):
+            opened.append(socket.create_connection(("127.0.0.1", port), timeout=10.0))
+    finally:
+        for connection in opened:
+            connection.close()
+        server.close()
+    assert len(opened) == BURST
+
+
+def test_a_burst_of_concurrent_scrapes_is_answered() -> None:
+    server = MetricsServer("127.0.0.1:0", CollectorRegistry(), Health())
+    start = threading.Barrier(BURST)
+    statuses: list[int] = []
+
+    def scrape() -> None:
+        start.wait()
+        with urllib.request.urlopen(f"http://{server.address}/metrics", timeout=30) as reply:
+            statuses.append(reply.status)
+
+    threads = [threading.Thread(target=scrape) for _ in range(BURST)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        server.close()
+    assert statuses == [200] * BURST
