@@ -15,6 +15,7 @@ arrays is :mod:`stream_detect.keyed_bank`'s concern.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -210,16 +211,13 @@ class KeyedArrays(Mapping[str, KeyState]):
         new = found.count(None)
         # Past max_keys (a reload may lower it), each new key evicts one key.
         room = max(self.max_keys - len(self._slots), 0)
-        victims: list[int] = []
         if new > room:
-            victims = self._victims(new - room, found)
-            if len(victims) != new - room:
-                return [self._slot_for(key) for key in keys]
+            evicting = self._slots_evicting(keys, found, room)
+            return [self._slot_for(key) for key in keys] if evicting is None else evicting
         if not new:
             return found  # type: ignore[return-value]  # no None left in it
-        # The new keys' slots in one go, in the order one _new_slot call per key gives:
-        # the free slots first, then each victim's slot, freed as its new key comes.
-        slots = self._take_free(new - len(victims)) + victims
+        # The new keys' slots in one go, in the order one _new_slot call per key gives.
+        slots = self._take_free(new)
         unseen = [key for key, slot in zip(keys, found, strict=True) if slot is None]
         self._slots.update(zip(unseen, slots, strict=True))
         key_of = self._key_of
@@ -229,29 +227,44 @@ class KeyedArrays(Mapping[str, KeyState]):
         handed = iter(slots)
         return [next(handed) if slot is None else slot for slot in found]
 
-    def _victims(self, count: int, found: list[int | None]) -> list[int]:
-        """Evict the ``count`` least recently seen keys unless one is in ``found``; their slots.
+    def _slots_evicting(
+        self, keys: list[str], found: list[int | None], room: int
+    ) -> list[int] | None:
+        """:meth:`_slots_for` when new keys evict: the same slots and evictions, planned first.
 
-        Evicting them one by one, as each new key of the batch comes, would
-        evict these same keys, in this order, when none of the batch's known
-        keys (``found``, their slots) is among them: a known key seen in the
-        batch before a new one would no longer be the oldest. Otherwise
-        nothing is evicted and the result is empty, for the caller to go key by key.
+        The keys come one by one: a known key is seen (no longer the oldest),
+        a new one takes a free slot while there is ``room``, then the slot of
+        the least recently seen key not seen yet in the batch. A known key
+        evicted before its turn comes as a new key then. The plan walks the
+        eviction queue once (built again if what is left of it runs out);
+        None (nothing changed) if it would evict a key added in the batch,
+        for the caller to go key by key.
         """
-        picked = self.recency.oldest_many(count, self._live, self._is_live)
-        if picked is None:
-            return []
-        slots, position = picked
-        victims: list[int] = slots.tolist()
-        if not set(found).isdisjoint(victims):
-            return []
-        self.recency.take_until(position)
+        for afresh in (False, True):
+            queued, ends = self.recency.queued(self._live, self._is_live, afresh=afresh)
+            plan = _eviction_plan(found, room, queued)
+            if plan is not None:
+                break
+        else:
+            return None
+        evictions, taken = plan
+        free = iter(self._take_free(sum(evicts is None for _, evicts in evictions)))
+        slots = list(found)
         key_of = self._key_of
-        for slot in victims:
-            del self._slots[key_of[slot]]  # type: ignore[arg-type]  # a live slot has a key
-            key_of[slot] = None
-        self.evicted += count
-        return victims
+        for turn, evicts in evictions:
+            if evicts is None:
+                slot = next(free)
+            else:
+                del self._slots[key_of[evicts]]  # type: ignore[arg-type]  # a live slot's key
+                self.evicted += 1
+                slot = evicts
+            self._slots[keys[turn]] = slot
+            key_of[slot] = keys[turn]
+            self._fresh.append(slot)
+            slots[turn] = slot
+        if taken:
+            self.recency.take_until(ends[taken - 1])
+        return slots  # type: ignore[return-value]  # every turn has its slot now
 
     def _is_live(self, slot: int) -> bool:
         return self._key_of[slot] is not None
@@ -332,3 +345,41 @@ class KeyedArrays(Mapping[str, KeyState]):
             self.pending[slot] = [np.asarray(p, dtype=np.float64) for p in state.pending]
         else:
             self.pending.pop(slot, None)
+
+
+def _eviction_plan(
+    found: list[int | None], room: int, queued: list[int]
+) -> tuple[list[tuple[int, int | None]], int] | None:
+    """Which key each new key's turn evicts (None: a free slot), and how many queued it passed.
+
+    ``found`` holds each key's slot (None: new), ``room`` the free slots,
+    ``queued`` the live slots least recently seen first. None if the queue
+    runs out (see :meth:`KeyedArrays._slots_evicting`).
+
+    >>> _eviction_plan([None, 5, None, None], 1, [5, 7, 9])
+    ([(0, None), (2, 7), (3, 9)], 3)
+    >>> _eviction_plan([None, None, 5], 0, [5, 7, 9])  # 5 goes before its turn comes
+    ([(0, 5), (1, 7), (2, 9)], 3)
+    """
+    turn_of = {slot: i for i, slot in enumerate(found) if slot is not None}
+    waiting = [i for i, slot in enumerate(found) if slot is None]  # ascending: a heap
+    plan: list[tuple[int, int | None]] = []
+    taken = 0
+    while waiting:
+        turn = heapq.heappop(waiting)
+        if room:
+            room -= 1
+            plan.append((turn, None))
+            continue
+        while True:
+            if taken == len(queued):
+                return None
+            victim = queued[taken]
+            taken += 1
+            seen = turn_of.get(victim)
+            if seen is None or seen > turn:
+                break
+        plan.append((turn, victim))
+        if seen is not None:
+            heapq.heappush(waiting, seen)
+    return plan, taken

@@ -67,39 +67,38 @@ class Recency:
         order: IntArray = np.argsort(self.stamps[slots], kind="stable")
         return order
 
-    def oldest_many(
-        self, count: int, live: Callable[[], IntArray], is_live: Callable[[int], bool]
-    ) -> tuple[IntArray, int] | None:
-        """The ``count`` live slots :meth:`oldest` would give one after the other, none taken.
+    def queued(
+        self, live: Callable[[], IntArray], is_live: Callable[[int], bool], *, afresh: bool
+    ) -> tuple[list[int], list[int]]:
+        """Live slots, least recently seen first: the order :meth:`oldest` gives them in.
 
-        Also the queue position after them, for :meth:`take_until` to take them.
-        None when fewer than ``count`` slots are live.
+        The slots left in the queue that still count (``afresh``: every live
+        slot, the queue built again, in which those come first too, since
+        every slot seen or added since is newer). Also, for each, the queue
+        position after it, for :meth:`take_until`. Nothing is taken.
 
         >>> recency = Recency()
         >>> recency.resize(3)
         >>> recency.mark(np.array([2, 0, 1]))
-        >>> slots, end = recency.oldest_many(2, lambda: np.array([0, 1, 2]), lambda slot: True)
-        >>> slots.tolist(), recency.oldest_many(4, lambda: np.array([0, 1, 2]), lambda s: True)
-        ([2, 0], None)
+        >>> recency.queued(lambda: np.array([0, 1, 2]), lambda slot: slot != 0, afresh=True)
+        ([2, 1], [1, 3])
         """
-        for _ in range(2):
-            start = self._queued
-            queued = np.array(self._queue_slots[start:], dtype=np.intp)
-            unseen = self.stamps[queued] == np.array(self._queue_stamps[start:], np.int64)
-            valid: list[int] = []
-            for i in np.flatnonzero(unseen).tolist():
-                if len(valid) == count:
-                    break
-                if is_live(int(queued[i])):
-                    valid.append(i)
-            if len(valid) == count:
-                end = start + (valid[-1] + 1 if valid else 0)
-                return queued[valid], end
+        if afresh or self._queued == len(self._queue_slots):
             self._requeue(live)
-        return None
+        start = self._queued
+        queued = np.array(self._queue_slots[start:], dtype=np.intp)
+        unseen = self.stamps[queued] == np.array(self._queue_stamps[start:], np.int64)
+        slots: list[int] = []
+        ends: list[int] = []
+        for i in np.flatnonzero(unseen).tolist():
+            slot = int(queued[i])
+            if is_live(slot):
+                slots.append(slot)
+                ends.append(start + i + 1)
+        return slots, ends
 
     def take_until(self, position: int) -> None:
-        """Take the queued slots before ``position`` (see :meth:`oldest_many`)."""
+        """Take the queued slots before ``position`` (see :meth:`queued`)."""
         self._queued = position
 
     def _requeue(self, live: Callable[[], IntArray]) -> None:
