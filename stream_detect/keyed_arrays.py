@@ -241,8 +241,8 @@ class KeyedArrays(Mapping[str, KeyState]):
         for the caller to go key by key.
         """
         for afresh in (False, True):
-            queued, ends = self.recency.queued(self._live, self._is_live, afresh=afresh)
-            plan = _eviction_plan(found, room, queued)
+            queued, ends = self.recency.queued(self._live, afresh=afresh)
+            plan = _eviction_plan(found, room, queued, self._key_of)
             if plan is not None:
                 break
         else:
@@ -348,17 +348,19 @@ class KeyedArrays(Mapping[str, KeyState]):
 
 
 def _eviction_plan(
-    found: list[int | None], room: int, queued: list[int]
+    found: list[int | None], room: int, queued: list[int], key_of: list[str | None]
 ) -> tuple[list[tuple[int, int | None]], int] | None:
     """Which key each new key's turn evicts (None: a free slot), and how many queued it passed.
 
     ``found`` holds each key's slot (None: new), ``room`` the free slots,
-    ``queued`` the live slots least recently seen first. None if the queue
-    runs out (see :meth:`KeyedArrays._slots_evicting`).
+    ``queued`` slots least recently seen first (a free one, ``key_of`` None,
+    is passed by). None if the queue runs out (see
+    :meth:`KeyedArrays._slots_evicting`).
 
-    >>> _eviction_plan([None, 5, None, None], 1, [5, 7, 9])
+    >>> key_of = list("abcdefghij")
+    >>> _eviction_plan([None, 5, None, None], 1, [5, 7, 9], key_of)
     ([(0, None), (2, 7), (3, 9)], 3)
-    >>> _eviction_plan([None, None, 5], 0, [5, 7, 9])  # 5 goes before its turn comes
+    >>> _eviction_plan([None, None, 5], 0, [5, 7, 9], key_of)  # 5 goes before its turn comes
     ([(0, 5), (1, 7), (2, 9)], 3)
     """
     turn_of = {slot: i for i, slot in enumerate(found) if slot is not None}
@@ -376,6 +378,8 @@ def _eviction_plan(
                 return None
             victim = queued[taken]
             taken += 1
+            if key_of[victim] is None:
+                continue
             seen = turn_of.get(victim)
             if seen is None or seen > turn:
                 break

@@ -67,34 +67,30 @@ class Recency:
         order: IntArray = np.argsort(self.stamps[slots], kind="stable")
         return order
 
-    def queued(
-        self, live: Callable[[], IntArray], is_live: Callable[[int], bool], *, afresh: bool
-    ) -> tuple[list[int], list[int]]:
-        """Live slots, least recently seen first: the order :meth:`oldest` gives them in.
+    def queued(self, live: Callable[[], IntArray], *, afresh: bool) -> tuple[list[int], list[int]]:
+        """Slots least recently seen first, as :meth:`oldest` meets them, and the positions after.
 
-        The slots left in the queue that still count (``afresh``: every live
-        slot, the queue built again, in which those come first too, since
-        every slot seen or added since is newer). Also, for each, the queue
-        position after it, for :meth:`take_until`. Nothing is taken.
+        The slots left in the queue whose stamps still count (``afresh``: every
+        live slot, the queue built again, in which those come first too, since
+        every slot seen or added since is newer), each with the queue position
+        after it, for :meth:`take_until`. A slot freed since it was queued is
+        among them: the caller skips it, as :meth:`oldest` does. Nothing is taken.
 
         >>> recency = Recency()
         >>> recency.resize(3)
         >>> recency.mark(np.array([2, 0, 1]))
-        >>> recency.queued(lambda: np.array([0, 1, 2]), lambda slot: slot != 0, afresh=True)
-        ([2, 1], [1, 3])
+        >>> recency.queued(lambda: np.array([0, 1, 2]), afresh=True)
+        ([2, 0, 1], [1, 2, 3])
         """
         if afresh or self._queued == len(self._queue_slots):
             self._requeue(live)
         start = self._queued
         queued = np.array(self._queue_slots[start:], dtype=np.intp)
-        unseen = self.stamps[queued] == np.array(self._queue_stamps[start:], np.int64)
-        slots: list[int] = []
-        ends: list[int] = []
-        for i in np.flatnonzero(unseen).tolist():
-            slot = int(queued[i])
-            if is_live(slot):
-                slots.append(slot)
-                ends.append(start + i + 1)
+        unseen = np.flatnonzero(
+            self.stamps[queued] == np.array(self._queue_stamps[start:], np.int64)
+        )
+        ends: list[int] = (unseen + start + 1).tolist()
+        slots: list[int] = queued[unseen].tolist()
         return slots, ends
 
     def take_until(self, position: int) -> None:
