@@ -20,10 +20,9 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, Final
 
-import orjson
-
 from stream_detect.records.csv_rows import split_csv
 from stream_detect.records.feature_values import NUMBER_TYPES, reads_as_finite_number
+from stream_detect.sinks.json_encoding import encode_json
 
 __all__ = ["LeftOutFields"]
 
@@ -149,7 +148,7 @@ class LeftOutFields:
         row_index, name = min(found)
         value = events[row_index][name]
         first = (
-            f"has {orjson.dumps(self._first_row[name]).decode()} there"
+            f"has {encode_json(self._first_row[name]).decode()} there"
             if name in self._first_row
             else "lacks it"
         )

@@ -33,7 +33,7 @@ import orjson
 
 from stream_detect.errors import InputError, OutputError
 from stream_detect.sinks.base import Sink
-from stream_detect.sinks.json_encoding import encode_json_line
+from stream_detect.sinks.json_encoding import encode_json, encode_json_line
 from stream_detect.sources.base import RawBatch, Source
 
 __all__ = ["ListSink", "ListSource"]
@@ -268,4 +268,4 @@ def _as_bytes(record: bytes | str | Mapping[str, Any]) -> bytes:
         return record
     if isinstance(record, str):
         return record.encode("utf-8")
-    return orjson.dumps(dict(record), option=orjson.OPT_SERIALIZE_NUMPY)
+    return encode_json(dict(record), orjson.OPT_SERIALIZE_NUMPY)

@@ -25,6 +25,7 @@ from stream_detect.records.roles import FieldRoles
 from stream_detect.records.typed_lines import MAX_OTHER_FIELDS, TypedLines
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks import FileSink
+from stream_detect.sinks.json_encoding import encode_json
 from stream_detect.sources.base import RawBatch
 from stream_detect.testing import ListSink, ListSource
 
@@ -43,8 +44,11 @@ def exact(lines: list[bytes], **options: Any) -> Decoded:
 
 
 def texts_of(values: Any) -> bytes:
-    """JSON text that tells 1 from 1.0 from true, and 0.0 from -0.0 (``==`` does not)."""
-    return orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
+    """JSON text that tells 1 from 1.0 from true, and 0.0 from -0.0 (``==`` does not).
+
+    Integers wider than 64 bits, which records keep, are written digit for digit.
+    """
+    return encode_json(values, orjson.OPT_SERIALIZE_NUMPY)
 
 
 def assert_same(fast: Decoded, reference: Decoded) -> None:

@@ -22,6 +22,8 @@ The modules, one concept each:
   the two formats;
 * :mod:`~stream_detect.records.typed_lines`: the msgspec bulk path for JSON lines,
   and :mod:`~stream_detect.records.lazy_records`: the records it parses only when read;
+* :mod:`~stream_detect.records.wide_integers`: integers wider than 64 bits in an
+  event's own fields, read back exactly for output;
 * :mod:`~stream_detect.records.record_format`: what a format does, and which one
   a stream's first line says it is in;
 * :mod:`~stream_detect.records.bulk`: the bulk path, and

@@ -139,7 +139,7 @@ def decode_bulk(
         timestamps = [reader.timestamp(record, name) for record in records]
     return Decoded(
         values=values,
-        records=reader.to_dicts(records, values, lazy=settings.lazy_records)
+        records=reader.to_dicts(records, values, payloads, lazy=settings.lazy_records)
         if settings.keep_records
         else [],
         positions=positions,

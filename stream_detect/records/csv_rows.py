@@ -151,14 +151,22 @@ class CsvRows:
         return self.ident(row, name)
 
     def to_dicts(
-        self, rows: list[Row], values: FloatMatrix, *, lazy: bool = False
+        self,
+        rows: list[Row],
+        values: FloatMatrix,
+        payloads: Sequence[bytes],
+        *,
+        lazy: bool = False,
     ) -> Sequence[dict[str, Any]]:
         """One dict per row, feature cells as their numbers; ``lazy``: each built when read.
+
+        The rows' lines (``payloads``) are not needed: the cells are the fields.
 
         >>> import numpy as np
         >>> rows = CsvRows(FieldRoles(), b"x,host", {"line": 1}, ["x"], 100)
         >>> rows.bind(["x"])
-        >>> lazy = rows.to_dicts([["1", "a"], ["2.5", "b"]], np.array([[1.0], [2.5]]), lazy=True)
+        >>> lazy = rows.to_dicts([["1", "a"], ["2.5", "b"]], np.array([[1.0], [2.5]]), [],
+        ...                      lazy=True)
         >>> lazy[1], lazy.parsed
         ({'x': 2.5, 'host': 'b'}, 1)
         """

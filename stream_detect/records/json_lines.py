@@ -8,6 +8,7 @@ which gives up, returning None, at the first doubt).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from stream_detect.records.keys_and_ids import json_id, json_key, optional_texts
 from stream_detect.records.labels import JSON_LABELS, json_label
 from stream_detect.records.reject import Reject, json_kind
 from stream_detect.records.roles import FieldRoles
+from stream_detect.records.wide_integers import exact_events
 
 __all__ = ["JsonLines"]
 
@@ -87,9 +89,15 @@ class JsonLines:
         """The event's timestamp as written, None for none."""
         return event.get(name)
 
-    def to_dicts(self, events: list[Event], values: Any, *, lazy: bool = False) -> list[Event]:
-        """The events' original fields, for output: the events themselves (built already)."""
-        return events
+    def to_dicts(
+        self, events: list[Event], values: Any, payloads: Sequence[bytes], *, lazy: bool = False
+    ) -> list[Event]:
+        """The events' original fields, for output: the events, built already from ``payloads``.
+
+        Integers wider than 64 bits, which the events hold as floats, are read
+        again exactly (:mod:`~stream_detect.records.wide_integers`).
+        """
+        return exact_events(events, payloads)
 
     # -- a whole batch: None at the first doubt ------------------------------------------
 

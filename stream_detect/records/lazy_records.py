@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-
 from stream_detect.made_when_read import MadeWhenRead
+from stream_detect.records.wide_integers import load_exact
 
 __all__ = ["LazyRecords"]
 
@@ -23,8 +22,10 @@ class LazyRecords(MadeWhenRead[dict[str, Any]]):
     """A read-only sequence of the dicts ``parse`` makes of ``payloads``, each made when first read.
 
     By default every payload is a JSON line that ``orjson.loads`` turns into a
-    dict (the decoder hands over only lines it has checked); any other
-    ``parse`` must turn each payload into a dict. Reading a record twice
+    dict, with integers wider than 64 bits kept exact
+    (:func:`~stream_detect.records.wide_integers.load_exact`; the decoder
+    hands over only lines it has checked); any other ``parse`` must turn each
+    payload into a dict. Reading a record twice
     gives the same dict; it compares equal to any sequence of equal dicts.
 
     >>> records = LazyRecords([b'{"x": 1}', b'{"x": 2, "host": "a"}'])
@@ -45,7 +46,7 @@ class LazyRecords(MadeWhenRead[dict[str, Any]]):
         self,
         payloads: Sequence[Any],
         parsed: dict[int, dict[str, Any]] | None = None,
-        parse: Callable[[Any], dict[str, Any]] = orjson.loads,
+        parse: Callable[[Any], dict[str, Any]] = load_exact,
     ):
         self._payloads = payloads
         self._parsed: dict[int, dict[str, Any]] = {} if parsed is None else parsed

@@ -64,6 +64,8 @@ def decode_each(
     """
     rows: list[Sequence[int | float]] = []
     records: list[Record] = []
+    # The lines of the good records, for the formats that read their output fields again.
+    good_payloads: list[bytes] = []
     good_positions: list[dict[str, Any]] = []
     labels: list[int] = []
     keys: list[str] = []
@@ -100,6 +102,7 @@ def decode_each(
             continue
         rows.append(row)
         records.append(record)
+        good_payloads.append(payload)
         good_positions.append(position)
         labels.append(label)
         if key is not None:
@@ -111,7 +114,9 @@ def decode_each(
     values = np.array(rows, dtype=np.float64).reshape(len(rows), d)
     return Decoded(
         values=values,
-        records=reader.to_dicts(records, values) if settings.keep_records and records else [],
+        records=reader.to_dicts(records, values, good_payloads)
+        if settings.keep_records and records
+        else [],
         positions=good_positions,
         labels=np.array(labels, dtype=np.int8),
         keys=None if key_field is None else keys,

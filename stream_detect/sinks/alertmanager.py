@@ -50,6 +50,7 @@ from stream_detect.errors import ConfigError
 from stream_detect.reachability import Reachability
 from stream_detect.sinks.alert_delivery import AlertDelivery
 from stream_detect.sinks.base import Sink
+from stream_detect.sinks.json_encoding import encode_json
 
 __all__ = ["AlertmanagerSink", "alert_labels", "rfc3339"]
 
@@ -80,7 +81,7 @@ def alert_labels(
         labels["feature"] = str(next(iter(contributions)))
     if id_field is not None and record.get(id_field) is not None:
         value = record[id_field]
-        labels["event_id"] = value if isinstance(value, str) else orjson.dumps(value).decode()
+        labels["event_id"] = value if isinstance(value, str) else encode_json(value).decode()
     return labels
 
 

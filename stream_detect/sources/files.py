@@ -44,6 +44,11 @@ class FileSource(LineSource):
     can be opened by name (a named pipe, a character device), since only a
     regular file can go back to a saved offset.
 
+    A named pipe is opened without waiting for a writer: until one connects,
+    reads return empty batches after their timeout (so a stop request is seen
+    as promptly as on any other input); the stream ends when the last writer
+    closes its end, after at least one has connected.
+
     Raises
     ------
     InputError
@@ -82,7 +87,9 @@ class FileSource(LineSource):
     ) -> None:
         name = os.fspath(path)
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+            # Non-blocking, or opening a named pipe would wait for a writer inside
+            # open(), where no stop request (SIGTERM) can reach it.
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             raise InputError("no such file", source=name) from None
         except PermissionError:
@@ -93,6 +100,12 @@ class FileSource(LineSource):
         if stat.S_ISDIR(mode):
             os.close(fd)
             raise InputError("is a directory, not a file", source=name)
+        if not stat.S_ISFIFO(mode):
+            os.set_blocking(fd, True)
+        # A named pipe stays non-blocking: every read follows a poll() that saw it
+        # readable, and until a first writer connects Linux's poll() reports nothing
+        # (no hang-up), so a read waits for a writer as a blocking open() did, but
+        # only up to its timeout.
         self._seekable = stat.S_ISREG(mode)
         self.resumable = self._seekable
         info = os.fstat(fd)

@@ -251,7 +251,7 @@ class LineSource(LineBuffer, Source):
         try:
             chunk = os.read(self._fd, self.read_size)
         except BlockingIOError:
-            # Someone else made the descriptor non-blocking and the data went elsewhere.
+            # A non-blocking descriptor (a named pipe's) whose data another reader took.
             return
         except OSError as error:
             raise InputError(f"cannot read: {error.strerror}", source=self.name) from error
