@@ -33,6 +33,7 @@ import numpy as np
 import orjson
 
 from stream_detect.assembly import run_stream
+from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.plots import check_plot_path
@@ -95,6 +96,7 @@ def replay(
     """
     if not Path(data).is_file():
         raise InputError("no such file", source=data)
+    refuse_output_over_input({"--plot": named_path(plot)}, {"DATA": named_path(data)})
     if plot is not None:
         # A plot that cannot be written fails now, not after the whole replay.
         check_plot_path(plot)
