@@ -95,7 +95,9 @@ def replay(
         ``data`` holds records and every one is a dead letter.
     """
     if not Path(data).is_file():
-        raise InputError("no such file", source=data)
+        # The words of `run --source file:` and of fit, for the same two cases.
+        reason = "is a directory, not a file" if Path(data).is_dir() else "no such file"
+        raise InputError(reason, source=data)
     refuse_output_over_input({"--plot": named_path(plot)}, {"DATA": named_path(data)})
     if plot is not None:
         # A plot that cannot be written fails now, not after the whole replay.
