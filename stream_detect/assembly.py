@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from stream_detect.distinct_files import refuse_output_over_input, run_files
 from stream_detect.label_feedback import open_labels
 from stream_detect.pipeline import Pipeline
 from stream_detect.settings import DetectorSettings, RunSettings
@@ -49,7 +50,10 @@ def run_stream(
     """Open what the settings name (unless given), resume from any checkpoint, run to the end.
 
     ``on_features`` gets one JSON line naming the features once they are known
-    (with a note on any field left out of inferred features). Everything is
+    (with a note on any field left out of inferred features). A file the
+    settings name as an output and as an input (``--sink file:X --source
+    file:X``) is refused before anything is opened
+    (:func:`~stream_detect.distinct_files.refuse_output_over_input`). Everything is
     closed at the end, what was passed in included. If setting
     up fails (a bad checkpoint, say), what this function opened is closed again.
     ``sidecar`` observes the loop (metrics, health, reloads); one is made from
@@ -64,6 +68,13 @@ def run_stream(
     (301, [40.0])
     """
     run = run_settings
+    outputs, inputs = run_files(run)
+    # Only what this function opens from the settings; objects passed in are the caller's.
+    given = {"source": source, "sink": sink, "dead_letter": dead_letter}
+    refuse_output_over_input(
+        {key: named for key, named in outputs.items() if given.get(key) is None},
+        {key: named for key, named in inputs.items() if given.get(key) is None},
+    )
     if source is None and run.source.lower().startswith("kafka:"):
         # State per partition: a pipeline per partition the group assigns.
         from stream_detect.kafka.partitioned import run_partitioned

@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from stream_detect import __version__
+from stream_detect.diagnostics import best_effort_stderr
 from stream_detect.errors import ConfigError, StreamDetectError
 
 __all__ = ["main"]
@@ -100,9 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     0 success, 2 a usage or input error, 3 a ``run`` or ``replay`` that read records but
     could use none.
     A closed standard output or error (``2>&-``) that the command would write
-    to is a usage error (2), though with stderr closed nothing can say so.
+    to is a usage error (2), though with stderr closed nothing can say so. A
+    stderr that refuses writes (``2>/dev/full``) loses the messages, never the
+    work or the exit status (:mod:`stream_detect.diagnostics`).
     """
     closed_streams = _occupy_closed_standard_streams()
+    with best_effort_stderr():
+        return _run_command(argv, closed_streams)
+
+
+def _run_command(argv: Sequence[str] | None, closed_streams: frozenset[int]) -> int:
+    """Parse ``argv`` and run its command: :func:`main` after the standard streams are set."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     chosen = arguments[0] if arguments and arguments[0] in COMMANDS else None
     parser = build_parser(chosen)

@@ -3,10 +3,10 @@
 :class:`FittedModel` holds the statistics (in the units of the transformed
 features), the transforms, the variance floors and, once chosen, log ε and
 what it achieved on validation data. It scores rows in the original units
-(:meth:`FittedModel.log_p`) and flags them. Its dict form is
-the content of a model file (:mod:`stream_detect.modelfile`), checked on the
-way in. :func:`transform_rows` applies transforms and names the first value
-that does not come out finite.
+(:meth:`FittedModel.log_p`) and flags them. Its dict form is the content of
+a model file (:mod:`stream_detect.modelfile`), checked on the way in
+(:mod:`stream_detect.model_file_rules`). :func:`transform_rows` applies
+transforms and names the first value that does not come out finite.
 
 A fitted model and a streaming one are the same Gaussian: both score through
 :func:`~stream_detect.density.gaussian_score`, and
@@ -30,11 +30,17 @@ from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
     SMALLEST_VARIANCE_FLOOR,
-    floor_covariance,
     gaussian_score,
 )
 from stream_detect.errors import ConfigError, InputError, ModelError
 from stream_detect.gaussian_model import GaussianModel
+from stream_detect.model_file_rules import (
+    check_covariance,
+    check_magnitudes,
+    feature_names,
+    float_array,
+    number,
+)
 from stream_detect.threshold_choice import exp_or_inf
 from stream_detect.transforms import FeatureTransforms
 
@@ -238,20 +244,21 @@ stream_detect reads version 1
             raise ModelError(f"kind is {kind!r}, expected 'diagonal' or 'full'")
         features = feature_names(data.get("features"))
         d = len(features)
-        mean = _float_array(data, "mean", (d,))
+        mean = float_array(data, "mean", (d,))
         if kind == "diagonal":
-            var = _float_array(data, "var", (d,))
+            var = float_array(data, "var", (d,))
             if np.any(var < 0):
                 raise ModelError("var holds a negative variance")
             cov = None
         else:
-            cov = _float_array(data, "cov", (d, d))
+            cov = float_array(data, "cov", (d, d))
             var = np.diagonal(cov).copy()
-        n = _number(data, "n", minimum=0.0)
-        variance_floor = _number(data, "variance_floor", minimum=SMALLEST_VARIANCE_FLOOR)
-        relative_floor = _number(data, "relative_floor", minimum=0.0)
+        n = number(data, "n", minimum=0.0)
+        variance_floor = number(data, "variance_floor", minimum=SMALLEST_VARIANCE_FLOOR)
+        relative_floor = number(data, "relative_floor", minimum=0.0)
+        check_magnitudes(n, mean, var if cov is None else cov, "var" if cov is None else "cov")
         if cov is not None:
-            _check_covariance(cov, mean, variance_floor, relative_floor)
+            check_covariance(cov, mean, variance_floor, relative_floor)
         try:
             transforms = FeatureTransforms.from_dict(data.get("transforms") or {})
             transforms.apply(np.zeros((0, d)), features)  # every named feature must be modelled
@@ -321,55 +328,6 @@ domain of transform 'log'
             reason = f"feature {name!r} = {raw!r} is not a finite number"
         raise InputError(f"data row {row + 1}: {reason}", source=source)
     return transformed
-
-
-# --------------------------------------------------------------------------- checks of file content
-
-
-def feature_names(value: Any, error: type[Exception] = ModelError) -> tuple[str, ...]:
-    """``value`` as a tuple of feature names: a non-empty list of distinct strings, or ``error``.
-
-    >>> feature_names(["a", "b"])
-    ('a', 'b')
-    """
-    if not isinstance(value, list) or not value or not all(isinstance(f, str) for f in value):
-        raise error("features must be a non-empty list of names")
-    if len(set(value)) != len(value):
-        repeated = next(f for f in value if value.count(f) > 1)
-        raise error(f"features name {repeated!r} more than once")
-    return tuple(value)
-
-
-def _float_array(data: dict[str, Any], key: str, shape: tuple[int, ...]) -> Array:
-    if key not in data:
-        raise ModelError(f"the key {key!r} is missing")
-    try:
-        array = np.asarray(data[key], dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"{key} must hold numbers only") from exc
-    if array.shape != shape:
-        raise ModelError(f"{key} has shape {array.shape}, expected {shape} for the features given")
-    if not np.all(np.isfinite(array)):
-        raise ModelError(f"{key} holds a value that is not a finite number")
-    return array
-
-
-def _number(data: dict[str, Any], key: str, minimum: float) -> float:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
-        raise ModelError(f"{key} is {value!r}, expected a number >= {minimum:.17g}")
-    return float(value)
-
-
-def _check_covariance(
-    cov: Array, mean: Array, variance_floor: float, relative_floor: float
-) -> None:
-    if not np.allclose(cov, cov.T, rtol=1e-12, atol=0.0):
-        raise ModelError("cov is not symmetric")
-    try:
-        np.linalg.cholesky(floor_covariance(cov, mean, variance_floor, relative_floor))
-    except np.linalg.LinAlgError:
-        raise ModelError("cov is not a covariance matrix (not positive semi-definite)") from None
 
 
 def _encode_float(value: float | None) -> float | str | None:

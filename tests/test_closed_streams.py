@@ -1,4 +1,4 @@
-"""Standard output or error closed by the caller (``>&-``, ``2>&-``)."""
+"""Standard output or error closed by the caller (``>&-``, ``2>&-``), or refusing writes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = [sys.executable, "-m", "stream_detect", "run"]
@@ -53,3 +55,49 @@ def test_a_closed_stdin_is_refused_with_one_line(tmp_path: Path) -> None:
     done = run_with_closed(0, tmp_path)
     assert done.returncode == 2
     assert done.stderr.count(b"\n") == 1 and b"stdin is closed" in done.stderr
+
+
+#: A device every write to fails with "No space left on device".
+FULL = Path("/dev/full")
+needs_full = pytest.mark.skipif(not FULL.exists(), reason="no /dev/full on this system")
+
+
+def run_with_full_stderr(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """``stream-detect ARGS`` with stderr on a device that refuses every write."""
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(EVENTS)
+    with FULL.open("wb") as full:
+        return subprocess.run(
+            [sys.executable, "-m", "stream_detect", *args],
+            stdout=subprocess.PIPE,
+            stderr=full,
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+
+@needs_full
+def test_a_stderr_that_refuses_writes_loses_messages_not_results(tmp_path: Path) -> None:
+    # The features line raised: no result was written and the run exited 1.
+    done = run_with_full_stderr(
+        tmp_path, "run", "--source", "file:events.jsonl", "--emit", "all",
+        "--dead-letter", "file:dead.jsonl",
+    )  # fmt: skip
+    assert done.returncode == 0
+    assert [json.loads(line)["position"]["line"] for line in done.stdout.splitlines()] == [1, 3]
+    assert json.loads((tmp_path / "dead.jsonl").read_bytes())["position"]["line"] == 2
+
+
+@needs_full
+def test_dead_letters_that_cannot_be_written_to_stderr_stop_the_run_with_exit_2(
+    tmp_path: Path,
+) -> None:
+    done = run_with_full_stderr(tmp_path, "run", "--source", "file:events.jsonl")
+    assert done.returncode == 2
+
+
+@needs_full
+def test_an_error_that_cannot_be_shown_still_exits_2(tmp_path: Path) -> None:
+    # Printing the error raised again, and the status was 1.
+    assert run_with_full_stderr(tmp_path, "fit", "absent.jsonl").returncode == 2
+    assert run_with_full_stderr(tmp_path, "run", "--batch-size", "0").returncode == 2

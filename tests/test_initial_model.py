@@ -130,6 +130,31 @@ def test_settings_that_contradict_the_model_are_one_line_and_exit_2(
     assert str(fitted) in line and all(word in line for word in words), line
 
 
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"mean": [1e308, 1.0]}, "mean holds 1e+308"),
+        ({"var": [1e307, 1.0]}, "var holds 1e+307"),
+        ({"n": 1e300}, "n is 1e+300"),
+    ],
+)
+@pytest.mark.parametrize("flags", [[], ["--no-prior"]])
+def test_a_model_file_too_large_to_learn_on_is_one_line_and_exit_2(
+    fitted: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: dict[str, Any],
+    words: str,
+    flags: list[str],
+) -> None:
+    # Such a model ended a run with a traceback, or learned on from sums of infinity.
+    fitted.write_text(json.dumps({**json.loads(fitted.read_text()), **change}))
+    status, _, err = run(tmp_path, capsys, "--initial-model", str(fitted), *flags)
+    assert status == 2
+    (line,) = err.splitlines()
+    assert str(fitted) in line and words in line, line
+
+
 def test_the_same_features_and_transforms_are_accepted(
     fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

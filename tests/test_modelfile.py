@@ -198,6 +198,9 @@ def _good_file() -> dict[str, Any]:
         ({"cov": [[1.0, 2.0], [0.0, 1.0]]}, "cov is not symmetric"),
         ({"cov": [[1.0, 2.0], [2.0, 1.0]]}, r"cov is not a covariance matrix \(not positive"),
         ({"n": -1}, "n is -1, expected a number >= 0"),
+        ({"n": 1e300}, "n is 1e[+]300, expected a count at most 9223372036854775807"),
+        ({"mean": [1e155, 1.0]}, r"mean holds 1e\+155, expected magnitudes at most 1e\+154"),
+        ({"cov": [[1e308, 0.0], [0.0, 1.0]]}, "cov holds 1e[+]308, too large for n = 3"),
         ({"variance_floor": "big"}, "variance_floor is 'big'"),
         (
             {"variance_floor": 0.0},

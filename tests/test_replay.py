@@ -185,3 +185,13 @@ def test_a_config_file_shared_with_run_may_name_a_sink(
     assert main(["replay", str(data), "--config", str(config)]) == 0
     assert capfd.readouterr().out.startswith("rows 200, alerts")
     assert not out.exists()
+
+
+def test_a_folder_or_a_missing_file_as_data_is_named_for_what_it_is(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # A folder was reported as "no such file".
+    for data, words in ((tmp_path, "is a directory, not a file"), (tmp_path / "x", "no such file")):
+        assert main(["replay", str(data)]) == 2
+        [line] = capfd.readouterr().err.splitlines()
+        assert line == f"stream-detect replay: error: {data}: {words}"

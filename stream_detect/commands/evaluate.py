@@ -14,6 +14,7 @@ import json
 import numpy as np
 
 from stream_detect.confusion import confusion_counts
+from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import InputError, ModelError
 from stream_detect.modelfile import load_model
 from stream_detect.tables import load_table
@@ -41,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score TEST with the model, compare with its labels, print the JSON report."""
+    refuse_output_over_input(
+        {"--plot": named_path(args.plot)},
+        {"MODEL.json": named_path(args.model), "TEST": named_path(args.test)},
+    )
     if args.plot is not None:
         from stream_detect.plots import check_plot_path
 

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.confusion import ConfusionCounts, confusion_counts
+from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.field_names import parse_feature_names
 from stream_detect.fitted_model import FittedModel
@@ -105,6 +106,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit, choose ε, write the model and the plot if asked, print the JSON report."""
     # Fail on a destination that cannot be written now, not after reading large files.
+    refuse_output_over_input(
+        {"--out": named_path(args.out), "--plot": named_path(args.plot)},
+        {"TRAIN": named_path(args.train), "--val": named_path(args.val)},
+    )
     if args.plot is not None:
         from stream_detect.plots import check_plot_path
 

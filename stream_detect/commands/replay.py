@@ -33,6 +33,7 @@ import numpy as np
 import orjson
 
 from stream_detect.assembly import run_stream
+from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.plots import check_plot_path
@@ -94,7 +95,10 @@ def replay(
         ``data`` holds records and every one is a dead letter.
     """
     if not Path(data).is_file():
-        raise InputError("no such file", source=data)
+        # The words of `run --source file:` and of fit, for the same two cases.
+        reason = "is a directory, not a file" if Path(data).is_dir() else "no such file"
+        raise InputError(reason, source=data)
+    refuse_output_over_input({"--plot": named_path(plot)}, {"DATA": named_path(data)})
     if plot is not None:
         # A plot that cannot be written fails now, not after the whole replay.
         check_plot_path(plot)

@@ -1,0 +1,76 @@
+"""Lines for the operator on stderr: best effort, so a failing stderr never stops the work.
+
+The command line writes messages to ``sys.stderr``: the features line, warnings,
+the summary, reconnections, the final error. None of them is data: dead letters
+sent to ``stderr`` go through their own sink (:class:`~stream_detect.sinks.StderrSink`),
+which writes the descriptor itself and stops the run when it cannot (exit 2).
+A stderr that refuses writes (a log file on a full disk, a reader that went
+away, ``2>/dev/full``) made the first message raise: a run wrote no result
+and exited 1 with a traceback nobody could see. :func:`best_effort_stderr`
+puts a :class:`BestEffortText` in front of ``sys.stderr`` for the duration of
+a command, so a message that cannot be written is dropped and the work goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any, TextIO, cast
+
+__all__ = ["BestEffortText", "best_effort_stderr"]
+
+
+class BestEffortText:
+    """A text stream whose ``write`` and ``flush`` drop what the stream refuses.
+
+    ``failed`` turns true at the first refusal. Everything else (``isatty``,
+    ``fileno``...) is the wrapped stream's.
+
+    >>> import io
+    >>> class Full(io.StringIO):
+    ...     def write(self, text: str) -> int:
+    ...         raise OSError(28, "No space left on device")
+    >>> stream = BestEffortText(Full())
+    >>> stream.write("features\\n"), stream.failed
+    (9, True)
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        """Write ``text``, or drop it if the stream refuses; return its length either way."""
+        try:
+            return self.stream.write(text)
+        except OSError:
+            self.failed = True
+            return len(text)
+
+    def flush(self) -> None:
+        """Flush, or give up what the stream refuses."""
+        try:
+            self.stream.flush()
+        except OSError:
+            self.failed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def best_effort_stderr() -> Iterator[BestEffortText]:
+    """Make ``sys.stderr`` a :class:`BestEffortText` inside the block, restored after it.
+
+    >>> with best_effort_stderr() as stream:
+    ...     sys.stderr is stream
+    True
+    """
+    previous = sys.stderr
+    wrapped = previous if isinstance(previous, BestEffortText) else BestEffortText(previous)
+    sys.stderr = cast(TextIO, wrapped)
+    try:
+        yield wrapped
+    finally:
+        sys.stderr = previous

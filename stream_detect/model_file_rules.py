@@ -1,0 +1,133 @@
+"""The values a model file may hold, checked before a model is built from it.
+
+A model file is data that anyone with write access could have edited, so
+:meth:`~stream_detect.fitted_model.FittedModel.from_dict` refuses, with one
+sentence naming the key and the rule, whatever a model could not score or a
+stream could not learn on from: a wrong type or shape, a NaN or infinity, a
+negative variance, a covariance that is not one, and statistics so large that
+the running sums of a model started from them would leave the float range (a
+mean whose square overflows, a count beyond 64 bits, a variance times the
+count that overflows). The limits are those a checkpoint's statistics keep
+(:mod:`stream_detect.checkpoint_rules`), since a model file becomes the same
+running statistics in ``stream-detect run --initial-model``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.checkpoint_rules import MAX_COUNT, MAX_MEAN_MAGNITUDE
+from stream_detect.density import floor_covariance
+from stream_detect.errors import ModelError
+
+__all__ = [
+    "check_covariance",
+    "check_magnitudes",
+    "feature_names",
+    "float_array",
+    "number",
+]
+
+Array = NDArray[np.float64]
+
+
+def feature_names(value: Any, error: type[Exception] = ModelError) -> tuple[str, ...]:
+    """``value`` as a tuple of feature names: a non-empty list of distinct strings, or ``error``.
+
+    >>> feature_names(["a", "b"])
+    ('a', 'b')
+    """
+    if not isinstance(value, list) or not value or not all(isinstance(f, str) for f in value):
+        raise error("features must be a non-empty list of names")
+    if len(set(value)) != len(value):
+        repeated = next(f for f in value if value.count(f) > 1)
+        raise error(f"features name {repeated!r} more than once")
+    return tuple(value)
+
+
+def float_array(data: dict[str, Any], key: str, shape: tuple[int, ...]) -> Array:
+    """``data[key]`` as finite float64 numbers of ``shape``, or :class:`ModelError`.
+
+    >>> float_array({"mean": [1, 2.5]}, "mean", (2,)).tolist()
+    [1.0, 2.5]
+    """
+    if key not in data:
+        raise ModelError(f"the key {key!r} is missing")
+    try:
+        array = np.asarray(data[key], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{key} must hold numbers only") from exc
+    if array.shape != shape:
+        raise ModelError(f"{key} has shape {array.shape}, expected {shape} for the features given")
+    if not np.all(np.isfinite(array)):
+        raise ModelError(f"{key} holds a value that is not a finite number")
+    return array
+
+
+def number(data: dict[str, Any], key: str, minimum: float) -> float:
+    """``data[key]`` as a float of at least ``minimum`` (never a boolean), or :class:`ModelError`.
+
+    >>> number({"n": 3}, "n", 0.0)
+    3.0
+    """
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise ModelError(f"{key} is {value!r}, expected a number >= {minimum:.17g}")
+    return float(value)
+
+
+def check_magnitudes(n: float, mean: Array, spread: Array, spread_key: str) -> None:
+    """Refuse statistics whose running sums would leave the float range.
+
+    ``spread`` is the variances (``var``) or the covariance (``cov``);
+    ``spread_key`` names it. A model learns on from ``n`` events of this mean
+    and spread, so the sums of squared deviations, ``n`` times the spread,
+    must be finite too.
+
+    >>> check_magnitudes(300.0, np.array([1e155]), np.array([1.0]), "var")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: mean holds 1e+155, expected magnitudes at most 1e+154 \
+(its square must stay a finite number)
+    >>> check_magnitudes(300.0, np.array([0.0]), np.array([1e307]), "var")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: var holds 1e+307, too large for n = 300: n times it, \
+the sum of squared deviations, is not a finite number
+    """
+    if n > MAX_COUNT:
+        raise ModelError(f"n is {n!r}, expected a count at most {MAX_COUNT}")
+    too_large = np.abs(mean) > MAX_MEAN_MAGNITUDE
+    if np.any(too_large):
+        value = float(mean[too_large][0])
+        raise ModelError(
+            f"mean holds {value:g}, expected magnitudes at most {MAX_MEAN_MAGNITUDE:g} "
+            "(its square must stay a finite number)"
+        )
+    with np.errstate(over="ignore"):
+        overflows = ~np.isfinite(spread * n)
+    if np.any(overflows):
+        value = float(spread[overflows][0])
+        raise ModelError(
+            f"{spread_key} holds {value:g}, too large for n = {n:g}: n times it, "
+            "the sum of squared deviations, is not a finite number"
+        )
+
+
+def check_covariance(cov: Array, mean: Array, variance_floor: float, relative_floor: float) -> None:
+    """Refuse a ``cov`` that is not symmetric or not positive semi-definite once floored.
+
+    >>> check_covariance(np.array([[1.0, 2.0], [2.0, 1.0]]), np.zeros(2), 1e-12, 0.0)
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: cov is not a covariance matrix (not positive semi-definite)
+    """
+    if not np.allclose(cov, cov.T, rtol=1e-12, atol=0.0):
+        raise ModelError("cov is not symmetric")
+    try:
+        np.linalg.cholesky(floor_covariance(cov, mean, variance_floor, relative_floor))
+    except np.linalg.LinAlgError:
+        raise ModelError("cov is not a covariance matrix (not positive semi-definite)") from None
