@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.checkpoint_rules import MAX_COUNT, MAX_MEAN_MAGNITUDE
+from stream_detect.checkpoint_rules import MAX_MEAN_MAGNITUDE
 from stream_detect.density import floor_covariance
 from stream_detect.errors import ModelError
+from stream_detect.field_checks import MAX_COUNT
 
 __all__ = [
     "check_covariance",
