@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from stream_detect.distinct_files import refuse_output_over_input, run_files
+from stream_detect.errors import ConfigError
 from stream_detect.label_feedback import open_labels
 from stream_detect.pipeline import Pipeline
 from stream_detect.settings import DetectorSettings, RunSettings
@@ -88,6 +89,11 @@ def run_stream(
             sidecar=sidecar,
             on_warning=on_warning,
             on_features=on_features,
+        )
+    if run.state_dir is not None:
+        # Silently ignored, it would leave a run that was meant to resume starting afresh.
+        raise ConfigError(
+            "state_dir", run.state_dir, "a kafka:// source (a single stream uses --checkpoint)"
         )
     table = run.kafka
     with contextlib.ExitStack() as opened:
