@@ -9,9 +9,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 from pathlib import Path
 
-__all__ = ["check_replaceable", "write_atomically"]
+__all__ = ["check_replaceable", "check_writable_folder", "write_atomically"]
 
 
 def check_replaceable(path: str | os.PathLike[str]) -> None:
@@ -33,6 +34,24 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
     if not stat.S_ISREG(mode):
         raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+
+
+def check_writable_folder(folder: str | os.PathLike[str]) -> None:
+    """Raise :class:`OSError` unless a file can be made in ``folder`` (one is made and removed).
+
+    Asked before a run writes results, so that a checkpoint that could never
+    be written is refused at the start, not after the first results.
+    Permission bits alone would not say it: root may write where a
+    read-only or virtual file system (``/proc``) still refuses.
+
+    >>> check_writable_folder("/proc")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: [Errno 2] No such file or directory: ...
+    """
+    descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".stream-detect-probe-")
+    os.close(descriptor)
+    os.unlink(probe)
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:

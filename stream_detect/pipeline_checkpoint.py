@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from stream_detect.atomic import check_writable_folder
 from stream_detect.errors import ConfigError, ModelError
 from stream_detect.series import build_detector
 
@@ -94,6 +95,14 @@ def make_checkpoint_folder(run: RunSettings) -> None:
             "checkpoint",
             run.checkpoint,
             f"a file in a directory that exists or can be made ({folder}: {exc.strerror})",
+        ) from exc
+    try:
+        check_writable_folder(folder)
+    except OSError as exc:
+        raise ConfigError(
+            "checkpoint",
+            run.checkpoint,
+            f"a file in a directory this process can write to ({folder}: {exc.strerror})",
         ) from exc
 
 

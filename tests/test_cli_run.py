@@ -805,6 +805,16 @@ def test_a_checkpoint_directory_that_cannot_be_made_is_one_line_and_exit_2(
     assert "checkpoint" in line
 
 
+def test_a_checkpoint_that_could_never_be_written_is_refused_before_any_result() -> None:
+    # /proc exists, and root's permission bits would allow it, but no file can be made
+    # there: the run stops at the start, not after its first results.
+    done = cli("--checkpoint", "/proc/state.json", "--emit", "all", input=b'{"x": 1.0}\n' * 300)
+    assert done.returncode == 2
+    assert done.stdout == b""
+    (line,) = done.stderr.decode().splitlines()
+    assert "can write to" in line
+
+
 def test_a_checkpoint_of_another_model_is_refused_at_restart(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
