@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
+import time
 from pathlib import Path
 
 __all__ = ["check_replaceable", "check_writable_folder", "write_atomically"]
@@ -49,8 +49,9 @@ def check_writable_folder(folder: str | os.PathLike[str]) -> None:
     ...
     FileNotFoundError: [Errno 2] No such file or directory: ...
     """
-    descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".stream-detect-probe-")
-    os.close(descriptor)
+    # A name of its own (not tempfile's, whose import costs start-up time).
+    probe = Path(folder, f".stream-detect-probe-{os.getpid()}-{time.monotonic_ns()}")
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     os.unlink(probe)
 
 
