@@ -165,7 +165,7 @@ CSV_BAD_CASES: list[tuple[bytes, list[str]]] = [
     (b"c,1,2,yes", ["label 'label'", "'yes'", "expected 0, 1, true or false"]),
     (b"c,1,2,2", ["label 'label'", "'2'"]),
     (b"\xff,1,2,0", ["invalid UTF-8 at byte 0"]),
-    (b'"c,1,2,0', ["malformed CSV"]),
+    (b'"c,1,2,0', ["a quoted cell is still open at the end of the line"]),
 ]
 
 
@@ -184,6 +184,16 @@ def test_csv_bad_record_lands_in_bad_with_position_and_reason(
     assert decoded.labels.tolist() == [0, 1]
     assert [p["line"] for p in decoded.positions] == [2, 4]
     assert_well_formed(decoded, 2)
+
+
+def test_a_file_separated_by_semicolons_says_so_on_every_row() -> None:
+    batch = make_batch([b"x;y", b"1;2", b"3;4"])
+    decoded = RecordDecoder("csv").decode(batch)
+    assert_accounted(decoded, batch)
+    assert [bad.reason for bad in decoded.bad] == [
+        "one cell, holding ';': only commas separate cells, and the header has none "
+        "(is the file separated by ';'?)"
+    ] * 2
 
 
 def test_csv_empty_key_is_bad() -> None:

@@ -88,6 +88,10 @@ class CsvRows:
                     source=source,
                     line=line if isinstance(line, int) else None,
                 )
+        # A one-column header holding another common separator: the file is
+        # most likely separated by it, which is worth saying on every row.
+        only = self.columns[0] if len(self.columns) == 1 else ""
+        self._separator = next((mark for mark in ";\t|" if mark in only), None)
         self._index = {name: i for i, name in enumerate(self.columns)}
         self._label = None if roles.label_field is None else self._index.get(roles.label_field)
         self.features: list[str] = []
@@ -109,7 +113,17 @@ class CsvRows:
         try:
             row = split_csv(text)
         except csv.Error as error:
+            if text.count('"') % 2:
+                raise Reject(
+                    "a quoted cell is still open at the end of the line (one record per "
+                    "line: a cell cannot hold a line break)"
+                ) from None
             raise Reject(f"malformed CSV: {error}") from None
+        if self._separator is not None and self._separator in row[0]:
+            raise Reject(
+                f"one cell, holding {self._separator!r}: only commas separate cells, and the "
+                f"header has none (is the file separated by {self._separator!r}?)"
+            )
         if len(row) != len(self.columns):
             raise Reject(f"expected {len(self.columns)} columns as in the header, got {len(row)}")
         return row
