@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,3 +69,16 @@ def fresh_topic(request: pytest.FixtureRequest) -> Callable[..., str]:
         return name
 
     return make
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """A list to put the child processes a test starts in: each is killed if still running."""
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=60.0)
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,6 @@ pytestmark = pytest.mark.skipif(
     not hasattr(os, "mkfifo") or not Path("/proc/self/status").exists(),
     reason="needs named pipes and /proc (Linux)",
 )
-
-
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=HANG_S)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def catches(pid: int, signum: int) -> bool:
@@ -143,21 +130,29 @@ def test_a_fifo_opens_at_once_and_reads_nothing_until_a_writer_comes(tmp_path: P
 # -- the command line -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_stops_a_run_whose_fifo_has_no_writer(
-    tmp_path: Path, started: list[subprocess.Popen[bytes]], signum: int
-) -> None:
+def run_on_a_fifo(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]], stdout: int, *flags: str
+) -> tuple[Path, Path, subprocess.Popen[bytes]]:
+    """A new named pipe, and a run reading it (stderr to a file): the pipe, that file, the run."""
     fifo = tmp_path / "events.jsonl"
     os.mkfifo(fifo)
     stderr = tmp_path / "stderr"
     with stderr.open("wb") as errors:
         proc = subprocess.Popen(
-            [*RUN, "--source", f"file:{fifo}", "--features", "a"],
+            [*RUN, "--source", f"file:{fifo}", "--features", "a", *flags],
             cwd=REPO,
-            stdout=subprocess.DEVNULL,
+            stdout=stdout,
             stderr=errors,
         )
     started.append(proc)
+    return fifo, stderr, proc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_a_run_whose_fifo_has_no_writer(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]], signum: int
+) -> None:
+    fifo, stderr, proc = run_on_a_fifo(tmp_path, started, subprocess.DEVNULL)
     # Before its handler is in place a signal would kill it outright: wait for the handler.
     assert wait_until(lambda: proc.poll() is not None or catches(proc.pid, signum))
     assert proc.poll() is None, stderr.read_bytes()[-2000:]
@@ -179,17 +174,7 @@ def test_a_signal_stops_a_run_whose_fifo_has_no_writer(
 def test_a_fifo_with_a_writer_is_read_to_its_end(
     tmp_path: Path, started: list[subprocess.Popen[bytes]]
 ) -> None:
-    fifo = tmp_path / "events.jsonl"
-    os.mkfifo(fifo)
-    stderr = tmp_path / "stderr"
-    with stderr.open("wb") as errors:
-        proc = subprocess.Popen(
-            [*RUN, "--source", f"file:{fifo}", "--features", "a", "--emit", "all"],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-        )
-    started.append(proc)
+    fifo, stderr, proc = run_on_a_fifo(tmp_path, started, subprocess.PIPE, "--emit", "all")
     writer = open_writer(fifo)
     # Two writes with a pause between them: the run reads on until the writer closes.
     os.write(writer, events(300)[: 300 * 10])

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +39,6 @@ def write_events(path: Path, count: int = EVENTS) -> list[dict[str, Any]]:
     events = [{"a": a, "b": b} for a, b in rng.normal(size=(count, 2)).tolist()]
     path.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in events))
     return events
-
-
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=HANG_S)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def pipe_queued(fd: int) -> int:
