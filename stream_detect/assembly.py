@@ -17,9 +17,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from stream_detect.distinct_files import refuse_output_over_input, run_files
-from stream_detect.errors import ConfigError
 from stream_detect.label_feedback import open_labels
-from stream_detect.pipeline import Pipeline
+from stream_detect.pipeline import Pipeline, warn_on_stderr
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sidecar import Sidecar
 from stream_detect.sinks import open_sink
@@ -90,10 +89,12 @@ def run_stream(
             on_warning=on_warning,
             on_features=on_features,
         )
-    if run.state_dir is not None:
-        # Silently ignored, it would leave a run that was meant to resume starting afresh.
-        raise ConfigError(
-            "state_dir", run.state_dir, "a kafka:// source (a single stream uses --checkpoint)"
+    if run.state_dir is not None and run.checkpoint is None:
+        # A Kafka config replayed on a file keeps its state_dir: said, not refused, so the
+        # run goes on, but a run meant to resume must not start afresh in silence.
+        (on_warning or warn_on_stderr)(
+            f"state_dir {run.state_dir!r} is only used with a kafka:// source: this run "
+            "keeps no state (a single stream resumes from --checkpoint)"
         )
     table = run.kafka
     with contextlib.ExitStack() as opened:

@@ -62,6 +62,7 @@ __all__ = [
     "Summary",
     "parse_feedback",
     "unmatched_feedback_reason",
+    "warn_on_stderr",
 ]
 
 
@@ -126,7 +127,7 @@ class Pipeline:
         self.dead_letter = dead_letter
         self.labels = labels
         self.on_progress = on_progress
-        self.unusable = UnusableStreamWatch(on_warning or _warn_on_stderr)
+        self.unusable = UnusableStreamWatch(on_warning or warn_on_stderr)
         self.on_features = on_features
         self.clock = clock
         # A format the user names wins over what the file name suggests.
@@ -339,6 +340,7 @@ class Pipeline:
             self.labels.close()
 
 
-def _warn_on_stderr(message: str) -> None:
+def warn_on_stderr(message: str) -> None:
+    """Write ``message`` to stderr as one warning line."""
     sys.stderr.write(f"stream-detect: warning: {message}\n")
     sys.stderr.flush()

@@ -29,7 +29,6 @@ from streams import assert_same_state, column, labelled_stream, model_state
 from stream_detect.assembly import run_stream
 from stream_detect.cli import build_parser, main
 from stream_detect.confusion import confusion_counts
-from stream_detect.errors import ConfigError
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.state import load_checkpoint
 from stream_detect.testing import ListSink, ListSource
@@ -1022,12 +1021,15 @@ def test_any_accepted_variance_floor_scores_numbers_without_a_warning(
         assert all(r["alert"] for r in results if abs(r["c"]) == 1e150)
 
 
-def test_a_state_dir_without_kafka_is_refused(tmp_path: Path) -> None:
-    # A single stream resumes from --checkpoint; a state directory would be
-    # ignored, and a run meant to resume would start from nothing.
+def test_a_state_dir_without_kafka_is_said_to_keep_no_state(tmp_path: Path) -> None:
+    # A single stream resumes from --checkpoint; the state directory of a Kafka config
+    # replayed on a file is not used, which the run says instead of starting afresh silently.
     source = tmp_path / "events.jsonl"
     source.write_text('{"x": 1}\n')
-    with pytest.raises(ConfigError, match="kafka:// source"):
-        run_stream(
-            RunSettings(source=f"file:{source}", state_dir=str(tmp_path)), DetectorSettings()
-        )
+    warnings: list[str] = []
+    settings = RunSettings(source=f"file:{source}", state_dir=str(tmp_path))
+    run_stream(settings, DetectorSettings(), sink=ListSink(), on_warning=warnings.append)
+    assert warnings == [
+        f"state_dir {str(tmp_path)!r} is only used with a kafka:// source: this run keeps "
+        "no state (a single stream resumes from --checkpoint)"
+    ]
