@@ -97,8 +97,16 @@ class NormalInverseGammaPrior:
         location = (self.kappa * self.mean + n * before.mean) / kappa
         alpha = self.alpha + n / 2.0
         shift = before.mean - self.mean
-        beta = self.beta + before.second / 2.0 + self.kappa * n * np.square(shift) / (2.0 * kappa)
-        scale = np.sqrt(beta * (kappa + 1.0) / (alpha * kappa))
+        with np.errstate(over="ignore"):
+            beta = (
+                self.beta + before.second / 2.0 + self.kappa * n * np.square(shift) / (2.0 * kappa)
+            )
+            scale = np.sqrt(beta * (kappa + 1.0) / (alpha * kappa))
+            # A huge spread times a huge count passes the float range in beta * (kappa + 1)
+            # although the scale does not: those entries are taken in another order.
+            wide = np.isinf(scale) & np.isfinite(beta)
+            if wide.any():
+                scale[wide] = np.sqrt(beta / alpha * ((kappa + 1.0) / kappa))[wide]
         dof = np.broadcast_to(2.0 * alpha, location.shape)
         return location, scale, dof
 

@@ -12,7 +12,7 @@ from scipy import stats
 
 from stream_detect.errors import ConfigError
 from stream_detect.prior import DeferredTails, NormalInverseGammaPrior, fisher_statistic_at
-from stream_detect.stats import RunningMoments
+from stream_detect.stats import Prefix, RunningMoments
 from stream_detect.tails import chi2_log_sf
 from tests.test_reference_data import PUBLISHED_AUC, load_odds, roc_auc
 
@@ -151,3 +151,18 @@ def test_in_doubt_is_exactly_the_rows_whose_bound_reaches_the_threshold(
     bound = tails._statistic_bound()
     expected = np.flatnonzero(~(bound < fisher_statistic_at(threshold, 2 * d)))
     np.testing.assert_array_equal(tails.in_doubt(threshold), expected)
+
+
+def test_a_huge_spread_over_a_huge_count_keeps_a_finite_scale() -> None:
+    # beta * (kappa + 1) passes the float range (about 5e304 * 1e15) although the
+    # scale, about sqrt(beta / alpha) = 1e145, does not: no overflow and no warning.
+    prior = NormalInverseGammaPrior()
+    n = np.array([1e15, 10.0])
+    mean = np.array([[0.0], [1.0]])
+    second = np.array([[1e305], [4.0]])
+    with np.errstate(all="raise"):
+        _, scale, _ = prior.predictive(Prefix(n, mean, second))
+    np.testing.assert_allclose(scale[0], np.sqrt(1e305 / 2.0 / (prior.alpha + 1e15 / 2.0)))
+    kappa, alpha = prior.kappa + 10.0, prior.alpha + 5.0
+    beta = prior.beta + 2.0 + prior.kappa * 10.0 * (1.0 - prior.mean) ** 2 / (2.0 * kappa)
+    assert scale[1, 0] == np.sqrt(beta * (kappa + 1.0) / (alpha * kappa))
