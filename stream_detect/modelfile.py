@@ -83,10 +83,15 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
     """
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ModelError(f"cannot read model file {source}: {reason}") from exc
+        # An editor's byte-order mark is not content: utf-8-sig reads past it.
+        text = source.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ModelError(
+            f"model file {source} is not UTF-8 text (at byte {exc.start}); a model file is "
+            "the JSON `stream-detect fit --out` writes"
+        ) from exc
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {source}: {exc.strerror or exc}") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

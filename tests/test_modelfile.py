@@ -272,3 +272,23 @@ def test_check_model_path_fails_before_any_work(tmp_path: Path) -> None:
         check_model_path(tmp_path / "absent" / "m.json")
     with pytest.raises(ModelError, match=r"cannot write model file .*: it is a folder"):
         check_model_path(tmp_path)
+
+
+def test_a_model_file_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    # An editor may add a UTF-8 byte-order mark when the file is saved by hand.
+    path = tmp_path / "model.json"
+    model = fit_model([[1.0], [2.0], [4.0]], ["x"])
+    save_model(model, path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_model(path).to_dict() == model.to_dict()
+
+
+def test_a_model_file_that_is_not_utf8_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    path.write_bytes(b'{"x": "\xff"}')
+    with pytest.raises(ModelError) as refused:
+        load_model(path)
+    assert str(refused.value) == (
+        f"model file {path} is not UTF-8 text (at byte 7); a model file is the JSON "
+        "`stream-detect fit --out` writes"
+    )
