@@ -25,6 +25,7 @@ within the block) starts from the plan in which every row teaches itself.
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,7 +39,7 @@ from stream_detect.prior import DeferredTails, fisher_statistic_at
 from stream_detect.stats import Prefix, exclusive_cumsum
 from stream_detect.teaching import RunState, TeachingPlan, plan_teaching
 
-__all__ = ["first_plan", "foreseen_alerts", "statistics_taught_as_is"]
+__all__ = ["first_plan", "foreseeable", "foreseen_alerts", "statistics_taught_as_is"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -74,16 +75,7 @@ def first_plan(
     """
     as_is = TeachingPlan.as_is(learnable, run), group
     model = state.model
-    if not (
-        policy.rule == "tail"
-        and policy.flagged in ("clip", "exclude")
-        and threshold > -math.inf
-        and isinstance(model, GaussianModel)
-        and not model.low_rank
-        and model.direction is None
-        and model.stats.decay == 1.0
-        and model.stats.n > 0
-    ):
+    if not (foreseeable(model, policy, threshold) and model.stats.n > 0):
         return as_is
     stats = model.stats
     now = Prefix(np.array([stats.n]), stats.mean[None], stats.second[None])
@@ -123,6 +115,26 @@ def first_plan(
         is_learned=plan.learned[changed],
     )
     return plan, values
+
+
+def foreseeable(model: object, policy: BlockScoring, threshold: float) -> TypeGuard[GaussianModel]:
+    """Whether ``model``'s alerts under ``policy`` and ``threshold`` can be foreseen (the module).
+
+    >>> from stream_detect.learning import LearningPolicy
+    >>> from stream_detect.settings import DetectorSettings
+    >>> policy = LearningPolicy(DetectorSettings(), min_samples=3, rule="tail")
+    >>> foreseeable(GaussianModel(2, full=False), policy, -13.8), foreseeable(None, policy, -13.8)
+    (True, False)
+    """
+    return (
+        policy.rule == "tail"
+        and policy.flagged in ("clip", "exclude")
+        and threshold > -math.inf
+        and isinstance(model, GaussianModel)
+        and not model.low_rank
+        and model.direction is None
+        and model.stats.decay == 1.0
+    )
 
 
 def foreseen_alerts(model: GaussianModel, X: Array, now: Prefix, threshold: float) -> BoolArray:

@@ -203,9 +203,9 @@ class KeyedArrays(Mapping[str, KeyState]):
 
         The known keys are only looked up (the caller marks them seen in the
         order it needs): the order in which keys are marked seen changes
-        nothing when the new keys fit without evicting any, nor when none of
-        the keys they evict is in ``keys`` (see :meth:`_victims`); otherwise
-        the keys go one by one.
+        nothing when the new keys fit without evicting any; when they evict,
+        the evictions are planned for the batch (:meth:`_slots_evicting`),
+        and the keys go one by one only when that plan falls short.
         """
         found = list(map(self._slots.get, keys))
         new = found.count(None)

@@ -153,8 +153,10 @@ class KeyedBank(KeyedArrays):
         rows = batch_rows[order]
         sorted_X = X[rows]
         learnable = (labels[rows] < 0) | policy.learn_labelled
-        taught, teach = taught_rows(X, (labels < 0) | policy.learn_labelled, plans)
-        taught, teach = taught[rows], teach[rows]
+        taught, teach = sorted_X, learnable
+        if plans:
+            taught, teach = taught_rows(X, (labels < 0) | policy.learn_labelled, plans)
+            taught, teach = taught[rows], teach[rows]
         stats = self.template.stats
         scan = segmented_prefix(
             taught,

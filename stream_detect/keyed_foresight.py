@@ -15,14 +15,13 @@ little: their alerts seldom have rows after them within the batch.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.clipping import clip_towards_mean, refine_clipped, taught_scale
-from stream_detect.first_plan import foreseen_alerts, statistics_taught_as_is
+from stream_detect.clipping import refine_clipped, taught_scale
+from stream_detect.first_plan import foreseeable, foreseen_alerts, statistics_taught_as_is
 from stream_detect.keyed_arrays import KeyedArrays
 from stream_detect.learning import LearningPolicy
 from stream_detect.model_interface import ScoreBlock
@@ -70,16 +69,7 @@ class KeyPlan:
         replan = plan_teaching(
             self.run, alert, learnable, flagged=policy.flagged, accept_after=policy.accept_after
         )
-        values = X.copy()
-        hits = np.flatnonzero(replan.clipped)
-        if hits.size:
-            assert block.mean is not None
-            values[hits] = clip_towards_mean(
-                X[hits],
-                block.mean[first + hits],
-                block.distance_sq[first + hits],
-                policy.clip_sigma,
-            )
+        values = policy.clip_rows(X, block, replan.clipped, first)
         scale = functools.partial(_scale_from, block, first)
         return self.plan.first_difference(replan, self.values, values, scale, CLIP_TOLERANCE)
 
@@ -104,12 +94,7 @@ def foresee(
     whose plan is to learn every learnable row as it is gets none.
     """
     model = bank.template
-    if not (
-        policy.rule == "tail"
-        and policy.flagged in ("clip", "exclude")
-        and threshold > -math.inf
-        and model.stats.decay == 1.0
-    ):
+    if not foreseeable(model, policy, threshold):
         return {}
     counts = np.bincount(group, minlength=slots.size)
     busy = np.flatnonzero((counts >= FORESIGHT_ROWS) & (bank.n[slots] > 0))

@@ -226,7 +226,7 @@ class LearningPolicy(BlockScoring):
             accept_after=self.accept_after,
             offset=begin,
         )
-        new_values = self._clip_rows(block_rows, block, replan.clipped)
+        new_values = self.clip_rows(block_rows, block, replan.clipped)
         low_rank = isinstance(model, GaussianModel) and model.low_rank
         tolerance = LOW_RANK_CLIP_TOLERANCE if low_rank else CLIP_TOLERANCE
         differs = plan.first_difference(
@@ -321,16 +321,21 @@ class LearningPolicy(BlockScoring):
             is_learned=replan.learned[changed],
         )
 
-    def _clip_rows(self, X: Array, block: ScoreBlock, clipped: BoolArray) -> Array:
-        """``X`` with each row marked ``clipped`` replaced by the vector it teaches clipped."""
+    def clip_rows(self, X: Array, block: ScoreBlock, clipped: BoolArray, first: int = 0) -> Array:
+        """``X`` with each row marked ``clipped`` replaced by the vector it teaches clipped.
+
+        Row ``i`` of ``X`` was scored as row ``first + i`` of ``block``. ``X``
+        itself when no row is clipped (it is never changed).
+        """
         hits = np.flatnonzero(clipped)
         if hits.size == 0:
             return X
         assert block.mean is not None
         out = X.copy()
+        at = first + hits
         # All rows in one go; BlockScoring._clipped clips one row by the same function.
         out[hits] = clip_towards_mean(
-            X[hits], block.mean[hits], block.distance_sq[hits], self.clip_sigma
+            X[hits], block.mean[at], block.distance_sq[at], self.clip_sigma
         )
         return out
 
