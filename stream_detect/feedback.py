@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import orjson
 
+from stream_detect.records.keys_and_ids import as_text
+from stream_detect.records.wide_integers import load_exact
+
 __all__ = ["parse_feedback", "unmatched_feedback_reason"]
 
 
@@ -20,21 +23,22 @@ def parse_feedback(payload: bytes, id_field: str, label_field: str) -> tuple[str
 
     >>> parse_feedback(b'{"id": 7, "label": true}', "id", "label")
     ('7', 1)
+    >>> parse_feedback(b'{"id": 123456789012345678901234567890, "label": 0}', "id", "label")
+    ('123456789012345678901234567890', 0)
     >>> parse_feedback(b'{"id": "a", "label": 2}', "id", "label")
     'label 2 is not 0, 1, true or false'
     >>> parse_feedback(b'[1]', "id", "label")
     "a feedback label must be a JSON object with 'id' and 'label'"
     """
     try:
-        entry = orjson.loads(payload)
+        entry = load_exact(payload)
         event_id = entry[id_field]
         label = entry[label_field]
     except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
         return f"a feedback label must be a JSON object with {id_field!r} and {label_field!r}"
     if label not in (0, 1):
         return f"label {label!r} is not 0, 1, true or false"
-    key = event_id if isinstance(event_id, str) else orjson.dumps(event_id).decode()
-    return key, int(label)
+    return as_text(event_id), int(label)
 
 
 def unmatched_feedback_reason(event_id: str, id_memory: int) -> str:

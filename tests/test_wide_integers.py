@@ -1,8 +1,9 @@
 """Integers wider than 64 bits in an event's own fields come back digit for digit.
 
-orjson reads such an integer as a float and refuses to write one. Features
-(and labels, keys, ids) keep being read as orjson reads them; the fields
-written back are the event's own, exactly. Every decoding path (the msgspec
+orjson reads such an integer as a float and refuses to write one. A feature
+is the nearest double, as orjson reads it; a key or an id is the integer's
+own digits, so 30-digit ids that differ in the last digit stay apart; the
+fields written back are the event's own, exactly. Every decoding path (the msgspec
 batch path, the orjson batch path, record by record) and both encodings (the
 batch's column-wise one and record by record) are checked, and the command
 line end to end.
@@ -24,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_detect.detections import Detections
+from stream_detect.feedback import parse_feedback
 from stream_detect.records import RecordDecoder
 from stream_detect.records.lazy_records import LazyRecords
 from stream_detect.records.wide_integers import (
@@ -155,10 +157,12 @@ def decoded_every_way(lines: list[bytes], *, typed: bool = True) -> dict[str, An
     """
     lazy = RecordDecoder("json", ["a"], lazy_records=True).decode(batch_of(lines))
     assert isinstance(lazy.records, LazyRecords) == typed, "the msgspec path did not serve"
-    bulk = RecordDecoder("json", ["a"], id_field="id").decode(batch_of(lines))
+    # An id is its digits, up to 301 of them here: longer than the default limit.
+    by_id = RecordDecoder("json", ["a"], id_field="id", max_key_bytes=512)
+    bulk = by_id.decode(batch_of(lines))
     assert type(bulk.records) is list and not bulk.bad
     # A bad line sends the whole batch record by record.
-    each = RecordDecoder("json", ["a"], id_field="id").decode(batch_of([*lines, b'{"a": "x"}']))
+    each = by_id.decode(batch_of([*lines, b'{"a": "x"}']))
     assert len(each.bad) == 1
     return {"alerts only": lazy, "orjson batch": bulk, "record by record": each}
 
@@ -173,18 +177,51 @@ def test_every_decoding_path_keeps_pass_through_integers_exact(nested: bool) -> 
         assert [type(r["id"]) for r in records] == [int] * len(lines), path
 
 
-def test_features_and_ids_read_wide_integers_as_before() -> None:
+def test_features_are_the_nearest_double_and_ids_are_the_digits() -> None:
     lines = [
         b'{"a": 123456789012345678901234567890, "id": 123456789012345678901234567890}',
         b'{"a": -36893488147419103232, "id": 2}',
+        b'{"a": 1, "id": 123456789012345678901234567891}',
     ]
-    for path, decoded in decoded_every_way(lines).items():
-        # A feature is the float orjson reads (the nearest double), as before.
+    for path, decoded in decoded_every_way(lines, typed=True).items():
+        # A feature is the float orjson reads (the nearest double).
         assert decoded.values[:2, 0].tolist() == [1.2345678901234568e29, -3.6893488147419103e19]
         # The event's own field, written back, is the integer as given.
         assert decoded.records[0]["a"] == 123456789012345678901234567890, path
         if decoded.ids is not None:
-            assert decoded.ids[:2] == ["1.2345678901234568e+29", "2"], path
+            assert decoded.ids[:3] == [
+                "123456789012345678901234567890",
+                "2",
+                "123456789012345678901234567891",
+            ], path
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=2**64, max_value=10**300) | st.integers(-(10**300), -(2**63) - 1))
+def test_every_path_reads_a_wide_feature_as_orjson_does(value: int) -> None:
+    """orjson's float of the digits, numpy's float of the int and msgspec's agree."""
+    line = b'{"a": %d, "id": 1}' % value
+    expected = orjson.loads(b"%d" % value)
+    for path, decoded in decoded_every_way([line]).items():
+        assert decoded.values[0, 0] == expected, path
+
+
+def test_keys_that_differ_in_the_last_of_30_digits_are_two_models(tmp_path: Path) -> None:
+    base = 123456789012345678901234567890
+    # Two hosts: one steady near 0, one near 100. Were their keys read as the
+    # same float, they would share a model and every event would alert.
+    lines = [
+        b'{"a": %s, "host": %d}' % (str(round(float(x), 3)).encode(), base + i % 2)
+        for i, x in enumerate(
+            np.random.default_rng(4).normal(size=400) + np.tile([0.0, 100.0], 200)
+        )
+    ]
+    out = [
+        json.loads(line)
+        for line in run_lines(tmp_path, lines, "--key-field", "host", "--emit", "all")
+    ]
+    assert {record["key"] for record in out} == {str(base), str(base + 1)}
+    assert not any(record["alert"] for record in out[100:])
 
 
 def test_a_feature_beyond_the_float_range_is_still_a_bad_record() -> None:
@@ -274,3 +311,12 @@ def test_stream_detect_run_writes_pass_through_integers_as_given(
         assert {name: back[name] for name in given} == given
     if "all" in flags:
         assert len(out) == len(lines) - bad_line
+
+
+@pytest.mark.parametrize("value", WIDE + EDGES)
+def test_a_feedback_label_names_a_wide_id_as_the_decoder_reads_it(value: int) -> None:
+    decoded = RecordDecoder("json", ["a"], id_field="id", max_key_bytes=512).decode(
+        batch_of([line_with(value, 1.5)])
+    )
+    assert decoded.ids is not None
+    assert parse_feedback(b'{"id": %d, "label": 1}' % value, "id", "label") == (decoded.ids[0], 1)

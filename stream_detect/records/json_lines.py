@@ -3,7 +3,10 @@
 :class:`JsonLines` is the JSON half of :class:`~stream_detect.records.RecordDecoder`:
 it parses records and reads their fields, one record at a time (the exact
 path, which says why a record is bad) or a whole batch at once (the fast path,
-which gives up, returning None, at the first doubt).
+which gives up, returning None, at the first doubt). Both parse integers
+wider than 64 bits exactly (:mod:`~stream_detect.records.wide_integers`), so
+a key or an id holding one is its own digits, and a feature holding one is
+the nearest double, as orjson reads it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from stream_detect.records.keys_and_ids import json_id, json_key, optional_texts
 from stream_detect.records.labels import JSON_LABELS, json_label
 from stream_detect.records.reject import Reject, json_kind
 from stream_detect.records.roles import FieldRoles
-from stream_detect.records.wide_integers import exact_events
+from stream_detect.records.wide_integers import exact_events, load_exact
 
 __all__ = ["JsonLines"]
 
@@ -53,7 +56,7 @@ class JsonLines:
     def parse(self, payload: bytes) -> Event:
         """The JSON object on one line; Reject saying what is wrong with the line."""
         try:
-            event = orjson.loads(payload)
+            event = load_exact(payload)
         except orjson.JSONDecodeError as error:
             raise Reject(_invalid_json_reason(payload, error)) from None
         if type(event) is not dict:
@@ -92,12 +95,8 @@ class JsonLines:
     def to_dicts(
         self, events: list[Event], values: Any, payloads: Sequence[bytes], *, lazy: bool = False
     ) -> list[Event]:
-        """The events' original fields, for output: the events, built already from ``payloads``.
-
-        Integers wider than 64 bits, which the events hold as floats, are read
-        again exactly (:mod:`~stream_detect.records.wide_integers`).
-        """
-        return exact_events(events, payloads)
+        """The events' original fields, for output: the events themselves, parsed exactly."""
+        return events
 
     # -- a whole batch: None at the first doubt ------------------------------------------
 
@@ -107,7 +106,9 @@ class JsonLines:
             events: list[Any] = list(map(orjson.loads, payloads))
         except orjson.JSONDecodeError:
             return None
-        return events if set(map(type, events)) == {dict} else None
+        if set(map(type, events)) != {dict}:
+            return None
+        return exact_events(events, payloads)
 
     def all_numbers(self, events: list[Event]) -> list[int | float] | None:
         """Every event's features, row after row, or None."""

@@ -1,10 +1,12 @@
 """Keys and ids as text, from a JSON value or a CSV cell.
 
 A key picks the event's model, so every event needs one; an id is optional.
-A JSON string is taken as it is, a number or a boolean as JSON writes it, an
-array or an object is refused (:func:`json_key`, :func:`json_id`); a CSV cell
-is its own text (:func:`cell_key`). :func:`texts` and :func:`optional_texts`
-read a batch's keys and ids in bulk, the same way. How long a key or id may
+A JSON string is taken as it is, a number or a boolean as JSON writes it
+(an integer digit for digit, however wide: two ids of 30 digits that differ
+in the last one are two ids), an array or an object is refused
+(:func:`json_key`, :func:`json_id`); a CSV cell is its own text
+(:func:`cell_key`). :func:`texts` and :func:`optional_texts` read a batch's
+keys and ids in bulk, the same way. How long a key or id may
 be: :mod:`~stream_detect.records.size_limits`.
 """
 
@@ -16,14 +18,26 @@ import orjson
 
 from stream_detect.records.reject import Reject, json_kind
 
-__all__ = ["cell_key", "json_id", "json_key", "optional_texts", "texts"]
+__all__ = ["as_text", "cell_key", "json_id", "json_key", "optional_texts", "texts"]
 
 _SCALAR_TYPES: Final = frozenset({str, int, float, bool})
 
 
-def _scalar_text(value: str | int | float | bool) -> str:
-    """Text of a key or id: strings as they are, numbers and booleans as JSON writes them."""
-    return value if type(value) is str else orjson.dumps(value).decode("utf-8")
+def as_text(value: Any) -> str:
+    """Text of a key or id: strings as they are, other JSON values as JSON writes them.
+
+    Integers are written digit for digit at any width (orjson refuses those
+    beyond 64 bits).
+
+    >>> as_text("a"), as_text(7), as_text(2**70), as_text(1e22), as_text(True), as_text([1])
+    ('a', '7', '1180591620717411303424', '1e22', 'true', '[1]')
+    """
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
+    return orjson.dumps(value).decode("utf-8")
 
 
 def json_key(event: dict[str, Any], name: str) -> str:
@@ -38,7 +52,7 @@ def json_key(event: dict[str, Any], name: str) -> str:
         raise Reject(f"key field {name!r} is {state}; every event needs a key")
     if type(value) not in _SCALAR_TYPES:
         raise Reject(f"key field {name!r} is {json_kind(value)}; expected a string or a number")
-    return _scalar_text(value)
+    return as_text(value)
 
 
 def json_id(event: dict[str, Any], name: str) -> str | None:
@@ -52,7 +66,7 @@ def json_id(event: dict[str, Any], name: str) -> str | None:
         return None
     if type(value) not in _SCALAR_TYPES:
         raise Reject(f"id field {name!r} is {json_kind(value)}; expected a string or a number")
-    return _scalar_text(value)
+    return as_text(value)
 
 
 def texts(values: list[Any]) -> list[str] | None:
@@ -61,7 +75,7 @@ def texts(values: list[Any]) -> list[str] | None:
     if kinds <= {str}:
         return values
     if kinds <= _SCALAR_TYPES:
-        return list(map(_scalar_text, values))
+        return list(map(as_text, values))
     return None
 
 
@@ -71,7 +85,7 @@ def optional_texts(values: list[Any]) -> list[str | None] | None:
     if kinds <= {str, type(None)}:
         return values
     if kinds <= _SCALAR_TYPES | {type(None)}:
-        return [None if value is None else _scalar_text(value) for value in values]
+        return [None if value is None else as_text(value) for value in values]
     return None
 
 

@@ -1,14 +1,15 @@
-"""Integers wider than 64 bits in an event's own fields, read back exactly for output.
+"""Integers wider than 64 bits in a JSON line, read exactly.
 
 orjson, which parses every JSON line here, holds an integer only in
 ``[-2**63, 2**64 - 1]``: it reads a wider one (a 30-digit id, say) as the
-nearest float. That float is what a feature, a label, a key, an id or a
-timestamp is read as, and stays so; but an event's fields are written back as
-they came, so the dicts kept for output are parsed again where a line may
-hold such an integer, by the standard library's ``json``, which keeps every
-integer exact and reads everything else as orjson does (the line has passed
-orjson already, so it is valid UTF-8 without NaN or lone surrogates; both
-round floats correctly; the last of a duplicated key wins in both).
+nearest float. So the lines that may hold such an integer are parsed again
+by the standard library's ``json``, which keeps every integer exact and
+reads everything else as orjson does (the line has passed orjson already, so
+it is valid UTF-8 without NaN or lone surrogates; both round floats
+correctly; the last of a duplicated key wins in both). A key or an id is
+then its own digits, so two 30-digit ids that differ in the last digit stay
+two ids, and an event's fields are written back as they came; a feature is
+``float`` of the integer, the nearest double, which is what orjson reads.
 
 A line *may hold* a wide integer when it has a run of at least
 :data:`WIDE_DIGITS` digits (the fewest a wide integer has:
