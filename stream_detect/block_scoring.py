@@ -22,7 +22,7 @@ from stream_detect.detections import Detections
 from stream_detect.explanations import Explainer
 from stream_detect.keyed_models import KeyState
 from stream_detect.model_interface import ScoreBlock, ScoreRule
-from stream_detect.stats import exclusive_cumsum
+from stream_detect.prequential import exclusive_cumsum
 
 __all__ = ["BlockScoring"]
 

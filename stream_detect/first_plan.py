@@ -35,8 +35,8 @@ from stream_detect.clipping import refine_clipped
 from stream_detect.density import gaussian_score
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyState
+from stream_detect.prequential import Prefix, exclusive_cumsum
 from stream_detect.prior import DeferredTails, fisher_statistic_at
-from stream_detect.stats import Prefix, exclusive_cumsum
 from stream_detect.teaching import RunState, TeachingPlan, plan_teaching
 
 __all__ = ["first_plan", "foreseeable", "foreseen_alerts", "statistics_taught_as_is"]

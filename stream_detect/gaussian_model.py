@@ -27,8 +27,9 @@ from stream_detect.density import (
 from stream_detect.errors import ModelError
 from stream_detect.model_interface import Array, BoolArray, Model, ScoreBlock
 from stream_detect.precision import score_full_prequential
+from stream_detect.prequential import Prefix
 from stream_detect.prior import NormalInverseGammaPrior
-from stream_detect.stats import Prefix, RunningCovariance, RunningMoments
+from stream_detect.stats import RunningCovariance, RunningMoments
 from stream_detect.tails import chi2_log_sf
 
 __all__ = ["LOW_RANK_FULL_FEATURES", "GaussianModel"]

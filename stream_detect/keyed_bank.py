@@ -22,8 +22,8 @@ from stream_detect.keyed_foresight import KeyPlan, foresee, taught_rows
 from stream_detect.keyed_models import KeyState, pieces
 from stream_detect.learning import LearningPolicy
 from stream_detect.model_interface import ScoreBlock
+from stream_detect.prequential import Prefix
 from stream_detect.segmented import Segments, segmented_prefix
-from stream_detect.stats import Prefix
 from stream_detect.teaching import RunState, plan_teaching
 
 __all__ = ["KeyedBank"]

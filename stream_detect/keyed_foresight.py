@@ -25,7 +25,7 @@ from stream_detect.first_plan import foreseeable, foreseen_alerts, statistics_ta
 from stream_detect.keyed_arrays import KeyedArrays
 from stream_detect.learning import LearningPolicy
 from stream_detect.model_interface import ScoreBlock
-from stream_detect.stats import Prefix
+from stream_detect.prequential import Prefix
 from stream_detect.teaching import CLIP_TOLERANCE, RunState, TeachingPlan, plan_teaching
 
 __all__ = ["FORESIGHT_ROWS", "KeyPlan", "foresee", "taught_rows"]

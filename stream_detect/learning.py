@@ -47,8 +47,8 @@ from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyState
 from stream_detect.model_interface import Model, ScoreBlock, ScoreRule
 from stream_detect.model_kinds import model_kind
+from stream_detect.prequential import exclusive_cumsum
 from stream_detect.settings import DetectorSettings
-from stream_detect.stats import exclusive_cumsum
 from stream_detect.teaching import (
     CLIP_TOLERANCE,
     LOW_RANK_CLIP_TOLERANCE,

@@ -31,8 +31,8 @@ from numpy.typing import NDArray
 
 from stream_detect.density import scale_free_log_pdf
 from stream_detect.errors import ModelError
+from stream_detect.prequential import Prefix
 from stream_detect.prior import DeferredTails
-from stream_detect.stats import Prefix
 
 __all__ = ["Array", "BoolArray", "Model", "ScoreBlock", "ScoreRule"]
 

@@ -42,7 +42,8 @@ from stream_detect.density import (
     LOG_2PI,
     TRACE_RIDGE,
 )
-from stream_detect.stats import RunningCovariance, RunningMoments, exclusive_cumsum
+from stream_detect.prequential import exclusive_cumsum
+from stream_detect.stats import RunningCovariance, RunningMoments
 
 __all__ = ["PrecisionBlock", "default_run_rows", "score_full_prequential"]
 

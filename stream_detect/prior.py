@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError
-from stream_detect.stats import Prefix
+from stream_detect.prequential import Prefix
 from stream_detect.tails import chi2_log_sf, student_t_log_tail
 
 __all__ = ["DeferredTails", "NormalInverseGammaPrior", "PredictiveTails", "fisher_statistic_at"]

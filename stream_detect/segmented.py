@@ -8,7 +8,8 @@ its first row. The sums of one key never mix with another's (a shared
 running sum would lose a quiet key's digits to a loud one's): keys are
 padded into one array per power-of-two length and summed along the rows.
 A key whose sums would cancel too many digits is reported, for the caller to
-score on its own with the chunked scan of :mod:`stream_detect.stats`.
+score on its own with the chunked scan of :mod:`stream_detect.prequential`
+(whose bounds on cancellation and on half-lives per scan it shares).
 """
 
 from __future__ import annotations
@@ -19,15 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.prequential import MAX_CANCELLATION, MAX_HALF_LIVES_PER_CHUNK
+
 __all__ = ["Segments", "segmented_prefix"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.intp]
-
-#: Same bounds as the one-key scan (see :mod:`stream_detect.stats`).
-_MAX_CANCELLATION = 1e6
-_MAX_HALF_LIVES_PER_SCAN = 256.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def segmented_prefix(
         members = np.flatnonzero(widths == width)
         _scan_bucket(X, learn, starts, lengths, n0, mean0, second0, decay, members, width, out)
     if half_life is not None and decay < 1.0:
-        out.unsure[lengths > _MAX_HALF_LIVES_PER_SCAN * half_life] = True
+        out.unsure[lengths > MAX_HALF_LIVES_PER_CHUNK * half_life] = True
     return out
 
 
@@ -141,7 +140,7 @@ def _scan_bucket(
     mean_y = sum_y / safe_n[..., None]
     second = sum_yy - sum_y * mean_y
     tiny = 1e-20 * (1.0 + np.max(np.square(center), axis=1))
-    lost = (sum_yy > tiny[:, None, None]) & (sum_yy > _MAX_CANCELLATION * np.maximum(second, 0.0))
+    lost = (sum_yy > tiny[:, None, None]) & (sum_yy > MAX_CANCELLATION * np.maximum(second, 0.0))
     # A key whose first row alone is scored keeps the one-key scan's rule: never unsure.
     out.unsure[members] = np.any(lost & (offsets[None, :, None] > 0), axis=(1, 2)) & (
         lengths[members] > 1

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from stream_detect.errors import ConfigError
+from stream_detect.prequential import Prefix
 from stream_detect.prior import DeferredTails, NormalInverseGammaPrior, fisher_statistic_at
-from stream_detect.stats import Prefix, RunningMoments
+from stream_detect.stats import RunningMoments
 from stream_detect.tails import chi2_log_sf
 from tests.test_reference_data import PUBLISHED_AUC, load_odds, roc_auc
 

@@ -25,7 +25,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from stream_detect import stats as stats_module
+from stream_detect import prequential
 from stream_detect.errors import ModelError
 from stream_detect.stats import RunningCovariance, RunningMoments, decay_factor
 
@@ -473,15 +473,15 @@ def test_learn_keeps_a_constant_feature_exactly_constant() -> None:
 def find_splits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count chunks the prefix sums refused (the chunk-splitting path was taken)."""
     refused: list[int] = []
-    original = stats_module._Moments._prefix_chunk
+    original = prequential.prefix_chunk
 
-    def spy(self: Any, X: Array, learn: NDArray[np.bool_]) -> Any:
-        result = original(self, X, learn)
+    def spy(moments: Any, X: Array, learn: NDArray[np.bool_]) -> Any:
+        result = original(moments, X, learn)
         if result is None:
             refused.append(X.shape[0])
         return result
 
-    monkeypatch.setattr(stats_module._Moments, "_prefix_chunk", spy)
+    monkeypatch.setattr(prequential, "prefix_chunk", spy)
     return refused
 
 
