@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from stream_detect.detections import Detections
 from stream_detect.records.batch import Decoded
 from stream_detect.sinks.json_encoding import encode_json_line
+from stream_detect.sources.line_positions import LinePositions
 
 __all__ = ["PIECE_EVENTS", "RESULT_FIELDS", "ResultBatch"]
 
@@ -93,10 +94,16 @@ def _floats(values: NDArray[Any]) -> list[float | None]:
 def _inner_texts(positions: Sequence[dict[str, Any]]) -> list[bytes]:
     """Each position's JSON text without its braces, from one encoding of them all.
 
-    Splitting ``[{...},{...}]`` at ``},{`` gives one piece per position
-    unless a value holds that text too; then there are more pieces, and each
-    position is encoded on its own instead.
+    A source's own positions may write themselves from their numbers
+    (:meth:`LinePositions.json_texts`). Otherwise, splitting ``[{...},{...}]``
+    at ``},{`` gives one piece per position unless a value holds that text
+    too; then there are more pieces, and each position is encoded on its own
+    instead.
     """
+    if isinstance(positions, LinePositions):
+        texts = positions.json_texts()
+        if texts is not None:
+            return texts
     pieces = orjson.dumps(list(positions), option=_OPTIONS)[2:-2].split(b"},{")
     if len(pieces) == len(positions) and b"" not in pieces:
         return pieces

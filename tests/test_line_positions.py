@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -67,3 +68,25 @@ def test_a_truncated_line_is_found_without_making_a_position() -> None:
     positions = LinePositions(1, [0, 9], {2: {"truncated": True, "length": 70000}})
     decoded = RecordDecoder("json", ["x"], lazy_records=True).decode(RawBatch(lines, positions))
     assert len(decoded) == 1 and [bad.position["line"] for bad in decoded.bad] == [2]
+
+
+@given(
+    st.integers(1, 2**62),
+    st.lists(st.integers(0, 2**62), max_size=40),
+    st.integers(0, 40),
+    st.booleans(),
+)
+def test_json_texts_are_the_dicts_as_orjson_writes_them(
+    first: int, offsets: list[int], start: int, read_one: bool
+) -> None:
+    positions = LinePositions(first, offsets)[start:]
+    assert isinstance(positions, LinePositions)
+    if read_one and len(positions):
+        positions[0]  # a dict made: it is what gets written, so no texts from numbers
+        assert positions.json_texts() is None
+        return
+    texts = positions.json_texts()
+    if not len(positions):
+        assert texts is None
+        return
+    assert texts == [orjson.dumps(position)[1:-1] for position in positions]
