@@ -116,7 +116,18 @@ def _column(values: NDArray[Any]) -> list[bytes]:
     Numbers never contain a comma, so splitting the JSON array's text gives
     each value as orjson writes a lone Python number (NaN and infinities as
     ``null``).
+
+    >>> _column(np.array([0.5, -1e-7, np.nan])), _column(np.full(3, -13.8))
+    ([b'0.5', b'-1e-7', b'null'], [b'-13.8', b'-13.8', b'-13.8'])
+    >>> _column(np.array([0.0, -0.0]))
+    [b'0.0', b'-0.0']
     """
+    if values.size > 1 and values.dtype == np.float64:
+        # A column of one value (the threshold, over a batch with no re-tune) is
+        # encoded once. Compared bit for bit: -0.0 == 0.0 but is written apart.
+        bits = values.view(np.uint64)
+        if np.all(bits == bits[0]):
+            return orjson.dumps(values[:1], option=_OPTIONS)[1:-1].split(b",") * values.size
     return orjson.dumps(np.ascontiguousarray(values), option=_OPTIONS)[1:-1].split(b",")
 
 
