@@ -83,6 +83,9 @@ _END: Final = b"}}\n"
 #: Per event: its fields without the closing brace, then a separator and a value per result field.
 _PARTS: Final = 2 + 2 * len(_SEPARATORS)
 _without_last_byte = operator.itemgetter(slice(None, -1))
+_BETWEEN_RECORDS: Final = b"},{"
+_CUT: Final = b"\x00"
+_CUT_BEFORE_RECORD: Final = _CUT + b"{"
 _without_first_byte = operator.itemgetter(slice(1, None))
 
 
@@ -108,6 +111,26 @@ def _inner_texts(positions: Sequence[dict[str, Any]]) -> list[bytes]:
     if len(pieces) == len(positions) and b"" not in pieces:
         return pieces
     return [orjson.dumps(position, option=_OPTIONS)[1:-1] for position in positions]
+
+
+def _heads(records: Sequence[dict[str, Any]]) -> list[bytes]:
+    """Each record's JSON text without its closing brace, from one encoding of them all.
+
+    Between two records, ``[{...},{...}]`` holds ``},{``: cut there, with the
+    closing brace dropped and the opening one kept, it gives one piece per
+    record, unless a value holds that text too (a string, a list of
+    objects); then each record is encoded on its own. orjson writes no raw
+    NUL byte (it escapes control characters), so NUL marks the cuts.
+    Raises orjson's TypeError for a value JSON cannot represent.
+
+    >>> _heads([{"a": 1}, {}, {"b": [{"c": 2}, {"d": 3}]}])
+    [b'{"a":1', b'{', b'{"b":[{"c":2},{"d":3}]']
+    """
+    text = orjson.dumps(records if type(records) is list else list(records))[1:-2]
+    heads = text.replace(_BETWEEN_RECORDS, _CUT_BEFORE_RECORD).split(_CUT)
+    if len(heads) == len(records):
+        return heads
+    return list(map(_without_last_byte, map(orjson.dumps, records)))
 
 
 def _column(values: NDArray[Any]) -> list[bytes]:
@@ -240,7 +263,7 @@ class ResultBatch(Sequence[dict[str, Any]]):
             # cut as soon as it is made (the cut is a small copy, and orjson's own
             # buffer is freed at once), so the allocator keeps reusing the same few
             # blocks instead of growing the heap by a batch and trimming it.
-            heads = list(map(_without_last_byte, map(orjson.dumps, picked)))
+            heads = _heads(picked)
         except TypeError:
             return self._json_lines_one_by_one()
         if b"{" in heads:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,9 @@ field_values = (
     | st.none()
     | st.booleans()
     | st.lists(st.integers(0, 9), max_size=3)
+    # Texts that hold the cut between two records' JSON.
+    | st.sampled_from(["},{", "a},{b"])
+    | st.lists(st.dictionaries(st.sampled_from("ab"), st.integers(0, 9)), max_size=3)
 )
 
 
@@ -133,6 +137,23 @@ def test_nothing_to_write_gives_no_pieces() -> None:
 def test_positions_whose_text_holds_the_split_mark_are_encoded_one_by_one() -> None:
     decoded, found = make_batch([{"x": 1}, {"x": 2}], [[0.0] * 5, [1.0] * 5], [False, True], None)
     decoded.positions = [{"topic": "a},{b", "offset": 1}, {}]
+    results = ResultBatch.of(decoded, found, emit="all")
+    assert b"".join(results.json_lines()) == one_by_one(results)
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [{"x": "},{"}, {"x": 2}],
+        [{"x": [{"a": 1}, {"b": 2}]}, {"x": 2}, {"x": 3}],
+        [{"x": 1}, {"x": {"y": {}}}],
+    ],
+)
+def test_records_whose_text_holds_the_cut_between_records_are_written_as_each(
+    records: list[dict[str, Any]],
+) -> None:
+    rows = len(records)
+    decoded, found = make_batch(records, [[0.5] * 5] * rows, [True] * rows, None)
     results = ResultBatch.of(decoded, found, emit="all")
     assert b"".join(results.json_lines()) == one_by_one(results)
 
