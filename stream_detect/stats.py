@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from stream_detect.errors import ModelError
 from stream_detect.prequential import Prefix, exclusive_cumsum, prefix_statistics
 
-__all__ = ["RunningCovariance", "RunningMoments", "decay_factor"]
+__all__ = ["RunningCovariance", "RunningMoments", "decay_factor", "learn_one_each"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -320,3 +320,36 @@ class RunningCovariance(_Moments):
     def var(self) -> Array:
         """Population variance per feature (the covariance diagonal)."""
         return np.diagonal(self.cov).copy()
+
+
+def learn_one_each(
+    n: Array, mean: Array, m2: Array, X: Array, decay: float
+) -> tuple[Array, Array, Array]:
+    """Many diagonal states (row ``k``: ``n[k]``, ``mean[k]``, ``m2[k]``), each learning ``X[k]``.
+
+    Bit for bit what :meth:`RunningMoments.learn` gives for each state and its
+    one row, with the same operations in the same order, across all rows at
+    once: the keyed bank teaches one alert per key this way.
+
+    >>> n, mean, m2 = np.array([0.0, 2.0]), np.array([[0.0], [1.0]]), np.array([[0.0], [2.0]])
+    >>> [a.tolist() for a in learn_one_each(n, mean, m2, np.array([[5.0], [4.0]]), 1.0)]
+    [[1.0, 3.0], [[5.0], [2.0]], [[0.0], [8.0]]]
+    """
+    # learn() of one row: the row's own mean is x + 0.0 (so -0.0 becomes 0.0),
+    # its m2 is 0, and it weighs 1 after what came before decays once.
+    row_mean = X + 0.0
+    kept_n = n * decay
+    kept_m2 = m2 * decay
+    new_n = kept_n + 1.0
+    # Rows of empty states are replaced below: their sums may overflow unseen.
+    with np.errstate(over="ignore", invalid="ignore"):
+        delta = row_mean - mean
+        new_mean = mean + delta * (1.0 / new_n)[:, None]
+        new_m2 = (kept_m2 + 0.0) + delta * delta * ((kept_n * 1.0) / new_n)[:, None]
+    # A state that had learned nothing (or decayed to nothing) takes the row as it is.
+    empty = kept_n == 0
+    if empty.any():
+        new_n[empty] = 1.0
+        new_mean[empty] = row_mean[empty]
+        new_m2[empty] = 0.0
+    return new_n, new_mean, new_m2

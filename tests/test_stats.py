@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from stream_detect import prequential
 from stream_detect.errors import ModelError
-from stream_detect.stats import RunningCovariance, RunningMoments, decay_factor
+from stream_detect.stats import RunningCovariance, RunningMoments, decay_factor, learn_one_each
 
 Array = NDArray[np.float64]
 Moments = RunningMoments | RunningCovariance
@@ -561,3 +561,32 @@ def test_copy_is_independent() -> None:
     twin = state.copy()
     twin.update(np.array([100.0, -100.0]))
     assert state.n == 2.0 and state.mean.tolist() == [2.0, 1.5]
+
+
+# ---------------------------------------------------------------- one row per state
+
+_values = st.sampled_from([0.0, -0.0, 1.0, -3.5, 1e-300, 1e300, 123456.789])
+_state_rows = st.tuples(
+    st.sampled_from([0.0, 5e-324, 1.0, 3.0, 1e6]),
+    st.lists(_values | st.floats(-1e6, 1e6), min_size=2, max_size=2),
+    st.lists(st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1e6), min_size=2, max_size=2),
+    st.lists(_values | st.floats(-1e6, 1e6), min_size=2, max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_state_rows, min_size=1, max_size=6), st.sampled_from([None, 0.5, 10.0, 1e6]))
+def test_learn_one_each_is_learn_of_one_row_bit_for_bit(
+    rows: list[tuple[float, list[float], list[float], list[float]]], half_life: float | None
+) -> None:
+    n = np.array([row[0] for row in rows])
+    mean, m2, X = (np.array([row[k] for row in rows]) for k in (1, 2, 3))
+    got_n, got_mean, got_m2 = learn_one_each(n, mean, m2, X, decay_factor(half_life))
+    for k in range(len(rows)):
+        state = RunningMoments(2, half_life)
+        state.n, state.mean, state.second = float(n[k]), mean[k].copy(), m2[k].copy()
+        with np.errstate(over="ignore", invalid="ignore"):  # both overflow alike near 1e300
+            state.learn(X[k : k + 1])
+        assert got_n[k].tobytes() == np.float64(state.n).tobytes()
+        assert got_mean[k].tobytes() == state.mean.tobytes()
+        assert got_m2[k].tobytes() == state.second.tobytes()
