@@ -14,18 +14,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.clipping import clip_towards_mean
 from stream_detect.detections import Detections
 from stream_detect.explanations import Explainer
 from stream_detect.keyed_arrays import KeyedArrays
 from stream_detect.keyed_foresight import KeyPlan, foresee, taught_rows
 from stream_detect.keyed_models import KeyState, pieces
+from stream_detect.keyed_teaching import Lessons, learn_lessons, teach_key, wind_down
 from stream_detect.learning import LearningPolicy
-from stream_detect.model_interface import ScoreBlock
 from stream_detect.prequential import Prefix
-from stream_detect.segmented import Segments, segmented_prefix
-from stream_detect.stats import learn_one_each
-from stream_detect.teaching import RunState, plan_teaching
+from stream_detect.segmented import segmented_prefix
 
 __all__ = ["KeyedBank"]
 
@@ -224,13 +221,14 @@ class KeyedBank(KeyedArrays):
         self.learned[kept] += learned[settled]
         calm = settled[~planned[settled]]
         if policy.flagged != "learn":
-            self._wind_down(slots[calm], learned[calm])
+            wind_down(self, slots[calm], learned[calm])
         # Planned keys (all rows right) and keys cut at an alert: their policy state
         # is worked out from their alerts, row by row.
-        lessons = _Lessons()
+        lessons = Lessons()
         for g in np.flatnonzero(planned | hit).tolist():
             lo, hi = int(starts[g]), int(cut[g])
-            self._teach(
+            teach_key(
+                self,
                 policy,
                 int(slots[g]),
                 sorted_X[lo:hi],
@@ -242,7 +240,7 @@ class KeyedBank(KeyedArrays):
                 lessons,
                 settled=bool(planned[g]),
             )
-        self._learn_lessons(lessons, sorted_X, scan, block, policy.clip_sigma)
+        learn_lessons(self, lessons, sorted_X, scan, block, policy.clip_sigma)
         for g in np.flatnonzero(scan.unsure).tolist():
             slot = int(slots[g])
             state = self[distinct[present[g]]]
@@ -253,109 +251,6 @@ class KeyedBank(KeyedArrays):
         later = (np.arange(rows.size) >= cut[row_key]) & hit[row_key]
         back = np.argsort(rows[later], kind="stable")
         return rows[later][back], present[row_key[later]][back], alert[later][back]
-
-    def _teach(
-        self,
-        policy: LearningPolicy,
-        slot: int,
-        X: Array,
-        learnable: BoolArray,
-        alert: BoolArray,
-        scan: Segments,
-        block: ScoreBlock,
-        first: int,
-        lessons: _Lessons,
-        *,
-        settled: bool,
-    ) -> None:
-        """The key's policy state after its rows ``X`` (rows ``first`` on of the scan).
-
-        If ``settled``, the scan learned them as the policy does and its
-        statistics after them stand; otherwise they are right up to the last,
-        which is learned after the scan's statistics before it: here if it
-        teaches more than one vector, else in ``lessons``, with other keys'.
-        """
-        before = self.pending.get(slot, [])
-        run = RunState(int(self.run_length[slot]), [-1 - k for k in range(len(before))])
-        plan = plan_teaching(
-            run, alert, learnable, flagged=policy.flagged, accept_after=policy.accept_after
-        )
-        if not settled:
-            last = X.shape[0] - 1
-            accepted = plan.accepted.get(last, ())
-            learned_before = int(np.count_nonzero(plan.learned[:last]))
-            if not accepted:
-                # One vector or none: learned with the other keys' (see _learn_lessons).
-                lessons.add(slot, first + last, bool(plan.learned[last]), bool(plan.clipped[last]))
-                self.learned[slot] += learned_before + int(plan.learned[last])
-            else:
-                vectors = []
-                if plan.learned[last]:
-                    assert block.mean is not None
-                    at = slice(first + last, first + last + 1)
-                    vectors.append(
-                        clip_towards_mean(
-                            X[last:], block.mean[at], block.distance_sq[at], policy.clip_sigma
-                        )[0]
-                        if plan.clipped[last]
-                        else X[last]
-                    )
-                vectors.extend(X[i] if i >= 0 else before[-1 - i] for i in accepted)
-                stats = self.template.stats.copy()
-                stats.n = float(scan.n[first + last])
-                stats.mean = scan.mean[first + last].copy()
-                stats.second = scan.second[first + last].copy()
-                stats.learn(np.array(vectors))
-                self.n[slot], self.mean[slot], self.second[slot] = (
-                    stats.n,
-                    stats.mean,
-                    stats.second,
-                )
-                self.learned[slot] += learned_before + len(vectors)
-        self.run_length[slot] = plan.end.run_length
-        policy.relearned += plan.end.relearned
-        pending = [X[i] if i >= 0 else before[-1 - i] for i in plan.end.pending]
-        if pending:
-            self.pending[slot] = [np.array(p, dtype=np.float64) for p in pending]
-        else:
-            self.pending.pop(slot, None)
-
-    def _learn_lessons(
-        self, lessons: _Lessons, X: Array, scan: Segments, block: ScoreBlock, clip_sigma: float
-    ) -> None:
-        """Each key of ``lessons`` from the scan's statistics before its row, that row learned.
-
-        Bit for bit what learning each key's row on its own gives
-        (:func:`~stream_detect.stats.learn_one_each`).
-        """
-        if not lessons.slots:
-            return
-        at = np.array(lessons.rows, dtype=np.intp)
-        n, mean, m2 = scan.n[at], scan.mean[at], scan.second[at]
-        learned = np.array(lessons.learned, dtype=bool)
-        if learned.any():
-            rows = at[learned]
-            taught = X[rows]
-            clipped = np.array(lessons.clipped, dtype=bool)[learned]
-            if clipped.any():
-                assert block.mean is not None
-                near = rows[clipped]
-                taught[clipped] = clip_towards_mean(
-                    taught[clipped], block.mean[near], block.distance_sq[near], clip_sigma
-                )
-            decay = self.template.stats.decay
-            n[learned], mean[learned], m2[learned] = learn_one_each(
-                n[learned], mean[learned], m2[learned], taught, decay
-            )
-        slots = np.array(lessons.slots, dtype=np.intp)
-        self.n[slots], self.mean[slots], self.second[slots] = n, mean, m2
-
-    def _wind_down(self, slots: IntArray, calm: NDArray[np.int64]) -> None:
-        """Lower the deviation count by the calm rows learned; forget pending alerts at 0."""
-        ended = slots[(self.run_length[slots] > 0) & (self.run_length[slots] <= calm)]
-        self.run_length[slots] = np.maximum(0, self.run_length[slots] - calm)
-        for slot in ended.tolist():
-            self.pending.pop(slot, None)
 
 
 def _window(group: IntArray, expected: BoolArray | None, learnable: BoolArray) -> BoolArray:
@@ -376,23 +271,3 @@ def _window(group: IntArray, expected: BoolArray | None, learnable: BoolArray) -
     limit[keys] = hits[first]
     scanned: BoolArray = np.arange(group.size) <= limit[group]
     return scanned
-
-
-class _Lessons:
-    """Keys whose last row scanned is learned (or not) alone, to be learned together.
-
-    Per key: its slot, the row of the scan it ends at, whether that row is
-    learned and whether clipped.
-    """
-
-    def __init__(self) -> None:
-        self.slots: list[int] = []
-        self.rows: list[int] = []
-        self.learned: list[bool] = []
-        self.clipped: list[bool] = []
-
-    def add(self, slot: int, row: int, learned: bool, clipped: bool) -> None:
-        self.slots.append(slot)
-        self.rows.append(row)
-        self.learned.append(learned)
-        self.clipped.append(learned and clipped)
