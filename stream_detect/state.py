@@ -11,6 +11,7 @@ the checkpoint are written again (at-least-once delivery).
 
 from __future__ import annotations
 
+import codecs
 import os
 import time
 from dataclasses import dataclass, field
@@ -90,9 +91,18 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint | None:
         return None
     except OSError as exc:
         raise ModelError(f"checkpoint {target}: cannot be read ({exc.strerror})") from exc
+    # An editor's byte-order mark is not content.
+    raw = raw.removeprefix(codecs.BOM_UTF8)
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise ModelError(
+                f"checkpoint {target}: not valid JSON: not UTF-8 text (at byte {bad.start}); "
+                "a checkpoint is the JSON stream-detect writes"
+            ) from None
         raise ModelError(f"checkpoint {target}: not valid JSON ({exc})") from exc
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         hint = ""

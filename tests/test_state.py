@@ -139,7 +139,7 @@ def test_an_unencodable_state_keeps_the_old_checkpoint(tmp_path: Path) -> None:
     [
         (b"", "not valid JSON"),
         (b'{"format": "stream-detect-checkpoint", "vers', "not valid JSON"),
-        (b"\x80\x81 binary junk", "not valid JSON"),
+        (b"\x80\x81 binary junk", "not UTF-8 text (at byte 0)"),
         (b"[1, 2, 3]", "not a stream-detect checkpoint"),
         (b'{"model": {"mu": [0.0]}}', "not a stream-detect checkpoint"),
         (b'{"format": "something-else", "version": 1}', "not a stream-detect checkpoint"),
@@ -155,6 +155,15 @@ def test_corrupt_and_foreign_files_are_refused_by_name(
         load_checkpoint(path)
     assert str(path) in str(caught.value)
     assert words in str(caught.value)
+
+
+def test_a_checkpoint_opened_and_saved_by_an_editor_with_a_byte_order_mark_still_loads(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.json"
+    save_checkpoint(path, SAMPLE)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_checkpoint(path) == SAMPLE
 
 
 @pytest.mark.parametrize("version", [0, 2, "1", None])
