@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import re
 import signal
 import subprocess
@@ -205,13 +206,18 @@ def test_a_stop_is_honoured_while_an_exporter_never_ends_its_answer(exporter: Ex
 
 
 def run_until(
-    run: RunSettings, detector: DetectorSettings, sink: ListSink, done: Any, what: str
+    run: RunSettings,
+    detector: DetectorSettings,
+    sink: ListSink,
+    done: Any,
+    what: str,
+    source: PrometheusSource | None = None,
 ) -> Summary:
     stop = threading.Event()
     result: list[Summary] = []
     runner = threading.Thread(
         target=lambda: result.append(
-            run_stream(run, detector, sink=sink, dead_letter=ListSink(), stop=stop)
+            run_stream(run, detector, source=source, sink=sink, dead_letter=ListSink(), stop=stop)
         )
     )
     runner.start()
@@ -221,6 +227,46 @@ def run_until(
         stop.set()
         runner.join()
     return result[0]
+
+
+def test_the_scrape_time_is_not_a_feature_so_a_pause_in_scrapes_is_no_anomaly() -> None:
+    rng = np.random.default_rng(1)
+    scrapes = itertools.count()
+
+    def clock() -> float:
+        # Scrapes a second apart, then the exporter was away for a day.
+        scrape = next(scrapes)
+        return 1_000.0 + scrape + (86_400.0 if scrape >= 60 else 0.0)
+
+    def fetch() -> tuple[list[Series], set[str]]:
+        return [("temp", {}, float(rng.normal(20.0, 1.0)))], set()
+
+    summary = run_until(
+        RunSettings(emit="all"),
+        DetectorSettings(min_samples=30, log_epsilon=-12.0, flagged="learn"),
+        sink := ListSink(),
+        lambda records: len(records) >= 80,
+        "scrapes on both sides of the pause",
+        source=PrometheusSource("u", fetch, every_s=0.0, clock=clock),
+    )
+    assert summary.features == ["temp"]
+    assert [record["alert"] for record in sink.records] == [False] * len(sink.records)
+    assert sink.records[70]["timestamp"] > 87_000  # kept in the events, only not a feature
+
+
+def test_the_scrape_time_is_a_feature_when_named() -> None:
+    times = itertools.count(1_000.0)
+    summary = run_until(
+        RunSettings(emit="all"),
+        DetectorSettings(features=("timestamp", "temp")),
+        ListSink(),
+        lambda records: len(records) >= 3,
+        "three scrapes",
+        source=PrometheusSource(
+            "u", lambda: ([("temp", {}, 1.0)], set()), every_s=0.0, clock=lambda: next(times)
+        ),
+    )
+    assert summary.features == ["timestamp", "temp"]
 
 
 def test_prometheus_own_metrics_scraped_become_events(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ event per value, carrying it in a field named ``LABEL`` (run with
 of the feature names. Non-finite values are left out of the event.
 
 Each scrape yields JSON event lines (one per key value) with a ``timestamp``
-field (Unix seconds of the scrape), so the usual decoder reads them; their
+field (Unix seconds of the scrape; never inferred as a feature, since a pause
+in the scrapes would make it an anomaly), so the usual decoder reads them; their
 positions say ``{"scrape": N, "time": ..., "url": ...}``. A failed scrape
 (or query) yields nothing, sets :attr:`connected` false until one succeeds,
 and is counted in :attr:`scrape_errors`; the stream goes on. Stderr gets one
@@ -126,6 +127,8 @@ class PrometheusSource(PolledSource):
     """
 
     format_hint = "json"
+    # A scrape's time only rises; as a feature it would make a pause in the scrapes an anomaly.
+    source_fields = ("timestamp",)
 
     def __init__(
         self,
