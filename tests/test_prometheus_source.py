@@ -150,11 +150,28 @@ def never_ending(exporter: Exporter) -> Callable[[BaseHTTPRequestHandler], None]
     return answer
 
 
+def never_ending_headers(exporter: Exporter) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A byte of a header now and then for a minute: each read of the socket gets
+    something in time, but the headers never end (a minute, as above)."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        with contextlib.suppress(OSError):
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(300):
+                if exporter.closing.wait(0.2):
+                    break
+                handler.wfile.write(b"z")
+                handler.wfile.flush()
+        handler.close_connection = True
+
+    return answer
+
+
 def test_an_answer_cut_off_too_large_or_never_ending_is_a_failed_scrape(
     exporter: Exporter,
 ) -> None:
     source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
-    for answer in (cut_off, too_large, never_ending(exporter)):
+    for answer in (cut_off, too_large, never_ending(exporter), never_ending_headers(exporter)):
         exporter.answer = answer
         before = source.scrape_errors
         source._next_at = 0.0  # due now
