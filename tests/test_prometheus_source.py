@@ -179,6 +179,20 @@ def test_an_answer_cut_off_too_large_or_never_ending_is_a_failed_scrape(
         assert source.scrape_errors == before + 1 and not source.connected, answer
 
 
+def test_the_reason_of_a_failed_scrape_is_one_line(exporter: Exporter) -> None:
+    def redirect_loop(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", "/metrics")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    exporter.answer = redirect_loop
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
+    assert events_of(source) == [] and source.scrape_errors == 1
+    assert source.last_error is not None and source.last_error.startswith("HTTP 302")
+    assert "\n" not in source.last_error, source.last_error
+
+
 def test_a_promql_answer_that_is_not_a_query_result_is_a_failed_query(
     exporter: Exporter,
 ) -> None:
