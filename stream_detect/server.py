@@ -23,6 +23,7 @@ The server runs in daemon threads; :meth:`MetricsServer.close` stops it.
 
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -45,6 +46,8 @@ def parse_listen_address(text: str, *, config_key: str = "http") -> tuple[str, i
 
     >>> parse_listen_address("127.0.0.1:9464")
     ('127.0.0.1', 9464)
+    >>> parse_listen_address("[::1]:9464")
+    ('::1', 9464)
     >>> parse_listen_address("9464")
     Traceback (most recent call last):
     ...
@@ -81,8 +84,10 @@ class MetricsServer:
     ) -> None:
         host, port = parse_listen_address(listen)
         handler = _handler_for(registry, health, stale_after_s)
+        # An IPv6 literal needs an IPv6 socket; a name or an IPv4 address keeps IPv4.
+        server_class = _ScrapeServer6 if ":" in host else _ScrapeServer
         try:
-            self._server = _ScrapeServer((host, port), handler)
+            self._server = server_class((host, port), handler)
         except OSError as exc:
             expected = f"an address this host can listen on ({exc})"
             raise ConfigError("http", listen, expected) from None
@@ -108,6 +113,12 @@ class _ScrapeServer(ThreadingHTTPServer):
 
     request_queue_size = LISTEN_BACKLOG
     daemon_threads = True
+
+
+class _ScrapeServer6(_ScrapeServer):
+    """The same on an IPv6 address (``[::1]:9464``)."""
+
+    address_family = socket.AF_INET6
 
 
 class QuietHandler(BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""The HTTP endpoint's listening socket: a burst of scrapers is queued, not refused."""
+"""The HTTP endpoint's listening socket: a burst of scrapers is queued, not refused; IPv6."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import socket
 import threading
 import urllib.request
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from stream_detect.server import LISTEN_BACKLOG, Health, MetricsServer
@@ -51,3 +52,18 @@ def test_a_burst_of_concurrent_scrapes_is_answered() -> None:
     finally:
         server.close()
     assert statuses == [200] * BURST
+
+
+def test_an_ipv6_address_is_served() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this host has no IPv6 loopback")
+    server = MetricsServer("[::1]:0", CollectorRegistry(), Health())
+    try:
+        assert server.address.startswith("[::1]:")
+        with urllib.request.urlopen(f"http://{server.address}/healthz", timeout=30) as reply:
+            assert reply.status == 200
+    finally:
+        server.close()
