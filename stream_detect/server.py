@@ -7,6 +7,8 @@
 * ``/readyz`` answers 200 once the source delivered events and a model is
   past its warm-up, 503 before.
 
+HEAD gets the status and headers a GET would.
+
 Up to :data:`LISTEN_BACKLOG` connections wait to be accepted, so a burst of
 scrapers is queued, not refused.
 
@@ -128,12 +130,13 @@ class QuietHandler(BaseHTTPRequestHandler):
     """
 
     def reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
-        """Send ``body`` whole, with its length, under ``status``."""
+        """Send ``body`` whole, with its length, under ``status`` (only the headers to a HEAD)."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -155,5 +158,8 @@ def _handler_for(
                 self.reply(200 if ready else 503, b"ready\n" if ready else b"warming up\n")
             else:
                 self.reply(404, b"try /metrics, /healthz or /readyz\n")
+
+        # A probe that asks with HEAD (some load balancers do) gets the status a GET would.
+        do_HEAD = do_GET
 
     return Handler

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import urllib.error
 import urllib.request
 
 import pytest
@@ -65,5 +66,22 @@ def test_an_ipv6_address_is_served() -> None:
         assert server.address.startswith("[::1]:")
         with urllib.request.urlopen(f"http://{server.address}/healthz", timeout=30) as reply:
             assert reply.status == 200
+    finally:
+        server.close()
+
+
+def test_head_gets_the_status_and_headers_of_a_get() -> None:
+    health = Health()
+    server = MetricsServer("127.0.0.1:0", CollectorRegistry(), health)
+    try:
+        for path, status in [("/healthz", 200), ("/readyz", 503), ("/nowhere", 404)]:
+            request = urllib.request.Request(f"http://{server.address}{path}", method="HEAD")
+            try:
+                with urllib.request.urlopen(request, timeout=30) as reply:
+                    got, length, body = reply.status, reply.headers["Content-Length"], reply.read()
+            except urllib.error.HTTPError as error:
+                got, length, body = error.code, error.headers["Content-Length"], error.read()
+            assert (got, body) == (status, b""), path
+            assert int(length) > 0, path
     finally:
         server.close()
