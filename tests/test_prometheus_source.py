@@ -103,6 +103,19 @@ def test_counters_become_rates_and_gauges_stay_values() -> None:
     ]
 
 
+def test_label_sets_that_would_print_alike_stay_two_features() -> None:
+    text = (
+        '# TYPE m gauge\nm{a="x\\",b=\\"y"} 1\nm{a="x",b="y"} 2\n'
+        'm{a="line\\nbreak",b="back\\\\slash"} 3\n'
+    )
+    scrape = parse_exposition(text, re.compile(".*"))
+    source = PrometheusSource("u", lambda: scrape, every_s=0.0, clock=lambda: 1.0)
+    (event,) = events_of(source)
+    values = {name: value for name, value in event.items() if name != "timestamp"}
+    assert sorted(values.values()) == [1.0, 2.0, 3.0]
+    assert not any("\n" in name for name in values), values
+
+
 def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
     def fail() -> tuple[list[Series], set[str]]:
         raise OSError("connection refused")

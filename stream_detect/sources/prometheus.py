@@ -61,11 +61,21 @@ def feature_name(name: str, labels: Mapping[str, str]) -> str:
     'http_requests_total{code="200",method="get"}'
     >>> feature_name("up", {})
     'up'
+
+    Label values are escaped as the exposition format writes them, so two
+    label sets never share a name (nor does a name hold a line break):
+
+    >>> print(feature_name("m", {"a": 'x",b="y'}), feature_name("m", {"a": "x", "b": "y"}))
+    m{a="x\\",b=\\"y"} m{a="x",b="y"}
     """
     if not labels:
         return name
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    inner = ",".join(f'{k}="{_escaped(v)}"' for k, v in sorted(labels.items()))
     return f"{name}{{{inner}}}"
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def series_to_events(
