@@ -55,7 +55,17 @@ def failure_reason(error: BaseException) -> str:
     'timed out'
     >>> failure_reason(http.client.IncompleteRead(b"{", 99))
     'IncompleteRead: IncompleteRead(1 bytes read, 99 more expected)'
+
+    The reason is one line even where Python's own message is not (urllib's
+    for a redirect loop):
+
+    >>> failure_reason(urllib.error.HTTPError("u", 302, "loops.\\nThe last was:\\nFound", {}, None))
+    'HTTP 302 loops. The last was: Found'
     """
+    return " ".join(_reason(error).split())
+
+
+def _reason(error: BaseException) -> str:
     if isinstance(error, urllib.error.HTTPError):
         status = f"HTTP {error.code} {error.reason}".rstrip()
         try:

@@ -183,6 +183,7 @@ class Pipeline:
             max_key_bytes=self.run_settings.max_key_bytes,
             # Unless every event is written, few records are read: parse them only then.
             lazy_records=self.run_settings.emit != "all",
+            source_fields=self.source.source_fields,
         )
 
     def checkpoint(self) -> None:

@@ -7,6 +7,8 @@
 * ``/readyz`` answers 200 once the source delivered events and a model is
   past its warm-up, 503 before.
 
+HEAD gets the status and headers a GET would.
+
 Up to :data:`LISTEN_BACKLOG` connections wait to be accepted, so a burst of
 scrapers is queued, not refused.
 
@@ -23,6 +25,7 @@ The server runs in daemon threads; :meth:`MetricsServer.close` stops it.
 
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -45,6 +48,8 @@ def parse_listen_address(text: str, *, config_key: str = "http") -> tuple[str, i
 
     >>> parse_listen_address("127.0.0.1:9464")
     ('127.0.0.1', 9464)
+    >>> parse_listen_address("[::1]:9464")
+    ('::1', 9464)
     >>> parse_listen_address("9464")
     Traceback (most recent call last):
     ...
@@ -81,8 +86,10 @@ class MetricsServer:
     ) -> None:
         host, port = parse_listen_address(listen)
         handler = _handler_for(registry, health, stale_after_s)
+        # An IPv6 literal needs an IPv6 socket; a name or an IPv4 address keeps IPv4.
+        server_class = _ScrapeServer6 if ":" in host else _ScrapeServer
         try:
-            self._server = _ScrapeServer((host, port), handler)
+            self._server = server_class((host, port), handler)
         except OSError as exc:
             expected = f"an address this host can listen on ({exc})"
             raise ConfigError("http", listen, expected) from None
@@ -110,6 +117,12 @@ class _ScrapeServer(ThreadingHTTPServer):
     daemon_threads = True
 
 
+class _ScrapeServer6(_ScrapeServer):
+    """The same on an IPv6 address (``[::1]:9464``)."""
+
+    address_family = socket.AF_INET6
+
+
 class QuietHandler(BaseHTTPRequestHandler):
     """A request handler that answers with one call and logs nothing.
 
@@ -117,12 +130,13 @@ class QuietHandler(BaseHTTPRequestHandler):
     """
 
     def reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
-        """Send ``body`` whole, with its length, under ``status``."""
+        """Send ``body`` whole, with its length, under ``status`` (only the headers to a HEAD)."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -144,5 +158,8 @@ def _handler_for(
                 self.reply(200 if ready else 503, b"ready\n" if ready else b"warming up\n")
             else:
                 self.reply(404, b"try /metrics, /healthz or /readyz\n")
+
+        # A probe that asks with HEAD (some load balancers do) gets the status a GET would.
+        do_HEAD = do_GET
 
     return Handler

@@ -8,9 +8,11 @@ others; a run that ends with alerts not delivered says how many.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -267,3 +269,32 @@ def test_a_finite_run_that_delivered_everything_says_nothing_more(tmp_path: Path
         assert ours(alertmanager.url) == {"web-1", "web-2"}
     finally:
         alertmanager.stop()
+
+
+def test_an_answer_that_never_ends_is_a_failed_attempt_said_once() -> None:
+    closing = threading.Event()
+
+    class Handler(QuietHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            # Each read of the socket gets a byte in time; the headers never end.
+            with contextlib.suppress(OSError):
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                while not closing.wait(0.1):
+                    self.wfile.write(b"z")
+                    self.wfile.flush()
+            self.close_connection = True
+
+    slow = LocalServer(Handler)
+    stream = io.StringIO()
+    sink = AlertmanagerSink(slow.url, resend_s=600.0, timeout_s=0.5, stream=stream)
+    try:
+        sink.write_batch([alert("a")])
+        wait_for(lambda: sink.link.failures >= 2, "two attempts that timed out")
+        (lost,) = lines(stream)
+        assert "did not finish its answer in 0.5 s" in lost and "retrying" in lost, lost
+        assert sink.sent == 0
+    finally:
+        closing.set()
+        sink.close(wait_s=1.0)
+        slow.close()

@@ -261,3 +261,29 @@ def test_a_broker_restarted_without_its_state_is_written_to_again(
         kill_if_running(proc)
     assert "Traceback" not in detector_log.read_text()
     assert {r["id"] for r in results} >= set(range(1020, 1040))
+
+
+def test_a_state_dir_of_other_features_is_one_line_not_broker_trouble(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    topic = fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, topic, [{"x": float(i % 7), "y": 1.0} for i in range(100)])
+    source = kafka_uri(kafka_broker.bootstrap, topic, group="state", until="end")
+
+    def run(features: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [*RUN, "--source", source, "--state-dir", str(tmp_path), "--features", features],
+            capture_output=True,
+            timeout=TIMEOUT_S,
+            cwd=REPO,
+            check=False,
+        )
+
+    assert run("x,y").returncode == 0
+    produce(kafka_broker.bootstrap, topic, [{"x": 1.0, "y": 1.0}])
+    # The partition's checkpoint holds a model of x and y: it cannot be resumed with x alone.
+    refused = run("x")
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    (line,) = [line for line in refused.stderr.decode().splitlines() if "error" in line]
+    assert "checkpoint" in line and "features" in line, line
+    assert b"unreachable" not in refused.stderr and b"Traceback" not in refused.stderr

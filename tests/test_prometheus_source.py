@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import re
 import signal
 import subprocess
@@ -102,6 +103,19 @@ def test_counters_become_rates_and_gauges_stay_values() -> None:
     ]
 
 
+def test_label_sets_that_would_print_alike_stay_two_features() -> None:
+    text = (
+        '# TYPE m gauge\nm{a="x\\",b=\\"y"} 1\nm{a="x",b="y"} 2\n'
+        'm{a="line\\nbreak",b="back\\\\slash"} 3\n'
+    )
+    scrape = parse_exposition(text, re.compile(".*"))
+    source = PrometheusSource("u", lambda: scrape, every_s=0.0, clock=lambda: 1.0)
+    (event,) = events_of(source)
+    values = {name: value for name, value in event.items() if name != "timestamp"}
+    assert sorted(values.values()) == [1.0, 2.0, 3.0]
+    assert not any("\n" in name for name in values), values
+
+
 def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
     def fail() -> tuple[list[Series], set[str]]:
         raise OSError("connection refused")
@@ -149,16 +163,47 @@ def never_ending(exporter: Exporter) -> Callable[[BaseHTTPRequestHandler], None]
     return answer
 
 
+def never_ending_headers(exporter: Exporter) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A byte of a header now and then for a minute: each read of the socket gets
+    something in time, but the headers never end (a minute, as above)."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        with contextlib.suppress(OSError):
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(300):
+                if exporter.closing.wait(0.2):
+                    break
+                handler.wfile.write(b"z")
+                handler.wfile.flush()
+        handler.close_connection = True
+
+    return answer
+
+
 def test_an_answer_cut_off_too_large_or_never_ending_is_a_failed_scrape(
     exporter: Exporter,
 ) -> None:
     source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
-    for answer in (cut_off, too_large, never_ending(exporter)):
+    for answer in (cut_off, too_large, never_ending(exporter), never_ending_headers(exporter)):
         exporter.answer = answer
         before = source.scrape_errors
         source._next_at = 0.0  # due now
         assert events_of(source) == [], answer
         assert source.scrape_errors == before + 1 and not source.connected, answer
+
+
+def test_the_reason_of_a_failed_scrape_is_one_line(exporter: Exporter) -> None:
+    def redirect_loop(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", "/metrics")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    exporter.answer = redirect_loop
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
+    assert events_of(source) == [] and source.scrape_errors == 1
+    assert source.last_error is not None and source.last_error.startswith("HTTP 302")
+    assert "\n" not in source.last_error, source.last_error
 
 
 def test_a_promql_answer_that_is_not_a_query_result_is_a_failed_query(
@@ -205,13 +250,18 @@ def test_a_stop_is_honoured_while_an_exporter_never_ends_its_answer(exporter: Ex
 
 
 def run_until(
-    run: RunSettings, detector: DetectorSettings, sink: ListSink, done: Any, what: str
+    run: RunSettings,
+    detector: DetectorSettings,
+    sink: ListSink,
+    done: Any,
+    what: str,
+    source: PrometheusSource | None = None,
 ) -> Summary:
     stop = threading.Event()
     result: list[Summary] = []
     runner = threading.Thread(
         target=lambda: result.append(
-            run_stream(run, detector, sink=sink, dead_letter=ListSink(), stop=stop)
+            run_stream(run, detector, source=source, sink=sink, dead_letter=ListSink(), stop=stop)
         )
     )
     runner.start()
@@ -221,6 +271,46 @@ def run_until(
         stop.set()
         runner.join()
     return result[0]
+
+
+def test_the_scrape_time_is_not_a_feature_so_a_pause_in_scrapes_is_no_anomaly() -> None:
+    rng = np.random.default_rng(1)
+    scrapes = itertools.count()
+
+    def clock() -> float:
+        # Scrapes a second apart, then the exporter was away for a day.
+        scrape = next(scrapes)
+        return 1_000.0 + scrape + (86_400.0 if scrape >= 60 else 0.0)
+
+    def fetch() -> tuple[list[Series], set[str]]:
+        return [("temp", {}, float(rng.normal(20.0, 1.0)))], set()
+
+    summary = run_until(
+        RunSettings(emit="all"),
+        DetectorSettings(min_samples=30, log_epsilon=-12.0, flagged="learn"),
+        sink := ListSink(),
+        lambda records: len(records) >= 80,
+        "scrapes on both sides of the pause",
+        source=PrometheusSource("u", fetch, every_s=0.0, clock=clock),
+    )
+    assert summary.features == ["temp"]
+    assert [record["alert"] for record in sink.records] == [False] * len(sink.records)
+    assert sink.records[70]["timestamp"] > 87_000  # kept in the events, only not a feature
+
+
+def test_the_scrape_time_is_a_feature_when_named() -> None:
+    times = itertools.count(1_000.0)
+    summary = run_until(
+        RunSettings(emit="all"),
+        DetectorSettings(features=("timestamp", "temp")),
+        ListSink(),
+        lambda records: len(records) >= 3,
+        "three scrapes",
+        source=PrometheusSource(
+            "u", lambda: ([("temp", {}, 1.0)], set()), every_s=0.0, clock=lambda: next(times)
+        ),
+    )
+    assert summary.features == ["timestamp", "temp"]
 
 
 def test_prometheus_own_metrics_scraped_become_events(tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
-"""The HTTP endpoint's listening socket: a burst of scrapers is queued, not refused."""
+"""The HTTP endpoint's listening socket: a burst of scrapers is queued, not refused; IPv6."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import urllib.error
 import urllib.request
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from stream_detect.server import LISTEN_BACKLOG, Health, MetricsServer
@@ -51,3 +53,35 @@ def test_a_burst_of_concurrent_scrapes_is_answered() -> None:
     finally:
         server.close()
     assert statuses == [200] * BURST
+
+
+def test_an_ipv6_address_is_served() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this host has no IPv6 loopback")
+    server = MetricsServer("[::1]:0", CollectorRegistry(), Health())
+    try:
+        assert server.address.startswith("[::1]:")
+        with urllib.request.urlopen(f"http://{server.address}/healthz", timeout=30) as reply:
+            assert reply.status == 200
+    finally:
+        server.close()
+
+
+def test_head_gets_the_status_and_headers_of_a_get() -> None:
+    health = Health()
+    server = MetricsServer("127.0.0.1:0", CollectorRegistry(), health)
+    try:
+        for path, status in [("/healthz", 200), ("/readyz", 503), ("/nowhere", 404)]:
+            request = urllib.request.Request(f"http://{server.address}{path}", method="HEAD")
+            try:
+                with urllib.request.urlopen(request, timeout=30) as reply:
+                    got, length, body = reply.status, reply.headers["Content-Length"], reply.read()
+            except urllib.error.HTTPError as error:
+                got, length, body = error.code, error.headers["Content-Length"], error.read()
+            assert (got, body) == (status, b""), path
+            assert int(length) > 0, path
+    finally:
+        server.close()

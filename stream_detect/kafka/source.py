@@ -34,7 +34,7 @@ import kafka
 import orjson
 from kafka import errors as kafka_errors
 
-from stream_detect.errors import InputError
+from stream_detect.errors import InputError, StreamDetectError
 from stream_detect.kafka.address import KafkaAddress, client_options
 from stream_detect.kafka.status import BrokerLink
 from stream_detect.sources.base import RawBatch, Source
@@ -207,6 +207,10 @@ class KafkaSource(Source):
                 timeout_ms=int(wait_s * 1000), max_records=max_records
             )
         except kafka_errors.KafkaError as exc:
+            if isinstance(exc.__cause__, StreamDetectError):
+                # Our own assignment callback refused (a checkpoint of other features, say):
+                # kafka-python wraps that as a client error, but no retry can cure it.
+                raise exc.__cause__ from None
             self.link.failed(_reason(exc))
             time.sleep(min(self.link.pause_s, wait_s))
             return {}

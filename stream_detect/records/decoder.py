@@ -87,6 +87,9 @@ class RecordDecoder:
         Field holding an event id (for feedback labels); optional per event.
     timestamp_field
         Field holding the event time, passed through as written.
+    source_fields
+        Fields the source adds to every event (a scrape's time): never
+        inferred as features, though ``features`` may name them.
     max_record_bytes
         Longer records are bad records ("line of N bytes exceeds ...").
     max_key_bytes
@@ -153,6 +156,7 @@ class RecordDecoder:
         lazy_records: bool = False,
         source: str | None = None,
         leave_out_rising: bool = True,
+        source_fields: Sequence[str] = (),
     ) -> None:
         if format not in FORMATS:
             raise ConfigError("format", format, "one of 'json', 'csv', 'auto'")
@@ -160,7 +164,9 @@ class RecordDecoder:
             raise ConfigError("max_record_bytes", max_record_bytes, "an integer >= 1")
         if max_record_bytes < 1:
             raise ConfigError("max_record_bytes", max_record_bytes, "an integer >= 1")
-        self.roles = FieldRoles(label_field, key_field, id_field, timestamp_field)
+        self.roles = FieldRoles(
+            label_field, key_field, id_field, timestamp_field, frozenset(source_fields)
+        )
         self.label_field = label_field
         self.key_field = key_field
         self.id_field = id_field

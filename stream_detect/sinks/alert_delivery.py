@@ -39,6 +39,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from stream_detect.http_exchange import read_within
 from stream_detect.http_failure import failure_reason
 from stream_detect.reachability import Reachability
 
@@ -279,8 +280,9 @@ class AlertDelivery:
             self.url, data=data, headers={"Content-Type": "application/json"}, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
-                reply.read()
+            # Bounded as a whole: a server that answers a byte at a time would hold the
+            # sender, and every later alert, without a failed attempt ever being said.
+            read_within(request, self.timeout_s)
         except urllib.error.HTTPError as exc:
             self.last_error = failure_reason(exc)
             return _Failure(self.last_error, final=refused_for_good(exc.code))

@@ -66,6 +66,9 @@ class Source(ABC):
     #: The record format the source suggests (``"csv"``, ``"json"``), e.g. from a
     #: file name; None when it cannot tell.
     format_hint: str | None = None
+    #: Fields the source adds to every event itself (the time of a scrape): never
+    #: taken as features unless named in ``--features``, since a clock only rises.
+    source_fields: tuple[str, ...] = ()
 
     @abstractmethod
     def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:

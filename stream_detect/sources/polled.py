@@ -16,13 +16,12 @@ poll (:class:`~stream_detect.reachability.Reachability`).
 
 from __future__ import annotations
 
-import http.client
 import time
-import urllib.request
 from abc import abstractmethod
 from collections import deque
 from typing import Any
 
+from stream_detect.http_exchange import read_within
 from stream_detect.http_failure import failure_reason
 from stream_detect.reachability import Reachability
 from stream_detect.sources.base import RawBatch, Source
@@ -34,35 +33,19 @@ MAX_BODY_BYTES = 64 << 20
 
 
 def http_body(url: str, timeout_s: float, max_bytes: int = MAX_BODY_BYTES) -> bytes:
-    """The body of a GET of ``url``, read within about ``timeout_s`` in all.
+    """The body of a GET of ``url``, the whole exchange within about ``timeout_s``.
 
-    A server that fails, is too slow, sends more than ``max_bytes`` or
-    breaks off its answer raises OSError or ValueError, the errors of a
-    failed poll; the loop that polls is never held longer than that.
+    A server that fails, is too slow (with its headers or its body), sends
+    more than ``max_bytes`` or breaks off its answer raises OSError or
+    ValueError, the errors of a failed poll; the loop that polls is never
+    held longer than that (:func:`~stream_detect.http_exchange.read_within`).
 
     >>> http_body("http://127.0.0.1:9/metrics", 0.5)
     Traceback (most recent call last):
     ...
     urllib.error.URLError: <urlopen error [Errno 111] Connection refused>
     """
-    deadline = time.monotonic() + timeout_s
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as reply:
-            while chunk := reply.read1(1 << 16):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ValueError(f"{url} answered more than {max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{url} did not finish its answer in {timeout_s:g} s")
-                chunks.append(chunk)
-            if reply.length:  # read1 takes an early end quietly, read would not
-                raise http.client.IncompleteRead(b"".join(chunks), reply.length)
-    except http.client.HTTPException as exc:
-        # A connection cut mid-answer (IncompleteRead) or a reply that is not HTTP.
-        raise OSError(f"{url}: {type(exc).__name__}: {exc}") from exc
-    return b"".join(chunks)
+    return read_within(url, timeout_s, max_bytes)
 
 
 class PolledSource(Source):

@@ -20,7 +20,8 @@ event per value, carrying it in a field named ``LABEL`` (run with
 of the feature names. Non-finite values are left out of the event.
 
 Each scrape yields JSON event lines (one per key value) with a ``timestamp``
-field (Unix seconds of the scrape), so the usual decoder reads them; their
+field (Unix seconds of the scrape; never inferred as a feature, since a pause
+in the scrapes would make it an anomaly), so the usual decoder reads them; their
 positions say ``{"scrape": N, "time": ..., "url": ...}``. A failed scrape
 (or query) yields nothing, sets :attr:`connected` false until one succeeds,
 and is counted in :attr:`scrape_errors`; the stream goes on. Stderr gets one
@@ -60,11 +61,21 @@ def feature_name(name: str, labels: Mapping[str, str]) -> str:
     'http_requests_total{code="200",method="get"}'
     >>> feature_name("up", {})
     'up'
+
+    Label values are escaped as the exposition format writes them, so two
+    label sets never share a name (nor does a name hold a line break):
+
+    >>> print(feature_name("m", {"a": 'x",b="y'}), feature_name("m", {"a": "x", "b": "y"}))
+    m{a="x\\",b=\\"y"} m{a="x",b="y"}
     """
     if not labels:
         return name
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    inner = ",".join(f'{k}="{_escaped(v)}"' for k, v in sorted(labels.items()))
     return f"{name}{{{inner}}}"
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def series_to_events(
@@ -126,6 +137,8 @@ class PrometheusSource(PolledSource):
     """
 
     format_hint = "json"
+    # A scrape's time only rises; as a feature it would make a pause in the scrapes an anomaly.
+    source_fields = ("timestamp",)
 
     def __init__(
         self,

@@ -1,0 +1,171 @@
+"""One HTTP exchange bounded in time as a whole: connecting, the headers, the body.
+
+urllib's ``timeout`` bounds each read of the socket, not the exchange: a
+server that sends a byte of its status line, its headers or its body every
+second, forever, holds the caller forever (a scrape that never ends stops
+the loop, and no signal can end the run). :func:`read_within` shuts the
+exchange's sockets down at its deadline, so a read waiting on them returns,
+and the exchange fails with TimeoutError. An error answer's body, which
+:func:`~stream_detect.http_failure.failure_reason` reads for its reason, is
+read within the same deadline.
+
+>>> read_within("http://127.0.0.1:9/metrics", 0.5)
+Traceback (most recent call last):
+...
+urllib.error.URLError: <urlopen error [Errno 111] Connection refused>
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.client
+import io
+import socket
+import ssl
+import threading
+import urllib.error
+import urllib.request
+from typing import Any
+
+__all__ = ["ERROR_BODY_BYTES", "read_within"]
+
+#: The most of an error answer's body kept for its reason.
+ERROR_BODY_BYTES = 4096
+
+
+def read_within(
+    request: str | urllib.request.Request, timeout_s: float, max_bytes: int = 1 << 20
+) -> bytes:
+    """The body of the answer to ``request``, the whole exchange within about ``timeout_s``.
+
+    Raises
+    ------
+    urllib.error.HTTPError
+        An error status; its body (up to :data:`ERROR_BODY_BYTES`) is already read.
+    TimeoutError
+        The exchange did not finish in time.
+    OSError
+        No answer, or one cut off (an ``http.client`` error is given as OSError).
+    ValueError
+        An answer longer than ``max_bytes``.
+    """
+    url = request if isinstance(request, str) else request.full_url
+    sockets = _Sockets()
+    opener = urllib.request.build_opener(_Handler(sockets), _SecureHandler(sockets))
+    timer = threading.Timer(timeout_s, sockets.shut)
+    timer.daemon = True
+    timer.start()
+    try:
+        body = _exchange(opener, request, url, timeout_s, max_bytes)
+    except urllib.error.HTTPError:
+        raise
+    except (OSError, http.client.HTTPException) as exc:
+        if sockets.shut_down:
+            raise TimeoutError(f"{url} did not finish its answer in {timeout_s:g} s") from exc
+        if isinstance(exc, http.client.HTTPException):
+            # A connection cut mid-answer (IncompleteRead) or a reply that is not HTTP.
+            raise OSError(f"{url}: {type(exc).__name__}: {exc}") from exc
+        raise
+    finally:
+        timer.cancel()
+    if sockets.shut_down:  # the answer ended only because its sockets were shut
+        raise TimeoutError(f"{url} did not finish its answer in {timeout_s:g} s")
+    return body
+
+
+def _exchange(
+    opener: urllib.request.OpenerDirector,
+    request: str | urllib.request.Request,
+    url: str,
+    timeout_s: float,
+    max_bytes: int,
+) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with opener.open(request, timeout=timeout_s) as reply:
+            while chunk := reply.read1(1 << 16):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ValueError(f"{url} answered more than {max_bytes} bytes")
+                chunks.append(chunk)
+            if reply.length:  # read1 takes an early end quietly, read would not
+                raise http.client.IncompleteRead(b"".join(chunks), reply.length)
+    except urllib.error.HTTPError as error:
+        try:
+            body = error.read(ERROR_BODY_BYTES)
+        except (OSError, ValueError, http.client.HTTPException):
+            body = b""
+        finally:
+            error.close()
+        raise urllib.error.HTTPError(
+            error.filename, error.code, error.msg, error.hdrs, io.BytesIO(body)
+        ) from None
+    return b"".join(chunks)
+
+
+class _Sockets:
+    """The sockets an exchange opened (a redirect opens another), shut down together."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self.shut_down = False
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.append(sock)
+            if self.shut_down:
+                _shut(sock)
+
+    def shut(self) -> None:
+        with self._lock:
+            self.shut_down = True
+            for sock in self._open:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed: nothing waits on it
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Connection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, sockets: _Sockets, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sockets = sockets
+
+    def connect(self) -> None:
+        super().connect()
+        self._sockets.add(self.sock)
+
+
+class _SecureConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, sockets: _Sockets, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sockets = sockets
+
+    def connect(self) -> None:
+        super().connect()
+        self._sockets.add(self.sock)
+
+
+class _Handler(urllib.request.HTTPHandler):
+    def __init__(self, sockets: _Sockets) -> None:
+        super().__init__()
+        self.sockets = sockets
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_Connection, sockets=self.sockets), req)
+
+
+class _SecureHandler(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: _Sockets) -> None:
+        self.context = ssl.create_default_context()
+        super().__init__(context=self.context)
+        self.sockets = sockets
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        connection = functools.partial(_SecureConnection, sockets=self.sockets)
+        return self.do_open(connection, req, context=self.context)
