@@ -145,7 +145,19 @@ def _chunk_limit(moments: _Moments) -> int:
 def prefix_chunk(
     moments: _Moments, X: Array, learn: BoolArray
 ) -> tuple[Array, Array, Array] | None:
-    """Prefix statistics of one chunk, or None if the sums would lose too many digits."""
+    """Prefix statistics (n, mean, second) of one chunk, or None if the sums would lose digits.
+
+    The sums are taken around the model's mean (or the chunk's first learned
+    row); None when a second moment would cancel more than
+    :data:`MAX_CANCELLATION` of its digits (the data far from that point
+    and close to each other: the caller halves the chunk and moves the point).
+
+    >>> from stream_detect.stats import RunningMoments
+    >>> s = RunningMoments(1).learn(np.array([[0.0], [2.0]]))
+    >>> n, mean, m2 = prefix_chunk(s, np.array([[4.0], [6.0]]), np.array([True, True]))
+    >>> n.tolist(), mean[:, 0].tolist(), m2[:, 0].tolist()
+    ([2.0, 3.0], [1.0, 2.0], [2.0, 8.0])
+    """
     rows = X.shape[0]
     if moments.n > 0:
         center = moments.mean
