@@ -197,3 +197,14 @@ def test_partitions_that_read_different_features_are_each_named_in_the_summary(
     summary = json.loads(text.splitlines()[-1])["summary"]
     assert summary["events"] == 40
     assert summary["features"] == {f"{topic}/0": ["a"], f"{topic}/1": ["c"]}
+
+
+def test_a_missing_state_dir_is_made_as_a_checkpoint_directory_is(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    topic = fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, topic, events(50))
+    state_dir = tmp_path / "state" / "detectors"
+    uri = kafka_uri(kafka_broker.bootstrap, topic, group="made", until="end")
+    run_cli("--source", uri, "--sink", "file:/dev/null", "--state-dir", str(state_dir))
+    assert [path.name for path in state_dir.iterdir()] == [f"{topic}-0.json"]

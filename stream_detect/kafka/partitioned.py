@@ -45,6 +45,7 @@ from stream_detect.kafka.sink import KafkaSink
 from stream_detect.kafka.source import KafkaSource, Partition
 from stream_detect.label_feedback import FeedbackLabels
 from stream_detect.pipeline import Pipeline, Summary
+from stream_detect.pipeline_checkpoint import make_state_folder
 from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sidecar import Sidecar
@@ -112,8 +113,7 @@ class PartitionedRun:
             raise ConfigError(
                 "labels", run.labels, "an id_field and a label_field too (feedback names events)"
             )
-        if run.state_dir is not None and not Path(run.state_dir).is_dir():
-            raise ConfigError("state_dir", run.state_dir, "an existing directory")
+        make_state_folder(run)
         self.run_settings = run
         self.detector_settings = detector
         self.source = source
