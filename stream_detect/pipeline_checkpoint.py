@@ -49,7 +49,12 @@ if TYPE_CHECKING:
     from stream_detect.sources.base import Source
     from stream_detect.summary import Summary
 
-__all__ = ["CheckpointedRun", "PipelineCheckpoints", "make_checkpoint_folder"]
+__all__ = [
+    "CheckpointedRun",
+    "PipelineCheckpoints",
+    "make_checkpoint_folder",
+    "make_state_folder",
+]
 
 
 class CheckpointedRun(Protocol):
@@ -83,26 +88,62 @@ def make_checkpoint_folder(run: RunSettings) -> None:
     Raises
     ------
     ConfigError
-        The directory cannot be made; the message names the reason.
+        The directory cannot be made or written to; the message names the reason.
     """
-    if run.checkpoint is None:
+    if run.checkpoint is not None:
+        folder = Path(run.checkpoint).parent
+        _make_writable_folder(folder, "checkpoint", run.checkpoint, "a file in a directory")
+
+
+def make_state_folder(run: RunSettings) -> None:
+    """Make the directory of a Kafka run's partition checkpoints, as for a checkpoint file.
+
+    A missing directory is made (with its parents); one that cannot be made
+    or written to is refused before the run starts, as is a path that exists
+    and is not a directory.
+
+    >>> import pathlib, tempfile
+    >>> from stream_detect.settings import RunSettings
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "state" / "events"
+    >>> make_state_folder(RunSettings(state_dir=str(folder)))
+    >>> folder.is_dir()
+    True
+    >>> try:
+    ...     make_state_folder(RunSettings(state_dir="/dev/null"))
+    ... except ConfigError as refused:
+    ...     print(refused.expected)
+    a directory (it exists and is not one)
+
+    Raises
+    ------
+    ConfigError
+        The path is not a directory, or the directory cannot be made or written to.
+    """
+    if run.state_dir is None:
         return
-    folder = Path(run.checkpoint).parent
+    folder = Path(run.state_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError("state_dir", run.state_dir, "a directory (it exists and is not one)")
+    _make_writable_folder(folder, "state_dir", run.state_dir, "a directory")
+
+
+def _make_writable_folder(folder: Path, key: str, value: str, expected: str) -> None:
+    """Make ``folder`` (and its parents) and check a file can be made in it, or ConfigError.
+
+    ``expected`` says what ``key`` names (its ``value``): the error reads
+    "expected EXPECTED that exists or can be made (FOLDER: reason)".
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(
-            "checkpoint",
-            run.checkpoint,
-            f"a file in a directory that exists or can be made ({folder}: {exc.strerror})",
+            key, value, f"{expected} that exists or can be made ({folder}: {exc.strerror})"
         ) from exc
     try:
         check_writable_folder(folder)
     except OSError as exc:
         raise ConfigError(
-            "checkpoint",
-            run.checkpoint,
-            f"a file in a directory this process can write to ({folder}: {exc.strerror})",
+            key, value, f"{expected} this process can write to ({folder}: {exc.strerror})"
         ) from exc
 
 

@@ -10,7 +10,9 @@
 HEAD gets the status and headers a GET would.
 
 Up to :data:`LISTEN_BACKLOG` connections wait to be accepted, so a burst of
-scrapers is queued, not refused.
+scrapers is queued, not refused. A connection that sends nothing for
+:data:`REQUEST_TIMEOUT_S` is closed, so one left half-open does not keep its
+thread and socket for the rest of the run.
 
 The server runs in daemon threads; :meth:`MetricsServer.close` stops it.
 
@@ -34,13 +36,30 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from stream_detect.errors import ConfigError
 from stream_detect.health import Health
 
-__all__ = ["LISTEN_BACKLOG", "Health", "MetricsServer", "QuietHandler", "parse_listen_address"]
+__all__ = [
+    "LISTEN_BACKLOG",
+    "REQUEST_TIMEOUT_S",
+    "Health",
+    "MetricsServer",
+    "QuietHandler",
+    "parse_listen_address",
+]
 
 #: Connections the kernel queues before they are accepted. Python's default of
 #: 5 makes a burst of scrapers (several Prometheus replicas, a probe, a
 #: dashboard at once) see connections refused or stalled while the loop that
 #: accepts them is busy.
 LISTEN_BACKLOG = 128
+
+#: Seconds a connection may stay silent (the request line and headers still to
+#: come, or a reply it does not read) before it is closed. Each connection has
+#: a thread; without a limit, a client that connects and never sends a request
+#: (one that died, a port scanner, a balancer's half-open probe) would hold a
+#: thread and a socket for the rest of the run. A scraper sends its request at
+#: once, so 30 s never cuts a real one short. The limit is per read or write: a
+#: client that trickles a byte at a time can still last longer, which a
+#: metrics endpoint kept on a trusted network can afford.
+REQUEST_TIMEOUT_S = 30.0
 
 
 def parse_listen_address(text: str, *, config_key: str = "http") -> tuple[str, int]:
@@ -70,6 +89,9 @@ e.g. 127.0.0.1:9464 (0.0.0.0:9464 to listen on every interface)
 class MetricsServer:
     """Serves the three endpoints on ``listen`` (``HOST:PORT``; port 0 picks a free one).
 
+    ``request_timeout_s`` is how long a connection may stay silent before it is
+    closed (:data:`REQUEST_TIMEOUT_S`).
+
     Raises
     ------
     ConfigError
@@ -83,9 +105,11 @@ class MetricsServer:
         health: Health,
         *,
         stale_after_s: float = 5.0,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> None:
         host, port = parse_listen_address(listen)
         handler = _handler_for(registry, health, stale_after_s)
+        handler.timeout = request_timeout_s
         # An IPv6 literal needs an IPv6 socket; a name or an IPv4 address keeps IPv4.
         server_class = _ScrapeServer6 if ":" in host else _ScrapeServer
         try:

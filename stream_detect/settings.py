@@ -239,7 +239,8 @@ class RunSettings:
     )
     state_dir: str | None = _opt(
         None,
-        "directory of per-partition checkpoints of a kafka:// source, restored on assignment",
+        "directory of per-partition checkpoints of a kafka:// source, restored on "
+        "assignment (made if missing)",
     )
     kafka: dict[str, Any] | None = _opt(
         None,

@@ -25,7 +25,9 @@ class Summary:
     bad_reason: str | None = None
     stopped_by: str = "end of input"
     seconds: float = 0.0
-    features: list[str] | None = None
+    #: The features read; a Kafka run whose partitions read different ones maps each
+    #: ``"TOPIC/N"`` to its own.
+    features: list[str] | dict[str, list[str]] | None = None
     #: Alertmanager alerts not delivered (dropped, refused, still queued at the end);
     #: None without an Alertmanager sink.
     alertmanager_not_delivered: int | None = None

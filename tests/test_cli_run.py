@@ -804,6 +804,27 @@ def test_a_checkpoint_directory_that_cannot_be_made_is_one_line_and_exit_2(
     assert "checkpoint" in line
 
 
+@pytest.mark.parametrize(
+    ("state_dir", "expected"),
+    [
+        ("plain/state", "a directory that exists or can be made"),
+        ("/proc/state", "a directory that exists or can be made"),
+        ("/proc", "a directory this process can write to"),
+        ("plain", "a directory (it exists and is not one)"),
+    ],
+)
+def test_a_state_dir_that_cannot_be_made_or_written_is_one_line_and_exit_2(
+    tmp_path: Path, state_dir: str, expected: str
+) -> None:
+    # Refused before the Kafka source is used: nothing listens on the broker's port.
+    (tmp_path / "plain").write_text("a file")
+    source = "kafka://127.0.0.1:1/events?until=end"
+    done = cli("--source", source, "--state-dir", state_dir, cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.decode().splitlines()
+    assert f"option --state-dir: got {state_dir!r}, expected {expected}" in line
+
+
 def test_a_checkpoint_that_could_never_be_written_is_refused_before_any_result() -> None:
     # /proc exists, and root's permission bits would allow it, but no file can be made
     # there: the run stops at the start, not after its first results.

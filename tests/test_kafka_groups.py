@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -165,6 +166,7 @@ def test_two_members_split_the_partitions_and_a_killed_ones_are_taken_over(
     detectors.wait_until(lambda: len(detectors.owned(one)) == len(detectors.owned(two)) == 2)
     assert detectors.owned(one) | detectors.owned(two) == set(range(PARTITIONS))
     # Both members own partitions: the first results of each came through the group.
+    taken_over_partitions = detectors.owned(one)
     one.kill()  # SIGKILL: no checkpoint, no commit, no goodbye to the group
     one.wait(timeout=TIMEOUT_S)
     second, second_hosts = events(1200, 1200)
@@ -179,6 +181,10 @@ def test_two_members_split_the_partitions_and_a_killed_ones_are_taken_over(
     assert detectors.owned(two) == set(range(PARTITIONS))
     # (Rebalances are eager: the partitions it kept were also checkpointed and restored.)
     assert "(4 restored from checkpoints)" in stderr.splitlines()[-2]
+    # Its summary resumed from the dead member's checkpoints; its own, restored after the
+    # rebalance, are not where it started.
+    resumed = json.loads(stderr.splitlines()[-1])["summary"]["resumed_from"]
+    assert {entry["partition"] for entry in resumed["offsets"]} == taken_over_partitions
 
     (tmp_path / "whole-state").mkdir()
     whole = uninterrupted_states(

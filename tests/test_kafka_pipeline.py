@@ -7,7 +7,9 @@ import re
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,3 +136,75 @@ def test_until_end_stops_with_the_batch_that_reaches_the_end(
         assert sizes[-1] > 0, sizes  # the read that got the last events knew it was the end
     finally:
         source.close()
+
+
+def test_the_summary_says_what_the_partitioned_run_read_and_resumed_from(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """Features, the partitions assigned (empty ones too) and the checkpoints resumed from."""
+    topic = fresh_topic(kafka_broker, 3)
+    # One key: every event lands on one partition, and the other two stay empty.
+    first = events(120)
+    produce(kafka_broker.bootstrap, topic, first, keys=["host"] * len(first))
+    state = ["--state-dir", str(tmp_path), "--sink", "file:/dev/null"]
+    names = [f"{topic}/{number}" for number in range(3)]
+
+    def summary_of(group: str) -> dict[str, Any]:
+        uri = kafka_uri(kafka_broker.bootstrap, topic, group=group, until="end")
+        text = run_cli("--source", uri, *state).stderr.decode()
+        return dict(json.loads(text.splitlines()[-1])["summary"])
+
+    before = summary_of("first")
+    assert before["features"] == ["a", "b"] and before["partitions"] == names
+    assert before["resumed_from"] is None
+    (saved,) = tmp_path.glob(f"{topic}-*.json")  # an empty partition has no state to save
+    used = int(saved.stem.rsplit("-", 1)[1])
+    produce(kafka_broker.bootstrap, topic, events(30, seed=4), keys=["host"] * 30)
+    after = summary_of("second")
+    assert after["events"] == 30 and after["features"] == ["a", "b"]
+    assert after["partitions"] == names and after["partitions_restored"] == 1
+    assert after["resumed_from"] == {
+        "offsets": [{"topic": topic, "partition": used, "offset": len(first)}]
+    }
+
+
+def test_a_run_on_an_auto_created_topic_lists_the_partitions_it_was_assigned(
+    kafka_broker: EmbeddedBroker,
+) -> None:
+    topic = f"auto{uuid.uuid4().hex[:12]}"
+    uri = kafka_uri(kafka_broker.bootstrap, topic, group="auto", until="end")
+    text = run_cli("--source", uri, "--sink", "file:/dev/null").stderr.decode()
+    (line,) = [line for line in text.splitlines() if "partitions assigned: " in line]
+    assigned = line.split("partitions assigned: ")[1].split(" (")[0].split()
+    summary = json.loads(text.splitlines()[-1])["summary"]
+    assert assigned and summary["partitions"] == assigned
+    assert summary["events"] == 0 and summary["features"] is None
+
+
+def test_partitions_that_read_different_features_are_each_named_in_the_summary(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str]
+) -> None:
+    from kafka_clients import confluent_kafka
+
+    topic = fresh_topic(kafka_broker, 2)
+    producer = confluent_kafka.Producer({"bootstrap.servers": kafka_broker.bootstrap})
+    for i in range(20):
+        producer.produce(topic, value=json.dumps({"a": float(i)}).encode(), partition=0)
+        producer.produce(topic, value=json.dumps({"c": float(i)}).encode(), partition=1)
+    assert producer.flush(30) == 0
+    uri = kafka_uri(kafka_broker.bootstrap, topic, group="mixed", until="end")
+    text = run_cli("--source", uri, "--sink", "file:/dev/null").stderr.decode()
+    summary = json.loads(text.splitlines()[-1])["summary"]
+    assert summary["events"] == 40
+    assert summary["features"] == {f"{topic}/0": ["a"], f"{topic}/1": ["c"]}
+
+
+def test_a_missing_state_dir_is_made_as_a_checkpoint_directory_is(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    topic = fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, topic, events(50))
+    state_dir = tmp_path / "state" / "detectors"
+    uri = kafka_uri(kafka_broker.bootstrap, topic, group="made", until="end")
+    run_cli("--source", uri, "--sink", "file:/dev/null", "--state-dir", str(state_dir))
+    assert [path.name for path in state_dir.iterdir()] == [f"{topic}-0.json"]

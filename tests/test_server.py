@@ -85,3 +85,19 @@ def test_head_gets_the_status_and_headers_of_a_get() -> None:
             assert int(length) > 0, path
     finally:
         server.close()
+
+
+def test_a_connection_that_sends_no_request_is_closed_while_scrapes_go_on() -> None:
+    server = MetricsServer("127.0.0.1:0", CollectorRegistry(), Health(), request_timeout_s=0.5)
+    port = int(server.address.rpartition(":")[2])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30.0) as silent:
+            # Its handler thread waits for a request line that never comes ...
+            with urllib.request.urlopen(f"http://{server.address}/metrics", timeout=30) as reply:
+                assert reply.status == 200
+            # ... until the idle timeout closes the connection (well before the 30 s bound).
+            assert silent.recv(1) == b""
+        with urllib.request.urlopen(f"http://{server.address}/metrics", timeout=30) as reply:
+            assert reply.status == 200
+    finally:
+        server.close()

@@ -45,6 +45,7 @@ from stream_detect.kafka.sink import KafkaSink
 from stream_detect.kafka.source import KafkaSource, Partition
 from stream_detect.label_feedback import FeedbackLabels
 from stream_detect.pipeline import Pipeline, Summary
+from stream_detect.pipeline_checkpoint import make_state_folder
 from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sidecar import Sidecar
@@ -112,8 +113,7 @@ class PartitionedRun:
             raise ConfigError(
                 "labels", run.labels, "an id_field and a label_field too (feedback names events)"
             )
-        if run.state_dir is not None and not Path(run.state_dir).is_dir():
-            raise ConfigError("state_dir", run.state_dir, "an existing directory")
+        make_state_folder(run)
         self.run_settings = run
         self.detector_settings = detector
         self.source = source
@@ -127,6 +127,14 @@ class PartitionedRun:
         self._retired: list[Summary] = []
         self.partitions_restored = 0
         self.latest: dict[Partition, Pipeline] = {}
+        # What the summary's resumed_from names: the position each partition was first
+        # restored at from a checkpoint this run did not write, and what else a
+        # partition started from (an initial model).
+        self._resumed_offsets: dict[Partition, dict[str, Any]] = {}
+        self._resumed_otherwise: dict[str, Any] = {}
+        # The next offset of this run's last checkpoint of each revoked partition: an
+        # eager rebalance hands partitions back, restored from this run's own state.
+        self._saved_at: dict[Partition, int] = {}
         self.observer = observer
         self.on_warning = on_warning
         self.on_features = _once_each(on_features)
@@ -175,6 +183,7 @@ class PartitionedRun:
                 # its first checkpoint, or those events would never be learned.
                 topic, number = partition
                 self.source.seek({"offsets": [{"topic": topic, "partition": number, "offset": 0}]})
+            self._note_start(partition, pipeline.summary.resumed_from)
             self.feeds[partition] = feed
             self.pipelines[partition] = pipeline
             self.latest[partition] = pipeline
@@ -183,6 +192,15 @@ class PartitionedRun:
             f"partitions assigned: {names or 'none'} "
             f"({self.partitions_restored - restored} restored from checkpoints)"
         )
+
+    def _note_start(self, partition: Partition, started: dict[str, Any] | None) -> None:
+        """Remember where ``partition``'s pipeline started, unless from this run's own state."""
+        if started is None:
+            return
+        for entry in started.get("offsets", []):
+            if entry.get("offset") != self._saved_at.get(partition):
+                self._resumed_offsets.setdefault(partition, entry)
+        self._resumed_otherwise.update({k: v for k, v in started.items() if k != "offsets"})
 
     def _say(self, text: str) -> None:
         """One line on stderr about the group (rebalances are rare, and worth a line)."""
@@ -200,7 +218,10 @@ class PartitionedRun:
             if pipeline.detector is not None:
                 self._retired_retunes += pipeline.detector.retunes
             if self._delivered:
+                written = pipeline.summary.checkpoints
                 pipeline.checkpoint()
+                if pipeline.summary.checkpoints > written and feed.next_offset is not None:
+                    self._saved_at[partition] = feed.next_offset
                 self._commit([feed])
 
     def _commit(self, feeds: list[PartitionFeed]) -> None:
@@ -316,6 +337,8 @@ class PartitionedRun:
     def _total(self) -> None:
         """Add up the partitions' summaries into this run's."""
         self.summary = self.totals()
+        self.summary.features = self._features()
+        self.summary.resumed_from = self._resumed_from()
         # The latest pipeline of each partition this member handled, revoked ones too.
         detectors = {
             f"{topic}/{number}": pipeline.detector.summary()
@@ -326,11 +349,41 @@ class PartitionedRun:
         only = next(iter(detectors.values())) if len(detectors) == 1 else {}
         self.summary.detector = {
             **{k: v for k, v in only.items() if k not in ("events", "alerts")},
-            "partitions": sorted(detectors),
+            # Every partition assigned during the run, those that held no event too.
+            "partitions": [f"{topic}/{number}" for topic, number in sorted(self.latest)],
             "partitions_restored": self.partitions_restored,
         }
         if len(detectors) > 1:
             self.summary.detector["by_partition"] = detectors
+
+    def _features(self) -> list[str] | dict[str, list[str]] | None:
+        """The features the partitions read: one list, or ``{"TOPIC/N": features}`` if they differ.
+
+        None until a partition has read an event (or restored a checkpoint).
+        """
+        known = {
+            f"{topic}/{number}": pipeline.summary.features
+            for (topic, number), pipeline in sorted(self.latest.items())
+            if pipeline.summary.features is not None
+        }
+        distinct = {tuple(features) for features in known.values()}
+        if len(distinct) > 1:
+            return {name: list(features) for name, features in known.items()}
+        return list(distinct.pop()) if distinct else None
+
+    def _resumed_from(self) -> dict[str, Any] | None:
+        """Where the partitions' state came from, in a single-stream run's shape; None: nowhere.
+
+        The partitions restored from checkpoints this run did not write (an
+        earlier run's, another member's) are one Kafka position, ``{"offsets":
+        [{"topic", "partition", "offset"}, ...]}``, as a checkpoint of the whole
+        topic would hold it, each at the offset it was first restored at;
+        partitions that started from ``--initial-model`` add its ``"initial_model"``.
+        """
+        resumed = dict(self._resumed_otherwise)
+        if self._resumed_offsets:
+            resumed["offsets"] = [entry for _, entry in sorted(self._resumed_offsets.items())]
+        return resumed or None
 
 
 class _AnyPartitionLabels(FeedbackLabels):
