@@ -41,6 +41,7 @@ from stream_detect.errors import ConfigError, InputError, OutputError
 from stream_detect.kafka.address import message_fields
 from stream_detect.kafka.feed import PartitionFeed
 from stream_detect.kafka.observed import PartitionedSidecar
+from stream_detect.kafka.run_summary import counted, detector_summary, features_read, resumed_from
 from stream_detect.kafka.sink import KafkaSink
 from stream_detect.kafka.source import KafkaSource, Partition
 from stream_detect.label_feedback import FeedbackLabels
@@ -314,20 +315,9 @@ class PartitionedRun:
             self.labels.close()
 
     def totals(self) -> Summary:
-        """The run's counts so far: its partitions' (revoked ones too) with its own feedback's.
-
-        A partition's pipeline counts the held labels it joined (or sent to
-        the dead letters); the run counts the labels it joined or dropped itself.
-        """
+        """The run's counts so far: its partitions' (revoked ones too) with its own feedback's."""
         parts = self._retired + [pipeline.summary for pipeline in self.pipelines.values()]
-        totals = dataclasses.replace(self.summary)
-        for name in ("events", "alerts", "bad_records", "blank_lines", "checkpoints"):
-            setattr(totals, name, sum(getattr(part, name) for part in parts))
-        for name in ("feedback_labels", "unmatched_feedback"):
-            own = getattr(self.summary, name)
-            setattr(totals, name, own + sum(getattr(part, name) for part in parts))
-        totals.bad_records += self.summary.bad_feedback + self.summary.unmatched_feedback
-        return totals
+        return counted(self.summary, parts)
 
     def retunes(self) -> int:
         """Times ε was re-chosen by this member's partitions, revoked ones included."""
@@ -337,53 +327,9 @@ class PartitionedRun:
     def _total(self) -> None:
         """Add up the partitions' summaries into this run's."""
         self.summary = self.totals()
-        self.summary.features = self._features()
-        self.summary.resumed_from = self._resumed_from()
-        # The latest pipeline of each partition this member handled, revoked ones too.
-        detectors = {
-            f"{topic}/{number}": pipeline.detector.summary()
-            for (topic, number), pipeline in self.latest.items()
-            if pipeline.detector is not None
-        }
-        # One partition: its detector's summary reads as a single-stream run's does.
-        only = next(iter(detectors.values())) if len(detectors) == 1 else {}
-        self.summary.detector = {
-            **{k: v for k, v in only.items() if k not in ("events", "alerts")},
-            # Every partition assigned during the run, those that held no event too.
-            "partitions": [f"{topic}/{number}" for topic, number in sorted(self.latest)],
-            "partitions_restored": self.partitions_restored,
-        }
-        if len(detectors) > 1:
-            self.summary.detector["by_partition"] = detectors
-
-    def _features(self) -> list[str] | dict[str, list[str]] | None:
-        """The features the partitions read: one list, or ``{"TOPIC/N": features}`` if they differ.
-
-        None until a partition has read an event (or restored a checkpoint).
-        """
-        known = {
-            f"{topic}/{number}": pipeline.summary.features
-            for (topic, number), pipeline in sorted(self.latest.items())
-            if pipeline.summary.features is not None
-        }
-        distinct = {tuple(features) for features in known.values()}
-        if len(distinct) > 1:
-            return {name: list(features) for name, features in known.items()}
-        return list(distinct.pop()) if distinct else None
-
-    def _resumed_from(self) -> dict[str, Any] | None:
-        """Where the partitions' state came from, in a single-stream run's shape; None: nowhere.
-
-        The partitions restored from checkpoints this run did not write (an
-        earlier run's, another member's) are one Kafka position, ``{"offsets":
-        [{"topic", "partition", "offset"}, ...]}``, as a checkpoint of the whole
-        topic would hold it, each at the offset it was first restored at;
-        partitions that started from ``--initial-model`` add its ``"initial_model"``.
-        """
-        resumed = dict(self._resumed_otherwise)
-        if self._resumed_offsets:
-            resumed["offsets"] = [entry for _, entry in sorted(self._resumed_offsets.items())]
-        return resumed or None
+        self.summary.features = features_read(self.latest)
+        self.summary.resumed_from = resumed_from(self._resumed_otherwise, self._resumed_offsets)
+        self.summary.detector = detector_summary(self.latest, self.partitions_restored)
 
 
 class _AnyPartitionLabels(FeedbackLabels):

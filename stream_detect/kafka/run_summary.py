@@ -1,0 +1,109 @@
+"""What a partitioned Kafka run reports: its partitions' summaries added up into one.
+
+A member of a consumer group runs one pipeline per partition assigned to it
+(:class:`~stream_detect.kafka.partitioned.PartitionedRun`); its closing
+summary reads as a single-stream run's does. :func:`counted` adds up the
+counts, :func:`features_read` says which features the partitions read,
+:func:`resumed_from` where their state came from, and
+:func:`detector_summary` lists every partition assigned during the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from stream_detect.kafka.source import Partition
+from stream_detect.pipeline import Pipeline, Summary
+
+__all__ = ["counted", "detector_summary", "features_read", "resumed_from"]
+
+_ADDED_UP = ("events", "alerts", "bad_records", "blank_lines", "checkpoints")
+_FEEDBACK = ("feedback_labels", "unmatched_feedback")
+
+
+def counted(own: Summary, parts: list[Summary]) -> Summary:
+    """The run's summary ``own`` with its partitions' counts added (``own`` is not changed).
+
+    A partition's pipeline counts the held labels it joined (or sent to the
+    dead letters); the run counts the labels it joined or dropped itself.
+
+    >>> run, part = Summary(), Summary()
+    >>> part.events, part.alerts, run.feedback_labels, part.feedback_labels = 10, 2, 1, 3
+    >>> total = counted(run, [part, part])
+    >>> total.events, total.alerts, total.feedback_labels
+    (20, 4, 7)
+    """
+    totals = dataclasses.replace(own)
+    for name in _ADDED_UP:
+        setattr(totals, name, sum(getattr(part, name) for part in parts))
+    for name in _FEEDBACK:
+        setattr(totals, name, getattr(own, name) + sum(getattr(part, name) for part in parts))
+    totals.bad_records += own.bad_feedback + own.unmatched_feedback
+    return totals
+
+
+def features_read(latest: Mapping[Partition, Pipeline]) -> list[str] | dict[str, list[str]] | None:
+    """The features the partitions read: one list, or ``{"TOPIC/N": features}`` if they differ.
+
+    ``latest`` holds each partition's latest pipeline. None until a partition
+    has read an event (or restored a checkpoint).
+    """
+    known = {
+        f"{topic}/{number}": pipeline.summary.features
+        for (topic, number), pipeline in sorted(latest.items())
+        if pipeline.summary.features is not None
+    }
+    distinct = {tuple(features) for features in known.values()}
+    if len(distinct) > 1:
+        return {name: list(features) for name, features in known.items()}
+    return list(distinct.pop()) if distinct else None
+
+
+def resumed_from(
+    otherwise: Mapping[str, Any], offsets: Mapping[Partition, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Where the partitions' state came from, in a single-stream run's shape; None: nowhere.
+
+    ``offsets`` holds the partitions restored from checkpoints this run did
+    not write (an earlier run's, another member's), each as a Kafka position
+    entry at the offset it was first restored at; they become one position,
+    ``{"offsets": [{"topic", "partition", "offset"}, ...]}``, as a
+    checkpoint of the whole topic would hold it. ``otherwise`` holds what
+    partitions that did not resume started from (``"initial_model"``).
+
+    >>> resumed_from({}, {("t", 1): {"topic": "t", "partition": 1, "offset": 7}})
+    {'offsets': [{'topic': 't', 'partition': 1, 'offset': 7}]}
+    >>> resumed_from({}, {}) is None
+    True
+    """
+    resumed = dict(otherwise)
+    if offsets:
+        resumed["offsets"] = [entry for _, entry in sorted(offsets.items())]
+    return resumed or None
+
+
+def detector_summary(latest: Mapping[Partition, Pipeline], restored: int) -> dict[str, Any]:
+    """The run's ``detector`` summary: every partition assigned, and each one's detector.
+
+    ``latest`` holds the latest pipeline of each partition the member
+    handled, revoked ones too; ``restored`` counts the restores from
+    checkpoints. With one partition, its detector's summary reads as a
+    single-stream run's does; with more, each is under ``by_partition``.
+    """
+    detectors = {
+        f"{topic}/{number}": pipeline.detector.summary()
+        for (topic, number), pipeline in latest.items()
+        if pipeline.detector is not None
+    }
+    only = next(iter(detectors.values())) if len(detectors) == 1 else {}
+    summary: dict[str, Any] = {
+        **{k: v for k, v in only.items() if k not in ("events", "alerts")},
+        # Every partition assigned during the run, those that held no event too.
+        "partitions": [f"{topic}/{number}" for topic, number in sorted(latest)],
+        "partitions_restored": restored,
+    }
+    if len(detectors) > 1:
+        summary["by_partition"] = detectors
+    return summary
