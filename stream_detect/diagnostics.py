@@ -106,13 +106,24 @@ class CheckedText:
         self.destination = destination
 
     def write(self, text: str) -> int:
-        """Write ``text``; raise :class:`OutputError` if the stream refuses it."""
+        """Write ``text``; raise :class:`OutputError` if the stream refuses it.
+
+        Text the stream's encoding cannot carry (a feature named in Cyrillic, with
+        ``PYTHONIOENCODING=ascii``) is refused too, naming the character.
+        """
         try:
             return self.stream.write(text)
         except BrokenPipeError:
             raise
         except OSError as error:
             raise OutputError.from_os_error(self.destination, error) from None
+        except UnicodeEncodeError as error:
+            character = error.object[error.start : error.end]
+            raise OutputError(
+                self.destination,
+                f"its encoding ({error.encoding}) cannot carry {character!r}; "
+                "set PYTHONIOENCODING=utf-8",
+            ) from None
 
     def flush(self) -> None:
         """Flush; raise :class:`OutputError` if the stream refuses it."""

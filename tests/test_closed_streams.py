@@ -135,3 +135,18 @@ def test_a_report_to_a_closed_stdout_is_refused_with_one_line(tmp_path: Path) ->
     )
     assert done.returncode == 2
     assert done.stderr.count(b"\n") == 1 and b"cannot write to stdout: it is closed" in done.stderr
+
+
+def test_a_report_that_the_stdout_encoding_cannot_carry_is_one_line(tmp_path: Path) -> None:
+    # A feature named outside ASCII made the table's print raise UnicodeEncodeError: a traceback.
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(f'{{"\\u00e9": {i % 7}}}\n' for i in range(50)))
+    done = subprocess.run(
+        [sys.executable, "-m", "stream_detect", "inspect", str(data), "--label-field", "none"],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count(b"\n") == 1 and b"encoding (ascii)" in done.stderr
