@@ -25,8 +25,8 @@ from typing import Any, NoReturn
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from stream_detect import __version__
-from stream_detect.diagnostics import best_effort_stderr
-from stream_detect.errors import ConfigError, StreamDetectError
+from stream_detect.diagnostics import best_effort_stderr, checked_stdout
+from stream_detect.errors import ConfigError, OutputError, StreamDetectError
 
 __all__ = ["main"]
 
@@ -124,8 +124,17 @@ def _run_command(argv: Sequence[str] | None, closed_streams: frozenset[int]) -> 
         return 2
     args.closed_streams = closed_streams
     try:
-        status: int = args.handler(args)
+        with checked_stdout():
+            if 1 in closed_streams and args.command != "run":
+                # Every command but run prints its report on stdout; run checks its sink itself.
+                raise OutputError("stdout", "it is closed; redirect it to a file or /dev/null")
+            status: int = args.handler(args)
+            # Written now, while a refusal is still one line; at exit it is a traceback.
+            sys.stdout.flush()
     except StreamDetectError as exc:
+        if isinstance(exc, OutputError) and exc.destination == "stdout":
+            # What stdout still holds would fail again at the interpreter's final flush.
+            _silence_stdout()
         print(f"stream-detect {args.command}: error: {_error_message(exc)}", file=sys.stderr)
         return exc.exit_status
     except BrokenPipeError:

@@ -158,6 +158,11 @@ class DerivedFeature(ABC):
     def _restore(cls, state: dict[str, Any]) -> DerivedFeature: ...
 
 
+#: Most cells (rows times window size) a window matrix holds at once: a long window is
+#: worked through a batch in pieces of rows, so its memory does not grow with the batch.
+_WINDOW_CELLS = 1 << 21
+
+
 class _WindowFeature(DerivedFeature):
     """A feature of the last ``size`` values of a key."""
 
@@ -170,6 +175,23 @@ class _WindowFeature(DerivedFeature):
 
     def _forget(self, key: str) -> None:
         self._recent.pop(key, None)
+
+    def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
+        # Each piece's rows see the values before them through the kept window, so the
+        # pieces give the floats the whole batch would, in (rows, size) matrices of bounded size.
+        rows = max(1, _WINDOW_CELLS // self.size)
+        if values.size <= rows:
+            return self._of_rows(key, values)
+        return np.concatenate(
+            [
+                self._of_rows(key, values[start : start + rows])
+                for start in range(0, values.size, rows)
+            ]
+        )
+
+    @abstractmethod
+    def _of_rows(self, key: str, values: Array) -> Array:
+        """The feature of consecutive rows of ``key``, updating its window."""
 
     def _windows(self, key: str, values: Array) -> tuple[Array, Array]:
         """Each row's window, newest first, as (B, size) with NaN where there is none."""
@@ -211,7 +233,7 @@ class MovingMean(_WindowFeature):
 
     kind = "moving_mean"
 
-    def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
+    def _of_rows(self, key: str, values: Array) -> Array:
         window, count = self._windows(key, values)
         mean: Array = self._ordered_sum(window) / count
         return mean
@@ -226,7 +248,7 @@ class RollingStd(_WindowFeature):
 
     kind = "rolling_std"
 
-    def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
+    def _of_rows(self, key: str, values: Array) -> Array:
         window, count = self._windows(key, values)
         mean = self._ordered_sum(window) / count
         deviations = np.square(window - mean[:, None])
@@ -246,7 +268,7 @@ class Difference(_WindowFeature):
     def __init__(self, size: int = 2, max_keys: int | None = None) -> None:
         super().__init__(2, max_keys)
 
-    def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
+    def _of_rows(self, key: str, values: Array) -> Array:
         window, _ = self._windows(key, values)
         change: Array = np.where(np.isnan(window[:, 1]), 0.0, window[:, 0] - window[:, 1])
         return change

@@ -31,7 +31,11 @@ from stream_detect.derived import (
 from stream_detect.errors import ConfigError
 from stream_detect.timestamps import SEASONS
 
-__all__ = ["DERIVED_KINDS", "build_feature", "check_derived_table", "derive_items"]
+__all__ = ["DERIVED_KINDS", "MAX_WINDOW", "build_feature", "check_derived_table", "derive_items"]
+
+#: Longest window of a moving mean or rolling std, in rows: each row's feature walks its
+#: window, and a key keeps that many values.
+MAX_WINDOW = 100_000
 
 #: kind -> the name of its parameter (None: it has none).
 DERIVED_KINDS: dict[str, str | None] = {
@@ -68,8 +72,10 @@ def _check_entry(name: str, entry: Any) -> dict[str, Any]:
         checked["season"] = season
     elif parameter is not None:
         size = entry.get(parameter)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"{key}.{parameter}", size, "an integer >= 1")
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_WINDOW:
+            raise ConfigError(
+                f"{key}.{parameter}", size, f"an integer from 1 to {MAX_WINDOW:,} (rows)"
+            )
         checked[parameter] = size
     return checked
 
@@ -82,7 +88,8 @@ def check_derived_table(table: Mapping[str, Any] | None) -> dict[str, dict[str, 
     >>> check_derived_table({"m": {"of": "value", "kind": "moving_mean", "k": 0}})
     Traceback (most recent call last):
     ...
-    stream_detect.errors.ConfigError: config key derived.m.k: got 0, expected an integer >= 1
+    stream_detect.errors.ConfigError: config key derived.m.k: got 0, expected an integer from 1 \
+to 100,000 (rows)
     """
     if table is None:
         return None

@@ -205,11 +205,15 @@ class Detector:
 
     # ------------------------------------------------------------------ input
 
-    def transform(self, X: Array) -> tuple[Array, list[str | None]]:
+    def transform(
+        self, X: Array, timestamps: Sequence[Any] | None = None
+    ) -> tuple[Array, list[str | None]]:
         """Apply the feature transforms; return the rows and, per row, why it cannot be used.
 
         A reason is None for a usable row, else a sentence naming the first
         feature that makes it unusable (see :func:`~stream_detect.admission.unusable_reasons`).
+        ``timestamps`` (the events' own, row for row) matter only to a detector
+        whose features are made of them (:class:`~stream_detect.series.SeriesDetector`).
         """
         out = self.transforms.apply(X, self.features) if self.transforms else X
         return out, unusable_reasons(X, out, self.features, self.transforms)

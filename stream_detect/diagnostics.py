@@ -9,6 +9,12 @@ away, ``2>/dev/full``) made the first message raise: a run wrote no result
 and exited 1 with a traceback nobody could see. :func:`best_effort_stderr`
 puts a :class:`BestEffortText` in front of ``sys.stderr`` for the duration of
 a command, so a message that cannot be written is dropped and the work goes on.
+
+Standard output is the other way round for the commands that print a report
+there (``fit``, ``evaluate``, ``inspect``, ``replay``, ``demo``): the report is
+the work, so :func:`checked_stdout` turns a write the stream refuses into an
+:class:`~stream_detect.errors.OutputError` (one line, exit 2), where it was a
+traceback and exit 1. A reader that went away stays a :class:`BrokenPipeError`.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO, cast
 
-__all__ = ["BestEffortText", "best_effort_stderr"]
+from stream_detect.errors import OutputError
+
+__all__ = ["BestEffortText", "CheckedText", "best_effort_stderr", "checked_stdout"]
 
 
 class BestEffortText:
@@ -74,3 +82,74 @@ def best_effort_stderr() -> Iterator[BestEffortText]:
         yield wrapped
     finally:
         sys.stderr = previous
+
+
+class CheckedText:
+    """A text stream whose ``write`` and ``flush`` raise :class:`OutputError` for a refusal.
+
+    ``destination`` names the stream in the error. A broken pipe is left as it
+    is: a reader that went away is not an error of the program. Everything else
+    (``isatty``, ``fileno``...) is the wrapped stream's.
+
+    >>> import io
+    >>> class Full(io.StringIO):
+    ...     def write(self, text: str) -> int:
+    ...         raise OSError(28, "No space left on device")
+    >>> CheckedText(Full(), "stdout").write("report\\n")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.OutputError: cannot write to stdout: No space left on device
+    """
+
+    def __init__(self, stream: TextIO, destination: str) -> None:
+        self.stream = stream
+        self.destination = destination
+
+    def write(self, text: str) -> int:
+        """Write ``text``; raise :class:`OutputError` if the stream refuses it.
+
+        Text the stream's encoding cannot carry (a feature named in Cyrillic, with
+        ``PYTHONIOENCODING=ascii``) is refused too, naming the character.
+        """
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise OutputError.from_os_error(self.destination, error) from None
+        except UnicodeEncodeError as error:
+            character = error.object[error.start : error.end]
+            raise OutputError(
+                self.destination,
+                f"its encoding ({error.encoding}) cannot carry {character!r}; "
+                "set PYTHONIOENCODING=utf-8",
+            ) from None
+
+    def flush(self) -> None:
+        """Flush; raise :class:`OutputError` if the stream refuses it."""
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise OutputError.from_os_error(self.destination, error) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def checked_stdout() -> Iterator[CheckedText]:
+    """Make ``sys.stdout`` a :class:`CheckedText` inside the block, restored after it.
+
+    >>> with checked_stdout() as stream:
+    ...     sys.stdout is stream
+    True
+    """
+    previous = sys.stdout
+    wrapped = previous if isinstance(previous, CheckedText) else CheckedText(previous, "stdout")
+    sys.stdout = cast(TextIO, wrapped)
+    try:
+        yield wrapped
+    finally:
+        sys.stdout = previous

@@ -274,7 +274,7 @@ class Pipeline:
                     initial_model=self.initial_model,
                 )
                 self.features_known(self.decoder.features or [])
-            values, reasons = self.detector.transform(decoded.values)
+            values, reasons = self.detector.transform(decoded.values, decoded.timestamps)
             if reasons.count(None) != len(reasons):
                 decoded, values = set_aside_refused(batch, decoded, values, reasons, bad)
             detections = self.detector.process(

@@ -44,7 +44,9 @@ class RecentEvents:
 
     def clear(self) -> None:
         """Forget every event."""
-        self._rows[:] = 0.0
+        # Fresh zeros, not zeros written: the pages of rows no id ever fills stay untouched,
+        # so a run without ids, or with fewer, does not hold id_memory x d floats.
+        self._rows = np.zeros(self._rows.shape)
         self._names = [None] * self.capacity
         self._keys = [""] * self.capacity
         self._index = {}

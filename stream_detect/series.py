@@ -41,7 +41,7 @@ from stream_detect.field_checks import restoring
 from stream_detect.fitted_model import FittedModel
 from stream_detect.likelihood_layer import KeyedLikelihood
 from stream_detect.settings import DetectorSettings
-from stream_detect.timestamps import wall_clock_seconds
+from stream_detect.timestamps import wall_clock_reasons, wall_clock_seconds
 from stream_detect.transforms import FeatureTransforms
 
 __all__ = ["SeriesDetector", "build_detector", "model_features"]
@@ -120,6 +120,9 @@ class SeriesDetector(Detector):
             for name, spec in derived.items()
         }
         self._columns = {name: i for i, name in enumerate(self.event_features)}
+        self._seasonal = any(spec["kind"] == "seasonal" for spec in derived.values())
+        #: The timestamps transform() last converted, and their wall-clock seconds.
+        self._wall_of: tuple[Sequence[Any] | None, Array] | None = None
         self.likelihood: KeyedLikelihood | None = None
         if settings.likelihood:
             self.likelihood = KeyedLikelihood(
@@ -150,19 +153,37 @@ class SeriesDetector(Detector):
             return "likelihood"
         return self.tuner.epsilon_source
 
-    def transform(self, X: Array) -> tuple[Array, list[str | None]]:
-        """Transforms of the event fields; a reason per row that cannot be used (see Detector)."""
+    def transform(
+        self, X: Array, timestamps: Sequence[Any] | None = None
+    ) -> tuple[Array, list[str | None]]:
+        """Transforms of the event fields; a reason per row that cannot be used (see Detector).
+
+        With a seasonal feature, an event whose timestamp has no wall-clock time
+        (missing, null, not a time, beyond the calendar) cannot be used either:
+        it is one bad event, not the end of the stream.
+        """
         out = self.transforms.apply(X, self.event_features) if self.transforms else X
-        return out, unusable_reasons(X, out, self.event_features, self.transforms)
+        reasons = unusable_reasons(X, out, self.event_features, self.transforms)
+        if self._seasonal:
+            stamps = [None] * X.shape[0] if timestamps is None else list(timestamps)
+            wall, stamp_reasons = wall_clock_reasons(stamps, self.settings.time_zone)
+            reasons = [mine or stamp for mine, stamp in zip(reasons, stamp_reasons, strict=True)]
+            # Kept for derive() when no row is set aside: the same events, converted once.
+            self._wall_of = (timestamps, wall) if stamp_reasons.count(None) == len(stamps) else None
+        return out, reasons
 
     def derive(self, X: Array, keys: list[str] | None, timestamps: Sequence[Any] | None) -> Array:
         """The model's features of a batch of event rows, updating the derived features' state."""
         names = keys if keys is not None and self.keyed else [""] * X.shape[0]
         wall = None
-        if any(spec["kind"] == "seasonal" for spec in self.derived_specs.values()):
+        if self._seasonal:
             if timestamps is None or any(stamp is None for stamp in timestamps):
                 raise InputError("a seasonal feature needs every event to carry its timestamp")
-            wall = wall_clock_seconds(list(timestamps), self.settings.time_zone)
+            converted, self._wall_of = self._wall_of, None
+            if converted is not None and converted[0] is timestamps:
+                wall = converted[1]
+            else:
+                wall = wall_clock_seconds(list(timestamps), self.settings.time_zone)
         columns = []
         for name in self.features:
             feature = self.derived.get(name)

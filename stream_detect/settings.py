@@ -179,11 +179,17 @@ class DetectorSettings:
         False, "alert on the anomaly likelihood of each feature's |z| (score: its log p)"
     )
     likelihood_window: int = _opt(8640, "rows the likelihood's Gaussian is estimated on", min=1)
-    likelihood_averaging: int = _opt(10, "raw scores averaged by the likelihood", min=1)
+    # Each batch walks the averaged scores one lag at a time: a bound keeps that finite.
+    likelihood_averaging: int = _opt(
+        10, "raw scores averaged by the likelihood", min=1, max=100_000
+    )
     likelihood_reestimate_every: int = _opt(
         100, "rows between re-estimations of the likelihood's Gaussian", min=1
     )
-    likelihood_refractory: int = _opt(30, "rows after a likelihood alert with no alert", min=0)
+    # Counted in 64-bit row numbers: a bound far beyond any stream keeps the count exact.
+    likelihood_refractory: int = _opt(
+        30, "rows after a likelihood alert with no alert", min=0, max=10**15
+    )
     likelihood_alert_p: float = _opt(
         1e-5, "likelihood tail p at or below which an event alerts", min=1e-300, max=0.5
     )

@@ -163,6 +163,8 @@ or choose the features (--features)
         raise InputError("permission denied", source=source) from None
     with handle:
         total_bytes = os.fstat(handle.fileno()).st_size
+        # Counted, not asked of the file: a pipe (/dev/stdin, <(...)) cannot tell its position.
+        bytes_read = 0
         lines_before = 0
         seen_rows = False
         while True:
@@ -177,6 +179,7 @@ or choose the features (--features)
             ]
             first_line = lines_before + 1
             lines_before += len(lines)
+            bytes_read += sum(map(len, lines))
             try:
                 decoded = decoder.decode(RawBatch(lines, positions))
             except InputError as error:
@@ -212,7 +215,7 @@ or choose the features (--features)
                 X=decoded.values,
                 y=decoded.labels if bool(np.any(decoded.labels >= 0)) else None,
                 features=decoder.features,
-                bytes_read=handle.tell(),
+                bytes_read=bytes_read,
                 total_bytes=total_bytes,
                 ignored_columns=list(left_out.names),
             )

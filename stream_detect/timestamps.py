@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
 
-__all__ = ["SEASONS", "Season", "season_bucket", "wall_clock_seconds"]
+__all__ = ["SEASONS", "Season", "season_bucket", "wall_clock_reasons", "wall_clock_seconds"]
 
 Season = Literal["hour_of_day", "day_of_week", "hour_of_week"]
 #: Buckets per season.
@@ -55,13 +55,46 @@ def _zone(time_zone: str) -> dt.tzinfo:
 
 
 def _instant_to_wall(epoch: float, zone: dt.tzinfo) -> float:
-    moment = dt.datetime.fromtimestamp(epoch, tz=zone)
+    try:
+        moment = dt.datetime.fromtimestamp(epoch, tz=zone)
+    except (OverflowError, OSError, ValueError) as error:
+        # Epoch milliseconds are the usual slip, and they fit the calendar once divided.
+        hint = " (epoch milliseconds? divide them by 1000)" if abs(epoch) < 2.5e14 else ""
+        raise InputError(
+            f"timestamp {epoch!r} is beyond the years 1 to 9999 as epoch seconds{hint}"
+        ) from error
     offset = moment.utcoffset()
     return epoch + (offset.total_seconds() if offset is not None else 0.0)
 
 
+def _wall_clock(stamp: object, zone: dt.tzinfo) -> float:
+    """Wall-clock seconds of one timestamp; :class:`InputError` saying why it has none."""
+    if stamp is None:
+        raise InputError("the timestamp is missing or null")
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        return _instant_to_wall(float(stamp), zone)
+    text = str(stamp).strip()
+    if _EPOCH_NUMBER.match(text):
+        return _instant_to_wall(float(text), zone)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as error:
+        raise InputError(f"timestamp {text!r} is neither ISO 8601 nor epoch seconds") from error
+    if moment.tzinfo is None and not _HAS_OFFSET.search(text):
+        naive = moment
+    else:
+        try:
+            naive = moment.astimezone(zone).replace(tzinfo=None)
+        except (OverflowError, ValueError) as error:
+            raise InputError(f"timestamp {text!r} is beyond the years 1 to 9999") from error
+    return (naive - dt.datetime(1970, 1, 1)).total_seconds()
+
+
 def wall_clock_seconds(timestamps: Sequence[str | float], time_zone: str = "UTC") -> Array:
     """Seconds since 1970-01-01 00:00 of the wall clock in ``time_zone``, per timestamp.
+
+    Raises :class:`InputError` at the first timestamp that has no wall-clock
+    time (see :func:`wall_clock_reasons`).
 
     >>> wall_clock_seconds(["1970-01-01 01:30:00", "1970-01-02T00:00:00Z"]).tolist()
     [5400.0, 86400.0]
@@ -71,23 +104,37 @@ def wall_clock_seconds(timestamps: Sequence[str | float], time_zone: str = "UTC"
     zone = _zone(time_zone)
     out = np.empty(len(timestamps))
     for row, stamp in enumerate(timestamps):
-        if isinstance(stamp, int | float) and not isinstance(stamp, bool):
-            out[row] = _instant_to_wall(float(stamp), zone)
-            continue
-        text = str(stamp).strip()
-        if _EPOCH_NUMBER.match(text):
-            out[row] = _instant_to_wall(float(text), zone)
-            continue
-        try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError as error:
-            raise InputError(f"timestamp {text!r} is neither ISO 8601 nor epoch seconds") from error
-        if moment.tzinfo is None and not _HAS_OFFSET.search(text):
-            naive = moment
-        else:
-            naive = moment.astimezone(zone).replace(tzinfo=None)
-        out[row] = (naive - dt.datetime(1970, 1, 1)).total_seconds()
+        out[row] = _wall_clock(stamp, zone)
     return out
+
+
+def wall_clock_reasons(
+    timestamps: Sequence[object], time_zone: str = "UTC"
+) -> tuple[Array, list[str | None]]:
+    """:func:`wall_clock_seconds` without stopping: NaN and a reason where a timestamp has no time.
+
+    A reason is None where the timestamp has a wall-clock time. A stream sends
+    the events whose timestamps have none (missing, null, not a time, beyond
+    the calendar) to the dead letters with that reason.
+
+    >>> seconds, reasons = wall_clock_reasons([3600, None, "soon", 1.7e12])
+    >>> seconds.tolist()[:1], reasons[0]
+    ([3600.0], None)
+    >>> reasons[1:3]
+    ['the timestamp is missing or null', "timestamp 'soon' is neither ISO 8601 nor epoch seconds"]
+    >>> reasons[3]
+    'timestamp 1700000000000.0 is beyond the years 1 to 9999 as epoch seconds (epoch \
+milliseconds? divide them by 1000)'
+    """
+    zone = _zone(time_zone)
+    out = np.full(len(timestamps), np.nan)
+    reasons: list[str | None] = [None] * len(timestamps)
+    for row, stamp in enumerate(timestamps):
+        try:
+            out[row] = _wall_clock(stamp, zone)
+        except InputError as error:
+            reasons[row] = str(error)
+    return out, reasons
 
 
 def season_bucket(wall_seconds: Array, season: Season) -> IntArray:

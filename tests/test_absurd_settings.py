@@ -20,6 +20,11 @@ REFUSED = [
     ["--batch-size", "0"],
     ["--max-latency-ms", "nan"],
     ["--half-life", "-1"],
+    # A walk per lag (averaging), a 64-bit row count (refractory), a (rows, w) window:
+    # an endless loop, an OverflowError, a traceback or terabytes before these bounds.
+    ["--likelihood-averaging", "100001", "--likelihood"],
+    ["--likelihood-refractory", str(2**63 - 1), "--likelihood"],
+    ["--derive", f"w=rolling_std:a:{2**63 - 1}"],
 ]
 #: Large but harmless: bounds nothing allocates up front.
 ACCEPTED = [
@@ -30,6 +35,8 @@ ACCEPTED = [
     ["--accept-after", "100000000000000"],
     ["--retune-every", "100000000000000000000"],
     ["--top-contributions", "1000000000000"],
+    ["--likelihood", "--likelihood-averaging", "100000", "--likelihood-refractory", "10000000"],
+    ["--derive", "w=rolling_std:a:100000"],
 ]
 
 

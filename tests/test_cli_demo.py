@@ -204,3 +204,28 @@ def test_the_second_half_note_says_how_epsilon_was_chosen() -> None:
     for source in ("default", "initial"):
         assert "tuned on more labels" not in by_source[source]
         assert "(the models have learned more events by then)" in by_source[source]
+
+
+def test_a_kafka_address_where_nothing_answers_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The admin client's timeout ended the demo with a traceback.
+    pytest.importorskip("kafka")
+    assert main(["demo", "--events", "500", "--kafka", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("stream-detect demo: error: option --kafka: got '127.0.0.1:1'")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_alerts_and_saved_events_in_one_file_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The alerts replaced the saved events, and the demo said it had saved both.
+    saved = tmp_path / "out.jsonl"
+    other = tmp_path / "sub" / ".." / "out.jsonl"
+    args = ["--emit-alerts", str(saved), "--save-events", str(other)]
+    assert main(["demo", "--events", "500", *args]) == 2
+    err = capsys.readouterr().err
+    assert "option --emit-alerts" in err and "--save-events" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not saved.exists(), "refused before anything was written"

@@ -101,3 +101,52 @@ def test_an_error_that_cannot_be_shown_still_exits_2(tmp_path: Path) -> None:
     # Printing the error raised again, and the status was 1.
     assert run_with_full_stderr(tmp_path, "fit", "absent.jsonl").returncode == 2
     assert run_with_full_stderr(tmp_path, "run", "--batch-size", "0").returncode == 2
+
+
+def report_command(tmp_path: Path) -> list[str]:
+    """``stream-detect inspect`` over a small file: a command whose report goes to stdout."""
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n" + "".join(f"{i % 7},{i % 5}\n" for i in range(50)))
+    return [sys.executable, "-m", "stream_detect", "inspect", str(data), "--label-field", "none"]
+
+
+@needs_full
+def test_a_report_that_stdout_refuses_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    # The print raised: a traceback and exit 1.
+    with FULL.open("wb") as full:
+        done = subprocess.run(
+            report_command(tmp_path), stdout=full, stderr=subprocess.PIPE, cwd=REPO, timeout=60
+        )
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == b"stream-detect inspect: error: cannot write to stdout: No space left on device\n"
+    )
+
+
+def test_a_report_to_a_closed_stdout_is_refused_with_one_line(tmp_path: Path) -> None:
+    # The report went to the /dev/null standing in for descriptor 1, and the exit status was 0.
+    done = subprocess.run(
+        report_command(tmp_path),
+        capture_output=True,
+        preexec_fn=lambda: os.close(1),
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count(b"\n") == 1 and b"cannot write to stdout: it is closed" in done.stderr
+
+
+def test_a_report_that_the_stdout_encoding_cannot_carry_is_one_line(tmp_path: Path) -> None:
+    # A feature named outside ASCII made the table's print raise UnicodeEncodeError: a traceback.
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(f'{{"\\u00e9": {i % 7}}}\n' for i in range(50)))
+    done = subprocess.run(
+        [sys.executable, "-m", "stream_detect", "inspect", str(data), "--label-field", "none"],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count(b"\n") == 1 and b"encoding (ascii)" in done.stderr

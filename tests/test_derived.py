@@ -115,6 +115,37 @@ def test_state_stays_bounded() -> None:
     assert len(seasonal.to_dict()["counts"]["a"]) == 168
 
 
+@pytest.mark.parametrize("kind", ["moving_mean", "rolling_std"])
+def test_a_long_window_is_worked_in_pieces_with_the_floats_of_one_row_at_a_time(
+    kind: str,
+) -> None:
+    # A window of w rows made (batch, w) matrices at once: w = 8640 took 900 MB for batches
+    # of 4096 rows. Pieces of rows keep them bounded, with the same floats.
+    import tracemalloc
+
+    size, rows = 2000, 4096
+    values = np.random.default_rng(5).normal(size=rows)
+    tracemalloc.start()
+    try:
+        whole = _make(kind, size).update(values, ["a"] * rows)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 2**20, f"{peak / 2**20:.0f} MiB"
+    # Batches small enough to be one piece each give the same floats (as one row at a time).
+    small = _make(kind, size)
+    parts = [small.update(values[i : i + 512], ["a"] * 512) for i in range(0, rows, 512)]
+    assert whole.tolist() == np.concatenate(parts).tolist()
+
+
+def test_a_window_longer_than_any_stream_needs_is_one_config_error() -> None:
+    from stream_detect.derived_specs import MAX_WINDOW, check_derived_table
+
+    check_derived_table({"m": {"of": "v", "kind": "moving_mean", "k": MAX_WINDOW}})
+    with pytest.raises(ConfigError, match=r"derived.w.w: got 9223372036854775807, expected"):
+        check_derived_table({"w": {"of": "v", "kind": "rolling_std", "w": 2**63 - 1}})
+
+
 def test_timestamps_and_buckets() -> None:
     seconds = wall_clock_seconds(["2014-04-01 00:00:00", "2014-04-06 23:59:59"])
     assert season_bucket(seconds, "day_of_week").tolist() == [1, 6]  # Tuesday, Sunday

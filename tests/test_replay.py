@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +197,20 @@ def test_a_folder_or_a_missing_file_as_data_is_named_for_what_it_is(
         assert main(["replay", str(data)]) == 2
         [line] = capfd.readouterr().err.splitlines()
         assert line == f"stream-detect replay: error: {data}: {words}"
+
+
+def test_a_named_pipe_as_data_is_replayed_as_run_reads_it(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # A pipe (/dev/stdin, <(...)) was refused as "no such file", though run reads one.
+    series = tmp_path / "series.csv"
+    _write_series(series, rows=300)
+    pipe = tmp_path / "series-pipe"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=pipe.write_bytes, args=(series.read_bytes(),), daemon=True)
+    writer.start()
+    try:
+        assert main(["replay", str(pipe), "--format", "csv", "--json"]) == 0
+    finally:
+        writer.join(timeout=10)
+    assert json.loads(capfd.readouterr().out)["rows"] == 300

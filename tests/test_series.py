@@ -140,6 +140,33 @@ def test_run_stream_reads_iso_timestamps_from_csv_rows() -> None:
     assert isinstance(run, RunSettings)
 
 
+@pytest.mark.parametrize("batch_size", [1, 64, 4096])
+def test_an_event_whose_timestamp_has_no_time_is_a_dead_letter_not_the_end(
+    batch_size: int,
+) -> None:
+    # A missing, unreadable or out-of-range timestamp ended the run (exit 2, or a traceback
+    # for epoch milliseconds), losing the events after it.
+    X, stamps, _ = _stream(300)
+    good = [{"t": s, "v": float(x)} for s, x in zip(stamps, X[:, 0], strict=True)]
+    bad = [{"v": 1.0}, {"t": None, "v": 1.0}, {"t": "soon", "v": 1.0}, {"t": 1.7e12, "v": 1.0}]
+    mixed = good[:100] + bad[:2] + good[100:200] + bad[2:] + good[200:]
+    run = RunSettings(emit="all", batch_size=batch_size, summary=False)
+    settings = DetectorSettings(timestamp_field="t", derived=DERIVED, retune_seconds=0.0)
+    sink, dead = ListSink(), ListSink()
+    run_stream(run, settings, source=ListSource(mixed), sink=sink, dead_letter=dead)
+    alone = ListSink()
+    run_stream(run, settings, source=ListSource(good), sink=alone, dead_letter=ListSink())
+    assert [r["position"]["line"] for r in dead.records] == [101, 102, 203, 204]
+    assert "missing or null" in dead.records[1]["reason"]
+    assert "milliseconds" in dead.records[3]["reason"]
+    # Bad events move the batch boundaries, so scores agree to rounding (see the README).
+    assert [(r["alert"], r["n"]) for r in sink.records] == [
+        (r["alert"], r["n"]) for r in alone.records
+    ]
+    scores = [r["score"] for r in sink.records]
+    assert scores == pytest.approx([r["score"] for r in alone.records], rel=1e-12, abs=1e-12)
+
+
 def test_a_checkpointed_restart_continues_the_derived_and_likelihood_state(tmp_path: Path) -> None:
     X, stamps, keys = _stream(720)
     events = [

@@ -13,6 +13,7 @@ from monitoring import free_port, http_get, prometheus_value, running_prometheus
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream_detect.assembly import run_stream
+from stream_detect.cli import main
 from stream_detect.errors import ConfigError
 from stream_detect.pipeline import Pipeline, Summary
 from stream_detect.settings import DetectorSettings, RunSettings
@@ -112,6 +113,21 @@ def test_source_lag_is_the_bytes_a_file_still_holds(tmp_path: Path) -> None:
 def test_http_address_that_cannot_be_used_is_one_config_error() -> None:
     with pytest.raises(ConfigError, match="config key http"):
         Sidecar(RunSettings(http="localhost"), DetectorSettings())
+
+
+def test_a_bad_http_address_names_the_flag_or_the_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both were "config key http", without the flag or the file, unlike every other setting.
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b'{"x": 1.0}\n')
+    config = tmp_path / "run.toml"
+    config.write_text('http = "localhost"\n')
+    run = ["run", "--source", f"file:{events}"]
+    assert main([*run, "--http", "localhost"]) == 2
+    assert "error: option --http: got 'localhost'" in capsys.readouterr().err
+    assert main([*run, "--config", str(config)]) == 2
+    assert f"error: config key http in {config}: got 'localhost'" in capsys.readouterr().err
 
 
 def test_prometheus_scrapes_the_detector_and_counts_match(tmp_path: Path) -> None:

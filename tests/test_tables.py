@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +302,18 @@ def test_a_late_number_is_found_in_a_later_chunk(tmp_path: Path) -> None:
         list(iter_table(path, chunk_rows=7))
     assert raised.value.line == 52
     assert "column 'host' holds a number (51)" in str(raised.value)
+
+
+def test_a_table_read_from_a_pipe_loads(tmp_path: Path) -> None:
+    # /dev/stdin or <(...): asking the pipe for its position raised "Illegal seek", a traceback.
+    pipe = tmp_path / "events"
+    os.mkfifo(pipe)
+    text = "x,y,label\n1,2,0\n3,4,1\n"
+    writer = threading.Thread(target=pipe.write_text, args=(text,), daemon=True)
+    writer.start()
+    try:
+        chunks = list(iter_table(pipe))
+    finally:
+        writer.join(timeout=10)
+    assert [chunk.X.tolist() for chunk in chunks] == [[[1.0, 2.0], [3.0, 4.0]]]
+    assert chunks[-1].bytes_read == len(text) and chunks[-1].total_bytes == 0

@@ -49,6 +49,7 @@ from stream_detect.commands.demo_report import (
     evaluate,
     format_report,
 )
+from stream_detect.distinct_files import same_file
 from stream_detect.errors import ConfigError
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
@@ -150,6 +151,17 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.seed < 0:
         raise ConfigError("--seed", args.seed, "an integer >= 0")
+    if (
+        args.emit_alerts is not None
+        and args.save_events is not None
+        and same_file(args.emit_alerts, args.save_events)
+    ):
+        # Both replace their file: the alerts written last would destroy the saved events.
+        raise ConfigError(
+            "--emit-alerts",
+            args.emit_alerts,
+            f"a file other than the one --save-events writes ({args.save_events!r})",
+        )
     # Fail on an unwritable path now, not after the work is done.
     for option, path in (("--emit-alerts", args.emit_alerts), ("--save-events", args.save_events)):
         if path is not None:

@@ -94,8 +94,9 @@ def replay(
     NothingUsable
         ``data`` holds records and every one is a dead letter.
     """
-    if not Path(data).is_file():
-        # The words of `run --source file:` and of fit, for the same two cases.
+    if not Path(data).exists() or Path(data).is_dir():
+        # The words of `run --source file:` and of fit, for the same two cases. Anything
+        # else (a named pipe, /dev/stdin, <(...)) is read as `run --source file:` reads it.
         reason = "is a directory, not a file" if Path(data).is_dir() else "no such file"
         raise InputError(reason, source=data)
     refuse_output_over_input({"--plot": named_path(plot)}, {"DATA": named_path(data)})

@@ -61,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
     run_settings, detector_settings = load_settings(args)
     # A long run: keep what each batch frees for the next one (see the module).
     hold_freed_memory()
-    _refuse_closed_outputs(run_settings, getattr(args, "closed_streams", frozenset()))
-    sidecar = Sidecar(run_settings, detector_settings)
+    try:
+        _refuse_closed_outputs(run_settings, getattr(args, "closed_streams", frozenset()))
+        # Binds --http now: an address in use is named as the flag or the config key it came from.
+        sidecar = Sidecar(run_settings, detector_settings)
+    except ConfigError as error:
+        raise locate_error_in_args(error, args) from None
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 

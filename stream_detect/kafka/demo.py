@@ -23,8 +23,9 @@ from typing import Any
 
 import kafka
 import orjson
+from kafka import errors as kafka_errors
 
-from stream_detect.errors import StreamDetectError
+from stream_detect.errors import ConfigError, StreamDetectError
 from stream_detect.kafka.broker import QUICK_GROUP_OPTIONS, EmbeddedBroker
 from stream_detect.kafka.partitioned import run_partitioned
 from stream_detect.pipeline import Summary
@@ -35,6 +36,10 @@ __all__ = ["detect_through_kafka"]
 
 #: Longest the results may take to come back once the run has ended.
 _READ_BACK_S = 60.0
+
+#: Longest the first contact with the broker may take: a demo should not sit silent
+#: for the client's default 30 s before saying that nothing answers.
+_FIRST_CONTACT_MS = 10_000
 
 
 def detect_through_kafka(
@@ -48,11 +53,25 @@ def detect_through_kafka(
 
     ``bootstrap`` is ``HOST:PORT[,HOST:PORT]`` of a running broker, or None
     for an embedded one. ``run`` supplies everything but the source and sink.
+    A ``bootstrap`` where no broker answers is a :class:`ConfigError` naming
+    ``--kafka``.
     """
     with _broker(bootstrap) as address:
         name = f"stream-detect-demo-{uuid.uuid4().hex[:8]}"
         events_topic, results_topic = f"{name}-events", f"{name}-results"
-        _create_topics(address, [events_topic, results_topic])
+        try:
+            _create_topics(address, [events_topic, results_topic])
+        except kafka_errors.KafkaError as error:
+            # The first contact with the broker: one that never answers is the user's address.
+            name, text = type(error).__name__, str(error)
+            reason = text if text.startswith(name) else f"{name}: {text}" if text else name
+            if bootstrap:
+                raise ConfigError(
+                    "--kafka", bootstrap, f"the HOST:PORT of a Kafka broker that answers ({reason})"
+                ) from None
+            raise StreamDetectError(
+                f"the embedded Kafka broker did not answer ({reason})"
+            ) from None
         _produce(address, events_topic, events)
         quick = "&".join(f"{key}={value}" for key, value in QUICK_GROUP_OPTIONS.items())
         settings = dataclasses.replace(
@@ -77,7 +96,9 @@ def _broker(bootstrap: str | None) -> Iterator[str]:
 def _create_topics(address: str, names: list[str]) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    admin = KafkaAdminClient(bootstrap_servers=address.split(","))
+    admin = KafkaAdminClient(
+        bootstrap_servers=address.split(","), bootstrap_timeout_ms=_FIRST_CONTACT_MS
+    )
     try:
         admin.create_topics([NewTopic(name, 1, 1) for name in names])
     finally:
