@@ -12,10 +12,14 @@ events' timestamps (events seen over the span of their timestamps, in days).
 Without either, there is no rate and :meth:`AlertBudget.log_epsilon` says so
 (None): the threshold in force stays.
 
-The estimate. Of the ``N`` non-alerting scores kept, let ``x`` be the k-th
-smallest tail, ``k = max(20, ceil(q N))``. Non-alerting events lie above the
-threshold in force, ``ε₀``, so ``k / (N (x - ε₀))`` is the density of normal
-events' tails just above it. Extrapolated to the whole tail (a tail calibrated
+The estimate. Each kept score lies above the threshold that judged it,
+and the threshold moves as the budget re-tunes it. Above the threshold in
+force, ``ε₀``, the scores judged by it or by a lower one were free to fall
+anywhere; those judged by a higher one were not (they are left out, a score
+kept under a lower threshold that now lies below ``ε₀`` counts as an event
+below it). Of the ``N`` scores so judged, let ``x`` be the k-th smallest tail
+above ``ε₀``, ``k = max(20, ceil(q N))``: ``k / (N (x - ε₀))`` is the
+density of normal events' tails just above it. Extrapolated to the whole tail (a tail calibrated
 up to a constant factor, which is what a Gaussian model's tail is on real
 series: too light or too heavy by some factor), a threshold ε raises
 ``q`` alerts per event at ``ε = q N (x - ε₀) / k``. With ``q N >= 20`` this
@@ -89,6 +93,8 @@ class AlertBudget:
         self.events_per_day = events_per_day
         self.window = window
         self._scores = np.empty(0)
+        # The threshold in force when each kept score was scored (-inf: none).
+        self._floors = np.empty(0)
         #: The measured event rate, used when ``events_per_day`` is not given.
         self.measured = measured
 
@@ -97,12 +103,23 @@ class AlertBudget:
         """Non-alerting scores held."""
         return int(self._scores.size)
 
-    def observe(self, scores: Array, alert: BoolArray, warmup: BoolArray) -> None:
-        """Take a batch's decision scores; keep those of rows that neither alerted nor warmed up."""
+    def observe(
+        self, scores: Array, alert: BoolArray, warmup: BoolArray, thresholds: Array | None = None
+    ) -> None:
+        """Take a batch's decision scores; keep those of rows that neither alerted nor warmed up.
+
+        ``thresholds`` holds the log ε each row was judged by (NaN: none);
+        None: the one in force when the budget is next asked.
+        """
         normal = ~alert & ~warmup & np.isfinite(scores)
         if normal.any():
+            if thresholds is None:
+                floors = np.full(scores.shape, np.nan)  # unknown, see log_epsilon
+            else:
+                floors = np.where(np.isnan(thresholds), -np.inf, thresholds)
             kept = np.concatenate([self._scores, np.asarray(scores, dtype=np.float64)[normal]])
-            self._scores = kept[-self.window :]
+            under = np.concatenate([self._floors, floors[normal]])
+            self._scores, self._floors = kept[-self.window :], under[-self.window :]
 
     def rate_per_day(self) -> float | None:
         """Events a day: the one given, else the measured one (None: unknown yet)."""
@@ -114,31 +131,49 @@ class AlertBudget:
         """The log ε that spends the budget, given the log ε in force; None if not known yet.
 
         None while the event rate is unknown or fewer than 80 non-alerting
-        scores are held (see the module docstring for the estimate).
+        scores lie above ``current``, the log ε in force, from times it or a
+        lower one was in force (see the module docstring for the estimate).
         """
         rate = self.rate_per_day()
         if rate is None:
             return None
         target = min(1.0, self.alerts_per_day / rate)
-        held = self._scores.size
-        order = max(_MIN_ORDER, math.ceil(target * held))
-        if held < _SPAN * order:
-            return None
-        ranked = np.partition(self._scores, (order - 1, _SPAN * order - 1))
-        log_near, log_far = float(ranked[order - 1]), float(ranked[_SPAN * order - 1])
         floor = current if math.isfinite(current) else -math.inf
+        floors = self._floors
+        if np.isnan(floors).any():  # judged by the threshold in force, as far as is known
+            floors = np.where(np.isnan(floors), floor, floors)
+        # Scores judged by a higher threshold could not fall just above this one.
+        judged = floors <= floor
+        held = int(np.count_nonzero(judged))
+        free = self._scores[judged & (self._scores >= floor)]
+        order = max(_MIN_ORDER, math.ceil(target * held))
+        if free.size < _SPAN * order:
+            return None
+        ranked = np.partition(free, (order - 1, _SPAN * order - 1))
+        log_near, log_far = float(ranked[order - 1]), float(ranked[_SPAN * order - 1])
         exponent = _tail_exponent(log_near, log_far, floor)
         # Normal events' tails below p: c p^a; the kept ones lie above the threshold in force.
         log_c = math.log(order / held) - _log_excess(log_near, floor, exponent)
         return min(0.0, (math.log(target) - log_c) / exponent)
 
     def to_dict(self) -> dict[str, Any]:
-        """The state, JSON-able."""
-        return {"scores": self._scores.tolist()}
+        """The state, JSON-able (no threshold, -inf, as null; so is an unknown one)."""
+        floors = [None if math.isinf(f) else f for f in self._floors.tolist()]
+        return {"scores": self._scores.tolist(), "floors": floors}
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Load what :meth:`to_dict` wrote (this budget's ``window`` holds)."""
+        """Load what :meth:`to_dict` wrote (this budget's ``window`` holds).
+
+        A state saved before thresholds were kept beside the scores reads as
+        scores judged by the threshold in force, as it was then estimated.
+        """
         self._scores = np.asarray(data["scores"], dtype=np.float64)[-self.window :]
+        floors = data.get("floors")
+        if floors is None:
+            self._floors = np.full(self._scores.size, np.nan)
+        else:
+            under = [-math.inf if f is None else f for f in floors]
+            self._floors = np.array(under, dtype=np.float64)[-self.window :]
 
 
 def _log_excess(log_x: float, log_floor: float, exponent: float) -> float:

@@ -223,6 +223,14 @@ def _check_tuning(state: dict[str, Any]) -> None:
         for i, score in enumerate(scores):
             if score is not None and not is_number(score):
                 refuse(f"budget.scores[{i}]", score, "a number or null")
+        # The threshold that judged each score; absent in checkpoints written before it was kept.
+        floors = budget.get("floors")
+        if floors is not None:
+            if not isinstance(floors, list) or len(floors) != len(scores):
+                refuse("budget.floors", floors, f"a list of {len(scores)} numbers or nulls")
+            for i, floor in enumerate(floors):
+                if floor is not None and not is_number(floor):
+                    refuse(f"budget.floors[{i}]", floor, "a number or null")
 
 
 def _check_validation(validation: Any) -> None:

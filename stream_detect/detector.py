@@ -311,7 +311,12 @@ class Detector:
                     state = self.models.state_for(key)
                     self.policy.score_and_learn(state, X, labels, rows, log_epsilon, out, explain)
                 self.models.mark_seen(piece)
-        self.tuner.observe(out.score[start:stop], out.alert[start:stop], out.warmup[start:stop])
+        self.tuner.observe(
+            out.score[start:stop],
+            out.alert[start:stop],
+            out.warmup[start:stop],
+            out.log_epsilon[start:stop],
+        )
 
     def _add_labelled(
         self, X: Array, labels: Int8Array, keys: list[str] | None, start: int, stop: int

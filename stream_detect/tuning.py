@@ -199,10 +199,12 @@ class ThresholdTuner:
         if self.rate is not None:
             self.rate.observe(timestamps)
 
-    def observe(self, scores: Array, alert: BoolArray, warmup: BoolArray) -> None:
-        """Take the decision scores of rows just scored (alert budget)."""
+    def observe(
+        self, scores: Array, alert: BoolArray, warmup: BoolArray, thresholds: Array
+    ) -> None:
+        """Take the decision scores of rows just scored and the log ε each was judged by."""
         if self.budget is not None:
-            self.budget.observe(scores, alert, warmup)
+            self.budget.observe(scores, alert, warmup, thresholds)
 
     # --------------------------------------------------------------- tuning
 
