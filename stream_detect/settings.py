@@ -260,7 +260,7 @@ class RunSettings:
     # A batch's numpy work is fixed cost per call: up to a few thousand rows it shrinks
     # per event; max_latency_ms bounds the wait when events come slowly.
     batch_size: int = _opt(
-        4096, "events scored together (the scores are identical for any size)", min=1
+        4096, "events scored together (the scores agree to about 1e-12 for any size)", min=1
     )
     max_latency_ms: float = _opt(
         100.0, "longest an event waits before its result is written", min=1.0
