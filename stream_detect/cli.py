@@ -98,8 +98,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
-    0 success, 2 a usage or input error, 3 a ``run`` or ``replay`` that read records but
-    could use none.
+    0 success, 1 out of memory, 2 a usage or input error, 3 a ``run`` or ``replay``
+    that read records but could use none.
     A closed standard output or error (``2>&-``) that the command would write
     to is a usage error (2), though with stderr closed nothing can say so. A
     stderr that refuses writes (``2>/dev/full``) loses the messages, never the
@@ -143,6 +143,18 @@ def _run_command(argv: Sequence[str] | None, closed_streams: frozenset[int]) -> 
         return 0
     except KeyboardInterrupt:
         return 130
+    except MemoryError as exc:
+        # numpy says what it could not allocate ("Unable to allocate 2.98 GiB for an
+        # array with shape (20000, 20000)..."): worth one line, not a traceback. What
+        # was written before stays written (stdout is flushed at exit as usual).
+        said = str(exc) or "an allocation failed"
+        print(
+            f"stream-detect {args.command}: error: out of memory: {said}; fewer features, "
+            "the diagonal model instead of the full one, a smaller --batch-size or "
+            "fewer --max-keys need less",
+            file=sys.stderr,
+        )
+        return 1
     return status
 
 
