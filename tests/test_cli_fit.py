@@ -418,6 +418,15 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
         (["fit", "{late_number}"], ["late_number.csv:3:", "column 'mem' holds a number (4)"]),
         (["fit", "{train}", "--features", "cpu,label"], ["option --features: got 'cpu,label'"]),
         (["fit", "{train}", "--features", "cpu,disk"], ["train.csv", "'disk'"]),
+        # A label column named otherwise than `label` must be in the header.
+        (
+            ["fit", "{train}", "--label-field", "is_bad"],
+            ["train.csv:1:", "label field 'is_bad' is not a column of the CSV header (columns:"],
+        ),
+        (
+            ["fit", "{train}", "--val", "{val}", "--label-field", "is_bad"],
+            ["train.csv:1:", "label field 'is_bad'"],
+        ),
         (["fit", "{train}", "--transform", "cpu=cube"], ["option --transform: got 'cube'"]),
         # The destinations are checked first: TRAIN does not even exist here.
         (["fit", "{dir}/absent.csv", "--plot", "{dir}/no/p.png"], ["no/p.png", "no such folder"]),
@@ -459,6 +468,8 @@ def test_evaluate_errors_on_the_test_file(
     assert_one_line_error(code, out, err, "no_mem.csv", "mem")
     code, out, err = run(capsys, "evaluate", model_path, bad_files["text"])
     assert_one_line_error(code, out, err, "text.csv:3:")
+    code, out, err = run(capsys, "evaluate", model_path, files["val"], "--label-field", "is_bad")
+    assert_one_line_error(code, out, err, "val.csv:1:", "label field 'is_bad' is not a column")
 
 
 # ---------------------------------------------------------------- the classic exercise
