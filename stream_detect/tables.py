@@ -180,6 +180,9 @@ or choose the features (--features)
             first_line = lines_before + 1
             lines_before += len(lines)
             bytes_read += sum(map(len, lines))
+            if max(map(len, lines)) > decoder.max_record_bytes:
+                # A line's length is without its line break, as `run` counts it (and limits it).
+                lines = [_without_line_break(line) for line in lines]
             try:
                 decoded = decoder.decode(RawBatch(lines, positions))
             except InputError as error:
@@ -270,6 +273,17 @@ def load_table(
         source=source,
         ignored_columns=chunks[-1].ignored_columns,
     )
+
+
+def _without_line_break(line: bytes) -> bytes:
+    """The line without its ``\\n`` or ``\\r\\n``, as a stream's source gives it.
+
+    >>> _without_line_break(b"1,2\\r\\n"), _without_line_break(b"1,2")
+    (b'1,2', b'1,2')
+    """
+    if line.endswith(b"\n"):
+        line = line[:-1]
+    return line[:-1] if line.endswith(b"\r") else line
 
 
 def _refuse_json_array(lines: list[bytes], source: str) -> None:
