@@ -381,7 +381,8 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
     paths["ragged"].write_text("cpu,mem\n1,2\n3,4\n5\n")
     paths["unlabelled"].write_text("cpu,mem\n1,2\n3,4\n")
     paths["one_class"].write_text("cpu,mem,label\n1,2,0\n3,4,0\n")
-    paths["negative"].write_text("cpu,mem,label\n5,-3,0\n-1,-3,1\n")
+    # A blank line before the bad row: its line (4) is neither its row (2) nor row + 1.
+    paths["negative"].write_text("cpu,mem,label\n5,-3,0\n\n-1,-3,1\n")
     paths["no_mem"].write_text("cpu,label\n1,0\n2,1\n")
     paths["not_json"].write_text("{oops\n")
     paths["future"].write_text(json.dumps({"format": "stream_detect.model", "version": 9}))
@@ -402,12 +403,11 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
         (["fit", "{train}", "--val", "{no_mem}"], ["no_mem.csv", "mem"]),
         (
             ["fit", "{train}", "--val", "{negative}", "--transform", "cpu=log"],
-            [
-                "negative.csv:",
-                "data row 2",
-                "'cpu' = -1.0",
-                "outside the domain of transform 'log'",
-            ],
+            ["negative.csv:4: feature 'cpu' = -1.0 is outside the domain of transform 'log'"],
+        ),
+        (
+            ["fit", "{negative}", "--transform", "cpu=log"],
+            ["negative.csv:4: feature 'cpu' = -1.0 is outside the domain of transform 'log'"],
         ),
         (["fit", "{train}", "--transform", "cpu=cube"], ["--transform", "'cube'"]),
         (["fit", "{train}", "--transform", "disk=log"], ["--transform", "'disk=log'", "'cpu'"]),
@@ -468,6 +468,20 @@ def test_evaluate_errors_on_the_test_file(
     assert_one_line_error(code, out, err, "no_mem.csv", "mem")
     code, out, err = run(capsys, "evaluate", model_path, bad_files["text"])
     assert_one_line_error(code, out, err, "text.csv:3:")
+    logged = files["dir"] / "logged.json"
+    run_json(
+        capsys,
+        "fit",
+        files["train"],
+        "--val",
+        files["val"],
+        "--transform",
+        "cpu=log",
+        "--out",
+        logged,
+    )
+    code, out, err = run(capsys, "evaluate", logged, bad_files["negative"])
+    assert_one_line_error(code, out, err, "negative.csv:4: feature 'cpu' = -1.0 is outside")
     code, out, err = run(capsys, "evaluate", model_path, files["val"], "--label-field", "is_bad")
     assert_one_line_error(code, out, err, "val.csv:1:", "label field 'is_bad' is not a column")
 

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     labels = np.asarray(test.y).ravel()
     labelled = labels >= 0
     labels = labels[labelled]
-    log_p = model.log_p(test.X, source=args.test)[labelled]
+    log_p = model.log_p(test.X, source=args.test, lines=test.lines)[labelled]
     counts = confusion_counts(labels, model.flag(log_p))
     if args.plot is not None:
         from stream_detect.plots import plot_threshold_curves
