@@ -86,6 +86,15 @@ def test_a_labels_column_missing_from_the_header_is_refused(
     ]
 
 
+def test_data_whose_name_holds_a_question_mark_or_a_percent_is_replayed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "series?100%25.csv"
+    _write_series(data, rows=200)
+    assert main(["replay", str(data), "--labels-column", "label", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 200
+
+
 def test_window_metrics_count_windows_found_and_alerts_inside() -> None:
     alert = np.array([1, 0, 1, 1, 0, 0, 0, 0], dtype=bool)
     labels = np.array([0, 0, 1, 1, 0, 1, 1, 0], dtype=bool)
