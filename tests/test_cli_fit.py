@@ -242,6 +242,28 @@ def test_fit_out_then_evaluate(capsys: pytest.CaptureFixture[str], files: dict[s
     assert (result["n"], result["log_epsilon"]) == (160, fitted["log_epsilon"])
 
 
+def test_evaluate_says_null_where_a_ratio_is_undefined_as_replay_says_n_a(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    model_path = files["dir"] / "model.json"
+    fitted = run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model_path)
+    calm = ",".join(repr(value) for value in fitted["mean"])
+    far = ",".join("1000000.0" for _ in fitted["mean"])
+    expected = {
+        # Nothing flagged: no precision; anomalies labelled but none found: recall 0.
+        "calm_anomalous": (f"{calm},1", {"precision": None, "recall": 0.0, "f1": 0.0}),
+        # Nothing flagged and no anomaly label: none of the three is defined.
+        "calm_normal": (f"{calm},0", {"precision": None, "recall": None, "f1": None}),
+        # Flagged, but no anomaly label: precision 0, no recall.
+        "far_normal": (f"{far},0", {"precision": 0.0, "recall": None, "f1": 0.0}),
+    }
+    for name, (row, metrics) in expected.items():
+        test = files["dir"] / f"{name}.csv"
+        test.write_text(f"cpu,mem,label\n{row}\n{row}\n")
+        result = run_json(capsys, "evaluate", model_path, test)
+        assert {key: result[key] for key in metrics} == metrics, name
+
+
 def test_fit_out_to_a_fifo_or_device_is_refused_and_left_in_place(
     capsys: pytest.CaptureFixture[str], files: dict[str, Any]
 ) -> None:
