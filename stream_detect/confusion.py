@@ -2,8 +2,9 @@
 
 :class:`ConfusionCounts` holds tp, fp, fn and tn of a binary decision
 (positive = anomalous = flagged) with precision, recall and F1, which are 0.0,
-never NaN, when their denominators vanish; :func:`confusion_counts` counts
-them from arrays.
+never NaN, when their denominators vanish (so thresholds compare; a report
+shows them as None: :meth:`ConfusionCounts.to_report`); :func:`confusion_counts`
+counts them from arrays.
 
 The ``as_*`` functions turn array-likes into the vectors the threshold maths
 works on, raising ValueError that names the array and the problem: label
@@ -94,6 +95,29 @@ class ConfusionCounts:
             "f1": self.f1,
             "n_flagged": self.n_flagged,
         }
+
+    def to_report(self) -> dict[str, int | float | None]:
+        """As :meth:`to_dict`, but a metric whose denominator is 0 is None (n/a), not 0.0.
+
+        Precision is None when nothing is flagged, recall when there is no
+        positive label, F1 when neither (2tp + fp + fn = 0), as ``replay``
+        reports them: a report should not show an undefined ratio as 0.
+
+        >>> report = ConfusionCounts(tp=0, fp=0, fn=2, tn=5).to_report()
+        >>> report["precision"], report["recall"], report["f1"]
+        (None, 0.0, 0.0)
+        >>> report = ConfusionCounts(tp=0, fp=0, fn=0, tn=5).to_report()
+        >>> report["precision"], report["recall"], report["f1"]
+        (None, None, None)
+        """
+        report: dict[str, int | float | None] = dict(self.to_dict())
+        if self.tp + self.fp == 0:
+            report["precision"] = None
+        if self.tp + self.fn == 0:
+            report["recall"] = None
+        if self.tp + self.fp + self.fn == 0:
+            report["f1"] = None
+        return report
 
 
 def confusion_counts(y_true: ArrayLike, flagged: ArrayLike) -> ConfusionCounts:

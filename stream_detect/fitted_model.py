@@ -48,6 +48,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "FittedModel",
+    "Lines",
     "ModelKind",
     "feature_names",
     "transform_rows",
@@ -55,6 +56,8 @@ __all__ = [
 
 Array = NDArray[np.float64]
 ModelKind = Literal["diagonal", "full"]
+#: The 1-based line in its file of each row of an array, for messages about a row.
+Lines = Sequence[int] | NDArray[np.int64]
 
 #: Marker in every model file, so another JSON file is never mistaken for a model.
 FORMAT = "stream_detect.model"
@@ -151,15 +154,19 @@ class FittedModel:
             validation=None if validation is None else dict(validation),
         )
 
-    def transform(self, X: ArrayLike, *, source: str | None = None) -> Array:
+    def transform(
+        self, X: ArrayLike, *, source: str | None = None, lines: Lines | None = None
+    ) -> Array:
         """Rows of ``X`` (original units, columns in ``features`` order) after the transforms.
 
         :class:`InputError` names ``source`` and the first value that is not
-        finite after its transform, by its data row (see :func:`transform_rows`).
+        finite after its transform, by its line (see :func:`transform_rows`).
         """
-        return transform_rows(X, self.features, self.transforms, source=source)
+        return transform_rows(X, self.features, self.transforms, source=source, lines=lines)
 
-    def log_p(self, X: ArrayLike, *, source: str | None = None) -> Array:
+    def log_p(
+        self, X: ArrayLike, *, source: str | None = None, lines: Lines | None = None
+    ) -> Array:
         """log p(x) of each row of ``X`` (original units), with the variance floors applied.
 
         The density is :func:`~stream_detect.density.gaussian_score`, the
@@ -167,9 +174,9 @@ class FittedModel:
         squared distance passes float64 scores as if at the largest double
         (log p about -9e307: finite, and below any threshold). Raises :class:`InputError` as
         :meth:`transform`, and for a row whose log p is not a number at all
-        ("data row N", as :func:`transform_rows` counts rows).
+        (named as :func:`transform_rows` names a row).
         """
-        values = self.transform(X, source=source)
+        values = self.transform(X, source=source, lines=lines)
         # Values near the float range (not bounded here as in streams) may overflow on the
         # way; the distance saturates, and nothing of it is worth a warning.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -179,7 +186,7 @@ class FittedModel:
         if np.any(np.isnan(log_p)):
             row = int(np.argmax(np.isnan(log_p)))
             reason = "log p(x) is not a number: the event is too far out for float64"
-            raise InputError(f"data row {row + 1}: {reason}", source=source)
+            raise _row_error(row, reason, source, lines)
         return log_p
 
     def flag(self, log_p: ArrayLike) -> NDArray[np.bool_]:
@@ -296,16 +303,22 @@ def transform_rows(
     transforms: FeatureTransforms,
     *,
     source: str | None = None,
+    lines: Lines | None = None,
 ) -> Array:
     """Apply ``transforms`` to the rows of ``X``; every value must come out finite.
 
-    Raises :class:`InputError` naming ``source``, the first bad row as "data
-    row N" (its 1-based number among the rows, not counting a header or blank
-    lines, so not always its line in the file: the rows come as an array,
-    without their lines) and the feature whose value is outside the domain of
-    its transform, or not finite.
+    Raises :class:`InputError` naming ``source``, the first bad row and the
+    feature whose value is outside the domain of its transform, or not finite.
+    The row is named by its line in the file, ``lines[i]`` for row ``i``, as
+    ``run`` names a line; without ``lines``, as "data row N" (its 1-based
+    number among the rows, not counting a header or blank lines).
 
     >>> ft = FeatureTransforms.from_dict({"x": "log"})
+    >>> transform_rows([[1.0], [0.0]], ["x"], ft, source="train.csv", lines=[2, 4])
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.InputError: train.csv:4: feature 'x' = 0.0 is outside the domain of \
+transform 'log'
     >>> transform_rows([[1.0], [0.0]], ["x"], ft, source="train.csv")
     Traceback (most recent call last):
     ...
@@ -326,8 +339,15 @@ domain of transform 'log'
             reason = f"feature {name!r} = {raw!r} is outside the domain of transform {spec!r}"
         else:
             reason = f"feature {name!r} = {raw!r} is not a finite number"
-        raise InputError(f"data row {row + 1}: {reason}", source=source)
+        raise _row_error(row, reason, source, lines)
     return transformed
+
+
+def _row_error(row: int, reason: str, source: str | None, lines: Lines | None) -> InputError:
+    """The error about row ``row`` (0-based), named by its line when the lines are known."""
+    if lines is None:
+        return InputError(f"data row {row + 1}: {reason}", source=source)
+    return InputError(reason, source=source, line=int(lines[row]))
 
 
 def _encode_float(value: float | None) -> float | str | None:

@@ -15,7 +15,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.density import DEFAULT_RELATIVE_FLOOR, DEFAULT_VARIANCE_FLOOR
 from stream_detect.errors import InputError
-from stream_detect.fitted_model import FittedModel, ModelKind, feature_names, transform_rows
+from stream_detect.fitted_model import (
+    FittedModel,
+    Lines,
+    ModelKind,
+    feature_names,
+    transform_rows,
+)
 from stream_detect.stats import RunningCovariance, RunningMoments
 from stream_detect.transforms import FeatureTransforms
 
@@ -33,13 +39,14 @@ def fit_model(
     variance_floor: float = DEFAULT_VARIANCE_FLOOR,
     relative_floor: float = DEFAULT_RELATIVE_FLOOR,
     source: str | None = None,
+    lines: Lines | None = None,
 ) -> FittedModel:
     """Fit mean and population variance (or covariance) of the transformed rows of ``X``.
 
     The statistics come from :mod:`stream_detect.stats`, so a model fitted
     here equals one learned event by event. No threshold is set; see
-    :meth:`~stream_detect.fitted_model.FittedModel.with_threshold`. ``source`` only serves error
-    messages (see :func:`~stream_detect.fitted_model.transform_rows`).
+    :meth:`~stream_detect.fitted_model.FittedModel.with_threshold`. ``source`` and ``lines``
+    only serve error messages (see :func:`~stream_detect.fitted_model.transform_rows`).
 
     >>> model = fit_model(np.array([[1.0, 2.0], [3.0, 6.0]]), ["a", "b"], kind="full")
     >>> model.cov.tolist()
@@ -49,7 +56,7 @@ def fit_model(
         raise ValueError(f"kind must be 'diagonal' or 'full', got {kind!r}")
     names = feature_names(list(features), error=ValueError)
     transforms = transforms if transforms is not None else FeatureTransforms()
-    values = transform_rows(X, names, transforms, source=source)
+    values = transform_rows(X, names, transforms, source=source, lines=lines)
     if len(values) == 0:
         raise InputError("no events to fit the model on", source=source)
     cov: Array | None = None

@@ -36,6 +36,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import Any, Final
 
 import numpy as np
@@ -68,7 +69,8 @@ class Table:
 
     ``source`` is the path as the caller gave it, for messages.
     ``ignored_columns`` are the named fields that are neither features nor the
-    label, in the order they first appear.
+    label, in the order they first appear. ``lines`` (n,) are the rows' 1-based
+    line numbers in the file, for messages about a row (None: not known).
     """
 
     X: NDArray[np.float64]
@@ -76,6 +78,7 @@ class Table:
     features: list[str]
     source: str
     ignored_columns: list[str] = field(default_factory=list)
+    lines: NDArray[np.int64] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,7 +87,8 @@ class TableChunk:
 
     ``bytes_read / total_bytes`` is the fraction of the file read so far,
     for a progress bar. ``ignored_columns`` are the fields seen so far that
-    are neither features nor the label (see :class:`Table`).
+    are neither features nor the label (see :class:`Table`); ``lines`` the
+    rows' 1-based line numbers in the file.
     """
 
     X: NDArray[np.float64]
@@ -93,6 +97,7 @@ class TableChunk:
     bytes_read: int
     total_bytes: int
     ignored_columns: list[str] = field(default_factory=list)
+    lines: NDArray[np.int64] | None = None
 
 
 def iter_table(
@@ -180,6 +185,9 @@ or choose the features (--features)
             first_line = lines_before + 1
             lines_before += len(lines)
             bytes_read += sum(map(len, lines))
+            if max(map(len, lines)) > decoder.max_record_bytes:
+                # A line's length is without its line break, as `run` counts it (and limits it).
+                lines = [_without_line_break(line) for line in lines]
             try:
                 decoded = decoder.decode(RawBatch(lines, positions))
             except InputError as error:
@@ -218,6 +226,9 @@ or choose the features (--features)
                 bytes_read=bytes_read,
                 total_bytes=total_bytes,
                 ignored_columns=list(left_out.names),
+                lines=np.fromiter(
+                    map(itemgetter("line"), decoded.positions), np.int64, count=len(decoded)
+                ),
             )
         if not seen_rows:
             if decoder.columns is not None:
@@ -241,8 +252,8 @@ def load_table(
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.csv"
     >>> _ = path.write_text("host,x,y,label\\na,1,2,0\\nb,3,4,1\\n")
     >>> table = load_table(path)
-    >>> table.features, table.X.tolist(), table.y.tolist()
-    (['x', 'y'], [[1.0, 2.0], [3.0, 4.0]], [0, 1])
+    >>> table.features, table.X.tolist(), table.y.tolist(), table.lines.tolist()
+    (['x', 'y'], [[1.0, 2.0], [3.0, 4.0]], [0, 1], [2, 3])
     >>> _ = path.write_text("x,y\\n1,2\\n3\\n")
     >>> load_table(path)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -263,13 +274,26 @@ def load_table(
     y_parts = [
         np.full(len(chunk.X), -1, dtype=np.int8) if chunk.y is None else chunk.y for chunk in chunks
     ]
+    line_parts = [chunk.lines for chunk in chunks if chunk.lines is not None]
     return Table(
         X=np.concatenate([chunk.X for chunk in chunks]),
         y=np.concatenate(y_parts) if labelled else None,
         features=chunks[0].features,
         source=source,
         ignored_columns=chunks[-1].ignored_columns,
+        lines=np.concatenate(line_parts) if len(line_parts) == len(chunks) else None,
     )
+
+
+def _without_line_break(line: bytes) -> bytes:
+    """The line without its ``\\n`` or ``\\r\\n``, as a stream's source gives it.
+
+    >>> _without_line_break(b"1,2\\r\\n"), _without_line_break(b"1,2")
+    (b'1,2', b'1,2')
+    """
+    if line.endswith(b"\n"):
+        line = line[:-1]
+    return line[:-1] if line.endswith(b"\r") else line
 
 
 def _refuse_json_array(lines: list[bytes], source: str) -> None:

@@ -5,9 +5,12 @@
     SCHEME:TARGET?NAME=VALUE&NAME=VALUE     ("//" after the colon is optional)
     WORD                                     (a bare scheme: "-", "stdin", "stderr")
 
-The first ``?`` starts the query, so a path containing ``?`` cannot be named.
-A bare query name (``?follow``) means ``true``. What a scheme means is up to
-the registry that opens it (:mod:`stream_detect.sources`, :mod:`stream_detect.sinks`).
+The first ``?`` starts the query. A query value, and the path of a
+``file:`` URI, are percent-decoded, so a path holding ``?`` is written with
+``%3F`` in its place (and ``%`` followed by two hex digits as ``%25``):
+:func:`file_uri` writes any path so. A bare query name (``?follow``) means
+``true``. What a scheme means is up to the registry that opens it
+(:mod:`stream_detect.sources`, :mod:`stream_detect.sinks`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from urllib.parse import unquote
 
 from stream_detect.errors import ConfigError
 
-__all__ = ["ParsedURI", "parse_uri"]
+__all__ = ["ParsedURI", "file_uri", "parse_uri"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _BARE_WORD = re.compile(r"-|[a-z]+")
@@ -95,6 +98,8 @@ def parse_uri(uri: str, *, config_key: str = "source") -> ParsedURI:
     ('-', 'stderr', 'a/b.csv')
     >>> parse_uri("events.jsonl").scheme
     ''
+    >>> parse_uri("file:what%3F.csv?follow").target
+    'what?.csv'
 
     Raises
     ------
@@ -109,6 +114,9 @@ def parse_uri(uri: str, *, config_key: str = "source") -> ParsedURI:
     if rest.startswith("//"):
         rest = rest[2:]
     target, _, query = rest.partition("?")
+    if scheme.lower() == "file":
+        # A path may hold `?`, which would start the query: written %3F, it is decoded here.
+        target = unquote(target)
     params: dict[str, str] = {}
     for item in query.split("&") if query else []:
         name, equals, value = item.partition("=")
@@ -118,3 +126,14 @@ def parse_uri(uri: str, *, config_key: str = "source") -> ParsedURI:
             raise ConfigError(config_key, uri, f"the query parameter {name!r} at most once")
         params[name] = unquote(value) if equals else "true"
     return ParsedURI(uri, scheme.lower(), target, params, config_key)
+
+
+def file_uri(path: str) -> str:
+    """The ``file:`` URI that :func:`parse_uri` reads back as ``path``, whatever it holds.
+
+    >>> file_uri("runs/what?.csv"), file_uri("100%.jsonl")
+    ('file:runs/what%3F.csv', 'file:100%25.jsonl')
+    >>> parse_uri(file_uri("a%3Fb?.csv")).target
+    'a%3Fb?.csv'
+    """
+    return "file:" + path.replace("%", "%25").replace("?", "%3F")

@@ -242,6 +242,28 @@ def test_fit_out_then_evaluate(capsys: pytest.CaptureFixture[str], files: dict[s
     assert (result["n"], result["log_epsilon"]) == (160, fitted["log_epsilon"])
 
 
+def test_evaluate_says_null_where_a_ratio_is_undefined_as_replay_says_n_a(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    model_path = files["dir"] / "model.json"
+    fitted = run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model_path)
+    calm = ",".join(repr(value) for value in fitted["mean"])
+    far = ",".join("1000000.0" for _ in fitted["mean"])
+    expected = {
+        # Nothing flagged: no precision; anomalies labelled but none found: recall 0.
+        "calm_anomalous": (f"{calm},1", {"precision": None, "recall": 0.0, "f1": 0.0}),
+        # Nothing flagged and no anomaly label: none of the three is defined.
+        "calm_normal": (f"{calm},0", {"precision": None, "recall": None, "f1": None}),
+        # Flagged, but no anomaly label: precision 0, no recall.
+        "far_normal": (f"{far},0", {"precision": 0.0, "recall": None, "f1": 0.0}),
+    }
+    for name, (row, metrics) in expected.items():
+        test = files["dir"] / f"{name}.csv"
+        test.write_text(f"cpu,mem,label\n{row}\n{row}\n")
+        result = run_json(capsys, "evaluate", model_path, test)
+        assert {key: result[key] for key in metrics} == metrics, name
+
+
 def test_fit_out_to_a_fifo_or_device_is_refused_and_left_in_place(
     capsys: pytest.CaptureFixture[str], files: dict[str, Any]
 ) -> None:
@@ -381,7 +403,8 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
     paths["ragged"].write_text("cpu,mem\n1,2\n3,4\n5\n")
     paths["unlabelled"].write_text("cpu,mem\n1,2\n3,4\n")
     paths["one_class"].write_text("cpu,mem,label\n1,2,0\n3,4,0\n")
-    paths["negative"].write_text("cpu,mem,label\n5,-3,0\n-1,-3,1\n")
+    # A blank line before the bad row: its line (4) is neither its row (2) nor row + 1.
+    paths["negative"].write_text("cpu,mem,label\n5,-3,0\n\n-1,-3,1\n")
     paths["no_mem"].write_text("cpu,label\n1,0\n2,1\n")
     paths["not_json"].write_text("{oops\n")
     paths["future"].write_text(json.dumps({"format": "stream_detect.model", "version": 9}))
@@ -402,12 +425,11 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
         (["fit", "{train}", "--val", "{no_mem}"], ["no_mem.csv", "mem"]),
         (
             ["fit", "{train}", "--val", "{negative}", "--transform", "cpu=log"],
-            [
-                "negative.csv:",
-                "data row 2",
-                "'cpu' = -1.0",
-                "outside the domain of transform 'log'",
-            ],
+            ["negative.csv:4: feature 'cpu' = -1.0 is outside the domain of transform 'log'"],
+        ),
+        (
+            ["fit", "{negative}", "--transform", "cpu=log"],
+            ["negative.csv:4: feature 'cpu' = -1.0 is outside the domain of transform 'log'"],
         ),
         (["fit", "{train}", "--transform", "cpu=cube"], ["--transform", "'cube'"]),
         (["fit", "{train}", "--transform", "disk=log"], ["--transform", "'disk=log'", "'cpu'"]),
@@ -418,6 +440,15 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
         (["fit", "{late_number}"], ["late_number.csv:3:", "column 'mem' holds a number (4)"]),
         (["fit", "{train}", "--features", "cpu,label"], ["option --features: got 'cpu,label'"]),
         (["fit", "{train}", "--features", "cpu,disk"], ["train.csv", "'disk'"]),
+        # A label column named otherwise than `label` must be in the header.
+        (
+            ["fit", "{train}", "--label-field", "is_bad"],
+            ["train.csv:1:", "label field 'is_bad' is not a column of the CSV header (columns:"],
+        ),
+        (
+            ["fit", "{train}", "--val", "{val}", "--label-field", "is_bad"],
+            ["train.csv:1:", "label field 'is_bad'"],
+        ),
         (["fit", "{train}", "--transform", "cpu=cube"], ["option --transform: got 'cube'"]),
         # The destinations are checked first: TRAIN does not even exist here.
         (["fit", "{dir}/absent.csv", "--plot", "{dir}/no/p.png"], ["no/p.png", "no such folder"]),
@@ -459,6 +490,22 @@ def test_evaluate_errors_on_the_test_file(
     assert_one_line_error(code, out, err, "no_mem.csv", "mem")
     code, out, err = run(capsys, "evaluate", model_path, bad_files["text"])
     assert_one_line_error(code, out, err, "text.csv:3:")
+    logged = files["dir"] / "logged.json"
+    run_json(
+        capsys,
+        "fit",
+        files["train"],
+        "--val",
+        files["val"],
+        "--transform",
+        "cpu=log",
+        "--out",
+        logged,
+    )
+    code, out, err = run(capsys, "evaluate", logged, bad_files["negative"])
+    assert_one_line_error(code, out, err, "negative.csv:4: feature 'cpu' = -1.0 is outside")
+    code, out, err = run(capsys, "evaluate", model_path, files["val"], "--label-field", "is_bad")
+    assert_one_line_error(code, out, err, "val.csv:1:", "label field 'is_bad' is not a column")
 
 
 # ---------------------------------------------------------------- the classic exercise

@@ -787,6 +787,21 @@ def test_a_missing_source_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "absent.jsonl" in line and "Traceback" not in line
 
 
+def test_a_label_field_missing_from_a_csv_header_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = tmp_path / "events.csv"
+    source.write_text("x,label\n1,0\n2,1\n3,0\n")
+    assert main(["run", "--source", f"file:{source}", "--label-field", "is_bad"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line == (
+        "stream-detect run: error: label field 'is_bad' is not a column of the CSV header "
+        "(columns: x, label)"
+    )
+
+
 def test_a_missing_checkpoint_directory_is_created(tmp_path: Path) -> None:
     path = tmp_path / "no" / "state.json"
     ok(cli("--checkpoint", str(path), input=b'{"x": 1.0}\n'))

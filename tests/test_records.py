@@ -285,6 +285,11 @@ def test_csv_header_spanning_batches_and_features_fixed() -> None:
     [
         (b"x,y", {"features": ["x", "w"]}, "feature 'w' is not a column of the CSV header"),
         (b"x,y", {"key_field": "host"}, "key field 'host' is not a column of the CSV header"),
+        (
+            b"x,label",
+            {"label_field": "is_bad"},
+            "label field 'is_bad' is not a column of the CSV header (columns: x, label)",
+        ),
         (b"x,y,x", {}, "the CSV header names column 'x' twice"),
         (b"x,\xff", {}, "the CSV header is not valid UTF-8 (byte 2)"),
         (b'"x,y', {}, "the CSV header is malformed"),
@@ -298,6 +303,18 @@ def test_unusable_csv_header_raises_input_error_with_line(
         decoder.decode(make_batch([b"", header, b"1,2"]))
     assert message in str(raised.value)
     assert raised.value.line == 2
+
+
+def test_a_label_field_missing_from_the_header_is_refused_unless_it_is_the_default() -> None:
+    # Named otherwise, the label must be a column: else a `label` column would be a feature.
+    with pytest.raises(InputError, match="label field 'is_bad' is not a column"):
+        RecordDecoder("csv", label_field="is_bad").decode(make_batch([b"x,label", b"1,0"]))
+    # The default label may be absent: the stream is unlabelled.
+    decoded = RecordDecoder("csv").decode(make_batch([b"x,y", b"1,2"]))
+    assert decoded.labels.tolist() == [-1]
+    # A JSON event without the label field is unlabelled, whatever the field's name.
+    decoded = RecordDecoder("json", label_field="is_bad").decode(make_batch([b'{"x": 1}']))
+    assert decoded.labels.tolist() == [-1]
 
 
 def test_csv_header_too_long_raises() -> None:
@@ -636,6 +653,7 @@ def test_any_bytes_are_accounted_for_and_never_raise(lines: list[bytes]) -> None
     [
         (b"x,y", {"features": ["x", "zz"]}, "feature 'zz' is not a column of the CSV header"),
         (b"x,y", {"key_field": "host"}, "key field 'host' is not a column of the CSV header"),
+        (b"x,y", {"label_field": "is_bad"}, "label field 'is_bad' is not a column of the CSV"),
         (b"x,y,x", {}, "the CSV header names column 'x' twice"),
         (b"x,\xff", {}, "the CSV header is not valid UTF-8 (byte 2)"),
         (b'"x,y', {}, "the CSV header is malformed"),

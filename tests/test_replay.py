@@ -71,6 +71,30 @@ def test_windows_need_a_timestamp_field(tmp_path: Path, capsys: pytest.CaptureFi
     assert "timestamp" in capsys.readouterr().err
 
 
+def test_a_labels_column_missing_from_the_header_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "series.csv"
+    _write_series(data)
+    # Not accepted with the `label` column learned as a feature and every row unlabelled.
+    assert main(["replay", str(data), "--labels-column", "is_anomaly"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "stream-detect replay: error: label field 'is_anomaly' is not a column of the CSV "
+        "header (columns: timestamp, value, label)"
+    ]
+
+
+def test_data_whose_name_holds_a_question_mark_or_a_percent_is_replayed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "series?100%25.csv"
+    _write_series(data, rows=200)
+    assert main(["replay", str(data), "--labels-column", "label", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 200
+
+
 def test_window_metrics_count_windows_found_and_alerts_inside() -> None:
     alert = np.array([1, 0, 1, 1, 0, 0, 0, 0], dtype=bool)
     labels = np.array([0, 0, 1, 1, 0, 1, 1, 0], dtype=bool)

@@ -28,6 +28,7 @@ from stream_detect.sources import (
     open_source,
     parse_uri,
 )
+from stream_detect.uris import file_uri
 
 Record = tuple[bytes, dict[str, Any]]
 
@@ -521,6 +522,21 @@ def test_parse_uri_parts() -> None:
     assert (parsed.scheme, parsed.target) == ("kafka", "broker:9092/events")
     assert dict(parsed.params) == {"group": "g", "from": "/x"}
     assert parse_uri("FILE:/a/b").scheme == "file"
+
+
+def test_a_file_path_holding_a_question_mark_is_written_with_percent_3f(tmp_path: Path) -> None:
+    path = tmp_path / "what?%41.jsonl"
+    path.write_bytes(b'{"x": 1}\n')
+    # `?` starts the query, so the path writes it %3F; `%` before two hex digits is %25.
+    uri = f"file:{tmp_path}/what%3F%2541.jsonl?follow=false"
+    parsed = parse_uri(uri)
+    assert (parsed.target, dict(parsed.params)) == (str(path), {"follow": "false"})
+    assert parse_uri(file_uri(str(path))).target == str(path)
+    source = open_source(uri)
+    assert source.read_batch(10, linger_s=0.0, timeout_s=1.0).payloads == [b'{"x": 1}']
+    source.close()
+    # Elsewhere than in a file: path, an escape is left as written (a Kafka topic, a URL).
+    assert parse_uri("kafka://b:9092/a%3Fb").target == "b:9092/a%3Fb"
 
 
 def test_read_after_close_and_bad_arguments(write_file: Any) -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from stream_detect.errors import InputError
 from stream_detect.formats import format_for_path
+from stream_detect.records.decoder import DEFAULT_MAX_RECORD_BYTES
 from stream_detect.tables import iter_table, load_table
 
 
@@ -136,6 +137,23 @@ def test_invalid_utf8_and_infinite_json_number(tmp_path: Path) -> None:
     assert (error.line, error.reason) == (3, "invalid UTF-8 at byte 0")
     error = raise_message(write(tmp_path, "i.jsonl", b'{"x": 1}\n{"x": 1e999}\n'))
     assert error.line == 2 and "infinity" in error.reason
+
+
+@pytest.mark.parametrize("line_break", [b"\n", b"\r\n"])
+def test_a_line_is_measured_and_limited_without_its_line_break_as_run_does(
+    tmp_path: Path, line_break: bytes
+) -> None:
+    limit = DEFAULT_MAX_RECORD_BYTES
+    just_fits = b"1," + b"0" * (limit - 2)
+    path = write(tmp_path, "t.csv", line_break.join([b"x,y", just_fits, b"3,4", b""]))
+    assert len(load_table(path).X) == 2
+    too_long = b"1," + b"0" * (limit - 1)
+    path = write(tmp_path, "t.csv", line_break.join([b"x,y", b"3,4", too_long, b""]))
+    error = raise_message(path)
+    assert (error.line, error.reason) == (
+        3,
+        f"line of {limit + 1} bytes exceeds the limit of {limit} bytes",
+    )
 
 
 def test_feature_missing_from_csv_header(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 Reads a model written by ``stream-detect fit --out``, scores every event of
 TEST (CSV or JSON lines, with the model's features and a label column) and
 flags those with log p(x) < log ε. Prints one JSON object: tp, fp, fn, tn,
-precision, recall, f1 and n_flagged, with n and the log ε used.
+precision, recall, f1 and n_flagged, with n and the log ε used; a ratio whose
+denominator is 0 is null (precision when nothing is flagged, recall without an
+anomaly label), as ``replay`` says n/a.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     labels = np.asarray(test.y).ravel()
     labelled = labels >= 0
     labels = labels[labelled]
-    log_p = model.log_p(test.X, source=args.test)[labelled]
+    log_p = model.log_p(test.X, source=args.test, lines=test.lines)[labelled]
     counts = confusion_counts(labels, model.flag(log_p))
     if args.plot is not None:
         from stream_detect.plots import plot_threshold_curves
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         "test": args.test,
         "n": len(labels),
         "log_epsilon": model.to_dict()["log_epsilon"],
-        **counts.to_dict(),
+        **counts.to_report(),
         "plot": args.plot,
     }
     print(json.dumps(report))

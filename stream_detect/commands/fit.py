@@ -124,8 +124,15 @@ def run(args: argparse.Namespace) -> int:
     )
     features = list(train.features)
     transforms = parse_transforms(args.transform, train.X, features)
-    model = fit_model(train.X, features, kind=args.model, transforms=transforms, source=args.train)
-    train_log_p = model.log_p(train.X, source=args.train)
+    model = fit_model(
+        train.X,
+        features,
+        kind=args.model,
+        transforms=transforms,
+        source=args.train,
+        lines=train.lines,
+    )
+    train_log_p = model.log_p(train.X, source=args.train, lines=train.lines)
 
     labelled, note = _labelled_scores(args, model, train.y, train_log_p)
     extra: dict[str, Any] = {} if note is None else {"note": note}
@@ -251,7 +258,7 @@ def _labelled_scores(
         if problem is not None:
             raise InputError(problem[1], source=args.val)
         assert val.y is not None
-        log_p = model.log_p(val.X, source=args.val)
+        log_p = model.log_p(val.X, source=args.val, lines=val.lines)
         return _labelled_only(args.val, val.y, log_p), None
     if train_y is None:
         return None, (

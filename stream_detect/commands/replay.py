@@ -42,6 +42,7 @@ from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink
 from stream_detect.timestamps import wall_clock_seconds
 from stream_detect.unusable import refuse_if_nothing_usable
+from stream_detect.uris import file_uri
 
 __all__ = ["NOT_USED", "add_arguments", "replay", "run"]
 
@@ -110,7 +111,7 @@ def replay(
         detector = replace(detector, label_field=labels_column, learn_labelled=True)
     run = replace(
         run_settings,
-        source=f"file:{data}",
+        source=file_uri(data),
         emit="all",
         checkpoint=None,
         state_dir=None,

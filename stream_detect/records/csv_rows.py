@@ -27,7 +27,7 @@ from stream_detect.records.keys_and_ids import cell_key
 from stream_detect.records.labels import CELL_LABELS, cell_label
 from stream_detect.records.lazy_records import LazyRecords
 from stream_detect.records.reject import Reject
-from stream_detect.records.roles import FieldRoles
+from stream_detect.records.roles import DEFAULT_LABEL_FIELD, FieldRoles
 from stream_detect.records.size_limits import oversize_reason
 
 __all__ = ["CsvRows", "split_csv"]
@@ -56,13 +56,20 @@ class CsvRows:
     InputError
         The header cannot be read (too long, not UTF-8, malformed, a column
         named twice) or lacks a configured feature or the key column, since
-        every row after it would be bad too.
+        every row after it would be bad too; or it lacks a label column named
+        other than :data:`~stream_detect.records.roles.DEFAULT_LABEL_FIELD`,
+        since a column meant as the label (or as data) would be read as the other.
 
     Examples
     --------
     >>> rows = CsvRows(FieldRoles(), b"x,y,label", {"line": 1}, None, 100)
     >>> rows.columns, rows.numeric_fields(rows.parse(b"1,a,0"))
     (['x', 'y', 'label'], ['x'])
+    >>> CsvRows(FieldRoles(label_field="is_bad"), b"x,label", {"line": 1}, None, 100)
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.InputError: label field 'is_bad' is not a column of the CSV header \
+(columns: x, label)
     """
 
     name = "csv"
@@ -80,9 +87,13 @@ class CsvRows:
         self.columns = _read_header(header, position, max_record_bytes, source)
         line = position.get("line")
         listing = ", ".join(self.columns)
-        for name in [*(features or []), roles.key_field]:
+        # The default label may be absent (an unlabelled stream); a label field
+        # named otherwise was meant to be there, and without it a column called
+        # `label` would be learned as a feature.
+        label = None if roles.label_field == DEFAULT_LABEL_FIELD else roles.label_field
+        for name in [*(features or []), roles.key_field, label]:
             if name is not None and name not in self.columns:
-                what = "key field" if name == roles.key_field else "feature"
+                what = {roles.key_field: "key field", label: "label field"}.get(name, "feature")
                 raise InputError(
                     f"{what} {name!r} is not a column of the CSV header (columns: {listing})",
                     source=source,

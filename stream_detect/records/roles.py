@@ -8,8 +8,13 @@ inferred as a feature, but may be named as one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["FieldRoles"]
+__all__ = ["DEFAULT_LABEL_FIELD", "FieldRoles"]
+
+#: The label field when none is named. A CSV header may lack it (the stream is
+#: unlabelled); a label field named otherwise must be a column of the header.
+DEFAULT_LABEL_FIELD: Final = "label"
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,7 @@ class FieldRoles:
     ['label', 'timestamp']
     """
 
-    label_field: str | None = "label"
+    label_field: str | None = DEFAULT_LABEL_FIELD
     key_field: str | None = None
     id_field: str | None = None
     timestamp_field: str | None = None
