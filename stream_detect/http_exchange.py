@@ -132,6 +132,8 @@ def _shut(sock: socket.socket) -> None:
 
 
 class _Connection(http.client.HTTPConnection):
+    """A connection whose socket the exchange can shut at its deadline."""
+
     def __init__(self, *args: Any, sockets: _Sockets, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sockets = sockets
@@ -141,14 +143,8 @@ class _Connection(http.client.HTTPConnection):
         self._sockets.add(self.sock)
 
 
-class _SecureConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, sockets: _Sockets, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sockets = sockets
-
-    def connect(self) -> None:
-        super().connect()
-        self._sockets.add(self.sock)
+class _SecureConnection(_Connection, http.client.HTTPSConnection):
+    """The same over TLS (the MRO puts HTTPS's connect under ``_Connection``'s)."""
 
 
 class _Handler(urllib.request.HTTPHandler):
