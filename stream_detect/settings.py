@@ -178,7 +178,10 @@ class DetectorSettings:
     likelihood: bool = _opt(
         False, "alert on the anomaly likelihood of each feature's |z| (score: its log p)"
     )
-    likelihood_window: int = _opt(8640, "rows the likelihood's Gaussian is estimated on", min=1)
+    # Kept per feature (and key) as the stream goes: a bound keeps memory from growing for ever.
+    likelihood_window: int = _opt(
+        8640, "rows the likelihood's Gaussian is estimated on", min=1, max=1_000_000
+    )
     # Each batch walks the averaged scores one lag at a time: a bound keeps that finite.
     likelihood_averaging: int = _opt(
         10, "raw scores averaged by the likelihood", min=1, max=100_000

@@ -24,6 +24,7 @@ REFUSED = [
     # an endless loop, an OverflowError, a traceback or terabytes before these bounds.
     ["--likelihood-averaging", "100001", "--likelihood"],
     ["--likelihood-refractory", str(2**63 - 1), "--likelihood"],
+    ["--likelihood-window", "1000001", "--likelihood"],
     ["--derive", f"w=rolling_std:a:{2**63 - 1}"],
 ]
 #: Large but harmless: bounds nothing allocates up front.
@@ -36,6 +37,7 @@ ACCEPTED = [
     ["--retune-every", "100000000000000000000"],
     ["--top-contributions", "1000000000000"],
     ["--likelihood", "--likelihood-averaging", "100000", "--likelihood-refractory", "10000000"],
+    ["--likelihood", "--likelihood-window", "1000000"],
     ["--derive", "w=rolling_std:a:100000"],
 ]
 
