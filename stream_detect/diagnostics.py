@@ -20,13 +20,20 @@ traceback and exit 1. A reader that went away stays a :class:`BrokenPipeError`.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO, cast
 
 from stream_detect.errors import OutputError
 
-__all__ = ["BestEffortText", "CheckedText", "best_effort_stderr", "checked_stdout"]
+__all__ = [
+    "BestEffortText",
+    "CheckedText",
+    "best_effort_stderr",
+    "checked_stdout",
+    "json_line_for",
+]
 
 
 class BestEffortText:
@@ -153,3 +160,24 @@ def checked_stdout() -> Iterator[CheckedText]:
         yield wrapped
     finally:
         sys.stdout = previous
+
+
+def json_line_for(stream: TextIO, line: str) -> str:
+    r"""``line`` (one JSON text) as ``stream`` can carry it: escaped to ASCII if it must be.
+
+    A stream whose encoding cannot write a character (``PYTHONIOENCODING=ascii``)
+    would write ``\xe9`` for it, which JSON does not read; ``\u00e9`` it does.
+
+    >>> import io
+    >>> ascii_stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    >>> json_line_for(ascii_stream, '{"features":["température"]}')
+    '{"features":["temp\\u00e9rature"]}'
+    >>> json_line_for(sys.stderr, '{"features":["x"]}')
+    '{"features":["x"]}'
+    """
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        line.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return json.dumps(json.loads(line), separators=(",", ":"))
+    return line

@@ -150,3 +150,18 @@ def test_a_report_that_the_stdout_encoding_cannot_carry_is_one_line(tmp_path: Pa
     )
     assert done.returncode == 2
     assert done.stderr.count(b"\n") == 1 and b"encoding (ascii)" in done.stderr
+
+
+def test_the_features_line_is_json_whatever_the_stderr_encoding(tmp_path: Path) -> None:
+    # Python writes what an ASCII stderr cannot carry as \xe9, which is not JSON.
+    done = subprocess.run(
+        [sys.executable, "-m", "stream_detect", "run", "--no-summary", "--no-progress"],
+        input="".join(f'{{"temp\\u00e9rature": {i % 7}}}\n' for i in range(20)).encode(),
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    first = done.stderr.splitlines()[0]
+    assert json.loads(first) == {"features": ["température"]}

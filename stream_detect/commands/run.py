@@ -24,6 +24,7 @@ from types import FrameType
 
 import orjson
 
+from stream_detect.diagnostics import json_line_for
 from stream_detect.errors import ConfigError, InputError, NothingUsable
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.progress import Progress
@@ -96,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
                 stop=stop,
                 on_progress=None if progress is None else progress.advance,
                 on_warning=_warn,
-                on_features=lambda line: print(line, file=sys.stderr, flush=True),
+                on_features=lambda line: print(
+                    json_line_for(sys.stderr, line), file=sys.stderr, flush=True
+                ),
                 sidecar=sidecar,
             )
     except ConfigError as error:
