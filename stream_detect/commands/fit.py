@@ -347,7 +347,8 @@ def _report(
         ("tp", "fp", "fn", "tn", "precision", "recall", "f1", "n_flagged")
     )
     if counts is not None:
-        metrics.update(counts.to_dict())
+        # A ratio with nothing to divide by is null, as evaluate and replay say it.
+        metrics.update(counts.to_report())
     report.update(metrics)
     report["n_flagged_train"] = n_flagged_train
     report["model_file"] = args.out
