@@ -82,10 +82,9 @@ _CONTRIBUTIONS: Final = b'},"contributions":'
 _END: Final = b"}}\n"
 #: Per event: its fields without the closing brace, then a separator and a value per result field.
 _PARTS: Final = 2 + 2 * len(_SEPARATORS)
-_without_last_byte = operator.itemgetter(slice(None, -1))
-_BETWEEN_RECORDS: Final = b"},{"
+_BETWEEN_OBJECTS: Final = b"},{"
 _CUT: Final = b"\x00"
-_CUT_BEFORE_RECORD: Final = _CUT + b"{"
+_CUT_BEFORE_OBJECT: Final = _CUT + b"{"
 _without_first_byte = operator.itemgetter(slice(1, None))
 
 
@@ -98,39 +97,43 @@ def _inner_texts(positions: Sequence[dict[str, Any]]) -> list[bytes]:
     """Each position's JSON text without its braces, from one encoding of them all.
 
     A source's own positions may write themselves from their numbers
-    (:meth:`LinePositions.json_texts`). Otherwise, splitting ``[{...},{...}]``
-    at ``},{`` gives one piece per position unless a value holds that text
-    too; then there are more pieces, and each position is encoded on its own
-    instead.
+    (:meth:`LinePositions.json_texts`); others are cut from one encoding
+    (:func:`_each_encoded`).
     """
     if isinstance(positions, LinePositions):
         texts = positions.json_texts()
         if texts is not None:
             return texts
-    pieces = orjson.dumps(list(positions), option=_OPTIONS)[2:-2].split(b"},{")
-    if len(pieces) == len(positions) and b"" not in pieces:
-        return pieces
-    return [orjson.dumps(position, option=_OPTIONS)[1:-1] for position in positions]
+    return _each_encoded(positions, opening_brace=False, option=_OPTIONS)
 
 
-def _heads(records: Sequence[dict[str, Any]]) -> list[bytes]:
-    """Each record's JSON text without its closing brace, from one encoding of them all.
+def _each_encoded(
+    objects: Sequence[dict[str, Any]], *, opening_brace: bool, option: int = 0
+) -> list[bytes]:
+    """Each object's JSON text without its closing brace (and its opening one unless asked).
 
-    Between two records, ``[{...},{...}]`` holds ``},{``: cut there, with the
-    closing brace dropped and the opening one kept, it gives one piece per
-    record, unless a value holds that text too (a string, a list of
-    objects); then each record is encoded on its own. orjson writes no raw
-    NUL byte (it escapes control characters), so NUL marks the cuts.
-    Raises orjson's TypeError for a value JSON cannot represent.
+    ``option`` is orjson's; without it, a value outside JSON's own types raises.
 
-    >>> _heads([{"a": 1}, {}, {"b": [{"c": 2}, {"d": 3}]}])
+    One encoding of them all, ``[{...},{...}]``, holds ``},{`` between two
+    objects: cut there, it gives one piece per object, unless a value holds
+    that text too (a string, a list of objects); then each object is encoded
+    on its own. orjson writes no raw NUL byte (it escapes control
+    characters), so NUL marks the cuts. Raises orjson's TypeError for a value
+    JSON cannot represent.
+
+    >>> _each_encoded([{"a": 1}, {}, {"b": [{"c": 2}, {"d": 3}]}], opening_brace=True)
     [b'{"a":1', b'{', b'{"b":[{"c":2},{"d":3}]']
+    >>> _each_encoded([{"a": "},{"}, {}], opening_brace=False)
+    [b'"a":"},{"', b'']
     """
-    text = orjson.dumps(records if type(records) is list else list(records))[1:-2]
-    heads = text.replace(_BETWEEN_RECORDS, _CUT_BEFORE_RECORD).split(_CUT)
-    if len(heads) == len(records):
-        return heads
-    return list(map(_without_last_byte, map(orjson.dumps, records)))
+    listed = objects if type(objects) is list else list(objects)
+    start, cut = (1, _CUT_BEFORE_OBJECT) if opening_brace else (2, _CUT)
+    text = orjson.dumps(listed, option=option)[start:-2]
+    pieces = text.replace(_BETWEEN_OBJECTS, cut).split(_CUT)
+    if len(pieces) == len(listed):
+        return pieces
+    trim = slice(start - 1, -1)
+    return [orjson.dumps(item, option=option)[trim] for item in listed]
 
 
 def _column(values: NDArray[Any]) -> list[bytes]:
@@ -263,7 +266,7 @@ class ResultBatch(Sequence[dict[str, Any]]):
             # cut as soon as it is made (the cut is a small copy, and orjson's own
             # buffer is freed at once), so the allocator keeps reusing the same few
             # blocks instead of growing the heap by a batch and trimming it.
-            heads = _heads(picked)
+            heads = _each_encoded(picked, opening_brace=True)
         except TypeError:
             return self._json_lines_one_by_one()
         if b"{" in heads:
