@@ -10,9 +10,11 @@
 HEAD gets the status and headers a GET would.
 
 Up to :data:`LISTEN_BACKLOG` connections wait to be accepted, so a burst of
-scrapers is queued, not refused. A connection that sends nothing for
-:data:`REQUEST_TIMEOUT_S` is closed, so one left half-open does not keep its
-thread and socket for the rest of the run.
+scrapers is queued, not refused. A connection is closed :data:`REQUEST_TIMEOUT_S`
+after it was accepted, whatever it does (silent, or trickling a byte at a
+time), and at most :data:`MAX_CONNECTIONS` are served at once (more are closed
+as they are accepted), so no client can hold threads and sockets for the rest
+of the run.
 
 The server runs in daemon threads; :meth:`MetricsServer.close` stops it.
 
@@ -27,9 +29,11 @@ The server runs in daemon threads; :meth:`MetricsServer.close` stops it.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -38,6 +42,7 @@ from stream_detect.health import Health
 
 __all__ = [
     "LISTEN_BACKLOG",
+    "MAX_CONNECTIONS",
     "REQUEST_TIMEOUT_S",
     "Health",
     "MetricsServer",
@@ -51,15 +56,20 @@ __all__ = [
 #: accepts them is busy.
 LISTEN_BACKLOG = 128
 
-#: Seconds a connection may stay silent (the request line and headers still to
-#: come, or a reply it does not read) before it is closed. Each connection has
-#: a thread; without a limit, a client that connects and never sends a request
-#: (one that died, a port scanner, a balancer's half-open probe) would hold a
-#: thread and a socket for the rest of the run. A scraper sends its request at
-#: once, so 30 s never cuts a real one short. The limit is per read or write: a
-#: client that trickles a byte at a time can still last longer, which a
-#: metrics endpoint kept on a trusted network can afford.
+#: Seconds a connection may last from its accept to its close (the request
+#: read, the reply written). Each connection has a thread; without a limit, a
+#: client that connects and never sends a request (one that died, a port
+#: scanner, a balancer's half-open probe), or one that trickles a byte at a
+#: time, would hold a thread and a socket for the rest of the run. A scraper
+#: sends its request at once and reads the reply as it comes (one request per
+#: connection: HTTP/1.0), so 30 s never cuts a real one short.
 REQUEST_TIMEOUT_S = 30.0
+
+#: Connections served at once; one accepted beyond them is closed at once.
+#: Each holds a thread for at most :data:`REQUEST_TIMEOUT_S`, so this bounds
+#: the threads a flood of connections can make, well above any real set of
+#: scrapers and probes (a burst of 100 is tested).
+MAX_CONNECTIONS = 256
 
 
 def parse_listen_address(text: str, *, config_key: str = "http") -> tuple[str, int]:
@@ -89,7 +99,7 @@ e.g. 127.0.0.1:9464 (0.0.0.0:9464 to listen on every interface)
 class MetricsServer:
     """Serves the three endpoints on ``listen`` (``HOST:PORT``; port 0 picks a free one).
 
-    ``request_timeout_s`` is how long a connection may stay silent before it is
+    ``request_timeout_s`` is how long a connection may last before it is
     closed (:data:`REQUEST_TIMEOUT_S`).
 
     Raises
@@ -117,6 +127,7 @@ class MetricsServer:
         except OSError as exc:
             expected = f"an address this host can listen on ({exc})"
             raise ConfigError("http", listen, expected) from None
+        self._server.lifetime_s = request_timeout_s
         bound_host, bound_port = self._server.server_address[:2]
         bound = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
         shown = f"[{bound}]" if ":" in bound else bound
@@ -135,16 +146,52 @@ class MetricsServer:
 
 
 class _ScrapeServer(ThreadingHTTPServer):
-    """A thread per request, daemon threads, and a listen backlog of :data:`LISTEN_BACKLOG`."""
+    """A thread per connection, at most :data:`MAX_CONNECTIONS` at once, each for a bounded time.
+
+    Daemon threads, and a listen backlog of :data:`LISTEN_BACKLOG`.
+    """
 
     request_queue_size = LISTEN_BACKLOG
     daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        #: Seconds from a connection's accept to its forced close.
+        self.lifetime_s = REQUEST_TIMEOUT_S
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()  # no thread started: it will not release the slot
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # Shutting the socket down ends the handler's pending read or write at once.
+        deadline = threading.Timer(self.lifetime_s, _shut, (request,))
+        deadline.daemon = True
+        deadline.start()
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            deadline.cancel()
+            self._slots.release()
 
 
 class _ScrapeServer6(_ScrapeServer):
     """The same on an IPv6 address (``[::1]:9464``)."""
 
     address_family = socket.AF_INET6
+
+
+def _shut(connection: socket.socket) -> None:
+    """End every read and write on ``connection`` (closed already: nothing to do)."""
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
 
 
 class QuietHandler(BaseHTTPRequestHandler):

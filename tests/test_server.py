@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream_detect.server import LISTEN_BACKLOG, Health, MetricsServer
+from stream_detect.server import LISTEN_BACKLOG, MAX_CONNECTIONS, Health, MetricsServer
 
 #: Connections opened at once: far more than Python's default backlog of 5.
 BURST = 100
@@ -98,6 +100,58 @@ def test_a_connection_that_sends_no_request_is_closed_while_scrapes_go_on() -> N
             # ... until the idle timeout closes the connection (well before the 30 s bound).
             assert silent.recv(1) == b""
         with urllib.request.urlopen(f"http://{server.address}/metrics", timeout=30) as reply:
+            assert reply.status == 200
+    finally:
+        server.close()
+
+
+def test_a_connection_that_trickles_its_request_is_closed_at_its_deadline() -> None:
+    server = MetricsServer("127.0.0.1:0", CollectorRegistry(), Health(), request_timeout_s=1.0)
+    port = int(server.address.rpartition(":")[2])
+    request = b"GET /metrics HTTP/1.0\r\n" + b"X-Slow: " + b"a" * 400
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30.0) as slow:
+            started = time.monotonic()
+            closed = False
+            # A byte every 50 ms: each read is well within the limit, the whole is not.
+            for byte in request:
+                try:
+                    slow.sendall(bytes([byte]))
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.05)
+            if not closed:
+                slow.settimeout(10.0)
+                closed = slow.recv(1) == b""
+            assert closed
+            assert time.monotonic() - started < 10.0
+    finally:
+        server.close()
+
+
+def test_connections_beyond_the_limit_are_closed_and_scrapes_go_on_after() -> None:
+    server = MetricsServer("127.0.0.1:0", CollectorRegistry(), Health(), request_timeout_s=30.0)
+    port = int(server.address.rpartition(":")[2])
+    held: list[socket.socket] = []
+    refused = False
+    try:
+        for _ in range(MAX_CONNECTIONS):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=30.0))
+        # Once every held connection has its thread, one more is closed as it is accepted
+        # (until then it may still wait in the backlog or take a slot: try again).
+        deadline = time.monotonic() + 20.0
+        while not refused and time.monotonic() < deadline:
+            with socket.create_connection(("127.0.0.1", port), timeout=30.0) as extra:
+                extra.settimeout(0.5)
+                with contextlib.suppress(TimeoutError):
+                    refused = extra.recv(1) == b""
+    finally:
+        for connection in held:
+            connection.close()
+    try:
+        assert refused
+        with urllib.request.urlopen(f"http://{server.address}/healthz", timeout=30) as reply:
             assert reply.status == 200
     finally:
         server.close()
