@@ -8,7 +8,8 @@ Gamma prior's per-row Student-t arguments (ν from 2 up to ``--events``), the
 Fisher statistic over the features (χ² with 16 degrees of freedom) and the
 squared Mahalanobis distance (χ² with 8). Then, per block of ``--block`` rows,
 it times :func:`student_t_log_tail` and :func:`chi2_log_sf` against the
-implementation they replaced (``bench/tails_before.py``), prints the seconds of
+implementation they replaced (``stream_detect/tails.py`` as of
+:data:`REFERENCE_COMMIT`, read from the project's git history), prints the seconds of
 each for the whole stream, the speed-up, and the largest difference of the
 results, relative to the new value and absolute.
 
@@ -24,8 +25,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
+import subprocess
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,10 +38,29 @@ from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.stats import RunningMoments
 from stream_detect.tails import chi2_log_sf, student_t_log_tail
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import tails_before
-
 Array = NDArray[np.float64]
+
+#: The commit whose ``stream_detect/tails.py`` is the reference: the tails before
+#: the incomplete beta's continued fraction was evaluated bottom-up (Lentz's
+#: algorithm only), in one module with no imports from the package.
+REFERENCE_COMMIT = "9e4bd45e49499489697ca8d8dae240c099525a1b"
+
+
+def reference_tails() -> types.ModuleType:
+    """``stream_detect/tails.py`` as of :data:`REFERENCE_COMMIT`, loaded from git as a module."""
+    root = Path(__file__).resolve().parent.parent
+    command = ["git", "-C", str(root), "show", f"{REFERENCE_COMMIT}:stream_detect/tails.py"]
+    try:
+        source = subprocess.run(command, check=True, capture_output=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        reason = exc.stderr.decode(errors="replace").strip() if hasattr(exc, "stderr") else exc
+        raise SystemExit(f"the reference needs the project's git history: {reason}") from None
+    module = types.ModuleType("tails_before")
+    exec(compile(source, "tails_before.py", "exec"), module.__dict__)
+    return module
+
+
+tails_before = reference_tails()
 
 
 def blocks(events: int, block: int, d: int = 8) -> list[tuple[Array, Array, Array, Array]]:
