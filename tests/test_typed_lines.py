@@ -370,3 +370,18 @@ def test_alert_lines_are_byte_for_byte_those_of_the_orjson_path(tmp_path: Path) 
     assert lazy == eager and lazy.count(b"\n") >= 5
     alerts = [row for row in every.splitlines(keepends=True) if b'"alert":true' in row]
     assert lazy == b"".join(alerts)
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_a_label_wider_than_64_bits_is_a_bad_record_that_names_it(lazy: bool) -> None:
+    line = b'{"f0":0,"f1":0,"f2":0,"label":-9223372036854775809}'
+    for decoded in (
+        exact([line], label_field="label"),
+        RecordDecoder("json", FEATURES, lazy_records=lazy, label_field="label").decode(
+            make_batch([line])
+        ),
+    ):
+        assert [bad.reason for bad in decoded.bad] == [
+            "label 'label' is -9223372036854775809; expected 0, 1, true or false "
+            "(null or absent for unlabelled)"
+        ]

@@ -11,6 +11,7 @@ names it the same way.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -54,6 +55,14 @@ def json_text(value: Any, limit: int = 60) -> str:
 
     >>> json_text([1, "a"]), json_text("x" * 80, limit=8)
     ('[1,"a"]', '"xxxxxxx...')
+    >>> json_text({"id": -(2**63) - 1})
+    '{"id":-9223372036854775809}'
     """
-    text = orjson.dumps(value).decode("utf-8")
+    try:
+        text = orjson.dumps(value).decode("utf-8")
+    except TypeError:
+        # An integer wider than 64 bits, read exactly (wide_integers): orjson does not
+        # write one, the standard library does (at most about 310 digits: a longer
+        # number is refused as beyond the float range before any field is read).
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return text if len(text) <= limit else f"{text[:limit]}..."
