@@ -208,6 +208,19 @@ features are known)
     return build_settings(values, overrides or {}, classes)
 
 
+def _untabled(value: Any, specs: Mapping[str, Any]) -> str:
+    """A hint for a table of settings, which are top-level keys (``[detector]``, say).
+
+    >>> _untabled({"min_samples": 5}, {"min_samples": None})
+    ' (settings are top-level keys: write min_samples above any [table])'
+    >>> _untabled({"nope": 5}, {"min_samples": None}), _untabled(5, {})
+    ('', '')
+    """
+    if not isinstance(value, dict) or not value or not set(value) <= set(specs):
+        return ""
+    return f" (settings are top-level keys: write {', '.join(value)} above any [table])"
+
+
 def build_settings(
     values: Mapping[str, Any],
     overrides: Mapping[str, Any],
@@ -235,7 +248,7 @@ def build_settings(
                 key,
                 value,
                 "a known key"
-                + did_you_mean(key, specs)
+                + (_untabled(value, specs) or did_you_mean(key, specs))
                 + "; known keys: "
                 + ", ".join(sorted(specs)),
                 source=file if key in values else None,

@@ -266,7 +266,9 @@ ERRORS: list[tuple[str, str | None, list[str], str, Any, str]] = [
     # (id, toml, cli, key, value, part of the expectation)
     ("unknown-key", "batch_sise = 5\n", [], "batch_sise", 5, "did you mean 'batch_size'?"),
     ("unknown-dashed-key", "max-keys = 5\n", [], "max-keys", 5, "did you mean 'max_keys'?"),
-    ("unknown-table", "[run]\nbatch_size = 5\n", [], "run", {"batch_size": 5}, "known keys:"),
+    ("unknown-table", "[run]\nbatch_size = 5\n", [], "run", {"batch_size": 5},
+     "settings are top-level keys: write batch_size above any [table]"),
+    ("table-of-other-keys", "[run]\nbatch = 5\n", [], "run", {"batch": 5}, "known keys:"),
     ("text-for-int", 'batch_size = "7"\n', [], "batch_size", "7", "an integer >= 1"),
     ("float-for-int", "batch_size = 7.5\n", [], "batch_size", 7.5, "an integer >= 1"),
     ("bool-for-int", "min_samples = true\n", [], "min_samples", True, "an integer >= 1"),
