@@ -18,6 +18,10 @@ is data, never code (no pickle)::
       "validation": {"tp": ..., "f1": ..., ...}  # what the threshold achieved, or null
     }
 
+In ``validation``, a precision, recall or F1 with nothing to divide by is
+null, as ``fit`` prints it (files written before say 0.0 there; the block
+is kept as it is on reading, never used to score).
+
 ``log_epsilon`` is what decisions use (flag when log p(x) < log ε); ``epsilon``
 is written for people and ignored on reading. A non-finite log ε is written as
 the string ``"-inf"`` or ``"inf"``, since JSON has no infinities.
