@@ -16,9 +16,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from stream_detect.checkpoint_lock import CheckpointLock, hold_checkpoint
 from stream_detect.distinct_files import refuse_output_over_input, run_files
 from stream_detect.label_feedback import open_labels
 from stream_detect.pipeline import Pipeline, warn_on_stderr
+from stream_detect.pipeline_checkpoint import make_checkpoint_folder
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sidecar import Sidecar
 from stream_detect.sinks import open_sink
@@ -97,12 +99,17 @@ def run_stream(
             "keeps no state (a single stream resumes from --checkpoint)"
         )
     table = run.kafka
+    lock: CheckpointLock | None = None
     with contextlib.ExitStack() as opened:
 
         def own(resource: _Closable) -> Any:
             opened.callback(resource.close)
             return resource
 
+        if run.checkpoint is not None:
+            # Before anything is opened or read: a refused run leaves no trace.
+            make_checkpoint_folder(run)
+            lock = own(hold_checkpoint(run.checkpoint))
         pipeline = Pipeline(
             run,
             detector_settings,
@@ -127,3 +134,5 @@ def run_stream(
         return pipeline.run(stop)
     finally:
         sidecar.close()
+        if lock is not None:
+            lock.close()

@@ -18,6 +18,10 @@ is data, never code (no pickle)::
       "validation": {"tp": ..., "f1": ..., ...}  # what the threshold achieved, or null
     }
 
+In ``validation``, a precision, recall or F1 with nothing to divide by is
+null, as ``fit`` prints it (files written before say 0.0 there; the block
+is kept as it is on reading, never used to score).
+
 ``log_epsilon`` is what decisions use (flag when log p(x) < log ε); ``epsilon``
 is written for people and ignored on reading. A non-finite log ε is written as
 the string ``"-inf"`` or ``"inf"``, since JSON has no infinities.
@@ -29,7 +33,9 @@ The content is :meth:`FittedModel.to_dict`, checked on reading by
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 from pathlib import Path
 
 from stream_detect.atomic import check_replaceable, write_atomically
@@ -93,12 +99,79 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
     except OSError as exc:
         raise ModelError(f"cannot read model file {source}: {exc.strerror or exc}") from exc
     try:
-        data = json.loads(text)
+        data = json.loads(
+            text, parse_constant=_no_constant, parse_int=_bounded_int, parse_float=_finite_float
+        )
     except json.JSONDecodeError as exc:
         raise ModelError(
             f"model file {source} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+    except _NotAModelValue as exc:
+        raise ModelError(f"model file {source} holds {exc}") from None
+    except RecursionError:
+        raise ModelError(
+            f"model file {source} is nested too deeply; a model file is the JSON "
+            "`stream-detect fit --out` writes"
+        ) from None
     try:
         return FittedModel.from_dict(data)
     except ModelError as exc:
         raise ModelError(f"model file {source}: {exc}") from exc
+
+
+class _NotAModelValue(ValueError):
+    """A value of the file that no model holds, found while it is parsed."""
+
+
+def _no_constant(name: str) -> None:
+    """Refuse ``NaN`` and ``Infinity``: Python's reader takes them, JSON has neither.
+
+    >>> json.loads("[NaN]", parse_constant=_no_constant)
+    Traceback (most recent call last):
+    ...
+    stream_detect.modelfile._NotAModelValue: NaN, which is not JSON (a model file writes \
+an infinite log_epsilon as "inf" or "-inf")
+    """
+    raise _NotAModelValue(
+        f"{name}, which is not JSON (a model file writes an infinite log_epsilon "
+        'as "inf" or "-inf")'
+    )
+
+
+def _bounded_int(text: str) -> int:
+    """An integer of the file; one beyond the float range (a model's numbers are floats) is refused.
+
+    Refused before it is converted: Python converts at most 4300 digits, and
+    a larger integer would fail later, when it is made a float.
+
+    >>> _bounded_int("300"), _bounded_int("-7")
+    (300, -7)
+    >>> _bounded_int("1" + "0" * 400)
+    Traceback (most recent call last):
+    ...
+    stream_detect.modelfile._NotAModelValue: an integer of 401 digits, beyond the range of a number
+    """
+    digits = len(text.lstrip("-"))
+    if digits > _MOST_DIGITS or abs(value := int(text)) > sys.float_info.max:
+        raise _NotAModelValue(f"an integer of {digits} digits, beyond the range of a number")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    """A number of the file as a float; one beyond the float range (``1e400``) is refused.
+
+    >>> _finite_float("2.5e-3")
+    0.0025
+    >>> _finite_float("-1e400")
+    Traceback (most recent call last):
+    ...
+    stream_detect.modelfile._NotAModelValue: -1e400, beyond the range of a number
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotAModelValue(f"{text[:40]}, beyond the range of a number")
+    return value
+
+
+#: Digits of the largest integer a float holds (about 1.8e308).
+_MOST_DIGITS = 309

@@ -34,7 +34,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stream_detect.atomic import check_writable_folder
 from stream_detect.errors import ConfigError, ModelError
@@ -43,6 +43,7 @@ from stream_detect.series import build_detector
 if TYPE_CHECKING:
     from stream_detect.detector import Detector
     from stream_detect.fitted_model import FittedModel
+    from stream_detect.label_feedback import FeedbackLabels
     from stream_detect.recent import HeldFeedback
     from stream_detect.records import RecordDecoder
     from stream_detect.settings import DetectorSettings, RunSettings
@@ -73,6 +74,7 @@ class CheckpointedRun(Protocol):
     detector: Detector | None
     summary: Summary
     held_feedback: HeldFeedback
+    feedback: FeedbackLabels
     clock: Callable[[], float]
 
     def decoder_for(self, features: list[str] | None) -> RecordDecoder:
@@ -157,6 +159,8 @@ class PipelineCheckpoints:
         self.run = run
         self._events_at_checkpoint = 0
         self._checkpoint_clock = run.clock()
+        # The saved labels position, kept as it was by a run that reads no labels.
+        self._labels_kept: dict[str, Any] | None = None
 
     def restore(self) -> bool:
         """Resume ``run`` from its checkpoint file, if one is configured and exists.
@@ -207,9 +211,17 @@ class PipelineCheckpoints:
         else:
             # A pipe cannot be rewound: keep what the model learned, read the new stream.
             run.summary.resumed_from = {"model_only": True}
-        if run.labels is not None and checkpoint.labels is not None and run.labels.resumable:
-            run.labels.seek(checkpoint.labels)
-            run.held_feedback.restore(checkpoint.held_feedback)
+        if checkpoint.labels is not None:
+            if run.labels is None:
+                # Labels this run does not read are still where the last one stopped: the
+                # next run that reads them resumes there, rather than joining them again.
+                self._labels_kept = checkpoint.labels
+            elif run.labels.resumable:
+                run.labels.seek(checkpoint.labels)
+            # Read already, so never read again: held until their events come, whatever
+            # this run reads its labels from; those beyond this run's room are dead letters.
+            dropped = run.held_feedback.restore(checkpoint.held_feedback)
+            run.feedback.write_dead([run.feedback.unmatched(f) for f in dropped])
         return True
 
     def write(self) -> None:
@@ -233,7 +245,7 @@ class PipelineCheckpoints:
             Checkpoint(
                 detector=run.detector.to_dict(),
                 source={**run.source.resume_token(), **run.source.identity()},
-                labels=None if run.labels is None else run.labels.resume_token(),
+                labels=self._labels_kept if run.labels is None else run.labels.resume_token(),
                 header=header,
                 held_feedback=run.held_feedback.to_list(),
             ),

@@ -180,11 +180,21 @@ class HeldFeedback:
             for f in self._held.values()
         ]
 
-    def restore(self, items: Iterable[dict[str, Any]]) -> None:
-        """Hold again what :meth:`to_list` wrote (within this capacity; the newest are kept)."""
+    def restore(self, items: Iterable[dict[str, Any]]) -> list[Feedback]:
+        """Hold again what :meth:`to_list` wrote; return those beyond this capacity, oldest first.
+
+        The newest are kept, as :meth:`hold` keeps them; the caller sends the
+        rest to the dead letters, so a smaller capacity loses none silently.
+
+        >>> held = HeldFeedback(capacity=1)
+        >>> saved = [{"id": i, "label": 1, "position": {}, "payload": ""} for i in "ab"]
+        >>> [f.event_id for f in held.restore(saved)], [f.event_id for f in held.drain()]
+        (['a'], ['b'])
+        """
         self._held.clear()
+        dropped: list[Feedback] = []
         for item in items:
-            self.hold(
+            gone = self.hold(
                 Feedback(
                     str(item["id"]),
                     int(item["label"]),
@@ -192,3 +202,6 @@ class HeldFeedback:
                     str(item["payload"]).encode(),
                 )
             )
+            if gone is not None:
+                dropped.append(gone)
+        return dropped

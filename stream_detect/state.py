@@ -128,6 +128,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint | None:
             raise ModelError(
                 f"checkpoint {target}: the field {name!r} is {_shown(value)}, expected {expected}"
             )
+    for i, item in enumerate(document.get("held_feedback") or []):
+        problem = _held_feedback_problem(item)
+        if problem is not None:
+            raise ModelError(f"checkpoint {target}: the field 'held_feedback[{i}]{problem}")
     written_at = document.get("written_at")
     if written_at is not None and (
         isinstance(written_at, bool) or not isinstance(written_at, (int, float))
@@ -154,6 +158,34 @@ _PARTS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "header": ((str, type(None)), "a string (the CSV header line) or null"),
     "held_feedback": ((list, type(None)), "a list of held feedback labels or null"),
 }
+
+
+def _held_feedback_problem(item: Any) -> str | None:
+    """What is wrong with a held feedback label (its field, what it is, what was expected).
+
+    The label is applied to its event when the event arrives, and goes to the
+    dead letters (with its position and payload) if it never does, so each
+    part must be what :meth:`~stream_detect.recent.HeldFeedback.to_list` writes.
+
+    >>> _held_feedback_problem({"id": "e1", "label": 1, "position": {"line": 3}, "payload": ""})
+    >>> _held_feedback_problem({"id": "e1", "label": "x", "position": {}, "payload": ""})
+    ".label' is 'x', expected 0 or 1"
+    >>> _held_feedback_problem({"label": 1})
+    ".id' is missing, expected a string (the event's id)"
+    """
+    if not isinstance(item, dict):
+        return f"' is {_shown(item)}, expected a table with id, label, position and payload"
+    label = item.get("label")
+    for name, valid, expected in (
+        ("id", isinstance(item.get("id"), str), "a string (the event's id)"),
+        ("label", not isinstance(label, bool) and label in (0, 1), "0 or 1"),
+        ("position", isinstance(item.get("position"), dict), "a table (where it was read)"),
+        ("payload", isinstance(item.get("payload"), str), "a string (the record read)"),
+    ):
+        if not valid:
+            shown = _shown(item[name]) if name in item else "missing"
+            return f".{name}' is {shown}, expected {expected}"
+    return None
 
 
 def _shown(value: Any) -> str:

@@ -287,3 +287,50 @@ def test_the_unedited_series_checkpoint_is_accepted(
     saved_series: tuple[Path, bytes], tmp_path: Path
 ) -> None:
     assert_accepted(saved_series, tmp_path, SERIES_FLAGS)
+
+
+# Held feedback labels were restored unchecked: a hand-edited entry (text for a label, no
+# position, a string for the entry) ended the run with a traceback.
+GOOD_HELD = {"id": "e1", "label": 1, "position": {"line": 3, "offset": 40}, "payload": "{}"}
+HELD_EDITS: dict[str, tuple[Any, str]] = {
+    "an entry that is text": ("x", "'held_feedback[0]' is 'x', expected a table"),
+    "a label that is text": ({**GOOD_HELD, "label": "x"}, "'held_feedback[0].label' is 'x'"),
+    "a label of 2": ({**GOOD_HELD, "label": 2}, "'held_feedback[0].label' is 2, expected 0 or 1"),
+    "a label missing": (
+        {k: v for k, v in GOOD_HELD.items() if k != "label"},
+        "'held_feedback[0].label' is missing, expected 0 or 1",
+    ),
+    "a position that is a list": (
+        {**GOOD_HELD, "position": [1]},
+        "'held_feedback[0].position' is [1], expected a table",
+    ),
+    "an id that is a number": ({**GOOD_HELD, "id": 7}, "'held_feedback[0].id' is 7"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HELD_EDITS))
+def test_unusable_held_feedback_is_refused(
+    name: str, saved: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, good = saved
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("")
+    document = json.loads(good)
+    item, expected = HELD_EDITS[name]
+    document["labels"] = {"line": 1, "offset": 0}
+    document["held_feedback"] = [item]
+    checkpoint = tmp_path / "ck.json"
+    written = json.dumps(document).encode()
+    checkpoint.write_bytes(written)
+    capsys.readouterr()
+    flags = ["--labels", f"file:{labels}", "--id-field", "id"]
+    status = main(["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), *flags])
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert status == 2
+    assert len(errors) == 1 and expected in errors[0], errors
+    assert not [words for words in PYTHON_WORDS if words in errors[0]], errors
+    assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
+    # The same checkpoint holding a good held label resumes.
+    document["held_feedback"] = [GOOD_HELD]
+    checkpoint.write_bytes(json.dumps(document).encode())
+    assert main(["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), *flags]) == 0

@@ -585,3 +585,28 @@ def test_an_error_as_a_program(files: dict[str, Any], tmp_path: Path) -> None:
     assert "Traceback" not in finished.stderr
     assert finished.stderr.count("\n") == 1
     assert f"{bad}:3:" in finished.stderr
+
+
+def test_the_model_file_says_null_where_fit_prints_null(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The classic grid can end on a threshold that flags no validation row: precision
+    # has nothing to divide by. fit printed null while its model file said 0.0.
+    train = write_csv(tmp_path / "train.csv", ["x"], [[v] for v in (1, 2, 3, 2, 1, 2, 3)])
+    val = write_csv(tmp_path / "val.csv", ["x", "label"], [[2, 1], [10, 0]])
+    model_path = tmp_path / "model.json"
+    fitted = run_json(
+        capsys, "fit", train, "--val", val, "--threshold", "grid", "--out", model_path
+    )
+    assert fitted["precision"] is None and fitted["n_flagged"] == 0
+    written = json.loads(model_path.read_text())["validation"]
+    assert {key: written[key] for key in ("precision", "recall", "f1")} == {
+        key: fitted[key] for key in ("precision", "recall", "f1")
+    }
+    assert load_model(model_path).validation == written
+    # A file written before, with 0.0 where the ratio is undefined, still reads and scores.
+    old = json.loads(model_path.read_text())
+    old["validation"]["precision"] = 0.0
+    model_path.write_text(json.dumps(old))
+    assert load_model(model_path).validation == {**written, "precision": 0.0}
+    assert run_json(capsys, "evaluate", model_path, val)["n"] == 2

@@ -172,3 +172,65 @@ def test_remembering_no_id_holds_no_memory() -> None:
     assert _resident_bytes() - before < 100 * 2**20
     recent.add(["a"], None, np.full((1, 5_000), 2.0))
     assert recent.get("a")[1].tolist() == [2.0] * 5_000
+
+
+# -- held labels and the labels position across restarts -------------------------------------------
+
+
+def _with_held(checkpoint: Path, ids: list[str]) -> None:
+    """Put labels held for events not seen yet into a checkpoint, as a run stopped early does."""
+    document = json.loads(checkpoint.read_text())
+    document["held_feedback"] = [
+        {"id": i, "label": 1, "position": {"line": n + 1, "offset": 0}, "payload": "{}"}
+        for n, i in enumerate(ids)
+    ]
+    checkpoint.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--id-memory", "1"], []],
+    ids=["less room for held labels", "no labels read"],
+)
+def test_held_labels_a_restart_cannot_keep_are_dead_letters(
+    flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # They were dropped without a word: the held labels beyond a smaller --id-memory, and
+    # all of them when the restart read no labels.
+    source, labels = tmp_path / "events.jsonl", tmp_path / "fb.jsonl"
+    source.write_bytes(jsonl(events(60)))
+    labels.write_bytes(jsonl(feedback(60)))
+    checkpoint, dead = tmp_path / "ck.json", tmp_path / "dead.jsonl"
+    args = ["run", "--source", f"file:{source}", "--sink", f"file:{tmp_path / 'out.jsonl'}"]
+    args += ["--checkpoint", str(checkpoint), "--id-field", "id", "--dead-letter", f"file:{dead}"]
+    assert main([*args, "--labels", f"file:{labels}"]) == 0
+    _with_held(checkpoint, ["later1", "later2", "later3"])
+    capsys.readouterr()
+    restart = args if not flags else [*args, "--labels", f"file:{labels}", *flags]
+    assert main(restart) == 0
+    summary = summary_of(capsys.readouterr().err)
+    assert summary["unmatched_feedback"] == 3
+    letters = [json.loads(line) for line in dead.read_bytes().splitlines()]
+    assert sorted(letter["position"]["line"] for letter in letters) == [1, 2, 3]
+
+
+def test_a_restart_without_labels_keeps_their_position_so_none_is_joined_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A restart without --labels wrote no labels position, so the next one with --labels read
+    # the labels file from its start and joined every label a second time.
+    source, labels = tmp_path / "events.jsonl", tmp_path / "fb.jsonl"
+    source.write_bytes(jsonl(events(100)))
+    labels.write_bytes(jsonl(feedback(100)))
+    checkpoint = tmp_path / "ck.json"
+    args = ["run", "--source", f"file:{source}", "--sink", f"file:{tmp_path / 'out.jsonl'}"]
+    args += ["--checkpoint", str(checkpoint), "--id-field", "id", "--no-summary"]
+    assert main([*args, "--labels", f"file:{labels}"]) == 0
+    with source.open("ab") as grown:
+        grown.write(jsonl(events(150)[100:]))
+    assert main(args) == 0
+    with source.open("ab") as grown:
+        grown.write(jsonl(events(200)[150:]))
+    assert main([*args, "--labels", f"file:{labels}"]) == 0
+    validation = json.loads(checkpoint.read_text())["detector"]["validation"]
+    assert (sum(validation["labels"]), len(validation["labels"])) == (2, 100)

@@ -183,8 +183,11 @@ def test_two_members_split_the_partitions_and_a_killed_ones_are_taken_over(
     assert "(4 restored from checkpoints)" in stderr.splitlines()[-2]
     # Its summary resumed from the dead member's checkpoints; its own, restored after the
     # rebalance, are not where it started.
-    resumed = json.loads(stderr.splitlines()[-1])["summary"]["resumed_from"]
+    summary = json.loads(stderr.splitlines()[-1])["summary"]
+    resumed = summary["resumed_from"]
     assert {entry["partition"] for entry in resumed["offsets"]} == taken_over_partitions
+    # It counted its own restores too, as if they had come from elsewhere.
+    assert summary["partitions_restored"] == len(taken_over_partitions)
 
     (tmp_path / "whole-state").mkdir()
     whole = uninterrupted_states(

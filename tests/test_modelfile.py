@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +293,40 @@ def test_a_model_file_that_is_not_utf8_says_where(tmp_path: Path) -> None:
         f"model file {path} is not UTF-8 text (at byte 7); a model file is the JSON "
         "`stream-detect fit --out` writes"
     )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # Each ended the command with a traceback (RecursionError, ValueError).
+        (lambda text: "[" * 100_000 + "]" * 100_000, "is nested too deeply"),
+        (
+            lambda text: text.replace('"n": 3', '"n": 1' + "0" * 5000),
+            "holds an integer of 5001 digits, beyond the range of a number",
+        ),
+        (
+            lambda text: text.replace('"n": 3', '"n": 1' + "0" * 400),
+            "holds an integer of 401 digits, beyond the range of a number",
+        ),
+        # Python's reader took these, JSON has none: an infinite floor was used as it was.
+        (
+            lambda text: text.replace('"variance_floor": 1e-12', '"variance_floor": Infinity'),
+            "holds Infinity, which is not JSON",
+        ),
+        (
+            lambda text: text.replace('"variance_floor": 1e-12', '"variance_floor": 1e400'),
+            "holds 1e400, beyond the range of a number",
+        ),
+        (lambda text: text.replace('"n": 3', '"n": NaN'), "holds NaN, which is not JSON"),
+    ],
+)
+def test_a_model_file_beyond_what_json_numbers_hold_is_one_line(
+    tmp_path: Path, edit: Callable[[str], str], message: str
+) -> None:
+    path = tmp_path / "m.json"
+    text = json.dumps(_good_file())
+    assert '"n": 3' in text and '"variance_floor": 1e-12' in text
+    path.write_text(edit(text))
+    with pytest.raises(ModelError) as refused:
+        load_model(path)
+    assert str(refused.value).startswith(f"model file {path} ") and message in str(refused.value)

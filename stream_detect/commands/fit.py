@@ -145,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
         )
         counts = confusion_counts(labelled.y, threshold.flagged)
         n_flagged_train = int(np.count_nonzero(threshold.flagged_train))
-        validation = {"source": labelled.source, "n": len(labelled.y), **counts.to_dict()}
+        # The model file says null where a ratio is undefined, as the printed report does;
+        # the block is kept as written on reading, so files that hold 0.0 there still load.
+        validation = {"source": labelled.source, "n": len(labelled.y), **counts.to_report()}
         model = model.with_threshold(threshold.log_epsilon, args.threshold, validation)
         extra["epsilon"] = threshold.epsilon
 

@@ -126,7 +126,9 @@ class PartitionedRun:
         self.feeds: dict[Partition, PartitionFeed] = {}
         self.summary = Summary()
         self._retired: list[Summary] = []
-        self.partitions_restored = 0
+        # Assignments restored from a checkpoint, this run's own included: the
+        # assignment lines on stderr count these.
+        self.restores = 0
         self.latest: dict[Partition, Pipeline] = {}
         # What the summary's resumed_from names: the position each partition was first
         # restored at from a checkpoint this run did not write, and what else a
@@ -155,7 +157,7 @@ class PartitionedRun:
 
     def _assign(self, partitions: list[Partition]) -> None:
         """Build each new partition's pipeline and restore its checkpoint, if any."""
-        restored = self.partitions_restored
+        restored = self.restores
         for partition in partitions:
             if partition in self.pipelines:
                 continue
@@ -177,7 +179,7 @@ class PartitionedRun:
             pipeline.held_feedback = self.held_feedback
             pipeline.observer = self.observer
             if pipeline.restore():
-                self.partitions_restored += 1
+                self.restores += 1
             elif checkpoint is not None and self.source.address.start == "earliest":
                 # No state yet means nothing learned yet: start at the partition's
                 # beginning, not at an offset committed by a member that died before
@@ -191,7 +193,7 @@ class PartitionedRun:
         names = " ".join(f"{topic}/{number}" for topic, number in sorted(self.pipelines))
         self._say(
             f"partitions assigned: {names or 'none'} "
-            f"({self.partitions_restored - restored} restored from checkpoints)"
+            f"({self.restores - restored} restored from checkpoints)"
         )
 
     def _note_start(self, partition: Partition, started: dict[str, Any] | None) -> None:
@@ -329,7 +331,9 @@ class PartitionedRun:
         self.summary = self.totals()
         self.summary.features = features_read(self.latest)
         self.summary.resumed_from = resumed_from(self._resumed_otherwise, self._resumed_offsets)
-        self.summary.detector = detector_summary(self.latest, self.partitions_restored)
+        # The partitions resumed_from lists: a rebalance that hands a partition back
+        # restores this run's own state, which is no more a restore than not stopping.
+        self.summary.detector = detector_summary(self.latest, len(self._resumed_offsets))
 
 
 class _AnyPartitionLabels(FeedbackLabels):

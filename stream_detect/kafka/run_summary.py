@@ -88,9 +88,11 @@ def detector_summary(latest: Mapping[Partition, Pipeline], restored: int) -> dic
     """The run's ``detector`` summary: every partition assigned, and each one's detector.
 
     ``latest`` holds the latest pipeline of each partition the member
-    handled, revoked ones too; ``restored`` counts the restores from
-    checkpoints. With one partition, its detector's summary reads as a
-    single-stream run's does; with more, each is under ``by_partition``.
+    handled, revoked ones too; ``restored`` counts the partitions restored
+    from a checkpoint this run did not write (an earlier run's, another
+    member's), as :func:`resumed_from` lists them. With one partition, its
+    detector's summary reads as a single-stream run's does; with more, each is
+    under ``by_partition``.
     """
     detectors = {
         f"{topic}/{number}": pipeline.detector.summary()

@@ -1,0 +1,76 @@
+"""One running stream per checkpoint: a second run on it is refused, a dead one's lock is not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stream_detect.cli import main
+
+RUN = [sys.executable, "-m", "stream_detect", "run"]
+TIMEOUT_S = 90.0
+EVENTS = b"".join(b'{"x": %d, "y": %d}\n' % (i % 7, i % 3) for i in range(200))
+
+
+def running(checkpoint: Path) -> subprocess.Popen[bytes]:
+    """A run on stdin with ``checkpoint``, once it has read events (so it holds its checkpoint)."""
+    process = subprocess.Popen(
+        [*RUN, "--checkpoint", str(checkpoint), "--sink", "file:/dev/null", "--batch-size", "1"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stderr is not None
+    process.stdin.write(EVENTS)
+    process.stdin.flush()
+    # The features line comes after the first event is decoded, long after the lock is taken.
+    assert process.stderr.readline().startswith(b'{"features"')
+    return process
+
+
+def finished(process: subprocess.Popen[bytes]) -> bytes:
+    """Close the run's input and wait for its end; the rest of its stderr."""
+    assert process.stdin is not None and process.stderr is not None
+    process.stdin.close()
+    stderr = process.stderr.read()
+    process.wait(timeout=TIMEOUT_S)
+    return stderr
+
+
+def test_a_second_run_on_a_checkpoint_in_use_is_refused_before_opening_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both runs wrote their own state over the other's: a restart resumed whichever wrote last.
+    checkpoint = tmp_path / "state.json"
+    first = running(checkpoint)
+    source, sink = tmp_path / "events.jsonl", tmp_path / "second.jsonl"
+    second = ["run", "--source", f"file:{source}", "--sink", f"file:{sink}"]
+    try:
+        source.write_bytes(EVENTS)
+        capsys.readouterr()
+        status = main([*second, "--checkpoint", str(checkpoint)])
+        errors = capsys.readouterr().err.strip().splitlines()
+        assert status == 2
+        assert len(errors) == 1 and "no other running stream-detect uses" in errors[0], errors
+        assert not sink.exists(), "a refused run opens nothing"
+    finally:
+        stderr = finished(first)
+    assert first.returncode == 0, stderr[-2000:]
+    saved = json.loads(checkpoint.read_text())
+    assert saved["detector"]["counters"]["events"] == 200, "the first run's state is whole"
+    # Its run over, the checkpoint is free again.
+    assert main([*second, "--checkpoint", str(checkpoint), "--no-summary"]) == 0
+
+
+def test_the_lock_of_a_killed_run_does_not_block_its_restart(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "state.json"
+    first = running(checkpoint)
+    first.kill()  # SIGKILL: nothing of its own is cleaned up, the lock file stays
+    first.communicate(timeout=TIMEOUT_S)
+    assert (tmp_path / ".state.json.lock").exists()
+    second = running(checkpoint)
+    stderr = finished(second)
+    assert second.returncode == 0, stderr[-2000:]
