@@ -37,7 +37,14 @@ from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.plots import check_plot_path
-from stream_detect.replay import ReplayReport, evaluate, label_windows, time_windows, windows_for
+from stream_detect.replay import (
+    ReplayReport,
+    evaluate,
+    label_windows,
+    time_windows,
+    window_limits,
+    windows_for,
+)
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink
 from stream_detect.timestamps import wall_clock_seconds
@@ -106,6 +113,7 @@ def replay(
         check_plot_path(plot)
     if windows is not None and detector_settings.timestamp_field is None:
         raise ConfigError("timestamp_field", None, "a timestamp field to place --windows in time")
+    limits = None if windows is None else window_limits(windows, detector_settings.time_zone)
     detector = detector_settings
     if labels_column is not None:
         detector = replace(detector, label_field=labels_column, learn_labelled=True)
@@ -133,13 +141,17 @@ def replay(
     labels = None
     if labels_column is not None:
         labels = np.array([_is_anomaly(r.get(labels_column)) for r in records], dtype=bool)
-    report = evaluate(alert, labels=labels, timestamps=stamps, windows=windows)
+    try:
+        report = evaluate(alert, labels=labels, timestamps=stamps, windows=limits)
+    except (InputError, ValueError) as error:
+        # A window that holds no row, or rows out of time order for NAB's placing of one.
+        raise InputError(str(error), source=data) from None
     if plot is not None:
         from stream_detect.replay_plot import plot_replay
 
         pairs = None
-        if windows is not None and stamps is not None:
-            pairs = time_windows(stamps, windows)
+        if limits is not None and stamps is not None:
+            pairs = time_windows(stamps, limits)
         elif labels is not None:
             pairs = label_windows(labels)
         shown = _value_column(records, detector)
@@ -165,6 +177,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             table = json.loads(Path(args.windows).read_text())
             windows = windows_for(table, args.data)
+            # Checked here, before the replay, so that its errors name the file.
+            window_limits(windows, detector_settings.time_zone)
+        except InputError as error:
+            raise InputError(error.reason, source=args.windows) from None
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read windows: {exc}", source=args.windows) from exc
         except KeyError:
