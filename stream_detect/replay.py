@@ -200,8 +200,10 @@ def evaluate(
     alert = np.asarray(alert, dtype=bool)
     rows = alert.size
     per_day = None
-    if timestamps is not None and rows > 1:
-        span = float((timestamps[-1] - timestamps[0]) / np.timedelta64(1, "s")) / 86400.0
+    timed = None if timestamps is None else timestamps[~np.isnat(timestamps)]
+    if timed is not None and timed.size > 1:
+        # From the first row's time to the last's (NaT: a row with no time, left out).
+        span = float((timed[-1] - timed[0]) / np.timedelta64(1, "s")) / 86400.0
         per_day = int(alert.sum()) / span if span > 0 else None
     pairs: IntArray | None = None
     pointwise = None

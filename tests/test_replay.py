@@ -324,3 +324,27 @@ def test_rows_out_of_time_order_are_placed_in_windows_by_their_own_times(
     assert main([*args, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["windowwise"]["false_negatives"] + report["windowwise"]["true_positives"] == 1
+
+
+def test_rows_whose_timestamp_has_no_time_are_left_out_of_the_time_measures(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Without a seasonal feature the stream needs no time and scores such a row, but the
+    # report then stopped at it: exit 2 with neither file nor line, after the whole replay.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=600)
+    header, *rows = data.read_text().splitlines()
+    rows[100] = "soon," + rows[100].split(",", 1)[1]
+    rows[200] = "," + rows[200].split(",", 1)[1]
+    data.write_text("\n".join([header, *rows]) + "\n")
+    args = ["replay", str(data), "--labels-column", "label", "--timestamp-field", "timestamp"]
+    assert main([*args, "--log-epsilon", "-20", "--json"]) == 0
+    captured = capfd.readouterr()
+    report = json.loads(captured.out)
+    assert report["rows"] == 600
+    assert report["alerts_per_day"] == pytest.approx(report["alerts"] / (599 / 24))
+    assert captured.err.splitlines() == [
+        "stream-detect: warning: 2 of 600 rows have no time in 'timestamp' and are left out of "
+        f"alerts per day and the windows (the first, {data}:102: timestamp 'soon' is neither "
+        "ISO 8601 nor epoch seconds)"
+    ]

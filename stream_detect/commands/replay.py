@@ -31,11 +31,13 @@ from typing import Any
 
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 
 from stream_detect.assembly import run_stream
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
+from stream_detect.pipeline import warn_on_stderr
 from stream_detect.plots import check_plot_path
 from stream_detect.replay import (
     ReplayReport,
@@ -47,7 +49,7 @@ from stream_detect.replay import (
 )
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink
-from stream_detect.timestamps import wall_clock_seconds
+from stream_detect.timestamps import wall_clock_reasons
 from stream_detect.unusable import refuse_if_nothing_usable
 from stream_detect.uris import file_uri
 
@@ -135,9 +137,7 @@ def replay(
     alert = np.array([bool(r["alert"]) for r in records], dtype=bool)
     stamps = None
     if detector.timestamp_field is not None:
-        written = [str(r.get(detector.timestamp_field)) for r in records]
-        seconds = wall_clock_seconds(written, detector.time_zone)
-        stamps = np.round(seconds).astype("int64").astype("datetime64[s]")
+        stamps = _row_times(records, detector.timestamp_field, detector.time_zone, data)
     labels = None
     if labels_column is not None:
         labels = np.array([_is_anomaly(r.get(labels_column)) for r in records], dtype=bool)
@@ -230,6 +230,31 @@ def _text(report: ReplayReport) -> str:
     if report.nab is not None:
         lines.append("NAB " + ", ".join(f"{k} {v:.2f}" for k, v in report.nab.items()))
     return "\n".join(lines)
+
+
+def _row_times(
+    records: list[dict[str, Any]], field: str, time_zone: str, data: str
+) -> NDArray[np.datetime64]:
+    """Each row's wall-clock time to the second; NaT where its timestamp has none.
+
+    Such a row was scored (without a seasonal feature, ``run`` needs no time) but
+    cannot be placed in time: it is left out of alerts per day and the windows,
+    and one warning line says how many there are and why the first has none.
+    """
+    seconds, reasons = wall_clock_reasons([r.get(field) for r in records], time_zone)
+    untimed = [row for row, reason in enumerate(reasons) if reason is not None]
+    if untimed:
+        first = untimed[0]
+        line = (records[first].get("position") or {}).get("line")
+        where = f"{data}:{line}" if line is not None else data
+        warn_on_stderr(
+            f"{len(untimed)} of {len(records)} rows have no time in {field!r} and are left out "
+            f"of alerts per day and the windows (the first, {where}: {reasons[first]})"
+        )
+    stamps = np.full(len(records), np.datetime64("NaT"), dtype="datetime64[s]")
+    timed = np.isfinite(seconds)
+    stamps[timed] = np.round(seconds[timed]).astype("int64").astype("datetime64[s]")
+    return stamps
 
 
 def _fmt(value: float) -> str:
