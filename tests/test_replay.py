@@ -348,3 +348,22 @@ def test_rows_whose_timestamp_has_no_time_are_left_out_of_the_time_measures(
         f"alerts per day and the windows (the first, {data}:102: timestamp 'soon' is neither "
         "ISO 8601 nor epoch seconds)"
     ]
+
+
+def test_labels_count_by_the_stream_s_rule_whatever_their_spelling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The stream takes true / TRUE / True as an anomaly, but the report read a label
+    # by float(): those rows were normal to the metrics, anomalous to the detector.
+    reports = []
+    for spelling in ("1", "true", " TRUE ", "1.0"):
+        data = tmp_path / f"series-{spelling.strip()}.csv"
+        _write_series(data, rows=1300)
+        header, *rows = data.read_text().splitlines()
+        rows = [row[:-1] + spelling if row.endswith(",1") else row for row in rows]
+        data.write_text("\n".join([header, *rows]) + "\n")
+        args = ["replay", str(data), "--labels-column", "label", "--log-epsilon", "-20"]
+        assert main([*args, "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    assert reports[0]["pointwise"]["true_positives"] == 5
+    assert all(report == reports[0] for report in reports)

@@ -39,6 +39,8 @@ from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.pipeline import warn_on_stderr
 from stream_detect.plots import check_plot_path
+from stream_detect.records.labels import cell_label, json_label
+from stream_detect.records.reject import Reject
 from stream_detect.replay import (
     ReplayReport,
     evaluate,
@@ -140,7 +142,9 @@ def replay(
         stamps = _row_times(records, detector.timestamp_field, detector.time_zone, data)
     labels = None
     if labels_column is not None:
-        labels = np.array([_is_anomaly(r.get(labels_column)) for r in records], dtype=bool)
+        labels = np.array(
+            [_is_anomaly(r.get(labels_column), labels_column) for r in records], dtype=bool
+        )
     try:
         report = evaluate(alert, labels=labels, timestamps=stamps, windows=limits)
     except (InputError, ValueError) as error:
@@ -261,10 +265,14 @@ def _fmt(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
-def _is_anomaly(value: Any) -> bool:
+def _is_anomaly(value: Any, name: str) -> bool:
+    """The stream's label rule on a row's label as written: a CSV cell or a JSON value."""
     try:
-        return float(value) == 1.0
-    except (TypeError, ValueError):
+        if isinstance(value, str):
+            return cell_label(value, name) == 1
+        return json_label({name: value}, name) == 1
+    except Reject:
+        # The decoder sent such a row to the dead letters: it is not among the results.
         return False
 
 
