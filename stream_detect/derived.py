@@ -179,7 +179,9 @@ class _WindowFeature(DerivedFeature):
     def _update_key(self, key: str, values: Array, wall_seconds: Array | None) -> Array:
         # Each piece's rows see the values before them through the kept window, so the
         # pieces give the floats the whole batch would, in (rows, size) matrices of bounded size.
-        rows = max(1, _WINDOW_CELLS // self.size)
+        # No row of this call sees more values than the window kept plus the call's own.
+        widest = min(self.size, len(self._recent.get(key, ())) + values.size)
+        rows = max(1, _WINDOW_CELLS // widest)
         if values.size <= rows:
             return self._of_rows(key, values)
         return np.concatenate(
@@ -194,23 +196,31 @@ class _WindowFeature(DerivedFeature):
         """The feature of consecutive rows of ``key``, updating its window."""
 
     def _windows(self, key: str, values: Array) -> tuple[Array, Array]:
-        """Each row's window, newest first, as (B, size) with NaN where there is none."""
+        """Each row's window, newest first, as (B, width <= size) with NaN where there is none."""
         history = np.concatenate([np.array(self._recent.get(key, []), dtype=np.float64), values])
         offset = history.size - values.size
         keep = history[max(0, history.size - (self.size - 1)) :] if self.size > 1 else history[:0]
         self._recent[key] = keep.tolist()
         rows = np.arange(values.size) + offset
-        lags = rows[:, None] - np.arange(self.size)[None, :]
+        # Lags before the key's first value are NaN in every row, and add nothing: left out.
+        width = min(self.size, max(history.size, 2))
+        lags = rows[:, None] - np.arange(width)[None, :]
         window = np.where(lags >= 0, history[np.maximum(lags, 0)], np.nan)
         return window, np.sum(lags >= 0, axis=1).astype(np.float64)
 
     @staticmethod
     def _ordered_sum(window: Array) -> Array:
-        # Newest first, one lag at a time: the order the per-row sum uses.
-        total = np.zeros(window.shape[0])
-        for lag in range(window.shape[1]):
-            column = window[:, lag]
-            total = total + np.where(np.isnan(column), 0.0, column)
+        """Each row's sum from 0.0, newest first, one lag at a time: the per-row order.
+
+        In C, not a Python loop over lags (which made a window of 100,000 rows score
+        about 50 rows a second): an accumulation adds strictly left to right, where
+        a sum's order is pairwise. It starts from the first term, not from 0.0; the
+        two differ only where every term is -0.0, which adding 0.0 last settles.
+        """
+        if window.shape[1] == 0:
+            return np.zeros(window.shape[0])
+        terms = np.where(np.isnan(window), 0.0, window)
+        total: Array = np.add.accumulate(terms, axis=1)[:, -1] + 0.0
         return total
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,10 +23,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.errors import InputError
 from stream_detect.nab import CostMatrix, file_layout, score_file
 from stream_detect.nab_corpus import normalised_score, null_score, perfect_score
+from stream_detect.timestamps import wall_clock_reasons
 
-__all__ = ["NAB_PROFILES", "Metrics", "ReplayReport", "evaluate", "label_windows", "time_windows"]
+__all__ = [
+    "NAB_PROFILES",
+    "Metrics",
+    "ReplayReport",
+    "evaluate",
+    "label_windows",
+    "time_windows",
+    "window_limits",
+]
 
 BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.intp]
@@ -99,23 +109,72 @@ def label_windows(labels: BoolArray) -> IntArray:
     return pairs
 
 
-def time_windows(
-    timestamps: NDArray[np.datetime64], windows: Sequence[tuple[str, str]]
-) -> IntArray:
-    """Windows given by time as row pairs: the first row at or after the start to the last
-    row at or before the end.
+def window_limits(
+    windows: Sequence[tuple[Any, Any]], time_zone: str = "UTC"
+) -> NDArray[np.datetime64]:
+    """Each window's start and end as wall-clock times, shape (n, 2), to the second.
+
+    A limit is read as a row's timestamp is (:mod:`stream_detect.timestamps`:
+    ISO 8601 or epoch seconds, an offset shown in ``time_zone``), so windows
+    and rows meet on one clock.
+
+    Raises
+    ------
+    InputError
+        Naming the window: a limit that is not a time, an end before its
+        start, or a window that does not begin after the one before it ends.
+
+    >>> window_limits([("2014-01-01 00:30:00", "2014-01-01 02:00:00")]).tolist()
+    [[datetime.datetime(2014, 1, 1, 0, 30), datetime.datetime(2014, 1, 1, 2, 0)]]
+    >>> window_limits([("2014-01-02", "2014-01-01")])
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.InputError: window 0 ('2014-01-02', '2014-01-01') ends before it starts
+    """
+    pairs = [(start, end) for start, end in windows]
+    seconds, reasons = wall_clock_reasons([limit for pair in pairs for limit in pair], time_zone)
+    for k, (start, end) in enumerate(pairs):
+        reason = reasons[2 * k] or reasons[2 * k + 1]
+        if reason is not None:
+            raise InputError(f"window {k} ({start!r}, {end!r}): {reason}")
+        if seconds[2 * k + 1] < seconds[2 * k]:
+            raise InputError(f"window {k} ({start!r}, {end!r}) ends before it starts")
+        if k and seconds[2 * k] <= seconds[2 * k - 1]:
+            raise InputError(
+                f"window {k} ({start!r}, {end!r}) does not begin after window {k - 1} ends; "
+                "windows must be in time order, not overlapping"
+            )
+    limits: NDArray[np.datetime64] = (
+        np.round(seconds).astype(np.int64).astype("datetime64[s]").reshape(-1, 2)
+    )
+    return limits
+
+
+def time_windows(timestamps: NDArray[np.datetime64], limits: NDArray[np.datetime64]) -> IntArray:
+    """Windows given by time (:func:`window_limits`) as row pairs: the first row at or after
+    the start to the last row at or before the end.
+
+    Rows out of time order (a repeated daylight-saving hour, say) are placed the
+    same way: a window runs from the first row of the file whose time is in it
+    to the last. Raises :class:`InputError` for a window that holds no row.
 
     >>> stamps = np.array(["2014-01-01T00:00", "2014-01-01T01:00", "2014-01-01T02:00"],
     ...                   dtype="datetime64[s]")
-    >>> time_windows(stamps, [("2014-01-01 00:30:00", "2014-01-01 02:00:00")]).tolist()
-    [[1, 2]]
+    >>> time_windows(stamps, window_limits([("2014-01-01 00:30:00", "2014-01-01 02:00:00")]))
+    array([[1, 2]])
     """
     pairs = []
-    for start, end in windows:
-        first = int(np.searchsorted(timestamps, np.datetime64(start, "s"), side="left"))
-        last = int(np.searchsorted(timestamps, np.datetime64(end, "s"), side="right")) - 1
-        if last >= first:
-            pairs.append((first, last))
+    in_order = bool(np.all(timestamps[1:] >= timestamps[:-1]))
+    for k, (start, end) in enumerate(limits):
+        if in_order:
+            first = int(np.searchsorted(timestamps, start, side="left"))
+            last = int(np.searchsorted(timestamps, end, side="right")) - 1
+        else:
+            inside = np.flatnonzero((timestamps >= start) & (timestamps <= end))
+            first, last = (int(inside[0]), int(inside[-1])) if inside.size else (0, -1)
+        if last < first:
+            raise InputError(f"window {k} ({start}, {end}) holds no row's time")
+        pairs.append((first, last))
     return np.array(pairs, dtype=np.intp).reshape(-1, 2)
 
 
@@ -124,9 +183,11 @@ def evaluate(
     *,
     labels: BoolArray | None = None,
     timestamps: NDArray[np.datetime64] | None = None,
-    windows: Sequence[tuple[str, str]] | None = None,
+    windows: NDArray[np.datetime64] | None = None,
 ) -> ReplayReport:
     """Score the alerts of a replay against labels per row or windows by time.
+
+    ``windows`` are :func:`window_limits`; each must hold a row (see :func:`time_windows`).
 
     Examples
     --------
@@ -139,8 +200,10 @@ def evaluate(
     alert = np.asarray(alert, dtype=bool)
     rows = alert.size
     per_day = None
-    if timestamps is not None and rows > 1:
-        span = float((timestamps[-1] - timestamps[0]) / np.timedelta64(1, "s")) / 86400.0
+    timed = None if timestamps is None else timestamps[~np.isnat(timestamps)]
+    if timed is not None and timed.size > 1:
+        # From the first row's time to the last's (NaT: a row with no time, left out).
+        span = float((timed[-1] - timed[0]) / np.timedelta64(1, "s")) / 86400.0
         per_day = int(alert.sum()) / span if span > 0 else None
     pairs: IntArray | None = None
     pointwise = None
@@ -153,7 +216,7 @@ def evaluate(
     nab = None
     if windows is not None and timestamps is not None:
         pairs = time_windows(timestamps, windows)
-        nab = _nab_scores(alert, timestamps, windows)
+        nab = _nab_scores(alert, timestamps, windows, pairs)
     windowwise = None
     if pairs is not None:
         inside = np.zeros(rows, dtype=bool)
@@ -171,11 +234,27 @@ def evaluate(
 
 
 def _nab_scores(
-    alert: BoolArray, timestamps: NDArray[np.datetime64], windows: Sequence[tuple[str, str]]
+    alert: BoolArray,
+    timestamps: NDArray[np.datetime64],
+    windows: NDArray[np.datetime64],
+    pairs: IntArray,
 ) -> dict[str, float] | None:
-    """The file's normalised NAB score per profile; None for a file with no window."""
-    limits = [(np.datetime64(a, "us"), np.datetime64(b, "us")) for a, b in windows]
-    layout = file_layout(timestamps.astype("datetime64[us]"), limits)
+    """The file's normalised NAB score per profile; None for a file with no window.
+
+    NAB places a window by limits that are rows' timestamps (its labels' are); a
+    limit between rows is moved to the row the window starts or ends at (``pairs``).
+    """
+    stamps = timestamps.astype("datetime64[us]")
+    limits = [
+        (
+            start if (stamps == start).any() else stamps[first],
+            end if (stamps == end).any() else stamps[last],
+        )
+        for (start, end), (first, last) in zip(
+            windows.astype("datetime64[us]"), pairs.tolist(), strict=True
+        )
+    ]
+    layout = file_layout(stamps, limits)
     if layout.scored_windows.size == 0:
         return None
     scores = {}
@@ -190,11 +269,16 @@ def _nab_scores(
 def windows_for(table: Mapping[str, Any] | Sequence[Any], data_name: str) -> list[tuple[str, str]]:
     """The windows of one file from a NAB-style JSON: a list, or a table by file path.
 
-    A table's entry is the one whose key the data file's path ends with.
+    A table's entry is the one whose key the data file's path ends with; it is a
+    list of ``[start, end]`` pairs (:class:`InputError` naming the first that is not).
 
     >>> table = {"realKnownCause/a.csv": [["2014-01-01", "2014-01-02"]]}
     >>> windows_for(table, "data/realKnownCause/a.csv")
     [('2014-01-01', '2014-01-02')]
+    >>> windows_for([["2014-01-01"]], "a.csv")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.InputError: window 0 is ['2014-01-01'], not a [start, end] pair
     """
     if isinstance(table, Mapping):
         matches = [key for key in table if data_name.replace("\\", "/").endswith(key)]
@@ -203,4 +287,9 @@ def windows_for(table: Mapping[str, Any] | Sequence[Any], data_name: str) -> lis
         entry = table[max(matches, key=len)]
     else:
         entry = table
+    if not isinstance(entry, list):
+        raise InputError(f"the windows are {entry!r}, not a list of [start, end] pairs")
+    for k, pair in enumerate(entry):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise InputError(f"window {k} is {pair!r}, not a [start, end] pair")
     return [(str(a), str(b)) for a, b in entry]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.admission import unusable_reasons
+from stream_detect.admission import MAX_ABS_VALUE, unusable_reasons
 from stream_detect.derived import DerivedFeature
 from stream_detect.derived_specs import build_feature
 from stream_detect.detections import Detections
@@ -173,7 +173,12 @@ class SeriesDetector(Detector):
         return out, reasons
 
     def derive(self, X: Array, keys: list[str] | None, timestamps: Sequence[Any] | None) -> Array:
-        """The model's features of a batch of event rows, updating the derived features' state."""
+        """The model's features of a batch of event rows, updating the derived features' state.
+
+        A derived value beyond +-``MAX_ABS_VALUE`` (the change between two admitted
+        values of opposite sign, say) is held at that bound: the model sees the
+        largest value it can learn, and the derived state keeps the exact values.
+        """
         names = keys if keys is not None and self.keyed else [""] * X.shape[0]
         wall = None
         if self._seasonal:
@@ -189,7 +194,11 @@ class SeriesDetector(Detector):
             feature = self.derived.get(name)
             source = self.derived_specs[name]["of"] if name in self.derived_specs else name
             values = X[:, self._columns[source]]
-            columns.append(values if feature is None else feature.update(values, names, wall))
+            if feature is not None:
+                # A difference or seasonal residual of admitted values reaches 2 * MAX_ABS_VALUE;
+                # held at the bound, as the model can square it, rather than failing the batch.
+                values = np.clip(feature.update(values, names, wall), -MAX_ABS_VALUE, MAX_ABS_VALUE)
+            columns.append(values)
         return np.column_stack(columns) if columns else np.zeros((X.shape[0], 0))
 
     def process(

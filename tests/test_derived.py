@@ -138,6 +138,26 @@ def test_a_long_window_is_worked_in_pieces_with_the_floats_of_one_row_at_a_time(
     assert whole.tolist() == np.concatenate(parts).tolist()
 
 
+@pytest.mark.parametrize("kind", ["moving_mean", "rolling_std"])
+def test_a_long_window_works_only_on_the_values_a_key_has(kind: str) -> None:
+    # Each row's window was as wide as the window's size, past the key's first value: a
+    # window of 100,000 over a young series worked through 20 x 100,000 matrices (and a
+    # Python loop of 100,000 lags) per 20 rows, about 50 rows a second.
+    import tracemalloc
+
+    values = np.random.default_rng(6).normal(size=300)
+    tracemalloc.start()
+    try:
+        feature = _make(kind, 100_000)
+        got = [feature.update(values[i : i + 100], ["a"] * 100) for i in range(0, 300, 100)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, f"{peak / 2**20:.1f} MiB"
+    expected = reference(kind, 100_000, values.tolist(), ["a"] * 300, [0] * 300)
+    assert np.concatenate(got).tolist() == expected
+
+
 def test_a_window_longer_than_any_stream_needs_is_one_config_error() -> None:
     from stream_detect.derived_specs import MAX_WINDOW, check_derived_table
 

@@ -238,3 +238,132 @@ def test_a_named_pipe_as_data_is_replayed_as_run_reads_it(
     finally:
         writer.join(timeout=10)
     assert json.loads(capfd.readouterr().out)["rows"] == 300
+
+
+@pytest.mark.parametrize(
+    ("windows", "words"),
+    [
+        ([["2014-04-20 12:00:00", "2014-04-20 06:00:00"]], "window 0 ('2014-04-20 12:00:00', "),
+        (
+            [["2014-04-20 06:00:00", "2014-04-20 12:00:00"], ["2014-04-20 08:00:00", "2014-05-01"]],
+            "window 1 ('2014-04-20 08:00:00', '2014-05-01') does not begin after window 0 ends",
+        ),
+        ([["soon", "later"]], "timestamp 'soon' is neither ISO 8601 nor epoch seconds"),
+        ([["2014-04-20 06:00:00"]], "window 0 is ['2014-04-20 06:00:00'], not a [start, end]"),
+        ({"series.csv": 5}, "the windows are 5, not a list of [start, end] pairs"),
+    ],
+)
+def test_a_windows_file_that_cannot_place_its_windows_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], windows: object, words: str
+) -> None:
+    # A window ending before it starts was scored as if nothing were wrong; overlapping
+    # windows, a limit that is not a time, or a table entry that is not a list ended the
+    # replay with a traceback (from NAB's placing, numpy's parsing or the unpacking).
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=600)
+    path = tmp_path / "windows.json"
+    path.write_text(json.dumps(windows))
+    args = ["replay", str(data), "--timestamp-field", "timestamp", "--windows", str(path)]
+    assert main(args) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"stream-detect replay: error: {path}: ")
+    assert words in line
+
+
+def test_a_window_whose_limits_fall_between_rows_is_scored_by_the_rows_inside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # NAB's placing needs limits that are rows' timestamps: a window from 11:30 ended the
+    # replay with a ValueError traceback. It now starts at the first row inside it.
+    data = tmp_path / "series.csv"
+    stamps = _write_series(data)
+    # Its label column dropped: labelled rows are held out, not learned, without --labels-column.
+    lines = data.read_text().splitlines()
+    data.write_text("".join(line.rsplit(",", 1)[0] + "\n" for line in lines))
+    scores = []
+    for start, end in ((stamps[1190], stamps[1210]), ("2014-05-20 13:30:00", "2014-05-21 10:59")):
+        path = tmp_path / "windows.json"
+        path.write_text(json.dumps([[start, end]]))
+        args = ["replay", str(data), "--timestamp-field", "timestamp", "--windows", str(path)]
+        assert main([*args, "--log-epsilon", "-20", "--json"]) == 0
+        scores.append(json.loads(capsys.readouterr().out))
+    assert stamps[1190] == "2014-05-20 14:00:00" and stamps[1210] == "2014-05-21 10:00:00"
+    assert scores[0] == scores[1]
+    assert scores[0]["nab"] is not None and scores[0]["windowwise"]["recall"] == 1.0
+
+
+def test_a_window_that_holds_no_row_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was dropped in silence from the window-wise counts, and NAB's placing raised.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=600)
+    path = tmp_path / "windows.json"
+    path.write_text(json.dumps([["2015-01-01 00:00:00", "2015-01-02 00:00:00"]]))
+    args = ["replay", str(data), "--timestamp-field", "timestamp", "--windows", str(path)]
+    assert main(args) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"stream-detect replay: error: {data}: window 0 (2015-01-01T00:00:00, "
+        "2015-01-02T00:00:00) holds no row's time"
+    )
+
+
+def test_rows_out_of_time_order_are_placed_in_windows_by_their_own_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A binary search over rows out of order missed the rows of a window: it was dropped
+    # and the window-wise recall said n/a.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=1300)
+    header, *rows = data.read_text().splitlines()
+    data.write_text("\n".join([header, *rows[1200:1205], *rows[:1200], *rows[1205:]]) + "\n")
+    path = tmp_path / "windows.json"
+    path.write_text(json.dumps([["2014-05-20 23:00:00", "2014-05-21 05:00:00"]]))
+    args = ["replay", str(data), "--timestamp-field", "timestamp", "--windows", str(path)]
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["windowwise"]["false_negatives"] + report["windowwise"]["true_positives"] == 1
+
+
+def test_rows_whose_timestamp_has_no_time_are_left_out_of_the_time_measures(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Without a seasonal feature the stream needs no time and scores such a row, but the
+    # report then stopped at it: exit 2 with neither file nor line, after the whole replay.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=600)
+    header, *rows = data.read_text().splitlines()
+    rows[100] = "soon," + rows[100].split(",", 1)[1]
+    rows[200] = "," + rows[200].split(",", 1)[1]
+    data.write_text("\n".join([header, *rows]) + "\n")
+    args = ["replay", str(data), "--labels-column", "label", "--timestamp-field", "timestamp"]
+    assert main([*args, "--log-epsilon", "-20", "--json"]) == 0
+    captured = capfd.readouterr()
+    report = json.loads(captured.out)
+    assert report["rows"] == 600
+    assert report["alerts_per_day"] == pytest.approx(report["alerts"] / (599 / 24))
+    assert captured.err.splitlines() == [
+        "stream-detect: warning: 2 of 600 rows have no time in 'timestamp' and are left out of "
+        f"alerts per day and the windows (the first, {data}:102: timestamp 'soon' is neither "
+        "ISO 8601 nor epoch seconds)"
+    ]
+
+
+def test_labels_count_by_the_stream_s_rule_whatever_their_spelling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The stream takes true / TRUE / True as an anomaly, but the report read a label
+    # by float(): those rows were normal to the metrics, anomalous to the detector.
+    reports = []
+    for spelling in ("1", "true", " TRUE ", "1.0"):
+        data = tmp_path / f"series-{spelling.strip()}.csv"
+        _write_series(data, rows=1300)
+        header, *rows = data.read_text().splitlines()
+        rows = [row[:-1] + spelling if row.endswith(",1") else row for row in rows]
+        data.write_text("\n".join([header, *rows]) + "\n")
+        args = ["replay", str(data), "--labels-column", "label", "--log-epsilon", "-20"]
+        assert main([*args, "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    assert reports[0]["pointwise"]["true_positives"] == 5
+    assert all(report == reports[0] for report in reports)

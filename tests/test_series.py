@@ -220,3 +220,23 @@ def test_derived_state_is_evicted_with_the_keyed_models() -> None:
     restored = SeriesDetector(settings, ["v"])
     restored.restore(json.loads(json.dumps(whole.to_dict())))
     assert all(f is not None and f.keys == list(whole.models) for f in restored.derived.values())
+
+
+@pytest.mark.parametrize(
+    "spec", [{"kind": "difference"}, {"kind": "seasonal", "season": "hour_of_day"}]
+)
+def test_a_derived_value_beyond_the_model_bound_is_held_there_not_a_traceback(
+    spec: dict[str, str],
+) -> None:
+    # Values of +-1e150 are admitted, but their change (or a seasonal residual) is 2e150,
+    # which the model cannot take: the batch raised a ValueError from check_batch.
+    derived = {"d": {"of": "v", **spec}}
+    stamps = [f"2014-04-{1 + h // 24:02d} {h % 24:02d}:00:00" for h in range(60)]
+    X = np.array([[1e150 if (h // 24 + h) % 2 else -1e150] for h in range(60)])
+    detector = SeriesDetector(DetectorSettings(timestamp_field="t", derived=derived), ["v"])
+    modelled = detector.derive(X, None, stamps)
+    assert np.abs(modelled).max() == 1e150
+    out = SeriesDetector(DetectorSettings(timestamp_field="t", derived=derived), ["v"]).process(
+        X, timestamps=stamps
+    )
+    assert np.isfinite(out.score).all()

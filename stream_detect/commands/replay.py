@@ -31,16 +31,27 @@ from typing import Any
 
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 
 from stream_detect.assembly import run_stream
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
+from stream_detect.pipeline import warn_on_stderr
 from stream_detect.plots import check_plot_path
-from stream_detect.replay import ReplayReport, evaluate, label_windows, time_windows, windows_for
+from stream_detect.records.labels import cell_label, json_label
+from stream_detect.records.reject import Reject
+from stream_detect.replay import (
+    ReplayReport,
+    evaluate,
+    label_windows,
+    time_windows,
+    window_limits,
+    windows_for,
+)
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink
-from stream_detect.timestamps import wall_clock_seconds
+from stream_detect.timestamps import wall_clock_reasons
 from stream_detect.unusable import refuse_if_nothing_usable
 from stream_detect.uris import file_uri
 
@@ -106,6 +117,7 @@ def replay(
         check_plot_path(plot)
     if windows is not None and detector_settings.timestamp_field is None:
         raise ConfigError("timestamp_field", None, "a timestamp field to place --windows in time")
+    limits = None if windows is None else window_limits(windows, detector_settings.time_zone)
     detector = detector_settings
     if labels_column is not None:
         detector = replace(detector, label_field=labels_column, learn_labelled=True)
@@ -127,19 +139,23 @@ def replay(
     alert = np.array([bool(r["alert"]) for r in records], dtype=bool)
     stamps = None
     if detector.timestamp_field is not None:
-        written = [str(r.get(detector.timestamp_field)) for r in records]
-        seconds = wall_clock_seconds(written, detector.time_zone)
-        stamps = np.round(seconds).astype("int64").astype("datetime64[s]")
+        stamps = _row_times(records, detector.timestamp_field, detector.time_zone, data)
     labels = None
     if labels_column is not None:
-        labels = np.array([_is_anomaly(r.get(labels_column)) for r in records], dtype=bool)
-    report = evaluate(alert, labels=labels, timestamps=stamps, windows=windows)
+        labels = np.array(
+            [_is_anomaly(r.get(labels_column), labels_column) for r in records], dtype=bool
+        )
+    try:
+        report = evaluate(alert, labels=labels, timestamps=stamps, windows=limits)
+    except (InputError, ValueError) as error:
+        # A window that holds no row, or rows out of time order for NAB's placing of one.
+        raise InputError(str(error), source=data) from None
     if plot is not None:
         from stream_detect.replay_plot import plot_replay
 
         pairs = None
-        if windows is not None and stamps is not None:
-            pairs = time_windows(stamps, windows)
+        if limits is not None and stamps is not None:
+            pairs = time_windows(stamps, limits)
         elif labels is not None:
             pairs = label_windows(labels)
         shown = _value_column(records, detector)
@@ -165,6 +181,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             table = json.loads(Path(args.windows).read_text())
             windows = windows_for(table, args.data)
+            # Checked here, before the replay, so that its errors name the file.
+            window_limits(windows, detector_settings.time_zone)
+        except InputError as error:
+            raise InputError(error.reason, source=args.windows) from None
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read windows: {exc}", source=args.windows) from exc
         except KeyError:
@@ -216,14 +236,43 @@ def _text(report: ReplayReport) -> str:
     return "\n".join(lines)
 
 
+def _row_times(
+    records: list[dict[str, Any]], field: str, time_zone: str, data: str
+) -> NDArray[np.datetime64]:
+    """Each row's wall-clock time to the second; NaT where its timestamp has none.
+
+    Such a row was scored (without a seasonal feature, ``run`` needs no time) but
+    cannot be placed in time: it is left out of alerts per day and the windows,
+    and one warning line says how many there are and why the first has none.
+    """
+    seconds, reasons = wall_clock_reasons([r.get(field) for r in records], time_zone)
+    untimed = [row for row, reason in enumerate(reasons) if reason is not None]
+    if untimed:
+        first = untimed[0]
+        line = (records[first].get("position") or {}).get("line")
+        where = f"{data}:{line}" if line is not None else data
+        warn_on_stderr(
+            f"{len(untimed)} of {len(records)} rows have no time in {field!r} and are left out "
+            f"of alerts per day and the windows (the first, {where}: {reasons[first]})"
+        )
+    stamps = np.full(len(records), np.datetime64("NaT"), dtype="datetime64[s]")
+    timed = np.isfinite(seconds)
+    stamps[timed] = np.round(seconds[timed]).astype("int64").astype("datetime64[s]")
+    return stamps
+
+
 def _fmt(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
-def _is_anomaly(value: Any) -> bool:
+def _is_anomaly(value: Any, name: str) -> bool:
+    """The stream's label rule on a row's label as written: a CSV cell or a JSON value."""
     try:
-        return float(value) == 1.0
-    except (TypeError, ValueError):
+        if isinstance(value, str):
+            return cell_label(value, name) == 1
+        return json_label({name: value}, name) == 1
+    except Reject:
+        # The decoder sent such a row to the dead letters: it is not among the results.
         return False
 
 
