@@ -184,6 +184,8 @@ class Pipeline:
             # Unless every event is written, few records are read: parse them only then.
             lazy_records=self.run_settings.emit != "all",
             source_fields=self.source.source_fields,
+            # A CSV header the stream cannot be read with is refused naming the input.
+            source=self.source.name or self.source.uri or None,
         )
 
     def checkpoint(self) -> None:

@@ -797,9 +797,28 @@ def test_a_label_field_missing_from_a_csv_header_is_one_line_and_exit_2(
     assert captured.out == ""
     (line,) = captured.err.splitlines()
     assert line == (
-        "stream-detect run: error: label field 'is_bad' is not a column of the CSV header "
-        "(columns: x, label)"
+        f"stream-detect run: error: {source}:1: label field 'is_bad' is not a column of the "
+        "CSV header (columns: x, label)"
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        (b"x,x,label", "the CSV header names column 'x' twice"),
+        (b"x,\xffy,label", "the CSV header is not valid UTF-8 (byte 2)"),
+    ],
+)
+def test_a_csv_header_that_cannot_be_read_names_its_file_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, header: bytes, problem: str
+) -> None:
+    source = tmp_path / "events.csv"
+    source.write_bytes(b"\n" + header + b"\n1,2,0\n")
+    assert main(["run", "--source", f"file:{source}"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    # The header is line 2: the blank line before it counts.
+    assert captured.err.splitlines() == [f"stream-detect run: error: {source}:2: {problem}"]
 
 
 def test_a_missing_checkpoint_directory_is_created(tmp_path: Path) -> None:
