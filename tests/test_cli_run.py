@@ -821,6 +821,23 @@ def test_a_csv_header_that_cannot_be_read_names_its_file_and_line(
     assert captured.err.splitlines() == [f"stream-detect run: error: {source}:2: {problem}"]
 
 
+def test_a_csv_file_with_lone_carriage_return_line_ends_is_refused_not_read_as_empty(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Split at \n only, the whole file is one line: its "header" ran on into every row,
+    # and the run ended with no event and no word of why.
+    source = tmp_path / "events.csv"
+    source.write_bytes(b"x,y\r1,2\r3,4\r5,6\r")
+    assert main(["run", "--source", f"file:{source}"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"stream-detect run: error: {source}:1: the CSV header is not one line: a carriage "
+        "return (\\r) at character 3 does not end a record: only \\n or \\r\\n ends one "
+        "(tr '\\r' '\\n' converts a file with lone \\r line ends)"
+    ]
+
+
 def test_a_missing_checkpoint_directory_is_created(tmp_path: Path) -> None:
     path = tmp_path / "no" / "state.json"
     ok(cli("--checkpoint", str(path), input=b'{"x": 1.0}\n'))

@@ -293,6 +293,12 @@ def test_csv_header_spanning_batches_and_features_fixed() -> None:
         (b"x,y,x", {}, "the CSV header names column 'x' twice"),
         (b"x,\xff", {}, "the CSV header is not valid UTF-8 (byte 2)"),
         (b'"x,y', {}, "the CSV header is malformed"),
+        (
+            b"x,y\r1,2\r3,4",
+            {},
+            "the CSV header is not one line: a carriage return (\\r) at character 3 does not "
+            "end a record: only \\n or \\r\\n ends one",
+        ),
     ],
 )
 def test_unusable_csv_header_raises_input_error_with_line(
@@ -303,6 +309,48 @@ def test_unusable_csv_header_raises_input_error_with_line(
         decoder.decode(make_batch([b"", header, b"1,2"]))
     assert message in str(raised.value)
     assert raised.value.line == 2
+
+
+@pytest.mark.parametrize(
+    ("format", "lines", "reason"),
+    [
+        (
+            "json",
+            [b'{"x": 1}\r{"x": 2}\r{"x": 3}'],
+            "invalid JSON at character 9: unexpected content after document (a carriage "
+            "return (\\r) at character 8 does not end a record",
+        ),
+        (
+            "csv",
+            [b"x,y", b"1,2\r3,4\r5,6"],
+            "expected 2 columns as in the header, got 4 (a carriage return (\\r) at "
+            "character 3 does not end a record",
+        ),
+    ],
+)
+def test_a_lone_carriage_return_inside_a_record_is_named_in_its_reason(
+    format: str, lines: list[bytes], reason: str
+) -> None:
+    # Records end at \n (or \r\n); lone \r line ends make one record of many.
+    batch = make_batch([*lines, b'{"x": 4}' if format == "json" else b"7,8"])
+    decoded = RecordDecoder(format).decode(batch)
+    assert_accounted(decoded, batch)
+    (bad,) = decoded.bad
+    assert bad.reason.startswith(reason)
+    assert bad.reason.endswith("(tr '\\r' '\\n' converts a file with lone \\r line ends))")
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [b'{"x": 1,\r"y": 2}', b'{"x": 3,\r"y": 4}'],
+        [b"x,y", b"1,\r2", b"3,4"],
+    ],
+)
+def test_a_carriage_return_where_white_space_may_stand_is_no_problem(lines: list[bytes]) -> None:
+    batch = make_batch(lines)
+    decoded = RecordDecoder("auto").decode(batch)
+    assert decoded.bad == [] and decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
 def test_a_label_field_missing_from_the_header_is_refused_unless_it_is_the_default() -> None:

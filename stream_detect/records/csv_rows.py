@@ -26,6 +26,7 @@ from stream_detect.records.feature_values import (
 from stream_detect.records.keys_and_ids import cell_key
 from stream_detect.records.labels import CELL_LABELS, cell_label
 from stream_detect.records.lazy_records import LazyRecords
+from stream_detect.records.line_ends import lone_carriage_return, lone_carriage_return_note
 from stream_detect.records.reject import Reject
 from stream_detect.records.roles import DEFAULT_LABEL_FIELD, FieldRoles
 from stream_detect.records.size_limits import oversize_reason
@@ -136,7 +137,11 @@ class CsvRows:
                 f"header has none (is the file separated by {self._separator!r}?)"
             )
         if len(row) != len(self.columns):
-            raise Reject(f"expected {len(self.columns)} columns as in the header, got {len(row)}")
+            reason = f"expected {len(self.columns)} columns as in the header, got {len(row)}"
+            carriage_return = lone_carriage_return(text)
+            if carriage_return is not None:
+                reason += f" ({lone_carriage_return_note(carriage_return)})"
+            raise Reject(reason)
         return row
 
     def numeric_fields(self, row: Row) -> list[str]:
@@ -279,6 +284,14 @@ def _read_header(
         raise InputError(
             f"the CSV header is not valid UTF-8 (byte {error.start})", source=source, line=where
         ) from None
+    # A file with lone \r line ends is one line: its header would run on into its rows.
+    carriage_return = lone_carriage_return(text)
+    if carriage_return is not None:
+        raise InputError(
+            f"the CSV header is not one line: {lone_carriage_return_note(carriage_return)}",
+            source=source,
+            line=where,
+        )
     try:
         columns = [name.strip() for name in split_csv(text)]
     except csv.Error as error:

@@ -19,6 +19,7 @@ import orjson
 from stream_detect.records.feature_values import NUMBER_TYPES, json_number, picked_flat
 from stream_detect.records.keys_and_ids import json_id, json_key, optional_texts, texts
 from stream_detect.records.labels import JSON_LABELS, json_label
+from stream_detect.records.line_ends import lone_carriage_return, lone_carriage_return_note
 from stream_detect.records.reject import Reject, json_kind
 from stream_detect.records.roles import FieldRoles
 from stream_detect.records.wide_integers import exact_events, load_exact
@@ -149,4 +150,19 @@ def _invalid_json_reason(payload: bytes, error: orjson.JSONDecodeError) -> str:
         orjson.loads(payload.rstrip(b"\r\n"))
     except orjson.JSONDecodeError as within_line:
         error = within_line
-    return f"invalid JSON at character {error.pos}: {error.msg}"
+    reason = f"invalid JSON at character {error.pos}: {error.msg}"
+    # A lone \r that ends a whole JSON value was meant as a line end (the
+    # records of a file with lone \r line ends): say so.
+    text = error.doc
+    carriage_return = lone_carriage_return(text)
+    if carriage_return is not None and _is_json(text[:carriage_return]):
+        reason += f" ({lone_carriage_return_note(carriage_return)})"
+    return reason
+
+
+def _is_json(text: str) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
