@@ -18,6 +18,7 @@ from stream_detect.records import (
     RecordDecoder,
 )
 from stream_detect.records.decoder import MIN_ROWS_FOR_RISING
+from stream_detect.records.json_lines import MAX_JSON_DEPTH
 from stream_detect.sources.base import RawBatch
 
 
@@ -338,6 +339,23 @@ def test_a_lone_carriage_return_inside_a_record_is_named_in_its_reason(
     (bad,) = decoded.bad
     assert bad.reason.startswith(reason)
     assert bad.reason.endswith("(tr '\\r' '\\n' converts a file with lone \\r line ends))")
+
+
+def test_a_line_nested_too_deep_is_a_bad_record_that_says_so_not_invalid_json() -> None:
+    def nested(levels: int) -> bytes:
+        # The event's own object is one level; its field "n" holds the rest.
+        return b'{"x": 1, "n": ' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+
+    batch = make_batch([nested(MAX_JSON_DEPTH), nested(MAX_JSON_DEPTH + 1), b'{"x": 2}'])
+    decoded = RecordDecoder("json", ["x"]).decode(batch)
+    assert_accounted(decoded, batch)
+    assert decoded.values.tolist() == [[1.0], [2.0]]
+    (bad,) = decoded.bad
+    assert (bad.position["line"], bad.reason) == (
+        2,
+        "arrays and objects nested more than 1024 deep (at character 1038): JSON is read to "
+        "1024 levels at most",
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ the nearest double, as orjson reads it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -24,7 +24,12 @@ from stream_detect.records.reject import Reject, json_kind
 from stream_detect.records.roles import FieldRoles
 from stream_detect.records.wide_integers import exact_events, load_exact
 
-__all__ = ["JsonLines"]
+__all__ = ["MAX_JSON_DEPTH", "JsonLines"]
+
+#: The deepest a line's arrays and objects may nest (orjson's limit): deeper is a bad record.
+MAX_JSON_DEPTH: Final = 1024
+#: What orjson says of a line nested deeper than :data:`MAX_JSON_DEPTH`.
+_TOO_DEEP: Final = "depth limit exceeded"
 
 Event = dict[str, Any]
 
@@ -150,6 +155,13 @@ def _invalid_json_reason(payload: bytes, error: orjson.JSONDecodeError) -> str:
         orjson.loads(payload.rstrip(b"\r\n"))
     except orjson.JSONDecodeError as within_line:
         error = within_line
+    if error.msg == _TOO_DEEP:
+        # Valid JSON, maybe, but deeper than is read: "invalid" would send the user
+        # looking for a syntax error.
+        return (
+            f"arrays and objects nested more than {MAX_JSON_DEPTH} deep (at character "
+            f"{error.pos}): JSON is read to {MAX_JSON_DEPTH} levels at most"
+        )
     reason = f"invalid JSON at character {error.pos}: {error.msg}"
     # A lone \r that ends a whole JSON value was meant as a line end (the
     # records of a file with lone \r line ends): say so.
