@@ -371,6 +371,41 @@ def test_a_carriage_return_where_white_space_may_stand_is_no_problem(lines: list
     assert decoded.bad == [] and decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
+@pytest.mark.parametrize(
+    ("lines", "bad_lines"),
+    [
+        ([b"x,y,label", b"1,2,0", b"x,y,label", b"3,4,1"], [3]),
+        ([b"x,y,label", b"x,y,label", b"1,2,0", b"3,4,1"], [2]),
+        ([b"x,y,label", b"1,2,0", b"\xef\xbb\xbfx, y ,label\r\n", b"3,4,1"], [3]),
+    ],
+)
+def test_a_csv_header_repeated_mid_file_is_a_bad_record_that_says_so(
+    lines: list[bytes], bad_lines: list[int]
+) -> None:
+    batch = make_batch(lines)
+    decoded = RecordDecoder("csv").decode(batch)
+    assert_accounted(decoded, batch)
+    assert decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert [(bad.position["line"], bad.reason) for bad in decoded.bad] == [
+        (
+            line,
+            "the CSV header (line 1) repeated, not a record (were files joined with their "
+            "headers?)",
+        )
+        for line in bad_lines
+    ]
+
+
+def test_a_header_whose_feature_names_are_numbers_repeats_as_a_row_on_either_path() -> None:
+    # The bulk path reads "1,2" as a row; the record-by-record path (taken for the whole
+    # batch when one record is bad) must read it the same way.
+    alone = RecordDecoder("csv").decode(make_batch([b"1,2", b"5,6", b"1,2", b"7,8"]))
+    with_bad = RecordDecoder("csv").decode(make_batch([b"1,2", b"5,6", b"1,2", b"7,x"]))
+    assert alone.bad == [] and alone.values.tolist() == [[5.0, 6.0], [1.0, 2.0], [7.0, 8.0]]
+    assert with_bad.values.tolist() == [[5.0, 6.0], [1.0, 2.0]]
+    assert [bad.position["line"] for bad in with_bad.bad] == [4]
+
+
 def test_a_label_field_missing_from_the_header_is_refused_unless_it_is_the_default() -> None:
     # Named otherwise, the label must be a column: else a `label` column would be a feature.
     with pytest.raises(InputError, match="label field 'is_bad' is not a column"):

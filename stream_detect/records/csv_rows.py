@@ -22,6 +22,7 @@ from stream_detect.records.feature_values import (
     cell_numbers,
     parses_as_float,
     picked_flat,
+    reads_as_finite_number,
 )
 from stream_detect.records.keys_and_ids import cell_key
 from stream_detect.records.labels import CELL_LABELS, cell_label
@@ -87,6 +88,7 @@ class CsvRows:
         self.roles = roles
         self.columns = _read_header(header, position, max_record_bytes, source)
         line = position.get("line")
+        self._header_line = line if isinstance(line, int) else None
         listing = ", ".join(self.columns)
         # The default label may be absent (an unlabelled stream); a label field
         # named otherwise was meant to be there, and without it a column called
@@ -142,7 +144,27 @@ class CsvRows:
             if carriage_return is not None:
                 reason += f" ({lone_carriage_return_note(carriage_return)})"
             raise Reject(reason)
+        if self._repeats_header(row):
+            where = "" if self._header_line is None else f" (line {self._header_line})"
+            raise Reject(
+                f"the CSV header{where} repeated, not a record (were files joined with "
+                "their headers?)"
+            )
         return row
+
+    def _repeats_header(self, row: Row) -> bool:
+        """Whether a row repeats the header and is no record by the cell rules anyway.
+
+        A joined file's header may start with a BOM. Only the reason changes:
+        a header whose feature names read as numbers is a row like any other
+        (the bulk path takes it as one), and stays so here.
+        """
+        cells = [row[0].strip().removeprefix("\ufeff"), *map(str.strip, row[1:])]
+        if cells != self.columns:
+            return False
+        if not self.features:
+            return not self.numeric_fields(row)
+        return not all(reads_as_finite_number(row[i]) for i in self._feature_columns)
 
     def numeric_fields(self, row: Row) -> list[str]:
         """The named columns whose cell reads as a number, leaving out those with a role."""
