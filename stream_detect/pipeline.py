@@ -160,13 +160,18 @@ class Pipeline:
         if self.on_features is None:
             return
         announcement: dict[str, Any] = {"features": features}
+        notes = []
         left_out = self.decoder.left_out
         if left_out:
             names = ", ".join(left_out)
-            announcement["note"] = (
+            notes.append(
                 f"left out {names}: they only rise over the first batch (a counter or a clock); "
                 "name them in --features to include them"
             )
+        if self.decoder.label_note is not None:
+            notes.append(self.decoder.label_note)
+        if notes:
+            announcement["note"] = "; ".join(notes)
         self.on_features(orjson.dumps(announcement).decode())
 
     def decoder_for(self, features: list[str] | None) -> RecordDecoder:

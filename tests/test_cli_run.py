@@ -838,6 +838,26 @@ def test_a_csv_file_with_lone_carriage_return_line_ends_is_refused_not_read_as_e
     ]
 
 
+def test_a_csv_header_without_the_default_label_column_is_announced_not_silent(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A mistyped or differently named label column would be learned as a feature.
+    source = tmp_path / "events.csv"
+    source.write_text("x,Label\n" + "".join(f"{i % 5},{int(i == 7)}\n" for i in range(20)))
+    assert main(["run", "--source", f"file:{source}", "--no-summary"]) == 0
+    (announcement,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert announcement == {
+        "features": ["x", "Label"],
+        "note": "the CSV header has no 'label' column: every row is unlabelled (--label-field "
+        "NAME reads labels from column NAME; --label-field none says there are none)",
+    }
+    # Said to have none, or given its column, the stream has nothing to note.
+    for options in (["--label-field", "none"], ["--label-field", "Label"]):
+        assert main(["run", "--source", f"file:{source}", "--no-summary", *options]) == 0
+        (announcement,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+        assert "note" not in announcement
+
+
 def test_a_missing_checkpoint_directory_is_created(tmp_path: Path) -> None:
     path = tmp_path / "no" / "state.json"
     ok(cli("--checkpoint", str(path), input=b'{"x": 1.0}\n'))

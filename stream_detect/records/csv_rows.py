@@ -108,8 +108,29 @@ class CsvRows:
         self._separator = next((mark for mark in ";\t|" if mark in only), None)
         self._index = {name: i for i, name in enumerate(self.columns)}
         self._label = None if roles.label_field is None else self._index.get(roles.label_field)
+        self._label_missing = roles.label_field is not None and self._label is None
         self.features: list[str] = []
         self._feature_columns: list[int] = []
+
+    @property
+    def label_note(self) -> str | None:
+        """What a header without the (default) label column means, for the user; None: it has one.
+
+        Every row is then unlabelled, which is no error: but a label column
+        named otherwise (``Label``, ``is_anomaly``) would be learned as a
+        feature, so a run says so once.
+
+        >>> print(CsvRows(FieldRoles(), b"x,Label", {"line": 1}, None, 100).label_note)
+        the CSV header has no 'label' column: every row is unlabelled (--label-field NAME \
+reads labels from column NAME; --label-field none says there are none)
+        """
+        if not self._label_missing:
+            return None
+        return (
+            f"the CSV header has no {self.roles.label_field!r} column: every row is unlabelled "
+            "(--label-field NAME reads labels from column NAME; --label-field none says there "
+            "are none)"
+        )
 
     def bind(self, features: list[str]) -> None:
         """Read these features (columns of the header) from now on."""
