@@ -371,6 +371,32 @@ def test_a_carriage_return_where_white_space_may_stand_is_no_problem(lines: list
     assert decoded.bad == [] and decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
+@pytest.mark.parametrize("options", [{"lazy_records": True}, {}, {"keep_records": False}])
+@pytest.mark.parametrize("bad", [[], [b"oops"]])
+def test_a_field_named_twice_takes_its_last_value_on_every_path(
+    options: dict[str, Any], bad: list[bytes]
+) -> None:
+    # msgspec (lazy records), orjson in bulk, record by record (a bad line in the batch),
+    # the standard library for a wide integer: each reads the last value, as the README says.
+    lines = [
+        b'{"x": 1, "y": 2, "x": 5}',
+        b'{"x": "a", "y": 3, "x": 6, "label": 1, "label": 0}',
+        b'{"x": 7, "y": 4, "id": 1, "id": 123456789012345678901234567890}',
+    ]
+    batch = make_batch([*lines, *bad])
+    decoded = RecordDecoder("json", ["x", "y"], id_field="id", **options).decode(batch)
+    assert decoded.values.tolist() == [[5.0, 2.0], [6.0, 3.0], [7.0, 4.0]]
+    assert decoded.labels.tolist() == [-1, 0, -1]
+    assert decoded.ids == [None, None, "123456789012345678901234567890"]
+    assert len(decoded.bad) == len(bad)
+    if options.get("keep_records", True):
+        assert [dict(record) for record in decoded.records] == [
+            {"x": 5, "y": 2},
+            {"x": 6, "y": 3, "label": 0},
+            {"x": 7, "y": 4, "id": 123456789012345678901234567890},
+        ]
+
+
 @pytest.mark.parametrize(
     ("lines", "bad_lines"),
     [
