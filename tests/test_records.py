@@ -432,6 +432,20 @@ def test_a_header_whose_feature_names_are_numbers_repeats_as_a_row_on_either_pat
     assert [bad.position["line"] for bad in with_bad.bad] == [4]
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_a_repeated_header_gets_one_reason_however_the_batches_fall(batch_size: int) -> None:
+    # "nan" reads as a number but not a finite one: the repeat before any feature is fixed
+    # is refused with the same reason whether a bulk try fixed the features first or not.
+    lines = [b"nan", b"{", b"nan", b"1", b"2"]
+    decoder = RecordDecoder("csv")
+    reasons = []
+    for start in range(0, len(lines), batch_size):
+        chunk = make_batch(lines[start : start + batch_size], first_line=start + 1)
+        reasons += [(bad.position["line"], bad.reason) for bad in decoder.decode(chunk).bad]
+    assert [line for line, _ in reasons] == [2, 3]
+    assert reasons[1][1].startswith("the CSV header (line 1) repeated, not a record")
+
+
 def test_a_label_field_missing_from_the_header_is_refused_unless_it_is_the_default() -> None:
     # Named otherwise, the label must be a column: else a `label` column would be a feature.
     with pytest.raises(InputError, match="label field 'is_bad' is not a column"):

@@ -183,9 +183,11 @@ reads labels from column NAME; --label-field none says there are none)
         cells = [row[0].strip().removeprefix("\ufeff"), *map(str.strip, row[1:])]
         if cells != self.columns:
             return False
+        # The features, or those this row would make (whichever path fixed them, they agree).
+        columns = self._feature_columns
         if not self.features:
-            return not self.numeric_fields(row)
-        return not all(reads_as_finite_number(row[i]) for i in self._feature_columns)
+            columns = [self._index[name] for name in self.numeric_fields(row)]
+        return not columns or not all(reads_as_finite_number(row[i]) for i in columns)
 
     def numeric_fields(self, row: Row) -> list[str]:
         """The named columns whose cell reads as a number, leaving out those with a role."""
