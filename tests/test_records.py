@@ -432,18 +432,32 @@ def test_a_header_whose_feature_names_are_numbers_repeats_as_a_row_on_either_pat
     assert [bad.position["line"] for bad in with_bad.bad] == [4]
 
 
-@pytest.mark.parametrize("batch_size", [1, 2, 5])
-def test_a_repeated_header_gets_one_reason_however_the_batches_fall(batch_size: int) -> None:
-    # "nan" reads as a number but not a finite one: the repeat before any feature is fixed
-    # is refused with the same reason whether a bulk try fixed the features first or not.
-    lines = [b"nan", b"{", b"nan", b"1", b"2"]
-    decoder = RecordDecoder("csv")
-    reasons = []
-    for start in range(0, len(lines), batch_size):
-        chunk = make_batch(lines[start : start + batch_size], first_line=start + 1)
-        reasons += [(bad.position["line"], bad.reason) for bad in decoder.decode(chunk).bad]
-    assert [line for line, _ in reasons] == [2, 3]
-    assert reasons[1][1].startswith("the CSV header (line 1) repeated, not a record")
+@pytest.mark.parametrize(
+    ("lines", "repeats"),
+    [
+        # "nan" and "1e400" read as numbers but not finite ones: a bulk try fixes the
+        # features from such a repeat before giving up, the record-by-record path does too.
+        ([b"nan", b"{", b"nan", b"1", b"2"], [3]),
+        ([b"1e400", b"1e400", b"x", b"\xff", b"2", b"1e400"], [2, 6]),
+        ([b"x,y", b"x,y", b"1,2", b"x,y"], [2, 4]),
+    ],
+)
+def test_a_repeated_header_reads_the_same_however_the_batches_fall(
+    lines: list[bytes], repeats: list[int]
+) -> None:
+    def decoded_in_batches(size: int) -> tuple[list[list[float]], list[tuple[int, str]]]:
+        decoder = RecordDecoder("csv")
+        values, reasons = [], []
+        for start in range(0, len(lines), size):
+            chunk = decoder.decode(make_batch(lines[start : start + size], first_line=start + 1))
+            values += chunk.values.tolist()
+            reasons += [(bad.position["line"], bad.reason) for bad in chunk.bad]
+        return values, reasons
+
+    whole = decoded_in_batches(len(lines))
+    assert [decoded_in_batches(size) for size in (1, 2, 3)] == [whole] * 3
+    _, reasons = whole
+    assert [line for line, reason in reasons if "CSV header (line 1) repeated" in reason] == repeats
 
 
 def test_a_label_field_missing_from_the_header_is_refused_unless_it_is_the_default() -> None:

@@ -22,7 +22,6 @@ from stream_detect.records.feature_values import (
     cell_numbers,
     parses_as_float,
     picked_flat,
-    reads_as_finite_number,
 )
 from stream_detect.records.keys_and_ids import cell_key
 from stream_detect.records.labels import CELL_LABELS, cell_label
@@ -165,29 +164,22 @@ reads labels from column NAME; --label-field none says there are none)
             if carriage_return is not None:
                 reason += f" ({lone_carriage_return_note(carriage_return)})"
             raise Reject(reason)
-        if self._repeats_header(row):
-            where = "" if self._header_line is None else f" (line {self._header_line})"
-            raise Reject(
-                f"the CSV header{where} repeated, not a record (were files joined with "
-                "their headers?)"
-            )
+        # Before the features are fixed, a repeat with no number in it is refused here,
+        # where any row without one is (the bulk path fixes no features from it either).
+        if not self.features and self._repeats_header(row) and not self.numeric_fields(row):
+            raise Reject(self._repeat_reason())
         return row
 
     def _repeats_header(self, row: Row) -> bool:
-        """Whether a row repeats the header and is no record by the cell rules anyway.
-
-        A joined file's header may start with a BOM. Only the reason changes:
-        a header whose feature names read as numbers is a row like any other
-        (the bulk path takes it as one), and stays so here.
-        """
+        """Whether a row repeats the header (a joined file's own may start with a BOM)."""
         cells = [row[0].strip().removeprefix("\ufeff"), *map(str.strip, row[1:])]
-        if cells != self.columns:
-            return False
-        # The features, or those this row would make (whichever path fixed them, they agree).
-        columns = self._feature_columns
-        if not self.features:
-            columns = [self._index[name] for name in self.numeric_fields(row)]
-        return not columns or not all(reads_as_finite_number(row[i]) for i in columns)
+        return cells == self.columns
+
+    def _repeat_reason(self) -> str:
+        where = "" if self._header_line is None else f" (line {self._header_line})"
+        return (
+            f"the CSV header{where} repeated, not a record (were files joined with their headers?)"
+        )
 
     def numeric_fields(self, row: Row) -> list[str]:
         """The named columns whose cell reads as a number, leaving out those with a role."""
@@ -200,10 +192,17 @@ reads labels from column NAME; --label-field none says there are none)
 
     def numbers(self, row: Row) -> list[float]:
         """The features of one row."""
-        return [
-            cell_number(row[i], name)
-            for i, name in zip(self._feature_columns, self.features, strict=True)
-        ]
+        try:
+            return [
+                cell_number(row[i], name)
+                for i, name in zip(self._feature_columns, self.features, strict=True)
+            ]
+        except Reject:
+            # Only the reason changes: a header whose feature names read as finite
+            # numbers is a row like any other (the bulk path takes it as one).
+            if self._repeats_header(row):
+                raise Reject(self._repeat_reason()) from None
+            raise
 
     def label(self, row: Row) -> int:
         """The row's label, -1 for none."""
