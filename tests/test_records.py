@@ -358,6 +358,23 @@ def test_a_line_nested_too_deep_is_a_bad_record_that_says_so_not_invalid_json() 
     )
 
 
+def test_an_array_or_a_line_ending_inside_its_value_says_one_object_per_line() -> None:
+    # A whole file's array, and pretty-printed objects, are the common mix-ups.
+    batch = make_batch([b'[{"x": 1}, {"x": 2}]', b"{", b'  "x": 3', b"}", b'{"x": 4}'])
+    decoded = RecordDecoder("json").decode(batch)
+    assert_accounted(decoded, batch)
+    assert decoded.values.tolist() == [[4.0]]
+    assert [bad.reason for bad in decoded.bad] == [
+        "expected a JSON object, got an array (JSON lines hold one whole object per line; "
+        "jq -c '.[]' writes an array's objects so)",
+        "invalid JSON at character 1: unexpected end of data (the line ends inside its value: "
+        "JSON lines hold one whole object per line; pretty-printed JSON spreads one over "
+        "several, jq -c writes one per line)",
+        "invalid JSON at character 5: unexpected content after document",
+        "invalid JSON at character 0: unexpected character, expected a JSON value",
+    ]
+
+
 @pytest.mark.parametrize(
     "lines",
     [
