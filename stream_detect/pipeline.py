@@ -160,13 +160,18 @@ class Pipeline:
         if self.on_features is None:
             return
         announcement: dict[str, Any] = {"features": features}
+        notes = []
         left_out = self.decoder.left_out
         if left_out:
             names = ", ".join(left_out)
-            announcement["note"] = (
+            notes.append(
                 f"left out {names}: they only rise over the first batch (a counter or a clock); "
                 "name them in --features to include them"
             )
+        if self.decoder.label_note is not None:
+            notes.append(self.decoder.label_note)
+        if notes:
+            announcement["note"] = "; ".join(notes)
         self.on_features(orjson.dumps(announcement).decode())
 
     def decoder_for(self, features: list[str] | None) -> RecordDecoder:
@@ -184,6 +189,8 @@ class Pipeline:
             # Unless every event is written, few records are read: parse them only then.
             lazy_records=self.run_settings.emit != "all",
             source_fields=self.source.source_fields,
+            # A CSV header the stream cannot be read with is refused naming the input.
+            source=self.source.name or self.source.uri or None,
         )
 
     def checkpoint(self) -> None:

@@ -797,9 +797,65 @@ def test_a_label_field_missing_from_a_csv_header_is_one_line_and_exit_2(
     assert captured.out == ""
     (line,) = captured.err.splitlines()
     assert line == (
-        "stream-detect run: error: label field 'is_bad' is not a column of the CSV header "
-        "(columns: x, label)"
+        f"stream-detect run: error: {source}:1: label field 'is_bad' is not a column of the "
+        "CSV header (columns: x, label)"
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        (b"x,x,label", "the CSV header names column 'x' twice"),
+        (b"x,\xffy,label", "the CSV header is not valid UTF-8 (byte 2)"),
+    ],
+)
+def test_a_csv_header_that_cannot_be_read_names_its_file_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, header: bytes, problem: str
+) -> None:
+    source = tmp_path / "events.csv"
+    source.write_bytes(b"\n" + header + b"\n1,2,0\n")
+    assert main(["run", "--source", f"file:{source}"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    # The header is line 2: the blank line before it counts.
+    assert captured.err.splitlines() == [f"stream-detect run: error: {source}:2: {problem}"]
+
+
+def test_a_csv_file_with_lone_carriage_return_line_ends_is_refused_not_read_as_empty(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Split at \n only, the whole file is one line: its "header" ran on into every row,
+    # and the run ended with no event and no word of why.
+    source = tmp_path / "events.csv"
+    source.write_bytes(b"x,y\r1,2\r3,4\r5,6\r")
+    assert main(["run", "--source", f"file:{source}"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"stream-detect run: error: {source}:1: the CSV header is not one line: a carriage "
+        "return (\\r) at character 3 does not end a record: only \\n or \\r\\n ends one "
+        "(tr '\\r' '\\n' converts a file with lone \\r line ends)"
+    ]
+
+
+def test_a_csv_header_without_the_default_label_column_is_announced_not_silent(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A mistyped or differently named label column would be learned as a feature.
+    source = tmp_path / "events.csv"
+    source.write_text("x,Label\n" + "".join(f"{i % 5},{int(i == 7)}\n" for i in range(20)))
+    assert main(["run", "--source", f"file:{source}", "--no-summary"]) == 0
+    (announcement,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert announcement == {
+        "features": ["x", "Label"],
+        "note": "the CSV header has no 'label' column: every row is unlabelled (--label-field "
+        "NAME reads labels from column NAME; --label-field none says there are none)",
+    }
+    # Said to have none, or given its column, the stream has nothing to note.
+    for options in (["--label-field", "none"], ["--label-field", "Label"]):
+        assert main(["run", "--source", f"file:{source}", "--no-summary", *options]) == 0
+        (announcement,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+        assert "note" not in announcement
 
 
 def test_a_missing_checkpoint_directory_is_created(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from stream_detect.records import (
     RecordDecoder,
 )
 from stream_detect.records.decoder import MIN_ROWS_FOR_RISING
+from stream_detect.records.json_lines import MAX_JSON_DEPTH
 from stream_detect.sources.base import RawBatch
 
 
@@ -293,6 +294,12 @@ def test_csv_header_spanning_batches_and_features_fixed() -> None:
         (b"x,y,x", {}, "the CSV header names column 'x' twice"),
         (b"x,\xff", {}, "the CSV header is not valid UTF-8 (byte 2)"),
         (b'"x,y', {}, "the CSV header is malformed"),
+        (
+            b"x,y\r1,2\r3,4",
+            {},
+            "the CSV header is not one line: a carriage return (\\r) at character 3 does not "
+            "end a record: only \\n or \\r\\n ends one",
+        ),
     ],
 )
 def test_unusable_csv_header_raises_input_error_with_line(
@@ -303,6 +310,171 @@ def test_unusable_csv_header_raises_input_error_with_line(
         decoder.decode(make_batch([b"", header, b"1,2"]))
     assert message in str(raised.value)
     assert raised.value.line == 2
+
+
+@pytest.mark.parametrize(
+    ("format", "lines", "reason"),
+    [
+        (
+            "json",
+            [b'{"x": 1}\r{"x": 2}\r{"x": 3}'],
+            "invalid JSON at character 9: unexpected content after document (a carriage "
+            "return (\\r) at character 8 does not end a record",
+        ),
+        (
+            "csv",
+            [b"x,y", b"1,2\r3,4\r5,6"],
+            "expected 2 columns as in the header, got 4 (a carriage return (\\r) at "
+            "character 3 does not end a record",
+        ),
+    ],
+)
+def test_a_lone_carriage_return_inside_a_record_is_named_in_its_reason(
+    format: str, lines: list[bytes], reason: str
+) -> None:
+    # Records end at \n (or \r\n); lone \r line ends make one record of many.
+    batch = make_batch([*lines, b'{"x": 4}' if format == "json" else b"7,8"])
+    decoded = RecordDecoder(format).decode(batch)
+    assert_accounted(decoded, batch)
+    (bad,) = decoded.bad
+    assert bad.reason.startswith(reason)
+    assert bad.reason.endswith("(tr '\\r' '\\n' converts a file with lone \\r line ends))")
+
+
+def test_a_line_nested_too_deep_is_a_bad_record_that_says_so_not_invalid_json() -> None:
+    def nested(levels: int) -> bytes:
+        # The event's own object is one level; its field "n" holds the rest.
+        return b'{"x": 1, "n": ' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+
+    batch = make_batch([nested(MAX_JSON_DEPTH), nested(MAX_JSON_DEPTH + 1), b'{"x": 2}'])
+    decoded = RecordDecoder("json", ["x"]).decode(batch)
+    assert_accounted(decoded, batch)
+    assert decoded.values.tolist() == [[1.0], [2.0]]
+    (bad,) = decoded.bad
+    assert (bad.position["line"], bad.reason) == (
+        2,
+        "arrays and objects nested more than 1024 deep (at character 1038): JSON is read to "
+        "1024 levels at most",
+    )
+
+
+def test_an_array_or_a_line_ending_inside_its_value_says_one_object_per_line() -> None:
+    # A whole file's array, and pretty-printed objects, are the common mix-ups.
+    batch = make_batch([b'[{"x": 1}, {"x": 2}]', b"{", b'  "x": 3', b"}", b'{"x": 4}'])
+    decoded = RecordDecoder("json").decode(batch)
+    assert_accounted(decoded, batch)
+    assert decoded.values.tolist() == [[4.0]]
+    assert [bad.reason for bad in decoded.bad] == [
+        "expected a JSON object, got an array (JSON lines hold one whole object per line; "
+        "jq -c '.[]' writes an array's objects so)",
+        "invalid JSON at character 1: unexpected end of data (the line ends inside its value: "
+        "JSON lines hold one whole object per line; pretty-printed JSON spreads one over "
+        "several, jq -c writes one per line)",
+        "invalid JSON at character 5: unexpected content after document",
+        "invalid JSON at character 0: unexpected character, expected a JSON value",
+    ]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [b'{"x": 1,\r"y": 2}', b'{"x": 3,\r"y": 4}'],
+        [b"x,y", b"1,\r2", b"3,4"],
+    ],
+)
+def test_a_carriage_return_where_white_space_may_stand_is_no_problem(lines: list[bytes]) -> None:
+    batch = make_batch(lines)
+    decoded = RecordDecoder("auto").decode(batch)
+    assert decoded.bad == [] and decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+@pytest.mark.parametrize("options", [{"lazy_records": True}, {}, {"keep_records": False}])
+@pytest.mark.parametrize("bad", [[], [b"oops"]])
+def test_a_field_named_twice_takes_its_last_value_on_every_path(
+    options: dict[str, Any], bad: list[bytes]
+) -> None:
+    # msgspec (lazy records), orjson in bulk, record by record (a bad line in the batch),
+    # the standard library for a wide integer: each reads the last value, as the README says.
+    lines = [
+        b'{"x": 1, "y": 2, "x": 5}',
+        b'{"x": "a", "y": 3, "x": 6, "label": 1, "label": 0}',
+        b'{"x": 7, "y": 4, "id": 1, "id": 123456789012345678901234567890}',
+    ]
+    batch = make_batch([*lines, *bad])
+    decoded = RecordDecoder("json", ["x", "y"], id_field="id", **options).decode(batch)
+    assert decoded.values.tolist() == [[5.0, 2.0], [6.0, 3.0], [7.0, 4.0]]
+    assert decoded.labels.tolist() == [-1, 0, -1]
+    assert decoded.ids == [None, None, "123456789012345678901234567890"]
+    assert len(decoded.bad) == len(bad)
+    if options.get("keep_records", True):
+        assert [dict(record) for record in decoded.records] == [
+            {"x": 5, "y": 2},
+            {"x": 6, "y": 3, "label": 0},
+            {"x": 7, "y": 4, "id": 123456789012345678901234567890},
+        ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "bad_lines"),
+    [
+        ([b"x,y,label", b"1,2,0", b"x,y,label", b"3,4,1"], [3]),
+        ([b"x,y,label", b"x,y,label", b"1,2,0", b"3,4,1"], [2]),
+        ([b"x,y,label", b"1,2,0", b"\xef\xbb\xbfx, y ,label\r\n", b"3,4,1"], [3]),
+    ],
+)
+def test_a_csv_header_repeated_mid_file_is_a_bad_record_that_says_so(
+    lines: list[bytes], bad_lines: list[int]
+) -> None:
+    batch = make_batch(lines)
+    decoded = RecordDecoder("csv").decode(batch)
+    assert_accounted(decoded, batch)
+    assert decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert [(bad.position["line"], bad.reason) for bad in decoded.bad] == [
+        (
+            line,
+            "the CSV header (line 1) repeated, not a record (were files joined with their "
+            "headers?)",
+        )
+        for line in bad_lines
+    ]
+
+
+def test_a_header_whose_feature_names_are_numbers_repeats_as_a_row_on_either_path() -> None:
+    # The bulk path reads "1,2" as a row; the record-by-record path (taken for the whole
+    # batch when one record is bad) must read it the same way.
+    alone = RecordDecoder("csv").decode(make_batch([b"1,2", b"5,6", b"1,2", b"7,8"]))
+    with_bad = RecordDecoder("csv").decode(make_batch([b"1,2", b"5,6", b"1,2", b"7,x"]))
+    assert alone.bad == [] and alone.values.tolist() == [[5.0, 6.0], [1.0, 2.0], [7.0, 8.0]]
+    assert with_bad.values.tolist() == [[5.0, 6.0], [1.0, 2.0]]
+    assert [bad.position["line"] for bad in with_bad.bad] == [4]
+
+
+@pytest.mark.parametrize(
+    ("lines", "repeats"),
+    [
+        # "nan" and "1e400" read as numbers but not finite ones: a bulk try fixes the
+        # features from such a repeat before giving up, the record-by-record path does too.
+        ([b"nan", b"{", b"nan", b"1", b"2"], [3]),
+        ([b"1e400", b"1e400", b"x", b"\xff", b"2", b"1e400"], [2, 6]),
+        ([b"x,y", b"x,y", b"1,2", b"x,y"], [2, 4]),
+    ],
+)
+def test_a_repeated_header_reads_the_same_however_the_batches_fall(
+    lines: list[bytes], repeats: list[int]
+) -> None:
+    def decoded_in_batches(size: int) -> tuple[list[list[float]], list[tuple[int, str]]]:
+        decoder = RecordDecoder("csv")
+        values, reasons = [], []
+        for start in range(0, len(lines), size):
+            chunk = decoder.decode(make_batch(lines[start : start + size], first_line=start + 1))
+            values += chunk.values.tolist()
+            reasons += [(bad.position["line"], bad.reason) for bad in chunk.bad]
+        return values, reasons
+
+    whole = decoded_in_batches(len(lines))
+    assert [decoded_in_batches(size) for size in (1, 2, 3)] == [whole] * 3
+    _, reasons = whole
+    assert [line for line, reason in reasons if "CSV header (line 1) repeated" in reason] == repeats
 
 
 def test_a_label_field_missing_from_the_header_is_refused_unless_it_is_the_default() -> None:

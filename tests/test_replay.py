@@ -81,8 +81,8 @@ def test_a_labels_column_missing_from_the_header_is_refused(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        "stream-detect replay: error: label field 'is_anomaly' is not a column of the CSV "
-        "header (columns: timestamp, value, label)"
+        f"stream-detect replay: error: {data}:1: label field 'is_anomaly' is not a column "
+        "of the CSV header (columns: timestamp, value, label)"
     ]
 
 

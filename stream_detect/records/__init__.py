@@ -16,8 +16,9 @@ The modules, one concept each:
   number), :mod:`~stream_detect.records.labels` (what a label is) and
   :mod:`~stream_detect.records.keys_and_ids` (a key or an id as text);
 * :mod:`~stream_detect.records.size_limits`: how long a record, a key or an id
-  may be, and :mod:`~stream_detect.records.reject`: a refused record and how
-  its reason names a value;
+  may be, :mod:`~stream_detect.records.line_ends`: a record ends at a line
+  feed, never a lone carriage return, and :mod:`~stream_detect.records.reject`:
+  a refused record and how its reason names a value;
 * :mod:`~stream_detect.records.json_lines` and :mod:`~stream_detect.records.csv_rows`:
   the two formats;
 * :mod:`~stream_detect.records.typed_lines`: the msgspec bulk path for JSON lines,

@@ -26,6 +26,7 @@ from stream_detect.records.feature_values import (
 from stream_detect.records.keys_and_ids import cell_key
 from stream_detect.records.labels import CELL_LABELS, cell_label
 from stream_detect.records.lazy_records import LazyRecords
+from stream_detect.records.line_ends import lone_carriage_return, lone_carriage_return_note
 from stream_detect.records.reject import Reject
 from stream_detect.records.roles import DEFAULT_LABEL_FIELD, FieldRoles
 from stream_detect.records.size_limits import oversize_reason
@@ -86,6 +87,7 @@ class CsvRows:
         self.roles = roles
         self.columns = _read_header(header, position, max_record_bytes, source)
         line = position.get("line")
+        self._header_line = line if isinstance(line, int) else None
         listing = ", ".join(self.columns)
         # The default label may be absent (an unlabelled stream); a label field
         # named otherwise was meant to be there, and without it a column called
@@ -105,8 +107,29 @@ class CsvRows:
         self._separator = next((mark for mark in ";\t|" if mark in only), None)
         self._index = {name: i for i, name in enumerate(self.columns)}
         self._label = None if roles.label_field is None else self._index.get(roles.label_field)
+        self._label_missing = roles.label_field is not None and self._label is None
         self.features: list[str] = []
         self._feature_columns: list[int] = []
+
+    @property
+    def label_note(self) -> str | None:
+        """What a header without the (default) label column means, for the user; None: it has one.
+
+        Every row is then unlabelled, which is no error: but a label column
+        named otherwise (``Label``, ``is_anomaly``) would be learned as a
+        feature, so a run says so once.
+
+        >>> print(CsvRows(FieldRoles(), b"x,Label", {"line": 1}, None, 100).label_note)
+        the CSV header has no 'label' column: every row is unlabelled (--label-field NAME \
+reads labels from column NAME; --label-field none says there are none)
+        """
+        if not self._label_missing:
+            return None
+        return (
+            f"the CSV header has no {self.roles.label_field!r} column: every row is unlabelled "
+            "(--label-field NAME reads labels from column NAME; --label-field none says there "
+            "are none)"
+        )
 
     def bind(self, features: list[str]) -> None:
         """Read these features (columns of the header) from now on."""
@@ -136,8 +159,27 @@ class CsvRows:
                 f"header has none (is the file separated by {self._separator!r}?)"
             )
         if len(row) != len(self.columns):
-            raise Reject(f"expected {len(self.columns)} columns as in the header, got {len(row)}")
+            reason = f"expected {len(self.columns)} columns as in the header, got {len(row)}"
+            carriage_return = lone_carriage_return(text)
+            if carriage_return is not None:
+                reason += f" ({lone_carriage_return_note(carriage_return)})"
+            raise Reject(reason)
+        # Before the features are fixed, a repeat with no number in it is refused here,
+        # where any row without one is (the bulk path fixes no features from it either).
+        if not self.features and self._repeats_header(row) and not self.numeric_fields(row):
+            raise Reject(self._repeat_reason())
         return row
+
+    def _repeats_header(self, row: Row) -> bool:
+        """Whether a row repeats the header (a joined file's own may start with a BOM)."""
+        cells = [row[0].strip().removeprefix("\ufeff"), *map(str.strip, row[1:])]
+        return cells == self.columns
+
+    def _repeat_reason(self) -> str:
+        where = "" if self._header_line is None else f" (line {self._header_line})"
+        return (
+            f"the CSV header{where} repeated, not a record (were files joined with their headers?)"
+        )
 
     def numeric_fields(self, row: Row) -> list[str]:
         """The named columns whose cell reads as a number, leaving out those with a role."""
@@ -150,10 +192,17 @@ class CsvRows:
 
     def numbers(self, row: Row) -> list[float]:
         """The features of one row."""
-        return [
-            cell_number(row[i], name)
-            for i, name in zip(self._feature_columns, self.features, strict=True)
-        ]
+        try:
+            return [
+                cell_number(row[i], name)
+                for i, name in zip(self._feature_columns, self.features, strict=True)
+            ]
+        except Reject:
+            # Only the reason changes: a header whose feature names read as finite
+            # numbers is a row like any other (the bulk path takes it as one).
+            if self._repeats_header(row):
+                raise Reject(self._repeat_reason()) from None
+            raise
 
     def label(self, row: Row) -> int:
         """The row's label, -1 for none."""
@@ -279,6 +328,14 @@ def _read_header(
         raise InputError(
             f"the CSV header is not valid UTF-8 (byte {error.start})", source=source, line=where
         ) from None
+    # A file with lone \r line ends is one line: its header would run on into its rows.
+    carriage_return = lone_carriage_return(text)
+    if carriage_return is not None:
+        raise InputError(
+            f"the CSV header is not one line: {lone_carriage_return_note(carriage_return)}",
+            source=source,
+            line=where,
+        )
     try:
         columns = [name.strip() for name in split_csv(text)]
     except csv.Error as error:

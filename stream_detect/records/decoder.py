@@ -201,6 +201,11 @@ class RecordDecoder:
         """The CSV header's column names, or None before the header (or for JSON)."""
         return list(self._reader.columns) if isinstance(self._reader, CsvRows) else None
 
+    @property
+    def label_note(self) -> str | None:
+        """What it means that a CSV header lacks the default label column; None otherwise."""
+        return self._reader.label_note if isinstance(self._reader, CsvRows) else None
+
     def use_csv_header(self, header: str) -> None:
         """Read the stream as CSV with this header line (a resumed stream's, say)."""
         self._start.known("csv")

@@ -12,18 +12,29 @@ the nearest double, as orjson reads it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from stream_detect.records.feature_values import NUMBER_TYPES, json_number, picked_flat
 from stream_detect.records.keys_and_ids import json_id, json_key, optional_texts, texts
 from stream_detect.records.labels import JSON_LABELS, json_label
+from stream_detect.records.line_ends import lone_carriage_return, lone_carriage_return_note
 from stream_detect.records.reject import Reject, json_kind
 from stream_detect.records.roles import FieldRoles
 from stream_detect.records.wide_integers import exact_events, load_exact
 
-__all__ = ["JsonLines"]
+__all__ = ["MAX_JSON_DEPTH", "JsonLines"]
+
+#: The deepest a line's arrays and objects may nest (orjson's limit): deeper is a bad record.
+MAX_JSON_DEPTH: Final = 1024
+#: What orjson says of a line nested deeper than :data:`MAX_JSON_DEPTH`.
+_TOO_DEEP: Final = "depth limit exceeded"
+#: What orjson says of a line that ends inside its value.
+_CUT_SHORT: Final = "unexpected end of data"
+#: Said of an array, or a line ending inside an object or array: likely a whole
+#: file's array, or pretty-printed JSON, where JSON lines were expected.
+_ONE_PER_LINE: Final = "JSON lines hold one whole object per line"
 
 Event = dict[str, Any]
 
@@ -38,7 +49,8 @@ class JsonLines:
     >>> fmt.parse(b"[1, 2]")
     Traceback (most recent call last):
     ...
-    stream_detect.records.reject.Reject: expected a JSON object, got an array
+    stream_detect.records.reject.Reject: expected a JSON object, got an array (JSON lines hold \
+one whole object per line; jq -c '.[]' writes an array's objects so)
     """
 
     name = "json"
@@ -59,6 +71,11 @@ class JsonLines:
             event = load_exact(payload)
         except orjson.JSONDecodeError as error:
             raise Reject(_invalid_json_reason(payload, error)) from None
+        if type(event) is list:
+            raise Reject(
+                f"expected a JSON object, got an array ({_ONE_PER_LINE}; jq -c '.[]' writes "
+                "an array's objects so)"
+            )
         if type(event) is not dict:
             raise Reject(f"expected a JSON object, got {json_kind(event)}")
         return event
@@ -149,4 +166,31 @@ def _invalid_json_reason(payload: bytes, error: orjson.JSONDecodeError) -> str:
         orjson.loads(payload.rstrip(b"\r\n"))
     except orjson.JSONDecodeError as within_line:
         error = within_line
-    return f"invalid JSON at character {error.pos}: {error.msg}"
+    if error.msg == _TOO_DEEP:
+        # Valid JSON, maybe, but deeper than is read: "invalid" would send the user
+        # looking for a syntax error.
+        return (
+            f"arrays and objects nested more than {MAX_JSON_DEPTH} deep (at character "
+            f"{error.pos}): JSON is read to {MAX_JSON_DEPTH} levels at most"
+        )
+    reason = f"invalid JSON at character {error.pos}: {error.msg}"
+    text = error.doc
+    if error.msg == _CUT_SHORT and text.lstrip().startswith(("{", "[")):
+        return (
+            f"{reason} (the line ends inside its value: {_ONE_PER_LINE}; pretty-printed "
+            "JSON spreads one over several, jq -c writes one per line)"
+        )
+    # A lone \r that ends a whole JSON value was meant as a line end (the
+    # records of a file with lone \r line ends): say so.
+    carriage_return = lone_carriage_return(text)
+    if carriage_return is not None and _is_json(text[:carriage_return]):
+        reason += f" ({lone_carriage_return_note(carriage_return)})"
+    return reason
+
+
+def _is_json(text: str) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True

@@ -60,6 +60,8 @@ class Source(ABC):
 
     #: The URI the source was opened with, as the user wrote it.
     uri: str = ""
+    #: What messages call the input (a file's path, ``<stdin>``); empty: its :attr:`uri`.
+    name: str = ""
     #: True when :meth:`seek` can continue after a saved position (a regular
     #: file), False when the stream cannot be rewound (stdin, a pipe).
     resumable: bool = False
