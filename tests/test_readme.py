@@ -57,3 +57,11 @@ def test_the_organisation_section_names_every_module_and_only_real_ones() -> Non
     commands = {path.stem for path in (package / "commands").glob("*.py")} - {"__init__"}
     for command in commands:
         assert f"`{command}`" in section
+
+
+def test_the_output_table_names_every_result_field_in_order() -> None:
+    from stream_detect.results import RESULT_FIELDS
+
+    section = README.split("### Output", 1)[1].split("\n### ", 1)[0]
+    named = re.findall(r"^\| `([a-z_]+)` \|", section, re.M)
+    assert tuple(named) == RESULT_FIELDS
