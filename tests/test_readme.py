@@ -7,6 +7,8 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 CI_SCRIPT = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
 
@@ -65,3 +67,81 @@ def test_the_output_table_names_every_result_field_in_order() -> None:
     section = README.split("### Output", 1)[1].split("\n### ", 1)[0]
     named = re.findall(r"^\| `([a-z_]+)` \|", section, re.M)
     assert tuple(named) == RESULT_FIELDS
+
+
+def test_every_test_the_readme_names_exists() -> None:
+    root = Path(__file__).resolve().parents[1]
+    current = None
+    named = 0
+    for match in re.finditer(r"`(tests/[a-z_]+\.py)?(?:::([a-z0-9_]+))?`", README):
+        path, test = match.groups()
+        if path:
+            current = root / path
+            assert current.is_file(), path
+        if test:
+            assert current is not None and f"def {test}(" in current.read_text(encoding="utf-8")
+            named += 1
+    assert named > 10
+
+
+def _run_flag_table() -> list[tuple[str, str]]:
+    section = README.split("## Streaming: `stream-detect run`", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| (`--[^|]*) \| ([^|]*) \|", section, re.M)
+    assert len(rows) > 20
+    return rows
+
+
+def test_the_run_flag_table_names_real_flags_with_their_defaults() -> None:
+    from stream_detect.settings import DetectorSettings, RunSettings
+
+    defaults = {**vars(RunSettings()), **vars(DetectorSettings())}
+    checked = 0
+    for flags_cell, default_cell in _run_flag_table():
+        flags = re.findall(r"`--([a-z-]+)", flags_cell)
+        values = [value.strip() for value in default_cell.split(" / ")]
+        if len(values) != len(flags):
+            values = [default_cell.strip()] * len(flags)
+        for flag, value in zip(flags, values, strict=True):
+            name = flag.replace("-", "_")
+            if name.startswith("no_"):
+                continue
+            assert name in defaults, f"--{flag} is not a setting"
+            word = re.fullmatch(r"`([a-z]+)`", value)
+            if word:
+                assert defaults[name] == word.group(1), flag
+                checked += 1
+            elif re.fullmatch(r"[0-9.e-]+", value):
+                assert defaults[name] == float(value), flag
+                checked += 1
+            elif value in ("none", "off"):
+                assert defaults[name] is None, flag
+                checked += 1
+    assert checked > 15
+
+
+def test_the_derived_features_example_is_a_valid_config(tmp_path: Path) -> None:
+    from stream_detect.config import read_config_file, settings_from_mapping
+
+    section = README.split("### Derived features", 1)[1]
+    example = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert example is not None
+    path = tmp_path / "derived.toml"
+    path.write_text(example.group(1), encoding="utf-8")
+    _, detector = settings_from_mapping(read_config_file(path))
+    assert detector.derived is not None and len(detector.derived) == 4
+
+
+def test_the_errors_quoted_for_bad_settings_are_the_ones_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stream_detect.cli import main
+
+    flag_error = "option --batch-size: got 0, expected an integer >= 1"
+    key_error = "config key batch_size in run.toml: got 0, "
+    assert f"`{flag_error}`" in README and f"`{key_error}...`" in README
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run.toml").write_text("batch_size = 0\n", encoding="utf-8")
+    assert main(["run", "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err == f"stream-detect run: error: {flag_error}\n"
+    assert main(["run", "--config", "run.toml"]) == 2
+    assert capsys.readouterr().err.startswith(f"stream-detect run: error: {key_error}expected")
