@@ -145,3 +145,10 @@ def test_the_errors_quoted_for_bad_settings_are_the_ones_given(
     assert capsys.readouterr().err == f"stream-detect run: error: {flag_error}\n"
     assert main(["run", "--config", "run.toml"]) == 2
     assert capsys.readouterr().err.startswith(f"stream-detect run: error: {key_error}expected")
+
+
+def test_the_reloading_paragraph_names_exactly_what_a_reload_changes() -> None:
+    from stream_detect.reload import RELOADABLE
+
+    paragraph = README.split("**Reloading.**", 1)[1].split("Anything else", 1)[0]
+    assert set(re.findall(r"`([a-z_]+)`", paragraph)) == RELOADABLE
