@@ -238,3 +238,28 @@ def test_a_named_pipe_as_data_is_replayed_as_run_reads_it(
     finally:
         writer.join(timeout=10)
     assert json.loads(capfd.readouterr().out)["rows"] == 300
+
+
+def test_nab_windows_find_a_data_file_copied_out_of_its_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # NAB's combined_windows.json names files with their folder; the README's
+    # `replay nyc_taxi.csv --windows combined_windows.json` has the file on its own.
+    data = tmp_path / "series.csv"
+    stamps = _write_series(data, rows=300)
+    windows = tmp_path / "windows.json"
+    windows.write_text(
+        json.dumps(
+            {
+                "realKnownCause/series.csv": [[stamps[200], stamps[210]]],
+                "realKnownCause/other.csv": [],
+            }
+        )
+    )
+    args = ["replay", str(data), "--timestamp-field", "timestamp", "--windows", str(windows)]
+    assert main([*args, "--json"]) == 0
+    assert "nab" in json.loads(capsys.readouterr().out)
+    # Two keys of that name: which one is meant cannot be told, so none is taken.
+    windows.write_text(json.dumps({"a/series.csv": [], "b/series.csv": []}))
+    assert main(args) == 2
+    assert "has no windows for" in capsys.readouterr().err
