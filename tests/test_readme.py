@@ -152,3 +152,55 @@ def test_the_reloading_paragraph_names_exactly_what_a_reload_changes() -> None:
 
     paragraph = README.split("**Reloading.**", 1)[1].split("Anything else", 1)[0]
     assert set(re.findall(r"`([a-z_]+)`", paragraph)) == RELOADABLE
+
+
+def _commands_in_code_blocks(command: str) -> list[list[str]]:
+    """The argument lists of every ``stream-detect COMMAND`` line in a plain code block."""
+    import shlex
+
+    found = []
+    fence = None
+    text = ""
+    for line in README.splitlines():
+        if line.lstrip().startswith("```"):
+            fence = line.strip() if fence is None else None
+            continue
+        if fence != "```":
+            continue
+        text += line.removesuffix("\\")
+        if line.endswith("\\"):
+            continue
+        if f"stream-detect {command}" not in text:
+            text = ""
+            continue
+        words = shlex.split(text)
+        text = ""
+        start = words.index("stream-detect") + 1
+        tail = words[start:]
+        ends = [i for i, word in enumerate(tail) if word in ("|", ">")]
+        args = tail[: ends[0]] if ends else tail
+        if not any(word.startswith("[") for word in args):  # a synopsis, not a command
+            found.append(args)
+    return found
+
+
+def test_every_run_command_shown_gives_valid_settings() -> None:
+    from stream_detect.cli import build_parser
+    from stream_detect.flags import load_settings
+    from stream_detect.uris import parse_uri
+
+    root = Path(__file__).resolve().parents[1]
+    commands = _commands_in_code_blocks("run")
+    assert len(commands) >= 4
+    for args in commands:
+        if "--config" in args:
+            at = args.index("--config")
+            if (root / args[at + 1]).is_file():
+                args = [*args[: at + 1], str(root / args[at + 1]), *args[at + 2 :]]
+            else:  # a file of the user's own (kafka.toml)
+                args = args[:at] + args[at + 2 :]
+        run, _ = load_settings(build_parser("run").parse_args(args))
+        for key in ("source", "sink", "dead_letter", "labels"):
+            value = getattr(run, key)
+            if value is not None and value not in ("-", "stderr"):
+                parse_uri(value, config_key=key)
