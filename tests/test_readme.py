@@ -204,3 +204,28 @@ def test_every_run_command_shown_gives_valid_settings() -> None:
             value = getattr(run, key)
             if value is not None and value not in ("-", "stderr"):
                 parse_uri(value, config_key=key)
+
+
+def test_the_dependencies_section_names_every_dependency() -> None:
+    import tomllib
+
+    project = tomllib.loads(
+        (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    )["project"]
+    section = README.split("## Dependencies", 1)[1].split("\n## ", 1)[0].lower()
+    table = set(re.findall(r"^\| ([a-z0-9-]+)", section, re.M))
+    dev = section.split("the `dev` extra adds", 1)[1]
+
+    def name(requirement: str) -> str:
+        found = re.match(r"[A-Za-z0-9_.-]+", requirement)
+        assert found is not None
+        return found.group(0).lower()
+
+    for requirement in project["dependencies"]:
+        assert name(requirement) in table, requirement
+    for extra, requirements in project["optional-dependencies"].items():
+        for requirement in requirements:
+            if extra == "dev":
+                assert name(requirement) in dev, requirement
+            else:
+                assert name(requirement) in table, requirement
