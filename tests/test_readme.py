@@ -229,3 +229,24 @@ def test_the_dependencies_section_names_every_dependency() -> None:
                 assert name(requirement) in dev, requirement
             else:
                 assert name(requirement) in table, requirement
+
+
+def test_the_classic_api_example_runs() -> None:
+    import numpy as np
+
+    from stream_detect import select_log_threshold
+
+    section = README.split("## The classic API", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    rng = np.random.default_rng(0)
+    y_val = np.zeros(300, dtype=int)
+    y_val[:10] = 1
+    X_val = rng.normal(size=(300, 2))
+    X_val[:10] += 6.0
+    names = {"X": rng.normal(size=(500, 2)), "X_val": X_val, "y_val": y_val}
+    exec(compile(code.group(1), "README.md", "exec"), names)
+    assert names["f1"] > 0.8 and 0 < names["epsilon"] < 1
+    log_p = np.log(names["p_val"])
+    for method in ("exact", "grid"):
+        assert select_log_threshold(y_val, log_p, method=method) is not None
