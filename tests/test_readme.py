@@ -250,3 +250,32 @@ def test_the_classic_api_example_runs() -> None:
     log_p = np.log(names["p_val"])
     for method in ("exact", "grid"):
         assert select_log_threshold(y_val, log_p, method=method) is not None
+
+
+def test_the_percent_decoding_example_names_the_path_it_says() -> None:
+    from stream_detect.uris import parse_uri
+
+    example = re.search(r"`(file:[^`]+)` names `([^`]+)`", README)
+    assert example is not None
+    assert parse_uri(example.group(1)).target == example.group(2)
+
+
+def test_the_feedback_label_example_joins_its_event() -> None:
+    import json
+
+    from stream_detect import DetectorSettings, Pipeline, RunSettings
+    from stream_detect.testing import ListSink, ListSource
+
+    line = re.search(r"reads JSON lines `(\{[^`]*\})`", README)
+    assert line is not None
+    label = json.loads(line.group(1))
+    events = [{"id": f"evt-{i}", "x": float(i % 5)} for i in range(60)]
+    summary = Pipeline(
+        RunSettings(),
+        DetectorSettings(id_field="id"),
+        source=ListSource(events),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+        labels=ListSource([label]),
+    ).run()
+    assert summary.feedback_labels == 1 and summary.unmatched_feedback == 0
