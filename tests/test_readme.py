@@ -279,3 +279,26 @@ def test_the_feedback_label_example_joins_its_event() -> None:
         labels=ListSource([label]),
     ).run()
     assert summary.feedback_labels == 1 and summary.unmatched_feedback == 0
+
+
+def test_the_synopses_name_only_real_flags() -> None:
+    from stream_detect.cli import build_parser
+
+    section = README.split("## Batch tools", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```\n(.*?)```", section, re.S)
+    assert block is not None
+    replay = re.search(r"`stream-detect replay ([^`]*)`", README)
+    assert replay is not None
+    synopses: dict[str, str] = {"replay": replay.group(1)}
+    command = ""
+    for line in block.group(1).splitlines():
+        found = re.match(r"stream-detect (\w+)", line)
+        command = found.group(1) if found else command
+        synopses[command] = synopses.get(command, "") + line
+    assert set(synopses) == {"fit", "evaluate", "inspect", "replay"}
+    for name, synopsis in synopses.items():
+        parser = build_parser(name)
+        sub = next(a for a in parser._actions if a.dest == "command").choices[name]  # type: ignore[union-attr]
+        known = {option for action in sub._actions for option in action.option_strings}
+        for flag in re.findall(r"(--[a-z-]+)", synopsis):
+            assert flag in known, f"stream-detect {name} has no {flag}"
