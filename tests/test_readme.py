@@ -281,7 +281,7 @@ def test_the_feedback_label_example_joins_its_event() -> None:
     assert summary.feedback_labels == 1 and summary.unmatched_feedback == 0
 
 
-def test_the_synopses_name_only_real_flags() -> None:
+def test_the_synopses_and_the_demo_name_only_real_flags() -> None:
     from stream_detect.cli import build_parser
 
     section = README.split("## Batch tools", 1)[1].split("\n## ", 1)[0]
@@ -289,13 +289,14 @@ def test_the_synopses_name_only_real_flags() -> None:
     assert block is not None
     replay = re.search(r"`stream-detect replay ([^`]*)`", README)
     assert replay is not None
-    synopses: dict[str, str] = {"replay": replay.group(1)}
+    demo = README.split("## The demo", 1)[1].split("\n## ", 1)[0]
+    synopses: dict[str, str] = {"replay": replay.group(1), "demo": demo}
     command = ""
     for line in block.group(1).splitlines():
         found = re.match(r"stream-detect (\w+)", line)
         command = found.group(1) if found else command
         synopses[command] = synopses.get(command, "") + line
-    assert set(synopses) == {"fit", "evaluate", "inspect", "replay"}
+    assert set(synopses) == {"fit", "evaluate", "inspect", "replay", "demo"}
     for name, synopsis in synopses.items():
         parser = build_parser(name)
         sub = next(a for a in parser._actions if a.dest == "command").choices[name]  # type: ignore[union-attr]
