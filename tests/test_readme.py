@@ -303,3 +303,10 @@ def test_the_synopses_and_the_demo_name_only_real_flags() -> None:
         known = {option for action in sub._actions for option in action.option_strings}
         for flag in re.findall(r"(--[a-z-]+)", synopsis):
             assert flag in known, f"stream-detect {name} has no {flag}"
+
+
+def test_the_count_of_bad_json_kinds_is_the_tests_own() -> None:
+    from hostile import BAD_JSON
+
+    said = re.search(r"mixing (\d+) kinds of bad JSON", README)
+    assert said is not None and int(said.group(1)) == len(BAD_JSON)
