@@ -310,3 +310,21 @@ def test_the_count_of_bad_json_kinds_is_the_tests_own() -> None:
 
     said = re.search(r"mixing (\d+) kinds of bad JSON", README)
     assert said is not None and int(said.group(1)) == len(BAD_JSON)
+
+
+def test_a_csv_row_comes_back_as_the_output_section_says(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from stream_detect.cli import main
+
+    assert "its features as the\nnumbers read: `1` comes back as `1.0`" in README
+    data = tmp_path / "rows.csv"
+    data.write_text("id,a,b\n0012,1,2e0\n", encoding="utf-8")
+    args = ["run", "--source", f"file:{data}", "--features", "a", "--emit", "all", "--no-summary"]
+    assert main(args) == 0
+    (line,) = capfd.readouterr().out.splitlines()
+    result = json.loads(line)
+    assert (result["id"], result["a"], result["b"]) == ("0012", 1.0, "2e0")
+    assert '"a":1.0' in line
