@@ -328,3 +328,21 @@ def test_a_csv_row_comes_back_as_the_output_section_says(
     result = json.loads(line)
     assert (result["id"], result["a"], result["b"]) == ("0012", 1.0, "2e0")
     assert '"a":1.0' in line
+
+
+def test_detector_on_arrays_scores_only_alerts_when_asked() -> None:
+    import numpy as np
+
+    from stream_detect import Detector, DetectorSettings
+
+    assert "with\n`every_score=False` only the alerts get their `score` and `log_tail`" in README
+    X = np.random.default_rng(0).normal(size=(300, 2))
+    X[250] += 30.0
+    some = Detector(DetectorSettings(), ("a", "b")).process(X, every_score=False)
+    every = Detector(DetectorSettings(), ("a", "b")).process(X)
+    np.testing.assert_array_equal(some.alert, every.alert)
+    assert some.alert.sum() == 1
+    unset = np.isnan(some.score)
+    np.testing.assert_array_equal(unset, ~some.alert)
+    np.testing.assert_array_equal(np.isnan(some.log_tail), ~some.alert)
+    assert some.score[250] == every.score[250]
