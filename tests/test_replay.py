@@ -263,3 +263,17 @@ def test_nab_windows_find_a_data_file_copied_out_of_its_folder(
     windows.write_text(json.dumps({"a/series.csv": [], "b/series.csv": []}))
     assert main(args) == 2
     assert "has no windows for" in capsys.readouterr().err
+
+
+def test_the_warning_of_a_stream_of_dead_letters_names_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `run` says "stream-detect run: warning:"; replay's said "stream-detect: warning:".
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"a": "x"}\n' * 600)
+    dead = tmp_path / "dead.jsonl"
+    args = ["replay", str(data), "--features", "a", "--dead-letter", f"file:{dead}"]
+    assert main(args) == 3
+    warning, error = capsys.readouterr().err.splitlines()
+    assert warning.startswith("stream-detect replay: warning: the last 600 records")
+    assert error.startswith("stream-detect replay: error: no event was usable")
