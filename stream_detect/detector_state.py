@@ -26,6 +26,15 @@ if TYPE_CHECKING:
 __all__ = ["detector_state", "restore_detector", "settings_fingerprint"]
 
 
+#: What alerts compare under each score rule, and whether --log-epsilon chose it.
+_COMPARED = {
+    "tail": "the log tail",
+    "log_p": "log p(x)",
+    "scale_free": "the scale-free log density",
+}
+_GIVEN = {"tail": "without", "log_p": "with", "scale_free": "with"}
+
+
 def settings_fingerprint(detector: Detector) -> dict[str, Any]:
     """The settings a saved state of ``detector`` only means something under."""
     return {
@@ -88,12 +97,23 @@ def restore_detector(
         model kind cannot be restored, or ``data`` lacks a field or holds a
         value of the wrong type (:func:`~stream_detect.field_checks.restoring`).
     """
-    for name, value in fingerprint.items():
-        if data.get(name) != value:
+    # "keyed" follows from key_field, which a user set and so is named first.
+    for name in sorted(fingerprint, key=lambda name: name == "keyed"):
+        value = fingerprint[name]
+        if data.get(name) == value:
+            continue
+        if name == "score_rule" and value in _COMPARED and data.get(name) in _COMPARED:
+            # The rule is no setting of its own: name the one that chose it.
             raise ModelError(
-                f"checkpoint was written with {name} = {data.get(name)!r}, "
-                f"this run has {value!r}; use a new checkpoint file or the same settings"
+                f"checkpoint was written by a run {_GIVEN[data[name]]} --log-epsilon "
+                f"(alerts compared {_COMPARED[data[name]]}), this run is {_GIVEN[value]} it "
+                f"(alerts compare {_COMPARED[value]}); give --log-epsilon to both runs or to "
+                "neither, or use a new checkpoint file"
             )
+        raise ModelError(
+            f"checkpoint was written with {name} = {data.get(name)!r}, "
+            f"this run has {value!r}; use a new checkpoint file or the same settings"
+        )
     if not model_kind(detector.settings.model).checkpointable:
         raise ModelError(f"a {detector.settings.model} model cannot be restored from a checkpoint")
     with restoring("the detector state"):

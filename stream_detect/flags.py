@@ -71,7 +71,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *classes: type[Any])
         metavar="FILE.toml",
         default=None,
         help="TOML file of settings: keys named like the flags with underscores "
-        "(batch_size = 512), tables [model_params] and [transforms]; flags override it",
+        "(batch_size = 512), tables [transforms], [direction], [derived], [model_params] "
+        "and [kafka]; flags override it",
     )
     for removed in REMOVED_KEYS:
         # Hidden: a removed flag gets the sentence saying what replaced it, not argparse's usage.

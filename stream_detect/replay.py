@@ -269,11 +269,16 @@ def _nab_scores(
 def windows_for(table: Mapping[str, Any] | Sequence[Any], data_name: str) -> list[tuple[str, str]]:
     """The windows of one file from a NAB-style JSON: a list, or a table by file path.
 
-    A table's entry is the one whose key the data file's path ends with; it is a
-    list of ``[start, end]`` pairs (:class:`InputError` naming the first that is not).
+    A table's entry is the one whose key the data file's path ends with; failing
+    that, the one key naming a file of the same name (NAB's keys hold the file's
+    folder, ``realKnownCause/nyc_taxi.csv``, and a copied file has lost it). No
+    such entry, or several of that name, raises KeyError. An entry is a list of
+    ``[start, end]`` pairs (:class:`InputError` naming the first that is not).
 
     >>> table = {"realKnownCause/a.csv": [["2014-01-01", "2014-01-02"]]}
     >>> windows_for(table, "data/realKnownCause/a.csv")
+    [('2014-01-01', '2014-01-02')]
+    >>> windows_for(table, "a.csv")
     [('2014-01-01', '2014-01-02')]
     >>> windows_for([["2014-01-01"]], "a.csv")
     Traceback (most recent call last):
@@ -281,9 +286,13 @@ def windows_for(table: Mapping[str, Any] | Sequence[Any], data_name: str) -> lis
     stream_detect.errors.InputError: window 0 is ['2014-01-01'], not a [start, end] pair
     """
     if isinstance(table, Mapping):
-        matches = [key for key in table if data_name.replace("\\", "/").endswith(key)]
+        path = data_name.replace("\\", "/")
+        matches = [key for key in table if path.endswith(key)]
         if not matches:
-            raise KeyError(data_name)
+            name = path.rsplit("/", 1)[-1]
+            matches = [key for key in table if key.rsplit("/", 1)[-1] == name]
+            if len(matches) != 1:
+                raise KeyError(data_name)
         entry = table[max(matches, key=len)]
     else:
         entry = table

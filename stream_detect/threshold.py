@@ -227,7 +227,9 @@ def select_log_threshold(
 def quantile_log_threshold(log_p: ArrayLike, contamination: float) -> float:
     """A log ε that flags the lowest ``contamination`` fraction of ``log_p``, without labels.
 
-    The fallback when labels of either class are too few. It flags the
+    For callers who want a contamination rate; the detector never uses it (a
+    quantile of recent scores is not calibrated: pure noise alerts at its rate
+    for ever, so without labels the detector keeps a fixed tail ε). It flags the
     ``k = floor(contamination · n)`` lowest scores, or fewer when ties straddle
     that cut (never more), and lies at the midpoint between the last flagged
     and first unflagged score, as in :func:`best_log_threshold`.

@@ -420,7 +420,7 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
         (["fit", "{text}"], ["text.csv:3:", "abc"]),
         (["fit", "{ragged}"], ["ragged.csv:4:", "columns"]),
         (["fit", "{train}", "--val", "{ragged}"], ["ragged.csv:4:"]),
-        (["fit", "{train}", "--val", "{unlabelled}"], ["unlabelled.csv:", "no 'label' column"]),
+        (["fit", "{train}", "--val", "{unlabelled}"], ["unlabelled.csv:", "no row is labelled"]),
         (["fit", "{train}", "--val", "{one_class}"], ["one_class.csv:", "holds only 0"]),
         (["fit", "{train}", "--val", "{no_mem}"], ["no_mem.csv", "mem"]),
         (
@@ -485,7 +485,7 @@ def test_evaluate_errors_on_the_test_file(
     model_path = files["dir"] / "m.json"
     run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model_path)
     code, out, err = run(capsys, "evaluate", model_path, bad_files["unlabelled"])
-    assert_one_line_error(code, out, err, "unlabelled.csv:", "no 'label' column")
+    assert_one_line_error(code, out, err, "unlabelled.csv:", "no row is labelled")
     code, out, err = run(capsys, "evaluate", model_path, bad_files["no_mem"])
     assert_one_line_error(code, out, err, "no_mem.csv", "mem")
     code, out, err = run(capsys, "evaluate", model_path, bad_files["text"])
@@ -610,3 +610,21 @@ def test_the_model_file_says_null_where_fit_prints_null(
     model_path.write_text(json.dumps(old))
     assert load_model(model_path).validation == {**written, "precision": 0.0}
     assert run_json(capsys, "evaluate", model_path, val)["n"] == 2
+
+
+def test_a_label_column_with_every_cell_empty_is_not_called_missing(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any], tmp_path: Path
+) -> None:
+    # The column is there and unlabels every row: "no 'label' column" sent users
+    # looking for a column their file has.
+    empty = tmp_path / "empty_labels.csv"
+    empty.write_text("cpu,mem,label\n1,2,\n3,4,\n")
+    code, out, err = run(capsys, "fit", files["train"], "--val", empty)
+    assert_one_line_error(code, out, err, "empty_labels.csv:", "no row is labelled")
+    assert "column;" not in err
+    model_path = tmp_path / "m.json"
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model_path)
+    code, out, err = run(capsys, "evaluate", model_path, empty)
+    assert_one_line_error(code, out, err, "empty_labels.csv:", "no row is labelled")
+    result = run_json(capsys, "fit", empty)
+    assert "no row of TRAIN is labelled in 'label'" in result["note"]

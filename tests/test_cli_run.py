@@ -1125,3 +1125,21 @@ def test_a_state_dir_without_kafka_is_said_to_keep_no_state(tmp_path: Path) -> N
         f"state_dir {str(tmp_path)!r} is only used with a kafka:// source: this run keeps "
         "no state (a single stream resumes from --checkpoint)"
     ]
+
+
+def test_the_help_names_every_flag_that_may_repeat() -> None:
+    """``run --help`` says which flags repeat; one it leaves out reads as refused when repeated."""
+    import argparse
+
+    from stream_detect.commands import run as run_command
+
+    parser = argparse.ArgumentParser()
+    run_command.add_arguments(parser)
+    repeating = {
+        action.option_strings[0]
+        for action in parser._actions
+        if isinstance(action, argparse._AppendAction)
+    }
+    assert repeating == {"--transform", "--direction", "--derive"}
+    said = run_command.EPILOG.split("(only ", 1)[1].split(")", 1)[0]
+    assert {flag for flag in repeating if flag in said} == repeating

@@ -18,7 +18,7 @@ from streams import assert_same_state, column, labelled_stream, model_state
 
 from stream_detect.assembly import run_stream
 from stream_detect.confusion import confusion_counts
-from stream_detect.errors import ConfigError
+from stream_detect.errors import ConfigError, ModelError
 from stream_detect.pipeline import Pipeline, Summary
 from stream_detect.settings import DEFAULT_LOG_TAIL_EPSILON, DetectorSettings, RunSettings
 from stream_detect.sources.base import RawBatch, Source
@@ -815,3 +815,27 @@ def test_timers_run_on_the_pipelines_clock(tmp_path: Path) -> None:
     assert summary.checkpoints == 4
     assert summary.to_dict()["retunes"] == 5
     assert summary.seconds == 100.0
+
+
+def test_a_checkpoint_of_a_run_with_log_epsilon_refused_without_it_names_the_flag(
+    tmp_path: Path,
+) -> None:
+    # Given or not, --log-epsilon chooses what alerts compare; the refusal named an
+    # internal "score_rule = 'log_p'", which no user can set.
+    X, labels = labelled_stream(count=200)
+    events = as_events(X, labels)
+    path = str(tmp_path / "state.json")
+    scored(events[:100], DetectorSettings(log_epsilon=-20.0), checkpoint=path)
+    with pytest.raises(ModelError) as refused:
+        scored(events, DetectorSettings(), checkpoint=path)
+    message = str(refused.value)
+    assert "--log-epsilon" in message and "score_rule" not in message
+    assert "written by a run with --log-epsilon" in message and "this run is without it" in message
+
+
+def test_a_keyed_checkpoint_refused_without_a_key_field_names_key_field(tmp_path: Path) -> None:
+    events = [{"host": f"h{i % 3}", "x": float(i % 7)} for i in range(200)]
+    path = str(tmp_path / "state.json")
+    scored(events[:100], DetectorSettings(key_field="host", features=("x",)), checkpoint=path)
+    with pytest.raises(ModelError, match="key_field = 'host', this run has None"):
+        scored(events, DetectorSettings(features=("x",)), checkpoint=path)

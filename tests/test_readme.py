@@ -7,6 +7,8 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 CI_SCRIPT = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
 
@@ -57,3 +59,290 @@ def test_the_organisation_section_names_every_module_and_only_real_ones() -> Non
     commands = {path.stem for path in (package / "commands").glob("*.py")} - {"__init__"}
     for command in commands:
         assert f"`{command}`" in section
+
+
+def test_the_output_table_names_every_result_field_in_order() -> None:
+    from stream_detect.results import RESULT_FIELDS
+
+    section = README.split("### Output", 1)[1].split("\n### ", 1)[0]
+    named = re.findall(r"^\| `([a-z_]+)` \|", section, re.M)
+    assert tuple(named) == RESULT_FIELDS
+
+
+def test_every_test_the_readme_names_exists() -> None:
+    root = Path(__file__).resolve().parents[1]
+    current = None
+    named = 0
+    for match in re.finditer(r"`(tests/[a-z_]+\.py)?(?:::([a-z0-9_]+))?`", README):
+        path, test = match.groups()
+        if path:
+            current = root / path
+            assert current.is_file(), path
+        if test:
+            assert current is not None and f"def {test}(" in current.read_text(encoding="utf-8")
+            named += 1
+    assert named > 10
+
+
+def _run_flag_table() -> list[tuple[str, str]]:
+    section = README.split("## Streaming: `stream-detect run`", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| (`--[^|]*) \| ([^|]*) \|", section, re.M)
+    assert len(rows) > 20
+    return rows
+
+
+def test_the_run_flag_table_names_real_flags_with_their_defaults() -> None:
+    from stream_detect.settings import DetectorSettings, RunSettings
+
+    defaults = {**vars(RunSettings()), **vars(DetectorSettings())}
+    checked = 0
+    for flags_cell, default_cell in _run_flag_table():
+        flags = re.findall(r"`--([a-z-]+)", flags_cell)
+        values = [value.strip() for value in default_cell.split(" / ")]
+        if len(values) != len(flags):
+            values = [default_cell.strip()] * len(flags)
+        for flag, value in zip(flags, values, strict=True):
+            name = flag.replace("-", "_")
+            if name.startswith("no_"):
+                continue
+            assert name in defaults, f"--{flag} is not a setting"
+            word = re.fullmatch(r"`([a-z]+)`", value)
+            if word:
+                assert defaults[name] == word.group(1), flag
+                checked += 1
+            elif re.fullmatch(r"[0-9.e-]+", value):
+                assert defaults[name] == float(value), flag
+                checked += 1
+            elif value in ("none", "off"):
+                assert defaults[name] is None, flag
+                checked += 1
+    assert checked > 15
+
+
+def test_the_derived_features_example_is_a_valid_config(tmp_path: Path) -> None:
+    from stream_detect.config import read_config_file, settings_from_mapping
+
+    section = README.split("### Derived features", 1)[1]
+    example = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert example is not None
+    path = tmp_path / "derived.toml"
+    path.write_text(example.group(1), encoding="utf-8")
+    _, detector = settings_from_mapping(read_config_file(path))
+    assert detector.derived is not None and len(detector.derived) == 4
+
+
+def test_the_errors_quoted_for_bad_settings_are_the_ones_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stream_detect.cli import main
+
+    flag_error = "option --batch-size: got 0, expected an integer >= 1"
+    key_error = "config key batch_size in run.toml: got 0, "
+    assert f"`{flag_error}`" in README and f"`{key_error}...`" in README
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run.toml").write_text("batch_size = 0\n", encoding="utf-8")
+    assert main(["run", "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err == f"stream-detect run: error: {flag_error}\n"
+    assert main(["run", "--config", "run.toml"]) == 2
+    assert capsys.readouterr().err.startswith(f"stream-detect run: error: {key_error}expected")
+
+
+def test_the_reloading_paragraph_names_exactly_what_a_reload_changes() -> None:
+    from stream_detect.reload import RELOADABLE
+
+    paragraph = README.split("**Reloading.**", 1)[1].split("Anything else", 1)[0]
+    assert set(re.findall(r"`([a-z_]+)`", paragraph)) == RELOADABLE
+
+
+def _commands_in_code_blocks(command: str) -> list[list[str]]:
+    """The argument lists of every ``stream-detect COMMAND`` line in a plain code block."""
+    import shlex
+
+    found = []
+    fence = None
+    text = ""
+    for line in README.splitlines():
+        if line.lstrip().startswith("```"):
+            fence = line.strip() if fence is None else None
+            continue
+        if fence != "```":
+            continue
+        text += line.removesuffix("\\")
+        if line.endswith("\\"):
+            continue
+        if f"stream-detect {command}" not in text:
+            text = ""
+            continue
+        words = shlex.split(text)
+        text = ""
+        start = words.index("stream-detect") + 1
+        tail = words[start:]
+        ends = [i for i, word in enumerate(tail) if word in ("|", ">")]
+        args = tail[: ends[0]] if ends else tail
+        if not any(word.startswith("[") for word in args):  # a synopsis, not a command
+            found.append(args)
+    return found
+
+
+def test_every_run_command_shown_gives_valid_settings() -> None:
+    from stream_detect.cli import build_parser
+    from stream_detect.flags import load_settings
+    from stream_detect.uris import parse_uri
+
+    root = Path(__file__).resolve().parents[1]
+    commands = _commands_in_code_blocks("run")
+    assert len(commands) >= 4
+    for args in commands:
+        if "--config" in args:
+            at = args.index("--config")
+            if (root / args[at + 1]).is_file():
+                args = [*args[: at + 1], str(root / args[at + 1]), *args[at + 2 :]]
+            else:  # a file of the user's own (kafka.toml)
+                args = args[:at] + args[at + 2 :]
+        run, _ = load_settings(build_parser("run").parse_args(args))
+        for key in ("source", "sink", "dead_letter", "labels"):
+            value = getattr(run, key)
+            if value is not None and value not in ("-", "stderr"):
+                parse_uri(value, config_key=key)
+
+
+def test_the_dependencies_section_names_every_dependency() -> None:
+    import tomllib
+
+    project = tomllib.loads(
+        (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    )["project"]
+    section = README.split("## Dependencies", 1)[1].split("\n## ", 1)[0].lower()
+    table = set(re.findall(r"^\| ([a-z0-9-]+)", section, re.M))
+    dev = section.split("the `dev` extra adds", 1)[1]
+
+    def name(requirement: str) -> str:
+        found = re.match(r"[A-Za-z0-9_.-]+", requirement)
+        assert found is not None
+        return found.group(0).lower()
+
+    for requirement in project["dependencies"]:
+        assert name(requirement) in table, requirement
+    for extra, requirements in project["optional-dependencies"].items():
+        for requirement in requirements:
+            if extra == "dev":
+                assert name(requirement) in dev, requirement
+            else:
+                assert name(requirement) in table, requirement
+
+
+def test_the_classic_api_example_runs() -> None:
+    import numpy as np
+
+    from stream_detect import select_log_threshold
+
+    section = README.split("## The classic API", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    rng = np.random.default_rng(0)
+    y_val = np.zeros(300, dtype=int)
+    y_val[:10] = 1
+    X_val = rng.normal(size=(300, 2))
+    X_val[:10] += 6.0
+    names = {"X": rng.normal(size=(500, 2)), "X_val": X_val, "y_val": y_val}
+    exec(compile(code.group(1), "README.md", "exec"), names)
+    assert names["f1"] > 0.8 and 0 < names["epsilon"] < 1
+    log_p = np.log(names["p_val"])
+    for method in ("exact", "grid"):
+        assert select_log_threshold(y_val, log_p, method=method) is not None
+
+
+def test_the_percent_decoding_example_names_the_path_it_says() -> None:
+    from stream_detect.uris import parse_uri
+
+    example = re.search(r"`(file:[^`]+)` names `([^`]+)`", README)
+    assert example is not None
+    assert parse_uri(example.group(1)).target == example.group(2)
+
+
+def test_the_feedback_label_example_joins_its_event() -> None:
+    import json
+
+    from stream_detect import DetectorSettings, Pipeline, RunSettings
+    from stream_detect.testing import ListSink, ListSource
+
+    line = re.search(r"reads JSON lines `(\{[^`]*\})`", README)
+    assert line is not None
+    label = json.loads(line.group(1))
+    events = [{"id": f"evt-{i}", "x": float(i % 5)} for i in range(60)]
+    summary = Pipeline(
+        RunSettings(),
+        DetectorSettings(id_field="id"),
+        source=ListSource(events),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+        labels=ListSource([label]),
+    ).run()
+    assert summary.feedback_labels == 1 and summary.unmatched_feedback == 0
+
+
+def test_the_synopses_and_the_demo_name_only_real_flags() -> None:
+    from stream_detect.cli import build_parser
+
+    section = README.split("## Batch tools", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```\n(.*?)```", section, re.S)
+    assert block is not None
+    replay = re.search(r"`stream-detect replay ([^`]*)`", README)
+    assert replay is not None
+    demo = README.split("## The demo", 1)[1].split("\n## ", 1)[0]
+    synopses: dict[str, str] = {"replay": replay.group(1), "demo": demo}
+    command = ""
+    for line in block.group(1).splitlines():
+        found = re.match(r"stream-detect (\w+)", line)
+        command = found.group(1) if found else command
+        synopses[command] = synopses.get(command, "") + line
+    assert set(synopses) == {"fit", "evaluate", "inspect", "replay", "demo"}
+    for name, synopsis in synopses.items():
+        parser = build_parser(name)
+        sub = next(a for a in parser._actions if a.dest == "command").choices[name]  # type: ignore[union-attr]
+        known = {option for action in sub._actions for option in action.option_strings}
+        for flag in re.findall(r"(--[a-z-]+)", synopsis):
+            assert flag in known, f"stream-detect {name} has no {flag}"
+
+
+def test_the_count_of_bad_json_kinds_is_the_tests_own() -> None:
+    from hostile import BAD_JSON
+
+    said = re.search(r"mixing (\d+) kinds of bad JSON", README)
+    assert said is not None and int(said.group(1)) == len(BAD_JSON)
+
+
+def test_a_csv_row_comes_back_as_the_output_section_says(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from stream_detect.cli import main
+
+    assert "its features as the\nnumbers read: `1` comes back as `1.0`" in README
+    data = tmp_path / "rows.csv"
+    data.write_text("id,a,b\n0012,1,2e0\n", encoding="utf-8")
+    args = ["run", "--source", f"file:{data}", "--features", "a", "--emit", "all", "--no-summary"]
+    assert main(args) == 0
+    (line,) = capfd.readouterr().out.splitlines()
+    result = json.loads(line)
+    assert (result["id"], result["a"], result["b"]) == ("0012", 1.0, "2e0")
+    assert '"a":1.0' in line
+
+
+def test_detector_on_arrays_scores_only_alerts_when_asked() -> None:
+    import numpy as np
+
+    from stream_detect import Detector, DetectorSettings
+
+    assert "with\n`every_score=False` only the alerts get their `score` and `log_tail`" in README
+    X = np.random.default_rng(0).normal(size=(300, 2))
+    X[250] += 30.0
+    some = Detector(DetectorSettings(), ("a", "b")).process(X, every_score=False)
+    every = Detector(DetectorSettings(), ("a", "b")).process(X)
+    np.testing.assert_array_equal(some.alert, every.alert)
+    assert some.alert.sum() == 1
+    unset = np.isnan(some.score)
+    np.testing.assert_array_equal(unset, ~some.alert)
+    np.testing.assert_array_equal(np.isnan(some.log_tail), ~some.alert)
+    assert some.score[250] == every.score[250]

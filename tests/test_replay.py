@@ -367,3 +367,42 @@ def test_labels_count_by_the_stream_s_rule_whatever_their_spelling(
         reports.append(json.loads(capsys.readouterr().out))
     assert reports[0]["pointwise"]["true_positives"] == 5
     assert all(report == reports[0] for report in reports)
+
+
+def test_nab_windows_find_a_data_file_copied_out_of_its_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # NAB's combined_windows.json names files with their folder; the README's
+    # `replay nyc_taxi.csv --windows combined_windows.json` has the file on its own.
+    data = tmp_path / "series.csv"
+    stamps = _write_series(data, rows=300)
+    windows = tmp_path / "windows.json"
+    windows.write_text(
+        json.dumps(
+            {
+                "realKnownCause/series.csv": [[stamps[200], stamps[210]]],
+                "realKnownCause/other.csv": [],
+            }
+        )
+    )
+    args = ["replay", str(data), "--timestamp-field", "timestamp", "--windows", str(windows)]
+    assert main([*args, "--json"]) == 0
+    assert "nab" in json.loads(capsys.readouterr().out)
+    # Two keys of that name: which one is meant cannot be told, so none is taken.
+    windows.write_text(json.dumps({"a/series.csv": [], "b/series.csv": []}))
+    assert main(args) == 2
+    assert "has no windows for" in capsys.readouterr().err
+
+
+def test_the_warning_of_a_stream_of_dead_letters_names_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `run` says "stream-detect run: warning:"; replay's said "stream-detect: warning:".
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"a": "x"}\n' * 600)
+    dead = tmp_path / "dead.jsonl"
+    args = ["replay", str(data), "--features", "a", "--dead-letter", f"file:{dead}"]
+    assert main(args) == 3
+    warning, error = capsys.readouterr().err.splitlines()
+    assert warning.startswith("stream-detect replay: warning: the last 600 records")
+    assert error.startswith("stream-detect replay: error: no event was usable")

@@ -250,7 +250,7 @@ def restart(path: Path, detector: DetectorSettings, count: int = 200) -> None:
         (DetectorSettings(), DetectorSettings(model="full"), ["model", "'diagonal'", "'full'"]),
         (DetectorSettings(model="full"), DetectorSettings(), ["model", "'full'", "'diagonal'"]),
         (DetectorSettings(), DetectorSettings(half_life=500.0), ["half_life", "None", "500.0"]),
-        (DetectorSettings(), DetectorSettings(key_field="host"), ["keyed", "False", "True"]),
+        (DetectorSettings(), DetectorSettings(key_field="host"), ["key_field", "None", "'host'"]),
     ],
     ids=["diagonal-to-full", "full-to-diagonal", "half-life", "keyed"],
 )

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if test.y is None:
         raise InputError(
-            f"no {args.label_field!r} column; evaluating needs labels (1 anomaly, 0 normal)",
+            f"no row is labelled ({args.label_field!r} is missing or empty in every row); "
+            "evaluating needs labels (1 anomaly, 0 normal)",
             source=args.test,
         )
     # The table decoder has refused labels other than 0 and 1; unlabelled rows (-1) are

@@ -231,7 +231,8 @@ normal (0) and anomalous (1) events")
     if y is None:
         return (
             True,
-            f"no {label_field!r} column; choosing epsilon needs labels (1 anomaly, 0 normal)",
+            f"no row is labelled ({label_field!r} is missing or empty in every row); "
+            "choosing epsilon needs labels (1 anomaly, 0 normal)",
         )
     labels = np.asarray(y).ravel()
     labels = labels[labels >= 0]
@@ -264,8 +265,8 @@ def _labelled_scores(
         return _labelled_only(args.val, val.y, log_p), None
     if train_y is None:
         return None, (
-            f"no labels to choose epsilon with: TRAIN has no {args.label_field!r} column "
-            "and no --val was given"
+            f"no labels to choose epsilon with: no row of TRAIN is labelled in "
+            f"{args.label_field!r} and no --val was given"
         )
     problem = label_problem(train_y, args.label_field)
     if problem is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,7 @@ def replay(
     )
     sink = ListSink()
     # Bad rows go where --dead-letter says (stderr by default), as in `run`: never nowhere.
-    refuse_if_nothing_usable(run_stream(run, detector, sink=sink))
+    refuse_if_nothing_usable(run_stream(run, detector, sink=sink, on_warning=_warn))
     records = sink.records
     alert = np.array([bool(r["alert"]) for r in records], dtype=bool)
     stamps = None
@@ -205,6 +206,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_text(report))
     return 0
+
+
+def _warn(message: str) -> None:
+    """A warning line named after the command, as ``run`` names its own."""
+    sys.stderr.write(f"stream-detect replay: warning: {message}\n")
+    sys.stderr.flush()
 
 
 def _refuse_unused_flags(args: argparse.Namespace) -> None:

@@ -1,8 +1,10 @@
 """``stream-detect run``: score a stream of events and emit alerts.
 
 Every flag has a config key of the same name (``--max-latency-ms`` is
-``max_latency_ms``), except ``--transform FEATURE=SPEC``, which adds one entry
-to the ``[transforms]`` table; ``[model_params]`` is a config table only.
+``max_latency_ms``), except the repeatable ``--transform FEATURE=SPEC``,
+``--direction FEATURE=high|low|both`` and ``--derive NAME=KIND:FIELD[:ARG]``,
+which each add one entry to the ``[transforms]``, ``[direction]`` or
+``[derived]`` table; ``[model_params]`` and ``[kafka]`` are config tables only.
 Flags override the ``--config`` file, which overrides the defaults. SIGINT and
 SIGTERM stop reading, flush, checkpoint and exit 0 with a summary on stderr; a
 second signal exits at once. SIGHUP re-reads the config file and applies what
@@ -43,7 +45,8 @@ EPILOG = (
     "3 records were read but every one was a dead letter, so nothing was scored "
     "(the reason is on stderr). Output URIs take ?fsync=true (file:alerts.jsonl?fsync=true): "
     "every flush then also syncs the file to disk. A flag given twice is refused "
-    "(only --transform repeats): give every feature in one --features a,b."
+    "(only --transform, --direction and --derive repeat): give every feature in one "
+    "--features a,b."
 )
 
 
