@@ -838,6 +838,25 @@ def test_a_csv_file_with_lone_carriage_return_line_ends_is_refused_not_read_as_e
     ]
 
 
+def test_json_lines_read_as_csv_are_refused_at_the_header_not_row_by_row(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The first object became the header and every other line a dead letter saying only
+    # "no numeric cell to take the features from".
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b'{"x": 1}\n{"x": 2}\n{"x": 3}\n')
+    for options in (["--format", "csv"], []):
+        source = events if options else events.rename(tmp_path / "events.csv")
+        assert main(["run", "--source", f"file:{source}", *options]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.splitlines() == [
+            f"stream-detect run: error: {source}:1: the CSV header looks like a JSON object "
+            """('{"x": 1}'): the input looks like JSON lines, read as CSV by --format csv or """
+            "a .csv name"
+        ]
+
+
 def test_a_csv_header_without_the_default_label_column_is_announced_not_silent(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

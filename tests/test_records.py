@@ -300,6 +300,14 @@ def test_csv_header_spanning_batches_and_features_fixed() -> None:
             "the CSV header is not one line: a carriage return (\\r) at character 3 does not "
             "end a record: only \\n or \\r\\n ends one",
         ),
+        (
+            b'{"x": 1}',
+            {},
+            "the CSV header looks like a JSON object ('{\"x\": 1}'): the input looks like "
+            "JSON lines, read as CSV by --format csv or a .csv name",
+        ),
+        # Pretty-printed JSON's first line, after white space and a byte-order mark.
+        (b" \xef\xbb\xbf\t{", {}, "the CSV header looks like a JSON object"),
     ],
 )
 def test_unusable_csv_header_raises_input_error_with_line(

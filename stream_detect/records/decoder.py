@@ -113,7 +113,8 @@ class RecordDecoder:
     Bad records never raise; they come back in :attr:`Decoded.bad`. What does
     raise :class:`~stream_detect.errors.InputError` is a CSV header the stream
     cannot be read with (not UTF-8, a duplicate column, a configured feature
-    or key column missing), since every row after it would be bad too.
+    or key column missing, a JSON object where the header should be), since
+    every row after it would be bad too.
 
     A Kafka record with a null value (a tombstone) is a bad record, never a
     blank line (:mod:`~stream_detect.records.tombstones`).
