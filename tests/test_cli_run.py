@@ -986,6 +986,16 @@ def test_a_run_that_dead_letters_every_record_exits_3_and_says_why_early() -> No
     assert len(parse_lines(done.stdout)) == 2000  # the dead letters, on stdout as asked
 
 
+def test_a_pretty_printed_json_file_ends_saying_json_lines_hold_one_object_per_line() -> None:
+    # Its members are its most common lines: their reason is the one quoted.
+    pretty = b"".join(b'{\n  "x": %d,\n  "y": 1,\n  "z": 2\n}\n' % i for i in range(5))
+    done = cli(input=pretty)
+    assert done.returncode == 3, done.stderr[-2000:]
+    last = done.stderr.decode().splitlines()[-1]
+    assert last.startswith("stream-detect run: error: no event was usable: all 25 records")
+    assert "JSON lines hold one whole object per line" in last
+
+
 def test_a_run_with_some_usable_events_exits_0() -> None:
     events = [{"a": float(i)} for i in range(600)] + [{"a": 1.0, "b": 2.0}]
     done = cli("--features", "a,b", "--dead-letter", "-", input=jsonl(events[::-1]))

@@ -378,9 +378,35 @@ def test_an_array_or_a_line_ending_inside_its_value_says_one_object_per_line() -
         "invalid JSON at character 1: unexpected end of data (the line ends inside its value: "
         "JSON lines hold one whole object per line; pretty-printed JSON spreads one over "
         "several, jq -c writes one per line)",
-        "invalid JSON at character 5: unexpected content after document",
-        "invalid JSON at character 0: unexpected character, expected a JSON value",
+        "invalid JSON at character 5: unexpected content after document (a piece of "
+        "pretty-printed JSON, it seems: JSON lines hold one whole object per line, jq -c "
+        "writes one per line)",
+        "invalid JSON at character 0: unexpected character, expected a JSON value (a piece of "
+        "pretty-printed JSON, it seems: JSON lines hold one whole object per line, jq -c "
+        "writes one per line)",
     ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"}", b"  },", b"]", b"  ]}", b'  "x": 1,', b'  "y": {', b'  "n": [', b"    3,", b'  "a",'],
+)
+def test_every_inner_line_of_pretty_printed_json_says_one_object_per_line(line: bytes) -> None:
+    # Only the first line of an object ended inside its value: the others kept orjson's
+    # words alone, and a run over a pretty-printed file ended quoting one of those.
+    batch = make_batch([b'{"x": 1}', line, b'{"x": 2}'])
+    (bad,) = RecordDecoder("json").decode(batch).bad
+    assert bad.reason.startswith("invalid JSON at character ")
+    assert bad.reason.endswith(
+        "(a piece of pretty-printed JSON, it seems: JSON lines hold one whole object per line, "
+        "jq -c writes one per line)"
+    )
+
+
+@pytest.mark.parametrize("line", [b'{"x": 1,', b"x", b'{"x": 1}}', b",", b'{"x": 1} 2', b"1 2,"])
+def test_other_invalid_json_is_not_called_pretty_printed(line: bytes) -> None:
+    (bad,) = RecordDecoder("json").decode(make_batch([line])).bad
+    assert "a piece of pretty-printed JSON" not in bad.reason
 
 
 @pytest.mark.parametrize(
