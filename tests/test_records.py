@@ -410,6 +410,47 @@ def test_other_invalid_json_is_not_called_pretty_printed(line: bytes) -> None:
 
 
 @pytest.mark.parametrize(
+    ("format", "lines", "reason"),
+    [
+        (
+            "json",
+            [b'{"x": 1}', b'{"x": 2}\x00'],
+            "invalid JSON at character 8: unexpected content after document (a NUL byte \\x00 at "
+            "character 8 of the line: text holds none; is the file UTF-16, or padded with zeros?)",
+        ),
+        (
+            "json",
+            [b'{"x": 1}', b'{"x": \x002}'],
+            "invalid JSON at character 6: unexpected character, expected a JSON value (a NUL "
+            "byte \\x00 at character 6 of the line: text holds none; is the file UTF-16, or "
+            "padded with zeros?)",
+        ),
+        (
+            "csv",
+            [b"x,y", b"1,2", b"\xef\xbb\xbf5,6"],
+            "feature 'x' is '\\ufeff5', not a number (a byte-order mark U+FEFF at character 0 "
+            "of the cell: only a stream's first line may start with one; were files joined?)",
+        ),
+        (
+            "csv",
+            [b"x,y", b"1,2", b"5,6\x00"],
+            "feature 'y' is '6\\x00', not a number (a NUL byte \\x00 at character 1 of the "
+            "cell: text holds none; is the file UTF-16, or padded with zeros?)",
+        ),
+    ],
+)
+def test_a_nul_byte_or_a_byte_order_mark_inside_a_record_is_named_in_its_reason(
+    format: str, lines: list[bytes], reason: str
+) -> None:
+    # Printed, neither shows: orjson's "unexpected content after document" and a bare
+    # '\ufeff5' left the user looking for what was there.
+    batch = make_batch(lines)
+    decoded = RecordDecoder(format).decode(batch)
+    assert_accounted(decoded, batch)
+    assert [bad.reason for bad in decoded.bad] == [reason]
+
+
+@pytest.mark.parametrize(
     "lines",
     [
         [b'{"x": 1,\r"y": 2}', b'{"x": 3,\r"y": 4}'],

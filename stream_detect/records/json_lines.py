@@ -18,6 +18,7 @@ from typing import Any, Final
 import orjson
 
 from stream_detect.records.feature_values import NUMBER_TYPES, json_number, picked_flat
+from stream_detect.records.hidden_characters import hidden_character_note
 from stream_detect.records.keys_and_ids import json_id, json_key, optional_texts, texts
 from stream_detect.records.labels import JSON_LABELS, json_label
 from stream_detect.records.line_ends import lone_carriage_return, lone_carriage_return_note
@@ -186,6 +187,9 @@ def _invalid_json_reason(payload: bytes, error: orjson.JSONDecodeError) -> str:
             f"{reason} (the line ends inside its value: {_ONE_PER_LINE}; pretty-printed "
             "JSON spreads one over several, jq -c writes one per line)"
         )
+    hidden = hidden_character_note(text)
+    if hidden is not None:
+        return f"{reason} ({hidden})"
     if _is_pretty_printed_piece(text):
         return (
             f"{reason} (a piece of pretty-printed JSON, it seems: {_ONE_PER_LINE}, "
