@@ -996,6 +996,24 @@ def test_a_pretty_printed_json_file_ends_saying_json_lines_hold_one_object_per_l
     assert "JSON lines hold one whole object per line" in last
 
 
+def test_a_csv_header_alone_is_counted_in_the_summary_and_exits_0(tmp_path: Path) -> None:
+    # A header is no record: nothing was unusable, so the run exits 0 as for an empty
+    # stream; the summary says the header was read rather than nothing at all.
+    source = tmp_path / "events.csv"
+    source.write_bytes(b"x,y\n")
+    for done in (cli(input=b"x\n"), cli(input=b"\nx,y\n\n"), cli("--source", f"file:{source}")):
+        assert done.returncode == 0, done.stderr[-2000:]
+        summary = summary_of(done.stderr)
+        assert (summary["events"], summary["bad_records"], summary["header_lines"]) == (0, 0, 1)
+    # Read as a header, a lone first line is refused as any header may be.
+    done = cli("--label-field", "is_bad", input=b"x\n")
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        "stream-detect run: error: <stdin>:1: label field 'is_bad' is not a column of the CSV "
+        "header (columns: x)"
+    ]
+
+
 def test_a_run_with_some_usable_events_exits_0() -> None:
     events = [{"a": float(i)} for i in range(600)] + [{"a": 1.0, "b": 2.0}]
     done = cli("--features", "a,b", "--dead-letter", "-", input=jsonl(events[::-1]))

@@ -718,6 +718,25 @@ def test_auto_a_first_line_alone_in_its_batch_waits_for_the_next_line() -> None:
     assert decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
+def test_a_first_line_still_held_at_the_end_of_the_stream_is_a_csv_header() -> None:
+    # It waited for a second line that never came, and was accounted nowhere.
+    decoder = RecordDecoder("auto")
+    batch = make_batch([b"", b"x,y"])
+    held = decoder.decode(batch)
+    assert held.n_blank == 1 and held.n_header == 0 and decoder.format == "auto"
+    finished = decoder.finish()
+    assert finished.n_header == 1 and len(finished) == 0 and finished.bad == []
+    assert decoder.format == "csv" and decoder.columns == ["x", "y"]
+    # Nothing held: nothing more.
+    assert decoder.finish().n_header == 0
+    # Read as a header, it is refused as a header may be.
+    decoder = RecordDecoder("auto", label_field="is_bad")
+    decoder.decode(make_batch([b"x,y"], first_line=3))
+    with pytest.raises(InputError, match="label field 'is_bad' is not a column") as raised:
+        decoder.finish()
+    assert raised.value.line == 3
+
+
 def rising_batch(n: int) -> RawBatch:
     rows = [f'{{"ts": {1000 + 10 * i}, "seq": {i}, "x": {(i * 7) % 5}}}' for i in range(n)]
     return make_batch([row.encode() for row in rows])
