@@ -221,6 +221,9 @@ class Pipeline:
                 batch = self.source.read_batch(run.batch_size, linger, wait)
                 self._step(batch)
                 if self.source.exhausted:
+                    # A first line still waiting for a second to decide the format
+                    # has none: it is a CSV header, counted (and kept by a checkpoint).
+                    self.summary.header_lines += self.decoder.finish().n_header
                     self.feedback.drain()
                     self.feedback.release_held()
                     break
@@ -269,6 +272,7 @@ class Pipeline:
         found = None
         decoded = self.decoder.decode(batch)
         self.summary.blank_lines += decoded.n_blank
+        self.summary.header_lines += decoded.n_header
         bad = list(decoded.bad)
         results: ResultBatch | None = None
         scored = 0

@@ -2,9 +2,9 @@
 
 :func:`skewness` is the population skewness m3 / m2^1.5 of an array, as
 ``scipy.stats.skew(bias=True)`` but 0.0 for constant values and without
-overflow for values near the float limit. :class:`ThirdMoments` gives the
-exact same statistic per feature one chunk at a time, merging chunks with the
-pairwise update formulas. Pure numpy, no I/O.
+overflow or underflow for values near either float limit. :class:`ThirdMoments`
+gives the exact same statistic per feature one chunk at a time, merging chunks
+with the pairwise update formulas. Pure numpy, no I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ BoolArray = NDArray[np.bool_]
 FLOAT_EPS = float(np.finfo(np.float64).eps)
 #: Above this magnitude, sums and differences of values may overflow float64.
 LARGE_MAGNITUDE = 1e300
+#: The smallest normal double: a variance below it has lost its digits.
+_SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
 
 
 def skewness(x: ArrayLike) -> float:
@@ -68,24 +70,34 @@ class ThirdMoments:
     Chan et al. and Pébay (2008), so the result equals the moments of all the
     chunks concatenated, whatever their sizes. Non-finite values (NaN, inf) are
     left out and counted in ``non_finite``; ``n`` is therefore per feature.
-    Deviations beyond about 1e100 overflow the third moment: the skewness is
-    then NaN, without a warning.
+
+    The moments are kept on each feature's values divided by a power of two
+    near their largest magnitude, so the sums neither underflow (values below
+    about 1e-154, whose squares leave the doubles) nor overflow (above about
+    1e100, whose cubes do): the skewness, which does not change with the
+    scale, is a number for any finite values. A power of two scales exactly,
+    so values in between give the same moments as unscaled sums would.
 
     >>> m = ThirdMoments(1).learn([[0.0], [0.0]]).learn([[0.0], [1.0]])
     >>> m.n.tolist(), m.mean.tolist(), m.var.tolist(), m.skewness.round(6).tolist()
     ([4.0], [0.25], [0.1875], [1.154701])
+    >>> tiny = ThirdMoments(1).learn([[0.0], [0.0], [0.0], [1e-300]])
+    >>> tiny.skewness.round(6).tolist(), tiny.var.tolist()
+    ([1.154701], [nan])
     """
 
     def __init__(self, d: int) -> None:
         if d < 1:
             raise ValueError(f"d must be >= 1 feature, got {d}")
         self.n: Array = np.zeros(d)
-        self.mean: Array = np.zeros(d)
-        self.m2: Array = np.zeros(d)
-        self.m3: Array = np.zeros(d)
         self.non_finite: NDArray[np.int64] = np.zeros(d, dtype=np.int64)
         self.min: Array = np.full(d, np.inf)
         self.max: Array = np.full(d, -np.inf)
+        # The moments of the values times 2**-exponent, per feature.
+        self._exponent: NDArray[np.int64] = np.zeros(d, dtype=np.int64)
+        self._mean: Array = np.zeros(d)
+        self._m2: Array = np.zeros(d)
+        self._m3: Array = np.zeros(d)
 
     @property
     def d(self) -> int:
@@ -93,35 +105,65 @@ class ThirdMoments:
         return int(self.n.shape[0])
 
     @property
+    def mean(self) -> Array:
+        """Mean per feature (0 where nothing was seen)."""
+        out: Array = np.ldexp(self._mean, self._exponent)
+        return out
+
+    @property
+    def m2(self) -> Array:
+        """Sum of squared deviations per feature (0 or inf where a double cannot hold it)."""
+        with np.errstate(over="ignore", under="ignore"):
+            out: Array = np.ldexp(self._m2, 2 * self._exponent)
+        return out
+
+    @property
+    def m3(self) -> Array:
+        """Sum of cubed deviations per feature (0 or ±inf where a double cannot hold it)."""
+        with np.errstate(over="ignore", under="ignore"):
+            out: Array = np.ldexp(self._m3, 3 * self._exponent)
+        return out
+
+    @property
     def var(self) -> Array:
-        """Population variance m2 / n per feature (NaN where nothing was seen)."""
-        out: Array = np.divide(self.m2, self.n, out=np.full(self.d, np.nan), where=self.n > 0)
+        """Population variance m2 / n per feature.
+
+        NaN where nothing was seen, and where values that differ have a
+        variance below the smallest normal double (values below about
+        1e-154): 0 would call them constant. inf where it passes the largest.
+        """
+        out: Array = np.full(self.d, np.nan)
+        seen = self.n > 0
+        with np.errstate(over="ignore", under="ignore"):
+            out[seen] = np.ldexp(self._m2[seen] / self.n[seen], 2 * self._exponent[seen])
+        lost = seen & (out < _SMALLEST_NORMAL) & (self._m2 > 0.0) & (self.min != self.max)
+        out[lost] = np.nan
         return out
 
     @property
     def skewness(self) -> Array:
         """Population skewness per feature, as :func:`skewness` (NaN where nothing was seen)."""
         out = np.full(self.d, np.nan)
-        var = self.var
         seen = self.n > 0
+        # Of the scaled values: the skewness does not change with the scale.
+        var = np.divide(self._m2, self.n, out=np.zeros(self.d), where=seen)
         # Equal extremes: constant, whatever the rounding of the mean left in m2.
-        # sqrt(var) <= eps |mean| is var <= (eps mean)², without squaring a huge mean.
-        flat = seen & ((self.min == self.max) | (np.sqrt(var) <= FLOAT_EPS * np.abs(self.mean)))
+        # sqrt(var) <= eps |mean| is var <= (eps mean)², without squaring the mean.
+        flat = seen & ((self.min == self.max) | (np.sqrt(var) <= FLOAT_EPS * np.abs(self._mean)))
         shaped = seen & ~flat
         out[flat] = 0.0
-        # Moments of values near ±1e308 overflow to inf: the skewness is then NaN, quietly.
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            third = self.m3[shaped] / self.n[shaped]
+            third = self._m3[shaped] / self.n[shaped]
             out[shaped] = third / var[shaped] / np.sqrt(var[shaped])
         return out
 
     def copy(self) -> ThirdMoments:
         """An independent copy."""
         other = ThirdMoments(self.d)
-        other.n, other.mean = self.n.copy(), self.mean.copy()
-        other.m2, other.m3 = self.m2.copy(), self.m3.copy()
-        other.non_finite = self.non_finite.copy()
+        other.n, other.non_finite = self.n.copy(), self.non_finite.copy()
         other.min, other.max = self.min.copy(), self.max.copy()
+        other._exponent, other._mean = self._exponent.copy(), self._mean.copy()
+        other._m2, other._m3 = self._m2.copy(), self._m3.copy()
         return other
 
     def learn(self, X: ArrayLike) -> ThirdMoments:
@@ -132,27 +174,31 @@ class ThirdMoments:
         if values.shape[0] == 0:
             return self
         finite = np.isfinite(values)
-        with np.errstate(over="ignore", invalid="ignore"):
-            batch = self._batch(values, finite)
-            merged = self.merge(batch)
-        self.n, self.mean, self.m2, self.m3 = merged.n, merged.mean, merged.m2, merged.m3
-        self.non_finite = merged.non_finite
+        merged = self.merge(self._batch(values, finite))
+        self.n, self.non_finite = merged.n, merged.non_finite
         self.min, self.max = merged.min, merged.max
+        self._exponent, self._mean = merged._exponent, merged._mean
+        self._m2, self._m3 = merged._m2, merged._m3
         return self
 
     def _batch(self, values: Array, finite: BoolArray) -> ThirdMoments:
-        """The moments of one chunk, around its own mean."""
+        """The moments of one chunk, around its own mean, scaled by its largest magnitude."""
         batch = ThirdMoments(self.d)
         batch.non_finite = (~finite).sum(axis=0).astype(np.int64)
         batch.n = finite.sum(axis=0).astype(np.float64)
-        total = np.where(finite, values, 0.0).sum(axis=0)
-        np.divide(total, batch.n, out=batch.mean, where=batch.n > 0)
-        dev = np.where(finite, values - batch.mean, 0.0)
-        square = dev * dev
-        batch.m2 = square.sum(axis=0)
-        batch.m3 = (square * dev).sum(axis=0)
         batch.min = np.min(values, axis=0, where=finite, initial=np.inf)
         batch.max = np.max(values, axis=0, where=finite, initial=-np.inf)
+        magnitude = np.maximum(
+            np.abs(batch.min), np.abs(batch.max), where=batch.n > 0, out=np.zeros(self.d)
+        )
+        batch._exponent = np.frexp(magnitude)[1].astype(np.int64)
+        scaled = np.ldexp(np.where(finite, values, 0.0), -batch._exponent)
+        total = scaled.sum(axis=0)
+        np.divide(total, batch.n, out=batch._mean, where=batch.n > 0)
+        dev = np.where(finite, scaled - batch._mean, 0.0)
+        square = dev * dev
+        batch._m2 = square.sum(axis=0)
+        batch._m3 = (square * dev).sum(axis=0)
         return batch
 
     def merge(self, other: ThirdMoments) -> ThirdMoments:
@@ -166,24 +212,47 @@ class ThirdMoments:
         if other.d != self.d:
             raise ValueError(f"cannot merge moments of {self.d} and {other.d} features")
         out = ThirdMoments(self.d)
-        with np.errstate(over="ignore", invalid="ignore"):
-            self._merge_into(other, out)
-        return out
-
-    def _merge_into(self, other: ThirdMoments, out: ThirdMoments) -> None:
-        n_a, n_b = self.n, other.n
-        n = n_a + n_b
-        safe_n = np.where(n > 0, n, 1.0)
-        delta = other.mean - self.mean
-        out.n = n
-        out.mean = self.mean + delta * (n_b / safe_n)
-        out.m2 = self.m2 + other.m2 + delta * delta * (n_a * n_b / safe_n)
-        out.m3 = (
-            self.m3
-            + other.m3
-            + delta**3 * (n_a * n_b * (n_a - n_b) / (safe_n * safe_n))
-            + 3.0 * delta * (n_a * other.m2 - n_b * self.m2) / safe_n
+        # Both on the larger scale (a side with nothing seen takes the other's).
+        exponent = np.where(
+            self.n == 0,
+            other._exponent,
+            np.where(other.n == 0, self._exponent, np.maximum(self._exponent, other._exponent)),
         )
+        # The smaller side's sums may lose what lies below 2**-1074 of the larger's: nothing.
+        with np.errstate(under="ignore"):
+            mine, theirs = self._scaled_to(exponent), other._scaled_to(exponent)
+        out._exponent = exponent
+        out._merge_into(mine, theirs)
         out.non_finite = self.non_finite + other.non_finite
         out.min = np.minimum(self.min, other.min)
         out.max = np.maximum(self.max, other.max)
+        return out
+
+    def _scaled_to(self, exponent: NDArray[np.int64]) -> tuple[Array, Array, Array, Array]:
+        """Count, mean, m2 and m3 of the values times 2**-exponent."""
+        shift = self._exponent - exponent
+        return (
+            self.n,
+            np.ldexp(self._mean, shift),
+            np.ldexp(self._m2, 2 * shift),
+            np.ldexp(self._m3, 3 * shift),
+        )
+
+    def _merge_into(
+        self, mine: tuple[Array, Array, Array, Array], theirs: tuple[Array, Array, Array, Array]
+    ) -> None:
+        """Set this state's scaled moments to those of both sides (Chan et al., Pébay)."""
+        n_a, mean_a, m2_a, m3_a = mine
+        n_b, mean_b, m2_b, m3_b = theirs
+        n = n_a + n_b
+        safe_n = np.where(n > 0, n, 1.0)
+        delta = mean_b - mean_a
+        self.n = n
+        self._mean = mean_a + delta * (n_b / safe_n)
+        self._m2 = m2_a + m2_b + delta * delta * (n_a * n_b / safe_n)
+        self._m3 = (
+            m3_a
+            + m3_b
+            + delta**3 * (n_a * n_b * (n_a - n_b) / (safe_n * safe_n))
+            + 3.0 * delta * (n_a * m2_b - n_b * m2_a) / safe_n
+        )

@@ -17,6 +17,8 @@ class Summary:
     bad_records: int = 0
     bad_feedback: int = 0
     blank_lines: int = 0
+    #: CSV header lines read (a stream's first line, or a partition's).
+    header_lines: int = 0
     feedback_labels: int = 0
     unmatched_feedback: int = 0
     checkpoints: int = 0

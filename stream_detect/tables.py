@@ -231,6 +231,11 @@ or choose the features (--features)
                 ),
             )
         if not seen_rows:
+            try:
+                # A lone first line held back to decide the format: a CSV header.
+                decoder.finish()
+            except InputError as error:
+                raise InputError(error.reason, source=source, line=error.line) from None
             if decoder.columns is not None:
                 raise InputError("the file has a header but no data rows", source=source)
             raise InputError("the file is empty", source=source)

@@ -431,3 +431,22 @@ def test_subprocess_values_near_the_float_limit_plot_quietly(tmp_path: Path) -> 
     result = run_process(str(path), "--json", "--no-progress")
     assert result.returncode == 0 and result.stderr == ""
     assert json.loads(result.stdout)["features"][0]["max"] == 1.7e308
+
+
+def test_values_below_1e_300_keep_their_skewness_and_their_variance_is_na(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The variance underflowed to 0 and the skewness printed 0 for skewed data.
+    x = 10.0 ** np.random.default_rng(3).uniform(-320, -300, size=2000)
+    path = tmp_path / "tiny.csv"
+    path.write_text("x\n" + "".join(f"{float(v)!r}\n" for v in x))
+    status, out, _ = run_cli(capsys, str(path), "--json", "--no-progress")
+    assert status == 0
+    (feature,) = json.loads(out)["features"]
+    expected = scipy.stats.skew(x / np.max(x), bias=True)
+    assert expected > 5 and feature["skewness"] == pytest.approx(expected, rel=1e-9)
+    assert feature["variance"] is None
+    status, out, _ = run_cli(capsys, str(path), "--no-progress")
+    assert status == 0
+    row = next(line.split() for line in out.splitlines() if line.startswith("x "))
+    assert row[3] == "n/a" and float(row[4]) == pytest.approx(expected, rel=1e-3)

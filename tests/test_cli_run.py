@@ -838,6 +838,25 @@ def test_a_csv_file_with_lone_carriage_return_line_ends_is_refused_not_read_as_e
     ]
 
 
+def test_json_lines_read_as_csv_are_refused_at_the_header_not_row_by_row(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The first object became the header and every other line a dead letter saying only
+    # "no numeric cell to take the features from".
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b'{"x": 1}\n{"x": 2}\n{"x": 3}\n')
+    for options in (["--format", "csv"], []):
+        source = events if options else events.rename(tmp_path / "events.csv")
+        assert main(["run", "--source", f"file:{source}", *options]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.splitlines() == [
+            f"stream-detect run: error: {source}:1: the CSV header looks like a JSON object "
+            """('{"x": 1}'): the input looks like JSON lines, read as CSV by --format csv or """
+            "a .csv name"
+        ]
+
+
 def test_a_csv_header_without_the_default_label_column_is_announced_not_silent(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -965,6 +984,34 @@ def test_a_run_that_dead_letters_every_record_exits_3_and_says_why_early() -> No
         "(most common reason: missing feature 'nope')"
     )
     assert len(parse_lines(done.stdout)) == 2000  # the dead letters, on stdout as asked
+
+
+def test_a_pretty_printed_json_file_ends_saying_json_lines_hold_one_object_per_line() -> None:
+    # Its members are its most common lines: their reason is the one quoted.
+    pretty = b"".join(b'{\n  "x": %d,\n  "y": 1,\n  "z": 2\n}\n' % i for i in range(5))
+    done = cli(input=pretty)
+    assert done.returncode == 3, done.stderr[-2000:]
+    last = done.stderr.decode().splitlines()[-1]
+    assert last.startswith("stream-detect run: error: no event was usable: all 25 records")
+    assert "JSON lines hold one whole object per line" in last
+
+
+def test_a_csv_header_alone_is_counted_in_the_summary_and_exits_0(tmp_path: Path) -> None:
+    # A header is no record: nothing was unusable, so the run exits 0 as for an empty
+    # stream; the summary says the header was read rather than nothing at all.
+    source = tmp_path / "events.csv"
+    source.write_bytes(b"x,y\n")
+    for done in (cli(input=b"x\n"), cli(input=b"\nx,y\n\n"), cli("--source", f"file:{source}")):
+        assert done.returncode == 0, done.stderr[-2000:]
+        summary = summary_of(done.stderr)
+        assert (summary["events"], summary["bad_records"], summary["header_lines"]) == (0, 0, 1)
+    # Read as a header, a lone first line is refused as any header may be.
+    done = cli("--label-field", "is_bad", input=b"x\n")
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        "stream-detect run: error: <stdin>:1: label field 'is_bad' is not a column of the CSV "
+        "header (columns: x)"
+    ]
 
 
 def test_a_run_with_some_usable_events_exits_0() -> None:

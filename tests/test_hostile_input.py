@@ -54,6 +54,7 @@ def check_mixed(tmp_path: Path, mixed: Mixed, header: bytes | None) -> None:
     assert clean_dead == []
     total = len(mixed.lines)
     assert summary.events + summary.bad_records + summary.blank_lines == total
+    assert summary.header_lines == len(head)
     assert (summary.events, summary.bad_records, summary.blank_lines) == (
         len(mixed.good),
         len(mixed.bad),

@@ -300,6 +300,14 @@ def test_csv_header_spanning_batches_and_features_fixed() -> None:
             "the CSV header is not one line: a carriage return (\\r) at character 3 does not "
             "end a record: only \\n or \\r\\n ends one",
         ),
+        (
+            b'{"x": 1}',
+            {},
+            "the CSV header looks like a JSON object ('{\"x\": 1}'): the input looks like "
+            "JSON lines, read as CSV by --format csv or a .csv name",
+        ),
+        # Pretty-printed JSON's first line, after white space and a byte-order mark.
+        (b" \xef\xbb\xbf\t{", {}, "the CSV header looks like a JSON object"),
     ],
 )
 def test_unusable_csv_header_raises_input_error_with_line(
@@ -370,9 +378,76 @@ def test_an_array_or_a_line_ending_inside_its_value_says_one_object_per_line() -
         "invalid JSON at character 1: unexpected end of data (the line ends inside its value: "
         "JSON lines hold one whole object per line; pretty-printed JSON spreads one over "
         "several, jq -c writes one per line)",
-        "invalid JSON at character 5: unexpected content after document",
-        "invalid JSON at character 0: unexpected character, expected a JSON value",
+        "invalid JSON at character 5: unexpected content after document (a piece of "
+        "pretty-printed JSON, it seems: JSON lines hold one whole object per line, jq -c "
+        "writes one per line)",
+        "invalid JSON at character 0: unexpected character, expected a JSON value (a piece of "
+        "pretty-printed JSON, it seems: JSON lines hold one whole object per line, jq -c "
+        "writes one per line)",
     ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"}", b"  },", b"]", b"  ]}", b'  "x": 1,', b'  "y": {', b'  "n": [', b"    3,", b'  "a",'],
+)
+def test_every_inner_line_of_pretty_printed_json_says_one_object_per_line(line: bytes) -> None:
+    # Only the first line of an object ended inside its value: the others kept orjson's
+    # words alone, and a run over a pretty-printed file ended quoting one of those.
+    batch = make_batch([b'{"x": 1}', line, b'{"x": 2}'])
+    (bad,) = RecordDecoder("json").decode(batch).bad
+    assert bad.reason.startswith("invalid JSON at character ")
+    assert bad.reason.endswith(
+        "(a piece of pretty-printed JSON, it seems: JSON lines hold one whole object per line, "
+        "jq -c writes one per line)"
+    )
+
+
+@pytest.mark.parametrize("line", [b'{"x": 1,', b"x", b'{"x": 1}}', b",", b'{"x": 1} 2', b"1 2,"])
+def test_other_invalid_json_is_not_called_pretty_printed(line: bytes) -> None:
+    (bad,) = RecordDecoder("json").decode(make_batch([line])).bad
+    assert "a piece of pretty-printed JSON" not in bad.reason
+
+
+@pytest.mark.parametrize(
+    ("format", "lines", "reason"),
+    [
+        (
+            "json",
+            [b'{"x": 1}', b'{"x": 2}\x00'],
+            "invalid JSON at character 8: unexpected content after document (a NUL byte \\x00 at "
+            "character 8 of the line: text holds none; is the file UTF-16, or padded with zeros?)",
+        ),
+        (
+            "json",
+            [b'{"x": 1}', b'{"x": \x002}'],
+            "invalid JSON at character 6: unexpected character, expected a JSON value (a NUL "
+            "byte \\x00 at character 6 of the line: text holds none; is the file UTF-16, or "
+            "padded with zeros?)",
+        ),
+        (
+            "csv",
+            [b"x,y", b"1,2", b"\xef\xbb\xbf5,6"],
+            "feature 'x' is '\\ufeff5', not a number (a byte-order mark U+FEFF at character 0 "
+            "of the cell: only a stream's first line may start with one; were files joined?)",
+        ),
+        (
+            "csv",
+            [b"x,y", b"1,2", b"5,6\x00"],
+            "feature 'y' is '6\\x00', not a number (a NUL byte \\x00 at character 1 of the "
+            "cell: text holds none; is the file UTF-16, or padded with zeros?)",
+        ),
+    ],
+)
+def test_a_nul_byte_or_a_byte_order_mark_inside_a_record_is_named_in_its_reason(
+    format: str, lines: list[bytes], reason: str
+) -> None:
+    # Printed, neither shows: orjson's "unexpected content after document" and a bare
+    # '\ufeff5' left the user looking for what was there.
+    batch = make_batch(lines)
+    decoded = RecordDecoder(format).decode(batch)
+    assert_accounted(decoded, batch)
+    assert [bad.reason for bad in decoded.bad] == [reason]
 
 
 @pytest.mark.parametrize(
@@ -641,6 +716,25 @@ def test_auto_a_first_line_alone_in_its_batch_waits_for_the_next_line() -> None:
     decoded = decoder.decode(make_batch([b"1,2", b"3,4"], first_line=2))
     assert decoder.format == "csv" and decoded.n_header == 1
     assert decoded.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_a_first_line_still_held_at_the_end_of_the_stream_is_a_csv_header() -> None:
+    # It waited for a second line that never came, and was accounted nowhere.
+    decoder = RecordDecoder("auto")
+    batch = make_batch([b"", b"x,y"])
+    held = decoder.decode(batch)
+    assert held.n_blank == 1 and held.n_header == 0 and decoder.format == "auto"
+    finished = decoder.finish()
+    assert finished.n_header == 1 and len(finished) == 0 and finished.bad == []
+    assert decoder.format == "csv" and decoder.columns == ["x", "y"]
+    # Nothing held: nothing more.
+    assert decoder.finish().n_header == 0
+    # Read as a header, it is refused as a header may be.
+    decoder = RecordDecoder("auto", label_field="is_bad")
+    decoder.decode(make_batch([b"x,y"], first_line=3))
+    with pytest.raises(InputError, match="label field 'is_bad' is not a column") as raised:
+        decoder.finish()
+    assert raised.value.line == 3
 
 
 def rising_batch(n: int) -> RawBatch:

@@ -154,3 +154,47 @@ def test_skewness_of_huge_values_equals_that_of_the_scaled_values() -> None:
     x = np.random.default_rng(5).lognormal(size=1000)
     assert skewness(x * 2.0**1000) == skewness(x)
     assert skewness(np.array([1e308, 1e308, -1e308])) == pytest.approx(skewness([1.0, 1.0, -1.0]))
+
+
+@pytest.mark.parametrize(("low", "high"), [(-320, -300), (-160, -150), (140, 160), (290, 307)])
+def test_third_moments_of_values_near_either_float_limit_keep_their_skewness(
+    low: int, high: int
+) -> None:
+    # Below about 1e-154 the squared deviations underflowed: the variance was 0 and the
+    # skewness 0 for skewed data; above about 1e100 the cubes overflowed to a NaN.
+    rng = np.random.default_rng(7)
+    x = 10.0 ** rng.uniform(low, high, size=3000)
+    expected = scipy.stats.skew(x / np.max(x), bias=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        moments = ThirdMoments(1)
+        for part in np.array_split(x, 7):
+            moments.learn(part[:, None])
+        skew = moments.skewness
+        var = moments.var
+    assert skew[0] == pytest.approx(expected, rel=1e-9)
+    assert moments.mean[0] == pytest.approx(float(np.mean(x / np.max(x))) * np.max(x), rel=1e-9)
+    top = float(np.max(x))
+    log2_var = math.log2(float(np.var(x / top))) + 2 * math.log2(top)
+    if log2_var < -1022:
+        # The variance is below the smallest normal double: not 0, which would mean constant.
+        assert math.isnan(var[0])
+    elif log2_var >= 1024:
+        assert var[0] == math.inf
+    else:
+        assert var[0] == pytest.approx(float(np.var(x / top)) * top * top, rel=1e-9)
+    # Constant values, however small, are still constant.
+    constant = ThirdMoments(1).learn(np.full((5, 1), 1e-310))
+    assert constant.skewness.tolist() == [0.0] and constant.var.tolist() == [0.0]
+
+
+def test_third_moments_merge_chunks_of_far_apart_scales() -> None:
+    rng = np.random.default_rng(8)
+    parts = [rng.lognormal(size=200) * scale for scale in (1e-300, 1.0, 1e-300, 1e5)]
+    moments = ThirdMoments(1)
+    for part in parts:
+        moments.learn(part[:, None])
+    both = np.concatenate(parts)
+    assert moments.skewness[0] == pytest.approx(scipy.stats.skew(both, bias=True), rel=1e-9)
+    assert moments.var[0] == pytest.approx(float(np.var(both)), rel=1e-9)
+    assert moments.n.tolist() == [800.0]

@@ -170,6 +170,9 @@ def test_missing_empty_and_header_only_files(tmp_path: Path) -> None:
     assert raise_message(write(tmp_path, "b.jsonl", "\n\n  \n")).reason == "the file is empty"
     header_only = raise_message(write(tmp_path, "h.csv", "x,y\n"))
     assert header_only.reason == "the file has a header but no data rows"
+    # Without a .csv name, the lone line waited for a second one: it was called empty.
+    header_only = raise_message(write(tmp_path, "h.txt", "\nx,y\n"))
+    assert header_only.reason == "the file has a header but no data rows"
     assert raise_message(tmp_path).reason == "is a directory, not a file"
 
 

@@ -17,7 +17,9 @@ The modules, one concept each:
   :mod:`~stream_detect.records.keys_and_ids` (a key or an id as text);
 * :mod:`~stream_detect.records.size_limits`: how long a record, a key or an id
   may be, :mod:`~stream_detect.records.line_ends`: a record ends at a line
-  feed, never a lone carriage return, and :mod:`~stream_detect.records.reject`:
+  feed, never a lone carriage return,
+  :mod:`~stream_detect.records.hidden_characters`: a NUL byte or a byte-order
+  mark named where a record is refused, and :mod:`~stream_detect.records.reject`:
   a refused record and how its reason names a value;
 * :mod:`~stream_detect.records.json_lines` and :mod:`~stream_detect.records.csv_rows`:
   the two formats;

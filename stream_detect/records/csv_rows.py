@@ -35,6 +35,11 @@ __all__ = ["CsvRows", "split_csv"]
 
 Row = list[str]
 
+#: What may come before a header's first column name: white space, a byte-order mark.
+_LEADING_BLANKS = " \t\ufeff"
+#: How much of a refused header an error quotes.
+_SHOWN_CHARS = 40
+
 
 class CsvRows:
     """Read CSV rows by the columns of a header.
@@ -56,8 +61,9 @@ class CsvRows:
     ------
     InputError
         The header cannot be read (too long, not UTF-8, malformed, a column
-        named twice) or lacks a configured feature or the key column, since
-        every row after it would be bad too; or it lacks a label column named
+        named twice, a JSON object: JSON lines read as CSV) or lacks a
+        configured feature or the key column, since every row after it would
+        be bad too; or it lacks a label column named
         other than :data:`~stream_detect.records.roles.DEFAULT_LABEL_FIELD`,
         since a column meant as the label (or as data) would be read as the other.
 
@@ -328,6 +334,15 @@ def _read_header(
         raise InputError(
             f"the CSV header is not valid UTF-8 (byte {error.start})", source=source, line=where
         ) from None
+    # JSON lines read as CSV (--format csv, a .csv name) would make the first object
+    # the header and refuse every row after it for want of a number: say why once.
+    if text.lstrip(_LEADING_BLANKS).startswith("{"):
+        raise InputError(
+            f"the CSV header looks like a JSON object ({_shown(text)}): the input looks like "
+            "JSON lines, read as CSV by --format csv or a .csv name",
+            source=source,
+            line=where,
+        )
     # A file with lone \r line ends is one line: its header would run on into its rows.
     carriage_return = lone_carriage_return(text)
     if carriage_return is not None:
@@ -350,3 +365,10 @@ def _read_header(
             )
         seen.add(name)
     return columns
+
+
+def _shown(text: str) -> str:
+    """The start of a header, quoted, cut to :data:`_SHOWN_CHARS` characters."""
+    if len(text) <= _SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:_SHOWN_CHARS]!r}..."

@@ -68,7 +68,8 @@ class RecordDecoder:
         not JSON is a CSV header, unless the next non-blank line starts with
         ``{``, in which case the stream is JSON lines and the first line one
         bad record. A first line with nothing after it in its batch waits for
-        the next batch, and is reported there.
+        the next batch, and is reported there (or by :meth:`finish`, as a CSV
+        header, if the stream ends first).
     features
         The feature fields, in order. None: the numeric fields of the first
         event that has any (JSON numbers; for CSV, cells that parse as
@@ -113,7 +114,8 @@ class RecordDecoder:
     Bad records never raise; they come back in :attr:`Decoded.bad`. What does
     raise :class:`~stream_detect.errors.InputError` is a CSV header the stream
     cannot be read with (not UTF-8, a duplicate column, a configured feature
-    or key column missing), since every row after it would be bad too.
+    or key column missing, a JSON object where the header should be), since
+    every row after it would be bad too.
 
     A Kafka record with a null value (a tombstone) is a bad record, never a
     blank line (:mod:`~stream_detect.records.tombstones`).
@@ -210,6 +212,29 @@ class RecordDecoder:
         """Read the stream as CSV with this header line (a resumed stream's, say)."""
         self._start.known("csv")
         self._start_csv(header.encode("utf-8"), {"line": 1})
+
+    def finish(self) -> Decoded:
+        """At the end of the stream: the first line still held, read as the CSV header.
+
+        A first line that is not JSON waits for the line after it to decide
+        the format (see ``format``); when the stream ends first, nothing
+        follows it and it is the header of a CSV stream without rows, counted
+        in ``n_header``. Raises :class:`~stream_detect.errors.InputError` as
+        any header may; with no line held, an empty batch.
+
+        >>> decoder = RecordDecoder("auto")
+        >>> len(decoder.decode(RawBatch([b"x,y"], [{"line": 1}])))
+        0
+        >>> decoded = decoder.finish()
+        >>> decoded.n_header, decoder.format, decoder.columns
+        (1, 'csv', ['x', 'y'])
+        """
+        held = self._start.release()
+        decoded = self._empty()
+        if held is not None:
+            self._start_csv(*held)
+            decoded.n_header = 1
+        return decoded
 
     def decode(self, batch: RawBatch) -> Decoded:
         """Decode one batch; see the class docstring for what is a bad record.

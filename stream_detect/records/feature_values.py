@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 
+from stream_detect.records.hidden_characters import hidden_character_note
 from stream_detect.records.reject import Reject, json_kind, json_text
 
 __all__ = [
@@ -132,7 +133,9 @@ def cell_number(cell: str, name: str) -> float:
     try:
         value = _plain_float(cell)
     except ValueError:
-        raise Reject(f"feature {name!r} is {cell[:60]!r}, not a number") from None
+        reason = f"feature {name!r} is {cell[:60]!r}, not a number"
+        hidden = hidden_character_note(cell, "cell")
+        raise Reject(reason if hidden is None else f"{reason} ({hidden})") from None
     if not math.isfinite(value):
         raise Reject(f"feature {name!r} is {cell.strip()!r}, not a finite number")
     return value

@@ -11,12 +11,14 @@ the nearest double, as orjson reads it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
 import orjson
 
 from stream_detect.records.feature_values import NUMBER_TYPES, json_number, picked_flat
+from stream_detect.records.hidden_characters import hidden_character_note
 from stream_detect.records.keys_and_ids import json_id, json_key, optional_texts, texts
 from stream_detect.records.labels import JSON_LABELS, json_label
 from stream_detect.records.line_ends import lone_carriage_return, lone_carriage_return_note
@@ -35,6 +37,11 @@ _CUT_SHORT: Final = "unexpected end of data"
 #: Said of an array, or a line ending inside an object or array: likely a whole
 #: file's array, or pretty-printed JSON, where JSON lines were expected.
 _ONE_PER_LINE: Final = "JSON lines hold one whole object per line"
+
+#: A line of closing (or lone opening) brackets and commas: pretty-printed JSON's.
+_BRACKETS_ONLY: Final = re.compile(r"\s*[\[\]{}][\s\[\]{},]*")
+#: A line that starts with an object's member, ``"name":``: pretty-printed JSON's.
+_MEMBER_START: Final = re.compile(r'\s*"(?:[^"\\]|\\.)*"\s*:')
 
 Event = dict[str, Any]
 
@@ -180,12 +187,37 @@ def _invalid_json_reason(payload: bytes, error: orjson.JSONDecodeError) -> str:
             f"{reason} (the line ends inside its value: {_ONE_PER_LINE}; pretty-printed "
             "JSON spreads one over several, jq -c writes one per line)"
         )
+    hidden = hidden_character_note(text)
+    if hidden is not None:
+        return f"{reason} ({hidden})"
+    if _is_pretty_printed_piece(text):
+        return (
+            f"{reason} (a piece of pretty-printed JSON, it seems: {_ONE_PER_LINE}, "
+            "jq -c writes one per line)"
+        )
     # A lone \r that ends a whole JSON value was meant as a line end (the
     # records of a file with lone \r line ends): say so.
     carriage_return = lone_carriage_return(text)
     if carriage_return is not None and _is_json(text[:carriage_return]):
         reason += f" ({lone_carriage_return_note(carriage_return)})"
     return reason
+
+
+def _is_pretty_printed_piece(text: str) -> bool:
+    """Whether an invalid line looks like an inner line of pretty-printed JSON.
+
+    Such lines are only brackets and commas (``}``, ``},``, ``]}``), a member
+    (``"x": 1,``, ``"y": {``) or a value followed by a comma (``3,`` in an array).
+
+    >>> [_is_pretty_printed_piece(line) for line in ['  }', '  "x": 1,', '  "n": [', '3,']]
+    [True, True, True, True]
+    >>> [_is_pretty_printed_piece(line) for line in ['{"x": 1', 'x', '{"x": 1}}', ',']]
+    [False, False, False, False]
+    """
+    if _BRACKETS_ONLY.fullmatch(text) or _MEMBER_START.match(text):
+        return True
+    value, comma, after = text.rstrip().rpartition(",")
+    return bool(comma) and not after and value.strip() != "" and _is_json(value)
 
 
 def _is_json(text: str) -> bool:

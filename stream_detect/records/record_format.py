@@ -122,6 +122,24 @@ class StreamStart:
         held, self._held = self._held, None
         return [held[0], *payloads], [held[1], *positions]
 
+    def release(self) -> tuple[bytes, dict[str, Any]] | None:
+        """At the end of the stream, the first line still held and its position; None: none.
+
+        Nothing follows it, so by the rule of ``auto`` it is a CSV header: a
+        line that is not JSON is one unless a JSON object comes after it.
+
+        >>> start = StreamStart("auto")
+        >>> start.read_first([b"x,y"], [{"line": 1}], 0) is None
+        True
+        >>> start.release(), start.format, start.release()
+        ((b'x,y', {'line': 1}), 'csv', None)
+        """
+        if self._held is None:
+            return None
+        held, self._held = self._held, None
+        self.format = "csv"
+        return held
+
     def read_first(
         self, payloads: list[bytes], positions: Sequence[dict[str, Any]], first: int
     ) -> list[bytes] | None:
