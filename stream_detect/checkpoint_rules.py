@@ -7,7 +7,8 @@ field (``models[0].state.stats.mean[1]``) and the rule, whatever a restored
 detector could not use: a wrong type, a NaN or infinity, a negative count or
 second moment, a mean so large its square overflows, arrays of the wrong
 shape, an unknown model type or threshold source, no model at all for a
-state that learned events, or a field the detector reads that is missing.
+state that learned events, two models of one key, or a field the detector
+reads that is missing.
 Nothing is coerced: a value is used as saved or refused. The time-series
 parts (derived features, the likelihood layer) are checked by
 :mod:`stream_detect.series_state_rules`; both are built from
@@ -125,8 +126,13 @@ def check_detector_state(state: dict[str, Any]) -> None:
         refuse("models", models, "a list of models")
     if not models and counters.get("events", 0):
         refuse("models", models, "at least one model for a state that learned events")
+    held: dict[str, int] = {}
     for i, entry in enumerate(models):
         _check_model(f"models[{i}]", entry, d)
+        # One model per key: restoring a second would silently replace the first.
+        first = held.setdefault(entry["key"], i)
+        if first != i:
+            refuse(f"models[{i}].key", entry["key"], f"a key no other model has (models[{first}])")
     _check_recent_events(
         required(state, "recent_events", "recent_events", "a table of ids, keys and rows"), d
     )

@@ -67,6 +67,11 @@ EDITS: dict[str, tuple[Edit, str]] = {
         lambda s: model(s).pop("key"),
         "models[0].key is missing, expected a string",
     ),
+    # The second model of a key replaced the first without a word.
+    "a model key twice": (
+        lambda s: s["models"].append(s["models"][0]),
+        "models[1].key is '', expected a key no other model has (models[0])",
+    ),
     "statistics of no kind": (
         lambda s: stats(s).pop("kind"),
         "models[0].state.stats.kind is missing, expected one of ['diagonal', 'full']",
