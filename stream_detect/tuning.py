@@ -363,6 +363,8 @@ class ThresholdTuner:
             self.rate.restore(data["rate"])
             self.accept_after = int(data["accept_after"])
             self.next_rate_at = int(data["next_rate_at"])
-        saved = ValidationBuffer.from_dict(data["validation"])
-        # This run's validation_size holds; the newest labels of each class are kept.
-        self.validation = saved.resized(self.settings.validation_size)
+        # This run's validation_size holds (the newest labels of each class are kept); the
+        # saved capacity is never allocated, so an edited one cannot exhaust memory.
+        self.validation = ValidationBuffer.from_dict(
+            data["validation"], self.settings.validation_size
+        )

@@ -206,17 +206,36 @@ class ValidationBuffer:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ValidationBuffer:
-        """Rebuild a buffer from :meth:`to_dict`; ModelError names what is wrong with ``data``."""
+    def from_dict(
+        cls, data: dict[str, Any], capacity_per_class: int | None = None
+    ) -> ValidationBuffer:
+        """Rebuild a buffer from :meth:`to_dict`; ModelError names what is wrong with ``data``.
+
+        Given ``capacity_per_class``, the buffer has that capacity and keeps
+        the newest rows of each class (as :meth:`resized` does); the saved
+        capacity is then only checked, never allocated, so a number edited
+        into a checkpoint cannot claim the memory of a trillion rows.
+
+        >>> saved = ValidationBuffer(3).add(np.array([[1.0], [2.0], [3.0]]), [0, 0, 0]).to_dict()
+        >>> saved["capacity_per_class"] = 10**12
+        >>> restored = ValidationBuffer.from_dict(saved, capacity_per_class=2)
+        >>> restored.capacity_per_class, restored.arrays()[0].ravel().tolist(), restored.n_seen
+        (2, [2.0, 3.0], 3)
+        """
         try:
-            buffer = cls(data["capacity_per_class"], data["n_features"])
+            saved = data["capacity_per_class"]
+            if isinstance(saved, bool) or not isinstance(saved, int) or saved < 1:
+                raise ValueError(f"capacity_per_class must be an integer >= 1, got {saved!r}")
+            capacity = saved if capacity_per_class is None else capacity_per_class
+            buffer = cls(capacity, data["n_features"])
             rows, labels, keys, n_seen = data["rows"], data["labels"], data["keys"], data["n_seen"]
             if len(rows):
                 buffer.add(np.asarray(rows, dtype=np.float64), np.asarray(labels), keys)
-            if len(buffer) != len(rows):
+            # The labels are 0/1 once add took them.
+            positives = int(np.count_nonzero(np.asarray(labels, dtype=np.int64) == 1))
+            if max(positives, len(rows) - positives) > saved:
                 raise ValueError(
-                    f"its {len(rows)} rows hold more of one class than "
-                    f"capacity_per_class = {buffer.capacity_per_class}"
+                    f"its {len(rows)} rows hold more of one class than capacity_per_class = {saved}"
                 )
             if isinstance(n_seen, bool) or not isinstance(n_seen, int) or n_seen < len(rows):
                 raise ValueError(f"n_seen must be an integer >= {len(rows)}, got {n_seen!r}")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from stream_detect.cli import main
+from stream_detect.settings import DetectorSettings
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -132,6 +133,22 @@ def assert_refused(
 
 def test_the_unedited_checkpoint_is_accepted(saved: tuple[Path, bytes], tmp_path: Path) -> None:
     assert_accepted(saved, tmp_path, [])
+
+
+def test_a_huge_saved_validation_capacity_costs_no_memory(
+    saved: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    # The buffer was allocated at the saved capacity before this run's was taken: a hand-edited
+    # 10**12 ended the run with "out of memory" and exit 1. This run's validation_size holds.
+    source, good = saved
+    document = json.loads(good)
+    document["detector"]["validation"]["capacity_per_class"] = 10**12
+    checkpoint = tmp_path / "ck.json"
+    checkpoint.write_text(json.dumps(document))
+    run = ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), "--no-summary"]
+    assert main(run) == 0
+    written = json.loads(checkpoint.read_bytes())["detector"]["validation"]
+    assert written["capacity_per_class"] == DetectorSettings().validation_size
 
 
 def assert_accepted(saved: tuple[Path, bytes], tmp_path: Path, flags: list[str]) -> None:

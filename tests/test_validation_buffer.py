@@ -107,6 +107,18 @@ def test_buffer_refuses_bad_input_with_clear_messages() -> None:
     assert len(buffer) == 1
 
 
+def test_a_huge_saved_capacity_is_checked_not_allocated() -> None:
+    # from_dict allocated the saved capacity before it was resized: 10**12 rows ran out of memory.
+    saved = ValidationBuffer(4).add(np.array([[1.0], [2.0], [3.0]]), [0, 1, 0]).to_dict()
+    saved["capacity_per_class"] = 10**12
+    restored = ValidationBuffer.from_dict(saved, capacity_per_class=4)
+    X, y, _ = restored.arrays()
+    assert restored.capacity_per_class == 4
+    assert (X.ravel().tolist(), y.tolist(), restored.n_seen) == ([1.0, 2.0, 3.0], [0, 1, 0], 3)
+    with pytest.raises(ModelError, match="capacity_per_class = 1"):
+        ValidationBuffer.from_dict({**saved, "capacity_per_class": 1}, capacity_per_class=4)
+
+
 def test_buffer_from_dict_names_the_problem() -> None:
     good = ValidationBuffer(2).add(np.array([[1.0], [2.0]]), [0, 1]).to_dict()
     with pytest.raises(ModelError, match="lacks the key 'rows'"):
