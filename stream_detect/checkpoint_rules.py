@@ -7,8 +7,8 @@ field (``models[0].state.stats.mean[1]``) and the rule, whatever a restored
 detector could not use: a wrong type, a NaN or infinity, a negative count or
 second moment, a mean so large its square overflows, arrays of the wrong
 shape, an unknown model type or threshold source, no model at all for a
-state that learned events, two models of one key, or a field the detector
-reads that is missing.
+state that learned events, two models of one key, a feature named twice,
+or a field the detector reads that is missing.
 Nothing is coerced: a value is used as saved or refused. The time-series
 parts (derived features, the likelihood layer) are checked by
 :mod:`stream_detect.series_state_rules`; both are built from
@@ -94,14 +94,15 @@ def check_detector_state(state: dict[str, Any]) -> None:
     ModelError
         One sentence naming the field, the value and what was expected.
     """
-    features = state.get("features")
-    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        refuse("features", features, "a list of feature names")
+    features: Any = state.get("features")
     # A detector with derived features names the event's fields in ``features``
     # and the columns its models see in ``model_features``.
     modelled = state.get("model_features", features)
-    if not isinstance(modelled, list) or not all(isinstance(f, str) for f in modelled):
-        refuse("model_features", modelled, "a list of feature names")
+    for name, names in (("features", features), ("model_features", modelled)):
+        if not isinstance(names, list) or not all(isinstance(f, str) for f in names):
+            refuse(name, names, "a list of feature names")
+        if len(set(names)) != len(names):
+            refuse(name, names, "feature names, each at most once")
     d = len(modelled)
     required(state, "log_epsilon", "log_epsilon", "a finite number or null")
     for name in ("log_epsilon", "given_log_epsilon"):

@@ -73,6 +73,15 @@ EDITS: dict[str, tuple[Edit, str]] = {
         lambda s: s["models"].append(s["models"][0]),
         "models[1].key is '', expected a key no other model has (models[0])",
     ),
+    # These two were reported as "config key features", not as the checkpoint's.
+    "a feature named twice": (
+        lambda s: s.update(features=["a", "a"]),
+        "features is ['a', 'a'], expected feature names, each at most once",
+    ),
+    "a feature that is the label field": (
+        lambda s: s.update(features=["a", "label"]),
+        "features is ['a', 'label'], expected features other than 'label', the label_field",
+    ),
     "statistics of no kind": (
         lambda s: stats(s).pop("kind"),
         "models[0].state.stats.kind is missing, expected one of ['diagonal', 'full']",
@@ -127,6 +136,7 @@ def assert_refused(
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert status == 2
     assert len(errors) == 1 and expected in errors[0], errors
+    assert f"checkpoint {checkpoint}: " in errors[0], errors
     assert not [words for words in PYTHON_WORDS if words in errors[0]], errors
     assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
 
@@ -350,6 +360,7 @@ def test_unusable_held_feedback_is_refused(
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert status == 2
     assert len(errors) == 1 and expected in errors[0], errors
+    assert f"checkpoint {checkpoint}: " in errors[0], errors
     assert not [words for words in PYTHON_WORDS if words in errors[0]], errors
     assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
     # The same checkpoint holding a good held label resumes.
