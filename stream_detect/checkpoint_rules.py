@@ -241,7 +241,7 @@ def _check_tuning(state: dict[str, Any]) -> None:
 
 
 def _check_validation(validation: Any) -> None:
-    """The labelled rows ε is tuned on: rows, 0/1 labels and keys, one of each per row."""
+    """The labelled rows ε is tuned on: rows, 0/1 labels, keys and ids, one of each per row."""
     if not isinstance(validation, dict):
         refuse("validation", validation, "a table")
     for name in ("capacity_per_class", "n_features"):
@@ -271,6 +271,14 @@ def _check_validation(validation: Any) -> None:
     for i, key in enumerate(keys):
         if key is not None and not isinstance(key, str):
             refuse(f"validation.keys[{i}]", key, "a string or null")
+    # The rows' event ids; checkpoints written before they were kept have none.
+    ids = validation.get("ids")
+    if ids is not None:
+        if not isinstance(ids, list) or len(ids) != len(rows):
+            refuse("validation.ids", ids, f"a list of {len(rows)} event ids (strings or null)")
+        for i, event_id in enumerate(ids):
+            if event_id is not None and not isinstance(event_id, str):
+                refuse(f"validation.ids[{i}]", event_id, "a string or null")
     check_count("validation.n_seen", required(validation, "n_seen", "validation", "a count"))
     if validation["n_seen"] < len(rows):
         refuse("validation.n_seen", validation["n_seen"], f"at least its {len(rows)} rows")

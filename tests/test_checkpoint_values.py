@@ -60,6 +60,10 @@ EDITS: dict[str, tuple[Edit, str]] = {
         lambda s: s["validation"].update(rows="x"),
         "validation.rows is 'x', expected a list of rows of 2 numbers",
     ),
+    "validation ids not one per row": (
+        lambda s: s["validation"].update(ids=[7]),
+        "validation.ids is [7], expected a list of 0 event ids (strings or null)",
+    ),
     "model type a list": (
         lambda s: model(s)["state"].update(type=[]),
         "models[0].state.type is [], expected one of ['gaussian']",
