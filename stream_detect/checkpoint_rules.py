@@ -7,7 +7,8 @@ field (``models[0].state.stats.mean[1]``) and the rule, whatever a restored
 detector could not use: a wrong type, a NaN or infinity, a negative count or
 second moment, a mean so large its square overflows, arrays of the wrong
 shape, an unknown model type or threshold source, no model at all for a
-state that learned events, or a field the detector reads that is missing.
+state that learned events, two models of one key, a feature named twice,
+or a field the detector reads that is missing.
 Nothing is coerced: a value is used as saved or refused. The time-series
 parts (derived features, the likelihood layer) are checked by
 :mod:`stream_detect.series_state_rules`; both are built from
@@ -93,14 +94,15 @@ def check_detector_state(state: dict[str, Any]) -> None:
     ModelError
         One sentence naming the field, the value and what was expected.
     """
-    features = state.get("features")
-    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        refuse("features", features, "a list of feature names")
+    features: Any = state.get("features")
     # A detector with derived features names the event's fields in ``features``
     # and the columns its models see in ``model_features``.
     modelled = state.get("model_features", features)
-    if not isinstance(modelled, list) or not all(isinstance(f, str) for f in modelled):
-        refuse("model_features", modelled, "a list of feature names")
+    for name, names in (("features", features), ("model_features", modelled)):
+        if not isinstance(names, list) or not all(isinstance(f, str) for f in names):
+            refuse(name, names, "a list of feature names")
+        if len(set(names)) != len(names):
+            refuse(name, names, "feature names, each at most once")
     d = len(modelled)
     required(state, "log_epsilon", "log_epsilon", "a finite number or null")
     for name in ("log_epsilon", "given_log_epsilon"):
@@ -125,8 +127,13 @@ def check_detector_state(state: dict[str, Any]) -> None:
         refuse("models", models, "a list of models")
     if not models and counters.get("events", 0):
         refuse("models", models, "at least one model for a state that learned events")
+    held: dict[str, int] = {}
     for i, entry in enumerate(models):
         _check_model(f"models[{i}]", entry, d)
+        # One model per key: restoring a second would silently replace the first.
+        first = held.setdefault(entry["key"], i)
+        if first != i:
+            refuse(f"models[{i}].key", entry["key"], f"a key no other model has (models[{first}])")
     _check_recent_events(
         required(state, "recent_events", "recent_events", "a table of ids, keys and rows"), d
     )
@@ -234,7 +241,7 @@ def _check_tuning(state: dict[str, Any]) -> None:
 
 
 def _check_validation(validation: Any) -> None:
-    """The labelled rows ε is tuned on: rows, 0/1 labels and keys, one of each per row."""
+    """The labelled rows ε is tuned on: rows, 0/1 labels, keys and ids, one of each per row."""
     if not isinstance(validation, dict):
         refuse("validation", validation, "a table")
     for name in ("capacity_per_class", "n_features"):
@@ -264,6 +271,14 @@ def _check_validation(validation: Any) -> None:
     for i, key in enumerate(keys):
         if key is not None and not isinstance(key, str):
             refuse(f"validation.keys[{i}]", key, "a string or null")
+    # The rows' event ids; checkpoints written before they were kept have none.
+    ids = validation.get("ids")
+    if ids is not None:
+        if not isinstance(ids, list) or len(ids) != len(rows):
+            refuse("validation.ids", ids, f"a list of {len(rows)} event ids (strings or null)")
+        for i, event_id in enumerate(ids):
+            if event_id is not None and not isinstance(event_id, str):
+                refuse(f"validation.ids[{i}]", event_id, "a string or null")
     check_count("validation.n_seen", required(validation, "n_seen", "validation", "a count"))
     if validation["n_seen"] < len(rows):
         refuse("validation.n_seen", validation["n_seen"], f"at least its {len(rows)} rows")

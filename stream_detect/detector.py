@@ -58,7 +58,7 @@ from stream_detect.settings import DetectorSettings
 from stream_detect.threshold_choice import ThresholdChoice
 from stream_detect.transforms import FeatureTransforms
 from stream_detect.tuning import ThresholdTuner
-from stream_detect.validation_buffer import ValidationBuffer
+from stream_detect.validation_buffer import LabelOutcome, ValidationBuffer
 
 __all__ = ["MAX_ABS_VALUE", "Detections", "Detector"]
 
@@ -257,7 +257,7 @@ class Detector:
         start = scored = 0
         while start < rows:
             stop = start + self.tuner.rows_until_due(labelled[start:])
-            self._add_labelled(X, labels, keys, start, stop)
+            self._add_labelled(X, labels, keys, ids, start, stop)
             if timestamps is not None:
                 self.tuner.observe_times(timestamps[start:stop])
             added = int(np.count_nonzero(labelled[start:stop]))
@@ -319,15 +319,22 @@ class Detector:
         )
 
     def _add_labelled(
-        self, X: Array, labels: Int8Array, keys: list[str] | None, start: int, stop: int
+        self,
+        X: Array,
+        labels: Int8Array,
+        keys: list[str] | None,
+        ids: Sequence[str | None] | None,
+        start: int,
+        stop: int,
     ) -> None:
-        """Put the labelled rows of ``[start, stop)`` in the validation buffer."""
+        """Put the labelled rows of ``[start, stop)`` in the validation buffer, with their ids."""
         labelled = start + np.flatnonzero(labels[start:stop] >= 0)
         if labelled.size:
-            group_keys: list[str | None] | None = (
-                None if keys is None else [keys[i] for i in labelled.tolist()]
-            )
-            self.tuner.add_labelled(X[labelled], labels[labelled], group_keys)
+            rows = labelled.tolist()
+            group_keys: list[str | None] | None = None if keys is None else [keys[i] for i in rows]
+            # A feedback label for one of these events later corrects its label.
+            group_ids = None if ids is None else [ids[i] for i in rows]
+            self.tuner.add_labelled(X[labelled], labels[labelled], group_keys, group_ids)
 
     def score_rows(self, X: Array, keys: list[str | None] | list[str] | None = None) -> Array:
         """Decision scores of transformed rows under the current models.
@@ -392,19 +399,28 @@ class Detector:
     def add_feedback(self, event_id: str, label: int) -> bool:
         """Label an earlier event by its id; return False if it is no longer remembered.
 
-        The event joins the validation buffer (it stays learned if it was); after
-        ``retune_labels`` new labels log ε is re-tuned.
+        As :meth:`label_event`, which also says what the label did.
+        """
+        return self.label_event(event_id, label) is not None
+
+    def label_event(self, event_id: str, label: int) -> LabelOutcome | None:
+        """Label an earlier event by its id; say what it did, None if it is not remembered.
+
+        The event joins the validation buffer (it stays learned if it was)
+        with its latest label: a label it has already (inline or as
+        feedback) changes nothing and is ``"repeated"``, another one replaces
+        it and is ``"corrected"`` (see
+        :meth:`~stream_detect.validation_buffer.ValidationBuffer.label_event`).
+        After ``retune_labels`` new or corrected labels log ε is re-tuned.
         """
         found = self.recent_events.get(event_id)
         if found is None:
-            return False
+            return None
         key, vector = found
-        self.tuner.add_labelled(
-            vector[None, :], np.array([label], dtype=np.int8), [key] if self.keyed else None
-        )
-        if self.tuner.advance(0, 1):
+        outcome = self.validation.label_event(event_id, vector, label, key if self.keyed else None)
+        if outcome != "repeated" and self.tuner.advance(0, 1):
             self.retune()
-        return True
+        return outcome
 
     # ------------------------------------------------------------ persistence
 

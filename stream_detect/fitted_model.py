@@ -241,6 +241,9 @@ stream_detect reads version 1
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ModelError(f'it is not a stream_detect model (no "format": "{FORMAT}")')
         version = data.get("version")
+        # ``true == 1`` and ``1.0 == 1`` in Python: only the integer is the version written.
+        if isinstance(version, (bool, float)):
+            raise ModelError(f"version is {version!r}, expected the integer {VERSION}")
         if version != VERSION:
             raise ModelError(
                 f"it is version {version!r} of the model format; "
@@ -267,7 +270,9 @@ stream_detect reads version 1
         if cov is not None:
             check_covariance(cov, mean, variance_floor, relative_floor)
         try:
-            transforms = FeatureTransforms.from_dict(data.get("transforms") or {})
+            saved = data.get("transforms")
+            # Only null reads as no transforms: ``false`` or ``0`` is not a table.
+            transforms = FeatureTransforms.from_dict({} if saved is None else saved)
             transforms.apply(np.zeros((0, d)), features)  # every named feature must be modelled
         except ConfigError as exc:
             raise ModelError(f"transforms: {exc}") from exc

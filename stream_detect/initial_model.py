@@ -2,7 +2,8 @@
 
 :func:`detector_settings_for` gives the stream the model's features,
 transforms, kind, variance floor and log ε, and refuses settings that name
-something else, naming both values.
+something else, naming both values, or that give one of the model's
+features a role (the label, key, id or timestamp field).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
 from stream_detect.settings import DetectorSettings
 from stream_detect.transforms import FeatureTransforms
+from stream_detect.validation import ROLE_FIELDS
 
 __all__ = ["detector_settings_for"]
 
@@ -54,6 +56,15 @@ model m.json: name the model's features or none
             raise ModelError(
                 f"{key} {wanted!r} conflict with {key} {given!r} of the initial "
                 f"model {name}: name the model's {key} or none"
+            )
+    for role in ROLE_FIELDS:
+        field_name = getattr(settings, role)
+        if field_name is not None and field_name in model.features:
+            # The features are the model file's, the field they clash with this run's.
+            raise ModelError(
+                f"the initial model {name} has features {list(model.features)!r}, one of them "
+                f"{field_name!r}, this run's {role} (a field cannot be both): name another "
+                f"{role} or fit the model without {field_name!r}"
             )
     if settings.model not in ("diagonal", model.kind):
         raise ModelError(

@@ -7,6 +7,9 @@ detector, which labels the event if it still remembers it. A label that comes
 before its event (a labels file read ahead of the events) is held
 (:class:`~stream_detect.recent.HeldFeedback`) and applied when the event
 arrives, so what is matched does not depend on how the events are batched.
+An event keeps its latest label: a second label for it corrects the first,
+and one it has already (a label delivered again, as Kafka may after a
+restart) changes nothing.
 A record that is not feedback (a Kafka tombstone included), or whose event
 never comes, goes to the dead letters with the reason.
 """
@@ -31,8 +34,9 @@ from stream_detect.uris import parse_uri
 if TYPE_CHECKING:
     from stream_detect.detector import Detector
     from stream_detect.summary import Summary
+    from stream_detect.validation_buffer import LabelOutcome
 
-__all__ = ["FeedbackLabels", "open_labels"]
+__all__ = ["FeedbackLabels", "count_joined", "open_labels"]
 
 #: Feedback label records read per loop turn at most.
 LABELS_PER_TURN = 10_000
@@ -52,7 +56,9 @@ class LabelledRun(Protocol):
 class FeedbackLabels:
     """The feedback labels of ``run``; see the module docstring.
 
-    The counters go to ``run.summary``: ``feedback_labels`` (joined),
+    The counters go to ``run.summary``: ``feedback_labels`` (joined), among them
+    ``repeated_feedback`` (a label the event had: nothing changed) and
+    ``corrected_feedback`` (it replaced the event's other label), then
     ``bad_feedback`` (not feedback) and ``unmatched_feedback`` (event never found).
     """
 
@@ -124,10 +130,11 @@ class FeedbackLabels:
         """Label the remembered event ``feedback`` names; False if it is not remembered."""
         run = self.run
         assert run.detector is not None
-        if run.detector.add_feedback(feedback.event_id, feedback.label):
-            run.summary.feedback_labels += 1
-            return True
-        return False
+        outcome = run.detector.label_event(feedback.event_id, feedback.label)
+        if outcome is None:
+            return False
+        count_joined(run.summary, outcome)
+        return True
 
     def unmatched(self, feedback: Feedback) -> BadRecord:
         """The dead letter of a label whose event was never found."""
@@ -141,6 +148,15 @@ class FeedbackLabels:
         if dead:
             self.run.dead_letter.write_batch([record.to_dict() for record in dead])
             self.run.dead_letter.flush()
+
+
+def count_joined(summary: Summary, outcome: LabelOutcome) -> None:
+    """Count a feedback label joined to its event in ``summary``, by what it did."""
+    summary.feedback_labels += 1
+    if outcome == "repeated":
+        summary.repeated_feedback += 1
+    elif outcome == "corrected":
+        summary.corrected_feedback += 1
 
 
 def open_labels(

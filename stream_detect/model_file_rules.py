@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from stream_detect.checkpoint_rules import MAX_MEAN_MAGNITUDE
 from stream_detect.density import floor_covariance
 from stream_detect.errors import ModelError
-from stream_detect.field_checks import MAX_COUNT
+from stream_detect.field_checks import MAX_COUNT, is_number, refuse
 
 __all__ = [
     "check_covariance",
@@ -52,17 +52,32 @@ def feature_names(value: Any, error: type[Exception] = ModelError) -> tuple[str,
 def float_array(data: dict[str, Any], key: str, shape: tuple[int, ...]) -> Array:
     """``data[key]`` as finite float64 numbers of ``shape``, or :class:`ModelError`.
 
+    Only JSON numbers count: numpy would read ``"1"`` as 1.0 and ``true`` as
+    1.0, and a file holding them was not written by ``fit``.
+
     >>> float_array({"mean": [1, 2.5]}, "mean", (2,)).tolist()
     [1.0, 2.5]
+    >>> float_array({"mean": [1, "2"]}, "mean", (2,))
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: mean[1] is '2', expected a number
     """
     if key not in data:
         raise ModelError(f"the key {key!r} is missing")
+    value = data[key]
     try:
-        array = np.asarray(data[key], dtype=np.float64)
+        array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{key} must hold numbers only") from exc
     if array.shape != shape:
         raise ModelError(f"{key} has shape {array.shape}, expected {shape} for the features given")
+    # The shape is right, so ``value`` nests exactly len(shape) levels of sequences.
+    items: list[tuple[str, Any]] = [(key, value)]
+    for _ in shape:
+        items = [(f"{at}[{i}]", item) for at, row in items for i, item in enumerate(row)]
+    for at, item in items:
+        if not is_number(item):
+            refuse(at, item, "a number")
     if not np.all(np.isfinite(array)):
         raise ModelError(f"{key} holds a value that is not a finite number")
     return array

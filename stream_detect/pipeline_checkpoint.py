@@ -194,7 +194,14 @@ class PipelineCheckpoints:
             check_series_state(checkpoint.detector)
         except ModelError as exc:
             raise ModelError(f"checkpoint {path}: {exc}") from exc
-        run.decoder = run.decoder_for(features)
+        try:
+            run.decoder = run.decoder_for(features)
+        except ConfigError as exc:
+            # The features are the checkpoint's, the field they clash with this run's.
+            raise ModelError(
+                f"checkpoint {path}: features is {features!r}, expected {exc.expected}; "
+                "use a new checkpoint file or other field names"
+            ) from exc
         if checkpoint.header is not None:
             run.decoder.use_csv_header(checkpoint.header)
         run.detector = build_detector(

@@ -127,45 +127,66 @@ class HeldFeedback:
     the batch that holds its event. Holding it by id until that event arrives
     makes what is matched independent of how the input is batched. At most
     ``capacity`` labels are held; :meth:`hold` returns the oldest one it drops
-    to make room. A second label for the same id replaces the first (the
-    latest word of the operator counts), and the replaced one is returned.
+    to make room. Every label is held, a second one for the same id too:
+    :meth:`take` gives them in the order they were read, so the event gets
+    each as if it had come first (the latest word of the operator counts,
+    and a label read twice is a repeat), whatever the batching.
 
-    >>> held = HeldFeedback(capacity=1)
+    >>> held = HeldFeedback(capacity=2)
     >>> held.hold(Feedback("a", 1, {"line": 1}, b"")) is None
     True
-    >>> held.hold(Feedback("b", 0, {"line": 2}, b"")).event_id
-    'a'
-    >>> [f.event_id for f in held.take(["x", "b"])], len(held)
-    (['b'], 0)
+    >>> held.hold(Feedback("b", 0, {"line": 2}, b"")) is None
+    True
+    >>> held.hold(Feedback("a", 0, {"line": 3}, b"")).position
+    {'line': 1}
+    >>> [(f.event_id, f.label) for f in held.take(["x", "b", "a"])], len(held)
+    ([('b', 0), ('a', 0)], 0)
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._held: OrderedDict[str, Feedback] = OrderedDict()
+        #: Every label held, by the number it was held under, oldest first.
+        self._held: OrderedDict[int, Feedback] = OrderedDict()
+        #: Id -> the numbers of its labels held, oldest first.
+        self._by_id: dict[str, list[int]] = {}
+        self._numbered = 0
 
     def __len__(self) -> int:
         return len(self._held)
 
     def hold(self, feedback: Feedback) -> Feedback | None:
-        """Keep ``feedback``; return the label that had to go for it, if any."""
-        replaced = self._held.pop(feedback.event_id, None)
+        """Keep ``feedback``; return the label that had to go for it (the oldest held), if any."""
         if self.capacity < 1:
             return feedback
-        self._held[feedback.event_id] = feedback
-        if replaced is None and len(self._held) > self.capacity:
-            return self._held.popitem(last=False)[1]
-        return replaced
+        number = self._numbered
+        self._numbered += 1
+        self._held[number] = feedback
+        self._by_id.setdefault(feedback.event_id, []).append(number)
+        if len(self._held) <= self.capacity:
+            return None
+        _, dropped = self._held.popitem(last=False)
+        numbers = self._by_id[dropped.event_id]
+        # The oldest label held is the oldest of its id's.
+        numbers.pop(0)
+        if not numbers:
+            del self._by_id[dropped.event_id]
+        return dropped
 
     def take(self, ids: Iterable[str | None]) -> list[Feedback]:
-        """Remove and return the held labels for these ids, in the order of ``ids``."""
+        """Remove and return the labels held for these ids (each id's oldest first)."""
         if not self._held:
             return []
-        return [self._held.pop(i) for i in ids if i is not None and i in self._held]
+        taken: list[Feedback] = []
+        for event_id in ids:
+            if event_id is not None and event_id in self._by_id:
+                taken.extend(self._held.pop(n) for n in self._by_id.pop(event_id))
+        return taken
 
     def drain(self) -> list[Feedback]:
         """Remove and return every held label, oldest first."""
         held = list(self._held.values())
         self._held.clear()
+        self._by_id.clear()
         return held
 
     def to_list(self) -> list[dict[str, Any]]:
@@ -191,7 +212,7 @@ class HeldFeedback:
         >>> [f.event_id for f in held.restore(saved)], [f.event_id for f in held.drain()]
         (['a'], ['b'])
         """
-        self._held.clear()
+        self.drain()
         dropped: list[Feedback] = []
         for item in items:
             gone = self.hold(

@@ -20,6 +20,10 @@ class Summary:
     #: CSV header lines read (a stream's first line, or a partition's).
     header_lines: int = 0
     feedback_labels: int = 0
+    #: Of ``feedback_labels``, those the event had already (nothing changed: a label
+    #: delivered again) and those that replaced its other label (a correction).
+    repeated_feedback: int = 0
+    corrected_feedback: int = 0
     unmatched_feedback: int = 0
     checkpoints: int = 0
     resumed_from: dict[str, Any] | None = None

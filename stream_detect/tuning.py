@@ -188,11 +188,15 @@ class ThresholdTuner:
     # ------------------------------------------------------------ evidence
 
     def add_labelled(
-        self, X: Array, labels: NDArray[np.int8], keys: list[str | None] | None
+        self,
+        X: Array,
+        labels: NDArray[np.int8],
+        keys: list[str | None] | None,
+        ids: list[str | None] | None = None,
     ) -> None:
-        """Keep labelled raw rows for re-tuning (labels 0 or 1)."""
+        """Keep labelled raw rows for re-tuning (labels 0 or 1), with their events' ids."""
         if X.shape[0]:
-            self.validation.add(X, labels, keys)
+            self.validation.add(X, labels, keys, ids)
 
     def observe_times(self, timestamps: Sequence[Any]) -> None:
         """Take the timestamps of the next rows, before they are scored (event rate)."""
@@ -363,6 +367,8 @@ class ThresholdTuner:
             self.rate.restore(data["rate"])
             self.accept_after = int(data["accept_after"])
             self.next_rate_at = int(data["next_rate_at"])
-        saved = ValidationBuffer.from_dict(data["validation"])
-        # This run's validation_size holds; the newest labels of each class are kept.
-        self.validation = saved.resized(self.settings.validation_size)
+        # This run's validation_size holds (the newest labels of each class are kept); the
+        # saved capacity is never allocated, so an edited one cannot exhaust memory.
+        self.validation = ValidationBuffer.from_dict(
+            data["validation"], self.settings.validation_size
+        )

@@ -5,13 +5,19 @@ positives are never evicted by the flood of negatives. It keeps the vectors
 themselves, not their scores, so they can be re-scored under the current
 model; its state round-trips through a JSON-able dict for checkpoints.
 
+A row may carry the id of its event, so that the event is labelled once:
+:meth:`ValidationBuffer.label_event` gives an event its latest label (a
+second label that differs replaces the first, one that repeats it changes
+nothing), whether the label came inline or as feedback, and however often
+Kafka delivers it.
+
 Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -19,10 +25,13 @@ from numpy.typing import ArrayLike, NDArray
 from stream_detect.confusion import as_labels
 from stream_detect.errors import ModelError
 
-__all__ = ["ValidationBuffer"]
+__all__ = ["LabelOutcome", "ValidationBuffer"]
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+#: What a label did to the buffer: ``"new"`` (the event had none), ``"repeated"`` (it had
+#: this one: nothing changed) or ``"corrected"`` (its other label was replaced).
+LabelOutcome = Literal["new", "repeated", "corrected"]
 
 
 class _ClassRing:
@@ -33,13 +42,17 @@ class _ClassRing:
         self.rows: Array | None = None
         self.seq = np.zeros(capacity, dtype=np.int64)
         self.keys: NDArray[np.object_] = np.full(capacity, None, dtype=object)
+        self.ids: NDArray[np.object_] = np.full(capacity, None, dtype=object)
         self.start = 0
         self.count = 0
 
-    def push(self, rows: Array, seq: IntArray, keys: NDArray[np.object_]) -> None:
+    def push(
+        self, rows: Array, seq: IntArray, keys: NDArray[np.object_], ids: NDArray[np.object_]
+    ) -> None:
         if len(rows) > self.capacity:
             # Older rows of the batch would be overwritten by its newer ones anyway.
-            rows, seq, keys = rows[-self.capacity :], seq[-self.capacity :], keys[-self.capacity :]
+            last = slice(-self.capacity, None)
+            rows, seq, keys, ids = rows[last], seq[last], keys[last], ids[last]
         if self.rows is None:
             self.rows = np.zeros((self.capacity, rows.shape[1]))
         m = len(rows)
@@ -47,6 +60,7 @@ class _ClassRing:
         self.rows[slots] = rows
         self.seq[slots] = seq
         self.keys[slots] = keys
+        self.ids[slots] = ids
         overflow = max(self.count + m - self.capacity, 0)
         self.start = (self.start + overflow) % self.capacity
         self.count = min(self.count + m, self.capacity)
@@ -54,6 +68,24 @@ class _ClassRing:
     def ordered(self) -> IntArray:
         """Slots from oldest to newest."""
         return (self.start + np.arange(self.count)) % self.capacity
+
+    def slot_of(self, seq: int) -> int | None:
+        """The slot holding the row numbered ``seq``, None if it is not held (evicted)."""
+        slots = self.ordered()
+        # Rows are held in the order they were numbered.
+        at = int(np.searchsorted(self.seq[slots], seq))
+        return int(slots[at]) if at < self.count and self.seq[slots[at]] == seq else None
+
+    def remove(self, slot: int) -> None:
+        """Drop the row in ``slot``; the others keep their order (moved to the ring's start)."""
+        assert self.rows is not None
+        kept = self.ordered()
+        kept = kept[kept != slot]
+        n = len(kept)
+        self.rows[:n], self.seq[:n] = self.rows[kept], self.seq[kept]
+        self.keys[:n], self.ids[:n] = self.keys[kept], self.ids[kept]
+        self.keys[n], self.ids[n] = None, None
+        self.start, self.count = 0, n
 
 
 class ValidationBuffer:
@@ -94,6 +126,9 @@ class ValidationBuffer:
         self._n_features = n_features
         self._rings = (_ClassRing(capacity_per_class), _ClassRing(capacity_per_class))
         self._n_seen = 0
+        #: Event id -> number of the newest row added with it (an evicted row's stays a
+        #: while: :meth:`_find` checks the row is still held).
+        self._by_id: dict[str, int] = {}
 
     @property
     def capacity_per_class(self) -> int:
@@ -124,12 +159,20 @@ class ValidationBuffer:
         return self.n_negative + self.n_positive
 
     def add(
-        self, X: ArrayLike, y: ArrayLike, keys: Sequence[str | None] | None = None
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        keys: Sequence[str | None] | None = None,
+        ids: Sequence[str | None] | None = None,
     ) -> ValidationBuffer:
         """Add rows ``X`` (m, d) with labels ``y`` (m,) or (m, 1) and optional keys; return self.
 
-        Raises ValueError, naming the problem, for a wrong shape, a label other
-        than 0/1, a non-finite value, or keys that are not strings.
+        ``ids`` are the rows' event ids (None: none), by which
+        :meth:`label_event` finds an event's row again; every row is added,
+        even one whose id the buffer holds already (two events that share an
+        id are two events). Raises ValueError, naming the problem, for a wrong
+        shape, a label other than 0/1, a non-finite value, or keys or ids that
+        are not strings.
         """
         rows = np.asarray(X, dtype=np.float64)
         if rows.ndim != 2:
@@ -145,34 +188,113 @@ class ValidationBuffer:
             raise ValueError("X rows have no features")
         if not np.all(np.isfinite(rows)):
             raise ValueError("X holds NaN or infinite values; the buffer keeps finite vectors")
-        key_array: NDArray[np.object_] = np.full(m, None, dtype=object)
-        if keys is not None:
-            if len(keys) != m:
-                raise ValueError(f"X has {m} rows but {len(keys)} keys were given")
-            for key in keys:
-                if key is not None and not isinstance(key, str):
-                    raise ValueError(f"keys must be strings or None, got {key!r}")
-            key_array[:] = keys
+        key_array = _strings(keys, m, "keys")
+        id_array = _strings(ids, m, "ids")
         if m == 0:
             return self
         self._n_features = d
         seq = self._n_seen + np.arange(m, dtype=np.int64)
+        named: list[tuple[int, str]] = []
         for label, ring in enumerate(self._rings):
             mask = labels == bool(label)
             if np.any(mask):
-                ring.push(rows[mask], seq[mask], key_array[mask])
+                ring.push(rows[mask], seq[mask], key_array[mask], id_array[mask])
+                if ids is not None:
+                    # Only the newest ``capacity`` rows of a class can be held.
+                    kept = slice(-self._capacity, None)
+                    pairs = zip(seq[mask][kept].tolist(), id_array[mask][kept], strict=True)
+                    named.extend((number, name) for number, name in pairs if name is not None)
         self._n_seen += m
+        if named:
+            self._index(sorted(named))
         return self
+
+    def _index(self, named: list[tuple[int, str]]) -> None:
+        """Point each id at its newest row (``named`` holds ``(row number, id)`` oldest first).
+
+        An id names the newest event that had it (as the remembered events
+        do): an older row of the same id loses it, so every id held is on one
+        row, found again after a checkpoint as before it. Ids of rows evicted
+        since are forgotten now and then, so the index stays within a few
+        times the buffer's capacity.
+        """
+        for number, name in named:
+            older = self._by_id.get(name)
+            if older is not None:
+                for ring in self._rings:
+                    slot = ring.slot_of(older)
+                    if slot is not None:
+                        ring.ids[slot] = None
+            self._by_id[name] = number
+        if len(self._by_id) > 4 * self._capacity:
+            self._by_id = {
+                ring.ids[slot]: int(ring.seq[slot])
+                for ring in self._rings
+                for slot in ring.ordered().tolist()
+                if ring.ids[slot] is not None
+            }
+
+    def _find(self, event_id: str) -> tuple[int, int] | None:
+        """``(label, slot)`` of the newest row held with ``event_id``, or None."""
+        number = self._by_id.get(event_id)
+        if number is None:
+            return None
+        for label, ring in enumerate(self._rings):
+            slot = ring.slot_of(number)
+            if slot is not None:
+                return label, slot
+        del self._by_id[event_id]
+        return None
+
+    def label_of(self, event_id: str) -> int | None:
+        """The label the buffer holds for the event ``event_id``; None if it holds none."""
+        found = self._find(event_id)
+        return None if found is None else found[0]
+
+    def label_event(
+        self, event_id: str, row: ArrayLike, label: int, key: str | None = None
+    ) -> LabelOutcome:
+        """Give the event ``event_id`` (features ``row``) the label ``label``; say what it did.
+
+        The latest label of an event is the one held: a label the event
+        already has changes nothing (``"repeated"``: a label delivered twice
+        counts once); another one replaces it (``"corrected"``: the old row
+        leaves its class, the new one joins the other as its newest row);
+        otherwise the row is added (``"new"``).
+
+        >>> buffer = ValidationBuffer(4)
+        >>> [buffer.label_event("e1", [0.5], label) for label in (1, 1, 0)]
+        ['new', 'repeated', 'corrected']
+        >>> buffer.n_positive, buffer.n_negative, buffer.arrays()[0].tolist()
+        (0, 1, [[0.5]])
+        """
+        found = self._find(event_id)
+        if found is not None and found[0] == label:
+            return "repeated"
+        if found is not None:
+            self._rings[found[0]].remove(found[1])
+        self.add(np.asarray(row, dtype=np.float64).reshape(1, -1), [label], [key], [event_id])
+        return "new" if found is None else "corrected"
 
     def arrays(self) -> tuple[Array, NDArray[np.int8], list[str | None]]:
         """``(X, y, keys)`` of every row held, oldest first (so in insertion order within class).
 
         ``X`` is a fresh (m, d) float64 array, ``y`` int8 0/1, ``keys`` a list.
         """
+        X, y, keys, _ = self._held()
+        return X, y, keys
+
+    def ids(self) -> list[str | None]:
+        """The event id of every row held (None: none), in the order of :meth:`arrays`."""
+        return self._held()[3]
+
+    def _held(self) -> tuple[Array, NDArray[np.int8], list[str | None], list[str | None]]:
+        """``(X, y, keys, ids)`` of every row held, oldest first."""
         parts_X: list[Array] = []
         parts_y: list[NDArray[np.int8]] = []
         parts_seq: list[IntArray] = []
         parts_keys: list[NDArray[np.object_]] = []
+        parts_ids: list[NDArray[np.object_]] = []
         for label, ring in enumerate(self._rings):
             if ring.rows is None or ring.count == 0:
                 continue
@@ -181,11 +303,13 @@ class ValidationBuffer:
             parts_y.append(np.full(len(slots), label, dtype=np.int8))
             parts_seq.append(ring.seq[slots])
             parts_keys.append(ring.keys[slots])
+            parts_ids.append(ring.ids[slots])
         if not parts_X:
-            return np.zeros((0, self._n_features or 0)), np.zeros(0, dtype=np.int8), []
+            return np.zeros((0, self._n_features or 0)), np.zeros(0, dtype=np.int8), [], []
         order = np.argsort(np.concatenate(parts_seq), kind="stable")
         keys: list[str | None] = np.concatenate(parts_keys)[order].tolist()
-        return np.concatenate(parts_X)[order], np.concatenate(parts_y)[order], keys
+        ids: list[str | None] = np.concatenate(parts_ids)[order].tolist()
+        return np.concatenate(parts_X)[order], np.concatenate(parts_y)[order], keys, ids
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able state for a checkpoint; :meth:`from_dict` restores it exactly.
@@ -195,7 +319,7 @@ class ValidationBuffer:
         >>> restored.arrays()[0].tolist(), restored.arrays()[2], restored.n_seen
         ([[0.5, 1.0]], ['e1'], 1)
         """
-        X, y, keys = self.arrays()
+        X, y, keys, ids = self._held()
         return {
             "capacity_per_class": self._capacity,
             "n_features": self._n_features,
@@ -203,20 +327,42 @@ class ValidationBuffer:
             "rows": X.tolist(),
             "labels": y.tolist(),
             "keys": keys,
+            "ids": ids,
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ValidationBuffer:
-        """Rebuild a buffer from :meth:`to_dict`; ModelError names what is wrong with ``data``."""
+    def from_dict(
+        cls, data: dict[str, Any], capacity_per_class: int | None = None
+    ) -> ValidationBuffer:
+        """Rebuild a buffer from :meth:`to_dict`; ModelError names what is wrong with ``data``.
+
+        Given ``capacity_per_class``, the buffer has that capacity and keeps
+        the newest rows of each class (as :meth:`resized` does); the saved
+        capacity is then only checked, never allocated, so a number edited
+        into a checkpoint cannot claim the memory of a trillion rows.
+
+        >>> saved = ValidationBuffer(3).add(np.array([[1.0], [2.0], [3.0]]), [0, 0, 0]).to_dict()
+        >>> saved["capacity_per_class"] = 10**12
+        >>> restored = ValidationBuffer.from_dict(saved, capacity_per_class=2)
+        >>> restored.capacity_per_class, restored.arrays()[0].ravel().tolist(), restored.n_seen
+        (2, [2.0, 3.0], 3)
+        """
         try:
-            buffer = cls(data["capacity_per_class"], data["n_features"])
+            saved = data["capacity_per_class"]
+            if isinstance(saved, bool) or not isinstance(saved, int) or saved < 1:
+                raise ValueError(f"capacity_per_class must be an integer >= 1, got {saved!r}")
+            capacity = saved if capacity_per_class is None else capacity_per_class
+            buffer = cls(capacity, data["n_features"])
             rows, labels, keys, n_seen = data["rows"], data["labels"], data["keys"], data["n_seen"]
+            # Checkpoints written before the ids were kept have none.
+            ids = data.get("ids")
             if len(rows):
-                buffer.add(np.asarray(rows, dtype=np.float64), np.asarray(labels), keys)
-            if len(buffer) != len(rows):
+                buffer.add(np.asarray(rows, dtype=np.float64), np.asarray(labels), keys, ids)
+            # The labels are 0/1 once add took them.
+            positives = int(np.count_nonzero(np.asarray(labels, dtype=np.int64) == 1))
+            if max(positives, len(rows) - positives) > saved:
                 raise ValueError(
-                    f"its {len(rows)} rows hold more of one class than "
-                    f"capacity_per_class = {buffer.capacity_per_class}"
+                    f"its {len(rows)} rows hold more of one class than capacity_per_class = {saved}"
                 )
             if isinstance(n_seen, bool) or not isinstance(n_seen, int) or n_seen < len(rows):
                 raise ValueError(f"n_seen must be an integer >= {len(rows)}, got {n_seen!r}")
@@ -237,6 +383,19 @@ class ValidationBuffer:
         """
         resized = ValidationBuffer(capacity_per_class, self._n_features)
         if len(self):
-            resized.add(*self.arrays())
+            resized.add(*self._held())
         resized._n_seen = self._n_seen
         return resized
+
+
+def _strings(values: Sequence[str | None] | None, m: int, name: str) -> NDArray[np.object_]:
+    """``values`` (strings or None, one per row; None: all None) as an object array of ``m``."""
+    array: NDArray[np.object_] = np.full(m, None, dtype=object)
+    if values is not None:
+        if len(values) != m:
+            raise ValueError(f"X has {m} rows but {len(values)} {name} were given")
+        for value in values:
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be strings or None, got {value!r}")
+        array[:] = values
+    return array

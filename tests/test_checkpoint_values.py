@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from stream_detect.cli import main
+from stream_detect.settings import DetectorSettings
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -59,6 +60,10 @@ EDITS: dict[str, tuple[Edit, str]] = {
         lambda s: s["validation"].update(rows="x"),
         "validation.rows is 'x', expected a list of rows of 2 numbers",
     ),
+    "validation ids not one per row": (
+        lambda s: s["validation"].update(ids=[7]),
+        "validation.ids is [7], expected a list of 0 event ids (strings or null)",
+    ),
     "model type a list": (
         lambda s: model(s)["state"].update(type=[]),
         "models[0].state.type is [], expected one of ['gaussian']",
@@ -66,6 +71,20 @@ EDITS: dict[str, tuple[Edit, str]] = {
     "model key missing": (
         lambda s: model(s).pop("key"),
         "models[0].key is missing, expected a string",
+    ),
+    # The second model of a key replaced the first without a word.
+    "a model key twice": (
+        lambda s: s["models"].append(s["models"][0]),
+        "models[1].key is '', expected a key no other model has (models[0])",
+    ),
+    # These two were reported as "config key features", not as the checkpoint's.
+    "a feature named twice": (
+        lambda s: s.update(features=["a", "a"]),
+        "features is ['a', 'a'], expected feature names, each at most once",
+    ),
+    "a feature that is the label field": (
+        lambda s: s.update(features=["a", "label"]),
+        "features is ['a', 'label'], expected features other than 'label', the label_field",
     ),
     "statistics of no kind": (
         lambda s: stats(s).pop("kind"),
@@ -121,12 +140,29 @@ def assert_refused(
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert status == 2
     assert len(errors) == 1 and expected in errors[0], errors
+    assert f"checkpoint {checkpoint}: " in errors[0], errors
     assert not [words for words in PYTHON_WORDS if words in errors[0]], errors
     assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
 
 
 def test_the_unedited_checkpoint_is_accepted(saved: tuple[Path, bytes], tmp_path: Path) -> None:
     assert_accepted(saved, tmp_path, [])
+
+
+def test_a_huge_saved_validation_capacity_costs_no_memory(
+    saved: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    # The buffer was allocated at the saved capacity before this run's was taken: a hand-edited
+    # 10**12 ended the run with "out of memory" and exit 1. This run's validation_size holds.
+    source, good = saved
+    document = json.loads(good)
+    document["detector"]["validation"]["capacity_per_class"] = 10**12
+    checkpoint = tmp_path / "ck.json"
+    checkpoint.write_text(json.dumps(document))
+    run = ["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), "--no-summary"]
+    assert main(run) == 0
+    written = json.loads(checkpoint.read_bytes())["detector"]["validation"]
+    assert written["capacity_per_class"] == DetectorSettings().validation_size
 
 
 def assert_accepted(saved: tuple[Path, bytes], tmp_path: Path, flags: list[str]) -> None:
@@ -328,6 +364,7 @@ def test_unusable_held_feedback_is_refused(
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert status == 2
     assert len(errors) == 1 and expected in errors[0], errors
+    assert f"checkpoint {checkpoint}: " in errors[0], errors
     assert not [words for words in PYTHON_WORDS if words in errors[0]], errors
     assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
     # The same checkpoint holding a good held label resumes.

@@ -608,6 +608,23 @@ def test_feedback_labels_join_the_validation_buffer_by_id() -> None:
     assert detector.epsilon_source == "f1"
 
 
+def test_a_repeated_label_changes_nothing_and_a_different_one_corrects() -> None:
+    # A second label for an event added a second row, and counted towards the next re-tune.
+    settings = DetectorSettings(log_epsilon=-40.0, retune_every=0, retune_labels=3, id_memory=10)
+    detector = Detector(settings, FEATURES)
+    labels = unlabelled(5)
+    labels[4] = 1  # an inline label, on an event with an id
+    detector.process(normal_rows(5, 3), labels, ids=[f"e{i}" for i in range(5)])
+    assert detector.label_event("e0", 1) == "new"
+    assert [detector.label_event("e0", 1), detector.label_event("e4", 1)] == ["repeated"] * 2
+    assert detector.tuner.labels_since_retune == 2 and detector.retunes == 0
+    assert detector.label_event("e4", 0) == "corrected"
+    assert detector.retunes == 1, "a correction is a new label for the re-tune schedule"
+    assert (detector.validation.n_positive, detector.validation.n_negative) == (1, 1)
+    assert detector.label_event("nowhere", 1) is None
+    assert detector.add_feedback("e0", 0) is True and detector.add_feedback("x", 0) is False
+
+
 # ---------------------------------------------------------------- checkpoints
 
 

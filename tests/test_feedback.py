@@ -55,13 +55,25 @@ def test_held_labels_are_bounded_and_the_oldest_is_dropped_first() -> None:
     assert len(memory) == 0
 
 
-def test_a_second_label_for_an_id_replaces_the_first() -> None:
+def test_every_label_for_an_id_is_held_and_given_in_the_order_read() -> None:
+    # A second label replaced the first and sent it to the dead letters as unmatched (its
+    # event had not come yet): now the event gets both, in order, as if it had come first.
     memory = HeldFeedback(capacity=5)
-    memory.hold(held("a", label=0, line=1))
-    replaced = memory.hold(held("a", label=1, line=2))
-    assert replaced is not None and replaced.position["line"] == 1
-    (kept,) = memory.drain()
-    assert (kept.label, kept.position["line"]) == (1, 2)
+    assert memory.hold(held("a", label=0, line=1)) is None
+    assert memory.hold(held("b", label=1, line=2)) is None
+    assert memory.hold(held("a", label=1, line=3)) is None
+    taken = memory.take(["a"])
+    assert [(f.label, f.position["line"]) for f in taken] == [(0, 1), (1, 3)]
+    assert [f.event_id for f in memory.drain()] == ["b"]
+
+
+def test_the_oldest_label_held_is_dropped_first_whatever_its_id() -> None:
+    memory = HeldFeedback(capacity=2)
+    memory.hold(held("a", line=1))
+    memory.hold(held("b", line=2))
+    assert memory.hold(held("a", line=3)).position["line"] == 1  # type: ignore[union-attr]
+    assert memory.hold(held("c", line=4)).position["line"] == 2  # type: ignore[union-attr]
+    assert [f.position["line"] for f in memory.take(["a", "b", "c"])] == [3, 4]
 
 
 def test_held_labels_survive_their_json_form() -> None:
@@ -172,6 +184,78 @@ def test_remembering_no_id_holds_no_memory() -> None:
     assert _resident_bytes() - before < 100 * 2**20
     recent.add(["a"], None, np.full((1, 5_000), 2.0))
     assert recent.get("a")[1].tolist() == [2.0] * 5_000
+
+
+# -- a second label for an event ----------------------------------------------------------------
+
+
+def run_with_labels(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    stream: list[dict[str, Any]],
+    labels: list[dict[str, Any]],
+    *flags: str,
+) -> dict[str, Any]:
+    """Run ``stream`` with the feedback ``labels`` (appended to the labels file); the summary."""
+    source, labels_file = tmp_path / "events.jsonl", tmp_path / "fb.jsonl"
+    source.write_bytes(jsonl(stream))
+    with labels_file.open("ab") as appended:
+        appended.write(jsonl(labels))
+    args = ["run", "--source", f"file:{source}", "--sink", f"file:{tmp_path / 'out.jsonl'}"]
+    args += ["--labels", f"file:{labels_file}", "--id-field", "id", *flags]
+    capsys.readouterr()
+    assert main(args) == 0
+    return summary_of(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4096])
+def test_a_second_label_corrects_the_first_and_a_repeat_changes_nothing(
+    batch_size: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A second label for a remembered event added a second row to the validation buffer:
+    # 1 then 0 for e0 gave one positive and one negative row of the same event. With batches
+    # of 1 the labels of e0 join it (read after it) and those of e5 are held until it comes;
+    # with 4096 every label is read after its event: the counts are the same.
+    labels = [
+        {"id": "e0", "label": 1},
+        {"id": "e0", "label": 0},
+        {"id": "e5", "label": 1},
+        {"id": "e5", "label": 1},
+    ]
+    summary = run_with_labels(tmp_path, capsys, events(20), labels, "--batch-size", str(batch_size))
+    assert (summary["validation_positive"], summary["validation_negative"]) == (1, 1)
+    assert summary["feedback_labels"] == 4 and summary["unmatched_feedback"] == 0
+    assert (summary["corrected_feedback"], summary["repeated_feedback"]) == (1, 1)
+
+
+def test_feedback_corrects_an_inline_label_and_repeats_it_without_a_second_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = events(20)
+    stream[3]["label"], stream[4]["label"] = 1, 0
+    labels = [{"id": "e3", "label": 0}, {"id": "e4", "label": 0}]
+    summary = run_with_labels(tmp_path, capsys, stream, labels)
+    assert (summary["validation_positive"], summary["validation_negative"]) == (0, 2)
+    assert (summary["corrected_feedback"], summary["repeated_feedback"]) == (1, 1)
+
+
+def test_a_label_delivered_again_after_a_restart_counts_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Kafka delivers at least once: a label applied before the checkpoint may come again
+    # after the restart. The checkpoint keeps which event each validation row is, so the
+    # repeat changes nothing and a different label still corrects the first.
+    checkpoint = ["--checkpoint", str(tmp_path / "ck.json")]
+    stream = events(20)
+    first = run_with_labels(tmp_path, capsys, stream, [{"id": "e1", "label": 1}], *checkpoint)
+    assert (first["validation_positive"], first["feedback_labels"]) == (1, 1)
+    again = run_with_labels(tmp_path, capsys, stream, [{"id": "e1", "label": 1}], *checkpoint)
+    assert again["resumed_from"] is not None and again["feedback_labels"] == 1
+    assert (again["validation_positive"], again["validation_negative"]) == (1, 0)
+    assert (again["repeated_feedback"], again["corrected_feedback"]) == (1, 0)
+    other = run_with_labels(tmp_path, capsys, stream, [{"id": "e1", "label": 0}], *checkpoint)
+    assert (other["validation_positive"], other["validation_negative"]) == (0, 1)
+    assert (other["repeated_feedback"], other["corrected_feedback"]) == (0, 1)
 
 
 # -- held labels and the labels position across restarts -------------------------------------------

@@ -115,6 +115,9 @@ def test_the_config_key_names_the_model_too(
         (["--features", "x"], ["features", "['x']", "['x', 'y']"]),
         (["--transform", "y=sqrt"], ["transforms", "'sqrt'", "'log'"]),
         (["--model", "river:HalfSpaceTrees"], ["river:HalfSpaceTrees", "'diagonal'"]),
+        # A model feature given a role was reported as "config key features", not the file.
+        (["--label-field", "y"], ["features", "['x', 'y']", "'y'", "label_field"]),
+        (["--key-field", "x"], ["features", "['x', 'y']", "'x'", "key_field"]),
     ],
 )
 def test_settings_that_contradict_the_model_are_one_line_and_exit_2(
@@ -153,6 +156,45 @@ def test_a_model_file_too_large_to_learn_on_is_one_line_and_exit_2(
     assert status == 2
     (line,) = err.splitlines()
     assert str(fitted) in line and words in line, line
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"mean": ["0", "1"]}, "mean[0] is '0', expected a number"),
+        ({"var": [1.0, False]}, "var[1] is False, expected a number"),
+        ({"version": True}, "version is True, expected the integer 1"),
+    ],
+)
+def test_a_model_file_of_the_wrong_types_is_one_line_and_exit_2(
+    fitted: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: dict[str, Any],
+    words: str,
+) -> None:
+    # Text numbers were read as numbers and true as version 1, by run and evaluate alike.
+    fitted.write_text(json.dumps({**json.loads(fitted.read_text()), **change}))
+    status, _, err = run(tmp_path, capsys, "--initial-model", str(fitted))
+    assert status == 2
+    (line,) = err.splitlines()
+    assert str(fitted) in line and words in line, line
+    data = tmp_path / "events.jsonl"
+    assert main(["evaluate", str(fitted), str(data)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert str(fitted) in line and words in line, line
+
+
+def test_evaluate_names_the_model_file_whose_features_hold_the_label_column(
+    fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was reported as "config key features", a key evaluate does not even have.
+    test = tmp_path / "test.csv"
+    test.write_text("x,y\n0.5,2.0\n")
+    assert main(["evaluate", str(fitted), str(test), "--label-field", "y"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"model file {fitted}: features is ['x', 'y']" in line, line
+    assert "--label-field" in line and "config key" not in line, line
 
 
 def test_the_same_features_and_transforms_are_accepted(

@@ -52,7 +52,10 @@ def test_dead_letters_and_feedback_labels_travel_by_kafka(
         TopicReader(bootstrap, results).until(lambda records: len(records) >= 398)
         feedback = [{"id": i, "label": int(i % 50 == 0)} for i in range(0, 400, 10)]
         feedback = [f for f in feedback if f["id"] not in (100, 200)]
-        produce(bootstrap, labels, [*feedback, {"id": 99_999, "label": 1}, b"not json"])
+        # A label delivered again changes nothing; another label for an event corrects it.
+        again, corrected = feedback[1], {**feedback[2], "label": 1 - feedback[2]["label"]}
+        sent = [*feedback, again, corrected, {"id": 99_999, "label": 1}, b"not json"]
+        produce(bootstrap, labels, sent)
         reader = TopicReader(bootstrap, dead)
         reader.until(lambda records: len(records) >= 3)
         # Labels that come before their events are held until the events arrive.
@@ -73,7 +76,12 @@ def test_dead_letters_and_feedback_labels_travel_by_kafka(
     text = log.read_text()
     assert "Traceback" not in text
     summary = json.loads(text.splitlines()[-1])["summary"]
-    assert summary["feedback_labels"] == len(feedback) + len(early)
+    assert summary["feedback_labels"] == len(feedback) + len(early) + 2
+    assert (summary["repeated_feedback"], summary["corrected_feedback"]) == (1, 1)
+    # One validation row per labelled event, with its latest label.
+    positives = sum(f["label"] for f in feedback) + 1
+    assert summary["validation_positive"] == positives
+    assert summary["validation_negative"] == len(feedback) + len(early) - positives
     assert summary["unmatched_feedback"] == 1 and summary["bad_feedback"] == 1
     bad_events = [letter for letter in letters if letter["position"].get("topic") == events]
     assert [letter["position"] for letter in bad_events] == [
@@ -84,8 +92,8 @@ def test_dead_letters_and_feedback_labels_travel_by_kafka(
     bad_labels = [letter for letter in letters if letter["position"].get("topic") == labels]
     # The record that is no label leaves at once, the unmatched label when the run ends.
     assert [letter["position"]["offset"] for letter in bad_labels] == [
-        len(feedback) + 1,
-        len(feedback),
+        len(sent) - 1,
+        len(sent) - 2,
     ]
     assert "no event with id '99999'" in bad_labels[1]["reason"]
 

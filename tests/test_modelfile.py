@@ -196,6 +196,13 @@ def _good_file() -> dict[str, Any]:
         ({"features": ["a", "a"]}, "features name 'a' more than once"),
         ({"mean": [1.0]}, r"mean has shape \(1,\), expected \(2,\)"),
         ({"mean": ["x", 1.0]}, "mean must hold numbers only"),
+        # numpy reads text numbers and booleans as numbers; a model file holds neither.
+        ({"mean": ["1", "2"]}, r"mean\[0\] is '1', expected a number$"),
+        ({"mean": [1.0, True]}, r"mean\[1\] is True, expected a number$"),
+        ({"cov": [[1.0, 0.0], [0.0, "1"]]}, r"cov\[1\]\[1\] is '1', expected a number$"),
+        ({"version": True}, "version is True, expected the integer 1$"),
+        ({"version": 1.0}, "version is 1.0, expected the integer 1$"),
+        ({"transforms": False}, "transforms: config key transforms: got False"),
         ({"cov": [[1.0, 2.0], [0.0, 1.0]]}, "cov is not symmetric"),
         ({"cov": [[1.0, 2.0], [2.0, 1.0]]}, r"cov is not a covariance matrix \(not positive"),
         ({"n": -1}, "n is -1, expected a number >= 0"),

@@ -59,6 +59,13 @@ def run(args: argparse.Namespace) -> int:
             f"model file {args.model} has no threshold (log_epsilon is null): "
             "fit it with labelled data (--val) to choose one"
         )
+    if args.label_field in model.features:
+        # The features are the model file's, the label column this command's.
+        raise ModelError(
+            f"model file {args.model}: features is {list(model.features)!r}, one of them "
+            f"{args.label_field!r}, the --label-field (a field cannot be both): name another "
+            "--label-field or fit the model without it"
+        )
     test = load_table(
         args.test, label_field=args.label_field, features=list(model.features), progress=True
     )

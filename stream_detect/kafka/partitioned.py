@@ -44,7 +44,7 @@ from stream_detect.kafka.observed import PartitionedSidecar
 from stream_detect.kafka.run_summary import counted, detector_summary, features_read, resumed_from
 from stream_detect.kafka.sink import KafkaSink
 from stream_detect.kafka.source import KafkaSource, Partition
-from stream_detect.label_feedback import FeedbackLabels
+from stream_detect.label_feedback import FeedbackLabels, count_joined
 from stream_detect.pipeline import Pipeline, Summary
 from stream_detect.pipeline_checkpoint import make_state_folder
 from stream_detect.recent import Feedback, HeldFeedback
@@ -348,9 +348,11 @@ class _AnyPartitionLabels(FeedbackLabels):
         # The event's partition is the one whose detector remembers its id.
         pipelines = self.partitioned.pipelines.values()
         detectors = [p.detector for p in pipelines if p.detector is not None]
-        if any(detector.add_feedback(feedback.event_id, feedback.label) for detector in detectors):
-            self.partitioned.summary.feedback_labels += 1
-            return True
+        for detector in detectors:
+            outcome = detector.label_event(feedback.event_id, feedback.label)
+            if outcome is not None:
+                count_joined(self.partitioned.summary, outcome)
+                return True
         return False
 
 

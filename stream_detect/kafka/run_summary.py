@@ -20,7 +20,7 @@ from stream_detect.pipeline import Pipeline, Summary
 __all__ = ["counted", "detector_summary", "features_read", "resumed_from"]
 
 _ADDED_UP = ("events", "alerts", "bad_records", "blank_lines", "header_lines", "checkpoints")
-_FEEDBACK = ("feedback_labels", "unmatched_feedback")
+_FEEDBACK = ("feedback_labels", "repeated_feedback", "corrected_feedback", "unmatched_feedback")
 
 
 def counted(own: Summary, parts: list[Summary]) -> Summary:
