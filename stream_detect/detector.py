@@ -49,7 +49,7 @@ from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_bank import KeyedBank
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, groups
 from stream_detect.learning import LearningPolicy, flagged_policy
-from stream_detect.model_interface import Model, ScoreRule
+from stream_detect.model_interface import Model, ScoreRule, score_rule
 from stream_detect.model_kinds import model_kind
 from stream_detect.models import build_model, direction_codes
 from stream_detect.prior import NormalInverseGammaPrior
@@ -396,13 +396,6 @@ class Detector:
 
     # --------------------------------------------------------------- feedback
 
-    def add_feedback(self, event_id: str, label: int) -> bool:
-        """Label an earlier event by its id; return False if it is no longer remembered.
-
-        As :meth:`label_event`, which also says what the label did.
-        """
-        return self.label_event(event_id, label) is not None
-
     def label_event(self, event_id: str, label: int) -> LabelOutcome | None:
         """Label an earlier event by its id; say what it did, None if it is not remembered.
 
@@ -459,16 +452,3 @@ class Detector:
         :meth:`ThresholdTuner.restore`).
         """
         restore_detector(self, data, self._fingerprint(), self._new_model)
-
-
-def score_rule(settings: DetectorSettings) -> ScoreRule:
-    """The score alerts compare under ``settings`` (see :meth:`ScoreBlock.decision`).
-
-    >>> score_rule(DetectorSettings()), score_rule(DetectorSettings(log_epsilon=-9.0))
-    ('tail', 'log_p')
-    >>> score_rule(DetectorSettings(log_epsilon=-9.0, key_field="host"))
-    'scale_free'
-    """
-    if settings.log_epsilon is None:
-        return "tail"
-    return "log_p" if settings.key_field is None else "scale_free"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +34,10 @@ from stream_detect.errors import ModelError
 from stream_detect.prequential import Prefix
 from stream_detect.prior import DeferredTails
 
-__all__ = ["Array", "BoolArray", "Model", "ScoreBlock", "ScoreRule"]
+if TYPE_CHECKING:
+    from stream_detect.settings import DetectorSettings
+
+__all__ = ["Array", "BoolArray", "Model", "ScoreBlock", "ScoreRule", "score_rule"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -164,3 +167,17 @@ class Model(ABC):
     def restore(self, data: dict[str, Any]) -> None:
         """Load a state written by :meth:`to_dict`; :class:`ModelError` if it does not fit."""
         raise ModelError(f"{type(self).__name__} cannot be restored from a checkpoint")
+
+
+def score_rule(settings: DetectorSettings) -> ScoreRule:
+    """The score alerts compare under ``settings`` (see :meth:`ScoreBlock.decision`).
+
+    >>> from stream_detect.settings import DetectorSettings
+    >>> score_rule(DetectorSettings()), score_rule(DetectorSettings(log_epsilon=-9.0))
+    ('tail', 'log_p')
+    >>> score_rule(DetectorSettings(log_epsilon=-9.0, key_field="host"))
+    'scale_free'
+    """
+    if settings.log_epsilon is None:
+        return "tail"
+    return "log_p" if settings.key_field is None else "scale_free"

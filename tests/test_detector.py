@@ -594,10 +594,10 @@ def test_feedback_labels_join_the_validation_buffer_by_id() -> None:
     ids[0] = None  # events without an id are not remembered
     detector.process(X_val, unlabelled(X_val.shape[0]), ids=ids)
     assert detector.validation.n_positive == 0
-    assert detector.add_feedback("no-such-id", 1) is False
-    assert detector.add_feedback("t0", 0) is False, "only the last 200 ids are remembered"
+    assert detector.label_event("no-such-id", 1) is None
+    assert detector.label_event("t0", 0) is None, "only the last 200 ids are remembered"
     for given, i in enumerate(range(1, X_val.shape[0]), start=1):
-        assert detector.add_feedback(f"v{i}", int(y_val[i])) is True
+        assert detector.label_event(f"v{i}", int(y_val[i])) is not None
         assert detector.retunes == given // 20, "every 20 labels re-tune"
     assert detector.validation.n_positive == int(y_val[1:].sum())
     assert detector.validation.n_negative == int((y_val[1:] == 0).sum())
@@ -622,7 +622,7 @@ def test_a_repeated_label_changes_nothing_and_a_different_one_corrects() -> None
     assert detector.retunes == 1, "a correction is a new label for the re-tune schedule"
     assert (detector.validation.n_positive, detector.validation.n_negative) == (1, 1)
     assert detector.label_event("nowhere", 1) is None
-    assert detector.add_feedback("e0", 0) is True and detector.add_feedback("x", 0) is False
+    assert detector.label_event("e0", 0) is not None and detector.label_event("x", 0) is None
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -651,7 +651,7 @@ def test_a_restored_detector_continues_exactly_like_an_uninterrupted_one(
     assert orjson.dumps(restored.to_dict()) == saved
     assert restored.summary() == uninterrupted.summary()
     # Feedback on an event from before the checkpoint still finds it.
-    assert restored.add_feedback("e10", 0) == uninterrupted.add_feedback("e10", 0) is True
+    assert restored.label_event("e10", 0) == uninterrupted.label_event("e10", 0) is not None
 
     expected = run(uninterrupted, tail, 50, keyed=True)
     actual = run(restored, tail, 50, keyed=True)
