@@ -233,6 +233,56 @@ class _CutsOffFirstAnswer:
         self.served.close()
 
 
+class _HoldsFirstPost:
+    """A proxy before Alertmanager that holds its first post until :attr:`release` is set."""
+
+    def __init__(self, alertmanager_url: str) -> None:
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        proxy = self
+
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if not proxy.arrived.is_set():
+                    proxy.arrived.set()
+                    proxy.release.wait(30.0)
+                request = urllib.request.Request(
+                    alertmanager_url + self.path,
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                    method="POST",
+                )
+                with urllib.request.urlopen(request, timeout=5) as reply:
+                    self.reply(200, reply.read(), "application/json")
+
+        self.served = LocalServer(Handler)
+        self.url = self.served.url
+
+    def close(self) -> None:
+        self.release.set()
+        self.served.close()
+
+
+def test_an_alert_written_while_a_post_is_on_its_way_goes_next(tmp_path: Path) -> None:
+    # The sender was woken by a notify only: one that came while it was posting was
+    # lost, and the alert waited for the idle timeout (150 s here) before it went.
+    alertmanager = start_alertmanager(tmp_path / "am")
+    proxy = _HoldsFirstPost(alertmanager.url)
+    sink = AlertmanagerSink(proxy.url, resend_s=600.0, timeout_s=30.0)
+    try:
+        sink.write_batch([{"alert": True, "key": "a", "score": -50.0, "contributions": {"x": 9.0}}])
+        assert proxy.arrived.wait(30.0)
+        sink.write_batch([{"alert": True, "key": "b", "score": -60.0, "contributions": {"y": 9.0}}])
+        proxy.release.set()
+        wait_for(lambda: sink.sent >= 2, "the second alert posted after the first", 60.0)
+        assert {alert["labels"]["key"] for alert in ours(alertmanager.url)} == {"a", "b"}
+    finally:
+        sink.close(wait_s=1.0)
+        proxy.close()
+        alertmanager.stop()
+
+
 def test_an_answer_cut_off_halfway_is_retried_and_delivery_goes_on(tmp_path: Path) -> None:
     alertmanager = start_alertmanager(tmp_path / "am")
     proxy = _CutsOffFirstAnswer(alertmanager.url)

@@ -138,6 +138,8 @@ class AlertDelivery:
         self._reasons_said: set[str] = set()
         self._closing = False
         self._closed = False
+        #: Set by :meth:`wake` until the sender looks at the queue.
+        self._woken = False
         self._thread = threading.Thread(target=self._send_loop, daemon=True)
 
     def start(self) -> None:
@@ -155,6 +157,9 @@ class AlertDelivery:
 
     def wake(self) -> None:
         """Have the sender look at the queue now (call with :attr:`lock` held)."""
+        # Remembered, not only notified: a sender busy posting is not waiting, and
+        # would otherwise sleep through this alert until its idle timeout.
+        self._woken = True
         self.lock.notify()
 
     @property
@@ -190,8 +195,9 @@ class AlertDelivery:
         retry_at = 0.0
         while True:
             with self.lock:
-                if not self._closing:
+                if not self._closing and not self._woken:
                     self.lock.wait(self.link.pause_s or self.idle_s)
+                self._woken = False
                 closing = self._closing
                 self.before_attempt()
                 batch = list(self._pending.items())
