@@ -8,7 +8,8 @@ never the process-global one, so two runs (or two tests) never share series.
 What it exposes, all prefixed ``stream_detect_``:
 
 * counters: ``events_total``, ``alerts_total``, ``bad_records_total``,
-  ``feedback_labels_total``, ``retunes_total``, ``checkpoints_total``, and for
+  ``feedback_labels_total``, ``corrected_feedback_total``,
+  ``repeated_feedback_total``, ``retunes_total``, ``checkpoints_total``, and for
   an Alertmanager sink ``alertmanager_sent_total`` / ``alertmanager_dropped_total``;
 * gauges: ``log_epsilon``, ``f1`` (of the last re-tune on labels),
   ``models_active``, ``learned_events``, ``validation_labels{class}``,
@@ -68,6 +69,8 @@ COUNTERS: dict[str, str] = {
     "alerts": "events that raised an alert",
     "bad_records": "records sent to the dead letters",
     "feedback_labels": "feedback labels joined to an earlier event",
+    "corrected_feedback": "labels joined that replaced another label of their event",
+    "repeated_feedback": "labels joined that their event had already (a redelivery, say)",
     "retunes": "times log epsilon was re-chosen",
     "checkpoints": "checkpoints written",
     "alertmanager_sent": "alerts posted to Alertmanager",

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from stream_detect.pipeline import Pipeline
     from stream_detect.records import Decoded
     from stream_detect.server import MetricsServer
+    from stream_detect.summary import Summary
 
 __all__ = [
     "Sidecar",
@@ -51,6 +52,7 @@ __all__ = [
     "pipeline_counts",
     "pipeline_gauges",
     "source_lag",
+    "summary_counts",
 ]
 
 #: Seconds between refreshes of the gauges that walk every model.
@@ -93,17 +95,24 @@ def detector_warm(detector: Detector) -> bool:
 
 def pipeline_counts(pipeline: Pipeline) -> dict[str, float]:
     """The running totals of ``pipeline`` shown by the counters of :mod:`~stream_detect.metrics`."""
-    summary = pipeline.summary
+    retunes = 0 if pipeline.detector is None else pipeline.detector.retunes
+    return summary_counts(pipeline.summary, retunes, pipeline.sink)
+
+
+def summary_counts(summary: Summary, retunes: int, sink: object) -> dict[str, float]:
+    """The counters of :mod:`~stream_detect.metrics` for a run's ``summary`` and ``sink``."""
     counts: dict[str, float] = {
         "events": summary.events,
         "alerts": summary.alerts,
         "bad_records": summary.bad_records,
         "feedback_labels": summary.feedback_labels,
+        "corrected_feedback": summary.corrected_feedback,
+        "repeated_feedback": summary.repeated_feedback,
         "checkpoints": summary.checkpoints,
-        "retunes": 0 if pipeline.detector is None else pipeline.detector.retunes,
+        "retunes": retunes,
     }
     for name in ("sent", "dropped"):
-        value = getattr(pipeline.sink, name, None)
+        value = getattr(sink, name, None)
         if isinstance(value, int):
             counts[f"alertmanager_{name}"] = value
     return counts

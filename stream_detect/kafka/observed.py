@@ -29,7 +29,13 @@ from stream_detect.kafka.address import message_fields
 from stream_detect.kafka.sink import KafkaSink
 from stream_detect.kafka.status import BrokerLink
 from stream_detect.reload import apply_reload
-from stream_detect.sidecar import SettingsLoader, Sidecar, bind_fields, detector_warm
+from stream_detect.sidecar import (
+    SettingsLoader,
+    Sidecar,
+    bind_fields,
+    detector_warm,
+    summary_counts,
+)
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detections
@@ -95,19 +101,7 @@ class PartitionedSidecar:
 
     def refresh(self, run: PartitionedRun, *, force: bool = True) -> None:
         """Copy the run's totals, and when due its gauges and partitions, to the metrics."""
-        totals = run.totals()
-        counts: dict[str, float] = {
-            "events": totals.events,
-            "alerts": totals.alerts,
-            "bad_records": totals.bad_records,
-            "feedback_labels": totals.feedback_labels,
-            "checkpoints": totals.checkpoints,
-            "retunes": run.retunes(),
-        }
-        for name in ("sent", "dropped"):
-            value = getattr(run.sink, name, None)
-            if isinstance(value, int):
-                counts[f"alertmanager_{name}"] = value
+        counts = summary_counts(run.totals(), run.retunes(), run.sink)
         detectors = [p.detector for p in run.pipelines.values() if p.detector is not None]
         parts: dict[str, object] = {
             "source": run.source,
