@@ -135,6 +135,9 @@ class Pipeline:
         self.decoder = self.decoder_for(list(detector.features) if detector.features else None)
         self.detector: Detector | None = None
         self.summary = Summary()
+        # Features the user named are the ones read from the start: the summary names them
+        # even if no event turns out usable. Inferred ones are known with the first good event.
+        self.summary.features = self.decoder.features
         # Feedback labels read before their event arrived (a labels file read ahead of the events).
         self.held_feedback = HeldFeedback(detector.id_memory)
         self.feedback = FeedbackLabels(self)

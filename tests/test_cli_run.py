@@ -986,6 +986,20 @@ def test_a_run_that_dead_letters_every_record_exits_3_and_says_why_early() -> No
     assert len(parse_lines(done.stdout)) == 2000  # the dead letters, on stdout as asked
 
 
+def test_features_given_are_in_the_summary_even_when_no_event_was_usable() -> None:
+    # The summary's features are the fields read from each event: named by the user,
+    # they are known before any event, as they are when some events are usable.
+    events = [{"b": float(i)} for i in range(5)]
+    for given in ("a", "a,b"):
+        done = cli("--features", given, "--dead-letter", "file:/dev/null", input=jsonl(events))
+        assert done.returncode == 3, done.stderr[-2000:]
+        assert summary_of(done.stderr)["features"] == given.split(",")
+    # Chosen from the first good event, there are none to name when no event is good.
+    done = cli("--dead-letter", "file:/dev/null", input=jsonl([{"s": "text"}] * 3))
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert summary_of(done.stderr)["features"] is None
+
+
 def test_a_pretty_printed_json_file_ends_saying_json_lines_hold_one_object_per_line() -> None:
     # Its members are its most common lines: their reason is the one quoted.
     pretty = b"".join(b'{\n  "x": %d,\n  "y": 1,\n  "z": 2\n}\n' % i for i in range(5))
