@@ -1028,6 +1028,48 @@ def test_a_csv_header_alone_is_counted_in_the_summary_and_exits_0(tmp_path: Path
     ]
 
 
+def unread_bytes(pipe: Any) -> int:
+    """Bytes written to ``pipe`` that its reader has not taken yet (FIONREAD)."""
+    import fcntl
+    import termios
+
+    count = bytearray(4)
+    fcntl.ioctl(pipe.fileno(), termios.FIONREAD, count)
+    return int.from_bytes(count, sys.byteorder)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_by_signal_reads_a_lone_first_line_as_the_end_of_input_does(
+    signum: int, processes: Processes, tmp_path: Path
+) -> None:
+    # `(printf 'x\n'; sleep 5) | stream-detect run`, stopped during the sleep: the line
+    # waited for a second one to decide the format and was neither counted nor kept.
+    checkpoint, stderr = tmp_path / "state.json", tmp_path / "stderr"
+    # A model to keep: a checkpoint holds a detector's state, the CSV header with it.
+    ok(cli("--checkpoint", str(checkpoint), input=jsonl([{"x": 1.0}, {"x": 2.0}])))
+    with stderr.open("wb") as errors:
+        proc = processes.start(
+            [*RUN, "--checkpoint", str(checkpoint)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+    assert proc.stdin is not None
+    proc.stdin.write(b"x\n")
+    proc.stdin.flush()
+    # Taken by the run (its signal handlers are in place before it reads); the pipe stays open.
+    deadline = time.monotonic() + TIMEOUT_S
+    while unread_bytes(proc.stdin) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert unread_bytes(proc.stdin) == 0, "the run never read its input"
+    proc.send_signal(signum)
+    summary = finish(proc, stderr)
+    assert summary["stopped_by"] == "signal" and summary["resumed_from"] == {"model_only": True}
+    assert (summary["events"], summary["bad_records"], summary["header_lines"]) == (0, 0, 1)
+    saved = load_checkpoint(checkpoint)
+    assert saved is not None and saved.header == "x"
+
+
 def test_a_run_with_some_usable_events_exits_0() -> None:
     events = [{"a": float(i)} for i in range(600)] + [{"a": 1.0, "b": 2.0}]
     done = cli("--features", "a,b", "--dead-letter", "-", input=jsonl(events[::-1]))
