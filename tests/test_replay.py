@@ -331,6 +331,7 @@ def test_rows_whose_timestamp_has_no_time_are_left_out_of_the_time_measures(
 ) -> None:
     # Without a seasonal feature the stream needs no time and scores such a row, but the
     # report then stopped at it: exit 2 with neither file nor line, after the whole replay.
+    # The warning names replay, as its others do (it said "stream-detect: warning:").
     data = tmp_path / "series.csv"
     _write_series(data, rows=600)
     header, *rows = data.read_text().splitlines()
@@ -344,9 +345,9 @@ def test_rows_whose_timestamp_has_no_time_are_left_out_of_the_time_measures(
     assert report["rows"] == 600
     assert report["alerts_per_day"] == pytest.approx(report["alerts"] / (599 / 24))
     assert captured.err.splitlines() == [
-        "stream-detect: warning: 2 of 600 rows have no time in 'timestamp' and are left out of "
-        f"alerts per day and the windows (the first, {data}:102: timestamp 'soon' is neither "
-        "ISO 8601 nor epoch seconds)"
+        "stream-detect replay: warning: 2 of 600 rows have no time in 'timestamp' and are left "
+        f"out of alerts per day and the windows (the first, {data}:102: timestamp 'soon' is "
+        "neither ISO 8601 nor epoch seconds)"
     ]
 
 

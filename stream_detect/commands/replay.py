@@ -40,7 +40,6 @@ from stream_detect.assembly import run_stream
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
-from stream_detect.pipeline import warn_on_stderr
 from stream_detect.plots import check_plot_path
 from stream_detect.records.labels import cell_label, json_label
 from stream_detect.records.reject import Reject
@@ -280,7 +279,7 @@ def _row_times(
         first = untimed[0]
         line = (records[first].get("position") or {}).get("line")
         where = f"{data}:{line}" if line is not None else data
-        warn_on_stderr(
+        _warn(
             f"{len(untimed)} of {len(records)} rows have no time in {field!r} and are left out "
             f"of alerts per day and the windows (the first, {where}: {reasons[first]})"
         )
