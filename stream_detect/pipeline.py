@@ -135,6 +135,9 @@ class Pipeline:
         self.decoder = self.decoder_for(list(detector.features) if detector.features else None)
         self.detector: Detector | None = None
         self.summary = Summary()
+        # Features the user named are the ones read from the start: the summary names them
+        # even if no event turns out usable. Inferred ones are known with the first good event.
+        self.summary.features = self.decoder.features
         # Feedback labels read before their event arrived (a labels file read ahead of the events).
         self.held_feedback = HeldFeedback(detector.id_memory)
         self.feedback = FeedbackLabels(self)
@@ -221,9 +224,7 @@ class Pipeline:
                 batch = self.source.read_batch(run.batch_size, linger, wait)
                 self._step(batch)
                 if self.source.exhausted:
-                    # A first line still waiting for a second to decide the format
-                    # has none: it is a CSV header, counted (and kept by a checkpoint).
-                    self.summary.header_lines += self.decoder.finish().n_header
+                    self._finish_decoding()
                     self.feedback.drain()
                     self.feedback.release_held()
                     break
@@ -232,6 +233,9 @@ class Pipeline:
                 replayable = self.source.resumable and run.checkpoint is not None
                 while not replayable and len(batch := self.source.take_buffered(run.batch_size)):
                     self._step(batch)
+                # The input ends here for this run, as at its end: its position is past
+                # a first line still held, which would otherwise be neither counted nor kept.
+                self._finish_decoding()
                 if run.checkpoint is None:
                     # Nothing will keep the labels still held: say so rather than lose them.
                     self.feedback.release_held()
@@ -252,6 +256,14 @@ class Pipeline:
         if self.detector is not None:
             self.summary.detector = self.detector.summary()
         return self.summary
+
+    def _finish_decoding(self) -> None:
+        """Read a first line still waiting for a second to decide the format as a CSV header.
+
+        Nothing follows it in this run: it is counted in ``header_lines`` and
+        kept by the checkpoint, as at the end of the input.
+        """
+        self.summary.header_lines += self.decoder.finish().n_header
 
     def _step(self, batch: RawBatch) -> None:
         """Handle one batch, commit its position, then feedback and timers."""

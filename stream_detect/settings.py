@@ -145,7 +145,8 @@ class DetectorSettings:
     )
     retune_every: int = _opt(
         1000,
-        "re-tune epsilon every N events (0: off; while no epsilon is set, every 100 events)",
+        "re-tune epsilon every N events (0: off; while no epsilon is set, every 100 "
+        "events or N if fewer, even with 0)",
         min=0,
     )
     retune_labels: int = _opt(10, "re-tune epsilon after K new labels (0 turns it off)", min=0)

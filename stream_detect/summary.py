@@ -31,7 +31,8 @@ class Summary:
     bad_reason: str | None = None
     stopped_by: str = "end of input"
     seconds: float = 0.0
-    #: The features read; a Kafka run whose partitions read different ones maps each
+    #: The features read: those given from the start, those chosen from the first good
+    #: event (None until it comes); a Kafka run whose partitions read different ones maps each
     #: ``"TOPIC/N"`` to its own.
     features: list[str] | dict[str, list[str]] | None = None
     #: Alertmanager alerts not delivered (dropped, refused, still queued at the end);

@@ -986,6 +986,20 @@ def test_a_run_that_dead_letters_every_record_exits_3_and_says_why_early() -> No
     assert len(parse_lines(done.stdout)) == 2000  # the dead letters, on stdout as asked
 
 
+def test_features_given_are_in_the_summary_even_when_no_event_was_usable() -> None:
+    # The summary's features are the fields read from each event: named by the user,
+    # they are known before any event, as they are when some events are usable.
+    events = [{"b": float(i)} for i in range(5)]
+    for given in ("a", "a,b"):
+        done = cli("--features", given, "--dead-letter", "file:/dev/null", input=jsonl(events))
+        assert done.returncode == 3, done.stderr[-2000:]
+        assert summary_of(done.stderr)["features"] == given.split(",")
+    # Chosen from the first good event, there are none to name when no event is good.
+    done = cli("--dead-letter", "file:/dev/null", input=jsonl([{"s": "text"}] * 3))
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert summary_of(done.stderr)["features"] is None
+
+
 def test_a_pretty_printed_json_file_ends_saying_json_lines_hold_one_object_per_line() -> None:
     # Its members are its most common lines: their reason is the one quoted.
     pretty = b"".join(b'{\n  "x": %d,\n  "y": 1,\n  "z": 2\n}\n' % i for i in range(5))
@@ -1012,6 +1026,48 @@ def test_a_csv_header_alone_is_counted_in_the_summary_and_exits_0(tmp_path: Path
         "stream-detect run: error: <stdin>:1: label field 'is_bad' is not a column of the CSV "
         "header (columns: x)"
     ]
+
+
+def unread_bytes(pipe: Any) -> int:
+    """Bytes written to ``pipe`` that its reader has not taken yet (FIONREAD)."""
+    import fcntl
+    import termios
+
+    count = bytearray(4)
+    fcntl.ioctl(pipe.fileno(), termios.FIONREAD, count)
+    return int.from_bytes(count, sys.byteorder)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_by_signal_reads_a_lone_first_line_as_the_end_of_input_does(
+    signum: int, processes: Processes, tmp_path: Path
+) -> None:
+    # `(printf 'x\n'; sleep 5) | stream-detect run`, stopped during the sleep: the line
+    # waited for a second one to decide the format and was neither counted nor kept.
+    checkpoint, stderr = tmp_path / "state.json", tmp_path / "stderr"
+    # A model to keep: a checkpoint holds a detector's state, the CSV header with it.
+    ok(cli("--checkpoint", str(checkpoint), input=jsonl([{"x": 1.0}, {"x": 2.0}])))
+    with stderr.open("wb") as errors:
+        proc = processes.start(
+            [*RUN, "--checkpoint", str(checkpoint)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+    assert proc.stdin is not None
+    proc.stdin.write(b"x\n")
+    proc.stdin.flush()
+    # Taken by the run (its signal handlers are in place before it reads); the pipe stays open.
+    deadline = time.monotonic() + TIMEOUT_S
+    while unread_bytes(proc.stdin) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert unread_bytes(proc.stdin) == 0, "the run never read its input"
+    proc.send_signal(signum)
+    summary = finish(proc, stderr)
+    assert summary["stopped_by"] == "signal" and summary["resumed_from"] == {"model_only": True}
+    assert (summary["events"], summary["bad_records"], summary["header_lines"]) == (0, 0, 1)
+    saved = load_checkpoint(checkpoint)
+    assert saved is not None and saved.header == "x"
 
 
 def test_a_run_with_some_usable_events_exits_0() -> None:

@@ -48,7 +48,17 @@ def test_a_closed_stderr_does_not_matter_when_nothing_goes_there(tmp_path: Path)
 def test_results_to_a_closed_stdout_are_refused_with_one_line(tmp_path: Path) -> None:
     done = run_with_closed(1, tmp_path)
     assert done.returncode == 2
-    assert done.stderr.count(b"\n") == 1 and b"standard output is closed" in done.stderr
+    # The default sink: the line names no config key the user never set, and the way out.
+    assert done.stderr == (
+        b"stream-detect run: error: cannot send results to standard output: it is closed; "
+        b"redirect it, or choose another sink with --sink file:PATH\n"
+    )
+
+
+def test_results_to_a_closed_stdout_named_as_the_sink_get_the_same_line(tmp_path: Path) -> None:
+    done = run_with_closed(1, tmp_path, "--sink", "-")
+    assert done.returncode == 2
+    assert done.stderr.startswith(b"stream-detect run: error: cannot send results to standard")
 
 
 def test_a_closed_stdin_is_refused_with_one_line(tmp_path: Path) -> None:

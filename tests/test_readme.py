@@ -119,6 +119,20 @@ def test_the_run_flag_table_names_real_flags_with_their_defaults() -> None:
     assert checked > 15
 
 
+def test_the_run_flag_table_says_how_often_a_retune_is_tried_while_no_epsilon_is_set() -> None:
+    from stream_detect.tuning import UNSET_RETUNE_EVERY
+
+    (description,) = [
+        row for row in re.findall(r"^\| `--retune-every`.*$", README, re.M) if "|" in row
+    ]
+    # tests/test_tuning.py pins the schedule this sentence describes.
+    assert (
+        f"While no ε is set (a river model before labels set one), the re-tune by events "
+        f"comes every {UNSET_RETUNE_EVERY} events, or every N if fewer, even with "
+        "`--retune-every 0`"
+    ) in description
+
+
 def test_the_derived_features_example_is_a_valid_config(tmp_path: Path) -> None:
     from stream_detect.config import read_config_file, settings_from_mapping
 

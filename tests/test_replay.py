@@ -331,6 +331,7 @@ def test_rows_whose_timestamp_has_no_time_are_left_out_of_the_time_measures(
 ) -> None:
     # Without a seasonal feature the stream needs no time and scores such a row, but the
     # report then stopped at it: exit 2 with neither file nor line, after the whole replay.
+    # The warning names replay, as its others do (it said "stream-detect: warning:").
     data = tmp_path / "series.csv"
     _write_series(data, rows=600)
     header, *rows = data.read_text().splitlines()
@@ -344,9 +345,9 @@ def test_rows_whose_timestamp_has_no_time_are_left_out_of_the_time_measures(
     assert report["rows"] == 600
     assert report["alerts_per_day"] == pytest.approx(report["alerts"] / (599 / 24))
     assert captured.err.splitlines() == [
-        "stream-detect: warning: 2 of 600 rows have no time in 'timestamp' and are left out of "
-        f"alerts per day and the windows (the first, {data}:102: timestamp 'soon' is neither "
-        "ISO 8601 nor epoch seconds)"
+        "stream-detect replay: warning: 2 of 600 rows have no time in 'timestamp' and are left "
+        f"out of alerts per day and the windows (the first, {data}:102: timestamp 'soon' is "
+        "neither ISO 8601 nor epoch seconds)"
     ]
 
 
@@ -406,3 +407,32 @@ def test_the_warning_of_a_stream_of_dead_letters_names_replay(
     warning, error = capsys.readouterr().err.splitlines()
     assert warning.startswith("stream-detect replay: warning: the last 600 records")
     assert error.startswith("stream-detect replay: error: no event was usable")
+
+
+def test_a_file_whose_every_row_is_labelled_says_no_row_was_learned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without --labels-column every labelled row was held out for validation, so the
+    # model learned nothing and the report said "alerts 0" without a word on why.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=300)
+    assert main(["replay", str(data), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["alerts"] == 0
+    assert captured.err.splitlines() == [
+        "stream-detect replay: warning: all 300 rows hold a label in 'label', and labelled "
+        "rows are held out for validation, not learned: no row was learned; --labels-column "
+        "label learns them and scores the alerts against them, --learn-labelled learns them"
+    ]
+    # Either remedy, or one row left unlabelled (it is learned), and nothing is said.
+    header, *rows = data.read_text().splitlines()
+    partly = tmp_path / "partly.csv"
+    partly.write_text("\n".join([header, rows[0][: rows[0].rindex(",") + 1], *rows[1:]]) + "\n")
+    for args in (
+        [str(data), "--labels-column", "label"],
+        [str(data), "--learn-labelled"],
+        [str(data), "--label-field", "none"],
+        [str(partly)],
+    ):
+        assert main(["replay", *args, "--json"]) == 0
+        assert capsys.readouterr().err == ""

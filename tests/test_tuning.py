@@ -77,6 +77,20 @@ def test_a_model_without_a_tail_has_no_epsilon_until_labels_set_one() -> None:
     assert not tuner.retune(no_scores) and tuner.epsilon_source == "unset"
 
 
+@pytest.mark.parametrize(("every", "tried_every"), [(1000, 100), (50, 50), (0, 100)])
+def test_while_no_epsilon_is_set_a_retune_is_tried_every_100_events_or_n_if_fewer(
+    every: int, tried_every: int
+) -> None:
+    # As the README's run flag table says: even --retune-every 0 tries every 100 events.
+    assert UNSET_RETUNE_EVERY == 100
+    settings = DetectorSettings(model="river:HalfSpaceTrees", retune_every=every)
+    tuner = ThresholdTuner(settings, 1)
+    for _ in range(3):
+        assert tuner.rows_until_due(np.zeros(5000, dtype=bool)) == tried_every
+        assert tuner.advance(tried_every, 0)
+        assert not tuner.retune(no_scores) and tuner.log_epsilon is None
+
+
 def test_a_given_epsilon_is_kept_without_labels() -> None:
     tuner = ThresholdTuner(DetectorSettings(log_epsilon=-7.0), 1)
     assert not tuner.retune(no_scores)

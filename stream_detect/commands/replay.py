@@ -4,7 +4,9 @@ Every setting of ``stream-detect run`` applies (``--config``, ``--derive``,
 ``--likelihood``, ...); the source is ``DATA`` and every event's result is
 kept. Labels come from ``--labels-column`` (1 anomaly, 0 normal, per row;
 they reach the detector as inline labels, learned like other events, as
-they would in the stream) or from ``--windows FILE.json`` (NAB's format: a
+they would in the stream; without it a label column is held out as ``run``
+holds it, and a file whose every row is labelled is warned of, since its
+model learns no row) or from ``--windows FILE.json`` (NAB's format: a
 list of ``[start, end]`` timestamps, or a table of such lists by file path;
 needs ``--timestamp-field``). The report (text, or ``--json``) gives
 point-wise and window-wise precision / recall / F1, the NAB score per
@@ -38,7 +40,6 @@ from stream_detect.assembly import run_stream
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
-from stream_detect.pipeline import warn_on_stderr
 from stream_detect.plots import check_plot_path
 from stream_detect.records.labels import cell_label, json_label
 from stream_detect.records.reject import Reject
@@ -151,6 +152,8 @@ def replay(
     except (InputError, ValueError) as error:
         # A window that holds no row, or rows out of time order for NAB's placing of one.
         raise InputError(str(error), source=data) from None
+    # Once the report stands: a replay that ends in an error says only that.
+    _warn_if_nothing_learned(records, detector)
     if plot is not None:
         from stream_detect.replay_plot import plot_replay
 
@@ -214,6 +217,24 @@ def _warn(message: str) -> None:
     sys.stderr.flush()
 
 
+def _warn_if_nothing_learned(records: list[dict[str, Any]], detector: DetectorSettings) -> None:
+    """Say so when every row held a label, since labelled rows are held out, not learned.
+
+    Then the model learned no row of the file and its alerts (likely none) say
+    nothing about it; the rule is "every row", as a single unlabelled row is learned.
+    """
+    name = detector.label_field
+    if name is None or detector.learn_labelled or not records:
+        return
+    if any(_label(record.get(name), name) == -1 for record in records):
+        return
+    _warn(
+        f"all {len(records)} rows hold a label in {name!r}, and labelled rows are held out "
+        f"for validation, not learned: no row was learned; --labels-column {name} learns "
+        "them and scores the alerts against them, --learn-labelled learns them"
+    )
+
+
 def _refuse_unused_flags(args: argparse.Namespace) -> None:
     """Refuse a flag that gives a setting of :data:`NOT_USED`, rather than drop it in silence.
 
@@ -258,7 +279,7 @@ def _row_times(
         first = untimed[0]
         line = (records[first].get("position") or {}).get("line")
         where = f"{data}:{line}" if line is not None else data
-        warn_on_stderr(
+        _warn(
             f"{len(untimed)} of {len(records)} rows have no time in {field!r} and are left out "
             f"of alerts per day and the windows (the first, {where}: {reasons[first]})"
         )
@@ -274,13 +295,18 @@ def _fmt(value: float) -> str:
 
 def _is_anomaly(value: Any, name: str) -> bool:
     """The stream's label rule on a row's label as written: a CSV cell or a JSON value."""
+    return _label(value, name) == 1
+
+
+def _label(value: Any, name: str) -> int:
+    """A row's label as written, by the stream's rule: 1, 0, or -1 (unlabelled)."""
     try:
         if isinstance(value, str):
-            return cell_label(value, name) == 1
-        return json_label({name: value}, name) == 1
+            return cell_label(value, name)
+        return json_label({name: value}, name)
     except Reject:
         # The decoder sent such a row to the dead letters: it is not among the results.
-        return False
+        return -1
 
 
 def _number(value: Any) -> float:

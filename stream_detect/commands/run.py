@@ -27,7 +27,7 @@ from types import FrameType
 import orjson
 
 from stream_detect.diagnostics import json_line_for
-from stream_detect.errors import ConfigError, InputError, NothingUsable
+from stream_detect.errors import ConfigError, InputError, NothingUsable, OutputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
@@ -130,21 +130,27 @@ def _refuse_closed_outputs(settings: RunSettings, closed: frozenset[int]) -> Non
     ------
     InputError
         stdin (descriptor 0) is closed and the source is ``-``.
+    OutputError
+        stdout (descriptor 1) is closed and results go there: the default sink,
+        so the line names what the user may never have set.
     ConfigError
-        stdout (descriptor 1) is closed and results go there, or stderr (2) and
-        dead letters go there.
+        stderr (descriptor 2) is closed and dead letters go there (a line no one
+        can read: the exit status says it).
     """
     if 0 in closed and settings.source == "-":
         raise InputError(
             "stdin is closed; pipe or redirect the input into it, or read a file with file:PATH",
             source="<stdin>",
         )
-    for key, value, fd, stream in (
-        ("sink", settings.sink, 1, "standard output"),
-        ("dead_letter", settings.dead_letter, 2, "standard error"),
-    ):
-        names = {"-", "stdout"} if fd == 1 else {"stderr"}
-        if fd in closed and value in names:
-            raise ConfigError(
-                key, value, f"an open destination: {stream} is closed; name a file:PATH instead"
-            )
+    if 1 in closed and settings.sink in ("-", "stdout"):
+        raise OutputError(
+            "standard output",
+            "it is closed; redirect it, or choose another sink with --sink file:PATH",
+            action="send results to",
+        )
+    if 2 in closed and settings.dead_letter == "stderr":
+        raise ConfigError(
+            "dead_letter",
+            settings.dead_letter,
+            "an open destination: standard error is closed; name a file:PATH instead",
+        )

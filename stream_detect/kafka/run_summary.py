@@ -48,7 +48,7 @@ def features_read(latest: Mapping[Partition, Pipeline]) -> list[str] | dict[str,
     """The features the partitions read: one list, or ``{"TOPIC/N": features}`` if they differ.
 
     ``latest`` holds each partition's latest pipeline. None until a partition
-    has read an event (or restored a checkpoint).
+    has read an event (or restored a checkpoint), unless the features were given.
     """
     known = {
         f"{topic}/{number}": pipeline.summary.features
