@@ -206,6 +206,35 @@ def test_the_reason_of_a_failed_scrape_is_one_line(exporter: Exporter) -> None:
     assert "\n" not in source.last_error, source.last_error
 
 
+def test_a_page_that_is_not_the_text_format_is_a_failed_scrape_naming_its_line(
+    exporter: Exporter,
+) -> None:
+    # A label without a name made the parser raise IndexError, which ended the run
+    # with a traceback; a page of one long line was repeated whole on stderr.
+    pages = {
+        'up 1\nm{a="x", ="y"} 1\n': 'line 2 \'m{a="x", ="y"} 1\'',
+        '{"status": "ok", "padding": "' + "x" * 100_000 + '"}': 'line 1 \'{"status"',
+        "# TYPE\n": "line 1 '# TYPE': malformed",
+    }
+    uri = f"prometheus://{exporter.address}/metrics"
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri=uri, config_key="s")
+    source.link.stream = stream = io.StringIO()
+    for page, named in pages.items():
+        exporter.render = lambda n, page=page: page
+        before = source.scrape_errors
+        source._next_at = 0.0  # due now
+        assert events_of(source) == [], page[:40]
+        assert source.scrape_errors == before + 1 and not source.connected, page[:40]
+        assert source.last_error is not None and named in source.last_error, source.last_error
+        assert len(source.last_error) < 200, source.last_error[:300]
+    exporter.render = lambda n: "# TYPE up gauge\nup 1\n"
+    source._next_at = 0.0
+    assert [event["up"] for event in events_of(source)] == [1.0] and source.connected
+    lost, back = stream.getvalue().splitlines()
+    assert lost.startswith(f"stream-detect: {uri}: scrape failed (not the Prometheus text format")
+    assert back.startswith(f"stream-detect: {uri}: scrape works again")
+
+
 def test_a_promql_answer_that_is_not_a_query_result_is_a_failed_query(
     exporter: Exporter,
 ) -> None:

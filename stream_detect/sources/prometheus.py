@@ -32,15 +32,17 @@ run), and one when they work again (:mod:`stream_detect.sources.polled`).
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_fd_to_metric_families
 
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
@@ -114,10 +116,60 @@ def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], s
     ...     re.compile(".*"))
     >>> series, sorted(cumulative)
     ([('jobs_total', {}, 3.0), ('temp', {}, 21.5)], ['jobs_total'])
+
+    Text that is not the format raises ValueError naming the first line
+    refused (a failed scrape), whatever the parser stumbled on:
+
+    >>> parse_exposition('up 1\\nm{a="x", ="y"} 1\\n', re.compile(".*"))
+    Traceback (most recent call last):
+    ...
+    ValueError: not the Prometheus text format: line 2 'm{a="x", ="y"} 1': malformed
     """
+    lines = _CountedLines(text)
+    try:
+        return _matching_series(text_fd_to_metric_families(cast(TextIO, lines)), match)
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        # The parser's own errors include an IndexError for some broken label sets,
+        # and its ValueErrors repeat the whole line (a megabyte of minified JSON):
+        # one failed scrape, said in one short line that names the line refused.
+        reason = str(exc).split(":")[0].strip() if isinstance(exc, ValueError) else ""
+        raise ValueError(
+            f"not the Prometheus text format: line {lines.number} "
+            f"{_shortened(lines.current)!r}: {reason or 'malformed'}"
+        ) from None
+
+
+class _CountedLines:
+    """The lines of ``text``, counted as the parser takes them (to name the one it refused)."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = io.StringIO(text)
+        self.number = 0
+        self.current = ""
+
+    def __iter__(self) -> _CountedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._lines.readline()
+        if not line:
+            raise StopIteration
+        self.number += 1
+        self.current = line
+        return line
+
+
+def _shortened(line: str, limit: int = 80) -> str:
+    line = line.strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _matching_series(
+    families: Iterable[Metric], match: re.Pattern[str]
+) -> tuple[list[Series], set[str]]:
     series: list[Series] = []
     cumulative: set[str] = set()
-    for family in text_string_to_metric_families(text):
+    for family in families:
         is_cumulative = family.type in _CUMULATIVE_TYPES
         for sample in family.samples:
             if sample.name.endswith("_created") or not match.fullmatch(sample.name):
