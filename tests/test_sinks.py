@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import orjson
 import pytest
 
-from stream_detect.errors import ConfigError, OutputError, StreamDetectError
+from stream_detect.errors import ConfigError, OutputError, StreamDetectError, WriteInterrupted
 from stream_detect.sinks import (
     FileSink,
     JsonLinesSink,
@@ -350,6 +351,66 @@ def test_broken_pipe_first_seen_in_close_is_raised() -> None:
     with pytest.raises(BrokenPipeError):
         sink.close()
     sink.close()
+
+
+# -- named pipes -----------------------------------------------------------------------
+
+
+def test_a_named_pipe_whose_reader_goes_away_ends_the_run(tmp_path: Path) -> None:
+    # The sink opened the pipe for reading too, so it was a reader itself: the pipe
+    # never broke, and once it was full the run waited for ever.
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(b'{"x": %d}\n' % (i % 7) for i in range(5000)))
+    fifo = tmp_path / "results"
+    os.mkfifo(fifo)
+    with subprocess.Popen(["head", "-c", "100", str(fifo)], stdout=subprocess.DEVNULL) as reader:
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "stream_detect",
+                "run",
+                "--source",
+                f"file:{events}",
+                "--sink",
+                f"file:{fifo}",
+                "--emit",
+                "all",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert reader.wait(timeout=30) == 0
+    stderr = run.stderr.decode()
+    assert run.returncode == 0 and "Traceback" not in stderr, stderr[-2000:]
+    assert orjson.loads(stderr.splitlines()[-1])["summary"]["stopped_by"] == "output closed"
+
+
+def test_results_for_a_named_pipe_nobody_opened_are_not_delivered_silently(
+    tmp_path: Path,
+) -> None:
+    # They went into the pipe's buffer, freed unread when the run closed it.
+    fifo = tmp_path / "results"
+    os.mkfifo(fifo)
+    sink = FileSink(fifo)
+    stop = threading.Event()
+    sink.interrupt_on(stop)
+    sink.write_batch([{"x": 1}])
+    stop.set()  # a stop request while waiting for a reader
+    with pytest.raises(WriteInterrupted):
+        sink.close()
+
+
+def test_a_named_pipe_is_written_once_its_reader_comes(tmp_path: Path) -> None:
+    fifo = tmp_path / "results"
+    os.mkfifo(fifo)
+    sink = FileSink(fifo)
+    sink.write_batch([{"x": i} for i in range(3)])
+    with subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE) as reader:
+        sink.close()
+        out, _ = reader.communicate(timeout=30)
+    assert [orjson.loads(line) for line in out.splitlines()] == [{"x": 0}, {"x": 1}, {"x": 2}]
 
 
 # -- opening by URI --------------------------------------------------------------------
