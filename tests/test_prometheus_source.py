@@ -103,6 +103,30 @@ def test_counters_become_rates_and_gauges_stay_values() -> None:
     ]
 
 
+def test_a_scrape_after_one_without_the_counters_still_yields_its_event(
+    exporter: Exporter,
+) -> None:
+    # Scrape 3 lacks the counter (a collector that failed once); scrape 4 then
+    # looked like a first scrape and yielded nothing, its gauge lost without a trace.
+    def render(scrape: int) -> str:
+        counter = f"# TYPE jobs_total counter\njobs_total {scrape * 10}\n" if scrape != 3 else ""
+        return f"# TYPE temp gauge\ntemp {scrape}\n{counter}"
+
+    exporter.render = render
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
+    scrapes = []
+    for _ in range(5):
+        source._next_at = 0.0  # due now
+        scrapes.append([sorted(event) for event in events_of(source)])
+    assert scrapes == [
+        [],  # the first scrape only primes the rate
+        [["jobs_total", "temp", "timestamp"]],
+        [["temp", "timestamp"]],  # no counter: a dead letter for the run
+        [["temp", "timestamp"]],  # no rate yet: the same
+        [["jobs_total", "temp", "timestamp"]],
+    ]
+
+
 def test_label_sets_that_would_print_alike_stay_two_features() -> None:
     text = (
         '# TYPE m gauge\nm{a="x\\",b=\\"y"} 1\nm{a="x",b="y"} 2\n'

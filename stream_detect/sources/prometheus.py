@@ -6,7 +6,8 @@
     series (counters, and a histogram's or summary's ``_bucket``, ``_sum`` and
     ``_count``) become per-second rates between two scrapes, so the first
     scrape only primes them and yields no event; a counter that went down (a
-    restart) yields no rate that time. Gauges are taken as they are.
+    restart), or that the scrape before did not hold, yields no rate that time.
+    Gauges are taken as they are.
 
 ``promql://HOST:PORT?query=EXPR&every=15s&key=LABEL``
     Evaluates ``EXPR`` with a Prometheus server's ``/api/v1/query`` every
@@ -236,8 +237,11 @@ class PrometheusSource(PolledSource):
             before = previous.get(feature)
             if before is not None and value >= before[1] and now > before[0]:
                 values.append((name, labels, (value - before[1]) / (now - before[0])))
-        if cumulative and not previous:
-            return  # the first scrape only primes the rates
+        if cumulative and self.scrapes == 1:
+            # The first scrape only primes the rates. Only the first: a scrape after
+            # one that lacked the counters still has its gauges, each event then a
+            # dead letter for its missing rates rather than gone without a trace.
+            return
         position = {"scrape": self.scrapes, "time": now, "url": self.url}
         for event in series_to_events(values, key_label=self.key_label, timestamp=now):
             where = dict(position)
