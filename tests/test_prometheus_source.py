@@ -127,6 +127,32 @@ def test_a_scrape_after_one_without_the_counters_still_yields_its_event(
     ]
 
 
+def test_a_series_repeated_in_a_scrape_keeps_its_first_value_and_is_said_once(
+    exporter: Exporter,
+) -> None:
+    # The last value silently won, and a repeated counter's rate came out 0 for ever.
+    def render(scrape: int) -> str:
+        return (
+            f"# TYPE jobs_total counter\njobs_total {scrape * 10}\njobs_total 1000\n"
+            f'# TYPE temp gauge\ntemp{{room="a"}} {scrape}\ntemp{{room="a"}} -1\n'
+        )
+
+    exporter.render = render
+    uri = f"prometheus://{exporter.address}/metrics"
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri=uri, config_key="s")
+    source.link.stream = stream = io.StringIO()
+    events = []
+    for _ in range(3):
+        source._next_at = 0.0  # due now
+        events += events_of(source)
+    assert [event['temp{room="a"}'] for event in events] == [2.0, 3.0]
+    assert all(event["jobs_total"] > 0 for event in events), events
+    assert source.repeated_series == 6
+    (said,) = stream.getvalue().splitlines()
+    assert said.startswith(f"stream-detect: {uri}: the scrape holds a series more than once")
+    assert "jobs_total, 2 in all" in said and "first value" in said, said
+
+
 def test_label_sets_that_would_print_alike_stay_two_features() -> None:
     text = (
         '# TYPE m gauge\nm{a="x\\",b=\\"y"} 1\nm{a="x",b="y"} 2\n'

@@ -18,7 +18,10 @@ Each remaining label set is one feature named like the series,
 name). With ``key=LABEL``, series are grouped by that label's value: one
 event per value, carrying it in a field named ``LABEL`` (run with
 ``--key-field LABEL`` for a model per value), and the key label is left out
-of the feature names. Non-finite values are left out of the event.
+of the feature names. Non-finite values are left out of the event. A series
+that a scrape holds more than once keeps its first value, as Prometheus
+does; the others are counted in :attr:`PrometheusSource.repeated_series`,
+and stderr says so the first time.
 
 Each scrape yields JSON event lines (one per key value) with a ``timestamp``
 field (Unix seconds of the scrape; never inferred as a feature, since a pause
@@ -209,7 +212,10 @@ class PrometheusSource(PolledSource):
         self.fetch = fetch
         self.key_label = key_label
         self.clock = clock
+        self.what = what
         self.scrapes = 0
+        #: Samples dropped because an earlier one of the same scrape had their series.
+        self.repeated_series = 0
         self._previous: dict[str, tuple[float, float]] = {}
 
     @property
@@ -228,8 +234,14 @@ class PrometheusSource(PolledSource):
         self.scrapes += 1
         previous, self._previous = self._previous, {}
         values: list[Series] = []
+        seen: set[str] = set()
+        repeated: list[str] = []
         for name, labels, value in series:
             feature = feature_name(name, labels)
+            if feature in seen:
+                repeated.append(feature)
+                continue
+            seen.add(feature)
             if feature not in cumulative:
                 values.append((name, labels, value))
                 continue
@@ -237,6 +249,8 @@ class PrometheusSource(PolledSource):
             before = previous.get(feature)
             if before is not None and value >= before[1] and now > before[0]:
                 values.append((name, labels, (value - before[1]) / (now - before[0])))
+        if repeated:
+            self._repeated(repeated)
         if cumulative and self.scrapes == 1:
             # The first scrape only primes the rates. Only the first: a scrape after
             # one that lacked the counters still has its gauges, each event then a
@@ -248,6 +262,16 @@ class PrometheusSource(PolledSource):
             if self.key_label is not None:
                 where["key"] = event[self.key_label]
             self._buffer.append((orjson.dumps(event), where))
+
+    def _repeated(self, features: list[str]) -> None:
+        """Count the samples dropped as repeats of a series; say so the first time."""
+        self.repeated_series += len(features)
+        if self.repeated_series == len(features):
+            self.link.say(
+                f"the {self.what} holds a series more than once ({_shortened(features[0])}, "
+                f"{len(features)} in all); the first value of each is taken and the others "
+                "dropped, as Prometheus does (said once, not at every scrape)"
+            )
 
 
 def open_scrape(
