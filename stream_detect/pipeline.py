@@ -135,6 +135,8 @@ class Pipeline:
         self.decoder = self.decoder_for(list(detector.features) if detector.features else None)
         self.detector: Detector | None = None
         self.summary = Summary()
+        #: The stop request of the running loop (None until :meth:`run`).
+        self.stop: threading.Event | None = None
         # Feedback labels read before their event arrived (a labels file read ahead of the events).
         self.held_feedback = HeldFeedback(detector.id_memory)
         self.feedback = FeedbackLabels(self)
@@ -199,7 +201,7 @@ class Pipeline:
         processed (nothing read from a pipe is lost), then everything is
         flushed, checkpointed and closed.
         """
-        stop = stop or threading.Event()
+        stop = self.stop = stop or threading.Event()
         started = self.clock()
         run = self.run_settings
         linger = run.max_latency_ms / 2000.0
