@@ -26,6 +26,8 @@ from stream_detect.sinks import (
     open_sink,
 )
 
+RUN = [sys.executable, "-m", "stream_detect", "run"]
+
 
 def lines_of(path: Path) -> list[Any]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
@@ -446,3 +448,20 @@ def test_bad_sink_uris_are_config_errors(uri: str, fragments: list[str]) -> None
     assert caught.value.key == "sink" and caught.value.value == uri
     for fragment in fragments:
         assert fragment in str(caught.value)
+
+
+def test_dead_letters_to_an_alerts_only_sink_are_refused_with_one_line(tmp_path: Path) -> None:
+    # Alertmanager's sink keeps alerting records only: dead letters sent there were
+    # dropped without a word, and the run ended 0 as if they had been delivered.
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b'{"x": 1}\nnot json\n{"x": 2}\n')
+    run = subprocess.run(
+        [*RUN, "--source", f"file:{events}", "--dead-letter", "alertmanager://127.0.0.1:9093"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    (line,) = run.stderr.decode().splitlines()
+    assert run.returncode == 2 and line.startswith("stream-detect run: error: option --dead-letter")
+    assert "takes alerts only" in line and "'stderr'" in line, line
+    assert run.stdout == b""
