@@ -138,6 +138,8 @@ class Pipeline:
         # Features the user named are the ones read from the start: the summary names them
         # even if no event turns out usable. Inferred ones are known with the first good event.
         self.summary.features = self.decoder.features
+        #: The stop request of the running loop (None until :meth:`run`).
+        self.stop: threading.Event | None = None
         # Feedback labels read before their event arrived (a labels file read ahead of the events).
         self.held_feedback = HeldFeedback(detector.id_memory)
         self.feedback = FeedbackLabels(self)
@@ -209,7 +211,7 @@ class Pipeline:
         processed (nothing read from a pipe is lost), then everything is
         flushed, checkpointed and closed.
         """
-        stop = stop or threading.Event()
+        stop = self.stop = stop or threading.Event()
         started = self.clock()
         run = self.run_settings
         linger = run.max_latency_ms / 2000.0

@@ -21,6 +21,7 @@ returns its name, so the caller can say so in one line.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stream_detect.settings import DetectorSettings, RunSettings
@@ -39,6 +40,8 @@ class Reloadable(Protocol):
     run_settings: RunSettings
     detector_settings: DetectorSettings
     sink: Sink
+    #: The running loop's stop request (None before it runs); a new sink watches it.
+    stop: threading.Event | None
 
     @property
     def detector(self) -> Detector | None:
@@ -97,6 +100,8 @@ def apply_reload(pipeline: Reloadable, run: RunSettings, detector: DetectorSetti
     detector_changes = {k: v for k, v in detector_changes.items() if k in RELOADABLE}
     if "sink" in run_changes:
         new_sink = open_sink(run_changes["sink"], client_table=run.kafka)
+        # Waiting on its destination, it gives up once the run stops, as the first did.
+        new_sink.interrupt_on(pipeline.stop)
         old_sink = pipeline.sink
         pipeline.sink = new_sink
         old_sink.close()

@@ -204,6 +204,26 @@ def test_alerts_posted_to_a_wrong_path_are_dropped_not_retried_forever(tmp_path:
         alertmanager.stop()
 
 
+def test_a_refused_alert_with_a_line_break_or_a_long_key_is_said_on_one_short_line(
+    tmp_path: Path,
+) -> None:
+    # The labels were written as they were: a key holding a line break broke the
+    # line in two, and a long key made a line as long.
+    alertmanager = start_alertmanager(tmp_path / "am")
+    stream = io.StringIO()
+    sink = AlertmanagerSink(alertmanager.url + "/nowhere", resend_s=600.0, stream=stream)
+    try:
+        sink.write_batch([alert('web\n1 "east"' + "é" * 10_000)])
+        wait_for(lambda: sink.dropped >= 1, "the alert dropped", 20)
+        (refused,) = lines(stream)
+        assert "HTTP 404" in refused and len(refused) < 500, refused[:600]
+        assert '"key":"web\\n1 \\"east\\"éé' in refused, refused
+        assert "(10012 characters)" in refused, refused
+    finally:
+        sink.close(wait_s=1.0)
+        alertmanager.stop()
+
+
 def events_file(tmp_path: Path) -> Path:
     events = [{"host": "web-1", "x": float(i % 7)} for i in range(200)]
     events += [{"host": "web-1", "x": 90.0}, {"host": "web-2", "x": 1.0}]

@@ -10,8 +10,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from kafka_clients import QUICK, REPO, RUN, TopicReader, kafka_uri, kill_if_running, produce, stop
+from monitoring import wait_for
+from test_stop_under_backpressure import wait_until_stalled
 
 from stream_detect.kafka.address import client_options, parse_kafka_uri
 from stream_detect.kafka.broker import EmbeddedBroker, free_port
@@ -287,3 +290,57 @@ def test_a_state_dir_of_other_features_is_one_line_not_broker_trouble(
     (line,) = [line for line in refused.stderr.decode().splitlines() if "error" in line]
     assert "checkpoint" in line and "features" in line, line
     assert b"unreachable" not in refused.stderr and b"Traceback" not in refused.stderr
+
+
+def test_a_stop_while_a_kafka_sink_retries_its_broker_ends_a_file_run(
+    detector_log: Path, tmp_path: Path
+) -> None:
+    # Only a Kafka run told its Kafka sink of a stop: a file run whose sink retried
+    # an unreachable broker ignored SIGTERM until the broker came back.
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(b"".join(b'{"x": %d}\n' % (i % 13) for i in range(500)))
+    unreachable = f"kafka://127.0.0.1:{free_port()}/results"
+    proc = subprocess.Popen(
+        [*RUN, "--source", f"file:{source}", "--emit", "all", "--sink", unreachable],
+        stdout=subprocess.DEVNULL,
+        stderr=detector_log.open("wb"),
+        cwd=REPO,
+    )
+    try:
+        wait_for(lambda: "broker unreachable" in detector_log.read_text(), "a failed send")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=STOP_BOUND_S) == 0, detector_log.read_text()[-3000:]
+    finally:
+        kill_if_running(proc)
+    log = detector_log.read_text()
+    assert "Traceback" not in log
+    summary = orjson.loads(log.splitlines()[-1])["summary"]
+    assert summary["stopped_by"] == "signal, output stalled", summary
+
+
+def test_a_stop_ends_a_kafka_run_while_nobody_reads_its_output(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], detector_log: Path
+) -> None:
+    # A Kafka run never told its other sinks of a stop: one writing to a pipe
+    # nobody reads waited for a reader for ever, SIGTERM or not.
+    topic = fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, topic, events(0, 3000))
+    uri = kafka_uri(kafka_broker.bootstrap, topic, group="stalled")
+    proc = subprocess.Popen(
+        [*RUN, "--source", uri, "--emit", "all"],
+        stdout=subprocess.PIPE,
+        stderr=detector_log.open("wb"),
+        cwd=REPO,
+    )
+    try:
+        wait_until_stalled(proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=STOP_BOUND_S) == 0, detector_log.read_text()[-3000:]
+    finally:
+        kill_if_running(proc)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    log = detector_log.read_text()
+    assert "Traceback" not in log
+    summary = orjson.loads(log.splitlines()[-1])["summary"]
+    assert summary["stopped_by"] == "signal, output stalled", summary

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import orjson
 import pytest
 
-from stream_detect.errors import ConfigError, OutputError, StreamDetectError
+from stream_detect.errors import ConfigError, OutputError, StreamDetectError, WriteInterrupted
 from stream_detect.sinks import (
     FileSink,
     JsonLinesSink,
@@ -24,6 +25,8 @@ from stream_detect.sinks import (
     encode_json_line,
     open_sink,
 )
+
+RUN = [sys.executable, "-m", "stream_detect", "run"]
 
 
 def lines_of(path: Path) -> list[Any]:
@@ -352,6 +355,66 @@ def test_broken_pipe_first_seen_in_close_is_raised() -> None:
     sink.close()
 
 
+# -- named pipes -----------------------------------------------------------------------
+
+
+def test_a_named_pipe_whose_reader_goes_away_ends_the_run(tmp_path: Path) -> None:
+    # The sink opened the pipe for reading too, so it was a reader itself: the pipe
+    # never broke, and once it was full the run waited for ever.
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(b'{"x": %d}\n' % (i % 7) for i in range(5000)))
+    fifo = tmp_path / "results"
+    os.mkfifo(fifo)
+    with subprocess.Popen(["head", "-c", "100", str(fifo)], stdout=subprocess.DEVNULL) as reader:
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "stream_detect",
+                "run",
+                "--source",
+                f"file:{events}",
+                "--sink",
+                f"file:{fifo}",
+                "--emit",
+                "all",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert reader.wait(timeout=30) == 0
+    stderr = run.stderr.decode()
+    assert run.returncode == 0 and "Traceback" not in stderr, stderr[-2000:]
+    assert orjson.loads(stderr.splitlines()[-1])["summary"]["stopped_by"] == "output closed"
+
+
+def test_results_for_a_named_pipe_nobody_opened_are_not_delivered_silently(
+    tmp_path: Path,
+) -> None:
+    # They went into the pipe's buffer, freed unread when the run closed it.
+    fifo = tmp_path / "results"
+    os.mkfifo(fifo)
+    sink = FileSink(fifo)
+    stop = threading.Event()
+    sink.interrupt_on(stop)
+    sink.write_batch([{"x": 1}])
+    stop.set()  # a stop request while waiting for a reader
+    with pytest.raises(WriteInterrupted):
+        sink.close()
+
+
+def test_a_named_pipe_is_written_once_its_reader_comes(tmp_path: Path) -> None:
+    fifo = tmp_path / "results"
+    os.mkfifo(fifo)
+    sink = FileSink(fifo)
+    sink.write_batch([{"x": i} for i in range(3)])
+    with subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE) as reader:
+        sink.close()
+        out, _ = reader.communicate(timeout=30)
+    assert [orjson.loads(line) for line in out.splitlines()] == [{"x": 0}, {"x": 1}, {"x": 2}]
+
+
 # -- opening by URI --------------------------------------------------------------------
 
 
@@ -385,3 +448,20 @@ def test_bad_sink_uris_are_config_errors(uri: str, fragments: list[str]) -> None
     assert caught.value.key == "sink" and caught.value.value == uri
     for fragment in fragments:
         assert fragment in str(caught.value)
+
+
+def test_dead_letters_to_an_alerts_only_sink_are_refused_with_one_line(tmp_path: Path) -> None:
+    # Alertmanager's sink keeps alerting records only: dead letters sent there were
+    # dropped without a word, and the run ended 0 as if they had been delivered.
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b'{"x": 1}\nnot json\n{"x": 2}\n')
+    run = subprocess.run(
+        [*RUN, "--source", f"file:{events}", "--dead-letter", "alertmanager://127.0.0.1:9093"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    (line,) = run.stderr.decode().splitlines()
+    assert run.returncode == 2 and line.startswith("stream-detect run: error: option --dead-letter")
+    assert "takes alerts only" in line and "'stderr'" in line, line
+    assert run.stdout == b""

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 from stream_detect.errors import StreamDetectError
 from stream_detect.kafka.address import message_fields
-from stream_detect.kafka.sink import KafkaSink
 from stream_detect.kafka.status import BrokerLink
 from stream_detect.reload import apply_reload
 from stream_detect.sidecar import (
@@ -165,9 +164,6 @@ class PartitionedSidecar:
         except StreamDetectError as exc:
             sidecar.report_reload(exc)
             return
-        if isinstance(run.sink, KafkaSink) and run.stop is not None:
-            # A sink opened by the reload gives up retrying when the run stops, as the first did.
-            run.sink.abandon = run.stop
         for pipeline in run.pipelines.values():
             # The sink is the run's, shared: opened once above, not once per partition.
             pipeline.sink = run.sink

@@ -37,12 +37,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stream_detect.errors import ConfigError, InputError, OutputError
+from stream_detect.errors import ConfigError, InputError, OutputError, WriteInterrupted
 from stream_detect.kafka.address import message_fields
 from stream_detect.kafka.feed import PartitionFeed
 from stream_detect.kafka.observed import PartitionedSidecar
 from stream_detect.kafka.run_summary import counted, detector_summary, features_read, resumed_from
-from stream_detect.kafka.sink import KafkaSink
 from stream_detect.kafka.source import KafkaSource, Partition
 from stream_detect.label_feedback import FeedbackLabels, count_joined
 from stream_detect.pipeline import Pipeline, Summary
@@ -244,9 +243,10 @@ class PartitionedRun:
         """Process until ``stop`` is set (or, with ``until=end``, the topics are read)."""
         stop = self.stop = stop or threading.Event()
         self.source.abandon = stop
-        for sink in (self.sink, self.dead_letter):
-            if isinstance(sink, KafkaSink):
-                sink.abandon = stop
+        # A sink waiting on its destination (a broker retried, a pipe nobody reads)
+        # gives up once the run is asked to stop.
+        self.sink.interrupt_on(stop)
+        self.dead_letter.interrupt_on(stop)
         started = self.clock()
         run = self.run_settings
         linger = run.max_latency_ms / 2000.0
@@ -265,6 +265,9 @@ class PartitionedRun:
                 pipeline.checkpoint()
             self._commit(list(self.feeds.values()))
             self.feedback.release_held()
+        except WriteInterrupted:
+            delivered = self._delivered = False
+            self.summary.stopped_by = "signal, output stalled"
         except (OutputError, InputError):
             # What was not delivered must be neither committed nor checkpointed.
             delivered = self._delivered = False

@@ -24,10 +24,10 @@ from typing import Any
 import kafka
 from kafka import errors as kafka_errors
 
-from stream_detect.errors import OutputError
+from stream_detect.errors import OutputError, WriteInterrupted
 from stream_detect.kafka.address import KafkaAddress, client_options
 from stream_detect.kafka.status import BrokerLink
-from stream_detect.sinks.base import Sink
+from stream_detect.sinks.base import Sink, StopFlag
 from stream_detect.sinks.json_encoding import encode_json_line
 
 __all__ = ["KafkaSink"]
@@ -56,8 +56,9 @@ class KafkaSink(Sink):
         The ``[kafka]`` config table (client options), or None.
     abandon
         When set (a stop request), a flush that is still retrying an
-        unreachable broker gives up with :class:`OutputError` instead of
-        waiting on, so the caller commits nothing more and can exit.
+        unreachable broker gives up with :class:`WriteInterrupted` instead
+        of waiting on, so the caller commits nothing more and can exit;
+        :meth:`interrupt_on` sets it, as for every sink.
     """
 
     def __init__(
@@ -65,7 +66,7 @@ class KafkaSink(Sink):
         address: KafkaAddress,
         table: Mapping[str, Any] | None = None,
         *,
-        abandon: threading.Event | None = None,
+        abandon: StopFlag | None = None,
         link: BrokerLink | None = None,
     ) -> None:
         self.uri = address.uri
@@ -77,7 +78,7 @@ class KafkaSink(Sink):
         self.options.setdefault("linger_ms", 20)
         self.options.setdefault("batch_size", 1 << 18)
         self.options.setdefault("acks", "all")
-        self.abandon = abandon or threading.Event()
+        self.abandon: StopFlag = abandon or threading.Event()
         self.link = link or BrokerLink(address.uri)
         self._producer: Any = None
         self._unacknowledged: list[tuple[bytes | None, bytes, Any]] = []
@@ -95,11 +96,17 @@ class KafkaSink(Sink):
             else:
                 self.link.ok()
 
+    def interrupt_on(self, stop: StopFlag | None) -> None:
+        """Give up retrying an unreachable broker once ``stop`` is set (WriteInterrupted)."""
+        if stop is not None:
+            self.abandon = stop
+
     def _wait(self, error: Exception) -> None:
         """Note a failed attempt and pause; give up if the caller is stopping."""
         self.link.failed(type(error).__name__)
         if self.abandon.is_set():
-            raise OutputError(self.uri, "the broker is unreachable and the run is stopping")
+            # What is unacknowledged was not delivered: the caller must not commit it.
+            raise WriteInterrupted(self.uri)
         time.sleep(self.link.pause_s)
 
     def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:

@@ -59,10 +59,15 @@ SinkFactory = Callable[[ParsedURI, Mapping[str, Any] | None], Sink]
 
 @dataclass(frozen=True)
 class SinkScheme:
-    """A registry entry: how to build the sink, and how to write its URI (for errors)."""
+    """A registry entry: how to build the sink, and how to write its URI (for errors).
+
+    ``alerts_only``: the sink keeps alerting records and ignores the rest, so
+    it cannot take dead letters (they would be lost without a word).
+    """
 
     factory: SinkFactory
     usage: str
+    alerts_only: bool = False
 
 
 def _open_stdout(uri: ParsedURI, client_table: Mapping[str, Any] | None) -> Sink:
@@ -103,7 +108,7 @@ SINK_SCHEMES: dict[str, SinkScheme] = {
     "stdout": SinkScheme(_open_stdout, "'-' (stdout)"),
     "stderr": SinkScheme(_open_stderr, "'stderr'"),
     "file": SinkScheme(_open_file, "'file:PATH[?fsync=true]'"),
-    "alertmanager": SinkScheme(_open_alertmanager, "'alertmanager://HOST:PORT'"),
+    "alertmanager": SinkScheme(_open_alertmanager, "'alertmanager://HOST:PORT'", alerts_only=True),
     "kafka": SinkScheme(_open_kafka, "'kafka://HOST:PORT[,HOST:PORT]/TOPIC'"),
 }
 
@@ -129,7 +134,8 @@ def open_sink(
     ------
     ConfigError
         Unknown scheme (the message lists the supported ones) or query
-        parameter, or a file in a directory that does not exist.
+        parameter, a file in a directory that does not exist, or dead
+        letters (``config_key`` ``dead_letter``) for a sink that takes alerts only.
 
     >>> open_sink("file:/no/such/dir/alerts.jsonl", config_key="dead_letter")
     Traceback (most recent call last):
@@ -148,4 +154,14 @@ def open_sink(
         elif parsed.scheme == "":
             expected += " (to write a file, write file:PATH)"
         raise ConfigError(config_key, uri, expected)
+    if config_key == "dead_letter" and scheme.alerts_only:
+        usages = ", ".join(
+            dict.fromkeys(entry.usage for entry in SINK_SCHEMES.values() if not entry.alerts_only)
+        )
+        raise ConfigError(
+            config_key,
+            uri,
+            f"one of: {usages} ({parsed.scheme}:// takes alerts only; bad records sent "
+            "there would be lost)",
+        )
     return scheme.factory(parsed, client_table)

@@ -28,12 +28,13 @@ one line (:attr:`~AlertDelivery.not_delivered`).
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -43,7 +44,7 @@ from stream_detect.http_exchange import read_within
 from stream_detect.http_failure import failure_reason
 from stream_detect.reachability import Reachability
 
-__all__ = ["AlertDelivery", "Fingerprint", "refused_for_good"]
+__all__ = ["AlertDelivery", "Fingerprint", "refused_for_good", "shown_labels"]
 
 _FIRST_BACKOFF_S = 0.1
 #: Distinct refusal reasons said on stderr at most (later new ones are only counted).
@@ -249,10 +250,10 @@ class AlertDelivery:
             self.rejected += len(part)
         if refusal not in self._reasons_said and len(self._reasons_said) < _MAX_REASONS_SAID:
             self._reasons_said.add(refusal)
-            labels = ",".join(f'{k}="{v}"' for k, v in part[0][1]["labels"].items())
             self.link.say(
                 f"Alertmanager refused an alert ({refusal}); dropped it, not retried: "
-                f"{{{labels}}} (later alerts refused for this reason are counted, not shown)"
+                f"{shown_labels(part[0][1]['labels'])} (later alerts refused for this reason "
+                "are counted, not shown)"
             )
 
     def _failed(self, reason: str) -> None:
@@ -299,6 +300,27 @@ class AlertDelivery:
             return _Failure(self.last_error, final=False)
         self.last_error = None
         return None
+
+
+def shown_labels(labels: Mapping[str, str], limit: int = 100) -> str:
+    """An alert's labels for a line on stderr: one line, each value cut at ``limit`` characters.
+
+    JSON, so a line break or a quote in a value (an event's key is any string) cannot
+    break the line or read as another label, and a lone surrogate is escaped:
+
+    >>> print(shown_labels({"alertname": "A", "key": 'web\\n"1"', "feature": "x" * 150}, limit=10))
+    {"alertname":"A","key":"web\\n\\"1\\"","feature":"xxxxxxxxxx...(150 characters)"}
+    >>> print(shown_labels({"key": "\\ud800"}))
+    {"key":"\\ud800"}
+    """
+    cut = {
+        name: value if len(value) <= limit else f"{value[:limit]}...({len(value)} characters)"
+        for name, value in labels.items()
+    }
+    try:
+        return orjson.dumps(cut).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate (the alert was refused for it)
+        return json.dumps(cut, separators=(",", ":"))
 
 
 def _alerts(count: int) -> str:

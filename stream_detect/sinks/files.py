@@ -18,14 +18,19 @@ b'{"alert":true,"log_p":-31.5}\\n{"alert":false,"log_p":-2.0}\\n'
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import time
 from pathlib import Path
 
-from stream_detect.errors import ConfigError
+from stream_detect.errors import ConfigError, OutputError, WriteInterrupted
 from stream_detect.sinks.streams import DEFAULT_BUFFER_BYTES, JsonLinesSink
 
 __all__ = ["FileSink"]
+
+#: How often a sink on a named pipe looks for a first reader.
+_READER_POLL_S = 0.1
 
 
 class FileSink(JsonLinesSink):
@@ -39,6 +44,11 @@ class FileSink(JsonLinesSink):
     their input positions were never checkpointed and a restart delivers
     them again. Opening such a file removes that partial last line first, so
     new lines never join it; complete lines are never touched.
+
+    A named pipe is opened for writing only, as a shell's ``>`` does: the
+    first write waits for a reader (a stop request given to
+    :meth:`interrupt_on` ends the wait with WriteInterrupted), and a reader
+    that goes away raises BrokenPipeError, as it does on stdout.
 
     Parameters
     ----------
@@ -76,9 +86,13 @@ class FileSink(JsonLinesSink):
                 uri,
                 f"a file in an existing directory; {str(directory)!r} does not exist",
             )
+        fifo = _is_fifo(name)
         try:
-            # Read access too: a partial last line is found by reading the end.
-            fd = os.open(name, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            if fifo:
+                fd = _open_fifo(name)
+            else:
+                # Read access too: a partial last line is found by reading the end.
+                fd = os.open(name, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except IsADirectoryError:
             raise ConfigError(config_key, uri, f"a file, but {name!r} is a directory") from None
         except OSError as error:
@@ -86,7 +100,8 @@ class FileSink(JsonLinesSink):
                 config_key, uri, f"a writable file; {name!r}: {error.strerror}"
             ) from None
         try:
-            _drop_partial_last_line(fd)
+            if not fifo:
+                _drop_partial_last_line(fd)
         except OSError as error:
             os.close(fd)
             raise ConfigError(
@@ -95,6 +110,52 @@ class FileSink(JsonLinesSink):
         super().__init__(
             fd, uri=uri, name=name, close_fd=True, fsync=fsync, buffer_bytes=buffer_bytes
         )
+        # A named pipe waits on its reader, for room and (fd -1) for a first one.
+        self._may_stall = self._may_stall or fifo
+
+    def _write_out(self) -> None:
+        if self._fd < 0 and self._buffered:
+            self._fd = self._await_reader()
+        super()._write_out()
+
+    def _await_reader(self) -> int:
+        """The named pipe opened for writing once a reader has it open; a stop ends the wait."""
+        while True:
+            try:
+                fd = _open_fifo(self.name)
+            except OSError as error:
+                raise self._fail(error, "open") from error
+            if fd >= 0:
+                return fd
+            if self._stop is not None and self._stop.is_set():
+                self._failure = OutputError(self.name, "a stop was requested")
+                raise WriteInterrupted(self.name)
+            time.sleep(_READER_POLL_S)
+
+
+def _is_fifo(name: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(name).st_mode)
+    except OSError:
+        return False
+
+
+def _open_fifo(name: str) -> int:
+    """A named pipe opened for writing only, or -1 while no reader has it open.
+
+    Write only: a sink that could read its own pipe would be a reader itself, so a
+    reader that went away would never break the pipe, and once the pipe was full
+    the run would wait for ever. Non-blocking: a blocking open waits for a reader
+    inside open(), where no stop request reaches it.
+    """
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # no reader yet
+            return -1
+        raise
+    os.set_blocking(fd, True)
+    return fd
 
 
 def _drop_partial_last_line(fd: int, chunk: int = 1 << 16) -> None:

@@ -225,7 +225,7 @@ class JsonLinesSink(Sink):
         self._closed = True
         self._buffer = bytearray()
         self._buffered = 0
-        if not self._close_fd:
+        if not self._close_fd or self._fd < 0:  # -1: a named pipe never opened
             return
         try:
             os.close(self._fd)

@@ -6,7 +6,8 @@
     series (counters, and a histogram's or summary's ``_bucket``, ``_sum`` and
     ``_count``) become per-second rates between two scrapes, so the first
     scrape only primes them and yields no event; a counter that went down (a
-    restart) yields no rate that time. Gauges are taken as they are.
+    restart), or that the scrape before did not hold, yields no rate that time.
+    Gauges are taken as they are.
 
 ``promql://HOST:PORT?query=EXPR&every=15s&key=LABEL``
     Evaluates ``EXPR`` with a Prometheus server's ``/api/v1/query`` every
@@ -17,7 +18,10 @@ Each remaining label set is one feature named like the series,
 name). With ``key=LABEL``, series are grouped by that label's value: one
 event per value, carrying it in a field named ``LABEL`` (run with
 ``--key-field LABEL`` for a model per value), and the key label is left out
-of the feature names. Non-finite values are left out of the event.
+of the feature names. Non-finite values are left out of the event. A series
+that a scrape holds more than once keeps its first value, as Prometheus
+does; the others are counted in :attr:`PrometheusSource.repeated_series`,
+and stderr says so the first time.
 
 Each scrape yields JSON event lines (one per key value) with a ``timestamp``
 field (Unix seconds of the scrape; never inferred as a feature, since a pause
@@ -32,15 +36,17 @@ run), and one when they work again (:mod:`stream_detect.sources.polled`).
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_fd_to_metric_families
 
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
@@ -114,10 +120,60 @@ def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], s
     ...     re.compile(".*"))
     >>> series, sorted(cumulative)
     ([('jobs_total', {}, 3.0), ('temp', {}, 21.5)], ['jobs_total'])
+
+    Text that is not the format raises ValueError naming the first line
+    refused (a failed scrape), whatever the parser stumbled on:
+
+    >>> parse_exposition('up 1\\nm{a="x", ="y"} 1\\n', re.compile(".*"))
+    Traceback (most recent call last):
+    ...
+    ValueError: not the Prometheus text format: line 2 'm{a="x", ="y"} 1': malformed
     """
+    lines = _CountedLines(text)
+    try:
+        return _matching_series(text_fd_to_metric_families(cast(TextIO, lines)), match)
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        # The parser's own errors include an IndexError for some broken label sets,
+        # and its ValueErrors repeat the whole line (a megabyte of minified JSON):
+        # one failed scrape, said in one short line that names the line refused.
+        reason = str(exc).split(":")[0].strip() if isinstance(exc, ValueError) else ""
+        raise ValueError(
+            f"not the Prometheus text format: line {lines.number} "
+            f"{_shortened(lines.current)!r}: {reason or 'malformed'}"
+        ) from None
+
+
+class _CountedLines:
+    """The lines of ``text``, counted as the parser takes them (to name the one it refused)."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = io.StringIO(text)
+        self.number = 0
+        self.current = ""
+
+    def __iter__(self) -> _CountedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._lines.readline()
+        if not line:
+            raise StopIteration
+        self.number += 1
+        self.current = line
+        return line
+
+
+def _shortened(line: str, limit: int = 80) -> str:
+    line = line.strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _matching_series(
+    families: Iterable[Metric], match: re.Pattern[str]
+) -> tuple[list[Series], set[str]]:
     series: list[Series] = []
     cumulative: set[str] = set()
-    for family in text_string_to_metric_families(text):
+    for family in families:
         is_cumulative = family.type in _CUMULATIVE_TYPES
         for sample in family.samples:
             if sample.name.endswith("_created") or not match.fullmatch(sample.name):
@@ -156,7 +212,10 @@ class PrometheusSource(PolledSource):
         self.fetch = fetch
         self.key_label = key_label
         self.clock = clock
+        self.what = what
         self.scrapes = 0
+        #: Samples dropped because an earlier one of the same scrape had their series.
+        self.repeated_series = 0
         self._previous: dict[str, tuple[float, float]] = {}
 
     @property
@@ -175,8 +234,14 @@ class PrometheusSource(PolledSource):
         self.scrapes += 1
         previous, self._previous = self._previous, {}
         values: list[Series] = []
+        seen: set[str] = set()
+        repeated: list[str] = []
         for name, labels, value in series:
             feature = feature_name(name, labels)
+            if feature in seen:
+                repeated.append(feature)
+                continue
+            seen.add(feature)
             if feature not in cumulative:
                 values.append((name, labels, value))
                 continue
@@ -184,14 +249,29 @@ class PrometheusSource(PolledSource):
             before = previous.get(feature)
             if before is not None and value >= before[1] and now > before[0]:
                 values.append((name, labels, (value - before[1]) / (now - before[0])))
-        if cumulative and not previous:
-            return  # the first scrape only primes the rates
+        if repeated:
+            self._repeated(repeated)
+        if cumulative and self.scrapes == 1:
+            # The first scrape only primes the rates. Only the first: a scrape after
+            # one that lacked the counters still has its gauges, each event then a
+            # dead letter for its missing rates rather than gone without a trace.
+            return
         position = {"scrape": self.scrapes, "time": now, "url": self.url}
         for event in series_to_events(values, key_label=self.key_label, timestamp=now):
             where = dict(position)
             if self.key_label is not None:
                 where["key"] = event[self.key_label]
             self._buffer.append((orjson.dumps(event), where))
+
+    def _repeated(self, features: list[str]) -> None:
+        """Count the samples dropped as repeats of a series; say so the first time."""
+        self.repeated_series += len(features)
+        if self.repeated_series == len(features):
+            self.link.say(
+                f"the {self.what} holds a series more than once ({_shortened(features[0])}, "
+                f"{len(features)} in all); the first value of each is taken and the others "
+                "dropped, as Prometheus does (said once, not at every scrape)"
+            )
 
 
 def open_scrape(
