@@ -21,7 +21,7 @@ from stream_detect.distinct_files import refuse_output_over_input, run_files
 from stream_detect.label_feedback import open_labels
 from stream_detect.pipeline import Pipeline, warn_on_stderr
 from stream_detect.pipeline_checkpoint import make_checkpoint_folder
-from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.sidecar import Sidecar
 from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
@@ -107,7 +107,9 @@ def run_stream(
             return resource
 
         if run.checkpoint is not None:
-            # Before anything is opened or read: a refused run leaves no trace.
+            # Before anything is opened or read: a refused run leaves no trace. The rules
+            # between the settings come first, so a run they refuse makes no folder or lock.
+            check_run_with_detector(run, detector_settings)
             make_checkpoint_folder(run)
             lock = own(hold_checkpoint(run.checkpoint))
         pipeline = Pipeline(

@@ -57,15 +57,18 @@ def test_rules_between_fields_hold_in_code() -> None:
         DetectorSettings(validation_size=10)
 
 
-def test_rules_between_run_and_detector_settings_hold_in_run_stream() -> None:
+def test_rules_between_run_and_detector_settings_hold_in_run_stream(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "state" / "state.json"
     with pytest.raises(ConfigError, match="config key checkpoint"):
         run_stream(
-            RunSettings(checkpoint="state.json"),
+            RunSettings(checkpoint=str(checkpoint)),
             DetectorSettings(model="river:LODA"),
             source=ListSource([{"x": 1.0}]),
             sink=ListSink(),
             dead_letter=ListSink(),
         )
+    # Refused before the checkpoint's folder or lock file was made: no trace left.
+    assert not checkpoint.parent.exists()
 
 
 @pytest.mark.parametrize(
