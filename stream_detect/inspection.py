@@ -162,6 +162,8 @@ def inspect_chunks(
     """
     if sample_rows < 1:
         raise ConfigError("sample_rows", sample_rows, "an integer >= 1")
+    if seed is not None and not seed >= 0:
+        raise ConfigError("seed", seed, "an integer >= 0, or None")
     features: list[str] | None = None
     moments: ThirdMoments | None = None
     reservoir: RowReservoir | None = None

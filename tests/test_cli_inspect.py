@@ -175,6 +175,8 @@ def test_inspect_chunks_errors() -> None:
         inspect_chunks(chunks, "t")
     with pytest.raises(ConfigError):
         inspect_chunks([], "t", sample_rows=0)
+    with pytest.raises(ConfigError, match="seed"):
+        inspect_chunks([SimpleNamespace(X=np.ones((2, 1)), y=None, features=["a"])], "t", seed=-1)
     with pytest.raises(InputError, match="no numeric features"):
         inspect_chunks([SimpleNamespace(X=np.empty((3, 0)), y=None, features=[])], "t")
 
@@ -323,6 +325,7 @@ def test_inspect_large_file_is_sampled_and_exact(
         ("a,b\n1,2\n", ["--features", "a,a"], "each at most once"),
         ("a,b\n1,\n2,3\n", [], "bad.csv:3: column 'b' holds a number (3) but is not a feature"),
         ("a,b\n1,2\n", ["--sample-rows", "0"], "option --sample-rows: got 0"),
+        ("a,b\n1,2\n", ["--seed", "-1"], "option --seed: got -1, expected an integer >= 0"),
     ],
 )
 def test_inspect_errors_are_one_line_and_exit_2(

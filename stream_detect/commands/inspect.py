@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rows sampled uniformly for the suggestions and histograms of a larger file "
         f"(default: {DEFAULT_SAMPLE_ROWS})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the row sample (default: 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the row sample, an integer >= 0 (default: 0)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -65,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     """Inspect, plot if asked, print the table or the JSON object."""
     if args.sample_rows < 1:
         raise ConfigError("--sample-rows", args.sample_rows, "an integer >= 1")
+    if args.seed < 0:
+        # Checked before the file is read: numpy refuses a negative seed only when sampling.
+        raise ConfigError("--seed", args.seed, "an integer >= 0")
     if args.plot is not None:
         from stream_detect.plots import check_plot_path
 
