@@ -9,6 +9,7 @@ import math
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ from stream_detect.cli import main
 from stream_detect.commands.inspect import format_table
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.inspection import inspect_chunks, inspect_file
+from stream_detect.plots import MAX_HISTOGRAM_FEATURES
 from stream_detect.reservoir import RowReservoir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -276,6 +278,38 @@ def test_inspect_accepts_a_partly_labelled_file_as_run_does(
     status, _, err = run_cli(capsys, str(path), "--label-field", "", "--no-progress")
     assert status == 2
     assert "--label-field" in err and "none" in err
+
+
+def test_on_features_is_called_before_the_second_chunk_is_read() -> None:
+    def chunks() -> Iterator[SimpleNamespace]:
+        yield SimpleNamespace(X=np.ones((2, 2)), y=None, features=["a", "b"])
+        raise AssertionError("the second chunk was asked for")
+
+    def refuse(features: list[str]) -> None:
+        raise ConfigError("--plot", "h.png", f"fewer than {len(features)} features")
+
+    with pytest.raises(ConfigError, match="fewer than 2 features"):
+        inspect_chunks(chunks(), "t", on_features=refuse)
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_plot_of_too_many_features_names_the_flags_and_is_refused_early(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, named: bool
+) -> None:
+    names = [f"c{i}" for i in range(MAX_HISTOGRAM_FEATURES + 1)]
+    path = tmp_path / "wide.csv"
+    row = ",".join("1" for _ in names)
+    path.write_text(",".join(names) + "\n" + row + "\n" + row + "\n")
+    argv = ["--features", ",".join(names)] if named else []
+    plot = tmp_path / "h.png"
+    status, out, err = run_cli(capsys, str(path), "--plot", str(plot), *argv)
+    assert status == 2 and out == ""
+    assert err == (
+        f"stream-detect inspect: error: option --plot: got '{plot}', expected at most "
+        f"{MAX_HISTOGRAM_FEATURES} features to draw, one row of histograms each; there are "
+        f"{len(names)}: choose some with --features\n"
+    )
+    assert not plot.exists()
 
 
 def test_inspect_plot_writes_a_png_of_the_documented_size(

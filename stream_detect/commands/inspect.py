@@ -11,10 +11,11 @@ driven by the bytes read goes to stderr (only for reads longer than a second).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from stream_detect.errors import ConfigError
 from stream_detect.field_names import optional_field_name, parse_feature_names
@@ -77,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
         check_plot_path(args.plot)
     label_field = optional_field_name(args.label_field, "--label-field")
     features = parse_feature_names(args.features, "--features", {"label_field": label_field})
+    check_plot_rows: Callable[[list[str]], None] | None = None
+    if args.plot is not None:
+        check_plot_rows = functools.partial(_check_plot_rows, args.plot)
+        if features is not None:
+            check_plot_rows(features)
     report = inspect_file(
         args.data,
         label_field=label_field,
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         sample_rows=args.sample_rows,
         seed=args.seed,
         progress_stream=None if args.no_progress else sys.stderr,
+        on_features=check_plot_rows,
     )
     if args.plot is not None:
         from stream_detect.plots import plot_histograms
@@ -99,6 +106,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(report, plot=args.plot))
     return 0
+
+
+def _check_plot_rows(plot: str, features: list[str]) -> None:
+    """Refuse ``--plot`` for more features than one image of histograms holds.
+
+    Called as soon as the features are known (from ``--features``, or from the
+    first rows), not after the whole file is read.
+    """
+    from stream_detect.plots import MAX_HISTOGRAM_FEATURES
+
+    if len(features) > MAX_HISTOGRAM_FEATURES:
+        raise ConfigError(
+            "--plot",
+            plot,
+            f"at most {MAX_HISTOGRAM_FEATURES} features to draw, one row of histograms each; "
+            f"there are {len(features)}: choose some with --features",
+        )
 
 
 def format_table(report: InspectReport, plot: str | None = None) -> str:
