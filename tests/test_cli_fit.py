@@ -182,6 +182,26 @@ def test_log_space_works_where_densities_overflow(
     assert_one_line_error(code, out, err, "v.csv", "--threshold exact")
 
 
+def test_classic_threshold_refuses_densities_that_all_underflow(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 2000 features: log p is about -2800, so every density is 0 in float64. The classic
+    # grid then had nothing to search and gave epsilon 0, a model that never flags.
+    rng = np.random.default_rng(4)
+    names = [f"f{j}" for j in range(2000)]
+    train = write_csv(tmp_path / "t.csv", names, rng.normal(size=(50, 2000)))
+    val_X = rng.normal(size=(20, 2000))
+    val_X[:3, :5] += 8.0
+    labels = [1, 1, 1] + [0] * 17
+    rows = [[*row, label] for row, label in zip(val_X, labels, strict=True)]
+    val = write_csv(tmp_path / "v.csv", [*names, "label"], rows)
+    exact = run_json(capsys, "fit", train, "--val", val)
+    assert exact["log_epsilon"] < -745 and exact["epsilon"] == 0.0 and exact["f1"] == 1.0
+    code, out, err = run(capsys, "fit", train, "--val", val, "--threshold", "classic")
+    assert_one_line_error(code, out, err, "v.csv", "underflows to 0")
+    assert "--threshold exact" in err
+
+
 def test_full_model(capsys: pytest.CaptureFixture[str], files: dict[str, Any]) -> None:
     result = run_json(capsys, "fit", files["train"], "--val", files["val"], "--model", "full")
     X = files["X"]

@@ -309,6 +309,15 @@ def _choose(
                 "threshold works; use --threshold exact, which works with log p",
                 source=source,
             )
+        if not np.any(p > 0.0):
+            # Every candidate would be 0 and flag nothing: a model that never alerts,
+            # where log p still tells the events apart.
+            raise InputError(
+                "every density of the labelled events underflows to 0 in probability "
+                f"space (log p at most {float(np.max(log_p)):.4g}), where the classic "
+                "threshold works; use --threshold exact, which works with log p",
+                source=source,
+            )
         epsilon, _ = select_threshold(y, p)
         log_epsilon = math.log(epsilon) if epsilon > 0 else -math.inf
         return _Threshold(log_epsilon, epsilon, p < epsilon, p_train < epsilon)
