@@ -182,6 +182,39 @@ def test_log_space_works_where_densities_overflow(
     assert_one_line_error(code, out, err, "v.csv", "--threshold exact")
 
 
+@pytest.mark.parametrize(
+    ("command", "flag", "first", "second"),
+    [
+        ("fit", "--val", "{val}", "{train}"),
+        ("fit", "--model", "diagonal", "full"),
+        ("fit", "--label-field", "label", "other"),
+        ("fit", "--threshold", "exact", "classic"),
+        ("fit", "--out", "{tmp}/a.json", "{tmp}/b.json"),
+        ("fit", "--plot", "{tmp}/a.png", "{tmp}/b.png"),
+        ("evaluate", "--label-field", "label", "other"),
+        ("evaluate", "--plot", "{tmp}/a.png", "{tmp}/b.png"),
+    ],
+)
+def test_an_option_given_twice_is_refused_not_silently_replaced(
+    capsys: pytest.CaptureFixture[str],
+    files: dict[str, Any],
+    tmp_path: Path,
+    command: str,
+    flag: str,
+    first: str,
+    second: str,
+) -> None:
+    # "--val a.csv --val b.csv" chose epsilon on b.csv only, without a word.
+    names = {"val": files["val"], "train": files["train"], "tmp": tmp_path}
+    values = [value.format(**names) for value in (first, second)]
+    model = tmp_path / "model.json"
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model)
+    inputs = [files["train"]] if command == "fit" else [model, files["val"]]
+    code, out, err = run(capsys, command, *inputs, flag, values[0], flag, values[1])
+    assert_one_line_error(code, out, err, f"option {flag}: got {values[1]!r}, expected {flag} once")
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "a.png").exists()
+
+
 def test_classic_threshold_refuses_densities_that_all_underflow(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

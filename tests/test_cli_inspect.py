@@ -360,6 +360,14 @@ def test_inspect_large_file_is_sampled_and_exact(
         ("a,b\n1,\n2,3\n", [], "bad.csv:3: column 'b' holds a number (3) but is not a feature"),
         ("a,b\n1,2\n", ["--sample-rows", "0"], "option --sample-rows: got 0"),
         ("a,b\n1,2\n", ["--seed", "-1"], "option --seed: got -1, expected an integer >= 0"),
+        (
+            "a,b\n1,2\n",
+            ["--seed", "1", "--seed", "2"],
+            "option --seed: got 2, expected --seed once",
+        ),
+        ("a,b\n1,2\n", ["--sample-rows", "5", "--sample-rows", "9"], "expected --sample-rows once"),
+        ("a,b\n1,2\n", ["--plot", "a.png", "--plot", "b.png"], "expected --plot once"),
+        ("a,b\n1,2\n", ["--label-field", "a", "--label-field", "b"], "expected --label-field once"),
     ],
 )
 def test_inspect_errors_are_one_line_and_exit_2(

@@ -18,6 +18,7 @@ import numpy as np
 from stream_detect.confusion import confusion_counts
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import InputError, ModelError
+from stream_detect.flags import StoreOnce
 from stream_detect.modelfile import load_model
 from stream_detect.tables import load_table
 
@@ -30,12 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("test", metavar="TEST", help="labelled events, CSV or JSON lines")
     parser.add_argument(
         "--label-field",
+        action=StoreOnce,
         default="label",
         metavar="NAME",
         help="column holding the labels, 1 anomaly and 0 normal (default: label)",
     )
     parser.add_argument(
         "--plot",
+        action=StoreOnce,
         metavar="PATH",
         help="draw precision/recall/F1 against log epsilon and the log p histograms"
         " (.png, .svg or .pdf)",

@@ -62,12 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--val",
+        action=StoreOnce,
         metavar="VAL",
         help="labelled events (CSV or JSON lines) to choose epsilon on "
         "(default: TRAIN's own label column, if it has one)",
     )
     parser.add_argument(
         "--model",
+        action=StoreOnce,
         choices=("diagonal", "full"),
         default="diagonal",
         help="independent features (diagonal) or a full covariance (default: diagonal)",
@@ -83,20 +85,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--label-field",
+        action=StoreOnce,
         default="label",
         metavar="NAME",
         help="column holding the labels, 1 anomaly and 0 normal; never a feature (default: label)",
     )
     parser.add_argument(
         "--threshold",
+        action=StoreOnce,
         choices=("exact", "grid", "classic"),
         default="exact",
         help="exact F1 optimum (default), a 1000-step grid in log space, or classic: "
         "the 1000-step grid in probability space of the course exercise",
     )
-    parser.add_argument("--out", metavar="MODEL.json", help="write the fitted model here")
+    parser.add_argument(
+        "--out", action=StoreOnce, metavar="MODEL.json", help="write the fitted model here"
+    )
     parser.add_argument(
         "--plot",
+        action=StoreOnce,
         metavar="PATH",
         help="draw precision/recall/F1 against log epsilon and the log p histograms"
         " (.png, .svg or .pdf)",

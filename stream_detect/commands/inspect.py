@@ -30,12 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", metavar="DATA", help="CSV (with a header) or JSON-lines events")
     parser.add_argument(
         "--plot",
+        action=StoreOnce,
         metavar="PATH",
         help="draw each feature's histogram before and after its suggested transform"
         " (.png, .svg or .pdf)",
     )
     parser.add_argument(
         "--label-field",
+        action=StoreOnce,
         default="label",
         metavar="NAME",
         help="column holding the labels; never a feature, its counts are reported "
@@ -52,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sample-rows",
+        action=StoreOnce,
         type=int,
         default=DEFAULT_SAMPLE_ROWS,
         metavar="N",
@@ -59,7 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default: {DEFAULT_SAMPLE_ROWS})",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the row sample, an integer >= 0 (default: 0)"
+        "--seed",
+        action=StoreOnce,
+        type=int,
+        default=0,
+        help="seed of the row sample, an integer >= 0 (default: 0)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
