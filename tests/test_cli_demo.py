@@ -164,6 +164,19 @@ def test_bad_options_are_one_line_errors(
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("flag", ["--emit-alerts", "--save-events"])
+def test_an_empty_file_name_is_refused_by_name(
+    capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    # It was "expected a writable file path (Is a directory)": the folder no one named.
+    with pytest.raises(SystemExit) as stopped:
+        main(["demo", flag, ""])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert f"argument {flag}: got '', expected a file name" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_subprocess_demo() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(

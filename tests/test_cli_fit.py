@@ -215,6 +215,46 @@ def test_an_option_given_twice_is_refused_not_silently_replaced(
     assert not (tmp_path / "a.json").exists() and not (tmp_path / "a.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "empty"),
+    [
+        ("fit", "TRAIN"),
+        ("fit", "--val"),
+        ("fit", "--out"),
+        ("fit", "--plot"),
+        ("evaluate", "MODEL.json"),
+        ("evaluate", "TEST"),
+        ("evaluate", "--plot"),
+    ],
+)
+def test_an_empty_file_name_is_named_as_such(
+    capsys: pytest.CaptureFixture[str],
+    files: dict[str, Any],
+    tmp_path: Path,
+    command: str,
+    empty: str,
+) -> None:
+    # An unset variable ("--out $MODEL") gave ": no such file", or "cannot write model
+    # file .: it is a folder", naming the current folder no one had named.
+    model = tmp_path / "model.json"
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model)
+    if command == "fit":
+        positional = {"TRAIN": files["train"]}
+        flags = {"--val": files["val"], "--out": tmp_path / "m.json", "--plot": tmp_path / "p.png"}
+    else:
+        positional = {"MODEL.json": model, "TEST": files["val"]}
+        flags = {"--plot": tmp_path / "p.png"}
+    argv: list[str | Path] = ["" if name == empty else path for name, path in positional.items()]
+    if empty.startswith("--"):
+        argv += [empty, ""]
+    with pytest.raises(SystemExit) as stopped:  # argparse refuses it, as it does "--model x"
+        run(capsys, command, *argv)
+    captured = capsys.readouterr()
+    message = f"argument {empty}: got '', expected a file name"
+    assert_one_line_error(int(stopped.value.code or 0), captured.out, captured.err, message)
+    assert empty in positional or empty in flags
+
+
 def test_classic_threshold_refuses_densities_that_all_underflow(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -387,6 +387,21 @@ def test_inspect_errors_are_one_line_and_exit_2(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv", [[""], ["data.csv", "--plot", ""]])
+def test_inspect_empty_file_name(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    # It was ": no such file" (and ": cannot write the plot: it is a folder"): a message
+    # about a file with no name.
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(capsys, *argv)
+    captured = capsys.readouterr()
+    assert (stopped.value.code, captured.out) == (2, "")
+    which = "DATA" if argv == [""] else "--plot"
+    assert captured.err.startswith(
+        f"stream-detect inspect: error: argument {which}: got '', expected a file name"
+    )
+    assert captured.err.count("\n") == 1
+
+
 def test_inspect_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     status, _, err = run_cli(capsys, str(tmp_path / "nope.csv"))
     assert status == 2

@@ -51,7 +51,7 @@ from stream_detect.commands.demo_report import (
 )
 from stream_detect.distinct_files import same_file
 from stream_detect.errors import ConfigError
-from stream_detect.flags import StoreOnce
+from stream_detect.flags import StoreOnce, file_name
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.json_encoding import encode_json_line
@@ -119,12 +119,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--emit-alerts",
+        type=file_name,
         action=StoreOnce,
         metavar="FILE",
         help="also write the alerts as JSON lines to FILE (replaced if it exists)",
     )
     parser.add_argument(
         "--save-events",
+        type=file_name,
         action=StoreOnce,
         metavar="FILE",
         help="also write the generated events as JSON lines to FILE, to replay them "

@@ -35,7 +35,7 @@ from stream_detect.errors import ConfigError, InputError
 from stream_detect.field_names import parse_feature_names
 from stream_detect.fitted_model import FittedModel
 from stream_detect.fitting import fit_model
-from stream_detect.flags import StoreOnce
+from stream_detect.flags import StoreOnce, file_name
 from stream_detect.modelfile import check_model_path, save_model
 from stream_detect.tables import load_table
 from stream_detect.threshold import best_log_threshold
@@ -52,7 +52,9 @@ _AUTO = "auto"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``fit``."""
-    parser.add_argument("train", metavar="TRAIN", help="CSV or JSON-lines events to fit on")
+    parser.add_argument(
+        "train", type=file_name, metavar="TRAIN", help="CSV or JSON-lines events to fit on"
+    )
     parser.add_argument(
         "--features",
         action=StoreOnce,
@@ -62,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--val",
+        type=file_name,
         action=StoreOnce,
         metavar="VAL",
         help="labelled events (CSV or JSON lines) to choose epsilon on "
@@ -99,10 +102,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the 1000-step grid in probability space of the course exercise",
     )
     parser.add_argument(
-        "--out", action=StoreOnce, metavar="MODEL.json", help="write the fitted model here"
+        "--out",
+        type=file_name,
+        action=StoreOnce,
+        metavar="MODEL.json",
+        help="write the fitted model here",
     )
     parser.add_argument(
         "--plot",
+        type=file_name,
         action=StoreOnce,
         metavar="PATH",
         help="draw precision/recall/F1 against log epsilon and the log p histograms"

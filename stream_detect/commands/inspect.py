@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from stream_detect.errors import ConfigError
 from stream_detect.field_names import optional_field_name, parse_feature_names
-from stream_detect.flags import StoreOnce
+from stream_detect.flags import StoreOnce, file_name
 from stream_detect.inspection import DEFAULT_SAMPLE_ROWS, InspectReport, inspect_file
 
 __all__ = ["add_arguments", "format_table", "run"]
@@ -27,9 +27,12 @@ __all__ = ["add_arguments", "format_table", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``inspect``."""
-    parser.add_argument("data", metavar="DATA", help="CSV (with a header) or JSON-lines events")
+    parser.add_argument(
+        "data", type=file_name, metavar="DATA", help="CSV (with a header) or JSON-lines events"
+    )
     parser.add_argument(
         "--plot",
+        type=file_name,
         action=StoreOnce,
         metavar="PATH",
         help="draw each feature's histogram before and after its suggested transform"
