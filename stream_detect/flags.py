@@ -39,6 +39,7 @@ from stream_detect.validation import NONE_TEXT, FieldSpec, field_specs, specs_by
 __all__ = [
     "StoreOnce",
     "add_settings_arguments",
+    "file_name",
     "load_settings",
     "locate_error_in_args",
 ]
@@ -178,6 +179,26 @@ class StoreOnce(argparse.Action):
     ) -> None:
         _refuse_repeat(namespace, option_string or self.dest, self.dest, values)
         setattr(namespace, self.dest, values)
+
+
+def file_name(value: str) -> str:
+    """An argparse ``type`` for a file argument: any path but the empty one.
+
+    An empty name (often an unset shell variable, ``--out "$MODEL"``) would
+    otherwise be read as the current folder and reported as one.
+
+    >>> parser = argparse.ArgumentParser(prog="fit", exit_on_error=False)
+    >>> _ = parser.add_argument("--out", type=file_name)
+    >>> parser.parse_args(["--out", "model.json"]).out
+    'model.json'
+    >>> parser.parse_args(["--out", ""])
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentError: argument --out: got '', expected a file name
+    """
+    if not value:
+        raise argparse.ArgumentTypeError("got '', expected a file name")
+    return value
 
 
 class _BooleanOnce(argparse.BooleanOptionalAction):

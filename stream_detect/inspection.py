@@ -147,10 +147,13 @@ def inspect_chunks(
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
     seed: int | None = 0,
     on_chunk: Callable[[_Chunk], None] | None = None,
+    on_features: Callable[[list[str]], None] | None = None,
 ) -> InspectReport:
     """Inspect a table given as chunks of rows, in one pass; see the module docstring.
 
-    ``on_chunk`` is called after each chunk (to drive a progress bar).
+    ``on_chunk`` is called after each chunk (to drive a progress bar);
+    ``on_features`` once, with the feature names, as soon as the first chunk
+    gives them (to refuse, before the rest is read, features a caller cannot use).
 
     >>> from types import SimpleNamespace
     >>> rng = np.random.default_rng(0)
@@ -162,6 +165,8 @@ def inspect_chunks(
     """
     if sample_rows < 1:
         raise ConfigError("sample_rows", sample_rows, "an integer >= 1")
+    if seed is not None and not seed >= 0:
+        raise ConfigError("seed", seed, "an integer >= 0, or None")
     features: list[str] | None = None
     moments: ThirdMoments | None = None
     reservoir: RowReservoir | None = None
@@ -175,6 +180,8 @@ def inspect_chunks(
             d = len(features)
             if d == 0:
                 raise InputError("no numeric features to inspect", source=source)
+            if on_features is not None:
+                on_features(list(features))
             moments = ThirdMoments(d)
             capacity = max(1, min(sample_rows, _MAX_SAMPLE_VALUES // d))
             reservoir = RowReservoir(capacity, d, seed)
@@ -239,15 +246,19 @@ def inspect_file(
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
     seed: int | None = 0,
     progress_stream: TextIO | None = None,
+    on_features: Callable[[list[str]], None] | None = None,
 ) -> InspectReport:
     """Inspect a CSV or JSON-lines file; ``progress_stream`` gets a progress bar (None: none).
+
+    ``on_features`` is called with the feature names once the first rows are read
+    (see :func:`inspect_chunks`).
 
     Errors in the file raise :class:`~stream_detect.errors.InputError` naming
     the file and line.
     """
     chunks = iter_table(path, label_field=label_field, features=features)
     if progress_stream is None:
-        return inspect_chunks(chunks, path, sample_rows, seed)
+        return inspect_chunks(chunks, path, sample_rows, seed, on_features=on_features)
     try:
         total: float | None = float(os.path.getsize(path))
     except OSError:
@@ -258,7 +269,9 @@ def inspect_file(
         def advance(chunk: Any) -> None:
             progress.advance_to(float(chunk.bytes_read))
 
-        return inspect_chunks(chunks, path, sample_rows, seed, on_chunk=advance)
+        return inspect_chunks(
+            chunks, path, sample_rows, seed, on_chunk=advance, on_features=on_features
+        )
 
 
 def _json_float(value: float) -> float | None:

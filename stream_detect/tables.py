@@ -15,7 +15,9 @@ lines). Blank lines are skipped.
 Labels follow the rule of every command (:mod:`stream_detect.records.labels`):
 1/true an anomaly, 0/false normal, an empty cell, null or an absent field
 unlabelled, which any row may be (``-1`` in ``y``). ``y`` is None when no row
-has a label. The label field is never a feature.
+has a label. The label field is never a feature, and when the first row decides
+the features, none may be named as the label field but for case (``Label`` for
+``label``): that is an error rather than the labels fitted as a feature.
 
 Features: when they are not given, the first data row decides them, as in the
 stream: its numeric fields, leaving out the label. **A field the first row did
@@ -212,6 +214,12 @@ or choose the features (--features)
                     )
                 if problem is not None:
                     problems.append(problem)
+                if not seen_rows and features is None:
+                    problem = _label_in_another_case(
+                        decoder.features, label_field, decoded.positions[0]["line"]
+                    )
+                    if problem is not None:
+                        problems.append(problem)
                 seen_rows = True
             if problems:
                 line, reason = min(problems, key=lambda problem: problem[0])
@@ -288,6 +296,31 @@ def load_table(
         ignored_columns=chunks[-1].ignored_columns,
         lines=np.concatenate(line_parts) if len(line_parts) == len(chunks) else None,
     )
+
+
+def _label_in_another_case(
+    features: Sequence[str], label_field: str | None, line: int
+) -> tuple[int, str] | None:
+    """A feature named as the label field but for case (``Label``): the labels as a feature.
+
+    Names match exactly, so ``Label`` is not ``label``; as a feature it would put the
+    answers into the model (and leave no labels to choose epsilon with), silently.
+
+    >>> _label_in_another_case(["x", "Label"], "label", 2)  # doctest: +ELLIPSIS
+    (2, "field 'Label' would be a feature, and it is not the label field 'label' ...")
+    >>> _label_in_another_case(["x", "label2"], "label", 2) is None
+    True
+    """
+    if label_field is None:
+        return None
+    for name in features:
+        if name != label_field and name.casefold() == label_field.casefold():
+            return line, (
+                f"field {name!r} would be a feature, and it is not the label field "
+                f"{label_field!r} (names match exactly, case included): name it with "
+                f"--label-field {name}, or choose the features (--features)"
+            )
+    return None
 
 
 def _without_line_break(line: bytes) -> bytes:

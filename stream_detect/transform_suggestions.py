@@ -2,8 +2,9 @@
 
 :func:`suggest_transform` tries ``none``, the roots, ``log`` and shifted logs
 on the central values of one feature and keeps the simplest whose |skewness|
-is close to the best; :func:`suggest_transforms` does it for every column of
-a batch, by feature name (``--transform auto``). Pure numpy, no I/O.
+is close to the best, if it brings the skewness of all the values closer to
+zero too; :func:`suggest_transforms` does it for every column of a batch, by
+feature name (``--transform auto``). Pure numpy, no I/O.
 """
 
 from __future__ import annotations
@@ -118,6 +119,10 @@ def suggest_transform(
     standard error for n Gaussian values: with few values a skewness that
     size is noise, e.g. |skew| < 1.1 for 20 values). Left-skewed data keep
     ``none``: every candidate pulls in the right tail and would make them worse.
+    ``none`` is also kept when the chosen transform leaves the |skewness| of all
+    the values no closer to zero than before: then what skewed the central
+    values was outliers the trim left in (more than 0.5 % at one end), and the
+    transform only moves outliers, the ones at the other end further out.
 
     The returned ``skew_before`` and ``skew_after`` are those of all the
     finite values, before and after the suggested transform.
@@ -164,7 +169,12 @@ def suggest_transform(
         if math.isfinite(after) and abs(after) <= best + tolerance:
             if transform.is_identity:
                 return Suggestion(IDENTITY, before, before)
-            return Suggestion(transform, before, skewness(transform.forward(values)))
+            after_all = skewness(transform.forward(values))
+            if not abs(after_all) < abs(before):
+                # The central values' skewness came from outliers the trim left (more than
+                # 0.5 % at one end); the transform only moves them, and further out.
+                return Suggestion(IDENTITY, before, before)
+            return Suggestion(transform, before, after_all)
     raise AssertionError("unreachable: the best candidate is within tolerance of itself")
 
 

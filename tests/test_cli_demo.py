@@ -142,6 +142,17 @@ def test_transform_none_models_the_raw_values(capsys: pytest.CaptureFixture[str]
         (["--seed", "-1"], "option --seed: got -1, expected an integer >= 0"),
         (["--events", "100000000000"], "option --events: got 100000000000, expected an integer <="),
         (["--events", str(MAX_EVENTS + 1)], f"an integer <= {MAX_EVENTS}"),
+        # A second value used to replace the first silently.
+        (
+            ["--events", "600", "--events", "700"],
+            "option --events: got 700, expected --events once",
+        ),
+        (["--seed", "1", "--seed", "2"], "expected --seed once"),
+        (["--model", "full", "--model", "diagonal"], "expected --model once"),
+        (["--transform", "auto", "--transform", "none"], "expected --transform once"),
+        (["--emit-alerts", "a.jsonl", "--emit-alerts", "b.jsonl"], "expected --emit-alerts once"),
+        (["--save-events", "a.jsonl", "--save-events", "b.jsonl"], "expected --save-events once"),
+        (["--kafka", "--kafka", "localhost:9"], "expected --kafka once"),
     ],
 )
 def test_bad_options_are_one_line_errors(
@@ -150,6 +161,19 @@ def test_bad_options_are_one_line_errors(
     assert main(["demo", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag", ["--emit-alerts", "--save-events"])
+def test_an_empty_file_name_is_refused_by_name(
+    capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    # It was "expected a writable file path (Is a directory)": the folder no one named.
+    with pytest.raises(SystemExit) as stopped:
+        main(["demo", flag, ""])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert f"argument {flag}: got '', expected a file name" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -182,6 +182,99 @@ def test_log_space_works_where_densities_overflow(
     assert_one_line_error(code, out, err, "v.csv", "--threshold exact")
 
 
+@pytest.mark.parametrize(
+    ("command", "flag", "first", "second"),
+    [
+        ("fit", "--val", "{val}", "{train}"),
+        ("fit", "--model", "diagonal", "full"),
+        ("fit", "--label-field", "label", "other"),
+        ("fit", "--threshold", "exact", "classic"),
+        ("fit", "--out", "{tmp}/a.json", "{tmp}/b.json"),
+        ("fit", "--plot", "{tmp}/a.png", "{tmp}/b.png"),
+        ("evaluate", "--label-field", "label", "other"),
+        ("evaluate", "--plot", "{tmp}/a.png", "{tmp}/b.png"),
+    ],
+)
+def test_an_option_given_twice_is_refused_not_silently_replaced(
+    capsys: pytest.CaptureFixture[str],
+    files: dict[str, Any],
+    tmp_path: Path,
+    command: str,
+    flag: str,
+    first: str,
+    second: str,
+) -> None:
+    # "--val a.csv --val b.csv" chose epsilon on b.csv only, without a word.
+    names = {"val": files["val"], "train": files["train"], "tmp": tmp_path}
+    values = [value.format(**names) for value in (first, second)]
+    model = tmp_path / "model.json"
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model)
+    inputs = [files["train"]] if command == "fit" else [model, files["val"]]
+    code, out, err = run(capsys, command, *inputs, flag, values[0], flag, values[1])
+    assert_one_line_error(code, out, err, f"option {flag}: got {values[1]!r}, expected {flag} once")
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "a.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "empty"),
+    [
+        ("fit", "TRAIN"),
+        ("fit", "--val"),
+        ("fit", "--out"),
+        ("fit", "--plot"),
+        ("evaluate", "MODEL.json"),
+        ("evaluate", "TEST"),
+        ("evaluate", "--plot"),
+    ],
+)
+def test_an_empty_file_name_is_named_as_such(
+    capsys: pytest.CaptureFixture[str],
+    files: dict[str, Any],
+    tmp_path: Path,
+    command: str,
+    empty: str,
+) -> None:
+    # An unset variable ("--out $MODEL") gave ": no such file", or "cannot write model
+    # file .: it is a folder", naming the current folder no one had named.
+    model = tmp_path / "model.json"
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model)
+    if command == "fit":
+        positional = {"TRAIN": files["train"]}
+        flags = {"--val": files["val"], "--out": tmp_path / "m.json", "--plot": tmp_path / "p.png"}
+    else:
+        positional = {"MODEL.json": model, "TEST": files["val"]}
+        flags = {"--plot": tmp_path / "p.png"}
+    argv: list[str | Path] = ["" if name == empty else path for name, path in positional.items()]
+    if empty.startswith("--"):
+        argv += [empty, ""]
+    with pytest.raises(SystemExit) as stopped:  # argparse refuses it, as it does "--model x"
+        run(capsys, command, *argv)
+    captured = capsys.readouterr()
+    message = f"argument {empty}: got '', expected a file name"
+    assert_one_line_error(int(stopped.value.code or 0), captured.out, captured.err, message)
+    assert empty in positional or empty in flags
+
+
+def test_classic_threshold_refuses_densities_that_all_underflow(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 2000 features: log p is about -2800, so every density is 0 in float64. The classic
+    # grid then had nothing to search and gave epsilon 0, a model that never flags.
+    rng = np.random.default_rng(4)
+    names = [f"f{j}" for j in range(2000)]
+    train = write_csv(tmp_path / "t.csv", names, rng.normal(size=(50, 2000)))
+    val_X = rng.normal(size=(20, 2000))
+    val_X[:3, :5] += 8.0
+    labels = [1, 1, 1] + [0] * 17
+    rows = [[*row, label] for row, label in zip(val_X, labels, strict=True)]
+    val = write_csv(tmp_path / "v.csv", [*names, "label"], rows)
+    exact = run_json(capsys, "fit", train, "--val", val)
+    assert exact["log_epsilon"] < -745 and exact["epsilon"] == 0.0 and exact["f1"] == 1.0
+    code, out, err = run(capsys, "fit", train, "--val", val, "--threshold", "classic")
+    assert_one_line_error(code, out, err, "v.csv", "underflows to 0")
+    assert "--threshold exact" in err
+
+
 def test_full_model(capsys: pytest.CaptureFixture[str], files: dict[str, Any]) -> None:
     result = run_json(capsys, "fit", files["train"], "--val", files["val"], "--model", "full")
     X = files["X"]

@@ -9,6 +9,7 @@ import math
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ from stream_detect.cli import main
 from stream_detect.commands.inspect import format_table
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.inspection import inspect_chunks, inspect_file
+from stream_detect.plots import MAX_HISTOGRAM_FEATURES
 from stream_detect.reservoir import RowReservoir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,6 +177,8 @@ def test_inspect_chunks_errors() -> None:
         inspect_chunks(chunks, "t")
     with pytest.raises(ConfigError):
         inspect_chunks([], "t", sample_rows=0)
+    with pytest.raises(ConfigError, match="seed"):
+        inspect_chunks([SimpleNamespace(X=np.ones((2, 1)), y=None, features=["a"])], "t", seed=-1)
     with pytest.raises(InputError, match="no numeric features"):
         inspect_chunks([SimpleNamespace(X=np.empty((3, 0)), y=None, features=[])], "t")
 
@@ -276,6 +280,38 @@ def test_inspect_accepts_a_partly_labelled_file_as_run_does(
     assert "--label-field" in err and "none" in err
 
 
+def test_on_features_is_called_before_the_second_chunk_is_read() -> None:
+    def chunks() -> Iterator[SimpleNamespace]:
+        yield SimpleNamespace(X=np.ones((2, 2)), y=None, features=["a", "b"])
+        raise AssertionError("the second chunk was asked for")
+
+    def refuse(features: list[str]) -> None:
+        raise ConfigError("--plot", "h.png", f"fewer than {len(features)} features")
+
+    with pytest.raises(ConfigError, match="fewer than 2 features"):
+        inspect_chunks(chunks(), "t", on_features=refuse)
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_plot_of_too_many_features_names_the_flags_and_is_refused_early(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, named: bool
+) -> None:
+    names = [f"c{i}" for i in range(MAX_HISTOGRAM_FEATURES + 1)]
+    path = tmp_path / "wide.csv"
+    row = ",".join("1" for _ in names)
+    path.write_text(",".join(names) + "\n" + row + "\n" + row + "\n")
+    argv = ["--features", ",".join(names)] if named else []
+    plot = tmp_path / "h.png"
+    status, out, err = run_cli(capsys, str(path), "--plot", str(plot), *argv)
+    assert status == 2 and out == ""
+    assert err == (
+        f"stream-detect inspect: error: option --plot: got '{plot}', expected at most "
+        f"{MAX_HISTOGRAM_FEATURES} features to draw, one row of histograms each; there are "
+        f"{len(names)}: choose some with --features\n"
+    )
+    assert not plot.exists()
+
+
 def test_inspect_plot_writes_a_png_of_the_documented_size(
     capsys: pytest.CaptureFixture[str], data_csv: Path, tmp_path: Path
 ) -> None:
@@ -323,6 +359,15 @@ def test_inspect_large_file_is_sampled_and_exact(
         ("a,b\n1,2\n", ["--features", "a,a"], "each at most once"),
         ("a,b\n1,\n2,3\n", [], "bad.csv:3: column 'b' holds a number (3) but is not a feature"),
         ("a,b\n1,2\n", ["--sample-rows", "0"], "option --sample-rows: got 0"),
+        ("a,b\n1,2\n", ["--seed", "-1"], "option --seed: got -1, expected an integer >= 0"),
+        (
+            "a,b\n1,2\n",
+            ["--seed", "1", "--seed", "2"],
+            "option --seed: got 2, expected --seed once",
+        ),
+        ("a,b\n1,2\n", ["--sample-rows", "5", "--sample-rows", "9"], "expected --sample-rows once"),
+        ("a,b\n1,2\n", ["--plot", "a.png", "--plot", "b.png"], "expected --plot once"),
+        ("a,b\n1,2\n", ["--label-field", "a", "--label-field", "b"], "expected --label-field once"),
     ],
 )
 def test_inspect_errors_are_one_line_and_exit_2(
@@ -340,6 +385,21 @@ def test_inspect_errors_are_one_line_and_exit_2(
     assert err.count("\n") == 1 and err.startswith("stream-detect inspect: error: ")
     assert fragment in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [[""], ["data.csv", "--plot", ""]])
+def test_inspect_empty_file_name(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    # It was ": no such file" (and ": cannot write the plot: it is a folder"): a message
+    # about a file with no name.
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(capsys, *argv)
+    captured = capsys.readouterr()
+    assert (stopped.value.code, captured.out) == (2, "")
+    which = "DATA" if argv == [""] else "--plot"
+    assert captured.err.startswith(
+        f"stream-detect inspect: error: argument {which}: got '', expected a file name"
+    )
+    assert captured.err.count("\n") == 1
 
 
 def test_inspect_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

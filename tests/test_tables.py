@@ -86,6 +86,29 @@ def test_label_field_is_configurable_and_never_a_feature(tmp_path: Path) -> None
     assert unlabelled.features == ["x", "is_anomaly", "y"] and unlabelled.y is None
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("t.csv", "x,Label\n1,0\n2,1\n"),
+        ("t.jsonl", '{"x": 1, "LABEL": 0}\n{"x": 2, "LABEL": 1}\n'),
+    ],
+)
+def test_the_label_in_another_case_is_not_fitted_as_a_feature(
+    tmp_path: Path, name: str, content: str
+) -> None:
+    # With the default label field "label", a "Label" column of 0s and 1s became a
+    # feature: the answers went into the model, and no labels were left for epsilon.
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(InputError, match=rf"{name}:\d: field '(Label|LABEL)' would be a feature"):
+        load_table(path)
+    # Said as the label field, or left out of the features, it is fine.
+    other = "Label" if name.endswith(".csv") else "LABEL"
+    assert load_table(path, label_field=other).y.tolist() == [0, 1]
+    assert load_table(path, features=["x"]).features == ["x"]
+    assert load_table(path, label_field=None).features == ["x", other]
+
+
 def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
     assert load_table(write(tmp_path, "a.txt", '\n{"v": 1}\n')).X.tolist() == [[1.0]]
     assert load_table(write(tmp_path, "b.data", "v\n2\n")).X.tolist() == [[2.0]]

@@ -155,6 +155,21 @@ def test_a_few_anomalies_do_not_choose_the_transform(seed: int) -> None:
     assert suggestion.skew_before == suggestion.skew_after == pytest.approx(skewness(x))
 
 
+@pytest.mark.parametrize("low", [1.0, 2.0])
+def test_outliers_beyond_the_trim_never_get_a_transform_that_pushes_them_further(
+    low: float,
+) -> None:
+    # Like the course exercise's data: a Gaussian bulk far from zero (a root or log hardly
+    # changes its shape) and outliers at both ends, more than the 0.5 % trimmed at the high
+    # end. What skews the central values is the high outliers left in; log pulls them in
+    # but stretches the low one: the skewness of all the values went from -0.7 to -7.5.
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(15.0, 1.3, 300), [low], [20.0, 21.0, 22.0, 23.0]])
+    suggestion = _suggest(x)
+    assert suggestion.transform == Transform()
+    assert suggestion.skew_after == suggestion.skew_before == pytest.approx(skewness(x))
+
+
 def test_domains_are_checked_on_all_values_not_just_the_central_ones() -> None:
     rng = np.random.default_rng(3)
     x = rng.lognormal(0.0, 1.0, 10_000)

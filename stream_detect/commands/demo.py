@@ -51,6 +51,7 @@ from stream_detect.commands.demo_report import (
 )
 from stream_detect.distinct_files import same_file
 from stream_detect.errors import ConfigError
+from stream_detect.flags import StoreOnce, file_name
 from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.json_encoding import encode_json_line
@@ -86,6 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``demo``."""
     parser.add_argument(
         "--events",
+        action=StoreOnce,
         type=int,
         default=20_000,
         metavar="N",
@@ -93,10 +95,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"at most {MAX_EVENTS}: the demo holds every event in memory, about 6 kB each)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the generator, an integer >= 0 (default: 0)"
+        "--seed",
+        action=StoreOnce,
+        type=int,
+        default=0,
+        help="seed of the generator, an integer >= 0 (default: 0)",
     )
     parser.add_argument(
         "--model",
+        action=StoreOnce,
         choices=("diagonal", "full"),
         default="full",
         help="full covariance (default: the stream has correlated pairs) "
@@ -104,6 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--transform",
+        action=StoreOnce,
         choices=("auto", "none"),
         default="auto",
         help="auto: log or root transforms of skewed features, suggested from the first "
@@ -111,17 +119,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--emit-alerts",
+        type=file_name,
+        action=StoreOnce,
         metavar="FILE",
         help="also write the alerts as JSON lines to FILE (replaced if it exists)",
     )
     parser.add_argument(
         "--save-events",
+        type=file_name,
+        action=StoreOnce,
         metavar="FILE",
         help="also write the generated events as JSON lines to FILE, to replay them "
         "with stream-detect run (replaced if it exists)",
     )
     parser.add_argument(
         "--kafka",
+        action=StoreOnce,
         nargs="?",
         const="",
         metavar="HOST:PORT",

@@ -18,6 +18,7 @@ import numpy as np
 from stream_detect.confusion import confusion_counts
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import InputError, ModelError
+from stream_detect.flags import StoreOnce, file_name
 from stream_detect.modelfile import load_model
 from stream_detect.tables import load_table
 
@@ -26,16 +27,23 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``evaluate``."""
-    parser.add_argument("model", metavar="MODEL.json", help="a model written by fit --out")
-    parser.add_argument("test", metavar="TEST", help="labelled events, CSV or JSON lines")
+    parser.add_argument(
+        "model", type=file_name, metavar="MODEL.json", help="a model written by fit --out"
+    )
+    parser.add_argument(
+        "test", type=file_name, metavar="TEST", help="labelled events, CSV or JSON lines"
+    )
     parser.add_argument(
         "--label-field",
+        action=StoreOnce,
         default="label",
         metavar="NAME",
         help="column holding the labels, 1 anomaly and 0 normal (default: label)",
     )
     parser.add_argument(
         "--plot",
+        type=file_name,
+        action=StoreOnce,
         metavar="PATH",
         help="draw precision/recall/F1 against log epsilon and the log p histograms"
         " (.png, .svg or .pdf)",

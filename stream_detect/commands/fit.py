@@ -35,7 +35,7 @@ from stream_detect.errors import ConfigError, InputError
 from stream_detect.field_names import parse_feature_names
 from stream_detect.fitted_model import FittedModel
 from stream_detect.fitting import fit_model
-from stream_detect.flags import StoreOnce
+from stream_detect.flags import StoreOnce, file_name
 from stream_detect.modelfile import check_model_path, save_model
 from stream_detect.tables import load_table
 from stream_detect.threshold import best_log_threshold
@@ -52,7 +52,9 @@ _AUTO = "auto"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``fit``."""
-    parser.add_argument("train", metavar="TRAIN", help="CSV or JSON-lines events to fit on")
+    parser.add_argument(
+        "train", type=file_name, metavar="TRAIN", help="CSV or JSON-lines events to fit on"
+    )
     parser.add_argument(
         "--features",
         action=StoreOnce,
@@ -62,12 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--val",
+        type=file_name,
+        action=StoreOnce,
         metavar="VAL",
         help="labelled events (CSV or JSON lines) to choose epsilon on "
         "(default: TRAIN's own label column, if it has one)",
     )
     parser.add_argument(
         "--model",
+        action=StoreOnce,
         choices=("diagonal", "full"),
         default="diagonal",
         help="independent features (diagonal) or a full covariance (default: diagonal)",
@@ -83,20 +88,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--label-field",
+        action=StoreOnce,
         default="label",
         metavar="NAME",
         help="column holding the labels, 1 anomaly and 0 normal; never a feature (default: label)",
     )
     parser.add_argument(
         "--threshold",
+        action=StoreOnce,
         choices=("exact", "grid", "classic"),
         default="exact",
         help="exact F1 optimum (default), a 1000-step grid in log space, or classic: "
         "the 1000-step grid in probability space of the course exercise",
     )
-    parser.add_argument("--out", metavar="MODEL.json", help="write the fitted model here")
+    parser.add_argument(
+        "--out",
+        type=file_name,
+        action=StoreOnce,
+        metavar="MODEL.json",
+        help="write the fitted model here",
+    )
     parser.add_argument(
         "--plot",
+        type=file_name,
+        action=StoreOnce,
         metavar="PATH",
         help="draw precision/recall/F1 against log epsilon and the log p histograms"
         " (.png, .svg or .pdf)",
@@ -306,6 +321,15 @@ def _choose(
         if not np.all(np.isfinite(p)):
             raise InputError(
                 "a density overflows float64 in probability space, where the classic "
+                "threshold works; use --threshold exact, which works with log p",
+                source=source,
+            )
+        if not np.any(p > 0.0):
+            # Every candidate would be 0 and flag nothing: a model that never alerts,
+            # where log p still tells the events apart.
+            raise InputError(
+                "every density of the labelled events underflows to 0 in probability "
+                f"space (log p at most {float(np.max(log_p)):.4g}), where the classic "
                 "threshold works; use --threshold exact, which works with log p",
                 source=source,
             )

@@ -11,14 +11,15 @@ driven by the bytes read goes to stderr (only for reads longer than a second).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from stream_detect.errors import ConfigError
 from stream_detect.field_names import optional_field_name, parse_feature_names
-from stream_detect.flags import StoreOnce
+from stream_detect.flags import StoreOnce, file_name
 from stream_detect.inspection import DEFAULT_SAMPLE_ROWS, InspectReport, inspect_file
 
 __all__ = ["add_arguments", "format_table", "run"]
@@ -26,15 +27,20 @@ __all__ = ["add_arguments", "format_table", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``inspect``."""
-    parser.add_argument("data", metavar="DATA", help="CSV (with a header) or JSON-lines events")
+    parser.add_argument(
+        "data", type=file_name, metavar="DATA", help="CSV (with a header) or JSON-lines events"
+    )
     parser.add_argument(
         "--plot",
+        type=file_name,
+        action=StoreOnce,
         metavar="PATH",
         help="draw each feature's histogram before and after its suggested transform"
         " (.png, .svg or .pdf)",
     )
     parser.add_argument(
         "--label-field",
+        action=StoreOnce,
         default="label",
         metavar="NAME",
         help="column holding the labels; never a feature, its counts are reported "
@@ -51,13 +57,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sample-rows",
+        action=StoreOnce,
         type=int,
         default=DEFAULT_SAMPLE_ROWS,
         metavar="N",
         help="rows sampled uniformly for the suggestions and histograms of a larger file "
         f"(default: {DEFAULT_SAMPLE_ROWS})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the row sample (default: 0)")
+    parser.add_argument(
+        "--seed",
+        action=StoreOnce,
+        type=int,
+        default=0,
+        help="seed of the row sample, an integer >= 0 (default: 0)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -65,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     """Inspect, plot if asked, print the table or the JSON object."""
     if args.sample_rows < 1:
         raise ConfigError("--sample-rows", args.sample_rows, "an integer >= 1")
+    if args.seed < 0:
+        # Checked before the file is read: numpy refuses a negative seed only when sampling.
+        raise ConfigError("--seed", args.seed, "an integer >= 0")
     if args.plot is not None:
         from stream_detect.plots import check_plot_path
 
@@ -72,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
         check_plot_path(args.plot)
     label_field = optional_field_name(args.label_field, "--label-field")
     features = parse_feature_names(args.features, "--features", {"label_field": label_field})
+    check_plot_rows: Callable[[list[str]], None] | None = None
+    if args.plot is not None:
+        check_plot_rows = functools.partial(_check_plot_rows, args.plot)
+        if features is not None:
+            check_plot_rows(features)
     report = inspect_file(
         args.data,
         label_field=label_field,
@@ -79,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         sample_rows=args.sample_rows,
         seed=args.seed,
         progress_stream=None if args.no_progress else sys.stderr,
+        on_features=check_plot_rows,
     )
     if args.plot is not None:
         from stream_detect.plots import plot_histograms
@@ -94,6 +116,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(report, plot=args.plot))
     return 0
+
+
+def _check_plot_rows(plot: str, features: list[str]) -> None:
+    """Refuse ``--plot`` for more features than one image of histograms holds.
+
+    Called as soon as the features are known (from ``--features``, or from the
+    first rows), not after the whole file is read.
+    """
+    from stream_detect.plots import MAX_HISTOGRAM_FEATURES
+
+    if len(features) > MAX_HISTOGRAM_FEATURES:
+        raise ConfigError(
+            "--plot",
+            plot,
+            f"at most {MAX_HISTOGRAM_FEATURES} features to draw, one row of histograms each; "
+            f"there are {len(features)}: choose some with --features",
+        )
 
 
 def format_table(report: InspectReport, plot: str | None = None) -> str:
