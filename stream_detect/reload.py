@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stream_detect.distinct_files import refuse_output_over_input, run_files
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
@@ -81,8 +82,10 @@ def apply_reload(pipeline: Reloadable, run: RunSettings, detector: DetectorSetti
     """Apply what may change of ``run`` and ``detector``; return the names refused.
 
     Call between loop turns (the sidecar does). A new sink that cannot be
-    opened raises :class:`~stream_detect.errors.ConfigError` before anything
-    changed.
+    opened, or that names a file the run reads (its source, labels, initial
+    model or checkpoint: results appended to the source would be read back
+    forever), raises :class:`~stream_detect.errors.ConfigError` before
+    anything changed.
     """
     run_changes = changed_fields(pipeline.run_settings, run)
     detector_changes = changed_fields(pipeline.detector_settings, detector)
@@ -96,6 +99,10 @@ def apply_reload(pipeline: Reloadable, run: RunSettings, detector: DetectorSetti
     run_changes = {k: v for k, v in run_changes.items() if k in RELOADABLE}
     detector_changes = {k: v for k, v in detector_changes.items() if k in RELOADABLE}
     if "sink" in run_changes:
+        # One file, one role, as at the start: checked before the new sink touches the file.
+        refuse_output_over_input(
+            *run_files(dataclasses.replace(pipeline.run_settings, sink=run_changes["sink"]))
+        )
         new_sink = open_sink(run_changes["sink"], client_table=run.kafka)
         old_sink = pipeline.sink
         pipeline.sink = new_sink
