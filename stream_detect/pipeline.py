@@ -144,6 +144,8 @@ class Pipeline:
         self.checkpoints = PipelineCheckpoints(self)
         #: Told after every loop turn what it did (metrics, health, reloads); None: nobody.
         self.observer: TurnObserver | None = None
+        #: The stop request :meth:`run` watches (None before it runs), for a sink a reload opens.
+        self.stop: threading.Event | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -209,7 +211,7 @@ class Pipeline:
         processed (nothing read from a pipe is lost), then everything is
         flushed, checkpointed and closed.
         """
-        stop = stop or threading.Event()
+        stop = self.stop = stop or threading.Event()
         started = self.clock()
         run = self.run_settings
         linger = run.max_latency_ms / 2000.0

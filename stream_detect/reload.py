@@ -7,7 +7,8 @@ Only what can change without breaking a guarantee takes effect:
   the score), ``log_tail_epsilon``, ``retune_labels``,
   ``retune_seconds``, ``min_positive_labels``, ``min_negative_labels``,
   ``top_contributions``;
-* output: ``sink`` (the old sink is flushed and closed, the new one opened),
+* output: ``sink`` (the old sink is flushed and closed, the new one opened
+  and, like the first, given up on a stop request while its reader stalls),
   ``emit``;
 * checkpoint timing: ``checkpoint_every``, ``checkpoint_seconds``;
 * metrics options: ``metrics_top_keys``.
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stream_detect.distinct_files import refuse_output_over_input, run_files
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks import open_sink
-from stream_detect.sinks.base import Sink
+from stream_detect.sinks.base import Sink, StopFlag
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detector
@@ -40,6 +41,10 @@ class Reloadable(Protocol):
     run_settings: RunSettings
     detector_settings: DetectorSettings
     sink: Sink
+
+    @property
+    def stop(self) -> StopFlag | None:
+        """The run's stop request (None: not running); a new sink watches it as the first did."""
 
     @property
     def detector(self) -> Detector | None:
@@ -104,6 +109,8 @@ def apply_reload(pipeline: Reloadable, run: RunSettings, detector: DetectorSetti
             *run_files(dataclasses.replace(pipeline.run_settings, sink=run_changes["sink"]))
         )
         new_sink = open_sink(run_changes["sink"], client_table=run.kafka)
+        # Else a stop while the new sink's reader stalls would wait for that reader forever.
+        new_sink.interrupt_on(pipeline.stop)
         old_sink = pipeline.sink
         pipeline.sink = new_sink
         old_sink.close()
