@@ -107,3 +107,52 @@ def test_a_rotated_file_is_followed_into_its_new_file_and_nothing_is_lost(
         dead_letter=ListSink(),
     )
     assert_same_state(model_state(checkpoint), model_state(whole))
+
+
+def test_a_kill_after_a_rotation_restarts_in_the_new_file_having_learned_the_old_once(
+    started: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(6)
+    events = [dict(zip("ab", row, strict=True)) for row in rng.normal(size=(80, 2)).tolist()]
+    log, out, checkpoint = tmp_path / "app.jsonl", tmp_path / "out.jsonl", tmp_path / "ck.json"
+    log.write_bytes(lines_of(events[:50]))
+    # No checkpoint by events or time: only the one a rotation asks for.
+    command = [
+        *RUN,
+        "--source",
+        f"file:{log}?follow=true",
+        "--sink",
+        f"file:{out}",
+        "--checkpoint",
+        str(checkpoint),
+        "--checkpoint-every",
+        "0",
+        "--checkpoint-seconds",
+        "0",
+        *FLAGS,
+    ]
+    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL, cwd=REPO)
+    started.append(proc)
+    wait_for_results(proc, out, 50)
+    log.rename(tmp_path / "app.jsonl.1")
+    log.write_bytes(lines_of(events[50:]))
+    wait_for_results(proc, out, 80)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=HANG_S) == -signal.SIGKILL
+
+    # The old code had no checkpoint of the old file's events, or one naming the old file.
+    command[command.index(f"file:{log}?follow=true")] = f"file:{log}"
+    last = subprocess.run(command, capture_output=True, cwd=REPO, timeout=HANG_S)
+    assert last.returncode == 0, last.stderr[-2000:]
+    results = [json.loads(line) for line in out.read_bytes().splitlines()]
+    # At least once: the new file's results may come twice, never none.
+    assert {(r["a"], r["b"]) for r in results} == {(e["a"], e["b"]) for e in events}
+    whole = tmp_path / "whole.json"
+    run_stream(
+        RunSettings(checkpoint=str(whole)),
+        DetectorSettings(log_epsilon=-9.0, retune_seconds=0.0),
+        source=ListSource(events),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    )
+    assert_same_state(model_state(checkpoint), model_state(whole))

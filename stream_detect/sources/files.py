@@ -167,6 +167,7 @@ class FileSource(LineSource):
         self._identity = (opened.st_dev, opened.st_ino)
         self._head = None
         self._reset(1, 0)
+        self.rotations += 1
         sys.stderr.write(
             f"stream-detect: {self.name}: the followed file was rotated (renamed or removed, "
             f"and made anew) after its {lines} lines ({size} bytes) were read; reading the "
