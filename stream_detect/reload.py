@@ -32,7 +32,7 @@ from stream_detect.sinks.base import Sink, StopFlag
 if TYPE_CHECKING:
     from stream_detect.detector import Detector
 
-__all__ = ["RELOADABLE", "Reloadable", "apply_reload", "changed_fields"]
+__all__ = ["RELOADABLE", "Reloadable", "apply_reload", "changed_fields", "describe_changes"]
 
 
 class Reloadable(Protocol):
@@ -81,6 +81,26 @@ def changed_fields(old: Any, new: Any) -> dict[str, Any]:
         for field in dataclasses.fields(old)
         if getattr(old, field.name) != getattr(new, field.name)
     }
+
+
+def describe_changes(before: tuple[Any, Any], after: tuple[Any, Any]) -> str | None:
+    """What a reload changed, ``before`` to ``after`` (each a run and a detector settings):
+    one line's worth, each setting with its old and new value; None if nothing changed.
+
+    Said on stderr, so that settings a reload took from a file caught half-written
+    (results sent back to stdout, ``emit`` back to alerts only) do not pass unseen.
+
+    >>> describe_changes((RunSettings(emit="all"), DetectorSettings()),
+    ...                  (RunSettings(), DetectorSettings(log_tail_epsilon=-20.0)))
+    "emit 'all' -> 'alerts', log_tail_epsilon -13.815510557964274 -> -20.0"
+    >>> describe_changes((RunSettings(), DetectorSettings()), (RunSettings(), DetectorSettings()))
+    """
+    said = [
+        f"{name} {getattr(old, name)!r} -> {value!r}"
+        for old, new in zip(before, after, strict=True)
+        for name, value in changed_fields(old, new).items()
+    ]
+    return ", ".join(said) or None
 
 
 def apply_reload(pipeline: Reloadable, run: RunSettings, detector: DetectorSettings) -> list[str]:

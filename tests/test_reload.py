@@ -152,3 +152,36 @@ def test_a_reload_cannot_point_the_sink_at_the_file_being_read(
         "would change or destroy what is read"
     )
     assert json.loads(said[-1])["summary"]["events"] == 101
+
+
+def test_a_reload_says_what_it_changed_so_a_half_written_config_is_seen(
+    started: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    source, out, config = tmp_path / "events.jsonl", tmp_path / "out.jsonl", tmp_path / "run.toml"
+    source.write_bytes(b"".join(b'{"x": %d}\n' % (i % 5) for i in range(100)))
+    written = f'emit = "all"\nsink = "file:{out}"\nmin_samples = 7\n'
+    config.write_text(written)
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as errors:
+        proc = subprocess.Popen(
+            [*RUN, "--source", f"file:{source}?follow=true", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            cwd=REPO,
+        )
+    started.append(proc)
+    wait_until(proc, lambda: lines_in(out) == 100, "the first results")
+    # Read while an editor had emptied it: every setting back to its default.
+    config.write_text("")
+    proc.send_signal(signal.SIGHUP)
+    wait_until(proc, lambda: b"config reload:" in stderr.read_bytes(), "the reload")
+    config.write_text(written)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=HANG_S) == 0
+    said = stderr.read_text().splitlines()
+    # The old code said only what it refused: results going to stdout, alerts only, unseen.
+    assert said[1:3] == [
+        f"stream-detect: reload applied: sink 'file:{out}' -> '-', emit 'all' -> 'alerts'",
+        "stream-detect: config reload: min_samples cannot change while running "
+        "(kept as they were; restart to change them)",
+    ]
