@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -185,3 +187,38 @@ def test_a_reload_says_what_it_changed_so_a_half_written_config_is_seen(
         "stream-detect: config reload: min_samples cannot change while running "
         "(kept as they were; restart to change them)",
     ]
+
+
+def test_a_sighup_before_the_run_is_ready_does_not_end_it(
+    started: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    # A named pipe as the config holds the run where it reads its settings, before its
+    # SIGHUP handler is in place, until the test writes the config.
+    config = tmp_path / "run.toml"
+    os.mkfifo(config)
+    proc = subprocess.Popen(
+        [*RUN, "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    started.append(proc)
+    deadline = time.monotonic() + HANG_S
+    while True:
+        try:
+            # Succeeds once the run has the pipe open to read its config.
+            writer = os.open(config, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as error:
+            assert error.errno == errno.ENXIO
+            assert proc.poll() is None and time.monotonic() < deadline, "the config is never read"
+            time.sleep(0.02)
+    proc.send_signal(signal.SIGHUP)
+    with os.fdopen(writer, "wb") as stream:
+        stream.write(b'emit = "all"\n')
+    # The old code ended here, killed by the SIGHUP's default action.
+    stdout, stderr = proc.communicate(b'{"x": 1.0}\n{"x": 2.0}\n', timeout=HANG_S)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert len(stdout.splitlines()) == 2
+    assert json.loads(stderr.splitlines()[-1])["summary"]["events"] == 2
