@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import time
 from pathlib import Path
 
-__all__ = ["check_replaceable", "check_writable_folder", "write_atomically"]
+__all__ = [
+    "check_replaceable",
+    "check_writable_folder",
+    "remove_leftovers",
+    "write_atomically",
+]
 
 
 def check_replaceable(path: str | os.PathLike[str]) -> None:
@@ -88,6 +94,42 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         Path(temporary).unlink(missing_ok=True)
         raise
     _sync_directory(directory)
+
+
+def remove_leftovers(path: str | os.PathLike[str]) -> int:
+    """Remove the temporary files :func:`write_atomically` left beside ``path``; return how many.
+
+    A process killed while writing leaves its temporary file (``.NAME.XXXXXXXX.tmp``,
+    as large as the file it was to replace), and a run killed again and again
+    would leave one each time. Call only while no other process may be writing
+    ``path`` (a run holding its checkpoint's lock): a write in progress looks
+    the same. The temporary files of other files in the folder are left alone.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in (".state.json.k3_9ab0z.tmp", ".state.json.bak.k3_9ab0z.tmp", "state.json"):
+    ...     _ = (folder / name).write_bytes(b"{}")
+    >>> remove_leftovers(folder / "state.json")
+    1
+    >>> sorted(p.name for p in folder.iterdir())
+    ['.state.json.bak.k3_9ab0z.tmp', 'state.json']
+    """
+    target = Path(path)
+    # tempfile.mkstemp's names: the prefix, 8 characters of its alphabet, the suffix.
+    leftover = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
+    removed = 0
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return 0
+    for entry in entries:
+        if leftover.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            removed += 1
+    return removed
 
 
 def _sync_directory(directory: Path) -> None:

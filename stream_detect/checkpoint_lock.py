@@ -8,7 +8,9 @@ advisory lock (``flock``) on a small file beside its checkpoint,
 ``.NAME.lock``, from before it restores the checkpoint until it ends, and a
 second run on the same checkpoint is refused at the start. The lock belongs
 to the open file, so it goes with the process however that ends (a kill
-included): a lock file left behind never blocks a restart.
+included): a lock file left behind never blocks a restart. Once it holds the
+lock, a run removes the temporary files that runs killed while writing the
+checkpoint left beside it (:func:`~stream_detect.atomic.remove_leftovers`).
 
 The partition checkpoints of a Kafka run (``--state-dir``) are not locked
 here: the consumer group gives each partition, and its file, to one member
@@ -33,6 +35,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from stream_detect.atomic import remove_leftovers
 from stream_detect.errors import ConfigError
 
 __all__ = ["CheckpointLock", "hold_checkpoint"]
@@ -82,4 +85,7 @@ def hold_checkpoint(checkpoint: str) -> CheckpointLock:
             checkpoint,
             f"a checkpoint no other running stream-detect uses (another run holds {path})",
         ) from exc
+    # Held: no other run writes this checkpoint, so a temporary file beside it is what a
+    # run killed mid-write left, which would otherwise pile up with every such kill.
+    remove_leftovers(target)
     return CheckpointLock(path, fd)

@@ -15,6 +15,7 @@ import argparse
 import importlib
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -106,13 +107,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     work or the exit status (:mod:`stream_detect.diagnostics`).
     """
     closed_streams = _occupy_closed_standard_streams()
-    with best_effort_stderr():
-        return _run_command(argv, closed_streams)
-
-
-def _run_command(argv: Sequence[str] | None, closed_streams: frozenset[int]) -> int:
-    """Parse ``argv`` and run its command: :func:`main` after the standard streams are set."""
     arguments = sys.argv[1:] if argv is None else list(argv)
+    if not arguments or arguments[0] != "run":
+        with best_effort_stderr():
+            return _run_command(arguments, closed_streams)
+    # SIGHUP asks a run to re-read its config. Its default action would end the run
+    # silently while the run's own handler is not in place yet (the imports and the
+    # settings take a good part of a second: the config is read after such a SIGHUP)
+    # or no longer (the summary, the exit), so it is ignored then.
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with best_effort_stderr():
+            return _run_command(arguments, closed_streams)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def _run_command(arguments: list[str], closed_streams: frozenset[int]) -> int:
+    """Parse ``arguments`` and run its command: :func:`main` after the standard streams are set."""
     chosen = arguments[0] if arguments and arguments[0] in COMMANDS else None
     parser = build_parser(chosen)
     try:

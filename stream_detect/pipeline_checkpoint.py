@@ -159,6 +159,7 @@ class PipelineCheckpoints:
         self.run = run
         self._events_at_checkpoint = 0
         self._checkpoint_clock = run.clock()
+        self._source_rotations = 0
         # The saved labels position, kept as it was by a run that reads no labels.
         self._labels_kept: dict[str, Any] | None = None
 
@@ -260,13 +261,19 @@ class PipelineCheckpoints:
         run.summary.checkpoints += 1
         self._events_at_checkpoint = run.summary.events
         self._checkpoint_clock = run.clock()
+        self._source_rotations = run.source.rotations
 
     def due(self, now: float) -> bool:
-        """True if ``checkpoint_every`` events or ``checkpoint_seconds`` passed since the last one.
+        """True if ``checkpoint_every`` events or ``checkpoint_seconds`` passed since the last one,
+        or the source moved on to a new file (a followed file rotated).
 
-        ``now`` is the run's clock, read by the caller.
+        ``now`` is the run's clock, read by the caller. After a rotation the
+        last checkpoint names the old file, which a restart could not resume
+        in; one written at once names the new file.
         """
         run = self.run
+        if run.source.rotations != self._source_rotations:
+            return run.run_settings.checkpoint is not None
         settings = run.run_settings
         due_events = settings.checkpoint_every and (
             run.summary.events - self._events_at_checkpoint >= settings.checkpoint_every

@@ -299,9 +299,16 @@ class Sidecar:
         self.metrics.observe_gauges(values, validation)
         return True
 
-    def report_reload(self, refused: list[str] | StreamDetectError) -> None:
-        """Say on one line what a reload refused (a whole reload, or settings it kept)."""
+    def report_reload(
+        self, refused: list[str] | StreamDetectError, applied: str | None = None
+    ) -> None:
+        """Say on one line what a reload changed (``applied``, from
+        :func:`~stream_detect.reload.describe_changes`), and on another what it
+        refused (a whole reload, or settings it kept).
+        """
         stream = self.errors or sys.stderr
+        if applied is not None:
+            stream.write(f"stream-detect: reload applied: {applied}\n")
         if isinstance(refused, StreamDetectError):
             stream.write(f"stream-detect: config reload refused: {refused}\n")
         elif refused:
@@ -313,8 +320,9 @@ class Sidecar:
         stream.flush()
 
     def _reload(self, pipeline: Pipeline, loader: SettingsLoader) -> None:
-        from stream_detect.reload import apply_reload
+        from stream_detect.reload import apply_reload, describe_changes
 
+        before = (pipeline.run_settings, pipeline.detector_settings)
         try:
             run, detector = loader()
             refused = apply_reload(pipeline, run, detector)
@@ -325,7 +333,8 @@ class Sidecar:
         if self._metrics is not None:
             self._metrics.top_keys = pipeline.run_settings.metrics_top_keys
         bind_fields(pipeline.sink, pipeline.detector_settings)
-        self.report_reload(refused)
+        applied = describe_changes(before, (pipeline.run_settings, pipeline.detector_settings))
+        self.report_reload(refused, applied)
 
     def close(self) -> None:
         """Stop the HTTP endpoint."""

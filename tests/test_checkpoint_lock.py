@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,24 @@ def test_the_lock_of_a_killed_run_does_not_block_its_restart(tmp_path: Path) -> 
     second = running(checkpoint)
     stderr = finished(second)
     assert second.returncode == 0, stderr[-2000:]
+
+
+def test_a_run_removes_what_runs_killed_mid_write_left_beside_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    checkpoint = tmp_path / "ck.json"
+    # What a kill during a checkpoint write leaves (write_atomically's temporary file),
+    # twice, and one of another checkpoint in the same folder.
+    left = [tmp_path / ".ck.json.x1y2z3_4.tmp", tmp_path / ".ck.json.0abcdefg.tmp"]
+    other = tmp_path / ".ck.json.bak.x1y2z3_4.tmp"
+    for path in (*left, other):
+        path.write_bytes(b'{"half": ')
+    process = running(checkpoint)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=TIMEOUT_S) == -signal.SIGKILL
+    # The old code left them, one more with every such kill.
+    assert not any(path.exists() for path in left)
+    assert other.exists()
+    # The kill left the lock file, and nothing else the next run minds.
+    assert finished(running(checkpoint)).count(b'{"summary"') == 1
+    assert json.loads(checkpoint.read_bytes())

@@ -158,3 +158,56 @@ def test_sighup_without_a_config_does_not_end_the_run(
     assert proc.wait(timeout=HANG_S) == 0
     summary = summary_of(stderr.read_bytes())
     assert summary["events"] == 301 and summary["stopped_by"] == "signal"
+
+
+def test_a_stop_ends_the_run_while_nobody_reads_a_sink_a_reload_opened(
+    started: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    source, out = tmp_path / "events.jsonl", tmp_path / "out.jsonl"
+    config, checkpoint = tmp_path / "run.toml", tmp_path / "ck.json"
+    events = write_events(source, 100)
+    config.write_text(f'sink = "file:{out}"\n')
+    command = [
+        *RUN,
+        "--source",
+        f"file:{source}?follow=true",
+        "--config",
+        str(config),
+        "--checkpoint",
+        str(checkpoint),
+        "--batch-size",
+        "50",
+        "--checkpoint-every",
+        "100",
+        *FLAGS,
+    ]
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as errors:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, cwd=REPO)
+    started.append(proc)
+    deadline = time.monotonic() + HANG_S
+    while not out.exists() or out.read_bytes().count(b"\n") < len(events):
+        assert proc.poll() is None and time.monotonic() < deadline, stderr.read_bytes()[-2000:]
+        time.sleep(0.05)
+    # The results now go to stdout, which nobody reads; min_samples makes the reload say so.
+    config.write_text('sink = "-"\nmin_samples = 7\n')
+    proc.send_signal(signal.SIGHUP)
+    while b"config reload" not in stderr.read_bytes():
+        assert proc.poll() is None and time.monotonic() < deadline, stderr.read_bytes()[-2000:]
+        time.sleep(0.05)
+    write_events(tmp_path / "more.jsonl")
+    with source.open("ab") as appended:
+        appended.write((tmp_path / "more.jsonl").read_bytes())
+    wait_until_stalled(proc)
+    proc.send_signal(signal.SIGTERM)
+    # The old code waited here: the sink the reload opened never heard of the stop request.
+    status = proc.wait(timeout=HANG_S)
+    assert proc.stdout is not None
+    delivered = complete_lines(out.read_bytes()) + complete_lines(proc.stdout.read())
+    summary = summary_of(stderr.read_bytes())
+    assert status == 0 and summary["stopped_by"] == "signal, output stalled"
+    assert b"Traceback" not in stderr.read_bytes()
+    saved = load_checkpoint(checkpoint)
+    assert saved is not None
+    delivered_lines = {r["position"]["line"] for r in delivered}
+    assert set(range(1, saved.source["line"])) <= delivered_lines

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from stream_detect.errors import StreamDetectError
 from stream_detect.kafka.address import message_fields
 from stream_detect.kafka.status import BrokerLink
-from stream_detect.reload import apply_reload
+from stream_detect.reload import apply_reload, describe_changes
 from stream_detect.sidecar import (
     SettingsLoader,
     Sidecar,
@@ -156,6 +156,7 @@ class PartitionedSidecar:
     def _reload(self, run: PartitionedRun, loader: SettingsLoader) -> None:
         """Apply re-read settings to the run, then to each partition's pipeline."""
         sidecar = self.sidecar
+        before = (run.run_settings, run.detector_settings)
         try:
             run_settings, detector_settings = loader()
             # Fields key=message fills are set as the run set them, not refused as changes.
@@ -177,4 +178,6 @@ class PartitionedSidecar:
         sidecar.reloads += 1
         sidecar.metrics.top_keys = run.run_settings.metrics_top_keys
         bind_fields(run.sink, run.detector_settings)
-        sidecar.report_reload(refused)
+        sidecar.report_reload(
+            refused, describe_changes(before, (run.run_settings, run.detector_settings))
+        )

@@ -71,6 +71,9 @@ class Source(ABC):
     #: Fields the source adds to every event itself (the time of a scrape): never
     #: taken as features unless named in ``--features``, since a clock only rises.
     source_fields: tuple[str, ...] = ()
+    #: Times the source moved on to a new file (a followed file rotated): a checkpoint is
+    #: due at once then, so no restart needs the file it left.
+    rotations: int = 0
 
     @abstractmethod
     def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:

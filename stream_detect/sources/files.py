@@ -7,7 +7,9 @@ identifies the file, so a restart resumes only in the file it was taken in.
 from __future__ import annotations
 
 import os
+import select
 import stat
+import sys
 from typing import Any
 
 from stream_detect.errors import InputError
@@ -32,9 +34,12 @@ class FileSource(LineSource):
     path
         The file to read. It must exist.
     follow
-        Keep reading new lines as they are appended, like ``tail -f`` (the file
-        is followed by descriptor, so a rename-and-recreate rotation is not
-        seen; a truncation raises :class:`~stream_detect.errors.InputError`).
+        Keep reading new lines as they are appended, like ``tail -F``: once
+        the file is read to its end and its path names another regular file
+        (rotated: renamed or removed, and made anew), that file is read from
+        its start, with one line on stderr saying so; a file removed and not
+        yet made anew is still read by descriptor. A truncation raises
+        :class:`~stream_detect.errors.InputError`.
     max_line_bytes, read_size, poll_interval_s
         As for :class:`LineSource`.
     uri
@@ -123,6 +128,52 @@ class FileSource(LineSource):
             format_hint=format_for_path(name),
             close_fd=True,
         )
+
+    def _reached_followed_end(self) -> None:
+        """Read the file now at the path, if it was rotated and the old one is read to its end.
+
+        Nothing of the old file is left behind: not while records parsed from
+        it wait to be returned, nor while it still grows (a writer that has not
+        reopened yet); an unterminated last line is handed out as a record
+        first, as at the end of a stream.
+        """
+        super()._reached_followed_end()
+        try:
+            info = os.stat(self.name)
+        except OSError:
+            # Removed and not made anew (yet): what is still written to it is read.
+            return
+        if (info.st_dev, info.st_ino) == self._identity or not stat.S_ISREG(info.st_mode):
+            return
+        if self._parsed_total > self._returned_total:
+            return
+        if os.fstat(self._fd).st_size > self._read_offset:
+            self._at_end = False
+            return
+        if self._pending or self._long is not None:
+            self._finish()
+            self._eof = False
+            return
+        try:
+            fd = os.open(self.name, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        lines, size = self._line - 1, self._read_offset
+        self._poller.unregister(self._fd)
+        os.close(self._fd)
+        self._fd = fd
+        self._poller.register(fd, select.POLLIN)
+        opened = os.fstat(fd)
+        self._identity = (opened.st_dev, opened.st_ino)
+        self._head = None
+        self._reset(1, 0)
+        self.rotations += 1
+        sys.stderr.write(
+            f"stream-detect: {self.name}: the followed file was rotated (renamed or removed, "
+            f"and made anew) after its {lines} lines ({size} bytes) were read; reading the "
+            "new file from its start, whose positions count from line 1 again\n"
+        )
+        sys.stderr.flush()
 
     def identity(self) -> dict[str, Any]:
         """What tells this file from another, to keep with a resume token.

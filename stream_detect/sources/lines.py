@@ -261,13 +261,21 @@ class LineSource(LineBuffer, Source):
             self._ingest(chunk)
         elif self.follow:
             self._at_end = True
-            self._check_not_shrunk()
+            self._reached_followed_end()
         else:
             self._finish()
         if self._parsed_total > self._returned_total and (
             not self._arrivals or self._arrivals[-1][0] < self._parsed_total
         ):
             self._arrivals.append((self._parsed_total, time.monotonic()))
+
+    def _reached_followed_end(self) -> None:
+        """A followed descriptor has nothing more for now: check it did not shrink.
+
+        A source that knows the file's name may also look for a new file there
+        (:class:`~stream_detect.sources.files.FileSource`).
+        """
+        self._check_not_shrunk()
 
     def _check_not_shrunk(self) -> None:
         size = os.fstat(self._fd).st_size
