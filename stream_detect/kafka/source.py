@@ -36,7 +36,7 @@ from kafka import errors as kafka_errors
 
 from stream_detect.errors import InputError, StreamDetectError
 from stream_detect.kafka.address import KafkaAddress, client_options
-from stream_detect.kafka.status import BrokerLink
+from stream_detect.kafka.status import BrokerLink, error_reason
 from stream_detect.sources.base import RawBatch, Source
 
 __all__ = ["KafkaSource", "Partition", "with_fields"]
@@ -109,7 +109,7 @@ class KafkaSource(Source):
                 **self.options,
             )
         except kafka_errors.KafkaError as exc:
-            self.link.failed(_reason(exc))
+            self.link.failed(error_reason(exc))
             return False
         if self.whole_topics:
             partitions = [
@@ -211,7 +211,7 @@ class KafkaSource(Source):
                 # Our own assignment callback refused (a checkpoint of other features, say):
                 # kafka-python wraps that as a client error, but no retry can cure it.
                 raise exc.__cause__ from None
-            self.link.failed(_reason(exc))
+            self.link.failed(error_reason(exc))
             time.sleep(min(self.link.pause_s, wait_s))
             return {}
         return polled
@@ -233,7 +233,7 @@ class KafkaSource(Source):
             try:
                 ends.update(self._consumer.end_offsets(unknown))
             except kafka_errors.KafkaError as exc:
-                self.link.failed(_reason(exc))
+                self.link.failed(error_reason(exc))
                 return False
         return all(self._consumer.position(tp) >= end for tp, end in ends.items())
 
@@ -331,7 +331,7 @@ class KafkaSource(Source):
                     exc, errors.KafkaTimeoutError
                 ):
                     raise InputError(f"source {self.uri!r}: commit refused: {exc}") from exc
-                self.link.failed(_reason(exc))
+                self.link.failed(error_reason(exc))
                 if self.abandon.is_set():
                     raise InputError(
                         f"source {self.uri!r}: the broker is unreachable and the run is stopping"
@@ -380,9 +380,3 @@ def with_fields(payload: bytes, fields: bytes) -> bytes:
         return payload
     inner = body[:-1].rstrip()
     return inner + (b"" if inner.endswith(b"{") else b",") + fields + b"}"
-
-
-def _reason(error: Exception) -> str:
-    """A short, secret-free description of a client error."""
-    name, text = type(error).__name__, str(error)
-    return text if text.startswith(name) else f"{name}: {text}" if text else name
