@@ -287,7 +287,7 @@ class Pipeline:
         decoded = self.decoder.decode(batch)
         self.summary.blank_lines += decoded.n_blank
         self.summary.header_lines += decoded.n_header
-        bad = list(decoded.bad)
+        bad = self.source.told_bad(list(decoded.bad)) if decoded.bad else []
         results: ResultBatch | None = None
         scored = 0
         if len(decoded):

@@ -499,3 +499,34 @@ def test_a_query_prometheus_refuses_is_said_once_with_its_reason(tmp_path: Path)
     assert lost.startswith(f"stream-detect: {uri}: ") and "HTTP 400" in lost, lost
     # Prometheus's own words on what is wrong with the query.
     assert "parse error" in lost, lost
+
+
+def test_a_sample_that_is_not_finite_is_a_dead_letter_saying_so(exporter: Exporter) -> None:
+    # Such a sample is left out of its event, whose dead letter said only
+    # "missing feature 'g'", as if the exporter had not sent the series.
+    values = ["1.5", "NaN", "+Inf", "-Inf"]
+
+    def render(scrape: int) -> str:
+        g = values[scrape % 4] if scrape > 1 else "1.5"
+        return f'g{{host="a"}} {g}\nh{{host="a"}} 3.5\ng{{host="b"}} 2.5\nh{{host="b"}} 4.5\n'
+
+    exporter.render = render
+    dead = ListSink()
+    stop = threading.Event()
+    uri = f"prometheus://{exporter.address}/metrics?every=50ms&key=host"
+    runner = threading.Thread(
+        target=run_stream,
+        args=(RunSettings(source=uri), DetectorSettings(key_field="host")),
+        kwargs={"sink": ListSink(), "dead_letter": dead, "stop": stop},
+    )
+    runner.start()
+    try:
+        wait_for(
+            lambda: len({r["reason"] for r in dead.records}) >= 3, "three kinds of dead letter"
+        )
+    finally:
+        stop.set()
+        runner.join()
+    assert {(r["position"]["key"], r["reason"]) for r in dead.records} == {
+        ("a", f"feature 'g' is {value} in the scrape") for value in values[1:]
+    }
