@@ -7,6 +7,7 @@ import io
 import itertools
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -254,6 +255,30 @@ def test_the_reason_of_a_failed_scrape_is_one_line(exporter: Exporter) -> None:
     assert events_of(source) == [] and source.scrape_errors == 1
     assert source.last_error is not None and source.last_error.startswith("HTTP 302")
     assert "\n" not in source.last_error, source.last_error
+
+
+def test_a_redirect_to_anything_but_http_is_a_failed_scrape_naming_it(exporter: Exporter) -> None:
+    # urllib follows a redirect to ftp:// too, over a connection the scrape's
+    # deadline does not bound. Something listens there, to see that nobody came.
+    with socket.create_server(("127.0.0.1", 0)) as ftp:
+        ftp.setblocking(False)
+        target = f"ftp://127.0.0.1:{ftp.getsockname()[1]}/metrics"
+
+        def redirect(handler: BaseHTTPRequestHandler) -> None:
+            handler.send_response(302)
+            handler.send_header("Location", target)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        exporter.answer = redirect
+        source = open_scrape(
+            f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s"
+        )
+        assert events_of(source) == [] and source.scrape_errors == 1
+        with pytest.raises(BlockingIOError):
+            ftp.accept()
+    assert source.last_error is not None and target in source.last_error, source.last_error
+    assert "only redirects to http:// and https://" in source.last_error
 
 
 def test_a_page_that_is_not_the_text_format_is_a_failed_scrape_naming_its_line(
