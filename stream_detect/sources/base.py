@@ -14,7 +14,8 @@ Lifecycle a caller may rely on:
    out the records the source already read but has not returned, without
    reading or waiting, so nothing taken from a pipe is lost. Its records
    continue the same order and positions as ``read_batch``'s.
-5. The records of a batch that the decoder refused go through
+5. The records of a batch that were refused (by the decoder, or by a
+   transform that cannot take a value) go through
    :meth:`Source.told_bad` before they become dead letters, so a source may
    say what only it knows about them (why a feature is missing, the record
    as it came before the source added fields).
