@@ -9,6 +9,11 @@ and the exchange fails with TimeoutError. An error answer's body, which
 :func:`~stream_detect.http_failure.failure_reason` reads for its reason, is
 read within the same deadline.
 
+Redirects are followed to ``http://`` and ``https://`` only: urllib's own
+handler would follow one to ``ftp://`` too, over a connection the deadline
+does not reach (nor does anything here send a request there on purpose). A
+redirect elsewhere fails the exchange (URLError) with a reason that names it.
+
 >>> read_within("http://127.0.0.1:9/metrics", 0.5)
 Traceback (most recent call last):
 ...
@@ -25,8 +30,9 @@ import socket
 import ssl
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
-from typing import Any
+from typing import IO, Any
 
 __all__ = ["ERROR_BODY_BYTES", "read_within"]
 
@@ -52,7 +58,9 @@ def read_within(
     """
     url = request if isinstance(request, str) else request.full_url
     sockets = _Sockets()
-    opener = urllib.request.build_opener(_Handler(sockets), _SecureHandler(sockets))
+    opener = urllib.request.build_opener(
+        _Handler(sockets), _SecureHandler(sockets), _HttpOnlyRedirects()
+    )
     timer = threading.Timer(timeout_s, sockets.shut)
     timer.daemon = True
     timer.start()
@@ -165,3 +173,25 @@ class _SecureHandler(urllib.request.HTTPSHandler):
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         connection = functools.partial(_SecureConnection, sockets=self.sockets)
         return self.do_open(connection, req, context=self.context)
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects, refused unless they lead to ``http://`` or ``https://``."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            fp.close()  # urllib closes the redirect's answer only when it follows it
+            raise urllib.error.URLError(
+                f"{req.full_url} redirected (HTTP {code}) to {newurl!r}; "
+                "only redirects to http:// and https:// are followed"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)

@@ -43,7 +43,7 @@ from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
 from stream_detect.label_feedback import FeedbackLabels
 from stream_detect.pipeline_checkpoint import PipelineCheckpoints, make_checkpoint_folder
 from stream_detect.recent import HeldFeedback
-from stream_detect.records import Decoded, RecordDecoder
+from stream_detect.records import BadRecord, Decoded, RecordDecoder
 from stream_detect.refused_rows import set_aside_refused
 from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
@@ -288,6 +288,7 @@ class Pipeline:
         self.summary.blank_lines += decoded.n_blank
         self.summary.header_lines += decoded.n_header
         bad = list(decoded.bad)
+        unmatched: list[BadRecord] = []
         results: ResultBatch | None = None
         scored = 0
         if len(decoded):
@@ -313,12 +314,16 @@ class Pipeline:
             )
             if decoded.ids is not None and len(self.held_feedback):
                 # Labels read before these events arrived apply now that they have.
-                bad.extend(self.feedback.apply_held(decoded.ids))
+                unmatched = self.feedback.apply_held(decoded.ids)
             results = ResultBatch.of(decoded, detections, emit=self.run_settings.emit)
             found = decoded, detections
             scored = len(decoded)
             self.summary.events += scored
             self.summary.alerts += int(np.count_nonzero(detections.alert))
+        if bad:
+            # The batch's own records (not feedback labels): their source may say more.
+            bad = self.source.told_bad(bad)
+        bad += unmatched
         dead = [record.to_dict() for record in bad]
         self.summary.bad_records += len(dead)
         self.unusable.observe(scored, [record.reason for record in bad])

@@ -208,3 +208,30 @@ def test_a_missing_state_dir_is_made_as_a_checkpoint_directory_is(
     uri = kafka_uri(kafka_broker.bootstrap, topic, group="made", until="end")
     run_cli("--source", uri, "--sink", "file:/dev/null", "--state-dir", str(state_dir))
     assert [path.name for path in state_dir.iterdir()] == [f"{topic}-0.json"]
+
+
+def test_a_dead_letter_shows_the_message_as_sent_without_the_fields_added(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    # key=message and timestamp=message splice fields into each message's value;
+    # a refused message's dead letter showed that spliced text as its raw. One is
+    # refused by the decoder, one by a transform (log of a negative number).
+    sent = [
+        b'{"a": 1.0, "b": 2.0}',
+        b'{"a": 1.5, "b": "oops"}  ',
+        b'{"a": 1.0, "b": -2.5}',
+        b'{"a": 1.0, "b": 2.5}',
+    ]
+    topic = fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, topic, list(sent), keys=["h1", "h2", "h1", "h2"])
+    uri = kafka_uri(
+        kafka_broker.bootstrap, topic, group="raw", until="end", key="message", timestamp="message"
+    )
+    dead = tmp_path / "dead.jsonl"
+    run_cli(
+        *("--source", uri, "--features", "a,b", "--transform", "b=log"),
+        *("--dead-letter", f"file:{dead}"),
+    )
+    letters = [json.loads(line) for line in dead.read_bytes().splitlines()]
+    assert [letter["position"]["offset"] for letter in letters] == [1, 2]
+    assert [letter["raw"] for letter in letters] == [sent[1].decode(), sent[2].decode()]

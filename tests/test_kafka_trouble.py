@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -16,8 +17,11 @@ from kafka_clients import QUICK, REPO, RUN, TopicReader, kafka_uri, kill_if_runn
 from monitoring import wait_for
 from test_stop_under_backpressure import wait_until_stalled
 
+from stream_detect.errors import WriteInterrupted
 from stream_detect.kafka.address import client_options, parse_kafka_uri
 from stream_detect.kafka.broker import EmbeddedBroker, free_port
+from stream_detect.kafka.sink import KafkaSink
+from stream_detect.kafka.status import BrokerLink
 from stream_detect.sources import parse_uri
 
 TIMEOUT_S = 120.0
@@ -344,3 +348,21 @@ def test_a_stop_ends_a_kafka_run_while_nobody_reads_its_output(
     assert "Traceback" not in log
     summary = orjson.loads(log.splitlines()[-1])["summary"]
     assert summary["stopped_by"] == "signal, output stalled", summary
+
+
+def test_a_kafka_sink_says_why_its_broker_is_unreachable() -> None:
+    # The sink's line gave only the error's class ("KafkaTimeoutError"), which does
+    # not say which wait ran out; the source's line always gave the message too.
+    port = free_port()
+    uri = f"kafka://127.0.0.1:{port}/results"
+    said = io.StringIO()
+    stopping = threading.Event()
+    stopping.set()  # the first failed attempt is reported, then the sink gives up
+    sink = KafkaSink(
+        parse_kafka_uri(parse_uri(uri)), abandon=stopping, link=BrokerLink(uri, stream=said)
+    )
+    with pytest.raises(WriteInterrupted):
+        sink.write_batch([{"x": 1.0}])
+    (line,) = said.getvalue().splitlines()
+    assert line.startswith(f"stream-detect: {uri}: broker unreachable (KafkaTimeoutError: "), line
+    assert f"127.0.0.1:{port}" in line.split("(", 1)[1], line

@@ -7,6 +7,7 @@ import io
 import itertools
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -256,6 +257,30 @@ def test_the_reason_of_a_failed_scrape_is_one_line(exporter: Exporter) -> None:
     assert "\n" not in source.last_error, source.last_error
 
 
+def test_a_redirect_to_anything_but_http_is_a_failed_scrape_naming_it(exporter: Exporter) -> None:
+    # urllib follows a redirect to ftp:// too, over a connection the scrape's
+    # deadline does not bound. Something listens there, to see that nobody came.
+    with socket.create_server(("127.0.0.1", 0)) as ftp:
+        ftp.setblocking(False)
+        target = f"ftp://127.0.0.1:{ftp.getsockname()[1]}/metrics"
+
+        def redirect(handler: BaseHTTPRequestHandler) -> None:
+            handler.send_response(302)
+            handler.send_header("Location", target)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        exporter.answer = redirect
+        source = open_scrape(
+            f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s"
+        )
+        assert events_of(source) == [] and source.scrape_errors == 1
+        with pytest.raises(BlockingIOError):
+            ftp.accept()
+    assert source.last_error is not None and target in source.last_error, source.last_error
+    assert "only redirects to http:// and https://" in source.last_error
+
+
 def test_a_page_that_is_not_the_text_format_is_a_failed_scrape_naming_its_line(
     exporter: Exporter,
 ) -> None:
@@ -499,3 +524,34 @@ def test_a_query_prometheus_refuses_is_said_once_with_its_reason(tmp_path: Path)
     assert lost.startswith(f"stream-detect: {uri}: ") and "HTTP 400" in lost, lost
     # Prometheus's own words on what is wrong with the query.
     assert "parse error" in lost, lost
+
+
+def test_a_sample_that_is_not_finite_is_a_dead_letter_saying_so(exporter: Exporter) -> None:
+    # Such a sample is left out of its event, whose dead letter said only
+    # "missing feature 'g'", as if the exporter had not sent the series.
+    values = ["1.5", "NaN", "+Inf", "-Inf"]
+
+    def render(scrape: int) -> str:
+        g = values[scrape % 4] if scrape > 1 else "1.5"
+        return f'g{{host="a"}} {g}\nh{{host="a"}} 3.5\ng{{host="b"}} 2.5\nh{{host="b"}} 4.5\n'
+
+    exporter.render = render
+    dead = ListSink()
+    stop = threading.Event()
+    uri = f"prometheus://{exporter.address}/metrics?every=50ms&key=host"
+    runner = threading.Thread(
+        target=run_stream,
+        args=(RunSettings(source=uri), DetectorSettings(key_field="host")),
+        kwargs={"sink": ListSink(), "dead_letter": dead, "stop": stop},
+    )
+    runner.start()
+    try:
+        wait_for(
+            lambda: len({r["reason"] for r in dead.records}) >= 3, "three kinds of dead letter"
+        )
+    finally:
+        stop.set()
+        runner.join()
+    assert {(r["position"]["key"], r["reason"]) for r in dead.records} == {
+        ("a", f"feature 'g' is {value} in the scrape") for value in values[1:]
+    }

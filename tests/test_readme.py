@@ -360,3 +360,11 @@ def test_detector_on_arrays_scores_only_alerts_when_asked() -> None:
     np.testing.assert_array_equal(unset, ~some.alert)
     np.testing.assert_array_equal(np.isnan(some.log_tail), ~some.alert)
     assert some.score[250] == every.score[250]
+
+
+def test_the_alertmanager_section_names_every_option_of_its_uri() -> None:
+    from stream_detect.sinks.alertmanager import ALERTMANAGER_PARAMS
+
+    section = README.split("**Alerts to Alertmanager.**", 1)[1].split("**Operator feedback", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)`", section))
+    assert set(ALERTMANAGER_PARAMS) <= named, set(ALERTMANAGER_PARAMS) - named

@@ -28,6 +28,7 @@ from kafka import errors as kafka_errors
 from stream_detect.errors import ConfigError, StreamDetectError
 from stream_detect.kafka.broker import QUICK_GROUP_OPTIONS, EmbeddedBroker
 from stream_detect.kafka.partitioned import run_partitioned
+from stream_detect.kafka.status import error_reason
 from stream_detect.pipeline import Summary
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.json_encoding import encode_json_line
@@ -63,8 +64,7 @@ def detect_through_kafka(
             _create_topics(address, [events_topic, results_topic])
         except kafka_errors.KafkaError as error:
             # The first contact with the broker: one that never answers is the user's address.
-            name, text = type(error).__name__, str(error)
-            reason = text if text.startswith(name) else f"{name}: {text}" if text else name
+            reason = error_reason(error)
             if bootstrap:
                 raise ConfigError(
                     "--kafka", bootstrap, f"the HOST:PORT of a Kafka broker that answers ({reason})"

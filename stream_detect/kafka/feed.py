@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stream_detect.kafka.source import KafkaSource, Partition
+from stream_detect.records.batch import BadRecord
 from stream_detect.sources.base import RawBatch, Source
 
 __all__ = ["PartitionFeed"]
@@ -58,6 +59,10 @@ class PartitionFeed(Source):
         if mine:
             self.next_offset = int(mine[0]["offset"])
             self.kafka_source.seek({"offsets": mine})
+
+    def told_bad(self, bad: list[BadRecord]) -> list[BadRecord]:
+        """``bad`` as the Kafka source tells them (each value as it was sent)."""
+        return self.kafka_source.told_bad(bad)
 
     def commit(self, token: dict[str, Any]) -> None:
         """Queue this partition's offset in ``token`` for the runner's next commit."""

@@ -26,7 +26,7 @@ from kafka import errors as kafka_errors
 
 from stream_detect.errors import OutputError, WriteInterrupted
 from stream_detect.kafka.address import KafkaAddress, client_options
-from stream_detect.kafka.status import BrokerLink
+from stream_detect.kafka.status import BrokerLink, error_reason
 from stream_detect.sinks.base import Sink, StopFlag
 from stream_detect.sinks.json_encoding import encode_json_line
 
@@ -103,7 +103,7 @@ class KafkaSink(Sink):
 
     def _wait(self, error: Exception) -> None:
         """Note a failed attempt and pause; give up if the caller is stopping."""
-        self.link.failed(type(error).__name__)
+        self.link.failed(error_reason(error))
         if self.abandon.is_set():
             # What is unacknowledged was not delivered: the caller must not commit it.
             raise WriteInterrupted(self.uri)

@@ -25,6 +25,7 @@ partition is returned and after every record of a revoked one was.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,7 +37,8 @@ from kafka import errors as kafka_errors
 
 from stream_detect.errors import InputError, StreamDetectError
 from stream_detect.kafka.address import KafkaAddress, client_options
-from stream_detect.kafka.status import BrokerLink
+from stream_detect.kafka.status import BrokerLink, error_reason
+from stream_detect.records.batch import BadRecord
 from stream_detect.sources.base import RawBatch, Source
 
 __all__ = ["KafkaSource", "Partition", "with_fields"]
@@ -93,6 +95,9 @@ class KafkaSource(Source):
         self.whole_topics = False
         #: When set (a stop request), a commit still retrying an unreachable broker gives up.
         self.abandon = threading.Event()
+        #: The values of the last batch's records that were given fields, as sent,
+        #: by (topic, partition, offset); what their dead letters show as ``raw``.
+        self._sent: dict[tuple[Any, ...], bytes] = {}
 
     # --------------------------------------------------------------- connecting
 
@@ -109,7 +114,7 @@ class KafkaSource(Source):
                 **self.options,
             )
         except kafka_errors.KafkaError as exc:
-            self.link.failed(_reason(exc))
+            self.link.failed(error_reason(exc))
             return False
         if self.whole_topics:
             partitions = [
@@ -150,6 +155,8 @@ class KafkaSource(Source):
     def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
         """Up to ``max_records`` records of the assigned partitions, in partition order."""
         deadline = time.monotonic() + timeout_s
+        if self._sent:
+            self._sent = {}  # the batch before was handled: its dead letters are written
         if not self._connect():
             time.sleep(min(self.link.pause_s, max(0.0, timeout_s)))
             return RawBatch()
@@ -199,7 +206,31 @@ class KafkaSource(Source):
                 orjson.dumps(self.timestamp_field) + b":" + str(record.timestamp).encode()
             )
         value: bytes = record.value
-        return with_fields(value, b",".join(fields)) if fields else value
+        if not fields:
+            return value
+        # Kept for this batch's dead letters, which show the value as it was sent.
+        self._sent[(record.topic, record.partition, record.offset)] = value
+        return with_fields(value, b",".join(fields))
+
+    def told_bad(self, bad: list[BadRecord]) -> list[BadRecord]:
+        """``bad`` with each record's value as it was sent, before the source added fields.
+
+        >>> from stream_detect.kafka.address import parse_kafka_uri
+        >>> from stream_detect.sources import parse_uri
+        >>> source = KafkaSource(parse_kafka_uri(parse_uri("kafka://127.0.0.1:9/t")))
+        >>> source._sent[("t", 0, 4)] = b'{"x": "a"} '
+        >>> position = {"topic": "t", "partition": 0, "offset": 4}
+        >>> source.told_bad([BadRecord(position, "r", b'{"x": "a","key":"h"}')])[0].payload
+        b'{"x": "a"} '
+        """
+        if not self._sent:
+            return bad
+        return [self._as_sent(record) for record in bad]
+
+    def _as_sent(self, record: BadRecord) -> BadRecord:
+        where = record.position
+        sent = self._sent.get((where.get("topic"), where.get("partition"), where.get("offset")))
+        return record if sent is None else dataclasses.replace(record, payload=sent)
 
     def _poll(self, max_records: int, wait_s: float) -> dict[Any, Any]:
         try:
@@ -211,7 +242,7 @@ class KafkaSource(Source):
                 # Our own assignment callback refused (a checkpoint of other features, say):
                 # kafka-python wraps that as a client error, but no retry can cure it.
                 raise exc.__cause__ from None
-            self.link.failed(_reason(exc))
+            self.link.failed(error_reason(exc))
             time.sleep(min(self.link.pause_s, wait_s))
             return {}
         return polled
@@ -233,7 +264,7 @@ class KafkaSource(Source):
             try:
                 ends.update(self._consumer.end_offsets(unknown))
             except kafka_errors.KafkaError as exc:
-                self.link.failed(_reason(exc))
+                self.link.failed(error_reason(exc))
                 return False
         return all(self._consumer.position(tp) >= end for tp, end in ends.items())
 
@@ -331,7 +362,7 @@ class KafkaSource(Source):
                     exc, errors.KafkaTimeoutError
                 ):
                     raise InputError(f"source {self.uri!r}: commit refused: {exc}") from exc
-                self.link.failed(_reason(exc))
+                self.link.failed(error_reason(exc))
                 if self.abandon.is_set():
                     raise InputError(
                         f"source {self.uri!r}: the broker is unreachable and the run is stopping"
@@ -380,9 +411,3 @@ def with_fields(payload: bytes, fields: bytes) -> bytes:
         return payload
     inner = body[:-1].rstrip()
     return inner + (b"" if inner.endswith(b"{") else b",") + fields + b"}"
-
-
-def _reason(error: Exception) -> str:
-    """A short, secret-free description of a client error."""
-    name, text = type(error).__name__, str(error)
-    return text if text.startswith(name) else f"{name}: {text}" if text else name

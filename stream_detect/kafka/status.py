@@ -6,7 +6,8 @@ stderr once when the broker is lost and once when it is back, never once per
 attempt. The mechanism is :class:`~stream_detect.reachability.Reachability`,
 shared with the HTTP sources and the Alertmanager sink; this is its wording
 for a broker, and the type that tells a Kafka client's link from the others
-(``kafka_broker_reachable`` shows only these).
+(``kafka_broker_reachable`` shows only these). :func:`error_reason` is how
+every Kafka client (source, sink, demo) names a client error in those lines.
 
 >>> import io
 >>> stream = io.StringIO()
@@ -23,7 +24,7 @@ from typing import TextIO
 
 from stream_detect.reachability import Reachability
 
-__all__ = ["BrokerLink"]
+__all__ = ["BrokerLink", "error_reason"]
 
 
 class BrokerLink(Reachability):
@@ -59,3 +60,23 @@ class BrokerLink(Reachability):
             first_pause_s=first_pause_s,
             max_pause_s=max_pause_s,
         )
+
+
+def error_reason(error: Exception) -> str:
+    """A client error as its lines show it: the class name and, when it has one, the message.
+
+    The class alone (``KafkaTimeoutError``) does not say which of the client's
+    many timeouts passed; the message does (which brokers it could not
+    bootstrap from, say). kafka-python's own errors already start with their
+    class name and are left as they are.
+
+    >>> from kafka import errors
+    >>> error_reason(errors.KafkaTimeoutError("Unable to bootstrap from ['b:9092']"))
+    "KafkaTimeoutError: Unable to bootstrap from ['b:9092']"
+    >>> error_reason(errors.KafkaConnectionError()), error_reason(OSError("refused"))
+    ('KafkaConnectionError', 'OSError: refused')
+    >>> error_reason(OSError())
+    'OSError'
+    """
+    name, text = type(error).__name__, str(error)
+    return text if text.startswith(name) else f"{name}: {text}" if text else name

@@ -27,6 +27,7 @@ __all__ = [
     "cell_number",
     "cell_numbers",
     "json_number",
+    "missing_feature_reason",
     "parses_as_float",
     "picked_flat",
     "reads_as_finite_number",
@@ -55,6 +56,15 @@ def picked_flat(rows: Iterable[Any], keys: Sequence[Any]) -> list[Any]:
     return list(chain.from_iterable(map(operator.itemgetter(*keys), rows)))
 
 
+def missing_feature_reason(name: str) -> str:
+    """Why a record without feature ``name`` is refused.
+
+    >>> missing_feature_reason("y")
+    "missing feature 'y'"
+    """
+    return f"missing feature {name!r}"
+
+
 def json_number(event: dict[str, Any], name: str) -> int | float:
     """Feature ``name`` of a JSON event: a finite JSON number, never a quoted one.
 
@@ -68,7 +78,7 @@ def json_number(event: dict[str, Any], name: str) -> int | float:
     try:
         value = event[name]
     except KeyError:
-        raise Reject(f"missing feature {name!r}") from None
+        raise Reject(missing_feature_reason(name)) from None
     kind = type(value)
     if kind is float:
         if not math.isfinite(value):

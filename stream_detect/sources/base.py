@@ -14,10 +14,15 @@ Lifecycle a caller may rely on:
    out the records the source already read but has not returned, without
    reading or waiting, so nothing taken from a pipe is lost. Its records
    continue the same order and positions as ``read_batch``'s.
-5. After the records of a batch have been scored and their results flushed,
+5. The records of a batch that were refused (by the decoder, or by a
+   transform that cannot take a value) go through
+   :meth:`Source.told_bad` before they become dead letters, so a source may
+   say what only it knows about them (why a feature is missing, the record
+   as it came before the source added fields).
+6. After the records of a batch have been scored and their results flushed,
    the caller may :meth:`Source.commit` the token taken after that batch
    (at-least-once delivery for sources that keep offsets, such as Kafka).
-6. :meth:`Source.close` is called once; nothing is called after it.
+7. :meth:`Source.close` is called once; nothing is called after it.
 
 ``exhausted`` turns true when no record will ever come again (end of a file
 that is not followed, a closed pipe); the batch that reached the end is still
@@ -29,7 +34,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stream_detect.records.batch import BadRecord
 
 __all__ = ["RawBatch", "Source"]
 
@@ -127,6 +135,14 @@ class Source(ABC):
 
     def commit(self, token: dict[str, Any]) -> None:  # noqa: B027 - optional hook, default no-op
         """Record that everything up to ``token`` has been fully processed."""
+
+    def told_bad(self, bad: list[BadRecord]) -> list[BadRecord]:
+        """``bad``, records of the last batch refused, as the dead letters should show them.
+
+        Called only when a batch has bad records, so it costs a run of good
+        records nothing. By default they are shown as the decoder saw them.
+        """
+        return bad
 
     def close(self) -> None:  # noqa: B027 - optional hook, default no-op
         """Release what the source holds; called once, last."""

@@ -18,7 +18,9 @@ Each remaining label set is one feature named like the series,
 name). With ``key=LABEL``, series are grouped by that label's value: one
 event per value, carrying it in a field named ``LABEL`` (run with
 ``--key-field LABEL`` for a model per value), and the key label is left out
-of the feature names. Non-finite values are left out of the event. A series
+of the feature names. Non-finite values are left out of the event; when
+that makes the event a dead letter for a missing feature, its reason says
+the value was not finite (``feature 'g' is NaN in the scrape``). A series
 that a scrape holds more than once keeps its first value, as Prometheus
 does; the others are counted in :attr:`PrometheusSource.repeated_series`,
 and stderr says so the first time.
@@ -36,6 +38,7 @@ run), and one when they work again (:mod:`stream_detect.sources.polled`).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import re
@@ -50,6 +53,8 @@ from prometheus_client.parser import text_fd_to_metric_families
 
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
+from stream_detect.records.batch import BadRecord
+from stream_detect.records.feature_values import missing_feature_reason
 from stream_detect.sources.polled import PolledSource, http_body
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
@@ -110,6 +115,32 @@ def series_to_events(
                 event[key_label] = key
         event[feature_name(name, labels)] = value
     return list(events.values())
+
+
+def _not_finite_reasons(
+    series: Iterable[Series], key_label: str | None, what: str
+) -> dict[str | None, dict[str, str]]:
+    """For each event (by key value), "missing feature" reasons and what they should say.
+
+    >>> _not_finite_reasons([("g", {"job": "a"}, math.nan), ("h", {"job": "b"}, -math.inf)],
+    ...                     "job", "scrape")
+    {'a': {"missing feature 'g'": "feature 'g' is NaN in the scrape"},
+     'b': {"missing feature 'h'": "feature 'h' is -Inf in the scrape"}}
+    """
+    reasons: dict[str | None, dict[str, str]] = {}
+    for name, labels, value in series:
+        key = None
+        if key_label is not None:
+            key = labels.get(key_label)
+            if key is None:
+                continue  # such a series is in no event
+            labels = {k: v for k, v in labels.items() if k != key_label}
+        feature = feature_name(name, labels)
+        # Spelt as the exposition format spells them.
+        spelt = "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
+        told = f"feature {feature!r} is {spelt} in the {what}"
+        reasons.setdefault(key, {})[missing_feature_reason(feature)] = told
+    return reasons
 
 
 def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], set[str]]:
@@ -217,6 +248,9 @@ class PrometheusSource(PolledSource):
         #: Samples dropped because an earlier one of the same scrape had their series.
         self.repeated_series = 0
         self._previous: dict[str, tuple[float, float]] = {}
+        #: The last scrape's non-finite samples: for each event (by key value), the
+        #: reason a dead letter missing that feature gives instead of "missing".
+        self._not_finite: dict[str | None, dict[str, str]] = {}
 
     @property
     def scrape_errors(self) -> int:
@@ -236,12 +270,15 @@ class PrometheusSource(PolledSource):
         values: list[Series] = []
         seen: set[str] = set()
         repeated: list[str] = []
+        not_finite: list[Series] = []
         for name, labels, value in series:
             feature = feature_name(name, labels)
             if feature in seen:
                 repeated.append(feature)
                 continue
             seen.add(feature)
+            if not math.isfinite(value):
+                not_finite.append((name, labels, value))
             if feature not in cumulative:
                 values.append((name, labels, value))
                 continue
@@ -251,6 +288,8 @@ class PrometheusSource(PolledSource):
                 values.append((name, labels, (value - before[1]) / (now - before[0])))
         if repeated:
             self._repeated(repeated)
+        # The events of the scrape before were all handed out before this one was due.
+        self._not_finite = _not_finite_reasons(not_finite, self.key_label, self.what)
         if cumulative and self.scrapes == 1:
             # The first scrape only primes the rates. Only the first: a scrape after
             # one that lacked the counters still has its gauges, each event then a
@@ -262,6 +301,20 @@ class PrometheusSource(PolledSource):
             if self.key_label is not None:
                 where["key"] = event[self.key_label]
             self._buffer.append((orjson.dumps(event), where))
+
+    def told_bad(self, bad: list[BadRecord]) -> list[BadRecord]:
+        """``bad``, an event missing a feature whose sample was NaN or infinite saying so."""
+        if not self._not_finite:
+            return bad
+        return [self._told(record) for record in bad]
+
+    def _told(self, record: BadRecord) -> BadRecord:
+        position = record.position
+        if position.get("scrape") != self.scrapes:
+            return record
+        reasons = self._not_finite.get(position.get("key"), {})
+        told = reasons.get(record.reason)
+        return record if told is None else dataclasses.replace(record, reason=told)
 
     def _repeated(self, features: list[str]) -> None:
         """Count the samples dropped as repeats of a series; say so the first time."""
