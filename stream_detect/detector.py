@@ -262,14 +262,22 @@ class Detector:
                 self.tuner.observe_times(timestamps[start:stop])
             added = int(np.count_nonzero(labelled[start:stop]))
             due = self.tuner.advance(stop - start, added)
+            if self.tuner.acceptance_due:
+                if self.keyed and scored < stop:
+                    # The rate of one key counts the keys held once these rows are
+                    # learned (evictions included), so batching changes nothing.
+                    self._process_segment(X, labels, keys, scored, stop, out)
+                    scored = stop
+                self.tuner.reread_acceptance(len(self.models) if self.keyed else 1)
             # A boundary cuts the batch only if what comes after may be scored differently:
             # a re-tune that can change log ε, or an acceptance time re-read from the rate.
-            if (due and self.tuner.can_choose()) or (
-                self.tuner.accept_after != self.policy.accept_after
+            if scored < stop and (
+                (due and self.tuner.can_choose())
+                or self.tuner.accept_after != self.policy.accept_after
             ):
                 self._process_segment(X, labels, keys, scored, stop, out)
                 scored = stop
-            # With timestamps the acceptance time is a duration, in events at the stream's rate.
+            # With timestamps the acceptance time is a duration, in events of a key at its rate.
             self.policy.accept_after = self.tuner.accept_after
             if due:
                 self.retune()

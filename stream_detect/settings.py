@@ -136,8 +136,9 @@ class DetectorSettings:
     accept_after_seconds: float = _opt(
         DEFAULT_ACCEPT_AFTER_SECONDS,
         "with --timestamp-field, --accept-after as a duration of event time: converted to "
-        "events at the stream's measured event rate (600 s: 600 events at 1 Hz, 2 events of "
-        "5-minute metrics); 0: --accept-after events whatever the rate",
+        "events of a key at its measured event rate (600 s: 600 events at 1 Hz, 2 events of "
+        "5-minute metrics; with --key-field, the stream's rate divided by the keys held); "
+        "0: --accept-after events whatever the rate",
         min=0.0,
     )
     half_life: float | None = _opt(

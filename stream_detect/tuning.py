@@ -149,25 +149,46 @@ class ThresholdTuner:
         return stop
 
     def advance(self, events: int, labels: int) -> bool:
-        """Count ``events`` processed and ``labels`` new labels; return True if a re-tune is due."""
+        """Count ``events`` processed and ``labels`` new labels; return True if a re-tune is due.
+
+        When :attr:`acceptance_due` turns True the caller calls
+        :meth:`reread_acceptance` before it scores the events that follow.
+        """
         self.events += events
         self.labels_since_retune += labels
-        if self.events >= self.next_rate_at:
-            self._reread_acceptance()
         return self._due_by_count()
 
-    def _reread_acceptance(self) -> None:
-        """``accept_after_seconds`` in events at the measured rate (``accept_after`` until known).
+    @property
+    def acceptance_due(self) -> bool:
+        """True when the acceptance time is to be re-read from the event rate (at exact counts)."""
+        return self.events >= self.next_rate_at
+
+    def reread_acceptance(self, keys: int = 1) -> None:
+        """``accept_after_seconds`` in events of one key at the measured rate.
 
         The acceptance time is a duration of event time: 600 s is 600 events
-        of a 1 Hz stream and 2 events of 5-minute metrics.
+        of a 1 Hz stream and 2 events of 5-minute metrics. A deviation is
+        counted in its own key's events, so with ``keys`` models held the
+        rate of one key is the stream's divided by ``keys``: ten hosts at
+        1 Hz make a 10 Hz stream, and 600 s is still 600 events of a host.
+        ``accept_after`` stays as it was until the rate is known.
+
+        >>> tuner = ThresholdTuner(
+        ...     DetectorSettings(timestamp_field="t", accept_after_seconds=60.0), 1
+        ... )
+        >>> tuner.observe_times([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+        >>> tuner.advance(10, 0), tuner.acceptance_due
+        (False, True)
+        >>> tuner.reread_acceptance(keys=10)
+        >>> tuner.accept_after, tuner.acceptance_due
+        (60, False)
         """
         events = self.events
         self.next_rate_at = 10 * events if events < _RATE_EVERY else events + _RATE_EVERY
         assert self.rate is not None
         per_day = self.rate.per_day()
         if per_day is not None:
-            per_second = per_day / SECONDS_PER_DAY
+            per_second = per_day / SECONDS_PER_DAY / max(1, keys)
             self.accept_after = max(1, round(self.settings.accept_after_seconds * per_second))
 
     def due_by_time(self) -> bool:
