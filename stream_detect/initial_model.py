@@ -3,7 +3,10 @@
 :func:`detector_settings_for` gives the stream the model's features,
 transforms, kind, variance floor and log ε, and refuses settings that name
 something else, naming both values, or that give one of the model's
-features a role (the label, key, id or timestamp field).
+features a role (the label, key, id or timestamp field). With a key field
+every key starts from the model and alerts compare the scale-free score, so
+the model's log ε, a threshold on its log p(x), is moved to that score
+(:func:`scale_free_log_epsilon`).
 """
 
 from __future__ import annotations
@@ -11,14 +14,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from stream_detect.density import DEFAULT_RELATIVE_FLOOR
+import numpy as np
+
+from stream_detect.density import DEFAULT_RELATIVE_FLOOR, gaussian_score, scale_free_log_pdf
 from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
 from stream_detect.settings import DetectorSettings
 from stream_detect.transforms import FeatureTransforms
 from stream_detect.validation import ROLE_FIELDS
 
-__all__ = ["detector_settings_for"]
+__all__ = ["detector_settings_for", "scale_free_log_epsilon"]
 
 
 def detector_settings_for(
@@ -27,7 +32,8 @@ def detector_settings_for(
     """``settings`` for a stream that starts from ``model`` (read from the file ``name``).
 
     The stream takes the model's features, transforms, kind and variance
-    floor, and its log ε when ``settings`` names none. Settings that name
+    floor, and its log ε when ``settings`` names none (with a ``key_field``,
+    moved to the scale-free score by :func:`scale_free_log_epsilon`). Settings that name
     something else are refused with a :class:`ModelError` naming both (a
     ``model`` of ``diagonal`` is the default and yields to a full model).
 
@@ -76,7 +82,12 @@ model m.json: name the model's features or none
             f"the initial model {name} has relative_floor {model.relative_floor:g}; streams "
             f"use {DEFAULT_RELATIVE_FLOOR:g}: fit it again with stream-detect fit"
         )
-    log_epsilon = settings.log_epsilon if settings.log_epsilon is not None else model.log_epsilon
+    log_epsilon = settings.log_epsilon
+    if log_epsilon is None and model.log_epsilon is not None:
+        log_epsilon = model.log_epsilon
+        if settings.key_field is not None:
+            # Keyed alerts compare the scale-free score, not log p(x).
+            log_epsilon = scale_free_log_epsilon(model, log_epsilon)
     return dataclasses.replace(
         settings,
         features=model.features,
@@ -85,3 +96,23 @@ model m.json: name the model's features or none
         variance_floor=model.variance_floor,
         log_epsilon=log_epsilon,
     )
+
+
+def scale_free_log_epsilon(model: FittedModel, log_epsilon: float) -> float:
+    """``log_epsilon`` on ``model``'s log p(x) as a threshold on its scale-free score.
+
+    The two scores differ by a constant of the model, ``-0.5 * log det(2 pi cov)``
+    (floored as when scoring) against ``-0.5 * d * log(2 pi)``, so under the
+    model the same events fall below either threshold: a keyed stream, whose
+    keys all start from the model, flags at first what the model flags.
+
+    >>> from stream_detect.fitting import fit_model
+    >>> fitted = fit_model(np.array([[0.0], [0.02]]), ["x"])  # sigma 0.01
+    >>> round(scale_free_log_epsilon(fitted, 2.0), 6)  # 2 + log 0.01, the log of sigma
+    -2.60517
+    """
+    at_mean = gaussian_score(
+        model.mean[None], model.mean, model.spread, model.variance_floor, model.relative_floor
+    )
+    offset = scale_free_log_pdf(np.zeros(1), model.d)[0] - at_mean.log_p[0]
+    return float(log_epsilon + offset)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from stream_detect.cli import main
+from stream_detect.fitted_model import ModelKind
 from stream_detect.fitting import fit_model
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.modelfile import load_model, save_model
@@ -97,6 +98,47 @@ def test_the_log_epsilon_the_run_names_wins(
     )
     assert status == 0, err
     assert {r["log_epsilon"] for r in results} == {-30.0}
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "full"])
+def test_with_keys_every_key_starts_from_the_model_and_flags_what_it_flags(
+    kind: ModelKind, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A quiet model (sigma 0.001), so log p(x) is far above the scale-free score: its
+    # log epsilon compared as it is with the scale-free score made every event an alert.
+    rng = np.random.default_rng(21)
+    fitted = fit_model(rng.normal(0.0, 0.001, (500, 2)), ["x", "y"], kind=kind)
+    at_5_sigma = float(fitted.log_p(np.array([[0.005, 0.0]]))[0])
+    path = tmp_path / "quiet.json"
+    save_model(fitted.with_threshold(at_5_sigma, "exact"), path)
+    events = [
+        {"key": f"k{i % 3}", "x": float(x), "y": float(y)}
+        for i, (x, y) in enumerate(rng.normal(0.0, 0.001, (60, 2)))
+    ]
+    events[31]["x"] = 0.02  # 20 sigma out
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(jsonl(events))
+    results = {}
+    for name, extra in (
+        ("one", []),
+        ("keyed", ["--key-field", "key"]),
+        ("one slot", ["--key-field", "key", "--max-keys", "1"]),
+    ):
+        out = tmp_path / f"{name}.jsonl"
+        args = ["run", "--source", f"file:{source}", "--sink", f"file:{out}", "--emit", "all"]
+        assert main([*args, "--initial-model", str(path), *extra]) == 0
+        capsys.readouterr()
+        results[name] = [json.loads(line) for line in out.read_bytes().splitlines()]
+    one, keyed, evicting = results["one"], results["keyed"], results["one slot"]
+    for row in keyed[:3] + evicting:
+        # No warm-up for any key, nor for a key evicted and seen again: each starts
+        # from the fitted model, and its score is the model's log p moved by one constant.
+        assert not row["warmup"] and row["n"] >= 500
+    first = keyed[0]
+    moved = at_5_sigma + first["score"] - first["log_p"]
+    assert all(row["log_epsilon"] == pytest.approx(moved, abs=1e-9) for row in keyed)
+    for rows in (one, keyed, evicting):
+        assert [i for i, row in enumerate(rows) if row["alert"]] == [31]
 
 
 def test_the_config_key_names_the_model_too(
