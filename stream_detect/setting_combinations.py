@@ -55,12 +55,13 @@ def _check_budget(values: dict[str, Any], river_name: str | None) -> None:
     budget = values.get("alerts_per_day")
     if budget is None:
         return
-    for other, reason in (
-        ("log_epsilon", "no log_epsilon (the budget sets the threshold on the log tail)"),
-        ("likelihood", "likelihood = false (the likelihood has its own threshold)"),
-    ):
-        if values.get(other):
-            raise ConfigError("alerts_per_day", budget, reason)
+    # A log epsilon of 0.0 is a threshold too: asked "is one given", not "is it true".
+    if values.get("log_epsilon") is not None:
+        reason = "no log_epsilon (the budget sets the threshold on the log tail)"
+        raise ConfigError("alerts_per_day", budget, reason)
+    if values.get("likelihood"):
+        reason = "likelihood = false (the likelihood has its own threshold)"
+        raise ConfigError("alerts_per_day", budget, reason)
     if river_name is not None:
         raise ConfigError("alerts_per_day", budget, "a Gaussian model (a river model has no tail)")
     if values.get("timestamp_field") is None and values.get("events_per_day") is None:

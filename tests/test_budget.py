@@ -143,6 +143,8 @@ def test_a_checkpoint_carries_the_budget() -> None:
     [
         ({}, "timestamp_field or events_per_day"),
         ({"events_per_day": 10.0, "log_epsilon": -20.0}, "no log_epsilon"),
+        # 0.0 is a log epsilon too (epsilon 1): it was taken for none, and the budget ignored.
+        ({"events_per_day": 10.0, "log_epsilon": 0.0}, "no log_epsilon"),
         ({"events_per_day": 10.0, "likelihood": True}, "likelihood = false"),
         ({"events_per_day": 10.0, "model": "river:LODA", "flagged": "exclude"}, "river"),
         ({"alerts_per_day": 0.0}, ">= 1e-09"),
