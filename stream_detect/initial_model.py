@@ -32,8 +32,9 @@ def detector_settings_for(
     """``settings`` for a stream that starts from ``model`` (read from the file ``name``).
 
     The stream takes the model's features, transforms, kind and variance
-    floor, and its log ε when ``settings`` names none (with a ``key_field``,
-    moved to the scale-free score by :func:`scale_free_log_epsilon`). Settings that name
+    floor, and its log ε when ``settings`` names none and sets no alert budget
+    (with a ``key_field``, moved to the scale-free score by
+    :func:`scale_free_log_epsilon`). Settings that name
     something else are refused with a :class:`ModelError` naming both (a
     ``model`` of ``diagonal`` is the default and yields to a full model).
 
@@ -83,7 +84,8 @@ model m.json: name the model's features or none
             f"use {DEFAULT_RELATIVE_FLOOR:g}: fit it again with stream-detect fit"
         )
     log_epsilon = settings.log_epsilon
-    if log_epsilon is None and model.log_epsilon is not None:
+    # An alert budget names how the threshold is set, as a log ε would: it wins.
+    if log_epsilon is None and model.log_epsilon is not None and settings.alerts_per_day is None:
         log_epsilon = model.log_epsilon
         if settings.key_field is not None:
             # Keyed alerts compare the scale-free score, not log p(x).

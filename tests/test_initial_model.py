@@ -141,6 +141,20 @@ def test_with_keys_every_key_starts_from_the_model_and_flags_what_it_flags(
         assert [i for i, row in enumerate(rows) if row["alert"]] == [31]
 
 
+def test_an_alert_budget_sets_the_threshold_instead_of_the_model(
+    fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was refused as "--alerts-per-day expected no log_epsilon", though the run gave
+    # none: the model file's had been taken as the run's.
+    status, results, err = run(
+        tmp_path, capsys, "--initial-model", str(fitted), "--emit", "all",
+        "--alerts-per-day", "5", "--events-per-day", "1000",
+    )  # fmt: skip
+    assert status == 0, err
+    assert summary_of(err)["epsilon_source"] in ("default", "budget")
+    assert results[0]["log_epsilon"] != -12.0 and not results[0]["warmup"]
+
+
 def test_the_config_key_names_the_model_too(
     fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
