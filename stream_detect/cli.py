@@ -105,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     to is a usage error (2), though with stderr closed nothing can say so. A
     stderr that refuses writes (``2>/dev/full``) loses the messages, never the
     work or the exit status (:mod:`stream_detect.diagnostics`).
+    Called as the program (no ``argv``), a ``run`` leaves SIGHUP, SIGINT and
+    SIGTERM ignored once it has finished, until the process exits; an in-process
+    caller gets its own handlers back.
     """
     closed_streams = _occupy_closed_standard_streams()
     arguments = sys.argv[1:] if argv is None else list(argv)
@@ -113,14 +116,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_command(arguments, closed_streams)
     # SIGHUP asks a run to re-read its config. Its default action would end the run
     # silently while the run's own handler is not in place yet (the imports and the
-    # settings take a good part of a second: the config is read after such a SIGHUP)
-    # or no longer (the summary, the exit), so it is ignored then.
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # settings take a good part of a second: the config is read after such a SIGHUP),
+    # so it is ignored then. Once the run has finished, the run leaves SIGHUP, SIGINT
+    # and SIGTERM ignored: the summary is being written and the status decided.
+    previous = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+    }
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         with best_effort_stderr():
             return _run_command(arguments, closed_streams)
     finally:
-        signal.signal(signal.SIGHUP, previous)
+        # As the program (no argv), the process exits next: the default actions back
+        # would let a late signal kill it (status 143 for SIGTERM) after its status was
+        # decided. An in-process caller gets its own handlers back.
+        if argv is not None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _run_command(arguments: list[str], closed_streams: frozenset[int]) -> int:

@@ -8,7 +8,9 @@ again, so the file grows until the disk is full; a model written over the
 training data destroys it; a sink opened on a checkpoint or a model file
 appends to it (or cuts its last line), so the next start cannot read it.
 :func:`refuse_output_over_input` refuses such a command before any file is
-opened, naming both settings.
+opened, naming both settings. The ``--config`` file is an input too, read
+at the start and again at every reload:
+:func:`stream_detect.flags.load_settings` refuses an output over it.
 
 Two outputs may share a file: results and dead letters appended to one file
 stay whole lines, told apart by the dead letters' ``reason``.

@@ -32,6 +32,7 @@ from stream_detect.config import (
     unique_classes,
 )
 from stream_detect.derived_specs import derive_items
+from stream_detect.distinct_files import named_path, refuse_output_over_input, run_files
 from stream_detect.errors import ConfigError
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.validation import NONE_TEXT, FieldSpec, field_specs, specs_by_name
@@ -255,7 +256,9 @@ def load_settings(
 
     Flags beat the file, the file beats the defaults; see
     :func:`settings_from_mapping` for the checks. Returns one instance per
-    class of ``classes``, in that order.
+    class of ``classes``, in that order. An output of the run settings (sink,
+    dead letters, checkpoint) that names the ``--config`` file is refused
+    (:mod:`stream_detect.distinct_files`): the file is read again at each reload.
 
     >>> parser = argparse.ArgumentParser()
     >>> add_settings_arguments(parser)
@@ -295,7 +298,17 @@ def load_settings(
     directions = getattr(args, "direction", None)
     if directions and "direction" in specs:
         overrides["direction"] = _direction_items(directions)
-    return build_settings(values, overrides, classes, file=config, flags=True)
+    settings = build_settings(values, overrides, classes, file=config, flags=True)
+    if config is not None:
+        # The config is read again at every reload (SIGHUP): an output appended to it
+        # would break the next one. Checked here, so the start and each reload are.
+        for found in settings:
+            if isinstance(found, RunSettings):
+                try:
+                    refuse_output_over_input(run_files(found)[0], {"--config": named_path(config)})
+                except ConfigError as error:
+                    raise locate_error_in_args(error, args) from None
+    return settings
 
 
 def locate_error_in_args(error: ConfigError, args: argparse.Namespace) -> ConfigError:

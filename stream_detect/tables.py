@@ -18,6 +18,8 @@ unlabelled, which any row may be (``-1`` in ``y``). ``y`` is None when no row
 has a label. The label field is never a feature, and when the first row decides
 the features, none may be named as the label field but for case (``Label`` for
 ``label``): that is an error rather than the labels fitted as a feature.
+A command that finds no label where such a field is (features given, as
+``evaluate``'s are) says so with :func:`label_in_another_case`.
 
 Features: when they are not given, the first data row decides them, as in the
 stream: its numeric fields, leaving out the label. **A field the first row did
@@ -35,7 +37,7 @@ Files are read in chunks of rows; the raw text of the whole file is never held.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
@@ -56,7 +58,10 @@ __all__ = [
     "Table",
     "TableChunk",
     "iter_table",
+    "label_hint",
+    "label_in_another_case",
     "load_table",
+    "not_the_label_field",
 ]
 
 #: Rows decoded at a time by :func:`iter_table`.
@@ -298,29 +303,74 @@ def load_table(
     )
 
 
+def label_in_another_case(names: Iterable[str], label_field: str | None) -> str | None:
+    """The first of ``names`` that is ``label_field`` but for case (``Label``), or None.
+
+    Names match exactly, so ``Label`` holds no labels for ``label``: a file whose
+    labels are there was most likely meant to be read with ``--label-field Label``.
+
+    >>> label_in_another_case(["x", "Label"], "label")
+    'Label'
+    >>> label_in_another_case(["label", "label2"], "label") is None
+    True
+    """
+    if label_field is None:
+        return None
+    for name in names:
+        if name != label_field and name.casefold() == label_field.casefold():
+            return name
+    return None
+
+
+def not_the_label_field(name: str, label_field: str) -> str:
+    """Why field ``name`` (from :func:`label_in_another_case`) gives no labels, and what to do.
+
+    >>> not_the_label_field("Label", "label")
+    "it is not the label field 'label' (names match exactly, case included): name it with \
+--label-field Label"
+    """
+    return (
+        f"it is not the label field {label_field!r} (names match exactly, case included): "
+        f"name it with --label-field {name}"
+    )
+
+
+def label_hint(names: Iterable[str], label_field: str | None) -> str:
+    """What to add where no row had a label in ``label_field``: ``""``, or a clause naming
+    a field among ``names`` (a table's ``ignored_columns``) that is it but for case.
+
+    >>> label_hint(["x", "Label"], "label")
+    "; field 'Label' is there, but it is not the label field 'label' (names match exactly, \
+case included): name it with --label-field Label"
+    >>> label_hint(["x"], "label")
+    ''
+    """
+    name = label_in_another_case(names, label_field)
+    if name is None or label_field is None:
+        return ""
+    return f"; field {name!r} is there, but {not_the_label_field(name, label_field)}"
+
+
 def _label_in_another_case(
     features: Sequence[str], label_field: str | None, line: int
 ) -> tuple[int, str] | None:
     """A feature named as the label field but for case (``Label``): the labels as a feature.
 
-    Names match exactly, so ``Label`` is not ``label``; as a feature it would put the
-    answers into the model (and leave no labels to choose epsilon with), silently.
+    As a feature it would put the answers into the model (and leave no labels to
+    choose epsilon with), silently.
 
     >>> _label_in_another_case(["x", "Label"], "label", 2)  # doctest: +ELLIPSIS
     (2, "field 'Label' would be a feature, and it is not the label field 'label' ...")
     >>> _label_in_another_case(["x", "label2"], "label", 2) is None
     True
     """
-    if label_field is None:
+    name = label_in_another_case(features, label_field)
+    if name is None or label_field is None:
         return None
-    for name in features:
-        if name != label_field and name.casefold() == label_field.casefold():
-            return line, (
-                f"field {name!r} would be a feature, and it is not the label field "
-                f"{label_field!r} (names match exactly, case included): name it with "
-                f"--label-field {name}, or choose the features (--features)"
-            )
-    return None
+    return line, (
+        f"field {name!r} would be a feature, and {not_the_label_field(name, label_field)}, "
+        "or choose the features (--features)"
+    )
 
 
 def _without_line_break(line: bytes) -> bytes:

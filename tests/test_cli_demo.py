@@ -241,6 +241,19 @@ def test_a_kafka_address_where_nothing_answers_is_one_line(
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("address", ["host:99999", "notahost", "host:0", "h:9092,h:x"])
+def test_a_kafka_address_no_client_can_dial_is_refused_at_once(
+    capsys: pytest.CaptureFixture[str], address: str
+) -> None:
+    # Such an address waited the whole 10 s bootstrap timeout before its error.
+    assert main(["demo", "--events", "500", "--kafka", address]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith(f"stream-detect demo: error: option --kafka: got {address!r}, "), line
+    assert "each with a host and a port from 1 to 65535" in line
+
+
 def test_alerts_and_saved_events_in_one_file_are_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

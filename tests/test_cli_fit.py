@@ -721,3 +721,32 @@ def test_a_label_column_with_every_cell_empty_is_not_called_missing(
     assert_one_line_error(code, out, err, "empty_labels.csv:", "no row is labelled")
     result = run_json(capsys, "fit", empty)
     assert "no row of TRAIN is labelled in 'label'" in result["note"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_labels_in_a_field_named_otherwise_but_for_case_are_pointed_at(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any], tmp_path: Path, suffix: str
+) -> None:
+    # evaluate said only "'label' is missing or empty in every row", while the answers
+    # sat in the file's 'Label' column; fit (features inferred) already named it.
+    rows = [(1.0, 2.0, 0), (3.0, 4.0, 1)]
+    test = tmp_path / f"test.{suffix}"
+    if suffix == "csv":
+        test.write_text("cpu,mem,Label\n" + "".join(f"{a},{b},{y}\n" for a, b, y in rows))
+    else:
+        test.write_text(
+            "".join(json.dumps({"cpu": a, "mem": b, "Label": y}) + "\n" for a, b, y in rows)
+        )
+    hint = (
+        "field 'Label' is there, but it is not the label field 'label' (names match exactly, "
+        "case included): name it with --label-field Label"
+    )
+    model_path = tmp_path / "m.json"
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model_path)
+    code, out, err = run(capsys, "evaluate", model_path, test)
+    assert_one_line_error(code, out, err, f"test.{suffix}:", "no row is labelled", hint)
+    code, out, err = run(capsys, "fit", files["train"], "--val", test)
+    assert_one_line_error(code, out, err, f"test.{suffix}:", "no row is labelled", hint)
+    assert run_json(capsys, "evaluate", model_path, test, "--label-field", "Label")["n"] == 2
+    result = run_json(capsys, "fit", test, "--features", "cpu,mem")
+    assert result["note"].endswith(hint)

@@ -94,6 +94,30 @@ def test_a_sink_on_the_checkpoint_or_the_initial_model_is_refused(tmp_path: Path
     assert not checkpoint.exists()
 
 
+def test_an_output_on_the_config_file_is_refused_and_the_config_kept(tmp_path: Path) -> None:
+    stream = events(tmp_path / "events.jsonl")
+    config = tmp_path / "run.toml"
+    config.write_text('emit = "all"\n')
+    done = subprocess.run(
+        [*RUN, "--config", str(config), "--sink", f"file:{config}"],
+        input=stream,
+        capture_output=True,
+        timeout=TIMEOUT_S,
+    )
+    # The old code appended the results to the config: the run's next reload or start failed.
+    assert "the one --config reads" in refused(done, "--sink")
+    config.write_text(f'emit = "all"\ndead_letter = "file:{tmp_path / "." / "run.toml"}"\n')
+    written = config.read_bytes()
+    done = subprocess.run(
+        [*RUN, "--config", str(config)], input=stream, capture_output=True, timeout=TIMEOUT_S
+    )
+    assert done.returncode == 2 and done.stdout == b""
+    (line,) = done.stderr.decode().splitlines()
+    assert line.startswith(f"stream-detect run: error: config key dead_letter in {config}: "), line
+    assert "the one --config reads" in line
+    assert config.read_bytes() == written
+
+
 def test_results_and_dead_letters_may_share_one_file(tmp_path: Path) -> None:
     source = tmp_path / "events.jsonl"
     good = events(source, 500).splitlines()

@@ -156,6 +156,41 @@ def test_a_reload_cannot_point_the_sink_at_the_file_being_read(
     assert json.loads(said[-1])["summary"]["events"] == 101
 
 
+def test_a_reload_cannot_point_the_sink_at_the_config_file(
+    started: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    source, out, config = tmp_path / "events.jsonl", tmp_path / "out.jsonl", tmp_path / "run.toml"
+    source.write_bytes(b"".join(b'{"x": %d}\n' % (i % 5) for i in range(100)))
+    config.write_text(f'emit = "all"\nsink = "file:{out}"\n')
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as errors:
+        proc = subprocess.Popen(
+            [*RUN, "--source", f"file:{source}?follow=true", "--config", str(config)],
+            stderr=errors,
+            cwd=REPO,
+        )
+    started.append(proc)
+    wait_until(proc, lambda: lines_in(out) == 100, "the first results")
+    written = f'emit = "all"\nsink = "file:{config}"\n'
+    config.write_text(written)
+    proc.send_signal(signal.SIGHUP)
+    # "reload applied" on the old code, "config reload refused" now.
+    wait_until(proc, lambda: b"reload" in stderr.read_bytes(), "the reload")
+    with source.open("ab") as more:
+        more.write(b'{"x": 2}\n')
+    # The old code appended this result to the config, which no later reload could read.
+    wait_until(proc, lambda: lines_in(out) == 101 or config.read_text() != written, "the result")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=HANG_S) == 0
+    assert config.read_text() == written and lines_in(out) == 101
+    said = stderr.read_text().splitlines()
+    assert said[1] == (
+        f"stream-detect: config reload refused: config key sink in {config}: got "
+        f"'file:{config}', expected a file other than the one --config reads ({str(config)!r}): "
+        "writing there would change or destroy what is read"
+    )
+
+
 def test_a_reload_says_what_it_changed_so_a_half_written_config_is_seen(
     started: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:

@@ -223,6 +223,26 @@ def test_a_folder_or_a_missing_file_as_data_is_named_for_what_it_is(
         assert line == f"stream-detect replay: error: {data}: {words}"
 
 
+@pytest.mark.parametrize("empty", ["DATA", "--windows", "--plot"])
+def test_an_empty_file_name_is_named_as_such(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], empty: str
+) -> None:
+    # An unset variable (replay "$DATA") gave ": is a directory, not a file", naming the
+    # current folder no one had named.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=200)
+    argv = ["replay", "" if empty == "DATA" else str(data)]
+    if empty != "DATA":
+        argv += [empty, ""]
+    with pytest.raises(SystemExit) as stopped:  # argparse refuses it, as fit does
+        main(argv)
+    captured = capfd.readouterr()
+    assert stopped.value.code == 2 and captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith(f"stream-detect replay: error: argument {empty}: got '', "), line
+    assert "expected a file name" in line
+
+
 def test_a_named_pipe_as_data_is_replayed_as_run_reads_it(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -490,6 +490,7 @@ def test_format_hint(write_file: Any, name: str, hint: str | None) -> None:
         ("prometheus://host:9100/metrics?match=(", ["match=REGEX with a valid regex"]),
         ("promql://host:9090", ["promql://HOST:PORT?query=EXPR"]),
         ("kafka://broker:9092/", ["kafka://HOST:PORT[,HOST:PORT]/TOPIC"]),
+        ("kafka://broker:99999/t", ["a port from 1 to 65535 (not 'broker:99999')"]),
         ("http://example.com/x", ["one of: '-' (stdin), 'file:PATH[?follow=true]'"]),
         ("events.jsonl", ["to read a file, write file:PATH"]),
         ("file:x.jsonl?folow=true", ["unknown: 'folow'", "follow"]),

@@ -7,8 +7,10 @@ stop request while its reader stalled would never end by itself.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -211,3 +213,64 @@ def test_a_stop_ends_the_run_while_nobody_reads_a_sink_a_reload_opened(
     assert saved is not None
     delivered_lines = {r["position"]["line"] for r in delivered}
     assert set(range(1, saved.source["line"])) <= delivered_lines
+
+
+def blocked_writing_to_a_pipe(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the run's main thread waits in a write to a full pipe."""
+    return "pipe_write" in Path(f"/proc/{proc.pid}/wchan").read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_once_the_run_has_finished_leaves_its_status(
+    started: list[subprocess.Popen[bytes]], tmp_path: Path, signum: int
+) -> None:
+    # stderr is a named pipe that the test fills itself once the run is going: the
+    # summary, the run's next line there after the stop, then waits in its write.
+    # The run has finished; the process has not exited.
+    errors = tmp_path / "stderr"
+    os.mkfifo(errors)
+    reader = os.open(errors, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(errors, os.O_WRONLY)
+    out = tmp_path / "out.jsonl"
+    with out.open("wb") as results:
+        proc = subprocess.Popen(
+            [*RUN, "--emit", "all"],
+            stdin=subprocess.PIPE,
+            stdout=results,
+            stderr=writer,
+            cwd=REPO,
+        )
+    os.close(writer)
+    started.append(proc)
+    assert proc.stdin is not None
+    proc.stdin.write(b'{"x": 1.0}\n{"x": 2.0}\n')
+    proc.stdin.flush()
+    deadline = time.monotonic() + HANG_S
+    while out.read_bytes().count(b"\n") < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "no results"
+        time.sleep(0.05)
+    with contextlib.suppress(BlockingIOError):
+        while os.read(reader, 65536):
+            pass
+    filler, filled = os.open(errors, os.O_WRONLY | os.O_NONBLOCK), 0
+    for size in (4096, 1):
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                filled += os.write(filler, b"." * size)
+    os.close(filler)
+    proc.send_signal(signum)
+    while not blocked_writing_to_a_pipe(proc):
+        assert proc.poll() is None and time.monotonic() < deadline, "never wrote its summary"
+        time.sleep(0.05)
+    # The old code had given SIGTERM its default action back here (killed, -15) and
+    # SIGINT its KeyboardInterrupt (status 130), with the summary cut off.
+    proc.send_signal(signum)
+    os.set_blocking(reader, True)
+    said = b""
+    while chunk := os.read(reader, 65536):
+        said += chunk
+    os.close(reader)
+    said = said[filled:]
+    assert proc.wait(timeout=HANG_S) == 0, said[-2000:]
+    summary = summary_of(said)
+    assert summary["events"] == 2 and summary["stopped_by"] == "signal"

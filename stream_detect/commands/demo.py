@@ -164,6 +164,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.seed < 0:
         raise ConfigError("--seed", args.seed, "an integer >= 0")
+    if args.kafka:
+        from stream_detect.kafka.address import brokers
+
+        # An address no client can dial is said now, not after the 10 s bootstrap wait.
+        brokers(args.kafka, config_key="--kafka", value=args.kafka)
     if (
         args.emit_alerts is not None
         and args.save_events is not None

@@ -20,7 +20,7 @@ from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import InputError, ModelError
 from stream_detect.flags import StoreOnce, file_name
 from stream_detect.modelfile import load_model
-from stream_detect.tables import load_table
+from stream_detect.tables import label_hint, load_table
 
 __all__ = ["add_arguments", "run"]
 
@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if test.y is None:
         raise InputError(
             f"no row is labelled ({args.label_field!r} is missing or empty in every row); "
-            "evaluating needs labels (1 anomaly, 0 normal)",
+            "evaluating needs labels (1 anomaly, 0 normal)"
+            + label_hint(test.ignored_columns, args.label_field),
             source=args.test,
         )
     # The table decoder has refused labels other than 0 and 1; unlabelled rows (-1) are

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ from stream_detect.fitted_model import FittedModel
 from stream_detect.fitting import fit_model
 from stream_detect.flags import StoreOnce, file_name
 from stream_detect.modelfile import check_model_path, save_model
-from stream_detect.tables import load_table
+from stream_detect.tables import label_hint, load_table
 from stream_detect.threshold import best_log_threshold
 from stream_detect.threshold_grid import grid_log_threshold, select_threshold
 from stream_detect.transform_suggestions import suggest_transforms
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     )
     train_log_p = model.log_p(train.X, source=args.train, lines=train.lines)
 
-    labelled, note = _labelled_scores(args, model, train.y, train_log_p)
+    labelled, note = _labelled_scores(args, model, train.y, train.ignored_columns, train_log_p)
     extra: dict[str, Any] = {} if note is None else {"note": note}
 
     counts: ConfusionCounts | None = None
@@ -229,13 +230,16 @@ class _Labelled:
     log_p: Array
 
 
-def label_problem(y: NDArray[Any] | None, label_field: str) -> tuple[bool, str] | None:
+def label_problem(
+    y: NDArray[Any] | None, label_field: str, names: Sequence[str] = ()
+) -> tuple[bool, str] | None:
     """Why labels ``y`` cannot choose ε, or None if they can: ``(fatal, reason)``.
 
-    Labels must exist (otherwise ``fatal`` is True) and include both classes
-    (``fatal`` False: the file is fine, it just cannot choose ε). Unlabelled
-    rows (-1) are left out; labels other than 0, 1 and -1 never get here: the
-    table decoder refuses them.
+    Labels must exist (otherwise ``fatal`` is True, and the reason names a field
+    of ``names``, the file's ignored columns, that is ``label_field`` but for
+    case) and include both classes (``fatal`` False: the file is fine, it just
+    cannot choose ε). Unlabelled rows (-1) are left out; labels other than 0, 1
+    and -1 never get here: the table decoder refuses them.
 
     >>> label_problem(np.array([0, 0]), "label")
     (False, "the 'label' column holds only 0 (2 events); choosing epsilon needs both \
@@ -247,7 +251,7 @@ normal (0) and anomalous (1) events")
         return (
             True,
             f"no row is labelled ({label_field!r} is missing or empty in every row); "
-            "choosing epsilon needs labels (1 anomaly, 0 normal)",
+            "choosing epsilon needs labels (1 anomaly, 0 normal)" + label_hint(names, label_field),
         )
     labels = np.asarray(y).ravel()
     labels = labels[labels >= 0]
@@ -265,6 +269,7 @@ def _labelled_scores(
     args: argparse.Namespace,
     model: FittedModel,
     train_y: NDArray[Any] | None,
+    train_names: Sequence[str],
     train_log_p: Array,
 ) -> tuple[_Labelled | None, str | None]:
     """The labelled events to choose ε on, or None and a note saying why there are none."""
@@ -272,7 +277,7 @@ def _labelled_scores(
         val = load_table(
             args.val, label_field=args.label_field, features=list(model.features), progress=True
         )
-        problem = label_problem(val.y, args.label_field)
+        problem = label_problem(val.y, args.label_field, val.ignored_columns)
         if problem is not None:
             raise InputError(problem[1], source=args.val)
         assert val.y is not None
@@ -282,6 +287,7 @@ def _labelled_scores(
         return None, (
             f"no labels to choose epsilon with: no row of TRAIN is labelled in "
             f"{args.label_field!r} and no --val was given"
+            + label_hint(train_names, args.label_field)
         )
     problem = label_problem(train_y, args.label_field)
     if problem is not None:

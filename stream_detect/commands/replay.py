@@ -39,7 +39,12 @@ from numpy.typing import NDArray
 from stream_detect.assembly import run_stream
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
-from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
+from stream_detect.flags import (
+    add_settings_arguments,
+    file_name,
+    load_settings,
+    locate_error_in_args,
+)
 from stream_detect.plots import check_plot_path
 from stream_detect.records.labels import cell_label, json_label
 from stream_detect.records.reject import Reject
@@ -76,11 +81,17 @@ NOT_USED: dict[str, str] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``DATA``, the evaluation options, and every run and detector setting."""
-    parser.add_argument("data", metavar="DATA", help="CSV or JSON-lines file to replay")
+    parser.add_argument(
+        "data", type=file_name, metavar="DATA", help="CSV or JSON-lines file to replay"
+    )
     labels = parser.add_mutually_exclusive_group()
     labels.add_argument("--labels-column", metavar="NAME", help="column of 0/1 labels per row")
-    labels.add_argument("--windows", metavar="FILE.json", help="NAB-style anomaly windows")
-    parser.add_argument("--plot", metavar="OUT.png", help="draw value and score over time")
+    labels.add_argument(
+        "--windows", type=file_name, metavar="FILE.json", help="NAB-style anomaly windows"
+    )
+    parser.add_argument(
+        "--plot", type=file_name, metavar="OUT.png", help="draw value and score over time"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     add_settings_arguments(parser, RunSettings, DetectorSettings)
     refused = ", ".join("--" + name.replace("_", "-") for name in NOT_USED)

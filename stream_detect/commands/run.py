@@ -7,8 +7,10 @@ which each add one entry to the ``[transforms]``, ``[direction]`` or
 ``[derived]`` table; ``[model_params]`` and ``[kafka]`` are config tables only.
 Flags override the ``--config`` file, which overrides the defaults. SIGINT and
 SIGTERM stop reading, flush, checkpoint and exit 0 with a summary on stderr; a
-second signal exits at once. SIGHUP re-reads the config file and applies what
-may change while running (:mod:`stream_detect.reload`).
+second signal exits at once with status 130, and one that comes once the run has
+finished (its summary being written, the process exiting) is ignored. SIGHUP
+re-reads the config file and applies what may change while running
+(:mod:`stream_detect.reload`).
 
 Exit status: 0 when the stream was processed; 2 for a bad setting or input
 that stops the run; :data:`NOTHING_USABLE` (3) when records were read but every
@@ -108,8 +110,12 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         raise locate_error_in_args(error, args) from None
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        # The run has finished (or a second signal ended it): from now on a signal must
+        # neither cut its summary short nor turn its status into the default action's
+        # 143. They stay ignored until the process exits; main() gives an in-process
+        # caller its own handlers back.
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
     if run_settings.summary:
         sys.stderr.write(orjson.dumps({"summary": summary.to_dict()}).decode() + "\n")
         sys.stderr.flush()

@@ -37,7 +37,7 @@ from stream_detect.errors import ConfigError
 from stream_detect.settings import DetectorSettings
 from stream_detect.uris import ParsedURI
 
-__all__ = ["KafkaAddress", "client_options", "message_fields", "parse_kafka_uri"]
+__all__ = ["KafkaAddress", "brokers", "client_options", "message_fields", "parse_kafka_uri"]
 
 #: Query parameters a URI may carry that are not client options.
 URI_PARAMS = ("group", "from", "until", "key", "timestamp")
@@ -46,6 +46,8 @@ _BOOTSTRAP_TIMEOUT_MS = 2000
 #: The topic names Kafka accepts.
 _TOPIC_MAX_LENGTH = 249
 _TOPIC_NAME = re.compile(rf"[A-Za-z0-9._-]{{1,{_TOPIC_MAX_LENGTH}}}")
+#: A port as a broker address writes it (1 to 65535 is checked on its value).
+_PORT = re.compile(r"[0-9]{1,5}")
 #: Options whose values must never appear in a message or a log line.
 _SECRET_WORDS = ("password", "secret", "token")
 
@@ -73,6 +75,35 @@ class KafkaAddress:
         return self.topics[0]
 
 
+def brokers(text: str, *, config_key: str, value: Any) -> list[str]:
+    """The brokers ``HOST:PORT[,HOST:PORT]`` names, each with a host and a port 1–65535.
+
+    Anything else is a :class:`ConfigError` about ``value`` under ``config_key``
+    (a URI's key, or ``--kafka``), raised at once: the client would spend its
+    whole bootstrap timeout on an address that cannot be dialled.
+
+    >>> brokers("b1:9092, [::1]:9093", config_key="source", value="")
+    ['b1:9092', '[::1]:9093']
+    >>> brokers("b1:99999", config_key="sink", value="kafka://b1:99999/t")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ConfigError: config key sink: got 'kafka://b1:99999/t', expected \
+HOST:PORT[,HOST:PORT], each with a host and a port from 1 to 65535 (not 'b1:99999')
+    """
+    found = [broker.strip() for broker in text.split(",") if broker.strip()]
+    for broker in found or [text]:
+        host, colon, port = broker.rpartition(":")
+        reachable = colon and host.strip("[]") and _PORT.fullmatch(port)
+        if not reachable or not 1 <= int(port) <= 65535:
+            raise ConfigError(
+                config_key,
+                value,
+                "HOST:PORT[,HOST:PORT], each with a host and a port from 1 to 65535 "
+                f"(not {broker[:60]!r})",
+            )
+    return found
+
+
 def parse_kafka_uri(uri: ParsedURI) -> KafkaAddress:
     """Split a parsed ``kafka://`` URI into brokers, topics, group and client options.
 
@@ -98,6 +129,7 @@ topic names of 1 to 249 ASCII letters, digits, '.', '_' or '-', other than '.' a
         raise ConfigError(
             uri.config_key, uri.uri, "kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP"
         )
+    brokers(hosts, config_key=uri.config_key, value=uri.uri)
     for name in names:
         if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
             # Kafka refuses such a name; the client would only say so at the first write.
