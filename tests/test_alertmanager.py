@@ -198,6 +198,18 @@ def test_a_silence_on_an_alert_comes_back_as_a_negative_label(tmp_path: Path) ->
     assert summary.detector["validation_negative"] == 1
 
 
+def _forward(handler: QuietHandler, alertmanager_url: str, body: bytes) -> None:
+    """Pass a proxy's POST on to Alertmanager and its answer back."""
+    request = urllib.request.Request(
+        alertmanager_url + handler.path,
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        handler.reply(200, reply.read(), "application/json")
+
+
 class _CutsOffFirstAnswer:
     """A proxy before Alertmanager that hangs up on its first answer halfway (a crash, a
     load balancer's reset) and passes every later request through."""
@@ -217,14 +229,7 @@ class _CutsOffFirstAnswer:
                     self.wfile.write(b"{")
                     self.close_connection = True
                     return
-                request = urllib.request.Request(
-                    alertmanager_url + self.path,
-                    data=body,
-                    headers={"Content-Type": "application/json"},
-                    method="POST",
-                )
-                with urllib.request.urlopen(request, timeout=5) as reply:
-                    self.reply(200, reply.read(), "application/json")
+                _forward(self, alertmanager_url, body)
 
         self.served = LocalServer(Handler)
         self.url = self.served.url
@@ -247,14 +252,7 @@ class _HoldsFirstPost:
                 if not proxy.arrived.is_set():
                     proxy.arrived.set()
                     proxy.release.wait(30.0)
-                request = urllib.request.Request(
-                    alertmanager_url + self.path,
-                    data=body,
-                    headers={"Content-Type": "application/json"},
-                    method="POST",
-                )
-                with urllib.request.urlopen(request, timeout=5) as reply:
-                    self.reply(200, reply.read(), "application/json")
+                _forward(self, alertmanager_url, body)
 
         self.served = LocalServer(Handler)
         self.url = self.served.url

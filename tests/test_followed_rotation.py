@@ -33,6 +33,22 @@ def lines_of(events: list[dict[str, Any]]) -> bytes:
     return b"".join(json.dumps(event).encode() + b"\n" for event in events)
 
 
+def follow_command(log: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
+    """``run`` following ``log``, its results to ``out``, checkpointed to ``checkpoint``."""
+    source, sink = f"file:{log}?follow=true", f"file:{out}"
+    return [
+        *RUN,
+        "--source",
+        source,
+        "--sink",
+        sink,
+        "--checkpoint",
+        str(checkpoint),
+        *extra,
+        *FLAGS,
+    ]
+
+
 def wait_for_results(proc: subprocess.Popen[bytes], out: Path, count: int) -> None:
     """Wait until ``out`` holds ``count`` results."""
     deadline = time.monotonic() + HANG_S
@@ -49,16 +65,7 @@ def test_a_rotated_file_is_followed_into_its_new_file_and_nothing_is_lost(
     events = [dict(zip("ab", row, strict=True)) for row in rng.normal(size=(400, 2)).tolist()]
     log, out, checkpoint = tmp_path / "app.jsonl", tmp_path / "out.jsonl", tmp_path / "ck.json"
     log.write_bytes(lines_of(events[:100]))
-    command = [
-        *RUN,
-        "--source",
-        f"file:{log}?follow=true",
-        "--sink",
-        f"file:{out}",
-        "--checkpoint",
-        str(checkpoint),
-        *FLAGS,
-    ]
+    command = follow_command(log, out, checkpoint)
     stderr = tmp_path / "stderr"
     with stderr.open("wb") as errors:
         proc = subprocess.Popen(command, stderr=errors, cwd=REPO)
@@ -117,20 +124,9 @@ def test_a_kill_after_a_rotation_restarts_in_the_new_file_having_learned_the_old
     log, out, checkpoint = tmp_path / "app.jsonl", tmp_path / "out.jsonl", tmp_path / "ck.json"
     log.write_bytes(lines_of(events[:50]))
     # No checkpoint by events or time: only the one a rotation asks for.
-    command = [
-        *RUN,
-        "--source",
-        f"file:{log}?follow=true",
-        "--sink",
-        f"file:{out}",
-        "--checkpoint",
-        str(checkpoint),
-        "--checkpoint-every",
-        "0",
-        "--checkpoint-seconds",
-        "0",
-        *FLAGS,
-    ]
+    command = follow_command(
+        log, out, checkpoint, "--checkpoint-every", "0", "--checkpoint-seconds", "0"
+    )
     proc = subprocess.Popen(command, stderr=subprocess.DEVNULL, cwd=REPO)
     started.append(proc)
     wait_for_results(proc, out, 50)

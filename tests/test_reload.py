@@ -121,9 +121,10 @@ def test_sighup_applies_a_new_log_epsilon_without_a_restart(tmp_path: Path) -> N
     assert json.loads(lines[-1])["summary"]["events"] >= 64
 
 
-def test_a_reload_cannot_point_the_sink_at_the_file_being_read(
-    started: list[subprocess.Popen[bytes]], tmp_path: Path
-) -> None:
+def follow_with_config(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> tuple[Path, Path, Path, Path, subprocess.Popen[bytes]]:
+    """A run following a file, its sink set by a config, once its first 100 results are out."""
     source, out, config = tmp_path / "events.jsonl", tmp_path / "out.jsonl", tmp_path / "run.toml"
     source.write_bytes(b"".join(b'{"x": %d}\n' % (i % 5) for i in range(100)))
     config.write_text(f'emit = "all"\nsink = "file:{out}"\n')
@@ -136,6 +137,13 @@ def test_a_reload_cannot_point_the_sink_at_the_file_being_read(
         )
     started.append(proc)
     wait_until(proc, lambda: lines_in(out) == 100, "the first results")
+    return source, out, config, stderr, proc
+
+
+def test_a_reload_cannot_point_the_sink_at_the_file_being_read(
+    started: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    source, out, config, stderr, proc = follow_with_config(tmp_path, started)
     # min_samples makes the reload say something whether or not the sink is taken.
     config.write_text(f'emit = "all"\nsink = "file:{source}"\nmin_samples = 7\n')
     proc.send_signal(signal.SIGHUP)
@@ -159,18 +167,7 @@ def test_a_reload_cannot_point_the_sink_at_the_file_being_read(
 def test_a_reload_cannot_point_the_sink_at_the_config_file(
     started: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    source, out, config = tmp_path / "events.jsonl", tmp_path / "out.jsonl", tmp_path / "run.toml"
-    source.write_bytes(b"".join(b'{"x": %d}\n' % (i % 5) for i in range(100)))
-    config.write_text(f'emit = "all"\nsink = "file:{out}"\n')
-    stderr = tmp_path / "stderr"
-    with stderr.open("wb") as errors:
-        proc = subprocess.Popen(
-            [*RUN, "--source", f"file:{source}?follow=true", "--config", str(config)],
-            stderr=errors,
-            cwd=REPO,
-        )
-    started.append(proc)
-    wait_until(proc, lambda: lines_in(out) == 100, "the first results")
+    source, out, config, stderr, proc = follow_with_config(tmp_path, started)
     written = f'emit = "all"\nsink = "file:{config}"\n'
     config.write_text(written)
     proc.send_signal(signal.SIGHUP)
