@@ -41,6 +41,7 @@ import orjson
 from stream_detect.errors import ConfigError, OutputError, WriteInterrupted
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
 from stream_detect.label_feedback import FeedbackLabels
+from stream_detect.missing_times import MissingTimesWatch
 from stream_detect.pipeline_checkpoint import PipelineCheckpoints, make_checkpoint_folder
 from stream_detect.recent import HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
@@ -128,6 +129,11 @@ class Pipeline:
         self.labels = labels
         self.on_progress = on_progress
         self.unusable = UnusableStreamWatch(on_warning or warn_on_stderr)
+        self.missing_times = (
+            None
+            if detector.timestamp_field is None
+            else MissingTimesWatch(detector.timestamp_field, on_warning or warn_on_stderr)
+        )
         self.on_features = on_features
         self.clock = clock
         # A format the user names wins over what the file name suggests.
@@ -318,6 +324,8 @@ class Pipeline:
             results = ResultBatch.of(decoded, detections, emit=self.run_settings.emit)
             found = decoded, detections
             scored = len(decoded)
+            if self.missing_times is not None and decoded.timestamps is not None:
+                self.missing_times.observe(decoded.timestamps)
             self.summary.events += scored
             self.summary.alerts += int(np.count_nonzero(detections.alert))
         if bad:

@@ -1246,3 +1246,19 @@ def test_the_help_names_every_flag_that_may_repeat() -> None:
     assert repeating == {"--transform", "--direction", "--derive"}
     said = run_command.EPILOG.split("(only ", 1)[1].split(")", 1)[0]
     assert {flag for flag in repeating if flag in said} == repeating
+
+
+def test_a_timestamp_field_no_event_carries_is_said_once() -> None:
+    # Named wrong, the field left the budget, timed acceptance and seasonal features
+    # waiting for a first time all run long, without a word.
+    events = b"".join(b'{"x": %d, "time": %d}\n' % (i % 7, 1_700_000_000 + i) for i in range(300))
+    done = cli("--timestamp-field", "ts", "--no-summary", input=events)
+    assert done.returncode == 0
+    warned = [line for line in done.stderr.decode().splitlines() if "timestamp field" in line]
+    assert warned == [
+        "stream-detect run: warning: no event of the first 300 had a value in the timestamp field "
+        "'ts': events a day, --accept-after-seconds and seasonal features wait for one "
+        "(is the field named right?)"
+    ]
+    named_right = cli("--timestamp-field", "time", "--no-summary", input=events)
+    assert named_right.returncode == 0 and b"timestamp field" not in named_right.stderr
