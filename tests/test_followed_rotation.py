@@ -49,6 +49,18 @@ def follow_command(log: Path, out: Path, checkpoint: Path, *extra: str) -> list[
     ]
 
 
+def assert_learned_as_one_run(checkpoint: Path, events: list[dict[str, Any]], whole: Path) -> None:
+    """The model in ``checkpoint`` is the one a straight run over ``events`` learns."""
+    run_stream(
+        RunSettings(checkpoint=str(whole)),
+        DetectorSettings(log_epsilon=-9.0, retune_seconds=0.0),
+        source=ListSource(events),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    )
+    assert_same_state(model_state(checkpoint), model_state(whole))
+
+
 def wait_for_results(proc: subprocess.Popen[bytes], out: Path, count: int) -> None:
     """Wait until ``out`` holds ``count`` results."""
     deadline = time.monotonic() + HANG_S
@@ -105,15 +117,7 @@ def test_a_rotated_file_is_followed_into_its_new_file_and_nothing_is_lost(
 
     results = [json.loads(line) for line in out.read_bytes().splitlines()]
     assert [(r["a"], r["b"]) for r in results] == [(e["a"], e["b"]) for e in events]
-    whole = tmp_path / "whole.json"
-    run_stream(
-        RunSettings(checkpoint=str(whole)),
-        DetectorSettings(log_epsilon=-9.0, retune_seconds=0.0),
-        source=ListSource(events),
-        sink=ListSink(),
-        dead_letter=ListSink(),
-    )
-    assert_same_state(model_state(checkpoint), model_state(whole))
+    assert_learned_as_one_run(checkpoint, events, tmp_path / "whole.json")
 
 
 def test_a_kill_after_a_rotation_restarts_in_the_new_file_having_learned_the_old_once(
@@ -143,12 +147,4 @@ def test_a_kill_after_a_rotation_restarts_in_the_new_file_having_learned_the_old
     results = [json.loads(line) for line in out.read_bytes().splitlines()]
     # At least once: the new file's results may come twice, never none.
     assert {(r["a"], r["b"]) for r in results} == {(e["a"], e["b"]) for e in events}
-    whole = tmp_path / "whole.json"
-    run_stream(
-        RunSettings(checkpoint=str(whole)),
-        DetectorSettings(log_epsilon=-9.0, retune_seconds=0.0),
-        source=ListSource(events),
-        sink=ListSink(),
-        dead_letter=ListSink(),
-    )
-    assert_same_state(model_state(checkpoint), model_state(whole))
+    assert_learned_as_one_run(checkpoint, events, tmp_path / "whole.json")
