@@ -65,7 +65,11 @@ def test_unguarded_lentz_equals_the_guarded_one(x: float, log10_a: float) -> Non
         return
     fast = beta_fraction._beta_fraction_by_lentz(a, b, np.array([x]))
     slow = beta_fraction._beta_fraction_guarded(a, b, np.array([x]))
-    assert fast[0] == pytest.approx(slow[0], rel=1e-13)
+    # Near the bound the first level cancels and both inherit its rounding, amplified
+    # (x = 0.999, a = 1e4: a condition of 951, the two 1.2e-13 apart, each within
+    # 2e-13 of the exact value); elsewhere the condition is 1 and the bound as it was.
+    condition = float(_condition(a, b, np.array([x]))[0])
+    assert fast[0] == pytest.approx(slow[0], rel=1e-13 * condition)
 
 
 def test_bottom_up_agrees_with_lentz_over_the_t_tails_range() -> None:
