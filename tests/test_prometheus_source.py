@@ -555,3 +555,92 @@ def test_a_sample_that_is_not_finite_is_a_dead_letter_saying_so(exporter: Export
     assert {(r["position"]["key"], r["reason"]) for r in dead.records} == {
         ("a", f"feature 'g' is {value} in the scrape") for value in values[1:]
     }
+
+
+def test_an_event_none_of_whose_samples_is_finite_is_a_dead_letter_saying_so(
+    exporter: Exporter,
+) -> None:
+    # Host a's event was left out of the scrape without a trace when all its
+    # samples were NaN or infinite: no event, no dead letter, nothing counted.
+    hosts_a = {1: ("NaN", "NaN"), 3: ("+Inf", "NaN")}
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        if exporter.scrapes > 4:  # then failed scrapes only, so the counts below are exact
+            handler.send_error(503)
+            return
+        g, h = hosts_a.get(exporter.scrapes, ("1.5", "3.5"))
+        body = f'g{{host="a"}} {g}\nh{{host="a"}} {h}\ng{{host="b"}} 2.5\nh{{host="b"}} 4.5\n'
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body.encode())
+
+    exporter.answer = answer
+    sink, dead = ListSink(), ListSink()
+    stop = threading.Event()
+    result: list[Summary] = []
+    uri = f"prometheus://{exporter.address}/metrics?every=50ms&key=host"
+    runner = threading.Thread(
+        target=lambda: result.append(
+            run_stream(
+                RunSettings(source=uri, emit="all"),
+                DetectorSettings(key_field="host"),
+                sink=sink,
+                dead_letter=dead,
+                stop=stop,
+            )
+        )
+    )
+    runner.start()
+    try:
+        wait_for(lambda: exporter.scrapes > 5, "four scrapes and a failed one")
+    finally:
+        stop.set()
+        runner.join()
+    (summary,) = result
+    assert [(r["position"]["scrape"], r["position"]["key"]) for r in dead.records] == [
+        (1, "a"),
+        (3, "a"),
+    ]
+    first, third = (r["reason"] for r in dead.records)
+    # The run's first event: no feature to infer from, and why.
+    assert first.startswith("feature 'g' is NaN in the scrape; no numeric field"), first
+    assert third == "feature 'g' is +Inf in the scrape"
+    assert summary.bad_records == 2 and summary.events == len(sink.records) == 6
+    assert summary.features == ["g", "h"]
+
+
+def test_a_counter_without_a_value_for_one_scrape_has_its_rate_at_the_next() -> None:
+    # The NaN sample replaced the counter's last one, so the next scrape had no rate
+    # either (a dead letter saying only "missing feature"); and a key whose only
+    # series had no rate (a restart) had no event at all.
+    scrapes = [
+        [("jobs_total", {"q": "a"}, 10.0), ("jobs_total", {"q": "b"}, 5.0)],
+        [("jobs_total", {"q": "a"}, 20.0), ("jobs_total", {"q": "b"}, 7.0)],
+        [("jobs_total", {"q": "a"}, float("nan")), ("jobs_total", {"q": "b"}, 1.0)],
+        [("jobs_total", {"q": "a"}, 40.0), ("jobs_total", {"q": "b"}, 3.0)],
+    ]
+    cumulative = {'jobs_total{q="a"}', 'jobs_total{q="b"}'}
+    times = iter([100.0, 102.0, 104.0, 106.0])
+    source = PrometheusSource(
+        "u",
+        lambda: (scrapes.pop(0), cumulative),
+        every_s=0.0,
+        key_label="q",
+        clock=lambda: next(times),
+    )
+    seen = [events_of(source) for _ in range(4)]
+    assert seen == [
+        [],  # the first scrape only primes the rates
+        [
+            {"timestamp": 102.0, "q": "a", "jobs_total": 5.0},
+            {"timestamp": 102.0, "q": "b", "jobs_total": 1.0},
+        ],
+        # Each event still there, a dead letter for its missing rate.
+        [{"timestamp": 104.0, "q": "a"}, {"timestamp": 104.0, "q": "b"}],
+        # a's rate from its last finite sample; b restarted at scrape 3.
+        [
+            {"timestamp": 106.0, "q": "a", "jobs_total": 5.0},
+            {"timestamp": 106.0, "q": "b", "jobs_total": 1.0},
+        ],
+    ]

@@ -20,7 +20,11 @@ event per value, carrying it in a field named ``LABEL`` (run with
 ``--key-field LABEL`` for a model per value), and the key label is left out
 of the feature names. Non-finite values are left out of the event; when
 that makes the event a dead letter for a missing feature, its reason says
-the value was not finite (``feature 'g' is NaN in the scrape``). A series
+the value was not finite (``feature 'g' is NaN in the scrape``). A key value
+with no value at all this time (every sample not finite, or a counter with
+no rate) still has its event, a dead letter, never gone without a trace; a
+counter's non-finite sample leaves its rate to resume from its last finite
+sample at the next scrape. A series
 that a scrape holds more than once keeps its first value, as Prometheus
 does; the others are counted in :attr:`PrometheusSource.repeated_series`,
 and stderr says so the first time.
@@ -97,11 +101,17 @@ def series_to_events(
     >>> series_to_events([("up", {"job": "a"}, 1.0), ("up", {"job": "b"}, 0.0)],
     ...                  key_label="job", timestamp=5.0)
     [{'timestamp': 5.0, 'job': 'a', 'up': 1.0}, {'timestamp': 5.0, 'job': 'b', 'up': 0.0}]
+
+    A series without a value (NaN, infinite) is no feature, but its key value
+    still has an event, even when none of its series has a value: that event
+    is then a dead letter for the features it lacks, never gone without a trace.
+
+    >>> series_to_events([("up", {"job": "a"}, math.nan), ("up", {"job": "b"}, 0.0)],
+    ...                  key_label="job", timestamp=5.0)
+    [{'timestamp': 5.0, 'job': 'a'}, {'timestamp': 5.0, 'job': 'b', 'up': 0.0}]
     """
     events: dict[str | None, dict[str, Any]] = {}
     for name, labels, value in series:
-        if not math.isfinite(value):
-            continue
         key = None
         if key_label is not None:
             key = labels.get(key_label)
@@ -113,7 +123,8 @@ def series_to_events(
             event = events[key] = {"timestamp": timestamp}
             if key_label is not None:
                 event[key_label] = key
-        event[feature_name(name, labels)] = value
+        if math.isfinite(value):
+            event[feature_name(name, labels)] = value
     return list(events.values())
 
 
@@ -251,6 +262,8 @@ class PrometheusSource(PolledSource):
         #: The last scrape's non-finite samples: for each event (by key value), the
         #: reason a dead letter missing that feature gives instead of "missing".
         self._not_finite: dict[str | None, dict[str, str]] = {}
+        #: The last scrape's events (by key value) that had no finite sample at all.
+        self._valueless: set[str | None] = set()
 
     @property
     def scrape_errors(self) -> int:
@@ -277,33 +290,51 @@ class PrometheusSource(PolledSource):
                 repeated.append(feature)
                 continue
             seen.add(feature)
+            before = previous.get(feature)
             if not math.isfinite(value):
                 not_finite.append((name, labels, value))
-            if feature not in cumulative:
+                if feature in cumulative and before is not None:
+                    # The rate resumes from the last finite sample at the next scrape.
+                    self._previous[feature] = before
+            elif feature not in cumulative:
                 values.append((name, labels, value))
                 continue
-            self._previous[feature] = (now, value)
-            before = previous.get(feature)
-            if before is not None and value >= before[1] and now > before[0]:
-                values.append((name, labels, (value - before[1]) / (now - before[0])))
+            else:
+                self._previous[feature] = (now, value)
+                if before is not None and value >= before[1] and now > before[0]:
+                    values.append((name, labels, (value - before[1]) / (now - before[0])))
+                    continue
+            # No value this time (not finite, or no rate): the series still puts
+            # its key value's event in the scrape, a dead letter that says why.
+            values.append((name, labels, math.nan))
         if repeated:
             self._repeated(repeated)
         # The events of the scrape before were all handed out before this one was due.
         self._not_finite = _not_finite_reasons(not_finite, self.key_label, self.what)
+        self._valueless.clear()
         if cumulative and self.scrapes == 1:
             # The first scrape only primes the rates. Only the first: a scrape after
             # one that lacked the counters still has its gauges, each event then a
             # dead letter for its missing rates rather than gone without a trace.
             return
         position = {"scrape": self.scrapes, "time": now, "url": self.url}
+        fields = 1 if self.key_label is None else 2  # the timestamp, and the key's field
         for event in series_to_events(values, key_label=self.key_label, timestamp=now):
             where = dict(position)
+            key = None if self.key_label is None else event[self.key_label]
             if self.key_label is not None:
-                where["key"] = event[self.key_label]
+                where["key"] = key
+            if len(event) == fields and key in self._not_finite:
+                self._valueless.add(key)
             self._buffer.append((orjson.dumps(event), where))
 
     def told_bad(self, bad: list[BadRecord]) -> list[BadRecord]:
-        """``bad``, an event missing a feature whose sample was NaN or infinite saying so."""
+        """``bad``, an event missing a feature whose sample was NaN or infinite saying so.
+
+        An event none of whose samples was finite says so even when refused
+        for another reason (the first reason of its not-finite samples, then
+        the decoder's own).
+        """
         if not self._not_finite:
             return bad
         return [self._told(record) for record in bad]
@@ -312,8 +343,13 @@ class PrometheusSource(PolledSource):
         position = record.position
         if position.get("scrape") != self.scrapes:
             return record
-        reasons = self._not_finite.get(position.get("key"), {})
+        key = position.get("key")
+        reasons = self._not_finite.get(key, {})
         told = reasons.get(record.reason)
+        if told is None and key in self._valueless:
+            # Refused for another reason (no numeric field to infer the features
+            # from, in the first event of a run): the first sample still says why.
+            told = f"{next(iter(reasons.values()))}; {record.reason}"
         return record if told is None else dataclasses.replace(record, reason=told)
 
     def _repeated(self, features: list[str]) -> None:
