@@ -12,7 +12,12 @@ read within the same deadline.
 Redirects are followed to ``http://`` and ``https://`` only: urllib's own
 handler would follow one to ``ftp://`` too, over a connection the deadline
 does not reach (nor does anything here send a request there on purpose). A
-redirect elsewhere fails the exchange (URLError) with a reason that names it.
+request with a body (a POST) follows only a 307 or 308, with its body, as
+those statuses mean: urllib would answer a 301, 302 or 303 with a GET
+without the body, whose answer would then pass for the POST's. A redirect
+not followed fails the exchange with HTTPError, its status the redirect's,
+its reason naming the address asked and the target: a configuration to put
+right, which asking again does not change.
 
 >>> read_within("http://127.0.0.1:9/metrics", 0.5)
 Traceback (most recent call last):
@@ -176,7 +181,38 @@ class _SecureHandler(urllib.request.HTTPSHandler):
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib's redirects, refused unless they lead to ``http://`` or ``https://``."""
+    """urllib's redirects, but only to ``http://`` and ``https://``, and never a body lost.
+
+    A redirect not followed raises HTTPError with the redirect's status and a
+    reason naming the address asked and the target (see the module docstring).
+    """
+
+    def http_error_302(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+    ) -> Any:
+        # Looked at before urllib's own check, which lets ftp:// through and
+        # words its refusal of file:// otherwise.
+        location = headers.get("location") or headers.get("uri")
+        if location is not None:
+            target = urllib.parse.urljoin(req.full_url, location)
+            if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
+                raise _not_followed(
+                    req,
+                    fp,
+                    code,
+                    msg,
+                    headers,
+                    target,
+                    "only redirects to http:// and https:// are followed",
+                )
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
     def redirect_request(
         self,
@@ -187,11 +223,40 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         headers: http.client.HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
-        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
-        if scheme not in ("http", "https"):
-            fp.close()  # urllib closes the redirect's answer only when it follows it
-            raise urllib.error.URLError(
-                f"{req.full_url} redirected (HTTP {code}) to {newurl!r}; "
-                "only redirects to http:// and https:// are followed"
+        if req.data is None:
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+        if code in (307, 308):  # the same request again, body and all, as these mean
+            return urllib.request.Request(
+                newurl,
+                data=req.data,
+                headers=dict(req.headers),  # not Host or Content-Length: set anew
+                origin_req_host=req.origin_req_host,
+                unverifiable=True,
+                method=req.get_method(),
             )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        # urllib would send a GET without the body, whose answer would pass for the
+        # POST's: alerts counted as delivered that never were.
+        raise _not_followed(
+            req,
+            fp,
+            code,
+            msg,
+            headers,
+            newurl,
+            "a POST follows only a 307 or 308 (another redirect makes it a GET without its body)",
+        )
+
+
+def _not_followed(
+    req: urllib.request.Request,
+    fp: IO[bytes],
+    code: int,
+    msg: str,
+    headers: http.client.HTTPMessage,
+    target: str,
+    why: str,
+) -> urllib.error.HTTPError:
+    """The error of a redirect not followed: one line naming where from, where to, and why."""
+    fp.close()  # urllib closes the redirect's answer only when it follows it
+    reason = f"{msg}: {req.full_url} redirects to {target!r}; {why}"
+    return urllib.error.HTTPError(req.full_url, code, reason, headers, io.BytesIO(b""))

@@ -257,12 +257,15 @@ def test_the_reason_of_a_failed_scrape_is_one_line(exporter: Exporter) -> None:
     assert "\n" not in source.last_error, source.last_error
 
 
-def test_a_redirect_to_anything_but_http_is_a_failed_scrape_naming_it(exporter: Exporter) -> None:
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1:{ftp}/metrics", "file:///etc/passwd"])
+def test_a_redirect_to_anything_but_http_is_a_failed_scrape_naming_it(
+    exporter: Exporter, target: str
+) -> None:
     # urllib follows a redirect to ftp:// too, over a connection the scrape's
     # deadline does not bound. Something listens there, to see that nobody came.
     with socket.create_server(("127.0.0.1", 0)) as ftp:
         ftp.setblocking(False)
-        target = f"ftp://127.0.0.1:{ftp.getsockname()[1]}/metrics"
+        target = target.format(ftp=ftp.getsockname()[1])
 
         def redirect(handler: BaseHTTPRequestHandler) -> None:
             handler.send_response(302)
