@@ -26,13 +26,12 @@ from stream_detect.assembly import run_stream
 from stream_detect.pipeline import Summary
 from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sources.exposition import Series, parse_exposition
 from stream_detect.sources.polled import MAX_BODY_BYTES
 from stream_detect.sources.prometheus import (
     PrometheusSource,
-    Series,
     open_promql,
     open_scrape,
-    parse_exposition,
 )
 from stream_detect.testing import ListSink
 

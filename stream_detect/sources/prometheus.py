@@ -38,59 +38,29 @@ and is counted in :attr:`scrape_errors`; the stream goes on. Stderr gets one
 line when scrapes start failing, naming the URI and the reason (the status
 and what the server said, such as Prometheus's error for a query it cannot
 run), and one when they work again (:mod:`stream_detect.sources.polled`).
+The text format itself is read by :mod:`stream_detect.sources.exposition`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TextIO, cast
+from typing import Any
 
 import orjson
-from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_fd_to_metric_families
 
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
 from stream_detect.records.batch import BadRecord
 from stream_detect.records.feature_values import missing_feature_reason
+from stream_detect.sources.exposition import Series, feature_name, parse_exposition, shortened
 from stream_detect.sources.polled import PolledSource, http_body
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
-
-#: A series: sample name, labels, value.
-Series = tuple[str, Mapping[str, str], float]
-_CUMULATIVE_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
-_CUMULATIVE_SUFFIXES = ("_total", "_bucket", "_sum", "_count")
-
-
-def feature_name(name: str, labels: Mapping[str, str]) -> str:
-    """The feature a series becomes.
-
-    >>> feature_name("http_requests_total", {"code": "200", "method": "get"})
-    'http_requests_total{code="200",method="get"}'
-    >>> feature_name("up", {})
-    'up'
-
-    Label values are escaped as the exposition format writes them, so two
-    label sets never share a name (nor does a name hold a line break):
-
-    >>> print(feature_name("m", {"a": 'x",b="y'}), feature_name("m", {"a": "x", "b": "y"}))
-    m{a="x\\",b=\\"y"} m{a="x",b="y"}
-    """
-    if not labels:
-        return name
-    inner = ",".join(f'{k}="{_escaped(v)}"' for k, v in sorted(labels.items()))
-    return f"{name}{{{inner}}}"
-
-
-def _escaped(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def series_to_events(
@@ -152,78 +122,6 @@ def _not_finite_reasons(
         told = f"feature {feature!r} is {spelt} in the {what}"
         reasons.setdefault(key, {})[missing_feature_reason(feature)] = told
     return reasons
-
-
-def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], set[str]]:
-    """The matching series of a text exposition, and which of them are cumulative.
-
-    >>> series, cumulative = parse_exposition(
-    ...     "# TYPE jobs_total counter\\njobs_total 3\\n# TYPE temp gauge\\ntemp 21.5\\n",
-    ...     re.compile(".*"))
-    >>> series, sorted(cumulative)
-    ([('jobs_total', {}, 3.0), ('temp', {}, 21.5)], ['jobs_total'])
-
-    Text that is not the format raises ValueError naming the first line
-    refused (a failed scrape), whatever the parser stumbled on:
-
-    >>> parse_exposition('up 1\\nm{a="x", ="y"} 1\\n', re.compile(".*"))
-    Traceback (most recent call last):
-    ...
-    ValueError: not the Prometheus text format: line 2 'm{a="x", ="y"} 1': malformed
-    """
-    lines = _CountedLines(text)
-    try:
-        return _matching_series(text_fd_to_metric_families(cast(TextIO, lines)), match)
-    except (ValueError, LookupError, TypeError, AttributeError) as exc:
-        # The parser's own errors include an IndexError for some broken label sets,
-        # and its ValueErrors repeat the whole line (a megabyte of minified JSON):
-        # one failed scrape, said in one short line that names the line refused.
-        reason = str(exc).split(":")[0].strip() if isinstance(exc, ValueError) else ""
-        raise ValueError(
-            f"not the Prometheus text format: line {lines.number} "
-            f"{_shortened(lines.current)!r}: {reason or 'malformed'}"
-        ) from None
-
-
-class _CountedLines:
-    """The lines of ``text``, counted as the parser takes them (to name the one it refused)."""
-
-    def __init__(self, text: str) -> None:
-        self._lines = io.StringIO(text)
-        self.number = 0
-        self.current = ""
-
-    def __iter__(self) -> _CountedLines:
-        return self
-
-    def __next__(self) -> str:
-        line = self._lines.readline()
-        if not line:
-            raise StopIteration
-        self.number += 1
-        self.current = line
-        return line
-
-
-def _shortened(line: str, limit: int = 80) -> str:
-    line = line.strip()
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def _matching_series(
-    families: Iterable[Metric], match: re.Pattern[str]
-) -> tuple[list[Series], set[str]]:
-    series: list[Series] = []
-    cumulative: set[str] = set()
-    for family in families:
-        is_cumulative = family.type in _CUMULATIVE_TYPES
-        for sample in family.samples:
-            if sample.name.endswith("_created") or not match.fullmatch(sample.name):
-                continue
-            series.append((sample.name, sample.labels, float(sample.value)))
-            if is_cumulative and sample.name.endswith(_CUMULATIVE_SUFFIXES):
-                cumulative.add(feature_name(sample.name, sample.labels))
-    return series, cumulative
 
 
 class PrometheusSource(PolledSource):
@@ -357,7 +255,7 @@ class PrometheusSource(PolledSource):
         self.repeated_series += len(features)
         if self.repeated_series == len(features):
             self.link.say(
-                f"the {self.what} holds a series more than once ({_shortened(features[0])}, "
+                f"the {self.what} holds a series more than once ({shortened(features[0])}, "
                 f"{len(features)} in all); the first value of each is taken and the others "
                 "dropped, as Prometheus does (said once, not at every scrape)"
             )
