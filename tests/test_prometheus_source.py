@@ -646,3 +646,40 @@ def test_a_counter_without_a_value_for_one_scrape_has_its_rate_at_the_next() -> 
             {"timestamp": 106.0, "q": "b", "jobs_total": 1.0},
         ],
     ]
+
+
+def test_a_scrape_with_no_series_or_series_without_the_key_label_is_said_once(
+    exporter: Exporter,
+) -> None:
+    # A page of metric families without samples (or a match= that keeps none), and
+    # series that lack the key= label, yielded nothing, every scrape, without a word.
+    pages = [
+        "# HELP g a gauge no series has yet\n# TYPE g gauge\n",
+        "",
+        'g{host="a"} 1\nup 1\ng{host="b"} 2\n',
+        'g{host="a"} 3\nup 1\n',
+    ]
+    exporter.render = lambda n: pages[n - 1]
+    uri = f"prometheus://{exporter.address}/metrics?match=g|up&key=host"
+    source = open_scrape(
+        f"{exporter.address}/metrics",
+        {"every": "1s", "match": "g|up", "key": "host"},
+        uri=uri,
+        config_key="s",
+    )
+    source.link.stream = stream = io.StringIO()
+    seen = []
+    for _ in pages:
+        source._next_at = 0.0  # due now
+        seen.append([(event["host"], event["g"]) for event in events_of(source)])
+    assert seen == [[], [], [("a", 1.0), ("b", 2.0)], [("a", 3.0)]]
+    assert source.empty_scrapes == 2 and source.keyless_series == 2
+    assert source.scrape_errors == 0
+    empty, keyless = stream.getvalue().splitlines()
+    assert empty == (
+        f"stream-detect: {uri}: the scrape holds no series whose name matches 'g|up': "
+        "no events until one does (said once, not at every scrape)"
+    )
+    assert keyless.startswith(
+        f"stream-detect: {uri}: the scrape holds 1 series without the label 'host' (up, ...)"
+    ), keyless

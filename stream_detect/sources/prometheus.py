@@ -18,7 +18,11 @@ Each remaining label set is one feature named like the series,
 name). With ``key=LABEL``, series are grouped by that label's value: one
 event per value, carrying it in a field named ``LABEL`` (run with
 ``--key-field LABEL`` for a model per value), and the key label is left out
-of the feature names. Non-finite values are left out of the event; when
+of the feature names; a series without that label is in no event, and stderr
+says so the first time (:attr:`PrometheusSource.keyless_series` counts them).
+A scrape that works but holds no series (none at all, or none that ``match``
+keeps) yields nothing, counted in :attr:`PrometheusSource.empty_scrapes`,
+and said the first time. Non-finite values are left out of the event; when
 that makes the event a dead letter for a missing feature, its reason says
 the value was not finite (``feature 'g' is NaN in the scrape``). A key value
 with no value at all this time (every sample not finite, or a counter with
@@ -129,7 +133,9 @@ class PrometheusSource(PolledSource):
 
     ``fetch`` returns the series of one scrape and the feature names among
     them that are cumulative (to be turned into rates).
-    ``what`` names one poll in the stderr lines (``scrape``, ``query``).
+    ``what`` names one poll in the stderr lines (``scrape``, ``query``);
+    ``selection`` says which series are kept (`` whose name matches 'x'``),
+    for the line that says a scrape held none.
     """
 
     format_hint = "json"
@@ -145,6 +151,7 @@ class PrometheusSource(PolledSource):
         key_label: str | None = None,
         uri: str = "",
         what: str = "scrape",
+        selection: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(every_s, uri=uri or url, what=what, yields="events")
@@ -156,6 +163,11 @@ class PrometheusSource(PolledSource):
         self.scrapes = 0
         #: Samples dropped because an earlier one of the same scrape had their series.
         self.repeated_series = 0
+        #: Scrapes that worked but held no series (none at all, or none selected).
+        self.empty_scrapes = 0
+        #: Samples in no event because their series lacks the ``key`` label.
+        self.keyless_series = 0
+        self.selection = selection
         self._previous: dict[str, tuple[float, float]] = {}
         #: The last scrape's non-finite samples: for each event (by key value), the
         #: reason a dead letter missing that feature gives instead of "missing".
@@ -207,6 +219,14 @@ class PrometheusSource(PolledSource):
             values.append((name, labels, math.nan))
         if repeated:
             self._repeated(repeated)
+        if not series:
+            self._empty()
+        elif self.key_label is not None:
+            keyless = [
+                feature_name(n, labels) for n, labels, _ in series if self.key_label not in labels
+            ]
+            if keyless:
+                self._keyless(keyless)
         # The events of the scrape before were all handed out before this one was due.
         self._not_finite = _not_finite_reasons(not_finite, self.key_label, self.what)
         self._valueless.clear()
@@ -250,6 +270,25 @@ class PrometheusSource(PolledSource):
             told = f"{next(iter(reasons.values()))}; {record.reason}"
         return record if told is None else dataclasses.replace(record, reason=told)
 
+    def _empty(self) -> None:
+        """Count a scrape that yields nothing although it worked; say so the first time."""
+        self.empty_scrapes += 1
+        if self.empty_scrapes == 1:
+            self.link.say(
+                f"the {self.what} holds no series{self.selection}: no events until one does "
+                f"(said once, not at every {self.what})"
+            )
+
+    def _keyless(self, features: list[str]) -> None:
+        """Count the series no event has, for want of the key label; say so the first time."""
+        self.keyless_series += len(features)
+        if self.keyless_series == len(features):
+            self.link.say(
+                f"the {self.what} holds {len(features)} series without the label "
+                f"{self.key_label!r} ({shortened(features[0])}, ...); key={self.key_label} leaves "
+                f"them out of every event (said once, not at every {self.what})"
+            )
+
     def _repeated(self, features: list[str]) -> None:
         """Count the samples dropped as repeats of a series; say so the first time."""
         self.repeated_series += len(features)
@@ -283,7 +322,10 @@ def open_scrape(
         text = http_body(url, min(every, 10.0)).decode("utf-8", "replace")
         return parse_exposition(text, match)
 
-    return PrometheusSource(url, fetch, every_s=every, key_label=params.get("key"), uri=uri)
+    selection = f" whose name matches {match.pattern!r}" if "match" in params else ""
+    return PrometheusSource(
+        url, fetch, every_s=every, key_label=params.get("key"), uri=uri, selection=selection
+    )
 
 
 def open_promql(
