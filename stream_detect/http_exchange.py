@@ -37,6 +37,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from typing import IO, Any
 
 __all__ = ["ERROR_BODY_BYTES", "read_within"]
@@ -46,9 +47,18 @@ ERROR_BODY_BYTES = 4096
 
 
 def read_within(
-    request: str | urllib.request.Request, timeout_s: float, max_bytes: int = 1 << 20
+    request: str | urllib.request.Request,
+    timeout_s: float,
+    max_bytes: int = 1 << 20,
+    *,
+    decode: bool = False,
 ) -> bytes:
     """The body of the answer to ``request``, the whole exchange within about ``timeout_s``.
+
+    With ``decode``, a body the server gzip-compressed (``Content-Encoding``)
+    is returned decompressed, ``max_bytes`` bounding it decompressed too; a
+    body in another encoding is refused (ValueError). Without, the body is
+    returned as it came (a caller that does not read it).
 
     Raises
     ------
@@ -59,7 +69,8 @@ def read_within(
     OSError
         No answer, or one cut off (an ``http.client`` error is given as OSError).
     ValueError
-        An answer longer than ``max_bytes``.
+        An answer longer than ``max_bytes``; with ``decode``, one in an encoding
+        not read, or gzip that does not decompress.
     """
     url = request if isinstance(request, str) else request.full_url
     sockets = _Sockets()
@@ -70,7 +81,7 @@ def read_within(
     timer.daemon = True
     timer.start()
     try:
-        body = _exchange(opener, request, url, timeout_s, max_bytes)
+        body = _exchange(opener, request, url, timeout_s, max_bytes, decode)
     except urllib.error.HTTPError:
         raise
     except (OSError, http.client.HTTPException) as exc:
@@ -93,18 +104,22 @@ def _exchange(
     url: str,
     timeout_s: float,
     max_bytes: int,
+    decode: bool,
 ) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
         with opener.open(request, timeout=timeout_s) as reply:
+            encoding = reply.headers.get("Content-Encoding") if decode else None
+            decoding = _Body(encoding, url, max_bytes)
             while chunk := reply.read1(1 << 16):
                 size += len(chunk)
                 if size > max_bytes:
                     raise ValueError(f"{url} answered more than {max_bytes} bytes")
-                chunks.append(chunk)
+                chunks.append(decoding.decoded(chunk))
             if reply.length:  # read1 takes an early end quietly, read would not
                 raise http.client.IncompleteRead(b"".join(chunks), reply.length)
+            decoding.check_end()
     except urllib.error.HTTPError as error:
         try:
             body = error.read(ERROR_BODY_BYTES)
@@ -116,6 +131,62 @@ def _exchange(
             error.filename, error.code, error.msg, error.hdrs, io.BytesIO(body)
         ) from None
     return b"".join(chunks)
+
+
+class _Body:
+    """An answer's body as sent (identity) or gzip-compressed, at most ``max_bytes`` decoded.
+
+    Nothing here asks for gzip, but a server or proxy may compress anyway;
+    its body read as it came would fail as text that is not the format,
+    saying nothing of why. Another encoding raises ValueError naming it.
+
+    >>> import gzip
+    >>> body = _Body("gzip", "u", 100)
+    >>> body.decoded(gzip.compress(b"up 1\\n")), body.check_end()
+    (b'up 1\\n', None)
+    >>> _Body("gzip", "u", 10).decoded(gzip.compress(b"#" * 100))
+    Traceback (most recent call last):
+    ...
+    ValueError: u answered more than 10 bytes (gzip, decompressed)
+    >>> _Body("br", "u", 10)
+    Traceback (most recent call last):
+    ...
+    ValueError: u answered in Content-Encoding 'br', which is not read (only gzip)
+    """
+
+    def __init__(self, encoding: str | None, url: str, max_bytes: int) -> None:
+        self.encoding = (encoding or "identity").strip().lower()
+        self.url = url
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._gzip: zlib._Decompress | None = None
+        if self.encoding in ("gzip", "x-gzip"):
+            self._gzip = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        elif self.encoding != "identity":
+            raise ValueError(
+                f"{url} answered in Content-Encoding {encoding!r}, which is not read (only gzip)"
+            )
+
+    def decoded(self, chunk: bytes) -> bytes:
+        """``chunk`` decoded; ValueError past ``max_bytes`` decoded or for broken gzip."""
+        if self._gzip is None:
+            return chunk
+        try:
+            # Bounded as it is decompressed: a small answer can unpack to gigabytes.
+            data = self._gzip.decompress(chunk, self.max_bytes + 1 - self.size)
+        except zlib.error as exc:
+            raise ValueError(f"{self.url} answered gzip that does not decompress ({exc})") from None
+        self.size += len(data)
+        if self.size > self.max_bytes or self._gzip.unconsumed_tail:
+            raise ValueError(
+                f"{self.url} answered more than {self.max_bytes} bytes (gzip, decompressed)"
+            )
+        return data
+
+    def check_end(self) -> None:
+        """OSError if a gzip body ended before its end (an answer cut off)."""
+        if self._gzip is not None and not self._gzip.eof:
+            raise OSError(f"{self.url}: its gzip answer ends before the end of its data")
 
 
 class _Sockets:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import itertools
 import re
@@ -683,3 +684,37 @@ def test_a_scrape_with_no_series_or_series_without_the_key_label_is_said_once(
     assert keyless.startswith(
         f"stream-detect: {uri}: the scrape holds 1 series without the label 'host' (up, ...)"
     ), keyless
+
+
+def test_a_gzip_answer_is_read_decompressed_within_the_size_limit(exporter: Exporter) -> None:
+    # Compressed without being asked (a proxy, say), the page was read as it came
+    # and every scrape failed as "not the Prometheus text format" of binary noise.
+    page = gzip.compress(b"# TYPE temp gauge\ntemp 21.5\n")
+    bomb = gzip.compress(b"#" * (MAX_BODY_BYTES + 1) + b"\n", compresslevel=1)
+    answers: list[tuple[bytes, str, str | None]] = [
+        (page, "gzip", None),
+        (bomb, "gzip", f"answered more than {MAX_BODY_BYTES} bytes (gzip, decompressed)"),
+        (page[:-8], "gzip", "ends before the end of its data"),
+        (page, "br", "answered in Content-Encoding 'br', which is not read (only gzip)"),
+    ]
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        body, encoding, _ = answers[exporter.scrapes - 1]
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", encoding)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        with contextlib.suppress(OSError):
+            handler.wfile.write(body)
+
+    exporter.answer = answer
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
+    for _, _, failure in answers:
+        source._next_at = 0.0  # due now
+        events = events_of(source)
+        if failure is None:
+            assert [event["temp"] for event in events] == [21.5] and source.connected
+        else:
+            assert events == [] and not source.connected, failure
+            assert source.last_error is not None and failure in source.last_error
+    assert source.scrape_errors == 3
