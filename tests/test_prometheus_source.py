@@ -572,7 +572,9 @@ def test_an_event_none_of_whose_samples_is_finite_is_a_dead_letter_saying_so(
             handler.send_error(503)
             return
         g, h = hosts_a.get(exporter.scrapes, ("1.5", "3.5"))
-        body = f'g{{host="a"}} {g}\nh{{host="a"}} {h}\ng{{host="b"}} 2.5\nh{{host="b"}} 4.5\n'
+        body = f'g{{host="a"}} {g}\nh{{host="a"}} {h}\n'
+        if exporter.scrapes > 1:  # the run's first scrape holds host a's event alone
+            body += 'g{host="b"} 2.5\nh{host="b"} 4.5\n'
         handler.send_response(200)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
@@ -609,7 +611,7 @@ def test_an_event_none_of_whose_samples_is_finite_is_a_dead_letter_saying_so(
     # The run's first event: no feature to infer from, and why.
     assert first.startswith("feature 'g' is NaN in the scrape; no numeric field"), first
     assert third == "feature 'g' is +Inf in the scrape"
-    assert summary.bad_records == 2 and summary.events == len(sink.records) == 6
+    assert summary.bad_records == 2 and summary.events == len(sink.records) == 5
     assert summary.features == ["g", "h"]
 
 

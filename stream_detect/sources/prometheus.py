@@ -77,14 +77,16 @@ def series_to_events(
     [{'timestamp': 5.0, 'job': 'a', 'up': 1.0}, {'timestamp': 5.0, 'job': 'b', 'up': 0.0}]
 
     A series without a value (NaN, infinite) is no feature, but its key value
-    still has an event, even when none of its series has a value: that event
-    is then a dead letter for the features it lacks, never gone without a trace.
+    still has an event, even when none of its series has a value (such an
+    event comes after the others): that event is then a dead letter for the
+    features it lacks, never gone without a trace.
 
     >>> series_to_events([("up", {"job": "a"}, math.nan), ("up", {"job": "b"}, 0.0)],
     ...                  key_label="job", timestamp=5.0)
-    [{'timestamp': 5.0, 'job': 'a'}, {'timestamp': 5.0, 'job': 'b', 'up': 0.0}]
+    [{'timestamp': 5.0, 'job': 'b', 'up': 0.0}, {'timestamp': 5.0, 'job': 'a'}]
     """
     events: dict[str | None, dict[str, Any]] = {}
+    valueless: list[str | None] = []
     for name, labels, value in series:
         key = None
         if key_label is not None:
@@ -92,14 +94,25 @@ def series_to_events(
             if key is None:
                 continue
             labels = {k: v for k, v in labels.items() if k != key_label}
+        if not math.isfinite(value):
+            valueless.append(key)
+            continue
         event = events.get(key)
         if event is None:
-            event = events[key] = {"timestamp": timestamp}
-            if key_label is not None:
-                event[key_label] = key
-        if math.isfinite(value):
-            event[feature_name(name, labels)] = value
+            event = events[key] = _event(key_label, key, timestamp)
+        event[feature_name(name, labels)] = value
+    # After the others, so those come in the order their series do, as ever.
+    for key in valueless:
+        if key not in events:
+            events[key] = _event(key_label, key, timestamp)
     return list(events.values())
+
+
+def _event(key_label: str | None, key: str | None, timestamp: float) -> dict[str, Any]:
+    event: dict[str, Any] = {"timestamp": timestamp}
+    if key_label is not None:
+        event[key_label] = key
+    return event
 
 
 def _not_finite_reasons(
