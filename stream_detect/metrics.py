@@ -75,7 +75,7 @@ COUNTERS: dict[str, str] = {
     "checkpoints": "checkpoints written",
     "alertmanager_sent": "alerts posted to Alertmanager",
     "alertmanager_dropped": (
-        "alerts dropped: the queue was full while delivery failed, or Alertmanager refused them"
+        "alerts dropped: the queue was full while delivery failed, or they were refused for good"
     ),
 }
 
