@@ -108,7 +108,7 @@ def _check_objects(array: NDArray[Any], name: str) -> None:
             value, (numbers.Real, decimal.Decimal)
         ):
             where = tuple(int(i) for i in np.unravel_index(index, array.shape))
+            place = "" if not where else f" at {where[0] if len(where) == 1 else where}"
             raise TypeError(
-                f"{name} must hold real numbers, got {type(value).__name__} {value!r:.40} "
-                f"at {where[0] if len(where) == 1 else where}"
+                f"{name} must hold real numbers, got {type(value).__name__} {value!r:.40}{place}"
             )
