@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
@@ -100,7 +100,11 @@ class Detector:
         self.settings = settings
         # Every model (each new key's too) starts from it, as having learned its n events.
         self.initial_model = initial_model
+        if isinstance(features, str) or not all(isinstance(name, str) for name in features):
+            raise ConfigError("features", features, "a list or tuple of feature names (strings)")
         self.features = tuple(features)
+        if len(set(self.features)) != len(self.features):
+            raise ConfigError("features", list(self.features), "each feature named once")
         self.transforms = FeatureTransforms.from_dict(settings.transforms or {})
         unknown = set(self.transforms) - set(self.features)
         if unknown:
@@ -222,8 +226,8 @@ class Detector:
 
     def process(
         self,
-        X: Array,
-        labels: Int8Array | None = None,
+        X: ArrayLike,
+        labels: ArrayLike | None = None,
         keys: list[str] | None = None,
         ids: list[str | None] | None = None,
         timestamps: Sequence[Any] | None = None,
@@ -232,7 +236,8 @@ class Detector:
     ) -> Detections:
         """Score, threshold and learn a batch of transformed rows, in order.
 
-        ``labels`` holds 1 (anomaly), 0 (normal) or -1 (unlabelled) per row
+        ``X`` holds real numbers, any numeric dtype (read as float64), and
+        ``labels`` 1 (anomaly), 0 (normal) or -1 (unlabelled) per row
         (None: all unlabelled); ``keys`` the model key of each row, needed
         when the detector is keyed; ``ids`` the event ids remembered for
         feedback labels (None: none); ``timestamps`` the events' times as
@@ -242,14 +247,16 @@ class Detector:
         False only the rows that raise an alert get their ``score`` and
         ``log_tail`` (NaN for the others, whose decisions are the same): for a
         caller that writes alerts only, it saves the exact tails of the rows
-        a cheap bound clears.
+        a cheap bound clears. A batch of the wrong shape, types or values
+        raises TypeError or ValueError before anything is learned
+        (:func:`~stream_detect.admission.check_batch`).
         """
-        rows = X.shape[0] if X.ndim >= 1 else 0
-        if labels is None:
-            labels = np.full(rows, -1, dtype=np.int8)
-        check_batch(X, labels, keys, ids, n_features=len(self.features), keyed=self.keyed)
+        values, flags = check_batch(
+            X, labels, keys, ids, n_features=len(self.features), keyed=self.keyed
+        )
+        rows = values.shape[0]
         out = Detections.empty(rows)
-        labelled = labels >= 0
+        labelled = flags >= 0
         # A restored checkpoint may carry an acceptance time read from the event rate.
         self.policy.accept_after = self.tuner.accept_after
         # An alert budget learns from every row's score.
@@ -257,7 +264,7 @@ class Detector:
         start = scored = 0
         while start < rows:
             stop = start + self.tuner.rows_until_due(labelled[start:])
-            self._add_labelled(X, labels, keys, ids, start, stop)
+            self._add_labelled(values, flags, keys, ids, start, stop)
             if timestamps is not None:
                 self.tuner.observe_times(timestamps[start:stop])
             added = int(np.count_nonzero(labelled[start:stop]))
@@ -266,7 +273,7 @@ class Detector:
                 if self.keyed and scored < stop:
                     # The rate of one key counts the keys held once these rows are
                     # learned (evictions included), so batching changes nothing.
-                    self._process_segment(X, labels, keys, scored, stop, out)
+                    self._process_segment(values, flags, keys, scored, stop, out)
                     scored = stop
                 self.tuner.reread_acceptance(len(self.models) if self.keyed else 1)
             # A boundary cuts the batch only if what comes after may be scored differently:
@@ -275,7 +282,7 @@ class Detector:
                 (due and self.tuner.can_choose())
                 or self.tuner.accept_after != self.policy.accept_after
             ):
-                self._process_segment(X, labels, keys, scored, stop, out)
+                self._process_segment(values, flags, keys, scored, stop, out)
                 scored = stop
             # With timestamps the acceptance time is a duration, in events of a key at its rate.
             self.policy.accept_after = self.tuner.accept_after
@@ -283,9 +290,9 @@ class Detector:
                 self.retune()
             start = stop
         if scored < rows:
-            self._process_segment(X, labels, keys, scored, rows, out)
+            self._process_segment(values, flags, keys, scored, rows, out)
         if ids is not None:
-            self.recent_events.add(ids, keys, X)
+            self.recent_events.add(ids, keys, values)
         self.alerts += int(np.count_nonzero(out.alert))
         self.tick()
         return out
