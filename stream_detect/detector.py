@@ -124,12 +124,20 @@ class Detector:
             self.min_samples = max(self.min_samples, d + 1)
         initial_learned = 0 if initial_model is None else round(initial_model.n)
         self.models: KeyedModels | KeyedBank = KeyedModels(
-            settings.max_keys, self._new_model, initial_learned=initial_learned
+            settings.max_keys,
+            self._new_model,
+            initial_learned=initial_learned,
+            min_samples=self.min_samples,
         )
         template = self._new_model()
         if self.keyed and isinstance(template, GaussianModel) and not template.full:
             # Many keys' diagonal models are rows of a few arrays, scored a batch at a time.
-            self.models = KeyedBank(settings.max_keys, template, initial_learned=initial_learned)
+            self.models = KeyedBank(
+                settings.max_keys,
+                template,
+                initial_learned=initial_learned,
+                min_samples=self.min_samples,
+            )
         self.rule: ScoreRule = score_rule(settings)
         self.policy = LearningPolicy(settings, min_samples=self.min_samples, rule=self.rule)
         self.tuner = ThresholdTuner(settings, d, clock=clock)
@@ -191,6 +199,11 @@ class Detector:
     def evicted(self) -> int:
         """Models evicted so far to stay within ``max_keys``."""
         return self.models.evicted
+
+    @property
+    def evicted_in_warmup(self) -> int:
+        """Of :attr:`evicted`, the models evicted still in warm-up (they never alerted)."""
+        return self.models.evicted_in_warmup
 
     @property
     def learned_events(self) -> int:
@@ -446,6 +459,7 @@ class Detector:
             "retunes": self.retunes,
             "models": len(self.models),
             "evicted_models": self.evicted,
+            "evicted_in_warmup": self.evicted_in_warmup,
             "relearned_events": self.relearned,
             "validation_positive": self.validation.n_positive,
             "validation_negative": self.validation.n_negative,

@@ -53,6 +53,7 @@ from stream_detect.sinks.base import Sink
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.summary import Summary
 from stream_detect.unusable import UnusableStreamWatch
+from stream_detect.warmup_evictions import WarmupEvictionWatch
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detections, Detector
@@ -134,6 +135,9 @@ class Pipeline:
             if detector.timestamp_field is None
             else MissingTimesWatch(detector.timestamp_field, on_warning or warn_on_stderr)
         )
+        self.on_warning = on_warning or warn_on_stderr
+        #: Made with the detector, if it is keyed (it knows the warm-up's length).
+        self.warmup_evictions: WarmupEvictionWatch | None = None
         self.on_features = on_features
         self.clock = clock
         # A format the user names wins over what the file name suggests.
@@ -309,6 +313,7 @@ class Pipeline:
             values, reasons = self.detector.transform(decoded.values, decoded.timestamps)
             if reasons.count(None) != len(reasons):
                 decoded, values = set_aside_refused(batch, decoded, values, reasons, bad)
+            evicted = self.detector.evicted, self.detector.evicted_in_warmup
             detections = self.detector.process(
                 values,
                 decoded.labels,
@@ -328,6 +333,7 @@ class Pipeline:
                 self.missing_times.observe(decoded.timestamps)
             self.summary.events += scored
             self.summary.alerts += int(np.count_nonzero(detections.alert))
+            self._observe_evictions(*evicted)
         if bad:
             # The batch's own records (not feedback labels): their source may say more.
             bad = self.source.told_bad(bad)
@@ -377,6 +383,24 @@ class Pipeline:
         self.source.close()
         if self.labels is not None:
             self.labels.close()
+
+    def _observe_evictions(self, evicted: int, evicted_in_warmup: int) -> None:
+        """Count the batch's evictions (counts before it given) and show them to the watch."""
+        detector = self.detector
+        if detector is None or not detector.keyed:
+            return
+        self.summary.evicted_models += detector.evicted - evicted
+        self.summary.evicted_in_warmup += detector.evicted_in_warmup - evicted_in_warmup
+        if self.warmup_evictions is None:
+            key_field = self.detector_settings.key_field or ""
+            self.warmup_evictions = WarmupEvictionWatch(
+                self.on_warning, key_field, detector.settings.max_keys, detector.min_samples
+            )
+        self.warmup_evictions.observe(
+            events=detector.events,
+            evicted=detector.evicted,
+            evicted_in_warmup=detector.evicted_in_warmup,
+        )
 
 
 def warn_on_stderr(message: str) -> None:
