@@ -123,6 +123,9 @@ def _checked_rest(
     if keyed and (keys is None or len(keys) != rows):
         got = "none" if keys is None else len(keys)
         raise ValueError(f"a keyed detector needs one key per row ({rows}), got {got}")
+    if not keyed and keys is not None:
+        # Ignoring them would score every row against one model, as the caller did not ask.
+        raise ValueError("keys given to a detector without a key_field: it keeps one model")
     if ids is not None and len(ids) != rows:
         raise ValueError(f"ids must have one entry per row ({rows}), got {len(ids)}")
     return labels

@@ -424,8 +424,11 @@ class Detector:
 
     # --------------------------------------------------------------- feedback
 
-    def label_event(self, event_id: str, label: int) -> LabelOutcome | None:
+    def label_event(self, event_id: str | int, label: int) -> LabelOutcome | None:
         """Label an earlier event by its id; say what it did, None if it is not remembered.
+
+        An id is remembered as text (``str`` of what :meth:`process` was
+        given), so the number 3 and the text ``"3"`` name the same event.
 
         The event joins the validation buffer (it stays learned if it was)
         with its latest label: a label it has already (inline or as
@@ -434,11 +437,12 @@ class Detector:
         :meth:`~stream_detect.validation_buffer.ValidationBuffer.label_event`).
         After ``retune_labels`` new or corrected labels log ε is re-tuned.
         """
-        found = self.recent_events.get(event_id)
+        name = str(event_id)
+        found = self.recent_events.get(name)
         if found is None:
             return None
         key, vector = found
-        outcome = self.validation.label_event(event_id, vector, label, key if self.keyed else None)
+        outcome = self.validation.label_event(name, vector, label, key if self.keyed else None)
         if outcome != "repeated" and self.tuner.advance(0, 1):
             self.retune()
         return outcome

@@ -211,3 +211,21 @@ def test_feature_names_are_distinct_strings(features: object) -> None:
     # "a,b" used to become the features 'a', ',' and 'b'; ("a", "a") two features named alike.
     with pytest.raises(ConfigError, match="features"):
         Detector(DetectorSettings(), features)  # type: ignore[arg-type]
+
+
+def test_keys_given_to_a_detector_without_a_key_field_are_refused() -> None:
+    # They were ignored, even of the wrong length: every row went to the one model.
+    detector = Detector(DetectorSettings(), ("a",))
+    with pytest.raises(ValueError, match="keys given to a detector without a key_field"):
+        detector.process(np.zeros((3, 1)), keys=["x"])
+    assert detector.events == 0
+
+
+def test_an_id_given_as_a_number_is_labelled_by_the_number_or_its_text() -> None:
+    # Ids are remembered as text: label_event(3, ...) found nothing, label_event("3", ...) did.
+    detector = Detector(DetectorSettings(log_epsilon=-12.0, min_samples=5), ("a",))
+    rows = np.random.default_rng(0).normal(size=(10, 1))
+    detector.process(rows, ids=list(range(10)))  # type: ignore[arg-type]
+    assert detector.label_event(3, 1) == "new"
+    assert detector.label_event("3", 1) == "repeated"
+    assert detector.label_event(99, 1) is None
