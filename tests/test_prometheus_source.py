@@ -720,3 +720,23 @@ def test_a_gzip_answer_is_read_decompressed_within_the_size_limit(exporter: Expo
             assert events == [] and not source.connected, failure
             assert source.last_error is not None and failure in source.last_error
     assert source.scrape_errors == 3
+
+
+def test_a_page_not_in_utf8_is_a_failed_scrape_and_a_byte_order_mark_is_read_past(
+    exporter: Exporter,
+) -> None:
+    # Read with replacement characters, latin-1 label values were changed in silence (two
+    # of them could become one feature); a byte-order mark failed every scrape.
+    page = b""
+    exporter.answer = lambda handler: handler.reply(200, page, "text/plain")  # type: ignore[attr-defined]
+    uri = f"prometheus://{exporter.address}/metrics"
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri=uri, config_key="s")
+    source.link.stream = io.StringIO()
+    page = '# TYPE t gauge\nt{room="küche"} 1\n'.encode("latin-1")
+    assert events_of(source) == [] and not source.connected
+    assert source.last_error is not None
+    assert "not UTF-8, the text format's encoding: byte 0xfc on line 2" in source.last_error
+    page = '\ufeff# TYPE t gauge\nt{room="küche"} 1\n'.encode()
+    source._next_at = 0.0  # due now
+    [event] = events_of(source)
+    assert event['t{room="küche"}'] == 1.0 and source.connected

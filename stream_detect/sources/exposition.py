@@ -17,7 +17,7 @@ from typing import TextIO, cast
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_fd_to_metric_families
 
-__all__ = ["Series", "feature_name", "parse_exposition", "shortened"]
+__all__ = ["Series", "exposition_text", "feature_name", "parse_exposition", "shortened"]
 
 #: A series: sample name, labels, value.
 Series = tuple[str, Mapping[str, str], float]
@@ -47,6 +47,33 @@ def feature_name(name: str, labels: Mapping[str, str]) -> str:
 
 def _escaped(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def exposition_text(body: bytes) -> str:
+    """The text of a scraped page: UTF-8, as the format requires, less a leading byte-order mark.
+
+    Bytes that are not UTF-8 raise ValueError naming where (a failed scrape):
+    read with replacement characters, two label values of another encoding
+    could become one feature.
+
+    >>> exposition_text(b"\\xef\\xbb\\xbfup 1\\n")
+    'up 1\\n'
+    >>> exposition_text(b'up 1\\nm{room="k\\xfcche"} 1\\n')
+    Traceback (most recent call last):
+    ...
+    ValueError: not UTF-8, the text format's encoding: byte 0xfc on line 2 'm{room="k\\ufffdche"} 1'
+    """
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = body.count(b"\n", 0, exc.start) + 1
+        start = body.rfind(b"\n", 0, exc.start) + 1
+        end = body.find(b"\n", exc.start)
+        shown = body[start : len(body) if end < 0 else end].decode("utf-8", "replace")
+        raise ValueError(
+            f"not UTF-8, the text format's encoding: byte {body[exc.start]:#04x} "
+            f"on line {line} {shortened(shown)!r}"
+        ) from None
 
 
 def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], set[str]]:

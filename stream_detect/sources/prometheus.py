@@ -61,7 +61,13 @@ from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
 from stream_detect.records.batch import BadRecord
 from stream_detect.records.feature_values import missing_feature_reason
-from stream_detect.sources.exposition import Series, feature_name, parse_exposition, shortened
+from stream_detect.sources.exposition import (
+    Series,
+    exposition_text,
+    feature_name,
+    parse_exposition,
+    shortened,
+)
 from stream_detect.sources.polled import PolledSource, http_body
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
@@ -332,8 +338,7 @@ def open_scrape(
         raise ConfigError(config_key, uri, f"match=REGEX with a valid regex ({exc})") from None
 
     def fetch() -> tuple[list[Series], set[str]]:
-        text = http_body(url, min(every, 10.0)).decode("utf-8", "replace")
-        return parse_exposition(text, match)
+        return parse_exposition(exposition_text(http_body(url, min(every, 10.0))), match)
 
     selection = f" whose name matches {match.pattern!r}" if "match" in params else ""
     return PrometheusSource(
