@@ -45,6 +45,7 @@ from stream_detect.missing_times import MissingTimesWatch
 from stream_detect.pipeline_checkpoint import PipelineCheckpoints, make_checkpoint_folder
 from stream_detect.recent import HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
+from stream_detect.recurring_values import RecurringValuesWatch
 from stream_detect.refused_rows import set_aside_refused
 from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
@@ -136,6 +137,8 @@ class Pipeline:
             else MissingTimesWatch(detector.timestamp_field, on_warning or warn_on_stderr)
         )
         self.on_warning = on_warning or warn_on_stderr
+        #: Made once the features are known, when alerts compare a tail probability.
+        self.recurring: RecurringValuesWatch | None = None
         #: Made with the detector, if it is keyed (it knows the warm-up's length).
         self.warmup_evictions: WarmupEvictionWatch | None = None
         self.on_features = on_features
@@ -172,6 +175,19 @@ class Pipeline:
     def features_known(self, features: list[str]) -> None:
         """Put the features in the summary and announce them (one JSON line)."""
         self.summary.features = list(features)
+        settings = self.detector_settings
+        # Said of the fields as read, so only where the model sees them so, judged by a tail.
+        if (
+            settings.log_epsilon is None
+            and settings.alerts_per_day is None
+            and not settings.likelihood
+            and not settings.model.startswith("river:")
+            and not settings.derived
+            and not settings.transforms
+        ):
+            self.recurring = RecurringValuesWatch(
+                features, settings.log_tail_epsilon, self.on_warning
+            )
         if self.on_features is None:
             return
         announcement: dict[str, Any] = {"features": features}
@@ -331,6 +347,8 @@ class Pipeline:
             scored = len(decoded)
             if self.missing_times is not None and decoded.timestamps is not None:
                 self.missing_times.observe(decoded.timestamps)
+            if self.recurring is not None:
+                self.recurring.observe(decoded.values)
             self.summary.events += scored
             self.summary.alerts += int(np.count_nonzero(detections.alert))
             self._observe_evictions(*evicted)
