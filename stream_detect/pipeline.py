@@ -51,6 +51,7 @@ from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.sinks.base import Sink
+from stream_detect.skewed_features import SkewedFeaturesWatch
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.summary import Summary
 from stream_detect.unusable import UnusableStreamWatch
@@ -139,6 +140,8 @@ class Pipeline:
         self.on_warning = on_warning or warn_on_stderr
         #: Made once the features are known, when alerts compare a tail probability.
         self.recurring: RecurringValuesWatch | None = None
+        #: Made with it: a feature whose long tail, not its anomalies, will alert.
+        self.skewed: SkewedFeaturesWatch | None = None
         #: Made with the detector, if it is keyed (it knows the warm-up's length).
         self.warmup_evictions: WarmupEvictionWatch | None = None
         self.on_features = on_features
@@ -188,6 +191,11 @@ class Pipeline:
             self.recurring = RecurringValuesWatch(
                 features, settings.log_tail_epsilon, self.on_warning
             )
+            if settings.key_field is None:
+                # Keys on different scales pool into a skewed mixture of Gaussians.
+                self.skewed = SkewedFeaturesWatch(
+                    features, settings.log_tail_epsilon, self.on_warning
+                )
         if self.on_features is None:
             return
         announcement: dict[str, Any] = {"features": features}
@@ -349,6 +357,8 @@ class Pipeline:
                 self.missing_times.observe(decoded.timestamps)
             if self.recurring is not None:
                 self.recurring.observe(decoded.values)
+            if self.skewed is not None and not self.skewed.done:
+                self.skewed.observe(decoded.values)
             self.summary.events += scored
             self.summary.alerts += int(np.count_nonzero(detections.alert))
             self._observe_evictions(*evicted)
