@@ -366,3 +366,33 @@ def test_a_kafka_sink_says_why_its_broker_is_unreachable() -> None:
     (line,) = said.getvalue().splitlines()
     assert line.startswith(f"stream-detect: {uri}: broker unreachable (KafkaTimeoutError: "), line
     assert f"127.0.0.1:{port}" in line.split("(", 1)[1], line
+
+
+def test_a_kafka_sink_waits_for_a_topic_it_has_no_metadata_for(
+    own_kafka_broker: EmbeddedBroker,
+) -> None:
+    # A send waits up to max_block_ms for its topic's metadata, then raised
+    # KafkaTimeoutError, which no caller expected: a run whose broker went away (or
+    # whose results topic was deleted where topics are not made on first use) ended
+    # with a traceback. It is broker trouble: retried and reported, nothing lost.
+    broker = own_kafka_broker
+    assert broker.process is not None
+    uri = f"kafka://{broker.bootstrap}/results?max_block_ms=300"
+    said = io.StringIO()
+    sink = KafkaSink(parse_kafka_uri(parse_uri(uri)), link=BrokerLink(uri, stream=said))
+    sink._connect()  # the producer knows the broker, not yet the topic
+    os.kill(broker.process.pid, signal.SIGSTOP)
+    resume = threading.Timer(3.0, os.kill, (broker.process.pid, signal.SIGCONT))
+    resume.start()
+    try:
+        sink.write_batch([{"x": 1.0}])
+        sink.flush()
+    finally:
+        resume.join()
+    sink.close()
+    lines = said.getvalue().splitlines()
+    assert "broker unreachable (KafkaTimeoutError" in lines[0] and "metadata" in lines[0], lines
+    assert lines[-1].endswith("broker reachable again"), lines
+    reader = TopicReader(broker.bootstrap, "results")
+    assert reader.until(lambda records: len(records) >= 1) == [{"x": 1.0}]
+    reader.close()

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from stream_detect.errors import ModelError
 from stream_detect.kafka.source import KafkaSource, Partition
 from stream_detect.records.batch import BadRecord
 from stream_detect.sources.base import RawBatch, Source
 
-__all__ = ["PartitionFeed"]
+__all__ = ["PartitionFeed", "state_file_name"]
+
+
+def state_file_name(partition: Partition) -> str:
+    """The checkpoint file of one topic partition in the state directory.
+
+    >>> state_file_name(("events", 3))
+    'events-3.json'
+    """
+    topic, number = partition
+    return f"{topic}-{number}.json"
 
 
 class PartitionFeed(Source):
@@ -49,8 +60,29 @@ class PartitionFeed(Source):
             return {"offsets": []}
         return {"offsets": [{"topic": topic, "partition": number, "offset": self.next_offset}]}
 
+    def identity(self) -> dict[str, Any]:
+        """The consumer group reading this partition, kept beside its offset in a checkpoint."""
+        return {"group": self.kafka_source.address.group}
+
     def seek(self, token: dict[str, Any]) -> None:
-        """Continue this partition at the offset of ``token`` (a restored checkpoint)."""
+        """Continue this partition at the offset of ``token`` (a restored checkpoint).
+
+        Raises
+        ------
+        ModelError
+            The checkpoint was written by another consumer group. Two groups
+            sharing a state directory would each resume at the other's offset,
+            and one of them never see what came before it. (A checkpoint that
+            names no group, written before groups were kept, is taken.)
+        """
+        group = self.kafka_source.address.group
+        written_by = token.get("group", group)
+        if written_by != group:
+            raise ModelError(
+                f"checkpoint {state_file_name(self.partition)} in the state directory was "
+                f"written by consumer group {written_by!r}, and this run's group is {group!r}: "
+                "a state directory belongs to one group (give each group its own --state-dir)"
+            )
         mine = [
             entry
             for entry in token.get("offsets", [])

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from stream_detect.atomic import remove_shared_leftovers
 from stream_detect.errors import ConfigError, InputError, OutputError, WriteInterrupted
 from stream_detect.kafka.address import message_fields
-from stream_detect.kafka.feed import PartitionFeed
+from stream_detect.kafka.feed import PartitionFeed, state_file_name
 from stream_detect.kafka.observed import PartitionedSidecar
 from stream_detect.kafka.run_summary import counted, detector_summary, features_read, resumed_from
 from stream_detect.kafka.source import KafkaSource, Partition
@@ -67,16 +67,6 @@ __all__ = ["PartitionFeed", "PartitionedRun", "state_file_name"]
 _POLL_S = 0.1
 #: Longest a read may block, so a stop request is honoured within about this.
 _MAX_WAIT_S = 1.0
-
-
-def state_file_name(partition: Partition) -> str:
-    """The checkpoint file of one topic partition in the state directory.
-
-    >>> state_file_name(("events", 3))
-    'events-3.json'
-    """
-    topic, number = partition
-    return f"{topic}-{number}.json"
 
 
 class PartitionedRun:
@@ -211,7 +201,9 @@ class PartitionedRun:
         for entry in started.get("offsets", []):
             if entry.get("offset") != self._saved_at.get(partition):
                 self._resumed_offsets.setdefault(partition, entry)
-        self._resumed_otherwise.update({k: v for k, v in started.items() if k != "offsets"})
+        # The group that wrote the checkpoint is this run's (another's is refused).
+        others = {k: v for k, v in started.items() if k not in ("offsets", "group")}
+        self._resumed_otherwise.update(others)
 
     def _say(self, text: str) -> None:
         """One line on stderr about the group (rebalances are rare, and worth a line)."""
@@ -283,6 +275,12 @@ class PartitionedRun:
             if not stop.is_set():
                 raise
             self.summary.stopped_by = "signal (broker unreachable)"
+        except BaseException:
+            # Closing the consumer hands its partitions back (the revoke callback): after
+            # an error mid-batch (a checkpoint that cannot be written) nothing more may be
+            # checkpointed or committed there, nor may a second error hide the first.
+            delivered = self._delivered = False
+            raise
         finally:
             self._close(delivered)
         self.summary.seconds = round(self.clock() - started, 3)

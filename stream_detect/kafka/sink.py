@@ -116,8 +116,13 @@ class KafkaSink(Sink):
             key = record.get("key")
             encoded_key = None if key is None else str(key).encode()
             value = encode_json_line(record)[:-1]
+            self._unacknowledged.append((encoded_key, value, self._send(encoded_key, value)))
+
+    def _send(self, key: bytes | None, value: bytes) -> Any:
+        """Hand one record to the producer; its future. Waits while the topic is unknown."""
+        while True:
             try:
-                future = self._producer.send(self.topic, value=value, key=encoded_key)
+                return self._producer.send(self.topic, value=value, key=key)
             except kafka_errors.MessageSizeTooLargeError as exc:
                 # Sending it again cannot help, and skipping it would lose a result.
                 raise OutputError(
@@ -126,7 +131,10 @@ class KafkaSink(Sink):
                     "(raise max_request_size in the [kafka] table, and the topic's "
                     "max.message.bytes with it)",
                 ) from exc
-            self._unacknowledged.append((encoded_key, value, future))
+            except kafka_errors.KafkaTimeoutError as exc:
+                # No metadata for the topic within max_block_ms: the broker is away, or the
+                # topic is gone where topics are not made on first use. Broker trouble.
+                self._wait(exc)
 
     def flush(self) -> None:
         """Return once the broker acknowledged everything written; resend what failed."""
@@ -151,8 +159,7 @@ class KafkaSink(Sink):
             for key, value, error in failed:
                 if not renewed and not getattr(error, "retriable", False):
                     raise OutputError(self.uri, f"the broker refused a record ({error})")
-                future = self._producer.send(self.topic, value=value, key=key)
-                self._unacknowledged.append((key, value, future))
+                self._unacknowledged.append((key, value, self._send(key, value)))
             self._wait(failed[0][2])
 
     def close(self) -> None:
