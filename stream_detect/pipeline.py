@@ -54,7 +54,7 @@ from stream_detect.sinks.base import Sink
 from stream_detect.skewed_features import SkewedFeaturesWatch
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.summary import Summary
-from stream_detect.unusable import UnusableStreamWatch
+from stream_detect.unusable import UnusableStreamWatch, dead_letters_after
 from stream_detect.warmup_evictions import WarmupEvictionWatch
 
 if TYPE_CHECKING:
@@ -362,13 +362,18 @@ class Pipeline:
             self.summary.events += scored
             self.summary.alerts += int(np.count_nonzero(detections.alert))
             self._observe_evictions(*evicted)
+        trailing = 0
         if bad:
             # The batch's own records (not feedback labels): their source may say more.
             bad = self.source.told_bad(bad)
+            if scored:
+                trailing = dead_letters_after(
+                    decoded.positions[-1], [record.position for record in bad]
+                )
         bad += unmatched
         dead = [record.to_dict() for record in bad]
         self.summary.bad_records += len(dead)
-        self.unusable.observe(scored, [record.reason for record in bad])
+        self.unusable.observe(scored, [record.reason for record in bad], trailing + len(unmatched))
         self.summary.bad_reason = self.unusable.most_common_reason
         if results:
             self.sink.write_batch(results)

@@ -162,7 +162,12 @@ or choose the features (--features)
     fmt = format_for_path(source) or "auto"
     # JSON events are kept at no cost (they are parsed anyway) for the fields left out.
     decoder = RecordDecoder(
-        fmt, features, label_field=label_field, keep_records=fmt != "csv", leave_out_rising=False
+        fmt,
+        features,
+        label_field=label_field,
+        keep_records=fmt != "csv",
+        leave_out_rising=False,
+        infer_from_most=False,
     )
     left_out = LeftOutFields(label_field, check=features is None)
     try:

@@ -13,8 +13,8 @@ for every command that reads one.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from stream_detect.errors import NothingUsable
 
@@ -33,10 +33,11 @@ class UnusableStreamWatch:
     """Count consecutive dead letters and warn once when nothing has been usable.
 
     ``warn`` receives one line of text. Batches are the unit of "consecutive":
-    a batch with any scored event ends a run of dead letters, and its own
-    dead letters do not start one, since they lay among events that were
-    scored (a stream where one event in seven lacks a feature has hundreds
-    of dead letters in a batch of thousands, none of them in a row).
+    a batch with any scored event ends a run of dead letters, and of its own
+    dead letters only those after its last scored event start one; the
+    others lay among events that were scored (a stream where one event in
+    seven lacks a feature has hundreds of dead letters in a batch of
+    thousands, none of them in a row).
 
     >>> lines = []
     >>> watch = UnusableStreamWatch(lines.append, after=3)
@@ -67,8 +68,12 @@ common reason: missing feature 'x' (3 times)
         common = self.reasons.most_common(1)
         return common[0][0] if common else None
 
-    def observe(self, scored: int, reasons: Sequence[str]) -> None:
-        """Record one batch: ``scored`` events were scored, ``reasons`` are its dead letters'."""
+    def observe(self, scored: int, reasons: Sequence[str], trailing: int = 0) -> None:
+        """Record one batch: ``scored`` events were scored, ``reasons`` are its dead letters'.
+
+        ``trailing`` of the dead letters came after the batch's last scored
+        event: they start a run, the others lay among scored events.
+        """
         if scored:
             self.scored += scored
             self.in_a_row = 0
@@ -77,8 +82,7 @@ common reason: missing feature 'x' (3 times)
         for reason in reasons:
             if reason in self.reasons or len(self.reasons) < _MAX_REASONS:
                 self.reasons[reason] += 1
-        if not scored:
-            self.in_a_row += len(reasons)
+        self.in_a_row += trailing if scored else len(reasons)
         if self.in_a_row >= self.after and not self._warned:
             self._warned = True
             reason, count = self.reasons.most_common(1)[0]
@@ -87,6 +91,24 @@ common reason: missing feature 'x' (3 times)
                 f"the last {self.in_a_row} records were all dead letters and {when}; "
                 f"the most common reason: {reason} ({count} times)"
             )
+
+
+def dead_letters_after(last_scored: Mapping[str, Any], dead: Sequence[Mapping[str, Any]]) -> int:
+    """How many of the positions ``dead`` come after ``last_scored``, by line or offset.
+
+    0 where the positions hold neither (a scrape's events, say): then a batch's
+    dead letters cannot be placed among its events, and none is taken as after.
+
+    >>> dead_letters_after({"line": 5}, [{"line": 2}, {"line": 6}, {"line": 9}])
+    2
+    >>> dead_letters_after({"scrape": 3}, [{"scrape": 3}])
+    0
+    """
+    for key in ("line", "offset"):
+        last = last_scored.get(key)
+        if isinstance(last, int):
+            return sum(1 for p in dead if isinstance(p.get(key), int) and p[key] > last)
+    return 0
 
 
 def refuse_if_nothing_usable(summary: Summary) -> None:

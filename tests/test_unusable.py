@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_detect.unusable import UnusableStreamWatch
+from stream_detect.unusable import UnusableStreamWatch, dead_letters_after
 
 
 def test_warns_once_after_enough_dead_letters_in_a_row() -> None:
@@ -42,6 +42,24 @@ def test_dead_letters_among_scored_events_are_not_a_run() -> None:
         watch.observe(3_516, ["missing feature 'a'"] * 580)
     assert lines == [] and watch.in_a_row == 0
     assert watch.most_common_reason == "missing feature 'a'"
+
+
+def test_dead_letters_after_a_batchs_last_scored_event_start_a_run() -> None:
+    # One good event, then 600 dead letters in the same batch: they are in a row.
+    lines: list[str] = []
+    watch = UnusableStreamWatch(lines.append, after=500)
+    watch.observe(1, ["missing feature 'b'"] * 600, trailing=600)
+    assert watch.in_a_row == 600 and len(lines) == 1
+    assert lines[0].startswith("the last 600 records were all dead letters")
+
+
+def test_the_dead_letters_after_the_last_scored_event_are_found_by_line_or_offset() -> None:
+    dead = [{"line": 1}, {"line": 3}, {"line": 9}]
+    assert dead_letters_after({"line": 2}, dead) == 2
+    assert dead_letters_after({"line": 9}, dead) == 0
+    kafka = [{"topic": "t", "partition": 0, "offset": k} for k in (4, 8)]
+    assert dead_letters_after({"topic": "t", "partition": 0, "offset": 5}, kafka) == 1
+    assert dead_letters_after({"scrape": 2}, [{"scrape": 2}]) == 0
 
 
 def test_distinct_reasons_are_bounded() -> None:

@@ -112,6 +112,11 @@ class RecordDecoder:
         errors about the CSV header; None leaves it out.
     leave_out_rising
         False keeps inferred features that only rise over the first batch.
+    infer_from_most
+        False takes inferred features from the first record that has numeric
+        fields alone, as the table commands document ("the first data row
+        decides the features"); True (a stream) from what most of the first
+        batch carries.
 
     Notes
     -----
@@ -162,6 +167,7 @@ class RecordDecoder:
         lazy_records: bool = False,
         source: str | None = None,
         leave_out_rising: bool = True,
+        infer_from_most: bool = True,
         source_fields: Sequence[str] = (),
     ) -> None:
         if format not in FORMATS:
@@ -183,6 +189,7 @@ class RecordDecoder:
         self.lazy_records = lazy_records
         self.source = source
         self.leave_out_rising = leave_out_rising
+        self.infer_from_most = infer_from_most
         #: Fields left out of the inferred features because they only rose over the first batch.
         self.left_out: list[str] = []
         self._start = StreamStart(format)
@@ -331,7 +338,7 @@ class RecordDecoder:
         if not payloads:
             return self._empty()
         inferring = self._features is None
-        if inferring:
+        if inferring and self.infer_from_most:
             self._infer_features(reader, payloads, positions)
         decoded = self._decode_paths(reader, payloads, positions)
         if (
