@@ -1,0 +1,197 @@
+"""A partition read again below its committed offset (real broker): learned, not rewritten."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kafka_clients import (
+    REPO,
+    RUN,
+    TopicReader,
+    confluent_kafka,
+    kafka_uri,
+    kill_if_running,
+    produce,
+)
+from streams import assert_same_state, model_state
+
+from stream_detect.kafka.broker import EmbeddedBroker
+from stream_detect.kafka.partitioned import state_file_name
+from stream_detect.state import load_checkpoint
+
+TIMEOUT_S = 120.0
+#: Client options for a group the embedded broker settles quickly, a killed member included.
+QUICKER = "max_poll_interval_ms=2000&session_timeout_ms=3000&heartbeat_interval_ms=500"
+#: Every event has a result (a duplicate cannot hide among the non-alerts), some events
+#: carry a label (the validation buffer fills, ε is chosen on it), and nothing is timed:
+#: a partition's learning then depends only on its events, in order, whatever batches
+#: they came in.
+SETTINGS = [
+    "--emit",
+    "all",
+    "--id-field",
+    "id",
+    "--label-field",
+    "label",
+    "--batch-size",
+    "50",
+    "--retune-seconds",
+    "0",
+    "--checkpoint-seconds",
+    "0",
+]
+
+
+def uri(bootstrap: str, topic: str, **params: str) -> str:
+    """A source URI whose group forgets a killed member soon (its session ends in 3 s)."""
+    query = "&".join(f"{name}={value}" for name, value in params.items())
+    return f"kafka://{bootstrap}/{topic}?{QUICKER}&{query}"
+
+
+def events(start: int, count: int) -> list[dict[str, Any]]:
+    """Events numbered from ``start``: Gaussian, one in 37 far out, one in 7 labelled."""
+    rng = np.random.default_rng(start)
+    out: list[dict[str, Any]] = []
+    for n, (a, b) in enumerate(rng.normal(size=(count, 2)).tolist(), start):
+        far = n % 37 == 36
+        event: dict[str, Any] = {"id": n, "a": a + (9.0 if far else 0.0), "b": b}
+        if n % 7 == 0:
+            event["label"] = int(far)
+        out.append(event)
+    return out
+
+
+def command(source: str, sink: str, state: Path, checkpoint_every: int) -> list[str]:
+    return [
+        *RUN,
+        "--source",
+        source,
+        "--sink",
+        sink,
+        "--state-dir",
+        str(state),
+        "--checkpoint-every",
+        str(checkpoint_every),
+        *SETTINGS,
+    ]
+
+
+def finish(args: list[str]) -> subprocess.Popen[bytes]:
+    """Start a run that ends by itself (``until=end``), stderr to a pipe."""
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+
+
+def wait_for_commit(bootstrap: str, topic: str, group: str, offset: int) -> None:
+    """Wait until ``group`` committed ``offset`` for partition 0 of ``topic`` (or fail)."""
+    watcher = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        while True:
+            (committed,) = watcher.committed([confluent_kafka.TopicPartition(topic, 0)], 10)
+            if committed.offset == offset:
+                return
+            assert time.monotonic() < deadline, f"{group} committed {committed.offset}"
+            time.sleep(0.2)
+    finally:
+        watcher.close()
+
+
+def whole_topic(reader: TopicReader, topic: str) -> list[dict[str, Any]]:
+    """Every record of ``topic`` (partition 0) there is now, read to its end."""
+    _, end = reader.consumer.get_watermark_offsets(
+        confluent_kafka.TopicPartition(topic, 0), timeout=10
+    )
+    return reader.until(lambda records: len(records) >= end)
+
+
+def checkpointed(path: Path) -> dict[str, Any]:
+    """The detector state of a checkpoint file, as JSON."""
+    checkpoint = load_checkpoint(path)
+    assert checkpoint is not None
+    return checkpoint.detector
+
+
+def test_a_member_killed_between_checkpoints_does_not_write_committed_results_again(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    # The partition's state is checkpointed every 100,000 events by default, its
+    # offsets committed after every batch. A member killed in between was followed
+    # by one that read the partition again from its checkpoint (here: from its
+    # beginning, there was none yet) to learn those events again, and wrote every
+    # result of them a second time.
+    bootstrap = kafka_broker.bootstrap
+    topic, sink = fresh_topic(kafka_broker), fresh_topic(kafka_broker)
+    stream = events(0, 450)
+    produce(bootstrap, topic, stream[:400])
+    state = tmp_path / "state"
+    group = "redelivery"
+    log = tmp_path / "killed.log"
+    killed = subprocess.Popen(
+        command(uri(bootstrap, topic, group=group), kafka_uri(bootstrap, sink), state, 10**5),
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        cwd=REPO,
+    )
+    try:
+        reader = TopicReader(bootstrap, sink)
+        reader.until(lambda records: len(records) >= 400)
+        wait_for_commit(bootstrap, topic, group, 400)
+        killed.kill()  # SIGKILL: no checkpoint, no goodbye
+        killed.wait(timeout=TIMEOUT_S)
+    finally:
+        kill_if_running(killed)
+    assert not (state / state_file_name((topic, 0))).exists(), log.read_text()[-3000:]
+    produce(bootstrap, topic, stream[400:])
+
+    restarted = finish(
+        command(
+            uri(bootstrap, topic, group=group, until="end"),
+            kafka_uri(bootstrap, sink),
+            state,
+            10**5,
+        )
+    )
+    (tmp_path / "whole").mkdir()
+    whole = finish(
+        command(
+            uri(bootstrap, topic, group="whole", until="end"),
+            kafka_uri(bootstrap, fresh_topic(kafka_broker)),
+            tmp_path / "whole",
+            10**5,
+        )
+    )
+    try:
+        _, stderr = restarted.communicate(timeout=TIMEOUT_S)
+        _, whole_stderr = whole.communicate(timeout=TIMEOUT_S)
+    finally:
+        kill_if_running(restarted)
+        kill_if_running(whole)
+    text = stderr.decode()
+    assert restarted.returncode == 0 and whole.returncode == 0, text[-3000:]
+    assert "Traceback" not in text
+
+    # One result per offset: the 400 committed ones were not written again.
+    results = whole_topic(reader, sink)
+    reader.close()
+    offsets = Counter(r["position"]["offset"] for r in results)
+    assert sorted(offsets) == list(range(450))
+    assert [o for o, times in offsets.items() if times > 1] == []
+    # Said once, and counted.
+    (line,) = [line for line in text.splitlines() if "re-reading" in line]
+    assert f"partition {topic}/0: re-reading offsets 0..399 to rebuild its state" in line
+    summary = json.loads(text.splitlines()[-1])["summary"]
+    assert summary["already_delivered"] == 400
+    assert summary["events"] == 450
+    # The events were learned again all the same: the state is an uninterrupted run's.
+    mine = state / state_file_name((topic, 0))
+    theirs = tmp_path / "whole" / state_file_name((topic, 0))
+    assert_same_state(model_state(mine), model_state(theirs))
+    assert checkpointed(mine) == checkpointed(theirs)
+    assert json.loads(whole_stderr.decode().splitlines()[-1])["summary"]["already_delivered"] == 0
