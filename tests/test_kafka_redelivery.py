@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from kafka_clients import (
     REPO,
     RUN,
@@ -28,7 +29,7 @@ from stream_detect.state import load_checkpoint
 
 TIMEOUT_S = 120.0
 #: Client options for a group the embedded broker settles quickly, a killed member included.
-QUICKER = "max_poll_interval_ms=2000&session_timeout_ms=3000&heartbeat_interval_ms=500"
+QUICKER = "max_poll_interval_ms=1500&session_timeout_ms=2500&heartbeat_interval_ms=500"
 #: Every event has a result (a duplicate cannot hide among the non-alerts), some events
 #: carry a label (the validation buffer fills, ε is chosen on it), and nothing is timed:
 #: a partition's learning then depends only on its events, in order, whatever batches
@@ -50,7 +51,7 @@ SETTINGS = [
 
 
 def uri(bootstrap: str, topic: str, **params: str) -> str:
-    """A source URI whose group forgets a killed member soon (its session ends in 3 s)."""
+    """A source URI whose group forgets a killed member soon (its session ends in 2.5 s)."""
     query = "&".join(f"{name}={value}" for name, value in params.items())
     return f"kafka://{bootstrap}/{topic}?{QUICKER}&{query}"
 
@@ -83,11 +84,6 @@ def command(source: str, sink: str, state: Path, checkpoint_every: int) -> list[
     ]
 
 
-def finish(args: list[str]) -> subprocess.Popen[bytes]:
-    """Start a run that ends by itself (``until=end``), stderr to a pipe."""
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
-
-
 def wait_for_commit(bootstrap: str, topic: str, group: str, offset: int) -> None:
     """Wait until ``group`` committed ``offset`` for partition 0 of ``topic`` (or fail)."""
     watcher = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": group})
@@ -118,20 +114,54 @@ def checkpointed(path: Path) -> dict[str, Any]:
     return checkpoint.detector
 
 
+def run_to_end(args: list[str]) -> subprocess.Popen[bytes]:
+    """Start a run that ends by itself (``until=end``), its stderr to a pipe."""
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+
+
+def ended(proc: subprocess.Popen[bytes]) -> str:
+    """The stderr of ``proc``, which must exit 0 without a traceback."""
+    try:
+        _, stderr = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        kill_if_running(proc)
+    text = stderr.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    return text
+
+
+@pytest.mark.parametrize("checkpoint_at", [0, 100])
 def test_a_member_killed_between_checkpoints_does_not_write_committed_results_again(
-    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+    kafka_broker: EmbeddedBroker,
+    fresh_topic: Callable[..., str],
+    tmp_path: Path,
+    checkpoint_at: int,
 ) -> None:
     # The partition's state is checkpointed every 100,000 events by default, its
     # offsets committed after every batch. A member killed in between was followed
-    # by one that read the partition again from its checkpoint (here: from its
-    # beginning, there was none yet) to learn those events again, and wrote every
-    # result of them a second time.
+    # by one that read the partition again from its checkpoint (or its beginning,
+    # when there was none yet) to learn those events again, and wrote every result
+    # of them a second time.
     bootstrap = kafka_broker.bootstrap
     topic, sink = fresh_topic(kafka_broker), fresh_topic(kafka_broker)
     stream = events(0, 450)
-    produce(bootstrap, topic, stream[:400])
     state = tmp_path / "state"
     group = "redelivery"
+    if checkpoint_at:
+        # A run that ends cleanly: checkpointed and committed at the same offset.
+        produce(bootstrap, topic, stream[:checkpoint_at])
+        ended(
+            run_to_end(
+                command(
+                    uri(bootstrap, topic, group=group, until="end"),
+                    kafka_uri(bootstrap, sink),
+                    state,
+                    10**5,
+                )
+            )
+        )
+    produce(bootstrap, topic, stream[checkpoint_at:400])
     log = tmp_path / "killed.log"
     killed = subprocess.Popen(
         command(uri(bootstrap, topic, group=group), kafka_uri(bootstrap, sink), state, 10**5),
@@ -147,10 +177,16 @@ def test_a_member_killed_between_checkpoints_does_not_write_committed_results_ag
         killed.wait(timeout=TIMEOUT_S)
     finally:
         kill_if_running(killed)
-    assert not (state / state_file_name((topic, 0))).exists(), log.read_text()[-3000:]
+    state_file = state / state_file_name((topic, 0))
+    if checkpoint_at:
+        checkpoint = load_checkpoint(state_file)
+        assert checkpoint is not None
+        assert checkpoint.source["offsets"][0]["offset"] == checkpoint_at
+    else:
+        assert not state_file.exists(), log.read_text()[-3000:]
     produce(bootstrap, topic, stream[400:])
 
-    restarted = finish(
+    restarted = run_to_end(
         command(
             uri(bootstrap, topic, group=group, until="end"),
             kafka_uri(bootstrap, sink),
@@ -159,7 +195,7 @@ def test_a_member_killed_between_checkpoints_does_not_write_committed_results_ag
         )
     )
     (tmp_path / "whole").mkdir()
-    whole = finish(
+    whole = run_to_end(
         command(
             uri(bootstrap, topic, group="whole", until="end"),
             kafka_uri(bootstrap, fresh_topic(kafka_broker)),
@@ -167,17 +203,9 @@ def test_a_member_killed_between_checkpoints_does_not_write_committed_results_ag
             10**5,
         )
     )
-    try:
-        _, stderr = restarted.communicate(timeout=TIMEOUT_S)
-        _, whole_stderr = whole.communicate(timeout=TIMEOUT_S)
-    finally:
-        kill_if_running(restarted)
-        kill_if_running(whole)
-    text = stderr.decode()
-    assert restarted.returncode == 0 and whole.returncode == 0, text[-3000:]
-    assert "Traceback" not in text
+    text, whole_text = ended(restarted), ended(whole)
 
-    # One result per offset: the 400 committed ones were not written again.
+    # One result per offset: the committed ones were not written again.
     results = whole_topic(reader, sink)
     reader.close()
     offsets = Counter(r["position"]["offset"] for r in results)
@@ -185,13 +213,13 @@ def test_a_member_killed_between_checkpoints_does_not_write_committed_results_ag
     assert [o for o, times in offsets.items() if times > 1] == []
     # Said once, and counted.
     (line,) = [line for line in text.splitlines() if "re-reading" in line]
-    assert f"partition {topic}/0: re-reading offsets 0..399 to rebuild its state" in line
+    assert f"partition {topic}/0: re-reading offsets {checkpoint_at}..399 to rebuild its" in line
     summary = json.loads(text.splitlines()[-1])["summary"]
-    assert summary["already_delivered"] == 400
-    assert summary["events"] == 450
-    # The events were learned again all the same: the state is an uninterrupted run's.
-    mine = state / state_file_name((topic, 0))
+    assert summary["already_delivered"] == 400 - checkpoint_at
+    assert summary["events"] == 450 - checkpoint_at
+    # The events were learned again all the same: the state is an uninterrupted run's,
+    # its validation buffer, counters and remembered ids included.
     theirs = tmp_path / "whole" / state_file_name((topic, 0))
-    assert_same_state(model_state(mine), model_state(theirs))
-    assert checkpointed(mine) == checkpointed(theirs)
-    assert json.loads(whole_stderr.decode().splitlines()[-1])["summary"]["already_delivered"] == 0
+    assert_same_state(model_state(state_file), model_state(theirs))
+    assert checkpointed(state_file) == checkpointed(theirs)
+    assert json.loads(whole_text.splitlines()[-1])["summary"]["already_delivered"] == 0
