@@ -6,7 +6,7 @@ import json
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,16 @@ from kafka_clients import (
 )
 from streams import assert_same_detector, detector_state
 
+from stream_detect.detections import Detections
 from stream_detect.kafka.broker import EmbeddedBroker
 from stream_detect.kafka.partitioned import state_file_name
+from stream_detect.kafka.redelivery import DeliveredBefore
+from stream_detect.records import Decoded
+from stream_detect.results import ResultBatch
+from stream_detect.sinks.base import EncodedAsJsonLines, Sink
+from stream_detect.sinks.json_encoding import encode_json_line
 from stream_detect.state import load_checkpoint
+from stream_detect.summary import Summary
 
 TIMEOUT_S = 120.0
 #: Client options for a group the embedded broker settles quickly, a killed member included.
@@ -215,3 +222,52 @@ def test_a_member_killed_between_checkpoints_does_not_write_committed_results_ag
     theirs = tmp_path / "whole" / state_file_name((topic, 0))
     assert_same_detector(detector_state(state_file), detector_state(theirs))
     assert json.loads(whole_text.splitlines()[-1])["summary"]["already_delivered"] == 0
+
+
+class Kept(Sink):
+    """What a sink was given, as JSON lines (as a Kafka or file sink encodes a batch)."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:
+        if isinstance(records, EncodedAsJsonLines):
+            self.lines += b"".join(records.json_lines()).splitlines(keepends=True)
+        else:
+            self.lines += [encode_json_line(record) for record in records]
+
+    def flush(self) -> None:
+        return
+
+
+def test_a_batch_across_the_committed_offset_writes_the_results_from_it_on_unchanged() -> None:
+    # The batch that crosses the committed offset: the results from it on are the
+    # bytes the batch would have written, its dead letters from it on too, and a
+    # dead letter of another topic (a feedback label's) is not the partition's.
+    decoded = Decoded.empty(1)
+    decoded.values = np.arange(6, dtype=np.float64).reshape(6, 1)
+    decoded.records = [{"x": float(i)} for i in range(6)]
+    decoded.positions = [{"topic": "t", "partition": 0, "offset": 10 + i} for i in range(6)]
+    found = Detections.empty(6)
+    found.alert[[1, 4, 5]] = True
+    whole, cut = Kept(), Kept()
+    summary = Summary()
+    for emit in ("all", "alerts"):
+        whole.write_batch(ResultBatch.of(decoded, found, emit=emit))
+        DeliveredBefore(cut, ("t", 0), 14, summary).write_batch(
+            ResultBatch.of(decoded, found, emit=emit)
+        )
+    assert cut.lines == [
+        line for line in whole.lines if json.loads(line)["position"]["offset"] >= 14
+    ]
+    assert summary.already_delivered == 4 + 1
+    dead = [
+        {"position": {"topic": "t", "partition": 0, "offset": 13}, "reason": "r", "raw": ""},
+        {"position": {"topic": "t", "partition": 1, "offset": 3}, "reason": "r", "raw": ""},
+        {"position": {"topic": "labels", "partition": 0, "offset": 2}, "reason": "r", "raw": ""},
+        {"position": {"topic": "t", "partition": 0, "offset": 14}, "reason": "r", "raw": ""},
+    ]
+    letters = Kept()
+    DeliveredBefore(letters, ("t", 0), 14, summary).write_batch(dead)
+    assert letters.lines == [encode_json_line(record) for record in dead[1:]]
+    assert summary.already_delivered == 6
