@@ -13,7 +13,7 @@ The guarantees, per partition:
   a partition restored below the group's committed offset learns those
   records again but does not write their results again
   (:mod:`~stream_detect.kafka.redelivery`), so a crash duplicates at most
-  the results of the batches produced but not yet committed;
+  the results of the batch in flight (produced, not yet committed);
 * **exactly-once learning**: with ``state_dir``, the partition's detector
   state is checkpointed (``TOPIC-PARTITION.json``, written atomically, JSON)
   with the next offset it reflects; when the group assigns the partition,
