@@ -10,8 +10,9 @@ What it exposes, all prefixed ``stream_detect_``:
 * counters: ``events_total``, ``alerts_total``, ``bad_records_total``,
   ``feedback_labels_total``, ``corrected_feedback_total``,
   ``repeated_feedback_total``, ``retunes_total``, ``checkpoints_total``,
-  ``evicted_models_total``, ``evicted_in_warmup_total``, and for
-  an Alertmanager sink ``alertmanager_sent_total`` / ``alertmanager_dropped_total``;
+  ``evicted_models_total``, ``evicted_in_warmup_total``, for a Kafka run
+  ``already_delivered_total``, and for an Alertmanager sink
+  ``alertmanager_sent_total`` / ``alertmanager_dropped_total``;
 * gauges: ``log_epsilon``, ``f1`` (of the last re-tune on labels),
   ``models_active``, ``learned_events``, ``validation_labels{class}``,
   ``feedback_held`` (labels waiting for the event they name),
@@ -76,6 +77,10 @@ COUNTERS: dict[str, str] = {
     "checkpoints": "checkpoints written",
     "evicted_models": "keyed models evicted to stay within max_keys",
     "evicted_in_warmup": "keyed models evicted before their warm-up ended (they never alerted)",
+    "already_delivered": (
+        "results and dead letters of a Kafka partition read again below the group's committed "
+        "offset (to rebuild its state), not written again: they were delivered before"
+    ),
     "alertmanager_sent": "alerts posted to Alertmanager",
     "alertmanager_dropped": (
         "alerts dropped: the queue was full while delivery failed, or they were refused for good"

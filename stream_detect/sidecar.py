@@ -113,6 +113,8 @@ def summary_counts(summary: Summary, retunes: int, sink: object) -> dict[str, fl
         "evicted_models": summary.evicted_models,
         "evicted_in_warmup": summary.evicted_in_warmup,
     }
+    if summary.already_delivered is not None:
+        counts["already_delivered"] = summary.already_delivered
     for name in ("sent", "dropped"):
         value = getattr(sink, name, None)
         if isinstance(value, int):

@@ -46,13 +46,19 @@ class Summary:
     #: Alertmanager alerts not delivered (dropped, refused, still queued at the end);
     #: None without an Alertmanager sink.
     alertmanager_not_delivered: int | None = None
+    #: Results and dead letters a Kafka partition's replay did not write again: its
+    #: records below the group's committed offset, read again only to rebuild the
+    #: partition's state (their results were delivered before that commit). None (left
+    #: out) for other sources.
+    already_delivered: int | None = None
     detector: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able view, the detector's own counters flattened in.
 
         ``alertmanager_not_delivered`` is left out when the sink does not count it, and
-        so are this run's own eviction counts (the detector's are in its counters).
+        so are this run's own eviction counts (the detector's are in its counters);
+        ``already_delivered`` is a Kafka run's alone.
 
         >>> "alertmanager_not_delivered" in Summary().to_dict()
         False
@@ -62,7 +68,8 @@ class Summary:
         out = {
             k: v
             for k, v in vars(self).items()
-            if k not in _NOT_SHOWN and not (k == "alertmanager_not_delivered" and v is None)
+            if k not in _NOT_SHOWN
+            and not (k in ("alertmanager_not_delivered", "already_delivered") and v is None)
         }
         out.update({k: v for k, v in self.detector.items() if k not in ("events", "alerts")})
         return out

@@ -49,3 +49,29 @@ def assert_same_state(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
     assert mine["n"] == theirs["n"]
     assert np.allclose(mine["mean"], theirs["mean"], rtol=1e-12, atol=1e-12)
     assert np.allclose(mine["second"], theirs["second"], rtol=1e-12, atol=1e-12)
+
+
+def detector_state(path: Path) -> dict[str, Any]:
+    """The whole detector state of a checkpoint file (models, validation buffer, ε, counters)."""
+    checkpoint = load_checkpoint(path)
+    assert checkpoint is not None
+    return checkpoint.detector
+
+
+def assert_same_detector(mine: Any, theirs: Any, where: str = "detector") -> None:
+    """Two detector states are the same: equal but for float rounding (sums over other batches).
+
+    >>> assert_same_detector({"n": 2, "mean": [0.1 + 0.2]}, {"n": 2, "mean": [0.3]})
+    """
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        assert mine.keys() == theirs.keys(), where
+        for name in mine:
+            assert_same_detector(mine[name], theirs[name], f"{where}.{name}")
+    elif isinstance(mine, list) and isinstance(theirs, list):
+        assert len(mine) == len(theirs), where
+        for i, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+            assert_same_detector(a, b, f"{where}[{i}]")
+    elif isinstance(mine, float) and isinstance(theirs, float):
+        assert math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-12), (where, mine, theirs)
+    else:
+        assert mine == theirs, (where, mine, theirs)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from kafka_clients import REPO, RUN, TopicReader, kafka_uri, produce
-from streams import assert_same_state, model_state
+from streams import assert_same_detector, detector_state
 
 from stream_detect.kafka.broker import EmbeddedBroker
 from stream_detect.kafka.partitioned import state_file_name
@@ -141,7 +141,7 @@ def uninterrupted_states(
         timeout=TIMEOUT_S,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return {p: model_state(state_dir / state_file_name((topic, p))) for p in range(PARTITIONS)}
+    return {p: detector_state(state_dir / state_file_name((topic, p))) for p in range(PARTITIONS)}
 
 
 def test_two_members_split_the_partitions_and_a_killed_ones_are_taken_over(
@@ -180,7 +180,8 @@ def test_two_members_split_the_partitions_and_a_killed_ones_are_taken_over(
     # The survivor took the dead member's partitions over, from their checkpoints.
     assert detectors.owned(two) == set(range(PARTITIONS))
     # (Rebalances are eager: the partitions it kept were also checkpointed and restored.)
-    assert "(4 restored from checkpoints)" in stderr.splitlines()[-2]
+    assigned = [line for line in stderr.splitlines() if "partitions assigned" in line]
+    assert "(4 restored from checkpoints)" in assigned[-1]
     # Its summary resumed from the dead member's checkpoints; its own, restored after the
     # rebalance, are not where it started.
     summary = json.loads(stderr.splitlines()[-1])["summary"]
@@ -194,5 +195,6 @@ def test_two_members_split_the_partitions_and_a_killed_ones_are_taken_over(
         kafka_broker, topic, fresh_topic(kafka_broker), tmp_path / "whole-state"
     )
     for partition in range(PARTITIONS):
-        taken_over = model_state(shared / state_file_name((topic, partition)))
-        assert_same_state(taken_over, whole[partition])
+        # The models, and the rest too: validation buffer, ε, counters, remembered ids.
+        taken_over = detector_state(shared / state_file_name((topic, partition)))
+        assert_same_detector(taken_over, whole[partition])

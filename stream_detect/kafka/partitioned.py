@@ -10,6 +10,10 @@ The guarantees, per partition:
 
 * **at-least-once results**: a batch is scored, its results and dead letters
   written and flushed (acknowledged), and only then its offsets committed;
+  a partition restored below the group's committed offset learns those
+  records again but does not write their results again
+  (:mod:`~stream_detect.kafka.redelivery`), so a crash duplicates at most
+  the results of the batch in flight (produced, not yet committed);
 * **exactly-once learning**: with ``state_dir``, the partition's detector
   state is checkpointed (``TOPIC-PARTITION.json``, written atomically, JSON)
   with the next offset it reflects; when the group assigns the partition,
@@ -45,6 +49,7 @@ from stream_detect.errors import ConfigError, InputError, OutputError, WriteInte
 from stream_detect.kafka.address import message_fields
 from stream_detect.kafka.feed import PartitionFeed, state_file_name
 from stream_detect.kafka.observed import PartitionedSidecar
+from stream_detect.kafka.redelivery import Replays
 from stream_detect.kafka.run_summary import counted, detector_summary, features_read, resumed_from
 from stream_detect.kafka.source import KafkaSource, Partition
 from stream_detect.label_feedback import FeedbackLabels, count_joined
@@ -143,6 +148,8 @@ class PartitionedRun:
         # False once a result could not be delivered: from then on nothing may be
         # checkpointed or committed (the state would claim undelivered results).
         self._delivered = True
+        # Partitions read again below their committed offset: results not written again.
+        self.replays = Replays(source, self._say)
         source.on_assigned = self._assign
         source.on_revoked = self._revoke
 
@@ -178,12 +185,14 @@ class PartitionedRun:
             pipeline.observer = self.observer
             if pipeline.restore():
                 self.restores += 1
+                self.replays.repositioned(partition)
             elif checkpoint is not None and self.source.address.start == "earliest":
                 # No state yet means nothing learned yet: start at the partition's
                 # beginning, not at an offset committed by a member that died before
                 # its first checkpoint, or those events would never be learned.
                 topic, number = partition
                 self.source.seek({"offsets": [{"topic": topic, "partition": number, "offset": 0}]})
+                self.replays.repositioned(partition)
             self._note_start(partition, pipeline.summary.resumed_from)
             self.feeds[partition] = feed
             self.pipelines[partition] = pipeline
@@ -226,15 +235,16 @@ class PartitionedRun:
                 if pipeline.summary.checkpoints > written and feed.next_offset is not None:
                     self._saved_at[partition] = feed.next_offset
                 self._commit([feed])
+            self.replays.forget(partition)
 
     def _commit(self, feeds: list[PartitionFeed]) -> None:
         """Commit the queued offsets of ``feeds`` in one request."""
         offsets = []
         for feed in feeds:
-            if feed.to_commit is not None:
+            offset, feed.to_commit = feed.to_commit, None
+            if offset is not None and not self.replays.below_committed(feed.partition, offset):
                 topic, number = feed.partition
-                offsets.append({"topic": topic, "partition": number, "offset": feed.to_commit})
-                feed.to_commit = None
+                offsets.append({"topic": topic, "partition": number, "offset": offset})
         if offsets:
             self.source.commit({"offsets": offsets})
 
@@ -296,11 +306,19 @@ class PartitionedRun:
             )
             payloads.append(payload)
             positions.append(position)
+        replays = self.replays
         for partition, pipeline in list(self.pipelines.items()):
             part = RawBatch(*by_partition.get(partition, ([], [])))
+            feed = self.feeds[partition]
             if len(part):
-                self.feeds[partition].advance(part)
+                replays.start(partition, int(part.positions[0]["offset"]))
+                feed.advance(part)
+            # Set each turn: a reload may have opened a new sink for the run meanwhile.
+            pipeline.sink, pipeline.dead_letter = replays.sinks(
+                partition, pipeline.summary, self.sink, self.dead_letter
+            )
             pipeline.process_batch(part)
+            replays.read_to(partition, feed.next_offset)
         self._commit(list(self.feeds.values()))
         self._poll_labels()
         if self.observer is not None:

@@ -349,6 +349,39 @@ class KafkaSource(Source):
         if offsets:
             self.commit_offsets(offsets)
 
+    def committed(self, partition: Partition) -> int | None:
+        """The group's committed offset of ``partition`` (None: never committed).
+
+        One request to the broker; retried with backoff while it is away, as a
+        commit is. Not to be called from a rebalance callback (the client is
+        inside its own poll then).
+        """
+        if self._consumer is None:
+            return None
+        errors = kafka_errors
+        while True:
+            try:
+                offset = self._consumer.committed(
+                    kafka.TopicPartition(*partition), timeout_ms=_COMMIT_ATTEMPT_MS
+                )
+            except errors.KafkaError as exc:
+                if not getattr(exc, "retriable", False) and not isinstance(
+                    exc, errors.KafkaTimeoutError
+                ):
+                    raise InputError(
+                        f"source {self.uri!r}: the committed offset of "
+                        f"{partition[0]}/{partition[1]} was refused: {exc}"
+                    ) from exc
+                self.link.failed(error_reason(exc))
+                if self.abandon.is_set():
+                    raise InputError(
+                        f"source {self.uri!r}: the broker is unreachable and the run is stopping"
+                    ) from exc
+                time.sleep(self.link.pause_s)
+                continue
+            self.link.ok()
+            return None if offset is None or offset < 0 else int(offset)
+
     def commit_offsets(self, offsets: dict[Any, Any]) -> None:
         """Commit kafka-python ``offsets``, retrying with backoff while the broker is away."""
         errors = kafka_errors
