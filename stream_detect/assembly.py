@@ -5,7 +5,7 @@ calls: it opens the source, sinks and labels the settings name (unless the
 caller passes them), builds a :class:`~stream_detect.pipeline.Pipeline`,
 resumes it from any checkpoint, attaches the sidecar (metrics, health,
 reloads) and runs it. A Kafka source is handed to
-:func:`~stream_detect.kafka.partitioned.run_partitioned` instead, which keeps
+:func:`~stream_detect.kafka.group_run.run_partitioned` instead, which keeps
 a pipeline per partition.
 """
 
@@ -89,7 +89,7 @@ def run_stream(
     )
     if source is None and run.source.lower().startswith("kafka:"):
         # State per partition: a pipeline per partition the group assigns.
-        from stream_detect.kafka.partitioned import run_partitioned
+        from stream_detect.kafka.group_run import run_partitioned
 
         return run_partitioned(
             run,

@@ -4,12 +4,14 @@
 * :mod:`~stream_detect.kafka.source`: a consumer group member that commits only what was delivered;
 * :mod:`~stream_detect.kafka.sink`: a producer whose flush means acknowledged;
 * :mod:`~stream_detect.kafka.partitioned`: one detector per partition, checkpointed per partition;
+* :mod:`~stream_detect.kafka.group_run`: a run opened from its settings as a group member;
 * :mod:`~stream_detect.kafka.broker`: an embedded broker for the demo and the tests;
 * :mod:`~stream_detect.kafka.status`: broker reachability, reported once per change.
 """
 
 from stream_detect.kafka.address import KafkaAddress, parse_kafka_uri
-from stream_detect.kafka.partitioned import PartitionedRun, run_partitioned
+from stream_detect.kafka.group_run import run_partitioned
+from stream_detect.kafka.partitioned import PartitionedRun
 from stream_detect.kafka.sink import KafkaSink
 from stream_detect.kafka.source import KafkaSource
 

@@ -3,7 +3,7 @@
 :func:`detect_through_kafka` does what the in-memory demo does with a list,
 through a broker: it produces the events to a fresh topic, runs the
 partitioned pipeline from that topic to a results topic (the same
-:func:`~stream_detect.kafka.partitioned.run_partitioned` as ``stream-detect
+:func:`~stream_detect.kafka.group_run.run_partitioned` as ``stream-detect
 run --source kafka://...``), and reads the results back. With no bootstrap
 server it starts an embedded broker (:class:`EmbeddedBroker`) on a free
 loopback port and stops it at the end, however the run ends.
@@ -28,7 +28,7 @@ from kafka import errors as kafka_errors
 
 from stream_detect.errors import ConfigError, StreamDetectError
 from stream_detect.kafka.broker import QUICK_GROUP_OPTIONS, EmbeddedBroker
-from stream_detect.kafka.partitioned import run_partitioned
+from stream_detect.kafka.group_run import run_partitioned
 from stream_detect.kafka.status import error_reason
 from stream_detect.pipeline import Summary
 from stream_detect.settings import DetectorSettings, RunSettings
