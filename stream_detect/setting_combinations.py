@@ -16,7 +16,6 @@ from typing import Any
 from stream_detect.errors import ConfigError
 from stream_detect.field_names import check_feature_names
 from stream_detect.model_kinds import MODEL_PATTERN, supports
-from stream_detect.river_params import check_river_model
 from stream_detect.timestamps import wall_clock_seconds
 from stream_detect.validation import ROLE_FIELDS, did_you_mean
 
@@ -109,6 +108,8 @@ with a river:* model (clipping needs a Gaussian model's mean and spread)
             "mean and spread)",
         )
     if river_name is not None:
+        from stream_detect.river_params import check_river_model  # only river:* models need it
+
         check_river_model(river_name, values.get("model_params"))
     elif values.get("model_params") is not None:
         raise ConfigError(

@@ -25,9 +25,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stream_detect.derived_specs import check_derived_table
 from stream_detect.errors import ConfigError
-from stream_detect.river_params import river_detectors
 from stream_detect.transforms import parse_transform
 
 __all__ = [
@@ -281,6 +279,8 @@ def _pattern_hint(spec: FieldSpec, value: Any) -> str:
     """For ``model``, the accepted river names and the closest choice; nothing otherwise."""
     if spec.name != "model":
         return ""
+    from stream_detect.river_params import river_detectors  # only a bad model name needs it
+
     names = river_detectors()
     choices = ["diagonal", "full", *(f"river:{name}" for name in names)]
     return f" with NAME one of {', '.join(names)}" + did_you_mean(str(value), choices)
@@ -340,6 +340,16 @@ def _check_transforms(table: dict[str, str] | None) -> dict[str, str] | None:
     }
 
 
+def _check_derived(table: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+    """A ``[derived]`` table checked by :func:`~stream_detect.derived_specs.check_derived_table`."""
+    if table is None:
+        return None
+    # Imported here: a run without derived features does not pay for them at start-up.
+    from stream_detect.derived_specs import check_derived_table
+
+    return check_derived_table(table)
+
+
 def _check_direction(table: dict[str, str] | None) -> dict[str, str] | None:
     """Every direction is ``high``, ``low`` or ``both``."""
     for feature, word in (table or {}).items():
@@ -351,7 +361,7 @@ def _check_direction(table: dict[str, str] | None) -> dict[str, str] | None:
 #: Checks that only make sense for one field, run after the generic ones.
 _FIELD_HOOKS: dict[str, Callable[[Any], Any]] = {
     "transforms": _check_transforms,
-    "derived": check_derived_table,
+    "derived": _check_derived,
     "direction": _check_direction,
 }
 
