@@ -41,11 +41,9 @@ import orjson
 from stream_detect.errors import ConfigError, OutputError, WriteInterrupted
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
 from stream_detect.label_feedback import FeedbackLabels
-from stream_detect.missing_times import MissingTimesWatch
 from stream_detect.pipeline_checkpoint import PipelineCheckpoints, make_checkpoint_folder
 from stream_detect.recent import HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
-from stream_detect.refused_rows import set_aside_refused
 from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
@@ -57,6 +55,7 @@ from stream_detect.unusable import UnusableStreamWatch
 if TYPE_CHECKING:
     from stream_detect.detector import Detections, Detector
     from stream_detect.fitted_model import FittedModel
+    from stream_detect.missing_times import MissingTimesWatch
 
 __all__ = [
     "Pipeline",
@@ -129,11 +128,14 @@ class Pipeline:
         self.labels = labels
         self.on_progress = on_progress
         self.unusable = UnusableStreamWatch(on_warning or warn_on_stderr)
-        self.missing_times = (
-            None
-            if detector.timestamp_field is None
-            else MissingTimesWatch(detector.timestamp_field, on_warning or warn_on_stderr)
-        )
+        self.missing_times: MissingTimesWatch | None = None
+        if detector.timestamp_field is not None:
+            # Imported here: a run without a timestamp field does not load it.
+            from stream_detect.missing_times import MissingTimesWatch
+
+            self.missing_times = MissingTimesWatch(
+                detector.timestamp_field, on_warning or warn_on_stderr
+            )
         self.on_features = on_features
         self.clock = clock
         # A format the user names wins over what the file name suggests.
@@ -308,6 +310,8 @@ class Pipeline:
                 self.features_known(self.decoder.features or [])
             values, reasons = self.detector.transform(decoded.values, decoded.timestamps)
             if reasons.count(None) != len(reasons):
+                from stream_detect.refused_rows import set_aside_refused
+
                 decoded, values = set_aside_refused(batch, decoded, values, reasons, bad)
             detections = self.detector.process(
                 values,

@@ -36,7 +36,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stream_detect.atomic import check_writable_folder
 from stream_detect.errors import ConfigError, ModelError
 from stream_detect.series import build_detector
 
@@ -141,6 +140,8 @@ def _make_writable_folder(folder: Path, key: str, value: str, expected: str) -> 
         raise ConfigError(
             key, value, f"{expected} that exists or can be made ({folder}: {exc.strerror})"
         ) from exc
+    from stream_detect.atomic import check_writable_folder  # only a run that keeps state
+
     try:
         check_writable_folder(folder)
     except OSError as exc:

@@ -36,7 +36,6 @@ from stream_detect.detector import Detector
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.explanations import top_features
 from stream_detect.settings import DetectorSettings
-from stream_detect.timestamps import wall_clock_reasons, wall_clock_seconds
 from stream_detect.transforms import FeatureTransforms
 
 if TYPE_CHECKING:
@@ -171,6 +170,9 @@ class SeriesDetector(Detector):
         out = self.transforms.apply(X, self.event_features) if self.transforms else X
         reasons = unusable_reasons(X, out, self.event_features, self.transforms)
         if self._seasonal:
+            # Imported here, as below: only a seasonal feature reads the wall clock.
+            from stream_detect.timestamps import wall_clock_reasons
+
             stamps = [None] * X.shape[0] if timestamps is None else list(timestamps)
             wall, stamp_reasons = wall_clock_reasons(stamps, self.settings.time_zone)
             reasons = [mine or stamp for mine, stamp in zip(reasons, stamp_reasons, strict=True)]
@@ -194,6 +196,8 @@ class SeriesDetector(Detector):
             if converted is not None and converted[0] is timestamps:
                 wall = converted[1]
             else:
+                from stream_detect.timestamps import wall_clock_seconds
+
                 wall = wall_clock_seconds(list(timestamps), self.settings.time_zone)
         columns = []
         for name in self.features:

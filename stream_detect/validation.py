@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from stream_detect.errors import ConfigError
-from stream_detect.transforms import parse_transform
 
 __all__ = [
     "MEMORY_LIMIT",
@@ -334,6 +333,9 @@ def _check_transforms(table: dict[str, str] | None) -> dict[str, str] | None:
     """Every spec parses; return the table with canonical specs (``root:2`` becomes ``sqrt``)."""
     if table is None:
         return None
+    # Imported here: settings without transforms are checked without numpy.
+    from stream_detect.transforms import parse_transform
+
     return {
         feature: parse_transform(spec, key=f"transforms.{feature}").spec
         for feature, spec in table.items()
