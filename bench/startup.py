@@ -18,6 +18,9 @@ import subprocess
 import sys
 import tempfile
 
+#: ``run`` sets this before it imports numpy: OpenBLAS then starts no worker threads.
+ONE_BLAS_THREAD = "import os; os.environ['OPENBLAS_NUM_THREADS'] = '1'; "
+
 
 def cpu_seconds(command: list[str], stdin: bytes, env: dict[str, str]) -> float:
     """User + system CPU seconds of one run of ``command``."""
@@ -44,6 +47,10 @@ def main() -> None:
         rows = {
             "python -c pass": ([*python, "-c", "pass"], b""),
             "import numpy": ([*python, "-c", "import numpy"], b""),
+            "import numpy, one BLAS thread (as `run` does)": (
+                [*python, "-c", ONE_BLAS_THREAD + "import numpy"],
+                b"",
+            ),
             "import stream_detect.cli": ([*python, "-c", "import stream_detect.cli"], b""),
             "stream-detect run --help": ([*python, "-m", "stream_detect", "run", "--help"], b""),
             "stream-detect run, one event": (

@@ -8,9 +8,12 @@ is learned.
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import NDArray
+from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from stream_detect.real_arrays import real_rows
 from stream_detect.transforms import FeatureTransforms
 
 __all__ = ["MAX_ABS_VALUE", "check_batch", "unusable_reasons"]
@@ -58,32 +61,71 @@ def unusable_reasons(
 
 
 def check_batch(
-    X: Array,
-    labels: NDArray[np.int8],
-    keys: list[str] | None,
-    ids: list[str | None] | None,
+    X: ArrayLike,
+    labels: ArrayLike | None,
+    keys: Sequence[str] | None,
+    ids: Sequence[str | None] | None,
     *,
     n_features: int,
     keyed: bool,
-) -> None:
-    """Raise ValueError if the batch would corrupt a detector's state.
+) -> tuple[Array, NDArray[np.int8]]:
+    """Return the batch as float64 rows and int8 labels; raise if it would corrupt a detector.
+
+    ``X`` may be any array-like of real numbers (:func:`~stream_detect.real_arrays.real_rows`);
+    ``labels`` any array-like of -1, 0 and 1 (None: every row unlabelled).
+    Arrays of the right types (float64, int8) come back as they are. A wrong
+    argument raises TypeError (text, complex numbers) or ValueError (shape,
+    length, values), naming the argument and the rule.
 
     >>> check_batch(np.zeros((2, 1)), np.array([-1, 2], dtype=np.int8), None, None,
     ...             n_features=1, keyed=False)
     Traceback (most recent call last):
     ...
-    ValueError: labels must hold one of -1 (none), 0 or 1 per row
+    ValueError: labels must hold one of -1 (none), 0 or 1 per row, found 2
+    >>> check_batch([[1], [2]], None, None, None, n_features=1, keyed=False)[1].tolist()
+    [-1, -1]
     """
-    if X.ndim != 2 or X.shape[1] != n_features:
-        raise ValueError(f"expected rows of {n_features} features, got {X.shape}")
-    rows = X.shape[0]
-    if labels.shape != (rows,) or not np.isin(labels, (-1, 0, 1)).all():
-        raise ValueError("labels must hold one of -1 (none), 0 or 1 per row")
-    if not (np.abs(X) <= MAX_ABS_VALUE).all():
+    rows_of = real_rows(X, "X", n_features)
+    rows = rows_of.shape[0]
+    if labels is None:
+        return rows_of, _checked_rest(rows_of, np.full(rows, -1, dtype=np.int8), keys, ids, keyed)
+    given = np.asarray(labels)
+    if given.shape != (rows,):
         raise ValueError(
-            f"rows must be finite and within +-{MAX_ABS_VALUE:g}; see Detector.transform"
+            f"labels must have one entry per row of X ({rows}), got shape {given.shape}"
+        )
+    if given.dtype.kind not in "biuf":
+        raise TypeError(f"labels must hold -1 (none), 0 or 1 per row, got dtype {given.dtype}")
+    valid = np.isin(given, (-1, 0, 1))
+    if not valid.all():
+        raise ValueError(
+            f"labels must hold one of -1 (none), 0 or 1 per row, found {given[~valid][0].item()!r}"
+        )
+    return rows_of, _checked_rest(rows_of, given.astype(np.int8, copy=False), keys, ids, keyed)
+
+
+def _checked_rest(
+    X: Array,
+    labels: NDArray[np.int8],
+    keys: Sequence[str] | None,
+    ids: Sequence[str | None] | None,
+    keyed: bool,
+) -> NDArray[np.int8]:
+    """The values, keys and ids of a batch whose shape and labels are right."""
+    rows = X.shape[0]
+    usable = np.abs(X) <= MAX_ABS_VALUE
+    if not usable.all():
+        row, column = (int(i) for i in np.argwhere(~usable)[0])
+        raise ValueError(
+            f"X[{row}, {column}] = {float(X[row, column])!r}: rows must be finite and within "
+            f"+-{MAX_ABS_VALUE:g} (Detector.transform says which rows a detector can take)"
         )
     if keyed and (keys is None or len(keys) != rows):
-        raise ValueError("a keyed detector needs one key per row")
+        got = "none" if keys is None else len(keys)
+        raise ValueError(f"a keyed detector needs one key per row ({rows}), got {got}")
+    if not keyed and keys is not None:
+        # Ignoring them would score every row against one model, as the caller did not ask.
+        raise ValueError("keys given to a detector without a key_field: it keeps one model")
     if ids is not None and len(ids) != rows:
-        raise ValueError("ids must have one entry per row")
+        raise ValueError(f"ids must have one entry per row ({rows}), got {len(ids)}")
+    return labels

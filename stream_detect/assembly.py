@@ -71,6 +71,16 @@ def run_stream(
     >>> summary.events, [r["x"] for r in sink.records]
     (301, [40.0])
     """
+    for given_settings, kind in (
+        (run_settings, RunSettings),
+        (detector_settings, DetectorSettings),
+    ):
+        if not isinstance(given_settings, kind):
+            # Swapped, or a dict: caught here rather than as a missing attribute later.
+            raise TypeError(
+                f"run_stream takes a RunSettings then a DetectorSettings, got "
+                f"{type(run_settings).__name__} and {type(detector_settings).__name__}"
+            )
     run = run_settings
     outputs, inputs = run_files(run)
     # Only what this function opens from the settings; objects passed in are the caller's.

@@ -7,18 +7,26 @@ files and checkpoints are both written this way.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import stat
 import time
+from contextlib import suppress
 from pathlib import Path
 
 __all__ = [
     "check_replaceable",
     "check_writable_folder",
     "remove_leftovers",
+    "remove_shared_leftovers",
     "write_atomically",
 ]
+
+#: A temporary file modified this recently is kept by :func:`remove_shared_leftovers`: its
+#: writer locks it at once, but not in the same step as making it, and on a shared disk
+#: the clocks of two hosts may differ by a little.
+SHARED_LEFTOVER_AGE_S = 60.0
 
 
 def check_replaceable(path: str | os.PathLike[str]) -> None:
@@ -85,11 +93,16 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     directory = target.parent
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
+        with suppress(OSError):
+            # Locked until renamed, so that a process cleaning a folder others write
+            # (remove_shared_leftovers) leaves it alone; where files cannot be locked,
+            # nothing is cleaned there, so nothing is lost either.
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, target)
+            os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -115,21 +128,80 @@ def remove_leftovers(path: str | os.PathLike[str]) -> int:
     ['.state.json.bak.k3_9ab0z.tmp', 'state.json']
     """
     target = Path(path)
+    return _remove_leftovers(target.parent, [target.name], shared=False)
+
+
+def remove_shared_leftovers(folder: str | os.PathLike[str], names: list[str]) -> int:
+    """Remove what killed writers of the files ``names`` left in ``folder``; return how many.
+
+    For a folder that several processes write, each its own files but a file
+    handed from one process to another (a Kafka group's shared state
+    directory, a partition's checkpoint going to the member the group
+    assigns it to), called by the process ``names`` were just handed to. A
+    process that held one of them before may still be writing it (stopped for
+    longer than the group waits, then going on), so a temporary file is
+    removed only when no process holds the lock its writer takes
+    (:func:`write_atomically`) and it has not been modified for
+    :data:`SHARED_LEFTOVER_AGE_S` seconds; where files cannot be locked, none
+    is removed. Other files' temporary files are left alone.
+
+    >>> import os, pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in (".t-0.json.k3_9ab0z.tmp", ".t-0.json.newer000.tmp", ".t-1.json.k3_9ab0z.tmp"):
+    ...     _ = (folder / name).write_bytes(b"{}")
+    ...     if "newer" not in name:
+    ...         os.utime(folder / name, (0, 0))  # modified long ago
+    >>> remove_shared_leftovers(folder, ["t-0.json"])
+    1
+    >>> sorted(p.name for p in folder.iterdir())
+    ['.t-0.json.newer000.tmp', '.t-1.json.k3_9ab0z.tmp']
+    """
+    return _remove_leftovers(Path(folder), names, shared=True)
+
+
+def _remove_leftovers(folder: Path, names: list[str], *, shared: bool) -> int:
+    """Remove the temporary files of ``names`` in ``folder`` (if ``shared``, abandoned ones)."""
+    if not names:
+        return 0
     # tempfile.mkstemp's names: the prefix, 8 characters of its alphabet, the suffix.
-    leftover = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
+    alternatives = "|".join(re.escape(name) for name in names)
+    leftover = re.compile(rf"\.(?:{alternatives})\.[a-z0-9_]{{8}}\.tmp")
     removed = 0
     try:
-        entries = list(os.scandir(target.parent))
+        entries = list(os.scandir(folder))
     except OSError:
         return 0
+    now = time.time()
     for entry in entries:
-        if leftover.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-            try:
-                os.unlink(entry.path)
-            except OSError:
-                continue
-            removed += 1
+        if not leftover.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+            continue
+        if shared and not _abandoned(entry.path, now):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed += 1
     return removed
+
+
+def _abandoned(path: str, now: float) -> bool:
+    """True if no process holds the temporary file ``path`` and it is not new."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if now - os.fstat(fd).st_mtime < SHARED_LEFTOVER_AGE_S:
+            return False
+        try:
+            # Shared: it conflicts only with a writer's lock, which ends with the writer.
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return False  # held by its writer, or no locks here: cannot tell, so kept
+        return True
+    finally:
+        os.close(fd)
 
 
 def _sync_directory(directory: Path) -> None:

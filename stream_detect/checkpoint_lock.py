@@ -14,7 +14,10 @@ checkpoint left beside it (:func:`~stream_detect.atomic.remove_leftovers`).
 
 The partition checkpoints of a Kafka run (``--state-dir``) are not locked
 here: the consumer group gives each partition, and its file, to one member
-at a time.
+at a time. Members may share the directory, and a member the group has
+dropped may still be finishing a write, so leftovers there are removed only
+where no writer holds them
+(:func:`~stream_detect.atomic.remove_shared_leftovers`).
 
 >>> import pathlib, tempfile
 >>> path = str(pathlib.Path(tempfile.mkdtemp()) / "state.json")

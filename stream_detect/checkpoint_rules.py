@@ -122,6 +122,9 @@ def check_detector_state(state: dict[str, Any]) -> None:
         refuse("counters", counters, "a table of counts")
     for name in _COUNTERS:
         check_count(f"counters.{name}", required(counters, name, "counters", "an integer >= 0"))
+    # Counted since later versions: an older checkpoint without it is still read.
+    if "evicted_in_warmup" in counters:
+        check_count("counters.evicted_in_warmup", counters["evicted_in_warmup"])
     models = required(state, "models", "models", "a list of models")
     if not isinstance(models, list):
         refuse("models", models, "a list of models")

@@ -26,6 +26,7 @@ from stream_detect.density import (
     full_log_pdf,
     gaussian_log_pdf,
 )
+from stream_detect.real_arrays import real_array, real_rows
 
 __all__ = [
     "estimate_gaussian",
@@ -74,6 +75,9 @@ def log_multivariate_gaussian(
 
     ``var`` of shape ``(d,)`` holds the variances of independent features (the
     diagonal of the covariance); a ``(d, d)`` ``var`` is a full covariance matrix.
+    ``mu`` and ``var`` must be finite, and variances >= 0 (ValueError naming
+    the entry); a row of ``X`` holding NaN gets NaN, and one holding ±inf
+    about -9e307 (its squared distance saturates at the largest double).
 
     >>> log_multivariate_gaussian([[0.0, 0.0]], [0.0, 0.0], [1.0, 1.0]).round(6).tolist()
     [-1.837877]
@@ -81,13 +85,18 @@ def log_multivariate_gaussian(
     >>> log_multivariate_gaussian([[0.0, 0.0]], [0.0, 0.0], cov).round(6).tolist()
     [-1.837877]
     """
-    data = _as_rows(X, "X")
-    mean = np.asarray(mu, dtype=np.float64)
-    spread = np.asarray(var, dtype=np.float64)
+    data = real_rows(X, "X")
+    mean = real_array(mu, "mu")
+    spread = real_array(var, "var")
+    _refuse_non_finite(mean, "mu")
+    _refuse_non_finite(spread, "var")
     d = data.shape[1]
     if mean.shape != (d,):
         raise ValueError(f"mu must have shape ({d},) to match X, got {mean.shape}")
     if spread.shape == (d,):
+        if (spread < 0).any():
+            j = int(np.flatnonzero(spread < 0)[0])
+            raise ValueError(f"var[{j}] = {float(spread[j])!r}: variances must be >= 0")
         return gaussian_log_pdf(data, mean, spread, variance_floor, relative_floor)
     if spread.shape == (d, d):
         if not np.allclose(spread, spread.T, rtol=1e-10, atol=0.0):
@@ -125,7 +134,15 @@ def multivariate_gaussian(
 
 
 def _as_rows(X: ArrayLike, name: str) -> Array:
-    data = np.asarray(X, dtype=np.float64)
-    if data.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of rows (m, d), got shape {data.shape}")
+    """Rows of real numbers, each finite: a NaN would make every mean and density NaN."""
+    data = real_rows(X, name)
+    _refuse_non_finite(data, name)
     return data
+
+
+def _refuse_non_finite(values: Array, name: str) -> None:
+    finite = np.isfinite(values)
+    if not finite.all():
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        place = f"{name}[{', '.join(map(str, where))}]" if where else name
+        raise ValueError(f"{place} = {float(values[where])!r}: {name} must hold finite numbers")

@@ -178,11 +178,20 @@ def as_labels(y: ArrayLike, name: str = "y") -> BoolArray:
 
 
 def as_flags(flagged: ArrayLike, n: int) -> BoolArray:
-    """Decisions (True = flagged) as a bool vector of exactly ``n`` entries."""
+    """Decisions (True = flagged) as a bool vector of exactly ``n`` entries.
+
+    They follow the rule of labels (bool, or 0 and 1): the text "False" or
+    a NaN is not a decision, though either is true to Python.
+
+    >>> as_flags(["False", "True"], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: flagged must hold 0/1 labels, got dtype <U5
+    """
     array = as_column(flagged, "flagged")
     if len(array) != n:
         raise ValueError(f"flagged has {len(array)} entries but y_true has {n}")
-    return array.astype(bool, copy=False)
+    return as_labels(array, "flagged")
 
 
 def as_scores(values: ArrayLike, n: int | None, name: str) -> Array:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
@@ -104,7 +104,11 @@ class Detector:
         self.settings = settings
         # Every model (each new key's too) starts from it, as having learned its n events.
         self.initial_model = initial_model
+        if isinstance(features, str) or not all(isinstance(name, str) for name in features):
+            raise ConfigError("features", features, "a list or tuple of feature names (strings)")
         self.features = tuple(features)
+        if len(set(self.features)) != len(self.features):
+            raise ConfigError("features", list(self.features), "each feature named once")
         self.transforms = FeatureTransforms.from_dict(settings.transforms or {})
         unknown = set(self.transforms) - set(self.features)
         if unknown:
@@ -124,14 +128,22 @@ class Detector:
             self.min_samples = max(self.min_samples, d + 1)
         initial_learned = 0 if initial_model is None else round(initial_model.n)
         self.models: KeyedModels | KeyedBank = KeyedModels(
-            settings.max_keys, self._new_model, initial_learned=initial_learned
+            settings.max_keys,
+            self._new_model,
+            initial_learned=initial_learned,
+            min_samples=self.min_samples,
         )
         template = self._new_model()
         if self.keyed and isinstance(template, GaussianModel) and not template.full:
             from stream_detect.keyed_bank import KeyedBank
 
             # Many keys' diagonal models are rows of a few arrays, scored a batch at a time.
-            self.models = KeyedBank(settings.max_keys, template, initial_learned=initial_learned)
+            self.models = KeyedBank(
+                settings.max_keys,
+                template,
+                initial_learned=initial_learned,
+                min_samples=self.min_samples,
+            )
         self.rule: ScoreRule = score_rule(settings)
         self.policy = LearningPolicy(settings, min_samples=self.min_samples, rule=self.rule)
         self.tuner = ThresholdTuner(settings, d, clock=clock)
@@ -195,6 +207,11 @@ class Detector:
         return self.models.evicted
 
     @property
+    def evicted_in_warmup(self) -> int:
+        """Of :attr:`evicted`, the models evicted still in warm-up (they never alerted)."""
+        return self.models.evicted_in_warmup
+
+    @property
     def learned_events(self) -> int:
         """Events learned by the models held now."""
         return int(self.models.learned_counts().sum())
@@ -228,8 +245,8 @@ class Detector:
 
     def process(
         self,
-        X: Array,
-        labels: Int8Array | None = None,
+        X: ArrayLike,
+        labels: ArrayLike | None = None,
         keys: list[str] | None = None,
         ids: list[str | None] | None = None,
         timestamps: Sequence[Any] | None = None,
@@ -238,7 +255,8 @@ class Detector:
     ) -> Detections:
         """Score, threshold and learn a batch of transformed rows, in order.
 
-        ``labels`` holds 1 (anomaly), 0 (normal) or -1 (unlabelled) per row
+        ``X`` holds real numbers, any numeric dtype (read as float64), and
+        ``labels`` 1 (anomaly), 0 (normal) or -1 (unlabelled) per row
         (None: all unlabelled); ``keys`` the model key of each row, needed
         when the detector is keyed; ``ids`` the event ids remembered for
         feedback labels (None: none); ``timestamps`` the events' times as
@@ -248,14 +266,16 @@ class Detector:
         False only the rows that raise an alert get their ``score`` and
         ``log_tail`` (NaN for the others, whose decisions are the same): for a
         caller that writes alerts only, it saves the exact tails of the rows
-        a cheap bound clears.
+        a cheap bound clears. A batch of the wrong shape, types or values
+        raises TypeError or ValueError before anything is learned
+        (:func:`~stream_detect.admission.check_batch`).
         """
-        rows = X.shape[0] if X.ndim >= 1 else 0
-        if labels is None:
-            labels = np.full(rows, -1, dtype=np.int8)
-        check_batch(X, labels, keys, ids, n_features=len(self.features), keyed=self.keyed)
+        values, flags = check_batch(
+            X, labels, keys, ids, n_features=len(self.features), keyed=self.keyed
+        )
+        rows = values.shape[0]
         out = Detections.empty(rows)
-        labelled = labels >= 0
+        labelled = flags >= 0
         # A restored checkpoint may carry an acceptance time read from the event rate.
         self.policy.accept_after = self.tuner.accept_after
         # An alert budget learns from every row's score.
@@ -263,7 +283,7 @@ class Detector:
         start = scored = 0
         while start < rows:
             stop = start + self.tuner.rows_until_due(labelled[start:])
-            self._add_labelled(X, labels, keys, ids, start, stop)
+            self._add_labelled(values, flags, keys, ids, start, stop)
             if timestamps is not None:
                 self.tuner.observe_times(timestamps[start:stop])
             added = int(np.count_nonzero(labelled[start:stop]))
@@ -272,7 +292,7 @@ class Detector:
                 if self.keyed and scored < stop:
                     # The rate of one key counts the keys held once these rows are
                     # learned (evictions included), so batching changes nothing.
-                    self._process_segment(X, labels, keys, scored, stop, out)
+                    self._process_segment(values, flags, keys, scored, stop, out)
                     scored = stop
                 self.tuner.reread_acceptance(len(self.models) if self.keyed else 1)
             # A boundary cuts the batch only if what comes after may be scored differently:
@@ -281,7 +301,7 @@ class Detector:
                 (due and self.tuner.can_choose())
                 or self.tuner.accept_after != self.policy.accept_after
             ):
-                self._process_segment(X, labels, keys, scored, stop, out)
+                self._process_segment(values, flags, keys, scored, stop, out)
                 scored = stop
             # With timestamps the acceptance time is a duration, in events of a key at its rate.
             self.policy.accept_after = self.tuner.accept_after
@@ -289,9 +309,9 @@ class Detector:
                 self.retune()
             start = stop
         if scored < rows:
-            self._process_segment(X, labels, keys, scored, rows, out)
+            self._process_segment(values, flags, keys, scored, rows, out)
         if ids is not None:
-            self.recent_events.add(ids, keys, X)
+            self.recent_events.add(ids, keys, values)
         self.alerts += int(np.count_nonzero(out.alert))
         self.tick()
         return out
@@ -410,8 +430,11 @@ class Detector:
 
     # --------------------------------------------------------------- feedback
 
-    def label_event(self, event_id: str, label: int) -> LabelOutcome | None:
+    def label_event(self, event_id: str | int, label: int) -> LabelOutcome | None:
         """Label an earlier event by its id; say what it did, None if it is not remembered.
+
+        An id is remembered as text (``str`` of what :meth:`process` was
+        given), so the number 3 and the text ``"3"`` name the same event.
 
         The event joins the validation buffer (it stays learned if it was)
         with its latest label: a label it has already (inline or as
@@ -420,11 +443,12 @@ class Detector:
         :meth:`~stream_detect.validation_buffer.ValidationBuffer.label_event`).
         After ``retune_labels`` new or corrected labels log ε is re-tuned.
         """
-        found = self.recent_events.get(event_id)
+        name = str(event_id)
+        found = self.recent_events.get(name)
         if found is None:
             return None
         key, vector = found
-        outcome = self.validation.label_event(event_id, vector, label, key if self.keyed else None)
+        outcome = self.validation.label_event(name, vector, label, key if self.keyed else None)
         if outcome != "repeated" and self.tuner.advance(0, 1):
             self.retune()
         return outcome
@@ -445,6 +469,7 @@ class Detector:
             "retunes": self.retunes,
             "models": len(self.models),
             "evicted_models": self.evicted,
+            "evicted_in_warmup": self.evicted_in_warmup,
             "relearned_events": self.relearned,
             "validation_positive": self.validation.n_positive,
             "validation_negative": self.validation.n_negative,

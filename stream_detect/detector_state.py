@@ -71,6 +71,7 @@ def detector_state(detector: Detector, fingerprint: dict[str, Any]) -> dict[str,
             "alerts": detector.alerts,
             "retunes": tuner.retunes,
             "evicted": detector.models.evicted,
+            "evicted_in_warmup": detector.models.evicted_in_warmup,
             "relearned": detector.policy.relearned,
             "labels_since_retune": tuner.labels_since_retune,
             "next_retune_at": tuner.next_retune_at,
@@ -121,6 +122,8 @@ def restore_detector(
         detector.tuner.restore(data, counters)
         detector.alerts = int(counters["alerts"])
         detector.models.evicted = int(counters["evicted"])
+        # Checkpoints written before it was counted lack it: none counted then.
+        detector.models.evicted_in_warmup = int(counters.get("evicted_in_warmup", 0))
         detector.policy.relearned = int(counters["relearned"])
         detector.models.clear()
         for entry in data["models"]:

@@ -12,7 +12,12 @@ read within the same deadline.
 Redirects are followed to ``http://`` and ``https://`` only: urllib's own
 handler would follow one to ``ftp://`` too, over a connection the deadline
 does not reach (nor does anything here send a request there on purpose). A
-redirect elsewhere fails the exchange (URLError) with a reason that names it.
+request with a body (a POST) follows only a 307 or 308, with its body, as
+those statuses mean: urllib would answer a 301, 302 or 303 with a GET
+without the body, whose answer would then pass for the POST's. A redirect
+not followed fails the exchange with HTTPError, its status the redirect's,
+its reason naming the address asked and the target: a configuration to put
+right, which asking again does not change.
 
 >>> read_within("http://127.0.0.1:9/metrics", 0.5)
 Traceback (most recent call last):
@@ -32,6 +37,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from typing import IO, Any
 
 __all__ = ["ERROR_BODY_BYTES", "read_within"]
@@ -41,9 +47,18 @@ ERROR_BODY_BYTES = 4096
 
 
 def read_within(
-    request: str | urllib.request.Request, timeout_s: float, max_bytes: int = 1 << 20
+    request: str | urllib.request.Request,
+    timeout_s: float,
+    max_bytes: int = 1 << 20,
+    *,
+    decode: bool = False,
 ) -> bytes:
     """The body of the answer to ``request``, the whole exchange within about ``timeout_s``.
+
+    With ``decode``, a body the server gzip-compressed (``Content-Encoding``)
+    is returned decompressed, ``max_bytes`` bounding it decompressed too; a
+    body in another encoding is refused (ValueError). Without, the body is
+    returned as it came (a caller that does not read it).
 
     Raises
     ------
@@ -54,7 +69,8 @@ def read_within(
     OSError
         No answer, or one cut off (an ``http.client`` error is given as OSError).
     ValueError
-        An answer longer than ``max_bytes``.
+        An answer longer than ``max_bytes``; with ``decode``, one in an encoding
+        not read, or gzip that does not decompress.
     """
     url = request if isinstance(request, str) else request.full_url
     sockets = _Sockets()
@@ -65,7 +81,7 @@ def read_within(
     timer.daemon = True
     timer.start()
     try:
-        body = _exchange(opener, request, url, timeout_s, max_bytes)
+        body = _exchange(opener, request, url, timeout_s, max_bytes, decode)
     except urllib.error.HTTPError:
         raise
     except (OSError, http.client.HTTPException) as exc:
@@ -88,18 +104,22 @@ def _exchange(
     url: str,
     timeout_s: float,
     max_bytes: int,
+    decode: bool,
 ) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
         with opener.open(request, timeout=timeout_s) as reply:
+            encoding = reply.headers.get("Content-Encoding") if decode else None
+            decoding = _Body(encoding, url, max_bytes)
             while chunk := reply.read1(1 << 16):
                 size += len(chunk)
                 if size > max_bytes:
                     raise ValueError(f"{url} answered more than {max_bytes} bytes")
-                chunks.append(chunk)
+                chunks.append(decoding.decoded(chunk))
             if reply.length:  # read1 takes an early end quietly, read would not
                 raise http.client.IncompleteRead(b"".join(chunks), reply.length)
+            decoding.check_end()
     except urllib.error.HTTPError as error:
         try:
             body = error.read(ERROR_BODY_BYTES)
@@ -111,6 +131,62 @@ def _exchange(
             error.filename, error.code, error.msg, error.hdrs, io.BytesIO(body)
         ) from None
     return b"".join(chunks)
+
+
+class _Body:
+    """An answer's body as sent (identity) or gzip-compressed, at most ``max_bytes`` decoded.
+
+    Nothing here asks for gzip, but a server or proxy may compress anyway;
+    its body read as it came would fail as text that is not the format,
+    saying nothing of why. Another encoding raises ValueError naming it.
+
+    >>> import gzip
+    >>> body = _Body("gzip", "u", 100)
+    >>> body.decoded(gzip.compress(b"up 1\\n")), body.check_end()
+    (b'up 1\\n', None)
+    >>> _Body("gzip", "u", 10).decoded(gzip.compress(b"#" * 100))
+    Traceback (most recent call last):
+    ...
+    ValueError: u answered more than 10 bytes (gzip, decompressed)
+    >>> _Body("br", "u", 10)
+    Traceback (most recent call last):
+    ...
+    ValueError: u answered in Content-Encoding 'br', which is not read (only gzip)
+    """
+
+    def __init__(self, encoding: str | None, url: str, max_bytes: int) -> None:
+        self.encoding = (encoding or "identity").strip().lower()
+        self.url = url
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._gzip: zlib._Decompress | None = None
+        if self.encoding in ("gzip", "x-gzip"):
+            self._gzip = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        elif self.encoding != "identity":
+            raise ValueError(
+                f"{url} answered in Content-Encoding {encoding!r}, which is not read (only gzip)"
+            )
+
+    def decoded(self, chunk: bytes) -> bytes:
+        """``chunk`` decoded; ValueError past ``max_bytes`` decoded or for broken gzip."""
+        if self._gzip is None:
+            return chunk
+        try:
+            # Bounded as it is decompressed: a small answer can unpack to gigabytes.
+            data = self._gzip.decompress(chunk, self.max_bytes + 1 - self.size)
+        except zlib.error as exc:
+            raise ValueError(f"{self.url} answered gzip that does not decompress ({exc})") from None
+        self.size += len(data)
+        if self.size > self.max_bytes or self._gzip.unconsumed_tail:
+            raise ValueError(
+                f"{self.url} answered more than {self.max_bytes} bytes (gzip, decompressed)"
+            )
+        return data
+
+    def check_end(self) -> None:
+        """OSError if a gzip body ended before its end (an answer cut off)."""
+        if self._gzip is not None and not self._gzip.eof:
+            raise OSError(f"{self.url}: its gzip answer ends before the end of its data")
 
 
 class _Sockets:
@@ -176,7 +252,38 @@ class _SecureHandler(urllib.request.HTTPSHandler):
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib's redirects, refused unless they lead to ``http://`` or ``https://``."""
+    """urllib's redirects, but only to ``http://`` and ``https://``, and never a body lost.
+
+    A redirect not followed raises HTTPError with the redirect's status and a
+    reason naming the address asked and the target (see the module docstring).
+    """
+
+    def http_error_302(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+    ) -> Any:
+        # Looked at before urllib's own check, which lets ftp:// through and
+        # words its refusal of file:// otherwise.
+        location = headers.get("location") or headers.get("uri")
+        if location is not None:
+            target = urllib.parse.urljoin(req.full_url, location)
+            if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
+                raise _not_followed(
+                    req,
+                    fp,
+                    code,
+                    msg,
+                    headers,
+                    target,
+                    "only redirects to http:// and https:// are followed",
+                )
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
     def redirect_request(
         self,
@@ -187,11 +294,40 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         headers: http.client.HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
-        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
-        if scheme not in ("http", "https"):
-            fp.close()  # urllib closes the redirect's answer only when it follows it
-            raise urllib.error.URLError(
-                f"{req.full_url} redirected (HTTP {code}) to {newurl!r}; "
-                "only redirects to http:// and https:// are followed"
+        if req.data is None:
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+        if code in (307, 308):  # the same request again, body and all, as these mean
+            return urllib.request.Request(
+                newurl,
+                data=req.data,
+                headers=dict(req.headers),  # not Host or Content-Length: set anew
+                origin_req_host=req.origin_req_host,
+                unverifiable=True,
+                method=req.get_method(),
             )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        # urllib would send a GET without the body, whose answer would pass for the
+        # POST's: alerts counted as delivered that never were.
+        raise _not_followed(
+            req,
+            fp,
+            code,
+            msg,
+            headers,
+            newurl,
+            "a POST follows only a 307 or 308 (another redirect makes it a GET without its body)",
+        )
+
+
+def _not_followed(
+    req: urllib.request.Request,
+    fp: IO[bytes],
+    code: int,
+    msg: str,
+    headers: http.client.HTTPMessage,
+    target: str,
+    why: str,
+) -> urllib.error.HTTPError:
+    """The error of a redirect not followed: one line naming where from, where to, and why."""
+    fp.close()  # urllib closes the redirect's answer only when it follows it
+    reason = f"{msg}: {req.full_url} redirects to {target!r}; {why}"
+    return urllib.error.HTTPError(req.full_url, code, reason, headers, io.BytesIO(b""))

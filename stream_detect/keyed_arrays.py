@@ -46,6 +46,9 @@ class KeyedArrays(Mapping[str, KeyState]):
         prior, directions and half-life are every key's).
     initial_learned
         Events a new key counts as learned already.
+    min_samples
+        Events a model learns before it may alert: a model evicted with fewer
+        learned is counted in ``evicted_in_warmup`` too.
 
     Examples
     --------
@@ -54,17 +57,27 @@ class KeyedArrays(Mapping[str, KeyState]):
     ...                                                    np.array([0.25]))))
     >>> arrays.put("b", KeyState(GaussianModel(1, full=False)))
     >>> arrays.put("c", KeyState(GaussianModel(1, full=False)))
-    >>> list(arrays), arrays.evicted
-    (['b', 'c'], 1)
+    >>> list(arrays), arrays.evicted, arrays.evicted_in_warmup
+    (['b', 'c'], 1, 0)
     """
 
-    def __init__(self, max_keys: int, template: GaussianModel, *, initial_learned: int = 0) -> None:
+    def __init__(
+        self,
+        max_keys: int,
+        template: GaussianModel,
+        *,
+        initial_learned: int = 0,
+        min_samples: int = 0,
+    ) -> None:
         if template.full:
             raise ValueError("a keyed bank holds diagonal models only")
         self.max_keys = max_keys
         self.template = template
         self.initial_learned = initial_learned
+        self.min_samples = min_samples
         self.evicted = 0
+        #: Of ``evicted``, the models evicted before their warm-up ended (they never alerted).
+        self.evicted_in_warmup = 0
         self.d = template.stats.d
         self._slots: dict[str, int] = {}
         self._free: list[int] = []
@@ -193,10 +206,13 @@ class KeyedArrays(Mapping[str, KeyState]):
         slot = self.recency.oldest(self._live, self._is_live)
         key = self._key_of[slot]
         assert key is not None
+        # A slot handed out in this batch holds its last key's counts until reset.
+        learned = self.initial_learned if slot in self._fresh else int(self.learned[slot])
         del self._slots[key]
         self._key_of[slot] = None
         self._free.append(slot)
         self.evicted += 1
+        self.evicted_in_warmup += learned < self.min_samples
 
     def _slots_for(self, keys: list[str]) -> list[int]:
         """The slots of distinct ``keys``, as :meth:`_slot_for` one after the other gives them.
@@ -248,6 +264,9 @@ class KeyedArrays(Mapping[str, KeyState]):
         else:
             return None
         evictions, taken = plan
+        # The plan evicts no key added in the batch, so every evicted slot's count is its key's.
+        evicted = np.array([evicts for _, evicts in evictions if evicts is not None], np.intp)
+        self.evicted_in_warmup += int(np.count_nonzero(self.learned[evicted] < self.min_samples))
         free = iter(self._take_free(sum(evicts is None for _, evicts in evictions)))
         slots = list(found)
         key_of = self._key_of

@@ -65,22 +65,27 @@ class KeyedBank(KeyedArrays):
         The same results as the learning policy run key by key in the event
         order (see :meth:`LearningPolicy.score_and_learn`).
         """
-        for begin, end in pieces(keys, start, stop, self.max_keys):
-            self._score_piece(policy, X, labels, keys, begin, end, log_epsilon, out, explain)
+        cut = pieces(keys, start, stop, self.max_keys)
+        if len(cut) > 1 and len(self) <= self.max_keys:
+            # Many pieces: their evictions first, then each model's life scored apart.
+            from stream_detect.keyed_lives import score_lives
 
-    def _score_piece(
-        self,
-        policy: LearningPolicy,
-        X: Array,
-        labels: NDArray[np.int8],
-        keys: list[str],
-        begin: int,
-        end: int,
-        log_epsilon: float | None,
-        out: Detections,
-        explain: Explainer | None,
-    ) -> None:
-        piece = keys[begin:end]
+            score_lives(self, policy, X, labels, keys, cut, log_epsilon, out, explain)
+            return
+        for begin, end in cut:
+            distinct, slots, group = self.admit(keys[begin:end])
+            rows = begin + np.arange(end - begin)
+            self.score_rows(
+                policy, X, labels, distinct, slots, group, rows, log_epsilon, out, explain
+            )
+
+    def admit(self, piece: list[str]) -> tuple[list[str], IntArray, IntArray]:
+        """Give ``piece``'s keys their slots (evicting as the event loop would), mark them seen.
+
+        Returns the piece's distinct keys (by first appearance), their slots,
+        and each row's index into them. No key's statistics change but those
+        of the new keys, reset to the template's fresh model.
+        """
         distinct = list(dict.fromkeys(piece))
         slots = np.array(self._slots_for(distinct), dtype=np.intp)
         self._reset_fresh()
@@ -89,7 +94,27 @@ class KeyedBank(KeyedArrays):
         # Recency as the event loop leaves it: by each key's last event.
         _, from_end = np.unique(group[::-1], return_index=True)  # every key of the piece
         self.mark_seen(slots[np.argsort(-from_end, kind="stable")])
-        rows = begin + np.arange(len(piece))
+        return distinct, slots, group
+
+    def score_rows(
+        self,
+        policy: LearningPolicy,
+        X: Array,
+        labels: NDArray[np.int8],
+        distinct: list[str],
+        slots: IntArray,
+        group: IntArray,
+        rows: IntArray,
+        log_epsilon: float | None,
+        out: Detections,
+        explain: Explainer | None,
+    ) -> None:
+        """Score ``rows`` (ascending; ``group`` indexes their keys in ``distinct`` and ``slots``).
+
+        Each key's rows are scored from its slot's statistics, as the event
+        loop would, the keys apart from one another (a key's results do not
+        depend on which other keys are scored with it).
+        """
         # Each round settles every key's rows up to its first learnable alert; the
         # key's later rows are scored in the next round, from what that alert taught.
         # A round scans a key's rows only up to the next alert the last scan of them

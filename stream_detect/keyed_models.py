@@ -61,24 +61,35 @@ class KeyedModels(Mapping[str, KeyState]):
     initial_learned
         Events that new model counts as learned already (a model started from
         a fitted one skips warm-up).
+    min_samples
+        Events a model learns before it may alert: a model evicted with fewer
+        learned is counted in ``evicted_in_warmup`` too.
 
     Examples
     --------
     >>> from stream_detect.models import build_model
-    >>> models = KeyedModels(2, lambda: build_model("diagonal", ("x",)))
+    >>> models = KeyedModels(2, lambda: build_model("diagonal", ("x",)), min_samples=5)
     >>> for key in ("a", "b", "a", "c"):
     ...     _ = models.state_for(key)
-    >>> list(models), models.evicted
-    (['a', 'c'], 1)
+    >>> list(models), models.evicted, models.evicted_in_warmup
+    (['a', 'c'], 1, 1)
     """
 
     def __init__(
-        self, max_keys: int, new_model: Callable[[], Model], *, initial_learned: int = 0
+        self,
+        max_keys: int,
+        new_model: Callable[[], Model],
+        *,
+        initial_learned: int = 0,
+        min_samples: int = 0,
     ) -> None:
         self.max_keys = max_keys
         self.new_model = new_model
         self.initial_learned = initial_learned
+        self.min_samples = min_samples
         self.evicted = 0
+        #: Of ``evicted``, the models evicted before their warm-up ended (they never alerted).
+        self.evicted_in_warmup = 0
         self._states: OrderedDict[str, KeyState] = OrderedDict()
 
     def __len__(self) -> int:
@@ -123,8 +134,9 @@ class KeyedModels(Mapping[str, KeyState]):
             return state
         state = self._states[key] = KeyState(self.new_model(), learned=self.initial_learned)
         while len(self._states) > self.max_keys:
-            self._states.popitem(last=False)
+            _, gone = self._states.popitem(last=False)
             self.evicted += 1
+            self.evicted_in_warmup += gone.learned < self.min_samples
         return state
 
     def put(self, key: str, state: KeyState) -> None:

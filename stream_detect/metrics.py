@@ -9,7 +9,8 @@ What it exposes, all prefixed ``stream_detect_``:
 
 * counters: ``events_total``, ``alerts_total``, ``bad_records_total``,
   ``feedback_labels_total``, ``corrected_feedback_total``,
-  ``repeated_feedback_total``, ``retunes_total``, ``checkpoints_total``, and for
+  ``repeated_feedback_total``, ``retunes_total``, ``checkpoints_total``,
+  ``evicted_models_total``, ``evicted_in_warmup_total``, and for
   an Alertmanager sink ``alertmanager_sent_total`` / ``alertmanager_dropped_total``;
 * gauges: ``log_epsilon``, ``f1`` (of the last re-tune on labels),
   ``models_active``, ``learned_events``, ``validation_labels{class}``,
@@ -73,9 +74,11 @@ COUNTERS: dict[str, str] = {
     "repeated_feedback": "labels joined that their event had already (a redelivery, say)",
     "retunes": "times log epsilon was re-chosen",
     "checkpoints": "checkpoints written",
+    "evicted_models": "keyed models evicted to stay within max_keys",
+    "evicted_in_warmup": "keyed models evicted before their warm-up ended (they never alerted)",
     "alertmanager_sent": "alerts posted to Alertmanager",
     "alertmanager_dropped": (
-        "alerts dropped: the queue was full while delivery failed, or Alertmanager refused them"
+        "alerts dropped: the queue was full while delivery failed, or they were refused for good"
     ),
 }
 

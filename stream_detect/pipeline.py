@@ -44,6 +44,7 @@ from stream_detect.label_feedback import FeedbackLabels
 from stream_detect.pipeline_checkpoint import PipelineCheckpoints, make_checkpoint_folder
 from stream_detect.recent import HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
+from stream_detect.recurring_values import RecurringValuesWatch
 from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
@@ -51,6 +52,7 @@ from stream_detect.sinks.base import Sink
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.summary import Summary
 from stream_detect.unusable import UnusableStreamWatch
+from stream_detect.warmup_evictions import WarmupEvictionWatch
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detections, Detector
@@ -136,6 +138,11 @@ class Pipeline:
             self.missing_times = MissingTimesWatch(
                 detector.timestamp_field, on_warning or warn_on_stderr
             )
+        self.on_warning = on_warning or warn_on_stderr
+        #: Made once the features are known, when alerts compare a tail probability.
+        self.recurring: RecurringValuesWatch | None = None
+        #: Made with the detector, if it is keyed (it knows the warm-up's length).
+        self.warmup_evictions: WarmupEvictionWatch | None = None
         self.on_features = on_features
         self.clock = clock
         # A format the user names wins over what the file name suggests.
@@ -170,6 +177,19 @@ class Pipeline:
     def features_known(self, features: list[str]) -> None:
         """Put the features in the summary and announce them (one JSON line)."""
         self.summary.features = list(features)
+        settings = self.detector_settings
+        # Said of the fields as read, so only where the model sees them so, judged by a tail.
+        if (
+            settings.log_epsilon is None
+            and settings.alerts_per_day is None
+            and not settings.likelihood
+            and not settings.model.startswith("river:")
+            and not settings.derived
+            and not settings.transforms
+        ):
+            self.recurring = RecurringValuesWatch(
+                features, settings.log_tail_epsilon, self.on_warning
+            )
         if self.on_features is None:
             return
         announcement: dict[str, Any] = {"features": features}
@@ -313,6 +333,7 @@ class Pipeline:
                 from stream_detect.refused_rows import set_aside_refused
 
                 decoded, values = set_aside_refused(batch, decoded, values, reasons, bad)
+            evicted = self.detector.evicted, self.detector.evicted_in_warmup
             detections = self.detector.process(
                 values,
                 decoded.labels,
@@ -330,8 +351,11 @@ class Pipeline:
             scored = len(decoded)
             if self.missing_times is not None and decoded.timestamps is not None:
                 self.missing_times.observe(decoded.timestamps)
+            if self.recurring is not None:
+                self.recurring.observe(decoded.values)
             self.summary.events += scored
             self.summary.alerts += int(np.count_nonzero(detections.alert))
+            self._observe_evictions(*evicted)
         if bad:
             # The batch's own records (not feedback labels): their source may say more.
             bad = self.source.told_bad(bad)
@@ -381,6 +405,24 @@ class Pipeline:
         self.source.close()
         if self.labels is not None:
             self.labels.close()
+
+    def _observe_evictions(self, evicted: int, evicted_in_warmup: int) -> None:
+        """Count the batch's evictions (counts before it given) and show them to the watch."""
+        detector = self.detector
+        if detector is None or not detector.keyed:
+            return
+        self.summary.evicted_models += detector.evicted - evicted
+        self.summary.evicted_in_warmup += detector.evicted_in_warmup - evicted_in_warmup
+        if self.warmup_evictions is None:
+            key_field = self.detector_settings.key_field or ""
+            self.warmup_evictions = WarmupEvictionWatch(
+                self.on_warning, key_field, detector.settings.max_keys, detector.min_samples
+            )
+        self.warmup_evictions.observe(
+            events=detector.events,
+            evicted=detector.evicted,
+            evicted_in_warmup=detector.evicted_in_warmup,
+        )
 
 
 def warn_on_stderr(message: str) -> None:

@@ -161,6 +161,7 @@ class PipelineCheckpoints:
         self._events_at_checkpoint = 0
         self._checkpoint_clock = run.clock()
         self._source_rotations = 0
+        self._labels_rotations = 0
         # The saved labels position, kept as it was by a run that reads no labels.
         self._labels_kept: dict[str, Any] | None = None
 
@@ -218,8 +219,11 @@ class PipelineCheckpoints:
             raise ModelError(f"checkpoint {path}: {exc}") from exc
         run.features_known(features)
         if run.source.resumable:
+            rotations = run.source.rotations
             run.source.seek(checkpoint.source)
-            run.summary.resumed_from = checkpoint.source
+            # A followed file rotated while stopped is read from its start: only the model is kept.
+            rotated = run.source.rotations != rotations
+            run.summary.resumed_from = {"model_only": True} if rotated else checkpoint.source
         else:
             # A pipe cannot be rewound: keep what the model learned, read the new stream.
             run.summary.resumed_from = {"model_only": True}
@@ -257,7 +261,9 @@ class PipelineCheckpoints:
             Checkpoint(
                 detector=run.detector.to_dict(),
                 source={**run.source.resume_token(), **run.source.identity()},
-                labels=self._labels_kept if run.labels is None else run.labels.resume_token(),
+                labels=self._labels_kept
+                if run.labels is None
+                else {**run.labels.resume_token(), **run.labels.identity()},
                 header=header,
                 held_feedback=run.held_feedback.to_list(),
             ),
@@ -266,17 +272,25 @@ class PipelineCheckpoints:
         self._events_at_checkpoint = run.summary.events
         self._checkpoint_clock = run.clock()
         self._source_rotations = run.source.rotations
+        self._labels_rotations = self._labels_rotation_count()
+
+    def _labels_rotation_count(self) -> int:
+        labels = self.run.labels
+        return 0 if labels is None else labels.rotations
 
     def due(self, now: float) -> bool:
         """True if ``checkpoint_every`` events or ``checkpoint_seconds`` passed since the last one,
-        or the source moved on to a new file (a followed file rotated).
+        or the source or the labels moved on to a new file (a followed file rotated).
 
         ``now`` is the run's clock, read by the caller. After a rotation the
         last checkpoint names the old file, which a restart could not resume
         in; one written at once names the new file.
         """
         run = self.run
-        if run.source.rotations != self._source_rotations:
+        if (
+            run.source.rotations != self._source_rotations
+            or self._labels_rotation_count() != self._labels_rotations
+        ):
             return run.run_settings.checkpoint is not None
         settings = run.run_settings
         due_events = settings.checkpoint_every and (

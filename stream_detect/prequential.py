@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.real_arrays import real_rows
+
 if TYPE_CHECKING:
     from stream_detect.stats import _Moments
 
@@ -103,7 +105,7 @@ def prefix_statistics(moments: _Moments, X: Array, learn: BoolArray | None = Non
     >>> p.n.tolist(), p.mean[:, 0].tolist()
     ([2.0, 3.0, 3.0], [1.0, 2.0, 2.0])
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = real_rows(X, "X", moments.d)
     rows = X.shape[0]
     mask = np.ones(rows, dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
     if mask.shape != (rows,):

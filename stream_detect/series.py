@@ -28,13 +28,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.admission import MAX_ABS_VALUE, unusable_reasons
 from stream_detect.detections import Detections
 from stream_detect.detector import Detector
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.explanations import top_features
+from stream_detect.real_arrays import real_rows
 from stream_detect.settings import DetectorSettings
 from stream_detect.transforms import FeatureTransforms
 
@@ -213,8 +214,8 @@ class SeriesDetector(Detector):
 
     def process(
         self,
-        X: Array,
-        labels: NDArray[np.int8] | None = None,
+        X: ArrayLike,
+        labels: ArrayLike | None = None,
         keys: list[str] | None = None,
         ids: list[str | None] | None = None,
         timestamps: Sequence[Any] | None = None,
@@ -222,18 +223,19 @@ class SeriesDetector(Detector):
         every_score: bool = True,
     ) -> Detections:
         """Derive the model's features, run the detector on them, then the likelihood rule."""
-        modelled = self.derive(X, keys, timestamps)
+        rows = real_rows(X, "X", len(self.event_features))
+        modelled = self.derive(rows, keys, timestamps)
         # The likelihood's alerts show the model's log tail, whether or not it alerted.
         every_score = every_score or self.likelihood is not None
         out = super().process(modelled, labels, keys, ids, every_score=every_score)
         if self.likelihood is None:
             return out
-        names = keys if keys is not None and self.keyed else [""] * X.shape[0]
+        names = keys if keys is not None and self.keyed else [""] * rows.shape[0]
         result = self.likelihood.update(modelled, list(names))
         self.alerts += int(np.count_nonzero(result.alert)) - int(np.count_nonzero(out.alert))
         out.score = result.log_p
         out.alert = result.alert
-        out.log_epsilon = np.full(X.shape[0], math.log(self.settings.likelihood_alert_p))
+        out.log_epsilon = np.full(rows.shape[0], math.log(self.settings.likelihood_alert_p))
         alerts = np.flatnonzero(result.alert)
         tails = result.feature_log_p[alerts]
         named = top_features(self.features, tails, self.settings.top_contributions, largest=False)

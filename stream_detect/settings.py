@@ -58,7 +58,9 @@ class DetectorSettings:
     """
 
     features: tuple[str, ...] | None = _opt(
-        None, "features to model, comma-separated (default: numeric fields of the first good event)"
+        None,
+        "features to model, comma-separated (default: the numeric fields that most "
+        "events of the first batch carry)",
     )
     key_field: str | None = _opt(None, "field whose value selects a separate model per key")
     id_field: str | None = _opt(None, "field that identifies an event (for feedback labels)")

@@ -110,6 +110,8 @@ def summary_counts(summary: Summary, retunes: int, sink: object) -> dict[str, fl
         "repeated_feedback": summary.repeated_feedback,
         "checkpoints": summary.checkpoints,
         "retunes": retunes,
+        "evicted_models": summary.evicted_models,
+        "evicted_in_warmup": summary.evicted_in_warmup,
     }
     for name in ("sent", "dropped"):
         value = getattr(sink, name, None)

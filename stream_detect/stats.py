@@ -16,10 +16,17 @@ weighs 1 and the statistics are the plain population moments.
 micro-batch: *what were the statistics just before each row*, given which rows
 are learned, exactly as the one-event-at-a-time Welford loop would, from prefix
 sums (:mod:`stream_detect.prequential`).
+
+Rows are read by :func:`~stream_detect.real_arrays.real_rows` (any real dtype;
+a wrong shape, text or complex numbers raise naming the argument). A NaN or
+infinite value is learned as numpy's mean would take it: the statistics it
+enters become NaN. The detector refuses such rows before any model sees them
+(:mod:`stream_detect.admission`).
 """
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, TypeVar
 
@@ -28,6 +35,7 @@ from numpy.typing import NDArray
 
 from stream_detect.errors import ModelError
 from stream_detect.prequential import Prefix, exclusive_cumsum, prefix_statistics
+from stream_detect.real_arrays import real_array, real_rows
 
 __all__ = ["RunningCovariance", "RunningMoments", "decay_factor", "learn_one_each"]
 
@@ -44,6 +52,8 @@ def decay_factor(half_life: float | None) -> float:
     """
     if half_life is None:
         return 1.0
+    if isinstance(half_life, bool) or not isinstance(half_life, (int, float, np.number)):
+        raise TypeError(f"half_life must be a number of events or None, got {half_life!r}")
     decay = 0.5 ** (1.0 / half_life) if half_life > 0 else 0.0
     if not decay > 0:
         raise ValueError(f"half_life must be a positive number of events, got {half_life!r}")
@@ -56,6 +66,12 @@ class _Moments(ABC):
     kind: ClassVar[str]
 
     def __init__(self, d: int, half_life: float | None = None) -> None:
+        try:
+            if isinstance(d, bool):
+                raise TypeError
+            d = operator.index(d)
+        except TypeError:
+            raise TypeError(f"d must be an integer number of features, got {d!r}") from None
         if d < 1:
             raise ValueError(f"d must be >= 1 feature, got {d}")
         self.half_life = half_life
@@ -107,7 +123,11 @@ class _Moments(ABC):
         >>> RunningMoments(1).update(np.array([1.0])).update(np.array([3.0])).var.tolist()
         [1.0]
         """
-        x = np.asarray(x, dtype=np.float64)
+        x = real_array(x, "x")
+        if x.shape != (self.d,):
+            raise ValueError(
+                f"x must be one event of {self.d} features, shape ({self.d},), got shape {x.shape}"
+            )
         self.n = self.decay * self.n + 1.0
         delta = x - self.mean
         self.mean = self.mean + delta / self.n
@@ -125,9 +145,7 @@ class _Moments(ABC):
         >>> s.mean.tolist(), np.allclose(s.var, X.var(axis=0))
         ([3.0, 20.0], True)
         """
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.d:
-            raise ValueError(f"expected rows of {self.d} features, got shape {X.shape}")
+        X = real_rows(X, "X", self.d)
         rows = X.shape[0]
         if rows == 0:
             return self
@@ -158,8 +176,15 @@ class _Moments(ABC):
         >>> a.merge(b).var.round(6).tolist()
         [4.666667]
         """
+        if type(other) is not type(self):
+            raise TypeError(f"cannot merge a {type(other).__name__} into a {type(self).__name__}")
         if other.d != self.d:
             raise ValueError(f"cannot merge states of {self.d} and {other.d} features")
+        if other.decay != self.decay:
+            # Their sums weigh past events differently: no state is both at once.
+            raise ValueError(
+                f"cannot merge states of half-lives {self.half_life} and {other.half_life}"
+            )
         out = self.copy()
         n = self.n + other.n
         if other.n == 0:
@@ -210,6 +235,8 @@ class _Moments(ABC):
             if data["kind"] != cls.kind:
                 raise ModelError(f"state is of kind {data['kind']!r}, expected {cls.kind!r}")
             mean = np.asarray(data["mean"], dtype=np.float64)
+            if mean.ndim != 1:
+                raise ModelError(f"mean has shape {mean.shape}, expected one value per feature")
             state = cls(int(mean.shape[0]), data.get("half_life"))
             second = np.asarray(data["second"], dtype=np.float64)
             if second.shape != state.second.shape:
@@ -217,6 +244,8 @@ class _Moments(ABC):
                     f"second moment has shape {second.shape}, expected {state.second.shape}"
                 )
             state.n = float(data["n"])
+            if not state.n >= 0.0 or state.n == np.inf:
+                raise ModelError(f"n is {state.n!r}, expected a finite count >= 0")
             state.mean = mean
             state.second = second
         except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -7,6 +7,9 @@ from typing import Any
 
 __all__ = ["Summary"]
 
+#: Fields :meth:`Summary.to_dict` leaves out: the detector's counters stand in their place.
+_NOT_SHOWN = frozenset({"detector", "evicted_models", "evicted_in_warmup"})
+
 
 @dataclass
 class Summary:
@@ -26,6 +29,11 @@ class Summary:
     corrected_feedback: int = 0
     unmatched_feedback: int = 0
     checkpoints: int = 0
+    #: Models this run evicted to stay within ``max_keys``, and of those the ones still in
+    #: warm-up: for the metrics, left out of :meth:`to_dict`, which shows the detector's
+    #: (a restored run's included) where the other model counts are.
+    evicted_models: int = 0
+    evicted_in_warmup: int = 0
     resumed_from: dict[str, Any] | None = None
     #: The most common reason among the dead letters since the last scored event.
     bad_reason: str | None = None
@@ -43,7 +51,8 @@ class Summary:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able view, the detector's own counters flattened in.
 
-        ``alertmanager_not_delivered`` is left out when the sink does not count it.
+        ``alertmanager_not_delivered`` is left out when the sink does not count it, and
+        so are this run's own eviction counts (the detector's are in its counters).
 
         >>> "alertmanager_not_delivered" in Summary().to_dict()
         False
@@ -53,7 +62,7 @@ class Summary:
         out = {
             k: v
             for k, v in vars(self).items()
-            if k != "detector" and not (k == "alertmanager_not_delivered" and v is None)
+            if k not in _NOT_SHOWN and not (k == "alertmanager_not_delivered" and v is None)
         }
         out.update({k: v for k, v in self.detector.items() if k not in ("events", "alerts")})
         return out

@@ -46,7 +46,11 @@ class ListSource(Source):
     ----------
     records
         ``bytes`` are taken as they are, ``str`` is UTF-8 encoded, and a mapping
-        is JSON-encoded (orjson, compact).
+        is JSON-encoded (orjson, compact; numpy scalars as their numbers). Any
+        other JSON value (a number, a list, None) is written as its JSON text,
+        a line a run sends to the dead letters, as it would from a file. A
+        record JSON cannot write (a field name that is not a string, a
+        ``Decimal``) raises TypeError naming the record.
     batch_size
         Most records one ``read_batch`` returns, whatever ``max_records`` asks;
         None for no limit of its own.
@@ -79,7 +83,7 @@ class ListSource(Source):
 
     def __init__(
         self,
-        records: Iterable[bytes | str | Mapping[str, Any]],
+        records: Iterable[object],
         *,
         batch_size: int | None = None,
         format_hint: str | None = None,
@@ -90,7 +94,7 @@ class ListSource(Source):
         self.uri = uri
         self.batch_size = batch_size
         self.format_hint = format_hint
-        self.payloads = [_as_bytes(record) for record in records]
+        self.payloads = [_as_bytes(record, index) for index, record in enumerate(records)]
         self.offsets: list[int] = []
         offset = 0
         for payload in self.payloads:
@@ -263,9 +267,22 @@ class ListSink(Sink):
             self.closed = True
 
 
-def _as_bytes(record: bytes | str | Mapping[str, Any]) -> bytes:
+def _as_bytes(record: object, index: int) -> bytes:
+    """The line a record stands for; TypeError naming the record for one JSON cannot write."""
     if isinstance(record, bytes):
         return record
     if isinstance(record, str):
         return record.encode("utf-8")
-    return encode_json(dict(record), orjson.OPT_SERIALIZE_NUMPY)
+    if isinstance(record, Mapping):
+        for name in record:
+            if not isinstance(name, str):
+                raise TypeError(
+                    f"ListSource record {index}: field name {name!r} "
+                    f"({type(name).__name__}) is not a string, as a JSON object's must be"
+                )
+        record = dict(record)
+    try:
+        # Any other JSON value (a number, a list, null) is a line a run dead-letters.
+        return encode_json(record, orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError as exc:
+        raise TypeError(f"ListSource record {index} cannot be written as JSON: {exc}") from None

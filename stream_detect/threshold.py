@@ -237,6 +237,8 @@ def quantile_log_threshold(log_p: ArrayLike, contamination: float) -> float:
     >>> quantile_log_threshold([-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0, -10.0], 0.2)
     -8.5
     """
+    if isinstance(contamination, bool) or not isinstance(contamination, (int, float, np.number)):
+        raise TypeError(f"contamination must be a number between 0 and 1, got {contamination!r}")
     if not 0.0 < contamination < 1.0:
         raise ValueError(f"contamination must lie strictly between 0 and 1, got {contamination}")
     scores = np.sort(as_scores(log_p, None, "log_p"))

@@ -50,6 +50,8 @@ def grid_log_threshold(y: ArrayLike, log_p: ArrayLike, steps: int = 1000) -> Thr
     >>> choice.log_epsilon, choice.f1
     (-3.0, 0.8)
     """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+        raise TypeError(f"steps must be an integer number of grid steps, got {steps!r}")
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     labels, scores = labels_and_scores(y, log_p)
@@ -91,6 +93,8 @@ def select_threshold(y_val: ArrayLike, p_val: ArrayLike) -> tuple[float, float]:
     """
     labels = as_labels(y_val, "y_val")
     p = as_scores(p_val, len(labels), "p_val")
+    if p.size == 0:
+        raise ValueError("p_val is empty: no densities to choose ε among")
     if not np.all(np.isfinite(p)):
         raise ValueError("p_val must hold finite densities")
     lo, hi = float(p.min()), float(p.max())

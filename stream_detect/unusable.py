@@ -33,7 +33,10 @@ class UnusableStreamWatch:
     """Count consecutive dead letters and warn once when nothing has been usable.
 
     ``warn`` receives one line of text. Batches are the unit of "consecutive":
-    a batch with any scored event ends a run of dead letters.
+    a batch with any scored event ends a run of dead letters, and its own
+    dead letters do not start one, since they lay among events that were
+    scored (a stream where one event in seven lacks a feature has hundreds
+    of dead letters in a batch of thousands, none of them in a row).
 
     >>> lines = []
     >>> watch = UnusableStreamWatch(lines.append, after=3)
@@ -44,6 +47,10 @@ class UnusableStreamWatch:
 common reason: missing feature 'x' (3 times)
     >>> watch.most_common_reason
     "missing feature 'x'"
+    >>> mixed = UnusableStreamWatch(lines.append, after=3)
+    >>> mixed.observe(10, ["missing feature 'x'"] * 5)
+    >>> len(lines), mixed.most_common_reason
+    (1, "missing feature 'x'")
     """
 
     def __init__(self, warn: Callable[[str], None], *, after: int = WARN_AFTER) -> None:
@@ -70,7 +77,8 @@ common reason: missing feature 'x' (3 times)
         for reason in reasons:
             if reason in self.reasons or len(self.reasons) < _MAX_REASONS:
                 self.reasons[reason] += 1
-        self.in_a_row += len(reasons)
+        if not scored:
+            self.in_a_row += len(reasons)
         if self.in_a_row >= self.after and not self._warned:
             self._warned = True
             reason, count = self.reasons.most_common(1)[0]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import re
 import types
 import typing
@@ -208,7 +209,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def check_value(spec: FieldSpec, value: Any) -> Any:
     """Check one value as a config file gives it; return it normalised.
 
-    Integers become floats where a number is expected, lists become tuples.
+    Integers become floats where a number is expected, lists become tuples;
+    numpy's numbers are taken as the Python numbers they hold.
 
     >>> from stream_detect.settings import DetectorSettings
     >>> specs = specs_by_name([DetectorSettings])
@@ -218,6 +220,9 @@ def check_value(spec: FieldSpec, value: Any) -> Any:
     Traceback (most recent call last):
     ...
     stream_detect.errors.ConfigError: config key min_samples: got True, expected an integer >= 1
+    >>> import numpy as np
+    >>> check_value(specs["min_samples"], np.int64(3)), check_value(specs["min_samples"], 3)
+    (3, 3)
     """
     name = spec.name
     if spec.optional and (
@@ -229,10 +234,13 @@ def check_value(spec: FieldSpec, value: Any) -> Any:
         if not isinstance(value, bool):
             raise wrong
     elif spec.kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        # numbers.Integral takes numpy's integers too (an API caller's np.int64(3)); a bool,
+        # Python's or numpy's, is not a count.
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise wrong
+        value = int(value)
     elif spec.kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise wrong
         try:
             value = float(value)

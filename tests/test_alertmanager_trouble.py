@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
 import subprocess
 import sys
 import threading
@@ -201,6 +202,94 @@ def test_alerts_posted_to_a_wrong_path_are_dropped_not_retried_forever(tmp_path:
         assert "HTTP 404" in refused and "dropped" in refused, refused
     finally:
         sink.close(wait_s=1.0)
+        alertmanager.stop()
+
+
+class Redirector:
+    """A server that answers every post with ``status`` and ``Location: target``."""
+
+    def __init__(self, status: int, target: str) -> None:
+        self.posts = 0
+        redirector = self
+
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                redirector.posts += 1
+                self.send_response(status)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.served = LocalServer(Handler)
+        self.url = self.served.url
+
+    def close(self) -> None:
+        self.served.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "target"),
+    [
+        (302, "ftp://127.0.0.1:{ftp}/api/v2/alerts"),
+        (301, "file:///etc/passwd"),
+        (307, "file:///etc/passwd"),
+        # A post redirected to Alertmanager itself: urllib made it a GET there, without
+        # the alerts, whose answer (200, the alerts Alertmanager holds) counted them sent.
+        (302, "{alertmanager}/api/v2/alerts"),
+        (303, "{alertmanager}/api/v2/alerts"),
+    ],
+)
+def test_a_redirect_a_post_cannot_follow_drops_its_alerts_and_says_where_to(
+    tmp_path: Path, status: int, target: str
+) -> None:
+    # A redirect to another scheme was retried for ever, as if Alertmanager were
+    # down; it is a wrong address, which no retry puts right: dropped and said, as
+    # a 4xx is. Something listens where ftp:// points, to see that nobody came.
+    alertmanager = start_alertmanager(tmp_path / "am")
+    with socket.create_server(("127.0.0.1", 0)) as ftp:
+        ftp.setblocking(False)
+        target = target.format(ftp=ftp.getsockname()[1], alertmanager=alertmanager.url)
+        redirector = Redirector(status, target)
+        stream = io.StringIO()
+        uri = f"alertmanager://{redirector.url.removeprefix('http://')}"
+        sink = AlertmanagerSink(
+            redirector.url, resend_s=600.0, max_backoff_s=0.1, uri=uri, stream=stream
+        )
+        try:
+            sink.write_batch([alert("a"), alert("b")])
+            wait_for(lambda: sink.dropped >= 2, "both alerts dropped", 20)
+            assert sink.rejected == 2 and sink.sent == 0 and sink.link.failures == 0
+            (refused,) = lines(stream)
+            assert refused.startswith(f"stream-detect: {uri}: an alert was refused for good")
+            assert f"HTTP {status}" in refused and f"{redirector.url}/api/v2/alerts" in refused
+            assert f"redirects to {target!r}" in refused and "dropped" in refused, refused
+            with pytest.raises(BlockingIOError):
+                ftp.accept()
+            assert ours(alertmanager.url) == set()
+        finally:
+            sink.close(wait_s=1.0)
+            redirector.close()
+            alertmanager.stop()
+    said = stream.getvalue().splitlines()[-1]
+    assert "2 alerts not delivered: 2 refused for good" in said, said
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_post_redirected_with_307_or_308_is_delivered_there(tmp_path: Path, status: int) -> None:
+    # urllib refuses to follow these for a POST: the alerts were retried for ever.
+    alertmanager = start_alertmanager(tmp_path / "am")
+    redirector = Redirector(status, f"{alertmanager.url}/api/v2/alerts")
+    stream = io.StringIO()
+    sink = AlertmanagerSink(redirector.url, resend_s=600.0, max_backoff_s=0.1, stream=stream)
+    try:
+        sink.write_batch([alert("a"), alert("b")])
+        wait_for(lambda: sink.sent >= 2, "both alerts delivered through the redirect", 20)
+        assert ours(alertmanager.url) == {"a", "b"}
+        assert redirector.posts == 1 and sink.dropped == 0 and lines(stream) == []
+    finally:
+        sink.close(wait_s=1.0)
+        redirector.close()
         alertmanager.stop()
 
 

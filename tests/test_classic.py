@@ -149,3 +149,36 @@ def test_the_diagonal_density_is_the_package_density() -> None:
         log_multivariate_gaussian(X, mu, var),
         gaussian_log_pdf(X, mu, var, DEFAULT_VARIANCE_FLOOR, DEFAULT_RELATIVE_FLOOR),
     )
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        # A NaN or inf used to give a NaN mean, variance or density, with no word.
+        (lambda: estimate_gaussian([[1.0, np.nan]]), ValueError, r"X\[0, 1\] = nan: X must hold"),
+        (lambda: estimate_gaussian([[np.inf], [1.0]]), ValueError, r"X\[0, 0\] = inf"),
+        (lambda: multivariate_gaussian([[0.0]], [np.nan], [1.0]), ValueError, r"mu\[0\] = nan"),
+        (lambda: multivariate_gaussian([[0.0]], [0.0], [np.inf]), ValueError, r"var\[0\] = inf"),
+        # A NaN in a covariance matrix was called "not symmetric".
+        (
+            lambda: multivariate_gaussian([[0.0, 0.0]], [0.0, 0.0], [[np.nan, 0.0], [0.0, 1.0]]),
+            ValueError,
+            r"var\[0, 0\] = nan",
+        ),
+        # A negative variance was floored into a density of 0.
+        (lambda: multivariate_gaussian([[0.0]], [0.0], [-1.0]), ValueError, r"var\[0\] = -1\.0"),
+        (lambda: estimate_gaussian([["1", "2"]]), TypeError, r"X must hold real numbers.*text"),
+        (lambda: estimate_gaussian([[1j]]), TypeError, r"X must hold real numbers.*complex"),
+        (lambda: estimate_gaussian([[1.0], [1.0, 2.0]]), ValueError, "X is not a rectangular"),
+    ],
+)
+def test_parameters_and_data_that_are_not_finite_real_numbers_are_named(
+    call: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        call()  # type: ignore[operator]
+
+
+def test_a_row_of_x_off_the_real_line_gets_nan_or_no_density() -> None:
+    log_p = log_multivariate_gaussian([[np.nan], [np.inf], [0.0]], [0.0], [1.0])
+    assert np.isnan(log_p[0]) and log_p[1] < -8e307 and np.isfinite(log_p[2])

@@ -148,3 +148,84 @@ def test_a_keyed_detector_still_needs_keys_when_labels_are_omitted() -> None:
     detector = Detector(DetectorSettings(key_field="host"), ("a",))
     with pytest.raises(ValueError, match="one key per row"):
         detector.process(np.zeros((3, 1)))
+
+
+@pytest.mark.parametrize(
+    ("X", "error", "message"),
+    [
+        (
+            np.array([[1.0 + 2.0j], [2.0]]),
+            TypeError,
+            r"X must hold real numbers, got dtype complex",
+        ),
+        (np.array([["1"], ["2"]]), TypeError, r"X must hold real numbers, got dtype <U1 \(text\)"),
+        (np.array([[1.0], ["2"]], dtype=object), TypeError, r"got str '2' at \(1, 0\)"),
+        ([[1.0], [2.0, 3.0]], ValueError, "X is not a rectangular array"),
+        (np.zeros((2, 1, 1)), ValueError, r"expected rows of 1 features.*got shape \(2, 1, 1\)"),
+        (np.array([[1.0], [np.nan]]), ValueError, r"X\[1, 0\] = nan: rows must be finite"),
+    ],
+)
+def test_a_batch_of_the_wrong_kind_is_refused_in_one_sentence_naming_x(
+    X: object, error: type[Exception], message: str
+) -> None:
+    # Complex numbers used to lose their imaginary part in silence, text to fail inside numpy.
+    detector = Detector(DetectorSettings(), ("a",))
+    with pytest.raises(error, match=message):
+        detector.process(X)  # type: ignore[arg-type]
+    assert detector.events == 0 and not detector.models
+
+
+def test_rows_and_labels_of_any_real_dtype_score_as_their_float64_values() -> None:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 2)).astype(np.float32)
+    labels = np.where(np.arange(300) % 10 == 0, 0, -1)
+    settings = DetectorSettings(min_samples=20, retune_every=50, min_negative_labels=1)
+    reference = Detector(settings, ("a", "b")).process(X.astype(np.float64), labels.astype(np.int8))
+    for rows, given in [(X, labels), (X.tolist(), labels.tolist()), (np.asfortranarray(X), labels)]:
+        out = Detector(settings, ("a", "b")).process(rows, given)
+        assert np.array_equal(out.score, reference.score, equal_nan=True)
+        assert np.array_equal(out.log_p, reference.log_p, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("labels", "keys", "ids", "message"),
+    [
+        (np.zeros(2, dtype=np.int8), None, None, r"labels must have one entry per row of X \(3\)"),
+        (np.array(["0", "1", "0"]), None, None, "labels must hold -1 .* got dtype <U1"),
+        (np.array([0.0, 0.5, 1.0]), None, None, r"found 0\.5"),
+        (None, ["h"] * 2, None, r"one key per row \(3\), got 2"),
+        (None, ["h"] * 3, ["1"], r"ids must have one entry per row \(3\), got 1"),
+    ],
+)
+def test_labels_keys_and_ids_that_do_not_fit_the_rows_are_named(
+    labels: object, keys: list[str] | None, ids: list[str | None] | None, message: str
+) -> None:
+    detector = Detector(DetectorSettings(key_field="host"), ("a",))
+    with pytest.raises((TypeError, ValueError), match=message):
+        rows_keys = ["h"] * 3 if keys is None else keys
+        detector.process(np.zeros((3, 1)), labels, rows_keys, ids)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("features", ["a,b", ("a", "a"), (1, 2)])
+def test_feature_names_are_distinct_strings(features: object) -> None:
+    # "a,b" used to become the features 'a', ',' and 'b'; ("a", "a") two features named alike.
+    with pytest.raises(ConfigError, match="features"):
+        Detector(DetectorSettings(), features)  # type: ignore[arg-type]
+
+
+def test_keys_given_to_a_detector_without_a_key_field_are_refused() -> None:
+    # They were ignored, even of the wrong length: every row went to the one model.
+    detector = Detector(DetectorSettings(), ("a",))
+    with pytest.raises(ValueError, match="keys given to a detector without a key_field"):
+        detector.process(np.zeros((3, 1)), keys=["x"])
+    assert detector.events == 0
+
+
+def test_an_id_given_as_a_number_is_labelled_by_the_number_or_its_text() -> None:
+    # Ids are remembered as text: label_event(3, ...) found nothing, label_event("3", ...) did.
+    detector = Detector(DetectorSettings(log_epsilon=-12.0, min_samples=5), ("a",))
+    rows = np.random.default_rng(0).normal(size=(10, 1))
+    detector.process(rows, ids=list(range(10)))  # type: ignore[arg-type]
+    assert detector.label_event(3, 1) == "new"
+    assert detector.label_event("3", 1) == "repeated"
+    assert detector.label_event(99, 1) is None

@@ -148,3 +148,46 @@ def test_a_kill_after_a_rotation_restarts_in_the_new_file_having_learned_the_old
     # At least once: the new file's results may come twice, never none.
     assert {(r["a"], r["b"]) for r in results} == {(e["a"], e["b"]) for e in events}
     assert_learned_as_one_run(checkpoint, events, tmp_path / "whole.json")
+
+
+def test_a_file_rotated_while_stopped_is_read_from_its_start_keeping_the_model(
+    started: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(7)
+    rows = rng.normal(size=(160, 2)).tolist()
+    events = [dict(zip("ab", row, strict=True)) for row in rows[:150]]
+    unread = [dict(zip("ab", row, strict=True)) for row in rows[150:]]
+    log, out, checkpoint = tmp_path / "app.jsonl", tmp_path / "out.jsonl", tmp_path / "ck.json"
+    log.write_bytes(lines_of(events[:100]))
+    command = follow_command(log, out, checkpoint)
+    once = [f"file:{log}" if part == f"file:{log}?follow=true" else part for part in command]
+    first = subprocess.run(once, capture_output=True, cwd=REPO, timeout=HANG_S)
+    assert first.returncode == 0, first.stderr[-2000:]
+    # Rotated while the run was stopped: the old file grew after the checkpoint, and
+    # that rest is never read, since nothing says where the old file went.
+    old = tmp_path / "app.jsonl.1"
+    log.rename(old)
+    with old.open("ab") as writer:
+        writer.write(lines_of(unread))
+    log.write_bytes(lines_of(events[100:]))
+
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as errors:
+        proc = subprocess.Popen(command, stderr=errors, cwd=REPO)
+    started.append(proc)
+    wait_for_results(proc, out, 150)
+    proc.send_signal(signal.SIGTERM)
+    # The old code refused the checkpoint: exit 2, the model lost unless started anew.
+    assert proc.wait(timeout=HANG_S) == 0, stderr.read_text()[-2000:]
+    said = stderr.read_text().splitlines()
+    assert [line for line in said if "replaced while" in line] == [
+        f"stream-detect: warning: {log}: the followed file was replaced while the run was "
+        "stopped (rotated: another file than the one the checkpoint was written for, after "
+        f"its 100 lines ({len(lines_of(events[:100]))} bytes)); whatever that old file held "
+        "past them was not read; reading the file now at the path from its start, keeping "
+        "the model"
+    ]
+    assert json.loads(said[-1])["summary"]["resumed_from"] == {"model_only": True}
+    results = [json.loads(line) for line in out.read_bytes().splitlines()]
+    assert [(r["a"], r["b"]) for r in results] == [(e["a"], e["b"]) for e in events]
+    assert_learned_as_one_run(checkpoint, events, tmp_path / "whole.json")

@@ -235,3 +235,32 @@ def test_a_dead_letter_shows_the_message_as_sent_without_the_fields_added(
     letters = [json.loads(line) for line in dead.read_bytes().splitlines()]
     assert [letter["position"]["offset"] for letter in letters] == [1, 2]
     assert [letter["raw"] for letter in letters] == [sent[1].decode(), sent[2].decode()]
+
+
+def test_leftovers_of_killed_writes_are_removed_but_not_a_write_in_progress(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    import fcntl
+    import os
+
+    topic = fresh_topic(kafka_broker)
+    produce(kafka_broker.bootstrap, topic, events(50))
+    # A shared state directory: what writers killed mid-write left of this partition's
+    # file, a write another member is still in (its file locked, as writers lock them),
+    # one just begun, and another topic's leftover, which this member was not handed.
+    killed = tmp_path / f".{topic}-0.json.k3_9ab0z.tmp"
+    writing = tmp_path / f".{topic}-0.json.w1r2t3_4.tmp"
+    begun = tmp_path / f".{topic}-0.json.b3gun000.tmp"
+    others = tmp_path / ".other-0.json.k3_9ab0z.tmp"
+    for path in (killed, writing, begun, others):
+        path.write_bytes(b'{"half": ')
+        if path is not begun:
+            os.utime(path, (0, 0))
+    with writing.open("rb+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        uri = kafka_uri(kafka_broker.bootstrap, topic, group="leftovers", until="end")
+        run_cli("--source", uri, "--sink", "file:/dev/null", "--state-dir", str(tmp_path))
+    # The old code removed none: a kill mid-write left its file there for good.
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [f"{topic}-0.json", writing.name, begun.name, others.name]
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import itertools
 import re
@@ -26,13 +27,12 @@ from stream_detect.assembly import run_stream
 from stream_detect.pipeline import Summary
 from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sources.exposition import Series, parse_exposition
 from stream_detect.sources.polled import MAX_BODY_BYTES
 from stream_detect.sources.prometheus import (
     PrometheusSource,
-    Series,
     open_promql,
     open_scrape,
-    parse_exposition,
 )
 from stream_detect.testing import ListSink
 
@@ -257,12 +257,15 @@ def test_the_reason_of_a_failed_scrape_is_one_line(exporter: Exporter) -> None:
     assert "\n" not in source.last_error, source.last_error
 
 
-def test_a_redirect_to_anything_but_http_is_a_failed_scrape_naming_it(exporter: Exporter) -> None:
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1:{ftp}/metrics", "file:///etc/passwd"])
+def test_a_redirect_to_anything_but_http_is_a_failed_scrape_naming_it(
+    exporter: Exporter, target: str
+) -> None:
     # urllib follows a redirect to ftp:// too, over a connection the scrape's
     # deadline does not bound. Something listens there, to see that nobody came.
     with socket.create_server(("127.0.0.1", 0)) as ftp:
         ftp.setblocking(False)
-        target = f"ftp://127.0.0.1:{ftp.getsockname()[1]}/metrics"
+        target = target.format(ftp=ftp.getsockname()[1])
 
         def redirect(handler: BaseHTTPRequestHandler) -> None:
             handler.send_response(302)
@@ -555,3 +558,185 @@ def test_a_sample_that_is_not_finite_is_a_dead_letter_saying_so(exporter: Export
     assert {(r["position"]["key"], r["reason"]) for r in dead.records} == {
         ("a", f"feature 'g' is {value} in the scrape") for value in values[1:]
     }
+
+
+def test_an_event_none_of_whose_samples_is_finite_is_a_dead_letter_saying_so(
+    exporter: Exporter,
+) -> None:
+    # Host a's event was left out of the scrape without a trace when all its
+    # samples were NaN or infinite: no event, no dead letter, nothing counted.
+    hosts_a = {1: ("NaN", "NaN"), 3: ("+Inf", "NaN")}
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        if exporter.scrapes > 4:  # then failed scrapes only, so the counts below are exact
+            handler.send_error(503)
+            return
+        g, h = hosts_a.get(exporter.scrapes, ("1.5", "3.5"))
+        body = f'g{{host="a"}} {g}\nh{{host="a"}} {h}\n'
+        if exporter.scrapes > 1:  # the run's first scrape holds host a's event alone
+            body += 'g{host="b"} 2.5\nh{host="b"} 4.5\n'
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body.encode())
+
+    exporter.answer = answer
+    sink, dead = ListSink(), ListSink()
+    stop = threading.Event()
+    result: list[Summary] = []
+    uri = f"prometheus://{exporter.address}/metrics?every=50ms&key=host"
+    runner = threading.Thread(
+        target=lambda: result.append(
+            run_stream(
+                RunSettings(source=uri, emit="all"),
+                DetectorSettings(key_field="host"),
+                sink=sink,
+                dead_letter=dead,
+                stop=stop,
+            )
+        )
+    )
+    runner.start()
+    try:
+        wait_for(lambda: exporter.scrapes > 5, "four scrapes and a failed one")
+    finally:
+        stop.set()
+        runner.join()
+    (summary,) = result
+    assert [(r["position"]["scrape"], r["position"]["key"]) for r in dead.records] == [
+        (1, "a"),
+        (3, "a"),
+    ]
+    first, third = (r["reason"] for r in dead.records)
+    # The run's first event: no feature to infer from, and why.
+    assert first.startswith("feature 'g' is NaN in the scrape; no numeric field"), first
+    assert third == "feature 'g' is +Inf in the scrape"
+    assert summary.bad_records == 2 and summary.events == len(sink.records) == 5
+    assert summary.features == ["g", "h"]
+
+
+def test_a_counter_without_a_value_for_one_scrape_has_its_rate_at_the_next() -> None:
+    # The NaN sample replaced the counter's last one, so the next scrape had no rate
+    # either (a dead letter saying only "missing feature"); and a key whose only
+    # series had no rate (a restart) had no event at all.
+    scrapes = [
+        [("jobs_total", {"q": "a"}, 10.0), ("jobs_total", {"q": "b"}, 5.0)],
+        [("jobs_total", {"q": "a"}, 20.0), ("jobs_total", {"q": "b"}, 7.0)],
+        [("jobs_total", {"q": "a"}, float("nan")), ("jobs_total", {"q": "b"}, 1.0)],
+        [("jobs_total", {"q": "a"}, 40.0), ("jobs_total", {"q": "b"}, 3.0)],
+    ]
+    cumulative = {'jobs_total{q="a"}', 'jobs_total{q="b"}'}
+    times = iter([100.0, 102.0, 104.0, 106.0])
+    source = PrometheusSource(
+        "u",
+        lambda: (scrapes.pop(0), cumulative),
+        every_s=0.0,
+        key_label="q",
+        clock=lambda: next(times),
+    )
+    seen = [events_of(source) for _ in range(4)]
+    assert seen == [
+        [],  # the first scrape only primes the rates
+        [
+            {"timestamp": 102.0, "q": "a", "jobs_total": 5.0},
+            {"timestamp": 102.0, "q": "b", "jobs_total": 1.0},
+        ],
+        # Each event still there, a dead letter for its missing rate.
+        [{"timestamp": 104.0, "q": "a"}, {"timestamp": 104.0, "q": "b"}],
+        # a's rate from its last finite sample; b restarted at scrape 3.
+        [
+            {"timestamp": 106.0, "q": "a", "jobs_total": 5.0},
+            {"timestamp": 106.0, "q": "b", "jobs_total": 1.0},
+        ],
+    ]
+
+
+def test_a_scrape_with_no_series_or_series_without_the_key_label_is_said_once(
+    exporter: Exporter,
+) -> None:
+    # A page of metric families without samples (or a match= that keeps none), and
+    # series that lack the key= label, yielded nothing, every scrape, without a word.
+    pages = [
+        "# HELP g a gauge no series has yet\n# TYPE g gauge\n",
+        "",
+        'g{host="a"} 1\nup 1\ng{host="b"} 2\n',
+        'g{host="a"} 3\nup 1\n',
+    ]
+    exporter.render = lambda n: pages[n - 1]
+    uri = f"prometheus://{exporter.address}/metrics?match=g|up&key=host"
+    source = open_scrape(
+        f"{exporter.address}/metrics",
+        {"every": "1s", "match": "g|up", "key": "host"},
+        uri=uri,
+        config_key="s",
+    )
+    source.link.stream = stream = io.StringIO()
+    seen = []
+    for _ in pages:
+        source._next_at = 0.0  # due now
+        seen.append([(event["host"], event["g"]) for event in events_of(source)])
+    assert seen == [[], [], [("a", 1.0), ("b", 2.0)], [("a", 3.0)]]
+    assert source.empty_scrapes == 2 and source.keyless_series == 2
+    assert source.scrape_errors == 0
+    empty, keyless = stream.getvalue().splitlines()
+    assert empty == (
+        f"stream-detect: {uri}: the scrape holds no series whose name matches 'g|up': "
+        "no events until one does (said once, not at every scrape)"
+    )
+    assert keyless.startswith(
+        f"stream-detect: {uri}: the scrape holds 1 series without the label 'host' (up, ...)"
+    ), keyless
+
+
+def test_a_gzip_answer_is_read_decompressed_within_the_size_limit(exporter: Exporter) -> None:
+    # Compressed without being asked (a proxy, say), the page was read as it came
+    # and every scrape failed as "not the Prometheus text format" of binary noise.
+    page = gzip.compress(b"# TYPE temp gauge\ntemp 21.5\n")
+    bomb = gzip.compress(b"#" * (MAX_BODY_BYTES + 1) + b"\n", compresslevel=1)
+    answers: list[tuple[bytes, str, str | None]] = [
+        (page, "gzip", None),
+        (bomb, "gzip", f"answered more than {MAX_BODY_BYTES} bytes (gzip, decompressed)"),
+        (page[:-8], "gzip", "ends before the end of its data"),
+        (page, "br", "answered in Content-Encoding 'br', which is not read (only gzip)"),
+    ]
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        body, encoding, _ = answers[exporter.scrapes - 1]
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", encoding)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        with contextlib.suppress(OSError):
+            handler.wfile.write(body)
+
+    exporter.answer = answer
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
+    for _, _, failure in answers:
+        source._next_at = 0.0  # due now
+        events = events_of(source)
+        if failure is None:
+            assert [event["temp"] for event in events] == [21.5] and source.connected
+        else:
+            assert events == [] and not source.connected, failure
+            assert source.last_error is not None and failure in source.last_error
+    assert source.scrape_errors == 3
+
+
+def test_a_page_not_in_utf8_is_a_failed_scrape_and_a_byte_order_mark_is_read_past(
+    exporter: Exporter,
+) -> None:
+    # Read with replacement characters, latin-1 label values were changed in silence (two
+    # of them could become one feature); a byte-order mark failed every scrape.
+    page = b""
+    exporter.answer = lambda handler: handler.reply(200, page, "text/plain")  # type: ignore[attr-defined]
+    uri = f"prometheus://{exporter.address}/metrics"
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri=uri, config_key="s")
+    source.link.stream = io.StringIO()
+    page = '# TYPE t gauge\nt{room="küche"} 1\n'.encode("latin-1")
+    assert events_of(source) == [] and not source.connected
+    assert source.last_error is not None
+    assert "not UTF-8, the text format's encoding: byte 0xfc on line 2" in source.last_error
+    page = '\ufeff# TYPE t gauge\nt{room="küche"} 1\n'.encode()
+    source._next_at = 0.0  # due now
+    [event] = events_of(source)
+    assert event['t{room="küche"}'] == 1.0 and source.connected

@@ -756,6 +756,33 @@ def test_inferred_features_leave_out_fields_that_only_rise(fmt: str) -> None:
     assert_accounted(decoded, batch)
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_inferred_features_are_the_fields_most_events_carry_not_the_first_events(
+    fmt: str,
+) -> None:
+    # The first event lacks "c" (a metric missing from one scrape); taken from it
+    # alone, "c" was never a feature, and its anomalies never alerted.
+    rows: list[dict[str, float]] = [{"a": 1.0, "b": 2.0}]
+    rows += [{"a": 1.0 + i, "b": 2.0, "c": 3.0 + i % 2} for i in range(9)]
+    rows[5] = {"a": 6.0, "b": 2.0, "c": 4.0, "retry_after": 30.0}  # a rare field stays out
+    if fmt == "json":
+        batch = make_batch([orjson.dumps(row) for row in rows])
+    else:
+        batch = make_batch(
+            [b"a,b,c,retry_after"]
+            + [
+                ",".join(str(row.get(name, "")) for name in ("a", "b", "c", "retry_after")).encode()
+                for row in rows
+            ]
+        )
+    decoder = RecordDecoder(fmt)
+    decoded = decoder.decode(batch)
+    assert decoder.features == ["a", "b", "c"]
+    assert decoded.values.shape == (9, 3)
+    assert [bad.position["line"] for bad in decoded.bad] == [2 if fmt == "csv" else 1]
+    assert_accounted(decoded, batch)
+
+
 def test_rising_fields_stay_when_named_too_few_rows_or_nothing_else() -> None:
     named = RecordDecoder("json", ["x", "ts", "seq"])
     named.decode(rising_batch(50))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stream_detect.assembly import run_stream
@@ -47,6 +48,18 @@ def test_values_are_normalised_as_a_config_file_would_be() -> None:
     assert detector.clip_sigma == 6.0 and isinstance(detector.clip_sigma, float)
     assert detector.transforms == {"a": "sqrt"}
     assert RunSettings(checkpoint="none").checkpoint is None
+
+
+def test_numpy_numbers_are_taken_as_the_python_numbers_they_hold() -> None:
+    # np.int64(3) was refused as "expected an integer", np.float32(-5) as "expected a number".
+    detector = DetectorSettings(min_samples=np.int64(3), log_epsilon=np.float32(-5))  # type: ignore[arg-type]
+    assert detector.min_samples == 3 and type(detector.min_samples) is int
+    assert detector.log_epsilon == -5.0 and type(detector.log_epsilon) is float
+    assert RunSettings(batch_size=np.uint16(7)).batch_size == 7  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"min_samples: got np\.True_, expected an integer"):
+        DetectorSettings(min_samples=np.bool_(True))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="log_epsilon: got nan, expected a finite number"):
+        DetectorSettings(log_epsilon=np.float64("nan"))
 
 
 def test_rules_between_fields_hold_in_code() -> None:

@@ -590,3 +590,68 @@ def test_learn_one_each_is_learn_of_one_row_bit_for_bit(
         assert got_n[k].tobytes() == np.float64(state.n).tobytes()
         assert got_mean[k].tobytes() == state.mean.tobytes()
         assert got_m2[k].tobytes() == state.second.tobytes()
+
+
+@pytest.mark.parametrize("kind", [RunningMoments, RunningCovariance])
+def test_an_event_or_batch_of_the_wrong_shape_is_refused_before_the_state_changes(
+    kind: type[RunningMoments] | type[RunningCovariance],
+) -> None:
+    # update() used to broadcast a (2, 2) "event" into a 2-D mean, and prequential() to
+    # fail inside numpy ("operands could not be broadcast", "diag requires ...").
+    state = kind(2).learn(np.array([[1.0, 2.0], [3.0, 5.0]]))
+    before = state.to_dict()
+    for event in (np.ones((2, 2)), np.ones(3), 1.0):
+        with pytest.raises(ValueError, match=r"x must be one event of 2 features"):
+            state.update(event)  # type: ignore[arg-type]
+    for rows in (np.ones(2), np.ones((3, 3))):
+        with pytest.raises(ValueError, match=r"X: expected rows of 2 features"):
+            state.prequential(rows)
+        with pytest.raises(ValueError, match=r"X: expected rows of 2 features"):
+            state.learn(rows)
+    with pytest.raises(TypeError, match="X must hold real numbers"):
+        state.learn(np.array([[1j, 2.0]]))
+    assert state.to_dict() == before
+
+
+@pytest.mark.parametrize("kind", [RunningMoments, RunningCovariance])
+def test_only_states_of_one_kind_and_one_half_life_merge(
+    kind: type[RunningMoments] | type[RunningCovariance],
+) -> None:
+    other_kind = RunningCovariance if kind is RunningMoments else RunningMoments
+    rows = np.array([[1.0, 2.0], [3.0, 5.0]])
+    with pytest.raises(TypeError, match="cannot merge"):
+        kind(2).learn(rows).merge(other_kind(2).learn(rows))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"half-lives 10\.0 and None"):
+        kind(2, 10.0).learn(rows).merge(kind(2).learn(rows))
+    # Empty states merge as the identity, whichever side they are on.
+    full = kind(2).learn(rows)
+    for merged in (full.merge(kind(2)), kind(2).merge(full)):
+        assert merged.n == 2.0 and np.array_equal(merged.second, full.second)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        (("2",), TypeError, "d must be an integer number of features, got '2'"),
+        ((2.5,), TypeError, "d must be an integer"),
+        ((True,), TypeError, "d must be an integer"),
+        ((2, "x"), TypeError, "half_life must be a number of events or None, got 'x'"),
+    ],
+)
+def test_sizes_and_half_lives_of_the_wrong_type_are_named(
+    arguments: tuple[Any, ...], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        RunningMoments(*arguments)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"n": -5.0}, "n is -5.0"), ({"n": math.nan}, "n is nan"), ({"mean": [[1.0]]}, "mean has")],
+)
+def test_a_state_with_an_impossible_count_or_mean_is_refused(
+    change: dict[str, Any], message: str
+) -> None:
+    data = {**RunningMoments(1).learn(np.array([[1.0], [2.0]])).to_dict(), **change}
+    with pytest.raises(ModelError, match=message):
+        RunningMoments.from_dict(data)

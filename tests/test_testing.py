@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stream_detect.assembly import run_stream
 from stream_detect.errors import InputError, OutputError
+from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks import Sink
 from stream_detect.sources import FileSource, RawBatch, Source
 from stream_detect.testing import ListSink, ListSource
@@ -149,3 +151,39 @@ def test_list_sink_imitates_an_output_error() -> None:
         sink.write_batch([{"x": 3}])
     assert caught.value.errno == errno.ENOSPC
     assert sink.records == [{"x": 1}, {"x": 2}]  # the failed batch was not kept
+
+
+def test_a_record_that_is_not_an_object_is_a_dead_letter_of_the_run() -> None:
+    # A number, a list or None used to fail in ListSource itself: "'int' object is not iterable".
+    events: list[object] = [{"x": float(i % 5)} for i in range(30)]
+    events[10:10] = [5, [1, 2], None]
+    sink, dead = ListSink(), ListSink()
+    summary = run_stream(
+        RunSettings(), DetectorSettings(), source=ListSource(events), sink=sink, dead_letter=dead
+    )
+    assert summary.events == 30 and summary.bad_records == 3
+    assert [record["position"]["line"] for record in dead.records] == [11, 12, 13]
+    assert "expected a JSON object" in dead.records[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({1: 2.0}, r"ListSource record 1: field name 1 \(int\) is not a string"),
+        ({"x": object()}, "ListSource record 1 cannot be written as JSON"),
+    ],
+)
+def test_a_record_json_cannot_write_is_named(record: object, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        ListSource([{"x": 1.0}, record])
+
+
+def test_run_stream_names_settings_given_in_the_wrong_order() -> None:
+    with pytest.raises(TypeError, match="got DetectorSettings and RunSettings"):
+        run_stream(
+            DetectorSettings(),  # type: ignore[arg-type]
+            RunSettings(),  # type: ignore[arg-type]
+            source=ListSource([]),
+            sink=ListSink(),
+            dead_letter=ListSink(),
+        )

@@ -543,3 +543,21 @@ def test_best_log_threshold_is_bit_identical_to_the_version_before_the_curves(
 ) -> None:
     y, scores = data
     assert best_log_threshold(y, scores) == best_log_threshold_before_the_curves(y, scores)
+
+
+def test_decisions_follow_the_rule_of_labels() -> None:
+    # The text "False", a NaN or a 2 used to count as flagged, being true to Python.
+    for flagged in (np.array(["False", "True"]), [np.nan, 1.0], [2, 0]):
+        with pytest.raises(ValueError, match="flagged must hold"):
+            confusion_counts([0, 1], flagged)
+    assert confusion_counts([0, 1], [0.0, 1.0]) == ConfusionCounts(tp=1, fp=0, fn=0, tn=1)
+
+
+def test_arguments_of_the_threshold_functions_are_named_when_wrong() -> None:
+    # select_threshold of nothing failed inside numpy ("zero-size array to reduction").
+    with pytest.raises(ValueError, match="p_val is empty"):
+        select_threshold([], [])
+    with pytest.raises(TypeError, match=r"steps must be an integer number of grid steps, got 2\.5"):
+        grid_log_threshold([0, 1], [-1.0, -2.0], steps=2.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="contamination must be a number between 0 and 1"):
+        quantile_log_threshold([-1.0, -2.0], "0.1")  # type: ignore[arg-type]

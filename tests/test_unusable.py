@@ -26,9 +26,22 @@ def test_a_scored_event_ends_the_run_and_rearms_the_warning() -> None:
     watch.observe(1, ["b"])
     assert lines == [] and watch.most_common_reason == "b"
     watch.observe(0, ["b", "b"])
+    assert lines == []
+    watch.observe(0, ["b"])
     assert len(lines) == 1 and "none was scored" in lines[0]
     watch.observe(5, [])
     assert watch.most_common_reason is None and watch.in_a_row == 0
+
+
+def test_dead_letters_among_scored_events_are_not_a_run() -> None:
+    # One event in seven lacks a feature: every batch of 4,096 holds about 580
+    # dead letters, more than the warning's 500, yet every batch scored thousands.
+    lines: list[str] = []
+    watch = UnusableStreamWatch(lines.append, after=500)
+    for _ in range(10):
+        watch.observe(3_516, ["missing feature 'a'"] * 580)
+    assert lines == [] and watch.in_a_row == 0
+    assert watch.most_common_reason == "missing feature 'a'"
 
 
 def test_distinct_reasons_are_bounded() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,6 +35,9 @@ from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.json_encoding import encode_json_line
 
 __all__ = ["detect_through_kafka"]
+
+#: Longest a TCP connection to each broker given may take in the check that one listens.
+_DIAL_S = 2.0
 
 #: Longest the results may take to come back once the run has ended.
 _READ_BACK_S = 60.0
@@ -61,6 +65,8 @@ def detect_through_kafka(
         name = f"stream-detect-demo-{uuid.uuid4().hex[:8]}"
         events_topic, results_topic = f"{name}-events", f"{name}-results"
         try:
+            if bootstrap:
+                _check_something_listens(bootstrap)
             _create_topics(address, [events_topic, results_topic])
         except kafka_errors.KafkaError as error:
             # The first contact with the broker: one that never answers is the user's address.
@@ -91,6 +97,38 @@ def _broker(bootstrap: str | None) -> Iterator[str]:
         return
     with EmbeddedBroker() as broker:
         yield broker.bootstrap
+
+
+def _check_something_listens(bootstrap: str) -> None:
+    """Raise ConfigError at once if every broker of ``bootstrap`` refuses a connection.
+
+    The client would retry a refused address for its whole first-contact
+    wait; a refusal is an answer (nothing listens there), so it is said now.
+    Any other outcome, a connection or a dial that times out, is left to the
+    client.
+
+    >>> with socket.socket() as taken:  # a port bound but not listening refuses
+    ...     taken.bind(("127.0.0.1", 0))
+    ...     try:
+    ...         _check_something_listens(f"127.0.0.1:{taken.getsockname()[1]}")
+    ...     except ConfigError as error:
+    ...         print(error.expected)
+    the HOST:PORT of a Kafka broker that answers (connection refused: nothing listens there)
+    """
+    for broker in bootstrap.split(","):
+        host, _, port = broker.strip().rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=_DIAL_S).close()
+        except ConnectionRefusedError:
+            continue
+        except OSError:
+            return
+        return
+    raise ConfigError(
+        "--kafka",
+        bootstrap,
+        "the HOST:PORT of a Kafka broker that answers (connection refused: nothing listens there)",
+    )
 
 
 def _create_topics(address: str, names: list[str]) -> None:

@@ -16,6 +16,9 @@ The guarantees, per partition:
   here or to another process sharing the directory, the state is restored
   and the consumer continues at that offset, so no event is learned twice and
   none is skipped (a partition without a checkpoint starts at its beginning);
+  the temporary files that writers killed while writing it left are removed
+  then, but not one another member may still be writing
+  (:func:`~stream_detect.atomic.remove_shared_leftovers`);
 * **rebalances**: a revoked partition is checkpointed and committed before
   the group hands it on;
 * **stop** (SIGTERM): the batch in hand is finished, every partition is
@@ -37,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stream_detect.atomic import remove_shared_leftovers
 from stream_detect.errors import ConfigError, InputError, OutputError, WriteInterrupted
 from stream_detect.kafka.address import message_fields
 from stream_detect.kafka.feed import PartitionFeed
@@ -157,6 +161,11 @@ class PartitionedRun:
     def _assign(self, partitions: list[Partition]) -> None:
         """Build each new partition's pipeline and restore its checkpoint, if any."""
         restored = self.restores
+        if self.run_settings.state_dir is not None:
+            # The group hands these files to this member now: what killed writers of them
+            # left is removed, but not a write another member may still be finishing.
+            handed = [state_file_name(p) for p in partitions if p not in self.pipelines]
+            remove_shared_leftovers(self.run_settings.state_dir, handed)
         for partition in partitions:
             if partition in self.pipelines:
                 continue

@@ -19,7 +19,16 @@ from stream_detect.pipeline import Pipeline, Summary
 
 __all__ = ["counted", "detector_summary", "features_read", "resumed_from"]
 
-_ADDED_UP = ("events", "alerts", "bad_records", "blank_lines", "header_lines", "checkpoints")
+_ADDED_UP = (
+    "events",
+    "alerts",
+    "bad_records",
+    "blank_lines",
+    "header_lines",
+    "checkpoints",
+    "evicted_models",
+    "evicted_in_warmup",
+)
 _FEEDBACK = ("feedback_labels", "repeated_feedback", "corrected_feedback", "unmatched_feedback")
 
 

@@ -196,6 +196,15 @@ reads labels from column NAME; --label-field none says there are none)
             if name and name not in reserved and parses_as_float(cell)
         ]
 
+    def filled_fields(self, row: Row) -> list[str]:
+        """The named columns whose cell is not empty, leaving out those with a role."""
+        reserved = self.roles.reserved
+        return [
+            name
+            for name, cell in zip(self.columns, row, strict=True)
+            if name and name not in reserved and cell.strip()
+        ]
+
     def numbers(self, row: Row) -> list[float]:
         """The features of one row."""
         try:

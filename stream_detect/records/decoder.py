@@ -29,10 +29,13 @@ from stream_detect.field_names import check_feature_names
 from stream_detect.formats import FORMATS
 from stream_detect.records.batch import Decoded
 from stream_detect.records.bulk import decode_bulk
+from stream_detect.records.inferred_features import carried_by_most
 from stream_detect.records.json_lines import JsonLines
 from stream_detect.records.record_by_record import decode_each
 from stream_detect.records.record_format import RecordFormat, StreamStart
+from stream_detect.records.reject import Reject
 from stream_detect.records.roles import FieldRoles
+from stream_detect.records.size_limits import oversize_reason
 from stream_detect.records.tombstones import in_arrival_order, set_aside_tombstones
 from stream_detect.sources.base import RawBatch
 
@@ -71,9 +74,10 @@ class RecordDecoder:
         the next batch, and is reported there (or by :meth:`finish`, as a CSV
         header, if the stream ends first).
     features
-        The feature fields, in order. None: the numeric fields of the first
-        event that has any (JSON numbers; for CSV, cells that parse as
-        numbers), leaving out the label, key, id and timestamp fields and
+        The feature fields, in order. None: the numeric fields that more
+        than half of the first batch's events carry together
+        (:mod:`~stream_detect.records.inferred_features`; JSON numbers; for
+        CSV, cells that parse as numbers), leaving out the label, key, id and timestamp fields and
         CSV columns without a name, and leaving out a field that only rises
         over the first batch (strictly increasing over at least
         :data:`MIN_ROWS_FOR_RISING` good rows: a counter, an epoch
@@ -334,6 +338,8 @@ class RecordDecoder:
         if not payloads:
             return self._empty()
         inferring = self._features is None
+        if inferring:
+            self._infer_features(reader, payloads, positions)
         decoded = self._decode_paths(reader, payloads, positions)
         if (
             not (inferring and self.leave_out_rising)
@@ -350,6 +356,39 @@ class RecordDecoder:
             reader, [name for name, up in zip(features, rising, strict=True) if not up]
         )
         return self._decode_paths(reader, payloads, positions)
+
+    def _infer_features(
+        self, reader: RecordFormat[Any], payloads: list[bytes], positions: Sequence[dict[str, Any]]
+    ) -> None:
+        """Fix the features the batch's events carry most (:func:`carried_by_most`).
+
+        The candidates are the fields that hold a number in some record; a
+        record carries a field that holds any value there (a value of the
+        wrong kind makes a bad record, not a field the stream lacks). Records
+        the paths would refuse (too long, not parsed) say nothing of the
+        fields. When the choice is the numeric fields of the first record
+        that has any (a stream whose events all carry the same ones), nothing
+        is fixed here: the paths take them from that record, as they would alone.
+        """
+        first: list[str] | None = None
+        numeric: set[str] = set()
+        filled: list[list[str]] = []
+        for payload, position in zip(payloads, positions, strict=True):
+            if not payload.strip() or oversize_reason(payload, position, self.max_record_bytes):
+                continue
+            try:
+                record = reader.parse(payload)
+            except Reject:
+                continue
+            fields = reader.numeric_fields(record)
+            if fields and first is None:
+                first = fields
+            numeric.update(fields)
+            filled.append(reader.filled_fields(record))
+        field_lists = [held for held in ([f for f in x if f in numeric] for x in filled) if held]
+        chosen = carried_by_most(field_lists)
+        if chosen and chosen != first:
+            self._set_features(reader, chosen)
 
     def _decode_paths(
         self, reader: RecordFormat[Any], payloads: list[bytes], positions: Sequence[dict[str, Any]]

@@ -96,6 +96,11 @@ one whole object per line; jq -c '.[]' writes an array's objects so)
             if type(value) in NUMBER_TYPES and name not in reserved
         ]
 
+    def filled_fields(self, event: Event) -> list[str]:
+        """The fields holding any value but null, leaving out the fields with a role."""
+        reserved = self.roles.reserved
+        return [name for name, value in event.items() if value is not None and name not in reserved]
+
     def numbers(self, event: Event) -> list[int | float]:
         """The features of one event."""
         return [json_number(event, name) for name in self.features]

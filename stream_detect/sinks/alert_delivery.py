@@ -12,13 +12,14 @@ happens to a post that fails depends on why:
   Stderr gets one line when delivery starts failing (the URI, the reason,
   what happens meanwhile) and one when it works again, never one per attempt
   (:class:`~stream_detect.reachability.Reachability`).
-* any other 4xx (:func:`refused_for_good`): the same post would be refused
-  again. Alertmanager answers 400 to a post with an alert it finds invalid
-  (and may or may not have stored the valid ones), so the post is split in
-  halves, and each half again, until every alert it refuses is alone; those
-  are dropped and counted in :attr:`~AlertDelivery.rejected` as well as
-  ``dropped``, and the others delivered. Stderr gets one line per distinct
-  reason Alertmanager gives, naming the first alert it refused for it.
+* any other 4xx, or a redirect that cannot be followed (:func:`refused_for_good`):
+  the same post would be refused again. Alertmanager answers 400 to a post
+  with an alert it finds invalid (and may or may not have stored the valid
+  ones), so the post is split in halves, and each half again, until every
+  alert it refuses is alone; those are dropped and counted in
+  :attr:`~AlertDelivery.rejected` as well as ``dropped``, and the others
+  delivered. Stderr gets one line per distinct reason (Alertmanager's, or the
+  redirect's address and target), naming the first alert refused for it.
 
 :meth:`AlertDelivery.close` makes one last attempt and, if alerts were not
 delivered (still queued then, or dropped during the run), says how many on
@@ -56,12 +57,18 @@ _Entry = tuple[Fingerprint, dict[str, Any]]
 
 
 def refused_for_good(status: int) -> bool:
-    """True if a post answered ``status`` would get the same answer again: a 4xx but 408, 429.
+    """True if a post answered ``status`` would get the same answer again.
 
-    >>> [refused_for_good(s) for s in (400, 404, 408, 413, 422, 429, 500, 503)]
-    [True, True, False, True, True, False, False, False]
+    That is a 4xx but 408 and 429, and a 3xx: a post meets one only where its
+    redirect is not followed (to another scheme than ``http://`` or ``https://``,
+    a 301, 302 or 303 that would drop the alerts, a loop), a configuration
+    that posting again does not change
+    (:mod:`~stream_detect.http_exchange`).
+
+    >>> [refused_for_good(s) for s in (302, 308, 400, 404, 408, 413, 422, 429, 500, 503)]
+    [True, True, True, True, False, True, True, False, False, False]
     """
-    return 400 <= status < 500 and status not in (408, 429)
+    return 300 <= status < 500 and status not in (408, 429)
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ class AlertDelivery:
         #: Alerts Alertmanager accepted; alerts dropped (from a full queue, or refused).
         self.sent = 0
         self.dropped = 0
-        #: Alerts dropped because Alertmanager refused them for good (part of ``dropped``).
+        #: Alerts dropped because they were refused for good (part of ``dropped``).
         self.rejected = 0
         #: Alerts still queued when delivery closed (0 until then).
         self.unsent = 0
@@ -187,7 +194,7 @@ class AlertDelivery:
         if self._overflowed:
             parts.append(f"{self._overflowed} dropped from the full queue")
         if self.rejected:
-            parts.append(f"{self.rejected} refused by Alertmanager")
+            parts.append(f"{self.rejected} refused for good")
         self.link.say(f"{_alerts(self.not_delivered)} not delivered: " + ", ".join(parts))
 
     # ---------------------------------------------------------------- sender
@@ -251,7 +258,7 @@ class AlertDelivery:
         if refusal not in self._reasons_said and len(self._reasons_said) < _MAX_REASONS_SAID:
             self._reasons_said.add(refusal)
             self.link.say(
-                f"Alertmanager refused an alert ({refusal}); dropped it, not retried: "
+                f"an alert was refused for good ({refusal}); dropped it, not retried: "
                 f"{shown_labels(part[0][1]['labels'])} (later alerts refused for this reason "
                 "are counted, not shown)"
             )

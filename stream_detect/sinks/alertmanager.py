@@ -26,8 +26,10 @@ Alertmanager never holds up the stream. Unsent alerts wait in a queue of at
 most ``max_pending`` (one entry per alert, the newest version of it); an
 outage, a 5xx, 408 or 429 is retried with exponential backoff (0.1 s doubling
 up to ``max_backoff``), and when the queue is full the oldest entry is dropped
-and counted in :attr:`~AlertmanagerSink.dropped`; an alert Alertmanager
-refuses for good (any other 4xx) is dropped alone, counted in
+and counted in :attr:`~AlertmanagerSink.dropped`; an alert refused for good
+(any other 4xx, or a redirect the post cannot follow: to another scheme than
+``http://`` or ``https://``, or a 301, 302 or 303, which would make it a GET
+without the alerts; a 307 or 308 is followed) is dropped alone, counted in
 :attr:`~AlertmanagerSink.rejected` too, and never holds up the others.
 Stderr hears of each: when delivery starts failing and when it works again,
 each distinct refusal, and at close how many alerts were not delivered.
@@ -160,12 +162,12 @@ class AlertmanagerSink(Sink):
 
     @property
     def dropped(self) -> int:
-        """Alerts dropped: from a full queue, or refused by Alertmanager for good."""
+        """Alerts dropped: from a full queue, or refused for good."""
         return self.delivery.dropped
 
     @property
     def rejected(self) -> int:
-        """Alerts dropped because Alertmanager refused them for good (part of ``dropped``)."""
+        """Alerts dropped because they were refused for good (part of ``dropped``)."""
         return self.delivery.rejected
 
     @property

@@ -91,7 +91,10 @@ class AwaitedFileSource(Source):
             if left <= 0 or self._closed:
                 return RawBatch()
             time.sleep(min(self.poll_interval_s, left))
-        return opened.read_batch(max_records, linger_s, max(deadline - time.monotonic(), 0.0))
+        batch = opened.read_batch(max_records, linger_s, max(deadline - time.monotonic(), 0.0))
+        # The file's rotations (while running, or while stopped: found when it is opened).
+        self.rotations = opened.rotations
+        return batch
 
     def take_buffered(self, max_records: int) -> RawBatch:
         """As :meth:`FileSource.take_buffered`; empty while the file does not exist."""
@@ -102,6 +105,14 @@ class AwaitedFileSource(Source):
         if self._file is not None:
             return self._file.resume_token()
         return dict(self._token) if self._token is not None else {"line": 1, "offset": 0}
+
+    def identity(self) -> dict[str, Any]:
+        """The file's identity (:meth:`FileSource.identity`); before it appeared, none.
+
+        Before the file appeared, :meth:`resume_token` is the saved token,
+        with the identity it was saved with.
+        """
+        return {} if self._file is None else self._file.identity()
 
     def seek(self, token: dict[str, Any]) -> None:
         """Continue after ``token``: now if the file exists, else once it appears."""

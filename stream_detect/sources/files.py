@@ -39,7 +39,8 @@ class FileSource(LineSource):
         (rotated: renamed or removed, and made anew), that file is read from
         its start, with one line on stderr saying so; a file removed and not
         yet made anew is still read by descriptor. A truncation raises
-        :class:`~stream_detect.errors.InputError`.
+        :class:`~stream_detect.errors.InputError`. A file rotated while the
+        run was stopped is read from its start too (see :meth:`seek`).
     max_line_bytes, read_size, poll_interval_s
         As for :class:`LineSource`.
     uri
@@ -242,6 +243,43 @@ class FileSource(LineSource):
                 source=self.name,
             )
 
+    def _rotated_while_stopped(self, token: dict[str, Any]) -> bool:
+        """True if ``token`` names another file, by device or inode and by first bytes.
+
+        Only then can the file at the path be a new one: the rotation that
+        :meth:`_reached_followed_end` follows in a running follower. The same
+        device and inode changed in place (truncated, as by a copy-and-truncate
+        rotation, or rewritten) is refused by :meth:`_check_identity` instead,
+        as a running follower refuses a file that shrank: what the bytes at the
+        saved positions are now cannot be told (a new start, or the old events
+        edited, which reading from the start would learn twice). Nor is another
+        file with the same first bytes a new one: it is more likely a copy or a
+        move to another file system, where reading from the start would learn
+        the events before the position twice. A token without an identity (a
+        checkpoint from before identities were kept) names no file.
+        """
+        length, digest = token.get("head_bytes"), token.get("head_sha256")
+        if type(length) is not int or not 0 <= length <= IDENTITY_BYTES:
+            return False
+        if not isinstance(digest, str):
+            return False
+        if (token.get("device"), token.get("inode")) == self._identity:
+            return False
+        return self._head_digest(length) != digest
+
+    def _start_anew_after_stop(self, line: int, offset: int) -> None:
+        """Read from the start a followed file rotated while stopped, saying so on stderr."""
+        self._reset(1, 0)
+        self.rotations += 1
+        sys.stderr.write(
+            f"stream-detect: warning: {self.name}: the followed file was replaced while the "
+            f"run was stopped (rotated: another file than the one the checkpoint was written "
+            f"for, after its {line - 1} lines ({offset} bytes)); whatever that old file held "
+            "past them was not read; reading the file now at the path from its start, "
+            "keeping the model\n"
+        )
+        sys.stderr.flush()
+
     def seek(self, token: dict[str, Any]) -> None:
         """Continue after the position ``token`` describes (from :meth:`resume_token`).
 
@@ -249,17 +287,38 @@ class FileSource(LineSource):
         ``token["offset"]``. Meant to be called before the first read; called
         later, it drops whatever was buffered.
 
+        A followed file that is another file than the token names, by device
+        or inode and by its first bytes, was rotated while the run was
+        stopped: it is read from its start, :attr:`rotations` counts it, and
+        one line on stderr says that what the old file held past the token
+        was not read.
+
         Raises
         ------
         InputError
             The token is malformed, lies beyond the end of the file, or does not
             fall at the start of a line; the token names another file (other
             device or inode, or other first bytes: the file was replaced or
-            rewritten); or the file is not a regular file (a named pipe cannot seek).
+            rewritten) and the file is not followed, or is followed and is the
+            same file changed in place (truncated or rewritten), or another
+            file with the same first bytes (a copy); or the file is not a
+            regular file (a named pipe cannot seek).
         """
         line, offset = self._validated_token(token)
         if not self._seekable:
             raise InputError("cannot resume: not a regular file", source=self.name)
+        if self._rotated_while_stopped(token):
+            if not self.follow:
+                # Only a followed file is one whose path may name a new file.
+                raise InputError(
+                    "cannot resume: it is another file than the one the checkpoint was "
+                    "written for (another device or inode, and its first bytes differ: "
+                    "replaced or rotated since); follow it (?follow=true) to read it from "
+                    "its start keeping the model, or use a new checkpoint file",
+                    source=self.name,
+                )
+            self._start_anew_after_stop(line, offset)
+            return
         size = os.fstat(self._fd).st_size
         if offset > size:
             raise InputError(

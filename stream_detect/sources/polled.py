@@ -35,17 +35,19 @@ MAX_BODY_BYTES = 64 << 20
 def http_body(url: str, timeout_s: float, max_bytes: int = MAX_BODY_BYTES) -> bytes:
     """The body of a GET of ``url``, the whole exchange within about ``timeout_s``.
 
-    A server that fails, is too slow (with its headers or its body), sends
-    more than ``max_bytes`` or breaks off its answer raises OSError or
-    ValueError, the errors of a failed poll; the loop that polls is never
-    held longer than that (:func:`~stream_detect.http_exchange.read_within`).
+    A body the server gzip-compressed comes decompressed. A server that
+    fails, is too slow (with its headers or its body), sends more than
+    ``max_bytes`` (decompressed too) or breaks off its answer, or answers in
+    another encoding, raises OSError or ValueError, the errors of a failed
+    poll; the loop that polls is never held longer than that
+    (:func:`~stream_detect.http_exchange.read_within`).
 
     >>> http_body("http://127.0.0.1:9/metrics", 0.5)
     Traceback (most recent call last):
     ...
     urllib.error.URLError: <urlopen error [Errno 111] Connection refused>
     """
-    return read_within(url, timeout_s, max_bytes)
+    return read_within(url, timeout_s, max_bytes, decode=True)
 
 
 class PolledSource(Source):

@@ -18,9 +18,17 @@ Each remaining label set is one feature named like the series,
 name). With ``key=LABEL``, series are grouped by that label's value: one
 event per value, carrying it in a field named ``LABEL`` (run with
 ``--key-field LABEL`` for a model per value), and the key label is left out
-of the feature names. Non-finite values are left out of the event; when
+of the feature names; a series without that label is in no event, and stderr
+says so the first time (:attr:`PrometheusSource.keyless_series` counts them).
+A scrape that works but holds no series (none at all, or none that ``match``
+keeps) yields nothing, counted in :attr:`PrometheusSource.empty_scrapes`,
+and said the first time. Non-finite values are left out of the event; when
 that makes the event a dead letter for a missing feature, its reason says
-the value was not finite (``feature 'g' is NaN in the scrape``). A series
+the value was not finite (``feature 'g' is NaN in the scrape``). A key value
+with no value at all this time (every sample not finite, or a counter with
+no rate) still has its event, a dead letter, never gone without a trace; a
+counter's non-finite sample leaves its rate to resume from its last finite
+sample at the next scrape. A series
 that a scrape holds more than once keeps its first value, as Prometheus
 does; the others are counted in :attr:`PrometheusSource.repeated_series`,
 and stderr says so the first time.
@@ -34,59 +42,35 @@ and is counted in :attr:`scrape_errors`; the stream goes on. Stderr gets one
 line when scrapes start failing, naming the URI and the reason (the status
 and what the server said, such as Prometheus's error for a query it cannot
 run), and one when they work again (:mod:`stream_detect.sources.polled`).
+The text format itself is read by :mod:`stream_detect.sources.exposition`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TextIO, cast
+from typing import Any
 
 import orjson
-from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_fd_to_metric_families
 
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
 from stream_detect.records.batch import BadRecord
 from stream_detect.records.feature_values import missing_feature_reason
+from stream_detect.sources.exposition import (
+    Series,
+    exposition_text,
+    feature_name,
+    parse_exposition,
+    shortened,
+)
 from stream_detect.sources.polled import PolledSource, http_body
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
-
-#: A series: sample name, labels, value.
-Series = tuple[str, Mapping[str, str], float]
-_CUMULATIVE_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
-_CUMULATIVE_SUFFIXES = ("_total", "_bucket", "_sum", "_count")
-
-
-def feature_name(name: str, labels: Mapping[str, str]) -> str:
-    """The feature a series becomes.
-
-    >>> feature_name("http_requests_total", {"code": "200", "method": "get"})
-    'http_requests_total{code="200",method="get"}'
-    >>> feature_name("up", {})
-    'up'
-
-    Label values are escaped as the exposition format writes them, so two
-    label sets never share a name (nor does a name hold a line break):
-
-    >>> print(feature_name("m", {"a": 'x",b="y'}), feature_name("m", {"a": "x", "b": "y"}))
-    m{a="x\\",b=\\"y"} m{a="x",b="y"}
-    """
-    if not labels:
-        return name
-    inner = ",".join(f'{k}="{_escaped(v)}"' for k, v in sorted(labels.items()))
-    return f"{name}{{{inner}}}"
-
-
-def _escaped(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def series_to_events(
@@ -97,24 +81,44 @@ def series_to_events(
     >>> series_to_events([("up", {"job": "a"}, 1.0), ("up", {"job": "b"}, 0.0)],
     ...                  key_label="job", timestamp=5.0)
     [{'timestamp': 5.0, 'job': 'a', 'up': 1.0}, {'timestamp': 5.0, 'job': 'b', 'up': 0.0}]
+
+    A series without a value (NaN, infinite) is no feature, but its key value
+    still has an event, even when none of its series has a value (such an
+    event comes after the others): that event is then a dead letter for the
+    features it lacks, never gone without a trace.
+
+    >>> series_to_events([("up", {"job": "a"}, math.nan), ("up", {"job": "b"}, 0.0)],
+    ...                  key_label="job", timestamp=5.0)
+    [{'timestamp': 5.0, 'job': 'b', 'up': 0.0}, {'timestamp': 5.0, 'job': 'a'}]
     """
     events: dict[str | None, dict[str, Any]] = {}
+    valueless: list[str | None] = []
     for name, labels, value in series:
-        if not math.isfinite(value):
-            continue
         key = None
         if key_label is not None:
             key = labels.get(key_label)
             if key is None:
                 continue
             labels = {k: v for k, v in labels.items() if k != key_label}
+        if not math.isfinite(value):
+            valueless.append(key)
+            continue
         event = events.get(key)
         if event is None:
-            event = events[key] = {"timestamp": timestamp}
-            if key_label is not None:
-                event[key_label] = key
+            event = events[key] = _event(key_label, key, timestamp)
         event[feature_name(name, labels)] = value
+    # After the others, so those come in the order their series do, as ever.
+    for key in valueless:
+        if key not in events:
+            events[key] = _event(key_label, key, timestamp)
     return list(events.values())
+
+
+def _event(key_label: str | None, key: str | None, timestamp: float) -> dict[str, Any]:
+    event: dict[str, Any] = {"timestamp": timestamp}
+    if key_label is not None:
+        event[key_label] = key
+    return event
 
 
 def _not_finite_reasons(
@@ -143,84 +147,14 @@ def _not_finite_reasons(
     return reasons
 
 
-def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], set[str]]:
-    """The matching series of a text exposition, and which of them are cumulative.
-
-    >>> series, cumulative = parse_exposition(
-    ...     "# TYPE jobs_total counter\\njobs_total 3\\n# TYPE temp gauge\\ntemp 21.5\\n",
-    ...     re.compile(".*"))
-    >>> series, sorted(cumulative)
-    ([('jobs_total', {}, 3.0), ('temp', {}, 21.5)], ['jobs_total'])
-
-    Text that is not the format raises ValueError naming the first line
-    refused (a failed scrape), whatever the parser stumbled on:
-
-    >>> parse_exposition('up 1\\nm{a="x", ="y"} 1\\n', re.compile(".*"))
-    Traceback (most recent call last):
-    ...
-    ValueError: not the Prometheus text format: line 2 'm{a="x", ="y"} 1': malformed
-    """
-    lines = _CountedLines(text)
-    try:
-        return _matching_series(text_fd_to_metric_families(cast(TextIO, lines)), match)
-    except (ValueError, LookupError, TypeError, AttributeError) as exc:
-        # The parser's own errors include an IndexError for some broken label sets,
-        # and its ValueErrors repeat the whole line (a megabyte of minified JSON):
-        # one failed scrape, said in one short line that names the line refused.
-        reason = str(exc).split(":")[0].strip() if isinstance(exc, ValueError) else ""
-        raise ValueError(
-            f"not the Prometheus text format: line {lines.number} "
-            f"{_shortened(lines.current)!r}: {reason or 'malformed'}"
-        ) from None
-
-
-class _CountedLines:
-    """The lines of ``text``, counted as the parser takes them (to name the one it refused)."""
-
-    def __init__(self, text: str) -> None:
-        self._lines = io.StringIO(text)
-        self.number = 0
-        self.current = ""
-
-    def __iter__(self) -> _CountedLines:
-        return self
-
-    def __next__(self) -> str:
-        line = self._lines.readline()
-        if not line:
-            raise StopIteration
-        self.number += 1
-        self.current = line
-        return line
-
-
-def _shortened(line: str, limit: int = 80) -> str:
-    line = line.strip()
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def _matching_series(
-    families: Iterable[Metric], match: re.Pattern[str]
-) -> tuple[list[Series], set[str]]:
-    series: list[Series] = []
-    cumulative: set[str] = set()
-    for family in families:
-        is_cumulative = family.type in _CUMULATIVE_TYPES
-        for sample in family.samples:
-            if sample.name.endswith("_created") or not match.fullmatch(sample.name):
-                continue
-            series.append((sample.name, sample.labels, float(sample.value)))
-            if is_cumulative and sample.name.endswith(_CUMULATIVE_SUFFIXES):
-                cumulative.add(feature_name(sample.name, sample.labels))
-    return series, cumulative
-
-
 class PrometheusSource(PolledSource):
     """Scrapes (or queries) every ``every_s`` seconds; see the module docstring.
 
     ``fetch`` returns the series of one scrape and the feature names among
     them that are cumulative (to be turned into rates).
-    ``what`` names one poll in the stderr lines (``scrape``, ``query``).
+    ``what`` names one poll in the stderr lines (``scrape``, ``query``);
+    ``selection`` says which series are kept (`` whose name matches 'x'``),
+    for the line that says a scrape held none.
     """
 
     format_hint = "json"
@@ -236,6 +170,7 @@ class PrometheusSource(PolledSource):
         key_label: str | None = None,
         uri: str = "",
         what: str = "scrape",
+        selection: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(every_s, uri=uri or url, what=what, yields="events")
@@ -247,10 +182,17 @@ class PrometheusSource(PolledSource):
         self.scrapes = 0
         #: Samples dropped because an earlier one of the same scrape had their series.
         self.repeated_series = 0
+        #: Scrapes that worked but held no series (none at all, or none selected).
+        self.empty_scrapes = 0
+        #: Samples in no event because their series lacks the ``key`` label.
+        self.keyless_series = 0
+        self.selection = selection
         self._previous: dict[str, tuple[float, float]] = {}
         #: The last scrape's non-finite samples: for each event (by key value), the
         #: reason a dead letter missing that feature gives instead of "missing".
         self._not_finite: dict[str | None, dict[str, str]] = {}
+        #: The last scrape's events (by key value) that had no finite sample at all.
+        self._valueless: set[str | None] = set()
 
     @property
     def scrape_errors(self) -> int:
@@ -277,33 +219,59 @@ class PrometheusSource(PolledSource):
                 repeated.append(feature)
                 continue
             seen.add(feature)
+            before = previous.get(feature)
             if not math.isfinite(value):
                 not_finite.append((name, labels, value))
-            if feature not in cumulative:
+                if feature in cumulative and before is not None:
+                    # The rate resumes from the last finite sample at the next scrape.
+                    self._previous[feature] = before
+            elif feature not in cumulative:
                 values.append((name, labels, value))
                 continue
-            self._previous[feature] = (now, value)
-            before = previous.get(feature)
-            if before is not None and value >= before[1] and now > before[0]:
-                values.append((name, labels, (value - before[1]) / (now - before[0])))
+            else:
+                self._previous[feature] = (now, value)
+                if before is not None and value >= before[1] and now > before[0]:
+                    values.append((name, labels, (value - before[1]) / (now - before[0])))
+                    continue
+            # No value this time (not finite, or no rate): the series still puts
+            # its key value's event in the scrape, a dead letter that says why.
+            values.append((name, labels, math.nan))
         if repeated:
             self._repeated(repeated)
+        if not series:
+            self._empty()
+        elif self.key_label is not None:
+            keyless = [
+                feature_name(n, labels) for n, labels, _ in series if self.key_label not in labels
+            ]
+            if keyless:
+                self._keyless(keyless)
         # The events of the scrape before were all handed out before this one was due.
         self._not_finite = _not_finite_reasons(not_finite, self.key_label, self.what)
+        self._valueless.clear()
         if cumulative and self.scrapes == 1:
             # The first scrape only primes the rates. Only the first: a scrape after
             # one that lacked the counters still has its gauges, each event then a
             # dead letter for its missing rates rather than gone without a trace.
             return
         position = {"scrape": self.scrapes, "time": now, "url": self.url}
+        fields = 1 if self.key_label is None else 2  # the timestamp, and the key's field
         for event in series_to_events(values, key_label=self.key_label, timestamp=now):
             where = dict(position)
+            key = None if self.key_label is None else event[self.key_label]
             if self.key_label is not None:
-                where["key"] = event[self.key_label]
+                where["key"] = key
+            if len(event) == fields and key in self._not_finite:
+                self._valueless.add(key)
             self._buffer.append((orjson.dumps(event), where))
 
     def told_bad(self, bad: list[BadRecord]) -> list[BadRecord]:
-        """``bad``, an event missing a feature whose sample was NaN or infinite saying so."""
+        """``bad``, an event missing a feature whose sample was NaN or infinite saying so.
+
+        An event none of whose samples was finite says so even when refused
+        for another reason (the first reason of its not-finite samples, then
+        the decoder's own).
+        """
         if not self._not_finite:
             return bad
         return [self._told(record) for record in bad]
@@ -312,16 +280,40 @@ class PrometheusSource(PolledSource):
         position = record.position
         if position.get("scrape") != self.scrapes:
             return record
-        reasons = self._not_finite.get(position.get("key"), {})
+        key = position.get("key")
+        reasons = self._not_finite.get(key, {})
         told = reasons.get(record.reason)
+        if told is None and key in self._valueless:
+            # Refused for another reason (no numeric field to infer the features
+            # from, in the first event of a run): the first sample still says why.
+            told = f"{next(iter(reasons.values()))}; {record.reason}"
         return record if told is None else dataclasses.replace(record, reason=told)
+
+    def _empty(self) -> None:
+        """Count a scrape that yields nothing although it worked; say so the first time."""
+        self.empty_scrapes += 1
+        if self.empty_scrapes == 1:
+            self.link.say(
+                f"the {self.what} holds no series{self.selection}: no events until one does "
+                f"(said once, not at every {self.what})"
+            )
+
+    def _keyless(self, features: list[str]) -> None:
+        """Count the series no event has, for want of the key label; say so the first time."""
+        self.keyless_series += len(features)
+        if self.keyless_series == len(features):
+            self.link.say(
+                f"the {self.what} holds {len(features)} series without the label "
+                f"{self.key_label!r} ({shortened(features[0])}, ...); key={self.key_label} leaves "
+                f"them out of every event (said once, not at every {self.what})"
+            )
 
     def _repeated(self, features: list[str]) -> None:
         """Count the samples dropped as repeats of a series; say so the first time."""
         self.repeated_series += len(features)
         if self.repeated_series == len(features):
             self.link.say(
-                f"the {self.what} holds a series more than once ({_shortened(features[0])}, "
+                f"the {self.what} holds a series more than once ({shortened(features[0])}, "
                 f"{len(features)} in all); the first value of each is taken and the others "
                 "dropped, as Prometheus does (said once, not at every scrape)"
             )
@@ -346,10 +338,12 @@ def open_scrape(
         raise ConfigError(config_key, uri, f"match=REGEX with a valid regex ({exc})") from None
 
     def fetch() -> tuple[list[Series], set[str]]:
-        text = http_body(url, min(every, 10.0)).decode("utf-8", "replace")
-        return parse_exposition(text, match)
+        return parse_exposition(exposition_text(http_body(url, min(every, 10.0))), match)
 
-    return PrometheusSource(url, fetch, every_s=every, key_label=params.get("key"), uri=uri)
+    selection = f" whose name matches {match.pattern!r}" if "match" in params else ""
+    return PrometheusSource(
+        url, fetch, every_s=every, key_label=params.get("key"), uri=uri, selection=selection
+    )
 
 
 def open_promql(

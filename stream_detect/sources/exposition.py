@@ -1,0 +1,148 @@
+"""The Prometheus text exposition format: an exporter's page read as series.
+
+:func:`parse_exposition` reads a page (``/metrics``) into series (sample
+name, labels, value) and says which of them are cumulative (counters, and a
+histogram's or summary's ``_bucket``, ``_sum`` and ``_count``);
+:func:`feature_name` is the feature a series becomes. A page that is not
+the format is refused in one short line naming its first line refused.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable, Mapping
+from typing import TextIO, cast
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_fd_to_metric_families
+
+__all__ = ["Series", "exposition_text", "feature_name", "parse_exposition", "shortened"]
+
+#: A series: sample name, labels, value.
+Series = tuple[str, Mapping[str, str], float]
+_CUMULATIVE_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+_CUMULATIVE_SUFFIXES = ("_total", "_bucket", "_sum", "_count")
+
+
+def feature_name(name: str, labels: Mapping[str, str]) -> str:
+    """The feature a series becomes.
+
+    >>> feature_name("http_requests_total", {"code": "200", "method": "get"})
+    'http_requests_total{code="200",method="get"}'
+    >>> feature_name("up", {})
+    'up'
+
+    Label values are escaped as the exposition format writes them, so two
+    label sets never share a name (nor does a name hold a line break):
+
+    >>> print(feature_name("m", {"a": 'x",b="y'}), feature_name("m", {"a": "x", "b": "y"}))
+    m{a="x\\",b=\\"y"} m{a="x",b="y"}
+    """
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{_escaped(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def exposition_text(body: bytes) -> str:
+    """The text of a scraped page: UTF-8, as the format requires, less a leading byte-order mark.
+
+    Bytes that are not UTF-8 raise ValueError naming where (a failed scrape):
+    read with replacement characters, two label values of another encoding
+    could become one feature.
+
+    >>> exposition_text(b"\\xef\\xbb\\xbfup 1\\n")
+    'up 1\\n'
+    >>> exposition_text(b'up 1\\nm{room="k\\xfcche"} 1\\n')
+    Traceback (most recent call last):
+    ...
+    ValueError: not UTF-8, the text format's encoding: byte 0xfc on line 2 'm{room="k\\ufffdche"} 1'
+    """
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = body.count(b"\n", 0, exc.start) + 1
+        start = body.rfind(b"\n", 0, exc.start) + 1
+        end = body.find(b"\n", exc.start)
+        shown = body[start : len(body) if end < 0 else end].decode("utf-8", "replace")
+        raise ValueError(
+            f"not UTF-8, the text format's encoding: byte {body[exc.start]:#04x} "
+            f"on line {line} {shortened(shown)!r}"
+        ) from None
+
+
+def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], set[str]]:
+    """The matching series of a text exposition, and which of them are cumulative.
+
+    >>> series, cumulative = parse_exposition(
+    ...     "# TYPE jobs_total counter\\njobs_total 3\\n# TYPE temp gauge\\ntemp 21.5\\n",
+    ...     re.compile(".*"))
+    >>> series, sorted(cumulative)
+    ([('jobs_total', {}, 3.0), ('temp', {}, 21.5)], ['jobs_total'])
+
+    Text that is not the format raises ValueError naming the first line
+    refused (a failed scrape), whatever the parser stumbled on:
+
+    >>> parse_exposition('up 1\\nm{a="x", ="y"} 1\\n', re.compile(".*"))
+    Traceback (most recent call last):
+    ...
+    ValueError: not the Prometheus text format: line 2 'm{a="x", ="y"} 1': malformed
+    """
+    lines = _CountedLines(text)
+    try:
+        return _matching_series(text_fd_to_metric_families(cast(TextIO, lines)), match)
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        # The parser's own errors include an IndexError for some broken label sets,
+        # and its ValueErrors repeat the whole line (a megabyte of minified JSON):
+        # one failed scrape, said in one short line that names the line refused.
+        reason = str(exc).split(":")[0].strip() if isinstance(exc, ValueError) else ""
+        raise ValueError(
+            f"not the Prometheus text format: line {lines.number} "
+            f"{shortened(lines.current)!r}: {reason or 'malformed'}"
+        ) from None
+
+
+class _CountedLines:
+    """The lines of ``text``, counted as the parser takes them (to name the one it refused)."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = io.StringIO(text)
+        self.number = 0
+        self.current = ""
+
+    def __iter__(self) -> _CountedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._lines.readline()
+        if not line:
+            raise StopIteration
+        self.number += 1
+        self.current = line
+        return line
+
+
+def shortened(line: str, limit: int = 80) -> str:
+    line = line.strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _matching_series(
+    families: Iterable[Metric], match: re.Pattern[str]
+) -> tuple[list[Series], set[str]]:
+    series: list[Series] = []
+    cumulative: set[str] = set()
+    for family in families:
+        is_cumulative = family.type in _CUMULATIVE_TYPES
+        for sample in family.samples:
+            if sample.name.endswith("_created") or not match.fullmatch(sample.name):
+                continue
+            series.append((sample.name, sample.labels, float(sample.value)))
+            if is_cumulative and sample.name.endswith(_CUMULATIVE_SUFFIXES):
+                cumulative.add(feature_name(sample.name, sample.labels))
+    return series, cumulative
