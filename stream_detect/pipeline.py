@@ -52,12 +52,12 @@ from stream_detect.sinks.base import Sink
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.summary import Summary
 from stream_detect.unusable import UnusableStreamWatch
-from stream_detect.warmup_evictions import WarmupEvictionWatch
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detections, Detector
     from stream_detect.fitted_model import FittedModel
     from stream_detect.missing_times import MissingTimesWatch
+    from stream_detect.warmup_evictions import WarmupEvictionWatch
 
 __all__ = [
     "Pipeline",
@@ -414,6 +414,8 @@ class Pipeline:
         self.summary.evicted_models += detector.evicted - evicted
         self.summary.evicted_in_warmup += detector.evicted_in_warmup - evicted_in_warmup
         if self.warmup_evictions is None:
+            from stream_detect.warmup_evictions import WarmupEvictionWatch  # keyed runs only
+
             key_field = self.detector_settings.key_field or ""
             self.warmup_evictions = WarmupEvictionWatch(
                 self.on_warning, key_field, detector.settings.max_keys, detector.min_samples

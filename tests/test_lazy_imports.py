@@ -111,6 +111,7 @@ RARE = (
     "stream_detect.sources.awaited",  # a labels file not there yet
     "stream_detect.missing_times",  # --timestamp-field
     "stream_detect.refused_rows",  # rows a transform refuses
+    "stream_detect.warmup_evictions",  # keyed runs
 )
 
 
