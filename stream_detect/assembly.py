@@ -14,9 +14,8 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from stream_detect.checkpoint_lock import CheckpointLock, hold_checkpoint
 from stream_detect.distinct_files import refuse_output_over_input, run_files
 from stream_detect.label_feedback import open_labels
 from stream_detect.pipeline import Pipeline, warn_on_stderr
@@ -28,6 +27,9 @@ from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
 from stream_detect.sources.base import Source
 from stream_detect.summary import Summary
+
+if TYPE_CHECKING:
+    from stream_detect.checkpoint_lock import CheckpointLock
 
 __all__ = ["run_stream"]
 
@@ -121,6 +123,9 @@ def run_stream(
             # between the settings come first, so a run they refuse makes no folder or lock.
             check_run_with_detector(run, detector_settings)
             make_checkpoint_folder(run)
+            # Imported here: a run without a checkpoint takes no lock.
+            from stream_detect.checkpoint_lock import hold_checkpoint
+
             lock = own(hold_checkpoint(run.checkpoint))
         pipeline = Pipeline(
             run,

@@ -34,19 +34,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
-from stream_detect.detector_state import detector_state, restore_detector, settings_fingerprint
 from stream_detect.errors import ConfigError
 from stream_detect.explanations import AlertExplainer
-from stream_detect.fitted_model import FittedModel
 from stream_detect.gaussian_model import GaussianModel
-from stream_detect.keyed_bank import KeyedBank
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, groups
 from stream_detect.learning import LearningPolicy, flagged_policy
 from stream_detect.model_interface import Model, ScoreRule, score_rule
@@ -55,10 +52,17 @@ from stream_detect.models import build_model, direction_codes
 from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings
-from stream_detect.threshold_choice import ThresholdChoice
 from stream_detect.transforms import FeatureTransforms
 from stream_detect.tuning import ThresholdTuner
-from stream_detect.validation_buffer import LabelOutcome, ValidationBuffer
+
+if TYPE_CHECKING:
+    # Only annotations need these; the keyed bank, the saved-state and fitted-model
+    # rules are imported where a keyed run, a checkpoint or an initial model needs them,
+    # so that a plain run does not pay for them at start-up.
+    from stream_detect.fitted_model import FittedModel
+    from stream_detect.keyed_bank import KeyedBank
+    from stream_detect.threshold_choice import ThresholdChoice
+    from stream_detect.validation_buffer import LabelOutcome, ValidationBuffer
 
 __all__ = ["MAX_ABS_VALUE", "Detections", "Detector"]
 
@@ -131,6 +135,8 @@ class Detector:
         )
         template = self._new_model()
         if self.keyed and isinstance(template, GaussianModel) and not template.full:
+            from stream_detect.keyed_bank import KeyedBank
+
             # Many keys' diagonal models are rows of a few arrays, scored a batch at a time.
             self.models = KeyedBank(
                 settings.max_keys,
@@ -323,7 +329,7 @@ class Detector:
         log_epsilon = self.tuner.log_epsilon
         # Made per segment: a reload may change top_contributions between two batches.
         explain = AlertExplainer(self.features, self.settings.top_contributions)
-        if isinstance(self.models, KeyedBank):
+        if not isinstance(self.models, KeyedModels):  # the keyed bank
             assert keys is not None
             self.models.score_and_learn(
                 self.policy, X, labels, keys, start, stop, log_epsilon, out, explain
@@ -471,10 +477,14 @@ class Detector:
 
     def to_dict(self) -> dict[str, Any]:
         """The whole learned state, JSON-able; :meth:`restore` brings it back exactly."""
+        from stream_detect.detector_state import detector_state
+
         return detector_state(self, self._fingerprint())
 
     def _fingerprint(self) -> dict[str, Any]:
         """The settings a saved state only means something under."""
+        from stream_detect.detector_state import settings_fingerprint
+
         return settings_fingerprint(self)
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -484,4 +494,6 @@ class Detector:
         saved run was given replaces the saved threshold (see
         :meth:`ThresholdTuner.restore`).
         """
+        from stream_detect.detector_state import restore_detector
+
         restore_detector(self, data, self._fingerprint(), self._new_model)

@@ -31,7 +31,6 @@ from stream_detect.config import (
     read_config_file,
     unique_classes,
 )
-from stream_detect.derived_specs import derive_items
 from stream_detect.distinct_files import named_path, refuse_output_over_input, run_files
 from stream_detect.errors import ConfigError
 from stream_detect.settings import DetectorSettings, RunSettings
@@ -294,6 +293,8 @@ def load_settings(
         overrides["transforms"] = _transform_items(items)
     derives = getattr(args, "derive", None)
     if derives and "derived" in specs:
+        from stream_detect.derived_specs import derive_items  # only --derive needs it
+
         overrides["derived"] = derive_items(derives)
     directions = getattr(args, "direction", None)
     if directions and "direction" in specs:

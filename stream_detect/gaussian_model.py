@@ -25,12 +25,11 @@ from stream_detect.density import (
     gaussian_score,
 )
 from stream_detect.errors import ModelError
+from stream_detect.gamma_tails import chi2_log_sf
 from stream_detect.model_interface import Array, BoolArray, Model, ScoreBlock
-from stream_detect.precision import score_full_prequential
 from stream_detect.prequential import Prefix
 from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.stats import RunningCovariance, RunningMoments
-from stream_detect.tails import chi2_log_sf
 
 __all__ = ["LOW_RANK_FULL_FEATURES", "GaussianModel"]
 
@@ -220,6 +219,9 @@ class GaussianModel(Model):
         (default ``X[i]``).
         """
         assert isinstance(self.stats, RunningCovariance)
+        # Imported here: only the full model needs it, and a diagonal run starts faster.
+        from stream_detect.precision import score_full_prequential
+
         scored = score_full_prequential(
             self.stats,
             X,

@@ -27,7 +27,6 @@ from stream_detect.records.tombstones import TOMBSTONE_REASON, is_tombstone
 from stream_detect.settings import DetectorSettings
 from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
-from stream_detect.sources.awaited import AwaitedFileSource
 from stream_detect.sources.base import Source
 from stream_detect.uris import parse_uri
 
@@ -166,6 +165,8 @@ def open_labels(
     parsed = parse_uri(uri, config_key="labels")
     if parsed.scheme == "file" and parsed.target and not Path(parsed.target).exists():
         parsed.check_params(["follow"])
+        from stream_detect.sources.awaited import AwaitedFileSource  # only a file not there yet
+
         return AwaitedFileSource(
             parsed.target,
             follow=parsed.flag("follow"),

@@ -41,12 +41,10 @@ import orjson
 from stream_detect.errors import ConfigError, OutputError, WriteInterrupted
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
 from stream_detect.label_feedback import FeedbackLabels
-from stream_detect.missing_times import MissingTimesWatch
 from stream_detect.pipeline_checkpoint import PipelineCheckpoints, make_checkpoint_folder
 from stream_detect.recent import HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
 from stream_detect.recurring_values import RecurringValuesWatch
-from stream_detect.refused_rows import set_aside_refused
 from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
@@ -55,11 +53,12 @@ from stream_detect.skewed_features import SkewedFeaturesWatch
 from stream_detect.sources.base import RawBatch, Source
 from stream_detect.summary import Summary
 from stream_detect.unusable import UnusableStreamWatch, dead_letters_after
-from stream_detect.warmup_evictions import WarmupEvictionWatch
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detections, Detector
     from stream_detect.fitted_model import FittedModel
+    from stream_detect.missing_times import MissingTimesWatch
+    from stream_detect.warmup_evictions import WarmupEvictionWatch
 
 __all__ = [
     "Pipeline",
@@ -132,11 +131,14 @@ class Pipeline:
         self.labels = labels
         self.on_progress = on_progress
         self.unusable = UnusableStreamWatch(on_warning or warn_on_stderr)
-        self.missing_times = (
-            None
-            if detector.timestamp_field is None
-            else MissingTimesWatch(detector.timestamp_field, on_warning or warn_on_stderr)
-        )
+        self.missing_times: MissingTimesWatch | None = None
+        if detector.timestamp_field is not None:
+            # Imported here: a run without a timestamp field does not load it.
+            from stream_detect.missing_times import MissingTimesWatch
+
+            self.missing_times = MissingTimesWatch(
+                detector.timestamp_field, on_warning or warn_on_stderr
+            )
         self.on_warning = on_warning or warn_on_stderr
         #: Made once the features are known, when alerts compare a tail probability.
         self.recurring: RecurringValuesWatch | None = None
@@ -336,6 +338,8 @@ class Pipeline:
                 self.features_known(self.decoder.features or [])
             values, reasons = self.detector.transform(decoded.values, decoded.timestamps)
             if reasons.count(None) != len(reasons):
+                from stream_detect.refused_rows import set_aside_refused
+
                 decoded, values = set_aside_refused(batch, decoded, values, reasons, bad)
             evicted = self.detector.evicted, self.detector.evicted_in_warmup
             detections = self.detector.process(
@@ -425,6 +429,8 @@ class Pipeline:
         self.summary.evicted_models += detector.evicted - evicted
         self.summary.evicted_in_warmup += detector.evicted_in_warmup - evicted_in_warmup
         if self.warmup_evictions is None:
+            from stream_detect.warmup_evictions import WarmupEvictionWatch  # keyed runs only
+
             key_field = self.detector_settings.key_field or ""
             self.warmup_evictions = WarmupEvictionWatch(
                 self.on_warning, key_field, detector.settings.max_keys, detector.min_samples

@@ -36,7 +36,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stream_detect.atomic import check_writable_folder
 from stream_detect.errors import ConfigError, ModelError
 from stream_detect.series import build_detector
 
@@ -141,6 +140,8 @@ def _make_writable_folder(folder: Path, key: str, value: str, expected: str) -> 
         raise ConfigError(
             key, value, f"{expected} that exists or can be made ({folder}: {exc.strerror})"
         ) from exc
+    from stream_detect.atomic import check_writable_folder  # only a run that keeps state
+
     try:
         check_writable_folder(folder)
     except OSError as exc:
@@ -170,18 +171,21 @@ class PipelineCheckpoints:
         What resuming means for each kind of source is in
         :meth:`~stream_detect.pipeline.Pipeline.restore`.
         """
-        # Imported here: a run without a checkpoint never reads or writes state.
-        from stream_detect.checkpoint_rules import check_detector_state
-        from stream_detect.series_state_rules import check_series_state
-        from stream_detect.state import load_checkpoint
-
         run = self.run
         path = run.run_settings.checkpoint
-        checkpoint = None if path is None else load_checkpoint(path)
+        checkpoint = None
+        if path is not None:
+            # Imported here: a run without a checkpoint never reads or writes state.
+            from stream_detect.state import load_checkpoint
+
+            checkpoint = load_checkpoint(path)
         if checkpoint is None:
             if run.initial_model is not None:
                 run.summary.resumed_from = {"initial_model": run.run_settings.initial_model}
             return False
+        from stream_detect.checkpoint_rules import check_detector_state
+        from stream_detect.series_state_rules import check_series_state
+
         features = checkpoint.detector.get("features")
         if not isinstance(features, list) or not features:
             raise ModelError(f"checkpoint {path}: it names no features")

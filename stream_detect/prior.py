@@ -32,8 +32,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError
+from stream_detect.gamma_tails import chi2_log_sf
 from stream_detect.prequential import Prefix
-from stream_detect.tails import chi2_log_sf, student_t_log_tail
 
 __all__ = ["DeferredTails", "NormalInverseGammaPrior", "PredictiveTails", "fisher_statistic_at"]
 
@@ -247,6 +247,9 @@ class DeferredTails:
 
     def feature_log_p(self, rows: NDArray[np.intp]) -> Array:
         """Each feature's two-sided log tail for ``rows`` (0 for a row before any event)."""
+        # Imported at first use: a run that never has a row in doubt does not load it.
+        from stream_detect.tails import student_t_log_tail
+
         feature_log_p = student_t_log_tail(self.t[rows], self.dof[rows])
         # Before any event the prior alone would judge the scale of the data: no evidence.
         feature_log_p[self.unseen[rows]] = 0.0

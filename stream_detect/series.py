@@ -25,25 +25,26 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.admission import MAX_ABS_VALUE, unusable_reasons
-from stream_detect.derived import DerivedFeature
-from stream_detect.derived_specs import build_feature
 from stream_detect.detections import Detections
 from stream_detect.detector import Detector
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.explanations import top_features
-from stream_detect.field_checks import restoring
-from stream_detect.fitted_model import FittedModel
-from stream_detect.likelihood_layer import KeyedLikelihood
 from stream_detect.real_arrays import real_rows
 from stream_detect.settings import DetectorSettings
-from stream_detect.timestamps import wall_clock_reasons, wall_clock_seconds
 from stream_detect.transforms import FeatureTransforms
+
+if TYPE_CHECKING:
+    # A SeriesDetector (derived features, the likelihood) imports these when it is made:
+    # a plain run, which has none, does not pay for them at start-up.
+    from stream_detect.derived import DerivedFeature
+    from stream_detect.fitted_model import FittedModel
+    from stream_detect.likelihood_layer import KeyedLikelihood
 
 __all__ = ["SeriesDetector", "build_detector", "model_features"]
 
@@ -115,6 +116,8 @@ class SeriesDetector(Detector):
         if unknown:
             raise ConfigError("transforms", sorted(unknown), f"fields among {features}")
         self.derived_specs = derived
+        from stream_detect.derived_specs import build_feature
+
         self.derived: dict[str, DerivedFeature | None] = {
             # Bounded like the models: a key's derived state goes when its model goes.
             name: build_feature(spec, settings.max_keys)
@@ -126,6 +129,8 @@ class SeriesDetector(Detector):
         self._wall_of: tuple[Sequence[Any] | None, Array] | None = None
         self.likelihood: KeyedLikelihood | None = None
         if settings.likelihood:
+            from stream_detect.likelihood_layer import KeyedLikelihood
+
             self.likelihood = KeyedLikelihood(
                 len(self.features),
                 {
@@ -166,6 +171,9 @@ class SeriesDetector(Detector):
         out = self.transforms.apply(X, self.event_features) if self.transforms else X
         reasons = unusable_reasons(X, out, self.event_features, self.transforms)
         if self._seasonal:
+            # Imported here, as below: only a seasonal feature reads the wall clock.
+            from stream_detect.timestamps import wall_clock_reasons
+
             stamps = [None] * X.shape[0] if timestamps is None else list(timestamps)
             wall, stamp_reasons = wall_clock_reasons(stamps, self.settings.time_zone)
             reasons = [mine or stamp for mine, stamp in zip(reasons, stamp_reasons, strict=True)]
@@ -189,6 +197,8 @@ class SeriesDetector(Detector):
             if converted is not None and converted[0] is timestamps:
                 wall = converted[1]
             else:
+                from stream_detect.timestamps import wall_clock_seconds
+
                 wall = wall_clock_seconds(list(timestamps), self.settings.time_zone)
         columns = []
         for name in self.features:
@@ -264,6 +274,9 @@ class SeriesDetector(Detector):
 
     def restore(self, data: dict[str, Any]) -> None:
         """Load what :meth:`to_dict` wrote (:class:`ModelError` if made under other settings)."""
+        from stream_detect.derived import DerivedFeature
+        from stream_detect.field_checks import restoring
+
         super().restore(data)
         with restoring("the derived features' or the likelihood's state"):
             for name, state in data["derived_state"].items():

@@ -16,8 +16,6 @@ from typing import Any
 from stream_detect.errors import ConfigError
 from stream_detect.field_names import check_feature_names
 from stream_detect.model_kinds import MODEL_PATTERN, supports
-from stream_detect.river_params import check_river_model
-from stream_detect.timestamps import wall_clock_seconds
 from stream_detect.validation import ROLE_FIELDS, did_you_mean
 
 __all__ = ["check_detector", "check_run_with_detector", "model_kind_known"]
@@ -46,7 +44,11 @@ def _check_series(values: dict[str, Any]) -> None:
             "a timestamp_field too (a seasonal feature needs the event time)",
         )
     zone = values.get("time_zone")
-    if zone is not None:
+    # UTC (the default) always has a wall clock: only a named zone is looked up, and only
+    # then are the timestamp rules (and numpy) imported.
+    if zone is not None and zone.upper() != "UTC":
+        from stream_detect.timestamps import wall_clock_seconds
+
         wall_clock_seconds([0.0], time_zone=zone)
 
 
@@ -109,6 +111,8 @@ with a river:* model (clipping needs a Gaussian model's mean and spread)
             "mean and spread)",
         )
     if river_name is not None:
+        from stream_detect.river_params import check_river_model  # only river:* models need it
+
         check_river_model(river_name, values.get("model_params"))
     elif values.get("model_params") is not None:
         raise ConfigError(

@@ -31,18 +31,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.budget import AlertBudget
-from stream_detect.event_rate import SECONDS_PER_DAY, EventRate
 from stream_detect.model_kinds import model_kind
 from stream_detect.settings import DetectorSettings
-from stream_detect.threshold import best_log_threshold
-from stream_detect.threshold_choice import ThresholdChoice
 from stream_detect.validation_buffer import ValidationBuffer
+
+if TYPE_CHECKING:
+    # The budget, the event rate and the F1 search are imported where a run that
+    # uses them needs them: a plain run does not pay for them at start-up.
+    from stream_detect.budget import AlertBudget
+    from stream_detect.event_rate import EventRate
+    from stream_detect.threshold_choice import ThresholdChoice
 
 __all__ = ["UNSET_RETUNE_EVERY", "ThresholdTuner"]
 
@@ -100,9 +103,15 @@ class ThresholdTuner:
         self.last_choice: ThresholdChoice | None = None
         self.validation = ValidationBuffer(settings.validation_size, n_features)
         #: The event rate, measured from the events' timestamps when they carry them.
-        self.rate = EventRate() if settings.timestamp_field is not None else None
+        self.rate: EventRate | None = None
+        if settings.timestamp_field is not None:
+            from stream_detect.event_rate import EventRate
+
+            self.rate = EventRate()
         self.budget: AlertBudget | None = None
         if settings.alerts_per_day is not None:
+            from stream_detect.budget import AlertBudget
+
             self.budget = AlertBudget(
                 settings.alerts_per_day, settings.events_per_day, measured=self.rate
             )
@@ -188,6 +197,8 @@ class ThresholdTuner:
         assert self.rate is not None
         per_day = self.rate.per_day()
         if per_day is not None:
+            from stream_detect.event_rate import SECONDS_PER_DAY
+
             per_second = per_day / SECONDS_PER_DAY / max(1, keys)
             self.accept_after = max(1, round(self.settings.accept_after_seconds * per_second))
 
@@ -277,6 +288,8 @@ class ThresholdTuner:
             settings.min_negative_labels
         ):
             return False
+        from stream_detect.threshold import best_log_threshold
+
         choice = best_log_threshold(y, scores[usable])
         if not math.isfinite(choice.log_epsilon):
             return False
@@ -371,6 +384,8 @@ class ThresholdTuner:
         given = self.settings.log_epsilon
         saved_given = data.get("given_log_epsilon", given)
         choice = data.get("last_choice")
+        from stream_detect.threshold_choice import ThresholdChoice
+
         self.last_choice = None if choice is None else ThresholdChoice(**choice)
         if given is not None and given != saved_given:
             # The saved choice's F1 describes a threshold no longer in force.

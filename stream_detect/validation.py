@@ -26,10 +26,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stream_detect.derived_specs import check_derived_table
 from stream_detect.errors import ConfigError
-from stream_detect.river_params import river_detectors
-from stream_detect.transforms import parse_transform
 
 __all__ = [
     "MEMORY_LIMIT",
@@ -289,6 +286,8 @@ def _pattern_hint(spec: FieldSpec, value: Any) -> str:
     """For ``model``, the accepted river names and the closest choice; nothing otherwise."""
     if spec.name != "model":
         return ""
+    from stream_detect.river_params import river_detectors  # only a bad model name needs it
+
     names = river_detectors()
     choices = ["diagonal", "full", *(f"river:{name}" for name in names)]
     return f" with NAME one of {', '.join(names)}" + did_you_mean(str(value), choices)
@@ -342,10 +341,23 @@ def _check_transforms(table: dict[str, str] | None) -> dict[str, str] | None:
     """Every spec parses; return the table with canonical specs (``root:2`` becomes ``sqrt``)."""
     if table is None:
         return None
+    # Imported here: settings without transforms are checked without numpy.
+    from stream_detect.transforms import parse_transform
+
     return {
         feature: parse_transform(spec, key=f"transforms.{feature}").spec
         for feature, spec in table.items()
     }
+
+
+def _check_derived(table: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+    """A ``[derived]`` table checked by :func:`~stream_detect.derived_specs.check_derived_table`."""
+    if table is None:
+        return None
+    # Imported here: a run without derived features does not pay for them at start-up.
+    from stream_detect.derived_specs import check_derived_table
+
+    return check_derived_table(table)
 
 
 def _check_direction(table: dict[str, str] | None) -> dict[str, str] | None:
@@ -359,7 +371,7 @@ def _check_direction(table: dict[str, str] | None) -> dict[str, str] | None:
 #: Checks that only make sense for one field, run after the generic ones.
 _FIELD_HOOKS: dict[str, Callable[[Any], Any]] = {
     "transforms": _check_transforms,
-    "derived": check_derived_table,
+    "derived": _check_derived,
     "direction": _check_direction,
 }
 

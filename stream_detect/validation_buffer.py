@@ -22,7 +22,6 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from stream_detect.confusion import as_labels
 from stream_detect.errors import ModelError
 
 __all__ = ["LabelOutcome", "ValidationBuffer"]
@@ -178,6 +177,9 @@ class ValidationBuffer:
         if rows.ndim != 2:
             raise ValueError(f"X must be a 2-D array of rows (m, d), got shape {rows.shape}")
         m, d = rows.shape
+        # Here, not at the top: only labelled rows need it, and a plain run starts faster.
+        from stream_detect.confusion import as_labels
+
         labels = as_labels(y, "y")
         if len(labels) != m:
             raise ValueError(f"X has {m} rows but y has {len(labels)} labels")

@@ -78,6 +78,65 @@ def test_a_run_without_an_http_endpoint_loads_no_heavy_package() -> None:
     assert heavy_in(modules) == []
 
 
+#: What only some runs use: a plain run from stdin with the defaults imports none of them.
+RARE = (
+    "csv",  # CSV streams
+    "difflib",  # a misspelt setting
+    "stream_detect.records.csv_rows",
+    "stream_detect.keyed_bank",  # --key-field
+    "stream_detect.keyed_arrays",
+    "stream_detect.keyed_foresight",
+    "stream_detect.keyed_teaching",
+    "stream_detect.likelihood",  # likelihood = true
+    "stream_detect.likelihood_layer",
+    "stream_detect.derived",  # [derived]
+    "stream_detect.derived_specs",
+    "stream_detect.timestamps",  # timestamps, seasonal features, a named time zone
+    "stream_detect.event_rate",
+    "stream_detect.budget",  # --alerts-per-day
+    "stream_detect.fitted_model",  # --initial-model
+    "stream_detect.threshold_choice",  # labels
+    "stream_detect.threshold",
+    "stream_detect.confusion",
+    "stream_detect.state",  # --checkpoint
+    "stream_detect.detector_state",
+    "stream_detect.checkpoint_rules",
+    "stream_detect.series_state_rules",
+    "stream_detect.checkpoint_lock",
+    "stream_detect.atomic",
+    "stream_detect.river_params",  # river:* models
+    "stream_detect.precision",  # the full model
+    "stream_detect.tails",  # the first row in doubt
+    "stream_detect.progress",  # --progress on a terminal
+    "stream_detect.sources.awaited",  # a labels file not there yet
+    "stream_detect.missing_times",  # --timestamp-field
+    "stream_detect.refused_rows",  # rows a transform refuses
+    "stream_detect.warmup_evictions",  # keyed runs
+)
+
+
+def test_a_plain_run_loads_none_of_what_only_some_runs_use() -> None:
+    # Start-up CPU: each of these was once imported by every run.
+    body = "runpy.run_module('stream_detect', run_name='__main__')"
+    modules = loaded_modules(body, ["run", "--no-summary"], stdin=b'{"a": 1}\n{"a": 2}\n')
+    assert "stream_detect.pipeline" in modules  # the run did happen
+    assert [name for name in RARE if name in modules] == []
+
+
+def test_a_keyed_run_does_load_the_keyed_bank() -> None:
+    # The other side of the coin: the run that needs the bank imports it when it makes it.
+    body = "runpy.run_module('stream_detect', run_name='__main__')"
+    argv = ["run", "--no-summary", "--key-field", "k"]
+    modules = loaded_modules(body, argv, stdin=b'{"k": "x", "a": 1}\n')
+    assert "stream_detect.keyed_bank" in modules
+
+
+def test_run_help_loads_no_numpy() -> None:
+    body = "runpy.run_module('stream_detect', run_name='__main__')"
+    modules = loaded_modules(body, ["run", "--help"])
+    assert "numpy" not in modules
+
+
 def test_a_run_with_an_http_endpoint_does_load_the_metrics() -> None:
     # The other side of the coin: the probe sees a lazily imported package once it is needed.
     body = "runpy.run_module('stream_detect', run_name='__main__')"

@@ -14,9 +14,10 @@ from stream_detect.assembly import run_stream
 from stream_detect.cli import main
 from stream_detect.density import SMALLEST_VARIANCE_FLOOR
 from stream_detect.errors import ConfigError
+from stream_detect.river_params import river_detectors
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.testing import ListSink, ListSource
-from stream_detect.validation import MEMORY_LIMIT, river_detectors
+from stream_detect.validation import MEMORY_LIMIT
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:

@@ -31,10 +31,7 @@ import orjson
 from stream_detect.diagnostics import json_line_for
 from stream_detect.errors import ConfigError, InputError, NothingUsable, OutputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
-from stream_detect.progress import Progress
 from stream_detect.settings import DetectorSettings, RunSettings
-from stream_detect.sidecar import Sidecar
-from stream_detect.unusable import refuse_if_nothing_usable
 
 __all__ = ["NOTHING_USABLE", "add_arguments", "run"]
 
@@ -63,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: ``run --help`` needs the flags, not the detector.
     from stream_detect.allocator import hold_freed_memory
     from stream_detect.assembly import run_stream
+    from stream_detect.sidecar import Sidecar
+    from stream_detect.unusable import refuse_if_nothing_usable
 
     run_settings, detector_settings = load_settings(args)
     # A long run: keep what each batch frees for the next one (see the module).
@@ -93,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     # Only on a terminal: a log or pipe on stderr already carries dead letters.
     progress = None
     if run_settings.progress and sys.stderr.isatty():
+        from stream_detect.progress import Progress  # only --progress on a terminal
+
         progress = Progress(None, "stream-detect run", unit="events", tty=True)
     try:
         with progress or contextlib.nullcontext():

@@ -29,7 +29,6 @@ from stream_detect.field_names import check_feature_names
 from stream_detect.formats import FORMATS
 from stream_detect.records.batch import Decoded
 from stream_detect.records.bulk import decode_bulk
-from stream_detect.records.csv_rows import CsvRows
 from stream_detect.records.inferred_features import carried_by_most
 from stream_detect.records.json_lines import JsonLines
 from stream_detect.records.record_by_record import decode_each
@@ -41,6 +40,7 @@ from stream_detect.records.tombstones import in_arrival_order, set_aside_tombsto
 from stream_detect.sources.base import RawBatch
 
 if TYPE_CHECKING:
+    from stream_detect.records.csv_rows import CsvRows
     from stream_detect.records.typed_lines import TypedLines
 
 __all__ = [
@@ -212,12 +212,16 @@ class RecordDecoder:
     @property
     def columns(self) -> list[str] | None:
         """The CSV header's column names, or None before the header (or for JSON)."""
-        return list(self._reader.columns) if isinstance(self._reader, CsvRows) else None
+        if self._reader is None or isinstance(self._reader, JsonLines):
+            return None
+        return list(self._reader.columns)
 
     @property
     def label_note(self) -> str | None:
         """What it means that a CSV header lacks the default label column; None otherwise."""
-        return self._reader.label_note if isinstance(self._reader, CsvRows) else None
+        if self._reader is None or isinstance(self._reader, JsonLines):
+            return None
+        return self._reader.label_note
 
     def use_csv_header(self, header: str) -> None:
         """Read the stream as CSV with this header line (a resumed stream's, say)."""
@@ -307,6 +311,9 @@ class RecordDecoder:
     # -- the state the paths share -----------------------------------------------------
 
     def _start_csv(self, header: bytes, position: dict[str, Any]) -> None:
+        # Imported here: a JSON stream does not load the csv module and the CSV rules.
+        from stream_detect.records.csv_rows import CsvRows
+
         reader = CsvRows(
             self.roles, header, position, self._features, self.max_record_bytes, self.source
         )
