@@ -43,16 +43,12 @@ from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
 from stream_detect.errors import ConfigError
 from stream_detect.explanations import AlertExplainer
-from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, groups
-from stream_detect.learning import LearningPolicy, flagged_policy
-from stream_detect.model_interface import Model, ScoreRule, score_rule
-from stream_detect.model_kinds import model_kind
-from stream_detect.models import build_model, direction_codes
-from stream_detect.prior import NormalInverseGammaPrior
+from stream_detect.learning import LearningPolicy
+from stream_detect.model_interface import ScoreRule, score_rule
+from stream_detect.model_store import ModelFactory, checked_features, model_store, warm_up_length
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings
-from stream_detect.transforms import FeatureTransforms
 from stream_detect.tuning import ThresholdTuner
 
 if TYPE_CHECKING:
@@ -60,7 +56,6 @@ if TYPE_CHECKING:
     # rules are imported where a keyed run, a checkpoint or an initial model needs them,
     # so that a plain run does not pay for them at start-up.
     from stream_detect.fitted_model import FittedModel
-    from stream_detect.keyed_bank import KeyedBank
     from stream_detect.threshold_choice import ThresholdChoice
     from stream_detect.validation_buffer import LabelOutcome, ValidationBuffer
 
@@ -102,72 +97,19 @@ class Detector:
         initial_model: FittedModel | None = None,
     ) -> None:
         self.settings = settings
-        # Every model (each new key's too) starts from it, as having learned its n events.
+        self.features, self.transforms = checked_features(features, settings)
+        # Every model (each new key's too) starts from the fitted one, if given.
         self.initial_model = initial_model
-        if isinstance(features, str) or not all(isinstance(name, str) for name in features):
-            raise ConfigError("features", features, "a list or tuple of feature names (strings)")
-        self.features = tuple(features)
-        if len(set(self.features)) != len(self.features):
-            raise ConfigError("features", list(self.features), "each feature named once")
-        self.transforms = FeatureTransforms.from_dict(settings.transforms or {})
-        unknown = set(self.transforms) - set(self.features)
-        if unknown:
-            raise ConfigError(
-                "transforms", sorted(unknown), f"features among {list(self.features)}"
-            )
-        if not self.features:
-            raise ConfigError("features", list(self.features), "at least one feature")
-        kind = model_kind(settings.model)
-        if flagged_policy(settings) == "clip" and not kind.clipped_learning:
-            raise ConfigError("flagged", "clip", "a Gaussian model (clipping needs a mean)")
+        self.new_model = ModelFactory(settings, self.features, initial_model)
         self.keyed = settings.key_field is not None
         d = len(self.features)
-        self.min_samples = settings.min_samples
-        if settings.model == "full":
-            # A covariance needs more events than features before it means anything.
-            self.min_samples = max(self.min_samples, d + 1)
-        initial_learned = 0 if initial_model is None else round(initial_model.n)
-        self.models: KeyedModels | KeyedBank = KeyedModels(
-            settings.max_keys,
-            self._new_model,
-            initial_learned=initial_learned,
-            min_samples=self.min_samples,
-        )
-        template = self._new_model()
-        if self.keyed and isinstance(template, GaussianModel) and not template.full:
-            from stream_detect.keyed_bank import KeyedBank
-
-            # Many keys' diagonal models are rows of a few arrays, scored a batch at a time.
-            self.models = KeyedBank(
-                settings.max_keys,
-                template,
-                initial_learned=initial_learned,
-                min_samples=self.min_samples,
-            )
+        self.min_samples = warm_up_length(settings, d)
+        self.models = model_store(settings, self.new_model, self.min_samples)
         self.rule: ScoreRule = score_rule(settings)
         self.policy = LearningPolicy(settings, min_samples=self.min_samples, rule=self.rule)
         self.tuner = ThresholdTuner(settings, d, clock=clock)
         self.recent_events = RecentEvents(settings.id_memory, d)
         self.alerts = 0
-
-    def _new_model(self) -> Model:
-        settings = self.settings
-        prior = NormalInverseGammaPrior() if settings.prior else None
-        if self.initial_model is not None:
-            model = self.initial_model.streaming_model(settings.half_life)
-            model.prior = None if model.full else prior
-            model.direction = direction_codes(self.features, settings.direction)
-            return model
-        return build_model(
-            settings.model,
-            self.features,
-            half_life=settings.half_life,
-            variance_floor=settings.variance_floor,
-            params=settings.model_params,
-            river_scaler=settings.river_scaler,
-            prior=prior,
-            direction=settings.direction,
-        )
 
     # ------------------------------------------------- views of the parts
 
@@ -496,4 +438,4 @@ class Detector:
         """
         from stream_detect.detector_state import restore_detector
 
-        restore_detector(self, data, self._fingerprint(), self._new_model)
+        restore_detector(self, data, self._fingerprint(), self.new_model)

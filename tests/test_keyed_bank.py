@@ -27,7 +27,7 @@ FEATURES = ("a", "b", "c")
 
 def per_key(detector: Detector) -> Detector:
     """The same detector with one model object per key instead of the bank."""
-    detector.models = KeyedModels(detector.settings.max_keys, detector._new_model)
+    detector.models = KeyedModels(detector.settings.max_keys, detector.new_model)
     return detector
 
 
