@@ -79,7 +79,7 @@ def test_a_batch_of_isolated_spikes_settles_in_one_pass(
     assert passes[0] == 2  # the pass the foreseen plan saves
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     share=st.sampled_from([0.0, 0.01, 0.3, 1.0]),

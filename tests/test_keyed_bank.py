@@ -45,7 +45,7 @@ class Case(NamedTuple):
     batch: int
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     case=st.builds(
         Case,

@@ -25,11 +25,12 @@ partition is returned and after every record of a revoked one was.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import kafka
 import orjson
@@ -40,6 +41,8 @@ from stream_detect.kafka.address import KafkaAddress, client_options
 from stream_detect.kafka.status import BrokerLink, error_reason
 from stream_detect.records.batch import BadRecord
 from stream_detect.sources.base import RawBatch, Source
+
+_Answer = TypeVar("_Answer")
 
 __all__ = ["KafkaSource", "Partition", "with_fields"]
 
@@ -356,45 +359,42 @@ class KafkaSource(Source):
         commit is. Not to be called from a rebalance callback (the client is
         inside its own poll then).
         """
-        if self._consumer is None:
+        consumer = self._consumer
+        if consumer is None:
             return None
-        errors = kafka_errors
-        while True:
-            try:
-                offset = self._consumer.committed(
-                    kafka.TopicPartition(*partition), timeout_ms=_COMMIT_ATTEMPT_MS
-                )
-            except errors.KafkaError as exc:
-                if not getattr(exc, "retriable", False) and not isinstance(
-                    exc, errors.KafkaTimeoutError
-                ):
-                    raise InputError(
-                        f"source {self.uri!r}: the committed offset of "
-                        f"{partition[0]}/{partition[1]} was refused: {exc}"
-                    ) from exc
-                self.link.failed(error_reason(exc))
-                if self.abandon.is_set():
-                    raise InputError(
-                        f"source {self.uri!r}: the broker is unreachable and the run is stopping"
-                    ) from exc
-                time.sleep(self.link.pause_s)
-                continue
-            self.link.ok()
-            return None if offset is None or offset < 0 else int(offset)
+        offset = self._until_answered(
+            lambda: consumer.committed(
+                kafka.TopicPartition(*partition), timeout_ms=_COMMIT_ATTEMPT_MS
+            ),
+            f"the committed offset of {partition[0]}/{partition[1]} was refused",
+        )
+        return None if offset is None or offset < 0 else int(offset)
 
     def commit_offsets(self, offsets: dict[Any, Any]) -> None:
         """Commit kafka-python ``offsets``, retrying with backoff while the broker is away."""
-        errors = kafka_errors
+        consumer = self._consumer
+
+        def commit() -> None:
+            # A commit failed as the group moved on (a rebalance) is left to the next owner.
+            with contextlib.suppress(kafka_errors.CommitFailedError):
+                consumer.commit(offsets, timeout_ms=_COMMIT_ATTEMPT_MS)
+
+        self._until_answered(commit, "commit refused")
+
+    def _until_answered(self, ask: Callable[[], _Answer], refused: str) -> _Answer:
+        """``ask()``'s answer, asked again with backoff while the broker is away.
+
+        A refusal that asking again cannot change raises InputError saying
+        ``refused``; so does the broker being away once the run is stopping.
+        """
         while True:
             try:
-                self._consumer.commit(offsets, timeout_ms=_COMMIT_ATTEMPT_MS)
-            except errors.CommitFailedError:
-                return
-            except errors.KafkaError as exc:
+                answer = ask()
+            except kafka_errors.KafkaError as exc:
                 if not getattr(exc, "retriable", False) and not isinstance(
-                    exc, errors.KafkaTimeoutError
+                    exc, kafka_errors.KafkaTimeoutError
                 ):
-                    raise InputError(f"source {self.uri!r}: commit refused: {exc}") from exc
+                    raise InputError(f"source {self.uri!r}: {refused}: {exc}") from exc
                 self.link.failed(error_reason(exc))
                 if self.abandon.is_set():
                     raise InputError(
@@ -403,7 +403,7 @@ class KafkaSource(Source):
                 time.sleep(self.link.pause_s)
                 continue
             self.link.ok()
-            return
+            return answer
 
     def close(self) -> None:
         """Leave the group (without committing anything more) and close the connections."""
