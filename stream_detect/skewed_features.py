@@ -31,14 +31,15 @@ tail does. A feature of at most 16 distinct values is left to
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.gamma_tails import normal_log_tail
-from stream_detect.transform_suggestions import suggest_transform
-from stream_detect.transforms import Transform
+
+if TYPE_CHECKING:
+    from stream_detect.transforms import Transform
 
 __all__ = ["MIN_QUARTILE_SKEW", "MIN_SHARE", "SAMPLE", "SkewedFeaturesWatch", "quartile_skewness"]
 
@@ -121,6 +122,9 @@ tail will alert; --transform latency=log brings its skewness to -0.06 and that s
             return None
         if not quartile_skewness(values) >= MIN_QUARTILE_SKEW:
             return None
+        # Imported here: every run builds this watch, few reach a skewed feature's check.
+        from stream_detect.transform_suggestions import suggest_transform
+
         suggestion = suggest_transform(values)
         transform = suggestion.transform
         if transform.is_identity:
@@ -140,6 +144,7 @@ tail will alert; --transform latency=log brings its skewness to -0.06 and that s
 def _domain(transform: Transform) -> str:
     """What values ``transform`` takes, said where it does not take them all.
 
+    >>> from stream_detect.transforms import Transform
     >>> print(_domain(Transform("log", shift=2.5)))
      (it takes values above -2.5 only: any other becomes a dead letter)
     >>> _domain(Transform("root", degree=3))

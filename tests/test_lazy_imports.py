@@ -89,6 +89,8 @@ RARE = (
     "stream_detect.keyed_teaching",
     "stream_detect.likelihood",  # likelihood = true
     "stream_detect.likelihood_layer",
+    "stream_detect.transform_suggestions",  # a skewed feature's check, after 2,000 events
+    "stream_detect.skewness",
     "stream_detect.derived",  # [derived]
     "stream_detect.derived_specs",
     "stream_detect.timestamps",  # timestamps, seasonal features, a named time zone
