@@ -7,8 +7,9 @@ machine per key, :func:`~stream_detect.teaching.plan_teaching`). What the
 alert teaches is then learned after the scan's statistics before it: all
 keys teaching one vector (or none) together (:class:`Lessons`,
 :func:`learn_lessons`), bit for bit as each key alone; keys with accepted
-alerts one by one. :func:`wind_down` lowers the deviation count of keys
-that learned calm rows.
+alerts one by one, their history discounted first
+(:func:`~stream_detect.acceptance.learn_accepted`). :func:`wind_down` lowers
+the deviation count of keys that learned calm rows.
 """
 
 from __future__ import annotations

@@ -15,10 +15,13 @@ event teaches the model of its key:
   the default for a river model) or learned fully (``"learn"``);
 * a deviation is counted per key: +1 per alert, -1 per calm row, between 0
   and ``accept_after``; when the count reaches ``accept_after`` the deviation
-  is accepted as the new normal: its pending alerts (the last
+  is accepted as the new normal: its key's history is discounted
+  (:mod:`stream_detect.acceptance`), its pending alerts (the last
   ``accept_after``) are learned as they are, and so are its alerts from then
   on until a calm row, so a lasting level shift stops alerting while a
-  shorter fault keeps alerting throughout.
+  shorter fault keeps alerting throughout. A pass ends at the row that
+  accepts a deviation: the rows after it are scored against the discounted
+  model.
 
 Each event is scored against the model as it stood just before it, so the
 result does not depend on batching. A block of a key's rows is scored assuming
