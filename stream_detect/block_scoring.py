@@ -17,6 +17,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.acceptance import accept_deviation
 from stream_detect.clipping import clip_towards_mean
 from stream_detect.detections import Detections
 from stream_detect.explanations import Explainer
@@ -200,7 +201,7 @@ class BlockScoring:
             del state.pending[0]
         if self._admitting(state):
             # A run this long is a new normal, not an anomaly: learn it as it is.
-            state.model.learn(np.array(state.pending))
+            accept_deviation(state.model, np.array(state.pending), self.min_samples)
             state.learned += len(state.pending)
             self.relearned += len(state.pending)
             state.pending.clear()

@@ -7,8 +7,9 @@ machine per key, :func:`~stream_detect.teaching.plan_teaching`). What the
 alert teaches is then learned after the scan's statistics before it: all
 keys teaching one vector (or none) together (:class:`Lessons`,
 :func:`learn_lessons`), bit for bit as each key alone; keys with accepted
-alerts one by one. :func:`wind_down` lowers the deviation count of keys
-that learned calm rows.
+alerts one by one, their history discounted first
+(:func:`~stream_detect.acceptance.learn_accepted`). :func:`wind_down` lowers
+the deviation count of keys that learned calm rows.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.acceptance import learn_accepted
 from stream_detect.clipping import clip_towards_mean
 from stream_detect.keyed_arrays import KeyedArrays
 from stream_detect.learning import LearningPolicy
@@ -103,18 +105,20 @@ def teach_key(
                     if plan.clipped[last]
                     else X[last]
                 )
-            vectors.extend(X[i] if i >= 0 else before[-1 - i] for i in accepted)
+            accepted_rows = np.array([X[i] if i >= 0 else before[-1 - i] for i in accepted])
             stats = bank.template.stats.copy()
             stats.n = float(scan.n[first + last])
             stats.mean = scan.mean[first + last].copy()
             stats.second = scan.second[first + last].copy()
-            stats.learn(np.array(vectors))
+            stats.learn(np.array(vectors).reshape(-1, X.shape[1]))
+            # The history is discounted before the accepted rows (acceptance.py).
+            learn_accepted(stats, accepted_rows, policy.min_samples)
             bank.n[slot], bank.mean[slot], bank.second[slot] = (
                 stats.n,
                 stats.mean,
                 stats.second,
             )
-            bank.learned[slot] += learned_before + len(vectors)
+            bank.learned[slot] += learned_before + len(vectors) + len(accepted_rows)
     bank.run_length[slot] = plan.end.run_length
     policy.relearned += plan.end.relearned
     pending = [X[i] if i >= 0 else before[-1 - i] for i in plan.end.pending]

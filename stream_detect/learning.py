@@ -15,10 +15,13 @@ event teaches the model of its key:
   the default for a river model) or learned fully (``"learn"``);
 * a deviation is counted per key: +1 per alert, -1 per calm row, between 0
   and ``accept_after``; when the count reaches ``accept_after`` the deviation
-  is accepted as the new normal: its pending alerts (the last
+  is accepted as the new normal: its key's history is discounted
+  (:mod:`stream_detect.acceptance`), its pending alerts (the last
   ``accept_after``) are learned as they are, and so are its alerts from then
   on until a calm row, so a lasting level shift stops alerting while a
-  shorter fault keeps alerting throughout.
+  shorter fault keeps alerting throughout. A pass ends at the row that
+  accepts a deviation: the rows after it are scored against the discounted
+  model.
 
 Each event is scored against the model as it stood just before it, so the
 result does not depend on batching. A block of a key's rows is scored assuming
@@ -38,6 +41,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.acceptance import accept_deviation
 from stream_detect.block_scoring import BlockScoring
 from stream_detect.clipping import clip_towards_mean, refine_clipped, taught_scale
 from stream_detect.detections import Detections
@@ -237,6 +241,14 @@ class LearningPolicy(BlockScoring):
                 model, block, plan, replan, values, new_values, block_rows, learned_before, differs
             )
         settled = block_rows.shape[0] if differs is None else differs + 1
+        # An acceptance discounts the history (acceptance.py): the rows after it are
+        # scored against that model in the next pass, so the block ends there.
+        accepted_at = min(
+            (row - begin for row in replan.accepted if row - begin < settled), default=None
+        )
+        if accepted_at is not None:
+            settled = accepted_at + 1
+        cut = differs is not None or settled < block_rows.shape[0]
         done = rows[begin : begin + settled]
         out.log_p[done] = block.log_p[:settled]
         out.score[done], out.log_tail[done] = self.written_scores(
@@ -249,7 +261,7 @@ class LearningPolicy(BlockScoring):
         out.n[done] = learned_before[:settled]
         if explain is not None and alert[:settled].any():
             explain(state, block_rows, block, alert[:settled], done, out)
-        if differs is not None:
+        if cut:
             # Re-plan the settled rows alone: that gives the policy's state after them.
             replan_settled = plan_teaching(
                 run,
@@ -262,15 +274,21 @@ class LearningPolicy(BlockScoring):
         else:
             replan_settled = replan
         taught, taught_mask, slots = _layout(replan_settled, new_values[:settled], group, before)
-        model.learn(taught[taught_mask])
+        if accepted_at is None:
+            model.learn(taught[taught_mask])
+        else:
+            # The accepted pending rows follow the last settled row's own vector.
+            at = int(slots[settled - 1]) + 1
+            model.learn(taught[:at][taught_mask[:at]])
+            accept_deviation(model, taught[at:], self.min_samples)
         state.learned += int(np.count_nonzero(taught_mask))
         end = replan_settled.end
         self.relearned += end.relearned
         state.run_length = end.run_length
         run = RunState(end.run_length, end.pending)
-        if differs is None:
+        if not cut:
             return begin + settled, run, replan, new_values
-        return begin + settled, run, replan.after(differs, run), new_values[settled:]
+        return begin + settled, run, replan.after(settled - 1, run), new_values[settled:]
 
     def _refine(
         self,

@@ -132,7 +132,8 @@ class DetectorSettings:
     accept_after: int = _opt(
         DEFAULT_ACCEPT_AFTER,
         "events a persistent deviation takes to be accepted as the new normal: alerts of a "
-        "key count up, calm events down; at this count its alerts are learned (0: never)",
+        "key count up, calm events down; at this count its alerts are learned, the key's "
+        "history first discounted to their weight or --min-samples if larger (0: never)",
         min=0,
     )
     accept_after_seconds: float = _opt(

@@ -5,7 +5,8 @@ machine per key: a deviation count that rises by one per alert and falls by
 one per calm row, and the alerts of the current deviation still pending.
 :func:`plan_teaching` runs it over a block whose alerts are known and says, per
 row, what the model learns there: the row as it is, the row clipped towards the
-mean, nothing, and the pending rows of a deviation accepted at that row.
+mean, nothing, and the pending rows of a deviation accepted at that row
+(learned after the key's history is discounted: :mod:`stream_detect.acceptance`).
 
 Scoring a block needs the plan (a row is scored against what the rows before
 it taught) and the plan needs the scores (they decide the alerts). The engine

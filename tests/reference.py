@@ -119,6 +119,13 @@ def reference_run(
         if after:
             m.pending = [*m.pending, x][-after:]
             if m.run_length >= after:
+                # Accepted: the history's weight is cut to max(pending rows, min_samples)
+                # (its mean and spread kept), then the pending rows are learned.
+                keep = max(len(m.pending), min_samples)
+                if m.stats.n > keep:
+                    share = keep / m.stats.n
+                    m.stats.n *= share
+                    m.stats.second = m.stats.second * share
                 for p in m.pending:
                     m.stats.update(p)
                     m.learned += 1
