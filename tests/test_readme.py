@@ -368,3 +368,147 @@ def test_the_alertmanager_section_names_every_option_of_its_uri() -> None:
     section = README.split("**Alerts to Alertmanager.**", 1)[1].split("**Operator feedback", 1)[0]
     named = set(re.findall(r"`([a-z_]+)`", section))
     assert set(ALERTMANAGER_PARAMS) <= named, set(ALERTMANAGER_PARAMS) - named
+
+
+def _exposed_metric_names() -> set[str]:
+    """The names /metrics shows once every series has a value, ``stream_detect_`` cut off."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from stream_detect.metrics import COUNTERS, GAUGES, PARTITION_SERIES, RunMetrics
+    from stream_detect.reachability import Reachability
+
+    registry = CollectorRegistry()
+    metrics = RunMetrics(registry)
+    metrics.observe_counts(dict.fromkeys(COUNTERS, 1))
+    metrics.observe_gauges(dict.fromkeys(GAUGES, 1.0), {"anomaly": 1, "normal": 2})
+    metrics.observe_keys(["a"], [-1.0], [True], now=1.0)
+    metrics.observe_partitions({"t/0": dict.fromkeys(PARTITION_SERIES, 1.0)})
+    metrics.observe_brokers({"source": True})
+    sink = Reachability("alertmanager://a:9093", stream=io.StringIO())
+    sink.ok()
+    metrics.servers.observe({"sink": sink})
+    text = generate_latest(registry).decode()
+    return {
+        sample.name.removeprefix("stream_detect_")
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.name.endswith(("_created", "_bucket", "_count", "_sum"))
+    }
+
+
+def test_every_metric_the_readme_names_is_exposed() -> None:
+    section = README.split("**Metrics** (`--http", 1)[1].split("**Alerts to Alertmanager.**", 1)[0]
+    # The labels and their values, which the same paragraphs name.
+    labels = {"client", "kind", "source", "sink", "dead_letter", "labels", "partition"}
+    labels |= {"prometheus", "promql", "alertmanager", "kafka"}
+    named = {
+        name
+        for name in re.findall(r"`([a-z][a-z0-9_]*)(?:\{[^`]*\})?`", section)
+        if name not in labels and name != "stream_detect_"
+    }
+    named |= set(re.findall(r"`([a-z][a-z0-9_]*_total)`", README))
+    assert len(named) > 20
+    assert named - _exposed_metric_names() == set()
+
+
+def test_fit_and_evaluate_print_the_fields_the_readme_lists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import numpy as np
+
+    from stream_detect.cli import main
+
+    section = README.split("## Batch tools", 1)[1].split("\n## ", 1)[0]
+    fit_said = re.split(r"`fit` prints one JSON\s+object", section)[1].split("…", 1)[0]
+    evaluate_said = re.split(r"`evaluate` prints", section)[1].split(";", 1)[0]
+    rng = np.random.default_rng(0)
+    for name in ("train", "val"):
+        rows = rng.normal(size=(200, 2))
+        labels = np.zeros(200, dtype=int)
+        labels[:5] = 1
+        rows[:5] += 8.0
+        lines = ["a,b,label", *(f"{a},{b},{y}" for (a, b), y in zip(rows, labels, strict=True))]
+        (tmp_path / f"{name}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    model = tmp_path / "model.json"
+    train, val = str(tmp_path / "train.csv"), str(tmp_path / "val.csv")
+    assert main(["fit", train, "--val", val, "--model", "full", "--out", str(model)]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", str(model), val]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    for said, printed in ((fit_said, fitted), (evaluate_said, evaluated)):
+        fields = re.findall(r"`([a-z_0-9]+)`", said)
+        assert len(fields) >= 8
+        assert set(fields) - set(printed) == set()
+
+
+def test_replay_refuses_exactly_the_run_flags_the_readme_lists() -> None:
+    from stream_detect.commands.replay import NOT_USED
+    from stream_detect.settings import RunSettings
+
+    section = re.split(r"so the `run` flags that say so are\s+refused", README)[1]
+    listed = section.split("The same keys in a `--config` file", 1)[0]
+    run_flags = {"--" + name.replace("_", "-") for name in vars(RunSettings())}
+    named = set(re.findall(r"`(--[a-z-]+)`", listed)) & run_flags
+    assert named == {"--" + name.replace("_", "-") for name in NOT_USED}
+
+
+def test_every_bench_command_the_readme_names_exists_with_its_flags() -> None:
+    root = Path(__file__).resolve().parents[1]
+    commands = re.findall(r"python (bench/[a-z_]+\.py)((?: --[a-z-]+(?: [0-9]+)?)*)", README)
+    assert len(commands) >= 12
+    for path, flags in commands:
+        source = (root / path).read_text(encoding="utf-8")
+        for flag in re.findall(r"--[a-z-]+", flags):
+            assert f'"{flag}"' in source, f"{path} has no {flag}"
+
+
+def test_the_summary_fields_the_readme_names_are_in_a_run_summary() -> None:
+    from stream_detect import DetectorSettings, Pipeline, RunSettings
+    from stream_detect.summary import Summary
+    from stream_detect.testing import ListSink, ListSource
+
+    events = [{"x": float(i % 5)} for i in range(60)]
+    summary = Pipeline(
+        RunSettings(),
+        DetectorSettings(),
+        source=ListSource(events),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    ).run()
+    optional = Summary(alertmanager_not_delivered=0, already_delivered=0)
+    printed = set(summary.to_dict()) | set(optional.to_dict())
+    run = [
+        "events",
+        "bad_records",
+        "blank_lines",
+        "header_lines",
+        "feedback_labels",
+        "corrected_feedback",
+        "repeated_feedback",
+        "bad_feedback",
+        "unmatched_feedback",
+        "resumed_from",
+        "bad_reason",
+        "features",
+        "epsilon_source",
+        "evicted_in_warmup",
+        "evicted_models",
+        "log_epsilon",
+        "f1",
+        "alertmanager_not_delivered",
+        "already_delivered",
+    ]
+    kafka = ["partitions", "partitions_restored", "by_partition"]
+    for name in run + kafka:
+        assert f"`{name}`" in README, name
+    assert set(run) - printed == set()
+    # A Kafka run's summary needs a broker; its fields are the keys run_summary.py writes.
+    kafka_code = (Path(__file__).resolve().parents[1] / "stream_detect" / "kafka").joinpath(
+        "run_summary.py"
+    )
+    written = kafka_code.read_text(encoding="utf-8")
+    for name in kafka:
+        assert f'"{name}"' in written, name
