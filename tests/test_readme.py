@@ -512,3 +512,21 @@ def test_the_summary_fields_the_readme_names_are_in_a_run_summary() -> None:
     written = kafka_code.read_text(encoding="utf-8")
     for name in kafka:
         assert f'"{name}"' in written, name
+
+
+def test_every_flag_the_readme_names_is_a_real_one() -> None:
+    from stream_detect.cli import COMMANDS, build_parser
+
+    known = set()
+    for name in COMMANDS:
+        parser = build_parser(name)
+        sub = next(a for a in parser._actions if a.dest == "command").choices[name]  # type: ignore[union-attr]
+        known |= {option for action in sub._actions for option in action.option_strings}
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    for script in bench.glob("*.py"):
+        known |= set(re.findall(r'"(--[a-z-]+)"', script.read_text(encoding="utf-8")))
+    # Other programs' flags: amtool, docker, ruff, valgrind.
+    known |= {"--alertmanager", "--comment", "--build", "--rm", "--check", "--tool"}
+    named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", README))
+    assert len(named) > 60
+    assert named - known == set()
