@@ -530,3 +530,40 @@ def test_every_flag_the_readme_names_is_a_real_one() -> None:
     named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", README))
     assert len(named) > 60
     assert named - known == set()
+
+
+def test_the_summary_table_names_every_summary_field_in_order() -> None:
+    from stream_detect import DetectorSettings, Pipeline, RunSettings
+    from stream_detect.summary import Summary
+    from stream_detect.testing import ListSink, ListSource
+
+    section = README.split("### Summary", 1)[1].split("\n### ", 1)[0]
+    named = [
+        name
+        for cell in re.findall(r"^\| (`[^|]*) \|", section, re.M)
+        for name in re.findall(r"`([a-z_0-9]+)`", cell)
+    ]
+    summary = Pipeline(
+        RunSettings(),
+        DetectorSettings(),
+        source=ListSource([{"x": float(i % 5)} for i in range(60)]),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    ).run()
+    printed = list(summary.to_dict())
+    # The two fields a run has only with an Alertmanager sink or a Kafka source, in place.
+    at = printed.index("features") + 1
+    printed[at:at] = list(Summary(alertmanager_not_delivered=0, already_delivered=0).to_dict())[
+        at : at + 2
+    ]
+    assert named == printed
+    package = Path(__file__).resolve().parents[1] / "stream_detect"
+    code = "".join(
+        (package / name).read_text(encoding="utf-8")
+        for name in ("summary.py", "pipeline.py", "kafka/partitioned.py")
+    )
+    row = section.split("| `stopped_by` |", 1)[1].split("\n", 1)[0]
+    values = re.findall(r"`([a-z ,()]+)`", row)
+    assert len(values) == 5
+    for value in values:
+        assert f'"{value}"' in code, value
