@@ -567,3 +567,17 @@ def test_the_summary_table_names_every_summary_field_in_order() -> None:
     assert len(values) == 5
     for value in values:
         assert f'"{value}"' in code, value
+
+
+def test_the_kafka_client_options_the_readme_names_are_real() -> None:
+    import kafka
+
+    known = set(kafka.KafkaConsumer.DEFAULT_CONFIG) | set(kafka.KafkaProducer.DEFAULT_CONFIG)
+    table = README.split("- **The `[kafka]` table**", 1)[1].split("any other kafka-python", 1)[0]
+    fetch = README.split("Consumer fetch settings", 1)[1].split("go through the", 1)[0]
+    elsewhere = ["max_request_size", "max_block_ms", "metadata_max_age_ms", "max_poll_interval_ms"]
+    named = re.findall(r"`([a-z_]+)`", table + fetch) + elsewhere
+    assert len(named) >= 15
+    for name in elsewhere:
+        assert f"`{name}" in README, name
+    assert set(named) - known == set()
