@@ -581,3 +581,19 @@ def test_the_kafka_client_options_the_readme_names_are_real() -> None:
     for name in elsewhere:
         assert f"`{name}" in README, name
     assert set(named) - known == set()
+
+
+def test_every_replay_command_shown_gives_valid_settings() -> None:
+    from stream_detect.cli import build_parser
+    from stream_detect.flags import load_settings
+
+    root = Path(__file__).resolve().parents[1]
+    commands = _commands_in_code_blocks("replay")
+    assert len(commands) >= 1
+    for args in commands:
+        at = args.index("--config")
+        args = [*args[: at + 1], str(root / args[at + 1]), *args[at + 2 :]]
+        parsed = build_parser("replay").parse_args(args)
+        _, detector = load_settings(parsed)
+        # NAB's windows need the event times.
+        assert parsed.windows is None or detector.timestamp_field is not None
