@@ -179,6 +179,23 @@ def test_a_secret_is_never_shown_in_an_error() -> None:
     assert "kafka.sasl_plain_pasword" in str(caught.value)
 
 
+def test_an_unknown_option_in_the_uri_names_the_uri_not_a_config_key() -> None:
+    from stream_detect.errors import ConfigError
+
+    # It was named "config key kafka.sasl_plain_pasword", a key no file held.
+    uri = "kafka://b:9092/t?sasl_plain_pasword=hunter2"
+    address = parse_kafka_uri(parse_uri(uri, config_key="labels"))
+    with pytest.raises(ConfigError) as caught:
+        client_options(address, {"client_id": "d"}, role="consumer")
+    assert caught.value.key == "labels" and "hunter2" not in str(caught.value)
+    assert "?sasl_plain_pasword=" in str(caught.value)
+    assert "did you mean 'sasl_plain_password'?" in str(caught.value)
+    address = parse_kafka_uri(parse_uri("kafka://b:9092/t?group_id=g"))
+    with pytest.raises(ConfigError) as caught:
+        client_options(address, None, role="consumer")
+    assert caught.value.key == "source" and "group=" in str(caught.value)
+
+
 def test_an_illegal_topic_name_is_one_config_error(
     kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str]
 ) -> None:

@@ -368,3 +368,232 @@ def test_the_alertmanager_section_names_every_option_of_its_uri() -> None:
     section = README.split("**Alerts to Alertmanager.**", 1)[1].split("**Operator feedback", 1)[0]
     named = set(re.findall(r"`([a-z_]+)`", section))
     assert set(ALERTMANAGER_PARAMS) <= named, set(ALERTMANAGER_PARAMS) - named
+
+
+def _exposed_metric_names() -> set[str]:
+    """The names /metrics shows once every series has a value, ``stream_detect_`` cut off."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from stream_detect.metrics import COUNTERS, GAUGES, PARTITION_SERIES, RunMetrics
+    from stream_detect.reachability import Reachability
+
+    registry = CollectorRegistry()
+    metrics = RunMetrics(registry)
+    metrics.observe_counts(dict.fromkeys(COUNTERS, 1))
+    metrics.observe_gauges(dict.fromkeys(GAUGES, 1.0), {"anomaly": 1, "normal": 2})
+    metrics.observe_keys(["a"], [-1.0], [True], now=1.0)
+    metrics.observe_partitions({"t/0": dict.fromkeys(PARTITION_SERIES, 1.0)})
+    metrics.observe_brokers({"source": True})
+    sink = Reachability("alertmanager://a:9093", stream=io.StringIO())
+    sink.ok()
+    metrics.servers.observe({"sink": sink})
+    text = generate_latest(registry).decode()
+    return {
+        sample.name.removeprefix("stream_detect_")
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.name.endswith(("_created", "_bucket", "_count", "_sum"))
+    }
+
+
+def test_every_metric_the_readme_names_is_exposed() -> None:
+    section = README.split("**Metrics** (`--http", 1)[1].split("**Alerts to Alertmanager.**", 1)[0]
+    # The labels and their values, which the same paragraphs name.
+    labels = {"client", "kind", "source", "sink", "dead_letter", "labels", "partition"}
+    labels |= {"prometheus", "promql", "alertmanager", "kafka"}
+    named = {
+        name
+        for name in re.findall(r"`([a-z][a-z0-9_]*)(?:\{[^`]*\})?`", section)
+        if name not in labels and name != "stream_detect_"
+    }
+    named |= set(re.findall(r"`([a-z][a-z0-9_]*_total)`", README))
+    assert len(named) > 20
+    assert named - _exposed_metric_names() == set()
+
+
+def test_fit_and_evaluate_print_the_fields_the_readme_lists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import numpy as np
+
+    from stream_detect.cli import main
+
+    section = README.split("## Batch tools", 1)[1].split("\n## ", 1)[0]
+    fit_said = re.split(r"`fit` prints one JSON\s+object", section)[1].split("…", 1)[0]
+    evaluate_said = re.split(r"`evaluate` prints", section)[1].split(";", 1)[0]
+    rng = np.random.default_rng(0)
+    for name in ("train", "val"):
+        rows = rng.normal(size=(200, 2))
+        labels = np.zeros(200, dtype=int)
+        labels[:5] = 1
+        rows[:5] += 8.0
+        lines = ["a,b,label", *(f"{a},{b},{y}" for (a, b), y in zip(rows, labels, strict=True))]
+        (tmp_path / f"{name}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    model = tmp_path / "model.json"
+    train, val = str(tmp_path / "train.csv"), str(tmp_path / "val.csv")
+    assert main(["fit", train, "--val", val, "--model", "full", "--out", str(model)]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", str(model), val]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    for said, printed in ((fit_said, fitted), (evaluate_said, evaluated)):
+        fields = re.findall(r"`([a-z_0-9]+)`", said)
+        assert len(fields) >= 8
+        assert set(fields) - set(printed) == set()
+
+
+def test_replay_refuses_exactly_the_run_flags_the_readme_lists() -> None:
+    from stream_detect.commands.replay import NOT_USED
+    from stream_detect.settings import RunSettings
+
+    section = re.split(r"so the `run` flags that say so are\s+refused", README)[1]
+    listed = section.split("The same keys in a `--config` file", 1)[0]
+    run_flags = {"--" + name.replace("_", "-") for name in vars(RunSettings())}
+    named = set(re.findall(r"`(--[a-z-]+)`", listed)) & run_flags
+    assert named == {"--" + name.replace("_", "-") for name in NOT_USED}
+
+
+def test_every_bench_command_the_readme_names_exists_with_its_flags() -> None:
+    root = Path(__file__).resolve().parents[1]
+    commands = re.findall(r"python (bench/[a-z_]+\.py)((?: --[a-z-]+(?: [0-9]+)?)*)", README)
+    assert len(commands) >= 12
+    for path, flags in commands:
+        source = (root / path).read_text(encoding="utf-8")
+        for flag in re.findall(r"--[a-z-]+", flags):
+            assert f'"{flag}"' in source, f"{path} has no {flag}"
+
+
+def test_the_summary_fields_the_readme_names_are_in_a_run_summary() -> None:
+    from stream_detect import DetectorSettings, Pipeline, RunSettings
+    from stream_detect.summary import Summary
+    from stream_detect.testing import ListSink, ListSource
+
+    events = [{"x": float(i % 5)} for i in range(60)]
+    summary = Pipeline(
+        RunSettings(),
+        DetectorSettings(),
+        source=ListSource(events),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    ).run()
+    optional = Summary(alertmanager_not_delivered=0, already_delivered=0)
+    printed = set(summary.to_dict()) | set(optional.to_dict())
+    run = [
+        "events",
+        "bad_records",
+        "blank_lines",
+        "header_lines",
+        "feedback_labels",
+        "corrected_feedback",
+        "repeated_feedback",
+        "bad_feedback",
+        "unmatched_feedback",
+        "resumed_from",
+        "bad_reason",
+        "features",
+        "epsilon_source",
+        "evicted_in_warmup",
+        "evicted_models",
+        "log_epsilon",
+        "f1",
+        "alertmanager_not_delivered",
+        "already_delivered",
+    ]
+    kafka = ["partitions", "partitions_restored", "by_partition"]
+    for name in run + kafka:
+        assert f"`{name}`" in README, name
+    assert set(run) - printed == set()
+    # A Kafka run's summary needs a broker; its fields are the keys run_summary.py writes.
+    kafka_code = (Path(__file__).resolve().parents[1] / "stream_detect" / "kafka").joinpath(
+        "run_summary.py"
+    )
+    written = kafka_code.read_text(encoding="utf-8")
+    for name in kafka:
+        assert f'"{name}"' in written, name
+
+
+def test_every_flag_the_readme_names_is_a_real_one() -> None:
+    from stream_detect.cli import COMMANDS, build_parser
+
+    known = set()
+    for name in COMMANDS:
+        parser = build_parser(name)
+        sub = next(a for a in parser._actions if a.dest == "command").choices[name]  # type: ignore[union-attr]
+        known |= {option for action in sub._actions for option in action.option_strings}
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    for script in bench.glob("*.py"):
+        known |= set(re.findall(r'"(--[a-z-]+)"', script.read_text(encoding="utf-8")))
+    # Other programs' flags: amtool, docker, ruff, valgrind.
+    known |= {"--alertmanager", "--comment", "--build", "--rm", "--check", "--tool"}
+    named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", README))
+    assert len(named) > 60
+    assert named - known == set()
+
+
+def test_the_summary_table_names_every_summary_field_in_order() -> None:
+    from stream_detect import DetectorSettings, Pipeline, RunSettings
+    from stream_detect.summary import Summary
+    from stream_detect.testing import ListSink, ListSource
+
+    section = README.split("### Summary", 1)[1].split("\n### ", 1)[0]
+    named = [
+        name
+        for cell in re.findall(r"^\| (`[^|]*) \|", section, re.M)
+        for name in re.findall(r"`([a-z_0-9]+)`", cell)
+    ]
+    summary = Pipeline(
+        RunSettings(),
+        DetectorSettings(),
+        source=ListSource([{"x": float(i % 5)} for i in range(60)]),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+    ).run()
+    printed = list(summary.to_dict())
+    # The two fields a run has only with an Alertmanager sink or a Kafka source, in place.
+    at = printed.index("features") + 1
+    printed[at:at] = list(Summary(alertmanager_not_delivered=0, already_delivered=0).to_dict())[
+        at : at + 2
+    ]
+    assert named == printed
+    package = Path(__file__).resolve().parents[1] / "stream_detect"
+    code = "".join(
+        (package / name).read_text(encoding="utf-8")
+        for name in ("summary.py", "pipeline.py", "kafka/partitioned.py")
+    )
+    row = section.split("| `stopped_by` |", 1)[1].split("\n", 1)[0]
+    values = re.findall(r"`([a-z ,()]+)`", row)
+    assert len(values) == 5
+    for value in values:
+        assert f'"{value}"' in code, value
+
+
+def test_the_kafka_client_options_the_readme_names_are_real() -> None:
+    import kafka
+
+    known = set(kafka.KafkaConsumer.DEFAULT_CONFIG) | set(kafka.KafkaProducer.DEFAULT_CONFIG)
+    table = README.split("- **The `[kafka]` table**", 1)[1].split("any other kafka-python", 1)[0]
+    fetch = README.split("Consumer fetch settings", 1)[1].split("go through the", 1)[0]
+    elsewhere = ["max_request_size", "max_block_ms", "metadata_max_age_ms", "max_poll_interval_ms"]
+    named = re.findall(r"`([a-z_]+)`", table + fetch) + elsewhere
+    assert len(named) >= 15
+    for name in elsewhere:
+        assert f"`{name}" in README, name
+    assert set(named) - known == set()
+
+
+def test_every_replay_command_shown_gives_valid_settings() -> None:
+    from stream_detect.cli import build_parser
+    from stream_detect.flags import load_settings
+
+    root = Path(__file__).resolve().parents[1]
+    commands = _commands_in_code_blocks("replay")
+    assert len(commands) >= 1
+    for args in commands:
+        at = args.index("--config")
+        args = [*args[: at + 1], str(root / args[at + 1]), *args[at + 2 :]]
+        parsed = build_parser("replay").parse_args(args)
+        _, detector = load_settings(parsed)
+        # NAB's windows need the event times.
+        assert parsed.windows is None or detector.timestamp_field is not None

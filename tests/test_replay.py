@@ -86,6 +86,26 @@ def test_a_labels_column_missing_from_the_header_is_refused(
     ]
 
 
+@pytest.mark.parametrize(
+    ("flag", "first", "second"),
+    [("--labels-column", "nope", "label"), ("--plot", "a.png", "b.png"), ("--windows", "a", "b")],
+)
+def test_a_replay_option_given_twice_is_refused_not_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, first: str, second: str
+) -> None:
+    # The second value silently replaced the first, as no other command lets it.
+    data = tmp_path / "series.csv"
+    _write_series(data, rows=200)
+    assert main(["replay", str(data), flag, first, flag, second]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"stream-detect replay: error: option {flag}: got {second!r}, expected {flag} once "
+        "(it was given before; give every value in one flag rather than have one silently "
+        "dropped)"
+    ]
+
+
 def test_data_whose_name_holds_a_question_mark_or_a_percent_is_replayed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

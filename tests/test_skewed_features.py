@@ -9,7 +9,12 @@ import numpy as np
 import orjson
 import pytest
 
-from stream_detect.skewed_features import SAMPLE, SkewedFeaturesWatch, quartile_skewness
+from stream_detect.skewed_features import (
+    MIN_QUARTILE_SKEW,
+    SAMPLE,
+    SkewedFeaturesWatch,
+    quartile_skewness,
+)
 
 LOG_EPSILON = float(np.log(1e-6))
 
@@ -74,6 +79,13 @@ def test_quartile_skewness_is_zero_for_symmetric_values_and_ignores_a_far_tenth(
     values[:1000] = 1e6
     assert abs(quartile_skewness(values)) < 0.15
     assert np.isnan(quartile_skewness(np.ones(10)))
+
+
+def test_gaussian_samples_stay_well_below_the_quartile_skewness_asked_for() -> None:
+    # The README's figure: 2,000 Gaussian values stay within 0.12 of 0 in 2,000 tries.
+    rng = np.random.default_rng(0)
+    worst = max(abs(quartile_skewness(rng.normal(size=2000))) for _ in range(2000))
+    assert worst < 0.12 < MIN_QUARTILE_SKEW
 
 
 def run_lines(events: list[dict[str, float]], *flags: str) -> tuple[list[str], dict[str, object]]:

@@ -509,6 +509,20 @@ def test_bad_uris_are_config_errors(uri: str, fragments: list[str]) -> None:
         assert fragment in str(caught.value)
 
 
+def test_a_source_of_labels_only_is_refused_as_the_event_source() -> None:
+    # Silences polled as --source made every label a dead letter (no features), or
+    # waited on an unreachable Alertmanager, and the run ended 0 having scored nothing.
+    uri = "alertmanager-silences://127.0.0.1:9093"
+    with pytest.raises(ConfigError) as caught:
+        open_source(uri)
+    assert caught.value.key == "source" and caught.value.value == uri
+    message = str(caught.value)
+    assert "gives feedback labels, not events: name it with --labels" in message, message
+    assert "'kafka://" in message and "'alertmanager-silences://HOST:PORT'" not in message
+    labels = open_source(uri, config_key="labels")
+    labels.close()
+
+
 def test_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "nope.jsonl"
     with pytest.raises(InputError, match="no such file") as caught:

@@ -40,6 +40,7 @@ from stream_detect.assembly import run_stream
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import (
+    StoreOnce,
     add_settings_arguments,
     file_name,
     load_settings,
@@ -85,12 +86,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "data", type=file_name, metavar="DATA", help="CSV or JSON-lines file to replay"
     )
     labels = parser.add_mutually_exclusive_group()
-    labels.add_argument("--labels-column", metavar="NAME", help="column of 0/1 labels per row")
+    # Each given once, as every run flag is: a second value would silently replace the first.
     labels.add_argument(
-        "--windows", type=file_name, metavar="FILE.json", help="NAB-style anomaly windows"
+        "--labels-column", action=StoreOnce, metavar="NAME", help="column of 0/1 labels per row"
+    )
+    labels.add_argument(
+        "--windows",
+        action=StoreOnce,
+        type=file_name,
+        metavar="FILE.json",
+        help="NAB-style anomaly windows",
     )
     parser.add_argument(
-        "--plot", type=file_name, metavar="OUT.png", help="draw value and score over time"
+        "--plot",
+        action=StoreOnce,
+        type=file_name,
+        metavar="OUT.png",
+        help="draw value and score over time",
     )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     add_settings_arguments(parser, RunSettings, DetectorSettings)

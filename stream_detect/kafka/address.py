@@ -200,8 +200,11 @@ def client_options(
         "producer": set(kafka.KafkaProducer.DEFAULT_CONFIG),
     }
     merged: dict[str, Any] = {}
+    #: Option -> whether the URI gave it (else the table): an error names where it was written.
+    from_uri: dict[str, bool] = {}
     for name, value in {**(table or {}), **address.options}.items():
-        key = f"kafka.{name}" if name in (table or {}) else address.config_key
+        in_uri = name in address.options
+        key = address.config_key if in_uri else f"kafka.{name}"
         if name.endswith("_env"):
             option = name[: -len("_env")]
             if not isinstance(value, str) or value not in os.environ:
@@ -209,11 +212,20 @@ def client_options(
                     key, value, f"the name of a set environment variable holding {option}"
                 )
             merged[option] = os.environ[value]
+            from_uri[option] = in_uri
         else:
             merged[name] = value
+            from_uri[name] = in_uri
     out: dict[str, Any] = {}
     for name, value in merged.items():
         if name in ("bootstrap_servers", "group_id", "enable_auto_commit"):
+            if from_uri[name]:
+                raise ConfigError(
+                    address.config_key,
+                    f"?{name}={_shown(name, value)}",
+                    "no bootstrap_servers, group_id or enable_auto_commit (HOST:PORT and "
+                    "group= set the first two; auto-commit stays off)",
+                )
             raise ConfigError(
                 f"kafka.{name}", _shown(name, value), "no such entry (the URI sets it)"
             )
@@ -223,6 +235,12 @@ def client_options(
                 name, sorted(known["consumer"] | known["producer"]), 1
             )
             hint = f" (did you mean {close[0]!r}?)" if close else ""
+            if from_uri[name]:
+                raise ConfigError(
+                    address.config_key,
+                    f"?{name}=(not shown)",
+                    f"query parameters that are kafka-python client options{hint}",
+                )
             raise ConfigError(
                 f"kafka.{name}", "(not shown)", f"the name of a kafka-python client option{hint}"
             )

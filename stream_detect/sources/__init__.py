@@ -69,10 +69,15 @@ class SourceFactory(Protocol):
 
 @dataclass(frozen=True)
 class SourceScheme:
-    """A registry entry: how to build the source, and how to write its URI (for errors)."""
+    """A registry entry: how to build the source, and how to write its URI (for errors).
+
+    ``labels_only``: the source yields feedback labels, not events, so it serves
+    ``--labels`` alone (as ``--source`` every record would be a dead letter).
+    """
 
     factory: SourceFactory
     usage: str
+    labels_only: bool = False
 
 
 def _open_stdin(
@@ -137,7 +142,9 @@ SOURCE_SCHEMES: dict[str, SourceScheme] = {
     "file": SourceScheme(_open_file, "'file:PATH[?follow=true]'"),
     "prometheus": SourceScheme(_open_scrape, "'prometheus://HOST:PORT/metrics?every=15s'"),
     "promql": SourceScheme(_open_promql, "'promql://HOST:PORT?query=EXPR&every=15s'"),
-    "alertmanager-silences": SourceScheme(_open_silences, "'alertmanager-silences://HOST:PORT'"),
+    "alertmanager-silences": SourceScheme(
+        _open_silences, "'alertmanager-silences://HOST:PORT'", labels_only=True
+    ),
     "kafka": SourceScheme(_open_kafka, "'kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP'"),
 }
 
@@ -171,7 +178,9 @@ def open_source(
     Raises
     ------
     ConfigError
-        Unknown scheme (the message lists the supported ones) or query parameter.
+        Unknown scheme (the message lists the supported ones) or query parameter,
+        or a source of labels only (``alertmanager-silences://``) as anything but
+        ``labels``.
     InputError
         The input itself cannot be opened (a missing file, named).
     """
@@ -179,11 +188,24 @@ def open_source(
     scheme = SOURCE_SCHEMES.get(parsed.scheme)
     if scheme is None:
         raise ConfigError(config_key, uri, _expected_schemes(parsed.scheme))
+    if scheme.labels_only and config_key != "labels":
+        raise ConfigError(
+            config_key,
+            uri,
+            f"{_expected_schemes(parsed.scheme, events_only=True)} ({parsed.scheme}:// gives "
+            "feedback labels, not events: name it with --labels)",
+        )
     return scheme.factory(parsed, max_line_bytes=max_line_bytes, client_table=client_table)
 
 
-def _expected_schemes(scheme: str) -> str:
-    usages = ", ".join(dict.fromkeys(entry.usage for entry in SOURCE_SCHEMES.values()))
+def _expected_schemes(scheme: str, *, events_only: bool = False) -> str:
+    usages = ", ".join(
+        dict.fromkeys(
+            entry.usage
+            for entry in SOURCE_SCHEMES.values()
+            if not (events_only and entry.labels_only)
+        )
+    )
     expected = f"one of: {usages}"
     if scheme in UNAVAILABLE_SOURCE_SCHEMES:
         expected += f"; {scheme}:// sources are not available in this build"
