@@ -5,7 +5,8 @@ Two tables, printed as markdown:
 1. The model alone: ``GaussianModel.prequential`` then ``learn`` over
    1,024-event batches of correlated normal events (every event learned),
    in events per CPU second: diagonal, full by low-rank updates (the
-   default), and full by a factorisation of every row's covariance (the
+   default from 16 features on; below that a factorisation per row is
+   cheaper), and full by a factorisation of every row's covariance (the
    path the low-rank updates replace, run on fewer events where it is slow).
    The exponent column is the slope of log(CPU time per event) against log d
    from the previous row: 2 means cost per event growing as d², 3 as d³.
