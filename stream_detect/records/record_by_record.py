@@ -141,6 +141,6 @@ def infer_features(reader: RecordFormat[Record], record: Record) -> list[str]:
         event = "event" if reader.name == "json" else "row"
         raise Reject(
             f"no numeric {noun} to take the features from (features are inferred "
-            f"from the first {event} that has numeric {noun}s)"
+            f"from the first {event}s that have numeric {noun}s)"
         )
     return inferred
