@@ -753,7 +753,7 @@ def test_flags_override_the_config(capsys: pytest.CaptureFixture[str], tmp_path:
         (["--transform", "x=cube"], "option --transform: got 'cube'"),
         (["--source", "file:/no/such/events.jsonl"], "no such file"),
         (["--source", "kafka://broker:9092"], "source"),
-        (["--source", "kafka://broker:9092/events?linger=5"], "kafka.linger"),
+        (["--source", "kafka://broker:9092/events?linger=5"], "did you mean 'linger_ms'"),
         (["--sink", "file:/no/such/dir/out.jsonl"], "sink"),
         # A labels file that does not exist yet is waited for; a directory is refused.
         (["--labels", "file:/", "--id-field", "id"], "directory"),
