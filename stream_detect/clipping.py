@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.density import (
+    Floor,
     diagonal_distance,
     floor_covariance,
     floor_variance,
@@ -89,7 +90,7 @@ def refine_clipped(
     *,
     clip_sigma: float,
     decay: float,
-    variance_floor: float,
+    variance_floor: Floor,
     relative_floor: float,
     was_learned: BoolArray | None = None,
     is_learned: BoolArray | None = None,

@@ -23,6 +23,7 @@ __all__ = [
     "LARGEST_DISTANCE_SQ",
     "LOG_2PI",
     "SMALLEST_VARIANCE_FLOOR",
+    "Floor",
     "GaussianScore",
     "diagonal_contributions",
     "diagonal_distance",
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
+#: A variance floor: one for every feature, or one per feature (broadcast like ``mean``).
+Floor = float | Array
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -66,7 +69,7 @@ TRACE_RIDGE = 1e-12
 def floor_variance(
     var: Array,
     mean: Array,
-    variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+    variance_floor: Floor = DEFAULT_VARIANCE_FLOOR,
     relative_floor: float = DEFAULT_RELATIVE_FLOOR,
 ) -> Array:
     """Return ``var`` raised to at least ``variance_floor + relative_floor * mean**2``.
@@ -85,7 +88,7 @@ def floor_variance(
 def floor_covariance(
     cov: Array,
     mean: Array,
-    variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+    variance_floor: Floor = DEFAULT_VARIANCE_FLOOR,
     relative_floor: float = DEFAULT_RELATIVE_FLOOR,
 ) -> Array:
     """Return ``cov`` plus a ridge on the diagonal that makes it positive definite.
@@ -144,7 +147,7 @@ def gaussian_score(
     X: Array,
     mean: Array,
     spread: Array,
-    variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+    variance_floor: Floor = DEFAULT_VARIANCE_FLOOR,
     relative_floor: float = DEFAULT_RELATIVE_FLOOR,
 ) -> GaussianScore:
     """Score each row of ``X`` under a Gaussian whose variances are floored first.
@@ -181,7 +184,7 @@ def gaussian_log_pdf(
     X: Array,
     mean: Array,
     spread: Array,
-    variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+    variance_floor: Floor = DEFAULT_VARIANCE_FLOOR,
     relative_floor: float = DEFAULT_RELATIVE_FLOOR,
 ) -> Array:
     """log p(x) of each row of ``X``: the ``log_p`` of :func:`gaussian_score`.

@@ -47,6 +47,7 @@ from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, groups
 from stream_detect.learning import LearningPolicy
 from stream_detect.model_interface import ScoreRule, score_rule
 from stream_detect.model_store import ModelFactory, checked_features, model_store, warm_up_length
+from stream_detect.quantisation import IntegerFeatures
 from stream_detect.recent import RecentEvents
 from stream_detect.settings import DetectorSettings
 from stream_detect.tuning import ThresholdTuner
@@ -100,7 +101,10 @@ class Detector:
         self.features, self.transforms = checked_features(features, settings)
         # Every model (each new key's too) starts from the fitted one, if given.
         self.initial_model = initial_model
-        self.new_model = ModelFactory(settings, self.features, initial_model)
+        # A fitted model brings its own variance floor.
+        floor = settings.variance_floor if initial_model is None else initial_model.variance_floor
+        self.integers = IntegerFeatures(len(self.features), variance_floor=floor)
+        self.new_model = ModelFactory(settings, self.features, initial_model, self.integers)
         self.keyed = settings.key_field is not None
         d = len(self.features)
         self.min_samples = warm_up_length(settings, d)
@@ -234,7 +238,7 @@ class Detector:
                 if self.keyed and scored < stop:
                     # The rate of one key counts the keys held once these rows are
                     # learned (evictions included), so batching changes nothing.
-                    self._process_segment(values, flags, keys, scored, stop, out)
+                    self._process_span(values, flags, keys, scored, stop, out)
                     scored = stop
                 self.tuner.reread_acceptance(len(self.models) if self.keyed else 1)
             # A boundary cuts the batch only if what comes after may be scored differently:
@@ -243,7 +247,7 @@ class Detector:
                 (due and self.tuner.can_choose())
                 or self.tuner.accept_after != self.policy.accept_after
             ):
-                self._process_segment(values, flags, keys, scored, stop, out)
+                self._process_span(values, flags, keys, scored, stop, out)
                 scored = stop
             # With timestamps the acceptance time is a duration, in events of a key at its rate.
             self.policy.accept_after = self.tuner.accept_after
@@ -251,12 +255,37 @@ class Detector:
                 self.retune()
             start = stop
         if scored < rows:
-            self._process_segment(values, flags, keys, scored, rows, out)
+            self._process_span(values, flags, keys, scored, rows, out)
         if ids is not None:
             self.recent_events.add(ids, keys, values)
         self.alerts += int(np.count_nonzero(out.alert))
         self.tick()
         return out
+
+    def _process_span(
+        self,
+        X: Array,
+        labels: Int8Array,
+        keys: list[str] | None,
+        start: int,
+        stop: int,
+        out: Detections,
+    ) -> None:
+        """Score and learn rows ``[start, stop)``, cut where the integer features' floors change.
+
+        The rows before such a row are scored first, under the floors as they
+        were (:mod:`stream_detect.quantisation`).
+        """
+        integers = self.integers
+        while (cut := integers.next_cut(X, start, stop)) is not None:
+            if cut > start:
+                self._process_segment(X, labels, keys, start, cut, out)
+                integers.observe(X, start, cut)
+            integers.enter(X[cut])
+            start = cut
+        if start < stop:
+            self._process_segment(X, labels, keys, start, stop, out)
+            integers.observe(X, start, stop)
 
     def _process_segment(
         self,

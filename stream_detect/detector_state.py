@@ -78,6 +78,7 @@ def detector_state(detector: Detector, fingerprint: dict[str, Any]) -> dict[str,
         },
         "models": detector.models.to_list(),
         "recent_events": detector.recent_events.to_dict(),
+        "integer_features": detector.integers.to_dict(),
     }
 
 
@@ -125,6 +126,8 @@ def restore_detector(
         # Checkpoints written before it was counted lack it: none counted then.
         detector.models.evicted_in_warmup = int(counters.get("evicted_in_warmup", 0))
         detector.policy.relearned = int(counters["relearned"])
+        # Checkpoints written before the integer features' floor lack it: off, as then.
+        detector.integers.restore(data.get("integer_features"))
         detector.models.clear()
         for entry in data["models"]:
             state = KeyState(new_model())

@@ -146,7 +146,7 @@ def foreseen_alerts(model: GaussianModel, X: Array, now: Prefix, threshold: floa
     """
     alert = np.zeros(X.shape[0], bool)
     if model.prior is not None:
-        location, scale, dof = model.prior.predictive(now)
+        location, scale, dof = model.prior.predictive(now, model.scale_floor)
         tails = DeferredTails((X - location) / scale, dof, np.zeros(X.shape[0], bool))
         alert[tails.in_doubt(threshold)] = True
         return alert

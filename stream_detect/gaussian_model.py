@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
+    Floor,
     full_contributions,
     gaussian_score,
 )
@@ -54,7 +55,7 @@ class GaussianModel(Model):
         *,
         full: bool,
         half_life: float | None = None,
-        variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+        variance_floor: Floor = DEFAULT_VARIANCE_FLOOR,
         relative_floor: float = DEFAULT_RELATIVE_FLOOR,
         low_rank: bool | None = None,
         prior: NormalInverseGammaPrior | None = None,
@@ -66,6 +67,9 @@ class GaussianModel(Model):
         )
         self.variance_floor = variance_floor
         self.relative_floor = relative_floor
+        #: The least Student-t scale per feature (None: none), as the integer
+        #: features' rounding asks (:mod:`stream_detect.quantisation`).
+        self.scale_floor: Array | None = None
         # The Student-t tails are per feature: a full covariance keeps the χ² tail.
         self.prior = None if full else prior
         self.direction = direction if direction is not None and np.any(direction) else None
@@ -83,7 +87,7 @@ class GaussianModel(Model):
         spread: Array,
         *,
         half_life: float | None = None,
-        variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+        variance_floor: Floor = DEFAULT_VARIANCE_FLOOR,
         relative_floor: float = DEFAULT_RELATIVE_FLOOR,
     ) -> GaussianModel:
         """A model that has learned ``n`` events of this mean and population variance.
@@ -140,7 +144,7 @@ class GaussianModel(Model):
 
     def clone_empty(self) -> GaussianModel:
         """A model with this one's settings (floors, prior, directions) that has learned nothing."""
-        return GaussianModel(
+        model = GaussianModel(
             self.stats.d,
             full=self.full,
             half_life=self.stats.half_life,
@@ -150,6 +154,8 @@ class GaussianModel(Model):
             prior=self.prior,
             direction=self.direction,
         )
+        model.scale_floor = self.scale_floor
+        return model
 
     def score(self, X: Array) -> ScoreBlock:
         stats = self.stats
@@ -194,7 +200,7 @@ class GaussianModel(Model):
         scored.distance_sq[empty] = np.nan
         log_tail = deferred = None
         if self.prior is not None:
-            deferred = self.prior.deferred_tails(X, before)
+            deferred = self.prior.deferred_tails(X, before, self.scale_floor)
         else:
             log_tail = np.full(X.shape[0], np.nan)
             known = ~empty & np.isfinite(scored.distance_sq)

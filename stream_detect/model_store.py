@@ -29,6 +29,7 @@ from stream_detect.model_interface import Model
 from stream_detect.model_kinds import model_kind
 from stream_detect.models import build_model, direction_codes
 from stream_detect.prior import NormalInverseGammaPrior
+from stream_detect.quantisation import IntegerFeatures
 from stream_detect.settings import DetectorSettings
 from stream_detect.transforms import FeatureTransforms
 
@@ -96,10 +97,13 @@ class ModelFactory:
         settings: DetectorSettings,
         features: tuple[str, ...],
         initial_model: FittedModel | None = None,
+        integers: IntegerFeatures | None = None,
     ) -> None:
         self.settings = settings
         self.features = features
         self.initial_model = initial_model
+        #: The integer features' floors every Gaussian model shares (None: none).
+        self.integers = integers
 
     @property
     def initial_learned(self) -> int:
@@ -107,6 +111,14 @@ class ModelFactory:
         return 0 if self.initial_model is None else round(self.initial_model.n)
 
     def __call__(self) -> Model:
+        model = self._build()
+        if self.integers is not None and isinstance(model, GaussianModel):
+            # The very arrays, not copies: a feature's switch reaches every model at once.
+            model.variance_floor = self.integers.floor
+            model.scale_floor = self.integers.scale_floor
+        return model
+
+    def _build(self) -> Model:
         settings = self.settings
         prior = NormalInverseGammaPrior() if settings.prior else None
         if self.initial_model is not None:

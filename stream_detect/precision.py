@@ -41,6 +41,7 @@ from stream_detect.density import (
     DEFAULT_VARIANCE_FLOOR,
     LOG_2PI,
     TRACE_RIDGE,
+    Floor,
 )
 from stream_detect.prequential import exclusive_cumsum
 from stream_detect.stats import RunningCovariance, RunningMoments
@@ -94,7 +95,7 @@ def score_full_prequential(
     X: Array,
     learn: BoolArray,
     *,
-    variance_floor: float = DEFAULT_VARIANCE_FLOOR,
+    variance_floor: Floor = DEFAULT_VARIANCE_FLOOR,
     relative_floor: float = DEFAULT_RELATIVE_FLOOR,
     direction: NDArray[np.int8] | None = None,
     run_rows: int | None = None,
@@ -166,7 +167,7 @@ def _prepare(
     targets: Array,
     learn: BoolArray,
     direction: NDArray[np.int8] | None,
-    floors: tuple[float, float],
+    floors: tuple[Floor, float],
 ) -> _Prepared:
     """Count, mean, deviations and ``n`` times the ridge before each row (O(d) per row).
 

@@ -90,8 +90,14 @@ class NormalInverseGammaPrior:
             if not (isinstance(value, float | int) and value > 0.0 and np.isfinite(value)):
                 raise ConfigError(f"prior {key}", value, "a finite number > 0")
 
-    def predictive(self, before: Prefix) -> tuple[Array, Array, Array]:
-        """Location, scale and degrees of freedom (each (B, d)) of the next event's t."""
+    def predictive(
+        self, before: Prefix, scale_floor: Array | None = None
+    ) -> tuple[Array, Array, Array]:
+        """Location, scale and degrees of freedom (each (B, d)) of the next event's t.
+
+        ``scale_floor`` (per feature) is the least scale (the integer features'
+        rounding, :mod:`stream_detect.quantisation`).
+        """
         n = before.n[:, None]
         kappa = self.kappa + n
         location = (self.kappa * self.mean + n * before.mean) / kappa
@@ -107,6 +113,8 @@ class NormalInverseGammaPrior:
             wide = np.isinf(scale) & np.isfinite(beta)
             if wide.any():
                 scale[wide] = np.sqrt(beta / alpha * ((kappa + 1.0) / kappa))[wide]
+        if scale_floor is not None:
+            scale = np.maximum(scale, scale_floor)
         dof = np.broadcast_to(2.0 * alpha, location.shape)
         return location, scale, dof
 
@@ -120,10 +128,12 @@ class NormalInverseGammaPrior:
         feature_log_p = tails.feature_log_p(np.arange(tails.rows))
         return PredictiveTails(feature_log_p, tails.combine(feature_log_p))
 
-    def deferred_tails(self, X: Array, before: Prefix) -> DeferredTails:
+    def deferred_tails(
+        self, X: Array, before: Prefix, scale_floor: Array | None = None
+    ) -> DeferredTails:
         """The rows' tails, computed for the rows asked for (see :class:`DeferredTails`)."""
         X = np.asarray(X, dtype=np.float64)
-        location, scale, dof = self.predictive(before)
+        location, scale, dof = self.predictive(before, scale_floor)
         return DeferredTails((X - location) / scale, dof, before.n == 0)
 
 

@@ -1,10 +1,12 @@
 """Noticing a feature whose ordinary values a Gaussian calls anomalies.
 
-A feature that takes a few values, one of them rare (an error count that is
-0 and now and then 1, a 0/1 flag set on 2% of events), is not Gaussian: its
-rare value lies many standard deviations from the mean (a 1 among 0s at a
-rate of 2% is 7σ out, at 0.2% 22σ), so the model puts it past any threshold,
-and every event that holds it alerts, at the rate the value occurs. No tail
+A feature that takes a few values, one of them rare (a count that is 0 and
+now and then 5, a flag coded 0.5 and 1.5), is not Gaussian: its rare value
+lies many standard deviations from the mean (a 5 among 0s at a rate of 0.2%
+is 17σ out, even with the integer features' variance floor of 1/12,
+:mod:`stream_detect.quantisation`, which keeps a single step within 3.5σ),
+so the model puts it past any threshold, and every event that holds it
+alerts, at the rate the value occurs. No tail
 probability can be right there; what can be seen is the contradiction: a
 value the model says a normal event reaches less often than ε has come back
 again and again. :class:`RecurringValuesWatch` counts the values of features
@@ -28,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.gamma_tails import normal_log_tail
+from stream_detect.quantisation import UNIT_STEP_VARIANCE
 
 __all__ = ["CHECK_EVERY", "MAX_DISTINCT", "MIN_RUNS", "RecurringValuesWatch"]
 
@@ -50,10 +53,10 @@ class RecurringValuesWatch:
     >>> lines = []
     >>> watch = RecurringValuesWatch(["err", "cpu"], -13.8, lines.append, every=1000)
     >>> rng = np.random.default_rng(0)
-    >>> err = (np.arange(2000) % 200 == 0).astype(float)  # a 1 every 200 events
+    >>> err = np.where(np.arange(2000) % 200 == 0, 5.0, 0.0)  # a 5 every 200 events
     >>> watch.observe(np.column_stack([err, rng.normal(size=2000)]))
     >>> print(lines[0])
-    feature 'err' has taken 2 distinct values in 2000 events, and 1, seen 10 times in 10 separate \
+    feature 'err' has taken 2 distinct values in 2000 events, and 5, seen 10 times in 10 separate \
 runs, lies 14.1 standard deviations from their mean: a Gaussian model calls each such value \
 an anomaly (under 1e-06 of normal events, far fewer than it holds), so events holding it may \
 alert as often as it occurs; if that value is normal, leave the feature out with --features
@@ -123,6 +126,9 @@ alert as often as it occurs; if that value is normal, leave the feature out with
         spread = math.sqrt(float(np.dot(np.square(values - mean), weights) / total))
         if not spread > 0.0:
             return None
+        if np.all(values == np.floor(values)):
+            # The models floor an integer feature's variance at a unit step's rounding.
+            spread = max(spread, math.sqrt(UNIT_STEP_VARIANCE))
         runs = self._runs[column]
         recurring = np.array([runs[value] >= MIN_RUNS for value in held])
         z = np.abs(values - mean) / spread

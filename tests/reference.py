@@ -63,7 +63,16 @@ def reference_run(
     )
     after = settings.accept_after
     flagged = settings.flagged or "clip"
+    # A feature every value of which has been an integer so far, this row's included,
+    # and that took two different values before this row, has its variance floored
+    # at 1/12 (the rounding of a unit step).
+    integral = np.ones(d, bool)
+    varied = np.zeros(d, bool)
     for i in range(rows):
+        integral &= X[i] == np.floor(X[i])
+        varied |= X[i - 1] != X[0] if i else varied
+        floored = integral & varied
+        floor = np.where(floored, max(settings.variance_floor, 1 / 12), settings.variance_floor)
         key = keys[i] if keyed and keys is not None else ""
         if key not in models:
             cls = RunningCovariance if full else RunningMoments
@@ -74,11 +83,11 @@ def reference_run(
         if m.stats.n > 0:
             if full:
                 assert isinstance(m.stats, RunningCovariance)
-                cov = floor_covariance(m.stats.cov, mean, settings.variance_floor)
+                cov = floor_covariance(m.stats.cov, mean, floor)
                 log_p = float(full_log_pdf(x[None], mean, cov)[0])
                 d2 = float(full_distance(x[None], mean, cov)[0][0])
             else:
-                var = floor_variance(m.stats.var, mean, settings.variance_floor)
+                var = floor_variance(m.stats.var, mean, floor)
                 log_p = float(diagonal_log_pdf(x[None], mean, var)[0])
                 d2 = float(np.sum((x - mean) ** 2 / var))
         else:

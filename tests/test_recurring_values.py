@@ -21,12 +21,24 @@ def test_a_rare_value_that_keeps_coming_back_is_said_once() -> None:
     watch = RecurringValuesWatch(["errors", "cpu"], LOG_EPSILON, lines.append)
     rng = np.random.default_rng(1)
     for _ in range(10):
-        watch.observe(
-            np.column_stack([flags(0.003, 1000, rng.integers(1 << 30)), rng.normal(size=1000)])
-        )
+        # Five at a time: one error would stand within √12 σ (the integer features' floor).
+        errors = 5.0 * flags(0.003, 1000, rng.integers(1 << 30))
+        watch.observe(np.column_stack([errors, rng.normal(size=1000)]))
     assert len(lines) == 1
     assert lines[0].startswith("feature 'errors' has taken 2 distinct values in ")
     assert "leave the feature out with --features" in lines[0]
+
+
+def test_a_single_step_of_an_integer_feature_is_not_said_but_of_another_feature_is() -> None:
+    def said(offset: float) -> list[str]:
+        lines: list[str] = []
+        watch = RecurringValuesWatch(["flag"], LOG_EPSILON, lines.append)
+        watch.observe(offset + flags(0.003, 10_000, seed=6)[:, None])
+        return lines
+
+    # The models floor an integer feature's variance at 1/12: a 1 among 0s is 3.5 σ out.
+    assert said(0.0) == []
+    assert len(said(0.5)) == 1
 
 
 def test_continuous_and_common_values_are_never_said() -> None:
@@ -76,7 +88,7 @@ def test_runs_are_counted_across_batches_whatever_their_size() -> None:
 
 
 def test_the_run_command_says_it_on_stderr() -> None:
-    events = flags(0.002, 6000, seed=5)
+    events = 5.0 * flags(0.002, 6000, seed=5)
     lines = b"".join(b'{"errors": %d}\n' % value for value in events.astype(int))
     done = subprocess.run(
         [sys.executable, "-m", "stream_detect", "run", "--no-summary"],

@@ -1,0 +1,138 @@
+"""Integer-valued features: a variance floor of one unit step's rounding, 1/12.
+
+A feature that takes a few integer values (an error count that is 0 most of
+the time, a 0/1 flag, a status code, a version) has a tiny variance, so a
+Gaussian puts each of its ordinary non-zero values 7 to 20 σ out and alerts
+on every one of them: a 1 among 0.5% of errors, a flag set 2% of the time.
+Yet an integer cannot move by less than one step: spread thinner than the
+variance of rounding to a unit step (1/12, that of a uniform value over one
+step) is not evidence that a step is rare. So once a feature has shown two
+different values, while every value it has taken is an integer, its
+variance is floored at 1/12 (the diagonal model's variance, the full
+model's ridge on top of its covariance, the Student-t scale of the prior's
+tails). A single step then stands at most √12 ≈ 3.5 σ out and does not
+alert on its own, while a burst (an error count of 3 or more) still does.
+
+The first change of a feature that was constant so far is scored without
+the floor, so it is still rare, not impossible (a first error, a deploy's
+new version alerts once); the floor applies from the next row, so the new
+version does not alert again while the model learns it. The first value
+that is not an integer turns the floor off for that feature for the rest
+of the stream, from its own row on: a continuous feature (nearly every real
+measurement) loses it at its first row and is scored exactly as without this
+rule. The floors depend only on the values in stream order, one set for the
+whole detector (every key's model), so they cannot depend on batching; they
+are kept in checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["UNIT_STEP_VARIANCE", "IntegerFeatures"]
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: The variance of rounding to a unit step (that of a uniform value over one step).
+UNIT_STEP_VARIANCE = 1.0 / 12.0
+
+
+class IntegerFeatures:
+    """Which features are integers that have varied, and the floors that follow.
+
+    ``floor`` (the variance floor per feature) and ``scale_floor`` (the least
+    Student-t scale per feature) are arrays the models share and read as
+    they score: :meth:`enter` changes them in place for every model.
+
+    >>> ints = IntegerFeatures(2, variance_floor=1e-12)
+    >>> X = np.array([[0.0, 1.5], [0.0, 2.0], [1.0, 3.0], [0.0, 2.5]])
+    >>> ints.next_cut(X, 0, 4)  # the first feature changes at row 2, so row 3 is floored
+    3
+    >>> ints.observe(X, 0, 3); ints.enter(X[3]); ints.floored.tolist()
+    [True, False]
+    >>> ints.floor.round(4).tolist()
+    [0.0833, 0.0]
+    """
+
+    def __init__(self, d: int, *, variance_floor: float) -> None:
+        self.variance_floor = float(variance_floor)
+        #: Every value seen so far is an integer (the last row observed included).
+        self.integral: BoolArray = np.ones(d, dtype=bool)
+        #: Two different values were seen (in the rows observed).
+        self.varied: BoolArray = np.zeros(d, dtype=bool)
+        #: The first value of each feature (NaN before the first row).
+        self.first: Array = np.full(d, np.nan)
+        #: The floors in force: the integer features that have varied.
+        self.floored: BoolArray = np.zeros(d, dtype=bool)
+        self.floor: Array = np.empty(d)
+        self.scale_floor: Array = np.empty(d)
+        self._set_floors()
+
+    def _set_floors(self) -> None:
+        # In place: every model holds these very arrays.
+        unit = max(self.variance_floor, UNIT_STEP_VARIANCE)
+        self.floor[...] = np.where(self.floored, unit, self.variance_floor)
+        self.scale_floor[...] = np.where(self.floored, np.sqrt(UNIT_STEP_VARIANCE), 0.0)
+
+    def _floored_rows(self, X: Array, start: int, stop: int) -> tuple[BoolArray, BoolArray]:
+        """Per row of ``X[start:stop]``, the floors due there, for the live features (and which)."""
+        live = self.integral
+        values = X[start:stop][:, live]
+        first = np.where(np.isnan(self.first[live]), values[0], self.first[live])
+        integral = np.logical_and.accumulate(values == np.floor(values), axis=0)
+        changed = np.logical_or.accumulate(values != first, axis=0)
+        # Varied before a row: in the rows observed, or in the earlier rows of this span.
+        varied = self.varied[live] | np.vstack((np.zeros((1, values.shape[1]), bool), changed[:-1]))
+        return integral & varied, live
+
+    def next_cut(self, X: Array, start: int, stop: int) -> int | None:
+        """The first row of ``X[start:stop]`` due other floors than those in force, or None."""
+        if start >= stop or not self.integral.any():
+            return None
+        due, live = self._floored_rows(X, start, stop)
+        rows = np.flatnonzero(np.any(due != self.floored[live], axis=1))
+        return start + int(rows[0]) if rows.size else None
+
+    def enter(self, row: Array) -> None:
+        """Put in force the floors due at ``row``, the next row, all rows before it observed."""
+        self.floored = self.integral & (row == np.floor(row)) & self.varied
+        self._set_floors()
+
+    def observe(self, X: Array, start: int, stop: int) -> None:
+        """Take in rows ``X[start:stop]`` (scored now): integers still, and values seen."""
+        if start >= stop or not self.integral.any():
+            return
+        values = X[start:stop]
+        self.first = np.where(np.isnan(self.first), values[0], self.first)
+        self.integral &= np.all(values == np.floor(values), axis=0)
+        self.varied |= np.any(values != self.first, axis=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as checkpoints keep it."""
+        return {
+            "integral": self.integral.tolist(),
+            "varied": self.varied.tolist(),
+            "first": [None if np.isnan(v) else float(v) for v in self.first],
+            "floored": self.floored.tolist(),
+        }
+
+    def restore(self, data: Any) -> None:
+        """Take a state :meth:`to_dict` gave; None (a checkpoint written before the rule): off."""
+        d = self.integral.size
+        if data is None:
+            self.integral[:] = False
+            self.floored[:] = False
+        else:
+            flags = {name: np.asarray(data[name]) for name in ("integral", "varied", "floored")}
+            first = np.array([np.nan if v is None else v for v in data["first"]], np.float64)
+            if any(f.dtype != np.bool_ or f.shape != (d,) for f in flags.values()):
+                raise ValueError(f"integer features: expected {d} true/false values each")
+            if first.shape != (d,):
+                raise ValueError(f"integer features: expected {d} first values")
+            self.integral, self.varied = flags["integral"], flags["varied"]
+            self.floored, self.first = flags["floored"], first
+        self._set_floors()
