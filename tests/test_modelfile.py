@@ -181,6 +181,31 @@ def test_saving_into_a_missing_folder_names_the_file(tmp_path: Path) -> None:
         save_model(fit_model([[1.0]], ["x"]), target)
 
 
+def test_saving_through_a_link_replaces_the_file_it_leads_to(tmp_path: Path) -> None:
+    # A rename onto the link replaced the link: the file it led to kept the old model.
+    real = tmp_path / "models" / "v2.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "current.json"
+    link.symlink_to(real)
+    save_model(fit_model([[1.0], [3.0]], ["x"]), link)
+    assert link.is_symlink() and link.resolve() == real
+    assert load_model(real).mean.tolist() == [2.0]
+
+
+def test_a_link_to_an_open_descriptor_is_refused_and_kept(tmp_path: Path) -> None:
+    # --out /dev/stdout with stdout sent to a file: the descriptor's link led to a regular
+    # file, so the write was allowed and, as root, replaced /dev/stdout by a regular file.
+    with (tmp_path / "report.txt").open("w") as report:
+        link = tmp_path / "stdout"
+        link.symlink_to(f"/proc/self/fd/{report.fileno()}")
+        for attempt in (check_model_path, lambda path: save_model(fit_model([[1.0]], ["x"]), path)):
+            with pytest.raises(ModelError, match=r"stdout: an open stream .*, not a file$"):
+                attempt(link)
+        assert link.is_symlink()
+    assert (tmp_path / "report.txt").read_text() == ""
+
+
 def _good_file() -> dict[str, Any]:
     model = fit_model(np.array([[1.0, 2.0], [3.0, 5.0], [4.0, 4.0]]), ["a", "b"], kind="full")
     return model.with_threshold(-3.0, "exact").to_dict()
