@@ -23,6 +23,7 @@ from stream_detect.checkpoint_rules import MAX_MEAN_MAGNITUDE
 from stream_detect.density import floor_covariance
 from stream_detect.errors import ModelError
 from stream_detect.field_checks import MAX_COUNT, is_number, refuse
+from stream_detect.field_names import blank_name
 
 __all__ = [
     "check_covariance",
@@ -38,14 +39,25 @@ Array = NDArray[np.float64]
 def feature_names(value: Any, error: type[Exception] = ModelError) -> tuple[str, ...]:
     """``value`` as a tuple of feature names: a non-empty list of distinct strings, or ``error``.
 
+    None may be blank: a table with the features given refuses a blank name
+    (:func:`~stream_detect.field_names.check_feature_names`), so a model with
+    one could never score a file.
+
     >>> feature_names(["a", "b"])
     ('a', 'b')
+    >>> feature_names(["a", " "])
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: features hold a blank name (' '), expected names
     """
     if not isinstance(value, list) or not value or not all(isinstance(f, str) for f in value):
         raise error("features must be a non-empty list of names")
     if len(set(value)) != len(value):
         repeated = next(f for f in value if value.count(f) > 1)
         raise error(f"features name {repeated!r} more than once")
+    blank = blank_name(value)
+    if blank is not None:
+        raise error(f"features hold a blank name ({blank!r}), expected names")
     return tuple(value)
 
 

@@ -22,7 +22,8 @@ A command that finds no label where such a field is (features given, as
 ``evaluate``'s are) says so with :func:`label_in_another_case`.
 
 Features: when they are not given, the first data row decides them, as in the
-stream: its numeric fields, leaving out the label. **A field the first row did
+stream: its numeric fields, leaving out the label. A JSON field named ``""``
+(or blank) holding a number there is an error: a feature needs a name. **A field the first row did
 not make a feature must then never hold a number in a later row** (a CSV cell
 that parses as a finite number, a JSON number); if one does, that line is an
 error, since the first row's empty or text cell would otherwise drop a numeric
@@ -47,6 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
+from stream_detect.field_names import blank_name
 from stream_detect.formats import format_for_path
 from stream_detect.left_out_fields import LeftOutFields
 from stream_detect.progress import Progress
@@ -225,7 +227,7 @@ or choose the features (--features)
                 if problem is not None:
                     problems.append(problem)
                 if not seen_rows and features is None:
-                    problem = _label_in_another_case(
+                    problem = _unfit_inferred_feature(
                         decoder.features, label_field, decoded.positions[0]["line"]
                     )
                     if problem is not None:
@@ -356,19 +358,32 @@ case included): name it with --label-field Label"
     return f"; field {name!r} is there, but {not_the_label_field(name, label_field)}"
 
 
-def _label_in_another_case(
+def _unfit_inferred_feature(
     features: Sequence[str], label_field: str | None, line: int
 ) -> tuple[int, str] | None:
-    """A feature named as the label field but for case (``Label``): the labels as a feature.
+    """A feature the first row would make that must not be one, as ``(line, reason)``.
 
-    As a feature it would put the answers into the model (and leave no labels to
-    choose epsilon with), silently.
+    A JSON field named ``""`` or blank: every list of features given
+    (``--features``, a model file's, ``run --features``) refuses such a name,
+    so a model fitted with it could be written but never read back. A field
+    named as the label field but for case (``Label``): as a feature it would
+    put the answers into the model (and leave no labels to choose epsilon
+    with), silently.
 
-    >>> _label_in_another_case(["x", "Label"], "label", 2)  # doctest: +ELLIPSIS
+    >>> _unfit_inferred_feature(["x", ""], "label", 2)  # doctest: +ELLIPSIS
+    (2, "field '' would be a feature, and a feature needs a name ...")
+    >>> _unfit_inferred_feature(["x", "Label"], "label", 2)  # doctest: +ELLIPSIS
     (2, "field 'Label' would be a feature, and it is not the label field 'label' ...")
-    >>> _label_in_another_case(["x", "label2"], "label", 2) is None
+    >>> _unfit_inferred_feature(["x", "label2"], "label", 2) is None
     True
     """
+    blank = blank_name(features)
+    if blank is not None:
+        return line, (
+            f"field {blank!r} would be a feature, and a feature needs a name (a list of "
+            "features given, as a model file's, holds none blank): choose the features "
+            "(--features)"
+        )
     name = label_in_another_case(features, label_field)
     if name is None or label_field is None:
         return None

@@ -218,6 +218,9 @@ def _good_file() -> dict[str, Any]:
         ({"version": 2}, "it is version 2 of the model format; this stream_detect reads version 1"),
         ({"kind": "tree"}, "kind is 'tree'"),
         ({"features": []}, "features must be a non-empty list"),
+        # fit wrote such a file from a JSON field named "", and evaluate then said only
+        # "config key features: got ',b'", without the file's name.
+        ({"features": ["", "b"]}, r"features hold a blank name \(''\), expected names"),
         ({"features": ["a", "a"]}, "features name 'a' more than once"),
         ({"mean": [1.0]}, r"mean has shape \(1,\), expected \(2,\)"),
         ({"mean": ["x", 1.0]}, "mean must hold numbers only"),

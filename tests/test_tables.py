@@ -109,6 +109,17 @@ def test_the_label_in_another_case_is_not_fitted_as_a_feature(
     assert load_table(path, label_field=None).features == ["x", other]
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_json_field_is_not_fitted_as_a_feature(tmp_path: Path, blank: str) -> None:
+    # It was: fit wrote a model with the feature "", which evaluate could not read back
+    # ("config key features: got ',x'").
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(orjson.dumps({blank: 1, "x": 1}) + b"\n" + orjson.dumps({blank: 2, "x": 3}))
+    with pytest.raises(InputError, match=rf"t.jsonl:1: field '{blank}' would be a feature, and a "):
+        load_table(path)
+    assert load_table(path, features=["x"]).X.tolist() == [[1.0], [3.0]]
+
+
 def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
     assert load_table(write(tmp_path, "a.txt", '\n{"v": 1}\n')).X.tolist() == [[1.0]]
     assert load_table(write(tmp_path, "b.data", "v\n2\n")).X.tolist() == [[2.0]]
