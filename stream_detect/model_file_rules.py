@@ -27,6 +27,7 @@ from stream_detect.field_names import blank_name
 
 __all__ = [
     "check_covariance",
+    "check_keys",
     "check_magnitudes",
     "feature_names",
     "float_array",
@@ -34,6 +35,58 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
+
+#: Every key a model file holds, in the order written; "var" or "cov" by kind.
+_KEYS = (
+    "format",
+    "version",
+    "kind",
+    "features",
+    "transforms",
+    "n",
+    "mean",
+    "var",
+    "cov",
+    "variance_floor",
+    "relative_floor",
+    "log_epsilon",
+    "epsilon",
+    "threshold_method",
+    "validation",
+)
+
+
+def check_keys(data: dict[str, Any], kind: str) -> None:
+    """Refuse a key a model file of ``kind`` does not hold: it would be ignored, silently.
+
+    A hand edit that misspells an optional key (``"transform"``) would score
+    without the transforms; a ``"var"`` added to a full model would change
+    nothing, its variances being the diagonal of ``"cov"``.
+
+    >>> check_keys({"kind": "full", "cov": [], "var": []}, "full")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: the key 'var' is not read in a full model (its variances \
+are the diagonal of cov): remove it
+    >>> check_keys({"kind": "diagonal", "transform": {}}, "diagonal")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: unknown key 'transform'; a model file holds only format, ...
+    """
+    unread = "cov" if kind == "diagonal" else "var"
+    if unread in data:
+        why = (
+            "a diagonal model keeps var"
+            if kind == "diagonal"
+            else ("its variances are the diagonal of cov")
+        )
+        raise ModelError(f"the key {unread!r} is not read in a {kind} model ({why}): remove it")
+    unknown = next((key for key in data if key not in _KEYS), None)
+    if unknown is not None:
+        raise ModelError(
+            f"unknown key {unknown!r}; a model file holds only {', '.join(_KEYS)} "
+            "(var in a diagonal model, cov in a full one)"
+        )
 
 
 def feature_names(value: Any, error: type[Exception] = ModelError) -> tuple[str, ...]:

@@ -230,6 +230,7 @@ def _good_file() -> dict[str, Any]:
         ({"cov": [[1.0, 0.0], [0.0, "1"]]}, r"cov\[1\]\[1\] is '1', expected a number$"),
         ({"version": True}, "version is True, expected the integer 1$"),
         ({"version": 1.0}, "version is 1.0, expected the integer 1$"),
+        ({"version": "1"}, "version is '1', expected the integer 1$"),
         ({"transforms": False}, "transforms: config key transforms: got False"),
         ({"cov": [[1.0, 2.0], [0.0, 1.0]]}, "cov is not symmetric"),
         ({"cov": [[1.0, 2.0], [2.0, 1.0]]}, r"cov is not a covariance matrix \(not positive"),
@@ -247,6 +248,10 @@ def _good_file() -> dict[str, Any]:
         ({"log_epsilon": "low"}, "log_epsilon is 'low'"),
         ({"threshold_method": "magic"}, "threshold_method is 'magic'"),
         ({"validation": [1]}, "validation must be an object"),
+        # Ignored, they were: a misspelt key scored without the transforms it named.
+        ({"transform": {"a": "log"}}, "unknown key 'transform'; a model file holds only format"),
+        ({"var": [1.0, 1.0]}, r"the key 'var' is not read in a full model \(its variances"),
+        ({"kind": "diagonal", "var": [1.0, 1.0]}, "the key 'cov' is not read in a diagonal model"),
     ],
 )
 def test_a_bad_model_file_is_refused_with_its_name(
