@@ -133,8 +133,8 @@ def iter_table(
     Raises
     ------
     InputError
-        At the first problem, naming the file and the 1-based line: a missing
-        or empty file, a non-numeric or empty cell, a row with the wrong number
+        At the first problem, naming the file and the 1-based line: a missing,
+        unreadable or empty file, a non-numeric or empty cell, a row with the wrong number
         of columns, invalid JSON, a missing field, NaN or infinity, an invalid
         or missing label, a number in a field the first row did not make a feature.
 
@@ -187,7 +187,11 @@ or choose the features (--features)
         lines_before = 0
         seen_rows = False
         while True:
-            lines = list(islice(handle, chunk_rows))
+            try:
+                lines = list(islice(handle, chunk_rows))
+            except OSError as error:
+                # A failing disk or network file system (EIO), as `run` words it.
+                raise InputError(f"cannot read: {error.strerror}", source=source) from None
             if not lines:
                 break
             if lines_before == 0 and fmt == "json":

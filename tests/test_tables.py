@@ -120,6 +120,14 @@ def test_a_blank_json_field_is_not_fitted_as_a_feature(tmp_path: Path, blank: st
     assert load_table(path, features=["x"]).X.tolist() == [[1.0], [3.0]]
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux's /proc")
+def test_a_read_error_is_one_line_naming_the_file() -> None:
+    # Reading /proc/self/mem from offset 0 fails with EIO, as a failing disk does;
+    # it was a traceback (OSError) where run and replay said "cannot read".
+    with pytest.raises(InputError, match=r"^/proc/self/mem: cannot read: Input/output error$"):
+        load_table("/proc/self/mem")
+
+
 def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
     assert load_table(write(tmp_path, "a.txt", '\n{"v": 1}\n')).X.tolist() == [[1.0]]
     assert load_table(write(tmp_path, "b.data", "v\n2\n")).X.tolist() == [[2.0]]
