@@ -44,11 +44,13 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
     >>> check_replaceable("/dev/fd/1")
     Traceback (most recent call last):
     ...
-    OSError: [Errno 22] an open stream (as /dev/stdout is), not a file: '/dev/fd/1'
+    OSError: [Errno 22] in /proc (an open stream, as /dev/stdout is), not a file: '/dev/fd/1'
     """
     if _through_proc(Path(path)):
         raise OSError(
-            errno.EINVAL, "an open stream (as /dev/stdout is), not a file", os.fspath(path)
+            errno.EINVAL,
+            "in /proc (an open stream, as /dev/stdout is), not a file",
+            os.fspath(path),
         )
     try:
         mode = os.stat(path).st_mode
