@@ -201,6 +201,11 @@ def test_table_notes_the_sample_and_the_flags() -> None:
     assert text.splitlines()[-1] == "histograms: h.png"
 
 
+def test_the_headline_of_one_row_says_row() -> None:
+    report = inspect_chunks(chunked(np.array([[1.0]]), None, ["x"], [1]), "one.csv")
+    assert format_table(report).splitlines()[0] == "one.csv: 1 row, 1 feature, no labels"
+
+
 # ---------------------------------------------------------------- the command, in process
 
 

@@ -209,7 +209,8 @@ def _headline(report: InspectReport) -> str:
             f"labels: {report.labels['anomalous']:,} anomalous, {report.labels['normal']:,} normal"
         )
     d = len(report.features)
-    return f"{report.source}: {report.rows:,} rows, {d} feature{'s' if d != 1 else ''}, {labels}"
+    rows = f"{report.rows:,} row{'s' if report.rows != 1 else ''}"
+    return f"{report.source}: {rows}, {d} feature{'s' if d != 1 else ''}, {labels}"
 
 
 def _fmt(value: float) -> str:
