@@ -104,13 +104,17 @@ def plot_format(path: str | os.PathLike[str]) -> str:
 
     >>> plot_format("curves.PNG"), plot_format("curves.svg"), plot_format("a/b.pdf")
     ('png', 'svg', 'pdf')
+    >>> plot_format("plots/.png")  # a hidden file's name ends in .png too
+    'png'
     >>> plot_format("curves.jpg")
     Traceback (most recent call last):
     ...
     stream_detect.errors.InputError: curves.jpg: cannot write the plot: the name must end in \
 .png, .svg or .pdf
     """
-    extension = Path(path).suffix.lower().lstrip(".")
+    # Not Path.suffix, which is empty for ".png": refused as not ending in .png, it was.
+    _, dot, extension = Path(path).name.lower().rpartition(".")
+    extension = extension if dot else ""
     if extension not in PLOT_FORMATS:
         raise InputError(
             "cannot write the plot: the name must end in .png, .svg or .pdf",

@@ -223,3 +223,13 @@ def test_check_plot_path_fails_before_any_work(
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(DependencyError, match=r"stream-detect\[plot\]"):
         check_plot_path(tmp_path / "fine.png")
+
+
+def test_a_hidden_file_named_dot_png_is_written(tmp_path: Path) -> None:
+    # Path(".png").suffix is "", so it was refused as "the name must end in .png".
+    target = tmp_path / ".png"
+    check_plot_path(target)
+    plot_threshold_curves(np.array([0, 1, 0]), np.array([-1.0, -5.0, -1.5]), -3.0, target)
+    assert target.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(InputError, match=r"the name must end in \.png, \.svg or \.pdf"):
+        check_plot_path(tmp_path / "png")
