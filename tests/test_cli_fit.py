@@ -423,6 +423,20 @@ def test_one_class_labels_in_train_give_a_note(
     assert "holds only 0 (20 events)" in result["note"]
 
 
+def test_a_plot_without_two_classes_says_which_labels_are_missing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # It said "expected labelled events (--val, or a label column in TRAIN)" of a
+    # TRAIN that had a label column, of one class.
+    train = write_csv(tmp_path / "t.csv", ["x", "label"], [[float(i), 0] for i in range(20)])
+    code, out, err = run(capsys, "fit", train, "--plot", tmp_path / "c.png")
+    assert_one_line_error(code, out, err, "--plot", "labels of both classes to draw the curves")
+    assert "holds only 0 (20 events)" in err and "label column in TRAIN" not in err
+    unlabelled = write_csv(tmp_path / "u.csv", ["x"], [[float(i)] for i in range(20)])
+    code, out, err = run(capsys, "fit", unlabelled, "--plot", tmp_path / "c.png")
+    assert_one_line_error(code, out, err, "--plot", "no row of TRAIN is labelled in 'label'")
+
+
 def test_plots_are_written(capsys: pytest.CaptureFixture[str], files: dict[str, Any]) -> None:
     pytest.importorskip("matplotlib")
     curves = files["dir"] / "curves.png"
