@@ -26,7 +26,9 @@ def plot_replay(
 ) -> Path:
     """Two panels over the row index: the value with alerts, and the score with the threshold.
 
-    Anomaly windows (row pairs, inclusive) are shaded in both. Needs the ``plot`` extra.
+    Anomaly windows (row pairs, inclusive) are shaded in both, each row of one
+    across its own width (from half a row before to half a row after), so a
+    window of one row shows too. Needs the ``plot`` extra.
 
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "replay.png"
@@ -44,7 +46,8 @@ def plot_replay(
     top, bottom = figure.subplots(2, 1, sharex=True)
     for axes in (top, bottom):
         for first, last in (windows if windows is not None else np.zeros((0, 2))).tolist():
-            axes.axvspan(first, last, color="tab:orange", alpha=0.2, linewidth=0)
+            # From first to last alone, a one-row window (a lone labelled anomaly) had no width.
+            axes.axvspan(first - 0.5, last + 0.5, color="tab:orange", alpha=0.2, linewidth=0)
     top.plot(rows, value, color="tab:blue", linewidth=0.8)
     top.scatter(rows[alerts], value[alerts], color="tab:red", s=18, zorder=3, label="alert")
     top.set_ylabel(value_name)
