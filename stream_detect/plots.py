@@ -228,11 +228,16 @@ def plot_threshold_curves(
     top, bottom = figure.subplots(2, 1)
     scale = _display_scale(np.append(curves.log_epsilon, log_epsilon))
     unit = _unit_text(scale)
-    finite_cuts = np.isfinite(curves.log_epsilon)
-    x = curves.log_epsilon[finite_cuts] / scale
-    for values, name in ((curves.precision, "precision"), (curves.recall, "recall")):
-        top.step(x, values[finite_cuts], where="post", label=name)
-    top.step(x, curves.f1[finite_cuts], where="post", label="F1", linewidth=2.0)
+    x, (precision, recall, f1) = _steps(
+        curves.log_epsilon / scale,
+        (curves.precision, curves.recall, curves.f1),
+        # Nothing flagged: precision undefined, recall and F1 0.
+        (math.nan, 0.0, 0.0),
+        log_epsilon / scale,
+    )
+    for values, name in ((precision, "precision"), (recall, "recall")):
+        top.step(x, values, where="post", label=name)
+    top.step(x, f1, where="post", label="F1", linewidth=2.0)
     chosen = _describe_choice(curves, log_epsilon)
     _mark_epsilon(top, log_epsilon / scale, chosen)
     top.set_xlabel(f"log ε{unit} (flag when log p(x) < log ε)")
@@ -270,6 +275,39 @@ def plot_threshold_curves(
         bottom.legend(loc="best", fontsize="small")
     figure.tight_layout()
     return _save(figure, path)
+
+
+def _steps(
+    cuts: Array, curves: tuple[Array, ...], nothing: tuple[float, ...], log_epsilon: float
+) -> tuple[Array, tuple[Array, ...]]:
+    """The points of step curves over ``cuts`` that span the plot, the chosen ε included.
+
+    The value at a cut holds from it to the next (``where="post"``). Drawn
+    from the finite cuts alone, the last state (every event flagged) had no
+    segment, and a single distinct score gave one point, which draws nothing;
+    so the curves start left of the first finite cut, at the state there
+    (``nothing``, each curve's value when nothing is flagged, or that of a
+    cut at -inf), and end past both the last cut and ``log_epsilon``.
+
+    >>> x, (f1,) = _steps(np.array([5.0]), (np.array([0.4]),), (0.0,), 6.0)
+    >>> x.tolist(), f1.tolist()
+    ([4.95, 5.0, 6.05], [0.0, 0.4, 0.4])
+    """
+    finite = np.isfinite(cuts)
+    x = cuts[finite]
+    if x.size == 0:
+        return x, tuple(curve[finite] for curve in curves)
+    # An infinite log ε (classic's ε of 0) is marked at no place; the curves span the cuts.
+    ends = [float(x[0]), float(x[-1])] + ([log_epsilon] if math.isfinite(log_epsilon) else [])
+    low, high = min(ends), max(ends)
+    pad = 0.05 * (high - low) if high > low else max(0.1, 0.05 * abs(high))
+    before = int(np.argmax(finite)) - 1
+    starts = nothing if before < 0 else tuple(float(curve[before]) for curve in curves)
+    points = np.concatenate([[low - pad], x, [high + pad]])
+    return points, tuple(
+        np.concatenate([[start], curve[finite], [curve[finite][-1]]])
+        for start, curve in zip(starts, curves, strict=True)
+    )
 
 
 def _describe_choice(curves: ThresholdCurves, log_epsilon: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 import sys
 import zlib
@@ -233,3 +234,22 @@ def test_a_hidden_file_named_dot_png_is_written(tmp_path: Path) -> None:
     assert target.read_bytes().startswith(b"\x89PNG")
     with pytest.raises(InputError, match=r"the name must end in \.png, \.svg or \.pdf"):
         check_plot_path(tmp_path / "png")
+
+
+def _green_pixels(path: Path) -> int:
+    """Pixels of the F1 curve's colour (tab:green) in an image."""
+    from matplotlib.image import imread
+
+    rgb = imread(path)[..., :3]
+    return int(np.count_nonzero((rgb[..., 1] > 0.5) & (rgb[..., 0] < 0.3) & (rgb[..., 2] < 0.3)))
+
+
+@pytest.mark.parametrize("log_epsilon", [6.0, -math.inf])
+def test_curves_of_a_single_distinct_score_are_drawn(tmp_path: Path, log_epsilon: float) -> None:
+    # Every event scoring alike gave one cut point, and a step curve of one point draws
+    # nothing: only the legend's sample of the F1 line was green.
+    pytest.importorskip("matplotlib")
+    out = plot_threshold_curves(
+        np.array([0, 0, 1, 0]), np.full(4, 5.0), log_epsilon, tmp_path / "c.png"
+    )
+    assert _green_pixels(out) > 1000
