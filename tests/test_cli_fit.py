@@ -541,7 +541,7 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
         (["fit", "{train}", "--transform", "cpu=cube"], ["--transform", "'cube'"]),
         (["fit", "{train}", "--transform", "disk=log"], ["--transform", "'disk=log'", "'cpu'"]),
         (["fit", "{train}", "--transform", "disk=auto"], ["--transform", "'disk=auto'"]),
-        (["fit", "{train}", "--plot", "{dir}/p.png"], ["--plot", "labelled events"]),
+        (["fit", "{train}", "--plot", "{dir}/p.png"], ["--plot", "labels of both classes"]),
         (["fit", "{train}", "--val", "{val}", "--out", "{dir}/no/m.json"], ["no/m.json"]),
         # A column whose first cell is no number, but later ones are, is not dropped silently.
         (["fit", "{late_number}"], ["late_number.csv:3:", "column 'mem' holds a number (4)"]),
