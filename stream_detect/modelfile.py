@@ -37,6 +37,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from stream_detect.atomic import check_replaceable, write_atomically
 from stream_detect.errors import ModelError
@@ -100,7 +101,11 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
         raise ModelError(f"cannot read model file {source}: {exc.strerror or exc}") from exc
     try:
         data = json.loads(
-            text, parse_constant=_no_constant, parse_int=_bounded_int, parse_float=_finite_float
+            text,
+            parse_constant=_no_constant,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+            object_pairs_hook=_without_repeats,
         )
     except json.JSONDecodeError as exc:
         raise ModelError(
@@ -136,6 +141,25 @@ an infinite log_epsilon as "inf" or "-inf")
         f"{name}, which is not JSON (a model file writes an infinite log_epsilon "
         'as "inf" or "-inf")'
     )
+
+
+def _without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; a key given twice is refused, where Python keeps the last.
+
+    A hand edit that adds ``"var"`` again below the one written would
+    otherwise be read, or ignored, depending on which comes last.
+
+    >>> json.loads('{"n": 1, "n": 2}', object_pairs_hook=_without_repeats)
+    Traceback (most recent call last):
+    ...
+    stream_detect.modelfile._NotAModelValue: the key 'n' twice in one object
+    """
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _NotAModelValue(f"the key {key!r} twice in one object")
+        data[key] = value
+    return data
 
 
 def _bounded_int(text: str) -> int:

@@ -358,6 +358,8 @@ def test_a_model_file_that_is_not_utf8_says_where(tmp_path: Path) -> None:
             "holds 1e400, beyond the range of a number",
         ),
         (lambda text: text.replace('"n": 3', '"n": NaN'), "holds NaN, which is not JSON"),
+        # Python's reader kept the last of the two: an edit took effect or not by its place.
+        (lambda text: text.replace('"n": 3', '"n": 3, "n": 30'), "holds the key 'n' twice"),
     ],
 )
 def test_a_model_file_beyond_what_json_numbers_hold_is_one_line(
