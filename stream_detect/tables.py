@@ -37,12 +37,13 @@ Files are read in chunks of rows; the raw text of the whole file is never held.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -188,10 +189,12 @@ or choose the features (--features)
         seen_rows = False
         while True:
             try:
-                lines = list(islice(handle, chunk_rows))
+                lines, overlong = _read_lines(handle, chunk_rows, decoder.max_record_bytes)
             except OSError as error:
                 # A failing disk or network file system (EIO), as `run` words it.
                 raise InputError(f"cannot read: {error.strerror}", source=source) from None
+            if overlong is not None and not lines:
+                raise InputError(overlong, source=source, line=lines_before + 1)
             if not lines:
                 break
             if lines_before == 0 and fmt == "json":
@@ -240,6 +243,9 @@ or choose the features (--features)
             if problems:
                 line, reason = min(problems, key=lambda problem: problem[0])
                 raise InputError(reason, source=source, line=line)
+            if overlong is not None:
+                # The rows before it are fine, and the line itself was not read to its end.
+                raise InputError(overlong, source=source, line=lines_before + 1)
             if not len(decoded):
                 continue
             assert decoder.features is not None
@@ -395,6 +401,31 @@ def _unfit_inferred_feature(
         f"field {name!r} would be a feature, and {not_the_label_field(name, label_field)}, "
         "or choose the features (--features)"
     )
+
+
+def _read_lines(handle: BinaryIO, count: int, limit: int) -> tuple[list[bytes], str | None]:
+    """Up to ``count`` lines, none read further than ``limit`` + 3 bytes.
+
+    Stops before a line longer than that and returns why it is refused: read
+    whole, a file without line breaks (``/dev/zero``, a disk image, a binary
+    file that is no table) would be held in memory before its length could be
+    refused. A line a little over ``limit`` is read whole, and the decoder
+    gives its length, as ``run`` does.
+
+    >>> import io
+    >>> _read_lines(io.BytesIO(b"1,2\\n3,4\\n"), 5, 10)
+    ([b'1,2\\n', b'3,4\\n'], None)
+    >>> _read_lines(io.BytesIO(b"1,2\\n" + b"0" * 50), 5, 10)
+    ([b'1,2\\n'], 'line of at least 13 bytes exceeds the limit of 10 bytes')
+    """
+    # A line break of two bytes (\r\n) and one byte more tell a full line from a cut one.
+    most = limit + 3
+    lines: list[bytes] = []
+    for line in islice(iter(functools.partial(handle.readline, most), b""), count):
+        if len(line) == most and not line.endswith(b"\n"):
+            return lines, f"line of at least {most} bytes exceeds the limit of {limit} bytes"
+        lines.append(line)
+    return lines, None
 
 
 def _without_line_break(line: bytes) -> bytes:

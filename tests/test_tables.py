@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -195,6 +197,41 @@ def test_a_line_is_measured_and_limited_without_its_line_break_as_run_does(
     assert (error.line, error.reason) == (
         3,
         f"line of {limit + 1} bytes exceeds the limit of {limit} bytes",
+    )
+
+
+def test_a_file_without_line_breaks_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    # Its first line was read whole before its length was looked at: /dev/zero, a disk
+    # image or a large binary file filled the memory. Run with 4 GiB of address space,
+    # the old reading ended in MemoryError; now the first 1 MiB and a little tell.
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("needs /dev/zero")
+    script = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+        "from stream_detect.errors import InputError\n"
+        "from stream_detect.tables import load_table\n"
+        "try:\n"
+        "    load_table('/dev/zero')\n"
+        "except InputError as error:\n"
+        "    print(error)\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    limit = DEFAULT_MAX_RECORD_BYTES
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == (
+        f"/dev/zero:1: line of at least {limit + 3} bytes exceeds the limit of {limit} bytes\n"
+    )
+    # Rows before such a line are read, and their problems come first.
+    path = write(tmp_path, "t.csv", b"x,y\n1,2\n3,abc\n" + b"0" * (3 * limit))
+    assert raise_message(path).line == 3
+    path = write(tmp_path, "t.csv", b"x,y\n1,2\n3,4\n" + b"0" * (3 * limit))
+    assert (raise_message(path).line, raise_message(path).reason) == (
+        4,
+        f"line of at least {limit + 3} bytes exceeds the limit of {limit} bytes",
     )
 
 
