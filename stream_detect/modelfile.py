@@ -32,6 +32,7 @@ The content is :meth:`FittedModel.to_dict`, checked on reading by
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
@@ -91,7 +92,7 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
     source = Path(path)
     try:
         # An editor's byte-order mark is not content: utf-8-sig reads past it.
-        text = source.read_text(encoding="utf-8-sig")
+        text = _read_object_text(source).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ModelError(
             f"model file {source} is not UTF-8 text (at byte {exc.start}); a model file is "
@@ -122,6 +123,43 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
         return FittedModel.from_dict(data)
     except ModelError as exc:
         raise ModelError(f"model file {source}: {exc}") from exc
+
+
+def _read_object_text(source: Path) -> bytes:
+    """The bytes of ``source``, read past its first ones only if they may start JSON.
+
+    A device that never ends (``/dev/zero``) or a large binary file given by
+    mistake would otherwise be read whole into memory before JSON refused it.
+    Raises :class:`ModelError` for such a start (a byte no JSON value starts
+    with, after white space and a byte-order mark), :class:`OSError` as
+    reading does.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.json"
+    >>> _ = path.write_bytes(b"\\x00" * 10)
+    >>> _read_object_text(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: model file ... is not JSON: it starts with byte 0x00, where \
+a model file starts with '{'
+    """
+    with source.open("rb") as handle:
+        head = handle.read(_HEAD_BYTES)
+        start = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")[:1]
+        if start and start not in _JSON_STARTS:
+            printable = start.isascii() and start.decode().isprintable()
+            shown = repr(start.decode()) if printable else f"byte 0x{start[0]:02x}"
+            raise ModelError(
+                f"model file {source} is not JSON: it starts with {shown}, "
+                "where a model file starts with '{'"
+            )
+        return head + handle.read()
+
+
+#: Bytes read before the start of a model file is checked.
+_HEAD_BYTES = 65536
+#: The bytes a JSON value may start with; any other is no JSON, whatever follows.
+_JSON_STARTS = frozenset(bytes([byte]) for byte in b'{["-0123456789tfn')
 
 
 class _NotAModelValue(ValueError):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -286,6 +289,46 @@ def test_unreadable_or_non_json_files(tmp_path: Path) -> None:
     path.write_text("[1, 2]")
     with pytest.raises(ModelError, match="not a stream_detect model"):
         load_model(path)
+
+
+@pytest.mark.parametrize(("content", "start"), [(b"\x1f\x8b\x08", "byte 0x1f"), (b"x,y\n", "'x'")])
+def test_a_file_that_cannot_be_json_is_refused_from_its_start(
+    tmp_path: Path, content: bytes, start: str
+) -> None:
+    path = tmp_path / "m.json"
+    path.write_bytes(content)
+    with pytest.raises(ModelError) as refused:
+        load_model(path)
+    assert str(refused.value) == (
+        f"model file {path} is not JSON: it starts with {start}, "
+        "where a model file starts with '{'"
+    )
+
+
+def test_a_model_file_that_never_ends_is_refused_without_reading_it_whole() -> None:
+    # /dev/zero was read whole first, which never ends: with 4 GiB of address space,
+    # MemoryError; without, the memory filled.
+    if not Path("/dev/zero").exists():
+        pytest.skip("needs /dev/zero")
+    script = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+        "from stream_detect.errors import ModelError\n"
+        "from stream_detect.modelfile import load_model\n"
+        "try:\n"
+        "    load_model('/dev/zero')\n"
+        "except ModelError as error:\n"
+        "    print(error)\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == (
+        "model file /dev/zero is not JSON: it starts with byte 0x00, "
+        "where a model file starts with '{'\n"
+    )
 
 
 def test_from_dict_round_trips_in_memory() -> None:
