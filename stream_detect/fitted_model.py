@@ -36,6 +36,7 @@ from stream_detect.errors import ConfigError, InputError, ModelError
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.model_file_rules import (
     check_covariance,
+    check_epsilon,
     check_keys,
     check_magnitudes,
     feature_names,
@@ -280,6 +281,7 @@ stream_detect reads version 1
         except ConfigError as exc:
             raise ModelError(f"transforms: {exc}") from exc
         log_epsilon = _decode_float(data.get("log_epsilon"), "log_epsilon")
+        check_epsilon(_decode_float(data.get("epsilon"), "epsilon"), log_epsilon)
         method = data.get("threshold_method")
         if method is not None and method not in _THRESHOLD_METHODS:
             raise ModelError(

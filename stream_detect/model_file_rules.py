@@ -14,6 +14,7 @@ running statistics in ``stream-detect run --initial-model``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,11 @@ from stream_detect.density import floor_covariance
 from stream_detect.errors import ModelError
 from stream_detect.field_checks import MAX_COUNT, is_number, refuse
 from stream_detect.field_names import blank_name
+from stream_detect.threshold_choice import exp_or_inf
 
 __all__ = [
     "check_covariance",
+    "check_epsilon",
     "check_keys",
     "check_magnitudes",
     "feature_names",
@@ -87,6 +90,32 @@ are the diagonal of cov): remove it
             f"unknown key {unknown!r}; a model file holds only {', '.join(_KEYS)} "
             "(var in a diagonal model, cov in a full one)"
         )
+
+
+def check_epsilon(epsilon: float | None, log_epsilon: float | None) -> None:
+    """Refuse an ``epsilon`` that is not exp(``log_epsilon``): it would be ignored, silently.
+
+    ``log_epsilon`` decides and ``epsilon`` is written for people, so a hand
+    edit of ``epsilon`` alone would change no decision. None (null, or no
+    such key) says nothing and is fine.
+
+    >>> check_epsilon(1.0, 0.0)
+    >>> check_epsilon(0.001, 0.0)
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: epsilon is 0.001 where log_epsilon is 0.0, whose exp is 1.0: \
+log_epsilon decides (flag when log p(x) < log_epsilon); change it, and epsilon to its exp or null
+    """
+    if epsilon is None:
+        return
+    expected = None if log_epsilon is None else exp_or_inf(log_epsilon)
+    if expected is not None and (epsilon == expected or math.isclose(epsilon, expected)):
+        return
+    whose = "" if expected is None else f", whose exp is {expected!r}"
+    raise ModelError(
+        f"epsilon is {epsilon!r} where log_epsilon is {log_epsilon!r}{whose}: log_epsilon "
+        "decides (flag when log p(x) < log_epsilon); change it, and epsilon to its exp or null"
+    )
 
 
 def feature_names(value: Any, error: type[Exception] = ModelError) -> tuple[str, ...]:

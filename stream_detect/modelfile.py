@@ -23,7 +23,8 @@ null, as ``fit`` prints it (files written before say 0.0 there; the block
 is kept as it is on reading, never used to score).
 
 ``log_epsilon`` is what decisions use (flag when log p(x) < log ε); ``epsilon``
-is written for people and ignored on reading. A non-finite log ε is written as
+is written for people, and on reading must be exp(log ε) or null, so that an
+edit of ``epsilon`` alone is refused rather than ignored. A non-finite log ε is written as
 the string ``"-inf"`` or ``"inf"``, since JSON has no infinities.
 
 The content is :meth:`FittedModel.to_dict`, checked on reading by

@@ -253,6 +253,9 @@ def _good_file() -> dict[str, Any]:
         ({"validation": [1]}, "validation must be an object"),
         # Ignored, they were: a misspelt key scored without the transforms it named.
         ({"transform": {"a": "log"}}, "unknown key 'transform'; a model file holds only format"),
+        # Ignored on reading, it was: a hand edit of epsilon alone changed no decision.
+        ({"epsilon": 0.001}, r"epsilon is 0.001 where log_epsilon is -3.0, whose exp is 0.04978"),
+        ({"log_epsilon": None}, "epsilon is 0.04978.* where log_epsilon is None: log_eps"),
         ({"var": [1.0, 1.0]}, r"the key 'var' is not read in a full model \(its variances"),
         ({"kind": "diagonal", "var": [1.0, 1.0]}, "the key 'cov' is not read in a diagonal model"),
     ],
