@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.field_names import blank_name
-from stream_detect.formats import format_for_path
+from stream_detect.formats import format_for_path, not_a_table
 from stream_detect.left_out_fields import LeftOutFields
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
@@ -182,6 +182,10 @@ or choose the features (--features)
     except PermissionError:
         raise InputError("permission denied", source=source) from None
     with handle:
+        refusal = not_a_table(source)
+        if refusal is not None:
+            # Read as text, it would fail at some byte of a "header", saying only "UTF-8".
+            raise InputError(refusal, source=source)
         total_bytes = os.fstat(handle.fileno()).st_size
         # Counted, not asked of the file: a pipe (/dev/stdin, <(...)) cannot tell its position.
         bytes_read = 0

@@ -130,6 +130,22 @@ def test_a_read_error_is_one_line_naming_the_file() -> None:
         load_table("/proc/self/mem")
 
 
+@pytest.mark.parametrize(
+    ("name", "what"), [("ex8data1.mat", "a MATLAB .mat file"), ("t.csv.gz", "gzip-compressed")]
+)
+def test_a_file_that_holds_no_text_is_named_for_what_it_is(
+    tmp_path: Path, name: str, what: str
+) -> None:
+    # The exercise's .mat file was refused as "the CSV header is not valid UTF-8 (byte 132)".
+    path = write(tmp_path, name, b"MATLAB 5.0 MAT-file, Platform: x\x00\x01\xff\n\x80")
+    assert str(raise_message(path)) == f"{path}: {what}, not CSV or JSON lines: " + (
+        "save its arrays as CSV first (scipy.io.loadmat, then numpy.savetxt with a header)"
+        if name.endswith(".mat")
+        else "decompress it first (gunzip -k)"
+    )
+    assert raise_message(tmp_path / "absent.mat").reason == "no such file"
+
+
 def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
     assert load_table(write(tmp_path, "a.txt", '\n{"v": 1}\n')).X.tolist() == [[1.0]]
     assert load_table(write(tmp_path, "b.data", "v\n2\n")).X.tolist() == [[2.0]]
