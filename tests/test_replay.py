@@ -478,3 +478,16 @@ def test_a_window_of_one_row_is_shaded_on_the_plot(tmp_path: Path) -> None:
 
     assert orange_pixels(np.zeros((0, 2), dtype=np.intp)) == 0
     assert orange_pixels(np.array([[100, 100]])) > 500
+
+
+def test_a_mat_file_is_named_for_what_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It went to run's source and came out as a dead letter about UTF-8 (exit 3).
+    data = tmp_path / "ex8data1.mat"
+    data.write_bytes(b"MATLAB 5.0 MAT-file\x00\xff\n")
+    assert main(["replay", str(data)]) == 2
+    assert capsys.readouterr().err == (
+        f"stream-detect replay: error: {data}: a MATLAB .mat file, not CSV or JSON lines: save "
+        "its arrays as CSV first (scipy.io.loadmat, then numpy.savetxt with a header)\n"
+    )
