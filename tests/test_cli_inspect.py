@@ -206,6 +206,15 @@ def test_the_headline_of_one_row_says_row() -> None:
     assert format_table(report).splitlines()[0] == "one.csv: 1 row, 1 feature, no labels"
 
 
+def test_a_rare_zero_is_not_shown_as_none() -> None:
+    # One zero in 20,000 rows read "0.0%", yet it is what makes log refuse the feature.
+    X = np.ones((20000, 1))
+    X[7, 0] = 0.0
+    report = inspect_chunks(chunked(X, None, ["x"], [20000]), "rare.csv")
+    row = format_table(report).splitlines()[2].split()
+    assert row[0] == "x" and row[5:7] == ["<0.1%", "0.0%"]
+
+
 # ---------------------------------------------------------------- the command, in process
 
 

@@ -218,4 +218,19 @@ def _fmt(value: float) -> str:
 
 
 def _percent(share: float) -> str:
-    return "n/a" if math.isnan(share) else f"{100.0 * share:.1f}%"
+    """A share as a percentage to one decimal, never rounded to 0% or 100% that it is not.
+
+    One zero in a million rows is what makes ``log`` refuse a feature, so it
+    must not read as ``0.0%``.
+
+    >>> _percent(0.0), _percent(1e-6), _percent(0.25), _percent(0.999999), _percent(1.0)
+    ('0.0%', '<0.1%', '25.0%', '>99.9%', '100.0%')
+    """
+    if math.isnan(share):
+        return "n/a"
+    text = f"{100.0 * share:.1f}%"
+    if text == "0.0%" and share > 0.0:
+        return "<0.1%"
+    if text == "100.0%" and share < 1.0:
+        return ">99.9%"
+    return text
