@@ -215,6 +215,18 @@ def test_a_rare_zero_is_not_shown_as_none() -> None:
     assert row[0] == "x" and row[5:7] == ["<0.1%", "0.0%"]
 
 
+def test_a_suggestion_from_a_sample_holds_for_every_row() -> None:
+    # The sample missed the file's one zero, and "log" was suggested (and printed as
+    # --transform x=log), which fit then refused at that zero's line.
+    X = np.random.default_rng(1).lognormal(2.0, 1.0, size=(20000, 1))
+    X[12345, 0] = 0.0
+    report = inspect_chunks(chunked(X, None, ["x"], [20000]), "rz.csv", sample_rows=1000)
+    assert np.all(report.sample > 0.0)  # the zero is not in the sample
+    transform = report.features[0].suggestion.transform
+    assert transform.spec.startswith("log:")
+    assert np.all(np.isfinite(transform.forward(X[:, 0])))
+
+
 # ---------------------------------------------------------------- the command, in process
 
 
