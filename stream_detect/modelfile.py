@@ -41,7 +41,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stream_detect.atomic import check_replaceable, write_atomically
+from stream_detect.atomic import check_replaceable, check_writable_folder, write_atomically
 from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
 
@@ -49,7 +49,8 @@ __all__ = ["check_model_path", "load_model", "save_model"]
 
 
 def check_model_path(path: str | os.PathLike[str]) -> None:
-    """Fail now if :func:`save_model` could not write ``path``: no folder, a folder, not a file.
+    """Fail now if :func:`save_model` could not write ``path``: no folder, a folder, not a
+    file, a folder where no file can be made.
 
     Raises :class:`ModelError` worded as :func:`save_model` words a failed
     write, so a command can check its ``--out`` before the work.
@@ -67,6 +68,9 @@ folder
         raise ModelError(f"cannot write model file {target}: it is a folder")
     try:
         check_replaceable(target)
+        # Permission bits alone would not say it: root may write where /sys or a
+        # read-only mount refuses, and a user may not where the bits seem to allow.
+        check_writable_folder(target.absolute().parent)
     except OSError as exc:
         raise ModelError(f"cannot write model file {target}: {exc.strerror}") from exc
 

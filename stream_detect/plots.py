@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from stream_detect.atomic import check_writable_folder
 from stream_detect.errors import ConfigError, DependencyError, InputError
 from stream_detect.skewness import skewness
 from stream_detect.threshold import ThresholdCurves, threshold_curves
@@ -81,8 +82,8 @@ def check_plot_path(path: str | os.PathLike[str]) -> None:
 
     Raises :class:`~stream_detect.errors.DependencyError` when matplotlib is
     not installed, and :class:`~stream_detect.errors.InputError` naming
-    ``path`` when its folder does not exist, ``path`` is itself a folder, or
-    its extension is not one of :data:`PLOT_FORMATS`.
+    ``path`` when its folder does not exist or no file can be made there,
+    ``path`` is itself a folder, or its extension is not one of :data:`PLOT_FORMATS`.
     The commands call it first, so a long fit does not end in one of these.
 
     >>> check_plot_path("/no/such/folder/plot.png")
@@ -97,6 +98,14 @@ def check_plot_path(path: str | os.PathLike[str]) -> None:
     if target.is_dir():
         raise InputError("cannot write the plot: it is a folder", source=os.fspath(path))
     plot_format(path)
+    try:
+        # A probe, not the permission bits: root may write where /sys or a read-only
+        # mount refuses. Here, or only once the work for the plot is done.
+        check_writable_folder(target.absolute().parent)
+    except OSError as error:
+        raise InputError(
+            f"cannot write the plot: {error.strerror}", source=os.fspath(path)
+        ) from None
 
 
 def plot_format(path: str | os.PathLike[str]) -> str:

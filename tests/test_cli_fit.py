@@ -764,3 +764,21 @@ def test_labels_in_a_field_named_otherwise_but_for_case_are_pointed_at(
     assert run_json(capsys, "evaluate", model_path, test, "--label-field", "Label")["n"] == 2
     result = run_json(capsys, "fit", test, "--features", "cpu,mem")
     assert result["note"].endswith(hint)
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs Linux's /sys")
+@pytest.mark.parametrize(
+    ("option", "path", "message"),
+    [
+        ("--plot", "/sys/curves.png", "/sys/curves.png: cannot write the plot: "),
+        ("--out", "/sys/m.json", "cannot write model file /sys/m.json: "),
+    ],
+)
+def test_a_folder_no_file_can_be_made_in_is_refused_before_reading(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str, path: str, message: str
+) -> None:
+    # Only the folder's existence was checked first: such an output failed once TRAIN
+    # was read and the model fitted (here, TRAIN's absence was said first).
+    pytest.importorskip("matplotlib")
+    code, out, err = run(capsys, "fit", tmp_path / "absent.csv", option, path)
+    assert_one_line_error(code, out, err, message)
