@@ -19,6 +19,7 @@ __all__ = [
     "check_feature_names",
     "optional_field_name",
     "parse_feature_names",
+    "shown_name",
 ]
 
 #: The text that means "no such field" (TOML has no null; a flag needs a word).
@@ -108,3 +109,16 @@ or none for no such field
     if not text.strip():
         raise ConfigError(key, text, f"a field name, or {NONE_TEXT} for no such field")
     return None if text.strip().lower() == NONE_TEXT else text
+
+
+def shown_name(name: str) -> str:
+    """``name`` as it is shown to people: itself, or quoted with escapes if it holds a
+    character that does not print (a line break, an escape sequence, a NUL).
+
+    A field's name comes from the data, and printed as it is, a line break in
+    it would break a table and an escape sequence would reach the terminal.
+
+    >>> print(shown_name("cpu load"), shown_name("a\\nb"), shown_name("\\x1b[31mred"))
+    cpu load 'a\\nb' '\\x1b[31mred'
+    """
+    return name if name.isprintable() else repr(name)

@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.atomic import check_writable_folder
 from stream_detect.errors import ConfigError, DependencyError, InputError
+from stream_detect.field_names import shown_name
 from stream_detect.skewness import skewness
 from stream_detect.threshold import ThresholdCurves, threshold_curves
 from stream_detect.transforms import Transform
@@ -50,6 +51,7 @@ __all__ = [
     "PLOT_FORMATS",
     "check_plot_path",
     "histogram_edges",
+    "literal_text",
     "plot_format",
     "plot_histograms",
     "plot_threshold_curves",
@@ -386,10 +388,11 @@ def plot_histograms(
     check_plot_path(path)
     figure = _figure(HISTOGRAM_WIDTH, HISTOGRAM_ROW_HEIGHT * len(names))
     axes = figure.subplots(len(names), 2, squeeze=False)
-    for row, name in enumerate(names):
+    for row, feature in enumerate(names):
+        name = literal_text(feature)
         column = values[:, row]
         raw = column[np.isfinite(column)]
-        transform = transforms.get(name, Transform())
+        transform = transforms.get(feature, Transform())
         left, right = axes[row]
         _histogram(left, raw, f"{name}: skew {_skew_text(raw)}", _NORMAL_COLOR)
         if transform.is_identity:
@@ -402,9 +405,23 @@ def plot_histograms(
         heading = f"{name} after {transform.spec}: skew {_skew_text(after[inside])}{note}"
         _histogram(right, after[inside], heading, "tab:green")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(literal_text(title))
     figure.tight_layout()
     return _save(figure, path)
+
+
+def literal_text(text: str) -> str:
+    """``text`` from the data (a feature's or a file's name) as a plot shows it, literally.
+
+    matplotlib reads text between two ``$`` as TeX: ``a$\\foo$`` failed the whole
+    plot with a ParseFatalException, so a ``$`` is escaped; and a character that
+    does not print is escaped too (:func:`~stream_detect.field_names.shown_name`),
+    where a font has no glyph for it.
+
+    >>> print(literal_text("price $ in $USD"), literal_text("a\\tb"))
+    price \\$ in \\$USD 'a\\tb'
+    """
+    return shown_name(text).replace("$", r"\$")
 
 
 def _skew_text(values: Array) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from stream_detect.plots import _figure, _save, check_plot_path
+from stream_detect.plots import _figure, _save, check_plot_path, literal_text
 
 __all__ = ["plot_replay"]
 
@@ -50,7 +50,7 @@ def plot_replay(
             axes.axvspan(first - 0.5, last + 0.5, color="tab:orange", alpha=0.2, linewidth=0)
     top.plot(rows, value, color="tab:blue", linewidth=0.8)
     top.scatter(rows[alerts], value[alerts], color="tab:red", s=18, zorder=3, label="alert")
-    top.set_ylabel(value_name)
+    top.set_ylabel(literal_text(value_name))
     top.legend(loc="upper left")
     bottom.plot(rows, scores, color="tab:gray", linewidth=0.8, label="score")
     bottom.plot(rows, threshold, color="tab:red", linewidth=0.8, linestyle="--", label="threshold")
@@ -59,6 +59,6 @@ def plot_replay(
     bottom.set_xlabel("row")
     bottom.legend(loc="lower left")
     if title:
-        top.set_title(title)
+        top.set_title(literal_text(title))
     figure.tight_layout()
     return _save(figure, path)

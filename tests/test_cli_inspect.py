@@ -227,6 +227,19 @@ def test_a_suggestion_from_a_sample_holds_for_every_row() -> None:
     assert np.all(np.isfinite(transform.forward(X[:, 0])))
 
 
+def test_names_that_do_not_print_are_escaped_and_flags_quoted() -> None:
+    # A line break in a JSON field's name broke the table, an escape sequence reached
+    # the terminal, and a name with a space gave a flag that could not be pasted.
+    X = np.random.default_rng(0).lognormal(size=(500, 3))
+    names = ["a\nb", "\x1b[31mred", "cpu load"]
+    text = format_table(inspect_chunks(chunked(X, None, names, [500]), "n.jsonl"))
+    lines = text.splitlines()
+    assert len(lines) == 6 and "\x1b" not in text
+    assert [line.split()[0] for line in lines[2:4]] == ["'a\\nb'", "'\\x1b[31mred'"]
+    assert lines[4].startswith("cpu load ")
+    assert "--transform 'cpu load=log'" in lines[5]
+
+
 # ---------------------------------------------------------------- the command, in process
 
 

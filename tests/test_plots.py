@@ -253,3 +253,23 @@ def test_curves_of_a_single_distinct_score_are_drawn(tmp_path: Path, log_epsilon
         np.array([0, 0, 1, 0]), np.full(4, 5.0), log_epsilon, tmp_path / "c.png"
     )
     assert _green_pixels(out) > 1000
+
+
+def test_names_from_the_data_are_drawn_as_written(tmp_path: Path) -> None:
+    # "a$\foo$" was read as TeX and failed the plot (ParseFatalException, exit 1); an
+    # escape character in a name made matplotlib warn of a missing glyph.
+    pytest.importorskip("matplotlib")
+    import warnings
+
+    from stream_detect.replay_plot import plot_replay
+
+    names = ["a$\\foo$", "\x1b[31mred"]
+    X = np.random.default_rng(0).lognormal(size=(50, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_histograms(X, names, {}, tmp_path / "h.png", title="$\\bar$ sample")
+        plot_replay(
+            tmp_path / "r.png", X[:, 0], -X[:, 1], np.full(50, -3.0), np.zeros(50, dtype=bool),
+            value_name=names[0], title="data$\\x$.csv",
+        )  # fmt: skip
+    assert (tmp_path / "h.png").exists() and (tmp_path / "r.png").exists()
