@@ -62,7 +62,9 @@ def check_model_path(path: str | os.PathLike[str]) -> None:
 folder
     """
     target = Path(path)
-    if not target.absolute().parent.is_dir():
+    # The folder the file goes to: a link's target's, as the write follows the link.
+    folder = Path(os.path.realpath(target)).parent
+    if not target.absolute().parent.is_dir() or not folder.is_dir():
         raise ModelError(f"cannot write model file {target}: no such folder")
     if target.is_dir():
         raise ModelError(f"cannot write model file {target}: it is a folder")
@@ -70,7 +72,7 @@ folder
         check_replaceable(target)
         # Permission bits alone would not say it: root may write where /sys or a
         # read-only mount refuses, and a user may not where the bits seem to allow.
-        check_writable_folder(target.absolute().parent)
+        check_writable_folder(folder)
     except OSError as exc:
         raise ModelError(f"cannot write model file {target}: {exc.strerror}") from exc
 

@@ -194,6 +194,12 @@ def test_saving_through_a_link_replaces_the_file_it_leads_to(tmp_path: Path) -> 
     save_model(fit_model([[1.0], [3.0]], ["x"]), link)
     assert link.is_symlink() and link.resolve() == real
     assert load_model(real).mean.tolist() == [2.0]
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "absent" / "m.json")
+    with pytest.raises(
+        ModelError, match=r"cannot write model file .*dangling.json: no such folder"
+    ):
+        check_model_path(dangling)
 
 
 def test_a_link_to_an_open_descriptor_is_refused_and_kept(tmp_path: Path) -> None:
