@@ -170,7 +170,8 @@ def remove_leftovers(path: str | os.PathLike[str]) -> int:
     >>> sorted(p.name for p in folder.iterdir())
     ['.state.json.bak.k3_9ab0z.tmp', 'state.json']
     """
-    target = Path(path)
+    # Beside the file a link leads to, where write_atomically makes them.
+    target = Path(os.path.realpath(path))
     return _remove_leftovers(target.parent, [target.name], shared=False)
 
 
