@@ -33,13 +33,25 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
     """Raise :class:`OSError` if ``path`` exists and is not a regular file (or a link to one).
 
     A rename over a device, a FIFO or a socket would not write into it but
-    replace it: as root, ``/dev/null`` would become a regular file.
+    replace it: as root, ``/dev/null`` would become a regular file. So would
+    ``/dev/stdout`` when it leads to a regular file (a shell's ``>``): a
+    path through ``/proc`` (an open descriptor's link) is refused too.
 
     >>> check_replaceable("/dev/null")
     Traceback (most recent call last):
     ...
     OSError: [Errno 22] not a regular file: '/dev/null'
+    >>> check_replaceable("/dev/fd/1")
+    Traceback (most recent call last):
+    ...
+    OSError: [Errno 22] in /proc (an open stream, as /dev/stdout is), not a file: '/dev/fd/1'
     """
+    if _through_proc(Path(path)):
+        raise OSError(
+            errno.EINVAL,
+            "in /proc (an open stream, as /dev/stdout is), not a file",
+            os.fspath(path),
+        )
     try:
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
@@ -76,7 +88,8 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     atomic within one file system), which is fsynced, renamed over ``path``,
     and then the directory is fsynced too, so the rename itself survives a
     power cut where the platform allows opening a directory. A ``path`` that
-    is not a regular file is refused (:func:`check_replaceable`). On failure the
+    is not a regular file is refused (:func:`check_replaceable`); a symbolic
+    link stays one, and the file it leads to is replaced. On failure the
     temporary file is removed and the :class:`OSError` propagates: the caller
     words the message, since only it knows what the file is.
 
@@ -88,8 +101,10 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """
     import tempfile  # only runs that write state need it
 
-    target = Path(path)
-    check_replaceable(target)
+    check_replaceable(path)
+    # The rename replaces what it is given: given a link, the link, and the file the
+    # link leads to would keep the old content.
+    target = Path(os.path.realpath(path))
     directory = target.parent
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
@@ -107,6 +122,34 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         Path(temporary).unlink(missing_ok=True)
         raise
     _sync_directory(directory)
+
+
+def _through_proc(path: Path) -> bool:
+    """True if ``path``, its symbolic links followed, passes through ``/proc``.
+
+    There live the links to a process's open descriptors (``/dev/stdout`` leads
+    to ``/proc/self/fd/1``), which resolve to whatever the descriptor is open on.
+    Nothing there is a file to write a result into.
+
+    >>> _through_proc(Path("/dev/stdout")), _through_proc(Path("/tmp/model.json"))
+    (True, False)
+    """
+    pending = list(Path(os.path.abspath(path)).parts[1:])
+    current = Path("/")
+    hops = 0
+    while pending:
+        candidate = current / pending.pop(0)
+        if candidate == Path("/proc"):
+            return True
+        if hops < 40 and candidate.is_symlink():
+            hops += 1
+            # A relative target is read from the link's folder; ".." is taken lexically.
+            target = Path(os.path.normpath(current / os.readlink(candidate)))
+            pending = list(target.parts[1:]) + pending
+            current = Path("/")
+        else:
+            current = candidate
+    return False
 
 
 def remove_leftovers(path: str | os.PathLike[str]) -> int:
@@ -127,7 +170,8 @@ def remove_leftovers(path: str | os.PathLike[str]) -> int:
     >>> sorted(p.name for p in folder.iterdir())
     ['.state.json.bak.k3_9ab0z.tmp', 'state.json']
     """
-    target = Path(path)
+    # Beside the file a link leads to, where write_atomically makes them.
+    target = Path(os.path.realpath(path))
     return _remove_leftovers(target.parent, [target.name], shared=False)
 
 

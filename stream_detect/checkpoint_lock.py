@@ -68,7 +68,9 @@ def hold_checkpoint(checkpoint: str) -> CheckpointLock:
         Another running process holds the lock, or the lock file cannot be made
         (the message names it and why).
     """
-    target = Path(checkpoint)
+    # The file a link leads to, which is what the run writes: two links to one
+    # checkpoint are one checkpoint, held by one run.
+    target = Path(os.path.realpath(checkpoint))
     path = target.with_name(f".{target.name}.lock")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -13,10 +13,26 @@ from typing import Final
 
 from stream_detect.errors import ConfigError
 
-__all__ = ["NONE_TEXT", "check_feature_names", "optional_field_name", "parse_feature_names"]
+__all__ = [
+    "NONE_TEXT",
+    "blank_name",
+    "check_feature_names",
+    "optional_field_name",
+    "parse_feature_names",
+    "shown_name",
+]
 
 #: The text that means "no such field" (TOML has no null; a flag needs a word).
 NONE_TEXT: Final = "none"
+
+
+def blank_name(names: Sequence[str]) -> str | None:
+    """The first of ``names`` that is empty or only spaces, which no feature may be; or None.
+
+    >>> blank_name(["cpu", " "]), blank_name(["cpu"])
+    (' ', None)
+    """
+    return next((name for name in names if not name.strip()), None)
 
 
 def check_feature_names(
@@ -43,7 +59,7 @@ features other than 'label', the label_field (a field cannot be both)
         raise ConfigError(key, names, "a non-empty list of feature names")
     listed = list(names)
     shown = ",".join(map(str, listed))
-    if not all(isinstance(name, str) and name.strip() for name in listed):
+    if not all(isinstance(name, str) for name in listed) or blank_name(listed) is not None:
         raise ConfigError(key, shown, "feature names, none empty")
     if len(set(listed)) != len(listed):
         raise ConfigError(key, shown, "feature names, each at most once")
@@ -93,3 +109,16 @@ or none for no such field
     if not text.strip():
         raise ConfigError(key, text, f"a field name, or {NONE_TEXT} for no such field")
     return None if text.strip().lower() == NONE_TEXT else text
+
+
+def shown_name(name: str) -> str:
+    """``name`` as it is shown to people: itself, or quoted with escapes if it holds a
+    character that does not print (a line break, an escape sequence, a NUL).
+
+    A field's name comes from the data, and printed as it is, a line break in
+    it would break a table and an escape sequence would reach the terminal.
+
+    >>> print(shown_name("cpu load"), shown_name("a\\nb"), shown_name("\\x1b[31mred"))
+    cpu load 'a\\nb' '\\x1b[31mred'
+    """
+    return name if name.isprintable() else repr(name)

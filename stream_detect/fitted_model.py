@@ -36,6 +36,8 @@ from stream_detect.errors import ConfigError, InputError, ModelError
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.model_file_rules import (
     check_covariance,
+    check_epsilon,
+    check_keys,
     check_magnitudes,
     feature_names,
     float_array,
@@ -241,8 +243,9 @@ stream_detect reads version 1
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ModelError(f'it is not a stream_detect model (no "format": "{FORMAT}")')
         version = data.get("version")
-        # ``true == 1`` and ``1.0 == 1`` in Python: only the integer is the version written.
-        if isinstance(version, (bool, float)):
+        # ``true == 1`` and ``1.0 == 1`` in Python: only the integer is the version written;
+        # and "it is version '1', this reads version 1" would read as a contradiction.
+        if isinstance(version, (bool, float, str)):
             raise ModelError(f"version is {version!r}, expected the integer {VERSION}")
         if version != VERSION:
             raise ModelError(
@@ -252,6 +255,7 @@ stream_detect reads version 1
         kind = data.get("kind")
         if kind not in ("diagonal", "full"):
             raise ModelError(f"kind is {kind!r}, expected 'diagonal' or 'full'")
+        check_keys(data, kind)
         features = feature_names(data.get("features"))
         d = len(features)
         mean = float_array(data, "mean", (d,))
@@ -277,6 +281,7 @@ stream_detect reads version 1
         except ConfigError as exc:
             raise ModelError(f"transforms: {exc}") from exc
         log_epsilon = _decode_float(data.get("log_epsilon"), "log_epsilon")
+        check_epsilon(_decode_float(data.get("epsilon"), "epsilon"), log_epsilon)
         method = data.get("threshold_method")
         if method is not None and method not in _THRESHOLD_METHODS:
             raise ModelError(

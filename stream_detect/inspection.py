@@ -219,7 +219,7 @@ def inspect_chunks(
             maximum=float(moments.max[j]) if counts[j] > 0 else math.nan,
             zero_share=float(zeros[j] / shares_base[j]) if counts[j] > 0 else math.nan,
             negative_share=float(negatives[j] / shares_base[j]) if counts[j] > 0 else math.nan,
-            suggestion=_suggest(sample[:, j], float(moments.skewness[j])),
+            suggestion=_suggest(sample[:, j], float(moments.skewness[j]), float(moments.min[j])),
         )
         for j, name in enumerate(features)
     ]
@@ -227,13 +227,16 @@ def inspect_chunks(
     return InspectReport(source, rows, reports, labels_out, sample)
 
 
-def _suggest(sample: Array, exact_skewness: float) -> Suggestion:
+def _suggest(sample: Array, exact_skewness: float, minimum: float) -> Suggestion:
     """The suggestion from the sample, with the exact skewness where it is known.
 
     Before any transform, and after none, the skewness of every row is known
     exactly; only the skewness after a real transform comes from the sample.
+    The domain is that of every row (``minimum``, the file's smallest value):
+    a zero the sample missed would otherwise get ``log`` suggested, which
+    ``fit`` then refuses at that zero's line.
     """
-    suggestion = suggest_transform(sample)
+    suggestion = suggest_transform(sample, minimum=minimum if math.isfinite(minimum) else None)
     if suggestion.transform.is_identity:
         return Suggestion(suggestion.transform, exact_skewness, exact_skewness)
     return Suggestion(suggestion.transform, exact_skewness, suggestion.skew_after)

@@ -14,6 +14,7 @@ running statistics in ``stream-detect run --initial-model``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,13 @@ from stream_detect.checkpoint_rules import MAX_MEAN_MAGNITUDE
 from stream_detect.density import floor_covariance
 from stream_detect.errors import ModelError
 from stream_detect.field_checks import MAX_COUNT, is_number, refuse
+from stream_detect.field_names import blank_name
+from stream_detect.threshold_choice import exp_or_inf
 
 __all__ = [
     "check_covariance",
+    "check_epsilon",
+    "check_keys",
     "check_magnitudes",
     "feature_names",
     "float_array",
@@ -34,18 +39,107 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
+#: Every key a model file holds, in the order written; "var" or "cov" by kind.
+_KEYS = (
+    "format",
+    "version",
+    "kind",
+    "features",
+    "transforms",
+    "n",
+    "mean",
+    "var",
+    "cov",
+    "variance_floor",
+    "relative_floor",
+    "log_epsilon",
+    "epsilon",
+    "threshold_method",
+    "validation",
+)
+
+
+def check_keys(data: dict[str, Any], kind: str) -> None:
+    """Refuse a key a model file of ``kind`` does not hold: it would be ignored, silently.
+
+    A hand edit that misspells an optional key (``"transform"``) would score
+    without the transforms; a ``"var"`` added to a full model would change
+    nothing, its variances being the diagonal of ``"cov"``.
+
+    >>> check_keys({"kind": "full", "cov": [], "var": []}, "full")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: the key 'var' is not read in a full model (its variances \
+are the diagonal of cov): remove it
+    >>> check_keys({"kind": "diagonal", "transform": {}}, "diagonal")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: unknown key 'transform'; a model file holds only format, ...
+    """
+    unread = "cov" if kind == "diagonal" else "var"
+    if unread in data:
+        why = (
+            "a diagonal model keeps var"
+            if kind == "diagonal"
+            else ("its variances are the diagonal of cov")
+        )
+        raise ModelError(f"the key {unread!r} is not read in a {kind} model ({why}): remove it")
+    unknown = next((key for key in data if key not in _KEYS), None)
+    if unknown is not None:
+        raise ModelError(
+            f"unknown key {unknown!r}; a model file holds only {', '.join(_KEYS)} "
+            "(var in a diagonal model, cov in a full one)"
+        )
+
+
+def check_epsilon(epsilon: float | None, log_epsilon: float | None) -> None:
+    """Refuse an ``epsilon`` that is not exp(``log_epsilon``): it would be ignored, silently.
+
+    ``log_epsilon`` decides and ``epsilon`` is written for people, so a hand
+    edit of ``epsilon`` alone would change no decision. None (null, or no
+    such key) says nothing and is fine.
+
+    >>> check_epsilon(1.0, 0.0)
+    >>> check_epsilon(0.001, 0.0)
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: epsilon is 0.001 where log_epsilon is 0.0, whose exp is 1.0: \
+log_epsilon decides (flag when log p(x) < log_epsilon); change it, and epsilon to its exp or null
+    """
+    if epsilon is None:
+        return
+    expected = None if log_epsilon is None else exp_or_inf(log_epsilon)
+    if expected is not None and (epsilon == expected or math.isclose(epsilon, expected)):
+        return
+    whose = "" if expected is None else f", whose exp is {expected!r}"
+    raise ModelError(
+        f"epsilon is {epsilon!r} where log_epsilon is {log_epsilon!r}{whose}: log_epsilon "
+        "decides (flag when log p(x) < log_epsilon); change it, and epsilon to its exp or null"
+    )
+
 
 def feature_names(value: Any, error: type[Exception] = ModelError) -> tuple[str, ...]:
     """``value`` as a tuple of feature names: a non-empty list of distinct strings, or ``error``.
 
+    None may be blank: a table with the features given refuses a blank name
+    (:func:`~stream_detect.field_names.check_feature_names`), so a model with
+    one could never score a file.
+
     >>> feature_names(["a", "b"])
     ('a', 'b')
+    >>> feature_names(["a", " "])
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: features hold a blank name (' '), expected names
     """
     if not isinstance(value, list) or not value or not all(isinstance(f, str) for f in value):
         raise error("features must be a non-empty list of names")
     if len(set(value)) != len(value):
         repeated = next(f for f in value if value.count(f) > 1)
         raise error(f"features name {repeated!r} more than once")
+    blank = blank_name(value)
+    if blank is not None:
+        raise error(f"features hold a blank name ({blank!r}), expected names")
     return tuple(value)
 
 

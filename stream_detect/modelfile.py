@@ -23,7 +23,8 @@ null, as ``fit`` prints it (files written before say 0.0 there; the block
 is kept as it is on reading, never used to score).
 
 ``log_epsilon`` is what decisions use (flag when log p(x) < log ε); ``epsilon``
-is written for people and ignored on reading. A non-finite log ε is written as
+is written for people, and on reading must be exp(log ε) or null, so that an
+edit of ``epsilon`` alone is refused rather than ignored. A non-finite log ε is written as
 the string ``"-inf"`` or ``"inf"``, since JSON has no infinities.
 
 The content is :meth:`FittedModel.to_dict`, checked on reading by
@@ -32,13 +33,15 @@ The content is :meth:`FittedModel.to_dict`, checked on reading by
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from stream_detect.atomic import check_replaceable, write_atomically
+from stream_detect.atomic import check_replaceable, check_writable_folder, write_atomically
 from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
 
@@ -46,7 +49,8 @@ __all__ = ["check_model_path", "load_model", "save_model"]
 
 
 def check_model_path(path: str | os.PathLike[str]) -> None:
-    """Fail now if :func:`save_model` could not write ``path``: no folder, a folder, not a file.
+    """Fail now if :func:`save_model` could not write ``path``: no folder, a folder, not a
+    file, a folder where no file can be made.
 
     Raises :class:`ModelError` worded as :func:`save_model` words a failed
     write, so a command can check its ``--out`` before the work.
@@ -58,12 +62,17 @@ def check_model_path(path: str | os.PathLike[str]) -> None:
 folder
     """
     target = Path(path)
-    if not target.absolute().parent.is_dir():
+    # The folder the file goes to: a link's target's, as the write follows the link.
+    folder = Path(os.path.realpath(target)).parent
+    if not target.absolute().parent.is_dir() or not folder.is_dir():
         raise ModelError(f"cannot write model file {target}: no such folder")
     if target.is_dir():
         raise ModelError(f"cannot write model file {target}: it is a folder")
     try:
         check_replaceable(target)
+        # Permission bits alone would not say it: root may write where /sys or a
+        # read-only mount refuses, and a user may not where the bits seem to allow.
+        check_writable_folder(folder)
     except OSError as exc:
         raise ModelError(f"cannot write model file {target}: {exc.strerror}") from exc
 
@@ -90,7 +99,7 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
     source = Path(path)
     try:
         # An editor's byte-order mark is not content: utf-8-sig reads past it.
-        text = source.read_text(encoding="utf-8-sig")
+        text = _read_object_text(source).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ModelError(
             f"model file {source} is not UTF-8 text (at byte {exc.start}); a model file is "
@@ -100,7 +109,11 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
         raise ModelError(f"cannot read model file {source}: {exc.strerror or exc}") from exc
     try:
         data = json.loads(
-            text, parse_constant=_no_constant, parse_int=_bounded_int, parse_float=_finite_float
+            text,
+            parse_constant=_no_constant,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+            object_pairs_hook=_without_repeats,
         )
     except json.JSONDecodeError as exc:
         raise ModelError(
@@ -117,6 +130,43 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
         return FittedModel.from_dict(data)
     except ModelError as exc:
         raise ModelError(f"model file {source}: {exc}") from exc
+
+
+def _read_object_text(source: Path) -> bytes:
+    """The bytes of ``source``, read past its first ones only if they may start JSON.
+
+    A device that never ends (``/dev/zero``) or a large binary file given by
+    mistake would otherwise be read whole into memory before JSON refused it.
+    Raises :class:`ModelError` for such a start (a byte no JSON value starts
+    with, after white space and a byte-order mark), :class:`OSError` as
+    reading does.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.json"
+    >>> _ = path.write_bytes(b"\\x00" * 10)
+    >>> _read_object_text(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: model file ... is not JSON: it starts with byte 0x00, where \
+a model file starts with '{'
+    """
+    with source.open("rb") as handle:
+        head = handle.read(_HEAD_BYTES)
+        start = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")[:1]
+        if start and start not in _JSON_STARTS:
+            printable = start.isascii() and start.decode().isprintable()
+            shown = repr(start.decode()) if printable else f"byte 0x{start[0]:02x}"
+            raise ModelError(
+                f"model file {source} is not JSON: it starts with {shown}, "
+                "where a model file starts with '{'"
+            )
+        return head + handle.read()
+
+
+#: Bytes read before the start of a model file is checked.
+_HEAD_BYTES = 65536
+#: The bytes a JSON value may start with; any other is no JSON, whatever follows.
+_JSON_STARTS = frozenset(bytes([byte]) for byte in b'{["-0123456789tfn')
 
 
 class _NotAModelValue(ValueError):
@@ -136,6 +186,25 @@ an infinite log_epsilon as "inf" or "-inf")
         f"{name}, which is not JSON (a model file writes an infinite log_epsilon "
         'as "inf" or "-inf")'
     )
+
+
+def _without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; a key given twice is refused, where Python keeps the last.
+
+    A hand edit that adds ``"var"`` again below the one written would
+    otherwise be read, or ignored, depending on which comes last.
+
+    >>> json.loads('{"n": 1, "n": 2}', object_pairs_hook=_without_repeats)
+    Traceback (most recent call last):
+    ...
+    stream_detect.modelfile._NotAModelValue: the key 'n' twice in one object
+    """
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _NotAModelValue(f"the key {key!r} twice in one object")
+        data[key] = value
+    return data
 
 
 def _bounded_int(text: str) -> int:

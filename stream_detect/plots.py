@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from stream_detect.atomic import check_writable_folder
 from stream_detect.errors import ConfigError, DependencyError, InputError
+from stream_detect.field_names import shown_name
 from stream_detect.skewness import skewness
 from stream_detect.threshold import ThresholdCurves, threshold_curves
 from stream_detect.transforms import Transform
@@ -49,6 +51,7 @@ __all__ = [
     "PLOT_FORMATS",
     "check_plot_path",
     "histogram_edges",
+    "literal_text",
     "plot_format",
     "plot_histograms",
     "plot_threshold_curves",
@@ -81,8 +84,8 @@ def check_plot_path(path: str | os.PathLike[str]) -> None:
 
     Raises :class:`~stream_detect.errors.DependencyError` when matplotlib is
     not installed, and :class:`~stream_detect.errors.InputError` naming
-    ``path`` when its folder does not exist, ``path`` is itself a folder, or
-    its extension is not one of :data:`PLOT_FORMATS`.
+    ``path`` when its folder does not exist or no file can be made there,
+    ``path`` is itself a folder, or its extension is not one of :data:`PLOT_FORMATS`.
     The commands call it first, so a long fit does not end in one of these.
 
     >>> check_plot_path("/no/such/folder/plot.png")
@@ -97,6 +100,14 @@ def check_plot_path(path: str | os.PathLike[str]) -> None:
     if target.is_dir():
         raise InputError("cannot write the plot: it is a folder", source=os.fspath(path))
     plot_format(path)
+    try:
+        # A probe, not the permission bits: root may write where /sys or a read-only
+        # mount refuses. Here, or only once the work for the plot is done.
+        check_writable_folder(target.absolute().parent)
+    except OSError as error:
+        raise InputError(
+            f"cannot write the plot: {error.strerror}", source=os.fspath(path)
+        ) from None
 
 
 def plot_format(path: str | os.PathLike[str]) -> str:
@@ -104,13 +115,17 @@ def plot_format(path: str | os.PathLike[str]) -> str:
 
     >>> plot_format("curves.PNG"), plot_format("curves.svg"), plot_format("a/b.pdf")
     ('png', 'svg', 'pdf')
+    >>> plot_format("plots/.png")  # a hidden file's name ends in .png too
+    'png'
     >>> plot_format("curves.jpg")
     Traceback (most recent call last):
     ...
     stream_detect.errors.InputError: curves.jpg: cannot write the plot: the name must end in \
 .png, .svg or .pdf
     """
-    extension = Path(path).suffix.lower().lstrip(".")
+    # Not Path.suffix, which is empty for ".png": refused as not ending in .png, it was.
+    _, dot, extension = Path(path).name.lower().rpartition(".")
+    extension = extension if dot else ""
     if extension not in PLOT_FORMATS:
         raise InputError(
             "cannot write the plot: the name must end in .png, .svg or .pdf",
@@ -224,11 +239,16 @@ def plot_threshold_curves(
     top, bottom = figure.subplots(2, 1)
     scale = _display_scale(np.append(curves.log_epsilon, log_epsilon))
     unit = _unit_text(scale)
-    finite_cuts = np.isfinite(curves.log_epsilon)
-    x = curves.log_epsilon[finite_cuts] / scale
-    for values, name in ((curves.precision, "precision"), (curves.recall, "recall")):
-        top.step(x, values[finite_cuts], where="post", label=name)
-    top.step(x, curves.f1[finite_cuts], where="post", label="F1", linewidth=2.0)
+    x, (precision, recall, f1) = _steps(
+        curves.log_epsilon / scale,
+        (curves.precision, curves.recall, curves.f1),
+        # Nothing flagged: precision undefined, recall and F1 0.
+        (math.nan, 0.0, 0.0),
+        log_epsilon / scale,
+    )
+    for values, name in ((precision, "precision"), (recall, "recall")):
+        top.step(x, values, where="post", label=name)
+    top.step(x, f1, where="post", label="F1", linewidth=2.0)
     chosen = _describe_choice(curves, log_epsilon)
     _mark_epsilon(top, log_epsilon / scale, chosen)
     top.set_xlabel(f"log ε{unit} (flag when log p(x) < log ε)")
@@ -266,6 +286,39 @@ def plot_threshold_curves(
         bottom.legend(loc="best", fontsize="small")
     figure.tight_layout()
     return _save(figure, path)
+
+
+def _steps(
+    cuts: Array, curves: tuple[Array, ...], nothing: tuple[float, ...], log_epsilon: float
+) -> tuple[Array, tuple[Array, ...]]:
+    """The points of step curves over ``cuts`` that span the plot, the chosen ε included.
+
+    The value at a cut holds from it to the next (``where="post"``). Drawn
+    from the finite cuts alone, the last state (every event flagged) had no
+    segment, and a single distinct score gave one point, which draws nothing;
+    so the curves start left of the first finite cut, at the state there
+    (``nothing``, each curve's value when nothing is flagged, or that of a
+    cut at -inf), and end past both the last cut and ``log_epsilon``.
+
+    >>> x, (f1,) = _steps(np.array([5.0]), (np.array([0.4]),), (0.0,), 6.0)
+    >>> x.tolist(), f1.tolist()
+    ([4.95, 5.0, 6.05], [0.0, 0.4, 0.4])
+    """
+    finite = np.isfinite(cuts)
+    x = cuts[finite]
+    if x.size == 0:
+        return x, tuple(curve[finite] for curve in curves)
+    # An infinite log ε (classic's ε of 0) is marked at no place; the curves span the cuts.
+    ends = [float(x[0]), float(x[-1])] + ([log_epsilon] if math.isfinite(log_epsilon) else [])
+    low, high = min(ends), max(ends)
+    pad = 0.05 * (high - low) if high > low else max(0.1, 0.05 * abs(high))
+    before = int(np.argmax(finite)) - 1
+    starts = nothing if before < 0 else tuple(float(curve[before]) for curve in curves)
+    points = np.concatenate([[low - pad], x, [high + pad]])
+    return points, tuple(
+        np.concatenate([[start], curve[finite], [curve[finite][-1]]])
+        for start, curve in zip(starts, curves, strict=True)
+    )
 
 
 def _describe_choice(curves: ThresholdCurves, log_epsilon: float) -> str:
@@ -335,10 +388,11 @@ def plot_histograms(
     check_plot_path(path)
     figure = _figure(HISTOGRAM_WIDTH, HISTOGRAM_ROW_HEIGHT * len(names))
     axes = figure.subplots(len(names), 2, squeeze=False)
-    for row, name in enumerate(names):
+    for row, feature in enumerate(names):
+        name = literal_text(feature)
         column = values[:, row]
         raw = column[np.isfinite(column)]
-        transform = transforms.get(name, Transform())
+        transform = transforms.get(feature, Transform())
         left, right = axes[row]
         _histogram(left, raw, f"{name}: skew {_skew_text(raw)}", _NORMAL_COLOR)
         if transform.is_identity:
@@ -351,9 +405,23 @@ def plot_histograms(
         heading = f"{name} after {transform.spec}: skew {_skew_text(after[inside])}{note}"
         _histogram(right, after[inside], heading, "tab:green")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(literal_text(title))
     figure.tight_layout()
     return _save(figure, path)
+
+
+def literal_text(text: str) -> str:
+    """``text`` from the data (a feature's or a file's name) as a plot shows it, literally.
+
+    matplotlib reads text between two ``$`` as TeX: ``a$\\foo$`` failed the whole
+    plot with a ParseFatalException, so a ``$`` is escaped; and a character that
+    does not print is escaped too (:func:`~stream_detect.field_names.shown_name`),
+    where a font has no glyph for it.
+
+    >>> print(literal_text("price $ in $USD"), literal_text("a\\tb"))
+    price \\$ in \\$USD 'a\\tb'
+    """
+    return shown_name(text).replace("$", r"\$")
 
 
 def _skew_text(values: Array) -> str:

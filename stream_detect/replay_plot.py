@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from stream_detect.plots import _figure, _save, check_plot_path
+from stream_detect.plots import _figure, _save, check_plot_path, literal_text
 
 __all__ = ["plot_replay"]
 
@@ -26,7 +26,9 @@ def plot_replay(
 ) -> Path:
     """Two panels over the row index: the value with alerts, and the score with the threshold.
 
-    Anomaly windows (row pairs, inclusive) are shaded in both. Needs the ``plot`` extra.
+    Anomaly windows (row pairs, inclusive) are shaded in both, each row of one
+    across its own width (from half a row before to half a row after), so a
+    window of one row shows too. Needs the ``plot`` extra.
 
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "replay.png"
@@ -44,10 +46,11 @@ def plot_replay(
     top, bottom = figure.subplots(2, 1, sharex=True)
     for axes in (top, bottom):
         for first, last in (windows if windows is not None else np.zeros((0, 2))).tolist():
-            axes.axvspan(first, last, color="tab:orange", alpha=0.2, linewidth=0)
+            # From first to last alone, a one-row window (a lone labelled anomaly) had no width.
+            axes.axvspan(first - 0.5, last + 0.5, color="tab:orange", alpha=0.2, linewidth=0)
     top.plot(rows, value, color="tab:blue", linewidth=0.8)
     top.scatter(rows[alerts], value[alerts], color="tab:red", s=18, zorder=3, label="alert")
-    top.set_ylabel(value_name)
+    top.set_ylabel(literal_text(value_name))
     top.legend(loc="upper left")
     bottom.plot(rows, scores, color="tab:gray", linewidth=0.8, label="score")
     bottom.plot(rows, threshold, color="tab:red", linewidth=0.8, linestyle="--", label="threshold")
@@ -56,6 +59,6 @@ def plot_replay(
     bottom.set_xlabel("row")
     bottom.legend(loc="lower left")
     if title:
-        top.set_title(title)
+        top.set_title(literal_text(title))
     figure.tight_layout()
     return _save(figure, path)

@@ -22,7 +22,8 @@ A command that finds no label where such a field is (features given, as
 ``evaluate``'s are) says so with :func:`label_in_another_case`.
 
 Features: when they are not given, the first data row decides them, as in the
-stream: its numeric fields, leaving out the label. **A field the first row did
+stream: its numeric fields, leaving out the label. A JSON field named ``""``
+(or blank) holding a number there is an error: a feature needs a name. **A field the first row did
 not make a feature must then never hold a number in a later row** (a CSV cell
 that parses as a finite number, a JSON number); if one does, that line is an
 error, since the first row's empty or text cell would otherwise drop a numeric
@@ -36,18 +37,20 @@ Files are read in chunks of rows; the raw text of the whole file is never held.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
-from stream_detect.formats import format_for_path
+from stream_detect.field_names import blank_name
+from stream_detect.formats import format_for_path, not_a_table
 from stream_detect.left_out_fields import LeftOutFields
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
@@ -131,8 +134,8 @@ def iter_table(
     Raises
     ------
     InputError
-        At the first problem, naming the file and the 1-based line: a missing
-        or empty file, a non-numeric or empty cell, a row with the wrong number
+        At the first problem, naming the file and the 1-based line: a missing,
+        unreadable or empty file, a non-numeric or empty cell, a row with the wrong number
         of columns, invalid JSON, a missing field, NaN or infinity, an invalid
         or missing label, a number in a field the first row did not make a feature.
 
@@ -179,13 +182,23 @@ or choose the features (--features)
     except PermissionError:
         raise InputError("permission denied", source=source) from None
     with handle:
+        refusal = not_a_table(source)
+        if refusal is not None:
+            # Read as text, it would fail at some byte of a "header", saying only "UTF-8".
+            raise InputError(refusal, source=source)
         total_bytes = os.fstat(handle.fileno()).st_size
         # Counted, not asked of the file: a pipe (/dev/stdin, <(...)) cannot tell its position.
         bytes_read = 0
         lines_before = 0
         seen_rows = False
         while True:
-            lines = list(islice(handle, chunk_rows))
+            try:
+                lines, overlong = _read_lines(handle, chunk_rows, decoder.max_record_bytes)
+            except OSError as error:
+                # A failing disk or network file system (EIO), as `run` words it.
+                raise InputError(f"cannot read: {error.strerror}", source=source) from None
+            if overlong is not None and not lines:
+                raise InputError(overlong, source=source, line=lines_before + 1)
             if not lines:
                 break
             if lines_before == 0 and fmt == "json":
@@ -225,7 +238,7 @@ or choose the features (--features)
                 if problem is not None:
                     problems.append(problem)
                 if not seen_rows and features is None:
-                    problem = _label_in_another_case(
+                    problem = _unfit_inferred_feature(
                         decoder.features, label_field, decoded.positions[0]["line"]
                     )
                     if problem is not None:
@@ -234,6 +247,9 @@ or choose the features (--features)
             if problems:
                 line, reason = min(problems, key=lambda problem: problem[0])
                 raise InputError(reason, source=source, line=line)
+            if overlong is not None:
+                # The rows before it are fine, and the line itself was not read to its end.
+                raise InputError(overlong, source=source, line=lines_before + 1)
             if not len(decoded):
                 continue
             assert decoder.features is not None
@@ -356,19 +372,32 @@ case included): name it with --label-field Label"
     return f"; field {name!r} is there, but {not_the_label_field(name, label_field)}"
 
 
-def _label_in_another_case(
+def _unfit_inferred_feature(
     features: Sequence[str], label_field: str | None, line: int
 ) -> tuple[int, str] | None:
-    """A feature named as the label field but for case (``Label``): the labels as a feature.
+    """A feature the first row would make that must not be one, as ``(line, reason)``.
 
-    As a feature it would put the answers into the model (and leave no labels to
-    choose epsilon with), silently.
+    A JSON field named ``""`` or blank: every list of features given
+    (``--features``, a model file's, ``run --features``) refuses such a name,
+    so a model fitted with it could be written but never read back. A field
+    named as the label field but for case (``Label``): as a feature it would
+    put the answers into the model (and leave no labels to choose epsilon
+    with), silently.
 
-    >>> _label_in_another_case(["x", "Label"], "label", 2)  # doctest: +ELLIPSIS
+    >>> _unfit_inferred_feature(["x", ""], "label", 2)  # doctest: +ELLIPSIS
+    (2, "field '' would be a feature, and a feature needs a name ...")
+    >>> _unfit_inferred_feature(["x", "Label"], "label", 2)  # doctest: +ELLIPSIS
     (2, "field 'Label' would be a feature, and it is not the label field 'label' ...")
-    >>> _label_in_another_case(["x", "label2"], "label", 2) is None
+    >>> _unfit_inferred_feature(["x", "label2"], "label", 2) is None
     True
     """
+    blank = blank_name(features)
+    if blank is not None:
+        return line, (
+            f"field {blank!r} would be a feature, and a feature needs a name (a list of "
+            "features given, as a model file's, holds none blank): choose the features "
+            "(--features)"
+        )
     name = label_in_another_case(features, label_field)
     if name is None or label_field is None:
         return None
@@ -376,6 +405,31 @@ def _label_in_another_case(
         f"field {name!r} would be a feature, and {not_the_label_field(name, label_field)}, "
         "or choose the features (--features)"
     )
+
+
+def _read_lines(handle: BinaryIO, count: int, limit: int) -> tuple[list[bytes], str | None]:
+    """Up to ``count`` lines, none read further than ``limit`` + 3 bytes.
+
+    Stops before a line longer than that and returns why it is refused: read
+    whole, a file without line breaks (``/dev/zero``, a disk image, a binary
+    file that is no table) would be held in memory before its length could be
+    refused. A line a little over ``limit`` is read whole, and the decoder
+    gives its length, as ``run`` does.
+
+    >>> import io
+    >>> _read_lines(io.BytesIO(b"1,2\\n3,4\\n"), 5, 10)
+    ([b'1,2\\n', b'3,4\\n'], None)
+    >>> _read_lines(io.BytesIO(b"1,2\\n" + b"0" * 50), 5, 10)
+    ([b'1,2\\n'], 'line of at least 13 bytes exceeds the limit of 10 bytes')
+    """
+    # A line break of two bytes (\r\n) and one byte more tell a full line from a cut one.
+    most = limit + 3
+    lines: list[bytes] = []
+    for line in islice(iter(functools.partial(handle.readline, most), b""), count):
+        if len(line) == most and not line.endswith(b"\n"):
+            return lines, f"line of at least {most} bytes exceeds the limit of {limit} bytes"
+        lines.append(line)
+    return lines, None
 
 
 def _without_line_break(line: bytes) -> bytes:

@@ -97,6 +97,8 @@ def suggest_transform(
     x: ArrayLike,
     max_abs_skew: float = DEFAULT_MAX_ABS_SKEW,
     tolerance: float = DEFAULT_TOLERANCE,
+    *,
+    minimum: float | None = None,
 ) -> Suggestion:
     """Suggest the transform that brings the skewness of ``x`` closest to zero.
 
@@ -127,6 +129,10 @@ def suggest_transform(
     The returned ``skew_before`` and ``skew_after`` are those of all the
     finite values, before and after the suggested transform.
 
+    When ``x`` is a sample of larger data, ``minimum`` is the smallest value
+    of all of it, and the domains are checked against it too: a zero the
+    sample missed still rules out ``log``, which would refuse that row.
+
     >>> rng = np.random.default_rng(0)
     >>> suggest_transform(rng.lognormal(0.0, 1.0, 10_000)).transform.spec
     'log'
@@ -136,6 +142,8 @@ def suggest_transform(
     >>> normal[:50] += 6.0  # 0.5 % anomalies far out do not make it skewed
     >>> suggest_transform(normal).transform.spec
     'none'
+    >>> suggest_transform(rng.lognormal(0.0, 1.0, 10_000), minimum=0.0).transform.spec
+    'log:0.089'
     """
     values = np.asarray(x, dtype=np.float64).ravel()
     values = values[np.isfinite(values)]
@@ -151,7 +159,7 @@ def suggest_transform(
         or abs(central_before) < max(max_abs_skew, noise)
     ):
         return Suggestion(IDENTITY, before, before)
-    low = float(values.min())
+    low = float(values.min()) if minimum is None else min(float(values.min()), minimum)
     candidates: list[Transform] = []
     if low > 0:
         candidates.append(Transform("log"))

@@ -96,3 +96,22 @@ def test_a_run_removes_what_runs_killed_mid_write_left_beside_its_checkpoint(
     # The kill left the lock file, and nothing else the next run minds.
     assert finished(running(checkpoint)).count(b'{"summary"') == 1
     assert json.loads(checkpoint.read_bytes())
+
+
+def test_two_links_to_one_checkpoint_are_one_checkpoint(tmp_path: Path) -> None:
+    # Checkpoints are written through a link to the file it leads to; each link had a lock
+    # of its own, so two runs wrote one file, each cleaning the other's temporary files.
+    from stream_detect.checkpoint_lock import hold_checkpoint
+    from stream_detect.errors import ConfigError
+
+    real = tmp_path / "disk" / "state.json"
+    real.parent.mkdir()
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.symlink_to(real)
+    second.symlink_to(real)
+    held = hold_checkpoint(str(first))
+    try:
+        with pytest.raises(ConfigError, match=r"another run holds .*state\.json\.lock"):
+            hold_checkpoint(str(second))
+    finally:
+        held.close()

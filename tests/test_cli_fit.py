@@ -423,6 +423,20 @@ def test_one_class_labels_in_train_give_a_note(
     assert "holds only 0 (20 events)" in result["note"]
 
 
+def test_a_plot_without_two_classes_says_which_labels_are_missing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # It said "expected labelled events (--val, or a label column in TRAIN)" of a
+    # TRAIN that had a label column, of one class.
+    train = write_csv(tmp_path / "t.csv", ["x", "label"], [[float(i), 0] for i in range(20)])
+    code, out, err = run(capsys, "fit", train, "--plot", tmp_path / "c.png")
+    assert_one_line_error(code, out, err, "--plot", "labels of both classes to draw the curves")
+    assert "holds only 0 (20 events)" in err and "label column in TRAIN" not in err
+    unlabelled = write_csv(tmp_path / "u.csv", ["x"], [[float(i)] for i in range(20)])
+    code, out, err = run(capsys, "fit", unlabelled, "--plot", tmp_path / "c.png")
+    assert_one_line_error(code, out, err, "--plot", "no row of TRAIN is labelled in 'label'")
+
+
 def test_plots_are_written(capsys: pytest.CaptureFixture[str], files: dict[str, Any]) -> None:
     pytest.importorskip("matplotlib")
     curves = files["dir"] / "curves.png"
@@ -527,7 +541,7 @@ def bad_files(files: dict[str, Any]) -> dict[str, Path]:
         (["fit", "{train}", "--transform", "cpu=cube"], ["--transform", "'cube'"]),
         (["fit", "{train}", "--transform", "disk=log"], ["--transform", "'disk=log'", "'cpu'"]),
         (["fit", "{train}", "--transform", "disk=auto"], ["--transform", "'disk=auto'"]),
-        (["fit", "{train}", "--plot", "{dir}/p.png"], ["--plot", "labelled events"]),
+        (["fit", "{train}", "--plot", "{dir}/p.png"], ["--plot", "labels of both classes"]),
         (["fit", "{train}", "--val", "{val}", "--out", "{dir}/no/m.json"], ["no/m.json"]),
         # A column whose first cell is no number, but later ones are, is not dropped silently.
         (["fit", "{late_number}"], ["late_number.csv:3:", "column 'mem' holds a number (4)"]),
@@ -750,3 +764,21 @@ def test_labels_in_a_field_named_otherwise_but_for_case_are_pointed_at(
     assert run_json(capsys, "evaluate", model_path, test, "--label-field", "Label")["n"] == 2
     result = run_json(capsys, "fit", test, "--features", "cpu,mem")
     assert result["note"].endswith(hint)
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs Linux's /sys")
+@pytest.mark.parametrize(
+    ("option", "path", "message"),
+    [
+        ("--plot", "/sys/curves.png", "/sys/curves.png: cannot write the plot: "),
+        ("--out", "/sys/m.json", "cannot write model file /sys/m.json: "),
+    ],
+)
+def test_a_folder_no_file_can_be_made_in_is_refused_before_reading(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str, path: str, message: str
+) -> None:
+    # Only the folder's existence was checked first: such an output failed once TRAIN
+    # was read and the model fitted (here, TRAIN's absence was said first).
+    pytest.importorskip("matplotlib")
+    code, out, err = run(capsys, "fit", tmp_path / "absent.csv", option, path)
+    assert_one_line_error(code, out, err, message)

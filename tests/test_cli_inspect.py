@@ -201,6 +201,45 @@ def test_table_notes_the_sample_and_the_flags() -> None:
     assert text.splitlines()[-1] == "histograms: h.png"
 
 
+def test_the_headline_of_one_row_says_row() -> None:
+    report = inspect_chunks(chunked(np.array([[1.0]]), None, ["x"], [1]), "one.csv")
+    assert format_table(report).splitlines()[0] == "one.csv: 1 row, 1 feature, no labels"
+
+
+def test_a_rare_zero_is_not_shown_as_none() -> None:
+    # One zero in 20,000 rows read "0.0%", yet it is what makes log refuse the feature.
+    X = np.ones((20000, 1))
+    X[7, 0] = 0.0
+    report = inspect_chunks(chunked(X, None, ["x"], [20000]), "rare.csv")
+    row = format_table(report).splitlines()[2].split()
+    assert row[0] == "x" and row[5:7] == ["<0.1%", "0.0%"]
+
+
+def test_a_suggestion_from_a_sample_holds_for_every_row() -> None:
+    # The sample missed the file's one zero, and "log" was suggested (and printed as
+    # --transform x=log), which fit then refused at that zero's line.
+    X = np.random.default_rng(1).lognormal(2.0, 1.0, size=(20000, 1))
+    X[12345, 0] = 0.0
+    report = inspect_chunks(chunked(X, None, ["x"], [20000]), "rz.csv", sample_rows=1000)
+    assert np.all(report.sample > 0.0)  # the zero is not in the sample
+    transform = report.features[0].suggestion.transform
+    assert transform.spec.startswith("log:")
+    assert np.all(np.isfinite(transform.forward(X[:, 0])))
+
+
+def test_names_that_do_not_print_are_escaped_and_flags_quoted() -> None:
+    # A line break in a JSON field's name broke the table, an escape sequence reached
+    # the terminal, and a name with a space gave a flag that could not be pasted.
+    X = np.random.default_rng(0).lognormal(size=(500, 3))
+    names = ["a\nb", "\x1b[31mred", "cpu load"]
+    text = format_table(inspect_chunks(chunked(X, None, names, [500]), "n.jsonl"))
+    lines = text.splitlines()
+    assert len(lines) == 6 and "\x1b" not in text
+    assert [line.split()[0] for line in lines[2:4]] == ["'a\\nb'", "'\\x1b[31mred'"]
+    assert lines[4].startswith("cpu load ")
+    assert "--transform 'cpu load=log'" in lines[5]
+
+
 # ---------------------------------------------------------------- the command, in process
 
 

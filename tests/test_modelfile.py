@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -181,6 +184,37 @@ def test_saving_into_a_missing_folder_names_the_file(tmp_path: Path) -> None:
         save_model(fit_model([[1.0]], ["x"]), target)
 
 
+def test_saving_through_a_link_replaces_the_file_it_leads_to(tmp_path: Path) -> None:
+    # A rename onto the link replaced the link: the file it led to kept the old model.
+    real = tmp_path / "models" / "v2.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "current.json"
+    link.symlink_to(real)
+    save_model(fit_model([[1.0], [3.0]], ["x"]), link)
+    assert link.is_symlink() and link.resolve() == real
+    assert load_model(real).mean.tolist() == [2.0]
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "absent" / "m.json")
+    with pytest.raises(
+        ModelError, match=r"cannot write model file .*dangling.json: no such folder"
+    ):
+        check_model_path(dangling)
+
+
+def test_a_link_to_an_open_descriptor_is_refused_and_kept(tmp_path: Path) -> None:
+    # --out /dev/stdout with stdout sent to a file: the descriptor's link led to a regular
+    # file, so the write was allowed and, as root, replaced /dev/stdout by a regular file.
+    with (tmp_path / "report.txt").open("w") as report:
+        link = tmp_path / "stdout"
+        link.symlink_to(f"/proc/self/fd/{report.fileno()}")
+        for attempt in (check_model_path, lambda path: save_model(fit_model([[1.0]], ["x"]), path)):
+            with pytest.raises(ModelError, match=r"stdout: in /proc \(.*, not a file$"):
+                attempt(link)
+        assert link.is_symlink()
+    assert (tmp_path / "report.txt").read_text() == ""
+
+
 def _good_file() -> dict[str, Any]:
     model = fit_model(np.array([[1.0, 2.0], [3.0, 5.0], [4.0, 4.0]]), ["a", "b"], kind="full")
     return model.with_threshold(-3.0, "exact").to_dict()
@@ -193,6 +227,9 @@ def _good_file() -> dict[str, Any]:
         ({"version": 2}, "it is version 2 of the model format; this stream_detect reads version 1"),
         ({"kind": "tree"}, "kind is 'tree'"),
         ({"features": []}, "features must be a non-empty list"),
+        # fit wrote such a file from a JSON field named "", and evaluate then said only
+        # "config key features: got ',b'", without the file's name.
+        ({"features": ["", "b"]}, r"features hold a blank name \(''\), expected names"),
         ({"features": ["a", "a"]}, "features name 'a' more than once"),
         ({"mean": [1.0]}, r"mean has shape \(1,\), expected \(2,\)"),
         ({"mean": ["x", 1.0]}, "mean must hold numbers only"),
@@ -202,6 +239,7 @@ def _good_file() -> dict[str, Any]:
         ({"cov": [[1.0, 0.0], [0.0, "1"]]}, r"cov\[1\]\[1\] is '1', expected a number$"),
         ({"version": True}, "version is True, expected the integer 1$"),
         ({"version": 1.0}, "version is 1.0, expected the integer 1$"),
+        ({"version": "1"}, "version is '1', expected the integer 1$"),
         ({"transforms": False}, "transforms: config key transforms: got False"),
         ({"cov": [[1.0, 2.0], [0.0, 1.0]]}, "cov is not symmetric"),
         ({"cov": [[1.0, 2.0], [2.0, 1.0]]}, r"cov is not a covariance matrix \(not positive"),
@@ -219,6 +257,13 @@ def _good_file() -> dict[str, Any]:
         ({"log_epsilon": "low"}, "log_epsilon is 'low'"),
         ({"threshold_method": "magic"}, "threshold_method is 'magic'"),
         ({"validation": [1]}, "validation must be an object"),
+        # Ignored, they were: a misspelt key scored without the transforms it named.
+        ({"transform": {"a": "log"}}, "unknown key 'transform'; a model file holds only format"),
+        # Ignored on reading, it was: a hand edit of epsilon alone changed no decision.
+        ({"epsilon": 0.001}, r"epsilon is 0.001 where log_epsilon is -3.0, whose exp is 0.04978"),
+        ({"log_epsilon": None}, "epsilon is 0.04978.* where log_epsilon is None: log_eps"),
+        ({"var": [1.0, 1.0]}, r"the key 'var' is not read in a full model \(its variances"),
+        ({"kind": "diagonal", "var": [1.0, 1.0]}, "the key 'cov' is not read in a diagonal model"),
     ],
 )
 def test_a_bad_model_file_is_refused_with_its_name(
@@ -253,6 +298,46 @@ def test_unreadable_or_non_json_files(tmp_path: Path) -> None:
     path.write_text("[1, 2]")
     with pytest.raises(ModelError, match="not a stream_detect model"):
         load_model(path)
+
+
+@pytest.mark.parametrize(("content", "start"), [(b"\x1f\x8b\x08", "byte 0x1f"), (b"x,y\n", "'x'")])
+def test_a_file_that_cannot_be_json_is_refused_from_its_start(
+    tmp_path: Path, content: bytes, start: str
+) -> None:
+    path = tmp_path / "m.json"
+    path.write_bytes(content)
+    with pytest.raises(ModelError) as refused:
+        load_model(path)
+    assert str(refused.value) == (
+        f"model file {path} is not JSON: it starts with {start}, "
+        "where a model file starts with '{'"
+    )
+
+
+def test_a_model_file_that_never_ends_is_refused_without_reading_it_whole() -> None:
+    # /dev/zero was read whole first, which never ends: with 4 GiB of address space,
+    # MemoryError; without, the memory filled.
+    if not Path("/dev/zero").exists():
+        pytest.skip("needs /dev/zero")
+    script = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+        "from stream_detect.errors import ModelError\n"
+        "from stream_detect.modelfile import load_model\n"
+        "try:\n"
+        "    load_model('/dev/zero')\n"
+        "except ModelError as error:\n"
+        "    print(error)\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == (
+        "model file /dev/zero is not JSON: it starts with byte 0x00, "
+        "where a model file starts with '{'\n"
+    )
 
 
 def test_from_dict_round_trips_in_memory() -> None:
@@ -325,6 +410,8 @@ def test_a_model_file_that_is_not_utf8_says_where(tmp_path: Path) -> None:
             "holds 1e400, beyond the range of a number",
         ),
         (lambda text: text.replace('"n": 3', '"n": NaN'), "holds NaN, which is not JSON"),
+        # Python's reader kept the last of the two: an edit took effect or not by its place.
+        (lambda text: text.replace('"n": 3', '"n": 3, "n": 30'), "holds the key 'n' twice"),
     ],
 )
 def test_a_model_file_beyond_what_json_numbers_hold_is_one_line(

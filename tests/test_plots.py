@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 import sys
 import zlib
@@ -223,3 +224,52 @@ def test_check_plot_path_fails_before_any_work(
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(DependencyError, match=r"stream-detect\[plot\]"):
         check_plot_path(tmp_path / "fine.png")
+
+
+def test_a_hidden_file_named_dot_png_is_written(tmp_path: Path) -> None:
+    # Path(".png").suffix is "", so it was refused as "the name must end in .png".
+    target = tmp_path / ".png"
+    check_plot_path(target)
+    plot_threshold_curves(np.array([0, 1, 0]), np.array([-1.0, -5.0, -1.5]), -3.0, target)
+    assert target.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(InputError, match=r"the name must end in \.png, \.svg or \.pdf"):
+        check_plot_path(tmp_path / "png")
+
+
+def _green_pixels(path: Path) -> int:
+    """Pixels of the F1 curve's colour (tab:green) in an image."""
+    from matplotlib.image import imread
+
+    rgb = imread(path)[..., :3]
+    return int(np.count_nonzero((rgb[..., 1] > 0.5) & (rgb[..., 0] < 0.3) & (rgb[..., 2] < 0.3)))
+
+
+@pytest.mark.parametrize("log_epsilon", [6.0, -math.inf])
+def test_curves_of_a_single_distinct_score_are_drawn(tmp_path: Path, log_epsilon: float) -> None:
+    # Every event scoring alike gave one cut point, and a step curve of one point draws
+    # nothing: only the legend's sample of the F1 line was green.
+    pytest.importorskip("matplotlib")
+    out = plot_threshold_curves(
+        np.array([0, 0, 1, 0]), np.full(4, 5.0), log_epsilon, tmp_path / "c.png"
+    )
+    assert _green_pixels(out) > 1000
+
+
+def test_names_from_the_data_are_drawn_as_written(tmp_path: Path) -> None:
+    # "a$\foo$" was read as TeX and failed the plot (ParseFatalException, exit 1); an
+    # escape character in a name made matplotlib warn of a missing glyph.
+    pytest.importorskip("matplotlib")
+    import warnings
+
+    from stream_detect.replay_plot import plot_replay
+
+    names = ["a$\\foo$", "\x1b[31mred"]
+    X = np.random.default_rng(0).lognormal(size=(50, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_histograms(X, names, {}, tmp_path / "h.png", title="$\\bar$ sample")
+        plot_replay(
+            tmp_path / "r.png", X[:, 0], -X[:, 1], np.full(50, -3.0), np.zeros(50, dtype=bool),
+            value_name=names[0], title="data$\\x$.csv",
+        )  # fmt: skip
+    assert (tmp_path / "h.png").exists() and (tmp_path / "r.png").exists()

@@ -476,3 +476,38 @@ def test_a_file_whose_every_row_is_labelled_says_no_row_was_learned(
     ):
         assert main(["replay", *args, "--json"]) == 0
         assert capsys.readouterr().err == ""
+
+
+def test_a_window_of_one_row_is_shaded_on_the_plot(tmp_path: Path) -> None:
+    # A lone labelled anomaly made the window (100, 100), shaded from row 100 to row 100:
+    # no width, nothing drawn.
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+
+    from stream_detect.replay_plot import plot_replay
+
+    def orange_pixels(windows: np.ndarray) -> int:
+        out = plot_replay(
+            tmp_path / "r.png", np.zeros(200), np.zeros(200), np.full(200, -5.0),
+            np.zeros(200, dtype=bool), windows,
+        )  # fmt: skip
+        rgb = imread(out)[..., :3]
+        # tab:orange at alpha 0.2 over white: red full, green and blue lower, blue lowest.
+        tinted = (rgb[..., 0] > 0.95) & (rgb[..., 1] < 0.95) & (rgb[..., 2] < rgb[..., 1] - 0.03)
+        return int(np.count_nonzero(tinted))
+
+    assert orange_pixels(np.zeros((0, 2), dtype=np.intp)) == 0
+    assert orange_pixels(np.array([[100, 100]])) > 500
+
+
+def test_a_mat_file_is_named_for_what_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It went to run's source and came out as a dead letter about UTF-8 (exit 3).
+    data = tmp_path / "ex8data1.mat"
+    data.write_bytes(b"MATLAB 5.0 MAT-file\x00\xff\n")
+    assert main(["replay", str(data)]) == 2
+    assert capsys.readouterr().err == (
+        f"stream-detect replay: error: {data}: a MATLAB .mat file, not CSV or JSON lines: save "
+        "its arrays as CSV first (scipy.io.loadmat, then numpy.savetxt with a header)\n"
+    )

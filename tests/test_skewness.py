@@ -198,3 +198,26 @@ def test_third_moments_merge_chunks_of_far_apart_scales() -> None:
     assert moments.skewness[0] == pytest.approx(scipy.stats.skew(both, bias=True), rel=1e-9)
     assert moments.var[0] == pytest.approx(float(np.var(both)), rel=1e-9)
     assert moments.n.tolist() == [800.0]
+
+
+def _fsum_moments(x: np.ndarray) -> tuple[float, float]:
+    """Variance and skewness of ``x`` from correctly rounded sums (a slow reference)."""
+    mean = math.fsum(x) / len(x)
+    dev = x - mean
+    dev -= math.fsum(dev) / len(x)
+    m2 = math.fsum(dev * dev) / len(x)
+    m3 = math.fsum(dev**3) / len(x)
+    return m2, m3 / m2**1.5
+
+
+def test_third_moments_of_a_wide_chunk_keep_the_digits_of_a_large_mean() -> None:
+    # Summed down the columns of a (65536, 3) chunk one row after another, the mean of
+    # a feature at 1e6 with a spread of 3 was off by 1e-14, and its skewness by 1e-6.
+    rng = np.random.default_rng(5)
+    n = 65536
+    X = np.column_stack([rng.lognormal(2, 1, n), rng.normal(1e6, 3, n), rng.exponential(1, n)])
+    moments = ThirdMoments(3).learn(X)
+    for j in range(3):
+        var, skew = _fsum_moments(X[:, j])
+        assert moments.var[j] == pytest.approx(var, rel=1e-13)
+        assert moments.skewness[j] == pytest.approx(skew, rel=1e-9)

@@ -349,3 +349,22 @@ def test_saving_into_a_missing_directory_is_a_model_error_naming_the_file(tmp_pa
     with pytest.raises(ModelError) as caught:
         save_checkpoint(target, SAMPLE)
     assert str(target) in str(caught.value)
+
+
+def test_a_checkpoint_through_a_link_is_written_and_cleaned_beside_its_file(
+    tmp_path: Path,
+) -> None:
+    # The link stays a link (it was replaced by the new checkpoint), and the leftovers of
+    # killed writes, made beside the file the link leads to, are found there.
+    from stream_detect.atomic import remove_leftovers
+
+    real = tmp_path / "disk" / "state.json"
+    real.parent.mkdir()
+    link = tmp_path / "state.json"
+    link.symlink_to(real)
+    save_checkpoint(link, Checkpoint({"n": 1}, {"line": 3, "offset": 20}))
+    assert link.is_symlink()
+    loaded = load_checkpoint(real)
+    assert loaded is not None and loaded.source == {"line": 3, "offset": 20}
+    (real.parent / ".state.json.k3_9ab0z.tmp").write_bytes(b"{}")
+    assert remove_leftovers(link) == 1

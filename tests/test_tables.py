@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,41 @@ def test_the_label_in_another_case_is_not_fitted_as_a_feature(
     assert load_table(path, label_field=None).features == ["x", other]
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_json_field_is_not_fitted_as_a_feature(tmp_path: Path, blank: str) -> None:
+    # It was: fit wrote a model with the feature "", which evaluate could not read back
+    # ("config key features: got ',x'").
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(orjson.dumps({blank: 1, "x": 1}) + b"\n" + orjson.dumps({blank: 2, "x": 3}))
+    with pytest.raises(InputError, match=rf"t.jsonl:1: field '{blank}' would be a feature, and a "):
+        load_table(path)
+    assert load_table(path, features=["x"]).X.tolist() == [[1.0], [3.0]]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux's /proc")
+def test_a_read_error_is_one_line_naming_the_file() -> None:
+    # Reading /proc/self/mem from offset 0 fails with EIO, as a failing disk does;
+    # it was a traceback (OSError) where run and replay said "cannot read".
+    with pytest.raises(InputError, match=r"^/proc/self/mem: cannot read: Input/output error$"):
+        load_table("/proc/self/mem")
+
+
+@pytest.mark.parametrize(
+    ("name", "what"), [("ex8data1.mat", "a MATLAB .mat file"), ("t.csv.gz", "gzip-compressed")]
+)
+def test_a_file_that_holds_no_text_is_named_for_what_it_is(
+    tmp_path: Path, name: str, what: str
+) -> None:
+    # The exercise's .mat file was refused as "the CSV header is not valid UTF-8 (byte 132)".
+    path = write(tmp_path, name, b"MATLAB 5.0 MAT-file, Platform: x\x00\x01\xff\n\x80")
+    assert str(raise_message(path)) == f"{path}: {what}, not CSV or JSON lines: " + (
+        "save its arrays as CSV first (scipy.io.loadmat, then numpy.savetxt with a header)"
+        if name.endswith(".mat")
+        else "decompress it first (gunzip -k)"
+    )
+    assert raise_message(tmp_path / "absent.mat").reason == "no such file"
+
+
 def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
     assert load_table(write(tmp_path, "a.txt", '\n{"v": 1}\n')).X.tolist() == [[1.0]]
     assert load_table(write(tmp_path, "b.data", "v\n2\n")).X.tolist() == [[2.0]]
@@ -176,6 +213,41 @@ def test_a_line_is_measured_and_limited_without_its_line_break_as_run_does(
     assert (error.line, error.reason) == (
         3,
         f"line of {limit + 1} bytes exceeds the limit of {limit} bytes",
+    )
+
+
+def test_a_file_without_line_breaks_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    # Its first line was read whole before its length was looked at: /dev/zero, a disk
+    # image or a large binary file filled the memory. Run with 4 GiB of address space,
+    # the old reading ended in MemoryError; now the first 1 MiB and a little tell.
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("needs /dev/zero")
+    script = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+        "from stream_detect.errors import InputError\n"
+        "from stream_detect.tables import load_table\n"
+        "try:\n"
+        "    load_table('/dev/zero')\n"
+        "except InputError as error:\n"
+        "    print(error)\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    limit = DEFAULT_MAX_RECORD_BYTES
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == (
+        f"/dev/zero:1: line of at least {limit + 3} bytes exceeds the limit of {limit} bytes\n"
+    )
+    # Rows before such a line are read, and their problems come first.
+    path = write(tmp_path, "t.csv", b"x,y\n1,2\n3,abc\n" + b"0" * (3 * limit))
+    assert raise_message(path).line == 3
+    path = write(tmp_path, "t.csv", b"x,y\n1,2\n3,4\n" + b"0" * (3 * limit))
+    assert (raise_message(path).line, raise_message(path).reason) == (
+        4,
+        f"line of at least {limit + 3} bytes exceeds the limit of {limit} bytes",
     )
 
 

@@ -169,8 +169,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.plot is not None:
         if labelled is None:
+            # The note says which: no labels at all, or a label column of one class only.
             raise ConfigError(
-                "--plot", args.plot, "labelled events (--val, or a label column in TRAIN)"
+                "--plot", args.plot, f"labels of both classes to draw the curves with ({note})"
             )
         from stream_detect.plots import plot_threshold_curves
 

@@ -14,11 +14,12 @@ import argparse
 import functools
 import json
 import math
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
 from stream_detect.errors import ConfigError
-from stream_detect.field_names import optional_field_name, parse_feature_names
+from stream_detect.field_names import optional_field_name, parse_feature_names, shown_name
 from stream_detect.flags import StoreOnce, file_name
 from stream_detect.inspection import DEFAULT_SAMPLE_ROWS, InspectReport, inspect_file
 
@@ -163,7 +164,7 @@ def format_table(report: InspectReport, plot: str | None = None) -> str:
     )
     body = [
         (
-            f.name,
+            shown_name(f.name),
             str(f.count),
             _fmt(f.mean),
             _fmt(f.variance),
@@ -192,8 +193,10 @@ def format_table(report: InspectReport, plot: str | None = None) -> str:
             f"suggestions and skew after: from a uniform sample of {report.sample_rows:,} "
             f"of {report.rows:,} rows"
         )
+    # Quoted for a shell, so that the line can be pasted: a name may hold a space.
     flags = " ".join(
-        f"--transform {name}={spec}" for name, spec in report.transforms.to_dict().items()
+        f"--transform {_flag_value(f'{name}={spec}')}"
+        for name, spec in report.transforms.to_dict().items()
     )
     if flags:
         lines.append(f"to fit with the suggestions: {flags}")
@@ -209,7 +212,17 @@ def _headline(report: InspectReport) -> str:
             f"labels: {report.labels['anomalous']:,} anomalous, {report.labels['normal']:,} normal"
         )
     d = len(report.features)
-    return f"{report.source}: {report.rows:,} rows, {d} feature{'s' if d != 1 else ''}, {labels}"
+    rows = f"{report.rows:,} row{'s' if report.rows != 1 else ''}"
+    return f"{report.source}: {rows}, {d} feature{'s' if d != 1 else ''}, {labels}"
+
+
+def _flag_value(text: str) -> str:
+    """``text`` quoted for a shell, where it needs to be; shown escaped if it does not print.
+
+    >>> _flag_value("cpu=log"), _flag_value("cpu load=log")
+    ('cpu=log', "'cpu load=log'")
+    """
+    return shlex.quote(text) if text.isprintable() else shown_name(text)
 
 
 def _fmt(value: float) -> str:
@@ -217,4 +230,19 @@ def _fmt(value: float) -> str:
 
 
 def _percent(share: float) -> str:
-    return "n/a" if math.isnan(share) else f"{100.0 * share:.1f}%"
+    """A share as a percentage to one decimal, never rounded to 0% or 100% that it is not.
+
+    One zero in a million rows is what makes ``log`` refuse a feature, so it
+    must not read as ``0.0%``.
+
+    >>> _percent(0.0), _percent(1e-6), _percent(0.25), _percent(0.999999), _percent(1.0)
+    ('0.0%', '<0.1%', '25.0%', '>99.9%', '100.0%')
+    """
+    if math.isnan(share):
+        return "n/a"
+    text = f"{100.0 * share:.1f}%"
+    if text == "0.0%" and share > 0.0:
+        return "<0.1%"
+    if text == "100.0%" and share < 1.0:
+        return ">99.9%"
+    return text

@@ -46,6 +46,7 @@ from stream_detect.flags import (
     load_settings,
     locate_error_in_args,
 )
+from stream_detect.formats import not_a_table
 from stream_detect.plots import check_plot_path
 from stream_detect.records.labels import cell_label, json_label
 from stream_detect.records.reject import Reject
@@ -136,6 +137,10 @@ def replay(
         # else (a named pipe, /dev/stdin, <(...)) is read as `run --source file:` reads it.
         reason = "is a directory, not a file" if Path(data).is_dir() else "no such file"
         raise InputError(reason, source=data)
+    refusal = not_a_table(data)
+    if refusal is not None:
+        # As fit and inspect say it: read as text, it would fail saying only "UTF-8".
+        raise InputError(refusal, source=data)
     refuse_output_over_input({"--plot": named_path(plot)}, {"DATA": named_path(data)})
     if plot is not None:
         # A plot that cannot be written fails now, not after the whole replay.
