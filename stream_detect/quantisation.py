@@ -11,7 +11,7 @@ different values, while every value it has taken is an integer, its
 variance is floored at 1/12 (the diagonal model's variance, the full
 model's ridge on top of its covariance, the Student-t scale of the prior's
 tails). A single step then stands at most √12 ≈ 3.5 σ out and does not
-alert on its own, while a burst (an error count of 3 or more) still does.
+alert on its own, while two steps at once (an error count of 2) still do.
 
 The first change of a feature that was constant so far is scored without
 the floor, so it is still rare, not impossible (a first error, a deploy's
