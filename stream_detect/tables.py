@@ -49,11 +49,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
-from stream_detect.field_names import blank_name
+from stream_detect.field_names import blank_name, is_blank
 from stream_detect.formats import format_for_path, not_a_table
 from stream_detect.left_out_fields import LeftOutFields
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
+from stream_detect.records.feature_values import NUMBER_TYPES
 from stream_detect.sources.base import RawBatch
 
 __all__ = [
@@ -226,6 +227,15 @@ or choose the features (--features)
                 problems.append((first_bad.position["line"], first_bad.reason))
             if len(decoded):
                 assert decoder.features is not None
+                if not seen_rows and features is None:
+                    # Before the fields left out: that one holds a number says less.
+                    problem = _unfit_inferred_feature(
+                        [*decoder.features, *_blank_numeric_fields(decoded.records[:1])],
+                        label_field,
+                        decoded.positions[0]["line"],
+                    )
+                    if problem is not None:
+                        problems.append(problem)
                 if decoder.format == "csv":
                     assert decoder.columns is not None
                     problem = left_out.scan_csv(
@@ -237,12 +247,6 @@ or choose the features (--features)
                     )
                 if problem is not None:
                     problems.append(problem)
-                if not seen_rows and features is None:
-                    problem = _unfit_inferred_feature(
-                        decoder.features, label_field, decoded.positions[0]["line"]
-                    )
-                    if problem is not None:
-                        problems.append(problem)
                 seen_rows = True
             if problems:
                 line, reason = min(problems, key=lambda problem: problem[0])
@@ -405,6 +409,24 @@ def _unfit_inferred_feature(
         f"field {name!r} would be a feature, and {not_the_label_field(name, label_field)}, "
         "or choose the features (--features)"
     )
+
+
+def _blank_numeric_fields(records: Sequence[Any]) -> list[str]:
+    """The fields named ``""`` or blank that hold a number in JSON ``records``.
+
+    The decoder never infers such a field as a feature (a stream goes on
+    without it), but a table says so: the first row meant it as one.
+
+    >>> _blank_numeric_fields([{"": 1, " ": "a", "x": 2}]), _blank_numeric_fields([["1"]])
+    ([''], [])
+    """
+    return [
+        name
+        for record in records
+        if isinstance(record, dict)
+        for name, value in record.items()
+        if type(value) in NUMBER_TYPES and is_blank(name)
+    ]
 
 
 def _read_lines(handle: BinaryIO, count: int, limit: int) -> tuple[list[bytes], str | None]:
