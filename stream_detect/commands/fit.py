@@ -37,8 +37,9 @@ from stream_detect.field_names import parse_feature_names
 from stream_detect.fitted_model import FittedModel
 from stream_detect.fitting import fit_model
 from stream_detect.flags import StoreOnce, file_name
+from stream_detect.label_names import label_hint
 from stream_detect.modelfile import check_model_path, save_model
-from stream_detect.tables import label_hint, load_table
+from stream_detect.tables import load_table
 from stream_detect.threshold import best_log_threshold
 from stream_detect.threshold_grid import grid_log_threshold, select_threshold
 from stream_detect.transform_suggestions import suggest_transforms
