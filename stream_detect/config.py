@@ -51,6 +51,7 @@ from typing import Any, TypeVar, overload
 from stream_detect.errors import ConfigError
 from stream_detect.setting_combinations import check_run_with_detector
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.small_files import CONFIG_FILE_LIMIT, FileTooLarge, read_small_file, shown_size
 from stream_detect.validation import (
     NONE_TEXT,
     FieldSpec,
@@ -132,6 +133,9 @@ def _from_text(spec: FieldSpec, value: Any) -> Any:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file; :class:`ConfigError` with key ``config`` if it cannot be used.
 
+    A file of more than :data:`~stream_detect.small_files.CONFIG_FILE_LIMIT`
+    bytes (1 MiB) is refused, read no further than that.
+
     >>> read_config_file("no/such/file.toml")
     Traceback (most recent call last):
     ...
@@ -145,8 +149,10 @@ existing TOML file
     if not file.exists():
         raise ConfigError("config", str(path), "an existing TOML file")
     try:
-        with file.open("rb") as stream:
-            return tomllib.load(stream)
+        return tomllib.loads(read_small_file(file, CONFIG_FILE_LIMIT, "config file").decode())
+    except FileTooLarge as exc:
+        expected = f"a TOML file of at most {shown_size(exc.limit)} (it holds more)"
+        raise ConfigError("config", str(path), expected) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", str(path), f"valid TOML ({exc})") from None
     except RecursionError:

@@ -17,6 +17,7 @@ __all__ = [
     "NONE_TEXT",
     "blank_name",
     "check_feature_names",
+    "is_blank",
     "optional_field_name",
     "parse_feature_names",
     "shown_name",
@@ -26,13 +27,26 @@ __all__ = [
 NONE_TEXT: Final = "none"
 
 
+def is_blank(name: str) -> bool:
+    """Whether ``name`` is empty or only white space, which no feature's name may be.
+
+    A list of features given refuses such a name (:func:`check_feature_names`),
+    so the stream never infers a field so named as a feature either: a model
+    or checkpoint holding it could not be read back.
+
+    >>> is_blank(""), is_blank(" \t"), is_blank("cpu")
+    (True, True, False)
+    """
+    return not name.strip()
+
+
 def blank_name(names: Sequence[str]) -> str | None:
     """The first of ``names`` that is empty or only spaces, which no feature may be; or None.
 
     >>> blank_name(["cpu", " "]), blank_name(["cpu"])
     (' ', None)
     """
-    return next((name for name in names if not name.strip()), None)
+    return next((name for name in names if is_blank(name)), None)
 
 
 def check_feature_names(

@@ -44,6 +44,7 @@ from typing import Any
 from stream_detect.atomic import check_replaceable, check_writable_folder, write_atomically
 from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
+from stream_detect.small_files import MODEL_FILE_LIMIT, FileTooLarge, read_within
 
 __all__ = ["check_model_path", "load_model", "save_model"]
 
@@ -105,6 +106,8 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
             f"model file {source} is not UTF-8 text (at byte {exc.start}); a model file is "
             "the JSON `stream-detect fit --out` writes"
         ) from exc
+    except FileTooLarge as exc:
+        raise ModelError(f"model file {source} {exc.reason}") from None
     except OSError as exc:
         raise ModelError(f"cannot read model file {source}: {exc.strerror or exc}") from exc
     try:
@@ -138,8 +141,10 @@ def _read_object_text(source: Path) -> bytes:
     A device that never ends (``/dev/zero``) or a large binary file given by
     mistake would otherwise be read whole into memory before JSON refused it.
     Raises :class:`ModelError` for such a start (a byte no JSON value starts
-    with, after white space and a byte-order mark), :class:`OSError` as
-    reading does.
+    with, after white space and a byte-order mark),
+    :class:`~stream_detect.small_files.FileTooLarge` past
+    :data:`~stream_detect.small_files.MODEL_FILE_LIMIT` bytes (256 MiB),
+    :class:`OSError` as reading does.
 
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.json"
@@ -160,7 +165,7 @@ a model file starts with '{'
                 f"model file {source} is not JSON: it starts with {shown}, "
                 "where a model file starts with '{'"
             )
-        return head + handle.read()
+        return read_within(handle, MODEL_FILE_LIMIT, str(source), "model file", start=head)
 
 
 #: Bytes read before the start of a model file is checked.

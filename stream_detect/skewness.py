@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["FLOAT_EPS", "LARGE_MAGNITUDE", "ThirdMoments", "skewness"]
+__all__ = ["FLOAT_EPS", "LARGE_MAGNITUDE", "ThirdMoments", "lost_variance", "skewness"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -25,6 +25,18 @@ FLOAT_EPS = float(np.finfo(np.float64).eps)
 LARGE_MAGNITUDE = 1e300
 #: The smallest normal double: a variance below it has lost its digits.
 _SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
+
+
+def lost_variance(var: Array, varies: BoolArray) -> BoolArray:
+    """Where a variance ``var`` of values that differ (``varies``) is below the smallest
+    normal double: its digits are lost (0 would call the feature constant), so it is
+    shown as not known (``n/a``, null), by ``inspect`` and ``fit`` alike.
+
+    >>> lost_variance(np.array([0.0, 0.0, 2.0]), np.array([True, False, True])).tolist()
+    [True, False, False]
+    """
+    lost: BoolArray = (var < _SMALLEST_NORMAL) & varies
+    return lost
 
 
 def skewness(x: ArrayLike) -> float:
@@ -136,8 +148,7 @@ class ThirdMoments:
         seen = self.n > 0
         with np.errstate(over="ignore", under="ignore"):
             out[seen] = np.ldexp(self._m2[seen] / self.n[seen], 2 * self._exponent[seen])
-        lost = seen & (out < _SMALLEST_NORMAL) & (self._m2 > 0.0) & (self.min != self.max)
-        out[lost] = np.nan
+        out[seen & lost_variance(out, (self._m2 > 0.0) & (self.min != self.max))] = np.nan
         return out
 
     @property

@@ -19,7 +19,7 @@ has a label. The label field is never a feature, and when the first row decides
 the features, none may be named as the label field but for case (``Label`` for
 ``label``): that is an error rather than the labels fitted as a feature.
 A command that finds no label where such a field is (features given, as
-``evaluate``'s are) says so with :func:`label_in_another_case`.
+``evaluate``'s are) says so with :func:`~stream_detect.label_names.label_hint`.
 
 Features: when they are not given, the first data row decides them, as in the
 stream: its numeric fields, leaving out the label. A JSON field named ``""``
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
@@ -49,11 +49,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
-from stream_detect.field_names import blank_name
+from stream_detect.field_names import blank_name, is_blank
 from stream_detect.formats import format_for_path, not_a_table
+from stream_detect.label_names import label_in_another_case, not_the_label_field
 from stream_detect.left_out_fields import LeftOutFields
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
+from stream_detect.records.feature_values import NUMBER_TYPES
 from stream_detect.sources.base import RawBatch
 
 __all__ = [
@@ -61,10 +63,7 @@ __all__ = [
     "Table",
     "TableChunk",
     "iter_table",
-    "label_hint",
-    "label_in_another_case",
     "load_table",
-    "not_the_label_field",
 ]
 
 #: Rows decoded at a time by :func:`iter_table`.
@@ -226,6 +225,15 @@ or choose the features (--features)
                 problems.append((first_bad.position["line"], first_bad.reason))
             if len(decoded):
                 assert decoder.features is not None
+                if not seen_rows and features is None:
+                    # Before the fields left out: that one holds a number says less.
+                    problem = _unfit_inferred_feature(
+                        [*decoder.features, *_blank_numeric_fields(decoded.records[:1])],
+                        label_field,
+                        decoded.positions[0]["line"],
+                    )
+                    if problem is not None:
+                        problems.append(problem)
                 if decoder.format == "csv":
                     assert decoder.columns is not None
                     problem = left_out.scan_csv(
@@ -237,12 +245,6 @@ or choose the features (--features)
                     )
                 if problem is not None:
                     problems.append(problem)
-                if not seen_rows and features is None:
-                    problem = _unfit_inferred_feature(
-                        decoder.features, label_field, decoded.positions[0]["line"]
-                    )
-                    if problem is not None:
-                        problems.append(problem)
                 seen_rows = True
             if problems:
                 line, reason = min(problems, key=lambda problem: problem[0])
@@ -324,54 +326,6 @@ def load_table(
     )
 
 
-def label_in_another_case(names: Iterable[str], label_field: str | None) -> str | None:
-    """The first of ``names`` that is ``label_field`` but for case (``Label``), or None.
-
-    Names match exactly, so ``Label`` holds no labels for ``label``: a file whose
-    labels are there was most likely meant to be read with ``--label-field Label``.
-
-    >>> label_in_another_case(["x", "Label"], "label")
-    'Label'
-    >>> label_in_another_case(["label", "label2"], "label") is None
-    True
-    """
-    if label_field is None:
-        return None
-    for name in names:
-        if name != label_field and name.casefold() == label_field.casefold():
-            return name
-    return None
-
-
-def not_the_label_field(name: str, label_field: str) -> str:
-    """Why field ``name`` (from :func:`label_in_another_case`) gives no labels, and what to do.
-
-    >>> not_the_label_field("Label", "label")
-    "it is not the label field 'label' (names match exactly, case included): name it with \
---label-field Label"
-    """
-    return (
-        f"it is not the label field {label_field!r} (names match exactly, case included): "
-        f"name it with --label-field {name}"
-    )
-
-
-def label_hint(names: Iterable[str], label_field: str | None) -> str:
-    """What to add where no row had a label in ``label_field``: ``""``, or a clause naming
-    a field among ``names`` (a table's ``ignored_columns``) that is it but for case.
-
-    >>> label_hint(["x", "Label"], "label")
-    "; field 'Label' is there, but it is not the label field 'label' (names match exactly, \
-case included): name it with --label-field Label"
-    >>> label_hint(["x"], "label")
-    ''
-    """
-    name = label_in_another_case(names, label_field)
-    if name is None or label_field is None:
-        return ""
-    return f"; field {name!r} is there, but {not_the_label_field(name, label_field)}"
-
-
 def _unfit_inferred_feature(
     features: Sequence[str], label_field: str | None, line: int
 ) -> tuple[int, str] | None:
@@ -405,6 +359,24 @@ def _unfit_inferred_feature(
         f"field {name!r} would be a feature, and {not_the_label_field(name, label_field)}, "
         "or choose the features (--features)"
     )
+
+
+def _blank_numeric_fields(records: Sequence[Any]) -> list[str]:
+    """The fields named ``""`` or blank that hold a number in JSON ``records``.
+
+    The decoder never infers such a field as a feature (a stream goes on
+    without it), but a table says so: the first row meant it as one.
+
+    >>> _blank_numeric_fields([{"": 1, " ": "a", "x": 2}]), _blank_numeric_fields([["1"]])
+    ([''], [])
+    """
+    return [
+        name
+        for record in records
+        if isinstance(record, dict)
+        for name, value in record.items()
+        if type(value) in NUMBER_TYPES and is_blank(name)
+    ]
 
 
 def _read_lines(handle: BinaryIO, count: int, limit: int) -> tuple[list[bytes], str | None]:

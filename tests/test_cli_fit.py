@@ -782,3 +782,28 @@ def test_a_folder_no_file_can_be_made_in_is_refused_before_reading(
     pytest.importorskip("matplotlib")
     code, out, err = run(capsys, "fit", tmp_path / "absent.csv", option, path)
     assert_one_line_error(code, out, err, message)
+
+
+def test_a_variance_below_the_float_range_is_null_as_inspect_says_n_a(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # fit reported 0.0, which says the feature is constant, where inspect said n/a.
+    path = tmp_path / "tiny.csv"
+    path.write_text("x,c,y,label\n1e-300,1e-300,1,0\n-1e-300,1e-300,2,1\n2e-300,1e-300,4,0\n")
+    report = run_json(capsys, "fit", path)
+    assert report["var"][0] is None
+    # Constant is constant, and an ordinary variance is as the model holds it.
+    assert report["var"][1:] == [0.0, pytest.approx(14 / 9)]
+    assert load_model_var(capsys, path, tmp_path) == [0.0, 0.0, pytest.approx(14 / 9)]
+    code, out, _ = run(capsys, "inspect", path, "--json", "--no-progress")
+    assert code == 0
+    assert [f["variance"] for f in json.loads(out)["features"]][:2] == [None, 0.0]
+    # Differing values that the transform makes equal (log(1 + 1e-300) is 0) vary no more.
+    assert run_json(capsys, "fit", path, "--transform", "x=log:1")["var"][0] == 0.0
+
+
+def load_model_var(capsys: pytest.CaptureFixture[str], path: Path, tmp_path: Path) -> Any:
+    """The variances of the model file fit writes for ``path``: what scoring uses, unchanged."""
+    model_path = tmp_path / "model.json"
+    run_json(capsys, "fit", path, "--out", model_path)
+    return load_model(model_path).var.tolist()

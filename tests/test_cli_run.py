@@ -625,6 +625,20 @@ def run_in_process(
     return parse_lines(out.read_bytes()), summary_of(captured.err.encode())
 
 
+def test_a_field_named_blank_is_no_feature_so_the_run_resumes_from_its_checkpoint(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    events = [{"": 1, "x": 1}, {"": 2, "x": 3}]
+    checkpoint = str(tmp_path / "state.json")
+    _, first = run_in_process(capsys, tmp_path, events, "--checkpoint", checkpoint)
+    assert first["features"] == ["x"]
+    # The second run refused the checkpoint the first wrote (features ['', 'x']).
+    _, second = run_in_process(capsys, tmp_path, events, "--checkpoint", checkpoint)
+    assert second["resumed_from"]["line"] == 3 and second["features"] == ["x"]
+    assert main(["run", "--source", "-", "--features", " ,x"]) == 2
+    assert "no empty names" in capsys.readouterr().err
+
+
 def test_log_epsilon_on_the_command_line_wins_over_the_checkpoint(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -602,6 +602,33 @@ def test_json_feature_inference_excludes_reserved_and_non_numeric_fields() -> No
     assert later.bad[0].reason == "missing feature 'mem'"
 
 
+@pytest.mark.parametrize("blank", ["", " ", "\t"])
+@pytest.mark.parametrize("infer_from_most", [True, False])
+@pytest.mark.parametrize("keep_records", [True, False])
+def test_a_json_field_with_a_blank_name_is_never_an_inferred_feature(
+    blank: str, infer_from_most: bool, keep_records: bool
+) -> None:
+    # A list of features given refuses a blank name, the checkpoint's too: inferred,
+    # it made a checkpoint its own run refused on restart.
+    rng = np.random.default_rng(3)
+    events = [{blank: float(v), "x": float(w)} for v, w in rng.normal(size=(50, 2))]
+    lines = [orjson.dumps(event) for event in events]
+    plain = RecordDecoder("json", keep_records=keep_records).decode(
+        make_batch([orjson.dumps({"x": event["x"]}) for event in events])
+    )
+    for batch in (lines, lines[:1]):
+        decoder = RecordDecoder(
+            "json", keep_records=keep_records, lazy_records=True, infer_from_most=infer_from_most
+        )
+        decoded = decoder.decode(make_batch(batch))
+        assert decoder.features == ["x"]
+        assert decoded.values.tolist() == plain.values[: len(batch)].tolist()
+    only_blank = RecordDecoder("json", infer_from_most=infer_from_most)
+    decoded = only_blank.decode(make_batch([orjson.dumps({blank: 1}), b'{"": 2, "y": 3}']))
+    assert "no numeric field" in decoded.bad[0].reason
+    assert only_blank.features == ["y"] and decoded.values.tolist() == [[3.0]]
+
+
 def test_json_first_event_without_numbers_is_bad_and_the_next_one_fixes_features() -> None:
     decoder = RecordDecoder("json")
     decoded = decoder.decode(make_batch([b'{"name": "a", "label": 1}', b'{"name": "b", "v": 2}']))

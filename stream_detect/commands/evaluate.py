@@ -19,8 +19,9 @@ from stream_detect.confusion import confusion_counts
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import InputError, ModelError
 from stream_detect.flags import StoreOnce, file_name
+from stream_detect.label_names import label_hint
 from stream_detect.modelfile import load_model
-from stream_detect.tables import label_hint, load_table
+from stream_detect.tables import load_table
 
 __all__ = ["add_arguments", "run"]
 

@@ -37,8 +37,10 @@ from stream_detect.field_names import parse_feature_names
 from stream_detect.fitted_model import FittedModel
 from stream_detect.fitting import fit_model
 from stream_detect.flags import StoreOnce, file_name
+from stream_detect.label_names import label_hint
 from stream_detect.modelfile import check_model_path, save_model
-from stream_detect.tables import label_hint, load_table
+from stream_detect.skewness import lost_variance
+from stream_detect.tables import load_table
 from stream_detect.threshold import best_log_threshold
 from stream_detect.threshold_grid import grid_log_threshold, select_threshold
 from stream_detect.transform_suggestions import suggest_transforms
@@ -181,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         save_model(model, args.out)
 
     report = _report(model, train.ignored_columns, counts, n_flagged_train, labelled, args, extra)
+    report["var"] = _shown_variances(model, train.X)
     print(json.dumps(report))
     return 0
 
@@ -346,6 +349,24 @@ def _choose(
     choice = best_log_threshold(y, log_p) if method == "exact" else grid_log_threshold(y, log_p)
     log_epsilon = choice.log_epsilon
     return _Threshold(log_epsilon, choice.epsilon, log_p < log_epsilon, train_log_p < log_epsilon)
+
+
+def _shown_variances(model: FittedModel, X: Array) -> list[float | None]:
+    """The model's variances for the report, null where one is lost below the float range.
+
+    Values that differ with a variance below the smallest normal double
+    (values below about 1e-154) have one of 0 or a few digits in the model,
+    which would say the feature is constant: ``inspect`` says n/a, and so
+    does the report (:func:`~stream_detect.skewness.lost_variance`). The
+    model and its file keep what scoring uses.
+    """
+    var = model.var
+    if not np.any(var < np.finfo(np.float64).tiny):
+        return [float(v) for v in var]
+    # Transformed again only here: differing values may meet after a transform.
+    values = model.transform(X)
+    lost = lost_variance(var, np.min(values, axis=0) != np.max(values, axis=0))
+    return [None if gone else float(v) for v, gone in zip(var, lost, strict=True)]
 
 
 def _report(

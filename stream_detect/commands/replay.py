@@ -59,6 +59,7 @@ from stream_detect.replay import (
     windows_for,
 )
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.small_files import WINDOWS_FILE_LIMIT, read_small_file
 from stream_detect.testing import ListSink
 from stream_detect.timestamps import wall_clock_reasons
 from stream_detect.unusable import refuse_if_nothing_usable
@@ -211,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     windows = None
     if args.windows is not None:
         try:
-            table = json.loads(Path(args.windows).read_text())
+            table = json.loads(read_small_file(args.windows, WINDOWS_FILE_LIMIT, "windows file"))
             windows = windows_for(table, args.data)
             # Checked here, before the replay, so that its errors name the file.
             window_limits(windows, detector_settings.time_zone)

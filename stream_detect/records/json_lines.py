@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import orjson
 
+from stream_detect.field_names import is_blank
 from stream_detect.records.feature_values import NUMBER_TYPES, json_number, picked_flat
 from stream_detect.records.hidden_characters import hidden_character_note
 from stream_detect.records.keys_and_ids import json_id, json_key, optional_texts, texts
@@ -88,18 +89,28 @@ one whole object per line; jq -c '.[]' writes an array's objects so)
         return event
 
     def numeric_fields(self, event: Event) -> list[str]:
-        """The fields holding JSON numbers, leaving out the fields with a role."""
+        """The fields holding JSON numbers, leaving out the fields with a role or a blank name.
+
+        Called only while the features are being chosen, never per event
+        once they are fixed. A field named ``""`` or blank is never a feature
+        (:func:`~stream_detect.field_names.is_blank`), as a CSV column
+        without a name is not.
+        """
         reserved = self.roles.reserved
         return [
             name
             for name, value in event.items()
-            if type(value) in NUMBER_TYPES and name not in reserved
+            if type(value) in NUMBER_TYPES and name not in reserved and not is_blank(name)
         ]
 
     def filled_fields(self, event: Event) -> list[str]:
-        """The fields holding any value but null, leaving out the fields with a role."""
+        """The fields holding any value but null, leaving out those :meth:`numeric_fields` does."""
         reserved = self.roles.reserved
-        return [name for name, value in event.items() if value is not None and name not in reserved]
+        return [
+            name
+            for name, value in event.items()
+            if value is not None and name not in reserved and not is_blank(name)
+        ]
 
     def numbers(self, event: Event) -> list[int | float]:
         """The features of one event."""
