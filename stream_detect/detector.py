@@ -271,21 +271,9 @@ class Detector:
         stop: int,
         out: Detections,
     ) -> None:
-        """Score and learn rows ``[start, stop)``, cut where the integer features' floors change.
-
-        The rows before such a row are scored first, under the floors as they
-        were (:mod:`stream_detect.quantisation`).
-        """
-        integers = self.integers
-        while (cut := integers.next_cut(X, start, stop)) is not None:
-            if cut > start:
-                self._process_segment(X, labels, keys, start, cut, out)
-                integers.observe(X, start, cut)
-            integers.enter(X[cut])
-            start = cut
-        if start < stop:
-            self._process_segment(X, labels, keys, start, stop, out)
-            integers.observe(X, start, stop)
+        """Score and learn rows ``[start, stop)``, cut where the integer features' floors change."""
+        for begin, end in self.integers.spans(X, start, stop):
+            self._process_segment(X, labels, keys, begin, end, out)
 
     def _process_segment(
         self,

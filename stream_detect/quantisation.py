@@ -27,6 +27,7 @@ are kept in checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,8 @@ class IntegerFeatures:
         self.first: Array = np.full(d, np.nan)
         #: The floors in force: the integer features that have varied.
         self.floored: BoolArray = np.zeros(d, dtype=bool)
+        #: Whether some feature may still be floored (once none can, the checks cost nothing).
+        self._live = d > 0
         self.floor: Array = np.empty(d)
         self.scale_floor: Array = np.empty(d)
         self._set_floors()
@@ -89,9 +92,30 @@ class IntegerFeatures:
         varied = self.varied[live] | np.vstack((np.zeros((1, values.shape[1]), bool), changed[:-1]))
         return integral & varied, live
 
+    def spans(self, X: Array, start: int, stop: int) -> Iterator[tuple[int, int]]:
+        """Cut rows ``[start, stop)`` where the floors change; each span is scored under its own.
+
+        The floors of a span are in force while the caller scores it (before
+        the next one is asked for), and its rows are observed after.
+
+        >>> ints = IntegerFeatures(1, variance_floor=1e-12)
+        >>> X = np.array([[0.0], [1.0], [0.0], [1.0], [0.5]])
+        >>> [(span, ints.floored.tolist()) for span in ints.spans(X, 0, 5)]
+        [((0, 2), [False]), ((2, 4), [True]), ((4, 5), [False])]
+        """
+        while (cut := self.next_cut(X, start, stop)) is not None:
+            if cut > start:
+                yield start, cut
+                self.observe(X, start, cut)
+            self.enter(X[cut])
+            start = cut
+        if start < stop:
+            yield start, stop
+            self.observe(X, start, stop)
+
     def next_cut(self, X: Array, start: int, stop: int) -> int | None:
         """The first row of ``X[start:stop]`` due other floors than those in force, or None."""
-        if start >= stop or not self.integral.any():
+        if start >= stop or not self._live:
             return None
         due, live = self._floored_rows(X, start, stop)
         rows = np.flatnonzero(np.any(due != self.floored[live], axis=1))
@@ -104,12 +128,13 @@ class IntegerFeatures:
 
     def observe(self, X: Array, start: int, stop: int) -> None:
         """Take in rows ``X[start:stop]`` (scored now): integers still, and values seen."""
-        if start >= stop or not self.integral.any():
+        if start >= stop or not self._live:
             return
         values = X[start:stop]
         self.first = np.where(np.isnan(self.first), values[0], self.first)
         self.integral &= np.all(values == np.floor(values), axis=0)
         self.varied |= np.any(values != self.first, axis=0)
+        self._live = bool(self.integral.any())
 
     def to_dict(self) -> dict[str, Any]:
         """The state as checkpoints keep it."""
@@ -126,6 +151,7 @@ class IntegerFeatures:
         if data is None:
             self.integral[:] = False
             self.floored[:] = False
+            self._live = False
         else:
             flags = {name: np.asarray(data[name]) for name in ("integral", "varied", "floored")}
             first = np.array([np.nan if v is None else v for v in data["first"]], np.float64)
@@ -135,4 +161,5 @@ class IntegerFeatures:
                 raise ValueError(f"integer features: expected {d} first values")
             self.integral, self.varied = flags["integral"], flags["varied"]
             self.floored, self.first = flags["floored"], first
+        self._live = bool(self.integral.any())
         self._set_floors()
