@@ -113,7 +113,8 @@ class NormalInverseGammaPrior:
             wide = np.isinf(scale) & np.isfinite(beta)
             if wide.any():
                 scale[wide] = np.sqrt(beta / alpha * ((kappa + 1.0) / kappa))[wide]
-        if scale_floor is not None:
+        # Most streams have no floored feature: a (B, d) maximum with zeros costs 1% of a run.
+        if scale_floor is not None and scale_floor.any():
             scale = np.maximum(scale, scale_floor)
         dof = np.broadcast_to(2.0 * alpha, location.shape)
         return location, scale, dof
