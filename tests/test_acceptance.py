@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
-import orjson
 import pytest
+from batch_runs import (
+    CONFIGS,
+    RESTORE_CONFIGS,
+    check_batch_sizes,
+    check_reference,
+    check_restore,
+    config_id,
+    settings_for,
+)
 from numpy.typing import NDArray
-from reference import reference_run
 
 from stream_detect.acceptance import history_kept
 from stream_detect.detector import Detector
@@ -17,7 +23,6 @@ from stream_detect.settings import DetectorSettings
 
 Array = NDArray[np.float64]
 FEATURES = ("x", "y", "version")
-FIELDS = ("log_p", "score", "distance_sq", "alert", "warmup", "n")
 #: Where the version changes, and where x moves 8 σ for good.
 DEPLOY, SHIFT = 500, 750
 
@@ -73,50 +78,8 @@ def shifted_stream(rows: int = 1000, seed: int = 3) -> tuple[Array, list[str]]:
     return X, keys
 
 
-def settings_for(
-    flagged: str, keyed: bool, half_life: float | None, model: str, **more: Any
-) -> DetectorSettings:
-    return DetectorSettings(
-        model=model,
-        flagged=flagged,
-        accept_after=3,
-        key_field="host" if keyed else None,
-        half_life=half_life,
-        min_samples=20,
-        retune_every=0,
-        retune_labels=0,
-        **more,
-    )
-
-
-def run(
-    detector: Detector,
-    X: Array,
-    keys: list[str] | None,
-    batch: int,
-    start: int = 0,
-    stop: int | None = None,
-) -> dict[str, Array]:
-    """Feed rows ``start`` to ``stop`` of ``X`` in batches; the per-event results."""
-    stop = X.shape[0] if stop is None else stop
-    parts: dict[str, list[Array]] = {name: [] for name in FIELDS}
-    labels = np.full(X.shape[0], -1, np.int8)
-    for begin in range(start, stop, batch):
-        part = slice(begin, min(begin + batch, stop))
-        out = detector.process(X[part], labels[part], None if keys is None else keys[part])
-        for name in FIELDS:
-            parts[name].append(getattr(out, name))
-    return {name: np.concatenate(values) for name, values in parts.items()}
-
-
-CONFIGS = list(
-    itertools.product(["clip", "exclude"], [False, True], [None, 300.0], ["diagonal", "full"])
-)
-
-
-def config_id(config: tuple[Any, ...]) -> str:
-    flagged, keyed, half_life, model = config
-    return f"{flagged}-{'keyed' if keyed else 'single'}-hl{half_life}-{model}"
+def config_settings(config: tuple[Any, ...], **more: Any) -> DetectorSettings:
+    return settings_for(config, accept_after=3, min_samples=20, **more)
 
 
 @pytest.fixture(scope="module")
@@ -130,25 +93,12 @@ def test_every_batch_size_equals_the_per_event_reference(
 ) -> None:
     X, keys = stream
     keyed = config[1]
-    settings = settings_for(*config, log_epsilon=-9.0 if keyed else -12.0)
-    expected = reference_run(settings, X, np.full(X.shape[0], -1, np.int8), keys)
+    settings = config_settings(config, log_epsilon=-9.0 if keyed else -12.0)
+    detectors = check_reference(
+        settings, FEATURES, X, keys if keyed else None, 4 if config[3] == "full" else 1
+    )
     # Both changes are accepted (three alerts each), for each key.
-    assert expected.alert[DEPLOY:SHIFT].sum() >= 3 and expected.alert[SHIFT:].sum() >= 3
-    for batch in (1, 7, 4096):
-        detector = Detector(settings, FEATURES)
-        result = run(detector, X, keys if keyed else None, batch)
-        assert detector.relearned > 0
-        np.testing.assert_array_equal(result["n"], expected.n, err_msg=f"batch {batch}")
-        np.testing.assert_array_equal(result["alert"], expected.alert, err_msg=f"batch {batch}")
-        ready = result["n"] >= (4 if config[3] == "full" else 1)
-        for name in ("log_p", "score"):
-            np.testing.assert_allclose(
-                result[name][ready],
-                getattr(expected, name)[ready],
-                rtol=1e-9,
-                atol=1e-9,
-                err_msg=f"{name}, batch {batch}",
-            )
+    assert all(detector.relearned > 0 for detector in detectors)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=config_id)
@@ -157,54 +107,24 @@ def test_under_the_default_tail_every_batch_size_scores_as_one_event_at_a_time(
 ) -> None:
     X, keys = stream
     keyed = config[1]
-    settings = settings_for(*config)
-    one = run(Detector(settings, FEATURES), X, keys if keyed else None, 1)
+    settings = config_settings(config)
+    # A full model's first rows have near-singular covariances (warm-up covers them).
+    one = check_batch_sizes(
+        settings, FEATURES, X, keys if keyed else None, 4 if config[3] == "full" else 1
+    )
     # Each change alerts until its acceptance (three alerts per key) and hardly after.
     assert 3 <= one["alert"][DEPLOY : DEPLOY + 100].sum() <= 12
     assert 3 <= one["alert"][SHIFT : SHIFT + 100].sum() <= 12
-    for batch in (7, 4096):
-        result = run(Detector(settings, FEATURES), X, keys if keyed else None, batch)
-        for name in ("alert", "warmup", "n"):
-            np.testing.assert_array_equal(result[name], one[name], err_msg=f"{name}, {batch}")
-        # A full model's first rows have near-singular covariances (warm-up covers them).
-        ready = one["n"] >= (4 if config[3] == "full" else 1)
-        for name in ("log_p", "score", "distance_sq"):
-            np.testing.assert_allclose(
-                result[name][ready],
-                one[name][ready],
-                rtol=1e-9,
-                atol=1e-9,
-                err_msg=f"{name}, {batch}",
-            )
 
 
 @pytest.mark.parametrize("split", [DEPLOY + 1, DEPLOY + 9, SHIFT + 2, SHIFT + 9])
-@pytest.mark.parametrize(
-    "config",
-    [
-        ("clip", False, None, "diagonal"),
-        ("clip", True, 300.0, "diagonal"),
-        ("exclude", True, None, "full"),
-    ],
-    ids=config_id,
-)
+@pytest.mark.parametrize("config", RESTORE_CONFIGS, ids=config_id)
 def test_a_checkpoint_restored_mid_stream_continues_as_an_uninterrupted_run(
     stream: tuple[Array, list[str]], config: tuple[Any, ...], split: int
 ) -> None:
     X, keys = stream
-    run_keys = keys if config[1] else None
-    settings = settings_for(*config)
-    uninterrupted = Detector(settings, FEATURES)
-    run(uninterrupted, X, run_keys, 64, stop=split)
-    interrupted = Detector(settings, FEATURES)
-    run(interrupted, X, run_keys, 64, stop=split)
+    settings = config_settings(config)
+    interrupted = check_restore(settings, FEATURES, X, keys if config[1] else None, split)
     # Split while a deviation is pending, or after its acceptance discounted the history.
     pending = any(state.pending for state in interrupted.models.values())
     assert pending or interrupted.relearned > 0
-    restored = Detector(settings, FEATURES)
-    restored.restore(orjson.loads(orjson.dumps(interrupted.to_dict())))
-    expected = run(uninterrupted, X, run_keys, 64, start=split)
-    actual = run(restored, X, run_keys, 64, start=split)
-    for name in FIELDS:
-        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
-    assert orjson.dumps(restored.to_dict()) == orjson.dumps(uninterrupted.to_dict())

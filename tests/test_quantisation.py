@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from batch_runs import (
+    CONFIGS,
+    RESTORE_CONFIGS,
+    check_batch_sizes,
+    check_reference,
+    check_restore,
+    config_id,
+    run,
+    settings_for,
+)
 from numpy.typing import NDArray
 from reference import reference_run
 
@@ -17,7 +26,6 @@ from stream_detect.quantisation import UNIT_STEP_VARIANCE, IntegerFeatures
 from stream_detect.settings import DetectorSettings
 
 Array = NDArray[np.float64]
-FIELDS = ("log_p", "score", "distance_sq", "alert", "warmup", "n")
 #: Where the count stops being an integer (a rate from then on).
 RATE_FROM = 900
 
@@ -31,25 +39,6 @@ def error_counts(rows: int = 20_000, seed: int = 5) -> tuple[Array, int]:
     errors[burst] = 6.0
     errors[burst - 1000] = 2.0
     return np.column_stack((latency, errors)), burst
-
-
-def run(
-    detector: Detector,
-    X: Array,
-    keys: list[str] | None,
-    batch: int,
-    start: int = 0,
-    stop: int | None = None,
-) -> dict[str, Array]:
-    """Feed rows ``start`` to ``stop`` of ``X`` in batches; the per-event results."""
-    stop = X.shape[0] if stop is None else stop
-    parts: dict[str, list[Array]] = {name: [] for name in FIELDS}
-    for begin in range(start, stop, batch):
-        part = slice(begin, min(begin + batch, stop))
-        out = detector.process(X[part], None, None if keys is None else keys[part])
-        for name in FIELDS:
-            parts[name].append(getattr(out, name))
-    return {name: np.concatenate(values) for name, values in parts.items()}
 
 
 def test_single_errors_do_not_alert_and_a_burst_does() -> None:
@@ -110,30 +99,10 @@ def mixed_stream(rows: int = 1400, seed: int = 2) -> tuple[Array, list[str]]:
 
 
 FEATURES = ("flag", "count", "version", "latency")
-CONFIGS = list(
-    itertools.product(["clip", "exclude"], [False, True], [None, 300.0], ["diagonal", "full"])
-)
 
 
-def config_id(config: tuple[Any, ...]) -> str:
-    flagged, keyed, half_life, model = config
-    return f"{flagged}-{'keyed' if keyed else 'single'}-hl{half_life}-{model}"
-
-
-def settings_for(
-    flagged: str, keyed: bool, half_life: float | None, model: str, **more: Any
-) -> DetectorSettings:
-    return DetectorSettings(
-        model=model,
-        flagged=flagged,
-        accept_after=5,
-        key_field="host" if keyed else None,
-        half_life=half_life,
-        min_samples=30,
-        retune_every=0,
-        retune_labels=0,
-        **more,
-    )
+def config_settings(config: tuple[Any, ...], **more: Any) -> DetectorSettings:
+    return settings_for(config, accept_after=5, min_samples=30, **more)
 
 
 @pytest.fixture(scope="module")
@@ -147,29 +116,16 @@ def test_every_batch_size_equals_the_per_event_reference(
 ) -> None:
     X, keys = stream
     keyed = config[1]
-    settings = settings_for(*config, log_epsilon=-20.0 if keyed else -25.0)
-    expected = reference_run(settings, X, np.full(X.shape[0], -1, np.int8), keys)
-    for batch in (1, 7, 4096):
-        detector = Detector(settings, FEATURES)
-        result = run(detector, X, keys if keyed else None, batch)
+    settings = config_settings(config, log_epsilon=-20.0 if keyed else -25.0)
+    ready_n = 5 if config[3] == "full" else 1
+    for detector in check_reference(settings, FEATURES, X, keys if keyed else None, ready_n):
         assert detector.integers.floored.tolist() == [True, False, True, False]
-        np.testing.assert_array_equal(result["n"], expected.n, err_msg=f"batch {batch}")
-        np.testing.assert_array_equal(result["alert"], expected.alert, err_msg=f"batch {batch}")
-        ready = result["n"] >= (5 if config[3] == "full" else 1)
-        for name in ("log_p", "score"):
-            np.testing.assert_allclose(
-                result[name][ready],
-                getattr(expected, name)[ready],
-                rtol=1e-9,
-                atol=1e-9,
-                err_msg=f"{name}, batch {batch}",
-            )
 
 
 def test_the_reference_sees_the_floor() -> None:
     """The flag's ones stand 3.5 σ out under the floor, about 7 σ without it."""
     X, _ = mixed_stream()
-    settings = settings_for("clip", False, None, "diagonal", log_epsilon=-1e9)
+    settings = config_settings(("clip", False, None, "diagonal"), log_epsilon=-1e9)
     floored = reference_run(settings, X, np.full(X.shape[0], -1, np.int8))
     shifted = X + np.array([0.5, 0.0, 0.0, 0.0])  # the same flag, no longer integers
     unfloored = reference_run(settings, shifted, np.full(X.shape[0], -1, np.int8))
@@ -184,21 +140,10 @@ def test_under_the_default_tail_every_batch_size_scores_as_one_event_at_a_time(
 ) -> None:
     X, keys = stream
     keyed = config[1]
-    settings = settings_for(*config)
-    one = run(Detector(settings, FEATURES), X, keys if keyed else None, 1)
-    for batch in (7, 4096):
-        result = run(Detector(settings, FEATURES), X, keys if keyed else None, batch)
-        for name in ("alert", "warmup", "n"):
-            np.testing.assert_array_equal(result[name], one[name], err_msg=f"{name}, {batch}")
-        ready = one["n"] >= (5 if config[3] == "full" else 1)
-        for name in ("log_p", "score", "distance_sq"):
-            np.testing.assert_allclose(
-                result[name][ready],
-                one[name][ready],
-                rtol=1e-9,
-                atol=1e-9,
-                err_msg=f"{name}, {batch}",
-            )
+    settings = config_settings(config)
+    check_batch_sizes(
+        settings, FEATURES, X, keys if keyed else None, 5 if config[3] == "full" else 1
+    )
 
 
 def test_the_low_rank_full_model_equals_the_reference() -> None:
@@ -209,44 +154,18 @@ def test_the_low_rank_full_model_equals_the_reference() -> None:
     X[:, 1] = rng.poisson(0.1, rows)
     X[450:, 1] += 0.25
     features = tuple(f"f{j}" for j in range(d))
-    settings = settings_for("clip", False, None, "full", log_epsilon=-60.0)
-    expected = reference_run(settings, X, np.full(rows, -1, np.int8))
-    for batch in (1, 13, 4096):
-        detector = Detector(settings, features)
-        result = run(detector, X, None, batch)
-        ready = result["n"] >= 2 * d
-        np.testing.assert_array_equal(result["alert"], expected.alert)
-        np.testing.assert_allclose(result["log_p"][ready], expected.log_p[ready], rtol=1e-9)
+    settings = config_settings(("clip", False, None, "full"), log_epsilon=-60.0)
+    check_reference(settings, features, X, None, 2 * d)
 
 
 @pytest.mark.parametrize("split", [RATE_FROM - 3, RATE_FROM + 5])
-@pytest.mark.parametrize(
-    "config",
-    [
-        ("clip", False, None, "diagonal"),
-        ("clip", True, 300.0, "diagonal"),
-        ("exclude", True, None, "full"),
-    ],
-    ids=config_id,
-)
+@pytest.mark.parametrize("config", RESTORE_CONFIGS, ids=config_id)
 def test_a_checkpoint_restored_mid_stream_continues_as_an_uninterrupted_run(
     stream: tuple[Array, list[str]], config: tuple[Any, ...], split: int
 ) -> None:
     X, keys = stream
-    run_keys = keys if config[1] else None
-    settings = settings_for(*config)
-    uninterrupted = Detector(settings, FEATURES)
-    run(uninterrupted, X, run_keys, 64, stop=split)
-    interrupted = Detector(settings, FEATURES)
-    run(interrupted, X, run_keys, 64, stop=split)
-    restored = Detector(settings, FEATURES)
-    restored.restore(orjson.loads(orjson.dumps(interrupted.to_dict())))
-    assert restored.integers.to_dict() == interrupted.integers.to_dict()
-    expected = run(uninterrupted, X, run_keys, 64, start=split)
-    actual = run(restored, X, run_keys, 64, start=split)
-    for name in FIELDS:
-        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
-    assert orjson.dumps(restored.to_dict()) == orjson.dumps(uninterrupted.to_dict())
+    # The integer features' state is part of the detector's state compared there.
+    check_restore(config_settings(config), FEATURES, X, keys if config[1] else None, split)
 
 
 def test_a_checkpoint_from_before_the_rule_restores_with_the_floor_off() -> None:
