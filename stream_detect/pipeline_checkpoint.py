@@ -162,8 +162,10 @@ class PipelineCheckpoints:
         self._checkpoint_clock = run.clock()
         self._source_rotations = 0
         self._labels_rotations = 0
-        # The saved labels position, kept as it was by a run that reads no labels.
-        self._labels_kept: dict[str, Any] | None = None
+        #: The labels position of a run that reads no labels itself: kept as restored,
+        #: or set by the run that reads them for it (a Kafka partition's, whose labels
+        #: the partitioned run reads), and written with the state.
+        self.labels_position: dict[str, Any] | None = None
 
     def restore(self) -> bool:
         """Resume ``run`` from its checkpoint file, if one is configured and exists.
@@ -231,7 +233,7 @@ class PipelineCheckpoints:
             if run.labels is None:
                 # Labels this run does not read are still where the last one stopped: the
                 # next run that reads them resumes there, rather than joining them again.
-                self._labels_kept = checkpoint.labels
+                self.labels_position = checkpoint.labels
             elif run.labels.resumable:
                 run.labels.seek(checkpoint.labels)
             # Read already, so never read again: held until their events come, whatever
@@ -261,7 +263,7 @@ class PipelineCheckpoints:
             Checkpoint(
                 detector=run.detector.to_dict(),
                 source={**run.source.resume_token(), **run.source.identity()},
-                labels=self._labels_kept
+                labels=self.labels_position
                 if run.labels is None
                 else {**run.labels.resume_token(), **run.labels.identity()},
                 header=header,

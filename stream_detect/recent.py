@@ -182,6 +182,20 @@ class HeldFeedback:
                 taken.extend(self._held.pop(n) for n in self._by_id.pop(event_id))
         return taken
 
+    def holds(self, position: dict[str, Any]) -> bool:
+        """True if a label read at ``position`` is held (a label read again is held once)."""
+        return any(feedback.position == position for feedback in self._held.values())
+
+    def take_at(self, position: dict[str, Any]) -> None:
+        """Stop holding the label read at ``position`` (it was joined when read again)."""
+        for number, feedback in list(self._held.items()):
+            if feedback.position == position:
+                del self._held[number]
+                numbers = self._by_id[feedback.event_id]
+                numbers.remove(number)
+                if not numbers:
+                    del self._by_id[feedback.event_id]
+
     def drain(self) -> list[Feedback]:
         """Remove and return every held label, oldest first."""
         held = list(self._held.values())

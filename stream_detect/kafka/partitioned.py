@@ -48,13 +48,13 @@ from stream_detect.atomic import remove_shared_leftovers
 from stream_detect.errors import ConfigError, InputError, OutputError, WriteInterrupted
 from stream_detect.kafka.feed import PartitionFeed, state_file_name
 from stream_detect.kafka.observed import PartitionedSidecar
+from stream_detect.kafka.partition_labels import PartitionLabels
 from stream_detect.kafka.redelivery import Replays
 from stream_detect.kafka.run_summary import counted, detector_summary, features_read, resumed_from
 from stream_detect.kafka.source import KafkaSource, Partition
-from stream_detect.label_feedback import FeedbackLabels, count_joined
 from stream_detect.pipeline import Pipeline, Summary
 from stream_detect.pipeline_checkpoint import make_state_folder
-from stream_detect.recent import Feedback, HeldFeedback
+from stream_detect.recent import HeldFeedback
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.base import Sink
 from stream_detect.sources.base import RawBatch, Source
@@ -138,7 +138,7 @@ class PartitionedRun:
         # Labels whose event no partition has seen yet; every partition's pipeline
         # looks here for its new events' ids.
         self.held_feedback = HeldFeedback(detector.id_memory)
-        self.feedback = _AnyPartitionLabels(self)
+        self.feedback = PartitionLabels(self)
         self._retired_retunes = 0
         self.stop: threading.Event | None = None
         # False once a result could not be delivered: from then on nothing may be
@@ -177,9 +177,13 @@ class PartitionedRun:
                 on_features=self.on_features,
                 clock=self.clock,
             )
-            pipeline.held_feedback = self.held_feedback
             pipeline.observer = self.observer
-            if pipeline.restore():
+            # What the checkpoint held is held again only if not held or applied since.
+            saved_held = pipeline.held_feedback
+            from_checkpoint = pipeline.restore()
+            pipeline.held_feedback = self.held_feedback
+            self.feedback.started(partition, pipeline, saved_held)
+            if from_checkpoint:
                 self.restores += 1
                 self.replays.repositioned(partition)
             elif checkpoint is not None and self.source.address.start == "earliest":
@@ -232,6 +236,7 @@ class PartitionedRun:
                     self._saved_at[partition] = feed.next_offset
                 self._commit([feed])
             self.replays.forget(partition)
+            self.feedback.forget(partition)
 
     def _commit(self, feeds: list[PartitionFeed]) -> None:
         """Commit the queued offsets of ``feeds`` in one request."""
@@ -358,26 +363,6 @@ class PartitionedRun:
         # The partitions resumed_from lists: a rebalance that hands a partition back
         # restores this run's own state, which is no more a restore than not stopping.
         self.summary.detector = detector_summary(self.latest, len(self._resumed_offsets))
-
-
-class _AnyPartitionLabels(FeedbackLabels):
-    """Feedback labels joined in whichever partition's detector remembers the event."""
-
-    def __init__(self, run: PartitionedRun) -> None:
-        super().__init__(run)
-        self.partitioned = run
-
-    def join(self, feedback: Feedback) -> bool:
-        """Label the event in the partition that remembers it; False if none does."""
-        # The event's partition is the one whose detector remembers its id.
-        pipelines = self.partitioned.pipelines.values()
-        detectors = [p.detector for p in pipelines if p.detector is not None]
-        for detector in detectors:
-            outcome = detector.label_event(feedback.event_id, feedback.label)
-            if outcome is not None:
-                count_joined(self.partitioned.summary, outcome)
-                return True
-        return False
 
 
 def _once_each(announce: Callable[[str], None] | None) -> Callable[[str], None] | None:

@@ -130,6 +130,11 @@ class KafkaSource(Source):
                 self.link.failed(f"no partitions of {', '.join(self.address.topics)} yet")
                 return False
             consumer.assign(partitions)
+            for partition in partitions:
+                offset = self._seeks.pop((partition.topic, partition.partition), None)
+                if offset is not None:
+                    consumer.seek(partition, offset)
+                    self._next[(partition.topic, partition.partition)] = offset
         else:
             consumer.subscribe(self.address.topics, listener=_Listener(self))
         self._consumer = consumer
@@ -330,6 +335,12 @@ class KafkaSource(Source):
             seeks = {(str(e["topic"]), int(e["partition"])): int(e["offset"]) for e in entries}
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"source {self.uri!r}: not a Kafka position: {token!r}") from exc
+        if self.whole_topics and self._consumer is not None:
+            # Assigned by this reader, not by the group: repositioned at once.
+            for (topic, number), offset in seeks.items():
+                self._consumer.seek(kafka.TopicPartition(topic, number), offset)
+                self._next[(topic, number)] = offset
+            return
         self._seeks.update(seeks)
 
     def commit(self, token: dict[str, Any]) -> None:

@@ -1,0 +1,155 @@
+"""Feedback labels of a partitioned Kafka run: joined in any partition, applied once per partition.
+
+Every member reads the labels topic whole (feedback may name an event of any
+partition) and gives each label to the partition whose detector remembers
+its event. A partition's checkpoint keeps the labels position it had read to
+when saved (``labels`` of :class:`~stream_detect.state.Checkpoint`), so the
+labels it learned from are those before that position. When a partition is
+restored, the labels topic is read again from its position (the earliest
+among the partitions restored), and each label read is offered only to the
+partitions that had not read it: a label the restored partition learned
+after its checkpoint (lost with a killed member) is learned again, one that
+a running partition has is not given to it twice. A label read again that
+no partition that lacked it can join is held as on its first reading, unless
+a partition that had it remembers its event (it was applied there), so none
+is lost and none is held twice. Held labels saved with the checkpoint are
+held again on the same terms.
+
+A partition started without a checkpoint has read the labels from where the
+labels consumer is then: a member killed before a partition's first
+checkpoint loses the labels it had applied there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stream_detect.kafka.source import KafkaSource, Partition
+from stream_detect.label_feedback import FeedbackLabels, count_joined
+from stream_detect.recent import Feedback, HeldFeedback
+from stream_detect.sources.base import Source
+
+if TYPE_CHECKING:
+    from stream_detect.kafka.partitioned import PartitionedRun
+    from stream_detect.pipeline import Pipeline
+
+__all__ = ["PartitionLabels"]
+
+#: Labels topic partition -> the next offset read.
+LabelsPosition = dict[Partition, int]
+
+
+def as_position(token: dict[str, Any] | None) -> LabelsPosition | None:
+    """The offsets of a Kafka position token, or None if it is none.
+
+    >>> as_position({"offsets": [{"topic": "l", "partition": 0, "offset": 4}]})
+    {('l', 0): 4}
+    >>> as_position({"line": 3}) is None
+    True
+    """
+    try:
+        entries = (token or {})["offsets"]
+        return {(str(e["topic"]), int(e["partition"])): int(e["offset"]) for e in entries}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def as_token(position: LabelsPosition) -> dict[str, Any]:
+    """A Kafka position token of ``position``, as :meth:`KafkaSource.resume_token` writes one."""
+    return {
+        "offsets": [
+            {"topic": topic, "partition": number, "offset": offset}
+            for (topic, number), offset in sorted(position.items())
+        ]
+    }
+
+
+class PartitionLabels(FeedbackLabels):
+    """The feedback labels of a :class:`PartitionedRun`; see the module docstring."""
+
+    def __init__(self, run: PartitionedRun) -> None:
+        super().__init__(run)
+        self.partitioned = run
+        #: Event partition -> the labels position it has read to.
+        self.read_to: dict[Partition, LabelsPosition] = {}
+        #: The furthest labels position this run has read to: a label before it is read again.
+        self.high: LabelsPosition = {}
+
+    def started(self, partition: Partition, pipeline: Pipeline, held: HeldFeedback) -> None:
+        """Give ``partition`` (just assigned) its labels position; read again what it lacks.
+
+        ``held`` are the labels its checkpoint held (restored into it): held
+        again unless already held or applied to an event a partition remembers.
+        """
+        labels = self.partitioned.labels
+        if not isinstance(labels, KafkaSource):
+            return
+        now = as_position(labels.resume_token()) or {}
+        saved = as_position(pipeline.checkpoints.labels_position)
+        # A labels partition the checkpoint does not name had not been read from at all.
+        position = dict(now) if saved is None else {**dict.fromkeys(now, 0), **saved}
+        self.read_to[partition] = position
+        pipeline.checkpoints.labels_position = as_token(position)
+        behind = {lp: offset for lp, offset in position.items() if offset < now.get(lp, offset + 1)}
+        if behind:
+            labels.seek(as_token(behind))
+        for feedback in held.drain():
+            if not self.partitioned.held_feedback.holds(feedback.position) and not any(
+                self._remembers(p, feedback) for p in self.partitioned.pipelines.values()
+            ):
+                dropped = self.partitioned.held_feedback.hold(feedback)
+                if dropped is not None:
+                    self.write_dead([self.unmatched(dropped)])
+
+    def forget(self, partition: Partition) -> None:
+        """``partition`` was revoked: its labels position goes with its checkpoint."""
+        self.read_to.pop(partition, None)
+
+    def apply_waiting(self, labels: Source) -> bool:
+        """As :meth:`FeedbackLabels.apply_waiting`; then every partition has read to its end."""
+        applied = super().apply_waiting(labels)
+        now = as_position(labels.resume_token())
+        if applied and now is not None:
+            for lp, offset in now.items():
+                self.high[lp] = max(self.high.get(lp, offset), offset)
+            for partition, pipeline in self.partitioned.pipelines.items():
+                position = self.read_to.setdefault(partition, {})
+                for lp, offset in now.items():
+                    position[lp] = max(position.get(lp, offset), offset)
+                pipeline.checkpoints.labels_position = as_token(position)
+        return applied
+
+    def join(self, feedback: Feedback) -> bool:
+        """Label the event in a partition that lacks the label and remembers it; see the module."""
+        where = feedback.position
+        lp, offset = (where.get("topic"), where.get("partition")), where.get("offset")
+        reread = isinstance(offset, int) and offset < self.high.get(lp, 0)  # type: ignore[arg-type]
+        pipelines = self.partitioned.pipelines
+        lacking = [
+            pipeline
+            for partition, pipeline in pipelines.items()
+            if not isinstance(offset, int)
+            or offset >= self.read_to.get(partition, {}).get(lp, offset)  # type: ignore[arg-type]
+        ]
+        for pipeline in lacking:
+            detector = pipeline.detector
+            if detector is not None:
+                outcome = detector.label_event(feedback.event_id, feedback.label)
+                if outcome is not None:
+                    count_joined(self.partitioned.summary, outcome)
+                    if reread:
+                        # Held at its first reading, before the partition was restored?
+                        self.partitioned.held_feedback.take_at(where)
+                    return True
+        if not reread:
+            return False  # held until its event comes
+        had = [p for p in pipelines.values() if p not in lacking]
+        # Read again: applied where its event is remembered, or held once already.
+        return self.partitioned.held_feedback.holds(where) or any(
+            self._remembers(p, feedback) for p in had
+        )
+
+    @staticmethod
+    def _remembers(pipeline: Pipeline, feedback: Feedback) -> bool:
+        detector = pipeline.detector
+        return detector is not None and detector.recent_events.get(feedback.event_id) is not None
