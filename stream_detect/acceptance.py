@@ -64,8 +64,7 @@ def discount_history(
     """
     share = history_kept(stats.n, accepted, min_samples)
     if share < 1.0:
-        stats.n = stats.n * share
-        stats.second = stats.second * share
+        stats.discount(share)
 
 
 def learn_accepted(

@@ -33,13 +33,23 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["UNIT_STEP_VARIANCE", "IntegerFeatures"]
+__all__ = ["UNIT_STEP_VARIANCE", "IntegerFeatures", "whole"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 #: The variance of rounding to a unit step (that of a uniform value over one step).
 UNIT_STEP_VARIANCE = 1.0 / 12.0
+
+
+def whole(values: Array) -> BoolArray:
+    """Which values are integers (elementwise).
+
+    >>> whole(np.array([2.0, 2.5, -0.0, 1e20])).tolist()
+    [True, False, True, True]
+    """
+    out: BoolArray = values == np.floor(values)
+    return out
 
 
 class IntegerFeatures:
@@ -86,7 +96,7 @@ class IntegerFeatures:
         live = self.integral
         values = X[start:stop][:, live]
         first = np.where(np.isnan(self.first[live]), values[0], self.first[live])
-        integral = np.logical_and.accumulate(values == np.floor(values), axis=0)
+        integral = np.logical_and.accumulate(whole(values), axis=0)
         changed = np.logical_or.accumulate(values != first, axis=0)
         # Varied before a row: in the rows observed, or in the earlier rows of this span.
         varied = self.varied[live] | np.vstack((np.zeros((1, values.shape[1]), bool), changed[:-1]))
@@ -123,7 +133,7 @@ class IntegerFeatures:
 
     def enter(self, row: Array) -> None:
         """Put in force the floors due at ``row``, the next row, all rows before it observed."""
-        self.floored = self.integral & (row == np.floor(row)) & self.varied
+        self.floored = self.integral & whole(row) & self.varied
         self._set_floors()
 
     def observe(self, X: Array, start: int, stop: int) -> None:
@@ -132,7 +142,7 @@ class IntegerFeatures:
             return
         values = X[start:stop]
         self.first = np.where(np.isnan(self.first), values[0], self.first)
-        self.integral &= np.all(values == np.floor(values), axis=0)
+        self.integral &= np.all(whole(values), axis=0)
         self.varied |= np.any(values != self.first, axis=0)
         self._live = bool(self.integral.any())
 
@@ -151,7 +161,6 @@ class IntegerFeatures:
         if data is None:
             self.integral[:] = False
             self.floored[:] = False
-            self._live = False
         else:
             flags = {name: np.asarray(data[name]) for name in ("integral", "varied", "floored")}
             first = np.array([np.nan if v is None else v for v in data["first"]], np.float64)

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.gamma_tails import normal_log_tail
-from stream_detect.quantisation import UNIT_STEP_VARIANCE
+from stream_detect.quantisation import UNIT_STEP_VARIANCE, whole
 
 __all__ = ["CHECK_EVERY", "MAX_DISTINCT", "MIN_RUNS", "RecurringValuesWatch"]
 
@@ -126,7 +126,7 @@ alert as often as it occurs; if that value is normal, leave the feature out with
         spread = math.sqrt(float(np.dot(np.square(values - mean), weights) / total))
         if not spread > 0.0:
             return None
-        if np.all(values == np.floor(values)):
+        if np.all(whole(values)):
             # The models floor an integer feature's variance at a unit step's rounding.
             spread = max(spread, math.sqrt(UNIT_STEP_VARIANCE))
         runs = self._runs[column]

@@ -161,12 +161,23 @@ class _Moments(ABC):
         batch.n = total
         batch.mean = batch_mean
         batch.second = self._weighted_second(weights, dev)
-        scale = self.decay**rows
-        self.n *= scale
-        self.second = self.second * scale
+        self.discount(self.decay**rows)
         merged = self.merge(batch)
         self.n, self.mean, self.second = merged.n, merged.mean, merged.second
         return self
+
+    def discount(self, share: float) -> None:
+        """Weigh everything learned so far by ``share``, in place: the mean and spread stay.
+
+        What a half-life does to the past at each event, and an accepted
+        deviation to its key's history (:mod:`stream_detect.acceptance`).
+
+        >>> s = RunningMoments(1).learn(np.array([[0.0], [2.0]]))
+        >>> s.discount(0.5); s.n, s.mean.tolist(), s.var.tolist()
+        (1.0, [1.0], [1.0])
+        """
+        self.n *= share
+        self.second = self.second * share
 
     def merge(self: M, other: M) -> M:
         """Return the state of both event sets together (Chan et al.); neither input changes.
