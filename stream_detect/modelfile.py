@@ -44,7 +44,7 @@ from typing import Any
 from stream_detect.atomic import check_replaceable, check_writable_folder, write_atomically
 from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
-from stream_detect.small_files import MODEL_FILE_LIMIT, FileTooLarge, read_within
+from stream_detect.small_files import MODEL_FILE_LIMIT, FileTooLarge, read_at_most
 
 __all__ = ["check_model_path", "load_model", "save_model"]
 
@@ -165,7 +165,7 @@ a model file starts with '{'
                 f"model file {source} is not JSON: it starts with {shown}, "
                 "where a model file starts with '{'"
             )
-        return read_within(handle, MODEL_FILE_LIMIT, str(source), "model file", start=head)
+        return read_at_most(handle, MODEL_FILE_LIMIT, str(source), "model file", start=head)
 
 
 #: Bytes read before the start of a model file is checked.

@@ -22,8 +22,8 @@ __all__ = [
     "MODEL_FILE_LIMIT",
     "WINDOWS_FILE_LIMIT",
     "FileTooLarge",
+    "read_at_most",
     "read_small_file",
-    "read_within",
     "shown_size",
 ]
 
@@ -50,14 +50,14 @@ class FileTooLarge(InputError):
         )
 
 
-def read_within(stream: BinaryIO, limit: int, source: str, kind: str, start: bytes = b"") -> bytes:
+def read_at_most(stream: BinaryIO, limit: int, source: str, kind: str, start: bytes = b"") -> bytes:
     """``start`` (bytes read from ``stream`` already) and the rest of ``stream``, if at most
     ``limit`` bytes in all; :class:`FileTooLarge` if more, with no more than that read.
 
     >>> import io
-    >>> read_within(io.BytesIO(b"cd"), 4, "f", "model file", start=b"ab")
+    >>> read_at_most(io.BytesIO(b"cd"), 4, "f", "model file", start=b"ab")
     b'abcd'
-    >>> read_within(io.BytesIO(b"cde"), 4, "f", "model file", start=b"ab")
+    >>> read_at_most(io.BytesIO(b"cde"), 4, "f", "model file", start=b"ab")
     Traceback (most recent call last):
     ...
     stream_detect.small_files.FileTooLarge: f: holds more than 4 bytes, the limit for a model file
@@ -80,7 +80,7 @@ def read_small_file(path: str | os.PathLike[str], limit: int, kind: str) -> byte
 windows file
     """
     with open(path, "rb") as stream:
-        return read_within(stream, limit, os.fspath(path), kind)
+        return read_at_most(stream, limit, os.fspath(path), kind)
 
 
 def shown_size(size: int) -> str:
