@@ -182,19 +182,34 @@ class HeldFeedback:
                 taken.extend(self._held.pop(n) for n in self._by_id.pop(event_id))
         return taken
 
-    def holds(self, position: dict[str, Any]) -> bool:
-        """True if a label read at ``position`` is held (a label read again is held once)."""
-        return any(feedback.position == position for feedback in self._held.values())
+    def holds(self, feedback: Feedback) -> bool:
+        """True if the label read where ``feedback`` was is held (a label read again is held once).
 
-    def take_at(self, position: dict[str, Any]) -> None:
-        """Stop holding the label read at ``position`` (it was joined when read again)."""
-        for number, feedback in list(self._held.items()):
-            if feedback.position == position:
-                del self._held[number]
-                numbers = self._by_id[feedback.event_id]
-                numbers.remove(number)
-                if not numbers:
-                    del self._by_id[feedback.event_id]
+        Only the labels of its event are looked at: a replay checks every label it reads again.
+
+        >>> held = HeldFeedback(capacity=4)
+        >>> _ = held.hold(Feedback("a", 1, {"offset": 7}, b""))
+        >>> [held.holds(Feedback("a", 1, {"offset": at}, b"")) for at in (7, 8)]
+        [True, False]
+        """
+        return self._number_of(feedback) is not None
+
+    def take_at(self, feedback: Feedback) -> None:
+        """Stop holding the label read where ``feedback`` was (it was joined when read again)."""
+        number = self._number_of(feedback)
+        if number is not None:
+            del self._held[number]
+            numbers = self._by_id[feedback.event_id]
+            numbers.remove(number)
+            if not numbers:
+                del self._by_id[feedback.event_id]
+
+    def _number_of(self, feedback: Feedback) -> int | None:
+        """The number the label read at ``feedback``'s position is held under, if held."""
+        for number in self._by_id.get(feedback.event_id, ()):
+            if self._held[number].position == feedback.position:
+                return number
+        return None
 
     def drain(self) -> list[Feedback]:
         """Remove and return every held label, oldest first."""

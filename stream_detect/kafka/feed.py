@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from stream_detect.errors import ModelError
-from stream_detect.kafka.source import KafkaSource, Partition
+from stream_detect.kafka.positions import Partition, position_token
+from stream_detect.kafka.source import KafkaSource
 from stream_detect.records.batch import BadRecord
 from stream_detect.sources.base import RawBatch, Source
 
@@ -55,10 +56,9 @@ class PartitionFeed(Source):
 
     def resume_token(self) -> dict[str, Any]:
         """This partition's next offset, as :class:`KafkaSource` tokens hold it."""
-        topic, number = self.partition
         if self.next_offset is None:
-            return {"offsets": []}
-        return {"offsets": [{"topic": topic, "partition": number, "offset": self.next_offset}]}
+            return position_token({})
+        return position_token({self.partition: self.next_offset})
 
     def identity(self) -> dict[str, Any]:
         """The consumer group reading this partition, kept beside its offset in a checkpoint."""

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from stream_detect.kafka.source import KafkaSource, Partition
+from stream_detect.kafka.positions import Partition, position_token, token_offsets
+from stream_detect.kafka.source import KafkaSource
 from stream_detect.label_feedback import FeedbackLabels, count_joined
 from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.sources.base import Source
@@ -48,20 +49,9 @@ def as_position(token: dict[str, Any] | None) -> LabelsPosition | None:
     True
     """
     try:
-        entries = (token or {})["offsets"]
-        return {(str(e["topic"]), int(e["partition"])): int(e["offset"]) for e in entries}
+        return token_offsets(token or {})
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def as_token(position: LabelsPosition) -> dict[str, Any]:
-    """A Kafka position token of ``position``, as :meth:`KafkaSource.resume_token` writes one."""
-    return {
-        "offsets": [
-            {"topic": topic, "partition": number, "offset": offset}
-            for (topic, number), offset in sorted(position.items())
-        ]
-    }
 
 
 class PartitionLabels(FeedbackLabels):
@@ -89,12 +79,12 @@ class PartitionLabels(FeedbackLabels):
         # A labels partition the checkpoint does not name had not been read from at all.
         position = dict(now) if saved is None else {**dict.fromkeys(now, 0), **saved}
         self.read_to[partition] = position
-        pipeline.checkpoints.labels_position = as_token(position)
+        pipeline.checkpoints.labels_position = position_token(position)
         behind = {lp: offset for lp, offset in position.items() if offset < now.get(lp, offset + 1)}
         if behind:
-            labels.seek(as_token(behind))
+            labels.seek(position_token(behind))
         for feedback in held.drain():
-            if not self.partitioned.held_feedback.holds(feedback.position) and not any(
+            if not self.partitioned.held_feedback.holds(feedback) and not any(
                 self._remembers(p, feedback) for p in self.partitioned.pipelines.values()
             ):
                 dropped = self.partitioned.held_feedback.hold(feedback)
@@ -116,7 +106,7 @@ class PartitionLabels(FeedbackLabels):
                 position = self.read_to.setdefault(partition, {})
                 for lp, offset in now.items():
                     position[lp] = max(position.get(lp, offset), offset)
-                pipeline.checkpoints.labels_position = as_token(position)
+                pipeline.checkpoints.labels_position = position_token(position)
         return applied
 
     def join(self, feedback: Feedback) -> bool:
@@ -139,13 +129,13 @@ class PartitionLabels(FeedbackLabels):
                     count_joined(self.partitioned.summary, outcome)
                     if reread:
                         # Held at its first reading, before the partition was restored?
-                        self.partitioned.held_feedback.take_at(where)
+                        self.partitioned.held_feedback.take_at(feedback)
                     return True
         if not reread:
             return False  # held until its event comes
         had = [p for p in pipelines.values() if p not in lacking]
         # Read again: applied where its event is remembered, or held once already.
-        return self.partitioned.held_feedback.holds(where) or any(
+        return self.partitioned.held_feedback.holds(feedback) or any(
             self._remembers(p, feedback) for p in had
         )
 

@@ -49,9 +49,10 @@ from stream_detect.errors import ConfigError, InputError, OutputError, WriteInte
 from stream_detect.kafka.feed import PartitionFeed, state_file_name
 from stream_detect.kafka.observed import PartitionedSidecar
 from stream_detect.kafka.partition_labels import PartitionLabels
+from stream_detect.kafka.positions import Partition, position_token
 from stream_detect.kafka.redelivery import Replays
 from stream_detect.kafka.run_summary import counted, detector_summary, features_read, resumed_from
-from stream_detect.kafka.source import KafkaSource, Partition
+from stream_detect.kafka.source import KafkaSource
 from stream_detect.pipeline import Pipeline, Summary
 from stream_detect.pipeline_checkpoint import make_state_folder
 from stream_detect.recent import HeldFeedback
@@ -190,8 +191,7 @@ class PartitionedRun:
                 # No state yet means nothing learned yet: start at the partition's
                 # beginning, not at an offset committed by a member that died before
                 # its first checkpoint, or those events would never be learned.
-                topic, number = partition
-                self.source.seek({"offsets": [{"topic": topic, "partition": number, "offset": 0}]})
+                self.source.seek(position_token({partition: 0}))
                 self.replays.repositioned(partition)
             self._note_start(partition, pipeline.summary.resumed_from)
             self.feeds[partition] = feed

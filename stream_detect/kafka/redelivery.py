@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from stream_detect.kafka.source import KafkaSource, Partition
+from stream_detect.kafka.positions import Partition
+from stream_detect.kafka.source import KafkaSource
 from stream_detect.results import ResultBatch
 from stream_detect.sinks.base import Sink
 from stream_detect.summary import Summary

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from stream_detect.kafka.source import Partition
+from stream_detect.kafka.positions import Partition
 from stream_detect.pipeline import Pipeline, Summary
 
 __all__ = ["counted", "detector_summary", "features_read", "resumed_from"]

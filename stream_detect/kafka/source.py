@@ -38,21 +38,19 @@ from kafka import errors as kafka_errors
 
 from stream_detect.errors import InputError, StreamDetectError
 from stream_detect.kafka.address import KafkaAddress, client_options
+from stream_detect.kafka.positions import Partition, position_token, token_offsets
 from stream_detect.kafka.status import BrokerLink, error_reason
 from stream_detect.records.batch import BadRecord
 from stream_detect.sources.base import RawBatch, Source
 
 _Answer = TypeVar("_Answer")
 
-__all__ = ["KafkaSource", "Partition", "with_fields"]
+__all__ = ["KafkaSource", "with_fields"]
 
 #: How long one commit waits for the broker before it counts as a failed attempt.
 _COMMIT_ATTEMPT_MS = 5000
 #: How long closing may wait to leave the group politely (a stop must stay prompt).
 _CLOSE_MS = 1000
-
-#: A topic partition as a plain pair.
-Partition = tuple[str, int]
 
 
 class KafkaSource(Source):
@@ -131,10 +129,10 @@ class KafkaSource(Source):
                 return False
             consumer.assign(partitions)
             for partition in partitions:
-                offset = self._seeks.pop((partition.topic, partition.partition), None)
+                key = (partition.topic, partition.partition)
+                offset = self._seeks.pop(key, None)
                 if offset is not None:
-                    consumer.seek(partition, offset)
-                    self._next[(partition.topic, partition.partition)] = offset
+                    self._place(consumer, key, offset)
         else:
             consumer.subscribe(self.address.topics, listener=_Listener(self))
         self._consumer = consumer
@@ -148,9 +146,12 @@ class KafkaSource(Source):
             self.on_assigned(partitions)
         for partition in partitions:
             if partition in self._seeks:
-                offset = self._seeks.pop(partition)
-                self._consumer.seek(kafka.TopicPartition(*partition), offset)
-                self._next[partition] = offset
+                self._place(self._consumer, partition, self._seeks.pop(partition))
+
+    def _place(self, consumer: kafka.KafkaConsumer, partition: Partition, offset: int) -> None:
+        """Read ``partition`` from ``offset`` next."""
+        consumer.seek(kafka.TopicPartition(*partition), offset)
+        self._next[partition] = offset
 
     def _revoked(self, partitions: list[Partition]) -> None:
         if self.on_revoked is not None:
@@ -320,26 +321,18 @@ class KafkaSource(Source):
         >>> source.resume_token()
         {'offsets': [{'topic': 't', 'partition': 0, 'offset': 7}]}
         """
-        pending = {**self._seeks, **self._next}
-        return {
-            "offsets": [
-                {"topic": topic, "partition": partition, "offset": offset}
-                for (topic, partition), offset in sorted(pending.items())
-            ]
-        }
+        return position_token({**self._seeks, **self._next})
 
     def seek(self, token: dict[str, Any]) -> None:
         """Continue each partition of ``token`` at its offset once the group assigns it."""
         try:
-            entries = token["offsets"]
-            seeks = {(str(e["topic"]), int(e["partition"])): int(e["offset"]) for e in entries}
+            seeks = token_offsets(token)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"source {self.uri!r}: not a Kafka position: {token!r}") from exc
         if self.whole_topics and self._consumer is not None:
             # Assigned by this reader, not by the group: repositioned at once.
-            for (topic, number), offset in seeks.items():
-                self._consumer.seek(kafka.TopicPartition(topic, number), offset)
-                self._next[(topic, number)] = offset
+            for partition, offset in seeks.items():
+                self._place(self._consumer, partition, offset)
             return
         self._seeks.update(seeks)
 
