@@ -21,12 +21,29 @@ __all__ = [
     "remove_leftovers",
     "remove_shared_leftovers",
     "write_atomically",
+    "written_file",
 ]
 
 #: A temporary file modified this recently is kept by :func:`remove_shared_leftovers`: its
 #: writer locks it at once, but not in the same step as making it, and on a shared disk
 #: the clocks of two hosts may differ by a little.
 SHARED_LEFTOVER_AGE_S = 60.0
+
+
+def written_file(path: str | os.PathLike[str]) -> Path:
+    """The file a write to ``path`` replaces: the one a symbolic link leads to, if it is one.
+
+    A rename replaces what it is given: given a link, the link, and the file the
+    link leads to would keep the old content. So writes, their temporary files,
+    their leftovers and a checkpoint's lock all go by this file.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> (folder / "link.json").symlink_to(folder / "state.json")
+    >>> written_file(folder / "link.json").name
+    'state.json'
+    """
+    return Path(os.path.realpath(path))
 
 
 def check_replaceable(path: str | os.PathLike[str]) -> None:
@@ -102,9 +119,7 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     import tempfile  # only runs that write state need it
 
     check_replaceable(path)
-    # The rename replaces what it is given: given a link, the link, and the file the
-    # link leads to would keep the old content.
-    target = Path(os.path.realpath(path))
+    target = written_file(path)
     directory = target.parent
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
@@ -171,7 +186,7 @@ def remove_leftovers(path: str | os.PathLike[str]) -> int:
     ['.state.json.bak.k3_9ab0z.tmp', 'state.json']
     """
     # Beside the file a link leads to, where write_atomically makes them.
-    target = Path(os.path.realpath(path))
+    target = written_file(path)
     return _remove_leftovers(target.parent, [target.name], shared=False)
 
 

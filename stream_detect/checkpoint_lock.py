@@ -38,7 +38,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from stream_detect.atomic import remove_leftovers
+from stream_detect.atomic import remove_leftovers, written_file
 from stream_detect.errors import ConfigError
 
 __all__ = ["CheckpointLock", "hold_checkpoint"]
@@ -70,7 +70,7 @@ def hold_checkpoint(checkpoint: str) -> CheckpointLock:
     """
     # The file a link leads to, which is what the run writes: two links to one
     # checkpoint are one checkpoint, held by one run.
-    target = Path(os.path.realpath(checkpoint))
+    target = written_file(checkpoint)
     path = target.with_name(f".{target.name}.lock")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -41,7 +41,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stream_detect.atomic import check_replaceable, check_writable_folder, write_atomically
+from stream_detect.atomic import (
+    check_replaceable,
+    check_writable_folder,
+    write_atomically,
+    written_file,
+)
 from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
 from stream_detect.small_files import MODEL_FILE_LIMIT, FileTooLarge, read_at_most
@@ -64,7 +69,7 @@ folder
     """
     target = Path(path)
     # The folder the file goes to: a link's target's, as the write follows the link.
-    folder = Path(os.path.realpath(target)).parent
+    folder = written_file(target).parent
     if not target.absolute().parent.is_dir() or not folder.is_dir():
         raise ModelError(f"cannot write model file {target}: no such folder")
     if target.is_dir():
