@@ -173,6 +173,19 @@ def test_a_stream_from_the_model_starts_with_its_floors(
     assert log_p[3] < log_p[1] - 100
 
 
+@pytest.mark.parametrize("key_field", [None, "host"])
+def test_a_stream_from_the_model_alerts_on_two_steps_not_one(
+    flag_and_latency: np.ndarray, key_field: str | None
+) -> None:
+    model = fit_model(flag_and_latency, ["flag", "latency"])
+    detector = stream_from(model, key_field)
+    # The prior's Student-t tails (the default threshold) get the floor too.
+    assert detector.integers.scale_floor.tolist() == [np.sqrt(TWELFTH), 0.0]
+    rows = np.array([[1.0, 100.0], [0.0, 100.0], [2.0, 100.0]])
+    keys = None if key_field is None else ["a"] * len(rows)
+    assert detector.process(rows, keys=keys).alert.tolist() == [False, False, True]
+
+
 def test_a_stream_from_an_old_model_file_learns_the_floors_from_the_stream(
     flag_and_latency: np.ndarray,
 ) -> None:
