@@ -13,6 +13,13 @@ A fitted model and a streaming one are the same Gaussian: both score through
 :meth:`FittedModel.streaming_model` turns a fitted model into the
 :class:`~stream_detect.gaussian_model.GaussianModel` that ``stream-detect run
 --initial-model`` starts from and keeps learning.
+
+Integer features get the streaming detector's floor in the batch sense: a
+feature whose transformed training values are all integers, two different
+ones or more, has its variance floored at 1/12 (:mod:`stream_detect.quantisation`)
+wherever the model scores; ``integer_floor`` names them. A model read from a
+file written before that rule has none (``integer_floor`` is None) and scores
+as it did.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
     SMALLEST_VARIANCE_FLOOR,
+    Floor,
+    GaussianScore,
     gaussian_score,
 )
 from stream_detect.errors import ConfigError, InputError, ModelError
@@ -41,8 +50,10 @@ from stream_detect.model_file_rules import (
     check_magnitudes,
     feature_names,
     float_array,
+    integer_floor,
     number,
 )
+from stream_detect.quantisation import unit_step_floors
 from stream_detect.threshold_choice import exp_or_inf
 from stream_detect.transforms import FeatureTransforms
 
@@ -76,7 +87,9 @@ class FittedModel:
     ``mean``, ``var`` and ``cov`` are in the units of the transformed features;
     :meth:`log_p` takes rows in the original units and applies the transforms
     first. ``var`` is the diagonal of ``cov`` for a full model. The floors are
-    applied when scoring, never stored into the statistics.
+    applied when scoring, never stored into the statistics: ``variance_floor``,
+    raised to 1/12 for the features ``integer_floor`` marks (integers that
+    varied in training; None for a model from a file written before the rule).
 
     Build one with :func:`~stream_detect.fitting.fit_model`; read one with
     :func:`~stream_detect.modelfile.load_model`.
@@ -98,6 +111,7 @@ class FittedModel:
     transforms: FeatureTransforms = field(default_factory=FeatureTransforms)
     variance_floor: float = DEFAULT_VARIANCE_FLOOR
     relative_floor: float = DEFAULT_RELATIVE_FLOOR
+    integer_floor: NDArray[np.bool_] | None = None
     log_epsilon: float | None = None
     threshold_method: str | None = None
     validation: dict[str, Any] | None = None
@@ -112,11 +126,32 @@ class FittedModel:
         """The variances (diagonal model) or the covariance matrix (full model)."""
         return self.var if self.cov is None else self.cov
 
+    @property
+    def variance_floors(self) -> Floor:
+        """The variance floor of each feature (one number when no feature is floored as an integer).
+
+        >>> from stream_detect.fitting import fit_model
+        >>> model = fit_model(np.array([[0.0, 0.5], [0.0, 1.5], [1.0, 2.5]]), ["flag", "x"])
+        >>> model.integer_floor.tolist(), model.variance_floors.round(4).tolist()
+        ([True, False], [0.0833, 0.0])
+        """
+        if self.integer_floor is None or not self.integer_floor.any():
+            return self.variance_floor
+        return unit_step_floors(self.integer_floor, self.variance_floor)[0]
+
+    def score(self, values: Array) -> GaussianScore:
+        """The Gaussian score of transformed rows, with the floors applied (see :meth:`log_p`)."""
+        return gaussian_score(
+            values, self.mean, self.spread, self.variance_floors, self.relative_floor
+        )
+
     def streaming_model(self, half_life: float | None = None) -> GaussianModel:
         """The streaming model that has learned what this one was fitted on, to learn on from.
 
         It counts as having learned ``n`` events, scores every event exactly as
-        :meth:`log_p` does (on transformed rows), and keeps learning.
+        :meth:`log_p` does (on transformed rows, the integer features' floors
+        included), and keeps learning. In a stream the floors then follow the
+        stream's values (:meth:`~stream_detect.quantisation.IntegerFeatures.continue_from`).
 
         >>> from stream_detect.fitting import fit_model
         >>> model = fit_model(np.array([[1.0], [3.0]]), ["x"])
@@ -124,14 +159,17 @@ class FittedModel:
         >>> stream.n, bool(stream.score(np.array([[2.0]])).log_p[0] == model.log_p([[2.0]])[0])
         (2.0, True)
         """
-        return GaussianModel.from_moments(
+        model = GaussianModel.from_moments(
             self.n,
             self.mean,
             self.spread,
             half_life=half_life,
-            variance_floor=self.variance_floor,
+            variance_floor=self.variance_floors,
             relative_floor=self.relative_floor,
         )
+        if self.integer_floor is not None and self.integer_floor.any():
+            model.scale_floor = unit_step_floors(self.integer_floor, self.variance_floor)[1]
+        return model
 
     @property
     def epsilon(self) -> float | None:
@@ -182,9 +220,7 @@ class FittedModel:
         # Values near the float range (not bounded here as in streams) may overflow on the
         # way; the distance saturates, and nothing of it is worth a warning.
         with np.errstate(over="ignore", invalid="ignore"):
-            log_p = gaussian_score(
-                values, self.mean, self.spread, self.variance_floor, self.relative_floor
-            ).log_p
+            log_p = self.score(values).log_p
         if np.any(np.isnan(log_p)):
             row = int(np.argmax(np.isnan(log_p)))
             reason = "log p(x) is not a number: the event is too far out for float64"
@@ -219,6 +255,11 @@ class FittedModel:
         data.update(
             variance_floor=self.variance_floor,
             relative_floor=self.relative_floor,
+        )
+        if self.integer_floor is not None:
+            floored = zip(self.features, self.integer_floor, strict=True)
+            data["integer_floor"] = [name for name, is_floored in floored if is_floored]
+        data.update(
             log_epsilon=_encode_float(self.log_epsilon),
             epsilon=_encode_float(self.epsilon),
             threshold_method=self.threshold_method,
@@ -270,6 +311,7 @@ stream_detect reads version 1
         n = number(data, "n", minimum=0.0)
         variance_floor = number(data, "variance_floor", minimum=SMALLEST_VARIANCE_FLOOR)
         relative_floor = number(data, "relative_floor", minimum=0.0)
+        floored = integer_floor(data, features)
         check_magnitudes(n, mean, var if cov is None else cov, "var" if cov is None else "cov")
         if cov is not None:
             check_covariance(cov, mean, variance_floor, relative_floor)
@@ -301,6 +343,7 @@ stream_detect reads version 1
             transforms=transforms,
             variance_floor=variance_floor,
             relative_floor=relative_floor,
+            integer_floor=floored,
             log_epsilon=log_epsilon,
             threshold_method=method,
             validation=validation,

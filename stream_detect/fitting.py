@@ -22,6 +22,7 @@ from stream_detect.fitted_model import (
     feature_names,
     transform_rows,
 )
+from stream_detect.quantisation import varied_integers
 from stream_detect.stats import RunningCovariance, RunningMoments
 from stream_detect.transforms import FeatureTransforms
 
@@ -44,13 +45,19 @@ def fit_model(
     """Fit mean and population variance (or covariance) of the transformed rows of ``X``.
 
     The statistics come from :mod:`stream_detect.stats`, so a model fitted
-    here equals one learned event by event. No threshold is set; see
+    here equals one learned event by event. A feature whose transformed
+    values are all integers, two different ones or more, has its variance
+    floored at 1/12 when the model scores (``integer_floor``, the streaming
+    detector's rule of :mod:`stream_detect.quantisation` over the whole batch).
+    No threshold is set; see
     :meth:`~stream_detect.fitted_model.FittedModel.with_threshold`. ``source`` and ``lines``
     only serve error messages (see :func:`~stream_detect.fitted_model.transform_rows`).
 
     >>> model = fit_model(np.array([[1.0, 2.0], [3.0, 6.0]]), ["a", "b"], kind="full")
     >>> model.cov.tolist()
     [[1.0, 2.0], [2.0, 4.0]]
+    >>> model.integer_floor.tolist()  # integers, two values each: floored at 1/12
+    [True, True]
     """
     if kind not in ("diagonal", "full"):
         raise ValueError(f"kind must be 'diagonal' or 'full', got {kind!r}")
@@ -88,4 +95,5 @@ def fit_model(
         transforms=transforms,
         variance_floor=variance_floor,
         relative_floor=relative_floor,
+        integer_floor=varied_integers(values),
     )

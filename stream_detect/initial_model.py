@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from stream_detect.density import DEFAULT_RELATIVE_FLOOR, gaussian_score, scale_free_log_pdf
+from stream_detect.density import DEFAULT_RELATIVE_FLOOR, scale_free_log_pdf
 from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
 from stream_detect.settings import DetectorSettings
@@ -113,8 +113,6 @@ def scale_free_log_epsilon(model: FittedModel, log_epsilon: float) -> float:
     >>> round(scale_free_log_epsilon(fitted, 2.0), 6)  # 2 + log 0.01, the log of sigma
     -2.60517
     """
-    at_mean = gaussian_score(
-        model.mean[None], model.mean, model.spread, model.variance_floor, model.relative_floor
-    )
+    at_mean = model.score(model.mean[None])
     offset = scale_free_log_pdf(np.zeros(1), model.d)[0] - at_mean.log_p[0]
     return float(log_epsilon + offset)

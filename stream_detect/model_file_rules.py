@@ -34,6 +34,7 @@ __all__ = [
     "check_magnitudes",
     "feature_names",
     "float_array",
+    "integer_floor",
     "number",
 ]
 
@@ -52,6 +53,7 @@ _KEYS = (
     "cov",
     "variance_floor",
     "relative_floor",
+    "integer_floor",
     "log_epsilon",
     "epsilon",
     "threshold_method",
@@ -141,6 +143,37 @@ def feature_names(value: Any, error: type[Exception] = ModelError) -> tuple[str,
     if blank is not None:
         raise error(f"features hold a blank name ({blank!r}), expected names")
     return tuple(value)
+
+
+def integer_floor(data: dict[str, Any], features: tuple[str, ...]) -> NDArray[np.bool_] | None:
+    """Which ``features`` the key ``integer_floor`` names, or None where the file has no such key.
+
+    The key lists the features ``fit`` floored as integers that varied
+    (:mod:`stream_detect.quantisation`); a file written before the rule has
+    none, and scores with no such floor. Each name is one of the features, once.
+
+    >>> integer_floor({"integer_floor": ["b"]}, ("a", "b")).tolist()
+    [False, True]
+    >>> integer_floor({}, ("a",)) is None
+    True
+    >>> integer_floor({"integer_floor": ["c"]}, ("a", "b"))
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: integer_floor names 'c', expected features among ['a', 'b']
+    """
+    if "integer_floor" not in data:
+        return None
+    names = data["integer_floor"]
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        refuse("integer_floor", names, "a list of feature names")
+    for i, name in enumerate(names):
+        if name not in features:
+            raise ModelError(
+                f"integer_floor names {name!r}, expected features among {list(features)!r}"
+            )
+        if name in names[:i]:
+            raise ModelError(f"integer_floor names {name!r} more than once")
+    return np.array([name in names for name in features], dtype=bool)
 
 
 def float_array(data: dict[str, Any], key: str, shape: tuple[int, ...]) -> Array:

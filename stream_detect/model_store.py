@@ -89,7 +89,11 @@ class ModelFactory:
     """Makes the model a new key starts from: built from the settings, or the fitted one.
 
     A fitted ``initial_model`` starts every key (each new key's too) as having
-    learned its events.
+    learned its events, and ``integers`` as having seen them before the
+    stream's first event: a model file that names its ``integer_floor``
+    (:meth:`~stream_detect.quantisation.IntegerFeatures.continue_from`).
+    One written before that rule leaves ``integers`` to learn from the
+    stream alone, as such a stream always did.
     """
 
     def __init__(
@@ -104,6 +108,10 @@ class ModelFactory:
         self.initial_model = initial_model
         #: The integer features' floors every Gaussian model shares (None: none).
         self.integers = integers
+        if integers is not None and initial_model is not None:
+            floored = initial_model.integer_floor
+            if floored is not None:
+                integers.continue_from(floored, initial_model.mean, initial_model.var)
 
     @property
     def initial_learned(self) -> int:

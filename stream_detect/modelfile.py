@@ -13,6 +13,7 @@ is data, never code (no pickle)::
       "var": [...],                        # diagonal model: population variances (1/m)
       "cov": [[...], ...],                 # full model instead of "var": population covariance
       "variance_floor": 1e-12, "relative_floor": 1e-20,
+      "integer_floor": ["errors"],         # integers that varied: variance floored at 1/12
       "log_epsilon": -9.31, "epsilon": 9.1e-05,  # null when no labels chose one
       "threshold_method": "exact",         # exact | grid | classic | null
       "validation": {"tp": ..., "f1": ..., ...}  # what the threshold achieved, or null
@@ -26,6 +27,9 @@ is kept as it is on reading, never used to score).
 is written for people, and on reading must be exp(log ε) or null, so that an
 edit of ``epsilon`` alone is refused rather than ignored. A non-finite log ε is written as
 the string ``"-inf"`` or ``"inf"``, since JSON has no infinities.
+
+``integer_floor`` is absent from files written before the integer features'
+floor (:mod:`stream_detect.quantisation`): such a model scores with no such floor.
 
 The content is :meth:`FittedModel.to_dict`, checked on reading by
 :meth:`FittedModel.from_dict` (:mod:`stream_detect.fitted_model`).

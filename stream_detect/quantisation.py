@@ -23,6 +23,13 @@ measurement) loses it at its first row and is scored exactly as without this
 rule. The floors depend only on the values in stream order, one set for the
 whole detector (every key's model), so they cannot depend on batching; they
 are kept in checkpoints.
+
+A model fitted on a batch (``stream-detect fit``) follows the same rule in
+the batch sense: a feature whose values there are all integers and take two
+different values or more is floored for every row it scores
+(:func:`varied_integers`, :func:`unit_step_floors`). A stream started from
+such a model takes the batch as the part of the stream before its first
+event (:meth:`IntegerFeatures.continue_from`).
 """
 
 from __future__ import annotations
@@ -33,7 +40,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["UNIT_STEP_VARIANCE", "IntegerFeatures", "whole"]
+__all__ = [
+    "UNIT_STEP_VARIANCE",
+    "IntegerFeatures",
+    "unit_step_floors",
+    "varied_integers",
+    "whole",
+]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -50,6 +63,40 @@ def whole(values: Array) -> BoolArray:
     """
     out: BoolArray = values == np.floor(values)
     return out
+
+
+def varied_integers(values: Array) -> BoolArray:
+    """Which columns of ``values`` (rows of a batch) hold integers only, two different ones or more.
+
+    The features the rule floors once it has seen every row: the batch form
+    of :class:`IntegerFeatures` after the last row.
+
+    >>> varied_integers(np.array([[0.0, 2.0, 1.0, 3.0], [1.0, 2.0, 1.5, 3.0]])).tolist()
+    [True, False, False, False]
+    """
+    if values.shape[0] == 0:
+        return np.zeros(values.shape[1], dtype=bool)
+    out: BoolArray = np.all(whole(values), axis=0) & np.any(values != values[0], axis=0)
+    return out
+
+
+def unit_step_floors(floored: BoolArray, variance_floor: float) -> tuple[Array, Array]:
+    """The variance floor and the least Student-t scale of each feature, ``floored`` or not.
+
+    A floored feature's variance floor is 1/12 (or ``variance_floor`` if
+    larger), its scale at least √(1/12); any other feature keeps
+    ``variance_floor`` and no least scale. The variance floor is the diagonal
+    model's floor and the full model's ridge alike
+    (:func:`~stream_detect.density.gaussian_score`).
+
+    >>> floor, scale = unit_step_floors(np.array([True, False]), 1e-12)
+    >>> floor.round(4).tolist(), scale.round(4).tolist()
+    ([0.0833, 0.0], [0.2887, 0.0])
+    """
+    unit = max(variance_floor, UNIT_STEP_VARIANCE)
+    floor: Array = np.where(floored, unit, variance_floor)
+    scale: Array = np.where(floored, np.sqrt(UNIT_STEP_VARIANCE), 0.0)
+    return floor, scale
 
 
 class IntegerFeatures:
@@ -87,9 +134,7 @@ class IntegerFeatures:
 
     def _set_floors(self) -> None:
         # In place: every model holds these very arrays.
-        unit = max(self.variance_floor, UNIT_STEP_VARIANCE)
-        self.floor[...] = np.where(self.floored, unit, self.variance_floor)
-        self.scale_floor[...] = np.where(self.floored, np.sqrt(UNIT_STEP_VARIANCE), 0.0)
+        self.floor[...], self.scale_floor[...] = unit_step_floors(self.floored, self.variance_floor)
 
     def _floored_rows(self, X: Array, start: int, stop: int) -> tuple[BoolArray, BoolArray]:
         """Per row of ``X[start:stop]``, the floors due there, for the live features (and which)."""
@@ -145,6 +190,34 @@ class IntegerFeatures:
         self.integral &= np.all(whole(values), axis=0)
         self.varied |= np.any(values != self.first, axis=0)
         self._live = bool(self.integral.any())
+
+    def continue_from(self, floored: BoolArray, mean: Array, var: Array) -> None:
+        """Take up after the batch a model was fitted on, as the part of the stream before this.
+
+        ``floored`` are the features the fit floored (:func:`varied_integers`
+        of the batch), ``mean`` and ``var`` its statistics. A feature of
+        variance 0 and an integer mean took that one value throughout, an
+        integer that has not varied yet; any other feature not floored held a
+        value that is not an integer there, so its floor stays off.
+
+        >>> ints = IntegerFeatures(3, variance_floor=1e-12)
+        >>> mean, var = np.array([0.1, 4.0, 0.5]), np.array([0.09, 0.0, 0.25])
+        >>> ints.continue_from(np.array([True, False, False]), mean, var)
+        >>> ints.integral.tolist(), ints.varied.tolist(), ints.floored.tolist()
+        ([True, True, False], [True, False, False], [True, False, False])
+        >>> ints.next_cut(np.array([[1.0, 4.0, 0.0], [0.5, 5.0, 1.0]]), 0, 2)  # 0.5: off
+        1
+        """
+        d = self.integral.size
+        if floored.shape != (d,) or mean.shape != (d,) or var.shape != (d,):
+            raise ValueError(f"integer features: expected {d} values each")
+        self.integral = floored | ((var == 0) & whole(mean))
+        self.varied = floored.copy()
+        self.first = np.array(mean, dtype=np.float64)
+        # The last row of the batch was an integer wherever these are: their floors are in force.
+        self.floored = floored.copy()
+        self._live = bool(self.integral.any())
+        self._set_floors()
 
     def to_dict(self) -> dict[str, Any]:
         """The state as checkpoints keep it."""

@@ -388,6 +388,8 @@ def _report(
         "transforms": data["transforms"],
         "mean": data["mean"],
         "var": model.var.tolist(),
+        # Floored at 1/12 when scoring: integers that varied in training.
+        "integer_floor": data["integer_floor"],
     }
     if model.cov is not None:
         report["cov"] = data["cov"]
