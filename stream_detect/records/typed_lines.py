@@ -43,6 +43,7 @@ next tries wait longer and longer: 1, 3, 7 ... up to 63 batches.
 from __future__ import annotations
 
 import operator
+from itertools import chain
 from typing import Annotated, Any, Final, NamedTuple
 
 import msgspec
@@ -111,7 +112,10 @@ class TypedLines:
         self._decoder: msgspec.json.Decoder[list[tuple[Any]]] | None = None
         self._line_decoder: msgspec.json.Decoder[Any] | None = None
         self._usable = bool(features)
-        self._columns = [operator.attrgetter(f"v{j}") for j in range(len(features))]
+        # An event's features: a tuple of them, or the value itself for one feature
+        # (with none, this path is not usable and the getter is never called).
+        names = [f"v{j}" for j in range(len(features))] or ["v0"]
+        self._row = operator.attrgetter(*names)
         self._failures = 0
         self._wait = 0
         self._build(())
@@ -146,11 +150,13 @@ class TypedLines:
         if events is None:
             return None
         n = len(payloads)
-        # A column at a time: one attribute per call, no tuple per event to flatten.
-        by_feature = np.empty((len(self._columns), n))
-        for j, column in enumerate(self._columns):
-            by_feature[j] = np.fromiter(map(column, events), np.float64, n)
-        values = np.ascontiguousarray(by_feature.T)
+        d = len(self.features)
+        # One pass over the events in C: each event's features as a tuple, the tuples
+        # chained into numpy's iterator. A column at a time reads every event d times,
+        # and the events lie scattered over memory.
+        rows = map(self._row, events)
+        flat = chain.from_iterable(rows) if d > 1 else rows
+        values = np.fromiter(flat, np.float64, n * d).reshape(n, d)
         roles = self.roles
         written = [] if roles.label_field is None else list(map(_label, events))
         if written.count(None) == len(written):  # no label at all, the common case
