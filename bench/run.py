@@ -375,6 +375,15 @@ def main() -> None:
                 f"`--model full`, d = {d}", path, count, ["--model", "full"], decode, startup
             )
             rows.append(full[d])
+        # Keyed full-covariance models run key by key (no bank of arrays): fewer events.
+        keyed_full = Path(folder, "keyed_full.jsonl")
+        write_json(keyed_full, slow_events, 8)
+        for count in KEY_COUNTS:
+            extra = ["--model", "full", "--key-field", f"k{count}"]
+            extra += ["--max-keys", str(max(KEY_COUNTS))]
+            label = f"`--model full`, d = 8, {count:,} keys"
+            decode = reference.sample()
+            rows.append(measure(label, keyed_full, slow_events, extra, decode, startup))
         rows.append(river_var(base, slow_events, decode))
         rows.append(river_trees(base, slow_events, decode))
         decode = reference.sample()
