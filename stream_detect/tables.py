@@ -56,6 +56,7 @@ from stream_detect.left_out_fields import LeftOutFields
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
 from stream_detect.records.feature_values import NUMBER_TYPES
+from stream_detect.records.size_limits import oversize_text
 from stream_detect.sources.base import RawBatch
 
 __all__ = [
@@ -399,7 +400,7 @@ def _read_lines(handle: BinaryIO, count: int, limit: int) -> tuple[list[bytes], 
     lines: list[bytes] = []
     for line in islice(iter(functools.partial(handle.readline, most), b""), count):
         if len(line) == most and not line.endswith(b"\n"):
-            return lines, f"line of at least {most} bytes exceeds the limit of {limit} bytes"
+            return lines, oversize_text(most, limit, at_least=True)
         lines.append(line)
     return lines, None
 
