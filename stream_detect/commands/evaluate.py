@@ -15,10 +15,15 @@ import json
 
 import numpy as np
 
+from stream_detect.commands.batch_options import (
+    add_label_field_argument,
+    add_plot_argument,
+    check_plot_option,
+)
 from stream_detect.confusion import confusion_counts
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import InputError, ModelError
-from stream_detect.flags import StoreOnce, file_name
+from stream_detect.flags import file_name
 from stream_detect.label_names import label_hint
 from stream_detect.modelfile import load_model
 from stream_detect.tables import load_table
@@ -34,21 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "test", type=file_name, metavar="TEST", help="labelled events, CSV or JSON lines"
     )
-    parser.add_argument(
-        "--label-field",
-        action=StoreOnce,
-        default="label",
-        metavar="NAME",
-        help="column holding the labels, 1 anomaly and 0 normal (default: label)",
-    )
-    parser.add_argument(
-        "--plot",
-        type=file_name,
-        action=StoreOnce,
-        metavar="PATH",
-        help="draw precision/recall/F1 against log epsilon and the log p histograms"
-        " (.png, .svg or .pdf)",
-    )
+    add_label_field_argument(parser)
+    add_plot_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,11 +49,8 @@ def run(args: argparse.Namespace) -> int:
         {"--plot": named_path(args.plot)},
         {"MODEL.json": named_path(args.model), "TEST": named_path(args.test)},
     )
-    if args.plot is not None:
-        from stream_detect.plots import check_plot_path
-
-        # Fail on a destination that cannot be written now, not after reading TEST.
-        check_plot_path(args.plot)
+    # Fail on a destination that cannot be written now, not after reading TEST.
+    check_plot_option(args.plot)
     model = load_model(args.model)
     if model.log_epsilon is None:
         raise ModelError(

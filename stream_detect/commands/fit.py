@@ -30,6 +30,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.commands.batch_options import (
+    add_label_field_argument,
+    add_plot_argument,
+    check_plot_option,
+)
 from stream_detect.confusion import ConfusionCounts, confusion_counts
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
@@ -89,13 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "suggestion from its skewness; a bare 'auto' suggests for every feature not named "
         "otherwise (repeatable)",
     )
-    parser.add_argument(
-        "--label-field",
-        action=StoreOnce,
-        default="label",
-        metavar="NAME",
-        help="column holding the labels, 1 anomaly and 0 normal; never a feature (default: label)",
-    )
+    add_label_field_argument(parser, "never a feature")
     parser.add_argument(
         "--threshold",
         action=StoreOnce,
@@ -111,14 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL.json",
         help="write the fitted model here",
     )
-    parser.add_argument(
-        "--plot",
-        type=file_name,
-        action=StoreOnce,
-        metavar="PATH",
-        help="draw precision/recall/F1 against log epsilon and the log p histograms"
-        " (.png, .svg or .pdf)",
-    )
+    add_plot_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,10 +120,7 @@ def run(args: argparse.Namespace) -> int:
         {"--out": named_path(args.out), "--plot": named_path(args.plot)},
         {"TRAIN": named_path(args.train), "--val": named_path(args.val)},
     )
-    if args.plot is not None:
-        from stream_detect.plots import check_plot_path
-
-        check_plot_path(args.plot)
+    check_plot_option(args.plot)
     if args.out is not None:
         check_model_path(args.out)
     chosen_features = parse_feature_names(
