@@ -414,6 +414,38 @@ def test_without_labels_no_epsilon_is_invented(
     assert_one_line_error(code, out, err, str(model_path), "no threshold")
 
 
+def test_label_field_none_means_no_labels_as_in_run_and_inspect(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    # It was taken as a column named "none": "label field 'none' is not a column of the
+    # CSV header", where run and inspect read it as "the events carry no labels".
+    model_path = files["dir"] / "m.json"
+    for spelling in ("none", "NONE"):
+        result = run_json(
+            capsys, "fit", files["val"], "--label-field", spelling, "--out", model_path
+        )
+        # No field is the label, so one named label is data, as in run.
+        assert result["features"] == ["cpu", "mem", "label"]
+        assert result["log_epsilon"] is None and result["n_validation"] is None
+        assert "--label-field none" in result["note"] and "--log-tail-epsilon" in result["note"]
+        assert load_model(model_path).log_epsilon is None
+    code, out, err = run(capsys, "evaluate", model_path, files["test"], "--label-field", "none")
+    assert_one_line_error(code, out, err, "option --label-field: got 'none'", "needs labels")
+
+
+def test_label_field_none_refuses_what_needs_labels_before_reading(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    absent = files["dir"] / "absent.csv"
+    code, out, err = run(capsys, "fit", absent, "--val", files["val"], "--label-field", "none")
+    assert_one_line_error(code, out, err, "option --label-field: got 'none'", "--val needs labels")
+    code, out, err = run(
+        capsys, "fit", absent, "--label-field", "none", "--plot", files["dir"] / "c.png"
+    )
+    assert_one_line_error(code, out, err, "--plot", "--label-field none: the events carry no")
+    assert not (files["dir"] / "c.png").exists()
+
+
 def test_one_class_labels_in_train_give_a_note(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

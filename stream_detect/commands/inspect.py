@@ -22,9 +22,10 @@ from stream_detect.commands.batch_options import (
     add_label_field_argument,
     add_plot_argument,
     check_plot_option,
+    label_field_option,
 )
 from stream_detect.errors import ConfigError
-from stream_detect.field_names import optional_field_name, parse_feature_names, shown_name
+from stream_detect.field_names import parse_feature_names, shown_name
 from stream_detect.flags import StoreOnce, file_name
 from stream_detect.inspection import DEFAULT_SAMPLE_ROWS, InspectReport, inspect_file
 
@@ -43,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_label_field_argument(
         parser,
-        "never a feature, its counts are reported; none for no label column",
+        "never a feature, its counts are reported",
     )
     parser.add_argument(
         "--features",
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--seed", args.seed, "an integer >= 0")
     # Fail on a destination that cannot be written now, not after reading a large file.
     check_plot_option(args.plot)
-    label_field = optional_field_name(args.label_field, "--label-field")
+    label_field = label_field_option(args)
     features = parse_feature_names(args.features, "--features", {"label_field": label_field})
     check_plot_rows: Callable[[list[str]], None] | None = None
     if args.plot is not None:
