@@ -44,6 +44,7 @@ from typing import Any
 from stream_detect.atomic import check_writable_file, write_atomically
 from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
+from stream_detect.formats import missing_file_text
 from stream_detect.small_files import MODEL_FILE_LIMIT, FileTooLarge, read_at_most
 
 __all__ = ["check_model_path", "load_model", "save_model"]
@@ -98,6 +99,8 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
         ) from exc
     except FileTooLarge as exc:
         raise ModelError(f"model file {source} {exc.reason}") from None
+    except FileNotFoundError:
+        raise ModelError(f"cannot read model file {source}: {missing_file_text(source)}") from None
     except OSError as exc:
         raise ModelError(f"cannot read model file {source}: {exc.strerror or exc}") from exc
     try:

@@ -693,9 +693,10 @@ def test_fit_on_the_exercise_set_1_parameters(
 # ---------------------------------------------------------------- as a real program
 
 
-def _program(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+def _program(*argv: str | Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "stream_detect", *(str(a) for a in argv)],
+        input=stdin,
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -713,6 +714,24 @@ def test_fit_and_evaluate_as_a_program(files: dict[str, Any]) -> None:
     evaluated = _program("evaluate", model_path, files["test"])
     assert (evaluated.returncode, evaluated.stderr) == (0, "")
     assert json.loads(evaluated.stdout)["n"] == 160
+
+
+def test_a_dash_names_the_way_to_read_standard_input(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "-: no such file" said nothing of /dev/stdin, which these commands read.
+    monkeypatch.chdir(files["dir"])
+    hint = "'-' names a file here; for standard input, name /dev/stdin"
+    model_path = files["dir"] / "m.json"
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model_path)
+    for argv in (["fit", "-"], ["inspect", "-"], ["evaluate", model_path, "-"]):
+        code, out, err = run(capsys, *argv)
+        assert_one_line_error(code, out, err, f"-: no such file ({hint})")
+    code, out, err = run(capsys, "evaluate", "-", files["test"])
+    assert_one_line_error(code, out, err, f"cannot read model file -: no such file ({hint})")
+    fitted = _program("fit", "/dev/stdin", stdin=files["train"].read_text())
+    assert (fitted.returncode, fitted.stderr) == (0, "")
+    assert json.loads(fitted.stdout)["n"] == 400
 
 
 def test_an_error_as_a_program(files: dict[str, Any], tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ from stream_detect.flags import (
     load_settings,
     locate_error_in_args,
 )
-from stream_detect.formats import not_a_table
+from stream_detect.formats import missing_file_text, not_a_table
 from stream_detect.plots import check_plot_path
 from stream_detect.records.labels import cell_label, json_label
 from stream_detect.records.reject import Reject
@@ -136,7 +136,7 @@ def replay(
     if not Path(data).exists() or Path(data).is_dir():
         # The words of `run --source file:` and of fit, for the same two cases. Anything
         # else (a named pipe, /dev/stdin, <(...)) is read as `run --source file:` reads it.
-        reason = "is a directory, not a file" if Path(data).is_dir() else "no such file"
+        reason = "is a directory, not a file" if Path(data).is_dir() else missing_file_text(data)
         raise InputError(reason, source=data)
     refusal = not_a_table(data)
     if refusal is not None:
