@@ -7,7 +7,7 @@ command does with it. ``--label-field none`` (any case) says the events
 carry no labels, as in ``run``, so a field named ``label`` is data
 (:func:`label_field_option`); a command that needs labels refuses it in one
 line saying why. :func:`check_plot_option` is the check every command
-makes of ``--plot`` before it reads a file.
+(``replay`` too) makes of ``--plot`` before it reads a file.
 """
 
 from __future__ import annotations
