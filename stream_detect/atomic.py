@@ -17,6 +17,7 @@ from pathlib import Path
 
 __all__ = [
     "check_replaceable",
+    "check_writable_file",
     "check_writable_folder",
     "remove_leftovers",
     "remove_shared_leftovers",
@@ -96,6 +97,35 @@ def check_writable_folder(folder: str | os.PathLike[str]) -> None:
     probe = Path(folder, f".stream-detect-probe-{os.getpid()}-{time.monotonic_ns()}")
     os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     os.unlink(probe)
+
+
+def check_writable_file(path: str | os.PathLike[str], *, by_rename: bool) -> None:
+    """Raise :class:`OSError` now if a file could not be written at ``path`` later.
+
+    The one rule for an output named before the work that makes it (a model
+    file, a plot): the folder the file goes to must exist (a symbolic link's
+    target's folder, as the write follows the link) and a file must be
+    possible there, and ``path`` must not be a folder. With ``by_rename``
+    (:func:`write_atomically` replaces the file) ``path`` must also be
+    :func:`check_replaceable`. The error's ``strerror`` is a phrase a caller
+    puts after its own words ("cannot write the plot: no such folder").
+
+    >>> check_writable_file("/no/such/folder/model.json", by_rename=True)
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: [Errno 2] no such folder: '/no/such/folder/model.json'
+    """
+    target = Path(path)
+    folder = written_file(target).parent
+    if not target.absolute().parent.is_dir() or not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder", os.fspath(path))
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a folder", os.fspath(path))
+    if by_rename:
+        check_replaceable(target)
+    # Permission bits alone would not say it: root may write where /sys or a
+    # read-only mount refuses, and a user may not where the bits seem to allow.
+    check_writable_folder(folder)
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:

@@ -28,9 +28,11 @@ from typing import Any
 from stream_detect.field_checks import (
     MAX_COUNT,
     check_count,
+    check_entries,
     check_finite,
     check_vector,
     is_number,
+    is_string,
     refuse,
     required,
 )
@@ -43,6 +45,9 @@ __all__ = [
     "check_detector_state",
 ]
 
+#: The entries of a saved list that may also hold nulls, as :func:`check_entries` tests them.
+_NUMBER = (is_number, "a number")
+_STRING = (is_string, "a string")
 #: Where a threshold in force came from; a state naming anything else was not written here.
 EPSILON_SOURCES = frozenset({"unset", "initial", "f1", "default", "likelihood", "budget"})
 #: Model state types a checkpoint may hold (data only: never pickle or code).
@@ -142,12 +147,8 @@ def check_detector_state(state: dict[str, Any]) -> None:
     )
     recent = state.get("recent_scores")
     if recent is not None:
-        if not isinstance(recent, list):
-            refuse("recent_scores", recent, "a list of numbers")
-        for i, score in enumerate(recent):
-            # A score of an unusable event is NaN, saved as null.
-            if score is not None and not is_number(score):
-                refuse(f"recent_scores[{i}]", score, "a number or null")
+        # A score of an unusable event is NaN, saved as null.
+        check_entries("recent_scores", recent, "a list of numbers", _NUMBER)
 
 
 def _check_model(where: str, entry: Any, d: int) -> None:
@@ -227,20 +228,12 @@ def _check_tuning(state: dict[str, Any]) -> None:
     if budget is not None:
         if not isinstance(budget, dict):
             refuse("budget", budget, "a table or null")
-        scores = budget.get("scores")
-        if not isinstance(scores, list):
-            refuse("budget.scores", scores, "a list of numbers")
-        for i, score in enumerate(scores):
-            if score is not None and not is_number(score):
-                refuse(f"budget.scores[{i}]", score, "a number or null")
+        scores = check_entries("budget.scores", budget.get("scores"), "a list of numbers", _NUMBER)
         # The threshold that judged each score; absent in checkpoints written before it was kept.
         floors = budget.get("floors")
         if floors is not None:
-            if not isinstance(floors, list) or len(floors) != len(scores):
-                refuse("budget.floors", floors, f"a list of {len(scores)} numbers or nulls")
-            for i, floor in enumerate(floors):
-                if floor is not None and not is_number(floor):
-                    refuse(f"budget.floors[{i}]", floor, "a number or null")
+            expected = f"a list of {len(scores)} numbers or nulls"
+            check_entries("budget.floors", floors, expected, _NUMBER, len(scores))
 
 
 def _check_validation(validation: Any) -> None:
@@ -271,17 +264,12 @@ def _check_validation(validation: Any) -> None:
     for i, label in enumerate(labels):
         if isinstance(label, bool) or label not in (0, 1):
             refuse(f"validation.labels[{i}]", label, "0 or 1")
-    for i, key in enumerate(keys):
-        if key is not None and not isinstance(key, str):
-            refuse(f"validation.keys[{i}]", key, "a string or null")
+    check_entries("validation.keys", keys, "a list of keys (strings or null)", _STRING)
     # The rows' event ids; checkpoints written before they were kept have none.
     ids = validation.get("ids")
     if ids is not None:
-        if not isinstance(ids, list) or len(ids) != len(rows):
-            refuse("validation.ids", ids, f"a list of {len(rows)} event ids (strings or null)")
-        for i, event_id in enumerate(ids):
-            if event_id is not None and not isinstance(event_id, str):
-                refuse(f"validation.ids[{i}]", event_id, "a string or null")
+        expected = f"a list of {len(rows)} event ids (strings or null)"
+        check_entries("validation.ids", ids, expected, _STRING, len(rows))
     check_count("validation.n_seen", required(validation, "n_seen", "validation", "a count"))
     if validation["n_seen"] < len(rows):
         refuse("validation.n_seen", validation["n_seen"], f"at least its {len(rows)} rows")

@@ -84,11 +84,8 @@ def best_effort_stderr() -> Iterator[BestEffortText]:
     """
     previous = sys.stderr
     wrapped = previous if isinstance(previous, BestEffortText) else BestEffortText(previous)
-    sys.stderr = cast(TextIO, wrapped)
-    try:
+    with contextlib.redirect_stderr(cast(TextIO, wrapped)):
         yield wrapped
-    finally:
-        sys.stderr = previous
 
 
 class CheckedText:
@@ -155,11 +152,8 @@ def checked_stdout() -> Iterator[CheckedText]:
     """
     previous = sys.stdout
     wrapped = previous if isinstance(previous, CheckedText) else CheckedText(previous, "stdout")
-    sys.stdout = cast(TextIO, wrapped)
-    try:
+    with contextlib.redirect_stdout(cast(TextIO, wrapped)):
         yield wrapped
-    finally:
-        sys.stdout = previous
 
 
 def json_line_for(stream: TextIO, line: str) -> str:

@@ -13,7 +13,7 @@ stream_detect.errors.ModelError: counters.events is -1, expected an integer >= 0
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -22,9 +22,11 @@ from stream_detect.errors import ModelError
 __all__ = [
     "MAX_COUNT",
     "check_count",
+    "check_entries",
     "check_finite",
     "check_vector",
     "is_number",
+    "is_string",
     "refuse",
     "required",
     "restoring",
@@ -80,6 +82,38 @@ def check_vector(where: str, values: Any, d: int, *, limit: float) -> None:
         check_finite(f"{where}[{j}]", value)
         if abs(value) > limit:
             refuse(f"{where}[{j}]", value, f"a number of magnitude at most {limit:g}")
+
+
+def check_entries(
+    where: str,
+    values: Any,
+    expected: str,
+    entry: tuple[Callable[[Any], bool], str],
+    length: int | None = None,
+) -> list[Any]:
+    """``values``, refused unless it is a list (of ``length`` entries, if given) whose every
+    entry is null or passes ``entry``'s test; ``entry`` is (test, what one is expected to be).
+
+    ``expected`` words the refusal of ``values`` itself, which is not such a list.
+
+    >>> number = (is_number, "a number")
+    >>> check_entries("budget.scores", [1.5, None, "x"], "a list of numbers", number)
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: budget.scores[2] is 'x', expected a number or null
+    """
+    if not isinstance(values, list) or (length is not None and len(values) != length):
+        refuse(where, values, expected)
+    is_entry, entry_text = entry
+    for i, value in enumerate(values):
+        if value is not None and not is_entry(value):
+            refuse(f"{where}[{i}]", value, f"{entry_text} or null")
+    return values
+
+
+def is_string(value: Any) -> bool:
+    """True for a str."""
+    return isinstance(value, str)
 
 
 def check_count(where: str, value: Any) -> None:

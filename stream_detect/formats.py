@@ -1,6 +1,8 @@
 """Record formats, and the one map from a file name's extension to its format.
 
-Sources use it for a format hint, the table loader to pick its decoder.
+Sources use it for a format hint, the table loader to pick its decoder; the
+batch tools say with :func:`not_a_table` why a named file is not read, and with
+:func:`missing_file_text` that it is not there.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Final
 
-__all__ = ["FORMATS", "format_for_path", "not_a_table"]
+__all__ = ["FORMATS", "format_for_path", "missing_file_text", "not_a_table"]
 
 #: Input formats a decoder accepts: ``auto`` lets the first line that parses decide.
 FORMATS: Final = ("json", "csv", "auto")
@@ -66,3 +68,21 @@ def not_a_table(path: str | os.PathLike[str]) -> str | None:
         return None
     what, remedy = known
     return f"{what}, not CSV or JSON lines: {remedy}"
+
+
+def missing_file_text(path: str | os.PathLike[str]) -> str:
+    """What a batch tool says of a file argument naming no file: for ``-``, how to read stdin.
+
+    ``fit``, ``evaluate``, ``inspect``, ``replay`` and a model file
+    (``--initial-model``) are read by name, so
+    ``-`` is a file name there, not standard input as in ``run --source -``;
+    ``/dev/stdin`` names standard input as a file, and they read it so.
+
+    >>> missing_file_text("train.csv")
+    'no such file'
+    >>> missing_file_text("-")
+    "no such file ('-' names a file here; for standard input, name /dev/stdin)"
+    """
+    if os.fspath(path) == "-":
+        return "no such file ('-' names a file here; for standard input, name /dev/stdin)"
+    return "no such file"

@@ -45,14 +45,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stream_detect.atomic import (
-    check_replaceable,
-    check_writable_folder,
-    write_atomically,
-    written_file,
-)
+from stream_detect.atomic import check_writable_file, write_atomically
 from stream_detect.errors import ModelError
 from stream_detect.fitted_model import FittedModel
+from stream_detect.formats import missing_file_text
 from stream_detect.small_files import MODEL_FILE_LIMIT, FileTooLarge, read_at_most
 
 __all__ = ["check_model_path", "load_model", "save_model"]
@@ -71,20 +67,10 @@ def check_model_path(path: str | os.PathLike[str]) -> None:
     stream_detect.errors.ModelError: cannot write model file /no/such/folder/model.json: no such \
 folder
     """
-    target = Path(path)
-    # The folder the file goes to: a link's target's, as the write follows the link.
-    folder = written_file(target).parent
-    if not target.absolute().parent.is_dir() or not folder.is_dir():
-        raise ModelError(f"cannot write model file {target}: no such folder")
-    if target.is_dir():
-        raise ModelError(f"cannot write model file {target}: it is a folder")
     try:
-        check_replaceable(target)
-        # Permission bits alone would not say it: root may write where /sys or a
-        # read-only mount refuses, and a user may not where the bits seem to allow.
-        check_writable_folder(folder)
+        check_writable_file(path, by_rename=True)
     except OSError as exc:
-        raise ModelError(f"cannot write model file {target}: {exc.strerror}") from exc
+        raise ModelError(f"cannot write model file {Path(path)}: {exc.strerror}") from exc
 
 
 def save_model(model: FittedModel, path: str | os.PathLike[str]) -> None:
@@ -117,6 +103,8 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
         ) from exc
     except FileTooLarge as exc:
         raise ModelError(f"model file {source} {exc.reason}") from None
+    except FileNotFoundError:
+        raise ModelError(f"cannot read model file {source}: {missing_file_text(source)}") from None
     except OSError as exc:
         raise ModelError(f"cannot read model file {source}: {exc.strerror or exc}") from exc
     try:

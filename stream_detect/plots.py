@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from stream_detect.atomic import check_writable_folder
+from stream_detect.atomic import check_writable_file
 from stream_detect.errors import ConfigError, DependencyError, InputError
 from stream_detect.field_names import shown_name
 from stream_detect.skewness import skewness
@@ -84,8 +84,10 @@ def check_plot_path(path: str | os.PathLike[str]) -> None:
 
     Raises :class:`~stream_detect.errors.DependencyError` when matplotlib is
     not installed, and :class:`~stream_detect.errors.InputError` naming
-    ``path`` when its folder does not exist or no file can be made there,
-    ``path`` is itself a folder, or its extension is not one of :data:`PLOT_FORMATS`.
+    ``path`` by the rule of :func:`~stream_detect.atomic.check_writable_file`
+    (its folder, a link's target's, does not exist or no file can be made
+    there, or ``path`` is itself a folder), or when its extension is not one
+    of :data:`PLOT_FORMATS`.
     The commands call it first, so a long fit does not end in one of these.
 
     >>> check_plot_path("/no/such/folder/plot.png")
@@ -94,20 +96,13 @@ def check_plot_path(path: str | os.PathLike[str]) -> None:
     stream_detect.errors.InputError: /no/such/folder/plot.png: cannot write the plot: no such folder
     """
     _agg_classes()
-    target = Path(path)
-    if not target.absolute().parent.is_dir():
-        raise InputError("cannot write the plot: no such folder", source=os.fspath(path))
-    if target.is_dir():
-        raise InputError("cannot write the plot: it is a folder", source=os.fspath(path))
-    plot_format(path)
     try:
-        # A probe, not the permission bits: root may write where /sys or a read-only
-        # mount refuses. Here, or only once the work for the plot is done.
-        check_writable_folder(target.absolute().parent)
+        check_writable_file(path, by_rename=False)
     except OSError as error:
         raise InputError(
             f"cannot write the plot: {error.strerror}", source=os.fspath(path)
         ) from None
+    plot_format(path)
 
 
 def plot_format(path: str | os.PathLike[str]) -> str:

@@ -83,13 +83,18 @@ windows file
         return read_at_most(stream, limit, os.fspath(path), kind)
 
 
-def shown_size(size: int) -> str:
-    """``size`` bytes in the largest binary unit that divides it (or in bytes).
+def shown_size(size: float) -> str:
+    """``size`` bytes for people, in the largest binary unit it reaches: a whole number
+    when that unit divides it (a limit is shown exactly), else to a tenth (an estimate).
 
     >>> shown_size(64 << 20), shown_size(65536), shown_size(1000)
     ('64 MiB', '64 KiB', '1000 bytes')
+    >>> shown_size(3.2e9), shown_size(1536), shown_size(5 << 40)
+    ('3.0 GiB', '1.5 KiB', '5 TiB')
     """
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if size >= 1 << shift and size % (1 << shift) == 0:
-            return f"{size >> shift} {unit}"
-    return f"{size} bytes"
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            if size % (1 << shift) == 0:
+                return f"{int(size) >> shift} {unit}"
+            return f"{size / (1 << shift):.1f} {unit}"
+    return f"{size:.0f} bytes"

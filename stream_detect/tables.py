@@ -50,12 +50,13 @@ from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.field_names import blank_name, is_blank
-from stream_detect.formats import format_for_path, not_a_table
+from stream_detect.formats import format_for_path, missing_file_text, not_a_table
 from stream_detect.label_names import label_in_another_case, not_the_label_field
 from stream_detect.left_out_fields import LeftOutFields
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
 from stream_detect.records.feature_values import NUMBER_TYPES
+from stream_detect.records.size_limits import oversize_text
 from stream_detect.sources.base import RawBatch
 
 __all__ = [
@@ -175,7 +176,7 @@ or choose the features (--features)
     try:
         handle = open(source, "rb")  # noqa: SIM115 - closed by the with below, in the generator
     except FileNotFoundError:
-        raise InputError("no such file", source=source) from None
+        raise InputError(missing_file_text(source), source=source) from None
     except IsADirectoryError:
         raise InputError("is a directory, not a file", source=source) from None
     except PermissionError:
@@ -399,7 +400,7 @@ def _read_lines(handle: BinaryIO, count: int, limit: int) -> tuple[list[bytes], 
     lines: list[bytes] = []
     for line in islice(iter(functools.partial(handle.readline, most), b""), count):
         if len(line) == most and not line.endswith(b"\n"):
-            return lines, f"line of at least {most} bytes exceeds the limit of {limit} bytes"
+            return lines, oversize_text(most, limit, at_least=True)
         lines.append(line)
     return lines, None
 

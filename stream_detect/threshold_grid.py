@@ -26,12 +26,19 @@ from stream_detect.confusion import as_labels, as_scores, confusion_counts
 from stream_detect.threshold_choice import ThresholdChoice, choice_from_counts, labels_and_scores
 
 __all__ = [
+    "MAX_GRID_STEPS",
     "grid_log_threshold",
     "select_threshold",
 ]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+
+#: The most steps :func:`grid_log_threshold` takes. Its work holds several arrays of
+#: one value per step (about 64 bytes a step, so 64 MB here); a finer grid than this
+#: finds nothing :func:`~stream_detect.threshold.best_log_threshold`, the exact
+#: optimum over every cut, does not find better and in far less memory.
+MAX_GRID_STEPS = 1_000_000
 
 
 def grid_log_threshold(y: ArrayLike, log_p: ArrayLike, steps: int = 1000) -> ThresholdChoice:
@@ -45,6 +52,8 @@ def grid_log_threshold(y: ArrayLike, log_p: ArrayLike, steps: int = 1000) -> Thr
     ``lo``. All finite scores equal (or a step that underflows to 0), or none
     finite: the single candidate ``lo`` (0.0 when no score is finite).
     Prefer :func:`~stream_detect.threshold.best_log_threshold`, which is never worse.
+    ``steps`` is an integer from 1 to :data:`MAX_GRID_STEPS`; another number is a
+    :class:`ValueError` saying so (a :class:`TypeError` for what is no integer).
 
     >>> choice = grid_log_threshold([1, 0, 1, 0, 0], [-9.0, -7.0, -5.0, -3.0, -1.0], steps=4)
     >>> choice.log_epsilon, choice.f1
@@ -52,8 +61,11 @@ def grid_log_threshold(y: ArrayLike, log_p: ArrayLike, steps: int = 1000) -> Thr
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
         raise TypeError(f"steps must be an integer number of grid steps, got {steps!r}")
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    if not 1 <= steps <= MAX_GRID_STEPS:
+        raise ValueError(
+            f"steps must be between 1 and {MAX_GRID_STEPS:,}, got {steps:,}; for the best "
+            "threshold over every cut, use best_log_threshold"
+        )
     labels, scores = labels_and_scores(y, log_p)
     finite = scores[np.isfinite(scores)]
     candidates: Array

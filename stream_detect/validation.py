@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from stream_detect.errors import ConfigError
+from stream_detect.small_files import shown_size
 
 __all__ = [
     "MEMORY_LIMIT",
@@ -170,7 +171,7 @@ def expected_text(spec: FieldSpec) -> str:
         elif high is not None:
             text += f" <= {high!r}"
         if "bytes_each" in rules:
-            text += f" that needs at most {_size_text(MEMORY_LIMIT)} at start"
+            text += f" that needs at most {shown_size(MEMORY_LIMIT)} at start"
     elif spec.kind is tuple:
         text = "feature names, as a list or a comma-separated string, each named once"
     elif spec.kind is dict:
@@ -182,20 +183,6 @@ def expected_text(spec: FieldSpec) -> str:
     if spec.optional:
         text += f", or {NONE_TEXT}"
     return text
-
-
-def _size_text(n_bytes: float) -> str:
-    """A memory size for people.
-
-    >>> _size_text(1 << 30), _size_text(3.2e9), _size_text(2048)
-    ('1.0 GiB', '3.0 GiB', '2.0 KiB')
-    """
-    size, unit = float(n_bytes), "bytes"
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            break
-        size /= 1024
-    return f"{size:.0f} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -278,7 +265,7 @@ def _check_rules(spec: FieldSpec, value: Any) -> None:
             spec.name,
             value,
             f"{expected_text(spec)} ({value} would take at least "
-            f"{_size_text(value * rules['bytes_each'])}, allocated when the detector starts)",
+            f"{shown_size(value * rules['bytes_each'])}, allocated when the detector starts)",
         )
 
 

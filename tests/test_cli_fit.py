@@ -414,6 +414,38 @@ def test_without_labels_no_epsilon_is_invented(
     assert_one_line_error(code, out, err, str(model_path), "no threshold")
 
 
+def test_label_field_none_means_no_labels_as_in_run_and_inspect(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    # It was taken as a column named "none": "label field 'none' is not a column of the
+    # CSV header", where run and inspect read it as "the events carry no labels".
+    model_path = files["dir"] / "m.json"
+    for spelling in ("none", "NONE"):
+        result = run_json(
+            capsys, "fit", files["val"], "--label-field", spelling, "--out", model_path
+        )
+        # No field is the label, so one named label is data, as in run.
+        assert result["features"] == ["cpu", "mem", "label"]
+        assert result["log_epsilon"] is None and result["n_validation"] is None
+        assert "--label-field none" in result["note"] and "--log-tail-epsilon" in result["note"]
+        assert load_model(model_path).log_epsilon is None
+    code, out, err = run(capsys, "evaluate", model_path, files["test"], "--label-field", "none")
+    assert_one_line_error(code, out, err, "option --label-field: got 'none'", "needs labels")
+
+
+def test_label_field_none_refuses_what_needs_labels_before_reading(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any]
+) -> None:
+    absent = files["dir"] / "absent.csv"
+    code, out, err = run(capsys, "fit", absent, "--val", files["val"], "--label-field", "none")
+    assert_one_line_error(code, out, err, "option --label-field: got 'none'", "--val needs labels")
+    code, out, err = run(
+        capsys, "fit", absent, "--label-field", "none", "--plot", files["dir"] / "c.png"
+    )
+    assert_one_line_error(code, out, err, "--plot", "--label-field none: the events carry no")
+    assert not (files["dir"] / "c.png").exists()
+
+
 def test_one_class_labels_in_train_give_a_note(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -661,9 +693,10 @@ def test_fit_on_the_exercise_set_1_parameters(
 # ---------------------------------------------------------------- as a real program
 
 
-def _program(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+def _program(*argv: str | Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "stream_detect", *(str(a) for a in argv)],
+        input=stdin,
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -681,6 +714,24 @@ def test_fit_and_evaluate_as_a_program(files: dict[str, Any]) -> None:
     evaluated = _program("evaluate", model_path, files["test"])
     assert (evaluated.returncode, evaluated.stderr) == (0, "")
     assert json.loads(evaluated.stdout)["n"] == 160
+
+
+def test_a_dash_names_the_way_to_read_standard_input(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "-: no such file" said nothing of /dev/stdin, which these commands read.
+    monkeypatch.chdir(files["dir"])
+    hint = "'-' names a file here; for standard input, name /dev/stdin"
+    model_path = files["dir"] / "m.json"
+    run_json(capsys, "fit", files["train"], "--val", files["val"], "--out", model_path)
+    for argv in (["fit", "-"], ["inspect", "-"], ["evaluate", model_path, "-"]):
+        code, out, err = run(capsys, *argv)
+        assert_one_line_error(code, out, err, f"-: no such file ({hint})")
+    code, out, err = run(capsys, "evaluate", "-", files["test"])
+    assert_one_line_error(code, out, err, f"cannot read model file -: no such file ({hint})")
+    fitted = _program("fit", "/dev/stdin", stdin=files["train"].read_text())
+    assert (fitted.returncode, fitted.stderr) == (0, "")
+    assert json.loads(fitted.stdout)["n"] == 400
 
 
 def test_an_error_as_a_program(files: dict[str, Any], tmp_path: Path) -> None:

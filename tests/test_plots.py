@@ -226,6 +226,17 @@ def test_check_plot_path_fails_before_any_work(
         check_plot_path(tmp_path / "fine.png")
 
 
+def test_a_plot_through_a_link_into_no_folder_is_refused_before_the_work(
+    tmp_path: Path,
+) -> None:
+    # The plot is written through the link; its folder was not looked at, so the
+    # failure came only when the plot was saved, after the work for it.
+    dangling = tmp_path / "plot.png"
+    dangling.symlink_to(tmp_path / "absent" / "plot.png")
+    with pytest.raises(InputError, match=r"plot.png: cannot write the plot: no such folder"):
+        check_plot_path(dangling)
+
+
 def test_a_hidden_file_named_dot_png_is_written(tmp_path: Path) -> None:
     # Path(".png").suffix is "", so it was refused as "the name must end in .png".
     target = tmp_path / ".png"

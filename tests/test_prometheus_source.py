@@ -338,6 +338,26 @@ def test_a_promql_answer_that_is_not_a_query_result_is_a_failed_query(
     assert [event["up"] for event in events_of(source)] == [1.0]
 
 
+def test_a_series_repeated_in_a_query_answer_is_said_once_in_a_query_s_words(
+    exporter: Exporter,
+) -> None:
+    # It said "not at every scrape" of a PromQL source, whose other notices say "query".
+    answer = (
+        '{"status": "success", "data": {"resultType": "vector", "result": ['
+        '{"metric": {"__name__": "up"}, "value": [1, "1"]}, '
+        '{"metric": {"__name__": "up"}, "value": [1, "0"]}]}}'
+    )
+    exporter.render = lambda n: answer
+    source = open_promql(exporter.address, {"query": "up", "every": "1s"}, uri="u", config_key="s")
+    source.link.stream = stream = io.StringIO()
+    for _ in range(2):
+        source._next_at = 0.0  # due now
+        assert [event["up"] for event in events_of(source)] == [1.0]
+    (said,) = stream.getvalue().splitlines()
+    assert "the query holds a series more than once (up, 1 in all)" in said, said
+    assert said.endswith("(said once, not at every query)"), said
+
+
 def test_a_stop_is_honoured_while_an_exporter_never_ends_its_answer(exporter: Exporter) -> None:
     exporter.answer = never_ending(exporter)
     proc = subprocess.Popen(

@@ -96,6 +96,8 @@ def test_sizes_that_would_not_fit_in_memory_are_refused_with_their_cost(
         DetectorSettings(**{field: value})
     assert caught.value.key == field and caught.value.value == value
     assert "GiB" in caught.value.expected and "would take at least" in caught.value.expected
+    # The limit is shown exactly, as the file size limits are (it said "1.0 GiB").
+    assert "that needs at most 1 GiB at start" in caught.value.expected
 
 
 def test_sizes_within_the_memory_limit_are_accepted() -> None:

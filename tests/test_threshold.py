@@ -328,6 +328,16 @@ def test_grid_edge_cases() -> None:
         grid_log_threshold([1], [1.0], steps=0)
 
 
+def test_grid_steps_are_capped_with_a_clear_error() -> None:
+    # steps=10**12 asked numpy for 8 TB of candidates: a MemoryError, not a sentence.
+    with pytest.raises(ValueError, match=r"steps must be between 1 and 1,000,000, got 1,000,"):
+        grid_log_threshold([1, 0], [-5.0, -1.0], steps=10**12)
+    with pytest.raises(ValueError, match=r"between 1 and 1,000,000, got 1,000,001"):
+        grid_log_threshold([1, 0], [-5.0, -1.0], steps=1_000_001)
+    # The cap itself is fine (a grid that fine is about 64 MB of work).
+    assert grid_log_threshold([1, 0], [-5.0, -1.0], steps=1_000_000).f1 == 1.0
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(

@@ -5,7 +5,8 @@ TEST (CSV or JSON lines, with the model's features and a label column) and
 flags those with log p(x) < log ε. Prints one JSON object: tp, fp, fn, tn,
 precision, recall, f1 and n_flagged, with n and the log ε used; a ratio whose
 denominator is 0 is null (precision when nothing is flagged, recall without an
-anomaly label), as ``replay`` says n/a.
+anomaly label), as ``replay`` says n/a. ``--label-field none`` (no label
+column) is refused at once: there is nothing to judge the flags against.
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ import json
 
 import numpy as np
 
+from stream_detect.commands.batch_options import (
+    add_label_field_argument,
+    add_plot_argument,
+    check_plot_option,
+    label_field_option,
+)
 from stream_detect.confusion import confusion_counts
 from stream_detect.distinct_files import named_path, refuse_output_over_input
-from stream_detect.errors import InputError, ModelError
-from stream_detect.flags import StoreOnce, file_name
+from stream_detect.errors import ConfigError, InputError, ModelError
+from stream_detect.flags import file_name
 from stream_detect.label_names import label_hint
 from stream_detect.modelfile import load_model
 from stream_detect.tables import load_table
@@ -34,21 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "test", type=file_name, metavar="TEST", help="labelled events, CSV or JSON lines"
     )
-    parser.add_argument(
-        "--label-field",
-        action=StoreOnce,
-        default="label",
-        metavar="NAME",
-        help="column holding the labels, 1 anomaly and 0 normal (default: label)",
-    )
-    parser.add_argument(
-        "--plot",
-        type=file_name,
-        action=StoreOnce,
-        metavar="PATH",
-        help="draw precision/recall/F1 against log epsilon and the log p histograms"
-        " (.png, .svg or .pdf)",
-    )
+    add_label_field_argument(parser)
+    add_plot_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,32 +51,38 @@ def run(args: argparse.Namespace) -> int:
         {"--plot": named_path(args.plot)},
         {"MODEL.json": named_path(args.model), "TEST": named_path(args.test)},
     )
-    if args.plot is not None:
-        from stream_detect.plots import check_plot_path
-
-        # Fail on a destination that cannot be written now, not after reading TEST.
-        check_plot_path(args.plot)
+    label_field = label_field_option(args)
+    if label_field is None:
+        raise ConfigError(
+            "label_field",
+            args.label_field,
+            "the column holding TEST's labels (1 anomaly, 0 normal): evaluate judges the "
+            "model's flags against them, so it needs labels",
+            flag="--label-field",
+        )
+    # Fail on a destination that cannot be written now, not after reading TEST.
+    check_plot_option(args.plot)
     model = load_model(args.model)
     if model.log_epsilon is None:
         raise ModelError(
             f"model file {args.model} has no threshold (log_epsilon is null): "
             "fit it with labelled data (--val) to choose one"
         )
-    if args.label_field in model.features:
+    if label_field in model.features:
         # The features are the model file's, the label column this command's.
         raise ModelError(
             f"model file {args.model}: features is {list(model.features)!r}, one of them "
-            f"{args.label_field!r}, the --label-field (a field cannot be both): name another "
+            f"{label_field!r}, the --label-field (a field cannot be both): name another "
             "--label-field or fit the model without it"
         )
     test = load_table(
-        args.test, label_field=args.label_field, features=list(model.features), progress=True
+        args.test, label_field=label_field, features=list(model.features), progress=True
     )
     if test.y is None:
         raise InputError(
-            f"no row is labelled ({args.label_field!r} is missing or empty in every row); "
+            f"no row is labelled ({label_field!r} is missing or empty in every row); "
             "evaluating needs labels (1 anomaly, 0 normal)"
-            + label_hint(test.ignored_columns, args.label_field),
+            + label_hint(test.ignored_columns, label_field),
             source=args.test,
         )
     # The table decoder has refused labels other than 0 and 1; unlabelled rows (-1) are

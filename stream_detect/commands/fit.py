@@ -4,7 +4,9 @@ The model (mean and population variance, or covariance, of the transformed
 features) is fitted on every event of TRAIN. ε is chosen by best F1 on the
 labelled events of ``--val``; without ``--val``, on TRAIN's own label column if
 it has one with both classes. Otherwise there is nothing to choose ε with, and
-the report says so (``log_epsilon`` null) rather than inventing one.
+the report says so (``log_epsilon`` null) rather than inventing one; so with
+``--label-field none`` (no label column, as in ``run``), which also refuses
+``--val`` and ``--plot`` before any file is read, since both need labels.
 
 The features are TRAIN's numeric columns (inferred from its first data row,
 see :mod:`stream_detect.tables`), or those named by ``--features``; other
@@ -30,6 +32,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.commands.batch_options import (
+    add_label_field_argument,
+    add_plot_argument,
+    check_plot_option,
+    label_field_option,
+)
 from stream_detect.confusion import ConfusionCounts, confusion_counts
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
@@ -89,13 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "suggestion from its skewness; a bare 'auto' suggests for every feature not named "
         "otherwise (repeatable)",
     )
-    parser.add_argument(
-        "--label-field",
-        action=StoreOnce,
-        default="label",
-        metavar="NAME",
-        help="column holding the labels, 1 anomaly and 0 normal; never a feature (default: label)",
-    )
+    add_label_field_argument(parser, "never a feature")
     parser.add_argument(
         "--threshold",
         action=StoreOnce,
@@ -111,14 +113,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL.json",
         help="write the fitted model here",
     )
-    parser.add_argument(
-        "--plot",
-        type=file_name,
-        action=StoreOnce,
-        metavar="PATH",
-        help="draw precision/recall/F1 against log epsilon and the log p histograms"
-        " (.png, .svg or .pdf)",
-    )
+    add_plot_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,18 +123,14 @@ def run(args: argparse.Namespace) -> int:
         {"--out": named_path(args.out), "--plot": named_path(args.plot)},
         {"TRAIN": named_path(args.train), "--val": named_path(args.val)},
     )
-    if args.plot is not None:
-        from stream_detect.plots import check_plot_path
-
-        check_plot_path(args.plot)
+    label_field = label_field_option(args)
+    if label_field is None:
+        _refuse_without_labels(args)
+    check_plot_option(args.plot)
     if args.out is not None:
         check_model_path(args.out)
-    chosen_features = parse_feature_names(
-        args.features, "--features", {"label_field": args.label_field}
-    )
-    train = load_table(
-        args.train, label_field=args.label_field, features=chosen_features, progress=True
-    )
+    chosen_features = parse_feature_names(args.features, "--features", {"label_field": label_field})
+    train = load_table(args.train, label_field=label_field, features=chosen_features, progress=True)
     features = list(train.features)
     transforms = parse_transforms(args.transform, train.X, features)
     model = fit_model(
@@ -152,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
     )
     train_log_p = model.log_p(train.X, source=args.train, lines=train.lines)
 
-    labelled, note = _labelled_scores(args, model, train.y, train.ignored_columns, train_log_p)
+    labelled, note = _labelled_scores(
+        args, label_field, model, train.y, train.ignored_columns, train_log_p
+    )
     extra: dict[str, Any] = {} if note is None else {"note": note}
 
     counts: ConfusionCounts | None = None
@@ -186,6 +179,26 @@ def run(args: argparse.Namespace) -> int:
     report["var"] = _shown_variances(model, train.X)
     print(json.dumps(report))
     return 0
+
+
+def _refuse_without_labels(args: argparse.Namespace) -> None:
+    """Refuse, before any work, what ``--label-field none`` (no labels) leaves undoable."""
+    if args.val is not None:
+        raise ConfigError(
+            "label_field",
+            args.label_field,
+            "the column holding --val's labels (1 anomaly, 0 normal): epsilon is chosen on "
+            "them, so --val needs labels (without labels, leave out --val: fit then chooses "
+            "no epsilon)",
+            flag="--label-field",
+        )
+    if args.plot is not None:
+        raise ConfigError(
+            "--plot",
+            args.plot,
+            "labels of both classes to draw the curves with (--label-field none: the "
+            "events carry no labels)",
+        )
 
 
 def parse_transforms(
@@ -271,17 +284,24 @@ normal (0) and anomalous (1) events")
 
 def _labelled_scores(
     args: argparse.Namespace,
+    label_field: str | None,
     model: FittedModel,
     train_y: NDArray[Any] | None,
     train_names: Sequence[str],
     train_log_p: Array,
 ) -> tuple[_Labelled | None, str | None]:
     """The labelled events to choose ε on, or None and a note saying why there are none."""
+    if label_field is None:
+        return None, (
+            "no epsilon chosen: --label-field none, so no event is labelled; run "
+            "--initial-model with this model alerts on the tail probability "
+            "(--log-tail-epsilon) instead"
+        )
     if args.val is not None:
         val = load_table(
-            args.val, label_field=args.label_field, features=list(model.features), progress=True
+            args.val, label_field=label_field, features=list(model.features), progress=True
         )
-        problem = label_problem(val.y, args.label_field, val.ignored_columns)
+        problem = label_problem(val.y, label_field, val.ignored_columns)
         if problem is not None:
             raise InputError(problem[1], source=args.val)
         assert val.y is not None
@@ -290,10 +310,9 @@ def _labelled_scores(
     if train_y is None:
         return None, (
             f"no labels to choose epsilon with: no row of TRAIN is labelled in "
-            f"{args.label_field!r} and no --val was given"
-            + label_hint(train_names, args.label_field)
+            f"{label_field!r} and no --val was given" + label_hint(train_names, label_field)
         )
-    problem = label_problem(train_y, args.label_field)
+    problem = label_problem(train_y, label_field)
     if problem is not None:
         fatal, reason = problem
         if fatal:

@@ -18,8 +18,14 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 
+from stream_detect.commands.batch_options import (
+    add_label_field_argument,
+    add_plot_argument,
+    check_plot_option,
+    label_field_option,
+)
 from stream_detect.errors import ConfigError
-from stream_detect.field_names import optional_field_name, parse_feature_names, shown_name
+from stream_detect.field_names import parse_feature_names, shown_name
 from stream_detect.flags import StoreOnce, file_name
 from stream_detect.inspection import DEFAULT_SAMPLE_ROWS, InspectReport, inspect_file
 
@@ -31,21 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "data", type=file_name, metavar="DATA", help="CSV (with a header) or JSON-lines events"
     )
-    parser.add_argument(
-        "--plot",
-        type=file_name,
-        action=StoreOnce,
-        metavar="PATH",
-        help="draw each feature's histogram before and after its suggested transform"
+    add_plot_argument(
+        parser,
+        "draw each feature's histogram before and after its suggested transform"
         " (.png, .svg or .pdf)",
     )
-    parser.add_argument(
-        "--label-field",
-        action=StoreOnce,
-        default="label",
-        metavar="NAME",
-        help="column holding the labels; never a feature, its counts are reported "
-        "(default: label; none for no label column)",
+    add_label_field_argument(
+        parser,
+        "never a feature, its counts are reported",
     )
     parser.add_argument(
         "--features",
@@ -82,12 +81,9 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         # Checked before the file is read: numpy refuses a negative seed only when sampling.
         raise ConfigError("--seed", args.seed, "an integer >= 0")
-    if args.plot is not None:
-        from stream_detect.plots import check_plot_path
-
-        # Fail on a destination that cannot be written now, not after reading a large file.
-        check_plot_path(args.plot)
-    label_field = optional_field_name(args.label_field, "--label-field")
+    # Fail on a destination that cannot be written now, not after reading a large file.
+    check_plot_option(args.plot)
+    label_field = label_field_option(args)
     features = parse_feature_names(args.features, "--features", {"label_field": label_field})
     check_plot_rows: Callable[[list[str]], None] | None = None
     if args.plot is not None:

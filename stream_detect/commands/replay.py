@@ -37,6 +37,7 @@ import orjson
 from numpy.typing import NDArray
 
 from stream_detect.assembly import run_stream
+from stream_detect.commands.batch_options import check_plot_option
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.flags import (
@@ -46,8 +47,7 @@ from stream_detect.flags import (
     load_settings,
     locate_error_in_args,
 )
-from stream_detect.formats import not_a_table
-from stream_detect.plots import check_plot_path
+from stream_detect.formats import missing_file_text, not_a_table
 from stream_detect.records.labels import cell_label, json_label
 from stream_detect.records.reject import Reject
 from stream_detect.replay import (
@@ -136,16 +136,15 @@ def replay(
     if not Path(data).exists() or Path(data).is_dir():
         # The words of `run --source file:` and of fit, for the same two cases. Anything
         # else (a named pipe, /dev/stdin, <(...)) is read as `run --source file:` reads it.
-        reason = "is a directory, not a file" if Path(data).is_dir() else "no such file"
+        reason = "is a directory, not a file" if Path(data).is_dir() else missing_file_text(data)
         raise InputError(reason, source=data)
     refusal = not_a_table(data)
     if refusal is not None:
         # As fit and inspect say it: read as text, it would fail saying only "UTF-8".
         raise InputError(refusal, source=data)
     refuse_output_over_input({"--plot": named_path(plot)}, {"DATA": named_path(data)})
-    if plot is not None:
-        # A plot that cannot be written fails now, not after the whole replay.
-        check_plot_path(plot)
+    # A plot that cannot be written fails now, not after the whole replay.
+    check_plot_option(plot)
     if windows is not None and detector_settings.timestamp_field is None:
         raise ConfigError("timestamp_field", None, "a timestamp field to place --windows in time")
     limits = None if windows is None else window_limits(windows, detector_settings.time_zone)

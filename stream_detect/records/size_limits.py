@@ -15,7 +15,7 @@ from typing import Any
 
 from stream_detect.sources.line_positions import LinePositions
 
-__all__ = ["any_oversize", "any_too_long", "oversize_reason", "too_long_reason"]
+__all__ = ["any_oversize", "any_too_long", "oversize_reason", "oversize_text", "too_long_reason"]
 
 
 def too_long_reason(role: str, value: str | None, limit: int) -> str | None:
@@ -59,11 +59,23 @@ def oversize_reason(payload: bytes, position: dict[str, Any], limit: int) -> str
     'line of 3 bytes exceeds the limit of 2 bytes'
     """
     if position.get("truncated"):
-        length = position.get("length", len(payload))
-        return f"line of {length} bytes exceeds the limit of {position.get('limit', limit)} bytes"
+        return oversize_text(position.get("length", len(payload)), position.get("limit", limit))
     if len(payload) > limit:
-        return f"line of {len(payload)} bytes exceeds the limit of {limit} bytes"
+        return oversize_text(len(payload), limit)
     return None
+
+
+def oversize_text(length: int, limit: int, *, at_least: bool = False) -> str:
+    """What a line of ``length`` bytes over the ``limit`` is refused with, wherever it is read.
+
+    ``at_least`` when the line was read no further than ``length`` bytes (its
+    end not seen), as a table's reader stops.
+
+    >>> oversize_text(13, 10, at_least=True)
+    'line of at least 13 bytes exceeds the limit of 10 bytes'
+    """
+    shown = f"at least {length}" if at_least else f"{length}"
+    return f"line of {shown} bytes exceeds the limit of {limit} bytes"
 
 
 def any_oversize(longest: int, positions: Sequence[dict[str, Any]], limit: int) -> bool:

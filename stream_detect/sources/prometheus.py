@@ -292,31 +292,35 @@ class PrometheusSource(PolledSource):
     def _empty(self) -> None:
         """Count a scrape that yields nothing although it worked; say so the first time."""
         self.empty_scrapes += 1
-        if self.empty_scrapes == 1:
-            self.link.say(
-                f"the {self.what} holds no series{self.selection}: no events until one does "
-                f"(said once, not at every {self.what})"
-            )
+        self._say_once(
+            self.empty_scrapes == 1,
+            f"the {self.what} holds no series{self.selection}: no events until one does",
+        )
 
     def _keyless(self, features: list[str]) -> None:
         """Count the series no event has, for want of the key label; say so the first time."""
         self.keyless_series += len(features)
-        if self.keyless_series == len(features):
-            self.link.say(
-                f"the {self.what} holds {len(features)} series without the label "
-                f"{self.key_label!r} ({shortened(features[0])}, ...); key={self.key_label} leaves "
-                f"them out of every event (said once, not at every {self.what})"
-            )
+        self._say_once(
+            self.keyless_series == len(features),
+            f"the {self.what} holds {len(features)} series without the label "
+            f"{self.key_label!r} ({shortened(features[0])}, ...); key={self.key_label} leaves "
+            "them out of every event",
+        )
 
     def _repeated(self, features: list[str]) -> None:
         """Count the samples dropped as repeats of a series; say so the first time."""
         self.repeated_series += len(features)
-        if self.repeated_series == len(features):
-            self.link.say(
-                f"the {self.what} holds a series more than once ({shortened(features[0])}, "
-                f"{len(features)} in all); the first value of each is taken and the others "
-                "dropped, as Prometheus does (said once, not at every scrape)"
-            )
+        self._say_once(
+            self.repeated_series == len(features),
+            f"the {self.what} holds a series more than once ({shortened(features[0])}, "
+            f"{len(features)} in all); the first value of each is taken and the others "
+            "dropped, as Prometheus does",
+        )
+
+    def _say_once(self, first: bool, text: str) -> None:
+        """Say ``text`` if this is the ``first`` time it holds, and that it is said once."""
+        if first:
+            self.link.say(f"{text} (said once, not at every {self.what})")
 
 
 def open_scrape(
