@@ -24,12 +24,14 @@ delivered: the last checkpoint stands, and a restart re-delivers from there.
 
 What a checkpoint holds, when one is due and how a run resumes from it is
 :mod:`stream_detect.pipeline_checkpoint`; opening what the settings name and
-running a pipeline over it is :func:`stream_detect.assembly.run_stream`.
+running a pipeline over it is :func:`stream_detect.assembly.run_stream`; what
+a run warns about its stream as a whole (nothing usable, recurring values, a
+skewed feature, missing times, evictions in warm-up) is
+:mod:`stream_detect.stream_watches`.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -44,28 +46,24 @@ from stream_detect.label_feedback import FeedbackLabels
 from stream_detect.pipeline_checkpoint import PipelineCheckpoints, make_checkpoint_folder
 from stream_detect.recent import HeldFeedback
 from stream_detect.records import BadRecord, Decoded, RecordDecoder
-from stream_detect.recurring_values import RecurringValuesWatch
 from stream_detect.results import ResultBatch
 from stream_detect.series import build_detector
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.sinks.base import Sink
-from stream_detect.skewed_features import SkewedFeaturesWatch
 from stream_detect.sources.base import RawBatch, Source
+from stream_detect.stream_watches import StreamWatches, warn_on_stderr
 from stream_detect.summary import Summary
-from stream_detect.unusable import UnusableStreamWatch, dead_letters_after
+from stream_detect.unusable import dead_letters_after
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detections, Detector
     from stream_detect.fitted_model import FittedModel
-    from stream_detect.missing_times import MissingTimesWatch
-    from stream_detect.warmup_evictions import WarmupEvictionWatch
 
 __all__ = [
     "Pipeline",
     "Summary",
     "parse_feedback",
     "unmatched_feedback_reason",
-    "warn_on_stderr",
 ]
 
 
@@ -130,22 +128,7 @@ class Pipeline:
         self.dead_letter = dead_letter
         self.labels = labels
         self.on_progress = on_progress
-        self.unusable = UnusableStreamWatch(on_warning or warn_on_stderr)
-        self.missing_times: MissingTimesWatch | None = None
-        if detector.timestamp_field is not None:
-            # Imported here: a run without a timestamp field does not load it.
-            from stream_detect.missing_times import MissingTimesWatch
-
-            self.missing_times = MissingTimesWatch(
-                detector.timestamp_field, on_warning or warn_on_stderr
-            )
-        self.on_warning = on_warning or warn_on_stderr
-        #: Made once the features are known, when alerts compare a tail probability.
-        self.recurring: RecurringValuesWatch | None = None
-        #: Made with it: a feature whose long tail, not its anomalies, will alert.
-        self.skewed: SkewedFeaturesWatch | None = None
-        #: Made with the detector, if it is keyed (it knows the warm-up's length).
-        self.warmup_evictions: WarmupEvictionWatch | None = None
+        self.watches = StreamWatches(detector, on_warning or warn_on_stderr)
         self.on_features = on_features
         self.clock = clock
         # A format the user names wins over what the file name suggests.
@@ -178,26 +161,9 @@ class Pipeline:
         return self.checkpoints.restore()
 
     def features_known(self, features: list[str]) -> None:
-        """Put the features in the summary and announce them (one JSON line)."""
+        """Put the features in the summary, make their watches and announce them (one JSON line)."""
         self.summary.features = list(features)
-        settings = self.detector_settings
-        # Said of the fields as read, so only where the model sees them so, judged by a tail.
-        if (
-            settings.log_epsilon is None
-            and settings.alerts_per_day is None
-            and not settings.likelihood
-            and not settings.model.startswith("river:")
-            and not settings.derived
-            and not settings.transforms
-        ):
-            self.recurring = RecurringValuesWatch(
-                features, settings.log_tail_epsilon, self.on_warning
-            )
-            if settings.key_field is None:
-                # Keys on different scales pool into a skewed mixture of Gaussians.
-                self.skewed = SkewedFeaturesWatch(
-                    features, settings.log_tail_epsilon, self.on_warning
-                )
+        self.watches.features_known(features, self.detector_settings)
         if self.on_features is None:
             return
         announcement: dict[str, Any] = {"features": features}
@@ -357,12 +323,7 @@ class Pipeline:
             results = ResultBatch.of(decoded, detections, emit=self.run_settings.emit)
             found = decoded, detections
             scored = len(decoded)
-            if self.missing_times is not None and decoded.timestamps is not None:
-                self.missing_times.observe(decoded.timestamps)
-            if self.recurring is not None:
-                self.recurring.observe(decoded.values)
-            if self.skewed is not None and not self.skewed.done:
-                self.skewed.observe(decoded.values)
+            self.watches.observe_events(decoded.values, decoded.timestamps)
             self.summary.events += scored
             self.summary.alerts += int(np.count_nonzero(detections.alert))
             self._observe_evictions(*evicted)
@@ -377,8 +338,9 @@ class Pipeline:
         bad += unmatched
         dead = [record.to_dict() for record in bad]
         self.summary.bad_records += len(dead)
-        self.unusable.observe(scored, [record.reason for record in bad], trailing + len(unmatched))
-        self.summary.bad_reason = self.unusable.most_common_reason
+        unusable = self.watches.unusable
+        unusable.observe(scored, [record.reason for record in bad], trailing + len(unmatched))
+        self.summary.bad_reason = unusable.most_common_reason
         if results:
             self.sink.write_batch(results)
         self.sink.flush()
@@ -428,21 +390,4 @@ class Pipeline:
             return
         self.summary.evicted_models += detector.evicted - evicted
         self.summary.evicted_in_warmup += detector.evicted_in_warmup - evicted_in_warmup
-        if self.warmup_evictions is None:
-            from stream_detect.warmup_evictions import WarmupEvictionWatch  # keyed runs only
-
-            key_field = self.detector_settings.key_field or ""
-            self.warmup_evictions = WarmupEvictionWatch(
-                self.on_warning, key_field, detector.settings.max_keys, detector.min_samples
-            )
-        self.warmup_evictions.observe(
-            events=detector.events,
-            evicted=detector.evicted,
-            evicted_in_warmup=detector.evicted_in_warmup,
-        )
-
-
-def warn_on_stderr(message: str) -> None:
-    """Write ``message`` to stderr as one warning line."""
-    sys.stderr.write(f"stream-detect: warning: {message}\n")
-    sys.stderr.flush()
+        self.watches.observe_evictions(detector, self.detector_settings.key_field or "")
