@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stream_detect.distinct_files import refuse_output_over_input, run_files
 from stream_detect.label_feedback import open_labels
-from stream_detect.pipeline import Pipeline, warn_on_stderr
+from stream_detect.pipeline import Pipeline
 from stream_detect.pipeline_checkpoint import make_checkpoint_folder
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.sidecar import Sidecar
@@ -26,6 +26,7 @@ from stream_detect.sinks import open_sink
 from stream_detect.sinks.base import Sink
 from stream_detect.sources import open_source
 from stream_detect.sources.base import Source
+from stream_detect.stream_watches import warn_on_stderr
 from stream_detect.summary import Summary
 
 if TYPE_CHECKING:

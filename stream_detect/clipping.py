@@ -10,7 +10,8 @@ last pass saw at each clipped row for the vectors that have changed since,
 and for the rows one of the two learns and the other does not (a weighted
 replacement in the running sums, exact for the count, mean and m2 or
 co-moment matrix), and iterates on the clipped rows alone. It only improves
-the guess; the next pass still checks it.
+the guess; the next pass still checks it. :func:`refine_replanned` asks it of
+the rows a redrawn plan clips after the first row whose teaching changed.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from stream_detect.density import (
     floor_variance,
     full_distance,
 )
+from stream_detect.gaussian_model import GaussianModel
 
 if TYPE_CHECKING:
-    from stream_detect.model_interface import ScoreBlock
+    from stream_detect.model_interface import Model, ScoreBlock
+    from stream_detect.teaching import TeachingPlan
 
-__all__ = ["clip_towards_mean", "refine_clipped", "taught_scale"]
+__all__ = ["clip_towards_mean", "refine_clipped", "refine_replanned", "taught_scale"]
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -184,6 +187,81 @@ def refine_clipped(
             if np.all(moved <= _SETTLED * (np.abs(fixed_mean) + np.sqrt(variance))):
                 break
     return taught
+
+
+def refine_replanned(
+    model: Model,
+    block: ScoreBlock,
+    plan: TeachingPlan,
+    replan: TeachingPlan,
+    used: Array,
+    taught: Array,
+    X: Array,
+    learned_before: NDArray[np.int64],
+    first: int,
+    *,
+    clip_sigma: float,
+) -> Array:
+    """``taught`` with the clipped rows after ``first`` guessed closer (:func:`refine_clipped`).
+
+    Only for a Gaussian model; with a half-life, only while both plans
+    learn the same rows from ``first`` on.
+    """
+    if not isinstance(model, GaussianModel) or plan.accepted or replan.accepted:
+        return taught
+    then, now = plan.learned[first:], replan.learned[first:]
+    decay = model.stats.decay
+    if decay != 1.0 and not np.array_equal(then, now):
+        return taught
+    clipped = np.flatnonzero(replan.clipped[first + 1 :]) + first + 1
+    if clipped.size == 0:
+        return taught
+    # Rows learned in one plan only, or learned in both with other values.
+    differs = (then != now) | (now & np.any(used[first:] != taught[first:], 1))
+    differs[clipped - first] = True
+    changed = np.flatnonzero(differs) + first
+    n, mean, second = _statistics_before(model, block, used, plan.learned, clipped)
+    return refine_clipped(
+        X,
+        used,
+        taught,
+        learned_before,
+        n,
+        mean,
+        second,
+        changed,
+        clipped,
+        clip_sigma=clip_sigma,
+        decay=decay,
+        variance_floor=model.variance_floor,
+        relative_floor=model.relative_floor,
+        was_learned=plan.learned[changed],
+        is_learned=replan.learned[changed],
+    )
+
+
+def _statistics_before(
+    model: GaussianModel, block: ScoreBlock, used: Array, learned: BoolArray, rows: IntArray
+) -> tuple[Array, Array, Array]:
+    """Count, mean and second moment of ``model`` just before each of ``rows`` (ascending).
+
+    As the block saw them, learning ``used`` where ``learned``. The low-rank
+    full model keeps no per-row statistics: the learned rows are replayed up
+    to each of ``rows`` (a few per block), one batch update between two of them.
+    """
+    if block.before is not None:
+        before = block.before
+        return before.n[rows], before.mean[rows], before.second[rows]
+    state = model.stats.copy()
+    n = np.empty(rows.size)
+    mean = np.empty((rows.size, state.d))
+    second = np.empty((rows.size, *state.second.shape))
+    done = 0
+    for i, row in enumerate(rows.tolist()):
+        state.learn(used[done:row][learned[done:row]])
+        n[i], mean[i], second[i] = state.n, state.mean, state.second
+        done = row
+    return n, mean, second
 
 
 def _points(

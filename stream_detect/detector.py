@@ -24,6 +24,10 @@ classic rule holds: log p(x) with one model, the scale-free
 log ε on the same score. A model without a density (river) is thresholded on
 its own score, and its ``log_p`` and ``log_tail`` are NaN.
 
+The parts a detector is built of, and the read-only views of their counters
+(:attr:`~stream_detect.detector_parts.DetectorParts.events`, ``log_epsilon``,
+``summary()``...), are :class:`~stream_detect.detector_parts.DetectorParts`'s.
+
 Words used below: a batch is cut into *segments* (the rows before the next
 re-tune), a segment into *pieces* (so eviction matches the event-by-event
 order), a piece into *groups* (one key's rows), and a group is scored in
@@ -32,8 +36,7 @@ order), a piece into *groups* (one key's rows), and a group is scored in
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,24 +44,18 @@ from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.admission import MAX_ABS_VALUE, check_batch, unusable_reasons
 from stream_detect.detections import Detections
+from stream_detect.detector_parts import DetectorParts
 from stream_detect.errors import ConfigError
 from stream_detect.explanations import AlertExplainer
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, groups
-from stream_detect.learning import LearningPolicy
-from stream_detect.model_interface import ScoreRule, score_rule
-from stream_detect.model_store import ModelFactory, checked_features, model_store, warm_up_length
-from stream_detect.quantisation import IntegerFeatures
-from stream_detect.recent import RecentEvents
+from stream_detect.model_interface import score_rule
 from stream_detect.settings import DetectorSettings
-from stream_detect.tuning import ThresholdTuner
 
 if TYPE_CHECKING:
-    # Only annotations need these; the keyed bank, the saved-state and fitted-model
+    # Only annotations need this; the keyed bank, the saved-state and fitted-model
     # rules are imported where a keyed run, a checkpoint or an initial model needs them,
     # so that a plain run does not pay for them at start-up.
-    from stream_detect.fitted_model import FittedModel
-    from stream_detect.threshold_choice import ThresholdChoice
-    from stream_detect.validation_buffer import LabelOutcome, ValidationBuffer
+    from stream_detect.validation_buffer import LabelOutcome
 
 __all__ = ["MAX_ABS_VALUE", "Detections", "Detector"]
 
@@ -66,7 +63,7 @@ Array = NDArray[np.float64]
 Int8Array = NDArray[np.int8]
 
 
-class Detector:
+class Detector(DetectorParts):
     """Scores, thresholds and learns a stream of feature vectors.
 
     Parameters
@@ -88,89 +85,6 @@ class Detector:
     >>> np.flatnonzero(out.alert).tolist(), list(out.contributions[150])
     ([150], ['a', 'b'])
     """
-
-    def __init__(
-        self,
-        settings: DetectorSettings,
-        features: tuple[str, ...] | list[str],
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        initial_model: FittedModel | None = None,
-    ) -> None:
-        self.settings = settings
-        self.features, self.transforms = checked_features(features, settings)
-        # Every model (each new key's too) starts from the fitted one, if given.
-        self.initial_model = initial_model
-        # A fitted model brings its own variance floor.
-        floor = settings.variance_floor if initial_model is None else initial_model.variance_floor
-        self.integers = IntegerFeatures(len(self.features), variance_floor=floor)
-        self.new_model = ModelFactory(settings, self.features, initial_model, self.integers)
-        self.keyed = settings.key_field is not None
-        d = len(self.features)
-        self.min_samples = warm_up_length(settings, d)
-        self.models = model_store(settings, self.new_model, self.min_samples)
-        self.rule: ScoreRule = score_rule(settings)
-        self.policy = LearningPolicy(settings, min_samples=self.min_samples, rule=self.rule)
-        self.tuner = ThresholdTuner(settings, d, clock=clock)
-        self.recent_events = RecentEvents(settings.id_memory, d)
-        self.alerts = 0
-
-    # ------------------------------------------------- views of the parts
-
-    @property
-    def events(self) -> int:
-        """Events processed so far."""
-        return self.tuner.events
-
-    @property
-    def log_epsilon(self) -> float | None:
-        """The threshold in force (None while none is set)."""
-        return self.tuner.log_epsilon
-
-    @property
-    def epsilon_source(self) -> str:
-        """Where log ε came from: ``unset``, ``default`` (the tail), ``initial`` or ``f1``."""
-        return self.tuner.epsilon_source
-
-    @property
-    def last_choice(self) -> ThresholdChoice | None:
-        """The last threshold chosen on labels, with its precision, recall and F1."""
-        return self.tuner.last_choice
-
-    @property
-    def validation(self) -> ValidationBuffer:
-        """The labelled rows log ε is tuned on."""
-        return self.tuner.validation
-
-    @property
-    def retunes(self) -> int:
-        """Re-tunes so far."""
-        return self.tuner.retunes
-
-    @property
-    def evicted(self) -> int:
-        """Models evicted so far to stay within ``max_keys``."""
-        return self.models.evicted
-
-    @property
-    def evicted_in_warmup(self) -> int:
-        """Of :attr:`evicted`, the models evicted still in warm-up (they never alerted)."""
-        return self.models.evicted_in_warmup
-
-    @property
-    def learned_events(self) -> int:
-        """Events learned by the models held now."""
-        return int(self.models.learned_counts().sum())
-
-    @property
-    def warm(self) -> bool:
-        """True once one of the models held is past its warm-up."""
-        return bool(np.any(self.models.learned_counts() >= self.min_samples))
-
-    @property
-    def relearned(self) -> int:
-        """Flagged events learned after all, as part of a lasting run."""
-        return self.policy.relearned
 
     # ------------------------------------------------------------------ input
 
@@ -413,26 +327,6 @@ class Detector:
         return outcome
 
     # ------------------------------------------------------------ persistence
-
-    def summary(self) -> dict[str, Any]:
-        """Counters and the current threshold, JSON-able."""
-        choice = self.last_choice
-        return {
-            "events": self.events,
-            "alerts": self.alerts,
-            "log_epsilon": self.log_epsilon,
-            "epsilon_source": self.epsilon_source,
-            "f1": None if choice is None else choice.f1,
-            "precision": None if choice is None else choice.precision,
-            "recall": None if choice is None else choice.recall,
-            "retunes": self.retunes,
-            "models": len(self.models),
-            "evicted_models": self.evicted,
-            "evicted_in_warmup": self.evicted_in_warmup,
-            "relearned_events": self.relearned,
-            "validation_positive": self.validation.n_positive,
-            "validation_negative": self.validation.n_negative,
-        }
 
     def to_dict(self) -> dict[str, Any]:
         """The whole learned state, JSON-able; :meth:`restore` brings it back exactly."""

@@ -43,13 +43,13 @@ from numpy.typing import NDArray
 
 from stream_detect.acceptance import accept_deviation
 from stream_detect.block_scoring import BlockScoring
-from stream_detect.clipping import clip_towards_mean, refine_clipped, taught_scale
+from stream_detect.clipping import clip_towards_mean, refine_replanned, taught_scale
 from stream_detect.detections import Detections
 from stream_detect.explanations import Explainer
 from stream_detect.first_plan import first_plan
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyState
-from stream_detect.model_interface import Model, ScoreBlock, ScoreRule
+from stream_detect.model_interface import ScoreBlock, ScoreRule
 from stream_detect.model_kinds import model_kind
 from stream_detect.prequential import exclusive_cumsum
 from stream_detect.settings import DetectorSettings
@@ -59,6 +59,8 @@ from stream_detect.teaching import (
     RunState,
     TeachingPlan,
     plan_teaching,
+    source_vector,
+    taught_layout,
 )
 
 __all__ = ["LearningPolicy", "flagged_policy"]
@@ -169,7 +171,7 @@ class LearningPolicy(BlockScoring):
         while begin < rows.size:
             if passes == _MAX_PASSES:
                 # Every pass settled little: finish the way that is cheapest then.
-                state.pending = [_vector(source, group, before) for source in run.pending]
+                state.pending = [source_vector(source, group, before) for source in run.pending]
                 self._score_in_blocks(
                     state, group[begin:], learnable[begin:], rows[begin:], threshold, out, explain
                 )
@@ -189,7 +191,7 @@ class LearningPolicy(BlockScoring):
                 out,
                 explain,
             )
-        state.pending = [_vector(source, group, before) for source in run.pending]
+        state.pending = [source_vector(source, group, before) for source in run.pending]
 
     def _settle(
         self,
@@ -216,7 +218,7 @@ class LearningPolicy(BlockScoring):
         """
         model = state.model
         block_rows = group[begin:]
-        taught, taught_mask, slots = _layout(plan, values, group, before)
+        taught, taught_mask, slots = taught_layout(plan, values, group, before)
         block = model.prequential_taught(block_rows, taught, taught_mask, slots)
         learned_before = state.learned + exclusive_cumsum(taught_mask.astype(np.int64))[slots]
         warm = learned_before < self.min_samples
@@ -237,8 +239,17 @@ class LearningPolicy(BlockScoring):
             replan, values, new_values, functools.partial(taught_scale, block), tolerance
         )
         if differs is not None:
-            new_values = self._refine(
-                model, block, plan, replan, values, new_values, block_rows, learned_before, differs
+            new_values = refine_replanned(
+                model,
+                block,
+                plan,
+                replan,
+                values,
+                new_values,
+                block_rows,
+                learned_before,
+                differs,
+                clip_sigma=self.clip_sigma,
             )
         settled = block_rows.shape[0] if differs is None else differs + 1
         # An acceptance discounts the history (acceptance.py): the rows after it are
@@ -273,7 +284,9 @@ class LearningPolicy(BlockScoring):
             )
         else:
             replan_settled = replan
-        taught, taught_mask, slots = _layout(replan_settled, new_values[:settled], group, before)
+        taught, taught_mask, slots = taught_layout(
+            replan_settled, new_values[:settled], group, before
+        )
         if accepted_at is None:
             model.learn(taught[taught_mask])
         else:
@@ -289,55 +302,6 @@ class LearningPolicy(BlockScoring):
         if not cut:
             return begin + settled, run, replan, new_values
         return begin + settled, run, replan.after(settled - 1, run), new_values[settled:]
-
-    def _refine(
-        self,
-        model: Model,
-        block: ScoreBlock,
-        plan: TeachingPlan,
-        replan: TeachingPlan,
-        used: Array,
-        taught: Array,
-        X: Array,
-        learned_before: NDArray[np.int64],
-        first: int,
-    ) -> Array:
-        """``taught`` with the clipped rows after ``first`` guessed closer (see :mod:`clipping`).
-
-        Only for a Gaussian model; with a half-life, only while both plans
-        learn the same rows from ``first`` on.
-        """
-        if not isinstance(model, GaussianModel) or plan.accepted or replan.accepted:
-            return taught
-        then, now = plan.learned[first:], replan.learned[first:]
-        decay = model.stats.decay
-        if decay != 1.0 and not np.array_equal(then, now):
-            return taught
-        clipped = np.flatnonzero(replan.clipped[first + 1 :]) + first + 1
-        if clipped.size == 0:
-            return taught
-        # Rows learned in one plan only, or learned in both with other values.
-        differs = (then != now) | (now & np.any(used[first:] != taught[first:], 1))
-        differs[clipped - first] = True
-        changed = np.flatnonzero(differs) + first
-        n, mean, second = _statistics_before(model, block, used, plan.learned, clipped)
-        return refine_clipped(
-            X,
-            used,
-            taught,
-            learned_before,
-            n,
-            mean,
-            second,
-            changed,
-            clipped,
-            clip_sigma=self.clip_sigma,
-            decay=decay,
-            variance_floor=model.variance_floor,
-            relative_floor=model.relative_floor,
-            was_learned=plan.learned[changed],
-            is_learned=replan.learned[changed],
-        )
 
     def clip_rows(self, X: Array, block: ScoreBlock, clipped: BoolArray, first: int = 0) -> Array:
         """``X`` with each row marked ``clipped`` replaced by the vector it teaches clipped.
@@ -356,59 +320,3 @@ class LearningPolicy(BlockScoring):
             X[hits], block.mean[at], block.distance_sq[at], self.clip_sigma
         )
         return out
-
-
-def _statistics_before(
-    model: GaussianModel, block: ScoreBlock, used: Array, learned: BoolArray, rows: IntArray
-) -> tuple[Array, Array, Array]:
-    """Count, mean and second moment of ``model`` just before each of ``rows`` (ascending).
-
-    As the block saw them, learning ``used`` where ``learned``. The low-rank
-    full model keeps no per-row statistics: the learned rows are replayed up
-    to each of ``rows`` (a few per block), one batch update between two of them.
-    """
-    if block.before is not None:
-        before = block.before
-        return before.n[rows], before.mean[rows], before.second[rows]
-    state = model.stats.copy()
-    n = np.empty(rows.size)
-    mean = np.empty((rows.size, state.d))
-    second = np.empty((rows.size, *state.second.shape))
-    done = 0
-    for i, row in enumerate(rows.tolist()):
-        state.learn(used[done:row][learned[done:row]])
-        n[i], mean[i], second[i] = state.n, state.mean, state.second
-        done = row
-    return n, mean, second
-
-
-def _vector(source: int, group: Array, before: list[Array]) -> Array:
-    """The vector a :class:`RunState` source names (a row of ``group``, or one of ``before``)."""
-    vector: Array = group[source] if source >= 0 else before[-1 - source]
-    return vector
-
-
-def _layout(
-    plan: TeachingPlan, values: Array, group: Array, before: list[Array]
-) -> tuple[Array, BoolArray, IntArray]:
-    """The vectors ``plan`` teaches in order, which are learned, and each row's place among them.
-
-    Row ``i`` sits at ``slots[i]`` holding ``values[i]`` (learned if the plan
-    says so); the pending rows a deviation accepted at row ``i`` follow it.
-    """
-    rows = values.shape[0]
-    if not plan.accepted:
-        return values, plan.learned, np.arange(rows)
-    extra = np.zeros(rows, np.intp)
-    for row, sources in plan.accepted.items():
-        extra[row - plan.offset] = len(sources)
-    slots = np.arange(rows) + exclusive_cumsum(extra)
-    taught = np.empty((rows + int(extra.sum()), values.shape[1]))
-    learned = np.zeros(taught.shape[0], bool)
-    taught[slots] = values
-    learned[slots] = plan.learned
-    for row, sources in plan.accepted.items():
-        at = int(slots[row - plan.offset]) + 1
-        taught[at : at + len(sources)] = [_vector(s, group, before) for s in sources]
-        learned[at : at + len(sources)] = True
-    return taught, learned, slots

@@ -22,50 +22,47 @@ in hand (:class:`~stream_detect.errors.WriteInterrupted`) and writes no final
 checkpoint, since the detector has learned events whose results were not
 delivered: the last checkpoint stands, and a restart re-delivers from there.
 
-What a checkpoint holds, when one is due and how a run resumes from it is
+How one batch is decoded, detected and written (steps 2 to 4) is
+:func:`stream_detect.pipeline_batch.handle_batch`; what a checkpoint holds,
+when one is due and how a run resumes from it is
 :mod:`stream_detect.pipeline_checkpoint`; opening what the settings name and
-running a pipeline over it is :func:`stream_detect.assembly.run_stream`.
+running a pipeline over it is :func:`stream_detect.assembly.run_stream`; what
+a run warns about its stream as a whole (nothing usable, recurring values, a
+skewed feature, missing times, evictions in warm-up) is
+:mod:`stream_detect.stream_watches`.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
 import orjson
 
 from stream_detect.errors import ConfigError, OutputError, WriteInterrupted
 from stream_detect.feedback import parse_feedback, unmatched_feedback_reason
 from stream_detect.label_feedback import FeedbackLabels
+from stream_detect.pipeline_batch import handle_batch
 from stream_detect.pipeline_checkpoint import PipelineCheckpoints, make_checkpoint_folder
 from stream_detect.recent import HeldFeedback
-from stream_detect.records import BadRecord, Decoded, RecordDecoder
-from stream_detect.recurring_values import RecurringValuesWatch
-from stream_detect.results import ResultBatch
-from stream_detect.series import build_detector
+from stream_detect.records import Decoded, RecordDecoder
 from stream_detect.settings import DetectorSettings, RunSettings, check_run_with_detector
 from stream_detect.sinks.base import Sink
-from stream_detect.skewed_features import SkewedFeaturesWatch
 from stream_detect.sources.base import RawBatch, Source
+from stream_detect.stream_watches import StreamWatches, warn_on_stderr
 from stream_detect.summary import Summary
-from stream_detect.unusable import UnusableStreamWatch, dead_letters_after
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detections, Detector
     from stream_detect.fitted_model import FittedModel
-    from stream_detect.missing_times import MissingTimesWatch
-    from stream_detect.warmup_evictions import WarmupEvictionWatch
 
 __all__ = [
     "Pipeline",
     "Summary",
     "parse_feedback",
     "unmatched_feedback_reason",
-    "warn_on_stderr",
 ]
 
 
@@ -130,22 +127,7 @@ class Pipeline:
         self.dead_letter = dead_letter
         self.labels = labels
         self.on_progress = on_progress
-        self.unusable = UnusableStreamWatch(on_warning or warn_on_stderr)
-        self.missing_times: MissingTimesWatch | None = None
-        if detector.timestamp_field is not None:
-            # Imported here: a run without a timestamp field does not load it.
-            from stream_detect.missing_times import MissingTimesWatch
-
-            self.missing_times = MissingTimesWatch(
-                detector.timestamp_field, on_warning or warn_on_stderr
-            )
-        self.on_warning = on_warning or warn_on_stderr
-        #: Made once the features are known, when alerts compare a tail probability.
-        self.recurring: RecurringValuesWatch | None = None
-        #: Made with it: a feature whose long tail, not its anomalies, will alert.
-        self.skewed: SkewedFeaturesWatch | None = None
-        #: Made with the detector, if it is keyed (it knows the warm-up's length).
-        self.warmup_evictions: WarmupEvictionWatch | None = None
+        self.watches = StreamWatches(detector, on_warning or warn_on_stderr)
         self.on_features = on_features
         self.clock = clock
         # A format the user names wins over what the file name suggests.
@@ -178,26 +160,9 @@ class Pipeline:
         return self.checkpoints.restore()
 
     def features_known(self, features: list[str]) -> None:
-        """Put the features in the summary and announce them (one JSON line)."""
+        """Put the features in the summary, make their watches and announce them (one JSON line)."""
         self.summary.features = list(features)
-        settings = self.detector_settings
-        # Said of the fields as read, so only where the model sees them so, judged by a tail.
-        if (
-            settings.log_epsilon is None
-            and settings.alerts_per_day is None
-            and not settings.likelihood
-            and not settings.model.startswith("river:")
-            and not settings.derived
-            and not settings.transforms
-        ):
-            self.recurring = RecurringValuesWatch(
-                features, settings.log_tail_epsilon, self.on_warning
-            )
-            if settings.key_field is None:
-                # Keys on different scales pool into a skewed mixture of Gaussians.
-                self.skewed = SkewedFeaturesWatch(
-                    features, settings.log_tail_epsilon, self.on_warning
-                )
+        self.watches.features_known(features, self.detector_settings)
         if self.on_features is None:
             return
         announcement: dict[str, Any] = {"features": features}
@@ -308,7 +273,7 @@ class Pipeline:
         started = self.clock()
         found = None
         if len(batch):
-            found = self._handle(batch)
+            found = handle_batch(self, batch)
             self.source.commit(self.source.resume_token())
         seconds = self.clock() - started
         # After the batch, so feedback may name events it just delivered.
@@ -316,78 +281,6 @@ class Pipeline:
         self._timers()
         if self.observer is not None:
             self.observer.after_turn(self, found, seconds)
-
-    def _handle(self, batch: RawBatch) -> tuple[Decoded, Detections] | None:
-        """Decode, detect and write one batch; return the events scored and their results."""
-        found = None
-        decoded = self.decoder.decode(batch)
-        self.summary.blank_lines += decoded.n_blank
-        self.summary.header_lines += decoded.n_header
-        bad = list(decoded.bad)
-        unmatched: list[BadRecord] = []
-        results: ResultBatch | None = None
-        scored = 0
-        if len(decoded):
-            if self.detector is None:
-                self.detector = build_detector(
-                    self.detector_settings,
-                    self.decoder.features or [],
-                    clock=self.clock,
-                    initial_model=self.initial_model,
-                )
-                self.features_known(self.decoder.features or [])
-            values, reasons = self.detector.transform(decoded.values, decoded.timestamps)
-            if reasons.count(None) != len(reasons):
-                from stream_detect.refused_rows import set_aside_refused
-
-                decoded, values = set_aside_refused(batch, decoded, values, reasons, bad)
-            evicted = self.detector.evicted, self.detector.evicted_in_warmup
-            detections = self.detector.process(
-                values,
-                decoded.labels,
-                decoded.keys,
-                decoded.ids,
-                decoded.timestamps,
-                every_score=self.run_settings.emit == "all"
-                or (self.observer is not None and self.observer.reads_scores),
-            )
-            if decoded.ids is not None and len(self.held_feedback):
-                # Labels read before these events arrived apply now that they have.
-                unmatched = self.feedback.apply_held(decoded.ids)
-            results = ResultBatch.of(decoded, detections, emit=self.run_settings.emit)
-            found = decoded, detections
-            scored = len(decoded)
-            if self.missing_times is not None and decoded.timestamps is not None:
-                self.missing_times.observe(decoded.timestamps)
-            if self.recurring is not None:
-                self.recurring.observe(decoded.values)
-            if self.skewed is not None and not self.skewed.done:
-                self.skewed.observe(decoded.values)
-            self.summary.events += scored
-            self.summary.alerts += int(np.count_nonzero(detections.alert))
-            self._observe_evictions(*evicted)
-        trailing = 0
-        if bad:
-            # The batch's own records (not feedback labels): their source may say more.
-            bad = self.source.told_bad(bad)
-            if scored:
-                trailing = dead_letters_after(
-                    decoded.positions[-1], [record.position for record in bad]
-                )
-        bad += unmatched
-        dead = [record.to_dict() for record in bad]
-        self.summary.bad_records += len(dead)
-        self.unusable.observe(scored, [record.reason for record in bad], trailing + len(unmatched))
-        self.summary.bad_reason = self.unusable.most_common_reason
-        if results:
-            self.sink.write_batch(results)
-        self.sink.flush()
-        if dead:
-            self.dead_letter.write_batch(dead)
-            self.dead_letter.flush()
-        if self.on_progress is not None:
-            self.on_progress(len(batch))
-        return found
 
     def process_batch(self, batch: RawBatch) -> None:
         """Handle one batch as :meth:`run` does: score, write, flush, commit, then timers.
@@ -420,29 +313,3 @@ class Pipeline:
         self.source.close()
         if self.labels is not None:
             self.labels.close()
-
-    def _observe_evictions(self, evicted: int, evicted_in_warmup: int) -> None:
-        """Count the batch's evictions (counts before it given) and show them to the watch."""
-        detector = self.detector
-        if detector is None or not detector.keyed:
-            return
-        self.summary.evicted_models += detector.evicted - evicted
-        self.summary.evicted_in_warmup += detector.evicted_in_warmup - evicted_in_warmup
-        if self.warmup_evictions is None:
-            from stream_detect.warmup_evictions import WarmupEvictionWatch  # keyed runs only
-
-            key_field = self.detector_settings.key_field or ""
-            self.warmup_evictions = WarmupEvictionWatch(
-                self.on_warning, key_field, detector.settings.max_keys, detector.min_samples
-            )
-        self.warmup_evictions.observe(
-            events=detector.events,
-            evicted=detector.evicted,
-            evicted_in_warmup=detector.evicted_in_warmup,
-        )
-
-
-def warn_on_stderr(message: str) -> None:
-    """Write ``message`` to stderr as one warning line."""
-    sys.stderr.write(f"stream-detect: warning: {message}\n")
-    sys.stderr.flush()

@@ -13,7 +13,8 @@ it taught) and the plan needs the scores (they decide the alerts). The engine
 guesses a plan, scores, plans again from those scores and repeats while the
 two differ; :meth:`TeachingPlan.first_difference` says where they do. Only
 alert rows and the calm rows that wind a deviation down are visited one at a
-time, so a block without alerts costs a few numpy calls.
+time, so a block without alerts costs a few numpy calls. :func:`taught_layout`
+lays a plan out as the vectors it teaches, in order, for the model to score.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["RunState", "TeachingPlan", "plan_teaching"]
+from stream_detect.prequential import exclusive_cumsum
+
+__all__ = ["RunState", "TeachingPlan", "plan_teaching", "source_vector", "taught_layout"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -168,3 +171,35 @@ def plan_teaching(
         if run == 0:
             pending = []
     return TeachingPlan(learned, clipped, accepted, RunState(run, pending, relearned), offset)
+
+
+def source_vector(source: int, group: Array, before: list[Array]) -> Array:
+    """The vector a :class:`RunState` source names (a row of ``group``, or one of ``before``)."""
+    vector: Array = group[source] if source >= 0 else before[-1 - source]
+    return vector
+
+
+def taught_layout(
+    plan: TeachingPlan, values: Array, group: Array, before: list[Array]
+) -> tuple[Array, BoolArray, IntArray]:
+    """The vectors ``plan`` teaches in order, which are learned, and each row's place among them.
+
+    Row ``i`` sits at ``slots[i]`` holding ``values[i]`` (learned if the plan
+    says so); the pending rows a deviation accepted at row ``i`` follow it.
+    """
+    rows = values.shape[0]
+    if not plan.accepted:
+        return values, plan.learned, np.arange(rows)
+    extra = np.zeros(rows, np.intp)
+    for row, sources in plan.accepted.items():
+        extra[row - plan.offset] = len(sources)
+    slots = np.arange(rows) + exclusive_cumsum(extra)
+    taught = np.empty((rows + int(extra.sum()), values.shape[1]))
+    learned = np.zeros(taught.shape[0], bool)
+    taught[slots] = values
+    learned[slots] = plan.learned
+    for row, sources in plan.accepted.items():
+        at = int(slots[row - plan.offset]) + 1
+        taught[at : at + len(sources)] = [source_vector(s, group, before) for s in sources]
+        learned[at : at + len(sources)] = True
+    return taught, learned, slots

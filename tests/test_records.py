@@ -17,7 +17,7 @@ from stream_detect.records import (
     Decoded,
     RecordDecoder,
 )
-from stream_detect.records.decoder import MIN_ROWS_FOR_RISING
+from stream_detect.records.inferred_features import MIN_ROWS_FOR_RISING
 from stream_detect.records.json_lines import MAX_JSON_DEPTH
 from stream_detect.sources.base import RawBatch
 

@@ -27,6 +27,8 @@ The modules, one concept each:
   and :mod:`~stream_detect.records.lazy_records`: the records it parses only when read;
 * :mod:`~stream_detect.records.wide_integers`: integers wider than 64 bits in an
   event's own fields, read back exactly for output;
+* :mod:`~stream_detect.records.inferred_features`: the features chosen when none
+  are named (those most events carry, less those that only rise);
 * :mod:`~stream_detect.records.record_format`: what a format does, and which one
   a stream's first line says it is in;
 * :mod:`~stream_detect.records.bulk`: the bulk path, and

@@ -12,8 +12,9 @@ are written once; what differs between JSON lines and CSV is in
 :mod:`~stream_detect.records.feature_values`, :mod:`~stream_detect.records.labels`
 and :mod:`~stream_detect.records.keys_and_ids`.
 
-Inferred features leave out a field that only rises over the first batch (a
-counter, an epoch timestamp): it would make every later event an anomaly.
+Which fields become the features when none are named (those most events of
+the first batch carry, less those that only rise over it) is
+:mod:`~stream_detect.records.inferred_features`.
 """
 
 from __future__ import annotations
@@ -22,20 +23,20 @@ import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
-
 from stream_detect.errors import ConfigError
 from stream_detect.field_names import check_feature_names
 from stream_detect.formats import FORMATS
 from stream_detect.records.batch import Decoded
 from stream_detect.records.bulk import decode_bulk
-from stream_detect.records.inferred_features import carried_by_most
+from stream_detect.records.inferred_features import (
+    MIN_ROWS_FOR_RISING,
+    most_carried,
+    without_rising,
+)
 from stream_detect.records.json_lines import JsonLines
 from stream_detect.records.record_by_record import decode_each
 from stream_detect.records.record_format import RecordFormat, StreamStart
-from stream_detect.records.reject import Reject
 from stream_detect.records.roles import FieldRoles
-from stream_detect.records.size_limits import oversize_reason
 from stream_detect.records.tombstones import in_arrival_order, set_aside_tombstones
 from stream_detect.sources.base import RawBatch
 
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_KEY_BYTES",
     "DEFAULT_MAX_RECORD_BYTES",
-    "MIN_ROWS_FOR_RISING",
     "RecordDecoder",
 ]
 
@@ -54,9 +54,6 @@ __all__ = [
 DEFAULT_MAX_RECORD_BYTES: Final = 1 << 20
 #: Longest key or id value kept, in UTF-8 bytes; longer ones make the record a bad record.
 DEFAULT_MAX_KEY_BYTES: Final = 256
-#: Inferred features are checked for "only rises" (a counter, a clock) over the
-#: first batch when it has at least this many good rows.
-MIN_ROWS_FOR_RISING: Final = 8
 
 
 class RecordDecoder:
@@ -80,8 +77,9 @@ class RecordDecoder:
         CSV, cells that parse as numbers), leaving out the label, key, id and timestamp fields and
         CSV columns without a name, and leaving out a field that only rises
         over the first batch (strictly increasing over at least
-        :data:`MIN_ROWS_FOR_RISING` good rows: a counter, an epoch
-        timestamp), listed in :attr:`left_out`. Fixed from then on.
+        :data:`~stream_detect.records.inferred_features.MIN_ROWS_FOR_RISING`
+        good rows: a counter, an epoch timestamp), listed in
+        :attr:`left_out`. Fixed from then on.
     label_field
         Field holding the label: 0/1/true/false (CSV also ``0.0``/``1.0``);
         null, absent or an empty cell means unlabelled. None: no labels.
@@ -346,7 +344,9 @@ class RecordDecoder:
             return self._empty()
         inferring = self._features is None
         if inferring and self.infer_from_most:
-            self._infer_features(reader, payloads, positions)
+            chosen = most_carried(reader, payloads, positions, self.max_record_bytes)
+            if chosen is not None:
+                self._set_features(reader, chosen)
         decoded = self._decode_paths(reader, payloads, positions)
         if (
             not (inferring and self.leave_out_rising)
@@ -354,48 +354,12 @@ class RecordDecoder:
             or len(decoded) < MIN_ROWS_FOR_RISING
         ):
             return decoded
-        rising = np.all(np.diff(decoded.values, axis=0) > 0, axis=0).tolist()
-        if not any(rising) or all(rising):
+        kept, rising = without_rising(self._features, decoded.values)
+        if not rising:
             return decoded
-        features = self._features
-        self.left_out = [name for name, up in zip(features, rising, strict=True) if up]
-        self._set_features(
-            reader, [name for name, up in zip(features, rising, strict=True) if not up]
-        )
+        self.left_out = rising
+        self._set_features(reader, kept)
         return self._decode_paths(reader, payloads, positions)
-
-    def _infer_features(
-        self, reader: RecordFormat[Any], payloads: list[bytes], positions: Sequence[dict[str, Any]]
-    ) -> None:
-        """Fix the features the batch's events carry most (:func:`carried_by_most`).
-
-        The candidates are the fields that hold a number in some record; a
-        record carries a field that holds any value there (a value of the
-        wrong kind makes a bad record, not a field the stream lacks). Records
-        the paths would refuse (too long, not parsed) say nothing of the
-        fields. When the choice is the numeric fields of the first record
-        that has any (a stream whose events all carry the same ones), nothing
-        is fixed here: the paths take them from that record, as they would alone.
-        """
-        first: list[str] | None = None
-        numeric: set[str] = set()
-        filled: list[list[str]] = []
-        for payload, position in zip(payloads, positions, strict=True):
-            if not payload.strip() or oversize_reason(payload, position, self.max_record_bytes):
-                continue
-            try:
-                record = reader.parse(payload)
-            except Reject:
-                continue
-            fields = reader.numeric_fields(record)
-            if fields and first is None:
-                first = fields
-            numeric.update(fields)
-            filled.append(reader.filled_fields(record))
-        field_lists = [held for held in ([f for f in x if f in numeric] for x in filled) if held]
-        chosen = carried_by_most(field_lists)
-        if chosen and chosen != first:
-            self._set_features(reader, chosen)
 
     def _decode_paths(
         self, reader: RecordFormat[Any], payloads: list[bytes], positions: Sequence[dict[str, Any]]

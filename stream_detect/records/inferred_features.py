@@ -11,14 +11,30 @@ minority of them lacks one (those are dead letters, as any event missing a
 feature is), and a rare field (one event type in a hundred) is not forced on
 the events that never carry it. A stream whose events all carry the same
 fields gets exactly the first event's fields, in their order.
+
+Inferred features also leave out a field that only rises over the first batch
+(a counter, an epoch timestamp): it would make every later event an anomaly
+(:func:`without_rising`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any, Final
 
-__all__ = ["carried_by_most"]
+import numpy as np
+
+from stream_detect.records.batch import FloatMatrix
+from stream_detect.records.record_format import RecordFormat
+from stream_detect.records.reject import Reject
+from stream_detect.records.size_limits import oversize_reason
+
+__all__ = ["MIN_ROWS_FOR_RISING", "carried_by_most", "most_carried", "without_rising"]
+
+#: Inferred features are checked for "only rises" (a counter, a clock) over the
+#: first batch when it has at least this many good rows.
+MIN_ROWS_FOR_RISING: Final = 8
 
 
 def carried_by_most(field_lists: Sequence[Sequence[str]]) -> list[str]:
@@ -57,3 +73,60 @@ def carried_by_most(field_lists: Sequence[Sequence[str]]) -> list[str]:
             chosen.add(name)
             carrying = still
     return sorted(chosen, key=first_seen.__getitem__)
+
+
+def most_carried(
+    reader: RecordFormat[Any],
+    payloads: Sequence[bytes],
+    positions: Sequence[dict[str, Any]],
+    max_record_bytes: int,
+) -> list[str] | None:
+    """The features a batch's events carry most (:func:`carried_by_most`); None: no change.
+
+    The candidates are the fields that hold a number in some record; a
+    record carries a field that holds any value there (a value of the
+    wrong kind makes a bad record, not a field the stream lacks). Records
+    the paths would refuse (too long, not parsed) say nothing of the
+    fields. When the choice is the numeric fields of the first record
+    that has any (a stream whose events all carry the same ones), it is
+    None: the paths take them from that record, as they would alone.
+    """
+    first: list[str] | None = None
+    numeric: set[str] = set()
+    filled: list[list[str]] = []
+    for payload, position in zip(payloads, positions, strict=True):
+        if not payload.strip() or oversize_reason(payload, position, max_record_bytes):
+            continue
+        try:
+            record = reader.parse(payload)
+        except Reject:
+            continue
+        fields = reader.numeric_fields(record)
+        if fields and first is None:
+            first = fields
+        numeric.update(fields)
+        filled.append(reader.filled_fields(record))
+    field_lists = [held for held in ([f for f in x if f in numeric] for x in filled) if held]
+    chosen = carried_by_most(field_lists)
+    return chosen if chosen and chosen != first else None
+
+
+def without_rising(features: list[str], values: FloatMatrix) -> tuple[list[str], list[str]]:
+    """``features`` split into those kept and those that only rise down the rows of ``values``.
+
+    A feature only rises when each row's value is strictly above the one
+    before. When none does, or every one does (nothing would be left), all
+    are kept and none left out. The caller asks only of a batch with at
+    least :data:`MIN_ROWS_FOR_RISING` rows.
+
+    >>> without_rising(["n", "cpu"], np.array([[1.0, 0.5], [2.0, 0.25], [3.0, 0.5]]))
+    (['cpu'], ['n'])
+    >>> without_rising(["n"], np.array([[1.0], [2.0]]))
+    (['n'], [])
+    """
+    rising = np.all(np.diff(values, axis=0) > 0, axis=0).tolist()
+    if not any(rising) or all(rising):
+        return features, []
+    kept = [name for name, up in zip(features, rising, strict=True) if not up]
+    left_out = [name for name, up in zip(features, rising, strict=True) if up]
+    return kept, left_out
