@@ -30,17 +30,21 @@ def produce(
     *,
     keys: list[str] | None = None,
     options: dict[str, Any] | None = None,
+    partition: int | None = None,
 ) -> None:
     """Produce ``events`` (JSON-encoded unless bytes) in order, acknowledged before returning.
 
     An event that is None is produced with a null value: a tombstone.
-    ``options`` are more librdkafka producer settings (``message.max.bytes``).
+    ``options`` are more librdkafka producer settings (``message.max.bytes``);
+    ``partition`` the one partition to produce to (else the producer's partitioner picks).
     """
+    where = {} if partition is None else {"partition": partition}
     config = {"bootstrap.servers": bootstrap, "linger.ms": 5, **(options or {})}
     producer = confluent_kafka.Producer(config)
     for i, event in enumerate(events):
         value = event if event is None or isinstance(event, bytes) else json.dumps(event).encode()
-        producer.produce(topic, value=value, key=None if keys is None else keys[i].encode())
+        key = None if keys is None else keys[i].encode()
+        producer.produce(topic, value=value, key=key, **where)
         if i % 1000 == 999:
             producer.poll(0)
     assert producer.flush(30) == 0

@@ -6,26 +6,30 @@ its event. A partition's checkpoint keeps the labels position it had read to
 when saved (``labels`` of :class:`~stream_detect.state.Checkpoint`), so the
 labels it learned from are those before that position. When a partition is
 restored, the labels topic is read again from its position (the earliest
-among the partitions restored), and each label read is offered only to the
-partitions that had not read it: a label the restored partition learned
-after its checkpoint (lost with a killed member) is learned again, one that
-a running partition has is not given to it twice. A label read again that
-no partition that lacked it can join is held as on its first reading, unless
-a partition that had it remembers its event (it was applied there), so none
-is lost and none is held twice. Held labels saved with the checkpoint are
-held again on the same terms.
+among the partitions restored; a labels partition it does not name from 0:
+:meth:`~stream_detect.kafka.labels_reader.LabelsReader.rewind`), whether the
+reader has connected or not and whatever offset the labels group committed,
+and each label read is offered only to the partitions that had not read it:
+a label the restored partition learned after its checkpoint (lost with a
+killed member) is learned again, one that another partition has is not
+given to it twice. A label read again (by this run, or by a partition before
+its checkpoint) that no partition that lacked it can join is held as on its
+first reading, unless a partition that had it remembers its event (it was
+applied there), so none is lost and none is held twice. Held labels saved
+with the checkpoint are held again on the same terms.
 
 A partition started without a checkpoint has read the labels from where the
-labels consumer is then: a member killed before a partition's first
-checkpoint loses the labels it had applied there.
+labels reader is then (its checkpoint has no labels position until the
+reader connected, and is restored as one without): a member killed before
+a partition's first checkpoint loses the labels it had applied there.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from stream_detect.kafka.labels_reader import LabelsReader
 from stream_detect.kafka.positions import Partition, position_token, token_offsets
-from stream_detect.kafka.source import KafkaSource
 from stream_detect.label_feedback import FeedbackLabels, count_joined
 from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.sources.base import Source
@@ -64,6 +68,8 @@ class PartitionLabels(FeedbackLabels):
         self.read_to: dict[Partition, LabelsPosition] = {}
         #: The furthest labels position this run has read to: a label before it is read again.
         self.high: LabelsPosition = {}
+        #: The reader's position the partitions' labels positions were last brought up to.
+        self._told: LabelsPosition = {}
 
     def started(self, partition: Partition, pipeline: Pipeline, held: HeldFeedback) -> None:
         """Give ``partition`` (just assigned) its labels position; read again what it lacks.
@@ -72,17 +78,22 @@ class PartitionLabels(FeedbackLabels):
         again unless already held or applied to an event a partition remembers.
         """
         labels = self.partitioned.labels
-        if not isinstance(labels, KafkaSource):
+        if not isinstance(labels, LabelsReader):
             return
-        now = as_position(labels.resume_token()) or {}
         saved = as_position(pipeline.checkpoints.labels_position)
-        # A labels partition the checkpoint does not name had not been read from at all.
-        position = dict(now) if saved is None else {**dict.fromkeys(now, 0), **saved}
-        self.read_to[partition] = position
-        pipeline.checkpoints.labels_position = position_token(position)
-        behind = {lp: offset for lp, offset in position.items() if offset < now.get(lp, offset + 1)}
-        if behind:
-            labels.seek(position_token(behind))
+        position: LabelsPosition | None
+        if saved is not None:
+            # A labels partition the checkpoint does not name had not been read from at all.
+            labels.rewind(saved)
+            position = saved
+        else:
+            # No labels position yet: from where the reader is (known once it connected).
+            position = labels.next_offsets()
+        # A labels partition missing here is one it lacks every label of.
+        self.read_to[partition] = dict(position or {})
+        pipeline.checkpoints.labels_position = (
+            None if position is None else position_token(position)
+        )
         for feedback in held.drain():
             if not self.partitioned.held_feedback.holds(feedback) and not any(
                 self._remembers(p, feedback) for p in self.partitioned.pipelines.values()
@@ -98,10 +109,14 @@ class PartitionLabels(FeedbackLabels):
     def apply_waiting(self, labels: Source) -> bool:
         """As :meth:`FeedbackLabels.apply_waiting`; then every partition has read to its end."""
         applied = super().apply_waiting(labels)
-        now = as_position(labels.resume_token())
-        if applied and now is not None:
+        now = labels.next_offsets() if isinstance(labels, LabelsReader) else None
+        if applied and now:
             for lp, offset in now.items():
                 self.high[lp] = max(self.high.get(lp, offset), offset)
+        if now and now != self._told:
+            # Known once the reader connected, labels read or not: from then on every
+            # partition's checkpoint names every labels partition.
+            self._told = now
             for partition, pipeline in self.partitioned.pipelines.items():
                 position = self.read_to.setdefault(partition, {})
                 for lp, offset in now.items():
@@ -113,7 +128,6 @@ class PartitionLabels(FeedbackLabels):
         """Label the event in a partition that lacks the label and remembers it; see the module."""
         where = feedback.position
         lp, offset = (where.get("topic"), where.get("partition")), where.get("offset")
-        reread = isinstance(offset, int) and offset < self.high.get(lp, 0)  # type: ignore[arg-type]
         pipelines = self.partitioned.pipelines
         lacking = [
             pipeline
@@ -121,6 +135,12 @@ class PartitionLabels(FeedbackLabels):
             if not isinstance(offset, int)
             or offset >= self.read_to.get(partition, {}).get(lp, offset)  # type: ignore[arg-type]
         ]
+        had = [p for p in pipelines.values() if p not in lacking]
+        # Read before: by this run, or by a partition in its life before its checkpoint
+        # (a member that has just started has read nothing, yet restores what others read).
+        reread = bool(had) or (
+            isinstance(offset, int) and offset < self.high.get(lp, 0)  # type: ignore[arg-type]
+        )
         for pipeline in lacking:
             detector = pipeline.detector
             if detector is not None:
@@ -133,7 +153,6 @@ class PartitionLabels(FeedbackLabels):
                     return True
         if not reread:
             return False  # held until its event comes
-        had = [p for p in pipelines.values() if p not in lacking]
         # Read again: applied where its event is remembered, or held once already.
         return self.partitioned.held_feedback.holds(feedback) or any(
             self._remembers(p, feedback) for p in had

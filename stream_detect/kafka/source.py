@@ -90,10 +90,6 @@ class KafkaSource(Source):
         #: ``timestamp=message``); set by the caller, who knows the field names.
         self.key_field: str | None = None
         self.timestamp_field: str | None = None
-        #: Read every partition of the topics instead of the group's share of them
-        #: (feedback labels, which every member needs); offsets are still committed
-        #: for the group, and a new reader starts at its last commit.
-        self.whole_topics = False
         #: When set (a stop request), a commit still retrying an unreachable broker gives up.
         self.abandon = threading.Event()
         #: The values of the last batch's records that were given fields, as sent,
@@ -117,26 +113,16 @@ class KafkaSource(Source):
         except kafka_errors.KafkaError as exc:
             self.link.failed(error_reason(exc))
             return False
-        if self.whole_topics:
-            partitions = [
-                kafka.TopicPartition(topic, number)
-                for topic in self.address.topics
-                for number in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            if not partitions:
-                consumer.close(autocommit=False, timeout_ms=_CLOSE_MS)
-                self.link.failed(f"no partitions of {', '.join(self.address.topics)} yet")
-                return False
-            consumer.assign(partitions)
-            for partition in partitions:
-                key = (partition.topic, partition.partition)
-                offset = self._seeks.pop(key, None)
-                if offset is not None:
-                    self._place(consumer, key, offset)
-        else:
-            consumer.subscribe(self.address.topics, listener=_Listener(self))
+        if not self._start_reading(consumer):
+            consumer.close(autocommit=False, timeout_ms=_CLOSE_MS)
+            return False
         self._consumer = consumer
         self.link.ok()
+        return True
+
+    def _start_reading(self, consumer: kafka.KafkaConsumer) -> bool:
+        """Take the group's share of the topics; False (reported) if they cannot be read yet."""
+        consumer.subscribe(self.address.topics, listener=_Listener(self))
         return True
 
     def _assigned(self, partitions: list[Partition]) -> None:
@@ -325,16 +311,14 @@ class KafkaSource(Source):
 
     def seek(self, token: dict[str, Any]) -> None:
         """Continue each partition of ``token`` at its offset once the group assigns it."""
+        self._seeks.update(self._offsets(token))
+
+    def _offsets(self, token: dict[str, Any]) -> dict[Partition, int]:
+        """The offsets ``token`` holds; InputError naming the source if it is no Kafka position."""
         try:
-            seeks = token_offsets(token)
+            return token_offsets(token)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"source {self.uri!r}: not a Kafka position: {token!r}") from exc
-        if self.whole_topics and self._consumer is not None:
-            # Assigned by this reader, not by the group: repositioned at once.
-            for partition, offset in seeks.items():
-                self._place(self._consumer, partition, offset)
-            return
-        self._seeks.update(seeks)
 
     def commit(self, token: dict[str, Any]) -> None:
         """Commit the offsets of ``token`` for the partitions this member still owns.
