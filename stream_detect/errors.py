@@ -105,13 +105,16 @@ class RecordError(InputError):
 class NothingUsable(InputError):
     """Records were read but every one was a dead letter, so no event was scored.
 
-    ``bad_records`` is how many were read, ``reason`` the one given most often.
+    ``bad_records`` is how many were read, ``reason`` the one given most often
+    (None when no reason is known: the message then names none).
     Commands exit with status 3 for it, apart from the 2 of other bad input: the
     input was there and was read, and the dead letters say what is wrong with it.
 
     >>> print(NothingUsable(2000, "missing feature 'nope'"))
     no event was usable: all 2000 records were dead letters (most common reason: \
 missing feature 'nope')
+    >>> print(NothingUsable(3, None))
+    no event was usable: all 3 records were dead letters; each dead letter gives its reason
     """
 
     exit_status = 3
@@ -119,10 +122,12 @@ missing feature 'nope')
     def __init__(self, bad_records: int, reason: str | None) -> None:
         self.bad_records = bad_records
         self.most_common_reason = reason
-        super().__init__(
-            f"no event was usable: all {bad_records} records were dead letters "
-            f"(most common reason: {reason})"
+        why = (
+            "; each dead letter gives its reason"
+            if reason is None
+            else f" (most common reason: {reason})"
         )
+        super().__init__(f"no event was usable: all {bad_records} records were dead letters{why}")
 
 
 class ModelError(StreamDetectError):

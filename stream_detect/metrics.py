@@ -69,7 +69,7 @@ __all__ = ["COUNTERS", "GAUGES", "PARTITION_SERIES", "RunMetrics"]
 COUNTERS: dict[str, str] = {
     "events": "events scored",
     "alerts": "events that raised an alert",
-    "bad_records": "records sent to the dead letters",
+    "bad_records": "records of the source sent to the dead letters (not feedback labels)",
     "feedback_labels": "feedback labels joined to an earlier event",
     "corrected_feedback": "labels joined that replaced another label of their event",
     "repeated_feedback": "labels joined that their event had already (a redelivery, say)",

@@ -100,12 +100,13 @@ def handle_batch(run: Pipeline, batch: RawBatch) -> tuple[Decoded, Detections] |
             trailing = dead_letters_after(
                 decoded.positions[-1], [record.position for record in bad]
             )
-    bad += unmatched
-    dead = [record.to_dict() for record in bad]
-    run.summary.bad_records += len(dead)
+    # Labels whose event never came are feedback (``unmatched_feedback``), not records of
+    # the stream: neither in ``bad_records`` nor among the reasons the stream is unusable.
+    run.summary.bad_records += len(bad)
     unusable = run.watches.unusable
-    unusable.observe(scored, [record.reason for record in bad], trailing + len(unmatched))
+    unusable.observe(scored, [record.reason for record in bad], trailing)
     run.summary.bad_reason = unusable.most_common_reason
+    dead = [record.to_dict() for record in bad + unmatched]
     if results:
         run.sink.write_batch(results)
     run.sink.flush()

@@ -127,6 +127,26 @@ def test_a_label_whose_event_never_comes_is_a_dead_letter_at_the_end(
     assert letter["position"]["line"] == 1 and "nowhere" in letter["reason"]
 
 
+def test_a_held_label_whose_event_is_forgotten_on_arrival_is_feedback_not_a_bad_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Counted in unmatched_feedback alone: events + bad_records still add up to the records."""
+    source, labels = tmp_path / "events.jsonl", tmp_path / "fb.jsonl"
+    source.write_bytes(jsonl(events(20)))
+    # Held after the first batch (e0..e9); e15 arrives in the second, which remembers
+    # only its last two ids by the time held labels are applied.
+    labels.write_bytes(jsonl([{"id": "e15", "label": 1}]))
+    dead = tmp_path / "dead.jsonl"
+    args = ["run", "--source", f"file:{source}", "--sink", f"file:{tmp_path / 'out.jsonl'}"]
+    args += ["--labels", f"file:{labels}", "--id-field", "id", "--dead-letter", f"file:{dead}"]
+    assert main([*args, "--batch-size", "10", "--id-memory", "2"]) == 0
+    summary = summary_of(capsys.readouterr().err)
+    assert (summary["events"], summary["unmatched_feedback"]) == (20, 1)
+    assert summary["bad_records"] == 0 and summary["bad_reason"] is None
+    (letter,) = [json.loads(line) for line in dead.read_bytes().splitlines()]
+    assert "e15" in letter["reason"]
+
+
 def test_a_labels_file_written_after_the_start_is_read(tmp_path: Path) -> None:
     labels = tmp_path / "feedback" / "labels.jsonl"
     command = [*RUN, "--labels", f"file:{labels}", "--id-field", "id", "--emit", "all"]

@@ -142,7 +142,8 @@ def test_tombstones_are_dead_letters_with_their_position_not_blank_lines(
     summary = json.loads(text.splitlines()[-1])["summary"]
     assert summary["events"] == 297 and summary["blank_lines"] == 0
     assert summary["bad_feedback"] == 1 and summary["feedback_labels"] == 1
-    assert summary["bad_records"] == 4
+    # The labels topic's tombstone is feedback, as a single-stream run counts it.
+    assert summary["bad_records"] == 3
     assert letters == [
         {
             "position": {"topic": events, "partition": 0, "offset": offset, "tombstone": True},
@@ -157,3 +158,91 @@ def test_tombstones_are_dead_letters_with_their_position_not_blank_lines(
             "raw": "",
         }
     ]
+
+
+def test_a_member_with_no_events_that_dead_letters_labels_exits_0(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """An idle member (no events to read) did nothing wrong: its labels are feedback, not events."""
+    bootstrap = kafka_broker.bootstrap
+    events, dead, labels = (fresh_topic(kafka_broker) for _ in range(3))
+    produce(bootstrap, labels, [{"id": 5, "label": 1}, b"not json"])
+    log = tmp_path / "detector.log"
+    http = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen(
+        [
+            *RUN,
+            "--source",
+            kafka_uri(bootstrap, events, group="idle"),
+            "--dead-letter",
+            kafka_uri(bootstrap, dead),
+            "--labels",
+            kafka_uri(bootstrap, labels, group="idle"),
+            "--id-field",
+            "id",
+            "--label-field",
+            "label",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--http",
+            http,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        cwd=REPO,
+    )
+    reader = TopicReader(bootstrap, dead)
+    try:
+        reader.until(lambda records: len(records) >= 1)
+        wait_for(
+            lambda: b"stream_detect_feedback_held 1.0" in http_get(f"http://{http}/metrics"),
+            "the label held",
+            TIMEOUT_S,
+        )
+        stop(proc, TIMEOUT_S)
+        letters = reader.until(lambda records: len(records) >= 2)
+    finally:
+        reader.close()
+        kill_if_running(proc)
+    text = log.read_text()
+    assert "Traceback" not in text and "run: error" not in text, text[-3000:]
+    summary = json.loads(text.splitlines()[-1])["summary"]
+    assert (summary["events"], summary["bad_records"], summary["bad_reason"]) == (0, 0, None)
+    assert (summary["bad_feedback"], summary["unmatched_feedback"]) == (1, 1)
+    assert summary["stopped_by"] == "signal"
+    assert [letter["position"]["offset"] for letter in letters] == [1, 0]
+
+
+def test_a_kafka_run_of_dead_letters_alone_names_their_most_common_reason(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """Exit 3, as a single-stream run: the reason comes from the partitions' dead letters."""
+    bootstrap = kafka_broker.bootstrap
+    events = fresh_topic(kafka_broker)
+    produce(bootstrap, events, [{"x": "high"}, {"x": "low"}, {"y": 1.0}])
+    done = subprocess.run(
+        [
+            *RUN,
+            "--source",
+            kafka_uri(bootstrap, events, group="unusable", until="end"),
+            "--features",
+            "x",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        capture_output=True,
+        cwd=REPO,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 3, stderr[-3000:]
+    summary_line, error = stderr.splitlines()[-2:]
+    summary = json.loads(summary_line)["summary"]
+    assert (summary["events"], summary["bad_records"]) == (0, 3)
+    reason = summary["bad_reason"]
+    assert reason is not None and "'x'" in reason
+    assert error == (
+        "stream-detect run: error: no event was usable: all 3 records were dead letters "
+        f"(most common reason: {reason})"
+    )

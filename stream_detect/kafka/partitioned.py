@@ -51,7 +51,13 @@ from stream_detect.kafka.observed import PartitionedSidecar
 from stream_detect.kafka.partition_labels import PartitionLabels
 from stream_detect.kafka.positions import Partition, position_token
 from stream_detect.kafka.redelivery import Replays
-from stream_detect.kafka.run_summary import counted, detector_summary, features_read, resumed_from
+from stream_detect.kafka.run_summary import (
+    counted,
+    detector_summary,
+    features_read,
+    most_common_reason,
+    resumed_from,
+)
 from stream_detect.kafka.source import KafkaSource
 from stream_detect.pipeline import Pipeline, Summary
 from stream_detect.pipeline_checkpoint import make_state_folder
@@ -359,6 +365,11 @@ class PartitionedRun:
         """Add up the partitions' summaries into this run's."""
         self.summary = self.totals()
         self.summary.features = features_read(self.latest)
+        # A partition's dead letters after its last scored event; a partition handed
+        # back to this member starts counting afresh (another may have scored since).
+        self.summary.bad_reason = most_common_reason(
+            self.latest[partition].watches.unusable.reasons for partition in sorted(self.latest)
+        )
         self.summary.resumed_from = resumed_from(self._resumed_otherwise, self._resumed_offsets)
         # The partitions resumed_from lists: a rebalance that hands a partition back
         # restores this run's own state, which is no more a restore than not stopping.

@@ -4,20 +4,22 @@ A member of a consumer group runs one pipeline per partition assigned to it
 (:class:`~stream_detect.kafka.partitioned.PartitionedRun`); its closing
 summary reads as a single-stream run's does. :func:`counted` adds up the
 counts, :func:`features_read` says which features the partitions read,
-:func:`resumed_from` where their state came from, and
+:func:`resumed_from` where their state came from,
+:func:`most_common_reason` why their records were dead letters, and
 :func:`detector_summary` lists every partition assigned during the run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stream_detect.kafka.positions import Partition
 from stream_detect.pipeline import Pipeline, Summary
 
-__all__ = ["counted", "detector_summary", "features_read", "resumed_from"]
+__all__ = ["counted", "detector_summary", "features_read", "most_common_reason", "resumed_from"]
 
 _ADDED_UP = (
     "events",
@@ -29,7 +31,14 @@ _ADDED_UP = (
     "evicted_models",
     "evicted_in_warmup",
 )
-_FEEDBACK = ("feedback_labels", "repeated_feedback", "corrected_feedback", "unmatched_feedback")
+#: Counted by the run (labels it read) and by its partitions (labels held for their events).
+_FEEDBACK = (
+    "feedback_labels",
+    "repeated_feedback",
+    "corrected_feedback",
+    "bad_feedback",
+    "unmatched_feedback",
+)
 
 
 def counted(own: Summary, parts: list[Summary]) -> Summary:
@@ -37,19 +46,24 @@ def counted(own: Summary, parts: list[Summary]) -> Summary:
 
     A partition's pipeline counts the held labels it joined (or sent to the
     dead letters); the run counts the labels it joined or dropped itself.
+    Feedback labels sent to the dead letters are counted as such
+    (``bad_feedback``, ``unmatched_feedback``), never in ``bad_records``,
+    which counts the events topic's records alone, as a single-stream run's does.
 
     >>> run, part = Summary(), Summary()
     >>> part.events, part.alerts, run.feedback_labels, part.feedback_labels = 10, 2, 1, 3
     >>> total = counted(run, [part, part])
     >>> total.events, total.alerts, total.feedback_labels
     (20, 4, 7)
+    >>> run.unmatched_feedback = 1
+    >>> counted(run, []).bad_records, counted(run, []).unmatched_feedback
+    (0, 1)
     """
     totals = dataclasses.replace(own)
     for name in _ADDED_UP:
         setattr(totals, name, sum(getattr(part, name) for part in parts))
     for name in _FEEDBACK:
         setattr(totals, name, getattr(own, name) + sum(getattr(part, name) for part in parts))
-    totals.bad_records += own.bad_feedback + own.unmatched_feedback
     # Said by every Kafka run, 0 included: how much of a replay was not written again.
     totals.already_delivered = sum(part.already_delivered or 0 for part in parts)
     return totals
@@ -70,6 +84,27 @@ def features_read(latest: Mapping[Partition, Pipeline]) -> list[str] | dict[str,
     if len(distinct) > 1:
         return {name: list(features) for name, features in known.items()}
     return list(distinct.pop()) if distinct else None
+
+
+def most_common_reason(partitions: Iterable[Mapping[str, int]]) -> str | None:
+    """The reason given most often, over the partitions' counts of reasons; None: no reason.
+
+    Each of ``partitions`` counts the reasons of the dead letters a partition
+    read after its last scored event (its stream's
+    :class:`~stream_detect.unusable.UnusableStreamWatch`), so with one
+    partition this is a single-stream run's ``bad_reason``. A tie goes to the
+    reason counted first.
+
+    >>> most_common_reason([{"invalid JSON": 2}, {"missing feature 'x'": 3, "invalid JSON": 2}])
+    'invalid JSON'
+    >>> most_common_reason([{}, {}]) is None
+    True
+    """
+    reasons: Counter[str] = Counter()
+    for counts in partitions:
+        reasons.update(counts)
+    common = reasons.most_common(1)
+    return common[0][0] if common else None
 
 
 def resumed_from(
