@@ -75,7 +75,8 @@ def exporter() -> Iterator[Exporter]:
 
 
 def events_of(source: PrometheusSource) -> list[dict[str, Any]]:
-    events = [orjson.loads(p) for p in source.read_batch(100, 0.0, 0.0).payloads]
+    # Long enough for any one scrape (which runs in a thread): returns once it is done.
+    events = [orjson.loads(p) for p in source.read_batch(100, 0.0, 60.0).payloads]
     return sorted(events, key=lambda event: str(event.get("queue")))
 
 
@@ -174,6 +175,37 @@ def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
     source = PrometheusSource("u", fail, every_s=0.0)
     assert events_of(source) == [] and not source.connected and source.scrape_errors == 1
     assert not source.exhausted
+
+
+def test_a_slow_scrape_does_not_hold_up_the_read_that_started_it(exporter: Exporter) -> None:
+    # The loop waited for a scrape the exporter took its time over (up to `every`, 10 s
+    # at most), past the read's timeout: /healthz said "loop stalled" and a stop waited.
+    release = threading.Event()
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        release.wait(60)
+        handler.reply(200, b"# TYPE up gauge\nup 1\n", "text/plain")  # type: ignore[attr-defined]
+
+    exporter.answer = answer
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "60s"}, uri="u", config_key="s")
+    try:
+        assert len(source.read_batch(100, 0.0, 0.2)) == 0
+        # Still on its way: not failed, and nothing of it handed out yet.
+        assert source.scrape_errors == 0 and len(source.take_buffered(100)) == 0
+    finally:
+        release.set()
+    [event] = events_of(source)
+    assert event["up"] == 1.0 and source.connected and source.scrape_errors == 0
+    assert exporter.scrapes == 1
+
+
+def test_a_fault_in_a_scrape_reaches_the_loop() -> None:
+    def broken() -> tuple[list[Series], set[str]]:
+        raise RuntimeError("a bug, not a failed scrape")
+
+    source = PrometheusSource("u", broken, every_s=0.0)
+    with pytest.raises(RuntimeError, match="a bug"):
+        events_of(source)
 
 
 def cut_off(handler: BaseHTTPRequestHandler) -> None:

@@ -1,11 +1,14 @@
 """A source that asks a server for new records every so often.
 
 Scraping an exporter and polling Alertmanager's silences share one schedule:
-a poll is due every ``every_s`` seconds; a read waits for the next poll only
-as long as the caller allows, and hands out what the last poll brought in
-batches of the size asked for. Subclasses say what one poll fetches; :func:`http_body` is how a poll
-reads a server's answer, bounded in time and size, so a server that answers
-slowly, endlessly or not at all costs one failed poll, never the run.
+a poll is due every ``every_s`` seconds and runs in a thread of its own; a
+read waits for the next poll, and for the poll to finish, only as long as
+the caller allows, and hands out what the last poll brought in batches of
+the size asked for. Subclasses say what one poll fetches; :func:`http_body`
+is how a poll reads a server's answer, bounded in time and size, so a
+server that answers slowly, endlessly or not at all costs one failed poll,
+never the run, and never holds up the loop that reads (its ``/healthz``,
+a stop request).
 
 A failed poll is counted and makes the source not :attr:`~PolledSource.connected`
 (``/readyz`` says not ready) until one works again. The operator is told on
@@ -16,6 +19,7 @@ poll (:class:`~stream_detect.reachability.Reachability`).
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import abstractmethod
 from collections import deque
@@ -39,7 +43,7 @@ def http_body(url: str, timeout_s: float, max_bytes: int = MAX_BODY_BYTES) -> by
     fails, is too slow (with its headers or its body), sends more than
     ``max_bytes`` (decompressed too) or breaks off its answer, or answers in
     another encoding, raises OSError or ValueError, the errors of a failed
-    poll; the loop that polls is never held longer than that
+    poll; the thread that polls is never held longer than that
     (:func:`~stream_detect.http_exchange.read_within`).
 
     >>> http_body("http://127.0.0.1:9/metrics", 0.5)
@@ -81,6 +85,9 @@ class PolledSource(Source):
         self.poll_errors = 0
         #: Why the last poll failed; None once one works.
         self.last_error: str | None = None
+        #: The poll on its way, if any; only it touches ``_buffer`` meanwhile.
+        self._polling: threading.Thread | None = None
+        self._crash: BaseException | None = None
 
     @abstractmethod
     def poll(self) -> None:
@@ -109,8 +116,16 @@ class PolledSource(Source):
         return False
 
     def read_batch(self, max_records: int, linger_s: float, timeout_s: float) -> RawBatch:
-        """Poll when due (waiting at most ``timeout_s`` for that); return what it brought."""
-        if not self._buffer:
+        """Poll when due; return what it brought, waiting at most ``timeout_s`` in all.
+
+        The poll runs in a thread of its own: one that is slow (an exporter
+        answering within its allowed time, a silences API that hangs) is
+        waited for across several reads, each returning an empty batch when
+        its time is up, so the loop keeps turning (``/healthz``) and a stop
+        request is seen within a read's timeout, as for any source.
+        """
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        if not self._buffer and self._polling is None:
             wait = self._next_at - time.monotonic()
             if wait > timeout_s:
                 time.sleep(max(timeout_s, 0.0))
@@ -118,13 +133,36 @@ class PolledSource(Source):
             if wait > 0:
                 time.sleep(wait)
             self._next_at = time.monotonic() + self.every_s
-            self.poll_reported()
+            self._polling = threading.Thread(
+                target=self._poll_in_thread, name=f"poll {self.uri}", daemon=True
+            )
+            self._polling.start()
+        if self._polling is not None:
+            self._polling.join(max(deadline - time.monotonic(), 0.0))
+            if self._polling.is_alive():
+                return RawBatch()
+            self._polling = None
+            crash, self._crash = self._crash, None
+            if crash is not None:  # not a failed poll but a fault: as if polled here
+                raise crash
         return self.take_buffered(max_records)
 
+    def _poll_in_thread(self) -> None:
+        try:
+            self.poll_reported()
+        except BaseException as exc:  # a fault, not a failed poll: raised in the loop's thread
+            self._crash = exc
+
     def take_buffered(self, max_records: int) -> RawBatch:
-        """Records of the last poll not yet returned, at most ``max_records``."""
+        """Records of the last poll not yet returned, at most ``max_records``.
+
+        Nothing while a poll is on its way: its records come whole, or (a
+        stop that does not wait for it) not at all.
+        """
         payloads: list[bytes] = []
         positions: list[dict[str, Any]] = []
+        if self._polling is not None:
+            return RawBatch(payloads, positions)
         while self._buffer and len(payloads) < max_records:
             payload, position = self._buffer.popleft()
             payloads.append(payload)
