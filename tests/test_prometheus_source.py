@@ -22,6 +22,8 @@ import orjson
 import pytest
 from local_http import LocalServer
 from monitoring import running_prometheus, wait_for
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from stream_detect.assembly import run_stream
 from stream_detect.pipeline import Summary
@@ -166,6 +168,29 @@ def test_label_sets_that_would_print_alike_stay_two_features() -> None:
     values = {name: value for name, value in event.items() if name != "timestamp"}
     assert sorted(values.values()) == [1.0, 2.0, 3.0]
     assert not any("\n" in name for name in values), values
+
+
+def test_counters_of_an_openmetrics_page_become_rates_too() -> None:
+    # OpenMetrics types a counter without its _total (`# TYPE jobs counter`, then
+    # `jobs_total 3`): its samples were read as a gauge, a total that only rises.
+    registry = CollectorRegistry()
+    jobs = Counter("jobs", "jobs done", ["queue"], registry=registry)
+    temp = Gauge("temp", "temperature", registry=registry)
+    pages = []
+    for done, degrees in [(10, 20.0), (20, 21.0)]:  # 10 jobs, then 20 more in 2 s
+        jobs.labels("a").inc(done)
+        temp.set(degrees)
+        pages.append(openmetrics_latest(registry).decode())
+    assert "# TYPE jobs counter" in pages[0] and pages[0].endswith("# EOF\n")
+    times = iter([100.0, 102.0])
+    source = PrometheusSource(
+        "u",
+        lambda: parse_exposition(pages.pop(0), re.compile(".*")),
+        every_s=0.0,
+        clock=lambda: next(times),
+    )
+    assert events_of(source) == []  # the first scrape only primes the rate
+    assert events_of(source) == [{"timestamp": 102.0, 'jobs_total{queue="a"}': 10.0, "temp": 21.0}]
 
 
 def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
