@@ -193,6 +193,39 @@ def test_counters_of_an_openmetrics_page_become_rates_too() -> None:
     assert events_of(source) == [{"timestamp": 102.0, 'jobs_total{queue="a"}': 10.0, "temp": 21.0}]
 
 
+@pytest.mark.parametrize(
+    ("key", "page", "left_out"),
+    [
+        (None, "# TYPE timestamp gauge\ntimestamp 7\nup 1\n", "timestamp"),
+        ("host", 'timestamp{host="a"} 7\nup{host="a"} 1\n', "timestamp"),
+        ("host", 'host{host="a"} 7\nup{host="a"} 1\n', "host"),
+    ],
+)
+def test_a_series_named_like_a_field_of_its_event_is_left_out_and_said_once(
+    key: str | None, page: str, left_out: str
+) -> None:
+    # Written over the field: the scrape's time became 7, or the event's key became 7.0
+    # (its events went to another key's model), and the series was lost without a word.
+    uri = "prometheus://h:9100/metrics"
+    params = {} if key is None else {"key": key}
+    source = PrometheusSource(
+        "u",
+        lambda: parse_exposition(page, re.compile(".*")),
+        every_s=0.0,
+        key_label=params.get("key"),
+        uri=uri,
+        clock=lambda: 100.0,
+    )
+    source.link.stream = stream = io.StringIO()
+    expected = {"timestamp": 100.0, "up": 1.0} | ({} if key is None else {key: "a"})
+    assert events_of(source) == [expected]
+    assert events_of(source) == [expected]
+    assert source.clashing_series == 2
+    (said,) = stream.getvalue().splitlines()
+    assert said.startswith(f"stream-detect: {uri}: the scrape holds 1 series named like a field")
+    assert f"{left_out}" in said and "left out" in said, said
+
+
 def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
     def fail() -> tuple[list[Series], set[str]]:
         raise OSError("connection refused")

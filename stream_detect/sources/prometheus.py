@@ -31,7 +31,10 @@ counter's non-finite sample leaves its rate to resume from its last finite
 sample at the next scrape. A series
 that a scrape holds more than once keeps its first value, as Prometheus
 does; the others are counted in :attr:`PrometheusSource.repeated_series`,
-and stderr says so the first time.
+and stderr says so the first time. A series that would be a feature named
+like a field the event has (``timestamp``; with ``key=LABEL``, ``LABEL``
+itself, from ``LABEL{LABEL="..."}``) is left out, counted in
+:attr:`PrometheusSource.clashing_series` and said the first time.
 
 Each scrape yields JSON event lines (one per key value) with a ``timestamp``
 field (Unix seconds of the scrape; never inferred as a feature, since a pause
@@ -186,6 +189,9 @@ class PrometheusSource(PolledSource):
         self.empty_scrapes = 0
         #: Samples in no event because their series lacks the ``key`` label.
         self.keyless_series = 0
+        #: Samples in no event because their feature would be named like a field the
+        #: event already has (``timestamp``, the key's field).
+        self.clashing_series = 0
         self.selection = selection
         self._previous: dict[str, tuple[float, float]] = {}
         #: The last scrape's non-finite samples: for each event (by key value), the
@@ -213,8 +219,12 @@ class PrometheusSource(PolledSource):
         seen: set[str] = set()
         repeated: list[str] = []
         not_finite: list[Series] = []
+        clashing: list[str] = []
         for name, labels, value in series:
             feature = feature_name(name, labels)
+            if self._clashes(name, labels):
+                clashing.append(feature)
+                continue
             if feature in seen:
                 repeated.append(feature)
                 continue
@@ -238,6 +248,8 @@ class PrometheusSource(PolledSource):
             values.append((name, labels, math.nan))
         if repeated:
             self._repeated(repeated)
+        if clashing:
+            self._clashing(clashing)
         if not series:
             self._empty()
         elif self.key_label is not None:
@@ -288,6 +300,32 @@ class PrometheusSource(PolledSource):
             # from, in the first event of a run): the first sample still says why.
             told = f"{next(iter(reasons.values()))}; {record.reason}"
         return record if told is None else dataclasses.replace(record, reason=told)
+
+    def _clashes(self, name: str, labels: Mapping[str, str]) -> bool:
+        """True if the series would be a feature named like a field its event already has.
+
+        Written into the event, it would overwrite the scrape's time (a series
+        named ``timestamp``), or the key's field (``host{host="a"}`` with
+        ``key=host``), so that the event went to another key's model.
+        """
+        if self.key_label is None:
+            return not labels and name == "timestamp"
+        if self.key_label not in labels or len(labels) > 1:
+            return False  # in no event, or named with its other labels
+        return name in ("timestamp", self.key_label)
+
+    def _clashing(self, features: list[str]) -> None:
+        """Count the series left out for their name; say so the first time."""
+        self.clashing_series += len(features)
+        if self.clashing_series == len(features):
+            fields = (
+                "'timestamp'" if self.key_label is None else f"'timestamp' or {self.key_label!r}"
+            )
+            self.link.say(
+                f"the {self.what} holds {len(features)} series named like a field every event "
+                f"has ({fields}: {shortened(features[0])}, ...); they are left out of every "
+                f"event, not taken for that field (said once, not at every {self.what})"
+            )
 
     def _empty(self) -> None:
         """Count a scrape that yields nothing although it worked; say so the first time."""
