@@ -72,8 +72,11 @@ from stream_detect.sources.exposition import (
     shortened,
 )
 from stream_detect.sources.polled import PolledSource, http_body
+from stream_detect.uris import check_http_address
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
+
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def series_to_events(
@@ -366,10 +369,13 @@ def open_scrape(
     >>> source.url, source.every_s
     ('http://localhost:9100/metrics', 5.0)
     """
+    expected = "prometheus://HOST:PORT/metrics?every=15s"
     if not target or target.startswith("/"):
-        raise ConfigError(config_key, uri, "prometheus://HOST:PORT/metrics?every=15s")
+        raise ConfigError(config_key, uri, expected)
+    check_http_address(target.partition("/")[0], uri=uri, config_key=config_key, expected=expected)
     url = f"http://{target}" if "/" in target else f"http://{target}/metrics"
     every = _every(params, uri, config_key)
+    _check_key(params, uri, config_key)
     try:
         match = re.compile(params.get("match", ".*"))
     except re.error as exc:
@@ -394,10 +400,13 @@ def open_promql(
     'http://localhost:9090/api/v1/query?query=up'
     """
     query = params.get("query")
+    expected = "promql://HOST:PORT?query=EXPR&every=15s"
     if not target or "/" in target.strip("/") or not query:
-        raise ConfigError(config_key, uri, "promql://HOST:PORT?query=EXPR&every=15s")
+        raise ConfigError(config_key, uri, expected)
+    check_http_address(target.strip("/"), uri=uri, config_key=config_key, expected=expected)
     url = f"http://{target.strip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": query})
     every = _every(params, uri, config_key)
+    _check_key(params, uri, config_key)
 
     def fetch() -> tuple[list[Series], set[str]]:
         reply = orjson.loads(http_body(url, min(every, 10.0)))
@@ -422,6 +431,13 @@ def open_promql(
     return PrometheusSource(
         url, fetch, every_s=every, key_label=params.get("key"), uri=uri, what="query"
     )
+
+
+def _check_key(params: Mapping[str, str], uri: str, config_key: str) -> None:
+    """Refuse a ``key`` that is no label name: no series could have it, no event would come."""
+    key = params.get("key")
+    if key is not None and not _LABEL_NAME.fullmatch(key):
+        raise ConfigError(config_key, uri, "key=LABEL with a label name such as key=instance")
 
 
 def _every(params: Mapping[str, str], uri: str, config_key: str) -> float:
