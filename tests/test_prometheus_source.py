@@ -257,6 +257,26 @@ def test_a_slow_scrape_does_not_hold_up_the_read_that_started_it(exporter: Expor
     assert exporter.scrapes == 1
 
 
+def test_what_a_scrape_says_is_written_by_the_thread_that_reads() -> None:
+    # Not from the scrape's own thread: there, a line could land inside a large write
+    # of dead letters to the same stderr pipe.
+    writers: list[threading.Thread] = []
+
+    class Stream(io.StringIO):
+        def write(self, text: str) -> int:
+            writers.append(threading.current_thread())
+            return super().write(text)
+
+    def fail() -> tuple[list[Series], set[str]]:
+        raise OSError("connection refused")
+
+    source = PrometheusSource("u", fail, every_s=0.0)
+    source.link.stream = stream = Stream()
+    assert events_of(source) == []
+    assert "scrape failed (connection refused)" in stream.getvalue()
+    assert writers and set(writers) == {threading.current_thread()}
+
+
 def test_a_fault_in_a_scrape_reaches_the_loop() -> None:
     def broken() -> tuple[list[Series], set[str]]:
         raise RuntimeError("a bug, not a failed scrape")

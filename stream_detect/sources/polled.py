@@ -19,6 +19,8 @@ poll (:class:`~stream_detect.reachability.Reachability`).
 
 from __future__ import annotations
 
+import io
+import sys
 import threading
 import time
 from abc import abstractmethod
@@ -88,6 +90,7 @@ class PolledSource(Source):
         #: The poll on its way, if any; only it touches ``_buffer`` meanwhile.
         self._polling: threading.Thread | None = None
         self._crash: BaseException | None = None
+        self._poll_lines = io.StringIO()
 
     @abstractmethod
     def poll(self) -> None:
@@ -142,16 +145,30 @@ class PolledSource(Source):
             if self._polling.is_alive():
                 return RawBatch()
             self._polling = None
+            self._tell(self._poll_lines.getvalue())
             crash, self._crash = self._crash, None
             if crash is not None:  # not a failed poll but a fault: as if polled here
                 raise crash
         return self.take_buffered(max_records)
 
     def _poll_in_thread(self) -> None:
+        # What the poll has to say is written by the loop's thread once it is done,
+        # as before: from this thread, a line could land inside a large write of dead
+        # letters to the same stderr pipe (a write past PIPE_BUF is not atomic).
+        self._poll_lines = io.StringIO()
+        stream, self.link.stream = self.link.stream, self._poll_lines
         try:
             self.poll_reported()
         except BaseException as exc:  # a fault, not a failed poll: raised in the loop's thread
             self._crash = exc
+        finally:
+            self.link.stream = stream
+
+    def _tell(self, lines: str) -> None:
+        if lines:
+            stream = self.link.stream or sys.stderr
+            stream.write(lines)
+            stream.flush()
 
     def take_buffered(self, max_records: int) -> RawBatch:
         """Records of the last poll not yet returned, at most ``max_records``.
