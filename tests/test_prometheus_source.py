@@ -726,6 +726,47 @@ def test_an_event_none_of_whose_samples_is_finite_is_a_dead_letter_saying_so(
     assert summary.features == ["g", "h"]
 
 
+def test_a_counter_with_no_rate_is_a_dead_letter_saying_why() -> None:
+    # Its dead letter said "missing feature 'jobs_total'", though the scrape held it.
+    pages = [
+        "# TYPE jobs_total counter\njobs_total 10\ntemp 1\n",
+        "# TYPE jobs_total counter\njobs_total 20\ntemp 1.5\n",
+        "# TYPE jobs_total counter\njobs_total 5\ntemp 1.2\n",  # a restart
+        "temp 2\n",  # the counter not there
+        "# TYPE jobs_total counter\njobs_total 30\ntemp 1\n",  # back
+    ]
+    times = itertools.count(100.0, 2.0)
+    source = PrometheusSource(
+        "u",
+        lambda: parse_exposition(pages.pop(0), re.compile(".*")) if pages else ([], set()),
+        every_s=0.0,
+        clock=lambda: next(times),
+    )
+    source.link.stream = io.StringIO()
+    dead = ListSink()
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=run_stream,
+        args=(RunSettings(), DetectorSettings()),
+        kwargs={"source": source, "sink": ListSink(), "dead_letter": dead, "stop": stop},
+    )
+    runner.start()
+    try:
+        wait_for(lambda: len(dead.records) >= 3, "three dead letters")
+    finally:
+        stop.set()
+        runner.join()
+    assert [(r["position"]["scrape"], r["reason"]) for r in dead.records] == [
+        (
+            3,
+            "feature 'jobs_total' has no rate in this scrape: "
+            "the counter went down since the scrape before (a restart)",
+        ),
+        (4, "missing feature 'jobs_total'"),
+        (5, "feature 'jobs_total' has no rate in this scrape: the scrape before did not hold it"),
+    ]
+
+
 def test_a_counter_without_a_value_for_one_scrape_has_its_rate_at_the_next() -> None:
     # The NaN sample replaced the counter's last one, so the next scrape had no rate
     # either (a dead letter saying only "missing feature"); and a key whose only

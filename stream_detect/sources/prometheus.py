@@ -24,7 +24,10 @@ A scrape that works but holds no series (none at all, or none that ``match``
 keeps) yields nothing, counted in :attr:`PrometheusSource.empty_scrapes`,
 and said the first time. Non-finite values are left out of the event; when
 that makes the event a dead letter for a missing feature, its reason says
-the value was not finite (``feature 'g' is NaN in the scrape``). A key value
+the value was not finite (``feature 'g' is NaN in the scrape``), as it says
+why a counter has no rate (``feature 'jobs_total' has no rate in this
+scrape: the counter went down since the scrape before (a restart)``, or the
+scrape before did not hold it). A key value
 with no value at all this time (every sample not finite, or a counter with
 no rate) still has its event, a dead letter, never gone without a trace; a
 counter's non-finite sample leaves its rate to resume from its last finite
@@ -127,18 +130,21 @@ def _event(key_label: str | None, key: str | None, timestamp: float) -> dict[str
     return event
 
 
-def _not_finite_reasons(
-    series: Iterable[Series], key_label: str | None, what: str
+def _missing_reasons(
+    series: Iterable[tuple[Series, str]], key_label: str | None
 ) -> dict[str | None, dict[str, str]]:
     """For each event (by key value), "missing feature" reasons and what they should say.
 
-    >>> _not_finite_reasons([("g", {"job": "a"}, math.nan), ("h", {"job": "b"}, -math.inf)],
-    ...                     "job", "scrape")
+    ``series`` pairs each series that has no value this time with why, said
+    after its feature's name.
+
+    >>> _missing_reasons([(("g", {"job": "a"}, math.nan), "is NaN in the scrape"),
+    ...                   (("h", {"job": "b"}, 3.0), "has no rate in this scrape")], "job")
     {'a': {"missing feature 'g'": "feature 'g' is NaN in the scrape"},
-     'b': {"missing feature 'h'": "feature 'h' is -Inf in the scrape"}}
+     'b': {"missing feature 'h'": "feature 'h' has no rate in this scrape"}}
     """
     reasons: dict[str | None, dict[str, str]] = {}
-    for name, labels, value in series:
+    for (name, labels, _), why in series:
         key = None
         if key_label is not None:
             key = labels.get(key_label)
@@ -146,11 +152,32 @@ def _not_finite_reasons(
                 continue  # such a series is in no event
             labels = {k: v for k, v in labels.items() if k != key_label}
         feature = feature_name(name, labels)
-        # Spelt as the exposition format spells them.
-        spelt = "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
-        told = f"feature {feature!r} is {spelt} in the {what}"
-        reasons.setdefault(key, {})[missing_feature_reason(feature)] = told
+        reasons.setdefault(key, {})[missing_feature_reason(feature)] = f"feature {feature!r} {why}"
     return reasons
+
+
+def _spelt(value: float) -> str:
+    """A value that is not finite, spelt as the exposition format spells it.
+
+    >>> _spelt(math.nan), _spelt(math.inf), _spelt(-math.inf)
+    ('NaN', '+Inf', '-Inf')
+    """
+    return "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
+
+
+def _no_rate(before: tuple[float, float] | None, value: float, what: str) -> str:
+    """Why a counter has no rate this time (its scrape before: time and value).
+
+    >>> _no_rate((100.0, 20.0), 5.0, "scrape")
+    'scrape: the counter went down since the scrape before (a restart)'
+    >>> _no_rate(None, 5.0, "scrape")
+    'scrape: the scrape before did not hold it'
+    """
+    if before is None:
+        return f"{what}: the {what} before did not hold it"
+    if value < before[1]:
+        return f"{what}: the counter went down since the {what} before (a restart)"
+    return f"{what}: no time passed since the {what} before"
 
 
 class PrometheusSource(PolledSource):
@@ -197,9 +224,10 @@ class PrometheusSource(PolledSource):
         self.clashing_series = 0
         self.selection = selection
         self._previous: dict[str, tuple[float, float]] = {}
-        #: The last scrape's non-finite samples: for each event (by key value), the
-        #: reason a dead letter missing that feature gives instead of "missing".
-        self._not_finite: dict[str | None, dict[str, str]] = {}
+        #: The last scrape's samples with no value (not finite, or a counter with no
+        #: rate): for each event (by key value), the reason a dead letter missing that
+        #: feature gives instead of "missing".
+        self._why_missing: dict[str | None, dict[str, str]] = {}
         #: The last scrape's events (by key value) that had no finite sample at all.
         self._valueless: set[str | None] = set()
 
@@ -221,7 +249,8 @@ class PrometheusSource(PolledSource):
         values: list[Series] = []
         seen: set[str] = set()
         repeated: list[str] = []
-        not_finite: list[Series] = []
+        #: The series with no value this time (not finite, or a counter with no rate), and why.
+        valueless: list[tuple[Series, str]] = []
         clashing: list[str] = []
         for name, labels, value in series:
             feature = feature_name(name, labels)
@@ -234,7 +263,7 @@ class PrometheusSource(PolledSource):
             seen.add(feature)
             before = previous.get(feature)
             if not math.isfinite(value):
-                not_finite.append((name, labels, value))
+                valueless.append(((name, labels, value), f"is {_spelt(value)} in the {self.what}"))
                 if feature in cumulative and before is not None:
                     # The rate resumes from the last finite sample at the next scrape.
                     self._previous[feature] = before
@@ -246,6 +275,9 @@ class PrometheusSource(PolledSource):
                 if before is not None and value >= before[1] and now > before[0]:
                     values.append((name, labels, (value - before[1]) / (now - before[0])))
                     continue
+                if self.scrapes > 1:  # the first scrape yields no event to say it in
+                    why = _no_rate(before, value, self.what)
+                    valueless.append(((name, labels, value), f"has no rate in this {why}"))
             # No value this time (not finite, or no rate): the series still puts
             # its key value's event in the scrape, a dead letter that says why.
             values.append((name, labels, math.nan))
@@ -262,7 +294,7 @@ class PrometheusSource(PolledSource):
             if keyless:
                 self._keyless(keyless)
         # The events of the scrape before were all handed out before this one was due.
-        self._not_finite = _not_finite_reasons(not_finite, self.key_label, self.what)
+        self._why_missing = _missing_reasons(valueless, self.key_label)
         self._valueless.clear()
         if cumulative and self.scrapes == 1:
             # The first scrape only primes the rates. Only the first: a scrape after
@@ -276,18 +308,18 @@ class PrometheusSource(PolledSource):
             key = None if self.key_label is None else event[self.key_label]
             if self.key_label is not None:
                 where["key"] = key
-            if len(event) == fields and key in self._not_finite:
+            if len(event) == fields and key in self._why_missing:
                 self._valueless.add(key)
             self._buffer.append((orjson.dumps(event), where))
 
     def told_bad(self, bad: list[BadRecord]) -> list[BadRecord]:
-        """``bad``, an event missing a feature whose sample was NaN or infinite saying so.
+        """``bad``, an event missing a feature whose sample had no value saying why.
 
-        An event none of whose samples was finite says so even when refused
-        for another reason (the first reason of its not-finite samples, then
-        the decoder's own).
+        No value: NaN or infinite, or a counter with no rate this time. An
+        event none of whose samples had a value says so even when refused for
+        another reason (the first reason of its samples, then the decoder's own).
         """
-        if not self._not_finite:
+        if not self._why_missing:
             return bad
         return [self._told(record) for record in bad]
 
@@ -296,7 +328,7 @@ class PrometheusSource(PolledSource):
         if position.get("scrape") != self.scrapes:
             return record
         key = position.get("key")
-        reasons = self._not_finite.get(key, {})
+        reasons = self._why_missing.get(key, {})
         told = reasons.get(record.reason)
         if told is None and key in self._valueless:
             # Refused for another reason (no numeric field to infer the features
