@@ -277,6 +277,22 @@ def test_what_a_scrape_says_is_written_by_the_thread_that_reads() -> None:
     assert writers and set(writers) == {threading.current_thread()}
 
 
+def test_a_stop_takes_the_events_of_a_scrape_that_ended_unseen() -> None:
+    # A stop drains the source with take_buffered, never read_batch: a scrape that had
+    # ended since the last read kept its events to itself, lost.
+    release = threading.Event()
+
+    def slow() -> tuple[list[Series], set[str]]:
+        release.wait(60)
+        return [("up", {}, 1.0)], set()
+
+    source = PrometheusSource("u", slow, every_s=0.0, clock=lambda: 5.0)
+    assert len(source.read_batch(100, 0.0, 0.05)) == 0  # on its way
+    release.set()
+    payloads = wait_for(lambda: source.take_buffered(100).payloads, "the scrape's event", 10.0)
+    assert [orjson.loads(payload) for payload in payloads] == [{"timestamp": 5.0, "up": 1.0}]
+
+
 def test_a_fault_in_a_scrape_reaches_the_loop() -> None:
     def broken() -> tuple[list[Series], set[str]]:
         raise RuntimeError("a bug, not a failed scrape")

@@ -140,16 +140,27 @@ class PolledSource(Source):
                 target=self._poll_in_thread, name=f"poll {self.uri}", daemon=True
             )
             self._polling.start()
-        if self._polling is not None:
-            self._polling.join(max(deadline - time.monotonic(), 0.0))
-            if self._polling.is_alive():
-                return RawBatch()
-            self._polling = None
-            self._tell(self._poll_lines.getvalue())
-            crash, self._crash = self._crash, None
-            if crash is not None:  # not a failed poll but a fault: as if polled here
-                raise crash
+        if not self._settled(max(deadline - time.monotonic(), 0.0)):
+            return RawBatch()
         return self.take_buffered(max_records)
+
+    def _settled(self, wait_s: float) -> bool:
+        """True once no poll is on its way, waiting up to ``wait_s`` for the one that is.
+
+        A poll that has ended says what it has to say now, and a fault in it
+        (not a failed poll) is raised here, as if it had polled in this thread.
+        """
+        if self._polling is None:
+            return True
+        self._polling.join(wait_s)
+        if self._polling.is_alive():
+            return False
+        self._polling = None
+        self._tell(self._poll_lines.getvalue())
+        crash, self._crash = self._crash, None
+        if crash is not None:
+            raise crash
+        return True
 
     def _poll_in_thread(self) -> None:
         # What the poll has to say is written by the loop's thread once it is done,
@@ -173,12 +184,13 @@ class PolledSource(Source):
     def take_buffered(self, max_records: int) -> RawBatch:
         """Records of the last poll not yet returned, at most ``max_records``.
 
-        Nothing while a poll is on its way: its records come whole, or (a
-        stop that does not wait for it) not at all.
+        Never waits: nothing while a poll is on its way (its records come
+        whole, or, to a stop that does not wait for it, not at all); those of
+        one that has just ended, even if no read has seen it end.
         """
         payloads: list[bytes] = []
         positions: list[dict[str, Any]] = []
-        if self._polling is not None:
+        if not self._settled(0.0):
             return RawBatch(payloads, positions)
         while self._buffer and len(payloads) < max_records:
             payload, position = self._buffer.popleft()
