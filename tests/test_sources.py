@@ -499,6 +499,7 @@ def test_format_hint(write_file: Any, name: str, hint: str | None) -> None:
         ("alertmanager-silences://host:-1", ["a port from 1 to 65535"]),
         ("prometheus://host:9100/metrics?key=", ["key=LABEL with a label name"]),
         ("promql://host:9090?query=up&key=a-b", ["key=LABEL with a label name"]),
+        ("prometheus://host:9100/metrics?key=timestamp", ["not timestamp"]),
         ("kafka://broker:9092/", ["kafka://HOST:PORT[,HOST:PORT]/TOPIC"]),
         ("kafka://broker:99999/t", ["a port from 1 to 65535 (not 'broker:99999')"]),
         ("http://example.com/x", ["one of: '-' (stdin), 'file:PATH[?follow=true]'"]),

@@ -466,10 +466,16 @@ def open_promql(
 
 
 def _check_key(params: Mapping[str, str], uri: str, config_key: str) -> None:
-    """Refuse a ``key`` that is no label name: no series could have it, no event would come."""
+    """Refuse a ``key`` that is no label name (no series could have it, no event would
+    come), or ``timestamp``, whose field holds the scrape's time."""
     key = params.get("key")
-    if key is not None and not _LABEL_NAME.fullmatch(key):
-        raise ConfigError(config_key, uri, "key=LABEL with a label name such as key=instance")
+    if key is not None and (not _LABEL_NAME.fullmatch(key) or key == "timestamp"):
+        raise ConfigError(
+            config_key,
+            uri,
+            "key=LABEL with a label name such as key=instance, not timestamp "
+            "(the field of the scrape's time)",
+        )
 
 
 def _every(params: Mapping[str, str], uri: str, config_key: str) -> float:
