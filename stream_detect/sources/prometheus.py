@@ -58,7 +58,7 @@ import math
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -66,7 +66,6 @@ import orjson
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
 from stream_detect.records.batch import BadRecord
-from stream_detect.records.feature_values import missing_feature_reason
 from stream_detect.sources.exposition import (
     Series,
     exposition_text,
@@ -75,109 +74,17 @@ from stream_detect.sources.exposition import (
     shortened,
 )
 from stream_detect.sources.polled import PolledSource, http_body
+from stream_detect.sources.scraped_events import (
+    missing_reasons,
+    no_rate_reason,
+    series_to_events,
+    spelt,
+)
 from stream_detect.uris import check_http_address
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
 
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def series_to_events(
-    series: Iterable[Series], *, key_label: str | None, timestamp: float
-) -> list[dict[str, Any]]:
-    """One event per key value (one event without a key), each series a feature.
-
-    >>> series_to_events([("up", {"job": "a"}, 1.0), ("up", {"job": "b"}, 0.0)],
-    ...                  key_label="job", timestamp=5.0)
-    [{'timestamp': 5.0, 'job': 'a', 'up': 1.0}, {'timestamp': 5.0, 'job': 'b', 'up': 0.0}]
-
-    A series without a value (NaN, infinite) is no feature, but its key value
-    still has an event, even when none of its series has a value (such an
-    event comes after the others): that event is then a dead letter for the
-    features it lacks, never gone without a trace.
-
-    >>> series_to_events([("up", {"job": "a"}, math.nan), ("up", {"job": "b"}, 0.0)],
-    ...                  key_label="job", timestamp=5.0)
-    [{'timestamp': 5.0, 'job': 'b', 'up': 0.0}, {'timestamp': 5.0, 'job': 'a'}]
-    """
-    events: dict[str | None, dict[str, Any]] = {}
-    valueless: list[str | None] = []
-    for name, labels, value in series:
-        key = None
-        if key_label is not None:
-            key = labels.get(key_label)
-            if key is None:
-                continue
-            labels = {k: v for k, v in labels.items() if k != key_label}
-        if not math.isfinite(value):
-            valueless.append(key)
-            continue
-        event = events.get(key)
-        if event is None:
-            event = events[key] = _event(key_label, key, timestamp)
-        event[feature_name(name, labels)] = value
-    # After the others, so those come in the order their series do, as ever.
-    for key in valueless:
-        if key not in events:
-            events[key] = _event(key_label, key, timestamp)
-    return list(events.values())
-
-
-def _event(key_label: str | None, key: str | None, timestamp: float) -> dict[str, Any]:
-    event: dict[str, Any] = {"timestamp": timestamp}
-    if key_label is not None:
-        event[key_label] = key
-    return event
-
-
-def _missing_reasons(
-    series: Iterable[tuple[Series, str]], key_label: str | None
-) -> dict[str | None, dict[str, str]]:
-    """For each event (by key value), "missing feature" reasons and what they should say.
-
-    ``series`` pairs each series that has no value this time with why, said
-    after its feature's name.
-
-    >>> _missing_reasons([(("g", {"job": "a"}, math.nan), "is NaN in the scrape"),
-    ...                   (("h", {"job": "b"}, 3.0), "has no rate in this scrape")], "job")
-    {'a': {"missing feature 'g'": "feature 'g' is NaN in the scrape"},
-     'b': {"missing feature 'h'": "feature 'h' has no rate in this scrape"}}
-    """
-    reasons: dict[str | None, dict[str, str]] = {}
-    for (name, labels, _), why in series:
-        key = None
-        if key_label is not None:
-            key = labels.get(key_label)
-            if key is None:
-                continue  # such a series is in no event
-            labels = {k: v for k, v in labels.items() if k != key_label}
-        feature = feature_name(name, labels)
-        reasons.setdefault(key, {})[missing_feature_reason(feature)] = f"feature {feature!r} {why}"
-    return reasons
-
-
-def _spelt(value: float) -> str:
-    """A value that is not finite, spelt as the exposition format spells it.
-
-    >>> _spelt(math.nan), _spelt(math.inf), _spelt(-math.inf)
-    ('NaN', '+Inf', '-Inf')
-    """
-    return "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
-
-
-def _no_rate(before: tuple[float, float] | None, value: float, what: str) -> str:
-    """Why a counter has no rate this time (its scrape before: time and value).
-
-    >>> _no_rate((100.0, 20.0), 5.0, "scrape")
-    'scrape: the counter went down since the scrape before (a restart)'
-    >>> _no_rate(None, 5.0, "scrape")
-    'scrape: the scrape before did not hold it'
-    """
-    if before is None:
-        return f"{what}: the {what} before did not hold it"
-    if value < before[1]:
-        return f"{what}: the counter went down since the {what} before (a restart)"
-    return f"{what}: no time passed since the {what} before"
 
 
 class PrometheusSource(PolledSource):
@@ -263,7 +170,7 @@ class PrometheusSource(PolledSource):
             seen.add(feature)
             before = previous.get(feature)
             if not math.isfinite(value):
-                valueless.append(((name, labels, value), f"is {_spelt(value)} in the {self.what}"))
+                valueless.append(((name, labels, value), f"is {spelt(value)} in the {self.what}"))
                 if feature in cumulative and before is not None:
                     # The rate resumes from the last finite sample at the next scrape.
                     self._previous[feature] = before
@@ -276,8 +183,10 @@ class PrometheusSource(PolledSource):
                     values.append((name, labels, (value - before[1]) / (now - before[0])))
                     continue
                 if self.scrapes > 1:  # the first scrape yields no event to say it in
-                    why = _no_rate(before, value, self.what)
-                    valueless.append(((name, labels, value), f"has no rate in this {why}"))
+                    why = no_rate_reason(before, value, self.what)
+                    valueless.append(
+                        ((name, labels, value), f"has no rate in this {self.what}: {why}")
+                    )
             # No value this time (not finite, or no rate): the series still puts
             # its key value's event in the scrape, a dead letter that says why.
             values.append((name, labels, math.nan))
@@ -294,7 +203,7 @@ class PrometheusSource(PolledSource):
             if keyless:
                 self._keyless(keyless)
         # The events of the scrape before were all handed out before this one was due.
-        self._why_missing = _missing_reasons(valueless, self.key_label)
+        self._why_missing = missing_reasons(valueless, self.key_label)
         self._valueless.clear()
         if cumulative and self.scrapes == 1:
             # The first scrape only primes the rates. Only the first: a scrape after
