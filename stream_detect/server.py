@@ -14,7 +14,8 @@ scrapers is queued, not refused. A connection is closed :data:`REQUEST_TIMEOUT_S
 after it was accepted, whatever it does (silent, or trickling a byte at a
 time), and at most :data:`MAX_CONNECTIONS` are served at once (more are closed
 as they are accepted), so no client can hold threads and sockets for the rest
-of the run.
+of the run. A client that goes away mid-answer is nothing to tell; any
+other failure of a request is one line on stderr, once per reason.
 
 The server runs in daemon threads; :meth:`MetricsServer.close` stops it.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -70,6 +72,9 @@ REQUEST_TIMEOUT_S = 30.0
 #: the threads a flood of connections can make, well above any real set of
 #: scrapers and probes (a burst of 100 is tested).
 MAX_CONNECTIONS = 256
+
+#: Distinct reasons of failed requests said on stderr at most.
+_MAX_REASONS_SAID = 20
 
 
 def parse_listen_address(text: str, *, config_key: str = "http") -> tuple[str, int]:
@@ -132,7 +137,7 @@ class MetricsServer:
         bound = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
         shown = f"[{bound}]" if ":" in bound else bound
         #: ``HOST:PORT`` actually bound (the port is known even when 0 was asked).
-        self.address = f"{shown}:{bound_port}"
+        self.address = self._server.shown_address = f"{shown}:{bound_port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
         )
@@ -159,6 +164,10 @@ class _ScrapeServer(ThreadingHTTPServer):
         #: Seconds from a connection's accept to its forced close.
         self.lifetime_s = REQUEST_TIMEOUT_S
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        #: ``HOST:PORT`` as the lines about it say it.
+        self.shown_address = ""
+        self._said: set[str] = set()
+        self._said_lock = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -169,6 +178,28 @@ class _ScrapeServer(ThreadingHTTPServer):
         except BaseException:
             self._slots.release()  # no thread started: it will not release the slot
             raise
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Say nothing of a client that went away; one line, once, of anything else.
+
+        socketserver's own prints a traceback to stderr, where the dead letters
+        go: one per scraper that gave up mid-answer (a timeout, a reset), a
+        probe that closes as soon as it connects.
+        """
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):  # reset, broken pipe, shut at its deadline
+            return
+        reason = f"{type(error).__name__}: {error}"
+        with self._said_lock:
+            if reason in self._said or len(self._said) >= _MAX_REASONS_SAID:
+                return
+            self._said.add(reason)
+        sys.stderr.write(
+            f"stream-detect: --http {self.shown_address}: "
+            f"a request failed ({' '.join(reason.split())}); the endpoint goes on "
+            "(said once per reason)\n"
+        )
+        sys.stderr.flush()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         # Shutting the socket down ends the handler's pending read or write at once.

@@ -22,10 +22,11 @@ from urllib.parse import unquote
 
 from stream_detect.errors import ConfigError
 
-__all__ = ["ParsedURI", "file_uri", "parse_uri"]
+__all__ = ["ParsedURI", "check_http_address", "file_uri", "parse_uri"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _BARE_WORD = re.compile(r"-|[a-z]+")
+_PORT = re.compile(r"[0-9]{1,5}")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -137,3 +138,37 @@ def file_uri(path: str) -> str:
     'a%3Fb?.csv'
     """
     return "file:" + path.replace("%", "%25").replace("?", "%3F")
+
+
+def check_http_address(address: str, *, uri: str, config_key: str, expected: str) -> None:
+    """Refuse the ``HOST:PORT`` of an HTTP server that no request could reach as written.
+
+    The port, when given, is a number from 1 to 65535: written otherwise, the
+    run would start and say "connection refused" at every attempt (urllib
+    takes 99999, and the machine's resolver a credential, as it can). No
+    credentials before the host: they would be taken as part of its name,
+    never sent (and said on stderr at every failure).
+
+    >>> check_http_address("127.0.0.1:9100", uri="u", config_key="source", expected="HOST:PORT")
+    >>> check_http_address("[::1]:9093", uri="u", config_key="sink", expected="HOST:PORT")
+    >>> check_http_address("h:99999", uri="promql://h:99999?query=up", config_key="source",
+    ...                    expected="promql://HOST:PORT?query=EXPR")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ConfigError: config key source: got 'promql://h:99999?query=up', \
+expected promql://HOST:PORT?query=EXPR, with a port from 1 to 65535 (not 'h:99999')
+    """
+    if "@" in address:
+        raise ConfigError(
+            config_key, uri, f"{expected}, without credentials before the host (not supported)"
+        )
+    port: str | None = None  # none given: the scheme's own
+    host = address
+    if ":" in address.rpartition("]")[2]:
+        host, _, port = address.rpartition(":")
+    if not host.strip("[]") or (
+        port is not None and not (_PORT.fullmatch(port) and 1 <= int(port) <= 65535)
+    ):
+        raise ConfigError(
+            config_key, uri, f"{expected}, with a port from 1 to 65535 (not {address[:60]!r})"
+        )

@@ -22,6 +22,8 @@ import orjson
 import pytest
 from local_http import LocalServer
 from monitoring import running_prometheus, wait_for
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from stream_detect.assembly import run_stream
 from stream_detect.pipeline import Summary
@@ -75,7 +77,8 @@ def exporter() -> Iterator[Exporter]:
 
 
 def events_of(source: PrometheusSource) -> list[dict[str, Any]]:
-    events = [orjson.loads(p) for p in source.read_batch(100, 0.0, 0.0).payloads]
+    # Long enough for any one scrape (which runs in a thread): returns once it is done.
+    events = [orjson.loads(p) for p in source.read_batch(100, 0.0, 60.0).payloads]
     return sorted(events, key=lambda event: str(event.get("queue")))
 
 
@@ -167,6 +170,62 @@ def test_label_sets_that_would_print_alike_stay_two_features() -> None:
     assert not any("\n" in name for name in values), values
 
 
+def test_counters_of_an_openmetrics_page_become_rates_too() -> None:
+    # OpenMetrics types a counter without its _total (`# TYPE jobs counter`, then
+    # `jobs_total 3`): its samples were read as a gauge, a total that only rises.
+    registry = CollectorRegistry()
+    jobs = Counter("jobs", "jobs done", ["queue"], registry=registry)
+    temp = Gauge("temp", "temperature", registry=registry)
+    pages = []
+    for done, degrees in [(10, 20.0), (20, 21.0)]:  # 10 jobs, then 20 more in 2 s
+        jobs.labels("a").inc(done)
+        temp.set(degrees)
+        pages.append(openmetrics_latest(registry).decode())
+    assert "# TYPE jobs counter" in pages[0] and pages[0].endswith("# EOF\n")
+    times = iter([100.0, 102.0])
+    source = PrometheusSource(
+        "u",
+        lambda: parse_exposition(pages.pop(0), re.compile(".*")),
+        every_s=0.0,
+        clock=lambda: next(times),
+    )
+    assert events_of(source) == []  # the first scrape only primes the rate
+    assert events_of(source) == [{"timestamp": 102.0, 'jobs_total{queue="a"}': 10.0, "temp": 21.0}]
+
+
+@pytest.mark.parametrize(
+    ("key", "page", "left_out"),
+    [
+        (None, "# TYPE timestamp gauge\ntimestamp 7\nup 1\n", "timestamp"),
+        ("host", 'timestamp{host="a"} 7\nup{host="a"} 1\n', "timestamp"),
+        ("host", 'host{host="a"} 7\nup{host="a"} 1\n', "host"),
+    ],
+)
+def test_a_series_named_like_a_field_of_its_event_is_left_out_and_said_once(
+    key: str | None, page: str, left_out: str
+) -> None:
+    # Written over the field: the scrape's time became 7, or the event's key became 7.0
+    # (its events went to another key's model), and the series was lost without a word.
+    uri = "prometheus://h:9100/metrics"
+    params = {} if key is None else {"key": key}
+    source = PrometheusSource(
+        "u",
+        lambda: parse_exposition(page, re.compile(".*")),
+        every_s=0.0,
+        key_label=params.get("key"),
+        uri=uri,
+        clock=lambda: 100.0,
+    )
+    source.link.stream = stream = io.StringIO()
+    expected = {"timestamp": 100.0, "up": 1.0} | ({} if key is None else {key: "a"})
+    assert events_of(source) == [expected]
+    assert events_of(source) == [expected]
+    assert source.clashing_series == 2
+    (said,) = stream.getvalue().splitlines()
+    assert said.startswith(f"stream-detect: {uri}: the scrape holds 1 series named like a field")
+    assert f"{left_out}" in said and "left out" in said, said
+
+
 def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
     def fail() -> tuple[list[Series], set[str]]:
         raise OSError("connection refused")
@@ -174,6 +233,73 @@ def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
     source = PrometheusSource("u", fail, every_s=0.0)
     assert events_of(source) == [] and not source.connected and source.scrape_errors == 1
     assert not source.exhausted
+
+
+def test_a_slow_scrape_does_not_hold_up_the_read_that_started_it(exporter: Exporter) -> None:
+    # The loop waited for a scrape the exporter took its time over (up to `every`, 10 s
+    # at most), past the read's timeout: /healthz said "loop stalled" and a stop waited.
+    release = threading.Event()
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        release.wait(60)
+        handler.reply(200, b"# TYPE up gauge\nup 1\n", "text/plain")  # type: ignore[attr-defined]
+
+    exporter.answer = answer
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "60s"}, uri="u", config_key="s")
+    try:
+        assert len(source.read_batch(100, 0.0, 0.2)) == 0
+        # Still on its way: not failed, and nothing of it handed out yet.
+        assert source.scrape_errors == 0 and len(source.take_buffered(100)) == 0
+    finally:
+        release.set()
+    [event] = events_of(source)
+    assert event["up"] == 1.0 and source.connected and source.scrape_errors == 0
+    assert exporter.scrapes == 1
+
+
+def test_what_a_scrape_says_is_written_by_the_thread_that_reads() -> None:
+    # Not from the scrape's own thread: there, a line could land inside a large write
+    # of dead letters to the same stderr pipe.
+    writers: list[threading.Thread] = []
+
+    class Stream(io.StringIO):
+        def write(self, text: str) -> int:
+            writers.append(threading.current_thread())
+            return super().write(text)
+
+    def fail() -> tuple[list[Series], set[str]]:
+        raise OSError("connection refused")
+
+    source = PrometheusSource("u", fail, every_s=0.0)
+    source.link.stream = stream = Stream()
+    assert events_of(source) == []
+    assert "scrape failed (connection refused)" in stream.getvalue()
+    assert writers and set(writers) == {threading.current_thread()}
+
+
+def test_a_stop_takes_the_events_of_a_scrape_that_ended_unseen() -> None:
+    # A stop drains the source with take_buffered, never read_batch: a scrape that had
+    # ended since the last read kept its events to itself, lost.
+    release = threading.Event()
+
+    def slow() -> tuple[list[Series], set[str]]:
+        release.wait(60)
+        return [("up", {}, 1.0)], set()
+
+    source = PrometheusSource("u", slow, every_s=0.0, clock=lambda: 5.0)
+    assert len(source.read_batch(100, 0.0, 0.05)) == 0  # on its way
+    release.set()
+    payloads = wait_for(lambda: source.take_buffered(100).payloads, "the scrape's event", 10.0)
+    assert [orjson.loads(payload) for payload in payloads] == [{"timestamp": 5.0, "up": 1.0}]
+
+
+def test_a_fault_in_a_scrape_reaches_the_loop() -> None:
+    def broken() -> tuple[list[Series], set[str]]:
+        raise RuntimeError("a bug, not a failed scrape")
+
+    source = PrometheusSource("u", broken, every_s=0.0)
+    with pytest.raises(RuntimeError, match="a bug"):
+        events_of(source)
 
 
 def cut_off(handler: BaseHTTPRequestHandler) -> None:
@@ -634,6 +760,47 @@ def test_an_event_none_of_whose_samples_is_finite_is_a_dead_letter_saying_so(
     assert third == "feature 'g' is +Inf in the scrape"
     assert summary.bad_records == 2 and summary.events == len(sink.records) == 5
     assert summary.features == ["g", "h"]
+
+
+def test_a_counter_with_no_rate_is_a_dead_letter_saying_why() -> None:
+    # Its dead letter said "missing feature 'jobs_total'", though the scrape held it.
+    pages = [
+        "# TYPE jobs_total counter\njobs_total 10\ntemp 1\n",
+        "# TYPE jobs_total counter\njobs_total 20\ntemp 1.5\n",
+        "# TYPE jobs_total counter\njobs_total 5\ntemp 1.2\n",  # a restart
+        "temp 2\n",  # the counter not there
+        "# TYPE jobs_total counter\njobs_total 30\ntemp 1\n",  # back
+    ]
+    times = itertools.count(100.0, 2.0)
+    source = PrometheusSource(
+        "u",
+        lambda: parse_exposition(pages.pop(0), re.compile(".*")) if pages else ([], set()),
+        every_s=0.0,
+        clock=lambda: next(times),
+    )
+    source.link.stream = io.StringIO()
+    dead = ListSink()
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=run_stream,
+        args=(RunSettings(), DetectorSettings()),
+        kwargs={"source": source, "sink": ListSink(), "dead_letter": dead, "stop": stop},
+    )
+    runner.start()
+    try:
+        wait_for(lambda: len(dead.records) >= 3, "three dead letters")
+    finally:
+        stop.set()
+        runner.join()
+    assert [(r["position"]["scrape"], r["reason"]) for r in dead.records] == [
+        (
+            3,
+            "feature 'jobs_total' has no rate in this scrape: "
+            "the counter went down since the scrape before (a restart)",
+        ),
+        (4, "missing feature 'jobs_total'"),
+        (5, "feature 'jobs_total' has no rate in this scrape: the scrape before did not hold it"),
+    ]
 
 
 def test_a_counter_without_a_value_for_one_scrape_has_its_rate_at_the_next() -> None:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from stream_detect.server import LISTEN_BACKLOG, MAX_CONNECTIONS, Health, MetricsServer
 
@@ -155,3 +159,48 @@ def test_connections_beyond_the_limit_are_closed_and_scrapes_go_on_after() -> No
             assert reply.status == 200
     finally:
         server.close()
+
+
+def test_clients_that_reset_their_connection_leave_no_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # socketserver printed a 20-line traceback to stderr, where the dead letters go, for
+    # each scraper that gave up (a reset) before its answer was written.
+    server = MetricsServer("127.0.0.1:0", CollectorRegistry(), Health())
+    port = int(server.address.rpartition(":")[2])
+    try:
+        for _ in range(50):
+            with socket.create_connection(("127.0.0.1", port), timeout=30.0) as gone:
+                # Closed with a reset (linger 0) as soon as the request is sent.
+                gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                gone.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        with urllib.request.urlopen(f"http://{server.address}/metrics", timeout=30) as reply:
+            assert reply.status == 200
+    finally:
+        server.close()
+    assert capsys.readouterr().err == ""
+
+
+def test_a_request_that_fails_otherwise_is_one_line_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Broken(Collector):
+        def collect(self) -> Iterator[Metric]:
+            raise RuntimeError("a collector broke\nmid-way")
+
+    registry = CollectorRegistry()
+    registry.register(Broken())
+    server = MetricsServer("127.0.0.1:0", registry, Health())
+    try:
+        for _ in range(3):
+            with pytest.raises((urllib.error.URLError, OSError)):
+                urllib.request.urlopen(f"http://{server.address}/metrics", timeout=30)
+        with urllib.request.urlopen(f"http://{server.address}/healthz", timeout=30) as reply:
+            assert reply.status == 200
+    finally:
+        server.close()
+    (said,) = capsys.readouterr().err.splitlines()
+    assert said == (
+        f"stream-detect: --http {server.address}: a request failed (RuntimeError: a collector "
+        "broke mid-way); the endpoint goes on (said once per reason)"
+    )

@@ -429,6 +429,11 @@ def test_open_sink_forms() -> None:
     ("uri", "fragments"),
     [
         ("alertmanager://host:9093/api", ["alertmanager://HOST:PORT"]),
+        # Taken as written, these posted to another port (99999 is 34463 to the
+        # socket), or failed at every attempt.
+        ("alertmanager://host:99999", ["a port from 1 to 65535 (not 'host:99999')"]),
+        ("alertmanager://host:", ["a port from 1 to 65535 (not 'host:')"]),
+        ("alertmanager://admin:secret@host:9093", ["without credentials before the host"]),
         (
             "alertmanager://host:9093?resend=soon",
             ["resend=DURATION with a duration of at least 0.01 s"],

@@ -489,6 +489,17 @@ def test_format_hint(write_file: Any, name: str, hint: str | None) -> None:
         ),
         ("prometheus://host:9100/metrics?match=(", ["match=REGEX with a valid regex"]),
         ("promql://host:9090", ["promql://HOST:PORT?query=EXPR"]),
+        # Taken as written, these scraped another port (99999 is 34463 to the socket),
+        # failed at every scrape ("name or service not known"), or (key=) left every
+        # series out, as if none had the label.
+        ("prometheus://host:99999/metrics", ["a port from 1 to 65535 (not 'host:99999')"]),
+        ("prometheus://host:0x10/metrics", ["a port from 1 to 65535"]),
+        ("prometheus://u:pw@host:9100/metrics", ["without credentials before the host"]),
+        ("promql://host:65536?query=up", ["a port from 1 to 65535 (not 'host:65536')"]),
+        ("alertmanager-silences://host:-1", ["a port from 1 to 65535"]),
+        ("prometheus://host:9100/metrics?key=", ["key=LABEL with a label name"]),
+        ("promql://host:9090?query=up&key=a-b", ["key=LABEL with a label name"]),
+        ("prometheus://host:9100/metrics?key=timestamp", ["not timestamp"]),
         ("kafka://broker:9092/", ["kafka://HOST:PORT[,HOST:PORT]/TOPIC"]),
         ("kafka://broker:99999/t", ["a port from 1 to 65535 (not 'broker:99999')"]),
         ("http://example.com/x", ["one of: '-' (stdin), 'file:PATH[?follow=true]'"]),

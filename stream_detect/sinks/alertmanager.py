@@ -53,6 +53,7 @@ from stream_detect.reachability import Reachability
 from stream_detect.sinks.alert_delivery import AlertDelivery
 from stream_detect.sinks.base import Sink
 from stream_detect.sinks.json_encoding import encode_json
+from stream_detect.uris import check_http_address
 
 __all__ = ["AlertmanagerSink", "alert_labels", "rfc3339"]
 
@@ -264,6 +265,7 @@ def open_alertmanager(
     host = target.strip("/")
     if not host or "/" in host:
         raise ConfigError(config_key, uri, "alertmanager://HOST:PORT")
+    check_http_address(host, uri=uri, config_key=config_key, expected="alertmanager://HOST:PORT")
 
     def seconds(name: str, default: float) -> float:
         return duration_param(params, name, default, uri=uri, config_key=config_key, minimum=0.01)

@@ -21,7 +21,8 @@ __all__ = ["Series", "exposition_text", "feature_name", "parse_exposition", "sho
 
 #: A series: sample name, labels, value.
 Series = tuple[str, Mapping[str, str], float]
-_CUMULATIVE_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+# Not "gaugehistogram": its buckets, _gcount and _gsum go up and down, as gauges do.
+_CUMULATIVE_TYPES = frozenset({"counter", "histogram", "summary"})
 _CUMULATIVE_SUFFIXES = ("_total", "_bucket", "_sum", "_count")
 
 
@@ -85,6 +86,13 @@ def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], s
     >>> series, sorted(cumulative)
     ([('jobs_total', {}, 3.0), ('temp', {}, 21.5)], ['jobs_total'])
 
+    A counter in OpenMetrics, whose ``# TYPE`` line names it without ``_total``
+    (an exporter that always answers in that format), is a counter too:
+
+    >>> parse_exposition("# TYPE jobs counter\\njobs_total 3\\njobs_created 1e9\\n# EOF\\n",
+    ...                  re.compile(".*"))
+    ([('jobs_total', {}, 3.0)], {'jobs_total'})
+
     Text that is not the format raises ValueError naming the first line
     refused (a failed scrape), whatever the parser stumbled on:
 
@@ -137,8 +145,16 @@ def _matching_series(
 ) -> tuple[list[Series], set[str]]:
     series: list[Series] = []
     cumulative: set[str] = set()
+    counters: set[str] = set()
     for family in families:
         is_cumulative = family.type in _CUMULATIVE_TYPES
+        if family.type == "counter":
+            counters.add(family.name)
+        elif family.type == "unknown" and _counter_total(family.name, counters):
+            # OpenMetrics types the family (``# TYPE jobs counter``), whose samples are
+            # ``jobs_total``: the parser, written for the classic format, makes them a
+            # family of their own, untyped; read as gauges, totals would only rise.
+            is_cumulative = True
         for sample in family.samples:
             if sample.name.endswith("_created") or not match.fullmatch(sample.name):
                 continue
@@ -146,3 +162,8 @@ def _matching_series(
             if is_cumulative and sample.name.endswith(_CUMULATIVE_SUFFIXES):
                 cumulative.add(feature_name(sample.name, sample.labels))
     return series, cumulative
+
+
+def _counter_total(name: str, counters: set[str]) -> bool:
+    """True if ``name`` is the ``_total`` of one of the ``counters`` (named without it)."""
+    return name.endswith("_total") and name[: -len("_total")] in counters

@@ -24,14 +24,20 @@ A scrape that works but holds no series (none at all, or none that ``match``
 keeps) yields nothing, counted in :attr:`PrometheusSource.empty_scrapes`,
 and said the first time. Non-finite values are left out of the event; when
 that makes the event a dead letter for a missing feature, its reason says
-the value was not finite (``feature 'g' is NaN in the scrape``). A key value
+the value was not finite (``feature 'g' is NaN in the scrape``), as it says
+why a counter has no rate (``feature 'jobs_total' has no rate in this
+scrape: the counter went down since the scrape before (a restart)``, or the
+scrape before did not hold it). A key value
 with no value at all this time (every sample not finite, or a counter with
 no rate) still has its event, a dead letter, never gone without a trace; a
 counter's non-finite sample leaves its rate to resume from its last finite
 sample at the next scrape. A series
 that a scrape holds more than once keeps its first value, as Prometheus
 does; the others are counted in :attr:`PrometheusSource.repeated_series`,
-and stderr says so the first time.
+and stderr says so the first time. A series that would be a feature named
+like a field the event has (``timestamp``; with ``key=LABEL``, ``LABEL``
+itself, from ``LABEL{LABEL="..."}``) is left out, counted in
+:attr:`PrometheusSource.clashing_series` and said the first time.
 
 Each scrape yields JSON event lines (one per key value) with a ``timestamp``
 field (Unix seconds of the scrape; never inferred as a feature, since a pause
@@ -52,7 +58,7 @@ import math
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -60,7 +66,6 @@ import orjson
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
 from stream_detect.records.batch import BadRecord
-from stream_detect.records.feature_values import missing_feature_reason
 from stream_detect.sources.exposition import (
     Series,
     exposition_text,
@@ -69,82 +74,17 @@ from stream_detect.sources.exposition import (
     shortened,
 )
 from stream_detect.sources.polled import PolledSource, http_body
+from stream_detect.sources.scraped_events import (
+    missing_reasons,
+    no_rate_reason,
+    series_to_events,
+    spelt,
+)
+from stream_detect.uris import check_http_address
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
 
-
-def series_to_events(
-    series: Iterable[Series], *, key_label: str | None, timestamp: float
-) -> list[dict[str, Any]]:
-    """One event per key value (one event without a key), each series a feature.
-
-    >>> series_to_events([("up", {"job": "a"}, 1.0), ("up", {"job": "b"}, 0.0)],
-    ...                  key_label="job", timestamp=5.0)
-    [{'timestamp': 5.0, 'job': 'a', 'up': 1.0}, {'timestamp': 5.0, 'job': 'b', 'up': 0.0}]
-
-    A series without a value (NaN, infinite) is no feature, but its key value
-    still has an event, even when none of its series has a value (such an
-    event comes after the others): that event is then a dead letter for the
-    features it lacks, never gone without a trace.
-
-    >>> series_to_events([("up", {"job": "a"}, math.nan), ("up", {"job": "b"}, 0.0)],
-    ...                  key_label="job", timestamp=5.0)
-    [{'timestamp': 5.0, 'job': 'b', 'up': 0.0}, {'timestamp': 5.0, 'job': 'a'}]
-    """
-    events: dict[str | None, dict[str, Any]] = {}
-    valueless: list[str | None] = []
-    for name, labels, value in series:
-        key = None
-        if key_label is not None:
-            key = labels.get(key_label)
-            if key is None:
-                continue
-            labels = {k: v for k, v in labels.items() if k != key_label}
-        if not math.isfinite(value):
-            valueless.append(key)
-            continue
-        event = events.get(key)
-        if event is None:
-            event = events[key] = _event(key_label, key, timestamp)
-        event[feature_name(name, labels)] = value
-    # After the others, so those come in the order their series do, as ever.
-    for key in valueless:
-        if key not in events:
-            events[key] = _event(key_label, key, timestamp)
-    return list(events.values())
-
-
-def _event(key_label: str | None, key: str | None, timestamp: float) -> dict[str, Any]:
-    event: dict[str, Any] = {"timestamp": timestamp}
-    if key_label is not None:
-        event[key_label] = key
-    return event
-
-
-def _not_finite_reasons(
-    series: Iterable[Series], key_label: str | None, what: str
-) -> dict[str | None, dict[str, str]]:
-    """For each event (by key value), "missing feature" reasons and what they should say.
-
-    >>> _not_finite_reasons([("g", {"job": "a"}, math.nan), ("h", {"job": "b"}, -math.inf)],
-    ...                     "job", "scrape")
-    {'a': {"missing feature 'g'": "feature 'g' is NaN in the scrape"},
-     'b': {"missing feature 'h'": "feature 'h' is -Inf in the scrape"}}
-    """
-    reasons: dict[str | None, dict[str, str]] = {}
-    for name, labels, value in series:
-        key = None
-        if key_label is not None:
-            key = labels.get(key_label)
-            if key is None:
-                continue  # such a series is in no event
-            labels = {k: v for k, v in labels.items() if k != key_label}
-        feature = feature_name(name, labels)
-        # Spelt as the exposition format spells them.
-        spelt = "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
-        told = f"feature {feature!r} is {spelt} in the {what}"
-        reasons.setdefault(key, {})[missing_feature_reason(feature)] = told
-    return reasons
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class PrometheusSource(PolledSource):
@@ -186,11 +126,15 @@ class PrometheusSource(PolledSource):
         self.empty_scrapes = 0
         #: Samples in no event because their series lacks the ``key`` label.
         self.keyless_series = 0
+        #: Samples in no event because their feature would be named like a field the
+        #: event already has (``timestamp``, the key's field).
+        self.clashing_series = 0
         self.selection = selection
         self._previous: dict[str, tuple[float, float]] = {}
-        #: The last scrape's non-finite samples: for each event (by key value), the
-        #: reason a dead letter missing that feature gives instead of "missing".
-        self._not_finite: dict[str | None, dict[str, str]] = {}
+        #: The last scrape's samples with no value (not finite, or a counter with no
+        #: rate): for each event (by key value), the reason a dead letter missing that
+        #: feature gives instead of "missing".
+        self._why_missing: dict[str | None, dict[str, str]] = {}
         #: The last scrape's events (by key value) that had no finite sample at all.
         self._valueless: set[str | None] = set()
 
@@ -212,16 +156,21 @@ class PrometheusSource(PolledSource):
         values: list[Series] = []
         seen: set[str] = set()
         repeated: list[str] = []
-        not_finite: list[Series] = []
+        #: The series with no value this time (not finite, or a counter with no rate), and why.
+        valueless: list[tuple[Series, str]] = []
+        clashing: list[str] = []
         for name, labels, value in series:
             feature = feature_name(name, labels)
+            if self._clashes(name, labels):
+                clashing.append(feature)
+                continue
             if feature in seen:
                 repeated.append(feature)
                 continue
             seen.add(feature)
             before = previous.get(feature)
             if not math.isfinite(value):
-                not_finite.append((name, labels, value))
+                valueless.append(((name, labels, value), f"is {spelt(value)} in the {self.what}"))
                 if feature in cumulative and before is not None:
                     # The rate resumes from the last finite sample at the next scrape.
                     self._previous[feature] = before
@@ -233,11 +182,18 @@ class PrometheusSource(PolledSource):
                 if before is not None and value >= before[1] and now > before[0]:
                     values.append((name, labels, (value - before[1]) / (now - before[0])))
                     continue
+                if self.scrapes > 1:  # the first scrape yields no event to say it in
+                    why = no_rate_reason(before, value, self.what)
+                    valueless.append(
+                        ((name, labels, value), f"has no rate in this {self.what}: {why}")
+                    )
             # No value this time (not finite, or no rate): the series still puts
             # its key value's event in the scrape, a dead letter that says why.
             values.append((name, labels, math.nan))
         if repeated:
             self._repeated(repeated)
+        if clashing:
+            self._clashing(clashing)
         if not series:
             self._empty()
         elif self.key_label is not None:
@@ -247,7 +203,7 @@ class PrometheusSource(PolledSource):
             if keyless:
                 self._keyless(keyless)
         # The events of the scrape before were all handed out before this one was due.
-        self._not_finite = _not_finite_reasons(not_finite, self.key_label, self.what)
+        self._why_missing = missing_reasons(valueless, self.key_label)
         self._valueless.clear()
         if cumulative and self.scrapes == 1:
             # The first scrape only primes the rates. Only the first: a scrape after
@@ -261,18 +217,18 @@ class PrometheusSource(PolledSource):
             key = None if self.key_label is None else event[self.key_label]
             if self.key_label is not None:
                 where["key"] = key
-            if len(event) == fields and key in self._not_finite:
+            if len(event) == fields and key in self._why_missing:
                 self._valueless.add(key)
             self._buffer.append((orjson.dumps(event), where))
 
     def told_bad(self, bad: list[BadRecord]) -> list[BadRecord]:
-        """``bad``, an event missing a feature whose sample was NaN or infinite saying so.
+        """``bad``, an event missing a feature whose sample had no value saying why.
 
-        An event none of whose samples was finite says so even when refused
-        for another reason (the first reason of its not-finite samples, then
-        the decoder's own).
+        No value: NaN or infinite, or a counter with no rate this time. An
+        event none of whose samples had a value says so even when refused for
+        another reason (the first reason of its samples, then the decoder's own).
         """
-        if not self._not_finite:
+        if not self._why_missing:
             return bad
         return [self._told(record) for record in bad]
 
@@ -281,13 +237,39 @@ class PrometheusSource(PolledSource):
         if position.get("scrape") != self.scrapes:
             return record
         key = position.get("key")
-        reasons = self._not_finite.get(key, {})
+        reasons = self._why_missing.get(key, {})
         told = reasons.get(record.reason)
         if told is None and key in self._valueless:
             # Refused for another reason (no numeric field to infer the features
             # from, in the first event of a run): the first sample still says why.
             told = f"{next(iter(reasons.values()))}; {record.reason}"
         return record if told is None else dataclasses.replace(record, reason=told)
+
+    def _clashes(self, name: str, labels: Mapping[str, str]) -> bool:
+        """True if the series would be a feature named like a field its event already has.
+
+        Written into the event, it would overwrite the scrape's time (a series
+        named ``timestamp``), or the key's field (``host{host="a"}`` with
+        ``key=host``), so that the event went to another key's model.
+        """
+        if self.key_label is None:
+            return not labels and name == "timestamp"
+        if self.key_label not in labels or len(labels) > 1:
+            return False  # in no event, or named with its other labels
+        return name in ("timestamp", self.key_label)
+
+    def _clashing(self, features: list[str]) -> None:
+        """Count the series left out for their name; say so the first time."""
+        self.clashing_series += len(features)
+        if self.clashing_series == len(features):
+            fields = (
+                "'timestamp'" if self.key_label is None else f"'timestamp' or {self.key_label!r}"
+            )
+            self.link.say(
+                f"the {self.what} holds {len(features)} series named like a field every event "
+                f"has ({fields}: {shortened(features[0])}, ...); they are left out of every "
+                f"event, not taken for that field (said once, not at every {self.what})"
+            )
 
     def _empty(self) -> None:
         """Count a scrape that yields nothing although it worked; say so the first time."""
@@ -332,10 +314,13 @@ def open_scrape(
     >>> source.url, source.every_s
     ('http://localhost:9100/metrics', 5.0)
     """
+    expected = "prometheus://HOST:PORT/metrics?every=15s"
     if not target or target.startswith("/"):
-        raise ConfigError(config_key, uri, "prometheus://HOST:PORT/metrics?every=15s")
+        raise ConfigError(config_key, uri, expected)
+    check_http_address(target.partition("/")[0], uri=uri, config_key=config_key, expected=expected)
     url = f"http://{target}" if "/" in target else f"http://{target}/metrics"
     every = _every(params, uri, config_key)
+    _check_key(params, uri, config_key)
     try:
         match = re.compile(params.get("match", ".*"))
     except re.error as exc:
@@ -360,10 +345,13 @@ def open_promql(
     'http://localhost:9090/api/v1/query?query=up'
     """
     query = params.get("query")
+    expected = "promql://HOST:PORT?query=EXPR&every=15s"
     if not target or "/" in target.strip("/") or not query:
-        raise ConfigError(config_key, uri, "promql://HOST:PORT?query=EXPR&every=15s")
+        raise ConfigError(config_key, uri, expected)
+    check_http_address(target.strip("/"), uri=uri, config_key=config_key, expected=expected)
     url = f"http://{target.strip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": query})
     every = _every(params, uri, config_key)
+    _check_key(params, uri, config_key)
 
     def fetch() -> tuple[list[Series], set[str]]:
         reply = orjson.loads(http_body(url, min(every, 10.0)))
@@ -388,6 +376,19 @@ def open_promql(
     return PrometheusSource(
         url, fetch, every_s=every, key_label=params.get("key"), uri=uri, what="query"
     )
+
+
+def _check_key(params: Mapping[str, str], uri: str, config_key: str) -> None:
+    """Refuse a ``key`` that is no label name (no series could have it, no event would
+    come), or ``timestamp``, whose field holds the scrape's time."""
+    key = params.get("key")
+    if key is not None and (not _LABEL_NAME.fullmatch(key) or key == "timestamp"):
+        raise ConfigError(
+            config_key,
+            uri,
+            "key=LABEL with a label name such as key=instance, not timestamp "
+            "(the field of the scrape's time)",
+        )
 
 
 def _every(params: Mapping[str, str], uri: str, config_key: str) -> float:

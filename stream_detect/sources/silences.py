@@ -31,6 +31,7 @@ import orjson
 from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
 from stream_detect.sources.polled import PolledSource, http_body
+from stream_detect.uris import check_http_address
 
 __all__ = ["SILENCES_PARAMS", "SilencesSource", "feedback_from_silence", "open_silences"]
 
@@ -113,8 +114,10 @@ def open_silences(
     'http://localhost:9093/api/v2/silences'
     """
     host = target.strip("/")
+    expected = "alertmanager-silences://HOST:PORT?every=15s"
     if not host or "/" in host:
-        raise ConfigError(config_key, uri, "alertmanager-silences://HOST:PORT?every=15s")
+        raise ConfigError(config_key, uri, expected)
+    check_http_address(host, uri=uri, config_key=config_key, expected=expected)
     every = duration_param(params, "every", 15.0, uri=uri, config_key=config_key, minimum=0.05)
     return SilencesSource(f"http://{host}", every_s=every, uri=uri)
 

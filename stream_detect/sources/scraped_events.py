@@ -1,0 +1,117 @@
+"""A scrape's series as events, and why a feature of one has no value.
+
+:func:`series_to_events` groups the series of one scrape (or query) into
+events, one per value of the ``key`` label; :func:`missing_reasons` says,
+for the dead letter of an event that lacks a feature, why its series had
+no value this time (not finite, or a counter with no rate) instead of
+"missing". :mod:`stream_detect.sources.prometheus` uses both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from stream_detect.records.feature_values import missing_feature_reason
+from stream_detect.sources.exposition import Series, feature_name
+
+__all__ = ["missing_reasons", "no_rate_reason", "series_to_events", "spelt"]
+
+
+def series_to_events(
+    series: Iterable[Series], *, key_label: str | None, timestamp: float
+) -> list[dict[str, Any]]:
+    """One event per key value (one event without a key), each series a feature.
+
+    >>> series_to_events([("up", {"job": "a"}, 1.0), ("up", {"job": "b"}, 0.0)],
+    ...                  key_label="job", timestamp=5.0)
+    [{'timestamp': 5.0, 'job': 'a', 'up': 1.0}, {'timestamp': 5.0, 'job': 'b', 'up': 0.0}]
+
+    A series without a value (NaN, infinite) is no feature, but its key value
+    still has an event, even when none of its series has a value (such an
+    event comes after the others): that event is then a dead letter for the
+    features it lacks, never gone without a trace.
+
+    >>> series_to_events([("up", {"job": "a"}, math.nan), ("up", {"job": "b"}, 0.0)],
+    ...                  key_label="job", timestamp=5.0)
+    [{'timestamp': 5.0, 'job': 'b', 'up': 0.0}, {'timestamp': 5.0, 'job': 'a'}]
+    """
+    events: dict[str | None, dict[str, Any]] = {}
+    valueless: list[str | None] = []
+    for name, labels, value in series:
+        key = None
+        if key_label is not None:
+            key = labels.get(key_label)
+            if key is None:
+                continue
+            labels = {k: v for k, v in labels.items() if k != key_label}
+        if not math.isfinite(value):
+            valueless.append(key)
+            continue
+        event = events.get(key)
+        if event is None:
+            event = events[key] = _event(key_label, key, timestamp)
+        event[feature_name(name, labels)] = value
+    # After the others, so those come in the order their series do, as ever.
+    for key in valueless:
+        if key not in events:
+            events[key] = _event(key_label, key, timestamp)
+    return list(events.values())
+
+
+def _event(key_label: str | None, key: str | None, timestamp: float) -> dict[str, Any]:
+    event: dict[str, Any] = {"timestamp": timestamp}
+    if key_label is not None:
+        event[key_label] = key
+    return event
+
+
+def missing_reasons(
+    series: Iterable[tuple[Series, str]], key_label: str | None
+) -> dict[str | None, dict[str, str]]:
+    """For each event (by key value), "missing feature" reasons and what they should say.
+
+    ``series`` pairs each series that has no value this time with why, said
+    after its feature's name.
+
+    >>> missing_reasons([(("g", {"job": "a"}, math.nan), "is NaN in the scrape"),
+    ...                   (("h", {"job": "b"}, 3.0), "has no rate in this scrape")], "job")
+    {'a': {"missing feature 'g'": "feature 'g' is NaN in the scrape"},
+     'b': {"missing feature 'h'": "feature 'h' has no rate in this scrape"}}
+    """
+    reasons: dict[str | None, dict[str, str]] = {}
+    for (name, labels, _), why in series:
+        key = None
+        if key_label is not None:
+            key = labels.get(key_label)
+            if key is None:
+                continue  # such a series is in no event
+            labels = {k: v for k, v in labels.items() if k != key_label}
+        feature = feature_name(name, labels)
+        reasons.setdefault(key, {})[missing_feature_reason(feature)] = f"feature {feature!r} {why}"
+    return reasons
+
+
+def spelt(value: float) -> str:
+    """A value that is not finite, spelt as the exposition format spells it.
+
+    >>> spelt(math.nan), spelt(math.inf), spelt(-math.inf)
+    ('NaN', '+Inf', '-Inf')
+    """
+    return "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
+
+
+def no_rate_reason(before: tuple[float, float] | None, value: float, what: str) -> str:
+    """Why a counter has no rate this time (its scrape before: time and value).
+
+    >>> no_rate_reason((100.0, 20.0), 5.0, "scrape")
+    'the counter went down since the scrape before (a restart)'
+    >>> no_rate_reason(None, 5.0, "scrape")
+    'the scrape before did not hold it'
+    """
+    if before is None:
+        return f"the {what} before did not hold it"
+    if value < before[1]:
+        return f"the counter went down since the {what} before (a restart)"
+    return f"no time passed since the {what} before"
