@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from stream_detect.errors import ConfigError
+from stream_detect.full_size import check_full_size
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyedModels
 from stream_detect.learning import flagged_policy
@@ -47,7 +48,8 @@ def checked_features(
     """The feature names as a tuple and their transforms; ConfigError if a rule is broken.
 
     Names are distinct strings, at least one; every transform names a feature;
-    ``flagged = "clip"`` needs a model with a mean.
+    ``flagged = "clip"`` needs a model with a mean; full covariances stay within
+    their size (:func:`~stream_detect.full_size.check_full_size`).
 
     >>> checked_features(["a", "b"], DetectorSettings(transforms={"a": "log"}))[0]
     ('a', 'b')
@@ -70,6 +72,9 @@ of feature names (strings)
         raise ConfigError("features", list(names), "at least one feature")
     if flagged_policy(settings) == "clip" and not model_kind(settings.model).clipped_learning:
         raise ConfigError("flagged", "clip", "a Gaussian model (clipping needs a mean)")
+    if settings.model == "full":
+        keyed = settings.key_field is not None
+        check_full_size(len(names), keyed=keyed, max_keys=settings.max_keys)
     return names, transforms
 
 
