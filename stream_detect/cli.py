@@ -172,10 +172,15 @@ def _run_command(arguments: list[str], closed_streams: frozenset[int]) -> int:
         # array with shape (20000, 20000)..."): worth one line, not a traceback. What
         # was written before stays written (stdout is flushed at exit as usual).
         said = str(exc) or "an allocation failed"
+        # Only run has a batch size and keys to name.
+        less = (
+            "fewer features, the diagonal model instead of the full one, a smaller "
+            "--batch-size or fewer --max-keys"
+            if args.command == "run"
+            else "fewer features or the diagonal model instead of the full one"
+        )
         print(
-            f"stream-detect {args.command}: error: out of memory: {said}; fewer features, "
-            "the diagonal model instead of the full one, a smaller --batch-size or "
-            "fewer --max-keys need less",
+            f"stream-detect {args.command}: error: out of memory: {said}; {less} need less",
             file=sys.stderr,
         )
         return 1

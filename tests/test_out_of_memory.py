@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -18,11 +16,13 @@ def _limit_address_space() -> None:
 
 
 def test_a_full_model_too_large_for_memory_is_one_line(tmp_path: Path) -> None:
-    source = tmp_path / "wide.jsonl"
-    source.write_bytes(orjson.dumps({f"f{j}": j * 0.5 for j in range(20_000)}) + b"\n")
+    # fit: run refuses a full model of this many features before allocating (full_size.py).
+    source = tmp_path / "wide.csv"
+    names = [f"f{j}" for j in range(20_000)]
+    rows = [",".join(str(j * 0.5 + r) for j in range(20_000)) for r in range(3)]
+    source.write_text("\n".join([",".join(names), *rows]) + "\n")
     done = subprocess.run(
-        [sys.executable, "-m", "stream_detect", "run", "--model", "full", "--no-progress"],
-        stdin=source.open("rb"),
+        [sys.executable, "-m", "stream_detect", "fit", str(source), "--model", "full"],
         capture_output=True,
         cwd=REPO,
         timeout=120,
@@ -32,5 +32,7 @@ def test_a_full_model_too_large_for_memory_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr[-2000:]
     lines = done.stderr.decode().splitlines()
     assert "Traceback" not in done.stderr.decode()
-    assert lines[-1].startswith("stream-detect run: error: out of memory: Unable to allocate")
-    assert "the diagonal model" in lines[-1]
+    assert lines[-1].startswith("stream-detect fit: error: out of memory: Unable to allocate")
+    assert lines[-1].endswith(
+        "; fewer features or the diagonal model instead of the full one need less"
+    )
