@@ -876,6 +876,29 @@ def test_a_scrape_with_no_series_or_series_without_the_key_label_is_said_once(
     ), keyless
 
 
+def test_a_label_with_an_empty_value_is_no_label(exporter: Exporter) -> None:
+    # m{a=""} and m were two features, and with key=host up{host=""} was the
+    # event of a key "": to Prometheus an empty label value is the label absent.
+    pages = [
+        '# TYPE m gauge\nm{a=""} 1\nm 5\nm{a="x",b=""} 2\n',
+        'up{host=""} 1\nup{host="a",job=""} 1\n',
+    ]
+    exporter.render = lambda n: pages[n - 1]
+    address = f"{exporter.address}/metrics"
+    source = open_scrape(address, {"every": "1s"}, uri="u", config_key="s")
+    source.link.stream = io.StringIO()
+    (event,) = events_of(source)
+    assert sorted(event) == ["m", 'm{a="x"}', "timestamp"]
+    assert (event["m"], event['m{a="x"}']) == (1.0, 2.0)
+    assert source.repeated_series == 1  # `m` is `m{a=""}` again
+    keyed = open_scrape(address, {"every": "1s", "key": "host"}, uri="u", config_key="s")
+    keyed.link.stream = io.StringIO()
+    assert [(e["host"], sorted(e)) for e in events_of(keyed)] == [
+        ("a", ["host", "timestamp", "up"])
+    ]
+    assert keyed.keyless_series == 1
+
+
 def test_a_gzip_answer_is_read_decompressed_within_the_size_limit(exporter: Exporter) -> None:
     # Compressed without being asked (a proxy, say), the page was read as it came
     # and every scrape failed as "not the Prometheus text format" of binary noise.

@@ -5,6 +5,8 @@ name, labels, value) and says which of them are cumulative (counters, and a
 histogram's or summary's ``_bucket``, ``_sum`` and ``_count``);
 :func:`feature_name` is the feature a series becomes. A page that is not
 the format is refused in one short line naming its first line refused.
+A label with an empty value is no label (:func:`present_labels`), as in
+Prometheus.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import TextIO, cast
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_fd_to_metric_families
 
-__all__ = ["Series", "exposition_text", "feature_name", "parse_exposition", "shortened"]
+__all__ = [
+    "Series",
+    "exposition_text",
+    "feature_name",
+    "parse_exposition",
+    "present_labels",
+    "shortened",
+]
 
 #: A series: sample name, labels, value.
 Series = tuple[str, Mapping[str, str], float]
@@ -44,6 +53,20 @@ def feature_name(name: str, labels: Mapping[str, str]) -> str:
         return name
     inner = ",".join(f'{k}="{_escaped(v)}"' for k, v in sorted(labels.items()))
     return f"{name}{{{inner}}}"
+
+
+def present_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """``labels`` less those whose value is empty, which Prometheus takes as absent.
+
+    To Prometheus ``m{a=""}`` and ``m`` are one series, so they are one
+    feature here; and ``up{host=""}`` lacks the label ``host``, so with
+    ``key=host`` it is in no event, as a series without the label is, rather
+    than the event of a key ``""``.
+
+    >>> present_labels({"a": "", "b": "x"})
+    {'b': 'x'}
+    """
+    return {name: value for name, value in labels.items() if value}
 
 
 def _escaped(value: str) -> str:
@@ -158,9 +181,10 @@ def _matching_series(
         for sample in family.samples:
             if sample.name.endswith("_created") or not match.fullmatch(sample.name):
                 continue
-            series.append((sample.name, sample.labels, float(sample.value)))
+            labels = present_labels(sample.labels)
+            series.append((sample.name, labels, float(sample.value)))
             if is_cumulative and sample.name.endswith(_CUMULATIVE_SUFFIXES):
-                cumulative.add(feature_name(sample.name, sample.labels))
+                cumulative.add(feature_name(sample.name, labels))
     return series, cumulative
 
 

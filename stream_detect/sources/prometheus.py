@@ -15,8 +15,10 @@
 
 Each remaining label set is one feature named like the series,
 ``metric{a="b",c="d"}`` (labels sorted; a series without labels is just its
-name). With ``key=LABEL``, series are grouped by that label's value: one
-event per value, carrying it in a field named ``LABEL`` (run with
+name; a label whose value is empty is no label, as in Prometheus, so
+``m{a=""}`` is ``m``, and ``up{host=""}`` lacks ``host``). With
+``key=LABEL``, series are grouped by that label's value: one event per
+value, carrying it in a field named ``LABEL`` (run with
 ``--key-field LABEL`` for a model per value), and the key label is left out
 of the feature names; a series without that label is in no event, and stderr
 says so the first time (:attr:`PrometheusSource.keyless_series` counts them).
@@ -71,6 +73,7 @@ from stream_detect.sources.exposition import (
     exposition_text,
     feature_name,
     parse_exposition,
+    present_labels,
     shortened,
 )
 from stream_detect.sources.polled import PolledSource, http_body
@@ -365,7 +368,7 @@ def open_promql(
         series: list[Series] = []
         try:
             for item in data["result"]:
-                labels = {str(k): str(v) for k, v in item["metric"].items()}
+                labels = present_labels({str(k): str(v) for k, v in item["metric"].items()})
                 name = labels.pop("__name__", "value")
                 series.append((name, labels, float(item["value"][1])))
         except (AttributeError, KeyError, TypeError, IndexError) as exc:
