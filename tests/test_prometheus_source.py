@@ -76,6 +76,12 @@ def exporter() -> Iterator[Exporter]:
     served.close()
 
 
+def clocks(times: list[float]) -> dict[str, Callable[[], float]]:
+    """A wall clock and an interval clock that both read ``times``, one per scrape."""
+    walls, ticks = iter(times), iter(times)
+    return {"clock": lambda: next(walls), "interval_clock": lambda: next(ticks)}
+
+
 def events_of(source: PrometheusSource) -> list[dict[str, Any]]:
     # Long enough for any one scrape (which runs in a thread): returns once it is done.
     events = [orjson.loads(p) for p in source.read_batch(100, 0.0, 60.0).payloads]
@@ -84,7 +90,6 @@ def events_of(source: PrometheusSource) -> list[dict[str, Any]]:
 
 def test_counters_become_rates_and_gauges_stay_values() -> None:
     scrapes: list[tuple[list[Series], set[str]]] = []
-    times = iter([100.0, 102.0, 104.0])
     text = (
         '# TYPE jobs_total counter\njobs_total{queue="a"} {a}\njobs_total{queue="b"} {b}\n'
         '# TYPE depth gauge\ndepth{queue="a"} {d}\n'
@@ -93,7 +98,7 @@ def test_counters_become_rates_and_gauges_stay_values() -> None:
         body = text.replace("{a}", str(a)).replace("{b}", str(b)).replace("{d}", str(d))
         scrapes.append(parse_exposition(body, re.compile(".*")))
     source = PrometheusSource(
-        "u", lambda: scrapes.pop(0), every_s=0.0, key_label="queue", clock=lambda: next(times)
+        "u", lambda: scrapes.pop(0), every_s=0.0, key_label="queue", **clocks([100.0, 102.0, 104.0])
     )
     assert events_of(source) == []  # the first scrape only primes the rates
     assert events_of(source) == [
@@ -182,12 +187,11 @@ def test_counters_of_an_openmetrics_page_become_rates_too() -> None:
         temp.set(degrees)
         pages.append(openmetrics_latest(registry).decode())
     assert "# TYPE jobs counter" in pages[0] and pages[0].endswith("# EOF\n")
-    times = iter([100.0, 102.0])
     source = PrometheusSource(
         "u",
         lambda: parse_exposition(pages.pop(0), re.compile(".*")),
         every_s=0.0,
-        clock=lambda: next(times),
+        **clocks([100.0, 102.0]),
     )
     assert events_of(source) == []  # the first scrape only primes the rate
     assert events_of(source) == [{"timestamp": 102.0, 'jobs_total{queue="a"}': 10.0, "temp": 21.0}]
@@ -762,6 +766,27 @@ def test_an_event_none_of_whose_samples_is_finite_is_a_dead_letter_saying_so(
     assert summary.features == ["g", "h"]
 
 
+@pytest.mark.parametrize(
+    "wall",
+    [
+        [100.0, 102.0, 101.0, 103.0],  # set back a second at the third scrape
+        [100.0, 102.0, 3_702.0, 3_704.0],  # set an hour forward
+    ],
+)
+def test_a_step_of_the_wall_clock_changes_no_rate(exporter: Exporter, wall: list[float]) -> None:
+    # Rates were timed on the wall clock: set back, the scrape's counter had no
+    # rate; set forward, its rate was a 1800th of the true one.
+    exporter.render = lambda n: f"# TYPE jobs_total counter\njobs_total {n * 10}\n"
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
+    walls, ticks = iter(wall), itertools.count(0.0, 2.0)  # scrapes 2 s apart
+    source.clock, source.interval_clock = lambda: next(walls), lambda: next(ticks)
+    events = []
+    for _ in wall:
+        source._next_at = 0.0  # due now
+        events += events_of(source)
+    assert events == [{"timestamp": t, "jobs_total": 5.0} for t in wall[1:]]
+
+
 def test_a_counter_with_no_rate_is_a_dead_letter_saying_why() -> None:
     # Its dead letter said "missing feature 'jobs_total'", though the scrape held it.
     pages = [
@@ -772,11 +797,13 @@ def test_a_counter_with_no_rate_is_a_dead_letter_saying_why() -> None:
         "# TYPE jobs_total counter\njobs_total 30\ntemp 1\n",  # back
     ]
     times = itertools.count(100.0, 2.0)
+    ticks = itertools.count(100.0, 2.0)
     source = PrometheusSource(
         "u",
         lambda: parse_exposition(pages.pop(0), re.compile(".*")) if pages else ([], set()),
         every_s=0.0,
         clock=lambda: next(times),
+        interval_clock=lambda: next(ticks),
     )
     source.link.stream = io.StringIO()
     dead = ListSink()
@@ -814,13 +841,12 @@ def test_a_counter_without_a_value_for_one_scrape_has_its_rate_at_the_next() -> 
         [("jobs_total", {"q": "a"}, 40.0), ("jobs_total", {"q": "b"}, 3.0)],
     ]
     cumulative = {'jobs_total{q="a"}', 'jobs_total{q="b"}'}
-    times = iter([100.0, 102.0, 104.0, 106.0])
     source = PrometheusSource(
         "u",
         lambda: (scrapes.pop(0), cumulative),
         every_s=0.0,
         key_label="q",
-        clock=lambda: next(times),
+        **clocks([100.0, 102.0, 104.0, 106.0]),
     )
     seen = [events_of(source) for _ in range(4)]
     assert seen == [

@@ -4,7 +4,8 @@
     Reads the exporter's text exposition format every ``every``. Series whose
     sample name fully matches ``match`` (default: all) are kept. Cumulative
     series (counters, and a histogram's or summary's ``_bucket``, ``_sum`` and
-    ``_count``) become per-second rates between two scrapes, so the first
+    ``_count``) become per-second rates between two scrapes (timed on a
+    monotonic clock: a step of the wall clock changes no rate), so the first
     scrape only primes them and yields no event; a counter that went down (a
     restart), or that the scrape before did not hold, yields no rate that time.
     Gauges are taken as they are.
@@ -97,7 +98,10 @@ class PrometheusSource(PolledSource):
     them that are cumulative (to be turned into rates).
     ``what`` names one poll in the stderr lines (``scrape``, ``query``);
     ``selection`` says which series are kept (`` whose name matches 'x'``),
-    for the line that says a scrape held none.
+    for the line that says a scrape held none. ``clock`` gives the events'
+    ``timestamp`` (Unix time); ``interval_clock`` times the intervals of the
+    rates, monotonic so that a step of the wall clock (set back, or forward)
+    neither leaves a scrape's counters without a rate nor makes one wrong.
     """
 
     format_hint = "json"
@@ -115,12 +119,14 @@ class PrometheusSource(PolledSource):
         what: str = "scrape",
         selection: str = "",
         clock: Callable[[], float] = time.time,
+        interval_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(every_s, uri=uri or url, what=what, yields="events")
         self.url = url
         self.fetch = fetch
         self.key_label = key_label
         self.clock = clock
+        self.interval_clock = interval_clock
         self.what = what
         self.scrapes = 0
         #: Samples dropped because an earlier one of the same scrape had their series.
@@ -133,6 +139,7 @@ class PrometheusSource(PolledSource):
         #: event already has (``timestamp``, the key's field).
         self.clashing_series = 0
         self.selection = selection
+        #: Each counter's last finite sample: when (``interval_clock``) and its value.
         self._previous: dict[str, tuple[float, float]] = {}
         #: The last scrape's samples with no value (not finite, or a counter with no
         #: rate): for each event (by key value), the reason a dead letter missing that
@@ -153,6 +160,7 @@ class PrometheusSource(PolledSource):
     def poll(self) -> None:
         """Scrape once; queue one event of the selected series (none on the first scrape)."""
         now = self.clock()
+        tick = self.interval_clock()
         series, cumulative = self.fetch()
         self.scrapes += 1
         previous, self._previous = self._previous, {}
@@ -181,9 +189,9 @@ class PrometheusSource(PolledSource):
                 values.append((name, labels, value))
                 continue
             else:
-                self._previous[feature] = (now, value)
-                if before is not None and value >= before[1] and now > before[0]:
-                    values.append((name, labels, (value - before[1]) / (now - before[0])))
+                self._previous[feature] = (tick, value)
+                if before is not None and value >= before[1] and tick > before[0]:
+                    values.append((name, labels, (value - before[1]) / (tick - before[0])))
                     continue
                 if self.scrapes > 1:  # the first scrape yields no event to say it in
                     why = no_rate_reason(before, value, self.what)
