@@ -27,9 +27,10 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 
 from stream_detect.assembly import run_stream
 from stream_detect.pipeline import Summary
+from stream_detect.records.batch import BadRecord
 from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
-from stream_detect.sources.exposition import Series, parse_exposition
+from stream_detect.sources.exposition import Cumulative, Series, parse_exposition
 from stream_detect.sources.polled import MAX_BODY_BYTES
 from stream_detect.sources.prometheus import (
     PrometheusSource,
@@ -89,7 +90,7 @@ def events_of(source: PrometheusSource) -> list[dict[str, Any]]:
 
 
 def test_counters_become_rates_and_gauges_stay_values() -> None:
-    scrapes: list[tuple[list[Series], set[str]]] = []
+    scrapes: list[tuple[list[Series], Cumulative]] = []
     text = (
         '# TYPE jobs_total counter\njobs_total{queue="a"} {a}\njobs_total{queue="b"} {b}\n'
         '# TYPE depth gauge\ndepth{queue="a"} {d}\n'
@@ -231,7 +232,7 @@ def test_a_series_named_like_a_field_of_its_event_is_left_out_and_said_once(
 
 
 def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
-    def fail() -> tuple[list[Series], set[str]]:
+    def fail() -> tuple[list[Series], Cumulative]:
         raise OSError("connection refused")
 
     source = PrometheusSource("u", fail, every_s=0.0)
@@ -271,7 +272,7 @@ def test_what_a_scrape_says_is_written_by_the_thread_that_reads() -> None:
             writers.append(threading.current_thread())
             return super().write(text)
 
-    def fail() -> tuple[list[Series], set[str]]:
+    def fail() -> tuple[list[Series], Cumulative]:
         raise OSError("connection refused")
 
     source = PrometheusSource("u", fail, every_s=0.0)
@@ -286,9 +287,9 @@ def test_a_stop_takes_the_events_of_a_scrape_that_ended_unseen() -> None:
     # ended since the last read kept its events to itself, lost.
     release = threading.Event()
 
-    def slow() -> tuple[list[Series], set[str]]:
+    def slow() -> tuple[list[Series], Cumulative]:
         release.wait(60)
-        return [("up", {}, 1.0)], set()
+        return [("up", {}, 1.0)], {}
 
     source = PrometheusSource("u", slow, every_s=0.0, clock=lambda: 5.0)
     assert len(source.read_batch(100, 0.0, 0.05)) == 0  # on its way
@@ -298,7 +299,7 @@ def test_a_stop_takes_the_events_of_a_scrape_that_ended_unseen() -> None:
 
 
 def test_a_fault_in_a_scrape_reaches_the_loop() -> None:
-    def broken() -> tuple[list[Series], set[str]]:
+    def broken() -> tuple[list[Series], Cumulative]:
         raise RuntimeError("a bug, not a failed scrape")
 
     source = PrometheusSource("u", broken, every_s=0.0)
@@ -539,8 +540,8 @@ def test_the_scrape_time_is_not_a_feature_so_a_pause_in_scrapes_is_no_anomaly() 
         scrape = next(scrapes)
         return 1_000.0 + scrape + (86_400.0 if scrape >= 60 else 0.0)
 
-    def fetch() -> tuple[list[Series], set[str]]:
-        return [("temp", {}, float(rng.normal(20.0, 1.0)))], set()
+    def fetch() -> tuple[list[Series], Cumulative]:
+        return [("temp", {}, float(rng.normal(20.0, 1.0)))], {}
 
     summary = run_until(
         RunSettings(emit="all"),
@@ -564,7 +565,7 @@ def test_the_scrape_time_is_a_feature_when_named() -> None:
         lambda records: len(records) >= 3,
         "three scrapes",
         source=PrometheusSource(
-            "u", lambda: ([("temp", {}, 1.0)], set()), every_s=0.0, clock=lambda: next(times)
+            "u", lambda: ([("temp", {}, 1.0)], {}), every_s=0.0, clock=lambda: next(times)
         ),
     )
     assert summary.features == ["timestamp", "temp"]
@@ -787,6 +788,50 @@ def test_a_step_of_the_wall_clock_changes_no_rate(exporter: Exporter, wall: list
     assert events == [{"timestamp": t, "jobs_total": 5.0} for t in wall[1:]]
 
 
+def test_a_counter_sample_with_its_own_timestamp_is_timed_by_it(exporter: Exporter) -> None:
+    # Like Prometheus's /federate: samples refreshed every 60 s (their timestamp
+    # says when), scraped every 15 s. Timed by the scrape, the rates came out 0, 0,
+    # 0, then 4 times the true rate (10/s), an anomaly every fourth scrape.
+    def render(scrape: int) -> str:
+        refresh = (scrape - 1) // 4
+        stamp_ms = 1_700_000_000_000 + 60_000 * refresh
+        return f"# TYPE jobs_total counter\njobs_total {600 * refresh} {stamp_ms}\ntemp 20\n"
+
+    exporter.render = render
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
+    ticks = itertools.count(0.0, 15.0)
+    source.clock = source.interval_clock = lambda: next(ticks)
+    rates, reasons = [], []
+    for scrape in range(1, 10):
+        source._next_at = 0.0  # due now
+        rates += [event.get("jobs_total") for event in events_of(source)]
+        missing = BadRecord({"scrape": scrape}, "missing feature 'jobs_total'", b"")
+        reasons.append(source.told_bad([missing])[0].reason)
+    # No rate while the sample is not refreshed: left out, never a false 0.
+    assert rates == [None, None, None, 10.0, None, None, None, 10.0]
+    assert reasons[1] == (
+        "feature 'jobs_total' has no rate in this scrape: its sample's timestamp "
+        "did not advance since the scrape before (not refreshed yet)"
+    )
+    assert reasons[4] == "missing feature 'jobs_total'"  # it had its rate
+
+
+def test_an_openmetrics_timestamp_is_in_seconds() -> None:
+    # The parser, written for the classic format, reads every timestamp as milliseconds.
+    pages = [
+        f"# TYPE jobs counter\njobs_total {value} {stamp}\n# EOF\n"
+        for value, stamp in [(10, 1_700_000_000), (30, 1_700_000_010)]
+    ]
+    scrapes = [parse_exposition(page, re.compile(".*")) for page in pages]
+    assert [cumulative for _, cumulative in scrapes] == [
+        {"jobs_total": 1_700_000_000.0},
+        {"jobs_total": 1_700_000_010.0},
+    ]
+    source = PrometheusSource("u", lambda: scrapes.pop(0), every_s=0.0, **clocks([0.0, 15.0]))
+    assert events_of(source) == []
+    assert events_of(source) == [{"timestamp": 15.0, "jobs_total": 2.0}]
+
+
 def test_a_counter_with_no_rate_is_a_dead_letter_saying_why() -> None:
     # Its dead letter said "missing feature 'jobs_total'", though the scrape held it.
     pages = [
@@ -800,7 +845,7 @@ def test_a_counter_with_no_rate_is_a_dead_letter_saying_why() -> None:
     ticks = itertools.count(100.0, 2.0)
     source = PrometheusSource(
         "u",
-        lambda: parse_exposition(pages.pop(0), re.compile(".*")) if pages else ([], set()),
+        lambda: parse_exposition(pages.pop(0), re.compile(".*")) if pages else ([], {}),
         every_s=0.0,
         clock=lambda: next(times),
         interval_clock=lambda: next(ticks),
@@ -840,7 +885,7 @@ def test_a_counter_without_a_value_for_one_scrape_has_its_rate_at_the_next() -> 
         [("jobs_total", {"q": "a"}, float("nan")), ("jobs_total", {"q": "b"}, 1.0)],
         [("jobs_total", {"q": "a"}, 40.0), ("jobs_total", {"q": "b"}, 3.0)],
     ]
-    cumulative = {'jobs_total{q="a"}', 'jobs_total{q="b"}'}
+    cumulative = dict.fromkeys(['jobs_total{q="a"}', 'jobs_total{q="b"}'])
     source = PrometheusSource(
         "u",
         lambda: (scrapes.pop(0), cumulative),

@@ -8,7 +8,9 @@
     monotonic clock: a step of the wall clock changes no rate), so the first
     scrape only primes them and yields no event; a counter that went down (a
     restart), or that the scrape before did not hold, yields no rate that time.
-    Gauges are taken as they are.
+    A counter's sample that carries its own timestamp (``/federate``, say) is
+    timed by it instead, and yields no rate while that timestamp does not
+    advance. Gauges are taken as they are.
 
 ``promql://HOST:PORT?query=EXPR&every=15s&key=LABEL``
     Evaluates ``EXPR`` with a Prometheus server's ``/api/v1/query`` every
@@ -70,6 +72,7 @@ from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
 from stream_detect.records.batch import BadRecord
 from stream_detect.sources.exposition import (
+    Cumulative,
     Series,
     exposition_text,
     feature_name,
@@ -79,6 +82,8 @@ from stream_detect.sources.exposition import (
 )
 from stream_detect.sources.polled import PolledSource, http_body
 from stream_detect.sources.scraped_events import (
+    CounterSample,
+    counter_rate,
     missing_reasons,
     no_rate_reason,
     series_to_events,
@@ -95,7 +100,8 @@ class PrometheusSource(PolledSource):
     """Scrapes (or queries) every ``every_s`` seconds; see the module docstring.
 
     ``fetch`` returns the series of one scrape and the feature names among
-    them that are cumulative (to be turned into rates).
+    them that are cumulative (to be turned into rates), each with the
+    timestamp its sample carries, if any (which then times its rate).
     ``what`` names one poll in the stderr lines (``scrape``, ``query``);
     ``selection`` says which series are kept (`` whose name matches 'x'``),
     for the line that says a scrape held none. ``clock`` gives the events'
@@ -111,7 +117,7 @@ class PrometheusSource(PolledSource):
     def __init__(
         self,
         url: str,
-        fetch: Callable[[], tuple[list[Series], set[str]]],
+        fetch: Callable[[], tuple[list[Series], Cumulative]],
         *,
         every_s: float,
         key_label: str | None = None,
@@ -139,8 +145,8 @@ class PrometheusSource(PolledSource):
         #: event already has (``timestamp``, the key's field).
         self.clashing_series = 0
         self.selection = selection
-        #: Each counter's last finite sample: when (``interval_clock``) and its value.
-        self._previous: dict[str, tuple[float, float]] = {}
+        #: Each counter's last finite sample.
+        self._previous: dict[str, CounterSample] = {}
         #: The last scrape's samples with no value (not finite, or a counter with no
         #: rate): for each event (by key value), the reason a dead letter missing that
         #: feature gives instead of "missing".
@@ -189,12 +195,21 @@ class PrometheusSource(PolledSource):
                 values.append((name, labels, value))
                 continue
             else:
-                self._previous[feature] = (tick, value)
-                if before is not None and value >= before[1] and tick > before[0]:
-                    values.append((name, labels, (value - before[1]) / (tick - before[0])))
+                stamp = cumulative[feature]
+                sample = CounterSample(tick if stamp is None else stamp, value, stamp is not None)
+                self._previous[feature] = sample
+                rate = counter_rate(before, sample)
+                if rate is not None:
+                    values.append((name, labels, rate))
                     continue
+                # A sample not refreshed since the scrape before (its timestamp did not
+                # advance) measured nothing: its feature is left out of the event, which
+                # becomes a dead letter saying why. A rate of 0 would teach the model an
+                # idle counter, and the true rate, at the next refresh, would look several
+                # times too high; the last rate repeated would be one measurement learned
+                # as several, narrowing the model's spread at each repeat.
                 if self.scrapes > 1:  # the first scrape yields no event to say it in
-                    why = no_rate_reason(before, value, self.what)
+                    why = no_rate_reason(before, sample, self.what)
                     valueless.append(
                         ((name, labels, value), f"has no rate in this {self.what}: {why}")
                     )
@@ -337,7 +352,7 @@ def open_scrape(
     except re.error as exc:
         raise ConfigError(config_key, uri, f"match=REGEX with a valid regex ({exc})") from None
 
-    def fetch() -> tuple[list[Series], set[str]]:
+    def fetch() -> tuple[list[Series], Cumulative]:
         return parse_exposition(exposition_text(http_body(url, min(every, 10.0))), match)
 
     selection = f" whose name matches {match.pattern!r}" if "match" in params else ""
@@ -364,7 +379,7 @@ def open_promql(
     every = _every(params, uri, config_key)
     _check_key(params, uri, config_key)
 
-    def fetch() -> tuple[list[Series], set[str]]:
+    def fetch() -> tuple[list[Series], Cumulative]:
         reply = orjson.loads(http_body(url, min(every, 10.0)))
         data = reply.get("data") if isinstance(reply, dict) else None
         if (
@@ -382,7 +397,7 @@ def open_promql(
         except (AttributeError, KeyError, TypeError, IndexError) as exc:
             # Not what a Prometheus server answers: a failed query, not a broken run.
             raise ValueError(f"query {query!r}: not a Prometheus query result ({exc!r})") from exc
-        return series, set()
+        return series, {}
 
     return PrometheusSource(
         url, fetch, every_s=every, key_label=params.get("key"), uri=uri, what="query"
