@@ -789,9 +789,9 @@ def test_a_step_of_the_wall_clock_changes_no_rate(exporter: Exporter, wall: list
 
 
 def test_a_counter_sample_with_its_own_timestamp_is_timed_by_it(exporter: Exporter) -> None:
-    # Like Prometheus's /federate: samples refreshed every 60 s (their timestamp
-    # says when), scraped every 15 s. Timed by the scrape, the rates came out 0, 0,
-    # 0, then 4 times the true rate (10/s), an anomaly every fourth scrape.
+    # Samples refreshed every 60 s (their timestamp says when), scraped every 15 s.
+    # Timed by the scrape, the rates came out 0, 0, 0, then 4 times the true rate
+    # (10/s), an anomaly every fourth scrape.
     def render(scrape: int) -> str:
         refresh = (scrape - 1) // 4
         stamp_ms = 1_700_000_000_000 + 60_000 * refresh

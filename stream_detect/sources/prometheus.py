@@ -8,9 +8,10 @@
     monotonic clock: a step of the wall clock changes no rate), so the first
     scrape only primes them and yields no event; a counter that went down (a
     restart), or that the scrape before did not hold, yields no rate that time.
-    A counter's sample that carries its own timestamp (``/federate``, say) is
-    timed by it instead, and yields no rate while that timestamp does not
-    advance. Gauges are taken as they are.
+    A counter's sample that carries its own timestamp (an exporter that
+    re-exposes samples collected earlier) is timed by it instead, and yields
+    no rate while that timestamp does not advance. Gauges are taken as they
+    are.
 
 ``promql://HOST:PORT?query=EXPR&every=15s&key=LABEL``
     Evaluates ``EXPR`` with a Prometheus server's ``/api/v1/query`` every

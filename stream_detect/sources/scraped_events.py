@@ -126,9 +126,9 @@ def counter_rate(before: CounterSample | None, after: CounterSample) -> float | 
     """The per-second rate of a counter between two samples, or None if it has none.
 
     A sample that carries its own timestamp is timed by it, not by the scrape:
-    an exporter (Prometheus's ``/federate``, say) whose samples are refreshed
-    less often than they are scraped would otherwise give rates of 0, then
-    one of several times the true rate, an anomaly each time.
+    an exporter whose samples are refreshed less often than they are scraped
+    would otherwise give rates of 0, then one of several times the true rate,
+    an anomaly each time.
 
     >>> counter_rate(CounterSample(100.0, 20.0, True), CounterSample(160.0, 80.0, True))
     1.0
