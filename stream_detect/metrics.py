@@ -9,7 +9,8 @@ What it exposes, all prefixed ``stream_detect_``:
 
 * counters: ``events_total``, ``alerts_total``, ``bad_records_total``,
   ``feedback_labels_total``, ``corrected_feedback_total``,
-  ``repeated_feedback_total``, ``retunes_total``, ``checkpoints_total``,
+  ``repeated_feedback_total``, ``bad_feedback_total``,
+  ``unmatched_feedback_total``, ``retunes_total``, ``checkpoints_total``,
   ``evicted_models_total``, ``evicted_in_warmup_total``, for a Kafka run
   ``already_delivered_total``, and for an Alertmanager sink
   ``alertmanager_sent_total`` / ``alertmanager_dropped_total``;
@@ -73,6 +74,8 @@ COUNTERS: dict[str, str] = {
     "feedback_labels": "feedback labels joined to an earlier event",
     "corrected_feedback": "labels joined that replaced another label of their event",
     "repeated_feedback": "labels joined that their event had already (a redelivery, say)",
+    "bad_feedback": "feedback labels sent to the dead letters as malformed",
+    "unmatched_feedback": "feedback labels sent to the dead letters: their event never came",
     "retunes": "times log epsilon was re-chosen",
     "checkpoints": "checkpoints written",
     "evicted_models": "keyed models evicted to stay within max_keys",

@@ -108,6 +108,8 @@ def summary_counts(summary: Summary, retunes: int, sink: object) -> dict[str, fl
         "feedback_labels": summary.feedback_labels,
         "corrected_feedback": summary.corrected_feedback,
         "repeated_feedback": summary.repeated_feedback,
+        "bad_feedback": summary.bad_feedback,
+        "unmatched_feedback": summary.unmatched_feedback,
         "checkpoints": summary.checkpoints,
         "retunes": retunes,
         "evicted_models": summary.evicted_models,

@@ -27,9 +27,10 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 
 from stream_detect.assembly import run_stream
 from stream_detect.pipeline import Summary
+from stream_detect.records.batch import BadRecord
 from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
-from stream_detect.sources.exposition import Series, parse_exposition
+from stream_detect.sources.exposition import Cumulative, Series, parse_exposition
 from stream_detect.sources.polled import MAX_BODY_BYTES
 from stream_detect.sources.prometheus import (
     PrometheusSource,
@@ -76,6 +77,12 @@ def exporter() -> Iterator[Exporter]:
     served.close()
 
 
+def clocks(times: list[float]) -> dict[str, Callable[[], float]]:
+    """A wall clock and an interval clock that both read ``times``, one per scrape."""
+    walls, ticks = iter(times), iter(times)
+    return {"clock": lambda: next(walls), "interval_clock": lambda: next(ticks)}
+
+
 def events_of(source: PrometheusSource) -> list[dict[str, Any]]:
     # Long enough for any one scrape (which runs in a thread): returns once it is done.
     events = [orjson.loads(p) for p in source.read_batch(100, 0.0, 60.0).payloads]
@@ -83,8 +90,7 @@ def events_of(source: PrometheusSource) -> list[dict[str, Any]]:
 
 
 def test_counters_become_rates_and_gauges_stay_values() -> None:
-    scrapes: list[tuple[list[Series], set[str]]] = []
-    times = iter([100.0, 102.0, 104.0])
+    scrapes: list[tuple[list[Series], Cumulative]] = []
     text = (
         '# TYPE jobs_total counter\njobs_total{queue="a"} {a}\njobs_total{queue="b"} {b}\n'
         '# TYPE depth gauge\ndepth{queue="a"} {d}\n'
@@ -93,7 +99,7 @@ def test_counters_become_rates_and_gauges_stay_values() -> None:
         body = text.replace("{a}", str(a)).replace("{b}", str(b)).replace("{d}", str(d))
         scrapes.append(parse_exposition(body, re.compile(".*")))
     source = PrometheusSource(
-        "u", lambda: scrapes.pop(0), every_s=0.0, key_label="queue", clock=lambda: next(times)
+        "u", lambda: scrapes.pop(0), every_s=0.0, key_label="queue", **clocks([100.0, 102.0, 104.0])
     )
     assert events_of(source) == []  # the first scrape only primes the rates
     assert events_of(source) == [
@@ -182,12 +188,11 @@ def test_counters_of_an_openmetrics_page_become_rates_too() -> None:
         temp.set(degrees)
         pages.append(openmetrics_latest(registry).decode())
     assert "# TYPE jobs counter" in pages[0] and pages[0].endswith("# EOF\n")
-    times = iter([100.0, 102.0])
     source = PrometheusSource(
         "u",
         lambda: parse_exposition(pages.pop(0), re.compile(".*")),
         every_s=0.0,
-        clock=lambda: next(times),
+        **clocks([100.0, 102.0]),
     )
     assert events_of(source) == []  # the first scrape only primes the rate
     assert events_of(source) == [{"timestamp": 102.0, 'jobs_total{queue="a"}': 10.0, "temp": 21.0}]
@@ -227,7 +232,7 @@ def test_a_series_named_like_a_field_of_its_event_is_left_out_and_said_once(
 
 
 def test_a_failed_scrape_yields_nothing_and_the_stream_goes_on() -> None:
-    def fail() -> tuple[list[Series], set[str]]:
+    def fail() -> tuple[list[Series], Cumulative]:
         raise OSError("connection refused")
 
     source = PrometheusSource("u", fail, every_s=0.0)
@@ -267,7 +272,7 @@ def test_what_a_scrape_says_is_written_by_the_thread_that_reads() -> None:
             writers.append(threading.current_thread())
             return super().write(text)
 
-    def fail() -> tuple[list[Series], set[str]]:
+    def fail() -> tuple[list[Series], Cumulative]:
         raise OSError("connection refused")
 
     source = PrometheusSource("u", fail, every_s=0.0)
@@ -282,9 +287,9 @@ def test_a_stop_takes_the_events_of_a_scrape_that_ended_unseen() -> None:
     # ended since the last read kept its events to itself, lost.
     release = threading.Event()
 
-    def slow() -> tuple[list[Series], set[str]]:
+    def slow() -> tuple[list[Series], Cumulative]:
         release.wait(60)
-        return [("up", {}, 1.0)], set()
+        return [("up", {}, 1.0)], {}
 
     source = PrometheusSource("u", slow, every_s=0.0, clock=lambda: 5.0)
     assert len(source.read_batch(100, 0.0, 0.05)) == 0  # on its way
@@ -294,7 +299,7 @@ def test_a_stop_takes_the_events_of_a_scrape_that_ended_unseen() -> None:
 
 
 def test_a_fault_in_a_scrape_reaches_the_loop() -> None:
-    def broken() -> tuple[list[Series], set[str]]:
+    def broken() -> tuple[list[Series], Cumulative]:
         raise RuntimeError("a bug, not a failed scrape")
 
     source = PrometheusSource("u", broken, every_s=0.0)
@@ -535,8 +540,8 @@ def test_the_scrape_time_is_not_a_feature_so_a_pause_in_scrapes_is_no_anomaly() 
         scrape = next(scrapes)
         return 1_000.0 + scrape + (86_400.0 if scrape >= 60 else 0.0)
 
-    def fetch() -> tuple[list[Series], set[str]]:
-        return [("temp", {}, float(rng.normal(20.0, 1.0)))], set()
+    def fetch() -> tuple[list[Series], Cumulative]:
+        return [("temp", {}, float(rng.normal(20.0, 1.0)))], {}
 
     summary = run_until(
         RunSettings(emit="all"),
@@ -560,7 +565,7 @@ def test_the_scrape_time_is_a_feature_when_named() -> None:
         lambda records: len(records) >= 3,
         "three scrapes",
         source=PrometheusSource(
-            "u", lambda: ([("temp", {}, 1.0)], set()), every_s=0.0, clock=lambda: next(times)
+            "u", lambda: ([("temp", {}, 1.0)], {}), every_s=0.0, clock=lambda: next(times)
         ),
     )
     assert summary.features == ["timestamp", "temp"]
@@ -762,6 +767,71 @@ def test_an_event_none_of_whose_samples_is_finite_is_a_dead_letter_saying_so(
     assert summary.features == ["g", "h"]
 
 
+@pytest.mark.parametrize(
+    "wall",
+    [
+        [100.0, 102.0, 101.0, 103.0],  # set back a second at the third scrape
+        [100.0, 102.0, 3_702.0, 3_704.0],  # set an hour forward
+    ],
+)
+def test_a_step_of_the_wall_clock_changes_no_rate(exporter: Exporter, wall: list[float]) -> None:
+    # Rates were timed on the wall clock: set back, the scrape's counter had no
+    # rate; set forward, its rate was a 1800th of the true one.
+    exporter.render = lambda n: f"# TYPE jobs_total counter\njobs_total {n * 10}\n"
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
+    walls, ticks = iter(wall), itertools.count(0.0, 2.0)  # scrapes 2 s apart
+    source.clock, source.interval_clock = lambda: next(walls), lambda: next(ticks)
+    events = []
+    for _ in wall:
+        source._next_at = 0.0  # due now
+        events += events_of(source)
+    assert events == [{"timestamp": t, "jobs_total": 5.0} for t in wall[1:]]
+
+
+def test_a_counter_sample_with_its_own_timestamp_is_timed_by_it(exporter: Exporter) -> None:
+    # Samples refreshed every 60 s (their timestamp says when), scraped every 15 s.
+    # Timed by the scrape, the rates came out 0, 0, 0, then 4 times the true rate
+    # (10/s), an anomaly every fourth scrape.
+    def render(scrape: int) -> str:
+        refresh = (scrape - 1) // 4
+        stamp_ms = 1_700_000_000_000 + 60_000 * refresh
+        return f"# TYPE jobs_total counter\njobs_total {600 * refresh} {stamp_ms}\ntemp 20\n"
+
+    exporter.render = render
+    source = open_scrape(f"{exporter.address}/metrics", {"every": "1s"}, uri="u", config_key="s")
+    ticks = itertools.count(0.0, 15.0)
+    source.clock = source.interval_clock = lambda: next(ticks)
+    rates, reasons = [], []
+    for scrape in range(1, 10):
+        source._next_at = 0.0  # due now
+        rates += [event.get("jobs_total") for event in events_of(source)]
+        missing = BadRecord({"scrape": scrape}, "missing feature 'jobs_total'", b"")
+        reasons.append(source.told_bad([missing])[0].reason)
+    # No rate while the sample is not refreshed: left out, never a false 0.
+    assert rates == [None, None, None, 10.0, None, None, None, 10.0]
+    assert reasons[1] == (
+        "feature 'jobs_total' has no rate in this scrape: its sample's timestamp "
+        "did not advance since the scrape before (not refreshed yet)"
+    )
+    assert reasons[4] == "missing feature 'jobs_total'"  # it had its rate
+
+
+def test_an_openmetrics_timestamp_is_in_seconds() -> None:
+    # The parser, written for the classic format, reads every timestamp as milliseconds.
+    pages = [
+        f"# TYPE jobs counter\njobs_total {value} {stamp}\n# EOF\n"
+        for value, stamp in [(10, 1_700_000_000), (30, 1_700_000_010)]
+    ]
+    scrapes = [parse_exposition(page, re.compile(".*")) for page in pages]
+    assert [cumulative for _, cumulative in scrapes] == [
+        {"jobs_total": 1_700_000_000.0},
+        {"jobs_total": 1_700_000_010.0},
+    ]
+    source = PrometheusSource("u", lambda: scrapes.pop(0), every_s=0.0, **clocks([0.0, 15.0]))
+    assert events_of(source) == []
+    assert events_of(source) == [{"timestamp": 15.0, "jobs_total": 2.0}]
+
+
 def test_a_counter_with_no_rate_is_a_dead_letter_saying_why() -> None:
     # Its dead letter said "missing feature 'jobs_total'", though the scrape held it.
     pages = [
@@ -772,11 +842,13 @@ def test_a_counter_with_no_rate_is_a_dead_letter_saying_why() -> None:
         "# TYPE jobs_total counter\njobs_total 30\ntemp 1\n",  # back
     ]
     times = itertools.count(100.0, 2.0)
+    ticks = itertools.count(100.0, 2.0)
     source = PrometheusSource(
         "u",
-        lambda: parse_exposition(pages.pop(0), re.compile(".*")) if pages else ([], set()),
+        lambda: parse_exposition(pages.pop(0), re.compile(".*")) if pages else ([], {}),
         every_s=0.0,
         clock=lambda: next(times),
+        interval_clock=lambda: next(ticks),
     )
     source.link.stream = io.StringIO()
     dead = ListSink()
@@ -813,14 +885,13 @@ def test_a_counter_without_a_value_for_one_scrape_has_its_rate_at_the_next() -> 
         [("jobs_total", {"q": "a"}, float("nan")), ("jobs_total", {"q": "b"}, 1.0)],
         [("jobs_total", {"q": "a"}, 40.0), ("jobs_total", {"q": "b"}, 3.0)],
     ]
-    cumulative = {'jobs_total{q="a"}', 'jobs_total{q="b"}'}
-    times = iter([100.0, 102.0, 104.0, 106.0])
+    cumulative = dict.fromkeys(['jobs_total{q="a"}', 'jobs_total{q="b"}'])
     source = PrometheusSource(
         "u",
         lambda: (scrapes.pop(0), cumulative),
         every_s=0.0,
         key_label="q",
-        clock=lambda: next(times),
+        **clocks([100.0, 102.0, 104.0, 106.0]),
     )
     seen = [events_of(source) for _ in range(4)]
     assert seen == [
@@ -874,6 +945,29 @@ def test_a_scrape_with_no_series_or_series_without_the_key_label_is_said_once(
     assert keyless.startswith(
         f"stream-detect: {uri}: the scrape holds 1 series without the label 'host' (up, ...)"
     ), keyless
+
+
+def test_a_label_with_an_empty_value_is_no_label(exporter: Exporter) -> None:
+    # m{a=""} and m were two features, and with key=host up{host=""} was the
+    # event of a key "": to Prometheus an empty label value is the label absent.
+    pages = [
+        '# TYPE m gauge\nm{a=""} 1\nm 5\nm{a="x",b=""} 2\n',
+        'up{host=""} 1\nup{host="a",job=""} 1\n',
+    ]
+    exporter.render = lambda n: pages[n - 1]
+    address = f"{exporter.address}/metrics"
+    source = open_scrape(address, {"every": "1s"}, uri="u", config_key="s")
+    source.link.stream = io.StringIO()
+    (event,) = events_of(source)
+    assert sorted(event) == ["m", 'm{a="x"}', "timestamp"]
+    assert (event["m"], event['m{a="x"}']) == (1.0, 2.0)
+    assert source.repeated_series == 1  # `m` is `m{a=""}` again
+    keyed = open_scrape(address, {"every": "1s", "key": "host"}, uri="u", config_key="s")
+    keyed.link.stream = io.StringIO()
+    assert [(e["host"], sorted(e)) for e in events_of(keyed)] == [
+        ("a", ["host", "timestamp", "up"])
+    ]
+    assert keyed.keyless_series == 1
 
 
 def test_a_gzip_answer_is_read_decompressed_within_the_size_limit(exporter: Exporter) -> None:

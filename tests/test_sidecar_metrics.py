@@ -115,6 +115,40 @@ def test_labels_that_correct_or_repeat_an_events_label_are_counted_on_metrics() 
     assert found[("stream_detect_corrected_feedback_total", ())] == summary.corrected_feedback == 1
 
 
+def test_feedback_labels_sent_to_the_dead_letters_are_counted_on_metrics() -> None:
+    # The summary counted them (bad_feedback, unmatched_feedback) but /metrics had
+    # no series for them, and bad_records_total leaves them out.
+    events = keyed_events(n_keys=1, per_key=50)
+    feedback: list[object] = [
+        {"id": "0-3", "label": 1},
+        {"id": "0-4"},  # no label: malformed
+        b"not json",
+        {"id": "never-seen", "label": 1},
+    ]
+    run = RunSettings(http="127.0.0.1:0")
+    detector = DetectorSettings(id_field="id", min_samples=10)
+    sidecar = Sidecar(run, detector)
+    assert sidecar.server is not None
+    pipeline = Pipeline(
+        run,
+        detector,
+        source=ListSource(events, batch_size=64),
+        sink=ListSink(),
+        dead_letter=ListSink(),
+        labels=ListSource(feedback),
+    )
+    sidecar.attach(pipeline)
+    try:
+        summary = pipeline.run()
+        sidecar.refresh(pipeline)
+        found = samples(http_get(f"http://{sidecar.server.address}/metrics").decode())
+    finally:
+        sidecar.close()
+    assert found[("stream_detect_bad_feedback_total", ())] == summary.bad_feedback == 2
+    assert found[("stream_detect_unmatched_feedback_total", ())] == summary.unmatched_feedback == 1
+    assert found[("stream_detect_bad_records_total", ())] == summary.bad_records == 0
+
+
 def test_source_lag_is_the_bytes_a_file_still_holds(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"".join(orjson.dumps({"x": float(i % 5)}) + b"\n" for i in range(100)))

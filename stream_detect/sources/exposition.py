@@ -5,6 +5,8 @@ name, labels, value) and says which of them are cumulative (counters, and a
 histogram's or summary's ``_bucket``, ``_sum`` and ``_count``);
 :func:`feature_name` is the feature a series becomes. A page that is not
 the format is refused in one short line naming its first line refused.
+A label with an empty value is no label (:func:`present_labels`), as in
+Prometheus.
 """
 
 from __future__ import annotations
@@ -17,10 +19,21 @@ from typing import TextIO, cast
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_fd_to_metric_families
 
-__all__ = ["Series", "exposition_text", "feature_name", "parse_exposition", "shortened"]
+__all__ = [
+    "Cumulative",
+    "Series",
+    "exposition_text",
+    "feature_name",
+    "parse_exposition",
+    "present_labels",
+    "shortened",
+]
 
 #: A series: sample name, labels, value.
 Series = tuple[str, Mapping[str, str], float]
+#: The features of a scrape's cumulative series (to be turned into rates), each with
+#: the timestamp its sample carries (Unix seconds), or None where it carries none.
+Cumulative = Mapping[str, float | None]
 # Not "gaugehistogram": its buckets, _gcount and _gsum go up and down, as gauges do.
 _CUMULATIVE_TYPES = frozenset({"counter", "histogram", "summary"})
 _CUMULATIVE_SUFFIXES = ("_total", "_bucket", "_sum", "_count")
@@ -44,6 +57,20 @@ def feature_name(name: str, labels: Mapping[str, str]) -> str:
         return name
     inner = ",".join(f'{k}="{_escaped(v)}"' for k, v in sorted(labels.items()))
     return f"{name}{{{inner}}}"
+
+
+def present_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """``labels`` less those whose value is empty, which Prometheus takes as absent.
+
+    To Prometheus ``m{a=""}`` and ``m`` are one series, so they are one
+    feature here; and ``up{host=""}`` lacks the label ``host``, so with
+    ``key=host`` it is in no event, as a series without the label is, rather
+    than the event of a key ``""``.
+
+    >>> present_labels({"a": "", "b": "x"})
+    {'b': 'x'}
+    """
+    return {name: value for name, value in labels.items() if value}
 
 
 def _escaped(value: str) -> str:
@@ -77,21 +104,28 @@ def exposition_text(body: bytes) -> str:
         ) from None
 
 
-def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], set[str]]:
+def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], Cumulative]:
     """The matching series of a text exposition, and which of them are cumulative.
 
     >>> series, cumulative = parse_exposition(
     ...     "# TYPE jobs_total counter\\njobs_total 3\\n# TYPE temp gauge\\ntemp 21.5\\n",
     ...     re.compile(".*"))
-    >>> series, sorted(cumulative)
-    ([('jobs_total', {}, 3.0), ('temp', {}, 21.5)], ['jobs_total'])
+    >>> series, cumulative
+    ([('jobs_total', {}, 3.0), ('temp', {}, 21.5)], {'jobs_total': None})
+
+    A cumulative sample's own timestamp (milliseconds in the classic format,
+    seconds in OpenMetrics) is given in seconds:
+
+    >>> parse_exposition("# TYPE jobs_total counter\\njobs_total 3 1700000000500\\n",
+    ...                  re.compile(".*"))[1]
+    {'jobs_total': 1700000000.5}
 
     A counter in OpenMetrics, whose ``# TYPE`` line names it without ``_total``
     (an exporter that always answers in that format), is a counter too:
 
     >>> parse_exposition("# TYPE jobs counter\\njobs_total 3\\njobs_created 1e9\\n# EOF\\n",
     ...                  re.compile(".*"))
-    ([('jobs_total', {}, 3.0)], {'jobs_total'})
+    ([('jobs_total', {}, 3.0)], {'jobs_total': None})
 
     Text that is not the format raises ValueError naming the first line
     refused (a failed scrape), whatever the parser stumbled on:
@@ -103,7 +137,8 @@ def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], s
     """
     lines = _CountedLines(text)
     try:
-        return _matching_series(text_fd_to_metric_families(cast(TextIO, lines)), match)
+        families = text_fd_to_metric_families(cast(TextIO, lines))
+        return _matching_series(families, match, openmetrics=_is_openmetrics(text))
     except (ValueError, LookupError, TypeError, AttributeError) as exc:
         # The parser's own errors include an IndexError for some broken label sets,
         # and its ValueErrors repeat the whole line (a megabyte of minified JSON):
@@ -140,11 +175,19 @@ def shortened(line: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+def _is_openmetrics(text: str) -> bool:
+    """True if ``text`` is OpenMetrics, which ends with ``# EOF`` (and gives timestamps
+    in seconds, where the parser, written for the classic format, takes milliseconds)."""
+    return text.rstrip().endswith("\n# EOF") or text.strip() == "# EOF"
+
+
 def _matching_series(
-    families: Iterable[Metric], match: re.Pattern[str]
-) -> tuple[list[Series], set[str]]:
+    families: Iterable[Metric], match: re.Pattern[str], *, openmetrics: bool
+) -> tuple[list[Series], Cumulative]:
     series: list[Series] = []
-    cumulative: set[str] = set()
+    cumulative: dict[str, float | None] = {}
+    # The parser divides every timestamp by 1000, OpenMetrics' seconds too.
+    stamp_scale = 1000.0 if openmetrics else 1.0
     counters: set[str] = set()
     for family in families:
         is_cumulative = family.type in _CUMULATIVE_TYPES
@@ -158,9 +201,12 @@ def _matching_series(
         for sample in family.samples:
             if sample.name.endswith("_created") or not match.fullmatch(sample.name):
                 continue
-            series.append((sample.name, sample.labels, float(sample.value)))
+            labels = present_labels(sample.labels)
+            series.append((sample.name, labels, float(sample.value)))
             if is_cumulative and sample.name.endswith(_CUMULATIVE_SUFFIXES):
-                cumulative.add(feature_name(sample.name, sample.labels))
+                stamp = None if sample.timestamp is None else float(sample.timestamp) * stamp_scale
+                # The first sample of a repeated series is the one taken, its time too.
+                cumulative.setdefault(feature_name(sample.name, labels), stamp)
     return series, cumulative
 
 

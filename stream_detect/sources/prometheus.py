@@ -4,10 +4,14 @@
     Reads the exporter's text exposition format every ``every``. Series whose
     sample name fully matches ``match`` (default: all) are kept. Cumulative
     series (counters, and a histogram's or summary's ``_bucket``, ``_sum`` and
-    ``_count``) become per-second rates between two scrapes, so the first
+    ``_count``) become per-second rates between two scrapes (timed on a
+    monotonic clock: a step of the wall clock changes no rate), so the first
     scrape only primes them and yields no event; a counter that went down (a
     restart), or that the scrape before did not hold, yields no rate that time.
-    Gauges are taken as they are.
+    A counter's sample that carries its own timestamp (an exporter that
+    re-exposes samples collected earlier) is timed by it instead, and yields
+    no rate while that timestamp does not advance. Gauges are taken as they
+    are.
 
 ``promql://HOST:PORT?query=EXPR&every=15s&key=LABEL``
     Evaluates ``EXPR`` with a Prometheus server's ``/api/v1/query`` every
@@ -15,8 +19,10 @@
 
 Each remaining label set is one feature named like the series,
 ``metric{a="b",c="d"}`` (labels sorted; a series without labels is just its
-name). With ``key=LABEL``, series are grouped by that label's value: one
-event per value, carrying it in a field named ``LABEL`` (run with
+name; a label whose value is empty is no label, as in Prometheus, so
+``m{a=""}`` is ``m``, and ``up{host=""}`` lacks ``host``). With
+``key=LABEL``, series are grouped by that label's value: one event per
+value, carrying it in a field named ``LABEL`` (run with
 ``--key-field LABEL`` for a model per value), and the key label is left out
 of the feature names; a series without that label is in no event, and stderr
 says so the first time (:attr:`PrometheusSource.keyless_series` counts them).
@@ -67,14 +73,18 @@ from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
 from stream_detect.records.batch import BadRecord
 from stream_detect.sources.exposition import (
+    Cumulative,
     Series,
     exposition_text,
     feature_name,
     parse_exposition,
+    present_labels,
     shortened,
 )
 from stream_detect.sources.polled import PolledSource, http_body
 from stream_detect.sources.scraped_events import (
+    CounterSample,
+    counter_rate,
     missing_reasons,
     no_rate_reason,
     series_to_events,
@@ -91,10 +101,14 @@ class PrometheusSource(PolledSource):
     """Scrapes (or queries) every ``every_s`` seconds; see the module docstring.
 
     ``fetch`` returns the series of one scrape and the feature names among
-    them that are cumulative (to be turned into rates).
+    them that are cumulative (to be turned into rates), each with the
+    timestamp its sample carries, if any (which then times its rate).
     ``what`` names one poll in the stderr lines (``scrape``, ``query``);
     ``selection`` says which series are kept (`` whose name matches 'x'``),
-    for the line that says a scrape held none.
+    for the line that says a scrape held none. ``clock`` gives the events'
+    ``timestamp`` (Unix time); ``interval_clock`` times the intervals of the
+    rates, monotonic so that a step of the wall clock (set back, or forward)
+    neither leaves a scrape's counters without a rate nor makes one wrong.
     """
 
     format_hint = "json"
@@ -104,7 +118,7 @@ class PrometheusSource(PolledSource):
     def __init__(
         self,
         url: str,
-        fetch: Callable[[], tuple[list[Series], set[str]]],
+        fetch: Callable[[], tuple[list[Series], Cumulative]],
         *,
         every_s: float,
         key_label: str | None = None,
@@ -112,12 +126,14 @@ class PrometheusSource(PolledSource):
         what: str = "scrape",
         selection: str = "",
         clock: Callable[[], float] = time.time,
+        interval_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(every_s, uri=uri or url, what=what, yields="events")
         self.url = url
         self.fetch = fetch
         self.key_label = key_label
         self.clock = clock
+        self.interval_clock = interval_clock
         self.what = what
         self.scrapes = 0
         #: Samples dropped because an earlier one of the same scrape had their series.
@@ -130,7 +146,8 @@ class PrometheusSource(PolledSource):
         #: event already has (``timestamp``, the key's field).
         self.clashing_series = 0
         self.selection = selection
-        self._previous: dict[str, tuple[float, float]] = {}
+        #: Each counter's last finite sample.
+        self._previous: dict[str, CounterSample] = {}
         #: The last scrape's samples with no value (not finite, or a counter with no
         #: rate): for each event (by key value), the reason a dead letter missing that
         #: feature gives instead of "missing".
@@ -150,6 +167,7 @@ class PrometheusSource(PolledSource):
     def poll(self) -> None:
         """Scrape once; queue one event of the selected series (none on the first scrape)."""
         now = self.clock()
+        tick = self.interval_clock()
         series, cumulative = self.fetch()
         self.scrapes += 1
         previous, self._previous = self._previous, {}
@@ -178,12 +196,21 @@ class PrometheusSource(PolledSource):
                 values.append((name, labels, value))
                 continue
             else:
-                self._previous[feature] = (now, value)
-                if before is not None and value >= before[1] and now > before[0]:
-                    values.append((name, labels, (value - before[1]) / (now - before[0])))
+                stamp = cumulative[feature]
+                sample = CounterSample(tick if stamp is None else stamp, value, stamp is not None)
+                self._previous[feature] = sample
+                rate = counter_rate(before, sample)
+                if rate is not None:
+                    values.append((name, labels, rate))
                     continue
+                # A sample not refreshed since the scrape before (its timestamp did not
+                # advance) measured nothing: its feature is left out of the event, which
+                # becomes a dead letter saying why. A rate of 0 would teach the model an
+                # idle counter, and the true rate, at the next refresh, would look several
+                # times too high; the last rate repeated would be one measurement learned
+                # as several, narrowing the model's spread at each repeat.
                 if self.scrapes > 1:  # the first scrape yields no event to say it in
-                    why = no_rate_reason(before, value, self.what)
+                    why = no_rate_reason(before, sample, self.what)
                     valueless.append(
                         ((name, labels, value), f"has no rate in this {self.what}: {why}")
                     )
@@ -326,7 +353,7 @@ def open_scrape(
     except re.error as exc:
         raise ConfigError(config_key, uri, f"match=REGEX with a valid regex ({exc})") from None
 
-    def fetch() -> tuple[list[Series], set[str]]:
+    def fetch() -> tuple[list[Series], Cumulative]:
         return parse_exposition(exposition_text(http_body(url, min(every, 10.0))), match)
 
     selection = f" whose name matches {match.pattern!r}" if "match" in params else ""
@@ -353,7 +380,7 @@ def open_promql(
     every = _every(params, uri, config_key)
     _check_key(params, uri, config_key)
 
-    def fetch() -> tuple[list[Series], set[str]]:
+    def fetch() -> tuple[list[Series], Cumulative]:
         reply = orjson.loads(http_body(url, min(every, 10.0)))
         data = reply.get("data") if isinstance(reply, dict) else None
         if (
@@ -365,13 +392,13 @@ def open_promql(
         series: list[Series] = []
         try:
             for item in data["result"]:
-                labels = {str(k): str(v) for k, v in item["metric"].items()}
+                labels = present_labels({str(k): str(v) for k, v in item["metric"].items()})
                 name = labels.pop("__name__", "value")
                 series.append((name, labels, float(item["value"][1])))
         except (AttributeError, KeyError, TypeError, IndexError) as exc:
             # Not what a Prometheus server answers: a failed query, not a broken run.
             raise ValueError(f"query {query!r}: not a Prometheus query result ({exc!r})") from exc
-        return series, set()
+        return series, {}
 
     return PrometheusSource(
         url, fetch, every_s=every, key_label=params.get("key"), uri=uri, what="query"

@@ -4,19 +4,28 @@
 events, one per value of the ``key`` label; :func:`missing_reasons` says,
 for the dead letter of an event that lacks a feature, why its series had
 no value this time (not finite, or a counter with no rate) instead of
-"missing". :mod:`stream_detect.sources.prometheus` uses both.
+"missing"; :func:`counter_rate` is a counter's rate between two samples, and
+:func:`no_rate_reason` why it has none. :mod:`stream_detect.sources.prometheus`
+uses them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from stream_detect.records.feature_values import missing_feature_reason
 from stream_detect.sources.exposition import Series, feature_name
 
-__all__ = ["missing_reasons", "no_rate_reason", "series_to_events", "spelt"]
+__all__ = [
+    "CounterSample",
+    "counter_rate",
+    "missing_reasons",
+    "no_rate_reason",
+    "series_to_events",
+    "spelt",
+]
 
 
 def series_to_events(
@@ -102,16 +111,62 @@ def spelt(value: float) -> str:
     return "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
 
 
-def no_rate_reason(before: tuple[float, float] | None, value: float, what: str) -> str:
-    """Why a counter has no rate this time (its scrape before: time and value).
+class CounterSample(NamedTuple):
+    """A counter's sample, as its rate needs it."""
 
-    >>> no_rate_reason((100.0, 20.0), 5.0, "scrape")
+    #: Seconds: the sample's own timestamp when the exposition gives one, else the
+    #: scrape's time on a monotonic clock (the two are never compared).
+    time: float
+    value: float
+    #: True if ``time`` is the sample's own timestamp.
+    stamped: bool
+
+
+def counter_rate(before: CounterSample | None, after: CounterSample) -> float | None:
+    """The per-second rate of a counter between two samples, or None if it has none.
+
+    A sample that carries its own timestamp is timed by it, not by the scrape:
+    an exporter whose samples are refreshed less often than they are scraped
+    would otherwise give rates of 0, then one of several times the true rate,
+    an anomaly each time.
+
+    >>> counter_rate(CounterSample(100.0, 20.0, True), CounterSample(160.0, 80.0, True))
+    1.0
+
+    A sample whose timestamp did not advance measured nothing new: it has no
+    rate, as a counter that went down (a restart) has none, or one first
+    timed by the scrape and then by its own timestamp (no common clock).
+
+    >>> counter_rate(CounterSample(100.0, 20.0, True), CounterSample(100.0, 20.0, True))
+    >>> counter_rate(CounterSample(100.0, 20.0, False), CounterSample(102.0, 5.0, False))
+    >>> counter_rate(CounterSample(100.0, 20.0, False), CounterSample(1.7e9, 30.0, True))
+    """
+    if before is None or before.stamped != after.stamped:
+        return None
+    if after.value < before.value or after.time <= before.time:
+        return None
+    return (after.value - before.value) / (after.time - before.time)
+
+
+def no_rate_reason(before: CounterSample | None, after: CounterSample, what: str) -> str:
+    """Why :func:`counter_rate` gives a counter no rate this time.
+
+    >>> no_rate_reason(CounterSample(100.0, 20.0, False), CounterSample(102.0, 5.0, False),
+    ...                "scrape")
     'the counter went down since the scrape before (a restart)'
-    >>> no_rate_reason(None, 5.0, "scrape")
+    >>> no_rate_reason(None, CounterSample(102.0, 5.0, False), "scrape")
     'the scrape before did not hold it'
+    >>> no_rate_reason(CounterSample(100.0, 20.0, True), CounterSample(100.0, 20.0, True),
+    ...                "scrape")
+    "its sample's timestamp did not advance since the scrape before (not refreshed yet)"
     """
     if before is None:
         return f"the {what} before did not hold it"
-    if value < before[1]:
+    if after.value < before.value:
         return f"the counter went down since the {what} before (a restart)"
+    if before.stamped != after.stamped:
+        held = "held" if after.stamped else "lacked"
+        return f"its sample {held} a timestamp, unlike in the {what} before"
+    if after.stamped:
+        return f"its sample's timestamp did not advance since the {what} before (not refreshed yet)"
     return f"no time passed since the {what} before"
