@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--plot", args.plot, f"labels of both classes to draw the curves with ({note})"
             )
-        from stream_detect.plots import plot_threshold_curves
+        from stream_detect.threshold_plot import plot_threshold_curves
 
         assert model.log_epsilon is not None
         plot_threshold_curves(labelled.y, labelled.log_p, model.log_epsilon, args.plot)
