@@ -4,9 +4,10 @@
 features), the transforms, the variance floors and, once chosen, log ε and
 what it achieved on validation data. It scores rows in the original units
 (:meth:`FittedModel.log_p`) and flags them. Its dict form is the content of
-a model file (:mod:`stream_detect.modelfile`), checked on the way in
-(:mod:`stream_detect.model_file_rules`). :func:`transform_rows` applies
-transforms and names the first value that does not come out finite.
+a model file (:mod:`stream_detect.modelfile`), laid out and checked on the
+way in by :mod:`stream_detect.model_dict`. Rows are transformed by
+:func:`~stream_detect.row_transforms.transform_rows`, which names the first
+value that does not come out finite.
 
 A fitted model and a streaming one are the same Gaussian: both score through
 :func:`~stream_detect.density.gaussian_score`, and
@@ -25,8 +26,7 @@ as it did.
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,48 +36,22 @@ from numpy.typing import ArrayLike, NDArray
 from stream_detect.density import (
     DEFAULT_RELATIVE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
-    SMALLEST_VARIANCE_FLOOR,
     Floor,
     GaussianScore,
     gaussian_score,
 )
-from stream_detect.errors import ConfigError, InputError, ModelError
+from stream_detect.errors import ModelError
 from stream_detect.gaussian_model import GaussianModel
-from stream_detect.model_file_rules import (
-    check_covariance,
-    check_epsilon,
-    check_keys,
-    check_magnitudes,
-    feature_names,
-    float_array,
-    integer_floor,
-    number,
-)
+from stream_detect.model_dict import THRESHOLD_METHODS, model_dict, model_fields
 from stream_detect.quantisation import unit_step_floors
+from stream_detect.row_transforms import Lines, row_error, transform_rows
 from stream_detect.threshold_choice import exp_or_inf
 from stream_detect.transforms import FeatureTransforms
 
-__all__ = [
-    "FORMAT",
-    "VERSION",
-    "FittedModel",
-    "Lines",
-    "ModelKind",
-    "feature_names",
-    "transform_rows",
-]
+__all__ = ["FittedModel", "ModelKind"]
 
 Array = NDArray[np.float64]
 ModelKind = Literal["diagonal", "full"]
-#: The 1-based line in its file of each row of an array, for messages about a row.
-Lines = Sequence[int] | NDArray[np.int64]
-
-#: Marker in every model file, so another JSON file is never mistaken for a model.
-FORMAT = "stream_detect.model"
-#: Layout version of the dict form this module writes and reads.
-VERSION = 1
-
-_THRESHOLD_METHODS = ("exact", "grid", "classic")
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,9 +157,9 @@ class FittedModel:
         validation: Mapping[str, Any] | None = None,
     ) -> FittedModel:
         """A copy of this model with a threshold and what it achieved on validation data."""
-        if method not in _THRESHOLD_METHODS:
+        if method not in THRESHOLD_METHODS:
             raise ValueError(
-                f"method must be one of {', '.join(_THRESHOLD_METHODS)}, got {method!r}"
+                f"method must be one of {', '.join(THRESHOLD_METHODS)}, got {method!r}"
             )
         return dataclasses.replace(
             self,
@@ -224,7 +198,7 @@ class FittedModel:
         if np.any(np.isnan(log_p)):
             row = int(np.argmax(np.isnan(log_p)))
             reason = "log p(x) is not a number: the event is too far out for float64"
-            raise _row_error(row, reason, source, lines)
+            raise row_error(row, reason, source, lines)
         return log_p
 
     def flag(self, log_p: ArrayLike) -> NDArray[np.bool_]:
@@ -238,34 +212,11 @@ class FittedModel:
         return flagged
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-able file content (its layout is in :mod:`stream_detect.modelfile`)."""
-        data: dict[str, Any] = {
-            "format": FORMAT,
-            "version": VERSION,
-            "kind": self.kind,
-            "features": list(self.features),
-            "transforms": self.transforms.to_dict(),
-            "n": int(self.n) if self.n.is_integer() else self.n,
-            "mean": self.mean.tolist(),
-        }
-        if self.cov is None:
-            data["var"] = self.var.tolist()
-        else:
-            data["cov"] = self.cov.tolist()
-        data.update(
-            variance_floor=self.variance_floor,
-            relative_floor=self.relative_floor,
-        )
-        if self.integer_floor is not None:
-            floored = zip(self.features, self.integer_floor, strict=True)
-            data["integer_floor"] = [name for name, is_floored in floored if is_floored]
-        data.update(
-            log_epsilon=_encode_float(self.log_epsilon),
-            epsilon=_encode_float(self.epsilon),
-            threshold_method=self.threshold_method,
-            validation=self.validation,
-        )
-        return data
+        """The JSON-able file content (its layout is in :mod:`stream_detect.modelfile`).
+
+        See :func:`~stream_detect.model_dict.model_dict`.
+        """
+        return model_dict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> FittedModel:
@@ -275,145 +226,11 @@ class FittedModel:
         >>> model = fit_model(np.array([[1.0, 5.0], [3.0, 7.0]]), ["a", "b"], kind="full")
         >>> FittedModel.from_dict(model.to_dict()).cov.tolist()
         [[1.0, 1.0], [1.0, 1.0]]
+        >>> from stream_detect.model_dict import FORMAT
         >>> FittedModel.from_dict({"format": FORMAT, "version": 99})
         Traceback (most recent call last):
         ...
         stream_detect.errors.ModelError: it is version 99 of the model format; this \
 stream_detect reads version 1
         """
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ModelError(f'it is not a stream_detect model (no "format": "{FORMAT}")')
-        version = data.get("version")
-        # ``true == 1`` and ``1.0 == 1`` in Python: only the integer is the version written;
-        # and "it is version '1', this reads version 1" would read as a contradiction.
-        if isinstance(version, (bool, float, str)):
-            raise ModelError(f"version is {version!r}, expected the integer {VERSION}")
-        if version != VERSION:
-            raise ModelError(
-                f"it is version {version!r} of the model format; "
-                f"this stream_detect reads version {VERSION}"
-            )
-        kind = data.get("kind")
-        if kind not in ("diagonal", "full"):
-            raise ModelError(f"kind is {kind!r}, expected 'diagonal' or 'full'")
-        check_keys(data, kind)
-        features = feature_names(data.get("features"))
-        d = len(features)
-        mean = float_array(data, "mean", (d,))
-        if kind == "diagonal":
-            var = float_array(data, "var", (d,))
-            if np.any(var < 0):
-                raise ModelError("var holds a negative variance")
-            cov = None
-        else:
-            cov = float_array(data, "cov", (d, d))
-            var = np.diagonal(cov).copy()
-        n = number(data, "n", minimum=0.0)
-        variance_floor = number(data, "variance_floor", minimum=SMALLEST_VARIANCE_FLOOR)
-        relative_floor = number(data, "relative_floor", minimum=0.0)
-        floored = integer_floor(data, features)
-        check_magnitudes(n, mean, var if cov is None else cov, "var" if cov is None else "cov")
-        if cov is not None:
-            check_covariance(cov, mean, variance_floor, relative_floor)
-        try:
-            saved = data.get("transforms")
-            # Only null reads as no transforms: ``false`` or ``0`` is not a table.
-            transforms = FeatureTransforms.from_dict({} if saved is None else saved)
-            transforms.apply(np.zeros((0, d)), features)  # every named feature must be modelled
-        except ConfigError as exc:
-            raise ModelError(f"transforms: {exc}") from exc
-        log_epsilon = _decode_float(data.get("log_epsilon"), "log_epsilon")
-        check_epsilon(_decode_float(data.get("epsilon"), "epsilon"), log_epsilon)
-        method = data.get("threshold_method")
-        if method is not None and method not in _THRESHOLD_METHODS:
-            raise ModelError(
-                f"threshold_method is {method!r}, expected one of "
-                f"{', '.join(_THRESHOLD_METHODS)} or null"
-            )
-        validation = data.get("validation")
-        if validation is not None and not isinstance(validation, dict):
-            raise ModelError("validation must be an object or null")
-        return cls(
-            kind=kind,
-            features=features,
-            n=n,
-            mean=mean,
-            var=var,
-            cov=cov,
-            transforms=transforms,
-            variance_floor=variance_floor,
-            relative_floor=relative_floor,
-            integer_floor=floored,
-            log_epsilon=log_epsilon,
-            threshold_method=method,
-            validation=validation,
-        )
-
-
-def transform_rows(
-    X: ArrayLike,
-    features: Sequence[str],
-    transforms: FeatureTransforms,
-    *,
-    source: str | None = None,
-    lines: Lines | None = None,
-) -> Array:
-    """Apply ``transforms`` to the rows of ``X``; every value must come out finite.
-
-    Raises :class:`InputError` naming ``source``, the first bad row and the
-    feature whose value is outside the domain of its transform, or not finite.
-    The row is named by its line in the file, ``lines[i]`` for row ``i``, as
-    ``run`` names a line; without ``lines``, as "data row N" (its 1-based
-    number among the rows, not counting a header or blank lines).
-
-    >>> ft = FeatureTransforms.from_dict({"x": "log"})
-    >>> transform_rows([[1.0], [0.0]], ["x"], ft, source="train.csv", lines=[2, 4])
-    Traceback (most recent call last):
-    ...
-    stream_detect.errors.InputError: train.csv:4: feature 'x' = 0.0 is outside the domain of \
-transform 'log'
-    >>> transform_rows([[1.0], [0.0]], ["x"], ft, source="train.csv")
-    Traceback (most recent call last):
-    ...
-    stream_detect.errors.InputError: train.csv: data row 2: feature 'x' = 0.0 is outside the \
-domain of transform 'log'
-    """
-    values = np.asarray(X, dtype=np.float64)
-    if values.ndim != 2 or values.shape[1] != len(features):
-        raise ValueError(f"expected rows of {len(features)} features, got shape {values.shape}")
-    transformed = transforms.apply(values, features)
-    bad = ~np.isfinite(transformed)
-    if np.any(bad):
-        row, column = (int(i[0]) for i in np.nonzero(bad))
-        name = features[column]
-        raw = float(values[row, column])
-        spec = transforms.get_transform(name).spec
-        if math.isfinite(raw) and spec != "none":
-            reason = f"feature {name!r} = {raw!r} is outside the domain of transform {spec!r}"
-        else:
-            reason = f"feature {name!r} = {raw!r} is not a finite number"
-        raise _row_error(row, reason, source, lines)
-    return transformed
-
-
-def _row_error(row: int, reason: str, source: str | None, lines: Lines | None) -> InputError:
-    """The error about row ``row`` (0-based), named by its line when the lines are known."""
-    if lines is None:
-        return InputError(f"data row {row + 1}: {reason}", source=source)
-    return InputError(reason, source=source, line=int(lines[row]))
-
-
-def _encode_float(value: float | None) -> float | str | None:
-    if value is None or math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-
-
-def _decode_float(value: Any, key: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and value in ("inf", "-inf"):
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ModelError(f'{key} is {value!r}, expected a number, "inf", "-inf" or null')
-    return float(value)
+        return cls(**model_fields(data))

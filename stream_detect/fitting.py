@@ -15,14 +15,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.density import DEFAULT_RELATIVE_FLOOR, DEFAULT_VARIANCE_FLOOR
 from stream_detect.errors import InputError
-from stream_detect.fitted_model import (
-    FittedModel,
-    Lines,
-    ModelKind,
-    feature_names,
-    transform_rows,
-)
+from stream_detect.fitted_model import FittedModel, ModelKind
+from stream_detect.model_file_rules import feature_names
 from stream_detect.quantisation import varied_integers
+from stream_detect.row_transforms import Lines, transform_rows
 from stream_detect.stats import RunningCovariance, RunningMoments
 from stream_detect.transforms import FeatureTransforms
 
@@ -51,7 +47,7 @@ def fit_model(
     detector's rule of :mod:`stream_detect.quantisation` over the whole batch).
     No threshold is set; see
     :meth:`~stream_detect.fitted_model.FittedModel.with_threshold`. ``source`` and ``lines``
-    only serve error messages (see :func:`~stream_detect.fitted_model.transform_rows`).
+    only serve error messages (see :func:`~stream_detect.row_transforms.transform_rows`).
 
     >>> model = fit_model(np.array([[1.0, 2.0], [3.0, 6.0]]), ["a", "b"], kind="full")
     >>> model.cov.tolist()

@@ -32,7 +32,7 @@ the string ``"-inf"`` or ``"inf"``, since JSON has no infinities.
 floor (:mod:`stream_detect.quantisation`): such a model scores with no such floor.
 
 The content is :meth:`FittedModel.to_dict`, checked on reading by
-:meth:`FittedModel.from_dict` (:mod:`stream_detect.fitted_model`).
+:meth:`FittedModel.from_dict` (:mod:`stream_detect.model_dict`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from stream_detect.plots import _figure, _save, check_plot_path, literal_text
+from stream_detect.plot_canvas import agg_figure, check_plot_path, literal_text, save_figure
 
 __all__ = ["plot_replay"]
 
@@ -42,7 +42,7 @@ def plot_replay(
     threshold = np.asarray(log_threshold, dtype=np.float64)
     alerts = np.asarray(alert, dtype=bool)
     rows = np.arange(value.size)
-    figure = _figure(1400, 700)
+    figure = agg_figure(1400, 700)
     top, bottom = figure.subplots(2, 1, sharex=True)
     for axes in (top, bottom):
         for first, last in (windows if windows is not None else np.zeros((0, 2))).tolist():
@@ -61,4 +61,4 @@ def plot_replay(
     if title:
         top.set_title(literal_text(title))
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)

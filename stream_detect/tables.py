@@ -17,7 +17,8 @@ Labels follow the rule of every command (:mod:`stream_detect.records.labels`):
 unlabelled, which any row may be (``-1`` in ``y``). ``y`` is None when no row
 has a label. The label field is never a feature, and when the first row decides
 the features, none may be named as the label field but for case (``Label`` for
-``label``): that is an error rather than the labels fitted as a feature.
+``label``): that is an error rather than the labels fitted as a feature
+(:mod:`stream_detect.first_row_features`).
 A command that finds no label where such a field is (features given, as
 ``evaluate``'s are) says so with :func:`~stream_detect.label_names.label_hint`.
 
@@ -32,32 +33,29 @@ Unnamed CSV columns are never features and never checked.
 Fields that are neither features nor the label are listed in
 ``ignored_columns``, so a caller can say what was left out.
 
-Files are read in chunks of rows; the raw text of the whole file is never held.
+Files are read in chunks of rows; the raw text of the whole file is never held,
+nor a line longer than a record may be (:mod:`stream_detect.table_lines`).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from operator import itemgetter
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
-from stream_detect.field_names import blank_name, is_blank
+from stream_detect.first_row_features import blank_numeric_fields, unfit_inferred_feature
 from stream_detect.formats import format_for_path, missing_file_text, not_a_table
-from stream_detect.label_names import label_in_another_case, not_the_label_field
 from stream_detect.left_out_fields import LeftOutFields
 from stream_detect.progress import Progress
 from stream_detect.records import RecordDecoder
-from stream_detect.records.feature_values import NUMBER_TYPES
-from stream_detect.records.size_limits import oversize_text
 from stream_detect.sources.base import RawBatch
+from stream_detect.table_lines import read_lines, refuse_json_array, without_line_break
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -193,7 +191,7 @@ or choose the features (--features)
         seen_rows = False
         while True:
             try:
-                lines, overlong = _read_lines(handle, chunk_rows, decoder.max_record_bytes)
+                lines, overlong = read_lines(handle, chunk_rows, decoder.max_record_bytes)
             except OSError as error:
                 # A failing disk or network file system (EIO), as `run` words it.
                 raise InputError(f"cannot read: {error.strerror}", source=source) from None
@@ -202,7 +200,7 @@ or choose the features (--features)
             if not lines:
                 break
             if lines_before == 0 and fmt == "json":
-                _refuse_json_array(lines, source)
+                refuse_json_array(lines, source)
             positions: list[dict[str, Any]] = [
                 {"line": number}
                 for number in range(lines_before + 1, lines_before + len(lines) + 1)
@@ -212,7 +210,7 @@ or choose the features (--features)
             bytes_read += sum(map(len, lines))
             if max(map(len, lines)) > decoder.max_record_bytes:
                 # A line's length is without its line break, as `run` counts it (and limits it).
-                lines = [_without_line_break(line) for line in lines]
+                lines = [without_line_break(line) for line in lines]
             try:
                 decoded = decoder.decode(RawBatch(lines, positions))
             except InputError as error:
@@ -228,8 +226,8 @@ or choose the features (--features)
                 assert decoder.features is not None
                 if not seen_rows and features is None:
                     # Before the fields left out: that one holds a number says less.
-                    problem = _unfit_inferred_feature(
-                        [*decoder.features, *_blank_numeric_fields(decoded.records[:1])],
+                    problem = unfit_inferred_feature(
+                        [*decoder.features, *blank_numeric_fields(decoded.records[:1])],
                         label_field,
                         decoded.positions[0]["line"],
                     )
@@ -325,107 +323,3 @@ def load_table(
         ignored_columns=chunks[-1].ignored_columns,
         lines=np.concatenate(line_parts) if len(line_parts) == len(chunks) else None,
     )
-
-
-def _unfit_inferred_feature(
-    features: Sequence[str], label_field: str | None, line: int
-) -> tuple[int, str] | None:
-    """A feature the first row would make that must not be one, as ``(line, reason)``.
-
-    A JSON field named ``""`` or blank: every list of features given
-    (``--features``, a model file's, ``run --features``) refuses such a name,
-    so a model fitted with it could be written but never read back. A field
-    named as the label field but for case (``Label``): as a feature it would
-    put the answers into the model (and leave no labels to choose epsilon
-    with), silently.
-
-    >>> _unfit_inferred_feature(["x", ""], "label", 2)  # doctest: +ELLIPSIS
-    (2, "field '' would be a feature, and a feature needs a name ...")
-    >>> _unfit_inferred_feature(["x", "Label"], "label", 2)  # doctest: +ELLIPSIS
-    (2, "field 'Label' would be a feature, and it is not the label field 'label' ...")
-    >>> _unfit_inferred_feature(["x", "label2"], "label", 2) is None
-    True
-    """
-    blank = blank_name(features)
-    if blank is not None:
-        return line, (
-            f"field {blank!r} would be a feature, and a feature needs a name (a list of "
-            "features given, as a model file's, holds none blank): choose the features "
-            "(--features)"
-        )
-    name = label_in_another_case(features, label_field)
-    if name is None or label_field is None:
-        return None
-    return line, (
-        f"field {name!r} would be a feature, and {not_the_label_field(name, label_field)}, "
-        "or choose the features (--features)"
-    )
-
-
-def _blank_numeric_fields(records: Sequence[Any]) -> list[str]:
-    """The fields named ``""`` or blank that hold a number in JSON ``records``.
-
-    The decoder never infers such a field as a feature (a stream goes on
-    without it), but a table says so: the first row meant it as one.
-
-    >>> _blank_numeric_fields([{"": 1, " ": "a", "x": 2}]), _blank_numeric_fields([["1"]])
-    ([''], [])
-    """
-    return [
-        name
-        for record in records
-        if isinstance(record, dict)
-        for name, value in record.items()
-        if type(value) in NUMBER_TYPES and is_blank(name)
-    ]
-
-
-def _read_lines(handle: BinaryIO, count: int, limit: int) -> tuple[list[bytes], str | None]:
-    """Up to ``count`` lines, none read further than ``limit`` + 3 bytes.
-
-    Stops before a line longer than that and returns why it is refused: read
-    whole, a file without line breaks (``/dev/zero``, a disk image, a binary
-    file that is no table) would be held in memory before its length could be
-    refused. A line a little over ``limit`` is read whole, and the decoder
-    gives its length, as ``run`` does.
-
-    >>> import io
-    >>> _read_lines(io.BytesIO(b"1,2\\n3,4\\n"), 5, 10)
-    ([b'1,2\\n', b'3,4\\n'], None)
-    >>> _read_lines(io.BytesIO(b"1,2\\n" + b"0" * 50), 5, 10)
-    ([b'1,2\\n'], 'line of at least 13 bytes exceeds the limit of 10 bytes')
-    """
-    # A line break of two bytes (\r\n) and one byte more tell a full line from a cut one.
-    most = limit + 3
-    lines: list[bytes] = []
-    for line in islice(iter(functools.partial(handle.readline, most), b""), count):
-        if len(line) == most and not line.endswith(b"\n"):
-            return lines, oversize_text(most, limit, at_least=True)
-        lines.append(line)
-    return lines, None
-
-
-def _without_line_break(line: bytes) -> bytes:
-    """The line without its ``\\n`` or ``\\r\\n``, as a stream's source gives it.
-
-    >>> _without_line_break(b"1,2\\r\\n"), _without_line_break(b"1,2")
-    (b'1,2', b'1,2')
-    """
-    if line.endswith(b"\n"):
-        line = line[:-1]
-    return line[:-1] if line.endswith(b"\r") else line
-
-
-def _refuse_json_array(lines: list[bytes], source: str) -> None:
-    """A ``.json`` file holding one array is a common mix-up; say what to do."""
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if stripped:
-            if stripped.startswith(b"["):
-                raise InputError(
-                    "the file holds a JSON array; expected JSON lines, one object per line "
-                    "(convert with: jq -c '.[]')",
-                    source=source,
-                    line=number,
-                )
-            return

@@ -8,7 +8,7 @@ anomalous). On labelled validation scores the threshold is chosen to maximise
 :func:`best_log_threshold` finds the exact optimum over every cut point, from
 one sort and cumulative counts, O(n log n). :func:`threshold_curves` gives
 precision, recall and F1 at every cut point (the curves
-:func:`best_log_threshold` maximises, and the ones :mod:`stream_detect.plots`
+:func:`best_log_threshold` maximises, and the ones :mod:`stream_detect.threshold_plot`
 draws). :func:`select_log_threshold` chooses between it and the classic
 exercise's 1000-step grid (:mod:`stream_detect.threshold_grid`).
 

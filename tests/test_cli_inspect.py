@@ -21,8 +21,8 @@ from stream_detect import inspection
 from stream_detect.cli import main
 from stream_detect.commands.inspect import format_table
 from stream_detect.errors import ConfigError, InputError
+from stream_detect.histogram_plot import MAX_HISTOGRAM_FEATURES
 from stream_detect.inspection import inspect_chunks, inspect_file
-from stream_detect.plots import MAX_HISTOGRAM_FEATURES
 from stream_detect.reservoir import RowReservoir
 
 REPO = Path(__file__).resolve().parents[1]

@@ -97,6 +97,8 @@ RARE = (
     "stream_detect.event_rate",
     "stream_detect.budget",  # --alerts-per-day
     "stream_detect.fitted_model",  # --initial-model
+    "stream_detect.model_dict",
+    "stream_detect.row_transforms",
     "stream_detect.threshold_choice",  # labels
     "stream_detect.threshold",
     "stream_detect.confusion",

@@ -1,4 +1,4 @@
-"""Tests of stream_detect.plots: PNGs of the documented size, whatever the values."""
+"""The plots (threshold_plot, histogram_plot): PNGs of the documented size, whatever the values."""
 
 from __future__ import annotations
 
@@ -14,17 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_detect.errors import ConfigError, DependencyError, InputError
-from stream_detect.inspection import inspect_chunks
-from stream_detect.plots import (
-    CURVES_SIZE,
+from stream_detect.histogram_plot import (
     HISTOGRAM_ROW_HEIGHT,
     HISTOGRAM_WIDTH,
     MAX_HISTOGRAM_FEATURES,
-    check_plot_path,
-    histogram_edges,
     plot_histograms,
-    plot_threshold_curves,
 )
+from stream_detect.inspection import inspect_chunks
+from stream_detect.plot_canvas import check_plot_path, histogram_edges
+from stream_detect.threshold_plot import CURVES_SIZE, plot_threshold_curves
 from stream_detect.transform_suggestions import suggest_transforms
 from stream_detect.transforms import FeatureTransforms, parse_transform
 

@@ -70,9 +70,9 @@ def label_field_option(args: argparse.Namespace) -> str | None:
 def check_plot_option(plot: str | None) -> None:
     """Fail now if ``--plot`` was given and cannot be written, before any file is read.
 
-    See :func:`~stream_detect.plots.check_plot_path`; nothing to check without ``--plot``.
+    See :func:`~stream_detect.plot_canvas.check_plot_path`; nothing to check without ``--plot``.
     """
     if plot is not None:
-        from stream_detect.plots import check_plot_path  # only a command that plots needs it
+        from stream_detect.plot_canvas import check_plot_path  # only a command that plots needs it
 
         check_plot_path(plot)

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     log_p = model.log_p(test.X, source=args.test, lines=test.lines)[labelled]
     counts = confusion_counts(labels, model.flag(log_p))
     if args.plot is not None:
-        from stream_detect.plots import plot_threshold_curves
+        from stream_detect.threshold_plot import plot_threshold_curves
 
         plot_threshold_curves(labels, log_p, model.log_epsilon, args.plot)
     report = {

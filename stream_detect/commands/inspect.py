@@ -4,7 +4,7 @@ What is found, and how a file larger than memory is read, is
 :mod:`stream_detect.inspection`; this module parses the flags and prints the
 report as a table on stdout, or as one JSON object with ``--json``.
 ``--plot PATH`` draws the histograms before and after each suggested
-transform (:func:`~stream_detect.plots.plot_histograms`). A progress bar
+transform (:func:`~stream_detect.histogram_plot.plot_histograms`). A progress bar
 driven by the bytes read goes to stderr (only for reads longer than a second).
 """
 
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         on_features=check_plot_rows,
     )
     if args.plot is not None:
-        from stream_detect.plots import plot_histograms
+        from stream_detect.histogram_plot import plot_histograms
 
         title = None
         if report.sample_rows < report.rows:
@@ -121,7 +121,7 @@ def _check_plot_rows(plot: str, features: list[str]) -> None:
     Called as soon as the features are known (from ``--features``, or from the
     first rows), not after the whole file is read.
     """
-    from stream_detect.plots import MAX_HISTOGRAM_FEATURES
+    from stream_detect.histogram_plot import MAX_HISTOGRAM_FEATURES
 
     if len(features) > MAX_HISTOGRAM_FEATURES:
         raise ConfigError(
