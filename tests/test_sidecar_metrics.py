@@ -83,14 +83,10 @@ def test_metrics_health_and_readiness_follow_the_run() -> None:
     }
 
 
-def test_labels_that_correct_or_repeat_an_events_label_are_counted_on_metrics() -> None:
-    events = keyed_events(n_keys=1, per_key=50)
-    feedback = [
-        {"id": "0-3", "label": 1},
-        {"id": "0-3", "label": 1},  # delivered again
-        {"id": "0-4", "label": 0},
-        {"id": "0-4", "label": 1},  # corrected
-    ]
+def metrics_after_feedback(
+    events: list[dict[str, object]], feedback: list[object]
+) -> tuple[dict[tuple[str, tuple[tuple[str, str], ...]], float], Summary]:
+    """/metrics's samples and the summary of a sidecar run of ``events`` and ``feedback``."""
     run = RunSettings(http="127.0.0.1:0")
     detector = DetectorSettings(id_field="id", min_samples=10)
     sidecar = Sidecar(run, detector)
@@ -110,6 +106,18 @@ def test_labels_that_correct_or_repeat_an_events_label_are_counted_on_metrics() 
         found = samples(http_get(f"http://{sidecar.server.address}/metrics").decode())
     finally:
         sidecar.close()
+    return found, summary
+
+
+def test_labels_that_correct_or_repeat_an_events_label_are_counted_on_metrics() -> None:
+    events = keyed_events(n_keys=1, per_key=50)
+    feedback = [
+        {"id": "0-3", "label": 1},
+        {"id": "0-3", "label": 1},  # delivered again
+        {"id": "0-4", "label": 0},
+        {"id": "0-4", "label": 1},  # corrected
+    ]
+    found, summary = metrics_after_feedback(events, feedback)
     assert found[("stream_detect_feedback_labels_total", ())] == summary.feedback_labels == 4
     assert found[("stream_detect_repeated_feedback_total", ())] == summary.repeated_feedback == 1
     assert found[("stream_detect_corrected_feedback_total", ())] == summary.corrected_feedback == 1
@@ -125,25 +133,7 @@ def test_feedback_labels_sent_to_the_dead_letters_are_counted_on_metrics() -> No
         b"not json",
         {"id": "never-seen", "label": 1},
     ]
-    run = RunSettings(http="127.0.0.1:0")
-    detector = DetectorSettings(id_field="id", min_samples=10)
-    sidecar = Sidecar(run, detector)
-    assert sidecar.server is not None
-    pipeline = Pipeline(
-        run,
-        detector,
-        source=ListSource(events, batch_size=64),
-        sink=ListSink(),
-        dead_letter=ListSink(),
-        labels=ListSource(feedback),
-    )
-    sidecar.attach(pipeline)
-    try:
-        summary = pipeline.run()
-        sidecar.refresh(pipeline)
-        found = samples(http_get(f"http://{sidecar.server.address}/metrics").decode())
-    finally:
-        sidecar.close()
+    found, summary = metrics_after_feedback(events, feedback)
     assert found[("stream_detect_bad_feedback_total", ())] == summary.bad_feedback == 2
     assert found[("stream_detect_unmatched_feedback_total", ())] == summary.unmatched_feedback == 1
     assert found[("stream_detect_bad_records_total", ())] == summary.bad_records == 0
