@@ -8,21 +8,25 @@ thousands of keys the calls, not the arithmetic, take the time. Most keys'
 rows in a batch raise no alert, though, and then the policy has nothing to
 decide: every learnable row is learned as it is.
 
-:func:`score_calm_keys` takes a piece's keys in rounds of up to
-:data:`ROUND_ROWS` rows: it finds every row's statistics with one segmented
-scan (:func:`~stream_detect.segmented.segmented_comoments`), scores all rows
-with the model's own scoring, decides with the policy's own rule, and for
-each key whose rows all stay calm writes the results and teaches the model.
-The same arithmetic as the per-key path, row for row, so the results are
-the same bit for bit. A key goes the per-key way instead, all its rows, when
-its policy is in a deviation (a run of alerts, pending rows), when a row
-alerts or the per-key path's first plan would foresee an alert there
+:func:`score_calm_keys` takes a piece's keys in rounds (stacks of at most
+:data:`ROUND_ELEMENTS` numbers per ``(rows, d, d)`` array): it finds every
+row's statistics with one segmented scan
+(:func:`~stream_detect.segmented.segmented_comoments`), scores all rows with
+the model's own scoring, decides with the policy's own rule, and for each
+key whose rows all stay calm writes the results and teaches the model. The
+same arithmetic as the per-key path, row for row, so the results are the
+same bit for bit. A key goes the per-key way instead, all its rows, when its
+policy is in a deviation (a run of alerts, pending rows), when a row alerts
+or the per-key path's first plan would foresee an alert there
 (:mod:`stream_detect.first_plan`), when its sums would cancel too many digits
-(the per-key scan would cut them shorter), or when it has more rows than a
-per-key pass scores at once. So does every key of a model that is not a
-full Gaussian on plain running moments: a half-life, the low-rank path of
-many features (:data:`~stream_detect.gaussian_model.LOW_RANK_FULL_FEATURES`),
-or a river model.
+(the per-key scan would cut them shorter), or when it has more than
+:data:`MOST_ROWS_PER_KEY` rows. So does every key of a model that is not a
+full Gaussian on plain running moments scored a row at a time: a half-life,
+a river model, or from
+:data:`~stream_detect.gaussian_model.LOW_RANK_FULL_FEATURES` features on,
+where the per-key path's low-rank updates (:mod:`stream_detect.precision`)
+cost d² a row and little a key, and a round's factorisation of every row
+(d³) costs more than it saves.
 """
 
 from __future__ import annotations
@@ -42,14 +46,15 @@ from stream_detect.prequential import Prefix, chunk_limit, exclusive_cumsum
 from stream_detect.segmented import segmented_comoments
 from stream_detect.stats import RunningCovariance, learn_each_full
 
-__all__ = ["ROUND_ROWS", "score_calm_keys"]
+__all__ = ["MOST_ROWS_PER_KEY", "ROUND_ELEMENTS", "score_calm_keys"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.intp]
 
-#: Rows scored together at most: bounds the memory of the (rows, d, d) stacks.
-ROUND_ROWS = 8192
+#: Numbers in a round's (rows, d, d) stacks at most (8,192 rows of 8 features):
+#: bounds a round's memory to some tens of MB.
+ROUND_ELEMENTS = 1 << 19
 #: A key with more rows in a piece goes the per-key way: its calls cost little
 #: per row there, and among so many rows one alerts more often than not, which
 #: would send it that way after a round spent on it.
@@ -75,7 +80,8 @@ def score_calm_keys(
     template = next((s.model for s in states if _plain_full(s.model)), None)
     if not _plain_full(template):
         return list(range(len(piece)))
-    most = min(MOST_ROWS_PER_KEY, MAX_BLOCK_ROWS, ROUND_ROWS, chunk_limit(template.stats))
+    round_rows = ROUND_ELEMENTS // template.stats.d**2
+    most = min(MOST_ROWS_PER_KEY, MAX_BLOCK_ROWS, round_rows, chunk_limit(template.stats))
     rest: list[int] = []
     chosen: list[int] = []
     rows_chosen = 0
@@ -83,7 +89,7 @@ def score_calm_keys(
         if rows.size > most or not _calm(state, template):
             rest.append(index)
             continue
-        if rows_chosen + rows.size > ROUND_ROWS:
+        if rows_chosen + rows.size > round_rows:
             rest += _round(policy, template, piece, states, chosen, X, labels, log_epsilon, out)
             chosen, rows_chosen = [], 0
         chosen.append(index)

@@ -55,7 +55,8 @@ def keyed_stream(keys: int, rows: int = 3000, seed: int = 7) -> tuple[Array, lis
 
 
 def config_settings(flagged: str, half_life: float | None = None, **more: Any) -> DetectorSettings:
-    return settings_for((flagged, True, half_life, "full"), accept_after=3, min_samples=10, **more)
+    more = {"accept_after": 3, "min_samples": 10, **more}
+    return settings_for((flagged, True, half_life, "full"), **more)
 
 
 @pytest.mark.parametrize("labelled", [False, True])
@@ -89,6 +90,38 @@ def test_a_checkpoint_restored_mid_stream_continues_as_an_uninterrupted_run(spli
     check_restore(config_settings("clip"), FEATURES, X, names, split)
 
 
+def wide_stream(features: int, keys: int = 100, rows: int = 2000) -> tuple[Array, list[str], Any]:
+    """Correlated noise of many features per key, spikes, a level shift, some labels."""
+    rng = np.random.default_rng(features)
+    key = np.minimum((keys * rng.random(rows) ** 2).astype(int), keys - 1)
+    mixing = np.eye(features) + 0.3 * rng.normal(size=(features, features)) / np.sqrt(features)
+    X = rng.normal(size=(rows, features)) @ mixing + rng.normal(size=(keys, features))[key] * 5.0
+    spikes = rng.choice(np.arange(300, rows), size=rows // 50, replace=False)
+    X[spikes, 1] += 12.0
+    X[1500:, 0] += np.where(key[1500:] < 3, 8.0, 0.0)
+    labels = np.where(rng.random(rows) < 0.03, rng.integers(0, 2, rows), -1).astype(np.int8)
+    return X, [f"k{k}" for k in key], labels
+
+
+def wide_settings(**more: Any) -> DetectorSettings:
+    return config_settings("clip", min_samples=30, **more)
+
+
+def test_many_features_every_batch_size_equals_the_per_event_reference() -> None:
+    # From 16 features every key goes the per-key way, by low-rank updates.
+    X, names, labels = wide_stream(20)
+    features = tuple(f"f{j}" for j in range(20))
+    detectors = check_reference(wide_settings(log_epsilon=-25.0), features, X, names, 40, labels)
+    assert all(detector.alerts > 10 for detector in detectors)
+
+
+def test_many_features_under_the_default_tail_every_batch_size_scores_as_one_event() -> None:
+    X, names, labels = wide_stream(20)
+    features = tuple(f"f{j}" for j in range(20))
+    one = check_batch_sizes(wide_settings(), features, X, names, 40, labels)
+    assert one["alert"].sum() > 10
+
+
 def every_field(detector: Detector, X: Array, keys: list[str], labels: Any, batch: int) -> Any:
     """Every field of every row's detection, the contributions of alerts included."""
     rows: dict[str, list[Any]] = {}
@@ -102,18 +135,26 @@ def every_field(detector: Detector, X: Array, keys: list[str], labels: Any, batc
     return {name: np.array(values, dtype=object) for name, values in rows.items()}
 
 
-@pytest.mark.parametrize("settings", [{}, {"log_epsilon": -12.0}, {"max_keys": 50}])
+@pytest.mark.parametrize(
+    "settings", [{}, {"log_epsilon": -12.0}, {"max_keys": 50}, {"features": 20}]
+)
 @pytest.mark.parametrize("batch", [7, 64, 4096])
 def test_rounds_give_what_the_per_key_path_gives(
     monkeypatch: pytest.MonkeyPatch, batch: int, settings: dict[str, Any]
 ) -> None:
-    X, names, labels = keyed_stream(200)
-    config = config_settings("clip", **settings)
-    rounds = Detector(config, FEATURES)
+    if "features" in settings:
+        X, names, labels = wide_stream(settings["features"])
+        features = tuple(f"f{j}" for j in range(X.shape[1]))
+        config = wide_settings()
+    else:
+        X, names, labels = keyed_stream(200)
+        features = FEATURES
+        config = config_settings("clip", **settings)
+    rounds = Detector(config, features)
     with_rounds = every_field(rounds, X, names, labels, batch)
     # Rounds of no rows: every key goes the per-key way.
-    monkeypatch.setattr(keyed_rounds, "ROUND_ROWS", 0)
-    per_key = Detector(config, FEATURES)
+    monkeypatch.setattr(keyed_rounds, "ROUND_ELEMENTS", 0)
+    per_key = Detector(config, features)
     without = every_field(per_key, X, names, labels, batch)
     assert with_rounds.keys() == without.keys()
     for name, values in with_rounds.items():
@@ -130,7 +171,7 @@ def test_rounds_give_what_the_per_key_path_gives(
         else:
             np.testing.assert_array_equal(values, without[name], err_msg=name)
     # Evictions keep most keys in warm-up when only 50 of 200 are kept.
-    assert with_rounds["alert"].astype(bool).sum() > (0 if "max_keys" in settings else 20)
+    assert with_rounds["alert"].astype(bool).sum() > (0 if "max_keys" in settings else 10)
     assert rounds.models.evicted > 0 or "max_keys" not in settings
     assert rounds.models.evicted == per_key.models.evicted
     assert list(rounds.models) == list(per_key.models)
