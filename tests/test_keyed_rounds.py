@@ -122,12 +122,14 @@ def test_many_features_under_the_default_tail_every_batch_size_scores_as_one_eve
     assert one["alert"].sum() > 10
 
 
-def every_field(detector: Detector, X: Array, keys: list[str], labels: Any, batch: int) -> Any:
+def every_field(
+    detector: Detector, X: Array, keys: list[str], labels: Any, batch: int, every_score: bool
+) -> Any:
     """Every field of every row's detection, the contributions of alerts included."""
     rows: dict[str, list[Any]] = {}
     for begin in range(0, X.shape[0], batch):
         part = slice(begin, begin + batch)
-        out = detector.process(X[part], labels[part], keys[part])
+        out = detector.process(X[part], labels[part], keys[part], every_score=every_score)
         for name, value in vars(out).items():
             if name == "contributions":
                 value = [value.get(i) for i in range(out.alert.size)]
@@ -136,12 +138,16 @@ def every_field(detector: Detector, X: Array, keys: list[str], labels: Any, batc
 
 
 @pytest.mark.parametrize(
-    "settings", [{}, {"log_epsilon": -12.0}, {"max_keys": 50}, {"features": 20}]
+    "settings",
+    [{}, {"log_epsilon": -12.0}, {"max_keys": 50}, {"every_score": False}, {"features": 20}],
 )
 @pytest.mark.parametrize("batch", [7, 64, 4096])
 def test_rounds_give_what_the_per_key_path_gives(
     monkeypatch: pytest.MonkeyPatch, batch: int, settings: dict[str, Any]
 ) -> None:
+    # Writing alerts only, a row's score and tail are left NaN unless it alerts.
+    settings = dict(settings)
+    every_score = settings.pop("every_score", True)
     if "features" in settings:
         X, names, labels = wide_stream(settings["features"])
         features = tuple(f"f{j}" for j in range(X.shape[1]))
@@ -151,11 +157,11 @@ def test_rounds_give_what_the_per_key_path_gives(
         features = FEATURES
         config = config_settings("clip", **settings)
     rounds = Detector(config, features)
-    with_rounds = every_field(rounds, X, names, labels, batch)
+    with_rounds = every_field(rounds, X, names, labels, batch, every_score)
     # Rounds of no rows: every key goes the per-key way.
     monkeypatch.setattr(keyed_rounds, "ROUND_ELEMENTS", 0)
     per_key = Detector(config, features)
-    without = every_field(per_key, X, names, labels, batch)
+    without = every_field(per_key, X, names, labels, batch, every_score)
     assert with_rounds.keys() == without.keys()
     for name, values in with_rounds.items():
         if name in ("log_p", "score", "distance_sq", "log_tail", "log_epsilon"):
