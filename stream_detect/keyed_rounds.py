@@ -13,20 +13,24 @@ decide: every learnable row is learned as it is.
 row's statistics with one segmented scan
 (:func:`~stream_detect.segmented.segmented_comoments`), scores all rows with
 the model's own scoring, decides with the policy's own rule, and for each
-key whose rows all stay calm writes the results and teaches the model. The
-same arithmetic as the per-key path, row for row, so the results are the
-same bit for bit. A key goes the per-key way instead, all its rows, when its
-policy is in a deviation (a run of alerts, pending rows), when a row alerts
-or the per-key path's first plan would foresee an alert there
-(:mod:`stream_detect.first_plan`), when its sums would cancel too many digits
-(the per-key scan would cut them shorter), or when it has more than
-:data:`MOST_ROWS_PER_KEY` rows. So does every key of a model that is not a
-full Gaussian on plain running moments scored a row at a time: a half-life,
-a river model, or from
-:data:`~stream_detect.gaussian_model.LOW_RANK_FULL_FEATURES` features on,
-where the per-key path's low-rank updates (:mod:`stream_detect.precision`)
-cost d² a row and little a key, and a round's factorisation of every row
-(d³) costs more than it saves.
+key whose rows all stay calm writes the results and teaches the model. Below
+:data:`~stream_detect.gaussian_model.LOW_RANK_FULL_FEATURES` features this is
+the per-key path's arithmetic, row for row, so the results are the same bit
+for bit. From there to :data:`MOST_FEATURES` the per-key path scores by
+low-rank updates of one factorisation (:mod:`stream_detect.precision`) and a
+round factorises each row's covariance directly: the two agree to rounding
+times the conditioning of the covariance. On correlated noise of 16 and 32
+features that was 1e-15 relative once a model had learned 2d events, 1e-9
+before, and 5e-4 on its first d rows, whose covariances rest on the ridge
+(warm-up rows: batch sizes do not agree closely there either).
+
+A key goes the per-key way instead, all its rows, when its policy is in a
+deviation (a run of alerts, pending rows), when a row alerts or the per-key
+path's first plan would foresee an alert there (:mod:`stream_detect.first_plan`),
+when its sums would cancel too many digits (the per-key scan would cut them
+shorter), or when it has many rows in the piece (:func:`most_rows_per_key`).
+So does every key of a model that is not a full Gaussian on plain running
+moments of at most :data:`MOST_FEATURES` features: a half-life, or a river model.
 """
 
 from __future__ import annotations
@@ -39,14 +43,20 @@ from numpy.typing import NDArray
 
 from stream_detect.detections import Detections
 from stream_detect.first_plan import foreseeable, foreseen_alerts
-from stream_detect.gaussian_model import GaussianModel
+from stream_detect.gaussian_model import LOW_RANK_FULL_FEATURES, GaussianModel
 from stream_detect.keyed_models import KeyState
 from stream_detect.learning import MAX_BLOCK_ROWS, LearningPolicy
 from stream_detect.prequential import Prefix, chunk_limit, exclusive_cumsum
 from stream_detect.segmented import segmented_comoments
 from stream_detect.stats import RunningCovariance, learn_each_full
 
-__all__ = ["MOST_ROWS_PER_KEY", "ROUND_ELEMENTS", "score_calm_keys"]
+__all__ = [
+    "MOST_FEATURES",
+    "MOST_ROWS_PER_KEY",
+    "ROUND_ELEMENTS",
+    "most_rows_per_key",
+    "score_calm_keys",
+]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -59,6 +69,24 @@ ROUND_ELEMENTS = 1 << 19
 #: per row there, and among so many rows one alerts more often than not, which
 #: would send it that way after a round spent on it.
 MOST_ROWS_PER_KEY = 64
+#: Features of the models rounds score at most: a round factorises every row's
+#: covariance (d³), where the per-key path's low-rank updates cost d² a row.
+MOST_FEATURES = 32
+
+
+def most_rows_per_key(d: int) -> int:
+    """Rows of a key a round takes at most, for models of ``d`` features.
+
+    :data:`MOST_ROWS_PER_KEY`, and from
+    :data:`~stream_detect.gaussian_model.LOW_RANK_FULL_FEATURES` features on
+    fewer as d² grows: there a round's d³ per row meets the per-key path's d²
+    per row and one call per key sooner.
+
+    >>> most_rows_per_key(8), most_rows_per_key(16), most_rows_per_key(32)
+    (64, 64, 16)
+    """
+    wide = max(d, LOW_RANK_FULL_FEATURES)
+    return MOST_ROWS_PER_KEY * LOW_RANK_FULL_FEATURES**2 // wide**2
 
 
 def score_calm_keys(
@@ -81,7 +109,9 @@ def score_calm_keys(
     if not _plain_full(template):
         return list(range(len(piece)))
     round_rows = ROUND_ELEMENTS // template.stats.d**2
-    most = min(MOST_ROWS_PER_KEY, MAX_BLOCK_ROWS, round_rows, chunk_limit(template.stats))
+    most = min(
+        most_rows_per_key(template.stats.d), MAX_BLOCK_ROWS, round_rows, chunk_limit(template.stats)
+    )
     rest: list[int] = []
     chosen: list[int] = []
     rows_chosen = 0
@@ -100,11 +130,11 @@ def score_calm_keys(
 
 
 def _plain_full(model: object) -> TypeGuard[GaussianModel]:
-    """A full Gaussian on running moments without a half-life, scored a row at a time."""
+    """A full Gaussian of at most :data:`MOST_FEATURES` on running moments, no half-life."""
     return (
         type(model) is GaussianModel
         and model.full
-        and not model.low_rank
+        and model.stats.d <= MOST_FEATURES
         and model.prior is None
         and model.stats.decay == 1.0
     )
