@@ -212,10 +212,17 @@ class Detector(DetectorParts):
             rows = np.arange(start, stop)
             self.policy.score_and_learn(state, X, labels, rows, log_epsilon, out, explain)
         else:
+            # Imported here: only a keyed run of object models needs it.
+            from stream_detect.keyed_rounds import score_calm_keys
+
             for begin, end in self.models.pieces(keys, start, stop):
                 piece = groups(keys, begin, end)
-                for key, rows in piece:
-                    state = self.models.state_for(key)
+                # Looked up in the order the per-key loop did: evictions are the same.
+                states = [self.models.state_for(key) for key, _ in piece]
+                # The keys whose rows stay calm are scored together; the others one by one.
+                rest = score_calm_keys(self.policy, piece, states, X, labels, log_epsilon, out)
+                for index in rest:
+                    state, rows = states[index], piece[index][1]
                     self.policy.score_and_learn(state, X, labels, rows, log_epsilon, out, explain)
                 self.models.mark_seen(piece)
         self.tuner.observe(

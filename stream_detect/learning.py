@@ -63,7 +63,7 @@ from stream_detect.teaching import (
     taught_layout,
 )
 
-__all__ = ["LearningPolicy", "flagged_policy"]
+__all__ = ["MAX_BLOCK_ROWS", "LearningPolicy", "flagged_policy"]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -75,7 +75,7 @@ _MAX_PASSES = 8
 #: whose teaching changed, so on one long block with many alerts the passes
 #: would cost the square of its length. Blocks of the command line's batch
 #: size keep the cost linear; where a block ends does not change a result.
-_MAX_BLOCK_ROWS = 4096
+MAX_BLOCK_ROWS = 4096
 
 
 def flagged_policy(settings: DetectorSettings) -> str:
@@ -153,9 +153,9 @@ class LearningPolicy(BlockScoring):
         given, is called for every block with alerts, with the rows of ``out``
         they belong to.
         """
-        if state.model.taught_blocks and rows.size > _MAX_BLOCK_ROWS:
-            for start in range(0, rows.size, _MAX_BLOCK_ROWS):
-                part = rows[start : start + _MAX_BLOCK_ROWS]
+        if state.model.taught_blocks and rows.size > MAX_BLOCK_ROWS:
+            for start in range(0, rows.size, MAX_BLOCK_ROWS):
+                part = rows[start : start + MAX_BLOCK_ROWS]
                 self.score_and_learn(state, X, labels, part, log_epsilon, out, explain)
             return
         group = X[rows]

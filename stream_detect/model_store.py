@@ -113,6 +113,9 @@ class ModelFactory:
         self.initial_model = initial_model
         #: The integer features' floors every Gaussian model shares (None: none).
         self.integers = integers
+        #: A Gaussian model as built, unlearned: each new key's is a clone of it,
+        #: which costs a fraction of building one (many keys come and go).
+        self._empty: GaussianModel | None = None
         if integers is not None and initial_model is not None:
             floored = initial_model.integer_floor
             if floored is not None:
@@ -132,6 +135,8 @@ class ModelFactory:
         return model
 
     def _build(self) -> Model:
+        if self._empty is not None:
+            return self._empty.clone_empty()
         settings = self.settings
         prior = NormalInverseGammaPrior() if settings.prior else None
         if self.initial_model is not None:
@@ -139,7 +144,7 @@ class ModelFactory:
             model.prior = None if model.full else prior
             model.direction = direction_codes(self.features, settings.direction)
             return model
-        return build_model(
+        built = build_model(
             settings.model,
             self.features,
             half_life=settings.half_life,
@@ -149,6 +154,9 @@ class ModelFactory:
             prior=prior,
             direction=settings.direction,
         )
+        if isinstance(built, GaussianModel):
+            self._empty = built.clone_empty()
+        return built
 
 
 def model_store(

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_CANCELLATION",
     "MAX_HALF_LIVES_PER_CHUNK",
     "Prefix",
+    "chunk_limit",
     "exclusive_cumsum",
     "prefix_chunk",
     "prefix_statistics",
@@ -114,7 +115,7 @@ def prefix_statistics(moments: _Moments, X: Array, learn: BoolArray | None = Non
     mean_out = np.empty((rows, moments.d))
     second_out = np.empty((rows, *moments.second.shape))
     state = moments
-    limit = _chunk_limit(moments)
+    limit = chunk_limit(moments)
     start, size = 0, limit
     while start < rows:
         stop = min(rows, start + size)
@@ -133,7 +134,7 @@ def prefix_statistics(moments: _Moments, X: Array, learn: BoolArray | None = Non
     return Prefix(n_out, mean_out, second_out)
 
 
-def _chunk_limit(moments: _Moments) -> int:
+def chunk_limit(moments: _Moments) -> int:
     """Rows per chunk that keep decay weights and outer products in bounds."""
     limit = 1 << 30
     if moments.decay < 1.0 and moments.half_life is not None:

@@ -37,7 +37,13 @@ from stream_detect.errors import ModelError
 from stream_detect.prequential import Prefix, exclusive_cumsum, prefix_statistics
 from stream_detect.real_arrays import real_array, real_rows
 
-__all__ = ["RunningCovariance", "RunningMoments", "decay_factor", "learn_one_each"]
+__all__ = [
+    "RunningCovariance",
+    "RunningMoments",
+    "decay_factor",
+    "learn_each_full",
+    "learn_one_each",
+]
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -393,3 +399,41 @@ def learn_one_each(
         new_mean[empty] = row_mean[empty]
         new_m2[empty] = 0.0
     return new_n, new_mean, new_m2
+
+
+def learn_each_full(n: Array, mean: Array, comoment: Array, X: Array) -> tuple[Array, Array, Array]:
+    """Many full-covariance states (``comoment[k]`` of shape ``(d, d)``), each learning ``X[k]``.
+
+    ``X`` holds the same number of rows for every state, shape ``(K, rows, d)``.
+    Bit for bit what :meth:`RunningCovariance.learn` gives each state without a
+    half-life: the same operations in the same order, the matrix products
+    taken by numpy a state at a time as they are there. The keyed rounds
+    (:mod:`stream_detect.keyed_rounds`) teach many keys this way.
+
+    >>> n, mean = np.array([0.0, 1.0]), np.array([[0.0, 0.0], [1.0, 1.0]])
+    >>> X = np.array([[[5.0, 1.0]], [[3.0, -1.0]]])
+    >>> n, mean, comoment = learn_each_full(n, mean, np.zeros((2, 2, 2)), X)
+    >>> n.tolist(), mean.tolist(), comoment[1].tolist()
+    ([1.0, 2.0], [[5.0, 1.0], [2.0, 0.0]], [[2.0, -2.0], [-2.0, 2.0]])
+    """
+    rows = X.shape[1]
+    weights = np.ones(rows)
+    total = float(weights.sum())
+    first = X[:, 0]
+    batch_mean = first + weights @ (X - first[:, None, :]) / total
+    dev = X - batch_mean[:, None, :]
+    batch_second = np.matmul(dev.transpose(0, 2, 1), dev)
+    new_n = n + total
+    # States that had learned nothing take the batch's own; their sums may overflow unseen.
+    with np.errstate(over="ignore", invalid="ignore"):
+        delta = batch_mean - mean
+        new_mean = mean + delta * (total / new_n)[:, None]
+        share = (n * total) / new_n
+        outer = delta[:, :, None] * delta[:, None, :]
+        new_comoment = comoment + batch_second + outer * share[:, None, None]
+    empty = n == 0
+    if empty.any():
+        new_n[empty] = total
+        new_mean[empty] = batch_mean[empty]
+        new_comoment[empty] = batch_second[empty]
+    return new_n, new_mean, new_comoment

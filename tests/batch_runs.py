@@ -19,6 +19,7 @@ from stream_detect.detector import Detector
 from stream_detect.settings import DetectorSettings
 
 Array = NDArray[np.float64]
+Int8Array = NDArray[np.int8]
 FIELDS = ("log_p", "score", "distance_sq", "alert", "warmup", "n")
 #: flagged policy, keyed, half-life, model kind.
 CONFIGS = list(
@@ -59,13 +60,18 @@ def run(
     batch: int,
     start: int = 0,
     stop: int | None = None,
+    labels: Int8Array | None = None,
 ) -> dict[str, Array]:
-    """Feed rows ``start`` to ``stop`` of ``X`` (unlabelled) in batches; the per-event results."""
+    """Feed rows ``start`` to ``stop`` of ``X`` (unlabelled if no ``labels``) in batches.
+
+    Returns the per-event results.
+    """
     stop = X.shape[0] if stop is None else stop
     parts: dict[str, list[Array]] = {name: [] for name in FIELDS}
     for begin in range(start, stop, batch):
         part = slice(begin, min(begin + batch, stop))
-        out = detector.process(X[part], None, None if keys is None else keys[part])
+        batch_labels = None if labels is None else labels[part]
+        out = detector.process(X[part], batch_labels, None if keys is None else keys[part])
         for name in FIELDS:
             parts[name].append(getattr(out, name))
     return {name: np.concatenate(values) for name, values in parts.items()}
@@ -81,17 +87,19 @@ def check_reference(
     X: Array,
     keys: list[str] | None,
     ready_n: int,
+    labels: Int8Array | None = None,
 ) -> list[Detector]:
     """Batches of 1, 7 and 4096 give the per-event reference's results; the detectors used.
 
     Scores are compared where the model had learned ``ready_n`` events (a full
-    model's first covariances rest on its ridge).
+    model's first covariances rest on its ridge). ``labels``: none if None.
     """
-    expected = reference_run(settings, X, np.full(X.shape[0], -1, np.int8), keys)
+    given = np.full(X.shape[0], -1, np.int8) if labels is None else labels
+    expected = reference_run(settings, X, given, keys)
     detectors = []
     for batch in (1, 7, 4096):
         detector = Detector(settings, features)
-        result = run(detector, X, keys, batch)
+        result = run(detector, X, keys, batch, labels=labels)
         np.testing.assert_array_equal(result["n"], expected.n, err_msg=f"batch {batch}")
         np.testing.assert_array_equal(result["alert"], expected.alert, err_msg=f"batch {batch}")
         ready = result["n"] >= ready_n
@@ -107,11 +115,12 @@ def check_batch_sizes(
     X: Array,
     keys: list[str] | None,
     ready_n: int,
+    labels: Int8Array | None = None,
 ) -> dict[str, Array]:
     """Batches of 7 and 4096 give what one event at a time gives; that run's results."""
-    one = run(Detector(settings, features), X, keys, 1)
+    one = run(Detector(settings, features), X, keys, 1, labels=labels)
     for batch in (7, 4096):
-        result = run(Detector(settings, features), X, keys, batch)
+        result = run(Detector(settings, features), X, keys, batch, labels=labels)
         for name in ("alert", "warmup", "n"):
             np.testing.assert_array_equal(result[name], one[name], err_msg=f"{name}, {batch}")
         ready = one["n"] >= ready_n

@@ -16,8 +16,11 @@ from stream_detect.errors import ConfigError, ModelError
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.model_interface import ScoreBlock
 from stream_detect.model_kinds import MODEL_PATTERN, model_kind, model_kinds, supports
+from stream_detect.model_store import ModelFactory
 from stream_detect.models import build_model
+from stream_detect.quantisation import IntegerFeatures
 from stream_detect.river_model import RiverModel
+from stream_detect.settings import DetectorSettings
 
 Array = NDArray[np.float64]
 FEATURES = ("a", "b", "c")
@@ -242,3 +245,27 @@ def test_an_unknown_model_supports_nothing_and_names_the_choices(model: str) -> 
     with pytest.raises(ConfigError) as info:
         model_kind(model)
     assert all(kind.spelling in str(info.value) for kind in model_kinds())
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "full"])
+def test_each_new_key_gets_a_model_of_its_own_as_built(kind: str) -> None:
+    settings = DetectorSettings(model=kind, half_life=50.0, direction={"a": "high"})
+    integers = IntegerFeatures(3, variance_floor=1e-9)
+    factory = ModelFactory(settings, FEATURES, None, integers)
+    first, second = factory(), factory()
+    assert isinstance(first, GaussianModel) and isinstance(second, GaussianModel)
+    built = build_model(kind, FEATURES, half_life=50.0, direction={"a": "high"})
+    assert isinstance(built, GaussianModel)
+    for model in (first, second):
+        assert model.to_dict() == built.to_dict()
+        assert (model.full, model.low_rank, model.stats.decay) == (
+            built.full,
+            built.low_rank,
+            built.stats.decay,
+        )
+        assert model.direction is not None and model.direction.tolist() == [1, 0, 0]
+        assert (model.prior is None) == (kind == "full")
+        # The floors are the integer features' very arrays, shared by every key.
+        assert model.variance_floor is integers.floor
+    first.learn(np.ones((2, 3)))
+    assert second.n == 0 and not second.stats.mean.any()
