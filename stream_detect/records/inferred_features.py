@@ -57,19 +57,26 @@ def carried_by_most(field_lists: Sequence[Sequence[str]]) -> list[str]:
     """
     if not field_lists:
         return []
+    # Events of one shape count together: a batch holds a few shapes, not thousands.
+    # Their first appearances visit the names in the order all the events would.
+    shapes = Counter(map(tuple, field_lists))
     first_seen: dict[str, int] = {}
-    for fields in field_lists:
+    for fields in shapes:
         for name in fields:
             first_seen.setdefault(name, len(first_seen))
-    counts = Counter(name for fields in field_lists for name in set(fields))
-    held = [set(fields) for fields in field_lists]
-    carrying = list(range(len(held)))
+    held = [(set(fields), weight) for fields, weight in shapes.items()]
+    counts: Counter[str] = Counter()
+    for names, weight in held:
+        for name in names:
+            counts[name] += weight
+    events = len(field_lists)
+    carrying = held
     chosen: set[str] = set()
     for name in sorted(first_seen, key=lambda field: (-counts[field], first_seen[field])):
-        still = [event for event in carrying if name in held[event]]
+        still = [(names, weight) for names, weight in carrying if name in names]
         # Strictly more than half of all events: two event types that share
         # nothing but alternate must not both be imposed on every event.
-        if 2 * len(still) > len(held):
+        if 2 * sum(weight for _, weight in still) > events:
             chosen.add(name)
             carrying = still
     return sorted(chosen, key=first_seen.__getitem__)
@@ -94,19 +101,48 @@ def most_carried(
     first: list[str] | None = None
     numeric: set[str] = set()
     filled: list[list[str]] = []
-    for payload, position in zip(payloads, positions, strict=True):
-        if not payload.strip() or oversize_reason(payload, position, max_record_bytes):
-            continue
-        try:
-            record = reader.parse(payload)
-        except Reject:
-            continue
-        fields = reader.numeric_fields(record)
+    # Which fields of a JSON object are numbers, or hold a value, follows from its
+    # names and the types of its values: worked out once per such shape.
+    by_shape: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple[list[str], list[str]]] = {}
+    kept = [
+        payload
+        for payload, position in zip(payloads, positions, strict=True)
+        if payload.strip() and not oversize_reason(payload, position, max_record_bytes)
+    ]
+    # All at once (as the bulk path reads them) unless a line is refused: then one by one.
+    records = reader.parse_all(kept) if kept else []
+    if records is None:
+        records = []
+        for payload in kept:
+            try:
+                records.append(reader.parse(payload))
+            except Reject:
+                continue
+    for record in records:
+        if type(record) is dict:
+            shape = (tuple(record), tuple(map(type, record.values())))
+            known = by_shape.get(shape)
+            if known is None:
+                known = by_shape[shape] = (
+                    reader.numeric_fields(record),
+                    reader.filled_fields(record),
+                )
+            fields, carried = known
+        else:
+            fields, carried = reader.numeric_fields(record), reader.filled_fields(record)
         if fields and first is None:
             first = fields
         numeric.update(fields)
-        filled.append(reader.filled_fields(record))
-    field_lists = [held for held in ([f for f in x if f in numeric] for x in filled) if held]
+        filled.append(carried)
+    # Records of one shape share one list: narrowed once (by the list's identity).
+    narrowed: dict[int, list[str]] = {}
+    field_lists = []
+    for carried in filled:
+        held = narrowed.get(id(carried))
+        if held is None:
+            held = narrowed[id(carried)] = [name for name in carried if name in numeric]
+        if held:
+            field_lists.append(held)
     chosen = carried_by_most(field_lists)
     return chosen if chosen and chosen != first else None
 
