@@ -3,8 +3,8 @@
 Every row runs ``stream-detect run`` as users do (a child process reading a
 generated file, writing to /dev/null) and reports events per CPU second of
 that process, and its ratio to a plain ``orjson.loads`` loop over the same
-file in this process (the floor every JSON pipeline pays; timed between
-the rows, its best rate counts for all of them). The detector
+file in this process (the floor every JSON pipeline pays; timed after
+each round of rows, its best rate counts for all of them). The detector
 keeps its default threshold, never re-tuned. The data are normal events with
 1% spikes; keyed rows draw a key per event from 10, 1,000
 or 100,000 keys. The river rows are hand-written loops over the same lines.
@@ -14,8 +14,10 @@ against d and the key count. The markdown it prints is what the README shows:
 
     python bench/run.py [--quick] [--events 200000] [--memory-events 1000000] [--repeats 3]
 
-Each row runs three times (``--repeats``) and its least CPU counts: other
-work on a shared machine only ever adds time.
+Each row runs three times (``--repeats``), in rounds that run every row once,
+and its least CPU counts: other work on a shared machine only ever adds
+time, and it comes in spells of minutes, which rounds spread over every row
+alike instead of landing on a few.
 """
 
 from __future__ import annotations
@@ -173,19 +175,58 @@ def run_child(command: list[str]) -> tuple[float, float]:
     return usage.ru_utime + usage.ru_stime, watch.peak
 
 
-def measure(
-    label: str, path: Path, events: int, extra: list[str], decode: float, startup: float
-) -> Row:
-    """Run the CLI over ``path``; its CPU time less the start-up of one event counts."""
+@dataclass
+class Spec:
+    """One row to measure: a command line over a file, or a loop in this process."""
+
+    label: str
+    events: int
+    command: list[str] | None = None
+    work: Callable[[], object] | None = None
+
+
+def cli_spec(label: str, path: Path, events: int, extra: list[str]) -> Spec:
+    """The command line over ``path`` with the fixed settings and ``extra``."""
     command = cli(["--source", f"file:{path}", "--sink", f"file:{os.devnull}", *FIXED, *extra])
-    runs = [run_child(command) for _ in range(REPEATS)]
-    cpu, peak = min(cpu for cpu, _ in runs), max(peak for _, peak in runs)
-    row = Row(label, events, max(cpu - startup, 1e-9), decode, peak)
-    print(f"  {label}: {row.rate:,.0f} events/s ({row.ratio:.3f}x decode)", file=sys.stderr)
-    return row
+    return Spec(label, events, command=command)
 
 
-def river_var(path: Path, limit: int, decode: float) -> Row:
+def measure_in_rounds(specs: list[Spec], reference: DecodeOnly, startup: float) -> list[Row]:
+    """Every spec ``REPEATS`` times, in rounds that run each spec once; the least CPU counts.
+
+    A shared machine slows down for minutes at a time: measured row after
+    row, a slow spell lands on some rows only and skews their ratios; in
+    rounds, every row meets the same spells, and each keeps its fastest run.
+    The command lines' CPU is counted less the start-up of one event; the
+    decode-only loop is sampled after each round.
+    """
+    best = {spec.label: float("inf") for spec in specs}
+    peaks = {spec.label: 0.0 for spec in specs}
+    for round_number in range(1, REPEATS + 1):
+        for spec in specs:
+            if spec.command is not None:
+                cpu, peak = run_child(spec.command)
+                cpu = max(cpu - startup, 1e-9)
+                peaks[spec.label] = max(peaks[spec.label], peak)
+            else:
+                assert spec.work is not None
+                cpu = cpu_seconds(spec.work)
+            best[spec.label] = min(best[spec.label], cpu)
+        decode = reference.sample()
+        print(
+            f"  round {round_number} of {REPEATS}: decode only {decode:,.0f} events/s",
+            file=sys.stderr,
+        )
+    rows = [
+        Row(spec.label, spec.events, best[spec.label], reference.best, peaks[spec.label])
+        for spec in specs
+    ]
+    for row in rows:
+        print(f"  {row.label}: {row.rate:,.0f} events/s ({row.ratio:.3f}x decode)", file=sys.stderr)
+    return rows
+
+
+def river_var(path: Path, limit: int) -> Spec:
     """Hand-written orjson + river ``stats.Var`` per feature, scoring the z² sum."""
     from river import stats
 
@@ -205,11 +246,10 @@ def river_var(path: Path, limit: int, decode: float) -> Row:
                     score += (value - var.mean.get()) ** 2 / spread
                 var.update(value)
 
-    cpu = min(cpu_seconds(work) for _ in range(REPEATS))
-    return Row(f"orjson + river `stats.Var` x {len(names)}", len(lines), cpu, decode)
+    return Spec(f"orjson + river `stats.Var` x {len(names)}", len(lines), work=work)
 
 
-def river_trees(path: Path, limit: int, decode: float) -> Row:
+def river_trees(path: Path, limit: int) -> Spec:
     """Hand-written orjson + river ``HalfSpaceTrees`` (defaults), score then learn."""
     from river import anomaly
 
@@ -224,8 +264,7 @@ def river_trees(path: Path, limit: int, decode: float) -> Row:
             model.score_one(x)
             model.learn_one(x)
 
-    cpu = min(cpu_seconds(work) for _ in range(REPEATS))
-    return Row("orjson + river `HalfSpaceTrees`", len(lines), cpu, decode)
+    return Spec("orjson + river `HalfSpaceTrees`", len(lines), work=work)
 
 
 def latency(seconds: float, d: int) -> tuple[float, float, int]:
@@ -335,7 +374,6 @@ def main() -> None:
     slow_events = min(events, 20_000)
     memory_events = args.memory_events or (200_000 if quick else 1_000_000)
     latency_seconds = args.latency_seconds or (5.0 if quick else 20.0)
-    rows: list[Row] = []
     cache = tempfile.TemporaryDirectory()
     # The children compile their bytecode once, into a cache of their own, as an
     # installed package has it: an environment that forbids writing bytecode
@@ -347,48 +385,41 @@ def main() -> None:
         base = Path(folder, "d8.jsonl")
         write_json(base, events, 8)
         reference = DecodeOnly(base)
-        decode = reference.sample(3)
-        print(f"decode only: {decode:,.0f} events/s", file=sys.stderr)
-        rows.append(measure("defaults (alerts only)", base, events, [], decode, startup))
-        decode = reference.sample()
-        rows.append(measure("`--emit all`", base, events, ["--emit", "all"], decode, startup))
+        print(f"decode only: {reference.sample(3):,.0f} events/s", file=sys.stderr)
+        specs = [
+            cli_spec("defaults (alerts only)", base, events, []),
+            cli_spec("`--emit all`", base, events, ["--emit", "all"]),
+        ]
         keyed_path = Path(folder, "keyed.jsonl")
         distinct = write_json(keyed_path, keyed_events, 8)
-        keyed = {}
         for count in KEY_COUNTS:
             extra = ["--key-field", f"k{count}", "--max-keys", str(max(KEY_COUNTS))]
-            label = f"`--key-field`, {count:,} keys"
-            decode = reference.sample()
-            keyed[count] = measure(label, keyed_path, keyed_events, extra, decode, startup)
-            rows.append(keyed[count])
+            specs.append(
+                cli_spec(f"`--key-field`, {count:,} keys", keyed_path, keyed_events, extra)
+            )
         csv_path = Path(folder, "d8.csv")
         write_csv(csv_path, events, 8)
-        decode = reference.sample()
-        rows.append(measure("CSV input", csv_path, events, [], decode, startup))
-        full = {}
+        specs.append(cli_spec("CSV input", csv_path, events, []))
         for d, count in full_events.items():
             path = base if d == 8 else Path(folder, f"d{d}.jsonl")
             if d != 8:
                 write_json(path, count, d)
-            decode = reference.sample()
-            full[d] = measure(
-                f"`--model full`, d = {d}", path, count, ["--model", "full"], decode, startup
-            )
-            rows.append(full[d])
-        # Keyed full-covariance models run key by key (no bank of arrays): fewer events.
+            specs.append(cli_spec(f"`--model full`, d = {d}", path, count, ["--model", "full"]))
+        # Keyed full-covariance models: fewer events (their keys with alerts go one by one).
         keyed_full = Path(folder, "keyed_full.jsonl")
         write_json(keyed_full, slow_events, 8)
         for count in KEY_COUNTS:
             extra = ["--model", "full", "--key-field", f"k{count}"]
             extra += ["--max-keys", str(max(KEY_COUNTS))]
             label = f"`--model full`, d = 8, {count:,} keys"
-            decode = reference.sample()
-            rows.append(measure(label, keyed_full, slow_events, extra, decode, startup))
-        rows.append(river_var(base, slow_events, decode))
-        rows.append(river_trees(base, slow_events, decode))
-        decode = reference.sample()
-        for row in rows:
-            row.decode_rate = decode
+            specs.append(cli_spec(label, keyed_full, slow_events, extra))
+        specs.append(river_var(base, slow_events))
+        specs.append(river_trees(base, slow_events))
+        rows = measure_in_rounds(specs, reference, startup)
+        by_label = {row.label: row for row in rows}
+        keyed = {count: by_label[f"`--key-field`, {count:,} keys"] for count in KEY_COUNTS}
+        full = {d: by_label[f"`--model full`, d = {d}"] for d in full_events}
+        decode = reference.best
         rows.insert(0, Row("`orjson.loads` loop (decode only)", events, events / decode, decode))
     p50, p99, measured = latency(latency_seconds, 8)
     peak, samples = long_run(memory_events, 8)
