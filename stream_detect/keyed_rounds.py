@@ -48,7 +48,8 @@ from stream_detect.keyed_models import KeyState
 from stream_detect.learning import MAX_BLOCK_ROWS, LearningPolicy
 from stream_detect.prequential import Prefix, chunk_limit, exclusive_cumsum
 from stream_detect.segmented import segmented_comoments
-from stream_detect.stats import RunningCovariance, learn_each_full
+from stream_detect.stats import RunningCovariance
+from stream_detect.stats_for_many import learn_each_full
 
 __all__ = [
     "MOST_FEATURES",

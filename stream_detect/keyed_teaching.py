@@ -23,7 +23,7 @@ from stream_detect.keyed_arrays import KeyedArrays
 from stream_detect.learning import LearningPolicy
 from stream_detect.model_interface import ScoreBlock
 from stream_detect.segmented import Segments
-from stream_detect.stats import learn_one_each
+from stream_detect.stats_for_many import learn_one_each
 from stream_detect.teaching import RunState, plan_teaching
 
 __all__ = ["Lessons", "learn_lessons", "teach_key", "wind_down"]
@@ -139,7 +139,7 @@ def learn_lessons(
     """Each key of ``lessons`` from the scan's statistics before its row, that row learned.
 
     Bit for bit what learning each key's row on its own gives
-    (:func:`~stream_detect.stats.learn_one_each`).
+    (:func:`~stream_detect.stats_for_many.learn_one_each`).
     """
     if not lessons.slots:
         return

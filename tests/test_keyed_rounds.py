@@ -23,7 +23,8 @@ from stream_detect.keyed_models import groups
 from stream_detect.keyed_rounds import score_calm_keys
 from stream_detect.segmented import segmented_comoments
 from stream_detect.settings import DetectorSettings
-from stream_detect.stats import RunningCovariance, learn_each_full
+from stream_detect.stats import RunningCovariance
+from stream_detect.stats_for_many import learn_each_full
 
 Array = NDArray[np.float64]
 FEATURES = ("x", "y", "errors")

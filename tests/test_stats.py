@@ -27,7 +27,8 @@ from numpy.typing import NDArray
 
 from stream_detect import prequential
 from stream_detect.errors import ModelError
-from stream_detect.stats import RunningCovariance, RunningMoments, decay_factor, learn_one_each
+from stream_detect.stats import RunningCovariance, RunningMoments, decay_factor
+from stream_detect.stats_for_many import learn_one_each
 
 Array = NDArray[np.float64]
 Moments = RunningMoments | RunningCovariance
