@@ -134,13 +134,13 @@ def most_carried(
             first = fields
         numeric.update(fields)
         filled.append(carried)
-    # Records of one shape share one list: narrowed once (by the list's identity).
-    narrowed: dict[int, list[str]] = {}
+    # Few distinct lists (one per shape): each narrowed once.
+    narrowed: dict[tuple[str, ...], list[str]] = {}
     field_lists = []
-    for carried in filled:
-        held = narrowed.get(id(carried))
+    for names in map(tuple, filled):
+        held = narrowed.get(names)
         if held is None:
-            held = narrowed[id(carried)] = [name for name in carried if name in numeric]
+            held = narrowed[names] = [name for name in names if name in numeric]
         if held:
             field_lists.append(held)
     chosen = carried_by_most(field_lists)
