@@ -29,9 +29,9 @@ The parts a detector is built of, and the read-only views of their counters
 ``summary()``...), are :class:`~stream_detect.detector_parts.DetectorParts`'s.
 
 Words used below: a batch is cut into *segments* (the rows before the next
-re-tune), a segment into *pieces* (so eviction matches the event-by-event
-order), a piece into *groups* (one key's rows), and a group is scored in
-*blocks* (see :mod:`stream_detect.learning`).
+re-tune or re-read of the acceptance time), a segment into *pieces* (so
+eviction matches the event-by-event order), a piece into *groups* (one key's
+rows), and a group is scored in *blocks* (see :mod:`stream_detect.learning`).
 """
 
 from __future__ import annotations
@@ -136,35 +136,41 @@ class Detector(DetectorParts):
         rows = values.shape[0]
         out = Detections.empty(rows)
         labelled = flags >= 0
+        acceptance = self.tuner.acceptance
         # A restored checkpoint may carry an acceptance time read from the event rate.
-        self.policy.accept_after = self.tuner.accept_after
+        self.policy.accept_after = acceptance.accept_after
         # An alert budget learns from every row's score.
         self.policy.every_score = every_score or self.tuner.budget is not None
         start = scored = 0
         while start < rows:
-            stop = start + self.tuner.rows_until_due(labelled[start:])
+            # Rows run up to the next re-tune or re-read of the acceptance time, whichever
+            # comes first: both fall at exact event counts, whatever the batching.
+            stop = start + min(
+                self.tuner.rows_until_due(labelled[start:]),
+                acceptance.rows_until_due(self.tuner.events, rows - start),
+            )
             self._add_labelled(values, flags, keys, ids, start, stop)
             if timestamps is not None:
                 self.tuner.observe_times(timestamps[start:stop])
             added = int(np.count_nonzero(labelled[start:stop]))
             due = self.tuner.advance(stop - start, added)
-            if self.tuner.acceptance_due:
+            if acceptance.due(self.tuner.events):
                 if self.keyed and scored < stop:
                     # The rate of one key counts the keys held once these rows are
                     # learned (evictions included), so batching changes nothing.
                     self._process_span(values, flags, keys, scored, stop, out)
                     scored = stop
-                self.tuner.reread_acceptance(len(self.models) if self.keyed else 1)
+                acceptance.reread(self.tuner.events, len(self.models) if self.keyed else 1)
             # A boundary cuts the batch only if what comes after may be scored differently:
             # a re-tune that can change log ε, or an acceptance time re-read from the rate.
             if scored < stop and (
                 (due and self.tuner.can_choose())
-                or self.tuner.accept_after != self.policy.accept_after
+                or acceptance.accept_after != self.policy.accept_after
             ):
                 self._process_span(values, flags, keys, scored, stop, out)
                 scored = stop
             # With timestamps the acceptance time is a duration, in events of a key at its rate.
-            self.policy.accept_after = self.tuner.accept_after
+            self.policy.accept_after = acceptance.accept_after
             if due:
                 self.retune()
             start = stop
