@@ -29,13 +29,14 @@ The parts a detector is built of, and the read-only views of their counters
 ``summary()``...), are :class:`~stream_detect.detector_parts.DetectorParts`'s.
 
 Words used below: a batch is cut into *segments* (the rows before the next
-re-tune), a segment into *pieces* (so eviction matches the event-by-event
-order), a piece into *groups* (one key's rows), and a group is scored in
-*blocks* (see :mod:`stream_detect.learning`).
+re-tune or re-read of the acceptance time), a segment into *pieces* (so
+eviction matches the event-by-event order), a piece into *groups* (one key's
+rows), and a group is scored in *blocks* (see :mod:`stream_detect.learning`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -134,42 +135,55 @@ class Detector(DetectorParts):
             X, labels, keys, ids, n_features=len(self.features), keyed=self.keyed
         )
         rows = values.shape[0]
+        # Tiny features are scored in units where they have size one (feature_units.py); the
+        # validation buffer and the events remembered for feedback keep the events' own.
+        before = int(self.units.exponents.sum())
+        scaled, changes = self.units.apply(values)
+        self._jacobian_runs = [(0, before), *changes] if before or changes else None
         out = Detections.empty(rows)
         labelled = flags >= 0
+        acceptance = self.tuner.acceptance
         # A restored checkpoint may carry an acceptance time read from the event rate.
-        self.policy.accept_after = self.tuner.accept_after
+        self.policy.accept_after = acceptance.accept_after
         # An alert budget learns from every row's score.
         self.policy.every_score = every_score or self.tuner.budget is not None
         start = scored = 0
         while start < rows:
-            stop = start + self.tuner.rows_until_due(labelled[start:])
+            # Rows run up to the next re-tune or re-read of the acceptance time, whichever
+            # comes first: both fall at exact event counts, whatever the batching.
+            stop = start + min(
+                self.tuner.rows_until_due(labelled[start:]),
+                acceptance.rows_until_due(self.tuner.events, rows - start),
+            )
             self._add_labelled(values, flags, keys, ids, start, stop)
             if timestamps is not None:
                 self.tuner.observe_times(timestamps[start:stop])
             added = int(np.count_nonzero(labelled[start:stop]))
             due = self.tuner.advance(stop - start, added)
-            if self.tuner.acceptance_due:
+            if acceptance.due(self.tuner.events):
                 if self.keyed and scored < stop:
                     # The rate of one key counts the keys held once these rows are
                     # learned (evictions included), so batching changes nothing.
-                    self._process_span(values, flags, keys, scored, stop, out)
+                    self._process_span(scaled, flags, keys, scored, stop, out)
                     scored = stop
-                self.tuner.reread_acceptance(len(self.models) if self.keyed else 1)
+                acceptance.reread(self.tuner.events, len(self.models) if self.keyed else 1)
             # A boundary cuts the batch only if what comes after may be scored differently:
             # a re-tune that can change log ε, or an acceptance time re-read from the rate.
             if scored < stop and (
                 (due and self.tuner.can_choose())
-                or self.tuner.accept_after != self.policy.accept_after
+                or acceptance.accept_after != self.policy.accept_after
             ):
-                self._process_span(values, flags, keys, scored, stop, out)
+                self._process_span(scaled, flags, keys, scored, stop, out)
                 scored = stop
             # With timestamps the acceptance time is a duration, in events of a key at its rate.
-            self.policy.accept_after = self.tuner.accept_after
+            self.policy.accept_after = acceptance.accept_after
             if due:
                 self.retune()
             start = stop
         if scored < rows:
-            self._process_span(values, flags, keys, scored, rows, out)
+            self._process_span(scaled, flags, keys, scored, rows, out)
+        # Between batches the units of every feature seen so far are in force.
+        self._jacobian_runs = self._log_jacobian = None
         if ids is not None:
             self.recent_events.add(ids, keys, values)
         self.alerts += int(np.count_nonzero(out.alert))
@@ -185,9 +199,28 @@ class Detector(DetectorParts):
         stop: int,
         out: Detections,
     ) -> None:
-        """Score and learn rows ``[start, stop)``, cut where the integer features' floors change."""
-        for begin, end in self.integers.spans(X, start, stop):
-            self._process_segment(X, labels, keys, begin, end, out)
+        """Score and learn rows ``[start, stop)``, cut where the integer features' floors change.
+
+        Cut too where a tiny feature's first value changes the units of the
+        density (:mod:`stream_detect.feature_units`).
+        """
+        for first, last, log_jacobian in self._jacobian_spans(start, stop):
+            for begin, end in self.integers.spans(X, first, last):
+                self._process_segment(X, labels, keys, begin, end, out, log_jacobian)
+
+    def _jacobian_spans(self, start: int, stop: int) -> list[tuple[int, int, float]]:
+        """``[start, stop)`` cut where the scaled features' Jacobian changes, with its log."""
+        runs = self._jacobian_runs
+        if runs is None:
+            return [(start, stop, 0.0)]
+        bounds = [(row, exponents) for row, exponents in runs if row < stop]
+        spans = []
+        for index, (row, exponents) in enumerate(bounds):
+            end = bounds[index + 1][0] if index + 1 < len(bounds) else stop
+            first, last = max(row, start), min(end, stop)
+            if first < last:
+                spans.append((first, last, math.log(2.0) * exponents))
+        return spans
 
     def _process_segment(
         self,
@@ -197,9 +230,18 @@ class Detector(DetectorParts):
         start: int,
         stop: int,
         out: Detections,
+        log_jacobian: float = 0.0,
     ) -> None:
-        """Score and learn rows ``[start, stop)``, all under the same log ε; show the tuner."""
-        log_epsilon = self.tuner.log_epsilon
+        """Score and learn rows ``[start, stop)``, all under the same log ε; show the tuner.
+
+        ``log_jacobian`` turns the log density of the scaled rows into the events' own.
+        """
+        given = log_epsilon = self.tuner.log_epsilon
+        # A re-tune after these rows scores the validation rows in the units in force here.
+        self._log_jacobian = log_jacobian
+        if log_jacobian and self.rule == "log_p" and given is not None:
+            # log p(x) < log ε in the events' units, compared in the scaled rows' units.
+            log_epsilon = given - log_jacobian
         # Made per segment: a reload may change top_contributions between two batches.
         explain = AlertExplainer(self.features, self.settings.top_contributions)
         if not isinstance(self.models, KeyedModels):  # the keyed bank
@@ -225,12 +267,30 @@ class Detector(DetectorParts):
                     state, rows = states[index], piece[index][1]
                     self.policy.score_and_learn(state, X, labels, rows, log_epsilon, out, explain)
                 self.models.mark_seen(piece)
+        if log_jacobian:
+            self._to_event_units(out, start, stop, log_jacobian, given, log_epsilon)
         self.tuner.observe(
             out.score[start:stop],
             out.alert[start:stop],
             out.warmup[start:stop],
             out.log_epsilon[start:stop],
         )
+
+    def _to_event_units(
+        self,
+        out: Detections,
+        start: int,
+        stop: int,
+        log_jacobian: float,
+        given: float | None,
+        compared: float | None,
+    ) -> None:
+        """Write the log densities of rows ``[start, stop)`` (and log ε) in the events' units."""
+        out.log_p[start:stop] += log_jacobian
+        if self.rule == "log_p":
+            out.score[start:stop] += log_jacobian
+            shown = out.log_epsilon[start:stop]
+            shown[shown == compared] = given
 
     def _add_labelled(
         self,
@@ -259,6 +319,12 @@ class Detector(DetectorParts):
         scores = np.full(X.shape[0], np.nan)
         if X.shape[0] == 0:
             return scores
+        log_jacobian = 0.0
+        if not self.units.identity:
+            X = self.units.scale(X)
+            if self.rule == "log_p":
+                now = self._log_jacobian
+                log_jacobian = self.units.log_jacobian() if now is None else now
         if not self.keyed:
             by_key = [(SINGLE_KEY, np.arange(X.shape[0]))]
         else:
@@ -269,7 +335,7 @@ class Detector(DetectorParts):
             # A model in warm-up raises no alert, so its scores must not steer ε either.
             if state is not None and state.learned >= self.min_samples:
                 scores[rows] = self.policy.scores(state.model.score(X[rows]))
-        return scores
+        return scores + log_jacobian if log_jacobian else scores
 
     # ------------------------------------------------------------- thresholds
 

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stream_detect.feature_units import FeatureUnits
 from stream_detect.learning import LearningPolicy
 from stream_detect.model_interface import ScoreRule, score_rule
+from stream_detect.model_kinds import model_kind
 from stream_detect.model_store import ModelFactory, checked_features, model_store, warm_up_length
 from stream_detect.quantisation import IntegerFeatures
 from stream_detect.recent import RecentEvents
@@ -67,6 +69,14 @@ class DetectorParts:
         self.rule: ScoreRule = score_rule(settings)
         self.policy = LearningPolicy(settings, min_samples=self.min_samples, rule=self.rule)
         self.tuner = ThresholdTuner(settings, d, clock=clock)
+        # A fitted model's statistics are in the events' units; a river model has no floors.
+        self.units = FeatureUnits(
+            d, enabled=initial_model is None and model_kind(settings.model).gaussian_score
+        )
+        #: Where a batch's rows change units (row, sum of exponents from there); None: nowhere.
+        self._jacobian_runs: list[tuple[int, int]] | None = None
+        #: The log Jacobian of the rows just scored, while a batch is under way.
+        self._log_jacobian: float | None = None
         self.recent_events = RecentEvents(settings.id_memory, d)
         self.alerts = 0
 

@@ -79,7 +79,14 @@ def detector_state(detector: Detector, fingerprint: dict[str, Any]) -> dict[str,
         "models": detector.models.to_list(),
         "recent_events": detector.recent_events.to_dict(),
         "integer_features": detector.integers.to_dict(),
+        # Written only when a feature is rescaled or not yet seen: as before otherwise.
+        **_present("feature_units", detector.units.to_dict()),
     }
+
+
+def _present(name: str, value: dict[str, Any] | None) -> dict[str, Any]:
+    """``{name: value}``, or nothing when ``value`` is None."""
+    return {} if value is None else {name: value}
 
 
 def restore_detector(
@@ -128,6 +135,8 @@ def restore_detector(
         detector.policy.relearned = int(counters["relearned"])
         # Checkpoints written before the integer features' floor lack it: off, as then.
         detector.integers.restore(data.get("integer_features"))
+        # Checkpoints written before tiny features were rescaled lack it: none rescaled.
+        detector.units.restore(data.get("feature_units"))
         detector.models.clear()
         for entry in data["models"]:
             state = KeyState(new_model())

@@ -23,6 +23,9 @@
 * **on a reload** -- :meth:`ThresholdTuner.reconfigure`: which new values
   are in force at once, and which wait for the next re-tune.
 
+The event rate measured from timestamps serves the budget and the acceptance
+time; the tuner keeps both in its checkpoint, but when and how the acceptance
+time is re-read is :class:`~stream_detect.acceptance_time.AcceptanceTime`'s.
 The tuner does no scoring and no I/O; it holds numbers and decides.
 """
 
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_detect.acceptance_time import AcceptanceTime
 from stream_detect.model_kinds import model_kind
 from stream_detect.settings import DetectorSettings
 from stream_detect.validation_buffer import ValidationBuffer
@@ -58,9 +62,6 @@ RowScorer = Callable[[Array, list[str | None]], Array]
 UNSET_RETUNE_EVERY = 100
 #: Far enough that a count-based re-tune that is off never comes due.
 _NEVER = 1 << 62
-#: Event counts at which a timed acceptance is re-read from the event rate: 10, 100,
-#: 1000, then every 1000 (exact counts, so the result does not depend on batching).
-_FIRST_RATE_AT, _RATE_EVERY = 10, 1000
 
 
 class ThresholdTuner:
@@ -115,9 +116,8 @@ class ThresholdTuner:
             self.budget = AlertBudget(
                 settings.alerts_per_day, settings.events_per_day, measured=self.rate
             )
-        #: Events a persistent deviation takes to be accepted (see :attr:`accept_after`).
-        self.accept_after = settings.accept_after
-        self.next_rate_at = _FIRST_RATE_AT if self._timed_acceptance else _NEVER
+        #: Events a persistent deviation takes to be accepted, read from the rate.
+        self.acceptance = AcceptanceTime(settings, self.rate)
         self.events = 0
         self.retunes = 0
         self.labels_since_retune = 0
@@ -132,11 +132,9 @@ class ThresholdTuner:
         return -math.inf if self.log_epsilon is None else self.log_epsilon
 
     @property
-    def _timed_acceptance(self) -> bool:
-        settings = self.settings
-        return bool(
-            self.rate is not None and settings.accept_after and settings.accept_after_seconds
-        )
+    def accept_after(self) -> int:
+        """Events a persistent deviation takes to be accepted now (see :attr:`acceptance`)."""
+        return self.acceptance.accept_after
 
     # -------------------------------------------------------------- schedule
 
@@ -148,8 +146,7 @@ class ThresholdTuner:
         Returns at least 1 and at most ``len(labelled)``.
         """
         rows = labelled.size
-        due = min(self.next_retune_at, self.next_rate_at)
-        stop = min(rows, max(1, due - self.events))
+        stop = min(rows, max(1, self.next_retune_at - self.events))
         need = self.settings.retune_labels - self.labels_since_retune
         if self.settings.retune_labels and need >= 1:
             positions = np.flatnonzero(labelled[:stop])
@@ -158,49 +155,10 @@ class ThresholdTuner:
         return stop
 
     def advance(self, events: int, labels: int) -> bool:
-        """Count ``events`` processed and ``labels`` new labels; return True if a re-tune is due.
-
-        When :attr:`acceptance_due` turns True the caller calls
-        :meth:`reread_acceptance` before it scores the events that follow.
-        """
+        """Count ``events`` processed and ``labels`` new labels; return True if a re-tune is due."""
         self.events += events
         self.labels_since_retune += labels
         return self._due_by_count()
-
-    @property
-    def acceptance_due(self) -> bool:
-        """True when the acceptance time is to be re-read from the event rate (at exact counts)."""
-        return self.events >= self.next_rate_at
-
-    def reread_acceptance(self, keys: int = 1) -> None:
-        """``accept_after_seconds`` in events of one key at the measured rate.
-
-        The acceptance time is a duration of event time: 600 s is 600 events
-        of a 1 Hz stream and 2 events of 5-minute metrics. A deviation is
-        counted in its own key's events, so with ``keys`` models held the
-        rate of one key is the stream's divided by ``keys``: ten hosts at
-        1 Hz make a 10 Hz stream, and 600 s is still 600 events of a host.
-        ``accept_after`` stays as it was until the rate is known.
-
-        >>> tuner = ThresholdTuner(
-        ...     DetectorSettings(timestamp_field="t", accept_after_seconds=60.0), 1
-        ... )
-        >>> tuner.observe_times([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
-        >>> tuner.advance(10, 0), tuner.acceptance_due
-        (False, True)
-        >>> tuner.reread_acceptance(keys=10)
-        >>> tuner.accept_after, tuner.acceptance_due
-        (60, False)
-        """
-        events = self.events
-        self.next_rate_at = 10 * events if events < _RATE_EVERY else events + _RATE_EVERY
-        assert self.rate is not None
-        per_day = self.rate.per_day()
-        if per_day is not None:
-            from stream_detect.event_rate import SECONDS_PER_DAY
-
-            per_second = per_day / SECONDS_PER_DAY / max(1, keys)
-            self.accept_after = max(1, round(self.settings.accept_after_seconds * per_second))
 
     def due_by_time(self) -> bool:
         """True if ``retune_seconds`` have passed on the clock since the last re-tune."""
@@ -231,7 +189,7 @@ class ThresholdTuner:
             self.validation.add(X, labels, keys, ids)
 
     def observe_times(self, timestamps: Sequence[Any]) -> None:
-        """Take the timestamps of the next rows, before they are scored (event rate)."""
+        """Take the timestamps of the next rows, before they are scored (the event rate)."""
         if self.rate is not None:
             self.rate.observe(timestamps)
 
@@ -368,8 +326,7 @@ class ThresholdTuner:
             "validation": self.validation.to_dict(),
             "budget": None if self.budget is None else self.budget.to_dict(),
             "rate": None if self.rate is None else self.rate.to_dict(),
-            "accept_after": self.accept_after,
-            "next_rate_at": self.next_rate_at,
+            **self.acceptance.to_dict(),
         }
 
     def restore(self, data: dict[str, Any], counters: dict[str, Any]) -> None:
@@ -401,8 +358,8 @@ class ThresholdTuner:
             self.budget.restore(data["budget"])
         if self.rate is not None and data.get("rate") is not None:
             self.rate.restore(data["rate"])
-            self.accept_after = int(data["accept_after"])
-            self.next_rate_at = int(data["next_rate_at"])
+            # The acceptance time is re-read from the rate, on a schedule saved beside it.
+            self.acceptance.restore(data)
         # This run's validation_size holds (the newest labels of each class are kept); the
         # saved capacity is never allocated, so an edited one cannot exhaust memory.
         self.validation = ValidationBuffer.from_dict(

@@ -1,0 +1,144 @@
+"""Tiny features brought to unit size by a power of two, so their scale does not matter.
+
+A Gaussian model holds a few absolute numbers: the variance floor (``1e-12``)
+and the prior's ``beta`` (``1e-6``). They are negligible for a feature of size
+one, but a feature of size ``1e-5`` has a variance far below them, and one of
+size ``1e-300`` has squared deviations that underflow to 0: such a feature looks
+constant, and a value ten times its usual size raises no alert. So each
+feature whose first non-zero value is smaller than :data:`TINY` is multiplied by
+the power of two ``2**k`` that brings that value into [1, 2): exact in floating
+point, the same factor for the whole stream, and nothing changes for a feature
+of ordinary size (``k`` is 0 and no arithmetic is done). A feature that is 0 so
+far waits: zeros are the same in any unit.
+
+What the detector reports stays in the event's own units: the density of an
+event is the density of its scaled row times ``2**sum(k)`` (the Jacobian), so
+:meth:`FeatureUnits.log_jacobian` is added to log p(x), and a ``log_epsilon``
+on log p(x) is compared in those units. Tails, Mahalanobis distances and
+contributions are the same in any unit. A value that would pass
+:data:`~stream_detect.admission.MAX_ABS_VALUE` once scaled (a feature that
+spans more than 150 decades from its first value) is taken at that bound: far
+out either way, it still alerts.
+
+Examples
+--------
+>>> units = FeatureUnits(2)
+>>> X = np.array([[0.0, 1.0], [3e-300, 2.0]])
+>>> scaled, changes = units.apply(X)
+>>> units.exponents.tolist(), changes
+([995, 0], [(1, 995)])
+>>> float(scaled[1, 0]), float(scaled[1, 1])
+(1.0045393192371257, 2.0)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream_detect.admission import MAX_ABS_VALUE
+
+__all__ = ["TINY", "FeatureUnits"]
+
+Array = NDArray[np.float64]
+#: A feature whose first non-zero value is smaller than this is rescaled. Well below
+#: the size of ordinary features, well above the size where the absolute floors
+#: (variance 1e-12, prior beta 1e-6) start to hide a feature's spread.
+TINY = 2.0**-10
+#: The largest exponent: a subnormal value (admitted, if not meant) takes 1074 doublings.
+_MOST_DOUBLINGS = 1074
+
+
+class FeatureUnits:
+    """The power of two each feature is multiplied by, chosen at its first non-zero value.
+
+    Parameters
+    ----------
+    n_features
+        Width of the rows.
+    enabled
+        False keeps every feature as it is (a fitted initial model, or a model
+        that is not a Gaussian, holds its statistics in the events' units).
+    """
+
+    def __init__(self, n_features: int, *, enabled: bool = True) -> None:
+        #: ``k`` per feature: rows are multiplied by ``2**k``.
+        self.exponents = np.zeros(n_features, dtype=np.int64)
+        #: Features whose ``k`` is chosen (a non-zero value was seen, or rescaling is off).
+        self.decided = np.full(n_features, not enabled)
+
+    @property
+    def identity(self) -> bool:
+        """True if every feature is decided and none is rescaled (the rows pass unchanged)."""
+        return bool(self.decided.all() and not self.exponents.any())
+
+    def log_jacobian(self) -> float:
+        """What is added to the log density of a scaled row to give the event's own."""
+        return math.log(2.0) * float(self.exponents.sum())
+
+    def apply(self, X: Array) -> tuple[Array, list[tuple[int, int]]]:
+        """Decide the features that show their first non-zero value in ``X``; scale ``X``.
+
+        Returns the scaled rows (``X`` itself when nothing is rescaled) and the
+        rows at which the sum of exponents changes, with the new sum: a row
+        before a feature's first non-zero value is 0 in that feature, so
+        scaling the whole batch by the final exponents is exact, and only the
+        Jacobian changes from that row on.
+        """
+        changes: list[tuple[int, int]] = []
+        if not self.decided.all() and X.shape[0]:
+            open_columns = np.flatnonzero(~self.decided)
+            nonzero = X[:, open_columns] != 0.0
+            seen = nonzero.any(axis=0)
+            firsts = nonzero.argmax(axis=0)
+            for column, row in zip(open_columns[seen].tolist(), firsts[seen].tolist(), strict=True):
+                value = abs(float(X[row, column]))
+                self.decided[column] = True
+                if value < TINY:
+                    # value = m * 2**e, m in [0.5, 1) (frexp): value * 2**(1 - e) is in [1, 2).
+                    self.exponents[column] = 1 - math.frexp(value)[1]
+                    changes.append((row, column))
+            changes.sort()
+            total = int(self.exponents.sum()) - sum(int(self.exponents[c]) for _, c in changes)
+            summed = []
+            for row, column in changes:
+                total += int(self.exponents[column])
+                summed.append((row, total))
+            changes = summed
+        return self.scale(X), changes
+
+    def scale(self, X: Array) -> Array:
+        """``X`` in the features' units now (``X`` itself when none is rescaled)."""
+        if not self.exponents.any():
+            return X
+        with np.errstate(over="ignore"):
+            scaled = np.ldexp(X, self.exponents)
+        return np.clip(scaled, -MAX_ABS_VALUE, MAX_ABS_VALUE, out=scaled)
+
+    # ----------------------------------------------------------- persistence
+
+    def to_dict(self) -> dict[str, Any] | None:
+        """The state, JSON-able; None when it is the identity (as before features were scaled)."""
+        if self.identity:
+            return None
+        return {"exponents": self.exponents.tolist(), "decided": self.decided.tolist()}
+
+    def restore(self, data: dict[str, Any] | None) -> None:
+        """Load what :meth:`to_dict` wrote; None (or a checkpoint without it): the identity."""
+        if data is None:
+            self.exponents[:] = 0
+            self.decided[:] = True
+            return
+        d = self.exponents.size
+        exponents, decided = np.asarray(data["exponents"]), np.asarray(data["decided"])
+        if exponents.shape != (d,) or exponents.dtype.kind not in "iu":
+            raise ValueError(f"feature units: expected {d} whole exponents")
+        if decided.shape != (d,) or decided.dtype != np.bool_:
+            raise ValueError(f"feature units: expected {d} true/false values")
+        if np.any((exponents < 0) | (exponents > _MOST_DOUBLINGS) | (exponents > 0) & ~decided):
+            raise ValueError(f"feature units: exponents from 0 to {_MOST_DOUBLINGS}")
+        self.exponents[:] = exponents
+        self.decided[:] = decided
