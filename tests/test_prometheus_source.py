@@ -32,11 +32,8 @@ from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sources.exposition import Cumulative, Series, parse_exposition
 from stream_detect.sources.polled import MAX_BODY_BYTES
-from stream_detect.sources.prometheus import (
-    PrometheusSource,
-    open_promql,
-    open_scrape,
-)
+from stream_detect.sources.prometheus import PrometheusSource
+from stream_detect.sources.prometheus_uris import open_promql, open_scrape
 from stream_detect.testing import ListSink
 
 RUN = [sys.executable, "-m", "stream_detect", "run"]
