@@ -9,8 +9,10 @@ The first ``?`` starts the query. A query value, and the path of a
 ``file:`` URI, are percent-decoded, so a path holding ``?`` is written with
 ``%3F`` in its place (and ``%`` followed by two hex digits as ``%25``):
 :func:`file_uri` writes any path so. A bare query name (``?follow``) means
-``true``. What a scheme means is up to the registry that opens it
-(:mod:`stream_detect.sources`, :mod:`stream_detect.sinks`).
+``true``. A name appears at most once, unless it ends with ``[]``: such a
+name is a list (as Prometheus's ``match[]``), given once per value. What a
+scheme means is up to the registry that opens it (:mod:`stream_detect.sources`,
+:mod:`stream_detect.sinks`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ class ParsedURI:
     ('file', '/var/log/events.jsonl', {'follow': 'true'})
     >>> parsed.flag("follow")
     True
+
+    A list parameter (its name ends with ``[]``) has every value in ``lists``,
+    in order, and its first in ``params``:
+
+    >>> parse_uri('prometheus://h:9090/federate?match[]={job="a"}&match[]=up').lists
+    {'match[]': ('{job="a"}', 'up')}
     """
 
     uri: str
@@ -52,6 +60,7 @@ class ParsedURI:
     target: str
     params: Mapping[str, str] = field(default_factory=dict)
     config_key: str = "source"
+    lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def check_params(self, allowed: Iterable[str]) -> None:
         """Raise ConfigError naming any query parameter not in ``allowed``.
@@ -121,14 +130,18 @@ def parse_uri(uri: str, *, config_key: str = "source") -> ParsedURI:
         # A path may hold `?`, which would start the query: written %3F, it is decoded here.
         target = unquote(target)
     params: dict[str, str] = {}
+    lists: dict[str, tuple[str, ...]] = {}
     for item in query.split("&") if query else []:
         name, equals, value = item.partition("=")
         if not name:
             raise ConfigError(config_key, uri, "query parameters written as name=value&name=value")
-        if name in params:
+        value = unquote(value) if equals else "true"
+        if name.endswith("[]"):
+            lists[name] = (*lists.get(name, ()), value)
+        elif name in params:
             raise ConfigError(config_key, uri, f"the query parameter {name!r} at most once")
-        params[name] = unquote(value) if equals else "true"
-    return ParsedURI(uri, scheme.lower(), target, params, config_key)
+        params.setdefault(name, value)
+    return ParsedURI(uri, scheme.lower(), target, params, config_key, lists)
 
 
 def file_uri(path: str) -> str:

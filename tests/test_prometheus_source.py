@@ -605,6 +605,36 @@ def test_promql_reads_a_query_result(tmp_path: Path) -> None:
     assert sink.records[0]["value"] == 3.0
 
 
+def test_a_prometheus_server_s_federate_page_is_a_source(
+    tmp_path: Path, exporter: Exporter
+) -> None:
+    # match[] was refused as an unknown parameter (and the query dropped from the
+    # scrape). The page types every series untyped and stamps every sample.
+    exporter.render = lambda n: f"# TYPE temp gauge\ntemp {20 + n % 3}\njobs_total {10 * n}\n"
+    with running_prometheus(tmp_path / "prometheus", [exporter.address]) as prometheus:
+        # Written as is: the `+` stays a `+` (as a space, the regex would keep only `up`).
+        selector = '{job="detector",__name__=~"te.+|up"}'
+        run = RunSettings(
+            source=f"prometheus://127.0.0.1:{prometheus.port}/federate?match[]={selector}"
+            "&every=200ms&key=instance",
+            emit="all",
+        )
+        summary = run_until(
+            run,
+            DetectorSettings(min_samples=2, log_epsilon=-1e6),
+            sink := ListSink(),
+            lambda records: len(records) >= 3,
+            "three events from /federate",
+        )
+    assert summary.bad_records == 0
+    first = sink.records[0]
+    assert first["instance"] == exporter.address
+    assert first['temp{job="detector"}'] in (20.0, 21.0, 22.0)
+    assert first['up{job="detector"}'] == 1.0
+    assert not [name for name in first if name.startswith(("jobs_total", "scrape_"))]
+    assert "/federate?match%5B%5D=" in first["position"]["url"]
+
+
 def test_an_anomaly_injected_into_an_exporter_raises_an_alert(exporter: Exporter) -> None:
     rng = np.random.default_rng(0)
 

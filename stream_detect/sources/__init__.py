@@ -104,7 +104,13 @@ def _open_scrape(
     from stream_detect.sources.prometheus_uris import SCRAPE_PARAMS, open_scrape
 
     uri.check_params(SCRAPE_PARAMS)
-    return open_scrape(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)
+    return open_scrape(
+        uri.target,
+        uri.params,
+        uri=uri.uri,
+        config_key=uri.config_key,
+        selectors=uri.lists.get("match[]", ()),
+    )
 
 
 def _open_promql(

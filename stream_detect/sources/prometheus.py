@@ -11,7 +11,12 @@
     A counter's sample that carries its own timestamp (an exporter that
     re-exposes samples collected earlier) is timed by it instead, and yields
     no rate while that timestamp does not advance. Gauges are taken as they
-    are.
+    are, and so are series typed ``untyped``.
+
+``prometheus://HOST:PORT/federate?match[]=SELECTOR&every=15s``
+    A Prometheus server's ``/federate``: each ``match[]`` of the URI (one per
+    selector) goes to the server as written. The page types every series
+    ``untyped`` (read as gauges) and stamps every sample.
 
 ``promql://HOST:PORT?query=EXPR&every=15s&key=LABEL``
     Evaluates ``EXPR`` with a Prometheus server's ``/api/v1/query`` every

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import orjson
 
@@ -33,19 +33,38 @@ _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def open_scrape(
-    target: str, params: Mapping[str, str], *, uri: str, config_key: str
+    target: str,
+    params: Mapping[str, str],
+    *,
+    uri: str,
+    config_key: str,
+    selectors: Sequence[str] = (),
 ) -> PrometheusSource:
     """The ``prometheus://`` source (``target`` is ``HOST:PORT/PATH``).
 
     >>> source = open_scrape("localhost:9100/metrics", {"every": "5s"}, uri="u", config_key="s")
     >>> source.url, source.every_s
     ('http://localhost:9100/metrics', 5.0)
+
+    ``selectors`` are the URI's ``match[]`` values (a Prometheus server's
+    ``/federate`` wants at least one), each sent as it was written, encoded
+    as a query needs it:
+
+    >>> open_scrape("localhost:9090/federate", {}, uri="u", config_key="s",
+    ...             selectors=['{job="node"}', 'up{a=~"x+"}']).url
+    'http://localhost:9090/federate?match%5B%5D=%7Bjob%3D%22node%22%7D&match%5B%5D=up%7Ba%3D~%22x%2B%22%7D'
     """
     expected = "prometheus://HOST:PORT/metrics?every=15s"
     if not target or target.startswith("/"):
         raise ConfigError(config_key, uri, expected)
     check_http_address(target.partition("/")[0], uri=uri, config_key=config_key, expected=expected)
     url = f"http://{target}" if "/" in target else f"http://{target}/metrics"
+    if any(not selector.strip() for selector in selectors):
+        raise ConfigError(
+            config_key, uri, 'match[]=SELECTOR with a series selector, such as match[]={job="node"}'
+        )
+    if selectors:
+        url += "?" + urllib.parse.urlencode([("match[]", selector) for selector in selectors])
     every = _every(params, uri, config_key)
     _check_key(params, uri, config_key)
     try:
@@ -123,5 +142,5 @@ def _every(params: Mapping[str, str], uri: str, config_key: str) -> float:
 
 
 #: Query parameters each scheme accepts.
-SCRAPE_PARAMS = ("every", "match", "key")
+SCRAPE_PARAMS = ("every", "match", "key", "match[]")
 PROMQL_PARAMS = ("query", "every", "key")
