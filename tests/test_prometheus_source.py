@@ -30,7 +30,7 @@ from stream_detect.pipeline import Summary
 from stream_detect.records.batch import BadRecord
 from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
-from stream_detect.sources.exposition import Cumulative, Series, parse_exposition
+from stream_detect.sources.exposition import Cumulative, Series, parse_exposition, read_exposition
 from stream_detect.sources.polled import MAX_BODY_BYTES
 from stream_detect.sources.prometheus import PrometheusSource
 from stream_detect.sources.prometheus_uris import open_promql, open_scrape
@@ -841,6 +841,73 @@ def test_a_counter_sample_with_its_own_timestamp_is_timed_by_it(exporter: Export
         "did not advance since the scrape before (not refreshed yet)"
     )
     assert reasons[4] == "missing feature 'jobs_total'"  # it had its rate
+
+
+def test_a_gauge_whose_timestamp_did_not_advance_is_not_learned_again(
+    exporter: Exporter,
+) -> None:
+    # An exporter serving cached samples (refreshed every third scrape) with their
+    # timestamps: each in-between scrape was the same observation learned again.
+    # Host a is refreshed at every scrape, host b every third; c's samples carry
+    # no timestamp, so each scrape is new for it.
+    def render(scrape: int) -> str:
+        slow = (scrape - 1) // 3
+        stamp_ms = 1_700_000_000_000
+        return (
+            f'temp{{host="a"}} {scrape} {stamp_ms + 1000 * scrape}\n'
+            f'load{{host="a"}} {slow} {stamp_ms + 3000 * slow}\n'
+            f'temp{{host="b"}} {slow} {stamp_ms + 3000 * slow}\n'
+            f'temp{{host="c"}} {scrape}\n'
+        )
+
+    address = f"{exporter.address}/metrics"
+    whole = open_scrape(address, {"every": "1s"}, uri="u", config_key="s")
+    keyed = open_scrape(address, {"every": "1s", "key": "host"}, uri="u", config_key="s")
+    seen: dict[str, list[list[dict[str, Any]]]] = {"whole": [], "keyed": []}
+    exporter.render = lambda n: render((n + 1) // 2)  # both sources see each page once
+    for _ in range(6):
+        for name, source in (("whole", whole), ("keyed", keyed)):
+            source._next_at = 0.0  # due now
+            seen[name].append(events_of(source))
+    # Some samples advanced at every scrape: each is a new observation, taken whole
+    # (the gauges not refreshed keep their value).
+    assert [len(events) for events in seen["whole"]] == [1] * 6
+    assert [events[0]['load{host="a"}'] for events in seen["whole"]] == [0, 0, 0, 1, 1, 1]
+    # By key: b's event only when its sample was refreshed; a's and c's every time.
+    hosts = [sorted(event["host"] for event in events) for events in seen["keyed"]]
+    assert hosts == [
+        ["a", "b", "c"],
+        ["a", "c"],
+        ["a", "c"],
+        ["a", "b", "c"],
+        ["a", "c"],
+        ["a", "c"],
+    ]
+    assert keyed.unchanged_events == 4
+    assert whole.unchanged_events == 0
+
+
+def test_a_scrape_whose_every_timestamp_is_unchanged_yields_no_event() -> None:
+    pages = [
+        "# TYPE up untyped\nup 1 1700000000000\n# TYPE temp gauge\ntemp 20 1700000000000\n",
+        "# TYPE up untyped\nup 1 1700000000000\n# TYPE temp gauge\ntemp 20 1700000000000\n",
+        "# TYPE up untyped\nup 1 1700000015000\n# TYPE temp gauge\ntemp 21 1700000015000\n",
+        "# TYPE up untyped\nup 1 1700000015000\n# TYPE temp gauge\ntemp 21 1700000015000\n",
+    ]
+    source = PrometheusSource(
+        "u",
+        lambda: read_exposition(pages.pop(0), re.compile(".*")),
+        every_s=0.0,
+        **clocks([0.0, 5.0, 10.0, 15.0]),
+    )
+    events = [events_of(source) for _ in range(4)]
+    assert events == [
+        [{"timestamp": 0.0, "up": 1.0, "temp": 20.0}],
+        [],
+        [{"timestamp": 10.0, "up": 1.0, "temp": 21.0}],
+        [],
+    ]
+    assert source.unchanged_events == 2 and source.empty_scrapes == 0
 
 
 def test_an_openmetrics_timestamp_is_in_seconds() -> None:

@@ -74,7 +74,13 @@ from typing import Any
 import orjson
 
 from stream_detect.records.batch import BadRecord
-from stream_detect.sources.exposition import Cumulative, Series, feature_name, shortened
+from stream_detect.sources.exposition import (
+    Cumulative,
+    Exposition,
+    Series,
+    feature_name,
+    shortened,
+)
 from stream_detect.sources.polled import PolledSource
 from stream_detect.sources.scraped_events import (
     CounterSample,
@@ -83,6 +89,7 @@ from stream_detect.sources.scraped_events import (
     no_rate_reason,
     series_to_events,
     spelt,
+    unchanged_events,
 )
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
@@ -93,7 +100,11 @@ class PrometheusSource(PolledSource):
 
     ``fetch`` returns the series of one scrape and the feature names among
     them that are cumulative (to be turned into rates), each with the
-    timestamp its sample carries, if any (which then times its rate).
+    timestamp its sample carries, if any (which then times its rate); or an
+    :class:`~stream_detect.sources.exposition.Exposition`, which also gives
+    each sample's own timestamp, so that an event whose samples all carry the
+    timestamps they had in the scrape before is not made again
+    (:attr:`unchanged_events`).
     ``what`` names one poll in the stderr lines (``scrape``, ``query``);
     ``selection`` says which series are kept (`` whose name matches 'x'``),
     for the line that says a scrape held none. ``clock`` gives the events'
@@ -109,7 +120,7 @@ class PrometheusSource(PolledSource):
     def __init__(
         self,
         url: str,
-        fetch: Callable[[], tuple[list[Series], Cumulative]],
+        fetch: Callable[[], tuple[list[Series], Cumulative] | Exposition],
         *,
         every_s: float,
         key_label: str | None = None,
@@ -136,7 +147,12 @@ class PrometheusSource(PolledSource):
         #: Samples in no event because their feature would be named like a field the
         #: event already has (``timestamp``, the key's field).
         self.clashing_series = 0
+        #: Events not made because every sample of theirs carried the timestamp it had
+        #: in the scrape before (the same observation, shown again).
+        self.unchanged_events = 0
         self.selection = selection
+        #: The last scrape's samples' own timestamps, by feature (with every label).
+        self._stamps: Mapping[str, float] = {}
         #: Each counter's last finite sample.
         self._previous: dict[str, CounterSample] = {}
         #: The last scrape's samples with no value (not finite, or a counter with no
@@ -159,9 +175,12 @@ class PrometheusSource(PolledSource):
         """Scrape once; queue one event of the selected series (none on the first scrape)."""
         now = self.clock()
         tick = self.interval_clock()
-        series, cumulative = self.fetch()
+        scrape = self.fetch()
+        series, cumulative = scrape[0], scrape[1]
+        stamps = scrape.stamps if isinstance(scrape, Exposition) else {}
         self.scrapes += 1
         previous, self._previous = self._previous, {}
+        stamped_before, self._stamps = self._stamps, stamps
         values: list[Series] = []
         seen: set[str] = set()
         repeated: list[str] = []
@@ -220,8 +239,21 @@ class PrometheusSource(PolledSource):
             ]
             if keyless:
                 self._keyless(keyless)
+        unchanged = unchanged_events(values, stamps, stamped_before, self.key_label)
+        if unchanged:
+            # The same observation as at the scrape before (a cached sample, /federate
+            # asked more often than Prometheus scrapes): learned again, it would count
+            # twice and narrow the model's spread. An event with one sample new is taken
+            # whole: the others keep their value (a gauge, the last known) or lack their
+            # rate (a counter, a dead letter saying why), so no event waits on a series
+            # that stopped being refreshed.
+            self.unchanged_events += len(unchanged)
+            values = [item for item in values if self._key_of(item) not in unchanged]
         # The events of the scrape before were all handed out before this one was due.
-        self._why_missing = missing_reasons(valueless, self.key_label)
+        self._why_missing = missing_reasons(
+            [item for item in valueless if self._key_of(item[0]) not in unchanged],
+            self.key_label,
+        )
         self._valueless.clear()
         if cumulative and self.scrapes == 1:
             # The first scrape only primes the rates. Only the first: a scrape after
@@ -262,6 +294,10 @@ class PrometheusSource(PolledSource):
             # from, in the first event of a run): the first sample still says why.
             told = f"{next(iter(reasons.values()))}; {record.reason}"
         return record if told is None else dataclasses.replace(record, reason=told)
+
+    def _key_of(self, series: Series) -> str | None:
+        """The key value of the event ``series`` is in (None without ``key``)."""
+        return None if self.key_label is None else series[1].get(self.key_label)
 
     def _clashes(self, name: str, labels: Mapping[str, str]) -> bool:
         """True if the series would be a feature named like a field its event already has.

@@ -18,10 +18,11 @@ from stream_detect.durations import duration_param
 from stream_detect.errors import ConfigError
 from stream_detect.sources.exposition import (
     Cumulative,
+    Exposition,
     Series,
     exposition_text,
-    parse_exposition,
     present_labels,
+    read_exposition,
 )
 from stream_detect.sources.polled import http_body
 from stream_detect.sources.prometheus import PrometheusSource
@@ -72,8 +73,8 @@ def open_scrape(
     except re.error as exc:
         raise ConfigError(config_key, uri, f"match=REGEX with a valid regex ({exc})") from None
 
-    def fetch() -> tuple[list[Series], Cumulative]:
-        return parse_exposition(exposition_text(http_body(url, min(every, 10.0))), match)
+    def fetch() -> Exposition:
+        return read_exposition(exposition_text(http_body(url, min(every, 10.0))), match)
 
     selection = f" whose name matches {match.pattern!r}" if "match" in params else ""
     return PrometheusSource(
