@@ -11,7 +11,11 @@
     A counter's sample that carries its own timestamp (an exporter that
     re-exposes samples collected earlier) is timed by it instead, and yields
     no rate while that timestamp does not advance. Gauges are taken as they
-    are, and so are series typed ``untyped``.
+    are, and so are series typed ``untyped``. An event each of whose samples
+    carries the timestamp it had at the scrape before is that scrape's
+    observation again, and is not made (counted in
+    :attr:`PrometheusSource.unchanged_events`); one with a sample new is
+    (:func:`~stream_detect.sources.scraped_events.unchanged_events`).
 
 ``prometheus://HOST:PORT/federate?match[]=SELECTOR&every=15s``
     A Prometheus server's ``/federate``: each ``match[]`` of the URI (one per
