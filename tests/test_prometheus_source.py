@@ -26,10 +26,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from stream_detect.assembly import run_stream
+from stream_detect.errors import ConfigError
 from stream_detect.pipeline import Summary
 from stream_detect.records.batch import BadRecord
 from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sources import open_source
 from stream_detect.sources.exposition import Cumulative, Series, parse_exposition, read_exposition
 from stream_detect.sources.polled import MAX_BODY_BYTES
 from stream_detect.sources.prometheus import PrometheusSource
@@ -633,6 +635,14 @@ def test_a_prometheus_server_s_federate_page_is_a_source(
     assert first['up{job="detector"}'] == 1.0
     assert not [name for name in first if name.startswith(("jobs_total", "scrape_"))]
     assert "/federate?match%5B%5D=" in first["position"]["url"]
+
+
+def test_federate_selectors_are_sent_in_order_and_an_empty_one_is_refused() -> None:
+    source = open_source('prometheus://h:9090/federate?match[]={job="a"}&every=5s&match[]=up')
+    assert isinstance(source, PrometheusSource)
+    assert source.url.endswith("/federate?match%5B%5D=%7Bjob%3D%22a%22%7D&match%5B%5D=up")
+    with pytest.raises(ConfigError, match=r"expected match\[\]=SELECTOR with a series selector"):
+        open_source("prometheus://h:9090/federate?match[]=up&match[]=")
 
 
 def test_an_anomaly_injected_into_an_exporter_raises_an_alert(exporter: Exporter) -> None:
