@@ -28,6 +28,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from stream_detect import __version__
 from stream_detect.diagnostics import best_effort_stderr, checked_stdout
 from stream_detect.errors import ConfigError, OutputError, StreamDetectError
+from stream_detect.stderr_lines import write_stderr
 
 __all__ = ["main"]
 
@@ -144,7 +145,7 @@ def _run_command(arguments: list[str], closed_streams: frozenset[int]) -> int:
         args = parser.parse_args(arguments)
     except StreamDetectError as exc:
         prefix = "stream-detect" if chosen is None else f"stream-detect {chosen}"
-        print(f"{prefix}: error: {_error_message(exc)}", file=sys.stderr)
+        write_stderr(f"{prefix}: error: {_error_message(exc)}\n")
         return 2
     args.closed_streams = closed_streams
     try:
@@ -159,7 +160,7 @@ def _run_command(arguments: list[str], closed_streams: frozenset[int]) -> int:
         if isinstance(exc, OutputError) and exc.destination == "stdout":
             # What stdout still holds would fail again at the interpreter's final flush.
             _silence_stdout()
-        print(f"stream-detect {args.command}: error: {_error_message(exc)}", file=sys.stderr)
+        write_stderr(f"stream-detect {args.command}: error: {_error_message(exc)}\n")
         return exc.exit_status
     except BrokenPipeError:
         # The reader went away (``| head``): not an error of ours, and nothing more to say.
@@ -179,9 +180,8 @@ def _run_command(arguments: list[str], closed_streams: frozenset[int]) -> int:
             if args.command == "run"
             else "fewer features or the diagonal model instead of the full one"
         )
-        print(
-            f"stream-detect {args.command}: error: out of memory: {said}; {less} need less",
-            file=sys.stderr,
+        write_stderr(
+            f"stream-detect {args.command}: error: out of memory: {said}; {less} need less\n"
         )
         return 1
     return status

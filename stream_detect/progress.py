@@ -28,6 +28,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
 
+from stream_detect.stderr_lines import write_stderr
+
 __all__ = ["Progress", "format_duration", "format_quantity"]
 
 _BINARY_PREFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi")
@@ -232,8 +234,7 @@ class Progress:
 
     def _write(self, text: str) -> None:
         try:
-            self.stream.write(text)
-            self.stream.flush()
+            write_stderr(text, self.stream)
         except (OSError, ValueError):
             # A closed or broken stderr must not stop the work it reports on.
             self._closed = True

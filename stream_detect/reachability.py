@@ -25,8 +25,9 @@ stream-detect: prometheus://h:9100/metrics: scrapes work again (after 2 failed)
 
 from __future__ import annotations
 
-import sys
 from typing import TextIO
+
+from stream_detect.stderr_lines import write_stderr
 
 __all__ = ["Reachability"]
 
@@ -102,6 +103,6 @@ class Reachability:
 
     def say(self, text: str) -> None:
         """Write one line about this client: ``stream-detect: URI: text``."""
-        stream = self.stream or sys.stderr
-        stream.write(f"stream-detect: {self.uri}: {text}\n")
-        stream.flush()
+        # The sender of alerts says its lines from its own thread: whole, never
+        # inside a dead letter the loop is writing to the same stderr.
+        write_stderr(f"stream-detect: {self.uri}: {text}\n", self.stream)

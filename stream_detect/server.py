@@ -41,6 +41,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from stream_detect.errors import ConfigError
 from stream_detect.health import Health
+from stream_detect.stderr_lines import write_stderr
 
 __all__ = [
     "LISTEN_BACKLOG",
@@ -194,12 +195,11 @@ class _ScrapeServer(ThreadingHTTPServer):
             if reason in self._said or len(self._said) >= _MAX_REASONS_SAID:
                 return
             self._said.add(reason)
-        sys.stderr.write(
+        write_stderr(
             f"stream-detect: --http {self.shown_address}: "
             f"a request failed ({' '.join(reason.split())}); the endpoint goes on "
             "(said once per reason)\n"
         )
-        sys.stderr.flush()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         # Shutting the socket down ends the handler's pending read or write at once.

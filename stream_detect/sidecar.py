@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
@@ -34,6 +33,7 @@ from stream_detect.errors import StreamDetectError
 from stream_detect.health import Health
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sources.files import FileSource
+from stream_detect.stderr_lines import write_stderr
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -312,18 +312,18 @@ class Sidecar:
         :func:`~stream_detect.reload.describe_changes`), and on another what it
         refused (a whole reload, or settings it kept).
         """
-        stream = self.errors or sys.stderr
+        lines = ""
         if applied is not None:
-            stream.write(f"stream-detect: reload applied: {applied}\n")
+            lines += f"stream-detect: reload applied: {applied}\n"
         if isinstance(refused, StreamDetectError):
-            stream.write(f"stream-detect: config reload refused: {refused}\n")
+            lines += f"stream-detect: config reload refused: {refused}\n"
         elif refused:
-            stream.write(
+            lines += (
                 "stream-detect: config reload: "
                 + ", ".join(refused)
                 + " cannot change while running (kept as they were; restart to change them)\n"
             )
-        stream.flush()
+        write_stderr(lines, self.errors)
 
     def _reload(self, pipeline: Pipeline, loader: SettingsLoader) -> None:
         from stream_detect.reload import apply_reload, describe_changes

@@ -19,7 +19,6 @@ Each warning is one line given to ``warn`` (by default :func:`warn_on_stderr`).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from numpy.typing import NDArray
 from stream_detect.recurring_values import RecurringValuesWatch
 from stream_detect.settings import DetectorSettings
 from stream_detect.skewed_features import SkewedFeaturesWatch
+from stream_detect.stderr_lines import write_stderr
 from stream_detect.unusable import UnusableStreamWatch
 
 if TYPE_CHECKING:
@@ -41,8 +41,7 @@ __all__ = ["StreamWatches", "warn_on_stderr"]
 
 def warn_on_stderr(message: str) -> None:
     """Write ``message`` to stderr as one warning line."""
-    sys.stderr.write(f"stream-detect: warning: {message}\n")
-    sys.stderr.flush()
+    write_stderr(f"stream-detect: warning: {message}\n")
 
 
 class StreamWatches:

@@ -9,8 +9,10 @@ The first ``?`` starts the query. A query value, and the path of a
 ``file:`` URI, are percent-decoded, so a path holding ``?`` is written with
 ``%3F`` in its place (and ``%`` followed by two hex digits as ``%25``):
 :func:`file_uri` writes any path so. A bare query name (``?follow``) means
-``true``. What a scheme means is up to the registry that opens it
-(:mod:`stream_detect.sources`, :mod:`stream_detect.sinks`).
+``true``. A name appears at most once, unless it ends with ``[]``: such a
+name is a list (as Prometheus's ``match[]``), given once per value. What a
+scheme means is up to the registry that opens it (:mod:`stream_detect.sources`,
+:mod:`stream_detect.sinks`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from urllib.parse import unquote
 
 from stream_detect.errors import ConfigError
 
-__all__ = ["ParsedURI", "check_http_address", "file_uri", "parse_uri"]
+__all__ = ["ParsedURI", "check_http_address", "file_uri", "http_base_url", "parse_uri"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _BARE_WORD = re.compile(r"-|[a-z]+")
 _PORT = re.compile(r"[0-9]{1,5}")
+#: One segment of a URL path (RFC 3986's pchar): what a path prefix is made of.
+_PATH_SEGMENT = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})+")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -43,6 +47,12 @@ class ParsedURI:
     ('file', '/var/log/events.jsonl', {'follow': 'true'})
     >>> parsed.flag("follow")
     True
+
+    A list parameter (its name ends with ``[]``) has every value in ``lists``,
+    in order, and its first in ``params``:
+
+    >>> parse_uri('prometheus://h:9090/federate?match[]={job="a"}&match[]=up').lists
+    {'match[]': ('{job="a"}', 'up')}
     """
 
     uri: str
@@ -50,6 +60,7 @@ class ParsedURI:
     target: str
     params: Mapping[str, str] = field(default_factory=dict)
     config_key: str = "source"
+    lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def check_params(self, allowed: Iterable[str]) -> None:
         """Raise ConfigError naming any query parameter not in ``allowed``.
@@ -119,14 +130,18 @@ def parse_uri(uri: str, *, config_key: str = "source") -> ParsedURI:
         # A path may hold `?`, which would start the query: written %3F, it is decoded here.
         target = unquote(target)
     params: dict[str, str] = {}
+    lists: dict[str, tuple[str, ...]] = {}
     for item in query.split("&") if query else []:
         name, equals, value = item.partition("=")
         if not name:
             raise ConfigError(config_key, uri, "query parameters written as name=value&name=value")
-        if name in params:
+        value = unquote(value) if equals else "true"
+        if name.endswith("[]"):
+            lists[name] = (*lists.get(name, ()), value)
+        elif name in params:
             raise ConfigError(config_key, uri, f"the query parameter {name!r} at most once")
-        params[name] = unquote(value) if equals else "true"
-    return ParsedURI(uri, scheme.lower(), target, params, config_key)
+        params.setdefault(name, value)
+    return ParsedURI(uri, scheme.lower(), target, params, config_key, lists)
 
 
 def file_uri(path: str) -> str:
@@ -172,3 +187,44 @@ expected promql://HOST:PORT?query=EXPR, with a port from 1 to 65535 (not 'h:9999
         raise ConfigError(
             config_key, uri, f"{expected}, with a port from 1 to 65535 (not {address[:60]!r})"
         )
+
+
+def http_base_url(target: str, *, uri: str, config_key: str, expected: str) -> str:
+    """The ``http://HOST:PORT[/PREFIX]`` of a server addressed as ``HOST:PORT[/PREFIX]``.
+
+    The prefix is the path the server's API sits under (Alertmanager run
+    with ``--web.route-prefix=/PREFIX``, or behind a reverse proxy at a
+    path); every request's path starts with it. A trailing slash is dropped.
+
+    >>> http_base_url("127.0.0.1:9093", uri="u", config_key="sink", expected="HOST:PORT")
+    'http://127.0.0.1:9093'
+    >>> http_base_url("127.0.0.1:9093/ops/am/", uri="u", config_key="sink", expected="HOST:PORT")
+    'http://127.0.0.1:9093/ops/am'
+
+    A prefix no request could carry as written (a fragment, a space, an
+    empty, ``.`` or ``..`` segment, a ``%`` that starts no escape) is refused
+    here, in one line, rather than at every request of the run:
+
+    >>> http_base_url("h:9093/am#top", uri="alertmanager://h:9093/am#top", config_key="sink",
+    ...               expected="alertmanager://HOST:PORT[/PREFIX]")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ConfigError: config key sink: got 'alertmanager://h:9093/am#top', \
+expected alertmanager://HOST:PORT[/PREFIX], with PREFIX a URL path: segments of letters, digits, \
+-._~!$&'()*+,;=:@ and %XX escapes, none empty, '.' or '..', no query or fragment (not '/am#top')
+    """
+    host, _, path = target.lstrip("/").partition("/")
+    if not host:
+        raise ConfigError(config_key, uri, expected)
+    check_http_address(host, uri=uri, config_key=config_key, expected=expected)
+    prefix = path.rstrip("/")
+    segments = prefix.split("/") if prefix else []
+    if any(not _PATH_SEGMENT.fullmatch(part) or part in (".", "..") for part in segments):
+        raise ConfigError(
+            config_key,
+            uri,
+            f"{expected}, with PREFIX a URL path: segments of letters, digits, "
+            "-._~!$&'()*+,;=:@ and %XX escapes, none empty, '.' or '..', no query or fragment "
+            f"(not {'/' + path[:60]!r})",
+        )
+    return f"http://{host}" + "".join(f"/{part}" for part in segments)

@@ -73,11 +73,14 @@ def http_json(url: str, data: Any = None, method: str | None = None) -> Any:
 
 
 class Program:
-    """A started program: its port, and a stop that ends exactly its pid."""
+    """A started program: its port, and a stop that ends exactly its pid.
 
-    def __init__(self, args: list[str], port: int, log: Path) -> None:
+    ``url`` ends with ``prefix``, the path the program serves everything under.
+    """
+
+    def __init__(self, args: list[str], port: int, log: Path, prefix: str = "") -> None:
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{port}{prefix}"
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
@@ -127,8 +130,11 @@ def running_prometheus(folder: Path, targets: list[str]) -> Iterator[Program]:
         program.stop()
 
 
-def start_alertmanager(folder: Path, port: int | None = None) -> Program:
-    """Alertmanager with one receiver that goes nowhere; clustering off."""
+def start_alertmanager(folder: Path, port: int | None = None, route_prefix: str = "") -> Program:
+    """Alertmanager with one receiver that goes nowhere; clustering off.
+
+    With ``route_prefix`` (``/am``), it serves its API and UI under that path.
+    """
     binary = need(ALERTMANAGER, "prometheus-alertmanager")
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "alertmanager.yml"
@@ -144,9 +150,11 @@ def start_alertmanager(folder: Path, port: int | None = None) -> Program:
             f"--storage.path={folder / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
+            *([f"--web.route-prefix={route_prefix}"] if route_prefix else []),
         ],
         port,
         folder / "alertmanager.log",
+        route_prefix,
     )
 
 

@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 from local_http import LocalServer
 from monitoring import free_port, http_get, http_json, start_alertmanager, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream_detect.assembly import run_stream
+from stream_detect.cli import main
 from stream_detect.pipeline import Summary
 from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
@@ -144,16 +146,21 @@ def metric(url: str, name: str) -> float | None:
     return None
 
 
-def test_a_silence_on_an_alert_comes_back_as_a_negative_label(tmp_path: Path) -> None:
-    alertmanager = start_alertmanager(tmp_path / "am")
+@pytest.mark.parametrize("route_prefix", ["", "/ops/am"])
+def test_a_silence_on_an_alert_comes_back_as_a_negative_label(
+    tmp_path: Path, route_prefix: str
+) -> None:
+    # With a route prefix, both URIs name it; the alerts were refused (404) for want of it.
+    alertmanager = start_alertmanager(tmp_path / "am", route_prefix=route_prefix)
+    address = f"127.0.0.1:{alertmanager.port}{route_prefix}"
     events = tmp_path / "events.jsonl"
     stream = hosts_stream(400, {300: 9.0})
     events.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in stream))
     http_port = free_port()
     run = RunSettings(
         source=f"file:{events}?follow=true",
-        sink=f"alertmanager://127.0.0.1:{alertmanager.port}?resend=1s&resolve_after=1m",
-        labels=f"alertmanager-silences://127.0.0.1:{alertmanager.port}?every=200ms",
+        sink=f"alertmanager://{address}/?resend=1s&resolve_after=1m",
+        labels=f"alertmanager-silences://{address}?every=200ms",
         dead_letter=f"file:{tmp_path / 'dead.jsonl'}",
         http=f"127.0.0.1:{http_port}",
     )
@@ -296,3 +303,28 @@ def test_an_answer_cut_off_halfway_is_retried_and_delivery_goes_on(tmp_path: Pat
         sink.close(wait_s=1.0)
         proxy.close()
         alertmanager.stop()
+
+
+@pytest.mark.parametrize(
+    ("uri", "refused"),
+    [
+        ("alertmanager://127.0.0.1:9093/am#top", "(not '/am#top')"),
+        ("alertmanager://127.0.0.1:9093/a b", "(not '/a b')"),
+        ("alertmanager://127.0.0.1:9093/am//v2", "(not '/am//v2')"),
+        ("alertmanager://127.0.0.1:9093/am/../x", "(not '/am/../x')"),
+        ("alertmanager://127.0.0.1:9093/am%zz", "(not '/am%zz')"),
+        ("alertmanager://127.0.0.1:9093/am?token=x", "(unknown: 'token')"),
+    ],
+)
+def test_a_prefix_no_request_could_carry_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], uri: str, refused: str
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b'{"x": 1.0}\n')
+    assert main(["run", "--source", f"file:{events}", "--sink", uri]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"stream-detect run: error: option --sink: got {uri!r}, expected ")
+    assert line.endswith(refused)
+    labels = uri.replace("alertmanager:", "alertmanager-silences:")
+    assert main(["run", "--source", f"file:{events}", "--labels", labels]) == 2
+    assert capsys.readouterr().err.strip().endswith(refused)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import socket
 import subprocess
 import sys
@@ -407,3 +408,81 @@ def test_an_answer_that_never_ends_is_a_failed_attempt_said_once() -> None:
         closing.set()
         sink.close(wait_s=1.0)
         slow.close()
+
+
+class _Announcing:
+    """``sys.stderr`` as the sender thread sees it: its line waits until a batch of dead
+    letters is being written, and says when it went through."""
+
+    def __init__(self, stream: Any, inside: threading.Event, said: threading.Event) -> None:
+        self.stream, self.inside, self.said = stream, inside, said
+
+    def write(self, text: str) -> int:
+        self.inside.wait(10)
+        written: int = self.stream.write(text)
+        self.stream.flush()
+        self.said.set()
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def test_the_sender_s_lines_never_land_inside_dead_letters_on_stderr(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sender said "alerts not delivered" from its own thread while the loop wrote
+    # dead letters to stderr: between two pieces of a write (a pipe whose reader takes
+    # a little at a time), the line landed inside a dead letter, breaking both.
+    from stream_detect.sinks.streams import StderrSink
+
+    inside, said = threading.Event(), threading.Event()
+    real_write = os.write
+
+    def piecemeal(fd: int, data: Any) -> int:
+        if fd != 2:
+            return real_write(fd, data)
+        written = real_write(fd, bytes(data[:16]))
+        if not inside.is_set():
+            inside.set()
+            said.wait(2)  # room for another thread's line between two pieces
+        return written
+
+    monkeypatch.setattr(sys, "stderr", _Announcing(sys.stderr, inside, said))
+    monkeypatch.setattr(os, "write", piecemeal)
+    uri = f"alertmanager://127.0.0.1:{free_port()}"
+    sink = AlertmanagerSink(f"http://{uri.split('//')[1]}", uri=uri, max_backoff_s=0.1)
+    dead = StderrSink()
+    letters = [
+        {"reason": f"missing feature 'cpu' ({n})", "position": {"line": n}} for n in range(20)
+    ]
+    try:
+        sink.write_batch([alert("web-1")])  # the sender fails to post it, and says so
+        dead.write_batch(letters)
+        dead.flush()
+        assert said.wait(10)
+        # Then both at once, many times over.
+        saying = threading.Thread(target=lambda: [sink.link.say(f"line {n}") for n in range(200)])
+        saying.start()
+        for _ in range(20):
+            dead.write_batch(letters)
+            dead.flush()
+        saying.join()
+    finally:
+        sink.close(wait_s=1.0)
+        monkeypatch.undo()
+    text = capfd.readouterr().err
+    ours = [line for line in text.splitlines() if line.startswith("stream-detect: ")]
+    others = [line for line in text.splitlines() if not line.startswith("stream-detect: ")]
+    broken = [line for line in others if not _json_object(line)]
+    assert broken == []
+    assert [orjson.loads(line) for line in others] == letters * 21
+    assert ours[0].startswith(f"stream-detect: {uri}: alerts not delivered (")
+    assert ours[1:201] == [f"stream-detect: {uri}: line {n}" for n in range(200)]
+
+
+def _json_object(line: str) -> bool:
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False

@@ -26,17 +26,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from stream_detect.assembly import run_stream
+from stream_detect.errors import ConfigError
 from stream_detect.pipeline import Summary
 from stream_detect.records.batch import BadRecord
 from stream_detect.server import QuietHandler
 from stream_detect.settings import DetectorSettings, RunSettings
-from stream_detect.sources.exposition import Cumulative, Series, parse_exposition
+from stream_detect.sources import open_source
+from stream_detect.sources.exposition import Cumulative, Series, parse_exposition, read_exposition
 from stream_detect.sources.polled import MAX_BODY_BYTES
-from stream_detect.sources.prometheus import (
-    PrometheusSource,
-    open_promql,
-    open_scrape,
-)
+from stream_detect.sources.prometheus import PrometheusSource
+from stream_detect.sources.prometheus_uris import open_promql, open_scrape
 from stream_detect.testing import ListSink
 
 RUN = [sys.executable, "-m", "stream_detect", "run"]
@@ -608,6 +607,44 @@ def test_promql_reads_a_query_result(tmp_path: Path) -> None:
     assert sink.records[0]["value"] == 3.0
 
 
+def test_a_prometheus_server_s_federate_page_is_a_source(
+    tmp_path: Path, exporter: Exporter
+) -> None:
+    # match[] was refused as an unknown parameter (and the query dropped from the
+    # scrape). The page types every series untyped and stamps every sample.
+    exporter.render = lambda n: f"# TYPE temp gauge\ntemp {20 + n % 3}\njobs_total {10 * n}\n"
+    with running_prometheus(tmp_path / "prometheus", [exporter.address]) as prometheus:
+        # Written as is: the `+` stays a `+` (as a space, the regex would keep only `up`).
+        selector = '{job="detector",__name__=~"te.+|up"}'
+        run = RunSettings(
+            source=f"prometheus://127.0.0.1:{prometheus.port}/federate?match[]={selector}"
+            "&every=200ms&key=instance",
+            emit="all",
+        )
+        summary = run_until(
+            run,
+            DetectorSettings(min_samples=2, log_epsilon=-1e6),
+            sink := ListSink(),
+            lambda records: len(records) >= 3,
+            "three events from /federate",
+        )
+    assert summary.bad_records == 0
+    first = sink.records[0]
+    assert first["instance"] == exporter.address
+    assert first['temp{job="detector"}'] in (20.0, 21.0, 22.0)
+    assert first['up{job="detector"}'] == 1.0
+    assert not [name for name in first if name.startswith(("jobs_total", "scrape_"))]
+    assert "/federate?match%5B%5D=" in first["position"]["url"]
+
+
+def test_federate_selectors_are_sent_in_order_and_an_empty_one_is_refused() -> None:
+    source = open_source('prometheus://h:9090/federate?match[]={job="a"}&every=5s&match[]=up')
+    assert isinstance(source, PrometheusSource)
+    assert source.url.endswith("/federate?match%5B%5D=%7Bjob%3D%22a%22%7D&match%5B%5D=up")
+    with pytest.raises(ConfigError, match=r"expected match\[\]=SELECTOR with a series selector"):
+        open_source("prometheus://h:9090/federate?match[]=up&match[]=")
+
+
 def test_an_anomaly_injected_into_an_exporter_raises_an_alert(exporter: Exporter) -> None:
     rng = np.random.default_rng(0)
 
@@ -814,6 +851,73 @@ def test_a_counter_sample_with_its_own_timestamp_is_timed_by_it(exporter: Export
         "did not advance since the scrape before (not refreshed yet)"
     )
     assert reasons[4] == "missing feature 'jobs_total'"  # it had its rate
+
+
+def test_a_gauge_whose_timestamp_did_not_advance_is_not_learned_again(
+    exporter: Exporter,
+) -> None:
+    # An exporter serving cached samples (refreshed every third scrape) with their
+    # timestamps: each in-between scrape was the same observation learned again.
+    # Host a is refreshed at every scrape, host b every third; c's samples carry
+    # no timestamp, so each scrape is new for it.
+    def render(scrape: int) -> str:
+        slow = (scrape - 1) // 3
+        stamp_ms = 1_700_000_000_000
+        return (
+            f'temp{{host="a"}} {scrape} {stamp_ms + 1000 * scrape}\n'
+            f'load{{host="a"}} {slow} {stamp_ms + 3000 * slow}\n'
+            f'temp{{host="b"}} {slow} {stamp_ms + 3000 * slow}\n'
+            f'temp{{host="c"}} {scrape}\n'
+        )
+
+    address = f"{exporter.address}/metrics"
+    whole = open_scrape(address, {"every": "1s"}, uri="u", config_key="s")
+    keyed = open_scrape(address, {"every": "1s", "key": "host"}, uri="u", config_key="s")
+    seen: dict[str, list[list[dict[str, Any]]]] = {"whole": [], "keyed": []}
+    exporter.render = lambda n: render((n + 1) // 2)  # both sources see each page once
+    for _ in range(6):
+        for name, source in (("whole", whole), ("keyed", keyed)):
+            source._next_at = 0.0  # due now
+            seen[name].append(events_of(source))
+    # Some samples advanced at every scrape: each is a new observation, taken whole
+    # (the gauges not refreshed keep their value).
+    assert [len(events) for events in seen["whole"]] == [1] * 6
+    assert [events[0]['load{host="a"}'] for events in seen["whole"]] == [0, 0, 0, 1, 1, 1]
+    # By key: b's event only when its sample was refreshed; a's and c's every time.
+    hosts = [sorted(event["host"] for event in events) for events in seen["keyed"]]
+    assert hosts == [
+        ["a", "b", "c"],
+        ["a", "c"],
+        ["a", "c"],
+        ["a", "b", "c"],
+        ["a", "c"],
+        ["a", "c"],
+    ]
+    assert keyed.unchanged_events == 4
+    assert whole.unchanged_events == 0
+
+
+def test_a_scrape_whose_every_timestamp_is_unchanged_yields_no_event() -> None:
+    pages = [
+        "# TYPE up untyped\nup 1 1700000000000\n# TYPE temp gauge\ntemp 20 1700000000000\n",
+        "# TYPE up untyped\nup 1 1700000000000\n# TYPE temp gauge\ntemp 20 1700000000000\n",
+        "# TYPE up untyped\nup 1 1700000015000\n# TYPE temp gauge\ntemp 21 1700000015000\n",
+        "# TYPE up untyped\nup 1 1700000015000\n# TYPE temp gauge\ntemp 21 1700000015000\n",
+    ]
+    source = PrometheusSource(
+        "u",
+        lambda: read_exposition(pages.pop(0), re.compile(".*")),
+        every_s=0.0,
+        **clocks([0.0, 5.0, 10.0, 15.0]),
+    )
+    events = [events_of(source) for _ in range(4)]
+    assert events == [
+        [{"timestamp": 0.0, "up": 1.0, "temp": 20.0}],
+        [],
+        [{"timestamp": 10.0, "up": 1.0, "temp": 21.0}],
+        [],
+    ]
+    assert source.unchanged_events == 2 and source.empty_scrapes == 0
 
 
 def test_an_openmetrics_timestamp_is_in_seconds() -> None:

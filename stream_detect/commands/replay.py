@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -60,6 +59,7 @@ from stream_detect.replay import (
 )
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.small_files import WINDOWS_FILE_LIMIT, read_small_file
+from stream_detect.stderr_lines import write_stderr
 from stream_detect.testing import ListSink
 from stream_detect.timestamps import wall_clock_reasons
 from stream_detect.unusable import refuse_if_nothing_usable
@@ -241,8 +241,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _warn(message: str) -> None:
     """A warning line named after the command, as ``run`` names its own."""
-    sys.stderr.write(f"stream-detect replay: warning: {message}\n")
-    sys.stderr.flush()
+    write_stderr(f"stream-detect replay: warning: {message}\n")
 
 
 def _warn_if_nothing_learned(records: list[dict[str, Any]], detector: DetectorSettings) -> None:

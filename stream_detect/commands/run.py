@@ -32,6 +32,7 @@ from stream_detect.diagnostics import json_line_for
 from stream_detect.errors import ConfigError, InputError, NothingUsable, OutputError
 from stream_detect.flags import add_settings_arguments, load_settings, locate_error_in_args
 from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.stderr_lines import write_stderr
 
 __all__ = ["NOTHING_USABLE", "add_arguments", "run"]
 
@@ -103,9 +104,7 @@ def run(args: argparse.Namespace) -> int:
                 stop=stop,
                 on_progress=None if progress is None else progress.advance,
                 on_warning=_warn,
-                on_features=lambda line: print(
-                    json_line_for(sys.stderr, line), file=sys.stderr, flush=True
-                ),
+                on_features=lambda line: write_stderr(json_line_for(sys.stderr, line) + "\n"),
                 sidecar=sidecar,
             )
     except ConfigError as error:
@@ -118,16 +117,14 @@ def run(args: argparse.Namespace) -> int:
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
     if run_settings.summary:
-        sys.stderr.write(orjson.dumps({"summary": summary.to_dict()}).decode() + "\n")
-        sys.stderr.flush()
+        write_stderr(orjson.dumps({"summary": summary.to_dict()}).decode() + "\n")
     # After the summary, so the error is the last line; the command line exits 3 for it.
     refuse_if_nothing_usable(summary)
     return 0
 
 
 def _warn(message: str) -> None:
-    sys.stderr.write(f"stream-detect run: warning: {message}\n")
-    sys.stderr.flush()
+    write_stderr(f"stream-detect run: warning: {message}\n")
 
 
 def _refuse_closed_outputs(settings: RunSettings, closed: frozenset[int]) -> None:

@@ -37,7 +37,6 @@ Scale-out is Kafka's consumer group: several processes with the same
 from __future__ import annotations
 
 import dataclasses
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -65,6 +64,7 @@ from stream_detect.recent import HeldFeedback
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sinks.base import Sink
 from stream_detect.sources.base import RawBatch, Source
+from stream_detect.stderr_lines import write_stderr
 
 if TYPE_CHECKING:
     from stream_detect.detector import Detector
@@ -222,8 +222,7 @@ class PartitionedRun:
 
     def _say(self, text: str) -> None:
         """One line on stderr about the group (rebalances are rare, and worth a line)."""
-        sys.stderr.write(f"stream-detect: {self.source.uri}: {text}\n")
-        sys.stderr.flush()
+        write_stderr(f"stream-detect: {self.source.uri}: {text}\n")
 
     def _revoke(self, partitions: list[Partition]) -> None:
         """Checkpoint and commit each revoked partition, then let it go."""

@@ -1,6 +1,10 @@
 """Alerts to Prometheus Alertmanager (``alertmanager://HOST:PORT``), without blocking detection.
 
-``alertmanager://HOST:PORT?resend=30s&resolve_after=5m&max_pending=1000``
+``alertmanager://HOST:PORT/PREFIX?resend=30s&resolve_after=5m&max_pending=1000``
+
+``/PREFIX`` (optional) is the path Alertmanager serves its API under (run
+with ``--web.route-prefix=/PREFIX``, or behind a reverse proxy at a path):
+alerts are posted to ``/PREFIX/api/v2/alerts``.
 
 An anomaly of one key is one Alertmanager alert while it lasts: the first
 alerting event of the key starts it, and its labels stay fixed so
@@ -53,7 +57,7 @@ from stream_detect.reachability import Reachability
 from stream_detect.sinks.alert_delivery import AlertDelivery
 from stream_detect.sinks.base import Sink
 from stream_detect.sinks.json_encoding import encode_json
-from stream_detect.uris import check_http_address
+from stream_detect.uris import http_base_url
 
 __all__ = ["AlertmanagerSink", "alert_labels", "rfc3339"]
 
@@ -104,7 +108,8 @@ class AlertmanagerSink(Sink):
     Parameters
     ----------
     base_url
-        ``http://HOST:PORT`` of Alertmanager.
+        ``http://HOST:PORT`` of Alertmanager, or ``http://HOST:PORT/PREFIX`` where its
+        API is served under a path.
     resend_s
         Re-send an ongoing anomaly this often.
     resolve_after_s
@@ -255,17 +260,24 @@ class AlertmanagerSink(Sink):
 def open_alertmanager(
     target: str, params: Mapping[str, str], *, uri: str, config_key: str
 ) -> AlertmanagerSink:
-    """Build the sink from a URI's target (``HOST:PORT``) and query parameters.
+    """Build the sink from a URI's target (``HOST:PORT[/PREFIX]``) and query parameters.
 
     >>> sink = open_alertmanager("localhost:9093", {"resend": "10s"}, uri="u", config_key="sink")
     >>> sink.url, sink.resend_s
     ('http://localhost:9093/api/v2/alerts', 10.0)
     >>> sink.close()
+
+    With a prefix (Alertmanager run with ``--web.route-prefix=/am``), every
+    request goes under it:
+
+    >>> sink = open_alertmanager("localhost:9093/am", {}, uri="u", config_key="sink")
+    >>> sink.url
+    'http://localhost:9093/am/api/v2/alerts'
+    >>> sink.close()
     """
-    host = target.strip("/")
-    if not host or "/" in host:
-        raise ConfigError(config_key, uri, "alertmanager://HOST:PORT")
-    check_http_address(host, uri=uri, config_key=config_key, expected="alertmanager://HOST:PORT")
+    base_url = http_base_url(
+        target, uri=uri, config_key=config_key, expected="alertmanager://HOST:PORT[/PREFIX]"
+    )
 
     def seconds(name: str, default: float) -> float:
         return duration_param(params, name, default, uri=uri, config_key=config_key, minimum=0.01)
@@ -274,7 +286,7 @@ def open_alertmanager(
     if not max_pending.isdigit() or int(max_pending) < 1:
         raise ConfigError(config_key, uri, "max_pending=N with N >= 1")
     return AlertmanagerSink(
-        f"http://{host}",
+        base_url,
         resend_s=seconds("resend", 30.0),
         resolve_after_s=seconds("resolve_after", 300.0),
         max_pending=int(max_pending),

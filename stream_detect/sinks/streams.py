@@ -53,6 +53,7 @@ b'{"alert":true,"log_p":-31.5}\\n{"alert":false,"log_p":-2.0}\\n'
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -63,6 +64,7 @@ from typing import Any
 from stream_detect.errors import OutputError, WriteInterrupted
 from stream_detect.sinks.base import EncodedAsJsonLines, Sink, StopFlag
 from stream_detect.sinks.json_encoding import encode_json_line
+from stream_detect.stderr_lines import STDERR_LOCK
 
 __all__ = ["DEFAULT_BUFFER_BYTES", "JsonLinesSink", "StderrSink", "StdoutSink"]
 
@@ -127,6 +129,10 @@ class JsonLinesSink(Sink):
         # Only a pipe or a socket waits on a reader; toggling a terminal's mode could
         # disturb the shell that shares it.
         self._may_stall = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        # Other threads write lines to stderr too: a batch goes out whole between them.
+        self._shared: contextlib.AbstractContextManager[Any] = (
+            STDERR_LOCK if fd == 2 else contextlib.nullcontext()
+        )
 
     def interrupt_on(self, stop: StopFlag | None) -> None:
         """Give up a write to a stalled pipe or socket once ``stop`` is set (see the module)."""
@@ -255,7 +261,7 @@ class JsonLinesSink(Sink):
             return
         size = self._buffered
         self._buffered = 0
-        with memoryview(self._buffer) as buffer:
+        with self._shared, memoryview(self._buffer) as buffer:
             if not self._may_stall:
                 self._write_all(buffer[:size])
                 return

@@ -101,16 +101,22 @@ def _open_file(
 def _open_scrape(
     uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
 ) -> Source:
-    from stream_detect.sources.prometheus import SCRAPE_PARAMS, open_scrape
+    from stream_detect.sources.prometheus_uris import SCRAPE_PARAMS, open_scrape
 
     uri.check_params(SCRAPE_PARAMS)
-    return open_scrape(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)
+    return open_scrape(
+        uri.target,
+        uri.params,
+        uri=uri.uri,
+        config_key=uri.config_key,
+        selectors=uri.lists.get("match[]", ()),
+    )
 
 
 def _open_promql(
     uri: ParsedURI, *, max_line_bytes: int, client_table: Mapping[str, Any] | None
 ) -> Source:
-    from stream_detect.sources.prometheus import PROMQL_PARAMS, open_promql
+    from stream_detect.sources.prometheus_uris import PROMQL_PARAMS, open_promql
 
     uri.check_params(PROMQL_PARAMS)
     return open_promql(uri.target, uri.params, uri=uri.uri, config_key=uri.config_key)

@@ -14,18 +14,20 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Mapping
-from typing import TextIO, cast
+from typing import NamedTuple, TextIO, cast
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_fd_to_metric_families
 
 __all__ = [
     "Cumulative",
+    "Exposition",
     "Series",
     "exposition_text",
     "feature_name",
     "parse_exposition",
     "present_labels",
+    "read_exposition",
     "shortened",
 ]
 
@@ -34,6 +36,18 @@ Series = tuple[str, Mapping[str, str], float]
 #: The features of a scrape's cumulative series (to be turned into rates), each with
 #: the timestamp its sample carries (Unix seconds), or None where it carries none.
 Cumulative = Mapping[str, float | None]
+
+
+class Exposition(NamedTuple):
+    """A page read: its matching series, the cumulative ones among them, and timestamps."""
+
+    series: list[Series]
+    cumulative: Cumulative
+    #: The feature of each series whose sample carries its own timestamp: that
+    #: timestamp (Unix seconds). Series without one are not in it.
+    stamps: Mapping[str, float]
+
+
 # Not "gaugehistogram": its buckets, _gcount and _gsum go up and down, as gauges do.
 _CUMULATIVE_TYPES = frozenset({"counter", "histogram", "summary"})
 _CUMULATIVE_SUFFIXES = ("_total", "_bucket", "_sum", "_count")
@@ -107,6 +121,8 @@ def exposition_text(body: bytes) -> str:
 def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], Cumulative]:
     """The matching series of a text exposition, and which of them are cumulative.
 
+    :func:`read_exposition` without the timestamps of the samples that are not cumulative.
+
     >>> series, cumulative = parse_exposition(
     ...     "# TYPE jobs_total counter\\njobs_total 3\\n# TYPE temp gauge\\ntemp 21.5\\n",
     ...     re.compile(".*"))
@@ -134,6 +150,23 @@ def parse_exposition(text: str, match: re.Pattern[str]) -> tuple[list[Series], C
     Traceback (most recent call last):
     ...
     ValueError: not the Prometheus text format: line 2 'm{a="x", ="y"} 1': malformed
+    """
+    series, cumulative, _ = read_exposition(text, match)
+    return series, cumulative
+
+
+def read_exposition(text: str, match: re.Pattern[str]) -> Exposition:
+    """The matching series of a text exposition, the cumulative ones, and their timestamps.
+
+    Every sample's own timestamp is kept, a gauge's too (as seconds), so that a
+    scrape can tell a sample it saw before, re-exposed (a cache, Prometheus's
+    ``/federate``), from a new one:
+
+    >>> read_exposition('# TYPE up untyped\\nup{job="a"} 1 1700000000500\\ntemp 3\\n',
+    ...                 re.compile(".*")).stamps
+    {'up{job="a"}': 1700000000.5}
+
+    Raises ValueError as :func:`parse_exposition` does.
     """
     lines = _CountedLines(text)
     try:
@@ -183,9 +216,10 @@ def _is_openmetrics(text: str) -> bool:
 
 def _matching_series(
     families: Iterable[Metric], match: re.Pattern[str], *, openmetrics: bool
-) -> tuple[list[Series], Cumulative]:
+) -> Exposition:
     series: list[Series] = []
     cumulative: dict[str, float | None] = {}
+    stamps: dict[str, float] = {}
     # The parser divides every timestamp by 1000, OpenMetrics' seconds too.
     stamp_scale = 1000.0 if openmetrics else 1.0
     counters: set[str] = set()
@@ -203,11 +237,14 @@ def _matching_series(
                 continue
             labels = present_labels(sample.labels)
             series.append((sample.name, labels, float(sample.value)))
-            if is_cumulative and sample.name.endswith(_CUMULATIVE_SUFFIXES):
-                stamp = None if sample.timestamp is None else float(sample.timestamp) * stamp_scale
+            feature = feature_name(sample.name, labels)
+            stamp = None if sample.timestamp is None else float(sample.timestamp) * stamp_scale
+            if stamp is not None:
                 # The first sample of a repeated series is the one taken, its time too.
-                cumulative.setdefault(feature_name(sample.name, labels), stamp)
-    return series, cumulative
+                stamps.setdefault(feature, stamp)
+            if is_cumulative and sample.name.endswith(_CUMULATIVE_SUFFIXES):
+                cumulative.setdefault(feature, stamp)
+    return Exposition(series, cumulative, stamps)
 
 
 def _counter_total(name: str, counters: set[str]) -> bool:

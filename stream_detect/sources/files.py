@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import select
 import stat
-import sys
 from typing import Any
 
 from stream_detect.errors import InputError
@@ -19,6 +18,7 @@ from stream_detect.sources.lines import (
     DEFAULT_POLL_INTERVAL_S,
     LineSource,
 )
+from stream_detect.stderr_lines import write_stderr
 
 __all__ = ["IDENTITY_BYTES", "FileSource"]
 
@@ -169,12 +169,11 @@ class FileSource(LineSource):
         self._head = None
         self._reset(1, 0)
         self.rotations += 1
-        sys.stderr.write(
+        write_stderr(
             f"stream-detect: {self.name}: the followed file was rotated (renamed or removed, "
             f"and made anew) after its {lines} lines ({size} bytes) were read; reading the "
             "new file from its start, whose positions count from line 1 again\n"
         )
-        sys.stderr.flush()
 
     def identity(self) -> dict[str, Any]:
         """What tells this file from another, to keep with a resume token.
@@ -271,14 +270,13 @@ class FileSource(LineSource):
         """Read from the start a followed file rotated while stopped, saying so on stderr."""
         self._reset(1, 0)
         self.rotations += 1
-        sys.stderr.write(
+        write_stderr(
             f"stream-detect: warning: {self.name}: the followed file was replaced while the "
             f"run was stopped (rotated: another file than the one the checkpoint was written "
             f"for, after its {line - 1} lines ({offset} bytes)); whatever that old file held "
             "past them was not read; reading the file now at the path from its start, "
             "keeping the model\n"
         )
-        sys.stderr.flush()
 
     def seek(self, token: dict[str, Any]) -> None:
         """Continue after the position ``token`` describes (from :meth:`resume_token`).

@@ -20,7 +20,6 @@ poll (:class:`~stream_detect.reachability.Reachability`).
 from __future__ import annotations
 
 import io
-import sys
 import threading
 import time
 from abc import abstractmethod
@@ -31,6 +30,7 @@ from stream_detect.http_exchange import read_within
 from stream_detect.http_failure import failure_reason
 from stream_detect.reachability import Reachability
 from stream_detect.sources.base import RawBatch, Source
+from stream_detect.stderr_lines import write_stderr
 
 __all__ = ["MAX_BODY_BYTES", "PolledSource", "http_body"]
 
@@ -177,9 +177,7 @@ class PolledSource(Source):
 
     def _tell(self, lines: str) -> None:
         if lines:
-            stream = self.link.stream or sys.stderr
-            stream.write(lines)
-            stream.flush()
+            write_stderr(lines, self.link.stream)
 
     def take_buffered(self, max_records: int) -> RawBatch:
         """Records of the last poll not yet returned, at most ``max_records``.

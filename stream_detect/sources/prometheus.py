@@ -11,7 +11,16 @@
     A counter's sample that carries its own timestamp (an exporter that
     re-exposes samples collected earlier) is timed by it instead, and yields
     no rate while that timestamp does not advance. Gauges are taken as they
-    are.
+    are, and so are series typed ``untyped``. An event each of whose samples
+    carries the timestamp it had at the scrape before is that scrape's
+    observation again, and is not made (counted in
+    :attr:`PrometheusSource.unchanged_events`); one with a sample new is
+    (:func:`~stream_detect.sources.scraped_events.unchanged_events`).
+
+``prometheus://HOST:PORT/federate?match[]=SELECTOR&every=15s``
+    A Prometheus server's ``/federate``: each ``match[]`` of the URI (one per
+    selector) goes to the server as written. The page types every series
+    ``untyped`` (read as gauges) and stamps every sample.
 
 ``promql://HOST:PORT?query=EXPR&every=15s&key=LABEL``
     Evaluates ``EXPR`` with a Prometheus server's ``/api/v1/query`` every
@@ -54,34 +63,29 @@ and is counted in :attr:`scrape_errors`; the stream goes on. Stderr gets one
 line when scrapes start failing, naming the URI and the reason (the status
 and what the server said, such as Prometheus's error for a query it cannot
 run), and one when they work again (:mod:`stream_detect.sources.polled`).
-The text format itself is read by :mod:`stream_detect.sources.exposition`.
+The text format itself is read by :mod:`stream_detect.sources.exposition`;
+the URIs are checked and opened by :mod:`stream_detect.sources.prometheus_uris`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
-from stream_detect.durations import duration_param
-from stream_detect.errors import ConfigError
 from stream_detect.records.batch import BadRecord
 from stream_detect.sources.exposition import (
     Cumulative,
+    Exposition,
     Series,
-    exposition_text,
     feature_name,
-    parse_exposition,
-    present_labels,
     shortened,
 )
-from stream_detect.sources.polled import PolledSource, http_body
+from stream_detect.sources.polled import PolledSource
 from stream_detect.sources.scraped_events import (
     CounterSample,
     counter_rate,
@@ -89,12 +93,10 @@ from stream_detect.sources.scraped_events import (
     no_rate_reason,
     series_to_events,
     spelt,
+    unchanged_events,
 )
-from stream_detect.uris import check_http_address
 
 __all__ = ["PrometheusSource", "feature_name", "series_to_events"]
-
-_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class PrometheusSource(PolledSource):
@@ -102,7 +104,11 @@ class PrometheusSource(PolledSource):
 
     ``fetch`` returns the series of one scrape and the feature names among
     them that are cumulative (to be turned into rates), each with the
-    timestamp its sample carries, if any (which then times its rate).
+    timestamp its sample carries, if any (which then times its rate); or an
+    :class:`~stream_detect.sources.exposition.Exposition`, which also gives
+    each sample's own timestamp, so that an event whose samples all carry the
+    timestamps they had in the scrape before is not made again
+    (:attr:`unchanged_events`).
     ``what`` names one poll in the stderr lines (``scrape``, ``query``);
     ``selection`` says which series are kept (`` whose name matches 'x'``),
     for the line that says a scrape held none. ``clock`` gives the events'
@@ -118,7 +124,7 @@ class PrometheusSource(PolledSource):
     def __init__(
         self,
         url: str,
-        fetch: Callable[[], tuple[list[Series], Cumulative]],
+        fetch: Callable[[], tuple[list[Series], Cumulative] | Exposition],
         *,
         every_s: float,
         key_label: str | None = None,
@@ -145,7 +151,12 @@ class PrometheusSource(PolledSource):
         #: Samples in no event because their feature would be named like a field the
         #: event already has (``timestamp``, the key's field).
         self.clashing_series = 0
+        #: Events not made because every sample of theirs carried the timestamp it had
+        #: in the scrape before (the same observation, shown again).
+        self.unchanged_events = 0
         self.selection = selection
+        #: The last scrape's samples' own timestamps, by feature (with every label).
+        self._stamps: Mapping[str, float] = {}
         #: Each counter's last finite sample.
         self._previous: dict[str, CounterSample] = {}
         #: The last scrape's samples with no value (not finite, or a counter with no
@@ -168,9 +179,12 @@ class PrometheusSource(PolledSource):
         """Scrape once; queue one event of the selected series (none on the first scrape)."""
         now = self.clock()
         tick = self.interval_clock()
-        series, cumulative = self.fetch()
+        scrape = self.fetch()
+        series, cumulative = scrape[0], scrape[1]
+        stamps = scrape.stamps if isinstance(scrape, Exposition) else {}
         self.scrapes += 1
         previous, self._previous = self._previous, {}
+        stamped_before, self._stamps = self._stamps, stamps
         values: list[Series] = []
         seen: set[str] = set()
         repeated: list[str] = []
@@ -229,8 +243,21 @@ class PrometheusSource(PolledSource):
             ]
             if keyless:
                 self._keyless(keyless)
+        unchanged = unchanged_events(values, stamps, stamped_before, self.key_label)
+        if unchanged:
+            # The same observation as at the scrape before (a cached sample, /federate
+            # asked more often than Prometheus scrapes): learned again, it would count
+            # twice and narrow the model's spread. An event with one sample new is taken
+            # whole: the others keep their value (a gauge, the last known) or lack their
+            # rate (a counter, a dead letter saying why), so no event waits on a series
+            # that stopped being refreshed.
+            self.unchanged_events += len(unchanged)
+            values = [item for item in values if self._key_of(item) not in unchanged]
         # The events of the scrape before were all handed out before this one was due.
-        self._why_missing = missing_reasons(valueless, self.key_label)
+        self._why_missing = missing_reasons(
+            [item for item in valueless if self._key_of(item[0]) not in unchanged],
+            self.key_label,
+        )
         self._valueless.clear()
         if cumulative and self.scrapes == 1:
             # The first scrape only primes the rates. Only the first: a scrape after
@@ -271,6 +298,10 @@ class PrometheusSource(PolledSource):
             # from, in the first event of a run): the first sample still says why.
             told = f"{next(iter(reasons.values()))}; {record.reason}"
         return record if told is None else dataclasses.replace(record, reason=told)
+
+    def _key_of(self, series: Series) -> str | None:
+        """The key value of the event ``series`` is in (None without ``key``)."""
+        return None if self.key_label is None else series[1].get(self.key_label)
 
     def _clashes(self, name: str, labels: Mapping[str, str]) -> bool:
         """True if the series would be a feature named like a field its event already has.
@@ -330,98 +361,3 @@ class PrometheusSource(PolledSource):
         """Say ``text`` if this is the ``first`` time it holds, and that it is said once."""
         if first:
             self.link.say(f"{text} (said once, not at every {self.what})")
-
-
-def open_scrape(
-    target: str, params: Mapping[str, str], *, uri: str, config_key: str
-) -> PrometheusSource:
-    """The ``prometheus://`` source (``target`` is ``HOST:PORT/PATH``).
-
-    >>> source = open_scrape("localhost:9100/metrics", {"every": "5s"}, uri="u", config_key="s")
-    >>> source.url, source.every_s
-    ('http://localhost:9100/metrics', 5.0)
-    """
-    expected = "prometheus://HOST:PORT/metrics?every=15s"
-    if not target or target.startswith("/"):
-        raise ConfigError(config_key, uri, expected)
-    check_http_address(target.partition("/")[0], uri=uri, config_key=config_key, expected=expected)
-    url = f"http://{target}" if "/" in target else f"http://{target}/metrics"
-    every = _every(params, uri, config_key)
-    _check_key(params, uri, config_key)
-    try:
-        match = re.compile(params.get("match", ".*"))
-    except re.error as exc:
-        raise ConfigError(config_key, uri, f"match=REGEX with a valid regex ({exc})") from None
-
-    def fetch() -> tuple[list[Series], Cumulative]:
-        return parse_exposition(exposition_text(http_body(url, min(every, 10.0))), match)
-
-    selection = f" whose name matches {match.pattern!r}" if "match" in params else ""
-    return PrometheusSource(
-        url, fetch, every_s=every, key_label=params.get("key"), uri=uri, selection=selection
-    )
-
-
-def open_promql(
-    target: str, params: Mapping[str, str], *, uri: str, config_key: str
-) -> PrometheusSource:
-    """The ``promql://`` source (``target`` is ``HOST:PORT``).
-
-    >>> source = open_promql("localhost:9090", {"query": "up"}, uri="u", config_key="source")
-    >>> source.url
-    'http://localhost:9090/api/v1/query?query=up'
-    """
-    query = params.get("query")
-    expected = "promql://HOST:PORT?query=EXPR&every=15s"
-    if not target or "/" in target.strip("/") or not query:
-        raise ConfigError(config_key, uri, expected)
-    check_http_address(target.strip("/"), uri=uri, config_key=config_key, expected=expected)
-    url = f"http://{target.strip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": query})
-    every = _every(params, uri, config_key)
-    _check_key(params, uri, config_key)
-
-    def fetch() -> tuple[list[Series], Cumulative]:
-        reply = orjson.loads(http_body(url, min(every, 10.0)))
-        data = reply.get("data") if isinstance(reply, dict) else None
-        if (
-            not isinstance(data, dict)
-            or reply.get("status") != "success"
-            or data.get("resultType") != "vector"
-        ):
-            raise ValueError(f"query {query!r} did not return an instant vector")
-        series: list[Series] = []
-        try:
-            for item in data["result"]:
-                labels = present_labels({str(k): str(v) for k, v in item["metric"].items()})
-                name = labels.pop("__name__", "value")
-                series.append((name, labels, float(item["value"][1])))
-        except (AttributeError, KeyError, TypeError, IndexError) as exc:
-            # Not what a Prometheus server answers: a failed query, not a broken run.
-            raise ValueError(f"query {query!r}: not a Prometheus query result ({exc!r})") from exc
-        return series, {}
-
-    return PrometheusSource(
-        url, fetch, every_s=every, key_label=params.get("key"), uri=uri, what="query"
-    )
-
-
-def _check_key(params: Mapping[str, str], uri: str, config_key: str) -> None:
-    """Refuse a ``key`` that is no label name (no series could have it, no event would
-    come), or ``timestamp``, whose field holds the scrape's time."""
-    key = params.get("key")
-    if key is not None and (not _LABEL_NAME.fullmatch(key) or key == "timestamp"):
-        raise ConfigError(
-            config_key,
-            uri,
-            "key=LABEL with a label name such as key=instance, not timestamp "
-            "(the field of the scrape's time)",
-        )
-
-
-def _every(params: Mapping[str, str], uri: str, config_key: str) -> float:
-    return duration_param(params, "every", 15.0, uri=uri, config_key=config_key, minimum=0.05)
-
-
-#: Query parameters each scheme accepts.
-SCRAPE_PARAMS = ("every", "match", "key")
-PROMQL_PARAMS = ("query", "every", "key")

@@ -5,14 +5,15 @@ events, one per value of the ``key`` label; :func:`missing_reasons` says,
 for the dead letter of an event that lacks a feature, why its series had
 no value this time (not finite, or a counter with no rate) instead of
 "missing"; :func:`counter_rate` is a counter's rate between two samples, and
-:func:`no_rate_reason` why it has none. :mod:`stream_detect.sources.prometheus`
-uses them.
+:func:`no_rate_reason` why it has none; :func:`unchanged_events` are the
+events that would repeat an observation of the scrape before.
+:mod:`stream_detect.sources.prometheus` uses them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from stream_detect.records.feature_values import missing_feature_reason
@@ -25,6 +26,7 @@ __all__ = [
     "no_rate_reason",
     "series_to_events",
     "spelt",
+    "unchanged_events",
 ]
 
 
@@ -67,6 +69,46 @@ def series_to_events(
         if key not in events:
             events[key] = _event(key_label, key, timestamp)
     return list(events.values())
+
+
+def unchanged_events(
+    series: Iterable[Series],
+    stamps: Mapping[str, float],
+    before: Mapping[str, float],
+    key_label: str | None,
+) -> set[str | None]:
+    """The events (by key value) that would repeat an observation of the scrape before.
+
+    An event repeats one when every sample of its series carries its own
+    timestamp, and each is the timestamp the series had in the scrape before
+    (``before``): an exporter that serves cached samples, or Prometheus's
+    ``/federate`` asked more often than it scrapes, shows the same
+    observation again, and learning it again would count it twice. An event
+    one of whose samples is new (its timestamp advanced, or it carries none,
+    or the scrape before lacked it) is a new observation, taken whole.
+    ``stamps`` are this scrape's timestamps, by feature name with every label.
+
+    >>> up = ("up", {"job": "a"}, 1.0)
+    >>> unchanged_events([up], {'up{job="a"}': 5.0}, {'up{job="a"}': 5.0}, None)
+    {None}
+    >>> unchanged_events([up], {'up{job="a"}': 6.0}, {'up{job="a"}': 5.0}, None)
+    set()
+    >>> unchanged_events([up, ("up", {"job": "b"}, 1.0)], {'up{job="a"}': 5.0},
+    ...                  {'up{job="a"}': 5.0}, "job")
+    {'a'}
+    """
+    seen: set[str | None] = set()
+    new: set[str | None] = set()
+    for name, labels, _ in series:
+        key = None if key_label is None else labels.get(key_label)
+        if key_label is not None and key is None:
+            continue  # such a series is in no event
+        seen.add(key)
+        feature = feature_name(name, labels)
+        stamp = stamps.get(feature)
+        if stamp is None or before.get(feature) != stamp:
+            new.add(key)
+    return seen - new
 
 
 def _event(key_label: str | None, key: str | None, timestamp: float) -> dict[str, Any]:

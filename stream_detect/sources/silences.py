@@ -1,6 +1,8 @@
 """Operator feedback from Alertmanager silences: ``alertmanager-silences://HOST:PORT``.
 
-``alertmanager-silences://HOST:PORT?every=15s``, used as ``--labels``.
+``alertmanager-silences://HOST:PORT?every=15s``, used as ``--labels``; with
+``HOST:PORT/PREFIX`` where Alertmanager serves its API under a path (as the
+``alertmanager://`` sink takes it).
 
 An alert the Alertmanager sink posts carries the id of the event that
 started it in its ``event_id`` label (when the run has an ``--id-field``).
@@ -29,9 +31,8 @@ from typing import Any
 import orjson
 
 from stream_detect.durations import duration_param
-from stream_detect.errors import ConfigError
 from stream_detect.sources.polled import PolledSource, http_body
-from stream_detect.uris import check_http_address
+from stream_detect.uris import http_base_url
 
 __all__ = ["SILENCES_PARAMS", "SilencesSource", "feedback_from_silence", "open_silences"]
 
@@ -108,18 +109,17 @@ class SilencesSource(PolledSource):
 def open_silences(
     target: str, params: Mapping[str, str], *, uri: str, config_key: str
 ) -> SilencesSource:
-    """The source for ``alertmanager-silences://HOST:PORT?every=15s``.
+    """The source for ``alertmanager-silences://HOST:PORT[/PREFIX]?every=15s``.
 
     >>> open_silences("localhost:9093", {}, uri="u", config_key="labels").url
     'http://localhost:9093/api/v2/silences'
+    >>> open_silences("localhost:9093/am", {}, uri="u", config_key="labels").url
+    'http://localhost:9093/am/api/v2/silences'
     """
-    host = target.strip("/")
-    expected = "alertmanager-silences://HOST:PORT?every=15s"
-    if not host or "/" in host:
-        raise ConfigError(config_key, uri, expected)
-    check_http_address(host, uri=uri, config_key=config_key, expected=expected)
+    expected = "alertmanager-silences://HOST:PORT[/PREFIX]?every=15s"
+    base_url = http_base_url(target, uri=uri, config_key=config_key, expected=expected)
     every = duration_param(params, "every", 15.0, uri=uri, config_key=config_key, minimum=0.05)
-    return SilencesSource(f"http://{host}", every_s=every, uri=uri)
+    return SilencesSource(base_url, every_s=every, uri=uri)
 
 
 #: Query parameters the URI accepts.
