@@ -188,15 +188,23 @@ class PartitionedRun:
             # What the checkpoint held is held again only if not held or applied since.
             saved_held = pipeline.held_feedback
             from_checkpoint = pipeline.restore()
+            # No state yet means nothing learned yet: with a state directory, a partition
+            # without a checkpoint learns its events (and their labels) from its start.
+            anew = (
+                not from_checkpoint
+                and checkpoint is not None
+                and self.source.address.start == "earliest"
+            )
             pipeline.held_feedback = self.held_feedback
-            self.feedback.started(partition, pipeline, saved_held)
+            self.feedback.started(
+                partition, pipeline, saved_held, accountable=from_checkpoint or anew
+            )
             if from_checkpoint:
                 self.restores += 1
                 self.replays.repositioned(partition)
-            elif checkpoint is not None and self.source.address.start == "earliest":
-                # No state yet means nothing learned yet: start at the partition's
-                # beginning, not at an offset committed by a member that died before
-                # its first checkpoint, or those events would never be learned.
+            elif anew:
+                # Not at an offset committed by a member that died before its first
+                # checkpoint, or those events would never be learned.
                 self.source.seek(position_token({partition: 0}))
                 self.replays.repositioned(partition)
             self._note_start(partition, pipeline.summary.resumed_from)
