@@ -34,9 +34,15 @@ from label_members import (
 from monitoring import free_port, wait_for
 from streams import detector_state
 
+from stream_detect.kafka.address import parse_kafka_uri
 from stream_detect.kafka.broker import EmbeddedBroker
-from stream_detect.kafka.partitioned import state_file_name
+from stream_detect.kafka.labels_reader import LabelsReader
+from stream_detect.kafka.partitioned import PartitionedRun, state_file_name
+from stream_detect.kafka.source import KafkaSource
+from stream_detect.settings import DetectorSettings, RunSettings
+from stream_detect.sources import parse_uri
 from stream_detect.state import load_checkpoint, save_checkpoint
+from stream_detect.testing import ListSink
 
 
 def labelled_events() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -144,3 +150,45 @@ def test_labels_of_a_partition_without_a_labels_position_are_applied_once_after_
     assert checkpoint.labels["offsets"] == [
         {"topic": labels, "partition": 0, "offset": len(feedback)}
     ]
+
+
+def test_a_partition_reading_the_labels_again_saves_the_position_it_reached(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    # The labels reader had connected and read the labels topic before the group
+    # assigned a partition that reads it again from its start (it has no checkpoint);
+    # read again, the reader was back where the partitions' positions had last been
+    # brought up to, so the new partition's was not: its next checkpoint would have
+    # said it had read no label, and the next restore would apply them all again.
+    bootstrap = kafka_broker.bootstrap
+    events, labels = fresh_topic(kafka_broker), fresh_topic(kafka_broker)
+    produce(bootstrap, labels, [{"id": n, "label": 0} for n in range(3)])
+    source = KafkaSource(parse_kafka_uri(parse_uri(f"kafka://{bootstrap}/{events}?group=g")))
+    reader = LabelsReader(parse_kafka_uri(parse_uri(f"kafka://{bootstrap}/{labels}?group=l")))
+    run = PartitionedRun(
+        RunSettings(state_dir=str(tmp_path)),
+        DetectorSettings(id_field="id", label_field="label"),
+        source=source,
+        sink=ListSink(),
+        dead_letter=ListSink(),
+        labels=reader,
+    )
+    try:
+
+        def read_to_end() -> bool:
+            run.feedback.apply_waiting(reader)
+            return reader.next_offsets() == {(labels, 0): 3}
+
+        wait_for(read_to_end, "the labels read", TIMEOUT_S)
+        assert source.on_assigned is not None
+        source.on_assigned([(events, 0)])  # as the group's assignment calls it
+        pipeline = run.pipelines[(events, 0)]
+        assert pipeline.checkpoints.labels_position == {"offsets": []}
+        wait_for(read_to_end, "the labels read again", TIMEOUT_S)
+        assert pipeline.checkpoints.labels_position == {
+            "offsets": [{"topic": labels, "partition": 0, "offset": 3}]
+        }
+        assert len(run.held_feedback.drain()) == 3  # held once each, for events to come
+    finally:
+        reader.close()
+        source.close()
