@@ -160,17 +160,20 @@ def test_a_partition_reading_the_labels_again_saves_the_position_it_reached(
     # read again, the reader was back where the partitions' positions had last been
     # brought up to, so the new partition's was not: its next checkpoint would have
     # said it had read no label, and the next restore would apply them all again.
+    # And a record that is not feedback was counted and sent to the dead letters at
+    # each reading.
     bootstrap = kafka_broker.bootstrap
     events, labels = fresh_topic(kafka_broker), fresh_topic(kafka_broker)
-    produce(bootstrap, labels, [{"id": n, "label": 0} for n in range(3)])
+    produce(bootstrap, labels, [{"id": 0, "label": 0}, b"not feedback", {"id": 1, "label": 0}])
     source = KafkaSource(parse_kafka_uri(parse_uri(f"kafka://{bootstrap}/{events}?group=g")))
     reader = LabelsReader(parse_kafka_uri(parse_uri(f"kafka://{bootstrap}/{labels}?group=l")))
+    dead_letters = ListSink()
     run = PartitionedRun(
         RunSettings(state_dir=str(tmp_path)),
         DetectorSettings(id_field="id", label_field="label"),
         source=source,
         sink=ListSink(),
-        dead_letter=ListSink(),
+        dead_letter=dead_letters,
         labels=reader,
     )
     try:
@@ -188,7 +191,10 @@ def test_a_partition_reading_the_labels_again_saves_the_position_it_reached(
         assert pipeline.checkpoints.labels_position == {
             "offsets": [{"topic": labels, "partition": 0, "offset": 3}]
         }
-        assert len(run.held_feedback.drain()) == 3  # held once each, for events to come
+        assert len(run.held_feedback.drain()) == 2  # held once each, for events to come
+        # What is not feedback is a dead letter once, though read twice.
+        assert [letter["position"]["offset"] for letter in dead_letters.records] == [1]
+        assert run.summary.bad_feedback == 1
     finally:
         reader.close()
         source.close()

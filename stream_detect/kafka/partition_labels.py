@@ -158,9 +158,7 @@ class PartitionLabels(FeedbackLabels):
         had = [p for p in pipelines.values() if p not in lacking]
         # Read before: by this run, or by a partition in its life before its checkpoint
         # (a member that has just started has read nothing, yet restores what others read).
-        reread = bool(had) or (
-            isinstance(offset, int) and offset < self.high.get(lp, 0)  # type: ignore[arg-type]
-        )
+        reread = bool(had) or self.read_before(where)
         for pipeline in lacking:
             detector = pipeline.detector
             if detector is not None:
@@ -177,6 +175,15 @@ class PartitionLabels(FeedbackLabels):
         return self.partitioned.held_feedback.holds(feedback) or any(
             self._remembers(p, feedback) for p in had
         )
+
+    def read_before(self, position: dict[str, Any]) -> bool:
+        """True if this run has read the labels record at ``position`` (a rewind reads it again).
+
+        Then a record that is not feedback was counted and sent to the dead letters already.
+        """
+        offset = position.get("offset")
+        lp = (position.get("topic"), position.get("partition"))
+        return isinstance(offset, int) and offset < self.high.get(lp, 0)  # type: ignore[arg-type]
 
     @staticmethod
     def _remembers(pipeline: Pipeline, feedback: Feedback) -> bool:
