@@ -85,9 +85,10 @@ class PartitionedRun:
     Feedback labels (``labels``) join the event they name in whichever
     partition's detector remembers it; a label whose event no partition has
     seen yet is held (bounded by ``id_memory``, shared by the partitions) and
-    applied when the event arrives, as a single stream's pipeline does. Held
-    labels are not checkpointed: at the end of the run those still held go
-    to the dead letters, so none is lost silently.
+    applied when the event arrives, as a single stream's pipeline does. Each
+    partition's checkpoint saves the labels held then, held again when it is
+    restored (:mod:`~stream_detect.kafka.partition_labels`); at the end of the
+    run those still held go to the dead letters, so none is lost silently.
     """
 
     #: No detector of its own (each partition's pipeline has one); a reload sees None.
