@@ -96,6 +96,8 @@ class FeedbackLabels:
                     payload, settings.id_field or "", settings.label_field or ""
                 )
             if isinstance(parsed, str):
+                if self.read_before(position):
+                    continue  # counted and sent to the dead letters when first read
                 run.summary.bad_feedback += 1
                 dead.append(BadRecord(position, parsed, payload))
                 continue
@@ -107,6 +109,10 @@ class FeedbackLabels:
         self.write_dead(dead)
         labels.commit(labels.resume_token())
         return True
+
+    def read_before(self, position: dict[str, Any]) -> bool:
+        """True if this run has read the labels record at ``position`` before (never, here)."""
+        return False
 
     def drain(self) -> None:
         """At the end of the input, apply the feedback that is already there."""

@@ -18,10 +18,18 @@ first reading, unless a partition that had it remembers its event (it was
 applied there), so none is lost and none is held twice. Held labels saved
 with the checkpoint are held again on the same terms.
 
-A partition started without a checkpoint has read the labels from where the
-labels reader is then (its checkpoint has no labels position until the
-reader connected, and is restored as one without): a member killed before
-a partition's first checkpoint loses the labels it had applied there.
+A partition whose state has read no label yet reads them all, from the
+start of every labels partition: one restored from a checkpoint without a
+labels position (saved before its member's reader had connected, or by an
+earlier version), and one without a checkpoint that learns its events anew
+from their beginning (``--state-dir``, ``from=earliest``). Either may have
+had labels applied by a member killed before its next checkpoint, and
+neither that member's reader start nor the labels' commit (which moves on
+as the labels are read, checkpointed or not) says where those were. A
+partition without a checkpoint read from the group's offset (``from=latest``,
+or no state directory), which learns the events before it never, takes the
+labels from where the reader is: a member killed before its first
+checkpoint loses the labels it had applied there.
 """
 
 from __future__ import annotations
@@ -71,24 +79,36 @@ class PartitionLabels(FeedbackLabels):
         #: The reader's position the partitions' labels positions were last brought up to.
         self._told: LabelsPosition = {}
 
-    def started(self, partition: Partition, pipeline: Pipeline, held: HeldFeedback) -> None:
+    def started(
+        self, partition: Partition, pipeline: Pipeline, held: HeldFeedback, *, accountable: bool
+    ) -> None:
         """Give ``partition`` (just assigned) its labels position; read again what it lacks.
 
-        ``held`` are the labels its checkpoint held (restored into it): held
-        again unless already held or applied to an event a partition remembers.
+        ``accountable``: it was restored from a checkpoint, or learns its events
+        anew from their beginning; either way every label of its events must
+        reach it, so without a labels position it reads the labels from their
+        start. ``held`` are the labels its checkpoint held (restored into it):
+        held again unless already held or applied to an event a partition remembers.
         """
         labels = self.partitioned.labels
         if not isinstance(labels, LabelsReader):
             return
         saved = as_position(pipeline.checkpoints.labels_position)
+        if saved is None and accountable:
+            # Its checkpoint, if any, was written before its member read a label, so the
+            # labels that member applied since are in none; where its reader had started
+            # is not known, and the labels' commit may have moved past them since.
+            saved = {}
         position: LabelsPosition | None
         if saved is not None:
             # A labels partition the checkpoint does not name had not been read from at all.
             labels.rewind(saved)
             position = saved
         else:
-            # No labels position yet: from where the reader is (known once it connected).
+            # Labels of events it never sees only: from where the reader is (once connected).
             position = labels.next_offsets()
+        # Brought up to the reader's position at its next read, like every partition.
+        self._told = {}
         # A labels partition missing here is one it lacks every label of.
         self.read_to[partition] = dict(position or {})
         pipeline.checkpoints.labels_position = (
@@ -138,9 +158,7 @@ class PartitionLabels(FeedbackLabels):
         had = [p for p in pipelines.values() if p not in lacking]
         # Read before: by this run, or by a partition in its life before its checkpoint
         # (a member that has just started has read nothing, yet restores what others read).
-        reread = bool(had) or (
-            isinstance(offset, int) and offset < self.high.get(lp, 0)  # type: ignore[arg-type]
-        )
+        reread = bool(had) or self.read_before(where)
         for pipeline in lacking:
             detector = pipeline.detector
             if detector is not None:
@@ -157,6 +175,15 @@ class PartitionLabels(FeedbackLabels):
         return self.partitioned.held_feedback.holds(feedback) or any(
             self._remembers(p, feedback) for p in had
         )
+
+    def read_before(self, position: dict[str, Any]) -> bool:
+        """True if this run has read the labels record at ``position`` (a rewind reads it again).
+
+        Then a record that is not feedback was counted and sent to the dead letters already.
+        """
+        offset = position.get("offset")
+        lp = (position.get("topic"), position.get("partition"))
+        return isinstance(offset, int) and offset < self.high.get(lp, 0)  # type: ignore[arg-type]
 
     @staticmethod
     def _remembers(pipeline: Pipeline, feedback: Feedback) -> bool:

@@ -85,9 +85,10 @@ class PartitionedRun:
     Feedback labels (``labels``) join the event they name in whichever
     partition's detector remembers it; a label whose event no partition has
     seen yet is held (bounded by ``id_memory``, shared by the partitions) and
-    applied when the event arrives, as a single stream's pipeline does. Held
-    labels are not checkpointed: at the end of the run those still held go
-    to the dead letters, so none is lost silently.
+    applied when the event arrives, as a single stream's pipeline does. Each
+    partition's checkpoint saves the labels held then, held again when it is
+    restored (:mod:`~stream_detect.kafka.partition_labels`); at the end of the
+    run those still held go to the dead letters, so none is lost silently.
     """
 
     #: No detector of its own (each partition's pipeline has one); a reload sees None.
@@ -188,15 +189,23 @@ class PartitionedRun:
             # What the checkpoint held is held again only if not held or applied since.
             saved_held = pipeline.held_feedback
             from_checkpoint = pipeline.restore()
+            # No state yet means nothing learned yet: with a state directory, a partition
+            # without a checkpoint learns its events (and their labels) from its start.
+            anew = (
+                not from_checkpoint
+                and checkpoint is not None
+                and self.source.address.start == "earliest"
+            )
             pipeline.held_feedback = self.held_feedback
-            self.feedback.started(partition, pipeline, saved_held)
+            self.feedback.started(
+                partition, pipeline, saved_held, accountable=from_checkpoint or anew
+            )
             if from_checkpoint:
                 self.restores += 1
                 self.replays.repositioned(partition)
-            elif checkpoint is not None and self.source.address.start == "earliest":
-                # No state yet means nothing learned yet: start at the partition's
-                # beginning, not at an offset committed by a member that died before
-                # its first checkpoint, or those events would never be learned.
+            elif anew:
+                # Not at an offset committed by a member that died before its first
+                # checkpoint, or those events would never be learned.
                 self.source.seek(position_token({partition: 0}))
                 self.replays.repositioned(partition)
             self._note_start(partition, pipeline.summary.resumed_from)
