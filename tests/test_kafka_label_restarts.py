@@ -198,3 +198,30 @@ def test_a_partition_reading_the_labels_again_saves_the_position_it_reached(
     finally:
         reader.close()
         source.close()
+
+
+def test_labels_read_under_the_events_group_are_committed_under_a_group_of_their_own(
+    kafka_broker: EmbeddedBroker, fresh_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    # The labels reader is assigned every partition, it does not join: a broker takes
+    # its commits for a group only while that group has no members. Named the events'
+    # group (as both are by default), every labels commit was refused, silently, and
+    # each start read the labels from where from= says. They now go to GROUP-labels.
+    bootstrap = kafka_broker.bootstrap
+    stream, feedback = labelled_events()
+    topics = (fresh_topic(kafka_broker), fresh_topic(kafka_broker), fresh_topic(kafka_broker))
+    http = f"127.0.0.1:{free_port()}"
+    produce(bootstrap, topics[0], stream)
+    produce(bootstrap, topics[2], feedback)
+    proc = member(bootstrap, topics, "g", tmp_path / "state", http, tmp_path / "member.log")
+    try:
+        wait_for(lambda: joined(http) == len(feedback), "the labels joined", TIMEOUT_S)
+        wait_for(
+            lambda: committed(bootstrap, topics[2], "g-labels") == len(feedback),
+            "the labels committed under g-labels",
+            TIMEOUT_S,
+        )
+        stop(proc, TIMEOUT_S)
+    finally:
+        kill_if_running(proc)
+    assert summary(tmp_path / "member.log")["feedback_labels"] == len(feedback)

@@ -14,7 +14,7 @@ from typing import Any
 
 from stream_detect.errors import ConfigError
 from stream_detect.kafka.address import message_fields
-from stream_detect.kafka.labels_reader import LabelsReader
+from stream_detect.kafka.labels_reader import LabelsReader, labels_address
 from stream_detect.kafka.observed import PartitionedSidecar
 from stream_detect.kafka.partitioned import PartitionedRun
 from stream_detect.kafka.source import KafkaSource
@@ -66,7 +66,8 @@ def run_partitioned(
             labels = open_source(run.labels, config_key="labels", client_table=table)
             if isinstance(labels, KafkaSource):
                 # Feedback may name an event of any partition: every member reads it all.
-                labels = LabelsReader(labels.address, table, link=labels.link)
+                address = labels_address(labels.address, source.address)
+                labels = LabelsReader(address, table, link=labels.link)
             opened.append(labels)
         sidecar = sidecar or Sidecar(run, detector)
         opened.append(sidecar)

@@ -11,6 +11,12 @@ each one from is decided when it connects, in this order:
   partition restored had read nothing of it;
 * else the group's committed offset (else where ``from=`` says).
 
+The reader commits outside any group's membership (it is assigned, it does
+not join), and a broker takes such commits for a group only while the group
+has no members. So the labels are never committed under the events' group,
+which the run's members have joined: :func:`labels_address` gives them a
+group of their own.
+
 Once connected it knows every partition's next offset
 (:meth:`LabelsReader.next_offsets`), before any label was read, and a
 rewind repositions it at once.
@@ -18,20 +24,43 @@ rewind repositions it at once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import kafka
 from kafka import errors as kafka_errors
 
+from stream_detect.kafka.address import KafkaAddress
 from stream_detect.kafka.positions import Partition
 from stream_detect.kafka.source import KafkaSource
 from stream_detect.kafka.status import error_reason
 
-__all__ = ["LabelsReader"]
+__all__ = ["LabelsReader", "labels_address"]
 
 #: How long connecting waits for the broker to say where a partition's reading starts.
 _POSITION_MS = 5000
+
+
+def labels_address(labels: KafkaAddress, events: KafkaAddress) -> KafkaAddress:
+    """``labels``, committing under ``GROUP-labels`` if its group is the events' ``GROUP``.
+
+    Both groups are ``stream-detect`` unless the URIs name them; the events'
+    group has members, so a broker would refuse every labels commit made in it.
+
+    >>> from stream_detect.kafka.address import parse_kafka_uri
+    >>> from stream_detect.sources import parse_uri
+    >>> def address(uri: str) -> KafkaAddress:
+    ...     return parse_kafka_uri(parse_uri(uri))
+    >>> events = address("kafka://b:9092/events?group=detectors")
+    >>> labels_address(address("kafka://b:9092/feedback?group=detectors"), events).group
+    'detectors-labels'
+    >>> labels_address(address("kafka://b:9092/feedback?group=mine"), events).group
+    'mine'
+    """
+    if labels.group != events.group:
+        return labels
+    return dataclasses.replace(labels, group=f"{labels.group}-labels")
 
 
 class LabelsReader(KafkaSource):
