@@ -256,3 +256,20 @@ def test_unit_exponents_round_trip_through_a_file(tmp_path: Path) -> None:
     assert again.unit_exponents is not None and model.unit_exponents is not None
     assert again.unit_exponents.tolist() == model.unit_exponents.tolist()
     np.testing.assert_array_equal(again.log_p(train), model.log_p(train))
+
+
+def test_the_power_of_two_is_chosen_on_the_transformed_values_as_run_chooses_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    files = write_files(tmp_path / "sqrt", 1e-300)
+    fitted = run_json(
+        capsys, "fit", files["train"], "--transform", "tiny=sqrt", "--out", files["model"]
+    )
+    first = float(np.loadtxt(files["train"], delimiter=",", skiprows=1, max_rows=1)[0])
+    # sqrt(1e-300) is 1e-150: its own power of two, not that of 1e-300.
+    assert fitted["unit_exponents"] == {"tiny": 1 - math.frexp(math.sqrt(first))[1]}
+    results = run_from(capsys, tmp_path / "sqrt", files["model"], 1e-300)
+    model = load_model(files["model"])
+    expected = model.log_p(np.array([[results[0]["tiny"], results[0]["other"]]]))[0]
+    assert results[0]["log_p"] == pytest.approx(expected, rel=1e-12)
+    assert 150 in [i for i, result in enumerate(results) if result["alert"]]
