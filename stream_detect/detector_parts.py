@@ -69,10 +69,13 @@ class DetectorParts:
         self.rule: ScoreRule = score_rule(settings)
         self.policy = LearningPolicy(settings, min_samples=self.min_samples, rule=self.rule)
         self.tuner = ThresholdTuner(settings, d, clock=clock)
-        # A fitted model's statistics are in the events' units; a river model has no floors.
-        self.units = FeatureUnits(
-            d, enabled=initial_model is None and model_kind(settings.model).gaussian_score
-        )
+        # A river model has no floors. A fitted model's statistics are in its own units, chosen
+        # by the same rule: the stream goes on in them (a feature it saw only as 0 is open).
+        gaussian = model_kind(settings.model).gaussian_score
+        if initial_model is not None and gaussian:
+            self.units = initial_model.units
+        else:
+            self.units = FeatureUnits(d, enabled=gaussian)
         #: Where a batch's rows change units (row, sum of exponents from there); None: nowhere.
         self._jacobian_runs: list[tuple[int, int]] | None = None
         #: The log Jacobian of the rows just scored, while a batch is under way.

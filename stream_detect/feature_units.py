@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 
 from stream_detect.admission import MAX_ABS_VALUE
 
-__all__ = ["TINY", "FeatureUnits"]
+__all__ = ["MOST_DOUBLINGS", "TINY", "FeatureUnits"]
 
 Array = NDArray[np.float64]
 #: A feature whose first non-zero value is smaller than this is rescaled. Well below
@@ -49,7 +49,7 @@ Array = NDArray[np.float64]
 #: (variance 1e-12, prior beta 1e-6) start to hide a feature's spread.
 TINY = 2.0**-10
 #: The largest exponent: a subnormal value (admitted, if not meant) takes 1074 doublings.
-_MOST_DOUBLINGS = 1074
+MOST_DOUBLINGS = 1074
 
 
 class FeatureUnits:
@@ -69,6 +69,22 @@ class FeatureUnits:
         self.exponents = np.zeros(n_features, dtype=np.int64)
         #: Features whose ``k`` is chosen (a non-zero value was seen, or rescaling is off).
         self.decided = np.full(n_features, not enabled)
+
+    @classmethod
+    def chosen(cls, exponents: NDArray[np.int64], decided: NDArray[np.bool_]) -> FeatureUnits:
+        """Units chosen before the stream (by ``fit``): ``exponents``, and the features decided.
+
+        A feature not decided (0 in every event so far) is decided at its first
+        non-zero value, as in a stream that started without them. ValueError
+        as :meth:`restore`.
+
+        >>> units = FeatureUnits.chosen(np.array([20, 0]), np.array([True, False]))
+        >>> units.apply(np.array([[1e-6, 3e-300]]))[0].tolist()
+        [[1.048576, 1.0045393192371257]]
+        """
+        units = cls(exponents.size)
+        units.restore({"exponents": exponents, "decided": decided})
+        return units
 
     @property
     def identity(self) -> bool:
@@ -138,7 +154,7 @@ class FeatureUnits:
             raise ValueError(f"feature units: expected {d} whole exponents")
         if decided.shape != (d,) or decided.dtype != np.bool_:
             raise ValueError(f"feature units: expected {d} true/false values")
-        if np.any((exponents < 0) | (exponents > _MOST_DOUBLINGS) | (exponents > 0) & ~decided):
-            raise ValueError(f"feature units: exponents from 0 to {_MOST_DOUBLINGS}")
+        if np.any((exponents < 0) | (exponents > MOST_DOUBLINGS) | (exponents > 0) & ~decided):
+            raise ValueError(f"feature units: exponents from 0 to {MOST_DOUBLINGS}")
         self.exponents[:] = exponents
         self.decided[:] = decided

@@ -21,6 +21,15 @@ ones or more, has its variance floored at 1/12 (:mod:`stream_detect.quantisation
 wherever the model scores; ``integer_floor`` names them. A model read from a
 file written before that rule has none (``integer_floor`` is None) and scores
 as it did.
+
+Tiny features are held in the units the streaming detector gives them
+(:mod:`stream_detect.feature_units`): a feature whose first non-zero
+transformed value is below 2^-10 is multiplied by the power of two that
+brings that value into [1, 2) (``unit_exponents``), so the variance floor does
+not hide its spread; :meth:`FittedModel.log_p` stays the density in the
+events' own units (the Jacobian added). A model without such a feature, or
+read from a file written before the rule, has ``unit_exponents`` None and
+scores as it did.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from stream_detect.density import (
     gaussian_score,
 )
 from stream_detect.errors import ModelError
+from stream_detect.feature_units import FeatureUnits
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.model_dict import THRESHOLD_METHODS, model_dict, model_fields
 from stream_detect.quantisation import unit_step_floors
@@ -58,10 +68,12 @@ ModelKind = Literal["diagonal", "full"]
 class FittedModel:
     """A Gaussian density of "normal" events and, once chosen, its threshold log ε.
 
-    ``mean``, ``var`` and ``cov`` are in the units of the transformed features;
-    :meth:`log_p` takes rows in the original units and applies the transforms
-    first. ``var`` is the diagonal of ``cov`` for a full model. The floors are
-    applied when scoring, never stored into the statistics: ``variance_floor``,
+    ``mean``, ``var`` and ``cov`` are in the units of the transformed features,
+    each multiplied by ``2**k`` for its ``k`` in ``unit_exponents`` (None: all
+    0); :meth:`log_p` takes rows in the original units, applies the transforms
+    and the powers of two first, and gives the density in the events' units.
+    ``var`` is the diagonal of ``cov`` for a full model. The floors are applied
+    when scoring, never stored into the statistics: ``variance_floor``,
     raised to 1/12 for the features ``integer_floor`` marks (integers that
     varied in training; None for a model from a file written before the rule).
 
@@ -86,6 +98,7 @@ class FittedModel:
     variance_floor: float = DEFAULT_VARIANCE_FLOOR
     relative_floor: float = DEFAULT_RELATIVE_FLOOR
     integer_floor: NDArray[np.bool_] | None = None
+    unit_exponents: NDArray[np.int64] | None = None
     log_epsilon: float | None = None
     threshold_method: str | None = None
     validation: dict[str, Any] | None = None
@@ -113,8 +126,34 @@ class FittedModel:
             return self.variance_floor
         return unit_step_floors(self.integer_floor, self.variance_floor)[0]
 
+    @property
+    def units(self) -> FeatureUnits:
+        """The powers of two of the features, for a stream that starts from this model.
+
+        A feature is decided if it has a power of two, or was not 0 in every
+        event the model was fitted on (its mean or variance is not 0); one that
+        was 0 throughout is decided at its first non-zero value in the stream,
+        as in a stream without a model: zeros are the same in any unit.
+
+        >>> from stream_detect.fitting import fit_model
+        >>> model = fit_model(np.array([[3e-6, 0.0, 5.0], [4e-6, 0.0, 6.0]]), ["a", "b", "c"])
+        >>> model.units.exponents.tolist(), model.units.decided.tolist()
+        ([19, 0, 0], [True, False, True])
+        """
+        exponents = self.unit_exponents
+        if exponents is None:
+            exponents = np.zeros(self.d, dtype=np.int64)
+        seen = (self.mean != 0.0) | (self.var != 0.0)
+        return FeatureUnits.chosen(exponents, (exponents != 0) | seen)
+
+    @property
+    def log_jacobian(self) -> float:
+        """What is added to the log density of rows in the model's units to give the events'."""
+        return 0.0 if self.unit_exponents is None else self.units.log_jacobian()
+
     def score(self, values: Array) -> GaussianScore:
-        """The Gaussian score of transformed rows, with the floors applied (see :meth:`log_p`)."""
+        """The Gaussian score of rows in the model's units (transformed, then multiplied by
+        the powers of two), with the floors applied; log p in those units (see :meth:`log_p`)."""
         return gaussian_score(
             values, self.mean, self.spread, self.variance_floors, self.relative_floor
         )
@@ -183,6 +222,9 @@ class FittedModel:
     ) -> Array:
         """log p(x) of each row of ``X`` (original units), with the variance floors applied.
 
+        The density is that of the events' own units whatever ``unit_exponents``
+        says (the Jacobian of the powers of two is added).
+
         The density is :func:`~stream_detect.density.gaussian_score`, the
         one the streaming models use. Lower is more anomalous; an event whose
         squared distance passes float64 scores as if at the largest double
@@ -191,6 +233,8 @@ class FittedModel:
         (named as :func:`transform_rows` names a row).
         """
         values = self.transform(X, source=source, lines=lines)
+        if self.unit_exponents is not None:
+            values = self.units.scale(values)
         # Values near the float range (not bounded here as in streams) may overflow on the
         # way; the distance saturates, and nothing of it is worth a warning.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -199,6 +243,9 @@ class FittedModel:
             row = int(np.argmax(np.isnan(log_p)))
             reason = "log p(x) is not a number: the event is too far out for float64"
             raise row_error(row, reason, source, lines)
+        if self.unit_exponents is not None:
+            # The density of the scaled rows times 2**sum(k): the density in the events' units.
+            log_p += self.log_jacobian
         return log_p
 
     def flag(self, log_p: ArrayLike) -> NDArray[np.bool_]:

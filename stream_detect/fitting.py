@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.density import DEFAULT_RELATIVE_FLOOR, DEFAULT_VARIANCE_FLOOR
 from stream_detect.errors import InputError
+from stream_detect.feature_units import FeatureUnits
 from stream_detect.fitted_model import FittedModel, ModelKind
 from stream_detect.model_file_rules import feature_names
 from stream_detect.quantisation import varied_integers
@@ -45,6 +46,9 @@ def fit_model(
     values are all integers, two different ones or more, has its variance
     floored at 1/12 when the model scores (``integer_floor``, the streaming
     detector's rule of :mod:`stream_detect.quantisation` over the whole batch).
+    A feature whose first non-zero transformed value is below 2^-10 is fitted
+    multiplied by a power of two, as a stream scales it
+    (:mod:`stream_detect.feature_units`; ``unit_exponents``).
     No threshold is set; see
     :meth:`~stream_detect.fitted_model.FittedModel.with_threshold`. ``source`` and ``lines``
     only serve error messages (see :func:`~stream_detect.row_transforms.transform_rows`).
@@ -54,6 +58,9 @@ def fit_model(
     [[1.0, 2.0], [2.0, 4.0]]
     >>> model.integer_floor.tolist()  # integers, two values each: floored at 1/12
     [True, True]
+    >>> tiny = fit_model(np.array([[3e-300], [5e-300]]), ["x"])
+    >>> tiny.unit_exponents.tolist(), tiny.mean.tolist()  # 3e-300 * 2**995 is about 1.0
+    ([995], [1.3393857589828342])
     """
     if kind not in ("diagonal", "full"):
         raise ValueError(f"kind must be 'diagonal' or 'full', got {kind!r}")
@@ -62,6 +69,10 @@ def fit_model(
     values = transform_rows(X, names, transforms, source=source, lines=lines)
     if len(values) == 0:
         raise InputError("no events to fit the model on", source=source)
+    # The streaming detector's rule: a feature whose first non-zero value (in file order)
+    # is tiny is fitted in units where it has size one, so the floors do not hide it.
+    units = FeatureUnits(len(names))
+    values, _ = units.apply(values)
     cov: Array | None = None
     # Overflow is checked for below, with a message that says what to do about it.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -92,4 +103,5 @@ def fit_model(
         variance_floor=variance_floor,
         relative_floor=relative_floor,
         integer_floor=varied_integers(values),
+        unit_exponents=units.exponents if units.exponents.any() else None,
     )

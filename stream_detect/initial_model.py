@@ -113,6 +113,7 @@ def scale_free_log_epsilon(model: FittedModel, log_epsilon: float) -> float:
     >>> round(scale_free_log_epsilon(fitted, 2.0), 6)  # 2 + log 0.01, the log of sigma
     -2.60517
     """
-    at_mean = model.score(model.mean[None])
-    offset = scale_free_log_pdf(np.zeros(1), model.d)[0] - at_mean.log_p[0]
+    # log p(x) in the events' units: the model's own, plus the Jacobian of its powers of two.
+    at_mean = model.score(model.mean[None]).log_p[0] + model.log_jacobian
+    offset = scale_free_log_pdf(np.zeros(1), model.d)[0] - at_mean
     return float(log_epsilon + offset)

@@ -28,6 +28,7 @@ from stream_detect.model_file_rules import (
     float_array,
     integer_floor,
     number,
+    unit_exponents,
 )
 from stream_detect.transforms import FeatureTransforms
 
@@ -72,6 +73,9 @@ def model_dict(model: FittedModel) -> dict[str, Any]:
     if model.integer_floor is not None:
         floored = zip(model.features, model.integer_floor, strict=True)
         data["integer_floor"] = [name for name, is_floored in floored if is_floored]
+    if model.unit_exponents is not None:
+        scaled = zip(model.features, model.unit_exponents.tolist(), strict=True)
+        data["unit_exponents"] = {name: k for name, k in scaled if k}
     data.update(
         log_epsilon=_encode_float(model.log_epsilon),
         epsilon=_encode_float(model.epsilon),
@@ -123,6 +127,7 @@ stream_detect reads version 1
     variance_floor = number(data, "variance_floor", minimum=SMALLEST_VARIANCE_FLOOR)
     relative_floor = number(data, "relative_floor", minimum=0.0)
     floored = integer_floor(data, features)
+    exponents = unit_exponents(data, features)
     check_magnitudes(n, mean, var if cov is None else cov, "var" if cov is None else "cov")
     if cov is not None:
         check_covariance(cov, mean, variance_floor, relative_floor)
@@ -155,6 +160,7 @@ stream_detect reads version 1
         variance_floor=variance_floor,
         relative_floor=relative_floor,
         integer_floor=floored,
+        unit_exponents=exponents,
         log_epsilon=log_epsilon,
         threshold_method=method,
         validation=validation,

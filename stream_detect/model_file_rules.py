@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from stream_detect.checkpoint_rules import MAX_MEAN_MAGNITUDE
 from stream_detect.density import floor_covariance
 from stream_detect.errors import ModelError
+from stream_detect.feature_units import MOST_DOUBLINGS
 from stream_detect.field_checks import MAX_COUNT, is_number, refuse
 from stream_detect.field_names import blank_name
 from stream_detect.threshold_choice import exp_or_inf
@@ -36,6 +37,7 @@ __all__ = [
     "float_array",
     "integer_floor",
     "number",
+    "unit_exponents",
 ]
 
 Array = NDArray[np.float64]
@@ -54,6 +56,7 @@ _KEYS = (
     "variance_floor",
     "relative_floor",
     "integer_floor",
+    "unit_exponents",
     "log_epsilon",
     "epsilon",
     "threshold_method",
@@ -174,6 +177,41 @@ def integer_floor(data: dict[str, Any], features: tuple[str, ...]) -> NDArray[np
         if name in names[:i]:
             raise ModelError(f"integer_floor names {name!r} more than once")
     return np.array([name in names for name in features], dtype=bool)
+
+
+def unit_exponents(data: dict[str, Any], features: tuple[str, ...]) -> NDArray[np.int64] | None:
+    """The power of two per feature that the key ``unit_exponents`` names; None where none does.
+
+    The key maps a tiny feature to the ``k`` its values are multiplied by,
+    ``2**k`` (:mod:`stream_detect.feature_units`); a feature not named has 0,
+    and a file without the key (one written before the rule, or with no tiny
+    feature) scores in the events' units.
+
+    >>> unit_exponents({"unit_exponents": {"b": 17}}, ("a", "b")).tolist()
+    [0, 17]
+    >>> unit_exponents({}, ("a",)) is None
+    True
+    >>> unit_exponents({"unit_exponents": {"a": 2000}}, ("a",))
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ModelError: unit_exponents['a'] is 2000, expected a whole number \
+from 0 to 1074
+    """
+    named = data.get("unit_exponents")
+    if named is None:
+        return None
+    if not isinstance(named, dict):
+        refuse("unit_exponents", named, "an object: feature name -> power of two")
+    exponents = np.zeros(len(features), dtype=np.int64)
+    for name, k in named.items():
+        if name not in features:
+            raise ModelError(
+                f"unit_exponents names {name!r}, expected features among {list(features)!r}"
+            )
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MOST_DOUBLINGS:
+            refuse(f"unit_exponents[{name!r}]", k, f"a whole number from 0 to {MOST_DOUBLINGS}")
+        exponents[features.index(name)] = k
+    return exponents if exponents.any() else None
 
 
 def float_array(data: dict[str, Any], key: str, shape: tuple[int, ...]) -> Array:

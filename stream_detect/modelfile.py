@@ -14,6 +14,8 @@ is data, never code (no pickle)::
       "cov": [[...], ...],                 # full model instead of "var": population covariance
       "variance_floor": 1e-12, "relative_floor": 1e-20,
       "integer_floor": ["errors"],         # integers that varied: variance floored at 1/12
+      "unit_exponents": {"seconds": 17},   # tiny features: multiplied by 2**17 before the
+                                           # mean and var above (absent when there is none)
       "log_epsilon": -9.31, "epsilon": 9.1e-05,  # null when no labels chose one
       "threshold_method": "exact",         # exact | grid | classic | null
       "validation": {"tp": ..., "f1": ..., ...}  # what the threshold achieved, or null
@@ -30,6 +32,13 @@ the string ``"-inf"`` or ``"inf"``, since JSON has no infinities.
 
 ``integer_floor`` is absent from files written before the integer features'
 floor (:mod:`stream_detect.quantisation`): such a model scores with no such floor.
+
+``unit_exponents`` names the features whose first non-zero transformed value
+was below 2^-10, each with the ``k`` its values are multiplied by (``2**k``
+brings that value into [1, 2); :mod:`stream_detect.feature_units`), so that
+their statistics are not hidden by the variance floor; log p(x) and log ε
+stay in the events' own units. A file without it (no tiny feature, or
+written before the rule) scores every feature in its own units.
 
 The content is :meth:`FittedModel.to_dict`, checked on reading by
 :meth:`FittedModel.from_dict` (:mod:`stream_detect.model_dict`).

@@ -835,17 +835,20 @@ def test_a_folder_no_file_can_be_made_in_is_refused_before_reading(
     assert_one_line_error(code, out, err, message)
 
 
-def test_a_variance_below_the_float_range_is_null_as_inspect_says_n_a(
+def test_a_variance_below_the_float_range_is_held_in_the_features_scaled_units(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    # fit reported 0.0, which says the feature is constant, where inspect said n/a.
+    # fit reported 0.0 (then null) for x: its variance underflowed. Its values are now
+    # fitted times the power of two that brings the first into [1, 2), as run scales them.
     path = tmp_path / "tiny.csv"
     path.write_text("x,c,y,label\n1e-300,1e-300,1,0\n-1e-300,1e-300,2,1\n2e-300,1e-300,4,0\n")
     report = run_json(capsys, "fit", path)
-    assert report["var"][0] is None
+    k = 1 - math.frexp(1e-300)[1]
+    assert report["unit_exponents"] == {"x": k, "c": k}
+    scaled = np.ldexp([1e-300, -1e-300, 2e-300], k)
     # Constant is constant, and an ordinary variance is as the model holds it.
-    assert report["var"][1:] == [0.0, pytest.approx(14 / 9)]
-    assert load_model_var(capsys, path, tmp_path) == [0.0, 0.0, pytest.approx(14 / 9)]
+    assert report["var"] == [pytest.approx(np.var(scaled), rel=1e-12), 0.0, pytest.approx(14 / 9)]
+    assert load_model_var(capsys, path, tmp_path) == report["var"]
     code, out, _ = run(capsys, "inspect", path, "--json", "--no-progress")
     assert code == 0
     assert [f["variance"] for f in json.loads(out)["features"]][:2] == [None, 0.0]

@@ -14,11 +14,12 @@ columns are ignored and listed as ``ignored_columns``. The destinations of
 ``--plot`` and ``--out`` are checked before any file is read.
 
 Prints one JSON object on stdout: the model (n, d, features, ignored_columns,
-transforms, mean, var or cov), the threshold (log_epsilon, epsilon,
-threshold_method), what it achieves on the labelled events (tp, fp, fn, tn,
-precision, recall, f1, n_flagged) and ``n_flagged_train``, the events of TRAIN
-it flags. The labelled events and the choice of ε are those of
-:mod:`stream_detect.commands.fit_epsilon`.
+transforms, mean, var or cov, and ``unit_exponents`` where a tiny feature is
+held times a power of two, see :mod:`stream_detect.feature_units`), the
+threshold (log_epsilon, epsilon, threshold_method), what it achieves on the
+labelled events (tp, fp, fn, tn, precision, recall, f1, n_flagged) and
+``n_flagged_train``, the events of TRAIN it flags. The labelled events and
+the choice of ε are those of :mod:`stream_detect.commands.fit_epsilon`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ from stream_detect.fitted_model import FittedModel
 from stream_detect.fitting import fit_model
 from stream_detect.flags import StoreOnce, file_name
 from stream_detect.modelfile import check_model_path, save_model
-from stream_detect.skewness import lost_variance
 from stream_detect.tables import load_table
 from stream_detect.transform_suggestions import suggest_transforms
 from stream_detect.transforms import SPEC_HELP, FeatureTransforms
@@ -173,7 +173,6 @@ def run(args: argparse.Namespace) -> int:
         save_model(model, args.out)
 
     report = _report(model, train.ignored_columns, counts, n_flagged_train, labelled, args, extra)
-    report["var"] = _shown_variances(model, train.X)
     print(json.dumps(report))
     return 0
 
@@ -235,24 +234,6 @@ def parse_transforms(
     return FeatureTransforms({f: chosen[f] for f in features if f in chosen})
 
 
-def _shown_variances(model: FittedModel, X: Array) -> list[float | None]:
-    """The model's variances for the report, null where one is lost below the float range.
-
-    Values that differ with a variance below the smallest normal double
-    (values below about 1e-154) have one of 0 or a few digits in the model,
-    which would say the feature is constant: ``inspect`` says n/a, and so
-    does the report (:func:`~stream_detect.skewness.lost_variance`). The
-    model and its file keep what scoring uses.
-    """
-    var = model.var
-    if not np.any(var < np.finfo(np.float64).tiny):
-        return [float(v) for v in var]
-    # Transformed again only here: differing values may meet after a transform.
-    values = model.transform(X)
-    lost = lost_variance(var, np.min(values, axis=0) != np.max(values, axis=0))
-    return [None if gone else float(v) for v, gone in zip(var, lost, strict=True)]
-
-
 def _report(
     model: FittedModel,
     ignored_columns: list[str],
@@ -275,6 +256,9 @@ def _report(
         # Floored at 1/12 when scoring: integers that varied in training.
         "integer_floor": data["integer_floor"],
     }
+    if "unit_exponents" in data:
+        # Tiny features: mean and var are of their values times 2**k, as the model file holds.
+        report["unit_exponents"] = data["unit_exponents"]
     if model.cov is not None:
         report["cov"] = data["cov"]
     report.update(
