@@ -232,6 +232,57 @@ def test_clean_lines_cut_anywhere_are_never_read_across_the_cuts(
     assert_same(fast, exact(pieces, key_field="host"))
 
 
+# -- nested objects, read by dotted names -----------------------------------------------------
+
+NESTED_FEATURES = ["cpu.user", "cpu.sys", "f2"]
+
+
+def _object(draw: st.DrawFn, members: list[tuple[str, str]]) -> str:
+    return "{" + ",".join(f"{name}:{value}" for name, value in draw(st.permutations(members))) + "}"
+
+
+@st.composite
+def nested_lines(draw: st.DrawFn) -> bytes:
+    """An event whose features are members of ``cpu``, now and then badly so.
+
+    A top-level ``"cpu.sys"`` now and then, which the name reads instead of the member.
+    """
+    cpu = []
+    for part in ("user", "sys"):
+        if draw(st.integers(0, 19)):  # a missing member now and then
+            cpu.append((f'"{part}"', draw(numbers if draw(st.integers(0, 9)) else values)))
+    if draw(st.booleans()):
+        cpu.append(('"idle"', draw(scalars if draw(st.integers(0, 4)) else nested)))
+    written = _object(draw, cpu) if draw(st.integers(0, 19)) else draw(values)
+    members = [('"cpu"', written), ('"f2"', draw(numbers))]
+    if draw(st.integers(0, 9)) == 0:
+        members.append(('"cpu.sys"', draw(numbers)))
+    host = [('"name"', draw(clean_scalars if draw(st.integers(0, 19)) else scalars))]
+    if draw(st.booleans()):
+        host.append(('"dc"', draw(clean_scalars)))
+    members.append(('"host"', _object(draw, host)))
+    if draw(st.booleans()):
+        members.append(('"label"', draw(st.sampled_from(labels))))
+    return _object(draw, members).encode()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lines=st.lists(nested_lines(), min_size=1, max_size=6),
+    key_field=st.sampled_from([None, "host.name"]),
+)
+def test_nested_events_decode_alike_on_every_path(
+    lines: list[bytes], key_field: str | None
+) -> None:
+    reference = RecordDecoder("json", NESTED_FEATURES, key_field=key_field).decode(
+        make_batch([*lines, b""])
+    )
+    reference.n_blank -= 1
+    for lazy in (True, False):
+        fast = RecordDecoder("json", NESTED_FEATURES, key_field=key_field, lazy_records=lazy)
+        assert_same(fast.decode(make_batch(lines)), reference)
+
+
 # -- what it accepts, learns and gives up on -----------------------------------------------
 
 

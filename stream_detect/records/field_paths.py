@@ -29,8 +29,8 @@ CSV columns are never split: a column ``cpu.user`` is a column.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from itertools import chain
+from collections.abc import Callable, Hashable, Sequence
+from itertools import chain, repeat
 from typing import Any, Final
 
 from stream_detect.field_names import is_blank
@@ -40,6 +40,7 @@ __all__ = [
     "MISSING",
     "blocked_at",
     "column",
+    "columns",
     "find",
     "get",
     "has_path",
@@ -134,10 +135,8 @@ def blocked_at(event: Event, name: str) -> tuple[str, Any] | None:
     return None
 
 
-def _getter(name: str) -> Callable[[Event], Any]:
-    """``event -> value of name``, raising KeyError when the event does not have it."""
-    if "." not in name:
-        return operator.itemgetter(name)
+def _value_of(name: str) -> Callable[[Event], Any]:
+    """``event -> find(event, name)``, raising KeyError when the event does not have it."""
 
     def value_of(event: Event) -> Any:
         value = find(event, name)
@@ -148,25 +147,68 @@ def _getter(name: str) -> Callable[[Event], Any]:
     return value_of
 
 
-def picker(names: Sequence[str]) -> Callable[[Iterable[Event]], list[Any]]:
+def columns(events: Sequence[Event], names: Sequence[str]) -> list[list[Any]]:
+    """Each name's values over the events, a list per name; KeyError if an event lacks one.
+
+    The values are :func:`find`'s. A path is read a level at a time, one
+    C-level ``itemgetter`` pass over the batch per level (a prefix that
+    names share is read once), which is several times faster than event by
+    event; a dotted name that some event of the batch holds as a top-level
+    field is read event by event.
+
+    >>> events = [{"cpu": {"user": 1, "sys": 2}}, {"cpu": {"user": 3, "sys": 4}, "cpu.sys": 5}]
+    >>> columns(events, ["cpu.user", "cpu.sys"])
+    [[1, 3], [2, 5]]
+    >>> columns([{"cpu": [1]}], ["cpu.user"])
+    Traceback (most recent call last):
+    ...
+    KeyError: 'cpu.user'
+    """
+    read: dict[str, list[Any]] = {}
+    found = []
+    for name in names:
+        if "." in name and any(map(operator.contains, events, repeat(name))):
+            found.append(list(map(_value_of(name), events)))
+        else:
+            found.append(_path_column(events, name, read))
+    return found
+
+
+def _path_column(events: Sequence[Event], name: str, read: dict[str, list[Any]]) -> list[Any]:
+    """The values at path ``name`` (split at every dot), reading prefixes through ``read``."""
+    known = read.get(name)
+    if known is not None:
+        return known
+    head, dot, last = name.rpartition(".")
+    parents = _path_column(events, head, read) if dot else events
+    try:
+        # Only an object answers a member name: an array, a string, a number or
+        # null raises TypeError, as the rule wants them to find nothing.
+        column = list(map(operator.itemgetter(last), parents))
+    except (KeyError, TypeError):
+        raise KeyError(name) from None
+    read[name] = column
+    return column
+
+
+def picker(names: Sequence[str]) -> Callable[[Sequence[Event]], list[Any]]:
     """A function giving each event's values of ``names``, event after event, in one flat list.
 
-    It raises KeyError for an event without one of them. A Python step per
-    name per event: for names without a dot, the caller's C-level
-    ``itemgetter`` (:func:`~stream_detect.records.feature_values.picked_flat`)
-    gives the same list faster.
+    It raises KeyError for an event without one of them. For names without
+    a dot, :func:`~stream_detect.records.feature_values.picked_flat` (one
+    ``itemgetter`` call per event) gives the same list faster.
 
     >>> pick = picker(["cpu.user", "mem"])
     >>> pick([{"cpu": {"user": 1}, "mem": 2}, {"cpu.user": 3, "mem": 4}])
     [1, 2, 3, 4]
     """
-    getters = [_getter(name) for name in names]
+    names = list(names)
 
-    def row(event: Event) -> list[Any]:
-        return [value_of(event) for value_of in getters]
-
-    def picked(events: Iterable[Event]) -> list[Any]:
-        return list(chain.from_iterable(map(row, events)))
+    def picked(events: Sequence[Event]) -> list[Any]:
+        found = columns(events, names)
+        if len(found) == 1:
+            return found[0]
+        return list(chain.from_iterable(zip(*found, strict=True)))
 
     return picked
 
@@ -179,7 +221,7 @@ def column(events: Sequence[Event], name: str) -> list[Any]:
     """
     if "." not in name:
         return [event[name] for event in events]
-    return list(map(_getter(name), events))
+    return columns(events, [name])[0]
 
 
 def optional_column(events: Sequence[Event], name: str) -> list[Any]:
@@ -231,9 +273,10 @@ def _members(
         if "." in part or is_blank(part):
             continue
         name = f"{prefix}.{part}"
-        if name in event or name in skip:
+        if name in skip:
             continue
-        found.append((name, value))
+        if name not in event:  # else the name reads the top-level field
+            found.append((name, value))
         if type(value) is dict:
             _members(value, name, depth + 1, event, skip, found)
 

@@ -74,7 +74,7 @@ one whole object per line; jq -c '.[]' writes an array's objects so)
     def __init__(self, roles: FieldRoles) -> None:
         self.roles = roles
         self.features: list[str] = []
-        self._pick: Callable[[list[Event]], list[Any]] | None = None
+        self._pick: Callable[[Sequence[Event]], list[Any]] | None = None
 
     def bind(self, features: list[str]) -> None:
         """Read these features from now on."""
