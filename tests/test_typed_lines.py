@@ -241,23 +241,31 @@ def _object(draw: st.DrawFn, members: list[tuple[str, str]]) -> str:
     return "{" + ",".join(f"{name}:{value}" for name, value in draw(st.permutations(members))) + "}"
 
 
+clean_numbers = st.one_of(
+    st.integers(-(2**63), 2**63 - 1).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["-0", "1E2", "0.5e-3"]),
+)
+
+
 @st.composite
-def nested_lines(draw: st.DrawFn) -> bytes:
-    """An event whose features are members of ``cpu``, now and then badly so.
+def nested_lines(draw: st.DrawFn, clean: bool) -> bytes:
+    """An event whose features are members of ``cpu``; unless ``clean``, now and then badly so.
 
     A top-level ``"cpu.sys"`` now and then, which the name reads instead of the member.
     """
     cpu = []
     for part in ("user", "sys"):
-        if draw(st.integers(0, 19)):  # a missing member now and then
-            cpu.append((f'"{part}"', draw(numbers if draw(st.integers(0, 9)) else values)))
+        if clean or draw(st.integers(0, 19)):  # a missing member now and then
+            good = clean or draw(st.integers(0, 9))
+            cpu.append((f'"{part}"', draw(clean_numbers if clean else numbers if good else values)))
     if draw(st.booleans()):
-        cpu.append(('"idle"', draw(scalars if draw(st.integers(0, 4)) else nested)))
-    written = _object(draw, cpu) if draw(st.integers(0, 19)) else draw(values)
-    members = [('"cpu"', written), ('"f2"', draw(numbers))]
+        cpu.append(('"idle"', draw(clean_scalars if clean else scalars)))
+    written = _object(draw, cpu) if clean or draw(st.integers(0, 19)) else draw(values)
+    members = [('"cpu"', written), ('"f2"', draw(clean_numbers if clean else numbers))]
     if draw(st.integers(0, 9)) == 0:
-        members.append(('"cpu.sys"', draw(numbers)))
-    host = [('"name"', draw(clean_scalars if draw(st.integers(0, 19)) else scalars))]
+        members.append(('"cpu.sys"', draw(clean_numbers)))
+    host = [('"name"', draw(clean_scalars if clean or draw(st.integers(0, 19)) else scalars))]
     if draw(st.booleans()):
         host.append(('"dc"', draw(clean_scalars)))
     members.append(('"host"', _object(draw, host)))
@@ -268,16 +276,20 @@ def nested_lines(draw: st.DrawFn) -> bytes:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    lines=st.lists(nested_lines(), min_size=1, max_size=6),
+    clean=st.booleans(),
+    data=st.data(),
     key_field=st.sampled_from([None, "host.name"]),
 )
 def test_nested_events_decode_alike_on_every_path(
-    lines: list[bytes], key_field: str | None
+    clean: bool, data: st.DataObject, key_field: str | None
 ) -> None:
+    lines = data.draw(st.lists(nested_lines(clean), min_size=1, max_size=6))
     reference = RecordDecoder("json", NESTED_FEATURES, key_field=key_field).decode(
         make_batch([*lines, b""])
     )
     reference.n_blank -= 1
+    if clean:
+        assert reference.bad == [] and len(reference) == len(lines)
     for lazy in (True, False):
         fast = RecordDecoder("json", NESTED_FEATURES, key_field=key_field, lazy_records=lazy)
         assert_same(fast.decode(make_batch(lines)), reference)
