@@ -29,6 +29,9 @@ The modules, one concept each:
   event's own fields, read back exactly for output;
 * :mod:`~stream_detect.records.inferred_features`: the features chosen when none
   are named (those most events carry, less those that only rise);
+* :mod:`~stream_detect.records.field_paths`: how a dotted name (``cpu.user``)
+  reads a member of a nested JSON object, in every path, and which nested
+  members are candidates when the features are inferred;
 * :mod:`~stream_detect.records.record_format`: what a format does, and which one
   a stream's first line says it is in;
 * :mod:`~stream_detect.records.bulk`: the bulk path, and
