@@ -261,6 +261,8 @@ def nested_lines(draw: st.DrawFn, clean: bool) -> bytes:
             cpu.append((f'"{part}"', draw(clean_numbers if clean else numbers if good else values)))
     if draw(st.booleans()):
         cpu.append(('"idle"', draw(clean_scalars if clean else scalars)))
+    if draw(st.integers(0, 9)) == 0:  # a duplicated member: the last one wins
+        cpu.append(('"user"', draw(clean_numbers if clean else numbers)))
     written = _object(draw, cpu) if clean or draw(st.integers(0, 19)) else draw(values)
     members = [('"cpu"', written), ('"f2"', draw(clean_numbers if clean else numbers))]
     if draw(st.integers(0, 9)) == 0:
@@ -271,6 +273,17 @@ def nested_lines(draw: st.DrawFn, clean: bool) -> bytes:
     members.append(('"host"', _object(draw, host)))
     if draw(st.booleans()):
         members.append(('"label"', draw(st.sampled_from(labels))))
+    if draw(st.booleans()):  # an object no feature reaches into, or something else so named
+        meta = [('"region"', draw(clean_scalars)), ('"deep"', '{"x": ' + draw(clean_numbers) + "}")]
+        kinds = [_object(draw, meta), "{}", draw(clean_scalars)]
+        members.append(
+            (
+                '"meta"',
+                draw(
+                    st.sampled_from(kinds) if clean else st.one_of(st.sampled_from(kinds), nested)
+                ),
+            )
+        )
     return _object(draw, members).encode()
 
 
@@ -293,6 +306,27 @@ def test_nested_events_decode_alike_on_every_path(
     for lazy in (True, False):
         fast = RecordDecoder("json", NESTED_FEATURES, key_field=key_field, lazy_records=lazy)
         assert_same(fast.decode(make_batch(lines)), reference)
+
+
+def test_nested_events_take_the_msgspec_path_which_learns_their_other_members() -> None:
+    typed = TypedLines(FieldRoles(key_field="host.name"), ["cpu.user", "cpu.sys"])
+    lines = [
+        b'{"cpu": {"user": 1.5, "sys": 2}, "host": {"name": "a"}}',
+        b'{"cpu": {"sys": 3, "idle": 90, "user": -1}, "host": {"name": 7, "dc": "x"}}',
+    ]
+    columns = typed.decode(lines)
+    assert columns is not None
+    assert columns.values.tolist() == [[1.5, 2.0], [-1.0, 3.0]] and columns.keys == ["a", "7"]
+    assert typed.other_fields == ("cpu.idle", "host.dc")
+    # A top-level field that the dotted name reads instead of the member: left to the others.
+    assert (
+        typed.decode([b'{"cpu": {"user": 1, "sys": 2}, "cpu.user": 5, "host": {"name": "a"}}'])
+        is None
+    )
+    decoder = RecordDecoder("json", ["cpu.user", "cpu.sys"], lazy_records=True)
+    decoded = decoder.decode(make_batch(lines))
+    assert isinstance(decoded.records, LazyRecords) and decoded.records.parsed == 0
+    assert decoded.records[1]["cpu"] == {"sys": 3, "idle": 90, "user": -1}
 
 
 # -- what it accepts, learns and gives up on -----------------------------------------------
@@ -328,9 +362,10 @@ def test_fields_beyond_the_features_are_learned_then_checked_like_the_rest() -> 
     assert typed.decode([line(note="a"), b'{"f0": 1, "f1": 2, "f2": 3, "note": "\xff"}']) is None
 
 
-def test_a_nested_field_gives_up_and_later_tries_wait_longer_and_longer() -> None:
+def test_an_array_field_gives_up_and_later_tries_wait_longer_and_longer() -> None:
     typed = TypedLines(FieldRoles(), FEATURES)
-    nested, plain = [line(tags={"env": "prod"})], [line()]
+    # (A nested object of scalars is learned as a nested struct; an array never is.)
+    nested, plain = [line(tags=["env", "prod"])], [line()]
     assert typed.decode(nested) is None and typed.decode(nested) is None
     assert typed.decode(plain) is None  # the one batch waited after two that gave up
     assert typed.decode(nested) is None  # a third: the next three batches wait

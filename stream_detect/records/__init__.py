@@ -23,7 +23,8 @@ The modules, one concept each:
   a refused record and how its reason names a value;
 * :mod:`~stream_detect.records.json_lines` and :mod:`~stream_detect.records.csv_rows`:
   the two formats;
-* :mod:`~stream_detect.records.typed_lines`: the msgspec bulk path for JSON lines,
+* :mod:`~stream_detect.records.typed_lines`: the msgspec bulk path for JSON lines
+  (:mod:`~stream_detect.records.typed_events`: the struct an event decodes into),
   and :mod:`~stream_detect.records.lazy_records`: the records it parses only when read;
 * :mod:`~stream_detect.records.wide_integers`: integers wider than 64 bits in an
   event's own fields, read back exactly for output;

@@ -46,6 +46,7 @@ __all__ = [
     "has_path",
     "leaves",
     "optional_column",
+    "path_parts",
     "picker",
     "shape",
 ]
@@ -79,6 +80,15 @@ def has_path(name: str) -> bool:
     return "." in name
 
 
+def path_parts(name: str) -> tuple[str, ...]:
+    """The member names a dotted name reads, outermost first: the name split at every dot.
+
+    >>> path_parts("cpu.user"), path_parts("cpu")
+    (('cpu', 'user'), ('cpu',))
+    """
+    return tuple(name.split("."))
+
+
 def find(event: Event, name: str) -> Any:
     """The value of field ``name`` in ``event`` by the rule of the module, or :data:`MISSING`.
 
@@ -94,7 +104,7 @@ def find(event: Event, name: str) -> Any:
     if value is not MISSING or "." not in name:
         return value
     found: Any = event
-    for part in name.split("."):
+    for part in path_parts(name):
         if type(found) is not dict:
             return MISSING
         found = found.get(part, MISSING)
@@ -125,7 +135,7 @@ def blocked_at(event: Event, name: str) -> tuple[str, Any] | None:
     if find(event, name) is not MISSING:
         return None
     found: Any = event
-    parts = name.split(".")
+    parts = path_parts(name)
     for depth, part in enumerate(parts):
         if type(found) is not dict:
             return ".".join(parts[:depth]), found
