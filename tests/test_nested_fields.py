@@ -205,3 +205,14 @@ def test_a_nested_key_field_gives_each_key_its_model(
     summary = json.loads(capsys.readouterr().err.strip().splitlines()[-1])["summary"]
     assert summary["models"] == 2 and summary["bad_records"] == 0
     assert [r["key"] for r in results] == ["ab"[i % 2] for i in range(300)]
+
+
+def test_fit_reads_nested_features_and_does_not_call_their_objects_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "train.jsonl"
+    table.write_bytes(b"".join(orjson.dumps(nested_event(i)) + b"\n" for i in range(50)))
+    assert main(["fit", str(table)]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert fitted["features"] == ["cpu.user", "cpu.sys"]
+    assert fitted["ignored_columns"] == ["ts", "host"]
