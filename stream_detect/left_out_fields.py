@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from stream_detect.records.csv_rows import split_csv
 from stream_detect.records.feature_values import NUMBER_TYPES, reads_as_finite_number
+from stream_detect.records.field_paths import has_path, path_parts
 from stream_detect.sinks.json_encoding import encode_json
 
 __all__ = ["LeftOutFields"]
@@ -123,10 +124,13 @@ class LeftOutFields:
         """Scan the good events of a JSON-lines chunk."""
         if not events:
             return None
-        known = {*features, self.label_field}
         if self._first_line is None:
             self._first_line = positions[0]["line"]
             self._first_row = events[0]
+        known = {*features, self.label_field}
+        # An object of the first row whose members are features (cpu.user) is not left out.
+        outer = (path_parts(name)[0] for name in features if has_path(name))
+        known.update(name for name in outer if type(self._first_row.get(name)) is dict)
         new = set().union(*events) - known - self.names.keys()
         for event in events:
             if not new:

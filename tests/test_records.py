@@ -926,6 +926,61 @@ def test_bulk_and_record_by_record_paths_agree(written: list[dict[str, Any]]) ->
     assert bulk.records == each.records
 
 
+nested_events = st.builds(
+    lambda cpu, mem, extra: {"cpu": cpu, "mem": mem, **extra},
+    st.fixed_dictionaries(
+        {"user": finite_numbers, "sys": finite_numbers},
+        optional={"idle": st.one_of(finite_numbers, st.text(max_size=3), st.none())},
+    ),
+    st.fixed_dictionaries({"used": st.fixed_dictionaries({"pct": finite_numbers})}),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "label": labels,
+            "host": st.fixed_dictionaries(
+                {"name": st.one_of(st.text(max_size=5), st.integers(-(2**63), 2**63 - 1))}
+            ),
+            "cpu.sys": finite_numbers,  # a top-level field named so wins over the member
+        },
+    ),
+)
+NESTED_NAMES = ["cpu.user", "cpu.sys", "mem.used.pct"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(nested_events, min_size=1, max_size=30))
+def test_bulk_and_record_by_record_paths_agree_on_nested_events(
+    written: list[dict[str, Any]],
+) -> None:
+    lines = [orjson.dumps({**event, "host": event.get("host", {"name": 0})}) for event in written]
+    for features in (NESTED_NAMES, None):
+        options: dict[str, Any] = {"key_field": "host.name", "features": features}
+        bulk_decoder = RecordDecoder("json", **options)
+        bulk = bulk_decoder.decode(make_batch(lines))
+        each_decoder = RecordDecoder("json", **options)
+        each = each_decoder.decode(make_batch([*lines, b""]))
+        assert bulk_decoder.features == each_decoder.features
+        # Inferred, cpu.idle may be a feature that a minority of events lacks.
+        assert [(b.position, b.reason) for b in bulk.bad] == [
+            (b.position, b.reason) for b in each.bad
+        ]
+        assert features is None or bulk.bad == []
+        assert np.array_equal(bulk.values, each.values)
+        assert np.array_equal(bulk.labels, each.labels)
+        assert bulk.keys == each.keys
+        assert bulk.records == each.records
+    expected = [
+        [
+            float(event["cpu"]["user"]),
+            float(event.get("cpu.sys", event["cpu"]["sys"])),
+            float(event["mem"]["used"]["pct"]),
+        ]
+        for event in written
+    ]
+    named = RecordDecoder("json", NESTED_NAMES, key_field="host.name").decode(make_batch(lines))
+    assert named.values.tolist() == expected
+
+
 csv_cells = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.floats(allow_nan=False, allow_infinity=False, width=32).map(lambda x: f"{x:.6e}"),

@@ -232,6 +232,103 @@ def test_clean_lines_cut_anywhere_are_never_read_across_the_cuts(
     assert_same(fast, exact(pieces, key_field="host"))
 
 
+# -- nested objects, read by dotted names -----------------------------------------------------
+
+NESTED_FEATURES = ["cpu.user", "cpu.sys", "f2"]
+
+
+def _object(draw: st.DrawFn, members: list[tuple[str, str]]) -> str:
+    return "{" + ",".join(f"{name}:{value}" for name, value in draw(st.permutations(members))) + "}"
+
+
+clean_numbers = st.one_of(
+    st.integers(-(2**63), 2**63 - 1).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["-0", "1E2", "0.5e-3"]),
+)
+
+
+@st.composite
+def nested_lines(draw: st.DrawFn, clean: bool) -> bytes:
+    """An event whose features are members of ``cpu``; unless ``clean``, now and then badly so.
+
+    A top-level ``"cpu.sys"`` now and then, which the name reads instead of the member.
+    """
+    cpu = []
+    for part in ("user", "sys"):
+        if clean or draw(st.integers(0, 19)):  # a missing member now and then
+            good = clean or draw(st.integers(0, 9))
+            cpu.append((f'"{part}"', draw(clean_numbers if clean else numbers if good else values)))
+    if draw(st.booleans()):
+        cpu.append(('"idle"', draw(clean_scalars if clean else scalars)))
+    if draw(st.integers(0, 9)) == 0:  # a duplicated member: the last one wins
+        cpu.append(('"user"', draw(clean_numbers if clean else numbers)))
+    written = _object(draw, cpu) if clean or draw(st.integers(0, 19)) else draw(values)
+    members = [('"cpu"', written), ('"f2"', draw(clean_numbers if clean else numbers))]
+    if draw(st.integers(0, 9)) == 0:
+        members.append(('"cpu.sys"', draw(clean_numbers)))
+    host = [('"name"', draw(clean_scalars if clean or draw(st.integers(0, 19)) else scalars))]
+    if draw(st.booleans()):
+        host.append(('"dc"', draw(clean_scalars)))
+    members.append(('"host"', _object(draw, host)))
+    if draw(st.booleans()):
+        members.append(('"label"', draw(st.sampled_from(labels))))
+    if draw(st.booleans()):  # an object no feature reaches into, or something else so named
+        meta = [('"region"', draw(clean_scalars)), ('"deep"', '{"x": ' + draw(clean_numbers) + "}")]
+        kinds = [_object(draw, meta), "{}", draw(clean_scalars)]
+        members.append(
+            (
+                '"meta"',
+                draw(
+                    st.sampled_from(kinds) if clean else st.one_of(st.sampled_from(kinds), nested)
+                ),
+            )
+        )
+    return _object(draw, members).encode()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    clean=st.booleans(),
+    data=st.data(),
+    key_field=st.sampled_from([None, "host.name"]),
+)
+def test_nested_events_decode_alike_on_every_path(
+    clean: bool, data: st.DataObject, key_field: str | None
+) -> None:
+    lines = data.draw(st.lists(nested_lines(clean), min_size=1, max_size=6))
+    reference = RecordDecoder("json", NESTED_FEATURES, key_field=key_field).decode(
+        make_batch([*lines, b""])
+    )
+    reference.n_blank -= 1
+    if clean:
+        assert reference.bad == [] and len(reference) == len(lines)
+    for lazy in (True, False):
+        fast = RecordDecoder("json", NESTED_FEATURES, key_field=key_field, lazy_records=lazy)
+        assert_same(fast.decode(make_batch(lines)), reference)
+
+
+def test_nested_events_take_the_msgspec_path_which_learns_their_other_members() -> None:
+    typed = TypedLines(FieldRoles(key_field="host.name"), ["cpu.user", "cpu.sys"])
+    lines = [
+        b'{"cpu": {"user": 1.5, "sys": 2}, "host": {"name": "a"}}',
+        b'{"cpu": {"sys": 3, "idle": 90, "user": -1}, "host": {"name": 7, "dc": "x"}}',
+    ]
+    columns = typed.decode(lines)
+    assert columns is not None
+    assert columns.values.tolist() == [[1.5, 2.0], [-1.0, 3.0]] and columns.keys == ["a", "7"]
+    assert typed.other_fields == ("cpu.idle", "host.dc")
+    # A top-level field that the dotted name reads instead of the member: left to the others.
+    assert (
+        typed.decode([b'{"cpu": {"user": 1, "sys": 2}, "cpu.user": 5, "host": {"name": "a"}}'])
+        is None
+    )
+    decoder = RecordDecoder("json", ["cpu.user", "cpu.sys"], lazy_records=True)
+    decoded = decoder.decode(make_batch(lines))
+    assert isinstance(decoded.records, LazyRecords) and decoded.records.parsed == 0
+    assert decoded.records[1]["cpu"] == {"sys": 3, "idle": 90, "user": -1}
+
+
 # -- what it accepts, learns and gives up on -----------------------------------------------
 
 
@@ -265,9 +362,10 @@ def test_fields_beyond_the_features_are_learned_then_checked_like_the_rest() -> 
     assert typed.decode([line(note="a"), b'{"f0": 1, "f1": 2, "f2": 3, "note": "\xff"}']) is None
 
 
-def test_a_nested_field_gives_up_and_later_tries_wait_longer_and_longer() -> None:
+def test_an_array_field_gives_up_and_later_tries_wait_longer_and_longer() -> None:
     typed = TypedLines(FieldRoles(), FEATURES)
-    nested, plain = [line(tags={"env": "prod"})], [line()]
+    # (A nested object of scalars is learned as a nested struct; an array never is.)
+    nested, plain = [line(tags=["env", "prod"])], [line()]
     assert typed.decode(nested) is None and typed.decode(nested) is None
     assert typed.decode(plain) is None  # the one batch waited after two that gave up
     assert typed.decode(nested) is None  # a third: the next three batches wait

@@ -23,12 +23,16 @@ The modules, one concept each:
   a refused record and how its reason names a value;
 * :mod:`~stream_detect.records.json_lines` and :mod:`~stream_detect.records.csv_rows`:
   the two formats;
-* :mod:`~stream_detect.records.typed_lines`: the msgspec bulk path for JSON lines,
+* :mod:`~stream_detect.records.typed_lines`: the msgspec bulk path for JSON lines
+  (:mod:`~stream_detect.records.typed_events`: the struct an event decodes into),
   and :mod:`~stream_detect.records.lazy_records`: the records it parses only when read;
 * :mod:`~stream_detect.records.wide_integers`: integers wider than 64 bits in an
   event's own fields, read back exactly for output;
 * :mod:`~stream_detect.records.inferred_features`: the features chosen when none
   are named (those most events carry, less those that only rise);
+* :mod:`~stream_detect.records.field_paths`: how a dotted name (``cpu.user``)
+  reads a member of a nested JSON object, in every path, and which nested
+  members are candidates when the features are inferred;
 * :mod:`~stream_detect.records.record_format`: what a format does, and which one
   a stream's first line says it is in;
 * :mod:`~stream_detect.records.bulk`: the bulk path, and

@@ -79,7 +79,12 @@ class RecordDecoder:
         over the first batch (strictly increasing over at least
         :data:`~stream_detect.records.inferred_features.MIN_ROWS_FOR_RISING`
         good rows: a counter, an epoch timestamp), listed in
-        :attr:`left_out`. Fixed from then on.
+        :attr:`left_out`. Fixed from then on. In JSON lines a dotted name
+        (``cpu.user``) reads a member of a nested object unless the event
+        has a top-level field so named, and the numeric members of nested
+        objects are inferred by such names
+        (:mod:`~stream_detect.records.field_paths`); the role fields may be
+        dotted too.
     label_field
         Field holding the label: 0/1/true/false (CSV also ``0.0``/``1.0``);
         null, absent or an empty cell means unlabelled. None: no labels.

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 
+from stream_detect.records.field_paths import MISSING, blocked_at, find, leaves
 from stream_detect.records.hidden_characters import hidden_character_note
 from stream_detect.records.reject import Reject, json_kind, json_text
 
@@ -28,6 +29,7 @@ __all__ = [
     "cell_numbers",
     "json_number",
     "missing_feature_reason",
+    "object_feature_reason",
     "parses_as_float",
     "picked_flat",
     "reads_as_finite_number",
@@ -56,13 +58,39 @@ def picked_flat(rows: Iterable[Any], keys: Sequence[Any]) -> list[Any]:
     return list(chain.from_iterable(map(operator.itemgetter(*keys), rows)))
 
 
-def missing_feature_reason(name: str) -> str:
-    """Why a record without feature ``name`` is refused.
+def missing_feature_reason(name: str, event: dict[str, Any] | None = None) -> str:
+    """Why a record without feature ``name`` is refused (``event``: the JSON event, if one).
 
     >>> missing_feature_reason("y")
     "missing feature 'y'"
+    >>> missing_feature_reason("cpu.user", {"cpu": 5})
+    "missing feature 'cpu.user' ('cpu' is a number, not an object)"
     """
-    return f"missing feature {name!r}"
+    blocked = None if event is None else blocked_at(event, name)
+    if blocked is None:
+        return f"missing feature {name!r}"
+    path, value = blocked
+    return f"missing feature {name!r} ({path!r} is {json_kind(value)}, not an object)"
+
+
+def object_feature_reason(name: str, members: dict[str, Any]) -> str:
+    """Why a JSON feature that holds an object is refused: name one of its members instead.
+
+    >>> object_feature_reason("cpu", {"host": "a", "user": 9.5, "sys": 4.9})
+    "feature 'cpu' is an object; name one of its members, such as cpu.user"
+    >>> object_feature_reason("cpu", {})
+    "feature 'cpu' is an empty object, not a number"
+    """
+    # A member whose own name holds a dot cannot be named by a path.
+    named = {part: value for part, value in members.items() if "." not in part}
+    numeric = [path for path, value in leaves(named) if type(value) in NUMBER_TYPES]
+    if numeric:
+        return (
+            f"feature {name!r} is an object; name one of its members, such as {name}.{numeric[0]}"
+        )
+    if not members:
+        return f"feature {name!r} is an empty object, not a number"
+    return f"feature {name!r} is an object without a number in it, not a number"
 
 
 def json_number(event: dict[str, Any], name: str) -> int | float:
@@ -78,7 +106,9 @@ def json_number(event: dict[str, Any], name: str) -> int | float:
     try:
         value = event[name]
     except KeyError:
-        raise Reject(missing_feature_reason(name)) from None
+        value = find(event, name)
+        if value is MISSING:
+            raise Reject(missing_feature_reason(name, event)) from None
     kind = type(value)
     if kind is float:
         if not math.isfinite(value):
@@ -94,6 +124,8 @@ def json_number(event: dict[str, Any], name: str) -> int | float:
         raise Reject(f"feature {name!r} is the string {json_text(value)}, not a number")
     if kind is bool:
         raise Reject(f"feature {name!r} is a boolean ({json_text(value)}), not a number")
+    if kind is dict:
+        raise Reject(object_feature_reason(name, value))
     raise Reject(f"feature {name!r} is {json_kind(value)}, not a number")
 
 

@@ -20,12 +20,13 @@ Inferred features also leave out a field that only rises over the first batch
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any, Final
 
 import numpy as np
 
 from stream_detect.records.batch import FloatMatrix
+from stream_detect.records.field_paths import shape as event_shape
 from stream_detect.records.record_format import RecordFormat
 from stream_detect.records.reject import Reject
 from stream_detect.records.size_limits import oversize_reason
@@ -102,8 +103,8 @@ def most_carried(
     numeric: set[str] = set()
     filled: list[list[str]] = []
     # Which fields of a JSON object are numbers, or hold a value, follows from its
-    # names and the types of its values: worked out once per such shape.
-    by_shape: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple[list[str], list[str]]] = {}
+    # names and the types of its values, nested objects' too: once per such shape.
+    by_shape: dict[Hashable, tuple[list[str], list[str]]] = {}
     kept = [
         payload
         for payload, position in zip(payloads, positions, strict=True)
@@ -120,7 +121,7 @@ def most_carried(
                 continue
     for record in records:
         if type(record) is dict:
-            shape = (tuple(record), tuple(map(type, record.values())))
+            shape = event_shape(record)
             known = by_shape.get(shape)
             if known is None:
                 known = by_shape[shape] = (

@@ -12,13 +12,21 @@ the nearest double, as orjson reads it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import orjson
 
 from stream_detect.field_names import is_blank
 from stream_detect.records.feature_values import NUMBER_TYPES, json_number, picked_flat
+from stream_detect.records.field_paths import (
+    column,
+    get,
+    has_path,
+    leaves,
+    optional_column,
+    picker,
+)
 from stream_detect.records.hidden_characters import hidden_character_note
 from stream_detect.records.keys_and_ids import json_id, json_key, optional_texts, texts
 from stream_detect.records.labels import JSON_LABELS, json_label
@@ -66,10 +74,13 @@ one whole object per line; jq -c '.[]' writes an array's objects so)
     def __init__(self, roles: FieldRoles) -> None:
         self.roles = roles
         self.features: list[str] = []
+        self._pick: Callable[[Sequence[Event]], list[Any]] | None = None
 
     def bind(self, features: list[str]) -> None:
         """Read these features from now on."""
         self.features = features
+        # Dotted names are looked up member by member; flat ones by one itemgetter.
+        self._pick = picker(features) if any(map(has_path, features)) else None
 
     # -- one record --------------------------------------------------------------------
 
@@ -91,25 +102,26 @@ one whole object per line; jq -c '.[]' writes an array's objects so)
     def numeric_fields(self, event: Event) -> list[str]:
         """The fields holding JSON numbers, leaving out the fields with a role or a blank name.
 
+        The members of nested objects count as fields, by dotted name
+        (:func:`~stream_detect.records.field_paths.leaves`).
+
         Called only while the features are being chosen, never per event
         once they are fixed. A field named ``""`` or blank is never a feature
         (:func:`~stream_detect.field_names.is_blank`), as a CSV column
         without a name is not.
         """
-        reserved = self.roles.reserved
         return [
             name
-            for name, value in event.items()
-            if type(value) in NUMBER_TYPES and name not in reserved and not is_blank(name)
+            for name, value in leaves(event, self.roles.reserved)
+            if type(value) in NUMBER_TYPES and not is_blank(name)
         ]
 
     def filled_fields(self, event: Event) -> list[str]:
         """The fields holding any value but null, leaving out those :meth:`numeric_fields` does."""
-        reserved = self.roles.reserved
         return [
             name
-            for name, value in event.items()
-            if value is not None and name not in reserved and not is_blank(name)
+            for name, value in leaves(event, self.roles.reserved)
+            if value is not None and not is_blank(name)
         ]
 
     def numbers(self, event: Event) -> list[int | float]:
@@ -130,7 +142,7 @@ one whole object per line; jq -c '.[]' writes an array's objects so)
 
     def timestamp(self, event: Event, name: str) -> Any:
         """The event's timestamp as written, None for none."""
-        return event.get(name)
+        return get(event, name)
 
     def to_dicts(
         self, events: list[Event], values: Any, payloads: Sequence[bytes], *, lazy: bool = False
@@ -153,7 +165,7 @@ one whole object per line; jq -c '.[]' writes an array's objects so)
     def all_numbers(self, events: list[Event]) -> list[int | float] | None:
         """Every event's features, row after row, or None."""
         try:
-            flat = picked_flat(events, self.features)
+            flat = picked_flat(events, self.features) if self._pick is None else self._pick(events)
         except KeyError:
             return None
         return flat if set(map(type, flat)) <= NUMBER_TYPES else None
@@ -161,21 +173,22 @@ one whole object per line; jq -c '.[]' writes an array's objects so)
     def all_labels(self, events: list[Event]) -> list[int] | None:
         """Every event's label (with a label field), or None."""
         name = self.roles.label_field
+        assert name is not None
         try:
-            return [JSON_LABELS[event.get(name)] for event in events]  # type: ignore[arg-type]
+            return [JSON_LABELS[value] for value in optional_column(events, name)]
         except (KeyError, TypeError):
             return None
 
     def all_keys(self, events: list[Event], name: str) -> list[str] | None:
         """Every event's key, or None."""
         try:
-            return texts([event[name] for event in events])
+            return texts(column(events, name))
         except KeyError:
             return None
 
     def all_idents(self, events: list[Event], name: str) -> list[str | None] | None:
         """Every event's id, or None."""
-        return optional_texts([event.get(name) for event in events])
+        return optional_texts(optional_column(events, name))
 
 
 def _invalid_json_reason(payload: bytes, error: orjson.JSONDecodeError) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import orjson
 
+from stream_detect.records.field_paths import MISSING, find, get
 from stream_detect.records.reject import Reject, json_kind
 
 __all__ = ["as_text", "cell_key", "json_id", "json_key", "optional_texts", "texts"]
@@ -43,12 +44,12 @@ def as_text(value: Any) -> str:
 def json_key(event: dict[str, Any], name: str) -> str:
     """The key of a JSON event as text; every event needs one.
 
-    >>> json_key({"host": 7}, "host")
-    '7'
+    >>> json_key({"host": 7}, "host"), json_key({"host": {"name": "a"}}, "host.name")
+    ('7', 'a')
     """
-    value = event.get(name)
-    if value is None:
-        state = "null" if name in event else "missing"
+    value = find(event, name)
+    if value is None or value is MISSING:
+        state = "null" if value is None else "missing"
         raise Reject(f"key field {name!r} is {state}; every event needs a key")
     if type(value) not in _SCALAR_TYPES:
         raise Reject(f"key field {name!r} is {json_kind(value)}; expected a string or a number")
@@ -58,10 +59,10 @@ def json_key(event: dict[str, Any], name: str) -> str:
 def json_id(event: dict[str, Any], name: str) -> str | None:
     """The id of a JSON event as text, None when it has none.
 
-    >>> json_id({"id": 3}, "id"), json_id({}, "id")
-    ('3', None)
+    >>> json_id({"id": 3}, "id"), json_id({}, "id"), json_id({"meta": {"id": "e1"}}, "meta.id")
+    ('3', None, 'e1')
     """
-    value = event.get(name)
+    value = get(event, name)
     if value is None:
         return None
     if type(value) not in _SCALAR_TYPES:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
+from stream_detect.records.field_paths import get
 from stream_detect.records.reject import Reject, json_text
 
 __all__ = ["CELL_LABELS", "JSON_LABELS", "cell_label", "json_label"]
@@ -45,7 +46,7 @@ def json_label(event: dict[str, Any], name: str | None) -> int:
     """
     if name is None:
         return -1
-    value = event.get(name)
+    value = get(event, name)
     try:
         return JSON_LABELS[value]
     except (KeyError, TypeError):

@@ -21,13 +21,18 @@ path accepts, with the same values; it gives up (returns None) at any doubt:
   lines' lengths put them, not searched for: a newline inside a line (one
   object, or two, on either side of it) cannot move a boundary. Any other
   batch is joined as ``[[line],[line],...]`` with a newline in each
-  separator, for the same reasons plus one: an object of scalars cannot hold
-  a ``]``.
+  separator, for the same reasons plus one: an object of scalars (and of
+  objects of scalars) cannot hold a ``]``.
 * Every field of an event must have a type: msgspec skips unknown fields
   without checking their UTF-8 or whether their numbers overflow, which
   orjson refuses. Fields beyond the features and roles are learned from the
   batch that first has them (:data:`MAX_OTHER_FIELDS` at most) and typed
   ``str | float | bool | None``; a nested object or array there gives up.
+* A dotted feature or role (``cpu.user``) is a member of a nested struct
+  (:mod:`~stream_detect.records.typed_events`), whose other members are
+  learned as the top-level ones are. An event with a top-level field named
+  as a dotted feature or role, which the name would read instead of the
+  member (:mod:`~stream_detect.records.field_paths`), gives up.
 * Integers in a key, id, timestamp or label must fit in 64 bits signed
   (orjson turns larger ones into floats, msgspec does not).
 * msgspec reads a JSON integer in a ``float`` field exactly as numpy turns
@@ -36,7 +41,8 @@ path accepts, with the same values; it gives up (returns None) at any doubt:
   duplicated key wins in both.
 
 A batch that gives up goes down the orjson bulk path, then record by record.
-After a run of batches that gave up (nested fields in every event, say), the
+After a run of batches that gave up (nested fields the features do not
+reach into, in every event, say), the
 next tries wait longer and longer: 1, 3, 7 ... up to 63 batches.
 """
 
@@ -44,7 +50,7 @@ from __future__ import annotations
 
 import operator
 from itertools import chain
-from typing import Annotated, Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import msgspec
 import numpy as np
@@ -52,9 +58,11 @@ import orjson
 from numpy.typing import NDArray
 
 from stream_detect.records.batch import FloatMatrix, LabelArray
+from stream_detect.records.field_paths import has_path
 from stream_detect.records.keys_and_ids import optional_texts, texts
 from stream_detect.records.labels import JSON_LABELS
 from stream_detect.records.roles import FieldRoles
+from stream_detect.records.typed_events import EventLayout, Path, event_layout, new_members
 
 __all__ = ["MAX_OTHER_FIELDS", "Columns", "TypedLines"]
 
@@ -63,10 +71,6 @@ MAX_OTHER_FIELDS: Final = 64
 #: The longest wait between tries after batches that gave up, in batches.
 MAX_WAIT: Final = 63
 
-_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
-_Scalar = str | _Int64 | float | bool
-_OptionalScalar = str | _Int64 | float | bool | None
-_Other = str | float | bool | None
 _OPEN: Final = b"[["
 _SEPARATOR: Final = b"]\n,["
 _CLOSE: Final = b"]]"
@@ -74,7 +78,6 @@ _NEWLINE: Final = b"\n"
 _OPEN_BRACE: Final = ord("{")
 _CLOSE_BRACE: Final = ord("}")
 _first = operator.itemgetter(0)
-_label = operator.attrgetter("label")
 IntArray = NDArray[np.intp]
 
 
@@ -107,18 +110,28 @@ class TypedLines:
     def __init__(self, roles: FieldRoles, features: list[str]) -> None:
         self.roles = roles
         self.features = list(features)
-        #: The fields beyond the features and roles learned so far, in the order first seen.
-        self.other_fields: tuple[str, ...] = ()
         self._decoder: msgspec.json.Decoder[list[tuple[Any]]] | None = None
         self._line_decoder: msgspec.json.Decoder[Any] | None = None
+        self._layout: EventLayout | None = None
+        self._others: tuple[Path, ...] = ()
         self._usable = bool(features)
-        # An event's features: a tuple of them, or the value itself for one feature
-        # (with none, this path is not usable and the getter is never called).
-        names = [f"v{j}" for j in range(len(features))] or ["v0"]
-        self._row = operator.attrgetter(*names)
+        # A top-level field named as a dotted feature or role is read instead of the
+        # member: events holding one are left to the other paths.
+        role_fields = roles.as_mapping().values()
+        self._dotted = frozenset(
+            name for name in (*features, *role_fields) if name is not None and has_path(name)
+        )
         self._failures = 0
         self._wait = 0
         self._build(())
+
+    @property
+    def other_fields(self) -> tuple[str, ...]:
+        """The fields beyond the features and roles learned so far, in the order first seen.
+
+        A member of a nested object is named by its dotted path.
+        """
+        return tuple(".".join(path) for path in self._others)
 
     @property
     def usable(self) -> bool:
@@ -154,11 +167,12 @@ class TypedLines:
         # One pass over the events in C: each event's features as a tuple, the tuples
         # chained into numpy's iterator. A column at a time reads every event d times,
         # and the events lie scattered over memory.
-        rows = map(self._row, events)
+        layout = self._layout
+        assert layout is not None
+        rows = map(layout.row, events)
         flat = chain.from_iterable(rows) if d > 1 else rows
         values = np.fromiter(flat, np.float64, n * d).reshape(n, d)
-        roles = self.roles
-        written = [] if roles.label_field is None else list(map(_label, events))
+        written = [] if layout.label is None else list(map(layout.label, events))
         if written.count(None) == len(written):  # no label at all, the common case
             labels = np.full(n, -1, dtype=np.int8)
         else:
@@ -167,16 +181,16 @@ class TypedLines:
             except KeyError:
                 return None
         keys = ids = timestamps = None
-        if roles.key_field is not None:
-            keys = texts(list(map(operator.attrgetter("key"), events)))
+        if layout.key is not None:
+            keys = texts(list(map(layout.key, events)))
             if keys is None:
                 return None
-        if roles.id_field is not None:
-            ids = optional_texts(list(map(operator.attrgetter("ident"), events)))
+        if layout.ident is not None:
+            ids = optional_texts(list(map(layout.ident, events)))
             if ids is None:
                 return None
-        if roles.timestamp_field is not None:
-            timestamps = list(map(operator.attrgetter("timestamp"), events))
+        if layout.timestamp is not None:
+            timestamps = list(map(layout.timestamp, events))
         return Columns(values, labels, keys, ids, timestamps)
 
     def _events(self, payloads: list[bytes], lengths: IntArray) -> list[Any] | None:
@@ -209,64 +223,46 @@ class TypedLines:
 
     def _learn(self, payloads: list[bytes]) -> bool:
         """Add the batch's fields not yet known; False if none are new or they cannot be added."""
-        known = {*self.features, *self.other_fields, *self.roles.reserved}
-        new: dict[str, None] = {}
+        assert self._layout is not None
+        tree, reserved, dotted = self._layout.tree, self.roles.reserved, self._dotted
+        new: dict[Path, None] = {}
         for payload in payloads:
             try:
                 event = orjson.loads(payload)
             except orjson.JSONDecodeError:
                 continue
             if type(event) is dict:
-                new.update(dict.fromkeys(name for name in event if name not in known))
+                if dotted and not dotted.isdisjoint(event):
+                    return False
+                new.update(dict.fromkeys(new_members(event, tree, reserved)))
         if not new:
             return False
-        others = (*self.other_fields, *new)
+        others = (*self._others, *new)
         if len(others) > MAX_OTHER_FIELDS:
             self._usable = False
             return False
-        self._build(others)
-        return self._usable
+        layout = event_layout(self.roles, self.features, others)
+        if layout is None:
+            # A field that is an object in one event and not in another, or a name
+            # msgspec cannot match: this batch is left to the other paths.
+            return False
+        self._use(layout, others)
+        return True
 
-    def _build(self, others: tuple[str, ...]) -> None:
+    def _build(self, others: tuple[Path, ...]) -> None:
         """The msgspec decoder for the features, the roles and ``others``."""
-        roles = self.roles
-        fields: list[tuple[str, Any, Any]] = []
-        names: dict[str, str] = {}
-        for j, name in enumerate(self.features):
-            fields.append((f"v{j}", float, msgspec.NODEFAULT))
-            names[f"v{j}"] = name
-        if roles.key_field is not None:
-            fields.append(("key", _Scalar, msgspec.NODEFAULT))
-            names["key"] = roles.key_field
-        for attribute, role_field in (
-            ("label", roles.label_field),
-            ("ident", roles.id_field),
-            ("timestamp", roles.timestamp_field),
-        ):
-            if role_field is not None:
-                fields.append((attribute, _OptionalScalar, None))
-                names[attribute] = role_field
-        for j, name in enumerate(others):
-            fields.append((f"o{j}", _Other, None))
-            names[f"o{j}"] = name
-        if len(set(names.values())) != len(names):
-            self._usable = False  # one field in two roles: left to the other paths
+        layout = event_layout(self.roles, self.features, others)
+        if layout is None:
+            # One field in two roles, or a name msgspec cannot match (a quote, a backslash...).
+            self._usable = False
             return
-        try:
-            event = msgspec.defstruct(
-                "Event",
-                fields,
-                kw_only=True,
-                forbid_unknown_fields=True,
-                rename=names,
-                gc=False,
-            )
-        except (ValueError, TypeError):
-            self._usable = False  # a name msgspec cannot match (a quote, a backslash...)
-            return
-        self._decoder = msgspec.json.Decoder(list[tuple[event]])  # type: ignore[valid-type]
-        self._line_decoder = msgspec.json.Decoder(event)
-        self.other_fields = others
+        self._use(layout, others)
+
+    def _use(self, layout: EventLayout, others: tuple[Path, ...]) -> None:
+        self._layout = layout
+        self._decoder = msgspec.json.Decoder(list[tuple[layout.event]])  # type: ignore[name-defined]
+        self._line_decoder = msgspec.json.Decoder(layout.event)
+        self._others = others
 
 
 def _braced(joined: bytes, lengths: IntArray) -> bool:
