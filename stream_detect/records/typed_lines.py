@@ -226,6 +226,9 @@ class TypedLines:
         assert self._layout is not None
         tree, reserved, dotted = self._layout.tree, self.roles.reserved, self._dotted
         new: dict[Path, None] = {}
+        # What a flat event adds depends on its field names only: each such list of
+        # names is walked once (a batch's events mostly share one).
+        flat_shapes: set[tuple[str, ...]] = set()
         for payload in payloads:
             try:
                 event = orjson.loads(payload)
@@ -234,7 +237,12 @@ class TypedLines:
             if type(event) is dict:
                 if dotted and not dotted.isdisjoint(event):
                     return False
+                shape = tuple(event)
+                if shape in flat_shapes:
+                    continue
                 new.update(dict.fromkeys(new_members(event, tree, reserved)))
+                if dict not in map(type, event.values()):
+                    flat_shapes.add(shape)
         if not new:
             return False
         others = (*self._others, *new)
