@@ -110,6 +110,21 @@ def test_a_feature_that_holds_an_object_is_a_dead_letter_that_names_a_member(pat
 
 
 @pytest.mark.parametrize("path", PATHS)
+def test_a_key_or_id_field_that_holds_an_object_is_a_dead_letter_that_names_a_member(
+    path: str,
+) -> None:
+    lines = lines_of([nested_event(i, meta={"id": f"e{i}"}) for i in range(3)])
+    keyed, _ = decode(lines, path, features=["cpu.user"], key_field="host")
+    assert {bad.reason for bad in keyed.bad} == {
+        "key field 'host' is an object; name one of its members, such as host.name"
+    }
+    named, _ = decode(lines, path, features=["cpu.user"], id_field="meta")
+    assert {bad.reason for bad in named.bad} == {
+        "id field 'meta' is an object; name one of its members, such as meta.id"
+    }
+
+
+@pytest.mark.parametrize("path", PATHS)
 def test_a_missing_nested_member_is_a_dead_letter_like_a_missing_feature(path: str) -> None:
     lines = [
         *lines_of([nested_event(i) for i in range(4)]),

@@ -52,7 +52,7 @@ def json_key(event: dict[str, Any], name: str) -> str:
         state = "null" if value is None else "missing"
         raise Reject(f"key field {name!r} is {state}; every event needs a key")
     if type(value) not in _SCALAR_TYPES:
-        raise Reject(f"key field {name!r} is {json_kind(value)}; expected a string or a number")
+        raise Reject(_not_scalar("key", name, value))
     return as_text(value)
 
 
@@ -66,8 +66,27 @@ def json_id(event: dict[str, Any], name: str) -> str | None:
     if value is None:
         return None
     if type(value) not in _SCALAR_TYPES:
-        raise Reject(f"id field {name!r} is {json_kind(value)}; expected a string or a number")
+        raise Reject(_not_scalar("id", name, value))
     return as_text(value)
+
+
+def _not_scalar(role: str, name: str, value: Any) -> str:
+    """Why a key or id that is no string or number is refused; for an object, a member to name.
+
+    >>> _not_scalar("key", "host", {"dc": ["x"], "name": "a"})
+    "key field 'host' is an object; name one of its members, such as host.name"
+    >>> _not_scalar("id", "id", [1])
+    "id field 'id' is an array; expected a string or a number"
+    """
+    if type(value) is dict:
+        # A member whose own name holds a dot cannot be named by a path.
+        members = [m for m, v in value.items() if "." not in m and type(v) in _SCALAR_TYPES]
+        if members:
+            return (
+                f"{role} field {name!r} is an object; "
+                f"name one of its members, such as {name}.{members[0]}"
+            )
+    return f"{role} field {name!r} is {json_kind(value)}; expected a string or a number"
 
 
 def texts(values: list[Any]) -> list[str] | None:
