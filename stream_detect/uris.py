@@ -201,6 +201,17 @@ def http_base_url(target: str, *, uri: str, config_key: str, expected: str) -> s
     >>> http_base_url("127.0.0.1:9093/ops/am/", uri="u", config_key="sink", expected="HOST:PORT")
     'http://127.0.0.1:9093/ops/am'
 
+    A prefix ending in the API's own path (``/api``, ``/api/v2``) names what
+    every request adds itself; it is refused, with the address meant:
+
+    >>> http_base_url("h:9093/am/api/v2", uri="alertmanager://h:9093/am/api/v2",
+    ...               config_key="sink", expected="alertmanager://HOST:PORT[/PREFIX]")
+    Traceback (most recent call last):
+    ...
+    stream_detect.errors.ConfigError: config key sink: got 'alertmanager://h:9093/am/api/v2', \
+expected alertmanager://HOST:PORT[/PREFIX], with PREFIX only what comes before /api (the \
+server's --web.route-prefix, if any): alertmanager://h:9093/am
+
     A prefix no request could carry as written (a fragment, a space, an
     empty, ``.`` or ``..`` segment, a ``%`` that starts no escape) is refused
     here, in one line, rather than at every request of the run:
@@ -226,5 +237,15 @@ expected alertmanager://HOST:PORT[/PREFIX], with PREFIX a URL path: segments of 
             f"{expected}, with PREFIX a URL path: segments of letters, digits, "
             "-._~!$&'()*+,;=:@ and %XX escapes, none empty, '.' or '..', no query or fragment "
             f"(not {'/' + path[:60]!r})",
+        )
+    api = segments[-2:] if segments[-1:] in (["v1"], ["v2"]) else segments[-1:]
+    if api[:1] == ["api"]:
+        # Every request adds /api/v2/... itself: this would ask /api/v2/api/v2/... .
+        root = f"{uri.partition('://')[0]}://{host}"
+        raise ConfigError(
+            config_key,
+            uri,
+            f"{expected}, with PREFIX only what comes before /api (the server's "
+            f"--web.route-prefix, if any): {root}{''.join('/' + p for p in segments[: -len(api)])}",
         )
     return f"http://{host}" + "".join(f"/{part}" for part in segments)

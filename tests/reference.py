@@ -49,6 +49,7 @@ def reference_run(
     keys: list[str] | None = None,
 ) -> ReferenceResult:
     rows, d = X.shape
+    X, jacobian = _in_units(X)
     full = settings.model == "full"
     min_samples = max(settings.min_samples, d + 1) if full else settings.min_samples
     threshold = -math.inf if settings.log_epsilon is None else settings.log_epsilon
@@ -92,6 +93,7 @@ def reference_run(
                 d2 = float(np.sum((x - mean) ** 2 / var))
         else:
             log_p = d2 = math.nan
+        log_p += jacobian[i]
         score = float(scale_free_log_pdf(np.array([d2]), d)[0]) if keyed else log_p
         warm = m.learned < min_samples
         alert = (not warm) and score < threshold
@@ -140,3 +142,23 @@ def reference_run(
                     m.learned += 1
                 m.pending.clear()
     return out
+
+
+def _in_units(X: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``X`` with each tiny feature times a power of two, and each row's log Jacobian.
+
+    A feature whose first non-zero value is below 2**-10 is multiplied by the
+    power of two that brings that value into [1, 2); the density of a row in
+    the events' units is that of the scaled row times the powers of two of the
+    features rescaled at or before it.
+    """
+    scaled = X.copy()
+    exponents = np.zeros(X.shape[0], np.int64)
+    for j in range(X.shape[1]):
+        nonzero = np.flatnonzero(X[:, j])
+        if not nonzero.size or abs(X[nonzero[0], j]) >= 2.0**-10:
+            continue
+        k = 1 - math.frexp(abs(float(X[nonzero[0], j])))[1]
+        scaled[:, j] = np.clip(np.ldexp(X[:, j], k), -1e150, 1e150)
+        exponents[nonzero[0] :] += k
+    return scaled, math.log(2.0) * exponents.astype(np.float64)

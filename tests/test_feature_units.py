@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from reference import reference_run
 
 from stream_detect.detections import Detections
 from stream_detect.detector import Detector
@@ -167,3 +168,32 @@ def test_ordinary_rows_pass_unchanged() -> None:
     X = np.array([[0.5, -3.0], [1e-3, 7.0]])
     scaled, changes = units.apply(X)
     assert scaled is X and changes == [] and units.identity
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+@pytest.mark.parametrize("batch", [1, 64, 1000])
+def test_the_per_event_reference_scores_tiny_features_in_their_units(
+    keyed: bool, batch: int
+) -> None:
+    # A feature of size 0.01 whose first value is 6.5e-4 is rescaled by 2**11: the
+    # variance floor then weighs less, most of all while a key has learned one row.
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 2)) * 0.01
+    X[0, 1] = 6.5e-4
+    X[150] += 0.2
+    keys = [f"k{i % 2}" for i in range(300)]
+    settings = DetectorSettings(
+        key_field="k" if keyed else None, log_epsilon=-6.0 if keyed else -8.0, min_samples=5
+    )
+    expected = reference_run(settings, X, np.full(300, -1, np.int8), keys if keyed else None)
+    detector = Detector(settings, ["x", "y"])
+    parts = [
+        detector.process(X[i : i + batch], keys=keys[i : i + batch] if keyed else None)
+        for i in range(0, 300, batch)
+    ]
+    assert detector.units.exponents.tolist() == [0, 11]
+    np.testing.assert_array_equal(np.concatenate([p.alert for p in parts]), expected.alert)
+    known = expected.n > 0
+    for name in ("score", "log_p"):
+        got = np.concatenate([getattr(p, name) for p in parts])[known]
+        np.testing.assert_allclose(got, getattr(expected, name)[known], rtol=1e-9)

@@ -428,7 +428,12 @@ def test_open_sink_forms() -> None:
 @pytest.mark.parametrize(
     ("uri", "fragments"),
     [
-        ("alertmanager://host:9093/api", ["alertmanager://HOST:PORT"]),
+        # Every request adds /api/v2/... itself: the path is only a route prefix.
+        (
+            "alertmanager://host:9093/api",
+            ["only what comes before /api", "alertmanager://host:9093"],
+        ),
+        ("alertmanager://host:9093/am/api/v2/", ["before /api", ": alertmanager://host:9093/am"]),
         # Taken as written, these posted to another port (99999 is 34463 to the
         # socket), or failed at every attempt.
         ("alertmanager://host:99999", ["a port from 1 to 65535 (not 'host:99999')"]),
