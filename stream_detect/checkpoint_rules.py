@@ -8,7 +8,8 @@ detector could not use: a wrong type, a NaN or infinity, a negative count or
 second moment, a mean so large its square overflows, arrays of the wrong
 shape, an unknown model type or threshold source, no model at all for a
 state that learned events, two models of one key, a feature named twice,
-or a field the detector reads that is missing.
+or a field the detector reads that is missing. Keyed diagonal models saved
+as columns are held to the same rules by :mod:`stream_detect.keyed_columns`.
 Nothing is coerced: a value is used as saved or refused. The time-series
 parts (derived features, the likelihood layer) are checked by
 :mod:`stream_detect.series_state_rules`; both are built from
@@ -27,6 +28,7 @@ from typing import Any
 
 from stream_detect.field_checks import (
     MAX_COUNT,
+    MAX_MEAN_MAGNITUDE,
     check_count,
     check_entries,
     check_finite,
@@ -36,6 +38,7 @@ from stream_detect.field_checks import (
     refuse,
     required,
 )
+from stream_detect.keyed_columns import decode
 
 __all__ = [
     "EPSILON_SOURCES",
@@ -54,8 +57,6 @@ EPSILON_SOURCES = frozenset({"unset", "initial", "f1", "default", "likelihood", 
 MODEL_TYPES = frozenset({"gaussian"})
 #: The running statistics a Gaussian model's state may hold.
 STATS_KINDS = frozenset({"diagonal", "full"})
-#: Largest saved mean accepted: its square must stay a finite double (about 1.3e154).
-MAX_MEAN_MAGNITUDE = 1e154
 
 _COUNTERS = (
     "events",
@@ -66,6 +67,7 @@ _COUNTERS = (
     "labels_since_retune",
     "next_retune_at",
 )
+_MODELS = "a list of models or a table of columns"
 _CHOICE_NUMBERS = ("log_epsilon", "f1", "precision", "recall")
 _CHOICE_FIELDS = (*_CHOICE_NUMBERS, "n_flagged")
 
@@ -130,18 +132,15 @@ def check_detector_state(state: dict[str, Any]) -> None:
     # Counted since later versions: an older checkpoint without it is still read.
     if "evicted_in_warmup" in counters:
         check_count("counters.evicted_in_warmup", counters["evicted_in_warmup"])
-    models = required(state, "models", "models", "a list of models")
-    if not isinstance(models, list):
-        refuse("models", models, "a list of models")
-    if not models and counters.get("events", 0):
+    models = required(state, "models", "models", _MODELS)
+    if not isinstance(models, (list, dict)):
+        refuse("models", models, _MODELS)
+    # Keyed diagonal models are saved as columns, checked a column at a time.
+    held = len(decode(models, d).keys) if isinstance(models, dict) else len(models)
+    if not held and counters.get("events", 0):
         refuse("models", models, "at least one model for a state that learned events")
-    held: dict[str, int] = {}
-    for i, entry in enumerate(models):
-        _check_model(f"models[{i}]", entry, d)
-        # One model per key: restoring a second would silently replace the first.
-        first = held.setdefault(entry["key"], i)
-        if first != i:
-            refuse(f"models[{i}].key", entry["key"], f"a key no other model has (models[{first}])")
+    if isinstance(models, list):
+        _check_models(models, d)
     _check_recent_events(
         required(state, "recent_events", "recent_events", "a table of ids, keys and rows"), d
     )
@@ -149,6 +148,17 @@ def check_detector_state(state: dict[str, Any]) -> None:
     if recent is not None:
         # A score of an unusable event is NaN, saved as null.
         check_entries("recent_scores", recent, "a list of numbers", _NUMBER)
+
+
+def _check_models(models: list[Any], d: int) -> None:
+    """Models saved as a list of one table each."""
+    held: dict[str, int] = {}
+    for i, entry in enumerate(models):
+        _check_model(f"models[{i}]", entry, d)
+        # One model per key: restoring a second would silently replace the first.
+        first = held.setdefault(entry["key"], i)
+        if first != i:
+            refuse(f"models[{i}].key", entry["key"], f"a key no other model has (models[{first}])")
 
 
 def _check_model(where: str, entry: Any, d: int) -> None:

@@ -401,11 +401,15 @@ class Detector(DetectorParts):
 
     # ------------------------------------------------------------ persistence
 
-    def to_dict(self) -> dict[str, Any]:
-        """The whole learned state, JSON-able; :meth:`restore` brings it back exactly."""
+    def to_dict(self, *, arrays: bool = False) -> dict[str, Any]:
+        """The whole learned state, JSON-able; :meth:`restore` brings it back exactly.
+
+        With ``arrays``, numpy arrays stand for some lists, for orjson's
+        OPT_SERIALIZE_NUMPY to write (as a checkpoint does) without copying.
+        """
         from stream_detect.detector_state import detector_state
 
-        return detector_state(self, self._fingerprint())
+        return detector_state(self, self._fingerprint(), arrays=arrays)
 
     def _fingerprint(self) -> dict[str, Any]:
         """The settings a saved state only means something under."""

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stream_detect import keyed_columns
 from stream_detect.errors import ModelError
 from stream_detect.field_checks import restoring
+from stream_detect.keyed_arrays import KeyedArrays
 from stream_detect.keyed_models import KeyState
 from stream_detect.model_interface import Model
 from stream_detect.model_kinds import model_kind
@@ -51,8 +53,13 @@ def settings_fingerprint(detector: Detector) -> dict[str, Any]:
     }
 
 
-def detector_state(detector: Detector, fingerprint: dict[str, Any]) -> dict[str, Any]:
+def detector_state(
+    detector: Detector, fingerprint: dict[str, Any], *, arrays: bool = False
+) -> dict[str, Any]:
     """The whole learned state of ``detector``, JSON-able, with its settings' ``fingerprint``.
+
+    Keyed diagonal models are saved as columns (:mod:`stream_detect.keyed_columns`),
+    as numpy arrays if ``arrays`` (for orjson's OPT_SERIALIZE_NUMPY), else lists.
 
     >>> from stream_detect.detector import Detector
     >>> from stream_detect.settings import DetectorSettings
@@ -76,12 +83,21 @@ def detector_state(detector: Detector, fingerprint: dict[str, Any]) -> dict[str,
             "labels_since_retune": tuner.labels_since_retune,
             "next_retune_at": tuner.next_retune_at,
         },
-        "models": detector.models.to_list(),
+        "models": _saved_models(detector, arrays=arrays),
         "recent_events": detector.recent_events.to_dict(),
         "integer_features": detector.integers.to_dict(),
         # Written only when a feature is rescaled or not yet seen: as before otherwise.
         **_present("feature_units", detector.units.to_dict()),
     }
+
+
+def _saved_models(detector: Detector, *, arrays: bool) -> Any:
+    """The models' state: columns for a keyed diagonal bank, else one table per model."""
+    models = detector.models
+    if isinstance(models, KeyedArrays):
+        half_life = models.template.stats.half_life
+        return keyed_columns.encode(models.to_columns(), half_life, arrays=arrays)
+    return models.to_list()
 
 
 def _present(name: str, value: dict[str, Any] | None) -> dict[str, Any]:
@@ -138,11 +154,27 @@ def restore_detector(
         # Checkpoints written before tiny features were rescaled lack it: none rescaled.
         detector.units.restore(data.get("feature_units"))
         detector.models.clear()
-        for entry in data["models"]:
-            state = KeyState(new_model())
-            state.model.restore(entry["state"])
-            state.learned = int(entry["learned"])
-            state.run_length = int(entry["run_length"])
-            state.pending = [np.asarray(p, dtype=np.float64) for p in entry["pending"]]
-            detector.models.put(str(entry["key"]), state)
+        if isinstance(data["models"], dict):
+            _restore_columns(detector, data["models"])
+        else:
+            for entry in data["models"]:
+                state = KeyState(new_model())
+                state.model.restore(entry["state"])
+                state.learned = int(entry["learned"])
+                state.run_length = int(entry["run_length"])
+                state.pending = [np.asarray(p, dtype=np.float64) for p in entry["pending"]]
+                detector.models.put(str(entry["key"]), state)
         detector.recent_events.restore(data["recent_events"])
+
+
+def _restore_columns(detector: Detector, models: dict[str, Any]) -> None:
+    """Load models saved as columns, which only a keyed diagonal run holds, into its bank."""
+    bank = detector.models
+    if not isinstance(bank, KeyedArrays):
+        settings = detector.settings
+        raise ModelError(
+            "models are saved as columns, which hold keyed diagonal models only; this run's "
+            f"models are not (model = {settings.model!r}, key_field = {settings.key_field!r}); "
+            "use a new checkpoint file or the settings it was written with"
+        )
+    bank.load(keyed_columns.decode(models, bank.d))

@@ -21,6 +21,7 @@ from stream_detect.errors import ModelError
 
 __all__ = [
     "MAX_COUNT",
+    "MAX_MEAN_MAGNITUDE",
     "check_count",
     "check_entries",
     "check_finite",
@@ -34,6 +35,8 @@ __all__ = [
 
 #: Largest count accepted: the checkpoint is written back with 64-bit integers.
 MAX_COUNT = 2**63 - 1
+#: Largest saved mean accepted: its square must stay a finite double (about 1.3e154).
+MAX_MEAN_MAGNITUDE = 1e154
 
 
 @contextmanager

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.gaussian_model import GaussianModel
+from stream_detect.keyed_columns import Columns, entries
 from stream_detect.keyed_models import KeyState
 from stream_detect.recency import Recency
 
@@ -125,37 +126,57 @@ class KeyedArrays(Mapping[str, KeyState]):
         >>> bank.to_list()[0]["state"]["stats"]["n"], bank.to_list()[0]["learned"]
         (0.0, 2)
         """
+        return entries(self.to_columns(), self.template.stats.half_life)
+
+    def to_columns(self) -> Columns:
+        """Every key's state as copied columns, least recently seen first (a checkpoint's)."""
         keys, live = self._by_recency()
-        half_life = self.template.stats.half_life
-        rows = zip(
-            keys,
-            live.tolist(),
-            self.n[live].tolist(),
-            self.mean[live].tolist(),
-            self.second[live].tolist(),
-            self.learned[live].tolist(),
-            self.run_length[live].tolist(),
-            strict=True,
-        )
-        return [
-            {
-                "key": key,
-                "state": {
-                    "type": "gaussian",
-                    "stats": {
-                        "kind": "diagonal",
-                        "half_life": half_life,
-                        "n": n,
-                        "mean": mean,
-                        "second": second,
-                    },
-                },
-                "learned": learned,
-                "run_length": run_length,
-                "pending": [p.tolist() for p in self.pending.get(slot, [])],
+        pending: dict[int, list[Array]] = {}
+        if self.pending:
+            row_of = np.zeros(self.n.size, np.intp)
+            row_of[live] = np.arange(live.size)
+            pending = {
+                int(row_of[slot]): [p.copy() for p in rows] for slot, rows in self.pending.items()
             }
-            for key, slot, n, mean, second, learned, run_length in rows
-        ]
+        return Columns(
+            keys,
+            self.n[live],
+            self.mean[live],
+            self.second[live],
+            self.learned[live],
+            self.run_length[live],
+            dict(sorted(pending.items())),
+        )
+
+    def load(self, columns: Columns) -> None:
+        """Hold the models of ``columns`` alone (a restored checkpoint), least recently seen first.
+
+        The state is the one :meth:`clear` then :meth:`put` of each key in
+        turn leaves (the same slots, the same table size), in a few array
+        copies; past ``max_keys`` the oldest keys are evicted, and counted.
+        """
+        self.clear()
+        excess = max(len(columns.keys) - self.max_keys, 0)
+        if excess:
+            self.evicted += excess
+            warming = columns.learned[:excess] < self.min_samples
+            self.evicted_in_warmup += int(np.count_nonzero(warming))
+            columns = columns.without_oldest(excess)
+        count = len(columns.keys)
+        size = 0
+        while size < count:  # as _grow would have grown the table
+            size = min(self.max_keys, max(16, 2 * size))
+        self._resize(size)
+        self.n[:count] = columns.n
+        self.mean[:count] = columns.mean
+        self.second[:count] = columns.second
+        self.learned[:count] = columns.learned
+        self.run_length[:count] = columns.run_length
+        self.pending.update(columns.pending)
+        self._slots.update(zip(columns.keys, range(count), strict=True))
+        self._key_of[:count] = columns.keys
+        self._free.extend(range(size - 1, count - 1, -1))
+        self.recency.mark(np.arange(count, dtype=np.intp))
 
     def clear(self) -> None:
         """Forget every model (the eviction count stays)."""

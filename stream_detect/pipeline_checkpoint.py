@@ -261,7 +261,7 @@ class PipelineCheckpoints:
         save_checkpoint(
             path,
             Checkpoint(
-                detector=run.detector.to_dict(),
+                detector=run.detector.to_dict(arrays=True),
                 source={**run.source.resume_token(), **run.source.identity()},
                 labels=self.labels_position
                 if run.labels is None

@@ -258,10 +258,10 @@ class SeriesDetector(Detector):
             "time_zone": settings.time_zone,
         }
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, arrays: bool = False) -> dict[str, Any]:
         """The detector's state plus the derived features' and the likelihood's."""
         return {
-            **super().to_dict(),
+            **super().to_dict(arrays=arrays),
             # The models see the derived features, not the event's fields.
             "model_features": list(self.features),
             "derived_state": {

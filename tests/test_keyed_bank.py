@@ -130,8 +130,9 @@ def test_a_bank_checkpoint_restores_the_same_models() -> None:
     first = Detector(detector_settings, FEATURES)
     first.process(X[:200], keys=keys[:200])
     saved = first.to_dict()
-    # The same entries as one model object per key would write.
-    assert saved["models"] == [
+    assert saved["models"]["layout"] == "columns"
+    # Read as a list, the same entries as one model object per key would write.
+    assert first.models.to_list() == [
         {
             "key": key,
             "state": state.model.to_dict(),
@@ -141,7 +142,7 @@ def test_a_bank_checkpoint_restores_the_same_models() -> None:
         }
         for key, state in first.models.items()
     ]
-    assert any(entry["pending"] for entry in saved["models"])
+    assert saved["models"]["pending"]
     second = Detector(detector_settings, FEATURES)
     second.restore(saved)
     assert second.to_dict() == saved
