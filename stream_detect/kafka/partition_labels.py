@@ -15,8 +15,10 @@ killed member) is learned again, one that another partition has is not
 given to it twice. A label read again (by this run, or by a partition before
 its checkpoint) that no partition that lacked it can join is held as on its
 first reading, unless a partition that had it remembers its event (it was
-applied there), so none is lost and none is held twice. Held labels saved
-with the checkpoint are held again on the same terms.
+applied there), so none is lost and none is held twice; and the labels
+held when a partition's rewind starts that it reads again are let go of then,
+so one whose event comes meanwhile is not applied from the hold and again as
+read. Held labels saved with the checkpoint are held again on the same terms.
 
 A partition whose state has read no label yet reads them all, from the
 start of every labels partition: one restored from a checkpoint without a
@@ -103,6 +105,7 @@ class PartitionLabels(FeedbackLabels):
         if saved is not None:
             # A labels partition the checkpoint does not name had not been read from at all.
             labels.rewind(saved)
+            self._let_go_of_rereads(saved, labels)
             position = saved
         else:
             # Labels of events it never sees only: from where the reader is (once connected).
@@ -121,6 +124,26 @@ class PartitionLabels(FeedbackLabels):
                 dropped = self.partitioned.held_feedback.hold(feedback)
                 if dropped is not None:
                     self.write_dead([self.unmatched(dropped)])
+
+    def _let_go_of_rereads(self, start: LabelsPosition, labels: LabelsReader) -> None:
+        """Stop holding the labels the rewind to ``start`` reads again; they are held anew then.
+
+        Held from their first reading, a label whose event then came would be
+        applied from the hold, and once more (a repeat, counted twice) as read again.
+        """
+        held = self.partitioned.held_feedback
+        if not len(held):
+            return
+        topics = set(labels.address.topics)
+        kept = []
+        for feedback in held.drain():
+            where = feedback.position
+            lp, offset = (where.get("topic"), where.get("partition")), where.get("offset")
+            again = lp[0] in topics and isinstance(offset, int) and offset >= start.get(lp, 0)  # type: ignore[arg-type]
+            if not again:
+                kept.append(feedback)
+        for feedback in kept:
+            held.hold(feedback)  # in their order, fewer than before: none dropped
 
     def forget(self, partition: Partition) -> None:
         """``partition`` was revoked: its labels position goes with its checkpoint."""
