@@ -511,3 +511,27 @@ def test_a_mat_file_is_named_for_what_it_is(
         f"stream-detect replay: error: {data}: a MATLAB .mat file, not CSV or JSON lines: save "
         "its arrays as CSV first (scipy.io.loadmat, then numpy.savetxt with a header)\n"
     )
+
+
+def test_dotted_fields_of_nested_events_are_read_as_run_reads_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The label, labels column and timestamp of nested events were read as top-level
+    # fields: every row looked unlabelled, untimed, and the warning never came.
+    data = tmp_path / "nested.jsonl"
+    hours = np.datetime64("2014-04-01T00:00") + np.arange(300) * np.timedelta64(1, "h")
+    rng = np.random.default_rng(3)
+    events = [
+        {"at": {"time": str(h)}, "cpu": {"user": float(v)}, "meta": {"label": int(i == 250)}}
+        for i, (h, v) in enumerate(zip(hours, rng.normal(10, 1, 300), strict=True))
+    ]
+    events[250]["cpu"]["user"] = 40.0
+    data.write_text("".join(json.dumps(e) + "\n" for e in events))
+    nested = ["--features", "cpu.user", "--label-field", "meta.label"]
+    assert main(["replay", str(data), *nested, "--json"]) == 0
+    assert "all 300 rows hold a label in 'meta.label'" in capsys.readouterr().err
+    timed = [*nested, "--timestamp-field", "at.time", "--labels-column", "meta.label"]
+    assert main(["replay", str(data), *timed, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pointwise"]["true_positives"] == 1
+    assert report["alerts_per_day"] == pytest.approx(report["alerts"] / (299 / 24))

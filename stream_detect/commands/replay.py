@@ -47,6 +47,7 @@ from stream_detect.flags import (
     locate_error_in_args,
 )
 from stream_detect.formats import missing_file_text, not_a_table
+from stream_detect.records.field_paths import get
 from stream_detect.records.labels import cell_label, json_label
 from stream_detect.records.reject import Reject
 from stream_detect.replay import (
@@ -173,7 +174,7 @@ def replay(
     labels = None
     if labels_column is not None:
         labels = np.array(
-            [_is_anomaly(r.get(labels_column), labels_column) for r in records], dtype=bool
+            [_is_anomaly(get(r, labels_column), labels_column) for r in records], dtype=bool
         )
     try:
         report = evaluate(alert, labels=labels, timestamps=stamps, windows=limits)
@@ -193,7 +194,7 @@ def replay(
         shown = _value_column(records, detector)
         plot_replay(
             plot,
-            [_number(r.get(shown)) for r in records],
+            [_number(get(r, shown)) for r in records],
             [_number(r["score"]) for r in records],
             [_number(r["log_epsilon"]) for r in records],
             alert,
@@ -253,7 +254,7 @@ def _warn_if_nothing_learned(records: list[dict[str, Any]], detector: DetectorSe
     name = detector.label_field
     if name is None or detector.learn_labelled or not records:
         return
-    if any(_label(record.get(name), name) == -1 for record in records):
+    if any(_label(get(record, name), name) == -1 for record in records):
         return
     _warn(
         f"all {len(records)} rows hold a label in {name!r}, and labelled rows are held out "
@@ -300,7 +301,7 @@ def _row_times(
     cannot be placed in time: it is left out of alerts per day and the windows,
     and one warning line says how many there are and why the first has none.
     """
-    seconds, reasons = wall_clock_reasons([r.get(field) for r in records], time_zone)
+    seconds, reasons = wall_clock_reasons([get(r, field) for r in records], time_zone)
     untimed = [row for row, reason in enumerate(reasons) if reason is not None]
     if untimed:
         first = untimed[0]
