@@ -9,15 +9,21 @@ fields present or not, numbers, text, null, booleans, blank or refused lines.
 from __future__ import annotations
 
 import json
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_detect.records.csv_rows import CsvRows
-from stream_detect.records.inferred_features import carried_by_most, most_carried
+from stream_detect.records.inferred_features import (
+    carried_by_most,
+    most_carried,
+    without_rising,
+)
 from stream_detect.records.json_lines import JsonLines
 from stream_detect.records.reject import Reject
 from stream_detect.records.roles import FieldRoles
@@ -125,3 +131,12 @@ def test_a_rare_field_is_not_imposed_and_a_common_one_is_kept() -> None:
     events = [{"cpu": 1}, *events]  # the first event lacks mem
     payloads = [orjson.dumps(event) for event in events]
     assert most_carried(reader, payloads, [{}] * len(payloads), 1 << 20) == ["cpu", "mem"]
+
+
+def test_values_near_the_float_limit_are_compared_without_a_warning() -> None:
+    # The rows were subtracted: 1e308 - -1e308 overflowed, and a run printed numpy's
+    # "RuntimeWarning: overflow encountered in subtract" on stderr.
+    values = np.array([[1e308, 1.0], [-1e308, 2.0], [1e308, 3.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert without_rising(["a", "b"], values) == (["a"], ["b"])

@@ -161,7 +161,9 @@ def without_rising(features: list[str], values: FloatMatrix) -> tuple[list[str],
     >>> without_rising(["n"], np.array([[1.0], [2.0]]))
     (['n'], [])
     """
-    rising = np.all(np.diff(values, axis=0) > 0, axis=0).tolist()
+    # Compared, not subtracted: a difference of values near the float limit overflows,
+    # and numpy would say so on stderr.
+    rising = np.all(values[1:] > values[:-1], axis=0).tolist()
     if not any(rising) or all(rising):
         return features, []
     kept = [name for name, up in zip(features, rising, strict=True) if not up]
