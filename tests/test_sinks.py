@@ -475,3 +475,27 @@ def test_dead_letters_to_an_alerts_only_sink_are_refused_with_one_line(tmp_path:
     assert run.returncode == 2 and line.startswith("stream-detect run: error: option --dead-letter")
     assert "takes alerts only" in line and "'stderr'" in line, line
     assert run.stdout == b""
+
+
+@pytest.mark.parametrize("uri", ["stderr", "file:/dev/stderr"])
+def test_a_sink_on_stderr_s_file_waits_for_the_stderr_lock(uri: str) -> None:
+    # Other threads write their lines to stderr holding the lock; a dead-letter sink
+    # on /dev/stderr opened a descriptor of its own and wrote regardless, so a line
+    # could land inside its batch.
+    from stream_detect.stderr_lines import STDERR_LOCK
+
+    sink = open_sink(uri, config_key="dead_letter")
+    done = threading.Event()
+
+    def write() -> None:
+        sink.write_batch([{"reason": "x"}])
+        sink.flush()
+        done.set()
+
+    writer = threading.Thread(target=write)
+    with STDERR_LOCK:
+        writer.start()
+        assert not done.wait(1.0)  # held up by the lock, not written meanwhile
+    writer.join(10)
+    assert done.is_set()
+    sink.close()

@@ -75,6 +75,23 @@ DEFAULT_BUFFER_BYTES = 1 << 20
 _STALL_POLL_MS = 100
 
 
+def writes_where_stderr_does(fd: int) -> bool:
+    """True if ``fd`` is stderr's file: fd 2, ``/dev/stderr`` opened again, stdout with ``2>&1``.
+
+    A sink on such a descriptor holds :data:`~stream_detect.stderr_lines.STDERR_LOCK`
+    as it writes, so no line of another thread lands inside its batch.
+
+    >>> writes_where_stderr_does(2)
+    True
+    """
+    if fd == 2:
+        return True
+    try:
+        return os.path.samestat(os.fstat(fd), os.fstat(2))
+    except OSError:
+        return False
+
+
 class JsonLinesSink(Sink):
     """JSON lines written to a file descriptor; see the module docstring.
 
@@ -131,7 +148,7 @@ class JsonLinesSink(Sink):
         self._may_stall = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
         # Other threads write lines to stderr too: a batch goes out whole between them.
         self._shared: contextlib.AbstractContextManager[Any] = (
-            STDERR_LOCK if fd == 2 else contextlib.nullcontext()
+            STDERR_LOCK if writes_where_stderr_does(fd) else contextlib.nullcontext()
         )
 
     def interrupt_on(self, stop: StopFlag | None) -> None:
