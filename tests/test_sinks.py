@@ -498,4 +498,21 @@ def test_a_sink_on_stderr_s_file_waits_for_the_stderr_lock(uri: str) -> None:
         assert not done.wait(1.0)  # held up by the lock, not written meanwhile
     writer.join(10)
     assert done.is_set()
-    sink.close()
+    # The lock's holder may be stuck on the same stalled pipe: a stop ends the wait.
+    stop = threading.Event()
+    sink.interrupt_on(stop)
+    failed: list[BaseException] = []
+
+    def write_and_fail() -> None:
+        try:
+            sink.write_batch([{"reason": "y"}])
+            sink.flush()
+        except WriteInterrupted as error:
+            failed.append(error)
+
+    writer = threading.Thread(target=write_and_fail)
+    with STDERR_LOCK:
+        writer.start()
+        stop.set()
+        writer.join(10)
+    assert [type(error) for error in failed] == [WriteInterrupted]

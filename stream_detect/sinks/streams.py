@@ -58,7 +58,7 @@ import fcntl
 import os
 import select
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from stream_detect.errors import OutputError, WriteInterrupted
@@ -147,9 +147,7 @@ class JsonLinesSink(Sink):
         # disturb the shell that shares it.
         self._may_stall = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
         # Other threads write lines to stderr too: a batch goes out whole between them.
-        self._shared: contextlib.AbstractContextManager[Any] = (
-            STDERR_LOCK if writes_where_stderr_does(fd) else contextlib.nullcontext()
-        )
+        self._shares_stderr = writes_where_stderr_does(fd)
 
     def interrupt_on(self, stop: StopFlag | None) -> None:
         """Give up a write to a stalled pipe or socket once ``stop`` is set (see the module)."""
@@ -278,7 +276,7 @@ class JsonLinesSink(Sink):
             return
         size = self._buffered
         self._buffered = 0
-        with self._shared, memoryview(self._buffer) as buffer:
+        with self._stderr_turn(), memoryview(self._buffer) as buffer:
             if not self._may_stall:
                 self._write_all(buffer[:size])
                 return
@@ -288,6 +286,24 @@ class JsonLinesSink(Sink):
                 self._write_all(buffer[:size])
             finally:
                 fcntl.fcntl(self._fd, fcntl.F_SETFL, flags)
+
+    @contextlib.contextmanager
+    def _stderr_turn(self) -> Iterator[None]:
+        """Hold the stderr lock if this sink writes to stderr's file; a stop ends the wait.
+
+        The lock's holder may be stuck writing to the same stalled pipe.
+        """
+        if not self._shares_stderr:
+            yield
+            return
+        while not STDERR_LOCK.acquire(timeout=_STALL_POLL_MS / 1000):
+            if self._stop is not None and self._stop.is_set():
+                self._failure = OutputError(self.name, "a stop was requested")
+                raise WriteInterrupted(self.name)
+        try:
+            yield
+        finally:
+            STDERR_LOCK.release()
 
     def _write_all(self, view: memoryview) -> None:
         poller: select.poll | None = None
