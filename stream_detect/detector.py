@@ -36,7 +36,6 @@ rows), and a group is scored in *blocks* (see :mod:`stream_detect.learning`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +47,7 @@ from stream_detect.detections import Detections
 from stream_detect.detector_parts import DetectorParts
 from stream_detect.errors import ConfigError
 from stream_detect.explanations import AlertExplainer
+from stream_detect.feature_units import in_event_units, jacobian_spans
 from stream_detect.keyed_models import SINGLE_KEY, KeyedModels, groups
 from stream_detect.model_interface import score_rule
 from stream_detect.settings import DetectorSettings
@@ -204,23 +204,9 @@ class Detector(DetectorParts):
         Cut too where a tiny feature's first value changes the units of the
         density (:mod:`stream_detect.feature_units`).
         """
-        for first, last, log_jacobian in self._jacobian_spans(start, stop):
+        for first, last, log_jacobian in jacobian_spans(self._jacobian_runs, start, stop):
             for begin, end in self.integers.spans(X, first, last):
                 self._process_segment(X, labels, keys, begin, end, out, log_jacobian)
-
-    def _jacobian_spans(self, start: int, stop: int) -> list[tuple[int, int, float]]:
-        """``[start, stop)`` cut where the scaled features' Jacobian changes, with its log."""
-        runs = self._jacobian_runs
-        if runs is None:
-            return [(start, stop, 0.0)]
-        bounds = [(row, exponents) for row, exponents in runs if row < stop]
-        spans = []
-        for index, (row, exponents) in enumerate(bounds):
-            end = bounds[index + 1][0] if index + 1 < len(bounds) else stop
-            first, last = max(row, start), min(end, stop)
-            if first < last:
-                spans.append((first, last, math.log(2.0) * exponents))
-        return spans
 
     def _process_segment(
         self,
@@ -268,29 +254,14 @@ class Detector(DetectorParts):
                     self.policy.score_and_learn(state, X, labels, rows, log_epsilon, out, explain)
                 self.models.mark_seen(piece)
         if log_jacobian:
-            self._to_event_units(out, start, stop, log_jacobian, given, log_epsilon)
+            span = slice(start, stop)
+            in_event_units(out, span, log_jacobian, self.rule == "log_p", given, log_epsilon)
         self.tuner.observe(
             out.score[start:stop],
             out.alert[start:stop],
             out.warmup[start:stop],
             out.log_epsilon[start:stop],
         )
-
-    def _to_event_units(
-        self,
-        out: Detections,
-        start: int,
-        stop: int,
-        log_jacobian: float,
-        given: float | None,
-        compared: float | None,
-    ) -> None:
-        """Write the log densities of rows ``[start, stop)`` (and log ε) in the events' units."""
-        out.log_p[start:stop] += log_jacobian
-        if self.rule == "log_p":
-            out.score[start:stop] += log_jacobian
-            shown = out.log_epsilon[start:stop]
-            shown[shown == compared] = given
 
     def _add_labelled(
         self,

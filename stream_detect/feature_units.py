@@ -34,12 +34,15 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.admission import MAX_ABS_VALUE
+
+if TYPE_CHECKING:
+    from stream_detect.detections import Detections
 
 __all__ = ["MOST_DOUBLINGS", "TINY", "FeatureUnits"]
 
@@ -158,3 +161,48 @@ class FeatureUnits:
             raise ValueError(f"feature units: exponents from 0 to {MOST_DOUBLINGS}")
         self.exponents[:] = exponents
         self.decided[:] = decided
+
+
+def jacobian_spans(
+    runs: list[tuple[int, int]] | None, start: int, stop: int
+) -> list[tuple[int, int, float]]:
+    """``[start, stop)`` cut where the sum of exponents changes, each span with its log Jacobian.
+
+    ``runs`` holds ``(row, sum of exponents from that row on)``, first row 0
+    (None: nothing rescaled, one span of log Jacobian 0).
+
+    >>> jacobian_spans([(0, 0), (5, 3)], 2, 9)
+    [(2, 5, 0.0), (5, 9, 2.0794415416798357)]
+    >>> jacobian_spans(None, 2, 9)
+    [(2, 9, 0.0)]
+    """
+    if runs is None:
+        return [(start, stop, 0.0)]
+    bounds = [(row, exponents) for row, exponents in runs if row < stop]
+    spans = []
+    for index, (row, exponents) in enumerate(bounds):
+        end = bounds[index + 1][0] if index + 1 < len(bounds) else stop
+        first, last = max(row, start), min(end, stop)
+        if first < last:
+            spans.append((first, last, math.log(2.0) * exponents))
+    return spans
+
+
+def in_event_units(
+    out: Detections,
+    rows: slice,
+    log_jacobian: float,
+    log_p_rule: bool,
+    given: float | None,
+    compared: float | None,
+) -> None:
+    """Write the log densities of ``rows`` in the events' units, and the log ε they were held to.
+
+    Under the ``log_p`` rule the score is the log density too, and the log ε
+    ``compared`` with the scaled rows is shown as the ``given`` one.
+    """
+    out.log_p[rows] += log_jacobian
+    if log_p_rule:
+        out.score[rows] += log_jacobian
+        shown = out.log_epsilon[rows]
+        shown[shown == compared] = given
