@@ -132,6 +132,21 @@ def assert_refused(
     source, good = saved
     document = json.loads(good)
     edit(document["detector"])
+    error = refused_line(source, document, tmp_path, capsys, flags)
+    assert expected in error, error
+
+
+def refused_line(
+    source: Path,
+    document: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+) -> str:
+    """Resuming from ``document`` as the checkpoint is one error line, exit 2; that line.
+
+    The line names the checkpoint, no Python internals, and the file is not rewritten.
+    """
     checkpoint = tmp_path / "ck.json"
     written = json.dumps(document).encode()
     checkpoint.write_bytes(written)
@@ -139,10 +154,11 @@ def assert_refused(
     status = main(["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), *flags])
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert status == 2
-    assert len(errors) == 1 and expected in errors[0], errors
+    assert len(errors) == 1, errors
     assert f"checkpoint {checkpoint}: " in errors[0], errors
     assert not [words for words in PYTHON_WORDS if words in errors[0]], errors
     assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
+    return errors[0]
 
 
 def test_the_unedited_checkpoint_is_accepted(saved: tuple[Path, bytes], tmp_path: Path) -> None:
@@ -355,19 +371,11 @@ def test_unusable_held_feedback_is_refused(
     item, expected = HELD_EDITS[name]
     document["labels"] = {"line": 1, "offset": 0}
     document["held_feedback"] = [item]
-    checkpoint = tmp_path / "ck.json"
-    written = json.dumps(document).encode()
-    checkpoint.write_bytes(written)
-    capsys.readouterr()
     flags = ["--labels", f"file:{labels}", "--id-field", "id"]
-    status = main(["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), *flags])
-    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert status == 2
-    assert len(errors) == 1 and expected in errors[0], errors
-    assert f"checkpoint {checkpoint}: " in errors[0], errors
-    assert not [words for words in PYTHON_WORDS if words in errors[0]], errors
-    assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
+    error = refused_line(source, document, tmp_path, capsys, flags)
+    assert expected in error, error
     # The same checkpoint holding a good held label resumes.
+    checkpoint = tmp_path / "ck.json"
     document["held_feedback"] = [GOOD_HELD]
     checkpoint.write_bytes(json.dumps(document).encode())
     assert main(["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), *flags]) == 0

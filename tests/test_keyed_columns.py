@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from test_checkpoint_values import PYTHON_WORDS
+from test_checkpoint_values import refused_line
 
 from stream_detect.cli import main
 from stream_detect.detector import Detector
@@ -310,17 +310,7 @@ def refusal(
     document = json.loads(good)
     assert len(document["detector"]["models"]["keys"]) == 6
     edit(document["detector"])
-    checkpoint = tmp_path / "ck.json"
-    written = json.dumps(document).encode()
-    checkpoint.write_bytes(written)
-    capsys.readouterr()
-    status = main(["run", "--source", f"file:{source}", "--checkpoint", str(checkpoint), *flags])
-    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert status == 2 and len(errors) == 1, errors
-    assert f"checkpoint {checkpoint}: " in errors[0], errors
-    assert not [words for words in PYTHON_WORDS if words in errors[0]], errors
-    assert checkpoint.read_bytes() == written, "a refused checkpoint is not rewritten"
-    return errors[0]
+    return refused_line(source, document, tmp_path, capsys, flags)
 
 
 @pytest.mark.parametrize("name", sorted(EDITS))
