@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 RUN = [sys.executable, "-m", "stream_detect", "run"]
 #: Client options that make a group join the embedded broker quickly (see its module docstring).
 QUICK = "max_poll_interval_ms=3000&session_timeout_ms=6000&heartbeat_interval_ms=1000"
+#: Client options for a group the embedded broker settles quickly, a killed member included.
+QUICKER = "max_poll_interval_ms=1500&session_timeout_ms=2500&heartbeat_interval_ms=500"
 
 
 def produce(
@@ -92,6 +94,12 @@ def kill_if_running(proc: subprocess.Popen[bytes]) -> None:
 def kafka_uri(bootstrap: str, topic: str, **params: str) -> str:
     """``kafka://BOOTSTRAP/TOPIC?...`` with the quick group options."""
     query = "&".join([QUICK, *(f"{name}={value}" for name, value in params.items())])
+    return f"kafka://{bootstrap}/{topic}?{query}"
+
+
+def killable_uri(bootstrap: str, topic: str, **params: str) -> str:
+    """A source URI whose group forgets a killed member soon (its session ends in 2.5 s)."""
+    query = "&".join([QUICKER, *(f"{name}={value}" for name, value in params.items())])
     return f"kafka://{bootstrap}/{topic}?{query}"
 
 

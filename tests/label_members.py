@@ -7,16 +7,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from kafka_clients import REPO, RUN, confluent_kafka
+from kafka_clients import REPO, RUN, confluent_kafka, killable_uri
 from monitoring import http_get, wait_for
 
 TIMEOUT_S = 60.0
-#: Client options for a group the embedded broker settles quickly, a killed member included.
-QUICKER = "max_poll_interval_ms=1500&session_timeout_ms=2500&heartbeat_interval_ms=500"
-
-
-def uri(bootstrap: str, topic: str, group: str) -> str:
-    return f"kafka://{bootstrap}/{topic}?{QUICKER}&group={group}"
 
 
 def member(
@@ -39,11 +33,11 @@ def member(
         [
             *RUN,
             "--source",
-            uri(bootstrap, events, group),
+            killable_uri(bootstrap, events, group=group),
             "--sink",
             f"kafka://{bootstrap}/{results}",
             "--labels",
-            uri(bootstrap, labels, labels_group or group),
+            killable_uri(bootstrap, labels, group=labels_group or group),
             "--state-dir",
             str(state),
             "--checkpoint-every",

@@ -19,6 +19,7 @@ from kafka_clients import (
     confluent_kafka,
     kafka_uri,
     kill_if_running,
+    killable_uri,
     produce,
 )
 from streams import assert_same_detector, detector_state
@@ -35,8 +36,6 @@ from stream_detect.state import load_checkpoint
 from stream_detect.summary import Summary
 
 TIMEOUT_S = 120.0
-#: Client options for a group the embedded broker settles quickly, a killed member included.
-QUICKER = "max_poll_interval_ms=1500&session_timeout_ms=2500&heartbeat_interval_ms=500"
 #: Every event has a result (a duplicate cannot hide among the non-alerts), some events
 #: carry a label (the validation buffer fills, ε is chosen on it), and nothing is timed:
 #: a partition's learning then depends only on its events, in order, whatever batches
@@ -55,12 +54,6 @@ SETTINGS = [
     "--checkpoint-seconds",
     "0",
 ]
-
-
-def uri(bootstrap: str, topic: str, **params: str) -> str:
-    """A source URI whose group forgets a killed member soon (its session ends in 2.5 s)."""
-    query = "&".join(f"{name}={value}" for name, value in params.items())
-    return f"kafka://{bootstrap}/{topic}?{QUICKER}&{query}"
 
 
 def events(start: int, count: int) -> list[dict[str, Any]]:
@@ -154,7 +147,7 @@ def test_a_member_killed_between_checkpoints_does_not_write_committed_results_ag
         ended(
             run_to_end(
                 command(
-                    uri(bootstrap, topic, group=group, until="end"),
+                    killable_uri(bootstrap, topic, group=group, until="end"),
                     kafka_uri(bootstrap, sink),
                     state,
                     10**5,
@@ -164,7 +157,9 @@ def test_a_member_killed_between_checkpoints_does_not_write_committed_results_ag
     produce(bootstrap, topic, stream[checkpoint_at:400])
     log = tmp_path / "killed.log"
     killed = subprocess.Popen(
-        command(uri(bootstrap, topic, group=group), kafka_uri(bootstrap, sink), state, 10**5),
+        command(
+            killable_uri(bootstrap, topic, group=group), kafka_uri(bootstrap, sink), state, 10**5
+        ),
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
         cwd=REPO,
@@ -188,7 +183,7 @@ def test_a_member_killed_between_checkpoints_does_not_write_committed_results_ag
 
     restarted = run_to_end(
         command(
-            uri(bootstrap, topic, group=group, until="end"),
+            killable_uri(bootstrap, topic, group=group, until="end"),
             kafka_uri(bootstrap, sink),
             state,
             10**5,
@@ -197,7 +192,7 @@ def test_a_member_killed_between_checkpoints_does_not_write_committed_results_ag
     (tmp_path / "whole").mkdir()
     whole = run_to_end(
         command(
-            uri(bootstrap, topic, group="whole", until="end"),
+            killable_uri(bootstrap, topic, group="whole", until="end"),
             kafka_uri(bootstrap, fresh_topic(kafka_broker)),
             tmp_path / "whole",
             10**5,
