@@ -137,9 +137,8 @@ class PartitionLabels(FeedbackLabels):
         topics = set(labels.address.topics)
         kept = []
         for feedback in held.drain():
-            where = feedback.position
-            lp, offset = (where.get("topic"), where.get("partition")), where.get("offset")
-            again = lp[0] in topics and isinstance(offset, int) and offset >= start.get(lp, 0)  # type: ignore[arg-type]
+            lp, offset = _place(feedback.position)
+            again = lp[0] in topics and isinstance(offset, int) and offset >= start.get(lp, 0)
             if not again:
                 kept.append(feedback)
         for feedback in kept:
@@ -170,13 +169,13 @@ class PartitionLabels(FeedbackLabels):
     def join(self, feedback: Feedback) -> bool:
         """Label the event in a partition that lacks the label and remembers it; see the module."""
         where = feedback.position
-        lp, offset = (where.get("topic"), where.get("partition")), where.get("offset")
+        lp, offset = _place(where)
         pipelines = self.partitioned.pipelines
         lacking = [
             pipeline
             for partition, pipeline in pipelines.items()
             if not isinstance(offset, int)
-            or offset >= self.read_to.get(partition, {}).get(lp, offset)  # type: ignore[arg-type]
+            or offset >= self.read_to.get(partition, {}).get(lp, offset)
         ]
         had = [p for p in pipelines.values() if p not in lacking]
         # Read before: by this run, or by a partition in its life before its checkpoint
@@ -204,11 +203,19 @@ class PartitionLabels(FeedbackLabels):
 
         Then a record that is not feedback was counted and sent to the dead letters already.
         """
-        offset = position.get("offset")
-        lp = (position.get("topic"), position.get("partition"))
-        return isinstance(offset, int) and offset < self.high.get(lp, 0)  # type: ignore[arg-type]
+        lp, offset = _place(position)
+        return isinstance(offset, int) and offset < self.high.get(lp, 0)
 
     @staticmethod
     def _remembers(pipeline: Pipeline, feedback: Feedback) -> bool:
         detector = pipeline.detector
         return detector is not None and detector.recent_events.get(feedback.event_id) is not None
+
+
+def _place(position: dict[str, Any]) -> tuple[tuple[Any, Any], Any]:
+    """The labels partition and offset a label was read at, as its position names them.
+
+    >>> _place({"topic": "l", "partition": 0, "offset": 4})
+    (('l', 0), 4)
+    """
+    return (position.get("topic"), position.get("partition")), position.get("offset")

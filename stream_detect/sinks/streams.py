@@ -297,13 +297,17 @@ class JsonLinesSink(Sink):
             yield
             return
         while not STDERR_LOCK.acquire(timeout=_STALL_POLL_MS / 1000):
-            if self._stop is not None and self._stop.is_set():
-                self._failure = OutputError(self.name, "a stop was requested")
-                raise WriteInterrupted(self.name)
+            self._give_up_if_stopped()
         try:
             yield
         finally:
             STDERR_LOCK.release()
+
+    def _give_up_if_stopped(self) -> None:
+        """Raise :class:`WriteInterrupted` (the sink failed) if a stop was requested."""
+        if self._stop is not None and self._stop.is_set():
+            self._failure = OutputError(self.name, "a stop was requested")
+            raise WriteInterrupted(self.name) from None
 
     def _write_all(self, view: memoryview) -> None:
         poller: select.poll | None = None
@@ -317,12 +321,8 @@ class JsonLinesSink(Sink):
                         poller = select.poll()
                         poller.register(self._fd, select.POLLOUT)
                     while not poller.poll(_STALL_POLL_MS):
-                        if self._stop is not None and self._stop.is_set():
-                            self._failure = OutputError(self.name, "a stop was requested")
-                            raise WriteInterrupted(self.name) from None
-                    if self._stop is not None and self._stop.is_set():
-                        self._failure = OutputError(self.name, "a stop was requested")
-                        raise WriteInterrupted(self.name) from None
+                        self._give_up_if_stopped()
+                    self._give_up_if_stopped()
                     continue
                 except BrokenPipeError:
                     self._broken = True
