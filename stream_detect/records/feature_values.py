@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-from stream_detect.records.field_paths import MISSING, blocked_at, find, leaves
+from stream_detect.records.field_paths import MISSING, blocked_at, find, member_to_name
 from stream_detect.records.hidden_characters import hidden_character_note
 from stream_detect.records.reject import Reject, json_kind, json_text
 
@@ -81,13 +81,9 @@ def object_feature_reason(name: str, members: dict[str, Any]) -> str:
     >>> object_feature_reason("cpu", {})
     "feature 'cpu' is an empty object, not a number"
     """
-    # A member whose own name holds a dot cannot be named by a path.
-    named = {part: value for part, value in members.items() if "." not in part}
-    numeric = [path for path, value in leaves(named) if type(value) in NUMBER_TYPES]
-    if numeric:
-        return (
-            f"feature {name!r} is an object; name one of its members, such as {name}.{numeric[0]}"
-        )
+    member = member_to_name(name, members, NUMBER_TYPES)
+    if member is not None:
+        return f"feature {name!r} is an object; name one of its members, such as {member}"
     if not members:
         return f"feature {name!r} is an empty object, not a number"
     return f"feature {name!r} is an object without a number in it, not a number"

@@ -45,6 +45,7 @@ __all__ = [
     "get",
     "has_path",
     "leaves",
+    "member_to_name",
     "optional_column",
     "path_parts",
     "picker",
@@ -243,6 +244,21 @@ def optional_column(events: Sequence[Event], name: str) -> list[Any]:
     if "." not in name:
         return [event.get(name) for event in events]
     return [get(event, name) for event in events]
+
+
+def member_to_name(name: str, members: Event, kinds: frozenset[type]) -> str | None:
+    """The dotted name of the first member of object ``name`` whose value is of ``kinds``.
+
+    Members of nested objects count, in document order; a member whose own
+    name holds a dot cannot be named by a path. None if no member fits.
+
+    >>> member_to_name("cpu", {"host": "a", "x.y": 1, "user": 9.5}, frozenset({float}))
+    'cpu.user'
+    >>> member_to_name("cpu", {"tags": [1]}, frozenset({int})) is None
+    True
+    """
+    named = {part: value for part, value in members.items() if "." not in part}
+    return next((f"{name}.{path}" for path, value in leaves(named) if type(value) in kinds), None)
 
 
 def leaves(event: Event, skip: frozenset[str] = frozenset()) -> list[tuple[str, Any]]:

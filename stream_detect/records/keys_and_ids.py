@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import orjson
 
-from stream_detect.records.field_paths import MISSING, find, get
+from stream_detect.records.field_paths import MISSING, find, get, member_to_name
 from stream_detect.records.reject import Reject, json_kind
 
 __all__ = ["as_text", "cell_key", "json_id", "json_key", "optional_texts", "texts"]
@@ -78,14 +78,9 @@ def _not_scalar(role: str, name: str, value: Any) -> str:
     >>> _not_scalar("id", "id", [1])
     "id field 'id' is an array; expected a string or a number"
     """
-    if type(value) is dict:
-        # A member whose own name holds a dot cannot be named by a path.
-        members = [m for m, v in value.items() if "." not in m and type(v) in _SCALAR_TYPES]
-        if members:
-            return (
-                f"{role} field {name!r} is an object; "
-                f"name one of its members, such as {name}.{members[0]}"
-            )
+    member = member_to_name(name, value, _SCALAR_TYPES) if type(value) is dict else None
+    if member is not None:
+        return f"{role} field {name!r} is an object; name one of its members, such as {member}"
     return f"{role} field {name!r} is {json_kind(value)}; expected a string or a number"
 
 
