@@ -529,7 +529,7 @@ def test_a_source_of_labels_only_is_refused_as_the_event_source() -> None:
     assert caught.value.key == "source" and caught.value.value == uri
     message = str(caught.value)
     assert "gives feedback labels, not events: name it with --labels" in message, message
-    assert "'kafka://" in message and "'alertmanager-silences://HOST:PORT'" not in message
+    assert "'kafka://" in message and "'alertmanager-silences://HOST:PORT[/PREFIX]'" not in message
     labels = open_source(uri, config_key="labels")
     labels.close()
 

@@ -108,7 +108,9 @@ SINK_SCHEMES: dict[str, SinkScheme] = {
     "stdout": SinkScheme(_open_stdout, "'-' (stdout)"),
     "stderr": SinkScheme(_open_stderr, "'stderr'"),
     "file": SinkScheme(_open_file, "'file:PATH[?fsync=true]'"),
-    "alertmanager": SinkScheme(_open_alertmanager, "'alertmanager://HOST:PORT'", alerts_only=True),
+    "alertmanager": SinkScheme(
+        _open_alertmanager, "'alertmanager://HOST:PORT[/PREFIX]'", alerts_only=True
+    ),
     "kafka": SinkScheme(_open_kafka, "'kafka://HOST:PORT[,HOST:PORT]/TOPIC'"),
 }
 

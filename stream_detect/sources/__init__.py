@@ -149,7 +149,7 @@ SOURCE_SCHEMES: dict[str, SourceScheme] = {
     "prometheus": SourceScheme(_open_scrape, "'prometheus://HOST:PORT/metrics?every=15s'"),
     "promql": SourceScheme(_open_promql, "'promql://HOST:PORT?query=EXPR&every=15s'"),
     "alertmanager-silences": SourceScheme(
-        _open_silences, "'alertmanager-silences://HOST:PORT'", labels_only=True
+        _open_silences, "'alertmanager-silences://HOST:PORT[/PREFIX]'", labels_only=True
     ),
     "kafka": SourceScheme(_open_kafka, "'kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?group=GROUP'"),
 }
