@@ -85,6 +85,7 @@ RARE = (
     "stream_detect.records.csv_rows",
     "stream_detect.keyed_bank",  # --key-field
     "stream_detect.keyed_arrays",
+    "stream_detect.key_slots",
     "stream_detect.keyed_foresight",
     "stream_detect.keyed_teaching",
     "stream_detect.likelihood",  # likelihood = true
