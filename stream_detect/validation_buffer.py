@@ -11,7 +11,9 @@ second label that differs replaces the first, one that repeats it changes
 nothing), whether the label came inline or as feedback, and however often
 Kafka delivers it.
 
-Nothing here does I/O.
+Each class's rows sit in a :class:`~stream_detect.class_ring.ClassRing`;
+which row an event id names is kept by
+:class:`~stream_detect.event_rows.EventRows`. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -22,69 +24,16 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from stream_detect.class_ring import ClassRing, rows_in_order
 from stream_detect.errors import ModelError
+from stream_detect.event_rows import EventRows
 
 __all__ = ["LabelOutcome", "ValidationBuffer"]
 
 Array = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 #: What a label did to the buffer: ``"new"`` (the event had none), ``"repeated"`` (it had
 #: this one: nothing changed) or ``"corrected"`` (its other label was replaced).
 LabelOutcome = Literal["new", "repeated", "corrected"]
-
-
-class _ClassRing:
-    """A FIFO of at most ``capacity`` rows of one class, in a preallocated ring."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.rows: Array | None = None
-        self.seq = np.zeros(capacity, dtype=np.int64)
-        self.keys: NDArray[np.object_] = np.full(capacity, None, dtype=object)
-        self.ids: NDArray[np.object_] = np.full(capacity, None, dtype=object)
-        self.start = 0
-        self.count = 0
-
-    def push(
-        self, rows: Array, seq: IntArray, keys: NDArray[np.object_], ids: NDArray[np.object_]
-    ) -> None:
-        if len(rows) > self.capacity:
-            # Older rows of the batch would be overwritten by its newer ones anyway.
-            last = slice(-self.capacity, None)
-            rows, seq, keys, ids = rows[last], seq[last], keys[last], ids[last]
-        if self.rows is None:
-            self.rows = np.zeros((self.capacity, rows.shape[1]))
-        m = len(rows)
-        slots = (self.start + self.count + np.arange(m)) % self.capacity
-        self.rows[slots] = rows
-        self.seq[slots] = seq
-        self.keys[slots] = keys
-        self.ids[slots] = ids
-        overflow = max(self.count + m - self.capacity, 0)
-        self.start = (self.start + overflow) % self.capacity
-        self.count = min(self.count + m, self.capacity)
-
-    def ordered(self) -> IntArray:
-        """Slots from oldest to newest."""
-        return (self.start + np.arange(self.count)) % self.capacity
-
-    def slot_of(self, seq: int) -> int | None:
-        """The slot holding the row numbered ``seq``, None if it is not held (evicted)."""
-        slots = self.ordered()
-        # Rows are held in the order they were numbered.
-        at = int(np.searchsorted(self.seq[slots], seq))
-        return int(slots[at]) if at < self.count and self.seq[slots[at]] == seq else None
-
-    def remove(self, slot: int) -> None:
-        """Drop the row in ``slot``; the others keep their order (moved to the ring's start)."""
-        assert self.rows is not None
-        kept = self.ordered()
-        kept = kept[kept != slot]
-        n = len(kept)
-        self.rows[:n], self.seq[:n] = self.rows[kept], self.seq[kept]
-        self.keys[:n], self.ids[:n] = self.keys[kept], self.ids[kept]
-        self.keys[n], self.ids[n] = None, None
-        self.start, self.count = 0, n
 
 
 class ValidationBuffer:
@@ -123,11 +72,9 @@ class ValidationBuffer:
             raise ValueError(f"n_features must be at least 1, got {n_features}")
         self._capacity = capacity_per_class
         self._n_features = n_features
-        self._rings = (_ClassRing(capacity_per_class), _ClassRing(capacity_per_class))
+        self._rings = (ClassRing(capacity_per_class), ClassRing(capacity_per_class))
         self._n_seen = 0
-        #: Event id -> number of the newest row added with it (an evicted row's stays a
-        #: while: :meth:`_find` checks the row is still held).
-        self._by_id: dict[str, int] = {}
+        self._event_rows = EventRows(self._rings, capacity_per_class)
 
     @property
     def capacity_per_class(self) -> int:
@@ -208,49 +155,12 @@ class ValidationBuffer:
                     named.extend((number, name) for number, name in pairs if name is not None)
         self._n_seen += m
         if named:
-            self._index(sorted(named))
+            self._event_rows.point(sorted(named))
         return self
-
-    def _index(self, named: list[tuple[int, str]]) -> None:
-        """Point each id at its newest row (``named`` holds ``(row number, id)`` oldest first).
-
-        An id names the newest event that had it (as the remembered events
-        do): an older row of the same id loses it, so every id held is on one
-        row, found again after a checkpoint as before it. Ids of rows evicted
-        since are forgotten now and then, so the index stays within a few
-        times the buffer's capacity.
-        """
-        for number, name in named:
-            older = self._by_id.get(name)
-            if older is not None:
-                for ring in self._rings:
-                    slot = ring.slot_of(older)
-                    if slot is not None:
-                        ring.ids[slot] = None
-            self._by_id[name] = number
-        if len(self._by_id) > 4 * self._capacity:
-            self._by_id = {
-                ring.ids[slot]: int(ring.seq[slot])
-                for ring in self._rings
-                for slot in ring.ordered().tolist()
-                if ring.ids[slot] is not None
-            }
-
-    def _find(self, event_id: str) -> tuple[int, int] | None:
-        """``(label, slot)`` of the newest row held with ``event_id``, or None."""
-        number = self._by_id.get(event_id)
-        if number is None:
-            return None
-        for label, ring in enumerate(self._rings):
-            slot = ring.slot_of(number)
-            if slot is not None:
-                return label, slot
-        del self._by_id[event_id]
-        return None
 
     def label_of(self, event_id: str) -> int | None:
         """The label the buffer holds for the event ``event_id``; None if it holds none."""
-        found = self._find(event_id)
+        found = self._event_rows.find(event_id)
         return None if found is None else found[0]
 
     def label_event(
@@ -270,7 +180,7 @@ class ValidationBuffer:
         >>> buffer.n_positive, buffer.n_negative, buffer.arrays()[0].tolist()
         (0, 1, [[0.5]])
         """
-        found = self._find(event_id)
+        found = self._event_rows.find(event_id)
         if found is not None and found[0] == label:
             return "repeated"
         if found is not None:
@@ -292,26 +202,7 @@ class ValidationBuffer:
 
     def _held(self) -> tuple[Array, NDArray[np.int8], list[str | None], list[str | None]]:
         """``(X, y, keys, ids)`` of every row held, oldest first."""
-        parts_X: list[Array] = []
-        parts_y: list[NDArray[np.int8]] = []
-        parts_seq: list[IntArray] = []
-        parts_keys: list[NDArray[np.object_]] = []
-        parts_ids: list[NDArray[np.object_]] = []
-        for label, ring in enumerate(self._rings):
-            if ring.rows is None or ring.count == 0:
-                continue
-            slots = ring.ordered()
-            parts_X.append(ring.rows[slots])
-            parts_y.append(np.full(len(slots), label, dtype=np.int8))
-            parts_seq.append(ring.seq[slots])
-            parts_keys.append(ring.keys[slots])
-            parts_ids.append(ring.ids[slots])
-        if not parts_X:
-            return np.zeros((0, self._n_features or 0)), np.zeros(0, dtype=np.int8), [], []
-        order = np.argsort(np.concatenate(parts_seq), kind="stable")
-        keys: list[str | None] = np.concatenate(parts_keys)[order].tolist()
-        ids: list[str | None] = np.concatenate(parts_ids)[order].tolist()
-        return np.concatenate(parts_X)[order], np.concatenate(parts_y)[order], keys, ids
+        return rows_in_order(self._rings, self._n_features)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able state for a checkpoint; :meth:`from_dict` restores it exactly.

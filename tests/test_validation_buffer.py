@@ -156,7 +156,7 @@ def test_the_ids_of_a_batch_point_at_the_rows_held() -> None:
     # Many more ids than rows held: the index is pruned, the rows held are still found.
     for start in range(10, 200, 10):
         buffer.add(X + start, [0] * 10, ids=[f"e{start + i}" for i in range(10)])
-    assert len(buffer._by_id) <= 4 * 3 + 10
+    assert len(buffer._event_rows) <= 4 * 3 + 10
     assert [buffer.label_of(f"e{i}") for i in (1, 197, 198, 199, 196)] == [1, 0, 0, 0, None]
 
 
