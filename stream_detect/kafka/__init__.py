@@ -2,6 +2,7 @@
 
 * :mod:`~stream_detect.kafka.address`: ``kafka://`` URIs and the ``[kafka]`` client options;
 * :mod:`~stream_detect.kafka.source`: a consumer group member that commits only what was delivered;
+* :mod:`~stream_detect.kafka.group_member`: the group membership, offsets and commits it builds on;
 * :mod:`~stream_detect.kafka.sink`: a producer whose flush means acknowledged;
 * :mod:`~stream_detect.kafka.partitioned`: one detector per partition, checkpointed per partition;
 * :mod:`~stream_detect.kafka.group_run`: a run opened from its settings as a group member;

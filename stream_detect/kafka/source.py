@@ -21,39 +21,35 @@ Rebalances are Kafka's: :attr:`KafkaSource.on_assigned` and
 :attr:`KafkaSource.on_revoked` are called from inside ``read_batch`` with the
 ``(topic, partition)`` pairs concerned, before any record of a newly assigned
 partition is returned and after every record of a revoked one was.
+
+The group membership, the offsets and the commits are
+:class:`~stream_detect.kafka.group_member.GroupMember`'s; this module reads
+the records: batches, their positions, the message key and timestamp as
+fields, and how far the member is behind the partitions' ends.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
-import kafka
 import orjson
 from kafka import errors as kafka_errors
 
-from stream_detect.errors import InputError, StreamDetectError
-from stream_detect.kafka.address import KafkaAddress, client_options
-from stream_detect.kafka.positions import Partition, position_token, token_offsets
+from stream_detect.errors import StreamDetectError
+from stream_detect.kafka.address import KafkaAddress
+from stream_detect.kafka.group_member import GroupMember
+from stream_detect.kafka.positions import Partition
 from stream_detect.kafka.status import BrokerLink, error_reason
 from stream_detect.records.batch import BadRecord
-from stream_detect.sources.base import RawBatch, Source
-
-_Answer = TypeVar("_Answer")
+from stream_detect.sources.base import RawBatch
 
 __all__ = ["KafkaSource", "with_fields"]
 
-#: How long one commit waits for the broker before it counts as a failed attempt.
-_COMMIT_ATTEMPT_MS = 5000
-#: How long closing may wait to leave the group politely (a stop must stay prompt).
-_CLOSE_MS = 1000
 
-
-class KafkaSource(Source):
+class KafkaSource(GroupMember):
     """Records of the address's topics, read as a member of its consumer group.
 
     Parameters
@@ -66,8 +62,6 @@ class KafkaSource(Source):
         Reports broker reachability; one is made for the URI when None.
     """
 
-    resumable = True
-
     def __init__(
         self,
         address: KafkaAddress,
@@ -75,75 +69,15 @@ class KafkaSource(Source):
         *,
         link: BrokerLink | None = None,
     ) -> None:
-        self.uri = address.uri
-        self.address = address
-        self.options = client_options(address, table, role="consumer")
-        self.link = link or BrokerLink(address.uri)
-        self.on_assigned: Callable[[list[Partition]], None] | None = None
-        self.on_revoked: Callable[[list[Partition]], None] | None = None
-        self._consumer: Any = None
-        self._next: dict[Partition, int] = {}
-        self._seeks: dict[Partition, int] = {}
+        super().__init__(address, table, link=link)
         self._caught_up = False
-        self._closed = False
         #: The event fields the message key and timestamp go into (``key=message``,
         #: ``timestamp=message``); set by the caller, who knows the field names.
         self.key_field: str | None = None
         self.timestamp_field: str | None = None
-        #: When set (a stop request), a commit still retrying an unreachable broker gives up.
-        self.abandon = threading.Event()
         #: The values of the last batch's records that were given fields, as sent,
         #: by (topic, partition, offset); what their dead letters show as ``raw``.
         self._sent: dict[tuple[Any, ...], bytes] = {}
-
-    # --------------------------------------------------------------- connecting
-
-    def _connect(self) -> bool:
-        """Build the consumer and join the group; False (reported) if no broker answers."""
-        if self._consumer is not None:
-            return True
-        try:
-            consumer = kafka.KafkaConsumer(
-                bootstrap_servers=self.address.bootstrap,
-                group_id=self.address.group,
-                enable_auto_commit=False,
-                auto_offset_reset=self.address.start,
-                **self.options,
-            )
-        except kafka_errors.KafkaError as exc:
-            self.link.failed(error_reason(exc))
-            return False
-        if not self._start_reading(consumer):
-            consumer.close(autocommit=False, timeout_ms=_CLOSE_MS)
-            return False
-        self._consumer = consumer
-        self.link.ok()
-        return True
-
-    def _start_reading(self, consumer: kafka.KafkaConsumer) -> bool:
-        """Take the group's share of the topics; False (reported) if they cannot be read yet."""
-        consumer.subscribe(self.address.topics, listener=_Listener(self))
-        return True
-
-    def _assigned(self, partitions: list[Partition]) -> None:
-        for partition in partitions:
-            self._next.pop(partition, None)
-        if self.on_assigned is not None:
-            self.on_assigned(partitions)
-        for partition in partitions:
-            if partition in self._seeks:
-                self._place(self._consumer, partition, self._seeks.pop(partition))
-
-    def _place(self, consumer: kafka.KafkaConsumer, partition: Partition, offset: int) -> None:
-        """Read ``partition`` from ``offset`` next."""
-        consumer.seek(kafka.TopicPartition(*partition), offset)
-        self._next[partition] = offset
-
-    def _revoked(self, partitions: list[Partition]) -> None:
-        if self.on_revoked is not None:
-            self.on_revoked(partitions)
-        for partition in partitions:
-            self._next.pop(partition, None)
 
     # ------------------------------------------------------------------ reading
 
@@ -263,11 +197,6 @@ class KafkaSource(Source):
                 return False
         return all(self._consumer.position(tp) >= end for tp, end in ends.items())
 
-    @property
-    def connected(self) -> bool:
-        """True while the consumer is built and the broker answered its last request."""
-        return self._consumer is not None and self.link.reachable
-
     def lag_by_partition(self) -> dict[Partition, int]:
         """Records behind the end of each assigned partition: end offset minus position.
 
@@ -294,125 +223,6 @@ class KafkaSource(Source):
     def exhausted(self) -> bool:
         """True only with ``until=end``, once the assigned partitions were read to their end."""
         return self._caught_up
-
-    # ---------------------------------------------------------------- positions
-
-    def resume_token(self) -> dict[str, Any]:
-        """The next offset of every partition read so far.
-
-        >>> from stream_detect.kafka.address import parse_kafka_uri
-        >>> from stream_detect.sources import parse_uri
-        >>> source = KafkaSource(parse_kafka_uri(parse_uri("kafka://127.0.0.1:9/t")))
-        >>> source.seek({"offsets": [{"topic": "t", "partition": 0, "offset": 7}]})
-        >>> source.resume_token()
-        {'offsets': [{'topic': 't', 'partition': 0, 'offset': 7}]}
-        """
-        return position_token({**self._seeks, **self._next})
-
-    def seek(self, token: dict[str, Any]) -> None:
-        """Continue each partition of ``token`` at its offset once the group assigns it."""
-        self._seeks.update(self._offsets(token))
-
-    def _offsets(self, token: dict[str, Any]) -> dict[Partition, int]:
-        """The offsets ``token`` holds; InputError naming the source if it is no Kafka position."""
-        try:
-            return token_offsets(token)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"source {self.uri!r}: not a Kafka position: {token!r}") from exc
-
-    def commit(self, token: dict[str, Any]) -> None:
-        """Commit the offsets of ``token`` for the partitions this member still owns.
-
-        Retries while the broker is unreachable; a partition the group has
-        meanwhile given to another member is skipped (its new owner resumes
-        from its checkpoint or the last commit, so nothing is lost).
-        """
-        if self._consumer is None:
-            return
-        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
-        offsets = {
-            kafka.TopicPartition(e["topic"], e["partition"]): kafka.OffsetAndMetadata(
-                e["offset"], "", -1
-            )
-            for e in token.get("offsets", [])
-            if (e["topic"], e["partition"]) in owned
-        }
-        if offsets:
-            self.commit_offsets(offsets)
-
-    def committed(self, partition: Partition) -> int | None:
-        """The group's committed offset of ``partition`` (None: never committed).
-
-        One request to the broker; retried with backoff while it is away, as a
-        commit is. Not to be called from a rebalance callback (the client is
-        inside its own poll then).
-        """
-        consumer = self._consumer
-        if consumer is None:
-            return None
-        offset = self._until_answered(
-            lambda: consumer.committed(
-                kafka.TopicPartition(*partition), timeout_ms=_COMMIT_ATTEMPT_MS
-            ),
-            f"the committed offset of {partition[0]}/{partition[1]} was refused",
-        )
-        return None if offset is None or offset < 0 else int(offset)
-
-    def commit_offsets(self, offsets: dict[Any, Any]) -> None:
-        """Commit kafka-python ``offsets``, retrying with backoff while the broker is away."""
-        consumer = self._consumer
-
-        def commit() -> None:
-            # A commit failed as the group moved on (a rebalance) is left to the next owner.
-            with contextlib.suppress(kafka_errors.CommitFailedError):
-                consumer.commit(offsets, timeout_ms=_COMMIT_ATTEMPT_MS)
-
-        self._until_answered(commit, "commit refused")
-
-    def _until_answered(self, ask: Callable[[], _Answer], refused: str) -> _Answer:
-        """``ask()``'s answer, asked again with backoff while the broker is away.
-
-        A refusal that asking again cannot change raises InputError saying
-        ``refused``; so does the broker being away once the run is stopping.
-        """
-        while True:
-            try:
-                answer = ask()
-            except kafka_errors.KafkaError as exc:
-                if not getattr(exc, "retriable", False) and not isinstance(
-                    exc, kafka_errors.KafkaTimeoutError
-                ):
-                    raise InputError(f"source {self.uri!r}: {refused}: {exc}") from exc
-                self.link.failed(error_reason(exc))
-                if self.abandon.is_set():
-                    raise InputError(
-                        f"source {self.uri!r}: the broker is unreachable and the run is stopping"
-                    ) from exc
-                time.sleep(self.link.pause_s)
-                continue
-            self.link.ok()
-            return answer
-
-    def close(self) -> None:
-        """Leave the group (without committing anything more) and close the connections."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._consumer is not None:
-            self._consumer.close(autocommit=False, timeout_ms=_CLOSE_MS)
-
-
-class _Listener(kafka.ConsumerRebalanceListener):  # type: ignore[misc]
-    """kafka-python's rebalance callbacks, forwarded as plain (topic, partition) pairs."""
-
-    def __init__(self, source: KafkaSource) -> None:
-        self.source = source
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self.source._revoked(sorted((tp.topic, tp.partition) for tp in revoked))
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        self.source._assigned(sorted((tp.topic, tp.partition) for tp in assigned))
 
 
 def with_fields(payload: bytes, fields: bytes) -> bytes:
