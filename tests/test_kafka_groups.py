@@ -16,7 +16,7 @@ from kafka_clients import REPO, RUN, TopicReader, kafka_uri, produce
 from streams import assert_same_detector, detector_state
 
 from stream_detect.kafka.broker import EmbeddedBroker
-from stream_detect.kafka.partitioned import state_file_name
+from stream_detect.kafka.feed import state_file_name
 
 TIMEOUT_S = 120.0
 PARTITIONS = 4

@@ -14,8 +14,8 @@ from streams import assert_same_detector, detector_state
 
 from stream_detect.kafka.address import parse_kafka_uri
 from stream_detect.kafka.broker import EmbeddedBroker
+from stream_detect.kafka.feed import state_file_name
 from stream_detect.kafka.labels_reader import LabelsReader
-from stream_detect.kafka.partitioned import state_file_name
 from stream_detect.sources import parse_uri
 from stream_detect.state import load_checkpoint
 

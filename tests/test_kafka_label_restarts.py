@@ -36,8 +36,9 @@ from streams import detector_state
 
 from stream_detect.kafka.address import parse_kafka_uri
 from stream_detect.kafka.broker import EmbeddedBroker
+from stream_detect.kafka.feed import state_file_name
 from stream_detect.kafka.labels_reader import LabelsReader
-from stream_detect.kafka.partitioned import PartitionedRun, state_file_name
+from stream_detect.kafka.partitioned import PartitionedRun
 from stream_detect.kafka.source import KafkaSource
 from stream_detect.settings import DetectorSettings, RunSettings
 from stream_detect.sources import parse_uri

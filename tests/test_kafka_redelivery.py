@@ -26,7 +26,7 @@ from streams import assert_same_detector, detector_state
 
 from stream_detect.detections import Detections
 from stream_detect.kafka.broker import EmbeddedBroker
-from stream_detect.kafka.partitioned import state_file_name
+from stream_detect.kafka.feed import state_file_name
 from stream_detect.kafka.redelivery import DeliveredBefore
 from stream_detect.records import Decoded
 from stream_detect.results import ResultBatch

@@ -5,6 +5,7 @@
 * :mod:`~stream_detect.kafka.group_member`: the group membership, offsets and commits it builds on;
 * :mod:`~stream_detect.kafka.sink`: a producer whose flush means acknowledged;
 * :mod:`~stream_detect.kafka.partitioned`: one detector per partition, checkpointed per partition;
+* :mod:`~stream_detect.kafka.partition_pipelines`: those pipelines, made and let go on rebalances;
 * :mod:`~stream_detect.kafka.group_run`: a run opened from its settings as a group member;
 * :mod:`~stream_detect.kafka.broker`: an embedded broker for the demo and the tests;
 * :mod:`~stream_detect.kafka.status`: broker reachability, reported once per change.

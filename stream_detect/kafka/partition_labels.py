@@ -45,7 +45,7 @@ from stream_detect.recent import Feedback, HeldFeedback
 from stream_detect.sources.base import Source
 
 if TYPE_CHECKING:
-    from stream_detect.kafka.partitioned import PartitionedRun
+    from stream_detect.kafka.partition_pipelines import PartitionPipelines
     from stream_detect.pipeline import Pipeline
 
 __all__ = ["PartitionLabels"]
@@ -69,9 +69,12 @@ def as_position(token: dict[str, Any] | None) -> LabelsPosition | None:
 
 
 class PartitionLabels(FeedbackLabels):
-    """The feedback labels of a :class:`PartitionedRun`; see the module docstring."""
+    """The feedback labels of a :class:`~stream_detect.kafka.partitioned.PartitionedRun`.
 
-    def __init__(self, run: PartitionedRun) -> None:
+    See the module docstring.
+    """
+
+    def __init__(self, run: PartitionPipelines) -> None:
         super().__init__(run)
         self.partitioned = run
         #: Event partition -> the labels position it has read to.
