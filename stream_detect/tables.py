@@ -53,6 +53,7 @@ from numpy.typing import NDArray
 from stream_detect.errors import ConfigError
 from stream_detect.progress import Progress
 from stream_detect.table_reader import PART_LINES, TablePart, TableReader
+from stream_detect.table_rows import TableRows
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -231,20 +232,24 @@ def load_table(
         if progress:
             bar = stack.enter_context(Progress(None, f"reading {source}", unit="bytes"))
             bar.total = reader.total_bytes
-        # Only each part's arrays are kept, and joined once at the end.
-        parts: list[TablePart] = []
+        rows: TableRows | None = None
         while (part := reader.read(PART_LINES)) is not None:
             if len(part.X):
-                parts.append(part)
+                if rows is None:
+                    rows = TableRows(part.X.shape[1])
+                rows.add(part.X, part.labels, part.lines, part.bytes_read, reader.total_bytes)
             if bar is not None:
                 bar.advance_to(part.bytes_read)
+            # Let go before the next part is decoded.
+            del part
         reader.finish()
-        labels = _joined([part.labels for part in parts])
+        assert rows is not None  # finish() raised if no part had rows
+        X, labels, lines = rows.arrays()
         return Table(
-            X=_joined([part.X for part in parts]),
+            X=X,
             y=labels if bool(np.any(labels >= 0)) else None,
             features=reader.features,
             source=source,
             ignored_columns=list(reader.left_out.names),
-            lines=_joined([part.lines for part in parts]),
+            lines=lines,
         )
