@@ -80,8 +80,12 @@ class TableLines:
             self._next = 0
         while len(self._lines) < count and not self._done:
             self._read_block()
-        given = self._lines[:count]
-        self._next = len(given)
+        if len(self._lines) <= count:
+            # All of them: the list itself, not a copy of it.
+            given, self._lines = self._lines, []
+        else:
+            given = self._lines[:count]
+            self._next = count
         if len(given) < count:
             return given, self._refusal
         return given, None
@@ -106,16 +110,22 @@ class TableLines:
             if self._tail_bytes >= self._most:
                 self._refuse()
             return
-        if self._tail:
-            block = b"".join([*self._tail, block])
-            self._tail, self._tail_bytes = [], 0
+        # No line of this block is longer: most often under the limit, and then not measured.
+        longest = self._tail_bytes + len(block)
         # BytesIO shares the block's bytes and splits at "\n" alone, keeping it, in C.
-        lines = io.BytesIO(block).readlines()
-        del block
+        rest = io.BytesIO(block)
+        lines = []
+        if self._tail:
+            # The line begun in the blocks before ends in this one: joined alone, not the block.
+            self._tail.append(rest.readline())
+            lines.append(b"".join(self._tail))
+            self._tail, self._tail_bytes = [], 0
+        lines += rest.readlines()
+        del rest, block
         if not lines[-1].endswith(b"\n"):
             cut = lines.pop()
             self._tail, self._tail_bytes = [cut], len(cut)
-        if lines and max(map(len, lines)) > self._most:
+        if longest > self._most and lines and max(map(len, lines)) > self._most:
             over = next(i for i, line in enumerate(lines) if len(line) > self._most)
             del lines[over:]
             self._lines += lines
