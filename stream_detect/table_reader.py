@@ -95,7 +95,6 @@ class TableReader:
     ) -> None:
         self.source = os.fspath(path)
         fmt = format_for_path(self.source) or "auto"
-        self._format = fmt
         # JSON events are kept at no cost (they are parsed anyway) for the fields left out.
         self.decoder = RecordDecoder(
             fmt,
