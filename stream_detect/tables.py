@@ -33,29 +33,27 @@ Unnamed CSV columns are never features and never checked.
 Fields that are neither features nor the label are listed in
 ``ignored_columns``, so a caller can say what was left out.
 
-Files are read in chunks of rows; the raw text of the whole file is never held,
-nor a line longer than a record may be (:mod:`stream_detect.table_lines`).
+Files are read in blocks and decoded a few thousand lines at a time
+(:mod:`stream_detect.table_reader`); the raw text of the whole file is never
+held, nor a line longer than a record may be (:mod:`stream_detect.table_lines`),
+and what a whole table holds beyond its arrays is one such part's decoding.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any, Final
+from typing import Final, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_detect.errors import ConfigError, InputError
-from stream_detect.first_row_features import blank_numeric_fields, unfit_inferred_feature
-from stream_detect.formats import format_for_path, missing_file_text, not_a_table
-from stream_detect.left_out_fields import LeftOutFields
+from stream_detect.errors import ConfigError
 from stream_detect.progress import Progress
-from stream_detect.records import RecordDecoder
-from stream_detect.sources.base import RawBatch
-from stream_detect.table_lines import read_lines, refuse_json_array, without_line_break
+from stream_detect.table_reader import PART_LINES, TablePart, TableReader
+from stream_detect.table_rows import TableRows
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -65,8 +63,10 @@ __all__ = [
     "load_table",
 ]
 
-#: Rows decoded at a time by :func:`iter_table`.
+#: Lines a chunk of :func:`iter_table` is read from, by default.
 DEFAULT_CHUNK_ROWS: Final = 65536
+
+ArrayType = TypeVar("ArrayType", bound=np.generic)
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,121 +159,46 @@ or choose the features (--features)
     """
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise ConfigError("chunk_rows", chunk_rows, "an integer >= 1")
-    source = os.fspath(path)
-    fmt = format_for_path(source) or "auto"
-    # JSON events are kept at no cost (they are parsed anyway) for the fields left out.
-    decoder = RecordDecoder(
-        fmt,
-        features,
-        label_field=label_field,
-        keep_records=fmt != "csv",
-        leave_out_rising=False,
-        infer_from_most=False,
-    )
-    left_out = LeftOutFields(label_field, check=features is None)
-    try:
-        handle = open(source, "rb")  # noqa: SIM115 - closed by the with below, in the generator
-    except FileNotFoundError:
-        raise InputError(missing_file_text(source), source=source) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a file", source=source) from None
-    except PermissionError:
-        raise InputError("permission denied", source=source) from None
-    with handle:
-        refusal = not_a_table(source)
-        if refusal is not None:
-            # Read as text, it would fail at some byte of a "header", saying only "UTF-8".
-            raise InputError(refusal, source=source)
-        total_bytes = os.fstat(handle.fileno()).st_size
-        # Counted, not asked of the file: a pipe (/dev/stdin, <(...)) cannot tell its position.
-        bytes_read = 0
-        lines_before = 0
-        seen_rows = False
-        while True:
-            try:
-                lines, overlong = read_lines(handle, chunk_rows, decoder.max_record_bytes)
-            except OSError as error:
-                # A failing disk or network file system (EIO), as `run` words it.
-                raise InputError(f"cannot read: {error.strerror}", source=source) from None
-            if overlong is not None and not lines:
-                raise InputError(overlong, source=source, line=lines_before + 1)
-            if not lines:
-                break
-            if lines_before == 0 and fmt == "json":
-                refuse_json_array(lines, source)
-            positions: list[dict[str, Any]] = [
-                {"line": number}
-                for number in range(lines_before + 1, lines_before + len(lines) + 1)
-            ]
-            first_line = lines_before + 1
-            lines_before += len(lines)
-            bytes_read += sum(map(len, lines))
-            if max(map(len, lines)) > decoder.max_record_bytes:
-                # A line's length is without its line break, as `run` counts it (and limits it).
-                lines = [without_line_break(line) for line in lines]
-            try:
-                decoded = decoder.decode(RawBatch(lines, positions))
-            except InputError as error:
-                raise InputError(error.reason, source=source, line=error.line) from None
-            if decoder.format == "csv":
-                decoder.keep_records = False
-            # Several rules may be broken in one chunk; the earliest line is reported.
-            problems: list[tuple[int, str]] = []
-            if decoded.bad:
-                first_bad = decoded.bad[0]
-                problems.append((first_bad.position["line"], first_bad.reason))
-            if len(decoded):
-                assert decoder.features is not None
-                if not seen_rows and features is None:
-                    # Before the fields left out: that one holds a number says less.
-                    problem = unfit_inferred_feature(
-                        [*decoder.features, *blank_numeric_fields(decoded.records[:1])],
-                        label_field,
-                        decoded.positions[0]["line"],
-                    )
-                    if problem is not None:
-                        problems.append(problem)
-                if decoder.format == "csv":
-                    assert decoder.columns is not None
-                    problem = left_out.scan_csv(
-                        decoder.columns, decoder.features, lines, first_line, decoded.positions
-                    )
-                else:
-                    problem = left_out.scan_json(
-                        decoder.features, decoded.records, decoded.positions
-                    )
-                if problem is not None:
-                    problems.append(problem)
-                seen_rows = True
-            if problems:
-                line, reason = min(problems, key=lambda problem: problem[0])
-                raise InputError(reason, source=source, line=line)
-            if overlong is not None:
-                # The rows before it are fine, and the line itself was not read to its end.
-                raise InputError(overlong, source=source, line=lines_before + 1)
-            if not len(decoded):
+    with TableReader(path, label_field, features) as reader:
+        ended = False
+        while not ended:
+            # A chunk is read in parts, so that decoding holds copies of a part, not of a chunk.
+            parts: list[TablePart] = []
+            line_count = 0
+            while line_count < chunk_rows:
+                part = reader.read(min(PART_LINES, chunk_rows - line_count))
+                if part is None:
+                    ended = True
+                    break
+                line_count += part.line_count
+                if len(part.X):
+                    parts.append(part)
+            if not parts:
                 continue
-            assert decoder.features is not None
-            yield TableChunk(
-                X=decoded.values,
-                y=decoded.labels if bool(np.any(decoded.labels >= 0)) else None,
-                features=decoder.features,
-                bytes_read=bytes_read,
-                total_bytes=total_bytes,
-                ignored_columns=list(left_out.names),
-                lines=np.fromiter(
-                    map(itemgetter("line"), decoded.positions), np.int64, count=len(decoded)
-                ),
-            )
-        if not seen_rows:
-            try:
-                # A lone first line held back to decide the format: a CSV header.
-                decoder.finish()
-            except InputError as error:
-                raise InputError(error.reason, source=source, line=error.line) from None
-            if decoder.columns is not None:
-                raise InputError("the file has a header but no data rows", source=source)
-            raise InputError("the file is empty", source=source)
+            chunk = _chunk(parts, reader)
+            # Not held while the caller has the chunk: only the chunk's own arrays are.
+            del parts
+            yield chunk
+        reader.finish()
+
+
+def _chunk(parts: list[TablePart], reader: TableReader) -> TableChunk:
+    """The parts of one chunk, as one."""
+    labels = _joined([part.labels for part in parts])
+    return TableChunk(
+        X=_joined([part.X for part in parts]),
+        y=labels if bool(np.any(labels >= 0)) else None,
+        features=reader.features,
+        bytes_read=parts[-1].bytes_read,
+        total_bytes=reader.total_bytes,
+        ignored_columns=list(reader.left_out.names),
+        lines=_joined([part.lines for part in parts]),
+    )
+
+
+def _joined(arrays: list[NDArray[ArrayType]]) -> NDArray[ArrayType]:
+    """The arrays, one after another; one array is itself, not a copy."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def load_table(
@@ -301,25 +226,30 @@ def load_table(
     stream_detect.errors.InputError: ...train.csv:3: expected 2 columns as in the header, got 1
     """
     source = os.fspath(path)
-    if progress:
-        chunks = []
-        with Progress(None, f"reading {source}", unit="bytes") as bar:
-            for chunk in iter_table(source, label_field, features):
-                bar.total = chunk.total_bytes
-                bar.advance_to(chunk.bytes_read)
-                chunks.append(chunk)
-    else:
-        chunks = list(iter_table(source, label_field, features))
-    labelled = any(chunk.y is not None for chunk in chunks)
-    y_parts = [
-        np.full(len(chunk.X), -1, dtype=np.int8) if chunk.y is None else chunk.y for chunk in chunks
-    ]
-    line_parts = [chunk.lines for chunk in chunks if chunk.lines is not None]
-    return Table(
-        X=np.concatenate([chunk.X for chunk in chunks]),
-        y=np.concatenate(y_parts) if labelled else None,
-        features=chunks[0].features,
-        source=source,
-        ignored_columns=chunks[-1].ignored_columns,
-        lines=np.concatenate(line_parts) if len(line_parts) == len(chunks) else None,
-    )
+    with contextlib.ExitStack() as stack:
+        reader = stack.enter_context(TableReader(source, label_field, features))
+        bar = None
+        if progress:
+            bar = stack.enter_context(Progress(None, f"reading {source}", unit="bytes"))
+            bar.total = reader.total_bytes
+        rows: TableRows | None = None
+        while (part := reader.read(PART_LINES)) is not None:
+            if len(part.X):
+                if rows is None:
+                    rows = TableRows(part.X.shape[1])
+                rows.add(part.X, part.labels, part.lines, part.bytes_read, reader.total_bytes)
+            if bar is not None:
+                bar.advance_to(part.bytes_read)
+            # Let go before the next part is decoded.
+            del part
+        reader.finish()
+        assert rows is not None  # finish() raised if no part had rows
+        X, labels, lines = rows.arrays()
+        return Table(
+            X=X,
+            y=labels if bool(np.any(labels >= 0)) else None,
+            features=reader.features,
+            source=source,
+            ignored_columns=list(reader.left_out.names),
+            lines=lines,
+        )
