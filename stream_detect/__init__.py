@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         RecordError,
         StreamDetectError,
     )
+    from stream_detect.feature_transforms import FeatureTransforms
     from stream_detect.pipeline import Pipeline, Summary
     from stream_detect.settings import DetectorSettings, RunSettings
     from stream_detect.stats import RunningCovariance, RunningMoments
@@ -52,11 +53,7 @@ if TYPE_CHECKING:
     from stream_detect.threshold_choice import ThresholdChoice
     from stream_detect.threshold_grid import grid_log_threshold, select_threshold
     from stream_detect.transform_suggestions import suggest_transform
-    from stream_detect.transforms import (
-        FeatureTransforms,
-        Transform,
-        parse_transform,
-    )
+    from stream_detect.transforms import Transform, parse_transform
     from stream_detect.validation_buffer import ValidationBuffer
 
 #: Public name -> the module that defines it.
@@ -89,7 +86,8 @@ _HOMES: dict[str, str] = {
     "ThresholdChoice": "threshold_choice",
     **dict.fromkeys(["grid_log_threshold", "select_threshold"], "threshold_grid"),
     "suggest_transform": "transform_suggestions",
-    **dict.fromkeys(["FeatureTransforms", "Transform", "parse_transform"], "transforms"),
+    "FeatureTransforms": "feature_transforms",
+    **dict.fromkeys(["Transform", "parse_transform"], "transforms"),
     "ValidationBuffer": "validation_buffer",
 }
 

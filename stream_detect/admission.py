@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.real_arrays import real_rows
-from stream_detect.transforms import FeatureTransforms
 
 __all__ = ["MAX_ABS_VALUE", "check_batch", "unusable_reasons"]
 

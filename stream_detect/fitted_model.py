@@ -50,13 +50,13 @@ from stream_detect.density import (
     gaussian_score,
 )
 from stream_detect.errors import ModelError
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.feature_units import FeatureUnits
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.model_dict import THRESHOLD_METHODS, model_dict, model_fields
 from stream_detect.quantisation import unit_step_floors
 from stream_detect.row_transforms import Lines, row_error, transform_rows
 from stream_detect.threshold_choice import exp_or_inf
-from stream_detect.transforms import FeatureTransforms
 
 __all__ = ["FittedModel", "ModelKind"]
 

@@ -15,13 +15,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.density import DEFAULT_RELATIVE_FLOOR, DEFAULT_VARIANCE_FLOOR
 from stream_detect.errors import InputError
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.feature_units import FeatureUnits
 from stream_detect.fitted_model import FittedModel, ModelKind
 from stream_detect.model_file_rules import feature_names
 from stream_detect.quantisation import varied_integers
 from stream_detect.row_transforms import Lines, transform_rows
 from stream_detect.stats import RunningCovariance, RunningMoments
-from stream_detect.transforms import FeatureTransforms
 
 __all__ = ["fit_model"]
 

@@ -64,7 +64,7 @@ def plot_histograms(
     finite values are drawn; values outside a transform's domain are counted in
     the title. Bins come from :func:`histogram_edges`; values beyond ±1e100
     are drawn divided by a power of ten, named in the axis label. ``transforms`` may be a
-    :class:`~stream_detect.transforms.FeatureTransforms` or any mapping from
+    :class:`~stream_detect.feature_transforms.FeatureTransforms` or any mapping from
     feature name to :class:`~stream_detect.transforms.Transform`. ``title``, if
     given, goes above the first row (e.g. to say the rows are a sample). Writes an image of
     1000 x (250 x number of features) pixels to ``path`` and returns it;

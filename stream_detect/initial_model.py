@@ -18,9 +18,9 @@ import numpy as np
 
 from stream_detect.density import DEFAULT_RELATIVE_FLOOR, scale_free_log_pdf
 from stream_detect.errors import ModelError
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.fitted_model import FittedModel
 from stream_detect.settings import DetectorSettings
-from stream_detect.transforms import FeatureTransforms
 from stream_detect.validation import ROLE_FIELDS
 
 __all__ = ["detector_settings_for", "scale_free_log_epsilon"]

@@ -31,12 +31,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stream_detect.errors import ConfigError, InputError
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.progress import Progress
 from stream_detect.reservoir import RowReservoir
 from stream_detect.skewness import ThirdMoments
 from stream_detect.tables import iter_table
 from stream_detect.transform_suggestions import Suggestion, suggest_transform
-from stream_detect.transforms import FeatureTransforms
 
 __all__ = [
     "DEFAULT_SAMPLE_ROWS",

@@ -19,6 +19,7 @@ import numpy as np
 
 from stream_detect.density import SMALLEST_VARIANCE_FLOOR
 from stream_detect.errors import ConfigError, ModelError
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.model_file_rules import (
     check_covariance,
     check_epsilon,
@@ -30,7 +31,6 @@ from stream_detect.model_file_rules import (
     number,
     unit_exponents,
 )
-from stream_detect.transforms import FeatureTransforms
 
 if TYPE_CHECKING:
     from stream_detect.fitted_model import FittedModel

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from stream_detect.errors import ConfigError
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.full_size import check_full_size
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.keyed_models import KeyedModels
@@ -32,7 +33,6 @@ from stream_detect.models import build_model, direction_codes
 from stream_detect.prior import NormalInverseGammaPrior
 from stream_detect.quantisation import IntegerFeatures
 from stream_detect.settings import DetectorSettings
-from stream_detect.transforms import FeatureTransforms
 
 if TYPE_CHECKING:
     # Imported where a keyed run or an initial model needs them (start-up of a plain run).

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from stream_detect.errors import InputError
-from stream_detect.transforms import FeatureTransforms
+from stream_detect.feature_transforms import FeatureTransforms
 
 __all__ = ["Lines", "row_error", "transform_rows"]
 

@@ -35,9 +35,9 @@ from stream_detect.detections import Detections
 from stream_detect.detector import Detector
 from stream_detect.errors import ConfigError, InputError
 from stream_detect.explanations import top_features
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.real_arrays import real_rows
 from stream_detect.settings import DetectorSettings
-from stream_detect.transforms import FeatureTransforms
 
 if TYPE_CHECKING:
     # A SeriesDetector (derived features, the likelihood) imports these when it is made:

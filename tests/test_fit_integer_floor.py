@@ -21,12 +21,12 @@ from stream_detect.cli import main
 from stream_detect.density import TRACE_RIDGE, gaussian_log_pdf
 from stream_detect.detector import Detector
 from stream_detect.errors import ModelError
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.fitted_model import FittedModel
 from stream_detect.fitting import fit_model
 from stream_detect.initial_model import detector_settings_for
 from stream_detect.modelfile import load_model, save_model
 from stream_detect.settings import DetectorSettings
-from stream_detect.transforms import FeatureTransforms
 
 #: The variance of rounding to a unit step, written out (not imported) on purpose.
 TWELFTH = 1.0 / 12.0

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from stream_detect.cli import main
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.fitted_model import ModelKind
 from stream_detect.fitting import fit_model
 from stream_detect.gaussian_model import GaussianModel
 from stream_detect.modelfile import load_model, save_model
 from stream_detect.state import load_checkpoint
-from stream_detect.transforms import FeatureTransforms
 
 
 def jsonl(records: list[dict[str, Any]]) -> bytes:

@@ -18,6 +18,7 @@ import scipy.stats
 
 from stream_detect.density import gaussian_log_pdf
 from stream_detect.errors import InputError, ModelError
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.fitted_model import FittedModel
 from stream_detect.fitting import fit_model
 from stream_detect.gaussian_model import GaussianModel
@@ -25,7 +26,6 @@ from stream_detect.model_dict import FORMAT, VERSION
 from stream_detect.modelfile import check_model_path, load_model, save_model
 from stream_detect.row_transforms import transform_rows
 from stream_detect.stats import RunningMoments
-from stream_detect.transforms import FeatureTransforms
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_detect.errors import ConfigError, DependencyError, InputError
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.histogram_plot import (
     HISTOGRAM_ROW_HEIGHT,
     HISTOGRAM_WIDTH,
@@ -24,7 +25,7 @@ from stream_detect.inspection import inspect_chunks
 from stream_detect.plot_canvas import check_plot_path, histogram_edges
 from stream_detect.threshold_plot import CURVES_SIZE, plot_threshold_curves
 from stream_detect.transform_suggestions import suggest_transforms
-from stream_detect.transforms import FeatureTransforms, parse_transform
+from stream_detect.transforms import parse_transform
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

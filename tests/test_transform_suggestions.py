@@ -8,9 +8,10 @@ import warnings
 import numpy as np
 import pytest
 
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.skewness import ThirdMoments, skewness
 from stream_detect.transform_suggestions import Suggestion, suggest_transform, suggest_transforms
-from stream_detect.transforms import FeatureTransforms, Transform
+from stream_detect.transforms import Transform
 
 # ---------------------------------------------------------------- suggestions
 

@@ -1,4 +1,4 @@
-"""Tests of stream_detect.transforms: specs, round trips, domains and per-feature sets."""
+"""Tests of stream_detect.transforms (specs, round trips, domains) and feature_transforms."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from stream_detect.errors import ConfigError
-from stream_detect.transforms import SPEC_HELP, FeatureTransforms, Transform, parse_transform
+from stream_detect.feature_transforms import FeatureTransforms
+from stream_detect.transforms import SPEC_HELP, Transform, parse_transform
 
 # ---------------------------------------------------------------- specs
 

@@ -42,6 +42,7 @@ from stream_detect.commands.fit_epsilon import Labelled, choose_threshold, label
 from stream_detect.confusion import ConfusionCounts, confusion_counts
 from stream_detect.distinct_files import named_path, refuse_output_over_input
 from stream_detect.errors import ConfigError
+from stream_detect.feature_transforms import FeatureTransforms
 from stream_detect.field_names import parse_feature_names
 from stream_detect.fitted_model import FittedModel
 from stream_detect.fitting import fit_model
@@ -49,7 +50,7 @@ from stream_detect.flags import StoreOnce, file_name
 from stream_detect.modelfile import check_model_path, save_model
 from stream_detect.tables import load_table
 from stream_detect.transform_suggestions import suggest_transforms
-from stream_detect.transforms import SPEC_HELP, FeatureTransforms
+from stream_detect.transforms import SPEC_HELP
 
 __all__ = ["add_arguments", "parse_transforms", "run"]
 
