@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from stream_detect.errors import InputError
 from stream_detect.formats import format_for_path
-from stream_detect.records.decoder import DEFAULT_MAX_RECORD_BYTES
+from stream_detect.records.stream_layout import DEFAULT_MAX_RECORD_BYTES
 from stream_detect.tables import iter_table, load_table
 
 

@@ -38,15 +38,18 @@ The modules, one concept each:
 * :mod:`~stream_detect.records.bulk`: the bulk path, and
   :mod:`~stream_detect.records.record_by_record`: the path that says which
   records are bad and why;
-* :mod:`~stream_detect.records.decoder`: the front that keeps what the first
-  lines decided and runs the two paths.
+* :mod:`~stream_detect.records.stream_layout`: the decoder's settings and what
+  a stream's first lines fixed (the format, the CSV header, the features), which
+  both paths read, and :mod:`~stream_detect.records.decoder`: the front that
+  decodes each batch on them and runs the two paths.
 """
 
 from __future__ import annotations
 
 from stream_detect.formats import FORMATS
 from stream_detect.records.batch import JSON_OPTIONS, RAW_TEXT_LIMIT, BadRecord, Decoded
-from stream_detect.records.decoder import DEFAULT_MAX_RECORD_BYTES, RecordDecoder
+from stream_detect.records.decoder import RecordDecoder
+from stream_detect.records.stream_layout import DEFAULT_MAX_RECORD_BYTES
 
 __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",
