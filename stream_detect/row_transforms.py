@@ -36,6 +36,9 @@ def transform_rows(
 ) -> Array:
     """Apply ``transforms`` to the rows of ``X``; every value must come out finite.
 
+    Returns a new array, or the float64 rows of ``X`` themselves (not a copy)
+    when no feature has a transform; callers only read it.
+
     Raises :class:`InputError` naming ``source``, the first bad row and the
     feature whose value is outside the domain of its transform, or not finite.
     The row is named by its line in the file, ``lines[i]`` for row ``i``, as
@@ -57,7 +60,9 @@ domain of transform 'log'
     values = np.asarray(X, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != len(features):
         raise ValueError(f"expected rows of {len(features)} features, got shape {values.shape}")
-    transformed = transforms.apply(values, features)
+    # Without a transform the rows are used as they are: a copy of a whole table
+    # (fit's matrix) would only raise the peak memory.
+    transformed = transforms.apply(values, features) if len(transforms) else values
     bad = ~np.isfinite(transformed)
     if np.any(bad):
         row, column = (int(i[0]) for i in np.nonzero(bad))
